@@ -1,0 +1,111 @@
+/* cmn_bus.h — ZeroMQ links with CURVE on every socket: ROUTER servers, DEALER
+ * clients, one packed protobuf message per frame, replies matched by corr_id */
+#ifndef CMN_BUS_H
+#define CMN_BUS_H
+
+#include <czmq.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdint.h>
+
+#include "cmn_err.h"
+
+/* Key layout made by `obtctl keys --dir DIR` (and cmn_bus_keys_create):
+ *   DIR/public/<name>.cert         public certificate of each party (0644)
+ *   DIR/secret/<name>.cert_secret  its secret certificate (0600)
+ * A daemon loads its own secret certificate and accepts any client whose public
+ * certificate is in DIR/public. A client loads its own secret certificate and the
+ * server's public one. No socket is ever created without CURVE. */
+
+/* The parties: "gateway", "dots", "cms", "ams", "obtctl". */
+extern const char *const CMN_BUS_PARTIES[];
+extern const size_t CMN_BUS_PARTY_COUNT;
+
+/* Creates key pairs for every party in dir (public/ and secret/). Existing keys are
+ * kept unless force. Returns CMN_EEXIST if keys exist and !force. */
+cmn_err_t cmn_bus_keys_create(const char *dir, bool force);
+
+typedef struct cmn_bus_server cmn_bus_server_t;
+typedef struct cmn_bus_client cmn_bus_client_t;
+
+/* Binds a ROUTER at endpoint ("tcp://127.0.0.1:7001", "ipc:///tmp/x/dots.sock")
+ * as CURVE server `name` with keys from keys_dir, and starts zauth allowing the
+ * certificates in keys_dir/public. NULL on failure (*ret_err says why: CMN_ENOTFOUND
+ * for a missing key file, CMN_EIO for a bind failure). */
+cmn_bus_server_t *cmn_bus_server_new(const char *endpoint,
+                                     const char *keys_dir,
+                                     const char *name,
+                                     cmn_err_t *ret_err);
+void cmn_bus_server_destroy(cmn_bus_server_t **self_p);
+/* The socket, for a zpoller. Borrowed. */
+zsock_t *cmn_bus_server_sock(cmn_bus_server_t *self);
+
+/* Receives one request without blocking. *ret_peer is the routing id (owned,
+ * zframe_destroy it); *ret_data is malloc'd. CMN_ENOTFOUND when nothing waits;
+ * CMN_EPROTO for a message that is not [id][payload]. */
+cmn_err_t cmn_bus_server_recv(cmn_bus_server_t *self,
+                              zframe_t **ret_peer,
+                              uint8_t **ret_data,
+                              size_t *ret_len);
+/* Packs msg and sends it to peer (borrowed). */
+cmn_err_t cmn_bus_server_send_pb(cmn_bus_server_t *self,
+                                 zframe_t *peer,
+                                 const ProtobufCMessage *msg);
+
+/* Connects a DEALER to endpoint as CURVE client `name` toward server
+ * `server_name`, keys from keys_dir. NULL on failure. */
+cmn_bus_client_t *cmn_bus_client_new(const char *endpoint,
+                                     const char *keys_dir,
+                                     const char *name,
+                                     const char *server_name,
+                                     cmn_err_t *ret_err);
+void cmn_bus_client_destroy(cmn_bus_client_t **self_p);
+zsock_t *cmn_bus_client_sock(cmn_bus_client_t *self);
+
+/* Packs and sends msg (non-blocking; CMN_EIO if the queue is full). */
+cmn_err_t cmn_bus_client_send_pb(cmn_bus_client_t *self, const ProtobufCMessage *msg);
+/* Receives one reply without blocking (CMN_ENOTFOUND when none). *ret_data malloc'd. */
+cmn_err_t cmn_bus_client_recv(cmn_bus_client_t *self, uint8_t **ret_data, size_t *ret_len);
+
+/* Synchronous call for command-line tools: sends msg and waits up to timeout_ms
+ * for the reply with the same corr_id (others are dropped). CMN_ETIMEDOUT if none. */
+cmn_err_t cmn_bus_client_call(cmn_bus_client_t *self,
+                              const ProtobufCMessage *msg,
+                              uint64_t corr_id,
+                              int timeout_ms,
+                              uint8_t **ret_data,
+                              size_t *ret_len);
+
+/* A process-unique, increasing correlation id (never 0). */
+uint64_t cmn_bus_next_corr_id(void);
+
+/* Reads field 1 (corr_id, varint) of a packed Request/Reply without unpacking it;
+ * 0 if absent or malformed. */
+uint64_t cmn_bus_peek_corr_id(const uint8_t *data, size_t len);
+
+/* ---- pending calls: asynchronous request/reply over one client ---- */
+
+typedef struct cmn_calls cmn_calls_t;
+
+/* Called exactly once per call: with err=CMN_OK and the packed reply (valid only
+ * during the call), or err=CMN_ETIMEDOUT / CMN_EIO and data=NULL. */
+typedef void(cmn_call_fn)(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+
+/* Tracks calls made over client (borrowed; must outlive the table). */
+cmn_calls_t *cmn_calls_new(cmn_bus_client_t *client);
+/* Fails every pending call with CMN_EIO (callbacks run), then frees. */
+void cmn_calls_destroy(cmn_calls_t **self_p);
+
+/* Sends msg (whose corr_id field must equal corr_id) and registers fn. */
+cmn_err_t cmn_calls_send(cmn_calls_t *self,
+                         const ProtobufCMessage *msg,
+                         uint64_t corr_id,
+                         uint32_t timeout_ms,
+                         cmn_call_fn *fn,
+                         void *arg);
+/* Receives every waiting reply and dispatches it; unknown corr_ids are dropped. */
+void cmn_calls_on_readable(cmn_calls_t *self);
+/* Fails calls whose deadline passed; returns ms until the next deadline (-1 none). */
+int cmn_calls_expire(cmn_calls_t *self);
+size_t cmn_calls_pending(const cmn_calls_t *self);
+
+#endif

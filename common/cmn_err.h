@@ -1,0 +1,35 @@
+/* cmn_err.h — the error codes every module returns, and their names */
+#ifndef CMN_ERR_H
+#define CMN_ERR_H
+
+/* One error space for the suite (the nng_err model). Foreign codes are mapped
+ * once, at the boundary: LMDB in cmn_kv, errno as CMN_ESYS | errno, ZeroMQ -1 as
+ * CMN_EIO, libcoap's 1-is-success booleans in the gateway. */
+typedef enum {
+    CMN_OK = 0,
+    CMN_EINVAL,    /* bad argument or malformed input */
+    CMN_ENOMEM,    /* allocation failed */
+    CMN_ENOTFOUND, /* expected "not found" */
+    CMN_EEXIST,    /* already exists */
+    CMN_ESTATE,    /* not allowed in the current state */
+    CMN_EPROTO,    /* peer sent something we cannot parse or do not know */
+    CMN_ETIMEDOUT, /* deadline passed */
+    CMN_ENOSPC,    /* store full */
+    CMN_ECRYPTO,   /* handshake, key derivation or certificate failure */
+    CMN_EIO,       /* transport failure (ZeroMQ, sockets) */
+    CMN_ESTORE,    /* LMDB failure other than the above */
+    CMN_EDEVICE,   /* the device answered with a CoAP error code */
+    CMN_ERR_COUNT,
+    CMN_ESYS = 0x10000000 /* | errno */
+} cmn_err_t;
+
+/* Returns a static, human-readable description of err (also for CMN_ESYS|errno). */
+const char *cmn_strerror(cmn_err_t err);
+
+/* Returns the stable upper-case name of err ("ENOTFOUND"), for logs and JSON. */
+const char *cmn_errname(cmn_err_t err);
+
+/* Maps errno to a cmn_err_t (ENOMEM -> CMN_ENOMEM, others -> CMN_ESYS | errno). */
+cmn_err_t cmn_err_from_errno(int errnum);
+
+#endif

@@ -1,0 +1,81 @@
+/* cmn_kv.h — LMDB environment and transaction helpers; the only user of lmdb.h
+ * besides the services' *_store.c files */
+#ifndef CMN_KV_H
+#define CMN_KV_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmn_err.h"
+
+typedef struct cmn_kv cmn_kv_t;
+typedef struct cmn_kv_txn cmn_kv_txn_t;
+
+/* Transaction rules (from lmdb.h, said once here):
+ * - one thread per env (our daemons are single-threaded); one write txn at a time;
+ * - values returned by cmn_kv_get are COPIES owned by the caller, valid after the
+ *   txn ends; nothing returned points into the map;
+ * - every begin is matched by exactly one commit or abort; both NULL the handle.
+ * - create the env only after any fork() (Criterion forks per test). */
+
+/* Opens (creating if needed) the store in directory dir: the directory is made
+ * 0700, the files 0600. dbs lists the named databases, all created at open.
+ * map_size in bytes (0 = 1 GiB). durable=false uses MDB_NOSYNC (tests, benches).
+ * Returns NULL on failure and logs the reason at debug level; *ret_err (if not
+ * NULL) receives the cause. */
+cmn_kv_t *cmn_kv_new(const char *dir,
+                     const char *const *dbs,
+                     size_t n_dbs,
+                     size_t map_size,
+                     bool durable,
+                     cmn_err_t *ret_err);
+
+void cmn_kv_destroy(cmn_kv_t **self_p);
+
+cmn_err_t cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn);
+cmn_err_t cmn_kv_commit(cmn_kv_txn_t **txn_p);
+void cmn_kv_abort(cmn_kv_txn_t **txn_p);
+
+/* CMN_ENOTFOUND when absent. *ret_val is malloc'd (caller frees; use
+ * cmn_kv_free_secret for secrets). db must be one of the names given to new. */
+cmn_err_t cmn_kv_get(cmn_kv_txn_t *txn,
+                     const char *db,
+                     const void *key,
+                     size_t key_len,
+                     void **ret_val,
+                     size_t *ret_len);
+cmn_err_t cmn_kv_put(cmn_kv_txn_t *txn,
+                     const char *db,
+                     const void *key,
+                     size_t key_len,
+                     const void *val,
+                     size_t val_len);
+/* CMN_ENOTFOUND when absent. */
+cmn_err_t cmn_kv_del(cmn_kv_txn_t *txn, const char *db, const void *key, size_t key_len);
+
+/* Calls fn for every entry in key order; fn returns non-zero to stop early. The
+ * pointers passed to fn are valid only during the call. */
+typedef int(cmn_kv_each_fn)(const void *key,
+                            size_t key_len,
+                            const void *val,
+                            size_t val_len,
+                            void *arg);
+cmn_err_t cmn_kv_each(cmn_kv_txn_t *txn, const char *db, cmn_kv_each_fn *fn, void *arg);
+
+/* Protobuf records under string keys. get: unpacks into *ret_msg (caller calls
+ * protobuf_c_message_free_unpacked); CMN_EPROTO if the bytes do not unpack. */
+cmn_err_t cmn_kv_put_pb(cmn_kv_txn_t *txn,
+                        const char *db,
+                        const char *key,
+                        const ProtobufCMessage *msg);
+cmn_err_t cmn_kv_get_pb(cmn_kv_txn_t *txn,
+                        const char *db,
+                        const char *key,
+                        const ProtobufCMessageDescriptor *desc,
+                        ProtobufCMessage **ret_msg);
+
+/* Wipes (OPENSSL_cleanse) then frees a value holding a secret. */
+void cmn_kv_free_secret(void *val, size_t len);
+
+#endif

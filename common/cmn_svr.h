@@ -1,0 +1,243 @@
+/* cmn_svr.h — CBOR encoding and decoding of the OCF Security Virtual Resources
+ * (doxm, pstat, cred, acl2, sdi) and of /oic/res and /oic/d, with libcbor.
+ * Property names and types: OCF-NOTES section 3. */
+#ifndef CMN_SVR_H
+#define CMN_SVR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_err.h"
+#include "cmn_uuid.h"
+
+/* Common rules:
+ * - encode: writes only the properties whose CMN_<RES>_HAS_* bit is set in
+ *   `present`, as a CBOR map with text keys; *ret_buf is malloc'd (caller frees).
+ * - decode: accepts a CBOR map, sets `present` for what it found. Wrong types,
+ *   malformed CBOR, bad UUID strings or out-of-range values -> CMN_EPROTO.
+ *   Properties not in the table are skipped and counted in `n_unknown` (a device
+ *   rejects a POST with unknown properties; a client ignores them). Baseline
+ *   properties (rt, if, n, id) are accepted and ignored, not counted.
+ * - Nothing here allocates except where a _free function is declared. */
+
+#define CMN_CF_OCF_CBOR 10000 /* application/vnd.ocf+cbor */
+
+/* ---- /oic/sec/doxm ---- */
+#define CMN_DOXM_HAS_OXMS         0x01u
+#define CMN_DOXM_HAS_OXMSEL       0x02u
+#define CMN_DOXM_HAS_SCT          0x04u
+#define CMN_DOXM_HAS_OWNED        0x08u
+#define CMN_DOXM_HAS_DEVICEUUID   0x10u
+#define CMN_DOXM_HAS_DEVOWNERUUID 0x20u
+#define CMN_DOXM_HAS_ROWNERUUID   0x40u
+#define CMN_DOXM_MAX_OXMS         8
+
+typedef struct {
+    uint32_t present;
+    size_t n_unknown;
+    int64_t oxms[CMN_DOXM_MAX_OXMS];
+    size_t n_oxms;
+    int64_t oxmsel;
+    uint32_t sct;
+    bool owned;
+    cmn_uuid_t deviceuuid;
+    cmn_uuid_t devowneruuid;
+    cmn_uuid_t rowneruuid;
+} cmn_doxm_t;
+
+cmn_err_t cmn_doxm_encode(const cmn_doxm_t *doxm, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_doxm_decode(const uint8_t *buf, size_t len, cmn_doxm_t *ret);
+
+/* ---- /oic/sec/pstat ---- */
+#define CMN_PSTAT_HAS_DOS        0x01u /* dos.s (and dos.p when encoding) */
+#define CMN_PSTAT_HAS_DOS_P      0x02u /* decode only: dos.p was present */
+#define CMN_PSTAT_HAS_ISOP       0x04u
+#define CMN_PSTAT_HAS_CM         0x08u
+#define CMN_PSTAT_HAS_TM         0x10u
+#define CMN_PSTAT_HAS_OM         0x20u
+#define CMN_PSTAT_HAS_SM         0x40u
+#define CMN_PSTAT_HAS_ROWNERUUID 0x80u
+
+typedef enum {
+    CMN_DOS_RESET = 0,
+    CMN_DOS_RFOTM = 1,
+    CMN_DOS_RFPRO = 2,
+    CMN_DOS_RFNOP = 3,
+    CMN_DOS_SRESET = 4,
+    CMN_DOS_COUNT
+} cmn_dos_t;
+
+typedef struct {
+    uint32_t present;
+    size_t n_unknown;
+    int64_t dos_s; /* cmn_dos_t; range-checked 0..4 */
+    bool dos_p;
+    bool isop;
+    int64_t cm, tm, om, sm;
+    cmn_uuid_t rowneruuid;
+} cmn_pstat_t;
+
+const char *cmn_dos_name(int64_t s); /* "RFOTM", ... or "?" */
+cmn_err_t cmn_pstat_encode(const cmn_pstat_t *pstat, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_pstat_decode(const uint8_t *buf, size_t len, cmn_pstat_t *ret);
+
+/* ---- /oic/sec/cred ---- */
+#define CMN_CRED_HAS_CREDID      0x01u
+#define CMN_CRED_HAS_CREDTYPE    0x02u
+#define CMN_CRED_HAS_SUBJECT     0x04u
+#define CMN_CRED_HAS_CREDUSAGE   0x08u
+#define CMN_CRED_HAS_PUBLICDATA  0x10u
+#define CMN_CRED_HAS_PRIVATEDATA 0x20u
+#define CMN_CRED_MAX_DATA        4096
+
+#define CMN_CREDTYPE_PSK  1
+#define CMN_CREDTYPE_CERT 8
+#define CMN_ENC_RAW       "oic.sec.encoding.raw"
+#define CMN_ENC_PEM       "oic.sec.encoding.pem"
+
+typedef struct {
+    uint32_t present;
+    int64_t credid;
+    int64_t credtype;
+    bool subject_is_wildcard; /* subjectuuid "*" */
+    cmn_uuid_t subjectuuid;
+    char credusage[40];
+    uint8_t *pub_data; /* malloc'd; NULL when absent */
+    size_t pub_len;
+    char pub_encoding[40];
+    uint8_t *priv_data; /* malloc'd secret (wiped by free); may be empty */
+    size_t priv_len;
+    bool priv_is_text;  /* privatedata.data was a CBOR text string */
+    char priv_encoding[40];
+} cmn_cred_t;
+
+#define CMN_CREDS_HAS_CREDS      0x01u
+#define CMN_CREDS_HAS_ROWNERUUID 0x02u
+
+typedef struct {
+    uint32_t present;
+    size_t n_unknown;
+    cmn_cred_t *creds; /* malloc'd array */
+    size_t n_creds;
+    cmn_uuid_t rowneruuid;
+} cmn_creds_t;
+
+cmn_err_t cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret);
+/* Appends a copy of cred (deep copy of data). */
+cmn_err_t cmn_creds_add(cmn_creds_t *creds, const cmn_cred_t *cred);
+/* Wipes private data and frees everything; leaves *creds zeroed. */
+void cmn_creds_free(cmn_creds_t *creds);
+
+/* ---- /oic/sec/acl2 ---- */
+typedef enum {
+    CMN_ACE_SUBJECT_UUID = 0,
+    CMN_ACE_SUBJECT_ROLE,
+    CMN_ACE_SUBJECT_CONNTYPE
+} cmn_ace_subject_kind_t;
+
+typedef enum { CMN_CONNTYPE_ANON_CLEAR = 0, CMN_CONNTYPE_AUTH_CRYPT } cmn_conntype_t;
+
+#define CMN_PERM_C 1
+#define CMN_PERM_R 2
+#define CMN_PERM_U 4
+#define CMN_PERM_D 8
+#define CMN_PERM_N 16
+
+typedef struct {
+    char href[64]; /* "" when only wc is given */
+    char wc[2];    /* "*", "+", "-" or "" */
+} cmn_ace_res_t;
+
+#define CMN_ACE_MAX_RES 16
+
+typedef struct {
+    int64_t aceid; /* 0 = absent (device assigns) */
+    cmn_ace_subject_kind_t subject_kind;
+    cmn_uuid_t subject_uuid;
+    char role[64];
+    char authority[64];
+    cmn_conntype_t conntype;
+    cmn_ace_res_t resources[CMN_ACE_MAX_RES];
+    size_t n_resources;
+    int64_t permission; /* 0..31 */
+} cmn_ace_t;
+
+#define CMN_ACL_HAS_ACLIST2    0x01u
+#define CMN_ACL_HAS_ROWNERUUID 0x02u
+
+typedef struct {
+    uint32_t present;
+    size_t n_unknown;
+    cmn_ace_t *aces; /* malloc'd array */
+    size_t n_aces;
+    cmn_uuid_t rowneruuid;
+} cmn_acl_t;
+
+cmn_err_t cmn_acl_encode(const cmn_acl_t *acl, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_acl_decode(const uint8_t *buf, size_t len, cmn_acl_t *ret);
+cmn_err_t cmn_acl_add(cmn_acl_t *acl, const cmn_ace_t *ace);
+void cmn_acl_free(cmn_acl_t *acl);
+/* True if href names a Device Configuration Resource that is an SVR (/oic/sec/...). */
+bool cmn_svr_is_svr_href(const char *href);
+
+/* ---- /oic/sec/sdi ---- */
+#define CMN_SDI_HAS_UUID 0x01u
+#define CMN_SDI_HAS_NAME 0x02u
+#define CMN_SDI_HAS_PRIV 0x04u
+
+typedef struct {
+    uint32_t present;
+    size_t n_unknown;
+    cmn_uuid_t uuid;
+    char name[128];
+    bool priv;
+} cmn_sdi_t;
+
+cmn_err_t cmn_sdi_encode(const cmn_sdi_t *sdi, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_sdi_decode(const uint8_t *buf, size_t len, cmn_sdi_t *ret);
+
+/* ---- /oic/res (oic.if.ll: array of links) ---- */
+#define CMN_LINK_MAX_RT  4
+#define CMN_LINK_MAX_EPS 4
+
+typedef struct {
+    char anchor[48]; /* "ocf://<uuid>" */
+    char href[64];
+    char rt[CMN_LINK_MAX_RT][48];
+    size_t n_rt;
+    char ifs[CMN_LINK_MAX_RT][24];
+    size_t n_ifs;
+    int64_t bm;
+    char eps[CMN_LINK_MAX_EPS][80];
+    size_t n_eps;
+} cmn_link_t;
+
+typedef struct {
+    cmn_link_t *links; /* malloc'd array */
+    size_t n_links;
+} cmn_res_t;
+
+cmn_err_t cmn_res_encode(const cmn_res_t *res, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_res_decode(const uint8_t *buf, size_t len, cmn_res_t *ret);
+cmn_err_t cmn_res_add(cmn_res_t *res, const cmn_link_t *link);
+void cmn_res_free(cmn_res_t *res);
+
+/* ---- /oic/d ---- */
+#define CMN_D_MAX_RT 6
+
+typedef struct {
+    cmn_uuid_t di;
+    cmn_uuid_t piid;
+    char n[64];
+    char icv[32];
+    char dmv[64];
+    char rt[CMN_D_MAX_RT][32];
+    size_t n_rt;
+} cmn_d_t;
+
+cmn_err_t cmn_d_encode(const cmn_d_t *d, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret);
+
+#endif

@@ -1,0 +1,6 @@
+/* main.c — placeholder until the component lands; replace */
+int
+main(void)
+{
+    return 1;
+}
