@@ -1,0 +1,535 @@
+/* cmn_bus.c — ZeroMQ links with CURVE on every socket */
+#include "cmn_bus.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmn_log.h"
+#include "cmn_time.h"
+
+const char *const CMN_BUS_PARTIES[] = {"gateway", "dots", "cms", "ams", "obtctl"};
+const size_t CMN_BUS_PARTY_COUNT = sizeof CMN_BUS_PARTIES / sizeof CMN_BUS_PARTIES[0];
+
+struct cmn_bus_server {
+    zsock_t *sock;  /* ROUTER, CURVE server */
+    zactor_t *auth; /* zauth actor allowing DIR/public */
+};
+
+struct cmn_bus_client {
+    zsock_t *sock; /* DEALER, CURVE client */
+};
+
+static void
+s_path(char *out, size_t len, const char *dir, const char *sub, const char *name, const char *ext)
+{
+    (void) snprintf(out, len, "%s/%s/%s%s", dir, sub, name, ext);
+}
+
+cmn_err_t
+cmn_bus_keys_create(const char *dir, bool force)
+{
+    char path[1024];
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        return cmn_err_from_errno(errno);
+    }
+    s_path(path, sizeof path, dir, "public", "", "");
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        return cmn_err_from_errno(errno);
+    }
+    s_path(path, sizeof path, dir, "secret", "", "");
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        return cmn_err_from_errno(errno);
+    }
+    (void) chmod(path, 0700);
+    if (!force) {
+        for (size_t i = 0; i < CMN_BUS_PARTY_COUNT; i++) {
+            s_path(path, sizeof path, dir, "secret", CMN_BUS_PARTIES[i], ".cert_secret");
+            if (access(path, F_OK) == 0) {
+                return CMN_EEXIST;
+            }
+        }
+    }
+    for (size_t i = 0; i < CMN_BUS_PARTY_COUNT; i++) {
+        zcert_t *cert = zcert_new();
+        if (cert == NULL) {
+            return CMN_ECRYPTO;
+        }
+        zcert_set_meta(cert, "name", "%s", CMN_BUS_PARTIES[i]);
+        s_path(path, sizeof path, dir, "public", CMN_BUS_PARTIES[i], ".cert");
+        int rc = zcert_save_public(cert, path);
+        s_path(path, sizeof path, dir, "secret", CMN_BUS_PARTIES[i], ".cert_secret");
+        mode_t old = umask(077);
+        if (rc == 0) {
+            rc = zcert_save_secret(cert, path);
+        }
+        (void) umask(old);
+        (void) chmod(path, 0600);
+        zcert_destroy(&cert);
+        if (rc != 0) {
+            return CMN_EIO;
+        }
+    }
+    return CMN_OK;
+}
+
+static zcert_t *
+s_load(const char *dir, const char *sub, const char *name, const char *ext, cmn_err_t *ret_err)
+{
+    char path[1024];
+    s_path(path, sizeof path, dir, sub, name, ext);
+    if (access(path, R_OK) != 0) {
+        cmn_log_debug("BUS-KEY", "cannot read \"%s\"", path);
+        *ret_err = CMN_ENOTFOUND;
+        return NULL;
+    }
+    zcert_t *cert = zcert_load(path);
+    if (cert == NULL) {
+        *ret_err = CMN_ECRYPTO;
+    }
+    return cert;
+}
+
+cmn_bus_server_t *
+cmn_bus_server_new(const char *endpoint, const char *keys_dir, const char *name, cmn_err_t *ret_err)
+{
+    cmn_err_t err = CMN_OK;
+    cmn_bus_server_t *self = calloc(1, sizeof *self);
+    zcert_t *cert = NULL;
+    char pubdir[1024];
+    if (self == NULL) {
+        err = CMN_ENOMEM;
+        goto out;
+    }
+    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
+    if (cert == NULL) {
+        goto out_free;
+    }
+    self->auth = zactor_new(zauth, NULL);
+    if (self->auth == NULL) {
+        err = CMN_EIO;
+        goto out_free;
+    }
+    (void) snprintf(pubdir, sizeof pubdir, "%s/public", keys_dir);
+    if (zstr_sendx(self->auth, "CURVE", pubdir, NULL) != 0 || zsock_wait(self->auth) != 0) {
+        err = CMN_EIO;
+        goto out_free;
+    }
+    self->sock = zsock_new(ZMQ_ROUTER);
+    if (self->sock == NULL) {
+        err = CMN_EIO;
+        goto out_free;
+    }
+    zsock_set_linger(self->sock, 0);
+    zsock_set_sndhwm(self->sock, 100000);
+    zsock_set_rcvhwm(self->sock, 100000);
+    zsock_set_zap_domain(self->sock, "obt");
+    zcert_apply(cert, self->sock);
+    zsock_set_curve_server(self->sock, 1);
+    if (zsock_bind(self->sock, "%s", endpoint) < 0) {
+        cmn_log_debug("BUS-BIND", "bind \"%s\": %s", endpoint, zmq_strerror(zmq_errno()));
+        err = CMN_EIO;
+        goto out_free;
+    }
+    goto out;
+out_free:
+    cmn_bus_server_destroy(&self);
+out:
+    zcert_destroy(&cert);
+    if (ret_err) {
+        *ret_err = err;
+    }
+    return self;
+}
+
+void
+cmn_bus_server_destroy(cmn_bus_server_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_bus_server_t *self = *self_p;
+    zsock_destroy(&self->sock);
+    zactor_destroy(&self->auth);
+    free(self);
+    *self_p = NULL;
+}
+
+zsock_t *
+cmn_bus_server_sock(cmn_bus_server_t *self)
+{
+    return self->sock;
+}
+
+static cmn_err_t
+s_frame_data(zframe_t *frame, uint8_t **ret_data, size_t *ret_len)
+{
+    size_t len = zframe_size(frame);
+    uint8_t *data = malloc(len ? len : 1);
+    if (data == NULL) {
+        return CMN_ENOMEM;
+    }
+    memcpy(data, zframe_data(frame), len);
+    *ret_data = data;
+    *ret_len = len;
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_bus_server_recv(cmn_bus_server_t *self,
+                    zframe_t **ret_peer,
+                    uint8_t **ret_data,
+                    size_t *ret_len)
+{
+    zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 0) <= 0) {
+        return CMN_ENOTFOUND;
+    }
+    zmsg_t *msg = zmsg_recv(self->sock);
+    if (msg == NULL) {
+        return CMN_ENOTFOUND;
+    }
+    cmn_err_t err = CMN_EPROTO;
+    if (zmsg_size(msg) == 2) {
+        zframe_t *peer = zmsg_pop(msg);
+        zframe_t *body = zmsg_first(msg);
+        err = s_frame_data(body, ret_data, ret_len);
+        if (err == CMN_OK) {
+            *ret_peer = peer;
+        } else {
+            zframe_destroy(&peer);
+        }
+    }
+    zmsg_destroy(&msg);
+    return err;
+}
+
+static zframe_t *
+s_pack(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    zframe_t *frame = zframe_new(NULL, len);
+    if (frame) {
+        (void) protobuf_c_message_pack(msg, zframe_data(frame));
+    }
+    return frame;
+}
+
+cmn_err_t
+cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMessage *msg)
+{
+    zmsg_t *m = zmsg_new();
+    zframe_t *body = s_pack(msg);
+    if (m == NULL || body == NULL) {
+        zmsg_destroy(&m);
+        zframe_destroy(&body);
+        return CMN_ENOMEM;
+    }
+    zframe_t *id = zframe_dup(peer);
+    zmsg_append(m, &id);
+    zmsg_append(m, &body);
+    if (zmsg_send(&m, self->sock) != 0) {
+        zmsg_destroy(&m);
+        return CMN_EIO;
+    }
+    return CMN_OK;
+}
+
+cmn_bus_client_t *
+cmn_bus_client_new(const char *endpoint,
+                   const char *keys_dir,
+                   const char *name,
+                   const char *server_name,
+                   cmn_err_t *ret_err)
+{
+    cmn_err_t err = CMN_OK;
+    zcert_t *cert = NULL;
+    zcert_t *server = NULL;
+    cmn_bus_client_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        err = CMN_ENOMEM;
+        goto out;
+    }
+    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
+    if (cert == NULL) {
+        goto out_free;
+    }
+    server = s_load(keys_dir, "public", server_name, ".cert", &err);
+    if (server == NULL) {
+        goto out_free;
+    }
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (self->sock == NULL) {
+        err = CMN_EIO;
+        goto out_free;
+    }
+    zsock_set_linger(self->sock, 0);
+    zsock_set_sndhwm(self->sock, 100000);
+    zsock_set_rcvhwm(self->sock, 100000);
+    zcert_apply(cert, self->sock);
+    zsock_set_curve_serverkey(self->sock, zcert_public_txt(server));
+    if (zsock_connect(self->sock, "%s", endpoint) < 0) {
+        err = CMN_EIO;
+        goto out_free;
+    }
+    goto out;
+out_free:
+    cmn_bus_client_destroy(&self);
+out:
+    zcert_destroy(&cert);
+    zcert_destroy(&server);
+    if (ret_err) {
+        *ret_err = err;
+    }
+    return self;
+}
+
+void
+cmn_bus_client_destroy(cmn_bus_client_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    zsock_destroy(&(*self_p)->sock);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+zsock_t *
+cmn_bus_client_sock(cmn_bus_client_t *self)
+{
+    return self->sock;
+}
+
+cmn_err_t
+cmn_bus_client_send_pb(cmn_bus_client_t *self, const ProtobufCMessage *msg)
+{
+    zframe_t *body = s_pack(msg);
+    if (body == NULL) {
+        return CMN_ENOMEM;
+    }
+    if (zframe_send(&body, self->sock, ZFRAME_DONTWAIT) != 0) {
+        zframe_destroy(&body);
+        return CMN_EIO;
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_bus_client_recv(cmn_bus_client_t *self, uint8_t **ret_data, size_t *ret_len)
+{
+    zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 0) <= 0) {
+        return CMN_ENOTFOUND;
+    }
+    zframe_t *frame = zframe_recv(self->sock);
+    if (frame == NULL) {
+        return CMN_ENOTFOUND;
+    }
+    /* Drain any further frames of a malformed multi-frame reply. */
+    while (zsock_rcvmore(self->sock)) {
+        zframe_t *extra = zframe_recv(self->sock);
+        zframe_destroy(&extra);
+    }
+    cmn_err_t err = s_frame_data(frame, ret_data, ret_len);
+    zframe_destroy(&frame);
+    return err;
+}
+
+cmn_err_t
+cmn_bus_client_call(cmn_bus_client_t *self,
+                    const ProtobufCMessage *msg,
+                    uint64_t corr_id,
+                    int timeout_ms,
+                    uint8_t **ret_data,
+                    size_t *ret_len)
+{
+    cmn_err_t err = cmn_bus_client_send_pb(self, msg);
+    if (err != CMN_OK) {
+        return err;
+    }
+    uint64_t deadline = cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        uint64_t now = cmn_time_mono_ms();
+        if (now >= deadline) {
+            return CMN_ETIMEDOUT;
+        }
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, (long) (deadline - now));
+        if (rc < 0) {
+            return zmq_errno() == EINTR ? CMN_ETIMEDOUT : CMN_EIO;
+        }
+        if (rc == 0) {
+            continue;
+        }
+        uint8_t *data = NULL;
+        size_t len = 0;
+        err = cmn_bus_client_recv(self, &data, &len);
+        if (err == CMN_ENOTFOUND) {
+            continue;
+        }
+        if (err != CMN_OK) {
+            return err;
+        }
+        if (cmn_bus_peek_corr_id(data, len) == corr_id) {
+            *ret_data = data;
+            *ret_len = len;
+            return CMN_OK;
+        }
+        free(data);
+    }
+}
+
+uint64_t
+cmn_bus_next_corr_id(void)
+{
+    static uint64_t s_next;
+    if (s_next == 0) {
+        /* Start from the clock so a restarted process does not reuse recent ids. */
+        s_next = cmn_time_wall_ms() << 8;
+    }
+    return ++s_next;
+}
+
+uint64_t
+cmn_bus_peek_corr_id(const uint8_t *data, size_t len)
+{
+    if (data == NULL || len < 2 || data[0] != 0x08) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t i = 1, shift = 0; i < len && shift < 64; i++, shift += 7) {
+        v |= (uint64_t) (data[i] & 0x7f) << shift;
+        if ((data[i] & 0x80) == 0) {
+            return v;
+        }
+    }
+    return 0;
+}
+
+/* ---- pending calls ---- */
+
+typedef struct {
+    uint64_t corr_id;  /* 0 = free slot */
+    uint64_t deadline; /* monotonic ms */
+    cmn_call_fn *fn;   /* callback */
+    void *arg;         /* its argument */
+} s_call_t;
+
+struct cmn_calls {
+    cmn_bus_client_t *client; /* borrowed */
+    s_call_t *calls;          /* slots */
+    size_t cap;               /* slots allocated */
+    size_t n;                 /* slots in use */
+};
+
+cmn_calls_t *
+cmn_calls_new(cmn_bus_client_t *client)
+{
+    cmn_calls_t *self = calloc(1, sizeof *self);
+    if (self) {
+        self->client = client;
+    }
+    return self;
+}
+
+void
+cmn_calls_destroy(cmn_calls_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_calls_t *self = *self_p;
+    for (size_t i = 0; i < self->cap; i++) {
+        if (self->calls[i].corr_id) {
+            s_call_t c = self->calls[i];
+            self->calls[i].corr_id = 0;
+            c.fn(c.arg, CMN_EIO, NULL, 0);
+        }
+    }
+    free(self->calls);
+    free(self);
+    *self_p = NULL;
+}
+
+cmn_err_t
+cmn_calls_send(cmn_calls_t *self,
+               const ProtobufCMessage *msg,
+               uint64_t corr_id,
+               uint32_t timeout_ms,
+               cmn_call_fn *fn,
+               void *arg)
+{
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 64;
+        s_call_t *calls = realloc(self->calls, cap * sizeof *calls);
+        if (calls == NULL) {
+            return CMN_ENOMEM;
+        }
+        memset(calls + self->cap, 0, (cap - self->cap) * sizeof *calls);
+        self->calls = calls;
+        self->cap = cap;
+    }
+    cmn_err_t err = cmn_bus_client_send_pb(self->client, msg);
+    if (err != CMN_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < self->cap; i++) {
+        if (self->calls[i].corr_id == 0) {
+            self->calls[i] = (s_call_t){corr_id, cmn_time_mono_ms() + timeout_ms, fn, arg};
+            self->n++;
+            break;
+        }
+    }
+    return CMN_OK;
+}
+
+void
+cmn_calls_on_readable(cmn_calls_t *self)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    while (cmn_bus_client_recv(self->client, &data, &len) == CMN_OK) {
+        uint64_t id = cmn_bus_peek_corr_id(data, len);
+        for (size_t i = 0; id && i < self->cap; i++) {
+            if (self->calls[i].corr_id == id) {
+                s_call_t c = self->calls[i];
+                self->calls[i].corr_id = 0;
+                self->n--;
+                c.fn(c.arg, CMN_OK, data, len);
+                break;
+            }
+        }
+        free(data);
+        data = NULL;
+    }
+}
+
+int
+cmn_calls_expire(cmn_calls_t *self)
+{
+    uint64_t now = cmn_time_mono_ms();
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < self->cap; i++) {
+        if (self->calls[i].corr_id == 0) {
+            continue;
+        }
+        if (self->calls[i].deadline <= now) {
+            s_call_t c = self->calls[i];
+            self->calls[i].corr_id = 0;
+            self->n--;
+            c.fn(c.arg, CMN_ETIMEDOUT, NULL, 0);
+        } else if (self->calls[i].deadline < next) {
+            next = self->calls[i].deadline;
+        }
+    }
+    return next == UINT64_MAX ? -1 : (int) (next - now);
+}
+
+size_t
+cmn_calls_pending(const cmn_calls_t *self)
+{
+    return self->n;
+}
