@@ -477,6 +477,17 @@ cmn_creds_add(cmn_creds_t *creds, const cmn_cred_t *cred)
 }
 
 void
+cmn_creds_remove(cmn_creds_t *creds, size_t idx)
+{
+    if (idx >= creds->n_creds) {
+        return;
+    }
+    s_cred_clear(&creds->creds[idx]);
+    creds->creds[idx] = creds->creds[creds->n_creds - 1];
+    creds->n_creds--;
+}
+
+void
 cmn_creds_free(cmn_creds_t *creds)
 {
     for (size_t i = 0; i < creds->n_creds; i++) {

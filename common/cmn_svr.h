@@ -127,6 +127,8 @@ cmn_err_t cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *
 cmn_err_t cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret);
 /* Appends a copy of cred (deep copy of data). */
 cmn_err_t cmn_creds_add(cmn_creds_t *creds, const cmn_cred_t *cred);
+/* Removes entry idx (wiping its private data); order is not kept. */
+void cmn_creds_remove(cmn_creds_t *creds, size_t idx);
 /* Wipes private data and frees everything; leaves *creds zeroed. */
 void cmn_creds_free(cmn_creds_t *creds);
 

@@ -1,0 +1,418 @@
+/* sim_coap.c — a simulated device's CoAP and DTLS endpoints (libcoap server) */
+#include "sim_coap.h"
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <netinet/in.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmn_log.h"
+#include "cmn_psk.h"
+#include "sim_store.h"
+
+#define SIM_MAX_PEERS 16
+
+typedef struct {
+    coap_session_t *session; /* NULL = free slot */
+    bool is_doc;             /* the DOC */
+    bool has_peer;           /* PSK identity known */
+    cmn_uuid_t peer;         /* the peer's UUID */
+} s_peer_t;
+
+typedef struct {
+    coap_context_t *ctx;           /* this device's libcoap context */
+    bool is_fsync;                 /* fsync state writes */
+    s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
+} s_net_t;
+
+static char *s_cert_pem;
+static char *s_key_pem;
+
+cmn_err_t
+sim_coap_init(void)
+{
+    /* libcoap's PKI setup wants a certificate even though the anonymous suite never
+     * sends one: a throwaway self-signed P-256 pair made at start. */
+    cmn_err_t err = CMN_ECRYPTO;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *kb = BIO_new(BIO_s_mem());
+    BIO *cb = BIO_new(BIO_s_mem());
+    if (!key || !x || !kb || !cb) {
+        goto out;
+    }
+    (void) X509_set_version(x, 2);
+    (void) ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    (void) X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    (void) X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 365);
+    (void) X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    (void) X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) "devsim",
+                                      -1, -1, 0);
+    (void) X509_set_issuer_name(x, name);
+    if (!X509_sign(x, key, EVP_sha256()) ||
+        !PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, 0, NULL) || !PEM_write_bio_X509(cb, x)) {
+        goto out;
+    }
+    char *data = NULL;
+    long n = BIO_get_mem_data(kb, &data);
+    s_key_pem = strndup(data, (size_t) n);
+    n = BIO_get_mem_data(cb, &data);
+    s_cert_pem = strndup(data, (size_t) n);
+    err = s_key_pem && s_cert_pem ? CMN_OK : CMN_ENOMEM;
+out:
+    BIO_free(kb);
+    BIO_free(cb);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return err;
+}
+
+void
+sim_coap_fini(void)
+{
+    if (s_key_pem) {
+        OPENSSL_cleanse(s_key_pem, strlen(s_key_pem));
+    }
+    free(s_key_pem);
+    free(s_cert_pem);
+    s_key_pem = s_cert_pem = NULL;
+}
+
+static s_peer_t *
+s_peer(sim_device_t *dev, const coap_session_t *session, bool create)
+{
+    s_net_t *net = dev->net;
+    s_peer_t *free_slot = NULL;
+    for (int i = 0; i < SIM_MAX_PEERS; i++) {
+        if (net->peers[i].session == session) {
+            return &net->peers[i];
+        }
+        if (!free_slot && net->peers[i].session == NULL) {
+            free_slot = &net->peers[i];
+        }
+    }
+    if (create && free_slot) {
+        memset(free_slot, 0, sizeof *free_slot);
+        free_slot->session = (coap_session_t *) (uintptr_t) session;
+        return free_slot;
+    }
+    return NULL;
+}
+
+/* Our PSK server callback (libcoap installs none on the PKI path it takes). */
+static unsigned int
+s_psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int max_psk_len)
+{
+    coap_session_t *session = SSL_get_app_data(ssl);
+    sim_device_t *dev = session ? coap_session_get_app_data(session) : NULL;
+    if (dev == NULL || identity == NULL || strlen(identity) != 16 || max_psk_len < CMN_PSK_LEN) {
+        return 0;
+    }
+    const cmn_cred_t *cred = sim_device_find_psk(dev, (const uint8_t *) identity);
+    s_peer_t *p = s_peer(dev, session, true);
+    if (cred == NULL || p == NULL) {
+        cmn_log_info("SIM-PSK-UNKNOWN", "dev=%d unknown PSK identity", dev->idx);
+        return 0;
+    }
+    memcpy(psk, cred->priv_data, CMN_PSK_LEN);
+    memcpy(p->peer.b, identity, 16);
+    p->has_peer = true;
+    return CMN_PSK_LEN;
+}
+
+/* Chooses the session's cipher policy from the device's state (docs/internals.md). */
+static int
+s_tls_setup(void *tls, coap_dtls_pki_t *setup)
+{
+    SSL *ssl = tls;
+    sim_device_t *dev = setup->cn_call_back_arg;
+    coap_session_t *session = SSL_get_app_data(ssl);
+    if (dev == NULL || session == NULL) {
+        return 0;
+    }
+    coap_session_set_app_data(session, dev);
+    if (dev->pstat.dos_s == CMN_DOS_RFOTM) {
+        /* Only one DTLS peer, the DOC, and only once an OTM was selected. */
+        if (dev->doc_open || dev->doxm.oxmsel != 0 || dev->reset_at_ms != 0) {
+            cmn_log_info("SIM-DOC-REFUSED", "dev=%d refusing DTLS (oxmsel=%lld doc=%d)", dev->idx,
+                         (long long) dev->doxm.oxmsel, dev->doc_open);
+            return 0;
+        }
+        s_peer_t *p = s_peer(dev, session, true);
+        if (p == NULL) {
+            return 0;
+        }
+        p->is_doc = true;
+        SSL_set_security_level(ssl, 0);
+        return SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:@SECLEVEL=0") == 1;
+    }
+    SSL_set_psk_server_callback(ssl, s_psk_server_cb);
+    return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
+}
+
+static int
+s_event(coap_session_t *session, const coap_event_t event)
+{
+    sim_device_t *dev = coap_session_get_app_data(session);
+    if (dev == NULL || dev->net == NULL) {
+        return 0;
+    }
+    s_peer_t *p = s_peer(dev, session, false);
+    if (event == COAP_EVENT_DTLS_CONNECTED && p && p->is_doc) {
+        dev->doc_open = true;
+        cmn_log_info("SIM-DOC-OPEN", "dev=%d DOC open", dev->idx);
+    } else if (event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR ||
+               event == COAP_EVENT_SESSION_CLOSED || event == COAP_EVENT_SERVER_SESSION_DEL) {
+        if (p) {
+            bool was_doc = p->is_doc && dev->doc_open;
+            memset(p, 0, sizeof *p);
+            if (was_doc) {
+                sim_device_doc_closed(dev);
+            }
+        }
+        coap_session_set_app_data(session, NULL);
+    }
+    return 0;
+}
+
+static void
+s_handler(coap_resource_t *resource,
+          coap_session_t *session,
+          const coap_pdu_t *request,
+          const coap_string_t *query,
+          coap_pdu_t *response)
+{
+    sim_device_t *dev = coap_resource_get_userdata(resource);
+    s_net_t *net = dev->net;
+    coap_str_const_t *uri = coap_resource_get_uri_path(resource);
+    char path[80], q[256] = "";
+    (void) snprintf(path, sizeof path, "/%.*s", (int) uri->length, (const char *) uri->s);
+    if (query && query->length < sizeof q) {
+        memcpy(q, query->s, query->length);
+        q[query->length] = '\0';
+    }
+    sim_peer_t peer = {0};
+    peer.is_secure = coap_session_get_proto(session) == COAP_PROTO_DTLS;
+    if (peer.is_secure) {
+        s_peer_t *p = s_peer(dev, session, false);
+        coap_tls_library_t lib;
+        peer.ssl = coap_session_get_tls(session, &lib);
+        if (p) {
+            peer.is_doc = p->is_doc && dev->doc_open;
+            peer.has_peer = p->has_peer;
+            peer.peer = p->peer;
+        }
+    }
+    size_t len = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data(request, &len, &data)) {
+        len = 0;
+        data = NULL;
+    }
+    sim_method_t method;
+    switch (coap_pdu_get_code(request)) {
+    case COAP_REQUEST_CODE_GET:
+        method = SIM_GET;
+        break;
+    case COAP_REQUEST_CODE_POST:
+        method = SIM_POST;
+        break;
+    case COAP_REQUEST_CODE_PUT:
+        method = SIM_PUT;
+        break;
+    default:
+        method = SIM_DELETE;
+        break;
+    }
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    bool changed = false;
+    int code =
+            sim_device_handle(dev, &peer, method, path, q, data, len, &body, &body_len, &changed);
+    if (changed) {
+        cmn_err_t err = sim_store_save(dev, net->is_fsync);
+        if (err != CMN_OK) {
+            cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", dev->idx, cmn_strerror(err));
+        }
+    }
+    if (code == 0) {
+        free(body);
+        return; /* silent */
+    }
+    coap_pdu_set_code(response, (coap_pdu_code_t) COAP_RESPONSE_CODE(code));
+    if (body) {
+        uint8_t buf[4];
+        static const uint8_t ver[2] = {0x08, 0x00};
+        (void) coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
+                               coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf);
+        (void) coap_add_option(response, 2053, sizeof ver, ver);
+        (void) coap_add_data(response, body_len, body);
+        free(body);
+    }
+}
+
+static uint16_t
+s_free_port(const char *address, int type)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) {
+        return 0;
+    }
+    int fd = socket(AF_INET, type, 0);
+    socklen_t sl = sizeof sa;
+    uint16_t port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *) &sa, &sl) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    if (fd >= 0) {
+        (void) close(fd);
+    }
+    return port;
+}
+
+static const char *const s_paths[] = {"oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred",
+                                      "oic/sec/acl2", "oic/sec/sdi",   "oic/res",
+                                      "oic/d",        "oic/p",         "a/light"};
+
+static cmn_err_t
+s_open_ctx(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    coap_address_t addr;
+    coap_context_t *ctx = coap_new_context(NULL);
+    if (ctx == NULL) {
+        return CMN_ENOMEM;
+    }
+    coap_context_set_session_timeout(ctx, 120);
+    (void) coap_register_option(ctx, 2049);
+    (void) coap_register_option(ctx, 2053);
+    coap_register_event_handler(ctx, s_event);
+    coap_dtls_pki_t pki;
+    memset(&pki, 0, sizeof pki);
+    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pki.verify_peer_cert = 0;
+    pki.additional_tls_setup_call_back = s_tls_setup;
+    pki.cn_call_back_arg = dev; /* our per-context argument: no CN callback is used */
+    pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+    pki.pki_key.key.pem_buf.public_cert = (const uint8_t *) s_cert_pem;
+    pki.pki_key.key.pem_buf.public_cert_len = strlen(s_cert_pem);
+    pki.pki_key.key.pem_buf.private_key = (const uint8_t *) s_key_pem;
+    pki.pki_key.key.pem_buf.private_key_len = strlen(s_key_pem);
+    coap_dtls_spsk_t spsk;
+    memset(&spsk, 0, sizeof spsk);
+    spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+    spsk.psk_info.hint.s = dev->doxm.deviceuuid.b;
+    spsk.psk_info.hint.length = 16;
+    if (!coap_context_set_pki(ctx, &pki) || !coap_context_set_psk2(ctx, &spsk)) {
+        coap_free_context(ctx);
+        return CMN_ECRYPTO;
+    }
+    coap_address_init(&addr);
+    addr.addr.sin.sin_family = AF_INET;
+    addr.size = sizeof(struct sockaddr_in);
+    (void) inet_pton(AF_INET, dev->address, &addr.addr.sin.sin_addr);
+    addr.addr.sin.sin_port = htons(dev->udp_port);
+    coap_endpoint_t *udp = coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP);
+    addr.addr.sin.sin_port = htons(dev->dtls_port);
+    coap_endpoint_t *dtls = coap_new_endpoint(ctx, &addr, COAP_PROTO_DTLS);
+    if (udp == NULL || dtls == NULL) {
+        coap_free_context(ctx);
+        return CMN_EIO;
+    }
+    for (size_t i = 0; i < sizeof s_paths / sizeof s_paths[0]; i++) {
+        coap_resource_t *r = coap_resource_init(coap_make_str_const(s_paths[i]), 0);
+        if (r == NULL) {
+            coap_free_context(ctx);
+            return CMN_ENOMEM;
+        }
+        coap_resource_set_userdata(r, dev);
+        coap_register_handler(r, COAP_REQUEST_GET, s_handler);
+        coap_register_handler(r, COAP_REQUEST_POST, s_handler);
+        coap_register_handler(r, COAP_REQUEST_PUT, s_handler);
+        coap_register_handler(r, COAP_REQUEST_DELETE, s_handler);
+        coap_add_resource(ctx, r);
+    }
+    memset(net->peers, 0, sizeof net->peers);
+    net->ctx = ctx;
+    return CMN_OK;
+}
+
+cmn_err_t
+sim_coap_start(sim_device_t *dev, bool fsync)
+{
+    s_net_t *net = calloc(1, sizeof *net);
+    if (net == NULL) {
+        return CMN_ENOMEM;
+    }
+    net->is_fsync = fsync;
+    dev->net = net;
+    if (dev->udp_port == 0) {
+        dev->udp_port = s_free_port(dev->address, SOCK_DGRAM);
+    }
+    if (dev->dtls_port == 0) {
+        dev->dtls_port = s_free_port(dev->address, SOCK_DGRAM);
+    }
+    cmn_err_t err = dev->udp_port && dev->dtls_port ? s_open_ctx(dev) : CMN_EIO;
+    if (err != CMN_OK) {
+        free(net);
+        dev->net = NULL;
+    }
+    return err;
+}
+
+void
+sim_coap_stop(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    if (net == NULL) {
+        return;
+    }
+    if (net->ctx) {
+        coap_free_context(net->ctx);
+    }
+    free(net);
+    dev->net = NULL;
+}
+
+cmn_err_t
+sim_coap_restart(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    if (net == NULL) {
+        return CMN_ESTATE;
+    }
+    if (net->ctx) {
+        /* Sessions are freed with the context; our table must not outlive them. */
+        coap_free_context(net->ctx);
+        net->ctx = NULL;
+    }
+    return s_open_ctx(dev);
+}
+
+int
+sim_coap_fd(const sim_device_t *dev)
+{
+    const s_net_t *net = dev->net;
+    return net && net->ctx ? coap_context_get_coap_fd(net->ctx) : -1;
+}
+
+void
+sim_coap_process(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    if (net && net->ctx) {
+        (void) coap_io_process(net->ctx, COAP_IO_NO_WAIT);
+    }
+}

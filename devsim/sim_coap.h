@@ -1,0 +1,27 @@
+/* sim_coap.h — a simulated device's CoAP and DTLS endpoints (libcoap server) */
+#ifndef SIM_COAP_H
+#define SIM_COAP_H
+
+#include <stdbool.h>
+
+#include "sim_device.h"
+
+/* Process-wide setup (the throwaway certificate libcoap's PKI setup needs). */
+cmn_err_t sim_coap_init(void);
+void sim_coap_fini(void);
+
+/* Opens dev's context on dev->address with dev->udp_port/dev->dtls_port (0 = pick
+ * free ports and store them in dev). State changes are saved with sim_store. */
+cmn_err_t sim_coap_start(sim_device_t *dev, bool fsync);
+void sim_coap_stop(sim_device_t *dev);
+
+/* libcoap's epoll fd of this device, for the process loop. */
+int sim_coap_fd(const sim_device_t *dev);
+
+/* Runs pending I/O and timers of this device without blocking. */
+void sim_coap_process(sim_device_t *dev);
+
+/* Closes every session (rebuilds the context on the same ports): used by resets. */
+cmn_err_t sim_coap_restart(sim_device_t *dev);
+
+#endif

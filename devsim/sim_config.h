@@ -1,0 +1,28 @@
+/* sim_config.h — ocf-devsim configuration table */
+#ifndef SIM_CONFIG_H
+#define SIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmn_cfg.h"
+
+typedef struct {
+    int count;           /* devices hosted by this process */
+    char *dir;           /* one sub-folder per device */
+    char *address;       /* unicast bind address */
+    char *iface;         /* multicast interface */
+    char *oxms;          /* comma list of offered OTMs */
+    int mcast_jitter_ms; /* random delay of multicast replies */
+    int reset_delay_ms;  /* delay between a reset request and the reset */
+    char *faults;        /* fault injection spec (tests) */
+    char *log_level;     /* err..debug */
+    bool dump;           /* print the persisted devices as JSON and exit */
+    bool ipv6;           /* also join ff02::158 */
+    bool fsync;          /* fsync state files (power-loss durability) */
+} sim_config_t;
+
+extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];
+extern const size_t SIM_CONFIG_OPT_COUNT;
+
+#endif

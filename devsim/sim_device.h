@@ -1,0 +1,93 @@
+/* sim_device.h — one virtual OCF device: its SVRs, state machine and access rules
+ * (OCF-NOTES 3 and 5). Transport-free: sim_coap.c feeds it requests. */
+#ifndef SIM_DEVICE_H
+#define SIM_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_svr.h"
+
+typedef enum { SIM_GET = 1, SIM_POST = 2, SIM_PUT = 3, SIM_DELETE = 4 } sim_method_t;
+
+typedef enum {
+    SIM_FAULT_NONE = 0,
+    SIM_FAULT_BAD_CBOR, /* answer requests on path with malformed CBOR */
+    SIM_FAULT_SILENT,   /* stop answering once path was requested */
+    SIM_FAULT_ERROR,    /* answer 4.00 to POSTs on path */
+    SIM_FAULT_BAD_COAP  /* also send a malformed datagram to multicast requests */
+} sim_fault_t;
+
+/* Who is asking. */
+typedef struct {
+    bool is_secure;  /* over DTLS */
+    bool is_doc;     /* over the Device Ownership Connection */
+    bool has_peer;   /* peer UUID known (PSK identity) */
+    cmn_uuid_t peer; /* the peer's UUID */
+    void *ssl;       /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
+} sim_peer_t;
+
+typedef struct sim_device {
+    int idx;                         /* index in the process */
+    char dir[512];                   /* its folder */
+    cmn_doxm_t doxm;                 /* /oic/sec/doxm */
+    cmn_pstat_t pstat;               /* /oic/sec/pstat */
+    cmn_creds_t creds;               /* /oic/sec/cred (keys included) */
+    cmn_acl_t acl;                   /* /oic/sec/acl2 */
+    cmn_sdi_t sdi;                   /* /oic/sec/sdi */
+    cmn_uuid_t piid;                 /* /oic/d piid */
+    bool light;                      /* /a/light value */
+    int64_t oxms[CMN_DOXM_MAX_OXMS]; /* factory OTMs */
+    size_t n_oxms;
+    bool doc_open;        /* a DOC exists */
+    uint64_t reset_at_ms; /* monotonic time of a pending reset, 0 = none */
+    int reset_delay_ms;   /* delay after a dos.s=0 request */
+    sim_fault_t fault;    /* injected fault */
+    char fault_path[64];  /* its path ("" = every path) */
+    bool is_silenced;     /* SIM_FAULT_SILENT triggered */
+    char address[64];     /* unicast address */
+    uint16_t udp_port;    /* coap:// port */
+    uint16_t dtls_port;   /* coaps:// port */
+    void *net;            /* transport state (sim_coap.c) */
+} sim_device_t;
+
+/* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,
+ * factory ACL, no creds, empty sdi). Frees previous dynamic state. */
+cmn_err_t sim_device_factory_reset(sim_device_t *dev);
+
+/* Frees dynamic state (wiping keys). */
+void sim_device_free(sim_device_t *dev);
+
+/* Handles one request. Returns the CoAP response code as class*100+detail (205,
+ * 204, 400, ...), or 0 for "do not answer". *ret_body (malloc'd, may be NULL) is
+ * the CBOR payload; *ret_changed tells whether persistent state changed. */
+int sim_device_handle(sim_device_t *dev,
+                      const sim_peer_t *peer,
+                      sim_method_t method,
+                      const char *path,
+                      const char *query,
+                      const uint8_t *payload,
+                      size_t len,
+                      uint8_t **ret_body,
+                      size_t *ret_len,
+                      bool *ret_changed);
+
+/* Finds the key of a credtype-1 cred whose subject is uuid (16 bytes). Borrowed. */
+const cmn_cred_t *sim_device_find_psk(const sim_device_t *dev, const uint8_t uuid[16]);
+
+/* Called when the DOC closes: in RFOTM the device resets itself (OCF-NOTES 5.2). */
+void sim_device_doc_closed(sim_device_t *dev);
+
+/* True if a multicast GET /oic/sec/doxm with this query gets an answer (CR2640):
+ * query "owned=FALSE" (key owned/Owned, value any case) or none, only in RFOTM with
+ * no DOC; "owned=TRUE" matches owned devices; anything else gets no answer. */
+bool sim_device_mcast_doxm_matches(const sim_device_t *dev, const char *query);
+
+/* Valid dos.s transitions (OCF-NOTES 5.1). */
+bool sim_device_transition_allowed(int64_t from, int64_t to);
+
+/* /oic/res payload (filtered by query "rt=..."); malloc'd. */
+cmn_err_t sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t *len);
+
+#endif

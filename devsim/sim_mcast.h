@@ -1,0 +1,23 @@
+/* sim_mcast.h — the process's multicast listener: answers discovery for every device */
+#ifndef SIM_MCAST_H
+#define SIM_MCAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sim_device.h"
+
+typedef struct sim_mcast sim_mcast_t;
+
+/* Joins 224.0.1.187:5683 on iface (and ff02::158 if ipv6). NULL on failure, with
+ * the reason logged. */
+sim_mcast_t *sim_mcast_new(const char *iface, bool ipv6, int jitter_ms);
+void sim_mcast_destroy(sim_mcast_t **self_p);
+/* File descriptors to poll (IPv4, then IPv6 or -1). */
+int sim_mcast_fd(const sim_mcast_t *self, int which);
+/* Reads every waiting datagram on fd and answers for each matching device. */
+void sim_mcast_on_readable(sim_mcast_t *self, int fd, sim_device_t *devs, size_t n);
+/* Sends jittered replies that are due; returns ms until the next one (-1 none). */
+int sim_mcast_flush(sim_mcast_t *self);
+
+#endif

@@ -1,0 +1,270 @@
+/* sim_world.c — the ocf-devsim process: N devices, multicast, one event loop */
+#include "sim_world.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmn_log.h"
+#include "cmn_time.h"
+#include "sim_coap.h"
+#include "sim_mcast.h"
+#include "sim_store.h"
+
+#define SWEEP_MS   100
+#define TAG_MCAST4 ((uint64_t) -1)
+#define TAG_MCAST6 ((uint64_t) -2)
+#define TAG_SIGNAL ((uint64_t) -3)
+
+struct sim_world {
+    sim_device_t *devs; /* the devices */
+    size_t n;           /* how many */
+    sim_mcast_t *mcast; /* multicast listener */
+    int epfd;           /* the process's epoll */
+    int sigfd;          /* SIGTERM/SIGINT */
+    bool is_fsync;      /* fsync state writes */
+};
+
+cmn_err_t
+sim_world_parse_faults(const char *spec, sim_device_t *devs, size_t n)
+{
+    char *copy = strdup(spec ? spec : "");
+    char *save = NULL;
+    cmn_err_t err = copy ? CMN_OK : CMN_ENOMEM;
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && err == CMN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        char *kind = strchr(item, ':');
+        char *end = NULL;
+        long idx = strtol(item, &end, 10);
+        if (kind == NULL || end != kind || idx < 0 || (size_t) idx >= n) {
+            (void) fprintf(stderr, "error: --faults: bad entry \"%s\" (IDX:KIND[:PATH])\n", item);
+            err = CMN_EINVAL;
+            break;
+        }
+        kind++;
+        char *path = strchr(kind, ':');
+        if (path) {
+            *path++ = '\0';
+        }
+        sim_device_t *d = &devs[idx];
+        if (strcmp(kind, "bad-cbor") == 0) {
+            d->fault = SIM_FAULT_BAD_CBOR;
+        } else if (strcmp(kind, "silent") == 0) {
+            d->fault = SIM_FAULT_SILENT;
+        } else if (strcmp(kind, "error") == 0) {
+            d->fault = SIM_FAULT_ERROR;
+        } else if (strcmp(kind, "bad-coap") == 0) {
+            d->fault = SIM_FAULT_BAD_COAP;
+        } else {
+            (void) fprintf(stderr, "error: --faults: unknown kind \"%s\"\n", kind);
+            err = CMN_EINVAL;
+            break;
+        }
+        (void) snprintf(d->fault_path, sizeof d->fault_path, "%s", path ? path : "");
+    }
+    free(copy);
+    return err;
+}
+
+static int
+s_watch(sim_world_t *self, int fd, uint64_t tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    return epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static cmn_err_t
+s_parse_oxms(const char *s, sim_device_t *dev)
+{
+    char *end = NULL;
+    dev->n_oxms = 0;
+    while (s && *s && dev->n_oxms < CMN_DOXM_MAX_OXMS) {
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > 0xFFFF) {
+            return CMN_EINVAL;
+        }
+        dev->oxms[dev->n_oxms++] = v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return dev->n_oxms > 0 ? CMN_OK : CMN_EINVAL;
+}
+
+sim_world_t *
+sim_world_new(const sim_config_t *cfg)
+{
+    sim_world_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->epfd = -1;
+    self->sigfd = -1;
+    self->is_fsync = cfg->fsync;
+    self->n = (size_t) cfg->count;
+    self->devs = calloc(self->n, sizeof *self->devs);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max; /* 3 descriptors per device */
+        (void) setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (self->devs == NULL || sim_coap_init() != CMN_OK ||
+        (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)) {
+        cmn_log_err("SIM-INIT", "cannot prepare \"%s\": %s", cfg->dir, strerror(errno));
+        goto fail;
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        sim_device_t *d = &self->devs[i];
+        d->idx = (int) i;
+        d->reset_delay_ms = cfg->reset_delay_ms;
+        (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
+        (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
+        if (s_parse_oxms(cfg->oxms, d) != CMN_OK) {
+            cmn_log_err("SIM-INIT", "bad --oxms \"%s\"", cfg->oxms);
+            goto fail;
+        }
+        (void) mkdir(d->dir, 0700);
+        cmn_err_t err = sim_store_load(d);
+        if (err == CMN_ENOTFOUND || err == CMN_EPROTO) {
+            if (err == CMN_EPROTO) {
+                cmn_log_warn("SIM-CORRUPT", "dev=%zu state unreadable: factory reset", i);
+            }
+            err = sim_device_factory_reset(d);
+        }
+        if (err == CMN_OK) {
+            err = sim_coap_start(d, cfg->fsync);
+        }
+        if (err == CMN_OK) {
+            err = sim_store_save(d, cfg->fsync);
+        }
+        if (err != CMN_OK) {
+            cmn_log_err("SIM-INIT", "dev=%zu cannot start: %s", i, cmn_strerror(err));
+            goto fail;
+        }
+    }
+    if (sim_world_parse_faults(cfg->faults, self->devs, self->n) != CMN_OK) {
+        goto fail;
+    }
+    self->mcast = sim_mcast_new(cfg->iface, cfg->ipv6, cfg->mcast_jitter_ms);
+    if (self->mcast == NULL) {
+        goto fail;
+    }
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+    self->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->sigfd < 0 || self->epfd < 0 || s_watch(self, self->sigfd, TAG_SIGNAL) != 0 ||
+        (sim_mcast_fd(self->mcast, 0) >= 0 &&
+         s_watch(self, sim_mcast_fd(self->mcast, 0), TAG_MCAST4) != 0) ||
+        (sim_mcast_fd(self->mcast, 1) >= 0 &&
+         s_watch(self, sim_mcast_fd(self->mcast, 1), TAG_MCAST6) != 0)) {
+        goto fail;
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        if (s_watch(self, sim_coap_fd(&self->devs[i]), i) != 0) {
+            goto fail;
+        }
+        char uuid[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&self->devs[i].doxm.deviceuuid, uuid);
+        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s coap=coap://%s:%u coaps=coaps://%s:%u",
+                       i, uuid, cmn_dos_name(self->devs[i].pstat.dos_s), cfg->address,
+                       self->devs[i].udp_port, cfg->address, self->devs[i].dtls_port);
+    }
+    cmn_log_notice("READY", "devices=%zu dir=\"%s\"", self->n, cfg->dir);
+    return self;
+fail:
+    sim_world_destroy(&self);
+    return NULL;
+}
+
+void
+sim_world_destroy(sim_world_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    sim_world_t *self = *self_p;
+    for (size_t i = 0; self->devs && i < self->n; i++) {
+        sim_coap_stop(&self->devs[i]);
+        sim_device_free(&self->devs[i]);
+    }
+    free(self->devs);
+    sim_mcast_destroy(&self->mcast);
+    if (self->epfd >= 0) {
+        (void) close(self->epfd);
+    }
+    if (self->sigfd >= 0) {
+        (void) close(self->sigfd);
+    }
+    sim_coap_fini();
+    free(self);
+    *self_p = NULL;
+}
+
+static void
+s_do_reset(sim_world_t *self, sim_device_t *d)
+{
+    char old[CMN_UUID_STR_LEN + 1], neu[CMN_UUID_STR_LEN + 1];
+    cmn_uuid_to_str(&d->doxm.deviceuuid, old);
+    if (sim_device_factory_reset(d) != CMN_OK || sim_coap_restart(d) != CMN_OK ||
+        s_watch(self, sim_coap_fd(d), (uint64_t) d->idx) != 0) {
+        cmn_log_err("SIM-RESET", "dev=%d reset failed", d->idx);
+        return;
+    }
+    cmn_uuid_to_str(&d->doxm.deviceuuid, neu);
+    (void) sim_store_save(d, self->is_fsync);
+    cmn_log_notice("SIM-RESET", "dev=%d reset: uuid %s -> %s, RFOTM", d->idx, old, neu);
+}
+
+int
+sim_world_run(sim_world_t *self)
+{
+    struct epoll_event evs[64];
+    uint64_t next_sweep = cmn_time_mono_ms() + SWEEP_MS;
+    for (;;) {
+        uint64_t now = cmn_time_mono_ms();
+        int timeout = now >= next_sweep ? 0 : (int) (next_sweep - now);
+        int jitter = sim_mcast_flush(self->mcast);
+        if (jitter >= 0 && jitter < timeout) {
+            timeout = jitter;
+        }
+        int n = epoll_wait(self->epfd, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) {
+            cmn_log_err("SIM-LOOP", "epoll_wait: %s", strerror(errno));
+            return 1;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_SIGNAL) {
+                cmn_log_notice("SIM-STOP", "signal received, stopping");
+                return 0;
+            }
+            if (tag == TAG_MCAST4 || tag == TAG_MCAST6) {
+                sim_mcast_on_readable(self->mcast, sim_mcast_fd(self->mcast, tag == TAG_MCAST6),
+                                      self->devs, self->n);
+            } else if (tag < self->n) {
+                sim_coap_process(&self->devs[tag]);
+            }
+        }
+        now = cmn_time_mono_ms();
+        if (now >= next_sweep) {
+            /* Timers of every context (retransmissions, DTLS, idle sessions, resets). */
+            for (size_t i = 0; i < self->n; i++) {
+                sim_device_t *d = &self->devs[i];
+                sim_coap_process(d);
+                if (d->reset_at_ms != 0 && now >= d->reset_at_ms) {
+                    s_do_reset(self, d);
+                }
+            }
+            next_sweep = now + SWEEP_MS;
+        }
+    }
+}
