@@ -1,6 +1,8 @@
-/* main.c — placeholder until the component lands; replace */
+/* main.c — obtctl: the operator's command line */
+#include "ctl_main.h"
+
 int
-main(void)
+main(int argc, char **argv)
 {
-    return 1;
+    return ctl_main(argc, argv);
 }

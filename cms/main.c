@@ -1,6 +1,34 @@
-/* main.c — placeholder until the component lands; replace */
+/* main.c — obt-cms: Credential Management Service */
+#include <czmq.h>
+#include <stdio.h>
+
+#include "cmn_log.h"
+#include "cms_service.h"
+
 int
-main(void)
+main(int argc, char **argv)
 {
-    return 1;
+    cmn_svc_config_t cfg = {0};
+    cmn_cfg_result_t r =
+            cmn_svc_config_load(&cfg, "cms", "tcp://127.0.0.1:7402", "OBT CMS", argc, argv);
+    cmn_log_level_t level = CMN_LOG_NOTICE;
+    if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
+        (void) fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", cfg.log_level);
+        r = CMN_CFG_ERROR;
+    }
+    if (r != CMN_CFG_OK) {
+        cmn_svc_config_free(&cfg);
+        return r == CMN_CFG_HELP ? 0 : 78;
+    }
+    cmn_log_init("cms", level);
+    zsys_init();
+    zsys_catch_interrupts();
+    int rc = 1;
+    cmn_svc_t *svc = cmn_svc_new(&cfg, "cms", "oic.d.cms", cms_service_dispatch, NULL);
+    if (svc != NULL) {
+        rc = cmn_svc_run(svc);
+        cmn_svc_destroy(&svc);
+    }
+    cmn_svc_config_free(&cfg);
+    return rc;
 }

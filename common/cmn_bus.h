@@ -16,6 +16,10 @@
  * certificate is in DIR/public. A client loads its own secret certificate and the
  * server's public one. No socket is ever created without CURVE. */
 
+/* protobuf-c string fields are `char *`; messages we build only borrow constant
+ * strings, which this makes explicit without a qualifier-dropping cast. */
+#define CMN_PB_STR(s) ((char *) (uintptr_t) (s))
+
 /* The parties: "gateway", "dots", "cms", "ams", "obtctl". */
 extern const char *const CMN_BUS_PARTIES[];
 extern const size_t CMN_BUS_PARTY_COUNT;

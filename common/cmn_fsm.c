@@ -30,6 +30,10 @@ cmn_fsm_dispatch(const cmn_fsm_t *fsm, int *state, int event, void *ctx, const c
                         id ? id : "-", fsm->state_names[*state], fsm->event_names[event]);
             return CMN_ESTATE;
         }
+        int to = row->to == CMN_FSM_SAME ? *state : row->to;
+        cmn_log_debug("FSM-STEP", "%s id=%s %s --%s--> %s", fsm->name, id ? id : "-",
+                      fsm->state_names[*state], fsm->event_names[event], fsm->state_names[to]);
+        *state = to;
         int next_event = CMN_FSM_NO_EVENT;
         for (size_t a = 0; a < CMN_FSM_MAX_ACTIONS && row->actions[a]; a++) {
             int raised = CMN_FSM_NO_EVENT;
@@ -41,10 +45,6 @@ cmn_fsm_dispatch(const cmn_fsm_t *fsm, int *state, int event, void *ctx, const c
                 next_event = raised;
             }
         }
-        int to = row->to == CMN_FSM_SAME ? *state : row->to;
-        cmn_log_debug("FSM-STEP", "%s id=%s %s --%s--> %s", fsm->name, id ? id : "-",
-                      fsm->state_names[*state], fsm->event_names[event], fsm->state_names[to]);
-        *state = to;
         event = next_event;
     }
     return CMN_OK;

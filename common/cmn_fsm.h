@@ -31,10 +31,12 @@ typedef struct {
     const char *name; /* for logs, e.g. "dots-job" */
 } cmn_fsm_t;
 
-/* Finds the row for (*state, event) (exact state first, then CMN_FSM_ANY), runs its
- * actions, sets *state to the row's target, logs "id STATE --EVENT--> STATE" at
- * debug level, then handles a follow-up event the same way. No row: CMN_ESTATE
- * (logged at error level), *state unchanged. */
+/* Finds the row for (*state, event) (exact state first, then CMN_FSM_ANY), sets
+ * *state to the row's target (so actions see the new state), logs
+ * "id STATE --EVENT--> STATE" at debug level, runs the actions in order, then handles
+ * a follow-up event the same way. An action error stops the remaining actions and is
+ * returned; the state stays at the target and the caller raises its error event.
+ * No row: CMN_ESTATE (logged at error level), *state unchanged. */
 cmn_err_t cmn_fsm_dispatch(const cmn_fsm_t *fsm, int *state, int event, void *ctx, const char *id);
 
 #endif

@@ -287,9 +287,10 @@ s_rfpro_entry_ok(const sim_device_t *dev)
             return false;
         }
     }
+    /* cm/tm are those of the state being entered (s_enter), so they are not checked
+     * against the RFOTM values here. */
     return dev->doxm.owned && !cmn_uuid_is_nil(&dev->doxm.devowneruuid) &&
-           !cmn_uuid_is_nil(&dev->doxm.deviceuuid) && (dev->pstat.cm & 0xC3) == 0 &&
-           (dev->pstat.tm & 0xC3) == 0;
+           !cmn_uuid_is_nil(&dev->doxm.deviceuuid) && (dev->pstat.tm & 0xC3) == 0;
 }
 
 static void

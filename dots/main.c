@@ -1,6 +1,38 @@
-/* main.c — placeholder until the component lands; replace */
+/* main.c — obt-dots: Device Ownership Transfer Service */
+#include <czmq.h>
+#include <stdio.h>
+
+#include "cmn_log.h"
+#include "dots_config.h"
+#include "dots_service.h"
+
 int
-main(void)
+main(int argc, char **argv)
 {
-    return 1;
+    dots_config_t cfg = {0};
+    cmn_cfg_result_t r = cmn_cfg_load(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg, "dots",
+                                      "usage: obt-dots --keys-dir DIR --store-dir DIR [options]\n"
+                                      "Device Ownership Transfer Service of the OBT suite.",
+                                      argc, argv);
+    cmn_log_level_t level = CMN_LOG_NOTICE;
+    if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
+        (void) fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", cfg.log_level);
+        r = CMN_CFG_ERROR;
+    }
+    if (r != CMN_CFG_OK) {
+        cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
+        return r == CMN_CFG_HELP ? 0 : 78;
+    }
+    cmn_log_init("dots", level);
+    cmn_cfg_log(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
+    zsys_init();
+    zsys_catch_interrupts();
+    int rc = 1;
+    dots_service_t *svc = dots_service_new(&cfg);
+    if (svc != NULL) {
+        rc = dots_service_run(svc);
+        dots_service_destroy(&svc);
+    }
+    cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
+    return rc;
 }

@@ -1,6 +1,50 @@
-/* main.c — placeholder until the component lands; replace */
-int
-main(void)
+/* main.c — obt-gateway: the only process with sockets toward devices */
+#include <coap3/coap.h>
+#include <czmq.h>
+#include <stdio.h>
+
+#include "cmn_log.h"
+#include "gw_config.h"
+#include "gw_service.h"
+
+static void
+s_coap_log(coap_log_t level, const char *message)
 {
-    return 1;
+    (void) level;
+    cmn_log_debug("COAP", "%s", message);
+}
+
+int
+main(int argc, char **argv)
+{
+    gw_config_t cfg = {0};
+    cmn_cfg_result_t r = cmn_cfg_load(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg, "gateway",
+                                      "usage: obt-gateway --keys-dir DIR [options]\n"
+                                      "CoAP/DTLS gateway between the OBT services and devices.",
+                                      argc, argv);
+    cmn_log_level_t level = CMN_LOG_NOTICE;
+    if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
+        (void) fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", cfg.log_level);
+        r = CMN_CFG_ERROR;
+    }
+    if (r != CMN_CFG_OK) {
+        cmn_cfg_free(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
+        return r == CMN_CFG_HELP ? 0 : 78;
+    }
+    cmn_log_init("gateway", level);
+    cmn_cfg_log(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
+    zsys_init();
+    zsys_catch_interrupts();
+    coap_startup();
+    coap_set_log_handler(s_coap_log);
+    coap_set_log_level(level == CMN_LOG_DEBUG ? LOG_DEBUG : LOG_WARNING);
+    int rc = 1;
+    gw_service_t *svc = gw_service_new(&cfg);
+    if (svc != NULL) {
+        rc = gw_service_run(svc);
+        gw_service_destroy(&svc);
+    }
+    coap_cleanup();
+    cmn_cfg_free(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
+    return rc;
 }

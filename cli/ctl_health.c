@@ -1,0 +1,121 @@
+/* ctl_health.c — obtctl health: is every daemon up? */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ctl_main.h"
+#include "obt/ams.pb-c.h"
+#include "obt/cms.pb-c.h"
+#include "obt/dots.pb-c.h"
+#include "obt/gateway.pb-c.h"
+
+static const char *const s_names[4] = {"gateway", "dots", "cms", "ams"};
+
+/* Asks daemon `which` for its health; *ret is unpacked (free with
+ * obt__health_reply__free_unpacked) or NULL. */
+static int
+s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
+{
+    Obt__Health h = OBT__HEALTH__INIT;
+    uint64_t corr = cmn_bus_next_corr_id();
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+    /* Every daemon's Request has corr_id = 1 and health = 10: build the right type. */
+    if (which == CTL_GW) {
+        Obt__Gw__Request r = OBT__GW__REQUEST__INIT;
+        r.corr_id = corr;
+        r.body_case = OBT__GW__REQUEST__BODY_HEALTH;
+        r.health = &h;
+        rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
+    } else if (which == CTL_DOTS) {
+        Obt__Dots__Request r = OBT__DOTS__REQUEST__INIT;
+        r.corr_id = corr;
+        r.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+        r.health = &h;
+        rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
+    } else if (which == CTL_CMS) {
+        Obt__Cms__Request r = OBT__CMS__REQUEST__INIT;
+        r.corr_id = corr;
+        r.body_case = OBT__CMS__REQUEST__BODY_HEALTH;
+        r.health = &h;
+        rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
+    } else {
+        Obt__Ams__Request r = OBT__AMS__REQUEST__INIT;
+        r.corr_id = corr;
+        r.body_case = OBT__AMS__REQUEST__BODY_HEALTH;
+        r.health = &h;
+        rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
+    }
+    *ret = NULL;
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    /* Replies share corr_id = 1, status = 2, error = 3, health = 10 as well. */
+    Obt__Cms__Reply *reply = obt__cms__reply__unpack(NULL, len, data);
+    free(data);
+    if (reply && reply->body_case == OBT__CMS__REPLY__BODY_HEALTH) {
+        size_t n = obt__health_reply__get_packed_size(reply->health);
+        uint8_t *buf = malloc(n ? n : 1);
+        if (buf) {
+            (void) obt__health_reply__pack(reply->health, buf);
+            *ret = obt__health_reply__unpack(NULL, n, buf);
+            free(buf);
+        }
+    }
+    if (reply) {
+        obt__cms__reply__free_unpacked(reply, NULL);
+    }
+    return *ret ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
+int
+ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
+{
+    if (argc > 1) {
+        printf("usage: obtctl [--json] health\n"
+               "Asks gateway, dots, cms and ams for their health; exit 0 only if all answer.\n");
+        return argv[1][0] == '-' && argv[1][1] == '-' && argv[1][2] == 'h' ? CTL_EXIT_OK
+                                                                           : CTL_EXIT_USAGE;
+    }
+    ctl_opts_t quick = *o;
+    if (quick.timeout_ms > 3000) {
+        quick.timeout_ms = 3000;
+    }
+    int worst = CTL_EXIT_OK;
+    if (o->json) {
+        printf("[");
+    }
+    for (int i = 0; i < 4; i++) {
+        Obt__HealthReply *h = NULL;
+        int rc = s_health(&quick, i, &h);
+        if (rc != CTL_EXIT_OK) {
+            worst = CTL_EXIT_FAILED;
+        }
+        if (o->json) {
+            printf("%s{\"service\":\"%s\",\"up\":%s", i ? "," : "", s_names[i],
+                   h ? "true" : "false");
+            if (h) {
+                printf(",\"uuid\":");
+                ctl_json_str(stdout, h->uuid);
+                printf(",\"uptime_ms\":%llu,\"in_flight\":%u,\"d_endpoint\":",
+                       (unsigned long long) h->uptime_ms, h->in_flight);
+                ctl_json_str(stdout, h->d_endpoint);
+            }
+            printf("}");
+        } else if (h) {
+            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s\n", s_names[i],
+                   h->uuid[0] ? h->uuid : "-", (unsigned long long) (h->uptime_ms / 1000),
+                   h->in_flight, h->d_endpoint);
+        } else {
+            printf("%-8s DOWN  %s\n", s_names[i], o->ep[i]);
+        }
+        if (h) {
+            obt__health_reply__free_unpacked(h, NULL);
+        }
+    }
+    if (o->json) {
+        printf("]\n");
+    }
+    return worst;
+}

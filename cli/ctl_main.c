@@ -1,0 +1,174 @@
+/* ctl_main.c — obtctl: global options, the command table, the call helper */
+#include "ctl_main.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_log.h"
+
+static const char *const s_names[4] = {"gateway", "dots", "cms", "ams"};
+
+static const struct {
+    const char *name;
+    int (*fn)(const ctl_opts_t *o, int argc, char **argv);
+    const char *help;
+} s_cmds[] = {
+        {"keys", ctl_cmd_keys, "keys --dir DIR [--force]      create CURVE keys for every party"},
+        {"discover", ctl_cmd_discover,
+         "discover [--window-ms N] [--endpoint coap://H:P]...  find unowned devices"},
+        {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
+        {"approve", ctl_cmd_approve, "approve UUID...|--all         approve taking ownership"},
+        {"onboard", ctl_cmd_onboard,
+         "onboard UUID...|--all [--no-wait] [--wait-s N]  take them to RFNOP"},
+        {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
+        {"health", ctl_cmd_health, "health                        is every daemon up?"},
+};
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out, "usage: obtctl [global options] COMMAND [options]\n\n"
+                 "Operator command line of the OCF Onboarding Tool.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        fprintf(out, "  %s\n", s_cmds[i].help);
+    }
+    fprintf(out,
+            "\nGlobal options (environment in brackets):\n"
+            "  --keys-dir DIR    CURVE keys made by `obtctl keys` [OBT_KEYS_DIR] (default ./keys)\n"
+            "  --dots EP         obt-dots endpoint [OBT_DOTS] (tcp://127.0.0.1:7401)\n"
+            "  --cms EP          obt-cms endpoint [OBT_CMS] (tcp://127.0.0.1:7402)\n"
+            "  --ams EP          obt-ams endpoint [OBT_AMS] (tcp://127.0.0.1:7403)\n"
+            "  --gateway EP      obt-gateway endpoint [OBT_GATEWAY] (tcp://127.0.0.1:7400)\n"
+            "  --timeout-ms N    how long to wait for a daemon (10000)\n"
+            "  --json            machine-readable output\n"
+            "  --help            this text; `obtctl COMMAND --help` for a command\n\n"
+            "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 not found, 4 timeout or\n"
+            "daemon unreachable, 78 bad configuration (e.g. keys missing).\n");
+}
+
+static const char *
+s_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+int
+ctl_call(const ctl_opts_t *o,
+         int which,
+         const ProtobufCMessage *msg,
+         uint64_t corr_id,
+         int timeout_ms,
+         uint8_t **ret_data,
+         size_t *ret_len)
+{
+    cmn_err_t err = CMN_OK;
+    cmn_bus_client_t *c =
+            cmn_bus_client_new(o->ep[which], o->keys_dir, "obtctl", s_names[which], &err);
+    if (c == NULL) {
+        fprintf(stderr, "obtctl: cannot set up the link to %s (%s) with keys in \"%s\": %s\n",
+                s_names[which], o->ep[which], o->keys_dir, cmn_strerror(err));
+        return err == CMN_ENOTFOUND ? CTL_EXIT_CONFIG : CTL_EXIT_TIMEOUT;
+    }
+    err = cmn_bus_client_call(c, msg, corr_id, timeout_ms > 0 ? timeout_ms : o->timeout_ms,
+                              ret_data, ret_len);
+    cmn_bus_client_destroy(&c);
+    if (err != CMN_OK) {
+        fprintf(stderr, "obtctl: no answer from %s at %s: %s\n", s_names[which], o->ep[which],
+                cmn_strerror(err));
+        return CTL_EXIT_TIMEOUT;
+    }
+    return CTL_EXIT_OK;
+}
+
+void
+ctl_json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+        } else if (c < 0x20) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+int
+ctl_main(int argc, char **argv)
+{
+    ctl_opts_t o = {
+            .keys_dir = s_env("OBT_KEYS_DIR", "keys"),
+            .ep = {s_env("OBT_GATEWAY", "tcp://127.0.0.1:7400"),
+                   s_env("OBT_DOTS", "tcp://127.0.0.1:7401"),
+                   s_env("OBT_CMS", "tcp://127.0.0.1:7402"),
+                   s_env("OBT_AMS", "tcp://127.0.0.1:7403")},
+            .timeout_ms = 10000,
+    };
+    static const struct option longs[] = {{"keys-dir", required_argument, NULL, 'k'},
+                                          {"dots", required_argument, NULL, 'd'},
+                                          {"cms", required_argument, NULL, 'c'},
+                                          {"ams", required_argument, NULL, 'a'},
+                                          {"gateway", required_argument, NULL, 'g'},
+                                          {"timeout-ms", required_argument, NULL, 't'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            o.keys_dir = optarg;
+            break;
+        case 'd':
+            o.ep[CTL_DOTS] = optarg;
+            break;
+        case 'c':
+            o.ep[CTL_CMS] = optarg;
+            break;
+        case 'a':
+            o.ep[CTL_AMS] = optarg;
+            break;
+        case 'g':
+            o.ep[CTL_GW] = optarg;
+            break;
+        case 't':
+            o.timeout_ms = atoi(optarg);
+            if (o.timeout_ms <= 0) {
+                fprintf(stderr, "obtctl: --timeout-ms needs a positive number\n");
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return CTL_EXIT_OK;
+        default:
+            s_usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        s_usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    cmn_log_init("obtctl", CMN_LOG_ERR);
+    const char *cmd = argv[optind];
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        if (strcmp(cmd, s_cmds[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 1; /* the command parses its own options */
+            return s_cmds[i].fn(&o, sub_argc, sub_argv);
+        }
+    }
+    fprintf(stderr, "obtctl: unknown command \"%s\" (see obtctl --help)\n", cmd);
+    return CTL_EXIT_USAGE;
+}

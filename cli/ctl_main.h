@@ -1,0 +1,54 @@
+/* ctl_main.h — obtctl: global options, the command table, exit codes, shared helpers */
+#ifndef CTL_MAIN_H
+#define CTL_MAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cmn_bus.h"
+
+/* Exit codes scripts can rely on. */
+#define CTL_EXIT_OK       0
+#define CTL_EXIT_FAILED   1 /* the operation ran and (partly) failed */
+#define CTL_EXIT_USAGE    2
+#define CTL_EXIT_NOTFOUND 3
+#define CTL_EXIT_TIMEOUT  4 /* daemon unreachable or no answer in time */
+#define CTL_EXIT_CONFIG   78
+
+typedef struct {
+    const char *keys_dir;
+    const char *ep[4]; /* gateway, dots, cms, ams */
+    int timeout_ms;
+    bool json;
+} ctl_opts_t;
+
+enum { CTL_GW = 0, CTL_DOTS, CTL_CMS, CTL_AMS };
+
+/* Sends msg (corr_id already set) to daemon `which` and waits for the reply.
+ * Prints a clear error and returns an exit code on failure (0 on success). */
+int ctl_call(const ctl_opts_t *o,
+             int which,
+             const ProtobufCMessage *msg,
+             uint64_t corr_id,
+             int timeout_ms,
+             uint8_t **ret_data,
+             size_t *ret_len);
+
+/* Prints s as a JSON string. */
+void ctl_json_str(FILE *out, const char *s);
+
+/* Commands: argv[0] is the command name. Return an exit code. */
+int ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
+
+/* Runs obtctl (main's body). */
+int ctl_main(int argc, char **argv);
+
+#endif

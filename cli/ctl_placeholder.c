@@ -1,7 +1,0 @@
-/* ctl_placeholder.c — delete when the component has real sources */
-int ctl_placeholder(void);
-int
-ctl_placeholder(void)
-{
-    return 0;
-}

@@ -1,0 +1,274 @@
+/* cms_service.c — obt-cms: dispatch and the hand-over check */
+#include "cms_service.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_log.h"
+#include "cmn_svr.h"
+#include "cmn_time.h"
+#include "obt/cms.pb-c.h"
+#include "obt/gateway.pb-c.h"
+
+typedef struct {
+    cmn_svc_t *svc;
+    zframe_t *peer; /* who asked (owned) */
+    uint64_t corr_id;
+    char uuid[37];                 /* device */
+    char ep[80];                   /* its coaps:// endpoint */
+    uint8_t psk[16];               /* our key for it */
+    Obt__DeviceHandover *handover; /* the request (owned copy, psk wiped) */
+} s_job_t;
+
+static Obt__Status
+s_status(cmn_err_t err)
+{
+    return err < CMN_ERR_COUNT ? (Obt__Status) err : OBT__STATUS__STATUS_ESYS;
+}
+
+static void
+s_reply(cmn_svc_t *svc,
+        zframe_t *peer,
+        uint64_t corr_id,
+        cmn_err_t err,
+        const char *error,
+        Obt__Cms__Reply__BodyCase body,
+        Obt__ServiceDevice *dev)
+{
+    Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
+    reply.corr_id = corr_id;
+    reply.status = s_status(err);
+    if (err != CMN_OK) {
+        reply.error = CMN_PB_STR(error ? error : cmn_strerror(err));
+    } else if (body == OBT__CMS__REPLY__BODY_HANDOVER) {
+        reply.body_case = body;
+        reply.handover = dev;
+    } else if (body == OBT__CMS__REPLY__BODY_SHOW) {
+        reply.body_case = body;
+        reply.show = dev;
+    }
+    (void) cmn_svc_reply(svc, peer, &reply.base);
+}
+
+static void
+s_finish(s_job_t *job, cmn_err_t err, const char *error, const char *cipher)
+{
+    Obt__ServiceDevice dev = OBT__SERVICE_DEVICE__INIT;
+    dev.device_uuid = job->uuid;
+    dev.eps = job->handover->eps;
+    dev.n_eps = job->handover->n_eps;
+    dev.state = CMN_PB_STR(err == CMN_OK ? "verified" : "failed");
+    dev.error = CMN_PB_STR(err == CMN_OK ? "" : error);
+    dev.cipher = CMN_PB_STR(cipher ? cipher : "");
+    dev.updated_ms = cmn_time_wall_ms();
+    cmn_err_t serr = cmn_svc_put(job->svc, &dev, job->handover, NULL);
+    if (serr != CMN_OK) {
+        cmn_log_err("CMS-STORE", "dev=%s cannot record the outcome: %s", job->uuid,
+                    cmn_strerror(serr));
+    }
+    if (err == CMN_OK) {
+        cmn_log_notice("CMS-VERIFIED", "dev=%s own PSK session works (%s)", job->uuid, dev.cipher);
+    } else {
+        cmn_log_warn("CMS-FAILED", "dev=%s %s", job->uuid, error);
+    }
+    s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__CMS__REPLY__BODY_HANDOVER, &dev);
+    OPENSSL_cleanse(job->psk, sizeof job->psk);
+    zframe_destroy(&job->peer);
+    obt__device_handover__free_unpacked(job->handover, NULL);
+    free(job);
+}
+
+static void
+s_on_cred(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_job_t *job = arg;
+    char why[200];
+    if (err != CMN_OK) {
+        (void) snprintf(why, sizeof why, "GET cred: %s", cmn_strerror(err));
+        s_finish(job, err, why, NULL);
+        return;
+    }
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, len, data);
+    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
+        r->body_case != OBT__GW__REPLY__BODY_COAP) {
+        (void) snprintf(why, sizeof why, "GET cred: %s",
+                        r && r->error[0] ? r->error : "gateway error");
+        s_finish(job, r ? (cmn_err_t) r->status : CMN_EPROTO, why, NULL);
+        goto out;
+    }
+    cmn_creds_t creds;
+    cmn_uuid_t me;
+    (void) cmn_uuid_from_str(cmn_svc_uuid(job->svc), &me);
+    if (r->coap->code != 205) {
+        (void) snprintf(why, sizeof why, "GET cred: device answered %u.%02u", r->coap->code / 100,
+                        r->coap->code % 100);
+        s_finish(job, CMN_EDEVICE, why, r->coap->cipher);
+    } else if (cmn_creds_decode(r->coap->payload.data, r->coap->payload.len, &creds) != CMN_OK) {
+        s_finish(job, CMN_EPROTO, "GET cred: invalid CBOR from device", r->coap->cipher);
+    } else {
+        bool is_owner = cmn_uuid_eq(&creds.rowneruuid, &me);
+        cmn_creds_free(&creds);
+        if (is_owner) {
+            s_finish(job, CMN_OK, NULL, r->coap->cipher);
+        } else {
+            s_finish(job, CMN_ESTATE, "cred rowneruuid is not this CMS", r->coap->cipher);
+        }
+    }
+out:
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+}
+
+static void
+s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+{
+    const Obt__DeviceHandover *h = req->handover;
+    cmn_uuid_t u;
+    const char *ep = NULL;
+    for (size_t i = 0; i < h->n_eps; i++) {
+        if (strncmp(h->eps[i], "coaps://", 8) == 0) {
+            ep = h->eps[i];
+            break;
+        }
+    }
+    if (cmn_uuid_from_str(h->device_uuid, &u) != CMN_OK || h->psk.len != 16 || ep == NULL) {
+        s_reply(svc, peer, req->corr_id, CMN_EINVAL,
+                "handover needs a device uuid, a coaps:// endpoint and a 16-byte PSK", 0, NULL);
+        return;
+    }
+    s_job_t *job = calloc(1, sizeof *job);
+    size_t plen = obt__device_handover__get_packed_size(h);
+    uint8_t *buf = malloc(plen ? plen : 1);
+    if (job == NULL || buf == NULL) {
+        free(job);
+        free(buf);
+        s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        return;
+    }
+    (void) obt__device_handover__pack(h, buf);
+    job->handover = obt__device_handover__unpack(NULL, plen, buf);
+    OPENSSL_cleanse(buf, plen);
+    free(buf);
+    job->svc = svc;
+    job->peer = zframe_dup(peer);
+    job->corr_id = req->corr_id;
+    (void) snprintf(job->uuid, sizeof job->uuid, "%s", h->device_uuid);
+    (void) snprintf(job->ep, sizeof job->ep, "%s", ep);
+    memcpy(job->psk, h->psk.data, 16);
+    if (job->handover) {
+        OPENSSL_cleanse(job->handover->psk.data, job->handover->psk.len);
+    }
+    /* Persist before acting: the record and our key first. */
+    Obt__ServiceDevice dev = OBT__SERVICE_DEVICE__INIT;
+    dev.device_uuid = job->uuid;
+    dev.eps = h->eps;
+    dev.n_eps = h->n_eps;
+    dev.state = CMN_PB_STR("received");
+    dev.updated_ms = cmn_time_wall_ms();
+    cmn_err_t err = job->handover ? cmn_svc_put(svc, &dev, job->handover, job->psk) : CMN_ENOMEM;
+    if (err == CMN_OK) {
+        err = cmn_svc_coap(svc, job->uuid, job->ep, job->psk, OBT__GW__METHOD__METHOD_GET,
+                           "/oic/sec/cred", NULL, NULL, 0, s_on_cred, job);
+    }
+    if (err != CMN_OK) {
+        s_finish(job, err, "cannot record or contact the device", NULL);
+    }
+}
+
+typedef struct {
+    Obt__ServiceDevice **items;
+    size_t n;
+} s_list_t;
+
+static void
+s_collect(const Obt__ServiceDevice *dev, void *arg)
+{
+    s_list_t *l = arg;
+    size_t len = obt__service_device__get_packed_size(dev);
+    uint8_t *buf = malloc(len ? len : 1);
+    Obt__ServiceDevice **grown = realloc(l->items, (l->n + 1) * sizeof *grown);
+    if (buf && grown) {
+        l->items = grown;
+        (void) obt__service_device__pack(dev, buf);
+        grown[l->n] = obt__service_device__unpack(NULL, len, buf);
+        l->n += grown[l->n] != NULL;
+    } else if (grown) {
+        l->items = grown;
+    }
+    free(buf);
+}
+
+static const Obt__Cms__Request__BodyCase s_cases[] = {
+        OBT__CMS__REQUEST__BODY_HEALTH, OBT__CMS__REQUEST__BODY_HANDOVER,
+        OBT__CMS__REQUEST__BODY_SHOW, OBT__CMS__REQUEST__BODY_LIST};
+
+int
+cms_service_has_handler(int body_case)
+{
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        if ((int) s_cases[i] == body_case) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+cms_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg)
+{
+    (void) arg;
+    Obt__Cms__Request *req = obt__cms__request__unpack(NULL, len, data);
+    if (req == NULL) {
+        cmn_log_warn("CMS-BADREQ", "unreadable request (%zu bytes)", len);
+        s_reply(svc, peer, cmn_bus_peek_corr_id(data, len), CMN_EPROTO,
+                "request does not unpack as obt.cms.Request", 0, NULL);
+        return;
+    }
+    Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
+    reply.corr_id = req->corr_id;
+    switch (req->body_case) {
+    case OBT__CMS__REQUEST__BODY_HEALTH: {
+        Obt__HealthReply h;
+        cmn_svc_health(svc, &h);
+        reply.body_case = OBT__CMS__REPLY__BODY_HEALTH;
+        reply.health = &h;
+        (void) cmn_svc_reply(svc, peer, &reply.base);
+        break;
+    }
+    case OBT__CMS__REQUEST__BODY_HANDOVER:
+        s_on_handover(svc, peer, req);
+        break;
+    case OBT__CMS__REQUEST__BODY_SHOW: {
+        Obt__ServiceDevice *dev = NULL;
+        cmn_err_t err = cmn_svc_get(svc, req->show->device_uuid, &dev);
+        s_reply(svc, peer, req->corr_id, err, err == CMN_ENOTFOUND ? "unknown device" : NULL,
+                OBT__CMS__REPLY__BODY_SHOW, dev);
+        if (dev) {
+            obt__service_device__free_unpacked(dev, NULL);
+        }
+        break;
+    }
+    case OBT__CMS__REQUEST__BODY_LIST: {
+        s_list_t l = {NULL, 0};
+        Obt__Cms__DeviceList dl = OBT__CMS__DEVICE_LIST__INIT;
+        (void) cmn_svc_each(svc, s_collect, &l);
+        dl.devices = l.items;
+        dl.n_devices = l.n;
+        reply.body_case = OBT__CMS__REPLY__BODY_LIST;
+        reply.list = &dl;
+        (void) cmn_svc_reply(svc, peer, &reply.base);
+        for (size_t i = 0; i < l.n; i++) {
+            obt__service_device__free_unpacked(l.items[i], NULL);
+        }
+        free(l.items);
+        break;
+    }
+    default:
+        s_reply(svc, peer, req->corr_id, CMN_EPROTO, "unknown or missing request body", 0, NULL);
+        break;
+    }
+    obt__cms__request__free_unpacked(req, NULL);
+}

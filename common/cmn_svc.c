@@ -1,0 +1,463 @@
+/* cmn_svc.c — the shared body of obt-cms and obt-ams */
+#include "cmn_svc.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_kv.h"
+#include "cmn_log.h"
+#include "cmn_time.h"
+#include "cmn_uuid.h"
+#include "obt/gateway.pb-c.h"
+#include "obt/store.pb-c.h"
+
+#define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
+    {                                                                                              \
+        n, t, offsetof(cmn_svc_config_t, f), d, fl, lo, hi, h                                      \
+    }
+
+static cmn_cfg_opt_t s_opts[] = {
+        OPT("endpoint", CMN_CFG_STR, endpoint, NULL, 0, 1, 0, "ZeroMQ endpoint this service binds"),
+        OPT("keys-dir",
+            CMN_CFG_STR,
+            keys_dir,
+            NULL,
+            CMN_CFG_REQUIRED,
+            1,
+            0,
+            "CURVE keys made by `obtctl keys`"),
+        OPT("store-dir", CMN_CFG_STR, store_dir, NULL, CMN_CFG_REQUIRED, 1, 0, "LMDB folder"),
+        OPT("gateway",
+            CMN_CFG_STR,
+            gateway,
+            "tcp://127.0.0.1:7400",
+            0,
+            1,
+            0,
+            "obt-gateway endpoint"),
+        OPT("name", CMN_CFG_STR, name, NULL, 0, 1, 0, "name in this service's /oic/d"),
+        OPT("durable", CMN_CFG_BOOL, durable, "true", 0, 1, 0, "sync LMDB on every commit"),
+        OPT("map-size-mib", CMN_CFG_INT, map_size_mib, "1024", 0, 1, 1048576, "LMDB map size"),
+        OPT("timeout-ms",
+            CMN_CFG_INT,
+            timeout_ms,
+            "8000",
+            0,
+            100,
+            600000,
+            "deadline of one request to a device"),
+        OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
+};
+
+cmn_cfg_result_t
+cmn_svc_config_load(cmn_svc_config_t *cfg,
+                    const char *name,
+                    const char *default_endpoint,
+                    const char *default_name,
+                    int argc,
+                    char **argv)
+{
+    char usage[256];
+    s_opts[0].def = default_endpoint;
+    s_opts[4].def = default_name;
+    (void) snprintf(usage, sizeof usage,
+                    "usage: obt-%s --keys-dir DIR --store-dir DIR [options]\n"
+                    "%s service of the OBT suite.",
+                    name, strcmp(name, "cms") == 0 ? "Credential Management" : "Access Management");
+    return cmn_cfg_load(s_opts, sizeof s_opts / sizeof s_opts[0], cfg, name, usage, argc, argv);
+}
+
+void
+cmn_svc_config_free(cmn_svc_config_t *cfg)
+{
+    cmn_cfg_free(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+}
+
+struct cmn_svc {
+    const cmn_svc_config_t *cfg;
+    char service[8];     /* "cms" / "ams" */
+    char rt[16];         /* "oic.d.cms" / "oic.d.ams" */
+    char uuid[37];       /* identity */
+    char d_endpoint[80]; /* where the gateway serves our /oic/d */
+    bool is_registered;
+    bool is_registering;
+    uint64_t next_register_ms;
+    cmn_kv_t *kv;
+    cmn_bus_server_t *bus;
+    cmn_bus_client_t *gw_client;
+    cmn_calls_t *gw;
+    cmn_svc_dispatch_fn *dispatch;
+    void *arg;
+    uint64_t started_ms;
+    uint64_t requests;
+};
+
+static cmn_err_t
+s_identity(cmn_svc_t *self)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__Identity *id = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get_pb(txn, "identity", "self", &obt__store__identity__descriptor,
+                        (ProtobufCMessage **) &id);
+    if (err == CMN_OK) {
+        (void) snprintf(self->uuid, sizeof self->uuid, "%s", id->uuid);
+        obt__store__identity__free_unpacked(id, NULL);
+        cmn_kv_abort(&txn);
+        return CMN_OK;
+    }
+    cmn_uuid_t u;
+    if (err != CMN_ENOTFOUND || (err = cmn_uuid_generate_identity(&u)) != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    cmn_uuid_to_str(&u, self->uuid);
+    Obt__Store__Identity rec = OBT__STORE__IDENTITY__INIT;
+    rec.version = 1;
+    rec.uuid = self->uuid;
+    rec.name = self->cfg->name;
+    rec.created_ms = cmn_time_wall_ms();
+    err = cmn_kv_put_pb(txn, "identity", "self", &rec.base);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+cmn_svc_t *
+cmn_svc_new(const cmn_svc_config_t *cfg,
+            const char *service,
+            const char *rt,
+            cmn_svc_dispatch_fn *dispatch,
+            void *arg)
+{
+    static const char *const dbs[] = {"identity", "devices", "secrets"};
+    cmn_err_t err = CMN_OK;
+    cmn_svc_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->cfg = cfg;
+    (void) snprintf(self->service, sizeof self->service, "%s", service);
+    (void) snprintf(self->rt, sizeof self->rt, "%s", rt);
+    self->dispatch = dispatch;
+    self->arg = arg;
+    self->started_ms = cmn_time_mono_ms();
+    self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
+                          &err);
+    if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
+        cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
+                    cmn_strerror(err));
+        goto fail;
+    }
+    self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, service, &err);
+    if (self->bus == NULL) {
+        cmn_log_err("SVC-INIT", "cannot bind \"%s\" (keys \"%s\"): %s", cfg->endpoint,
+                    cfg->keys_dir, cmn_strerror(err));
+        goto fail;
+    }
+    self->gw_client = cmn_bus_client_new(cfg->gateway, cfg->keys_dir, service, "gateway", &err);
+    self->gw = self->gw_client ? cmn_calls_new(self->gw_client) : NULL;
+    if (self->gw == NULL) {
+        cmn_log_err("SVC-INIT", "cannot set up the link to the gateway: %s", cmn_strerror(err));
+        goto fail;
+    }
+    cmn_log_notice("READY", "endpoint=%s uuid=%s", cfg->endpoint, self->uuid);
+    return self;
+fail:
+    cmn_svc_destroy(&self);
+    return NULL;
+}
+
+void
+cmn_svc_destroy(cmn_svc_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_svc_t *self = *self_p;
+    cmn_calls_destroy(&self->gw);
+    cmn_bus_client_destroy(&self->gw_client);
+    cmn_bus_server_destroy(&self->bus);
+    cmn_kv_destroy(&self->kv);
+    free(self);
+    *self_p = NULL;
+}
+
+static void
+s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    cmn_svc_t *self = arg;
+    self->is_registering = false;
+    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+    if (r && r->status == OBT__STATUS__STATUS_OK &&
+        r->body_case == OBT__GW__REPLY__BODY_REGISTERED) {
+        (void) snprintf(self->d_endpoint, sizeof self->d_endpoint, "%s", r->registered->endpoint);
+        self->is_registered = true;
+        cmn_log_notice("SVC-REGISTERED", "our /oic/d (rt %s) is served at %s", self->rt,
+                       self->d_endpoint);
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+}
+
+static void
+s_register(cmn_svc_t *self)
+{
+    uint64_t now = cmn_time_mono_ms();
+    if (self->is_registered || self->is_registering || now < self->next_register_ms) {
+        return;
+    }
+    self->next_register_ms = now + 1000;
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__RegisterService reg = OBT__GW__REGISTER_SERVICE__INIT;
+    char *rt[] = {CMN_PB_STR("oic.wk.d"), self->rt};
+    reg.uuid = self->uuid;
+    reg.name = self->cfg->name;
+    reg.rt = rt;
+    reg.n_rt = 2;
+    req.body_case = OBT__GW__REQUEST__BODY_REGISTER_SERVICE;
+    req.register_service = &reg;
+    req.corr_id = cmn_bus_next_corr_id();
+    if (cmn_calls_send(self->gw, &req.base, req.corr_id, 2000, s_on_registered, self) == CMN_OK) {
+        self->is_registering = true;
+    }
+}
+
+int
+cmn_svc_run(cmn_svc_t *self)
+{
+    while (!zsys_interrupted) {
+        s_register(self);
+        int timeout = cmn_calls_expire(self->gw);
+        if (timeout < 0 || timeout > 200) {
+            timeout = 200;
+        }
+        zmq_pollitem_t items[2] = {
+                {zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0},
+                {zsock_resolve(cmn_bus_client_sock(self->gw_client)), 0, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (zmq_errno() == EINTR) {
+                continue;
+            }
+            return 1;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            zframe_t *peer = NULL;
+            uint8_t *data = NULL;
+            size_t len = 0;
+            cmn_err_t err;
+            while ((err = cmn_bus_server_recv(self->bus, &peer, &data, &len)) != CMN_ENOTFOUND) {
+                if (err == CMN_OK) {
+                    self->requests++;
+                    self->dispatch(self, peer, data, len, self->arg);
+                    zframe_destroy(&peer);
+                    free(data);
+                }
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            cmn_calls_on_readable(self->gw);
+        }
+    }
+    cmn_log_notice("SVC-STOP", "stopping");
+    return 0;
+}
+
+const char *
+cmn_svc_uuid(const cmn_svc_t *self)
+{
+    return self->uuid;
+}
+
+const cmn_svc_config_t *
+cmn_svc_config(const cmn_svc_t *self)
+{
+    return self->cfg;
+}
+
+void
+cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
+{
+    obt__health_reply__init(h);
+    h->service = self->service;
+    h->uuid = self->uuid;
+    h->version = CMN_PB_STR("0.1.0");
+    h->uptime_ms = cmn_time_mono_ms() - self->started_ms;
+    h->in_flight = (uint32_t) cmn_calls_pending(self->gw);
+    h->d_endpoint = self->d_endpoint;
+    h->requests = self->requests;
+}
+
+cmn_err_t
+cmn_svc_reply(cmn_svc_t *self, zframe_t *peer, const ProtobufCMessage *reply)
+{
+    return cmn_bus_server_send_pb(self->bus, peer, reply);
+}
+
+cmn_err_t
+cmn_svc_put(cmn_svc_t *self,
+            const Obt__ServiceDevice *dev,
+            const Obt__DeviceHandover *handover,
+            const uint8_t *psk)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__ServiceRecord rec = OBT__STORE__SERVICE_RECORD__INIT;
+    Obt__DeviceHandover h;
+    rec.version = 1;
+    rec.device = (Obt__ServiceDevice *) (uintptr_t) dev;
+    if (handover) {
+        h = *handover;
+        h.psk.data = NULL; /* the key lives in "secrets" only */
+        h.psk.len = 0;
+        rec.handover = &h;
+    }
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_put_pb(txn, "devices", dev->device_uuid, &rec.base);
+    if (err == CMN_OK && psk) {
+        err = cmn_kv_put(txn, "secrets", dev->device_uuid, strlen(dev->device_uuid), psk, 16);
+    }
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+cmn_err_t
+cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__ServiceRecord *rec = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
+                        (ProtobufCMessage **) &rec);
+    cmn_kv_abort(&txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    /* Hand out the device part alone: re-pack it so the caller frees one message. */
+    size_t len = rec->device ? obt__service_device__get_packed_size(rec->device) : 0;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf && rec->device) {
+        (void) obt__service_device__pack(rec->device, buf);
+    }
+    obt__store__service_record__free_unpacked(rec, NULL);
+    *ret_dev = buf ? obt__service_device__unpack(NULL, len, buf) : NULL;
+    free(buf);
+    return *ret_dev ? CMN_OK : CMN_EPROTO;
+}
+
+cmn_err_t
+cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16])
+{
+    cmn_kv_txn_t *txn = NULL;
+    void *val = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get(txn, "secrets", uuid, strlen(uuid), &val, &len);
+    cmn_kv_abort(&txn);
+    if (err == CMN_OK && len == 16) {
+        memcpy(ret_psk, val, 16);
+    } else if (err == CMN_OK) {
+        err = CMN_EPROTO;
+    }
+    cmn_kv_free_secret(val, len);
+    return err;
+}
+
+typedef struct {
+    cmn_svc_each_fn *fn;
+    void *arg;
+} s_each_t;
+
+static int
+s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    (void) key;
+    (void) key_len;
+    s_each_t *e = arg;
+    Obt__Store__ServiceRecord *rec = obt__store__service_record__unpack(NULL, val_len, val);
+    if (rec && rec->device) {
+        e->fn(rec->device, e->arg);
+    }
+    if (rec) {
+        obt__store__service_record__free_unpacked(rec, NULL);
+    }
+    return 0;
+}
+
+cmn_err_t
+cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_each_t e = {fn, arg};
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, "devices", s_each, &e);
+    cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+cmn_svc_coap(cmn_svc_t *self,
+             const char *device_uuid,
+             const char *endpoint,
+             const uint8_t psk[16],
+             int method,
+             const char *path,
+             const char *query,
+             const uint8_t *payload,
+             size_t len,
+             cmn_call_fn *fn,
+             void *arg)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
+    Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
+    cmn_uuid_t me;
+    uint8_t key[16];
+    (void) cmn_uuid_from_str(self->uuid, &me);
+    memcpy(key, psk, 16);
+    sec.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
+    sec.psk_identity.data = me.b;
+    sec.psk_identity.len = 16;
+    sec.psk_key.data = key;
+    sec.psk_key.len = 16;
+    c.caller_uuid = self->uuid;
+    c.device_uuid = CMN_PB_STR(device_uuid);
+    c.endpoint = CMN_PB_STR(endpoint);
+    c.method = (Obt__Gw__Method) method;
+    c.path = CMN_PB_STR(path);
+    c.query = CMN_PB_STR(query ? query : "");
+    c.payload.data = (uint8_t *) (uintptr_t) payload;
+    c.payload.len = len;
+    c.security = &sec;
+    c.timeout_ms = (uint32_t) self->cfg->timeout_ms;
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &c;
+    req.corr_id = cmn_bus_next_corr_id();
+    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id,
+                                   (uint32_t) self->cfg->timeout_ms + 500, fn, arg);
+    OPENSSL_cleanse(key, sizeof key);
+    return err;
+}

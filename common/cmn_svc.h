@@ -1,0 +1,88 @@
+/* cmn_svc.h — the shared body of the device services obt-cms and obt-ams: config,
+ * identity, LMDB records, the ROUTER, the link to the gateway, registration of the
+ * service's own /oic/d, and the loop. Each daemon adds its dispatch and its work. */
+#ifndef CMN_SVC_H
+#define CMN_SVC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmn_bus.h"
+#include "cmn_cfg.h"
+#include "obt/common.pb-c.h"
+
+typedef struct {
+    char *endpoint;   /* ZeroMQ ROUTER endpoint */
+    char *keys_dir;   /* CURVE keys */
+    char *store_dir;  /* LMDB folder */
+    char *gateway;    /* obt-gateway endpoint */
+    char *name;       /* /oic/d n */
+    bool durable;     /* LMDB sync */
+    int map_size_mib; /* LMDB map size */
+    int timeout_ms;   /* deadline of one device request */
+    char *log_level;
+} cmn_svc_config_t;
+
+/* Loads the config of service `name` ("cms", "ams") with its default endpoint and
+ * /oic/d name. Result as cmn_cfg_load. */
+cmn_cfg_result_t cmn_svc_config_load(cmn_svc_config_t *cfg,
+                                     const char *name,
+                                     const char *default_endpoint,
+                                     const char *default_name,
+                                     int argc,
+                                     char **argv);
+void cmn_svc_config_free(cmn_svc_config_t *cfg);
+
+typedef struct cmn_svc cmn_svc_t;
+
+/* Handles one request (packed bytes) from peer. The daemon unpacks its own Request
+ * type and answers with cmn_svc_reply (now or later). */
+typedef void(cmn_svc_dispatch_fn)(
+        cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg);
+
+/* Opens the store, creates the identity at first start (UUID without zero bytes),
+ * binds the ROUTER, connects to the gateway. rt is "oic.d.cms" or "oic.d.ams". */
+cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
+                       const char *service,
+                       const char *rt,
+                       cmn_svc_dispatch_fn *dispatch,
+                       void *arg);
+void cmn_svc_destroy(cmn_svc_t **self_p);
+/* Runs until SIGTERM/SIGINT (registration with the gateway retried meanwhile). */
+int cmn_svc_run(cmn_svc_t *self);
+
+const char *cmn_svc_uuid(const cmn_svc_t *self);
+const cmn_svc_config_t *cmn_svc_config(const cmn_svc_t *self);
+/* Fills h (strings borrowed from the service). */
+void cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h);
+/* Sends a packed reply to peer. */
+cmn_err_t cmn_svc_reply(cmn_svc_t *self, zframe_t *peer, const ProtobufCMessage *reply);
+
+/* Records: store.ServiceRecord keyed by device uuid, the PSK in "secrets". psk may be
+ * NULL (record only). */
+cmn_err_t cmn_svc_put(cmn_svc_t *self,
+                      const Obt__ServiceDevice *dev,
+                      const Obt__DeviceHandover *handover,
+                      const uint8_t *psk);
+/* *ret_dev is unpacked (caller frees with obt__service_device__free_unpacked). */
+cmn_err_t cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev);
+cmn_err_t cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16]);
+/* Calls fn for each record (unpacked, borrowed for the call). */
+typedef void(cmn_svc_each_fn)(const Obt__ServiceDevice *dev, void *arg);
+cmn_err_t cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg);
+
+/* One CoAP request to a device over this service's own PSK session (identity = its
+ * UUID bytes). fn receives the packed obt.gw.Reply. */
+cmn_err_t cmn_svc_coap(cmn_svc_t *self,
+                       const char *device_uuid,
+                       const char *endpoint,
+                       const uint8_t psk[16],
+                       int method,
+                       const char *path,
+                       const char *query,
+                       const uint8_t *payload,
+                       size_t len,
+                       cmn_call_fn *fn,
+                       void *arg);
+
+#endif

@@ -1,0 +1,32 @@
+/* dots_config.h — obt-dots configuration table */
+#ifndef DOTS_CONFIG_H
+#define DOTS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmn_cfg.h"
+
+typedef struct {
+    char *endpoint;         /* ZeroMQ ROUTER endpoint */
+    char *keys_dir;         /* CURVE keys */
+    char *store_dir;        /* LMDB folder */
+    char *gateway;          /* obt-gateway endpoint */
+    char *cms;              /* obt-cms endpoint */
+    char *ams;              /* obt-ams endpoint */
+    char *name;             /* this DOTS's /oic/d n */
+    char *sd_name;          /* security domain name (sdi.name) */
+    bool sd_priv;           /* sdi.priv */
+    int max_in_flight;      /* onboarding jobs at once */
+    bool auto_approve;      /* approve discovered devices without the operator */
+    int discover_window_ms; /* default discovery window */
+    int step_timeout_ms;    /* deadline of one onboarding step */
+    bool durable;           /* LMDB sync on commit */
+    int map_size_mib;       /* LMDB map size */
+    char *log_level;
+} dots_config_t;
+
+extern const cmn_cfg_opt_t DOTS_CONFIG_OPTS[];
+extern const size_t DOTS_CONFIG_OPT_COUNT;
+
+#endif

@@ -1,0 +1,1276 @@
+/* dots_onboard.c — the DOTS engine: job records and the onboarding state machine.
+ *
+ * Every transition first persists the job record (and any secret the next step
+ * needs) in one LMDB transaction, then sends the step's request: a crash at any
+ * point leaves a record that says what was attempted. On restart, jobs that had not
+ * reached SET_RFPRO are failed and their DOC closed (a device in RFOTM then resets
+ * itself and can be discovered again); jobs at SET_RFPRO or later hold an owner
+ * PSK and are resumed over an owner-PSK session (every later step is idempotent). */
+#include "dots_onboard.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_fsm.h"
+#include "cmn_log.h"
+#include "cmn_svr.h"
+#include "cmn_time.h"
+#include "obt/ams.pb-c.h"
+#include "obt/cms.pb-c.h"
+#include "obt/gateway.pb-c.h"
+
+const char *const DOTS_JOB_STATE_NAMES[JOB_STATE_COUNT] = {
+        "DISCOVERED",     "APPROVED",         "QUEUED",
+        "GET_DOXM",       "SET_OXMSEL",       "DOC_OM",
+        "SET_DEVOWNER",   "SET_DEVICEUUID",   "SET_DOXM_ROWNER",
+        "SET_ACL_ROWNER", "SET_PSTAT_ROWNER", "DERIVE_PSK",
+        "OWNER_CRED",     "SERVICE_CREDS",    "SDI",
+        "SET_OWNED",      "SET_RFPRO",        "CLOSE_DOC",
+        "HANDOVER_CMS",   "HANDOVER_AMS",     "RFNOP",
+        "FAILED"};
+const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE", "ONBOARD", "START",
+                                                    "OK",      "ERROR",   "RESUME"};
+
+typedef struct dots_job {
+    dots_dev_t dev;       /* the record */
+    dots_secret_t secret; /* its secrets (loaded when needed) */
+    dots_engine_t *eng;   /* back pointer */
+    uint64_t gen;         /* bumps on every send: stale replies are ignored */
+    bool is_running;      /* counted in in_flight */
+    bool use_psk;         /* secure steps over the owner-PSK session (resume) */
+    bool needs_resume;    /* resume once CMS and AMS are known */
+    char old_uuid[37];    /* set for the re-keying store after SET_DEVICEUUID */
+    char why[256];        /* reason of the pending EV_ERROR */
+} dots_job_t;
+
+struct dots_engine {
+    const dots_config_t *cfg;
+    dots_store_t *store;
+    dots_identity_t id;
+    cmn_calls_t *gw, *cms, *ams;
+    dots_job_t **jobs;
+    size_t n_jobs, cap;
+    size_t in_flight;
+    bool is_registered; /* our /oic/d is served by the gateway */
+    char d_endpoint[80];
+    char cms_uuid[37], ams_uuid[37];
+    bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
+    int checks_pending;
+    uint64_t next_check_ms;
+};
+
+typedef struct {
+    dots_job_t *job;
+    uint64_t gen;
+} s_call_ctx_t;
+
+/* ------------------------------------------------------------------ helpers */
+
+static const char *
+s_ep(const dots_dev_t *d, bool secure)
+{
+    for (size_t i = 0; i < d->n_eps; i++) {
+        if ((strncmp(d->eps[i], "coaps://", 8) == 0) == secure) {
+            return d->eps[i];
+        }
+    }
+    return NULL;
+}
+
+static cmn_err_t
+s_store(dots_job_t *job, bool with_secret)
+{
+    job->dev.updated_ms = cmn_time_wall_ms();
+    cmn_err_t err = dots_store_put(job->eng->store, &job->dev, with_secret ? &job->secret : NULL,
+                                   job->old_uuid[0] ? job->old_uuid : NULL);
+    job->old_uuid[0] = '\0';
+    if (err != CMN_OK) {
+        cmn_log_err("DOTS-STORE", "dev=%s cannot persist: %s", job->dev.uuid, cmn_strerror(err));
+    }
+    return err;
+}
+
+static void s_raise(dots_job_t *job, int event);
+
+static void
+s_fail(dots_job_t *job, const char *why)
+{
+    (void) snprintf(job->why, sizeof job->why, "%s", why);
+    s_raise(job, EV_ERROR);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static s_call_ctx_t *
+s_ctx(dots_job_t *job)
+{
+    s_call_ctx_t *c = malloc(sizeof *c);
+    if (c) {
+        c->job = job;
+        c->gen = ++job->gen;
+    }
+    return c;
+}
+
+static void s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+static void s_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+
+static cmn_err_t
+s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
+{
+    s_call_ctx_t *c = s_ctx(job);
+    if (c == NULL) {
+        return CMN_ENOMEM;
+    }
+    req->corr_id = cmn_bus_next_corr_id();
+    uint32_t timeout = (uint32_t) job->eng->cfg->step_timeout_ms;
+    job->dev.deadline_ms = cmn_time_wall_ms() + timeout;
+    cmn_err_t err =
+            cmn_calls_send(job->eng->gw, &req->base, req->corr_id, timeout + 500, s_on_gw_reply, c);
+    if (err != CMN_OK) {
+        free(c);
+    }
+    return err;
+}
+
+static cmn_err_t
+s_coap(dots_job_t *job,
+       int method,
+       const char *path,
+       bool secure,
+       const uint8_t *payload,
+       size_t len)
+{
+    dots_engine_t *eng = job->eng;
+    const char *ep = s_ep(&job->dev, secure);
+    if (ep == NULL) {
+        (void) snprintf(job->why, sizeof job->why, "device has no %s endpoint",
+                        secure ? "coaps://" : "coap://");
+        return CMN_ENOTFOUND;
+    }
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
+    Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
+    cmn_uuid_t me;
+    (void) cmn_uuid_from_str(eng->id.uuid, &me);
+    c.caller_uuid = eng->id.uuid;
+    c.device_uuid = job->dev.uuid;
+    c.endpoint = CMN_PB_STR(ep);
+    c.method = (Obt__Gw__Method) method;
+    c.path = CMN_PB_STR(path);
+    c.payload.data = (uint8_t *) (uintptr_t) payload;
+    c.payload.len = len;
+    c.timeout_ms = (uint32_t) eng->cfg->step_timeout_ms;
+    if (secure) {
+        if (job->use_psk) {
+            sec.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
+            sec.psk_identity.data = me.b;
+            sec.psk_identity.len = 16;
+            sec.psk_key.data = job->secret.owner_psk;
+            sec.psk_key.len = 16;
+        } else {
+            sec.kind = OBT__GW__SECURITY_KIND__SEC_JW_ANON;
+        }
+        c.security = &sec;
+    }
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &c;
+    return s_send_gw(job, &req);
+}
+
+static void
+s_ignore(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    (void) arg;
+    (void) err;
+    (void) data;
+    (void) len;
+}
+
+static void
+s_close_doc(dots_job_t *job)
+{
+    const char *ep = s_ep(&job->dev, true);
+    if (ep == NULL) {
+        return;
+    }
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
+    cs.caller_uuid = job->eng->id.uuid;
+    cs.endpoint = CMN_PB_STR(ep);
+    req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
+    req.close_session = &cs;
+    req.corr_id = cmn_bus_next_corr_id();
+    /* Nobody waits for this one: the job has already failed. */
+    if (cmn_calls_send(job->eng->gw, &req.base, req.corr_id, 5000, s_ignore, NULL) != CMN_OK) {
+        cmn_log_warn("DOTS-CLOSE", "dev=%s cannot ask the gateway to close the DOC", job->dev.uuid);
+    }
+}
+
+/* ------------------------------------------------------------------ step payloads */
+
+static cmn_err_t
+s_send_step(dots_job_t *job)
+{
+    dots_engine_t *eng = job->eng;
+    cmn_uuid_t me, other;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cmn_err_t err = CMN_OK;
+    (void) cmn_uuid_from_str(eng->id.uuid, &me);
+    switch (job->dev.state) {
+    case JOB_GET_DOXM:
+        return s_coap(job, OBT__GW__METHOD__METHOD_GET, "/oic/sec/doxm", false, NULL, 0);
+    case JOB_SET_OXMSEL: {
+        cmn_doxm_t d = {.present = CMN_DOXM_HAS_OXMSEL, .oxmsel = 0};
+        err = cmn_doxm_encode(&d, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/doxm", false, buf, len);
+        }
+        break;
+    }
+    case JOB_DOC_OM: {
+        cmn_pstat_t p = {.present = CMN_PSTAT_HAS_OM, .om = 4};
+        err = cmn_pstat_encode(&p, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/pstat", true, buf, len);
+        }
+        break;
+    }
+    case JOB_SET_DEVOWNER:
+    case JOB_SET_DEVICEUUID:
+    case JOB_SET_DOXM_ROWNER:
+    case JOB_SET_OWNED: {
+        cmn_doxm_t d = {0};
+        if (job->dev.state == JOB_SET_DEVOWNER) {
+            d.present = CMN_DOXM_HAS_DEVOWNERUUID;
+            d.devowneruuid = me;
+        } else if (job->dev.state == JOB_SET_DEVICEUUID) {
+            d.present = CMN_DOXM_HAS_DEVICEUUID;
+            (void) cmn_uuid_from_str(job->dev.new_uuid, &d.deviceuuid);
+        } else if (job->dev.state == JOB_SET_DOXM_ROWNER) {
+            d.present = CMN_DOXM_HAS_ROWNERUUID;
+            d.rowneruuid = me;
+        } else {
+            d.present = CMN_DOXM_HAS_OWNED;
+            d.owned = true;
+        }
+        err = cmn_doxm_encode(&d, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/doxm", true, buf, len);
+        }
+        break;
+    }
+    case JOB_SET_ACL_ROWNER: {
+        cmn_acl_t a = {.present = CMN_ACL_HAS_ROWNERUUID};
+        (void) cmn_uuid_from_str(eng->ams_uuid, &a.rowneruuid);
+        err = cmn_acl_encode(&a, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/acl2", true, buf, len);
+        }
+        break;
+    }
+    case JOB_SET_PSTAT_ROWNER:
+    case JOB_SET_RFPRO: {
+        cmn_pstat_t p = {0};
+        if (job->dev.state == JOB_SET_PSTAT_ROWNER) {
+            p.present = CMN_PSTAT_HAS_ROWNERUUID;
+            p.rowneruuid = me;
+        } else {
+            p.present = CMN_PSTAT_HAS_DOS;
+            p.dos_s = CMN_DOS_RFPRO;
+        }
+        err = cmn_pstat_encode(&p, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/pstat", true, buf, len);
+        }
+        break;
+    }
+    case JOB_DERIVE_PSK: {
+        Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+        Obt__Gw__DeriveOwnerPsk d = OBT__GW__DERIVE_OWNER_PSK__INIT;
+        d.caller_uuid = eng->id.uuid;
+        d.endpoint = CMN_PB_STR(s_ep(&job->dev, true));
+        d.owner_uuid = eng->id.uuid;
+        d.device_uuid = job->dev.uuid;
+        d.oxm_label = CMN_PB_STR("oic.sec.doxm.jw");
+        req.body_case = OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK;
+        req.derive_owner_psk = &d;
+        return d.endpoint ? s_send_gw(job, &req) : CMN_ENOTFOUND;
+    }
+    case JOB_OWNER_CRED:
+    case JOB_SERVICE_CREDS: {
+        cmn_creds_t cs = {.present = CMN_CREDS_HAS_CREDS | CMN_CREDS_HAS_ROWNERUUID};
+        cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                   CMN_CRED_HAS_PRIVATEDATA,
+                        .credtype = CMN_CREDTYPE_PSK};
+        (void) snprintf(c.priv_encoding, sizeof c.priv_encoding, "%s", CMN_ENC_RAW);
+        if (job->dev.state == JOB_OWNER_CRED) {
+            c.subjectuuid = me; /* empty privatedata: the device derives it (5.3.1 10b) */
+            cs.rowneruuid = me;
+            err = cmn_creds_add(&cs, &c);
+        } else {
+            (void) cmn_uuid_from_str(eng->cms_uuid, &other);
+            cs.rowneruuid = other;
+            c.subjectuuid = other;
+            c.priv_data = job->secret.cms_psk;
+            c.priv_len = 16;
+            err = cmn_creds_add(&cs, &c);
+            (void) cmn_uuid_from_str(eng->ams_uuid, &c.subjectuuid);
+            c.priv_data = job->secret.ams_psk;
+            if (err == CMN_OK) {
+                err = cmn_creds_add(&cs, &c);
+            }
+        }
+        if (err == CMN_OK) {
+            err = cmn_creds_encode(&cs, &buf, &len);
+        }
+        cmn_creds_free(&cs);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred", true, buf, len);
+        }
+        break;
+    }
+    case JOB_SDI: {
+        cmn_sdi_t s = {.present = CMN_SDI_HAS_UUID | CMN_SDI_HAS_NAME | CMN_SDI_HAS_PRIV,
+                       .priv = eng->cfg->sd_priv};
+        (void) cmn_uuid_from_str(eng->id.sd_uuid, &s.uuid);
+        (void) snprintf(s.name, sizeof s.name, "%s", eng->cfg->sd_name);
+        err = cmn_sdi_encode(&s, &buf, &len);
+        if (err == CMN_OK) {
+            err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/sdi", true, buf, len);
+        }
+        break;
+    }
+    case JOB_CLOSE_DOC: {
+        Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+        Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
+        cs.caller_uuid = eng->id.uuid;
+        cs.endpoint = CMN_PB_STR(s_ep(&job->dev, true));
+        req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
+        req.close_session = &cs;
+        return cs.endpoint ? s_send_gw(job, &req) : CMN_ENOTFOUND;
+    }
+    case JOB_HANDOVER_CMS:
+    case JOB_HANDOVER_AMS: {
+        bool is_cms = job->dev.state == JOB_HANDOVER_CMS;
+        Obt__DeviceHandover h = OBT__DEVICE_HANDOVER__INIT;
+        char *eps[DOTS_MAX_EPS];
+        for (size_t i = 0; i < job->dev.n_eps; i++) {
+            eps[i] = job->dev.eps[i];
+        }
+        h.device_uuid = job->dev.uuid;
+        h.eps = eps;
+        h.n_eps = job->dev.n_eps;
+        h.psk.data = is_cms ? job->secret.cms_psk : job->secret.ams_psk;
+        h.psk.len = 16;
+        h.sct = job->dev.sct;
+        h.dots_uuid = eng->id.uuid;
+        h.cms_uuid = eng->cms_uuid;
+        h.ams_uuid = eng->ams_uuid;
+        s_call_ctx_t *c = s_ctx(job);
+        if (c == NULL) {
+            return CMN_ENOMEM;
+        }
+        uint64_t corr = cmn_bus_next_corr_id();
+        uint32_t timeout = (uint32_t) eng->cfg->step_timeout_ms * 4;
+        if (is_cms) {
+            Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+            req.corr_id = corr;
+            req.body_case = OBT__CMS__REQUEST__BODY_HANDOVER;
+            req.handover = &h;
+            err = cmn_calls_send(eng->cms, &req.base, corr, timeout, s_on_svc_reply, c);
+        } else {
+            Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+            req.corr_id = corr;
+            req.body_case = OBT__AMS__REQUEST__BODY_HANDOVER;
+            req.handover = &h;
+            err = cmn_calls_send(eng->ams, &req.base, corr, timeout, s_on_svc_reply, c);
+        }
+        if (err != CMN_OK) {
+            free(c);
+        }
+        return err;
+    }
+    default:
+        return CMN_ESTATE;
+    }
+    if (buf) {
+        OPENSSL_cleanse(buf, len);
+        free(buf);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------ FSM actions */
+
+static cmn_err_t
+a_approve(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    ((dots_job_t *) ctx)->dev.approved = true;
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_begin(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    job->dev.started_ms = cmn_time_wall_ms();
+    job->dev.finished_ms = 0;
+    job->dev.attempts++;
+    job->dev.error[0] = '\0';
+    job->use_psk = false;
+    if (!job->is_running) {
+        job->is_running = true;
+        job->eng->in_flight++;
+    }
+    return CMN_OK;
+}
+
+/* Data the entered step needs, generated before it is persisted and sent. */
+static cmn_err_t
+a_prepare(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    if (job->dev.state == JOB_SET_DEVICEUUID && job->dev.new_uuid[0] == '\0') {
+        cmn_uuid_t u;
+        cmn_err_t err = cmn_uuid_generate(&u); /* CR2935: from the DRBG */
+        if (err != CMN_OK) {
+            return err;
+        }
+        cmn_uuid_to_str(&u, job->dev.new_uuid);
+    }
+    if (job->dev.state == JOB_SERVICE_CREDS && !job->secret.has_cms) {
+        if (RAND_bytes(job->secret.cms_psk, 16) != 1 || RAND_bytes(job->secret.ams_psk, 16) != 1) {
+            return CMN_ECRYPTO;
+        }
+        job->secret.has_cms = job->secret.has_ams = true;
+    }
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_store(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    return s_store(job, job->secret.has_owner || job->secret.has_cms);
+}
+
+static cmn_err_t
+a_send(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    cmn_err_t err = s_send_step(job);
+    if (err != CMN_OK && job->why[0] == '\0') {
+        (void) snprintf(job->why, sizeof job->why, "cannot send: %s", cmn_strerror(err));
+    }
+    return err;
+}
+
+static void
+s_stop_running(dots_job_t *job)
+{
+    if (job->is_running) {
+        job->is_running = false;
+        job->eng->in_flight--;
+    }
+    OPENSSL_cleanse(&job->secret, sizeof job->secret);
+}
+
+static cmn_err_t
+a_finish(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    job->dev.finished_ms = cmn_time_wall_ms();
+    job->dev.error[0] = '\0';
+    cmn_log_notice("DOTS-RFNOP", "dev=%s onboarded in %llu ms (first uuid %s)", job->dev.uuid,
+                   (unsigned long long) (job->dev.finished_ms - job->dev.started_ms),
+                   job->dev.first_uuid);
+    s_stop_running(job);
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_fail(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    (void) snprintf(job->dev.error, sizeof job->dev.error, "%s: %s",
+                    DOTS_JOB_STATE_NAMES[job->dev.step], job->why[0] ? job->why : "failed");
+    cmn_log_warn("DOTS-FAILED", "dev=%s %s", job->dev.uuid, job->dev.error);
+    job->gen++; /* late replies of the failed step are ignored */
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_close_doc(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    /* A device left in RFOTM resets itself once its DOC closes. */
+    if (job->dev.step >= JOB_DOC_OM && job->dev.step < JOB_HANDOVER_CMS) {
+        s_close_doc(job);
+    }
+    s_stop_running(job);
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_psk_mode(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    if (dots_store_get_secret(job->eng->store, job->dev.uuid, &job->secret) != CMN_OK ||
+        !job->secret.has_owner) {
+        (void) snprintf(job->why, sizeof job->why, "no owner credential stored");
+        return CMN_ENOTFOUND;
+    }
+    job->use_psk = true;
+    job->dev.attempts++;
+    if (!job->is_running) {
+        job->is_running = true;
+        job->eng->in_flight++;
+    }
+    return CMN_OK;
+}
+
+#define STEP(from, to)                                                                             \
+    {                                                                                              \
+        from, EV_OK, to,                                                                           \
+        {                                                                                          \
+            a_prepare, a_store, a_send, NULL                                                       \
+        }                                                                                          \
+    }
+
+static const cmn_fsm_row_t s_rows[] = {
+        {JOB_DISCOVERED, EV_APPROVE, JOB_APPROVED, {a_approve, a_store, NULL, NULL}},
+        {JOB_FAILED, EV_APPROVE, JOB_APPROVED, {a_approve, a_store, NULL, NULL}},
+        {JOB_APPROVED, EV_ONBOARD, JOB_QUEUED, {a_store, NULL, NULL, NULL}},
+        {JOB_QUEUED, EV_START, JOB_GET_DOXM, {a_begin, a_store, a_send, NULL}},
+        STEP(JOB_GET_DOXM, JOB_SET_OXMSEL),
+        STEP(JOB_SET_OXMSEL, JOB_DOC_OM),
+        STEP(JOB_DOC_OM, JOB_SET_DEVOWNER),
+        STEP(JOB_SET_DEVOWNER, JOB_SET_DEVICEUUID),
+        STEP(JOB_SET_DEVICEUUID, JOB_SET_DOXM_ROWNER),
+        STEP(JOB_SET_DOXM_ROWNER, JOB_SET_ACL_ROWNER),
+        STEP(JOB_SET_ACL_ROWNER, JOB_SET_PSTAT_ROWNER),
+        STEP(JOB_SET_PSTAT_ROWNER, JOB_DERIVE_PSK),
+        STEP(JOB_DERIVE_PSK, JOB_OWNER_CRED),
+        STEP(JOB_OWNER_CRED, JOB_SERVICE_CREDS),
+        STEP(JOB_SERVICE_CREDS, JOB_SDI),
+        STEP(JOB_SDI, JOB_SET_OWNED),
+        STEP(JOB_SET_OWNED, JOB_SET_RFPRO),
+        STEP(JOB_SET_RFPRO, JOB_CLOSE_DOC),
+        STEP(JOB_CLOSE_DOC, JOB_HANDOVER_CMS),
+        STEP(JOB_HANDOVER_CMS, JOB_HANDOVER_AMS),
+        {JOB_HANDOVER_AMS, EV_OK, JOB_RFNOP, {a_finish, a_store, NULL, NULL}},
+        {CMN_FSM_ANY, EV_RESUME, CMN_FSM_SAME, {a_psk_mode, a_store, a_send, NULL}},
+        {CMN_FSM_ANY, EV_ERROR, JOB_FAILED, {a_fail, a_store, a_close_doc, NULL}},
+};
+
+const cmn_fsm_t DOTS_JOB_FSM = {s_rows, sizeof s_rows / sizeof s_rows[0], DOTS_JOB_STATE_NAMES,
+                                DOTS_JOB_EVENT_NAMES, "dots-job"};
+
+static void
+s_raise(dots_job_t *job, int event)
+{
+    char id[37];
+    if (event == EV_ERROR) {
+        job->dev.step = job->dev.state;
+    }
+    (void) snprintf(id, sizeof id, "%s", job->dev.uuid);
+    /* Actions read job->dev.state: the FSM moves it before they run. */
+    cmn_err_t err = cmn_fsm_dispatch(&DOTS_JOB_FSM, &job->dev.state, event, job, id);
+    if (err != CMN_OK && event != EV_ERROR && job->dev.state != JOB_FAILED) {
+        if (job->why[0] == '\0') {
+            (void) snprintf(job->why, sizeof job->why, "%s", cmn_strerror(err));
+        }
+        s_raise(job, EV_ERROR);
+    }
+    job->why[0] = '\0';
+}
+
+/* ------------------------------------------------------------------ replies */
+
+static cmn_err_t
+s_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
+{
+    cmn_doxm_t d;
+    if (cmn_doxm_decode(p, len, &d) != CMN_OK) {
+        (void) snprintf(job->why, sizeof job->why, "invalid CBOR from device (doxm)");
+        return CMN_EPROTO;
+    }
+    char uuid[CMN_UUID_STR_LEN + 1];
+    cmn_uuid_to_str(&d.deviceuuid, uuid);
+    bool has_jw = false;
+    for (size_t i = 0; i < d.n_oxms; i++) {
+        has_jw |= d.oxms[i] == 0;
+    }
+    if (!(d.present & CMN_DOXM_HAS_DEVICEUUID) || strcmp(uuid, job->dev.uuid) != 0) {
+        (void) snprintf(job->why, sizeof job->why,
+                        "device at the endpoint is now %s (reset?): rediscover", uuid);
+        return CMN_ESTATE;
+    }
+    if (d.owned) {
+        (void) snprintf(job->why, sizeof job->why, "device is already owned");
+        return CMN_ESTATE;
+    }
+    if (!has_jw) {
+        (void) snprintf(job->why, sizeof job->why,
+                        "device offers no acceptable OTM (Just Works not in oxms)");
+        return CMN_ESTATE;
+    }
+    job->dev.n_oxms = 0;
+    for (size_t i = 0; i < d.n_oxms && i < DOTS_MAX_OXMS; i++) {
+        job->dev.oxms[job->dev.n_oxms++] = d.oxms[i];
+    }
+    job->dev.sct = d.sct;
+    return CMN_OK;
+}
+
+static void
+s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_call_ctx_t *c = arg;
+    dots_job_t *job = c->job;
+    uint64_t gen = c->gen;
+    free(c);
+    if (gen != job->gen) {
+        return;
+    }
+    if (err != CMN_OK) {
+        s_fail(job,
+               err == CMN_ETIMEDOUT ? "timeout: no reply from the gateway" : "gateway unreachable");
+        return;
+    }
+    Obt__Gw__Reply *reply = obt__gw__reply__unpack(NULL, len, data);
+    if (reply == NULL) {
+        s_fail(job, "unreadable reply from the gateway");
+        return;
+    }
+    int state = job->dev.state;
+    if (reply->status != OBT__STATUS__STATUS_OK) {
+        s_fail(job, reply->error && reply->error[0] ? reply->error : "gateway error");
+        goto out;
+    }
+    if (state == JOB_DERIVE_PSK) {
+        if (reply->body_case != OBT__GW__REPLY__BODY_OWNER_PSK || reply->owner_psk->psk.len != 16) {
+            s_fail(job, "gateway returned no owner PSK");
+            goto out;
+        }
+        memcpy(job->secret.owner_psk, reply->owner_psk->psk.data, 16);
+        OPENSSL_cleanse(reply->owner_psk->psk.data, 16);
+        job->secret.has_owner = true;
+        s_raise(job, EV_OK); /* a_store of the next step commits the PSK first */
+        goto out;
+    }
+    if (state == JOB_CLOSE_DOC) {
+        s_raise(job, EV_OK);
+        goto out;
+    }
+    if (reply->body_case != OBT__GW__REPLY__BODY_COAP) {
+        s_fail(job, "unexpected reply from the gateway");
+        goto out;
+    }
+    const Obt__Gw__CoapReply *cr = reply->coap;
+    uint32_t want = state == JOB_GET_DOXM ? 205 : 204;
+    if (state == JOB_SDI && cr->code == 404) {
+        cmn_log_info("DOTS-NO-SDI", "dev=%s has no /oic/sec/sdi", job->dev.uuid);
+    } else if (cr->code != want) {
+        char why[64];
+        (void) snprintf(why, sizeof why, "device answered %u.%02u", cr->code / 100, cr->code % 100);
+        s_fail(job, why);
+        goto out;
+    }
+    if (state == JOB_GET_DOXM && s_check_doxm(job, cr->payload.data, cr->payload.len) != CMN_OK) {
+        s_raise(job, EV_ERROR);
+        goto out;
+    }
+    if (state == JOB_DOC_OM && cr->cipher) {
+        (void) snprintf(job->dev.cipher, sizeof job->dev.cipher, "%s", cr->cipher);
+    }
+    if (state == JOB_SET_OXMSEL) {
+        job->dev.oxmsel = 0;
+    }
+    if (state == JOB_SET_DEVICEUUID) {
+        /* The device now answers to the new UUID: re-key the record (old -> alias). */
+        (void) snprintf(job->old_uuid, sizeof job->old_uuid, "%s", job->dev.uuid);
+        (void) snprintf(job->dev.uuid, sizeof job->dev.uuid, "%s", job->dev.new_uuid);
+    }
+    if (state == JOB_OWNER_CRED) {
+        job->dev.owned = true;
+    }
+    s_raise(job, EV_OK);
+out:
+    obt__gw__reply__free_unpacked(reply, NULL);
+}
+
+static void
+s_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_call_ctx_t *c = arg;
+    dots_job_t *job = c->job;
+    uint64_t gen = c->gen;
+    free(c);
+    if (gen != job->gen) {
+        return;
+    }
+    const char *who = job->dev.state == JOB_HANDOVER_CMS ? "CMS" : "AMS";
+    if (err != CMN_OK) {
+        char why[64];
+        (void) snprintf(why, sizeof why, "%s %s",
+                        err == CMN_ETIMEDOUT ? "timeout: no reply from" : "cannot reach", who);
+        s_fail(job, why);
+        return;
+    }
+    /* cms.Reply and ams.Reply share their first fields (corr_id, status, error). */
+    Obt__Cms__Reply *reply = obt__cms__reply__unpack(NULL, len, data);
+    if (reply == NULL) {
+        s_fail(job, "unreadable reply from the service");
+        return;
+    }
+    if (reply->status != OBT__STATUS__STATUS_OK) {
+        char why[300];
+        (void) snprintf(why, sizeof why, "%s: %s", who, reply->error);
+        s_fail(job, why);
+    } else {
+        if (job->dev.state == JOB_HANDOVER_CMS) {
+            job->dev.cms_done = true;
+        } else {
+            job->dev.ams_done = true;
+        }
+        s_raise(job, EV_OK);
+    }
+    obt__cms__reply__free_unpacked(reply, NULL);
+}
+
+/* ------------------------------------------------------------------ engine */
+
+static dots_job_t *
+s_add_job(dots_engine_t *self, const dots_dev_t *dev)
+{
+    if (self->n_jobs == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 256;
+        dots_job_t **jobs = realloc(self->jobs, cap * sizeof *jobs);
+        if (jobs == NULL) {
+            return NULL;
+        }
+        self->jobs = jobs;
+        self->cap = cap;
+    }
+    dots_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        return NULL;
+    }
+    job->dev = *dev;
+    job->eng = self;
+    self->jobs[self->n_jobs++] = job;
+    return job;
+}
+
+static int
+s_load_one(const dots_dev_t *dev, void *arg)
+{
+    (void) s_add_job(arg, dev);
+    return 0;
+}
+
+static int
+s_cmp_jobs(const void *a, const void *b)
+{
+    const dots_job_t *x = *(dots_job_t *const *) a;
+    const dots_job_t *y = *(dots_job_t *const *) b;
+    return x->dev.discovered_ms < y->dev.discovered_ms
+                   ? -1
+                   : x->dev.discovered_ms > y->dev.discovered_ms;
+}
+
+dots_engine_t *
+dots_engine_new(const dots_config_t *cfg,
+                dots_store_t *store,
+                const dots_identity_t *id,
+                cmn_calls_t *gw,
+                cmn_calls_t *cms,
+                cmn_calls_t *ams)
+{
+    dots_engine_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->store = store;
+    self->id = *id;
+    self->gw = gw;
+    self->cms = cms;
+    self->ams = ams;
+    if (dots_store_each(store, s_load_one, self) != CMN_OK) {
+        free(self->jobs);
+        free(self);
+        return NULL;
+    }
+    if (self->n_jobs > 1) {
+        qsort(self->jobs, self->n_jobs, sizeof *self->jobs, s_cmp_jobs);
+    }
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        int s = job->dev.state;
+        if (s >= JOB_GET_DOXM && s < JOB_SET_RFPRO) {
+            (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS");
+            s_raise(job, EV_ERROR);
+        } else if (s >= JOB_SET_RFPRO && s < JOB_RFNOP) {
+            job->needs_resume = true;
+        }
+    }
+    return self;
+}
+
+void
+dots_engine_destroy(dots_engine_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    dots_engine_t *self = *self_p;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        OPENSSL_cleanse(&self->jobs[i]->secret, sizeof self->jobs[i]->secret);
+        free(self->jobs[i]);
+    }
+    free(self->jobs);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ------------------------------------------------------------------ peers */
+
+typedef struct {
+    dots_engine_t *eng;
+    bool is_cms;
+    int stage; /* 0 = health, 1 = /oic/d */
+} s_peer_ctx_t;
+
+static void s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+
+static void
+s_check_d(dots_engine_t *self, s_peer_ctx_t *pc, const char *d_endpoint)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
+    c.caller_uuid = self->id.uuid;
+    c.device_uuid = pc->is_cms ? self->cms_uuid : self->ams_uuid;
+    c.endpoint = CMN_PB_STR(d_endpoint);
+    c.method = OBT__GW__METHOD__METHOD_GET;
+    c.path = CMN_PB_STR("/oic/d");
+    c.timeout_ms = 3000;
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &c;
+    req.corr_id = cmn_bus_next_corr_id();
+    pc->stage = 1;
+    if (cmn_calls_send(self->gw, &req.base, req.corr_id, 4000, s_on_peer, pc) != CMN_OK) {
+        free(pc);
+        self->checks_pending--;
+    }
+}
+
+static void
+s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_peer_ctx_t *pc = arg;
+    dots_engine_t *self = pc->eng;
+    const char *name = pc->is_cms ? "CMS" : "AMS";
+    char *uuid = pc->is_cms ? self->cms_uuid : self->ams_uuid;
+    if (err != CMN_OK) {
+        cmn_log_info("DOTS-PEER", "%s not reachable yet (%s)", name, cmn_strerror(err));
+        goto done;
+    }
+    if (pc->stage == 0) {
+        Obt__Cms__Reply *r = obt__cms__reply__unpack(NULL, len, data);
+        if (r && r->status == OBT__STATUS__STATUS_OK &&
+            r->body_case == OBT__CMS__REPLY__BODY_HEALTH && r->health->uuid[0] &&
+            r->health->d_endpoint[0]) {
+            (void) snprintf(uuid, 37, "%s", r->health->uuid);
+            char ep[80];
+            (void) snprintf(ep, sizeof ep, "%s", r->health->d_endpoint);
+            obt__cms__reply__free_unpacked(r, NULL);
+            s_check_d(self, pc, ep);
+            return;
+        }
+        if (r) {
+            obt__cms__reply__free_unpacked(r, NULL);
+        }
+        goto done;
+    }
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, len, data);
+    cmn_d_t d;
+    if (r && r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__GW__REPLY__BODY_COAP &&
+        r->coap->code == 205 &&
+        cmn_d_decode(r->coap->payload.data, r->coap->payload.len, &d) == CMN_OK) {
+        char di[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&d.di, di);
+        bool has_rt = false;
+        for (size_t i = 0; i < d.n_rt; i++) {
+            has_rt |= strcmp(d.rt[i], pc->is_cms ? "oic.d.cms" : "oic.d.ams") == 0;
+        }
+        if (has_rt && strcmp(di, uuid) == 0) {
+            if (pc->is_cms) {
+                self->cms_ok = true;
+            } else {
+                self->ams_ok = true;
+            }
+            cmn_log_notice("DOTS-PEER", "%s %s verified: its /oic/d has rt %s", name, uuid,
+                           pc->is_cms ? "oic.d.cms" : "oic.d.ams");
+        } else {
+            cmn_log_err("DOTS-PEER", "%s %s failed the /oic/d check (rt or di mismatch)", name,
+                        uuid);
+        }
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+done:
+    free(pc);
+    self->checks_pending--;
+}
+
+static void
+s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    dots_engine_t *self = arg;
+    self->checks_pending--;
+    if (err != CMN_OK) {
+        return;
+    }
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, len, data);
+    if (r && r->status == OBT__STATUS__STATUS_OK &&
+        r->body_case == OBT__GW__REPLY__BODY_REGISTERED) {
+        (void) snprintf(self->d_endpoint, sizeof self->d_endpoint, "%s", r->registered->endpoint);
+        self->is_registered = true;
+        cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s", self->d_endpoint);
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+}
+
+static void
+s_check_peers(dots_engine_t *self)
+{
+    uint64_t now = cmn_time_mono_ms();
+    if (self->checks_pending > 0 || now < self->next_check_ms) {
+        return;
+    }
+    self->next_check_ms = now + 1000;
+    if (!self->is_registered) {
+        Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+        Obt__Gw__RegisterService reg = OBT__GW__REGISTER_SERVICE__INIT;
+        char *rt[] = {CMN_PB_STR("oic.wk.d"), CMN_PB_STR("oic.d.dots")};
+        reg.uuid = self->id.uuid;
+        reg.name = self->cfg->name;
+        reg.rt = rt;
+        reg.n_rt = 2;
+        req.body_case = OBT__GW__REQUEST__BODY_REGISTER_SERVICE;
+        req.register_service = &reg;
+        req.corr_id = cmn_bus_next_corr_id();
+        if (cmn_calls_send(self->gw, &req.base, req.corr_id, 2000, s_on_registered, self) ==
+            CMN_OK) {
+            self->checks_pending++;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        bool is_cms = i == 0;
+        if (is_cms ? self->cms_ok : self->ams_ok) {
+            continue;
+        }
+        s_peer_ctx_t *pc = calloc(1, sizeof *pc);
+        if (pc == NULL) {
+            return;
+        }
+        pc->eng = self;
+        pc->is_cms = is_cms;
+        Obt__Health h = OBT__HEALTH__INIT;
+        uint64_t corr = cmn_bus_next_corr_id();
+        cmn_err_t err;
+        if (is_cms) {
+            Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+            req.corr_id = corr;
+            req.body_case = OBT__CMS__REQUEST__BODY_HEALTH;
+            req.health = &h;
+            err = cmn_calls_send(self->cms, &req.base, corr, 2000, s_on_peer, pc);
+        } else {
+            Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+            req.corr_id = corr;
+            req.body_case = OBT__AMS__REQUEST__BODY_HEALTH;
+            req.health = &h;
+            err = cmn_calls_send(self->ams, &req.base, corr, 2000, s_on_peer, pc);
+        }
+        if (err == CMN_OK) {
+            self->checks_pending++;
+        } else {
+            free(pc);
+        }
+    }
+}
+
+void
+dots_engine_tick(dots_engine_t *self)
+{
+    s_check_peers(self);
+    if (!self->cms_ok || !self->ams_ok) {
+        return; /* clause 5.3.1 step 11: their rt must be checked before any onboarding */
+    }
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (job->needs_resume) {
+            job->needs_resume = false;
+            cmn_log_notice("DOTS-RESUME", "dev=%s resuming at %s", job->dev.uuid,
+                           DOTS_JOB_STATE_NAMES[job->dev.state]);
+            s_raise(job, EV_RESUME);
+        }
+    }
+    for (size_t i = 0; i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight;
+         i++) {
+        if (self->jobs[i]->dev.state == JOB_QUEUED) {
+            s_raise(self->jobs[i], EV_START);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ operator API */
+
+typedef struct {
+    dots_engine_t *eng;
+    dots_discover_fn *fn;
+    void *arg;
+} s_disc_ctx_t;
+
+static dots_job_t *
+s_find(const dots_engine_t *self, const char *uuid)
+{
+    for (size_t i = 0; uuid && i < self->n_jobs; i++) {
+        const dots_dev_t *d = &self->jobs[i]->dev;
+        if (strcmp(d->uuid, uuid) == 0 || strcmp(d->first_uuid, uuid) == 0) {
+            return self->jobs[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_disc_ctx_t *dc = arg;
+    dots_engine_t *self = dc->eng;
+    unsigned found = 0, added = 0;
+    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
+        r->body_case != OBT__GW__REPLY__BODY_DISCOVER) {
+        dc->fn(dc->arg, err != CMN_OK ? err : CMN_EIO,
+               r && r->error[0] ? r->error : "gateway did not answer the discovery", 0, 0);
+        goto out;
+    }
+    for (size_t i = 0; i < r->discover->n_devices; i++) {
+        const Obt__Gw__DiscoveredDevice *g = r->discover->devices[i];
+        cmn_doxm_t doxm;
+        if (cmn_doxm_decode(g->doxm.data, g->doxm.len, &doxm) != CMN_OK || doxm.owned) {
+            continue;
+        }
+        found++;
+        dots_job_t *job = s_find(self, g->uuid);
+        if (job == NULL) {
+            dots_dev_t d;
+            memset(&d, 0, sizeof d);
+            (void) snprintf(d.uuid, sizeof d.uuid, "%s", g->uuid);
+            (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", g->uuid);
+            d.state = JOB_DISCOVERED;
+            d.oxmsel = -1;
+            d.discovered_ms = cmn_time_wall_ms();
+            job = s_add_job(self, &d);
+            if (job == NULL) {
+                continue;
+            }
+            added++;
+        } else if (job->is_running) {
+            continue;
+        }
+        job->dev.n_eps = 0;
+        for (size_t e = 0; e < g->n_eps && e < DOTS_MAX_EPS; e++) {
+            (void) snprintf(job->dev.eps[job->dev.n_eps++], sizeof job->dev.eps[0], "%s",
+                            g->eps[e]);
+        }
+        job->dev.n_oxms = 0;
+        for (size_t o = 0; o < doxm.n_oxms && o < DOTS_MAX_OXMS; o++) {
+            job->dev.oxms[job->dev.n_oxms++] = doxm.oxms[o];
+        }
+        job->dev.sct = doxm.sct;
+        (void) s_store(job, false);
+        if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED) {
+            s_raise(job, EV_APPROVE);
+        }
+    }
+    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u", found, added);
+    dc->fn(dc->arg, CMN_OK, NULL, found, added);
+out:
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+    free(dc);
+}
+
+cmn_err_t
+dots_engine_discover(dots_engine_t *self,
+                     unsigned window_ms,
+                     char **endpoints,
+                     size_t n_endpoints,
+                     dots_discover_fn *fn,
+                     void *arg)
+{
+    s_disc_ctx_t *dc = calloc(1, sizeof *dc);
+    if (dc == NULL) {
+        return CMN_ENOMEM;
+    }
+    dc->eng = self;
+    dc->fn = fn;
+    dc->arg = arg;
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__Discover d = OBT__GW__DISCOVER__INIT;
+    d.window_ms = window_ms ? window_ms : (unsigned) self->cfg->discover_window_ms;
+    d.endpoints = endpoints;
+    d.n_endpoints = n_endpoints;
+    d.query = CMN_PB_STR("owned=FALSE");
+    req.body_case = OBT__GW__REQUEST__BODY_DISCOVER;
+    req.discover = &d;
+    req.corr_id = cmn_bus_next_corr_id();
+    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id, d.window_ms * 3 + 5000,
+                                   s_on_discovered, dc);
+    if (err != CMN_OK) {
+        free(dc);
+    }
+    return err;
+}
+
+static void
+s_skip(char ***skipped, size_t *n, const char *uuid, const char *why)
+{
+    char **grown = realloc(*skipped, (*n + 1) * sizeof *grown);
+    if (grown == NULL) {
+        return;
+    }
+    *skipped = grown;
+    size_t len = strlen(uuid) + strlen(why) + 3;
+    grown[*n] = malloc(len);
+    if (grown[*n]) {
+        (void) snprintf(grown[*n], len, "%s: %s", uuid, why);
+        (*n)++;
+    }
+}
+
+static cmn_err_t
+s_select(dots_engine_t *self,
+         char **uuids,
+         size_t n,
+         bool all,
+         bool approve,
+         size_t *ret_count,
+         char ***ret_skipped,
+         size_t *ret_n_skipped)
+{
+    size_t count = 0;
+    *ret_skipped = NULL;
+    *ret_n_skipped = 0;
+    size_t total = all ? self->n_jobs : n;
+    for (size_t i = 0; i < total; i++) {
+        dots_job_t *job = all ? self->jobs[i] : s_find(self, uuids[i]);
+        if (job == NULL) {
+            s_skip(ret_skipped, ret_n_skipped, uuids[i], "unknown device");
+            continue;
+        }
+        int s = job->dev.state;
+        if (approve) {
+            if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
+                s_raise(job, EV_APPROVE);
+                count++;
+            } else if (!all) {
+                s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
+                       job->dev.approved ? "already approved" : "not awaiting approval");
+            }
+            continue;
+        }
+        if (s == JOB_APPROVED) {
+            s_raise(job, EV_ONBOARD);
+            count++;
+        } else if (s == JOB_FAILED && job->dev.owned && job->dev.step >= JOB_SET_RFPRO) {
+            job->dev.state = job->dev.step; /* re-enter the step that failed */
+            s_raise(job, EV_RESUME);
+            count++;
+        } else if (s == JOB_FAILED && job->dev.approved) {
+            s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
+                   "failed before ownership: discover it again (it resets to a new UUID)");
+        } else if (s == JOB_DISCOVERED) {
+            s_skip(ret_skipped, ret_n_skipped, job->dev.uuid, "not approved");
+        } else if (!all) {
+            s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
+                   s == JOB_RFNOP ? "already onboarded" : "onboarding in progress");
+        }
+    }
+    *ret_count = count;
+    return CMN_OK;
+}
+
+cmn_err_t
+dots_engine_approve(dots_engine_t *self,
+                    char **uuids,
+                    size_t n,
+                    bool all,
+                    size_t *ret_count,
+                    char ***ret_skipped,
+                    size_t *ret_n_skipped)
+{
+    return s_select(self, uuids, n, all, true, ret_count, ret_skipped, ret_n_skipped);
+}
+
+cmn_err_t
+dots_engine_onboard(dots_engine_t *self,
+                    char **uuids,
+                    size_t n,
+                    bool all,
+                    size_t *ret_count,
+                    char ***ret_skipped,
+                    size_t *ret_n_skipped)
+{
+    cmn_err_t err = s_select(self, uuids, n, all, false, ret_count, ret_skipped, ret_n_skipped);
+    dots_engine_tick(self);
+    return err;
+}
+
+const dots_dev_t *
+dots_engine_device(const dots_engine_t *self, size_t idx)
+{
+    return idx < self->n_jobs ? &self->jobs[idx]->dev : NULL;
+}
+
+const dots_dev_t *
+dots_engine_find(const dots_engine_t *self, const char *uuid)
+{
+    dots_job_t *job = s_find(self, uuid);
+    return job ? &job->dev : NULL;
+}
+
+size_t
+dots_engine_in_flight(const dots_engine_t *self)
+{
+    return self->in_flight;
+}
+
+const char *
+dots_engine_d_endpoint(const dots_engine_t *self)
+{
+    return self->d_endpoint;
+}

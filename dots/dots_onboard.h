@@ -1,0 +1,106 @@
+/* dots_onboard.h — the DOTS engine: every device's job record and the onboarding
+ * state machine (clause 5.3.1 steps 3-12 for Just Works, then hand-over to CMS and
+ * AMS), driven by replies from the gateway and the services */
+#ifndef DOTS_ONBOARD_H
+#define DOTS_ONBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmn_bus.h"
+#include "cmn_fsm.h"
+#include "dots_config.h"
+#include "dots_store.h"
+
+typedef enum {
+    JOB_DISCOVERED = 0,
+    JOB_APPROVED,
+    JOB_QUEUED,
+    JOB_GET_DOXM,
+    JOB_SET_OXMSEL,
+    JOB_DOC_OM,
+    JOB_SET_DEVOWNER,
+    JOB_SET_DEVICEUUID,
+    JOB_SET_DOXM_ROWNER,
+    JOB_SET_ACL_ROWNER,
+    JOB_SET_PSTAT_ROWNER,
+    JOB_DERIVE_PSK,
+    JOB_OWNER_CRED,
+    JOB_SERVICE_CREDS,
+    JOB_SDI,
+    JOB_SET_OWNED,
+    JOB_SET_RFPRO,
+    JOB_CLOSE_DOC,
+    JOB_HANDOVER_CMS,
+    JOB_HANDOVER_AMS,
+    JOB_RFNOP,
+    JOB_FAILED,
+    JOB_STATE_COUNT
+} dots_job_state_t;
+
+typedef enum {
+    EV_APPROVE = 0, /* operator (or policy) approved */
+    EV_ONBOARD,     /* operator asked to onboard */
+    EV_START,       /* a slot is free: begin */
+    EV_OK,          /* the step's request succeeded */
+    EV_ERROR,       /* it failed (reason in the job) */
+    EV_RESUME,      /* re-enter the recorded step over an owner-PSK session */
+    EV_COUNT
+} dots_job_event_t;
+
+extern const char *const DOTS_JOB_STATE_NAMES[JOB_STATE_COUNT];
+extern const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT];
+/* The job state machine (tests walk it). */
+extern const cmn_fsm_t DOTS_JOB_FSM;
+
+typedef struct dots_engine dots_engine_t;
+
+/* Takes the identity and store (borrowed) and the three clients (borrowed). Loads
+ * every record; jobs interrupted before SET_RFPRO are failed (their DOC closed),
+ * later ones are resumed. */
+dots_engine_t *dots_engine_new(const dots_config_t *cfg,
+                               dots_store_t *store,
+                               const dots_identity_t *id,
+                               cmn_calls_t *gw,
+                               cmn_calls_t *cms,
+                               cmn_calls_t *ams);
+void dots_engine_destroy(dots_engine_t **self_p);
+
+/* Periodic work: service registration, CMS/AMS identity checks, scheduling. */
+void dots_engine_tick(dots_engine_t *self);
+
+typedef void(dots_discover_fn)(
+        void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added);
+/* Asks the gateway to discover; fn is called once with the outcome. */
+cmn_err_t dots_engine_discover(dots_engine_t *self,
+                               unsigned window_ms,
+                               char **endpoints,
+                               size_t n_endpoints,
+                               dots_discover_fn *fn,
+                               void *arg);
+
+/* Approve / onboard: uuids (current or first) or all. *ret_count receives how many
+ * were accepted; reasons for the others go to skipped (caller frees each string and
+ * the array). */
+cmn_err_t dots_engine_approve(dots_engine_t *self,
+                              char **uuids,
+                              size_t n,
+                              bool all,
+                              size_t *ret_count,
+                              char ***ret_skipped,
+                              size_t *ret_n_skipped);
+cmn_err_t dots_engine_onboard(dots_engine_t *self,
+                              char **uuids,
+                              size_t n,
+                              bool all,
+                              size_t *ret_count,
+                              char ***ret_skipped,
+                              size_t *ret_n_skipped);
+
+/* Devices, in discovery order; NULL past the end. Borrowed. */
+const dots_dev_t *dots_engine_device(const dots_engine_t *self, size_t idx);
+const dots_dev_t *dots_engine_find(const dots_engine_t *self, const char *uuid);
+size_t dots_engine_in_flight(const dots_engine_t *self);
+const char *dots_engine_d_endpoint(const dots_engine_t *self);
+
+#endif

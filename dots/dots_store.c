@@ -1,0 +1,344 @@
+/* dots_store.c — LMDB persistence for DOTS */
+#include "dots_store.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_bus.h"
+#include "cmn_kv.h"
+#include "cmn_time.h"
+#include "cmn_uuid.h"
+#include "obt/store.pb-c.h"
+
+#define DB_IDENTITY "identity"
+#define DB_DEVICES  "devices"
+#define DB_ALIASES  "aliases"
+#define DB_SECRETS  "secrets"
+
+struct dots_store {
+    cmn_kv_t *kv; /* the environment */
+};
+
+dots_store_t *
+dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_err)
+{
+    static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES, DB_ALIASES, DB_SECRETS};
+    dots_store_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        *ret_err = CMN_ENOMEM;
+        return NULL;
+    }
+    self->kv = cmn_kv_new(dir, dbs, 4, map_size, durable, ret_err);
+    if (self->kv == NULL) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+dots_store_destroy(dots_store_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_kv_destroy(&(*self_p)->kv);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+cmn_err_t
+dots_store_identity(dots_store_t *self, const char *name, dots_identity_t *ret)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__Identity *id = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get_pb(txn, DB_IDENTITY, "self", &obt__store__identity__descriptor,
+                        (ProtobufCMessage **) &id);
+    if (err == CMN_OK) {
+        (void) snprintf(ret->uuid, sizeof ret->uuid, "%s", id->uuid);
+        (void) snprintf(ret->sd_uuid, sizeof ret->sd_uuid, "%s", id->sd_uuid);
+        (void) snprintf(ret->name, sizeof ret->name, "%s", id->name);
+        obt__store__identity__free_unpacked(id, NULL);
+        cmn_kv_abort(&txn);
+        return CMN_OK;
+    }
+    if (err != CMN_ENOTFOUND) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    cmn_uuid_t u, sd;
+    if ((err = cmn_uuid_generate_identity(&u)) != CMN_OK ||
+        (err = cmn_uuid_generate(&sd)) != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    cmn_uuid_to_str(&u, ret->uuid);
+    cmn_uuid_to_str(&sd, ret->sd_uuid);
+    (void) snprintf(ret->name, sizeof ret->name, "%s", name);
+    Obt__Store__Identity rec = OBT__STORE__IDENTITY__INIT;
+    rec.version = 1;
+    rec.uuid = ret->uuid;
+    rec.sd_uuid = ret->sd_uuid;
+    rec.name = ret->name;
+    rec.created_ms = cmn_time_wall_ms();
+    err = cmn_kv_put_pb(txn, DB_IDENTITY, "self", &rec.base);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+static void
+s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *oxms)
+{
+    r->version = 1;
+    r->uuid = CMN_PB_STR(d->uuid);
+    r->first_uuid = CMN_PB_STR(d->first_uuid);
+    r->new_uuid = CMN_PB_STR(d->new_uuid);
+    r->state = (uint32_t) d->state;
+    r->step = (uint32_t) d->step;
+    r->error = CMN_PB_STR(d->error);
+    for (size_t i = 0; i < d->n_eps; i++) {
+        eps[i] = CMN_PB_STR(d->eps[i]);
+    }
+    r->eps = eps;
+    r->n_eps = d->n_eps;
+    for (size_t i = 0; i < d->n_oxms; i++) {
+        oxms[i] = (uint32_t) d->oxms[i];
+    }
+    r->oxms = oxms;
+    r->n_oxms = d->n_oxms;
+    r->sct = d->sct;
+    r->oxmsel = d->oxmsel;
+    r->approved = d->approved;
+    r->owned = d->owned;
+    r->discovered_ms = d->discovered_ms;
+    r->updated_ms = d->updated_ms;
+    r->started_ms = d->started_ms;
+    r->finished_ms = d->finished_ms;
+    r->attempts = d->attempts;
+    r->cipher = CMN_PB_STR(d->cipher);
+    r->deadline_ms = d->deadline_ms;
+    r->cms_done = d->cms_done;
+    r->ams_done = d->ams_done;
+}
+
+static void
+s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
+{
+    memset(d, 0, sizeof *d);
+    (void) snprintf(d->uuid, sizeof d->uuid, "%s", r->uuid);
+    (void) snprintf(d->first_uuid, sizeof d->first_uuid, "%s", r->first_uuid);
+    (void) snprintf(d->new_uuid, sizeof d->new_uuid, "%s", r->new_uuid);
+    d->state = (int) r->state;
+    d->step = (int) r->step;
+    (void) snprintf(d->error, sizeof d->error, "%s", r->error);
+    for (size_t i = 0; i < r->n_eps && i < DOTS_MAX_EPS; i++) {
+        (void) snprintf(d->eps[i], sizeof d->eps[i], "%s", r->eps[i]);
+        d->n_eps++;
+    }
+    for (size_t i = 0; i < r->n_oxms && i < DOTS_MAX_OXMS; i++) {
+        d->oxms[d->n_oxms++] = r->oxms[i];
+    }
+    d->sct = r->sct;
+    d->oxmsel = r->oxmsel;
+    d->approved = r->approved;
+    d->owned = r->owned;
+    d->discovered_ms = r->discovered_ms;
+    d->updated_ms = r->updated_ms;
+    d->started_ms = r->started_ms;
+    d->finished_ms = r->finished_ms;
+    d->deadline_ms = r->deadline_ms;
+    d->attempts = r->attempts;
+    (void) snprintf(d->cipher, sizeof d->cipher, "%s", r->cipher);
+    d->cms_done = r->cms_done;
+    d->ams_done = r->ams_done;
+}
+
+cmn_err_t
+dots_store_put(dots_store_t *self,
+               const dots_dev_t *dev,
+               const dots_secret_t *secret,
+               const char *old_uuid)
+{
+    cmn_kv_txn_t *txn = NULL;
+    char *eps[DOTS_MAX_EPS];
+    uint32_t oxms[DOTS_MAX_OXMS];
+    Obt__Store__DotsDevice rec = OBT__STORE__DOTS_DEVICE__INIT;
+    Obt__Store__DotsSecret sec = OBT__STORE__DOTS_SECRET__INIT;
+    uint8_t keys[3][16];
+    s_to_pb(dev, &rec, eps, oxms);
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    bool rekey = old_uuid && old_uuid[0] && strcmp(old_uuid, dev->uuid) != 0;
+    if (rekey) {
+        err = cmn_kv_del(txn, DB_DEVICES, old_uuid, strlen(old_uuid));
+        if (err == CMN_OK || err == CMN_ENOTFOUND) {
+            err = cmn_kv_put(txn, DB_ALIASES, old_uuid, strlen(old_uuid), dev->uuid,
+                             strlen(dev->uuid));
+        }
+        if (err == CMN_OK && strcmp(dev->first_uuid, old_uuid) != 0) {
+            err = cmn_kv_put(txn, DB_ALIASES, dev->first_uuid, strlen(dev->first_uuid), dev->uuid,
+                             strlen(dev->uuid));
+        }
+        if (err == CMN_OK && secret == NULL) {
+            void *val = NULL;
+            size_t len = 0;
+            err = cmn_kv_get(txn, DB_SECRETS, old_uuid, strlen(old_uuid), &val, &len);
+            if (err == CMN_OK) {
+                err = cmn_kv_put(txn, DB_SECRETS, dev->uuid, strlen(dev->uuid), val, len);
+                cmn_kv_free_secret(val, len);
+                if (err == CMN_OK) {
+                    err = cmn_kv_del(txn, DB_SECRETS, old_uuid, strlen(old_uuid));
+                }
+            } else if (err == CMN_ENOTFOUND) {
+                err = CMN_OK;
+            }
+        } else if (err == CMN_OK) {
+            (void) cmn_kv_del(txn, DB_SECRETS, old_uuid, strlen(old_uuid));
+        }
+    }
+    if (err == CMN_OK) {
+        err = cmn_kv_put_pb(txn, DB_DEVICES, dev->uuid, &rec.base);
+    }
+    if (err == CMN_OK && secret) {
+        sec.version = 1;
+        memcpy(keys[0], secret->owner_psk, 16);
+        memcpy(keys[1], secret->cms_psk, 16);
+        memcpy(keys[2], secret->ams_psk, 16);
+        sec.owner_psk = (ProtobufCBinaryData){secret->has_owner ? 16 : 0, keys[0]};
+        sec.cms_psk = (ProtobufCBinaryData){secret->has_cms ? 16 : 0, keys[1]};
+        sec.ams_psk = (ProtobufCBinaryData){secret->has_ams ? 16 : 0, keys[2]};
+        err = cmn_kv_put_pb(txn, DB_SECRETS, dev->uuid, &sec.base);
+        OPENSSL_cleanse(keys, sizeof keys);
+    }
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+static cmn_err_t
+s_resolve(cmn_kv_txn_t *txn, const char *uuid, char out[37])
+{
+    void *val = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_kv_get(txn, DB_ALIASES, uuid, strlen(uuid), &val, &len);
+    if (err == CMN_OK) {
+        (void) snprintf(out, 37, "%.*s", (int) len, (const char *) val);
+        free(val);
+        return CMN_OK;
+    }
+    (void) snprintf(out, 37, "%s", uuid);
+    return err == CMN_ENOTFOUND ? CMN_OK : err;
+}
+
+cmn_err_t
+dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__DotsDevice *rec = NULL;
+    char key[37];
+    if (uuid == NULL || uuid[0] == '\0') {
+        return CMN_EINVAL;
+    }
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = s_resolve(txn, uuid, key);
+    if (err == CMN_OK) {
+        err = cmn_kv_get_pb(txn, DB_DEVICES, key, &obt__store__dots_device__descriptor,
+                            (ProtobufCMessage **) &rec);
+    }
+    cmn_kv_abort(&txn);
+    if (err == CMN_OK) {
+        s_from_pb(rec, ret);
+        obt__store__dots_device__free_unpacked(rec, NULL);
+    }
+    return err;
+}
+
+cmn_err_t
+dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__DotsSecret *sec = NULL;
+    char key[37];
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = s_resolve(txn, uuid, key);
+    if (err == CMN_OK) {
+        err = cmn_kv_get_pb(txn, DB_SECRETS, key, &obt__store__dots_secret__descriptor,
+                            (ProtobufCMessage **) &sec);
+    }
+    cmn_kv_abort(&txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    memset(ret, 0, sizeof *ret);
+    ret->has_owner = sec->owner_psk.len == 16;
+    ret->has_cms = sec->cms_psk.len == 16;
+    ret->has_ams = sec->ams_psk.len == 16;
+    if (ret->has_owner) {
+        memcpy(ret->owner_psk, sec->owner_psk.data, 16);
+        OPENSSL_cleanse(sec->owner_psk.data, 16);
+    }
+    if (ret->has_cms) {
+        memcpy(ret->cms_psk, sec->cms_psk.data, 16);
+        OPENSSL_cleanse(sec->cms_psk.data, 16);
+    }
+    if (ret->has_ams) {
+        memcpy(ret->ams_psk, sec->ams_psk.data, 16);
+        OPENSSL_cleanse(sec->ams_psk.data, 16);
+    }
+    obt__store__dots_secret__free_unpacked(sec, NULL);
+    return CMN_OK;
+}
+
+typedef struct {
+    dots_store_each_fn *fn;
+    void *arg;
+} s_each_t;
+
+static int
+s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    (void) key;
+    (void) key_len;
+    s_each_t *e = arg;
+    Obt__Store__DotsDevice *rec = obt__store__dots_device__unpack(NULL, val_len, val);
+    if (rec == NULL) {
+        return 0; /* an unreadable record is skipped, not fatal */
+    }
+    dots_dev_t d;
+    s_from_pb(rec, &d);
+    obt__store__dots_device__free_unpacked(rec, NULL);
+    return e->fn(&d, e->arg);
+}
+
+cmn_err_t
+dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_each_t e = {fn, arg};
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, DB_DEVICES, s_each, &e);
+    cmn_kv_abort(&txn);
+    return err;
+}

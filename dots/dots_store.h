@@ -1,0 +1,74 @@
+/* dots_store.h — LMDB persistence for DOTS: identity, devices (job records),
+ * aliases (earlier uuid -> current) and secrets */
+#ifndef DOTS_STORE_H
+#define DOTS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_err.h"
+
+#define DOTS_MAX_EPS  4
+#define DOTS_MAX_OXMS 8
+
+/* One device's record (store.DotsDevice), as a plain struct. */
+typedef struct {
+    char uuid[37];       /* current deviceuuid: the key */
+    char first_uuid[37]; /* as first discovered */
+    char new_uuid[37];   /* generated for SET_DEVICEUUID, persisted before use */
+    int state;           /* dots_job_state_t */
+    int step;            /* state in which the last error happened */
+    char error[320];
+    char eps[DOTS_MAX_EPS][80];
+    size_t n_eps;
+    int64_t oxms[DOTS_MAX_OXMS];
+    size_t n_oxms;
+    uint32_t sct;
+    int32_t oxmsel;
+    bool approved;
+    bool owned; /* DOTS holds an owner credential for it */
+    uint64_t discovered_ms, updated_ms, started_ms, finished_ms, deadline_ms;
+    uint32_t attempts;
+    char cipher[64];
+    bool cms_done, ams_done;
+} dots_dev_t;
+
+/* Secrets of one device (store.DotsSecret). */
+typedef struct {
+    bool has_owner, has_cms, has_ams;
+    uint8_t owner_psk[16], cms_psk[16], ams_psk[16];
+} dots_secret_t;
+
+typedef struct {
+    char uuid[37];
+    char sd_uuid[37];
+    char name[64];
+} dots_identity_t;
+
+typedef struct dots_store dots_store_t;
+
+dots_store_t *dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_err);
+void dots_store_destroy(dots_store_t **self_p);
+
+/* Loads the identity, creating it (DOTS uuid without zero bytes, domain uuid) at
+ * first start. name is stored on creation. */
+cmn_err_t dots_store_identity(dots_store_t *self, const char *name, dots_identity_t *ret);
+
+/* Writes dev (and secret if not NULL) in ONE transaction; if old_uuid is given and
+ * differs from dev->uuid, the record under old_uuid is removed, its secret moved, and
+ * old_uuid (and dev->first_uuid) become aliases of dev->uuid. */
+cmn_err_t dots_store_put(dots_store_t *self,
+                         const dots_dev_t *dev,
+                         const dots_secret_t *secret,
+                         const char *old_uuid);
+
+/* Finds a device by current uuid or alias. CMN_ENOTFOUND if unknown. */
+cmn_err_t dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret);
+cmn_err_t dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret);
+
+/* Calls fn for every device record; fn returns non-zero to stop. */
+typedef int(dots_store_each_fn)(const dots_dev_t *dev, void *arg);
+cmn_err_t dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg);
+
+#endif

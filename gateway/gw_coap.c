@@ -1,0 +1,663 @@
+/* gw_coap.c — the gateway's CoAP side */
+#include "gw_coap.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmn_ep.h"
+#include "cmn_log.h"
+#include "cmn_psk.h"
+#include "cmn_time.h"
+
+#define KEY_LEN 160
+
+typedef struct {
+    char key[KEY_LEN];       /* "caller|endpoint" ("" = free slot) */
+    coap_session_t *session; /* our reference */
+    bool is_secure;          /* DTLS */
+    gw_dtls_policy_t policy; /* its DTLS policy */
+    uint64_t last_used_ms;   /* for the idle sweep */
+    bool is_dead;            /* DTLS failed/closed: release at the next sweep */
+} s_sess_t;
+
+typedef struct {
+    bool is_used;            /* slot in use */
+    uint8_t token[8];        /* request token */
+    coap_session_t *session; /* borrowed from the session table */
+    uint64_t deadline_ms;    /* monotonic */
+    gw_coap_done_fn *fn;     /* completion */
+    void *arg;
+} s_xchg_t;
+
+typedef struct {
+    uint16_t port;     /* local UDP port */
+    cmn_d_t d;         /* the service's /oic/d */
+    char endpoint[80]; /* coap://address:port */
+} s_svc_t;
+
+struct gw_coap {
+    coap_context_t *ctx; /* one context: all client sessions + service endpoints */
+    s_sess_t *sess;      /* session table */
+    size_t n_sess;
+    s_xchg_t *xchg; /* pending exchanges */
+    size_t n_xchg;
+    size_t in_flight;
+    s_svc_t svcs[8]; /* served OBT services */
+    size_t n_svcs;
+    int idle_ms;
+};
+
+/* libcoap's handlers carry no user pointer in 4.3.1; one gateway per process. */
+static gw_coap_t *s_self;
+
+static void
+s_finish(s_xchg_t *x, cmn_err_t err, const char *error, int code, const uint8_t *p, size_t len)
+{
+    gw_coap_done_fn *fn = x->fn;
+    void *arg = x->arg;
+    const char *cipher = gw_dtls_cipher(x->session);
+    char cbuf[64];
+    (void) snprintf(cbuf, sizeof cbuf, "%s", cipher);
+    x->is_used = false;
+    s_self->in_flight--;
+    fn(arg, err, error, code, p, len, cbuf);
+}
+
+static s_xchg_t *
+s_find_token(const uint8_t *token, size_t len)
+{
+    for (size_t i = 0; len == 8 && i < s_self->n_xchg; i++) {
+        if (s_self->xchg[i].is_used && memcmp(s_self->xchg[i].token, token, 8) == 0) {
+            return &s_self->xchg[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_fail_session(coap_session_t *session, cmn_err_t err, const char *why)
+{
+    for (size_t i = 0; i < s_self->n_xchg; i++) {
+        if (s_self->xchg[i].is_used && s_self->xchg[i].session == session) {
+            s_finish(&s_self->xchg[i], err, why, 0, NULL, 0);
+        }
+    }
+}
+
+static coap_response_t
+s_on_response(coap_session_t *session,
+              const coap_pdu_t *sent,
+              const coap_pdu_t *received,
+              const coap_mid_t mid)
+{
+    (void) session;
+    (void) sent;
+    (void) mid;
+    coap_bin_const_t token = coap_pdu_get_token(received);
+    s_xchg_t *x = s_find_token(token.s, token.length);
+    coap_pdu_code_t code = coap_pdu_get_code(received);
+    if (x == NULL || code == 0) {
+        return COAP_RESPONSE_OK;
+    }
+    size_t len = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data(received, &len, &data)) {
+        len = 0;
+        data = NULL;
+    }
+    int c = (int) (code >> 5) * 100 + (int) (code & 0x1f);
+    s_finish(x, CMN_OK, NULL, c, data, len);
+    return COAP_RESPONSE_OK;
+}
+
+static void
+s_on_nack(coap_session_t *session,
+          const coap_pdu_t *sent,
+          const coap_nack_reason_t reason,
+          const coap_mid_t mid)
+{
+    (void) mid;
+    cmn_err_t err = reason == COAP_NACK_TLS_FAILED         ? CMN_ECRYPTO
+                    : reason == COAP_NACK_TOO_MANY_RETRIES ? CMN_ETIMEDOUT
+                                                           : CMN_EIO;
+    const char *why = reason == COAP_NACK_TLS_FAILED         ? "DTLS handshake failed"
+                      : reason == COAP_NACK_TOO_MANY_RETRIES ? "no answer after retransmissions"
+                      : reason == COAP_NACK_RST              ? "device reset the exchange"
+                                                             : "not deliverable";
+    if (sent) {
+        coap_bin_const_t token = coap_pdu_get_token(sent);
+        s_xchg_t *x = s_find_token(token.s, token.length);
+        if (x) {
+            s_finish(x, err, why, 0, NULL, 0);
+            return;
+        }
+    }
+    if (reason == COAP_NACK_TLS_FAILED) {
+        s_fail_session(session, err, why);
+    }
+}
+
+static int
+s_on_event(coap_session_t *session, const coap_event_t event)
+{
+    if (event != COAP_EVENT_DTLS_ERROR && event != COAP_EVENT_DTLS_CLOSED &&
+        event != COAP_EVENT_SESSION_FAILED) {
+        return 0;
+    }
+    for (size_t i = 0; i < s_self->n_sess; i++) {
+        if (s_self->sess[i].key[0] && s_self->sess[i].session == session) {
+            s_self->sess[i].is_dead = true;
+        }
+    }
+    s_fail_session(session, event == COAP_EVENT_DTLS_CLOSED ? CMN_EIO : CMN_ECRYPTO,
+                   event == COAP_EVENT_DTLS_CLOSED ? "DTLS session closed by the device"
+                                                   : "DTLS handshake or session failed");
+    return 0;
+}
+
+static s_svc_t *
+s_svc_by_port(uint16_t port)
+{
+    for (size_t i = 0; i < s_self->n_svcs; i++) {
+        if (s_self->svcs[i].port == port) {
+            return &s_self->svcs[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_on_service(coap_resource_t *resource,
+             coap_session_t *session,
+             const coap_pdu_t *request,
+             const coap_string_t *query,
+             coap_pdu_t *response)
+{
+    (void) request;
+    (void) query;
+    const coap_address_t *local = coap_session_get_addr_local(session);
+    s_svc_t *svc = s_svc_by_port(coap_address_get_port(local));
+    coap_str_const_t *uri = coap_resource_get_uri_path(resource);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    cmn_err_t err = CMN_ENOTFOUND;
+    if (svc && uri->length == 5 && memcmp(uri->s, "oic/d", 5) == 0) {
+        err = cmn_d_encode(&svc->d, &body, &len);
+    } else if (svc) {
+        cmn_res_t res = {0};
+        cmn_link_t links[2];
+        memset(links, 0, sizeof links);
+        char uuid[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&svc->d.di, uuid);
+        for (int i = 0; i < 2; i++) {
+            (void) snprintf(links[i].anchor, sizeof links[i].anchor, "ocf://%s", uuid);
+            (void) snprintf(links[i].href, sizeof links[i].href, "%s", i ? "/oic/d" : "/oic/res");
+            (void) snprintf(links[i].rt[0], sizeof links[i].rt[0], "%s",
+                            i ? "oic.wk.d" : "oic.wk.res");
+            links[i].n_rt = 1;
+            (void) snprintf(links[i].ifs[0], sizeof links[i].ifs[0], "oic.if.baseline");
+            links[i].n_ifs = 1;
+            links[i].bm = 1;
+            (void) snprintf(links[i].eps[0], sizeof links[i].eps[0], "%s", svc->endpoint);
+            links[i].n_eps = 1;
+        }
+        res.links = links;
+        res.n_links = 2;
+        err = cmn_res_encode(&res, &body, &len);
+    }
+    if (err != CMN_OK) {
+        coap_pdu_set_code(response, COAP_RESPONSE_CODE(404));
+        return;
+    }
+    uint8_t buf[4];
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE(205));
+    (void) coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
+                           coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf);
+    (void) coap_add_data(response, len, body);
+    free(body);
+}
+
+gw_coap_t *
+gw_coap_new(int session_idle_ms)
+{
+    if (s_self != NULL) {
+        return NULL;
+    }
+    gw_coap_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->idle_ms = session_idle_ms;
+    self->ctx = coap_new_context(NULL);
+    if (self->ctx == NULL) {
+        free(self);
+        return NULL;
+    }
+    (void) coap_register_option(self->ctx, 2049);
+    (void) coap_register_option(self->ctx, 2053);
+    coap_register_response_handler(self->ctx, s_on_response);
+    coap_register_nack_handler(self->ctx, s_on_nack);
+    coap_register_event_handler(self->ctx, s_on_event);
+    static const char *const paths[] = {"oic/d", "oic/res"};
+    for (int i = 0; i < 2; i++) {
+        coap_resource_t *r = coap_resource_init(coap_make_str_const(paths[i]), 0);
+        if (r == NULL) {
+            coap_free_context(self->ctx);
+            free(self);
+            return NULL;
+        }
+        coap_register_handler(r, COAP_REQUEST_GET, s_on_service);
+        coap_add_resource(self->ctx, r);
+    }
+    s_self = self;
+    return self;
+}
+
+void
+gw_coap_destroy(gw_coap_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    gw_coap_t *self = *self_p;
+    for (size_t i = 0; i < self->n_xchg; i++) {
+        if (self->xchg[i].is_used) {
+            s_finish(&self->xchg[i], CMN_EIO, "gateway shutting down", 0, NULL, 0);
+        }
+    }
+    for (size_t i = 0; i < self->n_sess; i++) {
+        if (self->sess[i].key[0]) {
+            coap_session_release(self->sess[i].session);
+            OPENSSL_cleanse(&self->sess[i].policy, sizeof self->sess[i].policy);
+        }
+    }
+    coap_free_context(self->ctx);
+    free(self->sess);
+    free(self->xchg);
+    free(self);
+    s_self = NULL;
+    *self_p = NULL;
+}
+
+int
+gw_coap_fd(const gw_coap_t *self)
+{
+    return coap_context_get_coap_fd(self->ctx);
+}
+
+static void
+s_release(s_sess_t *s)
+{
+    s_fail_session(s->session, CMN_EIO, "session closed");
+    coap_session_release(s->session);
+    OPENSSL_cleanse(s, sizeof *s);
+    s->key[0] = '\0';
+}
+
+int
+gw_coap_process(gw_coap_t *self)
+{
+    (void) coap_io_process(self->ctx, COAP_IO_NO_WAIT);
+    uint64_t now = cmn_time_mono_ms();
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < self->n_xchg; i++) {
+        s_xchg_t *x = &self->xchg[i];
+        if (!x->is_used) {
+            continue;
+        }
+        if (x->deadline_ms <= now) {
+            s_finish(x, CMN_ETIMEDOUT, "device did not answer in time", 0, NULL, 0);
+        } else if (x->deadline_ms < next) {
+            next = x->deadline_ms;
+        }
+    }
+    for (size_t i = 0; i < self->n_sess; i++) {
+        s_sess_t *s = &self->sess[i];
+        if (s->key[0] && (s->is_dead || now - s->last_used_ms > (uint64_t) self->idle_ms)) {
+            bool busy = false;
+            for (size_t j = 0; j < self->n_xchg; j++) {
+                busy |= self->xchg[j].is_used && self->xchg[j].session == s->session;
+            }
+            if (!busy || s->is_dead) {
+                s_release(s);
+            }
+        }
+    }
+    coap_tick_t ticks;
+    coap_ticks(&ticks);
+    unsigned int coap_next = coap_io_prepare_epoll(self->ctx, ticks);
+    int ms = next == UINT64_MAX ? -1 : (int) (next - now);
+    if (coap_next > 0 && (ms < 0 || (int) coap_next < ms)) {
+        ms = (int) coap_next;
+    }
+    return ms;
+}
+
+static cmn_err_t
+s_address(const char *endpoint, coap_address_t *ret, bool *ret_secure)
+{
+    cmn_ep_t ep;
+    if (cmn_ep_parse(endpoint, &ep) != CMN_OK) {
+        return CMN_EINVAL;
+    }
+    coap_address_init(ret);
+    char host[64];
+    (void) snprintf(host, sizeof host, "%s", ep.host);
+    char *zone = strchr(host, '%');
+    if (zone) {
+        *zone++ = '\0';
+    }
+    if (inet_pton(AF_INET, host, &ret->addr.sin.sin_addr) == 1) {
+        ret->addr.sin.sin_family = AF_INET;
+        ret->addr.sin.sin_port = htons(ep.port);
+        ret->size = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, host, &ret->addr.sin6.sin6_addr) == 1) {
+        ret->addr.sin6.sin6_family = AF_INET6;
+        ret->addr.sin6.sin6_port = htons(ep.port);
+        ret->addr.sin6.sin6_scope_id = zone ? if_nametoindex(zone) : 0;
+        ret->size = sizeof(struct sockaddr_in6);
+    } else {
+        return CMN_EINVAL;
+    }
+    *ret_secure = ep.is_secure;
+    return CMN_OK;
+}
+
+static s_sess_t *
+s_find_sess(gw_coap_t *self, const char *key)
+{
+    for (size_t i = 0; i < self->n_sess; i++) {
+        if (self->sess[i].key[0] && strcmp(self->sess[i].key, key) == 0) {
+            return &self->sess[i];
+        }
+    }
+    return NULL;
+}
+
+static s_sess_t *
+s_new_sess_slot(gw_coap_t *self)
+{
+    for (size_t i = 0; i < self->n_sess; i++) {
+        if (self->sess[i].key[0] == '\0') {
+            return &self->sess[i];
+        }
+    }
+    size_t n = self->n_sess ? self->n_sess * 2 : 64;
+    s_sess_t *grown = realloc(self->sess, n * sizeof *grown);
+    if (grown == NULL) {
+        return NULL;
+    }
+    memset(grown + self->n_sess, 0, (n - self->n_sess) * sizeof *grown);
+    self->sess = grown;
+    s_sess_t *slot = &self->sess[self->n_sess];
+    self->n_sess = n;
+    return slot;
+}
+
+static cmn_err_t
+s_session(gw_coap_t *self,
+          const char *caller,
+          const char *endpoint,
+          const gw_dtls_policy_t *policy,
+          coap_session_t **ret)
+{
+    coap_address_t addr;
+    bool is_secure = false;
+    char key[KEY_LEN];
+    if (s_address(endpoint, &addr, &is_secure) != CMN_OK) {
+        return CMN_EINVAL;
+    }
+    if (is_secure && policy == NULL) {
+        return CMN_EINVAL;
+    }
+    (void) snprintf(key, sizeof key, "%s|%s", is_secure ? caller : "", endpoint);
+    s_sess_t *s = s_find_sess(self, key);
+    if (s && (s->is_dead || (is_secure && !gw_dtls_policy_eq(&s->policy, policy)))) {
+        s_release(s); /* a new policy replaces the old session */
+        s = NULL;
+    }
+    if (s == NULL) {
+        cmn_err_t err = CMN_OK;
+        coap_session_t *session =
+                is_secure ? gw_dtls_open(self->ctx, &addr, policy, &err)
+                          : coap_new_client_session(self->ctx, NULL, &addr, COAP_PROTO_UDP);
+        if (session == NULL) {
+            return err != CMN_OK ? err : CMN_EIO;
+        }
+        s = s_new_sess_slot(self);
+        if (s == NULL) {
+            coap_session_release(session);
+            return CMN_ENOMEM;
+        }
+        (void) snprintf(s->key, sizeof s->key, "%s", key);
+        s->session = session;
+        s->is_secure = is_secure;
+        s->is_dead = false;
+        if (is_secure) {
+            s->policy = *policy;
+        }
+        cmn_log_debug("GW-SESSION", "opened %s session to %s for %s", is_secure ? "DTLS" : "UDP",
+                      endpoint, caller);
+    }
+    s->last_used_ms = cmn_time_mono_ms();
+    *ret = s->session;
+    return CMN_OK;
+}
+
+static s_xchg_t *
+s_new_xchg(gw_coap_t *self)
+{
+    for (size_t i = 0; i < self->n_xchg; i++) {
+        if (!self->xchg[i].is_used) {
+            return &self->xchg[i];
+        }
+    }
+    size_t n = self->n_xchg ? self->n_xchg * 2 : 128;
+    s_xchg_t *grown = realloc(self->xchg, n * sizeof *grown);
+    if (grown == NULL) {
+        return NULL;
+    }
+    memset(grown + self->n_xchg, 0, (n - self->n_xchg) * sizeof *grown);
+    self->xchg = grown;
+    s_xchg_t *slot = &self->xchg[self->n_xchg];
+    self->n_xchg = n;
+    return slot;
+}
+
+static cmn_err_t
+s_add_uri(coap_pdu_t *pdu, const char *path, const char *query)
+{
+    const char *p = path;
+    while (p && *p) {
+        while (*p == '/') {
+            p++;
+        }
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t) (end - p) : strlen(p);
+        if (len && !coap_add_option(pdu, COAP_OPTION_URI_PATH, len, (const uint8_t *) p)) {
+            return CMN_EINVAL;
+        }
+        p += len;
+    }
+    p = query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t) (end - p) : strlen(p);
+        if (len && !coap_add_option(pdu, COAP_OPTION_URI_QUERY, len, (const uint8_t *) p)) {
+            return CMN_EINVAL;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+gw_coap_request(gw_coap_t *self,
+                const char *caller,
+                const char *endpoint,
+                const gw_dtls_policy_t *policy,
+                int method,
+                const char *path,
+                const char *query,
+                const uint8_t *payload,
+                size_t len,
+                uint32_t timeout_ms,
+                gw_coap_done_fn *fn,
+                void *arg)
+{
+    static const coap_pdu_code_t codes[] = {0, COAP_REQUEST_CODE_GET, COAP_REQUEST_CODE_POST,
+                                            COAP_REQUEST_CODE_PUT, COAP_REQUEST_CODE_DELETE};
+    if (method < 1 || method > 4 || path == NULL || path[0] != '/') {
+        return CMN_EINVAL;
+    }
+    coap_session_t *session = NULL;
+    cmn_err_t err = s_session(self, caller, endpoint, policy, &session);
+    if (err != CMN_OK) {
+        return err;
+    }
+    s_xchg_t *x = s_new_xchg(self);
+    coap_pdu_t *pdu = x ? coap_new_pdu(COAP_MESSAGE_CON, codes[method], session) : NULL;
+    if (pdu == NULL) {
+        return CMN_ENOMEM;
+    }
+    (void) RAND_bytes(x->token, sizeof x->token);
+    uint8_t buf[4];
+    static const uint8_t ver[2] = {0x08, 0x00};
+    if (!coap_add_token(pdu, sizeof x->token, x->token) || s_add_uri(pdu, path, query) != CMN_OK ||
+        (len > 0 &&
+         !coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+                          coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf)) ||
+        !coap_add_option(pdu, COAP_OPTION_ACCEPT,
+                         coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf) ||
+        !coap_add_option(pdu, 2049, sizeof ver, ver) ||
+        (len > 0 && !coap_add_option(pdu, 2053, sizeof ver, ver)) ||
+        (len > 0 && !coap_add_data(pdu, len, payload))) {
+        coap_delete_pdu(pdu);
+        return CMN_EINVAL;
+    }
+    x->is_used = true;
+    x->session = session;
+    x->deadline_ms = cmn_time_mono_ms() + timeout_ms;
+    x->fn = fn;
+    x->arg = arg;
+    self->in_flight++;
+    if (coap_send(session, pdu) == COAP_INVALID_MID) {
+        /* libcoap may already have reported the failure through the NACK handler. */
+        if (x->is_used && x->fn == fn && x->arg == arg) {
+            s_finish(x, CMN_EIO, "cannot send to the device", 0, NULL, 0);
+        }
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+gw_coap_derive_owner_psk(gw_coap_t *self,
+                         const char *caller,
+                         const char *endpoint,
+                         const char *label,
+                         const uint8_t owner[16],
+                         const uint8_t device[16],
+                         uint8_t out[16],
+                         size_t *ret_kbl,
+                         char *ret_cipher,
+                         size_t cipher_len)
+{
+    char key[KEY_LEN];
+    (void) snprintf(key, sizeof key, "%s|%s", caller, endpoint);
+    s_sess_t *s = s_find_sess(self, key);
+    if (s == NULL || s->is_dead || !s->is_secure) {
+        return CMN_ENOTFOUND;
+    }
+    coap_tls_library_t lib;
+    SSL *ssl = coap_session_get_tls(s->session, &lib);
+    if (ssl == NULL || !SSL_is_init_finished(ssl)) {
+        return CMN_ESTATE;
+    }
+    cmn_err_t err = cmn_psk_derive_from_ssl(ssl, label, owner, device, out, ret_kbl);
+    if (err == CMN_OK) {
+        (void) snprintf(ret_cipher, cipher_len, "%s", gw_dtls_cipher(s->session));
+    }
+    return err;
+}
+
+cmn_err_t
+gw_coap_close(gw_coap_t *self, const char *caller, const char *endpoint)
+{
+    char key[KEY_LEN];
+    (void) snprintf(key, sizeof key, "%s|%s", caller, endpoint);
+    s_sess_t *s = s_find_sess(self, key);
+    if (s == NULL) {
+        return CMN_ENOTFOUND;
+    }
+    s_release(s);
+    return CMN_OK;
+}
+
+cmn_err_t
+gw_coap_serve(
+        gw_coap_t *self, const char *address, const cmn_d_t *device, char *ret_endpoint, size_t len)
+{
+    for (size_t i = 0; i < self->n_svcs; i++) {
+        if (cmn_uuid_eq(&self->svcs[i].d.di, &device->di)) {
+            self->svcs[i].d = *device; /* same service restarted: same endpoint */
+            (void) snprintf(ret_endpoint, len, "%s", self->svcs[i].endpoint);
+            return CMN_OK;
+        }
+    }
+    if (self->n_svcs == sizeof self->svcs / sizeof self->svcs[0]) {
+        return CMN_ENOSPC;
+    }
+    coap_address_t addr;
+    coap_address_init(&addr);
+    addr.addr.sin.sin_family = AF_INET;
+    addr.size = sizeof(struct sockaddr_in);
+    if (inet_pton(AF_INET, address, &addr.addr.sin.sin_addr) != 1) {
+        return CMN_EINVAL;
+    }
+    /* Find a free port first: libcoap 4.3.1 does not report the port it bound. */
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t sl = sizeof addr.addr.sin;
+    if (fd < 0 || bind(fd, &addr.addr.sa, sizeof addr.addr.sin) != 0 ||
+        getsockname(fd, &addr.addr.sa, &sl) != 0) {
+        if (fd >= 0) {
+            (void) close(fd);
+        }
+        return CMN_EIO;
+    }
+    (void) close(fd);
+    if (coap_new_endpoint(self->ctx, &addr, COAP_PROTO_UDP) == NULL) {
+        return CMN_EIO;
+    }
+    s_svc_t *svc = &self->svcs[self->n_svcs++];
+    svc->port = ntohs(addr.addr.sin.sin_port);
+    svc->d = *device;
+    (void) snprintf(svc->endpoint, sizeof svc->endpoint, "coap://%s:%u", address,
+                    (unsigned) svc->port);
+    (void) snprintf(ret_endpoint, len, "%s", svc->endpoint);
+    return CMN_OK;
+}
+
+size_t
+gw_coap_in_flight(const gw_coap_t *self)
+{
+    return self->in_flight;
+}
+
+size_t
+gw_coap_sessions(const gw_coap_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_sess; i++) {
+        n += self->sess[i].key[0] != '\0';
+    }
+    return n;
+}

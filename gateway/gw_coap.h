@@ -1,0 +1,77 @@
+/* gw_coap.h — the gateway's CoAP side: client exchanges over plain UDP and DTLS
+ * sessions kept per (caller, endpoint), and the OBT services' own /oic/d, /oic/res */
+#ifndef GW_COAP_H
+#define GW_COAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_err.h"
+#include "cmn_svr.h"
+#include "gw_dtls.h"
+
+typedef struct gw_coap gw_coap_t;
+
+/* Called once per exchange. err CMN_OK: code (205...) and payload are valid for the
+ * duration of the call. Otherwise error is a human-readable reason. */
+typedef void(gw_coap_done_fn)(void *arg,
+                              cmn_err_t err,
+                              const char *error,
+                              int code,
+                              const uint8_t *payload,
+                              size_t len,
+                              const char *cipher);
+
+gw_coap_t *gw_coap_new(int session_idle_ms);
+void gw_coap_destroy(gw_coap_t **self_p);
+
+/* libcoap's epoll fd, for the loop. */
+int gw_coap_fd(const gw_coap_t *self);
+/* Runs libcoap I/O without blocking, then expires deadlines and idle sessions.
+ * Returns ms until the next deadline or libcoap timer (-1: none). */
+int gw_coap_process(gw_coap_t *self);
+
+/* Starts one exchange. method 1..4 = GET, POST, PUT, DELETE. policy is required for
+ * coaps:// endpoints and ignored for coap://. fn is called exactly once (possibly
+ * before this returns, with an error). */
+cmn_err_t gw_coap_request(gw_coap_t *self,
+                          const char *caller,
+                          const char *endpoint,
+                          const gw_dtls_policy_t *policy,
+                          int method,
+                          const char *path,
+                          const char *query,
+                          const uint8_t *payload,
+                          size_t len,
+                          uint32_t timeout_ms,
+                          gw_coap_done_fn *fn,
+                          void *arg);
+
+/* Owner PSK from the established session (caller, endpoint) (OCF-NOTES 6.3). */
+cmn_err_t gw_coap_derive_owner_psk(gw_coap_t *self,
+                                   const char *caller,
+                                   const char *endpoint,
+                                   const char *label,
+                                   const uint8_t owner[16],
+                                   const uint8_t device[16],
+                                   uint8_t out[16],
+                                   size_t *ret_kbl,
+                                   char *ret_cipher,
+                                   size_t cipher_len);
+
+/* Closes the session (caller, endpoint); pending exchanges on it fail with EIO.
+ * CMN_ENOTFOUND if there is none. */
+cmn_err_t gw_coap_close(gw_coap_t *self, const char *caller, const char *endpoint);
+
+/* Serves /oic/d and /oic/res of one OBT service on a new UDP endpoint at address;
+ * the coap:// URI is written to ret_endpoint. Re-registering the same di replaces. */
+cmn_err_t gw_coap_serve(gw_coap_t *self,
+                        const char *address,
+                        const cmn_d_t *device,
+                        char *ret_endpoint,
+                        size_t len);
+
+size_t gw_coap_in_flight(const gw_coap_t *self);
+size_t gw_coap_sessions(const gw_coap_t *self);
+
+#endif

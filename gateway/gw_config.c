@@ -1,0 +1,63 @@
+/* gw_config.c — obt-gateway configuration table */
+#include "gw_config.h"
+
+#define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
+    {                                                                                              \
+        n, t, offsetof(gw_config_t, f), d, fl, lo, hi, h                                           \
+    }
+
+const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
+        OPT("endpoint",
+            CMN_CFG_STR,
+            endpoint,
+            "tcp://127.0.0.1:7400",
+            0,
+            1,
+            0,
+            "ZeroMQ endpoint the gateway binds"),
+        OPT("keys-dir",
+            CMN_CFG_STR,
+            keys_dir,
+            NULL,
+            CMN_CFG_REQUIRED,
+            1,
+            0,
+            "CURVE keys made by `obtctl keys`"),
+        OPT("address",
+            CMN_CFG_STR,
+            address,
+            "127.0.0.1",
+            0,
+            1,
+            0,
+            "IPv4 address where the services' /oic/d are served"),
+        OPT("iface", CMN_CFG_STR, iface, "lo", 0, 1, 0, "interface for multicast discovery"),
+        OPT("ipv4", CMN_CFG_BOOL, ipv4, "true", 0, 1, 0, "discover on 224.0.1.187"),
+        OPT("ipv6", CMN_CFG_BOOL, ipv6, "false", 0, 1, 0, "discover on ff02::158"),
+        OPT("discover-window-ms",
+            CMN_CFG_INT,
+            discover_window_ms,
+            "1000",
+            0,
+            50,
+            60000,
+            "how long multicast replies are collected"),
+        OPT("request-timeout-ms",
+            CMN_CFG_INT,
+            request_timeout_ms,
+            "5000",
+            0,
+            100,
+            600000,
+            "default deadline of one CoAP exchange (handshake included)"),
+        OPT("session-idle-ms",
+            CMN_CFG_INT,
+            session_idle_ms,
+            "120000",
+            0,
+            1000,
+            86400000,
+            "DTLS sessions unused this long are closed"),
+        OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
+};
+const size_t GW_CONFIG_OPT_COUNT = sizeof GW_CONFIG_OPTS / sizeof GW_CONFIG_OPTS[0];

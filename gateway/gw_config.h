@@ -1,0 +1,26 @@
+/* gw_config.h — obt-gateway configuration table */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmn_cfg.h"
+
+typedef struct {
+    char *endpoint;         /* ZeroMQ ROUTER endpoint */
+    char *keys_dir;         /* CURVE keys (obtctl keys) */
+    char *address;          /* where the services' /oic/d are served */
+    char *iface;            /* multicast interface */
+    bool ipv4;              /* discover on 224.0.1.187 */
+    bool ipv6;              /* discover on ff02::158 */
+    int discover_window_ms; /* default reply window */
+    int request_timeout_ms; /* default CoAP exchange deadline */
+    int session_idle_ms;    /* idle DTLS sessions are closed after this */
+    char *log_level;        /* err..debug */
+} gw_config_t;
+
+extern const cmn_cfg_opt_t GW_CONFIG_OPTS[];
+extern const size_t GW_CONFIG_OPT_COUNT;
+
+#endif

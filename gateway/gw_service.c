@@ -1,0 +1,592 @@
+/* gw_service.c — obt-gateway: the loop, the dispatch table and the handlers */
+#include "gw_service.h"
+
+#include <coap3/coap.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_bus.h"
+#include "cmn_log.h"
+#include "cmn_time.h"
+#include "gw_coap.h"
+#include "gw_disc.h"
+#include "obt/gateway.pb-c.h"
+
+#define MAX_DISC 8
+
+typedef struct {
+    gw_service_t *svc; /* back pointer */
+    zframe_t *peer;    /* ZeroMQ routing id (owned) */
+    uint64_t corr_id;
+} s_pending_t;
+
+typedef struct {
+    gw_disc_t *disc;  /* the round */
+    s_pending_t *req; /* who asked */
+} s_disc_slot_t;
+
+struct gw_service {
+    const gw_config_t *cfg;        /* borrowed */
+    cmn_bus_server_t *bus;         /* ROUTER */
+    gw_coap_t *coap;               /* CoAP side */
+    s_disc_slot_t discs[MAX_DISC]; /* discovery rounds in progress */
+    uint64_t started_ms;
+    uint64_t requests;
+};
+
+typedef cmn_err_t(s_handler_fn)(gw_service_t *self,
+                                const Obt__Gw__Request *req,
+                                Obt__Gw__Reply *reply,
+                                s_pending_t **pending,
+                                char *error,
+                                size_t error_len);
+
+static Obt__Status
+s_status(cmn_err_t err)
+{
+    if (err & CMN_ESYS) {
+        return OBT__STATUS__STATUS_ESYS;
+    }
+    return err < CMN_ERR_COUNT ? (Obt__Status) err : OBT__STATUS__STATUS_EIO;
+}
+
+static void
+s_send(gw_service_t *self, zframe_t *peer, Obt__Gw__Reply *reply)
+{
+    cmn_err_t err = cmn_bus_server_send_pb(self->bus, peer, &reply->base);
+    if (err != CMN_OK) {
+        cmn_log_warn("GW-REPLY", "cannot reply (corr=%llu): %s",
+                     (unsigned long long) reply->corr_id, cmn_strerror(err));
+    }
+}
+
+static void
+s_reply_error(gw_service_t *self, zframe_t *peer, uint64_t corr_id, cmn_err_t err, const char *why)
+{
+    Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
+    reply.corr_id = corr_id;
+    reply.status = s_status(err);
+    reply.error = CMN_PB_STR(why ? why : cmn_strerror(err));
+    s_send(self, peer, &reply);
+}
+
+static s_pending_t *
+s_pending_new(gw_service_t *self, zframe_t *peer, uint64_t corr_id)
+{
+    s_pending_t *p = calloc(1, sizeof *p);
+    if (p) {
+        p->svc = self;
+        p->peer = zframe_dup(peer);
+        p->corr_id = corr_id;
+    }
+    return p;
+}
+
+static void
+s_pending_free(s_pending_t **p)
+{
+    if (*p) {
+        zframe_destroy(&(*p)->peer);
+        free(*p);
+        *p = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static cmn_err_t
+s_on_health(gw_service_t *self,
+            const Obt__Gw__Request *req,
+            Obt__Gw__Reply *reply,
+            s_pending_t **pending,
+            char *error,
+            size_t error_len)
+{
+    (void) req;
+    (void) pending;
+    (void) error;
+    (void) error_len;
+    static Obt__HealthReply health;
+    obt__health_reply__init(&health);
+    health.service = CMN_PB_STR("gateway");
+    health.uuid = CMN_PB_STR("");
+    health.version = CMN_PB_STR("0.1.0");
+    health.uptime_ms = cmn_time_mono_ms() - self->started_ms;
+    health.in_flight = (uint32_t) gw_coap_in_flight(self->coap);
+    health.requests = self->requests;
+    health.d_endpoint = CMN_PB_STR("");
+    reply->body_case = OBT__GW__REPLY__BODY_HEALTH;
+    reply->health = &health;
+    return CMN_OK;
+}
+
+static void
+s_coap_done(void *arg,
+            cmn_err_t err,
+            const char *error,
+            int code,
+            const uint8_t *payload,
+            size_t len,
+            const char *cipher)
+{
+    s_pending_t *p = arg;
+    if (err != CMN_OK) {
+        s_reply_error(p->svc, p->peer, p->corr_id, err, error);
+    } else {
+        Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
+        Obt__Gw__CoapReply cr = OBT__GW__COAP_REPLY__INIT;
+        reply.corr_id = p->corr_id;
+        cr.code = (uint32_t) code;
+        cr.payload.data = (uint8_t *) (uintptr_t) payload;
+        cr.payload.len = len;
+        cr.content_format = len > 0 ? CMN_CF_OCF_CBOR : 0;
+        cr.cipher = CMN_PB_STR(cipher);
+        reply.body_case = OBT__GW__REPLY__BODY_COAP;
+        reply.coap = &cr;
+        s_send(p->svc, p->peer, &reply);
+    }
+    s_pending_free(&p);
+}
+
+static cmn_err_t
+s_policy(const Obt__Gw__Security *sec,
+         const char *caller,
+         gw_dtls_policy_t *ret,
+         char *error,
+         size_t error_len)
+{
+    memset(ret, 0, sizeof *ret);
+    if (sec == NULL) {
+        (void) snprintf(error, error_len, "coaps:// needs a security policy");
+        return CMN_EINVAL;
+    }
+    switch (sec->kind) {
+    case OBT__GW__SECURITY_KIND__SEC_JW_ANON:
+        ret->kind = GW_DTLS_JW_ANON;
+        return CMN_OK;
+    case OBT__GW__SECURITY_KIND__SEC_PSK:
+        if (sec->psk_key.len != 16 || sec->psk_identity.len == 0 ||
+            sec->psk_identity.len > sizeof ret->identity ||
+            memchr(sec->psk_identity.data, 0, sec->psk_identity.len) != NULL) {
+            (void) snprintf(error, error_len,
+                            "PSK policy needs a 16-byte key and a non-empty identity without "
+                            "zero bytes (caller %s)",
+                            caller);
+            return CMN_EINVAL;
+        }
+        ret->kind = GW_DTLS_PSK;
+        memcpy(ret->identity, sec->psk_identity.data, sec->psk_identity.len);
+        ret->identity_len = sec->psk_identity.len;
+        memcpy(ret->key, sec->psk_key.data, 16);
+        ret->key_len = 16;
+        return CMN_OK;
+    default:
+        (void) snprintf(error, error_len, "security kind %d is not supported yet", (int) sec->kind);
+        return CMN_EINVAL;
+    }
+}
+
+static cmn_err_t
+s_on_coap(gw_service_t *self,
+          const Obt__Gw__Request *req,
+          Obt__Gw__Reply *reply,
+          s_pending_t **pending,
+          char *error,
+          size_t error_len)
+{
+    (void) reply;
+    const Obt__Gw__CoapRequest *c = req->coap;
+    gw_dtls_policy_t policy;
+    bool is_secure = strncmp(c->endpoint, "coaps://", 8) == 0;
+    if (is_secure) {
+        cmn_err_t err = s_policy(c->security, c->caller_uuid, &policy, error, error_len);
+        if (err != CMN_OK) {
+            return err;
+        }
+    }
+    uint32_t timeout = c->timeout_ms ? c->timeout_ms : (uint32_t) self->cfg->request_timeout_ms;
+    s_pending_t *p = *pending;
+    *pending = NULL; /* owned by the exchange from here on */
+    cmn_err_t err = gw_coap_request(self->coap, c->caller_uuid, c->endpoint,
+                                    is_secure ? &policy : NULL, (int) c->method, c->path, c->query,
+                                    c->payload.data, c->payload.len, timeout, s_coap_done, p);
+    OPENSSL_cleanse(&policy, sizeof policy);
+    if (err != CMN_OK) {
+        *pending = p;
+        (void) snprintf(error, error_len, "cannot start the exchange with \"%s\": %s", c->endpoint,
+                        cmn_strerror(err));
+        return err;
+    }
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_on_discover(gw_service_t *self,
+              const Obt__Gw__Request *req,
+              Obt__Gw__Reply *reply,
+              s_pending_t **pending,
+              char *error,
+              size_t error_len)
+{
+    (void) reply;
+    const Obt__Gw__Discover *d = req->discover;
+    s_disc_slot_t *slot = NULL;
+    for (int i = 0; i < MAX_DISC; i++) {
+        if (self->discs[i].disc == NULL) {
+            slot = &self->discs[i];
+            break;
+        }
+    }
+    if (slot == NULL) {
+        (void) snprintf(error, error_len, "too many discoveries in progress");
+        return CMN_ESTATE;
+    }
+    bool any_family = d->ipv4 || d->ipv6_link || d->ipv6_realm || d->ipv6_site;
+    gw_disc_opts_t opts = {
+            .iface = d->n_interfaces > 0 ? d->interfaces[0] : self->cfg->iface,
+            .ipv4 = any_family ? d->ipv4 : self->cfg->ipv4,
+            .ipv6 = any_family ? d->ipv6_link : self->cfg->ipv6,
+            .window_ms = d->window_ms ? (int) d->window_ms : self->cfg->discover_window_ms,
+            .query = d->query && d->query[0] ? d->query : "owned=FALSE",
+            .unicast = (const char *const *) d->endpoints,
+            .n_unicast = d->n_endpoints,
+    };
+    if (d->n_endpoints > 0 && !any_family) {
+        opts.ipv4 = opts.ipv6 = false; /* unicast only */
+    }
+    cmn_err_t err = CMN_OK;
+    slot->disc = gw_disc_start(&opts, &err);
+    if (slot->disc == NULL) {
+        (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        return err;
+    }
+    slot->req = *pending;
+    *pending = NULL;
+    cmn_log_info("GW-DISC", "discovery started (window %d ms, %zu unicast)", opts.window_ms,
+                 opts.n_unicast);
+    return CMN_OK;
+}
+
+static void
+s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
+{
+    size_t n = 0, replies = 0, bad = 0;
+    const gw_disc_device_t *devs = gw_disc_devices(slot->disc, &n);
+    gw_disc_counts(slot->disc, &replies, &bad);
+    Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
+    Obt__Gw__DiscoverReply dr = OBT__GW__DISCOVER_REPLY__INIT;
+    Obt__Gw__DiscoveredDevice *items = calloc(n ? n : 1, sizeof *items);
+    Obt__Gw__DiscoveredDevice **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    reply.corr_id = slot->req->corr_id;
+    if (items == NULL || ptrs == NULL) {
+        s_reply_error(self, slot->req->peer, slot->req->corr_id, CMN_ENOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        obt__gw__discovered_device__init(&items[i]);
+        items[i].uuid = CMN_PB_STR(devs[i].uuid);
+        items[i].doxm.data = devs[i].doxm;
+        items[i].doxm.len = devs[i].doxm_len;
+        items[i].source = CMN_PB_STR(devs[i].source);
+        items[i].n_eps = devs[i].n_eps;
+        items[i].eps = (char **) malloc((devs[i].n_eps ? devs[i].n_eps : 1) * sizeof(char *));
+        for (size_t e = 0; items[i].eps && e < devs[i].n_eps; e++) {
+            items[i].eps[e] = CMN_PB_STR(devs[i].eps[e]);
+        }
+        if (items[i].eps == NULL) {
+            items[i].n_eps = 0;
+        }
+        ptrs[i] = &items[i];
+    }
+    dr.devices = ptrs;
+    dr.n_devices = n;
+    dr.replies = (uint32_t) replies;
+    reply.body_case = OBT__GW__REPLY__BODY_DISCOVER;
+    reply.discover = &dr;
+    s_send(self, slot->req->peer, &reply);
+    cmn_log_notice("GW-DISC-DONE", "devices=%zu replies=%zu ignored=%zu", n, replies, bad);
+out:
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].eps);
+    }
+    free(items);
+    free(ptrs);
+    gw_disc_destroy(&slot->disc);
+    s_pending_free(&slot->req);
+}
+
+static cmn_err_t
+s_on_derive(gw_service_t *self,
+            const Obt__Gw__Request *req,
+            Obt__Gw__Reply *reply,
+            s_pending_t **pending,
+            char *error,
+            size_t error_len)
+{
+    (void) pending;
+    const Obt__Gw__DeriveOwnerPsk *d = req->derive_owner_psk;
+    cmn_uuid_t owner, dev;
+    if (cmn_uuid_from_str(d->owner_uuid, &owner) != CMN_OK ||
+        cmn_uuid_from_str(d->device_uuid, &dev) != CMN_OK || d->oxm_label == NULL ||
+        strncmp(d->oxm_label, "oic.sec.doxm.", 13) != 0) {
+        (void) snprintf(error, error_len, "owner_uuid, device_uuid and oxm_label are required");
+        return CMN_EINVAL;
+    }
+    static uint8_t psk[16];
+    static char cipher[64];
+    static Obt__Gw__OwnerPsk op;
+    size_t kbl = 0;
+    cmn_err_t err = gw_coap_derive_owner_psk(self->coap, d->caller_uuid, d->endpoint, d->oxm_label,
+                                             owner.b, dev.b, psk, &kbl, cipher, sizeof cipher);
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "no established DOC to \"%s\" for %s: %s", d->endpoint,
+                        d->caller_uuid, cmn_strerror(err));
+        return err;
+    }
+    obt__gw__owner_psk__init(&op);
+    op.psk.data = psk;
+    op.psk.len = sizeof psk;
+    op.cipher = cipher;
+    op.key_block_len = (uint32_t) kbl;
+    reply->body_case = OBT__GW__REPLY__BODY_OWNER_PSK;
+    reply->owner_psk = &op;
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_on_close(gw_service_t *self,
+           const Obt__Gw__Request *req,
+           Obt__Gw__Reply *reply,
+           s_pending_t **pending,
+           char *error,
+           size_t error_len)
+{
+    (void) pending;
+    (void) error;
+    (void) error_len;
+    static Obt__Empty empty;
+    obt__empty__init(&empty);
+    (void) gw_coap_close(self->coap, req->close_session->caller_uuid, req->close_session->endpoint);
+    reply->body_case = OBT__GW__REPLY__BODY_CLOSED;
+    reply->closed = &empty; /* closing what is not open is not an error */
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_on_register(gw_service_t *self,
+              const Obt__Gw__Request *req,
+              Obt__Gw__Reply *reply,
+              s_pending_t **pending,
+              char *error,
+              size_t error_len)
+{
+    (void) pending;
+    const Obt__Gw__RegisterService *r = req->register_service;
+    cmn_d_t d;
+    memset(&d, 0, sizeof d);
+    if (cmn_uuid_from_str(r->uuid, &d.di) != CMN_OK || r->n_rt == 0) {
+        (void) snprintf(error, error_len, "RegisterService needs a uuid and at least one rt");
+        return CMN_EINVAL;
+    }
+    d.piid = d.di;
+    (void) snprintf(d.n, sizeof d.n, "%s", r->name ? r->name : "");
+    (void) snprintf(d.icv, sizeof d.icv, "ocf.2.2.5");
+    (void) snprintf(d.dmv, sizeof d.dmv, "ocf.res.1.0.0,ocf.sh.1.0.0");
+    for (size_t i = 0; i < r->n_rt && i < CMN_D_MAX_RT; i++) {
+        (void) snprintf(d.rt[i], sizeof d.rt[i], "%s", r->rt[i]);
+        d.n_rt++;
+    }
+    static char endpoint[80];
+    static Obt__Gw__ServiceRegistered reg;
+    cmn_err_t err = gw_coap_serve(self->coap, self->cfg->address, &d, endpoint, sizeof endpoint);
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "cannot serve /oic/d: %s", cmn_strerror(err));
+        return err;
+    }
+    cmn_log_notice("GW-SERVICE", "serving /oic/d of %s (\"%s\") at %s", r->uuid, d.n, endpoint);
+    obt__gw__service_registered__init(&reg);
+    reg.endpoint = endpoint;
+    reply->body_case = OBT__GW__REPLY__BODY_REGISTERED;
+    reply->registered = &reg;
+    return CMN_OK;
+}
+
+static const struct {
+    Obt__Gw__Request__BodyCase body;
+    const char *name;
+    s_handler_fn *fn;
+} s_handlers[] = {
+        {OBT__GW__REQUEST__BODY_HEALTH, "health", s_on_health},
+        {OBT__GW__REQUEST__BODY_COAP, "coap", s_on_coap},
+        {OBT__GW__REQUEST__BODY_DISCOVER, "discover", s_on_discover},
+        {OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", s_on_derive},
+        {OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", s_on_close},
+        {OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", s_on_register},
+};
+
+int
+gw_service_has_handler(int body_case)
+{
+    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
+        if ((int) s_handlers[i].body == body_case) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The one dispatcher: unpack, find the row, call, map the error, reply. */
+static void
+s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
+{
+    self->requests++;
+    Obt__Gw__Request *req = obt__gw__request__unpack(NULL, len, data);
+    if (req == NULL) {
+        cmn_log_warn("GW-BADREQ", "request that does not unpack (%zu bytes)", len);
+        s_reply_error(self, peer, cmn_bus_peek_corr_id(data, len), CMN_EPROTO,
+                      "request does not unpack as obt.gw.Request");
+        return;
+    }
+    s_handler_fn *fn = NULL;
+    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
+        if (s_handlers[i].body == req->body_case) {
+            fn = s_handlers[i].fn;
+        }
+    }
+    if (fn == NULL) {
+        s_reply_error(self, peer, req->corr_id, CMN_EPROTO, "unknown or missing request body");
+        obt__gw__request__free_unpacked(req, NULL);
+        return;
+    }
+    Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
+    reply.corr_id = req->corr_id;
+    char error[256] = "";
+    s_pending_t *pending = s_pending_new(self, peer, req->corr_id);
+    cmn_err_t err = pending ? fn(self, req, &reply, &pending, error, sizeof error) : CMN_ENOMEM;
+    if (err != CMN_OK) {
+        s_reply_error(self, peer, req->corr_id, err, error[0] ? error : NULL);
+    } else if (pending != NULL) {
+        s_send(self, peer, &reply); /* answered at once; otherwise the exchange replies */
+    }
+    if (reply.body_case == OBT__GW__REPLY__BODY_OWNER_PSK) {
+        OPENSSL_cleanse(reply.owner_psk->psk.data, reply.owner_psk->psk.len);
+    }
+    s_pending_free(&pending);
+    obt__gw__request__free_unpacked(req, NULL);
+}
+
+gw_service_t *
+gw_service_new(const gw_config_t *cfg)
+{
+    gw_service_t *self = calloc(1, sizeof *self);
+    cmn_err_t err = CMN_OK;
+    if (self == NULL) {
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->started_ms = cmn_time_mono_ms();
+    self->coap = gw_coap_new(cfg->session_idle_ms);
+    if (self->coap == NULL) {
+        cmn_log_err("GW-INIT", "cannot create the CoAP context");
+        goto fail;
+    }
+    self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, "gateway", &err);
+    if (self->bus == NULL) {
+        cmn_log_err("GW-INIT", "cannot bind \"%s\" with keys in \"%s\": %s", cfg->endpoint,
+                    cfg->keys_dir, cmn_strerror(err));
+        goto fail;
+    }
+    cmn_log_notice("READY", "endpoint=%s iface=%s", cfg->endpoint, cfg->iface);
+    return self;
+fail:
+    gw_service_destroy(&self);
+    return NULL;
+}
+
+void
+gw_service_destroy(gw_service_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    gw_service_t *self = *self_p;
+    for (int i = 0; i < MAX_DISC; i++) {
+        gw_disc_destroy(&self->discs[i].disc);
+        s_pending_free(&self->discs[i].req);
+    }
+    gw_coap_destroy(&self->coap); /* fails pending exchanges: replies go out first */
+    cmn_bus_server_destroy(&self->bus);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+gw_service_run(gw_service_t *self)
+{
+    zmq_pollitem_t items[2 + 2 * MAX_DISC];
+    while (!zsys_interrupted) {
+        int timeout = gw_coap_process(self->coap);
+        int n = 0;
+        items[n++] =
+                (zmq_pollitem_t){zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){NULL, gw_coap_fd(self->coap), ZMQ_POLLIN, 0};
+        for (int i = 0; i < MAX_DISC; i++) {
+            if (self->discs[i].disc == NULL) {
+                continue;
+            }
+            int t = gw_disc_tick(self->discs[i].disc);
+            if (t < 0) {
+                s_disc_finish(self, &self->discs[i]);
+                continue;
+            }
+            timeout = timeout < 0 || t < timeout ? t : timeout;
+            for (int w = 0; w < 2; w++) {
+                int fd = gw_disc_fd(self->discs[i].disc, w);
+                if (fd >= 0) {
+                    items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+                }
+            }
+        }
+        if (timeout < 0 || timeout > 1000) {
+            timeout = 1000;
+        }
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR) {
+                continue;
+            }
+            cmn_log_err("GW-LOOP", "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            return 1;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            zframe_t *peer = NULL;
+            uint8_t *data = NULL;
+            size_t len = 0;
+            cmn_err_t err;
+            while ((err = cmn_bus_server_recv(self->bus, &peer, &data, &len)) != CMN_ENOTFOUND) {
+                if (err == CMN_OK) {
+                    s_dispatch(self, peer, data, len);
+                    zframe_destroy(&peer);
+                    free(data);
+                }
+            }
+        }
+        for (int k = 2; k < n; k++) {
+            if (!(items[k].revents & ZMQ_POLLIN)) {
+                continue;
+            }
+            for (int i = 0; i < MAX_DISC; i++) {
+                for (int w = 0; self->discs[i].disc && w < 2; w++) {
+                    if (gw_disc_fd(self->discs[i].disc, w) == items[k].fd) {
+                        gw_disc_on_readable(self->discs[i].disc, w);
+                    }
+                }
+            }
+        }
+    }
+    cmn_log_notice("GW-STOP", "stopping");
+    return 0;
+}

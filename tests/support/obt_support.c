@@ -1,0 +1,372 @@
+/* obt_support.c — integration-test and benchmark support */
+#define _GNU_SOURCE /* asprintf, nftw */
+#include "obt_support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmn_bus.h"
+
+char *
+obt_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/obt-%s-XXXXXX", base && *base ? base : "/tmp", tag) < 0) {
+        return NULL;
+    }
+    if (mkdtemp(path) == NULL) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static int
+s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+    return remove(path);
+}
+
+void
+obt_rmrf(const char *path)
+{
+    if (path) {
+        (void) nftw(path, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+int
+obt_proc_start(
+        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
+{
+    char bin[600];
+    const char *args[64];
+    size_t n = 0;
+    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(p->name, sizeof p->name, "%s", name);
+    (void) snprintf(p->log, sizeof p->log, "%s/%s.log", dir, name);
+    args[n++] = bin;
+    for (size_t i = 0; argv && argv[i] && n < 63; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            (void) dup2(fd, 1);
+            (void) dup2(fd, 2);
+            (void) close(fd);
+        }
+        execv(bin, (char *const *) (uintptr_t) args);
+        _exit(127);
+    }
+    p->pid = pid;
+    return 0;
+}
+
+static void
+s_nap(void)
+{
+    /* Polling a file for a condition (not a fixed wait): a short pause between looks. */
+    (void) poll(NULL, 0, 20);
+}
+
+int
+obt_proc_log_count(const obt_proc_t *p, const char *token)
+{
+    FILE *fp = fopen(p->log, "r");
+    if (fp == NULL) {
+        return 0;
+    }
+    char line[4096];
+    int count = 0;
+    while (fgets(line, sizeof line, fp)) {
+        count += strstr(line, token) != NULL;
+    }
+    (void) fclose(fp);
+    return count;
+}
+
+bool
+obt_proc_alive(obt_proc_t *p)
+{
+    if (p->pid <= 0) {
+        return false;
+    }
+    int status;
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+        p->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+int
+obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms)
+{
+    struct timespec start, now;
+    (void) clock_gettime(CLOCK_MONOTONIC, &start);
+    obt_proc_t copy = *p;
+    for (;;) {
+        if (obt_proc_log_count(p, token) > 0) {
+            return 0;
+        }
+        if (!obt_proc_alive(&copy)) {
+            return -1;
+        }
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (ms > timeout_ms) {
+            return -1;
+        }
+        s_nap();
+    }
+}
+
+int
+obt_proc_stop(obt_proc_t *p)
+{
+    if (p->pid <= 0) {
+        return -1;
+    }
+    int status = -1;
+    (void) kill(p->pid, SIGTERM);
+    for (int i = 0; i < 250; i++) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        s_nap();
+    }
+    (void) kill(p->pid, SIGKILL);
+    (void) waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    return -1;
+}
+
+void
+obt_proc_kill9(obt_proc_t *p)
+{
+    if (p->pid > 0) {
+        (void) kill(p->pid, SIGKILL);
+        (void) waitpid(p->pid, NULL, 0);
+        p->pid = 0;
+    }
+}
+
+void
+obt_proc_dump(const obt_proc_t *p)
+{
+    FILE *fp = fopen(p->log, "r");
+    if (fp == NULL) {
+        return;
+    }
+    fprintf(stderr, "----- %s (%s) -----\n", p->name, p->log);
+    char line[4096];
+    while (fgets(line, sizeof line, fp)) {
+        fputs(line, stderr);
+    }
+    (void) fclose(fp);
+}
+
+int
+obt_run(const char *exe, const char *const *argv, char **ret_out)
+{
+    char bin[600];
+    const char *args[64];
+    size_t n = 0;
+    int pipefd[2];
+    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    args[n++] = bin;
+    for (size_t i = 0; argv && argv[i] && n < 63; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+    if (pipe(pipefd) != 0) {
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        (void) dup2(pipefd[1], 1);
+        (void) close(pipefd[0]);
+        (void) close(pipefd[1]);
+        execv(bin, (char *const *) (uintptr_t) args);
+        _exit(127);
+    }
+    (void) close(pipefd[1]);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while (buf && (r = read(pipefd[0], buf + len, cap - len - 1)) > 0) {
+        len += (size_t) r;
+        if (cap - len < 1024) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL) {
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    (void) close(pipefd[0]);
+    if (buf) {
+        buf[len] = '\0';
+    }
+    int status = 0;
+    (void) waitpid(pid, &status, 0);
+    if (ret_out) {
+        *ret_out = buf;
+    } else {
+        free(buf);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+s_start_one(obt_suite_t *s, const char *which, const char *const *extra)
+{
+    const char *args[48];
+    size_t n = 0;
+    obt_proc_t *p;
+    const char *exe;
+    char store[600];
+    args[n++] = "--keys-dir";
+    args[n++] = s->keys;
+    args[n++] = "--log-level";
+    args[n++] = "info";
+    if (strcmp(which, "gateway") == 0) {
+        p = &s->gw;
+        exe = "obt-gateway";
+        args[n++] = "--endpoint";
+        args[n++] = s->ep_gw;
+        args[n++] = "--discover-window-ms";
+        args[n++] = "400";
+    } else {
+        args[n++] = "--gateway";
+        args[n++] = s->ep_gw;
+        args[n++] = "--store-dir";
+        (void) snprintf(store, sizeof store, "%s/%s-store", s->dir, which);
+        args[n++] = store;
+        args[n++] = "--no-durable";
+        args[n++] = "--endpoint";
+        if (strcmp(which, "dots") == 0) {
+            p = &s->dots;
+            exe = "obt-dots";
+            args[n++] = s->ep_dots;
+            args[n++] = "--cms";
+            args[n++] = s->ep_cms;
+            args[n++] = "--ams";
+            args[n++] = s->ep_ams;
+            args[n++] = "--discover-window-ms";
+            args[n++] = "400";
+        } else if (strcmp(which, "cms") == 0) {
+            p = &s->cms;
+            exe = "obt-cms";
+            args[n++] = s->ep_cms;
+        } else {
+            p = &s->ams;
+            exe = "obt-ams";
+            args[n++] = s->ep_ams;
+        }
+    }
+    for (size_t i = 0; extra && extra[i] && n < 46; i++) {
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
+    if (obt_proc_start(p, s->dir, which, exe, args) != 0 ||
+        obt_proc_wait_log(p, " READY ", 15000) != 0) {
+        obt_proc_dump(p);
+        return -1;
+    }
+    return 0;
+}
+
+int
+obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
+{
+    memset(s, 0, sizeof *s);
+    (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
+    (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
+    (void) snprintf(s->ep_gw, sizeof s->ep_gw, "ipc://%s/gw.sock", dir);
+    (void) snprintf(s->ep_dots, sizeof s->ep_dots, "ipc://%s/dots.sock", dir);
+    (void) snprintf(s->ep_cms, sizeof s->ep_cms, "ipc://%s/cms.sock", dir);
+    (void) snprintf(s->ep_ams, sizeof s->ep_ams, "ipc://%s/ams.sock", dir);
+    if (cmn_bus_keys_create(s->keys, false) != CMN_OK) {
+        return -1;
+    }
+    if (s_start_one(s, "gateway", NULL) != 0 || s_start_one(s, "cms", NULL) != 0 ||
+        s_start_one(s, "ams", NULL) != 0 || s_start_one(s, "dots", extra_dots) != 0) {
+        obt_suite_stop(s);
+        return -1;
+    }
+    return 0;
+}
+
+int
+obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra)
+{
+    return s_start_one(s, which, extra);
+}
+
+void
+obt_suite_stop(obt_suite_t *s)
+{
+    (void) obt_proc_stop(&s->dots);
+    (void) obt_proc_stop(&s->ams);
+    (void) obt_proc_stop(&s->cms);
+    (void) obt_proc_stop(&s->gw);
+}
+
+void
+obt_suite_dump(const obt_suite_t *s)
+{
+    obt_proc_dump(&s->gw);
+    obt_proc_dump(&s->dots);
+    obt_proc_dump(&s->cms);
+    obt_proc_dump(&s->ams);
+}
+
+int
+obt_ctl(const obt_suite_t *s, const char *const *args, char **ret_out)
+{
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = "--keys-dir";
+    argv[n++] = s->keys;
+    argv[n++] = "--gateway";
+    argv[n++] = s->ep_gw;
+    argv[n++] = "--dots";
+    argv[n++] = s->ep_dots;
+    argv[n++] = "--cms";
+    argv[n++] = s->ep_cms;
+    argv[n++] = "--ams";
+    argv[n++] = s->ep_ams;
+    for (size_t i = 0; args && args[i] && n < 63; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    return obt_run("obtctl", argv, ret_out);
+}

@@ -1,0 +1,62 @@
+/* obt_support.h — integration-test and benchmark support: temporary folders, real
+ * processes (spawn, wait for READY, stop, kill -9), command output capture */
+#ifndef OBT_SUPPORT_H
+#define OBT_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Makes a fresh temporary folder (under $TMPDIR or /tmp); malloc'd path. */
+char *obt_tmpdir(const char *tag);
+/* Removes a folder recursively. */
+void obt_rmrf(const char *path);
+
+typedef struct {
+    pid_t pid;     /* 0 when not running */
+    char name[32]; /* for messages */
+    char log[512]; /* stderr+stdout of the process */
+} obt_proc_t;
+
+/* Starts OBT_BIN_DIR/<exe> with the NULL-terminated argv (argv[0] excluded), output to
+ * <dir>/<name>.log. Returns 0 on success. */
+int obt_proc_start(
+        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv);
+/* Waits until the log contains token (e.g. " READY ") or timeout_ms passes, or the
+ * process exits. Returns 0 when found. */
+int obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms);
+/* Counts occurrences of token in the log. */
+int obt_proc_log_count(const obt_proc_t *p, const char *token);
+/* SIGTERM, wait up to 5 s, then SIGKILL. Returns the exit status (or -1). */
+int obt_proc_stop(obt_proc_t *p);
+/* SIGKILL at once. */
+void obt_proc_kill9(obt_proc_t *p);
+/* True if still running. */
+bool obt_proc_alive(obt_proc_t *p);
+/* Prints the log to stderr (for failures). */
+void obt_proc_dump(const obt_proc_t *p);
+
+/* Runs OBT_BIN_DIR/<exe> argv... and captures stdout (malloc'd, NUL-terminated) and
+ * the exit status. Returns the exit status, or -1 if it could not run. */
+int obt_run(const char *exe, const char *const *argv, char **ret_out);
+
+/* The suite: gateway, cms, ams, dots on ipc:// endpoints in dir, keys in dir/keys. */
+typedef struct {
+    char dir[512];
+    char keys[600];
+    char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
+    obt_proc_t gw, dots, cms, ams;
+} obt_suite_t;
+
+/* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
+ * optional NULL-terminated list of extra obt-dots flags. Returns 0 on success. */
+int obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots);
+/* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
+int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
+void obt_suite_stop(obt_suite_t *s);
+void obt_suite_dump(const obt_suite_t *s);
+
+/* Runs obtctl with the suite's endpoints and keys followed by args. */
+int obt_ctl(const obt_suite_t *s, const char *const *args, char **ret_out);
+
+#endif
