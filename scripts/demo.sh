@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# demo.sh [--count N] [--keep] — start the suite and N simulated devices on loopback
+# (in a private network namespace with multicast), discover, approve and onboard them
+# all, print the device table, and stop everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+COUNT=20
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --count) COUNT=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) echo "usage: scripts/demo.sh [--count N] [--keep]"; exit 0 ;;
+    *) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ "${OBT_IN_NETNS:-}" != 1 ]; then
+    [ -x build/bin/obt-dots ] || scripts/setup.sh
+    exec scripts/netns.sh "$0" --count "$COUNT" $([ "$KEEP" = 1 ] && echo --keep)
+fi
+
+BIN=$ROOT/build/bin
+T=$(mktemp -d /tmp/obt-demo.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "$KEEP" = 1 ]; then echo "demo.sh: kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+wait_ready() { # name logfile
+    for _ in $(seq 1 300); do
+        grep -q " READY " "$2" 2>/dev/null && return 0
+        if ! kill -0 "${PIDS[-1]}" 2>/dev/null; then break; fi
+        sleep 0.05
+    done
+    echo "demo.sh: $1 did not become ready; its log:" >&2
+    cat "$2" >&2
+    exit 1
+}
+
+start() { # name logfile command...
+    local name=$1 log=$2
+    shift 2
+    "$@" 2>"$log" >&2 &
+    PIDS+=($!)
+    wait_ready "$name" "$log"
+    echo "demo.sh: $name ready"
+}
+
+K=(--keys-dir "$T/keys")
+EP_GW=ipc://$T/gw.sock EP_DOTS=ipc://$T/dots.sock EP_CMS=ipc://$T/cms.sock EP_AMS=ipc://$T/ams.sock
+CTL=("$BIN/obtctl" "${K[@]}" --gateway "$EP_GW" --dots "$EP_DOTS" --cms "$EP_CMS" --ams "$EP_AMS")
+
+"${CTL[@]}" keys --dir "$T/keys" >/dev/null
+start gateway "$T/gateway.log" "$BIN/obt-gateway" "${K[@]}" --endpoint "$EP_GW"
+start cms "$T/cms.log" "$BIN/obt-cms" "${K[@]}" --endpoint "$EP_CMS" --gateway "$EP_GW" --store-dir "$T/cms"
+start ams "$T/ams.log" "$BIN/obt-ams" "${K[@]}" --endpoint "$EP_AMS" --gateway "$EP_GW" --store-dir "$T/ams"
+start dots "$T/dots.log" "$BIN/obt-dots" "${K[@]}" --endpoint "$EP_DOTS" --gateway "$EP_GW" \
+    --cms "$EP_CMS" --ams "$EP_AMS" --store-dir "$T/dots"
+start ocf-devsim "$T/devsim.log" "$BIN/ocf-devsim" --count "$COUNT" --dir "$T/devices"
+
+echo; echo "\$ obtctl health"; "${CTL[@]}" health
+echo; echo "\$ obtctl discover"; "${CTL[@]}" discover --window-ms 1000
+echo; echo "\$ obtctl approve --all"; "${CTL[@]}" approve --all
+echo; echo "\$ obtctl onboard --all"
+rc=0
+"${CTL[@]}" onboard --all --wait-s 120 || rc=$?
+echo; echo "\$ obtctl devices"; "${CTL[@]}" devices
+n=$("${CTL[@]}" --json devices | grep -c '"state":"RFNOP"' || true)
+echo
+if [ "$rc" -ne 0 ] || [ "$n" -ne "$COUNT" ]; then
+    echo "demo.sh: only $n of $COUNT devices reached RFNOP" >&2
+    exit 1
+fi
+echo "demo.sh: all $COUNT devices onboarded to RFNOP"

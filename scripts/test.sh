@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test.sh — the test command: formatting, compose file, then every unit and
+# integration test (ctest, dev build with ASan/UBSan) inside a private network
+# namespace with multicast on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+echo "== clang-format"
+mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+if ! clang-format --dry-run -Werror "${sources[@]}"; then
+    echo "test.sh: some files are not clang-formatted (run clang-format -i on them)" >&2
+    fail=1
+fi
+
+echo "== docker-compose config"
+if ! docker-compose -f compose.yaml config -q; then
+    echo "test.sh: compose.yaml is not valid" >&2
+    fail=1
+fi
+
+echo "== build"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j"$(nproc)"
+
+echo "== ctest (unit + integration)"
+if ! scripts/netns.sh ctest --preset dev "$@"; then
+    fail=1
+fi
+
+if [ "$fail" -ne 0 ]; then
+    echo "test.sh: FAILED" >&2
+    exit 1
+fi
+echo "test.sh: all checks passed"

@@ -1,0 +1,124 @@
+/* dots_store_test.c — DOTS LMDB schema against a real LMDB in a temporary folder */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dots_onboard.h"
+#include "dots_store.h"
+
+static char s_dir[64];
+static dots_store_t *s_store;
+
+static int
+s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove(path);
+}
+
+static void
+s_open(void)
+{
+    cmn_err_t err = CMN_OK;
+    s_store = dots_store_new(s_dir, false, 16u << 20, &err);
+    cr_assert_not_null(s_store, "dots_store_new: %s", cmn_strerror(err));
+}
+
+static void
+s_setup(void)
+{
+    (void) snprintf(s_dir, sizeof s_dir, "/tmp/dots_store_test.XXXXXX");
+    cr_assert_not_null(mkdtemp(s_dir));
+    s_open();
+}
+
+static void
+s_teardown(void)
+{
+    dots_store_destroy(&s_store);
+    (void) nftw(s_dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+s_make_dev(dots_dev_t *d, const char *uuid)
+{
+    memset(d, 0, sizeof *d);
+    (void) snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
+    (void) snprintf(d->first_uuid, sizeof d->first_uuid, "%s", uuid);
+    d->state = JOB_DISCOVERED;
+    (void) snprintf(d->eps[0], sizeof d->eps[0], "coap://127.0.0.1:40001");
+    (void) snprintf(d->eps[1], sizeof d->eps[1], "coaps://127.0.0.1:40002");
+    d->n_eps = 2;
+    d->oxms[0] = 0;
+    d->oxms[1] = 1;
+    d->n_oxms = 2;
+    d->sct = 9;
+    d->discovered_ms = 1234;
+}
+
+#define UUID_A "11111111-2222-3333-4444-555555555555"
+#define UUID_B "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+Test(dots_store, put_then_get_roundtrips, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    s_make_dev(&d, UUID_A);
+    d.approved = true;
+    d.state = JOB_SET_OXMSEL;
+    d.attempts = 3;
+    d.deadline_ms = 99999;
+    (void) snprintf(d.error, sizeof d.error, "GET_DOXM: timeout");
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, NULL), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_OK);
+    cr_assert_str_eq(got.uuid, UUID_A);
+    cr_assert_str_eq(got.first_uuid, UUID_A);
+    cr_assert_eq(got.state, JOB_SET_OXMSEL);
+    cr_assert(got.approved);
+    cr_assert_eq(got.attempts, 3);
+    cr_assert_eq(got.deadline_ms, 99999);
+    cr_assert_eq(got.n_eps, 2);
+    cr_assert_str_eq(got.eps[1], "coaps://127.0.0.1:40002");
+    cr_assert_eq(got.n_oxms, 2);
+    cr_assert_eq(got.oxms[1], 1);
+    cr_assert_eq(got.sct, 9);
+    cr_assert_str_eq(got.error, "GET_DOXM: timeout");
+    cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_ENOTFOUND);
+}
+
+Test(dots_store, rekey_moves_record_and_aliases_old_uuid, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    dots_secret_t sec = {0}, sgot;
+    s_make_dev(&d, UUID_A);
+    sec.has_owner = true;
+    memset(sec.owner_psk, 0x5a, sizeof sec.owner_psk);
+    cr_assert_eq(dots_store_put(s_store, &d, &sec, NULL), CMN_OK);
+
+    (void) snprintf(d.uuid, sizeof d.uuid, "%s", UUID_B);
+    d.state = JOB_SET_DOXM_ROWNER;
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, UUID_A), CMN_OK);
+
+    /* Both the new and the old uuid find the one record, keyed by the new uuid. */
+    cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_OK);
+    cr_assert_str_eq(got.uuid, UUID_B);
+    cr_assert_str_eq(got.first_uuid, UUID_A);
+    cr_assert_eq(got.state, JOB_SET_DOXM_ROWNER);
+    memset(&got, 0, sizeof got);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_OK);
+    cr_assert_str_eq(got.uuid, UUID_B);
+
+    /* The secret moved with the record. */
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_B, &sgot), CMN_OK);
+    cr_assert(sgot.has_owner);
+    cr_assert_eq(memcmp(sgot.owner_psk, sec.owner_psk, 16), 0);
+
+    /* Exactly one device record remains. */
+    size_t n = 0;
+    cr_assert_eq(dots_store_each(s_store, s_count, &n), CMN_OK);
+    cr_assert_eq(n, 1);
+}
