@@ -1,4 +1,5 @@
 /* dots_store_test.c — DOTS LMDB schema against a real LMDB in a temporary folder */
+#define _XOPEN_SOURCE 700 /* nftw() */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -61,6 +62,14 @@ s_make_dev(dots_dev_t *d, const char *uuid)
     d->discovered_ms = 1234;
 }
 
+static int
+s_count(const dots_dev_t *dev, void *arg)
+{
+    (void) dev;
+    (*(size_t *) arg)++;
+    return 0;
+}
+
 #define UUID_A "11111111-2222-3333-4444-555555555555"
 #define UUID_B "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
@@ -121,4 +130,56 @@ Test(dots_store, rekey_moves_record_and_aliases_old_uuid, .init = s_setup, .fini
     size_t n = 0;
     cr_assert_eq(dots_store_each(s_store, s_count, &n), CMN_OK);
     cr_assert_eq(n, 1);
+}
+
+Test(dots_store, secrets_roundtrip_and_survive_reopen, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d;
+    dots_secret_t sec = {0}, got;
+    s_make_dev(&d, UUID_A);
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_A, &got), CMN_ENOTFOUND);
+    sec.has_owner = true;
+    sec.has_cms = true;
+    sec.has_ams = false;
+    for (int i = 0; i < 16; i++) {
+        sec.owner_psk[i] = (uint8_t) i;
+        sec.cms_psk[i] = (uint8_t) (0xf0 | i);
+    }
+    cr_assert_eq(dots_store_put(s_store, &d, &sec, NULL), CMN_OK);
+    dots_store_destroy(&s_store);
+    s_open();
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_A, &got), CMN_OK);
+    cr_assert(got.has_owner);
+    cr_assert(got.has_cms);
+    cr_assert_not(got.has_ams);
+    cr_assert_eq(memcmp(got.owner_psk, sec.owner_psk, 16), 0);
+    cr_assert_eq(memcmp(got.cms_psk, sec.cms_psk, 16), 0);
+}
+
+Test(dots_store, identity_created_once_and_reused, .init = s_setup, .fini = s_teardown)
+{
+    dots_identity_t a, b;
+    cr_assert_eq(dots_store_identity(s_store, "OBT DOTS", &a), CMN_OK);
+    cr_assert_eq(strlen(a.uuid), 36);
+    cr_assert_eq(strlen(a.sd_uuid), 36);
+    cr_assert_str_neq(a.uuid, a.sd_uuid);
+    cr_assert_str_eq(a.name, "OBT DOTS");
+    /* The DOTS uuid is used as a PSK identity: no zero bytes, so no "00" byte pair. */
+    for (size_t i = 0; i + 1 < sizeof a.uuid && a.uuid[i] != '\0'; i++) {
+        if (a.uuid[i] == '-') {
+            continue;
+        }
+        size_t j = i + 1;
+        if (a.uuid[j] == '-') {
+            j++;
+        }
+        cr_assert_not(a.uuid[i] == '0' && a.uuid[j] == '0', "zero byte in %s", a.uuid);
+        i = j;
+    }
+    dots_store_destroy(&s_store);
+    s_open();
+    cr_assert_eq(dots_store_identity(s_store, "another name", &b), CMN_OK);
+    cr_assert_str_eq(b.uuid, a.uuid);
+    cr_assert_str_eq(b.sd_uuid, a.sd_uuid);
+    cr_assert_str_eq(b.name, "OBT DOTS");
 }

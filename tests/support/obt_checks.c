@@ -1,0 +1,159 @@
+/* obt_checks.c — shared checks of the integration tests */
+#include "obt_checks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dots_store.h"
+#include "obt_json.h"
+
+int
+obt_ids(const obt_suite_t *s, obt_ids_t *ret)
+{
+    static const char *const args[] = {"--json", "health", NULL};
+    char *out = NULL;
+    memset(ret, 0, sizeof *ret);
+    if (obt_ctl(s, args, &out) != 0 || out == NULL) {
+        free(out);
+        return -1;
+    }
+    const char *p;
+    int rc = 0;
+    if ((p = strstr(out, "\"service\":\"dots\"")) == NULL ||
+        obt_json_str(p, "uuid", ret->dots, sizeof ret->dots) == NULL ||
+        (p = strstr(out, "\"service\":\"cms\"")) == NULL ||
+        obt_json_str(p, "uuid", ret->cms, sizeof ret->cms) == NULL ||
+        (p = strstr(out, "\"service\":\"ams\"")) == NULL ||
+        obt_json_str(p, "uuid", ret->ams, sizeof ret->ams) == NULL) {
+        rc = -1;
+    }
+    free(out);
+    return rc;
+}
+
+void
+obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33])
+{
+    cmn_err_t err;
+    dots_secret_t sec;
+    out[0] = '\0';
+    /* LMDB allows a second process to read while DOTS runs. */
+    dots_store_t *st = dots_store_new(dots_store_dir, false, 0, &err);
+    if (st == NULL) {
+        return;
+    }
+    if (dots_store_get_secret(st, uuid, &sec) == CMN_OK && sec.has_owner) {
+        for (int i = 0; i < 16; i++) {
+            (void) snprintf(out + 2 * i, 3, "%02x", sec.owner_psk[i]);
+        }
+    }
+    dots_store_destroy(&st);
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        (void) snprintf(why, why_len, __VA_ARGS__);                                                \
+        return false;                                                                              \
+    } while (0)
+
+bool
+obt_check_onboarded(
+        const char *d, const obt_ids_t *ids, const char *dots_store_dir, char *why, size_t why_len)
+{
+    char uuid[40], v[64], hex[33];
+    const char *doxm = strstr(d, "\"doxm\":");
+    const char *pstat = strstr(d, "\"pstat\":");
+    const char *cred = strstr(d, "\"cred\":");
+    const char *acl = strstr(d, "\"acl2\":");
+    const char *sdi = strstr(d, "\"sdi\":");
+    if (!obt_json_str(d, "uuid", uuid, sizeof uuid) || !doxm || !pstat || !cred || !acl || !sdi) {
+        FAIL("malformed dump object");
+    }
+    if (strstr(doxm, "\"owned\":true") == NULL || strstr(doxm, "\"owned\":true") > pstat) {
+        FAIL("%s: doxm.owned is not true", uuid);
+    }
+    if (!obt_json_str(doxm, "devowneruuid", v, sizeof v) || strcmp(v, ids->dots) != 0) {
+        FAIL("%s: devowneruuid %s is not DOTS %s", uuid, v, ids->dots);
+    }
+    if (!obt_json_str(doxm, "rowneruuid", v, sizeof v) || strcmp(v, ids->dots) != 0) {
+        FAIL("%s: doxm.rowneruuid %s is not DOTS", uuid, v);
+    }
+    if (!obt_json_str(pstat, "state", v, sizeof v) || strcmp(v, "RFNOP") != 0) {
+        FAIL("%s: pstat state %s is not RFNOP", uuid, v);
+    }
+    if (!obt_json_str(pstat, "rowneruuid", v, sizeof v) || strcmp(v, ids->dots) != 0) {
+        FAIL("%s: pstat.rowneruuid %s is not DOTS", uuid, v);
+    }
+    if (!obt_json_str(cred, "rowneruuid", v, sizeof v) || strcmp(v, ids->cms) != 0) {
+        FAIL("%s: cred.rowneruuid %s is not CMS %s", uuid, v, ids->cms);
+    }
+    if (!obt_json_str(acl, "rowneruuid", v, sizeof v) || strcmp(v, ids->ams) != 0) {
+        FAIL("%s: acl2.rowneruuid %s is not AMS %s", uuid, v, ids->ams);
+    }
+    if (ids->sd[0] && (!obt_json_str(sdi, "uuid", v, sizeof v) || strcmp(v, ids->sd) != 0)) {
+        FAIL("%s: sdi.uuid %s is not the domain %s", uuid, v, ids->sd);
+    }
+    /* The owner credential: subject = DOTS, key = DOTS's stored PSK. */
+    char subj[64], key[64];
+    const char *p = cred;
+    bool found = false;
+    while ((p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL && p < acl) {
+        if (obt_json_str(p, "privatedata_hex", key, sizeof key) && strcmp(subj, ids->dots) == 0) {
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        FAIL("%s: no owner credential for DOTS on the device", uuid);
+    }
+    obt_dots_owner_psk_hex(dots_store_dir, uuid, hex);
+    if (strcmp(hex, key) != 0) {
+        FAIL("%s: owner PSK on the device differs from DOTS's (%s)", uuid,
+             hex[0] ? "mismatch" : "DOTS has none");
+    }
+    /* Clause 5.2: no anon-clear/auth-crypt ACE may cover an SVR. */
+    const char *a = acl;
+    while ((a = strstr(a, "\"conntype\":")) != NULL && a < sdi) {
+        const char *end = strstr(a, "\"permission\"");
+        const char *svr = strstr(a, "/oic/sec/");
+        if (svr && end && svr < end) {
+            FAIL("%s: an anon-clear/auth-crypt ACE still covers %.20s", uuid, svr);
+        }
+        a++;
+    }
+    return true;
+}
+
+int
+obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults)
+{
+    char devdir[600], n[16];
+    (void) snprintf(devdir, sizeof devdir, "%s/devices", dir);
+    (void) snprintf(n, sizeof n, "%d", count);
+    const char *args[] = {
+            "--dir", devdir, "--count", n, "--log-level", "info", faults ? "--faults" : NULL,
+            faults,  NULL};
+    if (obt_proc_start(p, dir, "devsim", "ocf-devsim", args) != 0 ||
+        obt_proc_wait_log(p, " READY ", 20000) != 0) {
+        obt_proc_dump(p);
+        return -1;
+    }
+    return 0;
+}
+
+size_t
+obt_devsim_dump(const char *dir, char **objs, size_t max)
+{
+    char devdir[600];
+    char *out = NULL;
+    (void) snprintf(devdir, sizeof devdir, "%s/devices", dir);
+    const char *args[] = {"--dir", devdir, "--dump", NULL};
+    if (obt_run("ocf-devsim", args, &out) != 0 || out == NULL) {
+        free(out);
+        return 0;
+    }
+    size_t n = obt_json_objects(out, objs, max);
+    free(out);
+    return n;
+}

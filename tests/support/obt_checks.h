@@ -1,0 +1,39 @@
+/* obt_checks.h — shared checks of the integration tests: a device's SVRs (from
+ * ocf-devsim --dump) against what the suite says it did */
+#ifndef OBT_CHECKS_H
+#define OBT_CHECKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "obt_support.h"
+
+typedef struct {
+    char dots[37], cms[37], ams[37]; /* service UUIDs (obtctl --json health) */
+    char sd[37];                     /* the domain UUID */
+} obt_ids_t;
+
+/* Reads the services' UUIDs from `obtctl --json health`. 0 on success. */
+int obt_ids(const obt_suite_t *s, obt_ids_t *ret);
+
+/* Checks one dumped device (one JSON object) is onboarded as the issue requires:
+ * RFNOP, owned, devowneruuid = DOTS, doxm/pstat rowner = DOTS, cred rowner = CMS,
+ * acl2 rowner = AMS, no anon-clear/auth-crypt ACE over an SVR, sdi uuid = domain,
+ * and an owner credential whose key equals the one in DOTS's store (dots_store_dir).
+ * On failure writes the reason to why and returns false. */
+bool obt_check_onboarded(const char *dev_json,
+                         const obt_ids_t *ids,
+                         const char *dots_store_dir,
+                         char *why,
+                         size_t why_len);
+
+/* The owner PSK DOTS stored for device uuid, as hex (33 bytes), or "" if none. */
+void obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33]);
+
+/* Starts ocf-devsim with count devices in dir/devices (faults may be NULL). */
+int obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults);
+
+/* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
+size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
+
+#endif
