@@ -31,8 +31,8 @@ const char *const DOTS_JOB_STATE_NAMES[JOB_STATE_COUNT] = {
         "SET_OWNED",      "SET_RFPRO",        "CLOSE_DOC",
         "HANDOVER_CMS",   "HANDOVER_AMS",     "RFNOP",
         "FAILED"};
-const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE", "ONBOARD", "START",
-                                                    "OK",      "ERROR",   "RESUME"};
+const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE", "ONBOARD", "START",        "OK",
+                                                    "ERROR",   "TIMEOUT", "DEVICE_ERROR", "RESUME"};
 
 typedef struct dots_job {
     dots_dev_t dev;       /* the record */
@@ -95,11 +95,19 @@ s_store(dots_job_t *job, bool with_secret)
 
 static void s_raise(dots_job_t *job, int event);
 
+/* Fails the job with event (EV_ERROR, EV_TIMEOUT or EV_DEVICE_ERROR): all three lead
+ * to FAILED with the same actions; the event names the cause in the transition log. */
+static void
+s_fail_on(dots_job_t *job, int event, const char *why)
+{
+    (void) snprintf(job->why, sizeof job->why, "%s", why);
+    s_raise(job, event);
+}
+
 static void
 s_fail(dots_job_t *job, const char *why)
 {
-    (void) snprintf(job->why, sizeof job->why, "%s", why);
-    s_raise(job, EV_ERROR);
+    s_fail_on(job, EV_ERROR, why);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -575,6 +583,8 @@ static const cmn_fsm_row_t s_rows[] = {
         {JOB_HANDOVER_AMS, EV_OK, JOB_RFNOP, {a_finish, a_store, NULL, NULL}},
         {CMN_FSM_ANY, EV_RESUME, CMN_FSM_SAME, {a_psk_mode, a_store, a_send, NULL}},
         {CMN_FSM_ANY, EV_ERROR, JOB_FAILED, {a_fail, a_store, a_close_doc, NULL}},
+        {CMN_FSM_ANY, EV_TIMEOUT, JOB_FAILED, {a_fail, a_store, a_close_doc, NULL}},
+        {CMN_FSM_ANY, EV_DEVICE_ERROR, JOB_FAILED, {a_fail, a_store, a_close_doc, NULL}},
 };
 
 const cmn_fsm_t DOTS_JOB_FSM = {s_rows, sizeof s_rows / sizeof s_rows[0], DOTS_JOB_STATE_NAMES,
@@ -584,13 +594,14 @@ static void
 s_raise(dots_job_t *job, int event)
 {
     char id[37];
-    if (event == EV_ERROR) {
+    bool is_failure = event == EV_ERROR || event == EV_TIMEOUT || event == EV_DEVICE_ERROR;
+    if (is_failure) {
         job->dev.step = job->dev.state;
     }
     (void) snprintf(id, sizeof id, "%s", job->dev.uuid);
     /* Actions read job->dev.state: the FSM moves it before they run. */
     cmn_err_t err = cmn_fsm_dispatch(&DOTS_JOB_FSM, &job->dev.state, event, job, id);
-    if (err != CMN_OK && event != EV_ERROR && job->dev.state != JOB_FAILED) {
+    if (err != CMN_OK && !is_failure && job->dev.state != JOB_FAILED) {
         if (job->why[0] == '\0') {
             (void) snprintf(job->why, sizeof job->why, "%s", cmn_strerror(err));
         }
@@ -648,8 +659,11 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     if (err != CMN_OK) {
-        s_fail(job,
-               err == CMN_ETIMEDOUT ? "timeout: no reply from the gateway" : "gateway unreachable");
+        if (err == CMN_ETIMEDOUT) {
+            s_fail_on(job, EV_TIMEOUT, "timeout: no reply from the gateway");
+        } else {
+            s_fail(job, "gateway unreachable");
+        }
         return;
     }
     Obt__Gw__Reply *reply = obt__gw__reply__unpack(NULL, len, data);
@@ -658,6 +672,10 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     int state = job->dev.state;
+    if (reply->status == OBT__STATUS__STATUS_ETIMEDOUT) {
+        s_fail_on(job, EV_TIMEOUT, "timeout");
+        goto out;
+    }
     if (reply->status != OBT__STATUS__STATUS_OK) {
         s_fail(job, reply->error && reply->error[0] ? reply->error : "gateway error");
         goto out;
@@ -688,11 +706,11 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     } else if (cr->code != want) {
         char why[64];
         (void) snprintf(why, sizeof why, "device answered %u.%02u", cr->code / 100, cr->code % 100);
-        s_fail(job, why);
+        s_fail_on(job, EV_DEVICE_ERROR, why);
         goto out;
     }
     if (state == JOB_GET_DOXM && s_check_doxm(job, cr->payload.data, cr->payload.len) != CMN_OK) {
-        s_raise(job, EV_ERROR);
+        s_raise(job, EV_DEVICE_ERROR);
         goto out;
     }
     if (state == JOB_DOC_OM && cr->cipher) {
@@ -729,7 +747,7 @@ s_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         char why[64];
         (void) snprintf(why, sizeof why, "%s %s",
                         err == CMN_ETIMEDOUT ? "timeout: no reply from" : "cannot reach", who);
-        s_fail(job, why);
+        s_fail_on(job, err == CMN_ETIMEDOUT ? EV_TIMEOUT : EV_ERROR, why);
         return;
     }
     /* cms.Reply and ams.Reply share their first fields (corr_id, status, error). */

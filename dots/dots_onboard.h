@@ -39,12 +39,14 @@ typedef enum {
 } dots_job_state_t;
 
 typedef enum {
-    EV_APPROVE = 0, /* operator (or policy) approved */
-    EV_ONBOARD,     /* operator asked to onboard */
-    EV_START,       /* a slot is free: begin */
-    EV_OK,          /* the step's request succeeded */
-    EV_ERROR,       /* it failed (reason in the job) */
-    EV_RESUME,      /* re-enter the recorded step over an owner-PSK session */
+    EV_APPROVE = 0,  /* operator (or policy) approved */
+    EV_ONBOARD,      /* operator asked to onboard */
+    EV_START,        /* a slot is free: begin */
+    EV_OK,           /* the step's request succeeded */
+    EV_ERROR,        /* it failed (reason in the job) */
+    EV_TIMEOUT,      /* no answer before the step's deadline */
+    EV_DEVICE_ERROR, /* the device answered with an error code or invalid content */
+    EV_RESUME,       /* re-enter the recorded step over an owner-PSK session */
     EV_COUNT
 } dots_job_event_t;
 

@@ -58,6 +58,10 @@ static transition_t s_transitions[] = {
         {JOB_SERVICE_CREDS, EV_ERROR, JOB_FAILED},
         {JOB_HANDOVER_AMS, EV_ERROR, JOB_FAILED},
         {JOB_SET_RFPRO, EV_RESUME, CMN_FSM_SAME},
+        {JOB_GET_DOXM, EV_TIMEOUT, JOB_FAILED},
+        {JOB_HANDOVER_CMS, EV_TIMEOUT, JOB_FAILED},
+        {JOB_GET_DOXM, EV_DEVICE_ERROR, JOB_FAILED},
+        {JOB_SDI, EV_DEVICE_ERROR, JOB_FAILED},
         {JOB_HANDOVER_CMS, EV_RESUME, CMN_FSM_SAME},
 };
 
@@ -97,13 +101,17 @@ ParameterizedTest(transition_t *t, dots_onboard, table_rejects_invalid_pairs)
                    DOTS_JOB_STATE_NAMES[t->from], DOTS_JOB_EVENT_NAMES[t->event]);
 }
 
-Test(dots_onboard, every_state_has_an_error_row_to_failed)
+Test(dots_onboard, every_state_has_error_rows_to_failed)
 {
+    static const int failures[] = {EV_ERROR, EV_TIMEOUT, EV_DEVICE_ERROR};
     for (int s = 0; s < JOB_STATE_COUNT; s++) {
-        const cmn_fsm_row_t *r = s_find(s, EV_ERROR);
-        cr_assert_not_null(r, "state %s has no EV_ERROR row", DOTS_JOB_STATE_NAMES[s]);
-        cr_assert_eq(r->to, JOB_FAILED, "state %s: EV_ERROR does not fail the job",
-                     DOTS_JOB_STATE_NAMES[s]);
+        for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++) {
+            const cmn_fsm_row_t *r = s_find(s, failures[i]);
+            cr_assert_not_null(r, "state %s has no %s row", DOTS_JOB_STATE_NAMES[s],
+                               DOTS_JOB_EVENT_NAMES[failures[i]]);
+            cr_assert_eq(r->to, JOB_FAILED, "state %s: %s does not fail the job",
+                         DOTS_JOB_STATE_NAMES[s], DOTS_JOB_EVENT_NAMES[failures[i]]);
+        }
     }
 }
 

@@ -1,0 +1,156 @@
+/* faults_test.c — bad input and faults: malformed CBOR and CoAP from devices, a device
+ * that stops answering, a device that answers 4.00, an unknown protobuf message, a
+ * client without the right CURVE key. Each gets a clear error, no daemon crashes, the
+ * healthy devices still reach RFNOP. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_bus.h"
+#include "obt/dots.pb-c.h"
+#include "obt_checks.h"
+#include "obt_json.h"
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+
+static void
+s_setup(void)
+{
+    static const char *const dots_args[] = {"--step-timeout-ms", "1500", NULL};
+    s_dir = obt_tmpdir("faults");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    /* 0: malformed CBOR on unicast doxm; 1: silent from the owner cred on; 2: 4.00 on
+     * POST pstat; 3: junk datagrams next to its multicast replies; 4: healthy. */
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, 5,
+                                  "0:bad-cbor:/oic/sec/doxm,1:silent:/oic/sec/cred,"
+                                  "2:error:/oic/sec/pstat,3:bad-coap"),
+                 0);
+}
+
+static void
+s_teardown(void)
+{
+    (void) obt_proc_stop(&s_sim);
+    obt_suite_stop(&s_suite);
+    obt_rmrf(s_dir);
+    free(s_dir);
+}
+
+static void
+s_expect_error(char **objs, size_t n, const char *first_uuid, const char *needle)
+{
+    for (size_t i = 0; i < n; i++) {
+        char first[40], state[32], error[400];
+        cr_assert(obt_json_str(objs[i], "first_uuid", first, sizeof first));
+        if (strcmp(first, first_uuid) != 0) {
+            continue;
+        }
+        cr_assert(obt_json_str(objs[i], "state", state, sizeof state));
+        (void) obt_json_str(objs[i], "error", error, sizeof error);
+        cr_assert_str_eq(state, "FAILED", "device %s should have failed", first_uuid);
+        cr_assert(strstr(error, needle) != NULL, "error \"%s\" should mention \"%s\"", error,
+                  needle);
+        return;
+    }
+    cr_assert_fail("device %s not in DOTS", first_uuid);
+}
+
+Test(faults, device_faults_fail_their_job_only, .init = s_setup, .fini = s_teardown, .timeout = 180)
+{
+    /* The uuids of devices 0..4 from devsim's DEVICE lines. */
+    char first[5][40];
+    char *dump[8];
+    size_t nd = obt_devsim_dump(s_dir, dump, 8);
+    cr_assert_eq(nd, 5);
+    for (size_t i = 0; i < nd; i++) {
+        cr_assert(obt_json_str(dump[i], "uuid", first[i], sizeof first[i]));
+        free(dump[i]);
+    }
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&s_suite, discover, &out), 0);
+    cr_assert(strstr(out, "found 5 unowned") != NULL, "junk datagrams must not hide devices: %s",
+              out);
+    free(out);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, onboard, NULL), 1, "onboard must report the failures");
+    cr_assert_eq(obt_ctl(&s_suite, list, &out), 0);
+    char *objs[16];
+    size_t n = obt_json_objects(out, objs, 16);
+    free(out);
+    cr_assert_eq(n, 5);
+    s_expect_error(objs, n, first[0], "invalid CBOR");
+    s_expect_error(objs, n, first[1], "OWNER_CRED");
+    s_expect_error(objs, n, first[2], "4.00");
+    for (size_t i = 0; i < n; i++) {
+        char f[40], state[32];
+        (void) obt_json_str(objs[i], "first_uuid", f, sizeof f);
+        (void) obt_json_str(objs[i], "state", state, sizeof state);
+        if (strcmp(f, first[3]) == 0 || strcmp(f, first[4]) == 0) {
+            cr_assert_str_eq(state, "RFNOP", "healthy device %s did not reach RFNOP", f);
+        }
+        free(objs[i]);
+    }
+    static const char *const health[] = {"health", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0, "a daemon died");
+    cr_assert(obt_proc_alive(&s_sim), "devsim died");
+}
+
+Test(faults,
+     unknown_protobuf_gets_eproto_and_wrong_curve_key_gets_nothing,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    cmn_err_t err;
+    cmn_bus_client_t *c = cmn_bus_client_new(s_suite.ep_dots, s_suite.keys, "obtctl", "dots", &err);
+    cr_assert_not_null(c);
+    /* A Request with an unknown body field (99) and corr_id 4242. */
+    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
+    req.corr_id = 4242;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_bus_client_call(c, &req.base, 4242, 5000, &data, &len), CMN_OK);
+    Obt__Dots__Reply *r = obt__dots__reply__unpack(NULL, len, data);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->status, OBT__STATUS__STATUS_EPROTO);
+    cr_assert(strstr(r->error, "unknown") != NULL, "error: %s", r->error);
+    obt__dots__reply__free_unpacked(r, NULL);
+    free(data);
+    /* Bytes that are no protobuf at all. */
+    zframe_t *junk = zframe_new("\x08\xc2\x21\xff\xff\xff", 6);
+    cr_assert_eq(zframe_send(&junk, cmn_bus_client_sock(c), 0), 0);
+    cr_assert_eq(cmn_bus_client_recv(c, &data, &len), CMN_ENOTFOUND); /* not yet read */
+    zpoller_t *poller = zpoller_new(cmn_bus_client_sock(c), NULL);
+    cr_assert_not_null(zpoller_wait(poller, 5000), "no reply to a malformed message");
+    zpoller_destroy(&poller);
+    cr_assert_eq(cmn_bus_client_recv(c, &data, &len), CMN_OK);
+    r = obt__dots__reply__unpack(NULL, len, data);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->status, OBT__STATUS__STATUS_EPROTO);
+    obt__dots__reply__free_unpacked(r, NULL);
+    free(data);
+    cmn_bus_client_destroy(&c);
+
+    /* A client with keys of its own: zauth refuses it, nothing comes back. */
+    char other[700];
+    (void) snprintf(other, sizeof other, "%s/other-keys", s_dir);
+    cr_assert_eq(cmn_bus_keys_create(other, false), CMN_OK);
+    c = cmn_bus_client_new(s_suite.ep_dots, other, "obtctl", "dots", &err);
+    cr_assert_not_null(c);
+    Obt__Health h = OBT__HEALTH__INIT;
+    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+    req.health = &h;
+    req.corr_id = 7;
+    cr_assert_eq(cmn_bus_client_call(c, &req.base, 7, 1500, &data, &len), CMN_ETIMEDOUT);
+    cmn_bus_client_destroy(&c);
+    static const char *const health[] = {"health", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0, "a daemon died");
+}
