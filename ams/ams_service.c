@@ -43,6 +43,41 @@ typedef struct {
     char cipher[64];
 } s_job_t;
 
+/* Devices with a hand-over in progress: a second one for the same device (a resumed
+ * DOTS job racing the first) is refused rather than run twice. */
+#define MAX_BUSY 4096
+static char s_busy[MAX_BUSY][37];
+static size_t s_n_busy;
+
+static bool
+s_busy_add(const char *uuid)
+{
+    for (size_t i = 0; i < s_n_busy; i++) {
+        if (strcmp(s_busy[i], uuid) == 0) {
+            return false;
+        }
+    }
+    if (s_n_busy == MAX_BUSY) {
+        return false;
+    }
+    (void) snprintf(s_busy[s_n_busy++], 37, "%s", uuid);
+    return true;
+}
+
+static void
+s_busy_remove(const char *uuid)
+{
+    for (size_t i = 0; i < s_n_busy; i++) {
+        if (strcmp(s_busy[i], uuid) == 0) {
+            s_n_busy--;
+            if (i != s_n_busy) {
+                memcpy(s_busy[i], s_busy[s_n_busy], sizeof s_busy[i]);
+            }
+            return;
+        }
+    }
+}
+
 static Obt__Status
 s_status(cmn_err_t err)
 {
@@ -101,6 +136,7 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error)
     }
     s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__AMS__REPLY__BODY_HANDOVER, &dev);
     OPENSSL_cleanse(job->psk, sizeof job->psk);
+    s_busy_remove(job->uuid);
     ams_acl_plan_free(&job->plan);
     zframe_destroy(&job->peer);
     obt__device_handover__free_unpacked(job->handover, NULL);
@@ -307,12 +343,18 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Ams__Request *req)
                 NULL);
         return;
     }
+    if (!s_busy_add(h->device_uuid)) {
+        s_reply(svc, peer, req->corr_id, CMN_ESTATE,
+                "a hand-over of this device is already in progress", 0, NULL);
+        return;
+    }
     s_job_t *job = calloc(1, sizeof *job);
     size_t plen = obt__device_handover__get_packed_size(h);
     uint8_t *buf = malloc(plen ? plen : 1);
     if (job == NULL || buf == NULL) {
         free(job);
         free(buf);
+        s_busy_remove(h->device_uuid);
         s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
         return;
     }
@@ -327,6 +369,7 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Ams__Request *req)
     (void) snprintf(job->ep, sizeof job->ep, "%s", ep);
     memcpy(job->psk, h->psk.data, 16);
     if (job->handover == NULL) {
+        s_busy_remove(job->uuid);
         zframe_destroy(&job->peer);
         free(job);
         s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);

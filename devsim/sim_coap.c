@@ -185,6 +185,13 @@ s_event(coap_session_t *session, const coap_event_t event)
 }
 
 static void
+s_free_body(coap_session_t *session, void *body)
+{
+    (void) session;
+    free(body);
+}
+
+static void
 s_handler(coap_resource_t *resource,
           coap_session_t *session,
           const coap_pdu_t *request,
@@ -250,13 +257,14 @@ s_handler(coap_resource_t *resource,
     }
     coap_pdu_set_code(response, (coap_pdu_code_t) COAP_RESPONSE_CODE(code));
     if (body) {
-        uint8_t buf[4];
         static const uint8_t ver[2] = {0x08, 0x00};
-        (void) coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
-                               coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf);
         (void) coap_add_option(response, 2053, sizeof ver, ver);
-        (void) coap_add_data(response, body_len, body);
-        free(body);
+        /* Large SVRs (an ACL with many ACEs) go out block-wise (RFC 7959). */
+        if (!coap_add_data_large_response(resource, session, request, response, query,
+                                          CMN_CF_OCF_CBOR, -1, 0, body_len, body, s_free_body,
+                                          body)) {
+            coap_pdu_set_code(response, COAP_RESPONSE_CODE(500));
+        }
     }
 }
 
@@ -296,6 +304,7 @@ s_open_ctx(sim_device_t *dev)
         return CMN_ENOMEM;
     }
     coap_context_set_session_timeout(ctx, 120);
+    coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     (void) coap_register_option(ctx, 2049);
     (void) coap_register_option(ctx, 2053);
     coap_register_event_handler(ctx, s_event);

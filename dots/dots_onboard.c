@@ -599,8 +599,13 @@ s_raise(dots_job_t *job, int event)
         job->dev.step = job->dev.state;
     }
     (void) snprintf(id, sizeof id, "%s", job->dev.uuid);
+    int from = job->dev.state;
     /* Actions read job->dev.state: the FSM moves it before they run. */
     cmn_err_t err = cmn_fsm_dispatch(&DOTS_JOB_FSM, &job->dev.state, event, job, id);
+    if (err == CMN_OK || job->dev.state != from) {
+        cmn_log_info("DOTS-JOB", "dev=%s %s --%s--> %s", id, DOTS_JOB_STATE_NAMES[from],
+                     DOTS_JOB_EVENT_NAMES[event], DOTS_JOB_STATE_NAMES[job->dev.state]);
+    }
     if (err != CMN_OK && !is_failure && job->dev.state != JOB_FAILED) {
         if (job->why[0] == '\0') {
             (void) snprintf(job->why, sizeof job->why, "%s", cmn_strerror(err));

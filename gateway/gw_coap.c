@@ -244,6 +244,8 @@ gw_coap_new(int session_idle_ms)
     }
     (void) coap_register_option(self->ctx, 2049);
     (void) coap_register_option(self->ctx, 2053);
+    /* Large bodies both ways are reassembled by libcoap (RFC 7959). */
+    coap_context_set_block_mode(self->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     coap_register_response_handler(self->ctx, s_on_response);
     coap_register_nack_handler(self->ctx, s_on_nack);
     coap_register_event_handler(self->ctx, s_on_event);
@@ -473,6 +475,14 @@ s_new_xchg(gw_coap_t *self)
     return slot;
 }
 
+/* Frees the copy of a request payload once libcoap has sent every block of it. */
+static void
+s_free_payload(coap_session_t *session, void *payload)
+{
+    (void) session;
+    free(payload);
+}
+
 static cmn_err_t
 s_add_uri(coap_pdu_t *pdu, const char *path, const char *query)
 {
@@ -539,10 +549,23 @@ gw_coap_request(gw_coap_t *self,
         !coap_add_option(pdu, COAP_OPTION_ACCEPT,
                          coap_encode_var_safe(buf, sizeof buf, CMN_CF_OCF_CBOR), buf) ||
         !coap_add_option(pdu, 2049, sizeof ver, ver) ||
-        (len > 0 && !coap_add_option(pdu, 2053, sizeof ver, ver)) ||
-        (len > 0 && !coap_add_data(pdu, len, payload))) {
+        (len > 0 && !coap_add_option(pdu, 2053, sizeof ver, ver))) {
         coap_delete_pdu(pdu);
         return CMN_EINVAL;
+    }
+    if (len > 0) {
+        uint8_t *copy = malloc(len);
+        if (copy == NULL) {
+            coap_delete_pdu(pdu);
+            return CMN_ENOMEM;
+        }
+        memcpy(copy, payload, len);
+        if (!coap_add_data_large_request(session, pdu, len, copy, s_free_payload, copy)) {
+            OPENSSL_cleanse(copy, len);
+            free(copy);
+            coap_delete_pdu(pdu);
+            return CMN_EINVAL;
+        }
     }
     x->is_used = true;
     x->session = session;

@@ -44,6 +44,10 @@ s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 void
 obt_rmrf(const char *path)
 {
+    if (path && getenv("OBT_KEEP_TMP") != NULL) {
+        fprintf(stderr, "kept %s (OBT_KEEP_TMP)\n", path);
+        return;
+    }
     if (path) {
         (void) nftw(path, s_rm, 16, FTW_DEPTH | FTW_PHYS);
     }

@@ -1,0 +1,99 @@
+/* restart_test.c — kill -9 of DOTS in the middle of onboarding 20 devices, then a
+ * restart: every device ends in RFNOP or is cleanly re-onboardable, and no owner
+ * credential a device holds is missing from DOTS's store */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obt_checks.h"
+#include "obt_json.h"
+
+#define N_DEVICES 20
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+
+static void
+s_setup(void)
+{
+    s_dir = obt_tmpdir("restart");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
+}
+
+static void
+s_teardown(void)
+{
+    (void) obt_proc_stop(&s_sim);
+    obt_suite_stop(&s_suite);
+    obt_rmrf(s_dir);
+    free(s_dir);
+}
+
+/* Every owner credential a device holds is in DOTS's store with the same key. */
+static void
+s_check_owner_creds(const obt_ids_t *ids, size_t *ret_rfnop)
+{
+    char store[700];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    char *objs[64];
+    size_t n = obt_devsim_dump(s_dir, objs, 64);
+    cr_assert_eq(n, N_DEVICES);
+    *ret_rfnop = 0;
+    for (size_t i = 0; i < n; i++) {
+        char uuid[40], subj[64], key[64], hex[33];
+        cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
+        const char *cred = strstr(objs[i], "\"cred\":");
+        const char *p = cred;
+        while (p && (p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL) {
+            if (strcmp(subj, ids->dots) == 0 &&
+                obt_json_str(p, "privatedata_hex", key, sizeof key)) {
+                obt_dots_owner_psk_hex(store, uuid, hex);
+                cr_assert_str_eq(hex, key, "device %s holds an owner credential DOTS lacks", uuid);
+            }
+        }
+        *ret_rfnop += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
+        free(objs[i]);
+    }
+}
+
+Test(restart,
+     kill9_dots_mid_onboarding_then_everything_recovers,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard_nowait[] = {"onboard", "--all", "--no-wait", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "90", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, onboard_nowait, NULL), 0);
+    /* Kill as soon as the first device is through: the others are mid-way. */
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-RFNOP", 60000), 0);
+    obt_proc_kill9(&s_suite.dots);
+    int done_before = obt_proc_log_count(&s_suite.dots, "DOTS-RFNOP");
+    cr_log_info("killed DOTS with %d of %d devices in RFNOP", done_before, N_DEVICES);
+    cr_assert_lt(done_before, N_DEVICES, "the kill came too late to test anything");
+
+    cr_assert_eq(obt_suite_restart(&s_suite, "dots", NULL), 0);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    size_t rfnop = 0;
+    s_check_owner_creds(&ids, &rfnop);
+
+    /* Devices whose DOC was cut reset themselves: discover, approve, onboard again. */
+    for (int round = 0; round < 4 && rfnop < N_DEVICES; round++) {
+        (void) obt_ctl(&s_suite, discover, NULL);
+        (void) obt_ctl(&s_suite, approve, NULL);
+        (void) obt_ctl(&s_suite, onboard, NULL);
+        s_check_owner_creds(&ids, &rfnop);
+    }
+    cr_assert_eq(rfnop, N_DEVICES, "only %zu devices reached RFNOP after the restart", rfnop);
+    static const char *const health[] = {"health", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0);
+}
