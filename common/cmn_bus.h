@@ -51,9 +51,8 @@ cmn_err_t cmn_bus_server_recv(cmn_bus_server_t *self,
                               uint8_t **ret_data,
                               size_t *ret_len);
 /* Packs msg and sends it to peer (borrowed). */
-cmn_err_t cmn_bus_server_send_pb(cmn_bus_server_t *self,
-                                 zframe_t *peer,
-                                 const ProtobufCMessage *msg);
+cmn_err_t
+cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMessage *msg);
 
 /* Connects a DEALER to endpoint as CURVE client `name` toward server
  * `server_name`, keys from keys_dir. NULL on failure. */

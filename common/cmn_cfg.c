@@ -139,7 +139,10 @@ s_env_name(char *out, size_t len, const char *program, const char *name)
 {
     size_t o = 0;
     const char *parts[3] = {"OBT_", program, name};
-    for (int p = 0; p < 3 && parts[p]; p++) {
+    for (int p = 0; p < 3; p++) {
+        if (parts[p] == NULL) {
+            continue; /* no program: OBT_<NAME> */
+        }
         for (const char *c = parts[p]; *c && o + 2 < len; c++) {
             out[o++] = *c == '-' ? '_' : (char) toupper((unsigned char) *c);
         }
@@ -153,9 +156,11 @@ s_env_name(char *out, size_t len, const char *program, const char *name)
 static void
 s_usage(const cmn_cfg_opt_t *opts, size_t n, const char *program, const char *usage)
 {
-    printf("%s\n\nOptions (also OBT_%s_<NAME> or OBT_<NAME> in the environment, or\n"
+    char prefix[64];
+    s_env_name(prefix, sizeof prefix, program, "");
+    printf("%s\n\nOptions (also %s<NAME> or OBT_<NAME> in the environment, or\n"
            "`name = value` lines in the file given by --config FILE):\n",
-           usage, program);
+           usage, prefix);
     for (size_t i = 0; i < n; i++) {
         const char *kind = opts[i].type == CMN_CFG_INT   ? " N"
                            : opts[i].type == CMN_CFG_STR ? " VALUE"
@@ -287,13 +292,13 @@ cmn_cfg_log(const cmn_cfg_opt_t *opts, size_t n_opts, const void *cfg)
     for (size_t i = 0; i < n_opts; i++) {
         const void *f = (const char *) cfg + opts[i].offset;
         if (opts[i].flags & CMN_CFG_SECRET) {
-            cmn_log_info("CFG", "%s=<redacted>", opts[i].name);
+            cmn_log_notice("CFG", "%s=<redacted>", opts[i].name);
         } else if (opts[i].type == CMN_CFG_STR) {
-            cmn_log_info("CFG", "%s=\"%s\"", opts[i].name, *(char *const *) f);
+            cmn_log_notice("CFG", "%s=\"%s\"", opts[i].name, *(char *const *) f);
         } else if (opts[i].type == CMN_CFG_INT) {
-            cmn_log_info("CFG", "%s=%d", opts[i].name, *(const int *) f);
+            cmn_log_notice("CFG", "%s=%d", opts[i].name, *(const int *) f);
         } else {
-            cmn_log_info("CFG", "%s=%s", opts[i].name, *(const bool *) f ? "true" : "false");
+            cmn_log_notice("CFG", "%s=%s", opts[i].name, *(const bool *) f ? "true" : "false");
         }
     }
 }

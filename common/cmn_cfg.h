@@ -15,13 +15,13 @@ typedef enum {
 #define CMN_CFG_REQUIRED 0x2u /* must be non-empty after all sources */
 
 typedef struct {
-    const char *name;   /* "store-dir": flag --store-dir, env <PREFIX>_STORE_DIR */
+    const char *name; /* "store-dir": flag --store-dir, env <PREFIX>_STORE_DIR */
     cmn_cfg_type_t type;
-    size_t offset;      /* offsetof(config struct, field) */
-    const char *def;    /* default as text; NULL = empty string / 0 / false */
-    unsigned flags;     /* CMN_CFG_SECRET | CMN_CFG_REQUIRED */
-    int min, max;       /* CMN_CFG_INT bounds (inclusive); min > max = unbounded */
-    const char *help;   /* one line for --help */
+    size_t offset;    /* offsetof(config struct, field) */
+    const char *def;  /* default as text; NULL = empty string / 0 / false */
+    unsigned flags;   /* CMN_CFG_SECRET | CMN_CFG_REQUIRED */
+    int min, max;     /* CMN_CFG_INT bounds (inclusive); min > max = unbounded */
+    const char *help; /* one line for --help */
 } cmn_cfg_opt_t;
 
 typedef enum {

@@ -9,9 +9,9 @@
 #include "cmn_err.h"
 
 typedef struct {
-    bool is_secure;   /* coaps:// */
-    char host[64];    /* address literal, without brackets; may carry %zone */
-    uint16_t port;    /* default 5683 / 5684 when absent */
+    bool is_secure; /* coaps:// */
+    char host[64];  /* address literal, without brackets; may carry %zone */
+    uint16_t port;  /* default 5683 / 5684 when absent */
 } cmn_ep_t;
 
 /* Parses a coap:// or coaps:// endpoint with an IPv4 or bracketed IPv6 literal.

@@ -6,10 +6,10 @@
 
 #include "cmn_err.h"
 
-#define CMN_FSM_ANY        (-1) /* superstate: matches every state */
-#define CMN_FSM_SAME       (-2) /* "to": stay in the current state */
+#define CMN_FSM_ANY         (-1) /* superstate: matches every state */
+#define CMN_FSM_SAME        (-2) /* "to": stay in the current state */
 #define CMN_FSM_MAX_ACTIONS 4
-#define CMN_FSM_NO_EVENT   (-1)
+#define CMN_FSM_NO_EVENT    (-1)
 
 /* An action runs for a transition. It may raise one follow-up event by setting
  * *ret_event (initially CMN_FSM_NO_EVENT). A non-OK return stops the remaining
@@ -17,9 +17,9 @@
 typedef cmn_err_t(cmn_fsm_action_fn)(void *ctx, int *ret_event);
 
 typedef struct {
-    int from;                                     /* state or CMN_FSM_ANY */
-    int on;                                       /* event */
-    int to;                                       /* state or CMN_FSM_SAME */
+    int from;                                        /* state or CMN_FSM_ANY */
+    int on;                                          /* event */
+    int to;                                          /* state or CMN_FSM_SAME */
     cmn_fsm_action_fn *actions[CMN_FSM_MAX_ACTIONS]; /* run in order, NULL-terminated */
 } cmn_fsm_row_t;
 

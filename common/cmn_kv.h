@@ -56,19 +56,14 @@ cmn_err_t cmn_kv_del(cmn_kv_txn_t *txn, const char *db, const void *key, size_t 
 
 /* Calls fn for every entry in key order; fn returns non-zero to stop early. The
  * pointers passed to fn are valid only during the call. */
-typedef int(cmn_kv_each_fn)(const void *key,
-                            size_t key_len,
-                            const void *val,
-                            size_t val_len,
-                            void *arg);
+typedef int(cmn_kv_each_fn)(
+        const void *key, size_t key_len, const void *val, size_t val_len, void *arg);
 cmn_err_t cmn_kv_each(cmn_kv_txn_t *txn, const char *db, cmn_kv_each_fn *fn, void *arg);
 
 /* Protobuf records under string keys. get: unpacks into *ret_msg (caller calls
  * protobuf_c_message_free_unpacked); CMN_EPROTO if the bytes do not unpack. */
-cmn_err_t cmn_kv_put_pb(cmn_kv_txn_t *txn,
-                        const char *db,
-                        const char *key,
-                        const ProtobufCMessage *msg);
+cmn_err_t
+cmn_kv_put_pb(cmn_kv_txn_t *txn, const char *db, const char *key, const ProtobufCMessage *msg);
 cmn_err_t cmn_kv_get_pb(cmn_kv_txn_t *txn,
                         const char *db,
                         const char *key,

@@ -111,7 +111,9 @@ cmn_psk_kbl_for_cipher(const SSL_CIPHER *cipher)
     if (strstr(name, "CBC-SHA256") != NULL || strstr(name, "AES128-SHA256") != NULL) {
         return 2 * (32 + 16 + 0);
     }
-    if (strcmp(name, "AECDH-AES128-SHA") == 0 || strstr(name, "AES128-SHA") != NULL) {
+    size_t len = strlen(name);
+    if (strcmp(name, "AECDH-AES128-SHA") == 0 || strstr(name, "AES128-SHA") != NULL ||
+        (strstr(name, "AES128") != NULL && len > 8 && strcmp(name + len - 8, "-CBC-SHA") == 0)) {
         return 2 * (20 + 16 + 0); /* 0xC018, our JW deviation (docs/decisions.md D1) */
     }
     return 0;

@@ -1152,8 +1152,7 @@ cmn_res_decode(const uint8_t *buf, size_t len, cmn_res_t *ret)
         return CMN_EPROTO;
     }
     cmn_err_t err = CMN_OK;
-    if (lr.read != len || !cbor_isa_array(arr) ||
-        cbor_array_size(arr) > 256) {
+    if (lr.read != len || !cbor_isa_array(arr) || cbor_array_size(arr) > 256) {
         cbor_decref(&arr);
         return CMN_EPROTO;
     }

@@ -108,7 +108,7 @@ typedef struct {
     char pub_encoding[40];
     uint8_t *priv_data; /* malloc'd secret (wiped by free); may be empty */
     size_t priv_len;
-    bool priv_is_text;  /* privatedata.data was a CBOR text string */
+    bool priv_is_text; /* privatedata.data was a CBOR text string */
     char priv_encoding[40];
 } cmn_cred_t;
 

@@ -15,6 +15,7 @@
 #include "cmn_log.h"
 #include "cmn_time.h"
 #include "sim_coap.h"
+#include "sim_fault.h"
 #include "sim_mcast.h"
 #include "sim_store.h"
 
@@ -31,47 +32,6 @@ struct sim_world {
     int sigfd;          /* SIGTERM/SIGINT */
     bool is_fsync;      /* fsync state writes */
 };
-
-cmn_err_t
-sim_world_parse_faults(const char *spec, sim_device_t *devs, size_t n)
-{
-    char *copy = strdup(spec ? spec : "");
-    char *save = NULL;
-    cmn_err_t err = copy ? CMN_OK : CMN_ENOMEM;
-    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && err == CMN_OK;
-         item = strtok_r(NULL, ",", &save)) {
-        char *kind = strchr(item, ':');
-        char *end = NULL;
-        long idx = strtol(item, &end, 10);
-        if (kind == NULL || end != kind || idx < 0 || (size_t) idx >= n) {
-            (void) fprintf(stderr, "error: --faults: bad entry \"%s\" (IDX:KIND[:PATH])\n", item);
-            err = CMN_EINVAL;
-            break;
-        }
-        kind++;
-        char *path = strchr(kind, ':');
-        if (path) {
-            *path++ = '\0';
-        }
-        sim_device_t *d = &devs[idx];
-        if (strcmp(kind, "bad-cbor") == 0) {
-            d->fault = SIM_FAULT_BAD_CBOR;
-        } else if (strcmp(kind, "silent") == 0) {
-            d->fault = SIM_FAULT_SILENT;
-        } else if (strcmp(kind, "error") == 0) {
-            d->fault = SIM_FAULT_ERROR;
-        } else if (strcmp(kind, "bad-coap") == 0) {
-            d->fault = SIM_FAULT_BAD_COAP;
-        } else {
-            (void) fprintf(stderr, "error: --faults: unknown kind \"%s\"\n", kind);
-            err = CMN_EINVAL;
-            break;
-        }
-        (void) snprintf(d->fault_path, sizeof d->fault_path, "%s", path ? path : "");
-    }
-    free(copy);
-    return err;
-}
 
 static int
 s_watch(sim_world_t *self, int fd, uint64_t tag)
@@ -147,7 +107,7 @@ sim_world_new(const sim_config_t *cfg)
             goto fail;
         }
     }
-    if (sim_world_parse_faults(cfg->faults, self->devs, self->n) != CMN_OK) {
+    if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK) {
         goto fail;
     }
     self->mcast = sim_mcast_new(cfg->iface, cfg->ipv6, cfg->mcast_jitter_ms);

@@ -15,7 +15,4 @@ void sim_world_destroy(sim_world_t **self_p);
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop. */
 int sim_world_run(sim_world_t *self);
 
-/* Parses a fault spec and applies it to devs (CMN_EINVAL with a message on stderr). */
-cmn_err_t sim_world_parse_faults(const char *spec, sim_device_t *devs, size_t n);
-
 #endif

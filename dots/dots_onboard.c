@@ -5,7 +5,16 @@
  * point leaves a record that says what was attempted. On restart, jobs that had not
  * reached SET_RFPRO are failed and their DOC closed (a device in RFOTM then resets
  * itself and can be discovered again); jobs at SET_RFPRO or later hold an owner
- * PSK and are resumed over an owner-PSK session (every later step is idempotent). */
+ * PSK and are resumed over an owner-PSK session (every later step is idempotent).
+ *
+ * Restart choice: the DTLS DOC does not survive a DOTS restart, so a job at SET_RFPRO
+ * or later re-sends its recorded step (and the remaining ones) over SEC_PSK with
+ * identity = the DOTS uuid bytes and key = the stored owner PSK, never over a new
+ * DOC; CLOSE_DOC then only closes that session. The same EV_RESUME path lets the
+ * operator retry a FAILED job that had reached SET_RFPRO. Step deadlines: every
+ * request is sent through cmn_calls with the step timeout, and cmn_calls_expire() in
+ * the service loop is the one sweep that fails overdue steps (EV_TIMEOUT); the
+ * deadline is also recorded in the job for operators. */
 #include "dots_onboard.h"
 
 #include <openssl/crypto.h>
@@ -100,7 +109,7 @@ static void s_raise(dots_job_t *job, int event);
 static void
 s_fail_on(dots_job_t *job, int event, const char *why)
 {
-    (void) snprintf(job->why, sizeof job->why, "%s", why);
+    (void) snprintf(job->why, sizeof job->why, "%.255s", why);
     s_raise(job, event);
 }
 

@@ -1,0 +1,42 @@
+/* sim_svr.h — internal: the resource handlers of a simulated device (sim_svr_*.c),
+ * called by sim_device_handle() after the access check. Not used outside devsim. */
+#ifndef SIM_SVR_H
+#define SIM_SVR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_device.h"
+
+/* CoAP response codes as class*100+detail. */
+#define SIM_CODE_CONTENT      205
+#define SIM_CODE_CHANGED      204
+#define SIM_CODE_DELETED      202
+#define SIM_CODE_BAD_REQUEST  400
+#define SIM_CODE_UNAUTHORIZED 401
+#define SIM_CODE_FORBIDDEN    403
+#define SIM_CODE_NOT_FOUND    404
+#define SIM_CODE_BAD_METHOD   405
+#define SIM_CODE_INTERNAL     500
+
+/* POST handlers: validate the whole payload first (a rejected POST changes nothing),
+ * then apply it to dev. They return the CoAP code (204 on success). */
+int sim_svr_post_doxm(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len);
+int sim_svr_post_pstat(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len);
+int sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len);
+int sim_svr_post_acl2(sim_device_t *dev, const uint8_t *p, size_t len);
+int sim_svr_post_sdi(sim_device_t *dev, const uint8_t *p, size_t len);
+
+/* DELETE /oic/sec/acl2?aceid=N (no query: every ACE). */
+int sim_svr_delete_acl2(sim_device_t *dev, const char *query);
+
+/* GET payloads (malloc'd CBOR in *ret). The cred GET never carries private data. */
+cmn_err_t sim_svr_get_cred(const sim_device_t *dev, uint8_t **ret, size_t *len);
+cmn_err_t sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len);
+
+/* Copies the value of key (matched case-insensitively) in an URI query "k1=v1&k2=v2"
+ * into out (cap bytes, NUL terminated). false if the key is absent or the value does not fit. */
+bool sim_svr_query_value(const char *query, const char *key, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,51 @@
+/* sim_svr_doxm.c — /oic/sec/doxm: ownership transfer properties and their write rules (OCF-NOTES 3)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_log.h"
+#include "sim_svr.h"
+
+int
+sim_svr_post_doxm(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len)
+{
+    cmn_doxm_t in;
+    if (cmn_doxm_decode(p, len, &in) != CMN_OK || in.n_unknown > 0) {
+        return SIM_CODE_BAD_REQUEST;
+    }
+    if (in.present & (CMN_DOXM_HAS_OXMS | CMN_DOXM_HAS_SCT)) {
+        return SIM_CODE_BAD_REQUEST; /* read-only */
+    }
+    bool in_rfotm = dev->pstat.dos_s == CMN_DOS_RFOTM;
+    if (in.present & CMN_DOXM_HAS_OXMSEL) {
+        bool offered = false;
+        for (size_t i = 0; i < dev->doxm.n_oxms; i++) {
+            offered |= dev->doxm.oxms[i] == in.oxmsel;
+        }
+        if (!in_rfotm || peer->is_secure || dev->doc_open || !offered) {
+            return SIM_CODE_BAD_REQUEST;
+        }
+    }
+    uint32_t doc_only = CMN_DOXM_HAS_OWNED | CMN_DOXM_HAS_DEVICEUUID | CMN_DOXM_HAS_DEVOWNERUUID |
+                        CMN_DOXM_HAS_ROWNERUUID;
+    if ((in.present & doc_only) && !(in_rfotm && peer->is_doc)) {
+        return SIM_CODE_BAD_REQUEST;
+    }
+    if (in.present & CMN_DOXM_HAS_OXMSEL) {
+        dev->doxm.oxmsel = in.oxmsel;
+    }
+    if (in.present & CMN_DOXM_HAS_DEVOWNERUUID) {
+        dev->doxm.devowneruuid = in.devowneruuid;
+    }
+    if (in.present & CMN_DOXM_HAS_DEVICEUUID) {
+        dev->doxm.deviceuuid = in.deviceuuid;
+    }
+    if (in.present & CMN_DOXM_HAS_ROWNERUUID) {
+        dev->doxm.rowneruuid = in.rowneruuid;
+    }
+    if (in.present & CMN_DOXM_HAS_OWNED) {
+        dev->doxm.owned = in.owned;
+    }
+    return SIM_CODE_CHANGED;
+}

@@ -1,0 +1,424 @@
+/* sim_device_test.c — devsim state machine, entry checks, write rules, CR2640, store */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmn_svr.h"
+#include "cmn_uuid.h"
+#include "sim_device.h"
+#include "sim_fault.h"
+#include "sim_store.h"
+
+static sim_device_t s_dev;
+static const sim_peer_t s_plain = {0};
+static sim_peer_t s_doc;
+
+static void
+s_setup(void)
+{
+    memset(&s_dev, 0, sizeof s_dev);
+    s_dev.oxms[0] = 0;
+    s_dev.n_oxms = 1;
+    s_dev.reset_delay_ms = 0;
+    cr_assert_eq(sim_device_factory_reset(&s_dev), CMN_OK);
+    memset(&s_doc, 0, sizeof s_doc);
+    s_doc.is_secure = true;
+    s_doc.is_doc = true;
+}
+
+static void
+s_teardown(void)
+{
+    sim_device_free(&s_dev);
+}
+
+static int
+s_post(const sim_peer_t *peer, const char *path, const uint8_t *p, size_t len)
+{
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    bool changed = false;
+    int code =
+            sim_device_handle(&s_dev, peer, SIM_POST, path, NULL, p, len, &body, &blen, &changed);
+    free(body);
+    return code;
+}
+
+static int
+s_post_doxm(const sim_peer_t *peer, const cmn_doxm_t *d)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_doxm_encode(d, &buf, &len), CMN_OK);
+    int code = s_post(peer, "/oic/sec/doxm", buf, len);
+    free(buf);
+    return code;
+}
+
+static int
+s_post_pstat(const sim_peer_t *peer, const cmn_pstat_t *p)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_pstat_encode(p, &buf, &len), CMN_OK);
+    int code = s_post(peer, "/oic/sec/pstat", buf, len);
+    free(buf);
+    return code;
+}
+
+static int
+s_set_dos(int64_t s)
+{
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
+    return s_post_pstat(&s_doc, &p);
+}
+
+/* Runs the owner steps of OCF-NOTES 8.1 directly on the device (as DOC). */
+static void
+s_own(cmn_uuid_t *owner)
+{
+    cr_assert_eq(cmn_uuid_generate(owner), CMN_OK);
+    s_dev.doc_open = true;
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_DEVOWNERUUID | CMN_DOXM_HAS_ROWNERUUID,
+                    .devowneruuid = *owner,
+                    .rowneruuid = *owner};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_ROWNERUUID, .rowneruuid = *owner};
+    cr_assert_eq(s_post_pstat(&s_doc, &p), 204);
+    s_dev.acl.rowneruuid = *owner;
+    cmn_creds_t c = {.present = CMN_CREDS_HAS_CREDS | CMN_CREDS_HAS_ROWNERUUID,
+                     .rowneruuid = *owner};
+    uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .subjectuuid = *owner,
+                       .priv_data = key,
+                       .priv_len = sizeof key};
+    (void) strcpy(cred.priv_encoding, CMN_ENC_RAW);
+    c.creds = &cred;
+    c.n_creds = 1;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&c, &buf, &len), CMN_OK);
+    cr_assert_eq(s_post(&s_doc, "/oic/sec/cred", buf, len), 204);
+    free(buf);
+}
+
+TestSuite(sim_device, .init = s_setup, .fini = s_teardown);
+
+Test(sim_device, factory_state_is_rfotm_unowned)
+{
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+    cr_assert_eq(s_dev.doxm.oxmsel, 4);
+    cr_assert_not(s_dev.doxm.owned);
+    cr_assert_not(cmn_uuid_is_nil(&s_dev.doxm.deviceuuid));
+    cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
+    cr_assert_eq(s_dev.creds.n_creds, 0);
+    cr_assert_eq(s_dev.acl.n_aces, 2);
+}
+
+struct transition {
+    int64_t from, to;
+    bool is_allowed;
+};
+
+ParameterizedTestParameters(sim_device, transition_table)
+{
+    static struct transition t[] = {
+            {CMN_DOS_RFOTM, CMN_DOS_RFPRO, true},  {CMN_DOS_RFOTM, CMN_DOS_RFNOP, true},
+            {CMN_DOS_RFOTM, CMN_DOS_RESET, true},  {CMN_DOS_RFOTM, CMN_DOS_SRESET, false},
+            {CMN_DOS_RFPRO, CMN_DOS_RFNOP, true},  {CMN_DOS_RFPRO, CMN_DOS_RESET, true},
+            {CMN_DOS_RFPRO, CMN_DOS_RFOTM, false}, {CMN_DOS_RFNOP, CMN_DOS_RFPRO, true},
+            {CMN_DOS_RFNOP, CMN_DOS_SRESET, true}, {CMN_DOS_RFNOP, CMN_DOS_RFOTM, false},
+            {CMN_DOS_SRESET, CMN_DOS_RFPRO, true}, {CMN_DOS_SRESET, CMN_DOS_RFNOP, false},
+            {CMN_DOS_RESET, CMN_DOS_RFPRO, false},
+    };
+    return cr_make_param_array(struct transition, t, sizeof t / sizeof t[0]);
+}
+
+ParameterizedTest(struct transition *t, sim_device, transition_table)
+{
+    cr_assert_eq(sim_device_transition_allowed(t->from, t->to), t->is_allowed, "%s -> %s",
+                 cmn_dos_name(t->from), cmn_dos_name(t->to));
+}
+
+Test(sim_device, rfpro_entry_refused_without_owners)
+{
+    s_dev.doc_open = true;
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 400);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+}
+
+Test(sim_device, rfpro_entry_refused_while_unowned)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 400);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+}
+
+Test(sim_device, rfpro_entry_refused_without_owner_cred)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(cmn_uuid_generate(&s_dev.acl.rowneruuid), CMN_OK); /* no cred for it */
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 400);
+}
+
+Test(sim_device, rfpro_then_rfnop_after_ownership)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFPRO);
+    cr_assert_eq(s_dev.pstat.cm, 0);
+    /* the owner over PSK moves on to RFNOP */
+    s_dev.doc_open = false;
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RFNOP};
+    cr_assert_eq(s_post_pstat(&psk, &p), 204);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFNOP);
+    cr_assert(s_dev.pstat.isop);
+    /* back to RFOTM is not a valid transition */
+    p.dos_s = CMN_DOS_RFOTM;
+    cr_assert_eq(s_post_pstat(&psk, &p), 400);
+    /* a stranger over DTLS cannot write pstat */
+    sim_peer_t other = {.is_secure = true, .has_peer = true};
+    cr_assert_eq(cmn_uuid_generate(&other.peer), CMN_OK);
+    p.dos_s = CMN_DOS_RFPRO;
+    cr_assert_geq(s_post_pstat(&other, &p), 400);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFNOP);
+}
+
+Test(sim_device, oxmsel_only_plain_and_offered)
+{
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OXMSEL, .oxmsel = 2};
+    cr_assert_eq(s_post_doxm(&s_plain, &d), 400); /* not in oxms */
+    d.oxmsel = 0;
+    cr_assert_eq(s_post_doxm(&s_plain, &d), 204);
+    cr_assert_eq(s_dev.doxm.oxmsel, 0);
+    s_dev.doc_open = true;
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 400); /* not over DTLS */
+}
+
+Test(sim_device, owner_fields_only_over_doc)
+{
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_DEVOWNERUUID};
+    cr_assert_eq(cmn_uuid_generate(&d.devowneruuid), CMN_OK);
+    cr_assert_eq(s_post_doxm(&s_plain, &d), 400);
+    cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
+    s_dev.doc_open = true;
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert(cmn_uuid_eq(&s_dev.doxm.devowneruuid, &d.devowneruuid));
+}
+
+Test(sim_device, deviceuuid_change_moves_oic_d_di)
+{
+    s_dev.doc_open = true;
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_DEVICEUUID};
+    cr_assert_eq(cmn_uuid_generate(&d.deviceuuid), CMN_OK);
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    bool changed = false;
+    cr_assert_eq(sim_device_handle(&s_dev, &s_doc, SIM_GET, "/oic/d", NULL, NULL, 0, &body, &len,
+                                   &changed),
+                 205);
+    cmn_d_t od;
+    cr_assert_eq(cmn_d_decode(body, len, &od), CMN_OK);
+    free(body);
+    cr_assert(cmn_uuid_eq(&od.di, &d.deviceuuid));
+}
+
+Test(sim_device, unknown_property_and_dos_p_rejected)
+{
+    /* {"owned": false, "bogus": 1} */
+    static const uint8_t unknown[] = {0xa2, 0x65, 'o', 'w', 'n', 'e', 'd', 0xf4,
+                                      0x65, 'b',  'o', 'g', 'u', 's', 0x01};
+    s_dev.doc_open = true;
+    cr_assert_eq(s_post(&s_doc, "/oic/sec/doxm", unknown, sizeof unknown), 400);
+    /* {"dos": {"s": 1, "p": false}} */
+    static const uint8_t dos_p[] = {0xa1, 0x63, 'd',  'o',  's', 0xa2,
+                                    0x61, 's',  0x01, 0x61, 'p', 0xf4};
+    cr_assert_eq(s_post(&s_doc, "/oic/sec/pstat", dos_p, sizeof dos_p), 400);
+}
+
+Test(sim_device, plain_coap_refused_while_doc_open)
+{
+    s_dev.doc_open = true;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    bool changed = false;
+    int code = sim_device_handle(&s_dev, &s_plain, SIM_GET, "/oic/sec/doxm", NULL, NULL, 0, &body,
+                                 &len, &changed);
+    free(body);
+    cr_assert_eq(code, 401);
+}
+
+Test(sim_device, doc_close_in_rfotm_resets_identity)
+{
+    cmn_uuid_t before = s_dev.doxm.deviceuuid;
+    cmn_uuid_t owner;
+    s_own(&owner);
+    sim_device_doc_closed(&s_dev);
+    cr_assert_not(s_dev.doc_open);
+    /* the reset is scheduled at once; the event loop (sim_world) then applies it */
+    cr_assert_neq(s_dev.reset_at_ms, 0);
+    cr_assert_eq(sim_device_factory_reset(&s_dev), CMN_OK);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+    cr_assert_not(cmn_uuid_eq(&s_dev.doxm.deviceuuid, &before));
+    cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
+    cr_assert_eq(s_dev.creds.n_creds, 0);
+    cr_assert_eq(s_dev.reset_at_ms, 0);
+}
+
+Test(sim_device, doc_close_after_rfpro_keeps_state)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    sim_device_doc_closed(&s_dev);
+    cr_assert_eq(s_dev.reset_at_ms, 0);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFPRO);
+}
+
+Test(sim_device, reset_request_schedules_reset)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    s_dev.doc_open = false;
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RESET};
+    cr_assert_eq(s_post_pstat(&psk, &p), 204);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RESET);
+    cr_assert_neq(s_dev.reset_at_ms, 0);
+}
+
+Test(sim_device, cr2640_query_matching)
+{
+    cr_assert(sim_device_mcast_doxm_matches(&s_dev, NULL));
+    cr_assert(sim_device_mcast_doxm_matches(&s_dev, "owned=FALSE"));
+    cr_assert(sim_device_mcast_doxm_matches(&s_dev, "Owned=false"));
+    cr_assert(sim_device_mcast_doxm_matches(&s_dev, "owned=FaLsE"));
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, "owned=TRUE"));
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, "owned=maybe"));
+    s_dev.doc_open = true;
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, "owned=FALSE"));
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, NULL));
+    s_dev.doc_open = false;
+    s_dev.doxm.owned = true;
+    s_dev.pstat.dos_s = CMN_DOS_RFNOP;
+    cr_assert(sim_device_mcast_doxm_matches(&s_dev, "owned=TRUE"));
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, "owned=FALSE"));
+    cr_assert_not(sim_device_mcast_doxm_matches(&s_dev, NULL));
+}
+
+Test(sim_device, store_roundtrip_keeps_everything)
+{
+    char tmpl[] = "/tmp/sim_store_XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    (void) snprintf(s_dev.dir, sizeof s_dev.dir, "%s/dev-0000", tmpl);
+    cr_assert_eq(mkdir(s_dev.dir, 0700), 0);
+    cmn_uuid_t owner;
+    s_own(&owner);
+    s_dev.udp_port = 40001;
+    s_dev.dtls_port = 40002;
+    cr_assert_eq(sim_store_save(&s_dev, true), CMN_OK);
+
+    char path[600];
+    (void) snprintf(path, sizeof path, "%s/state.cbor", s_dev.dir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+
+    sim_device_t loaded;
+    memset(&loaded, 0, sizeof loaded);
+    (void) strcpy(loaded.dir, s_dev.dir);
+    cr_assert_eq(sim_store_load(&loaded), CMN_OK);
+    cr_assert(cmn_uuid_eq(&loaded.doxm.deviceuuid, &s_dev.doxm.deviceuuid));
+    cr_assert(cmn_uuid_eq(&loaded.doxm.devowneruuid, &owner));
+    cr_assert(cmn_uuid_eq(&loaded.pstat.rowneruuid, &owner));
+    cr_assert_eq(loaded.pstat.dos_s, s_dev.pstat.dos_s);
+    cr_assert_eq(loaded.acl.n_aces, s_dev.acl.n_aces);
+    cr_assert_eq(loaded.creds.n_creds, 1);
+    const cmn_cred_t *k = sim_device_find_psk(&loaded, owner.b);
+    cr_assert_not_null(k);
+    cr_assert_eq(k->priv_len, 16);
+    cr_assert_eq(k->priv_data[0], 1);
+    cr_assert_eq(k->priv_data[15], 16);
+    cr_assert_eq(loaded.udp_port, 40001);
+    cr_assert_eq(loaded.dtls_port, 40002);
+    sim_device_free(&loaded);
+
+    /* a corrupt file is reported, not trusted */
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    (void) fputs("not cbor", f);
+    (void) fclose(f);
+    memset(&loaded, 0, sizeof loaded);
+    (void) strcpy(loaded.dir, s_dev.dir);
+    cr_assert_eq(sim_store_load(&loaded), CMN_EPROTO);
+    sim_device_free(&loaded);
+    (void) unlink(path);
+    (void) rmdir(s_dev.dir);
+    (void) rmdir(tmpl);
+}
+
+Test(sim_fault, parses_spec_and_rejects_bad_entries)
+{
+    sim_device_t devs[3];
+    memset(devs, 0, sizeof devs);
+    cr_assert_eq(sim_fault_parse("0:bad-cbor:/oic/sec/doxm,2:bad-coap", devs, 3), CMN_OK);
+    cr_assert_eq(devs[0].fault, SIM_FAULT_BAD_CBOR);
+    cr_assert_str_eq(devs[0].fault_path, "/oic/sec/doxm");
+    cr_assert_eq(devs[1].fault, SIM_FAULT_NONE);
+    cr_assert_eq(devs[2].fault, SIM_FAULT_BAD_COAP);
+    cr_assert_eq(sim_fault_parse("1:silent:/oic/sec/pstat", devs, 3), CMN_OK);
+    cr_assert_eq(devs[1].fault, SIM_FAULT_SILENT);
+    cr_assert_eq(sim_fault_parse("", devs, 3), CMN_OK);
+    cr_assert_eq(sim_fault_parse("3:error:/oic/sec/cred", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("x:error", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("0:explode", devs, 3), CMN_EINVAL);
+    char longspec[200];
+    (void) snprintf(longspec, sizeof longspec, "0:error:/%0100d", 0);
+    cr_assert_eq(sim_fault_parse(longspec, devs, 3), CMN_EINVAL);
+}
+
+Test(sim_fault, error_fault_answers_bad_request_to_posts)
+{
+    sim_device_t dev;
+    memset(&dev, 0, sizeof dev);
+    dev.oxms[0] = 0;
+    dev.n_oxms = 1;
+    cr_assert_eq(sim_device_factory_reset(&dev), CMN_OK);
+    cr_assert_eq(sim_fault_parse("0:error:/oic/sec/doxm", &dev, 1), CMN_OK);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OXMSEL, .oxmsel = 0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_doxm_encode(&d, &buf, &len), CMN_OK);
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    bool changed = false;
+    sim_peer_t plain = {0};
+    int code = sim_device_handle(&dev, &plain, SIM_POST, "/oic/sec/doxm", NULL, buf, len, &body,
+                                 &blen, &changed);
+    free(body);
+    free(buf);
+    cr_assert_eq(code, 400);
+    cr_assert_eq(dev.doxm.oxmsel, 4);
+    sim_device_free(&dev);
+}
