@@ -20,7 +20,15 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 
-typedef enum { PHASE_DOXM = 0, PHASE_RES, PHASE_DONE } s_phase_t;
+/* DOXM: doxm request to every target; RES: /oic/res?rt=oic.r.doxm to every target;
+ * RES_UNICAST: /oic/res to the doxm reply's source of each device still without eps. */
+typedef enum { PHASE_DOXM = 0, PHASE_RES, PHASE_RES_UNICAST, PHASE_DONE } s_phase_t;
+
+typedef struct {
+    struct sockaddr_storage addr; /* where the device's doxm reply came from */
+    socklen_t len;
+    int fd; /* the socket it arrived on */
+} s_source_t;
 
 struct gw_disc {
     int fd[2]; /* IPv4 and IPv6 sockets (-1 = none) */
@@ -35,6 +43,7 @@ struct gw_disc {
     uint8_t token[8]; /* token of the current phase */
     uint16_t mid;
     gw_disc_device_t *devs; /* results */
+    s_source_t *srcs;       /* reply source of devs[i] */
     size_t n_devs;
     size_t replies, bad; /* counters */
 };
@@ -114,13 +123,12 @@ s_add_target(gw_disc_t *self, int family, const char *addr, uint16_t port, unsig
     self->n_targets++;
 }
 
-static void
-s_send_phase(gw_disc_t *self, const char *path, const char *query)
+/* Encodes a NON GET with a fresh token (kept as the current phase's token). */
+static cmn_err_t
+s_encode_get(gw_disc_t *self, const char *path, const char *query, uint8_t *dgram, size_t *len)
 {
     static const uint8_t accept[2] = {0x27, 0x10}; /* 10000 */
     static const uint8_t ver[2] = {0x08, 0x00};
-    uint8_t dgram[256];
-    size_t len = 0;
     cmn_coap_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.type = 1;    /* NON */
@@ -132,7 +140,18 @@ s_send_phase(gw_disc_t *self, const char *path, const char *query)
     if (cmn_coapmsg_add_uri(&msg, path, query) != CMN_OK ||
         cmn_coapmsg_add_opt(&msg, CMN_COAP_OPT_ACCEPT, accept, sizeof accept) != CMN_OK ||
         cmn_coapmsg_add_opt(&msg, CMN_COAP_OPT_OCF_ACCEPT_VER, ver, sizeof ver) != CMN_OK ||
-        cmn_coapmsg_encode(&msg, dgram, sizeof dgram, &len) != CMN_OK) {
+        cmn_coapmsg_encode(&msg, dgram, 256, len) != CMN_OK) {
+        return CMN_EINVAL;
+    }
+    return CMN_OK;
+}
+
+static void
+s_send_phase(gw_disc_t *self, const char *path, const char *query)
+{
+    uint8_t dgram[256];
+    size_t len = 0;
+    if (s_encode_get(self, path, query, dgram, &len) != CMN_OK) {
         return;
     }
     for (size_t i = 0; i < self->n_targets; i++) {
@@ -212,6 +231,7 @@ gw_disc_destroy(gw_disc_t **self_p)
         free(self->devs[i].doxm);
     }
     free(self->devs);
+    free(self->srcs);
     free(self);
     *self_p = NULL;
 }
@@ -267,6 +287,12 @@ s_device(gw_disc_t *self, const char *uuid, bool create)
         return NULL;
     }
     self->devs = grown;
+    s_source_t *srcs = realloc(self->srcs, (self->n_devs + 1) * sizeof *srcs);
+    if (srcs == NULL) {
+        return NULL;
+    }
+    self->srcs = srcs;
+    memset(&srcs[self->n_devs], 0, sizeof srcs[0]);
     gw_disc_device_t *d = &self->devs[self->n_devs++];
     memset(d, 0, sizeof *d);
     (void) snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
@@ -274,7 +300,12 @@ s_device(gw_disc_t *self, const char *uuid, bool create)
 }
 
 static void
-s_on_doxm(gw_disc_t *self, const uint8_t *p, size_t len, const struct sockaddr_storage *from)
+s_on_doxm(gw_disc_t *self,
+          const uint8_t *p,
+          size_t len,
+          const struct sockaddr_storage *from,
+          socklen_t from_len,
+          int fd)
 {
     cmn_doxm_t doxm;
     if (cmn_doxm_decode(p, len, &doxm) != CMN_OK || !(doxm.present & CMN_DOXM_HAS_DEVICEUUID)) {
@@ -292,6 +323,10 @@ s_on_doxm(gw_disc_t *self, const uint8_t *p, size_t len, const struct sockaddr_s
         memcpy(d->doxm, p, len);
         d->doxm_len = len;
     }
+    s_source_t *src = &self->srcs[d - self->devs];
+    memcpy(&src->addr, from, from_len);
+    src->len = from_len;
+    src->fd = fd;
     char host[INET6_ADDRSTRLEN] = "";
     if (from->ss_family == AF_INET) {
         (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) from)->sin_addr, host,
@@ -350,9 +385,30 @@ gw_disc_on_readable(gw_disc_t *self, int which)
             continue;
         }
         if (self->phase == PHASE_DOXM) {
-            s_on_doxm(self, p, len, &from);
+            s_on_doxm(self, p, len, &from, fl, self->fd[which]);
         } else {
             s_on_res(self, p, len);
+        }
+    }
+}
+
+/* Devices that answered doxm but whose /oic/res links did not arrive (or lacked eps)
+ * are asked directly, at the address their doxm reply came from. */
+static void
+s_send_unicast_res(gw_disc_t *self)
+{
+    uint8_t dgram[256];
+    size_t len = 0;
+    if (s_encode_get(self, "/oic/res", NULL, dgram, &len) != CMN_OK) {
+        return;
+    }
+    for (size_t i = 0; i < self->n_devs; i++) {
+        const s_source_t *src = &self->srcs[i];
+        if (self->devs[i].n_eps > 0 || src->len == 0) {
+            continue;
+        }
+        if (sendto(src->fd, dgram, len, 0, (const struct sockaddr *) &src->addr, src->len) < 0) {
+            cmn_log_warn("GW-DISC-SEND", "unicast /oic/res not sent: %s", strerror(errno));
         }
     }
 }
@@ -364,7 +420,7 @@ gw_disc_tick(gw_disc_t *self)
     if (self->phase == PHASE_DONE) {
         return -1;
     }
-    bool all_eps = self->phase == PHASE_RES;
+    bool all_eps = self->phase == PHASE_RES || self->phase == PHASE_RES_UNICAST;
     for (size_t i = 0; all_eps && i < self->n_devs; i++) {
         all_eps = self->devs[i].n_eps > 0;
     }
@@ -378,6 +434,12 @@ gw_disc_tick(gw_disc_t *self)
     if (self->phase == PHASE_DOXM && self->n_devs > 0) {
         self->phase = PHASE_RES;
         s_send_phase(self, "/oic/res", "rt=oic.r.doxm");
+        self->phase_end_ms = now + (uint64_t) self->window_ms;
+        return self->window_ms;
+    }
+    if (self->phase == PHASE_RES) {
+        s_send_unicast_res(self);
+        self->phase = PHASE_RES_UNICAST;
         self->phase_end_ms = now + (uint64_t) self->window_ms;
         return self->window_ms;
     }

@@ -72,21 +72,24 @@ int
 main(int argc, char **argv)
 {
     int count = 100, in_flight = 64;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--count") == 0) {
-            count = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--in-flight") == 0) {
-            in_flight = atoi(argv[i + 1]);
+    const char *durable = "--durable";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            count = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc) {
+            in_flight = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--no-durable") == 0) {
+            durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
         }
     }
     if (count <= 0 || in_flight <= 0) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M]\n");
+        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--no-durable]\n");
         return 2;
     }
     char inflight[16];
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
-    const char *dots_args[] = {"--durable", "--max-in-flight", inflight, "--step-timeout-ms",
-                               "20000",     "--log-level",     "notice", NULL};
+    const char *dots_args[] = {durable, "--max-in-flight", inflight, "--step-timeout-ms",
+                               "20000", "--log-level",     "notice", NULL};
     char *dir = obt_tmpdir("bench");
     obt_suite_t s;
     obt_proc_t sim;
@@ -129,6 +132,7 @@ main(int argc, char **argv)
     double *lat = calloc(n + 1, sizeof *lat);
     size_t nl = 0;
     uint64_t last = t0, first_start = UINT64_MAX;
+    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p1 = strstr(objs[i], "\"started_ms\":");
         const char *p2 = strstr(objs[i], "\"finished_ms\":");
@@ -139,12 +143,17 @@ main(int argc, char **argv)
             last = b > last ? b : last;
             first_start = a < first_start ? a : first_start;
         }
+        char err[400];
+        if (strstr(objs[i], "\"state\":\"FAILED\"") &&
+            obt_json_str(objs[i], "error", err, sizeof err) && shown++ < 10) {
+            printf("failed: %s\n", err);
+        }
         free(objs[i]);
     }
     qsort(lat, nl, sizeof *lat, s_cmp);
     double secs = (double) (last - t0) / 1000.0;
-    printf("devices: %d requested, %zu RFNOP, %zu failed, in-flight bound %d\n", count, done,
-           failed, in_flight);
+    printf("devices: %d requested, %zu RFNOP, %zu failed, in-flight bound %d, DOTS %s\n", count,
+           done, failed, in_flight, durable + 2);
     printf("throughput: %.1f devices/s (%.2f s from the onboard command to the last RFNOP)\n",
            secs > 0 ? (double) done / secs : 0.0, secs);
     printf("latency per device RFOTM->RFNOP (ms): p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n",

@@ -10,6 +10,7 @@
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
 #include "sim_device.h"
+#include "sim_dump.h"
 #include "sim_fault.h"
 #include "sim_store.h"
 
@@ -421,4 +422,42 @@ Test(sim_fault, error_fault_answers_bad_request_to_posts)
     cr_assert_eq(code, 400);
     cr_assert_eq(dev.doxm.oxmsel, 4);
     sim_device_free(&dev);
+}
+
+TestSuite(sim_dump, .init = s_setup, .fini = s_teardown);
+
+Test(sim_dump, prints_persisted_devices_as_json)
+{
+    char tmpl[] = "/tmp/sim_dump_XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    (void) snprintf(s_dev.dir, sizeof s_dev.dir, "%s/dev-0000", tmpl);
+    cr_assert_eq(mkdir(s_dev.dir, 0700), 0);
+    cmn_uuid_t owner;
+    s_own(&owner);
+    (void) snprintf(s_dev.address, sizeof s_dev.address, "127.0.0.1");
+    s_dev.udp_port = 40011;
+    s_dev.dtls_port = 40012;
+    cr_assert_eq(sim_store_save(&s_dev, false), CMN_OK);
+
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *f = open_memstream(&out, &out_len);
+    cr_assert_not_null(f);
+    cr_assert_eq(sim_dump_dir(tmpl, f), CMN_OK);
+    (void) fclose(f);
+    char uuid[CMN_UUID_STR_LEN + 1];
+    cmn_uuid_to_str(&s_dev.doxm.deviceuuid, uuid);
+    cr_assert_not_null(strstr(out, uuid), "%s", out);
+    cr_assert_not_null(strstr(out, "\"index\":0"), "%s", out);
+    cr_assert_not_null(strstr(out, "\"privatedata_hex\":\"0102030405060708090a0b0c0d0e0f10\""),
+                       "%s", out);
+    cr_assert_not_null(strstr(out, "\"state\":\"RFOTM\""), "%s", out);
+    cr_assert_eq(out[0], '[');
+    free(out);
+
+    char path[600];
+    (void) snprintf(path, sizeof path, "%s/state.cbor", s_dev.dir);
+    (void) unlink(path);
+    (void) rmdir(s_dev.dir);
+    (void) rmdir(tmpl);
 }

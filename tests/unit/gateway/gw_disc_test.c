@@ -1,0 +1,272 @@
+/* gw_disc_test.c — discovery replies: parsing, malformed datagrams, merge by UUID */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmn_coapmsg.h"
+#include "cmn_svr.h"
+#include "cmn_uuid.h"
+#include "gw_disc.h"
+
+#define DEV_UUID "12345678-1234-4321-8765-123456789abc"
+
+static const uint8_t s_token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+/* A doxm payload for DEV_UUID (caller frees). */
+static uint8_t *
+s_doxm_cbor(size_t *ret_len)
+{
+    cmn_doxm_t doxm = {0};
+    doxm.present = CMN_DOXM_HAS_DEVICEUUID | CMN_DOXM_HAS_OWNED | CMN_DOXM_HAS_OXMS;
+    doxm.oxms[0] = 0;
+    doxm.n_oxms = 1;
+    cr_assert_eq(cmn_uuid_from_str(DEV_UUID, &doxm.deviceuuid), CMN_OK);
+    uint8_t *buf = NULL;
+    cr_assert_eq(cmn_doxm_encode(&doxm, &buf, ret_len), CMN_OK);
+    return buf;
+}
+
+/* Encodes a NON response with code (class<<5|detail), token and payload. */
+static size_t
+s_reply(uint8_t code,
+        const uint8_t *token,
+        size_t tkl,
+        const uint8_t *p,
+        size_t plen,
+        uint8_t *out,
+        size_t cap)
+{
+    static const uint8_t cf[2] = {0x27, 0x10};
+    cmn_coap_msg_t msg = {.type = 1, .code = code, .mid = 7, .token_len = tkl};
+    memcpy(msg.token, token, tkl);
+    cr_assert_eq(cmn_coapmsg_add_opt(&msg, CMN_COAP_OPT_CONTENT_FORMAT, cf, sizeof cf), CMN_OK);
+    msg.payload = p;
+    msg.payload_len = plen;
+    size_t len = 0;
+    cr_assert_eq(cmn_coapmsg_encode(&msg, out, cap, &len), CMN_OK);
+    return len;
+}
+
+Test(gw_disc, parses_a_valid_doxm_reply)
+{
+    size_t plen = 0;
+    uint8_t *p = s_doxm_cbor(&plen);
+    uint8_t dg[512];
+    size_t n = s_reply(0x45, s_token, 8, p, plen, dg, sizeof dg);
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    cr_assert_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_OK);
+    cr_assert_eq(got_len, plen);
+    cr_assert_arr_eq(got, p, plen);
+    free(p);
+}
+
+Test(gw_disc, rejects_malformed_and_foreign_datagrams)
+{
+    size_t plen = 0;
+    uint8_t *p = s_doxm_cbor(&plen);
+    uint8_t dg[512];
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    static const uint8_t other[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+
+    size_t n = s_reply(0x45, other, 8, p, plen, dg, sizeof dg); /* wrong token */
+    cr_expect_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_EPROTO);
+    n = s_reply(0x84, s_token, 8, p, plen, dg, sizeof dg); /* 4.04 */
+    cr_expect_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_EPROTO);
+    n = s_reply(0x45, s_token, 8, NULL, 0, dg, sizeof dg); /* no payload */
+    cr_expect_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_EPROTO);
+    n = s_reply(0x45, s_token, 4, p, plen, dg, sizeof dg); /* short token */
+    cr_expect_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_EPROTO);
+    n = s_reply(0x45, s_token, 8, p, plen, dg, sizeof dg);
+    cr_expect_eq(gw_disc_parse_reply(dg, 3, s_token, &got, &got_len), CMN_EPROTO); /* cut */
+    dg[0] = 0x0f; /* version 0, TKL 15 */
+    cr_expect_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_EPROTO);
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff};
+    cr_expect_eq(gw_disc_parse_reply(junk, sizeof junk, s_token, &got, &got_len), CMN_EPROTO);
+    cr_expect_null(got, "out-parameters are written only on success");
+    free(p);
+}
+
+/* Receives one request on fd (the fake device) and returns its token. */
+static size_t
+s_recv_request(int fd, struct sockaddr_in *from, uint8_t token[8])
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 2000), 1, "no discovery request arrived");
+    uint8_t buf[1500];
+    socklen_t fl = sizeof *from;
+    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *) from, &fl);
+    cr_assert_geq(n, 4);
+    size_t tkl = buf[0] & 0x0f;
+    cr_assert_leq(tkl, 8);
+    memcpy(token, buf + 4, tkl);
+    return tkl;
+}
+
+/* Runs the gateway side until the round finishes or, if dev >= 0, until the fake
+ * device has a new request waiting. */
+static void
+s_drive(gw_disc_t *disc, int dev)
+{
+    for (int i = 0; i < 200; i++) {
+        struct pollfd pfd[2] = {{.fd = gw_disc_fd(disc, 0), .events = POLLIN},
+                                {.fd = dev, .events = POLLIN}};
+        int t = gw_disc_tick(disc);
+        if (t < 0) {
+            return;
+        }
+        if (poll(pfd, dev >= 0 ? 2 : 1, t > 50 ? 50 : t) > 0) {
+            if (pfd[0].revents & POLLIN) {
+                gw_disc_on_readable(disc, 0);
+            }
+            if (dev >= 0 && (pfd[1].revents & POLLIN)) {
+                return;
+            }
+        }
+    }
+}
+
+Test(gw_disc, merges_duplicate_replies_and_counts_malformed, .timeout = 20)
+{
+    int dev = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(dev, (struct sockaddr *) &a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    cr_assert_eq(getsockname(dev, (struct sockaddr *) &a, &al), 0);
+    char ep[64];
+    (void) snprintf(ep, sizeof ep, "coap://127.0.0.1:%u", ntohs(a.sin_port));
+    const char *eps[] = {ep};
+    gw_disc_opts_t opts = {.iface = "lo",
+                           .window_ms = 300,
+                           .query = "owned=FALSE",
+                           .unicast = eps,
+                           .n_unicast = 1};
+    cmn_err_t err = CMN_EIO;
+    gw_disc_t *disc = gw_disc_start(&opts, &err);
+    cr_assert_not_null(disc, "gw_disc_start: %d", err);
+
+    /* Phase 1: the device answers twice (e.g. two groups) and sends one junk datagram. */
+    struct sockaddr_in gw;
+    uint8_t tok[8];
+    size_t tkl = s_recv_request(dev, &gw, tok);
+    size_t plen = 0;
+    uint8_t *p = s_doxm_cbor(&plen);
+    uint8_t dg[1024];
+    size_t n = s_reply(0x45, tok, tkl, p, plen, dg, sizeof dg);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
+    }
+    static const uint8_t junk[] = {0x40, 0x01};
+    cr_assert_eq(sendto(dev, junk, sizeof junk, 0, (struct sockaddr *) &gw, sizeof gw), 2);
+    free(p);
+
+    /* Phase 2: /oic/res?rt=oic.r.doxm, answered with the device's doxm link. */
+    s_drive(disc, dev); /* until the window closes and the /oic/res request goes out */
+    tkl = s_recv_request(dev, &gw, tok);
+    cmn_res_t res = {0};
+    cmn_link_t link = {0};
+    (void) snprintf(link.anchor, sizeof link.anchor, "ocf://%s", DEV_UUID);
+    (void) snprintf(link.href, sizeof link.href, "/oic/sec/doxm");
+    (void) snprintf(link.eps[0], sizeof link.eps[0], "coaps://127.0.0.1:40001");
+    link.n_eps = 1;
+    cr_assert_eq(cmn_res_add(&res, &link), CMN_OK);
+    uint8_t *rbuf = NULL;
+    size_t rlen = 0;
+    cr_assert_eq(cmn_res_encode(&res, &rbuf, &rlen), CMN_OK);
+    cmn_res_free(&res);
+    n = s_reply(0x45, tok, tkl, rbuf, rlen, dg, sizeof dg);
+    cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
+    free(rbuf);
+    s_drive(disc, -1);
+    cr_assert_eq(gw_disc_tick(disc), -1, "round not finished");
+
+    size_t n_devs = 0;
+    const gw_disc_device_t *devs = gw_disc_devices(disc, &n_devs);
+    cr_assert_eq(n_devs, 1, "duplicates must merge into one device");
+    cr_expect_str_eq(devs[0].uuid, DEV_UUID);
+    cr_expect_str_eq(devs[0].source, "127.0.0.1");
+    cr_assert_eq(devs[0].n_eps, 1);
+    cr_expect_str_eq(devs[0].eps[0], "coaps://127.0.0.1:40001");
+    cr_expect_not_null(devs[0].doxm);
+    size_t replies = 0, bad = 0;
+    gw_disc_counts(disc, &replies, &bad);
+    cr_expect_eq(replies, 4);
+    cr_expect_eq(bad, 1);
+    gw_disc_destroy(&disc);
+    cr_expect_null(disc);
+    (void) close(dev);
+}
+
+/* Sends the /oic/res links of DEV_UUID (eps: one coaps endpoint) in reply to tok. */
+static void
+s_send_res(int dev, const struct sockaddr_in *gw, const uint8_t *tok, size_t tkl)
+{
+    cmn_res_t res = {0};
+    cmn_link_t link = {0};
+    (void) snprintf(link.anchor, sizeof link.anchor, "ocf://%s", DEV_UUID);
+    (void) snprintf(link.href, sizeof link.href, "/oic/sec/doxm");
+    (void) snprintf(link.eps[0], sizeof link.eps[0], "coaps://127.0.0.1:40003");
+    link.n_eps = 1;
+    cr_assert_eq(cmn_res_add(&res, &link), CMN_OK);
+    uint8_t *rbuf = NULL;
+    size_t rlen = 0;
+    cr_assert_eq(cmn_res_encode(&res, &rbuf, &rlen), CMN_OK);
+    cmn_res_free(&res);
+    uint8_t dg[1024];
+    size_t n = s_reply(0x45, tok, tkl, rbuf, rlen, dg, sizeof dg);
+    free(rbuf);
+    cr_assert_eq(sendto(dev, dg, n, 0, (const struct sockaddr *) gw, sizeof *gw), (ssize_t) n);
+}
+
+Test(gw_disc, asks_the_source_directly_when_res_brings_no_eps, .timeout = 20)
+{
+    int dev = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(dev, (struct sockaddr *) &a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    cr_assert_eq(getsockname(dev, (struct sockaddr *) &a, &al), 0);
+    char ep[64];
+    (void) snprintf(ep, sizeof ep, "coap://127.0.0.1:%u", ntohs(a.sin_port));
+    const char *eps[] = {ep};
+    gw_disc_opts_t opts = {.iface = "lo",
+                           .window_ms = 200,
+                           .query = "owned=FALSE",
+                           .unicast = eps,
+                           .n_unicast = 1};
+    cmn_err_t err = CMN_EIO;
+    gw_disc_t *disc = gw_disc_start(&opts, &err);
+    cr_assert_not_null(disc);
+
+    struct sockaddr_in gw;
+    uint8_t tok[8], res_tok[8];
+    size_t tkl = s_recv_request(dev, &gw, tok);
+    size_t plen = 0;
+    uint8_t *p = s_doxm_cbor(&plen);
+    uint8_t dg[1024];
+    size_t n = s_reply(0x45, tok, tkl, p, plen, dg, sizeof dg);
+    free(p);
+    cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
+
+    s_drive(disc, dev);
+    size_t res_tkl = s_recv_request(dev, &gw, res_tok); /* /oic/res?rt=...: left unanswered */
+    s_drive(disc, dev);
+    tkl = s_recv_request(dev, &gw, tok); /* the unicast /oic/res */
+    cr_assert(tkl != res_tkl || memcmp(tok, res_tok, tkl) != 0, "no new request was sent");
+    s_send_res(dev, &gw, tok, tkl);
+    s_drive(disc, -1);
+
+    size_t n_devs = 0;
+    const gw_disc_device_t *devs = gw_disc_devices(disc, &n_devs);
+    cr_assert_eq(n_devs, 1);
+    cr_assert_eq(devs[0].n_eps, 1);
+    cr_expect_str_eq(devs[0].eps[0], "coaps://127.0.0.1:40003");
+    gw_disc_destroy(&disc);
+    (void) close(dev);
+}
