@@ -33,8 +33,10 @@ typedef struct {
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
 } s_net_t;
 
-static char *s_cert_pem;
-static char *s_key_pem;
+static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
+static size_t s_cert_len;
+static uint8_t *s_key_der; /* its private key (DER) */
+static size_t s_key_len;
 
 cmn_err_t
 sim_coap_init(void)
@@ -44,9 +46,7 @@ sim_coap_init(void)
     cmn_err_t err = CMN_ECRYPTO;
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *x = X509_new();
-    BIO *kb = BIO_new(BIO_s_mem());
-    BIO *cb = BIO_new(BIO_s_mem());
-    if (!key || !x || !kb || !cb) {
+    if (!key || !x) {
         goto out;
     }
     (void) X509_set_version(x, 2);
@@ -58,19 +58,20 @@ sim_coap_init(void)
     (void) X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) "devsim",
                                       -1, -1, 0);
     (void) X509_set_issuer_name(x, name);
-    if (!X509_sign(x, key, EVP_sha256()) ||
-        !PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, 0, NULL) || !PEM_write_bio_X509(cb, x)) {
+    /* DER, not PEM: libcoap decodes the pair again for every DTLS session, and
+     * d2i is far cheaper than OpenSSL 3's PEM decoder chain (docs/performance.md). */
+    unsigned char *kd = NULL, *cd = NULL;
+    int kn = 0, cn = 0;
+    if (!X509_sign(x, key, EVP_sha256()) || (kn = i2d_PrivateKey(key, &kd)) <= 0 ||
+        (cn = i2d_X509(x, &cd)) <= 0) {
         goto out;
     }
-    char *data = NULL;
-    long n = BIO_get_mem_data(kb, &data);
-    s_key_pem = strndup(data, (size_t) n);
-    n = BIO_get_mem_data(cb, &data);
-    s_cert_pem = strndup(data, (size_t) n);
-    err = s_key_pem && s_cert_pem ? CMN_OK : CMN_ENOMEM;
+    s_key_der = kd;
+    s_key_len = (size_t) kn;
+    s_cert_der = cd;
+    s_cert_len = (size_t) cn;
+    err = CMN_OK;
 out:
-    BIO_free(kb);
-    BIO_free(cb);
     X509_free(x);
     EVP_PKEY_free(key);
     return err;
@@ -79,12 +80,10 @@ out:
 void
 sim_coap_fini(void)
 {
-    if (s_key_pem) {
-        OPENSSL_cleanse(s_key_pem, strlen(s_key_pem));
-    }
-    free(s_key_pem);
-    free(s_cert_pem);
-    s_key_pem = s_cert_pem = NULL;
+    OPENSSL_clear_free(s_key_der, s_key_len);
+    OPENSSL_free(s_cert_der);
+    s_key_der = s_cert_der = NULL;
+    s_key_len = s_cert_len = 0;
 }
 
 static s_peer_t *
@@ -314,11 +313,12 @@ s_open_ctx(sim_device_t *dev)
     pki.verify_peer_cert = 0;
     pki.additional_tls_setup_call_back = s_tls_setup;
     pki.cn_call_back_arg = dev; /* our per-context argument: no CN callback is used */
-    pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
-    pki.pki_key.key.pem_buf.public_cert = (const uint8_t *) s_cert_pem;
-    pki.pki_key.key.pem_buf.public_cert_len = strlen(s_cert_pem);
-    pki.pki_key.key.pem_buf.private_key = (const uint8_t *) s_key_pem;
-    pki.pki_key.key.pem_buf.private_key_len = strlen(s_key_pem);
+    pki.pki_key.key_type = COAP_PKI_KEY_ASN1;
+    pki.pki_key.key.asn1.public_cert = s_cert_der;
+    pki.pki_key.key.asn1.public_cert_len = s_cert_len;
+    pki.pki_key.key.asn1.private_key = s_key_der;
+    pki.pki_key.key.asn1.private_key_len = s_key_len;
+    pki.pki_key.key.asn1.private_key_type = COAP_ASN1_PKEY_EC;
     coap_dtls_spsk_t spsk;
     memset(&spsk, 0, sizeof spsk);
     spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;

@@ -20,6 +20,8 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 
+#define GW_DISC_RCVBUF (8 * 1024 * 1024) /* bytes */
+
 /* DOXM: doxm request to every target; RES: /oic/res?rt=oic.r.doxm to every target;
  * RES_UNICAST: /oic/res to the doxm reply's source of each device still without eps. */
 typedef enum { PHASE_DOXM = 0, PHASE_RES, PHASE_RES_UNICAST, PHASE_DONE } s_phase_t;
@@ -75,6 +77,13 @@ s_socket(int family, const char *iface)
         return -1;
     }
     int one = 1, hops = 1;
+    /* A round can bring a thousand replies at once: ask for a receive buffer that
+     * holds them (SO_RCVBUFFORCE passes net.core.rmem_max when we may; else the
+     * kernel caps SO_RCVBUF at rmem_max, see docs/performance.md). */
+    int rcvbuf = GW_DISC_RCVBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
     if (family == AF_INET) {
         struct in_addr ifaddr;
         unsigned char ttl = 1, loop = 1;
