@@ -135,6 +135,7 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error)
         cmn_log_warn("AMS-FAILED", "dev=%s %s", job->uuid, error);
     }
     s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__AMS__REPLY__BODY_HANDOVER, &dev);
+    cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     s_busy_remove(job->uuid);
     ams_acl_plan_free(&job->plan);

@@ -74,6 +74,7 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error, const char *cipher)
         cmn_log_warn("CMS-FAILED", "dev=%s %s", job->uuid, error);
     }
     s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__CMS__REPLY__BODY_HANDOVER, &dev);
+    cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     zframe_destroy(&job->peer);
     obt__device_handover__free_unpacked(job->handover, NULL);

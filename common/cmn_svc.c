@@ -461,3 +461,33 @@ cmn_svc_coap(cmn_svc_t *self,
     OPENSSL_cleanse(key, sizeof key);
     return err;
 }
+
+static void
+s_ignore_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    (void) arg;
+    (void) data;
+    (void) len;
+    if (err != CMN_OK) {
+        cmn_log_info("SVC-CLOSE", "gateway did not confirm a session close: %s", cmn_strerror(err));
+    }
+}
+
+void
+cmn_svc_close_session(cmn_svc_t *self, const char *endpoint)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
+    if (endpoint == NULL || endpoint[0] == '\0') {
+        return; /* the job ended before it had an endpoint */
+    }
+    cs.caller_uuid = self->uuid;
+    cs.endpoint = CMN_PB_STR(endpoint);
+    req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
+    req.close_session = &cs;
+    req.corr_id = cmn_bus_next_corr_id();
+    if (cmn_calls_send(self->gw, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms,
+                       s_ignore_reply, NULL) != CMN_OK) {
+        cmn_log_info("SVC-CLOSE", "cannot ask the gateway to close a session");
+    }
+}

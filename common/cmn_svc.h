@@ -85,4 +85,8 @@ cmn_err_t cmn_svc_coap(cmn_svc_t *self,
                        cmn_call_fn *fn,
                        void *arg);
 
+/* Asks the gateway to close this service's session to endpoint (fire and forget:
+ * the gateway's idle timeout is the backstop). Call it when a job is over. */
+void cmn_svc_close_session(cmn_svc_t *self, const char *endpoint);
+
 #endif
