@@ -57,14 +57,15 @@ CTL=("$BIN/obtctl" "${K[@]}" --gateway "$EP_GW" --dots "$EP_DOTS" --cms "$EP_CMS
 
 "${CTL[@]}" keys --dir "$T/keys" >/dev/null
 start gateway "$T/gateway.log" "$BIN/obt-gateway" "${K[@]}" --endpoint "$EP_GW"
-start cms "$T/cms.log" "$BIN/obt-cms" "${K[@]}" --endpoint "$EP_CMS" --gateway "$EP_GW" --store-dir "$T/cms"
-start ams "$T/ams.log" "$BIN/obt-ams" "${K[@]}" --endpoint "$EP_AMS" --gateway "$EP_GW" --store-dir "$T/ams"
+start cms "$T/cms.log" "$BIN/obt-cms" "${K[@]}" --endpoint "$EP_CMS" --gateway "$EP_GW" --store-dir "$T/cms-store"
+start ams "$T/ams.log" "$BIN/obt-ams" "${K[@]}" --endpoint "$EP_AMS" --gateway "$EP_GW" --store-dir "$T/ams-store"
 start dots "$T/dots.log" "$BIN/obt-dots" "${K[@]}" --endpoint "$EP_DOTS" --gateway "$EP_GW" \
-    --cms "$EP_CMS" --ams "$EP_AMS" --store-dir "$T/dots"
+    --cms "$EP_CMS" --ams "$EP_AMS" --store-dir "$T/dots-store"
 start ocf-devsim "$T/devsim.log" "$BIN/ocf-devsim" --count "$COUNT" --dir "$T/devices"
 
 echo; echo "\$ obtctl health"; "${CTL[@]}" health
 echo; echo "\$ obtctl discover"; "${CTL[@]}" discover --window-ms 1000
+"${CTL[@]}" --json devices >"$T/discovered.json"
 echo; echo "\$ obtctl approve --all"; "${CTL[@]}" approve --all
 echo; echo "\$ obtctl onboard --all"
 rc=0
@@ -76,4 +77,10 @@ if [ "$rc" -ne 0 ] || [ "$n" -ne "$COUNT" ]; then
     echo "demo.sh: only $n of $COUNT devices reached RFNOP" >&2
     exit 1
 fi
-echo "demo.sh: all $COUNT devices onboarded to RFNOP"
+echo "\$ obt_demo_check   # each device's own SVRs (ocf-devsim --dump) against the suite's records"
+if ! "$BIN/obt_demo_check" "$T" "$T/discovered.json"; then
+    echo "demo.sh: some devices are not onboarded as they should be (see above)" >&2
+    exit 1
+fi
+echo
+echo "demo.sh: all $COUNT devices onboarded to RFNOP and checked"
