@@ -2,6 +2,7 @@
  * devices/s, per-device latency percentiles, CPU seconds and peak RSS per process.
  * A program that prints figures, not a test. Run it inside scripts/netns.sh. */
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,62 @@ s_hwm_kib(pid_t pid)
     return kib;
 }
 
+/* --steps: with one device in flight, DOTS's job lines are sequential, so the time
+ * between two consecutive "DOTS-JOB dev=... FROM --EV--> TO" lines is the time spent
+ * in FROM (its request to the gateway, device, CMS or AMS and the reply). Prints the
+ * mean per step over all devices. */
+static void
+s_print_steps(const char *log_path, size_t devices)
+{
+    FILE *fp = fopen(log_path, "r");
+    char line[512], from[40], prev_to[40] = "";
+    char names[32][40];
+    double total[32] = {0};
+    size_t n_names = 0;
+    double prev_ms = -1;
+    while (fp && fgets(line, sizeof line, fp)) {
+        int hh, mm;
+        double sec;
+        const char *m = strstr(line, " DOTS-JOB dev=");
+        if (m == NULL || sscanf(line + 11, "%d:%d:%lfZ", &hh, &mm, &sec) != 3) {
+            continue;
+        }
+        const char *arrow = strstr(m, " --");
+        const char *to = arrow ? strstr(arrow, "--> ") : NULL;
+        if (arrow == NULL || to == NULL) {
+            continue;
+        }
+        double ms = ((hh * 60.0 + mm) * 60.0 + sec) * 1000.0;
+        const char *sp = strchr(m + 14, ' ');
+        (void) snprintf(from, sizeof from, "%.*s", sp ? (int) (arrow - sp - 1) : 0,
+                        sp ? sp + 1 : "");
+        if (prev_ms >= 0 && strcmp(from, prev_to) == 0) {
+            size_t k = 0;
+            while (k < n_names && strcmp(names[k], from) != 0) {
+                k++;
+            }
+            if (k == n_names && n_names < 32) {
+                (void) snprintf(names[n_names++], sizeof names[0], "%s", from);
+            }
+            if (k < 32) {
+                total[k] += ms - prev_ms;
+            }
+        }
+        (void) sscanf(to + 4, "%39s", prev_to);
+        prev_ms = ms;
+    }
+    if (fp) {
+        (void) fclose(fp);
+    }
+    double sum = 0;
+    printf("time per step, mean over %zu devices (ms), from DOTS's job log:\n", devices);
+    for (size_t k = 0; k < n_names; k++) {
+        printf("  %-20s %7.2f\n", names[k], devices ? total[k] / (double) devices : 0.0);
+        sum += total[k];
+    }
+    printf("  %-20s %7.2f\n", "sum", devices ? sum / (double) devices : 0.0);
+}
+
 static int
 s_cmp(const void *a, const void *b)
 {
@@ -73,6 +130,7 @@ main(int argc, char **argv)
 {
     int count = 100, in_flight = 64;
     const char *durable = "--durable";
+    bool steps = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -80,16 +138,24 @@ main(int argc, char **argv)
             in_flight = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--no-durable") == 0) {
             durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
+        } else if (strcmp(argv[i], "--steps") == 0) {
+            steps = true; /* per-step times: needs one device in flight */
+            in_flight = 1;
+        } else {
+            count = -1;
+            break;
         }
     }
     if (count <= 0 || in_flight <= 0) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--no-durable]\n");
+        fprintf(stderr,
+                "usage: bench_onboard [--count N] [--in-flight M] [--no-durable] [--steps]\n");
         return 2;
     }
     char inflight[16];
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
-    const char *dots_args[] = {durable, "--max-in-flight", inflight, "--step-timeout-ms",
-                               "20000", "--log-level",     "notice", NULL};
+    const char *dots_args[] = {
+            durable,       "--max-in-flight",         inflight, "--step-timeout-ms", "20000",
+            "--log-level", steps ? "info" : "notice", NULL};
     char *dir = obt_tmpdir("bench");
     obt_suite_t s;
     obt_proc_t sim;
@@ -194,6 +260,9 @@ main(int argc, char **argv)
         printf("%-12s cpu %6.2f s (%5.2f ms/device)   peak RSS %7.1f MiB\n", procs[i].name, cpu,
                done ? cpu * 1000.0 / (double) done : 0.0,
                (double) s_hwm_kib(procs[i].p->pid) / 1024.0);
+    }
+    if (steps) {
+        s_print_steps(s.dots.log, done);
     }
     free(lat);
     free(objs);
