@@ -1,0 +1,51 @@
+/* cmn_cert.h — the OCF certificate profile (OCF-NOTES §6.5-6.6) on top of OpenSSL's
+ * chain verification: manufacturer chains presented in the certificate OTM, and
+ * end-entity certificates in general.
+ *
+ * Every check returns CMN_OK or CMN_ECRYPTO with a one-line reason for the operator
+ * in why ("untrusted issuer: ...", "expired", "wrong key usage", "missing OCF EKU",
+ * ...). Nothing here logs; nothing here keeps a pointer to its arguments. */
+#ifndef CMN_CERT_H
+#define CMN_CERT_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cmn_err.h"
+#include "cmn_uuid.h"
+
+/* Extended key usage OIDs of the OCF profile. */
+#define CMN_CERT_EKU_OCF_IDENTITY "1.3.6.1.4.1.44924.1.6"
+#define CMN_CERT_EKU_OCF_ROLE     "1.3.6.1.4.1.44924.1.7"
+
+/* Parses a PEM bundle (one or more CERTIFICATE blocks) into a new stack; NULL if
+ * it holds no certificate or does not parse. Caller frees with
+ * sk_X509_pop_free(sk, X509_free). */
+STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len);
+
+/* Checks one end-entity certificate against the OCF profile: X.509 v3, EC P-256
+ * key, ecdsa-with-SHA256 signature, keyUsage exactly digitalSignature+keyAgreement,
+ * CA=FALSE, EKU with serverAuth, clientAuth and exactly one of the OCF identity and
+ * role OIDs (never anyExtendedKeyUsage), subject CN "uuid:<uuid>" (prefix in any
+ * case). On success writes the UUID of the CN to *ret_uuid (if not NULL). */
+cmn_err_t cmn_cert_check_end_entity(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t why_len);
+
+/* Verifies a manufacturer chain as the certificate OTM must (clause 7.4):
+ * chain[0] is the device's leaf, the rest the intermediates it sent, anchors the
+ * PEM bundle of DOTS's oic.sec.cred.mfgtrustca certificates. Builds and verifies
+ * the path with OpenSSL at time now (0 = the current time), then applies the OTM
+ * chain rules: root self-issued with keyCertSign+cRLSign, every CA cert CA=TRUE,
+ * intermediates with pathLenConstraint 0 (root -> intermediate -> leaf at most),
+ * and the end-entity profile above. On success writes the device UUID of the leaf
+ * CN to *ret_uuid (if not NULL). */
+cmn_err_t cmn_cert_verify_mfg_chain(STACK_OF(X509) * chain,
+                                    const uint8_t *anchors_pem,
+                                    size_t anchors_len,
+                                    time_t now,
+                                    cmn_uuid_t *ret_uuid,
+                                    char *why,
+                                    size_t why_len);
+
+#endif
