@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "obt/dots.pb-c.h"
 
 static const char *const s_names[4] = {"gateway", "dots", "cms", "ams"};
 
@@ -23,6 +24,8 @@ static const struct {
          "onboard UUID...|--all [--no-wait] [--wait-s N]  take them to RFNOP"},
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
+        {"mfg-trust", ctl_cmd_mfg_trust,
+         "mfg-trust add FILE.pem|list|rm ID  manufacturer trust anchors (certificate OTM)"},
 };
 
 static void
@@ -171,4 +174,32 @@ ctl_main(int argc, char **argv)
     }
     fprintf(stderr, "obtctl: unknown command \"%s\" (see obtctl --help)\n", cmd);
     return CTL_EXIT_USAGE;
+}
+
+int
+ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    req->corr_id = cmn_bus_next_corr_id();
+    int rc = ctl_call(o, CTL_DOTS, &req->base, req->corr_id, timeout_ms, &data, &len);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    *ret = obt__dots__reply__unpack(NULL, len, data);
+    free(data);
+    if (*ret == NULL) {
+        fprintf(stderr, "obtctl: unreadable reply from dots\n");
+        return CTL_EXIT_FAILED;
+    }
+    if ((*ret)->status != OBT__STATUS__STATUS_OK) {
+        fprintf(stderr, "obtctl: dots: %s\n", (*ret)->error);
+        int rc2 = (*ret)->status == OBT__STATUS__STATUS_ENOTFOUND ? CTL_EXIT_NOTFOUND
+                  : (*ret)->status == OBT__STATUS__STATUS_EINVAL  ? CTL_EXIT_USAGE
+                                                                  : CTL_EXIT_FAILED;
+        obt__dots__reply__free_unpacked(*ret, NULL);
+        *ret = NULL;
+        return rc2;
+    }
+    return CTL_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cmn_bus.h"
+#include "obt/dots.pb-c.h"
 
 /* Exit codes scripts can rely on. */
 #define CTL_EXIT_OK       0
@@ -36,6 +37,11 @@ int ctl_call(const ctl_opts_t *o,
              uint8_t **ret_data,
              size_t *ret_len);
 
+/* Sends a DOTS request (sets its corr_id) and unpacks the reply into *ret (free with
+ * obt__dots__reply__free_unpacked). On a daemon error prints it and returns the
+ * matching exit code (*ret NULL). */
+int ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret);
+
 /* Prints s as a JSON string. */
 void ctl_json_str(FILE *out, const char *s);
 
@@ -47,6 +53,7 @@ int ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
 
 /* Runs obtctl (main's body). */
 int ctl_main(int argc, char **argv);

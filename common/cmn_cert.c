@@ -63,6 +63,33 @@ STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len)
     return sk;
 }
 
+cmn_err_t
+cmn_cert_describe(X509 *cert,
+                  char ret_fingerprint[65],
+                  char *ret_subject,
+                  size_t subject_len,
+                  char *ret_not_after,
+                  size_t not_after_len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &n) != 1 || n != 32) {
+        return CMN_ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        (void) snprintf(ret_fingerprint + 2 * i, 3, "%02x", md[i]);
+    }
+    s_subject(cert, ret_subject, subject_len);
+    ret_not_after[0] = '\0';
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && ASN1_TIME_print(b, X509_get0_notAfter(cert)) == 1) {
+        int r = BIO_read(b, ret_not_after, (int) not_after_len - 1);
+        ret_not_after[r > 0 ? r : 0] = '\0';
+    }
+    BIO_free(b);
+    return CMN_OK;
+}
+
 static bool
 s_is_p256(X509 *cert)
 {

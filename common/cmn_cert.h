@@ -25,6 +25,15 @@
  * sk_X509_pop_free(sk, X509_free). */
 STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len);
 
+/* Describes cert for operators: SHA-256 fingerprint of the DER (64 lowercase hex
+ * digits), one-line subject, notAfter. CMN_OK or CMN_ENOMEM. */
+cmn_err_t cmn_cert_describe(X509 *cert,
+                            char ret_fingerprint[65],
+                            char *ret_subject,
+                            size_t subject_len,
+                            char *ret_not_after,
+                            size_t not_after_len);
+
 /* Checks one end-entity certificate against the OCF profile: X.509 v3, EC P-256
  * key, ecdsa-with-SHA256 signature, keyUsage exactly digitalSignature+keyAgreement,
  * CA=FALSE, EKU with serverAuth, clientAuth and exactly one of the OCF identity and

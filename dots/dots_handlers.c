@@ -2,11 +2,15 @@
  * dispatch table that maps the Request oneof to them (the dispatcher is in
  * dots_service.c). Reply bodies live in static storage: the loop is single-threaded and
  * a reply is packed and sent before the next request is dispatched. */
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmn_bus.h"
+#include "cmn_cert.h"
+#include "cmn_log.h"
 #include "cmn_time.h"
 #include "dots_service_int.h"
 
@@ -252,6 +256,210 @@ s_on_show(dots_service_t *self,
     return CMN_OK;
 }
 
+/* ------------------------------------------------- manufacturer trust anchors */
+
+#define S_MAX_ANCHORS 64 /* per reply */
+
+/* Reply storage of the mfg-trust requests (see the note at the top). */
+static struct {
+    Obt__Dots__TrustAnchorList list;
+    Obt__Dots__TrustAnchor items[S_MAX_ANCHORS];
+    Obt__Dots__TrustAnchor *ptrs[S_MAX_ANCHORS];
+    char ids[S_MAX_ANCHORS][DOTS_TRUST_ID_LEN + 1];
+    char subjects[S_MAX_ANCHORS][256];
+    char not_after[S_MAX_ANCHORS][64];
+    uint8_t *pems[S_MAX_ANCHORS]; /* owned until the next request */
+} s_trust;
+
+static void
+s_trust_reset(Obt__Dots__Reply *reply)
+{
+    for (size_t i = 0; i < S_MAX_ANCHORS; i++) {
+        free(s_trust.pems[i]);
+        s_trust.pems[i] = NULL;
+    }
+    obt__dots__trust_anchor_list__init(&s_trust.list);
+    s_trust.list.anchors = s_trust.ptrs;
+    reply->body_case = OBT__DOTS__REPLY__BODY_TRUST;
+    reply->trust = &s_trust.list;
+}
+
+/* Appends one certificate (and its PEM, copied) to the reply list. */
+static cmn_err_t
+s_trust_append(X509 *cert, const uint8_t *pem, size_t len)
+{
+    size_t i = s_trust.list.n_anchors;
+    if (i >= S_MAX_ANCHORS) {
+        return CMN_ENOSPC;
+    }
+    Obt__Dots__TrustAnchor *a = &s_trust.items[i];
+    obt__dots__trust_anchor__init(a);
+    cmn_err_t err =
+            cmn_cert_describe(cert, s_trust.ids[i], s_trust.subjects[i], sizeof s_trust.subjects[i],
+                              s_trust.not_after[i], sizeof s_trust.not_after[i]);
+    s_trust.pems[i] = malloc(len ? len : 1);
+    if (err != CMN_OK || s_trust.pems[i] == NULL) {
+        return CMN_ENOMEM;
+    }
+    memcpy(s_trust.pems[i], pem, len);
+    a->id = s_trust.ids[i];
+    a->subject = s_trust.subjects[i];
+    a->not_after = s_trust.not_after[i];
+    a->pem.data = s_trust.pems[i];
+    a->pem.len = len;
+    a->credusage = CMN_PB_STR("oic.sec.cred.mfgtrustca");
+    s_trust.ptrs[i] = a;
+    s_trust.list.n_anchors = i + 1;
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_pem_of(X509 *cert, uint8_t **ret_pem, size_t *ret_len)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n = 0;
+    cmn_err_t err = CMN_ENOMEM;
+    if (b && PEM_write_bio_X509(b, cert) == 1 && (n = BIO_get_mem_data(b, &data)) > 0 &&
+        (*ret_pem = malloc((size_t) n)) != NULL) {
+        memcpy(*ret_pem, data, (size_t) n);
+        *ret_len = (size_t) n;
+        err = CMN_OK;
+    }
+    BIO_free(b);
+    return err;
+}
+
+static cmn_err_t
+s_on_mfg_trust_add(dots_service_t *self,
+                   const Obt__Dots__Request *req,
+                   Obt__Dots__Reply *reply,
+                   dots_deferred_t **deferred,
+                   char *error,
+                   size_t error_len)
+{
+    (void) deferred;
+    STACK_OF(X509) *certs =
+            cmn_cert_parse_pem(req->mfg_trust_add->pem.data, req->mfg_trust_add->pem.len);
+    if (certs == NULL) {
+        (void) snprintf(error, error_len, "no PEM certificate in the request");
+        return CMN_EINVAL;
+    }
+    /* Check all before storing any: a bundle is added whole or not at all. */
+    cmn_err_t err = CMN_OK;
+    for (int i = 0; err == CMN_OK && i < sk_X509_num(certs); i++) {
+        if (X509_check_ca(sk_X509_value(certs, i)) == 0) {
+            char fp[65], subject[256], na[64];
+            (void) cmn_cert_describe(sk_X509_value(certs, i), fp, subject, sizeof subject, na,
+                                     sizeof na);
+            (void) snprintf(error, error_len,
+                            "%s is not a CA certificate (a trust anchor must be able to "
+                            "issue certificates)",
+                            subject);
+            err = CMN_EINVAL;
+        }
+    }
+    s_trust_reset(reply);
+    for (int i = 0; err == CMN_OK && i < sk_X509_num(certs); i++) {
+        X509 *cert = sk_X509_value(certs, i);
+        uint8_t *pem = NULL;
+        size_t len = 0;
+        err = s_pem_of(cert, &pem, &len);
+        if (err == CMN_OK) {
+            err = s_trust_append(cert, pem, len);
+        }
+        if (err == CMN_OK) {
+            err = dots_store_trust_put(self->store, s_trust.ids[s_trust.list.n_anchors - 1], pem,
+                                       len);
+        }
+        free(pem);
+        if (err == CMN_OK) {
+            cmn_log_notice("DOTS-TRUST-ADD", "manufacturer trust anchor %s added (%s)",
+                           s_trust.ids[s_trust.list.n_anchors - 1],
+                           s_trust.subjects[s_trust.list.n_anchors - 1]);
+        }
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return err;
+}
+
+typedef struct {
+    const char *prefix; /* NULL: all */
+    size_t matches;
+    cmn_err_t err;
+} s_trust_list_t;
+
+static int
+s_trust_collect(const char *id, const uint8_t *pem, size_t len, void *arg)
+{
+    s_trust_list_t *l = arg;
+    if (l->prefix && strncmp(id, l->prefix, strlen(l->prefix)) != 0) {
+        return 0;
+    }
+    l->matches++;
+    STACK_OF(X509) *certs = cmn_cert_parse_pem(pem, len);
+    if (certs) {
+        cmn_err_t err = s_trust_append(sk_X509_value(certs, 0), pem, len);
+        l->err = l->err == CMN_OK ? err : l->err;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return 0;
+}
+
+static cmn_err_t
+s_on_mfg_trust_list(dots_service_t *self,
+                    const Obt__Dots__Request *req,
+                    Obt__Dots__Reply *reply,
+                    dots_deferred_t **deferred,
+                    char *error,
+                    size_t error_len)
+{
+    (void) req;
+    (void) deferred;
+    (void) error;
+    (void) error_len;
+    s_trust_list_t l = {NULL, 0, CMN_OK};
+    s_trust_reset(reply);
+    cmn_err_t err = dots_store_trust_each(self->store, s_trust_collect, &l);
+    return err == CMN_OK ? l.err : err;
+}
+
+static cmn_err_t
+s_on_mfg_trust_remove(dots_service_t *self,
+                      const Obt__Dots__Request *req,
+                      Obt__Dots__Reply *reply,
+                      dots_deferred_t **deferred,
+                      char *error,
+                      size_t error_len)
+{
+    (void) deferred;
+    const char *prefix = req->mfg_trust_remove->id;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (plen < 8 || plen > DOTS_TRUST_ID_LEN) {
+        (void) snprintf(error, error_len, "give the anchor's id, or 8 or more of its first digits");
+        return CMN_EINVAL;
+    }
+    s_trust_list_t l = {prefix, 0, CMN_OK};
+    s_trust_reset(reply);
+    cmn_err_t err = dots_store_trust_each(self->store, s_trust_collect, &l);
+    if (err == CMN_OK && l.matches == 0) {
+        (void) snprintf(error, error_len, "no trust anchor %s", prefix);
+        return CMN_ENOTFOUND;
+    }
+    if (err == CMN_OK && l.matches > 1) {
+        (void) snprintf(error, error_len, "%zu anchors start with %s: give more digits", l.matches,
+                        prefix);
+        return CMN_EINVAL;
+    }
+    if (err == CMN_OK && s_trust.list.n_anchors == 1) {
+        err = dots_store_trust_del(self->store, s_trust.ids[0]);
+    }
+    if (err == CMN_OK) {
+        cmn_log_notice("DOTS-TRUST-RM", "manufacturer trust anchor %s removed", s_trust.ids[0]);
+    }
+    return err;
+}
+
 const dots_handler_row_t DOTS_HANDLERS[] = {
         {OBT__DOTS__REQUEST__BODY_HEALTH, "health", s_on_health},
         {OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", s_on_discover},
@@ -259,6 +467,9 @@ const dots_handler_row_t DOTS_HANDLERS[] = {
         {OBT__DOTS__REQUEST__BODY_APPROVE, "approve", s_on_approve},
         {OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", s_on_onboard},
         {OBT__DOTS__REQUEST__BODY_SHOW, "show", s_on_show},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", s_on_mfg_trust_add},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", s_on_mfg_trust_list},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", s_on_mfg_trust_remove},
 };
 
 const size_t DOTS_HANDLER_COUNT = sizeof DOTS_HANDLERS / sizeof DOTS_HANDLERS[0];

@@ -16,6 +16,7 @@
 #define DB_DEVICES  "devices"
 #define DB_ALIASES  "aliases"
 #define DB_SECRETS  "secrets"
+#define DB_MFGTRUST "mfgtrust" /* fingerprint -> PEM of one manufacturer trust anchor */
 
 struct dots_store {
     cmn_kv_t *kv; /* the environment */
@@ -24,13 +25,13 @@ struct dots_store {
 dots_store_t *
 dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_err)
 {
-    static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES, DB_ALIASES, DB_SECRETS};
+    static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES, DB_ALIASES, DB_SECRETS, DB_MFGTRUST};
     dots_store_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         *ret_err = CMN_ENOMEM;
         return NULL;
     }
-    self->kv = cmn_kv_new(dir, dbs, 4, map_size, durable, ret_err);
+    self->kv = cmn_kv_new(dir, dbs, sizeof dbs / sizeof dbs[0], map_size, durable, ret_err);
     if (self->kv == NULL) {
         free(self);
         return NULL;
@@ -339,6 +340,70 @@ dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg)
         return err;
     }
     err = cmn_kv_each(txn, DB_DEVICES, s_each, &e);
+    cmn_kv_abort(&txn);
+    return err;
+}
+
+/* ------------------------------------------------------- manufacturer trust anchors */
+
+cmn_err_t
+dots_store_trust_put(dots_store_t *self, const char *id, const uint8_t *pem, size_t len)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err == CMN_OK) {
+        err = cmn_kv_put(txn, DB_MFGTRUST, id, strlen(id), pem, len);
+    }
+    if (err == CMN_OK) {
+        return cmn_kv_commit(&txn);
+    }
+    cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+dots_store_trust_del(dots_store_t *self, const char *id)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err == CMN_OK) {
+        err = cmn_kv_del(txn, DB_MFGTRUST, id, strlen(id));
+    }
+    if (err == CMN_OK) {
+        return cmn_kv_commit(&txn);
+    }
+    cmn_kv_abort(&txn);
+    return err;
+}
+
+typedef struct {
+    dots_store_trust_fn *fn;
+    void *arg;
+} s_trust_each_t;
+
+static int
+s_trust_each(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    s_trust_each_t *e = arg;
+    char id[DOTS_TRUST_ID_LEN + 1];
+    if (key_len != DOTS_TRUST_ID_LEN) {
+        return 0; /* not ours: skip */
+    }
+    memcpy(id, key, key_len);
+    id[key_len] = '\0';
+    return e->fn(id, val, val_len, e->arg);
+}
+
+cmn_err_t
+dots_store_trust_each(dots_store_t *self, dots_store_trust_fn *fn, void *arg)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_trust_each_t e = {fn, arg};
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, DB_MFGTRUST, s_trust_each, &e);
     cmn_kv_abort(&txn);
     return err;
 }

@@ -71,4 +71,14 @@ cmn_err_t dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secre
 typedef int(dots_store_each_fn)(const dots_dev_t *dev, void *arg);
 cmn_err_t dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg);
 
+/* Manufacturer trust anchors (credusage oic.sec.cred.mfgtrustca), one PEM
+ * certificate each, keyed by the SHA-256 fingerprint of its DER in hex. put
+ * replaces; del returns CMN_ENOTFOUND when absent. each passes pointers valid only
+ * during the call; fn returns non-zero to stop. */
+#define DOTS_TRUST_ID_LEN 64
+cmn_err_t dots_store_trust_put(dots_store_t *self, const char *id, const uint8_t *pem, size_t len);
+cmn_err_t dots_store_trust_del(dots_store_t *self, const char *id);
+typedef int(dots_store_trust_fn)(const char *id, const uint8_t *pem, size_t len, void *arg);
+cmn_err_t dots_store_trust_each(dots_store_t *self, dots_store_trust_fn *fn, void *arg);
+
 #endif
