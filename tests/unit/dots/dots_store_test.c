@@ -183,3 +183,50 @@ Test(dots_store, identity_created_once_and_reused, .init = s_setup, .fini = s_te
     cr_assert_str_eq(b.sd_uuid, a.sd_uuid);
     cr_assert_str_eq(b.name, "OBT DOTS");
 }
+
+typedef struct {
+    size_t n;
+    char ids[4][DOTS_TRUST_ID_LEN + 1];
+    char first_pem[64];
+} s_trust_seen_t;
+
+static int
+s_trust_seen(const char *id, const uint8_t *pem, size_t len, void *arg)
+{
+    s_trust_seen_t *t = arg;
+    if (t->n < 4) {
+        (void) snprintf(t->ids[t->n], sizeof t->ids[0], "%s", id);
+    }
+    if (t->n == 0) {
+        (void) snprintf(t->first_pem, sizeof t->first_pem, "%.*s", (int) len, (const char *) pem);
+    }
+    t->n++;
+    return 0;
+}
+
+Test(dots_store, trust_anchors_are_kept_replaced_and_removed, .init = s_setup, .fini = s_teardown)
+{
+    char a[DOTS_TRUST_ID_LEN + 1], b[DOTS_TRUST_ID_LEN + 1];
+    memset(a, 'a', DOTS_TRUST_ID_LEN);
+    memset(b, 'b', DOTS_TRUST_ID_LEN);
+    a[DOTS_TRUST_ID_LEN] = b[DOTS_TRUST_ID_LEN] = '\0';
+    cr_assert_eq(dots_store_trust_put(s_store, b, (const uint8_t *) "PEM-B", 5), CMN_OK);
+    cr_assert_eq(dots_store_trust_put(s_store, a, (const uint8_t *) "PEM-A0", 6), CMN_OK);
+    cr_assert_eq(dots_store_trust_put(s_store, a, (const uint8_t *) "PEM-A", 5), CMN_OK);
+
+    /* Survives closing and reopening the environment. */
+    dots_store_destroy(&s_store);
+    s_open();
+    s_trust_seen_t t = {0};
+    cr_assert_eq(dots_store_trust_each(s_store, s_trust_seen, &t), CMN_OK);
+    cr_assert_eq(t.n, 2, "a put with the same id replaces");
+    cr_expect_str_eq(t.ids[0], a, "key order");
+    cr_expect_str_eq(t.first_pem, "PEM-A");
+
+    cr_assert_eq(dots_store_trust_del(s_store, a), CMN_OK);
+    cr_expect_eq(dots_store_trust_del(s_store, a), CMN_ENOTFOUND);
+    memset(&t, 0, sizeof t);
+    cr_assert_eq(dots_store_trust_each(s_store, s_trust_seen, &t), CMN_OK);
+    cr_assert_eq(t.n, 1);
+    cr_expect_str_eq(t.ids[0], b);
+}
