@@ -2,6 +2,7 @@
 #include "cmn_bus.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,11 @@ cmn_bus_keys_create(const char *dir, bool force)
         zcert_set_meta(cert, "name", "%s", CMN_BUS_PARTIES[i]);
         s_path(path, sizeof path, dir, "public", CMN_BUS_PARTIES[i], ".cert");
         int rc = zcert_save_public(cert, path);
+        /* whoever can write DIR/public can add a client zauth accepts: never let
+         * a permissive umask make it group- or world-writable */
+        if (rc == 0) {
+            rc = chmod(path, 0644);
+        }
         s_path(path, sizeof path, dir, "secret", CMN_BUS_PARTIES[i], ".cert_secret");
         mode_t old = umask(077);
         if (rc == 0) {
@@ -462,6 +468,9 @@ cmn_calls_send(cmn_calls_t *self,
                cmn_call_fn *fn,
                void *arg)
 {
+    if (corr_id == 0) {
+        return CMN_EINVAL; /* reads as "absent" in a reply: it could never match */
+    }
     if (self->n == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 64;
         s_call_t *calls = realloc(self->calls, cap * sizeof *calls);
@@ -525,7 +534,11 @@ cmn_calls_expire(cmn_calls_t *self)
             next = self->calls[i].deadline;
         }
     }
-    return next == UINT64_MAX ? -1 : (int) (next - now);
+    if (next == UINT64_MAX) {
+        return -1;
+    }
+    /* a uint32_t timeout can exceed INT_MAX ms; never let it wrap to "none" */
+    return next - now > INT_MAX ? INT_MAX : (int) (next - now);
 }
 
 size_t

@@ -98,7 +98,8 @@ cmn_calls_t *cmn_calls_new(cmn_bus_client_t *client);
 /* Fails every pending call with CMN_EIO (callbacks run), then frees. */
 void cmn_calls_destroy(cmn_calls_t **self_p);
 
-/* Sends msg (whose corr_id field must equal corr_id) and registers fn. */
+/* Sends msg (whose corr_id field must equal corr_id) and registers fn.
+ * CMN_EINVAL for corr_id 0 (nothing is sent). */
 cmn_err_t cmn_calls_send(cmn_calls_t *self,
                          const ProtobufCMessage *msg,
                          uint64_t corr_id,
@@ -107,7 +108,8 @@ cmn_err_t cmn_calls_send(cmn_calls_t *self,
                          void *arg);
 /* Receives every waiting reply and dispatches it; unknown corr_ids are dropped. */
 void cmn_calls_on_readable(cmn_calls_t *self);
-/* Fails calls whose deadline passed; returns ms until the next deadline (-1 none). */
+/* Fails calls whose deadline passed; returns ms until the next deadline (-1 none),
+ * at most INT_MAX. */
 int cmn_calls_expire(cmn_calls_t *self);
 size_t cmn_calls_pending(const cmn_calls_t *self);
 

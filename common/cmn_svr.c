@@ -121,18 +121,132 @@ s_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text)
     return CMN_OK;
 }
 
+/* Reads the head of one data item at *pos: major type, additional info and its
+ * argument (0 for ai 31). False if it runs past the end or uses a reserved ai. */
+static bool
+s_head(const uint8_t *buf, size_t len, size_t *pos, uint8_t *major, uint8_t *ai, uint64_t *arg)
+{
+    if (*pos >= len) {
+        return false;
+    }
+    uint8_t b = buf[(*pos)++];
+    *major = (uint8_t) (b >> 5);
+    *ai = (uint8_t) (b & 0x1f);
+    *arg = *ai < 24 ? *ai : 0;
+    if (*ai < 24 || *ai == 31) {
+        return true;
+    }
+    if (*ai > 27) {
+        return false;
+    }
+    size_t n = (size_t) 1 << (*ai - 24);
+    if (len - *pos < n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        *arg = *arg << 8 | buf[(*pos)++];
+    }
+    return true;
+}
+
+#define S_MAX_DEPTH   64
+#define S_UNTIL_BREAK UINT64_MAX
+
+/* True if buf is exactly one well-formed CBOR item, nested at most S_MAX_DEPTH deep,
+ * in which every definite array and map has the items it declares.
+ * libcbor 0.8 allocates (and clears) the slots of a definite array or map for its
+ * declared size before reading any item, so a few bytes from a peer claiming 2^32
+ * items would make cbor_load allocate gigabytes. Checked first, what cbor_load
+ * allocates is bounded by len. */
+static bool
+s_well_formed(const uint8_t *buf, size_t len)
+{
+    uint64_t left[S_MAX_DEPTH]; /* items each open container still expects */
+    uint8_t kind[S_MAX_DEPTH];  /* its major type (2, 3: indefinite string) */
+    size_t depth = 0;
+    size_t pos = 0;
+    for (;;) {
+        uint8_t major, ai;
+        uint64_t arg;
+        if (!s_head(buf, len, &pos, &major, &ai, &arg)) {
+            return false;
+        }
+        bool in_string = depth > 0 && (kind[depth - 1] == 2 || kind[depth - 1] == 3);
+        if (ai == 31) {
+            if (major == 7) { /* break */
+                if (depth == 0 || left[depth - 1] != S_UNTIL_BREAK) {
+                    return false;
+                }
+                depth--;
+            } else if (major >= 2 && major <= 5 && !in_string && depth < S_MAX_DEPTH) {
+                kind[depth] = major;
+                left[depth++] = S_UNTIL_BREAK;
+                continue;
+            } else {
+                return false;
+            }
+        } else if (in_string && major != kind[depth - 1]) {
+            return false; /* chunks of an indefinite string are definite, same type */
+        } else if (major == 2 || major == 3) {
+            if (arg > len - pos) {
+                return false;
+            }
+            pos += (size_t) arg;
+        } else if (major == 4 || major == 5) {
+            /* every item takes at least one byte */
+            if (arg > (len - pos) / (major == 5 ? 2 : 1)) {
+                return false;
+            }
+            if (arg > 0) {
+                if (depth == S_MAX_DEPTH) {
+                    return false;
+                }
+                kind[depth] = major;
+                left[depth++] = major == 5 ? arg * 2 : arg;
+                continue;
+            }
+        } else if (major == 6) {
+            continue; /* a tag applies to the item that follows */
+        }
+        /* one item is complete: count it in its container, close the full ones */
+        while (depth > 0 && left[depth - 1] != S_UNTIL_BREAK && --left[depth - 1] == 0) {
+            depth--;
+        }
+        if (depth == 0) {
+            return pos == len;
+        }
+    }
+}
+
+/* cbor_load of exactly one well-formed item; the caller checks its type. */
 static cmn_err_t
-s_load_map(const uint8_t *buf, size_t len, cbor_item_t **ret)
+s_load(const uint8_t *buf, size_t len, cbor_item_t **ret)
 {
     struct cbor_load_result res;
-    if (buf == NULL || len == 0) {
+    if (buf == NULL || len == 0 || !s_well_formed(buf, len)) {
         return CMN_EPROTO;
     }
     cbor_item_t *item = cbor_load(buf, len, &res);
     if (item == NULL) {
         return res.error.code == CBOR_ERR_MEMERROR ? CMN_ENOMEM : CMN_EPROTO;
     }
-    if (res.read != len || !cbor_isa_map(item)) {
+    if (res.read != len) {
+        cbor_decref(&item);
+        return CMN_EPROTO;
+    }
+    *ret = item;
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_load_map(const uint8_t *buf, size_t len, cbor_item_t **ret)
+{
+    cbor_item_t *item = NULL;
+    cmn_err_t err = s_load(buf, len, &item);
+    if (err != CMN_OK) {
+        return err;
+    }
+    if (!cbor_isa_map(item)) {
         cbor_decref(&item);
         return CMN_EPROTO;
     }
@@ -1143,16 +1257,12 @@ s_decode_link(const cbor_item_t *m, cmn_link_t *l)
 cmn_err_t
 cmn_res_decode(const uint8_t *buf, size_t len, cmn_res_t *ret)
 {
-    struct cbor_load_result lr;
-    if (buf == NULL || len == 0) {
-        return CMN_EPROTO;
+    cbor_item_t *arr = NULL;
+    cmn_err_t err = s_load(buf, len, &arr);
+    if (err != CMN_OK) {
+        return err;
     }
-    cbor_item_t *arr = cbor_load(buf, len, &lr);
-    if (arr == NULL) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
-    if (lr.read != len || !cbor_isa_array(arr) || cbor_array_size(arr) > 256) {
+    if (!cbor_isa_array(arr) || cbor_array_size(arr) > 256) {
         cbor_decref(&arr);
         return CMN_EPROTO;
     }

@@ -15,7 +15,9 @@
  * - encode: writes only the properties whose CMN_<RES>_HAS_* bit is set in
  *   `present`, as a CBOR map with text keys; *ret_buf is malloc'd (caller frees).
  * - decode: accepts a CBOR map, sets `present` for what it found. Wrong types,
- *   malformed CBOR, bad UUID strings or out-of-range values -> CMN_EPROTO.
+ *   malformed CBOR (including nesting deeper than 64 levels, or an array or map
+ *   declaring more items than the input holds), bad UUID strings or out-of-range
+ *   values -> CMN_EPROTO.
  *   Properties not in the table are skipped and counted in `n_unknown` (a device
  *   rejects a POST with unknown properties; a client ignores them). Baseline
  *   properties (rt, if, n, id) are accepted and ignored, not counted.
@@ -50,8 +52,8 @@ cmn_err_t cmn_doxm_encode(const cmn_doxm_t *doxm, uint8_t **ret_buf, size_t *ret
 cmn_err_t cmn_doxm_decode(const uint8_t *buf, size_t len, cmn_doxm_t *ret);
 
 /* ---- /oic/sec/pstat ---- */
-#define CMN_PSTAT_HAS_DOS        0x01u /* dos.s (and dos.p when encoding) */
-#define CMN_PSTAT_HAS_DOS_P      0x02u /* decode only: dos.p was present */
+#define CMN_PSTAT_HAS_DOS        0x01u /* dos.s */
+#define CMN_PSTAT_HAS_DOS_P      0x02u /* dos.p (encoded only together with HAS_DOS) */
 #define CMN_PSTAT_HAS_ISOP       0x04u
 #define CMN_PSTAT_HAS_CM         0x08u
 #define CMN_PSTAT_HAS_TM         0x10u
