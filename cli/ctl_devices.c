@@ -371,7 +371,7 @@ ctl_wait_onboarding(const ctl_opts_t *o,
             total++;
             done += strcmp(d->state, "RFNOP") == 0;
             failed += strcmp(d->state, "FAILED") == 0;
-            if (strcmp(d->state, "WAIT_PIN") != 0) {
+            if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
                 continue;
             }
             if (!can_pin || s_pinned(&pinned, d->uuid, false)) {

@@ -60,6 +60,7 @@ int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
 typedef struct {
     const char *file; /* --pin-file F */
     bool from_stdin;  /* --pin - */
+    bool is_given;    /* already submitted: a device still in WAIT_PIN is about to go on */
 } ctl_pin_src_t;
 
 /* Reads a PIN for uuid from src into pin (digits only). Exit code on failure. */

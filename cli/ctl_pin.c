@@ -128,7 +128,7 @@ ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv)
             {"pin-file", required_argument, NULL, 'f'}, {"pin", required_argument, NULL, 'p'},
             {"no-wait", no_argument, NULL, 'n'},        {"wait-s", required_argument, NULL, 'w'},
             {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    ctl_pin_src_t src = {NULL, false};
+    ctl_pin_src_t src = {NULL, false, false};
     bool wait = true;
     int wait_s = 120, c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -162,6 +162,6 @@ ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv)
     if (rc != CTL_EXIT_OK || !wait) {
         return rc;
     }
-    ctl_pin_src_t none = {NULL, false};
-    return ctl_wait_onboarding(o, &uuid, 1, false, wait_s, &none);
+    ctl_pin_src_t given = {NULL, false, true};
+    return ctl_wait_onboarding(o, &uuid, 1, false, wait_s, &given);
 }

@@ -56,7 +56,8 @@ typedef struct dots_job {
     bool needs_resume;             /* resume once CMS and AMS are known */
     char old_uuid[37];             /* set for the re-keying store after SET_DEVICEUUID */
     char why[256];                 /* reason of the pending EV_ERROR */
-    char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from EV_PIN until the DOC request is sent */
+    char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
+    bool has_pin;                  /* pin given, EV_PIN not raised yet */
 } dots_job_t;
 
 struct dots_engine {
@@ -1150,6 +1151,11 @@ dots_engine_tick(dots_engine_t *self)
                            DOTS_JOB_STATE_NAMES[job->dev.state]);
             s_raise(job, EV_RESUME);
         }
+        if (job->has_pin) {
+            job->has_pin = false;
+            s_raise(job, EV_PIN);
+            OPENSSL_cleanse(job->pin, sizeof job->pin); /* sent, or the job failed */
+        }
     }
     for (size_t i = 0; i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight;
          i++) {
@@ -1399,8 +1405,8 @@ dots_engine_pin(
         return CMN_EINVAL;
     }
     (void) snprintf(job->pin, sizeof job->pin, "%s", pin);
-    s_raise(job, EV_PIN);
-    OPENSSL_cleanse(job->pin, sizeof job->pin); /* sent, or the job failed */
+    job->has_pin = true;
+    dots_engine_tick(self); /* continues at once unless CMS and AMS are not verified yet */
     return CMN_OK;
 }
 

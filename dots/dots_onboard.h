@@ -108,11 +108,11 @@ cmn_err_t dots_engine_onboard(dots_engine_t *self,
                               char ***ret_skipped,
                               size_t *ret_n_skipped);
 
-/* The operator's Random PIN for a job in WAIT_PIN: the job continues at once with the
- * DOC (the gateway computes the PPSK). The PIN is kept in memory only until the DOC
- * request is sent, then wiped; never stored or logged. CMN_ENOTFOUND (unknown
- * device), CMN_ESTATE (not waiting for a PIN), CMN_EINVAL (not 8 digits); reason in
- * error. */
+/* The operator's Random PIN for a job in WAIT_PIN: the job continues with the DOC (the
+ * gateway computes the PPSK) at once, or once CMS and AMS are verified after a start. The PIN is
+ * kept in memory only until the DOC request is sent, then wiped; never stored or logged.
+ * CMN_ENOTFOUND (unknown device), CMN_ESTATE (not waiting for a PIN), CMN_EINVAL (not 8 digits);
+ * reason in error. */
 cmn_err_t dots_engine_pin(
         dots_engine_t *self, const char *uuid, const char *pin, char *error, size_t error_len);
 

@@ -362,3 +362,23 @@ Test(rdp,
     cr_assert(strstr(objs[0], "\"owned\":false") != NULL, "%s", objs[0]);
     free(objs[0]);
 }
+
+Test(rdp, wait_pin_survives_a_dots_restart, .init = s_setup, .fini = s_teardown, .timeout = 120)
+{
+    s_discover_approve(1);
+    char uuid[40], pin_file[700];
+    s_uuid_with_oxms("[0,1]", uuid);
+    const char *onboard[] = {"onboard", uuid, "--otm", "rdp", "--no-wait", NULL};
+    s_expect(onboard, 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);
+    cr_assert_eq(obt_proc_stop(&s_suite.dots), 0, "DOTS did not stop cleanly");
+    cr_assert_eq(obt_suite_restart(&s_suite, "dots", NULL), 0, "DOTS did not restart");
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"state\":\"WAIT_PIN\"") != NULL, "%s", shown);
+    cr_assert(strstr(shown, "\"otm\":\"rdp\"") != NULL, "%s", shown);
+    free(shown);
+    s_pin_path(s_dir, 0, pin_file, sizeof pin_file);
+    const char *pin[] = {"pin", uuid, "--pin-file", pin_file, NULL};
+    s_expect(pin, 0);
+    s_check_rdp_onboarded(s_dir);
+}
