@@ -58,8 +58,8 @@ int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {
-    const char *file; /* --pin-file F */
-    bool from_stdin;  /* --pin - */
+    const char *file; /* --pin-file F ("-": stdin) */
+    bool from_stdin;  /* --pin - (same as --pin-file -) */
     bool is_given;    /* already submitted: a device still in WAIT_PIN is about to go on */
 } ctl_pin_src_t;
 

@@ -73,7 +73,9 @@ int
 ctl_pin_read(const ctl_pin_src_t *src, const char *uuid, char *pin, size_t len)
 {
     int rc = 0;
-    if (src->file) {
+    if (src->file && strcmp(src->file, "-") == 0) {
+        rc = s_read_line(STDIN_FILENO, pin, len); /* --pin-file - is --pin - */
+    } else if (src->file) {
         int fd = open(src->file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             fprintf(stderr, "obtctl: cannot read the PIN from %s: %s\n", src->file,
