@@ -1,6 +1,8 @@
 /* ctl_devices.c — obtctl discover, devices, approve, onboard, show */
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,19 @@ s_device_json(const Obt__Dots__Device *d)
     ctl_json_str(stdout, d->cipher);
     printf(",\"sd_uuid\":");
     ctl_json_str(stdout, d->sd_uuid);
+    printf(",\"otm\":");
+    ctl_json_str(stdout, d->otm);
     printf("}");
+}
+
+/* The OTM column: oxmsel as DOTS selected it (OCF-NOTES 4.1). */
+static const char *
+s_otm_name(int32_t oxmsel)
+{
+    static const char *const names[] = {"JW", "RDP", "MFG"};
+    return oxmsel < 0                                         ? "-"
+           : (size_t) oxmsel < sizeof names / sizeof names[0] ? names[oxmsel]
+                                                              : "?";
 }
 
 static void
@@ -55,11 +69,8 @@ s_table(const Obt__Dots__DeviceList *l)
                 ep = d->eps[e];
             }
         }
-        printf("%-36s  %-16s  %-4s  %-26s  %s\n", d->uuid, d->state,
-               d->oxmsel == 0  ? "JW"
-               : d->oxmsel < 0 ? "-"
-                               : "?",
-               ep, d->error);
+        printf("%-36s  %-16s  %-4s  %-26s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel), ep,
+               d->error);
     }
 }
 
@@ -159,49 +170,66 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     return s_print_list(o, o->json ? NULL : "DISCOVERED");
 }
 
+/* What approve and onboard were asked. */
+typedef struct {
+    bool all;
+    char **uuids;
+    size_t n;
+    bool wait;         /* onboard: wait for the outcome */
+    int wait_s;        /* for so long */
+    const char *otm;   /* onboard: --otm LIST */
+    ctl_pin_src_t pin; /* onboard: --pin-file / --pin - */
+} s_sel_t;
+
 static int
-s_select(const ctl_opts_t *o,
-         int argc,
-         char **argv,
-         bool approve,
-         bool *ret_all,
-         char ***ret_uuids,
-         size_t *ret_n,
-         bool *ret_wait,
-         int *ret_wait_s)
+s_select(int argc, char **argv, bool approve, s_sel_t *ret)
 {
     static const struct option longs[] = {{"all", no_argument, NULL, 'a'},
                                           {"no-wait", no_argument, NULL, 'n'},
                                           {"wait-s", required_argument, NULL, 'w'},
+                                          {"otm", required_argument, NULL, 'o'},
+                                          {"pin-file", required_argument, NULL, 'f'},
+                                          {"pin", required_argument, NULL, 'p'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int c;
-    (void) o;
-    *ret_all = false;
-    *ret_wait = true;
-    *ret_wait_s = 120;
-    while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+    memset(ret, 0, sizeof *ret);
+    /* Options may follow the UUIDs ("onboard UUID --otm rdp"): getopt permutes. */
+    ret->wait = true;
+    ret->wait_s = 120;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (c == 'a') {
-            *ret_all = true;
+            ret->all = true;
         } else if (c == 'n' && !approve) {
-            *ret_wait = false;
+            ret->wait = false;
         } else if (c == 'w' && !approve) {
-            *ret_wait_s = atoi(optarg);
+            ret->wait_s = atoi(optarg);
+        } else if (c == 'o' && !approve) {
+            ret->otm = optarg;
+        } else if (c == 'f' && !approve) {
+            ret->pin.file = optarg;
+        } else if (c == 'p' && !approve && strcmp(optarg, "-") == 0) {
+            ret->pin.from_stdin = true;
         } else {
             if (approve) {
                 printf("usage: obtctl approve UUID...|--all\n"
                        "Approves taking ownership of discovered devices (clause 5.3.1 step 2).\n");
             } else {
-                printf("usage: obtctl [--json] onboard UUID...|--all [--no-wait] [--wait-s N]\n"
+                printf("usage: obtctl [--json] onboard UUID...|--all [--otm rdp|jw|LIST]\n"
+                       "              [--pin-file F | --pin -] [--no-wait] [--wait-s N]\n"
                        "Onboards approved devices to RFNOP and waits (progress on a terminal).\n"
-                       "Exit 0 if all reached RFNOP, 1 if any failed, 4 on timeout.\n");
+                       "--otm: acceptable OTMs, most preferred first (default: DOTS's\n"
+                       "--otm-policy). A Random PIN device waits for the PIN it shows: asked\n"
+                       "on the terminal (no echo), or read from F or stdin; without either,\n"
+                       "obtctl stops waiting there and `obtctl pin UUID` gives it later.\n"
+                       "Exit 0 if none failed, 1 if any failed, 4 on timeout.\n");
             }
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
-    *ret_uuids = argv + optind;
-    *ret_n = (size_t) (argc - optind);
-    if (!*ret_all && *ret_n == 0) {
+    ret->uuids = argv + optind;
+    ret->n = (size_t) (argc - optind);
+    if (!ret->all && ret->n == 0) {
         fprintf(stderr, "obtctl: %s: name devices or use --all\n", approve ? "approve" : "onboard");
         return CTL_EXIT_USAGE;
     }
@@ -211,18 +239,16 @@ s_select(const ctl_opts_t *o,
 int
 ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv)
 {
-    bool all, wait;
-    int wait_s;
-    char **uuids;
-    size_t n;
-    int rc = s_select(o, argc, argv, true, &all, &uuids, &n, &wait, &wait_s);
+    s_sel_t a;
+    int rc = s_select(argc, argv, true, &a);
     if (rc >= 0) {
         return rc;
     }
+    bool all = a.all;
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Select sel = OBT__DOTS__SELECT__INIT;
-    sel.uuids = uuids;
-    sel.n_uuids = n;
+    sel.uuids = a.uuids;
+    sel.n_uuids = a.n;
     sel.all = all;
     req.body_case = OBT__DOTS__REQUEST__BODY_APPROVE;
     req.approve = &sel;
@@ -254,19 +280,17 @@ s_selected(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
 int
 ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
 {
-    bool all, wait;
-    int wait_s;
-    char **uuids;
-    size_t n;
-    int rc = s_select(o, argc, argv, false, &all, &uuids, &n, &wait, &wait_s);
+    s_sel_t a;
+    int rc = s_select(argc, argv, false, &a);
     if (rc >= 0) {
         return rc;
     }
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Select sel = OBT__DOTS__SELECT__INIT;
-    sel.uuids = uuids;
-    sel.n_uuids = n;
-    sel.all = all;
+    sel.uuids = a.uuids;
+    sel.n_uuids = a.n;
+    sel.all = a.all;
+    sel.otm = (char *) (uintptr_t) (a.otm ? a.otm : "");
     req.body_case = OBT__DOTS__REQUEST__BODY_ONBOARD;
     req.onboard = &sel;
     Obt__Dots__Reply *r = NULL;
@@ -280,19 +304,65 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
         fprintf(stderr, "skipped %s\n", r->onboard->skipped[i]);
     }
     obt__dots__reply__free_unpacked(r, NULL);
-    if (!wait || started == 0) {
-        return started == 0 && !all ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+    if (!a.wait || started == 0) {
+        return started == 0 && !a.all ? CTL_EXIT_FAILED : CTL_EXIT_OK;
     }
+    return ctl_wait_onboarding(o, a.uuids, a.n, a.all, a.wait_s, &a.pin);
+}
+
+/* Devices given a PIN during one wait (a device asks once per attempt). */
+typedef struct {
+    char uuids[64][40];
+    size_t n;
+} s_pinned_t;
+
+static bool
+s_pinned(s_pinned_t *p, const char *uuid, bool add)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(p->uuids[i], uuid) == 0) {
+            return true;
+        }
+    }
+    if (add && p->n < sizeof p->uuids / sizeof p->uuids[0]) {
+        (void) snprintf(p->uuids[p->n++], sizeof p->uuids[0], "%s", uuid);
+    }
+    return false;
+}
+
+/* A device waiting for its PIN: ask for it and submit. Exit code. */
+static int
+s_give_pin(const ctl_opts_t *o, const Obt__Dots__Device *d, const ctl_pin_src_t *pins)
+{
+    char pin[64];
+    int rc = ctl_pin_read(pins, d->uuid, pin, sizeof pin);
+    if (rc == CTL_EXIT_OK) {
+        rc = ctl_pin_submit(o, d->uuid, pin);
+    }
+    OPENSSL_cleanse(pin, sizeof pin);
+    return rc;
+}
+
+int
+ctl_wait_onboarding(const ctl_opts_t *o,
+                    char **uuids,
+                    size_t n,
+                    bool all,
+                    int wait_s,
+                    const ctl_pin_src_t *pins)
+{
     bool tty = isatty(STDERR_FILENO) != 0;
+    bool can_pin = ctl_pin_can_read(pins);
     uint64_t deadline = cmn_time_mono_ms() + (uint64_t) wait_s * 1000;
     unsigned last_done = (unsigned) -1;
+    s_pinned_t pinned = {.n = 0};
     for (;;) {
         Obt__Dots__Reply *l = NULL;
-        rc = s_list(o, NULL, &l);
+        int rc = s_list(o, NULL, &l);
         if (rc != CTL_EXIT_OK) {
             return rc;
         }
-        unsigned total = 0, done = 0, failed = 0;
+        unsigned total = 0, done = 0, failed = 0, waiting = 0;
         for (size_t i = 0; i < l->list->n_devices; i++) {
             const Obt__Dots__Device *d = l->list->devices[i];
             if (!s_selected(d, uuids, n, all) || strcmp(d->state, "DISCOVERED") == 0) {
@@ -301,8 +371,24 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
             total++;
             done += strcmp(d->state, "RFNOP") == 0;
             failed += strcmp(d->state, "FAILED") == 0;
+            if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
+                continue;
+            }
+            if (!can_pin || s_pinned(&pinned, d->uuid, false)) {
+                waiting++;
+                continue;
+            }
+            if (tty) {
+                fprintf(stderr, "\n");
+            }
+            (void) s_pinned(&pinned, d->uuid, true);
+            rc = s_give_pin(o, d, pins);
+            if (rc != CTL_EXIT_OK) {
+                obt__dots__reply__free_unpacked(l, NULL);
+                return rc;
+            }
         }
-        bool finished = done + failed >= total;
+        bool finished = done + failed + waiting >= total;
         if (tty) {
             int width = 40;
             int fill = total ? (int) ((done + failed) * (unsigned) width / total) : width;
@@ -321,14 +407,18 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
                 const Obt__Dots__Device *d = l->list->devices[i];
                 if (s_selected(d, uuids, n, all) && strcmp(d->state, "FAILED") == 0) {
                     fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);
+                } else if (s_selected(d, uuids, n, all) && strcmp(d->state, "WAIT_PIN") == 0) {
+                    fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid,
+                            d->uuid);
                 }
             }
             obt__dots__reply__free_unpacked(l, NULL);
             if (!finished) {
-                fprintf(stderr, "obtctl: onboard: gave up waiting after %d s\n", wait_s);
+                fprintf(stderr, "obtctl: gave up waiting after %d s\n", wait_s);
                 return CTL_EXIT_TIMEOUT;
             }
-            printf("%u device(s) in RFNOP, %u failed\n", done, failed);
+            printf("%u device(s) in RFNOP, %u failed, %u waiting for a PIN\n", done, failed,
+                   waiting);
             return failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
         }
         obt__dots__reply__free_unpacked(l, NULL);

@@ -21,7 +21,9 @@ static const struct {
         {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
         {"approve", ctl_cmd_approve, "approve UUID...|--all         approve taking ownership"},
         {"onboard", ctl_cmd_onboard,
-         "onboard UUID...|--all [--no-wait] [--wait-s N]  take them to RFNOP"},
+         "onboard UUID...|--all [--otm rdp|jw|LIST] [--pin-file F|--pin -] [--no-wait] "
+         "[--wait-s N]  take them to RFNOP"},
+        {"pin", ctl_cmd_pin, "pin UUID [--pin-file F|--pin -]  give the Random PIN a device shows"},
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
         {"mfg-trust", ctl_cmd_mfg_trust,
@@ -168,7 +170,7 @@ ctl_main(int argc, char **argv)
         if (strcmp(cmd, s_cmds[i].name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
-            optind = 1; /* the command parses its own options */
+            optind = 0; /* the command parses its own options (0: getopt starts afresh) */
             return s_cmds[i].fn(&o, sub_argc, sub_argv);
         }
     }

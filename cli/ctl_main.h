@@ -52,8 +52,34 @@ int ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
+
+/* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
+typedef struct {
+    const char *file; /* --pin-file F ("-": stdin) */
+    bool from_stdin;  /* --pin - (same as --pin-file -) */
+    bool is_given;    /* already submitted: a device still in WAIT_PIN is about to go on */
+} ctl_pin_src_t;
+
+/* Reads a PIN for uuid from src into pin (digits only). Exit code on failure. */
+int ctl_pin_read(const ctl_pin_src_t *src, const char *uuid, char *pin, size_t len);
+/* True if src can give a PIN now (a file, stdin, or a terminal to prompt on). */
+bool ctl_pin_can_read(const ctl_pin_src_t *src);
+/* Sends the PIN to DOTS (SubmitPin) and wipes it. Exit code. */
+int ctl_pin_submit(const ctl_opts_t *o, const char *uuid, char *pin);
+
+/* Waits until every selected device (uuids, or all) is in RFNOP or FAILED, with a
+ * progress bar on a terminal. A device in WAIT_PIN gets its PIN from pins when
+ * ctl_pin_can_read(pins), else the wait ends with it still waiting ("obtctl pin").
+ * Exit 0 if none failed, 1 if any failed, 4 after wait_s. */
+int ctl_wait_onboarding(const ctl_opts_t *o,
+                        char **uuids,
+                        size_t n,
+                        bool all,
+                        int wait_s,
+                        const ctl_pin_src_t *pins);
 
 /* Runs obtctl (main's body). */
 int ctl_main(int argc, char **argv);

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <string.h>
 
 #define PRF_MAX_SEED 160
@@ -151,4 +152,94 @@ cmn_psk_derive_from_ssl(SSL *ssl,
         *ret_kbl = kbl;
     }
     return err;
+}
+
+static const struct {
+    int64_t oxm;       /* doxm oxms / oxmsel value */
+    const char *label; /* its URN */
+} s_otm_labels[] = {
+        {0, "oic.sec.doxm.jw"},
+        {1, "oic.sec.doxm.rdp"},
+        {2, "oic.sec.doxm.mfgcert"},
+};
+
+const char *
+cmn_psk_otm_label(int64_t oxm)
+{
+    for (size_t i = 0; i < sizeof s_otm_labels / sizeof s_otm_labels[0]; i++) {
+        if (s_otm_labels[i].oxm == oxm) {
+            return s_otm_labels[i].label;
+        }
+    }
+    return NULL;
+}
+
+cmn_err_t
+cmn_psk_rdp_pin(char ret_pin[CMN_RDP_PIN_LEN + 1])
+{
+    uint8_t pool[32];
+    size_t n = 0;
+    char pin[CMN_RDP_PIN_LEN + 1];
+    while (n < CMN_RDP_PIN_LEN) {
+        if (RAND_bytes(pool, sizeof pool) != 1) {
+            OPENSSL_cleanse(pin, sizeof pin);
+            return CMN_ECRYPTO;
+        }
+        /* 250 = 25 * 10: bytes at or above it would favour the digits 0-5. */
+        for (size_t i = 0; i < sizeof pool && n < CMN_RDP_PIN_LEN; i++) {
+            if (pool[i] < 250) {
+                pin[n++] = (char) ('0' + pool[i] % 10);
+            }
+        }
+    }
+    pin[n] = '\0';
+    memcpy(ret_pin, pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
+    OPENSSL_cleanse(pool, sizeof pool);
+    return CMN_OK;
+}
+
+bool
+cmn_psk_rdp_pin_is_valid(const char *pin)
+{
+    size_t n = 0;
+    while (pin && pin[n] >= '0' && pin[n] <= '9') {
+        n++;
+    }
+    return pin && n == CMN_RDP_PIN_LEN && pin[n] == '\0';
+}
+
+cmn_err_t
+cmn_psk_rdp_ppsk(const char *pin, const uint8_t device_uuid[16], uint8_t out[CMN_PSK_LEN])
+{
+    if (!cmn_psk_rdp_pin_is_valid(pin)) {
+        return CMN_EINVAL;
+    }
+    return PKCS5_PBKDF2_HMAC(pin, CMN_RDP_PIN_LEN, device_uuid, 16, 1000, EVP_sha256(), CMN_PSK_LEN,
+                             out) == 1
+                   ? CMN_OK
+                   : CMN_ECRYPTO;
+}
+
+size_t
+cmn_psk_rdp_hint(const uint8_t uuid[16], bool is_legacy, uint8_t out[CMN_RDP_HINT_MAX])
+{
+    size_t n = is_legacy ? 0 : sizeof CMN_RDP_HINT_PREFIX - 1;
+    memcpy(out, CMN_RDP_HINT_PREFIX, n);
+    memcpy(out + n, uuid, 16);
+    return n + 16;
+}
+
+cmn_err_t
+cmn_psk_rdp_hint_check(const uint8_t *hint, size_t len, const uint8_t uuid[16])
+{
+    size_t prefix = sizeof CMN_RDP_HINT_PREFIX - 1;
+    if (len >= prefix && memcmp(hint, CMN_RDP_HINT_PREFIX, prefix) == 0) {
+        hint += prefix;
+        len -= prefix;
+    }
+    if (len > 16 || memcmp(hint, uuid, len) != 0) {
+        return CMN_EPROTO;
+    }
+    return len == 16 || uuid[len] == 0 ? CMN_OK : CMN_EPROTO;
 }

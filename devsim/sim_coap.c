@@ -16,6 +16,7 @@
 
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "sim_rdp.h"
 #include "sim_store.h"
 
 #define SIM_MAX_PEERS 16
@@ -128,6 +129,63 @@ s_psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int
     return CMN_PSK_LEN;
 }
 
+/* The Random PIN DOC's PSK callback: the PPSK, for identity "oic.sec.doxm.rdp" only. */
+static unsigned int
+s_rdp_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int max_psk_len)
+{
+    coap_session_t *session = SSL_get_app_data(ssl);
+    sim_device_t *dev = session ? coap_session_get_app_data(session) : NULL;
+    if (dev == NULL || max_psk_len < CMN_PSK_LEN || sim_rdp_psk(dev, identity, psk) != CMN_OK) {
+        if (dev) {
+            cmn_log_info("SIM-RDP-IDENTITY", "dev=%d refusing PSK identity of the DOC", dev->idx);
+        }
+        return 0;
+    }
+    return CMN_PSK_LEN;
+}
+
+/* DOC session setup of one OTM (the device is in RFOTM with that oxmsel). */
+typedef int(s_doc_setup_fn)(sim_device_t *dev, SSL *ssl);
+
+static int
+s_doc_jw(sim_device_t *dev, SSL *ssl)
+{
+    (void) dev;
+    SSL_set_security_level(ssl, 0);
+    return SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:@SECLEVEL=0") == 1;
+}
+
+static int
+s_doc_rdp(sim_device_t *dev, SSL *ssl)
+{
+    char hint[CMN_RDP_HINT_MAX + 1];
+    if (!dev->has_pin) {
+        cmn_log_info("SIM-DOC-REFUSED", "dev=%d Random PIN DOC without a PIN: select it again",
+                     dev->idx);
+        return 0;
+    }
+    sim_rdp_hint(dev, hint);
+    SSL_set_psk_server_callback(ssl, s_rdp_server_cb);
+    int ok = SSL_use_psk_identity_hint(ssl, hint) == 1 &&
+             SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
+    OPENSSL_cleanse(hint, sizeof hint);
+    return ok;
+}
+
+/* The DOC setup of each OTM the simulator implements, indexed by oxm; the certificate
+ * OTM (2) is one more entry. */
+static s_doc_setup_fn *const s_doc_setups[] = {
+        [0] = s_doc_jw,
+        [1] = s_doc_rdp,
+};
+
+static s_doc_setup_fn *
+s_doc_setup(int64_t oxmsel)
+{
+    size_t n = sizeof s_doc_setups / sizeof s_doc_setups[0];
+    return oxmsel >= 0 && (uint64_t) oxmsel < n ? s_doc_setups[oxmsel] : NULL;
+}
+
 /* Chooses the session's cipher policy from the device's state (docs/internals.md). */
 static int
 s_tls_setup(void *tls, coap_dtls_pki_t *setup)
@@ -141,7 +199,8 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
     coap_session_set_app_data(session, dev);
     if (dev->pstat.dos_s == CMN_DOS_RFOTM) {
         /* Only one DTLS peer, the DOC, and only once an OTM was selected. */
-        if (dev->doc_open || dev->doxm.oxmsel != 0 || dev->reset_at_ms != 0) {
+        s_doc_setup_fn *doc_setup = s_doc_setup(dev->doxm.oxmsel);
+        if (dev->doc_open || doc_setup == NULL || dev->reset_at_ms != 0) {
             cmn_log_info("SIM-DOC-REFUSED", "dev=%d refusing DTLS (oxmsel=%lld doc=%d)", dev->idx,
                          (long long) dev->doxm.oxmsel, dev->doc_open);
             return 0;
@@ -151,8 +210,7 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
             return 0;
         }
         p->is_doc = true;
-        SSL_set_security_level(ssl, 0);
-        return SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:@SECLEVEL=0") == 1;
+        return doc_setup(dev, ssl);
     }
     SSL_set_psk_server_callback(ssl, s_psk_server_cb);
     return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
@@ -173,9 +231,12 @@ s_event(coap_session_t *session, const coap_event_t event)
                event == COAP_EVENT_SESSION_CLOSED || event == COAP_EVENT_SERVER_SESSION_DEL) {
         if (p) {
             bool was_doc = p->is_doc && dev->doc_open;
+            bool was_doc_attempt = p->is_doc && !dev->doc_open;
             memset(p, 0, sizeof *p);
             if (was_doc) {
                 sim_device_doc_closed(dev);
+            } else if (was_doc_attempt) {
+                sim_device_doc_failed(dev);
             }
         }
         coap_session_set_app_data(session, NULL);

@@ -9,6 +9,7 @@
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
+#include "sim_rdp.h"
 #include "sim_svr.h"
 
 static void
@@ -41,6 +42,7 @@ sim_device_factory_reset(sim_device_t *dev)
         return err;
     }
     sim_device_free(dev);
+    sim_rdp_forget_pin(dev);
     memset(&dev->doxm, 0, sizeof dev->doxm);
     dev->doxm.present = 0x7f;
     memcpy(dev->doxm.oxms, dev->oxms, sizeof dev->oxms);
@@ -95,6 +97,17 @@ sim_device_doc_closed(sim_device_t *dev)
     if (dev->pstat.dos_s == CMN_DOS_RFOTM && dev->reset_at_ms == 0) {
         cmn_log_notice("SIM-DOC-DROP", "dev=%d DOC closed in RFOTM: resetting", dev->idx);
         dev->reset_at_ms = cmn_time_mono_ms();
+    }
+}
+
+void
+sim_device_doc_failed(sim_device_t *dev)
+{
+    if (dev->pstat.dos_s == CMN_DOS_RFOTM && !dev->doc_open) {
+        cmn_log_notice("SIM-DOC-FAILED",
+                       "dev=%d DOC handshake failed: %s, still RFOTM, ready for a new attempt",
+                       dev->idx, dev->has_pin ? "PIN discarded" : "no PIN");
+        sim_rdp_forget_pin(dev);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmn_psk.h"
 #include "cmn_svr.h"
 
 typedef enum { SIM_GET = 1, SIM_POST = 2, SIM_PUT = 3, SIM_DELETE = 4 } sim_method_t;
@@ -16,7 +17,8 @@ typedef enum {
     SIM_FAULT_BAD_CBOR, /* answer requests on path with malformed CBOR */
     SIM_FAULT_SILENT,   /* stop answering once path was requested */
     SIM_FAULT_ERROR,    /* answer 4.00 to POSTs on path */
-    SIM_FAULT_BAD_COAP  /* also send a malformed datagram to multicast requests */
+    SIM_FAULT_BAD_COAP, /* also send a malformed datagram to multicast requests */
+    SIM_FAULT_BAD_HINT  /* Random PIN: another UUID in the PSK identity hint */
 } sim_fault_t;
 
 /* Who is asking. */
@@ -40,16 +42,19 @@ typedef struct sim_device {
     bool light;                      /* /a/light value */
     int64_t oxms[CMN_DOXM_MAX_OXMS]; /* factory OTMs */
     size_t n_oxms;
-    bool doc_open;        /* a DOC exists */
-    uint64_t reset_at_ms; /* monotonic time of a pending reset, 0 = none */
-    int reset_delay_ms;   /* delay after a dos.s=0 request */
-    sim_fault_t fault;    /* injected fault */
-    char fault_path[64];  /* its path ("" = every path) */
-    bool is_silenced;     /* SIM_FAULT_SILENT triggered */
-    char address[64];     /* unicast address */
-    uint16_t udp_port;    /* coap:// port */
-    uint16_t dtls_port;   /* coaps:// port */
-    void *net;            /* transport state (sim_coap.c) */
+    bool doc_open;                 /* a DOC exists */
+    bool has_pin;                  /* Random PIN: a PIN is shown (oxmsel 1 selected) */
+    char pin[CMN_RDP_PIN_LEN + 1]; /* that PIN (never persisted) */
+    bool is_legacy_hint;           /* Random PIN: hint = UUID only (older releases) */
+    uint64_t reset_at_ms;          /* monotonic time of a pending reset, 0 = none */
+    int reset_delay_ms;            /* delay after a dos.s=0 request */
+    sim_fault_t fault;             /* injected fault */
+    char fault_path[64];           /* its path ("" = every path) */
+    bool is_silenced;              /* SIM_FAULT_SILENT triggered */
+    char address[64];              /* unicast address */
+    uint16_t udp_port;             /* coap:// port */
+    uint16_t dtls_port;            /* coaps:// port */
+    void *net;                     /* transport state (sim_coap.c) */
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,
@@ -78,6 +83,10 @@ const cmn_cred_t *sim_device_find_psk(const sim_device_t *dev, const uint8_t uui
 
 /* Called when the DOC closes: in RFOTM the device resets itself (OCF-NOTES 5.2). */
 void sim_device_doc_closed(sim_device_t *dev);
+
+/* Called when a DOC handshake fails (wrong PIN, refused hint): the device forgets
+ * its PIN and stays in RFOTM, same UUID, ready for a new oxmsel POST (new PIN). */
+void sim_device_doc_failed(sim_device_t *dev);
 
 /* True if a multicast GET /oic/sec/doxm with this query gets an answer (CR2640):
  * query "owned=FALSE" (key owned/Owned, value any case) or none, only in RFOTM with

@@ -25,21 +25,6 @@ s_cred_is_owner(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t
            cmn_uuid_eq(&c->subjectuuid, &dev->creds.rowneruuid);
 }
 
-static const char *
-s_otm_label(int64_t oxmsel)
-{
-    switch (oxmsel) {
-    case 0:
-        return "oic.sec.doxm.jw";
-    case 1:
-        return "oic.sec.doxm.rdp";
-    case 2:
-        return "oic.sec.doxm.mfgcert";
-    default:
-        return NULL;
-    }
-}
-
 int
 sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len)
 {
@@ -67,7 +52,7 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         }
         if (c->priv_len == 0 && s == CMN_DOS_RFOTM && peer->is_doc && peer->ssl &&
             s_cred_is_owner(dev, &in, c)) {
-            const char *label = s_otm_label(dev->doxm.oxmsel);
+            const char *label = cmn_psk_otm_label(dev->doxm.oxmsel);
             uint8_t psk[CMN_PSK_LEN];
             size_t kbl = 0;
             if (label == NULL ||

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "sim_rdp.h"
 #include "sim_svr.h"
 
 int
@@ -33,6 +34,13 @@ sim_svr_post_doxm(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         return SIM_CODE_BAD_REQUEST;
     }
     if (in.present & CMN_DOXM_HAS_OXMSEL) {
+        /* Random PIN: every selection shows a fresh PIN (OCF-NOTES 8.2 phase A). */
+        if (in.oxmsel == 1 && sim_rdp_show_pin(dev) != CMN_OK) {
+            return SIM_CODE_INTERNAL;
+        }
+        if (in.oxmsel != 1) {
+            sim_rdp_forget_pin(dev);
+        }
         dev->doxm.oxmsel = in.oxmsel;
     }
     if (in.present & CMN_DOXM_HAS_DEVOWNERUUID) {

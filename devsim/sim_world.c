@@ -83,6 +83,7 @@ sim_world_new(const sim_config_t *cfg)
         sim_device_t *d = &self->devs[i];
         d->idx = (int) i;
         d->reset_delay_ms = cfg->reset_delay_ms;
+        d->is_legacy_hint = cfg->rdp_legacy_hint;
         (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
         (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
         if (s_parse_oxms(cfg->oxms, d) != CMN_OK) {

@@ -2,6 +2,7 @@
  * dispatch table that maps the Request oneof to them (the dispatcher is in
  * dots_service.c). Reply bodies live in static storage: the loop is single-threaded and
  * a reply is packed and sent before the next request is dispatched. */
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ s_device(const dots_dev_t *r, const char *sd_uuid, Obt__Dots__Device *d, char **
     d->attempts = r->attempts;
     d->cipher = CMN_PB_STR(r->cipher);
     d->sd_uuid = CMN_PB_STR(r->owned ? sd_uuid : "");
+    d->otm = CMN_PB_STR(r->otm_policy);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -185,10 +187,11 @@ s_select(dots_service_t *self,
         return CMN_EINVAL;
     }
     size_t count = 0;
-    cmn_err_t err = approve ? dots_engine_approve(self->engine, sel->uuids, sel->n_uuids, sel->all,
-                                                  &count, &skipped, &n_skipped)
-                            : dots_engine_onboard(self->engine, sel->uuids, sel->n_uuids, sel->all,
-                                                  &count, &skipped, &n_skipped);
+    cmn_err_t err =
+            approve ? dots_engine_approve(self->engine, sel->uuids, sel->n_uuids, sel->all, &count,
+                                          &skipped, &n_skipped)
+                    : dots_engine_onboard(self->engine, sel->uuids, sel->n_uuids, sel->all,
+                                          sel->otm, error, error_len, &count, &skipped, &n_skipped);
     if (err != CMN_OK) {
         return err;
     }
@@ -229,6 +232,38 @@ s_on_onboard(dots_service_t *self,
     return s_select(self, req->onboard, false, reply, error, error_len);
 }
 
+/* Reply storage of show and pin (see the note at the top). */
+static struct {
+    Obt__Dots__Device d;
+    char *eps[DOTS_MAX_EPS];
+    uint32_t oxms[DOTS_MAX_OXMS];
+    dots_dev_t rec;
+} s_one;
+
+static cmn_err_t
+s_on_pin(dots_service_t *self,
+         const Obt__Dots__Request *req,
+         Obt__Dots__Reply *reply,
+         dots_deferred_t **deferred,
+         char *error,
+         size_t error_len)
+{
+    (void) deferred;
+    char *pin = req->pin->pin;
+    cmn_err_t err = dots_engine_pin(self->engine, req->pin->uuid, pin, error, error_len);
+    if (pin) {
+        OPENSSL_cleanse(pin, strlen(pin));
+    }
+    if (err != CMN_OK) {
+        return err;
+    }
+    s_device(dots_engine_find(self->engine, req->pin->uuid), self->id.sd_uuid, &s_one.d, s_one.eps,
+             s_one.oxms);
+    reply->body_case = OBT__DOTS__REPLY__BODY_PIN;
+    reply->pin = &s_one.d;
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_on_show(dots_service_t *self,
           const Obt__Dots__Request *req,
@@ -238,21 +273,21 @@ s_on_show(dots_service_t *self,
           size_t error_len)
 {
     (void) deferred;
-    static Obt__Dots__Device d;
-    static char *eps[DOTS_MAX_EPS];
-    static uint32_t oxms[DOTS_MAX_OXMS];
-    static dots_dev_t rec;
+    Obt__Dots__Device *d = &s_one.d;
+    char **eps = s_one.eps;
+    uint32_t *oxms = s_one.oxms;
+    dots_dev_t *rec_p = &s_one.rec;
     const dots_dev_t *r = dots_engine_find(self->engine, req->show->uuid);
-    if (r == NULL && dots_store_get(self->store, req->show->uuid, &rec) == CMN_OK) {
-        r = &rec;
+    if (r == NULL && dots_store_get(self->store, req->show->uuid, rec_p) == CMN_OK) {
+        r = rec_p;
     }
     if (r == NULL) {
         (void) snprintf(error, error_len, "no device %s", req->show->uuid);
         return CMN_ENOTFOUND;
     }
-    s_device(r, self->id.sd_uuid, &d, eps, oxms);
+    s_device(r, self->id.sd_uuid, d, eps, oxms);
     reply->body_case = OBT__DOTS__REPLY__BODY_SHOW;
-    reply->show = &d;
+    reply->show = d;
     return CMN_OK;
 }
 
@@ -467,6 +502,7 @@ const dots_handler_row_t DOTS_HANDLERS[] = {
         {OBT__DOTS__REQUEST__BODY_APPROVE, "approve", s_on_approve},
         {OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", s_on_onboard},
         {OBT__DOTS__REQUEST__BODY_SHOW, "show", s_on_show},
+        {OBT__DOTS__REQUEST__BODY_PIN, "pin", s_on_pin},
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", s_on_mfg_trust_add},
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", s_on_mfg_trust_list},
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", s_on_mfg_trust_remove},

@@ -25,8 +25,10 @@
 
 #include "cmn_fsm.h"
 #include "cmn_log.h"
+#include "cmn_psk.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_otm.h"
 #include "obt/ams.pb-c.h"
 #include "obt/cms.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -39,20 +41,23 @@ const char *const DOTS_JOB_STATE_NAMES[JOB_STATE_COUNT] = {
         "OWNER_CRED",     "SERVICE_CREDS",    "SDI",
         "SET_OWNED",      "SET_RFPRO",        "CLOSE_DOC",
         "HANDOVER_CMS",   "HANDOVER_AMS",     "RFNOP",
-        "FAILED"};
-const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE", "ONBOARD", "START",        "OK",
-                                                    "ERROR",   "TIMEOUT", "DEVICE_ERROR", "RESUME"};
+        "FAILED",         "WAIT_PIN"};
+const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE",  "ONBOARD", "START",        "OK",
+                                                    "ERROR",    "TIMEOUT", "DEVICE_ERROR", "RESUME",
+                                                    "NEED_PIN", "PIN"};
 
 typedef struct dots_job {
-    dots_dev_t dev;       /* the record */
-    dots_secret_t secret; /* its secrets (loaded when needed) */
-    dots_engine_t *eng;   /* back pointer */
-    uint64_t gen;         /* bumps on every send: stale replies are ignored */
-    bool is_running;      /* counted in in_flight */
-    bool use_psk;         /* secure steps over the owner-PSK session (resume) */
-    bool needs_resume;    /* resume once CMS and AMS are known */
-    char old_uuid[37];    /* set for the re-keying store after SET_DEVICEUUID */
-    char why[256];        /* reason of the pending EV_ERROR */
+    dots_dev_t dev;                /* the record */
+    dots_secret_t secret;          /* its secrets (loaded when needed) */
+    dots_engine_t *eng;            /* back pointer */
+    uint64_t gen;                  /* bumps on every send: stale replies are ignored */
+    bool is_running;               /* counted in in_flight */
+    bool use_psk;                  /* secure steps over the owner-PSK session (resume) */
+    bool needs_resume;             /* resume once CMS and AMS are known */
+    char old_uuid[37];             /* set for the re-keying store after SET_DEVICEUUID */
+    char why[256];                 /* reason of the pending EV_ERROR */
+    char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
+    bool has_pin;                  /* pin given, EV_PIN not raised yet */
 } dots_job_t;
 
 struct dots_engine {
@@ -60,6 +65,7 @@ struct dots_engine {
     dots_store_t *store;
     dots_identity_t id;
     cmn_calls_t *gw, *cms, *ams;
+    dots_otm_policy_t otm_policy; /* --otm-policy */
     dots_job_t **jobs;
     size_t n_jobs, cap;
     size_t in_flight;
@@ -189,13 +195,23 @@ s_coap(dots_job_t *job,
             sec.psk_key.data = job->secret.owner_psk;
             sec.psk_key.len = 16;
         } else {
-            sec.kind = OBT__GW__SECURITY_KIND__SEC_JW_ANON;
+            /* The DOC of the selected OTM. A Random PIN DOC is opened with the PIN
+             * (DOC_OM); later steps send no PIN and continue on the open DOC. */
+            const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
+            if (otm == NULL) {
+                (void) snprintf(job->why, sizeof job->why, "no OTM selected");
+                return CMN_ESTATE;
+            }
+            sec.kind = (Obt__Gw__SecurityKind) otm->sec_kind;
+            sec.pin = job->pin;
         }
         c.security = &sec;
     }
     req.body_case = OBT__GW__REQUEST__BODY_COAP;
     req.coap = &c;
-    return s_send_gw(job, &req);
+    cmn_err_t err = s_send_gw(job, &req);
+    OPENSSL_cleanse(job->pin, sizeof job->pin); /* it went to the gateway once */
+    return err;
 }
 
 static void
@@ -242,7 +258,7 @@ s_send_step(dots_job_t *job)
     case JOB_GET_DOXM:
         return s_coap(job, OBT__GW__METHOD__METHOD_GET, "/oic/sec/doxm", false, NULL, 0);
     case JOB_SET_OXMSEL: {
-        cmn_doxm_t d = {.present = CMN_DOXM_HAS_OXMSEL, .oxmsel = 0};
+        cmn_doxm_t d = {.present = CMN_DOXM_HAS_OXMSEL, .oxmsel = job->dev.oxmsel};
         err = cmn_doxm_encode(&d, &buf, &len);
         if (err == CMN_OK) {
             err = s_coap(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/doxm", false, buf, len);
@@ -313,7 +329,8 @@ s_send_step(dots_job_t *job)
         d.endpoint = CMN_PB_STR(s_ep(&job->dev, true));
         d.owner_uuid = eng->id.uuid;
         d.device_uuid = job->dev.uuid;
-        d.oxm_label = CMN_PB_STR("oic.sec.doxm.jw");
+        const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
+        d.oxm_label = CMN_PB_STR(otm ? otm->label : "");
         req.body_case = OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK;
         req.derive_owner_psk = &d;
         return d.endpoint ? s_send_gw(job, &req) : CMN_ENOTFOUND;
@@ -432,6 +449,15 @@ a_approve(void *ctx, int *ret_event)
     return CMN_OK;
 }
 
+static void
+s_start_running(dots_job_t *job)
+{
+    if (!job->is_running) {
+        job->is_running = true;
+        job->eng->in_flight++;
+    }
+}
+
 static cmn_err_t
 a_begin(void *ctx, int *ret_event)
 {
@@ -441,11 +467,9 @@ a_begin(void *ctx, int *ret_event)
     job->dev.finished_ms = 0;
     job->dev.attempts++;
     job->dev.error[0] = '\0';
+    job->dev.oxmsel = -1;
     job->use_psk = false;
-    if (!job->is_running) {
-        job->is_running = true;
-        job->eng->in_flight++;
-    }
+    s_start_running(job);
     return CMN_OK;
 }
 
@@ -525,6 +549,7 @@ a_fail(void *ctx, int *ret_event)
                     DOTS_JOB_STATE_NAMES[job->dev.step], job->why[0] ? job->why : "failed");
     cmn_log_warn("DOTS-FAILED", "dev=%s %s", job->dev.uuid, job->dev.error);
     job->gen++; /* late replies of the failed step are ignored */
+    OPENSSL_cleanse(job->pin, sizeof job->pin);
     return CMN_OK;
 }
 
@@ -553,10 +578,28 @@ a_psk_mode(void *ctx, int *ret_event)
     }
     job->use_psk = true;
     job->dev.attempts++;
-    if (!job->is_running) {
-        job->is_running = true;
-        job->eng->in_flight++;
-    }
+    s_start_running(job);
+    return CMN_OK;
+}
+
+/* Waiting for a human: the job gives its slot back until the PIN comes. */
+static cmn_err_t
+a_wait_pin(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    dots_job_t *job = ctx;
+    job->dev.deadline_ms = 0;
+    cmn_log_notice("DOTS-WAIT-PIN", "dev=%s waits for the Random PIN the device shows",
+                   job->dev.uuid);
+    s_stop_running(job);
+    return CMN_OK;
+}
+
+static cmn_err_t
+a_take_slot(void *ctx, int *ret_event)
+{
+    (void) ret_event;
+    s_start_running(ctx);
     return CMN_OK;
 }
 
@@ -572,9 +615,12 @@ static const cmn_fsm_row_t s_rows[] = {
         {JOB_DISCOVERED, EV_APPROVE, JOB_APPROVED, {a_approve, a_store, NULL, NULL}},
         {JOB_FAILED, EV_APPROVE, JOB_APPROVED, {a_approve, a_store, NULL, NULL}},
         {JOB_APPROVED, EV_ONBOARD, JOB_QUEUED, {a_store, NULL, NULL, NULL}},
+        {JOB_FAILED, EV_ONBOARD, JOB_QUEUED, {a_store, NULL, NULL, NULL}}, /* retry */
         {JOB_QUEUED, EV_START, JOB_GET_DOXM, {a_begin, a_store, a_send, NULL}},
         STEP(JOB_GET_DOXM, JOB_SET_OXMSEL),
         STEP(JOB_SET_OXMSEL, JOB_DOC_OM),
+        {JOB_SET_OXMSEL, EV_NEED_PIN, JOB_WAIT_PIN, {a_wait_pin, a_store, NULL, NULL}},
+        {JOB_WAIT_PIN, EV_PIN, JOB_DOC_OM, {a_take_slot, a_store, a_send, NULL}},
         STEP(JOB_DOC_OM, JOB_SET_DEVOWNER),
         STEP(JOB_SET_DEVOWNER, JOB_SET_DEVICEUUID),
         STEP(JOB_SET_DEVICEUUID, JOB_SET_DOXM_ROWNER),
@@ -636,10 +682,6 @@ s_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
     }
     char uuid[CMN_UUID_STR_LEN + 1];
     cmn_uuid_to_str(&d.deviceuuid, uuid);
-    bool has_jw = false;
-    for (size_t i = 0; i < d.n_oxms; i++) {
-        has_jw |= d.oxms[i] == 0;
-    }
     if (!(d.present & CMN_DOXM_HAS_DEVICEUUID) || strcmp(uuid, job->dev.uuid) != 0) {
         (void) snprintf(job->why, sizeof job->why,
                         "device at the endpoint is now %s (reset?): rediscover", uuid);
@@ -649,17 +691,49 @@ s_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
         (void) snprintf(job->why, sizeof job->why, "device is already owned");
         return CMN_ESTATE;
     }
-    if (!has_jw) {
-        (void) snprintf(job->why, sizeof job->why,
-                        "device offers no acceptable OTM (Just Works not in oxms)");
+    /* Clause 5.3.1 step 3 and 5.3.3: the best method both sides accept. */
+    dots_otm_policy_t policy = job->eng->otm_policy;
+    char why[160];
+    if (job->dev.otm_policy[0] &&
+        dots_otm_policy_parse(job->dev.otm_policy, &policy, why, sizeof why) != CMN_OK) {
+        (void) snprintf(job->why, sizeof job->why, "%s", why);
+        return CMN_EINVAL;
+    }
+    const dots_otm_t *otm = dots_otm_choose(&policy, d.oxms, d.n_oxms, why, sizeof why);
+    if (otm == NULL) {
+        (void) snprintf(job->why, sizeof job->why, "no acceptable OTM: %s", why);
         return CMN_ESTATE;
     }
+    job->dev.oxmsel = (int32_t) otm->oxm;
+    cmn_log_info("DOTS-OTM", "dev=%s OTM %s (oxm %lld) selected", job->dev.uuid, otm->name,
+                 (long long) otm->oxm);
     job->dev.n_oxms = 0;
     for (size_t i = 0; i < d.n_oxms && i < DOTS_MAX_OXMS; i++) {
         job->dev.oxms[job->dev.n_oxms++] = d.oxms[i];
     }
     job->dev.sct = d.sct;
     return CMN_OK;
+}
+
+/* The reason of a failed gateway request. A Random PIN DOC whose handshake fails
+ * (ECRYPTO) was refused by the device: the PIN was wrong. */
+static const char *
+s_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *why, size_t why_len)
+{
+    const char *error = reply->error && reply->error[0] ? reply->error : "gateway error";
+    const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
+    if (job->dev.state != JOB_DOC_OM || job->use_psk || otm == NULL || !otm->needs_pin) {
+        return error;
+    }
+    if (reply->status == OBT__STATUS__STATUS_ECRYPTO) {
+        (void) snprintf(why, why_len,
+                        "wrong PIN: device %s refused the Random PIN handshake (%s); it shows "
+                        "a new PIN on the next attempt",
+                        job->dev.uuid, error);
+    } else {
+        (void) snprintf(why, why_len, "%s (device %s)", error, job->dev.uuid);
+    }
+    return why;
 }
 
 static void
@@ -691,7 +765,8 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         goto out;
     }
     if (reply->status != OBT__STATUS__STATUS_OK) {
-        s_fail(job, reply->error && reply->error[0] ? reply->error : "gateway error");
+        char why[256];
+        s_fail(job, s_doc_error(job, reply, why, sizeof why));
         goto out;
     }
     if (state == JOB_DERIVE_PSK) {
@@ -731,7 +806,11 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         (void) snprintf(job->dev.cipher, sizeof job->dev.cipher, "%s", cr->cipher);
     }
     if (state == JOB_SET_OXMSEL) {
-        job->dev.oxmsel = 0;
+        const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
+        if (otm && otm->needs_pin) {
+            s_raise(job, EV_NEED_PIN);
+            goto out;
+        }
     }
     if (state == JOB_SET_DEVICEUUID) {
         /* The device now answers to the new UUID: re-key the record (old -> alias). */
@@ -844,6 +923,12 @@ dots_engine_new(const dots_config_t *cfg,
     self->gw = gw;
     self->cms = cms;
     self->ams = ams;
+    char why[160];
+    if (dots_otm_policy_parse(cfg->otm_policy, &self->otm_policy, why, sizeof why) != CMN_OK) {
+        cmn_log_err("DOTS-CONFIG", "--otm-policy: %s", why);
+        free(self);
+        return NULL;
+    }
     if (dots_store_each(store, s_load_one, self) != CMN_OK) {
         free(self->jobs);
         free(self);
@@ -1066,6 +1151,11 @@ dots_engine_tick(dots_engine_t *self)
                            DOTS_JOB_STATE_NAMES[job->dev.state]);
             s_raise(job, EV_RESUME);
         }
+        if (job->has_pin) {
+            job->has_pin = false;
+            s_raise(job, EV_PIN);
+            OPENSSL_cleanse(job->pin, sizeof job->pin); /* sent, or the job failed */
+        }
     }
     for (size_t i = 0; i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight;
          i++) {
@@ -1210,6 +1300,7 @@ s_select(dots_engine_t *self,
          size_t n,
          bool all,
          bool approve,
+         const char *otm,
          size_t *ret_count,
          char ***ret_skipped,
          size_t *ret_n_skipped)
@@ -1235,7 +1326,10 @@ s_select(dots_engine_t *self,
             }
             continue;
         }
-        if (s == JOB_APPROVED) {
+        bool is_retry = s == JOB_FAILED && job->dev.approved && !job->dev.owned && !all &&
+                        job->dev.step <= JOB_DOC_OM;
+        if (s == JOB_APPROVED || is_retry) {
+            (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
             count++;
         } else if (s == JOB_FAILED && job->dev.owned && job->dev.step >= JOB_SET_RFPRO) {
@@ -1265,7 +1359,7 @@ dots_engine_approve(dots_engine_t *self,
                     char ***ret_skipped,
                     size_t *ret_n_skipped)
 {
-    return s_select(self, uuids, n, all, true, ret_count, ret_skipped, ret_n_skipped);
+    return s_select(self, uuids, n, all, true, NULL, ret_count, ret_skipped, ret_n_skipped);
 }
 
 cmn_err_t
@@ -1273,13 +1367,47 @@ dots_engine_onboard(dots_engine_t *self,
                     char **uuids,
                     size_t n,
                     bool all,
+                    const char *otm,
+                    char *error,
+                    size_t error_len,
                     size_t *ret_count,
                     char ***ret_skipped,
                     size_t *ret_n_skipped)
 {
-    cmn_err_t err = s_select(self, uuids, n, all, false, ret_count, ret_skipped, ret_n_skipped);
+    dots_otm_policy_t policy;
+    if (otm && otm[0] &&
+        (dots_otm_policy_parse(otm, &policy, error, error_len) != CMN_OK ||
+         dots_otm_policy_within(&policy, &self->otm_policy, error, error_len) != CMN_OK)) {
+        return CMN_EINVAL;
+    }
+    cmn_err_t err =
+            s_select(self, uuids, n, all, false, otm, ret_count, ret_skipped, ret_n_skipped);
     dots_engine_tick(self);
     return err;
+}
+
+cmn_err_t
+dots_engine_pin(
+        dots_engine_t *self, const char *uuid, const char *pin, char *error, size_t error_len)
+{
+    dots_job_t *job = s_find(self, uuid);
+    if (job == NULL) {
+        (void) snprintf(error, error_len, "no device %s", uuid ? uuid : "");
+        return CMN_ENOTFOUND;
+    }
+    if (job->dev.state != JOB_WAIT_PIN) {
+        (void) snprintf(error, error_len, "device %s is not waiting for a PIN (state %s)",
+                        job->dev.uuid, DOTS_JOB_STATE_NAMES[job->dev.state]);
+        return CMN_ESTATE;
+    }
+    if (!cmn_psk_rdp_pin_is_valid(pin)) {
+        (void) snprintf(error, error_len, "a Random PIN is %d decimal digits", CMN_RDP_PIN_LEN);
+        return CMN_EINVAL;
+    }
+    (void) snprintf(job->pin, sizeof job->pin, "%s", pin);
+    job->has_pin = true;
+    dots_engine_tick(self); /* continues at once unless CMS and AMS are not verified yet */
+    return CMN_OK;
 }
 
 const dots_dev_t *

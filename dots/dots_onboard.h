@@ -35,6 +35,8 @@ typedef enum {
     JOB_HANDOVER_AMS,
     JOB_RFNOP,
     JOB_FAILED,
+    /* Appended: state values are persisted in job records. */
+    JOB_WAIT_PIN, /* Random PIN selected: waiting for the operator to type the PIN */
     JOB_STATE_COUNT
 } dots_job_state_t;
 
@@ -47,6 +49,8 @@ typedef enum {
     EV_TIMEOUT,      /* no answer before the step's deadline */
     EV_DEVICE_ERROR, /* the device answered with an error code or invalid content */
     EV_RESUME,       /* re-enter the recorded step over an owner-PSK session */
+    EV_NEED_PIN,     /* the selected OTM waits for the device's PIN (Random PIN) */
+    EV_PIN,          /* the operator gave the PIN */
     EV_COUNT
 } dots_job_event_t;
 
@@ -83,7 +87,9 @@ cmn_err_t dots_engine_discover(dots_engine_t *self,
 
 /* Approve / onboard: uuids (current or first) or all. *ret_count receives how many
  * were accepted; reasons for the others go to skipped (caller frees each string and
- * the array). */
+ * the array). onboard: otm is the operator's OTM policy for these jobs ("rdp,jw",
+ * NULL or "" = --otm-policy; CMN_EINVAL if it does not parse, reason in error). A
+ * named device that failed before its DOC opened (e.g. a wrong PIN) is queued again. */
 cmn_err_t dots_engine_approve(dots_engine_t *self,
                               char **uuids,
                               size_t n,
@@ -95,9 +101,20 @@ cmn_err_t dots_engine_onboard(dots_engine_t *self,
                               char **uuids,
                               size_t n,
                               bool all,
+                              const char *otm,
+                              char *error,
+                              size_t error_len,
                               size_t *ret_count,
                               char ***ret_skipped,
                               size_t *ret_n_skipped);
+
+/* The operator's Random PIN for a job in WAIT_PIN: the job continues with the DOC (the
+ * gateway computes the PPSK) at once, or once CMS and AMS are verified after a start. The PIN is
+ * kept in memory only until the DOC request is sent, then wiped; never stored or logged.
+ * CMN_ENOTFOUND (unknown device), CMN_ESTATE (not waiting for a PIN), CMN_EINVAL (not 8 digits);
+ * reason in error. */
+cmn_err_t dots_engine_pin(
+        dots_engine_t *self, const char *uuid, const char *pin, char *error, size_t error_len);
 
 /* Devices, in discovery order; NULL past the end. Borrowed. */
 const dots_dev_t *dots_engine_device(const dots_engine_t *self, size_t idx);

@@ -1,6 +1,8 @@
 /* dots_service.c — obt-dots: the loop over the bus sockets and the request dispatcher */
 #include "dots_service.h"
 
+#include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,9 @@ out:
     if (deferred) {
         zframe_destroy(&deferred->peer);
         free(deferred);
+    }
+    if (req && req->body_case == OBT__DOTS__REQUEST__BODY_PIN) {
+        OPENSSL_cleanse((uint8_t *) (uintptr_t) data, len); /* the frame held a PIN */
     }
     if (req) {
         obt__dots__request__free_unpacked(req, NULL);

@@ -129,6 +129,7 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->deadline_ms = d->deadline_ms;
     r->cms_done = d->cms_done;
     r->ams_done = d->ams_done;
+    r->otm_policy = CMN_PB_STR(d->otm_policy);
 }
 
 static void
@@ -161,6 +162,7 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     (void) snprintf(d->cipher, sizeof d->cipher, "%s", r->cipher);
     d->cms_done = r->cms_done;
     d->ams_done = r->ams_done;
+    (void) snprintf(d->otm_policy, sizeof d->otm_policy, "%s", r->otm_policy);
 }
 
 cmn_err_t

@@ -32,6 +32,7 @@ typedef struct {
     uint32_t attempts;
     char cipher[64];
     bool cms_done, ams_done;
+    char otm_policy[32]; /* operator's OTM policy for this job, "" = DOTS's */
 } dots_dev_t;
 
 /* Secrets of one device (store.DotsSecret). */

@@ -4,6 +4,7 @@
 
 #include "cmn_log.h"
 #include "dots_config.h"
+#include "dots_otm.h"
 #include "dots_service.h"
 
 int
@@ -17,6 +18,12 @@ main(int argc, char **argv)
     cmn_log_level_t level = CMN_LOG_NOTICE;
     if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
         (void) fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", cfg.log_level);
+        r = CMN_CFG_ERROR;
+    }
+    dots_otm_policy_t policy;
+    char why[160];
+    if (r == CMN_CFG_OK && dots_otm_policy_parse(cfg.otm_policy, &policy, why, sizeof why) != 0) {
+        (void) fprintf(stderr, "error: --otm-policy: %s\n", why);
         r = CMN_CFG_ERROR;
     }
     if (r != CMN_CFG_OK) {

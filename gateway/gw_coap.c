@@ -119,6 +119,18 @@ s_on_response(coap_session_t *session,
     return COAP_RESPONSE_OK;
 }
 
+/* A handshake our side aborted (the policy refused the peer) fails with EPROTO and
+ * the policy's reason instead of a generic DTLS failure. */
+static void
+s_refused(coap_session_t *session, cmn_err_t *err, const char **why)
+{
+    const char *refusal = gw_dtls_refusal(session);
+    if (refusal) {
+        *err = CMN_EPROTO;
+        *why = refusal;
+    }
+}
+
 static void
 s_on_nack(coap_session_t *session,
           const coap_pdu_t *sent,
@@ -133,6 +145,9 @@ s_on_nack(coap_session_t *session,
                       : reason == COAP_NACK_TOO_MANY_RETRIES ? "no answer after retransmissions"
                       : reason == COAP_NACK_RST              ? "device reset the exchange"
                                                              : "not deliverable";
+    if (reason == COAP_NACK_TLS_FAILED) {
+        s_refused(session, &err, &why);
+    }
     if (sent) {
         coap_bin_const_t token = coap_pdu_get_token(sent);
         s_xchg_t *x = s_find_token(token.s, token.length);
@@ -158,9 +173,11 @@ s_on_event(coap_session_t *session, const coap_event_t event)
             s_self->sess[i].is_dead = true;
         }
     }
-    s_fail_session(session, event == COAP_EVENT_DTLS_CLOSED ? CMN_EIO : CMN_ECRYPTO,
-                   event == COAP_EVENT_DTLS_CLOSED ? "DTLS session closed by the device"
-                                                   : "DTLS handshake or session failed");
+    cmn_err_t err = event == COAP_EVENT_DTLS_CLOSED ? CMN_EIO : CMN_ECRYPTO;
+    const char *why = event == COAP_EVENT_DTLS_CLOSED ? "DTLS session closed by the device"
+                                                      : "DTLS handshake or session failed";
+    s_refused(session, &err, &why);
+    s_fail_session(session, err, why);
     return 0;
 }
 
@@ -278,7 +295,7 @@ gw_coap_destroy(gw_coap_t **self_p)
     }
     for (size_t i = 0; i < self->n_sess; i++) {
         if (self->sess[i].key[0]) {
-            coap_session_release(self->sess[i].session);
+            gw_dtls_close(&self->sess[i].session);
             OPENSSL_cleanse(&self->sess[i].policy, sizeof self->sess[i].policy);
         }
     }
@@ -300,7 +317,7 @@ static void
 s_release(s_sess_t *s)
 {
     s_fail_session(s->session, CMN_EIO, "session closed");
-    coap_session_release(s->session);
+    gw_dtls_close(&s->session);
     OPENSSL_cleanse(s, sizeof *s);
     s->key[0] = '\0';
 }
@@ -423,9 +440,14 @@ s_session(gw_coap_t *self,
     }
     (void) snprintf(key, sizeof key, "%s|%s", is_secure ? caller : "", endpoint);
     s_sess_t *s = s_find_sess(self, key);
-    if (s && (s->is_dead || (is_secure && !gw_dtls_policy_eq(&s->policy, policy)))) {
+    bool is_continue = is_secure && gw_dtls_policy_continues(policy);
+    if (s &&
+        (s->is_dead || (is_secure && !is_continue && !gw_dtls_policy_eq(&s->policy, policy)))) {
         s_release(s); /* a new policy replaces the old session */
         s = NULL;
+    }
+    if (s == NULL && is_continue) {
+        return CMN_ENOTFOUND; /* nothing to continue: the DOC is gone */
     }
     if (s == NULL) {
         cmn_err_t err = CMN_OK;
@@ -437,7 +459,7 @@ s_session(gw_coap_t *self,
         }
         s = s_new_sess_slot(self);
         if (s == NULL) {
-            coap_session_release(session);
+            gw_dtls_close(&session);
             return CMN_ENOMEM;
         }
         (void) snprintf(s->key, sizeof s->key, "%s", key);

@@ -1,7 +1,7 @@
 /* gw_dtls.h — the gateway's DTLS session policies, behind one small interface.
  * Each client session gets its own policy; nothing here is process-wide. A 0xFF00
- * implementation for real Just Works devices, RDP and certificate sessions slot in
- * here without touching the callers (docs/dtls.md). */
+ * implementation for real Just Works devices and certificate sessions slot in here
+ * (one more row in gw_dtls.c's table) without touching the callers (docs/dtls.md). */
 #ifndef GW_DTLS_H
 #define GW_DTLS_H
 
@@ -13,26 +13,47 @@
 
 typedef enum {
     GW_DTLS_JW_ANON = 1, /* anonymous ECDH (0xC018 stand-in for 0xFF00) */
-    GW_DTLS_PSK = 2      /* ECDHE-PSK-AES128-CBC-SHA256 (0xC037) */
+    GW_DTLS_PSK = 2,     /* ECDHE-PSK-AES128-CBC-SHA256 (0xC037) */
+    GW_DTLS_RDP = 3      /* Random PIN DOC: 0xC037, identity "oic.sec.doxm.rdp", key = PPSK */
 } gw_dtls_kind_t;
 
 typedef struct {
     gw_dtls_kind_t kind;
     uint8_t identity[64]; /* PSK identity (raw bytes) */
     size_t identity_len;
-    uint8_t key[32]; /* PSK */
+    uint8_t key[32]; /* PSK (RDP: the PPSK) */
     size_t key_len;
+    uint8_t peer_uuid[16]; /* RDP: the device UUID its PSK identity hint must carry */
 } gw_dtls_policy_t;
 
-/* Opens a client session to server with policy and starts the handshake.
- * NULL on failure (*ret_err says why). */
+/* The policy of a Random PIN DOC (OCF-NOTES 6.4): key = PPSK from pin and the
+ * device's RFOTM uuid, identity "oic.sec.doxm.rdp", hint checked against that uuid.
+ * The caller wipes pin and the policy after use. CMN_EINVAL if pin is not 8 digits,
+ * CMN_ECRYPTO. */
+cmn_err_t gw_dtls_policy_rdp(const char *pin, const uint8_t device_uuid[16], gw_dtls_policy_t *ret);
+
+/* Opens a client session to server with policy and starts the handshake. The
+ * session may carry per-session state (RDP): close it with gw_dtls_close(), which
+ * releases our reference. NULL on failure (*ret_err says why). */
 coap_session_t *gw_dtls_open(coap_context_t *ctx,
                              const coap_address_t *server,
                              const gw_dtls_policy_t *policy,
                              cmn_err_t *ret_err);
 
+/* Frees the session's per-session state, releases the reference and NULLs
+ * *session_p. Accepts plain sessions and NULL. */
+void gw_dtls_close(coap_session_t **session_p);
+
+/* Why our side aborted the session's handshake ("device changed its UUID in the PIN
+ * hint"), or NULL if it did not (the peer or the network ended it). */
+const char *gw_dtls_refusal(coap_session_t *session);
+
 /* The negotiated cipher's OpenSSL name ("" before the handshake). */
 const char *gw_dtls_cipher(coap_session_t *session);
+
+/* True if policy only continues an open session (a Random PIN policy without a PIN:
+ * the steps after the DOC handshake); it cannot open one. */
+int gw_dtls_policy_continues(const gw_dtls_policy_t *policy);
 
 /* True if both policies would build the same session. */
 int gw_dtls_policy_eq(const gw_dtls_policy_t *a, const gw_dtls_policy_t *b);

@@ -10,7 +10,9 @@
 
 #include "cmn_bus.h"
 #include "cmn_log.h"
+#include "cmn_psk.h"
 #include "cmn_time.h"
+#include "cmn_uuid.h"
 #include "gw_coap.h"
 #include "gw_disc.h"
 #include "obt/gateway.pb-c.h"
@@ -151,42 +153,104 @@ s_coap_done(void *arg,
     s_pending_free(&p);
 }
 
+/* Policy builders, one per Security kind (a certificate kind is one more row). Each
+ * fills ret from the request or says in error why it cannot. */
+typedef cmn_err_t(s_policy_fn)(const Obt__Gw__Security *sec,
+                               const Obt__Gw__CoapRequest *c,
+                               gw_dtls_policy_t *ret,
+                               char *error,
+                               size_t error_len);
+
 static cmn_err_t
-s_policy(const Obt__Gw__Security *sec,
-         const char *caller,
-         gw_dtls_policy_t *ret,
-         char *error,
-         size_t error_len)
+s_policy_jw(const Obt__Gw__Security *sec,
+            const Obt__Gw__CoapRequest *c,
+            gw_dtls_policy_t *ret,
+            char *error,
+            size_t error_len)
+{
+    (void) sec;
+    (void) c;
+    (void) error;
+    (void) error_len;
+    ret->kind = GW_DTLS_JW_ANON;
+    return CMN_OK;
+}
+
+static cmn_err_t
+s_policy_psk(const Obt__Gw__Security *sec,
+             const Obt__Gw__CoapRequest *c,
+             gw_dtls_policy_t *ret,
+             char *error,
+             size_t error_len)
+{
+    if (sec->psk_key.len != 16 || sec->psk_identity.len == 0 ||
+        sec->psk_identity.len > sizeof ret->identity ||
+        memchr(sec->psk_identity.data, 0, sec->psk_identity.len) != NULL) {
+        (void) snprintf(error, error_len,
+                        "PSK policy needs a 16-byte key and a non-empty identity without "
+                        "zero bytes (caller %s)",
+                        c->caller_uuid);
+        return CMN_EINVAL;
+    }
+    ret->kind = GW_DTLS_PSK;
+    memcpy(ret->identity, sec->psk_identity.data, sec->psk_identity.len);
+    ret->identity_len = sec->psk_identity.len;
+    memcpy(ret->key, sec->psk_key.data, 16);
+    ret->key_len = 16;
+    return CMN_OK;
+}
+
+/* Random PIN DOC: the PPSK is computed here from the PIN and the device uuid of the
+ * request; the PIN is never logged and is wiped in the request by the caller. */
+static cmn_err_t
+s_policy_rdp(const Obt__Gw__Security *sec,
+             const Obt__Gw__CoapRequest *c,
+             gw_dtls_policy_t *ret,
+             char *error,
+             size_t error_len)
+{
+    cmn_uuid_t dev;
+    if (sec->pin == NULL || sec->pin[0] == '\0') {
+        ret->kind = GW_DTLS_RDP; /* no PIN: continue on the open DOC */
+        return CMN_OK;
+    }
+    if (cmn_uuid_from_str(c->device_uuid, &dev) != CMN_OK) {
+        (void) snprintf(error, error_len, "Random PIN policy needs the device uuid");
+        return CMN_EINVAL;
+    }
+    cmn_err_t err = gw_dtls_policy_rdp(sec->pin, dev.b, ret);
+    if (err == CMN_EINVAL) {
+        (void) snprintf(error, error_len, "the Random PIN must be %d decimal digits",
+                        CMN_RDP_PIN_LEN);
+    }
+    return err;
+}
+
+static const struct {
+    Obt__Gw__SecurityKind kind;
+    s_policy_fn *fn;
+} s_policies[] = {
+        {OBT__GW__SECURITY_KIND__SEC_JW_ANON, s_policy_jw},
+        {OBT__GW__SECURITY_KIND__SEC_PSK, s_policy_psk},
+        {OBT__GW__SECURITY_KIND__SEC_RDP, s_policy_rdp},
+};
+
+static cmn_err_t
+s_policy(const Obt__Gw__CoapRequest *c, gw_dtls_policy_t *ret, char *error, size_t error_len)
 {
     memset(ret, 0, sizeof *ret);
-    if (sec == NULL) {
+    if (c->security == NULL) {
         (void) snprintf(error, error_len, "coaps:// needs a security policy");
         return CMN_EINVAL;
     }
-    switch (sec->kind) {
-    case OBT__GW__SECURITY_KIND__SEC_JW_ANON:
-        ret->kind = GW_DTLS_JW_ANON;
-        return CMN_OK;
-    case OBT__GW__SECURITY_KIND__SEC_PSK:
-        if (sec->psk_key.len != 16 || sec->psk_identity.len == 0 ||
-            sec->psk_identity.len > sizeof ret->identity ||
-            memchr(sec->psk_identity.data, 0, sec->psk_identity.len) != NULL) {
-            (void) snprintf(error, error_len,
-                            "PSK policy needs a 16-byte key and a non-empty identity without "
-                            "zero bytes (caller %s)",
-                            caller);
-            return CMN_EINVAL;
+    for (size_t i = 0; i < sizeof s_policies / sizeof s_policies[0]; i++) {
+        if (s_policies[i].kind == c->security->kind) {
+            return s_policies[i].fn(c->security, c, ret, error, error_len);
         }
-        ret->kind = GW_DTLS_PSK;
-        memcpy(ret->identity, sec->psk_identity.data, sec->psk_identity.len);
-        ret->identity_len = sec->psk_identity.len;
-        memcpy(ret->key, sec->psk_key.data, 16);
-        ret->key_len = 16;
-        return CMN_OK;
-    default:
-        (void) snprintf(error, error_len, "security kind %d is not supported yet", (int) sec->kind);
-        return CMN_EINVAL;
     }
+    (void) snprintf(error, error_len, "security kind %d is not supported yet",
+                    (int) c->security->kind);
+    return CMN_EINVAL;
 }
 
 static cmn_err_t
@@ -202,7 +266,10 @@ s_on_coap(gw_service_t *self,
     gw_dtls_policy_t policy;
     bool is_secure = strncmp(c->endpoint, "coaps://", 8) == 0;
     if (is_secure) {
-        cmn_err_t err = s_policy(c->security, c->caller_uuid, &policy, error, error_len);
+        cmn_err_t err = s_policy(c, &policy, error, error_len);
+        if (c->security && c->security->pin) {
+            OPENSSL_cleanse(c->security->pin, strlen(c->security->pin));
+        }
         if (err != CMN_OK) {
             return err;
         }
@@ -461,6 +528,9 @@ s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
         obt__gw__request__free_unpacked(req, NULL);
         return;
     }
+    /* A Random PIN travels in the request: wipe the received frame too afterwards. */
+    bool has_pin = req->body_case == OBT__GW__REQUEST__BODY_COAP && req->coap->security &&
+                   req->coap->security->pin && req->coap->security->pin[0];
     Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
     reply.corr_id = req->corr_id;
     char error[256] = "";
@@ -476,6 +546,9 @@ s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
     }
     s_pending_free(&pending);
     obt__gw__request__free_unpacked(req, NULL);
+    if (has_pin) {
+        OPENSSL_cleanse((uint8_t *) (uintptr_t) data, len);
+    }
 }
 
 gw_service_t *

@@ -128,12 +128,26 @@ obt_check_onboarded(
 int
 obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults)
 {
+    return obt_devsim_start_with(p, dir, count, faults, NULL);
+}
+
+int
+obt_devsim_start_with(
+        obt_proc_t *p, const char *dir, int count, const char *faults, const char *const *extra)
+{
     char devdir[600], n[16];
     (void) snprintf(devdir, sizeof devdir, "%s/devices", dir);
     (void) snprintf(n, sizeof n, "%d", count);
-    const char *args[] = {
-            "--dir", devdir, "--count", n, "--log-level", "info", faults ? "--faults" : NULL,
-            faults,  NULL};
+    const char *args[20] = {"--dir", devdir, "--count", n, "--log-level", "info"};
+    size_t k = 6;
+    if (faults) {
+        args[k++] = "--faults";
+        args[k++] = faults;
+    }
+    for (size_t i = 0; extra && extra[i] && k < sizeof args / sizeof args[0] - 1; i++) {
+        args[k++] = extra[i];
+    }
+    args[k] = NULL;
     if (obt_proc_start(p, dir, "devsim", "ocf-devsim", args) != 0 ||
         obt_proc_wait_log(p, " READY ", 20000) != 0) {
         obt_proc_dump(p);

@@ -32,6 +32,9 @@ void obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char o
 
 /* Starts ocf-devsim with count devices in dir/devices (faults may be NULL). */
 int obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults);
+/* The same with extra ocf-devsim flags (NULL-terminated, at most 8; may be NULL). */
+int obt_devsim_start_with(
+        obt_proc_t *p, const char *dir, int count, const char *faults, const char *const *extra);
 
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);

@@ -63,6 +63,10 @@ static transition_t s_transitions[] = {
         {JOB_GET_DOXM, EV_DEVICE_ERROR, JOB_FAILED},
         {JOB_SDI, EV_DEVICE_ERROR, JOB_FAILED},
         {JOB_HANDOVER_CMS, EV_RESUME, CMN_FSM_SAME},
+        {JOB_SET_OXMSEL, EV_NEED_PIN, JOB_WAIT_PIN},
+        {JOB_WAIT_PIN, EV_PIN, JOB_DOC_OM},
+        {JOB_WAIT_PIN, EV_ERROR, JOB_FAILED},
+        {JOB_FAILED, EV_ONBOARD, JOB_QUEUED},
 };
 
 ParameterizedTestParameters(dots_onboard, table_moves_state_on_event)
@@ -86,7 +90,9 @@ static transition_t s_forbidden[] = {
         {JOB_DISCOVERED, EV_ONBOARD, 0}, {JOB_DISCOVERED, EV_START, 0},
         {JOB_APPROVED, EV_START, 0},     {JOB_RFNOP, EV_APPROVE, 0},
         {JOB_RFNOP, EV_OK, 0},           {JOB_GET_DOXM, EV_APPROVE, 0},
-        {JOB_SET_OWNED, EV_ONBOARD, 0},
+        {JOB_SET_OWNED, EV_ONBOARD, 0},  {JOB_WAIT_PIN, EV_OK, 0},
+        {JOB_DOC_OM, EV_PIN, 0},         {JOB_GET_DOXM, EV_NEED_PIN, 0},
+        {JOB_APPROVED, EV_PIN, 0},
 };
 
 ParameterizedTestParameters(dots_onboard, table_rejects_invalid_pairs)
