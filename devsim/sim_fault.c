@@ -35,6 +35,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_ERROR;
         } else if (strcmp(kind, "bad-coap") == 0) {
             d->fault = SIM_FAULT_BAD_COAP;
+        } else if (strcmp(kind, "mute-first") == 0) {
+            d->fault = SIM_FAULT_MUTE_FIRST;
         } else {
             (void) fprintf(stderr, "error: --faults: unknown kind \"%s\"\n", kind);
             err = CMN_EINVAL;
