@@ -5,7 +5,9 @@
 # IPv6 discovery needs a link with IPv6 multicast (loopback has no link-local
 # address): a veth pair veth0 <-> veth1 with fe80::1 / fe80::2, fd00:db8::1 / ::2 and
 # 10.47.0.1 / .2, DAD off so the addresses are usable at once (tests/integration/
-# discovery_test.c; it skips with the reason if the kernel refuses the pair).
+# discovery_test.c). OBT_VETH tells the tests what happened: "up", or "refused by
+# the kernel: ..." (they skip with that reason; they fail if the pair is missing
+# after "up").
 set -euo pipefail
 if [ "${OBT_IN_NETNS:-}" = 1 ]; then
     exec "$@"
@@ -27,15 +29,20 @@ exec unshare --net -- bash -c '
     ip route add 224.0.0.0/4 dev lo
     ip -6 route add ff00::/8 dev lo table local 2>/dev/null || true
     sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 2>/dev/null || true
-    if ip link add veth0 type veth peer name veth1 2>/dev/null; then
+    veth_setup() {
+        ip link add veth0 type veth peer name veth1 || return 1
         for i in 0 1; do
-            ip link set veth$i multicast on
-            ip link set veth$i up
-            ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad
-            ip -6 addr add fd00:db8::$((i + 1))/64 dev veth$i nodad
-            ip addr add 10.47.0.$((i + 1))/24 dev veth$i
+            ip link set veth$i multicast on && ip link set veth$i up &&
+                ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad &&
+                ip -6 addr add fd00:db8::$((i + 1))/64 dev veth$i nodad &&
+                ip addr add 10.47.0.$((i + 1))/24 dev veth$i || return 1
         done
+    }
+    if why=$(veth_setup 2>&1); then
+        export OBT_VETH=up
     else
-        echo "netns.sh: cannot create a veth pair: IPv6 discovery tests will skip" >&2
+        ip link del veth0 2>/dev/null || true
+        export OBT_VETH="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
+        echo "netns.sh: no veth pair ($OBT_VETH): IPv6 discovery tests will skip" >&2
     fi
     exec "$@"' netns "$@"

@@ -1,8 +1,10 @@
 /* discovery_test.c — discovery modes with real ocf-devsim processes: IPv6 link-local
  * over a veth link, IPv4 and IPv6 together (one device, endpoints of both families in
  * the operator's order), rounds, unicast --endpoint with multicast off, and Just Works
- * onboarding over IPv6 to RFNOP. The veth pair (veth0: fe80::1, 10.47.0.1) comes from
- * scripts/netns.sh; without it the IPv6 tests skip and say why. */
+ * onboarding over IPv6 to RFNOP. The veth pair (veth0: fe80::1, fd00:db8::1, 10.47.0.1;
+ * veth1: fe80::2, fd00:db8::2, 10.47.0.2) comes from scripts/netns.sh; without it the
+ * IPv6 tests skip and say why. Devices on veth1 are reached by the gateway on veth0:
+ * every datagram crosses the link. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <ifaddrs.h>
@@ -14,7 +16,8 @@
 #include "obt_checks.h"
 #include "obt_json.h"
 
-#define LL "fe80::1%veth0" /* devsim's IPv6 link-local address */
+#define LL     "fe80::1%veth0" /* devsim's IPv6 link-local address, gateway's side */
+#define LL_FAR "fe80::2%veth1" /* devsim's address at the far end of the link */
 
 static char *s_dir;
 static obt_suite_t s_suite;
@@ -37,7 +40,8 @@ s_teardown(void)
     free(s_dir);
 }
 
-/* Skips the test unless veth0 carries fe80::1 (scripts/netns.sh sets it up). */
+/* Skips the test, with the reason, unless veth0 carries fe80::1 (scripts/netns.sh
+ * sets it up); fails if netns.sh says it made the pair and the address is missing. */
 static void
 s_need_veth(void)
 {
@@ -56,9 +60,12 @@ s_need_veth(void)
         }
         freeifaddrs(ifs);
     }
+    const char *veth = getenv("OBT_VETH");
+    cr_assert(found || veth == NULL || strcmp(veth, "up") != 0,
+              "scripts/netns.sh made the veth pair, but veth0 has no fe80::1");
     if (!found) {
-        cr_skip_test("no interface veth0 with fe80::1: run under scripts/netns.sh, which "
-                     "creates the veth pair (it prints why if the kernel refused it)");
+        cr_skip_test("IPv6 discovery not tested: no interface veth0 with fe80::1 (%s)",
+                     veth ? veth : "run under scripts/netns.sh, which creates the veth pair");
     }
 }
 
@@ -153,10 +160,15 @@ s_is_v6(const char *ep)
     return strstr(ep, "://[") != NULL;
 }
 
-Test(discovery, ipv6_link_local_over_veth, .init = s_setup, .fini = s_teardown, .timeout = 60)
+Test(discovery,
+     ipv6_link_local_across_a_veth_link,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 60)
 {
     s_need_veth();
-    static const char *const sim[] = {"--address", LL, "--iface", "veth0", "--scope", "link", NULL};
+    static const char *const sim[] = {"--address", LL_FAR, "--iface", "veth1",
+                                      "--scope",   "link", NULL};
     s_devsim(3, sim);
     static const char *const args[] = {"--scope",     "link", "--iface", "veth0",
                                        "--window-ms", "300",  NULL};
@@ -167,11 +179,66 @@ Test(discovery, ipv6_link_local_over_veth, .init = s_setup, .fini = s_teardown, 
     for (size_t i = 0; i < n; i++) {
         char ep[96];
         s_ep(objs[i], 0, ep, sizeof ep);
-        cr_expect(strncmp(ep, "coap://[fe80::1%veth0]:", 23) == 0 ||
-                          strncmp(ep, "coaps://[fe80::1%veth0]:", 24) == 0,
+        /* The device is on veth1; the gateway reaches it through veth0. */
+        cr_expect(strncmp(ep, "coap://[fe80::2%veth0]:", 23) == 0 ||
+                          strncmp(ep, "coaps://[fe80::2%veth0]:", 24) == 0,
                   "link-local endpoint with the gateway's zone expected: %s", objs[i]);
         cr_expect(strstr(objs[i], ":5683\"") == NULL && strstr(objs[i], ":5684\"") == NULL,
                   "ports come from eps, never assumed: %s", objs[i]);
+        free(objs[i]);
+    }
+}
+
+Test(discovery,
+     ipv6_link_local_on_the_gateways_own_link,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 60)
+{
+    s_need_veth();
+    static const char *const sim[] = {"--address", LL, "--iface", "veth0", "--scope", "link", NULL};
+    s_devsim(2, sim);
+    static const char *const args[] = {"--scope",     "link", "--iface", "veth0",
+                                       "--window-ms", "300",  NULL};
+    cr_assert_eq(s_discover(args), 2);
+    char *objs[8];
+    size_t n = s_devices(objs, 8);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        char ep[96];
+        s_ep(objs[i], 0, ep, sizeof ep);
+        cr_expect(strstr(ep, "://[fe80::1%veth0]:") != NULL, "link-local endpoint: %s", objs[i]);
+        free(objs[i]);
+    }
+}
+
+/* Devices that joined only ff03::158 and ff05::158: found on realm and on site, each
+ * once, with their ULA endpoints; not found on link (they did not join ff02::158). */
+Test(discovery, realm_and_site_scopes, .init = s_setup, .fini = s_teardown, .timeout = 60)
+{
+    s_need_veth();
+    static const char *const sim[] = {"--address", "fd00:db8::2", "--iface", "veth1",
+                                      "--scope",   "realm,site",  NULL};
+    s_devsim(2, sim);
+    static const char *const link[] = {"--scope",     "link", "--iface", "veth0",
+                                       "--window-ms", "200",  NULL};
+    cr_assert_eq(s_discover(link), 0, "the devices did not join ff02::158");
+    static const char *const realm[] = {"--scope",     "realm", "--iface", "veth0",
+                                        "--window-ms", "300",   NULL};
+    cr_assert_eq(s_discover(realm), 2);
+    static const char *const site[] = {"--scope",     "site", "--iface", "veth0",
+                                       "--window-ms", "300",  NULL};
+    cr_assert_eq(s_discover(site), 2);
+    static const char *const both[] = {"--scope",     "realm,site", "--iface", "veth0",
+                                       "--window-ms", "300",        NULL};
+    cr_assert_eq(s_discover(both), 2, "each device once over both groups");
+    char *objs[8];
+    size_t n = s_devices(objs, 8);
+    cr_assert_eq(n, 2, "three discoveries, still two devices");
+    for (size_t i = 0; i < n; i++) {
+        char ep[96];
+        s_ep(objs[i], 0, ep, sizeof ep);
+        cr_expect(strstr(ep, "://[fd00:db8::2]:") != NULL, "ULA endpoint: %s", objs[i]);
         free(objs[i]);
     }
 }
@@ -231,6 +298,26 @@ Test(discovery,
                                       "--rounds", "1",    NULL};
     cr_assert_eq(s_discover(one), 2, "device 1 ignores the first request");
     cr_assert_eq(obt_proc_log_count(&s_sim, "SIM-MUTE-FIRST"), 1);
+}
+
+Test(discovery,
+     a_late_device_is_found_with_two_rounds,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 60)
+{
+    static const char *const sim[] = {"--scope", "ipv4", "--faults", "1:mute-first", NULL};
+    s_devsim(3, sim);
+    static const char *const two[] = {"--scope",  "ipv4", "--window-ms", "300",
+                                      "--rounds", "2",    NULL};
+    cr_assert_eq(s_discover(two), 3, "device 1 answers the second round");
+    cr_assert_eq(obt_proc_log_count(&s_sim, "SIM-MUTE-FIRST"), 1);
+    char *objs[8];
+    size_t n = s_devices(objs, 8);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        free(objs[i]);
+    }
 }
 
 Test(discovery, rounds_are_merged, .init = s_setup, .fini = s_teardown, .timeout = 60)
@@ -305,7 +392,8 @@ Test(discovery,
 Test(discovery, onboarding_over_ipv6_to_rfnop, .init = s_setup, .fini = s_teardown, .timeout = 120)
 {
     s_need_veth();
-    static const char *const sim[] = {"--address", LL, "--iface", "veth0", "--scope", "link", NULL};
+    static const char *const sim[] = {"--address", LL_FAR, "--iface", "veth1",
+                                      "--scope",   "link", NULL};
     s_devsim(2, sim);
     static const char *const args[] = {"--scope",     "link", "--iface", "veth0",
                                        "--window-ms", "300",  NULL};
@@ -326,7 +414,8 @@ Test(discovery, onboarding_over_ipv6_to_rfnop, .init = s_setup, .fini = s_teardo
         cr_assert(obt_json_str(objs[i], "state", state, sizeof state));
         cr_expect_str_eq(state, "RFNOP");
         s_ep(objs[i], 0, ep, sizeof ep);
-        cr_expect(s_is_v6(ep), "onboarded over IPv6: %s", objs[i]);
+        cr_expect(strstr(ep, "://[fe80::2%veth0]:") != NULL, "onboarded across the link: %s",
+                  objs[i]);
         (void) obt_json_str(objs[i], "cipher", cipher, sizeof cipher);
         cr_expect_str_eq(cipher, "AECDH-AES128-SHA");
         if (i == 0) {
