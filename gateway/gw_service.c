@@ -304,7 +304,16 @@ s_on_discover(gw_service_t *self,
     cmn_err_t err = CMN_OK;
     slot->disc = gw_disc_start(&opts, &err);
     if (slot->disc == NULL) {
-        (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        if (err == CMN_EINVAL) {
+            (void) snprintf(error, error_len,
+                            "cannot start discovery: no usable interface or endpoint "
+                            "(%zu scope(s) on \"%s\"%s, %zu endpoint(s); the gateway's log "
+                            "says which failed)",
+                            opts.n_scopes, n_ifaces ? ifaces[0] : "", n_ifaces > 1 ? ",..." : "",
+                            opts.n_unicast);
+        } else {
+            (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        }
         return err;
     }
     slot->req = *pending;

@@ -441,3 +441,20 @@ Test(discovery, onboarding_over_ipv6_to_rfnop, .init = s_setup, .fini = s_teardo
         free(objs[i]);
     }
 }
+
+Test(discovery,
+     an_unknown_interface_is_an_error,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 60)
+{
+    static const char *const args[] = {"discover", "--scope",     "link", "--iface",
+                                       "nosuch0",  "--window-ms", "200",  NULL};
+    char *out = NULL;
+    cr_expect_neq(obt_ctl(&s_suite, args, &out), 0, "discovery on no interface must fail: %s",
+                  out ? out : "");
+    free(out);
+    static const char *const scope[] = {"discover", "--scope", "global", NULL};
+    cr_expect_neq(obt_ctl(&s_suite, scope, &out), 0, "unknown scope must fail");
+    free(out);
+}
