@@ -40,3 +40,20 @@ Test(dots_disc, keeps_at_most_the_limit)
     cr_assert_eq(d.n_eps, DOTS_MAX_EPS);
     cr_expect_str_eq(d.eps[0], buf[DOTS_MAX_EPS + 2], "the newest discovery's endpoint first");
 }
+
+Test(dots_disc, a_new_port_on_the_same_address_replaces_the_old_one)
+{
+    dots_dev_t d;
+    memset(&d, 0, sizeof d);
+    const char *const before[] = {"coap://[fe80::2%veth0]:40000", "coaps://[fe80::2%veth0]:40001",
+                                  "coap://10.0.0.2:40000", "coaps://10.0.0.2:40001"};
+    dots_disc_merge_eps(&d, before, 4);
+    /* The device restarted (new ports) and answered on IPv4 only this time. */
+    const char *const after[] = {"coap://10.0.0.2:41000", "coaps://10.0.0.2:41001"};
+    dots_disc_merge_eps(&d, after, 2);
+    cr_assert_eq(d.n_eps, 4);
+    cr_expect_str_eq(d.eps[0], "coap://10.0.0.2:41000");
+    cr_expect_str_eq(d.eps[1], "coaps://10.0.0.2:41001");
+    cr_expect_str_eq(d.eps[2], "coap://[fe80::2%veth0]:40000", "other addresses are kept");
+    cr_expect_str_eq(d.eps[3], "coaps://[fe80::2%veth0]:40001");
+}
