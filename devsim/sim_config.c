@@ -72,5 +72,14 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             "print every device persisted in --dir as JSON and exit"),
         OPT("fsync", CMN_CFG_BOOL, fsync, "false", 0, 1, 0, "fsync every state file write"),
+        OPT("new-ports",
+            CMN_CFG_BOOL,
+            new_ports,
+            "false",
+            0,
+            1,
+            0,
+            "bind new random coap/coaps ports at every start, as IoTivity-Lite does "
+            "(default: the ports stored at the first start)"),
 };
 const size_t SIM_CONFIG_OPT_COUNT = sizeof SIM_CONFIG_OPTS / sizeof SIM_CONFIG_OPTS[0];

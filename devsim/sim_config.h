@@ -21,6 +21,7 @@ typedef struct {
     char *log_level;     /* err..debug */
     bool dump;           /* print the persisted devices as JSON and exit */
     bool fsync;          /* fsync state files (power-loss durability) */
+    bool new_ports;      /* bind new random ports at every start, as [IL] does */
 } sim_config_t;
 
 extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];

@@ -97,6 +97,9 @@ sim_world_new(const sim_config_t *cfg)
             }
             err = sim_device_factory_reset(d);
         }
+        if (err == CMN_OK && cfg->new_ports) {
+            d->udp_port = d->dtls_port = 0; /* sim_coap_start picks free ones */
+        }
         if (err == CMN_OK) {
             err = sim_coap_start(d, cfg->fsync);
         }

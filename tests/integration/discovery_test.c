@@ -137,20 +137,20 @@ s_ep(const char *obj, int nth, char *out, size_t cap)
 {
     out[0] = '\0';
     const char *p = strstr(obj, "\"eps\":[");
-    for (int i = 0; p && i <= nth; i++) {
-        p = strchr(p + (i == 0 ? 7 : 1), '"');
-        if (p == NULL || p[-1] == ']') {
-            return;
-        }
+    p = p ? p + 7 : NULL;
+    for (int i = 0; p && *p == '"'; i++) {
         const char *end = strchr(p + 1, '"');
-        if (end == NULL || (size_t) (end - p - 1) >= cap) {
+        if (end == NULL) {
             return;
         }
         if (i == nth) {
-            memcpy(out, p + 1, (size_t) (end - p - 1));
-            out[end - p - 1] = '\0';
+            if ((size_t) (end - p - 1) < cap) {
+                memcpy(out, p + 1, (size_t) (end - p - 1));
+                out[end - p - 1] = '\0';
+            }
+            return;
         }
-        p = end;
+        p = end[1] == ',' ? end + 2 : NULL; /* ']' ends the list */
     }
 }
 
@@ -456,5 +456,66 @@ Test(discovery,
     free(out);
     static const char *const scope[] = {"discover", "--scope", "global", NULL};
     cr_expect_neq(obt_ctl(&s_suite, scope, &out), 0, "unknown scope must fail");
+    free(out);
+}
+
+/* True if the current devsim log has a DEVICE line for uuid listing ep. */
+static bool
+s_device_has_ep(const char *uuid, const char *ep)
+{
+    FILE *f = fopen(s_sim.log, "r");
+    cr_assert_not_null(f);
+    char line[1024], want[128];
+    (void) snprintf(want, sizeof want, "=%s ", ep);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = ' ';
+        found = strstr(line, " DEVICE ") && strstr(line, uuid) && strstr(line, want);
+    }
+    (void) fclose(f);
+    return found;
+}
+
+/* [IL] devices bind new ports when they restart: a rediscovery brings the new eps, the
+ * old ones go, and onboarding uses the new ports (nothing assumes 5683/5684 or keeps
+ * a stale port). */
+Test(discovery,
+     a_restarted_device_with_new_ports_is_onboarded_on_them,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    static const char *const sim[] = {"--scope", "ipv4", "--new-ports", NULL};
+    static const char *const args[] = {"--scope", "ipv4", "--window-ms", "300", NULL};
+    s_devsim(2, sim);
+    cr_assert_eq(s_discover(args), 2);
+    cr_assert_eq(obt_proc_stop(&s_sim), 0);
+    char old[700];
+    (void) snprintf(old, sizeof old, "%s.1", s_sim.log);
+    cr_assert_eq(rename(s_sim.log, old), 0);
+    s_devsim(2, sim); /* same devices (same --dir), new ports */
+    cr_assert_eq(s_discover(args), 2);
+    char *objs[8];
+    size_t n = s_devices(objs, 8);
+    cr_assert_eq(n, 2, "rediscovered, not duplicated");
+    for (size_t i = 0; i < n; i++) {
+        char uuid[40], ep[96];
+        cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
+        for (int e = 0; e < 3; e++) {
+            s_ep(objs[i], e, ep, sizeof ep);
+            if (e < 2) {
+                cr_expect(s_device_has_ep(uuid, ep), "%s is not a current endpoint: %s", ep,
+                          objs[i]);
+            } else {
+                cr_expect_str_empty(ep, "old endpoints dropped: %s", objs[i]);
+            }
+        }
+        free(objs[i]);
+    }
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    cr_assert_eq(s_ctl(approve, NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboarding on the new ports failed: %s", out ? out : "");
     free(out);
 }
