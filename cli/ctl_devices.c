@@ -132,33 +132,60 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
 {
     static const struct option longs[] = {{"window-ms", required_argument, NULL, 'w'},
                                           {"endpoint", required_argument, NULL, 'e'},
+                                          {"scope", required_argument, NULL, 's'},
+                                          {"iface", required_argument, NULL, 'i'},
+                                          {"rounds", required_argument, NULL, 'r'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
-    char *eps[16];
-    size_t n_eps = 0;
-    unsigned window = 0;
+    char *eps[16], *scopes[8], *ifaces[8];
+    size_t n_eps = 0, n_scopes = 0, n_ifaces = 0;
+    unsigned window = 0, rounds = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+        char *end = NULL;
         if (c == 'w') {
             window = (unsigned) strtoul(optarg, NULL, 10);
+        } else if (c == 'r' && (rounds = (unsigned) strtoul(optarg, &end, 10)) >= 1 &&
+                   rounds <= 20 && *end == '\0') {
+            continue;
         } else if (c == 'e' && n_eps < 16) {
             eps[n_eps++] = optarg;
+        } else if (c == 's' && n_scopes < 8) {
+            scopes[n_scopes++] = optarg; /* a comma list: the gateway splits it */
+        } else if (c == 'i' && n_ifaces < 8) {
+            for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t && n_ifaces < 8;
+                 t = strtok_r(NULL, ",", &save)) {
+                ifaces[n_ifaces++] = t;
+            }
         } else {
-            printf("usage: obtctl [--json] discover [--window-ms N] [--endpoint coap://H:P]...\n"
-                   "Multicast GET /oic/sec/doxm?owned=FALSE (clause 5.3.1 step 1), or unicast\n"
-                   "to the given endpoints; lists what DOTS then knows.\n");
+            printf("usage: obtctl [--json] discover [--window-ms N] [--rounds N]\n"
+                   "         [--scope link,realm,site,ipv4] [--iface IF[,IF...]]\n"
+                   "         [--endpoint coap://H:P]...\n"
+                   "Multicast GET /oic/sec/doxm?owned=FALSE (clause 5.3.1 step 1) on the scopes\n"
+                   "(in order of preference: it orders each device's endpoints) and interfaces\n"
+                   "(default: the gateway's), N rounds of one window each (1..20), and/or unicast\n"
+                   "to the given endpoints (coap://[fe80::1%%veth0]:5683 too; alone: unicast\n"
+                   "only); lists what DOTS then knows. docs/discovery.md\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Discover d = OBT__DOTS__DISCOVER__INIT;
     d.window_ms = window;
+    d.rounds = rounds;
     d.endpoints = eps;
     d.n_endpoints = n_eps;
+    d.scopes = scopes;
+    d.n_scopes = n_scopes;
+    d.interfaces = ifaces;
+    d.n_interfaces = n_ifaces;
     req.body_case = OBT__DOTS__REQUEST__BODY_DISCOVER;
     req.discover = &d;
     Obt__Dots__Reply *r = NULL;
-    int timeout = (int) (window ? window : 1000) * 3 + o->timeout_ms;
+    /* Rounds, /oic/res, unicast /oic/res: one window each (the gateway's default
+     * rounds are unknown here: up to 20). */
+    int timeout =
+            (int) (window ? window : 1000) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
     int rc = ctl_dots(o, &req, timeout, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;

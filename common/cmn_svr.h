@@ -204,7 +204,7 @@ cmn_err_t cmn_sdi_decode(const uint8_t *buf, size_t len, cmn_sdi_t *ret);
 
 /* ---- /oic/res (oic.if.ll: array of links) ---- */
 #define CMN_LINK_MAX_RT  4
-#define CMN_LINK_MAX_EPS 4
+#define CMN_LINK_MAX_EPS 8
 
 typedef struct {
     char anchor[48]; /* "ocf://<uuid>" */

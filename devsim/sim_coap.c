@@ -3,12 +3,14 @@
 
 #include <arpa/inet.h>
 #include <coap3/coap.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -328,26 +330,90 @@ s_handler(coap_resource_t *resource,
     }
 }
 
-static uint16_t
-s_free_port(const char *address, int type)
+cmn_err_t
+sim_coap_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) {
-        return 0;
+    char host[64];
+    (void) snprintf(host, sizeof host, "%s", addr);
+    char *zone = strchr(host, '%');
+    if (zone) {
+        *zone++ = '\0';
     }
-    int fd = socket(AF_INET, type, 0);
-    socklen_t sl = sizeof sa;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *) &sa, &sl) == 0) {
-        port = ntohs(sa.sin_port);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *) &ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *) &ss;
+    if (zone == NULL && inet_pton(AF_INET, host, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons(port);
+        *ret_len = sizeof *sa4;
+    } else if (inet_pton(AF_INET6, host, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons(port);
+        sa6->sin6_scope_id = zone ? if_nametoindex(zone) : 0;
+        if (zone && sa6->sin6_scope_id == 0) {
+            return CMN_EINVAL;
+        }
+        *ret_len = sizeof *sa6;
+    } else {
+        return CMN_EINVAL;
     }
+    *ret = ss;
+    return CMN_OK;
+}
+
+/* True if port is free for UDP on addr. */
+static bool
+s_port_free(const char *addr, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    if (sim_coap_sockaddr(addr, port, &ss, &sl) != CMN_OK) {
+        return false;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+    int one = 1;
+    if (ss.ss_family == AF_INET6) {
+        (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *) &ss, sl) == 0;
     if (fd >= 0) {
         (void) close(fd);
     }
-    return port;
+    return ok;
+}
+
+/* A port free on every address of dev (the OS picks it on the first). */
+static uint16_t
+s_free_port(const sim_device_t *dev)
+{
+    char addrs[SIM_MAX_ADDRS][64];
+    size_t n = sim_device_addrs(dev, addrs, SIM_MAX_ADDRS);
+    for (int attempt = 0; n > 0 && attempt < 20; attempt++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = 0;
+        if (sim_coap_sockaddr(addrs[0], 0, &ss, &sl) != CMN_OK) {
+            return 0;
+        }
+        int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+        uint16_t port = 0;
+        if (fd >= 0 && bind(fd, (struct sockaddr *) &ss, sl) == 0 &&
+            getsockname(fd, (struct sockaddr *) &ss, &sl) == 0) {
+            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                                 : ((struct sockaddr_in6 *) &ss)->sin6_port);
+        }
+        if (fd >= 0) {
+            (void) close(fd);
+        }
+        bool ok = port != 0;
+        for (size_t i = 1; ok && i < n; i++) {
+            ok = s_port_free(addrs[i], port);
+        }
+        if (ok) {
+            return port;
+        }
+    }
+    return 0;
 }
 
 static const char *const s_paths[] = {"oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred",
@@ -358,7 +424,6 @@ static cmn_err_t
 s_open_ctx(sim_device_t *dev)
 {
     s_net_t *net = dev->net;
-    coap_address_t addr;
     coap_context_t *ctx = coap_new_context(NULL);
     if (ctx == NULL) {
         return CMN_ENOMEM;
@@ -389,17 +454,31 @@ s_open_ctx(sim_device_t *dev)
         coap_free_context(ctx);
         return CMN_ECRYPTO;
     }
-    coap_address_init(&addr);
-    addr.addr.sin.sin_family = AF_INET;
-    addr.size = sizeof(struct sockaddr_in);
-    (void) inet_pton(AF_INET, dev->address, &addr.addr.sin.sin_addr);
-    addr.addr.sin.sin_port = htons(dev->udp_port);
-    coap_endpoint_t *udp = coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP);
-    addr.addr.sin.sin_port = htons(dev->dtls_port);
-    coap_endpoint_t *dtls = coap_new_endpoint(ctx, &addr, COAP_PROTO_DTLS);
-    if (udp == NULL || dtls == NULL) {
-        coap_free_context(ctx);
-        return CMN_EIO;
+    char addrs[SIM_MAX_ADDRS][64];
+    size_t n_addrs = sim_device_addrs(dev, addrs, SIM_MAX_ADDRS);
+    for (size_t i = 0; i < n_addrs; i++) {
+        coap_address_t addr;
+        coap_address_init(&addr);
+        struct sockaddr_storage ss;
+        socklen_t sl = 0;
+        coap_endpoint_t *udp = NULL, *dtls = NULL;
+        if (sim_coap_sockaddr(addrs[i], dev->udp_port, &ss, &sl) == CMN_OK) {
+            memcpy(&addr.addr, &ss, sl);
+            addr.size = sl;
+            udp = coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP);
+            if (ss.ss_family == AF_INET) {
+                addr.addr.sin.sin_port = htons(dev->dtls_port);
+            } else {
+                addr.addr.sin6.sin6_port = htons(dev->dtls_port);
+            }
+            dtls = coap_new_endpoint(ctx, &addr, COAP_PROTO_DTLS);
+        }
+        if (udp == NULL || dtls == NULL) {
+            cmn_log_err("SIM-BIND", "dev=%d cannot bind \"%s\" ports %u/%u", dev->idx, addrs[i],
+                        (unsigned) dev->udp_port, (unsigned) dev->dtls_port);
+            coap_free_context(ctx);
+            return CMN_EIO;
+        }
     }
     for (size_t i = 0; i < sizeof s_paths / sizeof s_paths[0]; i++) {
         coap_resource_t *r = coap_resource_init(coap_make_str_const(s_paths[i]), 0);
@@ -429,10 +508,10 @@ sim_coap_start(sim_device_t *dev, bool fsync)
     net->is_fsync = fsync;
     dev->net = net;
     if (dev->udp_port == 0) {
-        dev->udp_port = s_free_port(dev->address, SOCK_DGRAM);
+        dev->udp_port = s_free_port(dev);
     }
     if (dev->dtls_port == 0) {
-        dev->dtls_port = s_free_port(dev->address, SOCK_DGRAM);
+        dev->dtls_port = s_free_port(dev);
     }
     cmn_err_t err = dev->udp_port && dev->dtls_port ? s_open_ctx(dev) : CMN_EIO;
     if (err != CMN_OK) {

@@ -3,6 +3,7 @@
 #define SIM_COAP_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "sim_device.h"
 
@@ -20,6 +21,13 @@ int sim_coap_fd(const sim_device_t *dev);
 
 /* Runs pending I/O and timers of this device without blocking. */
 void sim_coap_process(sim_device_t *dev);
+
+/* Socket address of "ADDR" or "fe80::1%IFACE" and port. CMN_EINVAL if unparseable or
+ * the zone is no interface. */
+cmn_err_t sim_coap_sockaddr(const char *addr,
+                            uint16_t port,
+                            struct sockaddr_storage *ret,
+                            socklen_t *ret_len);
 
 /* Closes every session (rebuilds the context on the same ports): used by resets. */
 cmn_err_t sim_coap_restart(sim_device_t *dev);

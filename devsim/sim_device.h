@@ -14,11 +14,12 @@ typedef enum { SIM_GET = 1, SIM_POST = 2, SIM_PUT = 3, SIM_DELETE = 4 } sim_meth
 
 typedef enum {
     SIM_FAULT_NONE = 0,
-    SIM_FAULT_BAD_CBOR, /* answer requests on path with malformed CBOR */
-    SIM_FAULT_SILENT,   /* stop answering once path was requested */
-    SIM_FAULT_ERROR,    /* answer 4.00 to POSTs on path */
-    SIM_FAULT_BAD_COAP, /* also send a malformed datagram to multicast requests */
-    SIM_FAULT_BAD_HINT  /* Random PIN: another UUID in the PSK identity hint */
+    SIM_FAULT_BAD_CBOR,  /* answer requests on path with malformed CBOR */
+    SIM_FAULT_SILENT,    /* stop answering once path was requested */
+    SIM_FAULT_ERROR,     /* answer 4.00 to POSTs on path */
+    SIM_FAULT_BAD_COAP,  /* also send a malformed datagram to multicast requests */
+    SIM_FAULT_BAD_HINT,  /* Random PIN: another UUID in the PSK identity hint */
+    SIM_FAULT_MUTE_FIRST /* ignore the first multicast GET /oic/sec/doxm */
 } sim_fault_t;
 
 /* Who is asking. */
@@ -51,7 +52,8 @@ typedef struct sim_device {
     sim_fault_t fault;             /* injected fault */
     char fault_path[64];           /* its path ("" = every path) */
     bool is_silenced;              /* SIM_FAULT_SILENT triggered */
-    char address[64];              /* unicast address */
+    bool was_muted;                /* SIM_FAULT_MUTE_FIRST triggered */
+    char address[200];             /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
     uint16_t udp_port;             /* coap:// port */
     uint16_t dtls_port;            /* coaps:// port */
     void *net;                     /* transport state (sim_coap.c) */
@@ -96,7 +98,17 @@ bool sim_device_mcast_doxm_matches(const sim_device_t *dev, const char *query);
 /* Valid dos.s transitions (OCF-NOTES 5.1). */
 bool sim_device_transition_allowed(int64_t from, int64_t to);
 
-/* /oic/res payload (filtered by query "rt=..."); malloc'd. */
+#define SIM_MAX_ADDRS 4
+
+/* Splits dev->address into out (each with its %zone, if any); returns the count. */
+size_t sim_device_addrs(const sim_device_t *dev, char out[][64], size_t max);
+
+/* Formats "coap://ADDR:PORT" / "coaps://..." for one address (brackets for IPv6); the
+ * zone is dropped unless with_zone (peers have their own interface names). */
+void sim_device_ep(
+        const char *addr, bool secure, uint16_t port, bool with_zone, char *out, size_t out_len);
+
+/* /oic/res payload (filtered by query "rt=..."); malloc'd. eps list every address. */
 cmn_err_t sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t *len);
 
 #endif

@@ -115,9 +115,16 @@ s_device(FILE *out, const sim_device_t *d)
     s_uuid(out, &d->sdi.uuid);
     fprintf(out, ",\"name\":");
     s_str(out, d->sdi.name);
-    fprintf(out, ",\"priv\":%s},\"eps\":[\"coap://%s:%u\",\"coaps://%s:%u\"]}",
-            d->sdi.priv ? "true" : "false", d->address, (unsigned) d->udp_port, d->address,
-            (unsigned) d->dtls_port);
+    fprintf(out, ",\"priv\":%s},\"eps\":[", d->sdi.priv ? "true" : "false");
+    char addrs[SIM_MAX_ADDRS][64];
+    size_t n = sim_device_addrs(d, addrs, SIM_MAX_ADDRS);
+    for (size_t i = 0; i < n; i++) {
+        char ep[2][96];
+        sim_device_ep(addrs[i], false, d->udp_port, true, ep[0], sizeof ep[0]);
+        sim_device_ep(addrs[i], true, d->dtls_port, true, ep[1], sizeof ep[1]);
+        fprintf(out, "%s\"%s\",\"%s\"", i ? "," : "", ep[0], ep[1]);
+    }
+    fprintf(out, "]}");
 }
 
 static int

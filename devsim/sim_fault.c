@@ -37,6 +37,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_BAD_COAP;
         } else if (strcmp(kind, "bad-hint") == 0) {
             d->fault = SIM_FAULT_BAD_HINT;
+        } else if (strcmp(kind, "mute-first") == 0) {
+            d->fault = SIM_FAULT_MUTE_FIRST;
         } else {
             (void) fprintf(stderr, "error: --faults: unknown kind \"%s\"\n", kind);
             err = CMN_EINVAL;

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
@@ -16,10 +15,13 @@
 #include "cmn_coapmsg.h"
 #include "cmn_log.h"
 #include "cmn_time.h"
+#include "sim_coap.h"
 
 typedef struct {
-    uint64_t due_ms;            /* when to send */
-    int fd;                     /* socket to send from */
+    uint64_t due_ms;             /* when to send */
+    int fd;                      /* multicast socket (fallback sender) */
+    struct sockaddr_storage src; /* the device's unicast coap address */
+    socklen_t src_len;
     struct sockaddr_storage to; /* requester */
     socklen_t to_len;
     uint8_t *datagram; /* encoded reply (owned) */
@@ -35,92 +37,111 @@ struct sim_mcast {
     uint16_t mid;          /* next message id */
 };
 
-static int
-s_iface_v4(const char *iface, struct in_addr *ret)
-{
-    struct ifaddrs *ifs = NULL;
-    int rc = -1;
-    if (getifaddrs(&ifs) != 0) {
-        return -1;
-    }
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && strcmp(i->ifa_name, iface) == 0) {
-            *ret = ((struct sockaddr_in *) (void *) i->ifa_addr)->sin_addr;
-            rc = 0;
-            break;
-        }
-    }
-    freeifaddrs(ifs);
-    return rc;
-}
+static const struct {
+    const char *name;
+    const char *group;
+} s_groups[] = {{"ipv4", "224.0.1.187"},
+                {"link", "ff02::158"},
+                {"realm", "ff03::158"},
+                {"site", "ff05::158"}};
 
 static int
-s_open4(const char *iface)
+s_open(int family)
 {
-    struct in_addr ifaddr;
-    if (s_iface_v4(iface, &ifaddr) != 0) {
-        cmn_log_err("SIM-MCAST", "interface \"%s\" has no IPv4 address", iface);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5683)};
-    struct ip_mreq mreq;
-    mreq.imr_interface = ifaddr;
-    (void) inet_pton(AF_INET, "224.0.1.187", &mreq.imr_multiaddr);
+    struct sockaddr_in sa4 = {.sin_family = AF_INET, .sin_port = htons(5683)};
+    struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(5683)};
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        bind(fd, (struct sockaddr *) &sa, sizeof sa) != 0 ||
-        setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
-        cmn_log_err("SIM-MCAST",
-                    "cannot join 224.0.1.187 on \"%s\": %s (is MULTICAST on and "
-                    "is there a route for 224.0.0.0/4? see scripts/netns.sh)",
-                    iface, strerror(errno));
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
+        (family == AF_INET ? bind(fd, (struct sockaddr *) &sa4, sizeof sa4)
+                           : bind(fd, (struct sockaddr *) &sa6, sizeof sa6)) != 0) {
+        cmn_log_err("SIM-MCAST", "cannot bind UDP 5683 (%s): %s",
+                    family == AF_INET ? "IPv4" : "IPv6", strerror(errno));
         if (fd >= 0) {
             (void) close(fd);
         }
         return -1;
     }
-    (void) setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifaddr, sizeof ifaddr);
     return fd;
 }
 
-static int
-s_open6(const char *iface)
+/* Joins group on iface; logs why not. */
+static bool
+s_join(int fd, const char *group, const char *iface)
 {
     unsigned idx = if_nametoindex(iface);
-    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int on = 1;
-    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(5683)};
-    struct ipv6_mreq mreq = {.ipv6mr_interface = idx};
-    (void) inet_pton(AF_INET6, "ff02::158", &mreq.ipv6mr_multiaddr);
-    if (fd < 0 || idx == 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0 ||
-        bind(fd, (struct sockaddr *) &sa, sizeof sa) != 0 ||
-        setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq) != 0) {
-        cmn_log_warn("SIM-MCAST6", "cannot join ff02::158 on \"%s\": %s", iface, strerror(errno));
-        if (fd >= 0) {
-            (void) close(fd);
-        }
-        return -1;
+    int rc = -1;
+    if (idx == 0) {
+        errno = ENODEV;
+    } else if (strchr(group, ':') == NULL) {
+        struct ip_mreqn mreq = {.imr_ifindex = (int) idx};
+        (void) inet_pton(AF_INET, group, &mreq.imr_multiaddr);
+        rc = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);
+    } else {
+        struct ipv6_mreq mreq = {.ipv6mr_interface = idx};
+        (void) inet_pton(AF_INET6, group, &mreq.ipv6mr_multiaddr);
+        rc = setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq);
     }
-    return fd;
+    if (rc != 0) {
+        cmn_log_warn("SIM-MCAST-JOIN",
+                     "cannot join %s on \"%s\": %s (is MULTICAST on and is there a route? "
+                     "see scripts/netns.sh, docs/discovery.md)",
+                     group, iface, strerror(errno));
+        return false;
+    }
+    cmn_log_info("SIM-MCAST-JOIN", "joined %s on \"%s\"", group, iface);
+    return true;
 }
 
 sim_mcast_t *
-sim_mcast_new(const char *iface, bool ipv6, int jitter_ms)
+sim_mcast_new(const char *ifaces, const char *scopes, bool has_v4, bool has_v6, int jitter_ms)
 {
     sim_mcast_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         return NULL;
     }
-    self->fd6 = -1;
+    self->fd4 = self->fd6 = -1;
     self->jitter_ms = jitter_ms;
-    self->fd4 = s_open4(iface);
-    if (ipv6) {
-        self->fd6 = s_open6(iface);
+    size_t joined = 0;
+    for (const char *sc = scopes; *sc;) {
+        size_t sl = strcspn(sc, ",");
+        const char *group = NULL;
+        for (size_t g = 0; g < sizeof s_groups / sizeof s_groups[0]; g++) {
+            if (strlen(s_groups[g].name) == sl && strncmp(sc, s_groups[g].name, sl) == 0) {
+                group = s_groups[g].group;
+            }
+        }
+        if (group == NULL) {
+            cmn_log_err("SIM-MCAST", "unknown scope \"%.*s\" (link, realm, site, ipv4)", (int) sl,
+                        sc);
+            sim_mcast_destroy(&self);
+            return NULL;
+        }
+        bool v6 = strchr(group, ':') != NULL;
+        int *fd = v6 ? &self->fd6 : &self->fd4;
+        /* A family without a unicast address could not answer: not joined. */
+        if ((v6 ? has_v6 : has_v4) && *fd < 0) {
+            *fd = s_open(v6 ? AF_INET6 : AF_INET);
+        }
+        for (const char *i = ifaces; *fd >= 0 && *i;) {
+            size_t il = strcspn(i, ",");
+            char iface[IF_NAMESIZE] = "";
+            if (il < sizeof iface) {
+                memcpy(iface, i, il);
+                iface[il] = '\0';
+                joined += s_join(*fd, group, iface);
+            }
+            i += il;
+            i += *i == ',';
+        }
+        sc += sl;
+        sc += *sc == ',';
     }
-    if (self->fd4 < 0 && self->fd6 < 0) {
-        free(self);
+    if (joined == 0) {
+        cmn_log_err("SIM-MCAST", "no multicast group joined (scopes \"%s\", interfaces \"%s\")",
+                    scopes, ifaces);
+        sim_mcast_destroy(&self);
         return NULL;
     }
     (void) RAND_bytes((uint8_t *) &self->mid, sizeof self->mid);
@@ -154,13 +175,33 @@ sim_mcast_fd(const sim_mcast_t *self, int which)
     return which == 0 ? self->fd4 : self->fd6;
 }
 
+/* Sends from the device's unicast coap address, as [IL] answers multicast from its
+ * unicast socket: a short-lived socket bound to that address and port (libcoap binds
+ * with SO_REUSEADDR as we do) and connected to the requester, so that it takes no
+ * datagram from anyone else while it exists. Falls back to the multicast socket. */
 static void
-s_send_or_queue(sim_mcast_t *self,
-                int fd,
-                const struct sockaddr_storage *to,
-                socklen_t to_len,
-                const uint8_t *dgram,
-                size_t len)
+s_send(const s_pending_t *p)
+{
+    int fd = socket(p->src.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+        (p->src.ss_family == AF_INET ||
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0) &&
+        bind(fd, (const struct sockaddr *) &p->src, p->src_len) == 0 &&
+        connect(fd, (const struct sockaddr *) &p->to, p->to_len) == 0 &&
+        send(fd, p->datagram, p->len, 0) == (ssize_t) p->len) {
+        (void) close(fd);
+        return;
+    }
+    cmn_log_debug("SIM-MCAST-SEND", "reply from the unicast port failed: %s", strerror(errno));
+    if (fd >= 0) {
+        (void) close(fd);
+    }
+    (void) sendto(p->fd, p->datagram, p->len, 0, (const struct sockaddr *) &p->to, p->to_len);
+}
+
+static void
+s_send_or_queue(sim_mcast_t *self, s_pending_t *reply)
 {
     uint32_t r = 0;
     if (self->jitter_ms > 0) {
@@ -168,7 +209,7 @@ s_send_or_queue(sim_mcast_t *self,
         r %= (uint32_t) self->jitter_ms;
     }
     if (r == 0) {
-        (void) sendto(fd, dgram, len, 0, (const struct sockaddr *) to, to_len);
+        s_send(reply);
         return;
     }
     if (self->n_pending == self->cap) {
@@ -180,13 +221,15 @@ s_send_or_queue(sim_mcast_t *self,
         self->pending = p;
         self->cap = cap;
     }
-    uint8_t *copy = malloc(len);
+    uint8_t *copy = malloc(reply->len);
     if (copy == NULL) {
         return;
     }
-    memcpy(copy, dgram, len);
-    self->pending[self->n_pending++] =
-            (s_pending_t){cmn_time_mono_ms() + r, fd, *to, to_len, copy, len};
+    memcpy(copy, reply->datagram, reply->len);
+    s_pending_t *p = &self->pending[self->n_pending++];
+    *p = *reply;
+    p->due_ms = cmn_time_mono_ms() + r;
+    p->datagram = copy;
 }
 
 int
@@ -197,7 +240,7 @@ sim_mcast_flush(sim_mcast_t *self)
     for (size_t i = 0; i < self->n_pending;) {
         s_pending_t *p = &self->pending[i];
         if (p->due_ms <= now) {
-            (void) sendto(p->fd, p->datagram, p->len, 0, (struct sockaddr *) &p->to, p->to_len);
+            s_send(p);
             free(p->datagram);
             self->pending[i] = self->pending[--self->n_pending];
             continue;
@@ -213,6 +256,8 @@ sim_mcast_flush(sim_mcast_t *self)
 static void
 s_reply(sim_mcast_t *self,
         int fd,
+        const struct sockaddr_storage *src,
+        socklen_t src_len,
         const struct sockaddr_storage *from,
         socklen_t from_len,
         const coap_bin_const_t *token,
@@ -236,12 +281,50 @@ s_reply(sim_mcast_t *self,
     msg.payload = body;
     msg.payload_len = body_len;
     if (cmn_coapmsg_encode(&msg, dgram, sizeof dgram, &len) == CMN_OK) {
-        s_send_or_queue(self, fd, from, from_len, dgram, len);
+        s_pending_t p = {
+                .fd = fd, .src_len = src_len, .to_len = from_len, .datagram = dgram, .len = len};
+        memcpy(&p.src, src, src_len);
+        memcpy(&p.to, from, from_len);
+        s_send_or_queue(self, &p);
     }
     if (bad_coap) {
         static const uint8_t junk[] = {0x7f, 0x45, 0x00};
         (void) sendto(fd, junk, sizeof junk, 0, (const struct sockaddr *) from, from_len);
     }
+}
+
+/* The device's unicast coap address to answer from: same family as the requester;
+ * for IPv6, link-local for a link-local requester, else another scope if it has one. */
+static cmn_err_t
+s_unicast_src(const sim_device_t *dev,
+              const struct sockaddr_storage *from,
+              struct sockaddr_storage *ret,
+              socklen_t *ret_len)
+{
+    char addrs[SIM_MAX_ADDRS][64];
+    size_t n = sim_device_addrs(dev, addrs, SIM_MAX_ADDRS);
+    bool want_link = from->ss_family == AF_INET6 &&
+                     IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *) from)->sin6_addr);
+    cmn_err_t err = CMN_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = 0;
+        if (sim_coap_sockaddr(addrs[i], dev->udp_port, &ss, &sl) != CMN_OK ||
+            ss.ss_family != from->ss_family) {
+            continue;
+        }
+        bool is_link = ss.ss_family == AF_INET6 &&
+                       IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *) &ss)->sin6_addr);
+        if (err != CMN_OK || is_link == want_link) {
+            *ret = ss;
+            *ret_len = sl;
+            err = CMN_OK;
+            if (is_link == want_link) {
+                break;
+            }
+        }
+    }
+    return err;
 }
 
 static void
@@ -279,7 +362,15 @@ s_handle(sim_mcast_t *self,
         sim_device_t *dev = &devs[i];
         uint8_t *body = NULL;
         size_t len = 0;
-        if (dev->is_silenced || dev->pstat.dos_s == CMN_DOS_RESET) {
+        struct sockaddr_storage src;
+        socklen_t src_len = 0;
+        if (dev->is_silenced || dev->pstat.dos_s == CMN_DOS_RESET ||
+            s_unicast_src(dev, from, &src, &src_len) != CMN_OK) {
+            continue;
+        }
+        if (is_doxm && dev->fault == SIM_FAULT_MUTE_FIRST && !dev->was_muted) {
+            dev->was_muted = true;
+            cmn_log_info("SIM-MUTE-FIRST", "dev=%d first multicast doxm ignored", dev->idx);
             continue;
         }
         if (is_doxm) {
@@ -290,7 +381,8 @@ s_handle(sim_mcast_t *self,
         } else if (sim_device_res(dev, q, &body, &len) != CMN_OK) {
             continue;
         }
-        s_reply(self, fd, from, from_len, &token, body, len, dev->fault == SIM_FAULT_BAD_COAP);
+        s_reply(self, fd, &src, src_len, from, from_len, &token, body, len,
+                dev->fault == SIM_FAULT_BAD_COAP);
         free(body);
     }
     coap_delete_string(path);

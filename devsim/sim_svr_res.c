@@ -6,16 +6,47 @@
 #include "cmn_log.h"
 #include "sim_svr.h"
 
+size_t
+sim_device_addrs(const sim_device_t *dev, char out[][64], size_t max)
+{
+    size_t n = 0;
+    const char *p = dev->address;
+    while (*p && n < max) {
+        size_t len = strcspn(p, ",");
+        if (len > 0 && len < 64) {
+            memcpy(out[n], p, len);
+            out[n++][len] = '\0';
+        }
+        p += len;
+        p += *p == ',';
+    }
+    return n;
+}
+
+void
+sim_device_ep(
+        const char *addr, bool secure, uint16_t port, bool with_zone, char *out, size_t out_len)
+{
+    bool v6 = strchr(addr, ':') != NULL;
+    int host_len = (int) (with_zone ? strlen(addr) : strcspn(addr, "%"));
+    (void) snprintf(out, out_len, "%s://%s%.*s%s:%u", secure ? "coaps" : "coap", v6 ? "[" : "",
+                    host_len, addr, v6 ? "]" : "", (unsigned) port);
+}
+
+/* Every address's endpoints, as [IL] lists all of a device's endpoints (OCF-NOTES 2.3). */
 static void
 s_eps(const sim_device_t *dev, cmn_link_t *l, bool with_plain)
 {
+    char addrs[SIM_MAX_ADDRS][64];
+    size_t n = sim_device_addrs(dev, addrs, SIM_MAX_ADDRS);
     l->n_eps = 0;
-    if (with_plain) {
-        (void) snprintf(l->eps[l->n_eps++], sizeof l->eps[0], "coap://%s:%u", dev->address,
-                        (unsigned) dev->udp_port);
+    for (size_t i = 0; i < n && l->n_eps + 2 <= CMN_LINK_MAX_EPS; i++) {
+        if (with_plain) {
+            sim_device_ep(addrs[i], false, dev->udp_port, false, l->eps[l->n_eps++],
+                          sizeof l->eps[0]);
+        }
+        sim_device_ep(addrs[i], true, dev->dtls_port, false, l->eps[l->n_eps++], sizeof l->eps[0]);
     }
-    (void) snprintf(l->eps[l->n_eps++], sizeof l->eps[0], "coaps://%s:%u", dev->address,
-                    (unsigned) dev->dtls_port);
 }
 
 cmn_err_t

@@ -98,6 +98,9 @@ sim_world_new(const sim_config_t *cfg)
             }
             err = sim_device_factory_reset(d);
         }
+        if (err == CMN_OK && cfg->new_ports) {
+            d->udp_port = d->dtls_port = 0; /* sim_coap_start picks free ones */
+        }
         if (err == CMN_OK) {
             err = sim_coap_start(d, cfg->fsync);
         }
@@ -112,9 +115,19 @@ sim_world_new(const sim_config_t *cfg)
     if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK) {
         goto fail;
     }
-    self->mcast = sim_mcast_new(cfg->iface, cfg->ipv6, cfg->mcast_jitter_ms);
-    if (self->mcast == NULL) {
-        goto fail;
+    if (cfg->mcast) {
+        bool has_v4 = false, has_v6 = false;
+        char addrs[SIM_MAX_ADDRS][64];
+        size_t n_addrs = self->n ? sim_device_addrs(&self->devs[0], addrs, SIM_MAX_ADDRS) : 0;
+        for (size_t i = 0; i < n_addrs; i++) {
+            bool v6 = strchr(addrs[i], ':') != NULL;
+            has_v6 = has_v6 || v6;
+            has_v4 = has_v4 || !v6;
+        }
+        self->mcast = sim_mcast_new(cfg->iface, cfg->scope, has_v4, has_v6, cfg->mcast_jitter_ms);
+        if (self->mcast == NULL) {
+            goto fail;
+        }
     }
     sigset_t mask;
     sigemptyset(&mask);
@@ -124,9 +137,9 @@ sim_world_new(const sim_config_t *cfg)
     self->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     self->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (self->sigfd < 0 || self->epfd < 0 || s_watch(self, self->sigfd, TAG_SIGNAL) != 0 ||
-        (sim_mcast_fd(self->mcast, 0) >= 0 &&
+        (self->mcast && sim_mcast_fd(self->mcast, 0) >= 0 &&
          s_watch(self, sim_mcast_fd(self->mcast, 0), TAG_MCAST4) != 0) ||
-        (sim_mcast_fd(self->mcast, 1) >= 0 &&
+        (self->mcast && sim_mcast_fd(self->mcast, 1) >= 0 &&
          s_watch(self, sim_mcast_fd(self->mcast, 1), TAG_MCAST6) != 0)) {
         goto fail;
     }
@@ -136,9 +149,19 @@ sim_world_new(const sim_config_t *cfg)
         }
         char uuid[CMN_UUID_STR_LEN + 1];
         cmn_uuid_to_str(&self->devs[i].doxm.deviceuuid, uuid);
-        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s coap=coap://%s:%u coaps=coaps://%s:%u",
-                       i, uuid, cmn_dos_name(self->devs[i].pstat.dos_s), cfg->address,
-                       self->devs[i].udp_port, cfg->address, self->devs[i].dtls_port);
+        /* coap=/coaps= per address, in --address order (link-local with its zone). */
+        char eps[SIM_MAX_ADDRS * 200] = "";
+        char addrs[SIM_MAX_ADDRS][64];
+        size_t n_addrs = sim_device_addrs(&self->devs[i], addrs, SIM_MAX_ADDRS);
+        for (size_t a = 0; a < n_addrs; a++) {
+            char ep[2][96];
+            size_t used = strlen(eps);
+            sim_device_ep(addrs[a], false, self->devs[i].udp_port, true, ep[0], sizeof ep[0]);
+            sim_device_ep(addrs[a], true, self->devs[i].dtls_port, true, ep[1], sizeof ep[1]);
+            (void) snprintf(eps + used, sizeof eps - used, " coap=%s coaps=%s", ep[0], ep[1]);
+        }
+        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s%s", i, uuid,
+                       cmn_dos_name(self->devs[i].pstat.dos_s), eps);
     }
     cmn_log_notice("READY", "devices=%zu dir=\"%s\"", self->n, cfg->dir);
     return self;
@@ -195,7 +218,7 @@ sim_world_run(sim_world_t *self)
     for (;;) {
         uint64_t now = cmn_time_mono_ms();
         int timeout = now >= next_sweep ? 0 : (int) (next_sweep - now);
-        int jitter = sim_mcast_flush(self->mcast);
+        int jitter = self->mcast ? sim_mcast_flush(self->mcast) : -1;
         if (jitter >= 0 && jitter < timeout) {
             timeout = jitter;
         }
@@ -210,7 +233,7 @@ sim_world_run(sim_world_t *self)
                 cmn_log_notice("SIM-STOP", "signal received, stopping");
                 return 0;
             }
-            if (tag == TAG_MCAST4 || tag == TAG_MCAST6) {
+            if (self->mcast && (tag == TAG_MCAST4 || tag == TAG_MCAST6)) {
                 sim_mcast_on_readable(self->mcast, sim_mcast_fd(self->mcast, tag == TAG_MCAST6),
                                       self->devs, self->n);
             } else if (tag < self->n) {

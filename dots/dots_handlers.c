@@ -104,9 +104,16 @@ s_on_discover(dots_service_t *self,
               size_t error_len)
 {
     (void) reply;
-    cmn_err_t err =
-            dots_engine_discover(self->engine, req->discover->window_ms, req->discover->endpoints,
-                                 req->discover->n_endpoints, s_discovered, *deferred);
+    const Obt__Dots__Discover *d = req->discover;
+    dots_discover_opts_t opts = {.window_ms = d->window_ms,
+                                 .rounds = d->rounds,
+                                 .endpoints = d->endpoints,
+                                 .n_endpoints = d->n_endpoints,
+                                 .interfaces = d->interfaces,
+                                 .n_interfaces = d->n_interfaces,
+                                 .scopes = d->scopes,
+                                 .n_scopes = d->n_scopes};
+    cmn_err_t err = dots_engine_discover(self->engine, &opts, s_discovered, *deferred);
     if (err != CMN_OK) {
         (void) snprintf(error, error_len, "cannot ask the gateway: %s", cmn_strerror(err));
         return err;

@@ -28,6 +28,7 @@
 #include "cmn_psk.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_disc.h"
 #include "dots_otm.h"
 #include "obt/ams.pb-c.h"
 #include "obt/cms.pb-c.h"
@@ -1222,11 +1223,7 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         } else if (job->is_running) {
             continue;
         }
-        job->dev.n_eps = 0;
-        for (size_t e = 0; e < g->n_eps && e < DOTS_MAX_EPS; e++) {
-            (void) snprintf(job->dev.eps[job->dev.n_eps++], sizeof job->dev.eps[0], "%s",
-                            g->eps[e]);
-        }
+        dots_disc_merge_eps(&job->dev, (const char *const *) g->eps, g->n_eps);
         job->dev.n_oxms = 0;
         for (size_t o = 0; o < doxm.n_oxms && o < DOTS_MAX_OXMS; o++) {
             job->dev.oxms[job->dev.n_oxms++] = doxm.oxms[o];
@@ -1248,9 +1245,7 @@ out:
 
 cmn_err_t
 dots_engine_discover(dots_engine_t *self,
-                     unsigned window_ms,
-                     char **endpoints,
-                     size_t n_endpoints,
+                     const dots_discover_opts_t *opts,
                      dots_discover_fn *fn,
                      void *arg)
 {
@@ -1263,15 +1258,22 @@ dots_engine_discover(dots_engine_t *self,
     dc->arg = arg;
     Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__Gw__Discover d = OBT__GW__DISCOVER__INIT;
-    d.window_ms = window_ms ? window_ms : (unsigned) self->cfg->discover_window_ms;
-    d.endpoints = endpoints;
-    d.n_endpoints = n_endpoints;
+    d.window_ms = opts->window_ms ? opts->window_ms : (unsigned) self->cfg->discover_window_ms;
+    d.endpoints = opts->endpoints;
+    d.n_endpoints = opts->n_endpoints;
+    d.interfaces = opts->interfaces;
+    d.n_interfaces = opts->n_interfaces;
+    d.scopes = opts->scopes;
+    d.n_scopes = opts->n_scopes;
+    d.rounds = opts->rounds;
     d.query = CMN_PB_STR("owned=FALSE");
     req.body_case = OBT__GW__REQUEST__BODY_DISCOVER;
     req.discover = &d;
     req.corr_id = cmn_bus_next_corr_id();
-    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id, d.window_ms * 3 + 5000,
-                                   s_on_discovered, dc);
+    /* Rounds, /oic/res, unicast /oic/res: one window each (at most 20 rounds). */
+    unsigned rounds = opts->rounds ? (opts->rounds < 20 ? opts->rounds : 20) : 20;
+    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id,
+                                   d.window_ms * (rounds + 2) + 5000, s_on_discovered, dc);
     if (err != CMN_OK) {
         free(dc);
     }

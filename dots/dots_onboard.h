@@ -77,11 +77,23 @@ void dots_engine_tick(dots_engine_t *self);
 
 typedef void(dots_discover_fn)(
         void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added);
-/* Asks the gateway to discover; fn is called once with the outcome. */
+/* What to discover (borrowed strings; empty lists and 0 = the gateway's defaults). */
+typedef struct {
+    unsigned window_ms; /* per round */
+    unsigned rounds;
+    char **endpoints; /* unicast coap:// endpoints */
+    size_t n_endpoints;
+    char **interfaces;
+    size_t n_interfaces;
+    char **scopes; /* "link", "realm", "site", "ipv4", in order of preference */
+    size_t n_scopes;
+} dots_discover_opts_t;
+
+/* Asks the gateway to discover; fn is called once with the outcome. Results merge
+ * into the known devices by UUID: endpoints updated (this discovery's first, then
+ * the ones known before), never a second record, never a state change. */
 cmn_err_t dots_engine_discover(dots_engine_t *self,
-                               unsigned window_ms,
-                               char **endpoints,
-                               size_t n_endpoints,
+                               const dots_discover_opts_t *opts,
                                dots_discover_fn *fn,
                                void *arg);
 

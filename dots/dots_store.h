@@ -9,7 +9,7 @@
 
 #include "cmn_err.h"
 
-#define DOTS_MAX_EPS  4
+#define DOTS_MAX_EPS  8
 #define DOTS_MAX_OXMS 8
 
 /* One device's record (store.DotsDevice), as a plain struct. */

@@ -11,9 +11,9 @@ typedef struct {
     char *endpoint;         /* ZeroMQ ROUTER endpoint */
     char *keys_dir;         /* CURVE keys (obtctl keys) */
     char *address;          /* where the services' /oic/d are served */
-    char *iface;            /* multicast interface */
-    bool ipv4;              /* discover on 224.0.1.187 */
-    bool ipv6;              /* discover on ff02::158 */
+    char *iface;            /* multicast interfaces, comma list */
+    char *scope;            /* multicast scopes, comma list, in order of preference */
+    int discover_rounds;    /* default doxm rounds */
     int discover_window_ms; /* default reply window */
     int request_timeout_ms; /* default CoAP exchange deadline */
     int session_idle_ms;    /* idle DTLS sessions are closed after this */

@@ -311,29 +311,84 @@ s_on_discover(gw_service_t *self,
         (void) snprintf(error, error_len, "too many discoveries in progress");
         return CMN_ESTATE;
     }
-    bool any_family = d->ipv4 || d->ipv6_link || d->ipv6_realm || d->ipv6_site;
+    /* Interfaces: the request's, else the configured comma list. */
+    char ifbuf[256];
+    const char *ifaces[GW_DISC_MAX_IFACES];
+    size_t n_ifaces = 0;
+    for (size_t i = 0; i < d->n_interfaces && n_ifaces < GW_DISC_MAX_IFACES; i++) {
+        ifaces[n_ifaces++] = d->interfaces[i];
+    }
+    if (n_ifaces == 0) {
+        (void) snprintf(ifbuf, sizeof ifbuf, "%s", self->cfg->iface);
+        char *save = NULL;
+        for (char *t = strtok_r(ifbuf, ",", &save); t && n_ifaces < GW_DISC_MAX_IFACES;
+             t = strtok_r(NULL, ",", &save)) {
+            ifaces[n_ifaces++] = t;
+        }
+    }
+    /* Scopes: the request's list, else its flags, else the configured list; a
+     * request with endpoints and no scope is unicast only. */
+    gw_scope_t scopes[GW_SCOPE_COUNT];
+    size_t n_scopes = 0;
+    for (size_t i = 0; i < d->n_scopes; i++) {
+        gw_scope_t one[GW_SCOPE_COUNT];
+        size_t n_one = 0;
+        if (gw_disc_parse_scopes(d->scopes[i], one, &n_one) != CMN_OK) {
+            (void) snprintf(error, error_len, "unknown scope \"%s\" (link, realm, site, ipv4)",
+                            d->scopes[i]);
+            return CMN_EINVAL;
+        }
+        for (size_t k = 0; k < n_one; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < n_scopes; j++) {
+                dup = dup || scopes[j] == one[k];
+            }
+            if (!dup) {
+                scopes[n_scopes++] = one[k];
+            }
+        }
+    }
+    const bool flags[GW_SCOPE_COUNT] = {d->ipv4, d->ipv6_link, d->ipv6_realm, d->ipv6_site};
+    for (int i = 0; d->n_scopes == 0 && i < GW_SCOPE_COUNT; i++) {
+        if (flags[i]) {
+            scopes[n_scopes++] = (gw_scope_t) i;
+        }
+    }
+    if (n_scopes == 0 && d->n_endpoints == 0) {
+        (void) gw_disc_parse_scopes(self->cfg->scope, scopes, &n_scopes); /* checked at start */
+    }
     gw_disc_opts_t opts = {
-            .iface = d->n_interfaces > 0 ? d->interfaces[0] : self->cfg->iface,
-            .ipv4 = any_family ? d->ipv4 : self->cfg->ipv4,
-            .ipv6 = any_family ? d->ipv6_link : self->cfg->ipv6,
+            .ifaces = ifaces,
+            .n_ifaces = n_ifaces,
+            .scopes = scopes,
+            .n_scopes = n_scopes,
             .window_ms = d->window_ms ? (int) d->window_ms : self->cfg->discover_window_ms,
+            .rounds = d->rounds ? (int) d->rounds : self->cfg->discover_rounds,
             .query = d->query && d->query[0] ? d->query : "owned=FALSE",
             .unicast = (const char *const *) d->endpoints,
             .n_unicast = d->n_endpoints,
     };
-    if (d->n_endpoints > 0 && !any_family) {
-        opts.ipv4 = opts.ipv6 = false; /* unicast only */
-    }
     cmn_err_t err = CMN_OK;
     slot->disc = gw_disc_start(&opts, &err);
     if (slot->disc == NULL) {
-        (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        if (err == CMN_EINVAL) {
+            (void) snprintf(error, error_len,
+                            "cannot start discovery: no usable interface or endpoint "
+                            "(%zu scope(s) on \"%s\"%s, %zu endpoint(s); the gateway's log "
+                            "says which failed)",
+                            opts.n_scopes, n_ifaces ? ifaces[0] : "", n_ifaces > 1 ? ",..." : "",
+                            opts.n_unicast);
+        } else {
+            (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        }
         return err;
     }
     slot->req = *pending;
     *pending = NULL;
-    cmn_log_info("GW-DISC", "discovery started (window %d ms, %zu unicast)", opts.window_ms,
-                 opts.n_unicast);
+    cmn_log_info("GW-DISC",
+                 "discovery started (window %d ms, %d round(s), %zu scope(s), %zu "
+                 "interface(s), %zu unicast)",
+                 opts.window_ms, opts.rounds, opts.n_scopes, opts.n_ifaces, opts.n_unicast);
     return CMN_OK;
 }
 
@@ -358,6 +413,7 @@ s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
         items[i].doxm.data = devs[i].doxm;
         items[i].doxm.len = devs[i].doxm_len;
         items[i].source = CMN_PB_STR(devs[i].source);
+        items[i].first_round = devs[i].first_round;
         items[i].n_eps = devs[i].n_eps;
         items[i].eps = (char **) malloc((devs[i].n_eps ? devs[i].n_eps : 1) * sizeof(char *));
         for (size_t e = 0; items[i].eps && e < devs[i].n_eps; e++) {
@@ -572,7 +628,7 @@ gw_service_new(const gw_config_t *cfg)
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s iface=%s", cfg->endpoint, cfg->iface);
+    cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s", cfg->endpoint, cfg->iface, cfg->scope);
     return self;
 fail:
     gw_service_destroy(&self);
@@ -599,7 +655,7 @@ gw_service_destroy(gw_service_t **self_p)
 int
 gw_service_run(gw_service_t *self)
 {
-    zmq_pollitem_t items[2 + 2 * MAX_DISC];
+    zmq_pollitem_t items[2 + GW_DISC_MAX_SOCKS * MAX_DISC];
     while (!zsys_interrupted) {
         int timeout = gw_coap_process(self->coap);
         int n = 0;
@@ -616,7 +672,7 @@ gw_service_run(gw_service_t *self)
                 continue;
             }
             timeout = timeout < 0 || t < timeout ? t : timeout;
-            for (int w = 0; w < 2; w++) {
+            for (int w = 0; w < gw_disc_n_fds(self->discs[i].disc); w++) {
                 int fd = gw_disc_fd(self->discs[i].disc, w);
                 if (fd >= 0) {
                     items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
@@ -652,7 +708,8 @@ gw_service_run(gw_service_t *self)
                 continue;
             }
             for (int i = 0; i < MAX_DISC; i++) {
-                for (int w = 0; self->discs[i].disc && w < 2; w++) {
+                for (int w = 0; self->discs[i].disc && w < gw_disc_n_fds(self->discs[i].disc);
+                     w++) {
                     if (gw_disc_fd(self->discs[i].disc, w) == items[k].fd) {
                         gw_disc_on_readable(self->discs[i].disc, w);
                     }

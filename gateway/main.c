@@ -5,6 +5,7 @@
 
 #include "cmn_log.h"
 #include "gw_config.h"
+#include "gw_disc.h"
 #include "gw_service.h"
 
 static void
@@ -25,6 +26,13 @@ main(int argc, char **argv)
     cmn_log_level_t level = CMN_LOG_NOTICE;
     if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
         (void) fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", cfg.log_level);
+        r = CMN_CFG_ERROR;
+    }
+    gw_scope_t scopes[GW_SCOPE_COUNT];
+    size_t n_scopes = 0;
+    if (r == CMN_CFG_OK && gw_disc_parse_scopes(cfg.scope, scopes, &n_scopes) != CMN_OK) {
+        (void) fprintf(stderr, "error: --scope: \"%s\" (comma list of link, realm, site, ipv4)\n",
+                       cfg.scope);
         r = CMN_CFG_ERROR;
     }
     if (r != CMN_CFG_OK) {

@@ -2,6 +2,12 @@
 # netns.sh CMD... — run CMD in a private network namespace whose loopback carries
 # multicast (224.0.0.0/4 routed to lo, MULTICAST flag set), so that discovery by
 # multicast works without touching the host's network. Needs root (unshare --net).
+# IPv6 discovery needs a link with IPv6 multicast (loopback has no link-local
+# address): a veth pair veth0 <-> veth1 with fe80::1 / fe80::2, fd00:db8::1 / ::2 and
+# 10.47.0.1 / .2, DAD off so the addresses are usable at once (tests/integration/
+# discovery_test.c). OBT_VETH tells the tests what happened: "up", or "refused by
+# the kernel: ..." (they skip with that reason; they fail if the pair is missing
+# after "up").
 set -euo pipefail
 if [ "${OBT_IN_NETNS:-}" = 1 ]; then
     exec "$@"
@@ -22,4 +28,21 @@ exec unshare --net -- bash -c '
     ip link set lo multicast on
     ip route add 224.0.0.0/4 dev lo
     ip -6 route add ff00::/8 dev lo table local 2>/dev/null || true
+    sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 2>/dev/null || true
+    veth_setup() {
+        ip link add veth0 type veth peer name veth1 || return 1
+        for i in 0 1; do
+            ip link set veth$i multicast on && ip link set veth$i up &&
+                ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad &&
+                ip -6 addr add fd00:db8::$((i + 1))/64 dev veth$i nodad &&
+                ip addr add 10.47.0.$((i + 1))/24 dev veth$i || return 1
+        done
+    }
+    if why=$(veth_setup 2>&1); then
+        export OBT_VETH=up
+    else
+        ip link del veth0 2>/dev/null || true
+        export OBT_VETH="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
+        echo "netns.sh: no veth pair ($OBT_VETH): IPv6 discovery tests will skip" >&2
+    fi
     exec "$@"' netns "$@"
