@@ -12,9 +12,8 @@
 #include "obt/cms.pb-c.h"
 #include "obt/dots.pb-c.h"
 
-/* Sends a DOTS request and unpacks the reply; prints the daemon's error if any. */
-static int
-s_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret)
+int
+ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret)
 {
     uint8_t *data = NULL;
     size_t len = 0;
@@ -31,9 +30,10 @@ s_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__
     }
     if ((*ret)->status != OBT__STATUS__STATUS_OK) {
         fprintf(stderr, "obtctl: dots: %s\n", (*ret)->error);
-        int rc2 = (*ret)->status == OBT__STATUS__STATUS_ENOTFOUND ? CTL_EXIT_NOTFOUND
-                  : (*ret)->status == OBT__STATUS__STATUS_EINVAL  ? CTL_EXIT_USAGE
-                                                                  : CTL_EXIT_FAILED;
+        int rc2 = (*ret)->status == OBT__STATUS__STATUS_ENOTFOUND   ? CTL_EXIT_NOTFOUND
+                  : (*ret)->status == OBT__STATUS__STATUS_EINVAL    ? CTL_EXIT_USAGE
+                  : (*ret)->status == OBT__STATUS__STATUS_ETIMEDOUT ? CTL_EXIT_TIMEOUT
+                                                                    : CTL_EXIT_FAILED;
         obt__dots__reply__free_unpacked(*ret, NULL);
         *ret = NULL;
         return rc2;
@@ -100,7 +100,7 @@ s_list(const ctl_opts_t *o, const char *state, Obt__Dots__Reply **ret)
     l.state = CMN_PB_STR(state ? state : "");
     req.body_case = OBT__DOTS__REQUEST__BODY_LIST;
     req.list = &l;
-    return s_dots(o, &req, 0, ret);
+    return ctl_dots(o, &req, 0, ret);
 }
 
 static int
@@ -177,7 +177,7 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     req.discover = &d;
     Obt__Dots__Reply *r = NULL;
     int timeout = (int) (window ? window : 1000) * 3 + o->timeout_ms;
-    int rc = s_dots(o, &req, timeout, &r);
+    int rc = ctl_dots(o, &req, timeout, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -256,7 +256,7 @@ ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv)
     req.body_case = OBT__DOTS__REQUEST__BODY_APPROVE;
     req.approve = &sel;
     Obt__Dots__Reply *r = NULL;
-    rc = s_dots(o, &req, 0, &r);
+    rc = ctl_dots(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -299,7 +299,7 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
     req.body_case = OBT__DOTS__REQUEST__BODY_ONBOARD;
     req.onboard = &sel;
     Obt__Dots__Reply *r = NULL;
-    rc = s_dots(o, &req, 0, &r);
+    rc = ctl_dots(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -449,7 +449,7 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
     req.body_case = OBT__DOTS__REQUEST__BODY_SHOW;
     req.show = &s;
     Obt__Dots__Reply *r = NULL;
-    int rc = s_dots(o, &req, 0, &r);
+    int rc = ctl_dots(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }

@@ -22,6 +22,10 @@ static const struct {
         {"onboard", ctl_cmd_onboard,
          "onboard UUID...|--all [--no-wait] [--wait-s N]  take them to RFNOP"},
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
+        {"reset", ctl_cmd_reset,
+         "reset UUID [--forget]         reset a device, forget it in DOTS, CMS and AMS"},
+        {"repair", ctl_cmd_repair,
+         "repair UUID                   soft reset: services correct the device, back to RFNOP"},
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
 };
 

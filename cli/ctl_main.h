@@ -36,6 +36,16 @@ int ctl_call(const ctl_opts_t *o,
              uint8_t **ret_data,
              size_t *ret_len);
 
+/* Sends a DOTS request (corr_id set here) and unpacks the reply into *ret (caller
+ * frees it with obt__dots__reply__free_unpacked); prints the daemon's error if any
+ * and maps its status to an exit code: ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, other 1. */
+struct Obt__Dots__Request;
+struct Obt__Dots__Reply;
+int ctl_dots(const ctl_opts_t *o,
+             struct Obt__Dots__Request *req,
+             int timeout_ms,
+             struct Obt__Dots__Reply **ret);
+
 /* Prints s as a JSON string. */
 void ctl_json_str(FILE *out, const char *s);
 
@@ -47,6 +57,8 @@ int ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv);
 
 /* Runs obtctl (main's body). */
 int ctl_main(int argc, char **argv);
