@@ -41,6 +41,7 @@ typedef struct {
     uint32_t removed[64];
     size_t n_removed;
     char cipher[64];
+    bool is_repair; /* RepairDevice: the device is in SRESET and DOTS moves it on */
 } s_job_t;
 
 /* Devices with a hand-over in progress: a second one for the same device (a resumed
@@ -104,6 +105,13 @@ s_reply(cmn_svc_t *svc,
     } else if (body == OBT__AMS__REPLY__BODY_SHOW) {
         reply.body_case = body;
         reply.show = dev;
+    } else if (body == OBT__AMS__REPLY__BODY_REPAIR) {
+        reply.body_case = body;
+        reply.repair = dev;
+    } else if (body == OBT__AMS__REPLY__BODY_FORGET) {
+        static Obt__Empty empty = OBT__EMPTY__INIT;
+        reply.body_case = body;
+        reply.forget = &empty;
     }
     (void) cmn_svc_reply(svc, peer, &reply.base);
 }
@@ -134,7 +142,8 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error)
     } else {
         cmn_log_warn("AMS-FAILED", "dev=%s %s", job->uuid, error);
     }
-    s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__AMS__REPLY__BODY_HANDOVER, &dev);
+    s_reply(job->svc, job->peer, job->corr_id, err, error,
+            job->is_repair ? OBT__AMS__REPLY__BODY_REPAIR : OBT__AMS__REPLY__BODY_HANDOVER, &dev);
     cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     s_busy_remove(job->uuid);
@@ -317,6 +326,9 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         job->phase++;
         job->idx = 0;
     }
+    if (job->phase == PH_RFNOP && job->is_repair) {
+        job->phase = PH_DONE; /* SRESET -> RFNOP is not a transition: DOTS goes via RFPRO */
+    }
     s_next(job);
 out:
     if (r) {
@@ -392,6 +404,51 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Ams__Request *req)
     s_next(job);
 }
 
+/* SRESET (Table 1: AMS corrects /oic/sec/acl2 as needed): the ACL work of a
+ * hand-over, run again from our records, without the move to RFNOP. */
+static void
+s_on_repair(cmn_svc_t *svc, zframe_t *peer, const Obt__Ams__Request *req)
+{
+    s_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        return;
+    }
+    const char *uuid = req->repair->device_uuid;
+    cmn_err_t err =
+            cmn_svc_get_handover(svc, uuid, &job->handover, job->psk, job->ep, sizeof job->ep);
+    if (err != CMN_OK || !s_busy_add(uuid)) {
+        s_reply(svc, peer, req->corr_id, err != CMN_OK ? err : CMN_ESTATE,
+                err != CMN_OK ? "no record, key or endpoint for this device"
+                              : "a hand-over or repair of this device is already in progress",
+                0, NULL);
+        if (job->handover) {
+            obt__device_handover__free_unpacked(job->handover, NULL);
+        }
+        OPENSSL_cleanse(job->psk, sizeof job->psk);
+        free(job);
+        return;
+    }
+    job->svc = svc;
+    job->peer = zframe_dup(peer);
+    job->corr_id = req->corr_id;
+    job->is_repair = true;
+    (void) snprintf(job->uuid, sizeof job->uuid, "%s", uuid);
+    s_next(job);
+}
+
+/* Reset: forget the device (idempotent). */
+static void
+s_on_forget(cmn_svc_t *svc, zframe_t *peer, const Obt__Ams__Request *req)
+{
+    cmn_err_t err = cmn_svc_forget(svc, req->forget->device_uuid);
+    if (err == CMN_OK) {
+        cmn_log_notice("AMS-FORGOTTEN", "dev=%s record and key removed (if any)",
+                       req->forget->device_uuid);
+    }
+    s_reply(svc, peer, req->corr_id, err, NULL, OBT__AMS__REPLY__BODY_FORGET, NULL);
+}
+
 typedef struct {
     Obt__ServiceDevice **items;
     size_t n;
@@ -417,7 +474,8 @@ s_collect(const Obt__ServiceDevice *dev, void *arg)
 
 static const Obt__Ams__Request__BodyCase s_cases[] = {
         OBT__AMS__REQUEST__BODY_HEALTH, OBT__AMS__REQUEST__BODY_HANDOVER,
-        OBT__AMS__REQUEST__BODY_SHOW, OBT__AMS__REQUEST__BODY_LIST};
+        OBT__AMS__REQUEST__BODY_SHOW,   OBT__AMS__REQUEST__BODY_LIST,
+        OBT__AMS__REQUEST__BODY_FORGET, OBT__AMS__REQUEST__BODY_REPAIR};
 
 int
 ams_service_has_handler(int body_case)
@@ -454,6 +512,12 @@ ams_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t
     }
     case OBT__AMS__REQUEST__BODY_HANDOVER:
         s_on_handover(svc, peer, req);
+        break;
+    case OBT__AMS__REQUEST__BODY_FORGET:
+        s_on_forget(svc, peer, req);
+        break;
+    case OBT__AMS__REQUEST__BODY_REPAIR:
+        s_on_repair(svc, peer, req);
         break;
     case OBT__AMS__REQUEST__BODY_SHOW: {
         Obt__ServiceDevice *dev = NULL;

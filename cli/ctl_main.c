@@ -25,6 +25,10 @@ static const struct {
          "[--wait-s N]  take them to RFNOP"},
         {"pin", ctl_cmd_pin, "pin UUID [--pin-file F|--pin -]  give the Random PIN a device shows"},
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
+        {"reset", ctl_cmd_reset,
+         "reset UUID [--forget]         reset a device, forget it in DOTS, CMS and AMS"},
+        {"repair", ctl_cmd_repair,
+         "repair UUID                   soft reset: services correct the device, back to RFNOP"},
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
         {"mfg-trust", ctl_cmd_mfg_trust,
          "mfg-trust add FILE.pem|list|rm ID  manufacturer trust anchors (certificate OTM)"},
@@ -196,9 +200,10 @@ ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots
     }
     if ((*ret)->status != OBT__STATUS__STATUS_OK) {
         fprintf(stderr, "obtctl: dots: %s\n", (*ret)->error);
-        int rc2 = (*ret)->status == OBT__STATUS__STATUS_ENOTFOUND ? CTL_EXIT_NOTFOUND
-                  : (*ret)->status == OBT__STATUS__STATUS_EINVAL  ? CTL_EXIT_USAGE
-                                                                  : CTL_EXIT_FAILED;
+        int rc2 = (*ret)->status == OBT__STATUS__STATUS_ENOTFOUND   ? CTL_EXIT_NOTFOUND
+                  : (*ret)->status == OBT__STATUS__STATUS_EINVAL    ? CTL_EXIT_USAGE
+                  : (*ret)->status == OBT__STATUS__STATUS_ETIMEDOUT ? CTL_EXIT_TIMEOUT
+                                                                    : CTL_EXIT_FAILED;
         obt__dots__reply__free_unpacked(*ret, NULL);
         *ret = NULL;
         return rc2;

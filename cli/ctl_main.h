@@ -39,7 +39,7 @@ int ctl_call(const ctl_opts_t *o,
 
 /* Sends a DOTS request (sets its corr_id) and unpacks the reply into *ret (free with
  * obt__dots__reply__free_unpacked). On a daemon error prints it and returns the
- * matching exit code (*ret NULL). */
+ * matching exit code (*ret NULL): ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, other 1. */
 int ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret);
 
 /* Prints s as a JSON string. */
@@ -55,6 +55,8 @@ int ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

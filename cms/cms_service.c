@@ -20,6 +20,7 @@ typedef struct {
     char ep[80];                   /* its coaps:// endpoint */
     uint8_t psk[16];               /* our key for it */
     Obt__DeviceHandover *handover; /* the request (owned copy, psk wiped) */
+    bool is_repair;                /* RepairDevice (SRESET) rather than a hand-over */
 } s_job_t;
 
 static Obt__Status
@@ -48,6 +49,13 @@ s_reply(cmn_svc_t *svc,
     } else if (body == OBT__CMS__REPLY__BODY_SHOW) {
         reply.body_case = body;
         reply.show = dev;
+    } else if (body == OBT__CMS__REPLY__BODY_REPAIR) {
+        reply.body_case = body;
+        reply.repair = dev;
+    } else if (body == OBT__CMS__REPLY__BODY_FORGET) {
+        static Obt__Empty empty = OBT__EMPTY__INIT;
+        reply.body_case = body;
+        reply.forget = &empty;
     }
     (void) cmn_svc_reply(svc, peer, &reply.base);
 }
@@ -73,7 +81,8 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error, const char *cipher)
     } else {
         cmn_log_warn("CMS-FAILED", "dev=%s %s", job->uuid, error);
     }
-    s_reply(job->svc, job->peer, job->corr_id, err, error, OBT__CMS__REPLY__BODY_HANDOVER, &dev);
+    s_reply(job->svc, job->peer, job->corr_id, err, error,
+            job->is_repair ? OBT__CMS__REPLY__BODY_REPAIR : OBT__CMS__REPLY__BODY_HANDOVER, &dev);
     cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     zframe_destroy(&job->peer);
@@ -179,6 +188,50 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
     }
 }
 
+/* SRESET (Table 1: CMS corrects /oic/sec/cred as needed): the check of a hand-over,
+ * run again from our records over our own session. The cred rowneruuid can only be
+ * written by its owner, so a wrong one is reported rather than corrected. */
+static void
+s_on_repair(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+{
+    s_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        return;
+    }
+    const char *uuid = req->repair->device_uuid;
+    cmn_err_t err =
+            cmn_svc_get_handover(svc, uuid, &job->handover, job->psk, job->ep, sizeof job->ep);
+    if (err != CMN_OK) {
+        s_reply(svc, peer, req->corr_id, err, "no record, key or endpoint for this device", 0,
+                NULL);
+        free(job);
+        return;
+    }
+    job->svc = svc;
+    job->peer = zframe_dup(peer);
+    job->corr_id = req->corr_id;
+    job->is_repair = true;
+    (void) snprintf(job->uuid, sizeof job->uuid, "%s", uuid);
+    err = cmn_svc_coap(svc, job->uuid, job->ep, job->psk, OBT__GW__METHOD__METHOD_GET,
+                       "/oic/sec/cred", NULL, NULL, 0, s_on_cred, job);
+    if (err != CMN_OK) {
+        s_finish(job, err, "cannot contact the device", NULL);
+    }
+}
+
+/* Reset: forget the device (idempotent). */
+static void
+s_on_forget(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+{
+    cmn_err_t err = cmn_svc_forget(svc, req->forget->device_uuid);
+    if (err == CMN_OK) {
+        cmn_log_notice("CMS-FORGOTTEN", "dev=%s record and key removed (if any)",
+                       req->forget->device_uuid);
+    }
+    s_reply(svc, peer, req->corr_id, err, NULL, OBT__CMS__REPLY__BODY_FORGET, NULL);
+}
+
 typedef struct {
     Obt__ServiceDevice **items;
     size_t n;
@@ -204,7 +257,8 @@ s_collect(const Obt__ServiceDevice *dev, void *arg)
 
 static const Obt__Cms__Request__BodyCase s_cases[] = {
         OBT__CMS__REQUEST__BODY_HEALTH, OBT__CMS__REQUEST__BODY_HANDOVER,
-        OBT__CMS__REQUEST__BODY_SHOW, OBT__CMS__REQUEST__BODY_LIST};
+        OBT__CMS__REQUEST__BODY_SHOW,   OBT__CMS__REQUEST__BODY_LIST,
+        OBT__CMS__REQUEST__BODY_FORGET, OBT__CMS__REQUEST__BODY_REPAIR};
 
 int
 cms_service_has_handler(int body_case)
@@ -241,6 +295,12 @@ cms_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t
     }
     case OBT__CMS__REQUEST__BODY_HANDOVER:
         s_on_handover(svc, peer, req);
+        break;
+    case OBT__CMS__REQUEST__BODY_FORGET:
+        s_on_forget(svc, peer, req);
+        break;
+    case OBT__CMS__REQUEST__BODY_REPAIR:
+        s_on_repair(svc, peer, req);
         break;
     case OBT__CMS__REQUEST__BODY_SHOW: {
         Obt__ServiceDevice *dev = NULL;

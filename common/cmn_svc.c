@@ -363,6 +363,92 @@ cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
 }
 
 cmn_err_t
+cmn_svc_get_handover(cmn_svc_t *self,
+                     const char *uuid,
+                     Obt__DeviceHandover **ret_handover,
+                     uint8_t ret_psk[16],
+                     char *ret_ep,
+                     size_t ep_len)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__ServiceRecord *rec = NULL;
+    uint8_t psk[16];
+    cmn_err_t err = cmn_svc_get_psk(self, uuid, psk);
+    if (err != CMN_OK) {
+        return err;
+    }
+    if ((err = cmn_kv_begin(self->kv, false, &txn)) != CMN_OK) {
+        goto out_wipe;
+    }
+    err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
+                        (ProtobufCMessage **) &rec);
+    cmn_kv_abort(&txn);
+    if (err != CMN_OK) {
+        goto out_wipe;
+    }
+    const char *ep = NULL;
+    for (size_t i = 0; rec->handover && i < rec->handover->n_eps && ep == NULL; i++) {
+        if (strncmp(rec->handover->eps[i], "coaps://", 8) == 0) {
+            ep = rec->handover->eps[i];
+        }
+    }
+    if (ep == NULL) {
+        err = CMN_ENOTFOUND; /* a record without a secure endpoint cannot be acted on */
+        goto out_free_rec;
+    }
+    /* Hand out the hand-over alone: re-pack it so the caller frees one message. */
+    size_t len = obt__device_handover__get_packed_size(rec->handover);
+    uint8_t *buf = malloc(len ? len : 1);
+    Obt__DeviceHandover *h = NULL;
+    if (buf) {
+        (void) obt__device_handover__pack(rec->handover, buf);
+        h = obt__device_handover__unpack(NULL, len, buf);
+        free(buf);
+    }
+    if (h == NULL) {
+        err = CMN_ENOMEM;
+        goto out_free_rec;
+    }
+    (void) snprintf(ret_ep, ep_len, "%s", ep);
+    memcpy(ret_psk, psk, 16);
+    *ret_handover = h;
+out_free_rec:
+    obt__store__service_record__free_unpacked(rec, NULL);
+out_wipe:
+    OPENSSL_cleanse(psk, sizeof psk);
+    return err;
+}
+
+cmn_err_t
+cmn_svc_forget(cmn_svc_t *self, const char *uuid)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__ServiceDevice *dev = NULL;
+    if (cmn_svc_get(self, uuid, &dev) == CMN_OK) {
+        for (size_t i = 0; i < dev->n_eps; i++) {
+            if (strncmp(dev->eps[i], "coaps://", 8) == 0) {
+                cmn_svc_close_session(self, dev->eps[i]);
+            }
+        }
+        obt__service_device__free_unpacked(dev, NULL);
+    }
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    const char *const dbs[] = {"secrets", "devices"};
+    for (size_t i = 0; err == CMN_OK && i < 2; i++) {
+        err = cmn_kv_del(txn, dbs[i], uuid, strlen(uuid));
+        err = err == CMN_ENOTFOUND ? CMN_OK : err;
+    }
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+cmn_err_t
 cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16])
 {
     cmn_kv_txn_t *txn = NULL;

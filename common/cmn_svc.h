@@ -67,6 +67,21 @@ cmn_err_t cmn_svc_put(cmn_svc_t *self,
 /* *ret_dev is unpacked (caller frees with obt__service_device__free_unpacked). */
 cmn_err_t cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev);
 cmn_err_t cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16]);
+/* What a service needs to act on a device again: the hand-over DOTS sent (psk field
+ * empty; *ret_handover unpacked, caller frees it with
+ * obt__device_handover__free_unpacked), our PSK, and the device's coaps:// endpoint
+ * (ep_len bytes). All outputs are written only on success. CMN_ENOTFOUND if the
+ * device, its key or a coaps:// endpoint is unknown. */
+cmn_err_t cmn_svc_get_handover(cmn_svc_t *self,
+                               const char *uuid,
+                               Obt__DeviceHandover **ret_handover,
+                               uint8_t ret_psk[16],
+                               char *ret_ep,
+                               size_t ep_len);
+/* ForgetDevice: asks the gateway to close our sessions to the device, then removes
+ * the record and the PSK of uuid in one transaction. CMN_OK also when nothing was
+ * stored (idempotent). */
+cmn_err_t cmn_svc_forget(cmn_svc_t *self, const char *uuid);
 /* Calls fn for each record (unpacked, borrowed for the call). */
 typedef void(cmn_svc_each_fn)(const Obt__ServiceDevice *dev, void *arg);
 cmn_err_t cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg);

@@ -8,21 +8,21 @@
 #include "cmn_cfg.h"
 
 typedef struct {
-    int count;           /* devices hosted by this process */
-    char *dir;           /* one sub-folder per device */
-    char *address;       /* unicast bind addresses, comma list */
-    char *iface;         /* multicast interfaces, comma list */
-    char *scope;         /* multicast scopes joined, comma list */
-    bool mcast;          /* answer multicast discovery */
-    char *oxms;          /* comma list of offered OTMs */
-    int mcast_jitter_ms; /* random delay of multicast replies */
-    int reset_delay_ms;  /* delay between a reset request and the reset */
-    char *faults;        /* fault injection spec (tests) */
-    char *log_level;     /* err..debug */
-    bool dump;           /* print the persisted devices as JSON and exit */
-    bool fsync;          /* fsync state files (power-loss durability) */
+    int count;            /* devices hosted by this process */
+    char *dir;            /* one sub-folder per device */
+    char *address;        /* unicast bind addresses, comma list */
+    char *iface;          /* multicast interfaces, comma list */
+    char *scope;          /* multicast scopes joined, comma list */
+    bool mcast;           /* answer multicast discovery */
+    char *oxms;           /* comma list of offered OTMs */
+    int mcast_jitter_ms;  /* random delay of multicast replies */
+    int reset_delay_ms;   /* delay between a reset request and the reset */
+    char *faults;         /* fault injection spec (tests) */
+    char *log_level;      /* err..debug */
+    bool dump;            /* print the persisted devices as JSON and exit */
+    bool fsync;           /* fsync state files (power-loss durability) */
     bool rdp_legacy_hint; /* Random PIN: PSK identity hint = UUID only */
-    bool new_ports;      /* bind new random ports at every start, as [IL] does */
+    bool new_ports;       /* bind new random ports at every start, as [IL] does */
 } sim_config_t;
 
 extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];

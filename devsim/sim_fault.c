@@ -5,6 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_log.h"
+#include "sim_store.h"
+
+/* damage-acl: the kind of damage repair must undo (clause 5.2 and the baseline): an
+ * anon-clear ACE over /oic/sec/cred, and the first ACE with a uuid subject gone. */
+static cmn_err_t
+s_damage_acl(sim_device_t *d)
+{
+    for (size_t i = 0; i < d->acl.n_aces; i++) {
+        if (d->acl.aces[i].subject_kind == CMN_ACE_SUBJECT_UUID) {
+            d->acl.aces[i] = d->acl.aces[--d->acl.n_aces];
+            break;
+        }
+    }
+    cmn_ace_t ace;
+    memset(&ace, 0, sizeof ace);
+    ace.subject_kind = CMN_ACE_SUBJECT_CONNTYPE;
+    ace.conntype = CMN_CONNTYPE_ANON_CLEAR;
+    ace.n_resources = 1;
+    (void) snprintf(ace.resources[0].href, sizeof ace.resources[0].href, "/oic/sec/cred");
+    ace.permission = CMN_PERM_R | CMN_PERM_U;
+    for (size_t i = 0; i < d->acl.n_aces; i++) {
+        ace.aceid = d->acl.aces[i].aceid >= ace.aceid ? d->acl.aces[i].aceid + 1 : ace.aceid;
+    }
+    cmn_err_t err = cmn_acl_add(&d->acl, &ace);
+    if (err == CMN_OK) {
+        err = sim_store_save(d, true);
+    }
+    cmn_log_notice("SIM-FAULT", "dev=%d acl2 damaged: anon-clear ACE %lld over /oic/sec/cred",
+                   d->idx, (long long) ace.aceid);
+    return err;
+}
+
 cmn_err_t
 sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
 {
@@ -39,6 +72,11 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_BAD_HINT;
         } else if (strcmp(kind, "mute-first") == 0) {
             d->fault = SIM_FAULT_MUTE_FIRST;
+        } else if (strcmp(kind, "damage-acl") == 0) {
+            err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
+            if (err != CMN_OK) {
+                break;
+            }
         } else {
             (void) fprintf(stderr, "error: --faults: unknown kind \"%s\"\n", kind);
             err = CMN_EINVAL;

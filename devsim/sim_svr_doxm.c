@@ -30,7 +30,12 @@ sim_svr_post_doxm(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
     }
     uint32_t doc_only = CMN_DOXM_HAS_OWNED | CMN_DOXM_HAS_DEVICEUUID | CMN_DOXM_HAS_DEVOWNERUUID |
                         CMN_DOXM_HAS_ROWNERUUID;
-    if ((in.present & doc_only) && !(in_rfotm && peer->is_doc)) {
+    /* SRESET: Table 1 of the OBT spec lets DOTS correct doxm; rowneruuid is the one
+     * property whose allowed-state mask includes SRESET (IoTivity-Lite also wants a
+     * DOC there, which cannot exist outside RFOTM: docs/reset.md). */
+    bool is_sreset_fix = dev->pstat.dos_s == CMN_DOS_SRESET && peer->is_secure &&
+                         (in.present & doc_only) == CMN_DOXM_HAS_ROWNERUUID;
+    if ((in.present & doc_only) && !(in_rfotm && peer->is_doc) && !is_sreset_fix) {
         return SIM_CODE_BAD_REQUEST;
     }
     if (in.present & CMN_DOXM_HAS_OXMSEL) {

@@ -15,6 +15,15 @@
 #include "cmn_time.h"
 #include "dots_service_int.h"
 
+/* The state an operator sees: a reset or repair job in progress (or failed) shows
+ * instead of the onboarding state it does not change. */
+static const char *
+s_state_name(const dots_dev_t *r)
+{
+    return r->maint != MAINT_NONE && r->maint < MAINT_STATE_COUNT ? DOTS_MAINT_STATE_NAMES[r->maint]
+                                                                  : DOTS_JOB_STATE_NAMES[r->state];
+}
+
 /* Fills d (and its arrays in the caller's storage) from a record. */
 static void
 s_device(const dots_dev_t *r, const char *sd_uuid, Obt__Dots__Device *d, char **eps, uint32_t *oxms)
@@ -22,9 +31,14 @@ s_device(const dots_dev_t *r, const char *sd_uuid, Obt__Dots__Device *d, char **
     obt__dots__device__init(d);
     d->uuid = CMN_PB_STR(r->uuid);
     d->first_uuid = CMN_PB_STR(r->first_uuid);
-    d->state = CMN_PB_STR(DOTS_JOB_STATE_NAMES[r->state]);
-    d->step = CMN_PB_STR(r->error[0] ? DOTS_JOB_STATE_NAMES[r->step] : "");
-    d->error = CMN_PB_STR(r->error);
+    d->state = CMN_PB_STR(s_state_name(r));
+    if (r->maint != MAINT_NONE) {
+        d->step = CMN_PB_STR(DOTS_MAINT_STATE_NAMES[r->maint]);
+        d->error = CMN_PB_STR(r->maint_error);
+    } else {
+        d->step = CMN_PB_STR(r->error[0] ? DOTS_JOB_STATE_NAMES[r->step] : "");
+        d->error = CMN_PB_STR(r->error);
+    }
     for (size_t i = 0; i < r->n_eps; i++) {
         eps[i] = CMN_PB_STR(r->eps[i]);
     }
@@ -158,7 +172,7 @@ s_on_list(dots_service_t *self,
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const dots_dev_t *r = dots_engine_device(self->engine, i);
-        if (filter && filter[0] && strcmp(filter, DOTS_JOB_STATE_NAMES[r->state]) != 0) {
+        if (filter && filter[0] && strcmp(filter, s_state_name(r)) != 0) {
             continue;
         }
         s_device(r, self->id.sd_uuid, &items[k], &eps[k * DOTS_MAX_EPS], &oxms[k * DOTS_MAX_OXMS]);
@@ -502,6 +516,65 @@ s_on_mfg_trust_remove(dots_service_t *self,
     return err;
 }
 
+/* Answers a reset or repair once its job ends. */
+static void
+s_maint_done(void *arg, cmn_err_t err, const char *error, const dots_dev_t *dev)
+{
+    dots_deferred_t *d = arg;
+    Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
+    Obt__Dots__ResetReply rr = OBT__DOTS__RESET_REPLY__INIT;
+    Obt__Dots__Device dd;
+    char *eps[DOTS_MAX_EPS];
+    uint32_t oxms[DOTS_MAX_OXMS];
+    reply.corr_id = d->corr_id;
+    if (err == CMN_OK && dev) {
+        s_device(dev, d->svc->id.sd_uuid, &dd, eps, oxms);
+        reply.body_case = OBT__DOTS__REPLY__BODY_REPAIR;
+        reply.repair = &dd;
+    } else if (err == CMN_OK) {
+        rr.outcome = CMN_PB_STR("forgotten");
+        reply.body_case = OBT__DOTS__REPLY__BODY_RESET;
+        reply.reset = &rr;
+    }
+    dots_service_answer(d->svc, d->peer, &reply, err, error);
+    zframe_destroy(&d->peer);
+    free(d);
+}
+
+static cmn_err_t
+s_on_reset(dots_service_t *self,
+           const Obt__Dots__Request *req,
+           Obt__Dots__Reply *reply,
+           dots_deferred_t **deferred,
+           char *error,
+           size_t error_len)
+{
+    (void) reply;
+    cmn_err_t err = dots_maint_reset(self->maint, req->reset->uuid, req->reset->forget,
+                                     s_maint_done, *deferred, error, error_len);
+    if (err == CMN_OK) {
+        *deferred = NULL; /* answered when the reset job ends */
+    }
+    return err;
+}
+
+static cmn_err_t
+s_on_repair(dots_service_t *self,
+            const Obt__Dots__Request *req,
+            Obt__Dots__Reply *reply,
+            dots_deferred_t **deferred,
+            char *error,
+            size_t error_len)
+{
+    (void) reply;
+    cmn_err_t err = dots_maint_repair(self->maint, req->repair->uuid, s_maint_done, *deferred,
+                                      error, error_len);
+    if (err == CMN_OK) {
+        *deferred = NULL; /* answered when the repair job ends */
+    }
+    return err;
+}
+
 const dots_handler_row_t DOTS_HANDLERS[] = {
         {OBT__DOTS__REQUEST__BODY_HEALTH, "health", s_on_health},
         {OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", s_on_discover},
@@ -513,6 +586,8 @@ const dots_handler_row_t DOTS_HANDLERS[] = {
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", s_on_mfg_trust_add},
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", s_on_mfg_trust_list},
         {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", s_on_mfg_trust_remove},
+        {OBT__DOTS__REQUEST__BODY_RESET, "reset", s_on_reset},
+        {OBT__DOTS__REQUEST__BODY_REPAIR, "repair", s_on_repair},
 };
 
 const size_t DOTS_HANDLER_COUNT = sizeof DOTS_HANDLERS / sizeof DOTS_HANDLERS[0];

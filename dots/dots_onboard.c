@@ -88,12 +88,7 @@ typedef struct {
 static const char *
 s_ep(const dots_dev_t *d, bool secure)
 {
-    for (size_t i = 0; i < d->n_eps; i++) {
-        if ((strncmp(d->eps[i], "coaps://", 8) == 0) == secure) {
-            return d->eps[i];
-        }
-    }
-    return NULL;
+    return dots_dev_ep(d, secure);
 }
 
 static cmn_err_t
@@ -1318,6 +1313,12 @@ s_select(dots_engine_t *self,
             continue;
         }
         int s = job->dev.state;
+        if (job->dev.maint != 0) { /* dots_maint.c owns it until its job ends */
+            if (!all) {
+                s_skip(ret_skipped, ret_n_skipped, job->dev.uuid, "reset or repair in progress");
+            }
+            continue;
+        }
         if (approve) {
             if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
                 s_raise(job, EV_APPROVE);
@@ -1435,4 +1436,35 @@ const char *
 dots_engine_d_endpoint(const dots_engine_t *self)
 {
     return self->d_endpoint;
+}
+
+dots_dev_t *
+dots_engine_record(dots_engine_t *self, const char *uuid)
+{
+    dots_job_t *job = s_find(self, uuid);
+    return job ? &job->dev : NULL;
+}
+
+bool
+dots_engine_is_busy(const dots_engine_t *self, const char *uuid)
+{
+    dots_job_t *job = s_find(self, uuid);
+    return job && job->is_running;
+}
+
+void
+dots_engine_remove(dots_engine_t *self, const char *uuid)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (strcmp(job->dev.uuid, uuid) == 0) {
+            OPENSSL_cleanse(&job->secret, sizeof job->secret);
+            free(job);
+            /* Keep discovery order: the list is small next to a device round trip. */
+            memmove(&self->jobs[i], &self->jobs[i + 1],
+                    (self->n_jobs - i - 1) * sizeof *self->jobs);
+            self->n_jobs--;
+            return;
+        }
+    }
 }

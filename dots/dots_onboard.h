@@ -132,6 +132,14 @@ cmn_err_t dots_engine_pin(
 const dots_dev_t *dots_engine_device(const dots_engine_t *self, size_t idx);
 const dots_dev_t *dots_engine_find(const dots_engine_t *self, const char *uuid);
 size_t dots_engine_in_flight(const dots_engine_t *self);
+
+/* For the reset/repair jobs (dots_maint.c). The live record of a device, current or
+ * first uuid (mutable: the caller persists what it changes), NULL if unknown. */
+dots_dev_t *dots_engine_record(dots_engine_t *self, const char *uuid);
+/* True while an onboarding job holds the device (a step in flight). */
+bool dots_engine_is_busy(const dots_engine_t *self, const char *uuid);
+/* Drops a device from memory once its records are deleted. */
+void dots_engine_remove(dots_engine_t *self, const char *uuid);
 const char *dots_engine_d_endpoint(const dots_engine_t *self);
 
 #endif

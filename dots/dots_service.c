@@ -158,6 +158,12 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
     }
+    self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gw, self->cms,
+                                 self->ams);
+    if (self->maint == NULL) {
+        cmn_log_err("DOTS-INIT", "cannot set up the reset and repair jobs");
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s", cfg->endpoint, self->id.uuid,
                    self->id.sd_uuid);
     return self;
@@ -173,6 +179,7 @@ dots_service_destroy(dots_service_t **self_p)
         return;
     }
     dots_service_t *self = *self_p;
+    dots_maint_destroy(&self->maint);
     dots_engine_destroy(&self->engine);
     cmn_calls_destroy(&self->gw);
     cmn_calls_destroy(&self->cms);
@@ -191,6 +198,7 @@ dots_service_run(dots_service_t *self)
 {
     while (!zsys_interrupted) {
         dots_engine_tick(self->engine);
+        dots_maint_tick(self->maint);
         int timeout = 200;
         cmn_calls_t *calls[3] = {self->gw, self->cms, self->ams};
         for (int i = 0; i < 3; i++) {

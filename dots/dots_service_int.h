@@ -8,6 +8,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_err.h"
+#include "dots_maint.h"
 #include "dots_onboard.h"
 #include "dots_service.h"
 #include "dots_store.h"
@@ -21,6 +22,7 @@ struct dots_service {
     cmn_bus_client_t *gw_client, *cms_client, *ams_client;
     cmn_calls_t *gw, *cms, *ams; /* pending calls per peer */
     dots_engine_t *engine;       /* jobs */
+    dots_maint_t *maint;         /* reset and repair jobs */
     uint64_t started_ms;
     uint64_t requests;
 };

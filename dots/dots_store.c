@@ -96,6 +96,17 @@ dots_store_identity(dots_store_t *self, const char *name, dots_identity_t *ret)
     return cmn_kv_commit(&txn);
 }
 
+const char *
+dots_dev_ep(const dots_dev_t *dev, bool secure)
+{
+    for (size_t i = 0; i < dev->n_eps; i++) {
+        if ((strncmp(dev->eps[i], "coaps://", 8) == 0) == secure) {
+            return dev->eps[i];
+        }
+    }
+    return NULL;
+}
+
 static void
 s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *oxms)
 {
@@ -130,6 +141,9 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->cms_done = d->cms_done;
     r->ams_done = d->ams_done;
     r->otm_policy = CMN_PB_STR(d->otm_policy);
+    r->maint = (uint32_t) d->maint;
+    r->maint_error = CMN_PB_STR(d->maint_error);
+    r->maint_updated_ms = d->maint_updated_ms;
 }
 
 static void
@@ -163,6 +177,9 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->cms_done = r->cms_done;
     d->ams_done = r->ams_done;
     (void) snprintf(d->otm_policy, sizeof d->otm_policy, "%s", r->otm_policy);
+    d->maint = (int) r->maint;
+    (void) snprintf(d->maint_error, sizeof d->maint_error, "%s", r->maint_error);
+    d->maint_updated_ms = r->maint_updated_ms;
 }
 
 cmn_err_t
@@ -244,6 +261,81 @@ s_resolve(cmn_kv_txn_t *txn, const char *uuid, char out[37])
     }
     (void) snprintf(out, 37, "%s", uuid);
     return err == CMN_ENOTFOUND ? CMN_OK : err;
+}
+
+/* Aliases pointing to one uuid, collected first: LMDB cursors must not outlive a
+ * delete in the same walk. */
+typedef struct {
+    const char *target;
+    char (*keys)[37];
+    size_t n, cap;
+    bool is_oom;
+} s_aliases_t;
+
+static int
+s_collect_alias(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    s_aliases_t *a = arg;
+    if (val_len != strlen(a->target) || memcmp(val, a->target, val_len) != 0 || key_len > 36) {
+        return 0;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 4;
+        char(*grown)[37] = realloc(a->keys, cap * sizeof *grown);
+        if (grown == NULL) {
+            a->is_oom = true;
+            return 1;
+        }
+        a->keys = grown;
+        a->cap = cap;
+    }
+    memcpy(a->keys[a->n], key, key_len);
+    a->keys[a->n++][key_len] = '\0';
+    return 0;
+}
+
+static cmn_err_t
+s_del_quiet(cmn_kv_txn_t *txn, const char *db, const char *key)
+{
+    cmn_err_t err = cmn_kv_del(txn, db, key, strlen(key));
+    return err == CMN_ENOTFOUND ? CMN_OK : err;
+}
+
+cmn_err_t
+dots_store_del(dots_store_t *self, const char *uuid)
+{
+    cmn_kv_txn_t *txn = NULL;
+    char key[37];
+    s_aliases_t aliases = {.target = key};
+    if (uuid == NULL || uuid[0] == '\0') {
+        return CMN_EINVAL;
+    }
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = s_resolve(txn, uuid, key);
+    if (err == CMN_OK) {
+        err = cmn_kv_each(txn, DB_ALIASES, s_collect_alias, &aliases);
+    }
+    if (err == CMN_OK && aliases.is_oom) {
+        err = CMN_ENOMEM;
+    }
+    for (size_t i = 0; err == CMN_OK && i < aliases.n; i++) {
+        err = s_del_quiet(txn, DB_ALIASES, aliases.keys[i]);
+    }
+    if (err == CMN_OK) {
+        err = s_del_quiet(txn, DB_SECRETS, key);
+    }
+    if (err == CMN_OK) {
+        err = s_del_quiet(txn, DB_DEVICES, key);
+    }
+    free(aliases.keys);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
 }
 
 cmn_err_t

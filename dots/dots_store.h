@@ -32,8 +32,14 @@ typedef struct {
     uint32_t attempts;
     char cipher[64];
     bool cms_done, ams_done;
-    char otm_policy[32]; /* operator's OTM policy for this job, "" = DOTS's */
+    char otm_policy[32];   /* operator's OTM policy for this job, "" = DOTS's */
+    int maint;             /* reset/repair job state (dots_maint_state_t), 0 = none */
+    char maint_error[320]; /* its last error */
+    uint64_t maint_updated_ms;
 } dots_dev_t;
+
+/* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */
+const char *dots_dev_ep(const dots_dev_t *dev, bool secure);
 
 /* Secrets of one device (store.DotsSecret). */
 typedef struct {
@@ -63,6 +69,12 @@ cmn_err_t dots_store_put(dots_store_t *self,
                          const dots_dev_t *dev,
                          const dots_secret_t *secret,
                          const char *old_uuid);
+
+/* Removes every record of a device in ONE transaction: the device record, its
+ * secrets and every alias that points to it. uuid is current or an alias. CMN_OK
+ * also when nothing was stored (idempotent). LMDB does not scrub the freed pages;
+ * later writes reuse them (docs/reset.md). */
+cmn_err_t dots_store_del(dots_store_t *self, const char *uuid);
 
 /* Finds a device by current uuid or alias. CMN_ENOTFOUND if unknown. */
 cmn_err_t dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_kv.h"
 #include "dots_store.h"
 #include "obt_json.h"
 
@@ -49,6 +50,45 @@ obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33
         }
     }
     dots_store_destroy(&st);
+}
+
+bool
+obt_dots_store_has(const char *dots_store_dir, const char *uuid)
+{
+    cmn_err_t err;
+    dots_dev_t dev;
+    dots_secret_t sec;
+    dots_store_t *st = dots_store_new(dots_store_dir, false, 0, &err);
+    if (st == NULL) {
+        return true; /* cannot tell: assume the worst */
+    }
+    bool has = dots_store_get(st, uuid, &dev) != CMN_ENOTFOUND ||
+               dots_store_get_secret(st, uuid, &sec) != CMN_ENOTFOUND;
+    dots_store_destroy(&st);
+    return has;
+}
+
+bool
+obt_svc_store_has(const char *svc_store_dir, const char *uuid)
+{
+    static const char *const dbs[] = {"identity", "devices", "secrets"};
+    cmn_err_t err;
+    cmn_kv_t *kv = cmn_kv_new(svc_store_dir, dbs, 3, 0, false, &err);
+    cmn_kv_txn_t *txn = NULL;
+    bool has = true;
+    if (kv && cmn_kv_begin(kv, false, &txn) == CMN_OK) {
+        has = false;
+        for (int i = 1; i < 3; i++) {
+            void *val = NULL;
+            size_t len = 0;
+            cmn_err_t e = cmn_kv_get(txn, dbs[i], uuid, strlen(uuid), &val, &len);
+            has |= e != CMN_ENOTFOUND;
+            cmn_kv_free_secret(val, len);
+        }
+        cmn_kv_abort(&txn);
+    }
+    cmn_kv_destroy(&kv);
+    return has;
 }
 
 #define FAIL(...)                                                                                  \

@@ -30,6 +30,12 @@ bool obt_check_onboarded(const char *dev_json,
 /* The owner PSK DOTS stored for device uuid, as hex (33 bytes), or "" if none. */
 void obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33]);
 
+/* Whether a store still holds anything of device uuid (read while the daemon is
+ * stopped or running: LMDB readers do not block). DOTS: a device record (current
+ * uuid or alias), a secret or an alias; CMS/AMS (cmn_svc): a record or a PSK. */
+bool obt_dots_store_has(const char *dots_store_dir, const char *uuid);
+bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
+
 /* Starts ocf-devsim with count devices in dir/devices (faults may be NULL). */
 int obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults);
 /* The same with extra ocf-devsim flags (NULL-terminated, at most 8; may be NULL). */

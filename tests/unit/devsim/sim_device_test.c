@@ -461,3 +461,45 @@ Test(sim_dump, prints_persisted_devices_as_json)
     (void) rmdir(s_dev.dir);
     (void) rmdir(tmpl);
 }
+
+/* OCF-NOTES 5.1/5.2: SRESET is entered from RFNOP, left only for RFPRO (or RESET); in
+ * it the owner may correct doxm.rowneruuid (Table 1), pstat.rowneruuid and ACEs, but
+ * not ownership, and NCRs are closed. */
+Test(sim_device, sreset_transitions_and_writes)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFNOP), 204);
+    s_dev.doc_open = false;
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    cmn_pstat_t to_sreset = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_SRESET};
+    cr_assert_eq(s_post_pstat(&psk, &to_sreset), 204);
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_SRESET);
+    cr_assert_eq(s_dev.pstat.cm, 1);
+    cr_assert_not(s_dev.pstat.isop);
+
+    cmn_doxm_t rowner = {.present = CMN_DOXM_HAS_ROWNERUUID, .rowneruuid = owner};
+    cr_assert_eq(s_post_doxm(&psk, &rowner), 204, "doxm.rowneruuid is correctable in SRESET");
+    cmn_doxm_t owned = {.present = CMN_DOXM_HAS_OWNED, .owned = false};
+    cr_assert_eq(s_post_doxm(&psk, &owned), 400, "ownership is not");
+    cmn_pstat_t prowner = {.present = CMN_PSTAT_HAS_ROWNERUUID, .rowneruuid = owner};
+    cr_assert_eq(s_post_pstat(&psk, &prowner), 204);
+
+    uint8_t *body = NULL;
+    size_t len = 0;
+    bool changed = false;
+    cr_assert_eq(sim_device_handle(&s_dev, &psk, SIM_GET, "/a/light", NULL, NULL, 0, &body, &len,
+                                   &changed),
+                 403, "NCRs only in RFNOP");
+    free(body);
+
+    cmn_pstat_t to_rfnop = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RFNOP};
+    cr_assert_eq(s_post_pstat(&psk, &to_rfnop), 400, "SRESET -> RFNOP is not a transition");
+    cmn_pstat_t to_rfpro = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RFPRO};
+    cr_assert_eq(s_post_pstat(&psk, &to_rfpro), 204);
+    cr_assert_eq(s_post_pstat(&psk, &to_rfnop), 204);
+    cr_assert(s_dev.pstat.isop);
+}

@@ -230,3 +230,30 @@ Test(dots_store, trust_anchors_are_kept_replaced_and_removed, .init = s_setup, .
     cr_assert_eq(t.n, 1);
     cr_expect_str_eq(t.ids[0], b);
 }
+
+Test(dots_store, del_removes_record_secret_and_aliases, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    dots_secret_t sec = {0}, sgot;
+    s_make_dev(&d, UUID_A);
+    sec.has_owner = true;
+    memset(sec.owner_psk, 0x5a, sizeof sec.owner_psk);
+    cr_assert_eq(dots_store_put(s_store, &d, &sec, NULL), CMN_OK);
+    (void) snprintf(d.uuid, sizeof d.uuid, "%s", UUID_B);
+    d.maint = 3;
+    (void) snprintf(d.maint_error, sizeof d.maint_error, "pending");
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, UUID_A), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_OK);
+    cr_assert_eq(got.maint, 3, "the reset/repair job state is persisted");
+    cr_assert_str_eq(got.maint_error, "pending");
+
+    /* By its old uuid (an alias): everything goes, and again is not an error. */
+    cr_assert_eq(dots_store_del(s_store, UUID_A), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_ENOTFOUND);
+    cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_ENOTFOUND);
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_B, &sgot), CMN_ENOTFOUND);
+    size_t n = 0;
+    cr_assert_eq(dots_store_each(s_store, s_count, &n), CMN_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(dots_store_del(s_store, UUID_B), CMN_OK);
+}
