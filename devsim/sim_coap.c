@@ -20,6 +20,7 @@
 #include "cmn_psk.h"
 #include "sim_rdp.h"
 #include "sim_store.h"
+#include "sim_svr.h"
 
 #define SIM_MAX_PEERS 16
 
@@ -34,6 +35,7 @@ typedef struct {
     coap_context_t *ctx;           /* this device's libcoap context */
     bool is_fsync;                 /* fsync state writes */
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
+    coap_session_t *to_drop;       /* fault drop-doc: close after this round (referenced) */
 } s_net_t;
 
 static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
@@ -313,7 +315,11 @@ s_handler(coap_resource_t *resource,
             cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", dev->idx, cmn_strerror(err));
         }
     }
-    if (code == 0) {
+    if (code == SIM_CODE_DROP_DOC && net->to_drop == NULL) {
+        /* Closed once libcoap is done with this request (sim_coap_process). */
+        net->to_drop = coap_session_reference(session);
+    }
+    if (code <= 0) {
         free(body);
         return; /* silent */
     }
@@ -528,6 +534,10 @@ sim_coap_stop(sim_device_t *dev)
     if (net == NULL) {
         return;
     }
+    if (net->to_drop) {
+        coap_session_release(net->to_drop);
+        net->to_drop = NULL;
+    }
     if (net->ctx) {
         coap_free_context(net->ctx);
     }
@@ -563,5 +573,12 @@ sim_coap_process(sim_device_t *dev)
     s_net_t *net = dev->net;
     if (net && net->ctx) {
         (void) coap_io_process(net->ctx, COAP_IO_NO_WAIT);
+    }
+    if (net && net->to_drop) {
+        /* Sends a DTLS close_notify and forgets the session; s_event sees it close. */
+        coap_session_t *session = net->to_drop;
+        net->to_drop = NULL;
+        coap_session_disconnected(session, COAP_NACK_NOT_DELIVERABLE);
+        coap_session_release(session);
     }
 }

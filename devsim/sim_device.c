@@ -308,6 +308,11 @@ sim_device_handle(sim_device_t *dev,
         dev->is_silenced = true;
         return 0;
     }
+    if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {
+        cmn_log_notice("SIM-FAULT", "dev=%d drops the DOC at %s", dev->idx, path);
+        dev->fault = SIM_FAULT_NONE; /* once: the next owner finds a healthy device */
+        return SIM_CODE_DROP_DOC;
+    }
     if (dev->reset_at_ms != 0 && dev->pstat.dos_s == CMN_DOS_RESET) {
         return 503; /* resetting */
     }

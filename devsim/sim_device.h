@@ -14,12 +14,13 @@ typedef enum { SIM_GET = 1, SIM_POST = 2, SIM_PUT = 3, SIM_DELETE = 4 } sim_meth
 
 typedef enum {
     SIM_FAULT_NONE = 0,
-    SIM_FAULT_BAD_CBOR,  /* answer requests on path with malformed CBOR */
-    SIM_FAULT_SILENT,    /* stop answering once path was requested */
-    SIM_FAULT_ERROR,     /* answer 4.00 to POSTs on path */
-    SIM_FAULT_BAD_COAP,  /* also send a malformed datagram to multicast requests */
-    SIM_FAULT_BAD_HINT,  /* Random PIN: another UUID in the PSK identity hint */
-    SIM_FAULT_MUTE_FIRST /* ignore the first multicast GET /oic/sec/doxm */
+    SIM_FAULT_BAD_CBOR,   /* answer requests on path with malformed CBOR */
+    SIM_FAULT_SILENT,     /* stop answering once path was requested */
+    SIM_FAULT_ERROR,      /* answer 4.00 to POSTs on path */
+    SIM_FAULT_BAD_COAP,   /* also send a malformed datagram to multicast requests */
+    SIM_FAULT_BAD_HINT,   /* Random PIN: another UUID in the PSK identity hint */
+    SIM_FAULT_MUTE_FIRST, /* ignore the first multicast GET /oic/sec/doxm */
+    SIM_FAULT_DROP_DOC    /* close the DOC (DTLS close_notify) at a request on path */
 } sim_fault_t;
 
 /* Who is asking. */
@@ -67,7 +68,8 @@ cmn_err_t sim_device_factory_reset(sim_device_t *dev);
 void sim_device_free(sim_device_t *dev);
 
 /* Handles one request. Returns the CoAP response code as class*100+detail (205,
- * 204, 400, ...), or 0 for "do not answer". *ret_body (malloc'd, may be NULL) is
+ * 204, 400, ...), 0 for "do not answer", or SIM_CODE_DROP_DOC for "close this DTLS
+ * session without answering" (fault drop-doc). *ret_body (malloc'd, may be NULL) is
  * the CBOR payload; *ret_changed tells whether persistent state changed. */
 int sim_device_handle(sim_device_t *dev,
                       const sim_peer_t *peer,

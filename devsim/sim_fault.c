@@ -72,6 +72,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_BAD_HINT;
         } else if (strcmp(kind, "mute-first") == 0) {
             d->fault = SIM_FAULT_MUTE_FIRST;
+        } else if (strcmp(kind, "drop-doc") == 0) {
+            d->fault = SIM_FAULT_DROP_DOC;
         } else if (strcmp(kind, "damage-acl") == 0) {
             err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
             if (err != CMN_OK) {

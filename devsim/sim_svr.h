@@ -19,6 +19,7 @@
 #define SIM_CODE_NOT_FOUND    404
 #define SIM_CODE_BAD_METHOD   405
 #define SIM_CODE_INTERNAL     500
+#define SIM_CODE_DROP_DOC     (-1) /* no answer: close the DTLS session (fault drop-doc) */
 
 /* POST handlers: validate the whole payload first (a rejected POST changes nothing),
  * then apply it to dev. They return the CoAP code (204 on success). */

@@ -1,11 +1,12 @@
 /* faults_test.c — bad input and faults: malformed CBOR and CoAP from devices, a device
  * that stops answering, a device that answers 4.00, an unknown protobuf message, a
- * client without the right CURVE key. Each gets a clear error, no daemon crashes, the
- * healthy devices still reach RFNOP. */
+ * client without the right CURVE key, a device that drops the DOC halfway. Each gets a
+ * clear error, no daemon crashes, the healthy devices still reach RFNOP. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmn_bus.h"
 #include "obt/dots.pb-c.h"
@@ -151,6 +152,105 @@ Test(faults,
     req.corr_id = 7;
     cr_assert_eq(cmn_bus_client_call(c, &req.base, 7, 1500, &data, &len), CMN_ETIMEDOUT);
     cmn_bus_client_destroy(&c);
+    static const char *const health[] = {"health", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0, "a daemon died");
+}
+
+/* The device's current uuid, state and owned flag from one --dump object. */
+static void
+s_dev_state(const char *obj, char uuid[40], char state[16], bool *owned)
+{
+    const char *pstat = strstr(obj, "\"pstat\":");
+    cr_assert(obt_json_str(obj, "uuid", uuid, 40));
+    cr_assert(pstat && obt_json_str(pstat, "state", state, 16));
+    *owned = strstr(obj, "\"owned\":true") != NULL;
+}
+
+static void
+s_drop_setup(void)
+{
+    static const char *const dots_args[] = {"--step-timeout-ms", "3000", NULL};
+    s_dir = obt_tmpdir("drop-doc");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    /* 0: closes the DOC when DOTS POSTs sdi (step 10: after the owner credential);
+     * 1: healthy. */
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, 2, "0:drop-doc:/oic/sec/sdi"), 0);
+}
+
+Test(faults,
+     device_that_drops_the_doc_halfway_fails_cleanly_and_onboards_again,
+     .init = s_drop_setup,
+     .fini = s_teardown,
+     .timeout = 180)
+{
+    char *dump[4];
+    cr_assert_eq(obt_devsim_dump(s_dir, dump, 4), 2);
+    char first[40], state[16];
+    bool owned = false;
+    s_dev_state(dump[0], first, state, &owned);
+    free(dump[0]);
+    free(dump[1]);
+
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, onboard, NULL), 1, "onboard must report the failure");
+
+    /* The job failed at the step the device dropped, with the reason. */
+    const char *show[] = {"--json", "show", first, NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&s_suite, show, &out), 0);
+    cr_assert(strstr(out, "\"state\":\"FAILED\"") != NULL, "show: %s", out);
+    cr_assert(strstr(out, "SDI") != NULL, "the failed step must be named: %s", out);
+    cr_assert(strstr(out, "closed") != NULL, "the closed DOC must be the reason: %s", out);
+    free(out);
+
+    /* The device reset itself (DOC dropped in RFOTM): unowned, in RFOTM, under a new
+     * uuid; CMS and AMS never heard of it. */
+    char now[40] = "";
+    for (int i = 0; i < 50; i++) {
+        size_t n = obt_devsim_dump(s_dir, dump, 4);
+        cr_assert_eq(n, 2);
+        s_dev_state(dump[0], now, state, &owned);
+        free(dump[0]);
+        free(dump[1]);
+        if (strcmp(state, "RFOTM") == 0 && !owned) {
+            break;
+        }
+        (void) usleep(100 * 1000); /* polling the device's own state file */
+    }
+    cr_assert_str_eq(state, "RFOTM");
+    cr_assert(!owned, "the device must not stay owned");
+    char cms[700], ams[700];
+    (void) snprintf(cms, sizeof cms, "%s/cms-store", s_dir);
+    (void) snprintf(ams, sizeof ams, "%s/ams-store", s_dir);
+    cr_assert(!obt_svc_store_has(cms, first) && !obt_svc_store_has(cms, now),
+              "CMS has a record of the failed device");
+    cr_assert(!obt_svc_store_has(ams, first) && !obt_svc_store_has(ams, now),
+              "AMS has a record of the failed device");
+
+    /* The operator onboards it again: found again, RFNOP, every check of the slice. */
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    const char *again[] = {"onboard", now, "--wait-s", "60", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, again, NULL), 0, "the reset device must onboard now");
+    /* The failed job's record is the operator's to drop. */
+    const char *forget[] = {"reset", first, "--forget", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, forget, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, show, NULL), 3, "the failed record must be gone");
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char dots[700], why[300];
+    (void) snprintf(dots, sizeof dots, "%s/dots-store", s_dir);
+    cr_assert_eq(obt_devsim_dump(s_dir, dump, 4), 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert(obt_check_onboarded(dump[i], &ids, dots, why, sizeof why), "device %zu: %s", i,
+                  why);
+        free(dump[i]);
+    }
     static const char *const health[] = {"health", NULL};
     cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0, "a daemon died");
 }
