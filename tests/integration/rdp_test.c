@@ -216,7 +216,7 @@ Test(rdp,
     s_discover_approve(1);
     char uuid[40], pin_file[700];
     s_uuid_with_oxms("[1]", uuid);
-    /* Default policy rdp,jw picks RDP; obtctl returns at once. */
+    /* The default policy (mfg,rdp,jw) picks RDP; obtctl returns at once. */
     const char *onboard[] = {"onboard", uuid, "--no-wait", NULL};
     cr_assert_eq(s_ctl(onboard, NULL), 0);
     cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);
