@@ -242,7 +242,7 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
                 printf("usage: obtctl approve UUID...|--all\n"
                        "Approves taking ownership of discovered devices (clause 5.3.1 step 2).\n");
             } else {
-                printf("usage: obtctl [--json] onboard UUID...|--all [--otm rdp|jw|LIST]\n"
+                printf("usage: obtctl [--json] onboard UUID...|--all [--otm mfg|rdp|jw|LIST]\n"
                        "              [--pin-file F | --pin -] [--no-wait] [--wait-s N]\n"
                        "Onboards approved devices to RFNOP and waits (progress on a terminal).\n"
                        "--otm: acceptable OTMs, most preferred first (default: DOTS's\n"

@@ -21,7 +21,7 @@ static const struct {
         {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
         {"approve", ctl_cmd_approve, "approve UUID...|--all         approve taking ownership"},
         {"onboard", ctl_cmd_onboard,
-         "onboard UUID...|--all [--otm rdp|jw|LIST] [--pin-file F|--pin -] [--no-wait] "
+         "onboard UUID...|--all [--otm mfg|rdp|jw|LIST] [--pin-file F|--pin -] [--no-wait] "
          "[--wait-s N]  take them to RFNOP"},
         {"pin", ctl_cmd_pin, "pin UUID [--pin-file F|--pin -]  give the Random PIN a device shows"},
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},

@@ -18,6 +18,7 @@
 
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "sim_mfg.h"
 #include "sim_rdp.h"
 #include "sim_store.h"
 #include "sim_svr.h"
@@ -176,11 +177,37 @@ s_doc_rdp(sim_device_t *dev, SSL *ssl)
     return ok;
 }
 
-/* The DOC setup of each OTM the simulator implements, indexed by oxm; the certificate
- * OTM (2) is one more entry. */
+/* The certificate OTM's suites in [IL]'s order (OCF-NOTES 6.1): 0xC0AE, 0xC0AC,
+ * 0xC0AF, 0xC0AD. */
+#define MFG_CIPHERS                                                                                \
+    "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES256-CCM8:"                      \
+    "ECDHE-ECDSA-AES256-CCM"
+
+/* The manufacturer-certificate DOC: the device authenticates with its mfg chain
+ * (credusage oic.sec.cred.mfgcert) and, like [IL] in RFOTM, asks for no client
+ * certificate. The leaf names the device's current UUID (sim_mfg_cred_current). */
+static int
+s_doc_mfg(sim_device_t *dev, SSL *ssl)
+{
+    sim_mfg_cred_t cred;
+    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid,
+                                         (sim_mfg_kind_t) dev->mfg_kind, &cred);
+    if (err != CMN_OK) {
+        cmn_log_err("SIM-MFG-CRED", "dev=%d no manufacturer certificate: %s", dev->idx,
+                    cmn_strerror(err));
+        return 0;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+    int ok = sim_mfg_cred_use(&cred, ssl) == CMN_OK && SSL_set_cipher_list(ssl, MFG_CIPHERS) == 1;
+    sim_mfg_cred_free(&cred);
+    return ok;
+}
+
+/* The DOC setup of each OTM the simulator implements, indexed by oxm. */
 static s_doc_setup_fn *const s_doc_setups[] = {
         [0] = s_doc_jw,
         [1] = s_doc_rdp,
+        [2] = s_doc_mfg,
 };
 
 static s_doc_setup_fn *

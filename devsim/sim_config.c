@@ -43,7 +43,8 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             1,
             0,
-            "offered OTMs, comma list (0 = Just Works, 1 = Random PIN)"),
+            "offered OTMs, comma list (0 = Just Works, 1 = Random PIN, 2 = manufacturer "
+            "certificate: DIR/factory-ca.pem is the CA to trust)"),
         OPT("mcast-jitter-ms",
             CMN_CFG_INT,
             mcast_jitter_ms,
@@ -68,7 +69,9 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             1,
             0,
             "fault injection: IDX:bad-cbor:PATH, IDX:silent:PATH, IDX:error:PATH, IDX:bad-coap, "
-            "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH"),
+            "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:mfg:KIND "
+            "(manufacturer certificate "
+            "good, expired, bad-ku, no-ocf-eku, untrusted)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

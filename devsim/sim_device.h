@@ -44,20 +44,22 @@ typedef struct sim_device {
     bool light;                      /* /a/light value */
     int64_t oxms[CMN_DOXM_MAX_OXMS]; /* factory OTMs */
     size_t n_oxms;
-    bool doc_open;                 /* a DOC exists */
-    bool has_pin;                  /* Random PIN: a PIN is shown (oxmsel 1 selected) */
-    char pin[CMN_RDP_PIN_LEN + 1]; /* that PIN (never persisted) */
-    bool is_legacy_hint;           /* Random PIN: hint = UUID only (older releases) */
-    uint64_t reset_at_ms;          /* monotonic time of a pending reset, 0 = none */
-    int reset_delay_ms;            /* delay after a dos.s=0 request */
-    sim_fault_t fault;             /* injected fault */
-    char fault_path[64];           /* its path ("" = every path) */
-    bool is_silenced;              /* SIM_FAULT_SILENT triggered */
-    bool was_muted;                /* SIM_FAULT_MUTE_FIRST triggered */
-    char address[200];             /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
-    uint16_t udp_port;             /* coap:// port */
-    uint16_t dtls_port;            /* coaps:// port */
-    void *net;                     /* transport state (sim_coap.c) */
+    bool doc_open;                   /* a DOC exists */
+    bool has_pin;                    /* Random PIN: a PIN is shown (oxmsel 1 selected) */
+    char pin[CMN_RDP_PIN_LEN + 1];   /* that PIN (never persisted) */
+    bool is_legacy_hint;             /* Random PIN: hint = UUID only (older releases) */
+    int mfg_kind;                    /* certificate OTM: sim_mfg_kind_t of its leaf */
+    const struct sim_mfg_ca *mfg_ca; /* certificate OTM: the CA that issues it (borrowed) */
+    uint64_t reset_at_ms;            /* monotonic time of a pending reset, 0 = none */
+    int reset_delay_ms;              /* delay after a dos.s=0 request */
+    sim_fault_t fault;               /* injected fault */
+    char fault_path[64];             /* its path ("" = every path) */
+    bool is_silenced;                /* SIM_FAULT_SILENT triggered */
+    bool was_muted;                  /* SIM_FAULT_MUTE_FIRST triggered */
+    char address[200];  /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
+    uint16_t udp_port;  /* coap:// port */
+    uint16_t dtls_port; /* coaps:// port */
+    void *net;          /* transport state (sim_coap.c) */
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "sim_mfg.h"
 #include "sim_store.h"
 
 /* damage-acl: the kind of damage repair must undo (clause 5.2 and the baseline): an
@@ -74,6 +75,17 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_MUTE_FIRST;
         } else if (strcmp(kind, "drop-doc") == 0) {
             d->fault = SIM_FAULT_DROP_DOC;
+        } else if (strcmp(kind, "mfg") == 0) {
+            sim_mfg_kind_t mk = SIM_MFG_GOOD;
+            if (sim_mfg_kind_parse(path, &mk) != CMN_OK) {
+                (void) fprintf(stderr,
+                               "error: --faults: IDX:mfg:KIND with KIND good, expired, bad-ku, "
+                               "no-ocf-eku or untrusted\n");
+                err = CMN_EINVAL;
+                break;
+            }
+            d->mfg_kind = (int) mk; /* a certificate, not a fault of a path */
+            path = NULL;
         } else if (strcmp(kind, "damage-acl") == 0) {
             err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
             if (err != CMN_OK) {

@@ -6,15 +6,29 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cmn_cert.h"
 
 const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT] = {"good", "expired", "bad-ku",
-                                                            "no-ocf-eku"};
+                                                            "no-ocf-eku", "untrusted"};
+
+cmn_err_t
+sim_mfg_kind_parse(const char *name, sim_mfg_kind_t *ret)
+{
+    for (int k = 0; name && k < SIM_MFG_KIND_COUNT; k++) {
+        if (strcmp(name, SIM_MFG_KIND_NAMES[k]) == 0) {
+            *ret = (sim_mfg_kind_t) k;
+            return CMN_OK;
+        }
+    }
+    return CMN_EINVAL;
+}
 
 struct sim_mfg_ca {
     X509 *cert;             /* the issuer */
@@ -93,6 +107,30 @@ s_ext(X509 *x, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
+/* Fills x (a new certificate for key) up to its signature: random positive serial,
+ * version 3, validity [now+from, now+to], subject CN=cn, issuer = issuer's subject
+ * (x's own for a self-signed one, issuer NULL). Returns 1 on success. */
+static int
+s_fill(X509 *x, EVP_PKEY *key, const char *cn, X509 *issuer, long from, long to)
+{
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof serial) != 1) {
+        return 0;
+    }
+    serial[0] &= 0x7f;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
+    X509_NAME *subject = X509_get_subject_name(x);
+    int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
+             X509_set_version(x, X509_VERSION_3) == 1 &&
+             X509_gmtime_adj(X509_getm_notBefore(x), from) &&
+             X509_gmtime_adj(X509_getm_notAfter(x), to) && X509_set_pubkey(x, key) == 1 &&
+             X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1,
+                                        -1, 0) == 1 &&
+             X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subject) == 1;
+    BN_free(bn);
+    return ok;
+}
+
 /* Issues a leaf of the given kind for uuid. */
 static cmn_err_t
 s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim_mfg_cred_t *ret)
@@ -107,28 +145,14 @@ s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim
                               : "serverAuth,clientAuth," CMN_CERT_EKU_OCF_IDENTITY;
     long from = kind == SIM_MFG_EXPIRED ? -7200 : -3600;
     long to = kind == SIM_MFG_EXPIRED ? -3600 : 10L * 365 * 24 * 3600;
-    unsigned char serial[16];
     ret->key = EVP_EC_gen("P-256");
     ret->leaf = X509_new();
-    BIGNUM *bn = NULL;
-    int ok = ret->key && ret->leaf && RAND_bytes(serial, sizeof serial) == 1;
-    if (ok) {
-        serial[0] &= 0x7f;
-        bn = BN_bin2bn(serial, sizeof serial, NULL);
-    }
     X509 *x = ret->leaf;
-    ok = ok && bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
-         X509_set_version(x, X509_VERSION_3) == 1 &&
-         X509_gmtime_adj(X509_getm_notBefore(x), from) &&
-         X509_gmtime_adj(X509_getm_notAfter(x), to) && X509_set_pubkey(x, ret->key) == 1 &&
-         X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                                    (const unsigned char *) cn, -1, -1, 0) == 1 &&
-         X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) == 1 &&
-         s_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
-         s_ext(x, ca->cert, NID_key_usage, ku) && s_ext(x, ca->cert, NID_ext_key_usage, eku) &&
-         s_ext(x, ca->cert, NID_authority_key_identifier, "keyid") &&
-         X509_sign(x, ca->key, EVP_sha256()) > 0;
-    BN_free(bn);
+    int ok = ret->key && x && s_fill(x, ret->key, cn, ca->cert, from, to) &&
+             s_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
+             s_ext(x, ca->cert, NID_key_usage, ku) && s_ext(x, ca->cert, NID_ext_key_usage, eku) &&
+             s_ext(x, ca->cert, NID_authority_key_identifier, "keyid") &&
+             X509_sign(x, ca->key, EVP_sha256()) > 0;
     ret->chain = ok ? sk_X509_new_null() : NULL;
     for (int i = 0; ret->chain && i < sk_X509_num(ca->chain); i++) {
         X509 *c = sk_X509_value(ca->chain, i);
@@ -244,4 +268,75 @@ sim_mfg_cred_use(const sim_mfg_cred_t *cred, SSL *ssl)
         }
     }
     return CMN_OK;
+}
+
+/* Makes a self-signed root CA (OCF-NOTES 6.5 OTM chain rules) in c->leaf/c->key. */
+static cmn_err_t
+s_make_root(const char *cn, sim_mfg_cred_t *c)
+{
+    c->key = EVP_EC_gen("P-256");
+    c->leaf = X509_new();
+    X509 *x = c->leaf;
+    int ok = c->key && x && s_fill(x, c->key, cn, NULL, -3600, 20L * 365 * 24 * 3600) &&
+             s_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
+             s_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+             s_ext(x, x, NID_subject_key_identifier, "hash") &&
+             X509_sign(x, c->key, EVP_sha256()) > 0;
+    return ok ? CMN_OK : CMN_ECRYPTO;
+}
+
+sim_mfg_ca_t *
+sim_mfg_ca_open(const char *dir, const char *name, const char *cn, cmn_err_t *ret_err)
+{
+    char cpath[560], kpath[560];
+    (void) snprintf(cpath, sizeof cpath, "%s/%s.pem", dir, name);
+    (void) snprintf(kpath, sizeof kpath, "%s/%s-key.pem", dir, name);
+    if (access(cpath, R_OK) != 0 || access(kpath, R_OK) != 0) {
+        sim_mfg_cred_t root;
+        memset(&root, 0, sizeof root);
+        cmn_err_t err = s_make_root(cn, &root);
+        if (err == CMN_OK) {
+            err = s_write(kpath, 0600, s_emit_key, &root);
+        }
+        if (err == CMN_OK) {
+            err = s_write(cpath, 0644, s_emit_certs, &root);
+        }
+        sim_mfg_cred_free(&root);
+        if (err != CMN_OK) {
+            *ret_err = err;
+            return NULL;
+        }
+    }
+    return sim_mfg_ca_load(cpath, kpath, ret_err);
+}
+
+/* True if the CN of leaf is "uuid:<uuid>". */
+static bool
+s_is_for(X509 *leaf, const cmn_uuid_t *uuid)
+{
+    char cn[80], want[64], u[CMN_UUID_STR_LEN + 1];
+    cmn_uuid_to_str(uuid, u);
+    (void) snprintf(want, sizeof want, "uuid:%s", u);
+    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof cn);
+    return n > 0 && strcasecmp(cn, want) == 0;
+}
+
+cmn_err_t
+sim_mfg_cred_current(const sim_mfg_ca_t *ca,
+                     const char *dir,
+                     const cmn_uuid_t *uuid,
+                     sim_mfg_kind_t kind,
+                     sim_mfg_cred_t *ret)
+{
+    cmn_err_t err = sim_mfg_cred_get(ca, dir, uuid, kind, ret);
+    if (err != CMN_OK || s_is_for(ret->leaf, uuid) || ca == NULL) {
+        return err;
+    }
+    sim_mfg_cred_free(ret);
+    char path[560];
+    (void) snprintf(path, sizeof path, "%s/mfgcert.pem", dir);
+    (void) unlink(path);
+    (void) snprintf(path, sizeof path, "%s/mfgkey.pem", dir);
+    (void) unlink(path);
+    return sim_mfg_cred_get(ca, dir, uuid, kind, ret);
 }

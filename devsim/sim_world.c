@@ -17,6 +17,7 @@
 #include "sim_coap.h"
 #include "sim_fault.h"
 #include "sim_mcast.h"
+#include "sim_mfg.h"
 #include "sim_store.h"
 
 #define SWEEP_MS   100  /* pending resets */
@@ -26,12 +27,14 @@
 #define TAG_SIGNAL ((uint64_t) -3)
 
 struct sim_world {
-    sim_device_t *devs; /* the devices */
-    size_t n;           /* how many */
-    sim_mcast_t *mcast; /* multicast listener */
-    int epfd;           /* the process's epoll */
-    int sigfd;          /* SIGTERM/SIGINT */
-    bool is_fsync;      /* fsync state writes */
+    sim_device_t *devs;        /* the devices */
+    size_t n;                  /* how many */
+    sim_mcast_t *mcast;        /* multicast listener */
+    int epfd;                  /* the process's epoll */
+    int sigfd;                 /* SIGTERM/SIGINT */
+    bool is_fsync;             /* fsync state writes */
+    sim_mfg_ca_t *mfg_factory; /* certificate OTM: the CA operators trust */
+    sim_mfg_ca_t *mfg_rogue;   /* and one nobody trusts (kind "untrusted") */
 };
 
 static int
@@ -55,6 +58,40 @@ s_parse_oxms(const char *s, sim_device_t *dev)
         s = *end == ',' ? end + 1 : end;
     }
     return dev->n_oxms > 0 ? CMN_OK : CMN_EINVAL;
+}
+
+/* The certificate OTM's factory: if a device offers oxm 2, the CA that issues the
+ * manufacturer certificates (DIR/factory-ca.pem: what the operator gives DOTS with
+ * obtctl mfg-trust add) and a second one for the kind "untrusted", made at the first
+ * start and kept. Leaves are issued on the first DOC handshake (sim_coap.c). */
+static cmn_err_t
+s_mfg_setup(sim_world_t *self, const char *dir)
+{
+    bool has_mfg = false;
+    for (size_t i = 0; i < self->n; i++) {
+        for (size_t k = 0; k < self->devs[i].n_oxms; k++) {
+            has_mfg |= self->devs[i].oxms[k] == 2;
+        }
+    }
+    if (!has_mfg) {
+        return CMN_OK;
+    }
+    cmn_err_t err = CMN_OK;
+    self->mfg_factory = sim_mfg_ca_open(dir, "factory-ca", "ocf-devsim factory CA", &err);
+    if (self->mfg_factory) {
+        self->mfg_rogue = sim_mfg_ca_open(dir, "untrusted-ca", "ocf-devsim untrusted CA", &err);
+    }
+    if (self->mfg_rogue == NULL) {
+        cmn_log_err("SIM-MFG-CA", "cannot make or load the factory CA in \"%s\": %s", dir,
+                    cmn_strerror(err));
+        return err;
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        sim_device_t *d = &self->devs[i];
+        d->mfg_ca = d->mfg_kind == SIM_MFG_UNTRUSTED ? self->mfg_rogue : self->mfg_factory;
+    }
+    cmn_log_notice("SIM-MFG-CA", "manufacturer certificates issued by %s/factory-ca.pem", dir);
+    return CMN_OK;
 }
 
 sim_world_t *
@@ -112,7 +149,8 @@ sim_world_new(const sim_config_t *cfg)
             goto fail;
         }
     }
-    if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK) {
+    if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK ||
+        s_mfg_setup(self, cfg->dir) != CMN_OK) {
         goto fail;
     }
     if (cfg->mcast) {
@@ -183,6 +221,8 @@ sim_world_destroy(sim_world_t **self_p)
     }
     free(self->devs);
     sim_mcast_destroy(&self->mcast);
+    sim_mfg_ca_destroy(&self->mfg_factory);
+    sim_mfg_ca_destroy(&self->mfg_rogue);
     if (self->epfd >= 0) {
         (void) close(self->epfd);
     }

@@ -19,7 +19,7 @@ typedef struct {
     bool sd_priv;           /* sdi.priv */
     int max_in_flight;      /* onboarding jobs at once */
     bool auto_approve;      /* approve discovered devices without the operator */
-    char *otm_policy;       /* acceptable OTMs, most preferred first ("rdp,jw") */
+    char *otm_policy;       /* acceptable OTMs, most preferred first ("mfg,rdp,jw") */
     int discover_window_ms; /* default discovery window */
     int step_timeout_ms;    /* deadline of one onboarding step */
     bool durable;           /* LMDB sync on commit */

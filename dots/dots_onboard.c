@@ -155,6 +155,53 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     return err;
 }
 
+/* The manufacturer trust anchors (oic.sec.cred.mfgtrustca) as one PEM bundle. */
+typedef struct {
+    uint8_t *pem; /* malloc'd bundle */
+    size_t len;
+    bool is_broken; /* out of memory */
+} s_anchors_t;
+
+static int
+s_anchors_add(const char *id, const uint8_t *pem, size_t len, void *arg)
+{
+    (void) id;
+    s_anchors_t *a = arg;
+    uint8_t *grown = realloc(a->pem, a->len + len + 1);
+    if (grown == NULL) {
+        a->is_broken = true;
+        return 1;
+    }
+    a->pem = grown;
+    memcpy(a->pem + a->len, pem, len);
+    a->len += len;
+    a->pem[a->len++] = '\n'; /* PEM blocks stay apart even without a final newline */
+    return 0;
+}
+
+/* Loads every trust anchor of the store into ret (caller frees ret->pem).
+ * CMN_ENOTFOUND (with the operator's remedy in job->why) if there is none. */
+static cmn_err_t
+s_anchors(dots_job_t *job, s_anchors_t *ret)
+{
+    s_anchors_t a = {NULL, 0, false};
+    cmn_err_t err = dots_store_trust_each(job->eng->store, s_anchors_add, &a);
+    if (err == CMN_OK && a.is_broken) {
+        err = CMN_ENOMEM;
+    }
+    if (err == CMN_OK && a.len == 0) {
+        (void) snprintf(job->why, sizeof job->why,
+                        "no manufacturer trust anchor: obtctl mfg-trust add FILE.pem");
+        err = CMN_ENOTFOUND;
+    }
+    if (err != CMN_OK) {
+        free(a.pem);
+        return err;
+    }
+    *ret = a;
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_coap(dots_job_t *job,
        int method,
@@ -183,6 +230,7 @@ s_coap(dots_job_t *job,
     c.payload.data = (uint8_t *) (uintptr_t) payload;
     c.payload.len = len;
     c.timeout_ms = (uint32_t) eng->cfg->step_timeout_ms;
+    s_anchors_t anchors = {NULL, 0, false};
     if (secure) {
         if (job->use_psk) {
             sec.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
@@ -200,6 +248,16 @@ s_coap(dots_job_t *job,
             }
             sec.kind = (Obt__Gw__SecurityKind) otm->sec_kind;
             sec.pin = job->pin;
+            /* A manufacturer-certificate DOC is opened with every anchor DOTS trusts
+             * (DOC_OM); later steps send none and continue on the open DOC. */
+            if (otm->needs_trust && job->dev.state == JOB_DOC_OM) {
+                cmn_err_t err = s_anchors(job, &anchors);
+                if (err != CMN_OK) {
+                    return err;
+                }
+                sec.trust_anchors_pem.data = anchors.pem;
+                sec.trust_anchors_pem.len = anchors.len;
+            }
         }
         c.security = &sec;
     }
@@ -207,6 +265,7 @@ s_coap(dots_job_t *job,
     req.coap = &c;
     cmn_err_t err = s_send_gw(job, &req);
     OPENSSL_cleanse(job->pin, sizeof job->pin); /* it went to the gateway once */
+    free(anchors.pem);
     return err;
 }
 
@@ -699,6 +758,15 @@ s_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
     if (otm == NULL) {
         (void) snprintf(job->why, sizeof job->why, "no acceptable OTM: %s", why);
         return CMN_ESTATE;
+    }
+    /* Checked before oxmsel is POSTed: without an anchor the device is left untouched. */
+    s_anchors_t anchors = {NULL, 0, false};
+    if (otm->needs_trust) {
+        cmn_err_t err = s_anchors(job, &anchors);
+        free(anchors.pem);
+        if (err != CMN_OK) {
+            return err;
+        }
     }
     job->dev.oxmsel = (int32_t) otm->oxm;
     cmn_log_info("DOTS-OTM", "dev=%s OTM %s (oxm %lld) selected", job->dev.uuid, otm->name,

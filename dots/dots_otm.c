@@ -8,8 +8,9 @@
 #include "obt/gateway.pb-c.h"
 
 static const dots_otm_t s_otms[] = {
-        {0, "jw", "oic.sec.doxm.jw", OBT__GW__SECURITY_KIND__SEC_JW_ANON, false},
-        {1, "rdp", "oic.sec.doxm.rdp", OBT__GW__SECURITY_KIND__SEC_RDP, true},
+        {0, "jw", "oic.sec.doxm.jw", OBT__GW__SECURITY_KIND__SEC_JW_ANON, false, false},
+        {1, "rdp", "oic.sec.doxm.rdp", OBT__GW__SECURITY_KIND__SEC_RDP, true, false},
+        {2, "mfg", "oic.sec.doxm.mfgcert", OBT__GW__SECURITY_KIND__SEC_MFG, false, true},
 };
 
 #define S_N_OTMS (sizeof s_otms / sizeof s_otms[0])
@@ -54,8 +55,8 @@ dots_otm_policy_parse(const char *text, dots_otm_policy_t *ret, char *error, siz
             is_repeat |= p.otms[i] == otm;
         }
         if (otm == NULL || is_repeat || p.n == DOTS_OTM_MAX) {
-            (void) snprintf(error, error_len, "OTM policy \"%s\": %s \"%s\" (known: jw, rdp)", text,
-                            otm == NULL ? "unknown method" : "repeated method", w);
+            (void) snprintf(error, error_len, "OTM policy \"%s\": %s \"%s\" (known: jw, rdp, mfg)",
+                            text, otm == NULL ? "unknown method" : "repeated method", w);
             return CMN_EINVAL;
         }
         p.otms[p.n++] = otm;

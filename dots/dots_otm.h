@@ -11,22 +11,22 @@
 #include "cmn_err.h"
 
 #define DOTS_OTM_MAX        4  /* methods in one policy */
-#define DOTS_OTM_POLICY_LEN 32 /* a policy as text, "rdp,jw" */
+#define DOTS_OTM_POLICY_LEN 32 /* a policy as text, "mfg,rdp,jw" */
 
-/* How DOTS runs one OTM: what the DOC is made of. The manufacturer-certificate OTM
- * (oxm 2) is one more row in dots_otm.c. */
+/* How DOTS runs one OTM: what the DOC is made of. */
 typedef struct {
     int64_t oxm;       /* doxm oxms/oxmsel value (OCF-NOTES 4.1) */
     const char *name;  /* operator's name: "jw", "rdp" */
     const char *label; /* URN, the owner-PSK label: "oic.sec.doxm.jw" */
     int sec_kind;      /* obt.gw.SecurityKind of the DOC */
     bool needs_pin;    /* the DOC waits for the operator's PIN (WAIT_PIN) */
+    bool needs_trust;  /* the DOC needs manufacturer trust anchors (mfg-trust) */
 } dots_otm_t;
 
 /* The row of an oxm value, or NULL if DOTS does not implement it. */
 const dots_otm_t *dots_otm_by_oxm(int64_t oxm);
 
-/* The row of an operator name ("jw", "rdp"; case-insensitive), or NULL. */
+/* The row of an operator name ("jw", "rdp", "mfg"; case-insensitive), or NULL. */
 const dots_otm_t *dots_otm_by_name(const char *name);
 
 /* An operator policy: acceptable methods, most preferred first. */

@@ -468,6 +468,7 @@ s_session(gw_coap_t *self,
         s->is_dead = false;
         if (is_secure) {
             s->policy = *policy;
+            s->policy.anchors = NULL; /* the request's, read by gw_dtls_open only */
         }
         cmn_log_debug("GW-SESSION", "opened %s session to %s for %s", is_secure ? "DTLS" : "UDP",
                       endpoint, caller);

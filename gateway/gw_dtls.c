@@ -3,14 +3,23 @@
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 
 #define JW_CIPHERS  "AECDH-AES128-SHA:@SECLEVEL=0"
 #define PSK_CIPHERS "ECDHE-PSK-AES128-CBC-SHA256"
+/* The certificate OTM's suites (OCF-NOTES 6.1), [IL]'s order. */
+#define MFG_CIPHERS                                                                                \
+    "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES256-CCM8:"                      \
+    "ECDHE-ECDSA-AES256-CCM"
+#define MFG_REFUSED "manufacturer certificate refused: "
 
 /* State a session needs during its handshake (the session's app data). */
 typedef struct {
@@ -19,7 +28,21 @@ typedef struct {
     uint8_t key[32];            /* the PPSK */
     coap_dtls_cpsk_info_t info; /* what the hint callback hands to libcoap */
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
+    uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
+    size_t anchors_len;
+    bool is_judged;   /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;  /* MFG: it passed */
+    char reason[256]; /* MFG: what refusal points at */
 } s_state_t;
+
+static void
+s_state_free(s_state_t *st)
+{
+    if (st) {
+        free(st->anchors); /* public certificates */
+        OPENSSL_clear_free(st, sizeof *st);
+    }
+}
 
 /* libcoap 4.3.1 fixes a client's cipher list and offers no per-session hook, but the
  * server answers the first ClientHello with a HelloVerifyRequest, and the second
@@ -114,11 +137,92 @@ s_open_rdp(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_poli
             coap_new_client_session_psk2(ctx, NULL, server, COAP_PROTO_DTLS, &cpsk);
     OPENSSL_cleanse(&cpsk, sizeof cpsk);
     if (session == NULL) {
-        OPENSSL_clear_free(st, sizeof *st);
+        s_state_free(st);
         return NULL;
     }
     /* The handshake goes on in coap_io_process(): the hint callback finds st here. */
     coap_session_set_app_data(session, st);
+    return session;
+}
+
+/* Judges the device's chain once, the first time OpenSSL asks (whatever the depth),
+ * and gives the same verdict on every later call: OpenSSL's own verdict (our store is
+ * empty: it always fails) is replaced by the OTM's (cmn_cert_verify_mfg_chain). */
+static void
+s_mfg_judge(s_state_t *st, X509_STORE_CTX *ctx)
+{
+    st->is_judged = true;
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_untrusted(ctx); /* the peer's, leaf first */
+    char why[200] = "";
+    cmn_uuid_t cn;
+    cmn_err_t err =
+            cmn_cert_verify_mfg_chain(chain, st->anchors, st->anchors_len, 0, &cn, why, sizeof why);
+    if (err == CMN_OK && memcmp(cn.b, st->peer_uuid, sizeof cn.b) != 0) {
+        char got[CMN_UUID_STR_LEN + 1], want[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&cn, got);
+        memcpy(cn.b, st->peer_uuid, sizeof cn.b);
+        cmn_uuid_to_str(&cn, want);
+        (void) snprintf(why, sizeof why, "wrong subject: CN uuid:%s, the device is %s", got, want);
+        err = CMN_ECRYPTO;
+    }
+    if (err != CMN_OK) {
+        (void) snprintf(st->reason, sizeof st->reason, MFG_REFUSED "%s",
+                        why[0] ? why : cmn_strerror(err));
+        st->refusal = st->reason;
+        cmn_log_debug("GW-MFG-REFUSED", "%s", st->reason);
+        return;
+    }
+    st->is_trusted = true;
+}
+
+static int
+s_mfg_verify(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void) preverify_ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    coap_session_t *session = ssl ? SSL_get_app_data(ssl) : NULL;
+    s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    if (st == NULL) {
+        return 0;
+    }
+    if (!st->is_judged) {
+        s_mfg_judge(st, ctx);
+    }
+    if (st->is_trusted) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+    }
+    return st->is_trusted ? 1 : 0;
+}
+
+static coap_session_t *
+s_open_mfg(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
+{
+    s_state_t *st = calloc(1, sizeof *st);
+    if (st == NULL || policy->anchors_len == 0 ||
+        (st->anchors = malloc(policy->anchors_len)) == NULL) {
+        s_state_free(st);
+        return NULL;
+    }
+    memcpy(st->anchors, policy->anchors, policy->anchors_len);
+    st->anchors_len = policy->anchors_len;
+    memcpy(st->peer_uuid, policy->peer_uuid, sizeof st->peer_uuid);
+    coap_dtls_pki_t pki;
+    memset(&pki, 0, sizeof pki);
+    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+    pki.verify_peer_cert = 0; /* s_mfg_verify judges the chain (libcoap's check is replaced) */
+    coap_session_t *session = coap_new_client_session_pki(ctx, NULL, server, COAP_PROTO_DTLS, &pki);
+    coap_tls_library_t lib;
+    SSL *ssl = session ? coap_session_get_tls(session, &lib) : NULL;
+    if (ssl == NULL || lib != COAP_TLS_LIBRARY_OPENSSL) {
+        if (session) {
+            coap_session_release(session);
+        }
+        s_state_free(st);
+        return NULL;
+    }
+    coap_session_set_app_data(session, st);
+    /* Set before the server's Certificate can arrive (after the HelloVerifyRequest). */
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, s_mfg_verify);
     return session;
 }
 
@@ -136,6 +240,7 @@ static const struct {
         {GW_DTLS_JW_ANON, s_open_anon, JW_CIPHERS, 0},
         {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
         {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
+        {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},
 };
 
 cmn_err_t
@@ -154,6 +259,19 @@ gw_dtls_policy_rdp(const char *pin, const uint8_t device_uuid[16], gw_dtls_polic
     }
     OPENSSL_cleanse(&p, sizeof p);
     return err;
+}
+
+void
+gw_dtls_policy_mfg(const uint8_t *anchors,
+                   size_t anchors_len,
+                   const uint8_t device_uuid[16],
+                   gw_dtls_policy_t *ret)
+{
+    memset(ret, 0, sizeof *ret);
+    ret->kind = GW_DTLS_MFG;
+    ret->anchors = anchors;
+    ret->anchors_len = anchors_len;
+    memcpy(ret->peer_uuid, device_uuid, sizeof ret->peer_uuid);
 }
 
 coap_session_t *
@@ -190,7 +308,7 @@ gw_dtls_close(coap_session_t **session_p)
     s_state_t *st = coap_session_get_app_data(*session_p);
     if (st) {
         coap_session_set_app_data(*session_p, NULL);
-        OPENSSL_clear_free(st, sizeof *st);
+        s_state_free(st);
     }
     coap_session_release(*session_p);
     *session_p = NULL;
@@ -215,12 +333,16 @@ gw_dtls_cipher(coap_session_t *session)
 int
 gw_dtls_policy_continues(const gw_dtls_policy_t *policy)
 {
-    return policy->kind == GW_DTLS_RDP && policy->key_len == 0;
+    return (policy->kind == GW_DTLS_RDP && policy->key_len == 0) ||
+           (policy->kind == GW_DTLS_MFG && policy->anchors_len == 0);
 }
 
 int
 gw_dtls_policy_eq(const gw_dtls_policy_t *a, const gw_dtls_policy_t *b)
 {
+    if (a->anchors_len != 0 || b->anchors_len != 0) {
+        return 0; /* opening a manufacturer-certificate DOC: always a new session */
+    }
     return a->kind == b->kind && a->identity_len == b->identity_len && a->key_len == b->key_len &&
            memcmp(a->identity, b->identity, a->identity_len) == 0 &&
            memcmp(a->peer_uuid, b->peer_uuid, sizeof a->peer_uuid) == 0 &&

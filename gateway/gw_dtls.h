@@ -14,7 +14,8 @@
 typedef enum {
     GW_DTLS_JW_ANON = 1, /* anonymous ECDH (0xC018 stand-in for 0xFF00) */
     GW_DTLS_PSK = 2,     /* ECDHE-PSK-AES128-CBC-SHA256 (0xC037) */
-    GW_DTLS_RDP = 3      /* Random PIN DOC: 0xC037, identity "oic.sec.doxm.rdp", key = PPSK */
+    GW_DTLS_RDP = 3,     /* Random PIN DOC: 0xC037, identity "oic.sec.doxm.rdp", key = PPSK */
+    GW_DTLS_MFG = 4      /* manufacturer-certificate DOC: ECDHE-ECDSA CCM suites, chain checked */
 } gw_dtls_kind_t;
 
 typedef struct {
@@ -23,7 +24,11 @@ typedef struct {
     size_t identity_len;
     uint8_t key[32]; /* PSK (RDP: the PPSK) */
     size_t key_len;
-    uint8_t peer_uuid[16]; /* RDP: the device UUID its PSK identity hint must carry */
+    uint8_t peer_uuid[16];  /* RDP: the device UUID its PSK identity hint must carry;
+                               MFG: the UUID the CN of its leaf must carry */
+    const uint8_t *anchors; /* MFG: the trust anchors (PEM), borrowed: gw_dtls_open()
+                               copies them; NULL in a stored copy of the policy */
+    size_t anchors_len;     /* 0 = continue on the open DOC */
 } gw_dtls_policy_t;
 
 /* The policy of a Random PIN DOC (OCF-NOTES 6.4): key = PPSK from pin and the
@@ -31,6 +36,16 @@ typedef struct {
  * The caller wipes pin and the policy after use. CMN_EINVAL if pin is not 8 digits,
  * CMN_ECRYPTO. */
 cmn_err_t gw_dtls_policy_rdp(const char *pin, const uint8_t device_uuid[16], gw_dtls_policy_t *ret);
+
+/* The policy of a manufacturer-certificate DOC (OCF-NOTES 6.5, seed clause 7.4): the
+ * device's chain must verify against anchors (PEM bundle, borrowed until
+ * gw_dtls_open) with the OCF profile (cmn_cert_verify_mfg_chain) and its leaf's CN
+ * must name device_uuid; otherwise the handshake is aborted and gw_dtls_refusal()
+ * says why ("manufacturer certificate refused: expired: ..."). */
+void gw_dtls_policy_mfg(const uint8_t *anchors,
+                        size_t anchors_len,
+                        const uint8_t device_uuid[16],
+                        gw_dtls_policy_t *ret);
 
 /* Opens a client session to server with policy and starts the handshake. The
  * session may carry per-session state (RDP): close it with gw_dtls_close(), which
@@ -51,11 +66,13 @@ const char *gw_dtls_refusal(coap_session_t *session);
 /* The negotiated cipher's OpenSSL name ("" before the handshake). */
 const char *gw_dtls_cipher(coap_session_t *session);
 
-/* True if policy only continues an open session (a Random PIN policy without a PIN:
- * the steps after the DOC handshake); it cannot open one. */
+/* True if policy only continues an open session (a Random PIN policy without a PIN,
+ * a manufacturer-certificate policy without anchors: the steps after the DOC
+ * handshake); it cannot open one. */
 int gw_dtls_policy_continues(const gw_dtls_policy_t *policy);
 
-/* True if both policies would build the same session. */
+/* True if both policies would build the same session. A policy with trust anchors
+ * equals none: it opens a new DOC. */
 int gw_dtls_policy_eq(const gw_dtls_policy_t *a, const gw_dtls_policy_t *b);
 
 #endif

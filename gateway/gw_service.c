@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmn_bus.h"
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
@@ -17,7 +18,8 @@
 #include "gw_disc.h"
 #include "obt/gateway.pb-c.h"
 
-#define MAX_DISC 8
+#define MAX_DISC        8
+#define MAX_ANCHORS_PEM (1 << 20) /* trust anchors in one request */
 
 typedef struct {
     gw_service_t *svc; /* back pointer */
@@ -226,6 +228,40 @@ s_policy_rdp(const Obt__Gw__Security *sec,
     return err;
 }
 
+/* Manufacturer-certificate DOC: the request carries DOTS's trust anchors (the gateway
+ * keeps no trust state of its own) and the device uuid its leaf must name. Later
+ * steps send no anchors and continue on the open DOC. */
+static cmn_err_t
+s_policy_mfg(const Obt__Gw__Security *sec,
+             const Obt__Gw__CoapRequest *c,
+             gw_dtls_policy_t *ret,
+             char *error,
+             size_t error_len)
+{
+    cmn_uuid_t dev;
+    if (sec->trust_anchors_pem.len == 0) {
+        ret->kind = GW_DTLS_MFG; /* continue on the open DOC */
+        return CMN_OK;
+    }
+    if (cmn_uuid_from_str(c->device_uuid, &dev) != CMN_OK) {
+        (void) snprintf(error, error_len, "manufacturer certificate policy needs the device uuid");
+        return CMN_EINVAL;
+    }
+    STACK_OF(X509) *anchors =
+            sec->trust_anchors_pem.len <= MAX_ANCHORS_PEM
+                    ? cmn_cert_parse_pem(sec->trust_anchors_pem.data, sec->trust_anchors_pem.len)
+                    : NULL;
+    if (anchors == NULL) {
+        (void) snprintf(error, error_len,
+                        "trust_anchors_pem holds no PEM certificate (or more than %d bytes)",
+                        MAX_ANCHORS_PEM);
+        return CMN_EINVAL;
+    }
+    sk_X509_pop_free(anchors, X509_free);
+    gw_dtls_policy_mfg(sec->trust_anchors_pem.data, sec->trust_anchors_pem.len, dev.b, ret);
+    return CMN_OK;
+}
+
 static const struct {
     Obt__Gw__SecurityKind kind;
     s_policy_fn *fn;
@@ -233,6 +269,7 @@ static const struct {
         {OBT__GW__SECURITY_KIND__SEC_JW_ANON, s_policy_jw},
         {OBT__GW__SECURITY_KIND__SEC_PSK, s_policy_psk},
         {OBT__GW__SECURITY_KIND__SEC_RDP, s_policy_rdp},
+        {OBT__GW__SECURITY_KIND__SEC_MFG, s_policy_mfg},
 };
 
 static cmn_err_t

@@ -99,14 +99,8 @@ s_expect(const char *const *args, int want_rc)
 static void
 s_discover_approve(int expected)
 {
-    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
-    static const char *const approve[] = {"approve", "--all", NULL};
-    char *out = NULL, want[64];
-    cr_assert_eq(s_ctl(discover, &out), 0, "discover failed: %s", out);
-    (void) snprintf(want, sizeof want, "found %d unowned", expected);
-    cr_assert(strstr(out, want) != NULL, "discovery: %s", out);
-    free(out);
-    cr_assert_eq(s_ctl(approve, NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, expected, &out), 0, "discovery: %s", out);
 }
 
 /* The uuid (first one DOTS knows) of the device whose oxms JSON is oxms ("[1]"). */
@@ -134,9 +128,8 @@ s_uuid_with_oxms(const char *oxms, char uuid[40])
 static char *
 s_show(const char *uuid)
 {
-    const char *show[] = {"--json", "show", uuid, NULL};
-    char *out = NULL;
-    cr_assert_eq(s_ctl(show, &out), 0, "show %s failed", uuid);
+    char *out = obt_show(&s_suite, uuid);
+    cr_assert_not_null(out, "show %s failed", uuid);
     return out;
 }
 
@@ -223,7 +216,7 @@ Test(rdp,
     s_discover_approve(1);
     char uuid[40], pin_file[700];
     s_uuid_with_oxms("[1]", uuid);
-    /* Default policy rdp,jw picks RDP; obtctl returns at once. */
+    /* The default policy (mfg,rdp,jw) picks RDP; obtctl returns at once. */
     const char *onboard[] = {"onboard", uuid, "--no-wait", NULL};
     cr_assert_eq(s_ctl(onboard, NULL), 0);
     cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);

@@ -211,3 +211,32 @@ obt_devsim_dump(const char *dir, char **objs, size_t max)
     free(out);
     return n;
 }
+
+int
+obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    char *out = NULL, want[64];
+    (void) snprintf(want, sizeof want, "found %d unowned", expected);
+    int rc = obt_ctl(s, discover, &out);
+    if (rc != 0 || out == NULL || strstr(out, want) == NULL || obt_ctl(s, approve, NULL) != 0) {
+        *ret_out = out;
+        return -1;
+    }
+    free(out);
+    *ret_out = NULL;
+    return 0;
+}
+
+char *
+obt_show(const obt_suite_t *s, const char *uuid)
+{
+    const char *show[] = {"--json", "show", uuid, NULL};
+    char *out = NULL;
+    if (obt_ctl(s, show, &out) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}

@@ -36,6 +36,15 @@ void obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char o
 bool obt_dots_store_has(const char *dots_store_dir, const char *uuid);
 bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
 
+/* `obtctl discover --window-ms 500` (which must report expected unowned devices),
+ * then `obtctl approve --all`. 0 on success; otherwise -1 and *ret_out (caller frees,
+ * may be NULL) holds what discover printed. */
+int obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out);
+
+/* DOTS's record of device uuid (`obtctl --json show UUID`), malloc'd; NULL if show
+ * failed. */
+char *obt_show(const obt_suite_t *s, const char *uuid);
+
 /* Starts ocf-devsim with count devices in dir/devices (faults may be NULL). */
 int obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faults);
 /* The same with extra ocf-devsim flags (NULL-terminated, at most 8; may be NULL). */

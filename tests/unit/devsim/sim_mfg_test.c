@@ -1,6 +1,7 @@
 /* sim_mfg_test.c — manufacturer credentials of simulated devices: issued by a given
  * factory CA, kept in the device folder, and judged by cmn_cert exactly as the kind
- * says (good, expired, bad key usage, no OCF EKU) */
+ * says (good, expired, bad key usage, no OCF EKU); the factory CA ocf-devsim makes,
+ * a leaf of an untrusted CA, and a new leaf after a factory reset */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +146,79 @@ Test(sim_mfg, a_ca_whose_key_does_not_match_is_refused)
     cmn_err_t err = CMN_OK;
     cr_expect_null(sim_mfg_ca_load(ca, key, &err));
     cr_expect_eq(err, CMN_EINVAL);
+}
+
+/* The chain of cred as a verifier sees it (leaf first); caller frees the stack only. */
+static STACK_OF(X509) * s_chain_of(const sim_mfg_cred_t *cred)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    (void) sk_X509_push(chain, cred->leaf);
+    for (int i = 0; i < sk_X509_num(cred->chain); i++) {
+        (void) sk_X509_push(chain, sk_X509_value(cred->chain, i));
+    }
+    return chain;
+}
+
+Test(sim_mfg, factory_ca_is_made_once_and_an_untrusted_one_is_refused)
+{
+    cmn_err_t err = CMN_OK;
+    sim_mfg_ca_t *factory = sim_mfg_ca_open(s_dir, "factory-ca", "Test factory", &err);
+    cr_assert_not_null(factory, "%s", cmn_strerror(err));
+    sim_mfg_ca_destroy(&factory);
+    char path[700], *pem = NULL;
+    (void) snprintf(path, sizeof path, "%s/factory-ca-key.pem", s_dir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600, "the CA key must be owner-only");
+    (void) snprintf(path, sizeof path, "%s/factory-ca.pem", s_dir);
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp);
+    size_t cap = 8192, n = 0;
+    pem = calloc(1, cap);
+    n = fread(pem, 1, cap - 1, fp);
+    fclose(fp);
+    cr_assert_gt(n, 0);
+
+    /* Opened again: the same CA (the file is not replaced). */
+    factory = sim_mfg_ca_open(s_dir, "factory-ca", "Test factory", &err);
+    sim_mfg_ca_t *rogue = sim_mfg_ca_open(s_dir, "untrusted-ca", "Test rogue", &err);
+    cr_assert(factory && rogue);
+    cmn_uuid_t uuid;
+    cr_assert_eq(cmn_uuid_generate(&uuid), CMN_OK);
+    char good_dir[700], bad_dir[700], why[200];
+    (void) snprintf(good_dir, sizeof good_dir, "%s/good", s_dir);
+    (void) snprintf(bad_dir, sizeof bad_dir, "%s/untrusted", s_dir);
+    cr_assert_eq(mkdir(good_dir, 0700), 0);
+    cr_assert_eq(mkdir(bad_dir, 0700), 0);
+    sim_mfg_cred_t good, bad;
+    cr_assert_eq(sim_mfg_cred_current(factory, good_dir, &uuid, SIM_MFG_GOOD, &good), CMN_OK);
+    cr_assert_eq(sim_mfg_cred_current(rogue, bad_dir, &uuid, SIM_MFG_UNTRUSTED, &bad), CMN_OK);
+    STACK_OF(X509) *chain = s_chain_of(&good);
+    cr_expect_eq(cmn_cert_verify_mfg_chain(chain, (uint8_t *) pem, n, 0, NULL, why, sizeof why),
+                 CMN_OK, "%s", why);
+    sk_X509_free(chain);
+    chain = s_chain_of(&bad);
+    cr_expect_eq(cmn_cert_verify_mfg_chain(chain, (uint8_t *) pem, n, 0, NULL, why, sizeof why),
+                 CMN_ECRYPTO);
+    cr_expect(strncmp(why, "untrusted issuer", 16) == 0, "%s", why);
+    sk_X509_free(chain);
+    sim_mfg_cred_free(&bad);
+
+    /* After a factory reset (new UUID) the device gets a leaf that names it. */
+    cmn_uuid_t fresh;
+    cr_assert_eq(cmn_uuid_generate(&fresh), CMN_OK);
+    sim_mfg_cred_t again;
+    cr_assert_eq(sim_mfg_cred_current(factory, good_dir, &fresh, SIM_MFG_GOOD, &again), CMN_OK);
+    cr_expect_neq(X509_cmp(good.leaf, again.leaf), 0, "the old leaf was kept");
+    cmn_uuid_t cn;
+    chain = s_chain_of(&again);
+    cr_expect_eq(cmn_cert_verify_mfg_chain(chain, (uint8_t *) pem, n, 0, &cn, why, sizeof why),
+                 CMN_OK, "%s", why);
+    cr_expect_eq(memcmp(cn.b, fresh.b, 16), 0);
+    sk_X509_free(chain);
+    sim_mfg_cred_free(&again);
+    sim_mfg_cred_free(&good);
+    sim_mfg_ca_destroy(&factory);
+    sim_mfg_ca_destroy(&rogue);
+    free(pem);
 }

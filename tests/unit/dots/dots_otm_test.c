@@ -17,16 +17,23 @@ s_policy(const char *text)
 
 Test(dots_otm, table_rows_match_the_ocf_ids_and_labels)
 {
-    const dots_otm_t *jw = dots_otm_by_oxm(0), *rdp = dots_otm_by_oxm(1);
+    const dots_otm_t *jw = dots_otm_by_oxm(0), *rdp = dots_otm_by_oxm(1), *mfg = dots_otm_by_oxm(2);
     cr_assert_not_null(jw);
     cr_assert_not_null(rdp);
+    cr_assert_not_null(mfg);
     cr_expect_str_eq(jw->label, "oic.sec.doxm.jw");
     cr_expect_str_eq(rdp->label, "oic.sec.doxm.rdp");
+    cr_expect_str_eq(mfg->label, "oic.sec.doxm.mfgcert");
     cr_expect_eq(jw->sec_kind, OBT__GW__SECURITY_KIND__SEC_JW_ANON);
     cr_expect_eq(rdp->sec_kind, OBT__GW__SECURITY_KIND__SEC_RDP);
+    cr_expect_eq(mfg->sec_kind, OBT__GW__SECURITY_KIND__SEC_MFG);
     cr_expect_not(jw->needs_pin);
     cr_expect(rdp->needs_pin);
+    cr_expect_not(mfg->needs_pin);
+    cr_expect(mfg->needs_trust);
+    cr_expect_not(jw->needs_trust || rdp->needs_trust);
     cr_expect_eq(dots_otm_by_name("RDP"), rdp);
+    cr_expect_eq(dots_otm_by_name("mfg"), mfg);
     cr_expect_null(dots_otm_by_oxm(3));
     cr_expect_null(dots_otm_by_name("pin"));
 }
@@ -39,6 +46,9 @@ Test(dots_otm, policy_parses_in_order)
     cr_expect_eq(p.otms[1]->oxm, 0);
     p = s_policy(" jw ");
     cr_assert_eq(p.n, 1);
+    p = s_policy("mfg,rdp,jw"); /* the default */
+    cr_assert_eq(p.n, 3);
+    cr_expect_eq(p.otms[0]->oxm, 2);
     char text[DOTS_OTM_POLICY_LEN];
     p = s_policy("rdp, jw");
     dots_otm_policy_str(&p, text, sizeof text);
@@ -47,7 +57,7 @@ Test(dots_otm, policy_parses_in_order)
 
 Test(dots_otm, bad_policies_are_refused_with_the_word)
 {
-    static const char *const bad[] = {"", ",", "rdp,pin", "jw,jw", "mfg"};
+    static const char *const bad[] = {"", ",", "rdp,pin", "jw,jw", "mfg,mfg", "cert"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dots_otm_policy_t p;
         char why[160] = "";
@@ -70,12 +80,19 @@ Test(dots_otm, choice_is_the_first_of_the_policy_the_device_offers)
     cr_expect_eq(dots_otm_choose(&prefer_jw, both, 2, why, sizeof why)->oxm, 0);
     cr_expect_eq(dots_otm_choose(&prefer_rdp, jw_only, 1, why, sizeof why)->oxm, 0);
     cr_expect_eq(dots_otm_choose(&prefer_jw, rdp_only, 1, why, sizeof why)->oxm, 1);
+    static const int64_t all3[] = {0, 1, 2};
+    dots_otm_policy_t dflt = s_policy("mfg,rdp,jw");
+    cr_expect_eq(dots_otm_choose(&dflt, all3, 3, why, sizeof why)->oxm, 2);
+    cr_expect_eq(dots_otm_choose(&dflt, both, 2, why, sizeof why)->oxm, 1);
 }
 
 Test(dots_otm, no_common_method_gives_the_reason)
 {
     static const int64_t jw_only[] = {0}, unknown[] = {2, 3};
     char why[160];
+    dots_otm_policy_t mfg = s_policy("mfg");
+    cr_expect_null(dots_otm_choose(&mfg, jw_only, 1, why, sizeof why));
+    cr_expect_str_eq(why, "device offers oxms [0]; policy allows [mfg]");
     dots_otm_policy_t strict = s_policy("rdp");
     cr_expect_null(dots_otm_choose(&strict, jw_only, 1, why, sizeof why));
     cr_expect_str_eq(why, "device offers oxms [0]; policy allows [rdp]");

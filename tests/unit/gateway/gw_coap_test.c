@@ -1,6 +1,7 @@
 /* gw_coap_test.c — real DTLS between gw_coap and an in-process libcoap server:
  * Just Works (anonymous ECDH) with the owner PSK derived identically on both sides,
- * a PSK session, and a PSK handshake failure */
+ * a PSK session, a PSK handshake failure, and the manufacturer-certificate DOC (the
+ * owner PSK with the KBL of a 256-bit CCM suite; a leaf naming another device) */
 #include <coap3/coap.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -16,10 +17,13 @@
 
 #include "cmn_psk.h"
 #include "gw_coap.h"
+#include "obt_certs.h"
 
-#define CALLER   "11111111-2222-4333-8444-555555555555"
-#define JW_LABEL "oic.sec.doxm.jw"
-#define PEM_CAP  4096
+#define CALLER    "11111111-2222-4333-8444-555555555555"
+#define JW_LABEL  "oic.sec.doxm.jw"
+#define MFG_LABEL "oic.sec.doxm.mfgcert"
+#define DEVICE    "100f0e0d-0c0b-0a09-0807-060504030201" /* s_device as a string */
+#define PEM_CAP   4096
 
 static const uint8_t s_caller_raw[16] = {0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x43, 0x33,
                                          0x84, 0x44, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55};
@@ -35,6 +39,8 @@ typedef struct {
     uint8_t psk[16]; /* owner PSK the server derived in its handler */
     size_t kbl;
     int requests;
+    obt_cert_t mfg_root, mfg_leaf; /* set: the server is a device in a certificate OTM */
+    const char *mfg_ciphers;       /* its suites */
 } s_server_t;
 
 static s_server_t s_srv;
@@ -44,6 +50,7 @@ typedef struct {
     cmn_err_t err;
     int code;
     char cipher[64];
+    char error[256];
 } s_result_t;
 
 static unsigned
@@ -64,6 +71,12 @@ s_server_tls_setup(void *tls, coap_dtls_pki_t *setup)
 {
     SSL *ssl = tls;
     (void) setup;
+    if (s_srv.mfg_leaf.cert) {
+        return SSL_use_certificate(ssl, s_srv.mfg_leaf.cert) == 1 &&
+               SSL_use_PrivateKey(ssl, s_srv.mfg_leaf.key) == 1 &&
+               SSL_add1_chain_cert(ssl, s_srv.mfg_root.cert) == 1 &&
+               SSL_set_cipher_list(ssl, s_srv.mfg_ciphers) == 1;
+    }
     SSL_set_security_level(ssl, 0);
     if (!SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:ECDHE-PSK-AES128-CBC-SHA256:@SECLEVEL=0")) {
         return 0;
@@ -87,6 +100,8 @@ s_on_get(coap_resource_t *r,
     s_srv.requests++;
     if (ssl != NULL && strcmp(SSL_get_cipher_name(ssl), "AECDH-AES128-SHA") == 0) {
         (void) cmn_psk_derive_from_ssl(ssl, JW_LABEL, s_owner, s_device, s_srv.psk, &s_srv.kbl);
+    } else if (ssl != NULL && strstr(SSL_get_cipher_name(ssl), "CCM") != NULL) {
+        (void) cmn_psk_derive_from_ssl(ssl, MFG_LABEL, s_owner, s_device, s_srv.psk, &s_srv.kbl);
     }
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE_CONTENT);
     (void) coap_add_data(resp, 2, (const uint8_t *) "ok");
@@ -178,6 +193,8 @@ s_setup(void)
 static void
 s_teardown(void)
 {
+    obt_cert_free(&s_srv.mfg_leaf);
+    obt_cert_free(&s_srv.mfg_root);
     coap_free_context(s_srv.ctx);
     s_srv.ctx = NULL;
     coap_cleanup();
@@ -192,10 +209,10 @@ s_done(void *arg,
        size_t len,
        const char *cipher)
 {
-    (void) error;
     (void) payload;
     (void) len;
     s_result_t *res = arg;
+    (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
     res->done++;
     res->err = err;
     res->code = code;
@@ -291,5 +308,84 @@ Test(gw_coap, wrong_psk_fails_with_ecrypto, .init = s_setup, .fini = s_teardown,
     s_run(gw, &res);
     cr_expect_eq(res.err, CMN_ECRYPTO, "got %d", res.err);
     cr_expect_eq(s_srv.requests, 0);
+    gw_coap_destroy(&gw);
+}
+
+/* The server becomes a device whose manufacturer leaf names leaf_uuid, issued by a
+ * root, offering only ciphers; gw opens a certificate-OTM DOC to it for s_device with
+ * the root as the anchor, and runs one GET to the end. */
+static void
+s_mfg_doc(
+        gw_coap_t *gw, const char *ep, const char *leaf_uuid, const char *ciphers, s_result_t *res)
+{
+    obt_cert_opts_t root = obt_cert_root_opts("gw_coap test factory");
+    cr_assert_eq(obt_cert_make(&s_srv.mfg_root, &root, NULL), 0);
+    obt_cert_opts_t leaf = obt_cert_leaf_opts(leaf_uuid);
+    cr_assert_eq(obt_cert_make(&s_srv.mfg_leaf, &leaf, &s_srv.mfg_root), 0);
+    s_srv.mfg_ciphers = ciphers;
+    char *anchor = obt_cert_pem(&s_srv.mfg_root);
+    cr_assert_not_null(anchor);
+    gw_dtls_policy_t policy;
+    gw_dtls_policy_mfg((const uint8_t *) anchor, strlen(anchor), s_device, &policy);
+    cr_assert_eq(
+            gw_coap_request(gw, CALLER, ep, &policy, 1, "/x", NULL, NULL, 0, 5000, s_done, res),
+            CMN_OK);
+    free(anchor); /* gw_dtls_open copied it */
+    s_run(gw, res);
+}
+
+Test(gw_coap,
+     mfg_doc_with_aes256_ccm_derives_with_kbl_72,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 30)
+{
+    gw_coap_t *gw = gw_coap_new(60000);
+    char ep[64];
+    s_endpoint(ep, sizeof ep);
+    s_result_t res = {0};
+    s_mfg_doc(gw, ep, DEVICE, "ECDHE-ECDSA-AES256-CCM", &res);
+    cr_assert_eq(res.err, CMN_OK, "%s", res.error);
+    cr_expect_eq(res.code, 205, "code %d", res.code);
+    cr_expect_str_eq(res.cipher, "ECDHE-ECDSA-AES256-CCM");
+
+    /* A later step without anchors continues on the DOC. */
+    gw_dtls_policy_t cont = {.kind = GW_DTLS_MFG};
+    s_result_t again = {0};
+    cr_assert_eq(
+            gw_coap_request(gw, CALLER, ep, &cont, 1, "/x", NULL, NULL, 0, 5000, s_done, &again),
+            CMN_OK);
+    s_run(gw, &again);
+    cr_expect_eq(again.code, 205);
+    cr_expect_eq(gw_coap_sessions(gw), 1);
+
+    uint8_t psk[16];
+    size_t kbl = 0;
+    char cipher[64] = "";
+    cr_assert_eq(gw_coap_derive_owner_psk(gw, CALLER, ep, MFG_LABEL, s_owner, s_device, psk, &kbl,
+                                          cipher, sizeof cipher),
+                 CMN_OK);
+    cr_expect_eq(kbl, 72, "KBL of AES_256_CCM is 2*(0+32+4)");
+    cr_assert_eq(s_srv.kbl, 72, "server did not derive");
+    cr_expect_arr_eq(psk, s_srv.psk, sizeof psk, "owner PSK differs between the two ends");
+    gw_coap_destroy(&gw);
+}
+
+Test(gw_coap,
+     mfg_leaf_of_another_device_is_refused,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 30)
+{
+    gw_coap_t *gw = gw_coap_new(60000);
+    char ep[64];
+    s_endpoint(ep, sizeof ep);
+    s_result_t res = {0};
+    s_mfg_doc(gw, ep, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+              "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", &res);
+    cr_expect_eq(res.err, CMN_EPROTO, "got %d", res.err);
+    cr_expect(strstr(res.error, "manufacturer certificate refused: wrong subject") != NULL, "%s",
+              res.error);
+    cr_expect_eq(s_srv.requests, 0, "a request reached the refused device");
     gw_coap_destroy(&gw);
 }

@@ -1,5 +1,6 @@
 /* gw_dtls_test.c — the Random PIN DOC policy: PPSK from the PIN (OCF-NOTES 6.4),
- * the "oic.sec.doxm.rdp" identity, the device UUID its hint must carry */
+ * the "oic.sec.doxm.rdp" identity, the device UUID its hint must carry; the
+ * manufacturer-certificate DOC policy (opens with anchors, continues without) */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -50,4 +51,20 @@ Test(gw_dtls, another_pin_or_device_is_another_session)
     cr_expect_not(gw_dtls_policy_eq(&p1, &p4));
     gw_dtls_policy_t cont = {.kind = GW_DTLS_RDP};
     cr_expect(gw_dtls_policy_continues(&cont), "an RDP policy without key continues the DOC");
+}
+
+Test(gw_dtls, mfg_policy_with_anchors_opens_a_new_doc_without_continues)
+{
+    static const uint8_t pem[] = "-----BEGIN CERTIFICATE-----";
+    uint8_t uuid[16];
+    memset(uuid, 0x33, 16);
+    gw_dtls_policy_t open1, open2;
+    gw_dtls_policy_mfg(pem, sizeof pem, uuid, &open1);
+    gw_dtls_policy_mfg(pem, sizeof pem, uuid, &open2);
+    cr_expect_eq(open1.kind, GW_DTLS_MFG);
+    cr_expect(memcmp(open1.peer_uuid, uuid, 16) == 0);
+    cr_expect_not(gw_dtls_policy_continues(&open1));
+    cr_expect_not(gw_dtls_policy_eq(&open1, &open2), "anchors always open a new DOC");
+    gw_dtls_policy_t cont = {.kind = GW_DTLS_MFG};
+    cr_expect(gw_dtls_policy_continues(&cont), "an MFG policy without anchors continues the DOC");
 }

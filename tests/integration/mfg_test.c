@@ -1,0 +1,261 @@
+/* mfg_test.c — the manufacturer-certificate OTM (oxm 2) end to end: a device with a good
+ * chain onboarded to RFNOP, the refusals (untrusted issuer, expired, wrong key usage,
+ * missing OCF EKU) that leave the device in RFOTM and CMS/AMS untouched, DOTS without
+ * any trust anchor, and a policy "mfg" against a Just Works device. Every device is
+ * checked on its own SVRs (ocf-devsim --dump). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obt_checks.h"
+#include "obt_json.h"
+
+#define MAX_DEVS 8
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+
+static void
+s_start(const char *const *dots_flags, int count, const char *oxms, const char *faults)
+{
+    s_dir = obt_tmpdir("mfg");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_flags), 0, "the suite did not start");
+    const char *extra[] = {"--oxms", oxms, NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, count, faults, extra), 0,
+                 "devsim did not start");
+}
+
+static void
+s_teardown(void)
+{
+    (void) obt_proc_stop(&s_sim);
+    obt_suite_stop(&s_suite);
+    obt_rmrf(s_dir);
+    free(s_dir);
+}
+
+static int
+s_ctl(const char *const *args, char **out)
+{
+    return obt_ctl(&s_suite, args, out);
+}
+
+/* Runs obtctl args and asserts its exit code (dumping every log when it differs). */
+static void
+s_expect(const char *const *args, int want_rc)
+{
+    char *out = NULL;
+    int rc = s_ctl(args, &out);
+    if (rc != want_rc) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_sim);
+    }
+    cr_assert_eq(rc, want_rc, "obtctl %s %s: exit %d: %s", args[0], args[1], rc, out);
+    free(out);
+}
+
+/* Gives DOTS the factory CA that ocf-devsim made (DIR/devices/factory-ca.pem). */
+static void
+s_trust_factory(void)
+{
+    char ca[700];
+    (void) snprintf(ca, sizeof ca, "%s/devices/factory-ca.pem", s_dir);
+    const char *add[] = {"mfg-trust", "add", ca, NULL};
+    s_expect(add, 0);
+}
+
+/* Discovers and approves every device. */
+static void
+s_discover_approve(int expected)
+{
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, expected, &out), 0, "discovery: %s", out);
+}
+
+/* The uuid of dumped device idx (the dump lists dev-0000, dev-0001, ... in order). */
+static void
+s_uuid_of(size_t idx, char uuid[40])
+{
+    char *objs[MAX_DEVS];
+    size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS);
+    cr_assert_gt(n, idx);
+    cr_assert(obt_json_str(objs[idx], "uuid", uuid, 40));
+    for (size_t i = 0; i < n; i++) {
+        free(objs[i]);
+    }
+}
+
+/* DOTS's record of one device (obtctl --json show), malloc'd. */
+static char *
+s_show(const char *uuid)
+{
+    char *out = obt_show(&s_suite, uuid);
+    cr_assert_not_null(out, "show %s failed", uuid);
+    return out;
+}
+
+static void
+s_store_dir(const char *which, char *out, size_t len)
+{
+    (void) snprintf(out, len, "%s/%s-store", s_dir, which);
+}
+
+/* Device idx, refused: still RFOTM with its uuid and not owned on its own SVRs; DOTS
+ * holds no owner credential and CMS and AMS never heard of it. */
+static void
+s_check_untouched(size_t idx, const char *uuid)
+{
+    char *objs[MAX_DEVS], v[64];
+    size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS);
+    cr_assert_gt(n, idx);
+    cr_assert(obt_json_str(objs[idx], "uuid", v, sizeof v));
+    cr_assert_str_eq(v, uuid, "the refused device changed its uuid");
+    cr_assert(strstr(objs[idx], "\"owned\":false") != NULL, "%s", objs[idx]);
+    cr_assert(obt_json_str(strstr(objs[idx], "\"pstat\":"), "state", v, sizeof v));
+    cr_assert_str_eq(v, "RFOTM");
+    for (size_t i = 0; i < n; i++) {
+        free(objs[i]);
+    }
+    char dots[700], cms[700], ams[700], hex[33];
+    s_store_dir("dots", dots, sizeof dots);
+    s_store_dir("cms", cms, sizeof cms);
+    s_store_dir("ams", ams, sizeof ams);
+    obt_dots_owner_psk_hex(dots, uuid, hex);
+    cr_assert_str_empty(hex, "DOTS stored an owner credential for a refused device");
+    cr_assert_not(obt_svc_store_has(cms, uuid), "CMS knows the refused device");
+    cr_assert_not(obt_svc_store_has(ams, uuid), "AMS knows the refused device");
+}
+
+static void
+s_setup_good(void)
+{
+    s_start(NULL, 1, "0,1,2", NULL);
+}
+
+Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown, .timeout = 120)
+{
+    s_trust_factory();
+    s_discover_approve(1);
+    char first[40];
+    s_uuid_of(0, first);
+    const char *onboard[] = {"onboard", first, "--otm", "mfg", NULL};
+    s_expect(onboard, 0);
+
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char *objs[MAX_DEVS], uuid[40], why[300], store[700];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, MAX_DEVS), 1);
+    cr_assert(obt_json_str(objs[0], "uuid", uuid, sizeof uuid));
+    cr_assert_str_neq(uuid, first, "DOTS gives the device a new uuid");
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"state\":\"RFNOP\"") != NULL, "%s", shown);
+    cr_assert(strstr(shown, "\"oxmsel\":2") != NULL, "DOTS did not select MFG: %s", shown);
+    cr_assert(strstr(shown, "\"cipher\":\"ECDHE-ECDSA-AES128-CCM8\"") != NULL, "%s", shown);
+    cr_assert(obt_json_str(shown, "sd_uuid", ids.sd, sizeof ids.sd));
+    free(shown);
+    s_store_dir("dots", store, sizeof store);
+    /* Owner credential equal to DOTS's: both derived with "oic.sec.doxm.mfgcert", KBL 40. */
+    cr_assert(obt_check_onboarded(objs[0], &ids, store, why, sizeof why), "%s", why);
+    cr_assert(strstr(objs[0], "\"oxmsel\":2") != NULL, "device doxm.oxmsel is not 2: %s", objs[0]);
+    free(objs[0]);
+    cr_assert_eq(obt_proc_log_count(&s_sim, "kbl=40"), 1, "the device's owner PSK KBL is not 40");
+}
+
+static void
+s_setup_refusals(void)
+{
+    s_start(NULL, 4, "2", "0:mfg:untrusted,1:mfg:expired,2:mfg:bad-ku,3:mfg:no-ocf-eku");
+}
+
+Test(mfg,
+     bad_chains_are_refused_with_the_reason,
+     .init = s_setup_refusals,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    static const char *const reasons[] = {
+            "manufacturer certificate refused: untrusted issuer",
+            "manufacturer certificate refused: expired",
+            "manufacturer certificate refused: wrong key usage",
+            "manufacturer certificate refused: missing OCF EKU",
+    };
+    s_trust_factory();
+    s_discover_approve(4);
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        char uuid[40];
+        s_uuid_of(i, uuid);
+        const char *onboard[] = {"onboard", uuid, "--otm", "mfg", NULL};
+        s_expect(onboard, 1);
+        char *shown = s_show(uuid);
+        cr_assert(strstr(shown, "\"state\":\"FAILED\"") != NULL, "%s", shown);
+        cr_assert(strstr(shown, reasons[i]) != NULL, "device %zu: want \"%s\" in %s", i, reasons[i],
+                  shown);
+        cr_assert(strstr(shown, "DOC_OM") != NULL, "refused at the DOC: %s", shown);
+        free(shown);
+        s_check_untouched(i, uuid);
+    }
+}
+
+static void
+s_setup_no_anchor(void)
+{
+    s_start(NULL, 1, "0,2", NULL);
+}
+
+Test(mfg,
+     no_trust_anchor_fails_before_touching_the_device,
+     .init = s_setup_no_anchor,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    s_discover_approve(1);
+    char uuid[40], *before[MAX_DEVS], *after[MAX_DEVS];
+    s_uuid_of(0, uuid);
+    cr_assert_eq(obt_devsim_dump(s_dir, before, MAX_DEVS), 1);
+    /* The default policy (mfg,rdp,jw) picks the strongest method the device offers. */
+    const char *onboard[] = {"onboard", uuid, NULL};
+    s_expect(onboard, 1);
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"state\":\"FAILED\"") != NULL, "%s", shown);
+    cr_assert(strstr(shown, "no manufacturer trust anchor: obtctl mfg-trust add") != NULL, "%s",
+              shown);
+    free(shown);
+    cr_assert_eq(obt_devsim_dump(s_dir, after, MAX_DEVS), 1);
+    cr_assert_str_eq(after[0], before[0], "the device was changed (oxmsel POSTed?)");
+    free(before[0]);
+    free(after[0]);
+    s_check_untouched(0, uuid);
+
+    /* With the factory CA trusted, a retry of the same device succeeds. */
+    s_trust_factory();
+    s_expect(onboard, 0);
+}
+
+static void
+s_setup_policy(void)
+{
+    static const char *const strict[] = {"--otm-policy", "mfg", NULL};
+    s_start(strict, 1, "0", NULL);
+}
+
+Test(mfg,
+     policy_mfg_refuses_a_jw_device,
+     .init = s_setup_policy,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    s_discover_approve(1);
+    char uuid[40];
+    s_uuid_of(0, uuid);
+    const char *onboard[] = {"onboard", uuid, NULL};
+    s_expect(onboard, 1);
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "no acceptable OTM: device offers oxms [0]; policy allows [mfg]") !=
+                      NULL,
+              "%s", shown);
+    free(shown);
+    s_check_untouched(0, uuid);
+}
