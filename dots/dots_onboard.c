@@ -179,6 +179,16 @@ s_anchors_add(const char *id, const uint8_t *pem, size_t len, void *arg)
     return 0;
 }
 
+static int
+s_anchor_seen(const char *id, const uint8_t *pem, size_t len, void *arg)
+{
+    (void) id;
+    (void) pem;
+    (void) len;
+    *(bool *) arg = true;
+    return 1; /* one is enough */
+}
+
 /* Loads every trust anchor of the store into ret (caller frees ret->pem).
  * CMN_ENOTFOUND (with the operator's remedy in job->why) if there is none. */
 static cmn_err_t
@@ -754,19 +764,38 @@ s_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
         (void) snprintf(job->why, sizeof job->why, "%s", why);
         return CMN_EINVAL;
     }
-    const dots_otm_t *otm = dots_otm_choose(&policy, d.oxms, d.n_oxms, why, sizeof why);
+    /* Without a manufacturer trust anchor the certificate method cannot succeed: it is
+     * passed over for the next method the policy allows (D15). Checked before oxmsel is
+     * POSTed, so a device with no usable method is left untouched. */
+    bool has_anchor = false;
+    cmn_err_t err = dots_store_trust_each(job->eng->store, s_anchor_seen, &has_anchor);
+    if (err != CMN_OK) {
+        (void) snprintf(job->why, sizeof job->why, "cannot read the trust anchors: %s",
+                        cmn_strerror(err));
+        return err;
+    }
+    dots_otm_policy_t usable = {.n = 0};
+    for (size_t i = 0; i < policy.n; i++) {
+        if (has_anchor || !policy.otms[i]->needs_trust) {
+            usable.otms[usable.n++] = policy.otms[i];
+        }
+    }
+    const dots_otm_t *otm = dots_otm_choose(&usable, d.oxms, d.n_oxms, why, sizeof why);
+    const dots_otm_t *best = dots_otm_choose(&policy, d.oxms, d.n_oxms, why, sizeof why);
+    if (otm == NULL && best != NULL) {
+        (void) snprintf(job->why, sizeof job->why,
+                        "no manufacturer trust anchor: obtctl mfg-trust add FILE.pem");
+        return CMN_ENOTFOUND;
+    }
     if (otm == NULL) {
         (void) snprintf(job->why, sizeof job->why, "no acceptable OTM: %s", why);
         return CMN_ESTATE;
     }
-    /* Checked before oxmsel is POSTed: without an anchor the device is left untouched. */
-    s_anchors_t anchors = {NULL, 0, false};
-    if (otm->needs_trust) {
-        cmn_err_t err = s_anchors(job, &anchors);
-        free(anchors.pem);
-        if (err != CMN_OK) {
-            return err;
-        }
+    if (otm != best) {
+        cmn_log_notice("DOTS-OTM-NO-ANCHOR",
+                       "dev=%s offers %s, but DOTS has no manufacturer "
+                       "trust anchor: %s is used instead",
+                       job->dev.uuid, best->name, otm->name);
     }
     job->dev.oxmsel = (int32_t) otm->oxm;
     cmn_log_info("DOTS-OTM", "dev=%s OTM %s (oxm %lld) selected", job->dev.uuid, otm->name,

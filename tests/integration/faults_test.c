@@ -128,7 +128,6 @@ Test(faults,
     /* Bytes that are no protobuf at all. */
     zframe_t *junk = zframe_new("\x08\xc2\x21\xff\xff\xff", 6);
     cr_assert_eq(zframe_send(&junk, cmn_bus_client_sock(c), 0), 0);
-    cr_assert_eq(cmn_bus_client_recv(c, &data, &len), CMN_ENOTFOUND); /* not yet read */
     zpoller_t *poller = zpoller_new(cmn_bus_client_sock(c), NULL);
     cr_assert_not_null(zpoller_wait(poller, 5000), "no reply to a malformed message");
     zpoller_destroy(&poller);

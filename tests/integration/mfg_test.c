@@ -202,7 +202,7 @@ Test(mfg,
 static void
 s_setup_no_anchor(void)
 {
-    s_start(NULL, 1, "0,2", NULL);
+    s_start(NULL, 1, "2", NULL);
 }
 
 Test(mfg,
@@ -215,7 +215,8 @@ Test(mfg,
     char uuid[40], *before[MAX_DEVS], *after[MAX_DEVS];
     s_uuid_of(0, uuid);
     cr_assert_eq(obt_devsim_dump(s_dir, before, MAX_DEVS), 1);
-    /* The default policy (mfg,rdp,jw) picks the strongest method the device offers. */
+    /* The device offers only the certificate method, which cannot work without an
+     * anchor. */
     const char *onboard[] = {"onboard", uuid, NULL};
     s_expect(onboard, 1);
     char *shown = s_show(uuid);
@@ -232,6 +233,31 @@ Test(mfg,
     /* With the factory CA trusted, a retry of the same device succeeds. */
     s_trust_factory();
     s_expect(onboard, 0);
+}
+
+static void
+s_setup_no_anchor_jw(void)
+{
+    s_start(NULL, 1, "0,2", NULL);
+}
+
+Test(mfg,
+     no_trust_anchor_passes_over_mfg_to_the_next_method_of_the_policy,
+     .init = s_setup_no_anchor_jw,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    s_discover_approve(1);
+    char uuid[40];
+    s_uuid_of(0, uuid);
+    /* Default policy mfg,rdp,jw; the device offers JW and MFG; DOTS has no anchor. */
+    const char *onboard[] = {"onboard", uuid, NULL};
+    s_expect(onboard, 0);
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"oxmsel\":0") != NULL, "Just Works expected: %s", shown);
+    free(shown);
+    cr_assert_eq(obt_proc_log_count(&s_suite.dots, "DOTS-OTM-NO-ANCHOR"), 1,
+                 "DOTS must say why it did not use the certificate method");
 }
 
 static void
