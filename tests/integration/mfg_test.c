@@ -235,6 +235,21 @@ Test(mfg,
     s_expect(onboard, 0);
 }
 
+/* Discovers and approves the one device, onboards it with DOTS's policy, expects exit
+ * rc and needle in `obtctl --json show`. */
+static void
+s_onboard_one(int rc, const char *needle)
+{
+    s_discover_approve(1);
+    char uuid[40];
+    s_uuid_of(0, uuid);
+    const char *onboard[] = {"onboard", uuid, NULL};
+    s_expect(onboard, rc);
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, needle) != NULL, "expected \"%s\" in %s", needle, shown);
+    free(shown);
+}
+
 static void
 s_setup_no_anchor_jw(void)
 {
@@ -247,15 +262,8 @@ Test(mfg,
      .fini = s_teardown,
      .timeout = 120)
 {
-    s_discover_approve(1);
-    char uuid[40];
-    s_uuid_of(0, uuid);
     /* Default policy mfg,rdp,jw; the device offers JW and MFG; DOTS has no anchor. */
-    const char *onboard[] = {"onboard", uuid, NULL};
-    s_expect(onboard, 0);
-    char *shown = s_show(uuid);
-    cr_assert(strstr(shown, "\"oxmsel\":0") != NULL, "Just Works expected: %s", shown);
-    free(shown);
+    s_onboard_one(0, "\"oxmsel\":0");
     cr_assert_eq(obt_proc_log_count(&s_suite.dots, "DOTS-OTM-NO-ANCHOR"), 1,
                  "DOTS must say why it did not use the certificate method");
 }
@@ -273,15 +281,8 @@ Test(mfg,
      .fini = s_teardown,
      .timeout = 120)
 {
-    s_discover_approve(1);
     char uuid[40];
+    s_onboard_one(1, "no acceptable OTM: device offers oxms [0]; policy allows [mfg]");
     s_uuid_of(0, uuid);
-    const char *onboard[] = {"onboard", uuid, NULL};
-    s_expect(onboard, 1);
-    char *shown = s_show(uuid);
-    cr_assert(strstr(shown, "no acceptable OTM: device offers oxms [0]; policy allows [mfg]") !=
-                      NULL,
-              "%s", shown);
-    free(shown);
     s_check_untouched(0, uuid);
 }
