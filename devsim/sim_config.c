@@ -71,7 +71,7 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             "fault injection: IDX:bad-cbor:PATH, IDX:silent:PATH, IDX:error:PATH, IDX:bad-coap, "
             "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:mfg:KIND "
             "(manufacturer certificate "
-            "good, expired, bad-ku, no-ocf-eku, untrusted)"),
+            "good, expired, bad-ku, no-ocf-eku, untrusted, ca-leaf, other-uuid)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

@@ -15,8 +15,8 @@
 
 #include "cmn_cert.h"
 
-const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT] = {"good", "expired", "bad-ku",
-                                                            "no-ocf-eku", "untrusted"};
+const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT] = {
+        "good", "expired", "bad-ku", "no-ocf-eku", "untrusted", "ca-leaf", "other-uuid"};
 
 cmn_err_t
 sim_mfg_kind_parse(const char *name, sim_mfg_kind_t *ret)
@@ -136,7 +136,11 @@ static cmn_err_t
 s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim_mfg_cred_t *ret)
 {
     char cn[64], u[CMN_UUID_STR_LEN + 1];
-    cmn_uuid_to_str(uuid, u);
+    cmn_uuid_t other;
+    if (kind == SIM_MFG_OTHER_UUID && cmn_uuid_generate(&other) != CMN_OK) {
+        return CMN_ECRYPTO;
+    }
+    cmn_uuid_to_str(kind == SIM_MFG_OTHER_UUID ? &other : uuid, u);
     (void) snprintf(cn, sizeof cn, "uuid:%s", u);
     const char *ku = kind == SIM_MFG_BAD_KU ? "critical,digitalSignature"
                                             : "critical,digitalSignature,keyAgreement";
@@ -149,7 +153,8 @@ s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim
     ret->leaf = X509_new();
     X509 *x = ret->leaf;
     int ok = ret->key && x && s_fill(x, ret->key, cn, ca->cert, from, to) &&
-             s_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
+             s_ext(x, ca->cert, NID_basic_constraints,
+                   kind == SIM_MFG_CA_LEAF ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
              s_ext(x, ca->cert, NID_key_usage, ku) && s_ext(x, ca->cert, NID_ext_key_usage, eku) &&
              s_ext(x, ca->cert, NID_authority_key_identifier, "keyid") &&
              X509_sign(x, ca->key, EVP_sha256()) > 0;
@@ -329,7 +334,7 @@ sim_mfg_cred_current(const sim_mfg_ca_t *ca,
                      sim_mfg_cred_t *ret)
 {
     cmn_err_t err = sim_mfg_cred_get(ca, dir, uuid, kind, ret);
-    if (err != CMN_OK || s_is_for(ret->leaf, uuid) || ca == NULL) {
+    if (err != CMN_OK || s_is_for(ret->leaf, uuid) || ca == NULL || kind == SIM_MFG_OTHER_UUID) {
         return err;
     }
     sim_mfg_cred_free(ret);

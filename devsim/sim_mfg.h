@@ -19,6 +19,8 @@ typedef enum {
     SIM_MFG_NO_OCF_EKU, /* serverAuth+clientAuth without the OCF identity EKU */
     SIM_MFG_UNTRUSTED,  /* the OCF profile, issued by a CA that DOTS does not trust (the
                            caller passes that CA: the leaf itself is a good one) */
+    SIM_MFG_CA_LEAF,    /* the leaf says CA:TRUE (a malformed chain: no end entity) */
+    SIM_MFG_OTHER_UUID, /* CN "uuid:" of another device (a chain that is not this device's) */
     SIM_MFG_KIND_COUNT
 } sim_mfg_kind_t;
 
@@ -26,7 +28,8 @@ extern const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT]; /* "good", "exp
 
 typedef struct sim_mfg_ca sim_mfg_ca_t;
 
-/* Parses a kind name ("good", "expired", "bad-ku", "no-ocf-eku", "untrusted");
+/* Parses a kind name ("good", "expired", "bad-ku", "no-ocf-eku", "untrusted",
+ * "ca-leaf", "other-uuid");
  * CMN_EINVAL if unknown. */
 cmn_err_t sim_mfg_kind_parse(const char *name, sim_mfg_kind_t *ret);
 

@@ -167,7 +167,9 @@ Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown
 static void
 s_setup_refusals(void)
 {
-    s_start(NULL, 4, "2", "0:mfg:untrusted,1:mfg:expired,2:mfg:bad-ku,3:mfg:no-ocf-eku");
+    s_start(NULL, 6, "2",
+            "0:mfg:untrusted,1:mfg:expired,2:mfg:bad-ku,3:mfg:no-ocf-eku,4:mfg:ca-leaf,"
+            "5:mfg:other-uuid");
 }
 
 Test(mfg,
@@ -181,9 +183,11 @@ Test(mfg,
             "manufacturer certificate refused: expired",
             "manufacturer certificate refused: wrong key usage",
             "manufacturer certificate refused: missing OCF EKU",
+            "manufacturer certificate refused: wrong basic constraints",
+            "manufacturer certificate refused: wrong subject",
     };
     s_trust_factory();
-    s_discover_approve(4);
+    s_discover_approve(6);
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char uuid[40];
         s_uuid_of(i, uuid);
