@@ -28,6 +28,7 @@
 #include "cmn_psk.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_bridge.h"
 #include "dots_disc.h"
 #include "dots_otm.h"
 #include "obt/ams.pb-c.h"
@@ -529,6 +530,9 @@ a_finish(void *ctx, int *ret_event)
     dots_job_t *job = ctx;
     job->dev.finished_ms = cmn_time_wall_ms();
     job->dev.error[0] = '\0';
+    /* Committed with RFNOP: is it an OCF Bridge? (dots_bridge.c) */
+    job->dev.bridge = BRIDGE_CHECK;
+    job->dev.bridge_error[0] = '\0';
     cmn_log_notice("DOTS-RFNOP", "dev=%s onboarded in %llu ms (first uuid %s)", job->dev.uuid,
                    (unsigned long long) (job->dev.finished_ms - job->dev.started_ms),
                    job->dev.first_uuid);
