@@ -13,7 +13,6 @@
  * onboarded all the same. */
 #include "dots_bridge.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_devreq.h"
 #include "obt/gateway.pb-c.h"
 
 #define RETRY_MS 500 /* the gateway refused a discovery: try again before the deadline */
@@ -163,46 +163,20 @@ static cmn_err_t
 s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
 {
     dots_bridge_t *b = job->b;
-    const char *ep = dots_dev_ep(dev, secure);
-    dots_secret_t sec = {0};
-    cmn_uuid_t me;
-    if (ep == NULL) {
-        (void) snprintf(job->why, sizeof job->why, "%s: device has no %s endpoint", path,
-                        secure ? "coaps://" : "coap://");
-        return CMN_ENOTFOUND;
-    }
-    if (secure && (dots_store_get_secret(b->store, dev->uuid, &sec) != CMN_OK || !sec.has_owner)) {
-        (void) snprintf(job->why, sizeof job->why, "%s: no owner credential stored", path);
-        return CMN_ENOTFOUND;
-    }
-    (void) cmn_uuid_from_str(b->id->uuid, &me);
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
-    Obt__Gw__Security s = OBT__GW__SECURITY__INIT;
-    c.caller_uuid = (char *) (uintptr_t) b->id->uuid;
-    c.device_uuid = (char *) (uintptr_t) dev->uuid;
-    c.endpoint = (char *) (uintptr_t) ep;
-    c.method = OBT__GW__METHOD__METHOD_GET;
-    c.path = (char *) (uintptr_t) path;
-    c.timeout_ms = (uint32_t) b->cfg->step_timeout_ms;
-    if (secure) {
-        s.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
-        s.psk_identity = (ProtobufCBinaryData){16, me.b};
-        s.psk_key = (ProtobufCBinaryData){16, sec.owner_psk};
-        c.security = &s;
-    }
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &c;
-    req.corr_id = cmn_bus_next_corr_id();
     s_call_ctx_t *ctx = s_ctx(job);
+    if (ctx == NULL) {
+        return CMN_ENOMEM;
+    }
+    const dots_devreq_t r = {OBT__GW__METHOD__METHOD_GET, path, secure, NULL, 0};
+    char why[200];
     cmn_err_t err =
-            ctx ? cmn_calls_send(b->gw, &req.base, req.corr_id, c.timeout_ms + 500, s_on_coap, ctx)
-                : CMN_ENOMEM;
-    if (err != CMN_OK && ctx) {
+            dots_devreq_send(b->gw, b->store, b->id->uuid, dev, &r,
+                             (uint32_t) b->cfg->step_timeout_ms, s_on_coap, ctx, why, sizeof why);
+    if (err != CMN_OK) {
+        (void) snprintf(job->why, sizeof job->why, "%s: %s", path, why);
         b->n_calls--;
         free(ctx);
     }
-    OPENSSL_cleanse(&sec, sizeof sec);
     return err;
 }
 
