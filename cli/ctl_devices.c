@@ -55,7 +55,7 @@ s_device_json(const Obt__Dots__Device *d)
     }
     printf("],\"bridge\":");
     ctl_json_str(stdout, d->bridge);
-    printf("}");
+    printf(",\"is_bridge\":%s}", d->is_bridge ? "true" : "false");
 }
 
 /* The BRIDGE column: "bridge, 3 VODs", "VOD of <uuid>", or the bridge job's state. */
@@ -64,7 +64,7 @@ s_bridge_cell(const Obt__Dots__Device *d, char *out, size_t cap)
 {
     if (d->bridge[0]) {
         (void) snprintf(out, cap, "VOD of %s", d->bridge);
-    } else if (d->n_vods > 0 || strcmp(d->bridge_state, "VODLIST") == 0) {
+    } else if (d->is_bridge) {
         (void) snprintf(out, cap, "bridge, %zu VOD(s), %s%s%s", d->n_vods, d->bridge_state,
                         d->bridge_error[0] ? ": " : "", d->bridge_error);
     } else if (d->bridge_state[0] && strcmp(d->bridge_state, "NOT_BRIDGE") != 0) {
@@ -455,7 +455,7 @@ ctl_wait_onboarding(const ctl_opts_t *o,
             }
             total++;
             done += strcmp(d->state, "RFNOP") == 0 && !s_bridge_pending(d);
-            bridge_failed += strcmp(d->bridge_state, "FAILED") == 0;
+            bridge_failed += d->is_bridge && strcmp(d->bridge_state, "FAILED") == 0;
             failed += strcmp(d->state, "FAILED") == 0;
             if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
                 continue;
@@ -493,7 +493,9 @@ ctl_wait_onboarding(const ctl_opts_t *o,
                 const Obt__Dots__Device *d = l->list->devices[i];
                 bool is_sel = s_selected(l->list, d, uuids, n, all);
                 if (is_sel && strcmp(d->bridge_state, "FAILED") == 0) {
-                    fprintf(stderr, "bridge %s: %s\n", d->uuid, d->bridge_error);
+                    fprintf(stderr, "%s %s: %s\n",
+                            d->is_bridge ? "bridge" : "note: no Bridge check for", d->uuid,
+                            d->bridge_error);
                 }
                 if (is_sel && strcmp(d->state, "FAILED") == 0) {
                     fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);

@@ -259,8 +259,9 @@ a_deadline(void *ctx, int *ret_event)
     if (rec == NULL) {
         return CMN_ENOTFOUND;
     }
-    rec->bridge_deadline_ms = cmn_time_wall_ms() + (uint64_t) job->b->cfg->vod_discover_ms;
-    rec->bridge_error[0] = '\0';
+    if (rec->bridge_deadline_ms == 0) { /* the first list read of this job, not a later round */
+        rec->bridge_deadline_ms = cmn_time_wall_ms() + (uint64_t) job->b->cfg->vod_discover_ms;
+    }
     return CMN_OK;
 }
 
@@ -299,7 +300,8 @@ static const cmn_fsm_row_t s_rows[] = {
         {BRIDGE_CHECK, BEV_OK, BRIDGE_VODLIST, {a_store, a_send, NULL, NULL}},
         {BRIDGE_CHECK, BEV_NOT_BRIDGE, BRIDGE_NOT_BRIDGE, {a_store, NULL, NULL, NULL}},
         {BRIDGE_VODLIST, BEV_OK, BRIDGE_DISCOVER, {a_deadline, a_store, a_send, NULL}},
-        {BRIDGE_DISCOVER, BEV_MORE, BRIDGE_DISCOVER, {a_send, NULL, NULL, NULL}},
+        /* Another round reads the list again: a VOD that reset meanwhile has a new uuid. */
+        {BRIDGE_DISCOVER, BEV_MORE, BRIDGE_VODLIST, {a_store, a_send, NULL, NULL}},
         {BRIDGE_DISCOVER, BEV_OK, BRIDGE_DONE, {a_done, a_store, NULL, NULL}},
         {CMN_FSM_ANY, BEV_RESUME, CMN_FSM_SAME, {a_send, NULL, NULL, NULL}},
         {CMN_FSM_ANY, BEV_FAIL, BRIDGE_FAILED, {a_fail, a_store, NULL, NULL}},
@@ -440,18 +442,35 @@ s_on_coap(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     s_raise(job, event);
 }
 
+typedef enum { S_VOD_TAKEN, S_VOD_MISSING, S_VOD_REFUSED } s_vod_outcome_t;
+
 /* A listed VOD DOTS knows: link it to its Bridge, approve it and queue it (with the
- * Bridge's OTM policy). Returns whether the record is known. */
-static bool
-s_take_vod(s_job_t *job, const char *vod_uuid)
+ * Bridge's OTM policy). A device DOTS knew before the Bridge was being onboarded cannot
+ * be one of its VODs (they are hidden until the Bridge is owned), nor can another
+ * Bridge's VOD: those are refused (reason in why), never approved on the Bridge's word. */
+static s_vod_outcome_t
+s_take_vod(s_job_t *job, const char *vod_uuid, char *why, size_t why_len)
 {
     dots_bridge_t *b = job->b;
     dots_dev_t *v = dots_engine_record(b->engine, vod_uuid);
     const dots_dev_t *rec = s_rec(job);
     if (v == NULL || rec == NULL) {
-        return false;
+        return S_VOD_MISSING;
     }
-    if (strcmp(v->bridge_uuid, rec->uuid) != 0) {
+    bool is_linked = strcmp(v->bridge_uuid, rec->uuid) == 0;
+    if (!is_linked && v->bridge_uuid[0] && dots_engine_find(b->engine, v->bridge_uuid)) {
+        (void) snprintf(why, why_len, "VOD %s is already a VOD of Bridge %s", vod_uuid,
+                        v->bridge_uuid);
+        return S_VOD_REFUSED;
+    }
+    if (!is_linked && !v->approved && v->discovered_ms < rec->started_ms) {
+        (void) snprintf(why, why_len,
+                        "VOD %s was discoverable before its Bridge was owned: not approved "
+                        "automatically",
+                        vod_uuid);
+        return S_VOD_REFUSED;
+    }
+    if (!is_linked) {
         (void) snprintf(v->bridge_uuid, sizeof v->bridge_uuid, "%s", rec->uuid);
         cmn_log_notice("DOTS-VOD", "dev=%s is a VOD of Bridge %s: approved with it", v->uuid,
                        rec->uuid);
@@ -481,7 +500,7 @@ s_take_vod(s_job_t *job, const char *vod_uuid)
         free(skipped[i]);
     }
     free(skipped);
-    return true;
+    return S_VOD_TAKEN;
 }
 
 static void
@@ -506,27 +525,35 @@ s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, uns
         s_fail(job, why);
         return;
     }
-    size_t missing = 0;
-    char first_missing[37] = "";
+    size_t missing = 0, refused = 0;
+    char first_missing[37] = "", refusal[300] = "";
     char vods[DOTS_MAX_VODS][37];
     size_t n_vods = rec->n_vods;
     memcpy(vods, rec->vods, sizeof vods);
     for (size_t i = 0; i < n_vods; i++) {
-        if (!s_take_vod(job, vods[i])) {
-            if (missing++ == 0) {
-                (void) snprintf(first_missing, sizeof first_missing, "%s", vods[i]);
-            }
+        char why[300];
+        s_vod_outcome_t o = s_take_vod(job, vods[i], why, sizeof why);
+        if (o == S_VOD_MISSING && missing++ == 0) {
+            (void) snprintf(first_missing, sizeof first_missing, "%s", vods[i]);
+        } else if (o == S_VOD_REFUSED && refused++ == 0) {
+            (void) snprintf(refusal, sizeof refusal, "%s", why);
         }
     }
-    if (missing == 0) {
+    if (missing == 0 && refused == 0) {
         s_raise(job, BEV_OK);
-    } else if (!is_late) {
+    } else if (missing > 0 && !is_late) {
         s_raise(job, BEV_MORE);
     } else {
-        char why[300];
-        int w = snprintf(why, sizeof why, "VOD %s not found", first_missing);
-        if (missing > 1 && w > 0 && (size_t) w < sizeof why) {
-            (void) snprintf(why + w, sizeof why - (size_t) w, " (and %zu more)", missing - 1);
+        char why[320];
+        if (missing > 0) {
+            (void) snprintf(why, sizeof why, "VOD %s not found", first_missing);
+        } else {
+            (void) snprintf(why, sizeof why, "%s", refusal);
+        }
+        size_t more = missing + refused - 1;
+        size_t w = strlen(why);
+        if (more > 0 && w < sizeof why) {
+            (void) snprintf(why + w, sizeof why - w, " (and %zu more)", more);
         }
         s_fail(job, why);
     }

@@ -282,3 +282,63 @@ Test(bridge, a_malformed_vod_list_is_an_error_on_the_bridge, .fini = s_teardown,
     static const char *const health[] = {"health", NULL};
     cr_assert_eq(s_ctl(health, NULL), 0, "every daemon is still up");
 }
+
+Test(bridge,
+     a_dots_killed_while_looking_for_vods_resumes_after_a_restart,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    static const char *const dots[] = {"--vod-discover-ms", "6000", NULL};
+    s_start(1, 2, "2:absent", dots); /* 0: Bridge, 1: a VOD, 2: an absent VOD */
+    char first[MAX_DEVS][40];
+    cr_assert_eq(s_first_uuids(first, MAX_DEVS), 3);
+    s_discover_and_approve("found 1 unowned");
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(s_ctl(onboard, NULL), 0);
+
+    /* The Bridge's job is recorded at DISCOVER before the first discovery is sent. */
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "--OK--> DISCOVER", 60000), 0,
+                 "the Bridge's VODs were never looked for");
+    obt_proc_kill9(&s_suite.dots);
+    cr_assert_eq(obt_suite_restart(&s_suite, "dots", dots), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "bridge job at DISCOVER", 30000), 0,
+                 "the job did not resume where it stopped");
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, " DOTS-BRIDGE-FAILED ", 60000), 0,
+                 "the job never ended");
+
+    /* Naming the Bridge runs its VOD work again and waits for its VODs too. */
+    char *bridge = s_record(first[0]);
+    cr_assert_not_null(bridge);
+    char bridge_uuid[40], error[320], expect[80];
+    cr_assert(obt_json_str(bridge, "uuid", bridge_uuid, sizeof bridge_uuid));
+    free(bridge);
+    const char *again[] = {"onboard", bridge_uuid, "--wait-s", "120", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&s_suite, again, &out), 1, "%s", out);
+    free(out);
+    bridge = s_record(first[0]);
+    cr_assert(obt_json_str(bridge, "bridge_error", error, sizeof error));
+    (void) snprintf(expect, sizeof expect, "VOD %s not found", first[2]);
+    cr_assert_str_eq(error, expect);
+    free(bridge);
+
+    /* The VOD that answers is onboarded and linked (it may have reset to a new uuid if
+     * the kill interrupted its own onboarding: the Bridge's list is read again). */
+    char *objs[MAX_DEVS];
+    size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS);
+    cr_assert_eq(n, 3);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    const char *show[] = {"--json", "show", bridge_uuid, NULL};
+    cr_assert_eq(s_ctl(show, &out), 0);
+    cr_assert(obt_json_str(out, "sd_uuid", ids.sd, sizeof ids.sd));
+    free(out);
+    char store[700], why[300], link[40] = "";
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    cr_assert(obt_check_onboarded(objs[1], &ids, store, why, sizeof why), "%s", why);
+    cr_assert(obt_json_str(objs[1], "bridge", link, sizeof link));
+    cr_assert_str_eq(link, bridge_uuid);
+    for (size_t i = 0; i < n; i++) {
+        free(objs[i]);
+    }
+}
