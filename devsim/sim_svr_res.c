@@ -116,16 +116,16 @@ sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len)
     d.di = dev->doxm.deviceuuid;
     d.piid = dev->piid;
     (void) snprintf(d.n, sizeof d.n, "ocf-devsim %s %d",
-                    dev->is_bridge         ? "bridge"
-                    : dev->bridge_idx >= 0 ? "vod"
-                                           : "light",
+                    dev->is_bridge ? "bridge"
+                    : dev->bridge  ? "vod"
+                                   : "light",
                     dev->idx);
     (void) snprintf(d.icv, sizeof d.icv, "ocf.2.2.5");
     (void) snprintf(d.dmv, sizeof d.dmv, "ocf.res.1.0.0,ocf.sh.1.0.0");
     (void) snprintf(d.rt[0], sizeof d.rt[0], "oic.wk.d");
     (void) snprintf(d.rt[1], sizeof d.rt[1], "%s", dev->is_bridge ? "oic.d.bridge" : "oic.d.light");
     d.n_rt = 2;
-    if (dev->bridge_idx >= 0) {
+    if (dev->bridge) {
         (void) snprintf(d.rt[d.n_rt++], sizeof d.rt[0], "oic.d.virtual");
     }
     return cmn_d_encode(&d, ret, len);

@@ -125,6 +125,20 @@ s_count_records(void)
     return n;
 }
 
+/* The services' and the domain's uuids (the domain from an owned device), and the DOTS
+ * store folder: what obt_check_onboarded compares the devices with. */
+static void
+s_ids(const char *owned_uuid, obt_ids_t *ids, char *store, size_t cap)
+{
+    cr_assert_eq(obt_ids(&s_suite, ids), 0);
+    const char *show[] = {"--json", "show", owned_uuid, NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(show, &out), 0);
+    cr_assert(obt_json_str(out, "sd_uuid", ids->sd, sizeof ids->sd));
+    free(out);
+    (void) snprintf(store, cap, "%s/dots-store", s_dir);
+}
+
 static void
 s_discover_and_approve(const char *expect)
 {
@@ -200,13 +214,8 @@ Test(bridge,
     /* The devices themselves: every one passes the shared checks; the VODs' dumps
      * name the Bridge by its new uuid. */
     obt_ids_t ids;
-    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
-    const char *show[] = {"--json", "show", bridge_uuid, NULL};
-    cr_assert_eq(s_ctl(show, &out), 0);
-    cr_assert(obt_json_str(out, "sd_uuid", ids.sd, sizeof ids.sd));
-    free(out);
     char store[700];
-    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    s_ids(bridge_uuid, &ids, store, sizeof store);
     char *objs[MAX_DEVS];
     size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS);
     cr_assert_eq(n, 5);
@@ -328,13 +337,8 @@ Test(bridge,
     size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS);
     cr_assert_eq(n, 3);
     obt_ids_t ids;
-    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
-    const char *show[] = {"--json", "show", bridge_uuid, NULL};
-    cr_assert_eq(s_ctl(show, &out), 0);
-    cr_assert(obt_json_str(out, "sd_uuid", ids.sd, sizeof ids.sd));
-    free(out);
     char store[700], why[300], link[40] = "";
-    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    s_ids(bridge_uuid, &ids, store, sizeof store);
     cr_assert(obt_check_onboarded(objs[1], &ids, store, why, sizeof why), "%s", why);
     cr_assert(obt_json_str(objs[1], "bridge", link, sizeof link));
     cr_assert_str_eq(link, bridge_uuid);
