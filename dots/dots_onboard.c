@@ -1340,8 +1340,10 @@ s_select(dots_engine_t *self,
             (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
             count++;
-        } else if (s == JOB_RFNOP && job->dev.bridge == BRIDGE_FAILED) {
-            /* The Bridge's VOD work failed (a VOD not found, ...): look again. */
+        } else if (s == JOB_RFNOP &&
+                   (job->dev.bridge == BRIDGE_FAILED || (job->dev.bridge == BRIDGE_NONE && !all))) {
+            /* The Bridge's VOD work failed (a VOD not found, ...), or a device onboarded
+             * before DOTS knew Bridges is named: look (again). */
             job->dev.bridge = BRIDGE_CHECK;
             job->dev.bridge_deadline_ms = 0;
             job->dev.bridge_error[0] = '\0';
