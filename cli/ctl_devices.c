@@ -44,7 +44,35 @@ s_device_json(const Obt__Dots__Device *d)
     ctl_json_str(stdout, d->sd_uuid);
     printf(",\"otm\":");
     ctl_json_str(stdout, d->otm);
-    printf("}");
+    printf(",\"bridge_state\":");
+    ctl_json_str(stdout, d->bridge_state);
+    printf(",\"bridge_error\":");
+    ctl_json_str(stdout, d->bridge_error);
+    printf(",\"vods\":[");
+    for (size_t i = 0; i < d->n_vods; i++) {
+        printf("%s", i ? "," : "");
+        ctl_json_str(stdout, d->vods[i]);
+    }
+    printf("],\"bridge\":");
+    ctl_json_str(stdout, d->bridge);
+    printf(",\"is_bridge\":%s}", d->is_bridge ? "true" : "false");
+}
+
+/* The BRIDGE column: "bridge, 3 VODs", "VOD of <uuid>", or the bridge job's state. */
+static void
+s_bridge_cell(const Obt__Dots__Device *d, char *out, size_t cap)
+{
+    if (d->bridge[0]) {
+        (void) snprintf(out, cap, "VOD of %s", d->bridge);
+    } else if (d->is_bridge) {
+        (void) snprintf(out, cap, "bridge, %zu VOD(s), %s%s%s", d->n_vods, d->bridge_state,
+                        d->bridge_error[0] ? ": " : "", d->bridge_error);
+    } else if (d->bridge_state[0] && strcmp(d->bridge_state, "NOT_BRIDGE") != 0) {
+        (void) snprintf(out, cap, "%s%s%s", d->bridge_state, d->bridge_error[0] ? ": " : "",
+                        d->bridge_error);
+    } else {
+        out[0] = '\0';
+    }
 }
 
 /* The OTM column: oxmsel as DOTS selected it (OCF-NOTES 4.1). */
@@ -60,7 +88,8 @@ s_otm_name(int32_t oxmsel)
 static void
 s_table(const Obt__Dots__DeviceList *l)
 {
-    printf("%-36s  %-16s  %-4s  %-26s  %s\n", "UUID", "STATE", "OTM", "ENDPOINT", "ERROR");
+    printf("%-36s  %-16s  %-4s  %-26s  %s  %s\n", "UUID", "STATE", "OTM", "ENDPOINT", "ERROR",
+           "BRIDGE");
     for (size_t i = 0; i < l->n_devices; i++) {
         const Obt__Dots__Device *d = l->devices[i];
         const char *ep = "";
@@ -69,8 +98,10 @@ s_table(const Obt__Dots__DeviceList *l)
                 ep = d->eps[e];
             }
         }
-        printf("%-36s  %-16s  %-4s  %-26s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel), ep,
-               d->error);
+        char bridge[400];
+        s_bridge_cell(d, bridge, sizeof bridge);
+        printf("%-36s  %-16s  %-4s  %-26s  %s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel), ep,
+               d->error[0] ? d->error : "-", bridge);
     }
 }
 
@@ -294,7 +325,7 @@ ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv)
 }
 
 static bool
-s_selected(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
+s_named(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
 {
     for (size_t i = 0; !all && i < n; i++) {
         if (strcmp(d->uuid, uuids[i]) == 0 || strcmp(d->first_uuid, uuids[i]) == 0) {
@@ -302,6 +333,33 @@ s_selected(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
         }
     }
     return all;
+}
+
+/* Named (or --all), or a VOD of a named Bridge: the Bridge's VODs are part of its work. */
+static bool
+s_selected(const Obt__Dots__DeviceList *l,
+           const Obt__Dots__Device *d,
+           char **uuids,
+           size_t n,
+           bool all)
+{
+    if (s_named(d, uuids, n, all)) {
+        return true;
+    }
+    for (size_t i = 0; d->bridge[0] && i < l->n_devices; i++) {
+        if (strcmp(l->devices[i]->uuid, d->bridge) == 0) {
+            return s_named(l->devices[i], uuids, n, all);
+        }
+    }
+    return false;
+}
+
+/* A Bridge whose VODs are still being looked for is not finished. */
+static bool
+s_bridge_pending(const Obt__Dots__Device *d)
+{
+    return strcmp(d->bridge_state, "CHECK") == 0 || strcmp(d->bridge_state, "VODLIST") == 0 ||
+           strcmp(d->bridge_state, "DISCOVER") == 0;
 }
 
 int
@@ -389,14 +447,15 @@ ctl_wait_onboarding(const ctl_opts_t *o,
         if (rc != CTL_EXIT_OK) {
             return rc;
         }
-        unsigned total = 0, done = 0, failed = 0, waiting = 0;
+        unsigned total = 0, done = 0, failed = 0, waiting = 0, bridge_failed = 0;
         for (size_t i = 0; i < l->list->n_devices; i++) {
             const Obt__Dots__Device *d = l->list->devices[i];
-            if (!s_selected(d, uuids, n, all) || strcmp(d->state, "DISCOVERED") == 0) {
+            if (!s_selected(l->list, d, uuids, n, all) || strcmp(d->state, "DISCOVERED") == 0) {
                 continue;
             }
             total++;
-            done += strcmp(d->state, "RFNOP") == 0;
+            done += strcmp(d->state, "RFNOP") == 0 && !s_bridge_pending(d);
+            bridge_failed += d->is_bridge && strcmp(d->bridge_state, "FAILED") == 0;
             failed += strcmp(d->state, "FAILED") == 0;
             if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
                 continue;
@@ -432,9 +491,15 @@ ctl_wait_onboarding(const ctl_opts_t *o,
             }
             for (size_t i = 0; i < l->list->n_devices; i++) {
                 const Obt__Dots__Device *d = l->list->devices[i];
-                if (s_selected(d, uuids, n, all) && strcmp(d->state, "FAILED") == 0) {
+                bool is_sel = s_selected(l->list, d, uuids, n, all);
+                if (is_sel && strcmp(d->bridge_state, "FAILED") == 0) {
+                    fprintf(stderr, "%s %s: %s\n",
+                            d->is_bridge ? "bridge" : "note: no Bridge check for", d->uuid,
+                            d->bridge_error);
+                }
+                if (is_sel && strcmp(d->state, "FAILED") == 0) {
                     fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);
-                } else if (s_selected(d, uuids, n, all) && strcmp(d->state, "WAIT_PIN") == 0) {
+                } else if (is_sel && strcmp(d->state, "WAIT_PIN") == 0) {
                     fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid,
                             d->uuid);
                 }
@@ -444,9 +509,12 @@ ctl_wait_onboarding(const ctl_opts_t *o,
                 fprintf(stderr, "obtctl: gave up waiting after %d s\n", wait_s);
                 return CTL_EXIT_TIMEOUT;
             }
-            printf("%u device(s) in RFNOP, %u failed, %u waiting for a PIN\n", done, failed,
-                   waiting);
-            return failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+            printf("%u device(s) in RFNOP, %u failed, %u waiting for a PIN", done, failed, waiting);
+            if (bridge_failed) {
+                printf(", %u bridge(s) with VOD errors", bridge_failed);
+            }
+            printf("\n");
+            return failed || bridge_failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
         }
         obt__dots__reply__free_unpacked(l, NULL);
         (void) poll(NULL, 0, 100); /* the CLI polls DOTS; daemons never sleep */
@@ -556,6 +624,16 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
                d->sd_uuid[0] ? d->sd_uuid : "-", d->attempts);
         for (size_t i = 0; i < d->n_eps; i++) {
             printf("endpoint:    %s\n", d->eps[i]);
+        }
+        if (d->bridge[0]) {
+            printf("VOD of:      %s\n", d->bridge);
+        }
+        if (d->bridge_state[0] && strcmp(d->bridge_state, "NOT_BRIDGE") != 0) {
+            printf("bridge job:  %s%s%s\n", d->bridge_state, d->bridge_error[0] ? ": " : "",
+                   d->bridge_error);
+        }
+        for (size_t i = 0; i < d->n_vods; i++) {
+            printf("VOD:         %s\n", d->vods[i]);
         }
         if (d->finished_ms > d->started_ms && d->started_ms) {
             printf("onboarded in %llu ms\n", (unsigned long long) (d->finished_ms - d->started_ms));

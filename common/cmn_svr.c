@@ -1342,3 +1342,109 @@ cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret)
     }
     return err;
 }
+
+/* ---------------------------------------------------------------- oic.r.vodlist */
+
+cmn_err_t
+cmn_vodlist_encode(const cmn_vodlist_t *v, uint8_t **ret_buf, size_t *ret_len)
+{
+    s_enc_t e = {s_new_map(), false};
+    cbor_item_t *rt = cbor_new_indefinite_array();
+    if (rt && !s_push(rt, cbor_build_string("oic.r.vodlist"))) {
+        cbor_decref(&rt);
+    }
+    s_put(&e, "rt", rt);
+    cbor_item_t *vods = cbor_new_indefinite_array();
+    for (size_t i = 0; vods && i < v->n_vods; i++) {
+        s_enc_t item = {s_new_map(), false};
+        if (item.map == NULL) {
+            cbor_decref(&vods);
+            break;
+        }
+        s_put(&item, "n", cbor_build_string(v->vods[i].n));
+        s_put(&item, "di", s_build_uuid(&v->vods[i].di));
+        s_put(&item, "econame", cbor_build_string(v->vods[i].econame));
+        if (item.failed || !cbor_array_push(vods, item.map)) {
+            cbor_decref(&vods);
+        }
+        cbor_decref(&item.map);
+    }
+    s_put(&e, "vods", vods);
+    return s_finish(&e, ret_buf, ret_len);
+}
+
+static cmn_err_t
+s_decode_vod(const cbor_item_t *m, cmn_vod_t *vod)
+{
+    if (!cbor_isa_map(m)) {
+        return CMN_EPROTO;
+    }
+    bool has_di = false;
+    cmn_err_t err = CMN_OK;
+    struct cbor_pair *p = cbor_map_handle(m);
+    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(m); i++) {
+        const cbor_item_t *k = p[i].key;
+        if (s_key_is(k, "di")) {
+            err = s_uuid(p[i].value, &vod->di);
+            has_di = true;
+        } else if (s_key_is(k, "n")) {
+            err = s_text(p[i].value, vod->n, sizeof vod->n);
+        } else if (s_key_is(k, "econame")) {
+            err = s_text(p[i].value, vod->econame, sizeof vod->econame);
+        } else if (!cbor_isa_string(k)) {
+            err = CMN_EPROTO;
+        }
+    }
+    return err == CMN_OK && has_di && !cmn_uuid_is_nil(&vod->di) ? CMN_OK : CMN_EPROTO;
+}
+
+cmn_err_t
+cmn_vodlist_decode(const uint8_t *buf, size_t len, cmn_vodlist_t *ret)
+{
+    cbor_item_t *map = NULL;
+    cmn_err_t err = s_load_map(buf, len, &map);
+    if (err != CMN_OK) {
+        return err;
+    }
+    cmn_vodlist_t *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        cbor_decref(&map);
+        return CMN_ENOMEM;
+    }
+    bool has_vods = false;
+    struct cbor_pair *p = cbor_map_handle(map);
+    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+        const cbor_item_t *val = p[i].value;
+        if (!s_key_is(p[i].key, "vods")) {
+            continue;
+        }
+        has_vods = true;
+        if (!cbor_isa_array(val) || cbor_array_size(val) > CMN_VODLIST_MAX) {
+            err = CMN_EPROTO;
+            break;
+        }
+        v->n_vods = 0;
+        for (size_t j = 0; err == CMN_OK && j < cbor_array_size(val); j++) {
+            cmn_vod_t vod;
+            memset(&vod, 0, sizeof vod);
+            err = s_decode_vod(cbor_array_handle(val)[j], &vod);
+            for (size_t q = 0; err == CMN_OK && q < v->n_vods; q++) {
+                if (cmn_uuid_eq(&v->vods[q].di, &vod.di)) {
+                    err = CMN_EPROTO; /* the same VOD twice */
+                }
+            }
+            if (err == CMN_OK) {
+                v->vods[v->n_vods++] = vod;
+            }
+        }
+    }
+    cbor_decref(&map);
+    if (err == CMN_OK && !has_vods) {
+        err = CMN_EPROTO;
+    }
+    if (err == CMN_OK) {
+        *ret = *v;
+    }
+    free(v);
+    return err;
+}

@@ -244,4 +244,25 @@ typedef struct {
 cmn_err_t cmn_d_encode(const cmn_d_t *d, uint8_t **ret_buf, size_t *ret_len);
 cmn_err_t cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret);
 
+/* ---- oic.r.vodlist (OCF Bridging: the VODs of a Bridge, at /bridge/vodlist) ---- */
+#define CMN_VODLIST_MAX  64 /* more entries than this: the payload is refused */
+#define CMN_VODLIST_HREF "/bridge/vodlist"
+
+typedef struct {
+    char n[64];       /* the VOD's name */
+    cmn_uuid_t di;    /* its device id */
+    char econame[32]; /* its ecosystem ("BLE", "Z-Wave", ...) */
+} cmn_vod_t;
+
+typedef struct {
+    cmn_vod_t vods[CMN_VODLIST_MAX];
+    size_t n_vods;
+} cmn_vodlist_t;
+
+/* {"rt":["oic.r.vodlist"],"vods":[{"n":..,"di":..,"econame":..}]}. */
+cmn_err_t cmn_vodlist_encode(const cmn_vodlist_t *v, uint8_t **ret_buf, size_t *ret_len);
+/* Peer input: CMN_EPROTO if malformed, "vods" missing, an entry without a valid "di",
+ * a duplicate di, a string too long, or more than CMN_VODLIST_MAX entries. */
+cmn_err_t cmn_vodlist_decode(const uint8_t *buf, size_t len, cmn_vodlist_t *ret);
+
 #endif

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "cmn_svr.h"
+
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
         n, t, offsetof(sim_config_t, f), d, fl, lo, hi, h                                          \
@@ -69,9 +71,17 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             1,
             0,
             "fault injection: IDX:bad-cbor:PATH, IDX:silent:PATH, IDX:error:PATH, IDX:bad-coap, "
-            "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:mfg:KIND "
-            "(manufacturer certificate "
+            "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:absent, "
+            "IDX:mfg:KIND (manufacturer certificate "
             "good, expired, bad-ku, no-ocf-eku, untrusted, ca-leaf, other-uuid)"),
+        OPT("bridge-vods",
+            CMN_CFG_INT,
+            bridge_vods,
+            "0",
+            0,
+            0,
+            CMN_VODLIST_MAX,
+            "device 0 is an OCF Bridge hosting N VODs (devices --count .. --count+N-1)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

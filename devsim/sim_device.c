@@ -171,6 +171,12 @@ sim_device_mcast_doxm_matches(const sim_device_t *dev, const char *query)
     return false;
 }
 
+bool
+sim_device_is_hidden(const sim_device_t *dev)
+{
+    return dev->bridge != NULL && !dev->doxm.owned && !dev->bridge->doxm.owned;
+}
+
 /* ------------------------------------------------------------------ access */
 
 static bool
@@ -194,6 +200,9 @@ s_rowner(const sim_device_t *dev, const char *path)
     }
     if (strcmp(path, "/oic/sec/acl2") == 0) {
         return &dev->acl.rowneruuid;
+    }
+    if (dev->is_bridge && strcmp(path, CMN_VODLIST_HREF) == 0) {
+        return &dev->doxm.devowneruuid; /* the Bridge's owner reads its VODs (bridges.md) */
     }
     return NULL;
 }
@@ -300,7 +309,7 @@ sim_device_handle(sim_device_t *dev,
     *ret_body = NULL;
     *ret_len = 0;
     *ret_changed = false;
-    if (dev->is_silenced) {
+    if (dev->is_silenced || sim_device_is_hidden(dev)) {
         return 0;
     }
     if (dev->fault == SIM_FAULT_SILENT && s_fault_applies(dev, path)) {
@@ -356,6 +365,9 @@ sim_device_handle(sim_device_t *dev,
         }
     } else if (strcmp(path, "/oic/d") == 0 || strcmp(path, "/oic/p") == 0) {
         code = is_get ? (err = sim_svr_get_d(dev, ret_body, ret_len), SIM_CODE_CONTENT)
+                      : SIM_CODE_BAD_METHOD;
+    } else if (dev->is_bridge && strcmp(path, CMN_VODLIST_HREF) == 0) {
+        code = is_get ? (err = sim_svr_get_vodlist(dev, ret_body, ret_len), SIM_CODE_CONTENT)
                       : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/a/light") == 0) {
         code = SIM_CODE_BAD_METHOD;

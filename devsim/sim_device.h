@@ -56,10 +56,15 @@ typedef struct sim_device {
     char fault_path[64];             /* its path ("" = every path) */
     bool is_silenced;                /* SIM_FAULT_SILENT triggered */
     bool was_muted;                  /* SIM_FAULT_MUTE_FIRST triggered */
-    char address[200];  /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
-    uint16_t udp_port;  /* coap:// port */
-    uint16_t dtls_port; /* coaps:// port */
-    void *net;          /* transport state (sim_coap.c) */
+    char address[200];         /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
+    uint16_t udp_port;         /* coap:// port */
+    uint16_t dtls_port;        /* coaps:// port */
+    void *net;                 /* transport state (sim_coap.c) */
+    bool is_bridge;            /* a Bridge: /oic/d rt oic.d.bridge, serves oic.r.vodlist */
+    int bridge_idx;            /* a VOD: index of its Bridge (persisted), -1 = not a VOD */
+    struct sim_device *bridge; /* a VOD: its Bridge (set by sim_world), NULL otherwise */
+    struct sim_device *all;    /* every device of the process (a Bridge lists its VODs) */
+    size_t n_all;
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,
@@ -98,6 +103,10 @@ void sim_device_doc_failed(sim_device_t *dev);
  * query "owned=FALSE" (key owned/Owned, value any case) or none, only in RFOTM with
  * no DOC; "owned=TRUE" matches owned devices; anything else gets no answer. */
 bool sim_device_mcast_doxm_matches(const sim_device_t *dev, const char *query);
+
+/* OCF Bridging: an unowned VOD whose Bridge is unowned is not on the network. It answers
+ * nothing (multicast or unicast) until its Bridge is owned (docs/bridges.md). */
+bool sim_device_is_hidden(const sim_device_t *dev);
 
 /* Valid dos.s transitions (OCF-NOTES 5.1). */
 bool sim_device_transition_allowed(int64_t from, int64_t to);

@@ -33,8 +33,33 @@ s_uuid(FILE *out, const cmn_uuid_t *u)
     s_str(out, buf);
 }
 
+/* "bridge": the Bridge's uuid on a VOD; "vods": the VODs' uuids on a Bridge. */
 static void
-s_device(FILE *out, const sim_device_t *d)
+s_bridge(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n)
+{
+    if (d->bridge_idx >= 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].idx == d->bridge_idx) {
+                fprintf(out, ",\"bridge\":");
+                s_uuid(out, &all[i].doxm.deviceuuid);
+            }
+        }
+    }
+    if (d->is_bridge) {
+        fprintf(out, ",\"vods\":[");
+        size_t printed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].bridge_idx == d->idx) {
+                fprintf(out, "%s", printed++ ? "," : "");
+                s_uuid(out, &all[i].doxm.deviceuuid);
+            }
+        }
+        fprintf(out, "]");
+    }
+}
+
+static void
+s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all)
 {
     fprintf(out, "{\"index\":%d,\"dir\":", d->idx);
     s_str(out, d->dir);
@@ -124,7 +149,9 @@ s_device(FILE *out, const sim_device_t *d)
         sim_device_ep(addrs[i], true, d->dtls_port, true, ep[1], sizeof ep[1]);
         fprintf(out, "%s\"%s\",\"%s\"", i ? "," : "", ep[0], ep[1]);
     }
-    fprintf(out, "]}");
+    fprintf(out, "]");
+    s_bridge(out, d, all, n_all);
+    fprintf(out, "}");
 }
 
 static int
@@ -157,22 +184,33 @@ sim_dump_dir(const char *dir, FILE *out)
     }
     (void) closedir(d);
     qsort(names, n, sizeof *names, s_cmp);
-    fprintf(out, "[");
-    size_t printed = 0;
-    for (size_t i = 0; i < n; i++) {
-        sim_device_t dev;
-        memset(&dev, 0, sizeof dev);
-        dev.idx = atoi(names[i] + 4);
-        (void) snprintf(dev.dir, sizeof dev.dir, "%s/%s", dir, names[i]);
-        (void) snprintf(dev.address, sizeof dev.address, "127.0.0.1");
-        if (sim_store_load(&dev) == CMN_OK) {
-            fprintf(out, "%s\n", printed++ ? "," : "");
-            s_device(out, &dev);
+    /* All loaded first: a VOD names its Bridge's uuid, a Bridge its VODs'. */
+    sim_device_t *devs = calloc(n ? n : 1, sizeof *devs);
+    size_t loaded = 0;
+    for (size_t i = 0; devs && i < n; i++) {
+        sim_device_t *dev = &devs[loaded];
+        dev->idx = atoi(names[i] + 4);
+        dev->bridge_idx = -1;
+        (void) snprintf(dev->dir, sizeof dev->dir, "%s/%s", dir, names[i]);
+        (void) snprintf(dev->address, sizeof dev->address, "127.0.0.1");
+        if (sim_store_load(dev) == CMN_OK) {
+            loaded++;
+        } else {
+            sim_device_free(dev);
+            memset(dev, 0, sizeof *dev);
         }
-        sim_device_free(&dev);
+    }
+    fprintf(out, "[");
+    for (size_t i = 0; i < loaded; i++) {
+        fprintf(out, "%s\n", i ? "," : "");
+        s_device(out, &devs[i], devs, loaded);
+        sim_device_free(&devs[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
         free(names[i]);
     }
     free(names);
+    free(devs);
     fprintf(out, "\n]\n");
     return CMN_OK;
 }

@@ -86,6 +86,9 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             }
             d->mfg_kind = (int) mk; /* a certificate, not a fault of a path */
             path = NULL;
+        } else if (strcmp(kind, "absent") == 0) {
+            d->fault = SIM_FAULT_SILENT; /* never answers anything, multicast included */
+            d->is_silenced = true;
         } else if (strcmp(kind, "damage-acl") == 0) {
             err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
             if (err != CMN_OK) {

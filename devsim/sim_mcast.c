@@ -364,7 +364,7 @@ s_handle(sim_mcast_t *self,
         size_t len = 0;
         struct sockaddr_storage src;
         socklen_t src_len = 0;
-        if (dev->is_silenced || dev->pstat.dos_s == CMN_DOS_RESET ||
+        if (dev->is_silenced || sim_device_is_hidden(dev) || dev->pstat.dos_s == CMN_DOS_RESET ||
             s_unicast_src(dev, from, &src, &src_len) != CMN_OK) {
             continue;
         }

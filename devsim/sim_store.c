@@ -47,6 +47,7 @@ sim_store_save(const sim_device_t *dev, bool fsync_file)
 {
     cbor_item_t *map = cbor_new_indefinite_map();
     uint16_t ports[2] = {dev->udp_port, dev->dtls_port};
+    int32_t bridge_idx = dev->bridge_idx;
     bool ok = map && s_add_enc(map, "doxm", (s_enc_fn *) cmn_doxm_encode, &dev->doxm) &&
               s_add_enc(map, "pstat", (s_enc_fn *) cmn_pstat_encode, &dev->pstat) &&
               s_add_enc(map, "cred", (s_enc_fn *) cmn_creds_encode, &dev->creds) &&
@@ -54,7 +55,9 @@ sim_store_save(const sim_device_t *dev, bool fsync_file)
               s_add_enc(map, "sdi", (s_enc_fn *) cmn_sdi_encode, &dev->sdi) &&
               s_add_bytes(map, "piid", dev->piid.b, 16) &&
               s_add_bytes(map, "ports", (const uint8_t *) ports, sizeof ports) &&
-              s_add_bytes(map, "light", (const uint8_t *) (dev->light ? "1" : "0"), 1);
+              s_add_bytes(map, "light", (const uint8_t *) (dev->light ? "1" : "0"), 1) &&
+              s_add_bytes(map, "is_bridge", (const uint8_t *) (dev->is_bridge ? "1" : "0"), 1) &&
+              s_add_bytes(map, "bridge_idx", (const uint8_t *) &bridge_idx, sizeof bridge_idx);
     unsigned char *buf = NULL;
     size_t cap = 0;
     size_t len = ok ? cbor_serialize_alloc(map, &buf, &cap) : 0;
@@ -158,6 +161,16 @@ sim_store_load(sim_device_t *dev)
     dev->udp_port = p[0];
     dev->dtls_port = p[1];
     dev->light = cbor_bytestring_length(light) == 1 && cbor_bytestring_handle(light)[0] == '1';
+    /* The Bridge/VOD relation (absent in folders of older releases: the flags decide). */
+    const cbor_item_t *is_bridge = s_get(map, "is_bridge");
+    const cbor_item_t *bridge_idx = s_get(map, "bridge_idx");
+    if (is_bridge && bridge_idx && cbor_bytestring_length(is_bridge) == 1 &&
+        cbor_bytestring_length(bridge_idx) == sizeof(int32_t)) {
+        int32_t b;
+        memcpy(&b, cbor_bytestring_handle(bridge_idx), sizeof b);
+        dev->is_bridge = cbor_bytestring_handle(is_bridge)[0] == '1';
+        dev->bridge_idx = b >= 0 ? b : -1;
+    }
     err = CMN_OK;
 out:
     cbor_decref(&map);

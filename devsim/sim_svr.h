@@ -35,6 +35,8 @@ int sim_svr_delete_acl2(sim_device_t *dev, const char *query);
 /* GET payloads (malloc'd CBOR in *ret). The cred GET never carries private data. */
 cmn_err_t sim_svr_get_cred(const sim_device_t *dev, uint8_t **ret, size_t *len);
 cmn_err_t sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len);
+/* A Bridge's oic.r.vodlist: every VOD of the process whose Bridge is dev. */
+cmn_err_t sim_svr_get_vodlist(const sim_device_t *dev, uint8_t **ret, size_t *len);
 
 /* Copies the value of key (matched case-insensitively) in an URI query "k1=v1&k2=v2"
  * into out (cap bytes, NUL terminated). false if the key is absent or the value does not fit. */

@@ -67,6 +67,7 @@ sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t
             {"/oic/sec/acl2", "oic.r.acl2", true, true},
             {"/oic/sec/sdi", "oic.r.sdi", true, true},
             {"/a/light", "oic.r.switch.binary", true, false},
+            {CMN_VODLIST_HREF, "oic.r.vodlist", true, false},
     };
     char rt[48] = "";
     if (query) {
@@ -77,7 +78,8 @@ sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t
     bool plain_svr = dev->pstat.dos_s == CMN_DOS_RFOTM && !dev->doc_open;
     cmn_res_t res = {0};
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        if (rt[0] && strcmp(rt, links[i].rt) != 0) {
+        if ((rt[0] && strcmp(rt, links[i].rt) != 0) ||
+            (!dev->is_bridge && strcmp(links[i].href, CMN_VODLIST_HREF) == 0)) {
             continue;
         }
         cmn_link_t l;
@@ -113,11 +115,40 @@ sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len)
     memset(&d, 0, sizeof d);
     d.di = dev->doxm.deviceuuid;
     d.piid = dev->piid;
-    (void) snprintf(d.n, sizeof d.n, "ocf-devsim light %d", dev->idx);
+    (void) snprintf(d.n, sizeof d.n, "ocf-devsim %s %d",
+                    dev->is_bridge ? "bridge"
+                    : dev->bridge  ? "vod"
+                                   : "light",
+                    dev->idx);
     (void) snprintf(d.icv, sizeof d.icv, "ocf.2.2.5");
     (void) snprintf(d.dmv, sizeof d.dmv, "ocf.res.1.0.0,ocf.sh.1.0.0");
     (void) snprintf(d.rt[0], sizeof d.rt[0], "oic.wk.d");
-    (void) snprintf(d.rt[1], sizeof d.rt[1], "oic.d.light");
+    (void) snprintf(d.rt[1], sizeof d.rt[1], "%s", dev->is_bridge ? "oic.d.bridge" : "oic.d.light");
     d.n_rt = 2;
+    if (dev->bridge) {
+        (void) snprintf(d.rt[d.n_rt++], sizeof d.rt[0], "oic.d.virtual");
+    }
     return cmn_d_encode(&d, ret, len);
+}
+
+cmn_err_t
+sim_svr_get_vodlist(const sim_device_t *dev, uint8_t **ret, size_t *len)
+{
+    cmn_vodlist_t *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        return CMN_ENOMEM;
+    }
+    for (size_t i = 0; i < dev->n_all && v->n_vods < CMN_VODLIST_MAX; i++) {
+        const sim_device_t *vod = &dev->all[i];
+        if (vod->bridge != dev) {
+            continue;
+        }
+        cmn_vod_t *e = &v->vods[v->n_vods++];
+        (void) snprintf(e->n, sizeof e->n, "ocf-devsim vod %d", vod->idx);
+        e->di = vod->doxm.deviceuuid;
+        (void) snprintf(e->econame, sizeof e->econame, "devsim");
+    }
+    cmn_err_t err = cmn_vodlist_encode(v, ret, len);
+    free(v);
+    return err;
 }

@@ -94,6 +94,25 @@ s_mfg_setup(sim_world_t *self, const char *dir)
     return CMN_OK;
 }
 
+/* Links a VOD to its Bridge (devices load in index order; a Bridge has a lower index). */
+static void
+s_link_bridge(sim_world_t *self, sim_device_t *d)
+{
+    d->all = self->devs;
+    d->n_all = self->n;
+    d->bridge = NULL;
+    if (d->bridge_idx < 0) {
+        return;
+    }
+    if (d->bridge_idx >= d->idx || !self->devs[d->bridge_idx].is_bridge) {
+        cmn_log_warn("SIM-BRIDGE", "dev=%d stored Bridge %d is not a Bridge here: unlinked", d->idx,
+                     d->bridge_idx);
+        d->bridge_idx = -1;
+        return;
+    }
+    d->bridge = &self->devs[d->bridge_idx];
+}
+
 sim_world_t *
 sim_world_new(const sim_config_t *cfg)
 {
@@ -104,7 +123,7 @@ sim_world_new(const sim_config_t *cfg)
     self->epfd = -1;
     self->sigfd = -1;
     self->is_fsync = cfg->fsync;
-    self->n = (size_t) cfg->count;
+    self->n = (size_t) cfg->count + (size_t) cfg->bridge_vods; /* VODs come after --count */
     self->devs = calloc(self->n, sizeof *self->devs);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -119,6 +138,9 @@ sim_world_new(const sim_config_t *cfg)
     for (size_t i = 0; i < self->n; i++) {
         sim_device_t *d = &self->devs[i];
         d->idx = (int) i;
+        /* The flags decide the Bridge/VOD relation of a new device; a stored one wins. */
+        d->is_bridge = cfg->bridge_vods > 0 && i == 0;
+        d->bridge_idx = cfg->bridge_vods > 0 && i >= (size_t) cfg->count ? 0 : -1;
         d->reset_delay_ms = cfg->reset_delay_ms;
         d->is_legacy_hint = cfg->rdp_legacy_hint;
         (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
@@ -134,6 +156,9 @@ sim_world_new(const sim_config_t *cfg)
                 cmn_log_warn("SIM-CORRUPT", "dev=%zu state unreadable: factory reset", i);
             }
             err = sim_device_factory_reset(d);
+        }
+        if (err == CMN_OK) {
+            s_link_bridge(self, d);
         }
         if (err == CMN_OK && cfg->new_ports) {
             d->udp_port = d->dtls_port = 0; /* sim_coap_start picks free ones */
@@ -198,8 +223,14 @@ sim_world_new(const sim_config_t *cfg)
             sim_device_ep(addrs[a], true, self->devs[i].dtls_port, true, ep[1], sizeof ep[1]);
             (void) snprintf(eps + used, sizeof eps - used, " coap=%s coaps=%s", ep[0], ep[1]);
         }
-        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s%s", i, uuid,
-                       cmn_dos_name(self->devs[i].pstat.dos_s), eps);
+        char role[64] = "";
+        if (self->devs[i].is_bridge) {
+            (void) snprintf(role, sizeof role, " role=bridge");
+        } else if (self->devs[i].bridge) {
+            (void) snprintf(role, sizeof role, " role=vod bridge=%d", self->devs[i].bridge_idx);
+        }
+        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s%s%s", i, uuid,
+                       cmn_dos_name(self->devs[i].pstat.dos_s), role, eps);
     }
     cmn_log_notice("READY", "devices=%zu dir=\"%s\"", self->n, cfg->dir);
     return self;

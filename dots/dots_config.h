@@ -22,6 +22,7 @@ typedef struct {
     char *otm_policy;       /* acceptable OTMs, most preferred first ("mfg,rdp,jw") */
     int discover_window_ms; /* default discovery window */
     int step_timeout_ms;    /* deadline of one onboarding step */
+    int vod_discover_ms;    /* how long a Bridge's VODs are looked for (docs/bridges.md) */
     bool durable;           /* LMDB sync on commit */
     int map_size_mib;       /* LMDB map size */
     char *log_level;

@@ -26,7 +26,12 @@ s_state_name(const dots_dev_t *r)
 
 /* Fills d (and its arrays in the caller's storage) from a record. */
 static void
-s_device(const dots_dev_t *r, const char *sd_uuid, Obt__Dots__Device *d, char **eps, uint32_t *oxms)
+s_device(const dots_dev_t *r,
+         const char *sd_uuid,
+         Obt__Dots__Device *d,
+         char **eps,
+         uint32_t *oxms,
+         char **vods)
 {
     obt__dots__device__init(d);
     d->uuid = CMN_PB_STR(r->uuid);
@@ -61,6 +66,17 @@ s_device(const dots_dev_t *r, const char *sd_uuid, Obt__Dots__Device *d, char **
     d->cipher = CMN_PB_STR(r->cipher);
     d->sd_uuid = CMN_PB_STR(r->owned ? sd_uuid : "");
     d->otm = CMN_PB_STR(r->otm_policy);
+    d->bridge_state = CMN_PB_STR(r->bridge > 0 && r->bridge < BRIDGE_STATE_COUNT
+                                         ? DOTS_BRIDGE_STATE_NAMES[r->bridge]
+                                         : "");
+    d->bridge_error = CMN_PB_STR(r->bridge_error);
+    for (size_t i = 0; i < r->n_vods; i++) {
+        vods[i] = CMN_PB_STR(r->vods[i]);
+    }
+    d->vods = vods;
+    d->n_vods = r->n_vods;
+    d->bridge = CMN_PB_STR(r->bridge_uuid);
+    d->is_bridge = r->is_bridge;
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -157,17 +173,25 @@ s_on_list(dots_service_t *self,
     static Obt__Dots__Device **ptrs;
     static char **eps;
     static uint32_t *oxms;
+    static char **vods;
+    size_t n_vods = 0; /* only Bridges have VODs: one slice each, not DOTS_MAX_VODS per device */
+    for (size_t i = 0; i < n; i++) {
+        n_vods += dots_engine_device(self->engine, i)->n_vods;
+    }
     free(items);
     free(ptrs);
     free(eps);
     free(oxms);
+    free(vods);
     items = calloc(n + 1, sizeof *items);
     ptrs = calloc(n + 1, sizeof *ptrs);
     eps = calloc((n + 1) * DOTS_MAX_EPS, sizeof *eps);
     oxms = calloc((n + 1) * DOTS_MAX_OXMS, sizeof *oxms);
-    if (!items || !ptrs || !eps || !oxms) {
+    vods = calloc(n_vods + 1, sizeof *vods);
+    if (!items || !ptrs || !eps || !oxms || !vods) {
         return CMN_ENOMEM;
     }
+    size_t vod_at = 0;
     obt__dots__device_list__init(&list);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -175,7 +199,9 @@ s_on_list(dots_service_t *self,
         if (filter && filter[0] && strcmp(filter, s_state_name(r)) != 0) {
             continue;
         }
-        s_device(r, self->id.sd_uuid, &items[k], &eps[k * DOTS_MAX_EPS], &oxms[k * DOTS_MAX_OXMS]);
+        s_device(r, self->id.sd_uuid, &items[k], &eps[k * DOTS_MAX_EPS], &oxms[k * DOTS_MAX_OXMS],
+                 &vods[vod_at]);
+        vod_at += r->n_vods;
         ptrs[k] = &items[k];
         k++;
     }
@@ -258,6 +284,7 @@ static struct {
     Obt__Dots__Device d;
     char *eps[DOTS_MAX_EPS];
     uint32_t oxms[DOTS_MAX_OXMS];
+    char *vods[DOTS_MAX_VODS];
     dots_dev_t rec;
 } s_one;
 
@@ -279,7 +306,7 @@ s_on_pin(dots_service_t *self,
         return err;
     }
     s_device(dots_engine_find(self->engine, req->pin->uuid), self->id.sd_uuid, &s_one.d, s_one.eps,
-             s_one.oxms);
+             s_one.oxms, s_one.vods);
     reply->body_case = OBT__DOTS__REPLY__BODY_PIN;
     reply->pin = &s_one.d;
     return CMN_OK;
@@ -306,7 +333,7 @@ s_on_show(dots_service_t *self,
         (void) snprintf(error, error_len, "no device %s", req->show->uuid);
         return CMN_ENOTFOUND;
     }
-    s_device(r, self->id.sd_uuid, d, eps, oxms);
+    s_device(r, self->id.sd_uuid, d, eps, oxms, s_one.vods);
     reply->body_case = OBT__DOTS__REPLY__BODY_SHOW;
     reply->show = d;
     return CMN_OK;
@@ -526,9 +553,10 @@ s_maint_done(void *arg, cmn_err_t err, const char *error, const dots_dev_t *dev)
     Obt__Dots__Device dd;
     char *eps[DOTS_MAX_EPS];
     uint32_t oxms[DOTS_MAX_OXMS];
+    char *vods[DOTS_MAX_VODS];
     reply.corr_id = d->corr_id;
     if (err == CMN_OK && dev) {
-        s_device(dev, d->svc->id.sd_uuid, &dd, eps, oxms);
+        s_device(dev, d->svc->id.sd_uuid, &dd, eps, oxms, vods);
         reply.body_case = OBT__DOTS__REPLY__BODY_REPAIR;
         reply.repair = &dd;
     } else if (err == CMN_OK) {

@@ -22,6 +22,7 @@
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_devreq.h"
 #include "obt/ams.pb-c.h"
 #include "obt/cms.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -198,41 +199,18 @@ s_device_request(s_job_t *job,
                  size_t len)
 {
     dots_maint_t *m = job->m;
-    const char *ep = dots_dev_ep(dev, secure);
-    dots_secret_t sec = {0};
-    cmn_uuid_t me;
-    if (ep == NULL) {
-        (void) snprintf(job->why, sizeof job->why, "device has no %s endpoint",
-                        secure ? "coaps://" : "coap://");
-        return CMN_ENOTFOUND;
+    s_call_ctx_t *c = s_ctx(job);
+    if (c == NULL) {
+        return CMN_ENOMEM;
     }
-    if (secure && (dots_store_get_secret(m->store, dev->uuid, &sec) != CMN_OK || !sec.has_owner)) {
-        (void) snprintf(job->why, sizeof job->why, "no owner credential stored");
-        return CMN_ENOTFOUND;
+    const dots_devreq_t r = {method, path, secure, payload, len};
+    cmn_err_t err = dots_devreq_send(m->gw, m->store, m->id->uuid, dev, &r,
+                                     (uint32_t) m->cfg->step_timeout_ms, s_on_reply, c, job->why,
+                                     sizeof job->why);
+    if (err != CMN_OK) {
+        m->n_calls--;
+        free(c);
     }
-    (void) cmn_uuid_from_str(m->id->uuid, &me);
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
-    Obt__Gw__Security s = OBT__GW__SECURITY__INIT;
-    c.caller_uuid = (char *) (uintptr_t) m->id->uuid;
-    c.device_uuid = (char *) (uintptr_t) dev->uuid;
-    c.endpoint = (char *) (uintptr_t) ep;
-    c.method = (Obt__Gw__Method) method;
-    c.path = (char *) (uintptr_t) path;
-    c.payload.data = (uint8_t *) (uintptr_t) payload;
-    c.payload.len = len;
-    c.timeout_ms = (uint32_t) m->cfg->step_timeout_ms;
-    if (secure) {
-        s.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
-        s.psk_identity = (ProtobufCBinaryData){16, me.b};
-        s.psk_key = (ProtobufCBinaryData){16, sec.owner_psk};
-        c.security = &s;
-    }
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &c;
-    req.corr_id = cmn_bus_next_corr_id();
-    cmn_err_t err = s_call(job, m->gw, &req.base, req.corr_id, c.timeout_ms + 500);
-    OPENSSL_cleanse(&sec, sizeof sec);
     return err;
 }
 

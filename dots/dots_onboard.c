@@ -28,6 +28,7 @@
 #include "cmn_psk.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "dots_bridge.h"
 #include "dots_disc.h"
 #include "dots_otm.h"
 #include "obt/ams.pb-c.h"
@@ -598,6 +599,10 @@ a_finish(void *ctx, int *ret_event)
     dots_job_t *job = ctx;
     job->dev.finished_ms = cmn_time_wall_ms();
     job->dev.error[0] = '\0';
+    /* Committed with RFNOP: is it an OCF Bridge? (dots_bridge.c) */
+    job->dev.bridge = BRIDGE_CHECK;
+    job->dev.bridge_error[0] = '\0';
+    job->dev.bridge_deadline_ms = 0;
     cmn_log_notice("DOTS-RFNOP", "dev=%s onboarded in %llu ms (first uuid %s)", job->dev.uuid,
                    (unsigned long long) (job->dev.finished_ms - job->dev.started_ms),
                    job->dev.first_uuid);
@@ -1431,6 +1436,15 @@ s_select(dots_engine_t *self,
         if (s == JOB_APPROVED || is_retry) {
             (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
+            count++;
+        } else if (s == JOB_RFNOP &&
+                   (job->dev.bridge == BRIDGE_FAILED || (job->dev.bridge == BRIDGE_NONE && !all))) {
+            /* The Bridge's VOD work failed (a VOD not found, ...), or a device onboarded
+             * before DOTS knew Bridges is named: look (again). */
+            job->dev.bridge = BRIDGE_CHECK;
+            job->dev.bridge_deadline_ms = 0;
+            job->dev.bridge_error[0] = '\0';
+            (void) s_store(job, false);
             count++;
         } else if (s == JOB_FAILED && job->dev.owned && job->dev.step >= JOB_SET_RFPRO) {
             job->dev.state = job->dev.step; /* re-enter the step that failed */

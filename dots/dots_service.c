@@ -164,6 +164,11 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot set up the reset and repair jobs");
         goto fail;
     }
+    self->bridge = dots_bridge_new(cfg, self->store, &self->id, self->engine, self->gw);
+    if (self->bridge == NULL) {
+        cmn_log_err("DOTS-INIT", "cannot set up the bridge jobs");
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s", cfg->endpoint, self->id.uuid,
                    self->id.sd_uuid);
     return self;
@@ -179,6 +184,7 @@ dots_service_destroy(dots_service_t **self_p)
         return;
     }
     dots_service_t *self = *self_p;
+    dots_bridge_destroy(&self->bridge);
     dots_maint_destroy(&self->maint);
     dots_engine_destroy(&self->engine);
     cmn_calls_destroy(&self->gw);
@@ -199,6 +205,7 @@ dots_service_run(dots_service_t *self)
     while (!zsys_interrupted) {
         dots_engine_tick(self->engine);
         dots_maint_tick(self->maint);
+        dots_bridge_tick(self->bridge);
         int timeout = 200;
         cmn_calls_t *calls[3] = {self->gw, self->cms, self->ams};
         for (int i = 0; i < 3; i++) {

@@ -8,6 +8,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_err.h"
+#include "dots_bridge.h"
 #include "dots_maint.h"
 #include "dots_onboard.h"
 #include "dots_service.h"
@@ -23,6 +24,7 @@ struct dots_service {
     cmn_calls_t *gw, *cms, *ams; /* pending calls per peer */
     dots_engine_t *engine;       /* jobs */
     dots_maint_t *maint;         /* reset and repair jobs */
+    dots_bridge_t *bridge;       /* Bridges: their VODs found and queued */
     uint64_t started_ms;
     uint64_t requests;
 };

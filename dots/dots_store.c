@@ -108,7 +108,7 @@ dots_dev_ep(const dots_dev_t *dev, bool secure)
 }
 
 static void
-s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *oxms)
+s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *oxms, char **vods)
 {
     r->version = 1;
     r->uuid = CMN_PB_STR(d->uuid);
@@ -144,6 +144,16 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->maint = (uint32_t) d->maint;
     r->maint_error = CMN_PB_STR(d->maint_error);
     r->maint_updated_ms = d->maint_updated_ms;
+    r->bridge = (uint32_t) d->bridge;
+    r->is_bridge = d->is_bridge;
+    for (size_t i = 0; i < d->n_vods; i++) {
+        vods[i] = CMN_PB_STR(d->vods[i]);
+    }
+    r->vods = vods;
+    r->n_vods = d->n_vods;
+    r->bridge_uuid = CMN_PB_STR(d->bridge_uuid);
+    r->bridge_error = CMN_PB_STR(d->bridge_error);
+    r->bridge_deadline_ms = d->bridge_deadline_ms;
 }
 
 static void
@@ -180,6 +190,14 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->maint = (int) r->maint;
     (void) snprintf(d->maint_error, sizeof d->maint_error, "%s", r->maint_error);
     d->maint_updated_ms = r->maint_updated_ms;
+    d->bridge = (int) r->bridge;
+    d->is_bridge = r->is_bridge;
+    for (size_t i = 0; i < r->n_vods && i < DOTS_MAX_VODS; i++) {
+        (void) snprintf(d->vods[d->n_vods++], sizeof d->vods[0], "%s", r->vods[i]);
+    }
+    (void) snprintf(d->bridge_uuid, sizeof d->bridge_uuid, "%s", r->bridge_uuid);
+    (void) snprintf(d->bridge_error, sizeof d->bridge_error, "%s", r->bridge_error);
+    d->bridge_deadline_ms = r->bridge_deadline_ms;
 }
 
 cmn_err_t
@@ -191,10 +209,11 @@ dots_store_put(dots_store_t *self,
     cmn_kv_txn_t *txn = NULL;
     char *eps[DOTS_MAX_EPS];
     uint32_t oxms[DOTS_MAX_OXMS];
+    char *vods[DOTS_MAX_VODS];
     Obt__Store__DotsDevice rec = OBT__STORE__DOTS_DEVICE__INIT;
     Obt__Store__DotsSecret sec = OBT__STORE__DOTS_SECRET__INIT;
     uint8_t keys[3][16];
-    s_to_pb(dev, &rec, eps, oxms);
+    s_to_pb(dev, &rec, eps, oxms, vods);
     cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
     if (err != CMN_OK) {
         return err;

@@ -11,6 +11,7 @@
 
 #define DOTS_MAX_EPS  8
 #define DOTS_MAX_OXMS 8
+#define DOTS_MAX_VODS 64 /* = CMN_VODLIST_MAX */
 
 /* One device's record (store.DotsDevice), as a plain struct. */
 typedef struct {
@@ -36,6 +37,13 @@ typedef struct {
     int maint;             /* reset/repair job state (dots_maint_state_t), 0 = none */
     char maint_error[320]; /* its last error */
     uint64_t maint_updated_ms;
+    int bridge;                   /* bridge job state (dots_bridge_state_t), 0 = none */
+    bool is_bridge;               /* its /oic/d has rt oic.d.bridge */
+    char vods[DOTS_MAX_VODS][37]; /* a Bridge: its VODs' uuids as its vodlist gave them */
+    size_t n_vods;
+    char bridge_uuid[37];        /* a VOD: its Bridge's current uuid */
+    char bridge_error[320];      /* the bridge job's error */
+    uint64_t bridge_deadline_ms; /* wall clock: end of the VOD discovery */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

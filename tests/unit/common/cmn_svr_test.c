@@ -2,6 +2,7 @@
  * validation at the edges, and malformed input (ASan and UBSan watch the rest) */
 #include <cbor.h>
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1765,4 +1766,96 @@ Test(cmn_svr, failed_decode_leaves_ret_untouched)
     cr_assert_eq(cmn_res_decode(b.buf, b.len, &res), CMN_EPROTO);
     cr_assert_eq(memcmp(&res, &res0, sizeof res), 0);
     free(b.buf);
+}
+
+/* ---------------------------------------------------------------- oic.r.vodlist */
+
+Test(cmn_svr, vodlist_roundtrip)
+{
+    cmn_vodlist_t v;
+    memset(&v, 0, sizeof v);
+    v.n_vods = 2;
+    (void) strcpy(v.vods[0].n, "lamp");
+    v.vods[0].di = s_uuid(U_DEV);
+    (void) strcpy(v.vods[0].econame, "BLE");
+    (void) strcpy(v.vods[1].n, "lock");
+    v.vods[1].di = s_uuid(U_OWNER);
+    (void) strcpy(v.vods[1].econame, "Z-Wave");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_vodlist_encode(&v, &buf, &len), CMN_OK);
+    cmn_vodlist_t back;
+    cr_assert_eq(cmn_vodlist_decode(buf, len, &back), CMN_OK);
+    free(buf);
+    cr_assert_eq(back.n_vods, 2);
+    s_assert_uuid(&back.vods[1].di, U_OWNER);
+    cr_assert_str_eq(back.vods[0].n, "lamp");
+    cr_assert_str_eq(back.vods[1].econame, "Z-Wave");
+}
+
+/* Decodes {"vods": vods} (vods consumed). */
+static cmn_err_t
+s_vodlist_of(cbor_item_t *vods)
+{
+    s_buf_t b = s_ser(s_kv(s_map(), "vods", vods));
+    cmn_vodlist_t v;
+    cmn_err_t err = cmn_vodlist_decode(b.buf, b.len, &v);
+    free(b.buf);
+    return err;
+}
+
+static cbor_item_t *
+s_vod_item(const char *di, const char *n)
+{
+    cbor_item_t *m = s_map();
+    if (di) {
+        (void) s_kv(m, "di", s_str(di));
+    }
+    return s_kv(m, "n", s_str(n));
+}
+
+static cbor_item_t *
+s_vods(size_t n, const char *const *dis)
+{
+    cbor_item_t *a = s_arr();
+    for (size_t i = 0; i < n; i++) {
+        (void) s_push(a, s_vod_item(dis[i], "x"));
+    }
+    return a;
+}
+
+Test(cmn_svr, vodlist_peer_input_is_bounded_and_checked)
+{
+    static const char *const one[] = {U_DEV};
+    cr_assert_eq(s_vodlist_of(s_vods(1, one)), CMN_OK);
+    static const char *const dup[] = {U_DEV, U_DEV};
+    cr_assert_eq(s_vodlist_of(s_vods(2, dup)), CMN_EPROTO, "the same VOD twice");
+    static const char *const nil[] = {"00000000-0000-0000-0000-000000000000"};
+    cr_assert_eq(s_vodlist_of(s_vods(1, nil)), CMN_EPROTO, "nil di");
+    static const char *const bad[] = {"not-a-uuid"};
+    cr_assert_eq(s_vodlist_of(s_vods(1, bad)), CMN_EPROTO);
+    static const char *const none[] = {NULL};
+    cr_assert_eq(s_vodlist_of(s_vods(1, none)), CMN_EPROTO, "an entry without di");
+    cr_assert_eq(s_vodlist_of(s_str("vods")), CMN_EPROTO, "vods is not an array");
+
+    /* CMN_VODLIST_MAX + 1 distinct entries. */
+    cbor_item_t *many = s_arr();
+    for (int i = 0; i <= CMN_VODLIST_MAX; i++) {
+        char di[40];
+        (void) snprintf(di, sizeof di, "11111111-2222-4333-8444-%012d", i);
+        (void) s_push(many, s_vod_item(di, "x"));
+    }
+    cr_assert_eq(s_vodlist_of(many), CMN_EPROTO, "more than CMN_VODLIST_MAX");
+
+    char long_name[80];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    cbor_item_t *a = s_push(s_arr(), s_vod_item(U_DEV, long_name));
+    cr_assert_eq(s_vodlist_of(a), CMN_EPROTO, "a name longer than the field");
+
+    static const uint8_t junk[] = {0xbf, 0x64, 'v', 'o', 'd', 's', 0x9f, 0xa1};
+    cmn_vodlist_t v;
+    cr_assert_eq(cmn_vodlist_decode(junk, sizeof junk, &v), CMN_EPROTO);
+    static const uint8_t no_vods[] = {0xa0}; /* {} */
+    cr_assert_eq(cmn_vodlist_decode(no_vods, sizeof no_vods, &v), CMN_EPROTO);
 }

@@ -503,3 +503,119 @@ Test(sim_device, sreset_transitions_and_writes)
     cr_assert_eq(s_post_pstat(&psk, &to_rfnop), 204);
     cr_assert(s_dev.pstat.isop);
 }
+
+/* OCF Bridging (docs/bridges.md): s_dev is the Bridge, vod one of its VODs. */
+static sim_device_t s_vod;
+
+static int
+s_get(sim_device_t *dev, const sim_peer_t *peer, const char *path, uint8_t **body, size_t *len)
+{
+    bool changed = false;
+    return sim_device_handle(dev, peer, SIM_GET, path, NULL, NULL, 0, body, len, &changed);
+}
+
+static void
+s_make_bridge(sim_device_t all[2])
+{
+    memset(&s_vod, 0, sizeof s_vod);
+    s_vod.idx = 1;
+    s_vod.oxms[0] = 0;
+    s_vod.n_oxms = 1;
+    cr_assert_eq(sim_device_factory_reset(&s_vod), CMN_OK);
+    s_dev.is_bridge = true;
+    s_dev.bridge_idx = -1;
+    s_vod.bridge_idx = 0;
+    s_vod.bridge = &s_dev;
+    all[0] = s_dev; /* the vodlist only compares the bridge pointer and reads the uuid */
+    all[1] = s_vod;
+    all[1].bridge = &s_dev;
+    s_dev.all = all;
+    s_dev.n_all = 2;
+}
+
+Test(sim_device, an_unowned_vod_is_hidden_while_its_bridge_is_unowned)
+{
+    sim_device_t all[2];
+    s_make_bridge(all);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    cr_assert(sim_device_is_hidden(&s_vod));
+    cr_assert_eq(s_get(&s_vod, &s_plain, "/oic/sec/doxm", &body, &len), 0, "no answer at all");
+    cr_assert_eq(s_get(&s_vod, &s_plain, "/oic/res", &body, &len), 0);
+    cr_assert_null(body);
+    s_dev.doxm.owned = true;
+    cr_assert_not(sim_device_is_hidden(&s_vod));
+    cr_assert_eq(s_get(&s_vod, &s_plain, "/oic/sec/doxm", &body, &len), 205);
+    free(body);
+    cr_assert_eq(s_get(&s_vod, &s_plain, "/oic/d", &body, &len), 205);
+    cmn_d_t d;
+    cr_assert_eq(cmn_d_decode(body, len, &d), CMN_OK);
+    free(body);
+    cr_assert_eq(d.n_rt, 3);
+    cr_assert_str_eq(d.rt[2], "oic.d.virtual");
+    /* An owned VOD stays reachable whatever its Bridge does. */
+    s_vod.doxm.owned = true;
+    s_dev.doxm.owned = false;
+    cr_assert_not(sim_device_is_hidden(&s_vod));
+    sim_device_free(&s_vod);
+}
+
+Test(sim_device, the_vodlist_is_read_by_the_bridges_owner_in_rfnop)
+{
+    sim_device_t all[2];
+    s_make_bridge(all);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    cr_assert_eq(s_get(&s_dev, &s_plain, "/oic/d", &body, &len), 205);
+    cmn_d_t d;
+    cr_assert_eq(cmn_d_decode(body, len, &d), CMN_OK);
+    free(body);
+    cr_assert_str_eq(d.rt[1], "oic.d.bridge");
+
+    cmn_uuid_t owner, other;
+    s_own(&owner);
+    cmn_doxm_t owned = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &owned), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    cr_assert_eq(s_get(&s_dev, &psk, CMN_VODLIST_HREF, &body, &len), 403, "NCR: RFNOP only");
+    cr_assert_eq(s_set_dos(CMN_DOS_RFNOP), 204);
+    s_dev.doc_open = false;
+    cr_assert_eq(cmn_uuid_generate(&other), CMN_OK);
+    sim_peer_t stranger = {.is_secure = true, .has_peer = true, .peer = other};
+    cr_assert_eq(s_get(&s_dev, &stranger, CMN_VODLIST_HREF, &body, &len), 403);
+    cr_assert_eq(s_get(&s_dev, &s_plain, CMN_VODLIST_HREF, &body, &len), 401);
+    cr_assert_eq(s_get(&s_dev, &psk, CMN_VODLIST_HREF, &body, &len), 205);
+    cmn_vodlist_t v;
+    cr_assert_eq(cmn_vodlist_decode(body, len, &v), CMN_OK);
+    free(body);
+    cr_assert_eq(v.n_vods, 1);
+    cr_assert(cmn_uuid_eq(&v.vods[0].di, &s_vod.doxm.deviceuuid));
+    cr_assert_str_eq(v.vods[0].econame, "devsim");
+    /* A device that is not a Bridge gives its owner no such right (the ACL decides). */
+    s_dev.is_bridge = false;
+    cr_assert_eq(s_get(&s_dev, &psk, CMN_VODLIST_HREF, &body, &len), 403);
+    free(body);
+    sim_device_free(&s_vod);
+}
+
+Test(sim_device, the_bridge_relation_survives_a_restart)
+{
+    char tmpl[] = "/tmp/sim_bridge_XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    (void) snprintf(s_dev.dir, sizeof s_dev.dir, "%s", tmpl);
+    s_dev.bridge_idx = 3;
+    cr_assert_eq(sim_store_save(&s_dev, false), CMN_OK);
+    sim_device_t back;
+    memset(&back, 0, sizeof back);
+    back.bridge_idx = -1;
+    (void) snprintf(back.dir, sizeof back.dir, "%s", tmpl);
+    cr_assert_eq(sim_store_load(&back), CMN_OK);
+    cr_assert_eq(back.bridge_idx, 3);
+    cr_assert_not(back.is_bridge);
+    sim_device_free(&back);
+    char path[600];
+    (void) snprintf(path, sizeof path, "%s/state.cbor", tmpl);
+    (void) unlink(path);
+    (void) rmdir(tmpl);
+}

@@ -99,6 +99,30 @@ Test(dots_store, put_then_get_roundtrips, .init = s_setup, .fini = s_teardown)
     cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_ENOTFOUND);
 }
 
+Test(dots_store, the_bridge_job_and_the_vod_links_roundtrip, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    s_make_dev(&d, UUID_A);
+    d.bridge = 3;
+    d.is_bridge = true;
+    d.n_vods = DOTS_MAX_VODS;
+    for (size_t i = 0; i < DOTS_MAX_VODS; i++) {
+        (void) snprintf(d.vods[i], sizeof d.vods[i], "11111111-2222-3333-4444-%012zu", i);
+    }
+    (void) snprintf(d.bridge_uuid, sizeof d.bridge_uuid, "%s", UUID_B);
+    (void) snprintf(d.bridge_error, sizeof d.bridge_error, "VOD %s not found", UUID_B);
+    d.bridge_deadline_ms = 4242;
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, NULL), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_OK);
+    cr_assert_eq(got.bridge, 3);
+    cr_assert(got.is_bridge);
+    cr_assert_eq(got.n_vods, DOTS_MAX_VODS);
+    cr_assert_str_eq(got.vods[DOTS_MAX_VODS - 1], d.vods[DOTS_MAX_VODS - 1]);
+    cr_assert_str_eq(got.bridge_uuid, UUID_B);
+    cr_assert_str_eq(got.bridge_error, d.bridge_error);
+    cr_assert_eq(got.bridge_deadline_ms, 4242);
+}
+
 Test(dots_store, rekey_moves_record_and_aliases_old_uuid, .init = s_setup, .fini = s_teardown)
 {
     dots_dev_t d, got;
