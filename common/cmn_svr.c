@@ -121,101 +121,257 @@ s_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text)
     return CMN_OK;
 }
 
-/* Reads the head of one data item at *pos: major type, additional info and its
- * argument (0 for ai 31). False if it runs past the end or uses a reserved ai. */
-static bool
-s_head(const uint8_t *buf, size_t len, size_t *pos, uint8_t *major, uint8_t *ai, uint64_t *arg)
-{
-    if (*pos >= len) {
-        return false;
-    }
-    uint8_t b = buf[(*pos)++];
-    *major = (uint8_t) (b >> 5);
-    *ai = (uint8_t) (b & 0x1f);
-    *arg = *ai < 24 ? *ai : 0;
-    if (*ai < 24 || *ai == 31) {
-        return true;
-    }
-    if (*ai > 27) {
-        return false;
-    }
-    size_t n = (size_t) 1 << (*ai - 24);
-    if (len - *pos < n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        *arg = *arg << 8 | buf[(*pos)++];
-    }
-    return true;
-}
-
 #define S_MAX_DEPTH   64
 #define S_UNTIL_BREAK UINT64_MAX
+
+/* What an open container is. */
+typedef enum {
+    S_OPEN_ARRAY,
+    S_OPEN_MAP,
+    S_OPEN_BYTES, /* indefinite byte string: definite byte chunks until break */
+    S_OPEN_TEXT,  /* indefinite text string: definite text chunks until break */
+} s_open_t;
+
+/* State of the well-formedness scan, fed by libcbor's streaming decoder one head at
+ * a time. */
+typedef struct {
+    uint64_t left[S_MAX_DEPTH]; /* items each open container still expects */
+    s_open_t kind[S_MAX_DEPTH]; /* what each open container is */
+    size_t depth;               /* open containers */
+    uint64_t need;              /* bytes the container just opened needs at least */
+    bool has_tag;               /* a tag waits for its item */
+    bool is_bad;                /* not well-formed, or nested too deep */
+    bool is_done;               /* the top-level item is complete */
+} s_scan_t;
+
+static bool
+s_scan_in_string(const s_scan_t *self)
+{
+    return self->depth > 0 && (self->kind[self->depth - 1] == S_OPEN_BYTES ||
+                               self->kind[self->depth - 1] == S_OPEN_TEXT);
+}
+
+/* One item is complete: count it in its container and close the full ones. */
+static void
+s_scan_complete(s_scan_t *self)
+{
+    self->has_tag = false;
+    while (self->depth > 0 && self->left[self->depth - 1] != S_UNTIL_BREAK &&
+           --self->left[self->depth - 1] == 0) {
+        self->depth--;
+    }
+    self->is_done = self->depth == 0;
+}
+
+static void
+s_scan_item(s_scan_t *self)
+{
+    if (s_scan_in_string(self)) {
+        self->is_bad = true; /* only chunks go inside an indefinite string */
+        return;
+    }
+    s_scan_complete(self);
+}
+
+static void
+s_scan_open(s_scan_t *self, s_open_t kind, uint64_t items)
+{
+    if (s_scan_in_string(self) || self->depth == S_MAX_DEPTH) {
+        self->is_bad = true;
+        return;
+    }
+    self->has_tag = false;
+    self->kind[self->depth] = kind;
+    self->left[self->depth++] = items;
+}
+
+/* A definite array or map: every item takes at least one byte, so n items need n
+ * bytes (2n for n pairs); checked by the caller against what is left. */
+static void
+s_scan_open_definite(s_scan_t *self, s_open_t kind, size_t n)
+{
+    if (n == 0) {
+        s_scan_item(self);
+        return;
+    }
+    if (kind == S_OPEN_MAP && (uint64_t) n > UINT64_MAX / 2) {
+        self->is_bad = true;
+        return;
+    }
+    uint64_t items = kind == S_OPEN_MAP ? (uint64_t) n * 2 : (uint64_t) n;
+    self->need = items;
+    s_scan_open(self, kind, items);
+}
+
+/* A definite string: a whole item, or one chunk of an indefinite string. */
+static void
+s_scan_string(s_scan_t *self, s_open_t kind)
+{
+    if (!s_scan_in_string(self)) {
+        s_scan_complete(self);
+    } else if (self->kind[self->depth - 1] != kind) {
+        self->is_bad = true; /* chunks have the type of their string */
+    }
+}
+
+/* Scalars of every width: one complete item each, the value does not matter. */
+#define S_ON_SCALAR(name, type)                                                                    \
+    static void name(void *ctx, type v)                                                            \
+    {                                                                                              \
+        (void) v;                                                                                  \
+        s_scan_item(ctx);                                                                          \
+    }
+
+S_ON_SCALAR(s_on_u8, uint8_t)
+S_ON_SCALAR(s_on_u16, uint16_t)
+S_ON_SCALAR(s_on_u32, uint32_t)
+S_ON_SCALAR(s_on_u64, uint64_t)
+S_ON_SCALAR(s_on_float, float)
+S_ON_SCALAR(s_on_double, double)
+S_ON_SCALAR(s_on_bool, bool)
+
+static void
+s_on_simple(void *ctx)
+{
+    s_scan_item(ctx);
+}
+
+static void
+s_on_bytes(void *ctx, cbor_data data, size_t len)
+{
+    (void) data;
+    (void) len;
+    s_scan_string(ctx, S_OPEN_BYTES);
+}
+
+static void
+s_on_text(void *ctx, cbor_data data, size_t len)
+{
+    (void) data;
+    (void) len;
+    s_scan_string(ctx, S_OPEN_TEXT);
+}
+
+static void
+s_on_bytes_start(void *ctx)
+{
+    s_scan_open(ctx, S_OPEN_BYTES, S_UNTIL_BREAK);
+}
+
+static void
+s_on_text_start(void *ctx)
+{
+    s_scan_open(ctx, S_OPEN_TEXT, S_UNTIL_BREAK);
+}
+
+static void
+s_on_array_start(void *ctx, size_t n)
+{
+    s_scan_open_definite(ctx, S_OPEN_ARRAY, n);
+}
+
+static void
+s_on_indef_array_start(void *ctx)
+{
+    s_scan_open(ctx, S_OPEN_ARRAY, S_UNTIL_BREAK);
+}
+
+static void
+s_on_map_start(void *ctx, size_t n)
+{
+    s_scan_open_definite(ctx, S_OPEN_MAP, n);
+}
+
+static void
+s_on_indef_map_start(void *ctx)
+{
+    s_scan_open(ctx, S_OPEN_MAP, S_UNTIL_BREAK);
+}
+
+static void
+s_on_tag(void *ctx, uint64_t tag)
+{
+    (void) tag;
+    s_scan_t *self = ctx;
+    if (s_scan_in_string(self)) {
+        self->is_bad = true;
+        return;
+    }
+    self->has_tag = true; /* a tag applies to the item that follows */
+}
+
+static void
+s_on_break(void *ctx)
+{
+    s_scan_t *self = ctx;
+    if (self->depth == 0 || self->left[self->depth - 1] != S_UNTIL_BREAK || self->has_tag) {
+        self->is_bad = true;
+        return;
+    }
+    self->depth--;
+    s_scan_complete(self); /* the indefinite container is one item of its parent */
+}
+
+/* Every member is set: cbor_stream_decode calls them unchecked. string and
+ * byte_string get definite strings (whole, or chunks of an indefinite one);
+ * string_start and byte_string_start open indefinite ones (the comments in libcbor
+ * 0.8's callbacks.h have the two the other way round; the types are right). */
+static const struct cbor_callbacks S_SCAN_CALLBACKS = {
+        .uint8 = s_on_u8,
+        .uint16 = s_on_u16,
+        .uint32 = s_on_u32,
+        .uint64 = s_on_u64,
+        .negint8 = s_on_u8,
+        .negint16 = s_on_u16,
+        .negint32 = s_on_u32,
+        .negint64 = s_on_u64,
+        .byte_string = s_on_bytes,
+        .byte_string_start = s_on_bytes_start,
+        .string = s_on_text,
+        .string_start = s_on_text_start,
+        .array_start = s_on_array_start,
+        .indef_array_start = s_on_indef_array_start,
+        .map_start = s_on_map_start,
+        .indef_map_start = s_on_indef_map_start,
+        .tag = s_on_tag,
+        .float2 = s_on_float,
+        .float4 = s_on_float,
+        .float8 = s_on_double,
+        .undefined = s_on_simple,
+        .null = s_on_simple,
+        .boolean = s_on_bool,
+        .indef_break = s_on_break,
+};
 
 /* True if buf is exactly one well-formed CBOR item, nested at most S_MAX_DEPTH deep,
  * in which every definite array and map has the items it declares.
  * libcbor 0.8 allocates (and clears) the slots of a definite array or map for its
  * declared size before reading any item, so a few bytes from a peer claiming 2^32
- * items would make cbor_load allocate gigabytes. Checked first, what cbor_load
- * allocates is bounded by len. */
+ * items would make cbor_load allocate gigabytes. libcbor's streaming decoder reads
+ * one head at a time without allocating; the callbacks above keep the nesting, and
+ * a declared size larger than the bytes left is refused at once. Checked first, what
+ * cbor_load allocates is bounded by len. */
 static bool
 s_well_formed(const uint8_t *buf, size_t len)
 {
-    uint64_t left[S_MAX_DEPTH]; /* items each open container still expects */
-    uint8_t kind[S_MAX_DEPTH];  /* its major type (2, 3: indefinite string) */
-    size_t depth = 0;
+    s_scan_t scan = {.depth = 0};
     size_t pos = 0;
-    for (;;) {
-        uint8_t major, ai;
-        uint64_t arg;
-        if (!s_head(buf, len, &pos, &major, &ai, &arg)) {
+    while (!scan.is_done) {
+        if (pos == len) {
+            return false; /* truncated */
+        }
+        scan.need = 0;
+        struct cbor_decoder_result r =
+                cbor_stream_decode(buf + pos, len - pos, &S_SCAN_CALLBACKS, &scan);
+        if (r.status != CBOR_DECODER_FINISHED || r.read == 0 || scan.is_bad) {
+            return false; /* reserved or malformed head, string past the end */
+        }
+        pos += r.read;
+        if (scan.need > len - pos) {
             return false;
         }
-        bool in_string = depth > 0 && (kind[depth - 1] == 2 || kind[depth - 1] == 3);
-        if (ai == 31) {
-            if (major == 7) { /* break */
-                if (depth == 0 || left[depth - 1] != S_UNTIL_BREAK) {
-                    return false;
-                }
-                depth--;
-            } else if (major >= 2 && major <= 5 && !in_string && depth < S_MAX_DEPTH) {
-                kind[depth] = major;
-                left[depth++] = S_UNTIL_BREAK;
-                continue;
-            } else {
-                return false;
-            }
-        } else if (in_string && major != kind[depth - 1]) {
-            return false; /* chunks of an indefinite string are definite, same type */
-        } else if (major == 2 || major == 3) {
-            if (arg > len - pos) {
-                return false;
-            }
-            pos += (size_t) arg;
-        } else if (major == 4 || major == 5) {
-            /* every item takes at least one byte */
-            if (arg > (len - pos) / (major == 5 ? 2 : 1)) {
-                return false;
-            }
-            if (arg > 0) {
-                if (depth == S_MAX_DEPTH) {
-                    return false;
-                }
-                kind[depth] = major;
-                left[depth++] = major == 5 ? arg * 2 : arg;
-                continue;
-            }
-        } else if (major == 6) {
-            continue; /* a tag applies to the item that follows */
-        }
-        /* one item is complete: count it in its container, close the full ones */
-        while (depth > 0 && left[depth - 1] != S_UNTIL_BREAK && --left[depth - 1] == 0) {
-            depth--;
-        }
-        if (depth == 0) {
-            return pos == len;
-        }
     }
+    return pos == len; /* nothing after the one top-level item */
 }
 
 /* cbor_load of exactly one well-formed item; the caller checks its type. */

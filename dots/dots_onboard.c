@@ -77,9 +77,12 @@ struct dots_engine {
     bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
     int checks_pending;
     uint64_t next_check_ms;
+    size_t n_calls;    /* calls in flight: their contexts point here */
+    bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
 };
 
 typedef struct {
+    dots_engine_t *eng; /* outlives the job: a callback may run after the jobs are freed */
     dots_job_t *job;
     uint64_t gen;
 } s_call_ctx_t;
@@ -124,11 +127,48 @@ s_fail(dots_job_t *job, const char *why)
 
 /* ------------------------------------------------------------------ requests */
 
+/* Sends msg through to and counts the call. The service destroys the engine before
+ * its cmn_calls, whose destroy runs every pending callback (with CMN_EIO): the engine
+ * stays allocated until the last of them has run (the dots_maint pattern). */
+static cmn_err_t
+s_call(dots_engine_t *self,
+       cmn_calls_t *to,
+       const ProtobufCMessage *msg,
+       uint64_t corr_id,
+       uint32_t timeout_ms,
+       cmn_call_fn *fn,
+       void *arg)
+{
+    cmn_err_t err = cmn_calls_send(to, msg, corr_id, timeout_ms, fn, arg);
+    if (err == CMN_OK) {
+        self->n_calls++;
+    }
+    return err;
+}
+
+/* First thing in every callback of s_call: false if the engine has been destroyed
+ * (frees it with its last call); the callback then frees only its own context and
+ * touches nothing else: the jobs are gone, and a stop must leave every job as it was
+ * stored, to resume after the restart. */
+static bool
+s_call_returned(dots_engine_t *self)
+{
+    self->n_calls--;
+    if (!self->is_destroyed) {
+        return true;
+    }
+    if (self->n_calls == 0) {
+        free(self);
+    }
+    return false;
+}
+
 static s_call_ctx_t *
 s_ctx(dots_job_t *job)
 {
     s_call_ctx_t *c = malloc(sizeof *c);
     if (c) {
+        c->eng = job->eng;
         c->job = job;
         c->gen = ++job->gen;
     }
@@ -148,8 +188,8 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     req->corr_id = cmn_bus_next_corr_id();
     uint32_t timeout = (uint32_t) job->eng->cfg->step_timeout_ms;
     job->dev.deadline_ms = cmn_time_wall_ms() + timeout;
-    cmn_err_t err =
-            cmn_calls_send(job->eng->gw, &req->base, req->corr_id, timeout + 500, s_on_gw_reply, c);
+    cmn_err_t err = s_call(job->eng, job->eng->gw, &req->base, req->corr_id, timeout + 500,
+                           s_on_gw_reply, c);
     if (err != CMN_OK) {
         free(c);
     }
@@ -482,13 +522,13 @@ s_send_step(dots_job_t *job)
             req.corr_id = corr;
             req.body_case = OBT__CMS__REQUEST__BODY_HANDOVER;
             req.handover = &h;
-            err = cmn_calls_send(eng->cms, &req.base, corr, timeout, s_on_svc_reply, c);
+            err = s_call(eng, eng->cms, &req.base, corr, timeout, s_on_svc_reply, c);
         } else {
             Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
             req.corr_id = corr;
             req.body_case = OBT__AMS__REQUEST__BODY_HANDOVER;
             req.handover = &h;
-            err = cmn_calls_send(eng->ams, &req.base, corr, timeout, s_on_svc_reply, c);
+            err = s_call(eng, eng->ams, &req.base, corr, timeout, s_on_svc_reply, c);
         }
         if (err != CMN_OK) {
             free(c);
@@ -840,8 +880,9 @@ s_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     s_call_ctx_t *c = arg;
     dots_job_t *job = c->job;
     uint64_t gen = c->gen;
+    bool is_alive = s_call_returned(c->eng);
     free(c);
-    if (gen != job->gen) {
+    if (!is_alive || gen != job->gen) {
         return;
     }
     if (err != CMN_OK) {
@@ -929,8 +970,9 @@ s_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     s_call_ctx_t *c = arg;
     dots_job_t *job = c->job;
     uint64_t gen = c->gen;
+    bool is_alive = s_call_returned(c->eng);
     free(c);
-    if (gen != job->gen) {
+    if (!is_alive || gen != job->gen) {
         return;
     }
     const char *who = job->dev.state == JOB_HANDOVER_CMS ? "CMS" : "AMS";
@@ -1060,7 +1102,13 @@ dots_engine_destroy(dots_engine_t **self_p)
         free(self->jobs[i]);
     }
     free(self->jobs);
-    free(self);
+    self->jobs = NULL;
+    self->n_jobs = 0;
+    if (self->n_calls > 0) {
+        self->is_destroyed = true; /* the calls' callbacks still hold it */
+    } else {
+        free(self);
+    }
     *self_p = NULL;
 }
 
@@ -1089,7 +1137,7 @@ s_check_d(dots_engine_t *self, s_peer_ctx_t *pc, const char *d_endpoint)
     req.coap = &c;
     req.corr_id = cmn_bus_next_corr_id();
     pc->stage = 1;
-    if (cmn_calls_send(self->gw, &req.base, req.corr_id, 4000, s_on_peer, pc) != CMN_OK) {
+    if (s_call(self, self->gw, &req.base, req.corr_id, 4000, s_on_peer, pc) != CMN_OK) {
         free(pc);
         self->checks_pending--;
     }
@@ -1100,6 +1148,10 @@ s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
     s_peer_ctx_t *pc = arg;
     dots_engine_t *self = pc->eng;
+    if (!s_call_returned(self)) {
+        free(pc);
+        return;
+    }
     const char *name = pc->is_cms ? "CMS" : "AMS";
     char *uuid = pc->is_cms ? self->cms_uuid : self->ams_uuid;
     if (err != CMN_OK) {
@@ -1159,6 +1211,9 @@ static void
 s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
     dots_engine_t *self = arg;
+    if (!s_call_returned(self)) {
+        return;
+    }
     self->checks_pending--;
     if (err != CMN_OK) {
         return;
@@ -1194,8 +1249,7 @@ s_check_peers(dots_engine_t *self)
         req.body_case = OBT__GW__REQUEST__BODY_REGISTER_SERVICE;
         req.register_service = &reg;
         req.corr_id = cmn_bus_next_corr_id();
-        if (cmn_calls_send(self->gw, &req.base, req.corr_id, 2000, s_on_registered, self) ==
-            CMN_OK) {
+        if (s_call(self, self->gw, &req.base, req.corr_id, 2000, s_on_registered, self) == CMN_OK) {
             self->checks_pending++;
         }
     }
@@ -1218,13 +1272,13 @@ s_check_peers(dots_engine_t *self)
             req.corr_id = corr;
             req.body_case = OBT__CMS__REQUEST__BODY_HEALTH;
             req.health = &h;
-            err = cmn_calls_send(self->cms, &req.base, corr, 2000, s_on_peer, pc);
+            err = s_call(self, self->cms, &req.base, corr, 2000, s_on_peer, pc);
         } else {
             Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
             req.corr_id = corr;
             req.body_case = OBT__AMS__REQUEST__BODY_HEALTH;
             req.health = &h;
-            err = cmn_calls_send(self->ams, &req.base, corr, 2000, s_on_peer, pc);
+            err = s_call(self, self->ams, &req.base, corr, 2000, s_on_peer, pc);
         }
         if (err == CMN_OK) {
             self->checks_pending++;
@@ -1288,6 +1342,11 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
     s_disc_ctx_t *dc = arg;
     dots_engine_t *self = dc->eng;
+    if (!s_call_returned(self)) {
+        dc->fn(dc->arg, CMN_EIO, "DOTS is stopping", 0, 0); /* the service answers the caller */
+        free(dc);
+        return;
+    }
     unsigned found = 0, added = 0;
     Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
     if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
@@ -1369,8 +1428,8 @@ dots_engine_discover(dots_engine_t *self,
     req.corr_id = cmn_bus_next_corr_id();
     /* Rounds, /oic/res, unicast /oic/res: one window each (at most 20 rounds). */
     unsigned rounds = opts->rounds ? (opts->rounds < 20 ? opts->rounds : 20) : 20;
-    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id,
-                                   d.window_ms * (rounds + 2) + 5000, s_on_discovered, dc);
+    cmn_err_t err = s_call(self, self->gw, &req.base, req.corr_id,
+                           d.window_ms * (rounds + 2) + 5000, s_on_discovered, dc);
     if (err != CMN_OK) {
         free(dc);
     }

@@ -70,6 +70,10 @@ dots_engine_t *dots_engine_new(const dots_config_t *cfg,
                                cmn_calls_t *gw,
                                cmn_calls_t *cms,
                                cmn_calls_t *ams);
+/* Frees the jobs; the jobs' stored states are left as they are (they resume after a
+ * restart). Calls still pending in the cmn_calls keep the engine allocated until
+ * their callbacks have run (cmn_calls_destroy runs them, after this): those callbacks
+ * only free their own context; a pending discovery is answered with CMN_EIO. */
 void dots_engine_destroy(dots_engine_t **self_p);
 
 /* Periodic work: service registration, CMS/AMS identity checks, scheduling. */

@@ -184,6 +184,8 @@ dots_service_destroy(dots_service_t **self_p)
         return;
     }
     dots_service_t *self = *self_p;
+    /* Destroying the calls runs their pending callbacks (CMN_EIO): bridge, maint and engine
+     * stay allocated until then, each freed by its last callback. */
     dots_bridge_destroy(&self->bridge);
     dots_maint_destroy(&self->maint);
     dots_engine_destroy(&self->engine);

@@ -1,16 +1,38 @@
 /* bench_onboard.c — onboards N simulated devices through the whole suite and prints
  * devices/s, per-device latency percentiles, CPU seconds and peak RSS per process.
  * A program that prints figures, not a test. Run it inside scripts/netns.sh. */
+#include <openssl/crypto.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cmn_bus.h"
 #include "cmn_time.h"
+#include "obt/dots.pb-c.h"
 #include "obt_checks.h"
 #include "obt_json.h"
+
+/* One row per OTM: what the simulator offers, what DOTS's policy allows, and whether
+ * the bench has to give each device's PIN. The manufacturer-certificate OTM will be
+ * one more row (and a trust anchor added before onboarding). */
+typedef struct {
+    const char *name;        /* --otm */
+    const char *sim_oxms;    /* ocf-devsim --oxms */
+    const char *dots_policy; /* obt-dots --otm-policy */
+    bool needs_pin;          /* the job waits in WAIT_PIN for the PIN the device shows */
+} s_otm_t;
+
+static const s_otm_t s_otms[] = {
+        {"jw", "0", "jw", false},
+        {"rdp", "1", "rdp", true},
+};
 
 static double
 s_cpu_s(pid_t pid)
@@ -52,20 +74,54 @@ s_hwm_kib(pid_t pid)
     return kib;
 }
 
-/* --steps: with one device in flight, DOTS's job lines are sequential, so the time
- * between two consecutive "DOTS-JOB dev=... FROM --EV--> TO" lines is the time spent
- * in FROM (its request to the gateway, device, CMS or AMS and the reply). Prints the
- * mean per step over all devices. */
+/* One device in the job log: the state it entered last, and when. */
+typedef struct {
+    char uuid[40];
+    char state[40];
+    double ms;
+} s_step_dev_t;
+
+/* The device a job line belongs to. A device's uuid changes in SET_DEVICEUUID: the
+ * first line under the new uuid leaves that state, so it continues the device whose
+ * last line entered it. Returns NULL when the table is full. */
+static s_step_dev_t *
+s_step_dev(s_step_dev_t *devs, size_t *n, size_t cap, const char *uuid, const char *from)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(devs[i].uuid, uuid) == 0) {
+            return &devs[i];
+        }
+    }
+    for (size_t i = 0; strcmp(from, "SET_DEVICEUUID") == 0 && i < *n; i++) {
+        if (strcmp(devs[i].state, from) == 0) {
+            (void) snprintf(devs[i].uuid, sizeof devs[i].uuid, "%s", uuid);
+            return &devs[i];
+        }
+    }
+    if (*n == cap) {
+        return NULL;
+    }
+    s_step_dev_t *d = &devs[(*n)++];
+    (void) snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
+    d->state[0] = '\0';
+    return d;
+}
+
+/* --steps: the time between two consecutive "DOTS-JOB dev=... FROM --EV--> TO" lines
+ * of one device is the time it spent in FROM (its request to the gateway, device,
+ * CMS or AMS and the reply; WAIT_PIN: until the PIN came). Prints the mean per step
+ * over all devices. One device in flight, so that a step is timed alone; with RDP a
+ * job gives its slot back in WAIT_PIN, so the next device's first steps overlap. */
 static void
 s_print_steps(const char *log_path, size_t devices)
 {
     FILE *fp = fopen(log_path, "r");
-    char line[512], from[40], prev_to[40] = "";
+    char line[512], from[40], uuid[40];
     char names[32][40];
     double total[32] = {0};
-    size_t n_names = 0;
-    double prev_ms = -1;
-    while (fp && fgets(line, sizeof line, fp)) {
+    size_t n_names = 0, n_devs = 0, cap = devices + 8;
+    s_step_dev_t *devs = calloc(cap, sizeof *devs);
+    while (fp && devs && fgets(line, sizeof line, fp)) {
         int hh, mm;
         double sec;
         const char *m = strstr(line, " DOTS-JOB dev=");
@@ -74,14 +130,20 @@ s_print_steps(const char *log_path, size_t devices)
         }
         const char *arrow = strstr(m, " --");
         const char *to = arrow ? strstr(arrow, "--> ") : NULL;
-        if (arrow == NULL || to == NULL) {
+        const char *sp = strchr(m + 14, ' ');
+        if (arrow == NULL || to == NULL || sp == NULL || sp > arrow) {
             continue;
         }
         double ms = ((hh * 60.0 + mm) * 60.0 + sec) * 1000.0;
-        const char *sp = strchr(m + 14, ' ');
-        (void) snprintf(from, sizeof from, "%.*s", sp ? (int) (arrow - sp - 1) : 0,
-                        sp ? sp + 1 : "");
-        if (prev_ms >= 0 && strcmp(from, prev_to) == 0) {
+        (void) snprintf(uuid, sizeof uuid, "%.*s", (int) (sp - m - 14), m + 14);
+        (void) snprintf(from, sizeof from, "%.*s", (int) (arrow - sp - 1), sp + 1);
+        s_step_dev_t *d = s_step_dev(devs, &n_devs, cap, uuid, from);
+        if (d == NULL) {
+            continue;
+        }
+        /* Before QUEUED --START--> a device waits for approval or a slot, not in flight. */
+        bool is_in_flight = strcmp(from, "APPROVED") != 0 && strcmp(from, "QUEUED") != 0;
+        if (is_in_flight && strcmp(from, d->state) == 0) {
             size_t k = 0;
             while (k < n_names && strcmp(names[k], from) != 0) {
                 k++;
@@ -90,15 +152,16 @@ s_print_steps(const char *log_path, size_t devices)
                 (void) snprintf(names[n_names++], sizeof names[0], "%s", from);
             }
             if (k < 32) {
-                total[k] += ms - prev_ms;
+                total[k] += ms - d->ms;
             }
         }
-        (void) sscanf(to + 4, "%39s", prev_to);
-        prev_ms = ms;
+        (void) sscanf(to + 4, "%39s", d->state);
+        d->ms = ms;
     }
     if (fp) {
         (void) fclose(fp);
     }
+    free(devs);
     double sum = 0;
     printf("time per step, mean over %zu devices (ms), from DOTS's job log:\n", devices);
     for (size_t k = 0; k < n_names; k++) {
@@ -106,6 +169,317 @@ s_print_steps(const char *log_path, size_t devices)
         sum += total[k];
     }
     printf("  %-20s %7.2f\n", "sum", devices ? sum / (double) devices : 0.0);
+}
+
+/* ------------------------------------------------------------------ Random PIN */
+
+/* Where one device is in the PIN hand-over. */
+typedef enum {
+    S_PIN_NONE,  /* the device shows no PIN yet */
+    S_PIN_SHOWN, /* the simulator logged a PIN: read pin.txt and send it */
+    S_PIN_SENT,  /* SubmitPin sent, reply awaited */
+    S_PIN_GIVEN, /* DOTS accepted the PIN (or refused it for good) */
+} s_pin_state_t;
+
+typedef struct {
+    char uuid[40];       /* the device's RFOTM uuid (ocf-devsim --dump) */
+    s_pin_state_t state; /* hand-over step */
+    uint64_t corr;       /* corr_id of the SubmitPin in flight */
+    uint64_t retry_ms;   /* S_PIN_SHOWN: not before (pin.txt missing, job not waiting) */
+    uint64_t given_ms;   /* wall clock when DOTS accepted the PIN */
+} s_pin_dev_t;
+
+/* The operator who reads each device's display (its pin.txt) and types the PIN. It
+ * runs as a process of its own, so the bench's polling of the job table (obtctl
+ * runs) never delays a PIN: one CURVE link to DOTS, a SubmitPin per device as soon
+ * as the simulator shows the PIN (its SIM-RDP-PIN log line). Requests are
+ * pipelined; a device whose job has not reached WAIT_PIN yet (DOTS answers ESTATE)
+ * is tried again 5 ms later. */
+typedef struct {
+    cmn_bus_client_t *dots; /* the operator's link to DOTS as "obtctl" */
+    char devdir[600];       /* ocf-devsim --dir */
+    char result[600];       /* where the operator writes when each PIN was accepted */
+    FILE *sim_log;          /* the simulator's log, read as it grows */
+    long sim_off;           /* offset of the first unread line */
+    pid_t pid;              /* the operator process */
+    s_pin_dev_t *devs;      /* by simulator index */
+    size_t n_devs;
+    size_t n_given, n_refused, n_retries;
+} s_pins_t;
+
+static volatile sig_atomic_t s_pins_stopping;
+
+static void
+s_pins_on_term(int sig)
+{
+    (void) sig;
+    s_pins_stopping = 1;
+}
+
+/* Reads the device map (index → RFOTM uuid). */
+static int
+s_pins_init(s_pins_t *self, const obt_suite_t *s, size_t count)
+{
+    memset(self, 0, sizeof *self);
+    (void) snprintf(self->devdir, sizeof self->devdir, "%s/devices", s->dir);
+    (void) snprintf(self->result, sizeof self->result, "%s/pins-given.txt", s->dir);
+    self->devs = calloc(count, sizeof *self->devs);
+    char **objs = calloc(count, sizeof *objs);
+    if (self->devs == NULL || objs == NULL) {
+        free(objs);
+        return -1;
+    }
+    self->n_devs = count;
+    size_t n = obt_devsim_dump(s->dir, objs, count);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strstr(objs[i], "\"index\":");
+        int idx = -1;
+        if (p && sscanf(p, "\"index\":%d", &idx) == 1 && idx >= 0 && (size_t) idx < count) {
+            (void) obt_json_str(objs[i], "uuid", self->devs[idx].uuid, sizeof self->devs[0].uuid);
+        }
+        free(objs[i]);
+    }
+    free(objs);
+    return n == count ? 0 : -1;
+}
+
+static void
+s_pins_fini(s_pins_t *self)
+{
+    free(self->devs);
+}
+
+/* New SIM-RDP-PIN lines: those devices now show a PIN. */
+static void
+s_pins_read_log(s_pins_t *self, uint64_t now)
+{
+    char line[512];
+    clearerr(self->sim_log);
+    (void) fseek(self->sim_log, self->sim_off, SEEK_SET);
+    while (fgets(line, sizeof line, self->sim_log)) {
+        if (strchr(line, '\n') == NULL) {
+            break; /* a line still being written: read it whole next time */
+        }
+        self->sim_off = ftell(self->sim_log);
+        const char *m = strstr(line, " SIM-RDP-PIN dev=");
+        int idx = -1;
+        if (m && sscanf(m, " SIM-RDP-PIN dev=%d", &idx) == 1 && idx >= 0 &&
+            (size_t) idx < self->n_devs && self->devs[idx].state == S_PIN_NONE) {
+            self->devs[idx].state = S_PIN_SHOWN;
+            self->devs[idx].retry_ms = now;
+        }
+    }
+}
+
+/* Reads device idx's display; false while pin.txt is not there yet. */
+static bool
+s_pins_read_display(const s_pins_t *self, size_t idx, char pin[16])
+{
+    char path[700];
+    (void) snprintf(path, sizeof path, "%s/dev-%04zu/pin.txt", self->devdir, idx);
+    FILE *fp = fopen(path, "r");
+    bool ok = fp && fgets(pin, 16, fp) != NULL;
+    if (fp) {
+        (void) fclose(fp);
+    }
+    if (ok) {
+        pin[strcspn(pin, "\n")] = '\0';
+    }
+    return ok;
+}
+
+static void
+s_pins_send(s_pins_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < self->n_devs; i++) {
+        s_pin_dev_t *d = &self->devs[i];
+        char pin[16];
+        if (d->state != S_PIN_SHOWN || now < d->retry_ms) {
+            continue;
+        }
+        if (!s_pins_read_display(self, i, pin)) {
+            d->retry_ms = now + 5;
+            continue;
+        }
+        Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
+        Obt__Dots__SubmitPin p = OBT__DOTS__SUBMIT_PIN__INIT;
+        p.uuid = d->uuid;
+        p.pin = pin;
+        req.corr_id = cmn_bus_next_corr_id();
+        req.body_case = OBT__DOTS__REQUEST__BODY_PIN;
+        req.pin = &p;
+        if (cmn_bus_client_send_pb(self->dots, &req.base) == CMN_OK) {
+            d->corr = req.corr_id;
+            d->state = S_PIN_SENT;
+        } else {
+            d->retry_ms = now + 5;
+        }
+        OPENSSL_cleanse(pin, sizeof pin);
+    }
+}
+
+static void
+s_pins_recv(s_pins_t *self)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    while (cmn_bus_client_recv(self->dots, &data, &len) == CMN_OK) {
+        uint64_t now = cmn_time_wall_ms();
+        Obt__Dots__Reply *r = obt__dots__reply__unpack(NULL, len, data);
+        free(data);
+        for (size_t i = 0; r && i < self->n_devs; i++) {
+            s_pin_dev_t *d = &self->devs[i];
+            if (d->state != S_PIN_SENT || d->corr != r->corr_id) {
+                continue;
+            }
+            if (r->status == OBT__STATUS__STATUS_OK) {
+                d->state = S_PIN_GIVEN;
+                d->given_ms = now;
+                self->n_given++;
+            } else if (r->status == OBT__STATUS__STATUS_ESTATE) {
+                d->state = S_PIN_SHOWN; /* the job has not reached WAIT_PIN yet */
+                d->retry_ms = now + 5;
+                self->n_retries++;
+            } else {
+                d->state = S_PIN_GIVEN;
+                if (self->n_refused++ < 10) {
+                    printf("PIN refused for %s: %s\n", d->uuid, r->error);
+                }
+            }
+            break;
+        }
+        if (r) {
+            obt__dots__reply__free_unpacked(r, NULL);
+        }
+    }
+}
+
+/* One pass of the operator: new PINs shown, sent, answers read. */
+static void
+s_pins_pump(s_pins_t *self)
+{
+    uint64_t now = cmn_time_wall_ms();
+    s_pins_read_log(self, now);
+    s_pins_send(self, now);
+    s_pins_recv(self);
+}
+
+/* The operator process: gives PINs until every device has had its PIN or SIGTERM
+ * comes, then writes "idx given_ms" per accepted PIN and a last line with the
+ * counts. Exit 0, or 1 if it could not start. */
+static int
+s_pins_operate(s_pins_t *self, const obt_suite_t *s, const obt_proc_t *sim)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_pins_on_term;
+    (void) sigaction(SIGTERM, &sa, NULL);
+    cmn_err_t err = CMN_OK;
+    self->dots = cmn_bus_client_new(s->ep_dots, s->keys, "obtctl", "dots", &err);
+    self->sim_log = fopen(sim->log, "r");
+    if (self->dots == NULL || self->sim_log == NULL) {
+        fprintf(stderr, "bench: the PIN operator cannot reach DOTS or read %s\n", sim->log);
+        return 1;
+    }
+    while (!s_pins_stopping && self->n_given + self->n_refused < self->n_devs) {
+        s_pins_pump(self);
+        (void) poll(NULL, 0, 2);
+    }
+    cmn_bus_client_destroy(&self->dots);
+    (void) fclose(self->sim_log);
+    FILE *out = fopen(self->result, "w");
+    for (size_t i = 0; out && i < self->n_devs; i++) {
+        if (self->devs[i].given_ms) {
+            fprintf(out, "%zu %llu\n", i, (unsigned long long) self->devs[i].given_ms);
+        }
+    }
+    if (out) {
+        fprintf(out, "counts %zu %zu %zu\n", self->n_given, self->n_refused, self->n_retries);
+        (void) fclose(out);
+    }
+    return 0;
+}
+
+/* Starts the operator. Before any ZeroMQ context exists in this process (CLASS
+ * rule: contexts only after fork). */
+static int
+s_pins_start(s_pins_t *self, const obt_suite_t *s, const obt_proc_t *sim)
+{
+    (void) fflush(NULL);
+    self->pid = fork();
+    if (self->pid == 0) {
+        _exit(s_pins_operate(self, s, sim));
+    }
+    return self->pid > 0 ? 0 : -1;
+}
+
+/* Stops the operator and reads when each PIN was accepted. */
+static void
+s_pins_stop(s_pins_t *self)
+{
+    int status = 0;
+    if (self->pid > 0) {
+        (void) kill(self->pid, SIGTERM);
+        (void) waitpid(self->pid, &status, 0);
+        self->pid = 0;
+    }
+    FILE *in = fopen(self->result, "r");
+    char line[128];
+    while (in && fgets(line, sizeof line, in)) {
+        size_t idx;
+        unsigned long long ms;
+        if (sscanf(line, "counts %zu %zu %zu", &self->n_given, &self->n_refused,
+                   &self->n_retries) == 3) {
+            continue;
+        }
+        if (sscanf(line, "%zu %llu", &idx, &ms) == 2 && idx < self->n_devs) {
+            self->devs[idx].given_ms = ms;
+        }
+    }
+    if (in) {
+        (void) fclose(in);
+    }
+}
+
+/* The wall-clock ms of a log line ("2026-11-23T08:17:32.123Z ..."), 0 if none. */
+static uint64_t
+s_log_ms(const char *line)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (uint64_t) timegm(&tm) * 1000u + (uint64_t) ms;
+}
+
+/* Time each device spent in WAIT_PIN: from DOTS's DOTS-WAIT-PIN line to the
+ * moment DOTS accepted its PIN. ret_wait (by simulator index) is 0 where unknown. */
+static void
+s_pins_waits(const s_pins_t *self, const char *dots_log, double *ret_wait)
+{
+    FILE *fp = fopen(dots_log, "r");
+    char line[512], uuid[40];
+    while (fp && fgets(line, sizeof line, fp)) {
+        const char *m = strstr(line, " DOTS-WAIT-PIN dev=");
+        if (m == NULL || sscanf(m, " DOTS-WAIT-PIN dev=%39s", uuid) != 1) {
+            continue;
+        }
+        uint64_t at = s_log_ms(line);
+        for (size_t i = 0; at && i < self->n_devs; i++) {
+            const s_pin_dev_t *d = &self->devs[i];
+            if (d->given_ms >= at && strcmp(d->uuid, uuid) == 0) {
+                ret_wait[i] = (double) (d->given_ms - at);
+                break;
+            }
+        }
+    }
+    if (fp) {
+        (void) fclose(fp);
+    }
 }
 
 static int
@@ -125,17 +499,40 @@ s_pct(const double *v, size_t n, double p)
     return v[i < n ? i : n - 1];
 }
 
+/* Percentiles of the n values (sorted in place) as "p50 ... max" on one line. */
+static void
+s_print_pct(const char *what, double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, s_cmp);
+    printf("%s (ms): p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", what, s_pct(v, n, 50),
+           s_pct(v, n, 95), s_pct(v, n, 99), s_pct(v, n, 100));
+}
+
+static const s_otm_t *
+s_otm_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_otms / sizeof s_otms[0]; i++) {
+        if (strcmp(s_otms[i].name, name) == 0) {
+            return &s_otms[i];
+        }
+    }
+    return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
     int count = 100, in_flight = 64;
     const char *durable = "--durable";
+    const s_otm_t *otm = &s_otms[0];
     bool steps = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc) {
             in_flight = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--otm") == 0 && i + 1 < argc) {
+            otm = s_otm_find(argv[++i]);
         } else if (strcmp(argv[i], "--no-durable") == 0) {
             durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
         } else if (strcmp(argv[i], "--steps") == 0) {
@@ -146,21 +543,22 @@ main(int argc, char **argv)
             break;
         }
     }
-    if (count <= 0 || in_flight <= 0) {
-        fprintf(stderr,
-                "usage: bench_onboard [--count N] [--in-flight M] [--no-durable] [--steps]\n");
+    if (count <= 0 || in_flight <= 0 || otm == NULL) {
+        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp] "
+                        "[--no-durable] [--steps]\n");
         return 2;
     }
     char inflight[16];
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
     const char *dots_args[] = {
-            durable,       "--max-in-flight",         inflight, "--step-timeout-ms", "20000",
-            "--log-level", steps ? "info" : "notice", NULL};
+            durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
+            "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
+    const char *sim_args[] = {"--oxms", otm->sim_oxms, NULL};
     char *dir = obt_tmpdir("bench");
     obt_suite_t s;
     obt_proc_t sim;
     if (dir == NULL || obt_suite_start(&s, dir, dots_args) != 0 ||
-        obt_devsim_start(&sim, dir, count, NULL) != 0) {
+        obt_devsim_start_with(&sim, dir, count, NULL, sim_args) != 0) {
         fprintf(stderr, "bench: cannot start the suite (run inside scripts/netns.sh)\n");
         return 1;
     }
@@ -182,6 +580,14 @@ main(int argc, char **argv)
     free(out);
     printf("discovery: %zu of %d devices in %.2f s (one obtctl discover, window 2 s)\n", n, count,
            (double) (d1 - d0) / 1000.0);
+    s_pins_t pins = {0};
+    if (otm->needs_pin &&
+        (s_pins_init(&pins, &s, (size_t) count) != 0 || s_pins_start(&pins, &s, &sim) != 0)) {
+        fprintf(stderr, "bench: cannot read the devices or start the PIN operator\n");
+        (void) obt_proc_stop(&sim);
+        obt_suite_stop(&s);
+        return 1;
+    }
     struct {
         const char *name;
         obt_proc_t *p;
@@ -198,8 +604,9 @@ main(int argc, char **argv)
     }
     uint64_t t0 = cmn_time_wall_ms();
     (void) obt_ctl(&s, onboard, NULL);
-    /* Poll the job table until every discovered device has ended (RFNOP or FAILED),
-     * or nothing has changed for 60 s. */
+    /* Poll the job table every 250 ms until every discovered device has ended (RFNOP
+     * or FAILED), or nothing has changed for 60 s. With RDP the operator process gives
+     * the PINs meanwhile. */
     size_t expected = n, ended = 0;
     uint64_t progress_ms = cmn_time_wall_ms();
     while (expected > 0) {
@@ -225,9 +632,15 @@ main(int argc, char **argv)
         }
         (void) poll(NULL, 0, 250);
     }
-    double *lat = calloc(n + 1, sizeof *lat);
-    size_t nl = 0;
-    uint64_t last = t0, first_start = UINT64_MAX;
+    double *wait_by_idx = calloc((size_t) count, sizeof *wait_by_idx);
+    if (otm->needs_pin) {
+        s_pins_stop(&pins);
+        s_pins_waits(&pins, s.dots.log, wait_by_idx);
+    }
+    double *lat = calloc(n + 1, sizeof *lat), *waits = calloc(n + 1, sizeof *waits);
+    double *busy = calloc(n + 1, sizeof *busy);
+    size_t nl = 0, nw = 0;
+    uint64_t last = t0;
     size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p1 = strstr(objs[i], "\"started_ms\":");
@@ -235,9 +648,20 @@ main(int argc, char **argv)
         unsigned long long a = 0, b = 0;
         if (p1 && p2 && sscanf(p1, "\"started_ms\":%llu", &a) == 1 &&
             sscanf(p2, "\"finished_ms\":%llu", &b) == 1 && b >= a && b > 0) {
-            lat[nl++] = (double) (b - a);
+            lat[nl++] = (double) (b - a); /* with RDP this includes the wait for the PIN */
             last = b > last ? b : last;
-            first_start = a < first_start ? a : first_start;
+            char first[40];
+            size_t k = pins.n_devs; /* 0 without RDP */
+            if (obt_json_str(objs[i], "first_uuid", first, sizeof first)) {
+                k = 0;
+                while (k < pins.n_devs && strcmp(pins.devs[k].uuid, first) != 0) {
+                    k++;
+                }
+            }
+            if (k < pins.n_devs && wait_by_idx[k] > 0) {
+                waits[nw] = wait_by_idx[k];
+                busy[nw++] = (double) (b - a) - wait_by_idx[k];
+            }
         }
         char err[400];
         if (strstr(objs[i], "\"state\":\"FAILED\"") &&
@@ -246,14 +670,19 @@ main(int argc, char **argv)
         }
         free(objs[i]);
     }
-    qsort(lat, nl, sizeof *lat, s_cmp);
     double secs = (double) (last - t0) / 1000.0;
-    printf("devices: %d requested, %zu RFNOP, %zu failed, in-flight bound %d, DOTS %s\n", count,
-           done, failed, in_flight, durable + 2);
+    printf("devices: %d requested, %zu RFNOP, %zu failed, OTM %s, in-flight bound %d, DOTS %s\n",
+           count, done, failed, otm->name, in_flight, durable + 2);
     printf("throughput: %.1f devices/s (%.2f s from the onboard command to the last RFNOP)\n",
            secs > 0 ? (double) done / secs : 0.0, secs);
-    printf("latency per device RFOTM->RFNOP (ms): p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n",
-           s_pct(lat, nl, 50), s_pct(lat, nl, 95), s_pct(lat, nl, 99), s_pct(lat, nl, 100));
+    s_print_pct("latency per device RFOTM->RFNOP", lat, nl);
+    if (otm->needs_pin) {
+        printf("PINs: %zu accepted by DOTS, %zu refused, %zu SubmitPin retries (job not yet in "
+               "WAIT_PIN)\n",
+               pins.n_given, pins.n_refused, pins.n_retries);
+        s_print_pct("  of which in WAIT_PIN (DOTS-WAIT-PIN to PIN accepted)", waits, nw);
+        s_print_pct("  the rest (latency minus WAIT_PIN)", busy, nw);
+    }
     printf("per process: CPU seconds while onboarding (CPU ms per RFNOP device), peak RSS\n");
     for (size_t i = 0; i < n_procs; i++) {
         double cpu = s_cpu_s(procs[i].p->pid) - cpu0[i];
@@ -264,7 +693,13 @@ main(int argc, char **argv)
     if (steps) {
         s_print_steps(s.dots.log, done);
     }
+    if (otm->needs_pin) {
+        s_pins_fini(&pins);
+    }
+    free(busy);
+    free(waits);
     free(lat);
+    free(wait_by_idx);
     free(objs);
     (void) obt_proc_stop(&sim);
     obt_suite_stop(&s);
