@@ -1303,7 +1303,9 @@ dots_engine_tick(dots_engine_t *self)
                            DOTS_JOB_STATE_NAMES[job->dev.state]);
             s_raise(job, EV_RESUME);
         }
-        if (job->has_pin) {
+        /* A job resumed by its PIN takes an in-flight slot like any other; until one
+         * is free the PIN stays in memory (before the queued jobs: it started first). */
+        if (job->has_pin && self->in_flight < (size_t) self->cfg->max_in_flight) {
             job->has_pin = false;
             s_raise(job, EV_PIN);
             OPENSSL_cleanse(job->pin, sizeof job->pin); /* sent, or the job failed */

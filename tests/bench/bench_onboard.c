@@ -19,19 +19,21 @@
 #include "obt_checks.h"
 #include "obt_json.h"
 
-/* One row per OTM: what the simulator offers, what DOTS's policy allows, and whether
- * the bench has to give each device's PIN. The manufacturer-certificate OTM will be
- * one more row (and a trust anchor added before onboarding). */
+/* One row per OTM: what the simulator offers, what DOTS's policy allows, whether the
+ * bench has to give each device's PIN, and whether DOTS needs the simulator's factory
+ * CA as a manufacturer trust anchor. */
 typedef struct {
     const char *name;        /* --otm */
     const char *sim_oxms;    /* ocf-devsim --oxms */
     const char *dots_policy; /* obt-dots --otm-policy */
     bool needs_pin;          /* the job waits in WAIT_PIN for the PIN the device shows */
+    bool needs_trust;        /* obtctl mfg-trust add DIR/devices/factory-ca.pem first */
 } s_otm_t;
 
 static const s_otm_t s_otms[] = {
-        {"jw", "0", "jw", false},
-        {"rdp", "1", "rdp", true},
+        {"jw", "0", "jw", false, false},
+        {"rdp", "1", "rdp", true, false},
+        {"mfg", "2", "mfg", false, true},
 };
 
 static double
@@ -544,7 +546,7 @@ main(int argc, char **argv)
         }
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp] "
+        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
                         "[--no-durable] [--steps]\n");
         return 2;
     }
@@ -580,6 +582,17 @@ main(int argc, char **argv)
     free(out);
     printf("discovery: %zu of %d devices in %.2f s (one obtctl discover, window 2 s)\n", n, count,
            (double) (d1 - d0) / 1000.0);
+    if (otm->needs_trust) {
+        char ca[700];
+        (void) snprintf(ca, sizeof ca, "%s/devices/factory-ca.pem", dir);
+        const char *add[] = {"mfg-trust", "add", ca, NULL};
+        if (obt_ctl(&s, add, NULL) != 0) {
+            fprintf(stderr, "bench: cannot add the factory CA %s as a trust anchor\n", ca);
+            (void) obt_proc_stop(&sim);
+            obt_suite_stop(&s);
+            return 1;
+        }
+    }
     s_pins_t pins = {0};
     if (otm->needs_pin &&
         (s_pins_init(&pins, &s, (size_t) count) != 0 || s_pins_start(&pins, &s, &sim) != 0)) {

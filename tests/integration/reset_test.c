@@ -258,7 +258,7 @@ Test(reset,
     cr_assert_eq(s_dump(devs), N);
     char old[N][40];
     for (size_t i = 0; i < N; i++) {
-        (void) snprintf(old[i], sizeof old[i], "%s", devs[i].uuid);
+        cr_assert_lt(snprintf(old[i], sizeof old[i], "%s", devs[i].uuid), (int) sizeof old[i]);
     }
     srand((unsigned) time(NULL));
     /* Five of the six: reset each while DOTS is killed at a random moment. */

@@ -65,8 +65,9 @@ s_mode(const char *path)
 static void
 s_key_path(char *out, size_t len, const char *keys, const char *party, bool secret)
 {
-    (void) snprintf(out, len, "%s/%s/%s%s", keys, secret ? "secret" : "public", party,
-                    secret ? ".cert_secret" : ".cert");
+    int n = snprintf(out, len, "%s/%s/%s%s", keys, secret ? "secret" : "public", party,
+                     secret ? ".cert_secret" : ".cert");
+    cr_assert(n > 0 && (size_t) n < len, "key path too long under %s", keys);
 }
 
 static bool
