@@ -224,6 +224,8 @@ s_verify_error(X509_STORE_CTX *ctx, char *why, size_t why_len)
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         return s_fail(why, why_len, "untrusted issuer: no manufacturer trust anchor issued %s",
                       subject);
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return s_fail(why, why_len, "bad signature: %s is not signed by its issuer's key", subject);
     case X509_V_ERR_INVALID_CA:
     case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
         return s_fail(why, why_len, "wrong key usage: %s cannot issue certificates", subject);

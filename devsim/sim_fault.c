@@ -80,7 +80,7 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             if (sim_mfg_kind_parse(path, &mk) != CMN_OK) {
                 (void) fprintf(stderr,
                                "error: --faults: IDX:mfg:KIND with KIND good, expired, bad-ku, "
-                               "no-ocf-eku, untrusted, ca-leaf or other-uuid\n");
+                               "no-ocf-eku, untrusted, ca-leaf, other-uuid or bad-sig\n");
                 err = CMN_EINVAL;
                 break;
             }

@@ -16,7 +16,7 @@
 #include "cmn_cert.h"
 
 const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT] = {
-        "good", "expired", "bad-ku", "no-ocf-eku", "untrusted", "ca-leaf", "other-uuid"};
+        "good", "expired", "bad-ku", "no-ocf-eku", "untrusted", "ca-leaf", "other-uuid", "bad-sig"};
 
 cmn_err_t
 sim_mfg_kind_parse(const char *name, sim_mfg_kind_t *ret)
@@ -131,6 +131,30 @@ s_fill(X509 *x, EVP_PKEY *key, const char *cn, X509 *issuer, long from, long to)
     return ok;
 }
 
+/* Returns a copy of *x whose signature's last byte has its low bit flipped, and frees
+ * the original: in DER the signature BIT STRING ends the certificate, the ECDSA value
+ * stays well-formed (its last INTEGER changes), the copy parses, and its issuer's key no
+ * longer verifies it. */
+static int
+s_spoil_signature(X509 **x)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(*x, &der);
+    X509 *spoilt = NULL;
+    if (len > 0) {
+        der[len - 1] ^= 0x01;
+        const unsigned char *p = der;
+        spoilt = d2i_X509(NULL, &p, len);
+    }
+    OPENSSL_free(der);
+    if (spoilt == NULL) {
+        return 0;
+    }
+    X509_free(*x);
+    *x = spoilt;
+    return 1;
+}
+
 /* Issues a leaf of the given kind for uuid. */
 static cmn_err_t
 s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim_mfg_cred_t *ret)
@@ -157,7 +181,8 @@ s_issue(const sim_mfg_ca_t *ca, const cmn_uuid_t *uuid, sim_mfg_kind_t kind, sim
                    kind == SIM_MFG_CA_LEAF ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
              s_ext(x, ca->cert, NID_key_usage, ku) && s_ext(x, ca->cert, NID_ext_key_usage, eku) &&
              s_ext(x, ca->cert, NID_authority_key_identifier, "keyid") &&
-             X509_sign(x, ca->key, EVP_sha256()) > 0;
+             X509_sign(x, ca->key, EVP_sha256()) > 0 &&
+             (kind != SIM_MFG_BAD_SIG || s_spoil_signature(&ret->leaf));
     ret->chain = ok ? sk_X509_new_null() : NULL;
     for (int i = 0; ret->chain && i < sk_X509_num(ca->chain); i++) {
         X509 *c = sk_X509_value(ca->chain, i);

@@ -21,6 +21,8 @@ typedef enum {
                            caller passes that CA: the leaf itself is a good one) */
     SIM_MFG_CA_LEAF,    /* the leaf says CA:TRUE (a malformed chain: no end entity) */
     SIM_MFG_OTHER_UUID, /* CN "uuid:" of another device (a chain that is not this device's) */
+    SIM_MFG_BAD_SIG,    /* the leaf's signature altered after signing (a forged or damaged
+                           certificate: it parses, but its issuer's key does not verify it) */
     SIM_MFG_KIND_COUNT
 } sim_mfg_kind_t;
 
@@ -29,7 +31,7 @@ extern const char *const SIM_MFG_KIND_NAMES[SIM_MFG_KIND_COUNT]; /* "good", "exp
 typedef struct sim_mfg_ca sim_mfg_ca_t;
 
 /* Parses a kind name ("good", "expired", "bad-ku", "no-ocf-eku", "untrusted",
- * "ca-leaf", "other-uuid");
+ * "ca-leaf", "other-uuid", "bad-sig");
  * CMN_EINVAL if unknown. */
 cmn_err_t sim_mfg_kind_parse(const char *name, sim_mfg_kind_t *ret);
 

@@ -167,9 +167,9 @@ Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown
 static void
 s_setup_refusals(void)
 {
-    s_start(NULL, 6, "2",
+    s_start(NULL, 7, "2",
             "0:mfg:untrusted,1:mfg:expired,2:mfg:bad-ku,3:mfg:no-ocf-eku,4:mfg:ca-leaf,"
-            "5:mfg:other-uuid");
+            "5:mfg:other-uuid,6:mfg:bad-sig");
 }
 
 Test(mfg,
@@ -185,9 +185,10 @@ Test(mfg,
             "manufacturer certificate refused: missing OCF EKU",
             "manufacturer certificate refused: wrong basic constraints",
             "manufacturer certificate refused: wrong subject",
+            "manufacturer certificate refused: bad signature",
     };
     s_trust_factory();
-    s_discover_approve(6);
+    s_discover_approve(7);
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char uuid[40];
         s_uuid_of(i, uuid);

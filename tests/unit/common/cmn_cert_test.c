@@ -104,6 +104,23 @@ Test(cmn_cert, other_root_or_no_anchor_is_an_untrusted_issuer)
     obt_cert_free(&other);
 }
 
+Test(cmn_cert, leaf_whose_signature_was_altered_is_refused)
+{
+    /* The signature BIT STRING ends the DER: flip a bit of its last byte. */
+    unsigned char *der = NULL;
+    int len = i2d_X509(s_leaf.cert, &der);
+    cr_assert_gt(len, 0);
+    der[len - 1] ^= 0x01;
+    const unsigned char *p = der;
+    X509 *forged = d2i_X509(NULL, &p, len);
+    OPENSSL_free(der);
+    cr_assert_not_null(forged, "the altered certificate still parses");
+    char why[200];
+    cr_expect_eq(s_verify(forged, s_ca.cert, s_anchor, 0, NULL, why), CMN_ECRYPTO);
+    cr_expect_eq(strncmp(why, "bad signature", 13), 0, "%s", why);
+    X509_free(forged);
+}
+
 Test(cmn_cert, expired_leaf_and_check_time_after_validity_are_refused)
 {
     obt_cert_opts_t l = obt_cert_leaf_opts(DEV);
