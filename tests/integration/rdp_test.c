@@ -18,10 +18,11 @@ static obt_suite_t s_suite;
 static obt_proc_t s_sim, s_sim2;
 
 static void
-s_start(const char *const *dots_flags,
-        const char *oxms,
-        const char *faults,
-        const char *const *sim_flags)
+s_start_n(const char *const *dots_flags,
+          int count,
+          const char *oxms,
+          const char *faults,
+          const char *const *sim_flags)
 {
     s_dir = obt_tmpdir("rdp");
     cr_assert_not_null(s_dir);
@@ -32,7 +33,17 @@ s_start(const char *const *dots_flags,
         extra[k++] = sim_flags[i];
     }
     extra[k] = NULL;
-    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, faults, extra), 0, "devsim did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, count, faults, extra), 0,
+                 "devsim did not start");
+}
+
+static void
+s_start(const char *const *dots_flags,
+        const char *oxms,
+        const char *faults,
+        const char *const *sim_flags)
+{
+    s_start_n(dots_flags, 1, oxms, faults, sim_flags);
 }
 
 static void
@@ -374,4 +385,73 @@ Test(rdp, wait_pin_survives_a_dots_restart, .init = s_setup, .fini = s_teardown,
     const char *pin[] = {"pin", uuid, "--pin-file", pin_file, NULL};
     s_expect(pin, 0);
     s_check_rdp_onboarded(s_dir);
+}
+
+static void
+s_setup_bound(void)
+{
+    static const char *const one[] = {"--max-in-flight", "1", "--log-level", "info", NULL};
+    s_start_n(one, 3, "1", NULL, NULL);
+}
+
+/* Waits until DOTS's log holds token n times. */
+static void
+s_wait_count(const char *token, int n, int timeout_ms)
+{
+    for (int waited = 0; obt_proc_log_count(&s_suite.dots, token) < n; waited += 50) {
+        if (waited >= timeout_ms) {
+            s_dump_all();
+            cr_assert_fail("DOTS logged \"%s\" %d times, want %d", token,
+                           obt_proc_log_count(&s_suite.dots, token), n);
+        }
+        (void) usleep(50 * 1000);
+    }
+}
+
+Test(rdp,
+     pins_given_together_resume_their_jobs_within_the_in_flight_bound,
+     .init = s_setup_bound,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    enum { N = 3 };
+    s_discover_approve(N);
+    const char *onboard[] = {"onboard", "--all", "--otm", "rdp", "--no-wait", NULL};
+    s_expect(onboard, 0);
+    /* A job in WAIT_PIN gives its slot back: with one slot, all three get there. */
+    s_wait_count("DOTS-WAIT-PIN", N, 30000);
+    char *objs[N];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, N), N);
+    for (int i = 0; i < N; i++) {
+        char uuid[40], pin_file[700];
+        cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
+        free(objs[i]);
+        s_pin_path(s_dir, i, pin_file, sizeof pin_file);
+        const char *pin[] = {"pin", uuid, "--pin-file", pin_file, "--no-wait", NULL};
+        s_expect(pin, 0);
+    }
+    s_wait_count("DOTS-RFNOP", N, 60000);
+
+    /* From the first PIN on, the jobs in flight are those resumed by a PIN and not
+     * ended yet (RFNOP or FAILED): never more than the one slot. */
+    FILE *f = fopen(s_suite.dots.log, "r");
+    cr_assert_not_null(f);
+    char line[1024];
+    int resumed = 0, ended = 0, most = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "DOTS-JOB dev=") == NULL) {
+            continue;
+        }
+        if (strstr(line, " WAIT_PIN --PIN--> ") != NULL) {
+            resumed++;
+        } else if (resumed > 0 &&
+                   (strstr(line, "--> RFNOP") != NULL || strstr(line, "--> FAILED") != NULL)) {
+            ended++;
+        }
+        most = resumed - ended > most ? resumed - ended : most;
+    }
+    (void) fclose(f);
+    cr_assert_eq(resumed, N, "jobs resumed by a PIN: %d", resumed);
+    cr_assert_eq(ended, N);
+    cr_assert_eq(most, 1, "%d jobs ran at once after their PINs with --max-in-flight 1", most);
 }
