@@ -190,21 +190,52 @@ cmn_svc_destroy(cmn_svc_t **self_p)
     *self_p = NULL;
 }
 
+cmn_err_t
+cmn_gw_register_service(cmn_calls_t *gw,
+                        const char *uuid,
+                        const char *name,
+                        const char *rt,
+                        uint32_t timeout_ms,
+                        cmn_call_fn *fn,
+                        void *arg)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__RegisterService reg = OBT__GW__REGISTER_SERVICE__INIT;
+    char *rts[] = {CMN_PB_STR("oic.wk.d"), CMN_PB_STR(rt)};
+    reg.uuid = CMN_PB_STR(uuid);
+    reg.name = CMN_PB_STR(name);
+    reg.rt = rts;
+    reg.n_rt = 2;
+    req.body_case = OBT__GW__REQUEST__BODY_REGISTER_SERVICE;
+    req.register_service = &reg;
+    req.corr_id = cmn_bus_next_corr_id();
+    return cmn_calls_send(gw, &req.base, req.corr_id, timeout_ms, fn, arg);
+}
+
+bool
+cmn_gw_registered(cmn_err_t err, const uint8_t *data, size_t len, char *ep, size_t ep_len)
+{
+    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+    bool ok = r && r->status == OBT__STATUS__STATUS_OK &&
+              r->body_case == OBT__GW__REPLY__BODY_REGISTERED && r->registered->endpoint[0];
+    if (ok) {
+        (void) snprintf(ep, ep_len, "%s", r->registered->endpoint);
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+    return ok;
+}
+
 static void
 s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
     cmn_svc_t *self = arg;
     self->is_registering = false;
-    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
-    if (r && r->status == OBT__STATUS__STATUS_OK &&
-        r->body_case == OBT__GW__REPLY__BODY_REGISTERED) {
-        (void) snprintf(self->d_endpoint, sizeof self->d_endpoint, "%s", r->registered->endpoint);
+    if (cmn_gw_registered(err, data, len, self->d_endpoint, sizeof self->d_endpoint)) {
         self->is_registered = true;
         cmn_log_notice("SVC-REGISTERED", "our /oic/d (rt %s) is served at %s", self->rt,
                        self->d_endpoint);
-    }
-    if (r) {
-        obt__gw__reply__free_unpacked(r, NULL);
     }
 }
 
@@ -216,17 +247,8 @@ s_register(cmn_svc_t *self)
         return;
     }
     self->next_register_ms = now + 1000;
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__RegisterService reg = OBT__GW__REGISTER_SERVICE__INIT;
-    char *rt[] = {CMN_PB_STR("oic.wk.d"), self->rt};
-    reg.uuid = self->uuid;
-    reg.name = self->cfg->name;
-    reg.rt = rt;
-    reg.n_rt = 2;
-    req.body_case = OBT__GW__REQUEST__BODY_REGISTER_SERVICE;
-    req.register_service = &reg;
-    req.corr_id = cmn_bus_next_corr_id();
-    if (cmn_calls_send(self->gw, &req.base, req.corr_id, 2000, s_on_registered, self) == CMN_OK) {
+    if (cmn_gw_register_service(self->gw, self->uuid, self->cfg->name, self->rt, 2000,
+                                s_on_registered, self) == CMN_OK) {
         self->is_registering = true;
     }
 }
@@ -559,21 +581,31 @@ s_ignore_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
 }
 
-void
-cmn_svc_close_session(cmn_svc_t *self, const char *endpoint)
+cmn_err_t
+cmn_gw_close_session(cmn_calls_t *gw,
+                     const char *caller_uuid,
+                     const char *endpoint,
+                     uint32_t timeout_ms)
 {
+    if (endpoint == NULL || endpoint[0] == '\0') {
+        return CMN_EINVAL; /* the job ended before it had an endpoint */
+    }
     Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
-    if (endpoint == NULL || endpoint[0] == '\0') {
-        return; /* the job ended before it had an endpoint */
-    }
-    cs.caller_uuid = self->uuid;
+    cs.caller_uuid = CMN_PB_STR(caller_uuid);
     cs.endpoint = CMN_PB_STR(endpoint);
     req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
     req.close_session = &cs;
     req.corr_id = cmn_bus_next_corr_id();
-    if (cmn_calls_send(self->gw, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms,
-                       s_ignore_reply, NULL) != CMN_OK) {
+    return cmn_calls_send(gw, &req.base, req.corr_id, timeout_ms, s_ignore_reply, NULL);
+}
+
+void
+cmn_svc_close_session(cmn_svc_t *self, const char *endpoint)
+{
+    if (endpoint && endpoint[0] &&
+        cmn_gw_close_session(self->gw, self->uuid, endpoint, (uint32_t) self->cfg->timeout_ms) !=
+                CMN_OK) {
         cmn_log_info("SVC-CLOSE", "cannot ask the gateway to close a session");
     }
 }

@@ -104,4 +104,26 @@ cmn_err_t cmn_svc_coap(cmn_svc_t *self,
  * the gateway's idle timeout is the backstop). Call it when a job is over. */
 void cmn_svc_close_session(cmn_svc_t *self, const char *endpoint);
 
+/* Asks the gateway, over gw, to serve /oic/d for a service (rt "oic.wk.d" and rt,
+ * di = uuid, n = name); fn gets the reply, to read with cmn_gw_registered. For every
+ * service, DOTS included. What cmn_calls_send says. */
+cmn_err_t cmn_gw_register_service(cmn_calls_t *gw,
+                                  const char *uuid,
+                                  const char *name,
+                                  const char *rt,
+                                  uint32_t timeout_ms,
+                                  cmn_call_fn *fn,
+                                  void *arg);
+/* The reply of cmn_gw_register_service: true, with the endpoint where the gateway
+ * serves the /oic/d in ep, if it succeeded. */
+bool cmn_gw_registered(cmn_err_t err, const uint8_t *data, size_t len, char *ep, size_t ep_len);
+
+/* Asks the gateway, over gw, to close caller_uuid's session to endpoint; nobody waits
+ * for the answer (a failure is logged at info). For every service, DOTS included.
+ * CMN_EINVAL without an endpoint (nothing sent); else what cmn_calls_send says. */
+cmn_err_t cmn_gw_close_session(cmn_calls_t *gw,
+                               const char *caller_uuid,
+                               const char *endpoint,
+                               uint32_t timeout_ms);
+
 #endif

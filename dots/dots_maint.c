@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "cmn_svc.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_devreq.h"
@@ -163,28 +164,12 @@ s_call(s_job_t *job, cmn_calls_t *to, ProtobufCMessage *req, uint64_t corr, uint
     return err;
 }
 
-static void
-s_ignore(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
-{
-    (void) arg;
-    (void) err;
-    (void) data;
-    (void) len;
-}
-
 /* Our session to the device may be stale (device restarted, DOTS crashed mid-way):
  * each job starts on a fresh one. Requests on one link are handled in order. */
 static void
 s_close_session(s_job_t *job, const char *ep)
 {
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
-    cs.caller_uuid = (char *) (uintptr_t) job->m->id->uuid;
-    cs.endpoint = (char *) (uintptr_t) ep;
-    req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
-    req.close_session = &cs;
-    req.corr_id = cmn_bus_next_corr_id();
-    (void) cmn_calls_send(job->m->gw, &req.base, req.corr_id, 5000, s_ignore, NULL);
+    (void) cmn_gw_close_session(job->m->gw, job->m->id->uuid, ep, 5000);
 }
 
 /* One CoAP request to the device: over the owner-PSK session, or plain coap:// for

@@ -1,0 +1,106 @@
+/* dots_onboard_int.h — what the engine's files share (not public): the job and
+ * engine structures, the counted calls to the gateway and the services, and the three
+ * parts of the engine:
+ *   dots_onboard.c  job records, the state machine, replies, scheduling, operator API
+ *   dots_steps.c    each step's request to the device and the checks of its answers
+ *   dots_peers.c    registration of DOTS's /oic/d, the /oic/d checks of CMS and AMS */
+#ifndef DOTS_ONBOARD_INT_H
+#define DOTS_ONBOARD_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_bus.h"
+#include "cmn_psk.h"
+#include "dots_onboard.h"
+#include "dots_otm.h"
+#include "dots_store.h"
+#include "obt/gateway.pb-c.h"
+
+typedef struct dots_job dots_job_t;
+
+struct dots_job {
+    dots_dev_t dev;                /* the record */
+    dots_secret_t secret;          /* its secrets (loaded when needed) */
+    dots_engine_t *eng;            /* back pointer */
+    uint64_t gen;                  /* bumps on every send: stale replies are ignored */
+    bool is_running;               /* counted in in_flight */
+    bool use_psk;                  /* secure steps over the owner-PSK session (resume) */
+    bool needs_resume;             /* resume once CMS and AMS are known */
+    char old_uuid[37];             /* set for the re-keying store after SET_DEVICEUUID */
+    char why[256];                 /* reason of the pending EV_ERROR */
+    char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
+    bool has_pin;                  /* pin given, EV_PIN not raised yet */
+};
+
+struct dots_engine {
+    const dots_config_t *cfg;
+    dots_store_t *store;
+    dots_identity_t id;
+    cmn_calls_t *gw, *cms, *ams;
+    dots_otm_policy_t otm_policy; /* --otm-policy */
+    dots_job_t **jobs;
+    size_t n_jobs, cap;
+    size_t in_flight;
+    bool is_registered; /* our /oic/d is served by the gateway */
+    char d_endpoint[80];
+    char cms_uuid[37], ams_uuid[37];
+    bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
+    int checks_pending;
+    uint64_t next_check_ms;
+    size_t n_calls;    /* calls in flight: their contexts point here */
+    bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
+};
+
+typedef struct {
+    dots_engine_t *eng; /* outlives the job: a callback may run after the jobs are freed */
+    dots_job_t *job;
+    uint64_t gen;
+} dots_call_ctx_t;
+
+/* ------------------------------------------------------------------ dots_onboard.c */
+
+/* Sends msg through to with the given timeout and counts the call: the engine stays
+ * allocated until the callback of its last call has run. */
+cmn_err_t dots_call(dots_engine_t *self,
+                    cmn_calls_t *to,
+                    const ProtobufCMessage *msg,
+                    uint64_t corr_id,
+                    uint32_t timeout_ms,
+                    cmn_call_fn *fn,
+                    void *arg);
+/* First thing in every callback of dots_call: false if the engine has been destroyed
+ * (it is freed with its last call); the callback then frees only its own context. */
+bool dots_call_returned(dots_engine_t *self);
+/* A context for a call of job's current step (bumps job->gen); malloc'd, NULL on
+ * failure. */
+dots_call_ctx_t *dots_call_ctx(dots_job_t *job);
+/* Callbacks of a step's call to the gateway, and to CMS or AMS (hand-over). */
+void dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+void dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+
+/* ------------------------------------------------------------------ dots_steps.c */
+
+/* Sends the request of job's current state (clause 5.3.1 steps 3-12, hand-over).
+ * On failure, job->why may say why. */
+cmn_err_t dots_step_send(dots_job_t *job);
+/* Asks the gateway to close the job's DOC; nobody waits for the answer. */
+void dots_step_close_doc(dots_job_t *job);
+/* GET_DOXM's answer: the device is the one expected and unowned, and an OTM that
+ * both the device and the policy accept is chosen (job->dev.oxmsel). On failure the
+ * reason is in job->why. */
+cmn_err_t dots_step_check_doxm(dots_job_t *job, const uint8_t *p, size_t len);
+/* The reason of a failed gateway request, in why or reply->error (a refused Random
+ * PIN handshake is a wrong PIN). */
+const char *
+dots_step_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *why, size_t why_len);
+
+/* ------------------------------------------------------------------ dots_peers.c */
+
+/* At most once a second, while anything is missing: registers DOTS's /oic/d with the
+ * gateway, and checks that CMS and AMS answer and that their /oic/d has their rt and
+ * di (clause 5.3.1 step 11). */
+void dots_peers_check(dots_engine_t *self);
+
+#endif
