@@ -1,0 +1,251 @@
+/* cmn_svr_acl.c — CBOR encoding and decoding of /oic/sec/acl2 */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_svr_int.h"
+
+/* ---------------------------------------------------------------- acl2 */
+
+cmn_err_t
+cmn_acl_add(cmn_acl_t *acl, const cmn_ace_t *ace)
+{
+    cmn_ace_t *arr = realloc(acl->aces, (acl->n_aces + 1) * sizeof *arr);
+    if (arr == NULL) {
+        return CMN_ENOMEM;
+    }
+    arr[acl->n_aces++] = *ace;
+    acl->aces = arr;
+    return CMN_OK;
+}
+
+void
+cmn_acl_free(cmn_acl_t *acl)
+{
+    free(acl->aces);
+    memset(acl, 0, sizeof *acl);
+}
+
+bool
+cmn_svr_is_svr_href(const char *href)
+{
+    return href != NULL && strncmp(href, "/oic/sec/", 9) == 0;
+}
+
+cmn_err_t
+cmn_acl_encode(const cmn_acl_t *acl, uint8_t **ret_buf, size_t *ret_len)
+{
+    cmn_svr_enc_t e = {cmn_svr_new_map(), false};
+    if (acl->present & CMN_ACL_HAS_ACLIST2) {
+        cbor_item_t *a = cbor_new_indefinite_array();
+        for (size_t i = 0; a && i < acl->n_aces; i++) {
+            const cmn_ace_t *ace = &acl->aces[i];
+            cmn_svr_enc_t ae = {cmn_svr_new_map(), false};
+            if (ace->aceid > 0) {
+                cmn_svr_put(&ae, "aceid", cmn_svr_build_int(ace->aceid));
+            }
+            cmn_svr_enc_t se = {cmn_svr_new_map(), false};
+            if (ace->subject_kind == CMN_ACE_SUBJECT_UUID) {
+                cmn_svr_put(&se, "uuid", cmn_svr_build_uuid(&ace->subject_uuid));
+            } else if (ace->subject_kind == CMN_ACE_SUBJECT_ROLE) {
+                cmn_svr_put(&se, "role", cbor_build_string(ace->role));
+                if (ace->authority[0]) {
+                    cmn_svr_put(&se, "authority", cbor_build_string(ace->authority));
+                }
+            } else {
+                cmn_svr_put(&se, "conntype",
+                            cbor_build_string(ace->conntype == CMN_CONNTYPE_ANON_CLEAR
+                                                      ? "anon-clear"
+                                                      : "auth-crypt"));
+            }
+            if (se.failed && se.map) {
+                cbor_decref(&se.map);
+            }
+            cmn_svr_put(&ae, "subject", se.map);
+            cbor_item_t *res = cbor_new_indefinite_array();
+            for (size_t r = 0; res && r < ace->n_resources; r++) {
+                cmn_svr_enc_t re = {cmn_svr_new_map(), false};
+                if (ace->resources[r].href[0]) {
+                    cmn_svr_put(&re, "href", cbor_build_string(ace->resources[r].href));
+                }
+                if (ace->resources[r].wc[0]) {
+                    cmn_svr_put(&re, "wc", cbor_build_string(ace->resources[r].wc));
+                }
+                if (re.failed || !cmn_svr_push(res, re.map)) {
+                    cbor_decref(&res);
+                }
+            }
+            cmn_svr_put(&ae, "resources", res);
+            cmn_svr_put(&ae, "permission", cmn_svr_build_int(ace->permission));
+            if (ae.failed) {
+                if (ae.map) {
+                    cbor_decref(&ae.map);
+                }
+                e.failed = true;
+                break;
+            }
+            if (!cmn_svr_push(a, ae.map)) {
+                e.failed = true;
+                break;
+            }
+        }
+        cmn_svr_put(&e, "aclist2", a);
+    }
+    if (acl->present & CMN_ACL_HAS_ROWNERUUID) {
+        cmn_svr_put(&e, "rowneruuid", cmn_svr_build_uuid(&acl->rowneruuid));
+    }
+    return cmn_svr_finish(&e, ret_buf, ret_len);
+}
+
+static cmn_err_t
+s_decode_subject(const cbor_item_t *v, cmn_ace_t *ace)
+{
+    if (!cbor_isa_map(v) || cbor_map_size(v) == 0) {
+        return CMN_EPROTO;
+    }
+    cmn_err_t err = CMN_OK;
+    int kinds = 0;
+    struct cbor_pair *p = cbor_map_handle(v);
+    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(v); i++) {
+        if (cmn_svr_key_is(p[i].key, "uuid")) {
+            ace->subject_kind = CMN_ACE_SUBJECT_UUID;
+            err = cmn_svr_uuid(p[i].value, &ace->subject_uuid);
+            kinds++;
+        } else if (cmn_svr_key_is(p[i].key, "role")) {
+            ace->subject_kind = CMN_ACE_SUBJECT_ROLE;
+            err = cmn_svr_text(p[i].value, ace->role, sizeof ace->role);
+            kinds++;
+        } else if (cmn_svr_key_is(p[i].key, "authority")) {
+            err = cmn_svr_text(p[i].value, ace->authority, sizeof ace->authority);
+        } else if (cmn_svr_key_is(p[i].key, "conntype")) {
+            char buf[16];
+            ace->subject_kind = CMN_ACE_SUBJECT_CONNTYPE;
+            err = cmn_svr_text(p[i].value, buf, sizeof buf);
+            if (err == CMN_OK && strcmp(buf, "anon-clear") == 0) {
+                ace->conntype = CMN_CONNTYPE_ANON_CLEAR;
+            } else if (err == CMN_OK && strcmp(buf, "auth-crypt") == 0) {
+                ace->conntype = CMN_CONNTYPE_AUTH_CRYPT;
+            } else {
+                err = CMN_EPROTO;
+            }
+            kinds++;
+        } else {
+            err = CMN_EPROTO;
+        }
+    }
+    return err == CMN_OK && kinds == 1 ? CMN_OK : CMN_EPROTO;
+}
+
+static cmn_err_t
+s_decode_resources(const cbor_item_t *v, cmn_ace_t *ace)
+{
+    if (!cbor_isa_array(v) || cbor_array_size(v) > CMN_ACE_MAX_RES) {
+        return CMN_EPROTO;
+    }
+    cmn_err_t err = CMN_OK;
+    for (size_t r = 0; err == CMN_OK && r < cbor_array_size(v); r++) {
+        const cbor_item_t *m = cbor_array_handle(v)[r];
+        cmn_ace_res_t *res = &ace->resources[r];
+        if (!cbor_isa_map(m)) {
+            return CMN_EPROTO;
+        }
+        struct cbor_pair *p = cbor_map_handle(m);
+        for (size_t i = 0; err == CMN_OK && i < cbor_map_size(m); i++) {
+            if (cmn_svr_key_is(p[i].key, "href")) {
+                err = cmn_svr_text(p[i].value, res->href, sizeof res->href);
+            } else if (cmn_svr_key_is(p[i].key, "wc")) {
+                err = cmn_svr_text(p[i].value, res->wc, sizeof res->wc);
+                if (err == CMN_OK && strcmp(res->wc, "*") != 0 && strcmp(res->wc, "+") != 0 &&
+                    strcmp(res->wc, "-") != 0) {
+                    err = CMN_EPROTO;
+                }
+            } else if (cmn_svr_key_is(p[i].key, "if") || cmn_svr_key_is(p[i].key, "rt")) {
+                if (!cbor_isa_array(p[i].value)) {
+                    err = CMN_EPROTO;
+                }
+            } else {
+                err = CMN_EPROTO;
+            }
+        }
+        if (err == CMN_OK && res->href[0] == '\0' && res->wc[0] == '\0') {
+            err = CMN_EPROTO;
+        }
+        ace->n_resources = r + 1;
+    }
+    return err;
+}
+
+static cmn_err_t
+s_decode_ace(const cbor_item_t *item, cmn_ace_t *ace)
+{
+    if (!cbor_isa_map(item)) {
+        return CMN_EPROTO;
+    }
+    cmn_err_t err = CMN_OK;
+    bool has_subject = false;
+    struct cbor_pair *p = cbor_map_handle(item);
+    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(item); i++) {
+        const cbor_item_t *k = p[i].key;
+        const cbor_item_t *v = p[i].value;
+        if (cmn_svr_key_is(k, "aceid")) {
+            err = cmn_svr_int_range(v, 1, INT32_MAX, &ace->aceid);
+        } else if (cmn_svr_key_is(k, "subject")) {
+            err = s_decode_subject(v, ace);
+            has_subject = true;
+        } else if (cmn_svr_key_is(k, "resources")) {
+            err = s_decode_resources(v, ace);
+        } else if (cmn_svr_key_is(k, "permission")) {
+            err = cmn_svr_int_range(v, 0, 31, &ace->permission);
+        } else if (!cbor_isa_string(k)) {
+            err = CMN_EPROTO;
+        }
+    }
+    return err == CMN_OK && has_subject ? CMN_OK : CMN_EPROTO;
+}
+
+cmn_err_t
+cmn_acl_decode(const uint8_t *buf, size_t len, cmn_acl_t *ret)
+{
+    cbor_item_t *map = NULL;
+    cmn_err_t err = cmn_svr_load_map(buf, len, &map);
+    if (err != CMN_OK) {
+        return err;
+    }
+    cmn_acl_t acl;
+    memset(&acl, 0, sizeof acl);
+    struct cbor_pair *p = cbor_map_handle(map);
+    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+        const cbor_item_t *k = p[i].key;
+        const cbor_item_t *v = p[i].value;
+        if (cmn_svr_key_is(k, "aclist2")) {
+            if (!cbor_isa_array(v) || cbor_array_size(v) > 256 ||
+                (acl.present & CMN_ACL_HAS_ACLIST2)) {
+                err = CMN_EPROTO;
+                break;
+            }
+            acl.present |= CMN_ACL_HAS_ACLIST2;
+            for (size_t j = 0; err == CMN_OK && j < cbor_array_size(v); j++) {
+                cmn_ace_t ace;
+                memset(&ace, 0, sizeof ace);
+                err = s_decode_ace(cbor_array_handle(v)[j], &ace);
+                if (err == CMN_OK) {
+                    err = cmn_acl_add(&acl, &ace);
+                }
+            }
+        } else if (cmn_svr_key_is(k, "rowneruuid")) {
+            err = cmn_svr_uuid(v, &acl.rowneruuid);
+            acl.present |= CMN_ACL_HAS_ROWNERUUID;
+        } else if (!cbor_isa_string(k)) {
+            err = CMN_EPROTO;
+        } else if (!cmn_svr_is_baseline(k)) {
+            acl.n_unknown++;
+        }
+    }
+    cbor_decref(&map);
+    if (err == CMN_OK) {
+        *ret = acl;
+    } else {
+        cmn_acl_free(&acl);
+    }
+    return err;
+}

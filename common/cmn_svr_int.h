@@ -1,0 +1,66 @@
+/* cmn_svr_int.h — what the SVR codec files share (not public): reading values out of
+ * decoded CBOR (libcbor) with bounds, the well-formedness pre-scan, and building maps.
+ *   cmn_svr_cbor.c  these helpers
+ *   cmn_svr.c       doxm, pstat, sdi
+ *   cmn_svr_cred.c  /oic/sec/cred
+ *   cmn_svr_acl.c   /oic/sec/acl2
+ *   cmn_svr_res.c   /oic/res, /oic/d, oic.r.vodlist */
+#ifndef CMN_SVR_INT_H
+#define CMN_SVR_INT_H
+
+#include <cbor.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_svr.h"
+
+/* A map being encoded: every cmn_svr_put after a failed allocation is a no-op, and
+ * cmn_svr_finish reports the failure once. */
+typedef struct {
+    cbor_item_t *map; /* map being built */
+    bool failed;      /* an allocation failed */
+} cmn_svr_enc_t;
+
+/* ---- reading decoded items: CMN_EPROTO for a wrong type or a value out of bounds ---- */
+
+/* True if key is the definite text string name. */
+bool cmn_svr_key_is(const cbor_item_t *key, const char *name);
+/* True for the baseline properties (rt, if, n, id) that every resource may carry. */
+bool cmn_svr_is_baseline(const cbor_item_t *key);
+/* A definite text string without NUL that fits in cap (with its terminator). */
+cmn_err_t cmn_svr_text(const cbor_item_t *item, char *out, size_t cap);
+/* An integer in [lo, hi]. */
+cmn_err_t cmn_svr_int_range(const cbor_item_t *item, int64_t lo, int64_t hi, int64_t *out);
+/* A CBOR true or false. */
+cmn_err_t cmn_svr_bool(const cbor_item_t *item, bool *out);
+/* A text string holding a UUID in its 36-character form. */
+cmn_err_t cmn_svr_uuid(const cbor_item_t *item, cmn_uuid_t *out);
+/* Byte string or text string, copied into a malloc'd buffer. */
+cmn_err_t cmn_svr_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text);
+/* Like cmn_svr_load, and the item must be a map. */
+cmn_err_t cmn_svr_load_map(const uint8_t *buf, size_t len, cbor_item_t **ret);
+/* cbor_load of exactly one well-formed item; the caller checks its type. */
+cmn_err_t cmn_svr_load(const uint8_t *buf, size_t len, cbor_item_t **ret);
+
+/* ---- building maps ---- */
+
+/* Adds key: value to the map and drops the caller's reference to value (NULL marks
+ * the encoding failed). */
+void cmn_svr_put(cmn_svr_enc_t *e, const char *key, cbor_item_t *value);
+/* An int64 as a CBOR unsigned or negative integer. */
+cbor_item_t *cmn_svr_build_int(int64_t v);
+/* A UUID as its 36-character text string. */
+cbor_item_t *cmn_svr_build_uuid(const cmn_uuid_t *u);
+/* An empty indefinite-length map. */
+cbor_item_t *cmn_svr_new_map(void);
+/* Appends value to array and drops the caller's reference; false if value is NULL or
+ * the push failed. */
+bool cmn_svr_push(cbor_item_t *array, cbor_item_t *value);
+/* Serializes e->map into a malloc'd buffer and frees the map; CMN_ENOMEM if any step
+ * of the encoding failed. */
+cmn_err_t cmn_svr_finish(cmn_svr_enc_t *e, uint8_t **ret_buf, size_t *ret_len);
+/* An array of the first n strings of strs; NULL on failure. */
+cbor_item_t *cmn_svr_string_array(char (*strs)[48], size_t n);
+
+#endif
