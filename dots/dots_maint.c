@@ -28,14 +28,15 @@
 #include "obt/cms.pb-c.h"
 #include "obt/gateway.pb-c.h"
 
-#define RETRY_MS 2000 /* CMS/AMS unreachable: try the step again */
+#define RETRY_MS       2000 /* CMS/AMS unreachable: try the step again */
+#define VOD_RECHECK_MS 200  /* a Bridge in RESET_VODS looks at its VODs' jobs again */
 
 const char *const DOTS_MAINT_STATE_NAMES[MAINT_STATE_COUNT] = {
-        "NONE",       "RESETTING",     "RESET_PROBE",  "FORGET_CMS",   "FORGET_AMS",
-        "FORGOTTEN",  "RESET_PENDING", "SRESET",       "REPAIR_PSTAT", "REPAIR_DOXM",
-        "REPAIR_CMS", "REPAIR_AMS",    "REPAIR_RFPRO", "REPAIR_RFNOP", "REPAIR_FAILED"};
-const char *const DOTS_MAINT_EVENT_NAMES[MEV_COUNT] = {"RESET", "FORGET", "REPAIR",
-                                                       "OK",    "FAIL",   "RESUME"};
+        "NONE",          "RESETTING",    "RESET_PROBE",   "FORGET_CMS",  "FORGET_AMS", "FORGOTTEN",
+        "RESET_PENDING", "SRESET",       "REPAIR_PSTAT",  "REPAIR_DOXM", "REPAIR_CMS", "REPAIR_AMS",
+        "REPAIR_RFPRO",  "REPAIR_RFNOP", "REPAIR_FAILED", "RESET_VODS"};
+const char *const DOTS_MAINT_EVENT_NAMES[MEV_COUNT] = {"RESET", "FORGET", "REPAIR",    "OK",
+                                                       "FAIL",  "RESUME", "RESET_VODS"};
 
 typedef struct {
     dots_maint_t *m;        /* back pointer */
@@ -344,13 +345,25 @@ a_begin(void *ctx, int *ret_event)
     return CMN_OK;
 }
 
+static size_t s_reset_vods(s_job_t *job, const dots_dev_t *bridge);
+
 static cmn_err_t
 a_send(void *ctx, int *ret_event)
 {
-    (void) ret_event;
     s_job_t *job = ctx;
     dots_dev_t *dev = s_dev(job);
     job->retry_at_ms = 0;
+    if (dev && job->state == MAINT_RESET_VODS) {
+        /* No request of its own: the Bridge goes on once no VOD job is running. */
+        if (s_reset_vods(job, dev) == 0) {
+            cmn_log_notice("DOTS-RESET-VODS-DONE", "dev=%s its VODs are done: resetting the Bridge",
+                           job->uuid);
+            *ret_event = MEV_OK;
+        } else {
+            job->retry_at_ms = cmn_time_mono_ms() + VOD_RECHECK_MS;
+        }
+        return CMN_OK;
+    }
     cmn_err_t err = dev ? s_send_step(job, dev) : CMN_ENOTFOUND;
     if (err != CMN_OK && job->why[0] == '\0') {
         (void) snprintf(job->why, sizeof job->why, "cannot send: %s", cmn_strerror(err));
@@ -479,24 +492,26 @@ a_retry_later(void *ctx, int *ret_event)
         }                                                                                          \
     }
 #define NEXT(from, to) ROW(from, MEV_OK, to, a_store, a_send, NULL)
+/* A reset that cannot go on: RESET_PENDING, error recorded and answered. */
+#define GIVE_UP(from)                                                                              \
+    ROW(from, MEV_FAIL, MAINT_RESET_PENDING, a_record_error, a_store, a_answer_error, NULL)
 
 static const cmn_fsm_row_t s_rows[] = {
         ROW(MAINT_NONE, MEV_RESET, MAINT_RESETTING, a_begin, a_store, a_send, NULL),
         ROW(MAINT_RESET_PENDING, MEV_RESET, MAINT_RESETTING, a_begin, a_store, a_send, NULL),
         ROW(MAINT_REPAIR_FAILED, MEV_RESET, MAINT_RESETTING, a_begin, a_store, a_send, NULL),
+        ROW(MAINT_NONE, MEV_RESET_VODS, MAINT_RESET_VODS, a_begin, a_store, a_send, NULL),
+        ROW(MAINT_RESET_PENDING, MEV_RESET_VODS, MAINT_RESET_VODS, a_begin, a_store, a_send, NULL),
+        ROW(MAINT_REPAIR_FAILED, MEV_RESET_VODS, MAINT_RESET_VODS, a_begin, a_store, a_send, NULL),
+        NEXT(MAINT_RESET_VODS, MAINT_RESETTING),
+        GIVE_UP(MAINT_RESET_VODS),
         ROW(MAINT_NONE, MEV_FORGET, MAINT_FORGET_CMS, a_begin, a_store, a_send, NULL),
         ROW(MAINT_RESET_PENDING, MEV_FORGET, MAINT_FORGET_CMS, a_begin, a_store, a_send, NULL),
         ROW(MAINT_REPAIR_FAILED, MEV_FORGET, MAINT_FORGET_CMS, a_begin, a_store, a_send, NULL),
         NEXT(MAINT_RESETTING, MAINT_FORGET_CMS),
         ROW(MAINT_RESETTING, MEV_FAIL, MAINT_RESET_PROBE, a_keep_reset_why, a_store, a_send, NULL),
         NEXT(MAINT_RESET_PROBE, MAINT_FORGET_CMS),
-        ROW(MAINT_RESET_PROBE,
-            MEV_FAIL,
-            MAINT_RESET_PENDING,
-            a_record_error,
-            a_store,
-            a_answer_error,
-            NULL),
+        GIVE_UP(MAINT_RESET_PROBE),
         NEXT(MAINT_FORGET_CMS, MAINT_FORGET_AMS),
         ROW(MAINT_FORGET_CMS, MEV_FAIL, CMN_FSM_SAME, a_retry_later, a_store, NULL),
         ROW(MAINT_FORGET_AMS, MEV_OK, MAINT_FORGOTTEN, a_delete, NULL),
@@ -730,6 +745,24 @@ dots_maint_tick(dots_maint_t *self)
     }
 }
 
+/* The uuids of the records linked to Bridge bridge_uuid (at most max into vods, which
+ * may be NULL); returns how many there are. */
+static size_t
+s_vods_of(const dots_maint_t *self, const char *bridge_uuid, char (*vods)[37], size_t max)
+{
+    const dots_dev_t *d;
+    size_t n = 0;
+    for (size_t i = 0; (d = dots_engine_device(self->engine, i)) != NULL; i++) {
+        if (strcmp(d->bridge_uuid, bridge_uuid) == 0) {
+            if (vods && n < max) {
+                (void) snprintf(vods[n], sizeof vods[n], "%s", d->uuid);
+            }
+            n++;
+        }
+    }
+    return vods && n > max ? max : n;
+}
+
 static cmn_err_t
 s_start(dots_maint_t *self,
         const char *uuid,
@@ -779,8 +812,38 @@ s_start(dots_maint_t *self,
     }
     job->fn = fn;
     job->arg = arg;
+    if (event == MEV_RESET && s_vods_of(self, dev->uuid, NULL, 0) > 0) {
+        event = MEV_RESET_VODS;
+    }
     s_raise(job, event);
     return CMN_OK;
+}
+
+/* The Bridge's VODs: starts a reset job for each owned VOD that has none and has not
+ * failed one (RESET_PENDING); returns how many VOD jobs are running. Called on every
+ * check, so a VOD whose job was not started before a crash is started after it. */
+static size_t
+s_reset_vods(s_job_t *job, const dots_dev_t *bridge)
+{
+    dots_maint_t *self = job->m;
+    char vods[DOTS_MAX_VODS][37];
+    size_t n = s_vods_of(self, bridge->uuid, vods, DOTS_MAX_VODS), running = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dots_dev_t *vod = dots_engine_record(self->engine, vods[i]);
+        if (vod == NULL ||
+            (s_find(self, vods[i]) == NULL && (vod->maint == MAINT_RESET_PENDING || !vod->owned))) {
+            continue; /* gone, failed (its record says why), or never owned */
+        }
+        char error[300];
+        if (s_find(self, vods[i]) == NULL &&
+            s_start(self, vods[i], MEV_RESET, NULL, NULL, error, sizeof error) != CMN_OK) {
+            cmn_log_warn("DOTS-RESET-VODS", "dev=%s VOD %s not reset: %s", bridge->uuid, vods[i],
+                         error);
+            continue;
+        }
+        running += s_find(self, vods[i]) != NULL;
+    }
+    return running;
 }
 
 cmn_err_t

@@ -28,16 +28,19 @@ typedef enum {
     MAINT_REPAIR_RFPRO,  /* POST pstat dos.s=2 */
     MAINT_REPAIR_RFNOP,  /* POST pstat dos.s=3, then MAINT_NONE */
     MAINT_REPAIR_FAILED, /* a repair step failed (error kept) */
+    /* Appended: state values are persisted in records. */
+    MAINT_RESET_VODS, /* a Bridge: its VODs are reset first (each its own reset job) */
     MAINT_STATE_COUNT
 } dots_maint_state_t;
 
 typedef enum {
-    MEV_RESET = 0, /* operator: reset */
-    MEV_FORGET,    /* operator: reset --forget */
-    MEV_REPAIR,    /* operator: repair */
-    MEV_OK,        /* the step succeeded */
-    MEV_FAIL,      /* it failed (reason in the job) */
-    MEV_RESUME,    /* send the recorded step again (restart, retry) */
+    MEV_RESET = 0,  /* operator: reset */
+    MEV_FORGET,     /* operator: reset --forget */
+    MEV_REPAIR,     /* operator: repair */
+    MEV_OK,         /* the step succeeded */
+    MEV_FAIL,       /* it failed (reason in the job) */
+    MEV_RESUME,     /* send the recorded step again (restart, retry) */
+    MEV_RESET_VODS, /* operator: reset of a Bridge that has VODs */
     MEV_COUNT
 } dots_maint_event_t;
 
@@ -71,6 +74,10 @@ void dots_maint_tick(dots_maint_t *self);
 
 /* Starts a reset (forget: skip the device, drop the records) or a repair of uuid
  * (current or first). fn is called when it ends (not when this returns an error).
+ * The reset of a Bridge resets its VODs first (a reset job each; those that cannot be
+ * reset keep their records, RESET_PENDING), then the Bridge: a Bridge platform resets
+ * and disconnects its VODs when the Bridge is reset, so they could not be reached
+ * after it (docs/reset.md).
  * CMN_ENOTFOUND: unknown device; CMN_ESTATE: not owned (reset without forget,
  * repair), onboarding or another reset/repair in progress (message in error). */
 cmn_err_t dots_maint_reset(dots_maint_t *self,

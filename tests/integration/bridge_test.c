@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "obt_checks.h"
 #include "obt_json.h"
@@ -345,4 +346,106 @@ Test(bridge,
     for (size_t i = 0; i < n; i++) {
         free(objs[i]);
     }
+}
+
+/* Line number (1-based) of the first line of the DOTS log holding both a and b, 0 if
+ * none. */
+static int
+s_dots_line(const char *a, const char *b)
+{
+    FILE *f = fopen(s_suite.dots.log, "r");
+    cr_assert_not_null(f);
+    char line[1024];
+    int no = 0, found = 0;
+    while (found == 0 && fgets(line, sizeof line, f)) {
+        no++;
+        if (strstr(line, a) && strstr(line, b)) {
+            found = no;
+        }
+    }
+    (void) fclose(f);
+    return found;
+}
+
+/* Waits until every dumped device is unowned; returns the dumps (caller frees). */
+static size_t
+s_wait_all_unowned(char **objs, size_t want)
+{
+    for (int waited = 0;; waited += 100) {
+        size_t n = obt_devsim_dump(s_dir, objs, MAX_DEVS), owned = 0;
+        for (size_t i = 0; i < n; i++) {
+            owned += strstr(objs[i], "\"owned\":true") != NULL;
+        }
+        if (n == want && owned == 0) {
+            return n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            free(objs[i]);
+        }
+        cr_assert_lt(waited, 10000, "%zu of %zu devices still owned after the reset", owned, n);
+        (void) usleep(100 * 1000);
+    }
+}
+
+Test(bridge,
+     reset_of_a_bridge_resets_its_vods_first_and_all_onboard_again,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_start(1, 3, NULL, NULL); /* 0: Bridge, 1-3: VODs */
+    char first[MAX_DEVS][40], now[MAX_DEVS][40];
+    cr_assert_eq(s_first_uuids(first, MAX_DEVS), 4);
+    s_discover_and_approve("found 1 unowned");
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard failed: %s", out);
+    cr_assert(strstr(out, "4 device(s) in RFNOP") != NULL, "%s", out);
+    free(out);
+    for (int i = 0; i < 4; i++) {
+        char *r = s_record(first[i]);
+        cr_assert_not_null(r);
+        cr_assert(obt_json_str(r, "uuid", now[i], sizeof now[i]));
+        free(r);
+    }
+
+    const char *reset[] = {"reset", now[0], NULL};
+    cr_assert_eq(s_ctl(reset, &out), 0, "reset of the Bridge failed: %s", out);
+    free(out);
+
+    /* Every record of the four is gone from DOTS, CMS and AMS. */
+    cr_assert_eq(s_count_records(), 0, "records left after the Bridge's reset");
+    char dots[700], cms[700], ams[700];
+    (void) snprintf(dots, sizeof dots, "%s/dots-store", s_dir);
+    (void) snprintf(cms, sizeof cms, "%s/cms-store", s_dir);
+    (void) snprintf(ams, sizeof ams, "%s/ams-store", s_dir);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_not(obt_dots_store_has(dots, now[i]), "DOTS still has device %d", i);
+        cr_assert_not(obt_svc_store_has(cms, now[i]), "CMS still has device %d", i);
+        cr_assert_not(obt_svc_store_has(ams, now[i]), "AMS still has device %d", i);
+    }
+    /* The VODs were reset before the Bridge was told. */
+    int bridge_go = s_dots_line("DOTS-RESET-VODS-DONE", now[0]);
+    cr_assert_gt(bridge_go, 0, "no DOTS-RESET-VODS-DONE for the Bridge");
+    for (int i = 1; i < 4; i++) {
+        int gone = s_dots_line("DOTS-FORGOTTEN", now[i]);
+        cr_assert(gone > 0 && gone < bridge_go, "VOD %d forgotten at line %d, Bridge reset at %d",
+                  i, gone, bridge_go);
+    }
+    cr_assert_gt(s_dots_line("DOTS-FORGOTTEN", now[0]), bridge_go);
+
+    /* The devices: all four unowned under new uuids. */
+    char *objs[MAX_DEVS];
+    cr_assert_eq(s_wait_all_unowned(objs, 4), 4);
+    for (size_t i = 0; i < 4; i++) {
+        char uuid[40];
+        cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
+        cr_assert_str_neq(uuid, now[i], "device %zu kept its owned uuid", i);
+        free(objs[i]);
+    }
+
+    /* And they onboard again: the Bridge first, then its VODs. */
+    s_discover_and_approve("found 1 unowned");
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard again failed: %s", out);
+    cr_assert(strstr(out, "4 device(s) in RFNOP") != NULL, "%s", out);
+    free(out);
 }
