@@ -106,6 +106,16 @@ s_expect(const char *const *args, int want_rc)
     free(out);
 }
 
+/* Waits for DOTS to ask for the PIN (dumping every log if it does not). */
+static void
+s_wait_pin_asked(void)
+{
+    if (obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000) != 0) {
+        s_dump_all();
+        cr_assert_fail("DOTS did not reach WAIT_PIN in 20 s");
+    }
+}
+
 /* Discovers and approves every device. */
 static void
 s_discover_approve(int expected)
@@ -230,7 +240,7 @@ Test(rdp,
     /* The default policy (mfg,rdp,jw) picks RDP; obtctl returns at once. */
     const char *onboard[] = {"onboard", uuid, "--no-wait", NULL};
     cr_assert_eq(s_ctl(onboard, NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);
+    s_wait_pin_asked();
     char *shown = s_show(uuid);
     cr_assert(strstr(shown, "\"state\":\"WAIT_PIN\"") != NULL, "%s", shown);
     free(shown);
@@ -254,7 +264,7 @@ Test(rdp,
     s_uuid_with_oxms("[0,1]", uuid);
     const char *onboard[] = {"onboard", uuid, "--otm", "rdp", "--no-wait", NULL};
     cr_assert_eq(s_ctl(onboard, NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);
+    s_wait_pin_asked();
     s_pin_path(s_dir, 0, pin_file, sizeof pin_file);
     s_read_file(pin_file, pin, sizeof pin);
     cr_assert_eq(strlen(pin), 8, "pin.txt: \"%s\"", pin);
@@ -374,7 +384,7 @@ Test(rdp, wait_pin_survives_a_dots_restart, .init = s_setup, .fini = s_teardown,
     s_uuid_with_oxms("[0,1]", uuid);
     const char *onboard[] = {"onboard", uuid, "--otm", "rdp", "--no-wait", NULL};
     s_expect(onboard, 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "DOTS-WAIT-PIN", 20000), 0);
+    s_wait_pin_asked();
     cr_assert_eq(obt_proc_stop(&s_suite.dots), 0, "DOTS did not stop cleanly");
     cr_assert_eq(obt_suite_restart(&s_suite, "dots", NULL), 0, "DOTS did not restart");
     char *shown = s_show(uuid);
