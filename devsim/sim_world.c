@@ -278,6 +278,16 @@ s_do_reset(sim_world_t *self, sim_device_t *d)
     cmn_uuid_to_str(&d->doxm.deviceuuid, neu);
     (void) sim_store_save(d, self->is_fsync);
     cmn_log_notice("SIM-RESET", "dev=%d reset: uuid %s -> %s, RFOTM", d->idx, old, neu);
+    /* A Bridge that is reset resets its owned VODs with it, and they go off the network
+     * while it is unowned (as IoTivity-Lite's bridge does; docs/bridges.md). */
+    for (size_t i = 0; d->is_bridge && i < self->n; i++) {
+        sim_device_t *vod = &self->devs[i];
+        if (vod->bridge == d && vod->doxm.owned) {
+            cmn_log_notice("SIM-RESET-VOD", "dev=%d reset with its Bridge dev=%d", vod->idx,
+                           d->idx);
+            s_do_reset(self, vod);
+        }
+    }
 }
 
 int

@@ -387,26 +387,37 @@ s_wait_all_unowned(char **objs, size_t want)
     }
 }
 
-Test(bridge,
-     reset_of_a_bridge_resets_its_vods_first_and_all_onboard_again,
-     .fini = s_teardown,
-     .timeout = 240)
+/* A Bridge (devsim index 0) with vods VODs, discovered and onboarded with one
+ * `onboard --all`; now[i] is device i's current uuid. */
+static void
+s_onboard_bridge(int vods, char now[][40])
 {
-    s_start(1, 3, NULL, NULL); /* 0: Bridge, 1-3: VODs */
-    char first[MAX_DEVS][40], now[MAX_DEVS][40];
-    cr_assert_eq(s_first_uuids(first, MAX_DEVS), 4);
+    s_start(1, vods, NULL, NULL);
+    char first[MAX_DEVS][40], want[48];
+    cr_assert_eq(s_first_uuids(first, MAX_DEVS), (size_t) vods + 1);
     s_discover_and_approve("found 1 unowned");
     static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
     char *out = NULL;
     cr_assert_eq(s_ctl(onboard, &out), 0, "onboard failed: %s", out);
-    cr_assert(strstr(out, "4 device(s) in RFNOP") != NULL, "%s", out);
+    (void) snprintf(want, sizeof want, "%d device(s) in RFNOP", vods + 1);
+    cr_assert(strstr(out, want) != NULL, "%s", out);
     free(out);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i <= vods; i++) {
         char *r = s_record(first[i]);
         cr_assert_not_null(r);
         cr_assert(obt_json_str(r, "uuid", now[i], sizeof now[i]));
         free(r);
     }
+}
+
+Test(bridge,
+     reset_of_a_bridge_resets_its_vods_first_and_all_onboard_again,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    char now[MAX_DEVS][40];
+    s_onboard_bridge(3, now); /* 0: Bridge, 1-3: VODs */
+    char *out = NULL;
 
     const char *reset[] = {"reset", now[0], NULL};
     cr_assert_eq(s_ctl(reset, &out), 0, "reset of the Bridge failed: %s", out);
@@ -445,7 +456,42 @@ Test(bridge,
 
     /* And they onboard again: the Bridge first, then its VODs. */
     s_discover_and_approve("found 1 unowned");
-    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard again failed: %s", out);
+    static const char *const again[] = {"onboard", "--all", "--wait-s", "120", NULL};
+    cr_assert_eq(s_ctl(again, &out), 0, "onboard again failed: %s", out);
     cr_assert(strstr(out, "4 device(s) in RFNOP") != NULL, "%s", out);
     free(out);
+}
+
+Test(bridge,
+     a_vod_that_dots_forgot_is_reset_by_its_bridge_platform,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    char now[MAX_DEVS][40];
+    s_onboard_bridge(2, now); /* 0: Bridge, 1-2: VODs */
+    char *out = NULL;
+    /* DOTS drops VOD 1 without asking it: the device stays owned. */
+    const char *forget[] = {"reset", now[1], "--forget", NULL};
+    cr_assert_eq(s_ctl(forget, NULL), 0);
+    char *objs[MAX_DEVS];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, MAX_DEVS), 3);
+    cr_assert(strstr(objs[1], "\"owned\":true") != NULL, "VOD 1 was touched: %s", objs[1]);
+    for (size_t i = 0; i < 3; i++) {
+        free(objs[i]);
+    }
+
+    /* Resetting the Bridge: DOTS resets the VOD it knows, then the Bridge; the
+     * platform resets the VOD that DOTS forgot along with its Bridge. */
+    const char *reset[] = {"reset", now[0], NULL};
+    cr_assert_eq(s_ctl(reset, &out), 0, "reset of the Bridge failed: %s", out);
+    free(out);
+    cr_assert_eq(s_count_records(), 0);
+    cr_assert_eq(s_wait_all_unowned(objs, 3), 3);
+    for (size_t i = 0; i < 3; i++) {
+        free(objs[i]);
+    }
+    cr_assert_eq(obt_proc_log_count(&s_sim, "SIM-RESET-VOD dev=1 "), 1,
+                 "VOD 1 was not reset with its Bridge");
+    cr_assert_eq(obt_proc_log_count(&s_sim, "SIM-RESET-VOD dev=2 "), 0,
+                 "VOD 2 was reset by DOTS first: nothing left for the platform");
 }
