@@ -21,6 +21,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_devreq.h"
+#include "dots_jobs.h"
 #include "obt/gateway.pb-c.h"
 
 #define RETRY_MS 500 /* the gateway refused a discovery: try again before the deadline */
@@ -33,9 +34,8 @@ const char *const DOTS_BRIDGE_EVENT_NAMES[BEV_COUNT] = {"OK", "NOT_BRIDGE", "MOR
                                                         "RESUME"};
 
 typedef struct {
+    dots_job_head_t head; /* the device record's key; calls (dots_jobs.h) */
     dots_bridge_t *b;     /* back pointer */
-    char uuid[37];        /* the device record's key */
-    uint64_t gen;         /* bumps on every send: stale replies are ignored */
     uint64_t retry_at_ms; /* monotonic; 0 = nothing to retry */
     char why[320];        /* reason of the pending BEV_FAIL */
 } s_job_t;
@@ -46,17 +46,8 @@ struct dots_bridge {
     const dots_identity_t *id;
     dots_engine_t *engine;
     cmn_calls_t *gw;
-    s_job_t **jobs;
-    size_t n_jobs;
-    size_t n_calls;    /* calls in flight: their contexts point here */
-    bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
+    dots_jobs_t *jobs; /* s_job_t */
 };
-
-typedef struct {
-    dots_bridge_t *b;
-    char uuid[37];
-    uint64_t gen;
-} s_call_ctx_t;
 
 bool
 dots_bridge_is_pending(int state)
@@ -67,50 +58,19 @@ dots_bridge_is_pending(int state)
 /* ------------------------------------------------------------------ helpers */
 
 static s_job_t *
-s_find(const dots_bridge_t *self, const char *uuid)
-{
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        if (strcmp(self->jobs[i]->uuid, uuid) == 0) {
-            return self->jobs[i];
-        }
-    }
-    return NULL;
-}
-
-static s_job_t *
 s_add(dots_bridge_t *self, const char *uuid)
 {
-    s_job_t **grown = realloc(self->jobs, (self->n_jobs + 1) * sizeof *grown);
-    if (grown == NULL) {
-        return NULL;
+    s_job_t *job = dots_jobs_add(self->jobs, uuid, sizeof *job);
+    if (job) {
+        job->b = self;
     }
-    self->jobs = grown;
-    s_job_t *job = calloc(1, sizeof *job);
-    if (job == NULL) {
-        return NULL;
-    }
-    job->b = self;
-    (void) snprintf(job->uuid, sizeof job->uuid, "%s", uuid);
-    self->jobs[self->n_jobs++] = job;
     return job;
-}
-
-static void
-s_remove(dots_bridge_t *self, s_job_t *job)
-{
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        if (self->jobs[i] == job) {
-            self->jobs[i] = self->jobs[--self->n_jobs];
-            free(job);
-            return;
-        }
-    }
 }
 
 static dots_dev_t *
 s_rec(const s_job_t *job)
 {
-    return dots_engine_record(job->b->engine, job->uuid);
+    return dots_engine_record(job->b->engine, job->head.uuid);
 }
 
 static void s_raise(s_job_t *job, int event);
@@ -124,38 +84,6 @@ s_fail(s_job_t *job, const char *why)
 
 /* ------------------------------------------------------------------ requests */
 
-static s_call_ctx_t *
-s_ctx(s_job_t *job)
-{
-    s_call_ctx_t *c = malloc(sizeof *c);
-    if (c) {
-        c->b = job->b;
-        (void) snprintf(c->uuid, sizeof c->uuid, "%s", job->uuid);
-        c->gen = ++job->gen;
-        job->b->n_calls++;
-    }
-    return c;
-}
-
-/* The job a reply belongs to, or NULL if it is stale (and frees the context). */
-static s_job_t *
-s_ctx_job(s_call_ctx_t *c)
-{
-    dots_bridge_t *b = c->b;
-    b->n_calls--;
-    if (b->is_destroyed) {
-        if (b->n_calls == 0) {
-            free(b);
-        }
-        free(c);
-        return NULL;
-    }
-    s_job_t *job = s_find(b, c->uuid);
-    uint64_t gen = c->gen;
-    free(c);
-    return job && job->gen == gen ? job : NULL;
-}
-
 static void s_on_coap(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
 
 /* GET path from the device: over the owner-PSK session, or plain coap://. */
@@ -163,7 +91,7 @@ static cmn_err_t
 s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
 {
     dots_bridge_t *b = job->b;
-    s_call_ctx_t *ctx = s_ctx(job);
+    dots_jobs_call_t *ctx = dots_jobs_call(b->jobs, job);
     if (ctx == NULL) {
         return CMN_ENOMEM;
     }
@@ -174,8 +102,7 @@ s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
                              (uint32_t) b->cfg->step_timeout_ms, s_on_coap, ctx, why, sizeof why);
     if (err != CMN_OK) {
         (void) snprintf(job->why, sizeof job->why, "%s: %s", path, why);
-        b->n_calls--;
-        free(ctx);
+        dots_jobs_call_cancel(ctx);
     }
     return err;
 }
@@ -189,14 +116,13 @@ s_discover(s_job_t *job)
 {
     dots_discover_opts_t opts;
     memset(&opts, 0, sizeof opts);
-    s_call_ctx_t *ctx = s_ctx(job);
+    dots_jobs_call_t *ctx = dots_jobs_call(job->b->jobs, job);
     if (ctx == NULL) {
         return CMN_ENOMEM;
     }
     cmn_err_t err = dots_engine_discover(job->b->engine, &opts, s_on_discovered, ctx);
     if (err != CMN_OK) {
-        job->b->n_calls--;
-        free(ctx);
+        dots_jobs_call_cancel(ctx);
     }
     return err;
 }
@@ -292,7 +218,7 @@ a_fail(void *ctx, int *ret_event)
     (void) snprintf(rec->bridge_error, sizeof rec->bridge_error, "%s",
                     job->why[0] ? job->why : "failed");
     cmn_log_warn("DOTS-BRIDGE-FAILED", "dev=%s %s", rec->uuid, rec->bridge_error);
-    job->gen++; /* late replies are ignored */
+    job->head.gen++; /* late replies are ignored */
     return CMN_OK;
 }
 
@@ -316,13 +242,13 @@ s_raise(s_job_t *job, int event)
     dots_bridge_t *b = job->b;
     dots_dev_t *rec = s_rec(job);
     if (rec == NULL) {
-        s_remove(b, job); /* the device was reset or forgotten */
+        dots_jobs_remove(b->jobs, job); /* the device was reset or forgotten */
         return;
     }
     int from = rec->bridge;
-    cmn_err_t err = cmn_fsm_dispatch(&DOTS_BRIDGE_FSM, &rec->bridge, event, job, job->uuid);
+    cmn_err_t err = cmn_fsm_dispatch(&DOTS_BRIDGE_FSM, &rec->bridge, event, job, job->head.uuid);
     if (err == CMN_OK || rec->bridge != from) {
-        cmn_log_info("DOTS-BRIDGE-JOB", "dev=%s %s --%s--> %s", job->uuid,
+        cmn_log_info("DOTS-BRIDGE-JOB", "dev=%s %s --%s--> %s", job->head.uuid,
                      DOTS_BRIDGE_STATE_NAMES[from], DOTS_BRIDGE_EVENT_NAMES[event],
                      DOTS_BRIDGE_STATE_NAMES[rec->bridge]);
     }
@@ -335,7 +261,7 @@ s_raise(s_job_t *job, int event)
     }
     job->why[0] = '\0';
     if (!dots_bridge_is_pending(rec->bridge)) {
-        s_remove(b, job);
+        dots_jobs_remove(b->jobs, job);
     }
 }
 
@@ -404,7 +330,7 @@ out:
 static void
 s_on_coap(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    s_job_t *job = s_ctx_job(arg);
+    s_job_t *job = dots_jobs_returned(arg);
     dots_dev_t *rec = job ? s_rec(job) : NULL;
     if (rec == NULL) {
         return;
@@ -508,7 +434,7 @@ s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, uns
 {
     (void) found;
     (void) added;
-    s_job_t *job = s_ctx_job(arg);
+    s_job_t *job = dots_jobs_returned(arg);
     dots_dev_t *rec = job ? s_rec(job) : NULL;
     if (rec == NULL) {
         return;
@@ -577,6 +503,11 @@ dots_bridge_new(const dots_config_t *cfg,
     self->id = id;
     self->engine = engine;
     self->gw = gw;
+    self->jobs = dots_jobs_new();
+    if (self->jobs == NULL) {
+        free(self);
+        return NULL;
+    }
     return self;
 }
 
@@ -587,17 +518,8 @@ dots_bridge_destroy(dots_bridge_t **self_p)
         return;
     }
     dots_bridge_t *self = *self_p;
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        free(self->jobs[i]);
-    }
-    free(self->jobs);
-    self->jobs = NULL;
-    self->n_jobs = 0;
-    if (self->n_calls > 0) {
-        self->is_destroyed = true; /* the last pending call frees it */
-    } else {
-        free(self);
-    }
+    dots_jobs_destroy(&self->jobs); /* kept until its calls have returned */
+    free(self);
     *self_p = NULL;
 }
 
@@ -605,8 +527,8 @@ void
 dots_bridge_tick(dots_bridge_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        s_job_t *job = self->jobs[i];
+    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
+        s_job_t *job = dots_jobs_at(self->jobs, i);
         if (job->retry_at_ms != 0 && now >= job->retry_at_ms) {
             job->retry_at_ms = 0;
             s_raise(job, BEV_MORE);
@@ -615,7 +537,8 @@ dots_bridge_tick(dots_bridge_t *self)
     }
     const dots_dev_t *d;
     for (size_t i = 0; (d = dots_engine_device(self->engine, i)) != NULL; i++) {
-        if (!dots_bridge_is_pending(d->bridge) || d->maint != 0 || s_find(self, d->uuid)) {
+        if (!dots_bridge_is_pending(d->bridge) || d->maint != 0 ||
+            dots_jobs_find(self->jobs, d->uuid)) {
             continue;
         }
         s_job_t *job = s_add(self, d->uuid);

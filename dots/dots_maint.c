@@ -24,6 +24,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_devreq.h"
+#include "dots_jobs.h"
 #include "obt/ams.pb-c.h"
 #include "obt/cms.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -39,10 +40,9 @@ const char *const DOTS_MAINT_EVENT_NAMES[MEV_COUNT] = {"RESET", "FORGET", "REPAI
                                                        "FAIL",  "RESUME", "RESET_VODS"};
 
 typedef struct {
+    dots_job_head_t head;   /* the device record's key; calls (dots_jobs.h) */
     dots_maint_t *m;        /* back pointer */
-    char uuid[37];          /* the device record's key */
     int state;              /* dev.maint while an event is dispatched */
-    uint64_t gen;           /* bumps on every send: stale replies are ignored */
     uint64_t retry_at_ms;   /* monotonic; 0 = nothing to retry */
     char why[300];          /* reason of the pending MEV_FAIL */
     char reset_why[300];    /* why the reset POST failed (kept across the probe) */
@@ -58,59 +58,25 @@ struct dots_maint {
     const dots_identity_t *id;
     dots_engine_t *engine;
     cmn_calls_t *gw, *cms, *ams;
-    s_job_t **jobs;
-    size_t n_jobs;
-    size_t n_calls;    /* calls in flight: their contexts point here */
-    bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
+    dots_jobs_t *jobs; /* s_job_t */
 };
-
-typedef struct {
-    dots_maint_t *m;
-    char uuid[37];
-    uint64_t gen;
-} s_call_ctx_t;
 
 /* ------------------------------------------------------------------ helpers */
 
 static s_job_t *
 s_find(const dots_maint_t *self, const char *uuid)
 {
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        if (strcmp(self->jobs[i]->uuid, uuid) == 0) {
-            return self->jobs[i];
-        }
-    }
-    return NULL;
+    return dots_jobs_find(self->jobs, uuid);
 }
 
 static s_job_t *
 s_add(dots_maint_t *self, const char *uuid)
 {
-    s_job_t **grown = realloc(self->jobs, (self->n_jobs + 1) * sizeof *grown);
-    if (grown == NULL) {
-        return NULL;
+    s_job_t *job = dots_jobs_add(self->jobs, uuid, sizeof *job);
+    if (job) {
+        job->m = self;
     }
-    self->jobs = grown;
-    s_job_t *job = calloc(1, sizeof *job);
-    if (job == NULL) {
-        return NULL;
-    }
-    job->m = self;
-    (void) snprintf(job->uuid, sizeof job->uuid, "%s", uuid);
-    self->jobs[self->n_jobs++] = job;
     return job;
-}
-
-static void
-s_remove(dots_maint_t *self, s_job_t *job)
-{
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        if (self->jobs[i] == job) {
-            self->jobs[i] = self->jobs[--self->n_jobs];
-            free(job);
-            return;
-        }
-    }
 }
 
 /* Answers the waiting operator, once. */
@@ -137,30 +103,16 @@ s_fail(s_job_t *job, const char *why)
 
 static void s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
 
-static s_call_ctx_t *
-s_ctx(s_job_t *job)
-{
-    s_call_ctx_t *c = malloc(sizeof *c);
-    if (c) {
-        c->m = job->m;
-        (void) snprintf(c->uuid, sizeof c->uuid, "%s", job->uuid);
-        c->gen = ++job->gen;
-        job->m->n_calls++;
-    }
-    return c;
-}
-
 static cmn_err_t
 s_call(s_job_t *job, cmn_calls_t *to, ProtobufCMessage *req, uint64_t corr, uint32_t timeout)
 {
-    s_call_ctx_t *c = s_ctx(job);
+    dots_jobs_call_t *c = dots_jobs_call(job->m->jobs, job);
     if (c == NULL) {
         return CMN_ENOMEM;
     }
     cmn_err_t err = cmn_calls_send(to, req, corr, timeout, s_on_reply, c);
     if (err != CMN_OK) {
-        job->m->n_calls--;
-        free(c);
+        dots_jobs_call_cancel(c);
     }
     return err;
 }
@@ -185,7 +137,7 @@ s_device_request(s_job_t *job,
                  size_t len)
 {
     dots_maint_t *m = job->m;
-    s_call_ctx_t *c = s_ctx(job);
+    dots_jobs_call_t *c = dots_jobs_call(m->jobs, job);
     if (c == NULL) {
         return CMN_ENOMEM;
     }
@@ -194,8 +146,7 @@ s_device_request(s_job_t *job,
                                      (uint32_t) m->cfg->step_timeout_ms, s_on_reply, c, job->why,
                                      sizeof job->why);
     if (err != CMN_OK) {
-        m->n_calls--;
-        free(c);
+        dots_jobs_call_cancel(c);
     }
     return err;
 }
@@ -228,8 +179,8 @@ s_service_request(s_job_t *job, bool is_cms, bool is_forget)
     dots_maint_t *m = job->m;
     Obt__ForgetDevice f = OBT__FORGET_DEVICE__INIT;
     Obt__RepairDevice r = OBT__REPAIR_DEVICE__INIT;
-    f.device_uuid = job->uuid;
-    r.device_uuid = job->uuid;
+    f.device_uuid = job->head.uuid;
+    r.device_uuid = job->head.uuid;
     uint64_t corr = cmn_bus_next_corr_id();
     uint32_t timeout = (uint32_t) m->cfg->step_timeout_ms * 4;
     if (is_cms) {
@@ -305,7 +256,7 @@ s_send_step(s_job_t *job, const dots_dev_t *dev)
 static dots_dev_t *
 s_dev(s_job_t *job)
 {
-    return dots_engine_record(job->m->engine, job->uuid);
+    return dots_engine_record(job->m->engine, job->head.uuid);
 }
 
 static cmn_err_t
@@ -321,7 +272,7 @@ a_store(void *ctx, int *ret_event)
     dev->maint_updated_ms = cmn_time_wall_ms();
     cmn_err_t err = dots_store_put(job->m->store, dev, NULL, NULL);
     if (err != CMN_OK) {
-        cmn_log_err("DOTS-STORE", "dev=%s cannot persist the %s step: %s", job->uuid,
+        cmn_log_err("DOTS-STORE", "dev=%s cannot persist the %s step: %s", job->head.uuid,
                     DOTS_MAINT_STATE_NAMES[job->state], cmn_strerror(err));
         (void) snprintf(job->why, sizeof job->why, "cannot persist: %s", cmn_strerror(err));
     }
@@ -357,7 +308,7 @@ a_send(void *ctx, int *ret_event)
         /* No request of its own: the Bridge goes on once no VOD job is running. */
         if (s_reset_vods(job, dev) == 0) {
             cmn_log_notice("DOTS-RESET-VODS-DONE", "dev=%s its VODs are done: resetting the Bridge",
-                           job->uuid);
+                           job->head.uuid);
             *ret_event = MEV_OK;
         } else {
             job->retry_at_ms = cmn_time_mono_ms() + VOD_RECHECK_MS;
@@ -392,14 +343,15 @@ a_delete(void *ctx, int *ret_event)
     if (ep) {
         s_close_session(job, ep);
     }
-    cmn_err_t err = dots_store_del(job->m->store, job->uuid);
+    cmn_err_t err = dots_store_del(job->m->store, job->head.uuid);
     if (err != CMN_OK) {
         (void) snprintf(job->why, sizeof job->why, "cannot delete the records: %s",
                         cmn_strerror(err));
         return err;
     }
-    dots_engine_remove(job->m->engine, job->uuid);
-    cmn_log_notice("DOTS-FORGOTTEN", "dev=%s every record removed (DOTS, CMS, AMS)", job->uuid);
+    dots_engine_remove(job->m->engine, job->head.uuid);
+    cmn_log_notice("DOTS-FORGOTTEN", "dev=%s every record removed (DOTS, CMS, AMS)",
+                   job->head.uuid);
     s_answer(job, CMN_OK, NULL, NULL);
     job->is_over = true;
     return CMN_OK;
@@ -425,7 +377,7 @@ a_record_error(void *ctx, int *ret_event)
     if (dev) {
         (void) snprintf(dev->maint_error, sizeof dev->maint_error, "%s", error);
     }
-    cmn_log_warn("DOTS-MAINT-FAILED", "dev=%s %s", job->uuid, error);
+    cmn_log_warn("DOTS-MAINT-FAILED", "dev=%s %s", job->head.uuid, error);
     job->is_over = true;
     return CMN_OK;
 }
@@ -447,7 +399,8 @@ a_repaired(void *ctx, int *ret_event)
     (void) ret_event;
     s_job_t *job = ctx;
     dots_dev_t *dev = s_dev(job);
-    cmn_log_notice("DOTS-REPAIRED", "dev=%s SRESET corrections done, back in RFNOP", job->uuid);
+    cmn_log_notice("DOTS-REPAIRED", "dev=%s SRESET corrections done, back in RFNOP",
+                   job->head.uuid);
     if (dev) {
         dev->maint = MAINT_NONE;
         dev->maint_error[0] = '\0';
@@ -479,7 +432,7 @@ a_retry_later(void *ctx, int *ret_event)
         (void) snprintf(dev->maint_error, sizeof dev->maint_error, "%s", error);
     }
     job->retry_at_ms = cmn_time_mono_ms() + RETRY_MS;
-    cmn_log_warn("DOTS-MAINT-RETRY", "dev=%s %s", job->uuid, error);
+    cmn_log_warn("DOTS-MAINT-RETRY", "dev=%s %s", job->head.uuid, error);
     s_answer(job, CMN_EIO, error, NULL);
     return CMN_OK;
 }
@@ -545,7 +498,7 @@ s_raise(s_job_t *job, int event)
     dots_maint_t *m = job->m;
     dots_dev_t *dev = s_dev(job);
     char id[37];
-    (void) snprintf(id, sizeof id, "%s", job->uuid);
+    (void) snprintf(id, sizeof id, "%s", job->head.uuid);
     int from = dev ? dev->maint : job->state;
     job->state = from;
     cmn_err_t err = cmn_fsm_dispatch(&DOTS_MAINT_FSM, &job->state, event, job, id);
@@ -561,7 +514,7 @@ s_raise(s_job_t *job, int event)
     }
     job->why[0] = '\0';
     if (job->is_over) {
-        s_remove(m, job);
+        dots_jobs_remove(m->jobs, job);
     }
 }
 
@@ -583,9 +536,9 @@ s_probe_says_reset(s_job_t *job, const Obt__Gw__CoapReply *cr)
         return false;
     }
     cmn_uuid_to_str(&d.deviceuuid, uuid);
-    if (strcmp(uuid, job->uuid) != 0 || !d.owned) {
-        cmn_log_notice("DOTS-RESET-SEEN", "dev=%s has reset already (now %s, owned=%d)", job->uuid,
-                       uuid, d.owned);
+    if (strcmp(uuid, job->head.uuid) != 0 || !d.owned) {
+        cmn_log_notice("DOTS-RESET-SEEN", "dev=%s has reset already (now %s, owned=%d)",
+                       job->head.uuid, uuid, d.owned);
         return true;
     }
     (void) snprintf(job->why, sizeof job->why, "probe: device still owned as %s", uuid);
@@ -628,21 +581,9 @@ s_on_gw_reply(s_job_t *job, const uint8_t *data, size_t len)
 static void
 s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    s_call_ctx_t *c = arg;
-    dots_maint_t *m = c->m;
-    m->n_calls--;
-    if (m->is_destroyed) {
-        free(c);
-        if (m->n_calls == 0) {
-            free(m);
-        }
-        return;
-    }
-    s_job_t *job = s_find(m, c->uuid);
-    uint64_t gen = c->gen;
-    free(c);
-    if (job == NULL || gen != job->gen) {
-        return; /* the job ended or moved on */
+    s_job_t *job = dots_jobs_returned(arg);
+    if (job == NULL) {
+        return; /* the job ended or moved on, or DOTS is stopping */
     }
     const char *step = DOTS_MAINT_STATE_NAMES[job->state];
     char why[300];
@@ -694,6 +635,11 @@ dots_maint_new(const dots_config_t *cfg,
     self->gw = gw;
     self->cms = cms;
     self->ams = ams;
+    self->jobs = dots_jobs_new();
+    if (self->jobs == NULL) {
+        free(self);
+        return NULL;
+    }
     const dots_dev_t *d;
     for (size_t i = 0; (d = dots_engine_device(engine, i)) != NULL; i++) {
         bool is_open = d->maint != MAINT_NONE && d->maint != MAINT_RESET_PENDING &&
@@ -715,19 +661,12 @@ dots_maint_destroy(dots_maint_t **self_p)
         return;
     }
     dots_maint_t *self = *self_p;
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        s_answer(self->jobs[i], CMN_EIO, "DOTS is stopping: the job resumes when it restarts",
-                 NULL);
-        free(self->jobs[i]);
+    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
+        s_answer(dots_jobs_at(self->jobs, i), CMN_EIO,
+                 "DOTS is stopping: the job resumes when it restarts", NULL);
     }
-    free(self->jobs);
-    self->jobs = NULL;
-    self->n_jobs = 0;
-    if (self->n_calls > 0) {
-        self->is_destroyed = true; /* the calls' callbacks still hold it */
-    } else {
-        free(self);
-    }
+    dots_jobs_destroy(&self->jobs); /* kept until its calls have returned */
+    free(self);
     *self_p = NULL;
 }
 
@@ -735,8 +674,8 @@ void
 dots_maint_tick(dots_maint_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        s_job_t *job = self->jobs[i];
+    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
+        s_job_t *job = dots_jobs_at(self->jobs, i);
         if (job->retry_at_ms != 0 && now >= job->retry_at_ms) {
             job->retry_at_ms = 0;
             s_raise(job, MEV_RESUME);
