@@ -31,10 +31,7 @@ s_start(const char *const *dots_flags, int count, const char *oxms, const char *
 static void
 s_teardown(void)
 {
-    (void) obt_proc_stop(&s_sim);
-    obt_suite_stop(&s_suite);
-    obt_rmrf(s_dir);
-    free(s_dir);
+    obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
 static int

@@ -24,9 +24,7 @@ s_setup(void)
 static void
 s_teardown(void)
 {
-    obt_suite_stop(&s_suite);
-    obt_rmrf(s_dir);
-    free(s_dir);
+    obt_test_end(&s_suite, NULL, &s_dir);
 }
 
 /* `obtctl --json mfg-trust list`: number of anchors, first id in id (if any). */

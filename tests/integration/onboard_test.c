@@ -26,21 +26,13 @@ s_setup(void)
 static void
 s_teardown(void)
 {
-    (void) obt_proc_stop(&s_sim);
-    obt_suite_stop(&s_suite);
-    obt_rmrf(s_dir);
-    free(s_dir);
+    obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
 static int
 s_ctl(const char *const *args, char **out)
 {
-    int rc = obt_ctl(&s_suite, args, out);
-    if (rc != 0) {
-        obt_suite_dump(&s_suite);
-        obt_proc_dump(&s_sim);
-    }
-    return rc;
+    return obt_ctl_or_dump(&s_suite, &s_sim, args, out);
 }
 
 static void

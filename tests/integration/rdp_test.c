@@ -68,13 +68,10 @@ s_setup_bad_hint(void)
 static void
 s_teardown(void)
 {
-    (void) obt_proc_stop(&s_sim);
     if (s_sim2.pid) {
         (void) obt_proc_stop(&s_sim2);
     }
-    obt_suite_stop(&s_suite);
-    obt_rmrf(s_dir);
-    free(s_dir);
+    obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
 static int

@@ -36,10 +36,7 @@ s_setup(void)
 static void
 s_teardown(void)
 {
-    (void) obt_proc_stop(&s_sim);
-    obt_suite_stop(&s_suite);
-    obt_rmrf(s_dir);
-    free(s_dir);
+    obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
 /* The number of devices DOTS lists whose JSON contains want. */

@@ -374,3 +374,31 @@ obt_ctl(const obt_suite_t *s, const char *const *args, char **ret_out)
     argv[n] = NULL;
     return obt_run("obtctl", argv, ret_out);
 }
+
+int
+obt_ctl_or_dump(const obt_suite_t *s,
+                const obt_proc_t *sim,
+                const char *const *args,
+                char **ret_out)
+{
+    int rc = obt_ctl(s, args, ret_out);
+    if (rc != 0) {
+        obt_suite_dump(s);
+        if (sim) {
+            obt_proc_dump(sim);
+        }
+    }
+    return rc;
+}
+
+void
+obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir)
+{
+    if (sim) {
+        (void) obt_proc_stop(sim);
+    }
+    obt_suite_stop(s);
+    obt_rmrf(*dir);
+    free(*dir);
+    *dir = NULL;
+}

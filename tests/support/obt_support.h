@@ -58,5 +58,14 @@ void obt_suite_dump(const obt_suite_t *s);
 
 /* Runs obtctl with the suite's endpoints and keys followed by args. */
 int obt_ctl(const obt_suite_t *s, const char *const *args, char **ret_out);
+/* obt_ctl, and when it fails, every log of the suite and of sim (if not NULL). */
+int obt_ctl_or_dump(const obt_suite_t *s,
+                    const obt_proc_t *sim,
+                    const char *const *args,
+                    char **ret_out);
+
+/* The end of an integration test: stops sim (if not NULL and running) and the suite,
+ * removes the test's folder *dir and frees it. */
+void obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir);
 
 #endif
