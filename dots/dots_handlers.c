@@ -113,16 +113,13 @@ s_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, unsign
     dots_deferred_t *d = arg;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
     Obt__Dots__DiscoverReply dr = OBT__DOTS__DISCOVER_REPLY__INIT;
-    reply.corr_id = d->corr_id;
     if (err == CMN_OK) {
         dr.found = found;
         dr.added = added;
         reply.body_case = OBT__DOTS__REPLY__BODY_DISCOVER;
         reply.discover = &dr;
     }
-    dots_service_answer(d->svc, d->peer, &reply, err, error);
-    zframe_destroy(&d->peer);
-    free(d);
+    dots_deferred_answer(d, &reply, err, error);
 }
 
 static cmn_err_t
@@ -554,7 +551,6 @@ s_maint_done(void *arg, cmn_err_t err, const char *error, const dots_dev_t *dev)
     char *eps[DOTS_MAX_EPS];
     uint32_t oxms[DOTS_MAX_OXMS];
     char *vods[DOTS_MAX_VODS];
-    reply.corr_id = d->corr_id;
     if (err == CMN_OK && dev) {
         s_device(dev, d->svc->id.sd_uuid, &dd, eps, oxms, vods);
         reply.body_case = OBT__DOTS__REPLY__BODY_REPAIR;
@@ -564,9 +560,7 @@ s_maint_done(void *arg, cmn_err_t err, const char *error, const dots_dev_t *dev)
         reply.body_case = OBT__DOTS__REPLY__BODY_RESET;
         reply.reset = &rr;
     }
-    dots_service_answer(d->svc, d->peer, &reply, err, error);
-    zframe_destroy(&d->peer);
-    free(d);
+    dots_deferred_answer(d, &reply, err, error);
 }
 
 static cmn_err_t

@@ -47,6 +47,15 @@ dots_service_answer(dots_service_t *self,
     s_send(self, peer, reply);
 }
 
+void
+dots_deferred_answer(dots_deferred_t *d, Obt__Dots__Reply *reply, cmn_err_t err, const char *error)
+{
+    reply->corr_id = d->corr_id;
+    dots_service_answer(d->svc, d->peer, reply, err, error);
+    zframe_destroy(&d->peer);
+    free(d);
+}
+
 int
 dots_service_has_handler(int body_case)
 {

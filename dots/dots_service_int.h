@@ -63,5 +63,9 @@ void dots_service_answer(dots_service_t *self,
                          Obt__Dots__Reply *reply,
                          cmn_err_t err,
                          const char *error);
+/* Answers a deferred request with reply (its corr_id is set here), as
+ * dots_service_answer does, and frees d. */
+void
+dots_deferred_answer(dots_deferred_t *d, Obt__Dots__Reply *reply, cmn_err_t err, const char *error);
 
 #endif
