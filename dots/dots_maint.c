@@ -769,18 +769,23 @@ s_reset_vods(s_job_t *job, const dots_dev_t *bridge)
     size_t n = s_vods_of(self, bridge->uuid, vods, DOTS_MAX_VODS), running = 0;
     for (size_t i = 0; i < n; i++) {
         const dots_dev_t *vod = dots_engine_record(self->engine, vods[i]);
-        if (vod == NULL ||
-            (s_find(self, vods[i]) == NULL && (vod->maint == MAINT_RESET_PENDING || !vod->owned))) {
-            continue; /* gone, failed (its record says why), or never owned */
+        if (vod == NULL) {
+            continue; /* gone */
+        }
+        if (s_find(self, vods[i]) != NULL) {
+            running++; /* its job runs */
+            continue;
+        }
+        if (vod->maint == MAINT_RESET_PENDING || !vod->owned) {
+            continue; /* failed (its record says why), or never owned */
         }
         char error[300];
-        if (s_find(self, vods[i]) == NULL &&
-            s_start(self, vods[i], MEV_RESET, NULL, NULL, error, sizeof error) != CMN_OK) {
+        if (s_start(self, vods[i], MEV_RESET, NULL, NULL, error, sizeof error) != CMN_OK) {
             cmn_log_warn("DOTS-RESET-VODS", "dev=%s VOD %s not reset: %s", bridge->uuid, vods[i],
                          error);
             continue;
         }
-        running += s_find(self, vods[i]) != NULL;
+        running += s_find(self, vods[i]) != NULL; /* unless it ended at once */
     }
     return running;
 }
