@@ -6,8 +6,7 @@
 
 #include "cmn_svc.h"
 
-void
-ams_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg);
-int ams_service_has_handler(int body_case);
+/* The work of AMS in the service core: hand-over and repair (cmn_svc.h). */
+const cmn_svc_hooks_t *ams_service_hooks(void);
 
 #endif

@@ -10,8 +10,7 @@
 
 #include "cmn_time.h"
 #include "ctl_main.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 #include "obt/dots.pb-c.h"
 
 static void
@@ -529,31 +528,20 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
     size_t len = 0;
     uint64_t corr = cmn_bus_next_corr_id();
     int rc;
-    if (which == CTL_CMS) {
-        Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
-        Obt__Cms__ShowDevice s = OBT__CMS__SHOW_DEVICE__INIT;
-        s.device_uuid = CMN_PB_STR(uuid);
-        req.corr_id = corr;
-        req.body_case = OBT__CMS__REQUEST__BODY_SHOW;
-        req.show = &s;
-        rc = ctl_call(o, which, &req.base, corr, 0, &data, &len);
-    } else {
-        Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
-        Obt__Ams__ShowDevice s = OBT__AMS__SHOW_DEVICE__INIT;
-        s.device_uuid = CMN_PB_STR(uuid);
-        req.corr_id = corr;
-        req.body_case = OBT__AMS__REQUEST__BODY_SHOW;
-        req.show = &s;
-        rc = ctl_call(o, which, &req.base, corr, 0, &data, &len);
-    }
+    Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
+    Obt__ShowDevice s = OBT__SHOW_DEVICE__INIT;
+    s.device_uuid = CMN_PB_STR(uuid);
+    req.corr_id = corr;
+    req.body_case = OBT__SERVICE_REQUEST__BODY_SHOW;
+    req.show = &s;
+    rc = ctl_call(o, which, &req.base, corr, 0, &data, &len);
     const char *name = which == CTL_CMS ? "cms" : "ams";
-    /* cms.Reply and ams.Reply have the same layout. */
-    Obt__Cms__Reply *r = rc == CTL_EXIT_OK ? obt__cms__reply__unpack(NULL, len, data) : NULL;
+    Obt__ServiceReply *r = rc == CTL_EXIT_OK ? obt__service_reply__unpack(NULL, len, data) : NULL;
     free(data);
-    const Obt__ServiceDevice *d =
-            r && r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__CMS__REPLY__BODY_SHOW
-                    ? r->show
-                    : NULL;
+    const Obt__ServiceDevice *d = r && r->status == OBT__STATUS__STATUS_OK &&
+                                                  r->body_case == OBT__SERVICE_REPLY__BODY_SHOW
+                                          ? r->show
+                                          : NULL;
     if (o->json) {
         printf(",\"%s\":", name);
         if (d == NULL) {
@@ -587,7 +575,7 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
         printf("%s: %s\n", name, r ? r->error : "unreachable");
     }
     if (r) {
-        obt__cms__reply__free_unpacked(r, NULL);
+        obt__service_reply__free_unpacked(r, NULL);
     }
 }
 

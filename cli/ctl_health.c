@@ -4,8 +4,7 @@
 #include <stdlib.h>
 
 #include "ctl_main.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 #include "obt/dots.pb-c.h"
 #include "obt/gateway.pb-c.h"
 
@@ -34,16 +33,10 @@ s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
         r.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
         r.health = &h;
         rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
-    } else if (which == CTL_CMS) {
-        Obt__Cms__Request r = OBT__CMS__REQUEST__INIT;
-        r.corr_id = corr;
-        r.body_case = OBT__CMS__REQUEST__BODY_HEALTH;
-        r.health = &h;
-        rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
     } else {
-        Obt__Ams__Request r = OBT__AMS__REQUEST__INIT;
+        Obt__ServiceRequest r = OBT__SERVICE_REQUEST__INIT;
         r.corr_id = corr;
-        r.body_case = OBT__AMS__REQUEST__BODY_HEALTH;
+        r.body_case = OBT__SERVICE_REQUEST__BODY_HEALTH;
         r.health = &h;
         rc = ctl_call(o, which, &r.base, corr, 0, &data, &len);
     }
@@ -51,10 +44,11 @@ s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
-    /* Replies share corr_id = 1, status = 2, error = 3, health = 10 as well. */
-    Obt__Cms__Reply *reply = obt__cms__reply__unpack(NULL, len, data);
+    /* Replies share corr_id = 1, status = 2, error = 3, health = 10 (gateway, DOTS and
+     * the service envelope alike). */
+    Obt__ServiceReply *reply = obt__service_reply__unpack(NULL, len, data);
     free(data);
-    if (reply && reply->body_case == OBT__CMS__REPLY__BODY_HEALTH) {
+    if (reply && reply->body_case == OBT__SERVICE_REPLY__BODY_HEALTH) {
         size_t n = obt__health_reply__get_packed_size(reply->health);
         uint8_t *buf = malloc(n ? n : 1);
         if (buf) {
@@ -64,7 +58,7 @@ s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
         }
     }
     if (reply) {
-        obt__cms__reply__free_unpacked(reply, NULL);
+        obt__service_reply__free_unpacked(reply, NULL);
     }
     return *ret ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 }

@@ -9,7 +9,6 @@
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
-#include "obt/cms.pb-c.h"
 #include "obt/gateway.pb-c.h"
 
 typedef struct {
@@ -22,43 +21,6 @@ typedef struct {
     Obt__DeviceHandover *handover; /* the request (owned copy, psk wiped) */
     bool is_repair;                /* RepairDevice (SRESET) rather than a hand-over */
 } s_job_t;
-
-static Obt__Status
-s_status(cmn_err_t err)
-{
-    return err < CMN_ERR_COUNT ? (Obt__Status) err : OBT__STATUS__STATUS_ESYS;
-}
-
-static void
-s_reply(cmn_svc_t *svc,
-        zframe_t *peer,
-        uint64_t corr_id,
-        cmn_err_t err,
-        const char *error,
-        Obt__Cms__Reply__BodyCase body,
-        Obt__ServiceDevice *dev)
-{
-    Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
-    reply.corr_id = corr_id;
-    reply.status = s_status(err);
-    if (err != CMN_OK) {
-        reply.error = CMN_PB_STR(error ? error : cmn_strerror(err));
-    } else if (body == OBT__CMS__REPLY__BODY_HANDOVER) {
-        reply.body_case = body;
-        reply.handover = dev;
-    } else if (body == OBT__CMS__REPLY__BODY_SHOW) {
-        reply.body_case = body;
-        reply.show = dev;
-    } else if (body == OBT__CMS__REPLY__BODY_REPAIR) {
-        reply.body_case = body;
-        reply.repair = dev;
-    } else if (body == OBT__CMS__REPLY__BODY_FORGET) {
-        static Obt__Empty empty = OBT__EMPTY__INIT;
-        reply.body_case = body;
-        reply.forget = &empty;
-    }
-    (void) cmn_svc_reply(svc, peer, &reply.base);
-}
 
 static void
 s_finish(s_job_t *job, cmn_err_t err, const char *error, const char *cipher)
@@ -81,8 +43,10 @@ s_finish(s_job_t *job, cmn_err_t err, const char *error, const char *cipher)
     } else {
         cmn_log_warn("CMS-FAILED", "dev=%s %s", job->uuid, error);
     }
-    s_reply(job->svc, job->peer, job->corr_id, err, error,
-            job->is_repair ? OBT__CMS__REPLY__BODY_REPAIR : OBT__CMS__REPLY__BODY_HANDOVER, &dev);
+    cmn_svc_answer(job->svc, job->peer, job->corr_id, err, error,
+                   job->is_repair ? OBT__SERVICE_REPLY__BODY_REPAIR
+                                  : OBT__SERVICE_REPLY__BODY_HANDOVER,
+                   &dev);
     cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     zframe_destroy(&job->peer);
@@ -105,7 +69,7 @@ s_on_cred(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         r->body_case != OBT__GW__REPLY__BODY_COAP) {
         (void) snprintf(why, sizeof why, "GET cred: %s",
                         r && r->error[0] ? r->error : "gateway error");
-        s_finish(job, r ? (cmn_err_t) r->status : CMN_EPROTO, why, NULL);
+        s_finish(job, r ? cmn_err_from_status(r->status) : CMN_EPROTO, why, NULL);
         goto out;
     }
     cmn_creds_t creds;
@@ -133,9 +97,10 @@ out:
 }
 
 static void
-s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+s_on_handover(
+        cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt__DeviceHandover *h, void *arg)
 {
-    const Obt__DeviceHandover *h = req->handover;
+    (void) arg;
     cmn_uuid_t u;
     const char *ep = NULL;
     for (size_t i = 0; i < h->n_eps; i++) {
@@ -145,8 +110,9 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
         }
     }
     if (cmn_uuid_from_str(h->device_uuid, &u) != CMN_OK || h->psk.len != 16 || ep == NULL) {
-        s_reply(svc, peer, req->corr_id, CMN_EINVAL,
-                "handover needs a device uuid, a coaps:// endpoint and a 16-byte PSK", 0, NULL);
+        cmn_svc_answer(svc, peer, corr_id, CMN_EINVAL,
+                       "handover needs a device uuid, a coaps:// endpoint and a 16-byte PSK", 0,
+                       NULL);
         return;
     }
     s_job_t *job = calloc(1, sizeof *job);
@@ -155,7 +121,7 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
     if (job == NULL || buf == NULL) {
         free(job);
         free(buf);
-        s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        cmn_svc_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
         return;
     }
     (void) obt__device_handover__pack(h, buf);
@@ -164,7 +130,7 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
     free(buf);
     job->svc = svc;
     job->peer = zframe_dup(peer);
-    job->corr_id = req->corr_id;
+    job->corr_id = corr_id;
     (void) snprintf(job->uuid, sizeof job->uuid, "%s", h->device_uuid);
     (void) snprintf(job->ep, sizeof job->ep, "%s", ep);
     memcpy(job->psk, h->psk.data, 16);
@@ -192,25 +158,25 @@ s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
  * run again from our records over our own session. The cred rowneruuid can only be
  * written by its owner, so a wrong one is reported rather than corrected. */
 static void
-s_on_repair(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+s_on_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid, void *arg)
 {
+    (void) arg;
     s_job_t *job = calloc(1, sizeof *job);
     if (job == NULL) {
-        s_reply(svc, peer, req->corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        cmn_svc_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
         return;
     }
-    const char *uuid = req->repair->device_uuid;
     cmn_err_t err =
             cmn_svc_get_handover(svc, uuid, &job->handover, job->psk, job->ep, sizeof job->ep);
     if (err != CMN_OK) {
-        s_reply(svc, peer, req->corr_id, err, "no record, key or endpoint for this device", 0,
-                NULL);
+        cmn_svc_answer(svc, peer, corr_id, err, "no record, key or endpoint for this device", 0,
+                       NULL);
         free(job);
         return;
     }
     job->svc = svc;
     job->peer = zframe_dup(peer);
-    job->corr_id = req->corr_id;
+    job->corr_id = corr_id;
     job->is_repair = true;
     (void) snprintf(job->uuid, sizeof job->uuid, "%s", uuid);
     err = cmn_svc_coap(svc, job->uuid, job->ep, job->psk, OBT__GW__METHOD__METHOD_GET,
@@ -220,116 +186,10 @@ s_on_repair(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
     }
 }
 
-/* Reset: forget the device (idempotent). */
-static void
-s_on_forget(cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req)
+static const cmn_svc_hooks_t s_hooks = {s_on_handover, s_on_repair, NULL, NULL};
+
+const cmn_svc_hooks_t *
+cms_service_hooks(void)
 {
-    cmn_err_t err = cmn_svc_forget(svc, req->forget->device_uuid);
-    if (err == CMN_OK) {
-        cmn_log_notice("CMS-FORGOTTEN", "dev=%s record and key removed (if any)",
-                       req->forget->device_uuid);
-    }
-    s_reply(svc, peer, req->corr_id, err, NULL, OBT__CMS__REPLY__BODY_FORGET, NULL);
-}
-
-typedef struct {
-    Obt__ServiceDevice **items;
-    size_t n;
-} s_list_t;
-
-static void
-s_collect(const Obt__ServiceDevice *dev, void *arg)
-{
-    s_list_t *l = arg;
-    size_t len = obt__service_device__get_packed_size(dev);
-    uint8_t *buf = malloc(len ? len : 1);
-    Obt__ServiceDevice **grown = realloc(l->items, (l->n + 1) * sizeof *grown);
-    if (buf && grown) {
-        l->items = grown;
-        (void) obt__service_device__pack(dev, buf);
-        grown[l->n] = obt__service_device__unpack(NULL, len, buf);
-        l->n += grown[l->n] != NULL;
-    } else if (grown) {
-        l->items = grown;
-    }
-    free(buf);
-}
-
-static const Obt__Cms__Request__BodyCase s_cases[] = {
-        OBT__CMS__REQUEST__BODY_HEALTH, OBT__CMS__REQUEST__BODY_HANDOVER,
-        OBT__CMS__REQUEST__BODY_SHOW,   OBT__CMS__REQUEST__BODY_LIST,
-        OBT__CMS__REQUEST__BODY_FORGET, OBT__CMS__REQUEST__BODY_REPAIR};
-
-int
-cms_service_has_handler(int body_case)
-{
-    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
-        if ((int) s_cases[i] == body_case) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-void
-cms_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg)
-{
-    (void) arg;
-    Obt__Cms__Request *req = obt__cms__request__unpack(NULL, len, data);
-    if (req == NULL) {
-        cmn_log_warn("CMS-BADREQ", "unreadable request (%zu bytes)", len);
-        s_reply(svc, peer, cmn_bus_peek_corr_id(data, len), CMN_EPROTO,
-                "request does not unpack as obt.cms.Request", 0, NULL);
-        return;
-    }
-    Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
-    reply.corr_id = req->corr_id;
-    switch (req->body_case) {
-    case OBT__CMS__REQUEST__BODY_HEALTH: {
-        Obt__HealthReply h;
-        cmn_svc_health(svc, &h);
-        reply.body_case = OBT__CMS__REPLY__BODY_HEALTH;
-        reply.health = &h;
-        (void) cmn_svc_reply(svc, peer, &reply.base);
-        break;
-    }
-    case OBT__CMS__REQUEST__BODY_HANDOVER:
-        s_on_handover(svc, peer, req);
-        break;
-    case OBT__CMS__REQUEST__BODY_FORGET:
-        s_on_forget(svc, peer, req);
-        break;
-    case OBT__CMS__REQUEST__BODY_REPAIR:
-        s_on_repair(svc, peer, req);
-        break;
-    case OBT__CMS__REQUEST__BODY_SHOW: {
-        Obt__ServiceDevice *dev = NULL;
-        cmn_err_t err = cmn_svc_get(svc, req->show->device_uuid, &dev);
-        s_reply(svc, peer, req->corr_id, err, err == CMN_ENOTFOUND ? "unknown device" : NULL,
-                OBT__CMS__REPLY__BODY_SHOW, dev);
-        if (dev) {
-            obt__service_device__free_unpacked(dev, NULL);
-        }
-        break;
-    }
-    case OBT__CMS__REQUEST__BODY_LIST: {
-        s_list_t l = {NULL, 0};
-        Obt__Cms__DeviceList dl = OBT__CMS__DEVICE_LIST__INIT;
-        (void) cmn_svc_each(svc, s_collect, &l);
-        dl.devices = l.items;
-        dl.n_devices = l.n;
-        reply.body_case = OBT__CMS__REPLY__BODY_LIST;
-        reply.list = &dl;
-        (void) cmn_svc_reply(svc, peer, &reply.base);
-        for (size_t i = 0; i < l.n; i++) {
-            obt__service_device__free_unpacked(l.items[i], NULL);
-        }
-        free(l.items);
-        break;
-    }
-    default:
-        s_reply(svc, peer, req->corr_id, CMN_EPROTO, "unknown or missing request body", 0, NULL);
-        break;
-    }
-    obt__cms__request__free_unpacked(req, NULL);
+    return &s_hooks;
 }

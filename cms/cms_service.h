@@ -5,11 +5,7 @@
 
 #include "cmn_svc.h"
 
-/* The dispatcher given to cmn_svc_new. */
-void
-cms_service_dispatch(cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg);
-
-/* 1 if the Request oneof case has a handler. */
-int cms_service_has_handler(int body_case);
+/* The work of CMS in the service core: hand-over and repair (cmn_svc.h). */
+const cmn_svc_hooks_t *cms_service_hooks(void);
 
 #endif

@@ -24,7 +24,7 @@ main(int argc, char **argv)
     zsys_init();
     zsys_catch_interrupts();
     int rc = 1;
-    cmn_svc_t *svc = cmn_svc_new(&cfg, "cms", "oic.d.cms", cms_service_dispatch, NULL);
+    cmn_svc_t *svc = cmn_svc_new(&cfg, "cms", "oic.d.cms", cms_service_hooks());
     if (svc != NULL) {
         rc = cmn_svc_run(svc);
         cmn_svc_destroy(&svc);

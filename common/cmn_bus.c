@@ -14,10 +14,67 @@
 const char *const CMN_BUS_PARTIES[] = {"gateway", "dots", "cms", "ams", "obtctl"};
 const size_t CMN_BUS_PARTY_COUNT = sizeof CMN_BUS_PARTIES / sizeof CMN_BUS_PARTIES[0];
 
+typedef struct {
+    char key[41];   /* Z85 public key */
+    cmn_caller_t c; /* whose it is */
+} s_known_t;
+
 struct cmn_bus_server {
-    zsock_t *sock;  /* ROUTER, CURVE server */
-    zactor_t *auth; /* zauth actor allowing DIR/public */
+    zsock_t *sock;         /* ROUTER, CURVE server */
+    zactor_t *auth;        /* zauth actor allowing DIR/public */
+    char pubdir[1024];     /* DIR/public */
+    s_known_t *known;      /* the keys of DIR/public and their names */
+    size_t n_known;        /* entries in known */
+    uint64_t next_scan_ms; /* an unknown key rescans DIR/public, at most this often */
 };
+
+static const struct {
+    const char *prefix;
+    cmn_party_t party;
+} s_parties[] = {{"gateway", CMN_PARTY_GATEWAY}, {"dots", CMN_PARTY_DOTS},
+                 {"cms", CMN_PARTY_CMS},         {"ams", CMN_PARTY_AMS},
+                 {"obtctl", CMN_PARTY_OPERATOR}, {"operator", CMN_PARTY_OPERATOR}};
+
+cmn_party_t
+cmn_party_of_name(const char *name)
+{
+    size_t n = strcspn(name, "-");
+    for (size_t i = 0; i < sizeof s_parties / sizeof s_parties[0]; i++) {
+        if (strlen(s_parties[i].prefix) == n && strncmp(name, s_parties[i].prefix, n) == 0) {
+            return s_parties[i].party;
+        }
+    }
+    return CMN_PARTY_NONE;
+}
+
+const char *
+cmn_party_name(cmn_party_t party)
+{
+    static const char *const names[] = {"gateway", "dots", "cms", "ams", "operator"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (party == (cmn_party_t) (1u << i)) {
+            return names[i];
+        }
+    }
+    return "unknown";
+}
+
+void
+cmn_party_list(unsigned parties, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (unsigned bit = 1; bit <= CMN_PARTY_OPERATOR && at < len; bit <<= 1) {
+        if (parties & bit) {
+            int n = snprintf(out + at, len - at, "%s%s", at ? ", " : "",
+                             cmn_party_name((cmn_party_t) bit));
+            at += n > 0 ? (size_t) n : 0;
+        }
+    }
+    if (out[0] == '\0') {
+        (void) snprintf(out, len, "nobody");
+    }
+}
 
 struct cmn_bus_client {
     zsock_t *sock; /* DEALER, CURVE client */
@@ -98,6 +155,69 @@ s_load(const char *dir, const char *sub, const char *name, const char *ext, cmn_
     return cert;
 }
 
+/* Reads every DIR/public/<name>.cert: which public key is whose. */
+static void
+s_scan(cmn_bus_server_t *self)
+{
+    zdir_t *dir = zdir_new(self->pubdir, NULL);
+    zlist_t *files = dir ? zdir_list(dir) : NULL;
+    size_t n = files ? zlist_size(files) : 0;
+    s_known_t *known = calloc(n ? n : 1, sizeof *known);
+    size_t k = 0;
+    for (zfile_t *f = files ? zlist_first(files) : NULL; f && known; f = zlist_next(files)) {
+        const char *base = strrchr(zfile_filename(f, NULL), '/');
+        base = base ? base + 1 : zfile_filename(f, NULL);
+        size_t blen = strlen(base);
+        if (blen <= 5 || blen - 5 >= CMN_CALLER_NAME_MAX || strcmp(base + blen - 5, ".cert") != 0) {
+            continue;
+        }
+        zcert_t *cert = zcert_load(zfile_filename(f, NULL));
+        if (cert == NULL) {
+            continue;
+        }
+        (void) snprintf(known[k].key, sizeof known[k].key, "%s", zcert_public_txt(cert));
+        memcpy(known[k].c.name, base, blen - 5);
+        known[k].c.name[blen - 5] = '\0';
+        known[k].c.party = cmn_party_of_name(known[k].c.name);
+        k++;
+        zcert_destroy(&cert);
+    }
+    if (known) {
+        free(self->known);
+        self->known = known;
+        self->n_known = k;
+    }
+    zlist_destroy(&files);
+    zdir_destroy(&dir);
+}
+
+/* Who holds the key that authenticated this frame's connection. */
+static void
+s_caller(cmn_bus_server_t *self, zframe_t *frame, cmn_caller_t *ret)
+{
+    const char *key = zframe_meta(frame, "User-Id");
+    memset(ret, 0, sizeof *ret);
+    (void) snprintf(ret->name, sizeof ret->name, "(unknown key)");
+    if (key == NULL) {
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < self->n_known; i++) {
+            if (strcmp(self->known[i].key, key) == 0) {
+                *ret = self->known[i].c;
+                return;
+            }
+        }
+        /* zauth accepted a key we have not read yet: a file added since we started */
+        uint64_t now = cmn_time_mono_ms();
+        if (pass == 1 || now < self->next_scan_ms) {
+            break;
+        }
+        self->next_scan_ms = now + 1000;
+        s_scan(self);
+    }
+}
+
 cmn_bus_server_t *
 cmn_bus_server_new(const char *endpoint, const char *keys_dir, const char *name, cmn_err_t *ret_err)
 {
@@ -119,6 +239,8 @@ cmn_bus_server_new(const char *endpoint, const char *keys_dir, const char *name,
         goto out_free;
     }
     (void) snprintf(pubdir, sizeof pubdir, "%s/public", keys_dir);
+    (void) snprintf(self->pubdir, sizeof self->pubdir, "%s", pubdir);
+    s_scan(self);
     if (zstr_sendx(self->auth, "CURVE", pubdir, NULL) != 0 || zsock_wait(self->auth) != 0) {
         err = CMN_EIO;
         goto out_free;
@@ -159,6 +281,7 @@ cmn_bus_server_destroy(cmn_bus_server_t **self_p)
     cmn_bus_server_t *self = *self_p;
     zsock_destroy(&self->sock);
     zactor_destroy(&self->auth);
+    free(self->known);
     free(self);
     *self_p = NULL;
 }
@@ -178,14 +301,25 @@ s_frame_data(zframe_t *frame, uint8_t **ret_data, size_t *ret_len)
         return CMN_ENOMEM;
     }
     memcpy(data, zframe_data(frame), len);
+    OPENSSL_cleanse(zframe_data(frame), len); /* a PIN or a PSK may have travelled in it */
     *ret_data = data;
     *ret_len = len;
     return CMN_OK;
 }
 
+void
+cmn_bus_free(uint8_t *data, size_t len)
+{
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+}
+
 cmn_err_t
 cmn_bus_server_recv(cmn_bus_server_t *self,
                     zframe_t **ret_peer,
+                    cmn_caller_t *ret_caller,
                     uint8_t **ret_data,
                     size_t *ret_len)
 {
@@ -203,6 +337,7 @@ cmn_bus_server_recv(cmn_bus_server_t *self,
         zframe_t *body = zmsg_first(msg);
         err = s_frame_data(body, ret_data, ret_len);
         if (err == CMN_OK) {
+            s_caller(self, body, ret_caller);
             *ret_peer = peer;
         } else {
             zframe_destroy(&peer);
@@ -212,35 +347,46 @@ cmn_bus_server_recv(cmn_bus_server_t *self,
     return err;
 }
 
-static zframe_t *
-s_pack(const ProtobufCMessage *msg)
+/* ZeroMQ frees a message's buffer when it has sent it: wipe it first. */
+static void
+s_wipe_free(void *data, void *hint)
+{
+    OPENSSL_cleanse(data, (size_t) (uintptr_t) hint);
+    free(data);
+}
+
+/* Sends [peer] msg packed on sock (peer NULL: msg alone). The buffer is ours until
+ * ZeroMQ calls s_wipe_free, so no copy of a secret is left behind unwiped. */
+static cmn_err_t
+s_send_pb(zsock_t *sock, zframe_t *peer, const ProtobufCMessage *msg, int flags)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
-    zframe_t *frame = zframe_new(NULL, len);
-    if (frame) {
-        (void) protobuf_c_message_pack(msg, zframe_data(frame));
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return CMN_ENOMEM;
     }
-    return frame;
+    (void) protobuf_c_message_pack(msg, buf);
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, buf, len, s_wipe_free, (void *) (uintptr_t) len) != 0) {
+        s_wipe_free(buf, (void *) (uintptr_t) len);
+        return CMN_ENOMEM;
+    }
+    if (peer && zmq_send(zsock_resolve(sock), zframe_data(peer), zframe_size(peer),
+                         flags | ZMQ_SNDMORE) < 0) {
+        zmq_msg_close(&m);
+        return CMN_EIO;
+    }
+    if (zmq_msg_send(&m, zsock_resolve(sock), flags) < 0) {
+        zmq_msg_close(&m); /* runs s_wipe_free */
+        return CMN_EIO;
+    }
+    return CMN_OK;
 }
 
 cmn_err_t
 cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMessage *msg)
 {
-    zmsg_t *m = zmsg_new();
-    zframe_t *body = s_pack(msg);
-    if (m == NULL || body == NULL) {
-        zmsg_destroy(&m);
-        zframe_destroy(&body);
-        return CMN_ENOMEM;
-    }
-    zframe_t *id = zframe_dup(peer);
-    zmsg_append(m, &id);
-    zmsg_append(m, &body);
-    if (zmsg_send(&m, self->sock) != 0) {
-        zmsg_destroy(&m);
-        return CMN_EIO;
-    }
-    return CMN_OK;
+    return s_send_pb(self->sock, peer, msg, 0);
 }
 
 cmn_bus_client_t *
@@ -312,15 +458,7 @@ cmn_bus_client_sock(cmn_bus_client_t *self)
 cmn_err_t
 cmn_bus_client_send_pb(cmn_bus_client_t *self, const ProtobufCMessage *msg)
 {
-    zframe_t *body = s_pack(msg);
-    if (body == NULL) {
-        return CMN_ENOMEM;
-    }
-    if (zframe_send(&body, self->sock, ZFRAME_DONTWAIT) != 0) {
-        zframe_destroy(&body);
-        return CMN_EIO;
-    }
-    return CMN_OK;
+    return s_send_pb(self->sock, NULL, msg, ZMQ_DONTWAIT);
 }
 
 cmn_err_t
@@ -384,8 +522,28 @@ cmn_bus_client_call(cmn_bus_client_t *self,
             *ret_len = len;
             return CMN_OK;
         }
-        free(data);
+        cmn_bus_free(data, len);
     }
+}
+
+cmn_err_t
+cmn_bus_allow(const char *daemon,
+              const char *request,
+              unsigned parties,
+              const cmn_caller_t *caller,
+              char *error,
+              size_t error_len)
+{
+    if (caller->party != CMN_PARTY_NONE && (parties & caller->party) != 0) {
+        return CMN_OK;
+    }
+    char allowed[80];
+    cmn_party_list(parties, allowed, sizeof allowed);
+    (void) snprintf(error, error_len, "%s: \"%s\" (%s) may not send %s (allowed: %s)", daemon,
+                    caller->name, cmn_party_name(caller->party), request, allowed);
+    cmn_log_warn("BUS-EPERM", "refused %s from \"%s\" (party %s; allowed: %s)", request,
+                 caller->name, cmn_party_name(caller->party), allowed);
+    return CMN_EPERM;
 }
 
 uint64_t
@@ -511,7 +669,7 @@ cmn_calls_on_readable(cmn_calls_t *self)
                 break;
             }
         }
-        free(data);
+        cmn_bus_free(data, len);
         data = NULL;
     }
 }

@@ -14,13 +14,45 @@
  *   DIR/secret/<name>.cert_secret  its secret certificate (0600)
  * A daemon loads its own secret certificate and accepts any client whose public
  * certificate is in DIR/public. A client loads its own secret certificate and the
- * server's public one. No socket is ever created without CURVE. */
+ * server's public one. No socket is ever created without CURVE.
+ *
+ * Who is calling comes from the connection, never from a message: the ROUTER learns
+ * the client's CURVE public key from the handshake (ZAP User-Id) and finds which file
+ * of DIR/public holds it. The file's name is the caller's name; the part before the
+ * first '-' is its party: "dots", "dots-2" (a second instance) are DOTS, "obtctl",
+ * "obtctl-alice" the operator. docs/security.md lists what each party may call. */
+
+/* The parties, as bits so that a dispatch row lists the parties it allows. */
+typedef enum {
+    CMN_PARTY_NONE = 0,
+    CMN_PARTY_GATEWAY = 1u << 0,
+    CMN_PARTY_DOTS = 1u << 1,
+    CMN_PARTY_CMS = 1u << 2,
+    CMN_PARTY_AMS = 1u << 3,
+    CMN_PARTY_OPERATOR = 1u << 4, /* obtctl */
+} cmn_party_t;
+#define CMN_PARTY_SERVICES (CMN_PARTY_DOTS | CMN_PARTY_CMS | CMN_PARTY_AMS)
+#define CMN_PARTY_ANY      (CMN_PARTY_GATEWAY | CMN_PARTY_SERVICES | CMN_PARTY_OPERATOR)
+
+#define CMN_CALLER_NAME_MAX 64
+/* An authenticated caller. */
+typedef struct {
+    cmn_party_t party;              /* CMN_PARTY_NONE: a key whose file name names no party */
+    char name[CMN_CALLER_NAME_MAX]; /* its key's name: "dots", "cms-2", "obtctl" */
+} cmn_caller_t;
+
+/* The party a key name stands for ("dots-2" -> CMN_PARTY_DOTS), CMN_PARTY_NONE if none. */
+cmn_party_t cmn_party_of_name(const char *name);
+/* "gateway", "dots", "cms", "ams", "operator"; "unknown" for anything else. */
+const char *cmn_party_name(cmn_party_t party);
+/* Writes "dots, cms" for a set of parties into out ("nobody" for none). */
+void cmn_party_list(unsigned parties, char *out, size_t len);
 
 /* protobuf-c string fields are `char *`; messages we build only borrow constant
  * strings, which this makes explicit without a qualifier-dropping cast. */
 #define CMN_PB_STR(s) ((char *) (uintptr_t) (s))
 
-/* The parties: "gateway", "dots", "cms", "ams", "obtctl". */
+/* The key names `obtctl keys` creates: "gateway", "dots", "cms", "ams", "obtctl". */
 extern const char *const CMN_BUS_PARTIES[];
 extern const size_t CMN_BUS_PARTY_COUNT;
 
@@ -44,13 +76,19 @@ void cmn_bus_server_destroy(cmn_bus_server_t **self_p);
 zsock_t *cmn_bus_server_sock(cmn_bus_server_t *self);
 
 /* Receives one request without blocking. *ret_peer is the routing id (owned,
- * zframe_destroy it); *ret_data is malloc'd. CMN_ENOTFOUND when nothing waits;
+ * zframe_destroy it); *ret_caller who sent it (from the CURVE key of the
+ * connection); *ret_data is malloc'd (free it with cmn_bus_free: it may hold a
+ * secret). The received frame is wiped. CMN_ENOTFOUND when nothing waits;
  * CMN_EPROTO for a message that is not [id][payload]. */
 cmn_err_t cmn_bus_server_recv(cmn_bus_server_t *self,
                               zframe_t **ret_peer,
+                              cmn_caller_t *ret_caller,
                               uint8_t **ret_data,
                               size_t *ret_len);
-/* Packs msg and sends it to peer (borrowed). */
+/* Wipes and frees a buffer received from the bus (NULL is fine). */
+void cmn_bus_free(uint8_t *data, size_t len);
+/* Packs msg and sends it to peer (borrowed). Every buffer a packed message passes
+ * through on its way out is wiped when ZeroMQ is done with it. */
 cmn_err_t
 cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMessage *msg);
 
@@ -66,7 +104,8 @@ zsock_t *cmn_bus_client_sock(cmn_bus_client_t *self);
 
 /* Packs and sends msg (non-blocking; CMN_EIO if the queue is full). */
 cmn_err_t cmn_bus_client_send_pb(cmn_bus_client_t *self, const ProtobufCMessage *msg);
-/* Receives one reply without blocking (CMN_ENOTFOUND when none). *ret_data malloc'd. */
+/* Receives one reply without blocking (CMN_ENOTFOUND when none). *ret_data malloc'd
+ * (cmn_bus_free); the received frame is wiped. */
 cmn_err_t cmn_bus_client_recv(cmn_bus_client_t *self, uint8_t **ret_data, size_t *ret_len);
 
 /* Synchronous call for command-line tools: sends msg and waits up to timeout_ms
@@ -77,6 +116,16 @@ cmn_err_t cmn_bus_client_call(cmn_bus_client_t *self,
                               int timeout_ms,
                               uint8_t **ret_data,
                               size_t *ret_len);
+
+/* The check of every dispatch row: CMN_OK if caller's party is in parties; else
+ * CMN_EPERM, error says who may send request, and a warning names the caller.
+ * daemon ("obt-gateway") and request ("derive_owner_psk") are for the text. */
+cmn_err_t cmn_bus_allow(const char *daemon,
+                        const char *request,
+                        unsigned parties,
+                        const cmn_caller_t *caller,
+                        char *error,
+                        size_t error_len);
 
 /* A process-unique, increasing correlation id (never 0). */
 uint64_t cmn_bus_next_corr_id(void);

@@ -21,11 +21,15 @@ static const struct {
         [CMN_EIO] = {"EIO", "transport failure"},
         [CMN_ESTORE] = {"ESTORE", "store failure"},
         [CMN_EDEVICE] = {"EDEVICE", "the device answered with an error code"},
+        [CMN_EPERM] = {"EPERM", "not permitted for this caller"},
 };
 
 const char *
 cmn_strerror(cmn_err_t err)
 {
+    if (err == CMN_ESYS) {
+        return "system error (on the peer)";
+    }
     if (err & CMN_ESYS) {
         return strerror((int) (err & ~CMN_ESYS));
     }

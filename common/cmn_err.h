@@ -19,6 +19,7 @@ typedef enum {
     CMN_EIO,       /* transport failure (ZeroMQ, sockets) */
     CMN_ESTORE,    /* LMDB failure other than the above */
     CMN_EDEVICE,   /* the device answered with a CoAP error code */
+    CMN_EPERM,     /* the authenticated caller may not make this request */
     CMN_ERR_COUNT,
     CMN_ESYS = 0x10000000 /* | errno */
 } cmn_err_t;
@@ -31,5 +32,13 @@ const char *cmn_errname(cmn_err_t err);
 
 /* Maps errno to a cmn_err_t (ENOMEM -> CMN_ENOMEM, others -> CMN_ESYS | errno). */
 cmn_err_t cmn_err_from_errno(int errnum);
+
+/* obt.Status on the wire (proto/obt/common.proto) and cmn_err_t are one list: codes
+ * below CMN_ERR_COUNT have the same number in both (checked at compile time in
+ * cmn_status.c, and by a unit test that walks both enums), CMN_ESYS|errno travels as
+ * STATUS_ESYS. The only two places that convert between them. */
+int cmn_status_from_err(cmn_err_t err);
+/* A status from a peer: unknown numbers read as CMN_EPROTO, STATUS_ESYS as CMN_ESYS. */
+cmn_err_t cmn_err_from_status(int status);
 
 #endif

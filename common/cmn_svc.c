@@ -88,8 +88,7 @@ struct cmn_svc {
     cmn_bus_server_t *bus;
     cmn_bus_client_t *gw_client;
     cmn_calls_t *gw;
-    cmn_svc_dispatch_fn *dispatch;
-    void *arg;
+    const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
     uint64_t started_ms;
     uint64_t requests;
 };
@@ -134,8 +133,7 @@ cmn_svc_t *
 cmn_svc_new(const cmn_svc_config_t *cfg,
             const char *service,
             const char *rt,
-            cmn_svc_dispatch_fn *dispatch,
-            void *arg)
+            const cmn_svc_hooks_t *hooks)
 {
     static const char *const dbs[] = {"identity", "devices", "secrets"};
     cmn_err_t err = CMN_OK;
@@ -146,8 +144,7 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     self->cfg = cfg;
     (void) snprintf(self->service, sizeof self->service, "%s", service);
     (void) snprintf(self->rt, sizeof self->rt, "%s", rt);
-    self->dispatch = dispatch;
-    self->arg = arg;
+    self->hooks = hooks;
     self->started_ms = cmn_time_mono_ms();
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
@@ -274,15 +271,17 @@ cmn_svc_run(cmn_svc_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             zframe_t *peer = NULL;
+            cmn_caller_t caller;
             uint8_t *data = NULL;
             size_t len = 0;
             cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &data, &len)) != CMN_ENOTFOUND) {
+            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
+                   CMN_ENOTFOUND) {
                 if (err == CMN_OK) {
                     self->requests++;
-                    self->dispatch(self, peer, data, len, self->arg);
+                    cmn_svc_dispatch(self, peer, &caller, data, len);
                     zframe_destroy(&peer);
-                    free(data);
+                    cmn_bus_free(data, len);
                 }
             }
         }
@@ -298,6 +297,18 @@ const char *
 cmn_svc_uuid(const cmn_svc_t *self)
 {
     return self->uuid;
+}
+
+const char *
+cmn_svc_name(const cmn_svc_t *self)
+{
+    return self->service;
+}
+
+const cmn_svc_hooks_t *
+cmn_svc_hooks(const cmn_svc_t *self)
+{
+    return self->hooks;
 }
 
 const cmn_svc_config_t *
@@ -551,7 +562,6 @@ cmn_svc_coap(cmn_svc_t *self,
     sec.psk_identity.len = 16;
     sec.psk_key.data = key;
     sec.psk_key.len = 16;
-    c.caller_uuid = self->uuid;
     c.device_uuid = CMN_PB_STR(device_uuid);
     c.endpoint = CMN_PB_STR(endpoint);
     c.method = (Obt__Gw__Method) method;
@@ -582,17 +592,13 @@ s_ignore_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 }
 
 cmn_err_t
-cmn_gw_close_session(cmn_calls_t *gw,
-                     const char *caller_uuid,
-                     const char *endpoint,
-                     uint32_t timeout_ms)
+cmn_gw_close_session(cmn_calls_t *gw, const char *endpoint, uint32_t timeout_ms)
 {
     if (endpoint == NULL || endpoint[0] == '\0') {
         return CMN_EINVAL; /* the job ended before it had an endpoint */
     }
     Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
-    cs.caller_uuid = CMN_PB_STR(caller_uuid);
     cs.endpoint = CMN_PB_STR(endpoint);
     req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
     req.close_session = &cs;
@@ -604,8 +610,7 @@ void
 cmn_svc_close_session(cmn_svc_t *self, const char *endpoint)
 {
     if (endpoint && endpoint[0] &&
-        cmn_gw_close_session(self->gw, self->uuid, endpoint, (uint32_t) self->cfg->timeout_ms) !=
-                CMN_OK) {
+        cmn_gw_close_session(self->gw, endpoint, (uint32_t) self->cfg->timeout_ms) != CMN_OK) {
         cmn_log_info("SVC-CLOSE", "cannot ask the gateway to close a session");
     }
 }

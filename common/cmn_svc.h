@@ -35,18 +35,39 @@ void cmn_svc_config_free(cmn_svc_config_t *cfg);
 
 typedef struct cmn_svc cmn_svc_t;
 
-/* Handles one request (packed bytes) from peer. The daemon unpacks its own Request
- * type and answers with cmn_svc_reply (now or later). */
-typedef void(cmn_svc_dispatch_fn)(
-        cmn_svc_t *svc, zframe_t *peer, const uint8_t *data, size_t len, void *arg);
+/* What a device service adds to the core. The core answers health, show and list,
+ * forgets devices, and checks who may send what (docs/security.md); the service does
+ * the work of a hand-over and of a repair, each answered with cmn_svc_answer once,
+ * now or later (peer is borrowed: zframe_dup it to answer later). own receives a
+ * request with no envelope body (the service's own obt.<svc>.Request; the service
+ * checks its parties with cmn_bus_allow); NULL: such requests are refused. */
+typedef void(cmn_svc_handover_fn)(cmn_svc_t *svc,
+                                  zframe_t *peer,
+                                  uint64_t corr_id,
+                                  const Obt__DeviceHandover *handover,
+                                  void *arg);
+typedef void(cmn_svc_repair_fn)(
+        cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *device_uuid, void *arg);
+typedef void(cmn_svc_own_fn)(cmn_svc_t *svc,
+                             zframe_t *peer,
+                             const cmn_caller_t *caller,
+                             const uint8_t *data,
+                             size_t len,
+                             void *arg);
+typedef struct {
+    cmn_svc_handover_fn *handover;
+    cmn_svc_repair_fn *repair;
+    cmn_svc_own_fn *own;
+    void *arg; /* given to each */
+} cmn_svc_hooks_t;
 
 /* Opens the store, creates the identity at first start (UUID without zero bytes),
- * binds the ROUTER, connects to the gateway. rt is "oic.d.cms" or "oic.d.ams". */
+ * binds the ROUTER, connects to the gateway. rt is "oic.d.cms" or "oic.d.ams". hooks
+ * is borrowed and must outlive the service. */
 cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
                        const char *service,
                        const char *rt,
-                       cmn_svc_dispatch_fn *dispatch,
-                       void *arg);
+                       const cmn_svc_hooks_t *hooks);
 void cmn_svc_destroy(cmn_svc_t **self_p);
 /* Runs until SIGTERM/SIGINT (registration with the gateway retried meanwhile). */
 int cmn_svc_run(cmn_svc_t *self);
@@ -57,6 +78,29 @@ const cmn_svc_config_t *cmn_svc_config(const cmn_svc_t *self);
 void cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h);
 /* Sends a packed reply to peer. */
 cmn_err_t cmn_svc_reply(cmn_svc_t *self, zframe_t *peer, const ProtobufCMessage *reply);
+/* Answers an envelope request (obt.ServiceReply): err != CMN_OK sends its status and
+ * error (or cmn_strerror(err)); else body with dev (handover, show, repair; borrowed)
+ * or an empty forget. */
+void cmn_svc_answer(cmn_svc_t *self,
+                    zframe_t *peer,
+                    uint64_t corr_id,
+                    cmn_err_t err,
+                    const char *error,
+                    Obt__ServiceReply__BodyCase body,
+                    Obt__ServiceDevice *dev);
+/* One request from the ROUTER: the envelope's table (with its parties column), or the
+ * service's own hook. The run loop calls it; tests may too. */
+void cmn_svc_dispatch(cmn_svc_t *self,
+                      zframe_t *peer,
+                      const cmn_caller_t *caller,
+                      const uint8_t *data,
+                      size_t len);
+/* 1 if the envelope has a row for this obt.ServiceRequest body case. */
+int cmn_svc_has_handler(int body_case);
+/* "cms" / "ams". */
+const char *cmn_svc_name(const cmn_svc_t *self);
+/* The hooks given to cmn_svc_new (borrowed). */
+const cmn_svc_hooks_t *cmn_svc_hooks(const cmn_svc_t *self);
 
 /* Records: store.ServiceRecord keyed by device uuid, the PSK in "secrets". psk may be
  * NULL (record only). */
@@ -118,12 +162,10 @@ cmn_err_t cmn_gw_register_service(cmn_calls_t *gw,
  * serves the /oic/d in ep, if it succeeded. */
 bool cmn_gw_registered(cmn_err_t err, const uint8_t *data, size_t len, char *ep, size_t ep_len);
 
-/* Asks the gateway, over gw, to close caller_uuid's session to endpoint; nobody waits
+/* Asks the gateway, over gw, to close our own session to endpoint (the gateway knows
+ * whose from the connection's key); nobody waits
  * for the answer (a failure is logged at info). For every service, DOTS included.
  * CMN_EINVAL without an endpoint (nothing sent); else what cmn_calls_send says. */
-cmn_err_t cmn_gw_close_session(cmn_calls_t *gw,
-                               const char *caller_uuid,
-                               const char *endpoint,
-                               uint32_t timeout_ms);
+cmn_err_t cmn_gw_close_session(cmn_calls_t *gw, const char *endpoint, uint32_t timeout_ms);
 
 #endif

@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_jobs.h"
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_devreq.h"
-#include "dots_jobs.h"
 #include "obt/gateway.pb-c.h"
 
 #define RETRY_MS 500 /* the gateway refused a discovery: try again before the deadline */
@@ -34,7 +34,7 @@ const char *const DOTS_BRIDGE_EVENT_NAMES[BEV_COUNT] = {"OK", "NOT_BRIDGE", "MOR
                                                         "RESUME"};
 
 typedef struct {
-    dots_job_head_t head; /* the device record's key; calls (dots_jobs.h) */
+    cmn_job_head_t head;  /* the device record's key; calls (cmn_jobs.h) */
     dots_bridge_t *b;     /* back pointer */
     uint64_t retry_at_ms; /* monotonic; 0 = nothing to retry */
     char why[320];        /* reason of the pending BEV_FAIL */
@@ -46,7 +46,7 @@ struct dots_bridge {
     const dots_identity_t *id;
     dots_engine_t *engine;
     cmn_calls_t *gw;
-    dots_jobs_t *jobs; /* s_job_t */
+    cmn_jobs_t *jobs; /* s_job_t */
 };
 
 bool
@@ -60,7 +60,7 @@ dots_bridge_is_pending(int state)
 static s_job_t *
 s_add(dots_bridge_t *self, const char *uuid)
 {
-    s_job_t *job = dots_jobs_add(self->jobs, uuid, sizeof *job);
+    s_job_t *job = cmn_jobs_add(self->jobs, uuid, sizeof *job);
     if (job) {
         job->b = self;
     }
@@ -91,7 +91,7 @@ static cmn_err_t
 s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
 {
     dots_bridge_t *b = job->b;
-    dots_jobs_call_t *ctx = dots_jobs_call(b->jobs, job);
+    cmn_jobs_call_t *ctx = cmn_jobs_call(b->jobs, job);
     if (ctx == NULL) {
         return CMN_ENOMEM;
     }
@@ -102,7 +102,7 @@ s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
                              (uint32_t) b->cfg->step_timeout_ms, s_on_coap, ctx, why, sizeof why);
     if (err != CMN_OK) {
         (void) snprintf(job->why, sizeof job->why, "%s: %s", path, why);
-        dots_jobs_call_cancel(ctx);
+        cmn_jobs_call_cancel(ctx);
     }
     return err;
 }
@@ -116,13 +116,13 @@ s_discover(s_job_t *job)
 {
     dots_discover_opts_t opts;
     memset(&opts, 0, sizeof opts);
-    dots_jobs_call_t *ctx = dots_jobs_call(job->b->jobs, job);
+    cmn_jobs_call_t *ctx = cmn_jobs_call(job->b->jobs, job);
     if (ctx == NULL) {
         return CMN_ENOMEM;
     }
     cmn_err_t err = dots_engine_discover(job->b->engine, &opts, s_on_discovered, ctx);
     if (err != CMN_OK) {
-        dots_jobs_call_cancel(ctx);
+        cmn_jobs_call_cancel(ctx);
     }
     return err;
 }
@@ -242,7 +242,7 @@ s_raise(s_job_t *job, int event)
     dots_bridge_t *b = job->b;
     dots_dev_t *rec = s_rec(job);
     if (rec == NULL) {
-        dots_jobs_remove(b->jobs, job); /* the device was reset or forgotten */
+        cmn_jobs_remove(b->jobs, job); /* the device was reset or forgotten */
         return;
     }
     int from = rec->bridge;
@@ -261,7 +261,7 @@ s_raise(s_job_t *job, int event)
     }
     job->why[0] = '\0';
     if (!dots_bridge_is_pending(rec->bridge)) {
-        dots_jobs_remove(b->jobs, job);
+        cmn_jobs_remove(b->jobs, job);
     }
 }
 
@@ -330,7 +330,7 @@ out:
 static void
 s_on_coap(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    s_job_t *job = dots_jobs_returned(arg);
+    s_job_t *job = cmn_jobs_returned(arg);
     dots_dev_t *rec = job ? s_rec(job) : NULL;
     if (rec == NULL) {
         return;
@@ -434,7 +434,7 @@ s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, uns
 {
     (void) found;
     (void) added;
-    s_job_t *job = dots_jobs_returned(arg);
+    s_job_t *job = cmn_jobs_returned(arg);
     dots_dev_t *rec = job ? s_rec(job) : NULL;
     if (rec == NULL) {
         return;
@@ -503,7 +503,7 @@ dots_bridge_new(const dots_config_t *cfg,
     self->id = id;
     self->engine = engine;
     self->gw = gw;
-    self->jobs = dots_jobs_new();
+    self->jobs = cmn_jobs_new();
     if (self->jobs == NULL) {
         free(self);
         return NULL;
@@ -518,7 +518,7 @@ dots_bridge_destroy(dots_bridge_t **self_p)
         return;
     }
     dots_bridge_t *self = *self_p;
-    dots_jobs_destroy(&self->jobs); /* kept until its calls have returned */
+    cmn_jobs_destroy(&self->jobs); /* kept until its calls have returned */
     free(self);
     *self_p = NULL;
 }
@@ -527,8 +527,8 @@ void
 dots_bridge_tick(dots_bridge_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
-        s_job_t *job = dots_jobs_at(self->jobs, i);
+    for (size_t i = 0; i < cmn_jobs_count(self->jobs); i++) {
+        s_job_t *job = cmn_jobs_at(self->jobs, i);
         if (job->retry_at_ms != 0 && now >= job->retry_at_ms) {
             job->retry_at_ms = 0;
             s_raise(job, BEV_MORE);
@@ -538,7 +538,7 @@ dots_bridge_tick(dots_bridge_t *self)
     const dots_dev_t *d;
     for (size_t i = 0; (d = dots_engine_device(self->engine, i)) != NULL; i++) {
         if (!dots_bridge_is_pending(d->bridge) || d->maint != 0 ||
-            dots_jobs_find(self->jobs, d->uuid)) {
+            cmn_jobs_find(self->jobs, d->uuid)) {
             continue;
         }
         s_job_t *job = s_add(self, d->uuid);

@@ -36,7 +36,6 @@ dots_devreq_send(cmn_calls_t *gw,
     Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
     Obt__Gw__Security s = OBT__GW__SECURITY__INIT;
-    c.caller_uuid = (char *) (uintptr_t) caller_uuid;
     c.device_uuid = (char *) (uintptr_t) dev->uuid;
     c.endpoint = (char *) (uintptr_t) ep;
     c.method = (Obt__Gw__Method) r->method;

@@ -83,12 +83,14 @@ s_device(const dots_dev_t *r,
 
 static cmn_err_t
 s_on_health(dots_service_t *self,
+            const cmn_caller_t *caller,
             const Obt__Dots__Request *req,
             Obt__Dots__Reply *reply,
             dots_deferred_t **deferred,
             char *error,
             size_t error_len)
 {
+    (void) caller;
     (void) req;
     (void) deferred;
     (void) error;
@@ -124,12 +126,14 @@ s_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, unsign
 
 static cmn_err_t
 s_on_discover(dots_service_t *self,
+              const cmn_caller_t *caller,
               const Obt__Dots__Request *req,
               Obt__Dots__Reply *reply,
               dots_deferred_t **deferred,
               char *error,
               size_t error_len)
 {
+    (void) caller;
     (void) reply;
     const Obt__Dots__Discover *d = req->discover;
     dots_discover_opts_t opts = {.window_ms = d->window_ms,
@@ -151,12 +155,14 @@ s_on_discover(dots_service_t *self,
 
 static cmn_err_t
 s_on_list(dots_service_t *self,
+          const cmn_caller_t *caller,
           const Obt__Dots__Request *req,
           Obt__Dots__Reply *reply,
           dots_deferred_t **deferred,
           char *error,
           size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     (void) error;
     (void) error_len;
@@ -254,24 +260,28 @@ s_select(dots_service_t *self,
 
 static cmn_err_t
 s_on_approve(dots_service_t *self,
+             const cmn_caller_t *caller,
              const Obt__Dots__Request *req,
              Obt__Dots__Reply *reply,
              dots_deferred_t **deferred,
              char *error,
              size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     return s_select(self, req->approve, true, reply, error, error_len);
 }
 
 static cmn_err_t
 s_on_onboard(dots_service_t *self,
+             const cmn_caller_t *caller,
              const Obt__Dots__Request *req,
              Obt__Dots__Reply *reply,
              dots_deferred_t **deferred,
              char *error,
              size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     return s_select(self, req->onboard, false, reply, error, error_len);
 }
@@ -287,12 +297,14 @@ static struct {
 
 static cmn_err_t
 s_on_pin(dots_service_t *self,
+         const cmn_caller_t *caller,
          const Obt__Dots__Request *req,
          Obt__Dots__Reply *reply,
          dots_deferred_t **deferred,
          char *error,
          size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     char *pin = req->pin->pin;
     cmn_err_t err = dots_engine_pin(self->engine, req->pin->uuid, pin, error, error_len);
@@ -311,12 +323,14 @@ s_on_pin(dots_service_t *self,
 
 static cmn_err_t
 s_on_show(dots_service_t *self,
+          const cmn_caller_t *caller,
           const Obt__Dots__Request *req,
           Obt__Dots__Reply *reply,
           dots_deferred_t **deferred,
           char *error,
           size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     Obt__Dots__Device *d = &s_one.d;
     char **eps = s_one.eps;
@@ -412,12 +426,14 @@ s_pem_of(X509 *cert, uint8_t **ret_pem, size_t *ret_len)
 
 static cmn_err_t
 s_on_mfg_trust_add(dots_service_t *self,
+                   const cmn_caller_t *caller,
                    const Obt__Dots__Request *req,
                    Obt__Dots__Reply *reply,
                    dots_deferred_t **deferred,
                    char *error,
                    size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     STACK_OF(X509) *certs =
             cmn_cert_parse_pem(req->mfg_trust_add->pem.data, req->mfg_trust_add->pem.len);
@@ -488,12 +504,14 @@ s_trust_collect(const char *id, const uint8_t *pem, size_t len, void *arg)
 
 static cmn_err_t
 s_on_mfg_trust_list(dots_service_t *self,
+                    const cmn_caller_t *caller,
                     const Obt__Dots__Request *req,
                     Obt__Dots__Reply *reply,
                     dots_deferred_t **deferred,
                     char *error,
                     size_t error_len)
 {
+    (void) caller;
     (void) req;
     (void) deferred;
     (void) error;
@@ -506,12 +524,14 @@ s_on_mfg_trust_list(dots_service_t *self,
 
 static cmn_err_t
 s_on_mfg_trust_remove(dots_service_t *self,
+                      const cmn_caller_t *caller,
                       const Obt__Dots__Request *req,
                       Obt__Dots__Reply *reply,
                       dots_deferred_t **deferred,
                       char *error,
                       size_t error_len)
 {
+    (void) caller;
     (void) deferred;
     const char *prefix = req->mfg_trust_remove->id;
     size_t plen = prefix ? strlen(prefix) : 0;
@@ -565,12 +585,14 @@ s_maint_done(void *arg, cmn_err_t err, const char *error, const dots_dev_t *dev)
 
 static cmn_err_t
 s_on_reset(dots_service_t *self,
+           const cmn_caller_t *caller,
            const Obt__Dots__Request *req,
            Obt__Dots__Reply *reply,
            dots_deferred_t **deferred,
            char *error,
            size_t error_len)
 {
+    (void) caller;
     (void) reply;
     cmn_err_t err = dots_maint_reset(self->maint, req->reset->uuid, req->reset->forget,
                                      s_maint_done, *deferred, error, error_len);
@@ -582,12 +604,14 @@ s_on_reset(dots_service_t *self,
 
 static cmn_err_t
 s_on_repair(dots_service_t *self,
+            const cmn_caller_t *caller,
             const Obt__Dots__Request *req,
             Obt__Dots__Reply *reply,
             dots_deferred_t **deferred,
             char *error,
             size_t error_len)
 {
+    (void) caller;
     (void) reply;
     cmn_err_t err = dots_maint_repair(self->maint, req->repair->uuid, s_maint_done, *deferred,
                                       error, error_len);
@@ -597,19 +621,24 @@ s_on_repair(dots_service_t *self,
     return err;
 }
 
+/* The operator API: every request but health is the operator's (obtctl); no service
+ * calls DOTS (docs/security.md). */
 const dots_handler_row_t DOTS_HANDLERS[] = {
-        {OBT__DOTS__REQUEST__BODY_HEALTH, "health", s_on_health},
-        {OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", s_on_discover},
-        {OBT__DOTS__REQUEST__BODY_LIST, "list", s_on_list},
-        {OBT__DOTS__REQUEST__BODY_APPROVE, "approve", s_on_approve},
-        {OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", s_on_onboard},
-        {OBT__DOTS__REQUEST__BODY_SHOW, "show", s_on_show},
-        {OBT__DOTS__REQUEST__BODY_PIN, "pin", s_on_pin},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", s_on_mfg_trust_add},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", s_on_mfg_trust_list},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", s_on_mfg_trust_remove},
-        {OBT__DOTS__REQUEST__BODY_RESET, "reset", s_on_reset},
-        {OBT__DOTS__REQUEST__BODY_REPAIR, "repair", s_on_repair},
+        {OBT__DOTS__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
+        {OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_OPERATOR, s_on_discover},
+        {OBT__DOTS__REQUEST__BODY_LIST, "list", CMN_PARTY_OPERATOR, s_on_list},
+        {OBT__DOTS__REQUEST__BODY_APPROVE, "approve", CMN_PARTY_OPERATOR, s_on_approve},
+        {OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", CMN_PARTY_OPERATOR, s_on_onboard},
+        {OBT__DOTS__REQUEST__BODY_SHOW, "show", CMN_PARTY_OPERATOR, s_on_show},
+        {OBT__DOTS__REQUEST__BODY_PIN, "pin", CMN_PARTY_OPERATOR, s_on_pin},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", CMN_PARTY_OPERATOR,
+         s_on_mfg_trust_add},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", CMN_PARTY_OPERATOR,
+         s_on_mfg_trust_list},
+        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", CMN_PARTY_OPERATOR,
+         s_on_mfg_trust_remove},
+        {OBT__DOTS__REQUEST__BODY_RESET, "reset", CMN_PARTY_OPERATOR, s_on_reset},
+        {OBT__DOTS__REQUEST__BODY_REPAIR, "repair", CMN_PARTY_OPERATOR, s_on_repair},
 };
 
 const size_t DOTS_HANDLER_COUNT = sizeof DOTS_HANDLERS / sizeof DOTS_HANDLERS[0];

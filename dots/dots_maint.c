@@ -19,14 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_jobs.h"
 #include "cmn_log.h"
 #include "cmn_svc.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_devreq.h"
-#include "dots_jobs.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 #include "obt/gateway.pb-c.h"
 
 #define RETRY_MS       2000 /* CMS/AMS unreachable: try the step again */
@@ -40,7 +39,7 @@ const char *const DOTS_MAINT_EVENT_NAMES[MEV_COUNT] = {"RESET", "FORGET", "REPAI
                                                        "FAIL",  "RESUME", "RESET_VODS"};
 
 typedef struct {
-    dots_job_head_t head;   /* the device record's key; calls (dots_jobs.h) */
+    cmn_job_head_t head;    /* the device record's key; calls (cmn_jobs.h) */
     dots_maint_t *m;        /* back pointer */
     int state;              /* dev.maint while an event is dispatched */
     uint64_t retry_at_ms;   /* monotonic; 0 = nothing to retry */
@@ -58,7 +57,7 @@ struct dots_maint {
     const dots_identity_t *id;
     dots_engine_t *engine;
     cmn_calls_t *gw, *cms, *ams;
-    dots_jobs_t *jobs; /* s_job_t */
+    cmn_jobs_t *jobs; /* s_job_t */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -66,13 +65,13 @@ struct dots_maint {
 static s_job_t *
 s_find(const dots_maint_t *self, const char *uuid)
 {
-    return dots_jobs_find(self->jobs, uuid);
+    return cmn_jobs_find(self->jobs, uuid);
 }
 
 static s_job_t *
 s_add(dots_maint_t *self, const char *uuid)
 {
-    s_job_t *job = dots_jobs_add(self->jobs, uuid, sizeof *job);
+    s_job_t *job = cmn_jobs_add(self->jobs, uuid, sizeof *job);
     if (job) {
         job->m = self;
     }
@@ -106,13 +105,13 @@ static void s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len
 static cmn_err_t
 s_call(s_job_t *job, cmn_calls_t *to, ProtobufCMessage *req, uint64_t corr, uint32_t timeout)
 {
-    dots_jobs_call_t *c = dots_jobs_call(job->m->jobs, job);
+    cmn_jobs_call_t *c = cmn_jobs_call(job->m->jobs, job);
     if (c == NULL) {
         return CMN_ENOMEM;
     }
     cmn_err_t err = cmn_calls_send(to, req, corr, timeout, s_on_reply, c);
     if (err != CMN_OK) {
-        dots_jobs_call_cancel(c);
+        cmn_jobs_call_cancel(c);
     }
     return err;
 }
@@ -122,7 +121,7 @@ s_call(s_job_t *job, cmn_calls_t *to, ProtobufCMessage *req, uint64_t corr, uint
 static void
 s_close_session(s_job_t *job, const char *ep)
 {
-    (void) cmn_gw_close_session(job->m->gw, job->m->id->uuid, ep, 5000);
+    (void) cmn_gw_close_session(job->m->gw, ep, 5000);
 }
 
 /* One CoAP request to the device: over the owner-PSK session, or plain coap:// for
@@ -137,7 +136,7 @@ s_device_request(s_job_t *job,
                  size_t len)
 {
     dots_maint_t *m = job->m;
-    dots_jobs_call_t *c = dots_jobs_call(m->jobs, job);
+    cmn_jobs_call_t *c = cmn_jobs_call(m->jobs, job);
     if (c == NULL) {
         return CMN_ENOMEM;
     }
@@ -146,7 +145,7 @@ s_device_request(s_job_t *job,
                                      (uint32_t) m->cfg->step_timeout_ms, s_on_reply, c, job->why,
                                      sizeof job->why);
     if (err != CMN_OK) {
-        dots_jobs_call_cancel(c);
+        cmn_jobs_call_cancel(c);
     }
     return err;
 }
@@ -183,28 +182,16 @@ s_service_request(s_job_t *job, bool is_cms, bool is_forget)
     r.device_uuid = job->head.uuid;
     uint64_t corr = cmn_bus_next_corr_id();
     uint32_t timeout = (uint32_t) m->cfg->step_timeout_ms * 4;
-    if (is_cms) {
-        Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
-        req.corr_id = corr;
-        if (is_forget) { /* the oneof members share storage: set one only */
-            req.body_case = OBT__CMS__REQUEST__BODY_FORGET;
-            req.forget = &f;
-        } else {
-            req.body_case = OBT__CMS__REQUEST__BODY_REPAIR;
-            req.repair = &r;
-        }
-        return s_call(job, m->cms, &req.base, corr, timeout);
-    }
-    Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+    Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
     req.corr_id = corr;
-    if (is_forget) {
-        req.body_case = OBT__AMS__REQUEST__BODY_FORGET;
+    if (is_forget) { /* the oneof members share storage: set one only */
+        req.body_case = OBT__SERVICE_REQUEST__BODY_FORGET;
         req.forget = &f;
     } else {
-        req.body_case = OBT__AMS__REQUEST__BODY_REPAIR;
+        req.body_case = OBT__SERVICE_REQUEST__BODY_REPAIR;
         req.repair = &r;
     }
-    return s_call(job, m->ams, &req.base, corr, timeout);
+    return s_call(job, is_cms ? m->cms : m->ams, &req.base, corr, timeout);
 }
 
 static cmn_err_t
@@ -514,7 +501,7 @@ s_raise(s_job_t *job, int event)
     }
     job->why[0] = '\0';
     if (job->is_over) {
-        dots_jobs_remove(m->jobs, job);
+        cmn_jobs_remove(m->jobs, job);
     }
 }
 
@@ -581,7 +568,7 @@ s_on_gw_reply(s_job_t *job, const uint8_t *data, size_t len)
 static void
 s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    s_job_t *job = dots_jobs_returned(arg);
+    s_job_t *job = cmn_jobs_returned(arg);
     if (job == NULL) {
         return; /* the job ended or moved on, or DOTS is stopping */
     }
@@ -601,7 +588,7 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     /* cms.Reply and ams.Reply share their first fields (corr_id, status, error). */
-    Obt__Cms__Reply *r = obt__cms__reply__unpack(NULL, len, data);
+    Obt__ServiceReply *r = obt__service_reply__unpack(NULL, len, data);
     if (r == NULL || r->status != OBT__STATUS__STATUS_OK) {
         (void) snprintf(why, sizeof why, "%s: %s", step, r ? r->error : "unreadable reply");
         s_fail(job, why);
@@ -609,7 +596,7 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         s_raise(job, MEV_OK);
     }
     if (r) {
-        obt__cms__reply__free_unpacked(r, NULL);
+        obt__service_reply__free_unpacked(r, NULL);
     }
 }
 
@@ -635,7 +622,7 @@ dots_maint_new(const dots_config_t *cfg,
     self->gw = gw;
     self->cms = cms;
     self->ams = ams;
-    self->jobs = dots_jobs_new();
+    self->jobs = cmn_jobs_new();
     if (self->jobs == NULL) {
         free(self);
         return NULL;
@@ -661,11 +648,11 @@ dots_maint_destroy(dots_maint_t **self_p)
         return;
     }
     dots_maint_t *self = *self_p;
-    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
-        s_answer(dots_jobs_at(self->jobs, i), CMN_EIO,
+    for (size_t i = 0; i < cmn_jobs_count(self->jobs); i++) {
+        s_answer(cmn_jobs_at(self->jobs, i), CMN_EIO,
                  "DOTS is stopping: the job resumes when it restarts", NULL);
     }
-    dots_jobs_destroy(&self->jobs); /* kept until its calls have returned */
+    cmn_jobs_destroy(&self->jobs); /* kept until its calls have returned */
     free(self);
     *self_p = NULL;
 }
@@ -674,8 +661,8 @@ void
 dots_maint_tick(dots_maint_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    for (size_t i = 0; i < dots_jobs_count(self->jobs); i++) {
-        s_job_t *job = dots_jobs_at(self->jobs, i);
+    for (size_t i = 0; i < cmn_jobs_count(self->jobs); i++) {
+        s_job_t *job = cmn_jobs_at(self->jobs, i);
         if (job->retry_at_ms != 0 && now >= job->retry_at_ms) {
             job->retry_at_ms = 0;
             s_raise(job, MEV_RESUME);

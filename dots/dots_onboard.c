@@ -30,8 +30,7 @@
 #include "dots_disc.h"
 #include "dots_onboard_int.h"
 #include "dots_otm.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 #include "obt/gateway.pb-c.h"
 
 const char *const DOTS_JOB_STATE_NAMES[JOB_STATE_COUNT] = {
@@ -477,7 +476,7 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     /* cms.Reply and ams.Reply share their first fields (corr_id, status, error). */
-    Obt__Cms__Reply *reply = obt__cms__reply__unpack(NULL, len, data);
+    Obt__ServiceReply *reply = obt__service_reply__unpack(NULL, len, data);
     if (reply == NULL) {
         s_fail(job, "unreadable reply from the service");
         return;
@@ -494,7 +493,7 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         }
         s_raise(job, EV_OK);
     }
-    obt__cms__reply__free_unpacked(reply, NULL);
+    obt__service_reply__free_unpacked(reply, NULL);
 }
 
 /* ------------------------------------------------------------------ engine */

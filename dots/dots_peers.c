@@ -12,8 +12,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_onboard_int.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 
 typedef struct {
     dots_engine_t *eng;
@@ -28,7 +27,6 @@ s_check_d(dots_engine_t *self, s_peer_ctx_t *pc, const char *d_endpoint)
 {
     Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
-    c.caller_uuid = self->id.uuid;
     c.device_uuid = pc->is_cms ? self->cms_uuid : self->ams_uuid;
     c.endpoint = CMN_PB_STR(d_endpoint);
     c.method = OBT__GW__METHOD__METHOD_GET;
@@ -60,19 +58,19 @@ s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         goto done;
     }
     if (pc->stage == 0) {
-        Obt__Cms__Reply *r = obt__cms__reply__unpack(NULL, len, data);
+        Obt__ServiceReply *r = obt__service_reply__unpack(NULL, len, data);
         if (r && r->status == OBT__STATUS__STATUS_OK &&
-            r->body_case == OBT__CMS__REPLY__BODY_HEALTH && r->health->uuid[0] &&
+            r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH && r->health->uuid[0] &&
             r->health->d_endpoint[0]) {
             (void) snprintf(uuid, 37, "%s", r->health->uuid);
             char ep[80];
             (void) snprintf(ep, sizeof ep, "%s", r->health->d_endpoint);
-            obt__cms__reply__free_unpacked(r, NULL);
+            obt__service_reply__free_unpacked(r, NULL);
             s_check_d(self, pc, ep);
             return;
         }
         if (r) {
-            obt__cms__reply__free_unpacked(r, NULL);
+            obt__service_reply__free_unpacked(r, NULL);
         }
         goto done;
     }
@@ -151,19 +149,11 @@ dots_peers_check(dots_engine_t *self)
         Obt__Health h = OBT__HEALTH__INIT;
         uint64_t corr = cmn_bus_next_corr_id();
         cmn_err_t err;
-        if (is_cms) {
-            Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
-            req.corr_id = corr;
-            req.body_case = OBT__CMS__REQUEST__BODY_HEALTH;
-            req.health = &h;
-            err = dots_call(self, self->cms, &req.base, corr, 2000, s_on_peer, pc);
-        } else {
-            Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
-            req.corr_id = corr;
-            req.body_case = OBT__AMS__REQUEST__BODY_HEALTH;
-            req.health = &h;
-            err = dots_call(self, self->ams, &req.base, corr, 2000, s_on_peer, pc);
-        }
+        Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
+        req.corr_id = corr;
+        req.body_case = OBT__SERVICE_REQUEST__BODY_HEALTH;
+        req.health = &h;
+        err = dots_call(self, is_cms ? self->cms : self->ams, &req.base, corr, 2000, s_on_peer, pc);
         if (err == CMN_OK) {
             self->checks_pending++;
         } else {

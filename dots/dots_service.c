@@ -15,15 +15,6 @@
 #include "dots_store.h"
 #include "obt/dots.pb-c.h"
 
-static Obt__Status
-s_status(cmn_err_t err)
-{
-    if (err & CMN_ESYS) {
-        return OBT__STATUS__STATUS_ESYS;
-    }
-    return err < CMN_ERR_COUNT ? (Obt__Status) err : OBT__STATUS__STATUS_EIO;
-}
-
 static void
 s_send(dots_service_t *self, zframe_t *peer, Obt__Dots__Reply *reply)
 {
@@ -40,7 +31,7 @@ dots_service_answer(dots_service_t *self,
                     const char *error)
 {
     if (err != CMN_OK) {
-        reply->status = s_status(err);
+        reply->status = (Obt__Status) cmn_status_from_err(err);
         reply->error = CMN_PB_STR(error && error[0] ? error : cmn_strerror(err));
         reply->body_case = OBT__DOTS__REPLY__BODY__NOT_SET;
     }
@@ -68,7 +59,11 @@ dots_service_has_handler(int body_case)
 }
 
 static void
-s_dispatch(dots_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
+s_dispatch(dots_service_t *self,
+           zframe_t *peer,
+           const cmn_caller_t *caller,
+           const uint8_t *data,
+           size_t len)
 {
     self->requests++;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
@@ -86,11 +81,15 @@ s_dispatch(dots_service_t *self, zframe_t *peer, const uint8_t *data, size_t len
     dots_handler_fn *fn = NULL;
     for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
         if (DOTS_HANDLERS[i].body == req->body_case) {
-            fn = DOTS_HANDLERS[i].fn;
+            err = cmn_bus_allow("obt-dots", DOTS_HANDLERS[i].name, DOTS_HANDLERS[i].parties, caller,
+                                error, sizeof error);
+            fn = err == CMN_OK ? DOTS_HANDLERS[i].fn : NULL;
         }
     }
     if (fn == NULL) {
-        (void) snprintf(error, sizeof error, "unknown or missing request body");
+        if (error[0] == '\0') {
+            (void) snprintf(error, sizeof error, "unknown or missing request body");
+        }
         goto reply;
     }
     deferred = calloc(1, sizeof *deferred);
@@ -101,7 +100,7 @@ s_dispatch(dots_service_t *self, zframe_t *peer, const uint8_t *data, size_t len
     deferred->svc = self;
     deferred->peer = zframe_dup(peer);
     deferred->corr_id = req->corr_id;
-    err = fn(self, req, &reply, &deferred, error, sizeof error);
+    err = fn(self, caller, req, &reply, &deferred, error, sizeof error);
     if (err == CMN_OK && deferred == NULL) {
         goto out; /* the handler answers later */
     }
@@ -112,8 +111,8 @@ out:
         zframe_destroy(&deferred->peer);
         free(deferred);
     }
-    if (req && req->body_case == OBT__DOTS__REQUEST__BODY_PIN) {
-        OPENSSL_cleanse((uint8_t *) (uintptr_t) data, len); /* the frame held a PIN */
+    if (req && req->body_case == OBT__DOTS__REQUEST__BODY_PIN && req->pin->pin) {
+        OPENSSL_cleanse(req->pin->pin, strlen(req->pin->pin)); /* the frame, by cmn_bus_free */
     }
     if (req) {
         obt__dots__request__free_unpacked(req, NULL);
@@ -239,14 +238,16 @@ dots_service_run(dots_service_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             zframe_t *peer = NULL;
+            cmn_caller_t caller;
             uint8_t *data = NULL;
             size_t len = 0;
             cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &data, &len)) != CMN_ENOTFOUND) {
+            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
+                   CMN_ENOTFOUND) {
                 if (err == CMN_OK) {
-                    s_dispatch(self, peer, data, len);
+                    s_dispatch(self, peer, &caller, data, len);
                     zframe_destroy(&peer);
-                    free(data);
+                    cmn_bus_free(data, len);
                 }
             }
         }

@@ -40,6 +40,7 @@ typedef struct {
  * and returns CMN_OK, or returns an error with an optional message in error. To answer
  * later it takes *deferred (sets it to NULL) and calls dots_service_answer() once. */
 typedef cmn_err_t(dots_handler_fn)(dots_service_t *self,
+                                   const cmn_caller_t *caller,
                                    const Obt__Dots__Request *req,
                                    Obt__Dots__Reply *reply,
                                    dots_deferred_t **deferred,
@@ -49,6 +50,7 @@ typedef cmn_err_t(dots_handler_fn)(dots_service_t *self,
 typedef struct {
     Obt__Dots__Request__BodyCase body; /* the Request oneof case */
     const char *name;                  /* for logs */
+    unsigned parties;                  /* who may send it (cmn_party_t bits) */
     dots_handler_fn *fn;
 } dots_handler_row_t;
 

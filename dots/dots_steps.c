@@ -13,8 +13,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "dots_onboard_int.h"
-#include "obt/ams.pb-c.h"
-#include "obt/cms.pb-c.h"
+#include "obt/common.pb-c.h"
 
 /* ------------------------------------------------------------------ requests */
 
@@ -113,7 +112,6 @@ s_coap(dots_job_t *job,
     Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
     cmn_uuid_t me;
     (void) cmn_uuid_from_str(eng->id.uuid, &me);
-    c.caller_uuid = eng->id.uuid;
     c.device_uuid = job->dev.uuid;
     c.endpoint = CMN_PB_STR(ep);
     c.method = (Obt__Gw__Method) method;
@@ -165,7 +163,7 @@ dots_step_close_doc(dots_job_t *job)
 {
     const char *ep = dots_dev_ep(&job->dev, true);
     /* Nobody waits for this one: the job has already failed. */
-    if (ep && cmn_gw_close_session(job->eng->gw, job->eng->id.uuid, ep, 5000) != CMN_OK) {
+    if (ep && cmn_gw_close_session(job->eng->gw, ep, 5000) != CMN_OK) {
         cmn_log_warn("DOTS-CLOSE", "dev=%s cannot ask the gateway to close the DOC", job->dev.uuid);
     }
 }
@@ -252,7 +250,6 @@ dots_step_send(dots_job_t *job)
     case JOB_DERIVE_PSK: {
         Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
         Obt__Gw__DeriveOwnerPsk d = OBT__GW__DERIVE_OWNER_PSK__INIT;
-        d.caller_uuid = eng->id.uuid;
         d.endpoint = CMN_PB_STR(dots_dev_ep(&job->dev, true));
         d.owner_uuid = eng->id.uuid;
         d.device_uuid = job->dev.uuid;
@@ -309,7 +306,6 @@ dots_step_send(dots_job_t *job)
     case JOB_CLOSE_DOC: {
         Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
         Obt__Gw__CloseSession cs = OBT__GW__CLOSE_SESSION__INIT;
-        cs.caller_uuid = eng->id.uuid;
         cs.endpoint = CMN_PB_STR(dots_dev_ep(&job->dev, true));
         req.body_case = OBT__GW__REQUEST__BODY_CLOSE_SESSION;
         req.close_session = &cs;
@@ -338,19 +334,12 @@ dots_step_send(dots_job_t *job)
         }
         uint64_t corr = cmn_bus_next_corr_id();
         uint32_t timeout = (uint32_t) eng->cfg->step_timeout_ms * 4;
-        if (is_cms) {
-            Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
-            req.corr_id = corr;
-            req.body_case = OBT__CMS__REQUEST__BODY_HANDOVER;
-            req.handover = &h;
-            err = dots_call(eng, eng->cms, &req.base, corr, timeout, dots_job_on_svc_reply, c);
-        } else {
-            Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
-            req.corr_id = corr;
-            req.body_case = OBT__AMS__REQUEST__BODY_HANDOVER;
-            req.handover = &h;
-            err = dots_call(eng, eng->ams, &req.base, corr, timeout, dots_job_on_svc_reply, c);
-        }
+        Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
+        req.corr_id = corr;
+        req.body_case = OBT__SERVICE_REQUEST__BODY_HANDOVER;
+        req.handover = &h;
+        err = dots_call(eng, is_cms ? eng->cms : eng->ams, &req.base, corr, timeout,
+                        dots_job_on_svc_reply, c);
         if (err != CMN_OK) {
             free(c);
         }

@@ -41,21 +41,15 @@ struct gw_service {
     uint64_t requests;
 };
 
+/* caller: who sent the request, from the CURVE key of the connection. Sessions are
+ * keyed by caller->name, so a party reaches only the sessions it opened. */
 typedef cmn_err_t(s_handler_fn)(gw_service_t *self,
+                                const cmn_caller_t *caller,
                                 const Obt__Gw__Request *req,
                                 Obt__Gw__Reply *reply,
                                 s_pending_t **pending,
                                 char *error,
                                 size_t error_len);
-
-static Obt__Status
-s_status(cmn_err_t err)
-{
-    if (err & CMN_ESYS) {
-        return OBT__STATUS__STATUS_ESYS;
-    }
-    return err < CMN_ERR_COUNT ? (Obt__Status) err : OBT__STATUS__STATUS_EIO;
-}
 
 static void
 s_send(gw_service_t *self, zframe_t *peer, Obt__Gw__Reply *reply)
@@ -72,7 +66,7 @@ s_reply_error(gw_service_t *self, zframe_t *peer, uint64_t corr_id, cmn_err_t er
 {
     Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
     reply.corr_id = corr_id;
-    reply.status = s_status(err);
+    reply.status = (Obt__Status) cmn_status_from_err(err);
     reply.error = CMN_PB_STR(why ? why : cmn_strerror(err));
     s_send(self, peer, &reply);
 }
@@ -103,12 +97,14 @@ s_pending_free(s_pending_t **p)
 
 static cmn_err_t
 s_on_health(gw_service_t *self,
+            const cmn_caller_t *caller,
             const Obt__Gw__Request *req,
             Obt__Gw__Reply *reply,
             s_pending_t **pending,
             char *error,
             size_t error_len)
 {
+    (void) caller;
     (void) req;
     (void) pending;
     (void) error;
@@ -185,13 +181,13 @@ s_policy_psk(const Obt__Gw__Security *sec,
              char *error,
              size_t error_len)
 {
+    (void) c;
     if (sec->psk_key.len != 16 || sec->psk_identity.len == 0 ||
         sec->psk_identity.len > sizeof ret->identity ||
         memchr(sec->psk_identity.data, 0, sec->psk_identity.len) != NULL) {
         (void) snprintf(error, error_len,
                         "PSK policy needs a 16-byte key and a non-empty identity without "
-                        "zero bytes (caller %s)",
-                        c->caller_uuid);
+                        "zero bytes");
         return CMN_EINVAL;
     }
     ret->kind = GW_DTLS_PSK;
@@ -292,6 +288,7 @@ s_policy(const Obt__Gw__CoapRequest *c, gw_dtls_policy_t *ret, char *error, size
 
 static cmn_err_t
 s_on_coap(gw_service_t *self,
+          const cmn_caller_t *caller,
           const Obt__Gw__Request *req,
           Obt__Gw__Reply *reply,
           s_pending_t **pending,
@@ -314,7 +311,7 @@ s_on_coap(gw_service_t *self,
     uint32_t timeout = c->timeout_ms ? c->timeout_ms : (uint32_t) self->cfg->request_timeout_ms;
     s_pending_t *p = *pending;
     *pending = NULL; /* owned by the exchange from here on */
-    cmn_err_t err = gw_coap_request(self->coap, c->caller_uuid, c->endpoint,
+    cmn_err_t err = gw_coap_request(self->coap, caller->name, c->endpoint,
                                     is_secure ? &policy : NULL, (int) c->method, c->path, c->query,
                                     c->payload.data, c->payload.len, timeout, s_coap_done, p);
     OPENSSL_cleanse(&policy, sizeof policy);
@@ -329,12 +326,14 @@ s_on_coap(gw_service_t *self,
 
 static cmn_err_t
 s_on_discover(gw_service_t *self,
+              const cmn_caller_t *caller,
               const Obt__Gw__Request *req,
               Obt__Gw__Reply *reply,
               s_pending_t **pending,
               char *error,
               size_t error_len)
 {
+    (void) caller;
     (void) reply;
     const Obt__Gw__Discover *d = req->discover;
     s_disc_slot_t *slot = NULL;
@@ -480,6 +479,7 @@ out:
 
 static cmn_err_t
 s_on_derive(gw_service_t *self,
+            const cmn_caller_t *caller,
             const Obt__Gw__Request *req,
             Obt__Gw__Reply *reply,
             s_pending_t **pending,
@@ -499,11 +499,11 @@ s_on_derive(gw_service_t *self,
     static char cipher[64];
     static Obt__Gw__OwnerPsk op;
     size_t kbl = 0;
-    cmn_err_t err = gw_coap_derive_owner_psk(self->coap, d->caller_uuid, d->endpoint, d->oxm_label,
+    cmn_err_t err = gw_coap_derive_owner_psk(self->coap, caller->name, d->endpoint, d->oxm_label,
                                              owner.b, dev.b, psk, &kbl, cipher, sizeof cipher);
     if (err != CMN_OK) {
-        (void) snprintf(error, error_len, "no established DOC to \"%s\" for %s: %s", d->endpoint,
-                        d->caller_uuid, cmn_strerror(err));
+        (void) snprintf(error, error_len, "no established DOC of \"%s\" to \"%s\": %s",
+                        caller->name, d->endpoint, cmn_strerror(err));
         return err;
     }
     obt__gw__owner_psk__init(&op);
@@ -518,6 +518,7 @@ s_on_derive(gw_service_t *self,
 
 static cmn_err_t
 s_on_close(gw_service_t *self,
+           const cmn_caller_t *caller,
            const Obt__Gw__Request *req,
            Obt__Gw__Reply *reply,
            s_pending_t **pending,
@@ -529,7 +530,7 @@ s_on_close(gw_service_t *self,
     (void) error_len;
     static Obt__Empty empty;
     obt__empty__init(&empty);
-    (void) gw_coap_close(self->coap, req->close_session->caller_uuid, req->close_session->endpoint);
+    (void) gw_coap_close(self->coap, caller->name, req->close_session->endpoint);
     reply->body_case = OBT__GW__REPLY__BODY_CLOSED;
     reply->closed = &empty; /* closing what is not open is not an error */
     return CMN_OK;
@@ -537,12 +538,14 @@ s_on_close(gw_service_t *self,
 
 static cmn_err_t
 s_on_register(gw_service_t *self,
+              const cmn_caller_t *caller,
               const Obt__Gw__Request *req,
               Obt__Gw__Reply *reply,
               s_pending_t **pending,
               char *error,
               size_t error_len)
 {
+    (void) caller;
     (void) pending;
     const Obt__Gw__RegisterService *r = req->register_service;
     cmn_d_t d;
@@ -574,17 +577,21 @@ s_on_register(gw_service_t *self,
     return CMN_OK;
 }
 
+/* The parties column: who may send each request (docs/security.md). The operator talks
+ * to DOTS, never to devices; only DOTS owns devices, so only DOTS derives owner PSKs. */
 static const struct {
     Obt__Gw__Request__BodyCase body;
     const char *name;
+    unsigned parties;
     s_handler_fn *fn;
 } s_handlers[] = {
-        {OBT__GW__REQUEST__BODY_HEALTH, "health", s_on_health},
-        {OBT__GW__REQUEST__BODY_COAP, "coap", s_on_coap},
-        {OBT__GW__REQUEST__BODY_DISCOVER, "discover", s_on_discover},
-        {OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", s_on_derive},
-        {OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", s_on_close},
-        {OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", s_on_register},
+        {OBT__GW__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
+        {OBT__GW__REQUEST__BODY_COAP, "coap", CMN_PARTY_SERVICES, s_on_coap},
+        {OBT__GW__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_DOTS, s_on_discover},
+        {OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", CMN_PARTY_DOTS, s_on_derive},
+        {OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", CMN_PARTY_SERVICES, s_on_close},
+        {OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", CMN_PARTY_SERVICES,
+         s_on_register},
 };
 
 int
@@ -600,7 +607,11 @@ gw_service_has_handler(int body_case)
 
 /* The one dispatcher: unpack, find the row, call, map the error, reply. */
 static void
-s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
+s_dispatch(gw_service_t *self,
+           zframe_t *peer,
+           const cmn_caller_t *caller,
+           const uint8_t *data,
+           size_t len)
 {
     self->requests++;
     Obt__Gw__Request *req = obt__gw__request__unpack(NULL, len, data);
@@ -611,24 +622,25 @@ s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
         return;
     }
     s_handler_fn *fn = NULL;
+    char error[256] = "";
+    cmn_err_t err = CMN_EPROTO;
     for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
         if (s_handlers[i].body == req->body_case) {
-            fn = s_handlers[i].fn;
+            err = cmn_bus_allow("obt-gateway", s_handlers[i].name, s_handlers[i].parties, caller,
+                                error, sizeof error);
+            fn = err == CMN_OK ? s_handlers[i].fn : NULL;
         }
     }
     if (fn == NULL) {
-        s_reply_error(self, peer, req->corr_id, CMN_EPROTO, "unknown or missing request body");
+        s_reply_error(self, peer, req->corr_id, err,
+                      error[0] ? error : "unknown or missing request body");
         obt__gw__request__free_unpacked(req, NULL);
         return;
     }
-    /* A Random PIN travels in the request: wipe the received frame too afterwards. */
-    bool has_pin = req->body_case == OBT__GW__REQUEST__BODY_COAP && req->coap->security &&
-                   req->coap->security->pin && req->coap->security->pin[0];
     Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
     reply.corr_id = req->corr_id;
-    char error[256] = "";
     s_pending_t *pending = s_pending_new(self, peer, req->corr_id);
-    cmn_err_t err = pending ? fn(self, req, &reply, &pending, error, sizeof error) : CMN_ENOMEM;
+    err = pending ? fn(self, caller, req, &reply, &pending, error, sizeof error) : CMN_ENOMEM;
     if (err != CMN_OK) {
         s_reply_error(self, peer, req->corr_id, err, error[0] ? error : NULL);
     } else if (pending != NULL) {
@@ -639,9 +651,6 @@ s_dispatch(gw_service_t *self, zframe_t *peer, const uint8_t *data, size_t len)
     }
     s_pending_free(&pending);
     obt__gw__request__free_unpacked(req, NULL);
-    if (has_pin) {
-        OPENSSL_cleanse((uint8_t *) (uintptr_t) data, len);
-    }
 }
 
 gw_service_t *
@@ -729,14 +738,16 @@ gw_service_run(gw_service_t *self)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             zframe_t *peer = NULL;
+            cmn_caller_t caller;
             uint8_t *data = NULL;
             size_t len = 0;
             cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &data, &len)) != CMN_ENOTFOUND) {
+            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
+                   CMN_ENOTFOUND) {
                 if (err == CMN_OK) {
-                    s_dispatch(self, peer, data, len);
+                    s_dispatch(self, peer, &caller, data, len);
                     zframe_destroy(&peer);
-                    free(data);
+                    cmn_bus_free(data, len);
                 }
             }
         }

@@ -108,14 +108,18 @@ s_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
     return cmn_bus_client_send_pb(cli, &req.base);
 }
 
-/* Waits for one request on srv; returns its peer id (owned) and unpacked body. */
+/* Waits for one request on srv; returns its peer id (owned) and unpacked body; the
+ * caller must be the obtctl key (the operator), as every client here is. */
 static Obt__Dots__Request *
 s_server_take(cmn_bus_server_t *srv, zframe_t **ret_peer)
 {
     cr_assert(s_readable(cmn_bus_server_sock(srv), S_WAIT_MS), "no request arrived");
     uint8_t *data = NULL;
     size_t len = 0;
-    cr_assert_eq(cmn_bus_server_recv(srv, ret_peer, &data, &len), CMN_OK);
+    cmn_caller_t caller;
+    cr_assert_eq(cmn_bus_server_recv(srv, ret_peer, &caller, &data, &len), CMN_OK);
+    cr_assert_str_eq(caller.name, "obtctl");
+    cr_assert_eq(caller.party, CMN_PARTY_OPERATOR);
     cr_assert_not_null(*ret_peer);
     Obt__Dots__Request *req = obt__dots__request__unpack(NULL, len, data);
     cr_assert_not_null(req, "request does not unpack");
@@ -318,9 +322,10 @@ Test(cmn_bus, curve_request_and_reply_roundtrip)
     cmn_bus_client_t *cli = s_client(s_keys);
 
     zframe_t *peer = NULL;
+    cmn_caller_t caller;
     uint8_t *data = NULL;
     size_t len = 0;
-    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &data, &len), CMN_ENOTFOUND);
+    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &caller, &data, &len), CMN_ENOTFOUND);
     cr_assert_eq(cmn_bus_client_recv(cli, &data, &len), CMN_ENOTFOUND);
 
     uint64_t id = cmn_bus_next_corr_id();
@@ -360,9 +365,10 @@ Test(cmn_bus, server_rejects_multi_frame_request)
     cr_assert_eq(zstr_sendx(cmn_bus_client_sock(cli), "one", "two", NULL), 0);
     cr_assert(s_readable(cmn_bus_server_sock(srv), S_WAIT_MS));
     zframe_t *peer = NULL;
+    cmn_caller_t caller;
     uint8_t *data = NULL;
     size_t len = 0;
-    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &data, &len), CMN_EPROTO);
+    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &caller, &data, &len), CMN_EPROTO);
     cr_assert_null(peer);
     cr_assert_null(data);
     /* the next, well-formed request still gets through */
@@ -459,9 +465,10 @@ s_assert_unknown_client_is_ignored(bool knows_server)
     cr_assert_not(s_readable(cmn_bus_server_sock(srv), S_QUIET_MS),
                   "a request from an unknown key reached the server");
     zframe_t *peer = NULL;
+    cmn_caller_t caller;
     uint8_t *data = NULL;
     size_t len = 0;
-    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &data, &len), CMN_ENOTFOUND);
+    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &caller, &data, &len), CMN_ENOTFOUND);
 
     /* the server still serves a client it knows */
     cmn_bus_client_t *cli = s_client(s_keys);
@@ -477,7 +484,7 @@ s_assert_unknown_client_is_ignored(bool knows_server)
 
     /* and the stranger got nothing, neither before nor after */
     cr_assert_not(s_readable(cmn_bus_client_sock(stranger), 50));
-    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &data, &len), CMN_ENOTFOUND);
+    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &caller, &data, &len), CMN_ENOTFOUND);
 
     zframe_destroy(&peer);
     cmn_bus_client_destroy(&cli);
@@ -794,4 +801,58 @@ Test(cmn_bus, calls_refuse_id_zero_and_report_far_deadlines)
     cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
     s_calls_expire_reports_far_deadlines_as_positive();
     s_calls_send_refuses_corr_id_zero();
+}
+
+/* Who is calling comes from the key of the connection: a key file named dots-2.cert
+ * is DOTS (a second instance) whatever the message says. */
+Test(cmn_bus, the_caller_is_the_key_file_of_the_connection)
+{
+    cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
+    char pub[600], sec[600];
+    (void) snprintf(pub, sizeof pub, "%s/public/dots-2.cert", s_keys);
+    (void) snprintf(sec, sizeof sec, "%s/secret/dots-2.cert_secret", s_keys);
+    zcert_t *cert = zcert_new();
+    cr_assert_eq(zcert_save_public(cert, pub), 0);
+    cr_assert_eq(zcert_save_secret(cert, sec), 0);
+    zcert_destroy(&cert);
+    cmn_bus_server_t *srv = s_server(s_keys);
+    cmn_err_t err = CMN_EIO;
+    cmn_bus_client_t *cli = cmn_bus_client_new(s_ep, s_keys, "dots-2", "dots", &err);
+    cr_assert_not_null(cli);
+    cr_assert_eq(s_send_health(cli, 7), CMN_OK);
+    cr_assert(s_readable(cmn_bus_server_sock(srv), S_WAIT_MS), "no request arrived");
+    zframe_t *peer = NULL;
+    cmn_caller_t caller;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_bus_server_recv(srv, &peer, &caller, &data, &len), CMN_OK);
+    cr_assert_str_eq(caller.name, "dots-2");
+    cr_assert_eq(caller.party, CMN_PARTY_DOTS);
+    char error[200] = "";
+    cr_assert_eq(cmn_bus_allow("obt-x", "derive", CMN_PARTY_DOTS, &caller, error, sizeof error),
+                 CMN_OK);
+    cr_assert_eq(cmn_bus_allow("obt-x", "derive", CMN_PARTY_OPERATOR | CMN_PARTY_CMS, &caller,
+                               error, sizeof error),
+                 CMN_EPERM);
+    cr_assert(strstr(error, "dots-2") && strstr(error, "operator, cms") == NULL &&
+                      strstr(error, "cms, operator"),
+              "%s", error);
+    cmn_bus_free(data, len);
+    zframe_destroy(&peer);
+    cmn_bus_client_destroy(&cli);
+    cmn_bus_server_destroy(&srv);
+}
+
+Test(cmn_bus, party_names)
+{
+    cr_assert_eq(cmn_party_of_name("dots"), CMN_PARTY_DOTS);
+    cr_assert_eq(cmn_party_of_name("cms-3"), CMN_PARTY_CMS);
+    cr_assert_eq(cmn_party_of_name("obtctl-alice"), CMN_PARTY_OPERATOR);
+    cr_assert_eq(cmn_party_of_name("gateway"), CMN_PARTY_GATEWAY);
+    cr_assert_eq(cmn_party_of_name("dotsx"), CMN_PARTY_NONE);
+    cr_assert_eq(cmn_party_of_name(""), CMN_PARTY_NONE);
+    cmn_caller_t nobody = {CMN_PARTY_NONE, "stray"};
+    char error[200];
+    cr_assert_eq(cmn_bus_allow("obt-x", "health", CMN_PARTY_ANY, &nobody, error, sizeof error),
+                 CMN_EPERM);
 }
