@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl_main.h"
 #include "obt/common.pb-c.h"
@@ -66,11 +67,25 @@ s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
 int
 ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
 {
-    if (argc > 1) {
-        printf("usage: obtctl [--json] health\n"
-               "Asks gateway, dots, cms and ams for their health; exit 0 only if all answer.\n");
-        return argv[1][0] == '-' && argv[1][1] == '-' && argv[1][2] == 'h' ? CTL_EXIT_OK
-                                                                           : CTL_EXIT_USAGE;
+    bool wanted[4] = {argc <= 1, argc <= 1, argc <= 1, argc <= 1};
+    for (int a = 1; a < argc; a++) {
+        int which = -1;
+        for (int i = 0; i < 4; i++) {
+            which = strcmp(argv[a], s_names[i]) == 0 ? i : which;
+        }
+        if (which < 0) {
+            bool is_help = strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0;
+            FILE *out = is_help ? stdout : stderr;
+            if (!is_help) {
+                fprintf(stderr, "obtctl: health: unknown daemon \"%s\"\n", argv[a]);
+            }
+            fprintf(out, "usage: obtctl [--json] health [gateway|dots|cms|ams ...]\n"
+                         "Asks the named daemons (default: all four) for their health; exit 0\n"
+                         "only if all of them answer. Any known key may ask (a container's\n"
+                         "healthcheck uses its own: obtctl --key dots health dots).\n");
+            return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+        }
+        wanted[which] = true;
     }
     ctl_opts_t quick = *o;
     if (quick.timeout_ms > 3000) {
@@ -80,14 +95,18 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
     if (o->json) {
         printf("[");
     }
+    bool is_first = true;
     for (int i = 0; i < 4; i++) {
+        if (!wanted[i]) {
+            continue;
+        }
         Obt__HealthReply *h = NULL;
         int rc = s_health(&quick, i, &h);
         if (rc != CTL_EXIT_OK) {
             worst = CTL_EXIT_FAILED;
         }
         if (o->json) {
-            printf("%s{\"service\":\"%s\",\"up\":%s", i ? "," : "", s_names[i],
+            printf("%s{\"service\":\"%s\",\"up\":%s", is_first ? "" : ",", s_names[i],
                    h ? "true" : "false");
             if (h) {
                 printf(",\"uuid\":");
@@ -107,6 +126,7 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
         if (h) {
             obt__health_reply__free_unpacked(h, NULL);
         }
+        is_first = false;
     }
     if (o->json) {
         printf("]\n");

@@ -45,6 +45,8 @@ s_usage(FILE *out)
     fprintf(out,
             "\nGlobal options (environment in brackets):\n"
             "  --keys-dir DIR    CURVE keys made by `obtctl keys` [OBT_KEYS_DIR] (default ./keys)\n"
+            "  --key NAME        our key: DIR/secret/NAME.cert_secret [OBT_KEY] (default obtctl;\n"
+            "                    a daemon's own key is enough for `health`, docs/security.md)\n"
             "  --dots EP         obt-dots endpoint [OBT_DOTS] (tcp://127.0.0.1:7401)\n"
             "  --cms EP          obt-cms endpoint [OBT_CMS] (tcp://127.0.0.1:7402)\n"
             "  --ams EP          obt-ams endpoint [OBT_AMS] (tcp://127.0.0.1:7403)\n"
@@ -74,7 +76,7 @@ ctl_call(const ctl_opts_t *o,
 {
     cmn_err_t err = CMN_OK;
     cmn_bus_client_t *c =
-            cmn_bus_client_new(o->ep[which], o->keys_dir, "obtctl", s_names[which], &err);
+            cmn_bus_client_new(o->ep[which], o->keys_dir, o->key, s_names[which], &err);
     if (c == NULL) {
         fprintf(stderr, "obtctl: cannot set up the link to %s (%s) with keys in \"%s\": %s\n",
                 s_names[which], o->ep[which], o->keys_dir, cmn_strerror(err));
@@ -113,6 +115,7 @@ ctl_main(int argc, char **argv)
 {
     ctl_opts_t o = {
             .keys_dir = s_env("OBT_KEYS_DIR", "keys"),
+            .key = s_env("OBT_KEY", "obtctl"),
             .ep = {s_env("OBT_GATEWAY", "tcp://127.0.0.1:7400"),
                    s_env("OBT_DOTS", "tcp://127.0.0.1:7401"),
                    s_env("OBT_CMS", "tcp://127.0.0.1:7402"),
@@ -120,6 +123,7 @@ ctl_main(int argc, char **argv)
             .timeout_ms = 10000,
     };
     static const struct option longs[] = {{"keys-dir", required_argument, NULL, 'k'},
+                                          {"key", required_argument, NULL, 'K'},
                                           {"dots", required_argument, NULL, 'd'},
                                           {"cms", required_argument, NULL, 'c'},
                                           {"ams", required_argument, NULL, 'a'},
@@ -133,6 +137,9 @@ ctl_main(int argc, char **argv)
         switch (c) {
         case 'k':
             o.keys_dir = optarg;
+            break;
+        case 'K':
+            o.key = optarg;
             break;
         case 'd':
             o.ep[CTL_DOTS] = optarg;

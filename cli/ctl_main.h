@@ -20,6 +20,7 @@
 
 typedef struct {
     const char *keys_dir;
+    const char *key;   /* our own key's name: "obtctl" (the operator) by default */
     const char *ep[4]; /* gateway, dots, cms, ams */
     int timeout_ms;
     bool json;
