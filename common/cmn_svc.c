@@ -89,6 +89,7 @@ struct cmn_svc {
     cmn_bus_client_t *gw_client;
     cmn_calls_t *gw;
     const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
+    cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
     uint64_t started_ms;
     uint64_t requests;
 };
@@ -145,6 +146,10 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     (void) snprintf(self->service, sizeof self->service, "%s", service);
     (void) snprintf(self->rt, sizeof self->rt, "%s", rt);
     self->hooks = hooks;
+    self->jobs = cmn_jobs_new();
+    if (self->jobs == NULL) {
+        goto fail;
+    }
     self->started_ms = cmn_time_mono_ms();
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
@@ -179,7 +184,11 @@ cmn_svc_destroy(cmn_svc_t **self_p)
         return;
     }
     cmn_svc_t *self = *self_p;
-    cmn_calls_destroy(&self->gw);
+    if (self->jobs) {
+        cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
+    }
+    cmn_calls_destroy(&self->gw); /* late callbacks find their job gone (cmn_jobs.h) */
+    cmn_jobs_destroy(&self->jobs);
     cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_server_destroy(&self->bus);
     cmn_kv_destroy(&self->kv);
@@ -253,6 +262,7 @@ s_register(cmn_svc_t *self)
 int
 cmn_svc_run(cmn_svc_t *self)
 {
+    cmn_svc_job_resume_all(self);
     while (!zsys_interrupted) {
         s_register(self);
         int timeout = cmn_calls_expire(self->gw);
@@ -311,6 +321,12 @@ cmn_svc_hooks(const cmn_svc_t *self)
     return self->hooks;
 }
 
+cmn_jobs_t *
+cmn_svc_jobs(const cmn_svc_t *self)
+{
+    return self->jobs;
+}
+
 const cmn_svc_config_t *
 cmn_svc_config(const cmn_svc_t *self)
 {
@@ -325,7 +341,7 @@ cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
     h->uuid = self->uuid;
     h->version = CMN_PB_STR("0.1.0");
     h->uptime_ms = cmn_time_mono_ms() - self->started_ms;
-    h->in_flight = (uint32_t) cmn_calls_pending(self->gw);
+    h->in_flight = (uint32_t) cmn_jobs_count(self->jobs);
     h->d_endpoint = self->d_endpoint;
     h->requests = self->requests;
 }
@@ -340,13 +356,15 @@ cmn_err_t
 cmn_svc_put(cmn_svc_t *self,
             const Obt__ServiceDevice *dev,
             const Obt__DeviceHandover *handover,
-            const uint8_t *psk)
+            const uint8_t *psk,
+            const Obt__Store__ServiceJob *job)
 {
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord rec = OBT__STORE__SERVICE_RECORD__INIT;
     Obt__DeviceHandover h;
     rec.version = 1;
     rec.device = (Obt__ServiceDevice *) (uintptr_t) dev;
+    rec.job = (Obt__Store__ServiceJob *) (uintptr_t) job;
     if (handover) {
         h = *handover;
         h.psk.data = NULL; /* the key lives in "secrets" only */
@@ -505,6 +523,7 @@ cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16])
 typedef struct {
     cmn_svc_each_fn *fn;
     void *arg;
+    cmn_svc_job_each_fn *job_fn; /* instead of fn: records with a job in progress */
 } s_each_t;
 
 static int
@@ -514,8 +533,10 @@ s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *a
     (void) key_len;
     s_each_t *e = arg;
     Obt__Store__ServiceRecord *rec = obt__store__service_record__unpack(NULL, val_len, val);
-    if (rec && rec->device) {
+    if (rec && rec->device && e->fn) {
         e->fn(rec->device, e->arg);
+    } else if (rec && rec->device && rec->job && e->job_fn) {
+        e->job_fn(rec->device->device_uuid, rec->job, e->arg);
     }
     if (rec) {
         obt__store__service_record__free_unpacked(rec, NULL);
@@ -527,7 +548,21 @@ cmn_err_t
 cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
-    s_each_t e = {fn, arg};
+    s_each_t e = {fn, arg, NULL};
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, "devices", s_each, &e);
+    cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_each_t e = {NULL, arg, fn};
     cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;

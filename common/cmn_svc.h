@@ -9,7 +9,10 @@
 
 #include "cmn_bus.h"
 #include "cmn_cfg.h"
+#include "cmn_jobs.h"
 #include "obt/common.pb-c.h"
+#include "obt/gateway.pb-c.h"
+#include "obt/store.pb-c.h"
 
 typedef struct {
     char *endpoint;   /* ZeroMQ ROUTER endpoint */
@@ -35,30 +38,31 @@ void cmn_svc_config_free(cmn_svc_config_t *cfg);
 
 typedef struct cmn_svc cmn_svc_t;
 
-/* What a device service adds to the core. The core answers health, show and list,
- * forgets devices, and checks who may send what (docs/security.md); the service does
- * the work of a hand-over and of a repair, each answered with cmn_svc_answer once,
- * now or later (peer is borrowed: zframe_dup it to answer later). own receives a
- * request with no envelope body (the service's own obt.<svc>.Request; the service
- * checks its parties with cmn_bus_allow); NULL: such requests are refused. */
-typedef void(cmn_svc_handover_fn)(cmn_svc_t *svc,
-                                  zframe_t *peer,
-                                  uint64_t corr_id,
-                                  const Obt__DeviceHandover *handover,
-                                  void *arg);
-typedef void(cmn_svc_repair_fn)(
-        cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *device_uuid, void *arg);
+typedef struct cmn_svc_job cmn_svc_job_t;
+/* The steps of a hand-over or repair job (cmn_svc_job_*). */
+typedef void(cmn_svc_job_fn)(cmn_svc_job_t *job);
+/* A reply of the device to a job's request (a CoAP exchange that worked; gateway
+ * errors and timeouts end the job in the core with "<step>: <reason>"). */
+typedef void(cmn_svc_reply_fn)(cmn_svc_job_t *job, const Obt__Gw__CoapReply *reply);
+/* A request of the service's own API (obt.<svc>.Request, no envelope body set; the
+ * service checks its parties with cmn_bus_allow and answers with cmn_svc_reply). */
 typedef void(cmn_svc_own_fn)(cmn_svc_t *svc,
                              zframe_t *peer,
                              const cmn_caller_t *caller,
                              const uint8_t *data,
                              size_t len,
                              void *arg);
+
+/* What a device service adds to the core. The core answers health, show and list,
+ * forgets devices, checks who may send what (docs/security.md), and runs the
+ * hand-over and repair jobs (persisted, resumed after a restart, one per device); the
+ * service gives their steps. */
 typedef struct {
-    cmn_svc_handover_fn *handover;
-    cmn_svc_repair_fn *repair;
-    cmn_svc_own_fn *own;
-    void *arg; /* given to each */
+    size_t work_size;      /* bytes of the service's own state per job (job->work) */
+    cmn_svc_job_fn *start; /* the first step, of a new or a resumed job */
+    cmn_svc_job_fn *drop;  /* frees what job->work holds (NULL: nothing) */
+    cmn_svc_own_fn *own;   /* NULL: the service has no own requests yet */
+    void *arg;             /* given to own */
 } cmn_svc_hooks_t;
 
 /* Opens the store, creates the identity at first start (UUID without zero bytes),
@@ -88,6 +92,65 @@ void cmn_svc_answer(cmn_svc_t *self,
                     const char *error,
                     Obt__ServiceReply__BodyCase body,
                     Obt__ServiceDevice *dev);
+/* ---- hand-over and repair jobs (cmn_svc_job.c) ----
+ * One job per device. The core checks and persists a hand-over (record, key and job in
+ * one transaction) before the service's start hook runs; the service makes its
+ * requests with cmn_svc_job_coap (a late reply to an ended or restarted job is
+ * dropped by a generation check) and ends with cmn_svc_job_finish, which writes the
+ * outcome and clears the job in one transaction, answers whoever waits and closes the
+ * session. A record that still holds a job when the service starts is resumed from
+ * the first step (every step of CMS and AMS reads the device again, so running one
+ * twice is harmless), at most CMN_SVC_JOB_MAX_RUNS times in all. A hand-over or repair
+ * of a device whose job runs joins it: the newest requester gets the answer, the
+ * older one an ESTATE "superseded". */
+#define CMN_SVC_JOB_MAX_RUNS 3
+struct cmn_svc_job {
+    cmn_job_head_t head;           /* device uuid and call generation (cmn_jobs.h) */
+    cmn_svc_t *svc;                /* the service */
+    bool is_repair;                /* RepairDevice (SRESET) rather than a hand-over */
+    bool is_resumed;               /* run again after a restart: nobody waits */
+    Obt__DeviceHandover *handover; /* what DOTS sent (owned; psk wiped) */
+    uint8_t psk[16];               /* our key for the device (wiped at the end) */
+    char ep[80];                   /* its coaps:// endpoint */
+    char step[32];                 /* the step under way, for logs and errors */
+    char cipher[64];               /* of our session, from the last exchange */
+    void *work;                    /* the service's state: hooks->work_size bytes, zeroed */
+    zframe_t *peer;                /* who waits for the answer (owned; NULL: nobody) */
+    uint64_t corr_id;              /* its request */
+    uint32_t attempts;             /* runs so far */
+    cmn_svc_reply_fn *on_reply;    /* the service's handler of the pending request */
+};
+
+/* Sends one CoAP request of job over the service's own PSK session; step names it in
+ * logs ("SVC-JOB-STEP", info level) and errors. fn gets the device's reply. If the
+ * request cannot be sent, the job is finished with the error before this returns. */
+void cmn_svc_job_coap(cmn_svc_job_t *job,
+                      const char *step,
+                      int method,
+                      const char *path,
+                      const char *query,
+                      const uint8_t *payload,
+                      size_t len,
+                      cmn_svc_reply_fn *fn);
+/* Ends job: writes dev (the service's view: state, aceids...; NULL for a failure) with
+ * uuid, endpoints, error, cipher and time filled in here, clears the job record,
+ * answers the requester, closes the session and frees job. err != CMN_OK: state
+ * "failed" with error. */
+void
+cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev);
+/* The dispatcher's entries (cmn_svc_api.c). */
+void cmn_svc_job_handover(cmn_svc_t *svc,
+                          zframe_t *peer,
+                          uint64_t corr_id,
+                          const Obt__DeviceHandover *h);
+void cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid);
+/* At start: resumes every job a record still holds. */
+void cmn_svc_job_resume_all(cmn_svc_t *svc);
+/* The job table (owned by the service; cmn_svc_job.c uses it). */
+cmn_jobs_t *cmn_svc_jobs(const cmn_svc_t *self);
+/* Frees every job in the table without answering (at shutdown). */
+void cmn_svc_job_drop_all(cmn_svc_t *svc);
+
 /* One request from the ROUTER: the envelope's table (with its parties column), or the
  * service's own hook. The run loop calls it; tests may too. */
 void cmn_svc_dispatch(cmn_svc_t *self,
@@ -102,12 +165,13 @@ const char *cmn_svc_name(const cmn_svc_t *self);
 /* The hooks given to cmn_svc_new (borrowed). */
 const cmn_svc_hooks_t *cmn_svc_hooks(const cmn_svc_t *self);
 
-/* Records: store.ServiceRecord keyed by device uuid, the PSK in "secrets". psk may be
- * NULL (record only). */
+/* Records: store.ServiceRecord keyed by device uuid, the PSK in "secrets", in one
+ * transaction. psk may be NULL (record only); job is the job in progress (NULL: none). */
 cmn_err_t cmn_svc_put(cmn_svc_t *self,
                       const Obt__ServiceDevice *dev,
                       const Obt__DeviceHandover *handover,
-                      const uint8_t *psk);
+                      const uint8_t *psk,
+                      const Obt__Store__ServiceJob *job);
 /* *ret_dev is unpacked (caller frees with obt__service_device__free_unpacked). */
 cmn_err_t cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev);
 cmn_err_t cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16]);
@@ -129,6 +193,10 @@ cmn_err_t cmn_svc_forget(cmn_svc_t *self, const char *uuid);
 /* Calls fn for each record (unpacked, borrowed for the call). */
 typedef void(cmn_svc_each_fn)(const Obt__ServiceDevice *dev, void *arg);
 cmn_err_t cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg);
+/* Calls fn for each record that holds a job in progress (inside a read transaction:
+ * fn must not write the store). */
+typedef void(cmn_svc_job_each_fn)(const char *uuid, const Obt__Store__ServiceJob *job, void *arg);
+cmn_err_t cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg);
 
 /* One CoAP request to a device over this service's own PSK session (identity = its
  * UUID bytes). fn receives the packed obt.gw.Reply. */

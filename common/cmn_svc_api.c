@@ -53,15 +53,13 @@ s_on_health(cmn_svc_t *svc, zframe_t *peer, const Obt__ServiceRequest *req)
 static void
 s_on_handover(cmn_svc_t *svc, zframe_t *peer, const Obt__ServiceRequest *req)
 {
-    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(svc);
-    hooks->handover(svc, peer, req->corr_id, req->handover, hooks->arg);
+    cmn_svc_job_handover(svc, peer, req->corr_id, req->handover);
 }
 
 static void
 s_on_repair(cmn_svc_t *svc, zframe_t *peer, const Obt__ServiceRequest *req)
 {
-    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(svc);
-    hooks->repair(svc, peer, req->corr_id, req->repair->device_uuid, hooks->arg);
+    cmn_svc_job_repair(svc, peer, req->corr_id, req->repair->device_uuid);
 }
 
 /* Reset: forget the device (idempotent). */

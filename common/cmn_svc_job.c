@@ -1,0 +1,377 @@
+/* cmn_svc_job.c — the hand-over and repair jobs of the device services (CMS, AMS):
+ * persisted with the device record, one per device, resumed after a restart */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_log.h"
+#include "cmn_svc.h"
+#include "cmn_time.h"
+#include "cmn_uuid.h"
+
+static const char *
+s_kind(const cmn_svc_job_t *job)
+{
+    return job->is_repair ? "repair" : "handover";
+}
+
+static Obt__ServiceReply__BodyCase
+s_body(const cmn_svc_job_t *job)
+{
+    return job->is_repair ? OBT__SERVICE_REPLY__BODY_REPAIR : OBT__SERVICE_REPLY__BODY_HANDOVER;
+}
+
+/* Frees job's contents and takes it out of the table. */
+static void
+s_free(cmn_svc_job_t *job)
+{
+    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(job->svc);
+    if (job->work && hooks->drop) {
+        hooks->drop(job);
+    }
+    free(job->work);
+    OPENSSL_cleanse(job->psk, sizeof job->psk);
+    if (job->handover) {
+        obt__device_handover__free_unpacked(job->handover, NULL);
+    }
+    zframe_destroy(&job->peer);
+    cmn_jobs_remove(cmn_svc_jobs(job->svc), job);
+}
+
+/* The record as it stands while the job runs (state "received" or "repairing"). */
+static cmn_err_t
+s_persist(cmn_svc_job_t *job, const uint8_t *psk)
+{
+    Obt__ServiceDevice dev = OBT__SERVICE_DEVICE__INIT;
+    Obt__Store__ServiceJob rec = OBT__STORE__SERVICE_JOB__INIT;
+    dev.device_uuid = job->head.uuid;
+    dev.eps = job->handover->eps;
+    dev.n_eps = job->handover->n_eps;
+    dev.state = CMN_PB_STR(job->is_repair ? "repairing" : "received");
+    dev.updated_ms = cmn_time_wall_ms();
+    rec.kind = CMN_PB_STR(s_kind(job));
+    rec.attempts = job->attempts;
+    rec.started_ms = dev.updated_ms;
+    return cmn_svc_put(job->svc, &dev, job->handover, psk, &rec);
+}
+
+static void
+s_start(cmn_svc_job_t *job)
+{
+    cmn_log_info("SVC-JOB-START", "%s: dev=%s %s run %u%s", cmn_svc_name(job->svc), job->head.uuid,
+                 s_kind(job), job->attempts, job->is_resumed ? " (resumed after a restart)" : "");
+    cmn_svc_hooks(job->svc)->start(job);
+}
+
+/* A new job for uuid in the table, its work allocated; NULL if out of memory. */
+static cmn_svc_job_t *
+s_new(cmn_svc_t *svc, const char *uuid, bool is_repair)
+{
+    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(svc);
+    cmn_svc_job_t *job = cmn_jobs_add(cmn_svc_jobs(svc), uuid, sizeof *job);
+    if (job == NULL) {
+        return NULL;
+    }
+    job->svc = svc;
+    job->is_repair = is_repair;
+    job->work = calloc(1, hooks->work_size ? hooks->work_size : 1);
+    if (job->work == NULL) {
+        s_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+/* A request for a device whose job runs: the newest requester waits for the answer. */
+static bool
+s_join(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid, bool is_repair)
+{
+    cmn_svc_job_t *job = cmn_jobs_find(cmn_svc_jobs(svc), uuid);
+    if (job == NULL) {
+        return false;
+    }
+    if (job->is_repair != is_repair) {
+        cmn_svc_answer(svc, peer, corr_id, CMN_ESTATE,
+                       job->is_repair ? "a repair of this device is in progress"
+                                      : "a hand-over of this device is in progress",
+                       0, NULL);
+        return true;
+    }
+    if (job->peer) {
+        cmn_svc_answer(svc, job->peer, job->corr_id, CMN_ESTATE,
+                       "superseded by a newer request for this device", 0, NULL);
+        zframe_destroy(&job->peer);
+    }
+    job->peer = zframe_dup(peer);
+    job->corr_id = corr_id;
+    cmn_log_info("SVC-JOB-JOIN", "%s: dev=%s a new %s request joins the running job",
+                 cmn_svc_name(svc), uuid, s_kind(job));
+    return true;
+}
+
+void
+cmn_svc_job_handover(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt__DeviceHandover *h)
+{
+    cmn_uuid_t u, dots, cms;
+    const char *ep = NULL;
+    for (size_t i = 0; i < h->n_eps && ep == NULL; i++) {
+        if (strncmp(h->eps[i], "coaps://", 8) == 0 &&
+            strlen(h->eps[i]) < sizeof(((cmn_svc_job_t *) NULL)->ep)) {
+            ep = h->eps[i];
+        }
+    }
+    if (cmn_uuid_from_str(h->device_uuid, &u) != CMN_OK || h->psk.len != 16 || ep == NULL ||
+        cmn_uuid_from_str(h->dots_uuid, &dots) != CMN_OK ||
+        cmn_uuid_from_str(h->cms_uuid, &cms) != CMN_OK) {
+        cmn_svc_answer(svc, peer, corr_id, CMN_EINVAL,
+                       "handover needs device, DOTS and CMS uuids, a coaps:// endpoint and a "
+                       "16-byte PSK",
+                       0, NULL);
+        return;
+    }
+    if (s_join(svc, peer, corr_id, h->device_uuid, false)) {
+        return;
+    }
+    cmn_svc_job_t *job = s_new(svc, h->device_uuid, false);
+    size_t plen = obt__device_handover__get_packed_size(h);
+    uint8_t *buf = malloc(plen ? plen : 1);
+    if (job && buf) {
+        (void) obt__device_handover__pack(h, buf);
+        job->handover = obt__device_handover__unpack(NULL, plen, buf);
+        OPENSSL_cleanse(buf, plen);
+    }
+    free(buf);
+    if (job == NULL || job->handover == NULL) {
+        if (job) {
+            s_free(job);
+        }
+        cmn_svc_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        return;
+    }
+    OPENSSL_cleanse(job->handover->psk.data, job->handover->psk.len);
+    memcpy(job->psk, h->psk.data, 16);
+    (void) snprintf(job->ep, sizeof job->ep, "%s", ep);
+    job->peer = zframe_dup(peer);
+    job->corr_id = corr_id;
+    job->attempts = 1;
+    /* Persist before acting: the record, our key and the job, in one transaction. */
+    cmn_err_t err = s_persist(job, job->psk);
+    if (err != CMN_OK) {
+        cmn_svc_answer(svc, peer, corr_id, err, "cannot record the device", 0, NULL);
+        zframe_destroy(&job->peer);
+        s_free(job);
+        return;
+    }
+    s_start(job);
+}
+
+/* A job from the stored record of uuid (hand-over, key, endpoint); NULL with *ret_err. */
+static cmn_svc_job_t *
+s_from_record(cmn_svc_t *svc, const char *uuid, bool is_repair, cmn_err_t *ret_err)
+{
+    cmn_svc_job_t *job = s_new(svc, uuid, is_repair);
+    if (job == NULL) {
+        *ret_err = CMN_ENOMEM;
+        return NULL;
+    }
+    *ret_err = cmn_svc_get_handover(svc, uuid, &job->handover, job->psk, job->ep, sizeof job->ep);
+    if (*ret_err != CMN_OK) {
+        s_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+void
+cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid)
+{
+    if (s_join(svc, peer, corr_id, uuid, true)) {
+        return;
+    }
+    cmn_err_t err = CMN_OK;
+    cmn_svc_job_t *job = s_from_record(svc, uuid, true, &err);
+    if (job == NULL) {
+        cmn_svc_answer(svc, peer, corr_id, err, "no record, key or endpoint for this device", 0,
+                       NULL);
+        return;
+    }
+    job->peer = zframe_dup(peer);
+    job->corr_id = corr_id;
+    job->attempts = 1;
+    if ((err = s_persist(job, NULL)) != CMN_OK) {
+        cmn_svc_answer(svc, peer, corr_id, err, "cannot record the repair", 0, NULL);
+        s_free(job);
+        return;
+    }
+    s_start(job);
+}
+
+typedef struct {
+    char (*uuids)[37];
+    bool *is_repair;
+    uint32_t *attempts;
+    size_t n, cap;
+} s_pending_t;
+
+static void
+s_collect_job(const char *uuid, const Obt__Store__ServiceJob *job, void *arg)
+{
+    s_pending_t *p = arg;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        char(*u)[37] = realloc(p->uuids, cap * sizeof *u);
+        p->uuids = u ? u : p->uuids;
+        bool *r = realloc(p->is_repair, cap * sizeof *r);
+        p->is_repair = r ? r : p->is_repair;
+        uint32_t *a = realloc(p->attempts, cap * sizeof *a);
+        p->attempts = a ? a : p->attempts;
+        if (u == NULL || r == NULL || a == NULL) {
+            return;
+        }
+        p->cap = cap;
+    }
+    (void) snprintf(p->uuids[p->n], sizeof p->uuids[p->n], "%s", uuid);
+    p->is_repair[p->n] = job->kind && strcmp(job->kind, "repair") == 0;
+    p->attempts[p->n] = job->attempts;
+    p->n++;
+}
+
+void
+cmn_svc_job_resume_all(cmn_svc_t *svc)
+{
+    s_pending_t p = {0};
+    cmn_err_t err = cmn_svc_each_job(svc, s_collect_job, &p);
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-JOB-RESUME", "%s: cannot read the jobs in progress: %s", cmn_svc_name(svc),
+                    cmn_strerror(err));
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        cmn_svc_job_t *job = s_from_record(svc, p.uuids[i], p.is_repair[i], &err);
+        if (job == NULL) {
+            cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot resume its %s: %s", cmn_svc_name(svc),
+                        p.uuids[i], p.is_repair[i] ? "repair" : "handover", cmn_strerror(err));
+            continue;
+        }
+        job->is_resumed = true;
+        job->attempts = p.attempts[i] + 1;
+        if (job->attempts > CMN_SVC_JOB_MAX_RUNS) {
+            char why[96];
+            (void) snprintf(why, sizeof why, "%s given up after %u interrupted runs", s_kind(job),
+                            p.attempts[i]);
+            cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
+            continue;
+        }
+        cmn_log_notice("SVC-JOB-RESUME", "%s: dev=%s %s interrupted by a restart: run %u",
+                       cmn_svc_name(svc), job->head.uuid, s_kind(job), job->attempts);
+        if ((err = s_persist(job, NULL)) != CMN_OK) {
+            cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot record the resume: %s",
+                        cmn_svc_name(svc), job->head.uuid, cmn_strerror(err));
+            s_free(job);
+            continue;
+        }
+        s_start(job);
+    }
+    free(p.uuids);
+    free(p.is_repair);
+    free(p.attempts);
+}
+
+static void
+s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    cmn_svc_job_t *job = cmn_jobs_returned(arg);
+    if (job == NULL) {
+        return; /* the job ended or moved on: a late reply */
+    }
+    char why[300];
+    if (err != CMN_OK) {
+        (void) snprintf(why, sizeof why, "%s: %s", job->step, cmn_strerror(err));
+        cmn_svc_job_finish(job, err, why, NULL);
+        return;
+    }
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, len, data);
+    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
+        r->body_case != OBT__GW__REPLY__BODY_COAP) {
+        (void) snprintf(why, sizeof why, "%s: %s", job->step,
+                        r && r->error[0] ? r->error : "unreadable reply from the gateway");
+        cmn_svc_job_finish(job, r ? cmn_err_from_status(r->status) : CMN_EPROTO, why, NULL);
+    } else {
+        (void) snprintf(job->cipher, sizeof job->cipher, "%s", r->coap->cipher);
+        job->on_reply(job, r->coap);
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+}
+
+void
+cmn_svc_job_coap(cmn_svc_job_t *job,
+                 const char *step,
+                 int method,
+                 const char *path,
+                 const char *query,
+                 const uint8_t *payload,
+                 size_t len,
+                 cmn_svc_reply_fn *fn)
+{
+    (void) snprintf(job->step, sizeof job->step, "%s", step);
+    cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
+                 step);
+    job->on_reply = fn;
+    cmn_jobs_call_t *call = cmn_jobs_call(cmn_svc_jobs(job->svc), job);
+    cmn_err_t err = call ? cmn_svc_coap(job->svc, job->head.uuid, job->ep, job->psk, method, path,
+                                        query, payload, len, s_on_reply, call)
+                         : CMN_ENOMEM;
+    if (err != CMN_OK) {
+        char why[128];
+        if (call) {
+            cmn_jobs_call_cancel(call);
+        }
+        (void) snprintf(why, sizeof why, "%s: cannot send: %s", step, cmn_strerror(err));
+        cmn_svc_job_finish(job, err, why, NULL);
+    }
+}
+
+void
+cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev)
+{
+    Obt__ServiceDevice failed = OBT__SERVICE_DEVICE__INIT;
+    if (dev == NULL || err != CMN_OK) {
+        dev = dev ? dev : &failed;
+        dev->state = CMN_PB_STR("failed");
+    }
+    dev->device_uuid = job->head.uuid;
+    dev->eps = job->handover->eps;
+    dev->n_eps = job->handover->n_eps;
+    dev->error = CMN_PB_STR(err == CMN_OK ? "" : (error ? error : cmn_strerror(err)));
+    dev->cipher = job->cipher;
+    dev->updated_ms = cmn_time_wall_ms();
+    /* the outcome and the end of the job in one write */
+    cmn_err_t serr = cmn_svc_put(job->svc, dev, job->handover, NULL, NULL);
+    if (serr != CMN_OK) {
+        cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome: %s", cmn_svc_name(job->svc),
+                    job->head.uuid, cmn_strerror(serr));
+    }
+    if (err == CMN_OK) {
+        cmn_log_notice("SVC-JOB-DONE", "%s: dev=%s %s done: %s (%s)", cmn_svc_name(job->svc),
+                       job->head.uuid, s_kind(job), dev->state, job->cipher);
+    } else {
+        cmn_log_warn("SVC-JOB-FAILED", "%s: dev=%s %s failed: %s", cmn_svc_name(job->svc),
+                     job->head.uuid, s_kind(job), dev->error);
+    }
+    if (job->peer) {
+        cmn_svc_answer(job->svc, job->peer, job->corr_id, err, dev->error, s_body(job), dev);
+    }
+    cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
+    s_free(job);
+}
+
+void
+cmn_svc_job_drop_all(cmn_svc_t *svc)
+{
+    cmn_jobs_t *jobs = cmn_svc_jobs(svc);
+    while (jobs && cmn_jobs_count(jobs) > 0) {
+        s_free(cmn_jobs_at(jobs, 0));
+    }
+}
