@@ -544,32 +544,31 @@ s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *a
     return 0;
 }
 
-cmn_err_t
-cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
+static cmn_err_t
+s_walk(cmn_svc_t *self, s_each_t *e)
 {
     cmn_kv_txn_t *txn = NULL;
-    s_each_t e = {fn, arg, NULL};
     cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
-    err = cmn_kv_each(txn, "devices", s_each, &e);
+    err = cmn_kv_each(txn, "devices", s_each, e);
     cmn_kv_abort(&txn);
     return err;
 }
 
 cmn_err_t
+cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
+{
+    s_each_t e = {fn, arg, NULL};
+    return s_walk(self, &e);
+}
+
+cmn_err_t
 cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg)
 {
-    cmn_kv_txn_t *txn = NULL;
     s_each_t e = {NULL, arg, fn};
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_each(txn, "devices", s_each, &e);
-    cmn_kv_abort(&txn);
-    return err;
+    return s_walk(self, &e);
 }
 
 cmn_err_t
