@@ -501,6 +501,8 @@ ctl_wait_onboarding(const ctl_opts_t *o,
                 } else if (is_sel && strcmp(d->state, "WAIT_PIN") == 0) {
                     fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid,
                             d->uuid);
+                } else if (is_sel && d->error[0] && strcmp(d->state, "RFNOP") != 0) {
+                    fprintf(stderr, "%s %s: %s\n", d->state, d->uuid, d->error); /* a peer */
                 }
             }
             obt__dots__reply__free_unpacked(l, NULL);

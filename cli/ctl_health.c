@@ -111,8 +111,10 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
             if (h) {
                 printf(",\"uuid\":");
                 ctl_json_str(stdout, h->uuid);
-                printf(",\"uptime_ms\":%llu,\"in_flight\":%u,\"d_endpoint\":",
-                       (unsigned long long) h->uptime_ms, h->in_flight);
+                printf(",\"uptime_ms\":%llu,\"in_flight\":%u,\"boot_id\":\"%016llx\","
+                       "\"d_endpoint\":",
+                       (unsigned long long) h->uptime_ms, h->in_flight,
+                       (unsigned long long) h->boot_id);
                 ctl_json_str(stdout, h->d_endpoint);
             }
             printf("}");

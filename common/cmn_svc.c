@@ -48,6 +48,14 @@ static cmn_cfg_opt_t s_opts[] = {
             100,
             600000,
             "deadline of one request to a device"),
+        OPT("heartbeat-ms",
+            CMN_CFG_INT,
+            heartbeat_ms,
+            "2000",
+            0,
+            100,
+            600000,
+            "between two health requests to the gateway (a new boot id: register again)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
 };
 
@@ -83,7 +91,10 @@ struct cmn_svc {
     char d_endpoint[80]; /* where the gateway serves our /oic/d */
     bool is_registered;
     bool is_registering;
+    bool is_stopping; /* the calls are being failed: no more link changes to log */
     uint64_t next_register_ms;
+    cmn_live_t gw_live; /* heartbeats to the gateway */
+    uint64_t boot_id;   /* ours, in our health replies */
     cmn_kv_t *kv;
     cmn_bus_server_t *bus;
     cmn_bus_client_t *gw_client;
@@ -151,6 +162,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
         goto fail;
     }
     self->started_ms = cmn_time_mono_ms();
+    self->boot_id = cmn_live_new_boot_id();
+    cmn_live_init(&self->gw_live, (uint32_t) cfg->heartbeat_ms);
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
     if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
@@ -184,6 +197,7 @@ cmn_svc_destroy(cmn_svc_t **self_p)
         return;
     }
     cmn_svc_t *self = *self_p;
+    self->is_stopping = true;
     if (self->jobs) {
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }
@@ -259,11 +273,69 @@ s_register(cmn_svc_t *self)
     }
 }
 
+cmn_err_t
+cmn_gw_health(cmn_calls_t *gw, uint32_t timeout_ms, cmn_call_fn *fn, void *arg)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Health h = OBT__HEALTH__INIT;
+    req.body_case = OBT__GW__REQUEST__BODY_HEALTH;
+    req.health = &h;
+    req.corr_id = cmn_bus_next_corr_id();
+    return cmn_calls_send(gw, &req.base, req.corr_id, timeout_ms, fn, arg);
+}
+
+cmn_live_change_t
+cmn_gw_health_feed(cmn_live_t *live, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+    bool ok =
+            r && r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__GW__REPLY__BODY_HEALTH;
+    cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+    return change;
+}
+
+static void
+s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    cmn_svc_t *self = arg;
+    if (self->is_stopping) {
+        return;
+    }
+    cmn_live_change_t change = cmn_gw_health_feed(&self->gw_live, err, data, len);
+    if (change == CMN_LIVE_LOST) {
+        cmn_log_notice("SVC-GW-DOWN", "gateway unreachable");
+    } else if (change == CMN_LIVE_RESTARTED || change == CMN_LIVE_BACK) {
+        /* A new gateway serves nothing of ours; after a loss of the link, make sure. */
+        if (change == CMN_LIVE_RESTARTED) {
+            cmn_log_notice("SVC-GW-RESTART",
+                           "gateway restarted (boot id %016llx): registering again",
+                           (unsigned long long) self->gw_live.boot_id);
+        } else {
+            cmn_log_notice("SVC-GW-BACK", "gateway answers again: registering again");
+        }
+        self->is_registered = false;
+        self->next_register_ms = 0;
+    }
+}
+
+static void
+s_heartbeat(cmn_svc_t *self)
+{
+    if (cmn_live_is_due(&self->gw_live, cmn_time_mono_ms()) &&
+        cmn_gw_health(self->gw, self->gw_live.period_ms, s_on_beat, self) != CMN_OK) {
+        s_on_beat(self, CMN_EIO, NULL, 0);
+    }
+}
+
 int
 cmn_svc_run(cmn_svc_t *self)
 {
     cmn_svc_job_resume_all(self);
     while (!zsys_interrupted) {
+        s_heartbeat(self);
         s_register(self);
         int timeout = cmn_calls_expire(self->gw);
         if (timeout < 0 || timeout > 200) {
@@ -344,6 +416,7 @@ cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
     h->in_flight = (uint32_t) cmn_jobs_count(self->jobs);
     h->d_endpoint = self->d_endpoint;
     h->requests = self->requests;
+    h->boot_id = self->boot_id;
 }
 
 cmn_err_t

@@ -10,6 +10,7 @@
 #include "cmn_bus.h"
 #include "cmn_cfg.h"
 #include "cmn_jobs.h"
+#include "cmn_live.h"
 #include "obt/common.pb-c.h"
 #include "obt/gateway.pb-c.h"
 #include "obt/store.pb-c.h"
@@ -23,6 +24,7 @@ typedef struct {
     bool durable;     /* LMDB sync */
     int map_size_mib; /* LMDB map size */
     int timeout_ms;   /* deadline of one device request */
+    int heartbeat_ms; /* between two health requests to the gateway */
     char *log_level;
 } cmn_svc_config_t;
 
@@ -73,7 +75,9 @@ cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
                        const char *rt,
                        const cmn_svc_hooks_t *hooks);
 void cmn_svc_destroy(cmn_svc_t **self_p);
-/* Runs until SIGTERM/SIGINT (registration with the gateway retried meanwhile). */
+/* Runs until SIGTERM/SIGINT (registration with the gateway retried meanwhile). Every
+ * --heartbeat-ms it asks the gateway for its health; when the gateway's boot id changes
+ * or it answers again after failures, the service registers its /oic/d again. */
 int cmn_svc_run(cmn_svc_t *self);
 
 const char *cmn_svc_uuid(const cmn_svc_t *self);
@@ -229,6 +233,14 @@ cmn_err_t cmn_gw_register_service(cmn_calls_t *gw,
 /* The reply of cmn_gw_register_service: true, with the endpoint where the gateway
  * serves the /oic/d in ep, if it succeeded. */
 bool cmn_gw_registered(cmn_err_t err, const uint8_t *data, size_t len, char *ep, size_t ep_len);
+
+/* Asks the gateway, over gw, for its health (a heartbeat); fn gets the reply, to give to
+ * cmn_gw_health_feed. What cmn_calls_send says. */
+cmn_err_t cmn_gw_health(cmn_calls_t *gw, uint32_t timeout_ms, cmn_call_fn *fn, void *arg);
+/* The reply of cmn_gw_health (err and data as the cmn_call_fn got them) given to live:
+ * what changed (cmn_live_on_beat). */
+cmn_live_change_t
+cmn_gw_health_feed(cmn_live_t *live, cmn_err_t err, const uint8_t *data, size_t len);
 
 /* Asks the gateway, over gw, to close our own session to endpoint (the gateway knows
  * whose from the connection's key); nobody waits

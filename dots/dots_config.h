@@ -23,6 +23,7 @@ typedef struct {
     int discover_window_ms; /* default discovery window */
     int step_timeout_ms;    /* deadline of one onboarding step */
     int vod_discover_ms;    /* how long a Bridge's VODs are looked for (docs/bridges.md) */
+    int heartbeat_ms;       /* between two health requests to the gateway, CMS and AMS */
     bool durable;           /* LMDB sync on commit */
     int map_size_mib;       /* LMDB map size */
     char *log_level;

@@ -569,6 +569,7 @@ dots_engine_new(const dots_config_t *cfg,
     if (self->n_jobs > 1) {
         qsort(self->jobs, self->n_jobs, sizeof *self->jobs, s_cmp_jobs);
     }
+    dots_peers_init(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         int s = job->dev.state;
@@ -604,12 +605,83 @@ dots_engine_destroy(dots_engine_t **self_p)
     *self_p = NULL;
 }
 
+/* The jobs that would start now, were the peers ready. */
+static bool
+s_would_start(const dots_job_t *job)
+{
+    return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin;
+}
+
+/* A peer is missing: each job that would start says so in its record (the operator's
+ * `obtctl devices`) and once in the log; the text follows the reason. */
+static void
+s_mark_waiting(dots_engine_t *self, const char *why)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (!s_would_start(job) || strcmp(job->dev.error, why) == 0) {
+            continue;
+        }
+        if (!job->is_waiting) {
+            cmn_log_notice("DOTS-WAIT", "dev=%s %s", job->dev.uuid, why);
+        }
+        job->is_waiting = true;
+        self->has_waiting = true;
+        job->dev.step = job->dev.state;
+        (void) snprintf(job->dev.error, sizeof job->dev.error, "%s", why);
+        (void) s_store(job, false);
+    }
+}
+
+/* Every peer is ready again: the waiting jobs lose their reason and go on. */
+static void
+s_end_waiting(dots_engine_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (job->is_waiting) {
+            job->is_waiting = false;
+            job->dev.error[0] = '\0';
+            (void) s_store(job, false);
+            n++;
+        }
+    }
+    self->has_waiting = false;
+    cmn_log_notice("DOTS-PEERS-READY", "gateway, CMS and AMS ready: %zu waiting job(s) go on", n);
+}
+
+/* Clause 5.3.1 step 11: CMS's and AMS's rt are checked before any onboarding, and
+ * every job needs the gateway. A short gap (a start, a re-check) is not reported: only
+ * one that lasts a heartbeat period. */
+static bool
+s_peers_ready(dots_engine_t *self)
+{
+    char why[200];
+    uint64_t now = cmn_time_mono_ms();
+    if (dots_peers_ready(self, why, sizeof why)) {
+        self->not_ready_since_ms = 0;
+        if (self->has_waiting) {
+            s_end_waiting(self);
+        }
+        return true;
+    }
+    if (self->not_ready_since_ms == 0) {
+        self->not_ready_since_ms = now;
+    }
+    if (now - self->not_ready_since_ms >= (uint64_t) self->cfg->heartbeat_ms) {
+        s_mark_waiting(self, why);
+    }
+    return false;
+}
+
 void
 dots_engine_tick(dots_engine_t *self)
 {
+    dots_peers_heartbeat(self);
     dots_peers_check(self);
-    if (!self->cms_ok || !self->ams_ok) {
-        return; /* clause 5.3.1 step 11: their rt must be checked before any onboarding */
+    if (!s_peers_ready(self)) {
+        return;
     }
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cmn_bus.h"
+#include "cmn_live.h"
 #include "cmn_psk.h"
 #include "dots_onboard.h"
 #include "dots_otm.h"
@@ -32,7 +33,16 @@ struct dots_job {
     char why[256];                 /* reason of the pending EV_ERROR */
     char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
     bool has_pin;                  /* pin given, EV_PIN not raised yet */
+    bool is_waiting;               /* held back by a missing peer (dev.error says which) */
 };
+
+/* The peers DOTS heartbeats. */
+typedef enum { DOTS_PEER_GW = 0, DOTS_PEER_CMS, DOTS_PEER_AMS, DOTS_PEER_COUNT } dots_peer_t;
+
+typedef struct {
+    dots_engine_t *eng;
+    dots_peer_t peer;
+} dots_beat_ctx_t;
 
 struct dots_engine {
     const dots_config_t *cfg;
@@ -49,7 +59,11 @@ struct dots_engine {
     bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
     int checks_pending;
     uint64_t next_check_ms;
-    size_t n_calls;    /* calls in flight: their contexts point here */
+    cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: gateway, CMS, AMS */
+    dots_beat_ctx_t beat_ctx[DOTS_PEER_COUNT]; /* their calls' contexts (live with the engine) */
+    bool has_waiting;                          /* some job is marked waiting for a peer */
+    uint64_t not_ready_since_ms;               /* monotonic; 0 = every peer ready */
+    size_t n_calls;                            /* calls in flight: their contexts point here */
     bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
 };
 
@@ -102,5 +116,15 @@ dots_step_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *wh
  * gateway, and checks that CMS and AMS answer and that their /oic/d has their rt and
  * di (clause 5.3.1 step 11). */
 void dots_peers_check(dots_engine_t *self);
+/* Starts the heartbeats (--heartbeat-ms); called once by dots_engine_new. */
+void dots_peers_init(dots_engine_t *self);
+/* Every --heartbeat-ms, a health request to the gateway, CMS and AMS. A peer that stops
+ * answering is no longer ready; one that answers again or restarted is checked again
+ * (the gateway: DOTS registers its /oic/d again and CMS and AMS are checked again, as
+ * their /oic/d moved with it). Each change is logged once, at notice. */
+void dots_peers_heartbeat(dots_engine_t *self);
+/* True if jobs may run: the gateway answers and CMS and AMS are checked. Otherwise
+ * writes why to why ("waiting for CMS: not answering since 10:01:02 UTC"). */
+bool dots_peers_ready(const dots_engine_t *self, char *why, size_t why_len);
 
 #endif

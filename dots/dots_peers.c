@@ -20,6 +20,27 @@ typedef struct {
     int stage; /* 0 = health, 1 = /oic/d */
 } s_peer_ctx_t;
 
+/* A counted health request to peer (dots_call). */
+static cmn_err_t
+s_ask_health(dots_engine_t *self, dots_peer_t peer, uint32_t timeout_ms, cmn_call_fn *fn, void *arg)
+{
+    Obt__Health h = OBT__HEALTH__INIT;
+    uint64_t corr = cmn_bus_next_corr_id();
+    /* The gateway's Request and the services' envelope both have corr_id = 1 and
+     * health = 10, each its own type. */
+    Obt__Gw__Request gw = OBT__GW__REQUEST__INIT;
+    Obt__ServiceRequest svc = OBT__SERVICE_REQUEST__INIT;
+    gw.corr_id = svc.corr_id = corr;
+    gw.body_case = OBT__GW__REQUEST__BODY_HEALTH;
+    svc.body_case = OBT__SERVICE_REQUEST__BODY_HEALTH;
+    gw.health = svc.health = &h;
+    if (peer == DOTS_PEER_GW) {
+        return dots_call(self, self->gw, &gw.base, corr, timeout_ms, fn, arg);
+    }
+    return dots_call(self, peer == DOTS_PEER_CMS ? self->cms : self->ams, &svc.base, corr,
+                     timeout_ms, fn, arg);
+}
+
 static void s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
 
 static void
@@ -146,18 +167,124 @@ dots_peers_check(dots_engine_t *self)
         }
         pc->eng = self;
         pc->is_cms = is_cms;
-        Obt__Health h = OBT__HEALTH__INIT;
-        uint64_t corr = cmn_bus_next_corr_id();
-        cmn_err_t err;
-        Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
-        req.corr_id = corr;
-        req.body_case = OBT__SERVICE_REQUEST__BODY_HEALTH;
-        req.health = &h;
-        err = dots_call(self, is_cms ? self->cms : self->ams, &req.base, corr, 2000, s_on_peer, pc);
-        if (err == CMN_OK) {
+        if (s_ask_health(self, is_cms ? DOTS_PEER_CMS : DOTS_PEER_AMS, 2000, s_on_peer, pc) ==
+            CMN_OK) {
             self->checks_pending++;
         } else {
             free(pc);
         }
     }
+}
+
+/* ------------------------------------------------------------------ heartbeats */
+
+static const char *const s_peer_names[DOTS_PEER_COUNT] = {"gateway", "CMS", "AMS"};
+
+void
+dots_peers_init(dots_engine_t *self)
+{
+    for (int p = 0; p < DOTS_PEER_COUNT; p++) {
+        cmn_live_init(&self->live[p], (uint32_t) self->cfg->heartbeat_ms);
+        self->beat_ctx[p].eng = self;
+        self->beat_ctx[p].peer = (dots_peer_t) p;
+    }
+}
+
+/* The peer restarted or answers again: what it was told or what we checked of it may
+ * be gone. */
+static void
+s_recheck(dots_engine_t *self, dots_peer_t peer)
+{
+    if (peer == DOTS_PEER_GW) {
+        self->is_registered = false; /* a new gateway serves no /oic/d ... */
+        self->cms_ok = false;        /* ... and CMS's and AMS's moved with it */
+        self->ams_ok = false;
+    } else if (peer == DOTS_PEER_CMS) {
+        self->cms_ok = false;
+    } else {
+        self->ams_ok = false;
+    }
+    self->next_check_ms = 0;
+}
+
+static void
+s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    dots_beat_ctx_t *bc = arg;
+    dots_engine_t *self = bc->eng;
+    if (!dots_call_returned(self)) {
+        return;
+    }
+    /* Every daemon's Reply has status = 2 and health = 10: one type reads them all. */
+    Obt__ServiceReply *r = err == CMN_OK ? obt__service_reply__unpack(NULL, len, data) : NULL;
+    bool ok = r && r->status == OBT__STATUS__STATUS_OK &&
+              r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH;
+    cmn_live_t *live = &self->live[bc->peer];
+    cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
+    if (r) {
+        obt__service_reply__free_unpacked(r, NULL);
+    }
+    const char *name = s_peer_names[bc->peer];
+    const char *again = bc->peer == DOTS_PEER_GW ? "registering again" : "checking it again";
+    switch (change) {
+    case CMN_LIVE_LOST:
+        cmn_log_notice("DOTS-PEER-DOWN", "%s unreachable", name);
+        break;
+    case CMN_LIVE_RESTARTED:
+        cmn_log_notice("DOTS-PEER-RESTART", "%s restarted (boot id %016llx): %s", name,
+                       (unsigned long long) live->boot_id, again);
+        s_recheck(self, bc->peer);
+        break;
+    case CMN_LIVE_BACK:
+        cmn_log_notice("DOTS-PEER-BACK", "%s answers again: %s", name, again);
+        s_recheck(self, bc->peer);
+        break;
+    default:
+        break;
+    }
+}
+
+void
+dots_peers_heartbeat(dots_engine_t *self)
+{
+    uint64_t now = cmn_time_mono_ms();
+    for (int p = 0; p < DOTS_PEER_COUNT; p++) {
+        cmn_live_t *live = &self->live[p];
+        if (!cmn_live_is_due(live, now)) {
+            continue;
+        }
+        cmn_err_t err =
+                s_ask_health(self, (dots_peer_t) p, live->period_ms, s_on_beat, &self->beat_ctx[p]);
+        if (err != CMN_OK) {
+            self->n_calls++; /* s_on_beat counts it back */
+            s_on_beat(&self->beat_ctx[p], err, NULL, 0);
+        }
+    }
+}
+
+bool
+dots_peers_ready(const dots_engine_t *self, char *why, size_t why_len)
+{
+    for (int p = 0; p < DOTS_PEER_COUNT; p++) {
+        const cmn_live_t *live = &self->live[p];
+        bool is_checked = p == DOTS_PEER_GW    ? true
+                          : p == DOTS_PEER_CMS ? self->cms_ok
+                                               : self->ams_ok;
+        if (cmn_live_is_up(live) && is_checked) {
+            continue;
+        }
+        char since[32];
+        if (live->is_down) {
+            cmn_live_down_since(live, since, sizeof since);
+            (void) snprintf(why, why_len, "waiting for %s: not answering since %s", s_peer_names[p],
+                            since);
+        } else if (!live->has_answered) {
+            (void) snprintf(why, why_len, "waiting for %s: no answer yet", s_peer_names[p]);
+        } else {
+            (void) snprintf(why, why_len, "waiting for %s: its /oic/d is not verified yet",
+                            s_peer_names[p]);
+        }
+        return false;
+    }
+    return true;
 }

@@ -10,6 +10,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_cert.h"
+#include "cmn_live.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
@@ -38,6 +39,7 @@ struct gw_service {
     gw_coap_t *coap;               /* CoAP side */
     s_disc_slot_t discs[MAX_DISC]; /* discovery rounds in progress */
     uint64_t started_ms;
+    uint64_t boot_id; /* new at every start: services re-register when it changes */
     uint64_t requests;
 };
 
@@ -118,6 +120,7 @@ s_on_health(gw_service_t *self,
     health.in_flight = (uint32_t) gw_coap_in_flight(self->coap);
     health.requests = self->requests;
     health.d_endpoint = CMN_PB_STR("");
+    health.boot_id = self->boot_id;
     reply->body_case = OBT__GW__REPLY__BODY_HEALTH;
     reply->health = &health;
     return CMN_OK;
@@ -663,6 +666,7 @@ gw_service_new(const gw_config_t *cfg)
     }
     self->cfg = cfg;
     self->started_ms = cmn_time_mono_ms();
+    self->boot_id = cmn_live_new_boot_id();
     self->coap = gw_coap_new(cfg->session_idle_ms);
     if (self->coap == NULL) {
         cmn_log_err("GW-INIT", "cannot create the CoAP context");
@@ -674,7 +678,8 @@ gw_service_new(const gw_config_t *cfg)
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s", cfg->endpoint, cfg->iface, cfg->scope);
+    cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s boot=%016llx", cfg->endpoint, cfg->iface,
+                   cfg->scope, (unsigned long long) self->boot_id);
     return self;
 fail:
     gw_service_destroy(&self);

@@ -124,26 +124,35 @@ obt_proc_alive(obt_proc_t *p)
     return true;
 }
 
-int
-obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms)
+static long
+s_ms_since(const struct timespec *start)
 {
-    struct timespec start, now;
+    struct timespec now;
+    (void) clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+int
+obt_proc_wait_log_count(const obt_proc_t *p, const char *token, int count, int timeout_ms)
+{
+    struct timespec start;
     (void) clock_gettime(CLOCK_MONOTONIC, &start);
     obt_proc_t copy = *p;
     for (;;) {
-        if (obt_proc_log_count(p, token) > 0) {
+        if (obt_proc_log_count(p, token) >= count) {
             return 0;
         }
-        if (!obt_proc_alive(&copy)) {
-            return -1;
-        }
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms > timeout_ms) {
+        if (!obt_proc_alive(&copy) || s_ms_since(&start) > timeout_ms) {
             return -1;
         }
         s_nap();
     }
+}
+
+int
+obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms)
+{
+    return obt_proc_wait_log_count(p, token, 1, timeout_ms);
 }
 
 int
@@ -389,6 +398,35 @@ obt_ctl_or_dump(const obt_suite_t *s,
         }
     }
     return rc;
+}
+
+int
+obt_ctl_wait_output(const obt_suite_t *s,
+                    const char *const *args,
+                    const char *const *tokens,
+                    int timeout_ms,
+                    char **ret_out)
+{
+    struct timespec start;
+    (void) clock_gettime(CLOCK_MONOTONIC, &start);
+    char *out = NULL;
+    for (;;) {
+        free(out);
+        out = NULL;
+        bool has_all = obt_ctl(s, args, &out) == 0 && out != NULL;
+        for (size_t i = 0; has_all && tokens[i]; i++) {
+            has_all = strstr(out, tokens[i]) != NULL;
+        }
+        if (has_all || s_ms_since(&start) > timeout_ms) {
+            if (ret_out) {
+                *ret_out = out;
+            } else {
+                free(out);
+            }
+            return has_all ? 0 : -1;
+        }
+        s_nap();
+    }
 }
 
 void

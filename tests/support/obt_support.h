@@ -27,6 +27,9 @@ int obt_proc_start(
 int obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms);
 /* Counts occurrences of token in the log. */
 int obt_proc_log_count(const obt_proc_t *p, const char *token);
+/* Waits until the log has at least count lines with token, or timeout_ms passes, or the
+ * process exits. Returns 0 when reached. */
+int obt_proc_wait_log_count(const obt_proc_t *p, const char *token, int count, int timeout_ms);
 /* SIGTERM, wait up to 5 s, then SIGKILL. Returns the exit status (or -1). */
 int obt_proc_stop(obt_proc_t *p);
 /* SIGKILL at once. */
@@ -63,6 +66,15 @@ int obt_ctl_or_dump(const obt_suite_t *s,
                     const obt_proc_t *sim,
                     const char *const *args,
                     char **ret_out);
+
+/* Runs obtctl with args again and again until its output contains every one of the
+ * NULL-terminated tokens, or timeout_ms passes. Returns 0 when seen; *ret_out (caller
+ * frees, may be NULL) holds the last output either way. */
+int obt_ctl_wait_output(const obt_suite_t *s,
+                        const char *const *args,
+                        const char *const *tokens,
+                        int timeout_ms,
+                        char **ret_out);
 
 /* The end of an integration test: stops sim (if not NULL and running) and the suite,
  * removes the test's folder *dir and frees it. */
