@@ -32,11 +32,13 @@ struct dots_job {
     char why[256];                 /* reason of the pending EV_ERROR */
     char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
     bool has_pin;                  /* pin given, EV_PIN not raised yet */
+    int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
 struct dots_engine {
     const dots_config_t *cfg;
     dots_store_t *store;
+    dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
     dots_identity_t id;
     cmn_calls_t *gw, *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */
