@@ -323,8 +323,103 @@ ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv)
     return rc;
 }
 
+/* What the wait knows of one device: the device list's view, moved on by events. */
+typedef struct {
+    char uuid[37], first_uuid[37];
+    char bridge[37]; /* a VOD: its Bridge's uuid */
+    char state[24], bridge_state[16];
+    char error[320], bridge_error[320];
+    bool is_bridge;
+    uint64_t seq; /* of the last event applied (or listed) */
+} s_dev_t;
+
+typedef struct {
+    s_dev_t *devs;
+    size_t n;
+    bool is_fresh; /* as listed: no event applied since */
+} s_model_t;
+
+static void
+s_copy(char *out, size_t len, const char *s)
+{
+    (void) snprintf(out, len, "%s", s ? s : "");
+}
+
+/* The starting state, or the state again after a gap: one device list. */
+static int
+s_model_load(const ctl_opts_t *o, s_model_t *m)
+{
+    Obt__Dots__Reply *l = NULL;
+    int rc = s_list(o, NULL, &l);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    s_dev_t *devs = calloc(l->list->n_devices ? l->list->n_devices : 1, sizeof *devs);
+    if (devs == NULL) {
+        obt__dots__reply__free_unpacked(l, NULL);
+        fprintf(stderr, "obtctl: out of memory\n");
+        return CTL_EXIT_FAILED;
+    }
+    for (size_t i = 0; i < l->list->n_devices; i++) {
+        const Obt__Dots__Device *d = l->list->devices[i];
+        s_dev_t *x = &devs[i];
+        s_copy(x->uuid, sizeof x->uuid, d->uuid);
+        s_copy(x->first_uuid, sizeof x->first_uuid, d->first_uuid);
+        s_copy(x->bridge, sizeof x->bridge, d->bridge);
+        s_copy(x->state, sizeof x->state, d->state);
+        s_copy(x->bridge_state, sizeof x->bridge_state, d->bridge_state);
+        s_copy(x->error, sizeof x->error, d->error);
+        s_copy(x->bridge_error, sizeof x->bridge_error, d->bridge_error);
+        x->is_bridge = d->is_bridge;
+        x->seq = d->seq;
+    }
+    free(m->devs);
+    m->devs = devs;
+    m->n = l->list->n_devices;
+    m->is_fresh = true;
+    obt__dots__reply__free_unpacked(l, NULL);
+    return CTL_EXIT_OK;
+}
+
+/* Moves the model on by one event. False when it cannot: the device is unknown (a VOD
+ * just found), an event was missed (seq gap), or a reset/repair job moved (the state
+ * shown then depends on two jobs): the caller lists the devices again. */
 static bool
-s_named(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
+s_model_apply(s_model_t *m, const Obt__Dots__JobEvent *ev)
+{
+    s_dev_t *x = NULL;
+    for (size_t i = 0; i < m->n && x == NULL; i++) {
+        x = strcmp(m->devs[i].first_uuid, ev->first_uuid) == 0 ? &m->devs[i] : NULL;
+    }
+    if (x == NULL || ev->seq > x->seq + 1) {
+        return false;
+    }
+    if (ev->seq <= x->seq) {
+        return true; /* already in the list */
+    }
+    x->seq = ev->seq;
+    s_copy(x->uuid, sizeof x->uuid, ev->uuid);
+    m->is_fresh = false;
+    if (strcmp(ev->job, "onboard") == 0) {
+        s_copy(x->state, sizeof x->state, ev->to);
+        s_copy(x->error, sizeof x->error, ev->error);
+        if (strcmp(ev->to, "RFNOP") == 0) { /* committed with the bridge job's CHECK */
+            s_copy(x->bridge_state, sizeof x->bridge_state, "CHECK");
+            x->bridge_error[0] = '\0';
+        }
+        return true;
+    }
+    if (strcmp(ev->job, "bridge") == 0) {
+        s_copy(x->bridge_state, sizeof x->bridge_state, ev->to);
+        s_copy(x->bridge_error, sizeof x->bridge_error, ev->error);
+        x->is_bridge |= strcmp(ev->to, "VODLIST") == 0 || strcmp(ev->to, "DISCOVER") == 0;
+        return true;
+    }
+    return false;
+}
+
+static bool
+s_named(const s_dev_t *d, char **uuids, size_t n, bool all)
 {
     for (size_t i = 0; !all && i < n; i++) {
         if (strcmp(d->uuid, uuids[i]) == 0 || strcmp(d->first_uuid, uuids[i]) == 0) {
@@ -336,18 +431,14 @@ s_named(const Obt__Dots__Device *d, char **uuids, size_t n, bool all)
 
 /* Named (or --all), or a VOD of a named Bridge: the Bridge's VODs are part of its work. */
 static bool
-s_selected(const Obt__Dots__DeviceList *l,
-           const Obt__Dots__Device *d,
-           char **uuids,
-           size_t n,
-           bool all)
+s_selected(const s_model_t *m, const s_dev_t *d, char **uuids, size_t n, bool all)
 {
     if (s_named(d, uuids, n, all)) {
         return true;
     }
-    for (size_t i = 0; d->bridge[0] && i < l->n_devices; i++) {
-        if (strcmp(l->devices[i]->uuid, d->bridge) == 0) {
-            return s_named(l->devices[i], uuids, n, all);
+    for (size_t i = 0; d->bridge[0] && i < m->n; i++) {
+        if (strcmp(m->devs[i].uuid, d->bridge) == 0) {
+            return s_named(&m->devs[i], uuids, n, all);
         }
     }
     return false;
@@ -355,7 +446,7 @@ s_selected(const Obt__Dots__DeviceList *l,
 
 /* A Bridge whose VODs are still being looked for is not finished. */
 static bool
-s_bridge_pending(const Obt__Dots__Device *d)
+s_bridge_pending(const s_dev_t *d)
 {
     return strcmp(d->bridge_state, "CHECK") == 0 || strcmp(d->bridge_state, "VODLIST") == 0 ||
            strcmp(d->bridge_state, "DISCOVER") == 0;
@@ -369,6 +460,12 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
+    /* Subscribed, and confirmed, before the request: no transition it causes is missed.
+     * Without events (an older DOTS, no route) the wait lists the devices instead. */
+    cmn_bus_sub_t *events = a.wait ? ctl_events_open(o, NULL, 0) : NULL;
+    if (events && !ctl_events_wait_live(events, 3000)) {
+        fprintf(stderr, "obtctl: no events from dots: following the device list instead\n");
+    }
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Select sel = OBT__DOTS__SELECT__INIT;
     sel.uuids = a.uuids;
@@ -380,6 +477,7 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
     Obt__Dots__Reply *r = NULL;
     rc = ctl_dots(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
+        cmn_bus_sub_destroy(&events);
         return rc;
     }
     unsigned started = r->onboard->count;
@@ -389,9 +487,12 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
     }
     obt__dots__reply__free_unpacked(r, NULL);
     if (!a.wait || started == 0) {
+        cmn_bus_sub_destroy(&events);
         return started == 0 && !a.all ? CTL_EXIT_FAILED : CTL_EXIT_OK;
     }
-    return ctl_wait_onboarding(o, a.uuids, a.n, a.all, a.wait_s, &a.pin);
+    rc = ctl_wait_onboarding(o, events, a.uuids, a.n, a.all, a.wait_s, &a.pin);
+    cmn_bus_sub_destroy(&events);
+    return rc;
 }
 
 /* Devices given a PIN during one wait (a device asks once per attempt). */
@@ -416,19 +517,99 @@ s_pinned(s_pinned_t *p, const char *uuid, bool add)
 
 /* A device waiting for its PIN: ask for it and submit. Exit code. */
 static int
-s_give_pin(const ctl_opts_t *o, const Obt__Dots__Device *d, const ctl_pin_src_t *pins)
+s_give_pin(const ctl_opts_t *o, const char *uuid, const ctl_pin_src_t *pins)
 {
     char pin[64];
-    int rc = ctl_pin_read(pins, d->uuid, pin, sizeof pin);
+    int rc = ctl_pin_read(pins, uuid, pin, sizeof pin);
     if (rc == CTL_EXIT_OK) {
-        rc = ctl_pin_submit(o, d->uuid, pin);
+        rc = ctl_pin_submit(o, uuid, pin);
     }
     OPENSSL_cleanse(pin, sizeof pin);
     return rc;
 }
 
+/* The counts of one look at the model. */
+typedef struct {
+    unsigned total, done, failed, waiting, bridge_failed;
+} s_tally_t;
+
+/* Counts the selected devices; gives the PIN to those that wait for it (exit code). */
+static int
+s_tally(const ctl_opts_t *o,
+        const s_model_t *m,
+        char **uuids,
+        size_t n,
+        bool all,
+        const ctl_pin_src_t *pins,
+        s_pinned_t *pinned,
+        s_tally_t *t)
+{
+    bool can_pin = ctl_pin_can_read(pins);
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < m->n; i++) {
+        const s_dev_t *d = &m->devs[i];
+        if (!s_selected(m, d, uuids, n, all) || strcmp(d->state, "DISCOVERED") == 0) {
+            continue;
+        }
+        t->total++;
+        t->done += strcmp(d->state, "RFNOP") == 0 && !s_bridge_pending(d);
+        t->bridge_failed += d->is_bridge && strcmp(d->bridge_state, "FAILED") == 0;
+        t->failed += strcmp(d->state, "FAILED") == 0;
+        if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
+            continue;
+        }
+        if (!can_pin || s_pinned(pinned, d->uuid, false)) {
+            t->waiting++;
+            continue;
+        }
+        if (isatty(STDERR_FILENO)) {
+            fprintf(stderr, "\n");
+        }
+        (void) s_pinned(pinned, d->uuid, true);
+        int rc = s_give_pin(o, d->uuid, pins);
+        if (rc != CTL_EXIT_OK) {
+            return rc;
+        }
+    }
+    return CTL_EXIT_OK;
+}
+
+/* The end of the wait: what failed or waits, then the summary. Exit code. */
+static int
+s_report(const s_model_t *m, char **uuids, size_t n, bool all, const s_tally_t *t, bool finished)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const s_dev_t *d = &m->devs[i];
+        bool is_sel = s_selected(m, d, uuids, n, all);
+        if (is_sel && strcmp(d->bridge_state, "FAILED") == 0) {
+            fprintf(stderr, "%s %s: %s\n", d->is_bridge ? "bridge" : "note: no Bridge check for",
+                    d->uuid, d->bridge_error);
+        }
+        if (is_sel && strcmp(d->state, "FAILED") == 0) {
+            fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);
+        } else if (is_sel && strcmp(d->state, "WAIT_PIN") == 0) {
+            fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid, d->uuid);
+        } else if (is_sel && d->error[0] && strcmp(d->state, "RFNOP") != 0) {
+            fprintf(stderr, "%s %s: %s\n", d->state, d->uuid, d->error); /* a missing peer */
+        }
+    }
+    if (!finished) {
+        return CTL_EXIT_TIMEOUT;
+    }
+    printf("%u device(s) in RFNOP, %u failed, %u waiting for a PIN", t->done, t->failed,
+           t->waiting);
+    if (t->bridge_failed) {
+        printf(", %u bridge(s) with VOD errors", t->bridge_failed);
+    }
+    printf("\n");
+    return t->failed || t->bridge_failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+}
+
+#define S_QUIET_MS 3000 /* no event for so long: list again (safety net) */
+
 int
 ctl_wait_onboarding(const ctl_opts_t *o,
+                    cmn_bus_sub_t *events,
                     char **uuids,
                     size_t n,
                     bool all,
@@ -436,90 +617,85 @@ ctl_wait_onboarding(const ctl_opts_t *o,
                     const ctl_pin_src_t *pins)
 {
     bool tty = isatty(STDERR_FILENO) != 0;
-    bool can_pin = ctl_pin_can_read(pins);
     uint64_t deadline = cmn_time_mono_ms() + (uint64_t) wait_s * 1000;
     unsigned last_done = (unsigned) -1;
     s_pinned_t pinned = {.n = 0};
+    s_model_t m = {NULL, 0, false};
+    cmn_bus_sub_t *own = NULL;
+    if (events == NULL && (own = ctl_events_open(o, NULL, 0)) != NULL) {
+        (void) ctl_events_wait_live(own, 3000);
+        events = own;
+    }
+    bool is_live = events && cmn_bus_sub_is_live(events);
+    bool needs_list = true;
+    uint64_t quiet_until = 0;
+    int rc = CTL_EXIT_OK;
     for (;;) {
-        Obt__Dots__Reply *l = NULL;
-        int rc = s_list(o, NULL, &l);
-        if (rc != CTL_EXIT_OK) {
-            return rc;
-        }
-        unsigned total = 0, done = 0, failed = 0, waiting = 0, bridge_failed = 0;
-        for (size_t i = 0; i < l->list->n_devices; i++) {
-            const Obt__Dots__Device *d = l->list->devices[i];
-            if (!s_selected(l->list, d, uuids, n, all) || strcmp(d->state, "DISCOVERED") == 0) {
-                continue;
-            }
-            total++;
-            done += strcmp(d->state, "RFNOP") == 0 && !s_bridge_pending(d);
-            bridge_failed += d->is_bridge && strcmp(d->bridge_state, "FAILED") == 0;
-            failed += strcmp(d->state, "FAILED") == 0;
-            if (strcmp(d->state, "WAIT_PIN") != 0 || pins->is_given) {
-                continue;
-            }
-            if (!can_pin || s_pinned(&pinned, d->uuid, false)) {
-                waiting++;
-                continue;
-            }
-            if (tty) {
-                fprintf(stderr, "\n");
-            }
-            (void) s_pinned(&pinned, d->uuid, true);
-            rc = s_give_pin(o, d, pins);
+        if (needs_list) {
+            rc = s_model_load(o, &m);
             if (rc != CTL_EXIT_OK) {
-                obt__dots__reply__free_unpacked(l, NULL);
-                return rc;
+                break;
             }
+            needs_list = false;
+            quiet_until = cmn_time_mono_ms() + S_QUIET_MS;
         }
-        bool finished = done + failed + waiting >= total;
+        s_tally_t t;
+        rc = s_tally(o, &m, uuids, n, all, pins, &pinned, &t);
+        if (rc != CTL_EXIT_OK) {
+            break;
+        }
+        bool finished = t.done + t.failed + t.waiting >= t.total;
+        if (finished && !m.is_fresh) {
+            needs_list = true; /* the summary comes from DOTS's own list */
+            continue;
+        }
         if (tty) {
             int width = 40;
-            int fill = total ? (int) ((done + failed) * (unsigned) width / total) : width;
+            int fill = t.total ? (int) ((t.done + t.failed) * (unsigned) width / t.total) : width;
             fprintf(stderr, "\r[%.*s%*s] %u/%u RFNOP, %u failed", fill,
-                    "########################################", width - fill, "", done, total,
-                    failed);
-        } else if (done + failed != last_done) {
-            fprintf(stderr, "progress: %u/%u RFNOP, %u failed\n", done, total, failed);
-            last_done = done + failed;
+                    "########################################", width - fill, "", t.done, t.total,
+                    t.failed);
+        } else if (t.done + t.failed != last_done) {
+            fprintf(stderr, "progress: %u/%u RFNOP, %u failed\n", t.done, t.total, t.failed);
+            last_done = t.done + t.failed;
         }
-        if (finished || cmn_time_mono_ms() > deadline) {
+        uint64_t now = cmn_time_mono_ms();
+        if (finished || now > deadline || zsys_interrupted) {
             if (tty) {
                 fprintf(stderr, "\n");
             }
-            for (size_t i = 0; i < l->list->n_devices; i++) {
-                const Obt__Dots__Device *d = l->list->devices[i];
-                bool is_sel = s_selected(l->list, d, uuids, n, all);
-                if (is_sel && strcmp(d->bridge_state, "FAILED") == 0) {
-                    fprintf(stderr, "%s %s: %s\n",
-                            d->is_bridge ? "bridge" : "note: no Bridge check for", d->uuid,
-                            d->bridge_error);
-                }
-                if (is_sel && strcmp(d->state, "FAILED") == 0) {
-                    fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);
-                } else if (is_sel && strcmp(d->state, "WAIT_PIN") == 0) {
-                    fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid,
-                            d->uuid);
-                } else if (is_sel && d->error[0] && strcmp(d->state, "RFNOP") != 0) {
-                    fprintf(stderr, "%s %s: %s\n", d->state, d->uuid, d->error); /* a peer */
-                }
-            }
-            obt__dots__reply__free_unpacked(l, NULL);
+            rc = s_report(&m, uuids, n, all, &t, finished);
             if (!finished) {
                 fprintf(stderr, "obtctl: gave up waiting after %d s\n", wait_s);
-                return CTL_EXIT_TIMEOUT;
             }
-            printf("%u device(s) in RFNOP, %u failed, %u waiting for a PIN", done, failed, waiting);
-            if (bridge_failed) {
-                printf(", %u bridge(s) with VOD errors", bridge_failed);
-            }
-            printf("\n");
-            return failed || bridge_failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+            break;
         }
-        obt__dots__reply__free_unpacked(l, NULL);
-        (void) poll(NULL, 0, 100); /* the CLI polls DOTS; daemons never sleep */
+        if (!is_live) {
+            (void) poll(NULL, 0, 100); /* no events: the device list, as often as before */
+            needs_list = true;
+            continue;
+        }
+        uint64_t until = deadline < quiet_until ? deadline : quiet_until;
+        if (now < until) {
+            zmq_pollitem_t item = {zsock_resolve(cmn_bus_sub_sock(events)), 0, ZMQ_POLLIN, 0};
+            (void) zmq_poll(&item, 1, (long) (until - now));
+        }
+        bool has_event = false;
+        Obt__Dots__JobEvent *ev;
+        while (!needs_list && (ev = ctl_events_next(events)) != NULL) {
+            has_event = true;
+            needs_list = !s_model_apply(&m, ev);
+            obt__dots__job_event__free_unpacked(ev, NULL);
+        }
+        if (has_event) {
+            quiet_until = cmn_time_mono_ms() + S_QUIET_MS;
+        } else if (cmn_time_mono_ms() >= quiet_until) {
+            needs_list = true;
+        }
     }
+    free(m.devs);
+    cmn_bus_sub_destroy(&own);
+    return rc;
 }
 
 /* Asks CMS or AMS for their view; prints it; returns whether found. */

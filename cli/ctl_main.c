@@ -29,6 +29,8 @@ static const struct {
          "reset UUID [--forget]         reset a device, forget it in DOTS, CMS and AMS"},
         {"repair", ctl_cmd_repair,
          "repair UUID                   soft reset: services correct the device, back to RFNOP"},
+        {"watch", ctl_cmd_watch,
+         "watch [UUID...] [--until-done]  follow job transitions as DOTS publishes them"},
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
         {"mfg-trust", ctl_cmd_mfg_trust,
          "mfg-trust add FILE.pem|list|rm ID  manufacturer trust anchors (certificate OTM)"},
@@ -51,6 +53,8 @@ s_usage(FILE *out)
             "  --cms EP          obt-cms endpoint [OBT_CMS] (tcp://127.0.0.1:7402)\n"
             "  --ams EP          obt-ams endpoint [OBT_AMS] (tcp://127.0.0.1:7403)\n"
             "  --gateway EP      obt-gateway endpoint [OBT_GATEWAY] (tcp://127.0.0.1:7400)\n"
+            "  --events EP       obt-dots job events [OBT_EVENTS] (from --dots: port + 10,\n"
+            "                    or the ipc:// path + \".events\")\n"
             "  --timeout-ms N    how long to wait for a daemon (10000)\n"
             "  --json            machine-readable output\n"
             "  --help            this text; `obtctl COMMAND --help` for a command\n\n"
@@ -120,6 +124,7 @@ ctl_main(int argc, char **argv)
                    s_env("OBT_DOTS", "tcp://127.0.0.1:7401"),
                    s_env("OBT_CMS", "tcp://127.0.0.1:7402"),
                    s_env("OBT_AMS", "tcp://127.0.0.1:7403")},
+            .events = s_env("OBT_EVENTS", NULL),
             .timeout_ms = 10000,
     };
     static const struct option longs[] = {{"keys-dir", required_argument, NULL, 'k'},
@@ -128,6 +133,7 @@ ctl_main(int argc, char **argv)
                                           {"cms", required_argument, NULL, 'c'},
                                           {"ams", required_argument, NULL, 'a'},
                                           {"gateway", required_argument, NULL, 'g'},
+                                          {"events", required_argument, NULL, 'e'},
                                           {"timeout-ms", required_argument, NULL, 't'},
                                           {"json", no_argument, NULL, 'j'},
                                           {"help", no_argument, NULL, 'h'},
@@ -152,6 +158,9 @@ ctl_main(int argc, char **argv)
             break;
         case 'g':
             o.ep[CTL_GW] = optarg;
+            break;
+        case 'e':
+            o.events = optarg;
             break;
         case 't':
             o.timeout_ms = atoi(optarg);

@@ -20,8 +20,9 @@
 
 typedef struct {
     const char *keys_dir;
-    const char *key;   /* our own key's name: "obtctl" (the operator) by default */
-    const char *ep[4]; /* gateway, dots, cms, ams */
+    const char *key;    /* our own key's name: "obtctl" (the operator) by default */
+    const char *ep[4];  /* gateway, dots, cms, ams */
+    const char *events; /* DOTS's job events (PUB); NULL = derived from ep[CTL_DOTS] */
     int timeout_ms;
     bool json;
 } ctl_opts_t;
@@ -43,8 +44,20 @@ int ctl_call(const ctl_opts_t *o,
  * matching exit code (*ret NULL): ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, other 1. */
 int ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret);
 
-/* Prints s as a JSON string. */
+/* Prints s as a JSON string: quotes, backslash and control characters escaped; other
+ * bytes (UTF-8) as they are. */
 void ctl_json_str(FILE *out, const char *s);
+
+/* DOTS's job events (ctl_watch.c). Connects a SUB to DOTS's events endpoint and
+ * subscribes to the events of uuids (current or first uuid each), or of every device
+ * (n = 0). NULL if that cannot be set up (printed). Destroy with cmn_bus_sub_destroy. */
+cmn_bus_sub_t *ctl_events_open(const ctl_opts_t *o, char **uuids, size_t n);
+/* Waits up to timeout_ms for DOTS to confirm the subscriptions (events received
+ * meanwhile are dropped: they precede whatever the caller asks DOTS next). */
+bool ctl_events_wait_live(cmn_bus_sub_t *sub, int timeout_ms);
+/* The next event waiting (unpacked: free with obt__dots__job_event__free_unpacked), or
+ * NULL if none waits. */
+Obt__Dots__JobEvent *ctl_events_next(cmn_bus_sub_t *sub);
 
 /* Commands: argv[0] is the command name. Return an exit code. */
 int ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv);
@@ -58,6 +71,7 @@ int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_watch(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {
@@ -76,8 +90,12 @@ int ctl_pin_submit(const ctl_opts_t *o, const char *uuid, char *pin);
 /* Waits until every selected device (uuids, or all) is in RFNOP or FAILED, with a
  * progress bar on a terminal. A device in WAIT_PIN gets its PIN from pins when
  * ctl_pin_can_read(pins), else the wait ends with it still waiting ("obtctl pin").
- * Exit 0 if none failed, 1 if any failed, 4 after wait_s. */
+ * Follows DOTS's job events on events (borrowed; subscribed to every device before
+ * the caller's request; NULL: opened here): one device list for the starting state,
+ * then the events; the list again on a gap in a device's seq, an unknown device, or
+ * a quiet period. Exit 0 if none failed, 1 if any failed, 4 after wait_s. */
 int ctl_wait_onboarding(const ctl_opts_t *o,
+                        cmn_bus_sub_t *events,
                         char **uuids,
                         size_t n,
                         bool all,

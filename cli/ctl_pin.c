@@ -165,5 +165,5 @@ ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv)
         return rc;
     }
     ctl_pin_src_t given = {NULL, false, true};
-    return ctl_wait_onboarding(o, &uuid, 1, false, wait_s, &given);
+    return ctl_wait_onboarding(o, NULL, &uuid, 1, false, wait_s, &given);
 }

@@ -21,7 +21,7 @@ typedef struct {
 
 struct cmn_bus_server {
     zsock_t *sock;         /* ROUTER, CURVE server */
-    zactor_t *auth;        /* zauth actor allowing DIR/public */
+    zactor_t *auth;        /* the process's zauth actor (s_auth_acquire) */
     char pubdir[1024];     /* DIR/public */
     s_known_t *known;      /* the keys of DIR/public and their names */
     size_t n_known;        /* entries in known */
@@ -218,56 +218,110 @@ s_caller(cmn_bus_server_t *self, zframe_t *frame, cmn_caller_t *ret)
     }
 }
 
+/* zauth binds the one ZAP endpoint of the process: every CURVE server of a process (a
+ * daemon's ROUTER and PUB) shares one actor, allowing the certificates of one keys_dir. */
+static struct {
+    zactor_t *actor;    /* zauth, NULL until the first server */
+    size_t users;       /* servers holding it */
+    char keys_dir[512]; /* whose public/ it allows */
+} s_auth;
+
+static zactor_t *
+s_auth_acquire(const char *keys_dir, cmn_err_t *ret_err)
+{
+    char pubdir[1024];
+    if (s_auth.actor) {
+        if (strcmp(s_auth.keys_dir, keys_dir) != 0) {
+            cmn_log_debug("BUS-AUTH", "zauth already allows \"%s\", not \"%s\"", s_auth.keys_dir,
+                          keys_dir);
+            *ret_err = CMN_EINVAL;
+            return NULL;
+        }
+        s_auth.users++;
+        return s_auth.actor;
+    }
+    zactor_t *actor = zactor_new(zauth, NULL);
+    if (actor == NULL) {
+        *ret_err = CMN_EIO;
+        return NULL;
+    }
+    (void) snprintf(pubdir, sizeof pubdir, "%s/public", keys_dir);
+    if (zstr_sendx(actor, "CURVE", pubdir, NULL) != 0 || zsock_wait(actor) != 0) {
+        zactor_destroy(&actor);
+        *ret_err = CMN_EIO;
+        return NULL;
+    }
+    s_auth.actor = actor;
+    s_auth.users = 1;
+    (void) snprintf(s_auth.keys_dir, sizeof s_auth.keys_dir, "%s", keys_dir);
+    return actor;
+}
+
+static void
+s_auth_release(zactor_t **actor_p)
+{
+    if (*actor_p == NULL) {
+        return;
+    }
+    *actor_p = NULL;
+    if (--s_auth.users == 0) {
+        zactor_destroy(&s_auth.actor);
+    }
+}
+
+/* A socket of type bound at endpoint as CURVE server `name` (its secret certificate
+ * from keys_dir), ZAP domain "obt", with the process's zauth in *ret_auth. NULL on
+ * failure (*ret_err; nothing held). */
+static zsock_t *
+s_curve_server(int type,
+               const char *endpoint,
+               const char *keys_dir,
+               const char *name,
+               zactor_t **ret_auth,
+               cmn_err_t *ret_err)
+{
+    zcert_t *cert = s_load(keys_dir, "secret", name, ".cert_secret", ret_err);
+    zactor_t *auth = cert ? s_auth_acquire(keys_dir, ret_err) : NULL;
+    zsock_t *sock = auth ? zsock_new(type) : NULL;
+    if (auth && sock == NULL) {
+        *ret_err = CMN_EIO;
+    }
+    if (sock) {
+        zsock_set_linger(sock, 0);
+        zsock_set_sndhwm(sock, 100000);
+        zsock_set_rcvhwm(sock, 100000);
+        zsock_set_zap_domain(sock, "obt");
+        zcert_apply(cert, sock);
+        zsock_set_curve_server(sock, 1);
+        if (zsock_bind(sock, "%s", endpoint) < 0) {
+            cmn_log_debug("BUS-BIND", "bind \"%s\": %s", endpoint, zmq_strerror(zmq_errno()));
+            zsock_destroy(&sock);
+            *ret_err = CMN_EIO;
+        }
+    }
+    if (sock == NULL) {
+        s_auth_release(&auth);
+    }
+    zcert_destroy(&cert);
+    *ret_auth = auth;
+    return sock;
+}
+
 cmn_bus_server_t *
 cmn_bus_server_new(const char *endpoint, const char *keys_dir, const char *name, cmn_err_t *ret_err)
 {
-    cmn_err_t err = CMN_OK;
+    cmn_err_t err = CMN_ENOMEM;
     cmn_bus_server_t *self = calloc(1, sizeof *self);
-    zcert_t *cert = NULL;
-    char pubdir[1024];
-    if (self == NULL) {
-        err = CMN_ENOMEM;
-        goto out;
+    if (self) {
+        (void) snprintf(self->pubdir, sizeof self->pubdir, "%s/public", keys_dir);
+        s_scan(self);
+        self->sock = s_curve_server(ZMQ_ROUTER, endpoint, keys_dir, name, &self->auth, &err);
     }
-    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
-    if (cert == NULL) {
-        goto out_free;
+    if (self && self->sock == NULL) {
+        cmn_bus_server_destroy(&self);
     }
-    self->auth = zactor_new(zauth, NULL);
-    if (self->auth == NULL) {
-        err = CMN_EIO;
-        goto out_free;
-    }
-    (void) snprintf(pubdir, sizeof pubdir, "%s/public", keys_dir);
-    (void) snprintf(self->pubdir, sizeof self->pubdir, "%s", pubdir);
-    s_scan(self);
-    if (zstr_sendx(self->auth, "CURVE", pubdir, NULL) != 0 || zsock_wait(self->auth) != 0) {
-        err = CMN_EIO;
-        goto out_free;
-    }
-    self->sock = zsock_new(ZMQ_ROUTER);
-    if (self->sock == NULL) {
-        err = CMN_EIO;
-        goto out_free;
-    }
-    zsock_set_linger(self->sock, 0);
-    zsock_set_sndhwm(self->sock, 100000);
-    zsock_set_rcvhwm(self->sock, 100000);
-    zsock_set_zap_domain(self->sock, "obt");
-    zcert_apply(cert, self->sock);
-    zsock_set_curve_server(self->sock, 1);
-    if (zsock_bind(self->sock, "%s", endpoint) < 0) {
-        cmn_log_debug("BUS-BIND", "bind \"%s\": %s", endpoint, zmq_strerror(zmq_errno()));
-        err = CMN_EIO;
-        goto out_free;
-    }
-    goto out;
-out_free:
-    cmn_bus_server_destroy(&self);
-out:
-    zcert_destroy(&cert);
     if (ret_err) {
-        *ret_err = err;
+        *ret_err = self ? CMN_OK : err;
     }
     return self;
 }
@@ -280,7 +334,7 @@ cmn_bus_server_destroy(cmn_bus_server_t **self_p)
     }
     cmn_bus_server_t *self = *self_p;
     zsock_destroy(&self->sock);
-    zactor_destroy(&self->auth);
+    s_auth_release(&self->auth);
     free(self->known);
     free(self);
     *self_p = NULL;
@@ -389,6 +443,27 @@ cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMe
     return s_send_pb(self->sock, peer, msg, 0);
 }
 
+/* A socket of type connected to endpoint as CURVE client cert toward server. */
+static zsock_t *
+s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, cmn_err_t *ret_err)
+{
+    zsock_t *sock = zsock_new(type);
+    if (sock == NULL) {
+        *ret_err = CMN_EIO;
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, 100000);
+    zsock_set_rcvhwm(sock, 100000);
+    zcert_apply(cert, sock);
+    zsock_set_curve_serverkey(sock, zcert_public_txt(server));
+    if (zsock_connect(sock, "%s", endpoint) < 0) {
+        zsock_destroy(&sock);
+        *ret_err = CMN_EIO;
+    }
+    return sock;
+}
+
 cmn_bus_client_t *
 cmn_bus_client_new(const char *endpoint,
                    const char *keys_dir,
@@ -412,18 +487,8 @@ cmn_bus_client_new(const char *endpoint,
     if (server == NULL) {
         goto out_free;
     }
-    self->sock = zsock_new(ZMQ_DEALER);
+    self->sock = s_curve_connect(ZMQ_DEALER, cert, server, endpoint, &err);
     if (self->sock == NULL) {
-        err = CMN_EIO;
-        goto out_free;
-    }
-    zsock_set_linger(self->sock, 0);
-    zsock_set_sndhwm(self->sock, 100000);
-    zsock_set_rcvhwm(self->sock, 100000);
-    zcert_apply(cert, self->sock);
-    zsock_set_curve_serverkey(self->sock, zcert_public_txt(server));
-    if (zsock_connect(self->sock, "%s", endpoint) < 0) {
-        err = CMN_EIO;
         goto out_free;
     }
     goto out;
@@ -703,4 +768,249 @@ size_t
 cmn_calls_pending(const cmn_calls_t *self)
 {
     return self->n;
+}
+
+/* ---- events: PUB (server) and SUB (client) ---- */
+
+struct cmn_bus_pub {
+    zsock_t *sock;  /* XPUB, CURVE server: sees subscriptions to confirm them */
+    zactor_t *auth; /* the process's zauth actor (s_auth_acquire) */
+};
+
+#define S_MAX_PREFIXES 64
+
+struct cmn_bus_sub {
+    zsock_t *sock;                  /* SUB, CURVE client */
+    char *prefixes[S_MAX_PREFIXES]; /* subscribed (owned) */
+    bool is_live[S_MAX_PREFIXES];   /* its confirmation arrived */
+    size_t n;                       /* prefixes */
+};
+
+cmn_err_t
+cmn_bus_pub_endpoint(const char *router_ep, char *ret_ep, size_t len)
+{
+    const char *colon = strrchr(router_ep, ':');
+    int n = -1;
+    if (strncmp(router_ep, "tcp://", 6) == 0 && colon && colon > router_ep + 6) {
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end != '\0' || port < 1 || port > 65535 - 10) {
+            return CMN_EINVAL;
+        }
+        n = snprintf(ret_ep, len, "%.*s:%ld", (int) (colon - router_ep), router_ep, port + 10);
+    } else if (strncmp(router_ep, "ipc://", 6) == 0 || strncmp(router_ep, "inproc://", 9) == 0) {
+        n = snprintf(ret_ep, len, "%s.events", router_ep);
+    }
+    return n < 0 ? CMN_EINVAL : (size_t) n >= len ? CMN_ENOSPC : CMN_OK;
+}
+
+cmn_bus_pub_t *
+cmn_bus_pub_new(const char *endpoint, const char *keys_dir, const char *name, cmn_err_t *ret_err)
+{
+    cmn_err_t err = CMN_ENOMEM;
+    cmn_bus_pub_t *self = calloc(1, sizeof *self);
+    if (self) {
+        self->sock = s_curve_server(ZMQ_XPUB, endpoint, keys_dir, name, &self->auth, &err);
+    }
+    if (self && self->sock == NULL) {
+        cmn_bus_pub_destroy(&self);
+    }
+    if (self) {
+        zsock_set_xpub_verbose(self->sock, 1); /* every subscription confirmed, repeats too */
+    }
+    if (ret_err) {
+        *ret_err = self ? CMN_OK : err;
+    }
+    return self;
+}
+
+void
+cmn_bus_pub_destroy(cmn_bus_pub_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_bus_pub_t *self = *self_p;
+    zsock_destroy(&self->sock);
+    s_auth_release(&self->auth);
+    free(self);
+    *self_p = NULL;
+}
+
+zsock_t *
+cmn_bus_pub_sock(cmn_bus_pub_t *self)
+{
+    return self->sock;
+}
+
+/* [topic][body], without blocking: a PUB drops what a slow subscriber cannot take. */
+static cmn_err_t
+s_pub_frames(cmn_bus_pub_t *self, const char *topic, zframe_t **body_p)
+{
+    zmsg_t *m = zmsg_new();
+    if (m == NULL || *body_p == NULL || zmsg_addstr(m, topic) != 0) {
+        zmsg_destroy(&m);
+        zframe_destroy(body_p);
+        return CMN_ENOMEM;
+    }
+    zmsg_append(m, body_p);
+    if (zmsg_send(&m, self->sock) != 0) {
+        zmsg_destroy(&m);
+        return CMN_EIO;
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_bus_pub_send(cmn_bus_pub_t *self, const char *topic, const ProtobufCMessage *msg)
+{
+    zframe_t *t = zframe_new(topic, strlen(topic));
+    if (t == NULL) {
+        return CMN_ENOMEM;
+    }
+    cmn_err_t err = s_send_pb(self->sock, t, msg, ZMQ_DONTWAIT); /* the topic, then msg */
+    zframe_destroy(&t);
+    return err;
+}
+
+void
+cmn_bus_pub_on_readable(cmn_bus_pub_t *self)
+{
+    zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&item, 1, 0) > 0) {
+        zframe_t *f = zframe_recv(self->sock);
+        if (f == NULL) {
+            return;
+        }
+        /* XPUB: byte 1 = subscribe, 0 = unsubscribe, then the prefix */
+        if (zframe_size(f) >= 1 && zframe_data(f)[0] == 1) {
+            char *topic = strndup((const char *) zframe_data(f) + 1, zframe_size(f) - 1);
+            zframe_t *empty = zframe_new(NULL, 0);
+            if (topic && s_pub_frames(self, topic, &empty) != CMN_OK) {
+                cmn_log_debug("BUS-PUB", "cannot confirm the subscription \"%s\"", topic);
+            }
+            zframe_destroy(&empty);
+            free(topic);
+        }
+        zframe_destroy(&f);
+    }
+}
+
+cmn_bus_sub_t *
+cmn_bus_sub_new(const char *endpoint,
+                const char *keys_dir,
+                const char *name,
+                const char *server_name,
+                cmn_err_t *ret_err)
+{
+    cmn_err_t err = CMN_OK;
+    zcert_t *cert = NULL;
+    zcert_t *server = NULL;
+    cmn_bus_sub_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        err = CMN_ENOMEM;
+        goto out;
+    }
+    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
+    server = cert ? s_load(keys_dir, "public", server_name, ".cert", &err) : NULL;
+    self->sock = server ? s_curve_connect(ZMQ_SUB, cert, server, endpoint, &err) : NULL;
+    if (self->sock == NULL) {
+        cmn_bus_sub_destroy(&self);
+    }
+out:
+    zcert_destroy(&cert);
+    zcert_destroy(&server);
+    if (ret_err) {
+        *ret_err = err;
+    }
+    return self;
+}
+
+void
+cmn_bus_sub_destroy(cmn_bus_sub_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cmn_bus_sub_t *self = *self_p;
+    zsock_destroy(&self->sock);
+    for (size_t i = 0; i < self->n; i++) {
+        free(self->prefixes[i]);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+zsock_t *
+cmn_bus_sub_sock(cmn_bus_sub_t *self)
+{
+    return self->sock;
+}
+
+cmn_err_t
+cmn_bus_sub_subscribe(cmn_bus_sub_t *self, const char *prefix)
+{
+    if (self->n == S_MAX_PREFIXES) {
+        return CMN_ENOSPC;
+    }
+    char *copy = strdup(prefix);
+    if (copy == NULL) {
+        return CMN_ENOMEM;
+    }
+    self->prefixes[self->n] = copy;
+    self->is_live[self->n++] = false;
+    zsock_set_subscribe(self->sock, prefix);
+    return CMN_OK;
+}
+
+bool
+cmn_bus_sub_is_live(const cmn_bus_sub_t *self)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (!self->is_live[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+cmn_err_t
+cmn_bus_sub_recv(cmn_bus_sub_t *self, char **ret_topic, uint8_t **ret_data, size_t *ret_len)
+{
+    for (;;) {
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 0) <= 0) {
+            return CMN_ENOTFOUND;
+        }
+        zmsg_t *msg = zmsg_recv(self->sock);
+        if (msg == NULL) {
+            return CMN_ENOTFOUND;
+        }
+        if (zmsg_size(msg) != 2) {
+            zmsg_destroy(&msg);
+            return CMN_EPROTO;
+        }
+        char *topic = zmsg_popstr(msg);
+        zframe_t *body = zmsg_first(msg);
+        cmn_err_t err = topic ? CMN_OK : CMN_ENOMEM;
+        if (err == CMN_OK && zframe_size(body) == 0) {
+            /* a confirmation: whatever matches it is live (the publisher filtered it) */
+            for (size_t i = 0; i < self->n; i++) {
+                self->is_live[i] |= strcmp(self->prefixes[i], topic) == 0;
+            }
+            free(topic);
+            zmsg_destroy(&msg);
+            continue;
+        }
+        if (err == CMN_OK) {
+            err = s_frame_data(body, ret_data, ret_len);
+        }
+        if (err == CMN_OK) {
+            *ret_topic = topic;
+        } else {
+            free(topic);
+        }
+        zmsg_destroy(&msg);
+        return err;
+    }
 }

@@ -162,4 +162,52 @@ void cmn_calls_on_readable(cmn_calls_t *self);
 int cmn_calls_expire(cmn_calls_t *self);
 size_t cmn_calls_pending(const cmn_calls_t *self);
 
+/* ---- events: one PUB per daemon, SUB clients ----
+ * A daemon publishes [topic][one packed protobuf message] on an XPUB bound as CURVE
+ * server (zauth allows only DIR/public, as for the ROUTER). It confirms every
+ * subscription by publishing [the subscribed prefix][an empty frame]: a subscriber
+ * that has received the confirmation of its prefix knows that no later event under it
+ * can be missed (ZeroMQ's slow joiner). Empty frames are never events. */
+
+typedef struct cmn_bus_pub cmn_bus_pub_t;
+typedef struct cmn_bus_sub cmn_bus_sub_t;
+
+/* The events endpoint that goes with a ROUTER endpoint: tcp://H:P -> tcp://H:(P+10),
+ * ipc://PATH and inproc://NAME -> the same + ".events". CMN_EINVAL for anything else
+ * or a port above 65525, CMN_ENOSPC if ret_ep (len bytes) is too small. */
+cmn_err_t cmn_bus_pub_endpoint(const char *router_ep, char *ret_ep, size_t len);
+
+/* Binds the PUB at endpoint as CURVE server `name` (keys as cmn_bus_server_new; the
+ * zauth actor is shared with the process's other servers, which must use the same
+ * keys_dir: else CMN_EINVAL). NULL on failure, *ret_err says why. */
+cmn_bus_pub_t *
+cmn_bus_pub_new(const char *endpoint, const char *keys_dir, const char *name, cmn_err_t *ret_err);
+void cmn_bus_pub_destroy(cmn_bus_pub_t **self_p);
+/* The socket, for a poller: readable when subscriptions wait to be confirmed. */
+zsock_t *cmn_bus_pub_sock(cmn_bus_pub_t *self);
+/* Publishes [topic][packed msg] without blocking (a subscriber whose queue is full
+ * misses it; seq numbers in the messages let it notice). */
+cmn_err_t cmn_bus_pub_send(cmn_bus_pub_t *self, const char *topic, const ProtobufCMessage *msg);
+/* Confirms every subscription that has arrived. Call it when the socket is readable. */
+void cmn_bus_pub_on_readable(cmn_bus_pub_t *self);
+
+/* Connects a SUB to endpoint as CURVE client `name` toward server `server_name`,
+ * keys from keys_dir. Subscribed to nothing yet. NULL on failure. */
+cmn_bus_sub_t *cmn_bus_sub_new(const char *endpoint,
+                               const char *keys_dir,
+                               const char *name,
+                               const char *server_name,
+                               cmn_err_t *ret_err);
+void cmn_bus_sub_destroy(cmn_bus_sub_t **self_p);
+zsock_t *cmn_bus_sub_sock(cmn_bus_sub_t *self);
+/* Subscribes to topics starting with prefix (at most 64 prefixes: CMN_ENOSPC). */
+cmn_err_t cmn_bus_sub_subscribe(cmn_bus_sub_t *self, const char *prefix);
+/* True once the publisher has confirmed every subscription (see above). */
+bool cmn_bus_sub_is_live(const cmn_bus_sub_t *self);
+/* Receives one message without blocking, consuming confirmations on the way.
+ * *ret_topic and *ret_data are malloc'd. CMN_ENOTFOUND when none waits; CMN_EPROTO
+ * for a message that is not [topic][body]. */
+cmn_err_t
+cmn_bus_sub_recv(cmn_bus_sub_t *self, char **ret_topic, uint8_t **ret_data, size_t *ret_len);
+
 #endif

@@ -37,6 +37,7 @@ typedef struct {
     cmn_job_head_t head;  /* the device record's key; calls (cmn_jobs.h) */
     dots_bridge_t *b;     /* back pointer */
     uint64_t retry_at_ms; /* monotonic; 0 = nothing to retry */
+    int from;             /* the state the current transition leaves (for its event) */
     char why[320];        /* reason of the pending BEV_FAIL */
 } s_job_t;
 
@@ -139,7 +140,9 @@ a_store(void *ctx, int *ret_event)
         return CMN_ENOTFOUND;
     }
     rec->updated_ms = cmn_time_wall_ms();
-    cmn_err_t err = dots_store_put(job->b->store, rec, NULL, NULL);
+    cmn_err_t err = dots_events_put(dots_engine_events(job->b->engine), job->b->store, rec, NULL,
+                                    NULL, "bridge", DOTS_BRIDGE_STATE_NAMES[job->from],
+                                    DOTS_BRIDGE_STATE_NAMES[rec->bridge], rec->bridge_error);
     if (err != CMN_OK) {
         cmn_log_err("DOTS-STORE", "dev=%s cannot persist: %s", rec->uuid, cmn_strerror(err));
     }
@@ -246,6 +249,7 @@ s_raise(s_job_t *job, int event)
         return;
     }
     int from = rec->bridge;
+    job->from = from;
     cmn_err_t err = cmn_fsm_dispatch(&DOTS_BRIDGE_FSM, &rec->bridge, event, job, job->head.uuid);
     if (err == CMN_OK || rec->bridge != from) {
         cmn_log_info("DOTS-BRIDGE-JOB", "dev=%s %s --%s--> %s", job->head.uuid,

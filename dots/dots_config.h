@@ -9,6 +9,7 @@
 
 typedef struct {
     char *endpoint;         /* ZeroMQ ROUTER endpoint */
+    char *events;           /* ZeroMQ PUB endpoint of the job events, "" = from endpoint */
     char *keys_dir;         /* CURVE keys */
     char *store_dir;        /* LMDB folder */
     char *gateway;          /* obt-gateway endpoint */

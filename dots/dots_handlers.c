@@ -77,6 +77,7 @@ s_device(const dots_dev_t *r,
     d->n_vods = r->n_vods;
     d->bridge = CMN_PB_STR(r->bridge_uuid);
     d->is_bridge = r->is_bridge;
+    d->seq = r->event_seq;
 }
 
 /* ---------------------------------------------------------------- handlers */

@@ -255,9 +255,12 @@ a_store(void *ctx, int *ret_event)
     if (dev == NULL) {
         return CMN_ENOTFOUND;
     }
+    int from = dev->maint;
     dev->maint = job->state;
     dev->maint_updated_ms = cmn_time_wall_ms();
-    cmn_err_t err = dots_store_put(job->m->store, dev, NULL, NULL);
+    cmn_err_t err = dots_events_put(dots_engine_events(job->m->engine), job->m->store, dev, NULL,
+                                    NULL, "maint", DOTS_MAINT_STATE_NAMES[from],
+                                    DOTS_MAINT_STATE_NAMES[dev->maint], dev->maint_error);
     if (err != CMN_OK) {
         cmn_log_err("DOTS-STORE", "dev=%s cannot persist the %s step: %s", job->head.uuid,
                     DOTS_MAINT_STATE_NAMES[job->state], cmn_strerror(err));
@@ -336,6 +339,11 @@ a_delete(void *ctx, int *ret_event)
                         cmn_strerror(err));
         return err;
     }
+    if (dev) {
+        dots_events_publish_last(dots_engine_events(job->m->engine), dev, "maint",
+                                 DOTS_MAINT_STATE_NAMES[dev->maint],
+                                 DOTS_MAINT_STATE_NAMES[MAINT_FORGOTTEN]);
+    }
     dots_engine_remove(job->m->engine, job->head.uuid);
     cmn_log_notice("DOTS-FORGOTTEN", "dev=%s every record removed (DOTS, CMS, AMS)",
                    job->head.uuid);
@@ -389,8 +397,7 @@ a_repaired(void *ctx, int *ret_event)
     cmn_log_notice("DOTS-REPAIRED", "dev=%s SRESET corrections done, back in RFNOP",
                    job->head.uuid);
     if (dev) {
-        dev->maint = MAINT_NONE;
-        dev->maint_error[0] = '\0';
+        dev->maint_error[0] = '\0'; /* a_store commits MAINT_NONE (and publishes it) */
     }
     job->is_over = true;
     return CMN_OK;

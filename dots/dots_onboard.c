@@ -52,10 +52,17 @@ static cmn_err_t
 s_store(dots_job_t *job, bool with_secret)
 {
     job->dev.updated_ms = cmn_time_wall_ms();
-    cmn_err_t err = dots_store_put(job->eng->store, &job->dev, with_secret ? &job->secret : NULL,
-                                   job->old_uuid[0] ? job->old_uuid : NULL);
+    int from = job->stored_state;
+    int to = job->dev.state;
+    cmn_err_t err = dots_events_put(
+            job->eng->events, job->eng->store, &job->dev, with_secret ? &job->secret : NULL,
+            job->old_uuid[0] ? job->old_uuid : NULL, "onboard",
+            from >= 0 ? DOTS_JOB_STATE_NAMES[from] : "", DOTS_JOB_STATE_NAMES[to],
+            to == JOB_FAILED ? job->dev.error : "");
     job->old_uuid[0] = '\0';
-    if (err != CMN_OK) {
+    if (err == CMN_OK) {
+        job->stored_state = to;
+    } else {
         cmn_log_err("DOTS-STORE", "dev=%s cannot persist: %s", job->dev.uuid, cmn_strerror(err));
     }
     return err;
@@ -498,8 +505,9 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 
 /* ------------------------------------------------------------------ engine */
 
+/* dev is_stored: loaded from the store (else a new record, not committed yet). */
 static dots_job_t *
-s_add_job(dots_engine_t *self, const dots_dev_t *dev)
+s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored)
 {
     if (self->n_jobs == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 256;
@@ -516,6 +524,7 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev)
     }
     job->dev = *dev;
     job->eng = self;
+    job->stored_state = is_stored ? dev->state : -1;
     self->jobs[self->n_jobs++] = job;
     return job;
 }
@@ -523,7 +532,7 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev)
 static int
 s_load_one(const dots_dev_t *dev, void *arg)
 {
-    (void) s_add_job(arg, dev);
+    (void) s_add_job(arg, dev, true);
     return 0;
 }
 
@@ -541,6 +550,7 @@ dots_engine_t *
 dots_engine_new(const dots_config_t *cfg,
                 dots_store_t *store,
                 const dots_identity_t *id,
+                dots_events_t *events,
                 cmn_calls_t *gw,
                 cmn_calls_t *cms,
                 cmn_calls_t *ams)
@@ -551,6 +561,7 @@ dots_engine_new(const dots_config_t *cfg,
     }
     self->cfg = cfg;
     self->store = store;
+    self->events = events;
     self->id = *id;
     self->gw = gw;
     self->cms = cms;
@@ -761,7 +772,7 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             d.state = JOB_DISCOVERED;
             d.oxmsel = -1;
             d.discovered_ms = cmn_time_wall_ms();
-            job = s_add_job(self, &d);
+            job = s_add_job(self, &d, false);
             if (job == NULL) {
                 continue;
             }
@@ -996,6 +1007,12 @@ const char *
 dots_engine_d_endpoint(const dots_engine_t *self)
 {
     return self->d_endpoint;
+}
+
+dots_events_t *
+dots_engine_events(const dots_engine_t *self)
+{
+    return self->events;
 }
 
 dots_dev_t *

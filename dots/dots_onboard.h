@@ -10,6 +10,7 @@
 #include "cmn_bus.h"
 #include "cmn_fsm.h"
 #include "dots_config.h"
+#include "dots_events.h"
 #include "dots_store.h"
 
 typedef enum {
@@ -61,12 +62,14 @@ extern const cmn_fsm_t DOTS_JOB_FSM;
 
 typedef struct dots_engine dots_engine_t;
 
-/* Takes the identity and store (borrowed) and the three clients (borrowed). Loads
- * every record; jobs interrupted before SET_RFPRO are failed (their DOC closed),
- * later ones are resumed. */
+/* Takes the identity and store (borrowed), the events publisher (borrowed, may be
+ * NULL: nothing is published) and the three clients (borrowed). Loads every record;
+ * jobs interrupted before SET_RFPRO are failed (their DOC closed), later ones are
+ * resumed. */
 dots_engine_t *dots_engine_new(const dots_config_t *cfg,
                                dots_store_t *store,
                                const dots_identity_t *id,
+                               dots_events_t *events,
                                cmn_calls_t *gw,
                                cmn_calls_t *cms,
                                cmn_calls_t *ams);
@@ -145,5 +148,8 @@ bool dots_engine_is_busy(const dots_engine_t *self, const char *uuid);
 /* Drops a device from memory once its records are deleted. */
 void dots_engine_remove(dots_engine_t *self, const char *uuid);
 const char *dots_engine_d_endpoint(const dots_engine_t *self);
+/* The events publisher given to dots_engine_new (maint and bridge jobs publish on it
+ * too). Borrowed, may be NULL. */
+dots_events_t *dots_engine_events(const dots_engine_t *self);
 
 #endif

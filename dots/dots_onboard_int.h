@@ -34,6 +34,7 @@ struct dots_job {
     char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
     bool has_pin;                  /* pin given, EV_PIN not raised yet */
     bool is_waiting;               /* held back by a missing peer (dev.error says which) */
+    int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
 /* The peers DOTS heartbeats. */
@@ -47,6 +48,7 @@ typedef struct {
 struct dots_engine {
     const dots_config_t *cfg;
     dots_store_t *store;
+    dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
     dots_identity_t id;
     cmn_calls_t *gw, *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */

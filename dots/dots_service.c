@@ -147,6 +147,20 @@ dots_service_new(const dots_config_t *cfg)
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
+    if (cfg->events[0]) {
+        (void) snprintf(self->events_ep, sizeof self->events_ep, "%s", cfg->events);
+    } else if (cmn_bus_pub_endpoint(cfg->endpoint, self->events_ep, sizeof self->events_ep) !=
+               CMN_OK) {
+        cmn_log_err("DOTS-INIT", "no events endpoint derives from \"%s\": give --events",
+                    cfg->endpoint);
+        goto fail;
+    }
+    self->events = dots_events_new(self->events_ep, cfg->keys_dir, &err);
+    if (self->events == NULL) {
+        cmn_log_err("DOTS-INIT", "cannot bind the events endpoint \"%s\": %s", self->events_ep,
+                    cmn_strerror(err));
+        goto fail;
+    }
     self->gw_client = cmn_bus_client_new(cfg->gateway, cfg->keys_dir, "dots", "gateway", &err);
     self->cms_client = cmn_bus_client_new(cfg->cms, cfg->keys_dir, "dots", "cms", &err);
     self->ams_client = cmn_bus_client_new(cfg->ams, cfg->keys_dir, "dots", "ams", &err);
@@ -158,10 +172,10 @@ dots_service_new(const dots_config_t *cfg)
     self->gw = cmn_calls_new(self->gw_client);
     self->cms = cmn_calls_new(self->cms_client);
     self->ams = cmn_calls_new(self->ams_client);
-    self->engine =
-            self->gw && self->cms && self->ams
-                    ? dots_engine_new(cfg, self->store, &self->id, self->gw, self->cms, self->ams)
-                    : NULL;
+    self->engine = self->gw && self->cms && self->ams
+                           ? dots_engine_new(cfg, self->store, &self->id, self->events, self->gw,
+                                             self->cms, self->ams)
+                           : NULL;
     if (self->engine == NULL) {
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
@@ -177,8 +191,8 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot set up the bridge jobs");
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s", cfg->endpoint, self->id.uuid,
-                   self->id.sd_uuid);
+    cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", cfg->endpoint, self->id.uuid,
+                   self->id.sd_uuid, self->events_ep);
     return self;
 fail:
     dots_service_destroy(&self);
@@ -203,6 +217,7 @@ dots_service_destroy(dots_service_t **self_p)
     cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_client_destroy(&self->cms_client);
     cmn_bus_client_destroy(&self->ams_client);
+    dots_events_destroy(&self->events);
     cmn_bus_server_destroy(&self->bus);
     dots_store_destroy(&self->store);
     free(self);
@@ -224,13 +239,14 @@ dots_service_run(dots_service_t *self)
                 timeout = t;
             }
         }
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
                 {zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0},
                 {zsock_resolve(cmn_bus_client_sock(self->gw_client)), 0, ZMQ_POLLIN, 0},
                 {zsock_resolve(cmn_bus_client_sock(self->cms_client)), 0, ZMQ_POLLIN, 0},
                 {zsock_resolve(cmn_bus_client_sock(self->ams_client)), 0, ZMQ_POLLIN, 0},
+                {zsock_resolve(dots_events_sock(self->events)), 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 4, timeout) < 0) {
+        if (zmq_poll(items, 5, timeout) < 0) {
             if (zmq_errno() == EINTR) {
                 continue;
             }
@@ -255,6 +271,9 @@ dots_service_run(dots_service_t *self)
             if (items[i + 1].revents & ZMQ_POLLIN) {
                 cmn_calls_on_readable(calls[i]);
             }
+        }
+        if (items[4].revents & ZMQ_POLLIN) {
+            dots_events_on_readable(self->events);
         }
     }
     cmn_log_notice("DOTS-STOP", "stopping");

@@ -9,6 +9,7 @@
 #include "cmn_bus.h"
 #include "cmn_err.h"
 #include "dots_bridge.h"
+#include "dots_events.h"
 #include "dots_maint.h"
 #include "dots_onboard.h"
 #include "dots_service.h"
@@ -20,6 +21,8 @@ struct dots_service {
     dots_store_t *store;      /* LMDB */
     dots_identity_t id;       /* our OCF device */
     cmn_bus_server_t *bus;    /* operator API */
+    dots_events_t *events;    /* job events (PUB) */
+    char events_ep[600];      /* where they are published */
     cmn_bus_client_t *gw_client, *cms_client, *ams_client;
     cmn_calls_t *gw, *cms, *ams; /* pending calls per peer */
     dots_engine_t *engine;       /* jobs */

@@ -154,6 +154,7 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->bridge_uuid = CMN_PB_STR(d->bridge_uuid);
     r->bridge_error = CMN_PB_STR(d->bridge_error);
     r->bridge_deadline_ms = d->bridge_deadline_ms;
+    r->event_seq = d->event_seq;
 }
 
 static void
@@ -198,6 +199,7 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     (void) snprintf(d->bridge_uuid, sizeof d->bridge_uuid, "%s", r->bridge_uuid);
     (void) snprintf(d->bridge_error, sizeof d->bridge_error, "%s", r->bridge_error);
     d->bridge_deadline_ms = r->bridge_deadline_ms;
+    d->event_seq = r->event_seq;
 }
 
 cmn_err_t

@@ -44,6 +44,7 @@ typedef struct {
     char bridge_uuid[37];        /* a VOD: its Bridge's current uuid */
     char bridge_error[320];      /* the bridge job's error */
     uint64_t bridge_deadline_ms; /* wall clock: end of the VOD discovery */
+    uint64_t event_seq;          /* seq of its last published job event (dots_events.h) */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

@@ -856,3 +856,165 @@ Test(cmn_bus, party_names)
     cr_assert_eq(cmn_bus_allow("obt-x", "health", CMN_PARTY_ANY, &nobody, error, sizeof error),
                  CMN_EPERM);
 }
+
+/* ---------------------------------------------------------------- events */
+
+Test(cmn_bus, pub_endpoint_derives_from_the_router_endpoint)
+{
+    char ep[64];
+    cr_assert_eq(cmn_bus_pub_endpoint("tcp://127.0.0.1:7401", ep, sizeof ep), CMN_OK);
+    cr_assert_str_eq(ep, "tcp://127.0.0.1:7411");
+    cr_assert_eq(cmn_bus_pub_endpoint("tcp://[::1]:7401", ep, sizeof ep), CMN_OK);
+    cr_assert_str_eq(ep, "tcp://[::1]:7411");
+    cr_assert_eq(cmn_bus_pub_endpoint("ipc:///tmp/x/dots.sock", ep, sizeof ep), CMN_OK);
+    cr_assert_str_eq(ep, "ipc:///tmp/x/dots.sock.events");
+    cr_assert_eq(cmn_bus_pub_endpoint("tcp://127.0.0.1:65530", ep, sizeof ep), CMN_EINVAL);
+    cr_assert_eq(cmn_bus_pub_endpoint("tcp://127.0.0.1:*", ep, sizeof ep), CMN_EINVAL);
+    cr_assert_eq(cmn_bus_pub_endpoint("udp://127.0.0.1:7401", ep, sizeof ep), CMN_EINVAL);
+    cr_assert_eq(cmn_bus_pub_endpoint("ipc:///tmp/a/very/long/path", ep, 10), CMN_ENOSPC);
+}
+
+/* Lets the pub confirm subscriptions for ms. */
+static void
+s_pub_serve(cmn_bus_pub_t *pub, int ms)
+{
+    uint64_t end = cmn_time_mono_ms() + (uint64_t) ms;
+    while (cmn_time_mono_ms() < end) {
+        zmq_pollitem_t item = {zsock_resolve(cmn_bus_pub_sock(pub)), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 10) > 0) {
+            cmn_bus_pub_on_readable(pub);
+        }
+    }
+}
+
+/* Serves pub until sub is live or S_WAIT_MS pass (no event is published meanwhile). */
+static bool
+s_until_live(cmn_bus_pub_t *pub, cmn_bus_sub_t *sub)
+{
+    uint64_t end = cmn_time_mono_ms() + S_WAIT_MS;
+    while (!cmn_bus_sub_is_live(sub) && cmn_time_mono_ms() < end) {
+        s_pub_serve(pub, 20);
+        char *topic = NULL;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        cr_assert_eq(cmn_bus_sub_recv(sub, &topic, &data, &len), CMN_ENOTFOUND);
+    }
+    return cmn_bus_sub_is_live(sub);
+}
+
+/* Receives one event within S_WAIT_MS: its seq, or 0 if none came. */
+static uint64_t
+s_sub_take(cmn_bus_sub_t *sub, char *topic_out, size_t cap)
+{
+    uint64_t end = cmn_time_mono_ms() + S_WAIT_MS;
+    while (cmn_time_mono_ms() < end) {
+        char *topic = NULL;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (cmn_bus_sub_recv(sub, &topic, &data, &len) == CMN_OK) {
+            Obt__Dots__JobEvent *ev = obt__dots__job_event__unpack(NULL, len, data);
+            cr_assert_not_null(ev);
+            uint64_t seq = ev->seq;
+            (void) snprintf(topic_out, cap, "%s", topic);
+            obt__dots__job_event__free_unpacked(ev, NULL);
+            free(topic);
+            free(data);
+            return seq;
+        }
+        zmq_pollitem_t item = {zsock_resolve(cmn_bus_sub_sock(sub)), 0, ZMQ_POLLIN, 0};
+        (void) zmq_poll(&item, 1, 20);
+    }
+    return 0;
+}
+
+static void
+s_publish(cmn_bus_pub_t *pub, const char *topic, uint64_t seq)
+{
+    Obt__Dots__JobEvent ev = OBT__DOTS__JOB_EVENT__INIT;
+    ev.seq = seq;
+    ev.to = CMN_PB_STR("RFNOP");
+    cr_assert_eq(cmn_bus_pub_send(pub, topic, &ev.base), CMN_OK);
+}
+
+Test(cmn_bus, pub_confirms_subscriptions_and_sub_gets_only_its_topics)
+{
+    cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
+    char ep[600];
+    cr_assert_eq(cmn_bus_pub_endpoint(s_ep, ep, sizeof ep), CMN_OK);
+    cmn_err_t err = CMN_OK;
+    /* the ROUTER and the PUB of one process share its zauth */
+    cmn_bus_server_t *srv = cmn_bus_server_new(s_ep, s_keys, "dots", &err);
+    cr_assert_not_null(srv, "%s", cmn_strerror(err));
+    cmn_bus_pub_t *pub = cmn_bus_pub_new(ep, s_keys, "dots", &err);
+    cr_assert_not_null(pub, "%s", cmn_strerror(err));
+    cmn_bus_sub_t *sub = cmn_bus_sub_new(ep, s_keys, "obtctl", "dots", &err);
+    cr_assert_not_null(sub, "%s", cmn_strerror(err));
+    cr_assert_eq(cmn_bus_sub_subscribe(sub, "job/A"), CMN_OK);
+    cr_assert_not(cmn_bus_sub_is_live(sub));
+    cr_assert(s_until_live(pub, sub), "the subscription was never confirmed");
+    s_publish(pub, "job/B", 7); /* not subscribed */
+    s_publish(pub, "job/A", 8);
+    char topic[64];
+    cr_assert_eq(s_sub_take(sub, topic, sizeof topic), 8);
+    cr_assert_str_eq(topic, "job/A");
+    cmn_bus_sub_destroy(&sub);
+    cmn_bus_pub_destroy(&pub);
+    cmn_bus_server_destroy(&srv);
+}
+
+Test(cmn_bus, sub_with_an_unknown_key_gets_no_events)
+{
+    cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
+    /* another set of keys, with the real server's public key: the client's own key is
+     * not in s_keys/public */
+    char rogue[600], from[700], to[700];
+    (void) snprintf(rogue, sizeof rogue, "%s/rogue", s_root);
+    cr_assert_eq(cmn_bus_keys_create(rogue, false), CMN_OK);
+    (void) snprintf(from, sizeof from, "%s/public/dots.cert", s_keys);
+    (void) snprintf(to, sizeof to, "%s/public/dots.cert", rogue);
+    char *cert = s_slurp(from);
+    FILE *f = fopen(to, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(cert, f) >= 0, true);
+    (void) fclose(f);
+    free(cert);
+
+    char ep[600];
+    cr_assert_eq(cmn_bus_pub_endpoint(s_ep, ep, sizeof ep), CMN_OK);
+    cmn_err_t err = CMN_OK;
+    cmn_bus_pub_t *pub = cmn_bus_pub_new(ep, s_keys, "dots", &err);
+    cr_assert_not_null(pub, "%s", cmn_strerror(err));
+    cmn_bus_sub_t *good = cmn_bus_sub_new(ep, s_keys, "obtctl", "dots", &err);
+    cmn_bus_sub_t *bad = cmn_bus_sub_new(ep, rogue, "obtctl", "dots", &err);
+    cr_assert(good && bad);
+    cr_assert_eq(cmn_bus_sub_subscribe(good, "job/"), CMN_OK);
+    cr_assert_eq(cmn_bus_sub_subscribe(bad, "job/"), CMN_OK);
+    cr_assert(s_until_live(pub, good));
+    s_pub_serve(pub, S_QUIET_MS); /* time for the rogue's handshake to fail */
+    s_publish(pub, "job/X", 1);
+    char topic[64];
+    cr_assert_eq(s_sub_take(good, topic, sizeof topic), 1);
+    cr_assert_eq(s_sub_take(bad, topic, sizeof topic), 0, "an unknown key got an event");
+    cr_assert_not(cmn_bus_sub_is_live(bad));
+    cmn_bus_sub_destroy(&good);
+    cmn_bus_sub_destroy(&bad);
+    cmn_bus_pub_destroy(&pub);
+}
+
+Test(cmn_bus, pub_and_server_of_one_process_share_one_keys_dir)
+{
+    cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
+    char other[600], ep[600];
+    (void) snprintf(other, sizeof other, "%s/other", s_root);
+    cr_assert_eq(cmn_bus_keys_create(other, false), CMN_OK);
+    cr_assert_eq(cmn_bus_pub_endpoint(s_ep, ep, sizeof ep), CMN_OK);
+    cmn_err_t err = CMN_OK;
+    cmn_bus_server_t *srv = cmn_bus_server_new(s_ep, s_keys, "dots", &err);
+    cr_assert_not_null(srv);
+    cr_assert_null(cmn_bus_pub_new(ep, other, "dots", &err));
+    cr_assert_eq(err, CMN_EINVAL);
+    cmn_bus_server_destroy(&srv);
+    cmn_bus_pub_t *pub = cmn_bus_pub_new(ep, other, "dots", &err); /* zauth released */
+    cr_assert_not_null(pub, "%s", cmn_strerror(err));
+    cmn_bus_pub_destroy(&pub);
+}
