@@ -46,6 +46,54 @@ const char *const DOTS_JOB_EVENT_NAMES[EV_COUNT] = {"APPROVE",  "ONBOARD", "STAR
                                                     "ERROR",    "TIMEOUT", "DEVICE_ERROR", "RESUME",
                                                     "NEED_PIN", "PIN"};
 
+/* What each state means to a failure, a restart and a retry, said per state rather
+ * than read from the order of the enum (a new step can go anywhere). */
+typedef enum {
+    RESTART_KEEP = 0, /* nothing in flight that a restart loses */
+    RESTART_FAIL,     /* in flight over plain CoAP or the DOC, which a restart loses */
+    RESTART_RESUME,   /* the owner PSK is stored: resume the step over it */
+} s_on_restart_t;
+
+static const struct {
+    bool has_doc;              /* a DOC may be open: a failure closes it */
+    s_on_restart_t on_restart; /* what a DOTS restart does to a job here */
+    bool is_retry_from_start;  /* a failure here left nothing lasting: retry from GET_DOXM */
+    bool is_resumable;         /* a failure here (device owned): onboard re-enters the step */
+} s_state_info[JOB_STATE_COUNT] = {
+        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false},
+        [JOB_APPROVED] = {false, RESTART_KEEP, true, false},
+        [JOB_QUEUED] = {false, RESTART_KEEP, true, false},
+        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false},
+        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false},
+        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false},
+        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false},
+        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false},
+        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false},
+        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false},
+        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false},
+        [JOB_SDI] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false},
+        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true},
+        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true},
+        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true},
+        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true},
+        [JOB_RFNOP] = {false, RESTART_KEEP, false, false},
+        [JOB_FAILED] = {false, RESTART_KEEP, false, false},
+};
+
+_Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_info");
+
+/* True for a state this build knows (a record may come from a newer one). */
+static bool
+s_known_state(int s)
+{
+    return s >= 0 && s < JOB_STATE_COUNT;
+}
+
 /* ------------------------------------------------------------------ helpers */
 
 static cmn_err_t
@@ -259,7 +307,7 @@ a_close_doc(void *ctx, int *ret_event)
     (void) ret_event;
     dots_job_t *job = ctx;
     /* A device left in RFOTM resets itself once its DOC closes. */
-    if (job->dev.step >= JOB_DOC_OM && job->dev.step < JOB_HANDOVER_CMS) {
+    if (s_known_state(job->dev.step) && s_state_info[job->dev.step].has_doc) {
         dots_step_close_doc(job);
     }
     s_stop_running(job);
@@ -584,10 +632,11 @@ dots_engine_new(const dots_config_t *cfg,
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         int s = job->dev.state;
-        if (s >= JOB_GET_DOXM && s < JOB_SET_RFPRO) {
+        s_on_restart_t what = s_known_state(s) ? s_state_info[s].on_restart : RESTART_KEEP;
+        if (what == RESTART_FAIL) {
             (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS");
             s_raise(job, EV_ERROR);
-        } else if (s >= JOB_SET_RFPRO && s < JOB_RFNOP) {
+        } else if (what == RESTART_RESUME) {
             job->needs_resume = true;
         }
     }
@@ -614,6 +663,17 @@ dots_engine_destroy(dots_engine_t **self_p)
         free(self);
     }
     *self_p = NULL;
+}
+
+void
+dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
+{
+    int state = is_cms ? JOB_HANDOVER_CMS : JOB_HANDOVER_AMS;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        if (self->jobs[i]->dev.state == state) {
+            self->jobs[i]->needs_resume = true;
+        }
+    }
 }
 
 /* The jobs that would start now, were the peers ready. */
@@ -892,7 +952,8 @@ s_select(dots_engine_t *self,
             continue;
         }
         bool is_retry = s == JOB_FAILED && job->dev.approved && !job->dev.owned && !all &&
-                        job->dev.step <= JOB_DOC_OM;
+                        s_known_state(job->dev.step) &&
+                        s_state_info[job->dev.step].is_retry_from_start;
         if (s == JOB_APPROVED || is_retry) {
             (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
@@ -906,7 +967,8 @@ s_select(dots_engine_t *self,
             job->dev.bridge_error[0] = '\0';
             (void) s_store(job, false);
             count++;
-        } else if (s == JOB_FAILED && job->dev.owned && job->dev.step >= JOB_SET_RFPRO) {
+        } else if (s == JOB_FAILED && job->dev.owned && s_known_state(job->dev.step) &&
+                   s_state_info[job->dev.step].is_resumable) {
             job->dev.state = job->dev.step; /* re-enter the step that failed */
             s_raise(job, EV_RESUME);
             count++;

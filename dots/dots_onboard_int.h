@@ -118,6 +118,10 @@ dots_step_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *wh
  * gateway, and checks that CMS and AMS answer and that their /oic/d has their rt and
  * di (clause 5.3.1 step 11). */
 void dots_peers_check(dots_engine_t *self);
+/* CMS (is_cms) or AMS restarted or came back: the hand-overs waiting for its answer are
+ * sent again once the peers are ready (the service joins them to the jobs it resumed;
+ * the older calls' late replies are stale by their generation). */
+void dots_engine_resend_handovers(dots_engine_t *self, bool is_cms);
 /* Starts the heartbeats (--heartbeat-ms); called once by dots_engine_new. */
 void dots_peers_init(dots_engine_t *self);
 /* Every --heartbeat-ms, a health request to the gateway, CMS and AMS. A peer that stops

@@ -201,8 +201,10 @@ s_recheck(dots_engine_t *self, dots_peer_t peer)
         self->ams_ok = false;
     } else if (peer == DOTS_PEER_CMS) {
         self->cms_ok = false;
+        dots_engine_resend_handovers(self, true);
     } else {
         self->ams_ok = false;
+        dots_engine_resend_handovers(self, false);
     }
     self->next_check_ms = 0;
 }
