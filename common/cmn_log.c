@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +40,30 @@ cmn_log_level_t
 cmn_log_level(void)
 {
     return s_level;
+}
+
+const char *
+cmn_log_escape(char *out, size_t len, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *) (in ? in : ""); *p; p++) {
+        bool is_plain = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+        size_t need = is_plain ? 1 : 4;
+        if (o + need >= len) {
+            break;
+        }
+        if (is_plain) {
+            out[o++] = (char) *p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 0x0f];
+        }
+    }
+    out[o] = '\0';
+    return out;
 }
 
 void

@@ -2,6 +2,8 @@
 #ifndef CMN_LOG_H
 #define CMN_LOG_H
 
+#include <stddef.h>
+
 typedef enum {
     CMN_LOG_ERR = 0,
     CMN_LOG_WARN,
@@ -27,6 +29,13 @@ cmn_log_level_t cmn_log_level(void);
  * double quotes; never pass keys, PSKs or PINs. */
 void cmn_log(cmn_log_level_t level, const char *msgid, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* Copies in (NULL = "") into out (len bytes, len >= 1) for a log line: control
+ * characters, DEL, bytes >= 0x80, the double quote and the backslash become \xNN;
+ * the rest is copied as it is. Truncated if out is too short (never inside an
+ * escape); always NUL-terminated. Returns out, to be used as a printf argument.
+ * Use it for every string a peer or a client chose. */
+const char *cmn_log_escape(char *out, size_t len, const char *in);
 
 #define cmn_log_err(msgid, ...)    cmn_log(CMN_LOG_ERR, msgid, __VA_ARGS__)
 #define cmn_log_warn(msgid, ...)   cmn_log(CMN_LOG_WARN, msgid, __VA_ARGS__)

@@ -54,19 +54,20 @@ cmn_doxm_decode(const uint8_t *buf, size_t len, cmn_doxm_t *ret)
     }
     cmn_doxm_t d;
     memset(&d, 0, sizeof d);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "oxms")) {
-            if (!cbor_isa_array(v) || cbor_array_size(v) > CMN_DOXM_MAX_OXMS) {
-                err = CMN_EPROTO;
-                break;
+            cbor_item_t *const *oxms = NULL;
+            size_t n_oxms = 0;
+            err = cmn_svr_array(v, CMN_DOXM_MAX_OXMS, &oxms, &n_oxms);
+            for (size_t j = 0; err == CMN_OK && j < n_oxms; j++) {
+                err = cmn_svr_int_range(oxms[j], 0, 0xFFFF, &d.oxms[j]);
             }
-            for (size_t j = 0; err == CMN_OK && j < cbor_array_size(v); j++) {
-                err = cmn_svr_int_range(cbor_array_handle(v)[j], 0, 0xFFFF, &d.oxms[j]);
-            }
-            d.n_oxms = cbor_array_size(v);
+            d.n_oxms = n_oxms;
             d.present |= CMN_DOXM_HAS_OXMS;
         } else if (cmn_svr_key_is(k, "oxmsel")) {
             err = cmn_svr_int_range(v, 0, 0xFFFF, &d.oxmsel);
@@ -156,17 +157,17 @@ cmn_pstat_decode(const uint8_t *buf, size_t len, cmn_pstat_t *ret)
     }
     cmn_pstat_t ps;
     memset(&ps, 0, sizeof ps);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "dos")) {
-            if (!cbor_isa_map(v)) {
-                err = CMN_EPROTO;
-                break;
-            }
-            struct cbor_pair *dp = cbor_map_handle(v);
-            for (size_t j = 0; err == CMN_OK && j < cbor_map_size(v); j++) {
+            const struct cbor_pair *dp = NULL;
+            size_t n_dos = 0;
+            err = cmn_svr_map(v, &dp, &n_dos);
+            for (size_t j = 0; err == CMN_OK && j < n_dos; j++) {
                 if (cmn_svr_key_is(dp[j].key, "s")) {
                     err = cmn_svr_int_range(dp[j].value, 0, CMN_DOS_COUNT - 1, &ps.dos_s);
                     ps.present |= CMN_PSTAT_HAS_DOS;
@@ -236,8 +237,10 @@ cmn_sdi_decode(const uint8_t *buf, size_t len, cmn_sdi_t *ret)
     }
     cmn_sdi_t sdi;
     memset(&sdi, 0, sizeof sdi);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         if (cmn_svr_key_is(k, "uuid")) {
             err = cmn_svr_uuid(p[i].value, &sdi.uuid);

@@ -5,6 +5,8 @@
 
 #include "cmn_svr_int.h"
 
+#define S_MAX_ACES 256 /* more ACEs than this: the payload is refused */
+
 /* ---------------------------------------------------------------- acl2 */
 
 cmn_err_t
@@ -100,13 +102,11 @@ cmn_acl_encode(const cmn_acl_t *acl, uint8_t **ret_buf, size_t *ret_len)
 static cmn_err_t
 s_decode_subject(const cbor_item_t *v, cmn_ace_t *ace)
 {
-    if (!cbor_isa_map(v) || cbor_map_size(v) == 0) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(v, &p, &n);
     int kinds = 0;
-    struct cbor_pair *p = cbor_map_handle(v);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(v); i++) {
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         if (cmn_svr_key_is(p[i].key, "uuid")) {
             ace->subject_kind = CMN_ACE_SUBJECT_UUID;
             err = cmn_svr_uuid(p[i].value, &ace->subject_uuid);
@@ -139,18 +139,17 @@ s_decode_subject(const cbor_item_t *v, cmn_ace_t *ace)
 static cmn_err_t
 s_decode_resources(const cbor_item_t *v, cmn_ace_t *ace)
 {
-    if (!cbor_isa_array(v) || cbor_array_size(v) > CMN_ACE_MAX_RES) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
-    for (size_t r = 0; err == CMN_OK && r < cbor_array_size(v); r++) {
-        const cbor_item_t *m = cbor_array_handle(v)[r];
+    cbor_item_t *const *items = NULL;
+    size_t n_items = 0;
+    cmn_err_t err = cmn_svr_array(v, CMN_ACE_MAX_RES, &items, &n_items);
+    for (size_t r = 0; err == CMN_OK && r < n_items; r++) {
         cmn_ace_res_t *res = &ace->resources[r];
-        if (!cbor_isa_map(m)) {
+        const struct cbor_pair *p = NULL;
+        size_t n = 0;
+        if (cmn_svr_map(items[r], &p, &n) != CMN_OK) {
             return CMN_EPROTO;
         }
-        struct cbor_pair *p = cbor_map_handle(m);
-        for (size_t i = 0; err == CMN_OK && i < cbor_map_size(m); i++) {
+        for (size_t i = 0; err == CMN_OK && i < n; i++) {
             if (cmn_svr_key_is(p[i].key, "href")) {
                 err = cmn_svr_text(p[i].value, res->href, sizeof res->href);
             } else if (cmn_svr_key_is(p[i].key, "wc")) {
@@ -178,13 +177,11 @@ s_decode_resources(const cbor_item_t *v, cmn_ace_t *ace)
 static cmn_err_t
 s_decode_ace(const cbor_item_t *item, cmn_ace_t *ace)
 {
-    if (!cbor_isa_map(item)) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(item, &p, &n);
     bool has_subject = false;
-    struct cbor_pair *p = cbor_map_handle(item);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(item); i++) {
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "aceid")) {
@@ -213,21 +210,25 @@ cmn_acl_decode(const uint8_t *buf, size_t len, cmn_acl_t *ret)
     }
     cmn_acl_t acl;
     memset(&acl, 0, sizeof acl);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "aclist2")) {
-            if (!cbor_isa_array(v) || cbor_array_size(v) > 256 ||
-                (acl.present & CMN_ACL_HAS_ACLIST2)) {
+            cbor_item_t *const *aces = NULL;
+            size_t n_aces = 0;
+            if ((acl.present & CMN_ACL_HAS_ACLIST2) ||
+                cmn_svr_array(v, S_MAX_ACES, &aces, &n_aces) != CMN_OK) {
                 err = CMN_EPROTO;
                 break;
             }
             acl.present |= CMN_ACL_HAS_ACLIST2;
-            for (size_t j = 0; err == CMN_OK && j < cbor_array_size(v); j++) {
+            for (size_t j = 0; err == CMN_OK && j < n_aces; j++) {
                 cmn_ace_t ace;
                 memset(&ace, 0, sizeof ace);
-                err = s_decode_ace(cbor_array_handle(v)[j], &ace);
+                err = s_decode_ace(aces[j], &ace);
                 if (err == CMN_OK) {
                     err = cmn_acl_add(&acl, &ace);
                 }

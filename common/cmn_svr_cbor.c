@@ -9,14 +9,34 @@
 
 /* ---------------------------------------------------------------- decoding helpers */
 
+/* libcbor 0.8 asserts, also in release builds, when an accessor gets an item of
+ * another type or width: cbor_is_bool and cbor_get_bool on a float, cbor_get_int on
+ * anything but an integer, cbor_map_* on a non-map, ... A peer chooses every item
+ * we decode, so each accessor below runs only after the cbor_isa_* predicate (which
+ * never asserts) has said what the item is, and the decoders read items only
+ * through these helpers. */
+
+/* A definite string of the given kind (text or bytes): its bytes and length. The
+ * handle of an indefinite string is libcbor's chunk list, not its bytes. */
+static bool
+s_definite_string(const cbor_item_t *item, bool text, const uint8_t **ret_ptr, size_t *ret_len)
+{
+    if (text ? !cbor_isa_string(item) || !cbor_string_is_definite(item)
+             : !cbor_isa_bytestring(item) || !cbor_bytestring_is_definite(item)) {
+        return false;
+    }
+    *ret_ptr = text ? cbor_string_handle(item) : cbor_bytestring_handle(item);
+    *ret_len = text ? cbor_string_length(item) : cbor_bytestring_length(item);
+    return true;
+}
+
 bool
 cmn_svr_key_is(const cbor_item_t *key, const char *name)
 {
-    if (!cbor_isa_string(key) || !cbor_string_is_definite(key)) {
-        return false;
-    }
-    size_t len = cbor_string_length(key);
-    return len == strlen(name) && memcmp(cbor_string_handle(key), name, len) == 0;
+    const uint8_t *s = NULL;
+    size_t len = 0;
+    return s_definite_string(key, true, &s, &len) && len == strlen(name) &&
+           (len == 0 || memcmp(s, name, len) == 0);
 }
 
 bool
@@ -29,14 +49,15 @@ cmn_svr_is_baseline(const cbor_item_t *key)
 cmn_err_t
 cmn_svr_text(const cbor_item_t *item, char *out, size_t cap)
 {
-    if (!cbor_isa_string(item) || !cbor_string_is_definite(item)) {
+    const uint8_t *s = NULL;
+    size_t len = 0;
+    if (!s_definite_string(item, true, &s, &len) || len >= cap ||
+        (len > 0 && memchr(s, 0, len) != NULL)) {
         return CMN_EPROTO;
     }
-    size_t len = cbor_string_length(item);
-    if (len >= cap || memchr(cbor_string_handle(item), 0, len) != NULL) {
-        return CMN_EPROTO;
+    if (len > 0) {
+        memcpy(out, s, len);
     }
-    memcpy(out, cbor_string_handle(item), len);
     out[len] = '\0';
     return CMN_OK;
 }
@@ -77,10 +98,15 @@ cmn_svr_int_range(const cbor_item_t *item, int64_t lo, int64_t hi, int64_t *out)
 cmn_err_t
 cmn_svr_bool(const cbor_item_t *item, bool *out)
 {
-    if (!cbor_is_bool(item)) {
+    /* Not cbor_is_bool: it asserts on a half, single or double float. */
+    if (!cbor_isa_float_ctrl(item) || !cbor_float_ctrl_is_ctrl(item)) {
         return CMN_EPROTO;
     }
-    *out = cbor_get_bool(item);
+    uint8_t v = cbor_ctrl_value(item);
+    if (v != CBOR_CTRL_TRUE && v != CBOR_CTRL_FALSE) {
+        return CMN_EPROTO; /* null, undefined, another simple value */
+    }
+    *out = v == CBOR_CTRL_TRUE;
     return CMN_OK;
 }
 
@@ -99,27 +125,47 @@ cmn_err_t
 cmn_svr_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text)
 {
     bool text = cbor_isa_string(item);
-    if (!(text || cbor_isa_bytestring(item))) {
-        return CMN_EPROTO;
-    }
-    if (text ? !cbor_string_is_definite(item) : !cbor_bytestring_is_definite(item)) {
-        return CMN_EPROTO;
-    }
-    size_t len = text ? cbor_string_length(item) : cbor_bytestring_length(item);
-    if (len > CMN_CRED_MAX_DATA) {
+    const uint8_t *s = NULL;
+    size_t len = 0;
+    if (!s_definite_string(item, text, &s, &len) || len > CMN_CRED_MAX_DATA) {
         return CMN_EPROTO;
     }
     uint8_t *buf = malloc(len + 1);
     if (buf == NULL) {
         return CMN_ENOMEM;
     }
-    memcpy(buf, text ? cbor_string_handle(item) : cbor_bytestring_handle(item), len);
+    if (len > 0) {
+        memcpy(buf, s, len);
+    }
     buf[len] = 0;
     *out = buf;
     *out_len = len;
     if (is_text) {
         *is_text = text;
     }
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_svr_map(const cbor_item_t *item, const struct cbor_pair **ret_pairs, size_t *ret_n)
+{
+    if (!cbor_isa_map(item)) {
+        return CMN_EPROTO;
+    }
+    /* Definite or not, a decoded map holds its pairs in one array. */
+    *ret_pairs = cbor_map_handle(item);
+    *ret_n = cbor_map_size(item);
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_svr_array(const cbor_item_t *item, size_t max, cbor_item_t *const **ret_items, size_t *ret_n)
+{
+    if (!cbor_isa_array(item) || cbor_array_size(item) > max) {
+        return CMN_EPROTO;
+    }
+    *ret_items = cbor_array_handle(item);
+    *ret_n = cbor_array_size(item);
     return CMN_OK;
 }
 

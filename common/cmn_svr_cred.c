@@ -5,6 +5,8 @@
 
 #include "cmn_svr_int.h"
 
+#define S_MAX_CREDS 64 /* more credentials than this: the payload is refused */
+
 /* ---------------------------------------------------------------- cred */
 
 static void
@@ -151,12 +153,10 @@ cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
 static cmn_err_t
 s_decode_data(const cbor_item_t *v, uint8_t **data, size_t *len, bool *is_text, char *enc)
 {
-    if (!cbor_isa_map(v)) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
-    struct cbor_pair *p = cbor_map_handle(v);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(v); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(v, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         if (cmn_svr_key_is(p[i].key, "data")) {
             if (*data) {
                 err = CMN_EPROTO;
@@ -177,12 +177,10 @@ s_decode_data(const cbor_item_t *v, uint8_t **data, size_t *len, bool *is_text, 
 static cmn_err_t
 s_decode_cred(const cbor_item_t *item, cmn_cred_t *c)
 {
-    if (!cbor_isa_map(item)) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
-    struct cbor_pair *p = cbor_map_handle(item);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(item); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(item, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "credid")) {
@@ -227,21 +225,25 @@ cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
     }
     cmn_creds_t cs;
     memset(&cs, 0, sizeof cs);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "creds")) {
-            if (!cbor_isa_array(v) || cbor_array_size(v) > 64 ||
-                (cs.present & CMN_CREDS_HAS_CREDS)) {
+            cbor_item_t *const *items = NULL;
+            size_t n_items = 0;
+            if ((cs.present & CMN_CREDS_HAS_CREDS) ||
+                cmn_svr_array(v, S_MAX_CREDS, &items, &n_items) != CMN_OK) {
                 err = CMN_EPROTO;
                 break;
             }
             cs.present |= CMN_CREDS_HAS_CREDS;
-            for (size_t j = 0; err == CMN_OK && j < cbor_array_size(v); j++) {
+            for (size_t j = 0; err == CMN_OK && j < n_items; j++) {
                 cmn_cred_t c;
                 memset(&c, 0, sizeof c);
-                err = s_decode_cred(cbor_array_handle(v)[j], &c);
+                err = s_decode_cred(items[j], &c);
                 if (err == CMN_OK) {
                     err = cmn_creds_add(&cs, &c);
                 }

@@ -22,22 +22,32 @@ typedef struct {
     bool failed;      /* an allocation failed */
 } cmn_svr_enc_t;
 
-/* ---- reading decoded items: CMN_EPROTO for a wrong type or a value out of bounds ---- */
+/* ---- reading decoded items: CMN_EPROTO for a wrong type or a value out of bounds ----
+ * libcbor 0.8 asserts (aborts, in every build) when one of its accessors gets an item
+ * of another type, width or definiteness. The decoders read peer items only through
+ * these helpers, which check first; they never assert, whatever the item. */
 
 /* True if key is the definite text string name. */
 bool cmn_svr_key_is(const cbor_item_t *key, const char *name);
 /* True for the baseline properties (rt, if, n, id) that every resource may carry. */
 bool cmn_svr_is_baseline(const cbor_item_t *key);
-/* A definite text string without NUL that fits in cap (with its terminator). */
+/* A definite text string without NUL that fits in cap (with its terminator);
+ * indefinite (chunked) strings are refused. */
 cmn_err_t cmn_svr_text(const cbor_item_t *item, char *out, size_t cap);
 /* An integer in [lo, hi]. */
 cmn_err_t cmn_svr_int_range(const cbor_item_t *item, int64_t lo, int64_t hi, int64_t *out);
-/* A CBOR true or false. */
+/* The simple value true or false (not null, undefined or a float). */
 cmn_err_t cmn_svr_bool(const cbor_item_t *item, bool *out);
 /* A text string holding a UUID in its 36-character form. */
 cmn_err_t cmn_svr_uuid(const cbor_item_t *item, cmn_uuid_t *out);
 /* Byte string or text string, copied into a malloc'd buffer. */
 cmn_err_t cmn_svr_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text);
+/* A map, definite or indefinite: its pairs (borrowed from item) and their count. */
+cmn_err_t cmn_svr_map(const cbor_item_t *item, const struct cbor_pair **ret_pairs, size_t *ret_n);
+/* An array, definite or indefinite, of at most max items: its items (borrowed from
+ * item) and their count. */
+cmn_err_t
+cmn_svr_array(const cbor_item_t *item, size_t max, cbor_item_t *const **ret_items, size_t *ret_n);
 /* Like cmn_svr_load, and the item must be a map. */
 cmn_err_t cmn_svr_load_map(const uint8_t *buf, size_t len, cbor_item_t **ret);
 /* cbor_load of exactly one well-formed item; the caller checks its type. */

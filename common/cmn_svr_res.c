@@ -5,6 +5,8 @@
 
 #include "cmn_svr_int.h"
 
+#define S_MAX_LINKS 256 /* more links than this: the payload is refused */
+
 /* ---------------------------------------------------------------- /oic/res */
 
 cmn_err_t
@@ -88,15 +90,15 @@ cmn_res_encode(const cmn_res_t *res, uint8_t **ret_buf, size_t *ret_len)
 static cmn_err_t
 s_strings(const cbor_item_t *v, char *out, size_t stride, size_t max, size_t *n)
 {
-    if (!cbor_isa_array(v)) {
+    cbor_item_t *const *items = NULL;
+    size_t n_items = 0;
+    if (cmn_svr_array(v, SIZE_MAX, &items, &n_items) != CMN_OK) {
         return CMN_EPROTO;
     }
     *n = 0;
-    for (size_t j = 0; j < cbor_array_size(v); j++) {
-        if (j >= max) {
-            continue; /* extra types are ignored, not an error */
-        }
-        if (cmn_svr_text(cbor_array_handle(v)[j], out + j * stride, stride) != CMN_OK) {
+    for (size_t j = 0; j < n_items && j < max; j++) {
+        /* extra types are ignored, not an error */
+        if (cmn_svr_text(items[j], out + j * stride, stride) != CMN_OK) {
             return CMN_EPROTO;
         }
         (*n)++;
@@ -107,12 +109,10 @@ s_strings(const cbor_item_t *v, char *out, size_t stride, size_t max, size_t *n)
 static cmn_err_t
 s_decode_link(const cbor_item_t *m, cmn_link_t *l)
 {
-    if (!cbor_isa_map(m)) {
-        return CMN_EPROTO;
-    }
-    cmn_err_t err = CMN_OK;
-    struct cbor_pair *p = cbor_map_handle(m);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(m); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(m, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "anchor")) {
@@ -124,29 +124,23 @@ s_decode_link(const cbor_item_t *m, cmn_link_t *l)
         } else if (cmn_svr_key_is(k, "if")) {
             err = s_strings(v, &l->ifs[0][0], sizeof l->ifs[0], CMN_LINK_MAX_RT, &l->n_ifs);
         } else if (cmn_svr_key_is(k, "p")) {
-            if (!cbor_isa_map(v)) {
-                err = CMN_EPROTO;
-                break;
-            }
-            struct cbor_pair *pp = cbor_map_handle(v);
-            for (size_t j = 0; err == CMN_OK && j < cbor_map_size(v); j++) {
+            const struct cbor_pair *pp = NULL;
+            size_t n_p = 0;
+            err = cmn_svr_map(v, &pp, &n_p);
+            for (size_t j = 0; err == CMN_OK && j < n_p; j++) {
                 if (cmn_svr_key_is(pp[j].key, "bm")) {
                     err = cmn_svr_int_range(pp[j].value, 0, 255, &l->bm);
                 }
             }
         } else if (cmn_svr_key_is(k, "eps")) {
-            if (!cbor_isa_array(v)) {
-                err = CMN_EPROTO;
-                break;
-            }
-            for (size_t j = 0; err == CMN_OK && j < cbor_array_size(v); j++) {
-                const cbor_item_t *em = cbor_array_handle(v)[j];
-                if (!cbor_isa_map(em)) {
-                    err = CMN_EPROTO;
-                    break;
-                }
-                struct cbor_pair *ep = cbor_map_handle(em);
-                for (size_t q = 0; err == CMN_OK && q < cbor_map_size(em); q++) {
+            cbor_item_t *const *items = NULL;
+            size_t n_items = 0;
+            err = cmn_svr_array(v, SIZE_MAX, &items, &n_items);
+            for (size_t j = 0; err == CMN_OK && j < n_items; j++) {
+                const struct cbor_pair *ep = NULL;
+                size_t n_ep = 0;
+                err = cmn_svr_map(items[j], &ep, &n_ep);
+                for (size_t q = 0; err == CMN_OK && q < n_ep; q++) {
                     if (cmn_svr_key_is(ep[q].key, "ep") && l->n_eps < CMN_LINK_MAX_EPS) {
                         err = cmn_svr_text(ep[q].value, l->eps[l->n_eps], sizeof l->eps[0]);
                         l->n_eps += err == CMN_OK;
@@ -166,16 +160,18 @@ cmn_res_decode(const uint8_t *buf, size_t len, cmn_res_t *ret)
     if (err != CMN_OK) {
         return err;
     }
-    if (!cbor_isa_array(arr) || cbor_array_size(arr) > 256) {
+    cbor_item_t *const *links = NULL;
+    size_t n_links = 0;
+    if (cmn_svr_array(arr, S_MAX_LINKS, &links, &n_links) != CMN_OK) {
         cbor_decref(&arr);
         return CMN_EPROTO;
     }
     cmn_res_t res;
     memset(&res, 0, sizeof res);
-    for (size_t i = 0; err == CMN_OK && i < cbor_array_size(arr); i++) {
+    for (size_t i = 0; err == CMN_OK && i < n_links; i++) {
         cmn_link_t l;
         memset(&l, 0, sizeof l);
-        err = s_decode_link(cbor_array_handle(arr)[i], &l);
+        err = s_decode_link(links[i], &l);
         if (err == CMN_OK) {
             err = cmn_res_add(&res, &l);
         }
@@ -222,8 +218,10 @@ cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret)
     }
     cmn_d_t d;
     memset(&d, 0, sizeof d);
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
         if (cmn_svr_key_is(k, "di")) {
@@ -280,13 +278,11 @@ cmn_vodlist_encode(const cmn_vodlist_t *v, uint8_t **ret_buf, size_t *ret_len)
 static cmn_err_t
 s_decode_vod(const cbor_item_t *m, cmn_vod_t *vod)
 {
-    if (!cbor_isa_map(m)) {
-        return CMN_EPROTO;
-    }
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(m, &p, &n);
     bool has_di = false;
-    cmn_err_t err = CMN_OK;
-    struct cbor_pair *p = cbor_map_handle(m);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(m); i++) {
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         if (cmn_svr_key_is(k, "di")) {
             err = cmn_svr_uuid(p[i].value, &vod->di);
@@ -316,22 +312,26 @@ cmn_vodlist_decode(const uint8_t *buf, size_t len, cmn_vodlist_t *ret)
         return CMN_ENOMEM;
     }
     bool has_vods = false;
-    struct cbor_pair *p = cbor_map_handle(map);
-    for (size_t i = 0; err == CMN_OK && i < cbor_map_size(map); i++) {
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    err = cmn_svr_map(map, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *val = p[i].value;
         if (!cmn_svr_key_is(p[i].key, "vods")) {
             continue;
         }
         has_vods = true;
-        if (!cbor_isa_array(val) || cbor_array_size(val) > CMN_VODLIST_MAX) {
+        cbor_item_t *const *items = NULL;
+        size_t n_items = 0;
+        if (cmn_svr_array(val, CMN_VODLIST_MAX, &items, &n_items) != CMN_OK) {
             err = CMN_EPROTO;
             break;
         }
         v->n_vods = 0;
-        for (size_t j = 0; err == CMN_OK && j < cbor_array_size(val); j++) {
+        for (size_t j = 0; err == CMN_OK && j < n_items; j++) {
             cmn_vod_t vod;
             memset(&vod, 0, sizeof vod);
-            err = s_decode_vod(cbor_array_handle(val)[j], &vod);
+            err = s_decode_vod(items[j], &vod);
             for (size_t q = 0; err == CMN_OK && q < v->n_vods; q++) {
                 if (cmn_uuid_eq(&v->vods[q].di, &vod.di)) {
                     err = CMN_EPROTO; /* the same VOD twice */

@@ -19,7 +19,8 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 
-#define GW_DISC_RCVBUF (8 * 1024 * 1024) /* bytes */
+#define GW_DISC_RCVBUF  (8 * 1024 * 1024) /* bytes */
+#define GW_DISC_ESC_LEN 160               /* a client's string, escaped for the log */
 
 /* DOXM: doxm request to every target, once per round; RES: /oic/res?rt=oic.r.doxm to
  * every target; RES_UNICAST: /oic/res to the doxm reply's source of each device
@@ -328,8 +329,10 @@ s_send_all(gw_disc_t *self, const char *path, const char *query, const uint8_t t
         const s_target_t *t = &self->targets[i];
         if (sendto(self->socks[t->sock].fd, dgram, len, 0, (const struct sockaddr *) &t->addr,
                    t->len) < 0) {
+            char iface[GW_DISC_ESC_LEN];
             cmn_log_warn("GW-DISC-SEND", "discovery request not sent on \"%s\": %s",
-                         self->socks[t->sock].iface, strerror(errno));
+                         cmn_log_escape(iface, sizeof iface, self->socks[t->sock].iface),
+                         strerror(errno));
         }
     }
 }
@@ -354,16 +357,19 @@ gw_disc_start(const gw_disc_opts_t *opts, cmn_err_t *ret_err)
         for (size_t i = 0; i < opts->n_ifaces && i < GW_DISC_MAX_IFACES; i++) {
             gw_scope_t sc = self->order[s];
             if (s_add_target(self, s_scopes[sc].group, 5683, opts->ifaces[i], false) != CMN_OK) {
+                char iface[GW_DISC_ESC_LEN];
                 cmn_log_warn("GW-DISC-IFACE", "no %s discovery on interface \"%s\"",
-                             s_scopes[sc].name, opts->ifaces[i]);
+                             s_scopes[sc].name,
+                             cmn_log_escape(iface, sizeof iface, opts->ifaces[i]));
             }
         }
     }
     for (size_t i = 0; i < opts->n_unicast && i < GW_DISC_MAX_TARGETS; i++) {
         cmn_ep_t ep;
+        char esc[GW_DISC_ESC_LEN];
         if (cmn_ep_parse(opts->unicast[i], &ep) != CMN_OK || ep.is_secure) {
             cmn_log_warn("GW-DISC-EP", "ignoring endpoint \"%s\" (need coap://ADDR:PORT)",
-                         opts->unicast[i]);
+                         cmn_log_escape(esc, sizeof esc, opts->unicast[i]));
             continue;
         }
         char *zone = strchr(ep.host, '%');
@@ -372,7 +378,7 @@ gw_disc_start(const gw_disc_opts_t *opts, cmn_err_t *ret_err)
         }
         if (s_add_target(self, ep.host, ep.port, zone, true) != CMN_OK) {
             cmn_log_warn("GW-DISC-EP", "ignoring endpoint \"%s\" (unknown zone?)",
-                         opts->unicast[i]);
+                         cmn_log_escape(esc, sizeof esc, opts->unicast[i]));
         }
     }
     if (self->n_targets == 0) {
@@ -528,7 +534,16 @@ s_on_doxm(gw_disc_t *self,
           int sock)
 {
     cmn_doxm_t doxm;
-    if (cmn_doxm_decode(p, len, &doxm) != CMN_OK || !(doxm.present & CMN_DOXM_HAS_DEVICEUUID)) {
+    cmn_err_t err = cmn_doxm_decode(p, len, &doxm);
+    if (err != CMN_OK || !(doxm.present & CMN_DOXM_HAS_DEVICEUUID)) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        const void *addr =
+                from->ss_family == AF_INET
+                        ? (const void *) &((const struct sockaddr_in *) from)->sin_addr
+                        : (const void *) &((const struct sockaddr_in6 *) from)->sin6_addr;
+        (void) inet_ntop(from->ss_family, addr, host, sizeof host);
+        cmn_log_debug("GW-DISC-BAD", "doxm reply from %s ignored: %s", host,
+                      err != CMN_OK ? cmn_strerror(err) : "no deviceuuid");
         self->bad++;
         return;
     }

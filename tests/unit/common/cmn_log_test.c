@@ -79,3 +79,27 @@ Test(cmn_log, level_names_parse)
     cr_assert_eq(l, CMN_LOG_NOTICE);
     cr_assert_neq(cmn_log_level_parse("loud", &l), 0);
 }
+
+Test(cmn_log, escape_turns_control_and_non_printable_bytes_into_hex)
+{
+    char out[128];
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "eth0"), "eth0");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "lo\nnotice gw FAKE"),
+                     "lo\\x0anotice gw FAKE");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "a\r\t\x1b[31m\x7f"),
+                     "a\\x0d\\x09\\x1b[31m\\x7f");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "q\"b\\"), "q\\x22b\\x5c");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "\xc3\xa9"), "\\xc3\\xa9");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, NULL), "");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, ""), "");
+}
+
+Test(cmn_log, escape_truncates_without_cutting_an_escape)
+{
+    char out[6];
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "abcdefgh"), "abcde");
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "ab\ncd"), "ab"); /* \x0a needs 4 */
+    cr_assert_str_eq(cmn_log_escape(out, sizeof out, "a\n"), "a\\x0a");
+    char one[1];
+    cr_assert_str_eq(cmn_log_escape(one, sizeof one, "abc"), "");
+}

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cmn_svr.h"
+#include "obt_cbor.h"
 
 #define U_DEV   "11111111-2222-4333-8444-555555555555"
 #define U_OWNER "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -104,9 +105,7 @@ s_kv(cbor_item_t *map, const char *key, cbor_item_t *value)
 static cbor_item_t *
 s_kv_item(cbor_item_t *map, cbor_item_t *key, cbor_item_t *value)
 {
-    cr_assert(cbor_map_add(map, (struct cbor_pair){.key = key, .value = value}));
-    cbor_decref(&key);
-    cbor_decref(&value);
+    cr_assert(obt_cbor_kv(map, key, value));
     return map;
 }
 
@@ -114,25 +113,18 @@ s_kv_item(cbor_item_t *map, cbor_item_t *key, cbor_item_t *value)
 static cbor_item_t *
 s_push(cbor_item_t *array, cbor_item_t *value)
 {
-    cr_assert(cbor_array_push(array, value));
-    cbor_decref(&value);
+    cr_assert(obt_cbor_push(array, value));
     return array;
 }
 
-typedef struct {
-    uint8_t *buf;
-    size_t len;
-} s_buf_t;
+typedef obt_cbor_buf_t s_buf_t;
 
 /* Serializes item and consumes it. */
 static s_buf_t
 s_ser(cbor_item_t *item)
 {
-    s_buf_t b = {NULL, 0};
-    size_t cap = 0;
-    b.len = cbor_serialize_alloc(item, &b.buf, &cap);
+    s_buf_t b = obt_cbor_ser(item);
     cr_assert_gt(b.len, 0);
-    cbor_decref(&item);
     return b;
 }
 
@@ -145,68 +137,7 @@ s_one(const char *key, cbor_item_t *value)
 
 /* ---------------------------------------------------------------- decoders as one type */
 
-typedef cmn_err_t (*s_decode_fn)(const uint8_t *buf, size_t len);
-
-static cmn_err_t
-s_dec_doxm(const uint8_t *buf, size_t len)
-{
-    cmn_doxm_t d;
-    return cmn_doxm_decode(buf, len, &d);
-}
-
-static cmn_err_t
-s_dec_pstat(const uint8_t *buf, size_t len)
-{
-    cmn_pstat_t p;
-    return cmn_pstat_decode(buf, len, &p);
-}
-
-static cmn_err_t
-s_dec_creds(const uint8_t *buf, size_t len)
-{
-    cmn_creds_t c;
-    cmn_err_t err = cmn_creds_decode(buf, len, &c);
-    if (err == CMN_OK) {
-        cmn_creds_free(&c);
-    }
-    return err;
-}
-
-static cmn_err_t
-s_dec_acl(const uint8_t *buf, size_t len)
-{
-    cmn_acl_t a;
-    cmn_err_t err = cmn_acl_decode(buf, len, &a);
-    if (err == CMN_OK) {
-        cmn_acl_free(&a);
-    }
-    return err;
-}
-
-static cmn_err_t
-s_dec_sdi(const uint8_t *buf, size_t len)
-{
-    cmn_sdi_t s;
-    return cmn_sdi_decode(buf, len, &s);
-}
-
-static cmn_err_t
-s_dec_res(const uint8_t *buf, size_t len)
-{
-    cmn_res_t r;
-    cmn_err_t err = cmn_res_decode(buf, len, &r);
-    if (err == CMN_OK) {
-        cmn_res_free(&r);
-    }
-    return err;
-}
-
-static cmn_err_t
-s_dec_d(const uint8_t *buf, size_t len)
-{
-    cmn_d_t d;
-    return cmn_d_decode(buf, len, &d);
-}
+typedef obt_svr_decode_fn s_decode_fn;
 
 static void
 s_assert_eproto(s_decode_fn fn, s_buf_t b, const char *what)
@@ -385,37 +316,37 @@ s_codecs(s_codec_t out[7])
 {
     size_t n = 0;
     cmn_doxm_t doxm = s_full_doxm();
-    out[n] = (s_codec_t){"doxm", s_dec_doxm, false, {0}};
+    out[n] = (s_codec_t){"doxm", obt_svr_dec_doxm, false, {0}};
     cr_assert_eq(cmn_doxm_encode(&doxm, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     n++;
     cmn_pstat_t pstat = s_full_pstat();
-    out[n] = (s_codec_t){"pstat", s_dec_pstat, false, {0}};
+    out[n] = (s_codec_t){"pstat", obt_svr_dec_pstat, false, {0}};
     cr_assert_eq(cmn_pstat_encode(&pstat, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     n++;
     cmn_creds_t creds;
     s_full_creds(&creds);
-    out[n] = (s_codec_t){"cred", s_dec_creds, false, {0}};
+    out[n] = (s_codec_t){"cred", obt_svr_dec_creds, false, {0}};
     cr_assert_eq(cmn_creds_encode(&creds, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     cmn_creds_free(&creds);
     n++;
     cmn_acl_t acl;
     s_full_acl(&acl);
-    out[n] = (s_codec_t){"acl2", s_dec_acl, false, {0}};
+    out[n] = (s_codec_t){"acl2", obt_svr_dec_acl, false, {0}};
     cr_assert_eq(cmn_acl_encode(&acl, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     cmn_acl_free(&acl);
     n++;
     cmn_sdi_t sdi = s_full_sdi();
-    out[n] = (s_codec_t){"sdi", s_dec_sdi, false, {0}};
+    out[n] = (s_codec_t){"sdi", obt_svr_dec_sdi, false, {0}};
     cr_assert_eq(cmn_sdi_encode(&sdi, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     n++;
     cmn_res_t res;
     s_full_res(&res);
-    out[n] = (s_codec_t){"res", s_dec_res, true, {0}};
+    out[n] = (s_codec_t){"res", obt_svr_dec_res, true, {0}};
     cr_assert_eq(cmn_res_encode(&res, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     cmn_res_free(&res);
     n++;
     cmn_d_t d = s_full_d();
-    out[n] = (s_codec_t){"d", s_dec_d, false, {0}};
+    out[n] = (s_codec_t){"d", obt_svr_dec_d, false, {0}};
     cr_assert_eq(cmn_d_encode(&d, &out[n].valid.buf, &out[n].valid.len), CMN_OK);
     n++;
     for (size_t i = 0; i < n; i++) {
@@ -523,19 +454,20 @@ s_doxm_counts_unknown_and_ignores_baseline(void)
 static void
 s_doxm_validates_ranges_and_types(void)
 {
-    s_assert_ok(s_dec_doxm, s_one("oxmsel", s_uint(0xFFFF)), "oxmsel 0xFFFF");
-    s_assert_eproto(s_dec_doxm, s_one("oxmsel", s_uint(0x10000)), "oxmsel 0x10000");
-    s_assert_eproto(s_dec_doxm, s_one("oxmsel", s_neg(0)), "oxmsel -1");
-    s_assert_eproto(s_dec_doxm, s_one("oxmsel", s_str("0")), "oxmsel text");
-    s_assert_ok(s_dec_doxm, s_one("sct", s_uint(511)), "sct 511");
-    s_assert_eproto(s_dec_doxm, s_one("sct", s_uint(512)), "sct 512");
-    s_assert_eproto(s_dec_doxm, s_one("sct", s_bool(true)), "sct bool");
-    s_assert_eproto(s_dec_doxm, s_one("owned", s_uint(1)), "owned int");
-    s_assert_eproto(s_dec_doxm, s_one("owned", s_str("true")), "owned text");
-    s_assert_eproto(s_dec_doxm, s_one("oxms", s_uint(0)), "oxms int");
-    s_assert_eproto(s_dec_doxm, s_one("oxms", s_push(s_arr(), s_str("0"))), "oxms [text]");
-    s_assert_eproto(s_dec_doxm, s_one("oxms", s_push(s_arr(), s_uint(0x10000))), "oxms [big]");
-    s_assert_ok(s_dec_doxm, s_one("oxms", s_arr()), "oxms []");
+    s_assert_ok(obt_svr_dec_doxm, s_one("oxmsel", s_uint(0xFFFF)), "oxmsel 0xFFFF");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxmsel", s_uint(0x10000)), "oxmsel 0x10000");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxmsel", s_neg(0)), "oxmsel -1");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxmsel", s_str("0")), "oxmsel text");
+    s_assert_ok(obt_svr_dec_doxm, s_one("sct", s_uint(511)), "sct 511");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("sct", s_uint(512)), "sct 512");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("sct", s_bool(true)), "sct bool");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("owned", s_uint(1)), "owned int");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("owned", s_str("true")), "owned text");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxms", s_uint(0)), "oxms int");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxms", s_push(s_arr(), s_str("0"))), "oxms [text]");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxms", s_push(s_arr(), s_uint(0x10000))),
+                    "oxms [big]");
+    s_assert_ok(obt_svr_dec_doxm, s_one("oxms", s_arr()), "oxms []");
 
     cbor_item_t *eight = s_arr(), *nine = s_arr();
     for (int i = 0; i < 9; i++) {
@@ -550,10 +482,11 @@ s_doxm_validates_ranges_and_types(void)
     cr_assert_eq(out.n_oxms, 8);
     cr_assert_eq(out.oxms[7], 7);
     free(b8.buf);
-    s_assert_eproto(s_dec_doxm, s_one("oxms", nine), "9 oxms");
+    s_assert_eproto(obt_svr_dec_doxm, s_one("oxms", nine), "9 oxms");
 
     /* a key that is not a text string */
-    s_assert_eproto(s_dec_doxm, s_ser(s_kv_item(s_map(), s_uint(1), s_bool(true))), "int key");
+    s_assert_eproto(obt_svr_dec_doxm, s_ser(s_kv_item(s_map(), s_uint(1), s_bool(true))),
+                    "int key");
 }
 
 Test(cmn_svr, doxm_validates_ranges_types_and_counts_unknown)
@@ -598,15 +531,15 @@ s_check_uuid_prop(s_decode_fn fn, const char *key)
 
 Test(cmn_svr, uuid_properties_are_validated_everywhere)
 {
-    s_check_uuid_prop(s_dec_doxm, "deviceuuid");
-    s_check_uuid_prop(s_dec_doxm, "devowneruuid");
-    s_check_uuid_prop(s_dec_doxm, "rowneruuid");
-    s_check_uuid_prop(s_dec_pstat, "rowneruuid");
-    s_check_uuid_prop(s_dec_creds, "rowneruuid");
-    s_check_uuid_prop(s_dec_acl, "rowneruuid");
-    s_check_uuid_prop(s_dec_sdi, "uuid");
-    s_check_uuid_prop(s_dec_d, "di");
-    s_check_uuid_prop(s_dec_d, "piid");
+    s_check_uuid_prop(obt_svr_dec_doxm, "deviceuuid");
+    s_check_uuid_prop(obt_svr_dec_doxm, "devowneruuid");
+    s_check_uuid_prop(obt_svr_dec_doxm, "rowneruuid");
+    s_check_uuid_prop(obt_svr_dec_pstat, "rowneruuid");
+    s_check_uuid_prop(obt_svr_dec_creds, "rowneruuid");
+    s_check_uuid_prop(obt_svr_dec_acl, "rowneruuid");
+    s_check_uuid_prop(obt_svr_dec_sdi, "uuid");
+    s_check_uuid_prop(obt_svr_dec_d, "di");
+    s_check_uuid_prop(obt_svr_dec_d, "piid");
 
     /* either case parses to the same bytes */
     s_buf_t b = s_one("deviceuuid", s_str(U_UPPER));
@@ -679,23 +612,25 @@ s_pstat_dos_without_dos_p_writes_only_s(void)
 Test(cmn_svr, pstat_validates_ranges_and_types)
 {
     for (int64_t s = 0; s < CMN_DOS_COUNT; s++) {
-        s_assert_ok(s_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_uint((uint64_t) s))), "dos.s");
+        s_assert_ok(obt_svr_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_uint((uint64_t) s))),
+                    "dos.s");
     }
-    s_assert_eproto(s_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_uint(5))), "dos.s 5");
-    s_assert_eproto(s_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_neg(0))), "dos.s -1");
-    s_assert_eproto(s_dec_pstat, s_one("dos", s_kv(s_map(), "p", s_uint(0))), "dos.p int");
-    s_assert_eproto(s_dec_pstat, s_one("dos", s_uint(1)), "dos int");
-    s_assert_eproto(s_dec_pstat, s_one("isop", s_uint(0)), "isop int");
-    s_assert_ok(s_dec_pstat, s_one("cm", s_uint(511)), "cm 511");
-    s_assert_eproto(s_dec_pstat, s_one("cm", s_uint(512)), "cm 512");
-    s_assert_ok(s_dec_pstat, s_one("tm", s_uint(0)), "tm 0");
-    s_assert_eproto(s_dec_pstat, s_one("tm", s_neg(0)), "tm -1");
-    s_assert_ok(s_dec_pstat, s_one("om", s_uint(7)), "om 7");
-    s_assert_eproto(s_dec_pstat, s_one("om", s_uint(8)), "om 8");
-    s_assert_ok(s_dec_pstat, s_one("sm", s_uint(7)), "sm 7");
-    s_assert_eproto(s_dec_pstat, s_one("sm", s_uint(8)), "sm 8");
-    s_assert_eproto(s_dec_pstat, s_one("sm", s_str("4")), "sm text");
-    s_assert_eproto(s_dec_pstat, s_ser(s_kv_item(s_map(), s_bool(true), s_uint(1))), "bool key");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_uint(5))), "dos.s 5");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("dos", s_kv(s_map(), "s", s_neg(0))), "dos.s -1");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("dos", s_kv(s_map(), "p", s_uint(0))), "dos.p int");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("dos", s_uint(1)), "dos int");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("isop", s_uint(0)), "isop int");
+    s_assert_ok(obt_svr_dec_pstat, s_one("cm", s_uint(511)), "cm 511");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("cm", s_uint(512)), "cm 512");
+    s_assert_ok(obt_svr_dec_pstat, s_one("tm", s_uint(0)), "tm 0");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("tm", s_neg(0)), "tm -1");
+    s_assert_ok(obt_svr_dec_pstat, s_one("om", s_uint(7)), "om 7");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("om", s_uint(8)), "om 8");
+    s_assert_ok(obt_svr_dec_pstat, s_one("sm", s_uint(7)), "sm 7");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("sm", s_uint(8)), "sm 8");
+    s_assert_eproto(obt_svr_dec_pstat, s_one("sm", s_str("4")), "sm text");
+    s_assert_eproto(obt_svr_dec_pstat, s_ser(s_kv_item(s_map(), s_bool(true), s_uint(1))),
+                    "bool key");
 
     /* unknown inside dos and at the top level are counted; baseline is not */
     cbor_item_t *m = s_map();
@@ -904,53 +839,56 @@ s_data_item(cbor_item_t *data)
 static void
 s_creds_validates_entries(void)
 {
-    s_assert_ok(s_dec_creds, s_one_cred("credid", s_uint(INT32_MAX)), "credid max");
-    s_assert_eproto(s_dec_creds, s_one_cred("credid", s_uint((uint64_t) INT32_MAX + 1)),
+    s_assert_ok(obt_svr_dec_creds, s_one_cred("credid", s_uint(INT32_MAX)), "credid max");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("credid", s_uint((uint64_t) INT32_MAX + 1)),
                     "credid over");
-    s_assert_eproto(s_dec_creds, s_one_cred("credid", s_neg(0)), "credid -1");
-    s_assert_ok(s_dec_creds, s_one_cred("credtype", s_uint(511)), "credtype 511");
-    s_assert_eproto(s_dec_creds, s_one_cred("credtype", s_uint(512)), "credtype 512");
-    s_assert_ok(s_dec_creds, s_one_cred("subjectuuid", s_str("*")), "wildcard");
-    s_assert_ok(s_dec_creds, s_one_cred("subjectuuid", s_str(U_UPPER)), "upper uuid");
-    s_assert_eproto(s_dec_creds, s_one_cred("subjectuuid", s_str("**")), "**");
-    s_assert_eproto(s_dec_creds, s_one_cred("subjectuuid", s_str("")), "empty subject");
-    s_assert_eproto(s_dec_creds, s_one_cred("subjectuuid", s_str(U_DEV "0")), "37 chars");
-    s_assert_ok(s_dec_creds,
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("credid", s_neg(0)), "credid -1");
+    s_assert_ok(obt_svr_dec_creds, s_one_cred("credtype", s_uint(511)), "credtype 511");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("credtype", s_uint(512)), "credtype 512");
+    s_assert_ok(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("*")), "wildcard");
+    s_assert_ok(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str(U_UPPER)), "upper uuid");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("**")), "**");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("")), "empty subject");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str(U_DEV "0")), "37 chars");
+    s_assert_ok(obt_svr_dec_creds,
                 s_one_cred("credusage", s_str("123456789012345678901234567890123456789")),
                 "credusage 39");
-    s_assert_eproto(s_dec_creds,
+    s_assert_eproto(obt_svr_dec_creds,
                     s_one_cred("credusage", s_str("1234567890123456789012345678901234567890")),
                     "credusage 40");
-    s_assert_eproto(s_dec_creds, s_one_cred("privatedata", s_bytes("x", 1)), "data not a map");
-    s_assert_eproto(s_dec_creds, s_one_cred("privatedata", s_data_item(s_uint(1))), "data int");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("privatedata", s_bytes("x", 1)),
+                    "data not a map");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("privatedata", s_data_item(s_uint(1))),
+                    "data int");
     s_assert_eproto(
-            s_dec_creds,
+            obt_svr_dec_creds,
             s_one_cred("privatedata", s_kv(s_data_item(s_bytes("x", 1)), "bogus", s_uint(0))),
             "unknown key in privatedata");
     s_assert_eproto(
-            s_dec_creds,
+            obt_svr_dec_creds,
             s_one_cred("privatedata", s_kv(s_data_item(s_bytes("x", 1)), "data", s_bytes("y", 1))),
             "data twice");
-    s_assert_eproto(s_dec_creds, s_one_cred("publicdata", s_kv(s_map(), "encoding", s_uint(1))),
-                    "encoding int");
-    s_assert_ok(s_dec_creds, s_one_cred("publicdata", s_kv(s_map(), "revstat", s_bool(false))),
+    s_assert_eproto(obt_svr_dec_creds,
+                    s_one_cred("publicdata", s_kv(s_map(), "encoding", s_uint(1))), "encoding int");
+    s_assert_ok(obt_svr_dec_creds,
+                s_one_cred("publicdata", s_kv(s_map(), "revstat", s_bool(false))),
                 "revstat skipped");
 
     static uint8_t big[CMN_CRED_MAX_DATA + 1];
-    s_assert_ok(s_dec_creds,
+    s_assert_ok(obt_svr_dec_creds,
                 s_one_cred("privatedata", s_data_item(s_bytes(big, CMN_CRED_MAX_DATA))),
                 "max data");
-    s_assert_eproto(s_dec_creds,
+    s_assert_eproto(obt_svr_dec_creds,
                     s_one_cred("privatedata", s_data_item(s_bytes(big, CMN_CRED_MAX_DATA + 1))),
                     "data too big");
     /* an entry that is not a map, a creds that is not an array, a creds given twice */
-    s_assert_eproto(s_dec_creds, s_one("creds", s_push(s_arr(), s_uint(1))), "entry int");
-    s_assert_eproto(s_dec_creds, s_one("creds", s_map()), "creds map");
+    s_assert_eproto(obt_svr_dec_creds, s_one("creds", s_push(s_arr(), s_uint(1))), "entry int");
+    s_assert_eproto(obt_svr_dec_creds, s_one("creds", s_map()), "creds map");
     cbor_item_t *twice = s_map();
     s_kv(twice, "creds", s_arr());
     s_kv(twice, "creds", s_arr());
-    s_assert_eproto(s_dec_creds, s_ser(twice), "creds twice");
-    s_assert_eproto(s_dec_creds,
+    s_assert_eproto(obt_svr_dec_creds, s_ser(twice), "creds twice");
+    s_assert_eproto(obt_svr_dec_creds,
                     s_one("creds", s_push(s_arr(), s_kv_item(s_map(), s_uint(1), s_uint(1)))),
                     "int key in entry");
 
@@ -961,8 +899,8 @@ s_creds_validates_entries(void)
         }
         s_push(a65, s_kv(s_map(), "credid", s_uint((uint64_t) i)));
     }
-    s_assert_ok(s_dec_creds, s_one("creds", a64), "64 creds");
-    s_assert_eproto(s_dec_creds, s_one("creds", a65), "65 creds");
+    s_assert_ok(obt_svr_dec_creds, s_one("creds", a64), "64 creds");
+    s_assert_eproto(obt_svr_dec_creds, s_one("creds", a65), "65 creds");
 }
 
 static void
@@ -1118,80 +1056,85 @@ s_res_list(cbor_item_t *res)
 static void
 s_acl_validates_subjects(void)
 {
-    s_assert_ok(s_dec_acl, s_one_ace(s_ace_with("subject", s_uuid_subject())), "uuid subject");
-    s_assert_ok(s_dec_acl,
+    s_assert_ok(obt_svr_dec_acl, s_one_ace(s_ace_with("subject", s_uuid_subject())),
+                "uuid subject");
+    s_assert_ok(obt_svr_dec_acl,
                 s_one_ace(s_ace_with("subject", s_kv(s_map(), "conntype", s_str("auth-crypt")))),
                 "conntype");
-    s_assert_ok(s_dec_acl, s_one_ace(s_ace_with("subject", s_kv(s_map(), "role", s_str("r")))),
-                "role");
-    s_assert_eproto(s_dec_acl,
+    s_assert_ok(obt_svr_dec_acl,
+                s_one_ace(s_ace_with("subject", s_kv(s_map(), "role", s_str("r")))), "role");
+    s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("subject", s_kv(s_map(), "conntype", s_str("anon")))),
                     "bad conntype");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("subject", s_map())), "empty subject");
-    s_assert_eproto(s_dec_acl,
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("subject", s_map())), "empty subject");
+    s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("subject", s_kv(s_uuid_subject(), "role", s_str("r")))),
                     "two subjects");
-    s_assert_eproto(s_dec_acl,
+    s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("subject", s_kv(s_map(), "authority", s_str("a")))),
                     "authority alone");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("subject", s_kv(s_map(), "who", s_str("a")))),
+    s_assert_eproto(obt_svr_dec_acl,
+                    s_one_ace(s_ace_with("subject", s_kv(s_map(), "who", s_str("a")))),
                     "unknown subject key");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("subject", s_kv(s_map(), "uuid", s_str("*")))),
+    s_assert_eproto(obt_svr_dec_acl,
+                    s_one_ace(s_ace_with("subject", s_kv(s_map(), "uuid", s_str("*")))),
                     "wildcard uuid subject");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("subject", s_str(U_OWNER))), "subject text");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_kv(s_map(), "permission", s_uint(2))), "no subject");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("subject", s_str(U_OWNER))),
+                    "subject text");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_kv(s_map(), "permission", s_uint(2))),
+                    "no subject");
 }
 
 static void
 s_acl_validates_ace_properties(void)
 {
-    s_assert_ok(s_dec_acl, s_one_ace(s_ace_with("permission", s_uint(31))), "perm 31");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("permission", s_uint(32))), "perm 32");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("permission", s_neg(0))), "perm -1");
-    s_assert_ok(s_dec_acl, s_one_ace(s_ace_with("aceid", s_uint(1))), "aceid 1");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("aceid", s_uint(0))), "aceid 0");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("aceid", s_uint((uint64_t) INT32_MAX + 1))),
-                    "aceid over");
-    s_assert_eproto(s_dec_acl,
+    s_assert_ok(obt_svr_dec_acl, s_one_ace(s_ace_with("permission", s_uint(31))), "perm 31");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("permission", s_uint(32))), "perm 32");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("permission", s_neg(0))), "perm -1");
+    s_assert_ok(obt_svr_dec_acl, s_one_ace(s_ace_with("aceid", s_uint(1))), "aceid 1");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("aceid", s_uint(0))), "aceid 0");
+    s_assert_eproto(obt_svr_dec_acl,
+                    s_one_ace(s_ace_with("aceid", s_uint((uint64_t) INT32_MAX + 1))), "aceid over");
+    s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_kv_item(s_ace_with("permission", s_uint(2)), s_uint(0), s_uint(0))),
                     "int key in ace");
-    s_assert_eproto(s_dec_acl, s_one("aclist2", s_push(s_arr(), s_arr())), "ace array");
-    s_assert_eproto(s_dec_acl, s_one("aclist2", s_map()), "aclist2 map");
+    s_assert_eproto(obt_svr_dec_acl, s_one("aclist2", s_push(s_arr(), s_arr())), "ace array");
+    s_assert_eproto(obt_svr_dec_acl, s_one("aclist2", s_map()), "aclist2 map");
     cbor_item_t *twice = s_map();
     s_kv(twice, "aclist2", s_arr());
     s_kv(twice, "aclist2", s_arr());
-    s_assert_eproto(s_dec_acl, s_ser(twice), "aclist2 twice");
+    s_assert_eproto(obt_svr_dec_acl, s_ser(twice), "aclist2 twice");
 
     /* resources */
     const char *good_wc[] = {"*", "+", "-"};
     for (size_t i = 0; i < 3; i++) {
-        s_assert_ok(s_dec_acl,
+        s_assert_ok(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("resources",
                                          s_res_list(s_kv(s_map(), "wc", s_str(good_wc[i]))))),
                     good_wc[i]);
     }
-    s_assert_eproto(s_dec_acl,
+    s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_map(), "wc", s_str("x"))))),
                     "wc x");
     s_assert_eproto(
-            s_dec_acl,
+            obt_svr_dec_acl,
             s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_map(), "wc", s_str("**"))))),
             "wc **");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("resources", s_res_list(s_map()))),
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("resources", s_res_list(s_map()))),
                     "neither href nor wc");
     s_assert_eproto(
-            s_dec_acl,
+            obt_svr_dec_acl,
             s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_map(), "hrf", s_str("/x"))))),
             "unknown resource key");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("resources", s_res_list(s_str("/x")))),
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("resources", s_res_list(s_str("/x")))),
                     "resource text");
-    s_assert_ok(s_dec_acl,
+    s_assert_ok(obt_svr_dec_acl,
                 s_one_ace(s_ace_with("resources",
                                      s_res_list(s_kv(s_kv(s_map(), "href", s_str("/x")), "if",
                                                      s_push(s_arr(), s_str("oic.if.a")))))),
                 "href with if");
     s_assert_eproto(
-            s_dec_acl,
+            obt_svr_dec_acl,
             s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_kv(s_map(), "href", s_str("/x")),
                                                               "rt", s_str("oic.r.x"))))),
             "rt not an array");
@@ -1201,11 +1144,11 @@ s_acl_validates_ace_properties(void)
     memset(href64, 'h', 64);
     href64[64] = '\0';
     s_assert_ok(
-            s_dec_acl,
+            obt_svr_dec_acl,
             s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_map(), "href", s_str(href63))))),
             "href 63");
     s_assert_eproto(
-            s_dec_acl,
+            obt_svr_dec_acl,
             s_one_ace(s_ace_with("resources", s_res_list(s_kv(s_map(), "href", s_str(href64))))),
             "href 64");
 
@@ -1216,8 +1159,8 @@ s_acl_validates_ace_properties(void)
         }
         s_push(r17, s_kv(s_map(), "href", s_str("/a")));
     }
-    s_assert_ok(s_dec_acl, s_one_ace(s_ace_with("resources", r16)), "16 resources");
-    s_assert_eproto(s_dec_acl, s_one_ace(s_ace_with("resources", r17)), "17 resources");
+    s_assert_ok(obt_svr_dec_acl, s_one_ace(s_ace_with("resources", r16)), "16 resources");
+    s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("resources", r17)), "17 resources");
 }
 
 static void
@@ -1237,7 +1180,7 @@ s_acl_counts_and_limits_aces(void)
     cr_assert_eq(out.n_aces, 256);
     cr_assert_eq(out.aces[255].permission, 2);
     cmn_acl_free(&out);
-    s_assert_eproto(s_dec_acl, s_one("aclist2", a257), "257 aces");
+    s_assert_eproto(obt_svr_dec_acl, s_one("aclist2", a257), "257 aces");
 
     /* good aces then a bad one: the partial list is freed (ASan) and ret untouched */
     cbor_item_t *arr = s_arr();
@@ -1316,7 +1259,7 @@ Test(cmn_svr, sdi_roundtrip_and_validation)
     cr_assert_eq(cmn_sdi_decode(b.buf, b.len, &out), CMN_OK);
     cr_assert_str_eq(out.name, name127);
     free(b.buf);
-    s_assert_eproto(s_dec_sdi, s_one("name", s_str(name128)), "name 128");
+    s_assert_eproto(obt_svr_dec_sdi, s_one("name", s_str(name128)), "name 128");
     b = s_one("name", s_str(""));
     cr_assert_eq(cmn_sdi_decode(b.buf, b.len, &out), CMN_OK);
     cr_assert_str_eq(out.name, "");
@@ -1324,10 +1267,10 @@ Test(cmn_svr, sdi_roundtrip_and_validation)
     free(b.buf);
     cbor_item_t *nul = cbor_build_stringn("ab\0cd", 5);
     cr_assert_not_null(nul);
-    s_assert_eproto(s_dec_sdi, s_one("name", nul), "embedded NUL");
-    s_assert_eproto(s_dec_sdi, s_one("name", s_bytes("ab", 2)), "name bytes");
-    s_assert_eproto(s_dec_sdi, s_one("priv", s_uint(0)), "priv int");
-    s_assert_eproto(s_dec_sdi, s_ser(s_kv_item(s_map(), s_neg(3), s_bool(false))), "neg key");
+    s_assert_eproto(obt_svr_dec_sdi, s_one("name", nul), "embedded NUL");
+    s_assert_eproto(obt_svr_dec_sdi, s_one("name", s_bytes("ab", 2)), "name bytes");
+    s_assert_eproto(obt_svr_dec_sdi, s_one("priv", s_uint(0)), "priv int");
+    s_assert_eproto(obt_svr_dec_sdi, s_ser(s_kv_item(s_map(), s_neg(3), s_bool(false))), "neg key");
 
     cbor_item_t *m = s_kv(s_kv(s_map(), "priv", s_bool(false)), "n", s_str("x"));
     s_kv(m, "other", s_bool(true));
@@ -1396,21 +1339,22 @@ s_one_link(const char *key, cbor_item_t *value)
 static void
 s_res_validation_and_limits(void)
 {
-    s_assert_eproto(s_dec_res, s_ser(s_map()), "a map");
-    s_assert_eproto(s_dec_res, s_ser(s_push(s_arr(), s_str("/oic/d"))), "link text");
-    s_assert_eproto(s_dec_res, s_one_link("href", s_uint(1)), "href int");
-    s_assert_eproto(s_dec_res, s_one_link("anchor", s_str("ocf://" U_DEV "-and-more-text")),
+    s_assert_eproto(obt_svr_dec_res, s_ser(s_map()), "a map");
+    s_assert_eproto(obt_svr_dec_res, s_ser(s_push(s_arr(), s_str("/oic/d"))), "link text");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("href", s_uint(1)), "href int");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("anchor", s_str("ocf://" U_DEV "-and-more-text")),
                     "anchor too long");
-    s_assert_eproto(s_dec_res, s_one_link("rt", s_str("oic.wk.d")), "rt text");
-    s_assert_eproto(s_dec_res, s_one_link("rt", s_push(s_arr(), s_uint(1))), "rt [int]");
-    s_assert_eproto(s_dec_res, s_one_link("if", s_map()), "if map");
-    s_assert_ok(s_dec_res, s_one_link("p", s_kv(s_map(), "bm", s_uint(255))), "bm 255");
-    s_assert_eproto(s_dec_res, s_one_link("p", s_kv(s_map(), "bm", s_uint(256))), "bm 256");
-    s_assert_eproto(s_dec_res, s_one_link("p", s_uint(3)), "p int");
-    s_assert_eproto(s_dec_res, s_one_link("eps", s_str("coap://x")), "eps text");
-    s_assert_eproto(s_dec_res, s_one_link("eps", s_push(s_arr(), s_str("coap://x"))), "eps [text]");
-    s_assert_eproto(s_dec_res, s_one_link("eps", s_push(s_arr(), s_kv(s_map(), "ep", s_uint(1)))),
-                    "ep int");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("rt", s_str("oic.wk.d")), "rt text");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("rt", s_push(s_arr(), s_uint(1))), "rt [int]");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("if", s_map()), "if map");
+    s_assert_ok(obt_svr_dec_res, s_one_link("p", s_kv(s_map(), "bm", s_uint(255))), "bm 255");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("p", s_kv(s_map(), "bm", s_uint(256))), "bm 256");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("p", s_uint(3)), "p int");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("eps", s_str("coap://x")), "eps text");
+    s_assert_eproto(obt_svr_dec_res, s_one_link("eps", s_push(s_arr(), s_str("coap://x"))),
+                    "eps [text]");
+    s_assert_eproto(obt_svr_dec_res,
+                    s_one_link("eps", s_push(s_arr(), s_kv(s_map(), "ep", s_uint(1)))), "ep int");
 
     /* more rt and eps than the struct holds: the extra ones are dropped */
     cbor_item_t *rts = s_arr(), *eps = s_arr();
@@ -1443,8 +1387,8 @@ s_res_validation_and_limits(void)
         }
         s_push(l257, s_kv(s_map(), "href", s_str("/x")));
     }
-    s_assert_ok(s_dec_res, s_ser(l256), "256 links");
-    s_assert_eproto(s_dec_res, s_ser(l257), "257 links");
+    s_assert_ok(obt_svr_dec_res, s_ser(l256), "256 links");
+    s_assert_eproto(obt_svr_dec_res, s_ser(l257), "257 links");
 }
 
 Test(cmn_svr, res_roundtrip_and_validation)
@@ -1488,13 +1432,13 @@ Test(cmn_svr, d_roundtrip_and_validation)
     n63[63] = '\0';
     memset(n64, 'n', 64);
     n64[64] = '\0';
-    s_assert_ok(s_dec_d, s_one("n", s_str(n63)), "n 63");
-    s_assert_eproto(s_dec_d, s_one("n", s_str(n64)), "n 64");
-    s_assert_eproto(s_dec_d, s_one("icv", s_uint(2)), "icv int");
-    s_assert_eproto(s_dec_d, s_one("dmv", s_bool(true)), "dmv bool");
-    s_assert_eproto(s_dec_d, s_one("rt", s_str("oic.wk.d")), "rt text");
-    s_assert_eproto(s_dec_d, s_one("rt", s_push(s_arr(), s_bytes("x", 1))), "rt [bytes]");
-    s_assert_ok(s_dec_d, s_one("whatever", s_uint(1)), "unknown property");
+    s_assert_ok(obt_svr_dec_d, s_one("n", s_str(n63)), "n 63");
+    s_assert_eproto(obt_svr_dec_d, s_one("n", s_str(n64)), "n 64");
+    s_assert_eproto(obt_svr_dec_d, s_one("icv", s_uint(2)), "icv int");
+    s_assert_eproto(obt_svr_dec_d, s_one("dmv", s_bool(true)), "dmv bool");
+    s_assert_eproto(obt_svr_dec_d, s_one("rt", s_str("oic.wk.d")), "rt text");
+    s_assert_eproto(obt_svr_dec_d, s_one("rt", s_push(s_arr(), s_bytes("x", 1))), "rt [bytes]");
+    s_assert_ok(obt_svr_dec_d, s_one("whatever", s_uint(1)), "unknown property");
 }
 
 /* ---------------------------------------------------------------- malformed input, all codecs */

@@ -133,7 +133,10 @@ s_drive(gw_disc_t *disc, int dev)
     }
 }
 
-Test(gw_disc, merges_duplicate_replies_and_counts_malformed, .timeout = 20)
+/* A fake device on a loopback UDP socket (*ret_dev), and a discovery that asks it
+ * by unicast. */
+static gw_disc_t *
+s_start_unicast(int rounds, int window_ms, int *ret_dev)
 {
     int dev = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -143,11 +146,22 @@ Test(gw_disc, merges_duplicate_replies_and_counts_malformed, .timeout = 20)
     char ep[64];
     (void) snprintf(ep, sizeof ep, "coap://127.0.0.1:%u", ntohs(a.sin_port));
     const char *eps[] = {ep};
-    gw_disc_opts_t opts = {
-            .rounds = 1, .window_ms = 300, .query = "owned=FALSE", .unicast = eps, .n_unicast = 1};
+    gw_disc_opts_t opts = {.rounds = rounds,
+                           .window_ms = window_ms,
+                           .query = "owned=FALSE",
+                           .unicast = eps,
+                           .n_unicast = 1};
     cmn_err_t err = CMN_EIO;
     gw_disc_t *disc = gw_disc_start(&opts, &err);
     cr_assert_not_null(disc, "gw_disc_start: %d", err);
+    *ret_dev = dev;
+    return disc;
+}
+
+Test(gw_disc, merges_duplicate_replies_and_counts_malformed, .timeout = 20)
+{
+    int dev = -1;
+    gw_disc_t *disc = s_start_unicast(1, 300, &dev);
 
     /* Phase 1: the device answers twice (e.g. two groups) and sends one junk datagram. */
     struct sockaddr_in gw;
@@ -222,21 +236,25 @@ s_send_res(int dev, const struct sockaddr_in *gw, const uint8_t *tok, size_t tkl
     cr_assert_eq(sendto(dev, dg, n, 0, (const struct sockaddr *) gw, sizeof *gw), (ssize_t) n);
 }
 
+/* Lets the doxm window close, answers the /oic/res request with DEV_UUID's links
+ * and runs the discovery to its end; returns its devices. */
+static const gw_disc_device_t *
+s_finish_with_res(gw_disc_t *disc, int dev, size_t *ret_n)
+{
+    struct sockaddr_in gw;
+    uint8_t tok[8];
+    s_drive(disc, dev);
+    size_t tkl = s_recv_request(dev, &gw, tok);
+    s_send_res(dev, &gw, tok, tkl);
+    s_drive(disc, -1);
+    cr_assert_eq(gw_disc_tick(disc), -1);
+    return gw_disc_devices(disc, ret_n);
+}
+
 Test(gw_disc, asks_the_source_directly_when_res_brings_no_eps, .timeout = 20)
 {
-    int dev = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(dev, (struct sockaddr *) &a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    cr_assert_eq(getsockname(dev, (struct sockaddr *) &a, &al), 0);
-    char ep[64];
-    (void) snprintf(ep, sizeof ep, "coap://127.0.0.1:%u", ntohs(a.sin_port));
-    const char *eps[] = {ep};
-    gw_disc_opts_t opts = {
-            .rounds = 1, .window_ms = 200, .query = "owned=FALSE", .unicast = eps, .n_unicast = 1};
-    cmn_err_t err = CMN_EIO;
-    gw_disc_t *disc = gw_disc_start(&opts, &err);
-    cr_assert_not_null(disc);
+    int dev = -1;
+    gw_disc_t *disc = s_start_unicast(1, 200, &dev);
 
     struct sockaddr_in gw;
     uint8_t tok[8], res_tok[8];
@@ -341,19 +359,8 @@ Test(gw_disc, merge_prefers_ipv4_when_listed_first_and_keeps_the_best_when_full)
  * and its replies from both rounds merge into one device. */
 Test(gw_disc, rounds_find_a_device_that_answers_late, .timeout = 20)
 {
-    int dev = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(dev, (struct sockaddr *) &a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    cr_assert_eq(getsockname(dev, (struct sockaddr *) &a, &al), 0);
-    char ep[64];
-    (void) snprintf(ep, sizeof ep, "coap://127.0.0.1:%u", ntohs(a.sin_port));
-    const char *eps[] = {ep};
-    gw_disc_opts_t opts = {
-            .window_ms = 200, .rounds = 3, .query = "owned=FALSE", .unicast = eps, .n_unicast = 1};
-    cmn_err_t err = CMN_EIO;
-    gw_disc_t *disc = gw_disc_start(&opts, &err);
-    cr_assert_not_null(disc);
+    int dev = -1;
+    gw_disc_t *disc = s_start_unicast(3, 200, &dev);
     struct sockaddr_in gw;
     uint8_t tok[8];
     (void) s_recv_request(dev, &gw, tok); /* round 1: ignored */
@@ -368,16 +375,57 @@ Test(gw_disc, rounds_find_a_device_that_answers_late, .timeout = 20)
     tkl = s_recv_request(dev, &gw, tok); /* round 3: answered again */
     cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
     free(p);
-    s_drive(disc, dev);
-    tkl = s_recv_request(dev, &gw, tok); /* /oic/res */
-    s_send_res(dev, &gw, tok, tkl);
-    s_drive(disc, -1);
-    cr_assert_eq(gw_disc_tick(disc), -1);
     size_t n_devs = 0;
-    const gw_disc_device_t *devs = gw_disc_devices(disc, &n_devs);
+    const gw_disc_device_t *devs = s_finish_with_res(disc, dev, &n_devs);
     cr_assert_eq(n_devs, 1);
     cr_expect_eq(devs[0].first_round, 2);
     cr_expect_eq(devs[0].n_eps, 1);
+    gw_disc_destroy(&disc);
+    (void) close(dev);
+}
+
+/* {"owned": half-float 1.0} (issue 9): libcbor 0.8 asserted on it in cbor_is_bool. */
+static const uint8_t s_half_owned[] = {0xa1, 0x65, 0x6f, 0x77, 0x6e, 0x65, 0x64, 0xf9, 0x3c, 0x00};
+
+Test(gw_disc, a_half_float_doxm_reply_parses_and_its_payload_is_refused)
+{
+    uint8_t dg[512];
+    size_t n = s_reply(0x45, s_token, 8, s_half_owned, sizeof s_half_owned, dg, sizeof dg);
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    cr_assert_eq(gw_disc_parse_reply(dg, n, s_token, &got, &got_len), CMN_OK);
+    cr_assert_eq(got_len, sizeof s_half_owned);
+    cr_assert_arr_eq(got, s_half_owned, sizeof s_half_owned);
+    cmn_doxm_t doxm;
+    cr_assert_eq(cmn_doxm_decode(got, got_len, &doxm), CMN_EPROTO);
+}
+
+/* A rogue device answers the doxm round with the half-float payload, a good one
+ * with its doxm: the discovery goes on, counts the rogue reply as bad, and finds the
+ * good device. */
+Test(gw_disc, a_half_float_doxm_reply_is_counted_bad_and_discovery_goes_on, .timeout = 20)
+{
+    int dev = -1;
+    gw_disc_t *disc = s_start_unicast(1, 200, &dev);
+    struct sockaddr_in gw;
+    uint8_t tok[8];
+    size_t tkl = s_recv_request(dev, &gw, tok);
+    uint8_t dg[1024];
+    size_t n = s_reply(0x45, tok, tkl, s_half_owned, sizeof s_half_owned, dg, sizeof dg);
+    cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
+    size_t plen = 0;
+    uint8_t *p = s_doxm_cbor(&plen);
+    n = s_reply(0x45, tok, tkl, p, plen, dg, sizeof dg);
+    free(p);
+    cr_assert_eq(sendto(dev, dg, n, 0, (struct sockaddr *) &gw, sizeof gw), (ssize_t) n);
+    size_t n_devs = 0;
+    const gw_disc_device_t *devs = s_finish_with_res(disc, dev, &n_devs);
+    cr_assert_eq(n_devs, 1);
+    cr_expect_str_eq(devs[0].uuid, DEV_UUID);
+    size_t replies = 0, bad = 0;
+    gw_disc_counts(disc, &replies, &bad);
+    cr_expect_eq(replies, 3);
+    cr_expect_eq(bad, 1, "the half-float reply is counted as bad");
     gw_disc_destroy(&disc);
     (void) close(dev);
 }
