@@ -389,13 +389,13 @@ s_take_vod(s_job_t *job, const char *vod_uuid, char *why, size_t why_len)
     }
     bool is_linked = strcmp(v->bridge_uuid, rec->uuid) == 0;
     if (!is_linked && v->bridge_uuid[0] && dots_engine_find(b->engine, v->bridge_uuid)) {
-        (void) snprintf(why, why_len, "VOD %s is already a VOD of Bridge %s", vod_uuid,
+        (void) snprintf(why, why_len, "VOD %.36s is already a VOD of Bridge %.36s", vod_uuid,
                         v->bridge_uuid);
         return S_VOD_REFUSED;
     }
     if (!is_linked && !v->approved && v->discovered_ms < rec->started_ms) {
         (void) snprintf(why, why_len,
-                        "VOD %s was discoverable before its Bridge was owned: not approved "
+                        "VOD %.36s was discoverable before its Bridge was owned: not approved "
                         "automatically",
                         vod_uuid);
         return S_VOD_REFUSED;
@@ -464,7 +464,7 @@ s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, uns
         char why[300];
         s_vod_outcome_t o = s_take_vod(job, vods[i], why, sizeof why);
         if (o == S_VOD_MISSING && missing++ == 0) {
-            (void) snprintf(first_missing, sizeof first_missing, "%s", vods[i]);
+            (void) snprintf(first_missing, sizeof first_missing, "%.36s", vods[i]);
         } else if (o == S_VOD_REFUSED && refused++ == 0) {
             (void) snprintf(refusal, sizeof refusal, "%s", why);
         }

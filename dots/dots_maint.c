@@ -707,7 +707,7 @@ s_start(dots_maint_t *self,
 {
     dots_dev_t *dev = dots_engine_record(self->engine, uuid);
     if (dev == NULL) {
-        (void) snprintf(error, error_len, "no device %s", uuid);
+        (void) snprintf(error, error_len, "no device %.36s", uuid);
         return CMN_ENOTFOUND;
     }
     s_job_t *job = s_find(self, dev->uuid);
