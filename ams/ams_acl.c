@@ -60,9 +60,14 @@ ams_acl_ace_eq(const cmn_ace_t *a, const cmn_ace_t *b)
         (strcmp(a->role, b->role) != 0 || strcmp(a->authority, b->authority) != 0)) {
         return false;
     }
+    /* the same resources in any order (a device may keep them in its own) */
     for (size_t i = 0; i < a->n_resources; i++) {
-        if (strcmp(a->resources[i].href, b->resources[i].href) != 0 ||
-            strcmp(a->resources[i].wc, b->resources[i].wc) != 0) {
+        bool found = false;
+        for (size_t j = 0; j < b->n_resources && !found; j++) {
+            found = strcmp(a->resources[i].href, b->resources[j].href) == 0 &&
+                    strcmp(a->resources[i].wc, b->resources[j].wc) == 0;
+        }
+        if (!found) {
             return false;
         }
     }
@@ -121,6 +126,10 @@ ams_acl_plan(const cmn_acl_t *acl,
         bool present = false;
         for (size_t i = 0; i < acl->n_aces && !present; i++) {
             present = ams_acl_ace_eq(&acl->aces[i], &base[b]);
+        }
+        /* an ACE that becomes this baseline ACE once its SVR hrefs are removed */
+        for (size_t i = 0; i < ret->n_replaces && !present; i++) {
+            present = ams_acl_ace_eq(&ret->replaces[i], &base[b]);
         }
         if (!present) {
             ret->adds[ret->n_adds++] = base[b];

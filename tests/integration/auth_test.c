@@ -10,6 +10,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_svr.h"
+#include "cmn_uuid.h"
 #include "obt/common.pb-c.h"
 #include "obt/dots.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -318,4 +319,162 @@ Test(auth, an_unknown_key_gets_no_answer_from_any_daemon, .init = s_setup, .fini
                      CMN_ETIMEDOUT, "%s answered a stranger", servers[i]);
         cmn_bus_client_destroy(&c);
     }
+}
+
+/* The key of the credential for subject on a dumped device (16 bytes from hex). */
+static void
+s_cred_key(const char *dev, const char *subject, uint8_t key[16])
+{
+    const char *p = strstr(dev, "\"creds\":");
+    char subj[64], hex[64];
+    while (p && (p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL) {
+        if (strcmp(subj, subject) == 0 && obt_json_str(p, "privatedata_hex", hex, sizeof hex)) {
+            for (int i = 0; i < 16; i++) {
+                unsigned v = 0;
+                cr_assert_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+                key[i] = (uint8_t) v;
+            }
+            return;
+        }
+    }
+    cr_assert_fail("no credential for %s", subject);
+}
+
+/* POSTs payload to path on dev over the PSK session of party me (whose uuid and key
+ * for dev are given): what an attacker holding that party's key can do. */
+static void
+s_post_as(const char *me,
+          const char *me_uuid,
+          const uint8_t key[16],
+          const char *ep,
+          const char *path,
+          const uint8_t *payload,
+          size_t len)
+{
+    cmn_bus_client_t *c = s_client(me, "gateway");
+    cmn_uuid_t id;
+    cr_assert_eq(cmn_uuid_from_str(me_uuid, &id), CMN_OK);
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest co = OBT__GW__COAP_REQUEST__INIT;
+    Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
+    sec.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
+    sec.psk_identity.data = id.b;
+    sec.psk_identity.len = 16;
+    sec.psk_key.data = (uint8_t *) (uintptr_t) key;
+    sec.psk_key.len = 16;
+    co.endpoint = CMN_PB_STR(ep);
+    co.method = OBT__GW__METHOD__METHOD_POST;
+    co.path = CMN_PB_STR(path);
+    co.payload.data = (uint8_t *) (uintptr_t) payload;
+    co.payload.len = len;
+    co.security = &sec;
+    req.corr_id = cmn_bus_next_corr_id();
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &co;
+    uint8_t *data = NULL;
+    size_t n = 0;
+    cr_assert_eq(cmn_bus_client_call(c, &req.base, req.corr_id, 10000, &data, &n), CMN_OK);
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, n, data);
+    cmn_bus_free(data, n);
+    cr_assert(r && r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__GW__REPLY__BODY_COAP,
+              "%s", r ? r->error : "no reply");
+    cr_assert_eq(r->coap->code, 204u, "the device answered %u to the %s POST", r->coap->code, path);
+    obt__gw__reply__free_unpacked(r, NULL);
+    cmn_bus_client_destroy(&c);
+}
+
+static void
+s_set_dos(const char *me, const char *me_uuid, const uint8_t key[16], const char *ep, int s)
+{
+    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_pstat_encode(&ps, &buf, &len), CMN_OK);
+    s_post_as(me, me_uuid, key, ep, "/oic/sec/pstat", buf, len);
+    free(buf);
+}
+
+/* What an attacker with CMS's or AMS's key leaves on a device (a credential of its
+ * own, an ACE that opens a resource) is reported by the check the tests and the demo
+ * run: it compares cred and acl2 with exactly what the services placed. */
+Test(auth,
+     the_check_reports_a_credential_or_an_ace_that_no_service_placed,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 2, &out), 0, "%s", out ? out : "");
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char store[700], why[300];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    char *objs[4];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 4), 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(obt_check_onboarded(objs[i], &ids, store, why, sizeof why), "%s", why);
+    }
+    char ep0[128], ep1[128];
+    s_ep(objs[0], "coaps://", ep0);
+    s_ep(objs[1], "coaps://", ep1);
+    uint8_t cms_key[16], ams_key[16], owner0[16], owner1[16];
+    s_cred_key(objs[0], ids.cms, cms_key);
+    s_cred_key(objs[1], ids.ams, ams_key);
+    s_cred_key(objs[0], ids.dots, owner0);
+    s_cred_key(objs[1], ids.dots, owner1);
+    for (int i = 0; i < 2; i++) {
+        free(objs[i]);
+    }
+
+    /* SVRs are written in RFPRO only: the owner's key moves the devices there and
+     * back (what DOTS's repair does), the others write in between */
+    s_set_dos("dots", ids.dots, owner0, ep0, CMN_DOS_RFPRO);
+    s_set_dos("dots", ids.dots, owner1, ep1, CMN_DOS_RFPRO);
+
+    /* device 0: a credential for a stranger, over CMS's session */
+    uint8_t stranger_key[16] = {7};
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .priv_data = stranger_key,
+                       .priv_len = 16,
+                       .priv_encoding = CMN_ENC_RAW};
+    cr_assert_eq(cmn_uuid_from_str("99999999-8888-7777-6666-555555555555", &cred.subjectuuid),
+                 CMN_OK);
+    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&creds, &buf, &len), CMN_OK);
+    s_post_as("cms", ids.cms, cms_key, ep0, "/oic/sec/cred", buf, len);
+    free(buf);
+
+    /* device 1: an ACE that lets anyone read and write the light, over AMS's session */
+    cmn_ace_t ace;
+    memset(&ace, 0, sizeof ace);
+    ace.subject_kind = CMN_ACE_SUBJECT_CONNTYPE;
+    ace.conntype = CMN_CONNTYPE_ANON_CLEAR;
+    ace.n_resources = 1;
+    (void) snprintf(ace.resources[0].href, sizeof ace.resources[0].href, "/a/light");
+    ace.permission = CMN_PERM_R | CMN_PERM_U;
+    cmn_acl_t acl = {.present = CMN_ACL_HAS_ACLIST2, .aces = &ace, .n_aces = 1};
+    cr_assert_eq(cmn_acl_encode(&acl, &buf, &len), CMN_OK);
+    s_post_as("ams", ids.ams, ams_key, ep1, "/oic/sec/acl2", buf, len);
+    free(buf);
+    s_set_dos("dots", ids.dots, owner0, ep0, CMN_DOS_RFNOP);
+    s_set_dos("dots", ids.dots, owner1, ep1, CMN_DOS_RFNOP);
+
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 4), 2);
+    bool reported[2] = {false, false};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not(obt_check_onboarded(objs[i], &ids, store, why, sizeof why),
+                      "device %d passed the check with the attacker's entry", i);
+        reported[0] = reported[0] || strstr(why, "credential for 99999999") != NULL;
+        reported[1] = reported[1] || strstr(why, "an ACE that no service placed") != NULL;
+        cr_log_info("device %d: %s", i, why);
+        free(objs[i]);
+    }
+    cr_assert(reported[0], "the stranger's credential was not reported");
+    cr_assert(reported[1], "the extra ACE was not reported");
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_kv.h"
+#include "cmn_svr.h"
 #include "dots_store.h"
 #include "obt_json.h"
 
@@ -97,6 +98,119 @@ obt_svc_store_has(const char *svc_store_dir, const char *uuid)
         return false;                                                                              \
     } while (0)
 
+/* One ACE of a dump as "subject|href,href,...|permission" with the hrefs sorted, so
+ * that two ACEs compare as strings. */
+static void
+s_ace_key(const char *ace, const char *end, char *out, size_t len)
+{
+    char subject[80] = "", hrefs[8][64];
+    size_t n = 0;
+    const char *sub = strstr(ace, "\"subject\":");
+    char v[64];
+    if (sub && sub < end && obt_json_str(sub, "uuid", v, sizeof v) &&
+        strstr(sub, "\"uuid\":") < strstr(sub, "}")) {
+        (void) snprintf(subject, sizeof subject, "uuid:%s", v);
+    } else if (sub && sub < end && obt_json_str(sub, "conntype", v, sizeof v)) {
+        (void) snprintf(subject, sizeof subject, "conntype:%s", v);
+    } else {
+        (void) snprintf(subject, sizeof subject, "other");
+    }
+    for (const char *h = ace; n < 8 && (h = strstr(h, "\"href\":")) != NULL && h < end; h++) {
+        (void) obt_json_str(h, "href", hrefs[n++], sizeof hrefs[0]);
+    }
+    for (size_t i = 1; i < n; i++) { /* a few items: insertion sort */
+        for (size_t j = i; j > 0 && strcmp(hrefs[j - 1], hrefs[j]) > 0; j--) {
+            char t[64];
+            memcpy(t, hrefs[j], sizeof t);
+            memcpy(hrefs[j], hrefs[j - 1], sizeof t);
+            memcpy(hrefs[j - 1], t, sizeof t);
+        }
+    }
+    const char *perm = strstr(ace, "\"permission\":");
+    long permission = perm && perm < end ? strtol(perm + 13, NULL, 10) : -1;
+    size_t at = (size_t) snprintf(out, len, "%s|", subject);
+    for (size_t i = 0; i < n && at < len; i++) {
+        at += (size_t) snprintf(out + at, len - at, "%s%s", i ? "," : "", hrefs[i]);
+    }
+    if (at < len) {
+        (void) snprintf(out + at, len - at, "|%ld", permission);
+    }
+}
+
+/* The device's cred and acl2 hold exactly what DOTS, CMS and AMS placed, and what the
+ * simulator's factory ACL becomes once AMS removed its SVR hrefs (devsim/sim_device.c):
+ * an entry no service placed (an attacker's credential or ACE) is reported. */
+static bool
+s_check_exact(const char *uuid,
+              const char *cred,
+              const char *acl,
+              const char *end,
+              const obt_ids_t *ids,
+              char *why,
+              size_t why_len)
+{
+    const char *const owners[3] = {ids->dots, ids->cms, ids->ams};
+    int seen[3] = {0, 0, 0};
+    for (const char *c = cred; (c = strstr(c, "{\"credid\":")) != NULL && c < acl; c++) {
+        char subj[64] = "", usage[64] = "";
+        (void) obt_json_str(c, "subjectuuid", subj, sizeof subj);
+        (void) obt_json_str(c, "credusage", usage, sizeof usage);
+        bool is_ours = false;
+        for (int k = 0; k < 3; k++) {
+            if (strcmp(subj, owners[k]) == 0) {
+                seen[k]++;
+                is_ours = true;
+            }
+        }
+        if (!is_ours && strncmp(usage, "oic.sec.cred.mfg", 16) != 0) {
+            FAIL("%s: a credential for %s (credusage \"%s\") that no service placed", uuid, subj,
+                 usage);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (seen[k] != 1) {
+            FAIL("%s: %d credentials for %s (DOTS/CMS/AMS place one each)", uuid, seen[k],
+                 owners[k]);
+        }
+    }
+    char expect[5][160];
+    (void) snprintf(expect[0], sizeof expect[0], "uuid:%s|/oic/sec/sp|%d", ids->dots,
+                    CMN_PERM_R | CMN_PERM_U | CMN_PERM_D);
+    (void) snprintf(expect[1], sizeof expect[1], "uuid:%s|/oic/sec/csr|%d", ids->cms, CMN_PERM_R);
+    (void) snprintf(expect[2], sizeof expect[2], "conntype:anon-clear|/oic/d,/oic/p,/oic/res|%d",
+                    CMN_PERM_R);
+    (void) snprintf(expect[3], sizeof expect[3], "uuid:%s|/oic/sec/pstat|%d", ids->ams,
+                    CMN_PERM_R | CMN_PERM_U);
+    /* the factory's auth-crypt ACE without /oic/sec/sdi */
+    (void) snprintf(expect[4], sizeof expect[4], "conntype:auth-crypt|/a/light|%d",
+                    CMN_PERM_R | CMN_PERM_U);
+    int found[5] = {0};
+    const char *a = strstr(acl, "{\"aceid\":");
+    while (a && a < end) {
+        const char *next = strstr(a + 1, "{\"aceid\":");
+        const char *stop = next && next < end ? next : end;
+        char key[300];
+        s_ace_key(a, stop, key, sizeof key);
+        bool is_known = false;
+        for (int k = 0; k < 5; k++) {
+            if (strcmp(key, expect[k]) == 0) {
+                found[k]++;
+                is_known = true;
+            }
+        }
+        if (!is_known) {
+            FAIL("%s: an ACE that no service placed: %s", uuid, key);
+        }
+        a = next;
+    }
+    for (int k = 0; k < 4; k++) {
+        if (found[k] != 1) {
+            FAIL("%s: baseline ACE %s found %d times", uuid, expect[k], found[k]);
+        }
+    }
+    return true;
+}
+
 bool
 obt_check_onboarded(
         const char *d, const obt_ids_t *ids, const char *dots_store_dir, char *why, size_t why_len)
@@ -162,7 +276,7 @@ obt_check_onboarded(
         }
         a++;
     }
-    return true;
+    return s_check_exact(uuid, cred, acl, sdi, ids, why, why_len);
 }
 
 int

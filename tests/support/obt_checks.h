@@ -19,7 +19,9 @@ int obt_ids(const obt_suite_t *s, obt_ids_t *ret);
 /* Checks one dumped device (one JSON object) is onboarded as the issue requires:
  * RFNOP, owned, devowneruuid = DOTS, doxm/pstat rowner = DOTS, cred rowner = CMS,
  * acl2 rowner = AMS, no anon-clear/auth-crypt ACE over an SVR, sdi uuid = domain,
- * and an owner credential whose key equals the one in DOTS's store (dots_store_dir).
+ * an owner credential whose key equals the one in DOTS's store (dots_store_dir), and
+ * nothing else in cred and acl2 but what DOTS, CMS and AMS placed (and the simulator's
+ * factory ACL as AMS leaves it): an attacker's credential or ACE is reported.
  * On failure writes the reason to why and returns false. */
 bool obt_check_onboarded(const char *dev_json,
                          const obt_ids_t *ids,
