@@ -18,6 +18,7 @@
 
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "cmn_time.h"
 #include "sim_mfg.h"
 #include "sim_rdp.h"
 #include "sim_store.h"
@@ -257,6 +258,7 @@ s_event(coap_session_t *session, const coap_event_t event)
     s_peer_t *p = s_peer(dev, session, false);
     if (event == COAP_EVENT_DTLS_CONNECTED && p && p->is_doc) {
         dev->doc_open = true;
+        dev->doc_last_ms = cmn_time_mono_ms();
         cmn_log_info("SIM-DOC-OPEN", "dev=%d DOC open", dev->idx);
     } else if (event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR ||
                event == COAP_EVENT_SESSION_CLOSED || event == COAP_EVENT_SERVER_SESSION_DEL) {
@@ -306,6 +308,9 @@ s_handler(coap_resource_t *resource,
         peer.ssl = coap_session_get_tls(session, &lib);
         if (p) {
             peer.is_doc = p->is_doc && dev->doc_open;
+            if (peer.is_doc) {
+                dev->doc_last_ms = cmn_time_mono_ms();
+            }
             peer.has_peer = p->has_peer;
             peer.peer = p->peer;
         }

@@ -17,6 +17,7 @@ typedef struct {
     char *oxms;           /* comma list of offered OTMs */
     int mcast_jitter_ms;  /* random delay of multicast replies */
     int reset_delay_ms;   /* delay between a reset request and the reset */
+    int doc_idle_ms;      /* a DOC without a request for this long is closed (RFOTM: reset) */
     char *faults;         /* fault injection spec (tests) */
     char *log_level;      /* err..debug */
     bool dump;            /* print the persisted devices as JSON and exit */

@@ -100,6 +100,34 @@ sim_device_doc_closed(sim_device_t *dev)
     }
 }
 
+bool
+sim_device_doc_expire(sim_device_t *dev, uint64_t now)
+{
+    if (!dev->doc_open || dev->doc_idle_ms <= 0 ||
+        now < dev->doc_last_ms + (uint64_t) dev->doc_idle_ms) {
+        return false;
+    }
+    cmn_log_notice("SIM-DOC-IDLE", "dev=%d DOC idle for %d ms: dropped", dev->idx,
+                   dev->doc_idle_ms);
+    sim_device_doc_closed(dev);
+    return true;
+}
+
+bool
+sim_device_boot_check(sim_device_t *dev)
+{
+    bool is_pristine =
+            !dev->doxm.owned && cmn_uuid_is_nil(&dev->doxm.devowneruuid) && dev->creds.n_creds == 0;
+    if (dev->pstat.dos_s != CMN_DOS_RFOTM || is_pristine) {
+        return false;
+    }
+    cmn_log_notice("SIM-BOOT-RESET",
+                   "dev=%d stored in RFOTM with an ownership transfer cut short (owned=%d, "
+                   "%zu credential(s)): resetting",
+                   dev->idx, dev->doxm.owned, dev->creds.n_creds);
+    return sim_device_factory_reset(dev) == CMN_OK;
+}
+
 void
 sim_device_doc_failed(sim_device_t *dev)
 {

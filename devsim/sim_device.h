@@ -52,6 +52,8 @@ typedef struct sim_device {
     const struct sim_mfg_ca *mfg_ca; /* certificate OTM: the CA that issues it (borrowed) */
     uint64_t reset_at_ms;            /* monotonic time of a pending reset, 0 = none */
     int reset_delay_ms;              /* delay after a dos.s=0 request */
+    int doc_idle_ms;                 /* DOC idle timeout (--doc-idle-ms) */
+    uint64_t doc_last_ms;            /* monotonic time of the DOC's last request */
     sim_fault_t fault;               /* injected fault */
     char fault_path[64];             /* its path ("" = every path) */
     bool is_silenced;                /* SIM_FAULT_SILENT triggered */
@@ -94,6 +96,13 @@ const cmn_cred_t *sim_device_find_psk(const sim_device_t *dev, const uint8_t uui
 
 /* Called when the DOC closes: in RFOTM the device resets itself (OCF-NOTES 5.2). */
 void sim_device_doc_closed(sim_device_t *dev);
+/* Drops a DOC idle for longer than doc_idle_ms (the OBT died): the device, still in
+ * RFOTM, resets as when the DOC closes. true if it did. */
+bool sim_device_doc_expire(sim_device_t *dev, uint64_t now);
+/* At start: a device stored in RFOTM that is not pristine (owned, an owner, credentials:
+ * an ownership transfer cut short) resets to a fresh unowned state, as [IL] does when
+ * the DOC is gone. true if it did. */
+bool sim_device_boot_check(sim_device_t *dev);
 
 /* Called when a DOC handshake fails (wrong PIN, refused hint): the device forgets
  * its PIN and stays in RFOTM, same UUID, ready for a new oxmsel POST (new PIN). */

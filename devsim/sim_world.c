@@ -142,6 +142,7 @@ sim_world_new(const sim_config_t *cfg)
         d->is_bridge = cfg->bridge_vods > 0 && i == 0;
         d->bridge_idx = cfg->bridge_vods > 0 && i >= (size_t) cfg->count ? 0 : -1;
         d->reset_delay_ms = cfg->reset_delay_ms;
+        d->doc_idle_ms = cfg->doc_idle_ms;
         d->is_legacy_hint = cfg->rdp_legacy_hint;
         (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
         (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
@@ -156,6 +157,8 @@ sim_world_new(const sim_config_t *cfg)
                 cmn_log_warn("SIM-CORRUPT", "dev=%zu state unreadable: factory reset", i);
             }
             err = sim_device_factory_reset(d);
+        } else if (err == CMN_OK) {
+            (void) sim_device_boot_check(d); /* a transfer cut short by a crash */
         }
         if (err == CMN_OK) {
             s_link_bridge(self, d);
@@ -334,6 +337,7 @@ sim_world_run(sim_world_t *self)
         if (now >= next_sweep) {
             for (size_t i = 0; i < self->n; i++) {
                 sim_device_t *d = &self->devs[i];
+                (void) sim_device_doc_expire(d, now);
                 if (d->reset_at_ms != 0 && now >= d->reset_at_ms) {
                     s_do_reset(self, d);
                 }

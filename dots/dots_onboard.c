@@ -432,6 +432,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     if (err != CMN_OK) {
+        job->is_gw_failure = true;
         if (err == CMN_ETIMEDOUT) {
             s_fail_on(job, EV_TIMEOUT, "timeout: no reply from the gateway");
         } else {
@@ -676,6 +677,41 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
     }
 }
 
+/* The gateway answers (again): the jobs it failed by not answering at all go on by
+ * themselves, at most twice each — resumed over the owner PSK if DOTS owns the
+ * device, queued again from GET_DOXM if nothing lasting was done. A device whose DOC
+ * died resets itself (new uuid): its job then fails at GET_DOXM with "rediscover", and
+ * the next discovery finds the device. */
+static void
+s_retry_gw_failures(dots_engine_t *self)
+{
+    size_t resumed = 0, queued = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        int step = job->dev.step;
+        if (job->dev.state != JOB_FAILED || !job->is_gw_failure || !s_known_state(step) ||
+            job->gw_retries >= 2) {
+            continue;
+        }
+        job->is_gw_failure = false;
+        job->gw_retries++;
+        if (job->dev.owned && s_state_info[step].is_resumable) {
+            job->dev.state = step; /* re-enter the step that failed */
+            job->needs_resume = true;
+            resumed++;
+        } else if (!job->dev.owned && job->dev.approved && s_state_info[step].is_retry_from_start) {
+            s_raise(job, EV_ONBOARD);
+            queued++;
+        }
+    }
+    if (resumed + queued > 0) {
+        cmn_log_notice("DOTS-GW-RETRY",
+                       "the gateway answers: %zu job(s) it failed by not answering resume "
+                       "over their owner PSK, %zu are queued again",
+                       resumed, queued);
+    }
+}
+
 /* The jobs that would start now, were the peers ready. */
 static bool
 s_would_start(const dots_job_t *job)
@@ -754,6 +790,7 @@ dots_engine_tick(dots_engine_t *self)
     if (!s_peers_ready(self)) {
         return;
     }
+    s_retry_gw_failures(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         if (job->needs_resume) {

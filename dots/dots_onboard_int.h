@@ -34,6 +34,8 @@ struct dots_job {
     char pin[CMN_RDP_PIN_LEN + 1]; /* Random PIN, from SubmitPin until the DOC request is sent */
     bool has_pin;                  /* pin given, EV_PIN not raised yet */
     bool is_waiting;               /* held back by a missing peer (dev.error says which) */
+    bool is_gw_failure;            /* failed because the gateway itself did not answer */
+    int gw_retries;                /* automatic retries after such failures (at most 2) */
     int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
@@ -122,6 +124,7 @@ void dots_peers_check(dots_engine_t *self);
  * sent again once the peers are ready (the service joins them to the jobs it resumed;
  * the older calls' late replies are stale by their generation). */
 void dots_engine_resend_handovers(dots_engine_t *self, bool is_cms);
+
 /* Starts the heartbeats (--heartbeat-ms); called once by dots_engine_new. */
 void dots_peers_init(dots_engine_t *self);
 /* Every --heartbeat-ms, a health request to the gateway, CMS and AMS. A peer that stops

@@ -94,3 +94,65 @@ Test(restart,
     static const char *const health[] = {"health", NULL};
     cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0);
 }
+
+static void
+s_setup_gw(void)
+{
+    static const char *const dots_args[] = {"--step-timeout-ms", "1500", NULL};
+    static const char *const sim_args[] = {"--doc-idle-ms", "2000", NULL};
+    s_dir = obt_tmpdir("restart-gw");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, NULL, sim_args), 0);
+}
+
+/* kill -9 of the gateway while DOCs are open: the devices drop their idle DOC and,
+ * still in RFOTM, reset within seconds (not libcoap's two minutes), so the next
+ * discovery finds them and every device reaches RFNOP, checked. */
+Test(restart,
+     kill9_gateway_with_docs_open_strands_no_device,
+     .init = s_setup_gw,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard_nowait[] = {"onboard", "--all", "--no-wait", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, onboard_nowait, NULL), 0);
+    cr_assert_eq(obt_proc_wait_log_count(&s_sim, "SIM-DOC-OPEN", 5, 60000), 0);
+    obt_proc_kill9(&s_suite.gw);
+    cr_assert_eq(obt_suite_restart(&s_suite, "gateway", NULL), 0);
+    /* the DOCs the dead gateway left open are dropped by the devices themselves */
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "SIM-DOC-IDLE", 20000), 0, "no idle DOC dropped");
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    size_t rfnop = 0;
+    for (int round = 0; round < 6 && rfnop < N_DEVICES; round++) {
+        (void) obt_ctl(&s_suite, discover, NULL);
+        (void) obt_ctl(&s_suite, approve, NULL);
+        (void) obt_ctl(&s_suite, onboard, NULL);
+        s_check_owner_creds(&ids, &rfnop);
+    }
+    if (rfnop != N_DEVICES) {
+        static const char *const list[] = {"devices", NULL};
+        char *out = NULL;
+        (void) obt_ctl(&s_suite, list, &out);
+        cr_log_error("%s", out ? out : "");
+        free(out);
+        obt_proc_dump(&s_sim);
+        obt_proc_dump(&s_suite.dots);
+    }
+    cr_assert_eq(rfnop, N_DEVICES, "only %zu devices reached RFNOP after the gateway's restart",
+                 rfnop);
+    char store[700], why[300];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    char *objs[N_DEVICES + 4];
+    size_t n = obt_devsim_dump(s_dir, objs, N_DEVICES + 4);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(obt_check_onboarded(objs[i], &ids, store, why, sizeof why), "%s", why);
+        free(objs[i]);
+    }
+}

@@ -619,3 +619,36 @@ Test(sim_device, the_bridge_relation_survives_a_restart)
     (void) unlink(path);
     (void) rmdir(tmpl);
 }
+
+/* An OBT that died with the DOC open: the device drops it after --doc-idle-ms and,
+ * still in RFOTM, resets (not two minutes of libcoap's session timeout). */
+Test(sim_device, an_idle_doc_is_dropped_and_an_rfotm_device_resets)
+{
+    s_dev.doc_idle_ms = 1000;
+    s_dev.doc_open = true;
+    s_dev.doc_last_ms = 5000;
+    cr_assert_not(sim_device_doc_expire(&s_dev, 5999), "dropped before its idle time");
+    cr_assert_eq(s_dev.reset_at_ms, 0u);
+    cr_assert(sim_device_doc_expire(&s_dev, 6000));
+    cr_assert_not(s_dev.doc_open);
+    cr_assert_neq(s_dev.reset_at_ms, 0u, "an RFOTM device must reset when its DOC goes");
+    cr_assert_not(sim_device_doc_expire(&s_dev, 9000), "no DOC left to drop");
+}
+
+/* A device stored in RFOTM half-owned (a crash cut the transfer short) resets at boot;
+ * a pristine one keeps its uuid. */
+Test(sim_device, a_half_owned_rfotm_device_resets_at_boot)
+{
+    cmn_uuid_t first = s_dev.doxm.deviceuuid;
+    cr_assert_not(sim_device_boot_check(&s_dev), "a pristine device was reset");
+    cr_assert(cmn_uuid_eq(&s_dev.doxm.deviceuuid, &first));
+    cr_assert_eq(
+            cmn_uuid_from_str("11111111-2222-3333-4444-555555555555", &s_dev.doxm.devowneruuid),
+            CMN_OK);
+    s_dev.doxm.owned = true;
+    cr_assert(sim_device_boot_check(&s_dev));
+    cr_assert_not(s_dev.doxm.owned);
+    cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
+    cr_assert_not(cmn_uuid_eq(&s_dev.doxm.deviceuuid, &first), "a reset device has a new uuid");
+    cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+}
