@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "cmn_log.h"
 
@@ -40,7 +41,8 @@ s_map(int rc)
         return CMN_ENOMEM;
     default:
         cmn_log_debug("KV-ERR", "lmdb rc=%d (%s)", rc, mdb_strerror(rc));
-        return rc > 0 && rc < MDB_KEYEXIST ? cmn_err_from_errno(rc) : CMN_ESTORE;
+        /* LMDB passes errno values through (ENOSPC from a full disk): keep them */
+        return rc > 0 ? cmn_err_from_errno(rc) : CMN_ESTORE;
     }
 }
 
@@ -152,6 +154,13 @@ cmn_kv_commit(cmn_kv_txn_t **txn_p)
 {
     cmn_kv_txn_t *t = *txn_p;
     int rc = mdb_txn_commit(t->txn);
+    const char *path = NULL;
+    struct statvfs vfs;
+    /* A short write to a full disk reaches LMDB as EIO (no errno): say what it is. */
+    if (rc == EIO && mdb_env_get_path(t->kv->env, &path) == 0 && path && statvfs(path, &vfs) == 0 &&
+        vfs.f_bavail == 0) {
+        rc = ENOSPC;
+    }
     free(t);
     *txn_p = NULL;
     return s_map(rc);

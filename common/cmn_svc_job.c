@@ -350,8 +350,9 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
     /* the outcome and the end of the job in one write */
     cmn_err_t serr = cmn_svc_put(job->svc, dev, job->handover, NULL, NULL);
     if (serr != CMN_OK) {
-        cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome: %s", cmn_svc_name(job->svc),
-                    job->head.uuid, cmn_strerror(serr));
+        cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome in \"%s\": %s",
+                    cmn_svc_name(job->svc), job->head.uuid, cmn_svc_config(job->svc)->store_dir,
+                    cmn_strerror(serr));
     }
     if (err == CMN_OK) {
         cmn_log_notice("SVC-JOB-DONE", "%s: dev=%s %s done: %s (%s)", cmn_svc_name(job->svc),

@@ -111,7 +111,8 @@ s_store(dots_job_t *job, bool with_secret)
     if (err == CMN_OK) {
         job->stored_state = to;
     } else {
-        cmn_log_err("DOTS-STORE", "dev=%s cannot persist: %s", job->dev.uuid, cmn_strerror(err));
+        cmn_log_err("DOTS-STORE", "dev=%s cannot persist in \"%s\": %s", job->dev.uuid,
+                    job->eng->cfg->store_dir, cmn_strerror(err));
     }
     return err;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,4 +234,38 @@ Test(cmn_kv, unknown_db_is_rejected)
     cr_assert_neq(cmn_kv_put(txn, "nope", "k", 1, "v", 1), CMN_OK);
     cmn_kv_abort(&txn);
     cmn_kv_destroy(&kv);
+}
+
+/* A full disk (not a full map) says so: "No space left on device", not "store
+ * failure". Needs root for a small tmpfs (the tests run as root in their namespace). */
+Test(cmn_kv, a_full_disk_says_no_space_left_on_device)
+{
+    if (geteuid() != 0) {
+        cr_skip_test("needs root to mount a small tmpfs");
+    }
+    cr_assert_eq(mkdir(s_dir, 0700), 0);
+    if (mount("tmpfs", s_dir, "tmpfs", 0, "size=256k") != 0) {
+        cr_skip_test("cannot mount a tmpfs here");
+    }
+    cmn_kv_t *kv = s_open(64 << 20); /* a map far larger than the disk */
+    static uint8_t blob[16384];
+    cmn_err_t err = CMN_OK;
+    for (int i = 0; i < 1000 && err == CMN_OK; i++) {
+        cmn_kv_txn_t *txn = NULL;
+        err = cmn_kv_begin(kv, true, &txn);
+        char key[16];
+        int n = snprintf(key, sizeof key, "k%04d", i);
+        if (err == CMN_OK) {
+            err = cmn_kv_put(txn, "alpha", key, (size_t) n, blob, sizeof blob);
+        }
+        if (err == CMN_OK) {
+            err = cmn_kv_commit(&txn);
+        } else {
+            cmn_kv_abort(&txn);
+        }
+    }
+    cmn_kv_destroy(&kv);
+    (void) umount(s_dir);
+    cr_assert_str_eq(cmn_strerror(err), "No space left on device", "got %s (%s)", cmn_errname(err),
+                     cmn_strerror(err));
 }
