@@ -122,7 +122,7 @@ main(int argc, char **argv)
     free(objs);
     printf("%zu of %zu devices: owned by DOTS %s, new deviceuuid, doxm/pstat rowner DOTS, "
            "cred rowner CMS %s, acl2 rowner AMS %s, owner PSK = DOTS's, no anon/auth-crypt "
-           "ACE over an SVR, sdi %s\n",
+           "ACE over an SVR, no credential or ACE that no service placed, sdi %s\n",
            ok, n, ids.dots, ids.cms, ids.ams, ids.sd);
     return n > 0 && ok == n && n_first == n ? 0 : 1;
 }
