@@ -464,6 +464,24 @@ s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, 
     return sock;
 }
 
+/* A socket of type connected to endpoint as CURVE client `name` toward server
+ * `server_name`, both certificates from keys_dir. NULL with *ret_err on failure. */
+static zsock_t *
+s_client_sock(int type,
+              const char *endpoint,
+              const char *keys_dir,
+              const char *name,
+              const char *server_name,
+              cmn_err_t *ret_err)
+{
+    zcert_t *cert = s_load(keys_dir, "secret", name, ".cert_secret", ret_err);
+    zcert_t *server = cert ? s_load(keys_dir, "public", server_name, ".cert", ret_err) : NULL;
+    zsock_t *sock = server ? s_curve_connect(type, cert, server, endpoint, ret_err) : NULL;
+    zcert_destroy(&cert);
+    zcert_destroy(&server);
+    return sock;
+}
+
 cmn_bus_client_t *
 cmn_bus_client_new(const char *endpoint,
                    const char *keys_dir,
@@ -471,32 +489,15 @@ cmn_bus_client_new(const char *endpoint,
                    const char *server_name,
                    cmn_err_t *ret_err)
 {
-    cmn_err_t err = CMN_OK;
-    zcert_t *cert = NULL;
-    zcert_t *server = NULL;
+    cmn_err_t err = CMN_ENOMEM;
     cmn_bus_client_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        err = CMN_ENOMEM;
-        goto out;
+    if (self) {
+        err = CMN_OK;
+        self->sock = s_client_sock(ZMQ_DEALER, endpoint, keys_dir, name, server_name, &err);
     }
-    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
-    if (cert == NULL) {
-        goto out_free;
+    if (self && self->sock == NULL) {
+        cmn_bus_client_destroy(&self);
     }
-    server = s_load(keys_dir, "public", server_name, ".cert", &err);
-    if (server == NULL) {
-        goto out_free;
-    }
-    self->sock = s_curve_connect(ZMQ_DEALER, cert, server, endpoint, &err);
-    if (self->sock == NULL) {
-        goto out_free;
-    }
-    goto out;
-out_free:
-    cmn_bus_client_destroy(&self);
-out:
-    zcert_destroy(&cert);
-    zcert_destroy(&server);
     if (ret_err) {
         *ret_err = err;
     }
@@ -903,23 +904,15 @@ cmn_bus_sub_new(const char *endpoint,
                 const char *server_name,
                 cmn_err_t *ret_err)
 {
-    cmn_err_t err = CMN_OK;
-    zcert_t *cert = NULL;
-    zcert_t *server = NULL;
+    cmn_err_t err = CMN_ENOMEM;
     cmn_bus_sub_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        err = CMN_ENOMEM;
-        goto out;
+    if (self) {
+        err = CMN_OK;
+        self->sock = s_client_sock(ZMQ_SUB, endpoint, keys_dir, name, server_name, &err);
     }
-    cert = s_load(keys_dir, "secret", name, ".cert_secret", &err);
-    server = cert ? s_load(keys_dir, "public", server_name, ".cert", &err) : NULL;
-    self->sock = server ? s_curve_connect(ZMQ_SUB, cert, server, endpoint, &err) : NULL;
-    if (self->sock == NULL) {
+    if (self && self->sock == NULL) {
         cmn_bus_sub_destroy(&self);
     }
-out:
-    zcert_destroy(&cert);
-    zcert_destroy(&server);
     if (ret_err) {
         *ret_err = err;
     }
