@@ -97,15 +97,22 @@ dots_disc_pick(dots_dev_t *d, const char *endpoint)
     if (!dots_disc_has_conflict(d)) {
         return CMN_ESTATE;
     }
-    for (size_t i = 0; i < d->n_claims; i++) {
-        const dots_claim_t *c = &d->claims[i];
-        bool is_it = strcmp(c->source, endpoint) == 0;
-        for (size_t e = 0; e < c->n_eps && !is_it; e++) {
-            is_it = strcmp(c->eps[e], endpoint) == 0;
+    /* A claim's source names it; an endpoint only when no other claim lists it too
+     * (an impostor may list the real device's endpoints as its own). */
+    const dots_claim_t *c = NULL, *listing = NULL;
+    size_t n_listing = 0;
+    for (size_t i = 0; i < d->n_claims && c == NULL; i++) {
+        if (strcmp(d->claims[i].source, endpoint) == 0) {
+            c = &d->claims[i];
+        } else if (s_has(d->claims[i].eps, d->claims[i].n_eps, endpoint)) {
+            listing = &d->claims[i];
+            n_listing++;
         }
-        if (!is_it) {
-            continue;
-        }
+    }
+    if (c == NULL && n_listing == 1) {
+        c = listing;
+    }
+    if (c != NULL) {
         memset(d->eps, 0, sizeof d->eps);
         d->n_eps = 0;
         for (size_t e = 0; e < c->n_eps && d->n_eps < DOTS_MAX_EPS; e++) {

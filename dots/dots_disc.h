@@ -32,7 +32,9 @@ dots_disc_set_conflict(dots_dev_t *d, const dots_disc_claim_t *claims, size_t n,
 /* True while d holds a conflict the operator did not resolve. */
 bool dots_disc_has_conflict(const dots_dev_t *d);
 
-/* Resolves d's conflict for the claim whose source or one of whose eps is endpoint:
+/* Resolves d's conflict for the claim whose source is endpoint, else for the one claim
+ * that lists endpoint among its eps (listed by two: none, an impostor may list the
+ * real device's endpoints):
  * d's endpoints become that claim's (its eps, else its source), the claims and the
  * error are cleared. CMN_ESTATE if d holds no conflict, CMN_ENOTFOUND if no claim
  * has that endpoint (d unchanged). */
