@@ -222,6 +222,14 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     }
     if (!o->json) {
         printf("found %u unowned device(s), %u new\n", r->discover->found, r->discover->added);
+        if (r->discover->conflicts > 0) {
+            printf("%u uuid(s) claimed by several endpoints: not approvable until "
+                   "`obtctl approve UUID --endpoint EP` (see the ERROR column)\n",
+                   r->discover->conflicts);
+        }
+        for (size_t i = 0; i < r->discover->n_limits; i++) {
+            printf("%s\n", r->discover->limits[i]);
+        }
     }
     obt__dots__reply__free_unpacked(r, NULL);
     return s_print_list(o, o->json ? NULL : "DISCOVERED");
@@ -235,6 +243,7 @@ typedef struct {
     bool wait;         /* onboard: wait for the outcome */
     int wait_s;        /* for so long */
     const char *otm;   /* onboard: --otm LIST */
+    char *ep;          /* approve: --endpoint EP (a conflict's claim) */
     ctl_pin_src_t pin; /* onboard: --pin-file / --pin - */
 } s_sel_t;
 
@@ -247,6 +256,7 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
                                           {"otm", required_argument, NULL, 'o'},
                                           {"pin-file", required_argument, NULL, 'f'},
                                           {"pin", required_argument, NULL, 'p'},
+                                          {"endpoint", required_argument, NULL, 'e'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int c;
@@ -267,10 +277,16 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
             ret->pin.file = optarg;
         } else if (c == 'p' && !approve && strcmp(optarg, "-") == 0) {
             ret->pin.from_stdin = true;
+        } else if (c == 'e' && approve) {
+            ret->ep = optarg;
         } else {
             if (approve) {
                 printf("usage: obtctl approve UUID...|--all\n"
-                       "Approves taking ownership of discovered devices (clause 5.3.1 step 2).\n");
+                       "       obtctl approve UUID --endpoint EP\n"
+                       "Approves taking ownership of discovered devices (clause 5.3.1 step 2).\n"
+                       "A uuid claimed by several endpoints (a conflict, docs/discovery.md) is\n"
+                       "approved only with --endpoint: EP (one claim's source or one of its\n"
+                       "endpoints, as `obtctl devices` shows them) is the claim kept.\n");
             } else {
                 printf("usage: obtctl [--json] onboard UUID...|--all [--otm mfg|rdp|jw|LIST]\n"
                        "              [--pin-file F | --pin -] [--no-wait] [--wait-s N]\n"
@@ -307,6 +323,11 @@ ctl_cmd_approve(const ctl_opts_t *o, int argc, char **argv)
     sel.uuids = a.uuids;
     sel.n_uuids = a.n;
     sel.all = all;
+    sel.endpoint = a.ep ? a.ep : (char *) (uintptr_t) "";
+    if (a.ep && (all || a.n != 1)) {
+        fprintf(stderr, "obtctl: approve: --endpoint goes with exactly one UUID\n");
+        return CTL_EXIT_USAGE;
+    }
     req.body_case = OBT__DOTS__REQUEST__BODY_APPROVE;
     req.approve = &sel;
     Obt__Dots__Reply *r = NULL;

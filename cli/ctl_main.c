@@ -19,7 +19,10 @@ static const struct {
         {"discover", ctl_cmd_discover,
          "discover [--window-ms N] [--endpoint coap://H:P]...  find unowned devices"},
         {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
-        {"approve", ctl_cmd_approve, "approve UUID...|--all         approve taking ownership"},
+        {"approve", ctl_cmd_approve,
+         "approve UUID...|--all         approve taking ownership\n"
+         "  approve UUID --endpoint EP    ... of a uuid several endpoints claimed: keep EP's "
+         "claim"},
         {"onboard", ctl_cmd_onboard,
          "onboard UUID...|--all [--otm mfg|rdp|jw|LIST] [--pin-file F|--pin -] [--no-wait] "
          "[--wait-s N]  take them to RFNOP"},

@@ -109,7 +109,7 @@ s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
 }
 
 static void
-s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added);
+s_on_discovered(void *arg, cmn_err_t err, const char *error, const dots_discover_result_t *res);
 
 /* One discovery with the gateway's defaults (scopes, interfaces, rounds, window). */
 static cmn_err_t
@@ -434,10 +434,9 @@ s_take_vod(s_job_t *job, const char *vod_uuid, char *why, size_t why_len)
 }
 
 static void
-s_on_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added)
+s_on_discovered(void *arg, cmn_err_t err, const char *error, const dots_discover_result_t *res)
 {
-    (void) found;
-    (void) added;
+    (void) res;
     s_job_t *job = cmn_jobs_returned(arg);
     dots_dev_t *rec = job ? s_rec(job) : NULL;
     if (rec == NULL) {

@@ -22,6 +22,7 @@ typedef struct {
     bool auto_approve;      /* approve discovered devices without the operator */
     char *otm_policy;       /* acceptable OTMs, most preferred first ("mfg,rdp,jw") */
     int discover_window_ms; /* default discovery window */
+    int discover_max_new;   /* new device records one discovery may add */
     int step_timeout_ms;    /* deadline of one onboarding step */
     int vod_discover_ms;    /* how long a Bridge's VODs are looked for (docs/bridges.md) */
     int heartbeat_ms;       /* between two health requests to the gateway, CMS and AMS */

@@ -78,6 +78,7 @@ s_device(const dots_dev_t *r,
     d->bridge = CMN_PB_STR(r->bridge_uuid);
     d->is_bridge = r->is_bridge;
     d->seq = r->event_seq;
+    d->claimed_by = r->claimed_by;
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -111,14 +112,18 @@ s_on_health(dots_service_t *self,
 }
 
 static void
-s_discovered(void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added)
+s_discovered(void *arg, cmn_err_t err, const char *error, const dots_discover_result_t *res)
 {
     dots_deferred_t *d = arg;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
     Obt__Dots__DiscoverReply dr = OBT__DOTS__DISCOVER_REPLY__INIT;
     if (err == CMN_OK) {
-        dr.found = found;
-        dr.added = added;
+        dr.found = res->found;
+        dr.added = res->added;
+        dr.conflicts = res->conflicts;
+        dr.dropped = res->dropped;
+        dr.limits = (char **) (uintptr_t) res->limits; /* packed, never written */
+        dr.n_limits = res->n_limits;
         reply.body_case = OBT__DOTS__REPLY__BODY_DISCOVER;
         reply.discover = &dr;
     }
@@ -238,11 +243,23 @@ s_select(dots_service_t *self,
         return CMN_EINVAL;
     }
     size_t count = 0;
-    cmn_err_t err =
-            approve ? dots_engine_approve(self->engine, sel->uuids, sel->n_uuids, sel->all, &count,
-                                          &skipped, &n_skipped)
-                    : dots_engine_onboard(self->engine, sel->uuids, sel->n_uuids, sel->all,
-                                          sel->otm, error, error_len, &count, &skipped, &n_skipped);
+    cmn_err_t err;
+    if (approve && sel->endpoint[0]) {
+        /* A conflict resolved by the operator: one device, one claim. */
+        if (sel->all || sel->n_uuids != 1) {
+            (void) snprintf(error, error_len, "--endpoint names the claim of one device");
+            return CMN_EINVAL;
+        }
+        err = dots_engine_approve_endpoint(self->engine, sel->uuids[0], sel->endpoint, error,
+                                           error_len);
+        count = err == CMN_OK ? 1 : 0;
+    } else if (approve) {
+        err = dots_engine_approve(self->engine, sel->uuids, sel->n_uuids, sel->all, &count,
+                                  &skipped, &n_skipped);
+    } else {
+        err = dots_engine_onboard(self->engine, sel->uuids, sel->n_uuids, sel->all, sel->otm, error,
+                                  error_len, &count, &skipped, &n_skipped);
+    }
     if (err != CMN_OK) {
         return err;
     }

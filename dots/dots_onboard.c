@@ -836,22 +836,39 @@ s_find(const dots_engine_t *self, const char *uuid)
     return NULL;
 }
 
+/* Several sources claimed the job's uuid: kept apart on the record, logged. */
+static void
+s_set_conflict(dots_job_t *job, const Obt__Gw__DiscoveredDevice *g)
+{
+    dots_disc_claim_t claims[DOTS_MAX_CLAIMS];
+    size_t n = 0;
+    for (size_t c = 0; c < g->n_claims && n < DOTS_MAX_CLAIMS; c++) {
+        claims[n].source = g->claims[c]->source;
+        claims[n].eps = (const char *const *) g->claims[c]->eps;
+        claims[n++].n_eps = g->claims[c]->n_eps;
+    }
+    dots_disc_set_conflict(&job->dev, claims, n, g->n_claims);
+    cmn_log_warn("DOTS-DISC-CONFLICT", "dev=%s %s", job->dev.uuid, job->dev.error);
+}
+
 static void
 s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
     s_disc_ctx_t *dc = arg;
     dots_engine_t *self = dc->eng;
     if (!dots_call_returned(self)) {
-        dc->fn(dc->arg, CMN_EIO, "DOTS is stopping", 0, 0); /* the service answers the caller */
+        dc->fn(dc->arg, CMN_EIO, "DOTS is stopping", NULL); /* the service answers the caller */
         free(dc);
         return;
     }
-    unsigned found = 0, added = 0;
+    dots_discover_result_t res;
+    memset(&res, 0, sizeof res);
+    unsigned over_new = 0; /* new devices past --discover-max-new */
     Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
     if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
         r->body_case != OBT__GW__REPLY__BODY_DISCOVER) {
         dc->fn(dc->arg, err != CMN_OK ? err : CMN_EIO,
-               r && r->error[0] ? r->error : "gateway did not answer the discovery", 0, 0);
+               r && r->error[0] ? r->error : "gateway did not answer the discovery", NULL);
         goto out;
     }
     for (size_t i = 0; i < r->discover->n_devices; i++) {
@@ -860,9 +877,13 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         if (cmn_doxm_decode(g->doxm.data, g->doxm.len, &doxm) != CMN_OK || doxm.owned) {
             continue;
         }
-        found++;
+        res.found++;
         dots_job_t *job = s_find(self, g->uuid);
         if (job == NULL) {
+            if (res.added >= (unsigned) self->cfg->discover_max_new) {
+                over_new++;
+                continue;
+            }
             dots_dev_t d;
             memset(&d, 0, sizeof d);
             (void) snprintf(d.uuid, sizeof d.uuid, "%s", g->uuid);
@@ -874,23 +895,48 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             if (job == NULL) {
                 continue;
             }
-            added++;
+            res.added++;
         } else if (job->is_running) {
             continue;
         }
-        dots_disc_merge_eps(&job->dev, (const char *const *) g->eps, g->n_eps);
+        if (g->n_claims > 1) {
+            s_set_conflict(job, g);
+            res.conflicts++;
+        } else if (!dots_disc_has_conflict(&job->dev)) {
+            /* a conflict stays until the operator picks a claim */
+            dots_disc_merge_eps(&job->dev, (const char *const *) g->eps, g->n_eps);
+        }
         job->dev.n_oxms = 0;
         for (size_t o = 0; o < doxm.n_oxms && o < DOTS_MAX_OXMS; o++) {
             job->dev.oxms[job->dev.n_oxms++] = doxm.oxms[o];
         }
         job->dev.sct = doxm.sct;
         (void) s_store(job, false);
-        if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED) {
+        if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
+            !dots_disc_has_conflict(&job->dev)) {
             s_raise(job, EV_APPROVE);
         }
     }
-    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u", found, added);
-    dc->fn(dc->arg, CMN_OK, NULL, found, added);
+    char line[200];
+    const char *limits[8];
+    size_t n_limits = 0;
+    for (size_t l = 0; l < r->discover->n_limits && n_limits < 7; l++) {
+        limits[n_limits++] = r->discover->limits[l];
+    }
+    if (over_new > 0) {
+        (void) snprintf(line, sizeof line,
+                        "%u devices dropped: limit %d new records per discovery "
+                        "(obt-dots --discover-max-new)",
+                        over_new, self->cfg->discover_max_new);
+        limits[n_limits++] = line;
+        cmn_log_warn("DOTS-DISC-LIMIT", "%s", line);
+    }
+    res.dropped = r->discover->dropped + over_new;
+    res.limits = limits;
+    res.n_limits = n_limits;
+    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u conflicts=%u dropped=%u", res.found,
+                   res.added, res.conflicts, res.dropped);
+    dc->fn(dc->arg, CMN_OK, NULL, &res);
 out:
     if (r) {
         obt__gw__reply__free_unpacked(r, NULL);
@@ -979,6 +1025,12 @@ s_select(dots_engine_t *self,
             }
             continue;
         }
+        if (dots_disc_has_conflict(&job->dev) &&
+            (s == JOB_DISCOVERED || s == JOB_APPROVED || (s == JOB_FAILED && !job->dev.owned))) {
+            /* named or not: the operator must see it (docs/discovery.md "Conflicts") */
+            s_skip(ret_skipped, ret_n_skipped, job->dev.uuid, job->dev.error);
+            continue;
+        }
         if (approve) {
             if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
                 s_raise(job, EV_APPROVE);
@@ -1021,6 +1073,39 @@ s_select(dots_engine_t *self,
         }
     }
     *ret_count = count;
+    return CMN_OK;
+}
+
+cmn_err_t
+dots_engine_approve_endpoint(
+        dots_engine_t *self, const char *uuid, const char *endpoint, char *error, size_t error_len)
+{
+    dots_job_t *job = s_find(self, uuid);
+    if (job == NULL) {
+        (void) snprintf(error, error_len, "%s: unknown device", uuid);
+        return CMN_ENOTFOUND;
+    }
+    int s = job->dev.state;
+    if (!dots_disc_has_conflict(&job->dev) || job->dev.maint != 0 || job->is_running ||
+        !(s == JOB_DISCOVERED || s == JOB_APPROVED || (s == JOB_FAILED && !job->dev.owned))) {
+        (void) snprintf(error, error_len,
+                        "%s: not claimed by several endpoints (--endpoint picks a claim of a "
+                        "conflict; docs/discovery.md)",
+                        uuid);
+        return CMN_ESTATE;
+    }
+    if (dots_disc_pick(&job->dev, endpoint) != CMN_OK) {
+        (void) snprintf(error, error_len, "%s: no claim has endpoint %s (see obtctl show %s)", uuid,
+                        endpoint, uuid);
+        return CMN_ENOTFOUND;
+    }
+    cmn_log_notice("DOTS-DISC-PICKED", "dev=%s operator kept the claim of %s", job->dev.uuid,
+                   endpoint);
+    if (s == JOB_APPROVED) {
+        (void) s_store(job, false);
+        return CMN_OK;
+    }
+    s_raise(job, EV_APPROVE);
     return CMN_OK;
 }
 

@@ -82,8 +82,21 @@ void dots_engine_destroy(dots_engine_t **self_p);
 /* Periodic work: service registration, CMS/AMS identity checks, scheduling. */
 void dots_engine_tick(dots_engine_t *self);
 
-typedef void(dots_discover_fn)(
-        void *arg, cmn_err_t err, const char *error, unsigned found, unsigned added);
+/* The outcome of one discovery (docs/discovery.md "Limits", "Conflicts"). */
+typedef struct {
+    unsigned found;            /* unowned devices that answered */
+    unsigned added;            /* of which new to DOTS */
+    unsigned conflicts;        /* uuids claimed by several sources */
+    unsigned dropped;          /* replies (gateway) and devices (DOTS) left out by a limit */
+    const char *const *limits; /* one line per limit hit, borrowed for the call */
+    size_t n_limits;
+} dots_discover_result_t;
+
+/* res is valid for the call, and only when err is CMN_OK. */
+typedef void(dots_discover_fn)(void *arg,
+                               cmn_err_t err,
+                               const char *error,
+                               const dots_discover_result_t *res);
 /* What to discover (borrowed strings; empty lists and 0 = the gateway's defaults). */
 typedef struct {
     unsigned window_ms; /* per round */
@@ -116,6 +129,12 @@ cmn_err_t dots_engine_approve(dots_engine_t *self,
                               size_t *ret_count,
                               char ***ret_skipped,
                               size_t *ret_n_skipped);
+/* Approves one device whose uuid several sources claimed, keeping only the claim of
+ * endpoint (its source or one of its eps; docs/discovery.md "Conflicts"). CMN_ENOTFOUND
+ * for an unknown device or an endpoint of no claim, CMN_ESTATE when the device holds
+ * no conflict or is not awaiting approval; the reason goes to error. */
+cmn_err_t dots_engine_approve_endpoint(
+        dots_engine_t *self, const char *uuid, const char *endpoint, char *error, size_t error_len);
 cmn_err_t dots_engine_onboard(dots_engine_t *self,
                               char **uuids,
                               size_t n,

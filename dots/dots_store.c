@@ -200,6 +200,39 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     (void) snprintf(d->bridge_error, sizeof d->bridge_error, "%s", r->bridge_error);
     d->bridge_deadline_ms = r->bridge_deadline_ms;
     d->event_seq = r->event_seq;
+    for (size_t i = 0; i < r->n_claims && i < DOTS_MAX_CLAIMS; i++) {
+        dots_claim_t *c = &d->claims[d->n_claims++];
+        (void) snprintf(c->source, sizeof c->source, "%s", r->claims[i]->source);
+        for (size_t e = 0; e < r->claims[i]->n_eps && e < DOTS_CLAIM_EPS; e++) {
+            (void) snprintf(c->eps[c->n_eps++], sizeof c->eps[0], "%s", r->claims[i]->eps[e]);
+        }
+    }
+    d->claimed_by = r->claimed_by;
+}
+
+/* The claims of a conflict, pointing into d (borrowed). */
+typedef struct {
+    Obt__Store__DotsClaim claims[DOTS_MAX_CLAIMS];
+    Obt__Store__DotsClaim *ptrs[DOTS_MAX_CLAIMS];
+    char *eps[DOTS_MAX_CLAIMS][DOTS_CLAIM_EPS];
+} s_claims_pb_t;
+
+static void
+s_claims_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, s_claims_pb_t *buf)
+{
+    for (size_t i = 0; i < d->n_claims && i < DOTS_MAX_CLAIMS; i++) {
+        obt__store__dots_claim__init(&buf->claims[i]);
+        buf->claims[i].source = CMN_PB_STR(d->claims[i].source);
+        for (size_t e = 0; e < d->claims[i].n_eps && e < DOTS_CLAIM_EPS; e++) {
+            buf->eps[i][e] = CMN_PB_STR(d->claims[i].eps[e]);
+        }
+        buf->claims[i].eps = buf->eps[i];
+        buf->claims[i].n_eps = d->claims[i].n_eps;
+        buf->ptrs[i] = &buf->claims[i];
+    }
+    r->claims = buf->ptrs;
+    r->n_claims = d->n_claims;
+    r->claimed_by = d->claimed_by;
 }
 
 cmn_err_t
@@ -215,7 +248,9 @@ dots_store_put(dots_store_t *self,
     Obt__Store__DotsDevice rec = OBT__STORE__DOTS_DEVICE__INIT;
     Obt__Store__DotsSecret sec = OBT__STORE__DOTS_SECRET__INIT;
     uint8_t keys[3][16];
+    s_claims_pb_t claims;
     s_to_pb(dev, &rec, eps, oxms, vods);
+    s_claims_to_pb(dev, &rec, &claims);
     cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
     if (err != CMN_OK) {
         return err;

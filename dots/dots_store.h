@@ -9,9 +9,18 @@
 
 #include "cmn_err.h"
 
-#define DOTS_MAX_EPS  8
-#define DOTS_MAX_OXMS 8
-#define DOTS_MAX_VODS 64 /* = CMN_VODLIST_MAX */
+#define DOTS_MAX_EPS    8
+#define DOTS_MAX_OXMS   8
+#define DOTS_MAX_VODS   64 /* = CMN_VODLIST_MAX */
+#define DOTS_MAX_CLAIMS 4  /* claims of a conflicting uuid kept (docs/discovery.md) */
+#define DOTS_CLAIM_EPS  4  /* endpoints kept per claim */
+
+/* One source's claim of a uuid that several sources claimed (store.DotsClaim). */
+typedef struct {
+    char source[96]; /* coap://ADDR:PORT its doxm reply came from */
+    char eps[DOTS_CLAIM_EPS][80];
+    size_t n_eps;
+} dots_claim_t;
 
 /* One device's record (store.DotsDevice), as a plain struct. */
 typedef struct {
@@ -41,10 +50,14 @@ typedef struct {
     bool is_bridge;               /* its /oic/d has rt oic.d.bridge */
     char vods[DOTS_MAX_VODS][37]; /* a Bridge: its VODs' uuids as its vodlist gave them */
     size_t n_vods;
-    char bridge_uuid[37];        /* a VOD: its Bridge's current uuid */
-    char bridge_error[320];      /* the bridge job's error */
-    uint64_t bridge_deadline_ms; /* wall clock: end of the VOD discovery */
-    uint64_t event_seq;          /* seq of its last published job event (dots_events.h) */
+    char bridge_uuid[37];                 /* a VOD: its Bridge's current uuid */
+    char bridge_error[320];               /* the bridge job's error */
+    uint64_t bridge_deadline_ms;          /* wall clock: end of the VOD discovery */
+    uint64_t event_seq;                   /* seq of its last published job event (dots_events.h) */
+    dots_claim_t claims[DOTS_MAX_CLAIMS]; /* a conflict: each source's claim, until the
+                                             operator picks one (approve --endpoint) */
+    size_t n_claims;
+    uint32_t claimed_by; /* sources that claimed the uuid (> 1: conflict; 0 = none) */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

@@ -2,6 +2,8 @@
 #include "gw_coap.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmn_ep.h"
@@ -22,6 +25,7 @@
 
 typedef struct {
     char key[KEY_LEN];       /* "caller|endpoint" ("" = free slot) */
+    int fd;                  /* coap:// only: libcoap's socket of the session, -1 unknown */
     coap_session_t *session; /* our reference */
     bool is_secure;          /* DTLS */
     gw_dtls_policy_t policy; /* its DTLS policy */
@@ -36,6 +40,7 @@ typedef struct {
     uint64_t deadline_ms;    /* monotonic */
     gw_coap_done_fn *fn;     /* completion */
     void *arg;
+    int fd; /* coap:// session's socket, to see replies too large for libcoap; -1 = none */
 } s_xchg_t;
 
 typedef struct {
@@ -322,9 +327,93 @@ s_release(s_sess_t *s)
     s->key[0] = '\0';
 }
 
+/* True if fd is a UDP socket bound to local. */
+static bool
+s_is_sock_of(int fd, const coap_address_t *local)
+{
+    struct stat st;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+           getsockname(fd, (struct sockaddr *) &ss, &sl) == 0 && sl == local->size &&
+           memcmp(&ss, &local->addr, sl) == 0 &&
+           getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_DGRAM;
+}
+
+/* The lowest free descriptor: where socket() puts the next one (POSIX). */
+static int
+s_next_fd(void)
+{
+    int fd = fcntl(0, F_DUPFD, 0);
+    if (fd >= 0) {
+        (void) close(fd);
+    }
+    return fd;
+}
+
+/* libcoap 4.3.1 reads a datagram into a 1472-byte buffer and drops a PDU longer than
+ * the session's maximum (1148 + 4 header bytes) as malformed, without a word to the
+ * exchange, which then times out. It gives no access to a session's socket: it is
+ * guess (the lowest descriptor free before the session was made), else found among
+ * our descriptors by its local address (the session's, bound by libcoap). */
+static int
+s_session_fd(coap_session_t *session, int guess)
+{
+    const coap_address_t *local = coap_session_get_addr_local(session);
+    if (local && s_is_sock_of(guess, local)) {
+        return guess;
+    }
+    DIR *dir = opendir("/proc/self/fd");
+    int found = -1;
+    if (local == NULL || dir == NULL) {
+        if (dir) {
+            (void) closedir(dir);
+        }
+        return -1;
+    }
+    for (struct dirent *e = readdir(dir); e && found < 0; e = readdir(dir)) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd != dirfd(dir) && s_is_sock_of(fd, local)) {
+            found = fd;
+        }
+    }
+    (void) closedir(dir);
+    return found;
+}
+
+/* Before libcoap reads: a reply datagram too large for it fails its exchange with the
+ * size instead of a timeout (the datagram is consumed here). */
+static void
+s_check_too_large(gw_coap_t *self)
+{
+    for (size_t i = 0; i < self->n_xchg; i++) {
+        s_xchg_t *x = &self->xchg[i];
+        while (x->is_used && x->fd >= 0) {
+            uint8_t head[12];
+            ssize_t n = recv(x->fd, head, sizeof head, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+            if (n < 0 || (size_t) n <= coap_session_max_pdu_size(x->session) + 4) {
+                break;
+            }
+            (void) recv(x->fd, head, sizeof head, MSG_DONTWAIT);
+            s_xchg_t *owner = (head[0] & 0x0f) == 8 ? s_find_token(head + 4, 8) : NULL;
+            cmn_log_warn("GW-COAP-TOO-LARGE", "reply of %zd bytes dropped (at most %zu)%s", n,
+                         coap_session_max_pdu_size(x->session) + 4,
+                         owner ? "" : ": no exchange of ours");
+            if (owner) {
+                char why[80];
+                (void) snprintf(why, sizeof why, "reply too large (%zd bytes)", n);
+                s_finish(owner, CMN_EPROTO, why, 0, NULL, 0);
+            }
+        }
+    }
+}
+
 int
 gw_coap_process(gw_coap_t *self)
 {
+    s_check_too_large(self);
     (void) coap_io_process(self->ctx, COAP_IO_NO_WAIT);
     uint64_t now = cmn_time_mono_ms();
     uint64_t next = UINT64_MAX;
@@ -427,7 +516,8 @@ s_session(gw_coap_t *self,
           const char *caller,
           const char *endpoint,
           const gw_dtls_policy_t *policy,
-          coap_session_t **ret)
+          coap_session_t **ret,
+          int *ret_fd)
 {
     coap_address_t addr;
     bool is_secure = false;
@@ -451,6 +541,7 @@ s_session(gw_coap_t *self,
     }
     if (s == NULL) {
         cmn_err_t err = CMN_OK;
+        int guess = is_secure ? -1 : s_next_fd();
         coap_session_t *session =
                 is_secure ? gw_dtls_open(self->ctx, &addr, policy, &err)
                           : coap_new_client_session(self->ctx, NULL, &addr, COAP_PROTO_UDP);
@@ -465,6 +556,7 @@ s_session(gw_coap_t *self,
         (void) snprintf(s->key, sizeof s->key, "%s", key);
         s->session = session;
         s->is_secure = is_secure;
+        s->fd = is_secure ? -1 : s_session_fd(session, guess);
         s->is_dead = false;
         if (is_secure) {
             s->policy = *policy;
@@ -475,6 +567,7 @@ s_session(gw_coap_t *self,
     }
     s->last_used_ms = cmn_time_mono_ms();
     *ret = s->session;
+    *ret_fd = s->fd;
     return CMN_OK;
 }
 
@@ -553,7 +646,8 @@ gw_coap_request(gw_coap_t *self,
         return CMN_EINVAL;
     }
     coap_session_t *session = NULL;
-    cmn_err_t err = s_session(self, caller, endpoint, policy, &session);
+    int fd = -1;
+    cmn_err_t err = s_session(self, caller, endpoint, policy, &session, &fd);
     if (err != CMN_OK) {
         return err;
     }
@@ -592,6 +686,7 @@ gw_coap_request(gw_coap_t *self,
     }
     x->is_used = true;
     x->session = session;
+    x->fd = fd;
     x->deadline_ms = cmn_time_mono_ms() + timeout_ms;
     x->fn = fn;
     x->arg = arg;

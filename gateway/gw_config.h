@@ -8,16 +8,19 @@
 #include "cmn_cfg.h"
 
 typedef struct {
-    char *endpoint;         /* ZeroMQ ROUTER endpoint */
-    char *keys_dir;         /* CURVE keys (obtctl keys) */
-    char *address;          /* where the services' /oic/d are served */
-    char *iface;            /* multicast interfaces, comma list */
-    char *scope;            /* multicast scopes, comma list, in order of preference */
-    int discover_rounds;    /* default doxm rounds */
-    int discover_window_ms; /* default reply window */
-    int request_timeout_ms; /* default CoAP exchange deadline */
-    int session_idle_ms;    /* idle DTLS sessions are closed after this */
-    char *log_level;        /* err..debug */
+    char *endpoint;              /* ZeroMQ ROUTER endpoint */
+    char *keys_dir;              /* CURVE keys (obtctl keys) */
+    char *address;               /* where the services' /oic/d are served */
+    char *iface;                 /* multicast interfaces, comma list */
+    char *scope;                 /* multicast scopes, comma list, in order of preference */
+    int discover_rounds;         /* default doxm rounds */
+    int discover_window_ms;      /* default reply window */
+    int discover_max_replies;    /* datagrams from new sources per discovery */
+    int discover_max_per_source; /* deviceuuids one source ADDR:PORT may claim */
+    int discover_max_kib;        /* memory of one pending discovery's results */
+    int request_timeout_ms;      /* default CoAP exchange deadline */
+    int session_idle_ms;         /* idle DTLS sessions are closed after this */
+    char *log_level;             /* err..debug */
 } gw_config_t;
 
 extern const cmn_cfg_opt_t GW_CONFIG_OPTS[];

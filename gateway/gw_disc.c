@@ -19,8 +19,9 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 
-#define GW_DISC_RCVBUF  (8 * 1024 * 1024) /* bytes */
-#define GW_DISC_ESC_LEN 160               /* a client's string, escaped for the log */
+#define GW_DISC_RCVBUF   (8 * 1024 * 1024) /* bytes */
+#define GW_DISC_ESC_LEN  160               /* a client's string, escaped for the log */
+#define GW_DISC_NBUCKETS 4096              /* hash buckets of the uuid and source indexes */
 
 /* DOXM: doxm request to every target, once per round; RES: /oic/res?rt=oic.r.doxm to
  * every target; RES_UNICAST: /oic/res to the doxm reply's source of each device
@@ -53,7 +54,10 @@ typedef struct {
 typedef struct {
     struct sockaddr_storage addr; /* where the device's doxm reply came from */
     socklen_t len;
-    int sock; /* the socket it arrived on */
+    int sock;         /* the socket it arrived on */
+    int32_t next_uid; /* next claim in the same uuid bucket, -1 = none */
+    int32_t next_src; /* next claim in the same source bucket, -1 = none */
+    int32_t root;     /* conflict grouping: the claim this one merged into */
 } s_source_t;
 
 struct gw_disc {
@@ -71,10 +75,15 @@ struct gw_disc {
     uint8_t tok_doxm[8]; /* token of every doxm round (late replies still count) */
     uint8_t tok_res[8];  /* token of the /oic/res requests */
     uint16_t mid;
-    gw_disc_device_t *devs; /* results */
+    gw_disc_device_t *devs; /* claims: one per (uuid, source); results once done */
     s_source_t *srcs;       /* reply source of devs[i] */
-    size_t n_devs;
-    size_t replies, bad; /* counters */
+    size_t n_devs, cap_devs;
+    int32_t by_uuid[GW_DISC_NBUCKETS];             /* first claim of each uuid bucket, -1 = none */
+    int32_t by_src[GW_DISC_NBUCKETS];              /* first claim of each source bucket */
+    size_t replies, bad;                           /* counters */
+    size_t max_replies, max_per_source, max_bytes; /* limits */
+    size_t bytes;                                  /* memory held by the claims */
+    gw_disc_drops_t drops;
 };
 
 /* ------------------------------------------------------------------ scopes, merge */
@@ -346,6 +355,11 @@ gw_disc_start(const gw_disc_opts_t *opts, cmn_err_t *ret_err)
         return NULL;
     }
     self->window_ms = opts->window_ms;
+    self->max_replies = opts->max_replies ? opts->max_replies : GW_DISC_DEF_MAX_REPLIES;
+    self->max_per_source = opts->max_per_source ? opts->max_per_source : GW_DISC_DEF_MAX_PER_SOURCE;
+    self->max_bytes = (opts->max_kib ? opts->max_kib : GW_DISC_DEF_MAX_KIB) * 1024;
+    memset(self->by_uuid, 0xff, sizeof self->by_uuid);
+    memset(self->by_src, 0xff, sizeof self->by_src);
     self->rounds = opts->rounds < 1                    ? 1
                    : opts->rounds > GW_DISC_MAX_ROUNDS ? GW_DISC_MAX_ROUNDS
                                                        : opts->rounds;
@@ -482,32 +496,127 @@ gw_disc_parse_reply(const uint8_t *dgram,
     return CMN_OK;
 }
 
-static gw_disc_device_t *
-s_device(gw_disc_t *self, const char *uuid, bool create)
+static uint32_t
+s_hash(const void *data, size_t len)
 {
-    for (size_t i = 0; i < self->n_devs; i++) {
-        if (strcmp(self->devs[i].uuid, uuid) == 0) {
-            return &self->devs[i];
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h % GW_DISC_NBUCKETS;
+}
+
+/* The address and port of a source, as bytes to hash and compare. */
+static size_t
+s_src_key(const struct sockaddr_storage *a, uint8_t out[20])
+{
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *) a;
+        memcpy(out, &a4->sin_addr, 4);
+        memcpy(out + 4, &a4->sin_port, 2);
+        return 6;
+    }
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *) a;
+    memcpy(out, &a6->sin6_addr, 16);
+    memcpy(out + 16, &a6->sin6_port, 2);
+    return 18;
+}
+
+static bool
+s_same_src(const struct sockaddr_storage *a, const struct sockaddr_storage *b, bool with_port)
+{
+    uint8_t ka[20], kb[20];
+    size_t la = s_src_key(a, ka), lb = s_src_key(b, kb);
+    return a->ss_family == b->ss_family && la == lb && memcmp(ka, kb, with_port ? la : la - 2) == 0;
+}
+
+/* The claim of uuid by the source from (with its port, or any port of that address). */
+static int32_t
+s_find_claim(const gw_disc_t *self,
+             const char *uuid,
+             const struct sockaddr_storage *from,
+             bool with_port)
+{
+    for (int32_t i = self->by_uuid[s_hash(uuid, strlen(uuid))]; i >= 0;
+         i = self->srcs[i].next_uid) {
+        if (strcmp(self->devs[i].uuid, uuid) == 0 &&
+            s_same_src(&self->srcs[i].addr, from, with_port)) {
+            return i;
         }
     }
-    if (!create) {
-        return NULL;
+    return -1;
+}
+
+/* Claims (distinct uuids) a source already made. */
+static size_t
+s_claims_of(const gw_disc_t *self, const struct sockaddr_storage *from, size_t stop_at)
+{
+    uint8_t key[20];
+    size_t n = 0;
+    for (int32_t i = self->by_src[s_hash(key, s_src_key(from, key))]; i >= 0 && n < stop_at;
+         i = self->srcs[i].next_src) {
+        n += s_same_src(&self->srcs[i].addr, from, true);
     }
-    gw_disc_device_t *grown = realloc(self->devs, (self->n_devs + 1) * sizeof *grown);
-    if (grown == NULL) {
-        return NULL;
+    return n;
+}
+
+static size_t
+s_claim_cost(void)
+{
+    return sizeof(gw_disc_device_t) + sizeof(s_source_t);
+}
+
+/* A new claim of uuid by from, within the limits: its index, or -1 (counted). */
+static int32_t
+s_new_claim(gw_disc_t *self, const char *uuid, const struct sockaddr_storage *from, size_t len)
+{
+    if (s_claims_of(self, from, self->max_per_source) >= self->max_per_source) {
+        self->drops.per_source++;
+        return -1;
     }
-    self->devs = grown;
-    s_source_t *srcs = realloc(self->srcs, (self->n_devs + 1) * sizeof *srcs);
-    if (srcs == NULL) {
-        return NULL;
+    if (self->n_devs == self->cap_devs) {
+        size_t room = self->max_bytes > self->bytes ? (self->max_bytes - self->bytes) : 0;
+        size_t more = self->cap_devs ? self->cap_devs : 64;
+        if (more * s_claim_cost() > room) {
+            more = room / s_claim_cost();
+        }
+        gw_disc_device_t *grown =
+                more ? realloc(self->devs, (self->cap_devs + more) * sizeof *grown) : NULL;
+        if (grown == NULL) {
+            self->drops.memory++;
+            return -1;
+        }
+        self->devs = grown;
+        s_source_t *srcs = realloc(self->srcs, (self->cap_devs + more) * sizeof *srcs);
+        if (srcs == NULL) {
+            self->drops.memory++;
+            return -1;
+        }
+        self->srcs = srcs;
+        self->cap_devs += more;
+        self->bytes += more * s_claim_cost();
     }
-    self->srcs = srcs;
-    memset(&srcs[self->n_devs], 0, sizeof srcs[0]);
-    gw_disc_device_t *d = &self->devs[self->n_devs++];
+    if (self->bytes + len > self->max_bytes) {
+        self->drops.memory++;
+        return -1;
+    }
+    int32_t i = (int32_t) self->n_devs++;
+    gw_disc_device_t *d = &self->devs[i];
     memset(d, 0, sizeof *d);
     (void) snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
-    return d;
+    d->n_claims = 1;
+    s_source_t *src = &self->srcs[i];
+    memset(src, 0, sizeof *src);
+    uint32_t hu = s_hash(uuid, strlen(uuid));
+    src->next_uid = self->by_uuid[hu];
+    self->by_uuid[hu] = i;
+    uint8_t key[20];
+    uint32_t hs = s_hash(key, s_src_key(from, key));
+    src->next_src = self->by_src[hs];
+    self->by_src[hs] = i;
+    src->root = i;
+    return i;
 }
 
 /* The interface a reply came in on: the socket's, else the sender's zone. */
@@ -549,37 +658,45 @@ s_on_doxm(gw_disc_t *self,
     }
     char uuid[CMN_UUID_STR_LEN + 1];
     cmn_uuid_to_str(&doxm.deviceuuid, uuid);
-    gw_disc_device_t *d = s_device(self, uuid, true);
-    if (d == NULL) {
+    int32_t i = s_find_claim(self, uuid, from, true);
+    if (i >= 0) {
+        self->devs[i].doxm_socks |= 1u << sock;
+        return; /* seen before (another group, interface or round): one claim */
+    }
+    i = s_new_claim(self, uuid, from, len);
+    if (i < 0) {
         return;
     }
+    gw_disc_device_t *d = &self->devs[i];
     d->doxm_socks |= 1u << sock;
-    if (d->doxm != NULL) {
-        return; /* seen before (another group, interface or round): one device */
-    }
     d->doxm = malloc(len);
     if (d->doxm) {
         memcpy(d->doxm, p, len);
         d->doxm_len = len;
+        self->bytes += len;
     }
     d->first_round = (unsigned) self->round;
-    s_source_t *src = &self->srcs[d - self->devs];
+    s_source_t *src = &self->srcs[i];
     memcpy(&src->addr, from, from_len);
     src->len = from_len;
     src->sock = sock;
     char host[INET6_ADDRSTRLEN] = "";
     if (from->ss_family == AF_INET) {
-        (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) from)->sin_addr, host,
-                         sizeof host);
+        const struct sockaddr_in *sa4 = (const struct sockaddr_in *) from;
+        (void) inet_ntop(AF_INET, &sa4->sin_addr, host, sizeof host);
         (void) snprintf(d->source, sizeof d->source, "%s", host);
+        (void) snprintf(d->source_ep, sizeof d->source_ep, "coap://%s:%u", host,
+                        (unsigned) ntohs(sa4->sin_port));
     } else {
         const struct sockaddr_in6 *sa6 = (const struct sockaddr_in6 *) from;
         char iface[IF_NAMESIZE];
         (void) inet_ntop(AF_INET6, &sa6->sin6_addr, host, sizeof host);
         s_reply_iface(self, sock, from, iface);
-        (void) snprintf(d->source, sizeof d->source, "%s%s%s", host,
-                        IN6_IS_ADDR_LINKLOCAL(&sa6->sin6_addr) && iface[0] ? "%" : "",
-                        IN6_IS_ADDR_LINKLOCAL(&sa6->sin6_addr) ? iface : "");
+        bool is_ll = IN6_IS_ADDR_LINKLOCAL(&sa6->sin6_addr) && iface[0];
+        (void) snprintf(d->source, sizeof d->source, "%s%s%s", host, is_ll ? "%" : "",
+                        is_ll ? iface : "");
+        (void) snprintf(d->source_ep, sizeof d->source_ep, "coap://[%s]:%u", d->source,
+                        (unsigned) ntohs(sa6->sin6_port));
     }
 }
 
@@ -602,11 +719,16 @@ s_on_res(gw_disc_t *self,
         if (strncmp(l->anchor, "ocf://", 6) != 0 || strcmp(l->href, "/oic/sec/doxm") != 0) {
             continue;
         }
-        /* Only devices that answered doxm: every device answers /oic/res. */
-        gw_disc_device_t *d = s_device(self, l->anchor + 6, false);
-        if (d == NULL) {
+        /* Only devices that answered doxm (every device answers /oic/res), and only
+         * the claim of this source: a source speaks for its own claim only. */
+        int32_t c = s_find_claim(self, l->anchor + 6, from, true);
+        if (c < 0) {
+            c = s_find_claim(self, l->anchor + 6, from, false);
+        }
+        if (c < 0) {
             continue;
         }
+        gw_disc_device_t *d = &self->devs[c];
         d->res_socks |= 1u << sock;
         const char *eps[CMN_LINK_MAX_EPS];
         for (size_t e = 0; e < l->n_eps; e++) {
@@ -624,7 +746,9 @@ gw_disc_on_readable(gw_disc_t *self, int which)
     if (which < 0 || which >= self->n_socks) {
         return;
     }
-    for (;;) {
+    /* A budget per call: a flood must not hold the gateway's loop (the socket stays
+     * readable, so the loop comes back). */
+    for (int budget = 0; budget < 1024; budget++) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof from;
         ssize_t n =
@@ -633,10 +757,20 @@ gw_disc_on_readable(gw_disc_t *self, int which)
             return;
         }
         self->replies++;
+        if (self->phase == PHASE_DONE) {
+            self->bad++;
+            continue;
+        }
+        /* Past the limit only sources that already claimed a device are heard (their
+         * /oic/res and later rounds): a flood of new ones is read and dropped. */
+        if (self->replies > self->max_replies && s_claims_of(self, &from, 1) == 0) {
+            self->drops.replies++;
+            continue;
+        }
         uint8_t tok[8];
         const uint8_t *p = NULL;
         size_t len = 0;
-        if (self->phase == PHASE_DONE || s_parse(buf, (size_t) n, tok, &p, &len) != CMN_OK) {
+        if (s_parse(buf, (size_t) n, tok, &p, &len) != CMN_OK) {
             self->bad++;
         } else if (memcmp(tok, self->tok_doxm, 8) == 0) {
             s_on_doxm(self, p, len, &from, fl, which);
@@ -682,6 +816,165 @@ s_complete(const gw_disc_t *self)
     return true;
 }
 
+/* True if a plain endpoint of a is the address and port of source b: the device that
+ * answered as a lists b's socket among its own. */
+static bool
+s_lists(const gw_disc_device_t *a, const s_source_t *b)
+{
+    for (size_t e = 0; e < a->n_eps; e++) {
+        cmn_ep_t ep;
+        if (cmn_ep_parse(a->eps[e], &ep) != CMN_OK || ep.is_secure) {
+            continue;
+        }
+        char *zone = strchr(ep.host, '%');
+        if (zone) {
+            *zone = '\0';
+        }
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        struct sockaddr_in *sa4 = (struct sockaddr_in *) &ss;
+        struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *) &ss;
+        if (inet_pton(AF_INET, ep.host, &sa4->sin_addr) == 1) {
+            sa4->sin_family = AF_INET;
+            sa4->sin_port = htons(ep.port);
+        } else if (inet_pton(AF_INET6, ep.host, &sa6->sin6_addr) == 1) {
+            sa6->sin6_family = AF_INET6;
+            sa6->sin6_port = htons(ep.port);
+        } else {
+            continue;
+        }
+        if (s_same_src(&ss, &b->addr, true)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int32_t
+s_root(s_source_t *srcs, int32_t i)
+{
+    while (srcs[i].root != i) {
+        i = srcs[i].root;
+    }
+    return i;
+}
+
+/* Moves claim i's endpoints and sockets into claim r (one device seen on two sources). */
+static void
+s_merge_claim(gw_disc_t *self, int32_t r, int32_t i)
+{
+    gw_disc_device_t *d = &self->devs[r], *o = &self->devs[i];
+    for (size_t e = 0; e < o->n_eps; e++) {
+        char zone[IF_NAMESIZE] = "";
+        const char *pct = strchr(o->eps[e], '%');
+        if (pct) {
+            size_t zl = strcspn(pct + 1, "]");
+            (void) snprintf(zone, sizeof zone, "%.*s", (int) zl, pct + 1);
+        }
+        const char *one = o->eps[e];
+        gw_disc_merge_eps(d, &one, 1, zone, self->order, self->n_order);
+    }
+    d->doxm_socks |= o->doxm_socks;
+    d->res_socks |= o->res_socks;
+    d->first_round = o->first_round < d->first_round ? o->first_round : d->first_round;
+    free(o->doxm);
+    o->doxm = NULL;
+    o->uuid[0] = '\0'; /* gone */
+}
+
+typedef struct {
+    int32_t key; /* first claim of its uuid: keeps discovery order, claims adjacent */
+    int32_t idx;
+} s_order_t;
+
+static int
+s_cmp_order(const void *a, const void *b)
+{
+    const s_order_t *x = a, *y = b;
+    return x->key != y->key ? (x->key < y->key ? -1 : 1) : (x->idx < y->idx ? -1 : 1);
+}
+
+/* Claims of one uuid by several sources: one device when each lists the other's
+ * source among its eps, else a conflict (docs/discovery.md). */
+static void
+s_group_claims(gw_disc_t *self)
+{
+    int32_t n = (int32_t) self->n_devs;
+    for (int32_t i = 0; i < n; i++) {
+        for (int32_t j = self->srcs[i].next_uid; j >= 0; j = self->srcs[j].next_uid) {
+            if (strcmp(self->devs[i].uuid, self->devs[j].uuid) == 0 &&
+                s_lists(&self->devs[i], &self->srcs[j]) &&
+                s_lists(&self->devs[j], &self->srcs[i])) {
+                int32_t a = s_root(self->srcs, i), b = s_root(self->srcs, j);
+                self->srcs[a > b ? a : b].root = a < b ? a : b;
+            }
+        }
+    }
+    for (int32_t i = 0; i < n; i++) {
+        int32_t r = s_root(self->srcs, i);
+        if (r != i) {
+            s_merge_claim(self, r, i);
+        }
+    }
+}
+
+/* Groups the claims, then orders the results (gw_disc_devices) and logs conflicts. */
+static void
+s_done(gw_disc_t *self)
+{
+    self->phase = PHASE_DONE;
+    s_group_claims(self);
+    s_order_t *ord = calloc(self->n_devs ? self->n_devs : 1, sizeof *ord);
+    gw_disc_device_t *out = calloc(self->n_devs ? self->n_devs : 1, sizeof *out);
+    if (ord == NULL || out == NULL) {
+        free(ord);
+        free(out);
+        return; /* unordered, uncounted: each claim stands alone */
+    }
+    size_t n = 0;
+    for (int32_t i = 0; i < (int32_t) self->n_devs; i++) {
+        if (self->devs[i].uuid[0] == '\0') {
+            continue;
+        }
+        int32_t first = i;
+        size_t claims = 0;
+        for (int32_t j = self->by_uuid[s_hash(self->devs[i].uuid, strlen(self->devs[i].uuid))];
+             j >= 0; j = self->srcs[j].next_uid) {
+            if (strcmp(self->devs[j].uuid, self->devs[i].uuid) == 0) {
+                claims++;
+                first = j < first ? j : first;
+            }
+        }
+        self->devs[i].n_claims = claims;
+        ord[n].key = first;
+        ord[n++].idx = i;
+    }
+    qsort(ord, n, sizeof *ord, s_cmp_order);
+    for (size_t k = 0; k < n; k++) {
+        out[k] = self->devs[ord[k].idx];
+    }
+    for (size_t k = 0; k < n; k++) {
+        const gw_disc_device_t *d = &out[k];
+        if (d->n_claims > 1 && (k == 0 || strcmp(out[k - 1].uuid, d->uuid) != 0)) {
+            char list[400] = "";
+            for (size_t c = 0; c < d->n_claims && c < 4; c++) {
+                size_t l = strlen(list);
+                (void) snprintf(list + l, sizeof list - l, "%s%s", c ? ", " : "",
+                                out[k + c].source_ep);
+            }
+            cmn_log_warn("GW-DISC-CONFLICT", "uuid=%s claimed by %zu sources: %s%s", d->uuid,
+                         d->n_claims, list, d->n_claims > 4 ? ", ..." : "");
+        }
+    }
+    free(self->devs);
+    self->devs = out;
+    self->n_devs = n;
+    self->cap_devs = n;
+    free(self->srcs); /* the indexes point into the old order: no lookups once done */
+    self->srcs = NULL;
+    free(ord);
+}
+
 int
 gw_disc_tick(gw_disc_t *self)
 {
@@ -690,7 +983,7 @@ gw_disc_tick(gw_disc_t *self)
         return -1;
     }
     if ((self->phase == PHASE_RES || self->phase == PHASE_RES_UNICAST) && s_complete(self)) {
-        self->phase = PHASE_DONE; /* every device told us its endpoints */
+        s_done(self); /* every device told us its endpoints */
         return -1;
     }
     if (now < self->phase_end_ms) {
@@ -714,7 +1007,7 @@ gw_disc_tick(gw_disc_t *self)
         self->phase_end_ms = now + (uint64_t) self->window_ms;
         return self->window_ms;
     }
-    self->phase = PHASE_DONE;
+    s_done(self);
     return -1;
 }
 
@@ -730,4 +1023,14 @@ gw_disc_counts(const gw_disc_t *self, size_t *ret_replies, size_t *ret_bad)
 {
     *ret_replies = self->replies;
     *ret_bad = self->bad;
+}
+
+void
+gw_disc_drops(const gw_disc_t *self, gw_disc_drops_t *ret_drops, gw_disc_opts_t *ret_limits)
+{
+    *ret_drops = self->drops;
+    memset(ret_limits, 0, sizeof *ret_limits);
+    ret_limits->max_replies = self->max_replies;
+    ret_limits->max_per_source = self->max_per_source;
+    ret_limits->max_kib = self->max_bytes / 1024;
 }

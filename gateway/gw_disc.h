@@ -37,7 +37,21 @@ typedef struct {
     uint32_t doxm_socks;  /* bit i: a doxm reply arrived on socket i */
     uint32_t res_socks;   /* bit i: a /oic/res reply arrived on socket i */
     unsigned first_round; /* round (1-based) of its first doxm reply */
+    char source_ep[96];   /* coap://ADDR:PORT of that reply (%iface if link-local) */
+    size_t n_claims;      /* sources claiming this uuid as separate devices (> 1: conflict) */
 } gw_disc_device_t;
+
+/* Default limits of one discovery (docs/discovery.md "Limits"). */
+#define GW_DISC_DEF_MAX_REPLIES    16384 /* datagrams from sources not yet known */
+#define GW_DISC_DEF_MAX_PER_SOURCE 4     /* deviceuuids per source ADDR:PORT */
+#define GW_DISC_DEF_MAX_KIB        8192  /* memory of the results */
+
+/* Replies a discovery left out, per limit. */
+typedef struct {
+    size_t replies;    /* over max_replies */
+    size_t per_source; /* a new uuid from a source that had max_per_source already */
+    size_t memory;     /* the results would have passed max_kib */
+} gw_disc_drops_t;
 
 typedef struct {
     const char *const *ifaces; /* multicast interfaces */
@@ -49,6 +63,9 @@ typedef struct {
     const char *query;          /* doxm query, e.g. "owned=FALSE" */
     const char *const *unicast; /* coap:// endpoints to ask directly */
     size_t n_unicast;
+    size_t max_replies;    /* 0 = GW_DISC_DEF_MAX_REPLIES */
+    size_t max_per_source; /* 0 = GW_DISC_DEF_MAX_PER_SOURCE */
+    size_t max_kib;        /* 0 = GW_DISC_DEF_MAX_KIB */
 } gw_disc_opts_t;
 
 typedef struct gw_disc gw_disc_t;
@@ -67,10 +84,16 @@ void gw_disc_on_readable(gw_disc_t *self, int which);
  * finished. */
 int gw_disc_tick(gw_disc_t *self);
 
-/* Results: the devices that answered doxm, valid until destroy. */
+/* Results once gw_disc_tick returned -1: one entry per device, valid until destroy.
+ * Claims of one uuid from sources that are not one device (the conflict rule of
+ * docs/discovery.md: each source's /oic/res must list the other's address and port)
+ * stay separate entries, adjacent, each with n_claims = their number; entries are
+ * otherwise in order of first reply. */
 const gw_disc_device_t *gw_disc_devices(const gw_disc_t *self, size_t *ret_n);
 /* Datagrams received, and how many of them were malformed or unexpected. */
 void gw_disc_counts(const gw_disc_t *self, size_t *ret_replies, size_t *ret_bad);
+/* Replies left out by each limit, and the limits in force. */
+void gw_disc_drops(const gw_disc_t *self, gw_disc_drops_t *ret_drops, gw_disc_opts_t *ret_limits);
 
 /* Parses one reply datagram (exposed for tests): the payload of a 2.05 whose token
  * equals token. CMN_EPROTO for anything else. */

@@ -406,6 +406,9 @@ s_on_discover(gw_service_t *self,
             .query = d->query && d->query[0] ? d->query : "owned=FALSE",
             .unicast = (const char *const *) d->endpoints,
             .n_unicast = d->n_endpoints,
+            .max_replies = (size_t) self->cfg->discover_max_replies,
+            .max_per_source = (size_t) self->cfg->discover_max_per_source,
+            .max_kib = (size_t) self->cfg->discover_max_kib,
     };
     cmn_err_t err = CMN_OK;
     slot->disc = gw_disc_start(&opts, &err);
@@ -431,6 +434,60 @@ s_on_discover(gw_service_t *self,
     return CMN_OK;
 }
 
+/* The reply's lines for the limits that dropped replies; the total dropped. */
+static size_t
+s_disc_limits(const gw_disc_t *disc, char lines[3][160], size_t *ret_n)
+{
+    gw_disc_drops_t drops;
+    gw_disc_opts_t lim;
+    gw_disc_drops(disc, &drops, &lim);
+    size_t n = 0;
+    if (drops.replies) {
+        (void) snprintf(lines[n++], sizeof lines[0],
+                        "%zu replies dropped: limit %zu replies per discovery "
+                        "(obt-gateway --discover-max-replies)",
+                        drops.replies, lim.max_replies);
+    }
+    if (drops.per_source) {
+        (void) snprintf(lines[n++], sizeof lines[0],
+                        "%zu replies dropped: limit %zu devices per source address "
+                        "(obt-gateway --discover-max-per-source)",
+                        drops.per_source, lim.max_per_source);
+    }
+    if (drops.memory) {
+        (void) snprintf(lines[n++], sizeof lines[0],
+                        "%zu replies dropped: limit %zu KiB per discovery "
+                        "(obt-gateway --discover-max-kib)",
+                        drops.memory, lim.max_kib);
+    }
+    *ret_n = n;
+    return drops.replies + drops.per_source + drops.memory;
+}
+
+/* Claims of one uuid by several sources (devs[0..n_claims)) as one DiscoveredDevice
+ * with no eps of its own: each source's claim apart (the caller sets their eps). */
+static bool
+s_disc_conflict(Obt__Gw__DiscoveredDevice *item, const gw_disc_device_t *devs)
+{
+    size_t n = devs[0].n_claims;
+    item->claims = calloc(n, sizeof *item->claims);
+    Obt__Gw__Claim *claims = calloc(n, sizeof *claims);
+    if (item->claims == NULL || claims == NULL) {
+        free(item->claims);
+        item->claims = NULL;
+        free(claims);
+        return false;
+    }
+    for (size_t c = 0; c < n; c++) {
+        obt__gw__claim__init(&claims[c]);
+        claims[c].source = CMN_PB_STR(devs[c].source_ep);
+        claims[c].first_round = devs[c].first_round;
+        item->claims[c] = &claims[c];
+    }
+    item->n_claims = n;
+    return true;
+}
+
 static void
 s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
 {
@@ -441,39 +498,67 @@ s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
     Obt__Gw__DiscoverReply dr = OBT__GW__DISCOVER_REPLY__INIT;
     Obt__Gw__DiscoveredDevice *items = calloc(n ? n : 1, sizeof *items);
     Obt__Gw__DiscoveredDevice **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    /* every endpoint string once: a device's eps, or each claim's */
+    char **eps = calloc(n ? n * GW_DISC_MAX_EPS : 1, sizeof *eps);
+    char lines[3][160];
+    char *limits[3];
+    size_t n_items = 0, n_limits = 0, conflicts = 0;
+    size_t dropped = s_disc_limits(slot->disc, lines, &n_limits);
     reply.corr_id = slot->req->corr_id;
-    if (items == NULL || ptrs == NULL) {
+    if (items == NULL || ptrs == NULL || eps == NULL) {
         s_reply_error(self, slot->req->peer, slot->req->corr_id, CMN_ENOMEM, NULL);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        obt__gw__discovered_device__init(&items[i]);
-        items[i].uuid = CMN_PB_STR(devs[i].uuid);
-        items[i].doxm.data = devs[i].doxm;
-        items[i].doxm.len = devs[i].doxm_len;
-        items[i].source = CMN_PB_STR(devs[i].source);
-        items[i].first_round = devs[i].first_round;
-        items[i].n_eps = devs[i].n_eps;
-        items[i].eps = (char **) malloc((devs[i].n_eps ? devs[i].n_eps : 1) * sizeof(char *));
-        for (size_t e = 0; items[i].eps && e < devs[i].n_eps; e++) {
-            items[i].eps[e] = CMN_PB_STR(devs[i].eps[e]);
+        for (size_t e = 0; e < devs[i].n_eps; e++) {
+            eps[i * GW_DISC_MAX_EPS + e] = CMN_PB_STR(devs[i].eps[e]);
         }
-        if (items[i].eps == NULL) {
-            items[i].n_eps = 0;
+    }
+    for (size_t i = 0; i<n; i += devs[i].n_claims> 1 ? devs[i].n_claims : 1) {
+        Obt__Gw__DiscoveredDevice *it = &items[n_items];
+        obt__gw__discovered_device__init(it);
+        it->uuid = CMN_PB_STR(devs[i].uuid);
+        it->doxm.data = devs[i].doxm;
+        it->doxm.len = devs[i].doxm_len;
+        it->source = CMN_PB_STR(devs[i].source);
+        it->first_round = devs[i].first_round;
+        if (devs[i].n_claims > 1 && i + devs[i].n_claims <= n) {
+            conflicts++;
+            if (s_disc_conflict(it, &devs[i])) {
+                for (size_t c = 0; c < it->n_claims; c++) {
+                    it->claims[c]->eps = &eps[(i + c) * GW_DISC_MAX_EPS];
+                    it->claims[c]->n_eps = devs[i + c].n_eps;
+                }
+            }
+        } else {
+            it->eps = &eps[i * GW_DISC_MAX_EPS];
+            it->n_eps = devs[i].n_eps;
         }
-        ptrs[i] = &items[i];
+        ptrs[n_items++] = it;
+    }
+    for (size_t l = 0; l < n_limits; l++) {
+        limits[l] = lines[l];
+        cmn_log_warn("GW-DISC-LIMIT", "%s", lines[l]);
     }
     dr.devices = ptrs;
-    dr.n_devices = n;
+    dr.n_devices = n_items;
     dr.replies = (uint32_t) replies;
+    dr.dropped = (uint32_t) dropped;
+    dr.limits = limits;
+    dr.n_limits = n_limits;
     reply.body_case = OBT__GW__REPLY__BODY_DISCOVER;
     reply.discover = &dr;
     s_send(self, slot->req->peer, &reply);
-    cmn_log_notice("GW-DISC-DONE", "devices=%zu replies=%zu ignored=%zu", n, replies, bad);
+    cmn_log_notice("GW-DISC-DONE", "devices=%zu replies=%zu ignored=%zu dropped=%zu conflicts=%zu",
+                   n_items, replies, bad, dropped, conflicts);
 out:
-    for (size_t i = 0; items && i < n; i++) {
-        free(items[i].eps);
+    for (size_t i = 0; items && i < n_items; i++) {
+        if (items[i].claims) {
+            free(items[i].claims[0]);
+            free(items[i].claims);
+        }
     }
+    free(eps);
     free(items);
     free(ptrs);
     gw_disc_destroy(&slot->disc);

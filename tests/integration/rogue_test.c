@@ -47,43 +47,12 @@ s_teardown(void)
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
-/* A UDP socket on port 5683 in the IPv4 OCF group 224.0.1.187 on lo, as devsim's. */
-static int
-s_group_socket(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    int on = 1;
-    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on), 0);
-    struct sockaddr_in a = {
-            .sin_family = AF_INET, .sin_port = htons(5683), .sin_addr.s_addr = htonl(INADDR_ANY)};
-    cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof a), 0, "bind 5683: %s", strerror(errno));
-    struct ip_mreqn mreq = {.imr_ifindex = (int) if_nametoindex("lo")};
-    cr_assert_eq(inet_pton(AF_INET, "224.0.1.187", &mreq.imr_multiaddr), 1);
-    cr_assert_eq(setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq), 0,
-                 "join 224.0.1.187: %s", strerror(errno));
-    return fd;
-}
-
-/* True if needle occurs in buf[0..n). */
-static bool
-s_contains(const uint8_t *buf, size_t n, const char *needle)
-{
-    size_t len = strlen(needle);
-    for (size_t i = 0; i + len <= n; i++) {
-        if (memcmp(buf + i, needle, len) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* True for a GET /oic/sec/doxm (the /oic/res?rt=oic.r.doxm request has no "sec"). */
 static bool
 s_is_doxm_get(const uint8_t *buf, size_t n)
 {
-    return n >= 4 && (buf[0] >> 6) == 1 && buf[1] == 0x01 && s_contains(buf, n, "sec") &&
-           s_contains(buf, n, "doxm");
+    return n >= 4 && (buf[0] >> 6) == 1 && buf[1] == 0x01 && obt_mem_contains(buf, n, "sec") &&
+           obt_mem_contains(buf, n, "doxm");
 }
 
 /* The rogue: answers each multicast GET /oic/sec/doxm with a 2.05 whose payload is
@@ -155,7 +124,8 @@ Test(rogue,
      .fini = s_teardown,
      .timeout = 120)
 {
-    int fd = s_group_socket();
+    int fd = obt_ocf_group_socket();
+    cr_assert_geq(fd, 0, "port 5683 in 224.0.1.187 on lo: %s", strerror(errno));
     int stop[2];
     cr_assert_eq(pipe(stop), 0);
     s_rogue = fork();

@@ -1,9 +1,14 @@
 /* obt_checks.c — shared checks of the integration tests */
 #include "obt_checks.h"
 
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cmn_kv.h"
 #include "cmn_svr.h"
@@ -353,4 +358,64 @@ obt_show(const obt_suite_t *s, const char *uuid)
         return NULL;
     }
     return out;
+}
+
+int
+obt_devsim_field(const obt_proc_t *sim, int idx, const char *key, char *out, size_t cap)
+{
+    FILE *f = fopen(sim->log, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    char line[1024], tag[32];
+    (void) snprintf(tag, sizeof tag, " DEVICE idx=%d ", idx);
+    int rc = -1;
+    while (rc != 0 && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, tag);
+        p = p ? strstr(p, key) : NULL;
+        if (p) {
+            p += strlen(key);
+            size_t len = strcspn(p, " \n");
+            if (len < cap) {
+                memcpy(out, p, len);
+                out[len] = '\0';
+                rc = 0;
+            }
+        }
+    }
+    (void) fclose(f);
+    return rc;
+}
+
+int
+obt_ocf_group_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5683)};
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    struct ip_mreqn mreq = {.imr_ifindex = (int) if_nametoindex("lo")};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, (struct sockaddr *) &a, sizeof a) != 0 ||
+        inet_pton(AF_INET, "224.0.1.187", &mreq.imr_multiaddr) != 1 ||
+        setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
+        if (fd >= 0) {
+            (void) close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+bool
+obt_mem_contains(const void *buf, size_t n, const char *needle)
+{
+    const unsigned char *b = buf;
+    size_t len = strlen(needle);
+    for (size_t i = 0; i + len <= n; i++) {
+        if (memcmp(b + i, needle, len) == 0) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -53,6 +53,17 @@ int obt_devsim_start(obt_proc_t *p, const char *dir, int count, const char *faul
 int obt_devsim_start_with(
         obt_proc_t *p, const char *dir, int count, const char *faults, const char *const *extra);
 
+/* The value of key (" uuid=", " coap=") on the DEVICE line of device idx in a
+ * running devsim's log, up to the next space. 0 when found and it fits cap. */
+int obt_devsim_field(const obt_proc_t *sim, int idx, const char *key, char *out, size_t cap);
+
+/* A UDP socket bound to port 5683 (SO_REUSEADDR, as devsim's) in the IPv4 OCF group
+ * 224.0.1.187 on lo: what a rogue responder of a test listens on. -1 on failure. */
+int obt_ocf_group_socket(void);
+
+/* True if needle occurs in buf[0..n). */
+bool obt_mem_contains(const void *buf, size_t n, const char *needle);
+
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
 

@@ -57,3 +57,46 @@ Test(dots_disc, a_new_port_on_the_same_address_replaces_the_old_one)
     cr_expect_str_eq(d.eps[2], "coap://[fe80::2%veth0]:40000", "other addresses are kept");
     cr_expect_str_eq(d.eps[3], "coaps://[fe80::2%veth0]:40001");
 }
+
+Test(dots_disc, a_conflict_keeps_each_claim_until_one_is_picked)
+{
+    dots_dev_t d;
+    memset(&d, 0, sizeof d);
+    const char *const old[] = {"coap://127.0.0.1:9"};
+    dots_disc_merge_eps(&d, old, 1);
+    const char *const real[] = {"coap://127.0.0.1:1", "coaps://127.0.0.1:2"};
+    const char *const fake[] = {"coap://127.0.0.1:7", "coap://127.0.0.1:1"};
+    dots_disc_claim_t claims[] = {{"coap://127.0.0.1:1", real, 2}, {"coap://127.0.0.1:7", fake, 2}};
+    dots_disc_set_conflict(&d, claims, 2, 3);
+    cr_assert(dots_disc_has_conflict(&d));
+    cr_expect_eq(d.claimed_by, 3);
+    cr_expect(strstr(d.error, "uuid claimed by 3 endpoints (coap://127.0.0.1:1, "
+                              "coap://127.0.0.1:7, ...)") != NULL,
+              "%s", d.error);
+    cr_assert_eq(d.n_eps, 1, "the endpoints are not touched");
+    cr_expect_eq(dots_disc_pick(&d, "coap://127.0.0.1:5"), CMN_ENOTFOUND);
+    d.claims[1].n_eps = 3; /* both list coaps://127.0.0.1:2 now: it names neither */
+    (void) snprintf(d.claims[1].eps[2], sizeof d.claims[1].eps[2], "coaps://127.0.0.1:2");
+    cr_expect_eq(dots_disc_pick(&d, "coaps://127.0.0.1:2"), CMN_ENOTFOUND);
+    d.claims[1].n_eps = 2;
+    cr_expect(dots_disc_has_conflict(&d));
+    cr_assert_eq(dots_disc_pick(&d, "coaps://127.0.0.1:2"), CMN_OK);
+    cr_expect(!dots_disc_has_conflict(&d));
+    cr_expect_eq(d.n_claims, 0);
+    cr_expect_str_eq(d.error, "");
+    cr_assert_eq(d.n_eps, 2);
+    cr_expect_str_eq(d.eps[0], "coap://127.0.0.1:1");
+    cr_expect_str_eq(d.eps[1], "coaps://127.0.0.1:2");
+    cr_expect_eq(dots_disc_pick(&d, "coap://127.0.0.1:1"), CMN_ESTATE);
+}
+
+Test(dots_disc, a_picked_claim_without_eps_keeps_its_source)
+{
+    dots_dev_t d;
+    memset(&d, 0, sizeof d);
+    dots_disc_claim_t claims[] = {{"coap://127.0.0.1:1", NULL, 0}, {"coap://127.0.0.1:7", NULL, 0}};
+    dots_disc_set_conflict(&d, claims, 2, 2);
+    cr_assert_eq(dots_disc_pick(&d, "coap://127.0.0.1:7"), CMN_OK);
+    cr_assert_eq(d.n_eps, 1);
+    cr_expect_str_eq(d.eps[0], "coap://127.0.0.1:7");
+}
