@@ -8,6 +8,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_err.h"
+#include "cmn_loop.h"
 #include "dots_bridge.h"
 #include "dots_events.h"
 #include "dots_maint.h"
@@ -28,6 +29,7 @@ struct dots_service {
     dots_engine_t *engine;       /* jobs */
     dots_maint_t *maint;         /* reset and repair jobs */
     dots_bridge_t *bridge;       /* Bridges: their VODs found and queued */
+    cmn_loop_t *loop;            /* over all of the above */
     uint64_t started_ms;
     uint64_t requests;
 };

@@ -12,6 +12,7 @@
 #include "cmn_cert.h"
 #include "cmn_live.h"
 #include "cmn_log.h"
+#include "cmn_loop.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
@@ -20,6 +21,7 @@
 #include "obt/gateway.pb-c.h"
 
 #define MAX_DISC        8
+#define MAX_WAIT_MS     1000      /* the longest the loop sleeps */
 #define MAX_ANCHORS_PEM (1 << 20) /* trust anchors in one request */
 
 typedef struct {
@@ -28,15 +30,26 @@ typedef struct {
     uint64_t corr_id;
 } s_pending_t;
 
+typedef struct s_disc_slot s_disc_slot_t;
+
+/* One socket of a discovery, as the loop's reader sees it. */
 typedef struct {
-    gw_disc_t *disc;  /* the round */
-    s_pending_t *req; /* who asked */
-} s_disc_slot_t;
+    s_disc_slot_t *slot; /* back pointer */
+    int which;           /* gw_disc_fd(slot->disc, which) */
+} s_disc_sock_t;
+
+struct s_disc_slot {
+    gw_service_t *svc;                      /* back pointer */
+    gw_disc_t *disc;                        /* the round */
+    s_pending_t *req;                       /* who asked */
+    s_disc_sock_t socks[GW_DISC_MAX_SOCKS]; /* the loop's readers of its sockets */
+};
 
 struct gw_service {
     const gw_config_t *cfg;        /* borrowed */
     cmn_bus_server_t *bus;         /* ROUTER */
     gw_coap_t *coap;               /* CoAP side */
+    cmn_loop_t *loop;              /* ROUTER, CoAP, discovery sockets */
     s_disc_slot_t discs[MAX_DISC]; /* discovery rounds in progress */
     uint64_t started_ms;
     uint64_t boot_id; /* new at every start: services re-register when it changes */
@@ -327,6 +340,105 @@ s_on_coap(gw_service_t *self,
     return CMN_OK;
 }
 
+static void
+s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
+{
+    size_t n = 0, replies = 0, bad = 0;
+    const gw_disc_device_t *devs = gw_disc_devices(slot->disc, &n);
+    gw_disc_counts(slot->disc, &replies, &bad);
+    Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
+    Obt__Gw__DiscoverReply dr = OBT__GW__DISCOVER_REPLY__INIT;
+    Obt__Gw__DiscoveredDevice *items = calloc(n ? n : 1, sizeof *items);
+    Obt__Gw__DiscoveredDevice **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    reply.corr_id = slot->req->corr_id;
+    if (items == NULL || ptrs == NULL) {
+        s_reply_error(self, slot->req->peer, slot->req->corr_id, CMN_ENOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        obt__gw__discovered_device__init(&items[i]);
+        items[i].uuid = CMN_PB_STR(devs[i].uuid);
+        items[i].doxm.data = devs[i].doxm;
+        items[i].doxm.len = devs[i].doxm_len;
+        items[i].source = CMN_PB_STR(devs[i].source);
+        items[i].first_round = devs[i].first_round;
+        items[i].n_eps = devs[i].n_eps;
+        items[i].eps = (char **) malloc((devs[i].n_eps ? devs[i].n_eps : 1) * sizeof(char *));
+        for (size_t e = 0; items[i].eps && e < devs[i].n_eps; e++) {
+            items[i].eps[e] = CMN_PB_STR(devs[i].eps[e]);
+        }
+        if (items[i].eps == NULL) {
+            items[i].n_eps = 0;
+        }
+        ptrs[i] = &items[i];
+    }
+    dr.devices = ptrs;
+    dr.n_devices = n;
+    dr.replies = (uint32_t) replies;
+    reply.body_case = OBT__GW__REPLY__BODY_DISCOVER;
+    reply.discover = &dr;
+    s_send(self, slot->req->peer, &reply);
+    cmn_log_notice("GW-DISC-DONE", "devices=%zu replies=%zu ignored=%zu", n, replies, bad);
+out:
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].eps);
+    }
+    free(items);
+    free(ptrs);
+    gw_disc_destroy(&slot->disc);
+    s_pending_free(&slot->req);
+}
+
+static void
+s_on_disc_readable(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    const s_disc_sock_t *sock = arg;
+    gw_disc_on_readable(sock->slot->disc, sock->which);
+}
+
+/* Takes the sockets of the discovery in slot out of the loop, before they close. */
+static void
+s_disc_unwatch(gw_service_t *self, s_disc_slot_t *slot)
+{
+    for (int w = 0; w < gw_disc_n_fds(slot->disc); w++) {
+        int fd = gw_disc_fd(slot->disc, w);
+        if (fd >= 0) {
+            (void) cmn_loop_remove_fd(self->loop, fd);
+        }
+    }
+}
+
+/* At every pass: the rounds move on by time; a finished discovery is answered. */
+static int
+s_disc_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    s_disc_slot_t *slot = arg;
+    int t = gw_disc_tick(slot->disc);
+    if (t >= 0) {
+        return t;
+    }
+    s_disc_unwatch(slot->svc, slot);
+    s_disc_finish(slot->svc, slot);
+    return CMN_LOOP_END;
+}
+
+/* Puts the sockets of the discovery in slot, and its tick, in the loop. */
+static cmn_err_t
+s_disc_watch(gw_service_t *self, s_disc_slot_t *slot)
+{
+    slot->svc = self;
+    cmn_err_t err = CMN_OK;
+    for (int w = 0; err == CMN_OK && w < gw_disc_n_fds(slot->disc); w++) {
+        int fd = gw_disc_fd(slot->disc, w);
+        slot->socks[w] = (s_disc_sock_t){slot, w};
+        err = fd >= 0 ? cmn_loop_add_fd(self->loop, fd, s_on_disc_readable, &slot->socks[w])
+                      : CMN_OK;
+    }
+    return err != CMN_OK ? err : cmn_loop_add_tick(self->loop, s_disc_tick, slot);
+}
+
 static cmn_err_t
 s_on_discover(gw_service_t *self,
               const cmn_caller_t *caller,
@@ -422,6 +534,13 @@ s_on_discover(gw_service_t *self,
         }
         return err;
     }
+    err = s_disc_watch(self, slot);
+    if (err != CMN_OK) {
+        s_disc_unwatch(self, slot);
+        gw_disc_destroy(&slot->disc);
+        (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        return err;
+    }
     slot->req = *pending;
     *pending = NULL;
     cmn_log_info("GW-DISC",
@@ -429,55 +548,6 @@ s_on_discover(gw_service_t *self,
                  "interface(s), %zu unicast)",
                  opts.window_ms, opts.rounds, opts.n_scopes, opts.n_ifaces, opts.n_unicast);
     return CMN_OK;
-}
-
-static void
-s_disc_finish(gw_service_t *self, s_disc_slot_t *slot)
-{
-    size_t n = 0, replies = 0, bad = 0;
-    const gw_disc_device_t *devs = gw_disc_devices(slot->disc, &n);
-    gw_disc_counts(slot->disc, &replies, &bad);
-    Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
-    Obt__Gw__DiscoverReply dr = OBT__GW__DISCOVER_REPLY__INIT;
-    Obt__Gw__DiscoveredDevice *items = calloc(n ? n : 1, sizeof *items);
-    Obt__Gw__DiscoveredDevice **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    reply.corr_id = slot->req->corr_id;
-    if (items == NULL || ptrs == NULL) {
-        s_reply_error(self, slot->req->peer, slot->req->corr_id, CMN_ENOMEM, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        obt__gw__discovered_device__init(&items[i]);
-        items[i].uuid = CMN_PB_STR(devs[i].uuid);
-        items[i].doxm.data = devs[i].doxm;
-        items[i].doxm.len = devs[i].doxm_len;
-        items[i].source = CMN_PB_STR(devs[i].source);
-        items[i].first_round = devs[i].first_round;
-        items[i].n_eps = devs[i].n_eps;
-        items[i].eps = (char **) malloc((devs[i].n_eps ? devs[i].n_eps : 1) * sizeof(char *));
-        for (size_t e = 0; items[i].eps && e < devs[i].n_eps; e++) {
-            items[i].eps[e] = CMN_PB_STR(devs[i].eps[e]);
-        }
-        if (items[i].eps == NULL) {
-            items[i].n_eps = 0;
-        }
-        ptrs[i] = &items[i];
-    }
-    dr.devices = ptrs;
-    dr.n_devices = n;
-    dr.replies = (uint32_t) replies;
-    reply.body_case = OBT__GW__REPLY__BODY_DISCOVER;
-    reply.discover = &dr;
-    s_send(self, slot->req->peer, &reply);
-    cmn_log_notice("GW-DISC-DONE", "devices=%zu replies=%zu ignored=%zu", n, replies, bad);
-out:
-    for (size_t i = 0; items && i < n; i++) {
-        free(items[i].eps);
-    }
-    free(items);
-    free(ptrs);
-    gw_disc_destroy(&slot->disc);
-    s_pending_free(&slot->req);
 }
 
 static cmn_err_t
@@ -610,12 +680,9 @@ gw_service_has_handler(int body_case)
 
 /* The one dispatcher: unpack, find the row, call, map the error, reply. */
 static void
-s_dispatch(gw_service_t *self,
-           zframe_t *peer,
-           const cmn_caller_t *caller,
-           const uint8_t *data,
-           size_t len)
+s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t *data, size_t len)
 {
+    gw_service_t *self = arg;
     self->requests++;
     Obt__Gw__Request *req = obt__gw__request__unpack(NULL, len, data);
     if (req == NULL) {
@@ -656,6 +723,39 @@ s_dispatch(gw_service_t *self,
     obt__gw__request__free_unpacked(req, NULL);
 }
 
+/* At every pass: libcoap's I/O, deadlines and idle sessions; it says when next. */
+static int
+s_coap_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    int t = gw_coap_process(arg);
+    return t < 0 ? CMN_LOOP_IDLE : t;
+}
+
+/* The CoAP fd only wakes the loop: s_coap_tick, at the next pass, does the I/O. */
+static void
+s_on_coap_readable(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+}
+
+/* The loop: libcoap's tick, then the ROUTER and the CoAP fd; each discovery adds its
+ * tick and sockets while it runs (s_disc_watch). */
+static cmn_err_t
+s_loop_new(gw_service_t *self)
+{
+    self->loop = cmn_loop_new(MAX_WAIT_MS);
+    if (self->loop == NULL) {
+        return CMN_ENOMEM;
+    }
+    int fd = gw_coap_fd(self->coap);
+    cmn_err_t err = cmn_loop_add_tick(self->loop, s_coap_tick, self->coap);
+    err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
+    return err != CMN_OK || fd < 0 ? err
+                                   : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+}
+
 gw_service_t *
 gw_service_new(const gw_config_t *cfg)
 {
@@ -678,6 +778,10 @@ gw_service_new(const gw_config_t *cfg)
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
+    if ((err = s_loop_new(self)) != CMN_OK) {
+        cmn_log_err("GW-INIT", "cannot set up the loop: %s", cmn_strerror(err));
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s boot=%016llx", cfg->endpoint, cfg->iface,
                    cfg->scope, (unsigned long long) self->boot_id);
     return self;
@@ -693,6 +797,7 @@ gw_service_destroy(gw_service_t **self_p)
         return;
     }
     gw_service_t *self = *self_p;
+    cmn_loop_destroy(&self->loop);
     for (int i = 0; i < MAX_DISC; i++) {
         gw_disc_destroy(&self->discs[i].disc);
         s_pending_free(&self->discs[i].req);
@@ -706,69 +811,11 @@ gw_service_destroy(gw_service_t **self_p)
 int
 gw_service_run(gw_service_t *self)
 {
-    zmq_pollitem_t items[2 + GW_DISC_MAX_SOCKS * MAX_DISC];
-    while (!zsys_interrupted) {
-        int timeout = gw_coap_process(self->coap);
-        int n = 0;
-        items[n++] =
-                (zmq_pollitem_t){zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0};
-        items[n++] = (zmq_pollitem_t){NULL, gw_coap_fd(self->coap), ZMQ_POLLIN, 0};
-        for (int i = 0; i < MAX_DISC; i++) {
-            if (self->discs[i].disc == NULL) {
-                continue;
-            }
-            int t = gw_disc_tick(self->discs[i].disc);
-            if (t < 0) {
-                s_disc_finish(self, &self->discs[i]);
-                continue;
-            }
-            timeout = timeout < 0 || t < timeout ? t : timeout;
-            for (int w = 0; w < gw_disc_n_fds(self->discs[i].disc); w++) {
-                int fd = gw_disc_fd(self->discs[i].disc, w);
-                if (fd >= 0) {
-                    items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
-                }
-            }
-        }
-        if (timeout < 0 || timeout > 1000) {
-            timeout = 1000;
-        }
-        int rc = zmq_poll(items, n, timeout);
-        if (rc < 0) {
-            if (zmq_errno() == EINTR) {
-                continue;
-            }
-            cmn_log_err("GW-LOOP", "zmq_poll: %s", zmq_strerror(zmq_errno()));
-            return 1;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            zframe_t *peer = NULL;
-            cmn_caller_t caller;
-            uint8_t *data = NULL;
-            size_t len = 0;
-            cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
-                   CMN_ENOTFOUND) {
-                if (err == CMN_OK) {
-                    s_dispatch(self, peer, &caller, data, len);
-                    zframe_destroy(&peer);
-                    cmn_bus_free(data, len);
-                }
-            }
-        }
-        for (int k = 2; k < n; k++) {
-            if (!(items[k].revents & ZMQ_POLLIN)) {
-                continue;
-            }
-            for (int i = 0; i < MAX_DISC; i++) {
-                for (int w = 0; self->discs[i].disc && w < gw_disc_n_fds(self->discs[i].disc);
-                     w++) {
-                    if (gw_disc_fd(self->discs[i].disc, w) == items[k].fd) {
-                        gw_disc_on_readable(self->discs[i].disc, w);
-                    }
-                }
-            }
-        }
+    cmn_err_t err = cmn_loop_run(self->loop);
+    if (err != CMN_OK) {
+        cmn_log_err("GW-LOOP", "zmq_poll: %s",
+                    err == CMN_EIO ? zmq_strerror(zmq_errno()) : cmn_strerror(err));
+        return 1;
     }
     cmn_log_notice("GW-STOP", "stopping");
     return 0;
