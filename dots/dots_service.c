@@ -53,12 +53,8 @@ dots_deferred_answer(dots_deferred_t *d, Obt__Dots__Reply *reply, cmn_err_t err,
 int
 dots_service_has_handler(int body_case)
 {
-    for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
-        if ((int) DOTS_HANDLERS[i].body == body_case) {
-            return 1;
-        }
-    }
-    return 0;
+    return cmn_dispatch_find(DOTS_HANDLERS, DOTS_HANDLER_COUNT, sizeof DOTS_HANDLERS[0],
+                             body_case) != NULL;
 }
 
 static void
@@ -78,20 +74,13 @@ s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t 
         goto reply;
     }
     reply.corr_id = req->corr_id;
-    dots_handler_fn *fn = NULL;
-    for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
-        if (DOTS_HANDLERS[i].body == req->body_case) {
-            err = cmn_bus_allow("obt-dots", DOTS_HANDLERS[i].name, DOTS_HANDLERS[i].parties, caller,
-                                error, sizeof error);
-            fn = err == CMN_OK ? DOTS_HANDLERS[i].fn : NULL;
-        }
-    }
-    if (fn == NULL) {
-        if (error[0] == '\0') {
-            (void) snprintf(error, sizeof error, "unknown or missing request body");
-        }
+    const cmn_dispatch_row_t *row = NULL;
+    err = cmn_dispatch_check("obt-dots", DOTS_HANDLERS, DOTS_HANDLER_COUNT, sizeof DOTS_HANDLERS[0],
+                             req->body_case, caller, error, sizeof error, &row);
+    if (err != CMN_OK) {
         goto reply;
     }
+    dots_handler_fn *fn = ((const dots_handler_row_t *) row)->fn;
     deferred = calloc(1, sizeof *deferred);
     if (deferred == NULL) {
         err = CMN_ENOMEM;

@@ -10,6 +10,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_cert.h"
+#include "cmn_dispatch.h"
 #include "cmn_live.h"
 #include "cmn_log.h"
 #include "cmn_loop.h"
@@ -652,30 +653,27 @@ s_on_register(gw_service_t *self,
 
 /* The parties column: who may send each request (docs/security.md). The operator talks
  * to DOTS, never to devices; only DOTS owns devices, so only DOTS derives owner PSKs. */
-static const struct {
-    Obt__Gw__Request__BodyCase body;
-    const char *name;
-    unsigned parties;
+typedef struct {
+    cmn_dispatch_row_t head; /* first: the body, its name, its parties */
     s_handler_fn *fn;
-} s_handlers[] = {
-        {OBT__GW__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
-        {OBT__GW__REQUEST__BODY_COAP, "coap", CMN_PARTY_SERVICES, s_on_coap},
-        {OBT__GW__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_DOTS, s_on_discover},
-        {OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", CMN_PARTY_DOTS, s_on_derive},
-        {OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", CMN_PARTY_SERVICES, s_on_close},
-        {OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", CMN_PARTY_SERVICES,
+} s_row_t;
+
+static const s_row_t s_handlers[] = {
+        {{OBT__GW__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY}, s_on_health},
+        {{OBT__GW__REQUEST__BODY_COAP, "coap", CMN_PARTY_SERVICES}, s_on_coap},
+        {{OBT__GW__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_DOTS}, s_on_discover},
+        {{OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", CMN_PARTY_DOTS},
+         s_on_derive},
+        {{OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", CMN_PARTY_SERVICES}, s_on_close},
+        {{OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", CMN_PARTY_SERVICES},
          s_on_register},
 };
+#define S_N_HANDLERS (sizeof s_handlers / sizeof s_handlers[0])
 
 int
 gw_service_has_handler(int body_case)
 {
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
-        if ((int) s_handlers[i].body == body_case) {
-            return 1;
-        }
-    }
-    return 0;
+    return cmn_dispatch_find(s_handlers, S_N_HANDLERS, sizeof s_handlers[0], body_case) != NULL;
 }
 
 /* The one dispatcher: unpack, find the row, call, map the error, reply. */
@@ -691,22 +689,17 @@ s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t 
                       "request does not unpack as obt.gw.Request");
         return;
     }
-    s_handler_fn *fn = NULL;
+    const cmn_dispatch_row_t *row = NULL;
     char error[256] = "";
-    cmn_err_t err = CMN_EPROTO;
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
-        if (s_handlers[i].body == req->body_case) {
-            err = cmn_bus_allow("obt-gateway", s_handlers[i].name, s_handlers[i].parties, caller,
-                                error, sizeof error);
-            fn = err == CMN_OK ? s_handlers[i].fn : NULL;
-        }
-    }
-    if (fn == NULL) {
-        s_reply_error(self, peer, req->corr_id, err,
-                      error[0] ? error : "unknown or missing request body");
+    cmn_err_t err =
+            cmn_dispatch_check("obt-gateway", s_handlers, S_N_HANDLERS, sizeof s_handlers[0],
+                               req->body_case, caller, error, sizeof error, &row);
+    if (err != CMN_OK) {
+        s_reply_error(self, peer, req->corr_id, err, error);
         obt__gw__request__free_unpacked(req, NULL);
         return;
     }
+    s_handler_fn *fn = ((const s_row_t *) row)->fn;
     Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
     reply.corr_id = req->corr_id;
     s_pending_t *pending = s_pending_new(self, peer, req->corr_id);
