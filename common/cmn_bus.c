@@ -771,6 +771,12 @@ cmn_calls_pending(const cmn_calls_t *self)
     return self->n;
 }
 
+cmn_bus_client_t *
+cmn_calls_client(cmn_calls_t *self)
+{
+    return self->client;
+}
+
 /* ---- events: PUB (server) and SUB (client) ---- */
 
 struct cmn_bus_pub {

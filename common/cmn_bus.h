@@ -161,6 +161,8 @@ void cmn_calls_on_readable(cmn_calls_t *self);
  * at most INT_MAX. */
 int cmn_calls_expire(cmn_calls_t *self);
 size_t cmn_calls_pending(const cmn_calls_t *self);
+/* The client the calls go through (borrowed), for a poller. */
+cmn_bus_client_t *cmn_calls_client(cmn_calls_t *self);
 
 /* ---- events: one PUB per daemon, SUB clients ----
  * A daemon publishes [topic][one packed protobuf message] on an XPUB bound as CURVE

@@ -8,6 +8,7 @@
 
 #include "cmn_kv.h"
 #include "cmn_log.h"
+#include "cmn_loop.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
 #include "obt/gateway.pb-c.h"
@@ -83,6 +84,8 @@ cmn_svc_config_free(cmn_svc_config_t *cfg)
     cmn_cfg_free(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
 }
 
+#define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: heartbeat and registration */
+
 struct cmn_svc {
     const cmn_svc_config_t *cfg;
     char service[8];     /* "cms" / "ams" */
@@ -99,6 +102,7 @@ struct cmn_svc {
     cmn_bus_server_t *bus;
     cmn_bus_client_t *gw_client;
     cmn_calls_t *gw;
+    cmn_loop_t *loop;             /* ROUTER, gateway calls, heartbeat and registration */
     const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
     cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
     uint64_t started_ms;
@@ -140,6 +144,9 @@ s_identity(cmn_svc_t *self)
     }
     return cmn_kv_commit(&txn);
 }
+
+static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
+static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
 
 cmn_svc_t *
 cmn_svc_new(const cmn_svc_config_t *cfg,
@@ -183,6 +190,13 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
         cmn_log_err("SVC-INIT", "cannot set up the link to the gateway: %s", cmn_strerror(err));
         goto fail;
     }
+    self->loop = cmn_loop_new(S_MAX_WAIT_MS);
+    if (self->loop == NULL || cmn_loop_add_tick(self->loop, s_tick, self) != CMN_OK ||
+        cmn_loop_add_server(self->loop, self->bus, s_on_request, self) != CMN_OK ||
+        cmn_loop_add_calls(self->loop, self->gw) != CMN_OK) {
+        cmn_log_err("SVC-INIT", "cannot set up the loop: %s", cmn_strerror(CMN_ENOMEM));
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s uuid=%s", cfg->endpoint, self->uuid);
     return self;
 fail:
@@ -201,6 +215,7 @@ cmn_svc_destroy(cmn_svc_t **self_p)
     if (self->jobs) {
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }
+    cmn_loop_destroy(&self->loop);
     cmn_calls_destroy(&self->gw); /* late callbacks find their job gone (cmn_jobs.h) */
     cmn_jobs_destroy(&self->jobs);
     cmn_bus_client_destroy(&self->gw_client);
@@ -330,46 +345,31 @@ s_heartbeat(cmn_svc_t *self)
     }
 }
 
+/* At every pass of the loop: both check their own time, the loop's cap bounds it. */
+static int
+s_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    cmn_svc_t *self = arg;
+    s_heartbeat(self);
+    s_register(self);
+    return CMN_LOOP_IDLE;
+}
+
+static void
+s_on_request(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t *data, size_t len)
+{
+    cmn_svc_t *self = arg;
+    self->requests++;
+    cmn_svc_dispatch(self, peer, caller, data, len);
+}
+
 int
 cmn_svc_run(cmn_svc_t *self)
 {
     cmn_svc_job_resume_all(self);
-    while (!zsys_interrupted) {
-        s_heartbeat(self);
-        s_register(self);
-        int timeout = cmn_calls_expire(self->gw);
-        if (timeout < 0 || timeout > 200) {
-            timeout = 200;
-        }
-        zmq_pollitem_t items[2] = {
-                {zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0},
-                {zsock_resolve(cmn_bus_client_sock(self->gw_client)), 0, ZMQ_POLLIN, 0},
-        };
-        if (zmq_poll(items, 2, timeout) < 0) {
-            if (zmq_errno() == EINTR) {
-                continue;
-            }
-            return 1;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            zframe_t *peer = NULL;
-            cmn_caller_t caller;
-            uint8_t *data = NULL;
-            size_t len = 0;
-            cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
-                   CMN_ENOTFOUND) {
-                if (err == CMN_OK) {
-                    self->requests++;
-                    cmn_svc_dispatch(self, peer, &caller, data, len);
-                    zframe_destroy(&peer);
-                    cmn_bus_free(data, len);
-                }
-            }
-        }
-        if (items[1].revents & ZMQ_POLLIN) {
-            cmn_calls_on_readable(self->gw);
-        }
+    if (cmn_loop_run(self->loop) != CMN_OK) {
+        return 1;
     }
     cmn_log_notice("SVC-STOP", "stopping");
     return 0;

@@ -47,7 +47,7 @@ typedef void(cmn_svc_job_fn)(cmn_svc_job_t *job);
  * errors and timeouts end the job in the core with "<step>: <reason>"). */
 typedef void(cmn_svc_reply_fn)(cmn_svc_job_t *job, const Obt__Gw__CoapReply *reply);
 /* A request of the service's own API (obt.<svc>.Request, no envelope body set; the
- * service checks its parties with cmn_bus_allow and answers with cmn_svc_reply). */
+ * service checks its parties with cmn_dispatch_check and answers with cmn_svc_reply). */
 typedef void(cmn_svc_own_fn)(cmn_svc_t *svc,
                              zframe_t *peer,
                              const cmn_caller_t *caller,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cmn_dispatch.h"
 #include "cmn_log.h"
 #include "cmn_svc.h"
 
@@ -134,29 +135,25 @@ s_on_list(cmn_svc_t *svc, zframe_t *peer, const Obt__ServiceRequest *req)
 
 /* The parties column (docs/security.md): only DOTS hands devices over, forgets or
  * repairs them; the operator reads. */
-static const struct {
-    Obt__ServiceRequest__BodyCase body;
-    const char *name;
-    unsigned parties;
+typedef struct {
+    cmn_dispatch_row_t head; /* first: the body, its name, its parties */
     s_row_fn *fn;
-} s_rows[] = {
-        {OBT__SERVICE_REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
-        {OBT__SERVICE_REQUEST__BODY_HANDOVER, "handover", CMN_PARTY_DOTS, s_on_handover},
-        {OBT__SERVICE_REQUEST__BODY_SHOW, "show", CMN_PARTY_DOTS | CMN_PARTY_OPERATOR, s_on_show},
-        {OBT__SERVICE_REQUEST__BODY_LIST, "list", CMN_PARTY_DOTS | CMN_PARTY_OPERATOR, s_on_list},
-        {OBT__SERVICE_REQUEST__BODY_FORGET, "forget", CMN_PARTY_DOTS, s_on_forget},
-        {OBT__SERVICE_REQUEST__BODY_REPAIR, "repair", CMN_PARTY_DOTS, s_on_repair},
+} s_row_t;
+
+static const s_row_t s_rows[] = {
+        {{OBT__SERVICE_REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY}, s_on_health},
+        {{OBT__SERVICE_REQUEST__BODY_HANDOVER, "handover", CMN_PARTY_DOTS}, s_on_handover},
+        {{OBT__SERVICE_REQUEST__BODY_SHOW, "show", CMN_PARTY_DOTS | CMN_PARTY_OPERATOR}, s_on_show},
+        {{OBT__SERVICE_REQUEST__BODY_LIST, "list", CMN_PARTY_DOTS | CMN_PARTY_OPERATOR}, s_on_list},
+        {{OBT__SERVICE_REQUEST__BODY_FORGET, "forget", CMN_PARTY_DOTS}, s_on_forget},
+        {{OBT__SERVICE_REQUEST__BODY_REPAIR, "repair", CMN_PARTY_DOTS}, s_on_repair},
 };
+#define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 
 int
 cmn_svc_has_handler(int body_case)
 {
-    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows[0]; i++) {
-        if ((int) s_rows[i].body == body_case) {
-            return 1;
-        }
-    }
-    return 0;
+    return cmn_dispatch_find(s_rows, S_N_ROWS, sizeof s_rows[0], body_case) != NULL;
 }
 
 void
@@ -182,20 +179,13 @@ cmn_svc_dispatch(cmn_svc_t *self,
         obt__service_request__free_unpacked(req, NULL);
         return;
     }
-    cmn_err_t err = CMN_EPROTO;
-    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows[0]; i++) {
-        if (s_rows[i].body == req->body_case) {
-            err = cmn_bus_allow(daemon, s_rows[i].name, s_rows[i].parties, caller, error,
-                                sizeof error);
-            if (err == CMN_OK) {
-                s_rows[i].fn(self, peer, req);
-            }
-            break;
-        }
-    }
-    if (err != CMN_OK) {
-        cmn_svc_answer(self, peer, req->corr_id, err,
-                       error[0] ? error : "unknown or missing request body", 0, NULL);
+    const cmn_dispatch_row_t *row = NULL;
+    cmn_err_t err = cmn_dispatch_check(daemon, s_rows, S_N_ROWS, sizeof s_rows[0], req->body_case,
+                                       caller, error, sizeof error, &row);
+    if (err == CMN_OK) {
+        ((const s_row_t *) row)->fn(self, peer, req);
+    } else {
+        cmn_svc_answer(self, peer, req->corr_id, err, error, 0, NULL);
     }
     if (req->body_case == OBT__SERVICE_REQUEST__BODY_HANDOVER && req->handover->psk.data) {
         OPENSSL_cleanse(req->handover->psk.data, req->handover->psk.len);

@@ -642,21 +642,21 @@ s_on_repair(dots_service_t *self,
 /* The operator API: every request but health is the operator's (obtctl); no service
  * calls DOTS (docs/security.md). */
 const dots_handler_row_t DOTS_HANDLERS[] = {
-        {OBT__DOTS__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
-        {OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_OPERATOR, s_on_discover},
-        {OBT__DOTS__REQUEST__BODY_LIST, "list", CMN_PARTY_OPERATOR, s_on_list},
-        {OBT__DOTS__REQUEST__BODY_APPROVE, "approve", CMN_PARTY_OPERATOR, s_on_approve},
-        {OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", CMN_PARTY_OPERATOR, s_on_onboard},
-        {OBT__DOTS__REQUEST__BODY_SHOW, "show", CMN_PARTY_OPERATOR, s_on_show},
-        {OBT__DOTS__REQUEST__BODY_PIN, "pin", CMN_PARTY_OPERATOR, s_on_pin},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", CMN_PARTY_OPERATOR,
+        {{OBT__DOTS__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY}, s_on_health},
+        {{OBT__DOTS__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_OPERATOR}, s_on_discover},
+        {{OBT__DOTS__REQUEST__BODY_LIST, "list", CMN_PARTY_OPERATOR}, s_on_list},
+        {{OBT__DOTS__REQUEST__BODY_APPROVE, "approve", CMN_PARTY_OPERATOR}, s_on_approve},
+        {{OBT__DOTS__REQUEST__BODY_ONBOARD, "onboard", CMN_PARTY_OPERATOR}, s_on_onboard},
+        {{OBT__DOTS__REQUEST__BODY_SHOW, "show", CMN_PARTY_OPERATOR}, s_on_show},
+        {{OBT__DOTS__REQUEST__BODY_PIN, "pin", CMN_PARTY_OPERATOR}, s_on_pin},
+        {{OBT__DOTS__REQUEST__BODY_MFG_TRUST_ADD, "mfg-trust add", CMN_PARTY_OPERATOR},
          s_on_mfg_trust_add},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", CMN_PARTY_OPERATOR,
+        {{OBT__DOTS__REQUEST__BODY_MFG_TRUST_LIST, "mfg-trust list", CMN_PARTY_OPERATOR},
          s_on_mfg_trust_list},
-        {OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", CMN_PARTY_OPERATOR,
+        {{OBT__DOTS__REQUEST__BODY_MFG_TRUST_REMOVE, "mfg-trust rm", CMN_PARTY_OPERATOR},
          s_on_mfg_trust_remove},
-        {OBT__DOTS__REQUEST__BODY_RESET, "reset", CMN_PARTY_OPERATOR, s_on_reset},
-        {OBT__DOTS__REQUEST__BODY_REPAIR, "repair", CMN_PARTY_OPERATOR, s_on_repair},
+        {{OBT__DOTS__REQUEST__BODY_RESET, "reset", CMN_PARTY_OPERATOR}, s_on_reset},
+        {{OBT__DOTS__REQUEST__BODY_REPAIR, "repair", CMN_PARTY_OPERATOR}, s_on_repair},
 };
 
 const size_t DOTS_HANDLER_COUNT = sizeof DOTS_HANDLERS / sizeof DOTS_HANDLERS[0];

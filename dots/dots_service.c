@@ -9,11 +9,14 @@
 
 #include "cmn_bus.h"
 #include "cmn_log.h"
+#include "cmn_loop.h"
 #include "cmn_time.h"
 #include "dots_onboard.h"
 #include "dots_service_int.h"
 #include "dots_store.h"
 #include "obt/dots.pb-c.h"
+
+#define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: the jobs' ticks */
 
 static void
 s_send(dots_service_t *self, zframe_t *peer, Obt__Dots__Reply *reply)
@@ -50,21 +53,14 @@ dots_deferred_answer(dots_deferred_t *d, Obt__Dots__Reply *reply, cmn_err_t err,
 int
 dots_service_has_handler(int body_case)
 {
-    for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
-        if ((int) DOTS_HANDLERS[i].body == body_case) {
-            return 1;
-        }
-    }
-    return 0;
+    return cmn_dispatch_find(DOTS_HANDLERS, DOTS_HANDLER_COUNT, sizeof DOTS_HANDLERS[0],
+                             body_case) != NULL;
 }
 
 static void
-s_dispatch(dots_service_t *self,
-           zframe_t *peer,
-           const cmn_caller_t *caller,
-           const uint8_t *data,
-           size_t len)
+s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t *data, size_t len)
 {
+    dots_service_t *self = arg;
     self->requests++;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
     Obt__Dots__Request *req = obt__dots__request__unpack(NULL, len, data);
@@ -78,20 +74,13 @@ s_dispatch(dots_service_t *self,
         goto reply;
     }
     reply.corr_id = req->corr_id;
-    dots_handler_fn *fn = NULL;
-    for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
-        if (DOTS_HANDLERS[i].body == req->body_case) {
-            err = cmn_bus_allow("obt-dots", DOTS_HANDLERS[i].name, DOTS_HANDLERS[i].parties, caller,
-                                error, sizeof error);
-            fn = err == CMN_OK ? DOTS_HANDLERS[i].fn : NULL;
-        }
-    }
-    if (fn == NULL) {
-        if (error[0] == '\0') {
-            (void) snprintf(error, sizeof error, "unknown or missing request body");
-        }
+    const cmn_dispatch_row_t *row = NULL;
+    err = cmn_dispatch_check("obt-dots", DOTS_HANDLERS, DOTS_HANDLER_COUNT, sizeof DOTS_HANDLERS[0],
+                             req->body_case, caller, error, sizeof error, &row);
+    if (err != CMN_OK) {
         goto reply;
     }
+    dots_handler_fn *fn = ((const dots_handler_row_t *) row)->fn;
     deferred = calloc(1, sizeof *deferred);
     if (deferred == NULL) {
         err = CMN_ENOMEM;
@@ -117,6 +106,46 @@ out:
     if (req) {
         obt__dots__request__free_unpacked(req, NULL);
     }
+}
+
+/* At every pass of the loop: the jobs move on as soon as a reply or a request has
+ * come; each checks its own time, within the loop's cap. */
+static int
+s_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    dots_service_t *self = arg;
+    dots_engine_tick(self->engine);
+    dots_maint_tick(self->maint);
+    dots_bridge_tick(self->bridge);
+    return CMN_LOOP_IDLE;
+}
+
+static void
+s_on_events(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    dots_events_on_readable(arg);
+}
+
+/* The loop: the ticks, the operator's ROUTER, the calls to the gateway, CMS and AMS,
+ * the events PUB (subscriptions to confirm). */
+static cmn_err_t
+s_loop_new(dots_service_t *self)
+{
+    self->loop = cmn_loop_new(S_MAX_WAIT_MS);
+    if (self->loop == NULL) {
+        return CMN_ENOMEM;
+    }
+    cmn_err_t err = cmn_loop_add_tick(self->loop, s_tick, self);
+    err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
+    cmn_calls_t *calls[] = {self->gw, self->cms, self->ams};
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        err = err != CMN_OK ? err : cmn_loop_add_calls(self->loop, calls[i]);
+    }
+    return err != CMN_OK ? err
+                         : cmn_loop_add_sock(self->loop, dots_events_sock(self->events),
+                                             s_on_events, self->events);
 }
 
 dots_service_t *
@@ -191,6 +220,10 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot set up the bridge jobs");
         goto fail;
     }
+    if ((err = s_loop_new(self)) != CMN_OK) {
+        cmn_log_err("DOTS-INIT", "cannot set up the loop: %s", cmn_strerror(err));
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", cfg->endpoint, self->id.uuid,
                    self->id.sd_uuid, self->events_ep);
     return self;
@@ -206,6 +239,7 @@ dots_service_destroy(dots_service_t **self_p)
         return;
     }
     dots_service_t *self = *self_p;
+    cmn_loop_destroy(&self->loop);
     /* Destroying the calls runs their pending callbacks (CMN_EIO): bridge, maint and engine
      * stay allocated until then, each freed by its last callback. */
     dots_bridge_destroy(&self->bridge);
@@ -227,54 +261,8 @@ dots_service_destroy(dots_service_t **self_p)
 int
 dots_service_run(dots_service_t *self)
 {
-    while (!zsys_interrupted) {
-        dots_engine_tick(self->engine);
-        dots_maint_tick(self->maint);
-        dots_bridge_tick(self->bridge);
-        int timeout = 200;
-        cmn_calls_t *calls[3] = {self->gw, self->cms, self->ams};
-        for (int i = 0; i < 3; i++) {
-            int t = cmn_calls_expire(calls[i]);
-            if (t >= 0 && t < timeout) {
-                timeout = t;
-            }
-        }
-        zmq_pollitem_t items[5] = {
-                {zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0},
-                {zsock_resolve(cmn_bus_client_sock(self->gw_client)), 0, ZMQ_POLLIN, 0},
-                {zsock_resolve(cmn_bus_client_sock(self->cms_client)), 0, ZMQ_POLLIN, 0},
-                {zsock_resolve(cmn_bus_client_sock(self->ams_client)), 0, ZMQ_POLLIN, 0},
-                {zsock_resolve(dots_events_sock(self->events)), 0, ZMQ_POLLIN, 0},
-        };
-        if (zmq_poll(items, 5, timeout) < 0) {
-            if (zmq_errno() == EINTR) {
-                continue;
-            }
-            return 1;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            zframe_t *peer = NULL;
-            cmn_caller_t caller;
-            uint8_t *data = NULL;
-            size_t len = 0;
-            cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
-                   CMN_ENOTFOUND) {
-                if (err == CMN_OK) {
-                    s_dispatch(self, peer, &caller, data, len);
-                    zframe_destroy(&peer);
-                    cmn_bus_free(data, len);
-                }
-            }
-        }
-        for (int i = 0; i < 3; i++) {
-            if (items[i + 1].revents & ZMQ_POLLIN) {
-                cmn_calls_on_readable(calls[i]);
-            }
-        }
-        if (items[4].revents & ZMQ_POLLIN) {
-            dots_events_on_readable(self->events);
-        }
+    if (cmn_loop_run(self->loop) != CMN_OK) {
+        return 1;
     }
     cmn_log_notice("DOTS-STOP", "stopping");
     return 0;

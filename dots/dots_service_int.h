@@ -7,7 +7,9 @@
 #include <stdint.h>
 
 #include "cmn_bus.h"
+#include "cmn_dispatch.h"
 #include "cmn_err.h"
+#include "cmn_loop.h"
 #include "dots_bridge.h"
 #include "dots_events.h"
 #include "dots_maint.h"
@@ -28,6 +30,7 @@ struct dots_service {
     dots_engine_t *engine;       /* jobs */
     dots_maint_t *maint;         /* reset and repair jobs */
     dots_bridge_t *bridge;       /* Bridges: their VODs found and queued */
+    cmn_loop_t *loop;            /* over all of the above */
     uint64_t started_ms;
     uint64_t requests;
 };
@@ -51,9 +54,7 @@ typedef cmn_err_t(dots_handler_fn)(dots_service_t *self,
                                    size_t error_len);
 
 typedef struct {
-    Obt__Dots__Request__BodyCase body; /* the Request oneof case */
-    const char *name;                  /* for logs */
-    unsigned parties;                  /* who may send it (cmn_party_t bits) */
+    cmn_dispatch_row_t head; /* first: the Request oneof case, its name, its parties */
     dots_handler_fn *fn;
 } dots_handler_row_t;
 

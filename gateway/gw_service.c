@@ -10,8 +10,10 @@
 
 #include "cmn_bus.h"
 #include "cmn_cert.h"
+#include "cmn_dispatch.h"
 #include "cmn_live.h"
 #include "cmn_log.h"
+#include "cmn_loop.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
@@ -20,6 +22,7 @@
 #include "obt/gateway.pb-c.h"
 
 #define MAX_DISC        8
+#define MAX_WAIT_MS     1000      /* the longest the loop sleeps */
 #define MAX_ANCHORS_PEM (1 << 20) /* trust anchors in one request */
 
 typedef struct {
@@ -28,15 +31,26 @@ typedef struct {
     uint64_t corr_id;
 } s_pending_t;
 
+typedef struct s_disc_slot s_disc_slot_t;
+
+/* One socket of a discovery, as the loop's reader sees it. */
 typedef struct {
-    gw_disc_t *disc;  /* the round */
-    s_pending_t *req; /* who asked */
-} s_disc_slot_t;
+    s_disc_slot_t *slot; /* back pointer */
+    int which;           /* gw_disc_fd(slot->disc, which) */
+} s_disc_sock_t;
+
+struct s_disc_slot {
+    gw_service_t *svc;                      /* back pointer */
+    gw_disc_t *disc;                        /* the round */
+    s_pending_t *req;                       /* who asked */
+    s_disc_sock_t socks[GW_DISC_MAX_SOCKS]; /* the loop's readers of its sockets */
+};
 
 struct gw_service {
     const gw_config_t *cfg;        /* borrowed */
     cmn_bus_server_t *bus;         /* ROUTER */
     gw_coap_t *coap;               /* CoAP side */
+    cmn_loop_t *loop;              /* ROUTER, CoAP, discovery sockets */
     s_disc_slot_t discs[MAX_DISC]; /* discovery rounds in progress */
     uint64_t started_ms;
     uint64_t boot_id; /* new at every start: services re-register when it changes */
@@ -327,113 +341,6 @@ s_on_coap(gw_service_t *self,
     return CMN_OK;
 }
 
-static cmn_err_t
-s_on_discover(gw_service_t *self,
-              const cmn_caller_t *caller,
-              const Obt__Gw__Request *req,
-              Obt__Gw__Reply *reply,
-              s_pending_t **pending,
-              char *error,
-              size_t error_len)
-{
-    (void) caller;
-    (void) reply;
-    const Obt__Gw__Discover *d = req->discover;
-    s_disc_slot_t *slot = NULL;
-    for (int i = 0; i < MAX_DISC; i++) {
-        if (self->discs[i].disc == NULL) {
-            slot = &self->discs[i];
-            break;
-        }
-    }
-    if (slot == NULL) {
-        (void) snprintf(error, error_len, "too many discoveries in progress");
-        return CMN_ESTATE;
-    }
-    /* Interfaces: the request's, else the configured comma list. */
-    char ifbuf[256];
-    const char *ifaces[GW_DISC_MAX_IFACES];
-    size_t n_ifaces = 0;
-    for (size_t i = 0; i < d->n_interfaces && n_ifaces < GW_DISC_MAX_IFACES; i++) {
-        ifaces[n_ifaces++] = d->interfaces[i];
-    }
-    if (n_ifaces == 0) {
-        (void) snprintf(ifbuf, sizeof ifbuf, "%s", self->cfg->iface);
-        char *save = NULL;
-        for (char *t = strtok_r(ifbuf, ",", &save); t && n_ifaces < GW_DISC_MAX_IFACES;
-             t = strtok_r(NULL, ",", &save)) {
-            ifaces[n_ifaces++] = t;
-        }
-    }
-    /* Scopes: the request's list, else its flags, else the configured list; a
-     * request with endpoints and no scope is unicast only. */
-    gw_scope_t scopes[GW_SCOPE_COUNT];
-    size_t n_scopes = 0;
-    for (size_t i = 0; i < d->n_scopes; i++) {
-        gw_scope_t one[GW_SCOPE_COUNT];
-        size_t n_one = 0;
-        if (gw_disc_parse_scopes(d->scopes[i], one, &n_one) != CMN_OK) {
-            (void) snprintf(error, error_len, "unknown scope \"%s\" (link, realm, site, ipv4)",
-                            d->scopes[i]);
-            return CMN_EINVAL;
-        }
-        for (size_t k = 0; k < n_one; k++) {
-            bool dup = false;
-            for (size_t j = 0; j < n_scopes; j++) {
-                dup = dup || scopes[j] == one[k];
-            }
-            if (!dup) {
-                scopes[n_scopes++] = one[k];
-            }
-        }
-    }
-    const bool flags[GW_SCOPE_COUNT] = {d->ipv4, d->ipv6_link, d->ipv6_realm, d->ipv6_site};
-    for (int i = 0; d->n_scopes == 0 && i < GW_SCOPE_COUNT; i++) {
-        if (flags[i]) {
-            scopes[n_scopes++] = (gw_scope_t) i;
-        }
-    }
-    if (n_scopes == 0 && d->n_endpoints == 0) {
-        (void) gw_disc_parse_scopes(self->cfg->scope, scopes, &n_scopes); /* checked at start */
-    }
-    gw_disc_opts_t opts = {
-            .ifaces = ifaces,
-            .n_ifaces = n_ifaces,
-            .scopes = scopes,
-            .n_scopes = n_scopes,
-            .window_ms = d->window_ms ? (int) d->window_ms : self->cfg->discover_window_ms,
-            .rounds = d->rounds ? (int) d->rounds : self->cfg->discover_rounds,
-            .query = d->query && d->query[0] ? d->query : "owned=FALSE",
-            .unicast = (const char *const *) d->endpoints,
-            .n_unicast = d->n_endpoints,
-            .max_replies = (size_t) self->cfg->discover_max_replies,
-            .max_per_source = (size_t) self->cfg->discover_max_per_source,
-            .max_kib = (size_t) self->cfg->discover_max_kib,
-    };
-    cmn_err_t err = CMN_OK;
-    slot->disc = gw_disc_start(&opts, &err);
-    if (slot->disc == NULL) {
-        if (err == CMN_EINVAL) {
-            (void) snprintf(error, error_len,
-                            "cannot start discovery: no usable interface or endpoint "
-                            "(%zu scope(s) on \"%s\"%s, %zu endpoint(s); the gateway's log "
-                            "says which failed)",
-                            opts.n_scopes, n_ifaces ? ifaces[0] : "", n_ifaces > 1 ? ",..." : "",
-                            opts.n_unicast);
-        } else {
-            (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
-        }
-        return err;
-    }
-    slot->req = *pending;
-    *pending = NULL;
-    cmn_log_info("GW-DISC",
-                 "discovery started (window %d ms, %d round(s), %zu scope(s), %zu "
-                 "interface(s), %zu unicast)",
-                 opts.window_ms, opts.rounds, opts.n_scopes, opts.n_ifaces, opts.n_unicast);
-    return CMN_OK;
-}
-
 /* The reply's lines for the limits that dropped replies; the total dropped. */
 static size_t
 s_disc_limits(const gw_disc_t *disc, char lines[3][160], size_t *ret_n)
@@ -565,6 +472,170 @@ out:
     s_pending_free(&slot->req);
 }
 
+static void
+s_on_disc_readable(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    const s_disc_sock_t *sock = arg;
+    gw_disc_on_readable(sock->slot->disc, sock->which);
+}
+
+/* Takes the sockets of the discovery in slot out of the loop, before they close. */
+static void
+s_disc_unwatch(gw_service_t *self, s_disc_slot_t *slot)
+{
+    for (int w = 0; w < gw_disc_n_fds(slot->disc); w++) {
+        int fd = gw_disc_fd(slot->disc, w);
+        if (fd >= 0) {
+            (void) cmn_loop_remove_fd(self->loop, fd);
+        }
+    }
+}
+
+/* At every pass: the rounds move on by time; a finished discovery is answered. */
+static int
+s_disc_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    s_disc_slot_t *slot = arg;
+    int t = gw_disc_tick(slot->disc);
+    if (t >= 0) {
+        return t;
+    }
+    s_disc_unwatch(slot->svc, slot);
+    s_disc_finish(slot->svc, slot);
+    return CMN_LOOP_END;
+}
+
+/* Puts the sockets of the discovery in slot, and its tick, in the loop. */
+static cmn_err_t
+s_disc_watch(gw_service_t *self, s_disc_slot_t *slot)
+{
+    slot->svc = self;
+    cmn_err_t err = CMN_OK;
+    for (int w = 0; err == CMN_OK && w < gw_disc_n_fds(slot->disc); w++) {
+        int fd = gw_disc_fd(slot->disc, w);
+        slot->socks[w] = (s_disc_sock_t){slot, w};
+        err = fd >= 0 ? cmn_loop_add_fd(self->loop, fd, s_on_disc_readable, &slot->socks[w])
+                      : CMN_OK;
+    }
+    return err != CMN_OK ? err : cmn_loop_add_tick(self->loop, s_disc_tick, slot);
+}
+
+static cmn_err_t
+s_on_discover(gw_service_t *self,
+              const cmn_caller_t *caller,
+              const Obt__Gw__Request *req,
+              Obt__Gw__Reply *reply,
+              s_pending_t **pending,
+              char *error,
+              size_t error_len)
+{
+    (void) caller;
+    (void) reply;
+    const Obt__Gw__Discover *d = req->discover;
+    s_disc_slot_t *slot = NULL;
+    for (int i = 0; i < MAX_DISC; i++) {
+        if (self->discs[i].disc == NULL) {
+            slot = &self->discs[i];
+            break;
+        }
+    }
+    if (slot == NULL) {
+        (void) snprintf(error, error_len, "too many discoveries in progress");
+        return CMN_ESTATE;
+    }
+    /* Interfaces: the request's, else the configured comma list. */
+    char ifbuf[256];
+    const char *ifaces[GW_DISC_MAX_IFACES];
+    size_t n_ifaces = 0;
+    for (size_t i = 0; i < d->n_interfaces && n_ifaces < GW_DISC_MAX_IFACES; i++) {
+        ifaces[n_ifaces++] = d->interfaces[i];
+    }
+    if (n_ifaces == 0) {
+        (void) snprintf(ifbuf, sizeof ifbuf, "%s", self->cfg->iface);
+        char *save = NULL;
+        for (char *t = strtok_r(ifbuf, ",", &save); t && n_ifaces < GW_DISC_MAX_IFACES;
+             t = strtok_r(NULL, ",", &save)) {
+            ifaces[n_ifaces++] = t;
+        }
+    }
+    /* Scopes: the request's list, else its flags, else the configured list; a
+     * request with endpoints and no scope is unicast only. */
+    gw_scope_t scopes[GW_SCOPE_COUNT];
+    size_t n_scopes = 0;
+    for (size_t i = 0; i < d->n_scopes; i++) {
+        gw_scope_t one[GW_SCOPE_COUNT];
+        size_t n_one = 0;
+        if (gw_disc_parse_scopes(d->scopes[i], one, &n_one) != CMN_OK) {
+            (void) snprintf(error, error_len, "unknown scope \"%s\" (link, realm, site, ipv4)",
+                            d->scopes[i]);
+            return CMN_EINVAL;
+        }
+        for (size_t k = 0; k < n_one; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < n_scopes; j++) {
+                dup = dup || scopes[j] == one[k];
+            }
+            if (!dup) {
+                scopes[n_scopes++] = one[k];
+            }
+        }
+    }
+    const bool flags[GW_SCOPE_COUNT] = {d->ipv4, d->ipv6_link, d->ipv6_realm, d->ipv6_site};
+    for (int i = 0; d->n_scopes == 0 && i < GW_SCOPE_COUNT; i++) {
+        if (flags[i]) {
+            scopes[n_scopes++] = (gw_scope_t) i;
+        }
+    }
+    if (n_scopes == 0 && d->n_endpoints == 0) {
+        (void) gw_disc_parse_scopes(self->cfg->scope, scopes, &n_scopes); /* checked at start */
+    }
+    gw_disc_opts_t opts = {
+            .ifaces = ifaces,
+            .n_ifaces = n_ifaces,
+            .scopes = scopes,
+            .n_scopes = n_scopes,
+            .window_ms = d->window_ms ? (int) d->window_ms : self->cfg->discover_window_ms,
+            .rounds = d->rounds ? (int) d->rounds : self->cfg->discover_rounds,
+            .query = d->query && d->query[0] ? d->query : "owned=FALSE",
+            .unicast = (const char *const *) d->endpoints,
+            .n_unicast = d->n_endpoints,
+            .max_replies = (size_t) self->cfg->discover_max_replies,
+            .max_per_source = (size_t) self->cfg->discover_max_per_source,
+            .max_kib = (size_t) self->cfg->discover_max_kib,
+    };
+    cmn_err_t err = CMN_OK;
+    slot->disc = gw_disc_start(&opts, &err);
+    if (slot->disc == NULL) {
+        if (err == CMN_EINVAL) {
+            (void) snprintf(error, error_len,
+                            "cannot start discovery: no usable interface or endpoint "
+                            "(%zu scope(s) on \"%s\"%s, %zu endpoint(s); the gateway's log "
+                            "says which failed)",
+                            opts.n_scopes, n_ifaces ? ifaces[0] : "", n_ifaces > 1 ? ",..." : "",
+                            opts.n_unicast);
+        } else {
+            (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        }
+        return err;
+    }
+    err = s_disc_watch(self, slot);
+    if (err != CMN_OK) {
+        s_disc_unwatch(self, slot);
+        gw_disc_destroy(&slot->disc);
+        (void) snprintf(error, error_len, "cannot start discovery: %s", cmn_strerror(err));
+        return err;
+    }
+    slot->req = *pending;
+    *pending = NULL;
+    cmn_log_info("GW-DISC",
+                 "discovery started (window %d ms, %d round(s), %zu scope(s), %zu "
+                 "interface(s), %zu unicast)",
+                 opts.window_ms, opts.rounds, opts.n_scopes, opts.n_ifaces, opts.n_unicast);
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_on_derive(gw_service_t *self,
             const cmn_caller_t *caller,
@@ -667,40 +738,34 @@ s_on_register(gw_service_t *self,
 
 /* The parties column: who may send each request (docs/security.md). The operator talks
  * to DOTS, never to devices; only DOTS owns devices, so only DOTS derives owner PSKs. */
-static const struct {
-    Obt__Gw__Request__BodyCase body;
-    const char *name;
-    unsigned parties;
+typedef struct {
+    cmn_dispatch_row_t head; /* first: the body, its name, its parties */
     s_handler_fn *fn;
-} s_handlers[] = {
-        {OBT__GW__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY, s_on_health},
-        {OBT__GW__REQUEST__BODY_COAP, "coap", CMN_PARTY_SERVICES, s_on_coap},
-        {OBT__GW__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_DOTS, s_on_discover},
-        {OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", CMN_PARTY_DOTS, s_on_derive},
-        {OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", CMN_PARTY_SERVICES, s_on_close},
-        {OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", CMN_PARTY_SERVICES,
+} s_row_t;
+
+static const s_row_t s_handlers[] = {
+        {{OBT__GW__REQUEST__BODY_HEALTH, "health", CMN_PARTY_ANY}, s_on_health},
+        {{OBT__GW__REQUEST__BODY_COAP, "coap", CMN_PARTY_SERVICES}, s_on_coap},
+        {{OBT__GW__REQUEST__BODY_DISCOVER, "discover", CMN_PARTY_DOTS}, s_on_discover},
+        {{OBT__GW__REQUEST__BODY_DERIVE_OWNER_PSK, "derive_owner_psk", CMN_PARTY_DOTS},
+         s_on_derive},
+        {{OBT__GW__REQUEST__BODY_CLOSE_SESSION, "close_session", CMN_PARTY_SERVICES}, s_on_close},
+        {{OBT__GW__REQUEST__BODY_REGISTER_SERVICE, "register_service", CMN_PARTY_SERVICES},
          s_on_register},
 };
+#define S_N_HANDLERS (sizeof s_handlers / sizeof s_handlers[0])
 
 int
 gw_service_has_handler(int body_case)
 {
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
-        if ((int) s_handlers[i].body == body_case) {
-            return 1;
-        }
-    }
-    return 0;
+    return cmn_dispatch_find(s_handlers, S_N_HANDLERS, sizeof s_handlers[0], body_case) != NULL;
 }
 
 /* The one dispatcher: unpack, find the row, call, map the error, reply. */
 static void
-s_dispatch(gw_service_t *self,
-           zframe_t *peer,
-           const cmn_caller_t *caller,
-           const uint8_t *data,
-           size_t len)
+s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t *data, size_t len)
 {
+    gw_service_t *self = arg;
     self->requests++;
     Obt__Gw__Request *req = obt__gw__request__unpack(NULL, len, data);
     if (req == NULL) {
@@ -709,22 +774,17 @@ s_dispatch(gw_service_t *self,
                       "request does not unpack as obt.gw.Request");
         return;
     }
-    s_handler_fn *fn = NULL;
+    const cmn_dispatch_row_t *row = NULL;
     char error[256] = "";
-    cmn_err_t err = CMN_EPROTO;
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++) {
-        if (s_handlers[i].body == req->body_case) {
-            err = cmn_bus_allow("obt-gateway", s_handlers[i].name, s_handlers[i].parties, caller,
-                                error, sizeof error);
-            fn = err == CMN_OK ? s_handlers[i].fn : NULL;
-        }
-    }
-    if (fn == NULL) {
-        s_reply_error(self, peer, req->corr_id, err,
-                      error[0] ? error : "unknown or missing request body");
+    cmn_err_t err =
+            cmn_dispatch_check("obt-gateway", s_handlers, S_N_HANDLERS, sizeof s_handlers[0],
+                               req->body_case, caller, error, sizeof error, &row);
+    if (err != CMN_OK) {
+        s_reply_error(self, peer, req->corr_id, err, error);
         obt__gw__request__free_unpacked(req, NULL);
         return;
     }
+    s_handler_fn *fn = ((const s_row_t *) row)->fn;
     Obt__Gw__Reply reply = OBT__GW__REPLY__INIT;
     reply.corr_id = req->corr_id;
     s_pending_t *pending = s_pending_new(self, peer, req->corr_id);
@@ -739,6 +799,39 @@ s_dispatch(gw_service_t *self,
     }
     s_pending_free(&pending);
     obt__gw__request__free_unpacked(req, NULL);
+}
+
+/* At every pass: libcoap's I/O, deadlines and idle sessions; it says when next. */
+static int
+s_coap_tick(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    int t = gw_coap_process(arg);
+    return t < 0 ? CMN_LOOP_IDLE : t;
+}
+
+/* The CoAP fd only wakes the loop: s_coap_tick, at the next pass, does the I/O. */
+static void
+s_on_coap_readable(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    (void) arg;
+}
+
+/* The loop: libcoap's tick, then the ROUTER and the CoAP fd; each discovery adds its
+ * tick and sockets while it runs (s_disc_watch). */
+static cmn_err_t
+s_loop_new(gw_service_t *self)
+{
+    self->loop = cmn_loop_new(MAX_WAIT_MS);
+    if (self->loop == NULL) {
+        return CMN_ENOMEM;
+    }
+    int fd = gw_coap_fd(self->coap);
+    cmn_err_t err = cmn_loop_add_tick(self->loop, s_coap_tick, self->coap);
+    err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
+    return err != CMN_OK || fd < 0 ? err
+                                   : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
 }
 
 gw_service_t *
@@ -763,6 +856,10 @@ gw_service_new(const gw_config_t *cfg)
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
+    if ((err = s_loop_new(self)) != CMN_OK) {
+        cmn_log_err("GW-INIT", "cannot set up the loop: %s", cmn_strerror(err));
+        goto fail;
+    }
     cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s boot=%016llx", cfg->endpoint, cfg->iface,
                    cfg->scope, (unsigned long long) self->boot_id);
     return self;
@@ -778,6 +875,7 @@ gw_service_destroy(gw_service_t **self_p)
         return;
     }
     gw_service_t *self = *self_p;
+    cmn_loop_destroy(&self->loop);
     for (int i = 0; i < MAX_DISC; i++) {
         gw_disc_destroy(&self->discs[i].disc);
         s_pending_free(&self->discs[i].req);
@@ -791,69 +889,11 @@ gw_service_destroy(gw_service_t **self_p)
 int
 gw_service_run(gw_service_t *self)
 {
-    zmq_pollitem_t items[2 + GW_DISC_MAX_SOCKS * MAX_DISC];
-    while (!zsys_interrupted) {
-        int timeout = gw_coap_process(self->coap);
-        int n = 0;
-        items[n++] =
-                (zmq_pollitem_t){zsock_resolve(cmn_bus_server_sock(self->bus)), 0, ZMQ_POLLIN, 0};
-        items[n++] = (zmq_pollitem_t){NULL, gw_coap_fd(self->coap), ZMQ_POLLIN, 0};
-        for (int i = 0; i < MAX_DISC; i++) {
-            if (self->discs[i].disc == NULL) {
-                continue;
-            }
-            int t = gw_disc_tick(self->discs[i].disc);
-            if (t < 0) {
-                s_disc_finish(self, &self->discs[i]);
-                continue;
-            }
-            timeout = timeout < 0 || t < timeout ? t : timeout;
-            for (int w = 0; w < gw_disc_n_fds(self->discs[i].disc); w++) {
-                int fd = gw_disc_fd(self->discs[i].disc, w);
-                if (fd >= 0) {
-                    items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
-                }
-            }
-        }
-        if (timeout < 0 || timeout > 1000) {
-            timeout = 1000;
-        }
-        int rc = zmq_poll(items, n, timeout);
-        if (rc < 0) {
-            if (zmq_errno() == EINTR) {
-                continue;
-            }
-            cmn_log_err("GW-LOOP", "zmq_poll: %s", zmq_strerror(zmq_errno()));
-            return 1;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            zframe_t *peer = NULL;
-            cmn_caller_t caller;
-            uint8_t *data = NULL;
-            size_t len = 0;
-            cmn_err_t err;
-            while ((err = cmn_bus_server_recv(self->bus, &peer, &caller, &data, &len)) !=
-                   CMN_ENOTFOUND) {
-                if (err == CMN_OK) {
-                    s_dispatch(self, peer, &caller, data, len);
-                    zframe_destroy(&peer);
-                    cmn_bus_free(data, len);
-                }
-            }
-        }
-        for (int k = 2; k < n; k++) {
-            if (!(items[k].revents & ZMQ_POLLIN)) {
-                continue;
-            }
-            for (int i = 0; i < MAX_DISC; i++) {
-                for (int w = 0; self->discs[i].disc && w < gw_disc_n_fds(self->discs[i].disc);
-                     w++) {
-                    if (gw_disc_fd(self->discs[i].disc, w) == items[k].fd) {
-                        gw_disc_on_readable(self->discs[i].disc, w);
-                    }
-                }
-            }
-        }
+    cmn_err_t err = cmn_loop_run(self->loop);
+    if (err != CMN_OK) {
+        cmn_log_err("GW-LOOP", "zmq_poll: %s",
+                    err == CMN_EIO ? zmq_strerror(zmq_errno()) : cmn_strerror(err));
+        return 1;
     }
     cmn_log_notice("GW-STOP", "stopping");
     return 0;
