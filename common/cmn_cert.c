@@ -16,6 +16,9 @@
 #define S_EKU_ANY         "2.5.29.37.0"
 #define S_MAX_TIERS       3 /* root -> intermediate -> leaf */
 
+static cmn_err_t s_fail(char *why, size_t why_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 static cmn_err_t
 s_fail(char *why, size_t why_len, const char *fmt, ...)
 {

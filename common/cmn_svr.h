@@ -125,6 +125,9 @@ typedef struct {
     cmn_uuid_t rowneruuid;
 } cmn_creds_t;
 
+/* publicdata labelled CMN_ENC_PEM goes out as a text string when it is PEM text
+ * (printable ASCII and line breaks), else as a byte string; data of any other
+ * encoding, and privatedata, as a byte string. The decoder takes both kinds. */
 cmn_err_t cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len);
 cmn_err_t cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret);
 /* Appends a copy of cred (deep copy of data). */

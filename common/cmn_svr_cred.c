@@ -74,6 +74,22 @@ cmn_creds_free(cmn_creds_t *creds)
     memset(creds, 0, sizeof *creds);
 }
 
+/* True if data can go out as a CBOR text string and read back: a PEM is printable
+ * ASCII and line breaks. Anything else labelled PEM (a DER, a NUL, bytes that are not
+ * UTF-8, which libcbor refuses to load in a text string) goes out as a byte string,
+ * which the decoder takes for publicdata just the same. */
+static bool
+s_is_pem_text(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((data[i] < 0x20 || data[i] > 0x7e) && data[i] != '\n' && data[i] != '\r' &&
+            data[i] != '\t') {
+            return false;
+        }
+    }
+    return true;
+}
+
 static cbor_item_t *
 s_data_map(const uint8_t *data, size_t len, bool as_text, const char *encoding)
 {
@@ -124,7 +140,9 @@ cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
             if (c->present & CMN_CRED_HAS_PUBLICDATA) {
                 cmn_svr_put(&ce, "publicdata",
                             s_data_map(c->pub_data, c->pub_len,
-                                       strcmp(c->pub_encoding, CMN_ENC_PEM) == 0, c->pub_encoding));
+                                       strcmp(c->pub_encoding, CMN_ENC_PEM) == 0 &&
+                                               s_is_pem_text(c->pub_data, c->pub_len),
+                                       c->pub_encoding));
             }
             if (c->present & CMN_CRED_HAS_PRIVATEDATA) {
                 cmn_svr_put(&ce, "privatedata",

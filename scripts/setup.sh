@@ -10,6 +10,7 @@ PACKAGES=(
     libprotobuf-c-dev protobuf-c-compiler
     libcoap3-dev libcbor-dev libssl-dev libcriterion-dev
     iproute2 util-linux docker-compose
+    clang libclang-rt-14-dev # scripts/fuzz.sh: clang 14 and its libFuzzer runtime
 )
 
 SUDO=""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the test command: formatting, compose file, then every unit and
 # integration test (ctest, dev build with ASan/UBSan) inside a private network
-# namespace with multicast on loopback.
+# namespace with multicast on loopback, then a short run of every fuzz harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,13 @@ cmake --build --preset dev -j"$(nproc)"
 
 echo "== ctest (unit + integration)"
 if ! scripts/netns.sh ctest --preset dev "$@"; then
+    fail=1
+fi
+
+# After the tests: every libFuzzer harness for a few seconds (FUZZ_SECONDS each, 6 by
+# default: about a minute and a half, plus the build of the fuzz preset).
+echo "== fuzz (scripts/fuzz.sh ${FUZZ_SECONDS:-6})"
+if ! scripts/fuzz.sh "${FUZZ_SECONDS:-6}"; then
     fail=1
 fi
 

@@ -780,6 +780,35 @@ Test(cmn_svr, creds_roundtrip_keeps_every_field_and_data_types)
     s_creds_pem_as_text_raw_as_bytes_and_default_encoding();
 }
 
+/* Issue 9: binary publicdata labelled PEM (a DER, bytes that are not UTF-8) was
+ * written as a CBOR text string, which libcbor then refused to load. It goes out as
+ * a byte string and reads back with its bytes and its encoding. */
+Test(cmn_svr, creds_binary_publicdata_labelled_pem_roundtrips)
+{
+    static const uint8_t der[] = {0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0xfe, 0x80, 0xc3, 0x28};
+    cmn_creds_t in;
+    memset(&in, 0, sizeof in);
+    in.present = CMN_CREDS_HAS_CREDS;
+    cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_PUBLICDATA,
+                    .credtype = CMN_CREDTYPE_CERT,
+                    .pub_data = (uint8_t *) (uintptr_t) der,
+                    .pub_len = sizeof der};
+    strcpy(c.pub_encoding, CMN_ENC_PEM);
+    cr_assert_eq(cmn_creds_add(&in, &c), CMN_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&in, &buf, &len), CMN_OK);
+    cmn_creds_t out;
+    cr_assert_eq(cmn_creds_decode(buf, len, &out), CMN_OK, "own encoding must decode");
+    free(buf);
+    cr_assert_eq(out.n_creds, 1);
+    cr_assert_eq(out.creds[0].pub_len, sizeof der);
+    cr_assert_eq(memcmp(out.creds[0].pub_data, der, sizeof der), 0);
+    cr_assert_str_eq(out.creds[0].pub_encoding, CMN_ENC_PEM);
+    cmn_creds_free(&in);
+    cmn_creds_free(&out);
+}
+
 static void
 s_creds_empty_and_text_privatedata(void)
 {
