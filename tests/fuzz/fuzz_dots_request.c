@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const dots_handler_row_t *row = NULL;
     for (size_t i = 0; i < DOTS_HANDLER_COUNT; i++) {
-        if (DOTS_HANDLERS[i].body == req->body_case) {
+        if (DOTS_HANDLERS[i].head.body == (int) req->body_case) {
             FUZZ_CHECK(row == NULL, "dots: two rows for one request");
             row = &DOTS_HANDLERS[i];
         }
@@ -41,9 +41,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; row && i < FUZZ_PB_N_CALLERS; i++) {
         cmn_caller_t caller = fuzz_pb_caller(i);
         char error[300] = "";
-        cmn_err_t err =
-                cmn_bus_allow("obt-dots", row->name, row->parties, &caller, error, sizeof error);
-        bool may = caller.party != CMN_PARTY_NONE && (row->parties & caller.party) != 0;
+        cmn_err_t err = cmn_bus_allow("obt-dots", row->head.name, row->head.parties, &caller, error,
+                                      sizeof error);
+        bool may = caller.party != CMN_PARTY_NONE && (row->head.parties & caller.party) != 0;
         FUZZ_CHECK(may ? err == CMN_OK : err != CMN_OK && error[0] != '\0',
                    "dots: parties check disagrees with the row");
     }
