@@ -244,7 +244,9 @@ cmn_seal_open(const cmn_seal_t *self,
         return CMN_EPROTO;
     }
     size_t len = rec_len - CMN_SEAL_OVERHEAD;
-    const uint8_t *nonce = r + 1, *ct = r + 1 + CMN_SEAL_NONCE, *tag = ct + len;
+    const uint8_t *nonce = r + 1, *ct = r + 1 + CMN_SEAL_NONCE;
+    uint8_t tag[CMN_SEAL_TAG]; /* EVP wants a mutable buffer */
+    memcpy(tag, ct + len, sizeof tag);
     uint8_t *plain = malloc(len ? len : 1);
     if (plain == NULL) {
         return CMN_ENOMEM;
@@ -257,8 +259,7 @@ cmn_seal_open(const cmn_seal_t *self,
         EVP_DecryptInit_ex(ctx, NULL, NULL, self->kek, nonce) != 1 ||
         s_aad(ctx, false, r[0], db, key, key_len) != 1 ||
         (len && EVP_DecryptUpdate(ctx, plain, &outl, ct, (int) len) != 1) ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CMN_SEAL_TAG, (void *) (uintptr_t) tag) !=
-                1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CMN_SEAL_TAG, tag) != 1 ||
         EVP_DecryptFinal_ex(ctx, plain + outl, &fin) != 1) {
         cmn_log_debug("SEAL-OPEN", "a sealed record of \"%s\" does not authenticate", db);
         goto out;
