@@ -37,6 +37,9 @@ static const struct {
         {"health", ctl_cmd_health, "health                        is every daemon up?"},
         {"mfg-trust", ctl_cmd_mfg_trust,
          "mfg-trust add FILE.pem|list|rm ID  manufacturer trust anchors (certificate OTM)"},
+        {"kek", ctl_cmd_kek,
+         "kek new FILE... | rotate --store-dir DIR --old FILE --new FILE  key-encryption keys "
+         "of the stores' secrets"},
 };
 
 static void

@@ -2,12 +2,16 @@
 #include "cmn_kv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "cmn_log.h"
 
@@ -18,6 +22,7 @@ struct cmn_kv {
     const char *names[KV_MAX_DBS]; /* borrowed names of the named DBs */
     MDB_dbi dbis[KV_MAX_DBS];      /* their handles */
     size_t n_dbs;                  /* how many */
+    int lock_fd;                   /* dir/obt.lock, flock'd shared (or exclusive); -1 */
 };
 
 struct cmn_kv_txn {
@@ -46,6 +51,25 @@ s_map(int rc)
     }
 }
 
+/* A daemon holds its store shared; obtctl kek rotate needs it alone (exclusive). */
+static cmn_err_t
+s_lock_shared(cmn_kv_t *self, const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/obt.lock", dir) >= (int) sizeof path) {
+        return CMN_EINVAL;
+    }
+    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        return cmn_err_from_errno(errno);
+    }
+    if (flock(self->lock_fd, LOCK_SH | LOCK_NB) != 0) {
+        cmn_log_debug("KV-LOCK", "\"%s\" is held exclusively: %s", path, strerror(errno));
+        return errno == EWOULDBLOCK ? CMN_ESTATE : cmn_err_from_errno(errno);
+    }
+    return CMN_OK;
+}
+
 cmn_kv_t *
 cmn_kv_new(const char *dir,
            const char *const *dbs,
@@ -72,6 +96,11 @@ cmn_kv_new(const char *dir,
     if (self == NULL) {
         err = CMN_ENOMEM;
         goto out;
+    }
+    self->lock_fd = -1;
+    err = s_lock_shared(self, dir);
+    if (err != CMN_OK) {
+        goto out_free;
     }
     rc = mdb_env_create(&self->env);
     if (rc != 0) {
@@ -127,6 +156,9 @@ cmn_kv_destroy(cmn_kv_t **self_p)
     cmn_kv_t *self = *self_p;
     if (self->env) {
         mdb_env_close(self->env);
+    }
+    if (self->lock_fd >= 0) {
+        (void) close(self->lock_fd); /* releases the flock */
     }
     free(self);
     *self_p = NULL;
@@ -268,8 +300,13 @@ cmn_kv_each(cmn_kv_txn_t *txn, const char *db, cmn_kv_each_fn *fn, void *arg)
     return rc == 0 || rc == MDB_NOTFOUND ? CMN_OK : s_map(rc);
 }
 
-cmn_err_t
-cmn_kv_put_pb(cmn_kv_txn_t *txn, const char *db, const char *key, const ProtobufCMessage *msg)
+/* Packs msg and writes it, sealed when seal is given; the packed bytes are wiped. */
+static cmn_err_t
+s_put_pb(cmn_kv_txn_t *txn,
+         const cmn_seal_t *seal,
+         const char *db,
+         const char *key,
+         const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
     uint8_t *buf = malloc(len ? len : 1);
@@ -277,22 +314,25 @@ cmn_kv_put_pb(cmn_kv_txn_t *txn, const char *db, const char *key, const Protobuf
         return CMN_ENOMEM;
     }
     (void) protobuf_c_message_pack(msg, buf);
-    cmn_err_t err = cmn_kv_put(txn, db, key, strlen(key), buf, len);
-    OPENSSL_cleanse(buf, len);
-    free(buf);
+    cmn_err_t err = seal ? cmn_kv_put_sealed(txn, seal, db, key, strlen(key), buf, len)
+                         : cmn_kv_put(txn, db, key, strlen(key), buf, len);
+    cmn_kv_free_secret(buf, len);
     return err;
 }
 
-cmn_err_t
-cmn_kv_get_pb(cmn_kv_txn_t *txn,
-              const char *db,
-              const char *key,
-              const ProtobufCMessageDescriptor *desc,
-              ProtobufCMessage **ret_msg)
+/* Reads (and opens, when seal is given) a record and unpacks it. */
+static cmn_err_t
+s_get_pb(cmn_kv_txn_t *txn,
+         const cmn_seal_t *seal,
+         const char *db,
+         const char *key,
+         const ProtobufCMessageDescriptor *desc,
+         ProtobufCMessage **ret_msg)
 {
     void *val = NULL;
     size_t len = 0;
-    cmn_err_t err = cmn_kv_get(txn, db, key, strlen(key), &val, &len);
+    cmn_err_t err = seal ? cmn_kv_get_sealed(txn, seal, db, key, strlen(key), &val, &len)
+                         : cmn_kv_get(txn, db, key, strlen(key), &val, &len);
     if (err != CMN_OK) {
         return err;
     }
@@ -305,6 +345,22 @@ cmn_kv_get_pb(cmn_kv_txn_t *txn,
     return CMN_OK;
 }
 
+cmn_err_t
+cmn_kv_put_pb(cmn_kv_txn_t *txn, const char *db, const char *key, const ProtobufCMessage *msg)
+{
+    return s_put_pb(txn, NULL, db, key, msg);
+}
+
+cmn_err_t
+cmn_kv_get_pb(cmn_kv_txn_t *txn,
+              const char *db,
+              const char *key,
+              const ProtobufCMessageDescriptor *desc,
+              ProtobufCMessage **ret_msg)
+{
+    return s_get_pb(txn, NULL, db, key, desc, ret_msg);
+}
+
 void
 cmn_kv_free_secret(void *val, size_t len)
 {
@@ -312,4 +368,243 @@ cmn_kv_free_secret(void *val, size_t len)
         OPENSSL_cleanse(val, len);
         free(val);
     }
+}
+
+cmn_err_t
+cmn_kv_lock_exclusive(cmn_kv_t *self)
+{
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        return errno == EWOULDBLOCK ? CMN_ESTATE : cmn_err_from_errno(errno);
+    }
+    return CMN_OK;
+}
+
+/* ------------------------------------------------------------ secrets at rest */
+
+cmn_err_t
+cmn_kv_put_sealed(cmn_kv_txn_t *txn,
+                  const cmn_seal_t *seal,
+                  const char *db,
+                  const void *key,
+                  size_t key_len,
+                  const void *val,
+                  size_t val_len)
+{
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    cmn_err_t err = cmn_seal_seal(seal, db, key, key_len, val, val_len, &rec, &rec_len);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_put(txn, db, key, key_len, rec, rec_len);
+    free(rec);
+    return err;
+}
+
+cmn_err_t
+cmn_kv_get_sealed(cmn_kv_txn_t *txn,
+                  const cmn_seal_t *seal,
+                  const char *db,
+                  const void *key,
+                  size_t key_len,
+                  void **ret_val,
+                  size_t *ret_len)
+{
+    void *rec = NULL;
+    size_t rec_len = 0;
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_kv_get(txn, db, key, key_len, &rec, &rec_len);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_seal_open(seal, db, key, key_len, rec, rec_len, &plain, &len);
+    cmn_kv_free_secret(rec, rec_len); /* a plain record of an earlier release is a secret */
+    if (err != CMN_OK) {
+        return err;
+    }
+    *ret_val = plain;
+    *ret_len = len;
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_kv_put_pb_sealed(cmn_kv_txn_t *txn,
+                     const cmn_seal_t *seal,
+                     const char *db,
+                     const char *key,
+                     const ProtobufCMessage *msg)
+{
+    return seal ? s_put_pb(txn, seal, db, key, msg) : CMN_EINVAL;
+}
+
+cmn_err_t
+cmn_kv_get_pb_sealed(cmn_kv_txn_t *txn,
+                     const cmn_seal_t *seal,
+                     const char *db,
+                     const char *key,
+                     const ProtobufCMessageDescriptor *desc,
+                     ProtobufCMessage **ret_msg)
+{
+    return seal ? s_get_pb(txn, seal, db, key, desc, ret_msg) : CMN_EINVAL;
+}
+
+static const char s_check_plain[] = "obt key-encryption key check";
+
+/* Every record of one database, copied: LMDB cursors must not outlive a write in the
+ * same walk. Values are wiped when freed (plain records of earlier releases). */
+typedef struct {
+    struct s_rec {
+        void *key, *val;
+        size_t key_len, val_len;
+    } * recs;
+    size_t n, cap;
+    bool is_oom;
+} s_recs_t;
+
+static int
+s_collect(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    s_recs_t *r = arg;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct s_rec *grown = realloc(r->recs, cap * sizeof *grown);
+        if (grown == NULL) {
+            r->is_oom = true;
+            return 1;
+        }
+        r->recs = grown;
+        r->cap = cap;
+    }
+    struct s_rec *e = &r->recs[r->n];
+    e->key = malloc(key_len ? key_len : 1);
+    e->val = malloc(val_len ? val_len : 1);
+    if (e->key == NULL || e->val == NULL) {
+        free(e->key);
+        free(e->val);
+        r->is_oom = true;
+        return 1;
+    }
+    memcpy(e->key, key, key_len);
+    memcpy(e->val, val, val_len);
+    e->key_len = key_len;
+    e->val_len = val_len;
+    r->n++;
+    return 0;
+}
+
+static void
+s_recs_free(s_recs_t *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->recs[i].key);
+        cmn_kv_free_secret(r->recs[i].val, r->recs[i].val_len);
+    }
+    free(r->recs);
+}
+
+/* Opens a sealed record with seal, only to prove the key (the plain copy is wiped). */
+static cmn_err_t
+s_proves(const cmn_seal_t *seal, const char *db, const struct s_rec *e)
+{
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_seal_open(seal, db, e->key, e->key_len, e->val, e->val_len, &plain, &len);
+    if (err == CMN_OK) {
+        cmn_kv_free_secret(plain, len);
+    }
+    return err;
+}
+
+/* One record of cmn_kv_reseal: returns whether it was written in *ret_written. */
+static cmn_err_t
+s_reseal_one(cmn_kv_txn_t *txn,
+             const char *db,
+             const struct s_rec *e,
+             const cmn_seal_t *old_seal,
+             const cmn_seal_t *seal,
+             bool *is_verified,
+             bool *ret_written)
+{
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    cmn_err_t err;
+    *ret_written = false;
+    if (!cmn_seal_is_sealed(e->val, e->val_len)) {
+        err = cmn_kv_put_sealed(txn, seal, db, e->key, e->key_len, e->val, e->val_len);
+        *ret_written = err == CMN_OK;
+        return err;
+    }
+    if (old_seal == NULL) {
+        if (*is_verified) {
+            return CMN_OK;
+        }
+        err = s_proves(seal, db, e);
+        *is_verified = err == CMN_OK;
+        return err;
+    }
+    err = cmn_seal_open(old_seal, db, e->key, e->key_len, e->val, e->val_len, &plain, &len);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_put_sealed(txn, seal, db, e->key, e->key_len, plain, len);
+    cmn_kv_free_secret(plain, len);
+    *ret_written = err == CMN_OK;
+    return err;
+}
+
+cmn_err_t
+cmn_kv_reseal(cmn_kv_t *self,
+              const char *db,
+              const cmn_seal_t *old_seal,
+              const cmn_seal_t *seal,
+              size_t *ret_count)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_recs_t recs = {0};
+    size_t count = 0;
+    bool has_check = false, is_verified = false;
+    const size_t check_len = strlen(CMN_KV_KEK_CHECK);
+    cmn_err_t err = cmn_kv_begin(self, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, db, s_collect, &recs);
+    if (err == CMN_OK && recs.is_oom) {
+        err = CMN_ENOMEM;
+    }
+    /* The check record first: it names the KEK of the whole store. */
+    for (size_t i = 0; err == CMN_OK && i < recs.n; i++) {
+        const struct s_rec *e = &recs.recs[i];
+        if (e->key_len == check_len && memcmp(e->key, CMN_KV_KEK_CHECK, check_len) == 0) {
+            has_check = true;
+            err = cmn_seal_is_sealed(e->val, e->val_len)
+                          ? s_proves(old_seal ? old_seal : seal, db, e)
+                          : CMN_EPROTO;
+            is_verified = err == CMN_OK;
+        }
+    }
+    for (size_t i = 0; err == CMN_OK && i < recs.n; i++) {
+        const struct s_rec *e = &recs.recs[i];
+        bool is_written = false;
+        if (e->key_len == check_len && memcmp(e->key, CMN_KV_KEK_CHECK, check_len) == 0) {
+            continue;
+        }
+        err = s_reseal_one(txn, db, e, old_seal, seal, &is_verified, &is_written);
+        count += is_written ? 1 : 0;
+    }
+    if (err == CMN_OK && (old_seal || !has_check)) {
+        err = cmn_kv_put_sealed(txn, seal, db, CMN_KV_KEK_CHECK, check_len, s_check_plain,
+                                sizeof s_check_plain - 1);
+    }
+    s_recs_free(&recs);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    err = cmn_kv_commit(&txn);
+    if (err == CMN_OK && ret_count) {
+        *ret_count = count;
+    }
+    return err;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "cmn_err.h"
+#include "cmn_seal.h"
 
 typedef struct cmn_kv cmn_kv_t;
 typedef struct cmn_kv_txn cmn_kv_txn_t;
@@ -20,9 +21,10 @@ typedef struct cmn_kv_txn cmn_kv_txn_t;
  * - create the env only after any fork() (Criterion forks per test). */
 
 /* Opens (creating if needed) the store in directory dir: the directory is made
- * 0700, the files 0600. dbs lists the named databases, all created at open.
- * map_size in bytes (0 = 1 GiB). durable=false uses MDB_NOSYNC (tests, benches).
- * Returns NULL on failure and logs the reason at debug level; *ret_err (if not
+ * 0700, the files 0600. Every opener holds a shared lock on dir/obt.lock (flock)
+ * while the env is open; cmn_kv_lock_exclusive turns it into an exclusive one. dbs lists the named
+ * databases, all created at open. map_size in bytes (0 = 1 GiB). durable=false uses MDB_NOSYNC
+ * (tests, benches). Returns NULL on failure and logs the reason at debug level; *ret_err (if not
  * NULL) receives the cause. */
 cmn_kv_t *cmn_kv_new(const char *dir,
                      const char *const *dbs,
@@ -72,5 +74,59 @@ cmn_err_t cmn_kv_get_pb(cmn_kv_txn_t *txn,
 
 /* Wipes (OPENSSL_cleanse) then frees a value holding a secret. */
 void cmn_kv_free_secret(void *val, size_t len);
+
+/* Turns this process's shared lock on the store into an exclusive one, for an offline
+ * tool (obtctl kek rotate) that must not run beside a daemon. CMN_ESTATE when another
+ * process (a running daemon) has the store open. */
+cmn_err_t cmn_kv_lock_exclusive(cmn_kv_t *self);
+
+/* ---- Secrets at rest (cmn_seal.h): the value is sealed with seal, bound to (db, key).
+ * put seals and writes; get reads and opens: *ret_val is malloc'd (free it with
+ * cmn_kv_free_secret). get returns CMN_ENOTFOUND when absent, CMN_ECRYPTO when the
+ * value does not open (CMN_SEAL_WRONG_KEK), CMN_EPROTO when it is not sealed. */
+cmn_err_t cmn_kv_put_sealed(cmn_kv_txn_t *txn,
+                            const cmn_seal_t *seal,
+                            const char *db,
+                            const void *key,
+                            size_t key_len,
+                            const void *val,
+                            size_t val_len);
+cmn_err_t cmn_kv_get_sealed(cmn_kv_txn_t *txn,
+                            const cmn_seal_t *seal,
+                            const char *db,
+                            const void *key,
+                            size_t key_len,
+                            void **ret_val,
+                            size_t *ret_len);
+/* The same for protobuf records under string keys (the packed bytes are wiped). */
+cmn_err_t cmn_kv_put_pb_sealed(cmn_kv_txn_t *txn,
+                               const cmn_seal_t *seal,
+                               const char *db,
+                               const char *key,
+                               const ProtobufCMessage *msg);
+cmn_err_t cmn_kv_get_pb_sealed(cmn_kv_txn_t *txn,
+                               const cmn_seal_t *seal,
+                               const char *db,
+                               const char *key,
+                               const ProtobufCMessageDescriptor *desc,
+                               ProtobufCMessage **ret_msg);
+
+/* The record of db that proves which KEK seals it: a sealed constant. */
+#define CMN_KV_KEK_CHECK "kek-check"
+
+/* Re-seals every record of db in ONE write transaction, so a failure changes nothing.
+ * - old_seal NULL (a service's start): the check record must open with seal (if there
+ *   is none, the first sealed record must); plain records of earlier releases are
+ *   sealed with seal (migration); sealed ones are left as they are.
+ * - old_seal given (KEK rotation): the check record and every sealed record are
+ *   opened with old_seal and sealed again with seal; plain records are sealed too.
+ * The check record is written with seal if missing (or re-sealed). *ret_count (if not
+ * NULL) receives how many device records were written. CMN_ECRYPTO when a record does
+ * not open (the KEK given is not the store's: CMN_SEAL_WRONG_KEK). */
+cmn_err_t cmn_kv_reseal(cmn_kv_t *self,
+                        const char *db,
+                        const cmn_seal_t *old_seal,
+                        const cmn_seal_t *seal,
+                        size_t *ret_count);
 
 #endif

@@ -58,6 +58,15 @@ static cmn_cfg_opt_t s_opts[] = {
             600000,
             "between two health requests to the gateway (a new boot id: register again)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
+        OPT("kek-file",
+            CMN_CFG_STR,
+            kek_file,
+            "",
+            0,
+            1,
+            0,
+            "key-encryption key of the stored PSKs (32 bytes; created 0600 if absent); "
+            "empty: KEYS-DIR/secret/<service>.kek"),
 };
 
 cmn_cfg_result_t
@@ -99,6 +108,7 @@ struct cmn_svc {
     cmn_live_t gw_live; /* heartbeats to the gateway */
     uint64_t boot_id;   /* ours, in our health replies */
     cmn_kv_t *kv;
+    cmn_seal_t *seal; /* the KEK of "secrets" */
     cmn_bus_server_t *bus;
     cmn_bus_client_t *gw_client;
     cmn_calls_t *gw;
@@ -145,6 +155,22 @@ s_identity(cmn_svc_t *self)
     return cmn_kv_commit(&txn);
 }
 
+static cmn_err_t
+s_open_kek(cmn_svc_t *self)
+{
+    char path[4096];
+    bool is_new = false;
+    cmn_err_t err = cmn_seal_load_service(self->cfg->kek_file, self->cfg->keys_dir, self->service,
+                                          &self->seal, path, sizeof path, &is_new);
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-KEK", "cannot load the key-encryption key \"%s\": %s", path,
+                    err == CMN_EINVAL ? "not a file of 32 bytes" : cmn_strerror(err));
+    } else if (is_new) {
+        cmn_log_notice("SVC-KEK-NEW", "created the key-encryption key \"%s\"", path);
+    }
+    return err;
+}
+
 static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
 static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
 
@@ -171,12 +197,25 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
     cmn_live_init(&self->gw_live, (uint32_t) cfg->heartbeat_ms);
+    if (s_open_kek(self) != CMN_OK) {
+        goto fail;
+    }
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
     if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));
         goto fail;
+    }
+    size_t migrated = 0;
+    err = cmn_kv_reseal(self->kv, "secrets", NULL, self->seal, &migrated);
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-KEK", "the store \"%s\": %s", cfg->store_dir,
+                    err == CMN_ECRYPTO ? CMN_SEAL_WRONG_KEK : cmn_strerror(err));
+        goto fail;
+    }
+    if (migrated) {
+        cmn_log_notice("SVC-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
     }
     self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, service, &err);
     if (self->bus == NULL) {
@@ -221,6 +260,7 @@ cmn_svc_destroy(cmn_svc_t **self_p)
     cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_server_destroy(&self->bus);
     cmn_kv_destroy(&self->kv);
+    cmn_seal_destroy(&self->seal);
     free(self);
     *self_p = NULL;
 }
@@ -450,7 +490,8 @@ cmn_svc_put(cmn_svc_t *self,
     }
     err = cmn_kv_put_pb(txn, "devices", dev->device_uuid, &rec.base);
     if (err == CMN_OK && psk) {
-        err = cmn_kv_put(txn, "secrets", dev->device_uuid, strlen(dev->device_uuid), psk, 16);
+        err = cmn_kv_put_sealed(txn, self->seal, "secrets", dev->device_uuid,
+                                strlen(dev->device_uuid), psk, 16);
     }
     if (err != CMN_OK) {
         cmn_kv_abort(&txn);
@@ -582,7 +623,7 @@ cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16])
     if (err != CMN_OK) {
         return err;
     }
-    err = cmn_kv_get(txn, "secrets", uuid, strlen(uuid), &val, &len);
+    err = cmn_kv_get_sealed(txn, self->seal, "secrets", uuid, strlen(uuid), &val, &len);
     cmn_kv_abort(&txn);
     if (err == CMN_OK && len == 16) {
         memcpy(ret_psk, val, 16);

@@ -19,6 +19,7 @@ typedef struct {
     char *endpoint;   /* ZeroMQ ROUTER endpoint */
     char *keys_dir;   /* CURVE keys */
     char *store_dir;  /* LMDB folder */
+    char *kek_file;   /* key-encryption key of the secrets, "" = keys_dir/secret/<svc>.kek */
     char *gateway;    /* obt-gateway endpoint */
     char *name;       /* /oic/d n */
     bool durable;     /* LMDB sync */
@@ -67,7 +68,9 @@ typedef struct {
     void *arg;             /* given to own */
 } cmn_svc_hooks_t;
 
-/* Opens the store, creates the identity at first start (UUID without zero bytes),
+/* Loads the KEK (made if absent) and checks it against the store, sealing the plain
+ * secrets of earlier releases (cmn_kv_reseal); opens the store, creates the identity
+ * at first start (UUID without zero bytes),
  * binds the ROUTER, connects to the gateway. rt is "oic.d.cms" or "oic.d.ams". hooks
  * is borrowed and must outlive the service. */
 cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
@@ -169,8 +172,9 @@ const char *cmn_svc_name(const cmn_svc_t *self);
 /* The hooks given to cmn_svc_new (borrowed). */
 const cmn_svc_hooks_t *cmn_svc_hooks(const cmn_svc_t *self);
 
-/* Records: store.ServiceRecord keyed by device uuid, the PSK in "secrets", in one
- * transaction. psk may be NULL (record only); job is the job in progress (NULL: none). */
+/* Records: store.ServiceRecord keyed by device uuid, the PSK sealed in "secrets"
+ * (cmn_seal.h), in one transaction. psk may be NULL (record only); job is the job in progress
+ * (NULL: none). */
 cmn_err_t cmn_svc_put(cmn_svc_t *self,
                       const Obt__ServiceDevice *dev,
                       const Obt__DeviceHandover *handover,
@@ -178,6 +182,7 @@ cmn_err_t cmn_svc_put(cmn_svc_t *self,
                       const Obt__Store__ServiceJob *job);
 /* *ret_dev is unpacked (caller frees with obt__service_device__free_unpacked). */
 cmn_err_t cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev);
+/* CMN_ENOTFOUND if none; CMN_ECRYPTO if it does not open (CMN_SEAL_WRONG_KEK). */
 cmn_err_t cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16]);
 /* What a service needs to act on a device again: the hand-over DOTS sent (psk field
  * empty; *ret_handover unpacked, caller frees it with

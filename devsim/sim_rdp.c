@@ -40,7 +40,8 @@ sim_rdp_show_pin(sim_device_t *dev)
         return err;
     }
     dev->has_pin = true;
-    cmn_log_notice("SIM-RDP-PIN", "dev=%d shows PIN %s", dev->idx, dev->pin);
+    /* The PIN is on the "display" (pin.txt) only: no log may hold a secret. */
+    cmn_log_notice("SIM-RDP-PIN", "dev=%d shows a PIN (pin.txt)", dev->idx);
     if (dev->dir[0] == '\0') {
         return CMN_OK;
     }

@@ -12,6 +12,7 @@ typedef struct {
     char *events;           /* ZeroMQ PUB endpoint of the job events, "" = from endpoint */
     char *keys_dir;         /* CURVE keys */
     char *store_dir;        /* LMDB folder */
+    char *kek_file;         /* key-encryption key of the secrets, "" = keys_dir/secret/dots.kek */
     char *gateway;          /* obt-gateway endpoint */
     char *cms;              /* obt-cms endpoint */
     char *ams;              /* obt-ams endpoint */

@@ -158,12 +158,34 @@ dots_service_new(const dots_config_t *cfg)
     }
     self->cfg = cfg;
     self->started_ms = cmn_time_mono_ms();
-    self->store =
-            dots_store_new(cfg->store_dir, cfg->durable, (size_t) cfg->map_size_mib << 20, &err);
+    char kek_path[4096];
+    bool is_new_kek = false;
+    err = cmn_seal_load_service(cfg->kek_file, cfg->keys_dir, "dots", &self->seal, kek_path,
+                                sizeof kek_path, &is_new_kek);
+    if (err != CMN_OK) {
+        cmn_log_err("DOTS-KEK", "cannot load the key-encryption key \"%s\": %s", kek_path,
+                    err == CMN_EINVAL ? "not a file of 32 bytes" : cmn_strerror(err));
+        goto fail;
+    }
+    if (is_new_kek) {
+        cmn_log_notice("DOTS-KEK-NEW", "created the key-encryption key \"%s\"", kek_path);
+    }
+    self->store = dots_store_new(cfg->store_dir, cfg->durable, (size_t) cfg->map_size_mib << 20,
+                                 self->seal, &err);
     if (self->store == NULL) {
         cmn_log_err("DOTS-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));
         goto fail;
+    }
+    size_t migrated = 0;
+    err = dots_store_check_kek(self->store, &migrated);
+    if (err != CMN_OK) {
+        cmn_log_err("DOTS-KEK", "the store \"%s\": %s", cfg->store_dir,
+                    err == CMN_ECRYPTO ? CMN_SEAL_WRONG_KEK : cmn_strerror(err));
+        goto fail;
+    }
+    if (migrated) {
+        cmn_log_notice("DOTS-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
     }
     err = dots_store_identity(self->store, cfg->name, &self->id);
     if (err != CMN_OK) {
@@ -254,6 +276,7 @@ dots_service_destroy(dots_service_t **self_p)
     dots_events_destroy(&self->events);
     cmn_bus_server_destroy(&self->bus);
     dots_store_destroy(&self->store);
+    cmn_seal_destroy(&self->seal);
     free(self);
     *self_p = NULL;
 }

@@ -21,6 +21,7 @@
 struct dots_service {
     const dots_config_t *cfg; /* borrowed */
     dots_store_t *store;      /* LMDB */
+    cmn_seal_t *seal;         /* the KEK of the store's secrets (outlives store) */
     dots_identity_t id;       /* our OCF device */
     cmn_bus_server_t *bus;    /* operator API */
     dots_events_t *events;    /* job events (PUB) */

@@ -19,11 +19,13 @@
 #define DB_MFGTRUST "mfgtrust" /* fingerprint -> PEM of one manufacturer trust anchor */
 
 struct dots_store {
-    cmn_kv_t *kv; /* the environment */
+    cmn_kv_t *kv;           /* the environment */
+    const cmn_seal_t *seal; /* seals DB_SECRETS (borrowed) */
 };
 
 dots_store_t *
-dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_err)
+dots_store_new(
+        const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err)
 {
     static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES, DB_ALIASES, DB_SECRETS, DB_MFGTRUST};
     dots_store_t *self = calloc(1, sizeof *self);
@@ -31,6 +33,7 @@ dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_er
         *ret_err = CMN_ENOMEM;
         return NULL;
     }
+    self->seal = seal;
     self->kv = cmn_kv_new(dir, dbs, sizeof dbs / sizeof dbs[0], map_size, durable, ret_err);
     if (self->kv == NULL) {
         free(self);
@@ -48,6 +51,12 @@ dots_store_destroy(dots_store_t **self_p)
     cmn_kv_destroy(&(*self_p)->kv);
     free(*self_p);
     *self_p = NULL;
+}
+
+cmn_err_t
+dots_store_check_kek(dots_store_t *self, size_t *ret_migrated)
+{
+    return cmn_kv_reseal(self->kv, DB_SECRETS, NULL, self->seal, ret_migrated);
 }
 
 cmn_err_t
@@ -269,9 +278,12 @@ dots_store_put(dots_store_t *self,
         if (err == CMN_OK && secret == NULL) {
             void *val = NULL;
             size_t len = 0;
-            err = cmn_kv_get(txn, DB_SECRETS, old_uuid, strlen(old_uuid), &val, &len);
+            /* Sealed for old_uuid: opened and sealed again for the new key. */
+            err = cmn_kv_get_sealed(txn, self->seal, DB_SECRETS, old_uuid, strlen(old_uuid), &val,
+                                    &len);
             if (err == CMN_OK) {
-                err = cmn_kv_put(txn, DB_SECRETS, dev->uuid, strlen(dev->uuid), val, len);
+                err = cmn_kv_put_sealed(txn, self->seal, DB_SECRETS, dev->uuid, strlen(dev->uuid),
+                                        val, len);
                 cmn_kv_free_secret(val, len);
                 if (err == CMN_OK) {
                     err = cmn_kv_del(txn, DB_SECRETS, old_uuid, strlen(old_uuid));
@@ -294,7 +306,7 @@ dots_store_put(dots_store_t *self,
         sec.owner_psk = (ProtobufCBinaryData){secret->has_owner ? 16 : 0, keys[0]};
         sec.cms_psk = (ProtobufCBinaryData){secret->has_cms ? 16 : 0, keys[1]};
         sec.ams_psk = (ProtobufCBinaryData){secret->has_ams ? 16 : 0, keys[2]};
-        err = cmn_kv_put_pb(txn, DB_SECRETS, dev->uuid, &sec.base);
+        err = cmn_kv_put_pb_sealed(txn, self->seal, DB_SECRETS, dev->uuid, &sec.base);
         OPENSSL_cleanse(keys, sizeof keys);
     }
     if (err != CMN_OK) {
@@ -432,8 +444,9 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
     }
     err = s_resolve(txn, uuid, key);
     if (err == CMN_OK) {
-        err = cmn_kv_get_pb(txn, DB_SECRETS, key, &obt__store__dots_secret__descriptor,
-                            (ProtobufCMessage **) &sec);
+        err = cmn_kv_get_pb_sealed(txn, self->seal, DB_SECRETS, key,
+                                   &obt__store__dots_secret__descriptor,
+                                   (ProtobufCMessage **) &sec);
     }
     cmn_kv_abort(&txn);
     if (err != CMN_OK) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cmn_err.h"
+#include "cmn_seal.h"
 
 #define DOTS_MAX_EPS    8
 #define DOTS_MAX_OXMS   8
@@ -77,8 +78,16 @@ typedef struct {
 
 typedef struct dots_store dots_store_t;
 
-dots_store_t *dots_store_new(const char *dir, bool durable, size_t map_size, cmn_err_t *ret_err);
+/* Opens the store in dir. Secrets (DB "secrets") are sealed with seal (borrowed: it
+ * must outlive the store; docs/security.md "Secrets at rest"). */
+dots_store_t *dots_store_new(
+        const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err);
 void dots_store_destroy(dots_store_t **self_p);
+
+/* At start: proves that the seal's KEK is the store's (CMN_ECRYPTO if not:
+ * CMN_SEAL_WRONG_KEK) and seals the plain secrets of earlier releases in one
+ * transaction; *ret_migrated (if not NULL) says how many (cmn_kv_reseal). */
+cmn_err_t dots_store_check_kek(dots_store_t *self, size_t *ret_migrated);
 
 /* Loads the identity, creating it (DOTS uuid without zero bytes, domain uuid) at
  * first start. name is stored on creation. */
@@ -100,6 +109,8 @@ cmn_err_t dots_store_del(dots_store_t *self, const char *uuid);
 
 /* Finds a device by current uuid or alias. CMN_ENOTFOUND if unknown. */
 cmn_err_t dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret);
+/* The device's secrets, opened. CMN_ENOTFOUND if none; CMN_ECRYPTO if they do not
+ * open with the store's KEK (CMN_SEAL_WRONG_KEK). */
 cmn_err_t dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret);
 
 /* Calls fn for every device record; fn returns non-zero to stop. */

@@ -6,14 +6,8 @@
 #include "cmn_log.h"
 #include "gw_config.h"
 #include "gw_disc.h"
+#include "gw_log.h"
 #include "gw_service.h"
-
-static void
-s_coap_log(coap_log_t level, const char *message)
-{
-    (void) level;
-    cmn_log_debug("COAP", "%s", message);
-}
 
 int
 main(int argc, char **argv)
@@ -44,8 +38,7 @@ main(int argc, char **argv)
     zsys_init();
     zsys_catch_interrupts();
     coap_startup();
-    coap_set_log_handler(s_coap_log);
-    coap_set_log_level(level == CMN_LOG_DEBUG ? LOG_DEBUG : LOG_WARNING);
+    gw_log_coap_init(level);
     int rc = 1;
     gw_service_t *svc = gw_service_new(&cfg);
     if (svc != NULL) {

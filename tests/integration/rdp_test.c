@@ -206,23 +206,10 @@ Test(rdp, pin_from_pin_txt_to_rfnop, .init = s_setup, .fini = s_teardown, .timeo
     s_expect(onboard, 0);
     s_check_rdp_onboarded(s_dir);
     cr_assert_eq(obt_proc_log_count(&s_suite.dots, "DOTS-WAIT-PIN"), 1);
-    /* The PIN is in no DOTS or gateway log line. */
-    char pin_log[64];
+    /* The device "shows" a PIN without logging it; that no log of any process holds it,
+     * even at debug level, is secrets_test.c's. */
     cr_assert_gt(obt_proc_log_count(&s_sim, "SIM-RDP-PIN"), 0);
-    FILE *f = fopen(s_sim.log, "r");
-    cr_assert_not_null(f);
-    char line[512];
-    pin_log[0] = '\0';
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "shows PIN ");
-        if (p) {
-            (void) snprintf(pin_log, sizeof pin_log, "%.8s", p + 10);
-        }
-    }
-    (void) fclose(f);
-    cr_assert_eq(strlen(pin_log), 8);
-    cr_assert_eq(obt_proc_log_count(&s_suite.dots, pin_log), 0, "DOTS logged the PIN");
-    cr_assert_eq(obt_proc_log_count(&s_suite.gw, pin_log), 0, "the gateway logged the PIN");
+    cr_assert_gt(obt_proc_log_count(&s_sim, "shows a PIN (pin.txt)"), 0);
 }
 
 Test(rdp,

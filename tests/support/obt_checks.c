@@ -39,14 +39,42 @@ obt_ids(const obt_suite_t *s, obt_ids_t *ret)
     return rc;
 }
 
+cmn_seal_t *
+obt_dots_kek(const char *dots_store_dir)
+{
+    char path[1200];
+    const char *slash = strrchr(dots_store_dir, '/');
+    int n = slash ? (int) (slash - dots_store_dir) : 1;
+    (void) snprintf(path, sizeof path, "%.*s/keys/secret/dots.kek", n,
+                    slash ? dots_store_dir : ".");
+    cmn_seal_t *seal = NULL;
+    return cmn_seal_load(path, false, &seal, NULL) == CMN_OK ? seal : NULL;
+}
+
+/* The DOTS store beside its keys (obt_dots_kek), or NULL. *ret_seal is the caller's. */
+static dots_store_t *
+s_dots_store(const char *dots_store_dir, cmn_seal_t **ret_seal)
+{
+    cmn_err_t err;
+    *ret_seal = obt_dots_kek(dots_store_dir);
+    if (*ret_seal == NULL) {
+        return NULL;
+    }
+    /* LMDB allows a second process to read while DOTS runs. */
+    dots_store_t *st = dots_store_new(dots_store_dir, false, 0, *ret_seal, &err);
+    if (st == NULL) {
+        cmn_seal_destroy(ret_seal);
+    }
+    return st;
+}
+
 void
 obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33])
 {
-    cmn_err_t err;
     dots_secret_t sec;
+    cmn_seal_t *seal = NULL;
     out[0] = '\0';
-    /* LMDB allows a second process to read while DOTS runs. */
-    dots_store_t *st = dots_store_new(dots_store_dir, false, 0, &err);
+    dots_store_t *st = s_dots_store(dots_store_dir, &seal);
     if (st == NULL) {
         return;
     }
@@ -56,21 +84,23 @@ obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33
         }
     }
     dots_store_destroy(&st);
+    cmn_seal_destroy(&seal);
 }
 
 bool
 obt_dots_store_has(const char *dots_store_dir, const char *uuid)
 {
-    cmn_err_t err;
     dots_dev_t dev;
     dots_secret_t sec;
-    dots_store_t *st = dots_store_new(dots_store_dir, false, 0, &err);
+    cmn_seal_t *seal = NULL;
+    dots_store_t *st = s_dots_store(dots_store_dir, &seal);
     if (st == NULL) {
         return true; /* cannot tell: assume the worst */
     }
     bool has = dots_store_get(st, uuid, &dev) != CMN_ENOTFOUND ||
                dots_store_get_secret(st, uuid, &sec) != CMN_ENOTFOUND;
     dots_store_destroy(&st);
+    cmn_seal_destroy(&seal);
     return has;
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmn_seal.h"
 #include "obt_support.h"
 
 typedef struct {
@@ -29,7 +30,12 @@ bool obt_check_onboarded(const char *dev_json,
                          char *why,
                          size_t why_len);
 
-/* The owner PSK DOTS stored for device uuid, as hex (33 bytes), or "" if none. */
+/* The KEK of a suite's DOTS store: DIR/keys/secret/dots.kek beside DIR/dots-store (the
+ * layout of obt_suite_start and the demo), or NULL. Destroy with cmn_seal_destroy. */
+cmn_seal_t *obt_dots_kek(const char *dots_store_dir);
+
+/* The owner PSK DOTS stored for device uuid, as hex (33 bytes), or "" if none (the
+ * store is opened with obt_dots_kek). */
 void obt_dots_owner_psk_hex(const char *dots_store_dir, const char *uuid, char out[33]);
 
 /* Whether a store still holds anything of device uuid (read while the daemon is

@@ -259,7 +259,10 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
 }
 
 static int
-s_start_one(obt_suite_t *s, const char *which, const char *const *extra)
+s_start_one(obt_suite_t *s,
+            const char *which,
+            const char *const *extra_all,
+            const char *const *extra)
 {
     const char *args[48];
     size_t n = 0;
@@ -305,6 +308,9 @@ s_start_one(obt_suite_t *s, const char *which, const char *const *extra)
             args[n++] = s->ep_ams;
         }
     }
+    for (size_t i = 0; extra_all && extra_all[i] && n < 46; i++) {
+        args[n++] = extra_all[i];
+    }
     for (size_t i = 0; extra && extra[i] && n < 46; i++) {
         args[n++] = extra[i];
     }
@@ -320,6 +326,15 @@ s_start_one(obt_suite_t *s, const char *which, const char *const *extra)
 int
 obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
 {
+    return obt_suite_start_with(s, dir, NULL, extra_dots);
+}
+
+int
+obt_suite_start_with(obt_suite_t *s,
+                     const char *dir,
+                     const char *const *extra_all,
+                     const char *const *extra_dots)
+{
     memset(s, 0, sizeof *s);
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
@@ -330,8 +345,10 @@ obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
     if (cmn_bus_keys_create(s->keys, false) != CMN_OK) {
         return -1;
     }
-    if (s_start_one(s, "gateway", NULL) != 0 || s_start_one(s, "cms", NULL) != 0 ||
-        s_start_one(s, "ams", NULL) != 0 || s_start_one(s, "dots", extra_dots) != 0) {
+    if (s_start_one(s, "gateway", extra_all, NULL) != 0 ||
+        s_start_one(s, "cms", extra_all, NULL) != 0 ||
+        s_start_one(s, "ams", extra_all, NULL) != 0 ||
+        s_start_one(s, "dots", extra_all, extra_dots) != 0) {
         obt_suite_stop(s);
         return -1;
     }
@@ -341,7 +358,7 @@ obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
 int
 obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra)
 {
-    return s_start_one(s, which, extra);
+    return s_start_one(s, which, NULL, extra);
 }
 
 void

@@ -54,6 +54,12 @@ typedef struct {
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
  * optional NULL-terminated list of extra obt-dots flags. Returns 0 on success. */
 int obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots);
+/* The same, with extra_all (NULL-terminated, may be NULL) given to every daemon
+ * after the usual flags (so `--log-level debug` wins over the default). */
+int obt_suite_start_with(obt_suite_t *s,
+                         const char *dir,
+                         const char *const *extra_all,
+                         const char *const *extra_dots);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);

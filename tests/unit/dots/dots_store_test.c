@@ -7,11 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmn_kv.h"
 #include "dots_onboard.h"
 #include "dots_store.h"
+#include "obt/store.pb-c.h"
 
 static char s_dir[64];
 static dots_store_t *s_store;
+static cmn_seal_t *s_seal;
 
 static int
 s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -26,8 +29,9 @@ static void
 s_open(void)
 {
     cmn_err_t err = CMN_OK;
-    s_store = dots_store_new(s_dir, false, 16u << 20, &err);
+    s_store = dots_store_new(s_dir, false, 16u << 20, s_seal, &err);
     cr_assert_not_null(s_store, "dots_store_new: %s", cmn_strerror(err));
+    cr_assert_eq(dots_store_check_kek(s_store, NULL), CMN_OK);
 }
 
 static void
@@ -35,6 +39,10 @@ s_setup(void)
 {
     (void) snprintf(s_dir, sizeof s_dir, "/tmp/dots_store_test.XXXXXX");
     cr_assert_not_null(mkdtemp(s_dir));
+    uint8_t kek[CMN_SEAL_KEK_LEN];
+    memset(kek, 0x11, sizeof kek);
+    s_seal = cmn_seal_new(kek);
+    cr_assert_not_null(s_seal);
     s_open();
 }
 
@@ -42,6 +50,7 @@ static void
 s_teardown(void)
 {
     dots_store_destroy(&s_store);
+    cmn_seal_destroy(&s_seal);
     (void) nftw(s_dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -280,4 +289,104 @@ Test(dots_store, del_removes_record_secret_and_aliases, .init = s_setup, .fini =
     cr_assert_eq(dots_store_each(s_store, s_count, &n), CMN_OK);
     cr_assert_eq(n, 0);
     cr_assert_eq(dots_store_del(s_store, UUID_B), CMN_OK);
+}
+
+/* The raw store file holds no byte pattern of a key. */
+static bool
+s_file_has(const char *path, const uint8_t *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static uint8_t buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    (void) fclose(f);
+    for (size_t i = 0; i + n <= len; i++) {
+        if (memcmp(buf + i, needle, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Test(dots_store, secrets_are_sealed_in_the_file, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d;
+    dots_secret_t sec = {0};
+    s_make_dev(&d, UUID_A);
+    sec.has_owner = sec.has_cms = sec.has_ams = true;
+    memcpy(sec.owner_psk, "owner-psk-16byte", 16);
+    memcpy(sec.cms_psk, "cms-psk-16-bytes", 16);
+    memcpy(sec.ams_psk, "ams-psk-16-bytes", 16);
+    cr_assert_eq(dots_store_put(s_store, &d, &sec, NULL), CMN_OK);
+    dots_store_destroy(&s_store);
+    char path[128];
+    (void) snprintf(path, sizeof path, "%s/data.mdb", s_dir);
+    cr_assert_not(s_file_has(path, sec.owner_psk, 16));
+    cr_assert_not(s_file_has(path, sec.cms_psk, 16));
+    cr_assert_not(s_file_has(path, sec.ams_psk, 16));
+    s_open();
+}
+
+Test(dots_store,
+     another_kek_is_refused_at_start_and_per_record,
+     .init = s_setup,
+     .fini = s_teardown)
+{
+    dots_dev_t d;
+    dots_secret_t sec = {0}, got;
+    s_make_dev(&d, UUID_A);
+    sec.has_owner = true;
+    cr_assert_eq(dots_store_put(s_store, &d, &sec, NULL), CMN_OK);
+    dots_store_destroy(&s_store);
+    uint8_t other[CMN_SEAL_KEK_LEN];
+    memset(other, 0x22, sizeof other);
+    cmn_seal_t *mine = s_seal;
+    s_seal = cmn_seal_new(other);
+    cmn_err_t err;
+    s_store = dots_store_new(s_dir, false, 16u << 20, s_seal, &err);
+    cr_assert_not_null(s_store);
+    cr_assert_eq(dots_store_check_kek(s_store, NULL), CMN_ECRYPTO);
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_A, &got), CMN_ECRYPTO);
+    cmn_seal_destroy(&s_seal);
+    s_seal = mine;
+    dots_store_destroy(&s_store);
+    s_open();
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_A, &got), CMN_OK);
+}
+
+Test(dots_store,
+     plain_secrets_of_earlier_releases_are_sealed_at_start,
+     .init = s_setup,
+     .fini = s_teardown)
+{
+    dots_store_destroy(&s_store);
+    /* A store as the release before sealing wrote it: a plain DotsSecret. */
+    static const char *const dbs[] = {"identity", "devices", "aliases", "secrets", "mfgtrust"};
+    cmn_err_t err;
+    cmn_kv_t *kv = cmn_kv_new(s_dir, dbs, 5, 16u << 20, false, &err);
+    cr_assert_not_null(kv);
+    cmn_kv_txn_t *txn = NULL;
+    uint8_t key[16];
+    memcpy(key, "plain-owner-psk!", 16);
+    Obt__Store__DotsSecret rec = OBT__STORE__DOTS_SECRET__INIT;
+    rec.version = 1;
+    rec.owner_psk = (ProtobufCBinaryData){16, key};
+    cr_assert_eq(cmn_kv_begin(kv, true, &txn), CMN_OK);
+    cr_assert_eq(cmn_kv_put_pb(txn, "secrets", UUID_A, &rec.base), CMN_OK);
+    cr_assert_eq(cmn_kv_commit(&txn), CMN_OK);
+    cmn_kv_destroy(&kv);
+
+    err = CMN_OK;
+    s_store = dots_store_new(s_dir, false, 16u << 20, s_seal, &err);
+    cr_assert_not_null(s_store);
+    size_t migrated = 0;
+    cr_assert_eq(dots_store_check_kek(s_store, &migrated), CMN_OK);
+    cr_assert_eq(migrated, 1);
+    dots_secret_t got;
+    cr_assert_eq(dots_store_get_secret(s_store, UUID_A, &got), CMN_OK);
+    cr_assert(got.has_owner);
+    cr_assert_eq(memcmp(got.owner_psk, key, 16), 0);
+    /* Once sealed, a second start has nothing to migrate. */
+    cr_assert_eq(dots_store_check_kek(s_store, &migrated), CMN_OK);
+    cr_assert_eq(migrated, 0);
 }
