@@ -863,7 +863,9 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
     dots_discover_result_t res;
     memset(&res, 0, sizeof res);
-    unsigned over_new = 0; /* new devices past --discover-max-new */
+    unsigned over_new = 0;   /* new devices past --discover-max-new */
+    unsigned not_stored = 0; /* devices whose record could not be written */
+    cmn_err_t store_err = CMN_OK;
     Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
     if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
         r->body_case != OBT__GW__REPLY__BODY_DISCOVER) {
@@ -879,6 +881,7 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         }
         res.found++;
         dots_job_t *job = s_find(self, g->uuid);
+        bool is_new = job == NULL;
         if (job == NULL) {
             if (res.added >= (unsigned) self->cfg->discover_max_new) {
                 over_new++;
@@ -911,7 +914,18 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             job->dev.oxms[job->dev.n_oxms++] = doxm.oxms[o];
         }
         job->dev.sct = doxm.sct;
-        (void) s_store(job, false);
+        cmn_err_t serr = s_store(job, false);
+        if (serr != CMN_OK) {
+            /* the view never claims what is not stored: a record this discovery made
+             * goes again (a known one keeps its job; only its new endpoints are lost) */
+            store_err = serr;
+            not_stored++;
+            if (is_new) {
+                dots_engine_remove(self, g->uuid);
+                res.added--;
+            }
+            continue;
+        }
         if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
             !dots_disc_has_conflict(&job->dev)) {
             s_raise(job, EV_APPROVE);
@@ -936,6 +950,17 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     res.n_limits = n_limits;
     cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u conflicts=%u dropped=%u", res.found,
                    res.added, res.conflicts, res.dropped);
+    if (not_stored > 0) {
+        char why[300];
+        (void) snprintf(why, sizeof why,
+                        "%u of %u devices found could not be recorded in \"%s\": %s (%u "
+                        "recorded)",
+                        not_stored, res.found, self->cfg->store_dir, cmn_strerror(store_err),
+                        res.added);
+        cmn_log_err("DOTS-DISC-STORE", "%s", why);
+        dc->fn(dc->arg, store_err, why, NULL);
+        goto out;
+    }
     dc->fn(dc->arg, CMN_OK, NULL, &res);
 out:
     if (r) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmn_bus.h"
@@ -249,4 +251,72 @@ Test(faults,
     }
     static const char *const health[] = {"health", NULL};
     cr_assert_eq(obt_ctl(&s_suite, health, NULL), 0, "a daemon died");
+}
+
+/* A full disk under DOTS's store while it records a discovery: `obtctl discover` fails
+ * with the reason and the path, and DOTS lists only what it stored (the same list after
+ * a restart). The store is on a small tmpfs (the tests run as root). */
+Test(faults, discovery_into_a_full_disk_fails_with_the_reason_and_claims_nothing, .timeout = 180)
+{
+    char *dir = obt_tmpdir("full-disk");
+    cr_assert_not_null(dir);
+    char store[700];
+    (void) snprintf(store, sizeof store, "%s/dots-store", dir);
+    cr_assert_eq(mkdir(store, 0700), 0);
+    if (mount("tmpfs", store, "tmpfs", 0, "size=96k") != 0) {
+        obt_rmrf(dir);
+        free(dir);
+        cr_skip_test("cannot mount a tmpfs here");
+    }
+    obt_suite_t suite;
+    obt_proc_t sim;
+    memset(&sim, 0, sizeof sim);
+    int started = obt_suite_start(&suite, dir, NULL);
+    if (started == 0) {
+        started = obt_devsim_start(&sim, dir, 300, NULL);
+    }
+    static const char *const discover[] = {"discover", "--window-ms", "1000", NULL};
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *out = NULL, *before = NULL, *after = NULL;
+    int rc = started == 0 ? obt_ctl(&suite, discover, &out) : -1;
+    int rc_list = started == 0 ? obt_ctl(&suite, list, &before) : -1;
+    bool logged = obt_proc_log_count(&suite.dots, "No space left on device") > 0 &&
+                  obt_proc_log_count(&suite.dots, store) > 0;
+    int restarted = -1;
+    if (started == 0) {
+        (void) obt_proc_stop(&suite.dots);
+        restarted = obt_suite_restart(&suite, "dots", NULL);
+    }
+    int rc_after = restarted == 0 ? obt_ctl(&suite, list, &after) : -1;
+    size_t n_before = 0, n_after = 0;
+    char *objs[400];
+    n_before = before ? obt_json_objects(before, objs, 400) : 0;
+    for (size_t i = 0; i < n_before; i++) {
+        free(objs[i]);
+    }
+    n_after = after ? obt_json_objects(after, objs, 400) : 0;
+    for (size_t i = 0; i < n_after; i++) {
+        free(objs[i]);
+    }
+    if (rc == 0 || !logged) {
+        obt_suite_dump(&suite);
+    }
+    cr_log_info("discover exited %d; %zu devices listed before DOTS's restart, %zu after", rc,
+                n_before, n_after);
+    (void) obt_proc_stop(&sim);
+    obt_suite_stop(&suite);
+    (void) umount(store);
+    obt_rmrf(dir);
+    free(dir);
+    free(out);
+    free(before);
+    free(after);
+    cr_assert_eq(started, 0, "the suite did not start on a 96 KiB disk");
+    cr_assert_neq(rc, 0, "discover into a full disk exited 0");
+    cr_assert(logged, "DOTS did not log \"No space left on device\" with the store's path");
+    cr_assert_eq(rc_list, 0);
+    cr_assert_eq(rc_after, 0);
+    cr_assert_lt(n_before, 300u, "DOTS claims every device although its disk is full");
+    cr_assert_eq(n_before, n_after, "%zu devices listed before the restart, %zu after", n_before,
+                 n_after);
 }
