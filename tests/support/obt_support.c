@@ -315,8 +315,14 @@ s_start_one(obt_suite_t *s,
         args[n++] = extra[i];
     }
     args[n] = NULL;
+    /* A restart of a daemon still running stops it first (never two of one daemon), and
+     * waits for a READY line of the new process (the log is appended to). */
+    if (p->pid != 0 && obt_proc_alive(p)) {
+        (void) obt_proc_stop(p);
+    }
+    int ready_before = obt_proc_log_count(p, " READY ");
     if (obt_proc_start(p, s->dir, which, exe, args) != 0 ||
-        obt_proc_wait_log(p, " READY ", 15000) != 0) {
+        obt_proc_wait_log_count(p, " READY ", ready_before + 1, 15000) != 0) {
         obt_proc_dump(p);
         return -1;
     }
