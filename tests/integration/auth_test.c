@@ -78,6 +78,41 @@ s_call(cmn_bus_client_t *c, const ProtobufCMessage *msg, uint64_t corr, char *er
     return status;
 }
 
+/* One CoAP exchange through the gateway under security sec; the gateway's reply
+ * (unpacked, the caller frees it). */
+static Obt__Gw__Reply *
+s_gw_exchange(cmn_bus_client_t *c,
+              const char *ep,
+              const char *dev,
+              const Obt__Gw__Security *sec,
+              int method,
+              const char *path,
+              const uint8_t *payload,
+              size_t payload_len)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest co = OBT__GW__COAP_REQUEST__INIT;
+    co.device_uuid = CMN_PB_STR(dev ? dev : "");
+    co.endpoint = CMN_PB_STR(ep);
+    co.method = (Obt__Gw__Method) method;
+    co.path = CMN_PB_STR(path);
+    co.payload.data = (uint8_t *) (uintptr_t) payload;
+    co.payload.len = payload_len;
+    co.security = (Obt__Gw__Security *) (uintptr_t) sec;
+    req.corr_id = cmn_bus_next_corr_id();
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &co;
+    uint8_t *data = NULL;
+    size_t n = 0;
+    cr_assert_eq(cmn_bus_client_call(c, &req.base, req.corr_id, 10000, &data, &n), CMN_OK,
+                 "no reply from the gateway");
+    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, n, data);
+    cmn_bus_free(data, n);
+    cr_assert_not_null(r, "the gateway's reply does not unpack");
+    return r;
+}
+
+/* The gateway's status of one exchange under security kind, its error text in error. */
 static int
 s_gw_coap_with(cmn_bus_client_t *c,
                const char *ep,
@@ -90,21 +125,13 @@ s_gw_coap_with(cmn_bus_client_t *c,
                char *error,
                size_t len)
 {
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest co = OBT__GW__COAP_REQUEST__INIT;
     Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
     sec.kind = kind;
-    co.device_uuid = CMN_PB_STR(dev);
-    co.endpoint = CMN_PB_STR(ep);
-    co.method = (Obt__Gw__Method) method;
-    co.path = CMN_PB_STR(path);
-    co.payload.data = (uint8_t *) (uintptr_t) payload;
-    co.payload.len = payload_len;
-    co.security = &sec;
-    req.corr_id = cmn_bus_next_corr_id();
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &co;
-    return s_call(c, &req.base, req.corr_id, error, len);
+    Obt__Gw__Reply *r = s_gw_exchange(c, ep, dev, &sec, method, path, payload, payload_len);
+    int status = (int) r->status;
+    (void) snprintf(error, len, "%s", r->error ? r->error : "");
+    obt__gw__reply__free_unpacked(r, NULL);
+    return status;
 }
 
 static int
@@ -354,28 +381,14 @@ s_post_as(const char *me,
     cmn_bus_client_t *c = s_client(me, "gateway");
     cmn_uuid_t id;
     cr_assert_eq(cmn_uuid_from_str(me_uuid, &id), CMN_OK);
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest co = OBT__GW__COAP_REQUEST__INIT;
     Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
     sec.kind = OBT__GW__SECURITY_KIND__SEC_PSK;
     sec.psk_identity.data = id.b;
     sec.psk_identity.len = 16;
     sec.psk_key.data = (uint8_t *) (uintptr_t) key;
     sec.psk_key.len = 16;
-    co.endpoint = CMN_PB_STR(ep);
-    co.method = OBT__GW__METHOD__METHOD_POST;
-    co.path = CMN_PB_STR(path);
-    co.payload.data = (uint8_t *) (uintptr_t) payload;
-    co.payload.len = len;
-    co.security = &sec;
-    req.corr_id = cmn_bus_next_corr_id();
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &co;
-    uint8_t *data = NULL;
-    size_t n = 0;
-    cr_assert_eq(cmn_bus_client_call(c, &req.base, req.corr_id, 10000, &data, &n), CMN_OK);
-    Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, n, data);
-    cmn_bus_free(data, n);
+    Obt__Gw__Reply *r =
+            s_gw_exchange(c, ep, NULL, &sec, OBT__GW__METHOD__METHOD_POST, path, payload, len);
     cr_assert(r && r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__GW__REPLY__BODY_COAP,
               "%s", r ? r->error : "no reply");
     cr_assert_eq(r->coap->code, 204u, "the device answered %u to the %s POST", r->coap->code, path);

@@ -25,7 +25,7 @@
 static char *s_dir;
 static obt_suite_t s_suite;
 static obt_proc_t s_sim;
-static pid_t s_rogue; /* the rogue responder (a child of this test), 0 when gone */
+static obt_proc_t s_rogue; /* the rogue responder (a child of this test), pid 0 when gone */
 
 static void
 s_setup(void)
@@ -39,11 +39,7 @@ s_setup(void)
 static void
 s_teardown(void)
 {
-    if (s_rogue > 0) {
-        (void) kill(s_rogue, SIGKILL);
-        (void) waitpid(s_rogue, NULL, 0);
-        s_rogue = 0;
-    }
+    obt_proc_kill9(&s_rogue);
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
@@ -128,9 +124,9 @@ Test(rogue,
     cr_assert_geq(fd, 0, "port 5683 in 224.0.1.187 on lo: %s", strerror(errno));
     int stop[2];
     cr_assert_eq(pipe(stop), 0);
-    s_rogue = fork();
-    cr_assert_geq(s_rogue, 0);
-    if (s_rogue == 0) {
+    s_rogue.pid = fork();
+    cr_assert_geq(s_rogue.pid, 0);
+    if (s_rogue.pid == 0) {
         (void) close(stop[1]);
         s_rogue_run(fd, stop[0]);
     }
@@ -148,8 +144,8 @@ Test(rogue,
 
     (void) close(stop[1]); /* the rogue stops and tells how many replies it sent */
     int status = 0;
-    cr_assert_eq(waitpid(s_rogue, &status, 0), s_rogue);
-    s_rogue = 0;
+    cr_assert_eq(waitpid(s_rogue.pid, &status, 0), s_rogue.pid);
+    s_rogue.pid = 0;
     cr_assert(WIFEXITED(status));
     int sent = WEXITSTATUS(status);
     cr_assert_geq(sent, 1, "the rogue never saw the multicast doxm request");

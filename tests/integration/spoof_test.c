@@ -32,8 +32,8 @@ typedef enum { MODE_IMPOSTOR, MODE_FLOOD, MODE_BIG } s_mode_t;
 static char *s_dir;
 static obt_suite_t s_suite;
 static obt_proc_t s_sim;
-static pid_t s_child;   /* the responder, 0 when gone */
-static int s_stop = -1; /* write end of its stop pipe */
+static obt_proc_t s_child; /* the responder, pid 0 when gone */
+static int s_stop = -1;    /* write end of its stop pipe */
 
 static void
 s_setup(void)
@@ -50,11 +50,7 @@ s_teardown(void)
         (void) close(s_stop);
         s_stop = -1;
     }
-    if (s_child > 0) {
-        (void) kill(s_child, SIGKILL);
-        (void) waitpid(s_child, NULL, 0);
-        s_child = 0;
-    }
+    obt_proc_kill9(&s_child);
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
@@ -233,9 +229,9 @@ s_responder_start(s_responder_t *r)
 {
     int stop[2];
     cr_assert_eq(pipe(stop), 0);
-    s_child = fork();
-    cr_assert_geq(s_child, 0);
-    if (s_child == 0) {
+    s_child.pid = fork();
+    cr_assert_geq(s_child.pid, 0);
+    if (s_child.pid == 0) {
         (void) close(stop[1]);
         s_responder_run(r, stop[0]);
     }
