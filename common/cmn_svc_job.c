@@ -207,10 +207,15 @@ cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char 
     s_start(job);
 }
 
+/* A job a record still holds, read at start. */
 typedef struct {
-    char (*uuids)[37];
-    bool *is_repair;
-    uint32_t *attempts;
+    char uuid[37];
+    bool is_repair;
+    uint32_t attempts;
+} s_held_t;
+
+typedef struct {
+    s_held_t *items;
     size_t n, cap;
 } s_pending_t;
 
@@ -220,21 +225,17 @@ s_collect_job(const char *uuid, const Obt__Store__ServiceJob *job, void *arg)
     s_pending_t *p = arg;
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
-        char(*u)[37] = realloc(p->uuids, cap * sizeof *u);
-        p->uuids = u ? u : p->uuids;
-        bool *r = realloc(p->is_repair, cap * sizeof *r);
-        p->is_repair = r ? r : p->is_repair;
-        uint32_t *a = realloc(p->attempts, cap * sizeof *a);
-        p->attempts = a ? a : p->attempts;
-        if (u == NULL || r == NULL || a == NULL) {
+        s_held_t *items = realloc(p->items, cap * sizeof *items);
+        if (items == NULL) {
             return;
         }
+        p->items = items;
         p->cap = cap;
     }
-    (void) snprintf(p->uuids[p->n], sizeof p->uuids[p->n], "%s", uuid);
-    p->is_repair[p->n] = job->kind && strcmp(job->kind, "repair") == 0;
-    p->attempts[p->n] = job->attempts;
-    p->n++;
+    s_held_t *h = &p->items[p->n++];
+    (void) snprintf(h->uuid, sizeof h->uuid, "%s", uuid);
+    h->is_repair = job->kind && strcmp(job->kind, "repair") == 0;
+    h->attempts = job->attempts;
 }
 
 void
@@ -247,18 +248,19 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
                     cmn_strerror(err));
     }
     for (size_t i = 0; i < p.n; i++) {
-        cmn_svc_job_t *job = s_from_record(svc, p.uuids[i], p.is_repair[i], &err);
+        const s_held_t *h = &p.items[i];
+        cmn_svc_job_t *job = s_from_record(svc, h->uuid, h->is_repair, &err);
         if (job == NULL) {
             cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot resume its %s: %s", cmn_svc_name(svc),
-                        p.uuids[i], p.is_repair[i] ? "repair" : "handover", cmn_strerror(err));
+                        h->uuid, h->is_repair ? "repair" : "handover", cmn_strerror(err));
             continue;
         }
         job->is_resumed = true;
-        job->attempts = p.attempts[i] + 1;
+        job->attempts = h->attempts + 1;
         if (job->attempts > CMN_SVC_JOB_MAX_RUNS) {
             char why[96];
             (void) snprintf(why, sizeof why, "%s given up after %u interrupted runs", s_kind(job),
-                            p.attempts[i]);
+                            h->attempts);
             cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
             continue;
         }
@@ -272,9 +274,7 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
         }
         s_start(job);
     }
-    free(p.uuids);
-    free(p.is_repair);
-    free(p.attempts);
+    free(p.items);
 }
 
 static void

@@ -54,12 +54,14 @@ typedef enum {
     RESTART_RESUME,   /* the owner PSK is stored: resume the step over it */
 } s_on_restart_t;
 
-static const struct {
+typedef struct {
     bool has_doc;              /* a DOC may be open: a failure closes it */
     s_on_restart_t on_restart; /* what a DOTS restart does to a job here */
     bool is_retry_from_start;  /* a failure here left nothing lasting: retry from GET_DOXM */
     bool is_resumable;         /* a failure here (device owned): onboard re-enters the step */
-} s_state_info[JOB_STATE_COUNT] = {
+} s_state_row_t;
+
+static const s_state_row_t s_state_info[JOB_STATE_COUNT] = {
         [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false},
         [JOB_APPROVED] = {false, RESTART_KEEP, true, false},
         [JOB_QUEUED] = {false, RESTART_KEEP, true, false},
@@ -87,11 +89,13 @@ static const struct {
 
 _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_info");
 
-/* True for a state this build knows (a record may come from a newer one). */
-static bool
-s_known_state(int s)
+/* The row of state s; a value this build does not know (a record from a newer one)
+ * reads as all false: kept at a restart, neither retried nor resumed. */
+static const s_state_row_t *
+s_info(int s)
 {
-    return s >= 0 && s < JOB_STATE_COUNT;
+    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false};
+    return s >= 0 && s < JOB_STATE_COUNT ? &s_state_info[s] : &unknown;
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -308,7 +312,7 @@ a_close_doc(void *ctx, int *ret_event)
     (void) ret_event;
     dots_job_t *job = ctx;
     /* A device left in RFOTM resets itself once its DOC closes. */
-    if (s_known_state(job->dev.step) && s_state_info[job->dev.step].has_doc) {
+    if (s_info(job->dev.step)->has_doc) {
         dots_step_close_doc(job);
     }
     s_stop_running(job);
@@ -434,6 +438,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
     if (err != CMN_OK) {
         job->is_gw_failure = true;
+        job->eng->has_gw_failures = true;
         if (err == CMN_ETIMEDOUT) {
             s_fail_on(job, EV_TIMEOUT, "timeout: no reply from the gateway");
         } else {
@@ -634,7 +639,7 @@ dots_engine_new(const dots_config_t *cfg,
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         int s = job->dev.state;
-        s_on_restart_t what = s_known_state(s) ? s_state_info[s].on_restart : RESTART_KEEP;
+        s_on_restart_t what = s_info(s)->on_restart;
         if (what == RESTART_FAIL) {
             (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS");
             s_raise(job, EV_ERROR);
@@ -686,21 +691,24 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
 static void
 s_retry_gw_failures(dots_engine_t *self)
 {
+    if (!self->has_gw_failures) {
+        return; /* the common case: no pass over every job at every tick */
+    }
+    self->has_gw_failures = false;
     size_t resumed = 0, queued = 0;
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         int step = job->dev.step;
-        if (job->dev.state != JOB_FAILED || !job->is_gw_failure || !s_known_state(step) ||
-            job->gw_retries >= 2) {
+        if (job->dev.state != JOB_FAILED || !job->is_gw_failure || job->gw_retries >= 2) {
             continue;
         }
         job->is_gw_failure = false;
         job->gw_retries++;
-        if (job->dev.owned && s_state_info[step].is_resumable) {
+        if (job->dev.owned && s_info(step)->is_resumable) {
             job->dev.state = step; /* re-enter the step that failed */
             job->needs_resume = true;
             resumed++;
-        } else if (!job->dev.owned && job->dev.approved && s_state_info[step].is_retry_from_start) {
+        } else if (!job->dev.owned && job->dev.approved && s_info(step)->is_retry_from_start) {
             s_raise(job, EV_ONBOARD);
             queued++;
         }
@@ -1067,8 +1075,7 @@ s_select(dots_engine_t *self,
             continue;
         }
         bool is_retry = s == JOB_FAILED && job->dev.approved && !job->dev.owned && !all &&
-                        s_known_state(job->dev.step) &&
-                        s_state_info[job->dev.step].is_retry_from_start;
+                        s_info(job->dev.step)->is_retry_from_start;
         if (s == JOB_APPROVED || is_retry) {
             (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
@@ -1082,8 +1089,7 @@ s_select(dots_engine_t *self,
             job->dev.bridge_error[0] = '\0';
             (void) s_store(job, false);
             count++;
-        } else if (s == JOB_FAILED && job->dev.owned && s_known_state(job->dev.step) &&
-                   s_state_info[job->dev.step].is_resumable) {
+        } else if (s == JOB_FAILED && job->dev.owned && s_info(job->dev.step)->is_resumable) {
             job->dev.state = job->dev.step; /* re-enter the step that failed */
             s_raise(job, EV_RESUME);
             count++;

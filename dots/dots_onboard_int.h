@@ -51,6 +51,7 @@ struct dots_engine {
     const dots_config_t *cfg;
     dots_store_t *store;
     dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
+    bool has_gw_failures;  /* some job failed because the gateway did not answer */
     dots_identity_t id;
     cmn_calls_t *gw, *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */
