@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "ams_service.h"
+#include "cmn_instance.h"
 #include "cmn_log.h"
 
 int
@@ -21,6 +22,14 @@ main(int argc, char **argv)
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("ams", level);
+    cmn_svc_config_log(&cfg);
+    char why[512];
+    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, cfg.store_dir, why, sizeof why);
+    if (inst == NULL) {
+        cmn_log_err("AMS-START", "%s", why);
+        cmn_svc_config_free(&cfg);
+        return 78;
+    }
     zsys_init();
     zsys_catch_interrupts();
     int rc = 1;
@@ -29,6 +38,7 @@ main(int argc, char **argv)
         rc = cmn_svc_run(svc);
         cmn_svc_destroy(&svc);
     }
+    cmn_instance_destroy(&inst);
     cmn_svc_config_free(&cfg);
     return rc;
 }

@@ -10,13 +10,26 @@
 #include "cmn_bus.h"
 #include "obt/dots.pb-c.h"
 
-/* Exit codes scripts can rely on. */
-#define CTL_EXIT_OK       0
-#define CTL_EXIT_FAILED   1 /* the operation ran and (partly) failed */
-#define CTL_EXIT_USAGE    2
-#define CTL_EXIT_NOTFOUND 3
-#define CTL_EXIT_TIMEOUT  4 /* daemon unreachable or no answer in time */
-#define CTL_EXIT_CONFIG   78
+/* Exit codes scripts can rely on: the one table (`obtctl --help` and docs/cli.md
+ * print it; tests/unit/cli/ctl_exit_test.c checks both and every row). */
+#define CTL_EXIT_TABLE(X)                                                                          \
+    X(OK, 0, "ok")                                                                                 \
+    X(FAILED, 1, "the operation ran and failed (for one device or more)")                          \
+    X(USAGE, 2, "usage: unknown command or option, bad number, malformed UUID, unknown state")     \
+    X(NOTFOUND, 3, "not found: unknown UUID or trust anchor, missing file")                        \
+    X(TIMEOUT, 4, "timeout, daemon unreachable, or our CURVE key not authorised")                  \
+    X(CONFIG, 78, "bad configuration: keys missing or unreadable, bad store folder")
+
+#define CTL_EXIT_ENUM_(name, code, text) CTL_EXIT_##name = (code),
+enum { CTL_EXIT_TABLE(CTL_EXIT_ENUM_) };
+#undef CTL_EXIT_ENUM_
+
+typedef struct {
+    int code;
+    const char *text;
+} ctl_exit_row_t;
+/* The rows of CTL_EXIT_TABLE, in order; n in *ret_n. */
+const ctl_exit_row_t *ctl_exit_rows(size_t *ret_n);
 
 typedef struct {
     const char *keys_dir;

@@ -88,6 +88,12 @@ cmn_svc_config_load(cmn_svc_config_t *cfg,
 }
 
 void
+cmn_svc_config_log(const cmn_svc_config_t *cfg)
+{
+    cmn_cfg_log(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+}
+
+void
 cmn_svc_config_free(cmn_svc_config_t *cfg)
 {
     cmn_cfg_free(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);

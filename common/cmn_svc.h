@@ -37,6 +37,8 @@ cmn_cfg_result_t cmn_svc_config_load(cmn_svc_config_t *cfg,
                                      const char *default_name,
                                      int argc,
                                      char **argv);
+/* Logs the effective configuration (CFG lines, as the gateway and DOTS do). */
+void cmn_svc_config_log(const cmn_svc_config_t *cfg);
 void cmn_svc_config_free(cmn_svc_config_t *cfg);
 
 typedef struct cmn_svc cmn_svc_t;

@@ -64,7 +64,7 @@ s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t 
     self->requests++;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
     Obt__Dots__Request *req = obt__dots__request__unpack(NULL, len, data);
-    char error[300] = "";
+    char error[640] = ""; /* room for the list of states (an unknown --state) */
     cmn_err_t err = CMN_EPROTO;
     dots_deferred_t *deferred = NULL;
     if (req == NULL) {
