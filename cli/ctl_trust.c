@@ -71,6 +71,9 @@ s_print(const ctl_opts_t *o, const Obt__Dots__TrustAnchorList *l, const char *ve
         printf("%s %zu manufacturer trust anchor(s)\n", verb, l->n_anchors);
     }
     if (l->n_anchors == 0) {
+        if (verb == NULL) {
+            printf("no manufacturer trust anchors (add one: obtctl mfg-trust add FILE.pem)\n");
+        }
         return;
     }
     printf("%-16s  %-26s  %s\n", "ID", "NOT AFTER", "SUBJECT");

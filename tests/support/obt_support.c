@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,6 +54,56 @@ obt_rmrf(const char *path)
     }
 }
 
+/* Every process obt_proc_start started and not yet reaped: what obt_procs_reap_left
+ * looks at when a test ends. */
+static pid_t s_started[256];
+
+static void
+s_started_set(pid_t old, pid_t pid)
+{
+    for (size_t i = 0; i < sizeof s_started / sizeof s_started[0]; i++) {
+        if (s_started[i] == old) {
+            s_started[i] = pid;
+            return;
+        }
+    }
+}
+
+/* In a child just forked by the test: die with the test. A test that crashes, or that
+ * Criterion kills at its timeout, leaves no daemon behind (PR_SET_PDEATHSIG; and if
+ * the parent was gone already, now). */
+static void
+s_die_with_parent(pid_t parent)
+{
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(127);
+    }
+}
+
+int
+obt_procs_reap_left(void)
+{
+    int left = 0;
+    for (size_t i = 0; i < sizeof s_started / sizeof s_started[0]; i++) {
+        pid_t pid = s_started[i];
+        if (pid <= 0) {
+            continue;
+        }
+        s_started[i] = 0;
+        if (waitpid(pid, NULL, WNOHANG) != 0) {
+            continue; /* exited (reaped now) or not our child */
+        }
+        fprintf(stderr,
+                "obt_procs_reap_left: pid %d still running at the end of the test: killed\n",
+                (int) pid);
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        left++;
+    }
+    return left;
+}
+
 int
 obt_proc_start(
         obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
@@ -68,11 +119,13 @@ obt_proc_start(
         args[n++] = argv[i];
     }
     args[n] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid == 0) {
+        s_die_with_parent(parent);
         int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             (void) dup2(fd, 1);
@@ -83,6 +136,7 @@ obt_proc_start(
         _exit(127);
     }
     p->pid = pid;
+    s_started_set(0, pid);
     return 0;
 }
 
@@ -118,6 +172,7 @@ obt_proc_alive(obt_proc_t *p)
     int status;
     pid_t r = waitpid(p->pid, &status, WNOHANG);
     if (r == p->pid) {
+        s_started_set(p->pid, 0);
         p->pid = 0;
         return false;
     }
@@ -166,6 +221,7 @@ obt_proc_stop(obt_proc_t *p)
     for (int i = 0; i < 250; i++) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
+            s_started_set(p->pid, 0);
             p->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
@@ -173,6 +229,7 @@ obt_proc_stop(obt_proc_t *p)
     }
     (void) kill(p->pid, SIGKILL);
     (void) waitpid(p->pid, &status, 0);
+    s_started_set(p->pid, 0);
     p->pid = 0;
     return -1;
 }
@@ -183,6 +240,7 @@ obt_proc_kill9(obt_proc_t *p)
     if (p->pid > 0) {
         (void) kill(p->pid, SIGKILL);
         (void) waitpid(p->pid, NULL, 0);
+        s_started_set(p->pid, 0);
         p->pid = 0;
     }
 }
@@ -218,11 +276,13 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     if (pipe(pipefd) != 0) {
         return -1;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid == 0) {
+        s_die_with_parent(parent);
         (void) dup2(pipefd[1], 1);
         (void) close(pipefd[0]);
         (void) close(pipefd[1]);
@@ -459,6 +519,7 @@ obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir)
         (void) obt_proc_stop(sim);
     }
     obt_suite_stop(s);
+    (void) obt_procs_reap_left();
     obt_rmrf(*dir);
     free(*dir);
     *dir = NULL;

@@ -36,6 +36,11 @@ int obt_proc_stop(obt_proc_t *p);
 void obt_proc_kill9(obt_proc_t *p);
 /* True if still running. */
 bool obt_proc_alive(obt_proc_t *p);
+/* Kills (SIGKILL) and reaps every process obt_proc_start started that is still running
+ * and was not stopped by obt_proc_stop/obt_proc_kill9, saying so on stderr; returns how
+ * many there were (0: the test cleaned up). obt_test_end calls it. Every process the
+ * support starts also gets SIGKILL when the test process dies (PR_SET_PDEATHSIG). */
+int obt_procs_reap_left(void);
 /* Prints the log to stderr (for failures). */
 void obt_proc_dump(const obt_proc_t *p);
 
