@@ -9,7 +9,12 @@ COUNT=20
 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
-    --count) COUNT=$2; shift 2 ;;
+    --count)
+        if [ $# -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]{0,3}$ ]]; then
+            echo "demo.sh: --count needs a number of devices (1..5000)" >&2
+            exit 2
+        fi
+        COUNT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) echo "usage: scripts/demo.sh [--count N] [--keep]"; exit 0 ;;
     *) echo "demo.sh: unknown option $1" >&2; exit 2 ;;

@@ -19,12 +19,26 @@ if ! docker-compose -f compose.yaml config -q; then
     fail=1
 fi
 
-echo "== build"
-cmake --preset dev >/dev/null
-cmake --build --preset dev -j"$(nproc)"
+# OBT_PRESET: dev (default) or ci (dev + warnings as errors; .ci/run). Configured
+# once: setup.sh has done it (a second `cmake --preset` rewrote the flags and made
+# every object stale); the build reconfigures by itself when a CMakeLists changes.
+PRESET=${OBT_PRESET:-dev}
+echo "== build ($PRESET)"
+if [ "$(sed -n 's/^OBT_PRESET:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null)" != "$PRESET" ]; then
+    cmake --preset "$PRESET" >/dev/null
+fi
+cmake --build --preset "$PRESET" -j"$(nproc)"
 
 echo "== ctest (unit + integration)"
-if ! scripts/netns.sh ctest --preset dev "$@"; then
+# No obt-* or ocf-devsim process of this tree may outlive the tests (scripts/orphans.sh).
+procs_before=$(mktemp)
+trap 'rm -f "$procs_before"' EXIT
+scripts/orphans.sh snapshot "$procs_before"
+if ! scripts/netns.sh ctest --preset "$PRESET" "$@"; then
+    fail=1
+fi
+if ! scripts/orphans.sh check "$procs_before"; then
+    echo "test.sh: the tests left processes running (listed above)" >&2
     fail=1
 fi
 
