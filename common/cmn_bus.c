@@ -10,6 +10,7 @@
 
 #include "cmn_log.h"
 #include "cmn_time.h"
+#include "cmn_zap.h"
 
 const char *const CMN_BUS_PARTIES[] = {"gateway", "dots", "cms", "ams", "obtctl"};
 const size_t CMN_BUS_PARTY_COUNT = sizeof CMN_BUS_PARTIES / sizeof CMN_BUS_PARTIES[0];
@@ -240,7 +241,7 @@ s_auth_acquire(const char *keys_dir, cmn_err_t *ret_err)
         s_auth.users++;
         return s_auth.actor;
     }
-    zactor_t *actor = zactor_new(zauth, NULL);
+    zactor_t *actor = zactor_new(cmn_zap_actor, NULL); /* zauth's protocol, refusals logged */
     if (actor == NULL) {
         *ret_err = CMN_EIO;
         return NULL;
