@@ -18,8 +18,10 @@ static const struct {
 } s_cmds[] = {
         {"keys", ctl_cmd_keys, "keys --dir DIR [--force]      create CURVE keys for every party"},
         {"discover", ctl_cmd_discover,
-         "discover [--window-ms N] [--endpoint coap://H:P]...  find unowned devices"},
-        {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
+         "discover [--window-ms N] [--rounds N] [--scope LIST] [--iface LIST]\n"
+         "           [--endpoint coap://H:P]...  find unowned devices"},
+        {"devices", ctl_cmd_devices,
+         "devices [--state S]           list the devices DOTS knows (S in any case)"},
         {"approve", ctl_cmd_approve,
          "approve UUID...|--all         approve taking ownership\n"
          "  approve UUID --endpoint EP    ... of a uuid several endpoints claimed: keep EP's "
