@@ -3,7 +3,6 @@
 #include <stdio.h>
 
 #include "ams_service.h"
-#include "cmn_instance.h"
 #include "cmn_log.h"
 
 int
@@ -22,11 +21,8 @@ main(int argc, char **argv)
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("ams", level);
-    cmn_svc_config_log(&cfg);
-    char why[512];
-    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, cfg.store_dir, why, sizeof why);
+    cmn_instance_t *inst = cmn_svc_start_checks(&cfg);
     if (inst == NULL) {
-        cmn_log_err("AMS-START", "%s", why);
         cmn_svc_config_free(&cfg);
         return 78;
     }

@@ -2,7 +2,6 @@
 #include <czmq.h>
 #include <stdio.h>
 
-#include "cmn_instance.h"
 #include "cmn_log.h"
 #include "cms_service.h"
 
@@ -22,11 +21,8 @@ main(int argc, char **argv)
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("cms", level);
-    cmn_svc_config_log(&cfg);
-    char why[512];
-    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, cfg.store_dir, why, sizeof why);
+    cmn_instance_t *inst = cmn_svc_start_checks(&cfg);
     if (inst == NULL) {
-        cmn_log_err("CMS-START", "%s", why);
         cmn_svc_config_free(&cfg);
         return 78;
     }

@@ -87,10 +87,16 @@ cmn_svc_config_load(cmn_svc_config_t *cfg,
     return cmn_cfg_load(s_opts, sizeof s_opts / sizeof s_opts[0], cfg, name, usage, argc, argv);
 }
 
-void
-cmn_svc_config_log(const cmn_svc_config_t *cfg)
+cmn_instance_t *
+cmn_svc_start_checks(const cmn_svc_config_t *cfg)
 {
     cmn_cfg_log(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+    char why[512];
+    cmn_instance_t *inst = cmn_instance_new(cfg->keys_dir, cfg->store_dir, why, sizeof why);
+    if (inst == NULL) {
+        cmn_log_err("SVC-START", "%s", why);
+    }
+    return inst;
 }
 
 void

@@ -9,6 +9,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_cfg.h"
+#include "cmn_instance.h"
 #include "cmn_jobs.h"
 #include "cmn_live.h"
 #include "obt/common.pb-c.h"
@@ -37,8 +38,11 @@ cmn_cfg_result_t cmn_svc_config_load(cmn_svc_config_t *cfg,
                                      const char *default_name,
                                      int argc,
                                      char **argv);
-/* Logs the effective configuration (CFG lines, as the gateway and DOTS do). */
-void cmn_svc_config_log(const cmn_svc_config_t *cfg);
+/* After cmn_log_init: logs the effective configuration (CFG lines, as the gateway and
+ * DOTS do), then runs the start checks of cmn_instance_new (keys folder, store folder,
+ * the store's lock). The held instance (release with cmn_instance_destroy at exit), or
+ * NULL with the reason logged (SVC-START): exit 78. */
+cmn_instance_t *cmn_svc_start_checks(const cmn_svc_config_t *cfg);
 void cmn_svc_config_free(cmn_svc_config_t *cfg);
 
 typedef struct cmn_svc cmn_svc_t;
