@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -223,6 +224,8 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
         return -1;
     }
     if (pid == 0) {
+        /* a tool run dies with its caller (a bench or test stopped by a signal) */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         (void) dup2(pipefd[1], 1);
         (void) close(pipefd[0]);
         (void) close(pipefd[1]);
