@@ -18,6 +18,13 @@
 
 #include "cmn_bus.h"
 
+const char *
+obt_bin_dir(void)
+{
+    const char *dir = getenv("OBT_BIN_DIR");
+    return dir && dir[0] ? dir : OBT_BIN_DIR;
+}
+
 char *
 obt_tmpdir(const char *tag)
 {
@@ -61,7 +68,7 @@ obt_proc_start(
     char bin[600];
     const char *args[64];
     size_t n = 0;
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     (void) snprintf(p->name, sizeof p->name, "%s", name);
     (void) snprintf(p->log, sizeof p->log, "%s/%s.log", dir, name);
     args[n++] = bin;
@@ -210,7 +217,7 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     const char *args[64];
     size_t n = 0;
     int pipefd[2];
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     args[n++] = bin;
     for (size_t i = 0; argv && argv[i] && n < 63; i++) {
         args[n++] = argv[i];

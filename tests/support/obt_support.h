@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Where the programs started below are: $OBT_BIN_DIR if set (the bench compares the
+ * binaries of two builds with it), else the build's bin/. */
+const char *obt_bin_dir(void);
+
 /* Makes a fresh temporary folder (under $TMPDIR or /tmp); malloc'd path. */
 char *obt_tmpdir(const char *tag);
 /* Removes a folder recursively. */
