@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmn_bus.h"
+#include "obt/dots.pb-c.h"
 
 const char *
 obt_bin_dir(void)
@@ -472,4 +473,15 @@ obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir)
     obt_rmrf(*dir);
     free(*dir);
     *dir = NULL;
+}
+
+int
+obt_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
+{
+    Obt__Health health = OBT__HEALTH__INIT;
+    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
+    req.corr_id = corr_id;
+    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+    req.health = &health;
+    return (int) cmn_bus_client_send_pb(cli, &req.base);
 }

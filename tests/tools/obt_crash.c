@@ -87,14 +87,7 @@ s_check_owner_creds(const char *dir, const char *dots_uuid, int *ret_owned)
 static int
 s_count_rfnop(const char *dir)
 {
-    char *objs[S_MAX_DEVICES + 8];
-    size_t n = obt_devsim_dump(dir, objs, S_MAX_DEVICES + 8);
-    int rfnop = 0;
-    for (size_t i = 0; i < n; i++) {
-        rfnop += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
-        free(objs[i]);
-    }
-    return rfnop;
+    return (int) obt_devsim_count_rfnop(dir, S_MAX_DEVICES + 8, NULL);
 }
 
 /* Waits until every device is RFNOP or timeout_ms passed; returns the RFNOP count. */

@@ -141,12 +141,7 @@ s_readable(zsock_t *sock, int timeout_ms)
 static void
 s_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
 {
-    Obt__Health health = OBT__HEALTH__INIT;
-    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
-    req.corr_id = corr_id;
-    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
-    req.health = &health;
-    cr_assert_eq(cmn_bus_client_send_pb(cli, &req.base), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, corr_id), CMN_OK);
 }
 
 /* The server's next request: its corr_id, 0 if none arrives within timeout_ms. */
