@@ -72,6 +72,28 @@ cmn_commit_group(cmn_commit_t *self)
 }
 
 cmn_err_t
+cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
+{
+    assert(self);
+    if (self->group) {
+        *ret_txn = self->group;
+        return CMN_OK;
+    }
+    return cmn_kv_begin(self->kv, false, ret_txn);
+}
+
+void
+cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p)
+{
+    assert(self);
+    if (*txn_p == self->group) {
+        *txn_p = NULL; /* the group's: cmn_commit_flush commits it */
+        return;
+    }
+    cmn_kv_abort(txn_p);
+}
+
+cmn_err_t
 cmn_commit_flush(cmn_commit_t *self)
 {
     assert(self);

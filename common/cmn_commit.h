@@ -39,6 +39,12 @@ cmn_err_t cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
  * or abort it. */
 cmn_kv_txn_t *cmn_commit_group(cmn_commit_t *self);
 
+/* A transaction for reads: the group's while one is open (it sees what the pass
+ * wrote), else a read-only one of its own. End it with cmn_commit_read_end, never
+ * with a commit or an abort. */
+cmn_err_t cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
+void cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p);
+
 /* Commits the group, then releases the bus. CMN_OK when nothing was open; else the
  * commit's error (the group's writes are lost, the held messages dropped). */
 cmn_err_t cmn_commit_flush(cmn_commit_t *self);

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmn_bus.h"
-#include "cmn_commit.h"
 #include "cmn_kv.h"
 #include "cmn_log.h"
 #include "cmn_loop.h"
@@ -115,50 +113,11 @@ struct cmn_svc {
     cmn_bus_client_t *gw_client;
     cmn_calls_t *gw;
     cmn_loop_t *loop;             /* ROUTER, gateway calls, heartbeat and registration */
-    cmn_commit_t *commit;         /* the pass's group: every write goes into it */
     const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
     cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
     uint64_t started_ms;
     uint64_t requests;
 };
-
-/* Reads see what the open group wrote (cmn_commit.h); without one, a txn of their own. */
-static cmn_err_t
-s_read_begin(cmn_svc_t *self, cmn_kv_txn_t **ret_txn)
-{
-    cmn_kv_txn_t *group = cmn_commit_group(self->commit);
-    if (group) {
-        *ret_txn = group;
-        return CMN_OK;
-    }
-    return cmn_kv_begin(self->kv, false, ret_txn);
-}
-
-static void
-s_read_end(cmn_svc_t *self, cmn_kv_txn_t **txn_p)
-{
-    if (*txn_p == cmn_commit_group(self->commit)) {
-        *txn_p = NULL; /* the group's: committed by s_flush */
-        return;
-    }
-    cmn_kv_abort(txn_p);
-}
-
-/* Once per loop pass: the pass's records in one commit (one sync), then the messages
- * held for it (persist before act, cmn_commit.h). */
-static void
-s_flush(cmn_loop_t *loop, void *arg)
-{
-    (void) loop;
-    cmn_svc_t *self = arg;
-    cmn_err_t err = cmn_commit_flush(self->commit);
-    if (err != CMN_OK) {
-        cmn_log_err("SVC-STORE",
-                    "cannot commit in \"%s\": %s (the requests that needed it "
-                    "were not sent)",
-                    self->cfg->store_dir, cmn_strerror(err));
-    }
-}
 
 static cmn_err_t
 s_identity(cmn_svc_t *self)
@@ -243,8 +202,7 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
-    self->commit = self->kv ? cmn_commit_new(self->kv) : NULL;
-    if (self->kv == NULL || self->commit == NULL || (err = s_identity(self)) != CMN_OK) {
+    if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));
         goto fail;
@@ -272,9 +230,6 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
         goto fail;
     }
     self->loop = cmn_loop_new(S_MAX_WAIT_MS);
-    if (self->loop) {
-        cmn_loop_set_flush(self->loop, s_flush, self);
-    }
     if (self->loop == NULL || cmn_loop_add_tick(self->loop, s_tick, self) != CMN_OK ||
         cmn_loop_add_server(self->loop, self->bus, s_on_request, self) != CMN_OK ||
         cmn_loop_add_calls(self->loop, self->gw) != CMN_OK) {
@@ -300,14 +255,10 @@ cmn_svc_destroy(cmn_svc_t **self_p)
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }
     cmn_loop_destroy(&self->loop);
-    if (self->commit) {
-        (void) cmn_commit_flush(self->commit); /* while the sockets are there */
-    }
     cmn_calls_destroy(&self->gw); /* late callbacks find their job gone (cmn_jobs.h) */
     cmn_jobs_destroy(&self->jobs);
     cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_server_destroy(&self->bus);
-    cmn_commit_destroy(&self->commit);
     cmn_kv_destroy(&self->kv);
     cmn_seal_destroy(&self->seal);
     free(self);
@@ -511,17 +462,6 @@ cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
 cmn_err_t
 cmn_svc_reply(cmn_svc_t *self, zframe_t *peer, const ProtobufCMessage *reply)
 {
-    /* The reply follows what the request wrote: commit it first. A failed commit drops
-     * it with the rest (logged; its caller's deadline expires): it would claim what is
-     * not stored. */
-    if (cmn_bus_is_held()) {
-        cmn_err_t err = cmn_commit_flush(self->commit);
-        if (err != CMN_OK) {
-            cmn_log_err("SVC-STORE", "cannot commit in \"%s\": %s (reply not sent)",
-                        self->cfg->store_dir, cmn_strerror(err));
-            return err;
-        }
-    }
     return cmn_bus_server_send_pb(self->bus, peer, reply);
 }
 
@@ -544,7 +484,7 @@ cmn_svc_put(cmn_svc_t *self,
         h.psk.len = 0;
         rec.handover = &h;
     }
-    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -565,13 +505,13 @@ cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
 {
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord *rec = NULL;
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
                         (ProtobufCMessage **) &rec);
-    s_read_end(self, &txn);
+    cmn_kv_abort(&txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -602,12 +542,12 @@ cmn_svc_get_handover(cmn_svc_t *self,
     if (err != CMN_OK) {
         return err;
     }
-    if ((err = s_read_begin(self, &txn)) != CMN_OK) {
+    if ((err = cmn_kv_begin(self->kv, false, &txn)) != CMN_OK) {
         goto out_wipe;
     }
     err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
                         (ProtobufCMessage **) &rec);
-    s_read_end(self, &txn);
+    cmn_kv_abort(&txn);
     if (err != CMN_OK) {
         goto out_wipe;
     }
@@ -657,7 +597,7 @@ cmn_svc_forget(cmn_svc_t *self, const char *uuid)
         }
         obt__service_device__free_unpacked(dev, NULL);
     }
-    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -679,12 +619,12 @@ cmn_svc_get_psk(cmn_svc_t *self, const char *uuid, uint8_t ret_psk[16])
     cmn_kv_txn_t *txn = NULL;
     void *val = NULL;
     size_t len = 0;
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_get_sealed(txn, self->seal, "secrets", uuid, strlen(uuid), &val, &len);
-    s_read_end(self, &txn);
+    cmn_kv_abort(&txn);
     if (err == CMN_OK && len == 16) {
         memcpy(ret_psk, val, 16);
     } else if (err == CMN_OK) {
@@ -722,12 +662,12 @@ static cmn_err_t
 s_walk(cmn_svc_t *self, s_each_t *e)
 {
     cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, "devices", s_each, e);
-    s_read_end(self, &txn);
+    cmn_kv_abort(&txn);
     return err;
 }
 

@@ -25,28 +25,6 @@ struct dots_store {
     cmn_commit_t *commit;   /* the group every write goes into (dots_store_flush) */
 };
 
-/* Reads see what the open group wrote; without one they have their own txn. */
-static cmn_err_t
-s_read_begin(dots_store_t *self, cmn_kv_txn_t **ret_txn)
-{
-    cmn_kv_txn_t *group = cmn_commit_group(self->commit);
-    if (group) {
-        *ret_txn = group;
-        return CMN_OK;
-    }
-    return cmn_kv_begin(self->kv, false, ret_txn);
-}
-
-static void
-s_read_end(dots_store_t *self, cmn_kv_txn_t **txn_p)
-{
-    if (*txn_p == cmn_commit_group(self->commit)) {
-        *txn_p = NULL; /* the group's: it is committed by dots_store_flush */
-        return;
-    }
-    cmn_kv_abort(txn_p);
-}
-
 dots_store_t *
 dots_store_new(
         const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err)
@@ -459,7 +437,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
     if (uuid == NULL || uuid[0] == '\0') {
         return CMN_EINVAL;
     }
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -468,7 +446,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
         err = cmn_kv_get_pb(txn, DB_DEVICES, key, &obt__store__dots_device__descriptor,
                             (ProtobufCMessage **) &rec);
     }
-    s_read_end(self, &txn);
+    cmn_commit_read_end(self->commit, &txn);
     if (err == CMN_OK) {
         s_from_pb(rec, ret);
         obt__store__dots_device__free_unpacked(rec, NULL);
@@ -482,7 +460,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__DotsSecret *sec = NULL;
     char key[37];
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -492,7 +470,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
                                    &obt__store__dots_secret__descriptor,
                                    (ProtobufCMessage **) &sec);
     }
-    s_read_end(self, &txn);
+    cmn_commit_read_end(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -542,12 +520,12 @@ dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_each_t e = {fn, arg};
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_DEVICES, s_each, &e);
-    s_read_end(self, &txn);
+    cmn_commit_read_end(self->commit, &txn);
     return err;
 }
 
@@ -606,11 +584,11 @@ dots_store_trust_each(dots_store_t *self, dots_store_trust_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_trust_each_t e = {fn, arg};
-    cmn_err_t err = s_read_begin(self, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_MFGTRUST, s_trust_each, &e);
-    s_read_end(self, &txn);
+    cmn_commit_read_end(self->commit, &txn);
     return err;
 }

@@ -100,8 +100,14 @@ Test(cmn_commit, writes_of_a_pass_are_one_commit_seen_by_the_group_before_it)
     /* the group sees its writes; a transaction of its own does not, yet */
     void *val = NULL;
     size_t len = 0;
-    cr_assert_eq(cmn_kv_get(cmn_commit_group(c), "alpha", "dev07", 5, &val, &len), CMN_OK);
+    cmn_kv_txn_t *rd = NULL;
+    cr_assert_eq(cmn_commit_read_begin(c, &rd), CMN_OK);
+    cr_assert_eq(rd, cmn_commit_group(c), "reads go through the open group");
+    cr_assert_eq(cmn_kv_get(rd, "alpha", "dev07", 5, &val, &len), CMN_OK);
     free(val);
+    cmn_commit_read_end(c, &rd);
+    cr_assert_null(rd);
+    cr_assert_not_null(cmn_commit_group(c), "ending a read leaves the group open");
     cr_assert_not(s_committed(kv, "dev07"), "nothing is committed before the flush");
     cr_assert_eq(cmn_commit_flush(c), CMN_OK);
     cr_assert_not(cmn_bus_is_held());
