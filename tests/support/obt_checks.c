@@ -449,3 +449,20 @@ obt_mem_contains(const void *buf, size_t n, const char *needle)
     }
     return false;
 }
+
+size_t
+obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total)
+{
+    char **objs = calloc(max ? max : 1, sizeof *objs);
+    size_t n = objs ? obt_devsim_dump(dir, objs, max) : 0;
+    size_t rfnop = 0;
+    for (size_t i = 0; i < n; i++) {
+        rfnop += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
+        free(objs[i]);
+    }
+    free(objs);
+    if (ret_total) {
+        *ret_total = n;
+    }
+    return rfnop;
+}

@@ -70,6 +70,10 @@ int obt_ocf_group_socket(void);
 /* True if needle occurs in buf[0..n). */
 bool obt_mem_contains(const void *buf, size_t n, const char *needle);
 
+/* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
+ * not NULL) receives how many devices the dump listed (at most max). */
+size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
+
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
 

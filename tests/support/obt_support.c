@@ -17,6 +17,14 @@
 #include <unistd.h>
 
 #include "cmn_bus.h"
+#include "obt/dots.pb-c.h"
+
+const char *
+obt_bin_dir(void)
+{
+    const char *dir = getenv("OBT_BIN_DIR");
+    return dir && dir[0] ? dir : OBT_BIN_DIR;
+}
 
 char *
 obt_tmpdir(const char *tag)
@@ -111,7 +119,7 @@ obt_proc_start(
     char bin[600];
     const char *args[64];
     size_t n = 0;
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     (void) snprintf(p->name, sizeof p->name, "%s", name);
     (void) snprintf(p->log, sizeof p->log, "%s/%s.log", dir, name);
     args[n++] = bin;
@@ -267,7 +275,7 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     const char *args[64];
     size_t n = 0;
     int pipefd[2];
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     args[n++] = bin;
     for (size_t i = 0; argv && argv[i] && n < 63; i++) {
         args[n++] = argv[i];
@@ -523,4 +531,15 @@ obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir)
     obt_rmrf(*dir);
     free(*dir);
     *dir = NULL;
+}
+
+int
+obt_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
+{
+    Obt__Health health = OBT__HEALTH__INIT;
+    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
+    req.corr_id = corr_id;
+    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+    req.health = &health;
+    return (int) cmn_bus_client_send_pb(cli, &req.base);
 }

@@ -5,7 +5,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "cmn_bus.h"
+
+/* Where the programs started below are: $OBT_BIN_DIR if set (the bench compares the
+ * binaries of two builds with it), else the build's bin/. */
+const char *obt_bin_dir(void);
 
 /* Makes a fresh temporary folder (under $TMPDIR or /tmp); malloc'd path. */
 char *obt_tmpdir(const char *tag);
@@ -86,6 +93,10 @@ int obt_ctl_wait_output(const obt_suite_t *s,
                         const char *const *tokens,
                         int timeout_ms,
                         char **ret_out);
+
+/* Sends a DOTS Health request with corr_id over cli (a cmn_bus client), as obtctl
+ * health would: a small real message for the bus tests. The send's result. */
+int obt_send_health(cmn_bus_client_t *cli, uint64_t corr_id);
 
 /* The end of an integration test: stops sim (if not NULL and running) and the suite,
  * removes the test's folder *dir and frees it. */
