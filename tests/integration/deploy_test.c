@@ -1,0 +1,291 @@
+/* deploy_test.c — what a container deployment needs from the daemons (issue 14): the
+ * service user (uid 10001 in the image) can be given the daemons' secrets with
+ * `obtctl keys --owner` / `obtctl kek new --owner` (obtctl's own secret stays the
+ * operator's); a daemon run as that user whose key or store it may not read stops with
+ * "Permission denied" and the path; with everything its own it starts, and its
+ * container health check (`obtctl --key cms health cms`, as that user) answers. Needs
+ * root (it switches to the service user); skipped otherwise. */
+#include <criterion/criterion.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "obt_support.h"
+
+#define SVC_UID 10001
+
+static const char *const s_daemons[] = {"gateway", "dots", "cms", "ams"};
+
+static char *s_dir;
+
+static void
+s_teardown(void)
+{
+    if (s_dir) {
+        obt_rmrf(s_dir);
+        free(s_dir);
+        s_dir = NULL;
+    }
+}
+
+static void
+s_need_root(void)
+{
+    if (geteuid() != 0) {
+        cr_skip_test("needs root: switches to the service user %d", SVC_UID);
+    }
+}
+
+/* A fresh folder the service user may enter (obt_tmpdir makes 0700). */
+static void
+s_setup_dir(const char *tag)
+{
+    s_need_root();
+    s_dir = obt_tmpdir(tag);
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(chmod(s_dir, 0755), 0);
+}
+
+static void
+s_path(char *out, size_t cap, const char *rel)
+{
+    (void) snprintf(out, cap, "%s/%s", s_dir, rel);
+}
+
+static int
+s_ctl(const char *const *argv)
+{
+    char *out = NULL;
+    int rc = obt_run("obtctl", argv, &out);
+    if (out) {
+        fprintf(stderr, "%s", out);
+    }
+    free(out);
+    return rc;
+}
+
+/* Runs OBT_BIN_DIR/exe argv... as uid:gid SVC_UID, output into log, for at most
+ * limit_ms (then SIGTERM). Returns its exit status, 128+signal if it was stopped. */
+static int
+s_run_as_service(const char *exe, const char *const *argv, const char *log, int limit_ms)
+{
+    char bin[600];
+    const char *args[32];
+    size_t n = 0;
+    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    args[n++] = bin;
+    for (size_t i = 0; argv[i] && n < 31; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stderr);
+        if (f == NULL || dup2(fileno(stderr), 1) < 0 || setgroups(0, NULL) != 0 ||
+            setgid(SVC_UID) != 0 || setuid(SVC_UID) != 0) {
+            _exit(126);
+        }
+        execv(bin, (char *const *) (uintptr_t) args);
+        _exit(127);
+    }
+    int status = 0;
+    for (int waited = 0;; waited += 20) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            break;
+        }
+        if (waited == limit_ms) {
+            (void) kill(pid, SIGTERM);
+        }
+        if (waited == limit_ms + 5000) {
+            (void) kill(pid, SIGKILL);
+        }
+        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return WEXITSTATUS(status);
+}
+
+static char *
+s_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot read %s", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    (void) fclose(f);
+    return buf;
+}
+
+static void
+s_expect_owner(const char *rel, uid_t uid, mode_t mode)
+{
+    char path[1024];
+    struct stat st;
+    s_path(path, sizeof path, rel);
+    cr_assert_eq(stat(path, &st), 0, "%s missing", path);
+    cr_expect_eq(st.st_uid, uid, "%s belongs to uid %u, not %u", path, (unsigned) st.st_uid,
+                 (unsigned) uid);
+    cr_expect_eq(st.st_mode & 07777, mode, "%s has mode %o, not %o", path,
+                 (unsigned) (st.st_mode & 07777), (unsigned) mode);
+}
+
+/* Keys for the containers: the daemons' secrets to the service user, the operator's
+ * not; the secret folder searchable as in a container's /run/secrets (each file is
+ * mounted on its own there). A store folder the service user owns, a KEK it owns. */
+static void
+s_make_deployment(bool with_owner)
+{
+    char keys[1024], kek[1024], store[1024];
+    s_path(keys, sizeof keys, "keys");
+    s_path(kek, sizeof kek, "cms.kek");
+    s_path(store, sizeof store, "cms-store");
+    const char *k_owned[] = {"keys", "--dir", keys, "--owner", "10001", NULL};
+    const char *k_plain[] = {"keys", "--dir", keys, NULL};
+    cr_assert_eq(s_ctl(with_owner ? k_owned : k_plain), 0);
+    const char *kek_args[] = {"kek", "new", "--owner", "10001", kek, NULL};
+    cr_assert_eq(s_ctl(kek_args), 0);
+    char secret[1100];
+    (void) snprintf(secret, sizeof secret, "%s/secret", keys);
+    cr_assert_eq(chmod(secret, 0755), 0);
+    cr_assert_eq(mkdir(store, 0700), 0);
+    cr_assert_eq(chown(store, SVC_UID, SVC_UID), 0);
+    char run[1024]; /* the daemon's ipc:// socket */
+    s_path(run, sizeof run, "run");
+    cr_assert_eq(mkdir(run, 0755), 0);
+    cr_assert_eq(chown(run, SVC_UID, SVC_UID), 0);
+}
+
+static int
+s_run_cms(const char *log, int limit_ms)
+{
+    char keys[1024], kek[1024], store[1024], ep[1100];
+    s_path(keys, sizeof keys, "keys");
+    s_path(kek, sizeof kek, "cms.kek");
+    s_path(store, sizeof store, "cms-store");
+    (void) snprintf(ep, sizeof ep, "ipc://%s/run/cms.sock", s_dir);
+    const char *argv[] = {
+            "--keys-dir", keys,        "--store-dir",        store, "--kek-file", kek, "--endpoint",
+            ep,           "--gateway", "ipc:///nonexistent", NULL};
+    return s_run_as_service("obt-cms", argv, log, limit_ms);
+}
+
+TestSuite(deploy, .fini = s_teardown, .timeout = 60);
+
+Test(deploy, keys_owner_gives_the_daemons_secrets_only)
+{
+    s_setup_dir("deploy-owner");
+    s_make_deployment(true);
+    char rel[128];
+    for (size_t i = 0; i < 4; i++) {
+        (void) snprintf(rel, sizeof rel, "keys/secret/%s.cert_secret", s_daemons[i]);
+        s_expect_owner(rel, SVC_UID, 0600);
+    }
+    s_expect_owner("keys/secret/obtctl.cert_secret", 0, 0600);
+    s_expect_owner("cms.kek", SVC_UID, 0600);
+
+    /* existing keys, no --force: only the owner changes, the keys stay */
+    char pub[1024], before[4096];
+    s_path(pub, sizeof pub, "keys/public/dots.cert");
+    (void) snprintf(before, sizeof before, "%s", s_read(pub));
+    char keys[1024];
+    s_path(keys, sizeof keys, "keys");
+    const char *again[] = {"keys", "--dir", keys, "--owner", "10002:10003", NULL};
+    cr_assert_eq(s_ctl(again), 0);
+    cr_expect_str_eq(s_read(pub), before, "obtctl keys --owner replaced an existing key");
+    struct stat st;
+    char path[1100];
+    (void) snprintf(path, sizeof path, "%s/secret/dots.cert_secret", keys);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect(st.st_uid == 10002 && st.st_gid == 10003, "dots secret is %u:%u, not 10002:10003",
+              (unsigned) st.st_uid, (unsigned) st.st_gid);
+
+    const char *bad[] = {"keys", "--dir", keys, "--owner", "no-such-user-obt", NULL};
+    cr_expect_eq(s_ctl(bad), 2, "an unknown --owner is a usage error");
+}
+
+Test(deploy, unreadable_key_says_permission_denied_and_the_path)
+{
+    s_setup_dir("deploy-key");
+    s_make_deployment(false); /* keys made by root, 0600 root: as in issue 14 */
+    char log[1024], key[1024];
+    s_path(log, sizeof log, "cms.log");
+    s_path(key, sizeof key, "keys/secret/cms.cert_secret");
+    int rc = s_run_cms(log, 10000);
+    const char *text = s_read(log);
+    cr_expect_eq(rc, 1, "obt-cms should stop with 1, not %d; log:\n%s", rc, text);
+    char want[1200];
+    (void) snprintf(want, sizeof want, "\"%s\": Permission denied", key);
+    cr_expect(strstr(text, want) != NULL, "the log does not say %s:\n%s", want, text);
+    cr_expect(strstr(text, "not found") == NULL, "an unreadable key is not \"not found\":\n%s",
+              text);
+}
+
+Test(deploy, store_of_another_user_says_permission_denied_and_the_path)
+{
+    s_setup_dir("deploy-store");
+    s_make_deployment(true);
+    char store[1024], log[1024];
+    s_path(store, sizeof store, "cms-store");
+    s_path(log, sizeof log, "cms.log");
+    cr_assert_eq(chown(store, 0, 0), 0); /* a new named volume: root's */
+    int rc = s_run_cms(log, 10000);
+    const char *text = s_read(log);
+    cr_expect_eq(rc, 1, "obt-cms should stop with 1, not %d; log:\n%s", rc, text);
+    char want[1200];
+    (void) snprintf(want, sizeof want, "cannot open the store \"%s\": Permission denied", store);
+    cr_expect(strstr(text, want) != NULL, "the log does not say %s:\n%s", want, text);
+}
+
+Test(deploy, service_user_runs_and_its_health_check_answers)
+{
+    s_setup_dir("deploy-ok");
+    s_make_deployment(true);
+    char log[1024], keys[1024], ep[1100], hlog[1024];
+    s_path(log, sizeof log, "cms.log");
+    s_path(hlog, sizeof hlog, "health.log");
+    s_path(keys, sizeof keys, "keys");
+    (void) snprintf(ep, sizeof ep, "ipc://%s/run/cms.sock", s_dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        _exit(s_run_cms(log, 8000));
+    }
+    /* the container's health check: the daemon's own key, its own daemon only */
+    const char *health[] = {"--keys-dir", keys, "--key", "cms", "--cms", ep, "health", "cms", NULL};
+    int hrc = -1;
+    struct timespec t0, t1;
+    for (int i = 0; i < 10 && hrc != 0; i++) {
+        (void) nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+        hrc = s_run_as_service("obtctl", health, hlog, 10000);
+        (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+    }
+    int status = 0;
+    (void) waitpid(pid, &status, 0);
+    const char *text = s_read(log);
+    cr_expect(strstr(text, " READY ") != NULL, "obt-cms as uid %d did not start:\n%s", SVC_UID,
+              text);
+    cr_expect_eq(hrc, 0, "obtctl --key cms health cms as the service user failed:\n%s",
+                 s_read(hlog));
+    double took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_expect_lt(took, 5.0, "the health check took %.1f s (compose timeout: 5 s)", took);
+    /* nothing else answers as cms: the check with the gateway's endpoint fails */
+    const char *other[] = {"--keys-dir", keys,  "--key", "cms", "--cms", "ipc:///nonexistent-obt",
+                           "health",     "cms", NULL};
+    cr_expect_neq(s_run_as_service("obtctl", other, hlog, 10000), 0,
+                  "a health check of a daemon that is not there passed");
+}
