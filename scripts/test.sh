@@ -14,8 +14,12 @@ if ! clang-format --dry-run -Werror "${sources[@]}"; then
 fi
 
 echo "== docker-compose config"
-if ! docker-compose -f compose.yaml config -q; then
+if ! OBT_IFACE=eth0 docker-compose -f compose.yaml config -q; then
     echo "test.sh: compose.yaml is not valid" >&2
+    fail=1
+fi
+if env -u OBT_IFACE docker-compose -f compose.yaml config -q 2>/dev/null; then
+    echo "test.sh: compose.yaml must refuse to start without OBT_IFACE (docs/deploy.md)" >&2
     fail=1
 fi
 
