@@ -25,7 +25,6 @@
 # cache and build without podman's layer cache: the figure for a new CI machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 COUNT=${OBT_COMPOSE_DEVICES:-20}
 CACHE=${OBT_COMPOSE_CACHE:-/var/cache/obt-compose}
 MIRROR=${OBT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -53,6 +52,53 @@ done
 if ! why=$(podman info 2>&1 >/dev/null); then
     skip "podman cannot run containers here: $(printf %s "$why" | tail -n 1)"
 fi
+
+T=""
+SVC_PID=""
+UP=0
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$SVC_PID" ]; then
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ "$UP" = 1 ]; then
+            echo "compose-test.sh: the services' logs (last 40 lines each):" >&2
+            docker-compose -p "$PROJECT" -f compose.yaml logs --no-color --tail 40 >&2 2>&1 || true
+            podman logs --tail 40 "${PROJECT}_devsim" >&2 2>&1 || true
+        fi
+        docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
+    fi
+    podman rm -f -t 2 "${PROJECT}_devsim" >/dev/null 2>&1 || true
+    # whatever compose left (a failed up): by the project's label
+    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
+    podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    if [ -n "$SVC_PID" ]; then
+        kill "$SVC_PID" 2>/dev/null || true
+        wait "$SVC_PID" 2>/dev/null || true
+    fi
+    ip netns del "$NS_SUITE" 2>/dev/null || true
+    ip netns del "$NS_DEV" 2>/dev/null || true
+    [ -n "$T" ] && rm -rf "$T"
+    echo "compose-test.sh: $([ "$rc" -eq 0 ] && echo passed || echo "exit $rc") in $((SECONDS - START)) s" >&2
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+T=$(mktemp -d /tmp/obt-compose.XXXXXX)
+chmod 0755 "$T"
+# The OCI runtime: runc (crun 1.8 refuses this kind of host's hybrid cgroups: "cgroups in
+# hybrid mode not supported"). Every podman below, the API service too, reads this.
+RUNTIME=${OBT_COMPOSE_RUNTIME:-runc}
+command -v "$RUNTIME" >/dev/null 2>&1 || skip "the OCI runtime $RUNTIME is missing: run scripts/setup.sh"
+# Podman raises a container's open-files and process limits to the maximum; where the
+# host may not raise them (a CI sandbox without CAP_SYS_RESOURCE) runc fails ("error
+# setting rlimits for ready process ... operation not permitted"): ask for limits the
+# host allows (nofile: the host's own, at most 65536; nproc 4096: the daemons need a few).
+nofile=$(ulimit -Hn)
+{ [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ]; } && nofile=65536
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n[engine]\nruntime = "%s"\n' \
+    "$nofile" "$nofile" "$RUNTIME" >"$T/containers.conf"
+export CONTAINERS_CONF=$T/containers.conf
 
 # --- 1. base image -----------------------------------------------------------------
 base_image() {
@@ -86,35 +132,6 @@ base_image() {
     podman import --quiet --change 'CMD ["bash"]' "$slim" docker.io/library/debian:12-slim >/dev/null
 }
 
-T=""
-SVC_PID=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [ -n "$SVC_PID" ]; then
-        if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
-            echo "compose-test.sh: the services' logs (last 40 lines each):" >&2
-            docker-compose -p "$PROJECT" -f compose.yaml logs --no-color --tail 40 >&2 2>&1 || true
-            podman logs --tail 40 "${PROJECT}_devsim" >&2 2>&1 || true
-        fi
-        docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
-    fi
-    podman rm -f -t 2 "${PROJECT}_devsim" >/dev/null 2>&1 || true
-    # whatever compose left (a failed up): by the project's label
-    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
-    podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
-    if [ -n "$SVC_PID" ]; then
-        kill "$SVC_PID" 2>/dev/null || true
-        wait "$SVC_PID" 2>/dev/null || true
-    fi
-    ip netns del "$NS_SUITE" 2>/dev/null || true
-    ip netns del "$NS_DEV" 2>/dev/null || true
-    [ -n "$T" ] && rm -rf "$T"
-    echo "compose-test.sh: $([ "$rc" -eq 0 ] && echo passed || echo "exit $rc") in $((SECONDS - START)) s" >&2
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 base_image
 
@@ -130,8 +147,6 @@ rm -f "${TMPDIR:-/tmp}/obt-compose-build.log"
 say "image: $(podman image inspect --format '{{.Size}}' obt:latest | awk '{printf "%.0f MB", $1 / 1e6}')"
 
 # --- 3. namespaces, API service, keys, compose up -------------------------------------
-T=$(mktemp -d /tmp/obt-compose.XXXXXX)
-chmod 0755 "$T"
 in_suite() { nsenter --net="/run/netns/$NS_SUITE" "$@"; }
 in_dev() { nsenter --net="/run/netns/$NS_DEV" "$@"; }
 if ! why=$(ip netns add "$NS_SUITE" 2>&1 && ip netns add "$NS_DEV" 2>&1); then
@@ -162,6 +177,7 @@ podman run --rm --network none --user 0 -v "$T:/w" obt:latest sh -c \
      /w/keys/secret/dots.kek /w/keys/secret/cms.kek /w/keys/secret/ams.kek >/dev/null"
 
 say "docker-compose up -d (podman $(podman version --format '{{.Client.Version}}'), $(docker-compose version --short))"
+UP=1
 compose up -d --no-build 2>&1 | sed 's/^/  /' >&2
 
 ctr() { echo "${PROJECT}_$1_1"; }
