@@ -181,11 +181,13 @@ UP=1
 compose up -d --no-build 2>&1 | sed 's/^/  /' >&2
 
 ctr() { echo "${PROJECT}_$1_1"; }
+# A container on the host network is in the namespace of whoever starts its process:
+# `podman exec` and `healthcheck run` must run in the suite's namespace too.
 # Waits until the service's own health check passes; fails after 60 s.
 wait_healthy() {
-    local svc=$1
-    for _ in $(seq 1 60); do
-        podman healthcheck run "$(ctr "$svc")" >/dev/null 2>&1 && return 0
+    local svc=$1 until=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$until" ]; do
+        in_suite podman healthcheck run "$(ctr "$svc")" >/dev/null 2>&1 && return 0
         sleep 1
     done
     fail "$svc did not become healthy: $(podman logs --tail 20 "$(ctr "$svc")" 2>&1)"
@@ -204,7 +206,7 @@ for svc in gateway dots cms ams; do
         [ "$owner" = "$SVC_UID" ] || fail "$svc's store belongs to uid $owner, not $SVC_UID"
     fi
     t0=$(date +%s%N)
-    podman healthcheck run "$(ctr $svc)" >/dev/null || fail "$svc's health check failed"
+    in_suite podman healthcheck run "$(ctr $svc)" >/dev/null || fail "$svc's health check failed"
     ms=$((($(date +%s%N) - t0) / 1000000))
     [ "$ms" -lt 10000 ] || fail "$svc's health check took $ms ms (timeout 10 s)"
     say "$svc: holds ${held% }; health check ${ms} ms"
