@@ -6,9 +6,6 @@
  * container health check (`obtctl --key cms health cms`, as that user) answers. Needs
  * root (it switches to the service user); skipped otherwise. */
 #include <criterion/criterion.h>
-#include <grp.h>
-#include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +21,14 @@
 static const char *const s_daemons[] = {"gateway", "dots", "cms", "ams"};
 
 static char *s_dir;
+static obt_proc_t s_cms; /* the daemon a test left running, stopped at teardown */
 
 static void
 s_teardown(void)
 {
+    if (s_cms.pid > 0) {
+        (void) obt_proc_stop(&s_cms);
+    }
     if (s_dir) {
         obt_rmrf(s_dir);
         free(s_dir);
@@ -71,51 +72,22 @@ s_ctl(const char *const *argv)
     return rc;
 }
 
-/* Runs OBT_BIN_DIR/exe argv... as uid:gid SVC_UID, output into log, for at most
- * limit_ms (then SIGTERM). Returns its exit status, 128+signal if it was stopped. */
+/* Runs exe argv... as the service user, output into s_dir/name.log, for at most
+ * limit_ms (then stopped). Returns its exit status, -1 if it had to be stopped. */
 static int
-s_run_as_service(const char *exe, const char *const *argv, const char *log, int limit_ms)
+s_run_as_service(const char *name, const char *exe, const char *const *argv, int limit_ms)
 {
-    char bin[600];
-    const char *args[32];
-    size_t n = 0;
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
-    args[n++] = bin;
-    for (size_t i = 0; argv[i] && n < 31; i++) {
-        args[n++] = argv[i];
-    }
-    args[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        FILE *f = freopen(log, "w", stderr);
-        if (f == NULL || dup2(fileno(stderr), 1) < 0 || setgroups(0, NULL) != 0 ||
-            setgid(SVC_UID) != 0 || setuid(SVC_UID) != 0) {
-            _exit(126);
-        }
-        execv(bin, (char *const *) (uintptr_t) args);
-        _exit(127);
-    }
+    obt_proc_t p;
+    cr_assert_eq(obt_proc_start_as(&p, s_dir, name, exe, argv, SVC_UID), 0);
     int status = 0;
-    for (int waited = 0;; waited += 20) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            break;
-        }
-        if (waited == limit_ms) {
-            (void) kill(pid, SIGTERM);
-        }
-        if (waited == limit_ms + 5000) {
-            (void) kill(pid, SIGKILL);
+    for (int waited = 0; waitpid(p.pid, &status, WNOHANG) != p.pid; waited += 20) {
+        if (waited >= limit_ms) {
+            (void) obt_proc_stop(&p);
+            return -1;
         }
         (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
     }
-    if (WIFSIGNALED(status)) {
-        return 128 + WTERMSIG(status);
-    }
-    return WEXITSTATUS(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static char *
@@ -169,18 +141,40 @@ s_make_deployment(bool with_owner)
     cr_assert_eq(chown(run, SVC_UID, SVC_UID), 0);
 }
 
-static int
-s_run_cms(const char *log, int limit_ms)
-{
+/* obt-cms's arguments: the deployment's keys, store, KEK and endpoint. */
+typedef struct {
     char keys[1024], kek[1024], store[1024], ep[1100];
-    s_path(keys, sizeof keys, "keys");
-    s_path(kek, sizeof kek, "cms.kek");
-    s_path(store, sizeof store, "cms-store");
-    (void) snprintf(ep, sizeof ep, "ipc://%s/run/cms.sock", s_dir);
+    const char *argv[12];
+} s_cms_args_t;
+
+static void
+s_cms_args(s_cms_args_t *a)
+{
+    s_path(a->keys, sizeof a->keys, "keys");
+    s_path(a->kek, sizeof a->kek, "cms.kek");
+    s_path(a->store, sizeof a->store, "cms-store");
+    (void) snprintf(a->ep, sizeof a->ep, "ipc://%s/run/cms.sock", s_dir);
     const char *argv[] = {
-            "--keys-dir", keys,        "--store-dir",        store, "--kek-file", kek, "--endpoint",
-            ep,           "--gateway", "ipc:///nonexistent", NULL};
-    return s_run_as_service("obt-cms", argv, log, limit_ms);
+            "--keys-dir", a->keys,      "--store-dir", a->store,    "--kek-file",
+            a->kek,       "--endpoint", a->ep,         "--gateway", "ipc:///nonexistent-obt",
+            NULL};
+    memcpy(a->argv, argv, sizeof argv);
+}
+
+/* obt-cms as the service user must stop at once with exit 1 and `want` in its log. */
+static void
+s_expect_refused(const char *want)
+{
+    s_cms_args_t a;
+    s_cms_args(&a);
+    char log[1024];
+    s_path(log, sizeof log, "cms.log");
+    int rc = s_run_as_service("cms", "obt-cms", a.argv, 10000);
+    const char *text = s_read(log);
+    cr_expect_eq(rc, 1, "obt-cms should stop with 1, not %d; log:\n%s", rc, text);
+    cr_expect(strstr(text, want) != NULL, "the log does not say %s:\n%s", want, text);
+    cr_expect(strstr(text, "not found") == NULL, "an unreadable file is not \"not found\":\n%s",
+              text);
 }
 
 TestSuite(deploy, .fini = s_teardown, .timeout = 60);
@@ -221,71 +215,51 @@ Test(deploy, unreadable_key_says_permission_denied_and_the_path)
 {
     s_setup_dir("deploy-key");
     s_make_deployment(false); /* keys made by root, 0600 root: as in issue 14 */
-    char log[1024], key[1024];
-    s_path(log, sizeof log, "cms.log");
+    char key[1024], want[1200];
     s_path(key, sizeof key, "keys/secret/cms.cert_secret");
-    int rc = s_run_cms(log, 10000);
-    const char *text = s_read(log);
-    cr_expect_eq(rc, 1, "obt-cms should stop with 1, not %d; log:\n%s", rc, text);
-    char want[1200];
     (void) snprintf(want, sizeof want, "\"%s\": Permission denied", key);
-    cr_expect(strstr(text, want) != NULL, "the log does not say %s:\n%s", want, text);
-    cr_expect(strstr(text, "not found") == NULL, "an unreadable key is not \"not found\":\n%s",
-              text);
+    s_expect_refused(want);
 }
 
 Test(deploy, store_of_another_user_says_permission_denied_and_the_path)
 {
     s_setup_dir("deploy-store");
     s_make_deployment(true);
-    char store[1024], log[1024];
+    char store[1024], want[1200];
     s_path(store, sizeof store, "cms-store");
-    s_path(log, sizeof log, "cms.log");
     cr_assert_eq(chown(store, 0, 0), 0); /* a new named volume: root's */
-    int rc = s_run_cms(log, 10000);
-    const char *text = s_read(log);
-    cr_expect_eq(rc, 1, "obt-cms should stop with 1, not %d; log:\n%s", rc, text);
-    char want[1200];
     (void) snprintf(want, sizeof want, "cannot open the store \"%s\": Permission denied", store);
-    cr_expect(strstr(text, want) != NULL, "the log does not say %s:\n%s", want, text);
+    s_expect_refused(want);
 }
 
 Test(deploy, service_user_runs_and_its_health_check_answers)
 {
     s_setup_dir("deploy-ok");
     s_make_deployment(true);
-    char log[1024], keys[1024], ep[1100], hlog[1024];
-    s_path(log, sizeof log, "cms.log");
-    s_path(hlog, sizeof hlog, "health.log");
-    s_path(keys, sizeof keys, "keys");
-    (void) snprintf(ep, sizeof ep, "ipc://%s/run/cms.sock", s_dir);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        _exit(s_run_cms(log, 8000));
+    s_cms_args_t a;
+    s_cms_args(&a);
+    obt_proc_t *cms = &s_cms;
+    cr_assert_eq(obt_proc_start_as(cms, s_dir, "cms", "obt-cms", a.argv, SVC_UID), 0);
+    int ready = obt_proc_wait_log(cms, " READY ", 10000);
+    if (ready != 0) {
+        obt_proc_dump(cms);
     }
+    cr_assert_eq(ready, 0, "obt-cms as uid %d did not start", SVC_UID);
     /* the container's health check: the daemon's own key, its own daemon only */
-    const char *health[] = {"--keys-dir", keys, "--key", "cms", "--cms", ep, "health", "cms", NULL};
-    int hrc = -1;
+    const char *health[] = {"--keys-dir", a.keys,   "--key", "cms", "--cms",
+                            a.ep,         "health", "cms",   NULL};
+    char hlog[1024];
+    s_path(hlog, sizeof hlog, "health.log");
     struct timespec t0, t1;
-    for (int i = 0; i < 10 && hrc != 0; i++) {
-        (void) nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
-        (void) clock_gettime(CLOCK_MONOTONIC, &t0);
-        hrc = s_run_as_service("obtctl", health, hlog, 10000);
-        (void) clock_gettime(CLOCK_MONOTONIC, &t1);
-    }
-    int status = 0;
-    (void) waitpid(pid, &status, 0);
-    const char *text = s_read(log);
-    cr_expect(strstr(text, " READY ") != NULL, "obt-cms as uid %d did not start:\n%s", SVC_UID,
-              text);
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    int hrc = s_run_as_service("health", "obtctl", health, 10000);
+    (void) clock_gettime(CLOCK_MONOTONIC, &t1);
     cr_expect_eq(hrc, 0, "obtctl --key cms health cms as the service user failed:\n%s",
                  s_read(hlog));
     double took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
-    cr_expect_lt(took, 5.0, "the health check took %.1f s (compose timeout: 5 s)", took);
-    /* nothing else answers as cms: the check with the gateway's endpoint fails */
-    const char *other[] = {"--keys-dir", keys,  "--key", "cms", "--cms", "ipc:///nonexistent-obt",
-                           "health",     "cms", NULL};
-    cr_expect_neq(s_run_as_service("obtctl", other, hlog, 10000), 0,
-                  "a health check of a daemon that is not there passed");
+    cr_expect_lt(took, 5.0, "the health check took %.1f s (compose timeout: 10 s)", took);
+    /* and it fails when its daemon is gone */
+    (void) obt_proc_stop(cms);
+    cr_expect_neq(s_run_as_service("health", "obtctl", health, 10000), 0,
+                  "the health check of a stopped daemon passed");
 }
