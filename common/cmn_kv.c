@@ -23,6 +23,8 @@ struct cmn_kv {
     MDB_dbi dbis[KV_MAX_DBS];      /* their handles */
     size_t n_dbs;                  /* how many */
     int lock_fd;                   /* dir/obt.lock, flock'd shared (or exclusive); -1 */
+    int instance_fd;               /* dir/obt.instance, flock'd exclusive by a daemon; -1 */
+    char dir[4096];                /* the store's folder */
 };
 
 struct cmn_kv_txn {
@@ -98,6 +100,8 @@ cmn_kv_new(const char *dir,
         goto out;
     }
     self->lock_fd = -1;
+    self->instance_fd = -1;
+    (void) snprintf(self->dir, sizeof self->dir, "%s", dir);
     err = s_lock_shared(self, dir);
     if (err != CMN_OK) {
         goto out_free;
@@ -156,6 +160,9 @@ cmn_kv_destroy(cmn_kv_t **self_p)
     cmn_kv_t *self = *self_p;
     if (self->env) {
         mdb_env_close(self->env);
+    }
+    if (self->instance_fd >= 0) {
+        (void) close(self->instance_fd);
     }
     if (self->lock_fd >= 0) {
         (void) close(self->lock_fd); /* releases the flock */
@@ -368,6 +375,49 @@ cmn_kv_free_secret(void *val, size_t len)
         OPENSSL_cleanse(val, len);
         free(val);
     }
+}
+
+cmn_err_t
+cmn_kv_claim_instance(cmn_kv_t *self)
+{
+    char path[4200];
+    if (self->instance_fd >= 0) {
+        return CMN_OK;
+    }
+    (void) snprintf(path, sizeof path, "%s/obt.instance", self->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cmn_err_t err = cmn_err_from_errno(errno);
+        cmn_log_err("KV-CLAIM", "cannot open \"%s\": %s", path, cmn_strerror(err));
+        return err;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        char holder[320] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        (void) close(fd);
+        if (why != EWOULDBLOCK) {
+            cmn_log_err("KV-CLAIM", "cannot lock \"%s\": %s", path, strerror(why));
+            return cmn_err_from_errno(why);
+        }
+        cmn_log_err("KV-CLAIM",
+                    "the store \"%s\" is in use by another instance (%s): one daemon per store "
+                    "(docs/scaling.md)",
+                    self->dir, holder[0] ? holder : "holder unknown");
+        return CMN_ESTATE;
+    }
+    /* who holds it, for the next one's message: pid and host (a container's id) */
+    char who[320], host[256] = "?";
+    (void) gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    int n = snprintf(who, sizeof who, "pid %ld on host %s\n", (long) getpid(), host);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t) n, 0) != n) {
+        cmn_log_debug("KV-CLAIM", "cannot note the holder in \"%s\": %s", path, strerror(errno));
+    }
+    self->instance_fd = fd;
+    return CMN_OK;
 }
 
 cmn_err_t

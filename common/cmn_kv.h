@@ -75,6 +75,12 @@ cmn_err_t cmn_kv_get_pb(cmn_kv_txn_t *txn,
 /* Wipes (OPENSSL_cleanse) then frees a value holding a secret. */
 void cmn_kv_free_secret(void *val, size_t len);
 
+/* Makes this process the one daemon instance of the store: an exclusive lock on
+ * dir/obt.instance (held until cmn_kv_destroy), noting "pid N on host H" in it.
+ * CMN_ESTATE if another instance holds it, logged with that note (a second compose
+ * replica on the same volume). Tools that only read the store do not claim it. */
+cmn_err_t cmn_kv_claim_instance(cmn_kv_t *self);
+
 /* Turns this process's shared lock on the store into an exclusive one, for an offline
  * tool (obtctl kek rotate) that must not run beside a daemon. CMN_ESTATE when another
  * process (a running daemon) has the store open. */

@@ -202,6 +202,9 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
                           &err);
+    if (self->kv != NULL && cmn_kv_claim_instance(self->kv) != CMN_OK) {
+        goto fail; /* another instance has it: said by cmn_kv */
+    }
     if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));

@@ -177,6 +177,9 @@ dots_service_new(const dots_config_t *cfg)
                     cmn_strerror(err));
         goto fail;
     }
+    if (dots_store_claim(self->store) != CMN_OK) {
+        goto fail; /* another instance has it: said by cmn_kv */
+    }
     size_t migrated = 0;
     err = dots_store_check_kek(self->store, &migrated);
     if (err != CMN_OK) {

@@ -42,6 +42,12 @@ dots_store_new(
     return self;
 }
 
+cmn_err_t
+dots_store_claim(dots_store_t *self)
+{
+    return cmn_kv_claim_instance(self->kv);
+}
+
 void
 dots_store_destroy(dots_store_t **self_p)
 {

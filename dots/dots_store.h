@@ -82,6 +82,9 @@ typedef struct dots_store dots_store_t;
  * must outlive the store; docs/security.md "Secrets at rest"). */
 dots_store_t *dots_store_new(
         const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err);
+/* Makes this process the store's one DOTS instance (cmn_kv_claim_instance): CMN_ESTATE,
+ * logged, if another holds it. */
+cmn_err_t dots_store_claim(dots_store_t *self);
 void dots_store_destroy(dots_store_t **self_p);
 
 /* At start: proves that the seal's KEK is the store's (CMN_ECRYPTO if not:

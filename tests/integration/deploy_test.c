@@ -72,22 +72,31 @@ s_ctl(const char *const *argv)
     return rc;
 }
 
+/* Waits up to limit_ms for p to exit by itself (then stops it). Returns its exit
+ * status, -1 if it had to be stopped or was killed by a signal. */
+static int
+s_wait_exit(obt_proc_t *p, int limit_ms)
+{
+    int status = 0;
+    for (int waited = 0; waitpid(p->pid, &status, WNOHANG) != p->pid; waited += 20) {
+        if (waited >= limit_ms) {
+            (void) obt_proc_stop(p);
+            return -1;
+        }
+        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Runs exe argv... as the service user, output into s_dir/name.log, for at most
- * limit_ms (then stopped). Returns its exit status, -1 if it had to be stopped. */
+ * limit_ms. Returns its exit status (s_wait_exit). */
 static int
 s_run_as_service(const char *name, const char *exe, const char *const *argv, int limit_ms)
 {
     obt_proc_t p;
     cr_assert_eq(obt_proc_start_as(&p, s_dir, name, exe, argv, SVC_UID), 0);
-    int status = 0;
-    for (int waited = 0; waitpid(p.pid, &status, WNOHANG) != p.pid; waited += 20) {
-        if (waited >= limit_ms) {
-            (void) obt_proc_stop(&p);
-            return -1;
-        }
-        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return s_wait_exit(&p, limit_ms);
 }
 
 static char *
@@ -262,4 +271,43 @@ Test(deploy, service_user_runs_and_its_health_check_answers)
     (void) obt_proc_stop(cms);
     cr_expect_neq(s_run_as_service("health", "obtctl", health, 10000), 0,
                   "the health check of a stopped daemon passed");
+}
+
+/* `--scale cms=2` on one volume: the second instance must refuse the first one's store
+ * (and say who holds it) rather than share it; the first goes on. DOTS the same. */
+Test(deploy, second_instance_on_one_store_is_refused)
+{
+    s_setup_dir("deploy-twice");
+    s_make_deployment(false);
+    char keys[1024];
+    s_path(keys, sizeof keys, "keys");
+    static const char *const daemons[] = {"obt-cms", "obt-dots"};
+    for (size_t d = 0; d < 2; d++) {
+        char store[1100], ep1[1100], ep2[1100], name[32];
+        (void) snprintf(store, sizeof store, "%s/store-%zu", s_dir, d);
+        (void) snprintf(ep1, sizeof ep1, "ipc://%s/first-%zu.sock", s_dir, d);
+        (void) snprintf(ep2, sizeof ep2, "ipc://%s/second-%zu.sock", s_dir, d);
+        const char *first[] = {"--keys-dir", keys, "--store-dir", store, "--endpoint", ep1, NULL};
+        const char *second[] = {"--keys-dir", keys, "--store-dir", store, "--endpoint", ep2, NULL};
+        (void) snprintf(name, sizeof name, "first-%zu", d);
+        cr_assert_eq(obt_proc_start(&s_cms, s_dir, name, daemons[d], first), 0);
+        int ready = obt_proc_wait_log(&s_cms, " READY ", 10000);
+        if (ready != 0) {
+            obt_proc_dump(&s_cms);
+        }
+        cr_assert_eq(ready, 0, "the first %s did not start", daemons[d]);
+        obt_proc_t two;
+        (void) snprintf(name, sizeof name, "second-%zu", d);
+        cr_assert_eq(obt_proc_start(&two, s_dir, name, daemons[d], second), 0);
+        int rc = s_wait_exit(&two, 10000);
+        cr_expect_eq(obt_proc_log_count(&two, "in use by another instance (pid "), 1,
+                     "the second %s did not refuse the store", daemons[d]);
+        cr_expect_eq(obt_proc_log_count(&two, " READY "), 0, "the second %s started", daemons[d]);
+        cr_expect_eq(rc, 1, "the second %s exited %d, not 1", daemons[d], rc);
+        cr_expect(obt_proc_alive(&s_cms), "the first %s stopped", daemons[d]);
+        if (!obt_proc_alive(&s_cms) || rc != 1) {
+            obt_proc_dump(&two);
+        }
+        (void) obt_proc_stop(&s_cms);
+    }
 }
