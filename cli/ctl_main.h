@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cmn_bus.h"
 #include "obt/dots.pb-c.h"
@@ -71,6 +72,10 @@ bool ctl_events_wait_live(cmn_bus_sub_t *sub, int timeout_ms);
 /* The next event waiting (unpacked: free with obt__dots__job_event__free_unpacked), or
  * NULL if none waits. */
 Obt__Dots__JobEvent *ctl_events_next(cmn_bus_sub_t *sub);
+
+/* Parses --owner's USER[:GROUP] (names or numbers; a user's own group unless GROUP).
+ * False if a name is unknown or the text is malformed. */
+bool ctl_owner_parse(const char *spec, uid_t *ret_uid, gid_t *ret_gid);
 
 /* Commands: argv[0] is the command name. Return an exit code. */
 int ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmn_log.h"
 #include "cmn_time.h"
@@ -145,8 +146,17 @@ s_load(const char *dir, const char *sub, const char *name, const char *ext, cmn_
     char path[1024];
     s_path(path, sizeof path, dir, sub, name, ext);
     if (access(path, R_OK) != 0) {
-        cmn_log_debug("BUS-KEY", "cannot read \"%s\"", path);
-        *ret_err = CMN_ENOTFOUND;
+        int why = errno;
+        /* a missing key stays "not found" (callers probe for keys); any other reason,
+         * above all a key the process's user may not read, is the operator's to fix */
+        if (why == ENOENT) {
+            cmn_log_debug("BUS-KEY", "cannot read \"%s\": %s", path, strerror(why));
+            *ret_err = CMN_ENOTFOUND;
+        } else {
+            cmn_log_err("BUS-KEY", "cannot read the key \"%s\": %s (uid %u)", path, strerror(why),
+                        (unsigned) geteuid());
+            *ret_err = cmn_err_from_errno(why);
+        }
         return NULL;
     }
     zcert_t *cert = zcert_load(path);

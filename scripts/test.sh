@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the test command: formatting, compose file, then every unit and
 # integration test (ctest, dev build with ASan/UBSan) inside a private network
-# namespace with multicast on loopback, then a short run of every fuzz harness.
+# namespace with multicast on loopback, the container deployment
+# (scripts/compose-test.sh), then a short run of every fuzz harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,12 @@ if ! clang-format --dry-run -Werror "${sources[@]}"; then
 fi
 
 echo "== docker-compose config"
-if ! docker-compose -f compose.yaml config -q; then
+if ! OBT_IFACE=eth0 docker-compose -f compose.yaml config -q; then
     echo "test.sh: compose.yaml is not valid" >&2
+    fail=1
+fi
+if env -u OBT_IFACE docker-compose -f compose.yaml config -q 2>/dev/null; then
+    echo "test.sh: compose.yaml must refuse to start without OBT_IFACE (docs/deploy.md)" >&2
     fail=1
 fi
 
@@ -39,6 +44,17 @@ if ! scripts/netns.sh ctest --preset "$PRESET" "$@"; then
 fi
 if ! scripts/orphans.sh check "$procs_before"; then
     echo "test.sh: the tests left processes running (listed above)" >&2
+    fail=1
+fi
+
+# The container deployment for real (docs/deploy.md): image, compose up, 20 devices
+# onboarded, restarts. 77 = this machine cannot run containers (the reason is printed).
+echo "== compose (scripts/compose-test.sh)"
+compose_rc=0
+scripts/compose-test.sh || compose_rc=$?
+if [ "$compose_rc" -eq 77 ]; then
+    echo "test.sh: the compose test was SKIPPED (reason above)" >&2
+elif [ "$compose_rc" -ne 0 ]; then
     fail=1
 fi
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -112,9 +113,15 @@ obt_procs_reap_left(void)
     return left;
 }
 
-int
-obt_proc_start(
-        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
+/* obt_proc_start, as user uid (and its group of the same number) if as_user. */
+static int
+s_proc_start(obt_proc_t *p,
+             const char *dir,
+             const char *name,
+             const char *exe,
+             const char *const *argv,
+             bool as_user,
+             uid_t uid)
 {
     char bin[600];
     const char *args[64];
@@ -140,12 +147,33 @@ obt_proc_start(
             (void) dup2(fd, 2);
             (void) close(fd);
         }
+        if (as_user && (setgroups(0, NULL) != 0 || setgid((gid_t) uid) != 0 || setuid(uid) != 0)) {
+            _exit(126);
+        }
         execv(bin, (char *const *) (uintptr_t) args);
         _exit(127);
     }
     p->pid = pid;
     s_started_set(0, pid);
     return 0;
+}
+
+int
+obt_proc_start(
+        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
+{
+    return s_proc_start(p, dir, name, exe, argv, false, 0);
+}
+
+int
+obt_proc_start_as(obt_proc_t *p,
+                  const char *dir,
+                  const char *name,
+                  const char *exe,
+                  const char *const *argv,
+                  uid_t uid)
+{
+    return s_proc_start(p, dir, name, exe, argv, true, uid);
 }
 
 static void

@@ -29,6 +29,14 @@ typedef struct {
  * <dir>/<name>.log. Returns 0 on success. */
 int obt_proc_start(
         obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv);
+/* obt_proc_start as user uid with group uid (the containers' service user, 10001);
+ * needs root. */
+int obt_proc_start_as(obt_proc_t *p,
+                      const char *dir,
+                      const char *name,
+                      const char *exe,
+                      const char *const *argv,
+                      uid_t uid);
 /* Waits until the log contains token (e.g. " READY ") or timeout_ms passes, or the
  * process exits. Returns 0 when found. */
 int obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms);
