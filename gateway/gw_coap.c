@@ -264,6 +264,11 @@ gw_coap_new(int session_idle_ms)
         free(self);
         return NULL;
     }
+    if (gw_dtls_attach(self->ctx) != CMN_OK) {
+        coap_free_context(self->ctx);
+        free(self);
+        return NULL;
+    }
     (void) coap_register_option(self->ctx, 2049);
     (void) coap_register_option(self->ctx, 2053);
     /* Large bodies both ways are reassembled by libcoap (RFC 7959). */
