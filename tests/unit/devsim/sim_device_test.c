@@ -1,4 +1,5 @@
 /* sim_device_test.c — devsim state machine, entry checks, write rules, CR2640, store */
+#include <cbor.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -651,4 +652,63 @@ Test(sim_device, a_half_owned_rfotm_device_resets_at_boot)
     cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
     cr_assert_not(cmn_uuid_eq(&s_dev.doxm.deviceuuid, &first), "a reset device has a new uuid");
     cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+}
+
+/* POSTs acl2 {aclist2: [{subject: {uuid: <subject, len bytes>}, resources: [{href:
+ * "/a/light"}], permission: 2}]} as the DOC; returns the code. */
+static int
+s_post_ace_subject(const char *subject, size_t len)
+{
+    cbor_item_t *sub = cbor_new_definite_map(1);
+    cbor_item_t *res = cbor_new_definite_map(1);
+    cbor_item_t *ress = cbor_new_definite_array(1);
+    cbor_item_t *ace = cbor_new_definite_map(3);
+    cbor_item_t *aces = cbor_new_definite_array(1);
+    cbor_item_t *root = cbor_new_definite_map(1);
+    cr_assert(sub && res && ress && ace && aces && root);
+    cr_assert(cbor_map_add(sub, (struct cbor_pair){cbor_move(cbor_build_string("uuid")),
+                                                   cbor_move(cbor_build_stringn(subject, len))}));
+    cr_assert(cbor_map_add(res, (struct cbor_pair){cbor_move(cbor_build_string("href")),
+                                                   cbor_move(cbor_build_string("/a/light"))}));
+    cr_assert(cbor_array_push(ress, cbor_move(res)));
+    cr_assert(cbor_map_add(
+            ace, (struct cbor_pair){cbor_move(cbor_build_string("subject")), cbor_move(sub)}));
+    cr_assert(cbor_map_add(
+            ace, (struct cbor_pair){cbor_move(cbor_build_string("resources")), cbor_move(ress)}));
+    cr_assert(cbor_map_add(ace, (struct cbor_pair){cbor_move(cbor_build_string("permission")),
+                                                   cbor_move(cbor_build_uint8(2))}));
+    cr_assert(cbor_array_push(aces, cbor_move(ace)));
+    cr_assert(cbor_map_add(
+            root, (struct cbor_pair){cbor_move(cbor_build_string("aclist2")), cbor_move(aces)}));
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    size_t n = cbor_serialize_alloc(root, &buf, &cap);
+    cbor_decref(&root);
+    cr_assert_gt(n, 0);
+    int code = s_post(&s_doc, "/oic/sec/acl2", buf, n);
+    free(buf);
+    return code;
+}
+
+/* A widely deployed OBT sends ACE subject UUIDs as 37-byte text (the 36 characters and
+ * a NUL): accepted, stored as the UUID; anything else malformed is still 4.00. */
+Test(sim_device, ace_subject_uuid_with_trailing_nul_is_accepted)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    static const char subject[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
+    size_t before = s_dev.acl.n_aces;
+    cr_assert_eq(s_post_ace_subject(subject, sizeof subject), 204, "37 bytes with the NUL");
+    cr_assert_eq(s_dev.acl.n_aces, before + 1);
+    cmn_uuid_t want;
+    cr_assert_eq(cmn_uuid_from_str(subject, &want), CMN_OK);
+    cr_expect(cmn_uuid_eq(&s_dev.acl.aces[before].subject_uuid, &want));
+    cr_assert_eq(s_post_ace_subject(subject, sizeof subject - 1), 204, "36 characters");
+    cr_assert_eq(s_dev.acl.n_aces, before + 2);
+    static const char two_nuls[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3\0";
+    cr_expect_eq(s_post_ace_subject(two_nuls, sizeof two_nuls), 400, "two NULs");
+    static const char inner[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d\0"
+                                "3";
+    cr_expect_eq(s_post_ace_subject(inner, sizeof inner), 400, "NUL inside");
+    cr_expect_eq(s_dev.acl.n_aces, before + 2, "a refused ACE was stored");
 }
