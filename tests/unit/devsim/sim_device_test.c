@@ -712,3 +712,98 @@ Test(sim_device, ace_subject_uuid_with_trailing_nul_is_accepted)
     cr_expect_eq(s_post_ace_subject(inner, sizeof inner), 400, "NUL inside");
     cr_expect_eq(s_dev.acl.n_aces, before + 2, "a refused ACE was stored");
 }
+
+static int
+s_delete(const sim_peer_t *peer, const char *path, const char *query)
+{
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    bool changed = false;
+    int code = sim_device_handle(&s_dev, peer, SIM_DELETE, path, query, NULL, 0, &body, &blen,
+                                 &changed);
+    free(body);
+    cr_assert_eq(changed, code >= 200 && code < 300);
+    return code;
+}
+
+/* POSTs one PSK credential for a fresh subject as peer; returns its credid. */
+static int64_t
+s_add_psk_cred(const sim_peer_t *peer)
+{
+    uint8_t key[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .priv_data = key,
+                       .priv_len = sizeof key};
+    cr_assert_eq(cmn_uuid_generate(&cred.subjectuuid), CMN_OK);
+    (void) strcpy(cred.priv_encoding, CMN_ENC_RAW);
+    cmn_creds_t c = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&c, &buf, &len), CMN_OK);
+    cr_assert_eq(s_post(peer, "/oic/sec/cred", buf, len), 204);
+    free(buf);
+    return s_dev.creds.creds[s_dev.creds.n_creds - 1].credid;
+}
+
+static bool
+s_has_cred(int64_t id)
+{
+    for (size_t i = 0; i < s_dev.creds.n_creds; i++) {
+        if (s_dev.creds.creds[i].credid == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Test(sim_device, cred_delete_by_credid_and_all_but_owner)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cr_assert_eq(s_dev.creds.n_creds, 1);
+    int64_t owner_id = s_dev.creds.creds[0].credid;
+    int64_t a = s_add_psk_cred(&s_doc);
+    int64_t b = s_add_psk_cred(&s_doc);
+    cr_assert_eq(s_dev.creds.n_creds, 3);
+    char q[32];
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) a);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", q), 202);
+    cr_expect_not(s_has_cred(a));
+    cr_expect(s_has_cred(b) && s_has_cred(owner_id));
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", q), 404, "deleted twice");
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "credid=abc"), 400);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "credid=-1"), 400);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "subjectuuid=x"), 400, "unsupported filter");
+    cr_expect_eq(s_dev.creds.n_creds, 2, "a refused DELETE removed something");
+    (void) s_add_psk_cred(&s_doc);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", NULL), 202);
+    cr_assert_eq(s_dev.creds.n_creds, 1, "all but the owner credential");
+    cr_expect_eq(s_dev.creds.creds[0].credid, owner_id);
+
+    /* RFPRO: the owner (implicit access, rowneruuid of cred) may delete; a stranger may not */
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    s_dev.doc_open = false;
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    int64_t c = s_add_psk_cred(&psk);
+    sim_peer_t other = {.is_secure = true, .has_peer = true};
+    cr_assert_eq(cmn_uuid_generate(&other.peer), CMN_OK);
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) c);
+    cr_expect_eq(s_delete(&other, "/oic/sec/cred", q), 403);
+    cr_expect_eq(s_delete(&s_plain, "/oic/sec/cred", q), 401);
+    cr_expect(s_has_cred(c));
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", q), 202);
+    cr_expect_not(s_has_cred(c));
+
+    /* RFNOP: no credential changes */
+    c = s_add_psk_cred(&psk);
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RFNOP};
+    cr_assert_eq(s_post_pstat(&psk, &p), 204);
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) c);
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", q), 403);
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", NULL), 403);
+    cr_expect(s_has_cred(c));
+}
