@@ -215,7 +215,7 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     /* Rounds, /oic/res, unicast /oic/res: one window each (the gateway's default
      * rounds are unknown here: up to 20). */
     int timeout =
-            (int) (window ? window : 1000) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
+            (int) (window ? window : 2500) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
     int rc = ctl_dots(o, &req, timeout, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
