@@ -181,6 +181,18 @@ s_psk_policy(uint8_t who, gw_dtls_policy_t *ret)
     ret->key_len = 16;
 }
 
+/* A certificate DOC (GET /oic/d) to the RFOTM device, its chain checked against
+ * anchors (PEM). */
+static void
+s_doc(gw_coap_t *gw, const char *anchors, s_result_t *res)
+{
+    cmn_uuid_t dev;
+    cr_assert_eq(cmn_uuid_from_str(DEVICE, &dev), CMN_OK);
+    gw_dtls_policy_t mfg;
+    gw_dtls_policy_mfg((const uint8_t *) anchors, strlen(anchors), dev.b, &mfg);
+    s_get(gw, &s_rfotm, "dots", &mfg, res);
+}
+
 static void
 s_expect_ok(const s_result_t *res, const char *what, const char *cipher, const char *suite)
 {
@@ -211,11 +223,7 @@ Test(mbedtls,
     s_get(gw, &s_owned, "ams", &psk, &res);
     s_expect_ok(&res, "PSK session 2", "ECDHE-PSK-AES128-CBC-SHA256", PSK_NAME);
 
-    cmn_uuid_t dev;
-    cr_assert_eq(cmn_uuid_from_str(DEVICE, &dev), CMN_OK);
-    gw_dtls_policy_t mfg;
-    gw_dtls_policy_mfg((const uint8_t *) s_anchors, strlen(s_anchors), dev.b, &mfg);
-    s_get(gw, &s_rfotm, "dots", &mfg, &res);
+    s_doc(gw, s_anchors, &res);
     s_expect_ok(&res, "MFG after two PSK sessions", "ECDHE-ECDSA-AES128-CCM8", MFG_NAME);
 
     /* And PSK again after the certificate session. */
@@ -254,11 +262,7 @@ Test(mbedtls,
     s_result_t res;
     s_get(gw, &s_owned, "cms", &psk, &res);
     s_expect_ok(&res, "PSK session", "ECDHE-PSK-AES128-CBC-SHA256", PSK_NAME);
-    cmn_uuid_t dev;
-    cr_assert_eq(cmn_uuid_from_str(DEVICE, &dev), CMN_OK);
-    gw_dtls_policy_t mfg;
-    gw_dtls_policy_mfg((const uint8_t *) pem, strlen(pem), dev.b, &mfg);
-    s_get(gw, &s_rfotm, "dots", &mfg, &res);
+    s_doc(gw, pem, &res);
     cr_expect_neq(res.err, CMN_OK, "a chain outside the anchors was accepted");
     cr_expect(strstr(res.error, "manufacturer certificate refused") != NULL, "error: %s",
               res.error);
