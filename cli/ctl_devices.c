@@ -232,7 +232,8 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     Obt__Dots__Reply *r = NULL;
     /* Rounds, /oic/res, unicast /oic/res: one window each (the gateway's default
      * rounds are unknown here: up to 20). */
-    int timeout = (window ? window : 1000) * ((rounds ? rounds : 20) + 2) + o->timeout_ms;
+    int timeout =
+            (int) (window ? window : 2500) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
     int rc = ctl_dots(o, &req, timeout, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;

@@ -54,7 +54,8 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             0,
             5000,
-            "random delay of multicast replies"),
+            "random delay of multicast replies, 0..N ms; while one is pending the device "
+            "ignores further multicast requests (a reference device: 2000)"),
         OPT("reset-delay-ms",
             CMN_CFG_INT,
             reset_delay_ms,

@@ -373,8 +373,9 @@ sim_device_handle(sim_device_t *dev,
                                     : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/cred") == 0) {
         code = is_get ? (err = sim_svr_get_cred(dev, ret_body, ret_len), SIM_CODE_CONTENT)
-               : method == SIM_POST ? sim_svr_post_cred(dev, peer, payload, len)
-                                    : SIM_CODE_BAD_METHOD;
+               : method == SIM_POST   ? sim_svr_post_cred(dev, peer, payload, len)
+               : method == SIM_DELETE ? sim_svr_delete_cred(dev, query)
+                                      : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/acl2") == 0) {
         code = is_get ? (err = cmn_acl_encode(&dev->acl, ret_body, ret_len), SIM_CODE_CONTENT)
                : method == SIM_POST   ? sim_svr_post_acl2(dev, payload, len)

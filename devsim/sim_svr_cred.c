@@ -1,6 +1,7 @@
 /* sim_svr_cred.c — /oic/sec/cred: credentials and the device side of the owner PSK (OCF-NOTES 6.3)
  */
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,49 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
 out:
     cmn_creds_free(&in);
     return code;
+}
+
+/* The owner credential: the PSK whose subject is the device's owner (doxm
+ * devowneruuid). */
+static bool
+s_is_owner_cred(const sim_device_t *dev, const cmn_cred_t *c)
+{
+    return c->credtype == CMN_CREDTYPE_PSK && !c->subject_is_wildcard &&
+           !cmn_uuid_is_nil(&dev->doxm.devowneruuid) &&
+           cmn_uuid_eq(&c->subjectuuid, &dev->doxm.devowneruuid);
+}
+
+int
+sim_svr_delete_cred(sim_device_t *dev, const char *query)
+{
+    if (dev->pstat.dos_s == CMN_DOS_RFNOP) {
+        return SIM_CODE_FORBIDDEN; /* OCF-NOTES 3.4: no cred change in RFNOP */
+    }
+    char v[24];
+    if (query == NULL || !sim_svr_query_value(query, "credid", v, sizeof v)) {
+        if (query != NULL && query[0] != '\0') {
+            return SIM_CODE_BAD_REQUEST; /* a filter we do not implement ([IL]: credid only) */
+        }
+        /* No query: every credential but the owner's (the session asking runs on it). */
+        for (size_t j = dev->creds.n_creds; j-- > 0;) {
+            if (!s_is_owner_cred(dev, &dev->creds.creds[j])) {
+                cmn_creds_remove(&dev->creds, j);
+            }
+        }
+        return SIM_CODE_DELETED;
+    }
+    char *end = NULL;
+    long long id = strtoll(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == NULL || *end != '\0' || id <= 0 || id > INT32_MAX) {
+        return SIM_CODE_BAD_REQUEST;
+    }
+    for (size_t j = 0; j < dev->creds.n_creds; j++) {
+        if (dev->creds.creds[j].credid == id) {
+            cmn_creds_remove(&dev->creds, j);
+            return SIM_CODE_DELETED;
+        }
+    }
+    return SIM_CODE_NOT_FOUND;
 }
 
 cmn_err_t

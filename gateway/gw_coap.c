@@ -264,6 +264,16 @@ gw_coap_new(int session_idle_ms)
         free(self);
         return NULL;
     }
+    cmn_err_t err = gw_dtls_attach(self->ctx);
+    if (err != CMN_OK) {
+        cmn_log_err("GW-DTLS-HOOK",
+                    "cannot hook libcoap's DTLS context (a probe session to 127.0.0.1 "
+                    "finds it): %s",
+                    cmn_strerror(err));
+        coap_free_context(self->ctx);
+        free(self);
+        return NULL;
+    }
     (void) coap_register_option(self->ctx, 2049);
     (void) coap_register_option(self->ctx, 2053);
     /* Large bodies both ways are reassembled by libcoap (RFC 7959). */

@@ -1,6 +1,8 @@
 /* gw_dtls.c — the gateway's DTLS session policies */
 #include "gw_dtls.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -8,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cmn_cert.h"
 #include "cmn_log.h"
@@ -44,22 +48,124 @@ s_state_free(s_state_t *st)
     }
 }
 
-/* libcoap 4.3.1 fixes a client's cipher list and offers no per-session hook, but the
- * server answers the first ClientHello with a HelloVerifyRequest, and the second
- * ClientHello (the one that counts, RFC 6347 4.2.1) is built from the SSL's list at
- * that time. So the list is set on the session's SSL right after it is created. */
-static cmn_err_t
-s_restrict(coap_session_t *session, const char *ciphers, int seclevel)
+/* The suites of the client session being opened (gw_dtls_open), read by s_on_info.
+ * libcoap 4.3.1 calls SSL_connect() inside coap_new_client_session_*(), before the
+ * caller gets the session, and an mbedTLS device chooses its suite from that first,
+ * cookie-less ClientHello. So the list is set from the SSL_CTX's info callback when
+ * OpenSSL starts the handshake (SSL_CB_HANDSHAKE_START, before the ClientHello is
+ * built). One thread per daemon (STYLE 6): one selection at a time. */
+static struct {
+    const char *ciphers; /* NULL between two opens */
+    int seclevel;        /* -1 = OpenSSL's default */
+    bool is_applied;     /* the hook set them on the new SSL */
+    bool is_failed;      /* OpenSSL refused the list */
+} s_next;
+
+/* What gw_dtls_attach() hangs on libcoap's SSL_CTX (its ex_data, freed with it). */
+typedef struct {
+    void (*coap_info)(const SSL *ssl, int where, int ret); /* libcoap's own, chained */
+} s_hook_t;
+
+static int s_hook_idx = -1;
+
+static void
+s_hook_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
+    (void) parent;
+    (void) ad;
+    (void) idx;
+    (void) argl;
+    (void) argp;
+    free(ptr);
+}
+
+static void
+s_on_info(const SSL *ssl, int where, int ret)
+{
+    if ((where & SSL_CB_HANDSHAKE_START) && !SSL_is_server(ssl) && s_next.ciphers &&
+        !s_next.is_applied) {
+        /* OpenSSL hands the callback a const SSL; this is the one moment at which the
+         * list of the ClientHello about to be built can still be set on it, and the
+         * SSL is a mutable object of libcoap's (SSL_new). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+        SSL *w = (SSL *) ssl;
+#pragma GCC diagnostic pop
+        if (s_next.seclevel >= 0) {
+            SSL_set_security_level(w, s_next.seclevel);
+        }
+        /* Our lists are constants OpenSSL knows; should one fail, gw_dtls_open() closes
+         * the session at once. */
+        s_next.is_failed = SSL_set_cipher_list(w, s_next.ciphers) != 1;
+        s_next.is_applied = true;
+    }
+    const s_hook_t *hook = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), s_hook_idx);
+    if (hook && hook->coap_info) {
+        hook->coap_info(ssl, where, ret);
+    }
+}
+
+/* Opens a throw-away DTLS session (no credentials) to a UDP socket of our own on
+ * loopback: libcoap keeps its SSL_CTX private, and a session's SSL is the only way
+ * to it. Its ClientHello lands on that socket and is dropped with it. */
+static SSL_CTX *
+s_libcoap_ssl_ctx(coap_context_t *ctx)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        return NULL;
+    }
+    coap_address_t addr;
+    coap_address_init(&addr);
+    addr.addr.sin.sin_family = AF_INET;
+    addr.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.size = sizeof addr.addr.sin;
+    SSL_CTX *sctx = NULL;
+    if (bind(fd, &addr.addr.sa, addr.size) != 0 ||
+        getsockname(fd, &addr.addr.sa, &addr.size) != 0) {
+        goto out_close;
+    }
+    coap_session_t *probe = coap_new_client_session(ctx, NULL, &addr, COAP_PROTO_DTLS);
     coap_tls_library_t lib;
-    SSL *ssl = coap_session_get_tls(session, &lib);
-    if (ssl == NULL || lib != COAP_TLS_LIBRARY_OPENSSL) {
+    SSL *ssl = probe ? coap_session_get_tls(probe, &lib) : NULL;
+    if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL) {
+        sctx = SSL_get_SSL_CTX(ssl);
+    }
+    if (probe) {
+        coap_session_release(probe);
+    }
+out_close:
+    (void) close(fd);
+    return sctx;
+}
+
+cmn_err_t
+gw_dtls_attach(coap_context_t *ctx)
+{
+    if (s_hook_idx < 0) {
+        s_hook_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, s_hook_free);
+        if (s_hook_idx < 0) {
+            return CMN_ECRYPTO;
+        }
+    }
+    SSL_CTX *sctx = s_libcoap_ssl_ctx(ctx);
+    if (sctx == NULL) {
         return CMN_ECRYPTO;
     }
-    if (seclevel >= 0) {
-        SSL_set_security_level(ssl, seclevel);
+    if (SSL_CTX_get_ex_data(sctx, s_hook_idx) != NULL) {
+        return CMN_OK; /* attached before */
     }
-    return SSL_set_cipher_list(ssl, ciphers) == 1 ? CMN_OK : CMN_ECRYPTO;
+    s_hook_t *hook = calloc(1, sizeof *hook);
+    if (hook == NULL) {
+        return CMN_ENOMEM;
+    }
+    hook->coap_info = SSL_CTX_get_info_callback(sctx);
+    if (SSL_CTX_set_ex_data(sctx, s_hook_idx, hook) != 1) {
+        free(hook);
+        return CMN_ECRYPTO;
+    }
+    SSL_CTX_set_info_callback(sctx, s_on_info);
+    return CMN_OK;
 }
 
 static coap_session_t *
@@ -284,9 +390,21 @@ gw_dtls_open(coap_context_t *ctx,
     cmn_err_t err = CMN_EINVAL;
     for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++) {
         if (s_kinds[i].kind == policy->kind) {
+            s_next.ciphers = s_kinds[i].ciphers;
+            s_next.seclevel = s_kinds[i].seclevel;
+            s_next.is_applied = false;
+            s_next.is_failed = false;
             session = s_kinds[i].open(ctx, server, policy);
-            err = session ? s_restrict(session, s_kinds[i].ciphers, s_kinds[i].seclevel)
-                          : CMN_ECRYPTO;
+            err = CMN_ECRYPTO;
+            if (session && s_kinds[i].ciphers == NULL) {
+                err = CMN_OK; /* a row that does not run on libcoap + OpenSSL */
+            } else if (session && !s_next.is_applied) {
+                cmn_log_debug("GW-DTLS-HOOK", "the session's suites were not set before its "
+                                              "first ClientHello (gw_dtls_attach missing)");
+            } else if (session && !s_next.is_failed) {
+                err = CMN_OK;
+            }
+            s_next.ciphers = NULL;
             break;
         }
     }

@@ -47,9 +47,17 @@ void gw_dtls_policy_mfg(const uint8_t *anchors,
                         const uint8_t device_uuid[16],
                         gw_dtls_policy_t *ret);
 
+/* Makes every DTLS client session of ctx offer exactly its policy's suites from its
+ * first ClientHello on (docs/dtls.md): hooks libcoap's SSL_CTX once (a throw-away
+ * session to a loopback socket of our own finds it). Call it once after
+ * coap_new_context(); gw_dtls_open() refuses to open sessions on a context without
+ * it. CMN_ECRYPTO, CMN_ENOMEM. */
+cmn_err_t gw_dtls_attach(coap_context_t *ctx);
+
 /* Opens a client session to server with policy and starts the handshake. The
  * session may carry per-session state (RDP): close it with gw_dtls_close(), which
- * releases our reference. NULL on failure (*ret_err says why). */
+ * releases our reference. Its first ClientHello offers exactly the policy's suites.
+ * NULL on failure (*ret_err says why; CMN_ECRYPTO if ctx is not attached). */
 coap_session_t *gw_dtls_open(coap_context_t *ctx,
                              const coap_address_t *server,
                              const gw_dtls_policy_t *policy,

@@ -374,8 +374,10 @@ s_start_one(obt_suite_t *s,
         exe = "obt-gateway";
         args[n++] = "--endpoint";
         args[n++] = s->ep_gw;
-        args[n++] = "--discover-window-ms";
-        args[n++] = "400";
+        if (!s->is_default_discovery) {
+            args[n++] = "--discover-window-ms";
+            args[n++] = "400";
+        }
     } else {
         args[n++] = "--gateway";
         args[n++] = s->ep_gw;
@@ -392,8 +394,10 @@ s_start_one(obt_suite_t *s,
             args[n++] = s->ep_cms;
             args[n++] = "--ams";
             args[n++] = s->ep_ams;
-            args[n++] = "--discover-window-ms";
-            args[n++] = "400";
+            if (!s->is_default_discovery) {
+                args[n++] = "--discover-window-ms";
+                args[n++] = "400";
+            }
         } else if (strcmp(which, "cms") == 0) {
             p = &s->cms;
             exe = "obt-cms";
@@ -431,13 +435,15 @@ obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
     return obt_suite_start_with(s, dir, NULL, extra_dots);
 }
 
-int
-obt_suite_start_with(obt_suite_t *s,
-                     const char *dir,
-                     const char *const *extra_all,
-                     const char *const *extra_dots)
+static int
+s_suite_start(obt_suite_t *s,
+              const char *dir,
+              const char *const *extra_all,
+              const char *const *extra_dots,
+              bool is_default_discovery)
 {
     memset(s, 0, sizeof *s);
+    s->is_default_discovery = is_default_discovery;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
     (void) snprintf(s->ep_gw, sizeof s->ep_gw, "ipc://%s/gw.sock", dir);
@@ -455,6 +461,21 @@ obt_suite_start_with(obt_suite_t *s,
         return -1;
     }
     return 0;
+}
+
+int
+obt_suite_start_with(obt_suite_t *s,
+                     const char *dir,
+                     const char *const *extra_all,
+                     const char *const *extra_dots)
+{
+    return s_suite_start(s, dir, extra_all, extra_dots, false);
+}
+
+int
+obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
+{
+    return s_suite_start(s, dir, NULL, NULL, true);
 }
 
 int

@@ -69,6 +69,7 @@ typedef struct {
     char keys[600];
     char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
     obt_proc_t gw, dots, cms, ams;
+    bool is_default_discovery; /* the daemons' own discovery window (no 400 ms) */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -80,6 +81,9 @@ int obt_suite_start_with(obt_suite_t *s,
                          const char *dir,
                          const char *const *extra_all,
                          const char *const *extra_dots);
+/* The same as obt_suite_start, with the daemons' own discovery window: the suite
+ * otherwise gives the gateway and DOTS --discover-window-ms 400 to keep tests fast. */
+int obt_suite_start_default_discovery(obt_suite_t *s, const char *dir);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);
