@@ -12,6 +12,7 @@
 #include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "gw_ff00.h"
 
 #define JW_CIPHERS  "AECDH-AES128-SHA:@SECLEVEL=0"
 #define PSK_CIPHERS "ECDHE-PSK-AES128-CBC-SHA256"
@@ -33,12 +34,14 @@ typedef struct {
     bool is_judged;   /* MFG: the peer's chain was checked (verdict below) */
     bool is_trusted;  /* MFG: it passed */
     char reason[256]; /* MFG: what refusal points at */
+    gw_ff00_t *jw;    /* JW over 0xFF00: the relay the plain session talks to */
 } s_state_t;
 
 static void
 s_state_free(s_state_t *st)
 {
     if (st) {
+        gw_ff00_destroy(&st->jw);
         free(st->anchors); /* public certificates */
         OPENSSL_clear_free(st, sizeof *st);
     }
@@ -71,6 +74,30 @@ s_open_anon(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_pol
     pki.version = COAP_DTLS_PKI_SETUP_VERSION;
     pki.verify_peer_cert = 0; /* anonymous: there is no certificate */
     return coap_new_client_session_pki(ctx, NULL, server, COAP_PROTO_DTLS, &pki);
+}
+
+/* Just Works over 0xFF00 (D50): libcoap runs plain CoAP to a relay on loopback, the
+ * relay runs the DTLS engine (common/cmn_ff00) to the device. */
+static coap_session_t *
+s_open_jw_ff00(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
+{
+    (void) policy;
+    s_state_t *st = calloc(1, sizeof *st);
+    if (st == NULL || (st->jw = gw_ff00_new(server, NULL)) == NULL) {
+        s_state_free(st);
+        return NULL;
+    }
+    coap_session_t *session =
+            coap_new_client_session(ctx, NULL, gw_ff00_local(st->jw), COAP_PROTO_UDP);
+    if (session == NULL || gw_ff00_bind(st->jw, coap_session_get_addr_local(session)) != CMN_OK) {
+        if (session) {
+            coap_session_release(session);
+        }
+        s_state_free(st);
+        return NULL;
+    }
+    coap_session_set_app_data(session, st);
+    return session;
 }
 
 static void
@@ -238,6 +265,7 @@ static const struct {
     int seclevel; /* -1 = OpenSSL's default */
 } s_kinds[] = {
         {GW_DTLS_JW_ANON, s_open_anon, JW_CIPHERS, 0},
+        {GW_DTLS_JW_FF00, s_open_jw_ff00, NULL, -1}, /* not OpenSSL: no cipher list */
         {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
         {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
         {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},
@@ -285,8 +313,10 @@ gw_dtls_open(coap_context_t *ctx,
     for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++) {
         if (s_kinds[i].kind == policy->kind) {
             session = s_kinds[i].open(ctx, server, policy);
-            err = session ? s_restrict(session, s_kinds[i].ciphers, s_kinds[i].seclevel)
-                          : CMN_ECRYPTO;
+            err = session == NULL ? CMN_ECRYPTO
+                  : s_kinds[i].ciphers == NULL
+                          ? CMN_OK
+                          : s_restrict(session, s_kinds[i].ciphers, s_kinds[i].seclevel);
             break;
         }
     }
@@ -318,12 +348,26 @@ const char *
 gw_dtls_refusal(coap_session_t *session)
 {
     const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    if (st && st->jw) {
+        return gw_ff00_state(st->jw) == CMN_FF00_FAILED ? gw_ff00_error(st->jw) : NULL;
+    }
     return st ? st->refusal : NULL;
+}
+
+gw_ff00_t *
+gw_dtls_ff00(coap_session_t *session)
+{
+    const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    return st ? st->jw : NULL;
 }
 
 const char *
 gw_dtls_cipher(coap_session_t *session)
 {
+    gw_ff00_t *jw = gw_dtls_ff00(session);
+    if (jw) {
+        return gw_ff00_state(jw) == CMN_FF00_ESTABLISHED ? GW_DTLS_FF00_NAME : "";
+    }
     coap_tls_library_t lib;
     SSL *ssl = session ? coap_session_get_tls(session, &lib) : NULL;
     const char *name = ssl ? SSL_get_cipher_name(ssl) : NULL;

@@ -176,6 +176,9 @@ typedef cmn_err_t(s_policy_fn)(const Obt__Gw__Security *sec,
                                char *error,
                                size_t error_len);
 
+/* The Just Works suite of this gateway (--jw-suite, D50), set once at start. */
+static gw_dtls_kind_t s_jw_kind = GW_DTLS_JW_ANON;
+
 static cmn_err_t
 s_policy_jw(const Obt__Gw__Security *sec,
             const Obt__Gw__CoapRequest *c,
@@ -187,7 +190,7 @@ s_policy_jw(const Obt__Gw__Security *sec,
     (void) c;
     (void) error;
     (void) error_len;
-    ret->kind = GW_DTLS_JW_ANON;
+    ret->kind = s_jw_kind;
     return CMN_OK;
 }
 
@@ -830,8 +833,11 @@ s_loop_new(gw_service_t *self)
     int fd = gw_coap_fd(self->coap);
     cmn_err_t err = cmn_loop_add_tick(self->loop, s_coap_tick, self->coap);
     err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
-    return err != CMN_OK || fd < 0 ? err
-                                   : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    err = err != CMN_OK || fd < 0 ? err : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    /* the Just Works 0xFF00 relays' sockets (D50) wake it the same way */
+    return err != CMN_OK ? err
+                         : cmn_loop_add_fd(self->loop, gw_coap_relay_fd(self->coap),
+                                           s_on_coap_readable, NULL);
 }
 
 gw_service_t *
@@ -843,6 +849,11 @@ gw_service_new(const gw_config_t *cfg)
         return NULL;
     }
     self->cfg = cfg;
+    if (strcmp(cfg->jw_suite, "ff00") != 0 && strcmp(cfg->jw_suite, "c018") != 0) {
+        cmn_log_err("GW-INIT", "--jw-suite must be c018 or ff00, not \"%s\"", cfg->jw_suite);
+        goto fail;
+    }
+    s_jw_kind = strcmp(cfg->jw_suite, "ff00") == 0 ? GW_DTLS_JW_FF00 : GW_DTLS_JW_ANON;
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
     self->coap = gw_coap_new(cfg->session_idle_ms);
