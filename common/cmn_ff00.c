@@ -440,21 +440,46 @@ s_verify_data(cmn_ff00_t *self, bool is_client, uint8_t out[12])
     return err;
 }
 
-/* The cookie the server wants from this peer for this client random. */
+/* The cookie the server wants from this peer: HMAC-SHA256 of its address under the
+ * engine's key (not bound to the client random, so that cmn_ff00_hello_verify can
+ * send it before any ClientHello reached this engine). */
 static cmn_err_t
-s_cookie(const cmn_ff00_t *self, const uint8_t client_random[32], uint8_t out[COOKIE_LEN])
+s_cookie(const cmn_ff00_t *self, uint8_t out[COOKIE_LEN])
 {
-    uint8_t in[sizeof self->peer + 32], mac[32];
+    uint8_t mac[32];
     size_t n = 0;
-    memcpy(in, self->peer, self->peer_len);
-    memcpy(in + self->peer_len, client_random, 32);
     cmn_err_t err = CMN_ECRYPTO;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, self->cookie_key, sizeof self->cookie_key, in,
-                  self->peer_len + 32, mac, sizeof mac, &n) != NULL &&
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, self->cookie_key, sizeof self->cookie_key,
+                  self->peer, self->peer_len, mac, sizeof mac, &n) != NULL &&
         n == sizeof mac) {
         memcpy(out, mac, COOKIE_LEN);
         err = CMN_OK;
     }
+    return err;
+}
+
+/* A HelloVerifyRequest with message_seq and record sequence number rec_seq; no state,
+ * no timer (the client retransmits). */
+static cmn_err_t
+s_send_hvr(cmn_ff00_t *self, uint16_t msg_seq, uint64_t rec_seq)
+{
+    uint8_t hvr[HS_HDR + 3 + COOKIE_LEN];
+    hvr[0] = HT_HVR;
+    s_put24(hvr + 1, 3 + COOKIE_LEN);
+    s_put16(hvr + 4, msg_seq);
+    s_put24(hvr + 6, 0);
+    s_put24(hvr + 9, 3 + COOKIE_LEN);
+    hvr[12] = 254;
+    hvr[13] = 255;
+    hvr[14] = COOKIE_LEN;
+    if (s_cookie(self, hvr + 15) != CMN_OK) {
+        return CMN_ECRYPTO;
+    }
+    uint64_t saved = self->w_seq[0];
+    self->w_epoch = 0;
+    self->w_seq[0] = rec_seq;
+    cmn_err_t err = s_record(self, CT_HANDSHAKE, hvr, sizeof hvr);
+    self->w_seq[0] = saved > rec_seq + 1 ? saved : rec_seq + 1;
     return err;
 }
 
@@ -662,27 +687,12 @@ s_on_client_hello(
     }
     uint16_t ch_seq = (uint16_t) s_get16(msg + 4);
     uint8_t want[COOKIE_LEN];
-    if (s_cookie(self, random, want) != CMN_OK) {
+    if (s_cookie(self, want) != CMN_OK) {
         return s_fail(self, AL_INTERNAL, CMN_ECRYPTO, "cookie computation failed");
     }
     if (cookie_len != COOKIE_LEN || CRYPTO_memcmp(cookie, want, COOKIE_LEN) != 0) {
-        /* HelloVerifyRequest: stateless, the record sequence number of the ClientHello
-         * (RFC 6347 4.2.1), no timer (the client retransmits). */
-        uint8_t hvr[HS_HDR + 3 + COOKIE_LEN];
-        hvr[0] = HT_HVR;
-        s_put24(hvr + 1, 3 + COOKIE_LEN);
-        s_put16(hvr + 4, ch_seq);
-        s_put24(hvr + 6, 0);
-        s_put24(hvr + 9, 3 + COOKIE_LEN);
-        hvr[12] = 254;
-        hvr[13] = 255;
-        hvr[14] = COOKIE_LEN;
-        memcpy(hvr + 15, want, COOKIE_LEN);
-        uint64_t saved = self->w_seq[0];
-        self->w_epoch = 0;
-        self->w_seq[0] = rec_seq;
-        cmn_err_t err = s_record(self, CT_HANDSHAKE, hvr, sizeof hvr);
-        self->w_seq[0] = saved > rec_seq + 1 ? saved : rec_seq + 1;
+        /* the record sequence number of the ClientHello (RFC 6347 4.2.1) */
+        cmn_err_t err = s_send_hvr(self, ch_seq, rec_seq);
         return err == CMN_OK ? CMN_OK
                              : s_fail(self, -1, err, "cannot queue the HelloVerifyRequest");
     }
@@ -1332,6 +1342,18 @@ cmn_ff00_export(const cmn_ff00_t *self,
     memcpy(ret_client_random, self->client_random, CMN_FF00_RANDOM_LEN);
     memcpy(ret_server_random, self->server_random, CMN_FF00_RANDOM_LEN);
     return CMN_OK;
+}
+
+cmn_err_t
+cmn_ff00_hello_verify(cmn_ff00_t *self, uint16_t msg_seq)
+{
+    if (!self->is_server || self->wait != W_START || self->state != CMN_FF00_HANDSHAKE) {
+        return CMN_ESTATE;
+    }
+    /* record sequence number: that of the ClientHello it stands for (a client numbers
+     * its first records 0, 1, ...): above the other stack's HelloVerifyRequest, which
+     * the client's replay window has seen */
+    return s_send_hvr(self, msg_seq, msg_seq);
 }
 
 bool

@@ -47,8 +47,8 @@ typedef enum {
 typedef struct {
     bool is_server;
     /* Server: the key of its HelloVerifyRequest cookies (HMAC-SHA256, copied; NULL =
-     * a random key per engine) and the peer's address as bytes (copied, bound into the
-     * cookie). */
+     * a random key per engine) and the peer's address as bytes (copied; the cookie is
+     * the HMAC of it, at most 64 bytes are used). */
     const uint8_t *cookie_key;
     size_t cookie_key_len;
     const uint8_t *peer;
@@ -110,6 +110,13 @@ cmn_err_t cmn_ff00_export(const cmn_ff00_t *self,
                           uint8_t ret_master[CMN_FF00_MASTER_LEN],
                           uint8_t ret_client_random[CMN_FF00_RANDOM_LEN],
                           uint8_t ret_server_random[CMN_FF00_RANDOM_LEN]);
+
+/* Server, before a handshake: queues a HelloVerifyRequest with message_seq (the
+ * message_seq of the client's next ClientHello) without having seen the ClientHello.
+ * For a server that takes over a peer whose ClientHello another stack consumed
+ * (ocf-devsim behind libcoap): the client answers with a ClientHello carrying this
+ * engine's cookie. CMN_ESTATE on a client or a started server. */
+cmn_err_t cmn_ff00_hello_verify(cmn_ff00_t *self, uint16_t msg_seq);
 
 /* True if dgram starts with a plaintext ClientHello record (epoch 0): a server uses
  * it to tell a new handshake from a peer's next record. */

@@ -409,3 +409,34 @@ Test(cmn_ff00, garbage_and_cut_datagrams_change_nothing)
     cr_assert_eq(cmn_ff00_state(l.s), CMN_FF00_ESTABLISHED);
     s_link_destroy(&l);
 }
+
+/* ocf-devsim's case: another stack (here a second server engine with another key)
+ * answered the first ClientHello and consumed the second; our server takes the peer
+ * over with a HelloVerifyRequest of its own, and the handshake completes with it. */
+Test(cmn_ff00, hello_verify_takes_over_a_peer)
+{
+    s_link_t l;
+    s_link_new(&l);
+    cmn_ff00_cfg_t other_cfg = {.is_server = true};
+    cmn_ff00_t *other = cmn_ff00_new(&other_cfg);
+    cr_assert_not_null(other);
+    uint8_t d[CMN_FF00_MTU];
+    size_t n;
+    cr_assert_eq(cmn_ff00_start(l.c, l.now), CMN_OK);
+    n = cmn_ff00_output(l.c, d, sizeof d); /* ClientHello 1 -> the other stack */
+    cr_assert_eq(cmn_ff00_input(other, d, n, l.now), CMN_OK);
+    n = cmn_ff00_output(other, d, sizeof d); /* its HelloVerifyRequest */
+    cr_assert_eq(cmn_ff00_input(l.c, d, n, l.now), CMN_OK);
+    n = cmn_ff00_output(l.c, d, sizeof d); /* ClientHello 2: consumed, lost to us */
+    cr_assert_gt(n, 0);
+    cr_assert(cmn_ff00_is_client_hello(d, n));
+    cr_assert_eq(cmn_ff00_hello_verify(l.s, 1), CMN_OK);
+    s_run(&l);
+    cr_assert_eq(cmn_ff00_state(l.c), CMN_FF00_ESTABLISHED, "%s", cmn_ff00_error(l.c));
+    cr_assert_eq(cmn_ff00_state(l.s), CMN_FF00_ESTABLISHED, "%s", cmn_ff00_error(l.s));
+    cr_assert_eq(l.now, 1000, "no retransmission needed");
+    cr_assert_eq(cmn_ff00_hello_verify(l.c, 1), CMN_ESTATE);
+    s_assert_same_keys(&l);
+    cmn_ff00_destroy(&other);
+    s_link_destroy(&l);
+}
