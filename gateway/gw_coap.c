@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "cmn_ep.h"
+#include "cmn_ff00_relay.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
-#include "gw_ff00.h"
 
 #define KEY_LEN 160
 
@@ -335,7 +335,7 @@ gw_coap_relay_fd(const gw_coap_t *self)
     return self->relay_ep;
 }
 
-/* Runs the 0xFF00 relays (gw_ff00); a relay whose session failed or the device closed
+/* Runs the 0xFF00 relays (cmn_ff00_relay); a relay whose session failed or the device closed
  * fails its exchanges with the engine's reason. Returns ms to the nearest deadline. */
 static int
 s_relays(gw_coap_t *self, uint64_t now)
@@ -343,24 +343,26 @@ s_relays(gw_coap_t *self, uint64_t now)
     int ms = -1;
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
-        gw_ff00_t *jw = s->key[0] && !s->is_dead ? gw_dtls_ff00(s->session) : NULL;
+        cmn_ff00_relay_t *jw = s->key[0] && !s->is_dead ? gw_dtls_ff00(s->session) : NULL;
         if (jw == NULL) {
             continue;
         }
-        int t = gw_ff00_process(jw, now);
+        int t = cmn_ff00_relay_process(jw, now);
         ms = t >= 0 && (ms < 0 || t < ms) ? t : ms;
-        cmn_ff00_state_t st = gw_ff00_state(jw);
+        cmn_ff00_state_t st = cmn_ff00_state(cmn_ff00_relay_engine(jw));
         if (st == CMN_FF00_FAILED || st == CMN_FF00_CLOSED) {
             char why[160];
             (void) snprintf(why, sizeof why, "DTLS 0xFF00 %s: %s",
                             st == CMN_FF00_CLOSED ? "session closed by the device"
                                                   : "handshake or session failed",
-                            st == CMN_FF00_CLOSED ? "close_notify" : gw_ff00_error(jw));
+                            st == CMN_FF00_CLOSED ? "close_notify"
+                                                  : cmn_ff00_error(cmn_ff00_relay_engine(jw)));
             s->is_dead = true;
             s_fail_session(s->session,
-                           st == CMN_FF00_CLOSED                            ? CMN_EIO
-                           : strstr(gw_ff00_error(jw), "timed out") != NULL ? CMN_ETIMEDOUT
-                                                                            : CMN_ECRYPTO,
+                           st == CMN_FF00_CLOSED ? CMN_EIO
+                           : strstr(cmn_ff00_error(cmn_ff00_relay_engine(jw)), "timed out") != NULL
+                                   ? CMN_ETIMEDOUT
+                                   : CMN_ECRYPTO,
                            why);
         }
     }
@@ -610,12 +612,12 @@ s_session(gw_coap_t *self,
         (void) snprintf(s->key, sizeof s->key, "%s", key);
         s->session = session;
         s->is_secure = is_secure;
-        gw_ff00_t *jw = gw_dtls_ff00(session);
+        cmn_ff00_relay_t *jw = gw_dtls_ff00(session);
         if (jw) { /* its sockets wake the loop (closing them removes them) */
             struct epoll_event ev = {.events = EPOLLIN};
-            ev.data.fd = gw_ff00_fd_device(jw);
+            ev.data.fd = cmn_ff00_relay_fd_peer(jw);
             (void) epoll_ctl(self->relay_ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
-            ev.data.fd = gw_ff00_fd_local(jw);
+            ev.data.fd = cmn_ff00_relay_fd_local(jw);
             (void) epoll_ctl(self->relay_ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
         }
         s->fd = is_secure ? -1 : s_session_fd(session, guess);
@@ -781,9 +783,10 @@ gw_coap_derive_owner_psk(gw_coap_t *self,
         return CMN_ENOTFOUND;
     }
     cmn_err_t err = CMN_OK;
-    gw_ff00_t *jw = gw_dtls_ff00(s->session);
+    cmn_ff00_relay_t *jw = gw_dtls_ff00(s->session);
     if (jw) {
-        const cmn_ff00_t *e = gw_ff00_engine(jw);
+        const cmn_ff00_t *e = cmn_ff00_relay_engine(jw);
+        e = cmn_ff00_state(e) == CMN_FF00_ESTABLISHED ? e : NULL;
         uint8_t master[CMN_FF00_MASTER_LEN], cr[CMN_FF00_RANDOM_LEN], sr[CMN_FF00_RANDOM_LEN];
         err = e ? cmn_ff00_export(e, master, cr, sr) : CMN_ESTATE;
         if (err == CMN_OK) {

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "cmn_cert.h"
+#include "cmn_ff00_relay.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
-#include "gw_ff00.h"
 
 #define JW_CIPHERS  "AECDH-AES128-SHA:@SECLEVEL=0"
 #define PSK_CIPHERS "ECDHE-PSK-AES128-CBC-SHA256"
@@ -31,17 +31,17 @@ typedef struct {
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
     uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
     size_t anchors_len;
-    bool is_judged;   /* MFG: the peer's chain was checked (verdict below) */
-    bool is_trusted;  /* MFG: it passed */
-    char reason[256]; /* MFG: what refusal points at */
-    gw_ff00_t *jw;    /* JW over 0xFF00: the relay the plain session talks to */
+    bool is_judged;       /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;      /* MFG: it passed */
+    char reason[256];     /* MFG: what refusal points at */
+    cmn_ff00_relay_t *jw; /* JW over 0xFF00: the relay the plain session talks to */
 } s_state_t;
 
 static void
 s_state_free(s_state_t *st)
 {
     if (st) {
-        gw_ff00_destroy(&st->jw);
+        cmn_ff00_relay_destroy(&st->jw);
         free(st->anchors); /* public certificates */
         OPENSSL_clear_free(st, sizeof *st);
     }
@@ -83,13 +83,18 @@ s_open_jw_ff00(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_
 {
     (void) policy;
     s_state_t *st = calloc(1, sizeof *st);
-    if (st == NULL || (st->jw = gw_ff00_new(server, NULL)) == NULL) {
+    if (st == NULL || (st->jw = cmn_ff00_relay_new(false, &server->addr.sa, server->size, NULL, 0,
+                                                   NULL)) == NULL) {
         s_state_free(st);
         return NULL;
     }
-    coap_session_t *session =
-            coap_new_client_session(ctx, NULL, gw_ff00_local(st->jw), COAP_PROTO_UDP);
-    if (session == NULL || gw_ff00_bind(st->jw, coap_session_get_addr_local(session)) != CMN_OK) {
+    coap_address_t local;
+    coap_address_init(&local);
+    const struct sockaddr *sa = cmn_ff00_relay_local(st->jw, &local.size);
+    memcpy(&local.addr, sa, local.size);
+    coap_session_t *session = coap_new_client_session(ctx, NULL, &local, COAP_PROTO_UDP);
+    const coap_address_t *mine = session ? coap_session_get_addr_local(session) : NULL;
+    if (mine == NULL || cmn_ff00_relay_connect(st->jw, &mine->addr.sa, mine->size) != CMN_OK) {
         if (session) {
             coap_session_release(session);
         }
@@ -349,12 +354,14 @@ gw_dtls_refusal(coap_session_t *session)
 {
     const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
     if (st && st->jw) {
-        return gw_ff00_state(st->jw) == CMN_FF00_FAILED ? gw_ff00_error(st->jw) : NULL;
+        return cmn_ff00_state(cmn_ff00_relay_engine(st->jw)) == CMN_FF00_FAILED
+                       ? cmn_ff00_error(cmn_ff00_relay_engine(st->jw))
+                       : NULL;
     }
     return st ? st->refusal : NULL;
 }
 
-gw_ff00_t *
+cmn_ff00_relay_t *
 gw_dtls_ff00(coap_session_t *session)
 {
     const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
@@ -364,9 +371,10 @@ gw_dtls_ff00(coap_session_t *session)
 const char *
 gw_dtls_cipher(coap_session_t *session)
 {
-    gw_ff00_t *jw = gw_dtls_ff00(session);
+    cmn_ff00_relay_t *jw = gw_dtls_ff00(session);
     if (jw) {
-        return gw_ff00_state(jw) == CMN_FF00_ESTABLISHED ? GW_DTLS_FF00_NAME : "";
+        return cmn_ff00_state(cmn_ff00_relay_engine(jw)) == CMN_FF00_ESTABLISHED ? GW_DTLS_FF00_NAME
+                                                                                 : "";
     }
     coap_tls_library_t lib;
     SSL *ssl = session ? coap_session_get_tls(session, &lib) : NULL;

@@ -1,5 +1,5 @@
 /* gw_ff00_test.c — Just Works over 0xFF00 through gw_coap: the gateway's relay
- * (gw_ff00) and libcoap against a device made of a UDP socket and the server side of
+ * (common/cmn_ff00_relay) and libcoap against a device made of a UDP socket and the server side of
  * the engine (common/cmn_ff00) in this process. Real sockets, real handshake; the
  * "device" answers every CoAP request with 2.05 "ok". */
 #include <criterion/criterion.h>

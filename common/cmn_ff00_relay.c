@@ -1,10 +1,11 @@
-/* gw_ff00.c — the Just Works relay between libcoap (plain CoAP on loopback) and a
- * device speaking DTLS 1.2 with the suite 0xFF00 (gw_ff00.h). */
-#include "gw_ff00.h"
+/* cmn_ff00_relay.c — plain CoAP on loopback <-> DTLS 1.2 with the suite 0xFF00
+ * (cmn_ff00_relay.h). */
+#include "cmn_ff00_relay.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,12 +16,13 @@
 
 #define PENDING 8 /* CoAP datagrams held until the handshake completes */
 
-struct gw_ff00 {
-    int dev_fd;           /* connected to the device */
-    int loc_fd;           /* loopback, libcoap's peer */
-    coap_address_t local; /* loc_fd's address */
-    bool is_bound;        /* loc_fd is connected to libcoap's socket */
-    cmn_ff00_t *engine;   /* the DTLS client */
+struct cmn_ff00_relay {
+    int dev_fd;                    /* connected to the peer */
+    int loc_fd;                    /* loopback, libcoap's side */
+    struct sockaddr_storage local; /* loc_fd's address */
+    socklen_t local_len;
+    bool is_bound;      /* loc_fd is connected to libcoap's socket */
+    cmn_ff00_t *engine; /* the DTLS client or server */
     uint8_t *pending[PENDING];
     size_t pending_len[PENDING];
     size_t n_pending;
@@ -34,40 +36,52 @@ s_udp_socket(int family)
 
 /* Sends what the engine has for the device. */
 static void
-s_flush(gw_ff00_t *self)
+s_flush(cmn_ff00_relay_t *self)
 {
     uint8_t d[CMN_FF00_MTU];
     size_t n;
     while ((n = cmn_ff00_output(self->engine, d, sizeof d)) > 0) {
         if (send(self->dev_fd, d, n, 0) < 0) {
-            cmn_log_debug("GW-FF00-SEND", "send to the device failed: %s", strerror(errno));
+            cmn_log_debug("FF00-SEND", "send to the peer failed: %s", strerror(errno));
         }
     }
 }
 
-gw_ff00_t *
-gw_ff00_new(const coap_address_t *device, cmn_err_t *ret_err)
+cmn_ff00_relay_t *
+cmn_ff00_relay_new(bool is_server,
+                   const struct sockaddr *peer,
+                   socklen_t peer_len,
+                   const struct sockaddr *at,
+                   socklen_t at_len,
+                   cmn_err_t *ret_err)
 {
     cmn_err_t err = CMN_EIO;
-    gw_ff00_t *self = calloc(1, sizeof *self);
-    cmn_ff00_cfg_t cfg = {.is_server = false};
+    cmn_ff00_relay_t *self = calloc(1, sizeof *self);
+    uint8_t peer_bytes[sizeof(struct sockaddr_storage)];
+    memset(peer_bytes, 0, sizeof peer_bytes);
+    memcpy(peer_bytes, peer, peer_len < sizeof peer_bytes ? peer_len : sizeof peer_bytes);
+    cmn_ff00_cfg_t cfg = {.is_server = is_server, .peer = peer_bytes, .peer_len = peer_len};
+    int one = 1;
+    errno = 0;
     if (self == NULL) {
         err = CMN_ENOMEM;
         goto fail;
     }
     self->dev_fd = self->loc_fd = -1;
-    self->dev_fd = s_udp_socket(device->addr.sa.sa_family);
+    self->dev_fd = s_udp_socket(peer->sa_family);
     self->loc_fd = s_udp_socket(AF_INET);
     if (self->dev_fd < 0 || self->loc_fd < 0 ||
-        connect(self->dev_fd, &device->addr.sa, device->size) != 0) {
+        (at && (setsockopt(self->dev_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+                bind(self->dev_fd, at, at_len) != 0)) ||
+        connect(self->dev_fd, peer, peer_len) != 0) {
         goto fail;
     }
-    coap_address_init(&self->local);
-    self->local.addr.sin.sin_family = AF_INET;
-    self->local.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    self->local.size = sizeof self->local.addr.sin;
-    if (bind(self->loc_fd, &self->local.addr.sa, self->local.size) != 0 ||
-        getsockname(self->loc_fd, &self->local.addr.sa, &self->local.size) != 0) {
+    struct sockaddr_in *lo = (struct sockaddr_in *) &self->local;
+    lo->sin_family = AF_INET;
+    lo->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    self->local_len = sizeof *lo;
+    if (bind(self->loc_fd, (struct sockaddr *) &self->local, self->local_len) != 0 ||
+        getsockname(self->loc_fd, (struct sockaddr *) &self->local, &self->local_len) != 0) {
         goto fail;
     }
     self->engine = cmn_ff00_new(&cfg);
@@ -75,17 +89,19 @@ gw_ff00_new(const coap_address_t *device, cmn_err_t *ret_err)
         err = CMN_ECRYPTO;
         goto fail;
     }
-    err = cmn_ff00_start(self->engine, cmn_time_mono_ms());
-    if (err != CMN_OK) {
-        goto fail;
+    if (!is_server) {
+        err = cmn_ff00_start(self->engine, cmn_time_mono_ms());
+        if (err != CMN_OK) {
+            goto fail;
+        }
+        s_flush(self);
     }
-    s_flush(self);
     return self;
 fail:
     if (err == CMN_EIO && errno) {
         err = cmn_err_from_errno(errno);
     }
-    gw_ff00_destroy(&self);
+    cmn_ff00_relay_destroy(&self);
     if (ret_err) {
         *ret_err = err;
     }
@@ -93,12 +109,12 @@ fail:
 }
 
 void
-gw_ff00_destroy(gw_ff00_t **self_p)
+cmn_ff00_relay_destroy(cmn_ff00_relay_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL) {
         return;
     }
-    gw_ff00_t *self = *self_p;
+    cmn_ff00_relay_t *self = *self_p;
     if (self->engine) {
         cmn_ff00_close(self->engine);
         s_flush(self);
@@ -117,16 +133,17 @@ gw_ff00_destroy(gw_ff00_t **self_p)
     *self_p = NULL;
 }
 
-const coap_address_t *
-gw_ff00_local(const gw_ff00_t *self)
+const struct sockaddr *
+cmn_ff00_relay_local(const cmn_ff00_relay_t *self, socklen_t *ret_len)
 {
-    return &self->local;
+    *ret_len = self->local_len;
+    return (const struct sockaddr *) &self->local;
 }
 
 cmn_err_t
-gw_ff00_bind(gw_ff00_t *self, const coap_address_t *libcoap_side)
+cmn_ff00_relay_connect(cmn_ff00_relay_t *self, const struct sockaddr *to, socklen_t len)
 {
-    if (connect(self->loc_fd, &libcoap_side->addr.sa, libcoap_side->size) != 0) {
+    if (connect(self->loc_fd, to, len) != 0) {
         return cmn_err_from_errno(errno);
     }
     self->is_bound = true;
@@ -134,20 +151,20 @@ gw_ff00_bind(gw_ff00_t *self, const coap_address_t *libcoap_side)
 }
 
 int
-gw_ff00_fd_device(const gw_ff00_t *self)
+cmn_ff00_relay_fd_peer(const cmn_ff00_relay_t *self)
 {
     return self->dev_fd;
 }
 
 int
-gw_ff00_fd_local(const gw_ff00_t *self)
+cmn_ff00_relay_fd_local(const cmn_ff00_relay_t *self)
 {
     return self->loc_fd;
 }
 
 /* CoAP from libcoap: into the engine, or held until the handshake is done. */
 static void
-s_from_libcoap(gw_ff00_t *self, const uint8_t *d, size_t n)
+s_from_libcoap(cmn_ff00_relay_t *self, const uint8_t *d, size_t n)
 {
     cmn_ff00_state_t st = cmn_ff00_state(self->engine);
     if (st == CMN_FF00_ESTABLISHED) {
@@ -163,7 +180,7 @@ s_from_libcoap(gw_ff00_t *self, const uint8_t *d, size_t n)
 }
 
 int
-gw_ff00_process(gw_ff00_t *self, uint64_t now_ms)
+cmn_ff00_relay_process(cmn_ff00_relay_t *self, uint64_t now_ms)
 {
     static uint8_t d[CMN_FF00_MAX_PLAIN + 512];
     ssize_t n;
@@ -192,20 +209,8 @@ gw_ff00_process(gw_ff00_t *self, uint64_t now_ms)
     return deadline == 0 ? -1 : deadline <= now_ms ? 0 : (int) (deadline - now_ms);
 }
 
-cmn_ff00_state_t
-gw_ff00_state(const gw_ff00_t *self)
+cmn_ff00_t *
+cmn_ff00_relay_engine(const cmn_ff00_relay_t *self)
 {
-    return cmn_ff00_state(self->engine);
-}
-
-const char *
-gw_ff00_error(const gw_ff00_t *self)
-{
-    return cmn_ff00_error(self->engine);
-}
-
-const cmn_ff00_t *
-gw_ff00_engine(const gw_ff00_t *self)
-{
-    return cmn_ff00_state(self->engine) == CMN_FF00_ESTABLISHED ? self->engine : NULL;
+    return self->engine;
 }
