@@ -48,7 +48,7 @@ typedef struct {
 } s_net_t;
 
 /* The Just Works suite the devices serve (D53): false = 0xC018 through OpenSSL. */
-static bool s_jw_ff00;
+static bool s_jw_ff00 = true;
 
 static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
 static size_t s_cert_len;

@@ -106,12 +106,12 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
         OPT("jw-suite",
             CMN_CFG_STR,
             jw_suite,
-            "c018",
+            "ff00",
             0,
             1,
             0,
-            "Just Works DOC suite: c018 (OpenSSL AECDH, our devsim) or ff00 (OCF's "
-            "TLS_ECDH_ANON_WITH_AES_128_CBC_SHA256, real devices; docs/dtls.md)"),
+            "Just Works DOC suite: ff00 (OCF's TLS_ECDH_ANON_WITH_AES_128_CBC_SHA256, "
+            "our engine) or c018 (OpenSSL AECDH, the old stand-in; docs/dtls.md)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
 };
 const size_t GW_CONFIG_OPT_COUNT = sizeof GW_CONFIG_OPTS / sizeof GW_CONFIG_OPTS[0];

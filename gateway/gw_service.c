@@ -177,7 +177,7 @@ typedef cmn_err_t(s_policy_fn)(const Obt__Gw__Security *sec,
                                size_t error_len);
 
 /* The Just Works suite of this gateway (--jw-suite, D50), set once at start. */
-static gw_dtls_kind_t s_jw_kind = GW_DTLS_JW_ANON;
+static gw_dtls_kind_t s_jw_kind = GW_DTLS_JW_FF00;
 
 static cmn_err_t
 s_policy_jw(const Obt__Gw__Security *sec,
