@@ -7,6 +7,8 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cmn_ff00.h"
@@ -15,6 +17,27 @@
 #define IV_LEN  16u
 #define MAC_LEN 32u
 #define BLK     16u
+
+/* The algorithms, fetched once per process (an OpenSSL 3 fetch per record costs more
+ * than the record: docs/performance.md); never freed, like OpenSSL's own tables. */
+static EVP_MAC *s_hmac;
+static EVP_CIPHER *s_aes;
+static EVP_KDF *s_prf;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+
+static void
+s_fetch(void)
+{
+    s_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    s_aes = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    s_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+}
+
+static bool
+s_algs(void)
+{
+    return pthread_once(&s_once, s_fetch) == 0 && s_hmac && s_aes && s_prf;
+}
 
 /* HMAC-SHA256(mac_key, seq_num || type || version || length || content), where
  * seq_num is the record's epoch and sequence number (RFC 6347 4.1.2.1). */
@@ -36,8 +59,7 @@ s_mac(const cmn_ff00_dir_t *keys,
     char md[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, md, 0),
                            OSSL_PARAM_construct_end()};
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_CTX *ctx = s_algs() ? EVP_MAC_CTX_new(s_hmac) : NULL;
     size_t n = 0;
     if (ctx && EVP_MAC_init(ctx, keys->mac_key, MAC_LEN, params) == 1 &&
         EVP_MAC_update(ctx, pre, sizeof pre) == 1 && EVP_MAC_update(ctx, content, len) == 1 &&
@@ -45,7 +67,6 @@ s_mac(const cmn_ff00_dir_t *keys,
         err = CMN_OK;
     }
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return err;
 }
 
@@ -58,9 +79,9 @@ s_cbc(const uint8_t key[16],
       uint8_t *out)
 {
     cmn_err_t err = CMN_ECRYPTO;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx = s_algs() ? EVP_CIPHER_CTX_new() : NULL;
     int n1 = 0, n2 = 0;
-    if (ctx && EVP_CipherInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv, enc) == 1 &&
+    if (ctx && EVP_CipherInit_ex2(ctx, s_aes, key, iv, enc, NULL) == 1 &&
         EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
         EVP_CipherUpdate(ctx, out, &n1, in, (int) len) == 1 &&
         EVP_CipherFinal_ex(ctx, out + n1, &n2) == 1 && (size_t) (n1 + n2) == len) {
@@ -212,8 +233,7 @@ cmn_ff00_prf(const uint8_t *secret,
     memcpy(buf + label_len, seed, seed_len);
     memcpy(key, secret, secret_len);
     cmn_err_t err = CMN_ECRYPTO;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_CTX *ctx = s_algs() ? EVP_KDF_CTX_new(s_prf) : NULL;
     OSSL_PARAM params[] = {
             OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md, 0),
             OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, key, secret_len),
@@ -224,7 +244,6 @@ cmn_ff00_prf(const uint8_t *secret,
         err = CMN_OK;
     }
     EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
     OPENSSL_cleanse(buf, sizeof buf);
     OPENSSL_cleanse(key, sizeof key);
     return err;

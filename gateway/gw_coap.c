@@ -340,6 +340,10 @@ gw_coap_relay_fd(const gw_coap_t *self)
 static int
 s_relays(gw_coap_t *self, uint64_t now)
 {
+    /* only the relays with a readable socket or a due timer: not two recv() per relay
+     * per pass (docs/performance.md) */
+    struct epoll_event evs[64];
+    int n_ready = epoll_wait(self->relay_ep, evs, 64, 0);
     int ms = -1;
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
@@ -347,7 +351,16 @@ s_relays(gw_coap_t *self, uint64_t now)
         if (jw == NULL) {
             continue;
         }
-        int t = cmn_ff00_relay_process(jw, now);
+        uint64_t deadline = cmn_ff00_deadline(cmn_ff00_relay_engine(jw));
+        bool is_ready =
+                n_ready >= (int) (sizeof evs / sizeof evs[0]) || (deadline != 0 && deadline <= now);
+        for (int k = 0; k < n_ready && !is_ready; k++) {
+            is_ready = evs[k].data.fd == cmn_ff00_relay_fd_peer(jw) ||
+                       evs[k].data.fd == cmn_ff00_relay_fd_local(jw);
+        }
+        int t = is_ready        ? cmn_ff00_relay_process(jw, now)
+                : deadline == 0 ? -1
+                                : (int) (deadline - now);
         ms = t >= 0 && (ms < 0 || t < ms) ? t : ms;
         cmn_ff00_state_t st = cmn_ff00_state(cmn_ff00_relay_engine(jw));
         if (st == CMN_FF00_FAILED || st == CMN_FF00_CLOSED) {
