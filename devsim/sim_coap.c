@@ -40,26 +40,17 @@ typedef struct {
     bool is_fsync;                 /* fsync state writes */
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
     coap_session_t *to_drop;       /* fault drop-doc: close after this round (referenced) */
-    /* Just Works over 0xFF00 (--jw-suite ff00, D53) */
+    /* Just Works over 0xFF00 (D53) */
     int ep;                  /* epoll of libcoap's fd and the relay's sockets, -1 = off */
     struct sockaddr_in back; /* libcoap's loopback endpoint the DOC's CoAP goes to */
     cmn_ff00_relay_t *jw;    /* the JW DOC's relay, NULL = none */
     bool is_jw_open;         /* its handshake completed (the DOC is open) */
 } s_net_t;
 
-/* The Just Works suite the devices serve (D53): false = 0xC018 through OpenSSL. */
-static bool s_jw_ff00 = true;
-
 static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
 static size_t s_cert_len;
 static uint8_t *s_key_der; /* its private key (DER) */
 static size_t s_key_len;
-
-void
-sim_coap_set_jw_ff00(bool is_ff00)
-{
-    s_jw_ff00 = is_ff00;
-}
 
 cmn_err_t
 sim_coap_init(void)
@@ -169,12 +160,14 @@ s_rdp_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int
 /* DOC session setup of one OTM (the device is in RFOTM with that oxmsel). */
 typedef int(s_doc_setup_fn)(sim_device_t *dev, SSL *ssl);
 
+/* Just Works: served by a relay over 0xFF00 (s_jw_take, D53) before this is reached;
+ * the row only says that the simulator implements the OTM. */
 static int
 s_doc_jw(sim_device_t *dev, SSL *ssl)
 {
     (void) dev;
-    SSL_set_security_level(ssl, 0);
-    return SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:@SECLEVEL=0") == 1;
+    (void) ssl;
+    return 0;
 }
 
 static int
@@ -351,7 +344,7 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
                          (long long) dev->doxm.oxmsel, dev->doc_open);
             return 0;
         }
-        if (dev->doxm.oxmsel == 0 && s_jw_ff00) {
+        if (dev->doxm.oxmsel == 0) {
             s_jw_take(dev, session);
             return 0; /* libcoap forgets the session; the relay has the peer */
         }
@@ -584,7 +577,7 @@ static const char *const s_paths[] = {"oic/sec/doxm",  "oic/sec/pstat", "oic/sec
                                       "oic/d",         "oic/p",         "a/light",
                                       "bridge/vodlist"}; /* 4.04 unless a Bridge */
 
-/* With --jw-suite ff00: libcoap's loopback endpoint for the JW DOC's CoAP, and an
+/* libcoap's loopback endpoint for the JW DOC's CoAP, and an
  * epoll of libcoap's fd and the relay's sockets (sim_coap_fd) (D53). */
 static cmn_err_t
 s_jw_open_back(s_net_t *net, coap_context_t *ctx)
@@ -689,7 +682,7 @@ s_open_ctx(sim_device_t *dev)
         coap_register_handler(r, COAP_REQUEST_DELETE, s_handler);
         coap_add_resource(ctx, r);
     }
-    if (s_jw_ff00 && s_jw_open_back(net, ctx) != CMN_OK) {
+    if (s_jw_open_back(net, ctx) != CMN_OK) {
         cmn_log_err("SIM-BIND", "dev=%d cannot open the Just Works 0xFF00 endpoint", dev->idx);
         coap_free_context(ctx);
         return CMN_EIO;

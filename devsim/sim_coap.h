@@ -11,11 +11,6 @@
 cmn_err_t sim_coap_init(void);
 void sim_coap_fini(void);
 
-/* The Just Works suite of every device (--jw-suite, D53): true = OCF's 0xFF00 through
- * our engine (common/cmn_ff00_relay), false = 0xC018 through OpenSSL. Before
- * sim_coap_start. */
-void sim_coap_set_jw_ff00(bool is_ff00);
-
 /* Opens dev's context on dev->address with dev->udp_port/dev->dtls_port (0 = pick
  * free ports and store them in dev). State changes are saved with sim_store. */
 cmn_err_t sim_coap_start(sim_device_t *dev, bool fsync);

@@ -19,7 +19,6 @@ typedef struct {
     int reset_delay_ms;   /* delay between a reset request and the reset */
     int doc_idle_ms;      /* a DOC without a request for this long is closed (RFOTM: reset) */
     char *faults;         /* fault injection spec (tests) */
-    char *jw_suite;       /* Just Works suite: "c018" or "ff00" (D53) */
     char *log_level;      /* err..debug */
     bool dump;            /* print the persisted devices as JSON and exit */
     bool fsync;           /* fsync state files (power-loss durability) */

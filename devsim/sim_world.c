@@ -130,11 +130,6 @@ sim_world_new(const sim_config_t *cfg)
         rl.rlim_cur = rl.rlim_max; /* 3 descriptors per device */
         (void) setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (strcmp(cfg->jw_suite, "ff00") != 0 && strcmp(cfg->jw_suite, "c018") != 0) {
-        cmn_log_err("SIM-INIT", "--jw-suite must be c018 or ff00, not \"%s\"", cfg->jw_suite);
-        goto fail;
-    }
-    sim_coap_set_jw_ff00(strcmp(cfg->jw_suite, "ff00") == 0);
     if (self->devs == NULL || sim_coap_init() != CMN_OK ||
         (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)) {
         cmn_log_err("SIM-INIT", "cannot prepare \"%s\": %s", cfg->dir, strerror(errno));

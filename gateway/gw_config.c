@@ -103,15 +103,6 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
             1000,
             86400000,
             "DTLS sessions unused this long are closed"),
-        OPT("jw-suite",
-            CMN_CFG_STR,
-            jw_suite,
-            "ff00",
-            0,
-            1,
-            0,
-            "Just Works DOC suite: ff00 (OCF's TLS_ECDH_ANON_WITH_AES_128_CBC_SHA256, "
-            "our engine) or c018 (OpenSSL AECDH, the old stand-in; docs/dtls.md)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
 };
 const size_t GW_CONFIG_OPT_COUNT = sizeof GW_CONFIG_OPTS / sizeof GW_CONFIG_OPTS[0];

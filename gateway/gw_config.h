@@ -20,7 +20,6 @@ typedef struct {
     int discover_max_kib;        /* memory of one pending discovery's results */
     int request_timeout_ms;      /* default CoAP exchange deadline */
     int session_idle_ms;         /* idle DTLS sessions are closed after this */
-    char *jw_suite;              /* Just Works suite: "c018" or "ff00" (D50) */
     char *log_level;             /* err..debug */
 } gw_config_t;
 

@@ -14,7 +14,6 @@
 #include "cmn_log.h"
 #include "cmn_psk.h"
 
-#define JW_CIPHERS  "AECDH-AES128-SHA:@SECLEVEL=0"
 #define PSK_CIPHERS "ECDHE-PSK-AES128-CBC-SHA256"
 /* The certificate OTM's suites (OCF-NOTES 6.1), [IL]'s order. */
 #define MFG_CIPHERS                                                                                \
@@ -63,17 +62,6 @@ s_restrict(coap_session_t *session, const char *ciphers, int seclevel)
         SSL_set_security_level(ssl, seclevel);
     }
     return SSL_set_cipher_list(ssl, ciphers) == 1 ? CMN_OK : CMN_ECRYPTO;
-}
-
-static coap_session_t *
-s_open_anon(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
-{
-    (void) policy;
-    coap_dtls_pki_t pki;
-    memset(&pki, 0, sizeof pki);
-    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-    pki.verify_peer_cert = 0; /* anonymous: there is no certificate */
-    return coap_new_client_session_pki(ctx, NULL, server, COAP_PROTO_DTLS, &pki);
 }
 
 /* Just Works over 0xFF00 (D50): libcoap runs plain CoAP to a relay on loopback, the
@@ -269,8 +257,7 @@ static const struct {
     const char *ciphers;
     int seclevel; /* -1 = OpenSSL's default */
 } s_kinds[] = {
-        {GW_DTLS_JW_ANON, s_open_anon, JW_CIPHERS, 0},
-        {GW_DTLS_JW_FF00, s_open_jw_ff00, NULL, -1}, /* not OpenSSL: no cipher list */
+        {GW_DTLS_JW_ANON, s_open_jw_ff00, NULL, -1}, /* not OpenSSL: no cipher list */
         {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
         {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
         {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},

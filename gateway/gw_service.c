@@ -176,9 +176,6 @@ typedef cmn_err_t(s_policy_fn)(const Obt__Gw__Security *sec,
                                char *error,
                                size_t error_len);
 
-/* The Just Works suite of this gateway (--jw-suite, D50), set once at start. */
-static gw_dtls_kind_t s_jw_kind = GW_DTLS_JW_FF00;
-
 static cmn_err_t
 s_policy_jw(const Obt__Gw__Security *sec,
             const Obt__Gw__CoapRequest *c,
@@ -190,7 +187,7 @@ s_policy_jw(const Obt__Gw__Security *sec,
     (void) c;
     (void) error;
     (void) error_len;
-    ret->kind = s_jw_kind;
+    ret->kind = GW_DTLS_JW_ANON; /* 0xFF00 (D50) */
     return CMN_OK;
 }
 
@@ -849,11 +846,6 @@ gw_service_new(const gw_config_t *cfg)
         return NULL;
     }
     self->cfg = cfg;
-    if (strcmp(cfg->jw_suite, "ff00") != 0 && strcmp(cfg->jw_suite, "c018") != 0) {
-        cmn_log_err("GW-INIT", "--jw-suite must be c018 or ff00, not \"%s\"", cfg->jw_suite);
-        goto fail;
-    }
-    s_jw_kind = strcmp(cfg->jw_suite, "ff00") == 0 ? GW_DTLS_JW_FF00 : GW_DTLS_JW_ANON;
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
     self->coap = gw_coap_new(cfg->session_idle_ms);

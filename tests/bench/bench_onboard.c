@@ -528,7 +528,6 @@ main(int argc, char **argv)
     const char *durable = "--durable";
     const s_otm_t *otm = &s_otms[0];
     bool steps = false;
-    const char *jw_suite = NULL; /* the daemons' default */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -536,8 +535,6 @@ main(int argc, char **argv)
             in_flight = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--otm") == 0 && i + 1 < argc) {
             otm = s_otm_find(argv[++i]);
-        } else if (strcmp(argv[i], "--jw-suite") == 0 && i + 1 < argc) {
-            jw_suite = argv[++i]; /* gateway and simulator: c018 or ff00 (D50) */
         } else if (strcmp(argv[i], "--no-durable") == 0) {
             durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
         } else if (strcmp(argv[i], "--steps") == 0) {
@@ -550,7 +547,7 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
         fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--jw-suite c018|ff00] [--no-durable] [--steps]\n");
+                        "[--no-durable] [--steps]\n");
         return 2;
     }
     char inflight[16];
@@ -558,14 +555,11 @@ main(int argc, char **argv)
     const char *dots_args[] = {
             durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
             "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[] = {"--oxms", otm->sim_oxms, jw_suite ? "--jw-suite" : NULL, jw_suite,
-                              NULL};
-    const char *gw_args[] = {"--jw-suite", jw_suite, NULL};
+    const char *sim_args[] = {"--oxms", otm->sim_oxms, NULL};
     char *dir = obt_tmpdir("bench");
     obt_suite_t s;
     obt_proc_t sim;
     if (dir == NULL || obt_suite_start(&s, dir, dots_args) != 0 ||
-        (jw_suite && obt_suite_restart(&s, "gateway", gw_args) != 0) ||
         obt_devsim_start_with(&sim, dir, count, NULL, sim_args) != 0) {
         fprintf(stderr, "bench: cannot start the suite (run inside scripts/netns.sh)\n");
         return 1;

@@ -1,5 +1,5 @@
-/* jw_ff00_test.c — Just Works over OCF's suite 0xFF00 (D50, D53): the gateway with
- * --jw-suite ff00 onboards ocf-devsim devices serving 0xFF00 to RFNOP through all four
+/* jw_ff00_test.c — Just Works over OCF's suite 0xFF00 (D50, D53): the gateway
+ * onboards ocf-devsim devices serving 0xFF00 to RFNOP through all four
  * daemons, checked on the devices themselves; the DOC's cipher is the OCF suite and
  * the owner PSK (KBL 96) agrees on both sides (the owner's PSK session that follows
  * could not open otherwise). */
@@ -20,13 +20,10 @@ static obt_proc_t s_sim;
 static void
 s_setup(void)
 {
-    static const char *const ff00[] = {"--jw-suite", "ff00", NULL};
     s_dir = obt_tmpdir("jw-ff00");
     cr_assert_not_null(s_dir);
     cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
-    cr_assert_eq(obt_suite_restart(&s_suite, "gateway", ff00), 0, "gateway did not restart");
-    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, NULL, ff00), 0,
-                 "devsim did not start");
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0, "devsim did not start");
 }
 
 static void

@@ -163,7 +163,7 @@ s_request(gw_coap_t *gw, uint32_t timeout_ms, s_result_t *res)
 {
     char ep[64];
     (void) snprintf(ep, sizeof ep, "coaps://127.0.0.1:%u", s_dev.port);
-    gw_dtls_policy_t policy = {.kind = GW_DTLS_JW_FF00};
+    gw_dtls_policy_t policy = {.kind = GW_DTLS_JW_ANON};
     cr_assert_eq(gw_coap_request(gw, CALLER, ep, &policy, 1, "/oic/sec/doxm", NULL, NULL, 0,
                                  timeout_ms, s_done, res),
                  CMN_OK);
