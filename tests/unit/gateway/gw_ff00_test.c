@@ -14,6 +14,7 @@
 #include "cmn_psk.h"
 #include "cmn_time.h"
 #include "gw_coap.h"
+#include "gw_test_result.h"
 
 #define CALLER   "11111111-2222-4333-8444-555555555555"
 #define JW_LABEL "oic.sec.doxm.jw"
@@ -34,15 +35,6 @@ typedef struct {
 } s_dev_t;
 
 static s_dev_t s_dev;
-
-typedef struct {
-    int done;
-    cmn_err_t err;
-    int code;
-    char cipher[64];
-    char error[256];
-    char payload[64];
-} s_result_t;
 
 static void
 s_setup_mode(s_mode_t mode)
@@ -124,28 +116,9 @@ s_dev_process(void)
     }
 }
 
-static void
-s_done(void *arg,
-       cmn_err_t err,
-       const char *error,
-       int code,
-       const uint8_t *payload,
-       size_t len,
-       const char *cipher)
-{
-    s_result_t *res = arg;
-    (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
-    (void) snprintf(res->payload, sizeof res->payload, "%.*s", (int) len,
-                    payload ? (const char *) payload : "");
-    res->done++;
-    res->err = err;
-    res->code = code;
-    (void) snprintf(res->cipher, sizeof res->cipher, "%s", cipher ? cipher : "");
-}
-
 /* Both sides in one thread, like the daemons: the gateway wakes on its two fds. */
 static void
-s_run(gw_coap_t *gw, const s_result_t *res)
+s_run(gw_coap_t *gw, const gw_test_result_t *res)
 {
     for (int i = 0; i < 1000 && res->done == 0; i++) {
         struct pollfd pfd[3] = {{.fd = gw_coap_fd(gw), .events = POLLIN},
@@ -159,13 +132,13 @@ s_run(gw_coap_t *gw, const s_result_t *res)
 }
 
 static void
-s_request(gw_coap_t *gw, uint32_t timeout_ms, s_result_t *res)
+s_request(gw_coap_t *gw, uint32_t timeout_ms, gw_test_result_t *res)
 {
     char ep[64];
     (void) snprintf(ep, sizeof ep, "coaps://127.0.0.1:%u", s_dev.port);
     gw_dtls_policy_t policy = {.kind = GW_DTLS_JW_ANON};
     cr_assert_eq(gw_coap_request(gw, CALLER, ep, &policy, 1, "/oic/sec/doxm", NULL, NULL, 0,
-                                 timeout_ms, s_done, res),
+                                 timeout_ms, gw_test_done, res),
                  CMN_OK);
     s_run(gw, res);
 }
@@ -180,7 +153,7 @@ Test(gw_ff00, jw_exchange_and_owner_psk, .init = s_setup, .fini = s_teardown, .t
 {
     gw_coap_t *gw = gw_coap_new(60000);
     cr_assert_not_null(gw);
-    s_result_t res = {0};
+    gw_test_result_t res = {0};
     s_request(gw, 5000, &res);
     cr_assert_eq(res.err, CMN_OK, "%s", res.error);
     cr_expect_eq(res.code, 205, "code %d", res.code);
@@ -188,7 +161,7 @@ Test(gw_ff00, jw_exchange_and_owner_psk, .init = s_setup, .fini = s_teardown, .t
     cr_expect_str_eq(res.cipher, GW_DTLS_FF00_NAME);
     cr_expect_eq(cmn_ff00_state(s_dev.engine), CMN_FF00_ESTABLISHED);
     /* a second exchange on the same session: no second handshake */
-    s_result_t again = {0};
+    gw_test_result_t again = {0};
     s_request(gw, 5000, &again);
     cr_assert_eq(again.err, CMN_OK, "%s", again.error);
     cr_expect_eq(s_dev.requests, 2);
@@ -220,7 +193,7 @@ Test(gw_ff00, device_refusing_the_suite_fails_with_its_alert, .fini = s_teardown
 {
     s_setup_mode(DEV_ALERT);
     gw_coap_t *gw = gw_coap_new(60000);
-    s_result_t res = {0};
+    gw_test_result_t res = {0};
     s_request(gw, 5000, &res);
     cr_expect_eq(res.err, CMN_ECRYPTO, "%s", cmn_strerror(res.err));
     cr_expect(strstr(res.error, "peer sent fatal alert 40") != NULL, "error: %s", res.error);
@@ -231,7 +204,7 @@ Test(gw_ff00, silent_device_times_out, .fini = s_teardown, .timeout = 30)
 {
     s_setup_mode(DEV_SILENT);
     gw_coap_t *gw = gw_coap_new(60000);
-    s_result_t res = {0};
+    gw_test_result_t res = {0};
     uint64_t t0 = cmn_time_mono_ms();
     s_request(gw, 1500, &res);
     cr_expect_eq(res.err, CMN_ETIMEDOUT, "%s: %s", cmn_strerror(res.err), res.error);
