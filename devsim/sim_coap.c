@@ -255,8 +255,16 @@ static void
 s_jw_take(sim_device_t *dev, coap_session_t *session)
 {
     s_net_t *net = dev->net;
-    if (net->ep < 0 || net->jw != NULL) {
+    if (net->jw != NULL && net->is_jw_open) {
         cmn_log_info("SIM-DOC-REFUSED", "dev=%d refusing a second Just Works DOC", dev->idx);
+        return;
+    }
+    if (net->jw != NULL) { /* a handshake its peer gave up (an OBT that died): a new one */
+        cmn_log_info("SIM-JW-FF00", "dev=%d an unfinished Just Works handshake is replaced",
+                     dev->idx);
+        s_jw_end(dev);
+    }
+    if (net->ep < 0) {
         return;
     }
     const coap_address_t *remote = coap_session_get_addr_remote(session);
