@@ -25,11 +25,12 @@ typedef enum {
 
 /* Who is asking. */
 typedef struct {
-    bool is_secure;  /* over DTLS */
-    bool is_doc;     /* over the Device Ownership Connection */
-    bool has_peer;   /* peer UUID known (PSK identity) */
-    cmn_uuid_t peer; /* the peer's UUID */
-    void *ssl;       /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
+    bool is_secure;   /* over DTLS */
+    bool is_doc;      /* over the Device Ownership Connection */
+    bool has_peer;    /* peer UUID known (PSK identity) */
+    cmn_uuid_t peer;  /* the peer's UUID */
+    void *ssl;        /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
+    const void *ff00; /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
 } sim_peer_t;
 
 typedef struct sim_device {

@@ -6,9 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_ff00.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "sim_svr.h"
+
+/* The owner PSK from the DOC (OCF-NOTES 6.3): OpenSSL's session, or the 0xFF00
+ * engine's (KBL 96). */
+static cmn_err_t
+s_derive(const sim_peer_t *peer,
+         const char *label,
+         const uint8_t owner[16],
+         const uint8_t device[16],
+         uint8_t out[CMN_PSK_LEN],
+         size_t *ret_kbl)
+{
+    if (peer->ssl) {
+        return cmn_psk_derive_from_ssl(peer->ssl, label, owner, device, out, ret_kbl);
+    }
+    uint8_t master[CMN_FF00_MASTER_LEN], cr[CMN_FF00_RANDOM_LEN], sr[CMN_FF00_RANDOM_LEN];
+    cmn_err_t err = cmn_ff00_export(peer->ff00, master, cr, sr);
+    if (err == CMN_OK) {
+        err = cmn_psk_derive_owner(master, cr, sr, CMN_FF00_KBL, label, owner, device, out);
+        *ret_kbl = CMN_FF00_KBL;
+    }
+    OPENSSL_cleanse(master, sizeof master);
+    return err;
+}
 
 static bool
 s_cred_is_owner(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
@@ -51,14 +75,13 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         if (c->credtype != CMN_CREDTYPE_PSK) {
             continue;
         }
-        if (c->priv_len == 0 && s == CMN_DOS_RFOTM && peer->is_doc && peer->ssl &&
+        if (c->priv_len == 0 && s == CMN_DOS_RFOTM && peer->is_doc && (peer->ssl || peer->ff00) &&
             s_cred_is_owner(dev, &in, c)) {
             const char *label = cmn_psk_otm_label(dev->doxm.oxmsel);
             uint8_t psk[CMN_PSK_LEN];
             size_t kbl = 0;
-            if (label == NULL ||
-                cmn_psk_derive_from_ssl(peer->ssl, label, c->subjectuuid.b, dev->doxm.deviceuuid.b,
-                                        psk, &kbl) != CMN_OK) {
+            if (label == NULL || s_derive(peer, label, c->subjectuuid.b, dev->doxm.deviceuuid.b,
+                                          psk, &kbl) != CMN_OK) {
                 code = SIM_CODE_INTERNAL;
                 goto out;
             }

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "cmn_cert.h"
+#include "cmn_ff00_relay.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 
-#define JW_CIPHERS  "AECDH-AES128-SHA:@SECLEVEL=0"
 #define PSK_CIPHERS "ECDHE-PSK-AES128-CBC-SHA256"
 /* The certificate OTM's suites (OCF-NOTES 6.1), [IL]'s order. */
 #define MFG_CIPHERS                                                                                \
@@ -34,15 +34,17 @@ typedef struct {
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
     uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
     size_t anchors_len;
-    bool is_judged;   /* MFG: the peer's chain was checked (verdict below) */
-    bool is_trusted;  /* MFG: it passed */
-    char reason[256]; /* MFG: what refusal points at */
+    bool is_judged;       /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;      /* MFG: it passed */
+    char reason[256];     /* MFG: what refusal points at */
+    cmn_ff00_relay_t *jw; /* JW over 0xFF00: the relay the plain session talks to */
 } s_state_t;
 
 static void
 s_state_free(s_state_t *st)
 {
     if (st) {
+        cmn_ff00_relay_destroy(&st->jw);
         free(st->anchors); /* public certificates */
         OPENSSL_clear_free(st, sizeof *st);
     }
@@ -168,15 +170,33 @@ gw_dtls_attach(coap_context_t *ctx)
     return CMN_OK;
 }
 
+/* Just Works over 0xFF00 (D50): libcoap runs plain CoAP to a relay on loopback, the
+ * relay runs the DTLS engine (common/cmn_ff00) to the device. */
 static coap_session_t *
-s_open_anon(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
+s_open_jw_ff00(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
 {
     (void) policy;
-    coap_dtls_pki_t pki;
-    memset(&pki, 0, sizeof pki);
-    pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-    pki.verify_peer_cert = 0; /* anonymous: there is no certificate */
-    return coap_new_client_session_pki(ctx, NULL, server, COAP_PROTO_DTLS, &pki);
+    s_state_t *st = calloc(1, sizeof *st);
+    if (st == NULL || (st->jw = cmn_ff00_relay_new(false, &server->addr.sa, server->size, NULL, 0,
+                                                   NULL)) == NULL) {
+        s_state_free(st);
+        return NULL;
+    }
+    coap_address_t local;
+    coap_address_init(&local);
+    const struct sockaddr *sa = cmn_ff00_relay_local(st->jw, &local.size);
+    memcpy(&local.addr, sa, local.size);
+    coap_session_t *session = coap_new_client_session(ctx, NULL, &local, COAP_PROTO_UDP);
+    const coap_address_t *mine = session ? coap_session_get_addr_local(session) : NULL;
+    if (mine == NULL || cmn_ff00_relay_connect(st->jw, &mine->addr.sa, mine->size) != CMN_OK) {
+        if (session) {
+            coap_session_release(session);
+        }
+        s_state_free(st);
+        return NULL;
+    }
+    coap_session_set_app_data(session, st);
+    return session;
 }
 
 static void
@@ -343,7 +363,7 @@ static const struct {
     const char *ciphers;
     int seclevel; /* -1 = OpenSSL's default */
 } s_kinds[] = {
-        {GW_DTLS_JW_ANON, s_open_anon, JW_CIPHERS, 0},
+        {GW_DTLS_JW_ANON, s_open_jw_ff00, NULL, -1}, /* not OpenSSL: no cipher list */
         {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
         {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
         {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},
@@ -436,12 +456,29 @@ const char *
 gw_dtls_refusal(coap_session_t *session)
 {
     const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    if (st && st->jw) {
+        return cmn_ff00_state(cmn_ff00_relay_engine(st->jw)) == CMN_FF00_FAILED
+                       ? cmn_ff00_error(cmn_ff00_relay_engine(st->jw))
+                       : NULL;
+    }
     return st ? st->refusal : NULL;
+}
+
+cmn_ff00_relay_t *
+gw_dtls_ff00(coap_session_t *session)
+{
+    const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    return st ? st->jw : NULL;
 }
 
 const char *
 gw_dtls_cipher(coap_session_t *session)
 {
+    cmn_ff00_relay_t *jw = gw_dtls_ff00(session);
+    if (jw) {
+        return cmn_ff00_state(cmn_ff00_relay_engine(jw)) == CMN_FF00_ESTABLISHED ? GW_DTLS_FF00_NAME
+                                                                                 : "";
+    }
     coap_tls_library_t lib;
     SSL *ssl = session ? coap_session_get_tls(session, &lib) : NULL;
     const char *name = ssl ? SSL_get_cipher_name(ssl) : NULL;

@@ -12,11 +12,16 @@
 #include "cmn_err.h"
 
 typedef enum {
-    GW_DTLS_JW_ANON = 1, /* anonymous ECDH (0xC018 stand-in for 0xFF00) */
+    GW_DTLS_JW_ANON = 1, /* Just Works DOC: OCF's 0xFF00 (common/cmn_ff00_relay, D50) */
     GW_DTLS_PSK = 2,     /* ECDHE-PSK-AES128-CBC-SHA256 (0xC037) */
     GW_DTLS_RDP = 3,     /* Random PIN DOC: 0xC037, identity "oic.sec.doxm.rdp", key = PPSK */
     GW_DTLS_MFG = 4      /* manufacturer-certificate DOC: ECDHE-ECDSA CCM suites, chain checked */
 } gw_dtls_kind_t;
+
+/* gw_dtls_cipher() of an established 0xFF00 session (OpenSSL has no name for it). */
+#define GW_DTLS_FF00_NAME "ECDH-ANON-AES128-CBC-SHA256"
+
+typedef struct cmn_ff00_relay cmn_ff00_relay_t;
 
 typedef struct {
     gw_dtls_kind_t kind;
@@ -70,6 +75,10 @@ void gw_dtls_close(coap_session_t **session_p);
 /* Why our side aborted the session's handshake ("device changed its UUID in the PIN
  * hint"), or NULL if it did not (the peer or the network ended it). */
 const char *gw_dtls_refusal(coap_session_t *session);
+
+/* The 0xFF00 relay of a GW_DTLS_JW_ANON session (its fds to poll, cmn_ff00_relay_process to
+ * run, the engine for the owner PSK), NULL for every other session. Borrowed. */
+cmn_ff00_relay_t *gw_dtls_ff00(coap_session_t *session);
 
 /* The negotiated cipher's OpenSSL name ("" before the handshake). */
 const char *gw_dtls_cipher(coap_session_t *session);

@@ -187,7 +187,7 @@ s_policy_jw(const Obt__Gw__Security *sec,
     (void) c;
     (void) error;
     (void) error_len;
-    ret->kind = GW_DTLS_JW_ANON;
+    ret->kind = GW_DTLS_JW_ANON; /* 0xFF00 (D50) */
     return CMN_OK;
 }
 
@@ -830,8 +830,11 @@ s_loop_new(gw_service_t *self)
     int fd = gw_coap_fd(self->coap);
     cmn_err_t err = cmn_loop_add_tick(self->loop, s_coap_tick, self->coap);
     err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
-    return err != CMN_OK || fd < 0 ? err
-                                   : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    err = err != CMN_OK || fd < 0 ? err : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    /* the Just Works 0xFF00 relays' sockets (D50) wake it the same way */
+    return err != CMN_OK ? err
+                         : cmn_loop_add_fd(self->loop, gw_coap_relay_fd(self->coap),
+                                           s_on_coap_readable, NULL);
 }
 
 gw_service_t *
