@@ -69,13 +69,31 @@ static cmn_cfg_opt_t s_opts[] = {
             "empty: KEYS-DIR/secret/<service>.kek"),
 };
 
+#define S_N_OPTS (sizeof s_opts / sizeof s_opts[0])
+
+/* The common options followed by extra (malloc'd; NULL if out of memory). */
+static cmn_cfg_opt_t *
+s_all_opts(const cmn_cfg_opt_t *extra, size_t n_extra)
+{
+    cmn_cfg_opt_t *all = calloc(S_N_OPTS + n_extra, sizeof *all);
+    if (all) {
+        memcpy(all, s_opts, sizeof s_opts);
+        if (n_extra) {
+            memcpy(all + S_N_OPTS, extra, n_extra * sizeof *extra);
+        }
+    }
+    return all;
+}
+
 cmn_cfg_result_t
-cmn_svc_config_load(cmn_svc_config_t *cfg,
-                    const char *name,
-                    const char *default_endpoint,
-                    const char *default_name,
-                    int argc,
-                    char **argv)
+cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
+                        const char *name,
+                        const char *default_endpoint,
+                        const char *default_name,
+                        const cmn_cfg_opt_t *extra,
+                        size_t n_extra,
+                        int argc,
+                        char **argv)
 {
     char usage[256];
     s_opts[0].def = default_endpoint;
@@ -84,13 +102,40 @@ cmn_svc_config_load(cmn_svc_config_t *cfg,
                     "usage: obt-%s --keys-dir DIR --store-dir DIR [options]\n"
                     "%s service of the OBT suite.",
                     name, strcmp(name, "cms") == 0 ? "Credential Management" : "Access Management");
-    return cmn_cfg_load(s_opts, sizeof s_opts / sizeof s_opts[0], cfg, name, usage, argc, argv);
+    cmn_cfg_opt_t *all = s_all_opts(extra, n_extra);
+    if (all == NULL) {
+        (void) fprintf(stderr, "error: out of memory\n");
+        return CMN_CFG_ERROR;
+    }
+    cmn_cfg_result_t r = cmn_cfg_load(all, S_N_OPTS + n_extra, cfg, name, usage, argc, argv);
+    free(all);
+    return r;
+}
+
+cmn_cfg_result_t
+cmn_svc_config_load(cmn_svc_config_t *cfg,
+                    const char *name,
+                    const char *default_endpoint,
+                    const char *default_name,
+                    int argc,
+                    char **argv)
+{
+    return cmn_svc_config_load_ext(cfg, name, default_endpoint, default_name, NULL, 0, argc, argv);
+}
+
+void
+cmn_svc_config_free_ext(cmn_svc_config_t *cfg, const cmn_cfg_opt_t *extra, size_t n_extra)
+{
+    cmn_cfg_free(s_opts, S_N_OPTS, cfg);
+    if (n_extra) {
+        cmn_cfg_free(extra, n_extra, cfg);
+    }
 }
 
 void
 cmn_svc_config_free(cmn_svc_config_t *cfg)
 {
-    cmn_cfg_free(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+    cmn_svc_config_free_ext(cfg, NULL, 0);
 }
 
 #define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: heartbeat and registration */
@@ -171,6 +216,8 @@ s_open_kek(cmn_svc_t *self)
     return err;
 }
 
+#define S_MAX_OWN_DBS 8 /* named databases a service may add (hooks->dbs) */
+
 static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
 static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
 
@@ -180,8 +227,12 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
             const char *rt,
             const cmn_svc_hooks_t *hooks)
 {
-    static const char *const dbs[] = {"identity", "devices", "secrets"};
+    const char *dbs[3 + S_MAX_OWN_DBS] = {"identity", "devices", "secrets"};
+    size_t n_dbs = 3;
     cmn_err_t err = CMN_OK;
+    for (size_t i = 0; i < hooks->n_dbs && i < S_MAX_OWN_DBS; i++) {
+        dbs[n_dbs++] = hooks->dbs[i];
+    }
     cmn_svc_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         return NULL;
@@ -200,8 +251,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     if (s_open_kek(self) != CMN_OK) {
         goto fail;
     }
-    self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
-                          &err);
+    self->kv = cmn_kv_new(cfg->store_dir, dbs, n_dbs, (size_t) cfg->map_size_mib << 20,
+                          cfg->durable, &err);
     if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));
@@ -216,6 +267,9 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     if (migrated) {
         cmn_log_notice("SVC-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
+    }
+    if (hooks->init && hooks->init(self, hooks->arg) != CMN_OK) {
+        goto fail; /* the service said why */
     }
     self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, service, &err);
     if (self->bus == NULL) {
@@ -419,6 +473,18 @@ const char *
 cmn_svc_uuid(const cmn_svc_t *self)
 {
     return self->uuid;
+}
+
+cmn_kv_t *
+cmn_svc_kv(const cmn_svc_t *self)
+{
+    return self->kv;
+}
+
+const cmn_seal_t *
+cmn_svc_seal(const cmn_svc_t *self)
+{
+    return self->seal;
 }
 
 const char *

@@ -1,0 +1,637 @@
+/* cms_ca.c — the domain's certificate authority of obt-cms (root or sub-CA) */
+#include "cms_ca.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_cert.h"
+#include "cmn_time.h"
+
+#define S_SERIAL_BYTES 16 /* 128 random bits, the top one cleared: >= 64 as asked */
+#define S_DAY_S        86400L
+
+struct cms_ca {
+    X509 *cert;             /* our CA certificate */
+    EVP_PKEY *key;          /* its private key */
+    STACK_OF(X509) * upper; /* a sub-CA: the upper chain, its root last; NULL for a root */
+};
+
+static void s_why(char *why, size_t why_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void
+s_why(char *why, size_t why_len, const char *fmt, ...)
+{
+    if (why && why_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static bool
+s_is_p256(EVP_PKEY *key)
+{
+    char group[64] = "";
+    size_t len = 0;
+    return key && EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+           EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                          &len) == 1 &&
+           strcmp(group, SN_X9_62_prime256v1) == 0;
+}
+
+/* Adds one extension given in OpenSSL's config syntax ("critical,CA:TRUE"). */
+static bool
+s_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    bool ok = ext && X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+cmn_err_t
+cms_ca_new_serial(cmn_kv_txn_t *txn, BIGNUM **ret_bn, char ret_hex[65])
+{
+    for (int tries = 0; tries < 8; tries++) {
+        uint8_t raw[S_SERIAL_BYTES];
+        if (RAND_priv_bytes(raw, sizeof raw) != 1) {
+            return CMN_ECRYPTO;
+        }
+        raw[0] &= 0x7f; /* positive (RFC 5280 4.1.2.2) */
+        raw[0] |= 0x40; /* and no leading zero byte: always 16 bytes long */
+        BIGNUM *bn = BN_bin2bn(raw, sizeof raw, NULL);
+        char *hex = bn ? BN_bn2hex(bn) : NULL;
+        if (hex == NULL) {
+            BN_free(bn);
+            return CMN_ENOMEM;
+        }
+        for (char *p = hex; *p; p++) {
+            *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+        }
+        void *val = NULL;
+        size_t len = 0;
+        cmn_err_t err = txn ? cmn_kv_get(txn, CMS_CA_DB_CERTS, hex, strlen(hex), &val, &len)
+                            : CMN_ENOTFOUND;
+        free(val);
+        if (err == CMN_ENOTFOUND) {
+            (void) snprintf(ret_hex, 65, "%s", hex);
+            OPENSSL_free(hex);
+            *ret_bn = bn;
+            return CMN_OK;
+        }
+        OPENSSL_free(hex);
+        BN_free(bn);
+        if (err != CMN_OK) {
+            return err;
+        }
+    }
+    return CMN_EEXIST;
+}
+
+static bool
+s_set_serial(X509 *cert, const BIGNUM *bn)
+{
+    ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
+    bool ok = ai && X509_set_serialNumber(cert, ai) == 1;
+    ASN1_INTEGER_free(ai);
+    return ok;
+}
+
+static bool
+s_set_validity(X509 *cert, time_t from, int days)
+{
+    return X509_time_adj_ex(X509_getm_notBefore(cert), 0, 0, &from) != NULL &&
+           X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, &from) != NULL;
+}
+
+static EVP_PKEY *
+s_new_p256(void)
+{
+    return EVP_PKEY_Q_keygen(NULL, NULL, "EC", SN_X9_62_prime256v1);
+}
+
+/* The self-signed root of the domain (OCF-NOTES §6.6, "Root CAs"). */
+static X509 *
+s_make_root(EVP_PKEY *key, const char *cms_uuid, int days)
+{
+    char cn[96];
+    BIGNUM *bn = NULL;
+    char hex[65];
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    (void) snprintf(cn, sizeof cn, "OBT Domain CA %s", cms_uuid);
+    bool ok = cert && name && cms_ca_new_serial(NULL, &bn, hex) == CMN_OK &&
+              X509_set_version(cert, X509_VERSION_3) == 1 && s_set_serial(cert, bn) &&
+              X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const uint8_t *) "OBT", -1, -1,
+                                         0) == 1 &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *) cn, -1, -1,
+                                         0) == 1 &&
+              X509_set_subject_name(cert, name) == 1 && X509_set_issuer_name(cert, name) == 1 &&
+              s_set_validity(cert, time(NULL), days) && X509_set_pubkey(cert, key) == 1 &&
+              s_add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") &&
+              s_add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+              s_add_ext(cert, cert, NID_subject_key_identifier, "hash") &&
+              X509_sign(cert, key, EVP_sha256()) > 0;
+    BN_free(bn);
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
+static cms_ca_t *
+s_new(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * upper)
+{
+    cms_ca_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        sk_X509_pop_free(upper, X509_free);
+        return NULL;
+    }
+    self->cert = cert;
+    self->key = key;
+    self->upper = upper;
+    return self;
+}
+
+/* Reads the stored root: certificate and key; ENOTFOUND when there is none. */
+static cmn_err_t
+s_load_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 **ret_cert, EVP_PKEY **ret_key)
+{
+    void *der = NULL, *kder = NULL;
+    size_t len = 0, klen = 0;
+    cmn_err_t err = cmn_kv_get(txn, CMS_CA_DB_CA, "cert", 4, &der, &len);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get_sealed(txn, seal, "secrets", CMS_CA_KEY_RECORD, strlen(CMS_CA_KEY_RECORD),
+                            &kder, &klen);
+    if (err != CMN_OK) {
+        free(der);
+        return err == CMN_ENOTFOUND ? CMN_EPROTO : err; /* a certificate without its key */
+    }
+    const uint8_t *p = der;
+    const uint8_t *kp = kder;
+    X509 *cert = d2i_X509(NULL, &p, (long) len);
+    EVP_PKEY *key = d2i_AutoPrivateKey(NULL, &kp, (long) klen);
+    free(der);
+    cmn_kv_free_secret(kder, klen);
+    if (cert == NULL || key == NULL || X509_check_private_key(cert, key) != 1) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return CMN_EPROTO;
+    }
+    *ret_cert = cert;
+    *ret_key = key;
+    return CMN_OK;
+}
+
+/* Stores a new root: certificate and sealed key, in txn. */
+static cmn_err_t
+s_store_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 *cert, EVP_PKEY *key)
+{
+    uint8_t *der = NULL, *kder = NULL;
+    int len = i2d_X509(cert, &der);
+    int klen = i2d_PrivateKey(key, &kder);
+    cmn_err_t err = CMN_ENOMEM;
+    if (len > 0 && klen > 0) {
+        err = cmn_kv_put(txn, CMS_CA_DB_CA, "cert", 4, der, (size_t) len);
+        if (err == CMN_OK) {
+            err = cmn_kv_put_sealed(txn, seal, "secrets", CMS_CA_KEY_RECORD,
+                                    strlen(CMS_CA_KEY_RECORD), kder, (size_t) klen);
+        }
+    }
+    OPENSSL_free(der);
+    if (kder) {
+        OPENSSL_clear_free(kder, (size_t) klen);
+    }
+    return err;
+}
+
+cms_ca_t *
+cms_ca_open_root(cmn_kv_t *kv,
+                 const cmn_seal_t *seal,
+                 const char *cms_uuid,
+                 int validity_days,
+                 bool *ret_created,
+                 cmn_err_t *ret_err)
+{
+    cmn_kv_txn_t *txn = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    cmn_err_t err = cmn_kv_begin(kv, true, &txn);
+    if (err != CMN_OK) {
+        goto fail;
+    }
+    err = s_load_root(txn, seal, &cert, &key);
+    if (err == CMN_OK) {
+        cmn_kv_abort(&txn);
+        *ret_created = false;
+        return s_new(cert, key, NULL);
+    }
+    if (err != CMN_ENOTFOUND) {
+        goto fail_abort;
+    }
+    err = CMN_ECRYPTO;
+    if ((key = s_new_p256()) == NULL ||
+        (cert = s_make_root(key, cms_uuid, validity_days)) == NULL) {
+        goto fail_abort;
+    }
+    if ((err = s_store_root(txn, seal, cert, key)) != CMN_OK ||
+        (err = cmn_kv_commit(&txn)) != CMN_OK) {
+        goto fail_abort;
+    }
+    *ret_created = true;
+    return s_new(cert, key, NULL);
+fail_abort:
+    cmn_kv_abort(&txn);
+fail:
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    *ret_err = err;
+    return NULL;
+}
+
+static EVP_PKEY *
+s_read_key(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        return NULL;
+    }
+    EVP_PKEY *key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+    (void) fclose(fp);
+    return key;
+}
+
+static STACK_OF(X509) * s_read_chain(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        return NULL;
+    }
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    X509 *x = NULL;
+    while (sk && (x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+        if (sk_X509_push(sk, x) <= 0) {
+            X509_free(x);
+            break;
+        }
+    }
+    ERR_clear_error(); /* the end of the file reads as an error */
+    (void) fclose(fp);
+    if (sk && sk_X509_num(sk) == 0) {
+        sk_X509_free(sk);
+        return NULL;
+    }
+    return sk;
+}
+
+/* The chain verifies to its own root at now, pathLenConstraint included. */
+static bool
+s_verify_chain(STACK_OF(X509) * chain, time_t now, char *why, size_t why_len)
+{
+    int n = sk_X509_num(chain);
+    X509 *root = sk_X509_value(chain, n - 1);
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *mid = sk_X509_new_null();
+    bool ok = false;
+    for (int i = 1; mid && i < n - 1; i++) {
+        (void) sk_X509_push(mid, sk_X509_value(chain, i));
+    }
+    if (store && ctx && mid && X509_STORE_add_cert(store, root) == 1 &&
+        X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0), mid) == 1) {
+        X509_STORE_CTX_set_time(ctx, 0, now);
+        /* our CA is a CA certificate: check it as one would be checked below a leaf */
+        X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
+        ok = X509_verify_cert(ctx) == 1;
+        if (!ok) {
+            s_why(why, why_len, "the chain does not verify to its root: %s",
+                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        }
+    } else {
+        s_why(why, why_len, "out of memory");
+    }
+    sk_X509_free(mid);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return ok;
+}
+
+cms_ca_t *
+cms_ca_open_sub(const char *chain_path, const char *key_path, time_t now, char *why, size_t why_len)
+{
+    STACK_OF(X509) *chain = s_read_chain(chain_path);
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    if (chain == NULL) {
+        s_why(why, why_len, "--ca-cert %s: cannot read a PEM certificate from it", chain_path);
+        goto fail;
+    }
+    if ((key = s_read_key(key_path)) == NULL) {
+        s_why(why, why_len, "--ca-key %s: cannot read an unencrypted PEM private key from it",
+              key_path);
+        goto fail;
+    }
+    cert = sk_X509_value(chain, 0);
+    X509 *root = sk_X509_value(chain, sk_X509_num(chain) - 1);
+    uint32_t kusage = X509_get_key_usage(cert);
+    if (X509_check_private_key(cert, key) != 1) {
+        s_why(why, why_len, "--ca-key does not match the first certificate of --ca-cert");
+    } else if (!s_is_p256(key)) {
+        s_why(why, why_len, "the CA key is not an EC P-256 key");
+    } else if (X509_check_ca(cert) != 1 || !(X509_get_extension_flags(cert) & EXFLAG_CA)) {
+        s_why(why, why_len, "the CA certificate is not a CA (basicConstraints CA:TRUE)");
+    } else if (kusage != UINT32_MAX && !(kusage & KU_KEY_CERT_SIGN)) {
+        s_why(why, why_len, "the CA certificate's keyUsage lacks keyCertSign");
+    } else if (X509_cmp_time(X509_get0_notAfter(cert), &now) <= 0) {
+        s_why(why, why_len, "the CA certificate has expired");
+    } else if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0) {
+        s_why(why, why_len, "the CA certificate is not valid yet");
+    } else if (sk_X509_num(chain) < 2 || X509_check_issued(root, root) != X509_V_OK) {
+        s_why(why, why_len,
+              "--ca-cert must hold the upper chain up to its self-signed root after our CA");
+    } else if (s_verify_chain(chain, now, why, why_len)) {
+        X509 *ours = sk_X509_shift(chain);
+        return s_new(ours, key, chain);
+    }
+fail:
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+    return NULL;
+}
+
+void
+cms_ca_destroy(cms_ca_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    cms_ca_t *self = *self_p;
+    X509_free(self->cert);
+    EVP_PKEY_free(self->key);
+    sk_X509_pop_free(self->upper, X509_free);
+    free(self);
+    *self_p = NULL;
+}
+
+X509 *
+cms_ca_cert(const cms_ca_t *self)
+{
+    return self->cert;
+}
+
+bool
+cms_ca_is_sub(const cms_ca_t *self)
+{
+    return self->upper != NULL;
+}
+
+X509 *
+cms_ca_anchor(const cms_ca_t *self)
+{
+    return self->upper ? sk_X509_value(self->upper, sk_X509_num(self->upper) - 1) : self->cert;
+}
+
+cmn_err_t
+cms_ca_pem(X509 *cert, char **ret_pem, size_t *ret_len)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    if (b == NULL || PEM_write_bio_X509(b, cert) != 1) {
+        BIO_free(b);
+        return CMN_ENOMEM;
+    }
+    long n = BIO_get_mem_data(b, &data);
+    char *out = malloc((size_t) n + 1);
+    if (out) {
+        memcpy(out, data, (size_t) n);
+        out[n] = '\0';
+        *ret_pem = out;
+        *ret_len = (size_t) n;
+    }
+    BIO_free(b);
+    return out ? CMN_OK : CMN_ENOMEM;
+}
+
+cmn_err_t
+cms_ca_chain_pem(const cms_ca_t *self, char **ret_pem, size_t *ret_len, size_t *ret_count)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    bool ok = b && PEM_write_bio_X509(b, self->cert) == 1;
+    size_t count = 1;
+    for (int i = 0; ok && self->upper && i < sk_X509_num(self->upper); i++, count++) {
+        ok = PEM_write_bio_X509(b, sk_X509_value(self->upper, i)) == 1;
+    }
+    char *data = NULL;
+    long n = ok ? BIO_get_mem_data(b, &data) : 0;
+    char *out = ok ? malloc((size_t) n + 1) : NULL;
+    if (out) {
+        memcpy(out, data, (size_t) n);
+        out[n] = '\0';
+        *ret_pem = out;
+        *ret_len = (size_t) n;
+        *ret_count = count;
+    }
+    BIO_free(b);
+    return out ? CMN_OK : CMN_ENOMEM;
+}
+
+const char *
+cms_cert_usage_name(cms_cert_usage_t usage)
+{
+    static const char *const names[CMS_CERT_COUNT] = {"identity", "cms-identity"};
+    return usage < CMS_CERT_COUNT ? names[usage] : "?";
+}
+
+/* The OCF identity end-entity certificate (OCF-NOTES §6.6). */
+static X509 *
+s_make_identity(const cms_ca_t *self,
+                EVP_PKEY *pub,
+                const cmn_uuid_t *subject,
+                const BIGNUM *serial,
+                time_t from,
+                int days)
+{
+    char cn[48];
+    char ustr[37];
+    cmn_uuid_to_str(subject, ustr);
+    (void) snprintf(cn, sizeof cn, "uuid:%s", ustr);
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    bool ok =
+            cert && name && X509_set_version(cert, X509_VERSION_3) == 1 &&
+            s_set_serial(cert, serial) &&
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *) cn, -1, -1, 0) ==
+                    1 &&
+            X509_set_subject_name(cert, name) == 1 &&
+            X509_set_issuer_name(cert, X509_get_subject_name(self->cert)) == 1 &&
+            s_set_validity(cert, from, days) && X509_set_pubkey(cert, pub) == 1 &&
+            s_add_ext(cert, self->cert, NID_basic_constraints, "critical,CA:FALSE") &&
+            s_add_ext(cert, self->cert, NID_key_usage, "critical,digitalSignature,keyAgreement") &&
+            s_add_ext(cert, self->cert, NID_ext_key_usage,
+                      "serverAuth,clientAuth," CMN_CERT_EKU_OCF_IDENTITY) &&
+            s_add_ext(cert, self->cert, NID_subject_key_identifier, "hash") &&
+            s_add_ext(cert, self->cert, NID_authority_key_identifier, "keyid:always") &&
+            X509_sign(cert, self->key, EVP_sha256()) > 0;
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
+static uint64_t
+s_asn1_ms(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(t, &tm) != 1) {
+        return 0;
+    }
+    return (uint64_t) timegm(&tm) * 1000u;
+}
+
+cmn_err_t
+cms_ca_issue(cms_ca_t *self,
+             cmn_kv_t *kv,
+             EVP_PKEY *pub,
+             const cmn_uuid_t *subject,
+             cms_cert_usage_t usage,
+             int validity_days,
+             X509 **ret_cert,
+             char ret_serial[65])
+{
+    cmn_kv_txn_t *txn = NULL;
+    BIGNUM *bn = NULL;
+    X509 *cert = NULL;
+    uint8_t *der = NULL;
+    char hex[65], ustr[37], fp[65];
+    if (!s_is_p256(pub)) {
+        return CMN_ECRYPTO;
+    }
+    cmn_err_t err = cmn_kv_begin(kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    if ((err = cms_ca_new_serial(txn, &bn, hex)) != CMN_OK) {
+        goto out_abort;
+    }
+    err = CMN_ECRYPTO;
+    cert = s_make_identity(self, pub, subject, bn, time(NULL), validity_days);
+    int len = cert ? i2d_X509(cert, &der) : -1;
+    uint8_t md[32];
+    unsigned mdlen = 0;
+    if (len <= 0 || X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
+        goto out_abort;
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        (void) snprintf(fp + 2 * i, 3, "%02x", md[i]);
+    }
+    Obt__Store__CmsCert rec = OBT__STORE__CMS_CERT__INIT;
+    cmn_uuid_to_str(subject, ustr);
+    rec.version = 1;
+    rec.serial = hex;
+    rec.subject_uuid = ustr;
+    rec.usage = (char *) (uintptr_t) cms_cert_usage_name(usage);
+    rec.not_before_ms = s_asn1_ms(X509_get0_notBefore(cert));
+    rec.not_after_ms = s_asn1_ms(X509_get0_notAfter(cert));
+    rec.status = (char *) (uintptr_t) "issued";
+    rec.der.data = der;
+    rec.der.len = (size_t) len;
+    rec.issued_ms = cmn_time_wall_ms();
+    rec.fingerprint = fp;
+    if ((err = cmn_kv_put_pb(txn, CMS_CA_DB_CERTS, hex, &rec.base)) != CMN_OK ||
+        (err = cmn_kv_commit(&txn)) != CMN_OK) {
+        goto out_abort;
+    }
+    (void) snprintf(ret_serial, 65, "%s", hex);
+    *ret_cert = cert;
+    cert = NULL;
+out_abort:
+    cmn_kv_abort(&txn);
+    OPENSSL_free(der);
+    X509_free(cert);
+    BN_free(bn);
+    return err;
+}
+
+cmn_err_t
+cms_ca_set_status(cmn_kv_t *kv, const char *serial, const char *status)
+{
+    cmn_kv_txn_t *txn = NULL;
+    Obt__Store__CmsCert *rec = NULL;
+    cmn_err_t err = cmn_kv_begin(kv, true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_get_pb(txn, CMS_CA_DB_CERTS, serial, &obt__store__cms_cert__descriptor,
+                        (ProtobufCMessage **) &rec);
+    if (err == CMN_OK) {
+        char *old = rec->status;
+        rec->status = (char *) (uintptr_t) status;
+        err = cmn_kv_put_pb(txn, CMS_CA_DB_CERTS, serial, &rec->base);
+        rec->status = old;
+        obt__store__cms_cert__free_unpacked(rec, NULL);
+    }
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+typedef struct {
+    const char *uuid;
+    cms_ca_each_fn *fn;
+    void *arg;
+} s_each_t;
+
+static int
+s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    (void) key;
+    (void) key_len;
+    s_each_t *e = arg;
+    Obt__Store__CmsCert *rec = obt__store__cms_cert__unpack(NULL, val_len, val);
+    if (rec && (e->uuid == NULL || e->uuid[0] == '\0' || strcmp(e->uuid, rec->subject_uuid) == 0)) {
+        e->fn(rec, e->arg);
+    }
+    if (rec) {
+        obt__store__cms_cert__free_unpacked(rec, NULL);
+    }
+    return 0;
+}
+
+cmn_err_t
+cms_ca_each_cert(cmn_kv_t *kv, const char *device_uuid, cms_ca_each_fn *fn, void *arg)
+{
+    cmn_kv_txn_t *txn = NULL;
+    s_each_t e = {device_uuid, fn, arg};
+    cmn_err_t err = cmn_kv_begin(kv, false, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_kv_each(txn, CMS_CA_DB_CERTS, s_each, &e);
+    cmn_kv_abort(&txn);
+    return err;
+}
