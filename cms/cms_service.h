@@ -35,5 +35,7 @@ const cmn_svc_hooks_t *cms_hooks(cms_t *self);
 
 /* The CA (borrowed; NULL before the core's init). */
 cms_ca_t *cms_ca(const cms_t *self);
+/* --cert-validity-days. */
+int cms_cert_validity_days(const cms_t *self);
 
 #endif

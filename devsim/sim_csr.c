@@ -1,0 +1,118 @@
+/* sim_csr.c — certificate support of a simulated device and its /oic/sec/csr */
+#include "sim_csr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmn_log.h"
+#include "sim_svr.h"
+
+static void
+s_set(sim_device_t *d, bool has_certs, bool has_csr)
+{
+    d->has_certs = has_certs;
+    d->has_csr = has_certs && has_csr;
+    d->doxm.sct = has_certs ? (CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT) : CMN_CREDTYPE_PSK;
+}
+
+cmn_err_t
+sim_csr_setup(const char *spec, sim_device_t *devs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s_set(&devs[i], strcmp(spec, "all") == 0, true);
+    }
+    if (spec[0] == '\0' || strcmp(spec, "all") == 0) {
+        return CMN_OK;
+    }
+    char *copy = strdup(spec);
+    char *save = NULL;
+    cmn_err_t err = copy ? CMN_OK : CMN_ENOMEM;
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && err == CMN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        char *end = NULL;
+        errno = 0;
+        long idx = strtol(item, &end, 10);
+        bool nocsr = end && strcmp(end, ":nocsr") == 0;
+        if (errno || end == item || (*end != '\0' && !nocsr) || idx < 0 || (size_t) idx >= n) {
+            (void) fprintf(stderr,
+                           "error: --certs: bad entry \"%s\" (all, or IDX or IDX:nocsr with IDX "
+                           "below --count)\n",
+                           item);
+            err = CMN_EINVAL;
+            break;
+        }
+        s_set(&devs[idx], true, !nocsr);
+    }
+    free(copy);
+    return err;
+}
+
+/* The device's key: read, or made and written 0600 at the first request. */
+static EVP_PKEY *
+s_key(const sim_device_t *dev)
+{
+    char path[600];
+    (void) snprintf(path, sizeof path, "%s/csr-key.pem", dev->dir);
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        EVP_PKEY *key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+        (void) fclose(fp);
+        return key;
+    }
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    int fd = key ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+    fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool ok = fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL) == 1;
+    if (fp) {
+        ok = fclose(fp) == 0 && ok;
+    } else if (fd >= 0) {
+        (void) close(fd);
+    }
+    if (!ok) {
+        cmn_log_err("SIM-CSR-KEY", "dev=%d cannot write its key \"%s\"", dev->idx, path);
+        EVP_PKEY_free(key);
+        return NULL;
+    }
+    cmn_log_info("SIM-CSR-KEY", "dev=%d made its P-256 key", dev->idx);
+    return key;
+}
+
+int
+sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len)
+{
+    if (!dev->has_csr) {
+        return SIM_CODE_NOT_FOUND;
+    }
+    EVP_PKEY *key = s_key(dev);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    char cn[48], u[37];
+    cmn_uuid_to_str(&dev->doxm.deviceuuid, u);
+    (void) snprintf(cn, sizeof cn, "uuid:%s", u);
+    int code = SIM_CODE_INTERNAL;
+    if (key && req && name && b &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *) cn, -1, -1, 0) ==
+                1 &&
+        X509_REQ_set_subject_name(req, name) == 1 && X509_REQ_set_pubkey(req, key) == 1 &&
+        X509_REQ_sign(req, key, EVP_sha256()) > 0 && PEM_write_bio_X509_REQ(b, req) == 1) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(b, &data);
+        cmn_csr_t csr = {(uint8_t *) data, (size_t) n, CMN_ENC_PEM};
+        if (cmn_csr_encode(&csr, ret, len) == CMN_OK) {
+            code = SIM_CODE_CONTENT;
+        }
+    }
+    BIO_free(b);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return code;
+}

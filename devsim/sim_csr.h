@@ -1,0 +1,22 @@
+/* sim_csr.h — certificate support of a simulated device: which devices have it
+ * (--certs), /oic/sec/csr over a P-256 key made once per device (OCF-NOTES 3.6) */
+#ifndef SIM_CSR_H
+#define SIM_CSR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_device.h"
+
+/* Applies --certs to devs: "" none, "all" every device, or a comma list of IDX (with
+ * /oic/sec/csr) and IDX:nocsr (certificates without /oic/sec/csr: the CMS makes the
+ * key pair). A device with it has sct 1|8 (doxm), the others sct 1. CMN_EINVAL for a
+ * bad spec (printed). */
+cmn_err_t sim_csr_setup(const char *spec, sim_device_t *devs, size_t n);
+
+/* GET /oic/sec/csr: 4.04 unless the device has certificates and a CSR resource; else
+ * 2.05 with {"csr": PEM, "encoding": "oic.sec.encoding.pem"}, CN "uuid:<deviceuuid>",
+ * signed with the device's key (dir/csr-key.pem, 0600, made at the first request). */
+int sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len);
+
+#endif

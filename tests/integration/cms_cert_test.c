@@ -1,0 +1,248 @@
+/* cms_cert_test.c — the CMS's certificate authority through the whole suite: at
+ * hand-over a device with certificate support (sct 8) gets the domain's trust anchor
+ * and an identity certificate over the key of its CSR, or over a key pair CMS makes
+ * when it has no /oic/sec/csr; a device without it gets none and the record says why.
+ * Every certificate found on a device is checked with the openssl command line
+ * against `obtctl ca export`; `obtctl ca show` and `obtctl certs` agree. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "obt_checks.h"
+#include "obt_json.h"
+
+#define N_DEVICES 3
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+
+static void
+s_setup(void)
+{
+    static const char *const certs[] = {"--certs", "0,1:nocsr", NULL};
+    s_dir = obt_tmpdir("cmscert");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, NULL, certs), 0,
+                 "devsim did not start");
+}
+
+static void
+s_teardown(void)
+{
+    obt_test_end(&s_suite, &s_sim, &s_dir);
+}
+
+static int
+s_ctl(const char *const *args, char **out)
+{
+    return obt_ctl_or_dump(&s_suite, &s_sim, args, out);
+}
+
+/* Runs a shell command; its stdout (malloc'd) and exit status. */
+static int
+s_sh(const char *cmd, char **ret_out)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 65536, n = 0, got;
+    char *out = calloc(1, cap);
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+    }
+    int st = pclose(p);
+    *ret_out = out;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Writes the bytes of a hex string to path. */
+static void
+s_write_hex(const char *path, const char *hex)
+{
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
+        unsigned v = 0;
+        cr_assert_eq(sscanf(hex + i, "%2x", &v), 1);
+        fputc((int) v, fp);
+    }
+    cr_assert_eq(fclose(fp), 0);
+}
+
+/* The device's credtype-8 entry of credusage in its dump (publicdata hex into hex);
+ * false if none. */
+static bool
+s_cert_entry(
+        const char *dev, const char *usage, char *subj, size_t subj_len, char *hex, size_t hex_len)
+{
+    const char *cred = strstr(dev, "\"cred\":");
+    const char *acl = strstr(dev, "\"acl2\":");
+    cr_assert(cred && acl);
+    for (const char *c = cred; (c = strstr(c, "{\"credid\":")) != NULL && c < acl; c++) {
+        char u[64] = "";
+        (void) obt_json_str(c, "credusage", u, sizeof u);
+        const char *type = c + strcspn(c, ",") + 1; /* {"credid":N,"credtype":T,... */
+        if (strcmp(u, usage) == 0 && strncmp(type, "\"credtype\":8,", 13) == 0) {
+            cr_assert(obt_json_str(c, "subjectuuid", subj, subj_len));
+            cr_assert(obt_json_str(c, "publicdata_hex", hex, hex_len));
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+s_onboard_all(void)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "90", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(discover, &out), 0, "discover failed: %s", out);
+    free(out);
+    cr_assert_eq(s_ctl(approve, NULL), 0);
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard failed: %s", out);
+    free(out);
+}
+
+Test(cms_cert,
+     identity_certificates_at_handover_verify_with_openssl_against_the_exported_ca,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_onboard_all();
+    char ca[700], leaf[700], anchor[700], cmd[3000];
+    (void) snprintf(ca, sizeof ca, "%s/ca.pem", s_dir);
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf.pem", s_dir);
+    (void) snprintf(anchor, sizeof anchor, "%s/anchor.pem", s_dir);
+    const char *export[] = {"ca", "export", "--out", ca, NULL};
+    cr_assert_eq(s_ctl(export, NULL), 0);
+    char *out = NULL;
+    const char *show_ca[] = {"--json", "ca", "show", NULL};
+    cr_assert_eq(s_ctl(show_ca, &out), 0);
+    char fp[80];
+    cr_assert(obt_json_str(out, "sha256", fp, sizeof fp), "%s", out);
+    cr_expect(strstr(out, "\"kind\":\"root\""), "%s", out);
+    free(out);
+    /* the exported CA is the one shown */
+    (void) snprintf(cmd, sizeof cmd,
+                    "openssl x509 -in %s -noout -fingerprint -sha256 | tr -d : | tr A-F a-f", ca);
+    cr_assert_eq(s_sh(cmd, &out), 0);
+    cr_expect(strstr(out, fp), "%s vs %s", out, fp);
+    free(out);
+
+    char *objs[8];
+    size_t n = obt_devsim_dump(s_dir, objs, 8);
+    cr_assert_eq(n, N_DEVICES);
+    int with_cert = 0;
+    for (size_t i = 0; i < n; i++) {
+        char uuid[40], idx[8], subj[64], sct[8];
+        static char hex[16384];
+        cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
+        const char *ix = strstr(objs[i], "\"index\":");
+        cr_assert_not_null(ix, "%s", objs[i]);
+        (void) snprintf(idx, sizeof idx, "%d", atoi(ix + 8));
+        char dir[600];
+        cr_assert(obt_json_str(objs[i], "dir", dir, sizeof dir));
+        const char *show[] = {"--json", "show", uuid, NULL};
+        char *rec = NULL;
+        cr_assert_eq(s_ctl(show, &rec), 0);
+        const char *cms = strstr(rec, "\"cms\":");
+        cr_assert_not_null(cms, "%s", rec);
+        char serial[80] = "", note[200] = "";
+        cr_assert(obt_json_str(cms, "cert_note", note, sizeof note), "%s", rec);
+        (void) obt_json_str(cms, "cert_serial", serial, sizeof serial);
+        const char *sp = strstr(cms, "\"sct\":");
+        cr_assert_not_null(sp);
+        (void) snprintf(sct, sizeof sct, "%d", atoi(sp + 6));
+        if (strcmp(idx, "2") == 0) {
+            cr_expect_str_eq(sct, "1");
+            cr_expect_str_eq(serial, "", "a device without credtype 8 gets no certificate");
+            cr_expect(strstr(note, "no certificate support"), "note: %s", note);
+            cr_expect_not(
+                    s_cert_entry(objs[i], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex));
+            free(rec);
+            free(objs[i]);
+            continue;
+        }
+        with_cert++;
+        cr_expect_str_eq(sct, "9");
+        cr_assert_neq(serial[0], '\0', "no certificate for device %s: %s", idx, rec);
+        cr_expect(strstr(note, strcmp(idx, "0") == 0 ? "CSR" : "made by CMS"), "%s: %s", idx, note);
+        free(rec);
+        /* the trust anchor: subject "*", the CA exported */
+        cr_assert(s_cert_entry(objs[i], "oic.sec.cred.trustca", subj, sizeof subj, hex, sizeof hex),
+                  "no trust anchor on device %s", idx);
+        cr_expect_str_eq(subj, "*");
+        s_write_hex(anchor, hex);
+        (void) snprintf(cmd, sizeof cmd, "cmp -s %s %s", anchor, ca);
+        cr_expect_eq(system(cmd), 0, "the trust anchor is not the exported CA");
+        /* the identity certificate: verified by openssl, each profile field */
+        cr_assert(s_cert_entry(objs[i], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex),
+                  "no identity certificate on device %s", idx);
+        cr_expect_str_eq(subj, uuid);
+        s_write_hex(leaf, hex);
+        (void) snprintf(cmd, sizeof cmd, "openssl verify -x509_strict -CAfile %s %s 2>&1", ca,
+                        leaf);
+        cr_expect_eq(s_sh(cmd, &out), 0, "%s", out);
+        free(out);
+        (void) snprintf(cmd, sizeof cmd,
+                        "openssl x509 -in %s -noout -text -serial -nameopt RFC2253 2>&1", leaf);
+        cr_assert_eq(s_sh(cmd, &out), 0, "%s", out);
+        char want[120];
+        (void) snprintf(want, sizeof want, "Subject: CN=uuid:%s\n", uuid);
+        cr_expect(strstr(out, want), "%s", out);
+        cr_expect(strstr(out, "ASN1 OID: prime256v1"), "%s", out);
+        cr_expect(strstr(out, "Signature Algorithm: ecdsa-with-SHA256"), "%s", out);
+        cr_expect(strstr(out, "CA:FALSE"), "%s", out);
+        cr_expect(strstr(out, "Digital Signature, Key Agreement\n"), "%s", out);
+        cr_expect(strstr(out, "TLS Web Server Authentication, TLS Web Client Authentication, "
+                              "1.3.6.1.4.1.44924.1.6\n"),
+                  "%s", out);
+        for (char *p = serial; *p; p++) {
+            *p = (char) (*p >= 'a' && *p <= 'f' ? *p - 'a' + 'A' : *p);
+        }
+        (void) snprintf(want, sizeof want, "serial=%s\n", serial);
+        cr_expect(strstr(out, want), "recorded serial %s: %s", serial, out);
+        free(out);
+        if (strcmp(idx, "0") == 0) {
+            /* CSR path: the certificate's key is the device's own (made by devsim) */
+            char cmd2[3000], *a = NULL, *b = NULL;
+            (void) snprintf(cmd2, sizeof cmd2, "openssl x509 -in %s -noout -pubkey", leaf);
+            cr_assert_eq(s_sh(cmd2, &a), 0);
+            (void) snprintf(cmd2, sizeof cmd2, "openssl pkey -in %s/csr-key.pem -pubout 2>&1", dir);
+            cr_assert_eq(s_sh(cmd2, &b), 0, "%s", b);
+            cr_expect_str_eq(a, b, "the certificate is not over the device's CSR key");
+            free(a);
+            free(b);
+        } else {
+            /* CMS made the key: it was sent as privatedata */
+            const char *c = strstr(objs[i], "\"oic.sec.cred.cert\"");
+            char priv[600] = "";
+            cr_assert(c && obt_json_str(c, "privatedata_hex", priv, sizeof priv));
+            cr_expect_gt(strlen(priv), 64u, "no private key sent to device %s", idx);
+        }
+        free(objs[i]);
+    }
+    cr_expect_eq(with_cert, 2);
+
+    /* CMS's records: two active identity certificates */
+    const char *certs[] = {"--json", "certs", NULL};
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    char *recs[8];
+    size_t nr = obt_json_objects(out, recs, 8);
+    free(out);
+    size_t active = 0;
+    for (size_t i = 0; i < nr; i++) {
+        char st[32], usage[32];
+        cr_assert(obt_json_str(recs[i], "status", st, sizeof st));
+        cr_assert(obt_json_str(recs[i], "usage", usage, sizeof usage));
+        active += strcmp(st, "active") == 0 && strcmp(usage, "identity") == 0;
+        free(recs[i]);
+    }
+    cr_expect_eq(active, 2u, "%zu records", nr);
+}
