@@ -99,7 +99,8 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             1,
             0,
             "devices with certificate support (doxm sct 1|8) and /oic/sec/csr: all, or a "
-            "comma list of IDX and IDX:nocsr (no /oic/sec/csr: the CMS makes the key pair)"),
+            "comma list of IDX, IDX:nocsr (no /oic/sec/csr: the CMS makes the key pair) and "
+            "IDX:badcn (tests: the CSR names another uuid)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

@@ -19,6 +19,7 @@ s_set(sim_device_t *d, bool has_certs, bool has_csr)
 {
     d->has_certs = has_certs;
     d->has_csr = has_certs && has_csr;
+    d->is_csr_bad_cn = false;
     d->doxm.sct = has_certs ? (CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT) : CMN_CREDTYPE_PSK;
 }
 
@@ -40,15 +41,18 @@ sim_csr_setup(const char *spec, sim_device_t *devs, size_t n)
         errno = 0;
         long idx = strtol(item, &end, 10);
         bool nocsr = end && strcmp(end, ":nocsr") == 0;
-        if (errno || end == item || (*end != '\0' && !nocsr) || idx < 0 || (size_t) idx >= n) {
+        bool badcn = end && strcmp(end, ":badcn") == 0;
+        if (errno || end == item || (*end != '\0' && !nocsr && !badcn) || idx < 0 ||
+            (size_t) idx >= n) {
             (void) fprintf(stderr,
-                           "error: --certs: bad entry \"%s\" (all, or IDX or IDX:nocsr with IDX "
-                           "below --count)\n",
+                           "error: --certs: bad entry \"%s\" (all, or IDX, IDX:nocsr or "
+                           "IDX:badcn with IDX below --count)\n",
                            item);
             err = CMN_EINVAL;
             break;
         }
         s_set(&devs[idx], true, !nocsr);
+        devs[idx].is_csr_bad_cn = badcn;
     }
     free(copy);
     return err;
@@ -95,7 +99,7 @@ sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len)
     X509_NAME *name = X509_NAME_new();
     BIO *b = BIO_new(BIO_s_mem());
     char cn[48], u[37];
-    cmn_uuid_to_str(&dev->doxm.deviceuuid, u);
+    cmn_uuid_to_str(dev->is_csr_bad_cn ? &dev->piid : &dev->doxm.deviceuuid, u);
     (void) snprintf(cn, sizeof cn, "uuid:%s", u);
     int code = SIM_CODE_INTERNAL;
     if (key && req && name && b &&

@@ -9,9 +9,9 @@
 #include "sim_device.h"
 
 /* Applies --certs to devs: "" none, "all" every device, or a comma list of IDX (with
- * /oic/sec/csr) and IDX:nocsr (certificates without /oic/sec/csr: the CMS makes the
- * key pair). A device with it has sct 1|8 (doxm), the others sct 1. CMN_EINVAL for a
- * bad spec (printed). */
+ * /oic/sec/csr), IDX:nocsr (certificates without /oic/sec/csr: the CMS makes the
+ * key pair) and IDX:badcn (a test's bad input: the CSR's CN names another uuid). A device with it
+ * has sct 1|8 (doxm), the others sct 1. CMN_EINVAL for a bad spec (printed). */
 cmn_err_t sim_csr_setup(const char *spec, sim_device_t *devs, size_t n);
 
 /* GET /oic/sec/csr: 4.04 unless the device has certificates and a CSR resource; else

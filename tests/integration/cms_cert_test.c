@@ -246,3 +246,53 @@ Test(cms_cert,
     }
     cr_expect_eq(active, 2u, "%zu records", nr);
 }
+
+static void
+s_setup_badcn(void)
+{
+    static const char *const certs[] = {"--certs", "0:badcn", NULL};
+    s_dir = obt_tmpdir("cmscsr");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, certs), 0, "devsim did not start");
+}
+
+Test(cms_cert,
+     a_csr_naming_another_uuid_is_refused_with_the_reason_and_nothing_is_written,
+     .init = s_setup_badcn,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(discover, NULL), 0);
+    cr_assert_eq(s_ctl(approve, NULL), 0);
+    cr_expect_eq(obt_ctl(&s_suite, onboard, &out), 1, "the onboarding must fail: %s", out);
+    free(out);
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1u);
+    char uuid[40], subj[64];
+    static char hex[8192];
+    cr_assert(obt_json_str(objs[0], "uuid", uuid, sizeof uuid));
+    cr_expect_not(s_cert_entry(objs[0], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex),
+                  "a certificate was written");
+    cr_expect_not(s_cert_entry(objs[0], "oic.sec.cred.trustca", subj, sizeof subj, hex, sizeof hex),
+                  "a trust anchor was written");
+    free(objs[0]);
+    const char *show[] = {"--json", "show", uuid, NULL};
+    cr_assert_eq(s_ctl(show, &out), 0);
+    const char *cms = strstr(out, "\"cms\":");
+    char err[300] = "";
+    cr_assert(cms && obt_json_str(cms, "error", err, sizeof err), "%s", out);
+    cr_expect(strstr(err, "CSR refused, nothing written"), "reason: %s", err);
+    char want[80]; /* the reason names the uuid expected (quotes escaped in JSON) */
+    (void) snprintf(want, sizeof want, "not \\\"uuid:%s\\\"", uuid);
+    cr_expect(strstr(cms, "CN is \\\"uuid:") && strstr(cms, want), "%s", cms);
+    free(out);
+    const char *certs[] = {"--json", "certs", NULL};
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_expect(strstr(out, "\"serial\"") == NULL, "a certificate was issued: %s", out);
+    free(out);
+}
