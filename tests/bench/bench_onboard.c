@@ -528,6 +528,7 @@ main(int argc, char **argv)
     const char *durable = "--durable";
     const s_otm_t *otm = &s_otms[0];
     bool steps = false;
+    const char *certs = NULL; /* ocf-devsim --certs: identity certificates at hand-over */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -537,6 +538,8 @@ main(int argc, char **argv)
             otm = s_otm_find(argv[++i]);
         } else if (strcmp(argv[i], "--no-durable") == 0) {
             durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
+        } else if (strcmp(argv[i], "--certs") == 0) {
+            certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -547,7 +550,7 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
         fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps]\n");
+                        "[--no-durable] [--steps] [--certs]\n");
         return 2;
     }
     char inflight[16];
@@ -555,7 +558,7 @@ main(int argc, char **argv)
     const char *dots_args[] = {
             durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
             "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[] = {"--oxms", otm->sim_oxms, NULL};
+    const char *sim_args[] = {"--oxms", otm->sim_oxms, certs ? "--certs" : NULL, certs, NULL};
     char *dir = obt_tmpdir("bench");
     obt_suite_t s;
     obt_proc_t sim;
