@@ -296,3 +296,91 @@ Test(cms_cert,
     cr_expect(strstr(out, "\"serial\"") == NULL, "a certificate was issued: %s", out);
     free(out);
 }
+
+/* The certificate records of CMS: how many, how many active, the active serial. */
+static size_t
+s_records(size_t *ret_active, char *active_serial, size_t cap)
+{
+    const char *certs[] = {"--json", "certs", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    char *recs[16];
+    size_t n = obt_json_objects(out, recs, 16);
+    free(out);
+    *ret_active = 0;
+    for (size_t i = 0; i < n; i++) {
+        char st[32];
+        cr_assert(obt_json_str(recs[i], "status", st, sizeof st));
+        cr_expect(strcmp(st, "active") == 0 || strcmp(st, "abandoned") == 0, "status %s", st);
+        if (strcmp(st, "active") == 0) {
+            (*ret_active)++;
+            cr_assert(obt_json_str(recs[i], "serial", active_serial, cap));
+        }
+        free(recs[i]);
+    }
+    return n;
+}
+
+static void
+s_setup_info(void)
+{
+    static const char *const certs[] = {"--certs", "all", NULL};
+    static const char *const info[] = {"--log-level", "info", NULL};
+    s_dir = obt_tmpdir("cmskill");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start_with(&s_suite, s_dir, info, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, certs), 0, "devsim did not start");
+}
+
+Test(cms_cert,
+     kill_9_of_cms_inside_certificate_issuance_leaves_one_certificate_on_the_device,
+     .init = s_setup_info,
+     .fini = s_teardown,
+     .timeout = 180)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(s_ctl(discover, NULL), 0);
+    cr_assert_eq(s_ctl(approve, NULL), 0);
+    cr_assert_eq(s_ctl(onboard, NULL), 0);
+    /* killed once the CSR is asked for: before, during or just after the issuance */
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "step=\"GET csr\"", 60000), 0,
+                 "CMS never asked for the CSR");
+    obt_proc_kill9(&s_suite.cms);
+    static const char *const info[] = {"--log-level", "info", NULL};
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", info), 0, "CMS did not restart");
+    static const char *const list[] = {"--json", "devices", NULL};
+    static const char *const rfnop[] = {"\"state\":\"RFNOP\"", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl_wait_output(&s_suite, list, rfnop, 90000, &out), 0,
+                 "the device did not reach RFNOP after the CMS restart: %s", out);
+    free(out);
+
+    size_t active = 0;
+    char serial[80] = "";
+    size_t n = s_records(&active, serial, sizeof serial);
+    cr_expect_eq(active, 1u, "%zu records, %zu active", n, active);
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1u);
+    size_t n_cert = 0, n_ta = 0;
+    for (const char *c = objs[0]; (c = strstr(c, "\"credusage\":")) != NULL; c++) {
+        n_cert += strncmp(c, "\"credusage\":\"oic.sec.cred.cert\"", 31) == 0;
+        n_ta += strncmp(c, "\"credusage\":\"oic.sec.cred.trustca\"", 34) == 0;
+    }
+    cr_expect_eq(n_cert, 1u, "identity certificates on the device");
+    cr_expect_eq(n_ta, 1u, "trust anchors on the device");
+    /* the one on the device is the active one */
+    char subj[64], leaf[700], cmd[900];
+    static char hex[16384];
+    cr_assert(s_cert_entry(objs[0], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex));
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf.pem", s_dir);
+    s_write_hex(leaf, hex);
+    (void) snprintf(cmd, sizeof cmd, "openssl x509 -in %s -noout -serial | tr A-F a-f", leaf);
+    cr_assert_eq(s_sh(cmd, &out), 0);
+    char want[120];
+    (void) snprintf(want, sizeof want, "serial=%s\n", serial);
+    cr_expect_str_eq(out, want);
+    free(out);
+    free(objs[0]);
+}
