@@ -635,3 +635,144 @@ cms_ca_each_cert(cmn_kv_t *kv, const char *device_uuid, cms_ca_each_fn *fn, void
     cmn_kv_abort(&txn);
     return err;
 }
+
+#define S_OWN_CERT "cms-cert"
+#define S_OWN_KEY  "cms-key"
+
+/* The stored identity of CMS, if it is still good under this CA. */
+static bool
+s_load_own(
+        cms_ca_t *self, cmn_kv_t *kv, const cmn_seal_t *seal, X509 **ret_cert, EVP_PKEY **ret_key)
+{
+    cmn_kv_txn_t *txn = NULL;
+    void *der = NULL, *kder = NULL;
+    size_t len = 0, klen = 0;
+    if (cmn_kv_begin(kv, false, &txn) != CMN_OK) {
+        return false;
+    }
+    bool ok = cmn_kv_get(txn, CMS_CA_DB_CA, S_OWN_CERT, strlen(S_OWN_CERT), &der, &len) == CMN_OK &&
+              cmn_kv_get_sealed(txn, seal, "secrets", S_OWN_KEY, strlen(S_OWN_KEY), &kder, &klen) ==
+                      CMN_OK;
+    cmn_kv_abort(&txn);
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    if (ok) {
+        const uint8_t *p = der, *kp = kder;
+        cert = d2i_X509(NULL, &p, (long) len);
+        key = d2i_AutoPrivateKey(NULL, &kp, (long) klen);
+        time_t soon = time(NULL) + S_DAY_S;
+        EVP_PKEY *ca_pub = X509_get0_pubkey(self->cert);
+        ok = cert && key && X509_check_private_key(cert, key) == 1 &&
+             X509_verify(cert, ca_pub) == 1 && X509_cmp_time(X509_get0_notAfter(cert), &soon) > 0;
+    }
+    free(der);
+    cmn_kv_free_secret(kder, klen);
+    if (!ok) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return false;
+    }
+    *ret_cert = cert;
+    *ret_key = key;
+    return true;
+}
+
+static cmn_err_t
+s_store_own(cmn_kv_t *kv, const cmn_seal_t *seal, X509 *cert, EVP_PKEY *key)
+{
+    cmn_kv_txn_t *txn = NULL;
+    uint8_t *der = NULL, *kder = NULL;
+    int len = i2d_X509(cert, &der);
+    int klen = i2d_PrivateKey(key, &kder);
+    cmn_err_t err = len > 0 && klen > 0 ? cmn_kv_begin(kv, true, &txn) : CMN_ENOMEM;
+    if (err == CMN_OK) {
+        err = cmn_kv_put(txn, CMS_CA_DB_CA, S_OWN_CERT, strlen(S_OWN_CERT), der, (size_t) len);
+    }
+    if (err == CMN_OK) {
+        err = cmn_kv_put_sealed(txn, seal, "secrets", S_OWN_KEY, strlen(S_OWN_KEY), kder,
+                                (size_t) klen);
+    }
+    if (err == CMN_OK) {
+        err = cmn_kv_commit(&txn);
+    }
+    cmn_kv_abort(&txn);
+    OPENSSL_free(der);
+    if (kder) {
+        OPENSSL_clear_free(kder, (size_t) klen);
+    }
+    return err;
+}
+
+static char *
+s_key_pem(EVP_PKEY *key)
+{
+    BIO *b = BIO_new(BIO_s_secmem());
+    char *data = NULL, *out = NULL;
+    if (b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1) {
+        long n = BIO_get_mem_data(b, &data);
+        out = OPENSSL_zalloc((size_t) n + 1);
+        if (out) {
+            memcpy(out, data, (size_t) n);
+        }
+    }
+    BIO_free(b);
+    return out;
+}
+
+cmn_err_t
+cms_ca_own_identity(cms_ca_t *self,
+                    cmn_kv_t *kv,
+                    const cmn_seal_t *seal,
+                    const char *cms_uuid,
+                    int validity_days,
+                    char **ret_chain,
+                    char **ret_key)
+{
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    char serial[65];
+    cmn_err_t err = CMN_OK;
+    if (!s_load_own(self, kv, seal, &cert, &key)) {
+        cmn_uuid_t u;
+        if (cmn_uuid_from_str(cms_uuid, &u) != CMN_OK) {
+            return CMN_EINVAL;
+        }
+        key = s_new_p256();
+        err = key ? cms_ca_issue(self, kv, key, &u, CMS_CERT_CMS_IDENTITY, validity_days, &cert,
+                                 serial)
+                  : CMN_ECRYPTO;
+        if (err == CMN_OK) {
+            err = s_store_own(kv, seal, cert, key);
+        }
+        if (err == CMN_OK) {
+            err = cms_ca_set_status(kv, serial, "active");
+        }
+    }
+    char *leaf = NULL, *chain = NULL;
+    size_t llen = 0, clen = 0, count = 0;
+    char *out = NULL, *kpem = NULL;
+    if (err == CMN_OK && (err = cms_ca_pem(cert, &leaf, &llen)) == CMN_OK &&
+        (err = cms_ca_chain_pem(self, &chain, &clen, &count)) == CMN_OK) {
+        out = malloc(llen + clen + 1);
+        kpem = s_key_pem(key);
+        if (out && kpem) {
+            memcpy(out, leaf, llen);
+            memcpy(out + llen, chain, clen + 1);
+            *ret_chain = out;
+            *ret_key = kpem;
+            out = NULL;
+            kpem = NULL;
+        } else {
+            err = CMN_ENOMEM;
+        }
+    }
+    free(out);
+    if (kpem) {
+        OPENSSL_clear_free(kpem, strlen(kpem));
+    }
+    free(leaf);
+    free(chain);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return err;
+}

@@ -97,6 +97,20 @@ cmn_err_t cms_ca_set_status(cmn_kv_t *kv, const char *serial, const char *status
 typedef void(cms_ca_each_fn)(const Obt__Store__CmsCert *cert, void *arg);
 cmn_err_t cms_ca_each_cert(cmn_kv_t *kv, const char *device_uuid, cms_ca_each_fn *fn, void *arg);
 
+/* CMS's own identity certificate (CN uuid:<cms_uuid>, the identity profile) for its
+ * certificate sessions to devices: loaded from the store ("ca" db "cms-cert", key
+ * sealed in "secrets" as "cms-key"), or issued by this CA and stored (key and
+ * certificate in one write) when there is none, it is not this CA's, or it expires
+ * within a day. *ret_chain: the leaf then the CA chain (PEM); *ret_key: its key
+ * (PKCS#8 PEM, a secret: free with OPENSSL_clear_free(p, strlen(p))). */
+cmn_err_t cms_ca_own_identity(cms_ca_t *self,
+                              cmn_kv_t *kv,
+                              const cmn_seal_t *seal,
+                              const char *cms_uuid,
+                              int validity_days,
+                              char **ret_chain,
+                              char **ret_key);
+
 /* PEM of one certificate (malloc'd, NUL-terminated; caller frees). */
 cmn_err_t cms_ca_pem(X509 *cert, char **ret_pem, size_t *ret_len);
 

@@ -69,6 +69,8 @@ cms_config_free(cms_config_t *cfg)
 struct cms {
     const cms_config_t *cfg;
     cms_ca_t *ca;          /* the domain CA (root from the store, or the sub-CA) */
+    char *own_chain;       /* CMS's identity certificate then the CA chain (PEM) */
+    char *own_key;         /* its private key (PEM; a secret, wiped at the end) */
     cmn_svc_hooks_t hooks; /* given to the core */
 };
 
@@ -95,6 +97,20 @@ s_log_ca(const cms_t *self, const char *how)
     }
 }
 
+/* CMS's own identity certificate, for its certificate sessions to devices. */
+static cmn_err_t
+s_own_identity(cmn_svc_t *svc, cms_t *self)
+{
+    cmn_err_t err =
+            cms_ca_own_identity(self->ca, cmn_svc_kv(svc), cmn_svc_seal(svc), cmn_svc_uuid(svc),
+                                self->cfg->cert_validity_days, &self->own_chain, &self->own_key);
+    if (err != CMN_OK) {
+        cmn_log_err("CMS-CA", "cannot load or issue CMS's own identity certificate: %s",
+                    cmn_strerror(err));
+    }
+    return err;
+}
+
 /* The core's init hook: the root CA from the store, made at first start. */
 static cmn_err_t
 s_init(cmn_svc_t *svc, void *arg)
@@ -102,7 +118,7 @@ s_init(cmn_svc_t *svc, void *arg)
     cms_t *self = arg;
     if (self->ca) {
         s_log_ca(self, "using the");
-        return CMN_OK; /* a sub-CA, loaded by cms_new */
+        return s_own_identity(svc, self); /* a sub-CA, loaded by cms_new */
     }
     bool is_new = false;
     cmn_err_t err = CMN_OK;
@@ -114,7 +130,7 @@ s_init(cmn_svc_t *svc, void *arg)
         return err;
     }
     s_log_ca(self, is_new ? "made the" : "using the");
-    return CMN_OK;
+    return s_own_identity(svc, self);
 }
 
 /* The state of one hand-over or repair (job->work). */
@@ -194,6 +210,48 @@ s_abandon_pending(cmn_svc_job_t *job)
 }
 
 static void
+s_on_proof(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+{
+    s_work_t *w = job->work;
+    if (!s_code_ok(job, r, 205, 205)) {
+        return;
+    }
+    char note[200];
+    (void) snprintf(note, sizeof note, "key pair %s; proved by a certificate session (%s)",
+                    strcmp(w->key_from, "csr") == 0 ? "of the device (CSR)"
+                                                    : "made by CMS (no /oic/sec/csr)",
+                    job->cipher);
+    cmn_log_notice("CMS-CERT-PROVED", "dev=%s certificate session %s", job->head.uuid, job->cipher);
+    s_done(job, note);
+}
+
+/* The proof (6.1): a DTLS session with CMS's own identity certificate, both sides
+ * checking the other's chain against the domain's anchor; a GET of the device's cred
+ * over it (CMS, its cred's owner, is the CN of our certificate). */
+static void
+s_prove(cmn_svc_job_t *job)
+{
+    cms_t *cms = s_cms(job);
+    char *anchor = NULL;
+    size_t alen = 0;
+    if (cms_ca_pem(cms_ca_anchor(cms_ca(cms)), &anchor, &alen) != CMN_OK) {
+        s_fail(job, CMN_ENOMEM, "cannot build the certificate session", NULL);
+        return;
+    }
+    Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
+    sec.kind = OBT__GW__SECURITY_KIND__SEC_CERT;
+    sec.trust_anchors_pem.data = (uint8_t *) anchor;
+    sec.trust_anchors_pem.len = alen;
+    sec.cert_pem.data = (uint8_t *) cms->own_chain;
+    sec.cert_pem.len = strlen(cms->own_chain);
+    sec.key_pem.data = (uint8_t *) cms->own_key; /* the bus wipes what it sent */
+    sec.key_pem.len = strlen(cms->own_key);
+    cmn_svc_job_coap_sec(job, "certificate session", &sec, OBT__GW__METHOD__METHOD_GET,
+                         "/oic/sec/cred", NULL, NULL, 0, s_on_proof);
+    free(anchor);
+}
+
+static void
 s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 {
     s_work_t *w = job->work;
@@ -211,8 +269,7 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     cmn_log_notice("CMS-CERT", "dev=%s identity certificate serial=%s (key from %s)",
                    job->head.uuid, w->serial, w->key_from);
-    s_done(job, strcmp(w->key_from, "csr") == 0 ? "key pair of the device (CSR)"
-                                                : "key pair made by CMS (no /oic/sec/csr)");
+    s_prove(job);
 }
 
 /* One credtype-8 entry: trust anchor (subject "*") or identity certificate. */
@@ -293,9 +350,8 @@ out:
         s_fail(job, err, "cannot build the cred request", cmn_strerror(err));
         return;
     }
-    cmn_svc_job_coap(job, "POST cred (trust anchor, identity certificate)",
-                     OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred", NULL, body, blen,
-                     s_on_post_cred);
+    cmn_svc_job_coap(job, "POST cred (certificates)", OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred",
+                     NULL, body, blen, s_on_post_cred);
     if (priv) {
         OPENSSL_cleanse(body, blen); /* it held the private key */
     }
@@ -453,8 +509,13 @@ cms_destroy(cms_t **self_p)
     if (self_p == NULL || *self_p == NULL) {
         return;
     }
-    cms_ca_destroy(&(*self_p)->ca);
-    free(*self_p);
+    cms_t *self = *self_p;
+    cms_ca_destroy(&self->ca);
+    free(self->own_chain);
+    if (self->own_key) {
+        OPENSSL_clear_free(self->own_key, strlen(self->own_key));
+    }
+    free(self);
     *self_p = NULL;
 }
 

@@ -752,6 +752,37 @@ cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg)
 }
 
 cmn_err_t
+cmn_svc_coap_sec(cmn_svc_t *self,
+                 const char *device_uuid,
+                 const char *endpoint,
+                 const Obt__Gw__Security *sec,
+                 int method,
+                 const char *path,
+                 const char *query,
+                 const uint8_t *payload,
+                 size_t len,
+                 cmn_call_fn *fn,
+                 void *arg)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
+    c.device_uuid = CMN_PB_STR(device_uuid);
+    c.endpoint = CMN_PB_STR(endpoint);
+    c.method = (Obt__Gw__Method) method;
+    c.path = CMN_PB_STR(path);
+    c.query = CMN_PB_STR(query ? query : "");
+    c.payload.data = (uint8_t *) (uintptr_t) payload;
+    c.payload.len = len;
+    c.security = (Obt__Gw__Security *) (uintptr_t) sec;
+    c.timeout_ms = (uint32_t) self->cfg->timeout_ms;
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &c;
+    req.corr_id = cmn_bus_next_corr_id();
+    return cmn_calls_send(self->gw, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms + 500,
+                          fn, arg);
+}
+
+cmn_err_t
 cmn_svc_coap(cmn_svc_t *self,
              const char *device_uuid,
              const char *endpoint,
@@ -764,8 +795,6 @@ cmn_svc_coap(cmn_svc_t *self,
              cmn_call_fn *fn,
              void *arg)
 {
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
     Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
     cmn_uuid_t me;
     uint8_t key[16];
@@ -776,20 +805,8 @@ cmn_svc_coap(cmn_svc_t *self,
     sec.psk_identity.len = 16;
     sec.psk_key.data = key;
     sec.psk_key.len = 16;
-    c.device_uuid = CMN_PB_STR(device_uuid);
-    c.endpoint = CMN_PB_STR(endpoint);
-    c.method = (Obt__Gw__Method) method;
-    c.path = CMN_PB_STR(path);
-    c.query = CMN_PB_STR(query ? query : "");
-    c.payload.data = (uint8_t *) (uintptr_t) payload;
-    c.payload.len = len;
-    c.security = &sec;
-    c.timeout_ms = (uint32_t) self->cfg->timeout_ms;
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &c;
-    req.corr_id = cmn_bus_next_corr_id();
-    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id,
-                                   (uint32_t) self->cfg->timeout_ms + 500, fn, arg);
+    cmn_err_t err = cmn_svc_coap_sec(self, device_uuid, endpoint, &sec, method, path, query,
+                                     payload, len, fn, arg);
     OPENSSL_cleanse(key, sizeof key);
     return err;
 }

@@ -161,6 +161,17 @@ void cmn_svc_job_coap(cmn_svc_job_t *job,
                       const uint8_t *payload,
                       size_t len,
                       cmn_svc_reply_fn *fn);
+/* The same over a session of the given policy (sec, borrowed; the service's
+ * certificate session: SEC_CERT) instead of the service's PSK session. */
+void cmn_svc_job_coap_sec(cmn_svc_job_t *job,
+                          const char *step,
+                          const Obt__Gw__Security *sec,
+                          int method,
+                          const char *path,
+                          const char *query,
+                          const uint8_t *payload,
+                          size_t len,
+                          cmn_svc_reply_fn *fn);
 /* Ends job: writes dev (the service's view: state, aceids...; NULL for a failure) with
  * uuid, endpoints, error, cipher and time filled in here, clears the job record,
  * answers the requester, closes the session and frees job. err != CMN_OK: state
@@ -242,6 +253,19 @@ cmn_err_t cmn_svc_coap(cmn_svc_t *self,
                        size_t len,
                        cmn_call_fn *fn,
                        void *arg);
+
+/* The same with the policy sec (borrowed) instead of the PSK session; psk unused. */
+cmn_err_t cmn_svc_coap_sec(cmn_svc_t *self,
+                           const char *device_uuid,
+                           const char *endpoint,
+                           const Obt__Gw__Security *sec,
+                           int method,
+                           const char *path,
+                           const char *query,
+                           const uint8_t *payload,
+                           size_t len,
+                           cmn_call_fn *fn,
+                           void *arg);
 
 /* Asks the gateway to close this service's session to endpoint (fire and forget:
  * the gateway's idle timeout is the backstop). Call it when a job is over. */

@@ -3,6 +3,7 @@
 #ifndef SIM_CSR_H
 #define SIM_CSR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,5 +19,13 @@ cmn_err_t sim_csr_setup(const char *spec, sim_device_t *devs, size_t n);
  * 2.05 with {"csr": PEM, "encoding": "oic.sec.encoding.pem"}, CN "uuid:<deviceuuid>",
  * signed with the device's key (dir/csr-key.pem, 0600, made at the first request). */
 int sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len);
+
+/* The device's identity certificate on a post-transfer DTLS server session (docs/cms.md):
+ * when dev holds a credtype-8 oic.sec.cred.cert (its chain) with its key (privatedata
+ * from CMS, or its own csr-key.pem) and at least one oic.sec.cred.trustca, puts the
+ * chain and key on ssl and the anchors as its verify store, and returns true: the
+ * caller asks for the peer's certificate and offers the ECDHE-ECDSA CCM suites.
+ * false (nothing changed) otherwise. ssl is an SSL *. */
+bool sim_cert_setup(const sim_device_t *dev, void *ssl);
 
 #endif
