@@ -183,29 +183,36 @@ s_cms(const cmn_svc_job_t *job)
     return cmn_svc_hooks(job->svc)->arg;
 }
 
-/* Any certificate of this device issued in an earlier run that never reached it. */
+/* The identity certificates of one device in a given status, but one. */
+typedef struct {
+    const char *status; /* to find */
+    const char *except; /* serial left alone */
+    char serials[8][65];
+    size_t n;
+} s_others_t;
+
 static void
-s_collect_pending(const Obt__Store__CmsCert *c, void *arg)
+s_collect_others(const Obt__Store__CmsCert *c, void *arg)
 {
-    char(*serials)[65] = arg;
-    for (int i = 0; i < 8; i++) {
-        if (serials[i][0] == '\0' && strcmp(c->status, "issued") == 0) {
-            (void) snprintf(serials[i], 65, "%s", c->serial);
-            return;
-        }
+    s_others_t *o = arg;
+    if (o->n < 8 && strcmp(c->status, o->status) == 0 && strcmp(c->usage, "identity") == 0 &&
+        strcmp(c->serial, o->except) != 0) {
+        (void) snprintf(o->serials[o->n++], 65, "%s", c->serial);
     }
 }
 
+/* Sets the device's identity certificates in status from (but except) to status to:
+ * an earlier run's certificate that never reached the device becomes "abandoned",
+ * the one a new certificate replaced on the device "replaced". */
 static void
-s_abandon_pending(cmn_svc_job_t *job)
+s_move_others(cmn_svc_job_t *job, const char *except, const char *from, const char *to)
 {
-    char serials[8][65];
-    memset(serials, 0, sizeof serials);
-    (void) cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_collect_pending, serials);
-    for (int i = 0; i < 8 && serials[i][0]; i++) {
-        (void) cms_ca_set_status(cmn_svc_kv(job->svc), serials[i], "abandoned");
-        cmn_log_info("CMS-CERT-ABANDONED", "dev=%s serial=%s never reached the device",
-                     job->head.uuid, serials[i]);
+    s_others_t o = {from, except, {{0}}, 0};
+    (void) cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_collect_others, &o);
+    for (size_t i = 0; i < o.n; i++) {
+        (void) cms_ca_set_status(cmn_svc_kv(job->svc), o.serials[i], to);
+        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s %s -> %s", job->head.uuid, o.serials[i],
+                     from, to);
     }
 }
 
@@ -263,6 +270,9 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         return;
     }
     cmn_err_t err = cms_ca_set_status(kv, w->serial, "active");
+    if (err == CMN_OK) {
+        s_move_others(job, w->serial, "active", "replaced"); /* the POST replaced it */
+    }
     if (err != CMN_OK) {
         s_fail(job, err, "cannot record the certificate as active", cmn_strerror(err));
         return;
@@ -308,7 +318,7 @@ s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t 
     uint8_t *body = NULL;
     size_t blen = 0;
     (void) cmn_uuid_from_str(job->head.uuid, &u);
-    s_abandon_pending(job);
+    s_move_others(job, "", "issued", "abandoned");
     cmn_err_t err = cms_ca_issue(ca, cmn_svc_kv(job->svc), key, &u, CMS_CERT_IDENTITY,
                                  cms_cert_validity_days(cms), &leaf, w->serial);
     if (err != CMN_OK) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "obt_certs.h"
 #include "obt_checks.h"
 #include "obt_json.h"
 
@@ -316,7 +317,9 @@ s_records(size_t *ret_active, char *active_serial, size_t cap)
             continue;
         }
         cr_assert(obt_json_str(recs[i], "status", st, sizeof st));
-        cr_expect(strcmp(st, "active") == 0 || strcmp(st, "abandoned") == 0, "status %s", st);
+        cr_expect(strcmp(st, "active") == 0 || strcmp(st, "abandoned") == 0 ||
+                          strcmp(st, "replaced") == 0,
+                  "status %s", st);
         if (strcmp(st, "active") == 0) {
             (*ret_active)++;
             cr_assert(obt_json_str(recs[i], "serial", active_serial, cap));
@@ -388,4 +391,81 @@ Test(cms_cert,
     cr_expect_str_eq(out, want);
     free(out);
     free(objs[0]);
+}
+
+static void
+s_setup_one(void)
+{
+    static const char *const certs[] = {"--certs", "all", NULL};
+    s_dir = obt_tmpdir("cmssub");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, certs), 0, "devsim did not start");
+}
+
+Test(cms_cert,
+     sub_ca_of_an_upper_ca_made_by_the_test_issues_chains_that_verify_to_the_upper_root,
+     .init = s_setup_one,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    obt_cert_t root, sub;
+    obt_cert_opts_t ro = obt_cert_root_opts("Test Upper Root");
+    obt_cert_opts_t so = obt_cert_ca_opts("Test OBT Sub CA");
+    cr_assert_eq(obt_cert_make(&root, &ro, NULL), 0);
+    cr_assert_eq(obt_cert_make(&sub, &so, &root), 0);
+    char chain[700], key[700], root_pem[700], sub_pem[700], leaf[700], cmd[3000];
+    (void) snprintf(chain, sizeof chain, "%s/upper-chain.pem", s_dir);
+    (void) snprintf(key, sizeof key, "%s/sub-key.pem", s_dir);
+    (void) snprintf(root_pem, sizeof root_pem, "%s/upper-root.pem", s_dir);
+    (void) snprintf(sub_pem, sizeof sub_pem, "%s/sub.pem", s_dir);
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf.pem", s_dir);
+    const obt_cert_t *both[] = {&sub, &root};
+    const obt_cert_t *r1[] = {&root};
+    const obt_cert_t *s1[] = {&sub};
+    cr_assert_eq(obt_cert_write_pem(chain, both, 2), 0);
+    cr_assert_eq(obt_cert_write_pem(root_pem, r1, 1), 0);
+    cr_assert_eq(obt_cert_write_pem(sub_pem, s1, 1), 0);
+    char *kp = obt_cert_key_pem(&sub);
+    FILE *fp = fopen(key, "w");
+    cr_assert(kp && fp);
+    fputs(kp, fp);
+    fclose(fp);
+    free(kp);
+
+    /* CMS restarted as a sub-CA of the test's upper CA */
+    cr_assert_eq(obt_proc_stop(&s_suite.cms), 0);
+    const char *sub_args[] = {"--ca-cert", chain, "--ca-key", key, NULL};
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", sub_args), 0, "CMS did not start as sub-CA");
+    char *out = NULL;
+    const char *show_ca[] = {"--json", "ca", "show", NULL};
+    cr_assert_eq(s_ctl(show_ca, &out), 0);
+    cr_expect(strstr(out, "\"kind\":\"sub-CA\"") && strstr(out, "\"chain_length\":2") &&
+                      strstr(out, "Test OBT Sub CA"),
+              "%s", out);
+    free(out);
+
+    s_onboard_all();
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1u);
+    char subj[64];
+    static char hex[16384];
+    cr_assert(s_cert_entry(objs[0], "oic.sec.cred.trustca", subj, sizeof subj, hex, sizeof hex));
+    char anchor[700];
+    (void) snprintf(anchor, sizeof anchor, "%s/anchor.pem", s_dir);
+    s_write_hex(anchor, hex);
+    (void) snprintf(cmd, sizeof cmd, "cmp -s %s %s", anchor, root_pem);
+    cr_expect_eq(system(cmd), 0, "the device's trust anchor must be the upper root");
+    cr_assert(s_cert_entry(objs[0], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex));
+    s_write_hex(leaf, hex); /* the leaf, then the sub-CA and the root */
+    (void) snprintf(cmd, sizeof cmd,
+                    "openssl verify -x509_strict -CAfile %s -untrusted %s %s 2>&1 && "
+                    "grep -c 'BEGIN CERTIFICATE' %s",
+                    root_pem, sub_pem, leaf, leaf);
+    cr_expect_eq(s_sh(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, ": OK\n3\n"), "leaf + sub-CA + root in publicdata: %s", out);
+    free(out);
+    free(objs[0]);
+    obt_cert_free(&sub);
+    obt_cert_free(&root);
 }
