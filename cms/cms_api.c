@@ -42,19 +42,6 @@ s_time(const ASN1_TIME *t, char *out, size_t len)
     }
 }
 
-/* One line, as cmn_cert_describe writes the subject. */
-static void
-s_name(const X509_NAME *name, char *out, size_t cap)
-{
-    out[0] = '\0';
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_ONELINE) >= 0) {
-        int n = BIO_read(b, out, (int) cap - 1);
-        out[n > 0 ? n : 0] = '\0';
-    }
-    BIO_free(b);
-}
-
 static cmn_err_t
 s_on_ca_show(cmn_svc_t *svc,
              cms_t *cms,
@@ -76,7 +63,7 @@ s_on_ca_show(cmn_svc_t *svc,
         CMN_OK) {
         return CMN_ENOMEM;
     }
-    s_name(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    cmn_cert_name_oneline(X509_get_issuer_name(cert), issuer, sizeof issuer);
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
     (void) snprintf(serial, sizeof serial, "%s", hex ? hex : "?");

@@ -172,18 +172,24 @@ s_new(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * upper)
     return self;
 }
 
-/* Reads the stored root: certificate and key; ENOTFOUND when there is none. */
+/* Reads a certificate (cert_rec of "ca") and its sealed key (key_rec of "secrets")
+ * that match; ENOTFOUND when the certificate is absent, EPROTO when the pair is not
+ * whole or does not match. */
 static cmn_err_t
-s_load_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 **ret_cert, EVP_PKEY **ret_key)
+s_get_pair(cmn_kv_txn_t *txn,
+           const cmn_seal_t *seal,
+           const char *cert_rec,
+           const char *key_rec,
+           X509 **ret_cert,
+           EVP_PKEY **ret_key)
 {
     void *der = NULL, *kder = NULL;
     size_t len = 0, klen = 0;
-    cmn_err_t err = cmn_kv_get(txn, CMS_CA_DB_CA, "cert", 4, &der, &len);
+    cmn_err_t err = cmn_kv_get(txn, CMS_CA_DB_CA, cert_rec, strlen(cert_rec), &der, &len);
     if (err != CMN_OK) {
         return err;
     }
-    err = cmn_kv_get_sealed(txn, seal, "secrets", CMS_CA_KEY_RECORD, strlen(CMS_CA_KEY_RECORD),
-                            &kder, &klen);
+    err = cmn_kv_get_sealed(txn, seal, "secrets", key_rec, strlen(key_rec), &kder, &klen);
     if (err != CMN_OK) {
         free(der);
         return err == CMN_ENOTFOUND ? CMN_EPROTO : err; /* a certificate without its key */
@@ -204,19 +210,24 @@ s_load_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 **ret_cert, EVP_PKEY
     return CMN_OK;
 }
 
-/* Stores a new root: certificate and sealed key, in txn. */
+/* Writes a certificate and its key (sealed) in txn, as s_get_pair reads them. */
 static cmn_err_t
-s_store_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 *cert, EVP_PKEY *key)
+s_put_pair(cmn_kv_txn_t *txn,
+           const cmn_seal_t *seal,
+           const char *cert_rec,
+           const char *key_rec,
+           X509 *cert,
+           EVP_PKEY *key)
 {
     uint8_t *der = NULL, *kder = NULL;
     int len = i2d_X509(cert, &der);
     int klen = i2d_PrivateKey(key, &kder);
     cmn_err_t err = CMN_ENOMEM;
     if (len > 0 && klen > 0) {
-        err = cmn_kv_put(txn, CMS_CA_DB_CA, "cert", 4, der, (size_t) len);
+        err = cmn_kv_put(txn, CMS_CA_DB_CA, cert_rec, strlen(cert_rec), der, (size_t) len);
         if (err == CMN_OK) {
-            err = cmn_kv_put_sealed(txn, seal, "secrets", CMS_CA_KEY_RECORD,
-                                    strlen(CMS_CA_KEY_RECORD), kder, (size_t) klen);
+            err = cmn_kv_put_sealed(txn, seal, "secrets", key_rec, strlen(key_rec), kder,
+                                    (size_t) klen);
         }
     }
     OPENSSL_free(der);
@@ -225,6 +236,8 @@ s_store_root(cmn_kv_txn_t *txn, const cmn_seal_t *seal, X509 *cert, EVP_PKEY *ke
     }
     return err;
 }
+
+#define S_ROOT_CERT "cert"
 
 cms_ca_t *
 cms_ca_open_root(cmn_kv_t *kv,
@@ -241,7 +254,7 @@ cms_ca_open_root(cmn_kv_t *kv,
     if (err != CMN_OK) {
         goto fail;
     }
-    err = s_load_root(txn, seal, &cert, &key);
+    err = s_get_pair(txn, seal, S_ROOT_CERT, CMS_CA_KEY_RECORD, &cert, &key);
     if (err == CMN_OK) {
         cmn_kv_abort(&txn);
         *ret_created = false;
@@ -255,7 +268,7 @@ cms_ca_open_root(cmn_kv_t *kv,
         (cert = s_make_root(key, cms_uuid, validity_days)) == NULL) {
         goto fail_abort;
     }
-    if ((err = s_store_root(txn, seal, cert, key)) != CMN_OK ||
+    if ((err = s_put_pair(txn, seal, S_ROOT_CERT, CMS_CA_KEY_RECORD, cert, key)) != CMN_OK ||
         (err = cmn_kv_commit(&txn)) != CMN_OK) {
         goto fail_abort;
     }
@@ -412,24 +425,29 @@ cms_ca_anchor(const cms_ca_t *self)
     return self->upper ? sk_X509_value(self->upper, sk_X509_num(self->upper) - 1) : self->cert;
 }
 
+/* What a memory BIO holds, as a NUL-terminated string (malloc'd; a secret is wiped
+ * with OPENSSL_cleanse before free); frees b. NULL on failure. */
+static char *
+s_bio_text(BIO *b, bool is_ok, size_t *ret_len)
+{
+    char *data = NULL, *out = NULL;
+    long n = b && is_ok ? BIO_get_mem_data(b, &data) : -1;
+    if (n >= 0 && (out = calloc(1, (size_t) n + 1)) != NULL) {
+        memcpy(out, data, (size_t) n);
+        *ret_len = (size_t) n;
+    }
+    BIO_free(b);
+    return out;
+}
+
 cmn_err_t
 cms_ca_pem(X509 *cert, char **ret_pem, size_t *ret_len)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    if (b == NULL || PEM_write_bio_X509(b, cert) != 1) {
-        BIO_free(b);
-        return CMN_ENOMEM;
-    }
-    long n = BIO_get_mem_data(b, &data);
-    char *out = malloc((size_t) n + 1);
+    char *out = s_bio_text(b, b && PEM_write_bio_X509(b, cert) == 1, ret_len);
     if (out) {
-        memcpy(out, data, (size_t) n);
-        out[n] = '\0';
         *ret_pem = out;
-        *ret_len = (size_t) n;
     }
-    BIO_free(b);
     return out ? CMN_OK : CMN_ENOMEM;
 }
 
@@ -442,17 +460,11 @@ cms_ca_chain_pem(const cms_ca_t *self, char **ret_pem, size_t *ret_len, size_t *
     for (int i = 0; ok && self->upper && i < sk_X509_num(self->upper); i++, count++) {
         ok = PEM_write_bio_X509(b, sk_X509_value(self->upper, i)) == 1;
     }
-    char *data = NULL;
-    long n = ok ? BIO_get_mem_data(b, &data) : 0;
-    char *out = ok ? malloc((size_t) n + 1) : NULL;
+    char *out = s_bio_text(b, ok, ret_len);
     if (out) {
-        memcpy(out, data, (size_t) n);
-        out[n] = '\0';
         *ret_pem = out;
-        *ret_len = (size_t) n;
         *ret_count = count;
     }
-    BIO_free(b);
     return out ? CMN_OK : CMN_ENOMEM;
 }
 
@@ -645,28 +657,18 @@ s_load_own(
         cms_ca_t *self, cmn_kv_t *kv, const cmn_seal_t *seal, X509 **ret_cert, EVP_PKEY **ret_key)
 {
     cmn_kv_txn_t *txn = NULL;
-    void *der = NULL, *kder = NULL;
-    size_t len = 0, klen = 0;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
     if (cmn_kv_begin(kv, false, &txn) != CMN_OK) {
         return false;
     }
-    bool ok = cmn_kv_get(txn, CMS_CA_DB_CA, S_OWN_CERT, strlen(S_OWN_CERT), &der, &len) == CMN_OK &&
-              cmn_kv_get_sealed(txn, seal, "secrets", S_OWN_KEY, strlen(S_OWN_KEY), &kder, &klen) ==
-                      CMN_OK;
+    bool ok = s_get_pair(txn, seal, S_OWN_CERT, S_OWN_KEY, &cert, &key) == CMN_OK;
     cmn_kv_abort(&txn);
-    X509 *cert = NULL;
-    EVP_PKEY *key = NULL;
-    if (ok) {
-        const uint8_t *p = der, *kp = kder;
-        cert = d2i_X509(NULL, &p, (long) len);
-        key = d2i_AutoPrivateKey(NULL, &kp, (long) klen);
-        time_t soon = time(NULL) + S_DAY_S;
-        EVP_PKEY *ca_pub = X509_get0_pubkey(self->cert);
-        ok = cert && key && X509_check_private_key(cert, key) == 1 &&
-             X509_verify(cert, ca_pub) == 1 && X509_cmp_time(X509_get0_notAfter(cert), &soon) > 0;
+    time_t soon = time(NULL) + S_DAY_S;
+    if (ok && (X509_verify(cert, X509_get0_pubkey(self->cert)) != 1 ||
+               X509_cmp_time(X509_get0_notAfter(cert), &soon) <= 0)) {
+        ok = false; /* another CA's (a sub-CA now), or about to expire: a new one */
     }
-    free(der);
-    cmn_kv_free_secret(kder, klen);
     if (!ok) {
         X509_free(cert);
         EVP_PKEY_free(key);
@@ -681,25 +683,14 @@ static cmn_err_t
 s_store_own(cmn_kv_t *kv, const cmn_seal_t *seal, X509 *cert, EVP_PKEY *key)
 {
     cmn_kv_txn_t *txn = NULL;
-    uint8_t *der = NULL, *kder = NULL;
-    int len = i2d_X509(cert, &der);
-    int klen = i2d_PrivateKey(key, &kder);
-    cmn_err_t err = len > 0 && klen > 0 ? cmn_kv_begin(kv, true, &txn) : CMN_ENOMEM;
+    cmn_err_t err = cmn_kv_begin(kv, true, &txn);
     if (err == CMN_OK) {
-        err = cmn_kv_put(txn, CMS_CA_DB_CA, S_OWN_CERT, strlen(S_OWN_CERT), der, (size_t) len);
-    }
-    if (err == CMN_OK) {
-        err = cmn_kv_put_sealed(txn, seal, "secrets", S_OWN_KEY, strlen(S_OWN_KEY), kder,
-                                (size_t) klen);
+        err = s_put_pair(txn, seal, S_OWN_CERT, S_OWN_KEY, cert, key);
     }
     if (err == CMN_OK) {
         err = cmn_kv_commit(&txn);
     }
     cmn_kv_abort(&txn);
-    OPENSSL_free(der);
-    if (kder) {
-        OPENSSL_clear_free(kder, (size_t) klen);
-    }
     return err;
 }
 
@@ -707,16 +698,9 @@ static char *
 s_key_pem(EVP_PKEY *key)
 {
     BIO *b = BIO_new(BIO_s_secmem());
-    char *data = NULL, *out = NULL;
-    if (b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1) {
-        long n = BIO_get_mem_data(b, &data);
-        out = OPENSSL_zalloc((size_t) n + 1);
-        if (out) {
-            memcpy(out, data, (size_t) n);
-        }
-    }
-    BIO_free(b);
-    return out;
+    size_t len = 0;
+    return s_bio_text(b, b && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1,
+                      &len);
 }
 
 cmn_err_t
@@ -768,7 +752,8 @@ cms_ca_own_identity(cms_ca_t *self,
     }
     free(out);
     if (kpem) {
-        OPENSSL_clear_free(kpem, strlen(kpem));
+        OPENSSL_cleanse(kpem, strlen(kpem));
+        free(kpem);
     }
     free(leaf);
     free(chain);

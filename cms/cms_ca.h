@@ -102,7 +102,7 @@ cmn_err_t cms_ca_each_cert(cmn_kv_t *kv, const char *device_uuid, cms_ca_each_fn
  * sealed in "secrets" as "cms-key"), or issued by this CA and stored (key and
  * certificate in one write) when there is none, it is not this CA's, or it expires
  * within a day. *ret_chain: the leaf then the CA chain (PEM); *ret_key: its key
- * (PKCS#8 PEM, a secret: free with OPENSSL_clear_free(p, strlen(p))). */
+ * (PKCS#8 PEM, malloc'd; a secret: OPENSSL_cleanse(p, strlen(p)) before free). */
 cmn_err_t cms_ca_own_identity(cms_ca_t *self,
                               cmn_kv_t *kv,
                               const cmn_seal_t *seal,

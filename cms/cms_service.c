@@ -523,8 +523,9 @@ cms_destroy(cms_t **self_p)
     cms_ca_destroy(&self->ca);
     free(self->own_chain);
     if (self->own_key) {
-        OPENSSL_clear_free(self->own_key, strlen(self->own_key));
+        OPENSSL_cleanse(self->own_key, strlen(self->own_key));
     }
+    free(self->own_key);
     free(self);
     *self_p = NULL;
 }
