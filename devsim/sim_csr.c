@@ -132,14 +132,7 @@ s_cert_key(const sim_device_t *dev, const cmn_cred_t *c)
         const uint8_t *p = c->priv_data;
         return d2i_AutoPrivateKey(NULL, &p, (long) c->priv_len);
     }
-    char path[600];
-    (void) snprintf(path, sizeof path, "%s/csr-key.pem", dev->dir);
-    FILE *fp = fopen(path, "rb");
-    EVP_PKEY *key = fp ? PEM_read_PrivateKey(fp, NULL, NULL, NULL) : NULL;
-    if (fp) {
-        (void) fclose(fp);
-    }
-    return key;
+    return s_key(dev);
 }
 
 bool
