@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -175,4 +176,61 @@ sim_cert_setup(const sim_device_t *dev, void *tls)
     EVP_PKEY_free(key);
     sk_X509_pop_free(chain, X509_free);
     return ok;
+}
+
+/* Adds the trust anchors (oic.sec.cred.trustca, PEM) of creds to store; their count. */
+static size_t
+s_add_anchors(X509_STORE *store, const cmn_creds_t *creds)
+{
+    size_t n = 0;
+    for (size_t i = 0; creds && i < creds->n_creds; i++) {
+        const cmn_cred_t *c = &creds->creds[i];
+        if (c->credtype != CMN_CREDTYPE_CERT || strcmp(c->credusage, "oic.sec.cred.trustca") != 0) {
+            continue;
+        }
+        STACK_OF(X509) *sk = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+        for (int k = 0; sk && k < sk_X509_num(sk); k++) {
+            n += X509_STORE_add_cert(store, sk_X509_value(sk, k)) == 1;
+        }
+        sk_X509_pop_free(sk, X509_free);
+    }
+    return n;
+}
+
+bool
+sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
+{
+    if (c->credtype != CMN_CREDTYPE_CERT || strcmp(c->credusage, "oic.sec.cred.cert") != 0) {
+        return true;
+    }
+    const char *why = NULL;
+    char reason[200] = "";
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *chain = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+    STACK_OF(X509) *mid = chain ? sk_X509_dup(chain) : NULL;
+    X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
+    EVP_PKEY *key = NULL;
+    if (store == NULL || ctx == NULL || leaf == NULL || mid == NULL) {
+        why = "no PEM certificate in publicdata";
+    } else if (s_add_anchors(store, in) + s_add_anchors(store, &dev->creds) == 0) {
+        why = "no trust anchor for it";
+    } else if (X509_STORE_CTX_init(ctx, store, leaf, mid) != 1 || X509_verify_cert(ctx) != 1) {
+        why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    } else if (cmn_cert_check_end_entity(leaf, NULL, reason, sizeof reason) != CMN_OK) {
+        why = reason;
+    } else if ((key = s_cert_key(dev, c)) == NULL || X509_check_private_key(leaf, key) != 1) {
+        why = "its key is neither the device's nor the one sent with it";
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    sk_X509_free(mid);
+    sk_X509_pop_free(chain, X509_free);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    if (why) {
+        cmn_log_notice("SIM-CERT-REFUSED", "dev=%d identity certificate refused: %s", dev->idx,
+                       why);
+    }
+    return why == NULL;
 }

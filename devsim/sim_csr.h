@@ -20,6 +20,13 @@ cmn_err_t sim_csr_setup(const char *spec, sim_device_t *devs, size_t n);
  * signed with the device's key (dir/csr-key.pem, 0600, made at the first request). */
 int sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len);
 
+/* A POSTed credtype-8 oic.sec.cred.cert entry (c) must be usable (OCF-NOTES 3.3): its
+ * publicdata chain (PEM, leaf first) verifies against a trust anchor of the same POST
+ * (in) or already stored on dev, its leaf has the OCF end-entity profile, and its key
+ * is the device's own (csr-key.pem) or the privatedata given with it. false with a
+ * reason logged otherwise: the POST is refused (4.00) and changes nothing. */
+bool sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c);
+
 /* The device's identity certificate on a post-transfer DTLS server session (docs/cms.md):
  * when dev holds a credtype-8 oic.sec.cred.cert (its chain) with its key (privatedata
  * from CMS, or its own csr-key.pem) and at least one oic.sec.cred.trustca, puts the
