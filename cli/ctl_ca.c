@@ -16,7 +16,11 @@ s_usage(FILE *out)
 {
     fprintf(out, "usage: obtctl [--json] ca show             the domain CA of obt-cms\n"
                  "       obtctl ca export [--out FILE]      its chain as PEM (the CA first)\n"
-                 "       obtctl [--json] certs [UUID]       the certificates CMS issued\n");
+                 "       obtctl [--json] certs [UUID]       the certificates CMS issued\n"
+                 "       obtctl [--json] cert revoke UUID|SERIAL [--reason R]\n"
+                 "           R: unspecified (default), keyCompromise, affiliationChanged,\n"
+                 "           superseded, cessationOfOperation\n"
+                 "       obtctl [--json] crl show [--pem]    the CRL CMS signs now\n");
 }
 
 /* Sends a CMS request (sets its corr_id) and unpacks the reply into *ret; on a daemon
@@ -220,4 +224,92 @@ ctl_cmd_ca(const ctl_opts_t *o, int argc, char **argv)
     bool is_help = argc == 2 && strcmp(argv[1], "--help") == 0;
     s_usage(is_help ? stdout : stderr);
     return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+}
+
+static int
+s_print_crl(const ctl_opts_t *o, const Obt__Cms__Reply *r, bool is_pem, bool is_revoke)
+{
+    if (r->body_case != OBT__CMS__REPLY__BODY_CRL) {
+        fprintf(stderr, "obtctl: cms answered without the CRL\n");
+        return CTL_EXIT_FAILED;
+    }
+    const Obt__Cms__CrlInfo *c = r->crl;
+    if (is_pem) {
+        fputs(c->pem, stdout);
+        return CTL_EXIT_OK;
+    }
+    if (o->json) {
+        printf("{\"this_update\":");
+        ctl_json_str(stdout, c->this_update);
+        printf(",\"next_update\":");
+        ctl_json_str(stdout, c->next_update);
+        printf(",\"revoked_now\":%u,\"revoked\":[", c->count);
+        for (size_t i = 0; i < c->n_revoked; i++) {
+            printf("%s", i ? "," : "");
+            ctl_json_str(stdout, c->revoked[i]);
+        }
+        printf("]}\n");
+        return CTL_EXIT_OK;
+    }
+    if (is_revoke) {
+        printf("revoked %u certificate(s)\n", c->count);
+    }
+    printf("CRL this update: %s\nCRL next update: %s\nrevoked:         %zu\n", c->this_update,
+           c->next_update, c->n_revoked);
+    for (size_t i = 0; i < c->n_revoked; i++) {
+        printf("  %s\n", c->revoked[i]);
+    }
+    return CTL_EXIT_OK;
+}
+
+int
+ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
+{
+    const char *reason = "";
+    bool ok = argc == 3 || (argc == 5 && strcmp(argv[3], "--reason") == 0);
+    if (!ok || strcmp(argv[1], "revoke") != 0) {
+        bool is_help = argc == 2 && strcmp(argv[1], "--help") == 0;
+        s_usage(is_help ? stdout : stderr);
+        return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    if (argc == 5) {
+        reason = argv[4];
+    }
+    Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+    Obt__Cms__CertRevoke rv = OBT__CMS__CERT_REVOKE__INIT;
+    Obt__Cms__Reply *r = NULL;
+    rv.target = argv[2];
+    rv.reason = (char *) (uintptr_t) reason;
+    req.body_case = OBT__CMS__REQUEST__BODY_CERT_REVOKE;
+    req.cert_revoke = &rv;
+    int rc = s_cms(o, &req, &r);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    rc = s_print_crl(o, r, false, true);
+    obt__cms__reply__free_unpacked(r, NULL);
+    return rc;
+}
+
+int
+ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv)
+{
+    bool is_pem = argc == 3 && strcmp(argv[2], "--pem") == 0;
+    if (argc < 2 || strcmp(argv[1], "show") != 0 || (argc == 3 && !is_pem) || argc > 3) {
+        bool is_help = argc == 2 && strcmp(argv[1], "--help") == 0;
+        s_usage(is_help ? stdout : stderr);
+        return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+    Obt__Cms__CrlShow cs = OBT__CMS__CRL_SHOW__INIT;
+    Obt__Cms__Reply *r = NULL;
+    req.body_case = OBT__CMS__REQUEST__BODY_CRL_SHOW;
+    req.crl_show = &cs;
+    int rc = s_cms(o, &req, &r);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    rc = s_print_crl(o, r, is_pem, false);
+    obt__cms__reply__free_unpacked(r, NULL);
+    return rc;
 }

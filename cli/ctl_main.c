@@ -42,6 +42,8 @@ static const struct {
          "of the stores' secrets"},
         {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
+        {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
+        {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
 };
 
 static void

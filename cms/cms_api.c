@@ -1,6 +1,7 @@
 /* cms_api.c — obt-cms's own requests: one dispatch table with its parties column */
 #include "cms_api.h"
 
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,114 @@ s_on_cert_list(cmn_svc_t *svc,
     return err;
 }
 
+/* The CRL now, in reply (with count, the certificates a revocation just revoked). */
+static cmn_err_t
+s_send_crl(cmn_svc_t *svc,
+           cms_t *cms,
+           zframe_t *peer,
+           Obt__Cms__Reply *reply,
+           size_t count,
+           char *error,
+           size_t error_len)
+{
+    X509_CRL *crl = NULL;
+    cmn_err_t err = cms_ca_crl(cms_ca(cms), cmn_svc_kv(svc), cms_crl_refresh_s(cms), &crl);
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "cannot make the CRL: %s", cmn_strerror(err));
+        return err;
+    }
+    Obt__Cms__CrlInfo info;
+    obt__cms__crl_info__init(&info);
+    char tu[40], nu[40];
+    s_time(X509_CRL_get0_lastUpdate(crl), tu, sizeof tu);
+    s_time(X509_CRL_get0_nextUpdate(crl), nu, sizeof nu);
+    STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
+    int n = revs ? sk_X509_REVOKED_num(revs) : 0;
+    char **serials = calloc((size_t) n + 1, sizeof *serials);
+    BIO *b = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    long plen = b && PEM_write_bio_X509_CRL(b, crl) == 1 ? BIO_get_mem_data(b, &pem) : -1;
+    char *text = plen >= 0 ? calloc(1, (size_t) plen + 1) : NULL;
+    err = serials && text ? CMN_OK : CMN_ENOMEM;
+    for (int i = 0; err == CMN_OK && i < n; i++) {
+        BIGNUM *bn = ASN1_INTEGER_to_BN(
+                X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i)), NULL);
+        serials[i] = bn ? BN_bn2hex(bn) : NULL;
+        BN_free(bn);
+        err = serials[i] ? CMN_OK : CMN_ENOMEM;
+        for (char *p = serials[i]; p && *p; p++) {
+            *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+        }
+    }
+    if (err == CMN_OK) {
+        memcpy(text, pem, (size_t) plen);
+        info.pem = text;
+        info.this_update = tu;
+        info.next_update = nu;
+        info.revoked = serials;
+        info.n_revoked = (size_t) n;
+        info.count = (uint32_t) count;
+        reply->body_case = OBT__CMS__REPLY__BODY_CRL;
+        reply->crl = &info;
+        err = s_send(svc, peer, reply);
+    }
+    for (int i = 0; serials && i < n; i++) {
+        OPENSSL_free(serials[i]);
+    }
+    free(serials);
+    free(text);
+    BIO_free(b);
+    X509_CRL_free(crl);
+    return err;
+}
+
+static cmn_err_t
+s_on_crl_show(cmn_svc_t *svc,
+              cms_t *cms,
+              zframe_t *peer,
+              const Obt__Cms__Request *req,
+              Obt__Cms__Reply *reply,
+              char *error,
+              size_t error_len)
+{
+    (void) req;
+    return s_send_crl(svc, cms, peer, reply, 0, error, error_len);
+}
+
+static cmn_err_t
+s_on_cert_revoke(cmn_svc_t *svc,
+                 cms_t *cms,
+                 zframe_t *peer,
+                 const Obt__Cms__Request *req,
+                 Obt__Cms__Reply *reply,
+                 char *error,
+                 size_t error_len)
+{
+    const Obt__Cms__CertRevoke *r = req->cert_revoke;
+    int reason = cms_ca_reason_code(r->reason);
+    if (reason < 0 || r->target[0] == '\0' || strlen(r->target) > 64) {
+        (void) snprintf(error, error_len,
+                        "revoke needs a device uuid or a serial, and a reason among "
+                        "unspecified, keyCompromise, affiliationChanged, superseded, "
+                        "cessationOfOperation");
+        return CMN_EINVAL;
+    }
+    size_t count = 0;
+    cmn_err_t err = cms_ca_revoke(cmn_svc_kv(svc), r->target, reason, &count);
+    if (err == CMN_ENOTFOUND) {
+        (void) snprintf(error, error_len,
+                        "no certificate in use with this serial or for this device");
+        return err;
+    }
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "cannot record the revocation: %s", cmn_strerror(err));
+        return err;
+    }
+    cmn_log_notice("CMS-CERT-REVOKED", "%zu certificate(s) of \"%s\" revoked (reason %d)", count,
+                   r->target, reason);
+    return s_send_crl(svc, cms, peer, reply, count, error, error_len);
+}
+
 /* The parties column (docs/security.md): the operator reads the CA and the records. */
 typedef struct {
     cmn_dispatch_row_t head; /* first: the body, its name, its parties */
@@ -217,6 +326,9 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CA_SHOW, "ca_show", CMN_PARTY_OPERATOR}, s_on_ca_show},
         {{OBT__CMS__REQUEST__BODY_CA_EXPORT, "ca_export", CMN_PARTY_OPERATOR}, s_on_ca_export},
         {{OBT__CMS__REQUEST__BODY_CERT_LIST, "cert_list", CMN_PARTY_OPERATOR}, s_on_cert_list},
+        {{OBT__CMS__REQUEST__BODY_CERT_REVOKE, "cert_revoke", CMN_PARTY_OPERATOR},
+         s_on_cert_revoke},
+        {{OBT__CMS__REQUEST__BODY_CRL_SHOW, "crl_show", CMN_PARTY_OPERATOR}, s_on_crl_show},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

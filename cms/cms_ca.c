@@ -761,3 +761,153 @@ cms_ca_own_identity(cms_ca_t *self,
     EVP_PKEY_free(key);
     return err;
 }
+
+int
+cms_ca_reason_code(const char *name)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } reasons[] = {
+            {"", CRL_REASON_UNSPECIFIED},
+            {"unspecified", CRL_REASON_UNSPECIFIED},
+            {"keyCompromise", CRL_REASON_KEY_COMPROMISE},
+            {"affiliationChanged", CRL_REASON_AFFILIATION_CHANGED},
+            {"superseded", CRL_REASON_SUPERSEDED},
+            {"cessationOfOperation", CRL_REASON_CESSATION_OF_OPERATION},
+    };
+    for (size_t i = 0; name && i < sizeof reasons / sizeof reasons[0]; i++) {
+        if (strcmp(name, reasons[i].name) == 0) {
+            return reasons[i].code;
+        }
+    }
+    return -1;
+}
+
+typedef struct {
+    const char *target;
+    char serials[64][65];
+    size_t n;
+} s_revoke_t;
+
+static void
+s_collect_revoke(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_revoke_t *r = arg;
+    bool in_use = strcmp(c->status, "issued") == 0 || strcmp(c->status, "active") == 0;
+    bool is_match =
+            strcmp(c->serial, r->target) == 0 || (strcmp(c->subject_uuid, r->target) == 0 &&
+                                                  in_use && strcmp(c->usage, "identity") == 0);
+    if (is_match && strcmp(c->status, "revoked") != 0 && r->n < 64) {
+        (void) snprintf(r->serials[r->n++], 65, "%s", c->serial);
+    }
+}
+
+cmn_err_t
+cms_ca_revoke(cmn_kv_t *kv, const char *target, int reason, size_t *ret_count)
+{
+    s_revoke_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return CMN_ENOMEM;
+    }
+    char lower[65];
+    (void) snprintf(lower, sizeof lower, "%s", target);
+    for (char *p = lower; *p; p++) {
+        *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    r->target = lower;
+    cmn_err_t err = cms_ca_each_cert(kv, NULL, s_collect_revoke, r);
+    cmn_kv_txn_t *txn = NULL;
+    if (err == CMN_OK && r->n == 0) {
+        err = CMN_ENOTFOUND;
+    }
+    if (err == CMN_OK) {
+        err = cmn_kv_begin(kv, true, &txn);
+    }
+    for (size_t i = 0; err == CMN_OK && i < r->n; i++) {
+        Obt__Store__CmsCert *rec = NULL;
+        err = cmn_kv_get_pb(txn, CMS_CA_DB_CERTS, r->serials[i], &obt__store__cms_cert__descriptor,
+                            (ProtobufCMessage **) &rec);
+        if (err == CMN_OK) {
+            char *old = rec->status;
+            rec->status = (char *) (uintptr_t) "revoked";
+            rec->revoked_ms = cmn_time_wall_ms();
+            rec->revoke_reason = reason;
+            err = cmn_kv_put_pb(txn, CMS_CA_DB_CERTS, r->serials[i], &rec->base);
+            rec->status = old;
+            obt__store__cms_cert__free_unpacked(rec, NULL);
+        }
+    }
+    if (err == CMN_OK && txn) {
+        err = cmn_kv_commit(&txn);
+    }
+    cmn_kv_abort(&txn);
+    if (err == CMN_OK) {
+        *ret_count = r->n;
+    }
+    free(r);
+    return err;
+}
+
+typedef struct {
+    X509_CRL *crl;
+    bool failed;
+} s_crl_t;
+
+static void
+s_add_revoked(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_crl_t *x = arg;
+    if (strcmp(c->status, "revoked") != 0) {
+        return;
+    }
+    BIGNUM *bn = NULL;
+    X509_REVOKED *rev = X509_REVOKED_new();
+    ASN1_INTEGER *serial = BN_hex2bn(&bn, c->serial) > 0 ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+    ASN1_TIME *when = ASN1_TIME_set(NULL, (time_t) (c->revoked_ms / 1000u));
+    ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
+    bool ok = rev && serial && when && code && X509_REVOKED_set_serialNumber(rev, serial) == 1 &&
+              X509_REVOKED_set_revocationDate(rev, when) == 1 &&
+              ASN1_ENUMERATED_set(code, c->revoke_reason) == 1 &&
+              X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, code, 0, 0) == 1 &&
+              X509_CRL_add0_revoked(x->crl, rev) == 1;
+    if (ok) {
+        rev = NULL; /* the CRL's */
+    }
+    x->failed |= !ok;
+    X509_REVOKED_free(rev);
+    ASN1_ENUMERATED_free(code);
+    ASN1_TIME_free(when);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+}
+
+cmn_err_t
+cms_ca_crl(cms_ca_t *self, cmn_kv_t *kv, long next_update_s, X509_CRL **ret_crl)
+{
+    time_t now = time(NULL);
+    s_crl_t x = {X509_CRL_new(), false};
+    ASN1_TIME *last = ASN1_TIME_set(NULL, now);
+    ASN1_TIME *next = ASN1_TIME_adj(NULL, now, 0, next_update_s);
+    ASN1_INTEGER *number = ASN1_INTEGER_new();
+    bool ok = x.crl && last && next && number && X509_CRL_set_version(x.crl, X509_CRL_VERSION_2) &&
+              X509_CRL_set_issuer_name(x.crl, X509_get_subject_name(self->cert)) == 1 &&
+              X509_CRL_set1_lastUpdate(x.crl, last) == 1 &&
+              X509_CRL_set1_nextUpdate(x.crl, next) == 1 &&
+              ASN1_INTEGER_set_int64(number, (int64_t) now) == 1 &&
+              X509_CRL_add1_ext_i2d(x.crl, NID_crl_number, number, 0, 0) == 1;
+    cmn_err_t err = ok ? cms_ca_each_cert(kv, NULL, s_add_revoked, &x) : CMN_ENOMEM;
+    if (err == CMN_OK && (x.failed || X509_CRL_sort(x.crl) != 1 ||
+                          X509_CRL_sign(x.crl, self->key, EVP_sha256()) <= 0)) {
+        err = CMN_ECRYPTO;
+    }
+    ASN1_INTEGER_free(number);
+    ASN1_TIME_free(next);
+    ASN1_TIME_free(last);
+    if (err != CMN_OK) {
+        X509_CRL_free(x.crl);
+        return err;
+    }
+    *ret_crl = x.crl;
+    return CMN_OK;
+}

@@ -111,6 +111,21 @@ cmn_err_t cms_ca_own_identity(cms_ca_t *self,
                               char **ret_chain,
                               char **ret_key);
 
+/* The CRL reason code of name ("" = unspecified, "keyCompromise", "affiliationChanged",
+ * "superseded", "cessationOfOperation"); -1 for an unknown name. */
+int cms_ca_reason_code(const char *name);
+
+/* Revokes target: a serial (hex), or a device uuid (every identity certificate of it
+ * that is issued or active), with reason (cms_ca_reason_code), in one write.
+ * *ret_count: certificates revoked now. ENOTFOUND if target names no certificate (or
+ * none of the device's is still in use). */
+cmn_err_t cms_ca_revoke(cmn_kv_t *kv, const char *target, int reason, size_t *ret_count);
+
+/* A v2 CRL signed by the CA: thisUpdate now, nextUpdate now + next_update_s, a CRL
+ * number (the time), every revoked certificate with its date and reason. *ret_crl is
+ * owned by the caller (X509_CRL_free). */
+cmn_err_t cms_ca_crl(cms_ca_t *self, cmn_kv_t *kv, long next_update_s, X509_CRL **ret_crl);
+
 /* PEM of one certificate (malloc'd, NUL-terminated; caller frees). */
 cmn_err_t cms_ca_pem(X509 *cert, char **ret_pem, size_t *ret_len);
 

@@ -45,6 +45,13 @@ static const cmn_cfg_opt_t s_ca_opts[] = {
             0,
             "sub-CA: PEM file of our CA certificate then the upper chain to its root"),
         OPT("ca-key", CMN_CFG_STR, ca_key, "", 1, 0, "sub-CA: PEM file of our CA's private key"),
+        OPT("crl-refresh",
+            CMN_CFG_INT,
+            crl_refresh_s,
+            "7776000",
+            1,
+            315360000,
+            "seconds from a CRL's thisUpdate to its nextUpdate (default 90 days)"),
 };
 #define S_N_CA_OPTS (sizeof s_ca_opts / sizeof s_ca_opts[0])
 
@@ -84,6 +91,12 @@ int
 cms_cert_validity_days(const cms_t *self)
 {
     return self->cfg->cert_validity_days;
+}
+
+int
+cms_crl_refresh_s(const cms_t *self)
+{
+    return self->cfg->crl_refresh_s;
 }
 
 static void

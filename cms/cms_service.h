@@ -14,6 +14,7 @@ typedef struct {
     int cert_validity_days; /* of the certificates it issues */
     char *ca_cert;          /* sub-CA: our CA certificate then the upper chain ("" = root) */
     char *ca_key;           /* sub-CA: our CA's private key */
+    int crl_refresh_s;      /* the CRL's nextUpdate: this long after its thisUpdate */
 } cms_config_t;
 
 /* As cmn_svc_config_load, with the CA's options. --ca-cert and --ca-key go together. */
@@ -37,5 +38,7 @@ const cmn_svc_hooks_t *cms_hooks(cms_t *self);
 cms_ca_t *cms_ca(const cms_t *self);
 /* --cert-validity-days. */
 int cms_cert_validity_days(const cms_t *self);
+/* --crl-refresh (seconds). */
+int cms_crl_refresh_s(const cms_t *self);
 
 #endif

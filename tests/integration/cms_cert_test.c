@@ -469,3 +469,63 @@ Test(cms_cert,
     obt_cert_free(&sub);
     obt_cert_free(&root);
 }
+
+Test(cms_cert,
+     revoke_puts_the_serial_in_a_crl_signed_by_the_ca_that_openssl_verifies,
+     .init = s_setup_one,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    s_onboard_all();
+    char ca[700], crl[700], cmd[2000];
+    (void) snprintf(ca, sizeof ca, "%s/ca.pem", s_dir);
+    (void) snprintf(crl, sizeof crl, "%s/crl.pem", s_dir);
+    const char *export[] = {"ca", "export", "--out", ca, NULL};
+    cr_assert_eq(s_ctl(export, NULL), 0);
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1u);
+    char uuid[40];
+    cr_assert(obt_json_str(objs[0], "uuid", uuid, sizeof uuid));
+    free(objs[0]);
+    char *out = NULL;
+    const char *show[] = {"--json", "show", uuid, NULL};
+    cr_assert_eq(s_ctl(show, &out), 0);
+    char serial[80];
+    cr_assert(obt_json_str(strstr(out, "\"cms\":"), "cert_serial", serial, sizeof serial));
+    free(out);
+
+    const char *bad_reason[] = {"cert", "revoke", uuid, "--reason", "boredom", NULL};
+    cr_expect_eq(obt_ctl(&s_suite, bad_reason, NULL), 2);
+    const char *unknown[] = {"cert", "revoke", "00000000-1111-4222-8333-444444444444", NULL};
+    cr_expect_eq(obt_ctl(&s_suite, unknown, NULL), 3);
+    const char *revoke[] = {"--json", "cert", "revoke", uuid, "--reason", "keyCompromise", NULL};
+    cr_assert_eq(s_ctl(revoke, &out), 0);
+    cr_expect(strstr(out, "\"revoked_now\":1") && strstr(out, serial), "%s", out);
+    free(out);
+    cr_expect_eq(obt_ctl(&s_suite, revoke, NULL), 3, "nothing left to revoke");
+
+    const char *pem[] = {"crl", "show", "--pem", NULL};
+    cr_assert_eq(s_ctl(pem, &out), 0);
+    FILE *fp = fopen(crl, "w");
+    cr_assert_not_null(fp);
+    fputs(out, fp);
+    fclose(fp);
+    free(out);
+    (void) snprintf(cmd, sizeof cmd, "openssl crl -in %s -CAfile %s -noout -text 2>&1", crl, ca);
+    cr_assert_eq(s_sh(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "verify OK"), "%s", out);
+    cr_expect(strstr(out, "Version 2 (0x1)"), "%s", out);
+    cr_expect(strstr(out, "Next Update:"), "%s", out);
+    cr_expect(strstr(out, "Key Compromise"), "%s", out);
+    char want[80];
+    (void) snprintf(want, sizeof want, "%s", serial);
+    for (char *p = want; *p; p++) {
+        *p = (char) (*p >= 'a' && *p <= 'f' ? *p - 'a' + 'A' : *p);
+    }
+    cr_expect(strstr(out, want), "serial %s not in the CRL: %s", want, out);
+    free(out);
+    const char *certs[] = {"--json", "certs", uuid, NULL};
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_expect(strstr(out, "\"status\":\"revoked\""), "%s", out);
+    free(out);
+}
