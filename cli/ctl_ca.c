@@ -262,6 +262,20 @@ s_print_crl(const ctl_opts_t *o, const Obt__Cms__Reply *r, bool is_pem, bool is_
     return CTL_EXIT_OK;
 }
 
+/* Sends req (a revocation or crl show) and prints the CRL of the answer. */
+static int
+s_crl_request(const ctl_opts_t *o, Obt__Cms__Request *req, bool is_pem, bool is_revoke)
+{
+    Obt__Cms__Reply *r = NULL;
+    int rc = s_cms(o, req, &r);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    rc = s_print_crl(o, r, is_pem, is_revoke);
+    obt__cms__reply__free_unpacked(r, NULL);
+    return rc;
+}
+
 int
 ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
 {
@@ -277,18 +291,11 @@ ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
     }
     Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
     Obt__Cms__CertRevoke rv = OBT__CMS__CERT_REVOKE__INIT;
-    Obt__Cms__Reply *r = NULL;
     rv.target = argv[2];
     rv.reason = (char *) (uintptr_t) reason;
     req.body_case = OBT__CMS__REQUEST__BODY_CERT_REVOKE;
     req.cert_revoke = &rv;
-    int rc = s_cms(o, &req, &r);
-    if (rc != CTL_EXIT_OK) {
-        return rc;
-    }
-    rc = s_print_crl(o, r, false, true);
-    obt__cms__reply__free_unpacked(r, NULL);
-    return rc;
+    return s_crl_request(o, &req, false, true);
 }
 
 int
@@ -302,14 +309,7 @@ ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv)
     }
     Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
     Obt__Cms__CrlShow cs = OBT__CMS__CRL_SHOW__INIT;
-    Obt__Cms__Reply *r = NULL;
     req.body_case = OBT__CMS__REQUEST__BODY_CRL_SHOW;
     req.crl_show = &cs;
-    int rc = s_cms(o, &req, &r);
-    if (rc != CTL_EXIT_OK) {
-        return rc;
-    }
-    rc = s_print_crl(o, r, is_pem, false);
-    obt__cms__reply__free_unpacked(r, NULL);
-    return rc;
+    return s_crl_request(o, &req, is_pem, false);
 }
