@@ -223,7 +223,8 @@ s_drop(cmn_svc_job_t *job)
     ams_acl_plan_free(&w->plan);
 }
 
-static const cmn_svc_hooks_t s_hooks = {sizeof(s_work_t), s_start, s_drop, NULL, NULL};
+static const cmn_svc_hooks_t s_hooks = {
+        .work_size = sizeof(s_work_t), .start = s_start, .drop = s_drop};
 
 const cmn_svc_hooks_t *
 ams_service_hooks(void)

@@ -804,6 +804,12 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             ctl_json_str(stdout, d->error);
             printf(",\"cipher\":");
             ctl_json_str(stdout, d->cipher);
+            if (which == CTL_CMS) {
+                printf(",\"sct\":%u,\"cert_serial\":", d->sct);
+                ctl_json_str(stdout, d->cert_serial);
+                printf(",\"cert_note\":");
+                ctl_json_str(stdout, d->cert_note);
+            }
             printf(",\"aceids\":[");
             for (size_t i = 0; i < d->n_aceids; i++) {
                 printf("%s%u", i ? "," : "", d->aceids[i]);
@@ -820,6 +826,11 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
         if (which == CTL_AMS) {
             printf(", %zu baseline ACEs, %zu anon/auth ACEs cleaned", d->n_aceids,
                    d->n_removed_aceids);
+        }
+        if (which == CTL_CMS && d->cert_serial[0]) {
+            printf(", identity certificate %s (%s)", d->cert_serial, d->cert_note);
+        } else if (which == CTL_CMS && d->cert_note[0]) {
+            printf(", %s", d->cert_note);
         }
         printf("\n");
     } else {

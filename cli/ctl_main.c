@@ -43,6 +43,10 @@ static const struct {
         {"kek", ctl_cmd_kek,
          "kek new FILE... | rotate --store-dir DIR --old FILE --new FILE  key-encryption keys "
          "of the stores' secrets"},
+        {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
+        {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
+        {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
+        {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
 };
 
 static void

@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include "cmn_ff00_relay.h"
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
+#include "sim_csr.h"
 #include "sim_mfg.h"
 #include "sim_rdp.h"
 #include "sim_store.h"
@@ -331,6 +333,42 @@ s_is_jw_session(const s_net_t *net, const coap_session_t *session)
            remote->addr.sin.sin_port == relay->sin_port &&
            remote->addr.sin.sin_addr.s_addr == relay->sin_addr.s_addr &&
            local->addr.sin.sin_port == net->back.sin_port;
+/* The client certificate of a certificate session (docs/cms.md): OpenSSL checked the
+ * chain against the device's trust anchors; the leaf must have the OCF profile, and
+ * its CN uuid becomes the peer's identity (OCF-NOTES 5.3 rule 7). */
+static int
+s_cert_verify(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    coap_session_t *session = ssl ? SSL_get_app_data(ssl) : NULL;
+    sim_device_t *dev = session ? coap_session_get_app_data(session) : NULL;
+    if (dev == NULL) {
+        return 0;
+    }
+    if (!preverify_ok) {
+        cmn_log_info("SIM-CERT-REFUSED", "dev=%d peer certificate: %s", dev->idx,
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        return 0;
+    }
+    if (X509_STORE_CTX_get_error_depth(ctx) != 0) {
+        return 1;
+    }
+    cmn_uuid_t u;
+    char why[200] = "";
+    if (cmn_cert_check_end_entity(X509_STORE_CTX_get_current_cert(ctx), &u, why, sizeof why) !=
+        CMN_OK) {
+        cmn_log_info("SIM-CERT-REFUSED", "dev=%d peer certificate: %s", dev->idx, why);
+        return 0;
+    }
+    s_peer_t *p = s_peer(dev, session, true);
+    if (p == NULL) {
+        return 0;
+    }
+    p->peer = u;
+    p->has_peer = true;
+    cmn_log_info("SIM-CERT-PEER", "dev=%d certificate session with its identity certificate",
+                 dev->idx);
+    return 1;
 }
 
 /* Chooses the session's cipher policy from the device's state (docs/internals.md). */
@@ -364,6 +402,12 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
         return doc_setup(dev, ssl);
     }
     SSL_set_psk_server_callback(ssl, s_psk_server_cb);
+    if (sim_cert_setup(dev, ssl)) {
+        /* identity certificates too: the peer's is asked for (and checked) only when an
+         * ECDHE-ECDSA suite is chosen */
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, s_cert_verify);
+        return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256:" MFG_CIPHERS) == 1;
+    }
     return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
 }
 
@@ -580,10 +624,11 @@ s_free_port(const sim_device_t *dev)
     return 0;
 }
 
-static const char *const s_paths[] = {"oic/sec/doxm",  "oic/sec/pstat", "oic/sec/cred",
-                                      "oic/sec/acl2",  "oic/sec/sdi",   "oic/res",
-                                      "oic/d",         "oic/p",         "a/light",
-                                      "bridge/vodlist"}; /* 4.04 unless a Bridge */
+static const char *const s_paths[] = {"oic/sec/doxm",   "oic/sec/pstat", "oic/sec/cred",
+                                      "oic/sec/acl2",   "oic/sec/sdi",   "oic/res",
+                                      "oic/d",          "oic/p",         "a/light",
+                                      "bridge/vodlist", /* 4.04 unless a Bridge */
+                                      "oic/sec/csr"};   /* 4.04 without --certs */
 
 /* libcoap's loopback endpoint for the JW DOC's CoAP, and an
  * epoll of libcoap's fd and the relay's sockets (sim_coap_fd) (D53). */

@@ -92,6 +92,16 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             CMN_VODLIST_MAX,
             "device 0 is an OCF Bridge hosting N VODs (devices --count .. --count+N-1)"),
+        OPT("certs",
+            CMN_CFG_STR,
+            certs,
+            "",
+            0,
+            1,
+            0,
+            "devices with certificate support (doxm sct 1|8) and /oic/sec/csr: all, or a "
+            "comma list of IDX, IDX:nocsr (no /oic/sec/csr: the CMS makes the key pair) and "
+            "IDX:badcn (tests: the CSR names another uuid)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

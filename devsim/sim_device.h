@@ -68,6 +68,9 @@ typedef struct sim_device {
     struct sim_device *bridge; /* a VOD: its Bridge (set by sim_world), NULL otherwise */
     struct sim_device *all;    /* every device of the process (a Bridge lists its VODs) */
     size_t n_all;
+    bool has_certs;     /* sct has credtype 8 (--certs) */
+    bool has_csr;       /* and /oic/sec/csr (not with --certs IDX:nocsr) */
+    bool is_csr_bad_cn; /* its CSR names another uuid (--certs IDX:badcn, tests) */
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,

@@ -9,6 +9,7 @@
 #include "cmn_ff00.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "sim_csr.h"
 #include "sim_svr.h"
 
 /* The owner PSK from the DOC (OCF-NOTES 6.3): OpenSSL's session, or the 0xFF00
@@ -70,6 +71,10 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         cmn_cred_t *c = &in.creds[i];
         if (!(c->present & CMN_CRED_HAS_CREDTYPE) || !(c->present & CMN_CRED_HAS_SUBJECT)) {
             code = SIM_CODE_BAD_REQUEST;
+            goto out;
+        }
+        if (c->credtype == CMN_CREDTYPE_CERT && !sim_cert_check_posted(dev, &in, c)) {
+            code = SIM_CODE_BAD_REQUEST; /* a certificate it could not use */
             goto out;
         }
         if (c->credtype != CMN_CREDTYPE_PSK) {

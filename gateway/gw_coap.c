@@ -648,6 +648,8 @@ s_session(gw_coap_t *self,
         if (is_secure) {
             s->policy = *policy;
             s->policy.anchors = NULL; /* the request's, read by gw_dtls_open only */
+            s->policy.cert = NULL;
+            s->policy.cert_key = NULL;
         }
         cmn_log_debug("GW-SESSION", "opened %s session to %s for %s", is_secure ? "DTLS" : "UDP",
                       endpoint, caller);

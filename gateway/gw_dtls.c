@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <stdbool.h>
@@ -23,7 +24,8 @@
 #define MFG_CIPHERS                                                                                \
     "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES256-CCM8:"                      \
     "ECDHE-ECDSA-AES256-CCM"
-#define MFG_REFUSED "manufacturer certificate refused: "
+#define MFG_REFUSED  "manufacturer certificate refused: "
+#define CERT_REFUSED "identity certificate refused: "
 
 /* State a session needs during its handshake (the session's app data). */
 typedef struct {
@@ -38,6 +40,7 @@ typedef struct {
     bool is_trusted;      /* MFG: it passed */
     char reason[256];     /* MFG: what refusal points at */
     cmn_ff00_relay_t *jw; /* JW over 0xFF00: the relay the plain session talks to */
+    const char *refused_prefix; /* MFG_REFUSED or CERT_REFUSED */
 } s_state_t;
 
 static void
@@ -292,7 +295,8 @@ s_mfg_judge(s_state_t *st, X509_STORE_CTX *ctx)
         err = CMN_ECRYPTO;
     }
     if (err != CMN_OK) {
-        (void) snprintf(st->reason, sizeof st->reason, MFG_REFUSED "%s",
+        (void) snprintf(st->reason, sizeof st->reason, "%s%s",
+                        st->refused_prefix ? st->refused_prefix : MFG_REFUSED,
                         why[0] ? why : cmn_strerror(err));
         st->refusal = st->reason;
         cmn_log_debug("GW-MFG-REFUSED", "%s", st->reason);
@@ -352,6 +356,43 @@ s_open_mfg(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_poli
     return session;
 }
 
+/* Our certificate chain and key on the session's SSL (sent when the device asks). */
+static bool
+s_use_cert(SSL *ssl, const gw_dtls_policy_t *policy)
+{
+    STACK_OF(X509) *chain = cmn_cert_parse_pem(policy->cert, policy->cert_len);
+    BIO *b = policy->cert_key_len <= INT32_MAX
+                     ? BIO_new_mem_buf(policy->cert_key, (int) policy->cert_key_len)
+                     : NULL;
+    EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    bool ok = chain && key && SSL_use_certificate(ssl, sk_X509_value(chain, 0)) == 1 &&
+              SSL_use_PrivateKey(ssl, key) == 1 && SSL_check_private_key(ssl) == 1;
+    for (int i = 1; ok && i < sk_X509_num(chain); i++) {
+        ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
+    }
+    EVP_PKEY_free(key);
+    BIO_free(b);
+    sk_X509_pop_free(chain, X509_free);
+    return ok;
+}
+
+/* An identity-certificate session: the manufacturer session's check of the device's
+ * chain (against the domain's anchor), and our own chain presented. */
+static coap_session_t *
+s_open_cert(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_policy_t *policy)
+{
+    coap_session_t *session = s_open_mfg(ctx, server, policy);
+    coap_tls_library_t lib;
+    SSL *ssl = session ? coap_session_get_tls(session, &lib) : NULL;
+    s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    if (ssl == NULL || st == NULL || !s_use_cert(ssl, policy)) {
+        gw_dtls_close(&session);
+        return NULL;
+    }
+    st->refused_prefix = CERT_REFUSED;
+    return session;
+}
+
 typedef coap_session_t *(s_open_fn) (coap_context_t *ctx,
                                      const coap_address_t *server,
                                      const gw_dtls_policy_t *policy);
@@ -367,6 +408,7 @@ static const struct {
         {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
         {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
         {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},
+        {GW_DTLS_CERT, s_open_cert, MFG_CIPHERS, -1},
 };
 
 cmn_err_t
@@ -398,6 +440,24 @@ gw_dtls_policy_mfg(const uint8_t *anchors,
     ret->anchors = anchors;
     ret->anchors_len = anchors_len;
     memcpy(ret->peer_uuid, device_uuid, sizeof ret->peer_uuid);
+}
+
+void
+gw_dtls_policy_cert(const uint8_t *anchors,
+                    size_t anchors_len,
+                    const uint8_t *chain,
+                    size_t chain_len,
+                    const uint8_t *key,
+                    size_t key_len,
+                    const uint8_t device_uuid[16],
+                    gw_dtls_policy_t *ret)
+{
+    gw_dtls_policy_mfg(anchors, anchors_len, device_uuid, ret);
+    ret->kind = GW_DTLS_CERT;
+    ret->cert = chain;
+    ret->cert_len = chain_len;
+    ret->cert_key = key;
+    ret->cert_key_len = key_len;
 }
 
 coap_session_t *

@@ -638,6 +638,7 @@ main(int argc, char **argv)
     bool steps = false;
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
+    const char *certs = NULL; /* ocf-devsim --certs: identity certificates at hand-over */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -651,6 +652,8 @@ main(int argc, char **argv)
             work_dir = argv[++i];
         } else if (strcmp(argv[i], "--sim-extra") == 0 && i + 1 < argc) {
             sim_extra = argv[++i];
+        } else if (strcmp(argv[i], "--certs") == 0) {
+            certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -661,7 +664,7 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
         fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps] [--dir DIR] [--sim-extra FLAG]\n");
+                        "[--no-durable] [--steps] [--certs] [--dir DIR] [--sim-extra FLAG]\n");
         return 2;
     }
     char inflight[16];
@@ -669,7 +672,14 @@ main(int argc, char **argv)
     const char *dots_args[] = {
             durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
             "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[] = {"--oxms", otm->sim_oxms, sim_extra, NULL};
+    const char *sim_args[6] = {"--oxms", otm->sim_oxms};
+    size_t n_sim_args = 2;
+    if (certs != NULL) {
+        sim_args[n_sim_args++] = "--certs";
+        sim_args[n_sim_args++] = certs;
+    }
+    sim_args[n_sim_args++] = sim_extra;
+    sim_args[n_sim_args] = NULL;
     char *dir = work_dir ? strdup(work_dir) : obt_tmpdir("bench");
     if (dir == NULL || (work_dir && mkdir(dir, 0700) != 0 && errno != EEXIST)) {
         fprintf(stderr, "bench: cannot make the folder %s\n", work_dir ? work_dir : "in /tmp");
