@@ -333,6 +333,8 @@ s_is_jw_session(const s_net_t *net, const coap_session_t *session)
            remote->addr.sin.sin_port == relay->sin_port &&
            remote->addr.sin.sin_addr.s_addr == relay->sin_addr.s_addr &&
            local->addr.sin.sin_port == net->back.sin_port;
+}
+
 /* The client certificate of a certificate session (docs/cms.md): OpenSSL checked the
  * chain against the device's trust anchors; the leaf must have the OCF profile, and
  * its CN uuid becomes the peer's identity (OCF-NOTES 5.3 rule 7). */
