@@ -454,10 +454,10 @@ s_free_port(const sim_device_t *dev)
     return 0;
 }
 
-static const char *const s_paths[] = {"oic/sec/doxm",  "oic/sec/pstat", "oic/sec/cred",
-                                      "oic/sec/acl2",  "oic/sec/sdi",   "oic/res",
-                                      "oic/d",         "oic/p",         "a/light",
-                                      "bridge/vodlist"}; /* 4.04 unless a Bridge */
+static const char *const s_paths[] = {
+        "oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred", "oic/sec/acl2",
+        "oic/sec/sdi",  "oic/res",       "oic/d",        "oic/p",
+        "a/light",      "light",         "temp",         "bridge/vodlist"}; /* 4.04 unless served */
 
 static cmn_err_t
 s_open_ctx(sim_device_t *dev)
