@@ -46,8 +46,13 @@ bool
 ams_acl_ace_eq(const cmn_ace_t *a, const cmn_ace_t *b)
 {
     if (a->subject_kind != b->subject_kind || a->permission != b->permission ||
-        a->n_resources != b->n_resources) {
+        a->n_resources != b->n_resources || a->n_validity != b->n_validity) {
         return false;
+    }
+    for (size_t i = 0; i < a->n_validity; i++) {
+        if (strcmp(a->validity[i], b->validity[i]) != 0) {
+            return false;
+        }
     }
     if (a->subject_kind == CMN_ACE_SUBJECT_UUID &&
         !cmn_uuid_eq(&a->subject_uuid, &b->subject_uuid)) {
@@ -64,8 +69,15 @@ ams_acl_ace_eq(const cmn_ace_t *a, const cmn_ace_t *b)
     for (size_t i = 0; i < a->n_resources; i++) {
         bool found = false;
         for (size_t j = 0; j < b->n_resources && !found; j++) {
-            found = strcmp(a->resources[i].href, b->resources[j].href) == 0 &&
-                    strcmp(a->resources[i].wc, b->resources[j].wc) == 0;
+            const cmn_ace_res_t *ra = &a->resources[i], *rb = &b->resources[j];
+            found = strcmp(ra->href, rb->href) == 0 && strcmp(ra->wc, rb->wc) == 0 &&
+                    ra->n_rt == rb->n_rt && ra->n_ifs == rb->n_ifs;
+            for (size_t k = 0; found && k < ra->n_rt; k++) {
+                found = strcmp(ra->rt[k], rb->rt[k]) == 0;
+            }
+            for (size_t k = 0; found && k < ra->n_ifs; k++) {
+                found = strcmp(ra->ifs[k], rb->ifs[k]) == 0;
+            }
         }
         if (!found) {
             return false;

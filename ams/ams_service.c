@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ams_acl.h"
+#include "ams_action.h"
 #include "cmn_uuid.h"
 
 typedef enum {
@@ -213,17 +214,29 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 static void
 s_start(cmn_svc_job_t *job)
 {
+    if (job->action) {
+        ams_action_start(job); /* an operator's ACL action (ams_action.c) */
+        return;
+    }
     s_next(job);
 }
 
 static void
 s_drop(cmn_svc_job_t *job)
 {
+    if (job->action) {
+        ams_action_drop(job);
+        return;
+    }
     s_work_t *w = job->work;
     ams_acl_plan_free(&w->plan);
 }
 
-static const cmn_svc_hooks_t s_hooks = {sizeof(s_work_t), s_start, s_drop, NULL, NULL};
+/* job->work holds a hand-over's or an action's state. */
+#define S_WORK_SIZE                                                                                \
+    (sizeof(s_work_t) > AMS_ACTION_WORK_SIZE ? sizeof(s_work_t) : AMS_ACTION_WORK_SIZE)
+
+static const cmn_svc_hooks_t s_hooks = {S_WORK_SIZE, s_start, s_drop, ams_action_own, NULL};
 
 const cmn_svc_hooks_t *
 ams_service_hooks(void)

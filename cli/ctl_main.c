@@ -40,6 +40,11 @@ static const struct {
         {"kek", ctl_cmd_kek,
          "kek new FILE... | rotate --store-dir DIR --old FILE --new FILE  key-encryption keys "
          "of the stores' secrets"},
+        {"acl", ctl_cmd_acl,
+         "acl UUID | acl add|set|rm UUID ...  a device's ACEs through AMS (obtctl acl --help)"},
+        {"allow", ctl_cmd_allow,
+         "allow A B --res R --perm P    an ACE on device B for device A (subject uuid:A)"},
+        {"deny", ctl_cmd_deny, "deny A B                      remove what allow A B placed"},
 };
 
 static void

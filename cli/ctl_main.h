@@ -73,6 +73,9 @@ int ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_watch(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_kek(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_allow(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_deny(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

@@ -5,6 +5,7 @@
  * endpoint. The suite onboards the devices; the client is obt_coap speaking DTLS PSK
  * straight to the device; ACEs are written over AMS's own session (docs/ams.md). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,4 +316,171 @@ Test(acl,
     s_place(s_ace(CLIENT_A, 0, NULL, "*", CMN_PERM_R));
     cr_assert_eq(s_as_a("GET", "/oic/sec/acl2"), 403, "wc * opened acl2");
     cr_assert_eq(s_as_a("GET", "/light"), 205);
+}
+
+/* obtctl with the suite's keys; returns the exit code, the output in out (freed here
+ * when out is NULL). */
+static int
+s_ctl(const char *const *args, char **out)
+{
+    char *o = NULL;
+    int rc = obt_ctl(&s_suite, args, &o);
+    if (out) {
+        *out = o;
+    } else {
+        free(o);
+    }
+    return rc;
+}
+
+Test(acl,
+     obtctl_allow_and_deny_open_and_close_the_light,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_onboard();
+    s_give_client_a_a_credential();
+    char out[512];
+    char *text = NULL;
+    cr_assert_eq(s_as_a("GET", "/light"), 403, "A read /light before allow");
+    const char *allow[] = {"allow", CLIENT_A, s_b.uuid, "--res", "/light", "--perm", "RU", NULL};
+    cr_assert_eq(s_ctl(allow, &text), 0, "obtctl allow: %s", text ? text : "");
+    free(text);
+    cr_assert_eq(s_as_a("GET", "/light"), 205, "A refused after obtctl allow");
+    /* obtctl acl: read from the device, the ACE marked as AMS's with its origin */
+    const char *list[] = {"acl", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(list, &text), 0);
+    cr_assert(strstr(text, "uuid:" CLIENT_A) != NULL, "the ACE is not listed:\n%s", text);
+    cr_assert(strstr(text, "-RU--") != NULL && strstr(text, "# allow") != NULL,
+              "not shown as placed by allow:\n%s", text);
+    cr_assert(strstr(text, "# baseline") != NULL, "the baseline ACEs are not explained:\n%s", text);
+    free(text);
+    /* a second allow changes nothing on the device (idempotent) */
+    cr_assert_eq(s_ctl(allow, NULL), 0);
+    const char *json[] = {"--json", "acl", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(json, &text), 0);
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, "uuid:" CLIENT_A)) != NULL; p++) {
+        n++;
+    }
+    cr_assert_eq(n, 1, "allow twice placed %zu ACEs:\n%s", n, text);
+    free(text);
+    const char *deny[] = {"deny", CLIENT_A, s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(deny, &text), 0, "obtctl deny: %s", text ? text : "");
+    cr_assert(strstr(text, "uuid:" CLIENT_A) == NULL, "deny left the ACE:\n%s", text);
+    free(text);
+    cr_assert_eq(s_as_a("GET", "/light"), 403, "A still reads /light after obtctl deny");
+
+    /* acl add / set / rm on a conntype ACE, seen by plain CoAP */
+    const char *add[] = {"acl",   "add",    s_b.uuid, "--subject", "conn:anon-clear",
+                         "--res", "/light", "--perm", "R",         NULL};
+    cr_assert_eq(s_ctl(add, &text), 0);
+    cr_assert_eq(s_plain("GET", "/light", out, sizeof out), 205, "acl add anon-clear: %s", out);
+    /* its aceid, from the table line "ACEID conn:anon-clear -R--- AMS /light # operator"
+     * (the baseline's anon-clear ACE has another line) */
+    const char *line = strstr(text, "/light  # operator");
+    cr_assert_not_null(line, "%s", text);
+    while (line > text && line[-1] != '\n') {
+        line--;
+    }
+    cr_assert(strncmp(strchr(line, 'c'), "conn:anon-clear", 15) == 0, "%s", line);
+    char aceid[16];
+    (void) snprintf(aceid, sizeof aceid, "%.*s", (int) strcspn(line, " "), line);
+    free(text);
+    const char *set[] = {"acl",   "set",   s_b.uuid, aceid, "--subject", "conn:anon-clear",
+                         "--res", "/temp", "--perm", "R",   NULL};
+    cr_assert_eq(s_ctl(set, NULL), 0, "acl set");
+    cr_assert_eq(s_plain("GET", "/light", out, sizeof out), 401, "acl set kept /light open");
+    const char *rm[] = {"acl", "rm", s_b.uuid, aceid, NULL};
+    cr_assert_eq(s_ctl(rm, &text), 0, "acl rm");
+    cr_assert(strstr(text, "/temp") == NULL, "acl rm left the ACE:\n%s", text);
+    free(text);
+    cr_assert_eq(s_ctl(rm, NULL), 3, "removing an ACE twice is not found");
+}
+
+Test(acl,
+     malformed_fields_are_usage_errors_naming_the_field,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 60)
+{
+    static const char *const dev = "11111111-2222-4333-8444-555555555555";
+    static const struct {
+        const char *args[12];
+        const char *field;
+    } cases[] = {
+            {{"acl", "add", dev, "--subject", "uid:x", "--res", "/light", "--perm", "R"},
+             "--subject"},
+            {{"acl", "add", dev, "--subject", "uuid:nope", "--res", "/light", "--perm", "R"},
+             "--subject"},
+            {{"acl", "add", dev, "--subject", "conn:anon", "--res", "/light", "--perm", "R"},
+             "--subject"},
+            {{"acl", "add", dev, "--subject", "conn:auth-crypt", "--res", "light", "--perm", "R"},
+             "--res"},
+            {{"acl", "add", dev, "--subject", "conn:auth-crypt", "--res", "wc:?", "--perm", "R"},
+             "--res"},
+            {{"acl", "add", dev, "--subject", "conn:auth-crypt", "--res", "/light", "--perm", "RX"},
+             "--perm"},
+            {{"acl", "add", dev, "--subject", "conn:auth-crypt", "--res", "/light", "--perm",
+              "R-U--"},
+             "--perm"},
+            {{"acl", "add", dev, "--subject", "conn:auth-crypt", "--perm", "R"}, "--res"},
+            {{"allow", "not-a-uuid", dev, "--res", "/light", "--perm", "R"}, "A"},
+            {{"acl", "rm", dev, "zero"}, "ACEID"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *o = NULL;
+        const char *argv[24] = {"--keys-dir", s_suite.keys, "--ams", s_suite.ep_ams};
+        size_t k = 4;
+        for (size_t j = 0; cases[i].args[j]; j++) {
+            argv[k++] = cases[i].args[j];
+        }
+        argv[k] = NULL;
+        /* stderr goes to the test's log: the exit code and the field in the message */
+        int rc = obt_run("obtctl", argv, &o);
+        free(o);
+        cr_expect_eq(rc, 2, "case %zu (%s): exit %d, want 2 (usage)", i, cases[i].field, rc);
+    }
+}
+
+Test(acl,
+     a_kill_9_of_ams_inside_an_allow_leaves_device_and_record_agreeing,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_onboard();
+    s_give_client_a_a_credential();
+    static const char *const info[] = {"--log-level", "info", NULL};
+    cr_assert_eq(obt_suite_restart(&s_suite, "ams", info), 0);
+    /* the allow runs in the background; the device is frozen (SIGSTOP) as soon as AMS
+     * moves it to RFPRO, so AMS is killed with its job in flight */
+    obt_proc_t ctl;
+    const char *argv[] = {"--keys-dir", s_suite.keys, "--ams",  s_suite.ep_ams, "allow", CLIENT_A,
+                          s_b.uuid,     "--res",      "/light", "--perm",       "R",     NULL};
+    cr_assert_eq(obt_proc_start(&ctl, s_dir, "ctl-allow", "obtctl", argv), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "step=\"RFPRO\"", 20000), 0,
+                 "the allow never reached RFPRO");
+    cr_assert_eq(kill(s_sim.pid, SIGSTOP), 0);
+    obt_proc_kill9(&s_suite.ams);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    (void) obt_proc_stop(&ctl);
+    cr_assert_eq(obt_suite_restart(&s_suite, "ams", info), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "SVC-JOB-RESUME", 10000), 0,
+                 "the job was not resumed");
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "AMS-ACL", 20000), 0,
+                 "the resumed job did not end");
+    /* the device is back in RFNOP, A reads, and AMS's record holds the ACE once */
+    cr_assert_eq(s_as_a("GET", "/light"), 205, "A refused after the resumed allow");
+    char *text = NULL;
+    const char *json[] = {"--json", "acl", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(json, &text), 0);
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, "uuid:" CLIENT_A)) != NULL; p++) {
+        n++;
+    }
+    cr_assert_eq(n, 1, "%zu ACEs for A after the resume:\n%s", n, text);
+    cr_assert(strstr(text, "\"why\":\"allow\"") != NULL, "the record lost the ACE:\n%s", text);
+    free(text);
 }
