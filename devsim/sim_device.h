@@ -43,7 +43,7 @@ typedef struct {
 /* Application resources (--rt): bits of sim_device_t.app_rts. */
 #define SIM_APP_LIGHT   0x1u /* /light oic.r.switch.binary */
 #define SIM_APP_TEMP    0x2u /* /temp oic.r.temperature */
-#define SIM_DEFAULT_ICV "ocf.2.2.5"
+#define SIM_DEFAULT_ICV "ocf.2.5.0"
 
 typedef struct sim_device {
     int idx;                         /* index in the process */

@@ -484,3 +484,29 @@ Test(acl,
     cr_assert(strstr(text, "\"why\":\"allow\"") != NULL, "the record lost the ACE:\n%s", text);
     free(text);
 }
+
+static void
+s_setup_new(void)
+{
+    s_dir = obt_tmpdir("acl");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    static const char *const extra[] = {"--icv", "ocf.2.5.0", NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, extra), 0);
+}
+
+Test(acl,
+     a_device_newer_than_2_4_0_gets_no_table2_ace,
+     .init = s_setup_new,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    s_onboard();
+    char *text = NULL;
+    const char *list[] = {"acl", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(list, &text), 0);
+    cr_assert(strstr(text, "# baseline") != NULL, "%s", text);
+    cr_assert(strstr(text, "oic.role.owner") == NULL, "Table 2 ACE on an ocf.2.5.0 device:\n%s",
+              text);
+    free(text);
+}
