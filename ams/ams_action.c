@@ -147,6 +147,31 @@ ams_action_own(cmn_svc_t *svc,
     obt__ams__request__free_unpacked(req, NULL);
 }
 
+void
+ams_action_send(cmn_svc_job_t *job,
+                const char *step,
+                int method,
+                const char *path,
+                const char *query,
+                const cmn_acl_t *acl,
+                const cmn_pstat_t *ps,
+                cmn_svc_reply_fn *fn)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cmn_err_t err = acl  ? cmn_acl_encode(acl, &buf, &len)
+                    : ps ? cmn_pstat_encode(ps, &buf, &len)
+                         : CMN_OK;
+    if (err != CMN_OK) {
+        char why[96];
+        (void) snprintf(why, sizeof why, "%s: cannot encode: %s", step, cmn_strerror(err));
+        cmn_svc_job_finish(job, err, why, NULL);
+        return;
+    }
+    cmn_svc_job_coap(job, step, method, path, query, buf, len, fn);
+    free(buf);
+}
+
 static void
 s_send(cmn_svc_job_t *job,
        int method,
@@ -156,17 +181,7 @@ s_send(cmn_svc_job_t *job,
        const cmn_pstat_t *ps)
 {
     s_work_t *w = job->work;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    cmn_err_t err = acl  ? cmn_acl_encode(acl, &buf, &len)
-                    : ps ? cmn_pstat_encode(ps, &buf, &len)
-                         : CMN_OK;
-    if (err != CMN_OK) {
-        cmn_svc_job_finish(job, err, "cannot encode the request", NULL);
-        return;
-    }
-    cmn_svc_job_coap(job, s_phase_names[w->phase], method, path, query, buf, len, s_on_reply);
-    free(buf);
+    ams_action_send(job, s_phase_names[w->phase], method, path, query, acl, ps, s_on_reply);
 }
 
 static void
@@ -481,4 +496,68 @@ ams_action_drop(cmn_svc_job_t *job)
         obt__ams__request__free_unpacked(w->req, NULL);
         w->req = NULL;
     }
+}
+
+/* ---------------------------------------------------------------- reset cascade */
+
+typedef struct {
+    cmn_uuid_t gone;   /* the forgotten device */
+    char (*uuids)[37]; /* devices holding an ACE AMS placed for it (malloc'd) */
+    size_t n, cap;
+} s_cascade_t;
+
+static void
+s_collect(const Obt__ServiceDevice *dev, void *arg)
+{
+    s_cascade_t *c = arg;
+    for (size_t i = 0; i < dev->n_ams_placed; i++) {
+        cmn_ace_t ace;
+        if (s_one_ace(&dev->ams_placed[i]->ace, &ace) != CMN_OK ||
+            ace.subject_kind != CMN_ACE_SUBJECT_UUID || !cmn_uuid_eq(&ace.subject_uuid, &c->gone)) {
+            continue;
+        }
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 8;
+            char(*grown)[37] = realloc(c->uuids, cap * sizeof *grown);
+            if (grown == NULL) {
+                return;
+            }
+            c->uuids = grown;
+            c->cap = cap;
+        }
+        (void) snprintf(c->uuids[c->n++], sizeof c->uuids[0], "%s", dev->device_uuid);
+        return;
+    }
+}
+
+void
+ams_action_forgot(cmn_svc_t *svc, const char *uuid)
+{
+    s_cascade_t c = {0};
+    if (cmn_uuid_from_str(uuid, &c.gone) != CMN_OK) {
+        return;
+    }
+    cmn_err_t err = cmn_svc_each(svc, s_collect, &c);
+    if (err != CMN_OK) {
+        cmn_log_err("AMS-CASCADE", "dev=%s cannot read the records: %s", uuid, cmn_strerror(err));
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+        Obt__Ams__AclDeny deny = OBT__AMS__ACL_DENY__INIT;
+        deny.device_uuid = c.uuids[i];
+        deny.subject_uuid = (char *) (uintptr_t) uuid;
+        req.body_case = OBT__AMS__REQUEST__BODY_ACL_DENY;
+        req.acl_deny = &deny;
+        size_t len = obt__ams__request__get_packed_size(&req);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL) {
+            break;
+        }
+        (void) obt__ams__request__pack(&req, buf);
+        cmn_log_notice("AMS-CASCADE", "dev=%s forgotten: removing its ACEs on %s", uuid,
+                       c.uuids[i]);
+        cmn_svc_job_action(svc, NULL, 0, c.uuids[i], buf, len);
+        free(buf);
+    }
+    free(c.uuids);
 }

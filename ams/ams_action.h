@@ -4,6 +4,7 @@
 #define AMS_ACTION_H
 
 #include "cmn_svc.h"
+#include "cmn_svr.h"
 
 /* Bytes of an action job's work (job->work is at least this big). */
 #define AMS_ACTION_WORK_SIZE 8192
@@ -18,6 +19,20 @@ void ams_action_own(cmn_svc_t *svc,
                     void *arg);
 /* The first step of an action job (new or resumed): job->action is set. */
 void ams_action_start(cmn_svc_job_t *job);
+/* The reset cascade (hook "forgot"): every device holding an ACE AMS placed whose
+ * subject is uuid gets a deny job for it (nobody waits; a device whose job runs is
+ * logged and keeps the ACE until `obtctl deny`). */
+void ams_action_forgot(cmn_svc_t *svc, const char *uuid);
+/* One request of an AMS job (hand-over or action): acl or ps (or neither) encoded as
+ * its payload; step names it; fn gets the reply. An encoding failure ends the job. */
+void ams_action_send(cmn_svc_job_t *job,
+                     const char *step,
+                     int method,
+                     const char *path,
+                     const char *query,
+                     const cmn_acl_t *acl,
+                     const cmn_pstat_t *ps,
+                     cmn_svc_reply_fn *fn);
 /* Frees what an action job's work holds. */
 void ams_action_drop(cmn_svc_job_t *job);
 

@@ -57,23 +57,7 @@ s_send(cmn_svc_job_t *job,
        const cmn_pstat_t *ps)
 {
     s_work_t *w = job->work;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    cmn_err_t err = CMN_OK;
-    if (acl) {
-        err = cmn_acl_encode(acl, &buf, &len);
-    } else if (ps) {
-        err = cmn_pstat_encode(ps, &buf, &len);
-    }
-    if (err != CMN_OK) {
-        char why[96];
-        (void) snprintf(why, sizeof why, "%s: cannot encode: %s", s_phase_names[w->phase],
-                        cmn_strerror(err));
-        cmn_svc_job_finish(job, err, why, NULL);
-        return;
-    }
-    cmn_svc_job_coap(job, s_phase_names[w->phase], method, path, query, buf, len, s_on_reply);
-    free(buf);
+    ams_action_send(job, s_phase_names[w->phase], method, path, query, acl, ps, s_on_reply);
 }
 
 static void
@@ -307,7 +291,8 @@ s_drop(cmn_svc_job_t *job)
 #define S_WORK_SIZE                                                                                \
     (sizeof(s_work_t) > AMS_ACTION_WORK_SIZE ? sizeof(s_work_t) : AMS_ACTION_WORK_SIZE)
 
-static const cmn_svc_hooks_t s_hooks = {S_WORK_SIZE, s_start, s_drop, ams_action_own, NULL};
+static const cmn_svc_hooks_t s_hooks = {S_WORK_SIZE,    s_start, s_drop,
+                                        ams_action_own, NULL,    ams_action_forgot};
 
 const cmn_svc_hooks_t *
 ams_service_hooks(void)

@@ -46,7 +46,7 @@ s_start(cmn_svc_job_t *job)
                      s_on_cred);
 }
 
-static const cmn_svc_hooks_t s_hooks = {0, s_start, NULL, NULL, NULL};
+static const cmn_svc_hooks_t s_hooks = {0, s_start, NULL, NULL, NULL, NULL};
 
 const cmn_svc_hooks_t *
 cms_service_hooks(void)

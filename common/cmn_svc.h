@@ -66,6 +66,9 @@ typedef struct {
     cmn_svc_job_fn *drop;  /* frees what job->work holds (NULL: nothing) */
     cmn_svc_own_fn *own;   /* NULL: the service has no own requests yet */
     void *arg;             /* given to own */
+    /* After a device was forgotten (reset or --forget): the service's cascade, e.g.
+     * AMS removing the ACEs that name it on other devices. NULL: nothing. */
+    void (*forgot)(cmn_svc_t *svc, const char *uuid);
 } cmn_svc_hooks_t;
 
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain
@@ -159,7 +162,8 @@ void cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const 
  * the first step like a hand-over. The record's device (state, the service's fields)
  * is kept; the job's end writes what the service gives cmn_svc_job_finish (a failure
  * without a device keeps the record as it was) and answers peer with a ServiceReply
- * "show". A device whose job runs: ESTATE; no record: ENOTFOUND. */
+ * "show" (peer NULL: nobody waits, errors are logged). A device whose job runs: ESTATE;
+ * no record: ENOTFOUND. */
 void cmn_svc_job_action(cmn_svc_t *svc,
                         zframe_t *peer,
                         uint64_t corr_id,

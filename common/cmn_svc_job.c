@@ -226,6 +226,24 @@ cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char 
     s_start(job);
 }
 
+/* cmn_svc_answer, or a log line when nobody waits (a job the service started itself). */
+static void
+s_answer(cmn_svc_t *svc,
+         zframe_t *peer,
+         uint64_t corr_id,
+         cmn_err_t err,
+         const char *error,
+         Obt__ServiceReply__BodyCase body,
+         Obt__ServiceDevice *dev)
+{
+    if (peer) {
+        cmn_svc_answer(svc, peer, corr_id, err, error, body, dev);
+    } else if (err != CMN_OK) {
+        cmn_log_warn("SVC-JOB-REFUSED", "%s: %s", cmn_svc_name(svc),
+                     error ? error : cmn_strerror(err));
+    }
+}
+
 void
 cmn_svc_job_action(cmn_svc_t *svc,
                    zframe_t *peer,
@@ -235,23 +253,22 @@ cmn_svc_job_action(cmn_svc_t *svc,
                    size_t len)
 {
     if (cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL) {
-        cmn_svc_answer(svc, peer, corr_id, CMN_ESTATE,
-                       "a job of this device is in progress: try again when it is done", 0, NULL);
+        s_answer(svc, peer, corr_id, CMN_ESTATE,
+                 "a job of this device is in progress: try again when it is done", 0, NULL);
         return;
     }
     cmn_err_t err = CMN_OK;
     cmn_svc_job_t *job = s_from_record(svc, uuid, false, &err);
     if (job == NULL) {
-        cmn_svc_answer(svc, peer, corr_id, err,
-                       err == CMN_ENOTFOUND ? "unknown device (not handed over to this service)"
-                                            : NULL,
-                       0, NULL);
+        s_answer(svc, peer, corr_id, err,
+                 err == CMN_ENOTFOUND ? "unknown device (not handed over to this service)" : NULL,
+                 0, NULL);
         return;
     }
     job->action = malloc(len ? len : 1);
     if (job->action == NULL) {
         s_free(job);
-        cmn_svc_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        s_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
         return;
     }
     memcpy(job->action, action, len);
@@ -261,7 +278,7 @@ cmn_svc_job_action(cmn_svc_t *svc,
     job->attempts = 1;
     /* Persist before acting: a restart finds the action and runs it again. */
     if ((err = s_persist(job, NULL)) != CMN_OK) {
-        cmn_svc_answer(svc, peer, corr_id, err, "cannot record the job", 0, NULL);
+        s_answer(svc, peer, corr_id, err, "cannot record the job", 0, NULL);
         s_free(job);
         return;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
@@ -48,30 +49,6 @@ s_teardown(void)
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
-static void
-s_ep(const char *obj, const char *scheme, char ep[128])
-{
-    const char *at = strstr(obj, scheme);
-    cr_assert_not_null(at, "no %s endpoint in %s", scheme, obj);
-    size_t k = strcspn(at, "\"");
-    cr_assert_lt(k, 128);
-    memcpy(ep, at, k);
-    ep[k] = '\0';
-}
-
-static void
-s_cred_hex(const char *dev, const char *subject, char hex[33])
-{
-    const char *p = strstr(dev, "\"creds\":");
-    char subj[64];
-    while (p && (p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL) {
-        if (strcmp(subj, subject) == 0 && obt_json_str(p, "privatedata_hex", hex, 33)) {
-            return;
-        }
-    }
-    cr_assert_fail("no credential for %s", subject);
-}
-
 /* Onboards the device through the suite and learns what the test needs of it. */
 static void
 s_onboard(void)
@@ -85,11 +62,12 @@ s_onboard(void)
     char *objs[2];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
     cr_assert(obt_json_str(objs[0], "deviceuuid", s_b.uuid, sizeof s_b.uuid));
-    s_ep(objs[0], "coaps://", s_b.coaps);
-    s_ep(objs[0], "coap://", s_b.coap);
-    s_cred_hex(objs[0], s_ids.dots, s_b.dots_key);
-    s_cred_hex(objs[0], s_ids.cms, s_b.cms_key);
-    s_cred_hex(objs[0], s_ids.ams, s_b.ams_key);
+    /* devsim keeps its ports: the DEVICE line of its start has them */
+    cr_assert_eq(obt_devsim_field(&s_sim, 0, " coaps=", s_b.coaps, sizeof s_b.coaps), 0);
+    cr_assert_eq(obt_devsim_field(&s_sim, 0, " coap=", s_b.coap, sizeof s_b.coap), 0);
+    cr_assert(obt_dump_cred_hex(objs[0], s_ids.dots, s_b.dots_key), "no cred for DOTS");
+    cr_assert(obt_dump_cred_hex(objs[0], s_ids.cms, s_b.cms_key), "no cred for CMS");
+    cr_assert(obt_dump_cred_hex(objs[0], s_ids.ams, s_b.ams_key), "no cred for AMS");
     free(objs[0]);
 }
 
@@ -509,4 +487,59 @@ Test(acl,
     cr_assert(strstr(text, "oic.role.owner") == NULL, "Table 2 ACE on an ocf.2.5.0 device:\n%s",
               text);
     free(text);
+}
+
+static void
+s_setup_two(void)
+{
+    s_dir = obt_tmpdir("acl");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, 2, NULL), 0);
+}
+
+/* Reset cascade: once device X is reset (and forgotten), the ACE AMS placed for it on
+ * device Y goes too. */
+Test(acl,
+     a_reset_device_loses_the_aces_naming_it_on_the_others,
+     .init = s_setup_two,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    char *text = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 2, &text), 0, "%s", text ? text : "");
+    free(text);
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    char *objs[3];
+    char x[40], y[40];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 3), 2);
+    cr_assert(obt_json_str(objs[0], "deviceuuid", x, sizeof x));
+    cr_assert(obt_json_str(objs[1], "deviceuuid", y, sizeof y));
+    free(objs[0]);
+    free(objs[1]);
+    const char *allow[] = {"allow", x, y, "--res", "/light", "--perm", "R", NULL};
+    cr_assert_eq(s_ctl(allow, NULL), 0);
+    const char *list[] = {"acl", y, NULL};
+    char needle[48];
+    (void) snprintf(needle, sizeof needle, "uuid:%s", x);
+    cr_assert_eq(s_ctl(list, &text), 0);
+    cr_assert(strstr(text, needle) != NULL, "allow placed nothing:\n%s", text);
+    free(text);
+    const char *reset[] = {"reset", x, NULL};
+    cr_assert_eq(s_ctl(reset, &text), 0, "reset: %s", text ? text : "");
+    free(text);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "AMS-CASCADE", 20000), 0,
+                 "AMS started no cascade");
+    bool is_gone = false;
+    for (int i = 0; i < 80 && !is_gone; i++) {
+        cr_assert_eq(s_ctl(list, &text), 0);
+        is_gone = strstr(text, needle) == NULL;
+        free(text);
+        if (!is_gone) {
+            struct timespec ts = {0, 250 * 1000 * 1000};
+            (void) nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert(is_gone, "the ACE naming the reset device stayed on the other one");
 }

@@ -449,3 +449,16 @@ obt_mem_contains(const void *buf, size_t n, const char *needle)
     }
     return false;
 }
+
+bool
+obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33])
+{
+    const char *p = strstr(dev_json, "\"creds\":");
+    char subj[64];
+    while (p && (p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL) {
+        if (strcmp(subj, subject) == 0 && obt_json_str(p, "privatedata_hex", hex, 33)) {
+            return true;
+        }
+    }
+    return false;
+}
