@@ -320,7 +320,7 @@ s_keeps(const s_work_t *w, const Obt__AmsPlacedAce *e, const cmn_acl_t *acl)
 /* Records the outcome: the placed list checked against the device's acl2 (CBOR p) and
  * this job's ACE, then ends the job. */
 static void
-s_record(cmn_svc_job_t *job, const uint8_t *p, size_t len, const cmn_acl_t *acl)
+s_record(cmn_svc_job_t *job, uint8_t *p, size_t len, const cmn_acl_t *acl)
 {
     s_work_t *w = job->work;
     Obt__ServiceDevice *held = NULL;
@@ -330,7 +330,7 @@ s_record(cmn_svc_job_t *job, const uint8_t *p, size_t len, const cmn_acl_t *acl)
         return;
     }
     Obt__ServiceDevice dev = *held; /* shallow: fields set here never reach held's own */
-    Obt__AmsPlacedAce **list = calloc(held->n_ams_placed + 1, sizeof *list);
+    Obt__AmsPlacedAce **list = calloc(held->n_ams_placed + 1, sizeof(Obt__AmsPlacedAce *));
     Obt__AmsPlacedAce mine = OBT__AMS_PLACED_ACE__INIT;
     uint8_t *buf = NULL;
     size_t n = 0;
@@ -373,7 +373,7 @@ s_record(cmn_svc_job_t *job, const uint8_t *p, size_t len, const cmn_acl_t *acl)
     }
     dev.ams_placed = list;
     dev.n_ams_placed = n;
-    dev.ams_device_acl.data = (uint8_t *) (uintptr_t) p;
+    dev.ams_device_acl.data = p;
     dev.ams_device_acl.len = len;
     cmn_log_notice("AMS-ACL", "dev=%s %s: %zu ACE(s) on the device, %zu placed by AMS",
                    job->head.uuid, is_read ? "read" : "changed", acl->n_aces, n);
@@ -545,7 +545,7 @@ ams_action_forgot(cmn_svc_t *svc, const char *uuid)
         Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
         Obt__Ams__AclDeny deny = OBT__AMS__ACL_DENY__INIT;
         deny.device_uuid = c.uuids[i];
-        deny.subject_uuid = (char *) (uintptr_t) uuid;
+        deny.subject_uuid = CMN_PB_STR(uuid);
         req.body_case = OBT__AMS__REQUEST__BODY_ACL_DENY;
         req.acl_deny = &deny;
         size_t len = obt__ams__request__get_packed_size(&req);

@@ -197,7 +197,7 @@ s_perm_str(int64_t p, char out[6])
 {
     static const char letters[] = "CRUDN";
     for (int i = 0; i < 5; i++) {
-        out[i] = (p >> i) & 1 ? letters[i] : '-';
+        out[i] = (char) ((p >> i) & 1 ? letters[i] : '-');
     }
     out[5] = '\0';
 }
@@ -336,10 +336,9 @@ s_call(const ctl_opts_t *o, Obt__Ams__Request *req, const char *uuid, bool quiet
 }
 
 static int
-s_encode(const cmn_ace_t *ace, ProtobufCBinaryData *out)
+s_encode(cmn_ace_t *ace, ProtobufCBinaryData *out)
 {
-    cmn_acl_t acl = {
-            .present = CMN_ACL_HAS_ACLIST2, .aces = (cmn_ace_t *) (uintptr_t) ace, .n_aces = 1};
+    cmn_acl_t acl = {.present = CMN_ACL_HAS_ACLIST2, .aces = ace, .n_aces = 1};
     if (cmn_acl_encode(&acl, &out->data, &out->len) != CMN_OK) {
         (void) fprintf(stderr, "obtctl: cannot encode the ACE\n");
         return CTL_EXIT_FAILED;
@@ -355,12 +354,12 @@ s_check_uuid(const char *what, const char *s)
 }
 
 static int
-s_add(const ctl_opts_t *o, const char *uuid, const cmn_ace_t *ace, const char *origin)
+s_add(const ctl_opts_t *o, const char *uuid, cmn_ace_t *ace, const char *origin)
 {
     Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
     Obt__Ams__AclAdd add = OBT__AMS__ACL_ADD__INIT;
-    add.device_uuid = (char *) (uintptr_t) uuid;
-    add.origin = (char *) (uintptr_t) origin;
+    add.device_uuid = CMN_PB_STR(uuid);
+    add.origin = CMN_PB_STR(origin);
     if (s_encode(ace, &add.ace) != 0) {
         return CTL_EXIT_FAILED;
     }
@@ -410,7 +409,7 @@ ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv)
             return s_add(o, uuid, &ace, "operator");
         }
         Obt__Ams__AclSet set = OBT__AMS__ACL_SET__INIT;
-        set.device_uuid = (char *) (uintptr_t) uuid;
+        set.device_uuid = CMN_PB_STR(uuid);
         set.aceid = aceid;
         if (s_encode(&ace, &set.ace) != 0) {
             return CTL_EXIT_FAILED;
@@ -439,7 +438,7 @@ ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv)
         return argc != 2 ? (fprintf(stderr, "%s", S_ACL_USAGE), CTL_EXIT_USAGE) : rc;
     }
     Obt__Ams__AclRead rd = OBT__AMS__ACL_READ__INIT;
-    rd.device_uuid = (char *) (uintptr_t) sub;
+    rd.device_uuid = CMN_PB_STR(sub);
     req.body_case = OBT__AMS__REQUEST__BODY_ACL_READ;
     req.acl_read = &rd;
     return s_call(o, &req, sub, false);

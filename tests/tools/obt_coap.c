@@ -54,8 +54,10 @@ s_hex(const char *hex, uint8_t *out, size_t cap, size_t *ret_len)
         return -1;
     }
     for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        char *end = NULL;
+        unsigned long v = strtoul(byte, &end, 16);
+        if (*end != '\0' || byte[0] == '+' || byte[0] == '-' || byte[0] == ' ') {
             return -1;
         }
         out[i] = (uint8_t) v;
@@ -86,7 +88,9 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--key") == 0) {
             key_hex = argv[i + 1];
         } else if (strcmp(argv[i], "--timeout-ms") == 0) {
-            timeout_ms = atoi(argv[i + 1]);
+            char *end = NULL;
+            long v = strtol(argv[i + 1], &end, 10);
+            timeout_ms = *end == '\0' && v > 0 && v <= 600000 ? (int) v : -1;
         } else {
             (void) fprintf(stderr, "error: unknown option %s\n%s", argv[i], S_USAGE);
             return 2;
@@ -101,7 +105,7 @@ main(int argc, char **argv)
     static uint8_t payload[4096];
     size_t payload_len = 0;
     if (argc - i == 3 && s_hex(argv[i + 2], payload, sizeof payload, &payload_len) != 0) {
-        (void) fprintf(stderr, "error: PAYLOAD_HEX: not an even number of hex digits\n");
+        (void) fprintf(stderr, "error: PAYLOAD_HEX: want pairs of hex digits\n");
         return 2;
     }
     coap_uri_t uri;
