@@ -62,6 +62,9 @@ s_onboard(void)
     char *objs[2];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
     cr_assert(obt_json_str(objs[0], "deviceuuid", s_b.uuid, sizeof s_b.uuid));
+    char store[700], why[300];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    cr_assert(obt_check_onboarded(objs[0], &s_ids, store, why, sizeof why), "%s", why);
     /* devsim keeps its ports: the DEVICE line of its start has them */
     cr_assert_eq(obt_devsim_field(&s_sim, 0, " coaps=", s_b.coaps, sizeof s_b.coaps), 0);
     cr_assert_eq(obt_devsim_field(&s_sim, 0, " coap=", s_b.coap, sizeof s_b.coap), 0);
