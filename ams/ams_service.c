@@ -291,8 +291,11 @@ s_drop(cmn_svc_job_t *job)
 #define S_WORK_SIZE                                                                                \
     (sizeof(s_work_t) > AMS_ACTION_WORK_SIZE ? sizeof(s_work_t) : AMS_ACTION_WORK_SIZE)
 
-static const cmn_svc_hooks_t s_hooks = {S_WORK_SIZE,    s_start, s_drop,
-                                        ams_action_own, NULL,    ams_action_forgot};
+static const cmn_svc_hooks_t s_hooks = {.work_size = S_WORK_SIZE,
+                                        .start = s_start,
+                                        .drop = s_drop,
+                                        .own = ams_action_own,
+                                        .forgot = ams_action_forgot};
 
 const cmn_svc_hooks_t *
 ams_service_hooks(void)

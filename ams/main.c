@@ -21,6 +21,11 @@ main(int argc, char **argv)
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("ams", level);
+    cmn_instance_t *inst = cmn_svc_start_checks(&cfg);
+    if (inst == NULL) {
+        cmn_svc_config_free(&cfg);
+        return 78;
+    }
     zsys_init();
     zsys_catch_interrupts();
     int rc = 1;
@@ -29,6 +34,7 @@ main(int argc, char **argv)
         rc = cmn_svc_run(svc);
         cmn_svc_destroy(&svc);
     }
+    cmn_instance_destroy(&inst);
     cmn_svc_config_free(&cfg);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmn_time.h"
+#include "ctl_args.h"
 #include "ctl_main.h"
 #include "obt/common.pb-c.h"
 #include "obt/dots.pb-c.h"
@@ -84,23 +85,35 @@ s_otm_name(int32_t oxmsel)
                                                               : "?";
 }
 
+/* The ENDPOINT column: the preferred endpoint, i.e. the first secure one in DOTS's
+ * order (the scope order of the discovery), else the first. */
+static const char *
+s_preferred_ep(const Obt__Dots__Device *d)
+{
+    for (size_t e = 0; e < d->n_eps; e++) {
+        if (strncmp(d->eps[e], "coaps://", 8) == 0) {
+            return d->eps[e];
+        }
+    }
+    return d->n_eps > 0 ? d->eps[0] : "-";
+}
+
 static void
 s_table(const Obt__Dots__DeviceList *l)
 {
-    printf("%-36s  %-16s  %-4s  %-26s  %s  %s\n", "UUID", "STATE", "OTM", "ENDPOINT", "ERROR",
+    int width = (int) strlen("ENDPOINT"); /* as wide as the longest (IPv6 with a zone) */
+    for (size_t i = 0; i < l->n_devices; i++) {
+        int len = (int) strlen(s_preferred_ep(l->devices[i]));
+        width = len > width ? len : width;
+    }
+    printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", "UUID", "STATE", "OTM", width, "ENDPOINT", "ERROR",
            "BRIDGE");
     for (size_t i = 0; i < l->n_devices; i++) {
         const Obt__Dots__Device *d = l->devices[i];
-        const char *ep = "";
-        for (size_t e = 0; e < d->n_eps; e++) {
-            if (strncmp(d->eps[e], "coaps://", 8) == 0) {
-                ep = d->eps[e];
-            }
-        }
         char bridge[400];
         s_bridge_cell(d, bridge, sizeof bridge);
-        printf("%-36s  %-16s  %-4s  %-26s  %s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel), ep,
-               d->error[0] ? d->error : "-", bridge);
+        printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel),
+               width, s_preferred_ep(d), d->error[0] ? d->error : "-", bridge);
     }
 }
 
@@ -149,8 +162,9 @@ ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv)
         if (c == 's') {
             state = optarg;
         } else {
-            printf("usage: obtctl [--json] devices [--state STATE]\n"
-                   "Lists the devices DOTS knows (STATE e.g. DISCOVERED, RFNOP, FAILED).\n");
+            printf("usage: obtctl devices [--state STATE] [--json]\n"
+                   "Lists the devices DOTS knows (STATE in any case, e.g. discovered, RFNOP,\n"
+                   "FAILED; an unknown one: the list of states, exit 2).\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
@@ -169,15 +183,18 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     char *eps[16], *scopes[8], *ifaces[8];
     size_t n_eps = 0, n_scopes = 0, n_ifaces = 0;
-    unsigned window = 0, rounds = 0;
+    int window = 0, rounds = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
-        char *end = NULL;
         if (c == 'w') {
-            window = (unsigned) strtoul(optarg, NULL, 10);
-        } else if (c == 'r' && (rounds = (unsigned) strtoul(optarg, &end, 10)) >= 1 &&
-                   rounds <= 20 && *end == '\0') {
-            continue;
+            /* the gateway's --discover-window-ms bounds */
+            if (ctl_args_int("--window-ms", optarg, 50, 60000, &window) != 0) {
+                return CTL_EXIT_USAGE;
+            }
+        } else if (c == 'r') {
+            if (ctl_args_int("--rounds", optarg, 1, 20, &rounds) != 0) {
+                return CTL_EXIT_USAGE;
+            }
         } else if (c == 'e' && n_eps < 16) {
             eps[n_eps++] = optarg;
         } else if (c == 's' && n_scopes < 8) {
@@ -188,12 +205,13 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
                 ifaces[n_ifaces++] = t;
             }
         } else {
-            printf("usage: obtctl [--json] discover [--window-ms N] [--rounds N]\n"
+            printf("usage: obtctl discover [--window-ms N] [--rounds N] [--json]\n"
                    "         [--scope link,realm,site,ipv4] [--iface IF[,IF...]]\n"
                    "         [--endpoint coap://H:P]...\n"
                    "Multicast GET /oic/sec/doxm?owned=FALSE (clause 5.3.1 step 1) on the scopes\n"
                    "(in order of preference: it orders each device's endpoints) and interfaces\n"
-                   "(default: the gateway's), N rounds of one window each (1..20), and/or unicast\n"
+                   "(default: the gateway's), N rounds of one window each (1..20; a window of\n"
+                   "50..60000 ms), and/or unicast\n"
                    "to the given endpoints (coap://[fe80::1%%veth0]:5683 too; alone: unicast\n"
                    "only); lists what DOTS then knows. docs/discovery.md\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
@@ -201,8 +219,8 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     }
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Discover d = OBT__DOTS__DISCOVER__INIT;
-    d.window_ms = window;
-    d.rounds = rounds;
+    d.window_ms = (uint32_t) window;
+    d.rounds = (uint32_t) rounds;
     d.endpoints = eps;
     d.n_endpoints = n_eps;
     d.scopes = scopes;
@@ -215,7 +233,7 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
     /* Rounds, /oic/res, unicast /oic/res: one window each (the gateway's default
      * rounds are unknown here: up to 20). */
     int timeout =
-            (int) (window ? window : 1000) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
+            (int) (window ? window : 2500) * (int) ((rounds ? rounds : 20) + 2) + o->timeout_ms;
     int rc = ctl_dots(o, &req, timeout, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
@@ -270,7 +288,9 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
         } else if (c == 'n' && !approve) {
             ret->wait = false;
         } else if (c == 'w' && !approve) {
-            ret->wait_s = atoi(optarg);
+            if (ctl_args_int("--wait-s", optarg, 1, 86400, &ret->wait_s) != 0) {
+                return CTL_EXIT_USAGE;
+            }
         } else if (c == 'o' && !approve) {
             ret->otm = optarg;
         } else if (c == 'f' && !approve) {
@@ -288,14 +308,15 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
                        "approved only with --endpoint: EP (one claim's source or one of its\n"
                        "endpoints, as `obtctl devices` shows them) is the claim kept.\n");
             } else {
-                printf("usage: obtctl [--json] onboard UUID...|--all [--otm mfg|rdp|jw|LIST]\n"
+                printf("usage: obtctl onboard UUID...|--all [--otm mfg|rdp|jw|LIST]\n"
                        "              [--pin-file F | --pin -] [--no-wait] [--wait-s N]\n"
                        "Onboards approved devices to RFNOP and waits (progress on a terminal).\n"
                        "--otm: acceptable OTMs, most preferred first (default: DOTS's\n"
                        "--otm-policy). A Random PIN device waits for the PIN it shows: asked\n"
                        "on the terminal (no echo), or read from F or stdin; without either,\n"
                        "obtctl stops waiting there and `obtctl pin UUID` gives it later.\n"
-                       "Exit 0 if none failed, 1 if any failed, 4 on timeout.\n");
+                       "Devices already in RFNOP: said, exit 0. Exit 0 if none failed, 1 if any\n"
+                       "failed, 3 for an unknown UUID, 4 on timeout (--wait-s, 1..86400).\n");
             }
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
@@ -304,6 +325,9 @@ s_select(int argc, char **argv, bool approve, s_sel_t *ret)
     ret->n = (size_t) (argc - optind);
     if (!ret->all && ret->n == 0) {
         fprintf(stderr, "obtctl: %s: name devices or use --all\n", approve ? "approve" : "onboard");
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_args_check_uuids(approve ? "approve" : "onboard", ret->uuids, ret->n) != 0) {
         return CTL_EXIT_USAGE;
     }
     return -1;
@@ -473,6 +497,34 @@ s_bridge_pending(const s_dev_t *d)
            strcmp(d->bridge_state, "DISCOVER") == 0;
 }
 
+/* Nothing started for the named devices: exit 0 (said) if each is already in RFNOP,
+ * as `onboard --all` with nothing to do; 1 otherwise (the reasons were printed). */
+static int
+s_all_onboarded(const ctl_opts_t *o, char **uuids, size_t n)
+{
+    Obt__Dots__Reply *l = NULL;
+    int rc = s_list(o, "RFNOP", &l);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < l->list->n_devices; k++) {
+            const Obt__Dots__Device *d = l->list->devices[k];
+            if (strcmp(d->uuid, uuids[i]) == 0 || strcmp(d->first_uuid, uuids[i]) == 0) {
+                done++;
+                break;
+            }
+        }
+    }
+    obt__dots__reply__free_unpacked(l, NULL);
+    if (done < n) {
+        return CTL_EXIT_FAILED;
+    }
+    printf("%zu device(s) already in RFNOP: nothing to do\n", n);
+    return CTL_EXIT_OK;
+}
+
 int
 ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
 {
@@ -509,7 +561,7 @@ ctl_cmd_onboard(const ctl_opts_t *o, int argc, char **argv)
     obt__dots__reply__free_unpacked(r, NULL);
     if (!a.wait || started == 0) {
         cmn_bus_sub_destroy(&events);
-        return started == 0 && !a.all ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+        return started == 0 && !a.all ? s_all_onboarded(o, a.uuids, a.n) : CTL_EXIT_OK;
     }
     rc = ctl_wait_onboarding(o, events, a.uuids, a.n, a.all, a.wait_s, &a.pin);
     cmn_bus_sub_destroy(&events);
@@ -752,6 +804,12 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             ctl_json_str(stdout, d->error);
             printf(",\"cipher\":");
             ctl_json_str(stdout, d->cipher);
+            if (which == CTL_CMS) {
+                printf(",\"sct\":%u,\"cert_serial\":", d->sct);
+                ctl_json_str(stdout, d->cert_serial);
+                printf(",\"cert_note\":");
+                ctl_json_str(stdout, d->cert_note);
+            }
             printf(",\"aceids\":[");
             for (size_t i = 0; i < d->n_aceids; i++) {
                 printf("%s%u", i ? "," : "", d->aceids[i]);
@@ -769,6 +827,11 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             printf(", %zu baseline ACEs, %zu anon/auth ACEs cleaned", d->n_aceids,
                    d->n_removed_aceids);
         }
+        if (which == CTL_CMS && d->cert_serial[0]) {
+            printf(", identity certificate %s (%s)", d->cert_serial, d->cert_note);
+        } else if (which == CTL_CMS && d->cert_note[0]) {
+            printf(", %s", d->cert_note);
+        }
         printf("\n");
     } else {
         printf("%s: %s\n", name, r ? r->error : "unreachable");
@@ -782,9 +845,12 @@ int
 ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: obtctl [--json] show UUID\n"
+        printf("usage: obtctl show UUID [--json]\n"
                "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    if (ctl_args_check_uuids("show", argv + 1, 1) != 0) {
+        return CTL_EXIT_USAGE;
     }
     Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
     Obt__Dots__Show s = OBT__DOTS__SHOW__INIT;

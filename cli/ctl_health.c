@@ -81,7 +81,8 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
             }
             fprintf(out, "usage: obtctl [--json] health [gateway|dots|cms|ams ...]\n"
                          "Asks the named daemons (default: all four) for their health; exit 0\n"
-                         "only if all of them answer. Any known key may ask (a container's\n"
+                         "only if all of them answer, 4 if one is down or unreachable. Any known "
+                         "key may ask (a container's\n"
                          "healthcheck uses its own: obtctl --key dots health dots).\n");
             return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
@@ -102,8 +103,8 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
         }
         Obt__HealthReply *h = NULL;
         int rc = s_health(&quick, i, &h);
-        if (rc != CTL_EXIT_OK) {
-            worst = CTL_EXIT_FAILED;
+        if (rc != CTL_EXIT_OK && worst != CTL_EXIT_TIMEOUT) {
+            worst = rc == CTL_EXIT_TIMEOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_FAILED; /* 4: down */
         }
         if (o->json) {
             printf("%s{\"service\":\"%s\",\"up\":%s", is_first ? "" : ",", s_names[i],

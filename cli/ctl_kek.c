@@ -1,9 +1,11 @@
 /* ctl_kek.c — obtctl kek: makes key-encryption keys (new), re-seals a stopped
  * daemon's secrets with a new one, offline, in one LMDB transaction (rotate) */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmn_kv.h"
 #include "cmn_seal.h"
@@ -14,11 +16,12 @@ s_usage(int rc)
 {
     FILE *out = rc == CTL_EXIT_OK ? stdout : stderr;
     fprintf(out,
-            "usage: obtctl kek new FILE...\n"
+            "usage: obtctl kek new [--owner USER[:GROUP]] FILE...\n"
             "       obtctl kek rotate --store-dir DIR --old FILE --new FILE\n"
             "new: makes each FILE (32 random bytes, 0600); an existing file is kept and\n"
             "is an error. The daemons make their default KEK themselves at first start;\n"
-            "new is for keys handed to them as files (compose secrets).\n"
+            "new is for keys handed to them as files (compose secrets); --owner gives the\n"
+            "files to the daemons' user (--owner 10001 in the containers: docs/deploy.md).\n"
             "Re-seals every secret of a STOPPED daemon's store (obt-dots, obt-cms or obt-ams)\n"
             "with the key-encryption key in --new (32 bytes; made 0600 if absent), in one\n"
             "transaction: on any error nothing changes. --old is the key the store has now.\n"
@@ -91,6 +94,18 @@ static int
 s_new(int argc, char **argv)
 {
     int rc = CTL_EXIT_OK;
+    bool has_owner = false;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (argc >= 2 && strcmp(argv[0], "--owner") == 0) {
+        if (!ctl_owner_parse(argv[1], &uid, &gid)) {
+            fprintf(stderr, "obtctl: kek new: --owner \"%s\": no such user or group\n", argv[1]);
+            return CTL_EXIT_USAGE;
+        }
+        has_owner = true;
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 1) {
         return s_usage(CTL_EXIT_USAGE);
     }
@@ -102,6 +117,12 @@ s_new(int argc, char **argv)
         if (err != CMN_OK || !is_created) {
             fprintf(stderr, "obtctl: kek new: \"%s\": %s\n", argv[i],
                     err == CMN_OK ? "exists already (kept)" : cmn_strerror(err));
+            rc = CTL_EXIT_FAILED;
+            continue;
+        }
+        if (has_owner && chown(argv[i], uid, gid) != 0) {
+            fprintf(stderr, "obtctl: kek new: cannot give \"%s\" to %u:%u: %s\n", argv[i],
+                    (unsigned) uid, (unsigned) gid, strerror(errno));
             rc = CTL_EXIT_FAILED;
             continue;
         }

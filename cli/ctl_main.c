@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "ctl_args.h"
 #include "obt/dots.pb-c.h"
 
 static const char *const s_names[4] = {"gateway", "dots", "cms", "ams"};
@@ -17,8 +18,10 @@ static const struct {
 } s_cmds[] = {
         {"keys", ctl_cmd_keys, "keys --dir DIR [--force]      create CURVE keys for every party"},
         {"discover", ctl_cmd_discover,
-         "discover [--window-ms N] [--endpoint coap://H:P]...  find unowned devices"},
-        {"devices", ctl_cmd_devices, "devices [--state S]           list the devices DOTS knows"},
+         "discover [--window-ms N] [--rounds N] [--scope LIST] [--iface LIST]\n"
+         "           [--endpoint coap://H:P]...  find unowned devices"},
+        {"devices", ctl_cmd_devices,
+         "devices [--state S]           list the devices DOTS knows (S in any case)"},
         {"approve", ctl_cmd_approve,
          "approve UUID...|--all         approve taking ownership\n"
          "  approve UUID --endpoint EP    ... of a uuid several endpoints claimed: keep EP's "
@@ -45,6 +48,10 @@ static const struct {
         {"allow", ctl_cmd_allow,
          "allow A B --res R --perm P    an ACE on device B for device A (subject uuid:A)"},
         {"deny", ctl_cmd_deny, "deny A B                      remove what allow A B placed"},
+        {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
+        {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
+        {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
+        {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
 };
 
 static void
@@ -68,9 +75,24 @@ s_usage(FILE *out)
             "                    or the ipc:// path + \".events\")\n"
             "  --timeout-ms N    how long to wait for a daemon (10000)\n"
             "  --json            machine-readable output\n"
-            "  --help            this text; `obtctl COMMAND --help` for a command\n\n"
-            "Exit codes: 0 ok, 1 operation failed, 2 usage, 3 not found, 4 timeout or\n"
-            "daemon unreachable, 78 bad configuration (e.g. keys missing).\n");
+            "  --help            this text; `obtctl COMMAND --help` for a command\n"
+            "Global options go before or after the command (`obtctl devices --json`).\n\n"
+            "Exit codes:\n");
+    size_t n = 0;
+    const ctl_exit_row_t *rows = ctl_exit_rows(&n);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "  %-3d %s\n", rows[i].code, rows[i].text);
+    }
+}
+
+const ctl_exit_row_t *
+ctl_exit_rows(size_t *ret_n)
+{
+#define S_ROW(name, code, text) {(code), (text)},
+    static const ctl_exit_row_t rows[] = {CTL_EXIT_TABLE(S_ROW)};
+#undef S_ROW
+    *ret_n = sizeof rows / sizeof rows[0];
+    return rows;
 }
 
 static const char *
@@ -103,6 +125,13 @@ ctl_call(const ctl_opts_t *o,
     if (err != CMN_OK) {
         fprintf(stderr, "obtctl: no answer from %s at %s: %s\n", s_names[which], o->ep[which],
                 cmn_strerror(err));
+        if (err == CMN_ETIMEDOUT) {
+            fprintf(stderr,
+                    "obtctl: %s is not authorised or not running: is it started, and does its\n"
+                    "        --keys-dir hold public/%s.cert from the same `obtctl keys` as\n"
+                    "        \"%s\"? (its log names a refused key: SEC-ZAP-DENIED)\n",
+                    s_names[which], o->key, o->keys_dir);
+        }
         return CTL_EXIT_TIMEOUT;
     }
     return CTL_EXIT_OK;
@@ -149,6 +178,7 @@ ctl_main(int argc, char **argv)
                                           {"json", no_argument, NULL, 'j'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
+    ctl_args_hoist(argc, argv, longs);
     int c;
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
         switch (c) {
@@ -174,9 +204,7 @@ ctl_main(int argc, char **argv)
             o.events = optarg;
             break;
         case 't':
-            o.timeout_ms = atoi(optarg);
-            if (o.timeout_ms <= 0) {
-                fprintf(stderr, "obtctl: --timeout-ms needs a positive number\n");
+            if (ctl_args_int("--timeout-ms", optarg, 1, 3600000, &o.timeout_ms) != 0) {
                 return CTL_EXIT_USAGE;
             }
             break;

@@ -6,17 +6,31 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cmn_bus.h"
 #include "obt/dots.pb-c.h"
 
-/* Exit codes scripts can rely on. */
-#define CTL_EXIT_OK       0
-#define CTL_EXIT_FAILED   1 /* the operation ran and (partly) failed */
-#define CTL_EXIT_USAGE    2
-#define CTL_EXIT_NOTFOUND 3
-#define CTL_EXIT_TIMEOUT  4 /* daemon unreachable or no answer in time */
-#define CTL_EXIT_CONFIG   78
+/* Exit codes scripts can rely on: the one table (`obtctl --help` and docs/cli.md
+ * print it; tests/unit/cli/ctl_exit_test.c checks both and every row). */
+#define CTL_EXIT_TABLE(X)                                                                          \
+    X(OK, 0, "ok")                                                                                 \
+    X(FAILED, 1, "the operation ran and failed (for one device or more)")                          \
+    X(USAGE, 2, "usage: unknown command or option, bad number, malformed UUID, unknown state")     \
+    X(NOTFOUND, 3, "not found: unknown UUID or trust anchor, missing file")                        \
+    X(TIMEOUT, 4, "timeout, daemon unreachable, or our CURVE key not authorised")                  \
+    X(CONFIG, 78, "bad configuration: keys missing or unreadable, bad store folder")
+
+#define CTL_EXIT_ENUM_(name, code, text) CTL_EXIT_##name = (code),
+enum { CTL_EXIT_TABLE(CTL_EXIT_ENUM_) };
+#undef CTL_EXIT_ENUM_
+
+typedef struct {
+    int code;
+    const char *text;
+} ctl_exit_row_t;
+/* The rows of CTL_EXIT_TABLE, in order; n in *ret_n. */
+const ctl_exit_row_t *ctl_exit_rows(size_t *ret_n);
 
 typedef struct {
     const char *keys_dir;
@@ -59,6 +73,10 @@ bool ctl_events_wait_live(cmn_bus_sub_t *sub, int timeout_ms);
  * NULL if none waits. */
 Obt__Dots__JobEvent *ctl_events_next(cmn_bus_sub_t *sub);
 
+/* Parses --owner's USER[:GROUP] (names or numbers; a user's own group unless GROUP).
+ * False if a name is unknown or the text is malformed. */
+bool ctl_owner_parse(const char *spec, uid_t *ret_uid, gid_t *ret_gid);
+
 /* Commands: argv[0] is the command name. Return an exit code. */
 int ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv);
@@ -76,6 +94,10 @@ int ctl_cmd_kek(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_allow(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_deny(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_ca(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_certs(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

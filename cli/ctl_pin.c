@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ctl_args.h"
 #include "ctl_main.h"
 
 /* Reads one line from fd into out (NUL-terminated, without the newline). */
@@ -78,9 +79,7 @@ ctl_pin_read(const ctl_pin_src_t *src, const char *uuid, char *pin, size_t len)
     } else if (src->file) {
         int fd = open(src->file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            fprintf(stderr, "obtctl: cannot read the PIN from %s: %s\n", src->file,
-                    strerror(errno));
-            return CTL_EXIT_USAGE;
+            return ctl_args_file_error("--pin-file", src->file, errno);
         }
         rc = s_read_line(fd, pin, len);
         (void) close(fd);
@@ -141,7 +140,9 @@ ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv)
         } else if (c == 'n') {
             wait = false;
         } else if (c == 'w') {
-            wait_s = atoi(optarg);
+            if (ctl_args_int("--wait-s", optarg, 1, 86400, &wait_s) != 0) {
+                return CTL_EXIT_USAGE;
+            }
         } else {
             printf("usage: obtctl pin UUID [--pin-file F | --pin -] [--no-wait] [--wait-s N]\n"
                    "Gives DOTS the Random PIN the device shows (asked on the terminal without\n"
@@ -155,6 +156,9 @@ ctl_cmd_pin(const ctl_opts_t *o, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     char *uuid = argv[optind];
+    if (ctl_args_check_uuids("pin", &uuid, 1) != 0) {
+        return CTL_EXIT_USAGE;
+    }
     char pin[64];
     int rc = ctl_pin_read(&src, uuid, pin, sizeof pin);
     if (rc == CTL_EXIT_OK) {

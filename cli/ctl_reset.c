@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_args.h"
 #include "ctl_main.h"
 #include "obt/dots.pb-c.h"
 
@@ -20,8 +21,10 @@ s_args(int argc, char **argv, bool has_forget, bool *forget, int *wait_s, const 
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (c == 'f' && has_forget) {
             *forget = true;
-        } else if (c == 'w' && (*wait_s = atoi(optarg)) > 0) {
-            continue;
+        } else if (c == 'w') {
+            if (ctl_args_int("--wait-s", optarg, 1, 86400, wait_s) != 0) {
+                return CTL_EXIT_USAGE;
+            }
         } else {
             if (has_forget) {
                 printf("usage: obtctl reset UUID [--forget] [--wait-s N]\n"
@@ -41,6 +44,9 @@ s_args(int argc, char **argv, bool has_forget, bool *forget, int *wait_s, const 
     }
     if (optind != argc - 1) {
         fprintf(stderr, "obtctl: %s needs exactly one UUID\n", argv[0]);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_args_check_uuids(argv[0], &argv[optind], 1) != 0) {
         return CTL_EXIT_USAGE;
     }
     *uuid = argv[optind];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_args.h"
 #include "ctl_main.h"
 
 #define S_MAX_PEM (1024 * 1024)
@@ -21,13 +22,15 @@ s_usage(FILE *out)
             "for the manufacturer-certificate OTM.\n");
 }
 
-/* Reads a whole file (at most S_MAX_PEM bytes); NULL with a message on error. */
+/* Reads a whole file (at most S_MAX_PEM bytes); NULL with a message on error, and
+ * the exit code in *ret_rc. */
 static uint8_t *
-s_read(const char *path, size_t *ret_len)
+s_read(const char *path, size_t *ret_len, int *ret_rc)
 {
+    *ret_rc = CTL_EXIT_FAILED;
     FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (fp == NULL) {
-        fprintf(stderr, "obtctl: cannot open %s: %s\n", path, strerror(errno));
+        *ret_rc = ctl_args_file_error("mfg-trust add", path, errno);
         return NULL;
     }
     uint8_t *buf = malloc(S_MAX_PEM + 1);
@@ -68,6 +71,9 @@ s_print(const ctl_opts_t *o, const Obt__Dots__TrustAnchorList *l, const char *ve
         printf("%s %zu manufacturer trust anchor(s)\n", verb, l->n_anchors);
     }
     if (l->n_anchors == 0) {
+        if (verb == NULL) {
+            printf("no manufacturer trust anchors (add one: obtctl mfg-trust add FILE.pem)\n");
+        }
         return;
     }
     printf("%-16s  %-26s  %s\n", "ID", "NOT AFTER", "SUBJECT");
@@ -93,8 +99,9 @@ ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv)
     const char *verb = NULL;
     if (strcmp(sub, "add") == 0 && argc == 3) {
         size_t len = 0;
-        if ((pem = s_read(argv[2], &len)) == NULL) {
-            return CTL_EXIT_FAILED;
+        int rc = CTL_EXIT_FAILED;
+        if ((pem = s_read(argv[2], &len, &rc)) == NULL) {
+            return rc;
         }
         add.pem.data = pem;
         add.pem.len = len;

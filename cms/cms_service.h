@@ -1,11 +1,44 @@
-/* cms_service.h — obt-cms: Credential Management Service (this issue: records the
- * devices DOTS hands over and proves its own PSK session to each) */
+/* cms_service.h — obt-cms: Credential Management Service. Records the devices DOTS
+ * hands over, proves its own PSK session to each, and runs the domain's certificate
+ * authority (cms_ca.h): `obtctl ca show|export`, `obtctl certs` (docs/cms.md). */
 #ifndef CMS_SERVICE_H
 #define CMS_SERVICE_H
 
 #include "cmn_svc.h"
+#include "cms_ca.h"
 
-/* The work of CMS in the service core: hand-over and repair (cmn_svc.h). */
-const cmn_svc_hooks_t *cms_service_hooks(void);
+/* The options of obt-cms: the common ones first, then the CA's. */
+typedef struct {
+    cmn_svc_config_t svc;   /* first: the common options (cmn_svc_config_load_ext) */
+    int ca_validity_days;   /* of the root CA made at first start */
+    int cert_validity_days; /* of the certificates it issues */
+    char *ca_cert;          /* sub-CA: our CA certificate then the upper chain ("" = root) */
+    char *ca_key;           /* sub-CA: our CA's private key */
+    int crl_refresh_s;      /* the CRL's nextUpdate: this long after its thisUpdate */
+} cms_config_t;
+
+/* As cmn_svc_config_load, with the CA's options. --ca-cert and --ca-key go together. */
+cmn_cfg_result_t cms_config_load(cms_config_t *cfg, int argc, char **argv);
+void cms_config_free(cms_config_t *cfg);
+
+typedef struct cms cms_t;
+
+/* The CMS state given to the service core. With --ca-cert/--ca-key the sub-CA is
+ * loaded and checked here (cms_ca_open_sub): NULL with the reason in why (a bad
+ * configuration: exit 78). The root CA is opened or made from the store when the
+ * core calls the init hook. cfg is borrowed. */
+cms_t *cms_new(const cms_config_t *cfg, char *why, size_t why_len);
+void cms_destroy(cms_t **self_p);
+
+/* The work of CMS in the service core: its databases, CA, hand-over and repair steps
+ * and its own requests (cmn_svc.h). Borrowed from self. */
+const cmn_svc_hooks_t *cms_hooks(cms_t *self);
+
+/* The CA (borrowed; NULL before the core's init). */
+cms_ca_t *cms_ca(const cms_t *self);
+/* --cert-validity-days. */
+int cms_cert_validity_days(const cms_t *self);
+/* --crl-refresh (seconds). */
+int cms_crl_refresh_s(const cms_t *self);
 
 #endif

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmn_log.h"
 #include "cmn_time.h"
+#include "cmn_zap.h"
 
 const char *const CMN_BUS_PARTIES[] = {"gateway", "dots", "cms", "ams", "obtctl"};
 const size_t CMN_BUS_PARTY_COUNT = sizeof CMN_BUS_PARTIES / sizeof CMN_BUS_PARTIES[0];
@@ -144,8 +146,17 @@ s_load(const char *dir, const char *sub, const char *name, const char *ext, cmn_
     char path[1024];
     s_path(path, sizeof path, dir, sub, name, ext);
     if (access(path, R_OK) != 0) {
-        cmn_log_debug("BUS-KEY", "cannot read \"%s\"", path);
-        *ret_err = CMN_ENOTFOUND;
+        int why = errno;
+        /* a missing key stays "not found" (callers probe for keys); any other reason,
+         * above all a key the process's user may not read, is the operator's to fix */
+        if (why == ENOENT) {
+            cmn_log_debug("BUS-KEY", "cannot read \"%s\": %s", path, strerror(why));
+            *ret_err = CMN_ENOTFOUND;
+        } else {
+            cmn_log_err("BUS-KEY", "cannot read the key \"%s\": %s (uid %u)", path, strerror(why),
+                        (unsigned) geteuid());
+            *ret_err = cmn_err_from_errno(why);
+        }
         return NULL;
     }
     zcert_t *cert = zcert_load(path);
@@ -240,7 +251,7 @@ s_auth_acquire(const char *keys_dir, cmn_err_t *ret_err)
         s_auth.users++;
         return s_auth.actor;
     }
-    zactor_t *actor = zactor_new(zauth, NULL);
+    zactor_t *actor = zactor_new(cmn_zap_actor, NULL); /* zauth's protocol, refusals logged */
     if (actor == NULL) {
         *ret_err = CMN_EIO;
         return NULL;
@@ -409,8 +420,93 @@ s_wipe_free(void *data, void *hint)
     free(data);
 }
 
-/* Sends [peer] msg packed on sock (peer NULL: msg alone). The buffer is ours until
- * ZeroMQ calls s_wipe_free, so no copy of a secret is left behind unwiped. */
+/* A message held by cmn_bus_hold: sent, in order, by cmn_bus_release. */
+typedef struct {
+    void *sock;      /* the ZeroMQ socket (borrowed: it outlives the hold) */
+    uint8_t *peer;   /* routing id (copy), NULL for none */
+    size_t peer_len; /* its size */
+    zmq_msg_t msg;   /* the packed message (s_wipe_free owns its buffer) */
+    int flags;       /* the send's flags */
+} s_held_t;
+
+/* One hold per process: a daemon runs on one thread (STYLE 6). */
+static struct {
+    bool is_on;    /* sends are queued */
+    s_held_t *q;   /* queued, in send order */
+    size_t n, cap; /* in use, allocated */
+} s_hold;
+
+void
+cmn_bus_hold(void)
+{
+    s_hold.is_on = true;
+}
+
+bool
+cmn_bus_is_held(void)
+{
+    return s_hold.is_on;
+}
+
+static cmn_err_t
+s_hold_push(void *sock, zframe_t *peer, zmq_msg_t *m, int flags)
+{
+    if (s_hold.n == s_hold.cap) {
+        size_t cap = s_hold.cap ? s_hold.cap * 2 : 64;
+        s_held_t *q = realloc(s_hold.q, cap * sizeof *q);
+        if (q == NULL) {
+            return CMN_ENOMEM;
+        }
+        s_hold.q = q;
+        s_hold.cap = cap;
+    }
+    s_held_t *h = &s_hold.q[s_hold.n];
+    h->peer = NULL;
+    h->peer_len = peer ? zframe_size(peer) : 0;
+    if (peer) {
+        h->peer = malloc(h->peer_len ? h->peer_len : 1);
+        if (h->peer == NULL) {
+            return CMN_ENOMEM;
+        }
+        memcpy(h->peer, zframe_data(peer), h->peer_len);
+    }
+    h->sock = sock;
+    h->msg = *m; /* the zmq_msg_t is moved: the queue closes or sends it */
+    h->flags = flags;
+    s_hold.n++;
+    return CMN_OK;
+}
+
+size_t
+cmn_bus_release(bool is_sent)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < s_hold.n; i++) {
+        s_held_t *h = &s_hold.q[i];
+        bool is_ok = is_sent;
+        if (is_ok && h->peer) {
+            is_ok = zmq_send(h->sock, h->peer, h->peer_len, h->flags | ZMQ_SNDMORE) >= 0;
+        }
+        if (is_ok && zmq_msg_send(&h->msg, h->sock, h->flags) >= 0) {
+            sent++;
+        } else {
+            zmq_msg_close(&h->msg); /* runs s_wipe_free */
+        }
+        free(h->peer);
+    }
+    s_hold.n = 0;
+    s_hold.is_on = false;
+    if (s_hold.cap > 4096) { /* a burst does not keep its queue */
+        free(s_hold.q);
+        s_hold.q = NULL;
+        s_hold.cap = 0;
+    }
+    return sent;
+}
+
+/* Sends [peer] msg packed on sock (peer NULL: msg alone), or queues it while the bus
+ * is held. The buffer is ours until ZeroMQ calls s_wipe_free, so no copy of a secret
+ * is left behind unwiped. */
 static cmn_err_t
 s_send_pb(zsock_t *sock, zframe_t *peer, const ProtobufCMessage *msg, int flags)
 {
@@ -424,6 +520,13 @@ s_send_pb(zsock_t *sock, zframe_t *peer, const ProtobufCMessage *msg, int flags)
     if (zmq_msg_init_data(&m, buf, len, s_wipe_free, (void *) (uintptr_t) len) != 0) {
         s_wipe_free(buf, (void *) (uintptr_t) len);
         return CMN_ENOMEM;
+    }
+    if (s_hold.is_on) {
+        cmn_err_t err = s_hold_push(zsock_resolve(sock), peer, &m, flags);
+        if (err != CMN_OK) {
+            zmq_msg_close(&m);
+        }
+        return err;
     }
     if (peer && zmq_send(zsock_resolve(sock), zframe_data(peer), zframe_size(peer),
                          flags | ZMQ_SNDMORE) < 0) {

@@ -5,6 +5,7 @@
 
 #include <czmq.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cmn_err.h"
@@ -133,6 +134,18 @@ uint64_t cmn_bus_next_corr_id(void);
 /* Reads field 1 (corr_id, varint) of a packed Request/Reply without unpacking it;
  * 0 if absent or malformed. */
 uint64_t cmn_bus_peek_corr_id(const uint8_t *data, size_t len);
+
+/* ---- hold: persist before act (cmn_commit.h) ----
+ * While the bus is held, every message this process sends through a server, a client,
+ * a pending call or a PUB is packed and queued instead of sent; cmn_bus_release sends
+ * them in order (is_sent true: the writes they follow are durable) or drops them,
+ * wiping each buffer (false: the writes were lost). A send that fails at release
+ * (a full queue) is dropped as a non-blocking send would be: the call's deadline
+ * expires. One hold per process (daemons are single-threaded). */
+void cmn_bus_hold(void);
+bool cmn_bus_is_held(void);
+/* Ends the hold; returns how many messages were sent. */
+size_t cmn_bus_release(bool is_sent);
 
 /* ---- pending calls: asynchronous request/reply over one client ---- */
 

@@ -31,17 +31,23 @@ s_fail(char *why, size_t why_len, const char *fmt, ...)
     return CMN_ECRYPTO;
 }
 
-/* The subject's one-line name, for reasons ("CN=uuid:..., O=..."). */
-static void
-s_subject(X509 *cert, char *out, size_t cap)
+void
+cmn_cert_name_oneline(const X509_NAME *name, char *out, size_t cap)
 {
     out[0] = '\0';
     BIO *b = BIO_new(BIO_s_mem());
-    if (b && X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE) >= 0) {
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_ONELINE) >= 0) {
         int n = BIO_read(b, out, (int) cap - 1);
         out[n > 0 ? n : 0] = '\0';
     }
     BIO_free(b);
+}
+
+/* The subject's one-line name, for reasons ("CN=uuid:..., O=..."). */
+static void
+s_subject(X509 *cert, char *out, size_t cap)
+{
+    cmn_cert_name_oneline(X509_get_subject_name(cert), out, cap);
 }
 
 STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len)

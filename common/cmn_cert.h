@@ -25,6 +25,10 @@
  * sk_X509_pop_free(sk, X509_free). */
 STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len);
 
+/* name on one line for operators ("O = OBT, CN = ..."), into out (cap bytes, NUL
+ * terminated; "" if it cannot be printed). */
+void cmn_cert_name_oneline(const X509_NAME *name, char *out, size_t cap);
+
 /* Describes cert for operators: SHA-256 fingerprint of the DER (64 lowercase hex
  * digits), one-line subject, notAfter. CMN_OK or CMN_ENOMEM. */
 cmn_err_t cmn_cert_describe(X509 *cert,

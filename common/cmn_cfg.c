@@ -166,8 +166,12 @@ s_usage(const cmn_cfg_opt_t *opts, size_t n, const char *program, const char *us
                            : opts[i].type == CMN_CFG_STR ? " VALUE"
                                                          : "";
         char flag[64];
-        (void) snprintf(flag, sizeof flag, "--%s%s", opts[i].name, kind);
+        (void) snprintf(flag, sizeof flag, "--%s%s%s", opts[i].type == CMN_CFG_BOOL ? "[no-]" : "",
+                        opts[i].name, kind);
         printf("  %-28s %s", flag, opts[i].help ? opts[i].help : "");
+        if (opts[i].type == CMN_CFG_INT && opts[i].min <= opts[i].max) {
+            printf(" (%d..%d)", opts[i].min, opts[i].max);
+        }
         if (opts[i].def && *opts[i].def) {
             printf(" (default: %s)", opts[i].def);
         }

@@ -182,6 +182,23 @@ cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
 }
 
 cmn_err_t
+cmn_kv_begin_child(cmn_kv_txn_t *parent, cmn_kv_txn_t **ret_txn)
+{
+    cmn_kv_txn_t *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return CMN_ENOMEM;
+    }
+    int rc = mdb_txn_begin(parent->kv->env, parent->txn, 0, &t->txn);
+    if (rc != 0) {
+        free(t);
+        return s_map(rc);
+    }
+    t->kv = parent->kv;
+    *ret_txn = t;
+    return CMN_OK;
+}
+
+cmn_err_t
 cmn_kv_commit(cmn_kv_txn_t **txn_p)
 {
     cmn_kv_txn_t *t = *txn_p;

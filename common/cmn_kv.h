@@ -36,6 +36,9 @@ cmn_kv_t *cmn_kv_new(const char *dir,
 void cmn_kv_destroy(cmn_kv_t **self_p);
 
 cmn_err_t cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn);
+/* A write transaction nested in parent (a write txn): its commit goes into parent (no
+ * sync), its abort undoes only what it wrote. parent must not be used meanwhile. */
+cmn_err_t cmn_kv_begin_child(cmn_kv_txn_t *parent, cmn_kv_txn_t **ret_txn);
 cmn_err_t cmn_kv_commit(cmn_kv_txn_t **txn_p);
 void cmn_kv_abort(cmn_kv_txn_t **txn_p);
 

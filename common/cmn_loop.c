@@ -31,16 +31,18 @@ typedef struct {
 } s_timer_t;
 
 struct cmn_loop {
-    int max_wait_ms;       /* cap of one poll */
-    s_reader_t *readers;   /* in the order added */
-    size_t n_readers;      /* in use */
-    size_t cap_readers;    /* allocated */
-    s_timer_t *timers;     /* ticks and timers, in the order added */
-    size_t n_timers;       /* in use */
-    size_t cap_timers;     /* allocated */
-    zmq_pollitem_t *items; /* one per reader, rebuilt at every pass */
-    size_t cap_items;      /* allocated */
-    bool is_stopping;      /* cmn_loop_stop */
+    int max_wait_ms;             /* cap of one poll */
+    s_reader_t *readers;         /* in the order added */
+    size_t n_readers;            /* in use */
+    size_t cap_readers;          /* allocated */
+    s_timer_t *timers;           /* ticks and timers, in the order added */
+    size_t n_timers;             /* in use */
+    size_t cap_timers;           /* allocated */
+    zmq_pollitem_t *items;       /* one per reader, rebuilt at every pass */
+    size_t cap_items;            /* allocated */
+    bool is_stopping;            /* cmn_loop_stop */
+    cmn_loop_flush_fn *flush_fn; /* cmn_loop_set_flush, or NULL */
+    void *flush_arg;             /* its argument */
 };
 
 cmn_loop_t *
@@ -180,6 +182,14 @@ cmn_loop_add_timer(cmn_loop_t *self, int delay_ms, cmn_loop_timer_fn *fn, void *
     return s_add_timer(self, &(s_timer_t){.fn = fn, .arg = arg, .due_ms = due});
 }
 
+void
+cmn_loop_set_flush(cmn_loop_t *self, cmn_loop_flush_fn *fn, void *arg)
+{
+    assert(self);
+    self->flush_fn = fn;
+    self->flush_arg = arg;
+}
+
 static int
 s_min(int wait, int t)
 {
@@ -290,6 +300,9 @@ cmn_loop_run(cmn_loop_t *self)
     cmn_err_t err = CMN_OK;
     while (!zsys_interrupted && !self->is_stopping) {
         int wait = s_run_timers(self);
+        if (self->flush_fn) {
+            self->flush_fn(self, self->flush_arg); /* what the pass wrote, before any wait */
+        }
         s_compact(self);
         size_t n = self->n_readers;
         if (n > self->cap_items) {
@@ -317,6 +330,9 @@ cmn_loop_run(cmn_loop_t *self)
             break;
         }
         s_run_readers(self, n);
+    }
+    if (self->flush_fn) {
+        self->flush_fn(self, self->flush_arg);
     }
     self->is_stopping = false;
     return err;

@@ -14,6 +14,8 @@
 /* One pass of cmn_loop_run, in this order (zloop's model, with the daemons' order):
  *   1. the ticks and the timers that are due, in the order they were added;
  *   2. the pending-call tables expire their calls (callbacks with CMN_ETIMEDOUT);
+ *   2b. the flush (cmn_loop_set_flush), if any: what this pass and the readers of
+ *      the previous one did is made durable before the loop waits;
  *   3. zmq_poll over every reader, for the smallest of: the wait cap, what each tick
  *      returned, the next due timer, the next call deadline;
  *   4. the readable readers, in the order they were added: a server receives and
@@ -71,6 +73,13 @@ cmn_err_t cmn_loop_add_tick(cmn_loop_t *self, cmn_loop_timer_fn *fn, void *arg);
 /* Calls fn once delay_ms have passed (0: at the next pass), then again each time the
  * ms it returns have passed. CMN_ENOMEM. */
 cmn_err_t cmn_loop_add_timer(cmn_loop_t *self, int delay_ms, cmn_loop_timer_fn *fn, void *arg);
+
+/* The flush: called once per pass, after the ticks and timers and before the poll
+ * (so after the readers of the previous pass), and once more when the loop stops.
+ * One per loop; fn NULL removes it. A daemon commits there what the pass wrote in one
+ * transaction with one sync (cmn_commit.h). */
+typedef void(cmn_loop_flush_fn)(cmn_loop_t *loop, void *arg);
+void cmn_loop_set_flush(cmn_loop_t *self, cmn_loop_flush_fn *fn, void *arg);
 
 /* Runs passes until zsys_interrupted (SIGINT/SIGTERM with zsys_catch_interrupts) or
  * cmn_loop_stop. CMN_OK then; CMN_EIO if zmq_poll fails other than by EINTR (its

@@ -69,13 +69,31 @@ static cmn_cfg_opt_t s_opts[] = {
             "empty: KEYS-DIR/secret/<service>.kek"),
 };
 
+#define S_N_OPTS (sizeof s_opts / sizeof s_opts[0])
+
+/* The common options followed by extra (malloc'd; NULL if out of memory). */
+static cmn_cfg_opt_t *
+s_all_opts(const cmn_cfg_opt_t *extra, size_t n_extra)
+{
+    cmn_cfg_opt_t *all = calloc(S_N_OPTS + n_extra, sizeof *all);
+    if (all) {
+        memcpy(all, s_opts, sizeof s_opts);
+        if (n_extra) {
+            memcpy(all + S_N_OPTS, extra, n_extra * sizeof *extra);
+        }
+    }
+    return all;
+}
+
 cmn_cfg_result_t
-cmn_svc_config_load(cmn_svc_config_t *cfg,
-                    const char *name,
-                    const char *default_endpoint,
-                    const char *default_name,
-                    int argc,
-                    char **argv)
+cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
+                        const char *name,
+                        const char *default_endpoint,
+                        const char *default_name,
+                        const cmn_cfg_opt_t *extra,
+                        size_t n_extra,
+                        int argc,
+                        char **argv)
 {
     char usage[256];
     s_opts[0].def = default_endpoint;
@@ -84,13 +102,52 @@ cmn_svc_config_load(cmn_svc_config_t *cfg,
                     "usage: obt-%s --keys-dir DIR --store-dir DIR [options]\n"
                     "%s service of the OBT suite.",
                     name, strcmp(name, "cms") == 0 ? "Credential Management" : "Access Management");
-    return cmn_cfg_load(s_opts, sizeof s_opts / sizeof s_opts[0], cfg, name, usage, argc, argv);
+    cmn_cfg_opt_t *all = s_all_opts(extra, n_extra);
+    if (all == NULL) {
+        (void) fprintf(stderr, "error: out of memory\n");
+        return CMN_CFG_ERROR;
+    }
+    cmn_cfg_result_t r = cmn_cfg_load(all, S_N_OPTS + n_extra, cfg, name, usage, argc, argv);
+    free(all);
+    return r;
+}
+
+cmn_cfg_result_t
+cmn_svc_config_load(cmn_svc_config_t *cfg,
+                    const char *name,
+                    const char *default_endpoint,
+                    const char *default_name,
+                    int argc,
+                    char **argv)
+{
+    return cmn_svc_config_load_ext(cfg, name, default_endpoint, default_name, NULL, 0, argc, argv);
+}
+
+void
+cmn_svc_config_free_ext(cmn_svc_config_t *cfg, const cmn_cfg_opt_t *extra, size_t n_extra)
+{
+    cmn_cfg_free(s_opts, S_N_OPTS, cfg);
+    if (n_extra) {
+        cmn_cfg_free(extra, n_extra, cfg);
+    }
+}
+
+cmn_instance_t *
+cmn_svc_start_checks(const cmn_svc_config_t *cfg)
+{
+    cmn_cfg_log(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+    char why[512];
+    cmn_instance_t *inst = cmn_instance_new(cfg->keys_dir, cfg->store_dir, why, sizeof why);
+    if (inst == NULL) {
+        cmn_log_err("SVC-START", "%s", why);
+    }
+    return inst;
 }
 
 void
 cmn_svc_config_free(cmn_svc_config_t *cfg)
 {
-    cmn_cfg_free(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
+    cmn_svc_config_free_ext(cfg, NULL, 0);
 }
 
 #define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: heartbeat and registration */
@@ -171,6 +228,8 @@ s_open_kek(cmn_svc_t *self)
     return err;
 }
 
+#define S_MAX_OWN_DBS 8 /* named databases a service may add (hooks->dbs) */
+
 static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
 static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
 
@@ -180,8 +239,12 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
             const char *rt,
             const cmn_svc_hooks_t *hooks)
 {
-    static const char *const dbs[] = {"identity", "devices", "secrets"};
+    const char *dbs[3 + S_MAX_OWN_DBS] = {"identity", "devices", "secrets"};
+    size_t n_dbs = 3;
     cmn_err_t err = CMN_OK;
+    for (size_t i = 0; i < hooks->n_dbs && i < S_MAX_OWN_DBS; i++) {
+        dbs[n_dbs++] = hooks->dbs[i];
+    }
     cmn_svc_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         return NULL;
@@ -200,8 +263,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     if (s_open_kek(self) != CMN_OK) {
         goto fail;
     }
-    self->kv = cmn_kv_new(cfg->store_dir, dbs, 3, (size_t) cfg->map_size_mib << 20, cfg->durable,
-                          &err);
+    self->kv = cmn_kv_new(cfg->store_dir, dbs, n_dbs, (size_t) cfg->map_size_mib << 20,
+                          cfg->durable, &err);
     if (self->kv == NULL || (err = s_identity(self)) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot open the store \"%s\": %s", cfg->store_dir,
                     cmn_strerror(err));
@@ -216,6 +279,9 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     if (migrated) {
         cmn_log_notice("SVC-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
+    }
+    if (hooks->init && hooks->init(self, hooks->arg) != CMN_OK) {
+        goto fail; /* the service said why */
     }
     self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, service, &err);
     if (self->bus == NULL) {
@@ -419,6 +485,18 @@ const char *
 cmn_svc_uuid(const cmn_svc_t *self)
 {
     return self->uuid;
+}
+
+cmn_kv_t *
+cmn_svc_kv(const cmn_svc_t *self)
+{
+    return self->kv;
+}
+
+const cmn_seal_t *
+cmn_svc_seal(const cmn_svc_t *self)
+{
+    return self->seal;
 }
 
 const char *
@@ -686,6 +764,37 @@ cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg)
 }
 
 cmn_err_t
+cmn_svc_coap_sec(cmn_svc_t *self,
+                 const char *device_uuid,
+                 const char *endpoint,
+                 const Obt__Gw__Security *sec,
+                 int method,
+                 const char *path,
+                 const char *query,
+                 const uint8_t *payload,
+                 size_t len,
+                 cmn_call_fn *fn,
+                 void *arg)
+{
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
+    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
+    c.device_uuid = CMN_PB_STR(device_uuid);
+    c.endpoint = CMN_PB_STR(endpoint);
+    c.method = (Obt__Gw__Method) method;
+    c.path = CMN_PB_STR(path);
+    c.query = CMN_PB_STR(query ? query : "");
+    c.payload.data = (uint8_t *) (uintptr_t) payload;
+    c.payload.len = len;
+    c.security = (Obt__Gw__Security *) (uintptr_t) sec;
+    c.timeout_ms = (uint32_t) self->cfg->timeout_ms;
+    req.body_case = OBT__GW__REQUEST__BODY_COAP;
+    req.coap = &c;
+    req.corr_id = cmn_bus_next_corr_id();
+    return cmn_calls_send(self->gw, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms + 500,
+                          fn, arg);
+}
+
+cmn_err_t
 cmn_svc_coap(cmn_svc_t *self,
              const char *device_uuid,
              const char *endpoint,
@@ -698,8 +807,6 @@ cmn_svc_coap(cmn_svc_t *self,
              cmn_call_fn *fn,
              void *arg)
 {
-    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
-    Obt__Gw__CoapRequest c = OBT__GW__COAP_REQUEST__INIT;
     Obt__Gw__Security sec = OBT__GW__SECURITY__INIT;
     cmn_uuid_t me;
     uint8_t key[16];
@@ -710,20 +817,8 @@ cmn_svc_coap(cmn_svc_t *self,
     sec.psk_identity.len = 16;
     sec.psk_key.data = key;
     sec.psk_key.len = 16;
-    c.device_uuid = CMN_PB_STR(device_uuid);
-    c.endpoint = CMN_PB_STR(endpoint);
-    c.method = (Obt__Gw__Method) method;
-    c.path = CMN_PB_STR(path);
-    c.query = CMN_PB_STR(query ? query : "");
-    c.payload.data = (uint8_t *) (uintptr_t) payload;
-    c.payload.len = len;
-    c.security = &sec;
-    c.timeout_ms = (uint32_t) self->cfg->timeout_ms;
-    req.body_case = OBT__GW__REQUEST__BODY_COAP;
-    req.coap = &c;
-    req.corr_id = cmn_bus_next_corr_id();
-    cmn_err_t err = cmn_calls_send(self->gw, &req.base, req.corr_id,
-                                   (uint32_t) self->cfg->timeout_ms + 500, fn, arg);
+    cmn_err_t err = cmn_svc_coap_sec(self, device_uuid, endpoint, &sec, method, path, query,
+                                     payload, len, fn, arg);
     OPENSSL_cleanse(key, sizeof key);
     return err;
 }

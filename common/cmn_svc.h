@@ -9,7 +9,9 @@
 
 #include "cmn_bus.h"
 #include "cmn_cfg.h"
+#include "cmn_instance.h"
 #include "cmn_jobs.h"
+#include "cmn_kv.h"
 #include "cmn_live.h"
 #include "obt/common.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -37,7 +39,24 @@ cmn_cfg_result_t cmn_svc_config_load(cmn_svc_config_t *cfg,
                                      const char *default_name,
                                      int argc,
                                      char **argv);
+/* After cmn_log_init: logs the effective configuration (CFG lines, as the gateway and
+ * DOTS do), then runs the start checks of cmn_instance_new (keys folder, store folder,
+ * the store's lock). The held instance (release with cmn_instance_destroy at exit), or
+ * NULL with the reason logged (SVC-START): exit 78. */
+cmn_instance_t *cmn_svc_start_checks(const cmn_svc_config_t *cfg);
 void cmn_svc_config_free(cmn_svc_config_t *cfg);
+/* The same with the service's own options after the common ones: extra's offsets are
+ * relative to cfg, which the service puts first in its own config struct (CMS: the
+ * certificate authority). Free with cmn_svc_config_free_ext and the same table. */
+cmn_cfg_result_t cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
+                                         const char *name,
+                                         const char *default_endpoint,
+                                         const char *default_name,
+                                         const cmn_cfg_opt_t *extra,
+                                         size_t n_extra,
+                                         int argc,
+                                         char **argv);
+void cmn_svc_config_free_ext(cmn_svc_config_t *cfg, const cmn_cfg_opt_t *extra, size_t n_extra);
 
 typedef struct cmn_svc cmn_svc_t;
 
@@ -61,11 +80,16 @@ typedef void(cmn_svc_own_fn)(cmn_svc_t *svc,
  * hand-over and repair jobs (persisted, resumed after a restart, one per device); the
  * service gives their steps. */
 typedef struct {
-    size_t work_size;      /* bytes of the service's own state per job (job->work) */
-    cmn_svc_job_fn *start; /* the first step, of a new or a resumed job */
-    cmn_svc_job_fn *drop;  /* frees what job->work holds (NULL: nothing) */
-    cmn_svc_own_fn *own;   /* NULL: the service has no own requests yet */
-    void *arg;             /* given to own */
+    size_t work_size;       /* bytes of the service's own state per job (job->work) */
+    cmn_svc_job_fn *start;  /* the first step, of a new or a resumed job */
+    cmn_svc_job_fn *drop;   /* frees what job->work holds (NULL: nothing) */
+    cmn_svc_own_fn *own;    /* NULL: the service has no own requests yet */
+    void *arg;              /* given to own */
+    const char *const *dbs; /* the service's own named LMDB databases (NULL: none) */
+    size_t n_dbs;           /* how many (at most 8) */
+    /* Called once the store is open, before the service binds and says READY (NULL:
+     * nothing); a failure other than CMN_OK makes cmn_svc_new fail. */
+    cmn_err_t (*init)(cmn_svc_t *svc, void *arg);
     /* After a device was forgotten (reset or --forget): the service's cascade, e.g.
      * AMS removing the ACEs that name it on other devices. NULL: nothing. */
     void (*forgot)(cmn_svc_t *svc, const char *uuid);
@@ -87,6 +111,10 @@ void cmn_svc_destroy(cmn_svc_t **self_p);
 int cmn_svc_run(cmn_svc_t *self);
 
 const char *cmn_svc_uuid(const cmn_svc_t *self);
+/* The service's store and the KEK of its "secrets" (borrowed): for the service's own
+ * databases (hooks->dbs). */
+cmn_kv_t *cmn_svc_kv(const cmn_svc_t *self);
+const cmn_seal_t *cmn_svc_seal(const cmn_svc_t *self);
 const cmn_svc_config_t *cmn_svc_config(const cmn_svc_t *self);
 /* Fills h (strings borrowed from the service). */
 void cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h);
@@ -144,6 +172,17 @@ void cmn_svc_job_coap(cmn_svc_job_t *job,
                       const uint8_t *payload,
                       size_t len,
                       cmn_svc_reply_fn *fn);
+/* The same over a session of the given policy (sec, borrowed; the service's
+ * certificate session: SEC_CERT) instead of the service's PSK session. */
+void cmn_svc_job_coap_sec(cmn_svc_job_t *job,
+                          const char *step,
+                          const Obt__Gw__Security *sec,
+                          int method,
+                          const char *path,
+                          const char *query,
+                          const uint8_t *payload,
+                          size_t len,
+                          cmn_svc_reply_fn *fn);
 /* Ends job: writes dev (the service's view: state, aceids...; NULL for a failure) with
  * uuid, endpoints, error, cipher and time filled in here, clears the job record,
  * answers the requester, closes the session and frees job. err != CMN_OK: state
@@ -239,6 +278,19 @@ cmn_err_t cmn_svc_coap(cmn_svc_t *self,
                        size_t len,
                        cmn_call_fn *fn,
                        void *arg);
+
+/* The same with the policy sec (borrowed) instead of the PSK session; psk unused. */
+cmn_err_t cmn_svc_coap_sec(cmn_svc_t *self,
+                           const char *device_uuid,
+                           const char *endpoint,
+                           const Obt__Gw__Security *sec,
+                           int method,
+                           const char *path,
+                           const char *query,
+                           const uint8_t *payload,
+                           size_t len,
+                           cmn_call_fn *fn,
+                           void *arg);
 
 /* Asks the gateway to close this service's session to endpoint (fire and forget:
  * the gateway's idle timeout is the backstop). Call it when a job is over. */

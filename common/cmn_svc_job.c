@@ -403,6 +403,40 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 }
 
 void
+cmn_svc_job_coap_sec(cmn_svc_job_t *job,
+                     const char *step,
+                     const Obt__Gw__Security *sec,
+                     int method,
+                     const char *path,
+                     const char *query,
+                     const uint8_t *payload,
+                     size_t len,
+                     cmn_svc_reply_fn *fn)
+{
+    (void) snprintf(job->step, sizeof job->step, "%s", step);
+    cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
+                 step);
+    job->on_reply = fn;
+    cmn_jobs_call_t *call = cmn_jobs_call(cmn_svc_jobs(job->svc), job);
+    cmn_err_t err = CMN_ENOMEM;
+    if (call && sec) {
+        err = cmn_svc_coap_sec(job->svc, job->head.uuid, job->ep, sec, method, path, query, payload,
+                               len, s_on_reply, call);
+    } else if (call) {
+        err = cmn_svc_coap(job->svc, job->head.uuid, job->ep, job->psk, method, path, query,
+                           payload, len, s_on_reply, call);
+    }
+    if (err != CMN_OK) {
+        char why[128];
+        if (call) {
+            cmn_jobs_call_cancel(call);
+        }
+        (void) snprintf(why, sizeof why, "%s: cannot send: %s", step, cmn_strerror(err));
+        cmn_svc_job_finish(job, err, why, NULL);
+    }
+}
+
+void
 cmn_svc_job_coap(cmn_svc_job_t *job,
                  const char *step,
                  int method,
@@ -412,22 +446,7 @@ cmn_svc_job_coap(cmn_svc_job_t *job,
                  size_t len,
                  cmn_svc_reply_fn *fn)
 {
-    (void) snprintf(job->step, sizeof job->step, "%s", step);
-    cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
-                 step);
-    job->on_reply = fn;
-    cmn_jobs_call_t *call = cmn_jobs_call(cmn_svc_jobs(job->svc), job);
-    cmn_err_t err = call ? cmn_svc_coap(job->svc, job->head.uuid, job->ep, job->psk, method, path,
-                                        query, payload, len, s_on_reply, call)
-                         : CMN_ENOMEM;
-    if (err != CMN_OK) {
-        char why[128];
-        if (call) {
-            cmn_jobs_call_cancel(call);
-        }
-        (void) snprintf(why, sizeof why, "%s: cannot send: %s", step, cmn_strerror(err));
-        cmn_svc_job_finish(job, err, why, NULL);
-    }
+    cmn_svc_job_coap_sec(job, step, NULL, method, path, query, payload, len, fn);
 }
 
 void

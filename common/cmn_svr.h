@@ -261,6 +261,23 @@ cmn_err_t cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret);
  * CMN_EINVAL if either is not a dotted list of numbers (with an optional "ocf." prefix). */
 cmn_err_t cmn_icv_compare(const char *a, const char *b, int *ret_cmp);
 
+/* ---- /oic/sec/csr (OCF-NOTES 3.6; cmn_svr_csr.c) ---- */
+#define CMN_CSR_MAX 4096 /* a P-256 CSR in PEM is well under 1 KiB */
+#define CMN_ENC_DER "oic.sec.encoding.der"
+
+typedef struct {
+    uint8_t *data; /* malloc'd: the CSR (PEM text or DER bytes) */
+    size_t len;
+    char encoding[40]; /* CMN_ENC_PEM or CMN_ENC_DER */
+} cmn_csr_t;
+
+/* {"csr": data (text when PEM, else bytes), "encoding": ...}. */
+cmn_err_t cmn_csr_encode(const cmn_csr_t *csr, uint8_t **ret_buf, size_t *ret_len);
+/* Peer input: CMN_EPROTO if malformed, csr or encoding missing, an encoding other
+ * than PEM or DER, or data longer than CMN_CSR_MAX. Free with cmn_csr_free. */
+cmn_err_t cmn_csr_decode(const uint8_t *buf, size_t len, cmn_csr_t *ret);
+void cmn_csr_free(cmn_csr_t *csr);
+
 /* ---- oic.r.vodlist (OCF Bridging: the VODs of a Bridge, at /bridge/vodlist) ---- */
 #define CMN_VODLIST_MAX  64 /* more entries than this: the payload is refused */
 #define CMN_VODLIST_HREF "/bridge/vodlist"

@@ -111,10 +111,31 @@ cmn_svr_bool(const cbor_item_t *item, bool *out)
 }
 
 cmn_err_t
+cmn_svr_uuid_text(const cbor_item_t *item, char *out, size_t cap)
+{
+    const uint8_t *s = NULL;
+    size_t len = 0;
+    if (!s_definite_string(item, true, &s, &len)) {
+        return CMN_EPROTO;
+    }
+    if (len > 0 && s[len - 1] == 0) {
+        len--; /* the one trailing NUL of a C string sent with its terminator */
+    }
+    if (len >= cap || (len > 0 && memchr(s, 0, len) != NULL)) {
+        return CMN_EPROTO;
+    }
+    if (len > 0) {
+        memcpy(out, s, len);
+    }
+    out[len] = '\0';
+    return CMN_OK;
+}
+
+cmn_err_t
 cmn_svr_uuid(const cbor_item_t *item, cmn_uuid_t *out)
 {
     char buf[CMN_UUID_STR_LEN + 1];
-    if (cmn_svr_text(item, buf, sizeof buf) != CMN_OK) {
+    if (cmn_svr_uuid_text(item, buf, sizeof buf) != CMN_OK) {
         return CMN_EPROTO;
     }
     return cmn_uuid_from_str(buf, out) == CMN_OK ? CMN_OK : CMN_EPROTO;

@@ -209,7 +209,7 @@ s_decode_cred(const cbor_item_t *item, cmn_cred_t *c)
             c->present |= CMN_CRED_HAS_CREDTYPE;
         } else if (cmn_svr_key_is(k, "subjectuuid")) {
             char buf[CMN_UUID_STR_LEN + 1];
-            err = cmn_svr_text(v, buf, sizeof buf);
+            err = cmn_svr_uuid_text(v, buf, sizeof buf);
             if (err == CMN_OK && strcmp(buf, "*") == 0) {
                 c->subject_is_wildcard = true;
             } else if (err == CMN_OK) {

@@ -38,7 +38,11 @@ cmn_err_t cmn_svr_text(const cbor_item_t *item, char *out, size_t cap);
 cmn_err_t cmn_svr_int_range(const cbor_item_t *item, int64_t lo, int64_t hi, int64_t *out);
 /* The simple value true or false (not null, undefined or a float). */
 cmn_err_t cmn_svr_bool(const cbor_item_t *item, bool *out);
-/* A text string holding a UUID in its 36-character form. */
+/* A UUID-valued text string: as cmn_svr_text, but one trailing NUL is dropped (a
+ * widely deployed OBT encodes UUIDs as 37 bytes, the 36 characters and a NUL); a NUL
+ * anywhere else, or two, is still refused. */
+cmn_err_t cmn_svr_uuid_text(const cbor_item_t *item, char *out, size_t cap);
+/* A text string holding a UUID in its 36-character form (one trailing NUL accepted). */
 cmn_err_t cmn_svr_uuid(const cbor_item_t *item, cmn_uuid_t *out);
 /* Byte string or text string, copied into a malloc'd buffer. */
 cmn_err_t cmn_svr_data(const cbor_item_t *item, uint8_t **out, size_t *out_len, bool *is_text);

@@ -6,6 +6,8 @@
 
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines and durations. */
 uint64_t cmn_time_mono_ms(void);
+/* Microseconds of CLOCK_MONOTONIC: for short durations (a sync). */
+uint64_t cmn_time_mono_us(void);
 
 /* Milliseconds since the Unix epoch: for records shown to operators. */
 uint64_t cmn_time_wall_ms(void);

@@ -1,11 +1,34 @@
 /* main.c — ocf-devsim: simulated OCF devices for tests, demos and benchmarks */
 #include <coap3/coap.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "cmn_log.h"
 #include "sim_config.h"
 #include "sim_dump.h"
 #include "sim_world.h"
+
+/* Each device holds about four descriptors (its sockets, its DTLS sessions): raise the
+ * limit to what count devices need (root may go past the hard limit, up to
+ * fs.nr_open), else to the hard limit, so thousands of devices fit one process. */
+static void
+s_raise_nofile(int count)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t) count * 6u + 256u;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+        return;
+    }
+    struct rlimit up = {want, rl.rlim_max > want ? rl.rlim_max : want};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+        return;
+    }
+    up = (struct rlimit){rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) != 0 || rl.rlim_max < want) {
+        cmn_log_warn("SIM-NOFILE", "%d devices need %llu descriptors; the limit is %llu", count,
+                     (unsigned long long) want, (unsigned long long) rl.rlim_max);
+    }
+}
 
 int
 main(int argc, char **argv)
@@ -34,6 +57,7 @@ main(int argc, char **argv)
         }
         goto out;
     }
+    s_raise_nofile(cfg.count);
     coap_startup();
     coap_set_log_level(LOG_EMERG);
     sim_world_t *world = sim_world_new(&cfg);

@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cmn_ff00_relay.h"
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
+#include "sim_csr.h"
 #include "sim_mfg.h"
 #include "sim_rdp.h"
 #include "sim_store.h"
@@ -38,6 +42,11 @@ typedef struct {
     bool is_fsync;                 /* fsync state writes */
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
     coap_session_t *to_drop;       /* fault drop-doc: close after this round (referenced) */
+    /* Just Works over 0xFF00 (D53) */
+    int ep;                  /* epoll of libcoap's fd and the relay's sockets, -1 = off */
+    struct sockaddr_in back; /* libcoap's loopback endpoint the DOC's CoAP goes to */
+    cmn_ff00_relay_t *jw;    /* the JW DOC's relay, NULL = none */
+    bool is_jw_open;         /* its handshake completed (the DOC is open) */
 } s_net_t;
 
 static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
@@ -153,12 +162,14 @@ s_rdp_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int
 /* DOC session setup of one OTM (the device is in RFOTM with that oxmsel). */
 typedef int(s_doc_setup_fn)(sim_device_t *dev, SSL *ssl);
 
+/* Just Works: served by a relay over 0xFF00 (s_jw_take, D53) before this is reached;
+ * the row only says that the simulator implements the OTM. */
 static int
 s_doc_jw(sim_device_t *dev, SSL *ssl)
 {
     (void) dev;
-    SSL_set_security_level(ssl, 0);
-    return SSL_set_cipher_list(ssl, "AECDH-AES128-SHA:@SECLEVEL=0") == 1;
+    (void) ssl;
+    return 0;
 }
 
 static int
@@ -218,6 +229,150 @@ s_doc_setup(int64_t oxmsel)
     return oxmsel >= 0 && (uint64_t) oxmsel < n ? s_doc_setups[oxmsel] : NULL;
 }
 
+/* Ends the JW DOC over 0xFF00: close_notify if it is open, the relay goes, and the
+ * device learns that its DOC closed (or that the attempt failed). */
+static void
+s_jw_end(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    if (net->jw == NULL) {
+        return;
+    }
+    bool was_open = net->is_jw_open && dev->doc_open;
+    cmn_ff00_relay_destroy(&net->jw);
+    net->is_jw_open = false;
+    if (was_open) {
+        sim_device_doc_closed(dev);
+    } else {
+        sim_device_doc_failed(dev);
+    }
+}
+
+/* A Just Works DOC over 0xFF00 (D53): libcoap's OpenSSL took the peer's first two
+ * ClientHellos (cookie exchange) and cannot go on; a relay bound to the same coaps
+ * address and connected to the peer takes its datagrams from now on, answers with a
+ * HelloVerifyRequest of its own, and relays the DOC's CoAP into libcoap's loopback
+ * endpoint (s_handler sees it there as the DOC). */
+static void
+s_jw_take(sim_device_t *dev, coap_session_t *session)
+{
+    s_net_t *net = dev->net;
+    if (net->jw != NULL && net->is_jw_open) {
+        cmn_log_info("SIM-DOC-REFUSED", "dev=%d refusing a second Just Works DOC", dev->idx);
+        return;
+    }
+    if (net->jw != NULL) { /* a handshake its peer gave up (an OBT that died): a new one */
+        cmn_log_info("SIM-JW-FF00", "dev=%d an unfinished Just Works handshake is replaced",
+                     dev->idx);
+        s_jw_end(dev);
+    }
+    if (net->ep < 0) {
+        return;
+    }
+    const coap_address_t *remote = coap_session_get_addr_remote(session);
+    const coap_address_t *local = coap_session_get_addr_local(session);
+    cmn_err_t err = CMN_OK;
+    net->jw = cmn_ff00_relay_new(true, &remote->addr.sa, remote->size, &local->addr.sa, local->size,
+                                 &err);
+    if (net->jw == NULL ||
+        (err = cmn_ff00_relay_connect(net->jw, (const struct sockaddr *) &net->back,
+                                      sizeof net->back)) != CMN_OK ||
+        (err = cmn_ff00_hello_verify(cmn_ff00_relay_engine(net->jw), 1)) != CMN_OK) {
+        cmn_log_err("SIM-JW-FF00", "dev=%d cannot take the Just Works DOC: %s", dev->idx,
+                    cmn_strerror(err));
+        cmn_ff00_relay_destroy(&net->jw);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.fd = cmn_ff00_relay_fd_peer(net->jw);
+    (void) epoll_ctl(net->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    ev.data.fd = cmn_ff00_relay_fd_local(net->jw);
+    (void) epoll_ctl(net->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    (void) cmn_ff00_relay_process(net->jw, cmn_time_mono_ms());
+    cmn_log_info("SIM-JW-FF00", "dev=%d Just Works DOC over 0xFF00 started", dev->idx);
+}
+
+/* Runs the relay; the DOC opens when its handshake completes, ends when it fails or
+ * closes. */
+static void
+s_jw_process(sim_device_t *dev)
+{
+    s_net_t *net = dev->net;
+    if (net->jw == NULL) {
+        return;
+    }
+    uint64_t now = cmn_time_mono_ms();
+    (void) cmn_ff00_relay_process(net->jw, now);
+    const cmn_ff00_t *e = cmn_ff00_relay_engine(net->jw);
+    cmn_ff00_state_t st = cmn_ff00_state(e);
+    if (st == CMN_FF00_ESTABLISHED && !net->is_jw_open) {
+        net->is_jw_open = true;
+        dev->doc_open = true;
+        dev->doc_last_ms = now;
+        cmn_log_info("SIM-DOC-OPEN", "dev=%d DOC open (0xFF00)", dev->idx);
+    } else if (st == CMN_FF00_FAILED || st == CMN_FF00_CLOSED) {
+        cmn_log_info("SIM-JW-FF00", "dev=%d Just Works DOC ended: %s", dev->idx,
+                     st == CMN_FF00_CLOSED ? "close_notify" : cmn_ff00_error(e));
+        s_jw_end(dev);
+    }
+}
+
+/* True if session is the JW DOC's CoAP, relayed to the loopback endpoint. */
+static bool
+s_is_jw_session(const s_net_t *net, const coap_session_t *session)
+{
+    if (net->jw == NULL || coap_session_get_proto(session) != COAP_PROTO_UDP) {
+        return false;
+    }
+    socklen_t len = 0;
+    const struct sockaddr_in *relay =
+            (const struct sockaddr_in *) cmn_ff00_relay_local(net->jw, &len);
+    const coap_address_t *remote = coap_session_get_addr_remote(session);
+    const coap_address_t *local = coap_session_get_addr_local(session);
+    return remote->addr.sa.sa_family == AF_INET && local->addr.sa.sa_family == AF_INET &&
+           remote->addr.sin.sin_port == relay->sin_port &&
+           remote->addr.sin.sin_addr.s_addr == relay->sin_addr.s_addr &&
+           local->addr.sin.sin_port == net->back.sin_port;
+}
+
+/* The client certificate of a certificate session (docs/cms.md): OpenSSL checked the
+ * chain against the device's trust anchors; the leaf must have the OCF profile, and
+ * its CN uuid becomes the peer's identity (OCF-NOTES 5.3 rule 7). */
+static int
+s_cert_verify(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    coap_session_t *session = ssl ? SSL_get_app_data(ssl) : NULL;
+    sim_device_t *dev = session ? coap_session_get_app_data(session) : NULL;
+    if (dev == NULL) {
+        return 0;
+    }
+    if (!preverify_ok) {
+        cmn_log_info("SIM-CERT-REFUSED", "dev=%d peer certificate: %s", dev->idx,
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        return 0;
+    }
+    if (X509_STORE_CTX_get_error_depth(ctx) != 0) {
+        return 1;
+    }
+    cmn_uuid_t u;
+    char why[200] = "";
+    if (cmn_cert_check_end_entity(X509_STORE_CTX_get_current_cert(ctx), &u, why, sizeof why) !=
+        CMN_OK) {
+        cmn_log_info("SIM-CERT-REFUSED", "dev=%d peer certificate: %s", dev->idx, why);
+        return 0;
+    }
+    s_peer_t *p = s_peer(dev, session, true);
+    if (p == NULL) {
+        return 0;
+    }
+    p->peer = u;
+    p->has_peer = true;
+    cmn_log_info("SIM-CERT-PEER", "dev=%d certificate session with its identity certificate",
+                 dev->idx);
+    return 1;
+}
+
 /* Chooses the session's cipher policy from the device's state (docs/internals.md). */
 static int
 s_tls_setup(void *tls, coap_dtls_pki_t *setup)
@@ -237,6 +392,10 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
                          (long long) dev->doxm.oxmsel, dev->doc_open);
             return 0;
         }
+        if (dev->doxm.oxmsel == 0) {
+            s_jw_take(dev, session);
+            return 0; /* libcoap forgets the session; the relay has the peer */
+        }
         s_peer_t *p = s_peer(dev, session, true);
         if (p == NULL) {
             return 0;
@@ -245,6 +404,12 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
         return doc_setup(dev, ssl);
     }
     SSL_set_psk_server_callback(ssl, s_psk_server_cb);
+    if (sim_cert_setup(dev, ssl)) {
+        /* identity certificates too: the peer's is asked for (and checked) only when an
+         * ECDHE-ECDSA suite is chosen */
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, s_cert_verify);
+        return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256:" MFG_CIPHERS) == 1;
+    }
     return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
 }
 
@@ -302,7 +467,14 @@ s_handler(coap_resource_t *resource,
     }
     sim_peer_t peer = {0};
     peer.is_secure = coap_session_get_proto(session) == COAP_PROTO_DTLS;
-    if (peer.is_secure) {
+    if (s_is_jw_session(net, session)) {
+        peer.is_secure = true;
+        peer.is_doc = net->is_jw_open && dev->doc_open;
+        peer.ff00 = peer.is_doc ? cmn_ff00_relay_engine(net->jw) : NULL;
+        if (peer.is_doc) {
+            dev->doc_last_ms = cmn_time_mono_ms();
+        }
+    } else if (peer.is_secure) {
         s_peer_t *p = s_peer(dev, session, false);
         coap_tls_library_t lib;
         peer.ssl = coap_session_get_tls(session, &lib);
@@ -455,9 +627,42 @@ s_free_port(const sim_device_t *dev)
 }
 
 static const char *const s_paths[] = {
-        "oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred", "oic/sec/acl2",
-        "oic/sec/sdi",  "oic/res",       "oic/d",        "oic/p",
-        "a/light",      "light",         "temp",         "bridge/vodlist"}; /* 4.04 unless served */
+        "oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
+        "oic/res",      "oic/d",         "oic/p",        "a/light",      "light",
+        "temp",         "bridge/vodlist", /* 4.04 unless a Bridge */
+        "oic/sec/csr"};                   /* 4.04 without --certs */
+
+/* libcoap's loopback endpoint for the JW DOC's CoAP, and an
+ * epoll of libcoap's fd and the relay's sockets (sim_coap_fd) (D53). */
+static cmn_err_t
+s_jw_open_back(s_net_t *net, coap_context_t *ctx)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool is_ok = fd >= 0 && bind(fd, (struct sockaddr *) &a, al) == 0 &&
+                 getsockname(fd, (struct sockaddr *) &a, &al) == 0;
+    if (fd >= 0) {
+        (void) close(fd);
+    }
+    coap_address_t addr;
+    coap_address_init(&addr);
+    addr.addr.sin = a;
+    addr.size = sizeof a;
+    if (!is_ok || coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP) == NULL) {
+        return CMN_EIO;
+    }
+    net->back = a;
+    if (net->ep >= 0) {
+        (void) close(net->ep);
+    }
+    net->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = coap_context_get_coap_fd(ctx)};
+    if (net->ep < 0 || epoll_ctl(net->ep, EPOLL_CTL_ADD, ev.data.fd, &ev) != 0) {
+        return CMN_EIO;
+    }
+    return CMN_OK;
+}
 
 static cmn_err_t
 s_open_ctx(sim_device_t *dev)
@@ -532,6 +737,11 @@ s_open_ctx(sim_device_t *dev)
         coap_register_handler(r, COAP_REQUEST_DELETE, s_handler);
         coap_add_resource(ctx, r);
     }
+    if (s_jw_open_back(net, ctx) != CMN_OK) {
+        cmn_log_err("SIM-BIND", "dev=%d cannot open the Just Works 0xFF00 endpoint", dev->idx);
+        coap_free_context(ctx);
+        return CMN_EIO;
+    }
     memset(net->peers, 0, sizeof net->peers);
     net->ctx = ctx;
     return CMN_OK;
@@ -545,6 +755,7 @@ sim_coap_start(sim_device_t *dev, bool fsync)
         return CMN_ENOMEM;
     }
     net->is_fsync = fsync;
+    net->ep = -1;
     dev->net = net;
     if (dev->udp_port == 0) {
         dev->udp_port = s_free_port(dev);
@@ -554,6 +765,9 @@ sim_coap_start(sim_device_t *dev, bool fsync)
     }
     cmn_err_t err = dev->udp_port && dev->dtls_port ? s_open_ctx(dev) : CMN_EIO;
     if (err != CMN_OK) {
+        if (net->ep >= 0) {
+            (void) close(net->ep);
+        }
         free(net);
         dev->net = NULL;
     }
@@ -571,8 +785,12 @@ sim_coap_stop(sim_device_t *dev)
         coap_session_release(net->to_drop);
         net->to_drop = NULL;
     }
+    cmn_ff00_relay_destroy(&net->jw);
     if (net->ctx) {
         coap_free_context(net->ctx);
+    }
+    if (net->ep >= 0) {
+        (void) close(net->ep);
     }
     free(net);
     dev->net = NULL;
@@ -585,6 +803,8 @@ sim_coap_restart(sim_device_t *dev)
     if (net == NULL) {
         return CMN_ESTATE;
     }
+    cmn_ff00_relay_destroy(&net->jw); /* a reset: no DOC callbacks */
+    net->is_jw_open = false;
     if (net->ctx) {
         /* Sessions are freed with the context; our table must not outlive them. */
         coap_free_context(net->ctx);
@@ -597,6 +817,9 @@ int
 sim_coap_fd(const sim_device_t *dev)
 {
     const s_net_t *net = dev->net;
+    if (net && net->ep >= 0) {
+        return net->ep;
+    }
     return net && net->ctx ? coap_context_get_coap_fd(net->ctx) : -1;
 }
 
@@ -604,8 +827,19 @@ void
 sim_coap_process(sim_device_t *dev)
 {
     s_net_t *net = dev->net;
+    if (net) {
+        s_jw_process(dev);
+    }
     if (net && net->ctx) {
         (void) coap_io_process(net->ctx, COAP_IO_NO_WAIT);
+    }
+    if (net) {
+        s_jw_process(dev); /* libcoap's answers go out now */
+    }
+    if (net && net->to_drop && s_is_jw_session(net, net->to_drop)) {
+        coap_session_release(net->to_drop); /* the DOC is the relay: close_notify */
+        net->to_drop = NULL;
+        s_jw_end(dev);
     }
     if (net && net->to_drop) {
         /* Sends a DTLS close_notify and forgets the session; s_event sees it close. */

@@ -55,7 +55,8 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             0,
             5000,
-            "random delay of multicast replies"),
+            "random delay of multicast replies, 0..N ms; while one is pending the device "
+            "ignores further multicast requests (a reference device: 2000)"),
         OPT("reset-delay-ms",
             CMN_CFG_INT,
             reset_delay_ms,
@@ -111,6 +112,16 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             "/oic/d icv (ocf.X.Y.Z); ocf.2.4.0 and older do not know the oic.role.owner "
             "role without an ACE (Table 2)"),
+        OPT("certs",
+            CMN_CFG_STR,
+            certs,
+            "",
+            0,
+            1,
+            0,
+            "devices with certificate support (doxm sct 1|8) and /oic/sec/csr: all, or a "
+            "comma list of IDX, IDX:nocsr (no /oic/sec/csr: the CMS makes the key pair) and "
+            "IDX:badcn (tests: the CSR names another uuid)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

@@ -27,6 +27,7 @@ typedef struct {
     int bridge_vods;      /* device 0 is a Bridge with this many VODs (extra devices) */
     char *rt;             /* application resource types served, comma list */
     char *icv;            /* /oic/d icv of every device */
+    char *certs;          /* devices with certificates (sct 8) and /oic/sec/csr (sim_csr.h) */
 } sim_config_t;
 
 extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];

@@ -11,6 +11,7 @@
 #include "cmn_psk.h"
 #include "cmn_time.h"
 #include "sim_acl.h"
+#include "sim_csr.h"
 #include "sim_rdp.h"
 #include "sim_svr.h"
 
@@ -50,7 +51,7 @@ sim_device_factory_reset(sim_device_t *dev)
     memcpy(dev->doxm.oxms, dev->oxms, sizeof dev->oxms);
     dev->doxm.n_oxms = dev->n_oxms;
     dev->doxm.oxmsel = 4;
-    dev->doxm.sct = 1;
+    dev->doxm.sct = dev->has_certs ? CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT : CMN_CREDTYPE_PSK;
     dev->doxm.deviceuuid = uuid;
     memset(&dev->pstat, 0, sizeof dev->pstat);
     dev->pstat.present = 0xff;
@@ -218,8 +219,8 @@ s_rowner(const sim_device_t *dev, const char *path)
     if (strcmp(path, "/oic/sec/pstat") == 0) {
         return &dev->pstat.rowneruuid;
     }
-    if (strcmp(path, "/oic/sec/cred") == 0) {
-        return &dev->creds.rowneruuid;
+    if (strcmp(path, "/oic/sec/cred") == 0 || strcmp(path, "/oic/sec/csr") == 0) {
+        return &dev->creds.rowneruuid; /* the CMS reads the CSR of the device it provisions */
     }
     if (strcmp(path, "/oic/sec/acl2") == 0) {
         return &dev->acl.rowneruuid;
@@ -375,8 +376,11 @@ sim_device_handle(sim_device_t *dev,
                                     : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/cred") == 0) {
         code = is_get ? (err = sim_svr_get_cred(dev, ret_body, ret_len), SIM_CODE_CONTENT)
-               : method == SIM_POST ? sim_svr_post_cred(dev, peer, payload, len)
-                                    : SIM_CODE_BAD_METHOD;
+               : method == SIM_POST   ? sim_svr_post_cred(dev, peer, payload, len)
+               : method == SIM_DELETE ? sim_svr_delete_cred(dev, query)
+                                      : SIM_CODE_BAD_METHOD;
+    } else if (strcmp(path, "/oic/sec/csr") == 0) {
+        code = is_get ? sim_svr_get_csr(dev, ret_body, ret_len) : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/acl2") == 0) {
         code = is_get ? (err = cmn_acl_encode(&dev->acl, ret_body, ret_len), SIM_CODE_CONTENT)
                : method == SIM_POST   ? sim_svr_post_acl2(dev, payload, len)

@@ -38,6 +38,7 @@ typedef struct {
     void *ssl;               /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
     const sim_role_t *roles; /* roles asserted by the peer (borrowed), n_roles of them */
     size_t n_roles;
+    const void *ff00; /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
 } sim_peer_t;
 
 /* Application resources (--rt): bits of sim_device_t.app_rts. */
@@ -82,6 +83,9 @@ typedef struct sim_device {
     struct sim_device *bridge; /* a VOD: its Bridge (set by sim_world), NULL otherwise */
     struct sim_device *all;    /* every device of the process (a Bridge lists its VODs) */
     size_t n_all;
+    bool has_certs;     /* sct has credtype 8 (--certs) */
+    bool has_csr;       /* and /oic/sec/csr (not with --certs IDX:nocsr) */
+    bool is_csr_bad_cn; /* its CSR names another uuid (--certs IDX:badcn, tests) */
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,

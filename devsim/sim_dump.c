@@ -98,7 +98,11 @@ s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all
         }
         fprintf(out, ",\"credusage\":");
         s_str(out, c->credusage);
-        fprintf(out, ",\"privatedata_hex\":\"");
+        fprintf(out, ",\"publicdata_hex\":\"");
+        for (size_t j = 0; j < c->pub_len; j++) {
+            fprintf(out, "%02x", c->pub_data[j]);
+        }
+        fprintf(out, "\",\"privatedata_hex\":\"");
         for (size_t j = 0; j < c->priv_len; j++) {
             fprintf(out, "%02x", c->priv_data[j]);
         }

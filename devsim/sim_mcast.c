@@ -200,6 +200,20 @@ s_send(const s_pending_t *p)
     (void) sendto(p->fd, p->datagram, p->len, 0, (const struct sockaddr *) &p->to, p->to_len);
 }
 
+/* True if a jittered reply from the device at src is still waiting: an [IL] device
+ * ignores further multicast requests until it has answered (issue 11 item 4). */
+static bool
+s_is_pending(const sim_mcast_t *self, const struct sockaddr_storage *src, socklen_t src_len)
+{
+    for (size_t i = 0; i < self->n_pending; i++) {
+        if (self->pending[i].src_len == src_len &&
+            memcmp(&self->pending[i].src, src, src_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 s_send_or_queue(sim_mcast_t *self, s_pending_t *reply)
 {
@@ -366,6 +380,11 @@ s_handle(sim_mcast_t *self,
         socklen_t src_len = 0;
         if (dev->is_silenced || sim_device_is_hidden(dev) || dev->pstat.dos_s == CMN_DOS_RESET ||
             s_unicast_src(dev, from, &src, &src_len) != CMN_OK) {
+            continue;
+        }
+        if (s_is_pending(self, &src, src_len)) {
+            cmn_log_info("SIM-MCAST-PENDING", "dev=%d multicast ignored: a reply is pending",
+                         dev->idx);
             continue;
         }
         if (is_doxm && dev->fault == SIM_FAULT_MUTE_FIRST && !dev->was_muted) {

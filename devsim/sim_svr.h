@@ -32,6 +32,10 @@ int sim_svr_post_sdi(sim_device_t *dev, const uint8_t *p, size_t len);
 
 /* DELETE /oic/sec/acl2?aceid=N (no query: every ACE). */
 int sim_svr_delete_acl2(sim_device_t *dev, const char *query);
+/* DELETE /oic/sec/cred?credid=N removes that credential (4.04 if unknown, 4.00 for a
+ * malformed id or another filter); without a query, every credential but the owner's.
+ * 4.03 in RFNOP. Who may ask is checked before (OCF-NOTES 5.3). */
+int sim_svr_delete_cred(sim_device_t *dev, const char *query);
 
 /* GET payloads (malloc'd CBOR in *ret). The cred GET never carries private data. */
 cmn_err_t sim_svr_get_cred(const sim_device_t *dev, uint8_t **ret, size_t *len);

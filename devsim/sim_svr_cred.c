@@ -1,13 +1,39 @@
 /* sim_svr_cred.c — /oic/sec/cred: credentials and the device side of the owner PSK (OCF-NOTES 6.3)
  */
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_ff00.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
+#include "sim_csr.h"
 #include "sim_svr.h"
+
+/* The owner PSK from the DOC (OCF-NOTES 6.3): OpenSSL's session, or the 0xFF00
+ * engine's (KBL 96). */
+static cmn_err_t
+s_derive(const sim_peer_t *peer,
+         const char *label,
+         const uint8_t owner[16],
+         const uint8_t device[16],
+         uint8_t out[CMN_PSK_LEN],
+         size_t *ret_kbl)
+{
+    if (peer->ssl) {
+        return cmn_psk_derive_from_ssl(peer->ssl, label, owner, device, out, ret_kbl);
+    }
+    uint8_t master[CMN_FF00_MASTER_LEN], cr[CMN_FF00_RANDOM_LEN], sr[CMN_FF00_RANDOM_LEN];
+    cmn_err_t err = cmn_ff00_export(peer->ff00, master, cr, sr);
+    if (err == CMN_OK) {
+        err = cmn_psk_derive_owner(master, cr, sr, CMN_FF00_KBL, label, owner, device, out);
+        *ret_kbl = CMN_FF00_KBL;
+    }
+    OPENSSL_cleanse(master, sizeof master);
+    return err;
+}
 
 static bool
 s_cred_is_owner(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
@@ -47,17 +73,20 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
             code = SIM_CODE_BAD_REQUEST;
             goto out;
         }
+        if (c->credtype == CMN_CREDTYPE_CERT && !sim_cert_check_posted(dev, &in, c)) {
+            code = SIM_CODE_BAD_REQUEST; /* a certificate it could not use */
+            goto out;
+        }
         if (c->credtype != CMN_CREDTYPE_PSK) {
             continue;
         }
-        if (c->priv_len == 0 && s == CMN_DOS_RFOTM && peer->is_doc && peer->ssl &&
+        if (c->priv_len == 0 && s == CMN_DOS_RFOTM && peer->is_doc && (peer->ssl || peer->ff00) &&
             s_cred_is_owner(dev, &in, c)) {
             const char *label = cmn_psk_otm_label(dev->doxm.oxmsel);
             uint8_t psk[CMN_PSK_LEN];
             size_t kbl = 0;
-            if (label == NULL ||
-                cmn_psk_derive_from_ssl(peer->ssl, label, c->subjectuuid.b, dev->doxm.deviceuuid.b,
-                                        psk, &kbl) != CMN_OK) {
+            if (label == NULL || s_derive(peer, label, c->subjectuuid.b, dev->doxm.deviceuuid.b,
+                                          psk, &kbl) != CMN_OK) {
                 code = SIM_CODE_INTERNAL;
                 goto out;
             }
@@ -112,6 +141,49 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
 out:
     cmn_creds_free(&in);
     return code;
+}
+
+/* The owner credential: the PSK whose subject is the device's owner (doxm
+ * devowneruuid). */
+static bool
+s_is_owner_cred(const sim_device_t *dev, const cmn_cred_t *c)
+{
+    return c->credtype == CMN_CREDTYPE_PSK && !c->subject_is_wildcard &&
+           !cmn_uuid_is_nil(&dev->doxm.devowneruuid) &&
+           cmn_uuid_eq(&c->subjectuuid, &dev->doxm.devowneruuid);
+}
+
+int
+sim_svr_delete_cred(sim_device_t *dev, const char *query)
+{
+    if (dev->pstat.dos_s == CMN_DOS_RFNOP) {
+        return SIM_CODE_FORBIDDEN; /* OCF-NOTES 3.4: no cred change in RFNOP */
+    }
+    char v[24];
+    if (query == NULL || !sim_svr_query_value(query, "credid", v, sizeof v)) {
+        if (query != NULL && query[0] != '\0') {
+            return SIM_CODE_BAD_REQUEST; /* a filter we do not implement ([IL]: credid only) */
+        }
+        /* No query: every credential but the owner's (the session asking runs on it). */
+        for (size_t j = dev->creds.n_creds; j-- > 0;) {
+            if (!s_is_owner_cred(dev, &dev->creds.creds[j])) {
+                cmn_creds_remove(&dev->creds, j);
+            }
+        }
+        return SIM_CODE_DELETED;
+    }
+    char *end = NULL;
+    long long id = strtoll(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == NULL || *end != '\0' || id <= 0 || id > INT32_MAX) {
+        return SIM_CODE_BAD_REQUEST;
+    }
+    for (size_t j = 0; j < dev->creds.n_creds; j++) {
+        if (dev->creds.creds[j].credid == id) {
+            cmn_creds_remove(&dev->creds, j);
+            return SIM_CODE_DELETED;
+        }
+    }
+    return SIM_CODE_NOT_FOUND;
 }
 
 cmn_err_t

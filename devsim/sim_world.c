@@ -15,6 +15,7 @@
 #include "cmn_log.h"
 #include "cmn_time.h"
 #include "sim_coap.h"
+#include "sim_csr.h"
 #include "sim_fault.h"
 #include "sim_mcast.h"
 #include "sim_mfg.h"
@@ -217,6 +218,7 @@ sim_world_new(const sim_config_t *cfg)
         }
     }
     if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK ||
+        sim_csr_setup(cfg->certs, self->devs, self->n) != CMN_OK ||
         s_mfg_setup(self, cfg->dir) != CMN_OK) {
         goto fail;
     }

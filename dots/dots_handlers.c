@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmn_bus.h"
 #include "cmn_cert.h"
@@ -22,6 +23,30 @@ s_state_name(const dots_dev_t *r)
 {
     return r->maint != MAINT_NONE && r->maint < MAINT_STATE_COUNT ? DOTS_MAINT_STATE_NAMES[r->maint]
                                                                   : DOTS_JOB_STATE_NAMES[r->state];
+}
+
+/* Is name a state name (any case) of a job or a reset/repair? Else the list of them in
+ * error and CMN_EINVAL. */
+static cmn_err_t
+s_state_known(const char *name, char *error, size_t error_len)
+{
+    for (size_t i = 0; i < JOB_STATE_COUNT; i++) {
+        if (strcasecmp(name, DOTS_JOB_STATE_NAMES[i]) == 0) {
+            return CMN_OK;
+        }
+    }
+    for (size_t i = 1; i < MAINT_STATE_COUNT; i++) { /* 0: NONE, not a state shown */
+        if (strcasecmp(name, DOTS_MAINT_STATE_NAMES[i]) == 0) {
+            return CMN_OK;
+        }
+    }
+    size_t at = (size_t) snprintf(error, error_len, "unknown state \"%s\"; states:", name);
+    for (size_t i = 0; i < JOB_STATE_COUNT + MAINT_STATE_COUNT - 1 && at < error_len; i++) {
+        const char *s = i < JOB_STATE_COUNT ? DOTS_JOB_STATE_NAMES[i]
+                                            : DOTS_MAINT_STATE_NAMES[i - JOB_STATE_COUNT + 1];
+        at += (size_t) snprintf(error + at, error_len - at, "%s %s", i ? "," : "", s);
+    }
+    return CMN_EINVAL;
 }
 
 /* Fills d (and its arrays in the caller's storage) from a record. */
@@ -170,9 +195,10 @@ s_on_list(dots_service_t *self,
 {
     (void) caller;
     (void) deferred;
-    (void) error;
-    (void) error_len;
     const char *filter = req->list->state;
+    if (filter && filter[0] && s_state_known(filter, error, error_len) != CMN_OK) {
+        return CMN_EINVAL;
+    }
     size_t n = 0;
     while (dots_engine_device(self->engine, n)) {
         n++;
@@ -205,7 +231,7 @@ s_on_list(dots_service_t *self,
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const dots_dev_t *r = dots_engine_device(self->engine, i);
-        if (filter && filter[0] && strcmp(filter, s_state_name(r)) != 0) {
+        if (filter && filter[0] && strcasecmp(filter, s_state_name(r)) != 0) {
             continue;
         }
         s_device(r, self->id.sd_uuid, &items[k], &eps[k * DOTS_MAX_EPS], &oxms[k * DOTS_MAX_OXMS],
@@ -241,6 +267,14 @@ s_select(dots_service_t *self,
     if (!sel->all && sel->n_uuids == 0) {
         (void) snprintf(error, error_len, "name at least one device, or all");
         return CMN_EINVAL;
+    }
+    for (size_t i = 0; !sel->all && i < sel->n_uuids; i++) {
+        if (dots_engine_find(self->engine, sel->uuids[i]) == NULL) {
+            /* nothing done: a typo must not approve or onboard the rest silently */
+            (void) snprintf(error, error_len, "%s: unknown device (nothing %s)", sel->uuids[i],
+                            approve ? "approved" : "onboarded");
+            return CMN_ENOTFOUND;
+        }
     }
     size_t count = 0;
     cmn_err_t err;

@@ -241,6 +241,7 @@ a_prepare(void *ctx, int *ret_event)
             return CMN_ECRYPTO;
         }
         job->secret.has_cms = job->secret.has_ams = true;
+        job->is_secret_dirty = true;
     }
     return CMN_OK;
 }
@@ -250,7 +251,11 @@ a_store(void *ctx, int *ret_event)
 {
     (void) ret_event;
     dots_job_t *job = ctx;
-    return s_store(job, job->secret.has_owner || job->secret.has_cms);
+    cmn_err_t err = s_store(job, job->is_secret_dirty);
+    if (err == CMN_OK) {
+        job->is_secret_dirty = false;
+    }
+    return err;
 }
 
 static cmn_err_t
@@ -273,6 +278,7 @@ s_stop_running(dots_job_t *job)
         job->eng->in_flight--;
     }
     OPENSSL_cleanse(&job->secret, sizeof job->secret);
+    job->is_secret_dirty = false;
 }
 
 static cmn_err_t
@@ -469,6 +475,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         memcpy(job->secret.owner_psk, reply->owner_psk->psk.data, 16);
         OPENSSL_cleanse(reply->owner_psk->psk.data, 16);
         job->secret.has_owner = true;
+        job->is_secret_dirty = true;
         s_raise(job, EV_OK); /* a_store of the next step commits the PSK first */
         goto out;
     }
@@ -881,6 +888,14 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
                r && r->error[0] ? r->error : "gateway did not answer the discovery", NULL);
         goto out;
     }
+    /* The discovery's records are one group of their own (what the pass wrote before
+     * goes first), committed before the answer: its outcome is the discovery's. */
+    (void) dots_store_flush(self->store);
+    char(*added)[37] = calloc(r->discover->n_devices + 1, sizeof *added);
+    if (added == NULL) {
+        dc->fn(dc->arg, CMN_ENOMEM, NULL, NULL);
+        goto out;
+    }
     for (size_t i = 0; i < r->discover->n_devices; i++) {
         const Obt__Gw__DiscoveredDevice *g = r->discover->devices[i];
         cmn_doxm_t doxm;
@@ -934,11 +949,24 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             }
             continue;
         }
+        if (is_new) {
+            (void) snprintf(added[res.added - 1], sizeof added[0], "%s", g->uuid);
+        }
         if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
             !dots_disc_has_conflict(&job->dev)) {
             s_raise(job, EV_APPROVE);
         }
     }
+    cmn_err_t ferr = dots_store_flush(self->store);
+    if (ferr != CMN_OK) { /* none of them is stored: none stays listed */
+        store_err = ferr;
+        not_stored = res.found;
+        for (unsigned a = 0; a < res.added; a++) {
+            dots_engine_remove(self, added[a]);
+        }
+        res.added = 0;
+    }
+    free(added);
     char line[200];
     const char *limits[8];
     size_t n_limits = 0;

@@ -24,6 +24,8 @@ typedef struct dots_job dots_job_t;
 struct dots_job {
     dots_dev_t dev;                /* the record */
     dots_secret_t secret;          /* its secrets (loaded when needed) */
+    bool is_secret_dirty;          /* secret changed since it was stored: the next store
+                                      writes it (only then: a seal per step is waste) */
     dots_engine_t *eng;            /* back pointer */
     uint64_t gen;                  /* bumps on every send: stale replies are ignored */
     bool is_running;               /* counted in in_flight */

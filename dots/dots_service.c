@@ -33,6 +33,16 @@ dots_service_answer(dots_service_t *self,
                     cmn_err_t err,
                     const char *error)
 {
+    char why[300];
+    /* The operator hears the outcome of what the request wrote: commit it first. */
+    cmn_err_t ferr = cmn_bus_is_held() ? dots_store_flush(self->store) : CMN_OK;
+    if (ferr != CMN_OK && err == CMN_OK) {
+        (void) snprintf(why, sizeof why, "cannot commit in \"%s\": %s", self->cfg->store_dir,
+                        cmn_strerror(ferr));
+        cmn_log_err("DOTS-STORE", "%s", why);
+        err = ferr;
+        error = why;
+    }
     if (err != CMN_OK) {
         reply->status = (Obt__Status) cmn_status_from_err(err);
         reply->error = CMN_PB_STR(error && error[0] ? error : cmn_strerror(err));
@@ -64,7 +74,7 @@ s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t 
     self->requests++;
     Obt__Dots__Reply reply = OBT__DOTS__REPLY__INIT;
     Obt__Dots__Request *req = obt__dots__request__unpack(NULL, len, data);
-    char error[300] = "";
+    char error[640] = ""; /* room for the list of states (an unknown --state) */
     cmn_err_t err = CMN_EPROTO;
     dots_deferred_t *deferred = NULL;
     if (req == NULL) {
@@ -128,6 +138,23 @@ s_on_events(cmn_loop_t *loop, void *arg)
     dots_events_on_readable(arg);
 }
 
+/* Once per pass, before the loop waits: the pass's records in one commit (one sync),
+ * then the requests and replies that had to wait for it (cmn_commit.h). A failed
+ * commit drops them: the calls expire and their jobs fail (a new record). */
+static void
+s_flush(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    dots_service_t *self = arg;
+    cmn_err_t err = dots_store_flush(self->store);
+    if (err != CMN_OK) {
+        cmn_log_err("DOTS-STORE",
+                    "cannot commit in \"%s\": %s (the requests that needed it "
+                    "were not sent)",
+                    self->cfg->store_dir, cmn_strerror(err));
+    }
+}
+
 /* The loop: the ticks, the operator's ROUTER, the calls to the gateway, CMS and AMS,
  * the events PUB (subscriptions to confirm). */
 static cmn_err_t
@@ -137,6 +164,7 @@ s_loop_new(dots_service_t *self)
     if (self->loop == NULL) {
         return CMN_ENOMEM;
     }
+    cmn_loop_set_flush(self->loop, s_flush, self);
     cmn_err_t err = cmn_loop_add_tick(self->loop, s_tick, self);
     err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
     cmn_calls_t *calls[] = {self->gw, self->cms, self->ams};
@@ -262,6 +290,9 @@ dots_service_destroy(dots_service_t **self_p)
     }
     dots_service_t *self = *self_p;
     cmn_loop_destroy(&self->loop);
+    if (self->store) {
+        (void) dots_store_flush(self->store); /* while the sockets are there */
+    }
     /* Destroying the calls runs their pending callbacks (CMN_EIO): bridge, maint and engine
      * stay allocated until then, each freed by its last callback. */
     dots_bridge_destroy(&self->bridge);
@@ -284,7 +315,15 @@ dots_service_destroy(dots_service_t **self_p)
 int
 dots_service_run(dots_service_t *self)
 {
-    if (cmn_loop_run(self->loop) != CMN_OK) {
+    cmn_err_t err = cmn_loop_run(self->loop);
+    cmn_commit_stats_t st;
+    dots_store_stats(self->store, &st);
+    cmn_log_notice("DOTS-COMMITS",
+                   "commits=%llu writes=%llu held=%llu failed=%llu commit_ms=%.1f max_ms=%.1f",
+                   (unsigned long long) st.groups, (unsigned long long) st.writes,
+                   (unsigned long long) st.held, (unsigned long long) st.failed,
+                   (double) st.commit_us / 1000.0, (double) st.max_us / 1000.0);
+    if (err != CMN_OK) {
         return 1;
     }
     cmn_log_notice("DOTS-STOP", "stopping");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmn_bus.h"
+#include "cmn_commit.h"
 #include "cmn_kv.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
@@ -21,6 +22,7 @@
 struct dots_store {
     cmn_kv_t *kv;           /* the environment */
     const cmn_seal_t *seal; /* seals DB_SECRETS (borrowed) */
+    cmn_commit_t *commit;   /* the group every write goes into (dots_store_flush) */
 };
 
 dots_store_t *
@@ -39,6 +41,13 @@ dots_store_new(
         free(self);
         return NULL;
     }
+    self->commit = cmn_commit_new(self->kv);
+    if (self->commit == NULL) {
+        cmn_kv_destroy(&self->kv);
+        free(self);
+        *ret_err = CMN_ENOMEM;
+        return NULL;
+    }
     return self;
 }
 
@@ -48,9 +57,22 @@ dots_store_destroy(dots_store_t **self_p)
     if (self_p == NULL || *self_p == NULL) {
         return;
     }
+    cmn_commit_destroy(&(*self_p)->commit);
     cmn_kv_destroy(&(*self_p)->kv);
     free(*self_p);
     *self_p = NULL;
+}
+
+cmn_err_t
+dots_store_flush(dots_store_t *self)
+{
+    return cmn_commit_flush(self->commit);
+}
+
+void
+dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
+{
+    cmn_commit_stats(self->commit, ret);
 }
 
 cmn_err_t
@@ -260,7 +282,7 @@ dots_store_put(dots_store_t *self,
     s_claims_pb_t claims;
     s_to_pb(dev, &rec, eps, oxms, vods);
     s_claims_to_pb(dev, &rec, &claims);
-    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -378,7 +400,7 @@ dots_store_del(dots_store_t *self, const char *uuid)
     if (uuid == NULL || uuid[0] == '\0') {
         return CMN_EINVAL;
     }
-    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -415,7 +437,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
     if (uuid == NULL || uuid[0] == '\0') {
         return CMN_EINVAL;
     }
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -424,7 +446,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
         err = cmn_kv_get_pb(txn, DB_DEVICES, key, &obt__store__dots_device__descriptor,
                             (ProtobufCMessage **) &rec);
     }
-    cmn_kv_abort(&txn);
+    cmn_commit_read_end(self->commit, &txn);
     if (err == CMN_OK) {
         s_from_pb(rec, ret);
         obt__store__dots_device__free_unpacked(rec, NULL);
@@ -438,7 +460,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__DotsSecret *sec = NULL;
     char key[37];
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -448,7 +470,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
                                    &obt__store__dots_secret__descriptor,
                                    (ProtobufCMessage **) &sec);
     }
-    cmn_kv_abort(&txn);
+    cmn_commit_read_end(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -498,12 +520,12 @@ dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_each_t e = {fn, arg};
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_DEVICES, s_each, &e);
-    cmn_kv_abort(&txn);
+    cmn_commit_read_end(self->commit, &txn);
     return err;
 }
 
@@ -513,7 +535,7 @@ cmn_err_t
 dots_store_trust_put(dots_store_t *self, const char *id, const uint8_t *pem, size_t len)
 {
     cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
     if (err == CMN_OK) {
         err = cmn_kv_put(txn, DB_MFGTRUST, id, strlen(id), pem, len);
     }
@@ -528,7 +550,7 @@ cmn_err_t
 dots_store_trust_del(dots_store_t *self, const char *id)
 {
     cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
     if (err == CMN_OK) {
         err = cmn_kv_del(txn, DB_MFGTRUST, id, strlen(id));
     }
@@ -562,11 +584,11 @@ dots_store_trust_each(dots_store_t *self, dots_store_trust_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_trust_each_t e = {fn, arg};
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
+    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_MFGTRUST, s_trust_each, &e);
-    cmn_kv_abort(&txn);
+    cmn_commit_read_end(self->commit, &txn);
     return err;
 }

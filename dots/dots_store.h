@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmn_commit.h"
 #include "cmn_err.h"
 #include "cmn_seal.h"
 
@@ -83,6 +84,16 @@ typedef struct dots_store dots_store_t;
 dots_store_t *dots_store_new(
         const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err);
 void dots_store_destroy(dots_store_t **self_p);
+
+/* Group commit (cmn_commit.h): every write below goes into the open group, and the
+ * process's messages are held from the first write on; dots_store_flush commits the
+ * group with one sync and sends them (CMN_OK when nothing was written; else the
+ * group's writes are lost and the messages dropped). The service flushes once per
+ * loop pass; a caller that must answer with the outcome flushes itself. Reads see
+ * the group's writes. */
+cmn_err_t dots_store_flush(dots_store_t *self);
+/* The group counters (commits = syncs, writes, time in commits). */
+void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
 
 /* At start: proves that the seal's KEK is the store's (CMN_ECRYPTO if not:
  * CMN_SEAL_WRONG_KEK) and seals the plain secrets of earlier releases in one

@@ -2,6 +2,7 @@
 #include <czmq.h>
 #include <stdio.h>
 
+#include "cmn_instance.h"
 #include "cmn_log.h"
 #include "dots_config.h"
 #include "dots_otm.h"
@@ -32,6 +33,13 @@ main(int argc, char **argv)
     }
     cmn_log_init("dots", level);
     cmn_cfg_log(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
+    char reason[512];
+    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, cfg.store_dir, reason, sizeof reason);
+    if (inst == NULL) {
+        cmn_log_err("DOTS-START", "%s", reason);
+        cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
+        return 78;
+    }
     zsys_init();
     zsys_catch_interrupts();
     int rc = 1;
@@ -40,6 +48,7 @@ main(int argc, char **argv)
         rc = dots_service_run(svc);
         dots_service_destroy(&svc);
     }
+    cmn_instance_destroy(&inst);
     cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
     return rc;
 }

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmn_ep.h"
+#include "cmn_ff00_relay.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
@@ -59,6 +61,7 @@ struct gw_coap {
     s_svc_t svcs[8]; /* served OBT services */
     size_t n_svcs;
     int idle_ms;
+    int relay_ep; /* epoll of the 0xFF00 relays' sockets (gw_coap_relay_fd) */
 };
 
 /* libcoap's handlers carry no user pointer in 4.3.1; one gateway per process. */
@@ -260,7 +263,24 @@ gw_coap_new(int session_idle_ms)
     }
     self->idle_ms = session_idle_ms;
     self->ctx = coap_new_context(NULL);
-    if (self->ctx == NULL) {
+    self->relay_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (self->ctx == NULL || self->relay_ep < 0) {
+        if (self->ctx) {
+            coap_free_context(self->ctx);
+        }
+        if (self->relay_ep >= 0) {
+            (void) close(self->relay_ep);
+        }
+        free(self);
+        return NULL;
+    }
+    cmn_err_t err = gw_dtls_attach(self->ctx);
+    if (err != CMN_OK) {
+        cmn_log_err("GW-DTLS-HOOK",
+                    "cannot hook libcoap's DTLS context (a probe session to 127.0.0.1 "
+                    "finds it): %s",
+                    cmn_strerror(err));
+        coap_free_context(self->ctx);
         free(self);
         return NULL;
     }
@@ -305,6 +325,7 @@ gw_coap_destroy(gw_coap_t **self_p)
         }
     }
     coap_free_context(self->ctx);
+    (void) close(self->relay_ep);
     free(self->sess);
     free(self->xchg);
     free(self);
@@ -316,6 +337,59 @@ int
 gw_coap_fd(const gw_coap_t *self)
 {
     return coap_context_get_coap_fd(self->ctx);
+}
+
+int
+gw_coap_relay_fd(const gw_coap_t *self)
+{
+    return self->relay_ep;
+}
+
+/* Runs the 0xFF00 relays (cmn_ff00_relay); a relay whose session failed or the device closed
+ * fails its exchanges with the engine's reason. Returns ms to the nearest deadline. */
+static int
+s_relays(gw_coap_t *self, uint64_t now)
+{
+    /* only the relays with a readable socket or a due timer: not two recv() per relay
+     * per pass (docs/performance.md) */
+    struct epoll_event evs[64];
+    int n_ready = epoll_wait(self->relay_ep, evs, 64, 0);
+    int ms = -1;
+    for (size_t i = 0; i < self->n_sess; i++) {
+        s_sess_t *s = &self->sess[i];
+        cmn_ff00_relay_t *jw = s->key[0] && !s->is_dead ? gw_dtls_ff00(s->session) : NULL;
+        if (jw == NULL) {
+            continue;
+        }
+        uint64_t deadline = cmn_ff00_deadline(cmn_ff00_relay_engine(jw));
+        bool is_ready =
+                n_ready >= (int) (sizeof evs / sizeof evs[0]) || (deadline != 0 && deadline <= now);
+        for (int k = 0; k < n_ready && !is_ready; k++) {
+            is_ready = evs[k].data.fd == cmn_ff00_relay_fd_peer(jw) ||
+                       evs[k].data.fd == cmn_ff00_relay_fd_local(jw);
+        }
+        int t = is_ready        ? cmn_ff00_relay_process(jw, now)
+                : deadline == 0 ? -1
+                                : (int) (deadline - now);
+        ms = t >= 0 && (ms < 0 || t < ms) ? t : ms;
+        cmn_ff00_state_t st = cmn_ff00_state(cmn_ff00_relay_engine(jw));
+        if (st == CMN_FF00_FAILED || st == CMN_FF00_CLOSED) {
+            char why[160];
+            (void) snprintf(why, sizeof why, "DTLS 0xFF00 %s: %s",
+                            st == CMN_FF00_CLOSED ? "session closed by the device"
+                                                  : "handshake or session failed",
+                            st == CMN_FF00_CLOSED ? "close_notify"
+                                                  : cmn_ff00_error(cmn_ff00_relay_engine(jw)));
+            s->is_dead = true;
+            s_fail_session(s->session,
+                           st == CMN_FF00_CLOSED ? CMN_EIO
+                           : strstr(cmn_ff00_error(cmn_ff00_relay_engine(jw)), "timed out") != NULL
+                                   ? CMN_ETIMEDOUT
+                                   : CMN_ECRYPTO,
+                           why);
+        }
+    }
+    return ms;
 }
 
 static void
@@ -414,8 +488,10 @@ int
 gw_coap_process(gw_coap_t *self)
 {
     s_check_too_large(self);
+    (void) s_relays(self, cmn_time_mono_ms());
     (void) coap_io_process(self->ctx, COAP_IO_NO_WAIT);
     uint64_t now = cmn_time_mono_ms();
+    int relay_ms = s_relays(self, now);
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < self->n_xchg; i++) {
         s_xchg_t *x = &self->xchg[i];
@@ -446,6 +522,9 @@ gw_coap_process(gw_coap_t *self)
     int ms = next == UINT64_MAX ? -1 : (int) (next - now);
     if (coap_next > 0 && (ms < 0 || (int) coap_next < ms)) {
         ms = (int) coap_next;
+    }
+    if (relay_ms >= 0 && (ms < 0 || relay_ms < ms)) {
+        ms = relay_ms;
     }
     return ms;
 }
@@ -556,11 +635,21 @@ s_session(gw_coap_t *self,
         (void) snprintf(s->key, sizeof s->key, "%s", key);
         s->session = session;
         s->is_secure = is_secure;
+        cmn_ff00_relay_t *jw = gw_dtls_ff00(session);
+        if (jw) { /* its sockets wake the loop (closing them removes them) */
+            struct epoll_event ev = {.events = EPOLLIN};
+            ev.data.fd = cmn_ff00_relay_fd_peer(jw);
+            (void) epoll_ctl(self->relay_ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+            ev.data.fd = cmn_ff00_relay_fd_local(jw);
+            (void) epoll_ctl(self->relay_ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        }
         s->fd = is_secure ? -1 : s_session_fd(session, guess);
         s->is_dead = false;
         if (is_secure) {
             s->policy = *policy;
             s->policy.anchors = NULL; /* the request's, read by gw_dtls_open only */
+            s->policy.cert = NULL;
+            s->policy.cert_key = NULL;
         }
         cmn_log_debug("GW-SESSION", "opened %s session to %s for %s", is_secure ? "DTLS" : "UDP",
                       endpoint, caller);
@@ -718,12 +807,26 @@ gw_coap_derive_owner_psk(gw_coap_t *self,
     if (s == NULL || s->is_dead || !s->is_secure) {
         return CMN_ENOTFOUND;
     }
-    coap_tls_library_t lib;
-    SSL *ssl = coap_session_get_tls(s->session, &lib);
-    if (ssl == NULL || !SSL_is_init_finished(ssl)) {
-        return CMN_ESTATE;
+    cmn_err_t err = CMN_OK;
+    cmn_ff00_relay_t *jw = gw_dtls_ff00(s->session);
+    if (jw) {
+        const cmn_ff00_t *e = cmn_ff00_relay_engine(jw);
+        e = cmn_ff00_state(e) == CMN_FF00_ESTABLISHED ? e : NULL;
+        uint8_t master[CMN_FF00_MASTER_LEN], cr[CMN_FF00_RANDOM_LEN], sr[CMN_FF00_RANDOM_LEN];
+        err = e ? cmn_ff00_export(e, master, cr, sr) : CMN_ESTATE;
+        if (err == CMN_OK) {
+            err = cmn_psk_derive_owner(master, cr, sr, CMN_FF00_KBL, label, owner, device, out);
+            *ret_kbl = CMN_FF00_KBL;
+        }
+        OPENSSL_cleanse(master, sizeof master);
+    } else {
+        coap_tls_library_t lib;
+        SSL *ssl = coap_session_get_tls(s->session, &lib);
+        if (ssl == NULL || !SSL_is_init_finished(ssl)) {
+            return CMN_ESTATE;
+        }
+        err = cmn_psk_derive_from_ssl(ssl, label, owner, device, out, ret_kbl);
     }
-    cmn_err_t err = cmn_psk_derive_from_ssl(ssl, label, owner, device, out, ret_kbl);
     if (err == CMN_OK) {
         (void) snprintf(ret_cipher, cipher_len, "%s", gw_dtls_cipher(s->session));
     }

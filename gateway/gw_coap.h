@@ -27,6 +27,9 @@ void gw_coap_destroy(gw_coap_t **self_p);
 
 /* libcoap's epoll fd, for the loop. */
 int gw_coap_fd(const gw_coap_t *self);
+/* The epoll fd of the Just Works 0xFF00 relays' sockets (cmn_ff00_relay): readable when one
+ * of them is; the loop then runs gw_coap_process. */
+int gw_coap_relay_fd(const gw_coap_t *self);
 /* Runs libcoap I/O without blocking, then expires deadlines and idle sessions.
  * Returns ms until the next deadline or libcoap timer (-1: none). */
 int gw_coap_process(gw_coap_t *self);

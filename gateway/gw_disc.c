@@ -95,6 +95,35 @@ gw_disc_scope_name(gw_scope_t scope)
 }
 
 cmn_err_t
+gw_disc_check_ifaces(const char *list, char *why, size_t why_len)
+{
+    size_t n = 0;
+    for (const char *p = list ? list : ""; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        char name[IF_NAMESIZE];
+        if (len == 0 || len >= sizeof name) {
+            (void) snprintf(why, why_len, "\"%s\": %s", list,
+                            len == 0 ? "an empty interface name" : "an interface name too long");
+            return CMN_EINVAL;
+        }
+        if (++n > GW_DISC_MAX_IFACES) {
+            (void) snprintf(why, why_len, "\"%s\": more than %d interfaces", list,
+                            GW_DISC_MAX_IFACES);
+            return CMN_EINVAL;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (if_nametoindex(name) == 0) {
+            (void) snprintf(why, why_len, "no interface \"%s\" on this host (see `ip link`)", name);
+            return CMN_ENOTFOUND;
+        }
+        p += len;
+        p += *p == ',' ? 1 : 0;
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
 gw_disc_parse_scopes(const char *list, gw_scope_t *ret, size_t *ret_n)
 {
     gw_scope_t out[GW_SCOPE_COUNT];

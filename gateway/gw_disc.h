@@ -107,6 +107,10 @@ cmn_err_t gw_disc_parse_reply(const uint8_t *dgram,
  * ret (GW_SCOPE_COUNT entries), without duplicates, in the given order. CMN_EINVAL
  * on an unknown or empty name; an empty list gives *ret_n = 0. */
 cmn_err_t gw_disc_parse_scopes(const char *list, gw_scope_t *ret, size_t *ret_n);
+/* Checks a comma list of interface names (--iface): each must exist on this host
+ * (if_nametoindex), at most GW_DISC_MAX_IFACES, none empty. CMN_ENOTFOUND (or
+ * CMN_EINVAL) with the reason in why otherwise; an empty list is fine. */
+cmn_err_t gw_disc_check_ifaces(const char *list, char *why, size_t why_len);
 /* The name of a scope ("ipv4", "link", "realm", "site"). */
 const char *gw_disc_scope_name(gw_scope_t scope);
 

@@ -187,7 +187,7 @@ s_policy_jw(const Obt__Gw__Security *sec,
     (void) c;
     (void) error;
     (void) error_len;
-    ret->kind = GW_DTLS_JW_ANON;
+    ret->kind = GW_DTLS_JW_ANON; /* 0xFF00 (D50) */
     return CMN_OK;
 }
 
@@ -275,6 +275,31 @@ s_policy_mfg(const Obt__Gw__Security *sec,
     return CMN_OK;
 }
 
+/* Identity-certificate session (CMS's proof): the anchors, our chain and key come
+ * with every request; the gateway keeps none of them beyond the handshake. */
+static cmn_err_t
+s_policy_cert(const Obt__Gw__Security *sec,
+              const Obt__Gw__CoapRequest *c,
+              gw_dtls_policy_t *ret,
+              char *error,
+              size_t error_len)
+{
+    cmn_uuid_t dev;
+    if (cmn_uuid_from_str(c->device_uuid, &dev) != CMN_OK || sec->trust_anchors_pem.len == 0 ||
+        sec->trust_anchors_pem.len > MAX_ANCHORS_PEM || sec->cert_pem.len == 0 ||
+        sec->cert_pem.len > MAX_ANCHORS_PEM || sec->key_pem.len == 0 ||
+        sec->key_pem.len > MAX_ANCHORS_PEM) {
+        (void) snprintf(error, error_len,
+                        "certificate policy needs the device uuid, trust anchors, a chain and a "
+                        "key (PEM, at most %d bytes each)",
+                        MAX_ANCHORS_PEM);
+        return CMN_EINVAL;
+    }
+    gw_dtls_policy_cert(sec->trust_anchors_pem.data, sec->trust_anchors_pem.len, sec->cert_pem.data,
+                        sec->cert_pem.len, sec->key_pem.data, sec->key_pem.len, dev.b, ret);
+    return CMN_OK;
+}
+
 static const struct {
     Obt__Gw__SecurityKind kind;
     s_policy_fn *fn;
@@ -283,6 +308,7 @@ static const struct {
         {OBT__GW__SECURITY_KIND__SEC_PSK, s_policy_psk},
         {OBT__GW__SECURITY_KIND__SEC_RDP, s_policy_rdp},
         {OBT__GW__SECURITY_KIND__SEC_MFG, s_policy_mfg},
+        {OBT__GW__SECURITY_KIND__SEC_CERT, s_policy_cert},
 };
 
 static cmn_err_t
@@ -332,6 +358,9 @@ s_on_coap(gw_service_t *self,
                                     is_secure ? &policy : NULL, (int) c->method, c->path, c->query,
                                     c->payload.data, c->payload.len, timeout, s_coap_done, p);
     OPENSSL_cleanse(&policy, sizeof policy);
+    if (is_secure && c->security && c->security->key_pem.data) {
+        OPENSSL_cleanse(c->security->key_pem.data, c->security->key_pem.len); /* CERT: read */
+    }
     if (err != CMN_OK) {
         *pending = p;
         (void) snprintf(error, error_len, "cannot start the exchange with \"%s\": %s", c->endpoint,
@@ -830,8 +859,11 @@ s_loop_new(gw_service_t *self)
     int fd = gw_coap_fd(self->coap);
     cmn_err_t err = cmn_loop_add_tick(self->loop, s_coap_tick, self->coap);
     err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
-    return err != CMN_OK || fd < 0 ? err
-                                   : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    err = err != CMN_OK || fd < 0 ? err : cmn_loop_add_fd(self->loop, fd, s_on_coap_readable, NULL);
+    /* the Just Works 0xFF00 relays' sockets (D50) wake it the same way */
+    return err != CMN_OK ? err
+                         : cmn_loop_add_fd(self->loop, gw_coap_relay_fd(self->coap),
+                                           s_on_coap_readable, NULL);
 }
 
 gw_service_t *

@@ -3,6 +3,7 @@
 #include <czmq.h>
 #include <stdio.h>
 
+#include "cmn_instance.h"
 #include "cmn_log.h"
 #include "gw_config.h"
 #include "gw_disc.h"
@@ -29,12 +30,23 @@ main(int argc, char **argv)
                        cfg.scope);
         r = CMN_CFG_ERROR;
     }
+    char why[512];
+    if (r == CMN_CFG_OK && gw_disc_check_ifaces(cfg.iface, why, sizeof why) != CMN_OK) {
+        (void) fprintf(stderr, "error: --iface: %s\n", why);
+        r = CMN_CFG_ERROR;
+    }
     if (r != CMN_CFG_OK) {
         cmn_cfg_free(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("gateway", level);
     cmn_cfg_log(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
+    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, NULL, why, sizeof why);
+    if (inst == NULL) {
+        cmn_log_err("GW-START", "%s", why);
+        cmn_cfg_free(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
+        return 78;
+    }
     zsys_init();
     zsys_catch_interrupts();
     coap_startup();
@@ -46,6 +58,7 @@ main(int argc, char **argv)
         gw_service_destroy(&svc);
     }
     coap_cleanup();
+    cmn_instance_destroy(&inst);
     cmn_cfg_free(GW_CONFIG_OPTS, GW_CONFIG_OPT_COUNT, &cfg);
     return rc;
 }

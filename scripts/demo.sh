@@ -9,7 +9,12 @@ COUNT=20
 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
-    --count) COUNT=$2; shift 2 ;;
+    --count)
+        if [ $# -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]{0,3}$ ]]; then
+            echo "demo.sh: --count needs a number of devices (1..5000)" >&2
+            exit 2
+        fi
+        COUNT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) echo "usage: scripts/demo.sh [--count N] [--keep]"; exit 0 ;;
     *) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
@@ -61,7 +66,13 @@ start cms "$T/cms.log" "$BIN/obt-cms" "${K[@]}" --endpoint "$EP_CMS" --gateway "
 start ams "$T/ams.log" "$BIN/obt-ams" "${K[@]}" --endpoint "$EP_AMS" --gateway "$EP_GW" --store-dir "$T/ams-store"
 start dots "$T/dots.log" "$BIN/obt-dots" "${K[@]}" --endpoint "$EP_DOTS" --gateway "$EP_GW" \
     --cms "$EP_CMS" --ams "$EP_AMS" --store-dir "$T/dots-store"
-start ocf-devsim "$T/devsim.log" "$BIN/ocf-devsim" --count "$COUNT" --dir "$T/devices"
+# The first devices support certificates (sct 1|8): device 0 and 1 with /oic/sec/csr,
+# device 2 without (CMS makes its key pair); the others PSK only (docs/cms.md).
+CERTS="0"; N_CERTS=1
+[ "$COUNT" -ge 2 ] && CERTS="0,1" && N_CERTS=2
+[ "$COUNT" -ge 3 ] && CERTS="0,1,2:nocsr" && N_CERTS=3
+start ocf-devsim "$T/devsim.log" "$BIN/ocf-devsim" --count "$COUNT" --dir "$T/devices" \
+    --certs "$CERTS"
 
 echo; echo "\$ obtctl health"; "${CTL[@]}" health
 echo; echo "\$ obtctl discover"; "${CTL[@]}" discover --window-ms 1000
@@ -77,6 +88,15 @@ if [ "$rc" -ne 0 ] || [ "$n" -ne "$COUNT" ]; then
     echo "demo.sh: only $n of $COUNT devices reached RFNOP" >&2
     exit 1
 fi
+echo "\$ obtctl ca show"; "${CTL[@]}" ca show
+echo; echo "\$ obtctl certs   # identity certificates, each proved by a certificate session"
+"${CTL[@]}" certs
+nc=$("${CTL[@]}" --json certs | grep -o '"usage":"identity","status":"active"' | wc -l)
+if [ "$nc" -ne "$N_CERTS" ]; then
+    echo "demo.sh: $nc identity certificates active, $N_CERTS devices support certificates" >&2
+    exit 1
+fi
+echo
 echo "\$ obt_demo_check   # each device's own SVRs (ocf-devsim --dump) against the suite's records"
 if ! "$BIN/obt_demo_check" "$T" "$T/discovered.json"; then
     echo "demo.sh: some devices are not onboarded as they should be (see above)" >&2

@@ -12,6 +12,8 @@ PACKAGES=(
     iproute2 util-linux docker-compose
     clang libclang-rt-14-dev # scripts/fuzz.sh: clang 14 and its libFuzzer runtime
     libical-dev # devsim: ACE validity periods (RFC 5545)
+    podman runc debootstrap  # scripts/compose-test.sh: the container deployment (docs/deploy.md)
+    libmbedtls-dev # tests/peers/obt_mbedtls_peer: an mbedTLS DTLS server (real devices' stack)
 )
 
 SUDO=""
@@ -35,6 +37,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake --preset dev >/dev/null
-cmake --build --preset dev -j"$(nproc)"
+# OBT_PRESET: dev, or ci (warnings as errors; .ci/run); test.sh builds the same. Configured
+# only once (a second `cmake --preset` rewrote the flags and made every object stale).
+PRESET=${OBT_PRESET:-dev}
+if [ "$(sed -n 's/^OBT_PRESET:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null)" != "$PRESET" ]; then
+    cmake --preset "$PRESET" >/dev/null
+fi
+cmake --build --preset "$PRESET" -j"$(nproc)"
 echo "setup.sh: built into build/ (binaries in build/bin)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the test command: formatting, compose file, then every unit and
 # integration test (ctest, dev build with ASan/UBSan) inside a private network
-# namespace with multicast on loopback, then a short run of every fuzz harness.
+# namespace with multicast on loopback, the container deployment
+# (scripts/compose-test.sh), then a short run of every fuzz harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,17 +15,46 @@ if ! clang-format --dry-run -Werror "${sources[@]}"; then
 fi
 
 echo "== docker-compose config"
-if ! docker-compose -f compose.yaml config -q; then
+if ! OBT_IFACE=eth0 docker-compose -f compose.yaml config -q; then
     echo "test.sh: compose.yaml is not valid" >&2
     fail=1
 fi
+if env -u OBT_IFACE docker-compose -f compose.yaml config -q 2>/dev/null; then
+    echo "test.sh: compose.yaml must refuse to start without OBT_IFACE (docs/deploy.md)" >&2
+    fail=1
+fi
 
-echo "== build"
-cmake --preset dev >/dev/null
-cmake --build --preset dev -j"$(nproc)"
+# OBT_PRESET: dev (default) or ci (dev + warnings as errors; .ci/run). Configured
+# once: setup.sh has done it (a second `cmake --preset` rewrote the flags and made
+# every object stale); the build reconfigures by itself when a CMakeLists changes.
+PRESET=${OBT_PRESET:-dev}
+echo "== build ($PRESET)"
+if [ "$(sed -n 's/^OBT_PRESET:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null)" != "$PRESET" ]; then
+    cmake --preset "$PRESET" >/dev/null
+fi
+cmake --build --preset "$PRESET" -j"$(nproc)"
 
 echo "== ctest (unit + integration)"
-if ! scripts/netns.sh ctest --preset dev "$@"; then
+# No obt-* or ocf-devsim process of this tree may outlive the tests (scripts/orphans.sh).
+procs_before=$(mktemp)
+trap 'rm -f "$procs_before"' EXIT
+scripts/orphans.sh snapshot "$procs_before"
+if ! scripts/netns.sh ctest --preset "$PRESET" "$@"; then
+    fail=1
+fi
+if ! scripts/orphans.sh check "$procs_before"; then
+    echo "test.sh: the tests left processes running (listed above)" >&2
+    fail=1
+fi
+
+# The container deployment for real (docs/deploy.md): image, compose up, 20 devices
+# onboarded, restarts. 77 = this machine cannot run containers (the reason is printed).
+echo "== compose (scripts/compose-test.sh)"
+compose_rc=0
+scripts/compose-test.sh || compose_rc=$?
+if [ "$compose_rc" -eq 77 ]; then
+    echo "test.sh: the compose test was SKIPPED (reason above)" >&2
+elif [ "$compose_rc" -ne 0 ]; then
     fail=1
 fi
 

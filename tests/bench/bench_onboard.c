@@ -1,6 +1,8 @@
 /* bench_onboard.c — onboards N simulated devices through the whole suite and prints
  * devices/s, per-device latency percentiles, CPU seconds and peak RSS per process.
  * A program that prints figures, not a test. Run it inside scripts/netns.sh. */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +38,22 @@ static const s_otm_t s_otms[] = {
         {"rdp", "1", "rdp", true, false},
         {"mfg", "2", "mfg", false, true},
 };
+
+static int
+s_cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of v (sorted here). */
+static double
+s_pct_sorted(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, s_cmp_d);
+    size_t i = (size_t) (p / 100.0 * (double) (n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
 
 static double
 s_cpu_s(pid_t pid)
@@ -410,6 +429,10 @@ s_pins_start(s_pins_t *self, const obt_suite_t *s, const obt_proc_t *sim)
     (void) fflush(NULL);
     self->pid = fork();
     if (self->pid == 0) {
+        /* not the bench's handler (it stops the whole suite): a plain stop */
+        (void) signal(SIGTERM, SIG_DFL);
+        (void) signal(SIGINT, SIG_DFL);
+        (void) signal(SIGHUP, SIG_DFL);
         _exit(s_pins_operate(self, s, sim));
     }
     return self->pid > 0 ? 0 : -1;
@@ -484,13 +507,6 @@ s_pins_waits(const s_pins_t *self, const char *dots_log, double *ret_wait)
     }
 }
 
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
 static double
 s_pct(const double *v, size_t n, double p)
 {
@@ -505,7 +521,7 @@ s_pct(const double *v, size_t n, double p)
 static void
 s_print_pct(const char *what, double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, s_cmp);
+    qsort(v, n, sizeof *v, s_cmp_d);
     printf("%s (ms): p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", what, s_pct(v, n, 50),
            s_pct(v, n, 95), s_pct(v, n, 99), s_pct(v, n, 100));
 }
@@ -521,13 +537,108 @@ s_otm_find(const char *name)
     return NULL;
 }
 
+/* Every process the bench starts, so that every exit path stops them (atexit) and a
+ * signal does too (s_on_signal): a failed or interrupted run leaves nothing behind. */
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+static s_pins_t *s_pins_run; /* the PIN operator, while it runs */
+
+static void
+s_stop_all(void)
+{
+    if (s_pins_run) {
+        s_pins_stop(s_pins_run);
+        s_pins_run = NULL;
+    }
+    (void) obt_proc_stop(&s_sim);
+    obt_suite_stop(&s_suite);
+}
+
+static void
+s_on_signal(int sig)
+{
+    /* async-signal-safe: kill(2) and _exit(2) only */
+    const pid_t pids[] = {s_sim.pid,       s_suite.dots.pid, s_suite.ams.pid,
+                          s_suite.cms.pid, s_suite.gw.pid,   s_pins_run ? s_pins_run->pid : 0};
+    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
+        if (pids[i] > 0) {
+            (void) kill(pids[i], SIGKILL);
+        }
+    }
+    _exit(128 + sig);
+}
+
+/* The disk's fdatasync latency where the stores are, measured before the run (a busy
+ * disk shows here): 20 writes of 4 KiB, each synced. */
+static void
+s_fsync_latency(const char *dir, double *ret_p50_ms, double *ret_max_ms)
+{
+    char path[700];
+    double v[20];
+    size_t n = 0;
+    static char page[4096];
+    (void) snprintf(path, sizeof path, "%s/fsync-probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    for (size_t i = 0; fd >= 0 && i < sizeof v / sizeof v[0]; i++) {
+        page[0] = (char) i;
+        uint64_t t0 = cmn_time_mono_us();
+        if (pwrite(fd, page, sizeof page, 0) != (ssize_t) sizeof page || fdatasync(fd) != 0) {
+            break;
+        }
+        v[n++] = (double) (cmn_time_mono_us() - t0) / 1000.0;
+    }
+    if (fd >= 0) {
+        (void) close(fd);
+        (void) unlink(path);
+    }
+    *ret_p50_ms = n ? s_pct_sorted(v, n, 50) : -1;
+    *ret_max_ms = n ? s_pct_sorted(v, n, 100) : -1;
+}
+
+/* DOTS's group-commit counters, from the DOTS-COMMITS line it logs when it stops. */
+static void
+s_print_commits(const char *dots_log, size_t done)
+{
+    FILE *fp = fopen(dots_log, "r");
+    char line[512];
+    unsigned long long commits = 0, writes = 0, held = 0, failed = 0;
+    double ms = 0, max_ms = 0;
+    bool is_found = false;
+    while (fp && fgets(line, sizeof line, fp)) {
+        const char *m = strstr(line, " DOTS-COMMITS ");
+        if (m && sscanf(m,
+                        " DOTS-COMMITS commits=%llu writes=%llu held=%llu failed=%llu "
+                        "commit_ms=%lf max_ms=%lf",
+                        &commits, &writes, &held, &failed, &ms, &max_ms) == 6) {
+            is_found = true;
+        }
+    }
+    if (fp) {
+        (void) fclose(fp);
+    }
+    if (!is_found) {
+        printf("DOTS commits: not reported (an obt-dots without group commit: one commit, "
+               "and one sync, per record written)\n");
+        return;
+    }
+    double per = done ? (double) done : 1.0;
+    printf("DOTS commits: %llu (%.2f per device, each one sync), %llu records written (%.1f per "
+           "device), %llu failed; %.0f ms in commits (mean %.2f ms, max %.1f ms)\n",
+           commits, (double) commits / per, writes, (double) writes / per, failed, ms,
+           commits ? ms / (double) commits : 0.0, max_ms);
+}
+
 int
 main(int argc, char **argv)
 {
+    (void) setvbuf(stdout, NULL, _IOLBF, 0); /* each figure as soon as it is known */
     int count = 100, in_flight = 64;
     const char *durable = "--durable";
     const s_otm_t *otm = &s_otms[0];
     bool steps = false;
+    const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
+    const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
+    const char *certs = NULL; /* ocf-devsim --certs: identity certificates at hand-over */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -537,6 +648,12 @@ main(int argc, char **argv)
             otm = s_otm_find(argv[++i]);
         } else if (strcmp(argv[i], "--no-durable") == 0) {
             durable = "--no-durable"; /* LMDB without fsync: shows what the syncs cost */
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            work_dir = argv[++i];
+        } else if (strcmp(argv[i], "--sim-extra") == 0 && i + 1 < argc) {
+            sim_extra = argv[++i];
+        } else if (strcmp(argv[i], "--certs") == 0) {
+            certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -547,7 +664,7 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
         fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps]\n");
+                        "[--no-durable] [--steps] [--certs] [--dir DIR] [--sim-extra FLAG]\n");
         return 2;
     }
     char inflight[16];
@@ -555,13 +672,36 @@ main(int argc, char **argv)
     const char *dots_args[] = {
             durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
             "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[] = {"--oxms", otm->sim_oxms, NULL};
-    char *dir = obt_tmpdir("bench");
-    obt_suite_t s;
-    obt_proc_t sim;
-    if (dir == NULL || obt_suite_start(&s, dir, dots_args) != 0 ||
-        obt_devsim_start_with(&sim, dir, count, NULL, sim_args) != 0) {
-        fprintf(stderr, "bench: cannot start the suite (run inside scripts/netns.sh)\n");
+    const char *sim_args[6] = {"--oxms", otm->sim_oxms};
+    size_t n_sim_args = 2;
+    if (certs != NULL) {
+        sim_args[n_sim_args++] = "--certs";
+        sim_args[n_sim_args++] = certs;
+    }
+    sim_args[n_sim_args++] = sim_extra;
+    sim_args[n_sim_args] = NULL;
+    char *dir = work_dir ? strdup(work_dir) : obt_tmpdir("bench");
+    if (dir == NULL || (work_dir && mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+        fprintf(stderr, "bench: cannot make the folder %s\n", work_dir ? work_dir : "in /tmp");
+        return 1;
+    }
+    (void) atexit(s_stop_all); /* every exit path below stops what was started */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    (void) sigaction(SIGINT, &sa, NULL);
+    (void) sigaction(SIGTERM, &sa, NULL);
+    (void) sigaction(SIGHUP, &sa, NULL);
+    double fsync_p50 = 0, fsync_max = 0;
+    s_fsync_latency(dir, &fsync_p50, &fsync_max);
+    printf("disk: fdatasync of 4 KiB in %s: p50 %.2f ms, max %.2f ms (20 probes before the run)\n",
+           dir, fsync_p50, fsync_max);
+    if (obt_suite_start(&s_suite, dir, dots_args) != 0 ||
+        obt_devsim_start_with(&s_sim, dir, count, NULL, sim_args) != 0) {
+        fprintf(stderr,
+                "bench: cannot start the suite and the simulator (run inside "
+                "scripts/netns.sh); logs in %s\n",
+                dir);
         return 1;
     }
     static const char *const discover[] = {"discover", "--window-ms", "2000", NULL};
@@ -570,13 +710,13 @@ main(int argc, char **argv)
     static const char *const list[] = {"--timeout-ms", "30000", "--json", "devices", NULL};
     char *out = NULL;
     uint64_t d0 = cmn_time_wall_ms();
-    (void) obt_ctl(&s, discover, &out);
+    (void) obt_ctl(&s_suite, discover, &out);
     free(out);
     uint64_t d1 = cmn_time_wall_ms();
     char **objs = calloc((size_t) count + 8, sizeof *objs);
     size_t n = 0, done = 0, failed = 0;
     out = NULL;
-    if (obt_ctl(&s, list, &out) == 0 && out) {
+    if (obt_ctl(&s_suite, list, &out) == 0 && out) {
         n = obt_json_objects(out, objs, (size_t) count + 8);
     }
     free(out);
@@ -586,37 +726,34 @@ main(int argc, char **argv)
         char ca[700];
         (void) snprintf(ca, sizeof ca, "%s/devices/factory-ca.pem", dir);
         const char *add[] = {"mfg-trust", "add", ca, NULL};
-        if (obt_ctl(&s, add, NULL) != 0) {
+        if (obt_ctl(&s_suite, add, NULL) != 0) {
             fprintf(stderr, "bench: cannot add the factory CA %s as a trust anchor\n", ca);
-            (void) obt_proc_stop(&sim);
-            obt_suite_stop(&s);
             return 1;
         }
     }
-    s_pins_t pins = {0};
-    if (otm->needs_pin &&
-        (s_pins_init(&pins, &s, (size_t) count) != 0 || s_pins_start(&pins, &s, &sim) != 0)) {
+    static s_pins_t pins; /* static: s_stop_all may stop it after main returns */
+    if (otm->needs_pin && (s_pins_init(&pins, &s_suite, (size_t) count) != 0 ||
+                           s_pins_start(&pins, &s_suite, &s_sim) != 0)) {
         fprintf(stderr, "bench: cannot read the devices or start the PIN operator\n");
-        (void) obt_proc_stop(&sim);
-        obt_suite_stop(&s);
         return 1;
     }
+    s_pins_run = otm->needs_pin ? &pins : NULL;
     struct {
         const char *name;
         obt_proc_t *p;
-    } procs[] = {{"obt-gateway", &s.gw},
-                 {"obt-dots", &s.dots},
-                 {"obt-cms", &s.cms},
-                 {"obt-ams", &s.ams},
-                 {"ocf-devsim", &sim}};
+    } procs[] = {{"obt-gateway", &s_suite.gw},
+                 {"obt-dots", &s_suite.dots},
+                 {"obt-cms", &s_suite.cms},
+                 {"obt-ams", &s_suite.ams},
+                 {"ocf-devsim", &s_sim}};
     size_t n_procs = sizeof procs / sizeof procs[0];
     double cpu0[5];
-    (void) obt_ctl(&s, approve, NULL);
+    (void) obt_ctl(&s_suite, approve, NULL);
     for (size_t i = 0; i < n_procs; i++) {
         cpu0[i] = s_cpu_s(procs[i].p->pid); /* start-up and discovery excluded below */
     }
     uint64_t t0 = cmn_time_wall_ms();
-    (void) obt_ctl(&s, onboard, NULL);
+    (void) obt_ctl(&s_suite, onboard, NULL);
     /* Poll the job table every 250 ms until every discovered device has ended (RFNOP
      * or FAILED), or nothing has changed for 60 s. With RDP the operator process gives
      * the PINs meanwhile. */
@@ -624,7 +761,7 @@ main(int argc, char **argv)
     uint64_t progress_ms = cmn_time_wall_ms();
     while (expected > 0) {
         out = NULL;
-        if (obt_ctl(&s, list, &out) == 0 && out) {
+        if (obt_ctl(&s_suite, list, &out) == 0 && out) {
             for (size_t i = 0; i < n; i++) {
                 free(objs[i]);
             }
@@ -648,7 +785,8 @@ main(int argc, char **argv)
     double *wait_by_idx = calloc((size_t) count, sizeof *wait_by_idx);
     if (otm->needs_pin) {
         s_pins_stop(&pins);
-        s_pins_waits(&pins, s.dots.log, wait_by_idx);
+        s_pins_run = NULL;
+        s_pins_waits(&pins, s_suite.dots.log, wait_by_idx);
     }
     double *lat = calloc(n + 1, sizeof *lat), *waits = calloc(n + 1, sizeof *waits);
     double *busy = calloc(n + 1, sizeof *busy);
@@ -704,8 +842,10 @@ main(int argc, char **argv)
                (double) s_hwm_kib(procs[i].p->pid) / 1024.0);
     }
     if (steps) {
-        s_print_steps(s.dots.log, done);
+        s_print_steps(s_suite.dots.log, done);
     }
+    obt_suite_stop(&s_suite); /* DOTS logs its commit counters as it stops */
+    s_print_commits(s_suite.dots.log, done);
     if (otm->needs_pin) {
         s_pins_fini(&pins);
     }
@@ -714,8 +854,8 @@ main(int argc, char **argv)
     free(lat);
     free(wait_by_idx);
     free(objs);
-    (void) obt_proc_stop(&sim);
-    obt_suite_stop(&s);
+    (void) obt_proc_stop(&s_sim);
+    obt_suite_stop(&s_suite);
     obt_rmrf(dir);
     free(dir);
     return done == (size_t) count ? 0 : 1; /* every requested device RFNOP */

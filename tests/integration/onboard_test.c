@@ -1,5 +1,6 @@
-/* onboard_test.c — Just Works onboarding to RFNOP through all four daemons, checked
- * on the devices themselves; then every daemon restarts and still knows the devices */
+/* onboard_test.c — Just Works onboarding (OCF's suite 0xFF00, our DTLS engine on both
+ * sides: D50, D53) to RFNOP through all four daemons, checked on the devices
+ * themselves; then every daemon restarts and still knows the devices */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +71,13 @@ Test(onboard,
     cr_assert_eq(n, N_DEVICES);
     char first[N_DEVICES][40];
     for (size_t i = 0; i < n; i++) {
-        char uuid[40], state[32];
+        char uuid[40], state[32], cipher[64];
         cr_assert(obt_json_str(objs[i], "uuid", uuid, sizeof uuid));
         cr_assert(obt_json_str(objs[i], "first_uuid", first[i], sizeof first[i]));
         cr_assert(obt_json_str(objs[i], "state", state, sizeof state));
         cr_assert_str_eq(state, "RFNOP");
+        cr_assert(obt_json_str(objs[i], "cipher", cipher, sizeof cipher));
+        cr_assert_str_eq(cipher, "ECDH-ANON-AES128-CBC-SHA256", "the DOC's suite: %s", cipher);
         cr_assert_str_neq(uuid, first[i], "deviceuuid must be new (CR2935)");
         if (i == 0) {
             const char *show[] = {"--json", "show", uuid, NULL};

@@ -44,14 +44,9 @@ s_teardown(void)
 static size_t
 s_count_rfnop(void)
 {
-    char *objs[N_DEVICES + 4];
-    size_t n = obt_devsim_dump(s_dir, objs, N_DEVICES + 4);
+    size_t n = 0;
+    size_t rfnop = obt_devsim_count_rfnop(s_dir, N_DEVICES + 4, &n);
     cr_assert_eq(n, N_DEVICES);
-    size_t rfnop = 0;
-    for (size_t i = 0; i < n; i++) {
-        rfnop += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
-        free(objs[i]);
-    }
     return rfnop;
 }
 

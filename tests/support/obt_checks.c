@@ -222,6 +222,12 @@ s_check_exact(const char *uuid,
                 is_ours = true;
             }
         }
+        /* CMS's certificates (docs/cms.md): the domain's trust anchor and the device's
+         * identity certificate */
+        if ((strcmp(usage, "oic.sec.cred.trustca") == 0 && strcmp(subj, "*") == 0) ||
+            (strcmp(usage, "oic.sec.cred.cert") == 0 && strcmp(subj, uuid) == 0)) {
+            is_ours = true;
+        }
         if (!is_ours && strncmp(usage, "oic.sec.cred.mfg", 16) != 0) {
             FAIL("%s: a credential for %s (credusage \"%s\") that no service placed", uuid, subj,
                  usage);
@@ -492,4 +498,21 @@ obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33])
         }
     }
     return false;
+}
+
+size_t
+obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total)
+{
+    char **objs = calloc(max ? max : 1, sizeof *objs);
+    size_t n = objs ? obt_devsim_dump(dir, objs, max) : 0;
+    size_t rfnop = 0;
+    for (size_t i = 0; i < n; i++) {
+        rfnop += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
+        free(objs[i]);
+    }
+    free(objs);
+    if (ret_total) {
+        *ret_total = n;
+    }
+    return rfnop;
 }

@@ -5,17 +5,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmn_bus.h"
+#include "obt/dots.pb-c.h"
+
+const char *
+obt_bin_dir(void)
+{
+    const char *dir = getenv("OBT_BIN_DIR");
+    return dir && dir[0] ? dir : OBT_BIN_DIR;
+}
 
 char *
 obt_tmpdir(const char *tag)
@@ -53,14 +63,70 @@ obt_rmrf(const char *path)
     }
 }
 
+/* Every process obt_proc_start started and not yet reaped: what obt_procs_reap_left
+ * looks at when a test ends. */
+static pid_t s_started[256];
+
+static void
+s_started_set(pid_t old, pid_t pid)
+{
+    for (size_t i = 0; i < sizeof s_started / sizeof s_started[0]; i++) {
+        if (s_started[i] == old) {
+            s_started[i] = pid;
+            return;
+        }
+    }
+}
+
+/* In a child just forked by the test: die with the test. A test that crashes, or that
+ * Criterion kills at its timeout, leaves no daemon behind (PR_SET_PDEATHSIG; and if
+ * the parent was gone already, now). */
+static void
+s_die_with_parent(pid_t parent)
+{
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(127);
+    }
+}
+
 int
-obt_proc_start(
-        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
+obt_procs_reap_left(void)
+{
+    int left = 0;
+    for (size_t i = 0; i < sizeof s_started / sizeof s_started[0]; i++) {
+        pid_t pid = s_started[i];
+        if (pid <= 0) {
+            continue;
+        }
+        s_started[i] = 0;
+        if (waitpid(pid, NULL, WNOHANG) != 0) {
+            continue; /* exited (reaped now) or not our child */
+        }
+        fprintf(stderr,
+                "obt_procs_reap_left: pid %d still running at the end of the test: killed\n",
+                (int) pid);
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        left++;
+    }
+    return left;
+}
+
+/* obt_proc_start, as user uid (and its group of the same number) if as_user. */
+static int
+s_proc_start(obt_proc_t *p,
+             const char *dir,
+             const char *name,
+             const char *exe,
+             const char *const *argv,
+             bool as_user,
+             uid_t uid)
 {
     char bin[600];
     const char *args[64];
     size_t n = 0;
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     (void) snprintf(p->name, sizeof p->name, "%s", name);
     (void) snprintf(p->log, sizeof p->log, "%s/%s.log", dir, name);
     args[n++] = bin;
@@ -68,22 +134,46 @@ obt_proc_start(
         args[n++] = argv[i];
     }
     args[n] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid == 0) {
+        s_die_with_parent(parent);
         int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             (void) dup2(fd, 1);
             (void) dup2(fd, 2);
             (void) close(fd);
         }
+        if (as_user && (setgroups(0, NULL) != 0 || setgid((gid_t) uid) != 0 || setuid(uid) != 0)) {
+            _exit(126);
+        }
         execv(bin, (char *const *) (uintptr_t) args);
         _exit(127);
     }
     p->pid = pid;
+    s_started_set(0, pid);
     return 0;
+}
+
+int
+obt_proc_start(
+        obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv)
+{
+    return s_proc_start(p, dir, name, exe, argv, false, 0);
+}
+
+int
+obt_proc_start_as(obt_proc_t *p,
+                  const char *dir,
+                  const char *name,
+                  const char *exe,
+                  const char *const *argv,
+                  uid_t uid)
+{
+    return s_proc_start(p, dir, name, exe, argv, true, uid);
 }
 
 static void
@@ -118,6 +208,7 @@ obt_proc_alive(obt_proc_t *p)
     int status;
     pid_t r = waitpid(p->pid, &status, WNOHANG);
     if (r == p->pid) {
+        s_started_set(p->pid, 0);
         p->pid = 0;
         return false;
     }
@@ -166,6 +257,7 @@ obt_proc_stop(obt_proc_t *p)
     for (int i = 0; i < 250; i++) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
+            s_started_set(p->pid, 0);
             p->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
@@ -173,6 +265,7 @@ obt_proc_stop(obt_proc_t *p)
     }
     (void) kill(p->pid, SIGKILL);
     (void) waitpid(p->pid, &status, 0);
+    s_started_set(p->pid, 0);
     p->pid = 0;
     return -1;
 }
@@ -183,6 +276,7 @@ obt_proc_kill9(obt_proc_t *p)
     if (p->pid > 0) {
         (void) kill(p->pid, SIGKILL);
         (void) waitpid(p->pid, NULL, 0);
+        s_started_set(p->pid, 0);
         p->pid = 0;
     }
 }
@@ -209,7 +303,7 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     const char *args[64];
     size_t n = 0;
     int pipefd[2];
-    (void) snprintf(bin, sizeof bin, "%s/%s", OBT_BIN_DIR, exe);
+    (void) snprintf(bin, sizeof bin, "%s/%s", obt_bin_dir(), exe);
     args[n++] = bin;
     for (size_t i = 0; argv && argv[i] && n < 63; i++) {
         args[n++] = argv[i];
@@ -218,11 +312,13 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     if (pipe(pipefd) != 0) {
         return -1;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid == 0) {
+        s_die_with_parent(parent);
         (void) dup2(pipefd[1], 1);
         (void) close(pipefd[0]);
         (void) close(pipefd[1]);
@@ -278,8 +374,10 @@ s_start_one(obt_suite_t *s,
         exe = "obt-gateway";
         args[n++] = "--endpoint";
         args[n++] = s->ep_gw;
-        args[n++] = "--discover-window-ms";
-        args[n++] = "400";
+        if (!s->is_default_discovery) {
+            args[n++] = "--discover-window-ms";
+            args[n++] = "400";
+        }
     } else {
         args[n++] = "--gateway";
         args[n++] = s->ep_gw;
@@ -296,8 +394,10 @@ s_start_one(obt_suite_t *s,
             args[n++] = s->ep_cms;
             args[n++] = "--ams";
             args[n++] = s->ep_ams;
-            args[n++] = "--discover-window-ms";
-            args[n++] = "400";
+            if (!s->is_default_discovery) {
+                args[n++] = "--discover-window-ms";
+                args[n++] = "400";
+            }
         } else if (strcmp(which, "cms") == 0) {
             p = &s->cms;
             exe = "obt-cms";
@@ -335,13 +435,15 @@ obt_suite_start(obt_suite_t *s, const char *dir, const char *const *extra_dots)
     return obt_suite_start_with(s, dir, NULL, extra_dots);
 }
 
-int
-obt_suite_start_with(obt_suite_t *s,
-                     const char *dir,
-                     const char *const *extra_all,
-                     const char *const *extra_dots)
+static int
+s_suite_start(obt_suite_t *s,
+              const char *dir,
+              const char *const *extra_all,
+              const char *const *extra_dots,
+              bool is_default_discovery)
 {
     memset(s, 0, sizeof *s);
+    s->is_default_discovery = is_default_discovery;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
     (void) snprintf(s->ep_gw, sizeof s->ep_gw, "ipc://%s/gw.sock", dir);
@@ -359,6 +461,21 @@ obt_suite_start_with(obt_suite_t *s,
         return -1;
     }
     return 0;
+}
+
+int
+obt_suite_start_with(obt_suite_t *s,
+                     const char *dir,
+                     const char *const *extra_all,
+                     const char *const *extra_dots)
+{
+    return s_suite_start(s, dir, extra_all, extra_dots, false);
+}
+
+int
+obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
+{
+    return s_suite_start(s, dir, NULL, NULL, true);
 }
 
 int
@@ -459,7 +576,19 @@ obt_test_end(obt_suite_t *s, obt_proc_t *sim, char **dir)
         (void) obt_proc_stop(sim);
     }
     obt_suite_stop(s);
+    (void) obt_procs_reap_left();
     obt_rmrf(*dir);
     free(*dir);
     *dir = NULL;
+}
+
+int
+obt_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
+{
+    Obt__Health health = OBT__HEALTH__INIT;
+    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
+    req.corr_id = corr_id;
+    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+    req.health = &health;
+    return (int) cmn_bus_client_send_pb(cli, &req.base);
 }

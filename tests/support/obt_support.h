@@ -5,7 +5,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "cmn_bus.h"
+
+/* Where the programs started below are: $OBT_BIN_DIR if set (the bench compares the
+ * binaries of two builds with it), else the build's bin/. */
+const char *obt_bin_dir(void);
 
 /* Makes a fresh temporary folder (under $TMPDIR or /tmp); malloc'd path. */
 char *obt_tmpdir(const char *tag);
@@ -22,6 +29,14 @@ typedef struct {
  * <dir>/<name>.log. Returns 0 on success. */
 int obt_proc_start(
         obt_proc_t *p, const char *dir, const char *name, const char *exe, const char *const *argv);
+/* obt_proc_start as user uid with group uid (the containers' service user, 10001);
+ * needs root. */
+int obt_proc_start_as(obt_proc_t *p,
+                      const char *dir,
+                      const char *name,
+                      const char *exe,
+                      const char *const *argv,
+                      uid_t uid);
 /* Waits until the log contains token (e.g. " READY ") or timeout_ms passes, or the
  * process exits. Returns 0 when found. */
 int obt_proc_wait_log(const obt_proc_t *p, const char *token, int timeout_ms);
@@ -36,6 +51,11 @@ int obt_proc_stop(obt_proc_t *p);
 void obt_proc_kill9(obt_proc_t *p);
 /* True if still running. */
 bool obt_proc_alive(obt_proc_t *p);
+/* Kills (SIGKILL) and reaps every process obt_proc_start started that is still running
+ * and was not stopped by obt_proc_stop/obt_proc_kill9, saying so on stderr; returns how
+ * many there were (0: the test cleaned up). obt_test_end calls it. Every process the
+ * support starts also gets SIGKILL when the test process dies (PR_SET_PDEATHSIG). */
+int obt_procs_reap_left(void);
 /* Prints the log to stderr (for failures). */
 void obt_proc_dump(const obt_proc_t *p);
 
@@ -49,6 +69,7 @@ typedef struct {
     char keys[600];
     char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
     obt_proc_t gw, dots, cms, ams;
+    bool is_default_discovery; /* the daemons' own discovery window (no 400 ms) */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -60,6 +81,9 @@ int obt_suite_start_with(obt_suite_t *s,
                          const char *dir,
                          const char *const *extra_all,
                          const char *const *extra_dots);
+/* The same as obt_suite_start, with the daemons' own discovery window: the suite
+ * otherwise gives the gateway and DOTS --discover-window-ms 400 to keep tests fast. */
+int obt_suite_start_default_discovery(obt_suite_t *s, const char *dir);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);
@@ -81,6 +105,10 @@ int obt_ctl_wait_output(const obt_suite_t *s,
                         const char *const *tokens,
                         int timeout_ms,
                         char **ret_out);
+
+/* Sends a DOTS Health request with corr_id over cli (a cmn_bus client), as obtctl
+ * health would: a small real message for the bus tests. The send's result. */
+int obt_send_health(cmn_bus_client_t *cli, uint64_t corr_id);
 
 /* The end of an integration test: stops sim (if not NULL and running) and the suite,
  * removes the test's folder *dir and frees it. */

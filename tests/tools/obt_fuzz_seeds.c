@@ -7,6 +7,8 @@
  *                               DIR/cert-anchor.pem; run it again only to renew them)
  * Exits 0 on success. */
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
@@ -394,6 +396,54 @@ s_request_seeds(const char *harness, const ProtobufCMessageDescriptor *desc)
     s_write(harness, "no-body", corr_only, sizeof corr_only);
 }
 
+/* fuzz_cms_csr: the answer to GET /oic/sec/csr, a CSR naming the harness's fixed uuid
+ * (PEM and DER), and ones it refuses (another CN, a P-384 key). */
+static void
+s_csr_one(const char *name, const char *curve, const char *cn, bool is_pem)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *xn = X509_NAME_new();
+    uint8_t *der = NULL, *buf = NULL;
+    size_t len = 0;
+    int n = -1;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (key && req && xn && b &&
+        X509_NAME_add_entry_by_txt(xn, "CN", MBSTRING_ASC, (const uint8_t *) cn, -1, -1, 0) == 1 &&
+        X509_REQ_set_subject_name(req, xn) == 1 && X509_REQ_set_pubkey(req, key) == 1 &&
+        X509_REQ_sign(req, key, EVP_sha256()) > 0) {
+        if (is_pem && PEM_write_bio_X509_REQ(b, req) == 1) {
+            char *data = NULL;
+            n = (int) BIO_get_mem_data(b, &data);
+            cmn_csr_t csr = {(uint8_t *) data, (size_t) n, CMN_ENC_PEM};
+            s_write_encoded("cms_csr", name, cmn_csr_encode(&csr, &buf, &len), &buf, &len);
+        } else if (!is_pem && (n = i2d_X509_REQ(req, &der)) > 0) {
+            cmn_csr_t csr = {der, (size_t) n, CMN_ENC_DER};
+            s_write_encoded("cms_csr", name, cmn_csr_encode(&csr, &buf, &len), &buf, &len);
+        }
+    }
+    if (n <= 0) {
+        (void) fprintf(stderr, "obt_fuzz_seeds: cms_csr/%s does not build\n", name);
+        s_failed = true;
+    }
+    free(buf);
+    OPENSSL_free(der);
+    BIO_free(b);
+    X509_NAME_free(xn);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+}
+
+static void
+s_csr_seeds(void)
+{
+    static const char *const cn = "uuid:5a0f2d14-7c3b-4e59-9a61-0b8d2e3f4c5d"; /* the harness's */
+    s_csr_one("good-pem", "P-256", cn, true);
+    s_csr_one("good-der", "P-256", cn, false);
+    s_csr_one("bad-cn", "P-256", "uuid:00000000-0000-4000-8000-000000000000", true);
+    s_csr_one("p384", "P-384", cn, true);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -405,6 +455,7 @@ main(int argc, char **argv)
     s_svr_seeds();
     s_coap_seeds();
     s_cert_seeds();
+    s_csr_seeds();
     s_request_seeds("gw_request", &obt__gw__request__descriptor);
     s_request_seeds("dots_request", &obt__dots__request__descriptor);
     s_request_seeds("svc_request", &obt__service_request__descriptor);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include "cmn_svc.h"
+#include "cms_api.h"
 #include "obt/ams.pb-c.h"
 #include "obt/cms.pb-c.h"
 #include "obt_oneof.h"
@@ -40,4 +41,10 @@ Test(service_envelope, own_requests_of_cms_and_ams_stay_outside_the_envelope_num
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             &obt__service_request__descriptor, "corr_id");
     cr_assert_eq(f->id, 1u);
+}
+
+Test(cms_api, every_own_request_body_has_a_handler)
+{
+    cr_assert_gt(obt_expect_oneof_handled(&obt__cms__request__descriptor, cms_api_has_handler), 0,
+                 "obt.cms.Request has no oneof fields: descriptor walk is broken");
 }

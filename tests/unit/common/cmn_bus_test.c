@@ -97,17 +97,6 @@ s_client(const char *keys)
     return cli;
 }
 
-static cmn_err_t
-s_send_health(cmn_bus_client_t *cli, uint64_t corr_id)
-{
-    Obt__Health health = OBT__HEALTH__INIT;
-    Obt__Dots__Request req = OBT__DOTS__REQUEST__INIT;
-    req.corr_id = corr_id;
-    req.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
-    req.health = &health;
-    return cmn_bus_client_send_pb(cli, &req.base);
-}
-
 /* Waits for one request on srv; returns its peer id (owned) and unpacked body; the
  * caller must be the obtctl key (the operator), as every client here is. */
 static Obt__Dots__Request *
@@ -329,7 +318,7 @@ Test(cmn_bus, curve_request_and_reply_roundtrip)
     cr_assert_eq(cmn_bus_client_recv(cli, &data, &len), CMN_ENOTFOUND);
 
     uint64_t id = cmn_bus_next_corr_id();
-    cr_assert_eq(s_send_health(cli, id), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, id), CMN_OK);
     Obt__Dots__Request *req = s_server_take(srv, &peer);
     cr_assert_eq(req->corr_id, id);
     cr_assert_eq(req->body_case, OBT__DOTS__REQUEST__BODY_HEALTH);
@@ -372,7 +361,7 @@ Test(cmn_bus, server_rejects_multi_frame_request)
     cr_assert_null(peer);
     cr_assert_null(data);
     /* the next, well-formed request still gets through */
-    cr_assert_eq(s_send_health(cli, 77), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, 77), CMN_OK);
     Obt__Dots__Request *req = s_server_take(srv, &peer);
     cr_assert_eq(req->corr_id, 77);
     obt__dots__request__free_unpacked(req, NULL);
@@ -386,7 +375,7 @@ Test(cmn_bus, client_call_drops_other_ids_and_times_out)
     cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
     cmn_bus_server_t *srv = s_server(s_keys);
     cmn_bus_client_t *cli = s_client(s_keys);
-    cr_assert_eq(s_send_health(cli, 1000), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, 1000), CMN_OK);
     zframe_t *peer = NULL;
     Obt__Dots__Request *req = s_server_take(srv, &peer);
     obt__dots__request__free_unpacked(req, NULL);
@@ -461,7 +450,7 @@ s_assert_unknown_client_is_ignored(bool knows_server)
     cmn_bus_server_t *srv = s_server(s_keys);
     cmn_bus_client_t *stranger = s_client(other);
 
-    cr_assert_eq(s_send_health(stranger, 555), CMN_OK);
+    cr_assert_eq(obt_send_health(stranger, 555), CMN_OK);
     cr_assert_not(s_readable(cmn_bus_server_sock(srv), S_QUIET_MS),
                   "a request from an unknown key reached the server");
     zframe_t *peer = NULL;
@@ -472,7 +461,7 @@ s_assert_unknown_client_is_ignored(bool knows_server)
 
     /* the server still serves a client it knows */
     cmn_bus_client_t *cli = s_client(s_keys);
-    cr_assert_eq(s_send_health(cli, 556), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, 556), CMN_OK);
     Obt__Dots__Request *req = s_server_take(srv, &peer);
     cr_assert_eq(req->corr_id, 556);
     obt__dots__request__free_unpacked(req, NULL);
@@ -819,7 +808,7 @@ Test(cmn_bus, the_caller_is_the_key_file_of_the_connection)
     cmn_err_t err = CMN_EIO;
     cmn_bus_client_t *cli = cmn_bus_client_new(s_ep, s_keys, "dots-2", "dots", &err);
     cr_assert_not_null(cli);
-    cr_assert_eq(s_send_health(cli, 7), CMN_OK);
+    cr_assert_eq(obt_send_health(cli, 7), CMN_OK);
     cr_assert(s_readable(cmn_bus_server_sock(srv), S_WAIT_MS), "no request arrived");
     zframe_t *peer = NULL;
     cmn_caller_t caller;

@@ -42,6 +42,15 @@ s_str(const char *s)
     return item;
 }
 
+/* A text string of exactly len bytes (NULs included). */
+static cbor_item_t *
+s_strn(const char *s, size_t len)
+{
+    cbor_item_t *item = cbor_build_stringn(s, len);
+    cr_assert_not_null(item);
+    return item;
+}
+
 static cbor_item_t *
 s_uint(uint64_t v)
 {
@@ -527,6 +536,15 @@ s_check_uuid_prop(s_decode_fn fn, const char *key)
     }
     s_assert_eproto(fn, s_one(key, s_bytes(s_psk, 16)), "uuid as 16 raw bytes");
     s_assert_eproto(fn, s_one(key, s_uint(1)), "uuid as int");
+    /* A deployed OBT sends the 36 characters and their C terminator (37 bytes). */
+    s_assert_ok(fn, s_one(key, s_strn(U_DEV, 37)), "uuid with one trailing NUL");
+    s_assert_eproto(fn, s_one(key, s_strn(U_DEV "\0", 38)), "uuid with two trailing NULs");
+    s_assert_eproto(fn,
+                    s_one(key, s_strn("11111111-2222-4333-8444-55555555555\0"
+                                      "5",
+                                      37)),
+                    "NUL inside the uuid");
+    s_assert_eproto(fn, s_one(key, s_strn("\0", 1)), "a lone NUL");
 }
 
 Test(cmn_svr, uuid_properties_are_validated_everywhere)
@@ -551,6 +569,12 @@ Test(cmn_svr, uuid_properties_are_validated_everywhere)
         *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
     }
     s_assert_uuid(&out.deviceuuid, lower);
+
+    /* the 37-byte form decodes to the same UUID */
+    b = s_one("deviceuuid", s_strn(U_DEV, 37));
+    cr_assert_eq(cmn_doxm_decode(b.buf, b.len, &out), CMN_OK);
+    free(b.buf);
+    s_assert_uuid(&out.deviceuuid, U_DEV);
 }
 
 /* ---------------------------------------------------------------- pstat */
@@ -875,6 +899,10 @@ s_creds_validates_entries(void)
     s_assert_ok(obt_svr_dec_creds, s_one_cred("credtype", s_uint(511)), "credtype 511");
     s_assert_eproto(obt_svr_dec_creds, s_one_cred("credtype", s_uint(512)), "credtype 512");
     s_assert_ok(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("*")), "wildcard");
+    s_assert_ok(obt_svr_dec_creds, s_one_cred("subjectuuid", s_strn(U_OWNER, 37)),
+                "subjectuuid with its trailing NUL");
+    s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_strn(U_OWNER "\0", 38)),
+                    "subjectuuid with two NULs");
     s_assert_ok(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str(U_UPPER)), "upper uuid");
     s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("**")), "**");
     s_assert_eproto(obt_svr_dec_creds, s_one_cred("subjectuuid", s_str("")), "empty subject");
@@ -1108,6 +1136,13 @@ s_acl_validates_subjects(void)
     s_assert_eproto(obt_svr_dec_acl,
                     s_one_ace(s_ace_with("subject", s_kv(s_map(), "uuid", s_str("*")))),
                     "wildcard uuid subject");
+    s_assert_ok(obt_svr_dec_acl,
+                s_one_ace(s_ace_with("subject", s_kv(s_map(), "uuid", s_strn(U_OWNER, 37)))),
+                "uuid subject with its trailing NUL (37 bytes)");
+    s_assert_eproto(
+            obt_svr_dec_acl,
+            s_one_ace(s_ace_with("subject", s_kv(s_map(), "uuid", s_strn(U_OWNER "\0", 38)))),
+            "uuid subject with two NULs");
     s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_ace_with("subject", s_str(U_OWNER))),
                     "subject text");
     s_assert_eproto(obt_svr_dec_acl, s_one_ace(s_kv(s_map(), "permission", s_uint(2))),

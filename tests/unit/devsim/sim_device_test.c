@@ -1,4 +1,5 @@
 /* sim_device_test.c — devsim state machine, entry checks, write rules, CR2640, store */
+#include <cbor.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -651,4 +652,158 @@ Test(sim_device, a_half_owned_rfotm_device_resets_at_boot)
     cr_assert(cmn_uuid_is_nil(&s_dev.doxm.devowneruuid));
     cr_assert_not(cmn_uuid_eq(&s_dev.doxm.deviceuuid, &first), "a reset device has a new uuid");
     cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFOTM);
+}
+
+/* POSTs acl2 {aclist2: [{subject: {uuid: <subject, len bytes>}, resources: [{href:
+ * "/a/light"}], permission: 2}]} as the DOC; returns the code. */
+static int
+s_post_ace_subject(const char *subject, size_t len)
+{
+    cbor_item_t *sub = cbor_new_definite_map(1);
+    cbor_item_t *res = cbor_new_definite_map(1);
+    cbor_item_t *ress = cbor_new_definite_array(1);
+    cbor_item_t *ace = cbor_new_definite_map(3);
+    cbor_item_t *aces = cbor_new_definite_array(1);
+    cbor_item_t *root = cbor_new_definite_map(1);
+    cr_assert(sub && res && ress && ace && aces && root);
+    cr_assert(cbor_map_add(sub, (struct cbor_pair){cbor_move(cbor_build_string("uuid")),
+                                                   cbor_move(cbor_build_stringn(subject, len))}));
+    cr_assert(cbor_map_add(res, (struct cbor_pair){cbor_move(cbor_build_string("href")),
+                                                   cbor_move(cbor_build_string("/a/light"))}));
+    cr_assert(cbor_array_push(ress, cbor_move(res)));
+    cr_assert(cbor_map_add(
+            ace, (struct cbor_pair){cbor_move(cbor_build_string("subject")), cbor_move(sub)}));
+    cr_assert(cbor_map_add(
+            ace, (struct cbor_pair){cbor_move(cbor_build_string("resources")), cbor_move(ress)}));
+    cr_assert(cbor_map_add(ace, (struct cbor_pair){cbor_move(cbor_build_string("permission")),
+                                                   cbor_move(cbor_build_uint8(2))}));
+    cr_assert(cbor_array_push(aces, cbor_move(ace)));
+    cr_assert(cbor_map_add(
+            root, (struct cbor_pair){cbor_move(cbor_build_string("aclist2")), cbor_move(aces)}));
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    size_t n = cbor_serialize_alloc(root, &buf, &cap);
+    cbor_decref(&root);
+    cr_assert_gt(n, 0);
+    int code = s_post(&s_doc, "/oic/sec/acl2", buf, n);
+    free(buf);
+    return code;
+}
+
+/* A widely deployed OBT sends ACE subject UUIDs as 37-byte text (the 36 characters and
+ * a NUL): accepted, stored as the UUID; anything else malformed is still 4.00. */
+Test(sim_device, ace_subject_uuid_with_trailing_nul_is_accepted)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    static const char subject[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
+    size_t before = s_dev.acl.n_aces;
+    cr_assert_eq(s_post_ace_subject(subject, sizeof subject), 204, "37 bytes with the NUL");
+    cr_assert_eq(s_dev.acl.n_aces, before + 1);
+    cmn_uuid_t want;
+    cr_assert_eq(cmn_uuid_from_str(subject, &want), CMN_OK);
+    cr_expect(cmn_uuid_eq(&s_dev.acl.aces[before].subject_uuid, &want));
+    cr_assert_eq(s_post_ace_subject(subject, sizeof subject - 1), 204, "36 characters");
+    cr_assert_eq(s_dev.acl.n_aces, before + 2);
+    static const char two_nuls[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3\0";
+    cr_expect_eq(s_post_ace_subject(two_nuls, sizeof two_nuls), 400, "two NULs");
+    static const char inner[] = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d\0"
+                                "3";
+    cr_expect_eq(s_post_ace_subject(inner, sizeof inner), 400, "NUL inside");
+    cr_expect_eq(s_dev.acl.n_aces, before + 2, "a refused ACE was stored");
+}
+
+static int
+s_delete(const sim_peer_t *peer, const char *path, const char *query)
+{
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    bool changed = false;
+    int code = sim_device_handle(&s_dev, peer, SIM_DELETE, path, query, NULL, 0, &body, &blen,
+                                 &changed);
+    free(body);
+    cr_assert_eq(changed, code >= 200 && code < 300);
+    return code;
+}
+
+/* POSTs one PSK credential for a fresh subject as peer; returns its credid. */
+static int64_t
+s_add_psk_cred(const sim_peer_t *peer)
+{
+    uint8_t key[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .priv_data = key,
+                       .priv_len = sizeof key};
+    cr_assert_eq(cmn_uuid_generate(&cred.subjectuuid), CMN_OK);
+    (void) strcpy(cred.priv_encoding, CMN_ENC_RAW);
+    cmn_creds_t c = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&c, &buf, &len), CMN_OK);
+    cr_assert_eq(s_post(peer, "/oic/sec/cred", buf, len), 204);
+    free(buf);
+    return s_dev.creds.creds[s_dev.creds.n_creds - 1].credid;
+}
+
+static bool
+s_has_cred(int64_t id)
+{
+    for (size_t i = 0; i < s_dev.creds.n_creds; i++) {
+        if (s_dev.creds.creds[i].credid == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Test(sim_device, cred_delete_by_credid_and_all_but_owner)
+{
+    cmn_uuid_t owner;
+    s_own(&owner);
+    cr_assert_eq(s_dev.creds.n_creds, 1);
+    int64_t owner_id = s_dev.creds.creds[0].credid;
+    int64_t a = s_add_psk_cred(&s_doc);
+    int64_t b = s_add_psk_cred(&s_doc);
+    cr_assert_eq(s_dev.creds.n_creds, 3);
+    char q[32];
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) a);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", q), 202);
+    cr_expect_not(s_has_cred(a));
+    cr_expect(s_has_cred(b) && s_has_cred(owner_id));
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", q), 404, "deleted twice");
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "credid=abc"), 400);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "credid=-1"), 400);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", "subjectuuid=x"), 400, "unsupported filter");
+    cr_expect_eq(s_dev.creds.n_creds, 2, "a refused DELETE removed something");
+    (void) s_add_psk_cred(&s_doc);
+    cr_expect_eq(s_delete(&s_doc, "/oic/sec/cred", NULL), 202);
+    cr_assert_eq(s_dev.creds.n_creds, 1, "all but the owner credential");
+    cr_expect_eq(s_dev.creds.creds[0].credid, owner_id);
+
+    /* RFPRO: the owner (implicit access, rowneruuid of cred) may delete; a stranger may not */
+    cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
+    s_dev.doc_open = false;
+    sim_peer_t psk = {.is_secure = true, .has_peer = true, .peer = owner};
+    int64_t c = s_add_psk_cred(&psk);
+    sim_peer_t other = {.is_secure = true, .has_peer = true};
+    cr_assert_eq(cmn_uuid_generate(&other.peer), CMN_OK);
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) c);
+    cr_expect_eq(s_delete(&other, "/oic/sec/cred", q), 403);
+    cr_expect_eq(s_delete(&s_plain, "/oic/sec/cred", q), 401);
+    cr_expect(s_has_cred(c));
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", q), 202);
+    cr_expect_not(s_has_cred(c));
+
+    /* RFNOP: no credential changes */
+    c = s_add_psk_cred(&psk);
+    cmn_pstat_t p = {.present = CMN_PSTAT_HAS_DOS, .dos_s = CMN_DOS_RFNOP};
+    cr_assert_eq(s_post_pstat(&psk, &p), 204);
+    (void) snprintf(q, sizeof q, "credid=%lld", (long long) c);
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", q), 403);
+    cr_expect_eq(s_delete(&psk, "/oic/sec/cred", NULL), 403);
+    cr_expect(s_has_cred(c));
 }

@@ -1,0 +1,63 @@
+/* cmn_commit.h — group commit: what one loop pass writes goes into one LMDB
+ * transaction with one sync, and nothing the process sends meanwhile leaves before it */
+#ifndef CMN_COMMIT_H
+#define CMN_COMMIT_H
+
+#include <stdint.h>
+
+#include "cmn_err.h"
+#include "cmn_kv.h"
+
+/* The rule (persist before act, docs/internals.md "Group commit"):
+ * - the first write of a pass opens the group: one write transaction of the store,
+ *   and the bus is held (cmn_bus_hold): from then on every message the process sends
+ *   is queued;
+ * - each write is a child transaction of the group (cmn_commit_begin): a write that
+ *   fails (a full map) is undone alone, the others stay;
+ * - cmn_commit_flush, once per pass (cmn_loop_set_flush) or where a caller needs the
+ *   outcome now, commits the group (one fdatasync when the store is durable), then
+ *   sends the queued messages; if the commit fails they are dropped (wiped): no
+ *   device or service is told anything that is not stored.
+ * Reads during a pass go through the group (cmn_commit_group) so that they see what
+ * the pass wrote. One group per store, on the daemon's thread. */
+
+typedef struct cmn_commit cmn_commit_t;
+
+/* A group for kv (borrowed: it must outlive the group). NULL if out of memory. */
+cmn_commit_t *cmn_commit_new(cmn_kv_t *kv);
+/* Commits what is open (its error at debug level) and drops the held messages (their
+ * sockets may be closed already: flush before closing them to send them), then frees.
+ * Accepts NULL. */
+void cmn_commit_destroy(cmn_commit_t **self_p);
+
+/* A write transaction inside the group, opening the group if needed. Finish it with
+ * cmn_kv_commit (into the group: no sync) or cmn_kv_abort. Nothing else of the
+ * store may be used until then. */
+cmn_err_t cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
+
+/* The group's transaction for reads, NULL when none is open. Borrowed: never commit
+ * or abort it. */
+cmn_kv_txn_t *cmn_commit_group(cmn_commit_t *self);
+
+/* A transaction for reads: the group's while one is open (it sees what the pass
+ * wrote), else a read-only one of its own. End it with cmn_commit_read_end, never
+ * with a commit or an abort. */
+cmn_err_t cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
+void cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p);
+
+/* Commits the group, then releases the bus. CMN_OK when nothing was open; else the
+ * commit's error (the group's writes are lost, the held messages dropped). */
+cmn_err_t cmn_commit_flush(cmn_commit_t *self);
+
+/* Counters since new. */
+typedef struct {
+    uint64_t groups;    /* groups committed (= syncs of a durable store) */
+    uint64_t writes;    /* child transactions begun in them (writes of the store) */
+    uint64_t failed;    /* groups whose commit failed */
+    uint64_t held;      /* messages held, then sent or dropped */
+    uint64_t commit_us; /* time spent committing groups (the sync is most of it) */
+    uint64_t max_us;    /* the longest group commit */
+} cmn_commit_stats_t;
+void cmn_commit_stats(const cmn_commit_t *self, cmn_commit_stats_t *ret);
+
+#endif

@@ -1,0 +1,236 @@
+/* sim_csr.c — certificate support of a simulated device and its /oic/sec/csr */
+#include "sim_csr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmn_cert.h"
+#include "cmn_log.h"
+#include "sim_svr.h"
+
+static void
+s_set(sim_device_t *d, bool has_certs, bool has_csr)
+{
+    d->has_certs = has_certs;
+    d->has_csr = has_certs && has_csr;
+    d->is_csr_bad_cn = false;
+    d->doxm.sct = has_certs ? (CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT) : CMN_CREDTYPE_PSK;
+}
+
+cmn_err_t
+sim_csr_setup(const char *spec, sim_device_t *devs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s_set(&devs[i], strcmp(spec, "all") == 0, true);
+    }
+    if (spec[0] == '\0' || strcmp(spec, "all") == 0) {
+        return CMN_OK;
+    }
+    char *copy = strdup(spec);
+    char *save = NULL;
+    cmn_err_t err = copy ? CMN_OK : CMN_ENOMEM;
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && err == CMN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        char *end = NULL;
+        errno = 0;
+        long idx = strtol(item, &end, 10);
+        bool nocsr = end && strcmp(end, ":nocsr") == 0;
+        bool badcn = end && strcmp(end, ":badcn") == 0;
+        if (errno || end == item || (*end != '\0' && !nocsr && !badcn) || idx < 0 ||
+            (size_t) idx >= n) {
+            (void) fprintf(stderr,
+                           "error: --certs: bad entry \"%s\" (all, or IDX, IDX:nocsr or "
+                           "IDX:badcn with IDX below --count)\n",
+                           item);
+            err = CMN_EINVAL;
+            break;
+        }
+        s_set(&devs[idx], true, !nocsr);
+        devs[idx].is_csr_bad_cn = badcn;
+    }
+    free(copy);
+    return err;
+}
+
+/* The device's key: read, or made and written 0600 at the first request. */
+static EVP_PKEY *
+s_key(const sim_device_t *dev)
+{
+    char path[600];
+    (void) snprintf(path, sizeof path, "%s/csr-key.pem", dev->dir);
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        EVP_PKEY *key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+        (void) fclose(fp);
+        return key;
+    }
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    int fd = key ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+    fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool ok = fp && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL) == 1;
+    if (fp) {
+        ok = fclose(fp) == 0 && ok;
+    } else if (fd >= 0) {
+        (void) close(fd);
+    }
+    if (!ok) {
+        cmn_log_err("SIM-CSR-KEY", "dev=%d cannot write its key \"%s\"", dev->idx, path);
+        EVP_PKEY_free(key);
+        return NULL;
+    }
+    cmn_log_info("SIM-CSR-KEY", "dev=%d made its P-256 key", dev->idx);
+    return key;
+}
+
+int
+sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len)
+{
+    if (!dev->has_csr) {
+        return SIM_CODE_NOT_FOUND;
+    }
+    EVP_PKEY *key = s_key(dev);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    char cn[48], u[37];
+    cmn_uuid_to_str(dev->is_csr_bad_cn ? &dev->piid : &dev->doxm.deviceuuid, u);
+    (void) snprintf(cn, sizeof cn, "uuid:%s", u);
+    int code = SIM_CODE_INTERNAL;
+    if (key && req && name && b &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *) cn, -1, -1, 0) ==
+                1 &&
+        X509_REQ_set_subject_name(req, name) == 1 && X509_REQ_set_pubkey(req, key) == 1 &&
+        X509_REQ_sign(req, key, EVP_sha256()) > 0 && PEM_write_bio_X509_REQ(b, req) == 1) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(b, &data);
+        cmn_csr_t csr = {(uint8_t *) data, (size_t) n, CMN_ENC_PEM};
+        if (cmn_csr_encode(&csr, ret, len) == CMN_OK) {
+            code = SIM_CODE_CONTENT;
+        }
+    }
+    BIO_free(b);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return code;
+}
+
+/* The private key of the identity certificate: the one CMS sent, else our own. */
+static EVP_PKEY *
+s_cert_key(const sim_device_t *dev, const cmn_cred_t *c)
+{
+    if (c->priv_len > 0) {
+        const uint8_t *p = c->priv_data;
+        return d2i_AutoPrivateKey(NULL, &p, (long) c->priv_len);
+    }
+    return s_key(dev);
+}
+
+bool
+sim_cert_setup(const sim_device_t *dev, void *tls)
+{
+    SSL *ssl = tls;
+    const cmn_cred_t *cert = NULL;
+    X509_STORE *store = X509_STORE_new();
+    size_t n_anchors = 0;
+    for (size_t i = 0; store && i < dev->creds.n_creds; i++) {
+        const cmn_cred_t *c = &dev->creds.creds[i];
+        if (c->credtype != CMN_CREDTYPE_CERT || c->pub_len == 0) {
+            continue;
+        }
+        if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && cert == NULL) {
+            cert = c;
+        } else if (strcmp(c->credusage, "oic.sec.cred.trustca") == 0) {
+            STACK_OF(X509) *sk = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+            for (int k = 0; sk && k < sk_X509_num(sk); k++) {
+                n_anchors += X509_STORE_add_cert(store, sk_X509_value(sk, k)) == 1;
+            }
+            sk_X509_pop_free(sk, X509_free);
+        }
+    }
+    STACK_OF(X509) *chain = cert ? cmn_cert_parse_pem(cert->pub_data, cert->pub_len) : NULL;
+    EVP_PKEY *key = chain ? s_cert_key(dev, cert) : NULL;
+    bool ok = n_anchors > 0 && key && SSL_use_certificate(ssl, sk_X509_value(chain, 0)) == 1 &&
+              SSL_use_PrivateKey(ssl, key) == 1 && SSL_check_private_key(ssl) == 1;
+    for (int i = 1; ok && i < sk_X509_num(chain); i++) {
+        ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
+    }
+    if (ok) {
+        /* no CRL yet (docs/cms.md "Not done yet"): libcoap's context asks for one */
+        (void) X509_VERIFY_PARAM_clear_flags(SSL_get0_param(ssl),
+                                             X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+        ok = SSL_set0_verify_cert_store(ssl, store) == 1;
+        store = ok ? NULL : store; /* owned by ssl now */
+    }
+    X509_STORE_free(store);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+    return ok;
+}
+
+/* Adds the trust anchors (oic.sec.cred.trustca, PEM) of creds to store; their count. */
+static size_t
+s_add_anchors(X509_STORE *store, const cmn_creds_t *creds)
+{
+    size_t n = 0;
+    for (size_t i = 0; creds && i < creds->n_creds; i++) {
+        const cmn_cred_t *c = &creds->creds[i];
+        if (c->credtype != CMN_CREDTYPE_CERT || strcmp(c->credusage, "oic.sec.cred.trustca") != 0) {
+            continue;
+        }
+        STACK_OF(X509) *sk = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+        for (int k = 0; sk && k < sk_X509_num(sk); k++) {
+            n += X509_STORE_add_cert(store, sk_X509_value(sk, k)) == 1;
+        }
+        sk_X509_pop_free(sk, X509_free);
+    }
+    return n;
+}
+
+bool
+sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
+{
+    if (c->credtype != CMN_CREDTYPE_CERT || strcmp(c->credusage, "oic.sec.cred.cert") != 0) {
+        return true;
+    }
+    const char *why = NULL;
+    char reason[200] = "";
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *chain = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+    STACK_OF(X509) *mid = chain ? sk_X509_dup(chain) : NULL;
+    X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
+    EVP_PKEY *key = NULL;
+    if (store == NULL || ctx == NULL || leaf == NULL || mid == NULL) {
+        why = "no PEM certificate in publicdata";
+    } else if (s_add_anchors(store, in) + s_add_anchors(store, &dev->creds) == 0) {
+        why = "no trust anchor for it";
+    } else if (X509_STORE_CTX_init(ctx, store, leaf, mid) != 1 || X509_verify_cert(ctx) != 1) {
+        why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    } else if (cmn_cert_check_end_entity(leaf, NULL, reason, sizeof reason) != CMN_OK) {
+        why = reason;
+    } else if ((key = s_cert_key(dev, c)) == NULL || X509_check_private_key(leaf, key) != 1) {
+        why = "its key is neither the device's nor the one sent with it";
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    sk_X509_free(mid);
+    sk_X509_pop_free(chain, X509_free);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    if (why) {
+        cmn_log_notice("SIM-CERT-REFUSED", "dev=%d identity certificate refused: %s", dev->idx,
+                       why);
+    }
+    return why == NULL;
+}

@@ -1,0 +1,38 @@
+/* sim_csr.h — certificate support of a simulated device: which devices have it
+ * (--certs), /oic/sec/csr over a P-256 key made once per device (OCF-NOTES 3.6) */
+#ifndef SIM_CSR_H
+#define SIM_CSR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_device.h"
+
+/* Applies --certs to devs: "" none, "all" every device, or a comma list of IDX (with
+ * /oic/sec/csr), IDX:nocsr (certificates without /oic/sec/csr: the CMS makes the
+ * key pair) and IDX:badcn (a test's bad input: the CSR's CN names another uuid). A device with it
+ * has sct 1|8 (doxm), the others sct 1. CMN_EINVAL for a bad spec (printed). */
+cmn_err_t sim_csr_setup(const char *spec, sim_device_t *devs, size_t n);
+
+/* GET /oic/sec/csr: 4.04 unless the device has certificates and a CSR resource; else
+ * 2.05 with {"csr": PEM, "encoding": "oic.sec.encoding.pem"}, CN "uuid:<deviceuuid>",
+ * signed with the device's key (dir/csr-key.pem, 0600, made at the first request). */
+int sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len);
+
+/* A POSTed credtype-8 oic.sec.cred.cert entry (c) must be usable (OCF-NOTES 3.3): its
+ * publicdata chain (PEM, leaf first) verifies against a trust anchor of the same POST
+ * (in) or already stored on dev, its leaf has the OCF end-entity profile, and its key
+ * is the device's own (csr-key.pem) or the privatedata given with it. false with a
+ * reason logged otherwise: the POST is refused (4.00) and changes nothing. */
+bool sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c);
+
+/* The device's identity certificate on a post-transfer DTLS server session (docs/cms.md):
+ * when dev holds a credtype-8 oic.sec.cred.cert (its chain) with its key (privatedata
+ * from CMS, or its own csr-key.pem) and at least one oic.sec.cred.trustca, puts the
+ * chain and key on ssl and the anchors as its verify store, and returns true: the
+ * caller asks for the peer's certificate and offers the ECDHE-ECDSA CCM suites.
+ * false (nothing changed) otherwise. ssl is an SSL *. */
+bool sim_cert_setup(const sim_device_t *dev, void *ssl);
+
+#endif

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# compose-test.sh — the container deployment for real (docs/deploy.md), as CI runs it:
+#  1. a Debian 12 base image made with debootstrap from the Debian mirror (no registry),
+#     cached in $OBT_COMPOSE_CACHE (default /var/cache/obt-compose) and imported into
+#     podman as debian:12 and debian:12-slim (the latter without docs, manuals, locales);
+#  2. our image built from docker/Dockerfile as it is (obt:latest);
+#  3. two private network namespaces joined by a veth pair: the suite's side (obtgw0)
+#     and the device network's side (obtdev0). Podman's Docker API service runs in the
+#     suite's namespace (entered with nsenter --net=: `ip netns exec` remounts /sys and
+#     breaks the OCI runtime), and docker-compose brings compose.yaml up against it,
+#     with keys made by the image's `obtctl keys --owner 10001`;
+#  4. ocf-devsim (from the image) hosts N devices on the device side; obtctl, in a
+#     container, discovers, approves and onboards them all to RFNOP;
+#  5. checks: each container holds its own secret only, the stores belong to the
+#     service user, each service's health check answers alone within its timeout;
+#  6. `restart gateway`, then `restart dots` (a known trap), cms, ams: every service
+#     healthy again, every record kept (the device table, each device's CMS and AMS
+#     records, the devices' own state);
+#  7. tears everything down, pass or fail (containers, volumes, API service, namespaces,
+#     keys). The images and the base tarballs stay (the cache).
+# Exit: 0 passed, 1 failed, 77 skipped (the reason is printed: not root, a tool
+# missing, no container runtime, no network namespaces).
+# Settings: OBT_COMPOSE_DEVICES (20), OBT_COMPOSE_CACHE, OBT_DEBIAN_MIRROR
+# (http://deb.debian.org/debian), OBT_COMPOSE_COLD=1 (debootstrap again into a fresh
+# cache and build without podman's layer cache: the figure for a new CI machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${OBT_COMPOSE_DEVICES:-20}
+CACHE=${OBT_COMPOSE_CACHE:-/var/cache/obt-compose}
+MIRROR=${OBT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+COLD=${OBT_COMPOSE_COLD:-0}
+PROJECT=obtci$$
+NS_SUITE=obtc-suite-$$
+NS_DEV=obtc-dev-$$
+SVC_UID=10001
+START=$SECONDS
+
+say() { echo "compose-test.sh: [$((SECONDS - START))s] $*" >&2; }
+skip() {
+    echo "compose-test.sh: SKIPPED: $*" >&2
+    exit 77
+}
+fail() {
+    echo "compose-test.sh: FAILED: $*" >&2
+    exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (rootful podman, network namespaces, debootstrap)"
+for tool in podman debootstrap docker-compose nsenter ip; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool is missing: run scripts/setup.sh"
+done
+if ! why=$(podman info 2>&1 >/dev/null); then
+    skip "podman cannot run containers here: $(printf %s "$why" | tail -n 1)"
+fi
+
+T=""
+SVC_PID=""
+UP=0
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$SVC_PID" ]; then
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ "$UP" = 1 ]; then
+            echo "compose-test.sh: the services' logs (last 40 lines each):" >&2
+            docker-compose -p "$PROJECT" -f compose.yaml logs --no-color --tail 40 >&2 2>&1 || true
+            podman logs --tail 40 "${PROJECT}_devsim" >&2 2>&1 || true
+        fi
+        docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
+    fi
+    podman rm -f -t 2 "${PROJECT}_devsim" >/dev/null 2>&1 || true
+    # whatever compose left (a failed up): by the project's label
+    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
+    podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    if [ -n "$SVC_PID" ]; then
+        kill "$SVC_PID" 2>/dev/null || true
+        wait "$SVC_PID" 2>/dev/null || true
+    fi
+    ip netns del "$NS_SUITE" 2>/dev/null || true
+    ip netns del "$NS_DEV" 2>/dev/null || true
+    [ -n "$T" ] && rm -rf "$T"
+    echo "compose-test.sh: $([ "$rc" -eq 0 ] && echo passed || echo "exit $rc") in $((SECONDS - START)) s" >&2
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+T=$(mktemp -d /tmp/obt-compose.XXXXXX)
+chmod 0755 "$T"
+# The OCI runtime: runc (crun 1.8 refuses this kind of host's hybrid cgroups: "cgroups in
+# hybrid mode not supported"). Every podman below, the API service too, reads this.
+RUNTIME=${OBT_COMPOSE_RUNTIME:-runc}
+command -v "$RUNTIME" >/dev/null 2>&1 || skip "the OCI runtime $RUNTIME is missing: run scripts/setup.sh"
+# Podman raises a container's open-files and process limits to the maximum; where the
+# host may not raise them (a CI sandbox without CAP_SYS_RESOURCE) runc fails ("error
+# setting rlimits for ready process ... operation not permitted"): ask for limits the
+# host allows (nofile: the host's own, at most 65536; nproc 4096: the daemons need a few).
+nofile=$(ulimit -Hn)
+{ [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ]; } && nofile=65536
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n[engine]\nruntime = "%s"\n' \
+    "$nofile" "$nofile" "$RUNTIME" >"$T/containers.conf"
+export CONTAINERS_CONF=$T/containers.conf
+
+# --- 1. base image -----------------------------------------------------------------
+base_image() {
+    local minbase=$CACHE/debian-12-minbase.tar slim=$CACHE/debian-12-slim.tar
+    if [ "$COLD" != 1 ] && [ -s "$minbase" ] && [ -s "$slim" ] &&
+        podman image exists docker.io/library/debian:12 &&
+        podman image exists docker.io/library/debian:12-slim; then
+        say "base image: cached ($CACHE)"
+        return
+    fi
+    mkdir -p "$CACHE"
+    if [ "$COLD" = 1 ] || [ ! -s "$minbase" ] || [ ! -s "$slim" ]; then
+        local rootfs
+        rootfs=$(mktemp -d /var/tmp/obt-debootstrap.XXXXXX)
+        say "base image: debootstrap --variant=minbase bookworm from $MIRROR"
+        if ! debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
+            tail -n 20 "$CACHE/debootstrap.log" >&2
+            rm -rf "$rootfs"
+            fail "debootstrap failed (log: $CACHE/debootstrap.log)"
+        fi
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        tar -C "$rootfs" --numeric-owner -cf "$minbase.part" . && mv "$minbase.part" "$minbase"
+        # -slim as Docker's: no documentation, manuals or locales
+        tar -C "$rootfs" --numeric-owner --exclude='./usr/share/doc/*' \
+            --exclude='./usr/share/man/*' --exclude='./usr/share/info/*' \
+            --exclude='./usr/share/locale/*' -cf "$slim.part" . && mv "$slim.part" "$slim"
+        rm -rf "$rootfs"
+    fi
+    say "base image: podman import"
+    podman import --quiet --change 'CMD ["bash"]' "$minbase" docker.io/library/debian:12 >/dev/null
+    podman import --quiet --change 'CMD ["bash"]' "$slim" docker.io/library/debian:12-slim >/dev/null
+}
+
+
+base_image
+
+# --- 2. our image ------------------------------------------------------------------
+say "podman build -f docker/Dockerfile -t obt:latest ."
+build_flags=(--network host)
+[ "$COLD" = 1 ] && build_flags+=(--no-cache)
+if ! podman build "${build_flags[@]}" -f docker/Dockerfile -t obt:latest . >"${TMPDIR:-/tmp}/obt-compose-build.log" 2>&1; then
+    tail -n 40 "${TMPDIR:-/tmp}/obt-compose-build.log" >&2
+    fail "the image did not build (log: ${TMPDIR:-/tmp}/obt-compose-build.log)"
+fi
+rm -f "${TMPDIR:-/tmp}/obt-compose-build.log"
+say "image: $(podman image inspect --format '{{.Size}}' obt:latest | awk '{printf "%.0f MB", $1 / 1e6}')"
+
+# --- 3. namespaces, API service, keys, compose up -------------------------------------
+in_suite() { nsenter --net="/run/netns/$NS_SUITE" "$@"; }
+in_dev() { nsenter --net="/run/netns/$NS_DEV" "$@"; }
+if ! why=$(ip netns add "$NS_SUITE" 2>&1 && ip netns add "$NS_DEV" 2>&1); then
+    skip "cannot create network namespaces: $why"
+fi
+ip link add obtgw0 netns "$NS_SUITE" type veth peer name obtdev0 netns "$NS_DEV"
+for side in suite dev; do
+    if [ $side = suite ]; then run=in_suite if=obtgw0 addr=10.48.0.1; else run=in_dev if=obtdev0 addr=10.48.0.2; fi
+    $run ip link set lo up
+    $run ip link set "$if" multicast on
+    $run ip addr add "$addr/24" dev "$if"
+    $run ip link set "$if" up
+    $run ip route add 224.0.0.0/4 dev "$if"
+done
+
+SOCK=$T/podman.sock
+in_suite podman system service --time=0 "unix://$SOCK" >"$T/podman-service.log" 2>&1 &
+SVC_PID=$!
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || fail "podman system service did not open $SOCK: $(cat "$T/podman-service.log")"
+export DOCKER_HOST=unix://$SOCK
+export OBT_IFACE=obtgw0 OBT_SCOPE=ipv4 OBT_COMPOSE_KEYS=$T/keys
+compose() { docker-compose -p "$PROJECT" -f compose.yaml "$@"; }
+
+say "keys: obtctl keys --owner $SVC_UID, obtctl kek new --owner $SVC_UID (the image's obtctl)"
+podman run --rm --network none --user 0 -v "$T:/w" obt:latest sh -c \
+    "obtctl keys --dir /w/keys --owner $SVC_UID >/dev/null && obtctl kek new --owner $SVC_UID \
+     /w/keys/secret/dots.kek /w/keys/secret/cms.kek /w/keys/secret/ams.kek >/dev/null"
+
+say "docker-compose up -d (podman $(podman version --format '{{.Client.Version}}'), $(docker-compose version --short))"
+UP=1
+compose up -d --no-build 2>&1 | sed 's/^/  /' >&2
+
+ctr() { echo "${PROJECT}_$1_1"; }
+# A container on the host network is in the namespace of whoever starts its process:
+# `podman exec` and `healthcheck run` must run in the suite's namespace too.
+# Waits until the service's own health check passes; fails after 60 s.
+wait_healthy() {
+    local svc=$1 until=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$until" ]; do
+        in_suite podman healthcheck run "$(ctr "$svc")" >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    fail "$svc did not become healthy: $(podman logs --tail 20 "$(ctr "$svc")" 2>&1)"
+}
+for svc in gateway cms ams dots; do wait_healthy $svc; done
+say "all four healthy"
+
+# --- 5. what each container holds and may do -----------------------------------------
+for svc in gateway dots cms ams; do
+    held=$(podman exec "$(ctr $svc)" ls /run/secrets/keys/secret | tr '\n' ' ')
+    want="$svc.cert_secret "
+    [ $svc != gateway ] && want="$svc.cert_secret $svc.kek "
+    [ "$held" = "$want" ] || fail "$svc holds the secrets \"$held\", not \"$want\""
+    if [ $svc != gateway ]; then
+        owner=$(podman exec "$(ctr $svc)" stat -c %u /var/lib/obt/$svc)
+        [ "$owner" = "$SVC_UID" ] || fail "$svc's store belongs to uid $owner, not $SVC_UID"
+    fi
+    t0=$(date +%s%N)
+    in_suite podman healthcheck run "$(ctr $svc)" >/dev/null || fail "$svc's health check failed"
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$ms" -lt 10000 ] || fail "$svc's health check took $ms ms (timeout 10 s)"
+    say "$svc: holds ${held% }; health check ${ms} ms"
+done
+
+# --- 4. devices, onboarding ----------------------------------------------------------
+say "ocf-devsim: $COUNT devices on the device network (obtdev0)"
+in_dev podman run -d --name "${PROJECT}_devsim" --network host obt:latest ocf-devsim \
+    --count "$COUNT" --dir /tmp/devices --address 10.48.0.2 --iface obtdev0 --scope ipv4 >/dev/null
+ctl() {
+    in_suite podman run --rm --network host --user 0 \
+        -v "$T/keys/public:/keys/public:ro" \
+        -v "$T/keys/secret/obtctl.cert_secret:/keys/secret/obtctl.cert_secret:ro" \
+        obt:latest obtctl --keys-dir /keys "$@"
+}
+found=0
+for _ in 1 2 3; do
+    ctl discover --window-ms 2000 >/dev/null || true
+    found=$(ctl --json devices | grep -o '"uuid":' | wc -l)
+    [ "$found" -ge "$COUNT" ] && break
+done
+[ "$found" -eq "$COUNT" ] || fail "discovery found $found of $COUNT devices"
+ctl approve --all >/dev/null
+say "obtctl onboard --all ($found devices)"
+ctl onboard --all --wait-s 180 >"$T/onboard.out" 2>&1 || {
+    cat "$T/onboard.out" >&2
+    fail "obtctl onboard --all failed"
+}
+table() { ctl --json devices | grep -o '"uuid":"[^"]*","first_uuid":"[^"]*","state":"[^"]*"' | sort; }
+before=$(table)
+rfnop=$(grep -c '"state":"RFNOP"' <<<"$before" || true)
+[ "$rfnop" -eq "$COUNT" ] || fail "$rfnop of $COUNT devices in RFNOP"
+say "$rfnop devices RFNOP"
+
+# --- 6. restarts: records kept ---------------------------------------------------------
+for svc in gateway dots cms ams; do
+    compose restart -t 5 $svc 2>&1 | sed 's/^/  /' >&2
+    wait_healthy $svc
+    say "restart $svc: healthy again"
+done
+for svc in gateway dots cms ams; do wait_healthy $svc; done
+after=$(table)
+[ "$after" = "$before" ] || fail "the device table changed across the restarts:
+$(diff <(echo "$before") <(echo "$after") || true)"
+mapfile -t uuids < <(grep -o '"uuid":"[^"]*"' <<<"$after" | cut -d'"' -f4 | head -n 3)
+for u in "${uuids[@]}"; do
+    shown=$(ctl --json show "$u") || fail "obtctl show $u failed after the restarts"
+    for part in cms ams; do
+        grep -q "\"$part\":{" <<<"$shown" || fail "$part has no record of $u after the restarts: $shown"
+    done
+done
+dump=$(podman exec "${PROJECT}_devsim" ocf-devsim --dump --dir /tmp/devices)
+owned=$(grep -o '"owned":true' <<<"$dump" | wc -l)
+nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
+[ "$owned" -eq "$COUNT" ] && [ "$nop" -eq "$COUNT" ] ||
+    fail "the devices themselves: $owned owned, $nop in RFNOP, of $COUNT"
+say "records kept across the restarts; the devices: $owned owned, $nop RFNOP"

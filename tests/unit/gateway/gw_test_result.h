@@ -1,0 +1,38 @@
+/* gw_test_result.h — what the gateway's unit tests keep of one gw_coap exchange, and
+ * the gw_coap_done_fn that records it (header-only: one copy per test program) */
+#ifndef GW_TEST_RESULT_H
+#define GW_TEST_RESULT_H
+
+#include <stdio.h>
+
+#include "gw_coap.h"
+
+typedef struct {
+    int done; /* calls of the callback */
+    cmn_err_t err;
+    int code;
+    char cipher[64];
+    char error[256];
+    char payload[64]; /* the reply's payload as text, cut */
+} gw_test_result_t;
+
+static inline void
+gw_test_done(void *arg,
+             cmn_err_t err,
+             const char *error,
+             int code,
+             const uint8_t *payload,
+             size_t len,
+             const char *cipher)
+{
+    gw_test_result_t *res = arg;
+    (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
+    (void) snprintf(res->payload, sizeof res->payload, "%.*s", (int) len,
+                    payload ? (const char *) payload : "");
+    res->done++;
+    res->err = err;
+    res->code = code;
+    (void) snprintf(res->cipher, sizeof res->cipher, "%s", cipher ? cipher : "");
+}
+
+#endif
