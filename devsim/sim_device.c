@@ -353,6 +353,12 @@ sim_device_handle(sim_device_t *dev,
      * first: who may not reach it does not learn that it is absent. */
     sim_res_info_t res = {.href = path};
     bool is_served = sim_device_res_info(dev, path, &res);
+    if (!is_served && strncmp(path, "/oic/sec/", 9) == 0) {
+        /* an SVR this device lacks (/oic/sec/csr without --certs): checked as an SVR, so
+         * its resource owner (the CMS) learns 4.04, others 4.01/4.03 */
+        res.is_svr = true;
+        res.is_dcr = true;
+    }
     int deny = s_access(dev, peer, method, &res, query);
     if (deny != 0) {
         return deny;
