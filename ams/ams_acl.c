@@ -46,8 +46,13 @@ bool
 ams_acl_ace_eq(const cmn_ace_t *a, const cmn_ace_t *b)
 {
     if (a->subject_kind != b->subject_kind || a->permission != b->permission ||
-        a->n_resources != b->n_resources) {
+        a->n_resources != b->n_resources || a->n_validity != b->n_validity) {
         return false;
+    }
+    for (size_t i = 0; i < a->n_validity; i++) {
+        if (strcmp(a->validity[i], b->validity[i]) != 0) {
+            return false;
+        }
     }
     if (a->subject_kind == CMN_ACE_SUBJECT_UUID &&
         !cmn_uuid_eq(&a->subject_uuid, &b->subject_uuid)) {
@@ -64,8 +69,15 @@ ams_acl_ace_eq(const cmn_ace_t *a, const cmn_ace_t *b)
     for (size_t i = 0; i < a->n_resources; i++) {
         bool found = false;
         for (size_t j = 0; j < b->n_resources && !found; j++) {
-            found = strcmp(a->resources[i].href, b->resources[j].href) == 0 &&
-                    strcmp(a->resources[i].wc, b->resources[j].wc) == 0;
+            const cmn_ace_res_t *ra = &a->resources[i], *rb = &b->resources[j];
+            found = strcmp(ra->href, rb->href) == 0 && strcmp(ra->wc, rb->wc) == 0 &&
+                    ra->n_rt == rb->n_rt && ra->n_ifs == rb->n_ifs;
+            for (size_t k = 0; found && k < ra->n_rt; k++) {
+                found = strcmp(ra->rt[k], rb->rt[k]) == 0;
+            }
+            for (size_t k = 0; found && k < ra->n_ifs; k++) {
+                found = strcmp(ra->ifs[k], rb->ifs[k]) == 0;
+            }
         }
         if (!found) {
             return false;
@@ -144,4 +156,49 @@ ams_acl_plan_free(ams_acl_plan_t *plan)
     free(plan->deletes);
     free(plan->replaces);
     memset(plan, 0, sizeof *plan);
+}
+
+cmn_err_t
+ams_acl_plan_add(ams_acl_plan_t *plan, const cmn_acl_t *acl, const cmn_ace_t *ace)
+{
+    bool present = false;
+    for (size_t i = 0; i < acl->n_aces && !present; i++) {
+        present = ams_acl_ace_eq(&acl->aces[i], ace);
+    }
+    for (size_t i = 0; i < plan->n_replaces && !present; i++) {
+        present = ams_acl_ace_eq(&plan->replaces[i], ace);
+    }
+    if (present) {
+        return CMN_OK;
+    }
+    if (plan->n_adds >= sizeof plan->adds / sizeof plan->adds[0]) {
+        return CMN_ENOSPC;
+    }
+    plan->adds[plan->n_adds++] = *ace;
+    return CMN_OK;
+}
+
+bool
+ams_acl_table2(const char *icv, const cmn_res_t *res, cmn_ace_t *ret)
+{
+    int cmp = 0;
+    if (cmn_icv_compare(icv, "ocf.2.4.0", &cmp) != CMN_OK || cmp > 0) {
+        return false;
+    }
+    cmn_ace_t ace;
+    memset(&ace, 0, sizeof ace);
+    ace.subject_kind = CMN_ACE_SUBJECT_ROLE;
+    (void) snprintf(ace.role, sizeof ace.role, "oic.role.owner");
+    ace.permission = CMN_PERM_R | CMN_PERM_U;
+    for (size_t i = 0; i < res->n_links && ace.n_resources < CMN_ACE_MAX_RES; i++) {
+        if (cmn_svr_is_svr_href(res->links[i].href)) {
+            (void) snprintf(ace.resources[ace.n_resources++].href, sizeof ace.resources[0].href,
+                            "%s", res->links[i].href);
+        }
+    }
+    if (ace.n_resources == 0) {
+        return false;
+    }
+    *ret = ace;
+    return true;
 }

@@ -14,7 +14,7 @@ typedef struct {
     size_t n_deletes;
     cmn_ace_t *replaces; /* ACEs to POST again without their SVR hrefs (malloc'd) */
     size_t n_replaces;
-    cmn_ace_t adds[AMS_BASELINE_COUNT]; /* baseline ACEs not yet present */
+    cmn_ace_t adds[AMS_BASELINE_COUNT + 1]; /* baseline (and Table 2) ACEs not yet present */
     size_t n_adds;
 } ams_acl_plan_t;
 
@@ -25,6 +25,16 @@ cmn_err_t ams_acl_plan(const cmn_acl_t *acl,
                        const cmn_uuid_t *ams,
                        ams_acl_plan_t *ret);
 void ams_acl_plan_free(ams_acl_plan_t *plan);
+
+/* Adds ace to plan's adds unless acl (or a replaced ACE) already holds an equal one;
+ * CMN_ENOSPC when the adds are full. */
+cmn_err_t ams_acl_plan_add(ams_acl_plan_t *plan, const cmn_acl_t *acl, const cmn_ace_t *ace);
+
+/* Table 2 of clause 5.5 (role uniformity): a device whose /oic/d icv is ocf.2.4.0 or
+ * older (compared as numbers) gets an ACE with subject role "oic.role.owner" and
+ * permission RU (-RU--) over every SVR its /oic/res lists. true with *ret for such a
+ * device; false for a newer one, or an icv that does not parse (*ret untouched). */
+bool ams_acl_table2(const char *icv, const cmn_res_t *res, cmn_ace_t *ret);
 
 /* The baseline ACEs (no aceid). */
 void ams_acl_baseline(const cmn_uuid_t *dots,

@@ -43,6 +43,11 @@ static const struct {
         {"kek", ctl_cmd_kek,
          "kek new FILE... | rotate --store-dir DIR --old FILE --new FILE  key-encryption keys "
          "of the stores' secrets"},
+        {"acl", ctl_cmd_acl,
+         "acl UUID | acl add|set|rm UUID ...  a device's ACEs through AMS (obtctl acl --help)"},
+        {"allow", ctl_cmd_allow,
+         "allow A B --res R --perm P    an ACE on device B for device A (subject uuid:A)"},
+        {"deny", ctl_cmd_deny, "deny A B                      remove what allow A B placed"},
         {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
         {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},

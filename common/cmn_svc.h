@@ -90,6 +90,9 @@ typedef struct {
     /* Called once the store is open, before the service binds and says READY (NULL:
      * nothing); a failure other than CMN_OK makes cmn_svc_new fail. */
     cmn_err_t (*init)(cmn_svc_t *svc, void *arg);
+    /* After a device was forgotten (reset or --forget): the service's cascade, e.g.
+     * AMS removing the ACEs that name it on other devices. NULL: nothing. */
+    void (*forgot)(cmn_svc_t *svc, const char *uuid);
 } cmn_svc_hooks_t;
 
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain
@@ -154,6 +157,8 @@ struct cmn_svc_job {
     uint64_t corr_id;              /* its request */
     uint32_t attempts;             /* runs so far */
     cmn_svc_reply_fn *on_reply;    /* the service's handler of the pending request */
+    uint8_t *action;               /* kind "action": the service's own request (owned), else NULL */
+    size_t action_len;
 };
 
 /* Sends one CoAP request of job over the service's own PSK session; step names it in
@@ -190,6 +195,20 @@ void cmn_svc_job_handover(cmn_svc_t *svc,
                           uint64_t corr_id,
                           const Obt__DeviceHandover *h);
 void cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid);
+/* A job of the service's own (kind "action", e.g. an AMS ACE change) on a device with
+ * a record: action (the packed request, copied) is persisted with the record's job
+ * before hooks->start runs (it finds job->action set), and a restart resumes it from
+ * the first step like a hand-over. The record's device (state, the service's fields)
+ * is kept; the job's end writes what the service gives cmn_svc_job_finish (a failure
+ * without a device keeps the record as it was) and answers peer with a ServiceReply
+ * "show" (peer NULL: nobody waits, errors are logged). A device whose job runs: ESTATE;
+ * no record: ENOTFOUND. */
+void cmn_svc_job_action(cmn_svc_t *svc,
+                        zframe_t *peer,
+                        uint64_t corr_id,
+                        const char *uuid,
+                        const uint8_t *action,
+                        size_t len);
 /* At start: resumes every job a record still holds. */
 void cmn_svc_job_resume_all(cmn_svc_t *svc);
 /* The job table (owned by the service; cmn_svc_job.c uses it). */

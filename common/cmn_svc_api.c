@@ -73,6 +73,9 @@ s_on_forget(cmn_svc_t *svc, zframe_t *peer, const Obt__ServiceRequest *req)
                        cmn_svc_name(svc), req->forget->device_uuid);
     }
     cmn_svc_answer(svc, peer, req->corr_id, err, NULL, OBT__SERVICE_REPLY__BODY_FORGET, NULL);
+    if (err == CMN_OK && cmn_svc_hooks(svc)->forgot) {
+        cmn_svc_hooks(svc)->forgot(svc, req->forget->device_uuid);
+    }
 }
 
 static void

@@ -13,13 +13,15 @@
 static const char *
 s_kind(const cmn_svc_job_t *job)
 {
-    return job->is_repair ? "repair" : "handover";
+    return job->action ? "action" : job->is_repair ? "repair" : "handover";
 }
 
 static Obt__ServiceReply__BodyCase
 s_body(const cmn_svc_job_t *job)
 {
-    return job->is_repair ? OBT__SERVICE_REPLY__BODY_REPAIR : OBT__SERVICE_REPLY__BODY_HANDOVER;
+    return job->action      ? OBT__SERVICE_REPLY__BODY_SHOW
+           : job->is_repair ? OBT__SERVICE_REPLY__BODY_REPAIR
+                            : OBT__SERVICE_REPLY__BODY_HANDOVER;
 }
 
 /* Frees job's contents and takes it out of the table. */
@@ -31,6 +33,7 @@ s_free(cmn_svc_job_t *job)
         hooks->drop(job);
     }
     free(job->work);
+    free(job->action);
     OPENSSL_cleanse(job->psk, sizeof job->psk);
     if (job->handover) {
         obt__device_handover__free_unpacked(job->handover, NULL);
@@ -45,6 +48,22 @@ s_persist(cmn_svc_job_t *job, const uint8_t *psk)
 {
     Obt__ServiceDevice dev = OBT__SERVICE_DEVICE__INIT;
     Obt__Store__ServiceJob rec = OBT__STORE__SERVICE_JOB__INIT;
+    if (job->action) {
+        /* The record's device stays as it is; only the job is added. */
+        Obt__ServiceDevice *held = NULL;
+        cmn_err_t err = cmn_svc_get(job->svc, job->head.uuid, &held);
+        if (err != CMN_OK) {
+            return err;
+        }
+        rec.kind = CMN_PB_STR(s_kind(job));
+        rec.attempts = job->attempts;
+        rec.started_ms = cmn_time_wall_ms();
+        rec.action.data = job->action;
+        rec.action.len = job->action_len;
+        err = cmn_svc_put(job->svc, held, job->handover, psk, &rec);
+        obt__service_device__free_unpacked(held, NULL);
+        return err;
+    }
     dev.device_uuid = job->head.uuid;
     dev.eps = job->handover->eps;
     dev.n_eps = job->handover->n_eps;
@@ -207,11 +226,72 @@ cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char 
     s_start(job);
 }
 
+/* cmn_svc_answer, or a log line when nobody waits (a job the service started itself). */
+static void
+s_answer(cmn_svc_t *svc,
+         zframe_t *peer,
+         uint64_t corr_id,
+         cmn_err_t err,
+         const char *error,
+         Obt__ServiceReply__BodyCase body,
+         Obt__ServiceDevice *dev)
+{
+    if (peer) {
+        cmn_svc_answer(svc, peer, corr_id, err, error, body, dev);
+    } else if (err != CMN_OK) {
+        cmn_log_warn("SVC-JOB-REFUSED", "%s: %s", cmn_svc_name(svc),
+                     error ? error : cmn_strerror(err));
+    }
+}
+
+void
+cmn_svc_job_action(cmn_svc_t *svc,
+                   zframe_t *peer,
+                   uint64_t corr_id,
+                   const char *uuid,
+                   const uint8_t *action,
+                   size_t len)
+{
+    if (cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL) {
+        s_answer(svc, peer, corr_id, CMN_ESTATE,
+                 "a job of this device is in progress: try again when it is done", 0, NULL);
+        return;
+    }
+    cmn_err_t err = CMN_OK;
+    cmn_svc_job_t *job = s_from_record(svc, uuid, false, &err);
+    if (job == NULL) {
+        s_answer(svc, peer, corr_id, err,
+                 err == CMN_ENOTFOUND ? "unknown device (not handed over to this service)" : NULL,
+                 0, NULL);
+        return;
+    }
+    job->action = malloc(len ? len : 1);
+    if (job->action == NULL) {
+        s_free(job);
+        s_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
+        return;
+    }
+    memcpy(job->action, action, len);
+    job->action_len = len;
+    job->peer = zframe_dup(peer);
+    job->corr_id = corr_id;
+    job->attempts = 1;
+    /* Persist before acting: a restart finds the action and runs it again. */
+    if ((err = s_persist(job, NULL)) != CMN_OK) {
+        s_answer(svc, peer, corr_id, err, "cannot record the job", 0, NULL);
+        s_free(job);
+        return;
+    }
+    s_start(job);
+}
+
 /* A job a record still holds, read at start. */
 typedef struct {
     char uuid[37];
     bool is_repair;
     uint32_t attempts;
+    uint8_t *action; /* kind "action": its request (malloc'd), else NULL */
+    size_t action_len;
 } s_held_t;
 
 typedef struct {
@@ -236,6 +316,15 @@ s_collect_job(const char *uuid, const Obt__Store__ServiceJob *job, void *arg)
     (void) snprintf(h->uuid, sizeof h->uuid, "%s", uuid);
     h->is_repair = job->kind && strcmp(job->kind, "repair") == 0;
     h->attempts = job->attempts;
+    h->action = NULL;
+    h->action_len = 0;
+    if (job->kind && strcmp(job->kind, "action") == 0) {
+        h->action = malloc(job->action.len ? job->action.len : 1);
+        if (h->action) {
+            memcpy(h->action, job->action.data, job->action.len);
+            h->action_len = job->action.len;
+        }
+    }
 }
 
 void
@@ -250,6 +339,11 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
     for (size_t i = 0; i < p.n; i++) {
         const s_held_t *h = &p.items[i];
         cmn_svc_job_t *job = s_from_record(svc, h->uuid, h->is_repair, &err);
+        if (job && h->action) {
+            job->action = h->action; /* the job owns it now */
+            job->action_len = h->action_len;
+            p.items[i].action = NULL;
+        }
         if (job == NULL) {
             cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot resume its %s: %s", cmn_svc_name(svc),
                         h->uuid, h->is_repair ? "repair" : "handover", cmn_strerror(err));
@@ -273,6 +367,9 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
             continue;
         }
         s_start(job);
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        free(p.items[i].action);
     }
     free(p.items);
 }
@@ -356,7 +453,13 @@ void
 cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev)
 {
     Obt__ServiceDevice failed = OBT__SERVICE_DEVICE__INIT;
-    if (dev == NULL || err != CMN_OK) {
+    Obt__ServiceDevice *held = NULL;
+    if (job->action && dev == NULL && cmn_svc_get(job->svc, job->head.uuid, &held) == CMN_OK) {
+        failed = *held; /* a failed action leaves the record as it was (a shallow copy: the
+                         * fields set below must not reach held's own) */
+        dev = &failed;
+    }
+    if (dev == NULL || (err != CMN_OK && job->action == NULL)) {
         dev = dev ? dev : &failed;
         dev->state = CMN_PB_STR("failed");
     }
@@ -385,6 +488,9 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
     }
     cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
     s_free(job);
+    if (held) {
+        obt__service_device__free_unpacked(held, NULL);
+    }
 }
 
 void

@@ -152,9 +152,16 @@ typedef enum { CMN_CONNTYPE_ANON_CLEAR = 0, CMN_CONNTYPE_AUTH_CRYPT } cmn_connty
 #define CMN_PERM_D 8
 #define CMN_PERM_N 16
 
+#define CMN_ACE_RES_MAX_TYPES 3 /* rt / if entries of one ACE resource */
+#define CMN_ACE_MAX_VALIDITY  4 /* validity periods of one ACE */
+
 typedef struct {
-    char href[64]; /* "" when only wc is given */
-    char wc[2];    /* "*", "+", "-" or "" */
+    char href[64];                      /* "" when not given */
+    char wc[2];                         /* "*", "+", "-" or "" */
+    char rt[CMN_ACE_RES_MAX_TYPES][48]; /* resource types the resource must have one of */
+    size_t n_rt;
+    char ifs[CMN_ACE_RES_MAX_TYPES][48]; /* interfaces the request may use ("*": any) */
+    size_t n_ifs;
 } cmn_ace_res_t;
 
 #define CMN_ACE_MAX_RES 16
@@ -168,7 +175,10 @@ typedef struct {
     cmn_conntype_t conntype;
     cmn_ace_res_t resources[CMN_ACE_MAX_RES];
     size_t n_resources;
-    int64_t permission; /* 0..31 */
+    int64_t permission;                      /* 0..31 */
+    char validity[CMN_ACE_MAX_VALIDITY][64]; /* RFC 5545 periods "START/END|DURATION" */
+    size_t n_validity;                       /* 0 = always valid */
+    size_t n_recurrence;                     /* recurrence rules seen (not kept) */
 } cmn_ace_t;
 
 #define CMN_ACL_HAS_ACLIST2    0x01u
@@ -246,6 +256,10 @@ typedef struct {
 
 cmn_err_t cmn_d_encode(const cmn_d_t *d, uint8_t **ret_buf, size_t *ret_len);
 cmn_err_t cmn_d_decode(const uint8_t *buf, size_t len, cmn_d_t *ret);
+/* Compares two OCF versions ("ocf.2.4.0", "2.4.0", "ocf.2.10") numerically part by part
+ * (a missing part is 0): *ret_cmp < 0, 0 or > 0 as a is older, equal or newer than b.
+ * CMN_EINVAL if either is not a dotted list of numbers (with an optional "ocf." prefix). */
+cmn_err_t cmn_icv_compare(const char *a, const char *b, int *ret_cmp);
 
 /* ---- /oic/sec/csr (OCF-NOTES 3.6; cmn_svr_csr.c) ---- */
 #define CMN_CSR_MAX 4096 /* a P-256 CSR in PEM is well under 1 KiB */

@@ -34,6 +34,37 @@ cmn_svr_is_svr_href(const char *href)
     return href != NULL && strncmp(href, "/oic/sec/", 9) == 0;
 }
 
+/* A CBOR array of the n strings of strs (NULL when out of memory). */
+static cbor_item_t *
+s_strings(const char (*strs)[48], size_t n)
+{
+    cbor_item_t *a = cbor_new_definite_array(n);
+    for (size_t i = 0; a && i < n; i++) {
+        if (!cmn_svr_push(a, cbor_build_string(strs[i]))) {
+            cbor_decref(&a);
+        }
+    }
+    return a;
+}
+
+/* The validity array of ace: [{period}...]. */
+static cbor_item_t *
+s_validity(const cmn_ace_t *ace)
+{
+    cbor_item_t *a = cbor_new_definite_array(ace->n_validity);
+    for (size_t i = 0; a && i < ace->n_validity; i++) {
+        cmn_svr_enc_t ve = {cmn_svr_new_map(), false};
+        cmn_svr_put(&ve, "period", cbor_build_string(ace->validity[i]));
+        if (ve.failed || !cmn_svr_push(a, ve.map)) {
+            if (ve.failed && ve.map) {
+                cbor_decref(&ve.map);
+            }
+            cbor_decref(&a);
+        }
+    }
+    return a;
+}
+
 cmn_err_t
 cmn_acl_encode(const cmn_acl_t *acl, uint8_t **ret_buf, size_t *ret_len)
 {
@@ -73,12 +104,22 @@ cmn_acl_encode(const cmn_acl_t *acl, uint8_t **ret_buf, size_t *ret_len)
                 if (ace->resources[r].wc[0]) {
                     cmn_svr_put(&re, "wc", cbor_build_string(ace->resources[r].wc));
                 }
+                if (ace->resources[r].n_rt > 0) {
+                    cmn_svr_put(&re, "rt", s_strings(ace->resources[r].rt, ace->resources[r].n_rt));
+                }
+                if (ace->resources[r].n_ifs > 0) {
+                    cmn_svr_put(&re, "if",
+                                s_strings(ace->resources[r].ifs, ace->resources[r].n_ifs));
+                }
                 if (re.failed || !cmn_svr_push(res, re.map)) {
                     cbor_decref(&res);
                 }
             }
             cmn_svr_put(&ae, "resources", res);
             cmn_svr_put(&ae, "permission", cmn_svr_build_int(ace->permission));
+            if (ace->n_validity > 0) {
+                cmn_svr_put(&ae, "validity", s_validity(ace));
+            }
             if (ae.failed) {
                 if (ae.map) {
                     cbor_decref(&ae.map);
@@ -136,6 +177,57 @@ s_decode_subject(const cbor_item_t *v, cmn_ace_t *ace)
     return err == CMN_OK && kinds == 1 ? CMN_OK : CMN_EPROTO;
 }
 
+/* An array of at most CMN_ACE_RES_MAX_TYPES strings. */
+static cmn_err_t
+s_decode_strings(const cbor_item_t *v, char (*out)[48], size_t *ret_n)
+{
+    cbor_item_t *const *items = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_array(v, CMN_ACE_RES_MAX_TYPES, &items, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
+        err = cmn_svr_text(items[i], out[i], 48);
+        if (err == CMN_OK && out[i][0] == '\0') {
+            err = CMN_EPROTO;
+        }
+    }
+    if (err == CMN_OK) {
+        *ret_n = n;
+    }
+    return err;
+}
+
+/* validity: [{period: TEXT, recurrence: [TEXT...]}...]; recurrences are counted. */
+static cmn_err_t
+s_decode_validity(const cbor_item_t *v, cmn_ace_t *ace)
+{
+    cbor_item_t *const *items = NULL;
+    size_t n_items = 0;
+    cmn_err_t err = cmn_svr_array(v, CMN_ACE_MAX_VALIDITY, &items, &n_items);
+    for (size_t i = 0; err == CMN_OK && i < n_items; i++) {
+        const struct cbor_pair *p = NULL;
+        size_t n = 0;
+        bool has_period = false;
+        err = cmn_svr_map(items[i], &p, &n);
+        for (size_t k = 0; err == CMN_OK && k < n; k++) {
+            if (cmn_svr_key_is(p[k].key, "period")) {
+                err = cmn_svr_text(p[k].value, ace->validity[i], sizeof ace->validity[i]);
+                has_period = true;
+            } else if (cmn_svr_key_is(p[k].key, "recurrence") && cbor_isa_array(p[k].value)) {
+                ace->n_recurrence += cbor_array_size(p[k].value);
+            } else {
+                err = CMN_EPROTO;
+            }
+        }
+        if (err == CMN_OK && !has_period) {
+            err = CMN_EPROTO;
+        }
+    }
+    if (err == CMN_OK) {
+        ace->n_validity = n_items;
+    }
+    return err;
+}
+
 static cmn_err_t
 s_decode_resources(const cbor_item_t *v, cmn_ace_t *ace)
 {
@@ -158,15 +250,15 @@ s_decode_resources(const cbor_item_t *v, cmn_ace_t *ace)
                     strcmp(res->wc, "-") != 0) {
                     err = CMN_EPROTO;
                 }
-            } else if (cmn_svr_key_is(p[i].key, "if") || cmn_svr_key_is(p[i].key, "rt")) {
-                if (!cbor_isa_array(p[i].value)) {
-                    err = CMN_EPROTO;
-                }
+            } else if (cmn_svr_key_is(p[i].key, "rt")) {
+                err = s_decode_strings(p[i].value, res->rt, &res->n_rt);
+            } else if (cmn_svr_key_is(p[i].key, "if")) {
+                err = s_decode_strings(p[i].value, res->ifs, &res->n_ifs);
             } else {
                 err = CMN_EPROTO;
             }
         }
-        if (err == CMN_OK && res->href[0] == '\0' && res->wc[0] == '\0') {
+        if (err == CMN_OK && res->href[0] == '\0' && res->wc[0] == '\0' && res->n_rt == 0) {
             err = CMN_EPROTO;
         }
         ace->n_resources = r + 1;
@@ -193,6 +285,8 @@ s_decode_ace(const cbor_item_t *item, cmn_ace_t *ace)
             err = s_decode_resources(v, ace);
         } else if (cmn_svr_key_is(k, "permission")) {
             err = cmn_svr_int_range(v, 0, 31, &ace->permission);
+        } else if (cmn_svr_key_is(k, "validity")) {
+            err = s_decode_validity(v, ace);
         } else if (!cbor_isa_string(k)) {
             err = CMN_EPROTO;
         }

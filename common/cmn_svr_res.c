@@ -352,3 +352,43 @@ cmn_vodlist_decode(const uint8_t *buf, size_t len, cmn_vodlist_t *ret)
     free(v);
     return err;
 }
+
+/* The numbers of an OCF version into parts (at most 4); CMN_EINVAL if malformed. */
+static cmn_err_t
+s_icv_parts(const char *v, unsigned long parts[4])
+{
+    if (strncmp(v, "ocf.", 4) == 0) {
+        v += 4;
+    }
+    memset(parts, 0, 4 * sizeof parts[0]);
+    for (int i = 0; i < 4; i++) {
+        if (*v < '0' || *v > '9') {
+            return CMN_EINVAL;
+        }
+        char *end = NULL;
+        parts[i] = strtoul(v, &end, 10);
+        if (*end == '\0') {
+            return CMN_OK;
+        }
+        if (*end != '.' || parts[i] > 100000) {
+            return CMN_EINVAL;
+        }
+        v = end + 1;
+    }
+    return CMN_EINVAL;
+}
+
+cmn_err_t
+cmn_icv_compare(const char *a, const char *b, int *ret_cmp)
+{
+    unsigned long pa[4], pb[4];
+    if (a == NULL || b == NULL || s_icv_parts(a, pa) != CMN_OK || s_icv_parts(b, pb) != CMN_OK) {
+        return CMN_EINVAL;
+    }
+    int cmp = 0;
+    for (int i = 0; i < 4 && cmp == 0; i++) {
+        cmp = pa[i] < pb[i] ? -1 : pa[i] > pb[i] ? 1 : 0;
+    }
+    *ret_cmp = cmp;
+    return CMN_OK;
+}

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "cmn_svr.h"
+#include "sim_device.h"
 
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
@@ -92,6 +93,25 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             CMN_VODLIST_MAX,
             "device 0 is an OCF Bridge hosting N VODs (devices --count .. --count+N-1)"),
+        OPT("rt",
+            CMN_CFG_STR,
+            rt,
+            "oic.r.switch.binary,oic.r.temperature",
+            0,
+            1,
+            0,
+            "application resources, comma list of resource types: oic.r.switch.binary "
+            "(/light), oic.r.temperature (/temp); listed in /oic/res, reached as the ACL "
+            "allows (docs/ams.md)"),
+        OPT("icv",
+            CMN_CFG_STR,
+            icv,
+            SIM_DEFAULT_ICV,
+            0,
+            1,
+            0,
+            "/oic/d icv (ocf.X.Y.Z); ocf.2.4.0 and older do not know the oic.role.owner "
+            "role without an ACE (Table 2)"),
         OPT("certs",
             CMN_CFG_STR,
             certs,

@@ -25,6 +25,8 @@ typedef struct {
     bool rdp_legacy_hint; /* Random PIN: PSK identity hint = UUID only */
     bool new_ports;       /* bind new random ports at every start, as [IL] does */
     int bridge_vods;      /* device 0 is a Bridge with this many VODs (extra devices) */
+    char *rt;             /* application resource types served, comma list */
+    char *icv;            /* /oic/d icv of every device */
     char *certs;          /* devices with certificates (sct 8) and /oic/sec/csr (sim_csr.h) */
 } sim_config_t;
 

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
+#include "sim_acl.h"
 #include "sim_csr.h"
 #include "sim_rdp.h"
 #include "sim_svr.h"
@@ -208,13 +210,6 @@ sim_device_is_hidden(const sim_device_t *dev)
 
 /* ------------------------------------------------------------------ access */
 
-static bool
-s_is_dcr(const char *path)
-{
-    return cmn_svr_is_svr_href(path) || strcmp(path, "/oic/res") == 0 ||
-           strcmp(path, "/oic/d") == 0 || strcmp(path, "/oic/p") == 0;
-}
-
 static const cmn_uuid_t *
 s_rowner(const sim_device_t *dev, const char *path)
 {
@@ -236,85 +231,85 @@ s_rowner(const sim_device_t *dev, const char *path)
     return NULL;
 }
 
+/* True if dev's release grants an asserted oic.role.owner everything (newer than
+ * ocf.2.4.0; older ones need the ACE of Table 2). */
 static bool
-s_ace_covers(const cmn_ace_t *ace, const char *path)
+s_knows_owner_role(const sim_device_t *dev)
 {
-    for (size_t r = 0; r < ace->n_resources; r++) {
-        if (ace->resources[r].href[0] && strcmp(ace->resources[r].href, path) == 0) {
-            return true;
-        }
-        /* Wildcards never match DCRs (OCF-NOTES 4.6). */
-        if (ace->resources[r].wc[0] && !s_is_dcr(path)) {
-            return true;
-        }
-    }
-    return false;
+    int cmp = 0;
+    return cmn_icv_compare(dev->icv[0] ? dev->icv : SIM_DEFAULT_ICV, "ocf.2.4.0", &cmp) == CMN_OK &&
+           cmp > 0;
 }
 
-static bool
-s_perm_ok(int64_t perm, sim_method_t method)
-{
-    switch (method) {
-    case SIM_GET:
-        return (perm & (CMN_PERM_R | CMN_PERM_N)) != 0;
-    case SIM_POST:
-    case SIM_PUT:
-        return (perm & (CMN_PERM_C | CMN_PERM_U)) != 0;
-    case SIM_DELETE:
-        return (perm & CMN_PERM_D) != 0;
-    }
-    return false;
-}
-
-/* OCF-NOTES 5.3. Returns 0 if allowed, else the CoAP code to answer. */
+/* OCF-NOTES 5.3 and clause 12 (sim_acl.c). Returns 0 if allowed, else the CoAP code. */
 static int
-s_access(const sim_device_t *dev, const sim_peer_t *peer, sim_method_t method, const char *path)
+s_access(const sim_device_t *dev,
+         const sim_peer_t *peer,
+         sim_method_t method,
+         const sim_res_info_t *res,
+         const char *query)
 {
-    int64_t s = dev->pstat.dos_s;
-    bool is_svr = cmn_svr_is_svr_href(path);
-    if (s == CMN_DOS_RFOTM && dev->doc_open && !peer->is_secure) {
-        return SIM_CODE_UNAUTHORIZED;
+    char iface[48] = "";
+    if (query) {
+        (void) sim_svr_query_value(query, "if", iface, sizeof iface);
     }
-    if (peer->is_doc && s_is_dcr(path)) {
-        return 0;
-    }
-    if (s == CMN_DOS_RFOTM) {
-        if (method == SIM_GET && (strcmp(path, "/oic/res") == 0 || strcmp(path, "/oic/d") == 0 ||
-                                  strcmp(path, "/oic/p") == 0)) {
-            return 0;
+    sim_acl_ctx_t ctx = {
+            .dos_s = dev->pstat.dos_s,
+            .doc_open = dev->doc_open,
+            .rowner = s_rowner(dev, res->href),
+            .acl = &dev->acl,
+            .knows_owner_role = s_knows_owner_role(dev),
+            .now = time(NULL),
+    };
+    return sim_acl_check(&ctx, peer, method, res, iface);
+}
+
+/* /light (oic.r.switch.binary) and /temp (oic.r.temperature, a sensor: read only). */
+static int
+s_app(sim_device_t *dev,
+      sim_method_t method,
+      const char *path,
+      const uint8_t *payload,
+      size_t len,
+      uint8_t **ret_body,
+      size_t *ret_len)
+{
+    if (strcmp(path, "/temp") == 0) {
+        /* {"temperature": 21.5, "units": "C"} */
+        static const uint8_t temp[] = {0xa2, 0x6b, 't', 'e', 'm', 'p',  'e',  'r',
+                                       'a',  't',  'u', 'r', 'e', 0xf9, 0x4d, 0x60,
+                                       0x65, 'u',  'n', 'i', 't', 's',  0x61, 'C'};
+        if (method != SIM_GET) {
+            return SIM_CODE_BAD_METHOD;
         }
-        if (!peer->is_secure && !dev->doc_open &&
-            ((strcmp(path, "/oic/sec/doxm") == 0 && (method == SIM_GET || method == SIM_POST)) ||
-             (strcmp(path, "/oic/sec/pstat") == 0 && method == SIM_GET))) {
-            return 0;
+        *ret_body = malloc(sizeof temp);
+        if (*ret_body == NULL) {
+            return SIM_CODE_INTERNAL;
         }
-        return SIM_CODE_UNAUTHORIZED;
+        memcpy(*ret_body, temp, sizeof temp);
+        *ret_len = sizeof temp;
+        return SIM_CODE_CONTENT;
     }
-    if (!is_svr && s_is_dcr(path) == false && s != CMN_DOS_RFNOP) {
-        return SIM_CODE_FORBIDDEN; /* NCRs only in RFNOP */
-    }
-    if (is_svr && !peer->is_secure) {
-        return SIM_CODE_UNAUTHORIZED;
-    }
-    const cmn_uuid_t *owner = s_rowner(dev, path);
-    if (owner && peer->has_peer && !cmn_uuid_is_nil(owner) && cmn_uuid_eq(owner, &peer->peer)) {
-        return 0;
-    }
-    int64_t perm = 0;
-    for (size_t i = 0; i < dev->acl.n_aces; i++) {
-        const cmn_ace_t *ace = &dev->acl.aces[i];
-        bool match = false;
-        if (ace->subject_kind == CMN_ACE_SUBJECT_UUID) {
-            match = peer->has_peer && cmn_uuid_eq(&ace->subject_uuid, &peer->peer);
-        } else if (ace->subject_kind == CMN_ACE_SUBJECT_CONNTYPE && !is_svr) {
-            match = ace->conntype == CMN_CONNTYPE_ANON_CLEAR || peer->is_secure;
+    if (method == SIM_GET) {
+        static const uint8_t on[] = {0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xf5};
+        static const uint8_t off[] = {0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xf4};
+        *ret_body = malloc(sizeof on);
+        if (*ret_body == NULL) {
+            return SIM_CODE_INTERNAL;
         }
-        if (match && s_ace_covers(ace, path)) {
-            perm |= ace->permission;
-        }
+        memcpy(*ret_body, dev->light ? on : off, sizeof on);
+        *ret_len = sizeof on;
+        return SIM_CODE_CONTENT;
     }
-    return s_perm_ok(perm, method) ? 0
-                                   : (peer->is_secure ? SIM_CODE_FORBIDDEN : SIM_CODE_UNAUTHORIZED);
+    if (method != SIM_POST) {
+        return SIM_CODE_BAD_METHOD;
+    }
+    if (len == 8 && memcmp(payload, "\xa1\x65value", 7) == 0 &&
+        (payload[7] == 0xf5 || payload[7] == 0xf4)) {
+        dev->light = payload[7] == 0xf5;
+        return SIM_CODE_CHANGED;
+    }
+    return SIM_CODE_BAD_REQUEST;
 }
 
 static bool
@@ -354,9 +349,22 @@ sim_device_handle(sim_device_t *dev,
     if (dev->reset_at_ms != 0 && dev->pstat.dos_s == CMN_DOS_RESET) {
         return 503; /* resetting */
     }
-    int deny = s_access(dev, peer, method, path);
+    /* A resource the device does not serve is checked as a hidden, secure-only NCR
+     * first: who may not reach it does not learn that it is absent. */
+    sim_res_info_t res = {.href = path};
+    bool is_served = sim_device_res_info(dev, path, &res);
+    if (!is_served && strncmp(path, "/oic/sec/", 9) == 0) {
+        /* an SVR this device lacks (/oic/sec/csr without --certs): checked as an SVR, so
+         * its resource owner (the CMS) learns 4.04, others 4.01/4.03 */
+        res.is_svr = true;
+        res.is_dcr = true;
+    }
+    int deny = s_access(dev, peer, method, &res, query);
     if (deny != 0) {
         return deny;
+    }
+    if (!is_served) {
+        return SIM_CODE_NOT_FOUND;
     }
     if (dev->fault == SIM_FAULT_ERROR && method == SIM_POST && s_fault_applies(dev, path)) {
         return SIM_CODE_BAD_REQUEST;
@@ -401,25 +409,9 @@ sim_device_handle(sim_device_t *dev,
     } else if (dev->is_bridge && strcmp(path, CMN_VODLIST_HREF) == 0) {
         code = is_get ? (err = sim_svr_get_vodlist(dev, ret_body, ret_len), SIM_CODE_CONTENT)
                       : SIM_CODE_BAD_METHOD;
-    } else if (strcmp(path, "/a/light") == 0) {
-        code = SIM_CODE_BAD_METHOD;
-        if (is_get) {
-            static const uint8_t on[] = {0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xf5};
-            static const uint8_t off[] = {0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xf4};
-            *ret_body = malloc(sizeof on);
-            if (*ret_body) {
-                memcpy(*ret_body, dev->light ? on : off, sizeof on);
-                *ret_len = sizeof on;
-            }
-            code = SIM_CODE_CONTENT;
-        } else if (method == SIM_POST) {
-            code = SIM_CODE_BAD_REQUEST;
-            if (len == 8 && memcmp(payload, "\xa1\x65value", 7) == 0 &&
-                (payload[7] == 0xf5 || payload[7] == 0xf4)) {
-                dev->light = payload[7] == 0xf5;
-                code = SIM_CODE_CHANGED;
-            }
-        }
+    } else if (strcmp(path, "/a/light") == 0 || strcmp(path, "/light") == 0 ||
+               strcmp(path, "/temp") == 0) {
+        code = s_app(dev, method, path, payload, len, ret_body, ret_len);
     }
     if (err != CMN_OK) {
         free(*ret_body);

@@ -23,15 +23,28 @@ typedef enum {
     SIM_FAULT_DROP_DOC    /* close the DOC (DTLS close_notify) at a request on path */
 } sim_fault_t;
 
+/* A role the peer asserted (/oic/sec/roles, checked against the trust anchors). */
+typedef struct {
+    char role[64];      /* e.g. "oic.role.owner" */
+    char authority[64]; /* "" when none */
+} sim_role_t;
+
 /* Who is asking. */
 typedef struct {
-    bool is_secure;   /* over DTLS */
-    bool is_doc;      /* over the Device Ownership Connection */
-    bool has_peer;    /* peer UUID known (PSK identity) */
-    cmn_uuid_t peer;  /* the peer's UUID */
-    void *ssl;        /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
+    bool is_secure;          /* over DTLS */
+    bool is_doc;             /* over the Device Ownership Connection */
+    bool has_peer;           /* peer UUID known (PSK identity) */
+    cmn_uuid_t peer;         /* the peer's UUID */
+    void *ssl;               /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
+    const sim_role_t *roles; /* roles asserted by the peer (borrowed), n_roles of them */
+    size_t n_roles;
     const void *ff00; /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
 } sim_peer_t;
+
+/* Application resources (--rt): bits of sim_device_t.app_rts. */
+#define SIM_APP_LIGHT   0x1u /* /light oic.r.switch.binary */
+#define SIM_APP_TEMP    0x2u /* /temp oic.r.temperature */
+#define SIM_DEFAULT_ICV "ocf.2.5.0"
 
 typedef struct sim_device {
     int idx;                         /* index in the process */
@@ -42,7 +55,9 @@ typedef struct sim_device {
     cmn_acl_t acl;                   /* /oic/sec/acl2 */
     cmn_sdi_t sdi;                   /* /oic/sec/sdi */
     cmn_uuid_t piid;                 /* /oic/d piid */
-    bool light;                      /* /a/light value */
+    bool light;                      /* /a/light and /light value */
+    unsigned app_rts;                /* SIM_APP_* served (--rt) */
+    char icv[32];                    /* /oic/d icv (--icv), "" = SIM_DEFAULT_ICV */
     int64_t oxms[CMN_DOXM_MAX_OXMS]; /* factory OTMs */
     size_t n_oxms;
     bool doc_open;                   /* a DOC exists */
@@ -133,6 +148,9 @@ size_t sim_device_addrs(const sim_device_t *dev, char out[][64], size_t max);
  * zone is dropped unless with_zone (peers have their own interface names). */
 void sim_device_ep(
         const char *addr, bool secure, uint16_t port, bool with_zone, char *out, size_t out_len);
+
+/* The SIM_APP_* bit of application resource type rt, 0 if the simulator has none. */
+unsigned sim_device_app_bit(const char *rt);
 
 /* /oic/res payload (filtered by query "rt=..."); malloc'd. eps list every address. */
 cmn_err_t sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t *len);

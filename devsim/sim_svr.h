@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim_acl.h"
 #include "sim_device.h"
 
 /* CoAP response codes as class*100+detail. */
@@ -41,6 +42,9 @@ cmn_err_t sim_svr_get_cred(const sim_device_t *dev, uint8_t **ret, size_t *len);
 cmn_err_t sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len);
 /* A Bridge's oic.r.vodlist: every VOD of the process whose Bridge is dev. */
 cmn_err_t sim_svr_get_vodlist(const sim_device_t *dev, uint8_t **ret, size_t *len);
+
+/* What dev knows about the resource at path (sim_acl.h); false if dev does not serve it. */
+bool sim_device_res_info(const sim_device_t *dev, const char *path, sim_res_info_t *ret);
 
 /* Copies the value of key (matched case-insensitively) in an URI query "k1=v1&k2=v2"
  * into out (cap bytes, NUL terminated). false if the key is absent or the value does not fit. */

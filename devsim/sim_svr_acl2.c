@@ -21,12 +21,16 @@ sim_svr_post_acl2(sim_device_t *dev, const uint8_t *p, size_t len)
         code = SIM_CODE_BAD_REQUEST;
         goto out;
     }
+    /* Checked all first: a refused POST changes nothing. */
     for (size_t i = 0; i < in.n_aces; i++) {
-        cmn_ace_t ace = in.aces[i];
-        if (ace.n_resources == 0) {
+        if (sim_acl_ace_acceptable(&in.aces[i]) != CMN_OK) {
+            cmn_log_info("SIM-ACE-REFUSED", "dev=%d ACE %zu of the POST refused", dev->idx, i);
             code = SIM_CODE_BAD_REQUEST;
             goto out;
         }
+    }
+    for (size_t i = 0; i < in.n_aces; i++) {
+        cmn_ace_t ace = in.aces[i];
         size_t slot = dev->acl.n_aces;
         for (size_t j = 0; ace.aceid > 0 && j < dev->acl.n_aces; j++) {
             if (dev->acl.aces[j].aceid == ace.aceid) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "sim_acl.h"
 #include "sim_svr.h"
 
 size_t
@@ -49,26 +50,92 @@ s_eps(const sim_device_t *dev, cmn_link_t *l, bool with_plain)
     }
 }
 
+/* Every resource a simulated device may serve: /oic/res lists them, the access check
+ * reads what it needs from them. app: the --rt bit of an application resource (0 =
+ * always served). */
+static const struct {
+    const char *href;
+    const char *rt;
+    const char *ifs[2]; /* the first is the default interface */
+    bool is_secure_only;
+    bool is_svr;
+    bool is_dcr;
+    unsigned app;
+} s_links[] = {
+        {"/oic/res", "oic.wk.res", {"oic.if.ll", "oic.if.baseline"}, false, false, true, 0},
+        {"/oic/d", "oic.wk.d", {"oic.if.r", "oic.if.baseline"}, false, false, true, 0},
+        {"/oic/p", "oic.wk.p", {"oic.if.r", "oic.if.baseline"}, false, false, true, 0},
+        {"/oic/sec/doxm", "oic.r.doxm", {"oic.if.rw", "oic.if.baseline"}, false, true, true, 0},
+        {"/oic/sec/pstat", "oic.r.pstat", {"oic.if.rw", "oic.if.baseline"}, false, true, true, 0},
+        {"/oic/sec/cred", "oic.r.cred", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
+        {"/oic/sec/acl2", "oic.r.acl2", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
+        {"/oic/sec/sdi", "oic.r.sdi", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
+        {"/oic/sec/csr", "oic.r.csr", {"oic.if.r", "oic.if.baseline"}, true, true, true, 0},
+        {"/a/light", "oic.r.switch.binary", {"oic.if.a", "oic.if.baseline"}, true, false, false, 0},
+        {"/light",
+         "oic.r.switch.binary",
+         {"oic.if.a", "oic.if.baseline"},
+         false,
+         false,
+         false,
+         SIM_APP_LIGHT},
+        {"/temp",
+         "oic.r.temperature",
+         {"oic.if.s", "oic.if.baseline"},
+         true,
+         false,
+         false,
+         SIM_APP_TEMP},
+        {CMN_VODLIST_HREF, "oic.r.vodlist", {"oic.if.r", "oic.if.baseline"}, true, false, false, 0},
+};
+
+static bool
+s_serves(const sim_device_t *dev, size_t i)
+{
+    if (strcmp(s_links[i].href, CMN_VODLIST_HREF) == 0) {
+        return dev->is_bridge;
+    }
+    if (strcmp(s_links[i].href, "/oic/sec/csr") == 0) {
+        return dev->has_csr; /* --certs (docs/cms.md) */
+    }
+    return s_links[i].app == 0 || (dev->app_rts & s_links[i].app) != 0;
+}
+
+bool
+sim_device_res_info(const sim_device_t *dev, const char *path, sim_res_info_t *ret)
+{
+    for (size_t i = 0; i < sizeof s_links / sizeof s_links[0]; i++) {
+        if (strcmp(s_links[i].href, path) != 0 || !s_serves(dev, i)) {
+            continue;
+        }
+        memset(ret, 0, sizeof *ret);
+        ret->href = s_links[i].href;
+        ret->rt = s_links[i].rt;
+        ret->ifs[0] = s_links[i].ifs[0];
+        ret->ifs[1] = s_links[i].ifs[1];
+        ret->is_dcr = s_links[i].is_dcr;
+        ret->is_svr = s_links[i].is_svr;
+        ret->is_discoverable = true;
+        ret->has_plain_ep = !s_links[i].is_secure_only;
+        return true;
+    }
+    return false;
+}
+
+unsigned
+sim_device_app_bit(const char *rt)
+{
+    for (size_t i = 0; i < sizeof s_links / sizeof s_links[0]; i++) {
+        if (s_links[i].app != 0 && strcmp(s_links[i].rt, rt) == 0) {
+            return s_links[i].app;
+        }
+    }
+    return 0;
+}
+
 cmn_err_t
 sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t *len)
 {
-    static const struct {
-        const char *href;
-        const char *rt;
-        bool is_secure_only;
-        bool is_svr;
-    } links[] = {
-            {"/oic/res", "oic.wk.res", false, false},
-            {"/oic/d", "oic.wk.d", false, false},
-            {"/oic/p", "oic.wk.p", false, false},
-            {"/oic/sec/doxm", "oic.r.doxm", false, true},
-            {"/oic/sec/pstat", "oic.r.pstat", false, true},
-            {"/oic/sec/cred", "oic.r.cred", true, true},
-            {"/oic/sec/acl2", "oic.r.acl2", true, true},
-            {"/oic/sec/sdi", "oic.r.sdi", true, true},
-            {"/a/light", "oic.r.switch.binary", true, false},
-            {CMN_VODLIST_HREF, "oic.r.vodlist", true, false},
-    };
     char rt[48] = "";
     if (query) {
         (void) sim_svr_query_value(query, "rt", rt, sizeof rt);
@@ -77,23 +144,21 @@ sim_device_res(const sim_device_t *dev, const char *query, uint8_t **ret, size_t
     cmn_uuid_to_str(&dev->doxm.deviceuuid, uuid);
     bool plain_svr = dev->pstat.dos_s == CMN_DOS_RFOTM && !dev->doc_open;
     cmn_res_t res = {0};
-    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        if ((rt[0] && strcmp(rt, links[i].rt) != 0) ||
-            (!dev->is_bridge && strcmp(links[i].href, CMN_VODLIST_HREF) == 0)) {
+    for (size_t i = 0; i < sizeof s_links / sizeof s_links[0]; i++) {
+        if ((rt[0] && strcmp(rt, s_links[i].rt) != 0) || !s_serves(dev, i)) {
             continue;
         }
         cmn_link_t l;
         memset(&l, 0, sizeof l);
         (void) snprintf(l.anchor, sizeof l.anchor, "ocf://%s", uuid);
-        (void) snprintf(l.href, sizeof l.href, "%s", links[i].href);
-        (void) snprintf(l.rt[0], sizeof l.rt[0], "%s", links[i].rt);
+        (void) snprintf(l.href, sizeof l.href, "%s", s_links[i].href);
+        (void) snprintf(l.rt[0], sizeof l.rt[0], "%s", s_links[i].rt);
         l.n_rt = 1;
         (void) snprintf(l.ifs[0], sizeof l.ifs[0], "oic.if.baseline");
-        (void) snprintf(l.ifs[1], sizeof l.ifs[1], "%s",
-                        links[i].is_svr ? "oic.if.rw" : "oic.if.r");
+        (void) snprintf(l.ifs[1], sizeof l.ifs[1], "%s", s_links[i].ifs[0]);
         l.n_ifs = 2;
         l.bm = 3;
-        s_eps(dev, &l, !links[i].is_secure_only && (!links[i].is_svr || plain_svr));
+        s_eps(dev, &l, !s_links[i].is_secure_only && (!s_links[i].is_svr || plain_svr));
         if (cmn_res_add(&res, &l) != CMN_OK) {
             cmn_res_free(&res);
             return CMN_ENOMEM;
@@ -120,7 +185,7 @@ sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len)
                     : dev->bridge  ? "vod"
                                    : "light",
                     dev->idx);
-    (void) snprintf(d.icv, sizeof d.icv, "ocf.2.2.5");
+    (void) snprintf(d.icv, sizeof d.icv, "%s", dev->icv[0] ? dev->icv : SIM_DEFAULT_ICV);
     (void) snprintf(d.dmv, sizeof d.dmv, "ocf.res.1.0.0,ocf.sh.1.0.0");
     (void) snprintf(d.rt[0], sizeof d.rt[0], "oic.wk.d");
     (void) snprintf(d.rt[1], sizeof d.rt[1], "%s", dev->is_bridge ? "oic.d.bridge" : "oic.d.light");

@@ -45,6 +45,31 @@ s_watch(sim_world_t *self, int fd, uint64_t tag)
     return epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* --rt: a comma list of the application resource types the devices serve. */
+static cmn_err_t
+s_parse_rts(const char *s, unsigned *ret)
+{
+    unsigned bits = 0;
+    while (s && *s) {
+        char rt[48];
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof rt) {
+            return CMN_EINVAL;
+        }
+        memcpy(rt, s, len);
+        rt[len] = '\0';
+        unsigned bit = sim_device_app_bit(rt);
+        if (bit == 0) {
+            return CMN_EINVAL;
+        }
+        bits |= bit;
+        s += len;
+        s += *s == ',';
+    }
+    *ret = bits;
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_parse_oxms(const char *s, sim_device_t *dev)
 {
@@ -147,6 +172,20 @@ sim_world_new(const sim_config_t *cfg)
         d->is_legacy_hint = cfg->rdp_legacy_hint;
         (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
         (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
+        int cmp = 0;
+        if (s_parse_rts(cfg->rt, &d->app_rts) != CMN_OK) {
+            cmn_log_err("SIM-INIT",
+                        "bad --rt \"%s\": known types are oic.r.switch.binary, "
+                        "oic.r.temperature",
+                        cfg->rt);
+            goto fail;
+        }
+        if (cmn_icv_compare(cfg->icv, cfg->icv, &cmp) != CMN_OK ||
+            strlen(cfg->icv) >= sizeof d->icv) {
+            cmn_log_err("SIM-INIT", "bad --icv \"%s\": want ocf.X.Y.Z", cfg->icv);
+            goto fail;
+        }
+        (void) snprintf(d->icv, sizeof d->icv, "%s", cfg->icv);
         if (s_parse_oxms(cfg->oxms, d) != CMN_OK) {
             cmn_log_err("SIM-INIT", "bad --oxms \"%s\"", cfg->oxms);
             goto fail;

@@ -102,5 +102,26 @@ if ! "$BIN/obt_demo_check" "$T" "$T/discovered.json"; then
     echo "demo.sh: some devices are not onboarded as they should be (see above)" >&2
     exit 1
 fi
+
+# One allow/deny round through AMS, enforced by the device (docs/ams.md): plain CoAP
+# reads /light only while an anon-clear ACE allows it.
+DUMP=$("$BIN/ocf-devsim" --dir "$T/devices" --dump)
+B=$(printf '%s' "$DUMP" | grep -o '"deviceuuid":"[^"]*"' | head -1 | cut -d'"' -f4)
+EP=$(printf '%s' "$DUMP" | grep -o '"coap://[^"]*"' | head -1 | tr -d '"')
+echo; echo "\$ obt_coap GET $EP/light          # no ACE allows it yet"
+before=$("$BIN/obt_coap" GET "$EP/light" || true); echo "$before"
+echo; echo "\$ obtctl acl add $B --subject conn:anon-clear --res /light --perm R"
+"${CTL[@]}" acl add "$B" --subject conn:anon-clear --res /light --perm R | tee "$T/acl.txt"
+ACEID=$(grep '/light  # operator' "$T/acl.txt" | awk '{print $1}')
+echo; echo "\$ obt_coap GET $EP/light"
+allowed=$("$BIN/obt_coap" GET "$EP/light" || true); echo "$allowed"
+echo; echo "\$ obtctl acl rm $B $ACEID"
+"${CTL[@]}" acl rm "$B" "$ACEID" >/dev/null
+echo; echo "\$ obt_coap GET $EP/light"
+after=$("$BIN/obt_coap" GET "$EP/light" || true); echo "$after"
+if [ "${before%% *}" != "4.01" ] || [ "${allowed%% *}" != "2.05" ] || [ "${after%% *}" != "4.01" ]; then
+    echo "demo.sh: the allow/deny round did not hold (4.01, 2.05, 4.01 expected)" >&2
+    exit 1
+fi
 echo
-echo "demo.sh: all $COUNT devices onboarded to RFNOP and checked"
+echo "demo.sh: all $COUNT devices onboarded to RFNOP and checked; allow/deny enforced"

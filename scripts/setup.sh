@@ -11,6 +11,7 @@ PACKAGES=(
     libcoap3-dev libcbor-dev libssl-dev libcriterion-dev
     iproute2 util-linux docker-compose
     clang libclang-rt-14-dev # scripts/fuzz.sh: clang 14 and its libFuzzer runtime
+    libical-dev # devsim: ACE validity periods (RFC 5545)
     podman runc debootstrap  # scripts/compose-test.sh: the container deployment (docs/deploy.md)
     libmbedtls-dev # tests/peers/obt_mbedtls_peer: an mbedTLS DTLS server (real devices' stack)
 )

@@ -352,19 +352,13 @@ Test(auth, an_unknown_key_gets_no_answer_from_any_daemon, .init = s_setup, .fini
 static void
 s_cred_key(const char *dev, const char *subject, uint8_t key[16])
 {
-    const char *p = strstr(dev, "\"creds\":");
-    char subj[64], hex[64];
-    while (p && (p = obt_json_str(p, "subjectuuid", subj, sizeof subj)) != NULL) {
-        if (strcmp(subj, subject) == 0 && obt_json_str(p, "privatedata_hex", hex, sizeof hex)) {
-            for (int i = 0; i < 16; i++) {
-                unsigned v = 0;
-                cr_assert_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
-                key[i] = (uint8_t) v;
-            }
-            return;
-        }
+    char hex[33];
+    cr_assert(obt_dump_cred_hex(dev, subject, hex), "no credential for %s", subject);
+    for (int i = 0; i < 16; i++) {
+        unsigned v = 0;
+        cr_assert_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+        key[i] = (uint8_t) v;
     }
-    cr_assert_fail("no credential for %s", subject);
 }
 
 /* POSTs payload to path on dev over the PSK session of party me (whose uuid and key

@@ -70,6 +70,9 @@ int obt_ocf_group_socket(void);
 /* True if needle occurs in buf[0..n). */
 bool obt_mem_contains(const void *buf, size_t n, const char *needle);
 
+/* The key (32 hex digits) of the credential for subject on a dumped device (one JSON
+ * object of ocf-devsim --dump) into hex; false if it has none. */
+bool obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33]);
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);

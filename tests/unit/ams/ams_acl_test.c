@@ -117,3 +117,44 @@ Test(ams_acl, aces_with_the_same_resources_in_another_order_are_equal)
     cr_assert(ams_acl_ace_eq(&a, &b));
     cr_assert_not(ams_acl_ace_eq(&a, &c));
 }
+
+/* Table 2: role oic.role.owner RU over every SVR for ocf.2.4.0 and older, compared as
+ * numbers; nothing for a newer device or an icv that does not parse. */
+Test(ams_acl, table2_ace_by_icv_over_the_svrs_of_oic_res)
+{
+    static const char *const hrefs[] = {"/oic/res",      "/oic/d",        "/oic/sec/doxm",
+                                        "/oic/sec/acl2", "/light",        "/oic/sec/cred",
+                                        "/temp",         "/oic/sec/pstat"};
+    cmn_res_t res = {0};
+    for (size_t i = 0; i < sizeof hrefs / sizeof hrefs[0]; i++) {
+        cmn_link_t l;
+        memset(&l, 0, sizeof l);
+        (void) snprintf(l.href, sizeof l.href, "%s", hrefs[i]);
+        cr_assert_eq(cmn_res_add(&res, &l), CMN_OK);
+    }
+    static const struct {
+        const char *icv;
+        bool due;
+    } cases[] = {{"ocf.2.4.0", true},  {"ocf.2.3.9", true},  {"ocf.1.3.1", true},
+                 {"ocf.2.4", true},    {"ocf.2.5.0", false}, {"ocf.2.10.0", false},
+                 {"ocf.3.0.0", false}, {"garbage", false},   {"", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cmn_ace_t ace;
+        memset(&ace, 0, sizeof ace);
+        bool got = ams_acl_table2(cases[i].icv, &res, &ace);
+        cr_expect_eq(got, cases[i].due, "icv \"%s\": Table 2 ACE %s", cases[i].icv,
+                     got ? "given" : "not given");
+        if (!got) {
+            continue;
+        }
+        cr_assert_eq(ace.subject_kind, CMN_ACE_SUBJECT_ROLE);
+        cr_assert_str_eq(ace.role, "oic.role.owner");
+        cr_assert_eq(ace.permission, CMN_PERM_R | CMN_PERM_U);
+        cr_assert_eq(ace.n_resources, 4, "not exactly the 4 SVRs");
+        for (size_t r = 0; r < ace.n_resources; r++) {
+            cr_assert(cmn_svr_is_svr_href(ace.resources[r].href), "%s is no SVR",
+                      ace.resources[r].href);
+        }
+    }
+    cmn_res_free(&res);
+}

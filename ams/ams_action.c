@@ -1,0 +1,563 @@
+/* ams_action.c — AMS's own requests as persisted jobs (clause 5.5, 13.5 of ISO/IEC
+ * 30118-2): read acl2; add, change or remove one ACE; remove what was allowed to a
+ * subject. A job reads acl2, moves the device to RFPRO (ACEs are not writable in
+ * RFNOP), writes, moves it back to RFNOP, reads acl2 again and records what AMS placed
+ * (device, aceid, ACE, origin) with the device's record. Every run starts from the
+ * read, so a job resumed after a kill -9 finds what the killed run did: an ACE it had
+ * added is recognised (same subject, resources, permission, validity) and adopted,
+ * an ACE it had removed is gone, and the device goes back to RFNOP either way. */
+#include "ams_action.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ams_acl.h"
+#include "cmn_dispatch.h"
+#include "cmn_log.h"
+#include "cmn_time.h"
+#include "cmn_uuid.h"
+#include "obt/ams.pb-c.h"
+
+typedef enum {
+    PH_READ = 0, /* GET acl2, plan */
+    PH_RFPRO,    /* POST pstat dos.s=2 */
+    PH_WRITE,    /* POST the ACE, or DELETE ?aceid= each */
+    PH_RFNOP,    /* POST pstat dos.s=3 */
+    PH_VERIFY,   /* GET acl2: the result, recorded */
+} s_phase_t;
+
+static const char *const s_phase_names[] = {"GET acl2", "RFPRO", "write acl2", "RFNOP",
+                                            "verify acl2"};
+
+#define S_MAX_DELETES 32
+
+typedef struct {
+    s_phase_t phase;
+    Obt__Ams__Request *req; /* the action (unpacked from job->action) */
+    cmn_ace_t ace;          /* add/set: the ACE to place (aceid filled by the plan) */
+    bool has_write;         /* add/set: POST ace; else the deletes */
+    bool is_present;        /* add: an equal ACE was already there (a resumed run) */
+    int64_t deletes[S_MAX_DELETES];
+    size_t n_deletes;
+    size_t idx;       /* position in deletes */
+    int refused_code; /* the device refused the write: its code (finish after RFNOP) */
+} s_work_t;
+
+_Static_assert(sizeof(s_work_t) <= AMS_ACTION_WORK_SIZE, "AMS_ACTION_WORK_SIZE too small");
+
+static void s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r);
+
+static const char *
+s_device_uuid(const Obt__Ams__Request *req)
+{
+    switch (req->body_case) {
+    case OBT__AMS__REQUEST__BODY_ACL_READ:
+        return req->acl_read->device_uuid;
+    case OBT__AMS__REQUEST__BODY_ACL_ADD:
+        return req->acl_add->device_uuid;
+    case OBT__AMS__REQUEST__BODY_ACL_REMOVE:
+        return req->acl_remove->device_uuid;
+    case OBT__AMS__REQUEST__BODY_ACL_SET:
+        return req->acl_set->device_uuid;
+    case OBT__AMS__REQUEST__BODY_ACL_DENY:
+        return req->acl_deny->device_uuid;
+    default:
+        return NULL;
+    }
+}
+
+/* The one ACE of an acl2 CBOR {"aclist2":[ACE]}; CMN_EINVAL if not exactly one. */
+static cmn_err_t
+s_one_ace(const ProtobufCBinaryData *b, cmn_ace_t *ret)
+{
+    cmn_acl_t acl;
+    if (cmn_acl_decode(b->data, b->len, &acl) != CMN_OK) {
+        return CMN_EINVAL;
+    }
+    cmn_err_t err = acl.n_aces == 1 && acl.aces[0].n_resources > 0 ? CMN_OK : CMN_EINVAL;
+    if (err == CMN_OK) {
+        *ret = acl.aces[0];
+    }
+    cmn_acl_free(&acl);
+    return err;
+}
+
+typedef struct {
+    cmn_dispatch_row_t head;
+} s_row_t;
+
+static const s_row_t s_rows[] = {
+        {{OBT__AMS__REQUEST__BODY_ACL_READ, "acl_read", CMN_PARTY_OPERATOR}},
+        {{OBT__AMS__REQUEST__BODY_ACL_ADD, "acl_add", CMN_PARTY_OPERATOR}},
+        {{OBT__AMS__REQUEST__BODY_ACL_REMOVE, "acl_remove", CMN_PARTY_OPERATOR}},
+        {{OBT__AMS__REQUEST__BODY_ACL_SET, "acl_set", CMN_PARTY_OPERATOR}},
+        {{OBT__AMS__REQUEST__BODY_ACL_DENY, "acl_deny", CMN_PARTY_OPERATOR}},
+};
+
+void
+ams_action_own(cmn_svc_t *svc,
+               zframe_t *peer,
+               const cmn_caller_t *caller,
+               const uint8_t *data,
+               size_t len,
+               void *arg)
+{
+    (void) arg;
+    char error[300] = "";
+    Obt__Ams__Request *req = obt__ams__request__unpack(NULL, len, data);
+    if (req == NULL) {
+        cmn_svc_answer(svc, peer, cmn_bus_peek_corr_id(data, len), CMN_EPROTO,
+                       "request does not unpack as obt.ams.Request", 0, NULL);
+        return;
+    }
+    const cmn_dispatch_row_t *row = NULL;
+    cmn_err_t err =
+            cmn_dispatch_check("obt-ams", s_rows, sizeof s_rows / sizeof s_rows[0],
+                               sizeof s_rows[0], req->body_case, caller, error, sizeof error, &row);
+    const char *uuid = err == CMN_OK ? s_device_uuid(req) : NULL;
+    cmn_uuid_t u;
+    cmn_ace_t ace;
+    if (err == CMN_OK && (uuid == NULL || cmn_uuid_from_str(uuid, &u) != CMN_OK)) {
+        err = CMN_EINVAL;
+        (void) snprintf(error, sizeof error, "device_uuid: not a UUID");
+    } else if (err == CMN_OK && ((req->body_case == OBT__AMS__REQUEST__BODY_ACL_ADD &&
+                                  s_one_ace(&req->acl_add->ace, &ace) != CMN_OK) ||
+                                 (req->body_case == OBT__AMS__REQUEST__BODY_ACL_SET &&
+                                  s_one_ace(&req->acl_set->ace, &ace) != CMN_OK))) {
+        err = CMN_EINVAL;
+        (void) snprintf(error, sizeof error, "ace: not an acl2 CBOR with exactly one ACE");
+    } else if (err == CMN_OK && req->body_case == OBT__AMS__REQUEST__BODY_ACL_DENY &&
+               cmn_uuid_from_str(req->acl_deny->subject_uuid, &u) != CMN_OK) {
+        err = CMN_EINVAL;
+        (void) snprintf(error, sizeof error, "subject_uuid: not a UUID");
+    } else if (err == CMN_OK &&
+               ((req->body_case == OBT__AMS__REQUEST__BODY_ACL_REMOVE &&
+                 req->acl_remove->aceid == 0) ||
+                (req->body_case == OBT__AMS__REQUEST__BODY_ACL_SET && req->acl_set->aceid == 0))) {
+        err = CMN_EINVAL;
+        (void) snprintf(error, sizeof error, "aceid: must be 1 or more");
+    }
+    if (err != CMN_OK) {
+        cmn_log_info("AMS-ACTION-REFUSED", "from \"%s\": %s", caller->name, error);
+        cmn_svc_answer(svc, peer, req->corr_id, err, error, 0, NULL);
+    } else {
+        cmn_svc_job_action(svc, peer, req->corr_id, uuid, data, len);
+    }
+    obt__ams__request__free_unpacked(req, NULL);
+}
+
+void
+ams_action_send(cmn_svc_job_t *job,
+                const char *step,
+                int method,
+                const char *path,
+                const char *query,
+                const cmn_acl_t *acl,
+                const cmn_pstat_t *ps,
+                cmn_svc_reply_fn *fn)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cmn_err_t err = acl  ? cmn_acl_encode(acl, &buf, &len)
+                    : ps ? cmn_pstat_encode(ps, &buf, &len)
+                         : CMN_OK;
+    if (err != CMN_OK) {
+        char why[96];
+        (void) snprintf(why, sizeof why, "%s: cannot encode: %s", step, cmn_strerror(err));
+        cmn_svc_job_finish(job, err, why, NULL);
+        return;
+    }
+    cmn_svc_job_coap(job, step, method, path, query, buf, len, fn);
+    free(buf);
+}
+
+static void
+s_send(cmn_svc_job_t *job,
+       int method,
+       const char *path,
+       const char *query,
+       const cmn_acl_t *acl,
+       const cmn_pstat_t *ps)
+{
+    s_work_t *w = job->work;
+    ams_action_send(job, s_phase_names[w->phase], method, path, query, acl, ps, s_on_reply);
+}
+
+static void
+s_next(cmn_svc_job_t *job)
+{
+    s_work_t *w = job->work;
+    char query[32];
+    switch (w->phase) {
+    case PH_READ:
+    case PH_VERIFY:
+        s_send(job, OBT__GW__METHOD__METHOD_GET, "/oic/sec/acl2", NULL, NULL, NULL);
+        return;
+    case PH_RFPRO:
+    case PH_RFNOP: {
+        cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS,
+                          .dos_s = w->phase == PH_RFPRO ? CMN_DOS_RFPRO : CMN_DOS_RFNOP};
+        s_send(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/pstat", NULL, NULL, &ps);
+        return;
+    }
+    case PH_WRITE:
+        if (w->has_write) {
+            cmn_acl_t acl = {.present = CMN_ACL_HAS_ACLIST2, .aces = &w->ace, .n_aces = 1};
+            s_send(job, OBT__GW__METHOD__METHOD_POST, "/oic/sec/acl2", NULL, &acl, NULL);
+            return;
+        }
+        (void) snprintf(query, sizeof query, "aceid=%lld", (long long) w->deletes[w->idx]);
+        s_send(job, OBT__GW__METHOD__METHOD_DELETE, "/oic/sec/acl2", query, NULL, NULL);
+        return;
+    }
+}
+
+static const cmn_ace_t *
+s_find(const cmn_acl_t *acl, int64_t aceid)
+{
+    for (size_t i = 0; i < acl->n_aces; i++) {
+        if (acl->aces[i].aceid == aceid) {
+            return &acl->aces[i];
+        }
+    }
+    return NULL;
+}
+
+/* The plan from the device's acl2 (PH_READ). CMN_OK to go on; *ret_done when nothing
+ * is to be written. */
+static cmn_err_t
+s_plan(cmn_svc_job_t *job,
+       const cmn_acl_t *acl,
+       const Obt__ServiceDevice *rec,
+       char *why,
+       size_t why_len,
+       bool *ret_done)
+{
+    s_work_t *w = job->work;
+    const Obt__Ams__Request *req = w->req;
+    *ret_done = false;
+    w->has_write = false;
+    w->is_present = false;
+    w->n_deletes = 0;
+    switch (req->body_case) {
+    case OBT__AMS__REQUEST__BODY_ACL_READ:
+        *ret_done = true;
+        return CMN_OK;
+    case OBT__AMS__REQUEST__BODY_ACL_ADD: {
+        (void) s_one_ace(&req->acl_add->ace, &w->ace);
+        int64_t next = 1;
+        for (size_t i = 0; i < acl->n_aces; i++) {
+            if (ams_acl_ace_eq(&acl->aces[i], &w->ace)) {
+                w->ace.aceid = acl->aces[i].aceid; /* already there: adopt it */
+                w->is_present = true;
+            }
+            next = acl->aces[i].aceid >= next ? acl->aces[i].aceid + 1 : next;
+        }
+        if (!w->is_present) {
+            w->ace.aceid = next;
+            w->has_write = true;
+        }
+        return CMN_OK;
+    }
+    case OBT__AMS__REQUEST__BODY_ACL_SET:
+        (void) s_one_ace(&req->acl_set->ace, &w->ace);
+        w->ace.aceid = req->acl_set->aceid;
+        if (s_find(acl, w->ace.aceid) == NULL) {
+            (void) snprintf(why, why_len, "the device has no ACE %u", req->acl_set->aceid);
+            return CMN_ENOTFOUND;
+        }
+        w->has_write = true;
+        return CMN_OK;
+    case OBT__AMS__REQUEST__BODY_ACL_REMOVE: {
+        bool is_placed = false;
+        for (size_t i = 0; i < rec->n_ams_placed; i++) {
+            is_placed = is_placed || rec->ams_placed[i]->aceid == req->acl_remove->aceid;
+        }
+        if (s_find(acl, req->acl_remove->aceid) != NULL) {
+            w->deletes[w->n_deletes++] = req->acl_remove->aceid;
+        } else if (!is_placed) {
+            (void) snprintf(why, why_len, "the device has no ACE %u", req->acl_remove->aceid);
+            return CMN_ENOTFOUND;
+        }
+        return CMN_OK; /* (gone already: a resumed run; the record follows) */
+    }
+    case OBT__AMS__REQUEST__BODY_ACL_DENY: {
+        cmn_uuid_t subject;
+        (void) cmn_uuid_from_str(req->acl_deny->subject_uuid, &subject);
+        for (size_t i = 0; i < rec->n_ams_placed && w->n_deletes < S_MAX_DELETES; i++) {
+            cmn_ace_t placed;
+            const cmn_ace_t *on = s_find(acl, rec->ams_placed[i]->aceid);
+            if (s_one_ace(&rec->ams_placed[i]->ace, &placed) == CMN_OK &&
+                placed.subject_kind == CMN_ACE_SUBJECT_UUID &&
+                cmn_uuid_eq(&placed.subject_uuid, &subject) && on != NULL) {
+                w->deletes[w->n_deletes++] = rec->ams_placed[i]->aceid;
+            }
+        }
+        return CMN_OK;
+    }
+    default:
+        (void) snprintf(why, why_len, "unknown action");
+        return CMN_EPROTO;
+    }
+}
+
+/* Whether placed entry e stays in the record after this job (VERIFY). */
+static bool
+s_keeps(const s_work_t *w, const Obt__AmsPlacedAce *e, const cmn_acl_t *acl)
+{
+    if (s_find(acl, e->aceid) == NULL) {
+        return false; /* not on the device any more: the record follows the device */
+    }
+    if ((w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_ADD ||
+         w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_SET) &&
+        e->aceid == (uint32_t) w->ace.aceid) {
+        return false; /* replaced by this job's entry */
+    }
+    return true;
+}
+
+/* Records the outcome: the placed list checked against the device's acl2 (CBOR p) and
+ * this job's ACE, then ends the job. */
+static void
+s_record(cmn_svc_job_t *job, uint8_t *p, size_t len, const cmn_acl_t *acl)
+{
+    s_work_t *w = job->work;
+    Obt__ServiceDevice *held = NULL;
+    cmn_err_t err = cmn_svc_get(job->svc, job->head.uuid, &held);
+    if (err != CMN_OK) {
+        cmn_svc_job_finish(job, err, "cannot read the device's record", NULL);
+        return;
+    }
+    Obt__ServiceDevice dev = *held; /* shallow: fields set here never reach held's own */
+    Obt__AmsPlacedAce **list = calloc(held->n_ams_placed + 1, sizeof(Obt__AmsPlacedAce *));
+    Obt__AmsPlacedAce mine = OBT__AMS_PLACED_ACE__INIT;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    bool is_read = w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_READ;
+    for (size_t i = 0; list && i < held->n_ams_placed; i++) {
+        if (is_read || s_keeps(w, held->ams_placed[i], acl)) {
+            list[n++] = held->ams_placed[i];
+        }
+    }
+    const cmn_ace_t *placed = NULL;
+    if (!is_read && (w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_ADD ||
+                     w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_SET)) {
+        placed = s_find(acl, w->ace.aceid);
+        if (placed == NULL || !ams_acl_ace_eq(placed, &w->ace)) {
+            char why[96];
+            (void) snprintf(why, sizeof why, "ACE %lld is not on the device as written",
+                            (long long) w->ace.aceid);
+            free(list);
+            obt__service_device__free_unpacked(held, NULL);
+            cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
+            return;
+        }
+        cmn_acl_t one = {.present = CMN_ACL_HAS_ACLIST2, .aces = &w->ace, .n_aces = 1};
+        if (cmn_acl_encode(&one, &buf, &mine.ace.len) == CMN_OK && list) {
+            mine.ace.data = buf;
+            mine.aceid = (uint32_t) w->ace.aceid;
+            mine.origin = w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_ADD &&
+                                          w->req->acl_add->origin[0]
+                                  ? w->req->acl_add->origin
+                                  : CMN_PB_STR("operator");
+            mine.placed_ms = cmn_time_wall_ms();
+            list[n++] = &mine;
+        }
+    }
+    if (list == NULL) {
+        free(buf);
+        obt__service_device__free_unpacked(held, NULL);
+        cmn_svc_job_finish(job, CMN_ENOMEM, NULL, NULL);
+        return;
+    }
+    dev.ams_placed = list;
+    dev.n_ams_placed = n;
+    dev.ams_device_acl.data = p;
+    dev.ams_device_acl.len = len;
+    cmn_log_notice("AMS-ACL", "dev=%s %s: %zu ACE(s) on the device, %zu placed by AMS",
+                   job->head.uuid, is_read ? "read" : "changed", acl->n_aces, n);
+    cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
+    free(buf);
+    free(list);
+    obt__service_device__free_unpacked(held, NULL);
+}
+
+static void
+s_on_acl(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+{
+    s_work_t *w = job->work;
+    cmn_acl_t acl;
+    char why[200] = "";
+    if (cmn_acl_decode(r->payload.data, r->payload.len, &acl) != CMN_OK) {
+        cmn_svc_job_finish(job, CMN_EPROTO, "acl2: invalid CBOR from the device", NULL);
+        return;
+    }
+    if (w->phase == PH_VERIFY) {
+        s_record(job, r->payload.data, r->payload.len, &acl);
+        cmn_acl_free(&acl);
+        return;
+    }
+    Obt__ServiceDevice *held = NULL;
+    cmn_err_t err = cmn_svc_get(job->svc, job->head.uuid, &held);
+    bool is_done = false;
+    if (err == CMN_OK) {
+        err = s_plan(job, &acl, held, why, sizeof why, &is_done);
+        obt__service_device__free_unpacked(held, NULL);
+    }
+    if (err != CMN_OK) {
+        cmn_acl_free(&acl);
+        cmn_svc_job_finish(job, err, why[0] ? why : NULL, NULL);
+        return;
+    }
+    if (is_done) {
+        s_record(job, r->payload.data, r->payload.len, &acl);
+        cmn_acl_free(&acl);
+        return;
+    }
+    cmn_acl_free(&acl);
+    /* Nothing to write (a resumed run did it) still passes through RFPRO and RFNOP:
+     * the killed run may have left the device in RFPRO. */
+    w->phase = PH_RFPRO;
+    s_next(job);
+}
+
+static void
+s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+{
+    s_work_t *w = job->work;
+    char why[200];
+    switch (w->phase) {
+    case PH_READ:
+    case PH_VERIFY:
+        if (r->code != 205) {
+            (void) snprintf(why, sizeof why, "%s: device answered %u.%02u", job->step,
+                            r->code / 100, r->code % 100);
+            cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
+            return;
+        }
+        s_on_acl(job, r);
+        return;
+    case PH_RFPRO:
+    case PH_RFNOP:
+        if (r->code != 204) {
+            (void) snprintf(why, sizeof why, "%s: device answered %u.%02u", job->step,
+                            r->code / 100, r->code % 100);
+            cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
+            return;
+        }
+        if (w->phase == PH_RFNOP && w->refused_code != 0) {
+            (void) snprintf(why, sizeof why, "the device refused the ACE: %d.%02d",
+                            w->refused_code / 100, w->refused_code % 100);
+            cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
+            return;
+        }
+        w->phase = w->phase == PH_RFPRO && (w->has_write || w->n_deletes > 0) ? PH_WRITE
+                   : w->phase == PH_RFPRO                                     ? PH_RFNOP
+                                                                              : PH_VERIFY;
+        s_next(job);
+        return;
+    case PH_WRITE:
+        if (w->has_write ? r->code != 204 : (r->code != 202 && r->code != 404)) {
+            w->refused_code = (int) r->code; /* back to RFNOP first, then fail */
+            w->phase = PH_RFNOP;
+        } else if (!w->has_write && ++w->idx < w->n_deletes) {
+            /* the next DELETE */
+        } else {
+            w->phase = PH_RFNOP;
+        }
+        s_next(job);
+        return;
+    }
+}
+
+void
+ams_action_start(cmn_svc_job_t *job)
+{
+    s_work_t *w = job->work;
+    if (w->req) {
+        obt__ams__request__free_unpacked(w->req, NULL);
+    }
+    memset(w, 0, sizeof *w);
+    w->req = obt__ams__request__unpack(NULL, job->action_len, job->action);
+    if (w->req == NULL || s_device_uuid(w->req) == NULL) {
+        cmn_svc_job_finish(job, CMN_EPROTO, "the stored action does not unpack", NULL);
+        return;
+    }
+    w->phase = PH_READ;
+    s_next(job);
+}
+
+void
+ams_action_drop(cmn_svc_job_t *job)
+{
+    s_work_t *w = job->work;
+    if (w->req) {
+        obt__ams__request__free_unpacked(w->req, NULL);
+        w->req = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- reset cascade */
+
+typedef struct {
+    cmn_uuid_t gone;   /* the forgotten device */
+    char (*uuids)[37]; /* devices holding an ACE AMS placed for it (malloc'd) */
+    size_t n, cap;
+} s_cascade_t;
+
+static void
+s_collect(const Obt__ServiceDevice *dev, void *arg)
+{
+    s_cascade_t *c = arg;
+    for (size_t i = 0; i < dev->n_ams_placed; i++) {
+        cmn_ace_t ace;
+        if (s_one_ace(&dev->ams_placed[i]->ace, &ace) != CMN_OK ||
+            ace.subject_kind != CMN_ACE_SUBJECT_UUID || !cmn_uuid_eq(&ace.subject_uuid, &c->gone)) {
+            continue;
+        }
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 8;
+            char(*grown)[37] = realloc(c->uuids, cap * sizeof *grown);
+            if (grown == NULL) {
+                return;
+            }
+            c->uuids = grown;
+            c->cap = cap;
+        }
+        (void) snprintf(c->uuids[c->n++], sizeof c->uuids[0], "%s", dev->device_uuid);
+        return;
+    }
+}
+
+void
+ams_action_forgot(cmn_svc_t *svc, const char *uuid)
+{
+    s_cascade_t c = {0};
+    if (cmn_uuid_from_str(uuid, &c.gone) != CMN_OK) {
+        return;
+    }
+    cmn_err_t err = cmn_svc_each(svc, s_collect, &c);
+    if (err != CMN_OK) {
+        cmn_log_err("AMS-CASCADE", "dev=%s cannot read the records: %s", uuid, cmn_strerror(err));
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+        Obt__Ams__AclDeny deny = OBT__AMS__ACL_DENY__INIT;
+        deny.device_uuid = c.uuids[i];
+        deny.subject_uuid = CMN_PB_STR(uuid);
+        req.body_case = OBT__AMS__REQUEST__BODY_ACL_DENY;
+        req.acl_deny = &deny;
+        size_t len = obt__ams__request__get_packed_size(&req);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL) {
+            break;
+        }
+        (void) obt__ams__request__pack(&req, buf);
+        cmn_log_notice("AMS-CASCADE", "dev=%s forgotten: removing its ACEs on %s", uuid,
+                       c.uuids[i]);
+        cmn_svc_job_action(svc, NULL, 0, c.uuids[i], buf, len);
+        free(buf);
+    }
+    free(c.uuids);
+}

@@ -1,0 +1,39 @@
+/* ams_action.h — AMS's own requests (obt.ams.Request: read, add, remove, change an ACE,
+ * deny a subject), each run as a persisted job of the device (cmn_svc_job_action) */
+#ifndef AMS_ACTION_H
+#define AMS_ACTION_H
+
+#include "cmn_svc.h"
+#include "cmn_svr.h"
+
+/* Bytes of an action job's work (job->work is at least this big). */
+#define AMS_ACTION_WORK_SIZE 8192
+
+/* The own-request hook: checks the party (operator only), the request's fields, and
+ * starts the job; errors are answered here. */
+void ams_action_own(cmn_svc_t *svc,
+                    zframe_t *peer,
+                    const cmn_caller_t *caller,
+                    const uint8_t *data,
+                    size_t len,
+                    void *arg);
+/* The first step of an action job (new or resumed): job->action is set. */
+void ams_action_start(cmn_svc_job_t *job);
+/* The reset cascade (hook "forgot"): every device holding an ACE AMS placed whose
+ * subject is uuid gets a deny job for it (nobody waits; a device whose job runs is
+ * logged and keeps the ACE until `obtctl deny`). */
+void ams_action_forgot(cmn_svc_t *svc, const char *uuid);
+/* One request of an AMS job (hand-over or action): acl or ps (or neither) encoded as
+ * its payload; step names it; fn gets the reply. An encoding failure ends the job. */
+void ams_action_send(cmn_svc_job_t *job,
+                     const char *step,
+                     int method,
+                     const char *path,
+                     const char *query,
+                     const cmn_acl_t *acl,
+                     const cmn_pstat_t *ps,
+                     cmn_svc_reply_fn *fn);
+/* Frees what an action job's work holds. */
+void ams_action_drop(cmn_svc_job_t *job);
+
+#endif

@@ -1,0 +1,228 @@
+/* obt_coap.c — a device client for tests and the demo: one CoAP request to a device,
+ * over coap:// or over coaps:// with a PSK (identity = the 16 bytes of a UUID), the way
+ * another OCF device holding a pairwise credential talks to it. Prints "CODE HEX"
+ * (for example "2.05 a16576616c7565f5"). */
+#include <coap3/coap.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_uuid.h"
+
+#define S_USAGE                                                                                    \
+    "usage: obt_coap [--id UUID --key HEX32] [--timeout-ms N] GET|POST|PUT|DELETE URI "            \
+    "[PAYLOAD_HEX]\n"                                                                              \
+    "One CoAP request to a device. coaps:// needs --id (PSK identity: the UUID's 16 bytes)\n"      \
+    "and --key (the 16-byte PSK in hex). Prints the response code and payload in hex.\n"           \
+    "Exit: 0 an answer came, 2 usage, 4 no answer (timeout, handshake refused).\n"
+
+typedef struct {
+    bool is_done;
+    coap_pdu_code_t code;
+    uint8_t body[4096];
+    size_t body_len;
+} s_result_t;
+
+static s_result_t s_result;
+
+static coap_response_t
+s_on_response(coap_session_t *session,
+              const coap_pdu_t *sent,
+              const coap_pdu_t *received,
+              const coap_mid_t mid)
+{
+    (void) session;
+    (void) sent;
+    (void) mid;
+    size_t len = 0;
+    const uint8_t *data = NULL;
+    s_result.code = coap_pdu_get_code(received);
+    if (coap_get_data(received, &len, &data) && len <= sizeof s_result.body) {
+        memcpy(s_result.body, data, len);
+        s_result.body_len = len;
+    }
+    s_result.is_done = true;
+    return COAP_RESPONSE_OK;
+}
+
+static int
+s_hex(const char *hex, uint8_t *out, size_t cap, size_t *ret_len)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n / 2 > cap) {
+        return -1;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        char *end = NULL;
+        unsigned long v = strtoul(byte, &end, 16);
+        if (*end != '\0' || byte[0] == '+' || byte[0] == '-' || byte[0] == ' ') {
+            return -1;
+        }
+        out[i] = (uint8_t) v;
+    }
+    *ret_len = n / 2;
+    return 0;
+}
+
+static int
+s_method(const char *m)
+{
+    return strcmp(m, "GET") == 0      ? COAP_REQUEST_CODE_GET
+           : strcmp(m, "POST") == 0   ? COAP_REQUEST_CODE_POST
+           : strcmp(m, "PUT") == 0    ? COAP_REQUEST_CODE_PUT
+           : strcmp(m, "DELETE") == 0 ? COAP_REQUEST_CODE_DELETE
+                                      : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *id = NULL, *key_hex = NULL;
+    int timeout_ms = 5000;
+    int i = 1;
+    for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (strcmp(argv[i], "--id") == 0) {
+            id = argv[i + 1];
+        } else if (strcmp(argv[i], "--key") == 0) {
+            key_hex = argv[i + 1];
+        } else if (strcmp(argv[i], "--timeout-ms") == 0) {
+            char *end = NULL;
+            long v = strtol(argv[i + 1], &end, 10);
+            timeout_ms = *end == '\0' && v > 0 && v <= 600000 ? (int) v : -1;
+        } else {
+            (void) fprintf(stderr, "error: unknown option %s\n%s", argv[i], S_USAGE);
+            return 2;
+        }
+    }
+    if (argc - i < 2 || argc - i > 3 || s_method(argv[i]) < 0 || timeout_ms <= 0) {
+        (void) fprintf(stderr, "%s", S_USAGE);
+        return 2;
+    }
+    int method = s_method(argv[i]);
+    const char *uri_str = argv[i + 1];
+    static uint8_t payload[4096];
+    size_t payload_len = 0;
+    if (argc - i == 3 && s_hex(argv[i + 2], payload, sizeof payload, &payload_len) != 0) {
+        (void) fprintf(stderr, "error: PAYLOAD_HEX: want pairs of hex digits\n");
+        return 2;
+    }
+    coap_uri_t uri;
+    if (coap_split_uri((const uint8_t *) uri_str, strlen(uri_str), &uri) != 0) {
+        (void) fprintf(stderr, "error: URI: cannot parse \"%s\"\n", uri_str);
+        return 2;
+    }
+    bool is_secure = uri.scheme == COAP_URI_SCHEME_COAPS;
+    cmn_uuid_t identity;
+    uint8_t key[16];
+    size_t key_len = 0;
+    if (is_secure && (id == NULL || key_hex == NULL || cmn_uuid_from_str(id, &identity) != CMN_OK ||
+                      s_hex(key_hex, key, sizeof key, &key_len) != 0 || key_len != 16)) {
+        (void) fprintf(stderr, "error: coaps:// needs --id UUID and --key of 32 hex digits\n");
+        return 2;
+    }
+    coap_startup();
+    coap_set_log_level(getenv("OBT_COAP_DEBUG") ? LOG_DEBUG : LOG_EMERG);
+    int rc = 4;
+    coap_context_t *ctx = coap_new_context(NULL);
+    coap_session_t *session = NULL;
+    coap_optlist_t *opts = NULL;
+    coap_address_t dst;
+    coap_address_init(&dst);
+    char host[128];
+    (void) snprintf(host, sizeof host, "%.*s", (int) uri.host.length, (const char *) uri.host.s);
+    char port[8];
+    (void) snprintf(port, sizeof port, "%u", (unsigned) uri.port);
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_DGRAM};
+    struct addrinfo *ai = NULL;
+    if (ctx == NULL || getaddrinfo(host, port, &hints, &ai) != 0 ||
+        ai->ai_addrlen > sizeof dst.addr) {
+        (void) fprintf(stderr, "error: \"%s\" is no numeric address\n", host);
+        if (ai) {
+            freeaddrinfo(ai);
+        }
+        goto out;
+    }
+    memcpy(&dst.addr, ai->ai_addr, ai->ai_addrlen);
+    dst.size = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_register_response_handler(ctx, s_on_response);
+    (void) coap_register_option(ctx, 2053); /* OCF-Content-Format-Version of the answers */
+    if (is_secure) {
+        coap_dtls_cpsk_t cpsk;
+        memset(&cpsk, 0, sizeof cpsk);
+        cpsk.version = COAP_DTLS_CPSK_SETUP_VERSION;
+        cpsk.psk_info.identity.s = identity.b;
+        cpsk.psk_info.identity.length = 16;
+        cpsk.psk_info.key.s = key;
+        cpsk.psk_info.key.length = 16;
+        session = coap_new_client_session_psk2(ctx, NULL, &dst, COAP_PROTO_DTLS, &cpsk);
+    } else {
+        session = coap_new_client_session(ctx, NULL, &dst, COAP_PROTO_UDP);
+    }
+    if (session == NULL) {
+        (void) fprintf(stderr, "error: no session to %s\n", uri_str);
+        goto out;
+    }
+    coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, (coap_pdu_code_t) method, session);
+    uint8_t buf[512];
+    size_t buflen = sizeof buf;
+    int n = coap_split_path(uri.path.s, uri.path.length, buf, &buflen);
+    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
+        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_PATH, coap_opt_length(p),
+                                                    coap_opt_value(p)));
+    }
+    buflen = sizeof buf;
+    n = uri.query.length ? coap_split_query(uri.query.s, uri.query.length, buf, &buflen) : 0;
+    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
+        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_QUERY, coap_opt_length(p),
+                                                    coap_opt_value(p)));
+    }
+    static const uint8_t ver[2] = {0x08, 0x00}; /* OCF-Accept/Content-Format-Version 2.0.0 */
+    coap_insert_optlist(&opts, coap_new_optlist(2049, sizeof ver, ver));
+    if (payload_len > 0) {
+        uint8_t cf[2];
+        coap_insert_optlist(&opts,
+                            coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+                                             coap_encode_var_safe(cf, sizeof cf, 10000), cf));
+        coap_insert_optlist(&opts, coap_new_optlist(2053, sizeof ver, ver));
+    }
+    uint8_t token[8];
+    size_t token_len = 0;
+    coap_session_new_token(session, &token_len, token);
+    if (pdu == NULL || !coap_add_token(pdu, token_len, token) ||
+        !coap_add_optlist_pdu(pdu, &opts) ||
+        (payload_len > 0 && !coap_add_data(pdu, payload_len, payload))) {
+        coap_delete_pdu(pdu);
+        (void) fprintf(stderr, "error: cannot build the request\n");
+        goto out;
+    }
+    if (coap_send(session, pdu) == COAP_INVALID_MID) {
+        (void) fprintf(stderr, "error: cannot send the request\n");
+        goto out;
+    }
+    for (int waited = 0; !s_result.is_done && waited < timeout_ms; waited += 50) {
+        (void) coap_io_process(ctx, 50);
+    }
+    if (!s_result.is_done) {
+        (void) fprintf(stderr, "error: no answer from %s within %d ms\n", uri_str, timeout_ms);
+        goto out;
+    }
+    printf("%d.%02d ", COAP_RESPONSE_CLASS(s_result.code), s_result.code & 0x1f);
+    for (size_t k = 0; k < s_result.body_len; k++) {
+        printf("%02x", s_result.body[k]);
+    }
+    printf("\n");
+    rc = 0;
+out:
+    coap_delete_optlist(opts);
+    if (session) {
+        coap_session_release(session);
+    }
+    coap_free_context(ctx);
+    coap_cleanup();
+    return rc;
+}
