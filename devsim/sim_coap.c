@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cmn_ff00_relay.h"
 #include "cmn_cert.h"
+#include "cmn_ff00_relay.h"
 #include "cmn_log.h"
 #include "cmn_psk.h"
 #include "cmn_time.h"
@@ -627,8 +627,8 @@ s_free_port(const sim_device_t *dev)
 }
 
 static const char *const s_paths[] = {
-        "oic/sec/doxm", "oic/sec/pstat", "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
-        "oic/res",      "oic/d",         "oic/p",        "a/light",      "light",
+        "oic/sec/doxm", "oic/sec/pstat",  "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
+        "oic/res",      "oic/d",          "oic/p",        "a/light",      "light",
         "temp",         "bridge/vodlist", /* 4.04 unless a Bridge */
         "oic/sec/csr"};                   /* 4.04 without --certs */
 

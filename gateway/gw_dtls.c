@@ -36,10 +36,10 @@ typedef struct {
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
     uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
     size_t anchors_len;
-    bool is_judged;       /* MFG: the peer's chain was checked (verdict below) */
-    bool is_trusted;      /* MFG: it passed */
-    char reason[256];     /* MFG: what refusal points at */
-    cmn_ff00_relay_t *jw; /* JW over 0xFF00: the relay the plain session talks to */
+    bool is_judged;             /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;            /* MFG: it passed */
+    char reason[256];           /* MFG: what refusal points at */
+    cmn_ff00_relay_t *jw;       /* JW over 0xFF00: the relay the plain session talks to */
     const char *refused_prefix; /* MFG_REFUSED or CERT_REFUSED */
 } s_state_t;
 
@@ -405,10 +405,8 @@ static const struct {
     int seclevel; /* -1 = OpenSSL's default */
 } s_kinds[] = {
         {GW_DTLS_JW_ANON, s_open_jw_ff00, NULL, -1}, /* not OpenSSL: no cipher list */
-        {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},
-        {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
-        {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},
-        {GW_DTLS_CERT, s_open_cert, MFG_CIPHERS, -1},
+        {GW_DTLS_PSK, s_open_psk, PSK_CIPHERS, -1},  {GW_DTLS_RDP, s_open_rdp, PSK_CIPHERS, -1},
+        {GW_DTLS_MFG, s_open_mfg, MFG_CIPHERS, -1},  {GW_DTLS_CERT, s_open_cert, MFG_CIPHERS, -1},
 };
 
 cmn_err_t

@@ -638,7 +638,7 @@ main(int argc, char **argv)
     bool steps = false;
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
-    const char *certs = NULL; /* ocf-devsim --certs: identity certificates at hand-over */
+    const char *certs = NULL;     /* ocf-devsim --certs: identity certificates at hand-over */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
