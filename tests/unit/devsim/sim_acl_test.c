@@ -144,9 +144,10 @@ s_ace(const s_ace_spec_t *spec, int64_t id)
         r->n_ifs = 1;
     }
     if (strncmp(res, "wc:", 3) == 0) {
-        (void) snprintf(r->wc, sizeof r->wc, "%s", res + 3);
+        r->wc[0] = res[3]; /* one character: * + - */
+        r->wc[1] = '\0';
     } else if (strncmp(res, "rt:", 3) == 0) {
-        (void) snprintf(r->rt[0], sizeof r->rt[0], "%s", res + 3);
+        (void) snprintf(r->rt[0], sizeof r->rt[0], "%.*s", (int) sizeof r->rt[0] - 1, res + 3);
         r->n_rt = 1;
     } else {
         (void) snprintf(r->href, sizeof r->href, "%s", res);
