@@ -453,7 +453,8 @@ Test(acl,
     cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
     (void) obt_proc_stop(&ctl);
     cr_assert_eq(obt_suite_restart(&s_suite, "ams", info), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "SVC-JOB-RESUME", 10000), 0,
+    /* 30 s: a loaded machine (ASan build) takes seconds to restart AMS */
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "SVC-JOB-RESUME", 30000), 0,
                  "the job was not resumed");
     cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "AMS-ACL", 20000), 0,
                  "the resumed job did not end");
