@@ -1,6 +1,7 @@
 /* sim_device.c — one virtual OCF device: SVRs, state machine, access rules */
 #include "sim_device.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,14 @@ sim_device_handle(sim_device_t *dev,
         cmn_log_notice("SIM-FAULT", "dev=%d goes silent at %s", dev->idx, path);
         dev->is_silenced = true;
         return 0;
+    }
+    if (dev->fault == SIM_FAULT_STOP_MAINT && dev->in_maint && s_fault_applies(dev, path)) {
+        /* the whole simulator stops before it handles the request (kill -CONT resumes
+         * it): a test kills the service in the middle of a maintenance, without racing */
+        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s in a maintenance", dev->idx,
+                       path);
+        dev->fault = SIM_FAULT_NONE;
+        (void) raise(SIGSTOP);
     }
     if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {
         cmn_log_notice("SIM-FAULT", "dev=%d drops the DOC at %s", dev->idx, path);

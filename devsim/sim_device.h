@@ -20,7 +20,8 @@ typedef enum {
     SIM_FAULT_BAD_COAP,   /* also send a malformed datagram to multicast requests */
     SIM_FAULT_BAD_HINT,   /* Random PIN: another UUID in the PSK identity hint */
     SIM_FAULT_MUTE_FIRST, /* ignore the first multicast GET /oic/sec/doxm */
-    SIM_FAULT_DROP_DOC    /* close the DOC (DTLS close_notify) at a request on path */
+    SIM_FAULT_DROP_DOC,   /* close the DOC (DTLS close_notify) at a request on path */
+    SIM_FAULT_STOP_MAINT  /* SIGSTOP itself once, at a request on path in a maintenance */
 } sim_fault_t;
 
 /* A role the peer asserted (/oic/sec/roles, checked against the trust anchors). */
@@ -74,6 +75,7 @@ typedef struct sim_device {
     char fault_path[64];             /* its path ("" = every path) */
     bool is_silenced;                /* SIM_FAULT_SILENT triggered */
     bool was_muted;                  /* SIM_FAULT_MUTE_FIRST triggered */
+    bool in_maint;                   /* in RFPRO entered from RFNOP (a maintenance) */
     char address[200];         /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
     uint16_t udp_port;         /* coap:// port */
     uint16_t dtls_port;        /* coaps:// port */

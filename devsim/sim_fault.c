@@ -75,6 +75,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_MUTE_FIRST;
         } else if (strcmp(kind, "drop-doc") == 0) {
             d->fault = SIM_FAULT_DROP_DOC;
+        } else if (strcmp(kind, "stop-maint") == 0) {
+            d->fault = SIM_FAULT_STOP_MAINT;
         } else if (strcmp(kind, "mfg") == 0) {
             sim_mfg_kind_t mk = SIM_MFG_GOOD;
             if (sim_mfg_kind_parse(path, &mk) != CMN_OK) {

@@ -27,6 +27,7 @@ s_rfpro_entry_ok(const sim_device_t *dev)
 static void
 s_enter(sim_device_t *dev, int64_t s)
 {
+    dev->in_maint = s == CMN_DOS_RFPRO && dev->pstat.dos_s == CMN_DOS_RFNOP;
     dev->pstat.dos_s = s;
     dev->pstat.dos_p = false;
     dev->pstat.isop = s == CMN_DOS_RFNOP;

@@ -48,6 +48,18 @@ s_setup(void)
     cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, extra), 0);
 }
 
+/* The device stops the simulator at AMS's first ACL request of a maintenance. */
+static void
+s_setup_stop(void)
+{
+    s_dir = obt_tmpdir("acl");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    static const char *const extra[] = {"--icv", "ocf.2.4.0", "--faults",
+                                        "0:stop-maint:/oic/sec/acl2", NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, extra), 0);
+}
+
 static void
 s_teardown(void)
 {
@@ -432,7 +444,7 @@ Test(acl,
 
 Test(acl,
      a_kill_9_of_ams_inside_an_allow_leaves_device_and_record_agreeing,
-     .init = s_setup,
+     .init = s_setup_stop,
      .fini = s_teardown,
      .timeout = 240)
 {
@@ -440,15 +452,18 @@ Test(acl,
     s_give_client_a_a_credential();
     static const char *const info[] = {"--log-level", "info", NULL};
     cr_assert_eq(obt_suite_restart(&s_suite, "ams", info), 0);
-    /* the allow runs in the background; the device is frozen (SIGSTOP) as soon as AMS
-     * moves it to RFPRO, so AMS is killed with its job in flight */
+    int done_before = obt_proc_log_count(&s_suite.ams, "SVC-JOB-DONE");
+    /* the allow runs in the background; the device moves to RFPRO, then the simulator
+     * stops itself (SIGSTOP, fault stop-maint) at AMS's ACL request, so AMS is killed
+     * with that request out and unanswered, the device left in RFPRO */
     obt_proc_t ctl;
     const char *argv[] = {"--keys-dir", s_suite.keys, "--ams",  s_suite.ep_ams, "allow", CLIENT_A,
                           s_b.uuid,     "--res",      "/light", "--perm",       "R",     NULL};
     cr_assert_eq(obt_proc_start(&ctl, s_dir, "ctl-allow", "obtctl", argv), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "step=\"RFPRO\"", 20000), 0,
-                 "the allow never reached RFPRO");
-    cr_assert_eq(kill(s_sim.pid, SIGSTOP), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 30000), 0,
+                 "the allow never reached the ACL step in RFPRO");
+    cr_assert_eq(obt_proc_log_count(&s_suite.ams, "SVC-JOB-DONE"), done_before,
+                 "the allow ended first");
     obt_proc_kill9(&s_suite.ams);
     cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
     (void) obt_proc_stop(&ctl);

@@ -254,6 +254,7 @@ obt_proc_stop(obt_proc_t *p)
     }
     int status = -1;
     (void) kill(p->pid, SIGTERM);
+    (void) kill(p->pid, SIGCONT); /* a stopped process (a test's SIGSTOP) gets it too */
     for (int i = 0; i < 250; i++) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
