@@ -84,6 +84,7 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             "fault injection: IDX:bad-cbor:PATH, IDX:silent:PATH, IDX:error:PATH, IDX:bad-coap, "
             "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:absent, "
             "IDX:stop-maint:PATH (SIGSTOP at PATH in a maintenance), "
+            "IDX:stop:N:METHOD:PATH (SIGSTOP at the Nth such request outside the DOC), "
             "IDX:mfg:KIND (manufacturer certificate "
             "good, expired, bad-ku, no-ocf-eku, untrusted, ca-leaf, other-uuid, bad-sig)"),
         OPT("bridge-vods",

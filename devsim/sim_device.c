@@ -350,6 +350,13 @@ sim_device_handle(sim_device_t *dev,
         dev->fault = SIM_FAULT_NONE;
         (void) raise(SIGSTOP);
     }
+    if (dev->fault == SIM_FAULT_STOP_NTH && !peer->is_doc && method == dev->stop_method &&
+        s_fault_applies(dev, path) && ++dev->stop_seen == dev->stop_nth) {
+        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at request %d on %s", dev->idx,
+                       dev->stop_seen, path);
+        dev->fault = SIM_FAULT_NONE;
+        (void) raise(SIGSTOP);
+    }
     if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {
         cmn_log_notice("SIM-FAULT", "dev=%d drops the DOC at %s", dev->idx, path);
         dev->fault = SIM_FAULT_NONE; /* once: the next owner finds a healthy device */

@@ -21,7 +21,8 @@ typedef enum {
     SIM_FAULT_BAD_HINT,   /* Random PIN: another UUID in the PSK identity hint */
     SIM_FAULT_MUTE_FIRST, /* ignore the first multicast GET /oic/sec/doxm */
     SIM_FAULT_DROP_DOC,   /* close the DOC (DTLS close_notify) at a request on path */
-    SIM_FAULT_STOP_MAINT  /* SIGSTOP itself once, at a request on path in a maintenance */
+    SIM_FAULT_STOP_MAINT, /* SIGSTOP itself once, at a request on path in a maintenance */
+    SIM_FAULT_STOP_NTH    /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
 } sim_fault_t;
 
 /* A role the peer asserted (/oic/sec/roles, checked against the trust anchors). */
@@ -76,6 +77,9 @@ typedef struct sim_device {
     bool is_silenced;                /* SIM_FAULT_SILENT triggered */
     bool was_muted;                  /* SIM_FAULT_MUTE_FIRST triggered */
     bool in_maint;                   /* in RFPRO entered from RFNOP (a maintenance) */
+    int stop_nth;                    /* SIM_FAULT_STOP_NTH: N */
+    sim_method_t stop_method;        /* SIM_FAULT_STOP_NTH: METHOD */
+    int stop_seen;                   /* SIM_FAULT_STOP_NTH: such requests so far */
     char address[200];         /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
     uint16_t udp_port;         /* coap:// port */
     uint16_t dtls_port;        /* coaps:// port */

@@ -39,6 +39,37 @@ s_damage_acl(sim_device_t *d)
     return err;
 }
 
+/* stop: "N:METHOD:PATH" (the Nth METHOD request on PATH outside the DOC); *path is
+ * moved to the PATH part. */
+static cmn_err_t
+s_parse_stop(sim_device_t *d, char **path)
+{
+    static const struct {
+        const char *name;
+        sim_method_t method;
+    } methods[] = {{"GET", SIM_GET}, {"POST", SIM_POST}, {"PUT", SIM_PUT}, {"DELETE", SIM_DELETE}};
+    char *end = NULL;
+    long n = *path ? strtol(*path, &end, 10) : 0;
+    char *m = end && *end == ':' ? end + 1 : NULL;
+    char *p = m ? strchr(m, ':') : NULL;
+    if (n < 1 || n > 1000 || p == NULL || p[1] != '/') {
+        (void) fprintf(stderr, "error: --faults: IDX:stop:N:METHOD:PATH (N from 1, PATH from /)\n");
+        return CMN_EINVAL;
+    }
+    *p++ = '\0';
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (strcmp(m, methods[i].name) == 0) {
+            d->fault = SIM_FAULT_STOP_NTH;
+            d->stop_nth = (int) n;
+            d->stop_method = methods[i].method;
+            *path = p;
+            return CMN_OK;
+        }
+    }
+    (void) fprintf(stderr, "error: --faults: stop: METHOD is GET, POST, PUT or DELETE\n");
+    return CMN_EINVAL;
+}
+
 cmn_err_t
 sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
 {
@@ -75,6 +106,11 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_MUTE_FIRST;
         } else if (strcmp(kind, "drop-doc") == 0) {
             d->fault = SIM_FAULT_DROP_DOC;
+        } else if (strcmp(kind, "stop") == 0) {
+            err = s_parse_stop(d, &path);
+            if (err != CMN_OK) {
+                break;
+            }
         } else if (strcmp(kind, "stop-maint") == 0) {
             d->fault = SIM_FAULT_STOP_MAINT;
         } else if (strcmp(kind, "mfg") == 0) {

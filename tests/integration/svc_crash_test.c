@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,9 @@
 #define N_DEVICES 20
 
 typedef struct {
-    char svc[8];   /* "cms" or "ams" */
-    char step[24]; /* the step in whose request the service is killed */
+    char svc[8];    /* "cms" or "ams" */
+    char step[24];  /* the step in whose request the service is killed */
+    char fault[48]; /* devsim's stop at that request of device 2 (docs/internals.md) */
 } s_case_t;
 
 static char *s_dir;
@@ -30,7 +32,6 @@ s_setup(void)
     s_dir = obt_tmpdir("svc-crash");
     cr_assert_not_null(s_dir);
     cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_args), 0, "the suite did not start");
-    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
 }
 
 static void
@@ -108,8 +109,12 @@ s_check_all(void)
 ParameterizedTestParameters(svc_crash, kill9_in_each_step)
 {
     static s_case_t cases[] = {
-            {"cms", "GET cred"},      {"ams", "GET acl2"},    {"ams", "POST ace"},
-            {"ams", "POST baseline"}, {"ams", "verify acl2"}, {"ams", "RFNOP"},
+            {"cms", "GET cred", "2:stop:1:GET:/oic/sec/cred"},
+            {"ams", "GET acl2", "2:stop:1:GET:/oic/sec/acl2"},
+            {"ams", "POST ace", "2:stop:1:POST:/oic/sec/acl2"},
+            {"ams", "POST baseline", "2:stop:2:POST:/oic/sec/acl2"},
+            {"ams", "verify acl2", "2:stop:2:GET:/oic/sec/acl2"},
+            {"ams", "RFNOP", "2:stop:1:POST:/oic/sec/pstat"},
     };
     return cr_make_param_array(s_case_t, cases, sizeof cases / sizeof cases[0]);
 }
@@ -128,13 +133,18 @@ ParameterizedTest(s_case_t *c,
     obt_proc_t *p = strcmp(c->svc, "cms") == 0 ? &s_suite.cms : &s_suite.ams;
     char token[64];
     (void) snprintf(token, sizeof token, "step=\"%s\"", c->step);
+    const char *const sim_args[] = {"--faults", c->fault, NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, NULL, sim_args), 0);
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, discover, NULL), 0);
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, approve, NULL), 0);
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard_nowait, NULL), 0);
-    /* Kill inside that step: its request is out, its reply not handled yet. */
-    cr_assert_eq(obt_proc_wait_log_count(p, token, 3, 60000), 0, "%s never ran %s", c->svc,
-                 c->step);
+    /* Kill inside that step: device 2 stops the simulator (SIGSTOP) at the step's
+     * request, so the request is out and its reply cannot come before the kill. */
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 90000), 0,
+                 "%s never sent device 2 its %s request", c->svc, c->step);
+    cr_assert_eq(obt_proc_wait_log(p, token, 5000), 0, "%s never ran %s", c->svc, c->step);
     obt_proc_kill9(p);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
     int started = obt_proc_log_count(p, "SVC-JOB-START");
     int done = obt_proc_log_count(p, "SVC-JOB-DONE");
     cr_log_info("killed %s in \"%s\": %d jobs started, %d done", c->svc, c->step, started, done);

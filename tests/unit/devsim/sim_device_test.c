@@ -395,6 +395,17 @@ Test(sim_fault, parses_spec_and_rejects_bad_entries)
     cr_assert_eq(sim_fault_parse("3:error:/oic/sec/cred", devs, 3), CMN_EINVAL);
     cr_assert_eq(sim_fault_parse("x:error", devs, 3), CMN_EINVAL);
     cr_assert_eq(sim_fault_parse("0:explode", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("2:stop:2:POST:/oic/sec/acl2,0:stop-maint:/oic/sec/acl2", devs, 3),
+                 CMN_OK);
+    cr_assert_eq(devs[2].fault, SIM_FAULT_STOP_NTH);
+    cr_assert_eq(devs[2].stop_nth, 2);
+    cr_assert_eq(devs[2].stop_method, SIM_POST);
+    cr_assert_str_eq(devs[2].fault_path, "/oic/sec/acl2");
+    cr_assert_eq(devs[0].fault, SIM_FAULT_STOP_MAINT);
+    cr_assert_eq(sim_fault_parse("0:stop:0:GET:/oic/sec/cred", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("0:stop:1:FETCH:/oic/sec/cred", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("0:stop:1:GET", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("0:stop", devs, 3), CMN_EINVAL);
     char longspec[200];
     (void) snprintf(longspec, sizeof longspec, "0:error:/%0100d", 0);
     cr_assert_eq(sim_fault_parse(longspec, devs, 3), CMN_EINVAL);
