@@ -85,8 +85,15 @@ s_finish_ok(cmn_svc_job_t *job)
         dev.ams_placed = list;
         dev.n_ams_placed = 1;
     }
-    cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
+    cmn_svc_t *svc = job->svc;
+    char uuid[sizeof job->head.uuid];
+    bool is_handover = !job->is_repair;
+    (void) snprintf(uuid, sizeof uuid, "%s", job->head.uuid);
+    cmn_svc_job_finish(job, CMN_OK, NULL, &dev); /* frees job */
     free(buf);
+    if (is_handover && ams_action_has_policy()) {
+        ams_action_apply_after_handover(svc, uuid); /* a job of its own, persisted */
+    }
 }
 
 /* Sends the next request of the job, moving through the phases. */
