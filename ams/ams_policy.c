@@ -73,34 +73,52 @@ s_items(s_ctx_t *c, yaml_node_t *n, yaml_node_t **out, size_t cap)
     return k;
 }
 
+/* The values of mapping n's keys names[i] into slots[i] (NULL when absent; n_names
+ * at most 5). An unknown key or one given twice is an error naming what (e.g. "ACE
+ * key") and want (the keys it may have). */
+static bool
+s_fields(s_ctx_t *c,
+         const yaml_node_t *n,
+         const char *const *names,
+         yaml_node_t **slots,
+         size_t n_names,
+         const char *what,
+         const char *want)
+{
+    for (size_t i = 0; i < n_names; i++) {
+        slots[i] = NULL;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const char *key = s_scalar(k);
+        size_t i = 0;
+        while (key && i < n_names && strcmp(key, names[i]) != 0) {
+            i++;
+        }
+        if (key == NULL || i == n_names) {
+            return s_fail(c, k, "unknown %s \"%s\" (want %s)", what, key ? key : "?", want);
+        }
+        if (slots[i] != NULL) {
+            return s_fail(c, k, "\"%s\" given twice", key);
+        }
+        slots[i] = yaml_document_get_node(c->doc, p->value);
+    }
+    return true;
+}
+
 static bool
 s_ace(s_ctx_t *c, yaml_node_t *n, cmn_ace_t *ace)
 {
     char why[160];
-    yaml_node_t *subject = NULL, *res = NULL, *perm = NULL, *iface = NULL, *validity = NULL;
+    static const char *const names[] = {"subject", "res", "perm", "if", "validity"};
+    yaml_node_t *v[5];
     if (n->type != YAML_MAPPING_NODE) {
         return s_fail(c, n, "an ACE is a mapping (subject, res, perm, if, validity)");
     }
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = s_scalar(k);
-        yaml_node_t **slot = key == NULL                    ? NULL
-                             : strcmp(key, "subject") == 0  ? &subject
-                             : strcmp(key, "res") == 0      ? &res
-                             : strcmp(key, "perm") == 0     ? &perm
-                             : strcmp(key, "if") == 0       ? &iface
-                             : strcmp(key, "validity") == 0 ? &validity
-                                                            : NULL;
-        if (slot == NULL) {
-            return s_fail(c, k, "unknown ACE key \"%s\" (want subject, res, perm, if, validity)",
-                          key ? key : "?");
-        }
-        if (*slot != NULL) {
-            return s_fail(c, k, "\"%s\" given twice", key);
-        }
-        *slot = v;
+    if (!s_fields(c, n, names, v, 5, "ACE key", "subject, res, perm, if, validity")) {
+        return false;
     }
+    yaml_node_t *subject = v[0], *res = v[1], *perm = v[2], *iface = v[3], *validity = v[4];
     memset(ace, 0, sizeof *ace);
     if (subject == NULL || res == NULL || perm == NULL) {
         return s_fail(c, n, "an ACE needs %s", subject == NULL ? "subject" : res ? "perm" : "res");
@@ -157,26 +175,15 @@ s_ace(s_ctx_t *c, yaml_node_t *n, cmn_ace_t *ace)
 static bool
 s_rule(s_ctx_t *c, yaml_node_t *n, s_rule_t *rule)
 {
-    yaml_node_t *rt = NULL, *aces = NULL;
+    static const char *const names[] = {"rt", "aces"};
+    yaml_node_t *v[2];
     if (n->type != YAML_MAPPING_NODE) {
         return s_fail(c, n, "a policy entry is a mapping (rt, aces)");
     }
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const char *key = s_scalar(k);
-        yaml_node_t **slot = key == NULL                ? NULL
-                             : strcmp(key, "rt") == 0   ? &rt
-                             : strcmp(key, "aces") == 0 ? &aces
-                                                        : NULL;
-        if (slot == NULL) {
-            return s_fail(c, k, "unknown key \"%s\" in a policy entry (want rt, aces)",
-                          key ? key : "?");
-        }
-        if (*slot != NULL) {
-            return s_fail(c, k, "\"%s\" given twice", key);
-        }
-        *slot = yaml_document_get_node(c->doc, p->value);
+    if (!s_fields(c, n, names, v, 2, "key", "rt, aces")) {
+        return false;
     }
+    yaml_node_t *rt = v[0], *aces = v[1];
     const char *s = s_scalar(rt);
     if (s == NULL || s[0] == '\0' || strlen(s) >= sizeof rule->rt) {
         return s_fail(c, rt ? rt : n, "rt: a resource type (1..47 characters) is required");
@@ -207,26 +214,15 @@ static bool
 s_root(s_ctx_t *c, ams_policy_t *self)
 {
     yaml_node_t *root = yaml_document_get_root_node(c->doc);
-    yaml_node_t *version = NULL, *policy = NULL;
+    static const char *const names[] = {"version", "policy"};
+    yaml_node_t *v[2];
     if (root == NULL || root->type != YAML_MAPPING_NODE) {
         return s_fail(c, root, "the file is a mapping with \"version: 1\" and \"policy:\"");
     }
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const char *key = s_scalar(k);
-        yaml_node_t **slot = key == NULL                   ? NULL
-                             : strcmp(key, "version") == 0 ? &version
-                             : strcmp(key, "policy") == 0  ? &policy
-                                                           : NULL;
-        if (slot == NULL) {
-            return s_fail(c, k, "unknown key \"%s\" (want version, policy)", key ? key : "?");
-        }
-        if (*slot != NULL) {
-            return s_fail(c, k, "\"%s\" given twice", key);
-        }
-        *slot = yaml_document_get_node(c->doc, p->value);
+    if (!s_fields(c, root, names, v, 2, "key", "version, policy")) {
+        return false;
     }
+    yaml_node_t *version = v[0], *policy = v[1];
     if (version == NULL || s_scalar(version) == NULL || strcmp(s_scalar(version), "1") != 0) {
         return s_fail(c, version ? version : root, "version: 1 is required (the only format)");
     }

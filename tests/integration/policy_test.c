@@ -121,15 +121,6 @@ s_onboard(void)
     free(objs[0]);
 }
 
-static void
-s_hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        (void) sprintf(out + 2 * i, "%02x", b[i]);
-    }
-    out[2 * n] = '\0';
-}
-
 /* One request with obt_coap as id (NULL: plain coap://); the code as class*100+detail. */
 static int
 s_req(const char *id,
@@ -139,31 +130,11 @@ s_req(const char *id,
       const uint8_t *payload,
       size_t len)
 {
-    char uri[256], hex[4096] = "";
-    (void) snprintf(uri, sizeof uri, "%s%s", id ? s_b.coaps : s_b.coap, path);
-    cr_assert_lt(2 * len, sizeof hex);
-    s_hex(payload, len, hex);
-    const char *argv[10];
-    size_t k = 0;
-    if (id) {
-        argv[k++] = "--id";
-        argv[k++] = id;
-        argv[k++] = "--key";
-        argv[k++] = key;
-    }
-    argv[k++] = method;
-    argv[k++] = uri;
-    if (len > 0) {
-        argv[k++] = hex;
-    }
-    argv[k] = NULL;
-    char *o = NULL;
-    int rc = obt_run("obt_coap", argv, &o);
-    cr_assert_eq(rc, 0, "obt_coap %s %s: no answer (exit %d)", method, uri, rc);
-    int c = 0, d = 0;
-    cr_assert_eq(sscanf(o, "%d.%d", &c, &d), 2, "obt_coap printed \"%s\"", o);
-    free(o);
-    return c * 100 + d;
+    char out[4096];
+    int code = obt_coap_code(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out,
+                             sizeof out);
+    cr_assert_geq(code, 0, "obt_coap %s %s: no answer", method, path);
+    return code;
 }
 
 static void

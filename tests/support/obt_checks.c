@@ -516,3 +516,49 @@ obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total)
     }
     return rfnop;
 }
+
+int
+obt_coap_code(const char *base,
+              const char *id,
+              const char *key,
+              const char *method,
+              const char *path,
+              const uint8_t *payload,
+              size_t len,
+              char *out,
+              size_t cap)
+{
+    char uri[300], hex[4096];
+    if (2 * len >= sizeof hex) {
+        return -1;
+    }
+    (void) snprintf(uri, sizeof uri, "%s%s", base, path);
+    for (size_t i = 0; i < len; i++) {
+        (void) snprintf(hex + 2 * i, 3, "%02x", payload[i]);
+    }
+    hex[2 * len] = '\0';
+    const char *argv[10];
+    size_t k = 0;
+    if (id) {
+        argv[k++] = "--id";
+        argv[k++] = id;
+        argv[k++] = "--key";
+        argv[k++] = key;
+    }
+    argv[k++] = method;
+    argv[k++] = uri;
+    if (len > 0) {
+        argv[k++] = hex;
+    }
+    argv[k] = NULL;
+    char *o = NULL;
+    int rc = obt_run("obt_coap", argv, &o);
+    int c = 0, d = 0;
+    if (rc != 0 || o == NULL || sscanf(o, "%d.%d", &c, &d) != 2) {
+        free(o);
+        return -1;
+    }
+    (void) snprintf(out, cap, "%s", o);
+    free(o);
+    return c * 100 + d;
+}

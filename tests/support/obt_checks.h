@@ -79,5 +79,18 @@ size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
 
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
+/* One CoAP request with the tool obt_coap to base (a coaps:// endpoint with PSK
+ * identity id and hex key, or a coap:// one with id NULL) + path, with payload (len
+ * bytes, may be 0). The code as class*100+detail and the printed "CODE HEX" in out;
+ * -1 if obt_coap gave no answer. */
+int obt_coap_code(const char *base,
+                  const char *id,
+                  const char *key,
+                  const char *method,
+                  const char *path,
+                  const uint8_t *payload,
+                  size_t len,
+                  char *out,
+                  size_t cap);
 
 #endif
