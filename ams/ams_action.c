@@ -34,7 +34,7 @@ typedef enum {
 static const char *const s_phase_names[] = {"GET acl2",    "RFPRO",      "write acl2",  "RFNOP",
                                             "verify acl2", "GET /oic/d", "GET /oic/res"};
 
-#define S_MAX_RTS 32
+#define S_MAX_RTS AMS_MAX_TYPES
 
 #define S_MAX_DELETES 32
 
@@ -796,7 +796,18 @@ ams_action_start(cmn_svc_job_t *job)
         cmn_svc_job_finish(job, CMN_EPROTO, "the stored action does not unpack", NULL);
         return;
     }
-    w->phase = w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_APPLY ? PH_D : PH_READ;
+    w->phase = PH_READ;
+    if (w->req->body_case == OBT__AMS__REQUEST__BODY_ACL_APPLY) {
+        /* the types the hand-over read; a record of an earlier release has none: read */
+        Obt__ServiceDevice *held = NULL;
+        if (cmn_svc_get(job->svc, job->head.uuid, &held) == CMN_OK) {
+            for (size_t i = 0; i < held->n_ams_types; i++) {
+                s_add_type(w, held->ams_types[i]);
+            }
+            obt__service_device__free_unpacked(held, NULL);
+        }
+        w->phase = w->n_rts > 0 ? PH_READ : PH_D;
+    }
     s_next(job);
 }
 

@@ -9,6 +9,9 @@
 #include "cmn_svc.h"
 #include "cmn_svr.h"
 
+/* The device types AMS keeps of a device (rt of /oic/d and /oic/res). */
+#define AMS_MAX_TYPES 32
+
 /* Bytes of an action job's work (job->work is at least this big). */
 #define AMS_ACTION_WORK_SIZE 16384
 
