@@ -667,16 +667,16 @@ s_on_acl(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     s_next(job);
 }
 
-static void
-s_add_type(s_work_t *w, const char *rt)
+void
+ams_action_add_type(char types[][48], size_t *n_types, const char *rt)
 {
-    for (size_t i = 0; i < w->n_rts; i++) {
-        if (strcmp(w->rts[i], rt) == 0) {
+    for (size_t i = 0; i < *n_types; i++) {
+        if (strcmp(types[i], rt) == 0) {
             return;
         }
     }
-    if (w->n_rts < S_MAX_RTS && rt[0] != '\0') {
-        (void) snprintf(w->rts[w->n_rts++], sizeof w->rts[0], "%s", rt);
+    if (*n_types < AMS_MAX_TYPES && rt[0] != '\0') {
+        (void) snprintf(types[(*n_types)++], 48, "%s", rt);
     }
 }
 
@@ -691,7 +691,7 @@ s_on_types(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
             return CMN_EPROTO;
         }
         for (size_t i = 0; i < d.n_rt; i++) {
-            s_add_type(w, d.rt[i]);
+            ams_action_add_type(w->rts, &w->n_rts, d.rt[i]);
         }
         return CMN_OK;
     }
@@ -701,7 +701,7 @@ s_on_types(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     for (size_t l = 0; l < res.n_links; l++) {
         for (size_t i = 0; i < res.links[l].n_rt; i++) {
-            s_add_type(w, res.links[l].rt[i]);
+            ams_action_add_type(w->rts, &w->n_rts, res.links[l].rt[i]);
         }
     }
     cmn_res_free(&res);
@@ -802,7 +802,7 @@ ams_action_start(cmn_svc_job_t *job)
         Obt__ServiceDevice *held = NULL;
         if (cmn_svc_get(job->svc, job->head.uuid, &held) == CMN_OK) {
             for (size_t i = 0; i < held->n_ams_types; i++) {
-                s_add_type(w, held->ams_types[i]);
+                ams_action_add_type(w->rts, &w->n_rts, held->ams_types[i]);
             }
             obt__service_device__free_unpacked(held, NULL);
         }

@@ -12,6 +12,10 @@
 /* The device types AMS keeps of a device (rt of /oic/d and /oic/res). */
 #define AMS_MAX_TYPES 32
 
+/* Adds rt to types (n_types of them, at most AMS_MAX_TYPES) unless it is there or
+ * empty; one past the limit is dropped. */
+void ams_action_add_type(char types[][48], size_t *n_types, const char *rt);
+
 /* Bytes of an action job's work (job->work is at least this big). */
 #define AMS_ACTION_WORK_SIZE 16384
 

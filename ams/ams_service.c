@@ -48,19 +48,6 @@ typedef struct {
     size_t n_types;
 } s_work_t;
 
-static void
-s_add_type(s_work_t *w, const char *rt)
-{
-    for (size_t i = 0; i < w->n_types; i++) {
-        if (strcmp(w->types[i], rt) == 0) {
-            return;
-        }
-    }
-    if (w->n_types < AMS_MAX_TYPES && rt[0] != '\0') {
-        (void) snprintf(w->types[w->n_types++], sizeof w->types[0], "%s", rt);
-    }
-}
-
 static void s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r);
 
 static void
@@ -244,7 +231,7 @@ s_on_dcr(cmn_svc_job_t *job, const uint8_t *p, size_t len, char *why, size_t why
         (void) snprintf(w->icv, sizeof w->icv, "%s", d.icv);
         w->n_types = 0;
         for (size_t i = 0; i < d.n_rt; i++) {
-            s_add_type(w, d.rt[i]);
+            ams_action_add_type(w->types, &w->n_types, d.rt[i]);
         }
         return CMN_OK;
     }
@@ -255,7 +242,7 @@ s_on_dcr(cmn_svc_job_t *job, const uint8_t *p, size_t len, char *why, size_t why
     }
     for (size_t l = 0; l < res.n_links; l++) {
         for (size_t i = 0; i < res.links[l].n_rt; i++) {
-            s_add_type(w, res.links[l].rt[i]);
+            ams_action_add_type(w->types, &w->n_types, res.links[l].rt[i]);
         }
     }
     w->has_table2 = ams_acl_table2(w->icv, &res, &w->table2);
