@@ -140,12 +140,7 @@ s_req(const char *id,
 static void
 s_set_dos(int s)
 {
-    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    cr_assert_eq(cmn_pstat_encode(&ps, &buf, &len), CMN_OK);
-    cr_assert_eq(s_req(s_ids.dots, s_b.dots_key, "POST", "/oic/sec/pstat", buf, len), 204);
-    free(buf);
+    cr_assert_eq(obt_set_dos(s_b.coaps, s_ids.dots, s_b.dots_key, s), 0, "pstat dos.s=%d", s);
 }
 
 /* What the CMS's pairwise credential does: a PSK for client A on the device. */
@@ -156,21 +151,9 @@ s_give_client_a_a_credential(void)
     for (int i = 0; i < 16; i++) {
         key[i] = (uint8_t) (i + 1);
     }
-    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
-                                  CMN_CRED_HAS_PRIVATEDATA,
-                       .credtype = CMN_CREDTYPE_PSK,
-                       .priv_data = key,
-                       .priv_len = 16,
-                       .priv_encoding = CMN_ENC_RAW};
-    cr_assert_eq(cmn_uuid_from_str(CLIENT_A, &cred.subjectuuid), CMN_OK);
-    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    cr_assert_eq(cmn_creds_encode(&creds, &buf, &len), CMN_OK);
-    s_set_dos(CMN_DOS_RFPRO);
-    cr_assert_eq(s_req(s_ids.cms, s_b.cms_key, "POST", "/oic/sec/cred", buf, len), 204);
-    s_set_dos(CMN_DOS_RFNOP);
-    free(buf);
+    cr_assert_eq(obt_give_psk_cred(s_b.coaps, s_ids.dots, s_b.dots_key, s_ids.cms, s_b.cms_key,
+                                   CLIENT_A, key),
+                 0, "no credential for client A");
 }
 
 /* An ACE another tool placed (not AMS): auth-crypt reads /temp, aceid FOREIGN_ACE. */

@@ -562,3 +562,54 @@ obt_coap_code(const char *base,
     free(o);
     return c * 100 + d;
 }
+
+int
+obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s)
+{
+    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char out[256];
+    if (cmn_pstat_encode(&ps, &buf, &len) != CMN_OK) {
+        return -1;
+    }
+    int code = obt_coap_code(coaps, dots_id, dots_key, "POST", "/oic/sec/pstat", buf, len, out,
+                             sizeof out);
+    free(buf);
+    return code == 204 ? 0 : -1;
+}
+
+int
+obt_give_psk_cred(const char *coaps,
+                  const char *dots_id,
+                  const char *dots_key,
+                  const char *cms_id,
+                  const char *cms_key,
+                  const char *subject,
+                  const uint8_t key[16])
+{
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .priv_data = (uint8_t *) (uintptr_t) key,
+                       .priv_len = 16,
+                       .priv_encoding = CMN_ENC_RAW};
+    if (cmn_uuid_from_str(subject, &cred.subjectuuid) != CMN_OK) {
+        return -1;
+    }
+    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char out[256];
+    if (cmn_creds_encode(&creds, &buf, &len) != CMN_OK) {
+        return -1;
+    }
+    int rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
+    if (rc == 0 && obt_coap_code(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
+                                 sizeof out) != 204) {
+        rc = -1;
+    }
+    rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
+    free(buf);
+    return rc;
+}

@@ -92,5 +92,18 @@ int obt_coap_code(const char *base,
                   size_t len,
                   char *out,
                   size_t cap);
+/* POST pstat {dos.s: s} to the device at coaps over DOTS's session (its uuid and hex
+ * key): 0, or -1 if the device did not answer 2.04. */
+int obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s);
+/* What the CMS's pairwise credential does, for a test's client: a PSK credential for
+ * subject (key: 16 bytes) on the device at coaps, POSTed over CMS's session in RFPRO
+ * (DOTS's session moves the device there and back to RFNOP). 0, or -1. */
+int obt_give_psk_cred(const char *coaps,
+                      const char *dots_id,
+                      const char *dots_key,
+                      const char *cms_id,
+                      const char *cms_key,
+                      const char *subject,
+                      const uint8_t key[16]);
 
 #endif
