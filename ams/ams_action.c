@@ -308,6 +308,11 @@ s_plan_policy(cmn_svc_job_t *job,
     s_work_t *w = job->work;
     bool is_claimed[AMS_POLICY_MAX_ACES] = {false};
     const char *rts[S_MAX_RTS];
+    if (s_policy == NULL) {
+        /* a job persisted by a run with --policy, resumed by one without */
+        (void) snprintf(why, why_len, "no policy: obt-ams was started without --policy");
+        return CMN_ESTATE;
+    }
     cmn_ace_t *wanted = calloc(AMS_POLICY_MAX_ACES, sizeof *wanted);
     w->adds = w->adds ? w->adds : calloc(AMS_POLICY_MAX_ACES, sizeof *w->adds);
     w->removes = w->removes ? w->removes : calloc(S_MAX_DELETES, sizeof *w->removes);
