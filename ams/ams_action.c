@@ -467,7 +467,7 @@ s_keeps(const s_work_t *w, const Obt__AmsPlacedAce *e, const cmn_acl_t *acl)
  * CBOR in bufs (the caller frees each), ptrs pointing at them. false if one does not
  * encode. */
 static bool
-s_policy_entries(const cmn_ace_t *aces,
+s_policy_entries(cmn_ace_t *aces,
                  size_t n,
                  Obt__AmsPlacedAce *ents,
                  Obt__AmsPlacedAce **ptrs,
@@ -476,9 +476,7 @@ s_policy_entries(const cmn_ace_t *aces,
     bool is_ok = true;
     for (size_t i = 0; i < n; i++) {
         Obt__AmsPlacedAce init = OBT__AMS_PLACED_ACE__INIT;
-        cmn_acl_t one = {.present = CMN_ACL_HAS_ACLIST2,
-                         .aces = (cmn_ace_t *) (uintptr_t) &aces[i],
-                         .n_aces = 1};
+        cmn_acl_t one = {.present = CMN_ACL_HAS_ACLIST2, .aces = &aces[i], .n_aces = 1};
         ents[i] = init;
         bufs[i] = NULL;
         is_ok = is_ok && cmn_acl_encode(&one, &bufs[i], &ents[i].ace.len) == CMN_OK;
@@ -508,7 +506,8 @@ s_save_intent(cmn_svc_job_t *job, const Obt__ServiceDevice *held)
     s_work_t *w = job->work;
     Obt__AmsPlacedAce ents[AMS_POLICY_MAX_ACES];
     uint8_t *bufs[AMS_POLICY_MAX_ACES];
-    Obt__AmsPlacedAce **list = calloc(held->n_ams_placed + w->n_adds + 1, sizeof *list);
+    Obt__AmsPlacedAce **list =
+            calloc(held->n_ams_placed + w->n_adds + 1, sizeof(Obt__AmsPlacedAce *));
     if (list == NULL) {
         return CMN_ENOMEM;
     }

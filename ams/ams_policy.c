@@ -14,7 +14,7 @@
 #include "cmn_ace_text.h"
 
 #define S_MAX_RULES 256
-#define S_MAX_FILE  (1024 * 1024)
+#define S_MAX_FILE  ((size_t) 1024 * 1024)
 
 typedef struct {
     char rt[48];     /* the device type */
