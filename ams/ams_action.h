@@ -3,11 +3,21 @@
 #ifndef AMS_ACTION_H
 #define AMS_ACTION_H
 
+#include <stdbool.h>
+
+#include "ams_policy.h"
 #include "cmn_svc.h"
 #include "cmn_svr.h"
 
+/* The device types AMS keeps of a device (rt of /oic/d and /oic/res). */
+#define AMS_MAX_TYPES 32
+
+/* Adds rt to types (n_types of them, at most AMS_MAX_TYPES) unless it is there or
+ * empty; one past the limit is dropped. */
+void ams_action_add_type(char types[][48], size_t *n_types, const char *rt);
+
 /* Bytes of an action job's work (job->work is at least this big). */
-#define AMS_ACTION_WORK_SIZE 8192
+#define AMS_ACTION_WORK_SIZE 16384
 
 /* The own-request hook: checks the party (operator only), the request's fields, and
  * starts the job; errors are answered here. */
@@ -33,6 +43,14 @@ void ams_action_send(cmn_svc_job_t *job,
                      const cmn_acl_t *acl,
                      const cmn_pstat_t *ps,
                      cmn_svc_reply_fn *fn);
+/* Sets the policy file's content apply and diff use (takes *policy_p and NULLs it;
+ * NULL or *policy_p NULL: none; the one held before is destroyed). At start only:
+ * obt-ams reads its --policy once (docs/ams.md, "Reload"). */
+void ams_action_set_policy(ams_policy_t **policy_p);
+bool ams_action_has_policy(void);
+/* Starts an apply job of uuid (nobody waits), as at the end of a hand-over: the
+ * policy's ACEs after the baseline. Logged if it cannot start. */
+void ams_action_apply_after_handover(cmn_svc_t *svc, const char *uuid);
 /* Frees what an action job's work holds. */
 void ams_action_drop(cmn_svc_job_t *job);
 

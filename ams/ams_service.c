@@ -40,10 +40,12 @@ typedef struct {
     size_t n_aceids;
     uint32_t removed[64];
     size_t n_removed;
-    char icv[32];      /* the device's /oic/d icv */
-    bool has_table2;   /* a legacy device: the Table 2 ACE is due */
-    cmn_ace_t table2;  /* that ACE */
-    int64_t table2_id; /* its aceid once verified, 0 = none */
+    char icv[32];                  /* the device's /oic/d icv */
+    bool has_table2;               /* a legacy device: the Table 2 ACE is due */
+    cmn_ace_t table2;              /* that ACE */
+    int64_t table2_id;             /* its aceid once verified, 0 = none */
+    char types[AMS_MAX_TYPES][48]; /* the device's types: rt of /oic/d and /oic/res */
+    size_t n_types;
 } s_work_t;
 
 static void s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r);
@@ -70,6 +72,12 @@ s_finish_ok(cmn_svc_job_t *job)
     dev.n_aceids = w->n_aceids;
     dev.removed_aceids = w->removed;
     dev.n_removed_aceids = w->n_removed;
+    char *types[AMS_MAX_TYPES];
+    for (size_t i = 0; i < w->n_types; i++) {
+        types[i] = w->types[i];
+    }
+    dev.ams_types = types; /* what a policy apply matches (ams_action.c) */
+    dev.n_ams_types = w->n_types;
     /* The Table 2 ACE is recorded as placed by AMS, with why. */
     Obt__AmsPlacedAce placed = OBT__AMS_PLACED_ACE__INIT;
     Obt__AmsPlacedAce *list[1] = {&placed};
@@ -85,8 +93,15 @@ s_finish_ok(cmn_svc_job_t *job)
         dev.ams_placed = list;
         dev.n_ams_placed = 1;
     }
-    cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
+    cmn_svc_t *svc = job->svc;
+    char uuid[sizeof job->head.uuid];
+    bool is_handover = !job->is_repair;
+    (void) snprintf(uuid, sizeof uuid, "%s", job->head.uuid);
+    cmn_svc_job_finish(job, CMN_OK, NULL, &dev); /* frees job */
     free(buf);
+    if (is_handover && ams_action_has_policy()) {
+        ams_action_apply_after_handover(svc, uuid); /* a job of its own, persisted */
+    }
 }
 
 /* Sends the next request of the job, moving through the phases. */
@@ -214,12 +229,21 @@ s_on_dcr(cmn_svc_job_t *job, const uint8_t *p, size_t len, char *why, size_t why
             return CMN_EPROTO;
         }
         (void) snprintf(w->icv, sizeof w->icv, "%s", d.icv);
+        w->n_types = 0;
+        for (size_t i = 0; i < d.n_rt; i++) {
+            ams_action_add_type(w->types, &w->n_types, d.rt[i]);
+        }
         return CMN_OK;
     }
     cmn_res_t res;
     if (cmn_res_decode(p, len, &res) != CMN_OK) {
         (void) snprintf(why, why_len, "GET /oic/res: invalid CBOR from device");
         return CMN_EPROTO;
+    }
+    for (size_t l = 0; l < res.n_links; l++) {
+        for (size_t i = 0; i < res.links[l].n_rt; i++) {
+            ams_action_add_type(w->types, &w->n_types, res.links[l].rt[i]);
+        }
     }
     w->has_table2 = ams_acl_table2(w->icv, &res, &w->table2);
     cmn_log_info("AMS-TABLE2", "dev=%s icv=\"%s\": %s", job->head.uuid, w->icv,

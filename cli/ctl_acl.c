@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmn_ace_text.h"
 #include "cmn_svr.h"
+#include "cmn_time.h"
 #include "cmn_uuid.h"
 #include "ctl_main.h"
 #include "obt/ams.pb-c.h"
@@ -18,6 +20,8 @@
     "                          [--validity PERIOD]...\n"                                           \
     "       obtctl acl set UUID ACEID --subject S --res R... --perm P ...  change ACE ACEID\n"     \
     "       obtctl acl rm UUID ACEID\n"                                                            \
+    "       obtctl acl apply UUID|--all [--in-flight N]   make the policy's ACEs so\n"             \
+    "       obtctl acl diff UUID|--all [--in-flight N]    what apply would change\n"               \
     "  S: uuid:UUID | role:NAME[@AUTHORITY] | conn:anon-clear | conn:auth-crypt\n"                 \
     "  R: /HREF | rt:TYPE | wc:* | wc:+ | wc:-   (--if applies to every R)\n"                      \
     "  P: CRUDN letters (\"RU\") or the 5-column form (\"-RU--\")\n"                               \
@@ -32,89 +36,12 @@ s_usage_err(const char *field, const char *value, const char *want)
     return CTL_EXIT_USAGE;
 }
 
+/* A field parsed by cmn_ace_text (the one parser of ACE text; the policy file of
+ * obt-ams uses it too): 0, or the usage error naming the field. */
 static int
-s_parse_subject(const char *s, cmn_ace_t *ace)
+s_field(const char *field, const char *value, cmn_err_t err, const char *why)
 {
-    if (strncmp(s, "uuid:", 5) == 0) {
-        ace->subject_kind = CMN_ACE_SUBJECT_UUID;
-        return cmn_uuid_from_str(s + 5, &ace->subject_uuid) == CMN_OK
-                       ? 0
-                       : s_usage_err("--subject", s, "uuid: needs a UUID");
-    }
-    if (strncmp(s, "role:", 5) == 0) {
-        const char *at = strchr(s + 5, '@');
-        size_t n = at ? (size_t) (at - s - 5) : strlen(s + 5);
-        if (n == 0 || n >= sizeof ace->role ||
-            (at && (at[1] == '\0' || strlen(at + 1) >= sizeof ace->authority))) {
-            return s_usage_err("--subject", s, "role:NAME[@AUTHORITY], each 1..63 characters");
-        }
-        ace->subject_kind = CMN_ACE_SUBJECT_ROLE;
-        (void) snprintf(ace->role, sizeof ace->role, "%.*s", (int) n, s + 5);
-        (void) snprintf(ace->authority, sizeof ace->authority, "%s", at ? at + 1 : "");
-        return 0;
-    }
-    if (strcmp(s, "conn:anon-clear") == 0 || strcmp(s, "conn:auth-crypt") == 0) {
-        ace->subject_kind = CMN_ACE_SUBJECT_CONNTYPE;
-        ace->conntype = strcmp(s, "conn:anon-clear") == 0 ? CMN_CONNTYPE_ANON_CLEAR
-                                                          : CMN_CONNTYPE_AUTH_CRYPT;
-        return 0;
-    }
-    return s_usage_err("--subject", s,
-                       "want uuid:UUID, role:NAME[@AUTHORITY], conn:anon-clear or conn:auth-crypt");
-}
-
-static int
-s_parse_res(const char *s, cmn_ace_res_t *r)
-{
-    memset(r, 0, sizeof *r);
-    if (s[0] == '/') {
-        if (strlen(s) >= sizeof r->href) {
-            return s_usage_err("--res", s, "href longer than 63 characters");
-        }
-        (void) snprintf(r->href, sizeof r->href, "%s", s);
-        return 0;
-    }
-    if (strncmp(s, "rt:", 3) == 0) {
-        if (s[3] == '\0' || strlen(s + 3) >= sizeof r->rt[0]) {
-            return s_usage_err("--res", s, "rt: needs a resource type (1..47 characters)");
-        }
-        (void) snprintf(r->rt[0], sizeof r->rt[0], "%s", s + 3);
-        r->n_rt = 1;
-        return 0;
-    }
-    if (strcmp(s, "wc:*") == 0 || strcmp(s, "wc:+") == 0 || strcmp(s, "wc:-") == 0) {
-        (void) snprintf(r->wc, sizeof r->wc, "%s", s + 3);
-        return 0;
-    }
-    return s_usage_err("--res", s, "want /HREF, rt:TYPE, wc:*, wc:+ or wc:-");
-}
-
-/* CRUDN letters in any order, or the 5-column "CRUDN" form with '-' for absent. */
-static int
-s_parse_perm(const char *s, int64_t *ret)
-{
-    static const char letters[] = "CRUDN";
-    int64_t v = 0;
-    size_t n = strlen(s);
-    bool is_columns = n == 5 && strchr(s, '-') != NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *at = strchr(letters, s[i]);
-        if (is_columns) {
-            if (s[i] != '-' && s[i] != letters[i]) {
-                return s_usage_err("--perm", s, "5-column form is CRUDN with - for absent");
-            }
-            v |= s[i] == '-' ? 0 : (int64_t) 1 << i;
-        } else if (at == NULL || s[i] == '\0') {
-            return s_usage_err("--perm", s, "want letters of CRUDN (e.g. RU) or -RU--");
-        } else {
-            v |= (int64_t) 1 << (at - letters);
-        }
-    }
-    if (n == 0) {
-        return s_usage_err("--perm", s, "want letters of CRUDN (e.g. RU) or -RU--");
-    }
-    *ret = v;
-    return 0;
+    return err == CMN_OK ? 0 : s_usage_err(field, value, why);
 }
 
 /* --subject/--res/--if/--perm/--validity from argv, which holds n_pos arguments
@@ -128,6 +55,8 @@ s_parse_ace(int argc, char **argv, int n_pos, cmn_ace_t *ace, bool need_subject)
             {"validity", required_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
     bool has_subject = !need_subject, has_perm = false;
     const char *iface = NULL;
+    char why[160];
+    cmn_err_t err;
     int c;
     memset(ace, 0, sizeof *ace);
     optind = 0;
@@ -135,33 +64,30 @@ s_parse_ace(int argc, char **argv, int n_pos, cmn_ace_t *ace, bool need_subject)
         int rc = 0;
         switch (c) {
         case 's':
-            rc = s_parse_subject(optarg, ace);
+            err = cmn_ace_text_subject(optarg, ace, why, sizeof why);
+            rc = s_field("--subject", optarg, err, why);
             has_subject = true;
             break;
         case 'r':
             if (ace->n_resources >= CMN_ACE_MAX_RES) {
                 return s_usage_err("--res", optarg, "at most 16 resources");
             }
-            rc = s_parse_res(optarg, &ace->resources[ace->n_resources++]);
+            err = cmn_ace_text_res(optarg, &ace->resources[ace->n_resources++], why, sizeof why);
+            rc = s_field("--res", optarg, err, why);
             break;
         case 'i':
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof ace->resources[0].ifs[0]) {
-                return s_usage_err("--if", optarg, "an interface name (1..47 characters)");
-            }
+            err = cmn_ace_text_if(optarg, why, sizeof why);
+            rc = s_field("--if", optarg, err, why);
             iface = optarg;
             break;
         case 'p':
-            rc = s_parse_perm(optarg, &ace->permission);
+            err = cmn_ace_text_perm(optarg, &ace->permission, why, sizeof why);
+            rc = s_field("--perm", optarg, err, why);
             has_perm = true;
             break;
         case 'v':
-            if (ace->n_validity >= CMN_ACE_MAX_VALIDITY || strchr(optarg, '/') == NULL ||
-                strlen(optarg) >= sizeof ace->validity[0]) {
-                return s_usage_err("--validity", optarg,
-                                   "START/END or START/DURATION (RFC 5545, UTC), at most 4");
-            }
-            (void) snprintf(ace->validity[ace->n_validity++], sizeof ace->validity[0], "%s",
-                            optarg);
+            err = cmn_ace_text_validity(optarg, ace, why, sizeof why);
+            rc = s_field("--validity", optarg, err, why);
             break;
         default:
             (void) fprintf(stderr, "%s", S_ACL_USAGE);
@@ -183,57 +109,11 @@ s_parse_ace(int argc, char **argv, int n_pos, cmn_ace_t *ace, bool need_subject)
                        S_ACL_USAGE);
         return CTL_EXIT_USAGE;
     }
-    for (size_t i = 0; iface && i < ace->n_resources; i++) {
-        (void) snprintf(ace->resources[i].ifs[0], sizeof ace->resources[i].ifs[0], "%s", iface);
-        ace->resources[i].n_ifs = 1;
-    }
+    cmn_ace_text_set_if(ace, iface);
     return 0;
 }
 
 /* ---------------------------------------------------------------- printing */
-
-static void
-s_perm_str(int64_t p, char out[6])
-{
-    static const char letters[] = "CRUDN";
-    for (int i = 0; i < 5; i++) {
-        out[i] = (char) ((p >> i) & 1 ? letters[i] : '-');
-    }
-    out[5] = '\0';
-}
-
-static void
-s_subject_str(const cmn_ace_t *a, char *out, size_t cap)
-{
-    char u[CMN_UUID_STR_LEN + 1];
-    if (a->subject_kind == CMN_ACE_SUBJECT_UUID) {
-        cmn_uuid_to_str(&a->subject_uuid, u);
-        (void) snprintf(out, cap, "uuid:%s", u);
-    } else if (a->subject_kind == CMN_ACE_SUBJECT_ROLE) {
-        (void) snprintf(out, cap, "role:%s%s%s", a->role, a->authority[0] ? "@" : "", a->authority);
-    } else {
-        (void) snprintf(out, cap, "conn:%s",
-                        a->conntype == CMN_CONNTYPE_ANON_CLEAR ? "anon-clear" : "auth-crypt");
-    }
-}
-
-static void
-s_res_str(const cmn_ace_t *a, char *out, size_t cap)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < a->n_resources && used < cap; i++) {
-        const cmn_ace_res_t *r = &a->resources[i];
-        int n = snprintf(out + used, cap - used, "%s%s%s%s%s%s%s", i ? "," : "", r->href,
-                         r->wc[0] ? "wc:" : "", r->wc, r->n_rt ? "rt:" : "",
-                         r->n_rt ? r->rt[0] : "", r->n_ifs ? "|if:" : "");
-        used += n > 0 ? (size_t) n : 0;
-        if (r->n_ifs && used < cap) {
-            n = snprintf(out + used, cap - used, "%s", r->ifs[0]);
-            used += n > 0 ? (size_t) n : 0;
-        }
-    }
-}
 
 static const Obt__AmsPlacedAce *
 s_placed(const Obt__ServiceDevice *d, int64_t aceid)
@@ -278,9 +158,9 @@ s_print(const ctl_opts_t *o, const char *uuid, const Obt__ServiceDevice *d)
     for (size_t i = 0; i < acl.n_aces; i++) {
         const cmn_ace_t *a = &acl.aces[i];
         char subj[160], res[600], perm[6];
-        s_subject_str(a, subj, sizeof subj);
-        s_res_str(a, res, sizeof res);
-        s_perm_str(a->permission, perm);
+        cmn_ace_text_subject_str(a, subj, sizeof subj);
+        cmn_ace_text_res_str(a, res, sizeof res);
+        cmn_ace_text_perm_str(a->permission, perm);
         const char *why = s_why(d, a);
         if (o->json) {
             printf("%s\n{\"aceid\":%lld,\"subject\":", i ? "," : "", (long long) a->aceid);
@@ -382,6 +262,219 @@ s_aceid(const char *s, uint32_t *ret)
     return 0;
 }
 
+/* ---------------------------------------------------------------- apply, diff */
+
+typedef struct {
+    size_t n_devices, n_added, n_removed, n_failed;
+} s_apply_sum_t;
+
+static void
+s_plan_lines(const char *uuid, char sign, Obt__AmsPlacedAce **ents, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cmn_ace_t a;
+        cmn_acl_t acl;
+        if (cmn_acl_decode(ents[i]->ace.data, ents[i]->ace.len, &acl) != CMN_OK) {
+            continue;
+        }
+        if (acl.n_aces == 1) {
+            char subj[160], res[600], perm[6];
+            a = acl.aces[0];
+            cmn_ace_text_subject_str(&a, subj, sizeof subj);
+            cmn_ace_text_res_str(&a, res, sizeof res);
+            cmn_ace_text_perm_str(a.permission, perm);
+            printf("%s %c %-5u %-46s %-5s %s\n", uuid, sign, ents[i]->aceid, subj, perm, res);
+        }
+        cmn_acl_free(&acl);
+    }
+}
+
+/* One device's answer to an apply/diff: its lines, counted in sum. */
+static void
+s_apply_answer(const uint8_t *data, size_t len, const char *uuid, s_apply_sum_t *sum)
+{
+    Obt__ServiceReply *r = obt__service_reply__unpack(NULL, len, data);
+    sum->n_devices++;
+    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
+        r->body_case != OBT__SERVICE_REPLY__BODY_SHOW) {
+        (void) fprintf(stderr, "obtctl: %s: obt-ams: %s\n", uuid,
+                       r == NULL     ? "unreadable answer"
+                       : r->error[0] ? r->error
+                                     : cmn_strerror(cmn_err_from_status(r->status)));
+        sum->n_failed++;
+    } else {
+        s_plan_lines(uuid, '+', r->show->ams_plan_add, r->show->n_ams_plan_add);
+        s_plan_lines(uuid, '-', r->show->ams_plan_remove, r->show->n_ams_plan_remove);
+        sum->n_added += r->show->n_ams_plan_add;
+        sum->n_removed += r->show->n_ams_plan_remove;
+    }
+    if (r) {
+        obt__service_reply__free_unpacked(r, NULL);
+    }
+}
+
+static cmn_err_t
+s_send_apply(cmn_bus_client_t *c, const char *uuid, bool is_dry, uint64_t *ret_corr)
+{
+    Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
+    Obt__Ams__AclApply ap = OBT__AMS__ACL_APPLY__INIT;
+    ap.device_uuid = CMN_PB_STR(uuid);
+    ap.dry_run = is_dry;
+    req.corr_id = cmn_bus_next_corr_id();
+    req.body_case = OBT__AMS__REQUEST__BODY_ACL_APPLY;
+    req.acl_apply = &ap;
+    cmn_err_t err = cmn_bus_client_send_pb(c, &req.base);
+    if (err == CMN_OK) {
+        *ret_corr = req.corr_id;
+    }
+    return err;
+}
+
+/* AMS's provisioned devices (uuids malloc'd, 37 bytes each). Exit code. */
+static int
+s_ams_devices(const ctl_opts_t *o, char (**ret)[37], size_t *ret_n)
+{
+    Obt__ServiceRequest req = OBT__SERVICE_REQUEST__INIT;
+    Obt__ListDevices l = OBT__LIST_DEVICES__INIT;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    req.corr_id = cmn_bus_next_corr_id();
+    req.body_case = OBT__SERVICE_REQUEST__BODY_LIST;
+    req.list = &l;
+    int rc = ctl_call(o, CTL_AMS, &req.base, req.corr_id, 0, &data, &len);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    Obt__ServiceReply *r = obt__service_reply__unpack(NULL, len, data);
+    free(data);
+    if (r == NULL || r->body_case != OBT__SERVICE_REPLY__BODY_LIST) {
+        (void) fprintf(stderr, "obtctl: obt-ams: %s\n",
+                       r && r->error[0] ? r->error : "unreadable device list");
+        if (r) {
+            obt__service_reply__free_unpacked(r, NULL);
+        }
+        return CTL_EXIT_FAILED;
+    }
+    char(*uuids)[37] = calloc(r->list->n_devices + 1, sizeof *uuids);
+    size_t n = 0;
+    for (size_t i = 0; uuids && i < r->list->n_devices; i++) {
+        const Obt__ServiceDevice *d = r->list->devices[i];
+        if (d->state && strcmp(d->state, "provisioned") == 0) {
+            (void) snprintf(uuids[n++], sizeof uuids[0], "%s", d->device_uuid);
+        }
+    }
+    obt__service_reply__free_unpacked(r, NULL);
+    if (uuids == NULL) {
+        return CTL_EXIT_FAILED;
+    }
+    *ret = uuids;
+    *ret_n = n;
+    return CTL_EXIT_OK;
+}
+
+/* apply / diff of uuids (n), at most in_flight at a time over one link to AMS. */
+static int
+s_apply_many(const ctl_opts_t *o, char (*uuids)[37], size_t n, bool is_dry, int in_flight)
+{
+    cmn_err_t err = CMN_OK;
+    cmn_bus_client_t *c = cmn_bus_client_new(o->ep[CTL_AMS], o->keys_dir, o->key, "ams", &err);
+    if (c == NULL) {
+        (void) fprintf(stderr, "obtctl: cannot set up the link to ams (%s): %s\n", o->ep[CTL_AMS],
+                       cmn_strerror(err));
+        return err == CMN_ENOTFOUND ? CTL_EXIT_CONFIG : CTL_EXIT_TIMEOUT;
+    }
+    uint64_t *corr = calloc(n + 1, sizeof *corr);
+    zpoller_t *poller = zpoller_new(cmn_bus_client_sock(c), NULL);
+    s_apply_sum_t sum = {0};
+    size_t next = 0, waiting = 0;
+    uint64_t quiet_since = cmn_time_mono_ms();
+    int rc = CTL_EXIT_OK;
+    while (corr && poller && (next < n || waiting > 0)) {
+        while (next < n && waiting < (size_t) in_flight) {
+            if (s_send_apply(c, uuids[next], is_dry, &corr[next]) != CMN_OK) {
+                break; /* the queue is full: after some answers */
+            }
+            next++;
+            waiting++;
+        }
+        (void) zpoller_wait(poller, 200);
+        uint8_t *data = NULL;
+        size_t len = 0;
+        while (cmn_bus_client_recv(c, &data, &len) == CMN_OK) {
+            uint64_t id = cmn_bus_peek_corr_id(data, len);
+            for (size_t i = 0; i < next; i++) {
+                if (corr[i] == id && id != 0) {
+                    s_apply_answer(data, len, uuids[i], &sum);
+                    corr[i] = 0;
+                    waiting--;
+                    quiet_since = cmn_time_mono_ms();
+                    break;
+                }
+            }
+            cmn_bus_free(data, len);
+        }
+        if (zpoller_terminated(poller) ||
+            cmn_time_mono_ms() - quiet_since > (uint64_t) o->timeout_ms) {
+            (void) fprintf(stderr, "obtctl: no answer from obt-ams for %d ms (%zu waiting)\n",
+                           o->timeout_ms, waiting);
+            rc = CTL_EXIT_TIMEOUT;
+            break;
+        }
+    }
+    zpoller_destroy(&poller);
+    free(corr);
+    cmn_bus_client_destroy(&c);
+    printf("%s: %zu device(s), %zu ACE(s) %s, %zu %s, %zu failed\n", is_dry ? "diff" : "apply",
+           sum.n_devices, sum.n_added, is_dry ? "to add" : "added", sum.n_removed,
+           is_dry ? "to remove" : "removed", sum.n_failed);
+    return rc != CTL_EXIT_OK ? rc : sum.n_failed > 0 ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+}
+
+static int
+s_cmd_apply(const ctl_opts_t *o, int argc, char **argv)
+{
+    bool is_dry = strcmp(argv[1], "diff") == 0, is_all = false;
+    int in_flight = 32;
+    const char *uuid = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--all") == 0) {
+            is_all = true;
+        } else if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            long v = strtol(argv[++i], &end, 10);
+            if (*argv[i] == '\0' || *end != '\0' || v < 1 || v > 1024) {
+                return s_usage_err("--in-flight", argv[i], "a number from 1 to 1024");
+            }
+            in_flight = (int) v;
+        } else if (argv[i][0] != '-' && uuid == NULL) {
+            uuid = argv[i];
+        } else {
+            return s_usage_err("argument", argv[i], "want UUID or --all [--in-flight N]");
+        }
+    }
+    int rc;
+    if (is_all == (uuid != NULL)) {
+        (void) fprintf(stderr, "obtctl: acl %s: give one UUID or --all\n%s", argv[1], S_ACL_USAGE);
+        return CTL_EXIT_USAGE;
+    }
+    if (uuid) {
+        char one[1][37];
+        if ((rc = s_check_uuid("UUID", uuid)) != 0) {
+            return rc;
+        }
+        (void) snprintf(one[0], sizeof one[0], "%s", uuid);
+        return s_apply_many(o, one, 1, is_dry, 1);
+    }
+    char(*uuids)[37] = NULL;
+    size_t n = 0;
+    if ((rc = s_ams_devices(o, &uuids, &n)) != CTL_EXIT_OK) {
+        return rc;
+    }
+    rc = s_apply_many(o, uuids, n, is_dry, in_flight);
+    free(uuids);
+    return rc;
+}
+
 int
 ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv)
 {
@@ -393,6 +486,9 @@ ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv)
     const char *sub = argv[1];
     cmn_ace_t ace;
     int rc;
+    if (strcmp(sub, "apply") == 0 || strcmp(sub, "diff") == 0) {
+        return s_cmd_apply(o, argc, argv);
+    }
     if (strcmp(sub, "add") == 0 || strcmp(sub, "set") == 0) {
         bool is_set = strcmp(sub, "set") == 0;
         int first = is_set ? 4 : 3;

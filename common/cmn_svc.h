@@ -209,6 +209,10 @@ void cmn_svc_job_action(cmn_svc_t *svc,
                         const char *uuid,
                         const uint8_t *action,
                         size_t len);
+/* Writes dev (the record's device, as the job sees it now) with the job still held,
+ * in one transaction: a service's intent before it acts (e.g. AMS records the ACEs
+ * it is about to place, so a run resumed after a kill knows them as its own). */
+cmn_err_t cmn_svc_job_save(cmn_svc_job_t *job, const Obt__ServiceDevice *dev);
 /* At start: resumes every job a record still holds. */
 void cmn_svc_job_resume_all(cmn_svc_t *svc);
 /* The job table (owned by the service; cmn_svc_job.c uses it). */

@@ -285,6 +285,18 @@ cmn_svc_job_action(cmn_svc_t *svc,
     s_start(job);
 }
 
+cmn_err_t
+cmn_svc_job_save(cmn_svc_job_t *job, const Obt__ServiceDevice *dev)
+{
+    Obt__Store__ServiceJob rec = OBT__STORE__SERVICE_JOB__INIT;
+    rec.kind = CMN_PB_STR(s_kind(job));
+    rec.attempts = job->attempts;
+    rec.started_ms = cmn_time_wall_ms();
+    rec.action.data = job->action;
+    rec.action.len = job->action_len;
+    return cmn_svc_put(job->svc, dev, job->handover, NULL, &rec);
+}
+
 /* A job a record still holds, read at start. */
 typedef struct {
     char uuid[37];

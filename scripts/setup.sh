@@ -12,6 +12,7 @@ PACKAGES=(
     iproute2 util-linux docker-compose
     clang libclang-rt-14-dev # scripts/fuzz.sh: clang 14 and its libFuzzer runtime
     libical-dev # devsim: ACE validity periods (RFC 5545)
+    libyaml-dev # obt-ams: the policy file (docs/ams.md)
     podman runc debootstrap  # scripts/compose-test.sh: the container deployment (docs/deploy.md)
     libmbedtls-dev # tests/peers/obt_mbedtls_peer: an mbedTLS DTLS server (real devices' stack)
 )

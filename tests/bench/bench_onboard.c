@@ -628,6 +628,80 @@ s_print_commits(const char *dots_log, size_t done)
            commits ? ms / (double) commits : 0.0, max_ms);
 }
 
+/* A policy of 5 ACEs for every device of the simulator (all have /light,
+ * oic.r.switch.binary), for --acl-apply. */
+static const char s_bench_policy[] =
+        "version: 1\n"
+        "policy:\n"
+        "  - rt: oic.r.switch.binary\n"
+        "    aces:\n"
+        "      - {subject: uuid:a1a1a1a1-1111-4111-8111-a1a1a1a1a1a1, res: /light, perm: R}\n"
+        "      - {subject: conn:auth-crypt, res: /light, if: oic.if.a, perm: R}\n"
+        "      - {subject: role:oic.role.light-admin, res: rt:oic.r.switch.binary, perm: RU}\n"
+        "      - {subject: conn:anon-clear, res: /light, perm: R}\n"
+        "      - subject: uuid:c0c0c0c0-1111-4222-8333-444455556666\n"
+        "        res: [/temp, /light]\n"
+        "        perm: R\n"
+        "        validity: 20260101T000000Z/20300101T000000Z\n";
+
+/* One `obtctl acl apply --all` timed, with the CPU it took AMS, the gateway and the
+ * simulator. */
+static void
+s_bench_apply_once(const char *what, size_t done, const char *inflight)
+{
+    const char *args[] = {"--timeout-ms", "60000",       "acl",    "apply",
+                          "--all",        "--in-flight", inflight, NULL};
+    obt_proc_t *procs[] = {&s_suite.ams, &s_suite.gw, &s_sim};
+    double cpu0[3];
+    for (size_t i = 0; i < 3; i++) {
+        cpu0[i] = s_cpu_s(procs[i]->pid);
+    }
+    char *out = NULL;
+    uint64_t t0 = cmn_time_mono_ms();
+    int rc = obt_ctl(&s_suite, args, &out);
+    double secs = (double) (cmn_time_mono_ms() - t0) / 1000.0;
+    const char *sum = out ? strstr(out, "apply: ") : NULL;
+    size_t n = 0, added = 0, removed = 0, failed = 0;
+    if (sum == NULL ||
+        sscanf(sum, "apply: %zu device(s), %zu ACE(s) added, %zu removed, %zu failed", &n, &added,
+               &removed, &failed) != 4) {
+        printf("acl apply --all (%s): obtctl exit %d, no summary\n", what, rc);
+        free(out);
+        return;
+    }
+    free(out);
+    double per = n ? (double) n : 1.0;
+    printf("acl apply --all (%s): %zu of %zu devices, %zu ACEs added, %zu removed, %zu failed, "
+           "in-flight %s: %.2f s, %.1f devices/s\n",
+           what, n, done, added, removed, failed, inflight, secs, secs > 0 ? per / secs : 0.0);
+    printf("  CPU ms/device: obt-ams %.2f, obt-gateway %.2f, ocf-devsim %.2f\n",
+           (s_cpu_s(s_suite.ams.pid) - cpu0[0]) * 1000.0 / per,
+           (s_cpu_s(s_suite.gw.pid) - cpu0[1]) * 1000.0 / per,
+           (s_cpu_s(s_sim.pid) - cpu0[2]) * 1000.0 / per);
+}
+
+/* --acl-apply: after the onboarding, AMS restarted with a policy of 5 ACEs per device,
+ * then `obtctl acl apply --all` twice: the first places them, the second finds
+ * nothing to change. */
+static void
+s_bench_apply(const char *dir, size_t done, const char *inflight)
+{
+    char path[700];
+    (void) snprintf(path, sizeof path, "%s/bench-policy.yaml", dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(s_bench_policy, f) < 0 || fclose(f) != 0) {
+        printf("acl apply: cannot write %s\n", path);
+        return;
+    }
+    const char *const ams_args[] = {"--policy", path, NULL};
+    if (obt_suite_restart(&s_suite, "ams", ams_args) != 0) {
+        printf("acl apply: obt-ams did not start with %s\n", path);
+        return;
+    }
+    s_bench_apply_once("first: places 5 ACEs a device", done, inflight);
+    s_bench_apply_once("second: nothing to change", done, inflight);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -639,6 +713,8 @@ main(int argc, char **argv)
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
     const char *certs = NULL;     /* ocf-devsim --certs: identity certificates at hand-over */
+    bool acl_apply = false;       /* --acl-apply: time obtctl acl apply --all afterwards */
+    const char *apply_inflight = "64";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -654,6 +730,10 @@ main(int argc, char **argv)
             sim_extra = argv[++i];
         } else if (strcmp(argv[i], "--certs") == 0) {
             certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
+        } else if (strcmp(argv[i], "--acl-apply") == 0) {
+            acl_apply = true;
+        } else if (strcmp(argv[i], "--apply-in-flight") == 0 && i + 1 < argc) {
+            apply_inflight = argv[++i];
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -664,7 +744,8 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL) {
         fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps] [--certs] [--dir DIR] [--sim-extra FLAG]\n");
+                        "[--no-durable] [--steps] [--certs] [--dir DIR] [--sim-extra FLAG]\n"
+                        "                     [--acl-apply [--apply-in-flight M]]\n");
         return 2;
     }
     char inflight[16];
@@ -843,6 +924,9 @@ main(int argc, char **argv)
     }
     if (steps) {
         s_print_steps(s_suite.dots.log, done);
+    }
+    if (acl_apply) {
+        s_bench_apply(dir, done, apply_inflight);
     }
     obt_suite_stop(&s_suite); /* DOTS logs its commit counters as it stops */
     s_print_commits(s_suite.dots.log, done);

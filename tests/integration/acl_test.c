@@ -91,15 +91,6 @@ s_onboard(void)
     free(objs[0]);
 }
 
-static void
-s_hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        (void) sprintf(out + 2 * i, "%02x", b[i]);
-    }
-    out[2 * n] = '\0';
-}
-
 /* One request with obt_coap as id (NULL: plain coap://); returns the printed
  * "CODE HEX" in out and the code as class*100+detail. */
 static int
@@ -112,32 +103,10 @@ s_req(const char *id,
       char *out,
       size_t cap)
 {
-    char uri[256], hex[4096] = "";
-    (void) snprintf(uri, sizeof uri, "%s%s", id ? s_b.coaps : s_b.coap, path);
-    cr_assert_lt(2 * len, sizeof hex);
-    s_hex(payload, len, hex);
-    const char *argv[10];
-    size_t k = 0;
-    if (id) {
-        argv[k++] = "--id";
-        argv[k++] = id;
-        argv[k++] = "--key";
-        argv[k++] = key;
-    }
-    argv[k++] = method;
-    argv[k++] = uri;
-    if (len > 0) {
-        argv[k++] = hex;
-    }
-    argv[k] = NULL;
-    char *o = NULL;
-    int rc = obt_run("obt_coap", argv, &o);
-    cr_assert_eq(rc, 0, "obt_coap %s %s: no answer (exit %d)", method, uri, rc);
-    int c = 0, d = 0;
-    cr_assert_eq(sscanf(o, "%d.%d", &c, &d), 2, "obt_coap printed \"%s\"", o);
-    (void) snprintf(out, cap, "%s", o);
-    free(o);
-    return c * 100 + d;
+    int code =
+            obt_coap_code(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out, cap);
+    cr_assert_geq(code, 0, "obt_coap %s %s: no answer", method, path);
+    return code;
 }
 
 static int
@@ -156,19 +125,10 @@ s_plain(const char *method, const char *path, char *out, size_t cap)
 static void
 s_set_dos(int s)
 {
-    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    char out[256];
-    cr_assert_eq(cmn_pstat_encode(&ps, &buf, &len), CMN_OK);
-    cr_assert_eq(
-            s_req(s_ids.dots, s_b.dots_key, "POST", "/oic/sec/pstat", buf, len, out, sizeof out),
-            204, "pstat dos.s=%d: %s", s, out);
-    free(buf);
+    cr_assert_eq(obt_set_dos(s_b.coaps, s_ids.dots, s_b.dots_key, s), 0, "pstat dos.s=%d", s);
 }
 
-/* What the CMS's pairwise credential does: a PSK for client A on device B (over CMS's
- * own session, in RFPRO). */
+/* What the CMS's pairwise credential does: a PSK for client A on the device. */
 static void
 s_give_client_a_a_credential(void)
 {
@@ -176,23 +136,9 @@ s_give_client_a_a_credential(void)
     for (int i = 0; i < 16; i++) {
         key[i] = (uint8_t) (i + 1);
     }
-    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
-                                  CMN_CRED_HAS_PRIVATEDATA,
-                       .credtype = CMN_CREDTYPE_PSK,
-                       .priv_data = key,
-                       .priv_len = 16,
-                       .priv_encoding = CMN_ENC_RAW};
-    cr_assert_eq(cmn_uuid_from_str(CLIENT_A, &cred.subjectuuid), CMN_OK);
-    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    char out[256];
-    cr_assert_eq(cmn_creds_encode(&creds, &buf, &len), CMN_OK);
-    s_set_dos(CMN_DOS_RFPRO);
-    cr_assert_eq(s_req(s_ids.cms, s_b.cms_key, "POST", "/oic/sec/cred", buf, len, out, sizeof out),
-                 204, "cred: %s", out);
-    s_set_dos(CMN_DOS_RFNOP);
-    free(buf);
+    cr_assert_eq(obt_give_psk_cred(s_b.coaps, s_ids.dots, s_b.dots_key, s_ids.cms, s_b.cms_key,
+                                   CLIENT_A, key),
+                 0, "no credential for client A");
 }
 
 /* Places ace (aceid TEST_ACEID, replacing an earlier one) over AMS's session. */

@@ -516,3 +516,100 @@ obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total)
     }
     return rfnop;
 }
+
+int
+obt_coap_code(const char *base,
+              const char *id,
+              const char *key,
+              const char *method,
+              const char *path,
+              const uint8_t *payload,
+              size_t len,
+              char *out,
+              size_t cap)
+{
+    char uri[300], hex[4096];
+    if (2 * len >= sizeof hex) {
+        return -1;
+    }
+    (void) snprintf(uri, sizeof uri, "%s%s", base, path);
+    for (size_t i = 0; i < len; i++) {
+        (void) snprintf(hex + 2 * i, 3, "%02x", payload[i]);
+    }
+    hex[2 * len] = '\0';
+    const char *argv[10];
+    size_t k = 0;
+    if (id) {
+        argv[k++] = "--id";
+        argv[k++] = id;
+        argv[k++] = "--key";
+        argv[k++] = key;
+    }
+    argv[k++] = method;
+    argv[k++] = uri;
+    if (len > 0) {
+        argv[k++] = hex;
+    }
+    argv[k] = NULL;
+    char *o = NULL;
+    int rc = obt_run("obt_coap", argv, &o);
+    int c = 0, d = 0;
+    if (rc != 0 || o == NULL || sscanf(o, "%d.%d", &c, &d) != 2) {
+        free(o);
+        return -1;
+    }
+    (void) snprintf(out, cap, "%s", o);
+    free(o);
+    return c * 100 + d;
+}
+
+int
+obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s)
+{
+    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char out[256];
+    if (cmn_pstat_encode(&ps, &buf, &len) != CMN_OK) {
+        return -1;
+    }
+    int code = obt_coap_code(coaps, dots_id, dots_key, "POST", "/oic/sec/pstat", buf, len, out,
+                             sizeof out);
+    free(buf);
+    return code == 204 ? 0 : -1;
+}
+
+int
+obt_give_psk_cred(const char *coaps,
+                  const char *dots_id,
+                  const char *dots_key,
+                  const char *cms_id,
+                  const char *cms_key,
+                  const char *subject,
+                  const uint8_t key[16])
+{
+    cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                                  CMN_CRED_HAS_PRIVATEDATA,
+                       .credtype = CMN_CREDTYPE_PSK,
+                       .priv_data = (uint8_t *) (uintptr_t) key,
+                       .priv_len = 16,
+                       .priv_encoding = CMN_ENC_RAW};
+    if (cmn_uuid_from_str(subject, &cred.subjectuuid) != CMN_OK) {
+        return -1;
+    }
+    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char out[256];
+    if (cmn_creds_encode(&creds, &buf, &len) != CMN_OK) {
+        return -1;
+    }
+    int rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
+    if (rc == 0 && obt_coap_code(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
+                                 sizeof out) != 204) {
+        rc = -1;
+    }
+    rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
+    free(buf);
+    return rc;
+}

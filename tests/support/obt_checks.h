@@ -79,5 +79,31 @@ size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
 
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
+/* One CoAP request with the tool obt_coap to base (a coaps:// endpoint with PSK
+ * identity id and hex key, or a coap:// one with id NULL) + path, with payload (len
+ * bytes, may be 0). The code as class*100+detail and the printed "CODE HEX" in out;
+ * -1 if obt_coap gave no answer. */
+int obt_coap_code(const char *base,
+                  const char *id,
+                  const char *key,
+                  const char *method,
+                  const char *path,
+                  const uint8_t *payload,
+                  size_t len,
+                  char *out,
+                  size_t cap);
+/* POST pstat {dos.s: s} to the device at coaps over DOTS's session (its uuid and hex
+ * key): 0, or -1 if the device did not answer 2.04. */
+int obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s);
+/* What the CMS's pairwise credential does, for a test's client: a PSK credential for
+ * subject (key: 16 bytes) on the device at coaps, POSTed over CMS's session in RFPRO
+ * (DOTS's session moves the device there and back to RFNOP). 0, or -1. */
+int obt_give_psk_cred(const char *coaps,
+                      const char *dots_id,
+                      const char *dots_key,
+                      const char *cms_id,
+                      const char *cms_key,
+                      const char *subject,
+                      const uint8_t key[16]);
 
 #endif
