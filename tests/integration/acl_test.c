@@ -91,15 +91,6 @@ s_onboard(void)
     free(objs[0]);
 }
 
-static void
-s_hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        (void) sprintf(out + 2 * i, "%02x", b[i]);
-    }
-    out[2 * n] = '\0';
-}
-
 /* One request with obt_coap as id (NULL: plain coap://); returns the printed
  * "CODE HEX" in out and the code as class*100+detail. */
 static int
@@ -112,32 +103,10 @@ s_req(const char *id,
       char *out,
       size_t cap)
 {
-    char uri[256], hex[4096] = "";
-    (void) snprintf(uri, sizeof uri, "%s%s", id ? s_b.coaps : s_b.coap, path);
-    cr_assert_lt(2 * len, sizeof hex);
-    s_hex(payload, len, hex);
-    const char *argv[10];
-    size_t k = 0;
-    if (id) {
-        argv[k++] = "--id";
-        argv[k++] = id;
-        argv[k++] = "--key";
-        argv[k++] = key;
-    }
-    argv[k++] = method;
-    argv[k++] = uri;
-    if (len > 0) {
-        argv[k++] = hex;
-    }
-    argv[k] = NULL;
-    char *o = NULL;
-    int rc = obt_run("obt_coap", argv, &o);
-    cr_assert_eq(rc, 0, "obt_coap %s %s: no answer (exit %d)", method, uri, rc);
-    int c = 0, d = 0;
-    cr_assert_eq(sscanf(o, "%d.%d", &c, &d), 2, "obt_coap printed \"%s\"", o);
-    (void) snprintf(out, cap, "%s", o);
-    free(o);
-    return c * 100 + d;
+    int code =
+            obt_coap_as(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out, cap);
+    cr_assert_geq(code, 0, "obt_coap %s %s: no answer (%s)", method, path, out);
+    return code;
 }
 
 static int

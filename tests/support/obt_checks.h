@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cmn_seal.h"
 #include "obt_support.h"
@@ -73,6 +74,20 @@ bool obt_mem_contains(const void *buf, size_t n, const char *needle);
 /* The key (32 hex digits) of the credential for subject on a dumped device (one JSON
  * object of ocf-devsim --dump) into hex; false if it has none. */
 bool obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33]);
+/* One CoAP request with the obt_coap tool to base (a device's "coaps://H:P" or
+ * "coap://H:P") + path: over DTLS PSK as identity id with the 16-byte key key_hex (32
+ * hex digits) when id is not NULL, else plain CoAP. What obt_coap printed ("CODE HEX")
+ * goes to out (cap bytes). Returns the code as class*100+detail (205, 403), or -1 when
+ * no answer came (the handshake failed: an unknown identity or a wrong key). */
+int obt_coap_as(const char *base,
+                const char *id,
+                const char *key_hex,
+                const char *method,
+                const char *path,
+                const uint8_t *payload,
+                size_t len,
+                char *out,
+                size_t cap);
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
