@@ -317,49 +317,6 @@ s_on_cert_revoke(cmn_svc_t *svc,
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
 }
 
-/* Pairwise links (cms_pair.c): they answer when the jobs end. */
-static cmn_err_t
-s_on_pair(cmn_svc_t *svc,
-          cms_t *cms,
-          zframe_t *peer,
-          const Obt__Cms__Request *req,
-          Obt__Cms__Reply *reply,
-          char *error,
-          size_t error_len)
-{
-    (void) cms;
-    (void) reply;
-    return cms_pair_on_pair(svc, peer, req, error, error_len);
-}
-
-static cmn_err_t
-s_on_unpair(cmn_svc_t *svc,
-            cms_t *cms,
-            zframe_t *peer,
-            const Obt__Cms__Request *req,
-            Obt__Cms__Reply *reply,
-            char *error,
-            size_t error_len)
-{
-    (void) cms;
-    (void) reply;
-    return cms_pair_on_unpair(svc, peer, req, error, error_len);
-}
-
-static cmn_err_t
-s_on_link_list(cmn_svc_t *svc,
-               cms_t *cms,
-               zframe_t *peer,
-               const Obt__Cms__Request *req,
-               Obt__Cms__Reply *reply,
-               char *error,
-               size_t error_len)
-{
-    (void) cms;
-    (void) reply;
-    return cms_pair_on_links(svc, peer, req, error, error_len);
-}
-
 /* The parties column (docs/security.md): the operator reads the CA and the records. */
 typedef struct {
     cmn_dispatch_row_t head; /* first: the body, its name, its parties */
@@ -373,9 +330,9 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CERT_REVOKE, "cert_revoke", CMN_PARTY_OPERATOR},
          s_on_cert_revoke},
         {{OBT__CMS__REQUEST__BODY_CRL_SHOW, "crl_show", CMN_PARTY_OPERATOR}, s_on_crl_show},
-        {{OBT__CMS__REQUEST__BODY_PAIR, "pair", CMN_PARTY_OPERATOR}, s_on_pair},
-        {{OBT__CMS__REQUEST__BODY_UNPAIR, "unpair", CMN_PARTY_OPERATOR}, s_on_unpair},
-        {{OBT__CMS__REQUEST__BODY_LINK_LIST, "link_list", CMN_PARTY_OPERATOR}, s_on_link_list},
+        {{OBT__CMS__REQUEST__BODY_PAIR, "pair", CMN_PARTY_OPERATOR}, cms_pair_on_pair},
+        {{OBT__CMS__REQUEST__BODY_UNPAIR, "unpair", CMN_PARTY_OPERATOR}, cms_pair_on_unpair},
+        {{OBT__CMS__REQUEST__BODY_LINK_LIST, "link_list", CMN_PARTY_OPERATOR}, cms_pair_on_links},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

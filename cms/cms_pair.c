@@ -423,9 +423,16 @@ s_check_pair(cmn_svc_t *svc, const char *a, const char *b, char *error, size_t e
 }
 
 cmn_err_t
-cms_pair_on_pair(
-        cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req, char *error, size_t error_len)
+cms_pair_on_pair(cmn_svc_t *svc,
+                 cms_t *cms,
+                 zframe_t *peer,
+                 const Obt__Cms__Request *req,
+                 Obt__Cms__Reply *reply,
+                 char *error,
+                 size_t error_len)
 {
+    (void) cms;
+    (void) reply;
     const Obt__Cms__Pair *p = req->pair;
     cmn_err_t err = s_check_pair(svc, p->a, p->b, error, error_len);
     if (err != CMN_OK) {
@@ -458,9 +465,16 @@ cms_pair_on_pair(
 }
 
 cmn_err_t
-cms_pair_on_unpair(
-        cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req, char *error, size_t error_len)
+cms_pair_on_unpair(cmn_svc_t *svc,
+                   cms_t *cms,
+                   zframe_t *peer,
+                   const Obt__Cms__Request *req,
+                   Obt__Cms__Reply *reply,
+                   char *error,
+                   size_t error_len)
 {
+    (void) cms;
+    (void) reply;
     const Obt__Cms__Unpair *p = req->unpair;
     cmn_uuid_t u;
     if (cmn_uuid_from_str(p->a, &u) != CMN_OK || cmn_uuid_from_str(p->b, &u) != CMN_OK) {
@@ -509,9 +523,15 @@ cms_pair_on_unpair(
 }
 
 cmn_err_t
-cms_pair_on_links(
-        cmn_svc_t *svc, zframe_t *peer, const Obt__Cms__Request *req, char *error, size_t error_len)
+cms_pair_on_links(cmn_svc_t *svc,
+                  cms_t *cms,
+                  zframe_t *peer,
+                  const Obt__Cms__Request *req,
+                  Obt__Cms__Reply *reply,
+                  char *error,
+                  size_t error_len)
 {
+    (void) cms;
     const char *uuid = req->link_list->device_uuid;
     cmn_uuid_t u;
     if (uuid[0] && cmn_uuid_from_str(uuid, &u) != CMN_OK) {
@@ -539,12 +559,10 @@ cms_pair_on_links(
     Obt__Cms__LinkInfoList list = OBT__CMS__LINK_INFO_LIST__INIT;
     list.links = ptrs;
     list.n_links = l.n;
-    Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
-    reply.corr_id = req->corr_id;
-    reply.status = OBT__STATUS__STATUS_OK;
-    reply.body_case = OBT__CMS__REPLY__BODY_LINKS;
-    reply.links = &list;
-    if (cmn_svc_reply(svc, peer, &reply.base) != CMN_OK) {
+    reply->status = OBT__STATUS__STATUS_OK;
+    reply->body_case = OBT__CMS__REPLY__BODY_LINKS;
+    reply->links = &list;
+    if (cmn_svc_reply(svc, peer, &reply->base) != CMN_OK) {
         cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) req->corr_id);
     }
     free(infos);

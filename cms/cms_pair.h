@@ -5,6 +5,7 @@
 #define CMS_PAIR_H
 
 #include "cmn_svc.h"
+#include "cms_service.h"
 #include "obt/cms.pb-c.h"
 
 /* The link table (named LMDB database of obt-cms): store.CmsLink keyed "<a>/<b>", a < b.
@@ -13,22 +14,28 @@
 /* Bytes of a pairwise PSK (OCF-NOTES 8.5: a random 16-byte key). */
 #define CMS_PAIR_KEY_LEN 16
 
-/* The API rows (cms_api.c). Each checks its fields and answers a refusal itself
- * through the returned error (error filled); CMN_OK means the answer is sent, now
- * (links) or when the jobs end (pair, unpair). */
+/* The API rows (cms_api.c's row signature; cms and reply unused). Each checks its
+ * fields and returns a refusal with its text in error (cms_api.c answers it); CMN_OK
+ * means the answer is sent, now (links) or when the jobs end (pair, unpair). */
 cmn_err_t cms_pair_on_pair(cmn_svc_t *svc,
+                           cms_t *cms,
                            zframe_t *peer,
                            const Obt__Cms__Request *req,
+                           Obt__Cms__Reply *reply,
                            char *error,
                            size_t error_len);
 cmn_err_t cms_pair_on_unpair(cmn_svc_t *svc,
+                             cms_t *cms,
                              zframe_t *peer,
                              const Obt__Cms__Request *req,
+                             Obt__Cms__Reply *reply,
                              char *error,
                              size_t error_len);
 cmn_err_t cms_pair_on_links(cmn_svc_t *svc,
+                            cms_t *cms,
                             zframe_t *peer,
                             const Obt__Cms__Request *req,
+                            Obt__Cms__Reply *reply,
                             char *error,
                             size_t error_len);
 
