@@ -135,9 +135,9 @@ if [ "$COUNT" -ge 2 ]; then
     echo; echo "\$ obtctl links $B"
     "${CTL[@]}" links "$B"
     "${CTL[@]}" allow "$A" "$B" --res /light --perm R >/dev/null
-    # the key A holds for B, as ocf-devsim --dump shows it (the demo's own devices)
+    # the key A holds for B (credtype 1, subject B), as ocf-devsim --dump shows it
     KEY=$("$BIN/ocf-devsim" --dir "$T/devices" --dump | tr '{' '\n' |
-        grep "\"subjectuuid\":\"$B\"" | grep -o '"privatedata_hex":"[0-9a-f]*"' |
+        grep "\"credtype\":1,\"subjectuuid\":\"$B\"" | grep -o '"privatedata_hex":"[0-9a-f]*"' |
         head -1 | cut -d'"' -f4)
     echo; echo "\$ obt_coap --id $A --key <the pairwise key> GET $EPS/light   # A as client of B"
     paired=$("$BIN/obt_coap" --id "$A" --key "$KEY" GET "$EPS/light" || true); echo "$paired"

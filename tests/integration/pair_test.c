@@ -267,3 +267,36 @@ Test(pair,
     cr_assert_eq(s_ctl(allow, NULL), 0);
     cr_assert_eq(s_a_gets_b_light(keys[0]), 205);
 }
+
+/* Reset cascade: a reset device's links go, with their entries on the other device. */
+Test(pair,
+     a_reset_device_loses_its_links_and_the_peer_its_entry,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_onboard();
+    const char *pair[] = {"pair", s_dev[0].uuid, s_dev[1].uuid, NULL};
+    cr_assert_eq(s_ctl(pair, NULL), 0);
+    char keys[2][33];
+    s_keys(keys);
+    cr_assert_eq(strlen(keys[1]), 32, "device 1 holds no entry for device 0");
+    char *text = NULL;
+    const char *reset[] = {"reset", s_dev[0].uuid, NULL};
+    cr_assert_eq(s_ctl(reset, &text), 0, "reset: %s", text ? text : "");
+    free(text);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-UNPAIRED", 30000), 0,
+                 "CMS did not unpair the reset device");
+    const char *links[] = {"--json", "links", NULL};
+    cr_assert_eq(s_ctl(links, &text), 0);
+    cr_assert_str_eq(text, "[]\n", "the reset device's link stayed: %s", text);
+    free(text);
+    char *objs[3];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 3), 2);
+    for (int i = 0; i < 2; i++) {
+        char hex[33];
+        cr_assert_not(obt_dump_cred_hex(objs[i], s_dev[0].uuid, hex),
+                      "a device keeps an entry for the reset device");
+        free(objs[i]);
+    }
+}
