@@ -53,7 +53,7 @@ static const struct {
         {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
         {"pair", ctl_cmd_pair,
-         "pair A B                      a pairwise PSK on devices A and B (CMS)"},
+         "pair A B [--oscore]           a pairwise PSK (or OSCORE) on A and B (CMS)"},
         {"unpair", ctl_cmd_unpair,
          "unpair A B                    remove the pairwise PSK of A and B"},
         {"links", ctl_cmd_links,

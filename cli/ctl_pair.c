@@ -10,8 +10,9 @@
 #include "ctl_main.h"
 
 #define S_PAIR_USAGE                                                                               \
-    "usage: obtctl pair A B       a fresh pairwise PSK (credtype 1) on devices A and B, each\n"    \
-    "                             naming the other; both must be managed (RFNOP, handed over)\n"   \
+    "usage: obtctl pair A B [--oscore]  a fresh pairwise PSK (credtype 1) on devices A and B,\n"   \
+    "                             each naming the other; both must be managed (RFNOP, handed\n"    \
+    "                             over). --oscore: an OSCORE context (credtype 64) instead\n"      \
     "       obtctl unpair A B     remove both entries and the link\n"                              \
     "       obtctl [--json] links [UUID]   CMS's link table (the links of one device)\n"
 
@@ -41,6 +42,7 @@ s_check_uuid(const char *what, const char *s)
 static void
 s_print_link(const ctl_opts_t *o, const Obt__Cms__LinkInfo *l, bool is_first)
 {
+    const char *kind = l->is_oscore ? "oscore" : "psk";
     if (o->json) {
         printf("%s{\"a\":", is_first ? "" : ",");
         ctl_json_str(stdout, l->a);
@@ -48,22 +50,28 @@ s_print_link(const ctl_opts_t *o, const Obt__Cms__LinkInfo *l, bool is_first)
         ctl_json_str(stdout, l->b);
         printf(",\"state\":");
         ctl_json_str(stdout, l->state);
-        printf(",\"credid_a\":%lld,\"credid_b\":%lld,\"updated_ms\":%llu,\"error\":",
-               (long long) l->credid_a, (long long) l->credid_b,
+        printf(",\"kind\":\"%s\",\"credid_a\":%lld,\"credid_b\":%lld,\"updated_ms\":%llu,"
+               "\"id_a\":",
+               kind, (long long) l->credid_a, (long long) l->credid_b,
                (unsigned long long) l->updated_ms);
+        ctl_json_str(stdout, l->id_a);
+        printf(",\"id_b\":");
+        ctl_json_str(stdout, l->id_b);
+        printf(",\"error\":");
         ctl_json_str(stdout, l->error);
         printf("}");
         return;
     }
-    printf("%-36s  %-36s  %-9s  %7lld  %7lld%s%s\n", l->a, l->b, l->state, (long long) l->credid_a,
-           (long long) l->credid_b, l->error[0] ? "  # " : "", l->error);
+    printf("%-36s  %-36s  %-6s  %-9s  %8lld  %8lld%s%s\n", l->a, l->b, kind, l->state,
+           (long long) l->credid_a, (long long) l->credid_b, l->error[0] ? "  # " : "", l->error);
 }
 
 static void
 s_header(const ctl_opts_t *o)
 {
     if (!o->json) {
-        printf("%-36s  %-36s  %-9s  %7s  %7s\n", "A", "B", "STATE", "CREDID@A", "CREDID@B");
+        printf("%-36s  %-36s  %-6s  %-9s  %8s  %8s\n", "A", "B", "KIND", "STATE", "CREDID@A",
+               "CREDID@B");
     }
 }
 
@@ -71,7 +79,8 @@ s_header(const ctl_opts_t *o)
 static int
 s_pair(const ctl_opts_t *o, int argc, char **argv, bool is_pair)
 {
-    if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-') {
+    bool is_oscore = is_pair && argc == 4 && strcmp(argv[3], "--oscore") == 0;
+    if ((argc != 3 && !is_oscore) || argv[1][0] == '-' || argv[2][0] == '-') {
         return s_usage(argc, argv);
     }
     int rc;
@@ -89,6 +98,7 @@ s_pair(const ctl_opts_t *o, int argc, char **argv, bool is_pair)
     if (is_pair) {
         pair.a = argv[1];
         pair.b = argv[2];
+        pair.oscore = is_oscore;
         req.body_case = OBT__CMS__REQUEST__BODY_PAIR;
         req.pair = &pair;
     } else {

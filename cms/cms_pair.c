@@ -63,7 +63,11 @@ s_get(cmn_svc_t *svc, const char *key, Obt__Store__CmsLink **ret_link)
 /* Writes link (updated now) and, when psk is given, its sealed key, in one
  * transaction. */
 static cmn_err_t
-s_put(cmn_svc_t *svc, const char *key, Obt__Store__CmsLink *link, const uint8_t *psk)
+s_put(cmn_svc_t *svc,
+      const char *key,
+      Obt__Store__CmsLink *link,
+      const uint8_t *psk,
+      size_t psk_len)
 {
     cmn_kv_txn_t *txn = NULL;
     char name[S_KEY_LEN + 8];
@@ -77,7 +81,7 @@ s_put(cmn_svc_t *svc, const char *key, Obt__Store__CmsLink *link, const uint8_t 
     if (err == CMN_OK && psk) {
         s_secret_name(key, name);
         err = cmn_kv_put_sealed(txn, cmn_svc_seal(svc), "secrets", name, strlen(name), psk,
-                                CMS_PAIR_KEY_LEN);
+                                psk_len);
     }
     if (err != CMN_OK) {
         cmn_kv_abort(&txn);
@@ -108,9 +112,10 @@ s_del(cmn_svc_t *svc, const char *key)
     return cmn_kv_commit(&txn);
 }
 
-/* The link's key (16 bytes); CMN_ECRYPTO under another KEK. */
+/* The link's key (16 bytes, 32 for OSCORE) into ret_psk (CMS_PAIR_SECRET_MAX bytes),
+ * its length in *ret_len; CMN_ECRYPTO under another KEK. */
 static cmn_err_t
-s_get_psk(cmn_svc_t *svc, const char *key, uint8_t ret_psk[CMS_PAIR_KEY_LEN])
+s_get_psk(cmn_svc_t *svc, const char *key, uint8_t ret_psk[CMS_PAIR_SECRET_MAX], size_t *ret_len)
 {
     cmn_kv_txn_t *txn = NULL;
     char name[S_KEY_LEN + 8];
@@ -123,11 +128,12 @@ s_get_psk(cmn_svc_t *svc, const char *key, uint8_t ret_psk[CMS_PAIR_KEY_LEN])
     }
     err = cmn_kv_get_sealed(txn, cmn_svc_seal(svc), "secrets", name, strlen(name), &val, &len);
     cmn_kv_abort(&txn);
-    if (err == CMN_OK && len != CMS_PAIR_KEY_LEN) {
+    if (err == CMN_OK && len != CMS_PAIR_KEY_LEN && len != CMS_PAIR_SECRET_MAX) {
         err = CMN_EPROTO;
     }
     if (err == CMN_OK) {
-        memcpy(ret_psk, val, CMS_PAIR_KEY_LEN);
+        memcpy(ret_psk, val, len);
+        *ret_len = len;
     }
     if (val) {
         cmn_kv_free_secret(val, len);
@@ -213,6 +219,9 @@ s_info(const Obt__Store__CmsLink *link, Obt__Cms__LinkInfo *info)
     info->credid_b = link->credid_b > 0 ? link->credid_b : 0;
     info->error = link->error;
     info->updated_ms = link->updated_ms;
+    info->is_oscore = link->is_oscore;
+    info->id_a = link->id_a;
+    info->id_b = link->id_b;
 }
 
 /* Answers peer (if any; it is consumed) with an obt.cms.Reply: err and error, and the
@@ -303,7 +312,7 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
         if (next && is_removing && cmn_svc_get(svc, next, &rec) == CMN_ENOTFOUND) {
             /* a device CMS forgot (reset): nothing of it to remove */
             *(next == link->a ? &link->credid_a : &link->credid_b) = 0;
-            err = s_put(svc, key, link, NULL);
+            err = s_put(svc, key, link, NULL, 0);
             obt__store__cms_link__free_unpacked(link, NULL);
             if (err != CMN_OK) {
                 s_answer(svc, peer_p, corr_id, err, "cannot record the link", NULL);
@@ -319,7 +328,7 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
             err = CMN_OK;
             if (is_pairing) {
                 now.state = CMN_PB_STR("paired");
-                err = s_put(svc, key, &now, NULL);
+                err = s_put(svc, key, &now, NULL, 0);
                 cmn_log_notice("CMS-PAIRED", "a=%s b=%s credids %lld/%lld", now.a, now.b,
                                (long long) now.credid_a, (long long) now.credid_b);
             } else if (strcmp(link->state, "unpairing") == 0) {
@@ -328,7 +337,7 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
                 cmn_log_notice("CMS-UNPAIRED", "a=%s b=%s", now.a, now.b);
             } else if (strcmp(link->state, "rollback") == 0) {
                 now.state = CMN_PB_STR("failed");
-                err = s_put(svc, key, &now, NULL);
+                err = s_put(svc, key, &now, NULL, 0);
                 cmn_log_warn("CMS-PAIR-FAILED", "a=%s b=%s rolled back: %s", now.a, now.b,
                              now.error);
                 if (err == CMN_OK) {
@@ -368,6 +377,24 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
 }
 
 /* ---------------------------------------------------------------- the API */
+
+/* A fresh pairwise OSCORE id (OCF-NOTES 9): 7 bytes from the DRBG, the first 0x01, as
+ * lowercase hex; never equal to not (if given). */
+static cmn_err_t
+s_new_id(char out[CMS_PAIR_ID_HEX], const char * not )
+{
+    do {
+        uint8_t id[7];
+        if (RAND_bytes(id, sizeof id) != 1) {
+            return CMN_ECRYPTO;
+        }
+        id[0] = 0x01;
+        for (size_t i = 0; i < sizeof id; i++) {
+            (void) snprintf(out + 2 * i, 3, "%02x", id[i]);
+        }
+    } while (not &&strcmp(out, not ) == 0);
+    return CMN_OK;
+}
 
 /* Checks that a and b are two UUIDs of managed devices without a job: CMN_OK, or the
  * error with its text. */
@@ -441,8 +468,22 @@ cms_pair_on_pair(cmn_svc_t *svc,
     const char *a = NULL, *b = NULL;
     char key[S_KEY_LEN];
     s_order(p->a, p->b, &a, &b, key);
-    uint8_t psk[CMS_PAIR_KEY_LEN];
-    if (RAND_priv_bytes(psk, sizeof psk) != 1) {
+    Obt__Store__CmsLink *held = NULL;
+    if (s_get(svc, key, &held) == CMN_OK) {
+        bool is_other_kind = held->is_oscore != p->oscore && strcmp(held->state, "failed") != 0;
+        obt__store__cms_link__free_unpacked(held, NULL);
+        if (is_other_kind) {
+            (void) snprintf(error, error_len, "these devices are paired with %s: unpair them first",
+                            p->oscore ? "a PSK" : "OSCORE");
+            return CMN_EINVAL;
+        }
+    }
+    uint8_t psk[CMS_PAIR_SECRET_MAX];
+    size_t psk_len = p->oscore ? CMS_PAIR_SECRET_MAX : CMS_PAIR_KEY_LEN;
+    char id_a[CMS_PAIR_ID_HEX], id_b[CMS_PAIR_ID_HEX];
+    if (RAND_priv_bytes(psk, (int) psk_len) != 1 || s_new_id(id_a, NULL) != CMN_OK ||
+        s_new_id(id_b, id_a) != CMN_OK) {
+        OPENSSL_cleanse(psk, sizeof psk);
         (void) snprintf(error, error_len, "no randomness for the key");
         return CMN_ECRYPTO;
     }
@@ -451,14 +492,18 @@ cms_pair_on_pair(cmn_svc_t *svc,
     link.b = CMN_PB_STR(b);
     link.state = CMN_PB_STR("pairing"); /* a pair again: a fresh key, the entries replaced */
     link.created_ms = cmn_time_wall_ms();
+    link.is_oscore = p->oscore;
+    link.id_a = p->oscore ? id_a : CMN_PB_STR("");
+    link.id_b = p->oscore ? id_b : CMN_PB_STR("");
     /* write-ahead: the link and its key before any device is touched */
-    err = s_put(svc, key, &link, psk);
+    err = s_put(svc, key, &link, psk, psk_len);
     OPENSSL_cleanse(psk, sizeof psk);
     if (err != CMN_OK) {
         (void) snprintf(error, error_len, "cannot record the link: %s", cmn_strerror(err));
         return err;
     }
-    cmn_log_notice("CMS-PAIR", "a=%s b=%s pairing (a fresh 16-byte key)", a, b);
+    cmn_log_notice("CMS-PAIR", "a=%s b=%s pairing (%s)", a, b,
+                   p->oscore ? "OSCORE, a fresh 32-byte master secret" : "a fresh 16-byte key");
     zframe_t *waiting = zframe_dup(peer);
     s_drive(svc, key, &waiting, req->corr_id);
     return CMN_OK;
@@ -510,7 +555,7 @@ cms_pair_on_unpair(cmn_svc_t *svc,
     /* an entry whose credid is not known is looked for all the same */
     now.credid_a = now.credid_a == 0 ? -1 : now.credid_a;
     now.credid_b = now.credid_b == 0 ? -1 : now.credid_b;
-    err = s_put(svc, key, &now, NULL);
+    err = s_put(svc, key, &now, NULL, 0);
     obt__store__cms_link__free_unpacked(link, NULL);
     if (err != CMN_OK) {
         (void) snprintf(error, error_len, "cannot record the link: %s", cmn_strerror(err));
@@ -586,12 +631,16 @@ static const char *const s_phase_names[] = {"GET cred", "RFPRO", "write cred", "
 
 typedef struct {
     s_phase_t phase;
-    bool is_remove;                /* unpairing / rollback: remove the entry */
-    char key[S_KEY_LEN];           /* the link */
-    char other[37];                /* the other device: the entry's subjectuuid */
-    bool is_a;                     /* this device is the link's a */
-    uint8_t psk[CMS_PAIR_KEY_LEN]; /* the link's key (write; wiped at the end) */
-    int64_t credid;                /* write: the entry to replace (0: a new one) */
+    bool is_remove;                   /* unpairing / rollback: remove the entry */
+    char key[S_KEY_LEN];              /* the link */
+    char other[37];                   /* the other device: the entry's subjectuuid */
+    bool is_a;                        /* this device is the link's a */
+    uint8_t psk[CMS_PAIR_SECRET_MAX]; /* the link's key (write; wiped at the end) */
+    size_t psk_len;                   /* 16, or 32 for OSCORE */
+    bool is_oscore;                   /* credtype 64 entries */
+    char my_id[CMS_PAIR_ID_HEX];      /* OSCORE: this device's senderid */
+    char other_id[CMS_PAIR_ID_HEX];   /* OSCORE: its recipientid (the other's senderid) */
+    int64_t credid;                   /* write: the entry to replace (0: a new one) */
     int64_t deletes[S_MAX_DELETES];
     size_t n_deletes;
     size_t idx;       /* position in deletes */
@@ -646,12 +695,17 @@ s_next(cmn_svc_job_t *job)
         }
         cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
                                    CMN_CRED_HAS_PRIVATEDATA |
-                                   (w->credid > 0 ? CMN_CRED_HAS_CREDID : 0),
+                                   (w->credid > 0 ? CMN_CRED_HAS_CREDID : 0) |
+                                   (w->is_oscore ? CMN_CRED_HAS_OSCORE : 0),
                         .credid = w->credid,
-                        .credtype = CMN_CREDTYPE_PSK,
+                        .credtype = w->is_oscore ? CMN_CREDTYPE_OSCORE : CMN_CREDTYPE_PSK,
                         .priv_data = w->psk,
-                        .priv_len = sizeof w->psk,
+                        .priv_len = w->psk_len,
                         .priv_encoding = CMN_ENC_RAW};
+        if (w->is_oscore) {
+            (void) snprintf(c.senderid, sizeof c.senderid, "%s", w->my_id);
+            (void) snprintf(c.recipientid, sizeof c.recipientid, "%s", w->other_id);
+        }
         (void) cmn_uuid_from_str(w->other, &c.subjectuuid);
         cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &c, .n_creds = 1};
         err = cmn_creds_encode(&creds, &buf, &len);
@@ -679,12 +733,63 @@ s_find(const s_work_t *w, const cmn_creds_t *creds, int64_t *out, size_t cap)
     (void) cmn_uuid_from_str(w->other, &other);
     for (size_t i = 0; i < creds->n_creds; i++) {
         const cmn_cred_t *c = &creds->creds[i];
-        if (c->credtype == CMN_CREDTYPE_PSK && !c->subject_is_wildcard &&
-            cmn_uuid_eq(&c->subjectuuid, &other) && n < cap) {
+        if (c->credtype == (w->is_oscore ? CMN_CREDTYPE_OSCORE : CMN_CREDTYPE_PSK) &&
+            !c->subject_is_wildcard && cmn_uuid_eq(&c->subjectuuid, &other) && n < cap) {
             out[n++] = c->credid;
         }
     }
     return n;
+}
+
+/* OSCORE (6.3): whether id is the recipientid of an entry of creds other than ours for
+ * the other device (it would be this device's recipientid twice). */
+static bool
+s_id_taken(const s_work_t *w, const cmn_creds_t *creds, const char *id)
+{
+    cmn_uuid_t other;
+    (void) cmn_uuid_from_str(w->other, &other);
+    for (size_t i = 0; i < creds->n_creds; i++) {
+        const cmn_cred_t *c = &creds->creds[i];
+        bool is_ours = c->credtype == CMN_CREDTYPE_OSCORE && !c->subject_is_wildcard &&
+                       cmn_uuid_eq(&c->subjectuuid, &other);
+        if (!is_ours && (c->present & CMN_CRED_HAS_OSCORE) && strcmp(c->recipientid, id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The other device's senderid is already a recipientid here: a new one for it, in the
+ * link (with the other device's entry to be written again) before this device's write. */
+static cmn_err_t
+s_new_other_id(cmn_svc_job_t *job)
+{
+    s_work_t *w = job->work;
+    Obt__Store__CmsLink *link = NULL;
+    char id[CMS_PAIR_ID_HEX];
+    cmn_err_t err = s_new_id(id, w->my_id);
+    if (err == CMN_OK) {
+        err = s_get(job->svc, w->key, &link);
+    }
+    if (err != CMN_OK) {
+        return err;
+    }
+    Obt__Store__CmsLink now = *link; /* shallow: the id set here is not link's */
+    if (w->is_a) {
+        now.id_b = id;
+        now.credid_b = 0;
+    } else {
+        now.id_a = id;
+        now.credid_a = 0;
+    }
+    err = s_put(job->svc, w->key, &now, NULL, 0);
+    obt__store__cms_link__free_unpacked(link, NULL);
+    if (err == CMN_OK) {
+        cmn_log_notice("CMS-OSCORE-ID", "dev=%s already has recipientid %s: %s gets %s",
+                       job->head.uuid, w->other_id, w->other, id);
+        (void) snprintf(w->other_id, sizeof w->other_id, "%s", id);
+    }
+    return err;
 }
 
 /* Records this device's entry in the link (write: its credid; remove: 0). */
@@ -698,7 +803,7 @@ s_record(cmn_svc_job_t *job, int64_t credid)
         return err;
     }
     *(w->is_a ? &link->credid_a : &link->credid_b) = credid;
-    err = s_put(job->svc, w->key, link, NULL);
+    err = s_put(job->svc, w->key, link, NULL, 0);
     obt__store__cms_link__free_unpacked(link, NULL);
     return err;
 }
@@ -714,7 +819,16 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     int64_t found[S_MAX_DELETES];
     size_t n = s_find(w, &creds, found, S_MAX_DELETES);
+    bool is_taken = w->is_oscore && !w->is_remove && w->phase == PH_READ &&
+                    s_id_taken(w, &creds, w->other_id);
     cmn_creds_free(&creds);
+    if (is_taken) {
+        cmn_err_t err = s_new_other_id(job);
+        if (err != CMN_OK) {
+            cmn_svc_job_finish(job, err, "cannot record a new OSCORE id", NULL);
+            return;
+        }
+    }
     if (w->phase == PH_READ) {
         if (w->is_remove) {
             memcpy(w->deletes, found, n * sizeof found[0]);
@@ -834,6 +948,9 @@ cms_pair_job_start(cmn_svc_job_t *job)
     }
     bool is_pairing = strcmp(link->state, "pairing") == 0;
     w->is_remove = !is_pairing;
+    w->is_oscore = link->is_oscore;
+    (void) snprintf(w->my_id, sizeof w->my_id, "%s", w->is_a ? link->id_a : link->id_b);
+    (void) snprintf(w->other_id, sizeof w->other_id, "%s", w->is_a ? link->id_b : link->id_a);
     bool is_done = !is_pairing && strcmp(link->state, "unpairing") != 0 &&
                    strcmp(link->state, "rollback") != 0;
     obt__store__cms_link__free_unpacked(link, NULL);
@@ -841,7 +958,7 @@ cms_pair_job_start(cmn_svc_job_t *job)
         cmn_svc_job_finish(job, CMN_OK, NULL, NULL); /* nothing left to do */
         return;
     }
-    if (is_pairing && (err = s_get_psk(job->svc, w->key, w->psk)) != CMN_OK) {
+    if (is_pairing && (err = s_get_psk(job->svc, w->key, w->psk, &w->psk_len)) != CMN_OK) {
         cmn_svc_job_finish(job, err,
                            err == CMN_ECRYPTO ? CMN_SEAL_WRONG_KEK : "the link's key is missing",
                            NULL);
@@ -905,7 +1022,7 @@ cms_pair_ended(cmn_svc_t *svc,
     }
     now.error = why;
     cmn_log_warn("CMS-LINK-JOB-FAILED", "a=%s b=%s %s", now.a, now.b, why);
-    cmn_err_t perr = s_put(svc, key, &now, NULL);
+    cmn_err_t perr = s_put(svc, key, &now, NULL, 0);
     if (perr != CMN_OK) {
         cmn_log_err("CMS-STORE", "link %s: cannot record it: %s", key, cmn_strerror(perr));
     }
@@ -959,7 +1076,7 @@ cms_pair_forgot(cmn_svc_t *svc, const char *uuid)
         now.state = CMN_PB_STR("unpairing");
         now.credid_a = strcmp(now.a, uuid) == 0 ? 0 : now.credid_a == 0 ? -1 : now.credid_a;
         now.credid_b = strcmp(now.b, uuid) == 0 ? 0 : now.credid_b == 0 ? -1 : now.credid_b;
-        if (s_put(svc, key, &now, NULL) != CMN_OK) {
+        if (s_put(svc, key, &now, NULL, 0) != CMN_OK) {
             continue;
         }
         cmn_log_notice("CMS-CASCADE", "dev=%s forgotten: unpairing %s", uuid, key);

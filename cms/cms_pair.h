@@ -13,6 +13,10 @@
 #define CMS_PAIR_DB_LINKS "links"
 /* Bytes of a pairwise PSK (OCF-NOTES 8.5: a random 16-byte key). */
 #define CMS_PAIR_KEY_LEN 16
+/* Bytes of an OSCORE master secret (OCF-NOTES 9: 256 bits), the largest link secret. */
+#define CMS_PAIR_SECRET_MAX 32
+/* An OSCORE id as lowercase hex with its NUL (7 bytes, the first 0x01). */
+#define CMS_PAIR_ID_HEX 15
 
 /* The API rows (cms_api.c's row signature; cms and reply unused). Each checks its
  * fields and returns a refusal with its text in error (cms_api.c answers it); CMN_OK

@@ -110,13 +110,32 @@ s_keys(char key_on[2][33])
     }
 }
 
-/* Device 0 (as A, with key) GETs device 1's /light: the code, -1 with no session. */
+/* Device 0 (as A, with key) GETs device 1's /light: the code, -1 with no session.
+ * Expecting an answer, a request that got none is tried twice more: on this shared
+ * machine a DTLS handshake may miss obt_coap's 5 s. */
+static int
+s_get_light(const char *key, bool is_expected)
+{
+    char out[256];
+    int code = -1;
+    for (int i = 0; i < (is_expected ? 3 : 1) && code < 0; i++) {
+        code = obt_coap_as(s_dev[1].coaps, s_dev[0].uuid, key, "GET", "/light", NULL, 0, out,
+                           sizeof out);
+    }
+    return code;
+}
+
 static int
 s_a_gets_b_light(const char *key)
 {
-    char out[256];
-    return obt_coap_as(s_dev[1].coaps, s_dev[0].uuid, key, "GET", "/light", NULL, 0, out,
-                       sizeof out);
+    return s_get_light(key, true);
+}
+
+/* The same, for a request that must get no session (one try). */
+static int
+s_a_gets_nothing(const char *key)
+{
+    return s_get_light(key, false);
 }
 
 Test(pair,
@@ -172,7 +191,7 @@ Test(pair,
     s_keys(again);
     cr_assert_str_eq(again[0], again[1]);
     cr_assert_str_neq(again[0], keys[0], "pair again kept the old key");
-    cr_assert_eq(s_a_gets_b_light(keys[0]), -1, "the old key still opens a session");
+    cr_assert_eq(s_a_gets_nothing(keys[0]), -1, "the old key still opens a session");
     cr_assert_eq(s_a_gets_b_light(again[0]), 205);
 
     const char *unpair[] = {"unpair", b, a, NULL};
@@ -181,7 +200,7 @@ Test(pair,
     s_keys(keys);
     cr_assert_str_eq(keys[0], "", "A keeps its entry for B after unpair");
     cr_assert_str_eq(keys[1], "", "B keeps its entry for A after unpair");
-    cr_assert_eq(s_a_gets_b_light(again[0]), -1, "A still has a session to B after unpair");
+    cr_assert_eq(s_a_gets_nothing(again[0]), -1, "A still has a session to B after unpair");
     const char *all[] = {"--json", "links", NULL};
     cr_assert_eq(s_ctl(all, &text), 0);
     cr_assert_str_eq(text, "[]\n", "the link is still listed: %s", text);
@@ -299,4 +318,70 @@ Test(pair,
                       "a device keeps an entry for the reset device");
         free(objs[i]);
     }
+}
+
+/* Device me's credtype-64 entry for subject (from the dump): its senderid, recipientid
+ * and master secret (hex). False if it has none. */
+static bool
+s_oscore_entry(const char *subject, int me, char sid[17], char rid[17], char secret[65])
+{
+    char *objs[3];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 3), 2);
+    bool is_found = false;
+    for (int i = 0; i < 2; i++) {
+        char uuid[40], needle[80];
+        cr_assert(obt_json_str(objs[i], "deviceuuid", uuid, sizeof uuid));
+        (void) snprintf(needle, sizeof needle, "\"credtype\":64,\"subjectuuid\":\"%s\"", subject);
+        const char *e = strcmp(uuid, s_dev[me].uuid) == 0 ? strstr(objs[i], needle) : NULL;
+        if (e) {
+            is_found = obt_json_str(e, "privatedata_hex", secret, 65) &&
+                       obt_json_str(e, "senderid", sid, 17) &&
+                       obt_json_str(e, "recipientid", rid, 17);
+        }
+        free(objs[i]);
+    }
+    return is_found;
+}
+
+static void
+s_check_id(const char *id)
+{
+    cr_assert_eq(strlen(id), 14, "OSCORE id \"%s\" is not 7 bytes", id);
+    cr_assert(strncmp(id, "01", 2) == 0, "OSCORE id \"%s\" does not start with 0x01", id);
+    cr_assert_eq(strspn(id, "0123456789abcdef"), 14, "OSCORE id \"%s\" is not lowercase hex", id);
+}
+
+Test(pair,
+     pair_oscore_puts_mirrored_credtype_64_contexts_and_unpair_removes_them,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
+    char *text = NULL;
+    const char *pair[] = {"pair", a, b, "--oscore", NULL};
+    cr_assert_eq(s_ctl(pair, &text), 0, "obtctl pair --oscore: %s", text ? text : "");
+    cr_assert(strstr(text, "oscore") != NULL && strstr(text, "paired") != NULL, "%s", text);
+    free(text);
+    char sid_a[17], rid_a[17], sec_a[65], sid_b[17], rid_b[17], sec_b[65];
+    cr_assert(s_oscore_entry(b, 0, sid_a, rid_a, sec_a), "A holds no credtype-64 entry for B");
+    cr_assert(s_oscore_entry(a, 1, sid_b, rid_b, sec_b), "B holds no credtype-64 entry for A");
+    s_check_id(sid_a);
+    s_check_id(sid_b);
+    cr_assert_str_eq(sid_a, rid_b, "A's senderid is not B's recipientid");
+    cr_assert_str_eq(sid_b, rid_a, "B's senderid is not A's recipientid");
+    cr_assert_str_neq(sid_a, sid_b);
+    cr_assert_eq(strlen(sec_a), 64, "the master secret is not 256 bits");
+    cr_assert_str_eq(sec_a, sec_b, "A and B hold different master secrets");
+    const char *links[] = {"--json", "links", NULL};
+    cr_assert_eq(s_ctl(links, &text), 0);
+    cr_assert(strstr(text, "\"kind\":\"oscore\"") != NULL, "%s", text);
+    free(text);
+    const char *psk[] = {"pair", a, b, NULL};
+    cr_assert_eq(s_ctl(psk, NULL), 2, "a PSK pair over an OSCORE link");
+    const char *unpair[] = {"unpair", a, b, NULL};
+    cr_assert_eq(s_ctl(unpair, NULL), 0);
+    cr_assert_not(s_oscore_entry(b, 0, sid_a, rid_a, sec_a), "A keeps its OSCORE entry");
+    cr_assert_not(s_oscore_entry(a, 1, sid_b, rid_b, sec_b), "B keeps its OSCORE entry");
 }
