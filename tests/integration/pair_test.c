@@ -248,6 +248,29 @@ Test(pair,
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 2, NULL), 2, "a device was left out of RFNOP");
 }
 
+/* Runs obtctl args in a child; when device 1 stops the simulator at CMS's request,
+ * kills CMS (-9), resumes the simulator, restarts CMS and waits for its token (the
+ * link's end after the resumed job). */
+static void
+s_kill_cms_inside(const char *const *args, const char *token)
+{
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        _exit(obt_ctl(&s_suite, args, NULL)); /* answered by nobody: CMS dies meanwhile */
+    }
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "CMS never sent device 1 the request");
+    obt_proc_kill9(&s_suite.cms);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    /* the killed CMS never answers that obtctl: it ends here */
+    (void) kill(child, SIGKILL);
+    (void) waitpid(child, NULL, 0);
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, token, 60000), 0,
+                 "the link was not completed after the restart (%s)", token);
+}
+
 Test(pair,
      kill9_of_cms_inside_a_pairing_is_completed_after_the_restart,
      .init = s_setup_stop,
@@ -256,21 +279,7 @@ Test(pair,
 {
     s_onboard();
     const char *pair[] = {"pair", s_dev[0].uuid, s_dev[1].uuid, NULL};
-    pid_t child = fork();
-    cr_assert_geq(child, 0);
-    if (child == 0) {
-        _exit(obt_ctl(&s_suite, pair, NULL)); /* answered by nobody: CMS dies meanwhile */
-    }
-    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
-                 "CMS never wrote device 1's cred");
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    /* the killed CMS never answers that obtctl: it ends here */
-    (void) kill(child, SIGKILL);
-    (void) waitpid(child, NULL, 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-PAIRED", 60000), 0,
-                 "the pairing was not completed after the restart");
+    s_kill_cms_inside(pair, "CMS-PAIRED");
     char *text = NULL;
     const char *links[] = {"--json", "links", NULL};
     cr_assert_eq(s_ctl(links, &text), 0);
@@ -285,6 +294,36 @@ Test(pair,
                            "/light", "--perm",      "R",           NULL};
     cr_assert_eq(s_ctl(allow, NULL), 0);
     cr_assert_eq(s_a_gets_b_light(keys[0]), 205);
+}
+
+/* Device 1 stops the simulator at the first cred DELETE outside the DOC: the unpair's. */
+static void
+s_setup_stop_delete(void)
+{
+    s_start("1:stop:1:DELETE:/oic/sec/cred");
+}
+
+Test(pair,
+     kill9_of_cms_inside_an_unpairing_is_completed_after_the_restart,
+     .init = s_setup_stop_delete,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_onboard();
+    const char *pair[] = {"pair", s_dev[0].uuid, s_dev[1].uuid, NULL};
+    cr_assert_eq(s_ctl(pair, NULL), 0);
+    const char *unpair[] = {"unpair", s_dev[0].uuid, s_dev[1].uuid, NULL};
+    s_kill_cms_inside(unpair, "CMS-UNPAIRED");
+    char *text = NULL;
+    const char *links[] = {"--json", "links", NULL};
+    cr_assert_eq(s_ctl(links, &text), 0);
+    cr_assert_str_eq(text, "[]\n", "the link stayed: %s", text);
+    free(text);
+    char keys[2][33];
+    s_keys(keys);
+    cr_assert_str_eq(keys[0], "", "device 0 keeps its entry: CMS and devices disagree");
+    cr_assert_str_eq(keys[1], "", "device 1 keeps its entry: CMS and devices disagree");
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 2, NULL), 2, "a device was left out of RFNOP");
 }
 
 /* Reset cascade: a reset device's links go, with their entries on the other device. */
