@@ -628,11 +628,12 @@ s_print_commits(const char *dots_log, size_t done)
            commits ? ms / (double) commits : 0.0, max_ms);
 }
 
-/* --pairs P: after the onboarding, `obtctl pair` of devices 2k and 2k+1 for k < P, one
- * after the other (each a CMS job on both devices, docs/cms.md), then pairs/s and CMS's
- * CPU per pair. 0 if every pair was made. */
+/* --pairs P: after the onboarding, `obtctl pair` of devices 2k and 2k+1 for k < P, by
+ * `clients` operators at once (each one pair after the other; a pair is a CMS job on
+ * both devices, docs/cms.md), then pairs/s and CMS's CPU per pair. 0 if every pair was
+ * made. */
 static int
-s_bench_pairs(const char *dir, int count, int pairs)
+s_bench_pairs(const char *dir, int count, int pairs, int clients)
 {
     char **objs = calloc((size_t) count + 1, sizeof *objs);
     size_t n = objs ? obt_devsim_dump(dir, objs, (size_t) count) : 0;
@@ -652,15 +653,30 @@ s_bench_pairs(const char *dir, int count, int pairs)
     double cpu0 = s_cpu_s(s_suite.cms.pid);
     uint64_t t0 = cmn_time_wall_ms();
     int made = 0;
-    for (int k = 0; k < pairs; k++) {
-        const char *args[] = {"pair", uuids[2 * k], uuids[2 * k + 1], NULL};
-        made += obt_ctl(&s_suite, args, NULL) == 0;
+    pid_t *kids = calloc((size_t) clients, sizeof *kids);
+    for (int c = 0; kids && c < clients; c++) {
+        kids[c] = fork();
+        if (kids[c] == 0) {
+            int mine = 0; /* pairs c, c + clients, ... (at most 255: the exit status) */
+            for (int k = c; k < pairs; k += clients) {
+                const char *args[] = {"pair", uuids[2 * k], uuids[2 * k + 1], NULL};
+                mine += obt_ctl(&s_suite, args, NULL) == 0;
+            }
+            _exit(mine > 255 ? 255 : mine);
+        }
     }
+    for (int c = 0; kids && c < clients; c++) {
+        int status = 0;
+        if (kids[c] > 0 && waitpid(kids[c], &status, 0) == kids[c] && WIFEXITED(status)) {
+            made += WEXITSTATUS(status);
+        }
+    }
+    free(kids);
     double secs = (double) (cmn_time_wall_ms() - t0) / 1000.0;
     double cpu = s_cpu_s(s_suite.cms.pid) - cpu0;
-    printf("pairs: %d of %d made in %.2f s: %.1f pairs/s (one `obtctl pair` after the other; "
-           "obt-cms cpu %.2f s, %.2f ms/pair)\n",
-           made, pairs, secs, secs > 0 ? (double) made / secs : 0.0, cpu,
+    printf("pairs: %d of %d made in %.2f s: %.1f pairs/s (%d operator(s) at once, each one "
+           "`obtctl pair` after the other; obt-cms cpu %.2f s, %.2f ms/pair)\n",
+           made, pairs, secs, secs > 0 ? (double) made / secs : 0.0, clients, cpu,
            made ? cpu * 1000.0 / made : 0.0);
     free(uuids);
     return made == pairs ? 0 : 1;
@@ -675,6 +691,7 @@ main(int argc, char **argv)
     const s_otm_t *otm = &s_otms[0];
     bool steps = false;
     int pairs = 0;                /* --pairs: pairwise PSKs after the onboarding */
+    int pair_clients = 1;         /* --pair-clients: operators pairing at once */
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
     const char *certs = NULL;     /* ocf-devsim --certs: identity certificates at hand-over */
@@ -693,6 +710,8 @@ main(int argc, char **argv)
             sim_extra = argv[++i];
         } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
             pairs = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--pair-clients") == 0 && i + 1 < argc) {
+            pair_clients = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--certs") == 0) {
             certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
         } else if (strcmp(argv[i], "--steps") == 0) {
@@ -703,10 +722,11 @@ main(int argc, char **argv)
             break;
         }
     }
-    if (count <= 0 || in_flight <= 0 || otm == NULL) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps] [--certs] [--pairs P] [--dir DIR] "
-                        "[--sim-extra FLAG]\n");
+    if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64) {
+        fprintf(stderr,
+                "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
+                "[--no-durable] [--steps] [--certs] [--pairs P [--pair-clients K]] [--dir DIR] "
+                "[--sim-extra FLAG]\n");
         return 2;
     }
     char inflight[16];
@@ -886,7 +906,7 @@ main(int argc, char **argv)
     if (steps) {
         s_print_steps(s_suite.dots.log, done);
     }
-    int pairs_rc = pairs > 0 ? s_bench_pairs(dir, count, pairs) : 0;
+    int pairs_rc = pairs > 0 ? s_bench_pairs(dir, count, pairs, pair_clients) : 0;
     obt_suite_stop(&s_suite); /* DOTS logs its commit counters as it stops */
     s_print_commits(s_suite.dots.log, done);
     if (otm->needs_pin) {
