@@ -23,15 +23,13 @@ s_usage(FILE *out)
                  "       obtctl [--json] crl show [--pem]    the CRL CMS signs now\n");
 }
 
-/* Sends a CMS request (sets its corr_id) and unpacks the reply into *ret; on a daemon
- * error prints it and returns its exit code (ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, 1). */
-static int
-s_cms(const ctl_opts_t *o, Obt__Cms__Request *req, Obt__Cms__Reply **ret)
+int
+ctl_cms(const ctl_opts_t *o, Obt__Cms__Request *req, int timeout_ms, Obt__Cms__Reply **ret)
 {
     uint8_t *data = NULL;
     size_t len = 0;
     req->corr_id = cmn_bus_next_corr_id();
-    int rc = ctl_call(o, CTL_CMS, &req->base, req->corr_id, o->timeout_ms, &data, &len);
+    int rc = ctl_call(o, CTL_CMS, &req->base, req->corr_id, timeout_ms, &data, &len);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -62,7 +60,7 @@ s_show(const ctl_opts_t *o)
     Obt__Cms__Reply *r = NULL;
     req.body_case = OBT__CMS__REQUEST__BODY_CA_SHOW;
     req.ca_show = &show;
-    int rc = s_cms(o, &req, &r);
+    int rc = ctl_cms(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -109,7 +107,7 @@ s_export(const ctl_opts_t *o, const char *out)
     Obt__Cms__Reply *r = NULL;
     req.body_case = OBT__CMS__REQUEST__BODY_CA_EXPORT;
     req.ca_export = &ex;
-    int rc = s_cms(o, &req, &r);
+    int rc = ctl_cms(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -165,7 +163,7 @@ ctl_cmd_certs(const ctl_opts_t *o, int argc, char **argv)
     cl.device_uuid = argc == 2 ? argv[1] : (char *) (uintptr_t) "";
     req.body_case = OBT__CMS__REQUEST__BODY_CERT_LIST;
     req.cert_list = &cl;
-    int rc = s_cms(o, &req, &r);
+    int rc = ctl_cms(o, &req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }
@@ -267,7 +265,7 @@ static int
 s_crl_request(const ctl_opts_t *o, Obt__Cms__Request *req, bool is_pem, bool is_revoke)
 {
     Obt__Cms__Reply *r = NULL;
-    int rc = s_cms(o, req, &r);
+    int rc = ctl_cms(o, req, 0, &r);
     if (rc != CTL_EXIT_OK) {
         return rc;
     }

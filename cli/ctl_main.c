@@ -52,6 +52,12 @@ static const struct {
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
         {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
+        {"pair", ctl_cmd_pair,
+         "pair A B [--oscore]           a pairwise PSK (or OSCORE) on A and B (CMS)"},
+        {"unpair", ctl_cmd_unpair,
+         "unpair A B                    remove the pairwise PSK of A and B"},
+        {"links", ctl_cmd_links,
+         "links [UUID]                  CMS's pairwise links (of one device)"},
 };
 
 static void

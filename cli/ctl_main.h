@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "cmn_bus.h"
+#include "obt/cms.pb-c.h"
 #include "obt/dots.pb-c.h"
 
 /* Exit codes scripts can rely on: the one table (`obtctl --help` and docs/cli.md
@@ -58,6 +59,11 @@ int ctl_call(const ctl_opts_t *o,
  * matching exit code (*ret NULL): ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, other 1. */
 int ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots__Reply **ret);
 
+/* Sends a CMS request (sets its corr_id) and unpacks the reply into *ret (free with
+ * obt__cms__reply__free_unpacked); timeout_ms 0: --timeout. On a daemon error prints it
+ * and returns its exit code (*ret NULL): ENOTFOUND 3, EINVAL 2, ETIMEDOUT 4, other 1. */
+int ctl_cms(const ctl_opts_t *o, Obt__Cms__Request *req, int timeout_ms, Obt__Cms__Reply **ret);
+
 /* Prints s as a JSON string: quotes, backslash and control characters escaped; other
  * bytes (UTF-8) as they are. */
 void ctl_json_str(FILE *out, const char *s);
@@ -98,6 +104,9 @@ int ctl_cmd_ca(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_certs(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_pair(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_unpair(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_links(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

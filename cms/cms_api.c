@@ -10,6 +10,7 @@
 #include "cmn_cert.h"
 #include "cmn_dispatch.h"
 #include "cmn_log.h"
+#include "cms_pair.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
 
@@ -329,6 +330,9 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CERT_REVOKE, "cert_revoke", CMN_PARTY_OPERATOR},
          s_on_cert_revoke},
         {{OBT__CMS__REQUEST__BODY_CRL_SHOW, "crl_show", CMN_PARTY_OPERATOR}, s_on_crl_show},
+        {{OBT__CMS__REQUEST__BODY_PAIR, "pair", CMN_PARTY_OPERATOR}, cms_pair_on_pair},
+        {{OBT__CMS__REQUEST__BODY_UNPAIR, "unpair", CMN_PARTY_OPERATOR}, cms_pair_on_unpair},
+        {{OBT__CMS__REQUEST__BODY_LINK_LIST, "link_list", CMN_PARTY_OPERATOR}, cms_pair_on_links},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

@@ -16,6 +16,7 @@
 #include "cmn_uuid.h"
 #include "cms_api.h"
 #include "cms_csr.h"
+#include "cms_pair.h"
 
 #define OPT(n, t, f, d, lo, hi, h)                                                                 \
     {                                                                                              \
@@ -492,13 +493,25 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 static void
 s_start(cmn_svc_job_t *job)
 {
+    if (job->action) {
+        cms_pair_job_start(job); /* a pairwise link's job (cms_pair.c) */
+        return;
+    }
     s_work_t *w = job->work;
     w->sct = job->handover->sct;
     cmn_svc_job_coap(job, "GET cred", OBT__GW__METHOD__METHOD_GET, "/oic/sec/cred", NULL, NULL, 0,
                      s_on_cred);
 }
 
-static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS};
+static void
+s_drop(cmn_svc_job_t *job)
+{
+    if (job->action) {
+        cms_pair_job_drop(job);
+    }
+}
+
+static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_PAIR_DB_LINKS};
 
 cms_t *
 cms_new(const cms_config_t *cfg, char *why, size_t why_len)
@@ -516,8 +529,14 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
             return NULL;
         }
     }
-    self->hooks.work_size = sizeof(s_work_t);
+    /* job->work holds a hand-over's or a link job's state */
+    self->hooks.work_size =
+            sizeof(s_work_t) > cms_pair_work_size() ? sizeof(s_work_t) : cms_pair_work_size();
     self->hooks.start = s_start;
+    self->hooks.drop = s_drop;
+    self->hooks.ended = cms_pair_ended;
+    self->hooks.resumed = cms_pair_resumed;
+    self->hooks.forgot = cms_pair_forgot;
     self->hooks.own = cms_api_on_request;
     self->hooks.arg = self;
     self->hooks.dbs = s_dbs;

@@ -474,6 +474,9 @@ int
 cmn_svc_run(cmn_svc_t *self)
 {
     cmn_svc_job_resume_all(self);
+    if (self->hooks->resumed) {
+        self->hooks->resumed(self);
+    }
     if (cmn_loop_run(self->loop) != CMN_OK) {
         return 1;
     }

@@ -93,6 +93,24 @@ typedef struct {
     /* After a device was forgotten (reset or --forget): the service's cascade, e.g.
      * AMS removing the ACEs that name it on other devices. NULL: nothing. */
     void (*forgot)(cmn_svc_t *svc, const char *uuid);
+    /* An action job (cmn_svc_job_action) ended: called by cmn_svc_job_finish once the
+     * outcome is written and the job is gone from the table (so the hook may start
+     * another job, on this device too). uuid, action and error are borrowed for the
+     * call. *peer_p is who waits (NULL: nobody): the hook may take it (and set it NULL)
+     * to answer later itself, e.g. when the action goes on as a job of another device
+     * (CMS's pairwise links); one left is answered with err and error alone. NULL hook:
+     * the answer is the record ("show"). */
+    void (*ended)(cmn_svc_t *svc,
+                  const char *uuid,
+                  const uint8_t *action,
+                  size_t action_len,
+                  cmn_err_t err,
+                  const char *error,
+                  zframe_t **peer_p,
+                  uint64_t corr_id);
+    /* After the jobs held by the records were resumed at start (NULL: nothing): work
+     * of the service's own that was cut between two jobs goes on here. */
+    void (*resumed)(cmn_svc_t *svc);
 } cmn_svc_hooks_t;
 
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain

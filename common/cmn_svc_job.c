@@ -495,13 +495,39 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
         cmn_log_warn("SVC-JOB-FAILED", "%s: dev=%s %s failed: %s", cmn_svc_name(job->svc),
                      job->head.uuid, s_kind(job), dev->error);
     }
-    if (job->peer) {
+    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(job->svc);
+    bool is_handed = job->action != NULL && hooks->ended != NULL;
+    if (job->peer && !is_handed) {
         cmn_svc_answer(job->svc, job->peer, job->corr_id, err, dev->error, s_body(job), dev);
     }
     cmn_svc_close_session(job->svc, job->ep); /* this job is over: free the gateway */
+    /* what the ended hook gets, kept past the job */
+    cmn_svc_t *svc = job->svc;
+    char uuid[sizeof job->head.uuid], why[400];
+    (void) snprintf(uuid, sizeof uuid, "%s", job->head.uuid);
+    (void) snprintf(why, sizeof why, "%s", dev->error);
+    uint8_t *action = NULL;
+    size_t action_len = 0;
+    zframe_t *peer = NULL;
+    uint64_t corr_id = job->corr_id;
+    if (is_handed) {
+        action = job->action;
+        action_len = job->action_len;
+        job->action = NULL;
+        peer = job->peer;
+        job->peer = NULL;
+    }
     s_free(job);
     if (held) {
         obt__service_device__free_unpacked(held, NULL);
+    }
+    if (is_handed) {
+        hooks->ended(svc, uuid, action, action_len, err, why, &peer, corr_id);
+        if (peer) {
+            cmn_svc_answer(svc, peer, corr_id, err, why, 0, NULL);
+            zframe_destroy(&peer);
+        }
+        free(action);
     }
 }
 

@@ -91,12 +91,14 @@ cmn_err_t cmn_pstat_decode(const uint8_t *buf, size_t len, cmn_pstat_t *ret);
 #define CMN_CRED_HAS_CREDUSAGE   0x08u
 #define CMN_CRED_HAS_PUBLICDATA  0x10u
 #define CMN_CRED_HAS_PRIVATEDATA 0x20u
+#define CMN_CRED_HAS_OSCORE      0x40u /* the oscore map (credtypes 64, 128, 256) */
 #define CMN_CRED_MAX_DATA        4096
 
-#define CMN_CREDTYPE_PSK  1
-#define CMN_CREDTYPE_CERT 8
-#define CMN_ENC_RAW       "oic.sec.encoding.raw"
-#define CMN_ENC_PEM       "oic.sec.encoding.pem"
+#define CMN_CREDTYPE_PSK    1
+#define CMN_CREDTYPE_CERT   8
+#define CMN_CREDTYPE_OSCORE 64 /* pairwise OSCORE context (OCF-NOTES 9) */
+#define CMN_ENC_RAW         "oic.sec.encoding.raw"
+#define CMN_ENC_PEM         "oic.sec.encoding.pem"
 
 typedef struct {
     uint32_t present;
@@ -112,6 +114,8 @@ typedef struct {
     size_t priv_len;
     bool priv_is_text; /* privatedata.data was a CBOR text string */
     char priv_encoding[40];
+    char senderid[17];    /* oscore: lowercase hex without 0x (at most 7 bytes), "" = absent */
+    char recipientid[17]; /* oscore: the same */
 } cmn_cred_t;
 
 #define CMN_CREDS_HAS_CREDS      0x01u

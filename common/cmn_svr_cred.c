@@ -148,6 +148,19 @@ cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
                 cmn_svr_put(&ce, "privatedata",
                             s_data_map(c->priv_data, c->priv_len, false, c->priv_encoding));
             }
+            if (c->present & CMN_CRED_HAS_OSCORE) {
+                cmn_svr_enc_t oe = {cmn_svr_new_map(), false};
+                if (c->senderid[0]) {
+                    cmn_svr_put(&oe, "senderid", cbor_build_string(c->senderid));
+                }
+                if (c->recipientid[0]) {
+                    cmn_svr_put(&oe, "recipientid", cbor_build_string(c->recipientid));
+                }
+                if (oe.failed && oe.map) {
+                    cbor_decref(&oe.map);
+                }
+                cmn_svr_put(&ce, "oscore", oe.failed ? NULL : oe.map);
+            }
             if (ce.failed) {
                 e.failed = true;
                 if (ce.map) {
@@ -192,6 +205,26 @@ s_decode_data(const cbor_item_t *v, uint8_t **data, size_t *len, bool *is_text, 
     return err;
 }
 
+/* The oscore map: senderid, recipientid (hex text); ssn (read-only) and desc are read
+ * past. */
+static cmn_err_t
+s_decode_oscore(const cbor_item_t *v, cmn_cred_t *c)
+{
+    const struct cbor_pair *p = NULL;
+    size_t n = 0;
+    cmn_err_t err = cmn_svr_map(v, &p, &n);
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
+        if (cmn_svr_key_is(p[i].key, "senderid")) {
+            err = cmn_svr_text(p[i].value, c->senderid, sizeof c->senderid);
+        } else if (cmn_svr_key_is(p[i].key, "recipientid")) {
+            err = cmn_svr_text(p[i].value, c->recipientid, sizeof c->recipientid);
+        } else if (!cbor_isa_string(p[i].key)) {
+            err = CMN_EPROTO;
+        }
+    }
+    return err;
+}
+
 static cmn_err_t
 s_decode_cred(const cbor_item_t *item, cmn_cred_t *c)
 {
@@ -225,6 +258,9 @@ s_decode_cred(const cbor_item_t *item, cmn_cred_t *c)
         } else if (cmn_svr_key_is(k, "privatedata")) {
             err = s_decode_data(v, &c->priv_data, &c->priv_len, &c->priv_is_text, c->priv_encoding);
             c->present |= CMN_CRED_HAS_PRIVATEDATA;
+        } else if (cmn_svr_key_is(k, "oscore")) {
+            err = s_decode_oscore(v, c);
+            c->present |= CMN_CRED_HAS_OSCORE;
         } else if (!cbor_isa_string(k)) {
             err = CMN_EPROTO;
         }

@@ -382,7 +382,8 @@ sim_device_handle(sim_device_t *dev,
     if (!is_served) {
         return SIM_CODE_NOT_FOUND;
     }
-    if (dev->fault == SIM_FAULT_ERROR && method == SIM_POST && s_fault_applies(dev, path)) {
+    if ((dev->fault == SIM_FAULT_ERROR || (dev->fault == SIM_FAULT_ERROR_MAINT && dev->in_maint)) &&
+        method == SIM_POST && s_fault_applies(dev, path)) {
         return SIM_CODE_BAD_REQUEST;
     }
     int code = SIM_CODE_NOT_FOUND;

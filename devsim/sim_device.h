@@ -22,7 +22,8 @@ typedef enum {
     SIM_FAULT_MUTE_FIRST, /* ignore the first multicast GET /oic/sec/doxm */
     SIM_FAULT_DROP_DOC,   /* close the DOC (DTLS close_notify) at a request on path */
     SIM_FAULT_STOP_MAINT, /* SIGSTOP itself once, at a request on path in a maintenance */
-    SIM_FAULT_STOP_NTH    /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
+    SIM_FAULT_STOP_NTH,   /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
+    SIM_FAULT_ERROR_MAINT /* answer 4.00 to POSTs on path in a maintenance (RFPRO from RFNOP) */
 } sim_fault_t;
 
 /* A role the peer asserted (/oic/sec/roles, checked against the trust anchors). */

@@ -106,6 +106,10 @@ s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all
         for (size_t j = 0; j < c->priv_len; j++) {
             fprintf(out, "%02x", c->priv_data[j]);
         }
+        if (c->present & CMN_CRED_HAS_OSCORE) {
+            fprintf(out, "\",\"senderid\":\"%s\",\"recipientid\":\"%s", c->senderid,
+                    c->recipientid);
+        }
         fprintf(out, "\"}");
     }
     fprintf(out, "]},\"acl2\":{\"rowneruuid\":");

@@ -111,6 +111,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             if (err != CMN_OK) {
                 break;
             }
+        } else if (strcmp(kind, "error-maint") == 0) {
+            d->fault = SIM_FAULT_ERROR_MAINT;
         } else if (strcmp(kind, "stop-maint") == 0) {
             d->fault = SIM_FAULT_STOP_MAINT;
         } else if (strcmp(kind, "mfg") == 0) {

@@ -51,6 +51,31 @@ s_cred_is_owner(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t
            cmn_uuid_eq(&c->subjectuuid, &dev->creds.rowneruuid);
 }
 
+/* An OSCORE id: lowercase hex of 1..7 bytes. */
+static bool
+s_oscore_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n % 2 != 0 || n > 14) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A pairwise OSCORE entry (credtype 64): senderid, recipientid and a 32-byte master
+ * secret. */
+static bool
+s_oscore_ok(const cmn_cred_t *c)
+{
+    return (c->present & CMN_CRED_HAS_OSCORE) && s_oscore_id_ok(c->senderid) &&
+           s_oscore_id_ok(c->recipientid) && c->priv_len == 32 && !c->subject_is_wildcard;
+}
+
 int
 sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, size_t len)
 {
@@ -75,6 +100,10 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         }
         if (c->credtype == CMN_CREDTYPE_CERT && !sim_cert_check_posted(dev, &in, c)) {
             code = SIM_CODE_BAD_REQUEST; /* a certificate it could not use */
+            goto out;
+        }
+        if (c->credtype == CMN_CREDTYPE_OSCORE && !s_oscore_ok(c)) {
+            code = SIM_CODE_BAD_REQUEST; /* OCF-NOTES 9: ids and a 32-byte secret */
             goto out;
         }
         if (c->credtype != CMN_CREDTYPE_PSK) {

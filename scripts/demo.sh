@@ -123,5 +123,29 @@ if [ "${before%% *}" != "4.01" ] || [ "${allowed%% *}" != "2.05" ] || [ "${after
     echo "demo.sh: the allow/deny round did not hold (4.01, 2.05, 4.01 expected)" >&2
     exit 1
 fi
+# One pairwise PSK through CMS (docs/cms.md "Pairwise PSK"): device A opens a DTLS PSK
+# session to device B with the key CMS put on both, and reads B's /light once AMS
+# allows it.
+PAIRED=""
+if [ "$COUNT" -ge 2 ]; then
+    A=$(printf '%s' "$DUMP" | grep -o '"deviceuuid":"[^"]*"' | sed -n 2p | cut -d'"' -f4)
+    EPS=$(printf '%s' "$DUMP" | grep -o '"coaps://[^"]*"' | head -1 | tr -d '"')
+    echo; echo "\$ obtctl pair $A $B"
+    "${CTL[@]}" pair "$A" "$B"
+    echo; echo "\$ obtctl links $B"
+    "${CTL[@]}" links "$B"
+    "${CTL[@]}" allow "$A" "$B" --res /light --perm R >/dev/null
+    # the key A holds for B (credtype 1, subject B), as ocf-devsim --dump shows it
+    KEY=$("$BIN/ocf-devsim" --dir "$T/devices" --dump | tr '{' '\n' |
+        grep "\"credtype\":1,\"subjectuuid\":\"$B\"" | grep -o '"privatedata_hex":"[0-9a-f]*"' |
+        head -1 | cut -d'"' -f4)
+    echo; echo "\$ obt_coap --id $A --key <the pairwise key> GET $EPS/light   # A as client of B"
+    paired=$("$BIN/obt_coap" --id "$A" --key "$KEY" GET "$EPS/light" || true); echo "$paired"
+    if [ "${paired%% *}" != "2.05" ]; then
+        echo "demo.sh: device A could not read B's /light over the pairwise PSK" >&2
+        exit 1
+    fi
+    PAIRED="; A and B paired"
+fi
 echo
-echo "demo.sh: all $COUNT devices onboarded to RFNOP and checked; allow/deny enforced"
+echo "demo.sh: all $COUNT devices onboarded to RFNOP and checked; allow/deny enforced$PAIRED"

@@ -702,6 +702,60 @@ s_bench_apply(const char *dir, size_t done, const char *inflight)
     s_bench_apply_once("second: nothing to change", done, inflight);
 }
 
+/* --pairs P: after the onboarding, `obtctl pair` of devices 2k and 2k+1 for k < P, by
+ * `clients` operators at once (each one pair after the other; a pair is a CMS job on
+ * both devices, docs/cms.md), then pairs/s and CMS's CPU per pair. 0 if every pair was
+ * made. */
+static int
+s_bench_pairs(const char *dir, int count, int pairs, int clients)
+{
+    char **objs = calloc((size_t) count + 1, sizeof *objs);
+    size_t n = objs ? obt_devsim_dump(dir, objs, (size_t) count) : 0;
+    char(*uuids)[40] = calloc(n + 1, sizeof *uuids);
+    for (size_t i = 0; i < n; i++) {
+        if (uuids && !obt_json_str(objs[i], "deviceuuid", uuids[i], sizeof uuids[i])) {
+            uuids[i][0] = '\0';
+        }
+        free(objs[i]);
+    }
+    free(objs);
+    if (uuids == NULL || n < 2 * (size_t) pairs) {
+        fprintf(stderr, "bench: --pairs %d needs %d devices (%zu dumped)\n", pairs, 2 * pairs, n);
+        free(uuids);
+        return 1;
+    }
+    double cpu0 = s_cpu_s(s_suite.cms.pid);
+    uint64_t t0 = cmn_time_wall_ms();
+    int made = 0;
+    pid_t *kids = calloc((size_t) clients, sizeof *kids);
+    for (int c = 0; kids && c < clients; c++) {
+        kids[c] = fork();
+        if (kids[c] == 0) {
+            int mine = 0; /* pairs c, c + clients, ... (at most 255: the exit status) */
+            for (int k = c; k < pairs; k += clients) {
+                const char *args[] = {"pair", uuids[2 * k], uuids[2 * k + 1], NULL};
+                mine += obt_ctl(&s_suite, args, NULL) == 0;
+            }
+            _exit(mine > 255 ? 255 : mine);
+        }
+    }
+    for (int c = 0; kids && c < clients; c++) {
+        int status = 0;
+        if (kids[c] > 0 && waitpid(kids[c], &status, 0) == kids[c] && WIFEXITED(status)) {
+            made += WEXITSTATUS(status);
+        }
+    }
+    free(kids);
+    double secs = (double) (cmn_time_wall_ms() - t0) / 1000.0;
+    double cpu = s_cpu_s(s_suite.cms.pid) - cpu0;
+    printf("pairs: %d of %d made in %.2f s: %.1f pairs/s (%d operator(s) at once, each one "
+           "`obtctl pair` after the other; obt-cms cpu %.2f s, %.2f ms/pair)\n",
+           made, pairs, secs, secs > 0 ? (double) made / secs : 0.0, clients, cpu,
+           made ? cpu * 1000.0 / made : 0.0);
+    free(uuids);
+    return made == pairs ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -710,6 +764,8 @@ main(int argc, char **argv)
     const char *durable = "--durable";
     const s_otm_t *otm = &s_otms[0];
     bool steps = false;
+    int pairs = 0;                /* --pairs: pairwise PSKs after the onboarding */
+    int pair_clients = 1;         /* --pair-clients: operators pairing at once */
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
     const char *certs = NULL;     /* ocf-devsim --certs: identity certificates at hand-over */
@@ -728,6 +784,10 @@ main(int argc, char **argv)
             work_dir = argv[++i];
         } else if (strcmp(argv[i], "--sim-extra") == 0 && i + 1 < argc) {
             sim_extra = argv[++i];
+        } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
+            pairs = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--pair-clients") == 0 && i + 1 < argc) {
+            pair_clients = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--certs") == 0) {
             certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
         } else if (strcmp(argv[i], "--acl-apply") == 0) {
@@ -742,10 +802,12 @@ main(int argc, char **argv)
             break;
         }
     }
-    if (count <= 0 || in_flight <= 0 || otm == NULL) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps] [--certs] [--dir DIR] [--sim-extra FLAG]\n"
-                        "                     [--acl-apply [--apply-in-flight M]]\n");
+    if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64) {
+        fprintf(stderr,
+                "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
+                "[--no-durable] [--steps] [--certs] [--pairs P [--pair-clients K]] [--dir DIR] "
+                "[--sim-extra FLAG]\n"
+                "                     [--acl-apply [--apply-in-flight M]]\n");
         return 2;
     }
     char inflight[16];
@@ -928,6 +990,7 @@ main(int argc, char **argv)
     if (acl_apply) {
         s_bench_apply(dir, done, apply_inflight);
     }
+    int pairs_rc = pairs > 0 ? s_bench_pairs(dir, count, pairs, pair_clients) : 0;
     obt_suite_stop(&s_suite); /* DOTS logs its commit counters as it stops */
     s_print_commits(s_suite.dots.log, done);
     if (otm->needs_pin) {
@@ -942,5 +1005,5 @@ main(int argc, char **argv)
     obt_suite_stop(&s_suite);
     obt_rmrf(dir);
     free(dir);
-    return done == (size_t) count ? 0 : 1; /* every requested device RFNOP */
+    return done == (size_t) count && pairs_rc == 0 ? 0 : 1; /* every device RFNOP, pair made */
 }

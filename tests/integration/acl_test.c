@@ -104,8 +104,8 @@ s_req(const char *id,
       size_t cap)
 {
     int code =
-            obt_coap_code(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out, cap);
-    cr_assert_geq(code, 0, "obt_coap %s %s: no answer", method, path);
+            obt_coap_as(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out, cap);
+    cr_assert_geq(code, 0, "obt_coap %s %s: no answer (%s)", method, path, out);
     return code;
 }
 

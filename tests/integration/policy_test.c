@@ -131,8 +131,8 @@ s_req(const char *id,
       size_t len)
 {
     char out[4096];
-    int code = obt_coap_code(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out,
-                             sizeof out);
+    int code = obt_coap_as(id ? s_b.coaps : s_b.coap, id, key, method, path, payload, len, out,
+                           sizeof out);
     cr_assert_geq(code, 0, "obt_coap %s %s: no answer", method, path);
     return code;
 }

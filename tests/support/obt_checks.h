@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cmn_seal.h"
 #include "obt_support.h"
@@ -73,25 +74,26 @@ bool obt_mem_contains(const void *buf, size_t n, const char *needle);
 /* The key (32 hex digits) of the credential for subject on a dumped device (one JSON
  * object of ocf-devsim --dump) into hex; false if it has none. */
 bool obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33]);
+/* One CoAP request with the obt_coap tool to base (a device's "coaps://H:P" or
+ * "coap://H:P") + path: over DTLS PSK as identity id with the 16-byte key key_hex (32
+ * hex digits) when id is not NULL, else plain CoAP. What obt_coap printed ("CODE HEX")
+ * goes to out (cap bytes). Returns the code as class*100+detail (205, 403), or -1 when
+ * no answer came (the handshake failed: an unknown identity or a wrong key). */
+int obt_coap_as(const char *base,
+                const char *id,
+                const char *key_hex,
+                const char *method,
+                const char *path,
+                const uint8_t *payload,
+                size_t len,
+                char *out,
+                size_t cap);
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
 
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
-/* One CoAP request with the tool obt_coap to base (a coaps:// endpoint with PSK
- * identity id and hex key, or a coap:// one with id NULL) + path, with payload (len
- * bytes, may be 0). The code as class*100+detail and the printed "CODE HEX" in out;
- * -1 if obt_coap gave no answer. */
-int obt_coap_code(const char *base,
-                  const char *id,
-                  const char *key,
-                  const char *method,
-                  const char *path,
-                  const uint8_t *payload,
-                  size_t len,
-                  char *out,
-                  size_t cap);
 /* POST pstat {dos.s: s} to the device at coaps over DOTS's session (its uuid and hex
  * key): 0, or -1 if the device did not answer 2.04. */
 int obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s);

@@ -833,6 +833,35 @@ Test(cmn_svr, creds_binary_publicdata_labelled_pem_roundtrips)
     cmn_creds_free(&out);
 }
 
+Test(cmn_svr, creds_oscore_map_roundtrips)
+{
+    uint8_t secret[32] = {1, 2, 3};
+    cmn_creds_t in;
+    memset(&in, 0, sizeof in);
+    in.present = CMN_CREDS_HAS_CREDS;
+    cmn_cred_t c = {.present =
+                            CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_PRIVATEDATA | CMN_CRED_HAS_OSCORE,
+                    .credtype = CMN_CREDTYPE_OSCORE,
+                    .priv_data = secret,
+                    .priv_len = sizeof secret,
+                    .senderid = "01a2b3c4d5e6f7",
+                    .recipientid = "0100000000002a"};
+    cr_assert_eq(cmn_creds_add(&in, &c), CMN_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_creds_encode(&in, &buf, &len), CMN_OK);
+    cmn_creds_t out;
+    cr_assert_eq(cmn_creds_decode(buf, len, &out), CMN_OK, "own encoding must decode");
+    cr_assert_eq(out.n_creds, 1);
+    cr_assert(out.creds[0].present & CMN_CRED_HAS_OSCORE);
+    cr_assert_str_eq(out.creds[0].senderid, "01a2b3c4d5e6f7");
+    cr_assert_str_eq(out.creds[0].recipientid, "0100000000002a");
+    cr_assert_eq(out.creds[0].priv_len, 32);
+    cmn_creds_free(&out);
+    free(buf);
+    cmn_creds_free(&in);
+}
+
 static void
 s_creds_empty_and_text_privatedata(void)
 {
