@@ -907,6 +907,14 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
         if (d->error[0]) {
             printf("error:       %s\n", d->error);
         }
+        if (d->superseded_by[0]) {
+            printf("superseded:  the device answers as %s now (obtctl forget %s drops this)\n",
+                   d->superseded_by, d->uuid);
+        }
+        if (d->recover_attempts > 0) {
+            printf("recovery:    %u automatic retr%s\n", d->recover_attempts,
+                   d->recover_attempts == 1 ? "y" : "ies");
+        }
         printf("owned:       %s\ncipher:      %s\ndomain:      %s\nattempts:    %u\n",
                d->owned ? "yes" : "no", d->cipher[0] ? d->cipher : "-",
                d->sd_uuid[0] ? d->sd_uuid : "-", d->attempts);

@@ -478,6 +478,14 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     int state = job->dev.state;
+    if (reply->status != OBT__STATUS__STATUS_OK && s_info(state)->has_doc &&
+        !s_info(state)->is_retry_from_start) {
+        /* The DOC is gone (a restarted gateway knows no session, the device stopped
+         * answering in it): the device resets; go on by itself as after a gateway
+         * that did not answer at all (s_retry_gw_failures). */
+        job->is_gw_failure = true;
+        job->eng->has_gw_failures = true;
+    }
     if (reply->status == OBT__STATUS__STATUS_ETIMEDOUT) {
         s_fail_on(job, EV_TIMEOUT, "timeout");
         goto out;
@@ -1131,7 +1139,12 @@ s_select(dots_engine_t *self,
             continue;
         }
         if (approve) {
-            if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
+            if (s == JOB_FAILED && job->dev.superseded_by[0]) {
+                if (!all) {
+                    s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
+                           "superseded: the device answers under another uuid");
+                }
+            } else if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
                 s_raise(job, EV_APPROVE);
                 count++;
             } else if (!all) {
