@@ -147,3 +147,89 @@ Test(recover,
     cr_assert_eq(s_find_record(true, false, again), listed_all - 1, "%s still listed", old);
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, N_DEVICES + 4, NULL), N_DEVICES);
 }
+
+static void
+s_setup_drop(void)
+{
+    /* no automatic retry: the operator's discovery alone marks the record superseded */
+    static const char *const dots_args[] = {"--step-timeout-ms", "3000", "--recover-attempts", "0",
+                                            NULL};
+    s_dir = obt_tmpdir("recover-drop");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    /* the device closes its DOC at the sdi POST: after DOTS stored the owner PSK */
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, 1, "0:drop-doc:/oic/sec/sdi"), 0);
+}
+
+/* The device's current uuid once it is back in RFOTM, unowned, under another uuid than
+ * old ("" after 10 s). */
+static void
+s_wait_reset(const char *old, char now[40])
+{
+    uint64_t end = cmn_time_mono_ms() + 10000;
+    now[0] = '\0';
+    while (cmn_time_mono_ms() < end) {
+        char *dump[2];
+        cr_assert_eq(obt_devsim_dump(s_dir, dump, 2), 1);
+        char uuid[40] = "";
+        (void) obt_json_str(dump[0], "uuid", uuid, sizeof uuid);
+        bool is_reset = strcmp(uuid, old) != 0 && strstr(dump[0], "\"owned\":false") != NULL;
+        free(dump[0]);
+        if (is_reset) {
+            (void) snprintf(now, 40, "%s", uuid);
+            return;
+        }
+        (void) poll(NULL, 0, 100); /* polling the device's own state file */
+    }
+}
+
+Test(recover,
+     forget_refuses_an_owned_record_until_the_device_is_seen_under_a_new_uuid,
+     .init = s_setup_drop,
+     .fini = s_teardown,
+     .timeout = 180)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, approve, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, onboard, NULL), 1, "the dropped DOC must fail the job");
+    char first[40], none[40];
+    cr_assert_eq(s_find_record(false, false, none), 1);
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&s_suite, list, &out), 0);
+    cr_assert(obt_json_str(out, "uuid", first, sizeof first));
+    cr_assert_not_null(strstr(out, "\"owned\":true"), "DOTS stored no owner PSK: %s", out);
+    free(out);
+
+    /* DOTS holds its owner PSK and nothing says the device let it go: refused. */
+    const char *forget_first[] = {"forget", first, NULL};
+    cr_assert_eq(obt_ctl(&s_suite, forget_first, NULL), 1, "forget of an owned record");
+
+    /* The device reset; the operator's discovery finds it under its new uuid. */
+    char now[40];
+    s_wait_reset(first, now);
+    cr_assert_neq(now[0], '\0', "the device did not reset");
+    cr_assert_eq(obt_ctl(&s_suite, discover, NULL), 0);
+    char old[40];
+    cr_assert_eq(s_find_record(false, false, none), 1, "the superseded record is listed");
+    cr_assert_eq(s_find_record(true, false, old), 2);
+    cr_assert_str_eq(old, first);
+    const char *show_now[] = {"--json", "show", now, NULL};
+    cr_assert_eq(obt_ctl(&s_suite, show_now, &out), 0);
+    cr_assert_not_null(strstr(out, "\"state\":\"DISCOVERED\""),
+                       "an operator's discovery approved nothing: %s", out);
+    free(out);
+    const char *onboard_old[] = {"onboard", first, "--wait-s", "5", NULL};
+    cr_assert_neq(obt_ctl(&s_suite, onboard_old, NULL), 0, "a superseded record is not queued");
+
+    /* Superseded: forget drops the record and its secrets. */
+    cr_assert_eq(obt_ctl(&s_suite, forget_first, NULL), 0);
+    cr_assert_eq(s_find_record(true, false, old), 1);
+    char store[700], hex[33];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    obt_dots_owner_psk_hex(store, first, hex);
+    cr_assert_str_empty(hex, "the forgotten record's owner PSK is still stored");
+}
