@@ -55,6 +55,9 @@ s_device_json(const Obt__Dots__Device *d)
     }
     printf("],\"bridge\":");
     ctl_json_str(stdout, d->bridge);
+    printf(",\"superseded_by\":");
+    ctl_json_str(stdout, d->superseded_by);
+    printf(",\"recover_attempts\":%u", d->recover_attempts);
     printf(",\"is_bridge\":%s}", d->is_bridge ? "true" : "false");
 }
 
@@ -98,8 +101,16 @@ s_preferred_ep(const Obt__Dots__Device *d)
     return d->n_eps > 0 ? d->eps[0] : "-";
 }
 
+/* Is d listed? A superseded record (the device answers under a new uuid) only with
+ * --all. */
+static bool
+s_is_listed(const Obt__Dots__Device *d, bool all)
+{
+    return all || d->superseded_by[0] == '\0';
+}
+
 static void
-s_table(const Obt__Dots__DeviceList *l)
+s_table(const Obt__Dots__DeviceList *l, bool all)
 {
     int width = (int) strlen("ENDPOINT"); /* as wide as the longest (IPv6 with a zone) */
     for (size_t i = 0; i < l->n_devices; i++) {
@@ -108,12 +119,28 @@ s_table(const Obt__Dots__DeviceList *l)
     }
     printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", "UUID", "STATE", "OTM", width, "ENDPOINT", "ERROR",
            "BRIDGE");
+    size_t hidden = 0;
     for (size_t i = 0; i < l->n_devices; i++) {
         const Obt__Dots__Device *d = l->devices[i];
-        char bridge[400];
+        if (!s_is_listed(d, all)) {
+            hidden++;
+            continue;
+        }
+        char bridge[400], error[420];
         s_bridge_cell(d, bridge, sizeof bridge);
+        if (d->superseded_by[0]) {
+            (void) snprintf(error, sizeof error, "superseded by %s; %s", d->superseded_by,
+                            d->error[0] ? d->error : "-");
+        } else {
+            (void) snprintf(error, sizeof error, "%s", d->error[0] ? d->error : "-");
+        }
         printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel),
-               width, s_preferred_ep(d), d->error[0] ? d->error : "-", bridge);
+               width, s_preferred_ep(d), error, bridge);
+    }
+    if (hidden > 0) {
+        printf("(%zu superseded record(s) hidden: the device reset and answers under a new "
+               "UUID; obtctl devices --all shows them, obtctl forget UUID drops one)\n",
+               hidden);
     }
 }
 
@@ -129,7 +156,7 @@ s_list(const ctl_opts_t *o, const char *state, Obt__Dots__Reply **ret)
 }
 
 static int
-s_print_list(const ctl_opts_t *o, const char *state)
+s_print_list(const ctl_opts_t *o, const char *state, bool all)
 {
     Obt__Dots__Reply *r = NULL;
     int rc = s_list(o, state, &r);
@@ -138,13 +165,16 @@ s_print_list(const ctl_opts_t *o, const char *state)
     }
     if (o->json) {
         printf("[");
+        size_t n = 0;
         for (size_t i = 0; i < r->list->n_devices; i++) {
-            printf("%s\n", i ? "," : "");
-            s_device_json(r->list->devices[i]);
+            if (s_is_listed(r->list->devices[i], all)) {
+                printf("%s\n", n++ ? "," : "");
+                s_device_json(r->list->devices[i]);
+            }
         }
         printf("\n]\n");
     } else {
-        s_table(r->list);
+        s_table(r->list, all);
     }
     obt__dots__reply__free_unpacked(r, NULL);
     return CTL_EXIT_OK;
@@ -154,21 +184,26 @@ int
 ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv)
 {
     static const struct option longs[] = {{"state", required_argument, NULL, 's'},
+                                          {"all", no_argument, NULL, 'a'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     const char *state = NULL;
+    bool all = false;
     int c;
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
         if (c == 's') {
             state = optarg;
+        } else if (c == 'a') {
+            all = true;
         } else {
-            printf("usage: obtctl devices [--state STATE] [--json]\n"
+            printf("usage: obtctl devices [--state STATE] [--all] [--json]\n"
                    "Lists the devices DOTS knows (STATE in any case, e.g. discovered, RFNOP,\n"
-                   "FAILED; an unknown one: the list of states, exit 2).\n");
+                   "FAILED; an unknown one: the list of states, exit 2). A superseded record\n"
+                   "(the device reset and answers under a new UUID) is listed only with --all.\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
-    return s_print_list(o, state);
+    return s_print_list(o, state, all);
 }
 
 int
@@ -250,7 +285,7 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
         }
     }
     obt__dots__reply__free_unpacked(r, NULL);
-    return s_print_list(o, o->json ? NULL : "DISCOVERED");
+    return s_print_list(o, o->json ? NULL : "DISCOVERED", false);
 }
 
 /* What approve and onboard were asked. */
@@ -871,6 +906,14 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
                d->state);
         if (d->error[0]) {
             printf("error:       %s\n", d->error);
+        }
+        if (d->superseded_by[0]) {
+            printf("superseded:  the device answers as %s now (obtctl forget %s drops this)\n",
+                   d->superseded_by, d->uuid);
+        }
+        if (d->recover_attempts > 0) {
+            printf("recovery:    %u automatic retr%s\n", d->recover_attempts,
+                   d->recover_attempts == 1 ? "y" : "ies");
         }
         printf("owned:       %s\ncipher:      %s\ndomain:      %s\nattempts:    %u\n",
                d->owned ? "yes" : "no", d->cipher[0] ? d->cipher : "-",

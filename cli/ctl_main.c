@@ -21,7 +21,8 @@ static const struct {
          "discover [--window-ms N] [--rounds N] [--scope LIST] [--iface LIST]\n"
          "           [--endpoint coap://H:P]...  find unowned devices"},
         {"devices", ctl_cmd_devices,
-         "devices [--state S]           list the devices DOTS knows (S in any case)"},
+         "devices [--state S] [--all]   list the devices DOTS knows (S in any case; --all: "
+         "superseded too)"},
         {"approve", ctl_cmd_approve,
          "approve UUID...|--all         approve taking ownership\n"
          "  approve UUID --endpoint EP    ... of a uuid several endpoints claimed: keep EP's "
@@ -33,6 +34,8 @@ static const struct {
         {"show", ctl_cmd_show, "show UUID                     one device in DOTS, CMS and AMS"},
         {"reset", ctl_cmd_reset,
          "reset UUID [--forget]         reset a device, forget it in DOTS, CMS and AMS"},
+        {"forget", ctl_cmd_forget,
+         "forget UUID                   drop the records of a device no longer ours (not RFNOP)"},
         {"repair", ctl_cmd_repair,
          "repair UUID                   soft reset: services correct the device, back to RFNOP"},
         {"watch", ctl_cmd_watch,

@@ -95,6 +95,7 @@ int ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_mfg_trust(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_forget(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_watch(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_kek(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_acl(const ctl_opts_t *o, int argc, char **argv);

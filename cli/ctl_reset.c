@@ -1,4 +1,5 @@
-/* ctl_reset.c — obtctl reset (offboarding) and repair (SRESET) */
+/* ctl_reset.c — obtctl reset (offboarding), forget (records of a device no longer
+ * ours) and repair (SRESET) */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,13 @@
 #include "ctl_main.h"
 #include "obt/dots.pb-c.h"
 
+typedef enum { S_RESET = 0, S_FORGET, S_REPAIR } s_cmd_t;
+
 /* Parses `CMD UUID [--forget] [--wait-s N]`; returns -1 to go on, else an exit code. */
 static int
-s_args(int argc, char **argv, bool has_forget, bool *forget, int *wait_s, const char **uuid)
+s_args(int argc, char **argv, s_cmd_t cmd, bool *forget, int *wait_s, const char **uuid)
 {
+    bool has_forget = cmd == S_RESET;
     static const struct option longs[] = {{"forget", no_argument, NULL, 'f'},
                                           {"wait-s", required_argument, NULL, 'w'},
                                           {"help", no_argument, NULL, 'h'},
@@ -26,7 +30,16 @@ s_args(int argc, char **argv, bool has_forget, bool *forget, int *wait_s, const 
                 return CTL_EXIT_USAGE;
             }
         } else {
-            if (has_forget) {
+            if (cmd == S_FORGET) {
+                printf("usage: obtctl forget UUID [--wait-s N]\n"
+                       "Removes the records and secrets of a device that is not owned by this\n"
+                       "domain any more from DOTS, CMS and AMS, without asking the device: one\n"
+                       "never owned (discovered, approved, failed before its owner credential)\n"
+                       "or a superseded record (the device reset and answers under a new UUID).\n"
+                       "Refused (exit 1, with the reason) for a device in RFNOP or whose owner\n"
+                       "credential DOTS holds (obtctl reset UUID first), or whose onboarding,\n"
+                       "reset or repair runs; exit 3 for an unknown UUID.\n");
+            } else if (has_forget) {
                 printf("usage: obtctl reset UUID [--forget] [--wait-s N]\n"
                        "Resets an owned device (pstat dos.s=0: it returns to RFOTM with a new\n"
                        "UUID) and removes every record of it in DOTS, CMS and AMS. If the device\n"
@@ -55,12 +68,13 @@ s_args(int argc, char **argv, bool has_forget, bool *forget, int *wait_s, const 
 
 /* reset and repair: one request, answered when DOTS's job ends. */
 static int
-s_run(const ctl_opts_t *o, int argc, char **argv, bool is_reset)
+s_run(const ctl_opts_t *o, int argc, char **argv, s_cmd_t cmd)
 {
-    bool forget = false;
+    bool forget = cmd == S_FORGET;
+    bool is_reset = cmd != S_REPAIR;
     int wait_s = 60;
     const char *uuid = NULL;
-    int rc = s_args(argc, argv, is_reset, &forget, &wait_s, &uuid);
+    int rc = s_args(argc, argv, cmd, &forget, &wait_s, &uuid);
     if (rc >= 0) {
         return rc;
     }
@@ -70,6 +84,7 @@ s_run(const ctl_opts_t *o, int argc, char **argv, bool is_reset)
     if (is_reset) {
         r.uuid = (char *) (uintptr_t) uuid;
         r.forget = forget;
+        r.if_not_owned = cmd == S_FORGET;
         req.body_case = OBT__DOTS__REQUEST__BODY_RESET;
         req.reset = &r;
     } else {
@@ -102,11 +117,17 @@ s_run(const ctl_opts_t *o, int argc, char **argv, bool is_reset)
 int
 ctl_cmd_reset(const ctl_opts_t *o, int argc, char **argv)
 {
-    return s_run(o, argc, argv, true);
+    return s_run(o, argc, argv, S_RESET);
+}
+
+int
+ctl_cmd_forget(const ctl_opts_t *o, int argc, char **argv)
+{
+    return s_run(o, argc, argv, S_FORGET);
 }
 
 int
 ctl_cmd_repair(const ctl_opts_t *o, int argc, char **argv)
 {
-    return s_run(o, argc, argv, false);
+    return s_run(o, argc, argv, S_REPAIR);
 }

@@ -27,6 +27,8 @@ typedef struct {
     int step_timeout_ms;    /* deadline of one onboarding step */
     int vod_discover_ms;    /* how long a Bridge's VODs are looked for (docs/bridges.md) */
     int heartbeat_ms;       /* between two health requests to the gateway, CMS and AMS */
+    int recover_delay_ms;   /* an interrupted job is retried by itself after this long */
+    int recover_attempts;   /* ... at most this many times (0: never by itself) */
     bool durable;           /* LMDB sync on commit */
     int map_size_mib;       /* LMDB map size */
     char *log_level;

@@ -104,6 +104,8 @@ s_device(const dots_dev_t *r,
     d->is_bridge = r->is_bridge;
     d->seq = r->event_seq;
     d->claimed_by = r->claimed_by;
+    d->superseded_by = CMN_PB_STR(r->superseded_by);
+    d->recover_attempts = r->recover_attempts;
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -646,8 +648,11 @@ s_on_reset(dots_service_t *self,
 {
     (void) caller;
     (void) reply;
-    cmn_err_t err = dots_maint_reset(self->maint, req->reset->uuid, req->reset->forget,
-                                     s_maint_done, *deferred, error, error_len);
+    cmn_err_t err = req->reset->if_not_owned
+                            ? dots_maint_forget(self->maint, req->reset->uuid, s_maint_done,
+                                                *deferred, error, error_len)
+                            : dots_maint_reset(self->maint, req->reset->uuid, req->reset->forget,
+                                               s_maint_done, *deferred, error, error_len);
     if (err == CMN_OK) {
         *deferred = NULL; /* answered when the reset job ends */
     }

@@ -797,6 +797,43 @@ dots_maint_reset(dots_maint_t *self,
 }
 
 cmn_err_t
+dots_maint_forget(dots_maint_t *self,
+                  const char *uuid,
+                  dots_maint_done_fn *fn,
+                  void *arg,
+                  char *error,
+                  size_t error_len)
+{
+    const dots_dev_t *dev = dots_engine_record(self->engine, uuid);
+    if (dev == NULL) {
+        (void) snprintf(error, error_len, "no device %.36s", uuid);
+        return CMN_ENOTFOUND;
+    }
+    int s = dev->state;
+    const char *why = NULL;
+    if (dev->maint != MAINT_NONE) {
+        why = dev->maint == MAINT_RESET_PENDING
+                      ? "its reset failed and it is still owned: obtctl reset UUID again (reset "
+                        "--forget drops the records of a device that stays owned)"
+                      : "a reset or repair is in progress";
+    } else if (s == JOB_RFNOP) {
+        why = "it is in RFNOP, owned by this domain: obtctl reset UUID first";
+    } else if (dots_engine_is_busy(self->engine, dev->uuid) ||
+               !(s == JOB_DISCOVERED || s == JOB_APPROVED || s == JOB_FAILED)) {
+        why = "its onboarding is in progress: wait for its outcome";
+    } else if (dev->owned && dev->superseded_by[0] == '\0') {
+        why = "DOTS holds its owner credential and it may still be owned: obtctl reset UUID "
+              "first (reset --forget drops the records of a device that stays owned)";
+    }
+    if (why != NULL) {
+        (void) snprintf(error, error_len, "device %s (%s) not forgotten: %s", dev->uuid,
+                        DOTS_JOB_STATE_NAMES[s], why);
+        return CMN_ESTATE;
+    }
+    return s_start(self, uuid, MEV_FORGET, fn, arg, error, error_len);
+}
+
+cmn_err_t
 dots_maint_repair(dots_maint_t *self,
                   const char *uuid,
                   dots_maint_done_fn *fn,

@@ -87,6 +87,18 @@ cmn_err_t dots_maint_reset(dots_maint_t *self,
                            void *arg,
                            char *error,
                            size_t error_len);
+/* `obtctl forget`: drops the records (DOTS, CMS, AMS: the reset --forget path, which
+ * asks the device nothing) of a device that is not owned by this domain any more: one
+ * never owned (DISCOVERED, APPROVED, FAILED before the owner credential), or one whose
+ * record is superseded (it reset and answers under a new uuid). CMN_ENOTFOUND: unknown;
+ * CMN_ESTATE (reason in error): RFNOP or holding our owner credential (reset first),
+ * onboarding, reset or repair in progress. */
+cmn_err_t dots_maint_forget(dots_maint_t *self,
+                            const char *uuid,
+                            dots_maint_done_fn *fn,
+                            void *arg,
+                            char *error,
+                            size_t error_len);
 cmn_err_t dots_maint_repair(dots_maint_t *self,
                             const char *uuid,
                             dots_maint_done_fn *fn,

@@ -292,6 +292,8 @@ a_finish(void *ctx, int *ret_event)
     job->dev.bridge = BRIDGE_CHECK;
     job->dev.bridge_error[0] = '\0';
     job->dev.bridge_deadline_ms = 0;
+    job->dev.recover_attempts = 0;
+    job->dev.recover_at_ms = 0;
     cmn_log_notice("DOTS-RFNOP", "dev=%s onboarded in %llu ms (first uuid %s)", job->dev.uuid,
                    (unsigned long long) (job->dev.finished_ms - job->dev.started_ms),
                    job->dev.first_uuid);
@@ -307,6 +309,12 @@ a_fail(void *ctx, int *ret_event)
     (void) snprintf(job->dev.error, sizeof job->dev.error, "%s: %s",
                     DOTS_JOB_STATE_NAMES[job->dev.step], job->why[0] ? job->why : "failed");
     cmn_log_warn("DOTS-FAILED", "dev=%s %s", job->dev.uuid, job->dev.error);
+    if (job->dev.recover_attempts > 0 && !s_info(job->dev.step)->is_resumable) {
+        /* an automatic retry failed: again later, while attempts are left (a device
+         * that answered under a new uuid is looked for at once) */
+        (void) dots_recover_arm(
+                job, job->dev.superseded_by[0] ? 0 : (uint32_t) job->eng->cfg->recover_delay_ms);
+    }
     job->gen++; /* late replies of the failed step are ignored */
     OPENSSL_cleanse(job->pin, sizeof job->pin);
     return CMN_OK;
@@ -429,6 +437,18 @@ s_raise(dots_job_t *job, int event)
     job->why[0] = '\0';
 }
 
+void
+dots_job_raise(dots_job_t *job, int event)
+{
+    s_raise(job, event);
+}
+
+cmn_err_t
+dots_job_store(dots_job_t *job, bool with_secret)
+{
+    return s_store(job, with_secret);
+}
+
 /* ------------------------------------------------------------------ replies */
 
 void
@@ -458,6 +478,14 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     int state = job->dev.state;
+    if (reply->status != OBT__STATUS__STATUS_OK && s_info(state)->has_doc &&
+        !s_info(state)->is_retry_from_start) {
+        /* The DOC is gone (a restarted gateway knows no session, the device stopped
+         * answering in it): the device resets; go on by itself as after a gateway
+         * that did not answer at all (s_retry_gw_failures). */
+        job->is_gw_failure = true;
+        job->eng->has_gw_failures = true;
+    }
     if (reply->status == OBT__STATUS__STATUS_ETIMEDOUT) {
         s_fail_on(job, EV_TIMEOUT, "timeout");
         goto out;
@@ -648,7 +676,12 @@ dots_engine_new(const dots_config_t *cfg,
         int s = job->dev.state;
         s_on_restart_t what = s_info(s)->on_restart;
         if (what == RESTART_FAIL) {
-            (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS");
+            /* Retried by itself: at once if no DOC was open (the device kept its
+             * uuid), else once the device had time to reset (dots_recover.c). */
+            uint32_t delay = s_info(s)->has_doc ? (uint32_t) cfg->recover_delay_ms : 0;
+            bool is_armed = dots_recover_arm(job, delay);
+            (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS%s",
+                            is_armed ? " (retried by itself)" : "");
             s_raise(job, EV_ERROR);
         } else if (what == RESTART_RESUME) {
             job->needs_resume = true;
@@ -664,6 +697,7 @@ dots_engine_destroy(dots_engine_t **self_p)
         return;
     }
     dots_engine_t *self = *self_p;
+    dots_recover_detach(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
         OPENSSL_cleanse(&self->jobs[i]->secret, sizeof self->jobs[i]->secret);
         free(self->jobs[i]);
@@ -718,6 +752,9 @@ s_retry_gw_failures(dots_engine_t *self)
         } else if (!job->dev.owned && job->dev.approved && s_info(step)->is_retry_from_start) {
             s_raise(job, EV_ONBOARD);
             queued++;
+        } else if (s_info(step)->has_doc &&
+                   dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms)) {
+            (void) s_store(job, false); /* its DOC died: the device resets, then a retry */
         }
     }
     if (resumed + queued > 0) {
@@ -807,6 +844,7 @@ dots_engine_tick(dots_engine_t *self)
         return;
     }
     s_retry_gw_failures(self);
+    dots_recover_tick(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         if (job->needs_resume) {
@@ -849,6 +887,12 @@ s_find(const dots_engine_t *self, const char *uuid)
         }
     }
     return NULL;
+}
+
+dots_job_t *
+dots_engine_job(const dots_engine_t *self, const char *uuid)
+{
+    return s_find(self, uuid);
 }
 
 /* Several sources claimed the job's uuid: kept apart on the record, logged. */
@@ -949,10 +993,12 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             }
             continue;
         }
+        bool is_taken_over = false;
         if (is_new) {
             (void) snprintf(added[res.added - 1], sizeof added[0], "%s", g->uuid);
+            is_taken_over = dots_recover_on_new(self, job);
         }
-        if (self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
+        if (!is_taken_over && self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
             !dots_disc_has_conflict(&job->dev)) {
             s_raise(job, EV_APPROVE);
         }
@@ -1093,7 +1139,12 @@ s_select(dots_engine_t *self,
             continue;
         }
         if (approve) {
-            if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
+            if (s == JOB_FAILED && job->dev.superseded_by[0]) {
+                if (!all) {
+                    s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
+                           "superseded: the device answers under another uuid");
+                }
+            } else if (s == JOB_DISCOVERED || (s == JOB_FAILED && !job->dev.approved)) {
                 s_raise(job, EV_APPROVE);
                 count++;
             } else if (!all) {
@@ -1102,9 +1153,23 @@ s_select(dots_engine_t *self,
             }
             continue;
         }
-        bool is_retry = s == JOB_FAILED && job->dev.approved && !job->dev.owned && !all &&
+        bool is_superseded = s == JOB_FAILED && job->dev.superseded_by[0];
+        /* Failed with nothing lasting done: GET_DOXM checks again that the device
+         * answers under the same uuid (else the record is marked superseded). */
+        bool is_retry = s == JOB_FAILED && job->dev.approved && !job->dev.owned && !is_superseded &&
                         s_info(job->dev.step)->is_retry_from_start;
-        if (s == JOB_APPROVED || is_retry) {
+        if (is_superseded) {
+            if (!all) {
+                char why[160];
+                (void) snprintf(why, sizeof why,
+                                "superseded: the device reset and answers as %s (onboard that; "
+                                "obtctl forget drops this record)",
+                                job->dev.superseded_by);
+                s_skip(ret_skipped, ret_n_skipped, job->dev.uuid, why);
+            }
+        } else if (s == JOB_APPROVED || is_retry) {
+            job->dev.recover_attempts = 0; /* the operator's attempt: a fresh budget */
+            job->dev.recover_at_ms = 0;
             (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", otm ? otm : "");
             s_raise(job, EV_ONBOARD);
             count++;
@@ -1123,7 +1188,11 @@ s_select(dots_engine_t *self,
             count++;
         } else if (s == JOB_FAILED && job->dev.approved) {
             s_skip(ret_skipped, ret_n_skipped, job->dev.uuid,
-                   "failed before ownership: discover it again (it resets to a new UUID)");
+                   job->dev.recover_at_ms
+                           ? "failed before ownership: DOTS retries it by itself once the "
+                             "device has reset (or: discover it again, it resets to a new UUID)"
+                           : "failed before ownership: discover it again (it resets to a new "
+                             "UUID)");
         } else if (s == JOB_DISCOVERED) {
             s_skip(ret_skipped, ret_n_skipped, job->dev.uuid, "not approved");
         } else if (!all) {

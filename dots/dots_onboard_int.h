@@ -72,6 +72,7 @@ struct dots_engine {
     uint64_t not_ready_since_ms;               /* monotonic; 0 = every peer ready */
     size_t n_calls;                            /* calls in flight: their contexts point here */
     bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
+    struct dots_rediscover *rediscover; /* dots_recover.c's discovery in flight, or NULL */
 };
 
 typedef struct {
@@ -100,6 +101,30 @@ dots_call_ctx_t *dots_call_ctx(dots_job_t *job);
 /* Callbacks of a step's call to the gateway, and to CMS or AMS (hand-over). */
 void dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
 void dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len);
+
+/* Raises event on job (the state machine, then a follow-up EV_ERROR if an action
+ * failed), and persists the record (and its secret if with_secret). */
+void dots_job_raise(dots_job_t *job, int event);
+cmn_err_t dots_job_store(dots_job_t *job, bool with_secret);
+/* The job of a device, current or first uuid; NULL if unknown. */
+dots_job_t *dots_engine_job(const dots_engine_t *self, const char *uuid);
+
+/* ------------------------------------------------------------------ dots_recover.c */
+
+/* Schedules an automatic retry of job (FAILED, approved) in delay_ms, if it has
+ * attempts left (--recover-attempts); false (and none scheduled) otherwise. The caller
+ * persists the record. */
+bool dots_recover_arm(dots_job_t *job, uint32_t delay_ms);
+/* job is a record a discovery just added: the records of the same device under an
+ * earlier uuid (same endpoint, or named by a GET that met the new uuid) are marked
+ * superseded; if one of them was being recovered, job takes over its approval and is
+ * queued (true: the caller does not approve it again). */
+bool dots_recover_on_new(dots_engine_t *self, dots_job_t *job);
+/* Starts the retries that are due: a job queued again from GET_DOXM, or a unicast
+ * discovery of the endpoints of superseded ones whose new uuid DOTS does not know. */
+void dots_recover_tick(dots_engine_t *self);
+/* The engine goes: a rediscovery's late answer touches nothing of it. */
+void dots_recover_detach(dots_engine_t *self);
 
 /* ------------------------------------------------------------------ dots_steps.c */
 

@@ -370,6 +370,10 @@ dots_step_check_doxm(dots_job_t *job, const uint8_t *p, size_t len)
     if (!(d.present & CMN_DOXM_HAS_DEVICEUUID) || strcmp(uuid, job->dev.uuid) != 0) {
         (void) snprintf(job->why, sizeof job->why,
                         "device at the endpoint is now %s (reset?): rediscover", uuid);
+        if ((d.present & CMN_DOXM_HAS_DEVICEUUID) && !cmn_uuid_is_nil(&d.deviceuuid) && !d.owned) {
+            /* the device reset: this record is superseded (dots_recover.c) */
+            (void) snprintf(job->dev.superseded_by, sizeof job->dev.superseded_by, "%s", uuid);
+        }
         return CMN_ESTATE;
     }
     if (d.owned) {

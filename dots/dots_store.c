@@ -186,6 +186,9 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->bridge_error = CMN_PB_STR(d->bridge_error);
     r->bridge_deadline_ms = d->bridge_deadline_ms;
     r->event_seq = d->event_seq;
+    r->recover_attempts = d->recover_attempts;
+    r->recover_at_ms = d->recover_at_ms;
+    r->superseded_by = CMN_PB_STR(d->superseded_by);
 }
 
 static void
@@ -239,6 +242,9 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
         }
     }
     d->claimed_by = r->claimed_by;
+    d->recover_attempts = r->recover_attempts;
+    d->recover_at_ms = r->recover_at_ms;
+    (void) snprintf(d->superseded_by, sizeof d->superseded_by, "%s", r->superseded_by);
 }
 
 /* The claims of a conflict, pointing into d (borrowed). */

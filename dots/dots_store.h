@@ -59,7 +59,10 @@ typedef struct {
     dots_claim_t claims[DOTS_MAX_CLAIMS]; /* a conflict: each source's claim, until the
                                              operator picks one (approve --endpoint) */
     size_t n_claims;
-    uint32_t claimed_by; /* sources that claimed the uuid (> 1: conflict; 0 = none) */
+    uint32_t claimed_by;       /* sources that claimed the uuid (> 1: conflict; 0 = none) */
+    uint32_t recover_attempts; /* automatic retries after an interruption, so far */
+    uint64_t recover_at_ms;    /* wall clock of the next automatic retry, 0 = none */
+    char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

@@ -237,19 +237,18 @@ Test(rdp,
     s_check_rdp_onboarded(s_dir);
 }
 
-Test(rdp,
-     wrong_pin_fails_cleanly_and_retry_succeeds,
-     .init = s_setup,
-     .fini = s_teardown,
-     .timeout = 120)
+/* One device (oxms JW and RDP) discovered, approved, onboarded with rdp and given a
+ * wrong PIN: its job fails. uuid and the path of its pin.txt are returned. */
+static void
+s_wrong_pin_fails(char uuid[40], char *pin_file, size_t pin_file_len)
 {
     s_discover_approve(1);
-    char uuid[40], pin_file[700], wrong_file[700], pin[32];
+    char wrong_file[700], pin[32];
     s_uuid_with_oxms("[0,1]", uuid);
     const char *onboard[] = {"onboard", uuid, "--otm", "rdp", "--no-wait", NULL};
     cr_assert_eq(s_ctl(onboard, NULL), 0);
     s_wait_pin_asked();
-    s_pin_path(s_dir, 0, pin_file, sizeof pin_file);
+    s_pin_path(s_dir, 0, pin_file, pin_file_len);
     s_read_file(pin_file, pin, sizeof pin);
     cr_assert_eq(strlen(pin), 8, "pin.txt: \"%s\"", pin);
     pin[0] = (char) ('0' + (pin[0] - '0' + 1) % 10);
@@ -258,9 +257,18 @@ Test(rdp,
     cr_assert_not_null(f);
     (void) fprintf(f, "%s\n", pin);
     (void) fclose(f);
-
     const char *give[] = {"pin", uuid, "--pin-file", wrong_file, NULL};
     s_expect(give, 1); /* a wrong PIN fails the job */
+}
+
+Test(rdp,
+     wrong_pin_fails_cleanly_and_retry_succeeds,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    char uuid[40], pin_file[700];
+    s_wrong_pin_fails(uuid, pin_file, sizeof pin_file);
     char *shown = s_show(uuid);
     cr_assert(strstr(shown, "\"state\":\"FAILED\"") != NULL, "%s", shown);
     cr_assert(strstr(shown, "wrong PIN") != NULL, "%s", shown);
@@ -286,6 +294,29 @@ Test(rdp,
     /* Retry: a new PIN is shown and works. */
     const char *again[] = {"onboard", uuid, "--otm", "rdp", "--pin-file", pin_file, NULL};
     s_expect(again, 0);
+    s_check_rdp_onboarded(s_dir);
+}
+
+/* A failure before the DOC with the device keeping its uuid (here a wrong PIN) is queued
+ * again by `onboard --all` too, not only by naming it (issue 9). */
+Test(rdp,
+     a_wrong_pin_is_retried_by_onboard_all,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    char uuid[40], pin_file[700];
+    s_wrong_pin_fails(uuid, pin_file, sizeof pin_file);
+
+    static const char *const all[] = {"onboard", "--all", "--no-wait", NULL};
+    s_expect(all, 0);
+    cr_assert_eq(obt_proc_wait_log_count(&s_suite.dots, "DOTS-WAIT-PIN", 2, 20000), 0,
+                 "onboard --all did not queue the job again");
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"state\":\"WAIT_PIN\"") != NULL, "not queued again: %s", shown);
+    free(shown);
+    const char *right[] = {"pin", uuid, "--pin-file", pin_file, NULL};
+    s_expect(right, 0);
     s_check_rdp_onboarded(s_dir);
 }
 

@@ -24,8 +24,10 @@ static const char *const S_DAEMONS[] = {"dots", "gateway", "cms", "ams"};
 #define S_N_DAEMONS (sizeof S_DAEMONS / sizeof S_DAEMONS[0])
 
 /* DOTS durable (group commit with its sync), short step timeouts so that a job whose
- * peer died fails fast; the same flags at every restart. */
-static const char *const S_DOTS_ARGS[] = {"--durable", "--step-timeout-ms", "3000", NULL};
+ * peer died fails fast, and automatic retries after 3 s (the simulator's devices drop an
+ * idle DOC after 2 s and reset); the same flags at every restart. */
+static const char *const S_DOTS_ARGS[] = {
+        "--durable", "--step-timeout-ms", "3000", "--recover-delay-ms", "3000", NULL};
 
 typedef struct {
     int rounds;      /* rounds run */

@@ -132,6 +132,28 @@ Test(dots_store, the_bridge_job_and_the_vod_links_roundtrip, .init = s_setup, .f
     cr_assert_eq(got.bridge_deadline_ms, 4242);
 }
 
+Test(dots_store, the_recovery_and_superseded_fields_roundtrip, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    s_make_dev(&d, UUID_A);
+    d.state = JOB_FAILED;
+    d.recover_attempts = 2;
+    d.recover_at_ms = 1700000000123ULL;
+    (void) snprintf(d.superseded_by, sizeof d.superseded_by, "%s", UUID_B);
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, NULL), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_OK);
+    cr_assert_eq(got.recover_attempts, 2);
+    cr_assert_eq(got.recover_at_ms, 1700000000123ULL);
+    cr_assert_str_eq(got.superseded_by, UUID_B);
+    /* a record of an earlier release has none of them */
+    s_make_dev(&d, UUID_B);
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, NULL), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_B, &got), CMN_OK);
+    cr_assert_eq(got.recover_attempts, 0);
+    cr_assert_eq(got.recover_at_ms, 0);
+    cr_assert_str_eq(got.superseded_by, "");
+}
+
 Test(dots_store, rekey_moves_record_and_aliases_old_uuid, .init = s_setup, .fini = s_teardown)
 {
     dots_dev_t d, got;

@@ -1,0 +1,202 @@
+/* dots_recover.c — jobs cut short before SET_RFPRO go on without the operator, and a
+ * device that reset to a new uuid supersedes its old record (docs/internals.md
+ * "Recovery without the operator").
+ *
+ * Why a delay: a device whose DOC died (DOTS or the gateway killed) resets itself once
+ * the DOC is closed or idle, and answers under a new uuid only after that. A retry
+ * before would meet the old DOC (4.01) or a device in the middle of its reset. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn_log.h"
+#include "cmn_time.h"
+#include "dots_disc.h"
+#include "dots_onboard_int.h"
+
+/* Endpoints one rediscovery asks at most (one unicast doxm GET each). */
+#define S_REDISCOVER_MAX_EPS 32
+
+struct dots_rediscover {
+    dots_engine_t *eng; /* NULL once the engine is destroyed */
+    size_t n_eps;
+};
+
+bool
+dots_recover_arm(dots_job_t *job, uint32_t delay_ms)
+{
+    const dots_config_t *cfg = job->eng->cfg;
+    if (!job->dev.approved || job->dev.recover_attempts >= (uint32_t) cfg->recover_attempts) {
+        job->dev.recover_at_ms = 0;
+        return false;
+    }
+    job->dev.recover_at_ms = cmn_time_wall_ms() + delay_ms;
+    return true;
+}
+
+/* Does a share an endpoint with b? */
+static bool
+s_share_ep(const dots_dev_t *a, const dots_dev_t *b)
+{
+    for (size_t i = 0; i < a->n_eps; i++) {
+        for (size_t j = 0; j < b->n_eps; j++) {
+            if (strcmp(a->eps[i], b->eps[j]) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* May old give way to a device answering at its endpoint under another uuid? Only a
+ * FAILED record (a device resets after a failed or cut DOC) with no reset or repair:
+ * an RFNOP record stays (an address taken over by another device proves nothing about
+ * it), and a record never started has nothing to give way. FAILED records are few,
+ * so a discovery of thousands of devices stays linear in practice. */
+static bool
+s_can_be_superseded(const dots_job_t *old)
+{
+    return old->dev.state == JOB_FAILED && !old->is_running && old->dev.maint == 0;
+}
+
+/* job (DISCOVERED) is old's device under its new uuid: if old was being recovered,
+ * the operator's approval, the OTM choice and the count of automatic retries go with
+ * the device, and its onboarding goes on. */
+static bool
+s_take_over(dots_engine_t *self, dots_job_t *old, dots_job_t *job)
+{
+    bool is_recovering = old->dev.approved && old->dev.recover_attempts > 0 &&
+                         old->dev.recover_attempts <= (uint32_t) self->cfg->recover_attempts;
+    if (!is_recovering || job->dev.state != JOB_DISCOVERED || job->is_running ||
+        dots_disc_has_conflict(&job->dev)) {
+        return false;
+    }
+    cmn_log_notice("DOTS-RECOVER-NEW", "dev=%s onboarding of %s goes on under its new uuid",
+                   job->dev.uuid, old->dev.uuid);
+    job->dev.recover_attempts = old->dev.recover_attempts;
+    (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", old->dev.otm_policy);
+    dots_job_raise(job, EV_APPROVE);
+    if (job->dev.state == JOB_APPROVED) {
+        dots_job_raise(job, EV_ONBOARD);
+    }
+    return true;
+}
+
+bool
+dots_recover_on_new(dots_engine_t *self, dots_job_t *job)
+{
+    if (dots_disc_has_conflict(&job->dev)) {
+        return false; /* whose endpoint it is, the operator decides first */
+    }
+    bool is_taken_over = false;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *old = self->jobs[i];
+        if (old == job || !s_can_be_superseded(old)) {
+            continue;
+        }
+        bool is_named = strcmp(old->dev.superseded_by, job->dev.uuid) == 0;
+        if (!is_named && (old->dev.superseded_by[0] || !s_share_ep(&old->dev, &job->dev))) {
+            continue;
+        }
+        (void) snprintf(old->dev.superseded_by, sizeof old->dev.superseded_by, "%s", job->dev.uuid);
+        cmn_log_notice("DOTS-SUPERSEDED",
+                       "dev=%s answers at its endpoint as %s now (it reset): record superseded",
+                       old->dev.uuid, job->dev.uuid);
+        is_taken_over = is_taken_over || s_take_over(self, old, job);
+        old->dev.recover_at_ms = 0;
+        (void) dots_job_store(old, false);
+    }
+    return is_taken_over;
+}
+
+static void
+s_on_rediscovered(void *arg, cmn_err_t err, const char *error, const dots_discover_result_t *res)
+{
+    struct dots_rediscover *rd = arg;
+    if (rd->eng) {
+        rd->eng->rediscover = NULL;
+        if (err != CMN_OK) {
+            cmn_log_warn("DOTS-RECOVER-DISC", "rediscovery of %zu endpoint(s) failed: %s",
+                         rd->n_eps, error ? error : cmn_strerror(err));
+        } else {
+            cmn_log_notice("DOTS-RECOVER-DISC", "rediscovery of %zu endpoint(s): %u found, %u new",
+                           rd->n_eps, res->found, res->added);
+        }
+    }
+    free(rd);
+}
+
+/* Asks the gateway for the devices at eps now (unicast), once at a time. */
+static void
+s_rediscover(dots_engine_t *self, char **eps, size_t n)
+{
+    struct dots_rediscover *rd = calloc(1, sizeof *rd);
+    if (rd == NULL) {
+        return;
+    }
+    rd->eng = self;
+    rd->n_eps = n;
+    dots_discover_opts_t opts = {
+            .window_ms = 1000, .rounds = 1, .endpoints = eps, .n_endpoints = n};
+    if (dots_engine_discover(self, &opts, s_on_rediscovered, rd) != CMN_OK) {
+        free(rd);
+        return;
+    }
+    self->rediscover = rd;
+}
+
+void
+dots_recover_tick(dots_engine_t *self)
+{
+    uint64_t now = cmn_time_wall_ms();
+    char ep_buf[S_REDISCOVER_MAX_EPS][80];
+    char *eps[S_REDISCOVER_MAX_EPS];
+    size_t n_eps = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (job->dev.state != JOB_FAILED || job->dev.recover_at_ms == 0 ||
+            now < job->dev.recover_at_ms || job->is_running || job->dev.maint != 0) {
+            continue;
+        }
+        const char *new_uuid = job->dev.superseded_by;
+        dots_job_t *known = new_uuid[0] ? dots_engine_job(self, new_uuid) : NULL;
+        if (known != NULL) {
+            (void) s_take_over(self, job, known); /* its new record carries the onboarding */
+            job->dev.recover_at_ms = 0;
+            (void) dots_job_store(job, false);
+            continue;
+        }
+        const char *ep = dots_dev_ep(&job->dev, false);
+        if (new_uuid[0] && (self->rediscover != NULL || ep == NULL ||
+                            strncmp(ep, "coap://", 7) != 0 || n_eps == S_REDISCOVER_MAX_EPS)) {
+            continue; /* the next tick */
+        }
+        job->dev.recover_attempts++;
+        job->dev.recover_at_ms = 0;
+        cmn_log_notice("DOTS-RECOVER", "dev=%s automatic retry %u of %d: %s", job->dev.uuid,
+                       job->dev.recover_attempts, self->cfg->recover_attempts,
+                       new_uuid[0] ? "looking for the device at its endpoint"
+                                   : "onboarding from the start");
+        if (new_uuid[0]) {
+            (void) snprintf(ep_buf[n_eps], sizeof ep_buf[0], "%s", ep);
+            eps[n_eps] = ep_buf[n_eps];
+            n_eps++;
+            (void) dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms);
+            (void) dots_job_store(job, false);
+            continue;
+        }
+        dots_job_raise(job, EV_ONBOARD);
+    }
+    if (n_eps > 0) {
+        s_rediscover(self, eps, n_eps);
+    }
+}
+
+void
+dots_recover_detach(dots_engine_t *self)
+{
+    if (self->rediscover) {
+        self->rediscover->eng = NULL;
+        self->rediscover = NULL;
+    }
+}
