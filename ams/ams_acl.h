@@ -7,7 +7,7 @@
 
 #include "cmn_svr.h"
 
-#define AMS_BASELINE_COUNT 4
+#define AMS_BASELINE_COUNT 5
 
 typedef struct {
     int64_t *deletes; /* aceids to DELETE (malloc'd) */

@@ -248,16 +248,26 @@ s_print_crl(const ctl_opts_t *o, const Obt__Cms__Reply *r, bool is_pem, bool is_
             printf("%s", i ? "," : "");
             ctl_json_str(stdout, c->revoked[i]);
         }
+        printf("],\"number\":%llu,\"pending\":[", (unsigned long long) c->number);
+        for (size_t i = 0; i < c->n_pending; i++) {
+            printf("%s", i ? "," : "");
+            ctl_json_str(stdout, c->pending[i]);
+        }
         printf("]}\n");
         return CTL_EXIT_OK;
     }
     if (is_revoke) {
         printf("revoked %u certificate(s)\n", c->count);
     }
-    printf("CRL this update: %s\nCRL next update: %s\nrevoked:         %zu\n", c->this_update,
-           c->next_update, c->n_revoked);
+    printf("CRL number:      %llu\nCRL this update: %s\nCRL next update: %s\nrevoked:         "
+           "%zu\n",
+           (unsigned long long) c->number, c->this_update, c->next_update, c->n_revoked);
     for (size_t i = 0; i < c->n_revoked; i++) {
         printf("  %s\n", c->revoked[i]);
+    }
+    printf("push pending:    %zu device(s)\n", c->n_pending);
+    for (size_t i = 0; i < c->n_pending; i++) {
+        printf("  %s\n", c->pending[i]);
     }
     return CTL_EXIT_OK;
 }

@@ -10,6 +10,7 @@
 #include "cmn_cert.h"
 #include "cmn_dispatch.h"
 #include "cmn_log.h"
+#include "cms_crl.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
 
@@ -232,11 +233,18 @@ s_send_crl(cmn_svc_t *svc,
     STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
     int n = revs ? sk_X509_REVOKED_num(revs) : 0;
     char **serials = calloc((size_t) n + 1, sizeof *serials);
+    char **pending = NULL;
+    size_t n_pending = 0;
+    uint64_t number = 0;
+    if (cms_crl_pending(svc, &pending, &n_pending) != CMN_OK ||
+        cms_ca_crl_number(cmn_svc_kv(svc), &number) != CMN_OK) {
+        err = CMN_ESTORE;
+    }
     BIO *b = BIO_new(BIO_s_mem());
     char *pem = NULL;
     long plen = b && PEM_write_bio_X509_CRL(b, crl) == 1 ? BIO_get_mem_data(b, &pem) : -1;
     char *text = plen >= 0 ? calloc(1, (size_t) plen + 1) : NULL;
-    err = serials && text ? CMN_OK : CMN_ENOMEM;
+    err = err != CMN_OK ? err : serials && text ? CMN_OK : CMN_ENOMEM;
     for (int i = 0; err == CMN_OK && i < n; i++) {
         BIGNUM *bn = ASN1_INTEGER_to_BN(
                 X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i)), NULL);
@@ -255,6 +263,9 @@ s_send_crl(cmn_svc_t *svc,
         info.revoked = serials;
         info.n_revoked = (size_t) n;
         info.count = (uint32_t) count;
+        info.number = number;
+        info.pending = pending;
+        info.n_pending = n_pending;
         reply->body_case = OBT__CMS__REPLY__BODY_CRL;
         reply->crl = &info;
         err = s_send(svc, peer, reply);
@@ -263,6 +274,7 @@ s_send_crl(cmn_svc_t *svc,
         OPENSSL_free(serials[i]);
     }
     free(serials);
+    cms_crl_pending_free(pending, n_pending);
     free(text);
     BIO_free(b);
     X509_CRL_free(crl);
@@ -301,7 +313,16 @@ s_on_cert_revoke(cmn_svc_t *svc,
         return CMN_EINVAL;
     }
     size_t count = 0;
-    cmn_err_t err = cms_ca_revoke(cmn_svc_kv(svc), r->target, reason, &count);
+    /* the devices that get the new CRL are queued in the revocation's own write */
+    cms_crl_targets_t *targets = cms_crl_targets_new(svc);
+    if (targets == NULL) {
+        (void) snprintf(error, error_len, "cannot read the device records");
+        return CMN_ESTORE;
+    }
+    cmn_err_t err = cms_ca_revoke_with(cmn_svc_kv(svc), r->target, reason, cms_crl_queue_in_txn,
+                                       targets, &count);
+    size_t n_targets = cms_crl_targets_count(targets);
+    cms_crl_targets_destroy(&targets);
     if (err == CMN_ENOTFOUND) {
         (void) snprintf(error, error_len,
                         "no certificate in use with this serial or for this device");
@@ -311,8 +332,10 @@ s_on_cert_revoke(cmn_svc_t *svc,
         (void) snprintf(error, error_len, "cannot record the revocation: %s", cmn_strerror(err));
         return err;
     }
-    cmn_log_notice("CMS-CERT-REVOKED", "%zu certificate(s) of \"%s\" revoked (reason %d)", count,
-                   r->target, reason);
+    cmn_log_notice("CMS-CERT-REVOKED",
+                   "%zu certificate(s) of \"%s\" revoked (reason %d); CRL queued for %zu device(s)",
+                   count, r->target, reason, n_targets);
+    cms_crl_kick(cms_crl_state(cms));
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
 }
 

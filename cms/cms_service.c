@@ -15,6 +15,7 @@
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
 #include "cms_api.h"
+#include "cms_crl.h"
 #include "cms_csr.h"
 
 #define OPT(n, t, f, d, lo, hi, h)                                                                 \
@@ -78,6 +79,7 @@ struct cms {
     cms_ca_t *ca;          /* the domain CA (root from the store, or the sub-CA) */
     char *own_chain;       /* CMS's identity certificate then the CA chain (PEM) */
     char *own_key;         /* its private key (PEM; a secret, wiped at the end) */
+    cms_crl_t *crl;        /* the CRL push queue's timers */
     cmn_svc_hooks_t hooks; /* given to the core */
 };
 
@@ -97,6 +99,12 @@ int
 cms_crl_refresh_s(const cms_t *self)
 {
     return self->cfg->crl_refresh_s;
+}
+
+cms_crl_t *
+cms_crl_state(const cms_t *self)
+{
+    return self->crl;
 }
 
 static void
@@ -187,6 +195,9 @@ s_done(cmn_svc_job_t *job, const char *note)
     dev.sct = w->sct;
     dev.cert_serial = w->serial;
     dev.cert_note = CMN_PB_STR(note);
+    if (w->serial[0] && cms_crl_queue_device(job->svc, job->head.uuid) != CMN_OK) {
+        cmn_log_warn("CMS-CRL-QUEUE", "dev=%s cannot queue the current CRL for it", job->head.uuid);
+    }
     cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
 }
 
@@ -492,13 +503,26 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 static void
 s_start(cmn_svc_job_t *job)
 {
+    if (job->action) {
+        cms_crl_start(job); /* CMS's own jobs: the CRL push */
+        return;
+    }
     s_work_t *w = job->work;
     w->sct = job->handover->sct;
     cmn_svc_job_coap(job, "GET cred", OBT__GW__METHOD__METHOD_GET, "/oic/sec/cred", NULL, NULL, 0,
                      s_on_cred);
 }
 
-static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS};
+static void
+s_drop(cmn_svc_job_t *job)
+{
+    if (job->action) {
+        cms_crl_drop(job);
+    }
+}
+
+static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_CRL_DB_PUSH,
+                                    CMS_CRL_DB_MAINT};
 
 cms_t *
 cms_new(const cms_config_t *cfg, char *why, size_t why_len)
@@ -516,8 +540,17 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
             return NULL;
         }
     }
-    self->hooks.work_size = sizeof(s_work_t);
+    self->crl = cms_crl_new();
+    if (self->crl == NULL) {
+        (void) snprintf(why, why_len, "out of memory");
+        cms_destroy(&self);
+        return NULL;
+    }
+    self->hooks.work_size =
+            sizeof(s_work_t) > CMS_CRL_WORK_SIZE ? sizeof(s_work_t) : CMS_CRL_WORK_SIZE;
     self->hooks.start = s_start;
+    self->hooks.drop = s_drop;
+    self->hooks.tick = cms_crl_tick;
     self->hooks.own = cms_api_on_request;
     self->hooks.arg = self;
     self->hooks.dbs = s_dbs;
@@ -534,6 +567,7 @@ cms_destroy(cms_t **self_p)
     }
     cms_t *self = *self_p;
     cms_ca_destroy(&self->ca);
+    cms_crl_destroy(&self->crl);
     free(self->own_chain);
     if (self->own_key) {
         OPENSSL_cleanse(self->own_key, strlen(self->own_key));

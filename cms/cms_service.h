@@ -40,5 +40,7 @@ cms_ca_t *cms_ca(const cms_t *self);
 int cms_cert_validity_days(const cms_t *self);
 /* --crl-refresh (seconds). */
 int cms_crl_refresh_s(const cms_t *self);
+/* The CRL push queue's timers (cms_crl.h; borrowed). */
+struct cms_crl *cms_crl_state(const cms_t *self);
 
 #endif

@@ -93,6 +93,9 @@ typedef struct {
     /* After a device was forgotten (reset or --forget): the service's cascade, e.g.
      * AMS removing the ACEs that name it on other devices. NULL: nothing. */
     void (*forgot)(cmn_svc_t *svc, const char *uuid);
+    /* At every pass of the loop (at least every 200 ms), after the jobs held at start
+     * were resumed: the service's own timers (CMS: the CRL push queue). NULL: none. */
+    void (*tick)(cmn_svc_t *svc, void *arg);
 } cmn_svc_hooks_t;
 
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain

@@ -89,7 +89,7 @@ Test(ams_acl, clean_acl_with_baseline_needs_nothing)
     ams_acl_plan_free(&plan);
 }
 
-Test(ams_acl, baseline_has_the_four_documented_aces)
+Test(ams_acl, baseline_has_the_five_documented_aces)
 {
     cmn_ace_t base[AMS_BASELINE_COUNT];
     ams_acl_baseline(&s_dots, &s_cms, &s_ams, base);
@@ -104,6 +104,9 @@ Test(ams_acl, baseline_has_the_four_documented_aces)
     cr_assert_str_eq(base[3].resources[0].href, "/oic/sec/pstat");
     cr_assert(cmn_uuid_eq(&base[3].subject_uuid, &s_ams));
     cr_assert_eq(base[3].permission, CMN_PERM_R | CMN_PERM_U);
+    cr_assert_str_eq(base[4].resources[0].href, "/oic/sec/pstat");
+    cr_assert(cmn_uuid_eq(&base[4].subject_uuid, &s_cms));
+    cr_assert_eq(base[4].permission, CMN_PERM_R | CMN_PERM_U);
 }
 
 Test(ams_acl, aces_with_the_same_resources_in_another_order_are_equal)

@@ -1,0 +1,345 @@
+/* crl_test.c — the CRL push (docs/cms.md "CRL push"): a revocation puts the CRL on
+ * every managed device with certificates (checked with `openssl crl -CAfile` against
+ * `obtctl ca export`), after which the device refuses the revoked certificate in a
+ * certificate DTLS session (an `openssl s_client` presenting it); a device that was
+ * offline gets it when it answers again; a kill -9 of CMS inside the push is resumed
+ * after the restart; a --crl-refresh round pushes a newer CRL. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "obt_certs.h"
+#include "obt_checks.h"
+#include "obt_json.h"
+
+#define N_DEVICES 3
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim;
+
+static void
+s_setup(void)
+{
+    s_dir = obt_tmpdir("crl");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+}
+
+static void
+s_teardown(void)
+{
+    obt_test_end(&s_suite, &s_sim, &s_dir);
+}
+
+static int
+s_ctl(const char *const *args, char **out)
+{
+    return obt_ctl_or_dump(&s_suite, &s_sim, args, out);
+}
+
+static void
+s_start_sim(int n, const char *faults)
+{
+    const char *const certs[] = {"--certs", "all", NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, n, faults, certs), 0, "devsim did not start");
+}
+
+static void
+s_onboard_all(int n)
+{
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, n, &out), 0, "discover failed: %s", out);
+    free(out);
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard failed: %s", out);
+    free(out);
+}
+
+/* The dumped device idx (malloc'd JSON object). */
+static char *
+s_dump_dev(int idx)
+{
+    char *objs[16];
+    char *found = NULL;
+    size_t n = obt_devsim_dump(s_dir, objs, 16);
+    for (size_t i = 0; i < n; i++) {
+        const char *ix = strstr(objs[i], "\"index\":");
+        if (found == NULL && ix && atoi(ix + 8) == idx) {
+            found = objs[i];
+        } else {
+            free(objs[i]);
+        }
+    }
+    cr_assert_not_null(found, "device %d is not in the dump", idx);
+    return found;
+}
+
+/* `obtctl --json crl show` until its pending list is empty (timeout_s); the output. */
+static char *
+s_wait_pushed(int timeout_s)
+{
+    static const char *const show[] = {"--json", "crl", "show", NULL};
+    static const char *const tokens[] = {"\"pending\":[]", NULL};
+    char *out = NULL;
+    int rc = obt_ctl_wait_output(&s_suite, show, tokens, timeout_s * 1000, &out);
+    if (rc != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_sim);
+    }
+    cr_assert_eq(rc, 0, "the CRL push did not finish in %d s: %s", timeout_s, out ? out : "");
+    return out;
+}
+
+static void
+s_export_ca(char *ca, size_t len)
+{
+    (void) snprintf(ca, len, "%s/ca.pem", s_dir);
+    const char *export[] = {"ca", "export", "--out", ca, NULL};
+    cr_assert_eq(s_ctl(export, NULL), 0);
+}
+
+/* The start of every case: n devices with certificates onboarded, the CA exported
+ * to ca (700 bytes), device 0's uuid in uuid0 (40 bytes). */
+static void
+s_begin(int n, const char *faults, char *ca, char *uuid0)
+{
+    s_start_sim(n, faults);
+    s_onboard_all(n);
+    s_export_ca(ca, 700);
+    char *d0 = s_dump_dev(0);
+    cr_assert(obt_json_str(d0, "uuid", uuid0, 40));
+    free(d0);
+}
+
+/* The serial of device uuid's identity certificate (obtctl show). */
+static void
+s_serial_of(const char *uuid, char *serial, size_t len)
+{
+    const char *show[] = {"--json", "show", uuid, NULL};
+    char *rec = NULL;
+    cr_assert_eq(s_ctl(show, &rec), 0);
+    const char *cms = strstr(rec, "\"cms\":");
+    cr_assert(cms && obt_json_str(cms, "cert_serial", serial, len) && serial[0], "%s", rec);
+    free(rec);
+}
+
+/* Device idx holds a CRL that openssl verifies with the CA and that lists serial (if
+ * not NULL); returns its CRL number. */
+static unsigned long long
+s_check_device_crl(int idx, const char *ca, const char *serial)
+{
+    char *dev = s_dump_dev(idx);
+    const char *crl = strstr(dev, "\"crl\":");
+    cr_assert(crl && strncmp(crl, "\"crl\":null", 10) != 0, "device %d has no CRL: %s", idx, dev);
+    static char hex[1 << 17];
+    cr_assert(obt_json_str(crl, "crldata_hex", hex, sizeof hex), "%s", dev);
+    char path[700], cmd[2000];
+    (void) snprintf(path, sizeof path, "%s/crl-%d.der", s_dir, idx);
+    cr_assert_eq(obt_write_hex(path, hex), 0);
+    char *out = NULL;
+    (void) snprintf(cmd, sizeof cmd, "openssl crl -inform DER -in %s -CAfile %s -noout -text 2>&1",
+                    path, ca);
+    int rc = obt_sh(cmd, &out);
+    cr_assert_eq(rc, 0, "openssl crl failed for device %d: %s", idx, out);
+    cr_assert(strstr(out, "verify OK"), "device %d: the CRL does not verify: %s", idx, out);
+    if (serial) {
+        char upper[80];
+        size_t i = 0;
+        for (; serial[i] && i + 1 < sizeof upper; i++) {
+            upper[i] = (char) (serial[i] >= 'a' && serial[i] <= 'f' ? serial[i] - 32 : serial[i]);
+        }
+        upper[i] = '\0';
+        cr_assert(strstr(out, upper), "device %d: serial %s not in the CRL: %s", idx, upper, out);
+    }
+    const char *num = strstr(out, "X509v3 CRL Number:");
+    cr_assert_not_null(num, "%s", out);
+    unsigned long long n = strtoull(num + strlen("X509v3 CRL Number:") + 1, NULL, 10);
+    /* openssl prints the number on the next line, indented */
+    if (n == 0) {
+        const char *nl = strchr(num, '\n');
+        n = nl ? strtoull(nl + 1, NULL, 10) : 0;
+    }
+    free(out);
+    free(dev);
+    return n;
+}
+
+/* An `openssl s_client` certificate session to device idx presenting device
+ * from's identity certificate and key (its own csr-key.pem); true if the handshake
+ * ended with a cipher and no alert; ret_alert (64 bytes, may be NULL) gets the
+ * alert s_client reports ("alert certificate revoked"). */
+static bool
+s_cert_session(int idx, int from, char *ret_alert)
+{
+    char *dev = s_dump_dev(from);
+    char dir[600], leaf[700], key[700], cmd[2400], coaps[200];
+    static char hex[16384];
+    cr_assert(obt_json_str(dev, "dir", dir, sizeof dir));
+    const char *c = strstr(dev, "\"oic.sec.cred.cert\"");
+    cr_assert_not_null(c, "device %d has no identity certificate", from);
+    const char *open = c;
+    while (open > dev && strncmp(open, "{\"credid\":", 10) != 0) {
+        open--;
+    }
+    cr_assert(obt_json_str(open, "publicdata_hex", hex, sizeof hex));
+    free(dev);
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf-%d.pem", s_dir, from);
+    (void) snprintf(key, sizeof key, "%s/csr-key.pem", dir);
+    cr_assert_eq(obt_write_hex(leaf, hex), 0);
+    cr_assert_eq(obt_devsim_field(&s_sim, idx, " coaps=", coaps, sizeof coaps), 0);
+    cr_assert(strncmp(coaps, "coaps://", 8) == 0, "%s", coaps);
+    (void) snprintf(cmd, sizeof cmd,
+                    "timeout 20 openssl s_client -dtls1_2 -connect %s -cert %s -key %s "
+                    "-cipher ECDHE-ECDSA-AES128-CCM8 -no_ign_eof < /dev/null 2>&1",
+                    coaps + 8, leaf, key);
+    char *out = NULL;
+    (void) obt_sh(cmd, &out);
+    /* s_client prints the negotiated cipher even when the device's alert ends the
+     * handshake after the client's Finished: the alert decides */
+    bool ok = strstr(out, "Cipher is ECDHE-ECDSA") != NULL && strstr(out, "SSL alert") == NULL &&
+              strstr(out, ":error:") == NULL;
+    if (ret_alert) {
+        const char *a = strstr(out, "alert ");
+        (void) snprintf(ret_alert, 64, "%.*s", a ? (int) strcspn(a, ":\n") : 0, a ? a : "");
+    }
+    cr_log_info("s_client to device %d with device %d's certificate: %s", idx, from,
+                ok ? "handshake done" : "refused");
+    if (!ok) {
+        cr_log_info("%s", out);
+    }
+    free(out);
+    return ok;
+}
+
+Test(crl,
+     revoke_pushes_the_crl_to_every_device_and_the_revoked_certificate_is_refused,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40], serial[80];
+    s_begin(N_DEVICES, NULL, ca, uuid0);
+    s_serial_of(uuid0, serial, sizeof serial);
+    /* before: device 1 accepts device 0's certificate */
+    cr_assert(s_cert_session(1, 0, NULL), "device 1 refused device 0's valid certificate");
+
+    const char *revoke[] = {"cert", "revoke", uuid0, "--reason", "keyCompromise", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(revoke, &out), 0, "%s", out);
+    cr_assert(strstr(out, "revoked 1 certificate"), "%s", out);
+    free(out);
+    out = s_wait_pushed(60);
+    cr_log_info("after the push: %s", out);
+    free(out);
+    unsigned long long number = 0;
+    for (int i = 0; i < N_DEVICES; i++) {
+        unsigned long long n = s_check_device_crl(i, ca, serial);
+        cr_assert(number == 0 || n == number, "devices hold different CRLs");
+        number = n;
+    }
+    cr_assert_gt(number, 0);
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, N_DEVICES + 2, &total), N_DEVICES,
+                 "a device was left out of RFNOP by the push");
+    cr_assert_eq(obt_proc_log_count(&s_suite.cms, "CMS-CRL-PUSHED"), N_DEVICES);
+
+    /* after: the revoked certificate is refused by device 1 */
+    int refused_before = obt_proc_log_count(&s_sim, "certificate revoked");
+    char alert[64] = "";
+    if (s_cert_session(1, 0, alert)) {
+        obt_proc_dump(&s_sim);
+        cr_assert_fail("device 1 accepted a revoked certificate");
+    }
+    cr_assert_str_eq(alert, "alert certificate revoked");
+    cr_assert_gt(obt_proc_log_count(&s_sim, "certificate revoked"), refused_before,
+                 "devsim did not say why it refused the session");
+    /* device 2's certificate is still good */
+    cr_assert(s_cert_session(1, 2, NULL), "device 1 refused device 2's valid certificate");
+}
+
+Test(crl,
+     an_offline_device_gets_the_crl_when_it_answers_again,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40];
+    s_begin(2, NULL, ca, uuid0);
+    /* the simulator (both devices) stops answering */
+    int failed = obt_proc_log_count(&s_suite.cms, "SVC-JOB-FAILED");
+    cr_assert_eq(kill(s_sim.pid, SIGSTOP), 0);
+    const char *revoke[] = {"cert", "revoke", uuid0, NULL};
+    cr_assert_eq(s_ctl(revoke, NULL), 0);
+    /* the first tries fail (timeout) and the devices stay queued */
+    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-FAILED", failed + 1, 40000), 0,
+                 "no push attempt failed while the devices were offline");
+    static const char *const show[] = {"--json", "crl", "show", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(show, &out), 0);
+    cr_assert_not(strstr(out, "\"pending\":[]"), "nothing pending while offline: %s", out);
+    free(out);
+    cr_assert_eq(obt_proc_log_count(&s_suite.cms, "CMS-CRL-PUSHED"), 0);
+    /* back online: the retry delivers */
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    out = s_wait_pushed(90);
+    free(out);
+    for (int i = 0; i < 2; i++) {
+        (void) s_check_device_crl(i, ca, NULL);
+    }
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2);
+}
+
+Test(crl,
+     kill9_of_cms_inside_the_push_is_resumed,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40];
+    s_begin(2, "1:stop:1:POST:/oic/sec/crl", ca, uuid0);
+    const char *revoke[] = {"cert", "revoke", uuid0, NULL};
+    cr_assert_eq(s_ctl(revoke, NULL), 0);
+    /* device 1 stops the simulator at CMS's POST of the CRL: CMS is inside the push */
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "CMS never POSTed the CRL to device 1");
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "step=\"POST crl\"", 5000), 0);
+    obt_proc_kill9(&s_suite.cms);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0,
+                 "the push job was not resumed");
+    char *out = s_wait_pushed(90);
+    free(out);
+    for (int i = 0; i < 2; i++) {
+        (void) s_check_device_crl(i, ca, NULL);
+    }
+    /* the resumed run moved device 1 back to RFNOP */
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");
+}
+
+Test(crl, a_refresh_round_pushes_a_newer_crl, .init = s_setup, .fini = s_teardown, .timeout = 300)
+{
+    char ca[700], uuid0[40];
+    s_begin(2, NULL, ca, uuid0);
+    const char *revoke[] = {"cert", "revoke", uuid0, NULL};
+    cr_assert_eq(s_ctl(revoke, NULL), 0);
+    free(s_wait_pushed(60));
+    unsigned long long first = s_check_device_crl(1, ca, NULL);
+    /* CMS again with a short refresh: the next round comes 5 s after the last CRL */
+    cr_assert_eq(obt_proc_stop(&s_suite.cms), 0);
+    static const char *const refresh[] = {"--crl-refresh", "5", NULL};
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", refresh), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-CRL-REFRESH", 30000), 0, "no refresh round");
+    /* the log is appended to: 2 pushes before the restart, 2 after the round */
+    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "CMS-CRL-PUSHED", 4, 60000), 0,
+                 "the refreshed CRL did not reach the devices");
+    unsigned long long later = s_check_device_crl(1, ca, NULL);
+    cr_assert_gt(later, first, "the refresh did not push a newer CRL");
+}
