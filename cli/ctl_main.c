@@ -52,6 +52,8 @@ static const struct {
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
         {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
+        {"creds", ctl_cmd_creds, "creds UUID                    the device's credentials (CMS)"},
+        {"cred", ctl_cmd_cred, "cred rm UUID CREDID           remove one of them (a CMS job)"},
 };
 
 static void

@@ -98,6 +98,8 @@ int ctl_cmd_ca(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_certs(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

@@ -10,6 +10,8 @@
 #include "cmn_cert.h"
 #include "cmn_dispatch.h"
 #include "cmn_log.h"
+#include "cmn_uuid.h"
+#include "cms_action.h"
 #include "cms_crl.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
@@ -339,6 +341,48 @@ s_on_cert_revoke(cmn_svc_t *svc,
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
 }
 
+/* creds and cred rm: a job of the device (cms_action.h), answered when it ends with an
+ * obt.ServiceReply "show" (the device's record, its cred as read); refusals before the
+ * job starts are answered here the same way. */
+static cmn_err_t
+s_on_cred_job(cmn_svc_t *svc,
+              cms_t *cms,
+              zframe_t *peer,
+              const Obt__Cms__Request *req,
+              Obt__Cms__Reply *reply,
+              char *error,
+              size_t error_len)
+{
+    (void) cms;
+    (void) reply;
+    Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
+    Obt__Store__CmsCredRead rd = OBT__STORE__CMS_CRED_READ__INIT;
+    Obt__Store__CmsCredRemove rm = OBT__STORE__CMS_CRED_REMOVE__INIT;
+    const char *uuid = NULL;
+    if (req->body_case == OBT__CMS__REQUEST__BODY_CRED_LIST) {
+        uuid = req->cred_list->device_uuid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CRED_READ;
+        act.cred_read = &rd;
+    } else {
+        uuid = req->cred_remove->device_uuid;
+        rm.credid = req->cred_remove->credid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE;
+        act.cred_remove = &rm;
+    }
+    cmn_uuid_t u;
+    if (cmn_uuid_from_str(uuid, &u) != CMN_OK) {
+        (void) snprintf(error, error_len, "device_uuid: not a UUID");
+    } else if (act.body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE && rm.credid < 1) {
+        (void) snprintf(error, error_len, "credid: must be 1 or more");
+    }
+    if (error[0]) {
+        cmn_svc_answer(svc, peer, req->corr_id, CMN_EINVAL, error, 0, NULL);
+        return CMN_OK; /* answered */
+    }
+    cms_action_run(svc, peer, req->corr_id, uuid, &act);
+    return CMN_OK;
+}
+
 /* The parties column (docs/security.md): the operator reads the CA and the records. */
 typedef struct {
     cmn_dispatch_row_t head; /* first: the body, its name, its parties */
@@ -352,6 +396,8 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CERT_REVOKE, "cert_revoke", CMN_PARTY_OPERATOR},
          s_on_cert_revoke},
         {{OBT__CMS__REQUEST__BODY_CRL_SHOW, "crl_show", CMN_PARTY_OPERATOR}, s_on_crl_show},
+        {{OBT__CMS__REQUEST__BODY_CRED_LIST, "cred_list", CMN_PARTY_OPERATOR}, s_on_cred_job},
+        {{OBT__CMS__REQUEST__BODY_CRED_REMOVE, "cred_remove", CMN_PARTY_OPERATOR}, s_on_cred_job},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

@@ -1,8 +1,6 @@
-/* cms_crl.c — the CRL push: the persisted queue (named DB "crl_push"), its tick, and
- * the action job that writes the CRL to a device's /oic/sec/crl. A job's every run
- * starts by reading pstat, so a run resumed after a kill -9 finds the device where the
- * killed run left it; the "maint" record says whether a CMS run moved it out of RFNOP
- * (then this run moves it back), which a device in RFPRO cannot tell by itself. */
+/* cms_crl.c — the CRL push: the persisted queue (named DB "crl_push"), its tick, the
+ * CRL payload a push job sends (cms_action.c runs the job) and the queue's bookkeeping
+ * when a device holds it */
 #include "cms_crl.h"
 
 #include <openssl/crypto.h>
@@ -15,6 +13,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
+#include "cms_action.h"
 #include "cms_ca.h"
 #include "cms_service.h"
 
@@ -201,7 +200,7 @@ typedef struct {
     size_t n, max;
     uint64_t now;
     uint64_t soonest; /* the earliest next try among the entries not due */
-    size_t n_pending; /* entries in the queue */
+    size_t n_waiting; /* due entries left for a free job slot */
     cmn_jobs_t *jobs; /* running jobs: their devices wait */
 } s_scan_t;
 
@@ -211,7 +210,6 @@ s_scan_one(const void *key, size_t key_len, const void *val, size_t val_len, voi
     s_scan_t *s = arg;
     Obt__Store__CmsCrlPending *p = obt__store__cms_crl_pending__unpack(NULL, val_len, val);
     char uuid[37];
-    s->n_pending++;
     if (p == NULL || key_len != 36) {
         if (p) {
             obt__store__cms_crl_pending__free_unpacked(p, NULL);
@@ -222,11 +220,15 @@ s_scan_one(const void *key, size_t key_len, const void *val, size_t val_len, voi
     uuid[36] = '\0';
     if (p->next_ms > s->now) {
         s->soonest = p->next_ms < s->soonest ? p->next_ms : s->soonest;
-    } else if (s->n < s->max && cmn_jobs_find(s->jobs, uuid) == NULL) {
+    } else if (cmn_jobs_find(s->jobs, uuid) != NULL) {
+        s->n_waiting++; /* its device is busy: after that job */
+    } else if (s->n < s->max) {
         s_due_t *d = &s->items[s->n++];
         (void) snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
         d->number = p->crl_number;
         d->attempts = p->attempts;
+    } else {
+        s->n_waiting++;
     }
     obt__store__cms_crl_pending__free_unpacked(p, NULL);
     return 0;
@@ -285,24 +287,7 @@ s_mark_started(cmn_svc_t *svc, s_scan_t *s)
     return n;
 }
 
-static void
-s_start_push(cmn_svc_t *svc, const s_due_t *d)
-{
-    Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
-    Obt__Store__CmsCrlPush push = OBT__STORE__CMS_CRL_PUSH__INIT;
-    push.crl_number = d->number;
-    act.body_case = OBT__STORE__CMS_ACTION__BODY_CRL_PUSH;
-    act.crl_push = &push;
-    uint8_t buf[64];
-    size_t len = obt__store__cms_action__get_packed_size(&act);
-    if (len > sizeof buf) {
-        return;
-    }
-    (void) obt__store__cms_action__pack(&act, buf);
-    cmn_log_info("CMS-CRL-PUSH", "dev=%s CRL %llu: try %u", d->uuid, (unsigned long long) d->number,
-                 d->attempts + 1);
-    cmn_svc_job_action(svc, NULL, 0, d->uuid, buf, len);
-}
+static void s_start_push(cmn_svc_t *svc, const s_due_t *d);
 
 /* A --crl-refresh round when the current CRL number (the time of the last round or
  * revocation) is refresh_s old. */
@@ -354,10 +339,10 @@ cms_crl_tick(cmn_svc_t *svc, void *arg)
         s_start_push(svc, &s.items[i]);
     }
     free(s.items);
-    /* a full pass (or entries left waiting for a job slot) looks again soon; an idle
-     * queue waits for its soonest try, at most a second */
-    uint64_t next = now + (s.n_pending > 0 && s.soonest == UINT64_MAX ? 100 : 1000);
-    if (s.soonest != UINT64_MAX && s.soonest < next) {
+    /* due entries left for a job slot: look again soon (a push that ends kicks the
+     * queue too); else at the soonest next try, at most a second from now */
+    uint64_t next = now + (s.n_waiting > 0 ? 50 : 1000);
+    if (s.soonest < next) {
         next = s.soonest;
     }
     self->next_scan_ms = next;
@@ -429,89 +414,21 @@ cms_crl_pending_free(char **uuids, size_t n)
     free(uuids);
 }
 
-/* ------------------------------------------------------------------ the push job */
+/* ------------------------------------------------------------------ the push */
 
-typedef enum {
-    PH_READ = 0, /* GET pstat */
-    PH_RFPRO,    /* POST pstat dos.s=2 (from RFNOP) */
-    PH_WRITE,    /* POST /oic/sec/crl */
-    PH_RFNOP,    /* POST pstat dos.s=3 (back, when a CMS run moved it) */
-} s_phase_t;
-
-typedef struct {
-    s_phase_t phase;
-    Obt__Store__CmsAction *act; /* the action (unpacked from job->action) */
-    bool is_moved;              /* a CMS run moved the device out of RFNOP */
-    int refused_code;           /* the device refused the CRL: its code */
-    uint64_t pushed;            /* the CRL number sent */
-} s_work_t;
-
-_Static_assert(sizeof(s_work_t) <= CMS_CRL_WORK_SIZE, "CMS_CRL_WORK_SIZE too small");
-
-static void s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r);
-
-static cmn_err_t
-s_maint(cmn_svc_t *svc, const char *uuid, bool is_set)
+cmn_err_t
+cms_crl_body(cmn_svc_t *svc, uint8_t **ret_body, size_t *ret_len, uint64_t *ret_number)
 {
-    cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
-    if (err == CMN_OK) {
-        err = is_set ? cmn_kv_put(txn, CMS_CRL_DB_MAINT, uuid, 36, "rfnop", 5)
-                     : cmn_kv_del(txn, CMS_CRL_DB_MAINT, uuid, 36);
-        err = err == CMN_ENOTFOUND ? CMN_OK : err;
-    }
-    if (err == CMN_OK) {
-        err = cmn_kv_commit(&txn);
-    }
-    cmn_kv_abort(&txn);
-    return err;
-}
-
-static bool
-s_is_maint(cmn_svc_t *svc, const char *uuid)
-{
-    cmn_kv_txn_t *txn = NULL;
-    void *val = NULL;
-    size_t len = 0;
-    bool is_set = false;
-    if (cmn_kv_begin(cmn_svc_kv(svc), false, &txn) == CMN_OK) {
-        is_set = cmn_kv_get(txn, CMS_CRL_DB_MAINT, uuid, 36, &val, &len) == CMN_OK;
-        cmn_kv_abort(&txn);
-    }
-    free(val);
-    return is_set;
-}
-
-static void
-s_pstat(cmn_svc_job_t *job, const char *step, int64_t dos_s)
-{
-    cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = dos_s};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (cmn_pstat_encode(&ps, &buf, &len) != CMN_OK) {
-        cmn_svc_job_finish(job, CMN_ENOMEM, "cannot encode pstat", NULL);
-        return;
-    }
-    cmn_svc_job_coap(job, step, OBT__GW__METHOD__METHOD_POST, "/oic/sec/pstat", NULL, buf, len,
-                     s_on_reply);
-    free(buf);
-}
-
-/* The CRL as CMS signs it now, in the /oic/sec/crl encoding. */
-static void
-s_write(cmn_svc_job_t *job)
-{
-    s_work_t *w = job->work;
-    cms_t *cms = cmn_svc_hooks(job->svc)->arg;
+    cms_t *cms = cmn_svc_hooks(svc)->arg;
     X509_CRL *crl = NULL;
-    uint8_t *der = NULL, *body = NULL;
-    size_t blen = 0;
+    uint8_t *der = NULL;
+    uint64_t number = 0;
     struct tm tm;
     cmn_crl_t c;
     memset(&c, 0, sizeof c);
-    cmn_err_t err = cms_ca_crl_number(cmn_svc_kv(job->svc), &w->pushed);
+    cmn_err_t err = cms_ca_crl_number(cmn_svc_kv(svc), &number);
     if (err == CMN_OK) {
-        err = cms_ca_crl(cms_ca(cms), cmn_svc_kv(job->svc), cms_crl_refresh_s(cms), &crl);
+        err = cms_ca_crl(cms_ca(cms), cmn_svc_kv(svc), cms_crl_refresh_s(cms), &crl);
     }
     int dlen = err == CMN_OK ? i2d_X509_CRL(crl, &der) : -1;
     if (err == CMN_OK && (dlen <= 0 || ASN1_TIME_to_tm(X509_CRL_get0_lastUpdate(crl), &tm) != 1)) {
@@ -522,36 +439,28 @@ s_write(cmn_svc_job_t *job)
         (void) strftime(c.thisupdate, sizeof c.thisupdate, "%Y-%m-%dT%H:%M:%SZ", &tm);
         c.der = der;
         c.der_len = (size_t) dlen;
-        err = cmn_crl_encode(&c, &body, &blen);
+        err = cmn_crl_encode(&c, ret_body, ret_len);
     }
     OPENSSL_free(der);
     X509_CRL_free(crl);
-    if (err != CMN_OK) {
-        char why[96];
-        (void) snprintf(why, sizeof why, "cannot make the CRL: %s", cmn_strerror(err));
-        cmn_svc_job_finish(job, err, why, NULL);
-        return;
+    if (err == CMN_OK) {
+        *ret_number = number;
     }
-    cmn_svc_job_coap(job, "POST crl", OBT__GW__METHOD__METHOD_POST, "/oic/sec/crl", NULL, body,
-                     blen, s_on_reply);
-    free(body);
+    return err;
 }
 
-/* The device holds CRL w->pushed: its queue entry goes unless a later CRL was queued
- * meanwhile, then the job ends with the record as it was. */
-static void
-s_done(cmn_svc_job_t *job)
+cmn_err_t
+cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number)
 {
-    s_work_t *w = job->work;
     cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(job->svc), true, &txn);
-    Obt__Store__CmsCrlPending *p = err == CMN_OK ? s_get_pending(txn, job->head.uuid) : NULL;
-    if (p && p->crl_number <= w->pushed) {
-        err = cmn_kv_del(txn, CMS_CRL_DB_PUSH, job->head.uuid, 36);
+    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
+    Obt__Store__CmsCrlPending *p = err == CMN_OK ? s_get_pending(txn, uuid) : NULL;
+    if (p && p->crl_number <= number) {
+        err = cmn_kv_del(txn, CMS_CRL_DB_PUSH, uuid, 36);
     } else if (p) {
         p->next_ms = 0; /* a later CRL waits: at once */
         p->attempts = 0;
-        err = cmn_kv_put_pb(txn, CMS_CRL_DB_PUSH, job->head.uuid, &p->base);
+        err = cmn_kv_put_pb(txn, CMS_CRL_DB_PUSH, uuid, &p->base);
     }
     if (p) {
         obt__store__cms_crl_pending__free_unpacked(p, NULL);
@@ -560,123 +469,23 @@ s_done(cmn_svc_job_t *job)
         err = cmn_kv_commit(&txn);
     }
     cmn_kv_abort(&txn);
-    if (err != CMN_OK) {
-        cmn_svc_job_finish(job, err, "cannot record the CRL push", NULL);
-        return;
+    if (err == CMN_OK) {
+        cmn_log_notice("CMS-CRL-PUSHED", "dev=%s holds CRL %llu", uuid,
+                       (unsigned long long) number);
+        cms_crl_kick(cms_crl_state(cmn_svc_hooks(svc)->arg)); /* a job slot is free */
     }
-    Obt__ServiceDevice *held = NULL;
-    if ((err = cmn_svc_get(job->svc, job->head.uuid, &held)) != CMN_OK) {
-        cmn_svc_job_finish(job, err, "cannot read the device's record", NULL);
-        return;
-    }
-    Obt__ServiceDevice dev = *held; /* shallow: fields set by finish never reach held's */
-    cmn_log_notice("CMS-CRL-PUSHED", "dev=%s holds CRL %llu", job->head.uuid,
-                   (unsigned long long) w->pushed);
-    cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
-    obt__service_device__free_unpacked(held, NULL);
+    return err;
 }
 
 static void
-s_on_read(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+s_start_push(cmn_svc_t *svc, const s_due_t *d)
 {
-    s_work_t *w = job->work;
-    cmn_pstat_t ps;
-    char why[96];
-    if (cmn_pstat_decode(r->payload.data, r->payload.len, &ps) != CMN_OK ||
-        !(ps.present & CMN_PSTAT_HAS_DOS)) {
-        cmn_svc_job_finish(job, CMN_EPROTO, "GET pstat: invalid CBOR from the device", NULL);
-        return;
-    }
-    w->is_moved = s_is_maint(job->svc, job->head.uuid);
-    if (ps.dos_s == CMN_DOS_RFNOP) {
-        cmn_err_t err = s_maint(job->svc, job->head.uuid, true); /* before it leaves RFNOP */
-        if (err != CMN_OK) {
-            cmn_svc_job_finish(job, err, "cannot record the maintenance", NULL);
-            return;
-        }
-        w->is_moved = true;
-        w->phase = PH_RFPRO;
-        s_pstat(job, "RFPRO", CMN_DOS_RFPRO);
-    } else if (ps.dos_s == CMN_DOS_RFPRO) {
-        /* being provisioned (by us before a restart, or by another service) */
-        w->phase = PH_WRITE;
-        s_write(job);
-    } else {
-        (void) snprintf(why, sizeof why, "the device is in dos.s %lld: CRL not pushed",
-                        (long long) ps.dos_s);
-        cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
-    }
-}
-
-static void
-s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
-{
-    s_work_t *w = job->work;
-    char why[160];
-    unsigned want = w->phase == PH_READ ? 205 : 204;
-    if (w->phase != PH_WRITE && r->code != want) {
-        (void) snprintf(why, sizeof why, "%s: device answered %u.%02u", job->step, r->code / 100,
-                        r->code % 100);
-        cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
-        return;
-    }
-    switch (w->phase) {
-    case PH_READ:
-        s_on_read(job, r);
-        return;
-    case PH_RFPRO:
-        w->phase = PH_WRITE;
-        s_write(job);
-        return;
-    case PH_WRITE:
-        if (r->code != 204 && r->code != 201) {
-            w->refused_code = (int) r->code;
-        }
-        if (w->is_moved) {
-            w->phase = PH_RFNOP; /* back to RFNOP first, refused or not */
-            s_pstat(job, "RFNOP", CMN_DOS_RFNOP);
-            return;
-        }
-        break;
-    case PH_RFNOP:
-        if (s_maint(job->svc, job->head.uuid, false) != CMN_OK) {
-            cmn_log_warn("CMS-CRL-MAINT", "dev=%s cannot clear its maintenance record",
-                         job->head.uuid);
-        }
-        break;
-    }
-    if (w->refused_code != 0) {
-        (void) snprintf(why, sizeof why, "the device refused the CRL: %d.%02d",
-                        w->refused_code / 100, w->refused_code % 100);
-        cmn_log_warn("CMS-CRL-REFUSED", "dev=%s %s", job->head.uuid, why);
-        cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
-        return;
-    }
-    s_done(job);
-}
-
-void
-cms_crl_start(cmn_svc_job_t *job)
-{
-    s_work_t *w = job->work;
-    cms_crl_drop(job);
-    memset(w, 0, sizeof *w);
-    w->act = obt__store__cms_action__unpack(NULL, job->action_len, job->action);
-    if (w->act == NULL || w->act->body_case != OBT__STORE__CMS_ACTION__BODY_CRL_PUSH) {
-        cmn_svc_job_finish(job, CMN_EPROTO, "the stored action does not unpack", NULL);
-        return;
-    }
-    w->phase = PH_READ;
-    cmn_svc_job_coap(job, "GET pstat", OBT__GW__METHOD__METHOD_GET, "/oic/sec/pstat", NULL, NULL, 0,
-                     s_on_reply);
-}
-
-void
-cms_crl_drop(cmn_svc_job_t *job)
-{
-    s_work_t *w = job->work;
-    if (w->act) {
-        obt__store__cms_action__free_unpacked(w->act, NULL);
-        w->act = NULL;
-    }
+    Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
+    Obt__Store__CmsCrlPush push = OBT__STORE__CMS_CRL_PUSH__INIT;
+    push.crl_number = d->number;
+    act.body_case = OBT__STORE__CMS_ACTION__BODY_CRL_PUSH;
+    act.crl_push = &push;
+    cmn_log_info("CMS-CRL-PUSH", "dev=%s CRL %llu: try %u", d->uuid, (unsigned long long) d->number,
+                 d->attempts + 1);
+    cms_action_run(svc, NULL, 0, d->uuid, &act);
 }

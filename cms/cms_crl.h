@@ -2,8 +2,7 @@
  * every --crl-refresh round queues the CRL for each managed device with certificates
  * (named DB "crl_push": one store.CmsCrlPending per device, written in the same
  * transaction as the revocation), and the queue runs one action job per device
- * (common/cmn_svc_job.c kind "action", store.CmsAction crl_push, resumed after a
- * restart): GET pstat, RFNOP -> RFPRO, POST /oic/sec/crl, RFPRO -> RFNOP. A device that
+ * (cms_action.h: store.CmsAction crl_push, resumed after a restart). A device that
  * cannot be reached stays queued and is tried again with backoff. */
 #ifndef CMS_CRL_H
 #define CMS_CRL_H
@@ -13,13 +12,11 @@
 
 #include "cmn_svc.h"
 
-#define CMS_CRL_DB_PUSH  "crl_push" /* store.CmsCrlPending by device uuid */
-#define CMS_CRL_DB_MAINT "maint"    /* device uuid -> "rfnop": a CMS job moved it to RFPRO */
+#define CMS_CRL_DB_PUSH "crl_push" /* store.CmsCrlPending by device uuid */
 
 #define CMS_CRL_MAX_JOBS    64    /* CMS jobs running at once before the queue waits */
 #define CMS_CRL_BACKOFF_MS  2000  /* wait before the 2nd try; doubles at each try */
 #define CMS_CRL_BACKOFF_MAX 30000 /* the longest wait between two tries */
-#define CMS_CRL_WORK_SIZE   256   /* bytes of an action job's work (job->work) */
 
 /* The devices that need the CRL: collected before the write that queues them. */
 typedef struct cms_crl_targets cms_crl_targets_t;
@@ -57,10 +54,11 @@ void cms_crl_kick(cms_crl_t *self);
 cmn_err_t cms_crl_pending(cmn_svc_t *svc, char ***ret_uuids, size_t *ret_n);
 void cms_crl_pending_free(char **uuids, size_t n);
 
-/* The first step of a CMS action job (new or resumed): job->action is a packed
- * store.CmsAction; the service's hooks arg is the cms_t. */
-void cms_crl_start(cmn_svc_job_t *job);
-/* Frees what the action job's work holds. */
-void cms_crl_drop(cmn_svc_job_t *job);
+/* The CRL as CMS signs it now, as a /oic/sec/crl payload (crlid 1, thisupdate, Base64
+ * of the DER), and its number. *ret_body is malloc'd. */
+cmn_err_t cms_crl_body(cmn_svc_t *svc, uint8_t **ret_body, size_t *ret_len, uint64_t *ret_number);
+/* Device uuid holds CRL number: its queue record goes (or, when a later CRL is queued,
+ * it is tried again at once), CMS-CRL-PUSHED is logged and the queue is kicked. */
+cmn_err_t cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number);
 
 #endif

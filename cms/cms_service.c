@@ -14,6 +14,7 @@
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
+#include "cms_action.h"
 #include "cms_api.h"
 #include "cms_crl.h"
 #include "cms_csr.h"
@@ -504,7 +505,7 @@ static void
 s_start(cmn_svc_job_t *job)
 {
     if (job->action) {
-        cms_crl_start(job); /* CMS's own jobs: the CRL push */
+        cms_action_start(job); /* CMS's own jobs: CRL push, creds, cred rm */
         return;
     }
     s_work_t *w = job->work;
@@ -517,12 +518,12 @@ static void
 s_drop(cmn_svc_job_t *job)
 {
     if (job->action) {
-        cms_crl_drop(job);
+        cms_action_drop(job);
     }
 }
 
 static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_CRL_DB_PUSH,
-                                    CMS_CRL_DB_MAINT};
+                                    CMS_ACTION_DB_MAINT};
 
 cms_t *
 cms_new(const cms_config_t *cfg, char *why, size_t why_len)
@@ -547,7 +548,7 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
         return NULL;
     }
     self->hooks.work_size =
-            sizeof(s_work_t) > CMS_CRL_WORK_SIZE ? sizeof(s_work_t) : CMS_CRL_WORK_SIZE;
+            sizeof(s_work_t) > CMS_ACTION_WORK_SIZE ? sizeof(s_work_t) : CMS_ACTION_WORK_SIZE;
     self->hooks.start = s_start;
     self->hooks.drop = s_drop;
     self->hooks.tick = cms_crl_tick;

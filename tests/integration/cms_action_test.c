@@ -1,9 +1,12 @@
-/* crl_test.c — the CRL push (docs/cms.md "CRL push"): a revocation puts the CRL on
- * every managed device with certificates (checked with `openssl crl -CAfile` against
- * `obtctl ca export`), after which the device refuses the revoked certificate in a
- * certificate DTLS session (an `openssl s_client` presenting it); a device that was
- * offline gets it when it answers again; a kill -9 of CMS inside the push is resumed
- * after the restart; a --crl-refresh round pushes a newer CRL. */
+/* cms_action_test.c — CMS's own jobs after the hand-over (docs/cms.md). The CRL push:
+ * a revocation puts the CRL on every managed device with certificates (checked with
+ * `openssl crl -CAfile` against `obtctl ca export`), after which the device refuses
+ * the revoked certificate in a certificate DTLS session (an `openssl s_client`
+ * presenting it); a device that was offline gets it when it answers again; a kill -9
+ * of CMS inside the push is resumed after the restart; a --crl-refresh round pushes a
+ * newer CRL. `obtctl creds` lists what is on the device without any private data;
+ * `obtctl cred rm` removes one entry (and refuses the services' own keys), also
+ * across a kill -9. */
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <signal.h>
@@ -342,4 +345,124 @@ Test(crl, a_refresh_round_pushes_a_newer_crl, .init = s_setup, .fini = s_teardow
                  "the refreshed CRL did not reach the devices");
     unsigned long long later = s_check_device_crl(1, ca, NULL);
     cr_assert_gt(later, first, "the refresh did not push a newer CRL");
+}
+
+/* The credid of device idx's entry with credusage (or, usage NULL, of the PSK whose
+ * subject is subject), from its dump; 0 if none. */
+static long long
+s_credid(int idx, const char *usage, const char *subject)
+{
+    char *dev = s_dump_dev(idx);
+    const char *acl = strstr(dev, "\"acl2\":");
+    long long id = 0;
+    for (const char *c = strstr(dev, "{\"credid\":"); c && c < acl && id == 0;
+         c = strstr(c + 1, "{\"credid\":")) {
+        char u[64] = "", subj[64] = "";
+        (void) obt_json_str(c, "credusage", u, sizeof u);
+        (void) obt_json_str(c, "subjectuuid", subj, sizeof subj);
+        if (usage ? strcmp(u, usage) == 0 : strcmp(subj, subject) == 0) {
+            id = strtoll(c + 10, NULL, 10);
+        }
+    }
+    free(dev);
+    return id;
+}
+
+Test(cms_cred,
+     creds_lists_the_device_without_private_data_and_cred_rm_removes_one,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40];
+    s_begin(2, NULL, ca, uuid0);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char *dev = s_dump_dev(0);
+    char cms_key[33] = "", owner_key[33] = "";
+    cr_assert(obt_dump_cred_hex(dev, ids.cms, cms_key), "no CMS key on the device: %s", dev);
+    cr_assert(obt_dump_cred_hex(dev, ids.dots, owner_key));
+    free(dev);
+
+    const char *creds[] = {"--json", "creds", uuid0, NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(creds, &out), 0, "%s", out);
+    cr_log_info("%s", out);
+    cr_assert(strstr(out, "\"credusage\":\"oic.sec.cred.cert\""), "%s", out);
+    cr_assert(strstr(out, "\"credusage\":\"oic.sec.cred.trustca\""), "%s", out);
+    cr_assert(strstr(out, ids.cms) && strstr(out, ids.dots), "%s", out);
+    cr_assert(strstr(out, "\"has_privatedata\":true"), "%s", out);
+    cr_assert_null(strstr(out, cms_key), "CMS's key was shown");
+    cr_assert_null(strstr(out, owner_key), "the owner key was shown");
+    free(out);
+    /* CMS's record keeps what it read, without the keys either */
+    char store[700];
+    (void) snprintf(store, sizeof store, "%s/cms-store/data.mdb", s_dir);
+    char cmd[1000];
+    (void) snprintf(cmd, sizeof cmd, "od -An -v -tx1 %s | tr -d ' \\n'", store);
+    cr_assert_eq(obt_sh(cmd, &out), 0);
+    cr_assert_gt(strlen(out), 1000, "cannot read CMS's store");
+    cr_assert_null(strstr(out, cms_key), "CMS's key is in its store in the clear");
+    free(out);
+
+    /* the services' own keys are refused (exit 2), an unknown credid is not found */
+    char id[24];
+    (void) snprintf(id, sizeof id, "%lld", s_credid(0, NULL, ids.cms));
+    const char *rm_cms[] = {"cred", "rm", uuid0, id, NULL};
+    out = NULL;
+    cr_assert_eq(obt_ctl(&s_suite, rm_cms, &out), 2);
+    free(out);
+    const char *rm_none[] = {"cred", "rm", uuid0, "987654", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, rm_none, NULL), 3);
+    cr_assert_neq(s_credid(0, NULL, ids.cms), 0, "CMS's key was removed");
+
+    /* the identity certificate is removed; the device is back in RFNOP */
+    long long cert = s_credid(0, "oic.sec.cred.cert", NULL);
+    cr_assert_gt(cert, 0);
+    (void) snprintf(id, sizeof id, "%lld", cert);
+    const char *rm[] = {"cred", "rm", uuid0, id, NULL};
+    out = NULL;
+    cr_assert_eq(s_ctl(rm, &out), 0, "%s", out);
+    cr_assert_null(strstr(out, "oic.sec.cred.cert"), "still listed: %s", out);
+    free(out);
+    cr_assert_eq(s_credid(0, "oic.sec.cred.cert", NULL), 0, "still on the device");
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2);
+    const char *certs[] = {"--json", "certs", uuid0, NULL};
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_assert(strstr(out, "\"status\":\"removed\""), "%s", out);
+    free(out);
+}
+
+Test(cms_cred,
+     kill9_of_cms_inside_cred_rm_is_resumed,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40];
+    s_begin(2, "0:stop:1:DELETE:/oic/sec/cred", ca, uuid0);
+    long long cert = s_credid(0, "oic.sec.cred.cert", NULL);
+    cr_assert_gt(cert, 0);
+    char cmd[4096], id[24];
+    (void) snprintf(id, sizeof id, "%lld", cert);
+    /* obtctl waits for the answer: in the background, the kill cuts it short */
+    (void) snprintf(cmd, sizeof cmd,
+                    "%s/obtctl --keys-dir %s --gateway %s --dots %s --cms %s --ams %s cred rm %s "
+                    "%s > /dev/null 2>&1 &",
+                    obt_bin_dir(), s_suite.keys, s_suite.ep_gw, s_suite.ep_dots, s_suite.ep_cms,
+                    s_suite.ep_ams, uuid0, id);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "CMS never sent the DELETE");
+    int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE"); /* the log is appended to */
+    obt_proc_kill9(&s_suite.cms);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0);
+    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-DONE", done + 1, 30000), 0,
+                 "the resumed job did not end");
+    cr_assert_eq(s_credid(0, "oic.sec.cred.cert", NULL), 0, "still on the device");
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");
 }
