@@ -20,6 +20,8 @@ s_usage(FILE *out)
                  "       obtctl [--json] cert revoke UUID|SERIAL [--reason R]\n"
                  "           R: unspecified (default), keyCompromise, affiliationChanged,\n"
                  "           superseded, cessationOfOperation\n"
+                 "       obtctl [--json] cert renew UUID    a new identity certificate (the old\n"
+                 "           one revoked, the CRL pushed)\n"
                  "       obtctl [--json] crl show [--pem]    the CRL CMS signs now\n");
 }
 
@@ -290,6 +292,9 @@ int
 ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
 {
     const char *reason = "";
+    if (argc >= 2 && strcmp(argv[1], "renew") == 0) {
+        return ctl_cert_renew(o, argc, argv);
+    }
     bool ok = argc == 3 || (argc == 5 && strcmp(argv[3], "--reason") == 0);
     if (!ok || strcmp(argv[1], "revoke") != 0) {
         bool is_help = argc == 2 && strcmp(argv[1], "--help") == 0;

@@ -86,9 +86,10 @@ s_print_text(const cmn_creds_t *creds)
     }
 }
 
-/* Sends req to CMS; prints the device's creds from the answer. */
+/* Sends req to CMS; prints the device's creds from the answer (is_renew: the new
+ * certificate's serial instead). */
 static int
-s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid)
+s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid, bool is_renew)
 {
     uint8_t *data = NULL;
     size_t len = 0;
@@ -106,7 +107,23 @@ s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid)
         return CTL_EXIT_FAILED;
     }
     cmn_creds_t creds;
-    if (r->status != OBT__STATUS__STATUS_OK || r->body_case != OBT__SERVICE_REPLY__BODY_SHOW) {
+    bool is_answer =
+            r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__SERVICE_REPLY__BODY_SHOW;
+    if (is_answer && is_renew) {
+        if (o->json) {
+            printf("{\"device_uuid\":");
+            ctl_json_str(stdout, uuid);
+            printf(",\"cert_serial\":");
+            ctl_json_str(stdout, r->show->cert_serial);
+            printf(",\"cert_note\":");
+            ctl_json_str(stdout, r->show->cert_note);
+            printf("}\n");
+        } else {
+            printf("identity certificate renewed: serial %s (%s); the old one is revoked and "
+                   "the CRL queued for every device\n",
+                   r->show->cert_serial, r->show->cert_note);
+        }
+    } else if (!is_answer) {
         cmn_err_t err = cmn_err_from_status(r->status);
         (void) fprintf(stderr, "obtctl: obt-cms: %s\n", r->error[0] ? r->error : cmn_strerror(err));
         rc = err == CMN_ENOTFOUND   ? CTL_EXIT_NOTFOUND
@@ -152,7 +169,7 @@ ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv)
     list.device_uuid = argv[1];
     req.body_case = OBT__CMS__REQUEST__BODY_CRED_LIST;
     req.cred_list = &list;
-    return s_call(o, &req, argv[1]);
+    return s_call(o, &req, argv[1], false);
 }
 
 int
@@ -177,5 +194,23 @@ ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv)
     rm.credid = credid;
     req.body_case = OBT__CMS__REQUEST__BODY_CRED_REMOVE;
     req.cred_remove = &rm;
-    return s_call(o, &req, argv[2]);
+    return s_call(o, &req, argv[2], false);
+}
+
+int
+ctl_cert_renew(const ctl_opts_t *o, int argc, char **argv)
+{
+    cmn_uuid_t u;
+    if (argc != 3 || cmn_uuid_from_str(argv[2], &u) != CMN_OK) {
+        (void) fprintf(stderr,
+                       "usage: obtctl [--json] cert renew UUID   a new identity certificate "
+                       "for the device; the old one is revoked\n");
+        return CTL_EXIT_USAGE;
+    }
+    Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+    Obt__Cms__CertRenew rn = OBT__CMS__CERT_RENEW__INIT;
+    rn.device_uuid = argv[2];
+    req.body_case = OBT__CMS__REQUEST__BODY_CERT_RENEW;
+    req.cert_renew = &rn;
+    return s_call(o, &req, argv[2], true);
 }

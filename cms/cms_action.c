@@ -17,9 +17,11 @@
 #include "cmn_uuid.h"
 #include "cms_ca.h"
 #include "cms_crl.h"
+#include "cms_service.h"
 
 typedef enum {
-    PH_PLAN = 0, /* GET cred (creds, cred rm) */
+    PH_PLAN = 0, /* GET cred (creds, cred rm, cert renew) */
+    PH_CSR,      /* GET csr (cert renew): the key of the new certificate */
     PH_READ,     /* GET pstat */
     PH_RFPRO,    /* POST pstat dos.s=2 (from RFNOP) */
     PH_WRITE,    /* POST /oic/sec/crl, or DELETE /oic/sec/cred?credid= */
@@ -35,6 +37,12 @@ typedef struct {
     bool was_cert;              /* cred rm: it was the identity certificate */
     int refused_code;           /* the device refused the write: its code */
     uint64_t pushed;            /* crl push: the CRL number sent */
+    int64_t ta_credid;          /* renew: the device's trust anchor entry (replaced) */
+    int64_t cert_credid;        /* renew: its identity certificate entry (replaced) */
+    uint8_t *body;              /* renew: the cred POST (malloc'd; wiped: it may hold a key) */
+    size_t body_len;
+    char serial[65];  /* renew: the new certificate */
+    char key_from[8]; /* renew: "csr" or "cms" */
 } s_work_t;
 
 _Static_assert(sizeof(s_work_t) <= CMS_ACTION_WORK_SIZE, "CMS_ACTION_WORK_SIZE too small");
@@ -43,6 +51,112 @@ static void s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r);
 static void s_after_rfpro(cmn_svc_job_t *job);
 static void s_after_write(cmn_svc_job_t *job);
 static void s_end(cmn_svc_job_t *job);
+static void s_get(cmn_svc_job_t *job, const char *step, const char *path);
+
+/* renew: the entries to replace; the new certificate's key comes from GET csr. */
+static void
+s_plan_renew(cmn_svc_job_t *job, const cmn_creds_t *creds)
+{
+    s_work_t *w = job->work;
+    for (size_t i = 0; i < creds->n_creds; i++) {
+        const cmn_cred_t *c = &creds->creds[i];
+        if (c->credtype != CMN_CREDTYPE_CERT) {
+            continue;
+        }
+        if (strcmp(c->credusage, "oic.sec.cred.trustca") == 0 && c->subject_is_wildcard &&
+            w->ta_credid == 0) {
+            w->ta_credid = c->credid;
+        } else if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && w->cert_credid == 0) {
+            w->cert_credid = c->credid;
+        }
+    }
+    if (w->cert_credid == 0) {
+        cmn_svc_job_finish(job, CMN_ENOTFOUND,
+                           "the device holds no identity certificate to renew (a repair "
+                           "provisions one)",
+                           NULL);
+        return;
+    }
+    w->phase = PH_CSR;
+    s_get(job, "GET csr", "/oic/sec/csr");
+}
+
+/* renew: the key (the device's CSR, or a pair CMS makes), then the certificate issued
+ * and recorded, and its cred POST built, before the device leaves RFNOP. */
+static void
+s_on_csr(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+{
+    s_work_t *w = job->work;
+    EVP_PKEY *key = NULL;
+    uint8_t *priv = NULL;
+    size_t priv_len = 0;
+    char why[400] = "";
+    cmn_err_t err = cms_identity_key(job->head.uuid, r, &key, &priv, &priv_len, why, sizeof why);
+    if (err == CMN_OK) {
+        (void) snprintf(w->key_from, sizeof w->key_from, "%s", priv ? "cms" : "csr");
+        err = cms_identity_body(job->svc, job->head.uuid, key, priv, priv_len, w->ta_credid,
+                                w->cert_credid, w->serial, &w->body, &w->body_len);
+        if (err != CMN_OK) {
+            (void) snprintf(why, sizeof why, "cannot issue the certificate: %s", cmn_strerror(err));
+        }
+    }
+    OPENSSL_clear_free(priv, priv_len);
+    EVP_PKEY_free(key);
+    if (err != CMN_OK) {
+        char msg[460];
+        (void) snprintf(msg, sizeof msg, "GET csr: %s", why);
+        cmn_svc_job_finish(job, err, msg, NULL);
+        return;
+    }
+    w->phase = PH_READ;
+    s_get(job, "GET pstat", "/oic/sec/pstat");
+}
+
+/* The device's identity certificates still active but the new one. */
+typedef struct {
+    const char *except;
+    char serials[8][65];
+    size_t n;
+} s_old_t;
+
+static void
+s_collect_old(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_old_t *o = arg;
+    if (o->n < 8 && strcmp(c->status, "active") == 0 && strcmp(c->usage, "identity") == 0 &&
+        strcmp(c->serial, o->except) != 0) {
+        (void) snprintf(o->serials[o->n++], sizeof o->serials[0], "%s", c->serial);
+    }
+}
+
+/* renew, the new certificate on the device: the earlier ones are revoked (superseded)
+ * and the CRL queued for every device in the same writes. */
+static cmn_err_t
+s_revoke_old(cmn_svc_job_t *job)
+{
+    s_work_t *w = job->work;
+    cmn_kv_t *kv = cmn_svc_kv(job->svc);
+    s_old_t o = {w->serial, {{0}}, 0};
+    cmn_err_t err = cms_ca_each_cert(kv, job->head.uuid, s_collect_old, &o);
+    for (size_t i = 0; err == CMN_OK && i < o.n; i++) {
+        cms_crl_targets_t *t = cms_crl_targets_new(job->svc);
+        size_t count = 0;
+        err = t ? cms_ca_revoke_with(kv, o.serials[i], cms_ca_reason_code("superseded"),
+                                     cms_crl_queue_in_txn, t, &count)
+                : CMN_ESTORE;
+        err = err == CMN_ENOTFOUND ? CMN_OK : err;
+        cms_crl_targets_destroy(&t);
+        if (err == CMN_OK) {
+            cmn_log_notice("CMS-CERT-REVOKED",
+                           "dev=%s serial=%s superseded by %s; CRL queued for every device",
+                           job->head.uuid, o.serials[i], w->serial);
+        }
+    }
+    if (o.n > 0) {
+        cms_crl_kick(cms_crl_state(cmn_svc_hooks(job->svc)->arg));
+    }
+    return err;
+}
 
 void
 cms_action_run(cmn_svc_t *svc,
@@ -118,6 +232,11 @@ s_write(cmn_svc_job_t *job)
 {
     s_work_t *w = job->work;
     w->phase = PH_WRITE;
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+        cmn_svc_job_coap(job, "POST cred (renewed)", OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred",
+                         NULL, w->body, w->body_len, s_on_reply);
+        return;
+    }
     if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE) {
         char query[40];
         (void) snprintf(query, sizeof query, "credid=%lld",
@@ -175,6 +294,13 @@ s_record(cmn_svc_job_t *job, const cmn_creds_t *creds)
         dev.cms_device_cred.data = buf;
         dev.cms_device_cred.len = len;
     }
+    char note[96];
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+        (void) snprintf(note, sizeof note, "renewed (obtctl cert renew); key pair %s",
+                        strcmp(w->key_from, "csr") == 0 ? "of the device (CSR)" : "made by CMS");
+        dev.cert_serial = w->serial;
+        dev.cert_note = note;
+    }
     if (w->was_cert && held->cert_serial[0]) {
         (void) cms_ca_set_status(cmn_svc_kv(job->svc), held->cert_serial, "removed");
         cmn_log_notice("CMS-CERT-STATUS", "dev=%s serial=%s removed from the device",
@@ -216,6 +342,11 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     char why[200];
     if (cmn_creds_decode(r->payload.data, r->payload.len, &creds) != CMN_OK) {
         cmn_svc_job_finish(job, CMN_EPROTO, "GET cred: invalid CBOR from the device", NULL);
+        return;
+    }
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+        s_plan_renew(job, &creds);
+        cmn_creds_free(&creds);
         return;
     }
     int64_t credid = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE
@@ -327,6 +458,10 @@ s_end(cmn_svc_job_t *job)
                                                                                    : "the removal",
                         w->refused_code / 100, w->refused_code % 100);
         cmn_log_warn("CMS-ACTION-REFUSED", "dev=%s %s", job->head.uuid, why);
+        if (w->is_moved && w->phase == PH_RFNOP &&
+            w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRL_PUSH) {
+            (void) s_maint(job->svc, job->head.uuid, false); /* back in RFNOP */
+        }
         cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
         return;
     }
@@ -335,7 +470,16 @@ s_end(cmn_svc_job_t *job)
         s_get(job, "verify cred", "/oic/sec/cred");
         return;
     }
-    cmn_err_t err = cms_crl_delivered(job->svc, job->head.uuid, w->pushed);
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+        cmn_err_t rerr = s_revoke_old(job);
+        if (rerr != CMN_OK) {
+            cmn_svc_job_finish(job, rerr, "cannot revoke the replaced certificate", NULL);
+            return;
+        }
+        s_record(job, NULL);
+        return;
+    }
+    cmn_err_t err = cms_crl_delivered(job->svc, job->head.uuid, w->pushed, w->is_moved);
     if (err != CMN_OK) {
         cmn_svc_job_finish(job, err, "cannot record the CRL push", NULL);
         return;
@@ -348,6 +492,10 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 {
     s_work_t *w = job->work;
     char why[160];
+    if (w->phase == PH_CSR) {
+        s_on_csr(job, r); /* 4.04 is an answer too: no /oic/sec/csr */
+        return;
+    }
     unsigned want = w->phase == PH_PLAN || w->phase == PH_READ || w->phase == PH_VERIFY ? 205 : 204;
     if (w->phase != PH_WRITE && r->code != want) {
         (void) snprintf(why, sizeof why, "%s: device answered %u.%02u", job->step, r->code / 100,
@@ -366,14 +514,24 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     case PH_RFPRO:
         s_after_rfpro(job);
         return;
+    case PH_CSR:
+        return; /* answered above */
     case PH_WRITE: {
         bool is_delete = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE;
         bool ok = is_delete ? r->code == 202 || r->code == 404 : r->code == 204 || r->code == 201;
         w->refused_code = ok ? 0 : (int) r->code; /* back to RFNOP first, refused or not */
+        if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+            /* the device holds it now (or never will) */
+            (void) cms_ca_set_status(cmn_svc_kv(job->svc), w->serial, ok ? "active" : "abandoned");
+        }
         s_after_write(job);
         return;
     }
     case PH_RFNOP:
+        if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRL_PUSH) {
+            s_end(job); /* its maint record goes with the queue's (one write) */
+            return;
+        }
         if (s_maint(job->svc, job->head.uuid, false) != CMN_OK) {
             cmn_log_warn("CMS-ACTION-MAINT", "dev=%s cannot clear its maintenance record",
                          job->head.uuid);
@@ -402,6 +560,7 @@ cms_action_start(cmn_svc_job_t *job)
         return;
     case OBT__STORE__CMS_ACTION__BODY_CRED_READ:
     case OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE:
+    case OBT__STORE__CMS_ACTION__BODY_CERT_RENEW:
         w->phase = PH_PLAN;
         s_get(job, "GET cred", "/oic/sec/cred");
         return;
@@ -418,5 +577,11 @@ cms_action_drop(cmn_svc_job_t *job)
     if (w->act) {
         obt__store__cms_action__free_unpacked(w->act, NULL);
         w->act = NULL;
+    }
+    if (w->body) {
+        OPENSSL_cleanse(w->body, w->body_len); /* it may hold a private key */
+        free(w->body);
+        w->body = NULL;
+        w->body_len = 0;
     }
 }

@@ -341,7 +341,7 @@ s_on_cert_revoke(cmn_svc_t *svc,
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
 }
 
-/* creds and cred rm: a job of the device (cms_action.h), answered when it ends with an
+/* creds, cred rm and cert renew: a job of the device (cms_action.h), answered when it ends with an
  * obt.ServiceReply "show" (the device's record, its cred as read); refusals before the
  * job starts are answered here the same way. */
 static cmn_err_t
@@ -358,11 +358,16 @@ s_on_cred_job(cmn_svc_t *svc,
     Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
     Obt__Store__CmsCredRead rd = OBT__STORE__CMS_CRED_READ__INIT;
     Obt__Store__CmsCredRemove rm = OBT__STORE__CMS_CRED_REMOVE__INIT;
+    Obt__Store__CmsCertRenew rn = OBT__STORE__CMS_CERT_RENEW__INIT;
     const char *uuid = NULL;
     if (req->body_case == OBT__CMS__REQUEST__BODY_CRED_LIST) {
         uuid = req->cred_list->device_uuid;
         act.body_case = OBT__STORE__CMS_ACTION__BODY_CRED_READ;
         act.cred_read = &rd;
+    } else if (req->body_case == OBT__CMS__REQUEST__BODY_CERT_RENEW) {
+        uuid = req->cert_renew->device_uuid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CERT_RENEW;
+        act.cert_renew = &rn;
     } else {
         uuid = req->cred_remove->device_uuid;
         rm.credid = req->cred_remove->credid;
@@ -398,6 +403,7 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CRL_SHOW, "crl_show", CMN_PARTY_OPERATOR}, s_on_crl_show},
         {{OBT__CMS__REQUEST__BODY_CRED_LIST, "cred_list", CMN_PARTY_OPERATOR}, s_on_cred_job},
         {{OBT__CMS__REQUEST__BODY_CRED_REMOVE, "cred_remove", CMN_PARTY_OPERATOR}, s_on_cred_job},
+        {{OBT__CMS__REQUEST__BODY_CERT_RENEW, "cert_renew", CMN_PARTY_OPERATOR}, s_on_cred_job},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

@@ -450,14 +450,19 @@ cms_crl_body(cmn_svc_t *svc, uint8_t **ret_body, size_t *ret_len, uint64_t *ret_
 }
 
 cmn_err_t
-cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number)
+cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number, bool is_back)
 {
     cmn_kv_txn_t *txn = NULL;
     cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
     Obt__Store__CmsCrlPending *p = err == CMN_OK ? s_get_pending(txn, uuid) : NULL;
-    if (p && p->crl_number <= number) {
+    if (err == CMN_OK && is_back) {
+        /* the device is back in RFNOP: the end of the maintenance in the same write */
+        err = cmn_kv_del(txn, CMS_ACTION_DB_MAINT, uuid, 36);
+        err = err == CMN_ENOTFOUND ? CMN_OK : err;
+    }
+    if (err == CMN_OK && p && p->crl_number <= number) {
         err = cmn_kv_del(txn, CMS_CRL_DB_PUSH, uuid, 36);
-    } else if (p) {
+    } else if (err == CMN_OK && p) {
         p->next_ms = 0; /* a later CRL waits: at once */
         p->attempts = 0;
         err = cmn_kv_put_pb(txn, CMS_CRL_DB_PUSH, uuid, &p->base);

@@ -7,6 +7,7 @@
 #ifndef CMS_CRL_H
 #define CMS_CRL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,7 +15,7 @@
 
 #define CMS_CRL_DB_PUSH "crl_push" /* store.CmsCrlPending by device uuid */
 
-#define CMS_CRL_MAX_JOBS    64    /* CMS jobs running at once before the queue waits */
+#define CMS_CRL_MAX_JOBS    256   /* CMS jobs running at once before the queue waits */
 #define CMS_CRL_BACKOFF_MS  2000  /* wait before the 2nd try; doubles at each try */
 #define CMS_CRL_BACKOFF_MAX 30000 /* the longest wait between two tries */
 
@@ -58,7 +59,8 @@ void cms_crl_pending_free(char **uuids, size_t n);
  * of the DER), and its number. *ret_body is malloc'd. */
 cmn_err_t cms_crl_body(cmn_svc_t *svc, uint8_t **ret_body, size_t *ret_len, uint64_t *ret_number);
 /* Device uuid holds CRL number: its queue record goes (or, when a later CRL is queued,
- * it is tried again at once), CMS-CRL-PUSHED is logged and the queue is kicked. */
-cmn_err_t cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number);
+ * it is tried again at once) and, is_back, its "maint" record too (the job moved it
+ * back to RFNOP), in one write; CMS-CRL-PUSHED is logged and the queue is kicked. */
+cmn_err_t cms_crl_delivered(cmn_svc_t *svc, const char *uuid, uint64_t number, bool is_back);
 
 #endif

@@ -226,18 +226,18 @@ s_collect_others(const Obt__Store__CmsCert *c, void *arg)
     }
 }
 
-/* Sets the device's identity certificates in status from (but except) to status to:
- * an earlier run's certificate that never reached the device becomes "abandoned",
+/* Sets the identity certificates of device uuid in status from (but except) to status
+ * to: an earlier run's certificate that never reached the device becomes "abandoned",
  * the one a new certificate replaced on the device "replaced". */
 static void
-s_move_others(cmn_svc_job_t *job, const char *except, const char *from, const char *to)
+s_move_others(
+        cmn_svc_t *svc, const char *uuid, const char *except, const char *from, const char *to)
 {
     s_others_t o = {from, except, {{0}}, 0};
-    (void) cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_collect_others, &o);
+    (void) cms_ca_each_cert(cmn_svc_kv(svc), uuid, s_collect_others, &o);
     for (size_t i = 0; i < o.n; i++) {
-        (void) cms_ca_set_status(cmn_svc_kv(job->svc), o.serials[i], to);
-        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s %s -> %s", job->head.uuid, o.serials[i],
-                     from, to);
+        (void) cms_ca_set_status(cmn_svc_kv(svc), o.serials[i], to);
+        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s %s -> %s", uuid, o.serials[i], from, to);
     }
 }
 
@@ -296,7 +296,8 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     cmn_err_t err = cms_ca_set_status(kv, w->serial, "active");
     if (err == CMN_OK) {
-        s_move_others(job, w->serial, "active", "replaced"); /* the POST replaced it */
+        s_move_others(job->svc, job->head.uuid, w->serial, "active",
+                      "replaced"); /* the POST replaced it */
     }
     if (err != CMN_OK) {
         s_fail(job, err, "cannot record the certificate as active", cmn_strerror(err));
@@ -327,28 +328,31 @@ s_cert_cred(cmn_cred_t *c, int64_t credid, bool is_anchor, const cmn_uuid_t *sub
     (void) snprintf(c->pub_encoding, sizeof c->pub_encoding, "%s", CMN_ENC_PEM);
 }
 
-/* Issues the identity certificate over key (recorded before it leaves CMS) and POSTs
- * the trust anchor and the certificate (with its chain) in one cred request; priv
- * is the private key DER when CMS made the pair (sent as privatedata), else NULL. */
-static void
-s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t priv_len)
+cmn_err_t
+cms_identity_body(cmn_svc_t *svc,
+                  const char *uuid,
+                  EVP_PKEY *key,
+                  const uint8_t *priv,
+                  size_t priv_len,
+                  int64_t ta_credid,
+                  int64_t cert_credid,
+                  char ret_serial[65],
+                  uint8_t **ret_body,
+                  size_t *ret_len)
 {
-    s_work_t *w = job->work;
-    cms_t *cms = s_cms(job);
+    cms_t *cms = cmn_svc_hooks(svc)->arg;
     cms_ca_t *ca = cms_ca(cms);
     cmn_uuid_t u;
     X509 *leaf = NULL;
     char *anchor = NULL, *leaf_pem = NULL, *chain = NULL, *full = NULL;
     size_t alen = 0, llen = 0, clen = 0, count = 0;
-    uint8_t *body = NULL;
-    size_t blen = 0;
-    (void) cmn_uuid_from_str(job->head.uuid, &u);
-    s_move_others(job, "", "issued", "abandoned");
-    cmn_err_t err = cms_ca_issue(ca, cmn_svc_kv(job->svc), key, &u, CMS_CERT_IDENTITY,
-                                 cms_cert_validity_days(cms), &leaf, w->serial);
+    char serial[65] = "";
+    (void) cmn_uuid_from_str(uuid, &u);
+    s_move_others(svc, uuid, "", "issued", "abandoned");
+    cmn_err_t err = cms_ca_issue(ca, cmn_svc_kv(svc), key, &u, CMS_CERT_IDENTITY,
+                                 cms_cert_validity_days(cms), &leaf, serial);
     if (err != CMN_OK) {
-        s_fail(job, err, "cannot issue the identity certificate", cmn_strerror(err));
-        return;
+        return err;
     }
     err = CMN_ENOMEM;
     if (cms_ca_pem(cms_ca_anchor(ca), &anchor, &alen) != CMN_OK ||
@@ -361,8 +365,8 @@ s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t 
     memcpy(full, leaf_pem, llen);
     memcpy(full + llen, chain, clen + 1);
     cmn_cred_t creds[2];
-    s_cert_cred(&creds[0], w->ta_credid, true, NULL, anchor);
-    s_cert_cred(&creds[1], w->cert_credid, false, &u, full);
+    s_cert_cred(&creds[0], ta_credid, true, NULL, anchor);
+    s_cert_cred(&creds[1], cert_credid, false, &u, full);
     if (priv) {
         creds[1].present |= CMN_CRED_HAS_PRIVATEDATA;
         creds[1].priv_data = (uint8_t *) (uintptr_t) priv;
@@ -373,7 +377,7 @@ s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t 
     out.present = CMN_CREDS_HAS_CREDS;
     out.creds = creds;
     out.n_creds = 2;
-    err = cmn_creds_encode(&out, &body, &blen);
+    err = cmn_creds_encode(&out, ret_body, ret_len);
 out:
     free(anchor);
     free(leaf_pem);
@@ -381,8 +385,26 @@ out:
     free(full);
     X509_free(leaf);
     if (err != CMN_OK) {
-        (void) cms_ca_set_status(cmn_svc_kv(job->svc), w->serial, "abandoned");
-        s_fail(job, err, "cannot build the cred request", cmn_strerror(err));
+        (void) cms_ca_set_status(cmn_svc_kv(svc), serial, "abandoned");
+        return err;
+    }
+    (void) snprintf(ret_serial, 65, "%s", serial);
+    return CMN_OK;
+}
+
+/* Issues the identity certificate over key (recorded before it leaves CMS) and POSTs
+ * the trust anchor and the certificate (with its chain) in one cred request; priv
+ * is the private key DER when CMS made the pair (sent as privatedata), else NULL. */
+static void
+s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t priv_len)
+{
+    s_work_t *w = job->work;
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    cmn_err_t err = cms_identity_body(job->svc, job->head.uuid, key, priv, priv_len, w->ta_credid,
+                                      w->cert_credid, w->serial, &body, &blen);
+    if (err != CMN_OK) {
+        s_fail(job, err, "cannot issue the identity certificate", cmn_strerror(err));
         return;
     }
     cmn_svc_job_coap(job, "POST cred (certificates)", OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred",
@@ -393,55 +415,69 @@ out:
     free(body);
 }
 
-/* Without /oic/sec/csr (6.1 step 2): CMS makes the key pair and sends it. */
-static void
-s_key_by_cms(cmn_svc_job_t *job)
+cmn_err_t
+cms_identity_key(const char *uuid,
+                 const Obt__Gw__CoapReply *r,
+                 EVP_PKEY **ret_key,
+                 uint8_t **ret_priv,
+                 size_t *ret_priv_len,
+                 char *why,
+                 size_t why_len)
 {
-    s_work_t *w = job->work;
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    uint8_t *der = NULL;
-    int len = key ? i2d_PrivateKey(key, &der) : -1;
-    if (len <= 0) {
-        EVP_PKEY_free(key);
-        s_fail(job, CMN_ECRYPTO, "cannot make a P-256 key pair", NULL);
-        return;
+    *ret_priv = NULL;
+    *ret_priv_len = 0;
+    if (r->code == 404) { /* no /oic/sec/csr (6.1 step 2): CMS makes the pair and sends it */
+        EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        uint8_t *der = NULL;
+        int len = key ? i2d_PrivateKey(key, &der) : -1;
+        if (len <= 0) {
+            EVP_PKEY_free(key);
+            (void) snprintf(why, why_len, "cannot make a P-256 key pair");
+            return CMN_ECRYPTO;
+        }
+        *ret_key = key;
+        *ret_priv = der;
+        *ret_priv_len = (size_t) len;
+        return CMN_OK;
     }
-    w->key_from = "cms";
-    s_issue_and_post(job, key, der, (size_t) len);
-    OPENSSL_clear_free(der, (size_t) len);
-    EVP_PKEY_free(key);
+    if (r->code != 205) {
+        (void) snprintf(why, why_len, "device answered %u.%02u", r->code / 100, r->code % 100);
+        return CMN_EDEVICE;
+    }
+    cmn_csr_t csr;
+    if (cmn_csr_decode(r->payload.data, r->payload.len, &csr) != CMN_OK) {
+        (void) snprintf(why, why_len, "invalid CBOR or CSR encoding from the device");
+        return CMN_EPROTO;
+    }
+    cmn_uuid_t u;
+    char reason[300] = "";
+    (void) cmn_uuid_from_str(uuid, &u);
+    cmn_err_t err = cms_csr_check(csr.data, csr.len, strcmp(csr.encoding, CMN_ENC_PEM) == 0, &u,
+                                  ret_key, reason, sizeof reason);
+    cmn_csr_free(&csr);
+    if (err != CMN_OK) {
+        cmn_log_warn("CMS-CSR-REFUSED", "dev=%s %s", uuid, reason);
+        (void) snprintf(why, why_len, "CSR refused, nothing written: %s", reason);
+    }
+    return err;
 }
 
 static void
 s_on_csr(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 {
     s_work_t *w = job->work;
-    if (r->code == 404) {
-        s_key_by_cms(job);
-        return;
-    }
-    if (!s_code_ok(job, r, 205, 205)) {
-        return;
-    }
-    cmn_csr_t csr;
-    if (cmn_csr_decode(r->payload.data, r->payload.len, &csr) != CMN_OK) {
-        s_fail(job, CMN_EPROTO, "invalid CBOR or CSR encoding from the device", NULL);
-        return;
-    }
-    cmn_uuid_t u;
     EVP_PKEY *key = NULL;
-    char why[300] = "";
-    (void) cmn_uuid_from_str(job->head.uuid, &u);
-    cmn_err_t err = cms_csr_check(csr.data, csr.len, strcmp(csr.encoding, CMN_ENC_PEM) == 0, &u,
-                                  &key, why, sizeof why);
-    cmn_csr_free(&csr);
+    uint8_t *priv = NULL;
+    size_t priv_len = 0;
+    char why[400] = "";
+    cmn_err_t err = cms_identity_key(job->head.uuid, r, &key, &priv, &priv_len, why, sizeof why);
     if (err != CMN_OK) {
-        cmn_log_warn("CMS-CSR-REFUSED", "dev=%s %s", job->head.uuid, why);
-        s_fail(job, err, "CSR refused, nothing written", why);
+        s_fail(job, err, why, NULL);
         return;
     }
-    w->key_from = "csr";
-    s_issue_and_post(job, key, NULL, 0);
+    w->key_from = priv ? "cms" : "csr";
+    s_issue_and_post(job, key, priv, priv_len);
+    OPENSSL_clear_free(priv, priv_len);
     EVP_PKEY_free(key);
 }
 

@@ -172,15 +172,13 @@ s_check_device_crl(int idx, const char *ca, const char *serial)
     return n;
 }
 
-/* An `openssl s_client` certificate session to device idx presenting device
- * from's identity certificate and key (its own csr-key.pem); true if the handshake
- * ended with a cipher and no alert; ret_alert (64 bytes, may be NULL) gets the
- * alert s_client reports ("alert certificate revoked"). */
-static bool
-s_cert_session(int idx, int from, char *ret_alert)
+/* Writes device from's identity certificate (its cred entry, the chain) to leaf and
+ * the path of its key (its own csr-key.pem) to key (700 bytes). */
+static void
+s_save_leaf(int from, const char *leaf, char *key)
 {
     char *dev = s_dump_dev(from);
-    char dir[600], leaf[700], key[700], cmd[2400], coaps[200];
+    char dir[600];
     static char hex[16384];
     cr_assert(obt_json_str(dev, "dir", dir, sizeof dir));
     const char *c = strstr(dev, "\"oic.sec.cred.cert\"");
@@ -191,9 +189,18 @@ s_cert_session(int idx, int from, char *ret_alert)
     }
     cr_assert(obt_json_str(open, "publicdata_hex", hex, sizeof hex));
     free(dev);
-    (void) snprintf(leaf, sizeof leaf, "%s/leaf-%d.pem", s_dir, from);
-    (void) snprintf(key, sizeof key, "%s/csr-key.pem", dir);
+    (void) snprintf(key, 700, "%s/csr-key.pem", dir);
     cr_assert_eq(obt_write_hex(leaf, hex), 0);
+}
+
+/* An `openssl s_client` certificate session to device idx presenting the certificate
+ * in leaf with its key; true if the handshake ended with a cipher and no alert;
+ * ret_alert (64 bytes, may be NULL) gets the alert s_client reports ("alert
+ * certificate revoked"). */
+static bool
+s_cert_session_with(int idx, const char *leaf, const char *key, char *ret_alert)
+{
+    char cmd[2400], coaps[200];
     cr_assert_eq(obt_devsim_field(&s_sim, idx, " coaps=", coaps, sizeof coaps), 0);
     cr_assert(strncmp(coaps, "coaps://", 8) == 0, "%s", coaps);
     (void) snprintf(cmd, sizeof cmd,
@@ -210,13 +217,22 @@ s_cert_session(int idx, int from, char *ret_alert)
         const char *a = strstr(out, "alert ");
         (void) snprintf(ret_alert, 64, "%.*s", a ? (int) strcspn(a, ":\n") : 0, a ? a : "");
     }
-    cr_log_info("s_client to device %d with device %d's certificate: %s", idx, from,
-                ok ? "handshake done" : "refused");
+    cr_log_info("s_client to device %d with %s: %s", idx, leaf, ok ? "handshake done" : "refused");
     if (!ok) {
         cr_log_info("%s", out);
     }
     free(out);
     return ok;
+}
+
+/* s_cert_session_with device from's current certificate. */
+static bool
+s_cert_session(int idx, int from, char *ret_alert)
+{
+    char leaf[700], key[700];
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf-%d.pem", s_dir, from);
+    s_save_leaf(from, leaf, key);
+    return s_cert_session_with(idx, leaf, key, ret_alert);
 }
 
 Test(crl,
@@ -465,4 +481,56 @@ Test(cms_cred,
     cr_assert_eq(s_credid(0, "oic.sec.cred.cert", NULL), 0, "still on the device");
     size_t total = 0;
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");
+}
+
+Test(cms_cert,
+     renew_replaces_the_certificate_and_the_old_one_is_revoked_everywhere,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40], old_serial[80], new_serial[80];
+    s_begin(2, NULL, ca, uuid0);
+    s_serial_of(uuid0, old_serial, sizeof old_serial);
+    char old_leaf[700], key[700];
+    (void) snprintf(old_leaf, sizeof old_leaf, "%s/leaf-old.pem", s_dir);
+    s_save_leaf(0, old_leaf, key);
+
+    const char *renew[] = {"--json", "cert", "renew", uuid0, NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(renew, &out), 0, "%s", out);
+    cr_assert(obt_json_str(out, "cert_serial", new_serial, sizeof new_serial), "%s", out);
+    cr_assert(strstr(out, "renewed"), "%s", out);
+    cr_assert_str_neq(new_serial, old_serial);
+    free(out);
+    s_serial_of(uuid0, new_serial, sizeof new_serial); /* the record agrees */
+    cr_assert_str_neq(new_serial, old_serial);
+    /* the device holds the new certificate (verified by openssl) and nothing older */
+    char new_leaf[700], cmd[4096];
+    (void) snprintf(new_leaf, sizeof new_leaf, "%s/leaf-new.pem", s_dir);
+    s_save_leaf(0, new_leaf, key);
+    (void) snprintf(cmd, sizeof cmd,
+                    "openssl verify -x509_strict -CAfile %s %s >/dev/null 2>&1 && "
+                    "openssl x509 -in %s -noout -serial",
+                    ca, new_leaf, new_leaf);
+    cr_assert_eq(obt_sh(cmd, &out), 0, "%s", out);
+    for (char *p = out; *p; p++) {
+        *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    cr_assert(strstr(out, new_serial), "the device holds %s, CMS recorded %s", out, new_serial);
+    free(out);
+    const char *certs[] = {"--json", "certs", uuid0, NULL};
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_assert(strstr(out, "\"status\":\"revoked\""), "the old certificate is not revoked: %s", out);
+    free(out);
+    /* the CRL with the old serial reaches both devices; device 1 refuses the old
+     * certificate and takes the new one */
+    free(s_wait_pushed(60));
+    (void) s_check_device_crl(1, ca, old_serial);
+    char alert[64] = "";
+    cr_assert_not(s_cert_session_with(1, old_leaf, key, alert), "the old certificate works");
+    cr_assert_str_eq(alert, "alert certificate revoked");
+    cr_assert(s_cert_session_with(1, new_leaf, key, NULL), "the renewed certificate is refused");
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2);
 }
