@@ -40,7 +40,8 @@ ams_acl_baseline(const cmn_uuid_t *dots,
     s_ace(&out[1], CMN_ACE_SUBJECT_UUID, cms, csr, 1, CMN_PERM_R);
     s_ace(&out[2], CMN_ACE_SUBJECT_CONNTYPE, NULL, pub, 3, CMN_PERM_R);
     s_ace(&out[3], CMN_ACE_SUBJECT_UUID, ams, pstat, 1, CMN_PERM_R | CMN_PERM_U);
-    /* CMS moves a device to RFPRO and back for its own cred writes (pairwise links) */
+    /* CMS moves a device to RFPRO and back for its own writes (pairwise links, CRL,
+     * cred removal) */
     s_ace(&out[4], CMN_ACE_SUBJECT_UUID, cms, pstat, 1, CMN_PERM_R | CMN_PERM_U);
 }
 

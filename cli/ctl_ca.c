@@ -20,6 +20,8 @@ s_usage(FILE *out)
                  "       obtctl [--json] cert revoke UUID|SERIAL [--reason R]\n"
                  "           R: unspecified (default), keyCompromise, affiliationChanged,\n"
                  "           superseded, cessationOfOperation\n"
+                 "       obtctl [--json] cert renew UUID    a new identity certificate (the old\n"
+                 "           one revoked, the CRL pushed)\n"
                  "       obtctl [--json] crl show [--pem]    the CRL CMS signs now\n");
 }
 
@@ -246,16 +248,26 @@ s_print_crl(const ctl_opts_t *o, const Obt__Cms__Reply *r, bool is_pem, bool is_
             printf("%s", i ? "," : "");
             ctl_json_str(stdout, c->revoked[i]);
         }
+        printf("],\"number\":%llu,\"pending\":[", (unsigned long long) c->number);
+        for (size_t i = 0; i < c->n_pending; i++) {
+            printf("%s", i ? "," : "");
+            ctl_json_str(stdout, c->pending[i]);
+        }
         printf("]}\n");
         return CTL_EXIT_OK;
     }
     if (is_revoke) {
         printf("revoked %u certificate(s)\n", c->count);
     }
-    printf("CRL this update: %s\nCRL next update: %s\nrevoked:         %zu\n", c->this_update,
-           c->next_update, c->n_revoked);
+    printf("CRL number:      %llu\nCRL this update: %s\nCRL next update: %s\nrevoked:         "
+           "%zu\n",
+           (unsigned long long) c->number, c->this_update, c->next_update, c->n_revoked);
     for (size_t i = 0; i < c->n_revoked; i++) {
         printf("  %s\n", c->revoked[i]);
+    }
+    printf("push pending:    %zu device(s)\n", c->n_pending);
+    for (size_t i = 0; i < c->n_pending; i++) {
+        printf("  %s\n", c->pending[i]);
     }
     return CTL_EXIT_OK;
 }
@@ -278,6 +290,9 @@ int
 ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
 {
     const char *reason = "";
+    if (argc >= 2 && strcmp(argv[1], "renew") == 0) {
+        return ctl_cert_renew(o, argc, argv);
+    }
     bool ok = argc == 3 || (argc == 5 && strcmp(argv[3], "--reason") == 0);
     if (!ok || strcmp(argv[1], "revoke") != 0) {
         bool is_help = argc == 2 && strcmp(argv[1], "--help") == 0;

@@ -53,7 +53,8 @@ static const struct {
         {"deny", ctl_cmd_deny, "deny A B                      remove what allow A B placed"},
         {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
-        {"cert", ctl_cmd_cert, "cert revoke UUID|SERIAL [--reason R]  revoke (the CRL CMS signs)"},
+        {"cert", ctl_cmd_cert,
+         "cert revoke UUID|SERIAL [--reason R] | renew UUID  revoke (CRL pushed), renew"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
         {"pair", ctl_cmd_pair,
          "pair A B [--oscore]           a pairwise PSK (or OSCORE) on A and B (CMS)"},
@@ -61,6 +62,8 @@ static const struct {
          "unpair A B                    remove the pairwise PSK of A and B"},
         {"links", ctl_cmd_links,
          "links [UUID]                  CMS's pairwise links (of one device)"},
+        {"creds", ctl_cmd_creds, "creds UUID                    the device's credentials (CMS)"},
+        {"cred", ctl_cmd_cred, "cred rm UUID CREDID           remove one of them (a CMS job)"},
 };
 
 static void

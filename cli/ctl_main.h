@@ -108,6 +108,10 @@ int ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_pair(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_unpair(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_links(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv);
+/* obtctl cert renew UUID (argv[1] is "renew"; ctl_cred.c). */
+int ctl_cert_renew(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

@@ -10,6 +10,9 @@
 #include "cmn_cert.h"
 #include "cmn_dispatch.h"
 #include "cmn_log.h"
+#include "cmn_uuid.h"
+#include "cms_action.h"
+#include "cms_crl.h"
 #include "cms_pair.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
@@ -233,11 +236,18 @@ s_send_crl(cmn_svc_t *svc,
     STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
     int n = revs ? sk_X509_REVOKED_num(revs) : 0;
     char **serials = calloc((size_t) n + 1, sizeof *serials);
+    char **pending = NULL;
+    size_t n_pending = 0;
+    uint64_t number = 0;
+    if (cms_crl_pending(svc, &pending, &n_pending) != CMN_OK ||
+        cms_ca_crl_number(cmn_svc_kv(svc), &number) != CMN_OK) {
+        err = CMN_ESTORE;
+    }
     BIO *b = BIO_new(BIO_s_mem());
     char *pem = NULL;
     long plen = b && PEM_write_bio_X509_CRL(b, crl) == 1 ? BIO_get_mem_data(b, &pem) : -1;
     char *text = plen >= 0 ? calloc(1, (size_t) plen + 1) : NULL;
-    err = serials && text ? CMN_OK : CMN_ENOMEM;
+    err = err != CMN_OK ? err : serials && text ? CMN_OK : CMN_ENOMEM;
     for (int i = 0; err == CMN_OK && i < n; i++) {
         BIGNUM *bn = ASN1_INTEGER_to_BN(
                 X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i)), NULL);
@@ -256,6 +266,9 @@ s_send_crl(cmn_svc_t *svc,
         info.revoked = serials;
         info.n_revoked = (size_t) n;
         info.count = (uint32_t) count;
+        info.number = number;
+        info.pending = pending;
+        info.n_pending = n_pending;
         reply->body_case = OBT__CMS__REPLY__BODY_CRL;
         reply->crl = &info;
         err = s_send(svc, peer, reply);
@@ -264,6 +277,7 @@ s_send_crl(cmn_svc_t *svc,
         OPENSSL_free(serials[i]);
     }
     free(serials);
+    cms_crl_pending_free(pending, n_pending);
     free(text);
     BIO_free(b);
     X509_CRL_free(crl);
@@ -302,7 +316,16 @@ s_on_cert_revoke(cmn_svc_t *svc,
         return CMN_EINVAL;
     }
     size_t count = 0;
-    cmn_err_t err = cms_ca_revoke(cmn_svc_kv(svc), r->target, reason, &count);
+    /* the devices that get the new CRL are queued in the revocation's own write */
+    cms_crl_targets_t *targets = cms_crl_targets_new(svc);
+    if (targets == NULL) {
+        (void) snprintf(error, error_len, "cannot read the device records");
+        return CMN_ESTORE;
+    }
+    cmn_err_t err = cms_ca_revoke_with(cmn_svc_kv(svc), r->target, reason, cms_crl_queue_in_txn,
+                                       targets, &count);
+    size_t n_targets = cms_crl_targets_count(targets);
+    cms_crl_targets_destroy(&targets);
     if (err == CMN_ENOTFOUND) {
         (void) snprintf(error, error_len,
                         "no certificate in use with this serial or for this device");
@@ -312,9 +335,58 @@ s_on_cert_revoke(cmn_svc_t *svc,
         (void) snprintf(error, error_len, "cannot record the revocation: %s", cmn_strerror(err));
         return err;
     }
-    cmn_log_notice("CMS-CERT-REVOKED", "%zu certificate(s) of \"%s\" revoked (reason %d)", count,
-                   r->target, reason);
+    cmn_log_notice("CMS-CERT-REVOKED",
+                   "%zu certificate(s) of \"%s\" revoked (reason %d); CRL queued for %zu device(s)",
+                   count, r->target, reason, n_targets);
+    cms_crl_kick(cms_crl_state(cms));
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
+}
+
+/* creds, cred rm and cert renew: a job of the device (cms_action.h), answered when it ends with an
+ * obt.ServiceReply "show" (the device's record, its cred as read); refusals before the
+ * job starts are answered here the same way. */
+static cmn_err_t
+s_on_cred_job(cmn_svc_t *svc,
+              cms_t *cms,
+              zframe_t *peer,
+              const Obt__Cms__Request *req,
+              Obt__Cms__Reply *reply,
+              char *error,
+              size_t error_len)
+{
+    (void) cms;
+    (void) reply;
+    Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
+    Obt__Store__CmsCredRead rd = OBT__STORE__CMS_CRED_READ__INIT;
+    Obt__Store__CmsCredRemove rm = OBT__STORE__CMS_CRED_REMOVE__INIT;
+    Obt__Store__CmsCertRenew rn = OBT__STORE__CMS_CERT_RENEW__INIT;
+    const char *uuid = NULL;
+    if (req->body_case == OBT__CMS__REQUEST__BODY_CRED_LIST) {
+        uuid = req->cred_list->device_uuid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CRED_READ;
+        act.cred_read = &rd;
+    } else if (req->body_case == OBT__CMS__REQUEST__BODY_CERT_RENEW) {
+        uuid = req->cert_renew->device_uuid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CERT_RENEW;
+        act.cert_renew = &rn;
+    } else {
+        uuid = req->cred_remove->device_uuid;
+        rm.credid = req->cred_remove->credid;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE;
+        act.cred_remove = &rm;
+    }
+    cmn_uuid_t u;
+    if (cmn_uuid_from_str(uuid, &u) != CMN_OK) {
+        (void) snprintf(error, error_len, "device_uuid: not a UUID");
+    } else if (act.body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE && rm.credid < 1) {
+        (void) snprintf(error, error_len, "credid: must be 1 or more");
+    }
+    if (error[0]) {
+        cmn_svc_answer(svc, peer, req->corr_id, CMN_EINVAL, error, 0, NULL);
+        return CMN_OK; /* answered */
+    }
+    cms_action_run(svc, peer, req->corr_id, uuid, &act);
+    return CMN_OK;
 }
 
 /* The parties column (docs/security.md): the operator reads the CA and the records. */
@@ -333,6 +405,9 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_PAIR, "pair", CMN_PARTY_OPERATOR}, cms_pair_on_pair},
         {{OBT__CMS__REQUEST__BODY_UNPAIR, "unpair", CMN_PARTY_OPERATOR}, cms_pair_on_unpair},
         {{OBT__CMS__REQUEST__BODY_LINK_LIST, "link_list", CMN_PARTY_OPERATOR}, cms_pair_on_links},
+        {{OBT__CMS__REQUEST__BODY_CRED_LIST, "cred_list", CMN_PARTY_OPERATOR}, s_on_cred_job},
+        {{OBT__CMS__REQUEST__BODY_CRED_REMOVE, "cred_remove", CMN_PARTY_OPERATOR}, s_on_cred_job},
+        {{OBT__CMS__REQUEST__BODY_CERT_RENEW, "cert_renew", CMN_PARTY_OPERATOR}, s_on_cred_job},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

@@ -806,6 +806,64 @@ s_collect_revoke(const Obt__Store__CmsCert *c, void *arg)
 cmn_err_t
 cms_ca_revoke(cmn_kv_t *kv, const char *target, int reason, size_t *ret_count)
 {
+    return cms_ca_revoke_with(kv, target, reason, NULL, NULL, ret_count);
+}
+
+#define S_CRL_NUMBER "crl-number"
+
+/* The stored CRL number, 0 if none yet. */
+static uint64_t
+s_crl_number(cmn_kv_txn_t *txn)
+{
+    void *val = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+    if (cmn_kv_get(txn, CMS_CA_DB_CA, S_CRL_NUMBER, strlen(S_CRL_NUMBER), &val, &len) == CMN_OK) {
+        for (size_t i = 0; len == 8 && i < 8; i++) {
+            n = n << 8 | ((const uint8_t *) val)[i];
+        }
+        free(val);
+    }
+    return n;
+}
+
+cmn_err_t
+cms_ca_crl_bump(cmn_kv_txn_t *txn, uint64_t *ret_number)
+{
+    uint64_t now = (uint64_t) time(NULL);
+    uint64_t old = s_crl_number(txn);
+    uint64_t n = old + 1 > now ? old + 1 : now;
+    uint8_t be[8];
+    for (size_t i = 0; i < 8; i++) {
+        be[i] = (uint8_t) (n >> (56 - 8 * i));
+    }
+    cmn_err_t err = cmn_kv_put(txn, CMS_CA_DB_CA, S_CRL_NUMBER, strlen(S_CRL_NUMBER), be, 8);
+    if (err == CMN_OK) {
+        *ret_number = n;
+    }
+    return err;
+}
+
+cmn_err_t
+cms_ca_crl_number(cmn_kv_t *kv, uint64_t *ret_number)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(kv, false, &txn);
+    if (err == CMN_OK) {
+        *ret_number = s_crl_number(txn);
+        cmn_kv_abort(&txn);
+    }
+    return err;
+}
+
+cmn_err_t
+cms_ca_revoke_with(cmn_kv_t *kv,
+                   const char *target,
+                   int reason,
+                   cms_ca_in_txn_fn *in_txn,
+                   void *arg,
+                   size_t *ret_count)
+{
     s_revoke_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
         return CMN_ENOMEM;
@@ -837,6 +895,9 @@ cms_ca_revoke(cmn_kv_t *kv, const char *target, int reason, size_t *ret_count)
             rec->status = old;
             obt__store__cms_cert__free_unpacked(rec, NULL);
         }
+    }
+    if (err == CMN_OK && txn && in_txn) {
+        err = in_txn(txn, arg);
     }
     if (err == CMN_OK && txn) {
         err = cmn_kv_commit(&txn);
@@ -886,6 +947,10 @@ cmn_err_t
 cms_ca_crl(cms_ca_t *self, cmn_kv_t *kv, long next_update_s, X509_CRL **ret_crl)
 {
     time_t now = time(NULL);
+    uint64_t stored = 0;
+    if (cms_ca_crl_number(kv, &stored) != CMN_OK) {
+        return CMN_ESTORE;
+    }
     s_crl_t x = {X509_CRL_new(), false};
     ASN1_TIME *last = ASN1_TIME_set(NULL, now);
     ASN1_TIME *next = ASN1_TIME_adj(NULL, now, 0, next_update_s);
@@ -894,7 +959,7 @@ cms_ca_crl(cms_ca_t *self, cmn_kv_t *kv, long next_update_s, X509_CRL **ret_crl)
               X509_CRL_set_issuer_name(x.crl, X509_get_subject_name(self->cert)) == 1 &&
               X509_CRL_set1_lastUpdate(x.crl, last) == 1 &&
               X509_CRL_set1_nextUpdate(x.crl, next) == 1 &&
-              ASN1_INTEGER_set_int64(number, (int64_t) now) == 1 &&
+              ASN1_INTEGER_set_uint64(number, stored ? stored : (uint64_t) now) == 1 &&
               X509_CRL_add1_ext_i2d(x.crl, NID_crl_number, number, 0, 0) == 1;
     cmn_err_t err = ok ? cms_ca_each_cert(kv, NULL, s_add_revoked, &x) : CMN_ENOMEM;
     if (err == CMN_OK && (x.failed || X509_CRL_sort(x.crl) != 1 ||

@@ -121,9 +121,28 @@ int cms_ca_reason_code(const char *name);
  * none of the device's is still in use). */
 cmn_err_t cms_ca_revoke(cmn_kv_t *kv, const char *target, int reason, size_t *ret_count);
 
-/* A v2 CRL signed by the CA: thisUpdate now, nextUpdate now + next_update_s, a CRL
- * number (the time), every revoked certificate with its date and reason. *ret_crl is
- * owned by the caller (X509_CRL_free). */
+/* What a caller adds to the revocation's write (cms_ca_revoke_with): CMS queues the
+ * CRL push in the same transaction. A failure aborts the whole write. */
+typedef cmn_err_t(cms_ca_in_txn_fn)(cmn_kv_txn_t *txn, void *arg);
+/* cms_ca_revoke, with in_txn (may be NULL) called inside its write before the commit
+ * (only when something is revoked). */
+cmn_err_t cms_ca_revoke_with(cmn_kv_t *kv,
+                             const char *target,
+                             int reason,
+                             cms_ca_in_txn_fn *in_txn,
+                             void *arg,
+                             size_t *ret_count);
+
+/* A new CRL number in txn ("ca" db, "crl-number"): max(the last + 1, the time in
+ * seconds), so numbers only grow, even across a clock set back. */
+cmn_err_t cms_ca_crl_bump(cmn_kv_txn_t *txn, uint64_t *ret_number);
+/* The current CRL number (0 before the first revocation or refresh). */
+cmn_err_t cms_ca_crl_number(cmn_kv_t *kv, uint64_t *ret_number);
+
+/* A v2 CRL signed by the CA: thisUpdate now, nextUpdate now + next_update_s, the
+ * current CRL number (cms_ca_crl_number; the time before any), every revoked
+ * certificate with its date and reason. *ret_crl is owned by the caller
+ * (X509_CRL_free). */
 cmn_err_t cms_ca_crl(cms_ca_t *self, cmn_kv_t *kv, long next_update_s, X509_CRL **ret_crl);
 
 /* PEM of one certificate (malloc'd, NUL-terminated; caller frees). */

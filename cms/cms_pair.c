@@ -262,18 +262,18 @@ s_answer(cmn_svc_t *svc,
 static cmn_err_t
 s_pack_action(const Obt__Store__CmsLink *link, uint8_t **ret_buf, size_t *ret_len)
 {
-    Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
-    Obt__Cms__Pair pair = OBT__CMS__PAIR__INIT;
+    Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
+    Obt__Store__CmsPairAction pair = OBT__STORE__CMS_PAIR_ACTION__INIT;
     pair.a = link->a;
     pair.b = link->b;
-    req.body_case = OBT__CMS__REQUEST__BODY_PAIR;
-    req.pair = &pair;
-    size_t len = obt__cms__request__get_packed_size(&req);
+    act.body_case = OBT__STORE__CMS_ACTION__BODY_PAIR;
+    act.pair = &pair;
+    size_t len = obt__store__cms_action__get_packed_size(&act);
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
         return CMN_ENOMEM;
     }
-    (void) obt__cms__request__pack(&req, buf);
+    (void) obt__store__cms_action__pack(&act, buf);
     *ret_buf = buf;
     *ret_len = len;
     return CMN_OK;
@@ -913,16 +913,27 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
 }
 
-/* The Pair request of an action (unpacked: the caller frees it), or NULL. */
-static Obt__Cms__Request *
+/* The pair half of a stored CMS action (unpacked: the caller frees it), or NULL when
+ * the action is another CMS job's (CRL push, creds: cms_action.c). */
+static Obt__Store__CmsAction *
 s_unpack_action(const uint8_t *action, size_t len)
 {
-    Obt__Cms__Request *req = obt__cms__request__unpack(NULL, len, action);
-    if (req && req->body_case != OBT__CMS__REQUEST__BODY_PAIR) {
-        obt__cms__request__free_unpacked(req, NULL);
-        req = NULL;
+    Obt__Store__CmsAction *act = obt__store__cms_action__unpack(NULL, len, action);
+    if (act && act->body_case != OBT__STORE__CMS_ACTION__BODY_PAIR) {
+        obt__store__cms_action__free_unpacked(act, NULL);
+        act = NULL;
     }
-    return req;
+    return act;
+}
+
+bool
+cms_pair_is_pair_action(const uint8_t *action, size_t len)
+{
+    Obt__Store__CmsAction *act = s_unpack_action(action, len);
+    if (act) {
+        obt__store__cms_action__free_unpacked(act, NULL);
+    }
+    return act != NULL;
 }
 
 void
@@ -930,7 +941,7 @@ cms_pair_job_start(cmn_svc_job_t *job)
 {
     s_work_t *w = job->work;
     OPENSSL_cleanse(w, sizeof *w);
-    Obt__Cms__Request *req = s_unpack_action(job->action, job->action_len);
+    Obt__Store__CmsAction *req = s_unpack_action(job->action, job->action_len);
     if (req == NULL) {
         cmn_svc_job_finish(job, CMN_EPROTO, "the stored action does not unpack", NULL);
         return;
@@ -939,7 +950,7 @@ cms_pair_job_start(cmn_svc_job_t *job)
     s_order(req->pair->a, req->pair->b, &a, &b, w->key);
     w->is_a = strcmp(job->head.uuid, a) == 0;
     (void) snprintf(w->other, sizeof w->other, "%s", w->is_a ? b : a);
-    obt__cms__request__free_unpacked(req, NULL);
+    obt__store__cms_action__free_unpacked(req, NULL);
     Obt__Store__CmsLink *link = NULL;
     cmn_err_t err = s_get(job->svc, w->key, &link);
     if (err != CMN_OK) {
@@ -987,7 +998,7 @@ cms_pair_ended(cmn_svc_t *svc,
                zframe_t **peer_p,
                uint64_t corr_id)
 {
-    Obt__Cms__Request *req = s_unpack_action(action, action_len);
+    Obt__Store__CmsAction *req = s_unpack_action(action, action_len);
     if (req == NULL) {
         return; /* not a link job: the core answers */
     }
@@ -996,7 +1007,7 @@ cms_pair_ended(cmn_svc_t *svc,
     s_order(req->pair->a, req->pair->b, &a, &b, key);
     Obt__Store__CmsLink *link = NULL;
     cmn_err_t gerr = s_get(svc, key, &link);
-    obt__cms__request__free_unpacked(req, NULL);
+    obt__store__cms_action__free_unpacked(req, NULL);
     if (gerr != CMN_OK) {
         return;
     }

@@ -46,6 +46,8 @@ cmn_err_t cms_pair_on_links(cmn_svc_t *svc,
 /* The first step of a link job of one device (job->action is a packed obt.cms.Request
  * with body pair): writes or removes that device's cred entry for the other, as the
  * link's state says. */
+/* True if a stored action is a pairwise link's job (else one of cms_action.c's). */
+bool cms_pair_is_pair_action(const uint8_t *action, size_t len);
 void cms_pair_job_start(cmn_svc_job_t *job);
 /* Frees what a link job's work holds. */
 void cms_pair_job_drop(cmn_svc_job_t *job);

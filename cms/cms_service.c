@@ -14,7 +14,9 @@
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
+#include "cms_action.h"
 #include "cms_api.h"
+#include "cms_crl.h"
 #include "cms_csr.h"
 #include "cms_pair.h"
 
@@ -79,6 +81,7 @@ struct cms {
     cms_ca_t *ca;          /* the domain CA (root from the store, or the sub-CA) */
     char *own_chain;       /* CMS's identity certificate then the CA chain (PEM) */
     char *own_key;         /* its private key (PEM; a secret, wiped at the end) */
+    cms_crl_t *crl;        /* the CRL push queue's timers */
     cmn_svc_hooks_t hooks; /* given to the core */
 };
 
@@ -98,6 +101,12 @@ int
 cms_crl_refresh_s(const cms_t *self)
 {
     return self->cfg->crl_refresh_s;
+}
+
+cms_crl_t *
+cms_crl_state(const cms_t *self)
+{
+    return self->crl;
 }
 
 static void
@@ -188,6 +197,9 @@ s_done(cmn_svc_job_t *job, const char *note)
     dev.sct = w->sct;
     dev.cert_serial = w->serial;
     dev.cert_note = CMN_PB_STR(note);
+    if (w->serial[0] && cms_crl_queue_device(job->svc, job->head.uuid) != CMN_OK) {
+        cmn_log_warn("CMS-CRL-QUEUE", "dev=%s cannot queue the current CRL for it", job->head.uuid);
+    }
     cmn_svc_job_finish(job, CMN_OK, NULL, &dev);
 }
 
@@ -215,18 +227,18 @@ s_collect_others(const Obt__Store__CmsCert *c, void *arg)
     }
 }
 
-/* Sets the device's identity certificates in status from (but except) to status to:
- * an earlier run's certificate that never reached the device becomes "abandoned",
+/* Sets the identity certificates of device uuid in status from (but except) to status
+ * to: an earlier run's certificate that never reached the device becomes "abandoned",
  * the one a new certificate replaced on the device "replaced". */
 static void
-s_move_others(cmn_svc_job_t *job, const char *except, const char *from, const char *to)
+s_move_others(
+        cmn_svc_t *svc, const char *uuid, const char *except, const char *from, const char *to)
 {
     s_others_t o = {from, except, {{0}}, 0};
-    (void) cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_collect_others, &o);
+    (void) cms_ca_each_cert(cmn_svc_kv(svc), uuid, s_collect_others, &o);
     for (size_t i = 0; i < o.n; i++) {
-        (void) cms_ca_set_status(cmn_svc_kv(job->svc), o.serials[i], to);
-        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s %s -> %s", job->head.uuid, o.serials[i],
-                     from, to);
+        (void) cms_ca_set_status(cmn_svc_kv(svc), o.serials[i], to);
+        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s %s -> %s", uuid, o.serials[i], from, to);
     }
 }
 
@@ -285,7 +297,8 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     cmn_err_t err = cms_ca_set_status(kv, w->serial, "active");
     if (err == CMN_OK) {
-        s_move_others(job, w->serial, "active", "replaced"); /* the POST replaced it */
+        s_move_others(job->svc, job->head.uuid, w->serial, "active",
+                      "replaced"); /* the POST replaced it */
     }
     if (err != CMN_OK) {
         s_fail(job, err, "cannot record the certificate as active", cmn_strerror(err));
@@ -316,28 +329,31 @@ s_cert_cred(cmn_cred_t *c, int64_t credid, bool is_anchor, const cmn_uuid_t *sub
     (void) snprintf(c->pub_encoding, sizeof c->pub_encoding, "%s", CMN_ENC_PEM);
 }
 
-/* Issues the identity certificate over key (recorded before it leaves CMS) and POSTs
- * the trust anchor and the certificate (with its chain) in one cred request; priv
- * is the private key DER when CMS made the pair (sent as privatedata), else NULL. */
-static void
-s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t priv_len)
+cmn_err_t
+cms_identity_body(cmn_svc_t *svc,
+                  const char *uuid,
+                  EVP_PKEY *key,
+                  const uint8_t *priv,
+                  size_t priv_len,
+                  int64_t ta_credid,
+                  int64_t cert_credid,
+                  char ret_serial[65],
+                  uint8_t **ret_body,
+                  size_t *ret_len)
 {
-    s_work_t *w = job->work;
-    cms_t *cms = s_cms(job);
+    cms_t *cms = cmn_svc_hooks(svc)->arg;
     cms_ca_t *ca = cms_ca(cms);
     cmn_uuid_t u;
     X509 *leaf = NULL;
     char *anchor = NULL, *leaf_pem = NULL, *chain = NULL, *full = NULL;
     size_t alen = 0, llen = 0, clen = 0, count = 0;
-    uint8_t *body = NULL;
-    size_t blen = 0;
-    (void) cmn_uuid_from_str(job->head.uuid, &u);
-    s_move_others(job, "", "issued", "abandoned");
-    cmn_err_t err = cms_ca_issue(ca, cmn_svc_kv(job->svc), key, &u, CMS_CERT_IDENTITY,
-                                 cms_cert_validity_days(cms), &leaf, w->serial);
+    char serial[65] = "";
+    (void) cmn_uuid_from_str(uuid, &u);
+    s_move_others(svc, uuid, "", "issued", "abandoned");
+    cmn_err_t err = cms_ca_issue(ca, cmn_svc_kv(svc), key, &u, CMS_CERT_IDENTITY,
+                                 cms_cert_validity_days(cms), &leaf, serial);
     if (err != CMN_OK) {
-        s_fail(job, err, "cannot issue the identity certificate", cmn_strerror(err));
-        return;
+        return err;
     }
     err = CMN_ENOMEM;
     if (cms_ca_pem(cms_ca_anchor(ca), &anchor, &alen) != CMN_OK ||
@@ -350,8 +366,8 @@ s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t 
     memcpy(full, leaf_pem, llen);
     memcpy(full + llen, chain, clen + 1);
     cmn_cred_t creds[2];
-    s_cert_cred(&creds[0], w->ta_credid, true, NULL, anchor);
-    s_cert_cred(&creds[1], w->cert_credid, false, &u, full);
+    s_cert_cred(&creds[0], ta_credid, true, NULL, anchor);
+    s_cert_cred(&creds[1], cert_credid, false, &u, full);
     if (priv) {
         creds[1].present |= CMN_CRED_HAS_PRIVATEDATA;
         creds[1].priv_data = (uint8_t *) (uintptr_t) priv;
@@ -362,7 +378,7 @@ s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t 
     out.present = CMN_CREDS_HAS_CREDS;
     out.creds = creds;
     out.n_creds = 2;
-    err = cmn_creds_encode(&out, &body, &blen);
+    err = cmn_creds_encode(&out, ret_body, ret_len);
 out:
     free(anchor);
     free(leaf_pem);
@@ -370,8 +386,26 @@ out:
     free(full);
     X509_free(leaf);
     if (err != CMN_OK) {
-        (void) cms_ca_set_status(cmn_svc_kv(job->svc), w->serial, "abandoned");
-        s_fail(job, err, "cannot build the cred request", cmn_strerror(err));
+        (void) cms_ca_set_status(cmn_svc_kv(svc), serial, "abandoned");
+        return err;
+    }
+    (void) snprintf(ret_serial, 65, "%s", serial);
+    return CMN_OK;
+}
+
+/* Issues the identity certificate over key (recorded before it leaves CMS) and POSTs
+ * the trust anchor and the certificate (with its chain) in one cred request; priv
+ * is the private key DER when CMS made the pair (sent as privatedata), else NULL. */
+static void
+s_issue_and_post(cmn_svc_job_t *job, EVP_PKEY *key, const uint8_t *priv, size_t priv_len)
+{
+    s_work_t *w = job->work;
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    cmn_err_t err = cms_identity_body(job->svc, job->head.uuid, key, priv, priv_len, w->ta_credid,
+                                      w->cert_credid, w->serial, &body, &blen);
+    if (err != CMN_OK) {
+        s_fail(job, err, "cannot issue the identity certificate", cmn_strerror(err));
         return;
     }
     cmn_svc_job_coap(job, "POST cred (certificates)", OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred",
@@ -382,55 +416,69 @@ out:
     free(body);
 }
 
-/* Without /oic/sec/csr (6.1 step 2): CMS makes the key pair and sends it. */
-static void
-s_key_by_cms(cmn_svc_job_t *job)
+cmn_err_t
+cms_identity_key(const char *uuid,
+                 const Obt__Gw__CoapReply *r,
+                 EVP_PKEY **ret_key,
+                 uint8_t **ret_priv,
+                 size_t *ret_priv_len,
+                 char *why,
+                 size_t why_len)
 {
-    s_work_t *w = job->work;
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    uint8_t *der = NULL;
-    int len = key ? i2d_PrivateKey(key, &der) : -1;
-    if (len <= 0) {
-        EVP_PKEY_free(key);
-        s_fail(job, CMN_ECRYPTO, "cannot make a P-256 key pair", NULL);
-        return;
+    *ret_priv = NULL;
+    *ret_priv_len = 0;
+    if (r->code == 404) { /* no /oic/sec/csr (6.1 step 2): CMS makes the pair and sends it */
+        EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        uint8_t *der = NULL;
+        int len = key ? i2d_PrivateKey(key, &der) : -1;
+        if (len <= 0) {
+            EVP_PKEY_free(key);
+            (void) snprintf(why, why_len, "cannot make a P-256 key pair");
+            return CMN_ECRYPTO;
+        }
+        *ret_key = key;
+        *ret_priv = der;
+        *ret_priv_len = (size_t) len;
+        return CMN_OK;
     }
-    w->key_from = "cms";
-    s_issue_and_post(job, key, der, (size_t) len);
-    OPENSSL_clear_free(der, (size_t) len);
-    EVP_PKEY_free(key);
+    if (r->code != 205) {
+        (void) snprintf(why, why_len, "device answered %u.%02u", r->code / 100, r->code % 100);
+        return CMN_EDEVICE;
+    }
+    cmn_csr_t csr;
+    if (cmn_csr_decode(r->payload.data, r->payload.len, &csr) != CMN_OK) {
+        (void) snprintf(why, why_len, "invalid CBOR or CSR encoding from the device");
+        return CMN_EPROTO;
+    }
+    cmn_uuid_t u;
+    char reason[300] = "";
+    (void) cmn_uuid_from_str(uuid, &u);
+    cmn_err_t err = cms_csr_check(csr.data, csr.len, strcmp(csr.encoding, CMN_ENC_PEM) == 0, &u,
+                                  ret_key, reason, sizeof reason);
+    cmn_csr_free(&csr);
+    if (err != CMN_OK) {
+        cmn_log_warn("CMS-CSR-REFUSED", "dev=%s %s", uuid, reason);
+        (void) snprintf(why, why_len, "CSR refused, nothing written: %s", reason);
+    }
+    return err;
 }
 
 static void
 s_on_csr(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 {
     s_work_t *w = job->work;
-    if (r->code == 404) {
-        s_key_by_cms(job);
-        return;
-    }
-    if (!s_code_ok(job, r, 205, 205)) {
-        return;
-    }
-    cmn_csr_t csr;
-    if (cmn_csr_decode(r->payload.data, r->payload.len, &csr) != CMN_OK) {
-        s_fail(job, CMN_EPROTO, "invalid CBOR or CSR encoding from the device", NULL);
-        return;
-    }
-    cmn_uuid_t u;
     EVP_PKEY *key = NULL;
-    char why[300] = "";
-    (void) cmn_uuid_from_str(job->head.uuid, &u);
-    cmn_err_t err = cms_csr_check(csr.data, csr.len, strcmp(csr.encoding, CMN_ENC_PEM) == 0, &u,
-                                  &key, why, sizeof why);
-    cmn_csr_free(&csr);
+    uint8_t *priv = NULL;
+    size_t priv_len = 0;
+    char why[400] = "";
+    cmn_err_t err = cms_identity_key(job->head.uuid, r, &key, &priv, &priv_len, why, sizeof why);
     if (err != CMN_OK) {
-        cmn_log_warn("CMS-CSR-REFUSED", "dev=%s %s", job->head.uuid, why);
-        s_fail(job, err, "CSR refused, nothing written", why);
+        s_fail(job, err, why, NULL);
         return;
     }
-    w->key_from = "csr";
-    s_issue_and_post(job, key, NULL, 0);
+    w->key_from = priv ? "cms" : "csr";
+    s_issue_and_post(job, key, priv, priv_len);
+    OPENSSL_clear_free(priv, priv_len);
     EVP_PKEY_free(key);
 }
 
@@ -494,7 +542,11 @@ static void
 s_start(cmn_svc_job_t *job)
 {
     if (job->action) {
-        cms_pair_job_start(job); /* a pairwise link's job (cms_pair.c) */
+        if (cms_pair_is_pair_action(job->action, job->action_len)) {
+            cms_pair_job_start(job); /* a pairwise link's job (cms_pair.c) */
+        } else {
+            cms_action_start(job); /* CMS's own jobs: CRL push, creds, cred rm, renew */
+        }
         return;
     }
     s_work_t *w = job->work;
@@ -507,11 +559,16 @@ static void
 s_drop(cmn_svc_job_t *job)
 {
     if (job->action) {
-        cms_pair_job_drop(job);
+        if (cms_pair_is_pair_action(job->action, job->action_len)) {
+            cms_pair_job_drop(job);
+        } else {
+            cms_action_drop(job);
+        }
     }
 }
 
-static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_PAIR_DB_LINKS};
+static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_PAIR_DB_LINKS,
+                                    CMS_CRL_DB_PUSH, CMS_ACTION_DB_MAINT};
 
 cms_t *
 cms_new(const cms_config_t *cfg, char *why, size_t why_len)
@@ -529,14 +586,21 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
             return NULL;
         }
     }
-    /* job->work holds a hand-over's or a link job's state */
-    self->hooks.work_size =
-            sizeof(s_work_t) > cms_pair_work_size() ? sizeof(s_work_t) : cms_pair_work_size();
+    self->crl = cms_crl_new();
+    if (self->crl == NULL) {
+        (void) snprintf(why, why_len, "out of memory");
+        cms_destroy(&self);
+        return NULL;
+    }
+    /* job->work holds a hand-over's, a link job's or an action job's state */
+    size_t work = sizeof(s_work_t) > cms_pair_work_size() ? sizeof(s_work_t) : cms_pair_work_size();
+    self->hooks.work_size = work > CMS_ACTION_WORK_SIZE ? work : CMS_ACTION_WORK_SIZE;
     self->hooks.start = s_start;
     self->hooks.drop = s_drop;
     self->hooks.ended = cms_pair_ended;
     self->hooks.resumed = cms_pair_resumed;
     self->hooks.forgot = cms_pair_forgot;
+    self->hooks.tick = cms_crl_tick;
     self->hooks.own = cms_api_on_request;
     self->hooks.arg = self;
     self->hooks.dbs = s_dbs;
@@ -553,6 +617,7 @@ cms_destroy(cms_t **self_p)
     }
     cms_t *self = *self_p;
     cms_ca_destroy(&self->ca);
+    cms_crl_destroy(&self->crl);
     free(self->own_chain);
     if (self->own_key) {
         OPENSSL_cleanse(self->own_key, strlen(self->own_key));

@@ -4,6 +4,8 @@
 #ifndef CMS_SERVICE_H
 #define CMS_SERVICE_H
 
+#include <openssl/evp.h>
+
 #include "cmn_svc.h"
 #include "cms_ca.h"
 
@@ -40,5 +42,33 @@ cms_ca_t *cms_ca(const cms_t *self);
 int cms_cert_validity_days(const cms_t *self);
 /* --crl-refresh (seconds). */
 int cms_crl_refresh_s(const cms_t *self);
+/* The key pair of a new identity certificate from the device's answer r to GET
+ * /oic/sec/csr: 2.05, the CSR's key (cms_csr_check: signature, P-256, SHA-256, CN
+ * uuid:<uuid>); 4.04, a P-256 pair CMS makes (6.1 step 2), its private key DER in
+ * *ret_priv (a secret: OPENSSL_clear_free), else *ret_priv NULL. The reason in why. */
+cmn_err_t cms_identity_key(const char *uuid,
+                           const Obt__Gw__CoapReply *r,
+                           EVP_PKEY **ret_key,
+                           uint8_t **ret_priv,
+                           size_t *ret_priv_len,
+                           char *why,
+                           size_t why_len);
+/* Issues device uuid's identity certificate over key (earlier "issued" ones become
+ * "abandoned"; the new one is recorded "issued" before it leaves CMS) and builds the
+ * cred POST: the trust anchor (replacing ta_credid, 0 = new) and the certificate with
+ * its chain (replacing cert_credid), priv as its privatedata when CMS made the key.
+ * *ret_body is malloc'd (wipe it first when priv was given). */
+cmn_err_t cms_identity_body(cmn_svc_t *svc,
+                            const char *uuid,
+                            EVP_PKEY *key,
+                            const uint8_t *priv,
+                            size_t priv_len,
+                            int64_t ta_credid,
+                            int64_t cert_credid,
+                            char ret_serial[65],
+                            uint8_t **ret_body,
+                            size_t *ret_len);
+/* The CRL push queue's timers (cms_crl.h; borrowed). */
+struct cms_crl *cms_crl_state(const cms_t *self);
 
 #endif

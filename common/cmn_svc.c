@@ -459,6 +459,9 @@ s_tick(cmn_loop_t *loop, void *arg)
     cmn_svc_t *self = arg;
     s_heartbeat(self);
     s_register(self);
+    if (self->hooks->tick) {
+        self->hooks->tick(self, self->hooks->arg);
+    }
     return CMN_LOOP_IDLE;
 }
 

@@ -111,6 +111,9 @@ typedef struct {
     /* After the jobs held by the records were resumed at start (NULL: nothing): work
      * of the service's own that was cut between two jobs goes on here. */
     void (*resumed)(cmn_svc_t *svc);
+    /* At every pass of the loop (at least every 200 ms), after the jobs held at start
+     * were resumed: the service's own timers (CMS: the CRL push queue). NULL: none. */
+    void (*tick)(cmn_svc_t *svc, void *arg);
 } cmn_svc_hooks_t;
 
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain

@@ -282,6 +282,24 @@ cmn_err_t cmn_csr_encode(const cmn_csr_t *csr, uint8_t **ret_buf, size_t *ret_le
 cmn_err_t cmn_csr_decode(const uint8_t *buf, size_t len, cmn_csr_t *ret);
 void cmn_csr_free(cmn_csr_t *csr);
 
+/* ---- /oic/sec/crl (OCF-NOTES 3.8; cmn_svr_crl.c) ---- */
+#define CMN_CRL_MAX 65536 /* DER bytes of one CRL: larger is refused */
+
+typedef struct {
+    int64_t crlid;       /* the resource's crlid (>= 0) */
+    char thisupdate[40]; /* UTC time string, e.g. "2026-12-04T14:00:00Z" */
+    uint8_t *der;        /* malloc'd: the CRL, DER (travels as Base64 in crldata) */
+    size_t der_len;
+} cmn_crl_t;
+
+/* {"crlid": N, "thisupdate": T, "crldata": Base64(der)}. */
+cmn_err_t cmn_crl_encode(const cmn_crl_t *crl, uint8_t **ret_buf, size_t *ret_len);
+/* Peer input: CMN_EPROTO if malformed, a field missing or of the wrong type, a negative
+ * crlid, crldata that is not Base64 or longer than CMN_CRL_MAX once decoded, or an
+ * unknown key (baseline keys rt/if/n/id are skipped). Free with cmn_crl_free. */
+cmn_err_t cmn_crl_decode(const uint8_t *buf, size_t len, cmn_crl_t *ret);
+void cmn_crl_free(cmn_crl_t *crl);
+
 /* ---- oic.r.vodlist (OCF Bridging: the VODs of a Bridge, at /bridge/vodlist) ---- */
 #define CMN_VODLIST_MAX  64 /* more entries than this: the payload is refused */
 #define CMN_VODLIST_HREF "/bridge/vodlist"

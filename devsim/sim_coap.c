@@ -630,7 +630,7 @@ static const char *const s_paths[] = {
         "oic/sec/doxm", "oic/sec/pstat",  "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
         "oic/res",      "oic/d",          "oic/p",        "a/light",      "light",
         "temp",         "bridge/vodlist", /* 4.04 unless a Bridge */
-        "oic/sec/csr"};                   /* 4.04 without --certs */
+        "oic/sec/csr",  "oic/sec/crl"};   /* 4.04 without --certs */
 
 /* libcoap's loopback endpoint for the JW DOC's CoAP, and an
  * epoll of libcoap's fd and the relay's sockets (sim_coap_fd) (D53). */

@@ -35,4 +35,8 @@ bool sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const
  * false (nothing changed) otherwise. ssl is an SSL *. */
 bool sim_cert_setup(const sim_device_t *dev, void *ssl);
 
+/* Adds the device's CRL (if it holds one) to an X509_STORE *; true if it did: the
+ * caller then asks OpenSSL to check the peer's certificate against it. */
+bool sim_crl_add_to_store(const sim_device_t *dev, void *x509_store);
+
 #endif

@@ -79,6 +79,7 @@ sim_device_free(sim_device_t *dev)
 {
     cmn_creds_free(&dev->creds);
     cmn_acl_free(&dev->acl);
+    cmn_crl_free(&dev->crl);
 }
 
 const cmn_cred_t *
@@ -220,8 +221,10 @@ s_rowner(const sim_device_t *dev, const char *path)
     if (strcmp(path, "/oic/sec/pstat") == 0) {
         return &dev->pstat.rowneruuid;
     }
-    if (strcmp(path, "/oic/sec/cred") == 0 || strcmp(path, "/oic/sec/csr") == 0) {
-        return &dev->creds.rowneruuid; /* the CMS reads the CSR of the device it provisions */
+    if (strcmp(path, "/oic/sec/cred") == 0 || strcmp(path, "/oic/sec/csr") == 0 ||
+        strcmp(path, "/oic/sec/crl") == 0) {
+        /* the CMS reads the CSR of the device it provisions and pushes its CRL */
+        return &dev->creds.rowneruuid;
     }
     if (strcmp(path, "/oic/sec/acl2") == 0) {
         return &dev->acl.rowneruuid;
@@ -404,6 +407,10 @@ sim_device_handle(sim_device_t *dev,
                                       : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/csr") == 0) {
         code = is_get ? sim_svr_get_csr(dev, ret_body, ret_len) : SIM_CODE_BAD_METHOD;
+    } else if (strcmp(path, "/oic/sec/crl") == 0) {
+        code = is_get               ? sim_svr_get_crl(dev, ret_body, ret_len)
+               : method == SIM_POST ? sim_svr_post_crl(dev, payload, len)
+                                    : SIM_CODE_BAD_METHOD;
     } else if (strcmp(path, "/oic/sec/acl2") == 0) {
         code = is_get ? (err = cmn_acl_encode(&dev->acl, ret_body, ret_len), SIM_CODE_CONTENT)
                : method == SIM_POST   ? sim_svr_post_acl2(dev, payload, len)

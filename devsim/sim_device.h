@@ -93,6 +93,7 @@ typedef struct sim_device {
     bool has_certs;     /* sct has credtype 8 (--certs) */
     bool has_csr;       /* and /oic/sec/csr (not with --certs IDX:nocsr) */
     bool is_csr_bad_cn; /* its CSR names another uuid (--certs IDX:badcn, tests) */
+    cmn_crl_t crl;      /* /oic/sec/crl (with --certs): der_len 0 = none pushed yet */
 } sim_device_t;
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,

@@ -112,7 +112,19 @@ s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all
         }
         fprintf(out, "\"}");
     }
-    fprintf(out, "]},\"acl2\":{\"rowneruuid\":");
+    fprintf(out, "]},\"crl\":");
+    if (d->crl.der_len == 0) {
+        fprintf(out, "null");
+    } else {
+        fprintf(out, "{\"crlid\":%lld,\"thisupdate\":", (long long) d->crl.crlid);
+        s_str(out, d->crl.thisupdate);
+        fprintf(out, ",\"crldata_hex\":\"");
+        for (size_t j = 0; j < d->crl.der_len; j++) {
+            fprintf(out, "%02x", d->crl.der[j]);
+        }
+        fprintf(out, "\"}");
+    }
+    fprintf(out, ",\"acl2\":{\"rowneruuid\":");
     s_uuid(out, &d->acl.rowneruuid);
     fprintf(out, ",\"aclist2\":[");
     for (size_t i = 0; i < d->acl.n_aces; i++) {

@@ -57,7 +57,9 @@ sim_store_save(const sim_device_t *dev, bool fsync_file)
               s_add_bytes(map, "ports", (const uint8_t *) ports, sizeof ports) &&
               s_add_bytes(map, "light", (const uint8_t *) (dev->light ? "1" : "0"), 1) &&
               s_add_bytes(map, "is_bridge", (const uint8_t *) (dev->is_bridge ? "1" : "0"), 1) &&
-              s_add_bytes(map, "bridge_idx", (const uint8_t *) &bridge_idx, sizeof bridge_idx);
+              s_add_bytes(map, "bridge_idx", (const uint8_t *) &bridge_idx, sizeof bridge_idx) &&
+              (dev->crl.der_len == 0 ||
+               s_add_enc(map, "crl", (s_enc_fn *) cmn_crl_encode, &dev->crl));
     unsigned char *buf = NULL;
     size_t cap = 0;
     size_t len = ok ? cbor_serialize_alloc(map, &buf, &cap) : 0;
@@ -170,6 +172,12 @@ sim_store_load(sim_device_t *dev)
         memcpy(&b, cbor_bytestring_handle(bridge_idx), sizeof b);
         dev->is_bridge = cbor_bytestring_handle(is_bridge)[0] == '1';
         dev->bridge_idx = b >= 0 ? b : -1;
+    }
+    /* the CRL (absent before the first push, and in folders of older releases) */
+    const cbor_item_t *crl = s_get(map, "crl");
+    if (crl && cmn_crl_decode(cbor_bytestring_handle(crl), cbor_bytestring_length(crl),
+                              &dev->crl) != CMN_OK) {
+        goto out;
     }
     err = CMN_OK;
 out:

@@ -43,6 +43,14 @@ cmn_err_t sim_svr_get_d(const sim_device_t *dev, uint8_t **ret, size_t *len);
 /* A Bridge's oic.r.vodlist: every VOD of the process whose Bridge is dev. */
 cmn_err_t sim_svr_get_vodlist(const sim_device_t *dev, uint8_t **ret, size_t *len);
 
+/* /oic/sec/crl (sim_svr_crl.c): GET answers the held CRL (4.04 before any); POST
+ * (RFPRO or SRESET only) stores a CRL whose signature verifies with one of the
+ * device's CA certificates (trust anchors, or the CA above its identity certificate),
+ * whose nextUpdate has not passed and whose number is not lower than the held one's;
+ * else 4.00 with the reason logged (SIM-CRL-REFUSED) and nothing changed. */
+int sim_svr_get_crl(const sim_device_t *dev, uint8_t **ret, size_t *len);
+int sim_svr_post_crl(sim_device_t *dev, const uint8_t *p, size_t len);
+
 /* What dev knows about the resource at path (sim_acl.h); false if dev does not serve it. */
 bool sim_device_res_info(const sim_device_t *dev, const char *path, sim_res_info_t *ret);
 

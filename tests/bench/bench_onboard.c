@@ -756,6 +756,56 @@ s_bench_pairs(const char *dir, int count, int pairs, int clients)
     return made == pairs ? 0 : 1;
 }
 
+/* --crl: revokes uuid's certificate and times the push of the new CRL to every
+ * device (until `obtctl crl show` has nothing pending), with each process's CPU. */
+/* A process whose CPU the bench reports. */
+typedef struct {
+    const char *name;
+    obt_proc_t *p;
+} s_proc_t;
+
+static void
+s_crl_push(const char *uuid, size_t devices, obt_proc_t *cms, const s_proc_t *procs, size_t n_procs)
+{
+    static const char *const show[] = {"--timeout-ms", "30000", "--json", "crl", "show", NULL};
+    const char *revoke[] = {"cert", "revoke", uuid, NULL};
+    double cpu0[8];
+    for (size_t i = 0; i < n_procs && i < 8; i++) {
+        cpu0[i] = s_cpu_s(procs[i].p->pid);
+    }
+    int pushed0 = obt_proc_log_count(cms, "CMS-CRL-PUSHED");
+    uint64_t t0 = cmn_time_wall_ms(), last_progress = t0;
+    int last = pushed0;
+    char *out = NULL;
+    if (obt_ctl(&s_suite, revoke, &out) != 0) {
+        printf("crl push: the revocation failed: %s\n", out ? out : "");
+        free(out);
+        return;
+    }
+    free(out);
+    bool is_done = false;
+    while (!is_done && cmn_time_wall_ms() - last_progress < 60000) {
+        (void) poll(NULL, 0, 100);
+        out = NULL;
+        is_done = obt_ctl(&s_suite, show, &out) == 0 && out && strstr(out, "\"pending\":[]");
+        free(out);
+        int now_pushed = obt_proc_log_count(cms, "CMS-CRL-PUSHED");
+        if (now_pushed != last) {
+            last = now_pushed;
+            last_progress = cmn_time_wall_ms();
+        }
+    }
+    double secs = (double) (cmn_time_wall_ms() - t0) / 1000.0;
+    int pushed = obt_proc_log_count(cms, "CMS-CRL-PUSHED") - pushed0;
+    printf("crl push: %d of %zu devices hold the new CRL in %.2f s (%.1f devices/s)%s\n", pushed,
+           devices, secs, secs > 0 ? pushed / secs : 0.0, is_done ? "" : ", NOT all: gave up");
+    for (size_t i = 0; i < n_procs && i < 8; i++) {
+        double cpu = s_cpu_s(procs[i].p->pid) - cpu0[i];
+        printf("crl push: %-12s cpu %6.2f s (%5.2f ms/device)\n", procs[i].name, cpu,
+               pushed ? cpu * 1000.0 / pushed : 0.0);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -769,6 +819,7 @@ main(int argc, char **argv)
     const char *work_dir = NULL;  /* --dir: the run's folder (default: a fresh one) */
     const char *sim_extra = NULL; /* --sim-extra: one more ocf-devsim flag */
     const char *certs = NULL;     /* ocf-devsim --certs: identity certificates at hand-over */
+    bool crl = false;             /* then a revocation: the CRL pushed to every device */
     bool acl_apply = false;       /* --acl-apply: time obtctl acl apply --all afterwards */
     const char *apply_inflight = "64";
     for (int i = 1; i < argc; i++) {
@@ -790,6 +841,9 @@ main(int argc, char **argv)
             pair_clients = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--certs") == 0) {
             certs = "all"; /* every device supports credtype 8 and has /oic/sec/csr */
+        } else if (strcmp(argv[i], "--crl") == 0) {
+            certs = "all";
+            crl = true;
         } else if (strcmp(argv[i], "--acl-apply") == 0) {
             acl_apply = true;
         } else if (strcmp(argv[i], "--apply-in-flight") == 0 && i + 1 < argc) {
@@ -803,11 +857,11 @@ main(int argc, char **argv)
         }
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64) {
-        fprintf(stderr,
-                "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                "[--no-durable] [--steps] [--certs] [--pairs P [--pair-clients K]] [--dir DIR] "
-                "[--sim-extra FLAG]\n"
-                "                     [--acl-apply [--apply-in-flight M]]\n");
+        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
+                        "[--no-durable] [--steps] [--certs] [--crl] [--pairs P [--pair-clients K]] "
+                        "[--dir DIR] "
+                        "[--sim-extra FLAG]\n"
+                        "                     [--acl-apply [--apply-in-flight M]]\n");
         return 2;
     }
     char inflight[16];
@@ -881,14 +935,11 @@ main(int argc, char **argv)
         return 1;
     }
     s_pins_run = otm->needs_pin ? &pins : NULL;
-    struct {
-        const char *name;
-        obt_proc_t *p;
-    } procs[] = {{"obt-gateway", &s_suite.gw},
-                 {"obt-dots", &s_suite.dots},
-                 {"obt-cms", &s_suite.cms},
-                 {"obt-ams", &s_suite.ams},
-                 {"ocf-devsim", &s_sim}};
+    s_proc_t procs[] = {{"obt-gateway", &s_suite.gw},
+                        {"obt-dots", &s_suite.dots},
+                        {"obt-cms", &s_suite.cms},
+                        {"obt-ams", &s_suite.ams},
+                        {"ocf-devsim", &s_sim}};
     size_t n_procs = sizeof procs / sizeof procs[0];
     double cpu0[5];
     (void) obt_ctl(&s_suite, approve, NULL);
@@ -936,7 +987,11 @@ main(int argc, char **argv)
     size_t nl = 0, nw = 0;
     uint64_t last = t0;
     size_t shown = 0;
+    char revoke_uuid[40] = "";
     for (size_t i = 0; i < n; i++) {
+        if (revoke_uuid[0] == '\0' && strstr(objs[i], "\"state\":\"RFNOP\"")) {
+            (void) obt_json_str(objs[i], "uuid", revoke_uuid, sizeof revoke_uuid);
+        }
         const char *p1 = strstr(objs[i], "\"started_ms\":");
         const char *p2 = strstr(objs[i], "\"finished_ms\":");
         unsigned long long a = 0, b = 0;
@@ -986,6 +1041,9 @@ main(int argc, char **argv)
     }
     if (steps) {
         s_print_steps(s_suite.dots.log, done);
+    }
+    if (crl && revoke_uuid[0]) {
+        s_crl_push(revoke_uuid, done, procs[2].p, procs, n_procs);
     }
     if (acl_apply) {
         s_bench_apply(dir, done, apply_inflight);

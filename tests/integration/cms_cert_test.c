@@ -43,36 +43,6 @@ s_ctl(const char *const *args, char **out)
     return obt_ctl_or_dump(&s_suite, &s_sim, args, out);
 }
 
-/* Runs a shell command; its stdout (malloc'd) and exit status. */
-static int
-s_sh(const char *cmd, char **ret_out)
-{
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 65536, n = 0, got;
-    char *out = calloc(1, cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-    }
-    int st = pclose(p);
-    *ret_out = out;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Writes the bytes of a hex string to path. */
-static void
-s_write_hex(const char *path, const char *hex)
-{
-    FILE *fp = fopen(path, "w");
-    cr_assert_not_null(fp);
-    for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
-        unsigned v = 0;
-        cr_assert_eq(sscanf(hex + i, "%2x", &v), 1);
-        fputc((int) v, fp);
-    }
-    cr_assert_eq(fclose(fp), 0);
-}
-
 /* The device's credtype-8 entry of credusage in its dump (publicdata hex into hex);
  * false if none. */
 static bool
@@ -132,7 +102,7 @@ Test(cms_cert,
     /* the exported CA is the one shown */
     (void) snprintf(cmd, sizeof cmd,
                     "openssl x509 -in %s -noout -fingerprint -sha256 | tr -d : | tr A-F a-f", ca);
-    cr_assert_eq(s_sh(cmd, &out), 0);
+    cr_assert_eq(obt_sh(cmd, &out), 0);
     cr_expect(strstr(out, fp), "%s vs %s", out, fp);
     free(out);
 
@@ -179,21 +149,21 @@ Test(cms_cert,
         cr_assert(s_cert_entry(objs[i], "oic.sec.cred.trustca", subj, sizeof subj, hex, sizeof hex),
                   "no trust anchor on device %s", idx);
         cr_expect_str_eq(subj, "*");
-        s_write_hex(anchor, hex);
+        cr_assert_eq(obt_write_hex(anchor, hex), 0);
         (void) snprintf(cmd, sizeof cmd, "cmp -s %s %s", anchor, ca);
         cr_expect_eq(system(cmd), 0, "the trust anchor is not the exported CA");
         /* the identity certificate: verified by openssl, each profile field */
         cr_assert(s_cert_entry(objs[i], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex),
                   "no identity certificate on device %s", idx);
         cr_expect_str_eq(subj, uuid);
-        s_write_hex(leaf, hex);
+        cr_assert_eq(obt_write_hex(leaf, hex), 0);
         (void) snprintf(cmd, sizeof cmd, "openssl verify -x509_strict -CAfile %s %s 2>&1", ca,
                         leaf);
-        cr_expect_eq(s_sh(cmd, &out), 0, "%s", out);
+        cr_expect_eq(obt_sh(cmd, &out), 0, "%s", out);
         free(out);
         (void) snprintf(cmd, sizeof cmd,
                         "openssl x509 -in %s -noout -text -serial -nameopt RFC2253 2>&1", leaf);
-        cr_assert_eq(s_sh(cmd, &out), 0, "%s", out);
+        cr_assert_eq(obt_sh(cmd, &out), 0, "%s", out);
         char want[120];
         (void) snprintf(want, sizeof want, "Subject: CN=uuid:%s\n", uuid);
         cr_expect(strstr(out, want), "%s", out);
@@ -214,9 +184,9 @@ Test(cms_cert,
             /* CSR path: the certificate's key is the device's own (made by devsim) */
             char cmd2[3000], *a = NULL, *b = NULL;
             (void) snprintf(cmd2, sizeof cmd2, "openssl x509 -in %s -noout -pubkey", leaf);
-            cr_assert_eq(s_sh(cmd2, &a), 0);
+            cr_assert_eq(obt_sh(cmd2, &a), 0);
             (void) snprintf(cmd2, sizeof cmd2, "openssl pkey -in %s/csr-key.pem -pubout 2>&1", dir);
-            cr_assert_eq(s_sh(cmd2, &b), 0, "%s", b);
+            cr_assert_eq(obt_sh(cmd2, &b), 0, "%s", b);
             cr_expect_str_eq(a, b, "the certificate is not over the device's CSR key");
             free(a);
             free(b);
@@ -383,9 +353,9 @@ Test(cms_cert,
     static char hex[16384];
     cr_assert(s_cert_entry(objs[0], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex));
     (void) snprintf(leaf, sizeof leaf, "%s/leaf.pem", s_dir);
-    s_write_hex(leaf, hex);
+    cr_assert_eq(obt_write_hex(leaf, hex), 0);
     (void) snprintf(cmd, sizeof cmd, "openssl x509 -in %s -noout -serial | tr A-F a-f", leaf);
-    cr_assert_eq(s_sh(cmd, &out), 0);
+    cr_assert_eq(obt_sh(cmd, &out), 0);
     char want[120];
     (void) snprintf(want, sizeof want, "serial=%s\n", serial);
     cr_expect_str_eq(out, want);
@@ -453,16 +423,16 @@ Test(cms_cert,
     cr_assert(s_cert_entry(objs[0], "oic.sec.cred.trustca", subj, sizeof subj, hex, sizeof hex));
     char anchor[700];
     (void) snprintf(anchor, sizeof anchor, "%s/anchor.pem", s_dir);
-    s_write_hex(anchor, hex);
+    cr_assert_eq(obt_write_hex(anchor, hex), 0);
     (void) snprintf(cmd, sizeof cmd, "cmp -s %s %s", anchor, root_pem);
     cr_expect_eq(system(cmd), 0, "the device's trust anchor must be the upper root");
     cr_assert(s_cert_entry(objs[0], "oic.sec.cred.cert", subj, sizeof subj, hex, sizeof hex));
-    s_write_hex(leaf, hex); /* the leaf, then the sub-CA and the root */
+    cr_assert_eq(obt_write_hex(leaf, hex), 0); /* the leaf, then the sub-CA and the root */
     (void) snprintf(cmd, sizeof cmd,
                     "openssl verify -x509_strict -CAfile %s -untrusted %s %s 2>&1 && "
                     "grep -c 'BEGIN CERTIFICATE' %s",
                     root_pem, sub_pem, leaf, leaf);
-    cr_expect_eq(s_sh(cmd, &out), 0, "%s", out);
+    cr_expect_eq(obt_sh(cmd, &out), 0, "%s", out);
     cr_expect(strstr(out, ": OK\n3\n"), "leaf + sub-CA + root in publicdata: %s", out);
     free(out);
     free(objs[0]);
@@ -512,7 +482,7 @@ Test(cms_cert,
     fclose(fp);
     free(out);
     (void) snprintf(cmd, sizeof cmd, "openssl crl -in %s -CAfile %s -noout -text 2>&1", crl, ca);
-    cr_assert_eq(s_sh(cmd, &out), 0, "%s", out);
+    cr_assert_eq(obt_sh(cmd, &out), 0, "%s", out);
     cr_expect(strstr(out, "verify OK"), "%s", out);
     cr_expect(strstr(out, "Version 2 (0x1)"), "%s", out);
     cr_expect(strstr(out, "Next Update:"), "%s", out);

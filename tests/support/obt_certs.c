@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const long S_HOUR = 3600, S_YEAR = 365L * 24 * 3600;
@@ -157,4 +158,40 @@ obt_cert_write_pem(const char *path, const obt_cert_t *const *certs, int n)
         (void) close(fd);
     }
     return rc;
+}
+
+int
+obt_write_hex(const char *path, const char *hex)
+{
+    FILE *fp = fopen(path, "w");
+    int rc = fp ? 0 : -1;
+    for (size_t i = 0; rc == 0 && hex[i] && hex[i + 1]; i += 2) {
+        unsigned v = 0;
+        rc = sscanf(hex + i, "%2x", &v) == 1 && fputc((int) v, fp) != EOF ? 0 : -1;
+    }
+    if (fp && fclose(fp) != 0) {
+        rc = -1;
+    }
+    return rc;
+}
+
+int
+obt_sh(const char *cmd, char **ret_out)
+{
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 18, n = 0, got;
+    char *out = calloc(1, cap);
+    if (p == NULL || out == NULL) {
+        if (p) {
+            (void) pclose(p);
+        }
+        free(out);
+        return -1;
+    }
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+    }
+    int st = pclose(p);
+    *ret_out = out;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -43,4 +43,12 @@ char *obt_cert_key_pem(const obt_cert_t *c);
 /* Writes the PEM of n certificates, in order, to path (0600). 0 on success. */
 int obt_cert_write_pem(const char *path, const obt_cert_t *const *certs, int n);
 
+/* Writes the bytes of a hex string (a dump's publicdata_hex, crldata_hex) to path.
+ * 0 on success, -1 if the file cannot be written or hex is not hex. */
+int obt_write_hex(const char *path, const char *hex);
+
+/* Runs a shell command (the openssl command line checks); *ret_out gets its stdout
+ * (malloc'd, NUL-terminated, at most 256 KiB). Its exit status, -1 if it did not run. */
+int obt_sh(const char *cmd, char **ret_out);
+
 #endif
