@@ -58,18 +58,7 @@ static void
 s_plan_renew(cmn_svc_job_t *job, const cmn_creds_t *creds)
 {
     s_work_t *w = job->work;
-    for (size_t i = 0; i < creds->n_creds; i++) {
-        const cmn_cred_t *c = &creds->creds[i];
-        if (c->credtype != CMN_CREDTYPE_CERT) {
-            continue;
-        }
-        if (strcmp(c->credusage, "oic.sec.cred.trustca") == 0 && c->subject_is_wildcard &&
-            w->ta_credid == 0) {
-            w->ta_credid = c->credid;
-        } else if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && w->cert_credid == 0) {
-            w->cert_credid = c->credid;
-        }
-    }
+    cms_find_cert_creds(creds, &w->ta_credid, &w->cert_credid);
     if (w->cert_credid == 0) {
         cmn_svc_job_finish(job, CMN_ENOTFOUND,
                            "the device holds no identity certificate to renew (a repair "

@@ -482,23 +482,29 @@ s_on_csr(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     EVP_PKEY_free(key);
 }
 
-/* Our entries already on the device (a run cut short, a repair): replaced, not added. */
-static void
-s_find_ours(cmn_svc_job_t *job, const cmn_creds_t *creds)
+void
+cms_find_cert_creds(const cmn_creds_t *creds, int64_t *ta_credid, int64_t *cert_credid)
 {
-    s_work_t *w = job->work;
     for (size_t i = 0; i < creds->n_creds; i++) {
         const cmn_cred_t *c = &creds->creds[i];
         if (c->credtype != CMN_CREDTYPE_CERT) {
             continue;
         }
         if (strcmp(c->credusage, "oic.sec.cred.trustca") == 0 && c->subject_is_wildcard &&
-            w->ta_credid == 0) {
-            w->ta_credid = c->credid;
-        } else if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && w->cert_credid == 0) {
-            w->cert_credid = c->credid;
+            *ta_credid == 0) {
+            *ta_credid = c->credid;
+        } else if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && *cert_credid == 0) {
+            *cert_credid = c->credid;
         }
     }
+}
+
+/* Our entries already on the device (a run cut short, a repair): replaced, not added. */
+static void
+s_find_ours(cmn_svc_job_t *job, const cmn_creds_t *creds)
+{
+    s_work_t *w = job->work;
+    cms_find_cert_creds(creds, &w->ta_credid, &w->cert_credid);
 }
 
 static void

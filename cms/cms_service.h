@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "cmn_svc.h"
+#include "cmn_svr.h"
 #include "cms_ca.h"
 
 /* The options of obt-cms: the common ones first, then the CA's. */
@@ -42,6 +43,10 @@ cms_ca_t *cms_ca(const cms_t *self);
 int cms_cert_validity_days(const cms_t *self);
 /* --crl-refresh (seconds). */
 int cms_crl_refresh_s(const cms_t *self);
+/* The credids of CMS's trust anchor (subject *, oic.sec.cred.trustca) and of the
+ * identity certificate (oic.sec.cred.cert) among creds: the first of each, stored
+ * where the caller's value is still 0. */
+void cms_find_cert_creds(const cmn_creds_t *creds, int64_t *ta_credid, int64_t *cert_credid);
 /* The key pair of a new identity certificate from the device's answer r to GET
  * /oic/sec/csr: 2.05, the CSR's key (cms_csr_check: signature, P-256, SHA-256, CN
  * uuid:<uuid>); 4.04, a P-256 pair CMS makes (6.1 step 2), its private key DER in
