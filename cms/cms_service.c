@@ -604,6 +604,7 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
     self->hooks.start = s_start;
     self->hooks.drop = s_drop;
     self->hooks.ended = cms_pair_ended;
+    self->hooks.is_ended_by_hook = cms_pair_is_pair_action; /* CRL, creds: the record */
     self->hooks.resumed = cms_pair_resumed;
     self->hooks.forgot = cms_pair_forgot;
     self->hooks.tick = cms_crl_tick;

@@ -108,6 +108,9 @@ typedef struct {
                   const char *error,
                   zframe_t **peer_p,
                   uint64_t corr_id);
+    /* Which action jobs the ended hook answers itself (NULL: all of them); the others
+     * are answered by the core with the record, as without the hook. */
+    bool (*is_ended_by_hook)(const uint8_t *action, size_t action_len);
     /* After the jobs held by the records were resumed at start (NULL: nothing): work
      * of the service's own that was cut between two jobs goes on here. */
     void (*resumed)(cmn_svc_t *svc);

@@ -496,7 +496,9 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
                      job->head.uuid, s_kind(job), dev->error);
     }
     const cmn_svc_hooks_t *hooks = cmn_svc_hooks(job->svc);
-    bool is_handed = job->action != NULL && hooks->ended != NULL;
+    bool is_handed = job->action != NULL && hooks->ended != NULL &&
+                     (hooks->is_ended_by_hook == NULL ||
+                      hooks->is_ended_by_hook(job->action, job->action_len));
     if (job->peer && !is_handed) {
         cmn_svc_answer(job->svc, job->peer, job->corr_id, err, dev->error, s_body(job), dev);
     }
