@@ -74,6 +74,8 @@ cleanup() {
     if [ -n "$SVC_PID" ]; then
         kill "$SVC_PID" 2>/dev/null || true
         wait "$SVC_PID" 2>/dev/null || true
+        # and any API service of this run's socket still alive (none expected)
+        pkill -f "podman system service --time=0 unix://$SOCK" 2>/dev/null || true
     fi
     ip netns del "$NS_SUITE" 2>/dev/null || true
     ip netns del "$NS_DEV" 2>/dev/null || true
@@ -163,7 +165,10 @@ for side in suite dev; do
 done
 
 SOCK=$T/podman.sock
-in_suite podman system service --time=0 "unix://$SOCK" >"$T/podman-service.log" 2>&1 &
+# nsenter itself (not the in_suite function, whose subshell $! would name) execs podman,
+# so SVC_PID is the API service's own pid and cleanup's kill reaches it
+nsenter --net="/run/netns/$NS_SUITE" podman system service --time=0 "unix://$SOCK" \
+    >"$T/podman-service.log" 2>&1 &
 SVC_PID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || fail "podman system service did not open $SOCK: $(cat "$T/podman-service.log")"
