@@ -503,6 +503,32 @@ obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33])
 }
 
 int
+obt_dev_learn(const char *dev_json,
+              const obt_proc_t *sim,
+              int idx,
+              const obt_ids_t *ids,
+              obt_dev_t *dev,
+              char *why,
+              size_t why_len)
+{
+    const char *missing = NULL;
+    if (!obt_json_str(dev_json, "deviceuuid", dev->uuid, sizeof dev->uuid)) {
+        missing = "no deviceuuid in the dump";
+    } else if (obt_devsim_field(sim, idx, " coaps=", dev->coaps, sizeof dev->coaps) != 0 ||
+               obt_devsim_field(sim, idx, " coap=", dev->coap, sizeof dev->coap) != 0) {
+        missing = "no endpoints in devsim's DEVICE line";
+    } else if (!obt_dump_cred_hex(dev_json, ids->dots, dev->dots_key)) {
+        missing = "no cred for DOTS";
+    } else if (!obt_dump_cred_hex(dev_json, ids->cms, dev->cms_key)) {
+        missing = "no cred for CMS";
+    } else if (!obt_dump_cred_hex(dev_json, ids->ams, dev->ams_key)) {
+        missing = "no cred for AMS";
+    }
+    (void) snprintf(why, why_len, "device %d: %s", idx, missing ? missing : "");
+    return missing ? -1 : 0;
+}
+
+int
 obt_coap_as(const char *base,
             const char *id,
             const char *key_hex,

@@ -74,6 +74,24 @@ bool obt_mem_contains(const void *buf, size_t n, const char *needle);
 /* The key (32 hex digits) of the credential for subject on a dumped device (one JSON
  * object of ocf-devsim --dump) into hex; false if it has none. */
 bool obt_dump_cred_hex(const char *dev_json, const char *subject, char hex[33]);
+/* A device as onboarding left it, for a test that talks to it as the services do. */
+typedef struct {
+    char uuid[40];                               /* its deviceuuid */
+    char coap[128];                              /* coap://H:P */
+    char coaps[128];                             /* coaps://H:P */
+    char dots_key[33], cms_key[33], ams_key[33]; /* the services' PSKs for it (hex) */
+} obt_dev_t;
+
+/* Fills dev from dev_json (device idx's object of ocf-devsim --dump), the DEVICE line of
+ * the running devsim's log (the endpoints) and the credentials it holds for ids' DOTS,
+ * CMS and AMS. 0, or -1 with what is missing in why. */
+int obt_dev_learn(const char *dev_json,
+                  const obt_proc_t *sim,
+                  int idx,
+                  const obt_ids_t *ids,
+                  obt_dev_t *dev,
+                  char *why,
+                  size_t why_len);
 /* One CoAP request with the obt_coap tool to base (a device's "coaps://H:P" or
  * "coap://H:P") + path: over DTLS PSK as identity id with the 16-byte key key_hex (32
  * hex digits) when id is not NULL, else plain CoAP. What obt_coap printed ("CODE HEX")
