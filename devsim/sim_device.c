@@ -345,18 +345,15 @@ sim_device_handle(sim_device_t *dev,
         dev->is_silenced = true;
         return 0;
     }
-    if (dev->fault == SIM_FAULT_STOP_MAINT && dev->in_maint && s_fault_applies(dev, path)) {
-        /* the whole simulator stops before it handles the request (kill -CONT resumes
-         * it): a test kills the service in the middle of a maintenance, without racing */
-        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s in a maintenance", dev->idx,
-                       path);
-        dev->fault = SIM_FAULT_NONE;
-        (void) raise(SIGSTOP);
-    }
-    if (dev->fault == SIM_FAULT_STOP_NTH && !peer->is_doc && method == dev->stop_method &&
-        s_fault_applies(dev, path) && ++dev->stop_seen == dev->stop_nth) {
-        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at request %d on %s", dev->idx,
-                       dev->stop_seen, path);
+    /* stop-maint / stop (docs/internals.md): the whole simulator stops before it handles
+     * the request (kill -CONT resumes it), so a test kills a service while that request
+     * is out and unanswered, without racing */
+    bool is_stop_here = s_fault_applies(dev, path) &&
+                        ((dev->fault == SIM_FAULT_STOP_MAINT && dev->in_maint) ||
+                         (dev->fault == SIM_FAULT_STOP_NTH && !peer->is_doc &&
+                          method == dev->stop_method && ++dev->stop_seen == dev->stop_nth));
+    if (is_stop_here) {
+        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s", dev->idx, path);
         dev->fault = SIM_FAULT_NONE;
         (void) raise(SIGSTOP);
     }

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cmn_time.h"
 #include "obt_checks.h"
 #include "obt_json.h"
 
@@ -70,13 +70,8 @@ s_onboard_until_rfnop(const obt_ids_t *ids, int max_s, size_t *rfnop)
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     static const char *const approve[] = {"approve", "--all", NULL};
     static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
-    struct timespec start, now;
-    (void) clock_gettime(CLOCK_MONOTONIC, &start);
-    for (int round = 1; *rfnop < N_DEVICES; round++) {
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > max_s) {
-            break;
-        }
+    uint64_t end = cmn_time_mono_ms() + (uint64_t) max_s * 1000;
+    for (int round = 1; *rfnop < N_DEVICES && cmn_time_mono_ms() <= end; round++) {
         size_t before = *rfnop;
         (void) obt_ctl(&s_suite, discover, NULL);
         (void) obt_ctl(&s_suite, approve, NULL);
