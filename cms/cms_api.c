@@ -13,6 +13,7 @@
 #include "cmn_uuid.h"
 #include "cms_action.h"
 #include "cms_crl.h"
+#include "cms_group.h"
 #include "cms_pair.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
@@ -405,6 +406,11 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_PAIR, "pair", CMN_PARTY_OPERATOR}, cms_pair_on_pair},
         {{OBT__CMS__REQUEST__BODY_UNPAIR, "unpair", CMN_PARTY_OPERATOR}, cms_pair_on_unpair},
         {{OBT__CMS__REQUEST__BODY_LINK_LIST, "link_list", CMN_PARTY_OPERATOR}, cms_pair_on_links},
+        {{OBT__CMS__REQUEST__BODY_GROUP_CREATE, "group_create", CMN_PARTY_OPERATOR},
+         cms_group_on_create},
+        {{OBT__CMS__REQUEST__BODY_GROUP_CHANGE, "group_change", CMN_PARTY_OPERATOR},
+         cms_group_on_change},
+        {{OBT__CMS__REQUEST__BODY_GROUP_LIST, "group_list", CMN_PARTY_OPERATOR}, cms_group_on_list},
         {{OBT__CMS__REQUEST__BODY_CRED_LIST, "cred_list", CMN_PARTY_OPERATOR}, s_on_cred_job},
         {{OBT__CMS__REQUEST__BODY_CRED_REMOVE, "cred_remove", CMN_PARTY_OPERATOR}, s_on_cred_job},
         {{OBT__CMS__REQUEST__BODY_CERT_RENEW, "cert_renew", CMN_PARTY_OPERATOR}, s_on_cred_job},

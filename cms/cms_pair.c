@@ -23,6 +23,8 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
+#include "cms_group.h"
+#include "cms_rec.h"
 #include "obt/store.pb-c.h"
 
 #define S_KEY_LEN     (2 * 37 + 1) /* "<a>/<b>" */
@@ -49,15 +51,8 @@ s_secret_name(const char *key, char out[S_KEY_LEN + 8])
 static cmn_err_t
 s_get(cmn_svc_t *svc, const char *key, Obt__Store__CmsLink **ret_link)
 {
-    cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_get_pb(txn, CMS_PAIR_DB_LINKS, key, &obt__store__cms_link__descriptor,
-                        (ProtobufCMessage **) ret_link);
-    cmn_kv_abort(&txn);
-    return err;
+    return cms_rec_get(svc, CMS_PAIR_DB_LINKS, key, &obt__store__cms_link__descriptor,
+                       (ProtobufCMessage **) ret_link);
 }
 
 /* Writes link (updated now) and, when psk is given, its sealed key, in one
@@ -69,47 +64,20 @@ s_put(cmn_svc_t *svc,
       const uint8_t *psk,
       size_t psk_len)
 {
-    cmn_kv_txn_t *txn = NULL;
     char name[S_KEY_LEN + 8];
     link->version = 1;
     link->updated_ms = cmn_time_wall_ms();
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_put_pb(txn, CMS_PAIR_DB_LINKS, key, &link->base);
-    if (err == CMN_OK && psk) {
-        s_secret_name(key, name);
-        err = cmn_kv_put_sealed(txn, cmn_svc_seal(svc), "secrets", name, strlen(name), psk,
-                                psk_len);
-    }
-    if (err != CMN_OK) {
-        cmn_kv_abort(&txn);
-        return err;
-    }
-    return cmn_kv_commit(&txn);
+    s_secret_name(key, name);
+    return cms_rec_put(svc, CMS_PAIR_DB_LINKS, key, &link->base, name, psk, psk_len);
 }
 
 /* Removes the link and its key in one transaction. */
 static cmn_err_t
 s_del(cmn_svc_t *svc, const char *key)
 {
-    cmn_kv_txn_t *txn = NULL;
     char name[S_KEY_LEN + 8];
     s_secret_name(key, name);
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_del(txn, CMS_PAIR_DB_LINKS, key, strlen(key));
-    cmn_err_t err2 = cmn_kv_del(txn, "secrets", name, strlen(name));
-    err = err == CMN_ENOTFOUND ? CMN_OK : err;
-    err = err == CMN_OK && err2 != CMN_ENOTFOUND ? err2 : err;
-    if (err != CMN_OK) {
-        cmn_kv_abort(&txn);
-        return err;
-    }
-    return cmn_kv_commit(&txn);
+    return cms_rec_del(svc, CMS_PAIR_DB_LINKS, key, name);
 }
 
 /* The link's key (16 bytes, 32 for OSCORE) into ret_psk (CMS_PAIR_SECRET_MAX bytes),
@@ -117,69 +85,29 @@ s_del(cmn_svc_t *svc, const char *key)
 static cmn_err_t
 s_get_psk(cmn_svc_t *svc, const char *key, uint8_t ret_psk[CMS_PAIR_SECRET_MAX], size_t *ret_len)
 {
-    cmn_kv_txn_t *txn = NULL;
     char name[S_KEY_LEN + 8];
-    void *val = NULL;
-    size_t len = 0;
     s_secret_name(key, name);
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_get_sealed(txn, cmn_svc_seal(svc), "secrets", name, strlen(name), &val, &len);
-    cmn_kv_abort(&txn);
-    if (err == CMN_OK && len != CMS_PAIR_KEY_LEN && len != CMS_PAIR_SECRET_MAX) {
-        err = CMN_EPROTO;
-    }
-    if (err == CMN_OK) {
-        memcpy(ret_psk, val, len);
-        *ret_len = len;
-    }
-    if (val) {
-        cmn_kv_free_secret(val, len);
-    }
-    return err;
+    return cms_rec_secret(svc, name, CMS_PAIR_KEY_LEN, CMS_PAIR_SECRET_MAX, ret_psk,
+                          CMS_PAIR_SECRET_MAX, ret_len);
 }
 
 typedef struct {
-    const char *uuid; /* NULL: every link */
     Obt__Store__CmsLink **items;
     size_t n;
-    bool is_short; /* out of memory */
 } s_list_t;
 
-static int
-s_collect(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+static bool
+s_is_of(const ProtobufCMessage *msg, const void *arg)
 {
-    (void) key;
-    (void) key_len;
-    s_list_t *l = arg;
-    Obt__Store__CmsLink *link = obt__store__cms_link__unpack(NULL, val_len, val);
-    if (link == NULL) {
-        return 0; /* not a link record: skipped */
-    }
-    if (l->uuid && strcmp(link->a, l->uuid) != 0 && strcmp(link->b, l->uuid) != 0) {
-        obt__store__cms_link__free_unpacked(link, NULL);
-        return 0;
-    }
-    Obt__Store__CmsLink **grown = realloc(l->items, (l->n + 1) * sizeof *grown);
-    if (grown == NULL) {
-        obt__store__cms_link__free_unpacked(link, NULL);
-        l->is_short = true;
-        return 1;
-    }
-    l->items = grown;
-    l->items[l->n++] = link;
-    return 0;
+    const Obt__Store__CmsLink *link = (const Obt__Store__CmsLink *) msg;
+    const char *uuid = arg;
+    return uuid == NULL || strcmp(link->a, uuid) == 0 || strcmp(link->b, uuid) == 0;
 }
 
 static void
 s_list_free(s_list_t *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        obt__store__cms_link__free_unpacked(l->items[i], NULL);
-    }
-    free(l->items);
+    cms_rec_list_free((ProtobufCMessage **) l->items, l->n);
     l->items = NULL;
     l->n = 0;
 }
@@ -188,22 +116,9 @@ s_list_free(s_list_t *l)
 static cmn_err_t
 s_list(cmn_svc_t *svc, const char *uuid, s_list_t *l)
 {
-    cmn_kv_txn_t *txn = NULL;
     memset(l, 0, sizeof *l);
-    l->uuid = uuid;
-    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_each(txn, CMS_PAIR_DB_LINKS, s_collect, l);
-    cmn_kv_abort(&txn);
-    if (err == CMN_OK && l->is_short) {
-        err = CMN_ENOMEM;
-    }
-    if (err != CMN_OK) {
-        s_list_free(l);
-    }
-    return err;
+    return cms_rec_list(svc, CMS_PAIR_DB_LINKS, &obt__store__cms_link__descriptor, s_is_of, uuid,
+                        (ProtobufCMessage ***) &l->items, &l->n);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -415,36 +330,49 @@ s_check_pair(cmn_svc_t *svc, const char *a, const char *b, char *error, size_t e
         return CMN_EINVAL;
     }
     for (int i = 0; i < 2; i++) {
-        Obt__ServiceDevice *dev = NULL;
-        cmn_err_t err = cmn_svc_get(svc, uuids[i], &dev);
-        if (err == CMN_ENOTFOUND) {
-            (void) snprintf(error, error_len,
-                            "device %s is unknown to CMS (never onboarded and handed over)",
-                            uuids[i]);
-            return err;
-        }
+        cmn_err_t err = cms_pair_check_managed(svc, uuids[i], NULL, error, error_len);
         if (err != CMN_OK) {
-            (void) snprintf(error, error_len, "cannot read the record of %s: %s", uuids[i],
-                            cmn_strerror(err));
             return err;
         }
-        bool is_managed = strcmp(dev->state, "verified") == 0;
-        if (!is_managed) {
-            (void) snprintf(error, error_len,
-                            "device %s is not managed (CMS record \"%s\"): only devices in "
-                            "RFNOP handed over to CMS can be paired",
-                            uuids[i], dev->state);
-        }
-        obt__service_device__free_unpacked(dev, NULL);
-        if (!is_managed) {
-            return CMN_EINVAL;
-        }
-        if (s_is_busy(svc, uuids[i])) {
-            (void) snprintf(error, error_len,
-                            "a job of device %s is in progress: try again when it is done",
-                            uuids[i]);
-            return CMN_ESTATE;
-        }
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+cms_pair_check_managed(
+        cmn_svc_t *svc, const char *uuid, uint32_t *ret_sct, char *error, size_t error_len)
+{
+    Obt__ServiceDevice *dev = NULL;
+    cmn_err_t err = cmn_svc_get(svc, uuid, &dev);
+    if (err == CMN_ENOTFOUND) {
+        (void) snprintf(error, error_len,
+                        "device %s is unknown to CMS (never onboarded and handed over)", uuid);
+        return err;
+    }
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "cannot read the record of %s: %s", uuid,
+                        cmn_strerror(err));
+        return err;
+    }
+    bool is_managed = strcmp(dev->state, "verified") == 0;
+    if (!is_managed) {
+        (void) snprintf(error, error_len,
+                        "device %s is not managed (CMS record \"%s\"): only devices in "
+                        "RFNOP handed over to CMS can be given credentials",
+                        uuid, dev->state);
+    }
+    uint32_t sct = dev->sct;
+    obt__service_device__free_unpacked(dev, NULL);
+    if (!is_managed) {
+        return CMN_EINVAL;
+    }
+    if (s_is_busy(svc, uuid)) {
+        (void) snprintf(error, error_len,
+                        "a job of device %s is in progress: try again when it is done", uuid);
+        return CMN_ESTATE;
+    }
+    if (ret_sct) {
+        *ret_sct = sct;
     }
     return CMN_OK;
 }
@@ -645,6 +573,12 @@ typedef struct {
     size_t n_deletes;
     size_t idx;       /* position in deletes */
     int refused_code; /* the device refused the write: its code (finish after RFNOP) */
+    /* an SSM group member's job (cms_group.c): my_id is the client's senderid, other_id
+     * a server's recipientid (idGroup both), other the entry's subjectuuid */
+    char group[CMS_GROUP_NAME + 1]; /* "" = a pairwise link's job */
+    bool is_survey;                 /* only read the cred: its recipientids for the group */
+    int64_t credtype;               /* the entry's credtype: 1, 64, 128 or 256 */
+    char desc[CMN_OSCORE_DESC_MAX + 1];
 } s_work_t;
 
 size_t
@@ -696,15 +630,17 @@ s_next(cmn_svc_job_t *job)
         cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
                                    CMN_CRED_HAS_PRIVATEDATA |
                                    (w->credid > 0 ? CMN_CRED_HAS_CREDID : 0) |
-                                   (w->is_oscore ? CMN_CRED_HAS_OSCORE : 0),
+                                   (w->is_oscore ? CMN_CRED_HAS_OSCORE : 0) |
+                                   (w->group[0] ? CMN_CRED_HAS_OSCORE_DESC : 0),
                         .credid = w->credid,
-                        .credtype = w->is_oscore ? CMN_CREDTYPE_OSCORE : CMN_CREDTYPE_PSK,
+                        .credtype = w->credtype,
                         .priv_data = w->psk,
                         .priv_len = w->psk_len,
                         .priv_encoding = CMN_ENC_RAW};
         if (w->is_oscore) {
             (void) snprintf(c.senderid, sizeof c.senderid, "%s", w->my_id);
             (void) snprintf(c.recipientid, sizeof c.recipientid, "%s", w->other_id);
+            (void) snprintf(c.desc, sizeof c.desc, "%s", w->desc);
         }
         (void) cmn_uuid_from_str(w->other, &c.subjectuuid);
         cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &c, .n_creds = 1};
@@ -724,18 +660,31 @@ s_next(cmn_svc_job_t *job)
     }
 }
 
-/* The entries of creds that are ours for the other device: credtype 1, subject it. */
+/* Whether c is one of ours: a link's (credtype 1 or 64, subject the other device) or a
+ * group's (credtype 128 with senderid idGroup, 256 with recipientid idGroup). */
+static bool
+s_is_ours(const s_work_t *w, const cmn_cred_t *c)
+{
+    if (c->credtype != w->credtype) {
+        return false;
+    }
+    if (w->group[0]) {
+        return w->credtype == CMN_CREDTYPE_SSM_CLIENT ? strcmp(c->senderid, w->my_id) == 0
+                                                      : strcmp(c->recipientid, w->other_id) == 0;
+    }
+    cmn_uuid_t other;
+    (void) cmn_uuid_from_str(w->other, &other);
+    return !c->subject_is_wildcard && cmn_uuid_eq(&c->subjectuuid, &other);
+}
+
+/* The entries of creds that are ours (s_is_ours). */
 static size_t
 s_find(const s_work_t *w, const cmn_creds_t *creds, int64_t *out, size_t cap)
 {
-    cmn_uuid_t other;
     size_t n = 0;
-    (void) cmn_uuid_from_str(w->other, &other);
     for (size_t i = 0; i < creds->n_creds; i++) {
-        const cmn_cred_t *c = &creds->creds[i];
-        if (c->credtype == (w->is_oscore ? CMN_CREDTYPE_OSCORE : CMN_CREDTYPE_PSK) &&
-            !c->subject_is_wildcard && cmn_uuid_eq(&c->subjectuuid, &other) && n < cap) {
-            out[n++] = c->credid;
+        if (s_is_ours(w, &creds->creds[i]) && n < cap) {
+            out[n++] = creds->creds[i].credid;
         }
     }
     return n;
@@ -746,13 +695,10 @@ s_find(const s_work_t *w, const cmn_creds_t *creds, int64_t *out, size_t cap)
 static bool
 s_id_taken(const s_work_t *w, const cmn_creds_t *creds, const char *id)
 {
-    cmn_uuid_t other;
-    (void) cmn_uuid_from_str(w->other, &other);
     for (size_t i = 0; i < creds->n_creds; i++) {
         const cmn_cred_t *c = &creds->creds[i];
-        bool is_ours = c->credtype == CMN_CREDTYPE_OSCORE && !c->subject_is_wildcard &&
-                       cmn_uuid_eq(&c->subjectuuid, &other);
-        if (!is_ours && (c->present & CMN_CRED_HAS_OSCORE) && strcmp(c->recipientid, id) == 0) {
+        if (!s_is_ours(w, c) && (c->present & CMN_CRED_HAS_OSCORE) &&
+            strcmp(c->recipientid, id) == 0) {
             return true;
         }
     }
@@ -797,6 +743,9 @@ static cmn_err_t
 s_record(cmn_svc_job_t *job, int64_t credid)
 {
     s_work_t *w = job->work;
+    if (w->group[0]) {
+        return cms_group_record(job->svc, w->group, job->head.uuid, credid);
+    }
     Obt__Store__CmsLink *link = NULL;
     cmn_err_t err = s_get(job->svc, w->key, &link);
     if (err != CMN_OK) {
@@ -808,6 +757,27 @@ s_record(cmn_svc_job_t *job, int64_t credid)
     return err;
 }
 
+/* A group's survey: the recipientids on the device, recorded in the group. */
+static void
+s_survey(cmn_svc_job_t *job, const cmn_creds_t *creds)
+{
+    s_work_t *w = job->work;
+    char **ids = calloc(creds->n_creds + 1, sizeof *ids);
+    size_t n = 0;
+    if (ids == NULL) {
+        cmn_svc_job_finish(job, CMN_ENOMEM, "survey: out of memory", NULL);
+        return;
+    }
+    for (size_t i = 0; i < creds->n_creds; i++) {
+        if ((creds->creds[i].present & CMN_CRED_HAS_OSCORE) && creds->creds[i].recipientid[0]) {
+            ids[n++] = (char *) (uintptr_t) creds->creds[i].recipientid;
+        }
+    }
+    cmn_err_t err = cms_group_surveyed(job->svc, w->group, job->head.uuid, ids, n);
+    free(ids);
+    cmn_svc_job_finish(job, err, err == CMN_OK ? NULL : "survey: cannot record the group", NULL);
+}
+
 static void
 s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 {
@@ -817,11 +787,24 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         cmn_svc_job_finish(job, CMN_EPROTO, "cred: invalid CBOR from the device", NULL);
         return;
     }
+    if (w->is_survey) {
+        s_survey(job, &creds);
+        cmn_creds_free(&creds);
+        return;
+    }
     int64_t found[S_MAX_DELETES];
     size_t n = s_find(w, &creds, found, S_MAX_DELETES);
-    bool is_taken = w->is_oscore && !w->is_remove && w->phase == PH_READ &&
+    bool is_taken = w->is_oscore && !w->is_remove && w->phase == PH_READ && w->other_id[0] &&
                     s_id_taken(w, &creds, w->other_id);
     cmn_creds_free(&creds);
+    if (is_taken && w->group[0]) {
+        char why[120];
+        (void) snprintf(why, sizeof why,
+                        "idGroup %s is already a recipientid on the device: not written",
+                        w->other_id);
+        cmn_svc_job_finish(job, CMN_EEXIST, why, NULL);
+        return;
+    }
     if (is_taken) {
         cmn_err_t err = s_new_other_id(job);
         if (err != CMN_OK) {
@@ -858,8 +841,10 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         cmn_svc_job_finish(job, err, why, NULL);
         return;
     }
-    cmn_log_notice("CMS-LINK-CRED", "dev=%s %s the PSK entry for %s (credid %lld)", job->head.uuid,
-                   w->is_remove ? "removed" : "holds", w->other, (long long) credid);
+    cmn_log_notice("CMS-LINK-CRED", "dev=%s %s the credtype-%lld entry %s%s (credid %lld)",
+                   job->head.uuid, w->is_remove ? "removed" : "holds", (long long) w->credtype,
+                   w->group[0] ? "of group " : "for ", w->group[0] ? w->group : w->other,
+                   (long long) credid);
     w->phase = PH_RFNOP;
     s_next(job);
 }
@@ -932,8 +917,45 @@ cms_pair_is_pair_action(const uint8_t *action, size_t len)
     Obt__Store__CmsAction *act = s_unpack_action(action, len);
     if (act) {
         obt__store__cms_action__free_unpacked(act, NULL);
+        return true;
     }
-    return act != NULL;
+    char *group = cms_group_action_name(action, len);
+    free(group);
+    return group != NULL;
+}
+
+/* A group member's job: what the group asks of this device now. */
+static void
+s_group_start(cmn_svc_job_t *job, char *name)
+{
+    s_work_t *w = job->work;
+    cms_group_job_t g;
+    (void) snprintf(w->group, sizeof w->group, "%s", name);
+    free(name);
+    cmn_err_t err = cms_group_job_load(job->svc, w->group, job->head.uuid, &g);
+    if (err != CMN_OK || g.is_done) {
+        OPENSSL_cleanse(&g, sizeof g);
+        cmn_svc_job_finish(job, err,
+                           err == CMN_ENOTFOUND ? "the group is not in the group table"
+                           : err == CMN_ECRYPTO ? CMN_SEAL_WRONG_KEK
+                           : err != CMN_OK      ? "cannot read the group"
+                                                : NULL,
+                           NULL);
+        return;
+    }
+    w->is_survey = g.is_survey;
+    w->is_remove = g.is_remove;
+    w->is_oscore = true;
+    w->credtype = g.is_client ? CMN_CREDTYPE_SSM_CLIENT : CMN_CREDTYPE_SSM_SERVER;
+    (void) snprintf(w->other, sizeof w->other, "%s", g.subject);
+    (void) snprintf(w->my_id, sizeof w->my_id, "%s", g.is_client ? g.id : "");
+    (void) snprintf(w->other_id, sizeof w->other_id, "%s", g.is_client ? "" : g.id);
+    (void) snprintf(w->desc, sizeof w->desc, "%s", g.desc);
+    memcpy(w->psk, g.secret, sizeof g.secret);
+    w->psk_len = sizeof g.secret;
+    OPENSSL_cleanse(&g, sizeof g);
+    w->phase = PH_READ;
+    s_next(job);
 }
 
 void
@@ -941,6 +963,11 @@ cms_pair_job_start(cmn_svc_job_t *job)
 {
     s_work_t *w = job->work;
     OPENSSL_cleanse(w, sizeof *w);
+    char *group = cms_group_action_name(job->action, job->action_len);
+    if (group) {
+        s_group_start(job, group);
+        return;
+    }
     Obt__Store__CmsAction *req = s_unpack_action(job->action, job->action_len);
     if (req == NULL) {
         cmn_svc_job_finish(job, CMN_EPROTO, "the stored action does not unpack", NULL);
@@ -960,6 +987,7 @@ cms_pair_job_start(cmn_svc_job_t *job)
     bool is_pairing = strcmp(link->state, "pairing") == 0;
     w->is_remove = !is_pairing;
     w->is_oscore = link->is_oscore;
+    w->credtype = link->is_oscore ? CMN_CREDTYPE_OSCORE : CMN_CREDTYPE_PSK;
     (void) snprintf(w->my_id, sizeof w->my_id, "%s", w->is_a ? link->id_a : link->id_b);
     (void) snprintf(w->other_id, sizeof w->other_id, "%s", w->is_a ? link->id_b : link->id_a);
     bool is_done = !is_pairing && strcmp(link->state, "unpairing") != 0 &&
@@ -998,6 +1026,12 @@ cms_pair_ended(cmn_svc_t *svc,
                zframe_t **peer_p,
                uint64_t corr_id)
 {
+    char *group = cms_group_action_name(action, action_len);
+    if (group) {
+        cms_group_ended(svc, group, uuid, err, error, peer_p, corr_id);
+        free(group);
+        return;
+    }
     Obt__Store__CmsAction *req = s_unpack_action(action, action_len);
     if (req == NULL) {
         return; /* not a link job: the core answers */

@@ -43,10 +43,17 @@ cmn_err_t cms_pair_on_links(cmn_svc_t *svc,
                             char *error,
                             size_t error_len);
 
+/* Checks that uuid names a device CMS manages (known: else ENOTFOUND; handed over and
+ * verified: else EINVAL) without a job running (else ESTATE), with the text in error;
+ * *ret_sct (may be NULL) gets its doxm sct. */
+cmn_err_t cms_pair_check_managed(
+        cmn_svc_t *svc, const char *uuid, uint32_t *ret_sct, char *error, size_t error_len);
+
 /* The first step of a link job of one device (job->action is a packed obt.cms.Request
  * with body pair): writes or removes that device's cred entry for the other, as the
  * link's state says. */
-/* True if a stored action is a pairwise link's job (else one of cms_action.c's). */
+/* True if a stored action is a cred entry job: a pairwise link's or an SSM group
+ * member's (cms_group.h); else one of cms_action.c's. */
 bool cms_pair_is_pair_action(const uint8_t *action, size_t len);
 void cms_pair_job_start(cmn_svc_job_t *job);
 /* Frees what a link job's work holds. */

@@ -18,6 +18,7 @@
 #include "cms_api.h"
 #include "cms_crl.h"
 #include "cms_csr.h"
+#include "cms_group.h"
 #include "cms_pair.h"
 
 #define OPT(n, t, f, d, lo, hi, h)                                                                 \
@@ -573,8 +574,44 @@ s_drop(cmn_svc_job_t *job)
     }
 }
 
-static const char *const s_dbs[] = {CMS_CA_DB_CA, CMS_CA_DB_CERTS, CMS_PAIR_DB_LINKS,
-                                    CMS_CRL_DB_PUSH, CMS_ACTION_DB_MAINT};
+static const char *const s_dbs[] = {CMS_CA_DB_CA,    CMS_CA_DB_CERTS,     CMS_PAIR_DB_LINKS,
+                                    CMS_CRL_DB_PUSH, CMS_ACTION_DB_MAINT, CMS_GROUP_DB};
+
+/* A restart: links and groups left between two jobs go on. */
+static void
+s_resumed(cmn_svc_t *svc)
+{
+    cms_pair_resumed(svc);
+    cms_group_resumed(svc);
+}
+
+/* The reset cascade (docs/decisions.md D77), when DOTS made CMS forget uuid: its
+ * identity certificates are revoked (cessationOfOperation) with the CRL queued for
+ * every other device in the same write, its links are unpaired and it leaves its
+ * groups. Each part is persisted before anything is sent; nobody waits. */
+static void
+s_forgot(cmn_svc_t *svc, const char *uuid)
+{
+    cms_t *self = cmn_svc_hooks(svc)->arg;
+    cms_crl_targets_t *targets = cms_crl_targets_new(svc);
+    size_t count = 0;
+    cmn_err_t err = targets ? cms_ca_revoke_with(cmn_svc_kv(svc), uuid,
+                                                 cms_ca_reason_code("cessationOfOperation"),
+                                                 cms_crl_queue_in_txn, targets, &count)
+                            : CMN_ESTORE;
+    if (err == CMN_OK) {
+        cmn_log_notice("CMS-CASCADE",
+                       "dev=%s forgotten: %zu certificate(s) revoked; CRL queued for %zu device(s)",
+                       uuid, count, cms_crl_targets_count(targets));
+        cms_crl_kick(self->crl);
+    } else if (err != CMN_ENOTFOUND) {
+        cmn_log_err("CMS-CASCADE", "dev=%s forgotten: cannot revoke its certificates: %s", uuid,
+                    cmn_strerror(err));
+    }
+    cms_crl_targets_destroy(&targets);
+    cms_pair_forgot(svc, uuid);
+    cms_group_forgot(svc, uuid);
+}
 
 cms_t *
 cms_new(const cms_config_t *cfg, char *why, size_t why_len)
@@ -605,8 +642,8 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
     self->hooks.drop = s_drop;
     self->hooks.ended = cms_pair_ended;
     self->hooks.is_ended_by_hook = cms_pair_is_pair_action; /* CRL, creds: the record */
-    self->hooks.resumed = cms_pair_resumed;
-    self->hooks.forgot = cms_pair_forgot;
+    self->hooks.resumed = s_resumed;
+    self->hooks.forgot = s_forgot;
     self->hooks.tick = cms_crl_tick;
     self->hooks.own = cms_api_on_request;
     self->hooks.arg = self;

@@ -91,14 +91,19 @@ cmn_err_t cmn_pstat_decode(const uint8_t *buf, size_t len, cmn_pstat_t *ret);
 #define CMN_CRED_HAS_CREDUSAGE   0x08u
 #define CMN_CRED_HAS_PUBLICDATA  0x10u
 #define CMN_CRED_HAS_PRIVATEDATA 0x20u
-#define CMN_CRED_HAS_OSCORE      0x40u /* the oscore map (credtypes 64, 128, 256) */
+#define CMN_CRED_HAS_OSCORE      0x40u  /* the oscore map (credtypes 64, 128, 256) */
+#define CMN_CRED_HAS_OSCORE_DESC 0x80u  /* oscore.desc (credtypes 128, 256; seed 6.4) */
+#define CMN_CRED_HAS_OSCORE_SSN  0x100u /* oscore.ssn (read-only: a POST with it is refused) */
 #define CMN_CRED_MAX_DATA        4096
 
-#define CMN_CREDTYPE_PSK    1
-#define CMN_CREDTYPE_CERT   8
-#define CMN_CREDTYPE_OSCORE 64 /* pairwise OSCORE context (OCF-NOTES 9) */
-#define CMN_ENC_RAW         "oic.sec.encoding.raw"
-#define CMN_ENC_PEM         "oic.sec.encoding.pem"
+#define CMN_CREDTYPE_PSK        1
+#define CMN_CREDTYPE_CERT       8
+#define CMN_CREDTYPE_OSCORE     64  /* pairwise OSCORE context (OCF-NOTES 9) */
+#define CMN_CREDTYPE_SSM_CLIENT 128 /* SSM group client context (seed 6.4) */
+#define CMN_CREDTYPE_SSM_SERVER 256 /* SSM group server context (seed 6.4) */
+#define CMN_OSCORE_DESC_MAX     64  /* characters of an oscore.desc we keep */
+#define CMN_ENC_RAW             "oic.sec.encoding.raw"
+#define CMN_ENC_PEM             "oic.sec.encoding.pem"
 
 typedef struct {
     uint32_t present;
@@ -116,6 +121,7 @@ typedef struct {
     char priv_encoding[40];
     char senderid[17];    /* oscore: lowercase hex without 0x (at most 7 bytes), "" = absent */
     char recipientid[17]; /* oscore: the same */
+    char desc[CMN_OSCORE_DESC_MAX + 1]; /* oscore.desc (CMN_CRED_HAS_OSCORE_DESC) */
 } cmn_cred_t;
 
 #define CMN_CREDS_HAS_CREDS      0x01u

@@ -156,6 +156,9 @@ cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
                 if (c->recipientid[0]) {
                     cmn_svr_put(&oe, "recipientid", cbor_build_string(c->recipientid));
                 }
+                if (c->present & CMN_CRED_HAS_OSCORE_DESC) {
+                    cmn_svr_put(&oe, "desc", cbor_build_string(c->desc));
+                }
                 if (oe.failed && oe.map) {
                     cbor_decref(&oe.map);
                 }
@@ -205,8 +208,8 @@ s_decode_data(const cbor_item_t *v, uint8_t **data, size_t *len, bool *is_text, 
     return err;
 }
 
-/* The oscore map: senderid, recipientid (hex text); ssn (read-only) and desc are read
- * past. */
+/* The oscore map: senderid, recipientid (hex text), desc (text; a longer one is
+ * CMN_EPROTO); ssn (read-only) is only noted. */
 static cmn_err_t
 s_decode_oscore(const cbor_item_t *v, cmn_cred_t *c)
 {
@@ -218,6 +221,11 @@ s_decode_oscore(const cbor_item_t *v, cmn_cred_t *c)
             err = cmn_svr_text(p[i].value, c->senderid, sizeof c->senderid);
         } else if (cmn_svr_key_is(p[i].key, "recipientid")) {
             err = cmn_svr_text(p[i].value, c->recipientid, sizeof c->recipientid);
+        } else if (cmn_svr_key_is(p[i].key, "desc")) {
+            err = cmn_svr_text(p[i].value, c->desc, sizeof c->desc);
+            c->present |= CMN_CRED_HAS_OSCORE_DESC;
+        } else if (cmn_svr_key_is(p[i].key, "ssn")) {
+            c->present |= CMN_CRED_HAS_OSCORE_SSN;
         } else if (!cbor_isa_string(p[i].key)) {
             err = CMN_EPROTO;
         }

@@ -124,6 +124,15 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             "devices with certificate support (doxm sct 1|8) and /oic/sec/csr: all, or a "
             "comma list of IDX, IDX:nocsr (no /oic/sec/csr: the CMS makes the key pair) and "
             "IDX:badcn (tests: the CSR names another uuid)"),
+        OPT("ssm",
+            CMN_CFG_STR,
+            ssm,
+            "",
+            0,
+            1,
+            0,
+            "devices that take SSM group contexts (doxm sct + 128|256, seed 6.4): all, or a "
+            "comma list of IDX"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("dump",
             CMN_CFG_BOOL,

@@ -28,6 +28,7 @@ typedef struct {
     char *rt;             /* application resource types served, comma list */
     char *icv;            /* /oic/d icv of every device */
     char *certs;          /* devices with certificates (sct 8) and /oic/sec/csr (sim_csr.h) */
+    char *ssm;            /* devices with SSM group contexts (sct 128|256) */
 } sim_config_t;
 
 extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];

@@ -24,7 +24,7 @@ s_set(sim_device_t *d, bool has_certs, bool has_csr)
     d->has_certs = has_certs;
     d->has_csr = has_certs && has_csr;
     d->is_csr_bad_cn = false;
-    d->doxm.sct = has_certs ? (CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT) : CMN_CREDTYPE_PSK;
+    d->doxm.sct = sim_device_sct(d);
 }
 
 cmn_err_t

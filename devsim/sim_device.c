@@ -37,6 +37,15 @@ s_add_factory_ace(cmn_acl_t *acl,
     (void) cmn_acl_add(acl, &ace);
 }
 
+uint32_t
+sim_device_sct(const sim_device_t *dev)
+{
+    uint32_t sct = CMN_CREDTYPE_PSK;
+    sct |= dev->has_certs ? CMN_CREDTYPE_CERT : 0;
+    sct |= dev->has_ssm ? CMN_CREDTYPE_SSM_CLIENT | CMN_CREDTYPE_SSM_SERVER : 0;
+    return sct;
+}
+
 cmn_err_t
 sim_device_factory_reset(sim_device_t *dev)
 {
@@ -52,7 +61,7 @@ sim_device_factory_reset(sim_device_t *dev)
     memcpy(dev->doxm.oxms, dev->oxms, sizeof dev->oxms);
     dev->doxm.n_oxms = dev->n_oxms;
     dev->doxm.oxmsel = 4;
-    dev->doxm.sct = dev->has_certs ? CMN_CREDTYPE_PSK | CMN_CREDTYPE_CERT : CMN_CREDTYPE_PSK;
+    dev->doxm.sct = sim_device_sct(dev);
     dev->doxm.deviceuuid = uuid;
     memset(&dev->pstat, 0, sizeof dev->pstat);
     dev->pstat.present = 0xff;

@@ -93,8 +93,12 @@ typedef struct sim_device {
     bool has_certs;     /* sct has credtype 8 (--certs) */
     bool has_csr;       /* and /oic/sec/csr (not with --certs IDX:nocsr) */
     bool is_csr_bad_cn; /* its CSR names another uuid (--certs IDX:badcn, tests) */
+    bool has_ssm;       /* sct has credtypes 128 and 256 (--ssm) */
     cmn_crl_t crl;      /* /oic/sec/crl (with --certs): der_len 0 = none pushed yet */
 } sim_device_t;
+
+/* The doxm sct of dev: PSK, plus certificates (--certs) and SSM contexts (--ssm). */
+uint32_t sim_device_sct(const sim_device_t *dev);
 
 /* Puts dev in its factory state (RFOTM, a fresh random deviceuuid from the DRBG,
  * factory ACL, no creds, empty sdi). Frees previous dynamic state. */

@@ -110,7 +110,13 @@ s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all
             fprintf(out, "\",\"senderid\":\"%s\",\"recipientid\":\"%s", c->senderid,
                     c->recipientid);
         }
-        fprintf(out, "\"}");
+        if (c->present & CMN_CRED_HAS_OSCORE_DESC) {
+            fprintf(out, "\",\"desc\":");
+            s_str(out, c->desc);
+            fprintf(out, "}");
+        } else {
+            fprintf(out, "\"}");
+        }
     }
     fprintf(out, "]},\"crl\":");
     if (d->crl.der_len == 0) {

@@ -39,6 +39,47 @@ s_damage_acl(sim_device_t *d)
     return err;
 }
 
+/* seed-recipientid: "HEX" (tests): a pairwise OSCORE entry (credtype 64, a zero master
+ * secret, subject the nil uuid but for its last byte) whose recipientid is HEX, unless
+ * one already has it; once, at start, like damage-acl. */
+static cmn_err_t
+s_seed_recipientid(sim_device_t *d, const char *hex)
+{
+    size_t len = hex ? strlen(hex) : 0;
+    if (len < 2 || len > 14 || len % 2 != 0 || strspn(hex, "0123456789abcdef") != len) {
+        (void) fprintf(stderr, "error: --faults: IDX:seed-recipientid:HEX (lowercase, 1..7 "
+                               "bytes)\n");
+        return CMN_EINVAL;
+    }
+    for (size_t i = 0; i < d->creds.n_creds; i++) {
+        if (strcmp(d->creds.creds[i].recipientid, hex) == 0) {
+            return CMN_OK;
+        }
+    }
+    uint8_t secret[32] = {0};
+    cmn_cred_t c;
+    memset(&c, 0, sizeof c);
+    c.present = CMN_CRED_HAS_CREDID | CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                CMN_CRED_HAS_PRIVATEDATA | CMN_CRED_HAS_OSCORE;
+    c.credtype = CMN_CREDTYPE_OSCORE;
+    c.subjectuuid.b[15] = 0x5e;
+    c.priv_data = secret;
+    c.priv_len = sizeof secret;
+    (void) snprintf(c.priv_encoding, sizeof c.priv_encoding, "%s", CMN_ENC_RAW);
+    (void) snprintf(c.senderid, sizeof c.senderid, "015eed");
+    (void) snprintf(c.recipientid, sizeof c.recipientid, "%s", hex);
+    c.credid = 1;
+    for (size_t i = 0; i < d->creds.n_creds; i++) {
+        c.credid = d->creds.creds[i].credid >= c.credid ? d->creds.creds[i].credid + 1 : c.credid;
+    }
+    cmn_err_t err = cmn_creds_add(&d->creds, &c);
+    if (err == CMN_OK) {
+        err = sim_store_save(d, true);
+    }
+    cmn_log_notice("SIM-FAULT", "dev=%d seeded an OSCORE entry with recipientid %s", d->idx, hex);
+    return err;
+}
+
 /* stop: "N:METHOD:PATH" (the Nth METHOD request on PATH outside the DOC); *path is
  * moved to the PATH part. */
 static cmn_err_t
@@ -129,6 +170,12 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
         } else if (strcmp(kind, "absent") == 0) {
             d->fault = SIM_FAULT_SILENT; /* never answers anything, multicast included */
             d->is_silenced = true;
+        } else if (strcmp(kind, "seed-recipientid") == 0) {
+            err = s_seed_recipientid(d, path); /* once, at start; not a lasting behaviour */
+            if (err != CMN_OK) {
+                break;
+            }
+            path = NULL;
         } else if (strcmp(kind, "damage-acl") == 0) {
             err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
             if (err != CMN_OK) {

@@ -67,13 +67,37 @@ s_oscore_id_ok(const char *id)
     return true;
 }
 
-/* A pairwise OSCORE entry (credtype 64): senderid, recipientid and a 32-byte master
- * secret. */
+/* An OSCORE entry (OCF-NOTES 9, seed 6.3/6.4), always with a 32-byte master secret and
+ * without the read-only ssn: credtype 64 (pairwise) has senderid and recipientid and no
+ * desc; 128 (SSM client) a senderid and no recipientid; 256 (SSM server) a recipientid,
+ * no senderid and a uuid subject. 128 and 256 only on a device whose sct has them. */
 static bool
-s_oscore_ok(const cmn_cred_t *c)
+s_oscore_ok(const sim_device_t *dev, const cmn_cred_t *c)
 {
-    return (c->present & CMN_CRED_HAS_OSCORE) && s_oscore_id_ok(c->senderid) &&
-           s_oscore_id_ok(c->recipientid) && c->priv_len == 32 && !c->subject_is_wildcard;
+    if (!(c->present & CMN_CRED_HAS_OSCORE) || (c->present & CMN_CRED_HAS_OSCORE_SSN) ||
+        c->priv_len != 32) {
+        return false;
+    }
+    switch (c->credtype) {
+    case CMN_CREDTYPE_OSCORE:
+        return s_oscore_id_ok(c->senderid) && s_oscore_id_ok(c->recipientid) &&
+               !c->subject_is_wildcard && !(c->present & CMN_CRED_HAS_OSCORE_DESC);
+    case CMN_CREDTYPE_SSM_CLIENT:
+        return (dev->doxm.sct & CMN_CREDTYPE_SSM_CLIENT) && s_oscore_id_ok(c->senderid) &&
+               c->recipientid[0] == '\0';
+    case CMN_CREDTYPE_SSM_SERVER:
+        return (dev->doxm.sct & CMN_CREDTYPE_SSM_SERVER) && s_oscore_id_ok(c->recipientid) &&
+               c->senderid[0] == '\0' && !c->subject_is_wildcard;
+    default:
+        return false;
+    }
+}
+
+static bool
+s_is_oscore_type(int64_t credtype)
+{
+    return credtype == CMN_CREDTYPE_OSCORE || credtype == CMN_CREDTYPE_SSM_CLIENT ||
+           credtype == CMN_CREDTYPE_SSM_SERVER;
 }
 
 int
@@ -102,7 +126,9 @@ sim_svr_post_cred(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
             code = SIM_CODE_BAD_REQUEST; /* a certificate it could not use */
             goto out;
         }
-        if (c->credtype == CMN_CREDTYPE_OSCORE && !s_oscore_ok(c)) {
+        if (s_is_oscore_type(c->credtype) && !s_oscore_ok(dev, c)) {
+            cmn_log_notice("SIM-OSCORE-REFUSED", "dev=%d credtype %lld: malformed OSCORE entry",
+                           dev->idx, (long long) c->credtype);
             code = SIM_CODE_BAD_REQUEST; /* OCF-NOTES 9: ids and a 32-byte secret */
             goto out;
         }

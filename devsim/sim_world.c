@@ -90,6 +90,36 @@ s_parse_oxms(const char *s, sim_device_t *dev)
  * manufacturer certificates (DIR/factory-ca.pem: what the operator gives DOTS with
  * obtctl mfg-trust add) and a second one for the kind "untrusted", made at the first
  * start and kept. Leaves are issued on the first DOC handshake (sim_coap.c). */
+/* --ssm: "all" or a comma list of IDX; those devices' sct gets 128|256 (seed 6.4). */
+static cmn_err_t
+s_ssm_setup(const char *spec, sim_device_t *devs, size_t n)
+{
+    bool is_all = strcmp(spec, "all") == 0;
+    char *copy = strdup(is_all ? "" : spec);
+    char *save = NULL;
+    cmn_err_t err = copy ? CMN_OK : CMN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        devs[i].has_ssm = is_all;
+    }
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && err == CMN_OK;
+         item = strtok_r(NULL, ",", &save)) {
+        char *end = NULL;
+        long idx = strtol(item, &end, 10);
+        if (end == item || *end != '\0' || idx < 0 || (size_t) idx >= n) {
+            (void) fprintf(stderr, "error: --ssm: bad entry \"%s\" (all, or IDX below --count)\n",
+                           item);
+            err = CMN_EINVAL;
+            break;
+        }
+        devs[idx].has_ssm = true;
+    }
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
+        devs[i].doxm.sct = sim_device_sct(&devs[i]);
+    }
+    free(copy);
+    return err;
+}
+
 static cmn_err_t
 s_mfg_setup(sim_world_t *self, const char *dir)
 {
@@ -219,6 +249,7 @@ sim_world_new(const sim_config_t *cfg)
     }
     if (sim_fault_parse(cfg->faults, self->devs, self->n) != CMN_OK ||
         sim_csr_setup(cfg->certs, self->devs, self->n) != CMN_OK ||
+        s_ssm_setup(cfg->ssm, self->devs, self->n) != CMN_OK ||
         s_mfg_setup(self, cfg->dir) != CMN_OK) {
         goto fail;
     }
