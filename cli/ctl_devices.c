@@ -840,7 +840,8 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             printf(",\"cipher\":");
             ctl_json_str(stdout, d->cipher);
             if (which == CTL_CMS) {
-                printf(",\"sct\":%u,\"cert_serial\":", d->sct);
+                printf(",\"sct\":%u,\"ssm_client\":%s,\"ssm_server\":%s,\"cert_serial\":", d->sct,
+                       (d->sct & 128) ? "true" : "false", (d->sct & 256) ? "true" : "false");
                 ctl_json_str(stdout, d->cert_serial);
                 printf(",\"cert_note\":");
                 ctl_json_str(stdout, d->cert_note);
@@ -861,6 +862,13 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
         if (which == CTL_AMS) {
             printf(", %zu baseline ACEs, %zu anon/auth ACEs cleaned", d->n_aceids,
                    d->n_removed_aceids);
+        }
+        if (which == CTL_CMS) {
+            printf(", sct %u (SSM groups: %s)", d->sct,
+                   (d->sct & 384) == 384 ? "client and server"
+                   : (d->sct & 128)      ? "client"
+                   : (d->sct & 256)      ? "server"
+                                         : "no");
         }
         if (which == CTL_CMS && d->cert_serial[0]) {
             printf(", identity certificate %s (%s)", d->cert_serial, d->cert_note);

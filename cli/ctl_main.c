@@ -62,6 +62,10 @@ static const struct {
          "unpair A B                    remove the pairwise PSK of A and B"},
         {"links", ctl_cmd_links,
          "links [UUID]                  CMS's pairwise links (of one device)"},
+        {"group", ctl_cmd_group,
+         "group create NAME --client U --servers U1,U2 [--subject U] [--desc T] | add|rm NAME "
+         "UUID | rekey|delete NAME  SSM groups (CMS)"},
+        {"groups", ctl_cmd_groups, "groups [NAME]                 CMS's SSM groups"},
         {"creds", ctl_cmd_creds, "creds UUID                    the device's credentials (CMS)"},
         {"cred", ctl_cmd_cred, "cred rm UUID CREDID           remove one of them (a CMS job)"},
 };

@@ -108,6 +108,8 @@ int ctl_cmd_crl(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_pair(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_unpair(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_links(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_group(const ctl_opts_t *o, int argc, char **argv);
+int ctl_cmd_groups(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv);
 /* obtctl cert renew UUID (argv[1] is "renew"; ctl_cred.c). */
