@@ -100,6 +100,22 @@ s_member(const s_group_t *g, const char *uuid)
     return NULL;
 }
 
+/* Replaces a string of an unpacked record (protobuf-c frees it with the record; a
+ * field never set holds the shared empty string, which is not ours to free). Out of
+ * memory: the field keeps its value. */
+static void
+s_set(char **field, const char *value)
+{
+    char *copy = strdup(value);
+    if (copy == NULL) {
+        return;
+    }
+    if (*field != protobuf_c_empty_string) {
+        free(*field);
+    }
+    *field = copy;
+}
+
 /* Servers of g that stay (not leaving). */
 static size_t
 s_servers(const s_group_t *g)
@@ -115,7 +131,7 @@ s_servers(const s_group_t *g)
 static void
 s_all_leave(s_group_t *g, const char *state)
 {
-    g->state = CMN_PB_STR(state);
+    s_set(&g->state, state);
     for (size_t i = 0; i < g->n_members; i++) {
         g->members[i]->is_leaving = true;
         g->members[i]->is_done = g->id[0] == '\0';
@@ -288,7 +304,7 @@ s_choose_id(cmn_svc_t *svc, s_group_t *g, char out[CMS_GROUP_ID_HEX])
         if (!s_id_known(svc, g, out)) {
             cmn_log_notice("CMS-GROUP-ID", "group=\"%s\" idGroup %s (%u candidate(s) in use)",
                            g->name, out, n);
-            g->id = out;
+            s_set(&g->id, out);
             return CMN_OK;
         }
     }
@@ -338,18 +354,19 @@ s_end(cmn_svc_t *svc, s_group_t *g, zframe_t **peer_p, uint64_t corr_id)
     size_t n_all = g->n_members;
     g->n_members = kept;
     cmn_err_t err = CMN_OK;
-    const char *state = g->state;
-    if (strcmp(state, "deleting") == 0) {
+    bool is_deleting = strcmp(g->state, "deleting") == 0;
+    bool is_rollback = strcmp(g->state, "rollback") == 0;
+    if (is_deleting) {
         err = s_del(svc, g->name);
-        g->state = CMN_PB_STR("deleted");
+        s_set(&g->state, "deleted");
         cmn_log_notice("CMS-GROUP-DELETED", "group=\"%s\"", g->name);
-    } else if (strcmp(state, "rollback") == 0) {
-        g->state = CMN_PB_STR("failed");
+    } else if (is_rollback) {
+        s_set(&g->state, "failed");
         err = s_put(svc, g, NULL);
         cmn_log_warn("CMS-GROUP-FAILED", "group=\"%s\" rolled back: %s", g->name, g->error);
         err = err == CMN_OK ? CMN_EDEVICE : err;
     } else {
-        g->state = CMN_PB_STR("active");
+        s_set(&g->state, "active");
         err = s_put(svc, g, NULL);
         cmn_log_notice("CMS-GROUP-ACTIVE", "group=\"%s\" idGroup %s, %zu member(s), secret v%u%s%s",
                        g->name, g->id, g->n_members, g->secret_version, g->error[0] ? ": " : "",
@@ -686,7 +703,7 @@ cms_group_on_change(cmn_svc_t *svc,
     uint8_t secret[CMS_GROUP_SECRET];
     bool has_secret = false;
     if (err == CMN_OK) {
-        g->error = CMN_PB_STR("");
+        s_set(&g->error, "");
         switch (ch->op) {
         case OBT__CMS__GROUP_CHANGE__OP__OP_DELETE:
             s_all_leave(g, "deleting");
@@ -694,11 +711,11 @@ cms_group_on_change(cmn_svc_t *svc,
         case OBT__CMS__GROUP_CHANGE__OP__OP_REKEY:
             err = s_rekey(g, secret);
             has_secret = err == CMN_OK;
-            g->state = CMN_PB_STR("updating");
+            s_set(&g->state, "updating");
             break;
         default:
             err = s_change_member(svc, g, ch, &added, error, error_len);
-            g->state = CMN_PB_STR("updating");
+            s_set(&g->state, "updating");
             break;
         }
     }
@@ -945,10 +962,10 @@ cms_group_ended(cmn_svc_t *svc,
     } else {
         (void) snprintf(why, sizeof why, "%s%s%s: %s", g->error, g->error[0] ? "; " : "", uuid,
                         error);
-        g->state = CMN_PB_STR("failed");
+        s_set(&g->state, "failed");
         is_end = true;
     }
-    g->error = why;
+    s_set(&g->error, why);
     cmn_log_warn("CMS-GROUP-JOB-FAILED", "group=\"%s\" %s", g->name, why);
     cmn_err_t perr = s_put(svc, g, NULL);
     if (perr != CMN_OK) {
@@ -1016,12 +1033,12 @@ cms_group_forgot(cmn_svc_t *svc, const char *uuid)
             s_all_leave(g, "deleting");
         } else if (s_rekey(g, secret) == CMN_OK) {
             has_secret = true;
-            g->state = CMN_PB_STR("updating");
+            s_set(&g->state, "updating");
             what = "the server left; a new master secret for the others";
         } else {
             s_all_leave(g, "deleting");
         }
-        g->error = CMN_PB_STR("");
+        s_set(&g->error, "");
         cmn_err_t err = s_put(svc, g, has_secret ? secret : NULL);
         OPENSSL_cleanse(secret, sizeof secret);
         if (err != CMN_OK) {

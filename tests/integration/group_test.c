@@ -170,7 +170,7 @@ Test(group,
     (void) snprintf(servers, sizeof servers, "%s,%s", s_uuid[1], s_uuid[2]);
     const char *create[] = {"group",     "create", "g1",     "--client",    s_uuid[0],
                             "--servers", servers,  "--desc", "hall lights", NULL};
-    cr_assert_eq(s_ctl(create, &text), 0, "group create: %s", text ? text : "");
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, create, &text), 0, "group create");
     cr_assert(strstr(text, "active") != NULL, "%s", text);
     free(text);
     char id[15];
