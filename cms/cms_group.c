@@ -436,8 +436,8 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
         }
         if (s_is_busy(svc, next->uuid)) {
             (void) snprintf(why, sizeof why,
-                            "a job of device %s is in progress: the group stays \"%s\"; it goes "
-                            "on when CMS restarts, or run `obtctl group delete %s`",
+                            "a job of device %s is in progress: the group stays \"%s\" and goes "
+                            "on when that job has ended (`obtctl groups %s`)",
                             next->uuid, g->state, g->name);
             s_answer(svc, peer_p, corr_id, CMN_ESTATE, why, g);
             obt__store__cms_group__free_unpacked(g, NULL);
@@ -991,8 +991,10 @@ s_is_idle(cmn_svc_t *svc, const s_group_t *g)
     return true;
 }
 
-void
-cms_group_resumed(cmn_svc_t *svc)
+/* Every open group none of whose members has a job running goes on (logged when
+ * is_restart). */
+static void
+s_drive_idle(cmn_svc_t *svc, bool is_restart)
 {
     s_group_t **all = NULL;
     size_t n = 0;
@@ -1003,13 +1005,28 @@ cms_group_resumed(cmn_svc_t *svc)
     for (size_t i = 0; i < n; i++) {
         bool is_open = strcmp(all[i]->state, "active") != 0 && strcmp(all[i]->state, "failed") != 0;
         if (is_open && s_is_idle(svc, all[i])) {
-            cmn_log_notice("CMS-GROUP-RESUME", "group=\"%s\" was \"%s\" between two jobs: goes on",
-                           all[i]->name, all[i]->state);
+            if (is_restart) {
+                cmn_log_notice("CMS-GROUP-RESUME",
+                               "group=\"%s\" was \"%s\" between two jobs: goes on", all[i]->name,
+                               all[i]->state);
+            }
             zframe_t *nobody = NULL;
             s_drive(svc, all[i]->name, &nobody, 0);
         }
     }
     cms_rec_list_free((ProtobufCMessage **) all, n);
+}
+
+void
+cms_group_resumed(cmn_svc_t *svc)
+{
+    s_drive_idle(svc, true);
+}
+
+void
+cms_group_tick(cmn_svc_t *svc)
+{
+    s_drive_idle(svc, false);
 }
 
 void

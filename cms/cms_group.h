@@ -79,6 +79,9 @@ void cms_group_ended(cmn_svc_t *svc,
                      zframe_t **peer_p,
                      uint64_t corr_id);
 void cms_group_resumed(cmn_svc_t *svc);
+/* The service's tick: an open group waiting for a member whose job of another kind (a
+ * CRL push, a link) has ended since goes on. */
+void cms_group_tick(cmn_svc_t *svc);
 void cms_group_forgot(cmn_svc_t *svc, const char *uuid);
 
 #endif

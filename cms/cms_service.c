@@ -577,6 +577,14 @@ s_drop(cmn_svc_job_t *job)
 static const char *const s_dbs[] = {CMS_CA_DB_CA,    CMS_CA_DB_CERTS,     CMS_PAIR_DB_LINKS,
                                     CMS_CRL_DB_PUSH, CMS_ACTION_DB_MAINT, CMS_GROUP_DB};
 
+/* The CRL queue's tick, then the groups waiting for a device that was busy. */
+static void
+s_tick(cmn_svc_t *svc, void *arg)
+{
+    cms_crl_tick(svc, arg);
+    cms_group_tick(svc);
+}
+
 /* A restart: links and groups left between two jobs go on. */
 static void
 s_resumed(cmn_svc_t *svc)
@@ -644,7 +652,7 @@ cms_new(const cms_config_t *cfg, char *why, size_t why_len)
     self->hooks.is_ended_by_hook = cms_pair_is_pair_action; /* CRL, creds: the record */
     self->hooks.resumed = s_resumed;
     self->hooks.forgot = s_forgot;
-    self->hooks.tick = cms_crl_tick;
+    self->hooks.tick = s_tick;
     self->hooks.own = cms_api_on_request;
     self->hooks.arg = self;
     self->hooks.dbs = s_dbs;

@@ -329,8 +329,11 @@ Test(group,
     free(text);
     cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-UNPAIRED", 60000), 0,
                  "CMS did not unpair the reset device");
-    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "CMS-GROUP-ACTIVE", 2, 60000), 0,
-                 "the group was not rekeyed after the reset");
+    int rc = obt_proc_wait_log_count(&s_suite.cms, "CMS-GROUP-ACTIVE", 2, 60000);
+    if (rc != 0) {
+        obt_suite_dump(&s_suite);
+    }
+    cr_assert_eq(rc, 0, "the group was not rekeyed after the reset");
     /* the peer's pairwise entry is gone */
     char *objs[S_N + 1];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, S_N + 1), S_N);
