@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmn_jobs.h"
 #include "cmn_log.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
@@ -321,21 +320,7 @@ s_pack_action(const char *name, uint8_t **ret_buf, size_t *ret_len)
     ga.name = CMN_PB_STR(name);
     act.body_case = OBT__STORE__CMS_ACTION__BODY_GROUP;
     act.group = &ga;
-    size_t len = obt__store__cms_action__get_packed_size(&act);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        return CMN_ENOMEM;
-    }
-    (void) obt__store__cms_action__pack(&act, buf);
-    *ret_buf = buf;
-    *ret_len = len;
-    return CMN_OK;
-}
-
-static bool
-s_is_busy(cmn_svc_t *svc, const char *uuid)
-{
-    return cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL;
+    return cms_rec_pack_action(&act, ret_buf, ret_len);
 }
 
 /* Every member agrees with the group: the leaving ones are dropped and the group ends
@@ -434,7 +419,7 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
         if (rec) {
             obt__service_device__free_unpacked(rec, NULL);
         }
-        if (s_is_busy(svc, next->uuid)) {
+        if (cms_rec_is_busy(svc, next->uuid)) {
             (void) snprintf(why, sizeof why,
                             "a job of device %s is in progress: the group stays \"%s\" and goes "
                             "on when that job has ended (`obtctl groups %s`)",
@@ -685,7 +670,7 @@ cms_group_on_change(cmn_svc_t *svc,
     }
     bool is_delete = ch->op == OBT__CMS__GROUP_CHANGE__OP__OP_DELETE;
     for (size_t i = 0; i < g->n_members && err == CMN_OK; i++) {
-        if (s_is_busy(svc, g->members[i]->uuid)) {
+        if (cms_rec_is_busy(svc, g->members[i]->uuid)) {
             (void) snprintf(error, error_len,
                             "a job of device %s is in progress: try again when it is done",
                             g->members[i]->uuid);
@@ -984,7 +969,7 @@ static bool
 s_is_idle(cmn_svc_t *svc, const s_group_t *g)
 {
     for (size_t i = 0; i < g->n_members; i++) {
-        if (s_is_busy(svc, g->members[i]->uuid)) {
+        if (cms_rec_is_busy(svc, g->members[i]->uuid)) {
             return false; /* its job's end moves the group on */
         }
     }

@@ -183,21 +183,7 @@ s_pack_action(const Obt__Store__CmsLink *link, uint8_t **ret_buf, size_t *ret_le
     pair.b = link->b;
     act.body_case = OBT__STORE__CMS_ACTION__BODY_PAIR;
     act.pair = &pair;
-    size_t len = obt__store__cms_action__get_packed_size(&act);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        return CMN_ENOMEM;
-    }
-    (void) obt__store__cms_action__pack(&act, buf);
-    *ret_buf = buf;
-    *ret_len = len;
-    return CMN_OK;
-}
-
-static bool
-s_is_busy(cmn_svc_t *svc, const char *uuid)
-{
-    return cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL;
+    return cms_rec_pack_action(&act, ret_buf, ret_len);
 }
 
 /* Moves the link of key on: the next device's job, or the end (answered to *peer_p,
@@ -264,7 +250,7 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
             obt__store__cms_link__free_unpacked(link, NULL);
             return;
         }
-        if (s_is_busy(svc, next)) {
+        if (cms_rec_is_busy(svc, next)) {
             (void) snprintf(why, sizeof why,
                             "a job of device %s is in progress: the link stays \"%s\"; run the "
                             "command again when it is done",
@@ -366,7 +352,7 @@ cms_pair_check_managed(
     if (!is_managed) {
         return CMN_EINVAL;
     }
-    if (s_is_busy(svc, uuid)) {
+    if (cms_rec_is_busy(svc, uuid)) {
         (void) snprintf(error, error_len,
                         "a job of device %s is in progress: try again when it is done", uuid);
         return CMN_ESTATE;
@@ -470,10 +456,10 @@ cms_pair_on_unpair(cmn_svc_t *svc,
                                              : "cannot read the link table");
         return err;
     }
-    if (s_is_busy(svc, a) || s_is_busy(svc, b)) {
+    if (cms_rec_is_busy(svc, a) || cms_rec_is_busy(svc, b)) {
         (void) snprintf(error, error_len,
                         "a job of device %s is in progress: try again when it is done",
-                        s_is_busy(svc, a) ? a : b);
+                        cms_rec_is_busy(svc, a) ? a : b);
         obt__store__cms_link__free_unpacked(link, NULL);
         return CMN_ESTATE;
     }
@@ -1093,7 +1079,7 @@ cms_pair_resumed(cmn_svc_t *svc)
         bool is_open = strcmp(link->state, "pairing") == 0 ||
                        strcmp(link->state, "unpairing") == 0 ||
                        strcmp(link->state, "rollback") == 0;
-        if (!is_open || s_is_busy(svc, link->a) || s_is_busy(svc, link->b)) {
+        if (!is_open || cms_rec_is_busy(svc, link->a) || cms_rec_is_busy(svc, link->b)) {
             continue; /* done, or a resumed job moves it on when it ends */
         }
         char key[S_KEY_LEN];

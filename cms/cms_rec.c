@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_jobs.h"
 #include "cmn_kv.h"
 
 #define S_SECRETS_DB "secrets"
@@ -172,4 +173,24 @@ cms_rec_list_free(ProtobufCMessage **items, size_t n)
         protobuf_c_message_free_unpacked(items[i], NULL);
     }
     free(items);
+}
+
+cmn_err_t
+cms_rec_pack_action(const Obt__Store__CmsAction *act, uint8_t **ret_buf, size_t *ret_len)
+{
+    size_t len = obt__store__cms_action__get_packed_size(act);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return CMN_ENOMEM;
+    }
+    (void) obt__store__cms_action__pack(act, buf);
+    *ret_buf = buf;
+    *ret_len = len;
+    return CMN_OK;
+}
+
+bool
+cms_rec_is_busy(cmn_svc_t *svc, const char *uuid)
+{
+    return cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL;
 }

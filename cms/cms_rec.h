@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cmn_svc.h"
+#include "obt/store.pb-c.h"
 
 /* *ret_msg unpacked (caller frees with protobuf_c_message_free_unpacked); CMN_ENOTFOUND
  * when absent. */
@@ -50,5 +51,10 @@ cmn_err_t cms_rec_list(cmn_svc_t *svc,
                        ProtobufCMessage ***ret_items,
                        size_t *ret_n);
 void cms_rec_list_free(ProtobufCMessage **items, size_t n);
+
+/* act packed into *ret_buf (malloc'd) and *ret_len: the stored action of a job. */
+cmn_err_t cms_rec_pack_action(const Obt__Store__CmsAction *act, uint8_t **ret_buf, size_t *ret_len);
+/* Whether a job of device uuid runs. */
+bool cms_rec_is_busy(cmn_svc_t *svc, const char *uuid);
 
 #endif

@@ -5,12 +5,9 @@
  * peer's pairwise entry removed, the certificate in the CRL, the group rekeyed). */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "obt_checks.h"
 #include "obt_json.h"
@@ -79,11 +76,9 @@ s_teardown(void)
 static void
 s_onboard(void)
 {
-    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "90", NULL};
     char *out = NULL;
-    cr_assert_eq(obt_discover_approve(&s_suite, S_N, &out), 0, "%s", out ? out : "");
+    cr_assert_eq(obt_onboard_all(&s_suite, &s_sim, S_N, &out), 0, "%s", out ? out : "");
     free(out);
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
     char *objs[S_N + 1];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, S_N + 1), S_N);
     for (int i = 0; i < S_N; i++) {
@@ -270,20 +265,10 @@ Test(group,
     (void) snprintf(servers, sizeof servers, "%s,%s", s_uuid[1], s_uuid[2]);
     const char *create[] = {"group",   "create",    "g1",    "--client",
                             s_uuid[0], "--servers", servers, NULL};
-    pid_t child = fork();
-    cr_assert_geq(child, 0);
-    if (child == 0) {
-        _exit(obt_ctl(&s_suite, create, NULL)); /* answered by nobody: CMS dies meanwhile */
-    }
-    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 90000), 0,
-                 "CMS never sent device 2 the group's entry");
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    (void) kill(child, SIGKILL);
-    (void) waitpid(child, NULL, 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-GROUP-ACTIVE", 90000), 0,
-                 "the group was not completed after the restart");
+    char why[200];
+    cr_assert_eq(obt_kill9_inside(&s_suite, &s_sim, "cms", create, "CMS-GROUP-ACTIVE", 90000, why,
+                                  sizeof why),
+                 0, "the group was not completed after the restart: %s", why);
     char id[15];
     unsigned version = 0;
     s_group("g1", id, &version);

@@ -4,11 +4,9 @@
  * `obtctl unpair A B` the session fails. Bad input, a device refusing the cred write
  * (rolled back), and kill -9 of CMS inside a pairing (completed after the restart). */
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "obt_checks.h"
@@ -248,27 +246,14 @@ Test(pair,
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 2, NULL), 2, "a device was left out of RFNOP");
 }
 
-/* Runs obtctl args in a child; when device 1 stops the simulator at CMS's request,
- * kills CMS (-9), resumes the simulator, restarts CMS and waits for its token (the
- * link's end after the resumed job). */
+/* Kill -9 of CMS when device 1 stops the simulator at CMS's request; after the
+ * restart, token (the link's end after the resumed job). */
 static void
 s_kill_cms_inside(const char *const *args, const char *token)
 {
-    pid_t child = fork();
-    cr_assert_geq(child, 0);
-    if (child == 0) {
-        _exit(obt_ctl(&s_suite, args, NULL)); /* answered by nobody: CMS dies meanwhile */
-    }
-    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
-                 "CMS never sent device 1 the request");
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    /* the killed CMS never answers that obtctl: it ends here */
-    (void) kill(child, SIGKILL);
-    (void) waitpid(child, NULL, 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, token, 60000), 0,
-                 "the link was not completed after the restart (%s)", token);
+    char why[200];
+    cr_assert_eq(obt_kill9_inside(&s_suite, &s_sim, "cms", args, token, 60000, why, sizeof why), 0,
+                 "%s", why);
 }
 
 Test(pair,

@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmn_kv.h"
@@ -415,6 +417,58 @@ obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out)
     free(out);
     *ret_out = NULL;
     return 0;
+}
+
+int
+obt_onboard_all(const obt_suite_t *s, const obt_proc_t *sim, int expected, char **ret_out)
+{
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "90", NULL};
+    if (obt_discover_approve(s, expected, ret_out) != 0) {
+        return -1;
+    }
+    return obt_ctl_or_dump(s, sim, onboard, NULL) == 0 ? 0 : -1;
+}
+
+int
+obt_kill9_inside(obt_suite_t *s,
+                 obt_proc_t *sim,
+                 const char *which,
+                 const char *const *args,
+                 const char *token,
+                 int timeout_ms,
+                 char *why,
+                 size_t why_len)
+{
+    obt_proc_t *p = strcmp(which, "cms") == 0    ? &s->cms
+                    : strcmp(which, "ams") == 0  ? &s->ams
+                    : strcmp(which, "dots") == 0 ? &s->dots
+                                                 : &s->gw;
+    pid_t child = fork();
+    if (child < 0) {
+        (void) snprintf(why, why_len, "fork failed");
+        return -1;
+    }
+    if (child == 0) {
+        _exit(obt_ctl(s, args, NULL)); /* answered by nobody: the daemon dies meanwhile */
+    }
+    int rc = obt_proc_wait_log(sim, "stops (SIGSTOP)", timeout_ms);
+    if (rc != 0) {
+        (void) snprintf(why, why_len, "%s never sent the device the request", which);
+    } else {
+        obt_proc_kill9(p);
+        rc = kill(sim->pid, SIGCONT) == 0 ? 0 : -1;
+    }
+    (void) kill(child, SIGKILL); /* the killed daemon never answers that obtctl */
+    (void) waitpid(child, NULL, 0);
+    if (rc == 0 && obt_suite_restart(s, which, NULL) != 0) {
+        (void) snprintf(why, why_len, "%s did not start again", which);
+        rc = -1;
+    }
+    if (rc == 0 && obt_proc_wait_log(p, token, timeout_ms) != 0) {
+        (void) snprintf(why, why_len, "%s did not log %s after the restart", which, token);
+        rc = -1;
+    }
+    return rc;
 }
 
 char *

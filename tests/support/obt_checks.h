@@ -50,6 +50,23 @@ bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
  * may be NULL) holds what discover printed. */
 int obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out);
 
+/* obt_discover_approve, then `obtctl onboard --all --wait-s 90` (logs of the suite and
+ * sim dumped when it fails): 0, or -1 (*ret_out as obt_discover_approve's). */
+int obt_onboard_all(const obt_suite_t *s, const obt_proc_t *sim, int expected, char **ret_out);
+
+/* Kill -9 inside a job: runs `obtctl args` in a child; when sim stops itself at the
+ * daemon's request (a devsim IDX:stop fault), kills daemon which ("cms", "ams", "dots",
+ * "gateway") with SIGKILL, resumes sim (SIGCONT), ends the child, starts the daemon
+ * again and waits for token in its log. 0, or -1 with the reason in why. */
+int obt_kill9_inside(obt_suite_t *s,
+                     obt_proc_t *sim,
+                     const char *which,
+                     const char *const *args,
+                     const char *token,
+                     int timeout_ms,
+                     char *why,
+                     size_t why_len);
+
 /* DOTS's record of device uuid (`obtctl --json show UUID`), malloc'd; NULL if show
  * failed. */
 char *obt_show(const obt_suite_t *s, const char *uuid);
