@@ -87,19 +87,6 @@ s_onboard(void)
     }
 }
 
-static int
-s_ctl(const char *const *args, char **out)
-{
-    char *o = NULL;
-    int rc = obt_ctl(&s_suite, args, &o);
-    if (out) {
-        *out = o;
-    } else {
-        free(o);
-    }
-    return rc;
-}
-
 /* One SSM entry on device idx (from the dump). */
 typedef struct {
     bool is_found;
@@ -145,7 +132,7 @@ s_group(const char *name, char id[15], unsigned *ret_version)
 {
     const char *groups[] = {"--json", "groups", name, NULL};
     char *text = NULL;
-    cr_assert_eq(s_ctl(groups, &text), 0, "groups %s", name);
+    cr_assert_eq(obt_ctl(&s_suite, groups, &text), 0, "groups %s", name);
     cr_assert(obt_json_str(text, "id", id, 15), "%s", text);
     const char *sv = strstr(text, "\"secret_version\":");
     cr_assert_not_null(sv);
@@ -208,20 +195,21 @@ Test(group,
     const char *add_nossm[] = {"group", "add", "g1", s_uuid[3], NULL};
     const char *rm_client[] = {"group", "rm", "g1", s_uuid[0], NULL};
     const char *rekey_none[] = {"group", "rekey", "nope", NULL};
-    cr_assert_eq(s_ctl(one, NULL), 2, "a group of one");
-    cr_assert_eq(s_ctl(self, NULL), 2, "the client as its own server");
-    cr_assert_eq(s_ctl(dup, &text), 2, "a duplicate name: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, one, NULL), 2, "a group of one");
+    cr_assert_eq(obt_ctl(&s_suite, self, NULL), 2, "the client as its own server");
+    cr_assert_eq(obt_ctl(&s_suite, dup, &text), 2, "a duplicate name: %s", text ? text : "");
     free(text);
-    cr_assert_eq(s_ctl(none, NULL), 3, "an unknown device");
-    cr_assert_eq(s_ctl(nossm, &text), 2, "a device without SSM support: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, none, NULL), 3, "an unknown device");
+    cr_assert_eq(obt_ctl(&s_suite, nossm, &text), 2, "a device without SSM support: %s",
+                 text ? text : "");
     free(text);
-    cr_assert_eq(s_ctl(add_nossm, NULL), 2, "a server without SSM support");
-    cr_assert_eq(s_ctl(rm_client, NULL), 2, "the client leaving");
-    cr_assert_eq(s_ctl(rekey_none, NULL), 3, "an unknown group");
+    cr_assert_eq(obt_ctl(&s_suite, add_nossm, NULL), 2, "a server without SSM support");
+    cr_assert_eq(obt_ctl(&s_suite, rm_client, NULL), 2, "the client leaving");
+    cr_assert_eq(obt_ctl(&s_suite, rekey_none, NULL), 3, "an unknown group");
 
     /* rekey: a new secret on every member */
     const char *rekey[] = {"group", "rekey", "g1", NULL};
-    cr_assert_eq(s_ctl(rekey, &text), 0, "group rekey: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, rekey, &text), 0, "group rekey: %s", text ? text : "");
     free(text);
     s_group("g1", id, &version);
     cr_assert_eq(version, 2);
@@ -233,22 +221,22 @@ Test(group,
 
     /* rm: that server only */
     const char *rm[] = {"group", "rm", "g1", s_uuid[2], NULL};
-    cr_assert_eq(s_ctl(rm, &text), 0, "group rm: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, rm, &text), 0, "group rm: %s", text ? text : "");
     free(text);
     cr_assert_not(s_entry(2, 256, id).is_found, "the removed server keeps its entry");
     cr_assert(s_entry(1, 256, id).is_found, "rm removed another server's entry");
     cr_assert(s_entry(0, 128, id).is_found, "rm removed the client's entry");
     const char *rm_last[] = {"group", "rm", "g1", s_uuid[1], NULL};
-    cr_assert_eq(s_ctl(rm_last, NULL), 2, "the last server leaving");
+    cr_assert_eq(obt_ctl(&s_suite, rm_last, NULL), 2, "the last server leaving");
 
     /* delete: every entry, and the group */
     const char *del[] = {"group", "delete", "g1", NULL};
-    cr_assert_eq(s_ctl(del, &text), 0, "group delete: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, del, &text), 0, "group delete: %s", text ? text : "");
     free(text);
     cr_assert_not(s_entry(0, 128, id).is_found, "the client keeps its entry after delete");
     cr_assert_not(s_entry(1, 256, id).is_found, "a server keeps its entry after delete");
     const char *all[] = {"--json", "groups", NULL};
-    cr_assert_eq(s_ctl(all, &text), 0);
+    cr_assert_eq(obt_ctl(&s_suite, all, &text), 0);
     cr_assert_str_eq(text, "[]\n", "the group is still listed: %s", text);
     free(text);
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, S_N, NULL), S_N, "a device was left out of RFNOP");
@@ -288,7 +276,7 @@ Test(group,
     s_onboard();
     char *text = NULL;
     const char *show[] = {"--json", "show", s_uuid[0], NULL};
-    cr_assert_eq(s_ctl(show, &text), 0);
+    cr_assert_eq(obt_ctl(&s_suite, show, &text), 0);
     char serial[64] = "";
     const char *cms = strstr(text, "\"cms\":");
     cr_assert(cms && obt_json_str(cms, "cert_serial", serial, sizeof serial) && serial[0],
@@ -296,12 +284,12 @@ Test(group,
     cr_assert(strstr(cms, "\"ssm_client\":true") != NULL, "%s", text);
     free(text);
     const char *pair[] = {"pair", s_uuid[0], s_uuid[1], NULL};
-    cr_assert_eq(s_ctl(pair, NULL), 0);
+    cr_assert_eq(obt_ctl(&s_suite, pair, NULL), 0);
     char servers[100];
     (void) snprintf(servers, sizeof servers, "%s,%s", s_uuid[0], s_uuid[2]);
     const char *create[] = {"group",   "create",    "g1",    "--client",
                             s_uuid[1], "--servers", servers, NULL};
-    cr_assert_eq(s_ctl(create, &text), 0, "group create: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, create, &text), 0, "group create: %s", text ? text : "");
     free(text);
     char id[15];
     unsigned version = 0;
@@ -310,7 +298,7 @@ Test(group,
     cr_assert(before.is_found);
 
     const char *reset[] = {"reset", s_uuid[0], NULL};
-    cr_assert_eq(s_ctl(reset, &text), 0, "reset: %s", text ? text : "");
+    cr_assert_eq(obt_ctl(&s_suite, reset, &text), 0, "reset: %s", text ? text : "");
     free(text);
     cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-UNPAIRED", 60000), 0,
                  "CMS did not unpair the reset device");
