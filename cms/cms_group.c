@@ -1029,13 +1029,19 @@ cms_group_forgot(cmn_svc_t *svc, const char *uuid)
         uint8_t secret[CMS_GROUP_SECRET];
         bool has_secret = false;
         const char *what = "deleted (its client is gone)";
+        bool is_creating = strcmp(g->state, "creating") == 0;
+        bool is_ending = strcmp(g->state, "deleting") == 0 || strcmp(g->state, "rollback") == 0 ||
+                         strcmp(g->state, "failed") == 0;
         m->is_leaving = true;
         m->is_done = true; /* nothing is asked of the forgotten device */
-        if (m->is_client || s_servers(g) == 0) {
+        m->is_surveyed = true;
+        if (is_ending) {
+            what = "it left a group being removed";
+        } else if (m->is_client || s_servers(g) == 0) {
             s_all_leave(g, "deleting");
         } else if (s_rekey(g, secret) == CMN_OK) {
-            has_secret = true;
-            s_set(&g->state, "updating");
+            has_secret = true; /* a create goes on with the new secret (not surveyed: none) */
+            s_set(&g->state, is_creating ? "creating" : "updating");
             what = "the server left; a new master secret for the others";
         } else {
             s_all_leave(g, "deleting");
