@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_uuid.h"
 #include "obt_checks.h"
 #include "obt_json.h"
 
@@ -140,6 +141,56 @@ s_group(const char *name, char id[15], unsigned *ret_version)
     free(text);
 }
 
+/* ocf-devsim (6.4, OCF-NOTES 9): a malformed SSM entry, or one on a device without SSM
+ * support, is 4.00 and changes nothing; a well-formed one is stored with its desc. */
+static void
+s_devsim_refuses_malformed_ssm_entries(void)
+{
+    obt_ids_t ids;
+    obt_dev_t dev[S_N];
+    char *objs[S_N + 1], why[300];
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, S_N + 1), S_N);
+    for (int i = 0; i < S_N; i++) {
+        cr_assert_eq(obt_dev_learn(objs[i], &s_sim, i, &ids, &dev[i], why, sizeof why), 0, "%s",
+                     why);
+        free(objs[i]);
+    }
+    uint8_t secret[32] = {1};
+    cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
+                               CMN_CRED_HAS_PRIVATEDATA | CMN_CRED_HAS_OSCORE |
+                               CMN_CRED_HAS_OSCORE_DESC,
+                    .credtype = 256,
+                    .priv_data = secret,
+                    .priv_len = sizeof secret,
+                    .priv_encoding = CMN_ENC_RAW,
+                    .recipientid = "02abcd",
+                    .desc = "test"};
+    (void) cmn_uuid_from_str(s_uuid[0], &c.subjectuuid);
+    const obt_dev_t *d1 = &dev[1], *d3 = &dev[3];
+#define S_POST(d) obt_post_cred((d)->coaps, ids.dots, (d)->dots_key, ids.cms, (d)->cms_key, &c)
+    (void) snprintf(c.senderid, sizeof c.senderid, "02abcd");
+    cr_assert_eq(S_POST(d1), 400, "a credtype 256 entry with a senderid was taken");
+    c.senderid[0] = '\0';
+    c.priv_len = 16;
+    cr_assert_eq(S_POST(d1), 400, "a 128-bit master secret was taken");
+    c.priv_len = sizeof secret;
+    (void) snprintf(c.recipientid, sizeof c.recipientid, "02abc");
+    cr_assert_eq(S_POST(d1), 400, "an odd-length recipientid was taken");
+    (void) snprintf(c.recipientid, sizeof c.recipientid, "02abcd");
+    c.credtype = 128;
+    cr_assert_eq(S_POST(d1), 400, "a credtype 128 entry with a recipientid was taken");
+    c.credtype = 256;
+    cr_assert_eq(S_POST(d3), 400, "a device without SSM support took a credtype 256 entry");
+    cr_assert_not(s_entry(1, 256, "02abcd").is_found, "a refused POST changed the cred");
+    cr_assert_not(s_entry(3, 256, "02abcd").is_found, "a refused POST changed the cred");
+    cr_assert_eq(S_POST(d1), 204, "a well-formed credtype 256 entry was refused");
+#undef S_POST
+    s_entry_t e = s_entry(1, 256, "02abcd");
+    cr_assert(e.is_found, "the well-formed entry is not stored");
+    cr_assert_str_eq(e.desc, "test");
+}
+
 Test(group,
      create_places_ssm_contexts_and_rekey_rm_delete_change_them,
      .init = s_setup,
@@ -240,6 +291,7 @@ Test(group,
     cr_assert_str_eq(text, "[]\n", "the group is still listed: %s", text);
     free(text);
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, S_N, NULL), S_N, "a device was left out of RFNOP");
+    s_devsim_refuses_malformed_ssm_entries();
 }
 
 Test(group,

@@ -675,19 +675,31 @@ obt_give_psk_cred(const char *coaps,
     if (cmn_uuid_from_str(subject, &cred.subjectuuid) != CMN_OK) {
         return -1;
     }
-    cmn_creds_t creds = {.present = CMN_CREDS_HAS_CREDS, .creds = &cred, .n_creds = 1};
+    return obt_post_cred(coaps, dots_id, dots_key, cms_id, cms_key, &cred) == 204 ? 0 : -1;
+}
+
+int
+obt_post_cred(const char *coaps,
+              const char *dots_id,
+              const char *dots_key,
+              const char *cms_id,
+              const char *cms_key,
+              const cmn_cred_t *cred)
+{
+    cmn_creds_t creds = {
+            .present = CMN_CREDS_HAS_CREDS, .creds = (cmn_cred_t *) (uintptr_t) cred, .n_creds = 1};
     uint8_t *buf = NULL;
     size_t len = 0;
     char out[256];
     if (cmn_creds_encode(&creds, &buf, &len) != CMN_OK) {
         return -1;
     }
-    int rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
-    if (rc == 0 && obt_coap_as(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
-                               sizeof out) != 204) {
-        rc = -1;
+    int code = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
+    if (code == 0) {
+        code = obt_coap_as(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
+                           sizeof out);
     }
-    rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
+    code = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? code : -1;
     free(buf);
-    return rc;
+    return code;
 }

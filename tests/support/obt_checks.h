@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cmn_seal.h"
+#include "cmn_svr.h"
 #include "obt_support.h"
 
 typedef struct {
@@ -142,5 +143,15 @@ int obt_give_psk_cred(const char *coaps,
                       const char *cms_key,
                       const char *subject,
                       const uint8_t key[16]);
+
+/* POSTs cred (one entry) to the device's /oic/sec/cred over CMS's session in RFPRO
+ * (DOTS's session moves it there and back to RFNOP): the POST's code (204, 400), or -1
+ * when a step got no answer or pstat was refused. */
+int obt_post_cred(const char *coaps,
+                  const char *dots_id,
+                  const char *dots_key,
+                  const char *cms_id,
+                  const char *cms_key,
+                  const cmn_cred_t *cred);
 
 #endif
