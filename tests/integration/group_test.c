@@ -1,8 +1,9 @@
 /* group_test.c — SSM groups through obt-cms (seed 6.4, docs/cms.md "SSM groups"): group
  * create places credtype 128 at the client and 256 at the servers with one idGroup and
  * one master secret, an idGroup distinct from a recipientid already on a member; rekey,
- * rm, delete; refusals; kill -9 of CMS inside a create; and the reset cascade (the
- * peer's pairwise entry removed, the certificate in the CRL, the group rekeyed). */
+ * rm, delete; refusals; ocf-devsim refusing malformed SSM entries; kill -9 of CMS
+ * inside a create; and the reset cascade (the peer's pairwise entry removed, the
+ * certificate in the CRL, the group rekeyed). */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <stdio.h>
