@@ -312,15 +312,16 @@ s_choose_id(cmn_svc_t *svc, s_group_t *g, char out[CMS_GROUP_ID_HEX])
 
 /* ---------------------------------------------------------------- the driver */
 
+/* The job of member uuid of group name. */
 static cmn_err_t
-s_pack_action(const char *name, uint8_t **ret_buf, size_t *ret_len)
+s_start_job(cmn_svc_t *svc, zframe_t **peer_p, uint64_t corr_id, const char *uuid, const char *name)
 {
     Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
     Obt__Store__CmsGroupAction ga = OBT__STORE__CMS_GROUP_ACTION__INIT;
     ga.name = CMN_PB_STR(name);
     act.body_case = OBT__STORE__CMS_ACTION__BODY_GROUP;
     act.group = &ga;
-    return cms_rec_pack_action(&act, ret_buf, ret_len);
+    return cms_rec_start_job(svc, peer_p, corr_id, uuid, &act);
 }
 
 /* Every member agrees with the group: the leaving ones are dropped and the group ends
@@ -428,19 +429,13 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
             obt__store__cms_group__free_unpacked(g, NULL);
             return;
         }
-        uint8_t *action = NULL;
-        size_t len = 0;
-        err = s_pack_action(name, &action, &len);
-        if (err == CMN_OK) {
-            cmn_log_info("CMS-GROUP-STEP", "group=\"%s\" %s: job of %s (%s)", g->name, g->state,
-                         next->uuid,
-                         g->id[0] == '\0'   ? "survey"
-                         : next->is_leaving ? "remove"
-                                            : "write");
-            cmn_svc_job_action(svc, *peer_p, corr_id, next->uuid, action, len);
-            zframe_destroy(peer_p);
-            free(action);
-        } else {
+        cmn_log_info("CMS-GROUP-STEP", "group=\"%s\" %s: job of %s (%s)", g->name, g->state,
+                     next->uuid,
+                     g->id[0] == '\0'   ? "survey"
+                     : next->is_leaving ? "remove"
+                                        : "write");
+        err = s_start_job(svc, peer_p, corr_id, next->uuid, name);
+        if (err != CMN_OK) {
             s_answer(svc, peer_p, corr_id, err, NULL, g);
         }
         obt__store__cms_group__free_unpacked(g, NULL);

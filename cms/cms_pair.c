@@ -173,9 +173,13 @@ s_answer(cmn_svc_t *svc,
 
 /* ---------------------------------------------------------------- the driver */
 
-/* The action of both devices' jobs: the Pair request naming the link (a < b). */
+/* The job of device uuid for link; its action (both devices') names the link (a < b). */
 static cmn_err_t
-s_pack_action(const Obt__Store__CmsLink *link, uint8_t **ret_buf, size_t *ret_len)
+s_start_job(cmn_svc_t *svc,
+            zframe_t **peer_p,
+            uint64_t corr_id,
+            const char *uuid,
+            const Obt__Store__CmsLink *link)
 {
     Obt__Store__CmsAction act = OBT__STORE__CMS_ACTION__INIT;
     Obt__Store__CmsPairAction pair = OBT__STORE__CMS_PAIR_ACTION__INIT;
@@ -183,7 +187,7 @@ s_pack_action(const Obt__Store__CmsLink *link, uint8_t **ret_buf, size_t *ret_le
     pair.b = link->b;
     act.body_case = OBT__STORE__CMS_ACTION__BODY_PAIR;
     act.pair = &pair;
-    return cms_rec_pack_action(&act, ret_buf, ret_len);
+    return cms_rec_start_job(svc, peer_p, corr_id, uuid, &act);
 }
 
 /* Moves the link of key on: the next device's job, or the end (answered to *peer_p,
@@ -259,17 +263,11 @@ s_drive(cmn_svc_t *svc, const char *key, zframe_t **peer_p, uint64_t corr_id)
             obt__store__cms_link__free_unpacked(link, NULL);
             return;
         }
-        uint8_t *action = NULL;
-        size_t len = 0;
-        err = s_pack_action(link, &action, &len);
-        if (err == CMN_OK) {
-            cmn_log_info("CMS-LINK-STEP", "a=%s b=%s %s: job of %s", link->a, link->b, link->state,
-                         next);
-            /* its refusals (none expected: checked above) answer the peer themselves */
-            cmn_svc_job_action(svc, *peer_p, corr_id, next, action, len);
-            zframe_destroy(peer_p);
-            free(action);
-        } else {
+        cmn_log_info("CMS-LINK-STEP", "a=%s b=%s %s: job of %s", link->a, link->b, link->state,
+                     next);
+        /* its refusals (none expected: checked above) answer the peer themselves */
+        err = s_start_job(svc, peer_p, corr_id, next, link);
+        if (err != CMN_OK) {
             s_answer(svc, peer_p, corr_id, err, NULL, link);
         }
         obt__store__cms_link__free_unpacked(link, NULL);

@@ -176,7 +176,11 @@ cms_rec_list_free(ProtobufCMessage **items, size_t n)
 }
 
 cmn_err_t
-cms_rec_pack_action(const Obt__Store__CmsAction *act, uint8_t **ret_buf, size_t *ret_len)
+cms_rec_start_job(cmn_svc_t *svc,
+                  zframe_t **peer_p,
+                  uint64_t corr_id,
+                  const char *uuid,
+                  const Obt__Store__CmsAction *act)
 {
     size_t len = obt__store__cms_action__get_packed_size(act);
     uint8_t *buf = malloc(len ? len : 1);
@@ -184,8 +188,9 @@ cms_rec_pack_action(const Obt__Store__CmsAction *act, uint8_t **ret_buf, size_t 
         return CMN_ENOMEM;
     }
     (void) obt__store__cms_action__pack(act, buf);
-    *ret_buf = buf;
-    *ret_len = len;
+    cmn_svc_job_action(svc, *peer_p, corr_id, uuid, buf, len);
+    zframe_destroy(peer_p);
+    free(buf);
     return CMN_OK;
 }
 

@@ -52,8 +52,14 @@ cmn_err_t cms_rec_list(cmn_svc_t *svc,
                        size_t *ret_n);
 void cms_rec_list_free(ProtobufCMessage **items, size_t n);
 
-/* act packed into *ret_buf (malloc'd) and *ret_len: the stored action of a job. */
-cmn_err_t cms_rec_pack_action(const Obt__Store__CmsAction *act, uint8_t **ret_buf, size_t *ret_len);
+/* Starts the action job act on device uuid for *peer_p (consumed: the job's end answers
+ * it; cmn_svc_job_action answers its own refusals). CMN_ENOMEM: nothing started, *peer_p
+ * kept. */
+cmn_err_t cms_rec_start_job(cmn_svc_t *svc,
+                            zframe_t **peer_p,
+                            uint64_t corr_id,
+                            const char *uuid,
+                            const Obt__Store__CmsAction *act);
 /* Whether a job of device uuid runs. */
 bool cms_rec_is_busy(cmn_svc_t *svc, const char *uuid);
 
