@@ -213,6 +213,16 @@ void cmn_svc_job_coap_sec(cmn_svc_job_t *job,
  * "failed" with error. */
 void
 cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev);
+/* As cmn_svc_job_finish, and when err is CMN_OK the same write records next (an action
+ * request, as cmn_svc_job_action takes) as the device's job in progress, which starts
+ * at once (nobody waits for it): the follow-up cannot be lost between two writes, a
+ * restart resumes it like any other action (e.g. AMS's policy apply after a hand-over). */
+void cmn_svc_job_finish_then(cmn_svc_job_t *job,
+                             cmn_err_t err,
+                             const char *error,
+                             Obt__ServiceDevice *dev,
+                             const uint8_t *next,
+                             size_t next_len);
 /* The dispatcher's entries (cmn_svc_api.c). */
 void cmn_svc_job_handover(cmn_svc_t *svc,
                           zframe_t *peer,

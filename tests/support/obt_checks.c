@@ -604,19 +604,24 @@ obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s)
 }
 
 int
-obt_give_psk_cred(const char *coaps,
-                  const char *dots_id,
-                  const char *dots_key,
-                  const char *cms_id,
-                  const char *cms_key,
+obt_give_psk_cred(const obt_ids_t *ids,
+                  const obt_dev_t *dev,
                   const char *subject,
-                  const uint8_t key[16])
+                  const char *key_hex)
 {
+    uint8_t key[16];
+    for (size_t i = 0; i < sizeof key; i++) {
+        unsigned v = 0;
+        if (strlen(key_hex) != 2 * sizeof key || sscanf(key_hex + 2 * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        key[i] = (uint8_t) v;
+    }
     cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
                                   CMN_CRED_HAS_PRIVATEDATA,
                        .credtype = CMN_CREDTYPE_PSK,
-                       .priv_data = (uint8_t *) (uintptr_t) key,
-                       .priv_len = 16,
+                       .priv_data = key,
+                       .priv_len = sizeof key,
                        .priv_encoding = CMN_ENC_RAW};
     if (cmn_uuid_from_str(subject, &cred.subjectuuid) != CMN_OK) {
         return -1;
@@ -628,12 +633,12 @@ obt_give_psk_cred(const char *coaps,
     if (cmn_creds_encode(&creds, &buf, &len) != CMN_OK) {
         return -1;
     }
-    int rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
-    if (rc == 0 && obt_coap_as(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
-                               sizeof out) != 204) {
+    int rc = obt_set_dos(dev->coaps, ids->dots, dev->dots_key, CMN_DOS_RFPRO);
+    if (rc == 0 && obt_coap_as(dev->coaps, ids->cms, dev->cms_key, "POST", "/oic/sec/cred", buf,
+                               len, out, sizeof out) != 204) {
         rc = -1;
     }
-    rc = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
+    rc = obt_set_dos(dev->coaps, ids->dots, dev->dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
     free(buf);
     return rc;
 }

@@ -116,14 +116,11 @@ size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
  * key): 0, or -1 if the device did not answer 2.04. */
 int obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s);
 /* What the CMS's pairwise credential does, for a test's client: a PSK credential for
- * subject (key: 16 bytes) on the device at coaps, POSTed over CMS's session in RFPRO
+ * subject (key_hex: 32 hex digits) on dev, POSTed over CMS's session (ids->cms) in RFPRO
  * (DOTS's session moves the device there and back to RFNOP). 0, or -1. */
-int obt_give_psk_cred(const char *coaps,
-                      const char *dots_id,
-                      const char *dots_key,
-                      const char *cms_id,
-                      const char *cms_key,
+int obt_give_psk_cred(const obt_ids_t *ids,
+                      const obt_dev_t *dev,
                       const char *subject,
-                      const uint8_t key[16]);
+                      const char *key_hex);
 
 #endif
