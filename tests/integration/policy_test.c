@@ -106,6 +106,8 @@ s_teardown(void)
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
+static void s_learn(void);
+
 static void
 s_onboard(void)
 {
@@ -114,6 +116,13 @@ s_onboard(void)
     cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
     free(out);
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    s_learn();
+}
+
+/* The device's endpoints and the services' keys for it, once onboarded. */
+static void
+s_learn(void)
+{
     cr_assert_eq(obt_ids(&s_suite, &s_ids), 0);
     char *objs[2];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
@@ -274,6 +283,24 @@ Test(policy,
                       strstr(text, "conn:anon-clear"),
               "%s", text);
     free(text);
+    /* the same as JSON: one object, a change per ACE */
+    const char *diff_json[] = {"--json", "acl", "diff", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(diff_json, &text), 0);
+    cr_assert(strstr(text, "{\"op\":\"diff\",\"changes\":[") == text, "%s", text);
+    cr_assert(strstr(text, "\"devices\":1,\"to_add\":1,\"to_remove\":2,\"failed\":0,"
+                           "\"unanswered\":0}") != NULL,
+              "%s", text);
+    cr_assert_eq(s_count(text, "\"change\":\"add\""), 1, "%s", text);
+    cr_assert_eq(s_count(text, "\"change\":\"remove\""), 2, "%s", text);
+    char *objs[4];
+    cr_assert_eq(obt_json_objects(strchr(text, '[') + 1, objs, 4), 3, "%s", text);
+    for (int i = 0; i < 3; i++) {
+        char dev[40];
+        cr_assert(obt_json_str(objs[i], "device", dev, sizeof dev) && strcmp(dev, s_b.uuid) == 0,
+                  "%s", objs[i]);
+        free(objs[i]);
+    }
+    free(text);
     after = s_acl_json();
     cr_assert_str_eq(after, before, "diff changed the device's ACL");
     free(after);
@@ -401,15 +428,25 @@ Test(policy,
 {
     s_write_policy(s_v1);
     s_restart_ams();
-    s_onboard(); /* the hand-over ends; its follow-up apply stops the simulator */
-    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 30000), 0,
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
+    free(out);
+    /* the hand-over ends; its follow-up apply stops the simulator: AMS is killed before
+     * the gateway's request to the stopped device can time out */
+    obt_proc_t ctl;
+    const char *argv[] = {"--keys-dir", s_suite.keys, "--dots", s_suite.ep_dots, "onboard", "--all",
+                          "--wait-s",   "60",         NULL};
+    cr_assert_eq(obt_proc_start(&ctl, s_dir, "ctl-onboard", "obtctl", argv), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
                  "the policy apply did not follow the hand-over");
     cr_assert_eq(obt_proc_log_count(&s_suite.ams, "AMS-ACL"), 0, "the apply ended first");
     obt_proc_kill9(&s_suite.ams);
     cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    (void) obt_proc_stop(&ctl);
     s_restart_ams();
     cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "SVC-JOB-RESUME", 30000), 0,
                  "the apply held by the hand-over's record was not resumed");
+    s_learn();
     const char *acl[] = {"acl", s_b.uuid, NULL};
     const char *const want[] = {"uuid:" CLIENT_A, "conn:anon-clear", "/light  # policy", NULL};
     char *text = NULL;
