@@ -30,8 +30,10 @@ int gw_coap_fd(const gw_coap_t *self);
 /* The epoll fd of the Just Works 0xFF00 relays' sockets (cmn_ff00_relay): readable when one
  * of them is; the loop then runs gw_coap_process. */
 int gw_coap_relay_fd(const gw_coap_t *self);
-/* Runs libcoap I/O without blocking, then expires deadlines and idle sessions.
- * Returns ms until the next deadline or libcoap timer (-1: none). */
+/* Runs libcoap I/O without blocking when there is any (its fd readable: a datagram or
+ * one of its own timers, which libcoap keeps on a timerfd in that fd; or a session
+ * opened since), then expires deadlines and, every 250 ms, idle sessions.
+ * Returns ms until the next deadline of ours (-1: none); libcoap's wake the fd. */
 int gw_coap_process(gw_coap_t *self);
 
 /* Starts one exchange. method 1..4 = GET, POST, PUT, DELETE. policy is required for
