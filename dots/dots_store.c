@@ -189,6 +189,8 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->recover_attempts = d->recover_attempts;
     r->recover_at_ms = d->recover_at_ms;
     r->superseded_by = CMN_PB_STR(d->superseded_by);
+    r->mfg_cert_cn = CMN_PB_STR(d->mfg_cert_cn);
+    r->mfg_cert_sha256 = CMN_PB_STR(d->mfg_cert_sha256);
 }
 
 static void
@@ -245,6 +247,8 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->recover_attempts = r->recover_attempts;
     d->recover_at_ms = r->recover_at_ms;
     (void) snprintf(d->superseded_by, sizeof d->superseded_by, "%s", r->superseded_by);
+    (void) snprintf(d->mfg_cert_cn, sizeof d->mfg_cert_cn, "%s", r->mfg_cert_cn);
+    (void) snprintf(d->mfg_cert_sha256, sizeof d->mfg_cert_sha256, "%s", r->mfg_cert_sha256);
 }
 
 /* The claims of a conflict, pointing into d (borrowed). */

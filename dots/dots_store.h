@@ -63,6 +63,8 @@ typedef struct {
     uint32_t recover_attempts; /* automatic retries after an interruption, so far */
     uint64_t recover_at_ms;    /* wall clock of the next automatic retry, 0 = none */
     char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
+    char mfg_cert_cn[65];      /* certificate OTM: its leaf's CN as the DOC presented it */
+    char mfg_cert_sha256[65];  /* and the SHA-256 of the leaf's DER, hex ("" = none) */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

@@ -23,7 +23,7 @@ gw_test_done(void *arg,
              int code,
              const uint8_t *payload,
              size_t len,
-             const char *cipher)
+             const gw_coap_peer_t *peer)
 {
     gw_test_result_t *res = arg;
     (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
@@ -32,7 +32,7 @@ gw_test_done(void *arg,
     res->done++;
     res->err = err;
     res->code = code;
-    (void) snprintf(res->cipher, sizeof res->cipher, "%s", cipher ? cipher : "");
+    (void) snprintf(res->cipher, sizeof res->cipher, "%s", peer ? peer->cipher : "");
 }
 
 #endif
