@@ -95,9 +95,9 @@ cmn_cert_common_name(X509 *cert, char *ret_cn, size_t cap)
     int n = idx < 0 ? -1
                     : ASN1_STRING_to_UTF8(&utf8,
                                           X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
-    cmn_err_t err = n < 0                                             ? CMN_ENOTFOUND
+    cmn_err_t err = n < 0                                                            ? CMN_ENOTFOUND
                     : strlen((const char *) utf8) != (size_t) n || (size_t) n >= cap ? CMN_EINVAL
-                                                                                : CMN_OK;
+                                                                                     : CMN_OK;
     if (err == CMN_OK) {
         memcpy(ret_cn, utf8, (size_t) n + 1);
     }

@@ -208,8 +208,7 @@ s_doc_mfg(sim_device_t *dev, SSL *ssl)
     if (dev->is_mfg_cn_fixed && kind == SIM_MFG_GOOD) {
         kind = SIM_MFG_OTHER_UUID;
     }
-    cmn_err_t err =
-            sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid, kind, &cred);
+    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid, kind, &cred);
     if (err != CMN_OK) {
         cmn_log_err("SIM-MFG-CRED", "dev=%d no manufacturer certificate: %s", dev->idx,
                     cmn_strerror(err));

@@ -36,12 +36,12 @@ typedef struct {
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
     uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
     size_t anchors_len;
-    bool is_judged;             /* MFG: the peer's chain was checked (verdict below) */
-    bool is_trusted;            /* MFG: it passed */
-    char reason[256];           /* MFG: what refusal points at */
-    cmn_ff00_relay_t *jw;       /* JW over 0xFF00: the relay the plain session talks to */
-    const char *refused_prefix; /* MFG_REFUSED or CERT_REFUSED */
-    bool is_subject_lax;        /* MFG: the leaf's CN may name another uuid (D66) */
+    bool is_judged;                /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;               /* MFG: it passed */
+    char reason[256];              /* MFG: what refusal points at */
+    cmn_ff00_relay_t *jw;          /* JW over 0xFF00: the relay the plain session talks to */
+    const char *refused_prefix;    /* MFG_REFUSED or CERT_REFUSED */
+    bool is_subject_lax;           /* MFG: the leaf's CN may name another uuid (D66) */
     char cert_cn[CMN_CERT_CN_MAX]; /* MFG/CERT: the accepted leaf's CN ("" before) */
     char cert_sha256[65];          /* and the SHA-256 of its DER, hex */
 } s_state_t;
