@@ -6,7 +6,6 @@
  * recorded by default, refused with obt-gateway --mfg-subject strict (D66). Every device
  * is checked on its own SVRs (ocf-devsim --dump). */
 #include <criterion/criterion.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -157,13 +156,7 @@ s_devsim_leaf(size_t idx, char cn[80], char sha256[65])
     X509 *leaf = PEM_read_X509(fp, NULL, NULL, NULL);
     (void) fclose(fp);
     cr_assert_not_null(leaf, "%s holds no certificate", path);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    cr_assert_eq(X509_digest(leaf, EVP_sha256(), md, &n), 1);
-    cr_assert_eq(n, 32);
-    for (unsigned int i = 0; i < n; i++) {
-        (void) snprintf(sha256 + 2 * i, 3, "%02x", md[i]);
-    }
+    cr_assert_eq(obt_cert_sha256_hex(leaf, sha256), 0);
     cr_assert_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, 80), 0);
     X509_free(leaf);
 }

@@ -12,6 +12,8 @@ typedef struct {
     cmn_err_t err;
     int code;
     char cipher[64];
+    char cert_cn[80]; /* the device's accepted leaf (MFG, CERT) */
+    char cert_sha256[65];
     char error[256];
     char payload[64]; /* the reply's payload as text, cut */
 } gw_test_result_t;
@@ -33,6 +35,8 @@ gw_test_done(void *arg,
     res->err = err;
     res->code = code;
     (void) snprintf(res->cipher, sizeof res->cipher, "%s", peer ? peer->cipher : "");
+    (void) snprintf(res->cert_cn, sizeof res->cert_cn, "%s", peer ? peer->cert_cn : "");
+    (void) snprintf(res->cert_sha256, sizeof res->cert_sha256, "%s", peer ? peer->cert_sha256 : "");
 }
 
 #endif
