@@ -885,7 +885,10 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         printf("usage: obtctl show UUID [--json]\n"
-               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n");
+               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n"
+               "A device onboarded by the certificate OTM shows its manufacturer\n"
+               "certificate: \"mfg cert: CN uuid:..., sha256 HEX\" (SHA-256 of the leaf's\n"
+               "DER; the CN may name another uuid, docs/otm.md).\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
     if (ctl_args_check_uuids("show", argv + 1, 1) != 0) {
