@@ -161,6 +161,15 @@ s_devsim_leaf(size_t idx, char cn[80], char sha256[65])
     X509_free(leaf);
 }
 
+/* The factory CA trusted, the one device discovered and approved: its uuid. */
+static void
+s_trust_and_find_one(char uuid[40])
+{
+    s_trust_factory();
+    s_discover_approve(1);
+    s_uuid_of(0, uuid);
+}
+
 /* Onboards device 0 (first uuid first) by the certificate OTM and checks it onboarded on
  * its own SVRs; its record (`obtctl --json show`) shows the leaf devsim presented (CN
  * and SHA-256, also on the `obtctl show` text), whose CN is returned in cn. */
@@ -209,10 +218,8 @@ s_setup_good(void)
 
 Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown, .timeout = 120)
 {
-    s_trust_factory();
-    s_discover_approve(1);
     char first[40], cn[80], want[80];
-    s_uuid_of(0, first);
+    s_trust_and_find_one(first);
     s_onboard_by_mfg(first, cn);
     /* The CN names the device's uuid of the DOC: nothing to say about it. */
     (void) snprintf(want, sizeof want, "uuid:%s", first);
@@ -234,10 +241,8 @@ Test(mfg,
      .fini = s_teardown,
      .timeout = 120)
 {
-    s_trust_factory();
-    s_discover_approve(1);
     char first[40], cn[80], want[80], notice[200];
-    s_uuid_of(0, first);
+    s_trust_and_find_one(first);
     s_onboard_by_mfg(first, cn);
     (void) snprintf(want, sizeof want, "uuid:%s", first);
     cr_assert_str_neq(cn, want, "devsim's CN names the device: not the case under test");
@@ -262,10 +267,8 @@ Test(mfg,
      .fini = s_teardown,
      .timeout = 120)
 {
-    s_trust_factory();
-    s_discover_approve(1);
     char uuid[40];
-    s_uuid_of(0, uuid);
+    s_trust_and_find_one(uuid);
     const char *onboard[] = {"onboard", uuid, "--otm", "mfg", NULL};
     s_expect(onboard, 1);
     char *shown = s_show(uuid);

@@ -317,18 +317,28 @@ Test(gw_coap,
     gw_coap_destroy(&gw);
 }
 
+#define OTHER_UUID "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee" /* not s_device */
+
+/* A new gw (the caller destroys it) and a certificate-OTM DOC with it to a device whose
+ * leaf names OTHER_UUID instead of s_device, accepted there if is_lax. */
+static gw_coap_t *
+s_other_uuid_doc(bool is_lax, gw_test_result_t *res)
+{
+    gw_coap_t *gw = gw_coap_new(60000);
+    char ep[64];
+    s_endpoint(ep, sizeof ep);
+    s_mfg_doc(gw, ep, OTHER_UUID, "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", is_lax, res);
+    return gw;
+}
+
 Test(gw_coap,
      mfg_leaf_of_another_device_is_refused,
      .init = s_setup,
      .fini = s_teardown,
      .timeout = 30)
 {
-    gw_coap_t *gw = gw_coap_new(60000);
-    char ep[64];
-    s_endpoint(ep, sizeof ep);
     gw_test_result_t res = {0};
-    s_mfg_doc(gw, ep, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
-              "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", false, &res);
+    gw_coap_t *gw = s_other_uuid_doc(false, &res);
     cr_expect_eq(res.err, CMN_EPROTO, "got %d", res.err);
     cr_expect(strstr(res.error, "manufacturer certificate refused: wrong subject") != NULL, "%s",
               res.error);
@@ -342,15 +352,11 @@ Test(gw_coap,
      .fini = s_teardown,
      .timeout = 30)
 {
-    gw_coap_t *gw = gw_coap_new(60000);
-    char ep[64];
-    s_endpoint(ep, sizeof ep);
     gw_test_result_t res = {0};
-    s_mfg_doc(gw, ep, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
-              "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", true, &res);
+    gw_coap_t *gw = s_other_uuid_doc(true, &res);
     cr_assert_eq(res.err, CMN_OK, "%s", res.error);
     cr_expect_eq(res.code, 205, "code %d", res.code);
-    cr_expect_str_eq(res.cert_cn, "uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+    cr_expect_str_eq(res.cert_cn, "uuid:" OTHER_UUID);
     char want[65];
     cr_assert_eq(obt_cert_sha256_hex(s_srv.mfg_leaf.cert, want), 0);
     cr_expect_str_eq(res.cert_sha256, want, "not the SHA-256 of the leaf's DER");
