@@ -451,28 +451,6 @@ dots_job_store(dots_job_t *job, bool with_secret)
 
 /* ------------------------------------------------------------------ replies */
 
-/* The DOC's manufacturer certificate as the gateway accepted it (D66), into dev: its
- * CN (printable ASCII, as the OCF profile's "uuid:..." is) and the SHA-256 of its DER
- * (64 lowercase hex digits), or neither (another OTM). False, dev unchanged, for
- * anything else. */
-static bool
-s_take_mfg_cert(dots_dev_t *dev, const Obt__Gw__CoapReply *cr)
-{
-    const char *cn = cr->peer_cert_cn ? cr->peer_cert_cn : "";
-    const char *sha = cr->peer_cert_sha256 ? cr->peer_cert_sha256 : "";
-    size_t n = strlen(cn);
-    bool ok = (n == 0) == (sha[0] == '\0') && n < sizeof dev->mfg_cert_cn &&
-              (sha[0] == '\0' || (strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64));
-    for (size_t i = 0; ok && i < n; i++) {
-        ok = (unsigned char) cn[i] >= 0x20 && (unsigned char) cn[i] < 0x7f;
-    }
-    if (ok) {
-        (void) snprintf(dev->mfg_cert_cn, sizeof dev->mfg_cert_cn, "%s", cn);
-        (void) snprintf(dev->mfg_cert_sha256, sizeof dev->mfg_cert_sha256, "%s", sha);
-    }
-    return ok;
-}
-
 void
 dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
@@ -555,7 +533,8 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (state == JOB_DOC_OM && cr->cipher) {
         (void) snprintf(job->dev.cipher, sizeof job->dev.cipher, "%s", cr->cipher);
     }
-    if (state == JOB_DOC_OM && !s_take_mfg_cert(&job->dev, cr)) {
+    if (state == JOB_DOC_OM &&
+        dots_dev_set_mfg_cert(&job->dev, cr->peer_cert_cn, cr->peer_cert_sha256) != CMN_OK) {
         s_fail(job, "gateway described the manufacturer certificate wrongly (CN of up to 64 "
                     "printable bytes and a 64-digit hex SHA-256 expected)");
         goto out;

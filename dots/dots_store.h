@@ -70,6 +70,12 @@ typedef struct {
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */
 const char *dots_dev_ep(const dots_dev_t *dev, bool secure);
 
+/* Records the manufacturer certificate of dev's DOC as the gateway described it (D67):
+ * cn, printable ASCII of at most 64 bytes, and sha256, 64 lowercase hex digits; or
+ * both "" (or NULL): a DOC by another OTM, the fields are cleared. CMN_EPROTO, dev
+ * unchanged, for anything else. */
+cmn_err_t dots_dev_set_mfg_cert(dots_dev_t *dev, const char *cn, const char *sha256);
+
 /* Secrets of one device (store.DotsSecret). */
 typedef struct {
     bool has_owner, has_cms, has_ams;
