@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,16 +173,16 @@ s_trust_and_find_one(char uuid[40])
 
 /* Onboards device 0 (first uuid first) by the certificate OTM and checks it onboarded on
  * its own SVRs; its record (`obtctl --json show`) shows the leaf devsim presented (CN
- * and SHA-256, also on the `obtctl show` text), whose CN is returned in cn. */
+ * and SHA-256, also on the `obtctl show` text), returned in cn and sha256. */
 static void
-s_onboard_by_mfg(const char *first, char cn[80])
+s_onboard_by_mfg(const char *first, char cn[80], char sha256[65])
 {
     const char *onboard[] = {"onboard", first, "--otm", "mfg", NULL};
     s_expect(onboard, 0);
 
     obt_ids_t ids;
     cr_assert_eq(obt_ids(&s_suite, &ids), 0);
-    char *objs[MAX_DEVS], uuid[40], why[300], store[700], sha256[65], got[80];
+    char *objs[MAX_DEVS], uuid[40], why[300], store[700], got[80];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, MAX_DEVS), 1);
     cr_assert(obt_json_str(objs[0], "uuid", uuid, sizeof uuid));
     cr_assert_str_neq(uuid, first, "DOTS gives the device a new uuid");
@@ -207,7 +208,6 @@ s_onboard_by_mfg(const char *first, char cn[80])
     cr_assert(obt_check_onboarded(objs[0], &ids, store, why, sizeof why), "%s", why);
     cr_assert(strstr(objs[0], "\"oxmsel\":2") != NULL, "device doxm.oxmsel is not 2: %s", objs[0]);
     free(objs[0]);
-    cr_assert_eq(obt_proc_log_count(&s_sim, "kbl=40"), 1, "the device's owner PSK KBL is not 40");
 }
 
 static void
@@ -218,14 +218,42 @@ s_setup_good(void)
 
 Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown, .timeout = 120)
 {
-    char first[40], cn[80], want[80];
+    char first[40], cn[80], sha256[65], want[80];
     s_trust_and_find_one(first);
-    s_onboard_by_mfg(first, cn);
+    s_onboard_by_mfg(first, cn, sha256);
+    cr_assert_eq(obt_proc_log_count(&s_sim, "kbl=40"), 1, "the device's owner PSK KBL is not 40");
     /* The CN names the device's uuid of the DOC: nothing to say about it. */
     (void) snprintf(want, sizeof want, "uuid:%s", first);
     cr_assert_str_eq(cn, want);
     cr_assert_eq(obt_proc_log_count(&s_suite.gw, "GW-MFG-SUBJECT"), 0,
                  "a matching CN was logged as another uuid");
+}
+
+/* The gateway logged once that device dev presented a certificate whose CN is cn. */
+static void
+s_expect_subject_notice(const char *dev, const char *cn)
+{
+    char notice[200];
+    (void) snprintf(notice, sizeof notice,
+                    "GW-MFG-SUBJECT dev=%s manufacturer certificate CN \"%s\" names another uuid",
+                    dev, cn);
+    cr_assert_eq(obt_proc_log_count(&s_suite.gw, notice), 1, "no notice \"%s\" in the gateway log",
+                 notice);
+}
+
+/* Waits until device idx answers under another uuid than old (its factory reset): the
+ * new one in ret_uuid. */
+static void
+s_wait_reset(size_t idx, const char *old, char ret_uuid[40])
+{
+    for (int i = 0; i < 100; i++) {
+        s_uuid_of(idx, ret_uuid);
+        if (strcmp(ret_uuid, old) != 0) {
+            return;
+        }
+        (void) poll(NULL, 0, 100); /* polling the device's own state file */
+    }
+    cr_assert_fail("device %zu did not reset", idx);
 }
 
 /* A stock device: its manufacturer certificate's CN names a uuid of its own. */
@@ -241,16 +269,25 @@ Test(mfg,
      .fini = s_teardown,
      .timeout = 120)
 {
-    char first[40], cn[80], want[80], notice[200];
+    char first[40], cn[80], sha256[65], want[80];
     s_trust_and_find_one(first);
-    s_onboard_by_mfg(first, cn);
+    s_onboard_by_mfg(first, cn, sha256);
     (void) snprintf(want, sizeof want, "uuid:%s", first);
     cr_assert_str_neq(cn, want, "devsim's CN names the device: not the case under test");
-    (void) snprintf(notice, sizeof notice,
-                    "GW-MFG-SUBJECT dev=%s manufacturer certificate CN \"%s\" names another uuid",
-                    first, cn);
-    cr_assert_eq(obt_proc_log_count(&s_suite.gw, notice), 1, "no notice \"%s\" in the gateway log",
-                 notice);
+    s_expect_subject_notice(first, cn);
+
+    /* A reset: the stock device comes back under a new uuid with the same certificate
+     * and is onboarded again, the same leaf recorded. */
+    char uuid[40], again[40], cn2[80], sha2[65];
+    s_uuid_of(0, uuid);
+    const char *reset[] = {"reset", uuid, NULL};
+    s_expect(reset, 0);
+    s_wait_reset(0, uuid, again);
+    s_discover_approve(1);
+    s_onboard_by_mfg(again, cn2, sha2);
+    cr_assert_str_eq(cn2, cn, "the stock device's CN changed at the reset");
+    cr_assert_str_eq(sha2, sha256, "the stock device's certificate changed at the reset");
+    s_expect_subject_notice(again, cn);
 }
 
 static void
