@@ -58,6 +58,10 @@ s_device_json(const Obt__Dots__Device *d)
     printf(",\"superseded_by\":");
     ctl_json_str(stdout, d->superseded_by);
     printf(",\"recover_attempts\":%u", d->recover_attempts);
+    printf(",\"mfg_cert_cn\":");
+    ctl_json_str(stdout, d->mfg_cert_cn);
+    printf(",\"mfg_cert_sha256\":");
+    ctl_json_str(stdout, d->mfg_cert_sha256);
     printf(",\"is_bridge\":%s}", d->is_bridge ? "true" : "false");
 }
 
@@ -881,7 +885,10 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         printf("usage: obtctl show UUID [--json]\n"
-               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n");
+               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n"
+               "A device onboarded by the certificate OTM shows its manufacturer\n"
+               "certificate: \"mfg cert: CN uuid:..., sha256 HEX\" (SHA-256 of the leaf's\n"
+               "DER; the CN may name another uuid, docs/otm.md).\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
     if (ctl_args_check_uuids("show", argv + 1, 1) != 0) {
@@ -918,6 +925,9 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
         printf("owned:       %s\ncipher:      %s\ndomain:      %s\nattempts:    %u\n",
                d->owned ? "yes" : "no", d->cipher[0] ? d->cipher : "-",
                d->sd_uuid[0] ? d->sd_uuid : "-", d->attempts);
+        if (d->mfg_cert_sha256[0]) {
+            printf("mfg cert:    CN %s, sha256 %s\n", d->mfg_cert_cn, d->mfg_cert_sha256);
+        }
         for (size_t i = 0; i < d->n_eps; i++) {
             printf("endpoint:    %s\n", d->eps[i]);
         }

@@ -73,12 +73,7 @@ STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len)
 }
 
 cmn_err_t
-cmn_cert_describe(X509 *cert,
-                  char ret_fingerprint[65],
-                  char *ret_subject,
-                  size_t subject_len,
-                  char *ret_not_after,
-                  size_t not_after_len)
+cmn_cert_sha256_hex(X509 *cert, char ret_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -86,7 +81,40 @@ cmn_cert_describe(X509 *cert,
         return CMN_ENOMEM;
     }
     for (unsigned i = 0; i < n; i++) {
-        (void) snprintf(ret_fingerprint + 2 * i, 3, "%02x", md[i]);
+        (void) snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_cert_common_name(X509 *cert, char *ret_cn, size_t cap)
+{
+    X509_NAME *name = X509_get_subject_name(cert);
+    int idx = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    unsigned char *utf8 = NULL;
+    int n = idx < 0 ? -1
+                    : ASN1_STRING_to_UTF8(&utf8,
+                                          X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    cmn_err_t err = n < 0                                                            ? CMN_ENOTFOUND
+                    : strlen((const char *) utf8) != (size_t) n || (size_t) n >= cap ? CMN_EINVAL
+                                                                                     : CMN_OK;
+    if (err == CMN_OK) {
+        memcpy(ret_cn, utf8, (size_t) n + 1);
+    }
+    OPENSSL_free(utf8);
+    return err;
+}
+
+cmn_err_t
+cmn_cert_describe(X509 *cert,
+                  char ret_fingerprint[65],
+                  char *ret_subject,
+                  size_t subject_len,
+                  char *ret_not_after,
+                  size_t not_after_len)
+{
+    if (cmn_cert_sha256_hex(cert, ret_fingerprint) != CMN_OK) {
+        return CMN_ENOMEM;
     }
     s_subject(cert, ret_subject, subject_len);
     ret_not_after[0] = '\0';
@@ -149,17 +177,10 @@ s_check_eku(X509 *cert, char *why, size_t why_len)
 static cmn_err_t
 s_cn_uuid(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t why_len)
 {
-    X509_NAME *name = X509_get_subject_name(cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    unsigned char *utf8 = NULL;
-    int n = idx < 0 ? -1
-                    : ASN1_STRING_to_UTF8(&utf8,
-                                          X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    char cn[CMN_CERT_CN_MAX];
     cmn_uuid_t uuid;
-    bool ok = n > 5 && strncasecmp((const char *) utf8, "uuid:", 5) == 0 &&
-              strlen((const char *) utf8) == (size_t) n &&
-              cmn_uuid_from_str((const char *) utf8 + 5, &uuid) == CMN_OK;
-    OPENSSL_free(utf8);
+    bool ok = cmn_cert_common_name(cert, cn, sizeof cn) == CMN_OK &&
+              strncasecmp(cn, "uuid:", 5) == 0 && cmn_uuid_from_str(cn + 5, &uuid) == CMN_OK;
     if (!ok) {
         return s_fail(why, why_len, "wrong subject: the CN must be \"uuid:<device uuid>\"");
     }

@@ -197,13 +197,18 @@ s_doc_rdp(sim_device_t *dev, SSL *ssl)
 
 /* The manufacturer-certificate DOC: the device authenticates with its mfg chain
  * (credusage oic.sec.cred.mfgcert) and, like [IL] in RFOTM, asks for no client
- * certificate. The leaf names the device's current UUID (sim_mfg_cred_current). */
+ * certificate. The leaf names the device's current UUID (sim_mfg_cred_current), or,
+ * with --mfg-cn-fixed, a uuid of its own drawn when it was made and kept through
+ * resets, as a stock device's fixed certificate (the leaf of kind other-uuid). */
 static int
 s_doc_mfg(sim_device_t *dev, SSL *ssl)
 {
     sim_mfg_cred_t cred;
-    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid,
-                                         (sim_mfg_kind_t) dev->mfg_kind, &cred);
+    sim_mfg_kind_t kind = (sim_mfg_kind_t) dev->mfg_kind;
+    if (dev->is_mfg_cn_fixed && kind == SIM_MFG_GOOD) {
+        kind = SIM_MFG_OTHER_UUID;
+    }
+    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid, kind, &cred);
     if (err != CMN_OK) {
         cmn_log_err("SIM-MFG-CRED", "dev=%d no manufacturer certificate: %s", dev->idx,
                     cmn_strerror(err));

@@ -24,6 +24,7 @@ typedef struct {
     bool fsync;           /* fsync state files (power-loss durability) */
     bool rdp_legacy_hint; /* Random PIN: PSK identity hint = UUID only */
     bool new_ports;       /* bind new random ports at every start, as [IL] does */
+    bool mfg_cn_fixed;    /* manufacturer certificates as a stock device's: fixed CN */
     int bridge_vods;      /* device 0 is a Bridge with this many VODs (extra devices) */
     char *rt;             /* application resource types served, comma list */
     char *icv;            /* /oic/d icv of every device */

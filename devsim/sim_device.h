@@ -68,6 +68,7 @@ typedef struct sim_device {
     char pin[CMN_RDP_PIN_LEN + 1];   /* that PIN (never persisted) */
     bool is_legacy_hint;             /* Random PIN: hint = UUID only (older releases) */
     int mfg_kind;                    /* certificate OTM: sim_mfg_kind_t of its leaf */
+    bool is_mfg_cn_fixed;            /* its CN names a uuid of its own (--mfg-cn-fixed) */
     const struct sim_mfg_ca *mfg_ca; /* certificate OTM: the CA that issues it (borrowed) */
     uint64_t reset_at_ms;            /* monotonic time of a pending reset, 0 = none */
     int reset_delay_ms;              /* delay after a dos.s=0 request */

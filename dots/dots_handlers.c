@@ -105,6 +105,8 @@ s_device(const dots_dev_t *r,
     d->seq = r->event_seq;
     d->claimed_by = r->claimed_by;
     d->superseded_by = CMN_PB_STR(r->superseded_by);
+    d->mfg_cert_cn = CMN_PB_STR(r->mfg_cert_cn);
+    d->mfg_cert_sha256 = CMN_PB_STR(r->mfg_cert_sha256);
     d->recover_attempts = r->recover_attempts;
 }
 

@@ -533,6 +533,12 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (state == JOB_DOC_OM && cr->cipher) {
         (void) snprintf(job->dev.cipher, sizeof job->dev.cipher, "%s", cr->cipher);
     }
+    if (state == JOB_DOC_OM &&
+        dots_dev_set_mfg_cert(&job->dev, cr->peer_cert_cn, cr->peer_cert_sha256) != CMN_OK) {
+        s_fail(job, "gateway described the manufacturer certificate wrongly (CN of up to 64 "
+                    "printable bytes and a 64-digit hex SHA-256 expected)");
+        goto out;
+    }
     if (state == JOB_SET_OXMSEL) {
         const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
         if (otm && otm->needs_pin) {

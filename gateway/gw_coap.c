@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmn_cert.h"
 #include "cmn_ep.h"
 #include "cmn_ff00_relay.h"
 #include "cmn_log.h"
@@ -82,12 +83,18 @@ s_finish(s_xchg_t *x, cmn_err_t err, const char *error, int code, const uint8_t 
 {
     gw_coap_done_fn *fn = x->fn;
     void *arg = x->arg;
-    const char *cipher = gw_dtls_cipher(x->session);
-    char cbuf[64];
-    (void) snprintf(cbuf, sizeof cbuf, "%s", cipher);
+    /* copies: the callback may close the session */
+    char cipher[64], cn[CMN_CERT_CN_MAX] = "", sha256[65] = "";
+    (void) snprintf(cipher, sizeof cipher, "%s", gw_dtls_cipher(x->session));
+    const char *c = NULL, *h = NULL;
+    if (gw_dtls_peer_cert(x->session, &c, &h) == CMN_OK) {
+        (void) snprintf(cn, sizeof cn, "%s", c);
+        (void) snprintf(sha256, sizeof sha256, "%s", h);
+    }
+    const gw_coap_peer_t peer = {cipher, cn, sha256};
     x->is_used = false;
     s_self->in_flight--;
-    fn(arg, err, error, code, p, len, cbuf);
+    fn(arg, err, error, code, p, len, &peer);
 }
 
 static s_xchg_t *

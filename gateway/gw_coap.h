@@ -12,6 +12,14 @@
 
 typedef struct gw_coap gw_coap_t;
 
+/* What the session of a finished exchange says about the device; every string is
+ * valid for the duration of the callback only. */
+typedef struct {
+    const char *cipher;      /* OpenSSL name of the session's cipher ("" for coap://) */
+    const char *cert_cn;     /* MFG/CERT: CN of the device's accepted leaf as sent, else "" */
+    const char *cert_sha256; /* its SHA-256 (64 lowercase hex digits), else "" */
+} gw_coap_peer_t;
+
 /* Called once per exchange. err CMN_OK: code (205...) and payload are valid for the
  * duration of the call. Otherwise error is a human-readable reason. */
 typedef void(gw_coap_done_fn)(void *arg,
@@ -20,7 +28,7 @@ typedef void(gw_coap_done_fn)(void *arg,
                               int code,
                               const uint8_t *payload,
                               size_t len,
-                              const char *cipher);
+                              const gw_coap_peer_t *peer);
 
 gw_coap_t *gw_coap_new(int session_idle_ms);
 void gw_coap_destroy(gw_coap_t **self_p);

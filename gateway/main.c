@@ -30,6 +30,12 @@ main(int argc, char **argv)
                        cfg.scope);
         r = CMN_CFG_ERROR;
     }
+    bool is_strict = false;
+    if (r == CMN_CFG_OK && gw_config_parse_mfg_subject(cfg.mfg_subject, &is_strict) != 0) {
+        (void) fprintf(stderr, "error: --mfg-subject: \"%s\" (accept or strict)\n",
+                       cfg.mfg_subject);
+        r = CMN_CFG_ERROR;
+    }
     char why[512];
     if (r == CMN_CFG_OK && gw_disc_check_ifaces(cfg.iface, why, sizeof why) != CMN_OK) {
         (void) fprintf(stderr, "error: --iface: %s\n", why);
