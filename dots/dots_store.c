@@ -189,6 +189,7 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->recover_attempts = d->recover_attempts;
     r->recover_at_ms = d->recover_at_ms;
     r->superseded_by = CMN_PB_STR(d->superseded_by);
+    r->gateway = CMN_PB_STR(d->gateway);
 }
 
 static void
@@ -245,6 +246,7 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->recover_attempts = r->recover_attempts;
     d->recover_at_ms = r->recover_at_ms;
     (void) snprintf(d->superseded_by, sizeof d->superseded_by, "%s", r->superseded_by);
+    (void) snprintf(d->gateway, sizeof d->gateway, "%s", r->gateway);
 }
 
 /* The claims of a conflict, pointing into d (borrowed). */

@@ -63,6 +63,7 @@ typedef struct {
     uint32_t recover_attempts; /* automatic retries after an interruption, so far */
     uint64_t recover_at_ms;    /* wall clock of the next automatic retry, 0 = none */
     char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
+    char gateway[32]; /* the gateway that reaches it (CMN_GW_NAME_MAX); "" = the first listed */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */
