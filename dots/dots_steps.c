@@ -334,6 +334,7 @@ dots_step_send(dots_job_t *job)
         h.dots_uuid = eng->id.uuid;
         h.cms_uuid = eng->cms_uuid;
         h.ams_uuid = eng->ams_uuid;
+        h.gateway = job->dev.gateway; /* CMS and AMS reach the device through it too */
         dots_call_ctx_t *c = dots_call_ctx(job);
         if (c == NULL) {
             return CMN_ENOMEM;
