@@ -13,8 +13,8 @@ struct cmn_gws {
 static bool
 s_is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 bool
@@ -48,8 +48,8 @@ s_entry(const char *item,
     } else {
         size_t n = (size_t) (eq - item);
         if (n == 0 || n >= CMN_GW_NAME_MAX) {
-            (void) snprintf(error, error_len, "gateway name \"%.*s\": 1 to %d characters",
-                            (int) n, item, CMN_GW_NAME_MAX - 1);
+            (void) snprintf(error, error_len, "gateway name \"%.*s\": 1 to %d characters", (int) n,
+                            item, CMN_GW_NAME_MAX - 1);
             return CMN_EINVAL;
         }
         for (size_t i = 0; i < n; i++) {
@@ -80,7 +80,8 @@ s_parse(cmn_gws_t *self, const char *spec, char *error, size_t error_len)
 {
     const char *p = spec ? spec : "";
     if (*p == '\0') {
-        (void) snprintf(error, error_len, "no gateway: give --gateway ENDPOINT or NAME=ENDPOINT,...");
+        (void) snprintf(error, error_len,
+                        "no gateway: give --gateway ENDPOINT or NAME=ENDPOINT,...");
         return CMN_EINVAL;
     }
     while (*p) {

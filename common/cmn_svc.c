@@ -161,9 +161,9 @@ cmn_svc_config_free(cmn_svc_config_t *cfg)
 
 struct cmn_svc {
     const cmn_svc_config_t *cfg;
-    char service[8];     /* "cms" / "ams" */
-    char rt[16];         /* "oic.d.cms" / "oic.d.ams" */
-    char uuid[37];       /* identity */
+    char service[8];  /* "cms" / "ams" */
+    char rt[16];      /* "oic.d.cms" / "oic.d.ams" */
+    char uuid[37];    /* identity */
     bool is_stopping; /* the calls are being failed: no more link changes to log */
     uint64_t boot_id; /* ours, in our health replies */
     cmn_kv_t *kv;
@@ -294,8 +294,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
         goto fail;
     }
     char why[300];
-    self->gws = cmn_gws_new(cfg->gateway, cfg->keys_dir, service, (uint32_t) cfg->heartbeat_ms,
-                            why, sizeof why);
+    self->gws = cmn_gws_new(cfg->gateway, cfg->keys_dir, service, (uint32_t) cfg->heartbeat_ms, why,
+                            sizeof why);
     if (self->gws == NULL) {
         cmn_log_err("SVC-INIT", "--gateway: %s", why);
         goto fail;
@@ -825,8 +825,8 @@ s_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw)
     const char *name = err == CMN_OK && rec->handover ? rec->handover->gateway : "";
     cmn_gw_t *gw = cmn_gws_find(self->gws, name);
     if (gw == NULL) {
-        cmn_log_warn("SVC-GW-UNKNOWN", "dev=%s its gateway \"%s\" is not in --gateway",
-                     device_uuid, name);
+        cmn_log_warn("SVC-GW-UNKNOWN", "dev=%s its gateway \"%s\" is not in --gateway", device_uuid,
+                     name);
     }
     if (rec) {
         obt__store__service_record__free_unpacked(rec, NULL);
@@ -870,8 +870,8 @@ cmn_svc_coap_sec(cmn_svc_t *self,
     if (err != CMN_OK) {
         return err;
     }
-    return cmn_calls_send(gw->calls, &req.base, req.corr_id,
-                          (uint32_t) self->cfg->timeout_ms + 500, fn, arg);
+    return cmn_calls_send(gw->calls, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms + 500,
+                          fn, arg);
 }
 
 cmn_err_t

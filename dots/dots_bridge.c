@@ -46,7 +46,7 @@ struct dots_bridge {
     dots_store_t *store;
     const dots_identity_t *id;
     dots_engine_t *engine;
-    cmn_gws_t *gws; /* the gateways: a device's requests go to its own */
+    cmn_gws_t *gws;   /* the gateways: a device's requests go to its own */
     cmn_jobs_t *jobs; /* s_job_t */
 };
 

@@ -21,12 +21,12 @@ typedef struct {
     size_t len;
 } dots_devreq_t;
 
-/* Sends r, through dev's gateway (dev->gateway among gws), to dev's first coaps:// (secure) or coap:// endpoint as caller_uuid, with a
- * CoAP timeout of timeout_ms (the call's own is 500 ms longer). On CMN_OK fn(arg, ...)
- * is called exactly once with the packed gateway Reply (cmn_call_fn). Otherwise nothing
- * was sent, fn is never called, and the reason is in why: CMN_ENOTFOUND (no such
- * endpoint, no owner credential stored, a gateway not in --gateway), or cmn_calls_send's error. The PSK is wiped
- * from memory before this returns. */
+/* Sends r, through dev's gateway (dev->gateway among gws), to dev's first coaps:// (secure) or
+ * coap:// endpoint as caller_uuid, with a CoAP timeout of timeout_ms (the call's own is 500 ms
+ * longer). On CMN_OK fn(arg, ...) is called exactly once with the packed gateway Reply
+ * (cmn_call_fn). Otherwise nothing was sent, fn is never called, and the reason is in why:
+ * CMN_ENOTFOUND (no such endpoint, no owner credential stored, a gateway not in --gateway), or
+ * cmn_calls_send's error. The PSK is wiped from memory before this returns. */
 cmn_err_t dots_devreq_send(cmn_gws_t *gws,
                            dots_store_t *store,
                            const char *caller_uuid,

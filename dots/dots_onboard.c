@@ -736,8 +736,7 @@ s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
     cmn_gws_t *gws = job->eng->gws;
     cmn_gw_t *gw = cmn_gws_find(gws, job->dev.gateway);
     if (gw == NULL) {
-        (void) snprintf(why, why_len, "waiting for gateway %s: not in --gateway",
-                        job->dev.gateway);
+        (void) snprintf(why, why_len, "waiting for gateway %s: not in --gateway", job->dev.gateway);
         return false;
     }
     return cmn_gws_ready(gws, gw, why, why_len);
@@ -924,10 +923,10 @@ typedef struct {
     dots_engine_t *eng;
     dots_discover_fn *fn;
     void *arg;
-    size_t n_pending;                       /* gateways that have not answered yet */
-    bool is_stopping;                       /* the engine went meanwhile */
-    Obt__Gw__Reply *replies[CMN_GWS_MAX];   /* each gateway's, NULL if it failed */
-    char errors[CMN_GWS_MAX][200];          /* why it failed ("" = it was not asked) */
+    size_t n_pending;                     /* gateways that have not answered yet */
+    bool is_stopping;                     /* the engine went meanwhile */
+    Obt__Gw__Reply *replies[CMN_GWS_MAX]; /* each gateway's, NULL if it failed */
+    char errors[CMN_GWS_MAX][200];        /* why it failed ("" = it was not asked) */
 } s_disc_ctx_t;
 
 typedef struct {
@@ -1136,8 +1135,8 @@ s_on_all_discovered(s_disc_ctx_t *dc)
         (void) snprintf(why, sizeof why,
                         "%u of %u devices found could not be recorded in \"%s\": %s (%u "
                         "recorded)",
-                        m.not_stored, m.res.found, self->cfg->store_dir,
-                        cmn_strerror(m.store_err), m.res.added);
+                        m.not_stored, m.res.found, self->cfg->store_dir, cmn_strerror(m.store_err),
+                        m.res.added);
         cmn_log_err("DOTS-DISC-STORE", "%s", why);
         dc->fn(dc->arg, m.store_err, why, NULL);
         return;

@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 #include "cmn_bus.h"
-#include "cmn_gws.h"
 #include "cmn_fsm.h"
+#include "cmn_gws.h"
 #include "dots_config.h"
 #include "dots_events.h"
 #include "dots_store.h"

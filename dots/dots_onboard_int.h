@@ -63,7 +63,7 @@ struct dots_engine {
     size_t n_jobs, cap;
     size_t in_flight;
     char cms_uuid[37], ams_uuid[37]; /* their /oic/d is read through the first gateway */
-    bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
+    bool cms_ok, ams_ok;             /* their /oic/d rt and di were checked */
     int checks_pending;
     uint64_t next_check_ms;
     cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: CMS, AMS (gateways: in gws) */
@@ -150,8 +150,8 @@ dots_step_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *wh
 /* ------------------------------------------------------------------ dots_peers.c */
 
 /* At most once a second, while anything is missing: registers DOTS's /oic/d with
- * every gateway (the same uuid, name and rt on each), and checks that CMS and AMS answer and that their /oic/d has their rt and
- * di (clause 5.3.1 step 11). */
+ * every gateway (the same uuid, name and rt on each), and checks that CMS and AMS answer and that
+ * their /oic/d has their rt and di (clause 5.3.1 step 11). */
 void dots_peers_check(dots_engine_t *self);
 /* CMS (is_cms) or AMS restarted or came back: the hand-overs waiting for its answer are
  * sent again once the peers are ready (the service joins them to the jobs it resumed;

@@ -146,8 +146,8 @@ s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     gw->is_registering = false;
     if (cmn_gw_registered(err, data, len, gw->d_endpoint, sizeof gw->d_endpoint)) {
         gw->is_registered = true;
-        cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s (gateway %s)",
-                       gw->d_endpoint, gw->name);
+        cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s (gateway %s)", gw->d_endpoint,
+                       gw->name);
     }
 }
 

@@ -253,23 +253,21 @@ dots_service_new(const dots_config_t *cfg)
     self->cms_client = cmn_bus_client_new(cfg->cms, cfg->keys_dir, "dots", "cms", &err);
     self->ams_client = cmn_bus_client_new(cfg->ams, cfg->keys_dir, "dots", "ams", &err);
     if (!self->cms_client || !self->ams_client) {
-        cmn_log_err("DOTS-INIT", "cannot set up the links to CMS/AMS: %s",
-                    cmn_strerror(err));
+        cmn_log_err("DOTS-INIT", "cannot set up the links to CMS/AMS: %s", cmn_strerror(err));
         goto fail;
     }
     self->cms = cmn_calls_new(self->cms_client);
     self->ams = cmn_calls_new(self->ams_client);
-    self->engine = self->cms && self->ams ? dots_engine_new(cfg, self->store, &self->id,
-                                                            self->events, self->gws, self->cms,
-                                                            self->ams)
-                                          : NULL;
+    self->engine = self->cms && self->ams
+                           ? dots_engine_new(cfg, self->store, &self->id, self->events, self->gws,
+                                             self->cms, self->ams)
+                           : NULL;
     if (self->engine == NULL) {
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
     }
-    self->maint =
-            dots_maint_new(cfg, self->store, &self->id, self->engine, self->gws, self->cms,
-                           self->ams);
+    self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gws, self->cms,
+                                 self->ams);
     if (self->maint == NULL) {
         cmn_log_err("DOTS-INIT", "cannot set up the reset and repair jobs");
         goto fail;

@@ -31,8 +31,8 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     req->corr_id = cmn_bus_next_corr_id();
     uint32_t timeout = (uint32_t) job->eng->cfg->step_timeout_ms;
     job->dev.deadline_ms = cmn_time_wall_ms() + timeout;
-    cmn_err_t err =
-            dots_call(job->eng, gw, &req->base, req->corr_id, timeout + 500, dots_job_on_gw_reply, c);
+    cmn_err_t err = dots_call(job->eng, gw, &req->base, req->corr_id, timeout + 500,
+                              dots_job_on_gw_reply, c);
     if (err != CMN_OK) {
         free(c);
     }

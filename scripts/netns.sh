@@ -7,7 +7,9 @@
 # 10.47.0.1 / .2, DAD off so the addresses are usable at once (tests/integration/
 # discovery_test.c). OBT_VETH tells the tests what happened: "up", or "refused by
 # the kernel: ..." (they skip with that reason; they fail if the pair is missing
-# after "up").
+# after "up"). A second device network for the two-gateway test (tests/integration/
+# gateways_test.c): veth2 <-> veth3 with fe80::3 / fe80::4, fd00:db9::1 / ::2 and
+# 10.48.0.1 / .2; OBT_VETH2 says what happened, as OBT_VETH.
 set -euo pipefail
 if [ "${OBT_IN_NETNS:-}" = 1 ]; then
     exec "$@"
@@ -44,5 +46,21 @@ exec unshare --net -- bash -c '
         ip link del veth0 2>/dev/null || true
         export OBT_VETH="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
         echo "netns.sh: no veth pair ($OBT_VETH): IPv6 discovery tests will skip" >&2
+    fi
+    veth2_setup() {
+        ip link add veth2 type veth peer name veth3 || return 1
+        for i in 2 3; do
+            ip link set veth$i multicast on && ip link set veth$i up &&
+                ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad &&
+                ip -6 addr add fd00:db9::$((i - 1))/64 dev veth$i nodad &&
+                ip addr add 10.48.0.$((i - 1))/24 dev veth$i || return 1
+        done
+    }
+    if why=$(veth2_setup 2>&1); then
+        export OBT_VETH2=up
+    else
+        ip link del veth2 2>/dev/null || true
+        export OBT_VETH2="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
+        echo "netns.sh: no second veth pair ($OBT_VETH2): the two-gateway test will skip" >&2
     fi
     exec "$@"' netns "$@"
