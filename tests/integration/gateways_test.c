@@ -164,12 +164,14 @@ Test(gateways,
     cr_assert_eq(on_a, N_PER_NET);
     cr_assert_eq(on_b, N_PER_NET);
 
-    /* gw-b stops (SIGTERM); then every device is approved. */
+    /* gw-b stops (SIGTERM); then every device is approved and onboarded. */
     cr_assert_eq(obt_proc_stop(&s_gw_b), 0, "gw-b did not stop cleanly");
     cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "gateway gw-b unreachable", 15000), 0,
                  "DOTS did not notice that gw-b stopped");
     static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, approve, NULL), 0);
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, onboard, NULL), 0);
 
     /* gw-a's devices finish; gw-b's wait, saying for which gateway. */
     s_wait_rfnop(N_PER_NET, "gw-a's devices did not reach RFNOP while gw-b was away");
