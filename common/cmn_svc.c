@@ -813,23 +813,16 @@ s_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw)
         *ret_gw = cmn_gws_at(self->gws, 0);
         return CMN_OK;
     }
-    cmn_kv_txn_t *txn = NULL;
-    Obt__Store__ServiceRecord *rec = NULL;
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_get_pb(txn, "devices", device_uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
-    cmn_kv_abort(&txn);
-    const char *name = err == CMN_OK && rec->handover ? rec->handover->gateway : "";
+    Obt__ServiceDevice *dev = NULL; /* cmn_svc_put copies the hand-over's gateway into it */
+    cmn_err_t err = cmn_svc_get(self, device_uuid, &dev);
+    const char *name = err == CMN_OK ? dev->gateway : "";
     cmn_gw_t *gw = cmn_gws_find(self->gws, name);
     if (gw == NULL) {
         cmn_log_warn("SVC-GW-UNKNOWN", "dev=%s its gateway \"%s\" is not in --gateway", device_uuid,
                      name);
     }
-    if (rec) {
-        obt__store__service_record__free_unpacked(rec, NULL);
+    if (dev) {
+        obt__service_device__free_unpacked(dev, NULL);
     }
     if (gw == NULL) {
         return CMN_ENOTFOUND;

@@ -31,32 +31,25 @@ exec unshare --net -- bash -c '
     ip route add 224.0.0.0/4 dev lo
     ip -6 route add ff00::/8 dev lo table local 2>/dev/null || true
     sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 2>/dev/null || true
-    veth_setup() {
-        ip link add veth0 type veth peer name veth1 || return 1
+    # veth_pair A B N V6 V4: veth A <-> veth B, fe80::N+1 / ::N+2, V6::1 / ::2, V4.1 / .2
+    veth_pair() {
+        ip link add "veth$1" type veth peer name "veth$2" || return 1
         for i in 0 1; do
-            ip link set veth$i multicast on && ip link set veth$i up &&
-                ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad &&
-                ip -6 addr add fd00:db8::$((i + 1))/64 dev veth$i nodad &&
-                ip addr add 10.47.0.$((i + 1))/24 dev veth$i || return 1
+            local dev="veth$(($1 + i))"
+            ip link set "$dev" multicast on && ip link set "$dev" up &&
+                ip -6 addr add "fe80::$(($3 + i + 1))/64" dev "$dev" nodad &&
+                ip -6 addr add "$4::$((i + 1))/64" dev "$dev" nodad &&
+                ip addr add "$5.$((i + 1))/24" dev "$dev" || return 1
         done
     }
-    if why=$(veth_setup 2>&1); then
+    if why=$(veth_pair 0 1 0 fd00:db8 10.47.0 2>&1); then
         export OBT_VETH=up
     else
         ip link del veth0 2>/dev/null || true
         export OBT_VETH="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
         echo "netns.sh: no veth pair ($OBT_VETH): IPv6 discovery tests will skip" >&2
     fi
-    veth2_setup() {
-        ip link add veth2 type veth peer name veth3 || return 1
-        for i in 2 3; do
-            ip link set veth$i multicast on && ip link set veth$i up &&
-                ip -6 addr add fe80::$((i + 1))/64 dev veth$i nodad &&
-                ip -6 addr add fd00:db9::$((i - 1))/64 dev veth$i nodad &&
-                ip addr add 10.48.0.$((i - 1))/24 dev veth$i || return 1
-        done
-    }
-    if why=$(veth2_setup 2>&1); then
+    if why=$(veth_pair 2 3 2 fd00:db9 10.48.0 2>&1); then
         export OBT_VETH2=up
     else
         ip link del veth2 2>/dev/null || true
