@@ -210,7 +210,9 @@ ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv)
             printf("usage: obtctl devices [--state STATE] [--all] [--json]\n"
                    "Lists the devices DOTS knows (STATE in any case, e.g. discovered, RFNOP,\n"
                    "FAILED; an unknown one: the list of states, exit 2). A superseded record\n"
-                   "(the device reset and answers under a new UUID) is listed only with --all.\n");
+                   "(the device reset and answers under a new UUID) is listed only with --all.\n"
+                   "With several gateways (obt-dots --gateway NAME=ENDPOINT,...), a GATEWAY\n"
+                   "column names the one that reaches each device.\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }

@@ -111,9 +111,12 @@ typedef struct {
     size_t n_scopes;
 } dots_discover_opts_t;
 
-/* Asks the gateway to discover; fn is called once with the outcome. Results merge
- * into the known devices by UUID: endpoints updated (this discovery's first, then
- * the ones known before), never a second record, never a state change. */
+/* Asks every gateway to discover at once; fn is called once with the outcome, when all
+ * have answered (CMN_OK if one did: a failed gateway is a line of res->limits). Results
+ * merge, in --gateway order, into the known devices by UUID: endpoints updated (this
+ * discovery's first, then the ones known before), never a second record, never a
+ * state change; a new record names the gateway that found it, and a device recorded
+ * on one gateway keeps it when another reports it too. */
 cmn_err_t dots_engine_discover(dots_engine_t *self,
                                const dots_discover_opts_t *opts,
                                dots_discover_fn *fn,
