@@ -122,8 +122,8 @@ typedef struct {
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain
  * secrets of earlier releases (cmn_kv_reseal); opens the store, creates the identity
  * at first start (UUID without zero bytes),
- * binds the ROUTER, connects to every gateway (--gateway, cmn_gws.h). rt is "oic.d.cms" or "oic.d.ams". hooks
- * is borrowed and must outlive the service. */
+ * binds the ROUTER, connects to every gateway (--gateway, cmn_gws.h). rt is
+ * "oic.d.cms" or "oic.d.ams". hooks is borrowed and must outlive the service. */
 cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
                        const char *service,
                        const char *rt,

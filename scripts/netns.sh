@@ -42,18 +42,18 @@ exec unshare --net -- bash -c '
                 ip addr add "$5.$((i + 1))/24" dev "$dev" || return 1
         done
     }
-    if why=$(veth_pair 0 1 0 fd00:db8 10.47.0 2>&1); then
-        export OBT_VETH=up
-    else
-        ip link del veth0 2>/dev/null || true
-        export OBT_VETH="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
-        echo "netns.sh: no veth pair ($OBT_VETH): IPv6 discovery tests will skip" >&2
-    fi
-    if why=$(veth_pair 2 3 2 fd00:db9 10.48.0 2>&1); then
-        export OBT_VETH2=up
-    else
-        ip link del veth2 2>/dev/null || true
-        export OBT_VETH2="refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
-        echo "netns.sh: no second veth pair ($OBT_VETH2): the two-gateway test will skip" >&2
-    fi
+    # veth_try VAR WHAT A B N V6 V4: VAR=up, or why the kernel refused (WHAT then skips)
+    veth_try() {
+        local var=$1 what=$2
+        shift 2
+        if why=$(veth_pair "$@" 2>&1); then
+            export "$var=up"
+        else
+            ip link del "veth$1" 2>/dev/null || true
+            export "$var=refused by the kernel: $(printf %s "$why" | tr "\n" " ")"
+            echo "netns.sh: no veth pair veth$1 <-> veth$2 (${!var}): $what will skip" >&2
+        fi
+    }
+    veth_try OBT_VETH "IPv6 discovery tests" 0 1 0 fd00:db8 10.47.0
+    veth_try OBT_VETH2 "the two-gateway test" 2 3 2 fd00:db9 10.48.0
     exec "$@"' netns "$@"
