@@ -12,6 +12,7 @@ typedef struct {
     char *dir;            /* one sub-folder per device */
     char *address;        /* unicast bind addresses, comma list */
     char *iface;          /* multicast interfaces, comma list */
+    bool mcast_bind;      /* multicast received only on iface (one; SO_BINDTODEVICE) */
     char *scope;          /* multicast scopes joined, comma list */
     bool mcast;           /* answer multicast discovery */
     char *oxms;           /* comma list of offered OTMs */

@@ -232,7 +232,8 @@ sim_world_new(const sim_config_t *cfg)
             has_v6 = has_v6 || v6;
             has_v4 = has_v4 || !v6;
         }
-        self->mcast = sim_mcast_new(cfg->iface, cfg->scope, has_v4, has_v6, cfg->mcast_jitter_ms);
+        self->mcast = sim_mcast_new(cfg->iface, cfg->scope, has_v4, has_v6, cfg->mcast_bind,
+                                    cfg->mcast_jitter_ms);
         if (self->mcast == NULL) {
             goto fail;
         }

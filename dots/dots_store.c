@@ -211,6 +211,7 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->superseded_by = CMN_PB_STR(d->superseded_by);
     r->mfg_cert_cn = CMN_PB_STR(d->mfg_cert_cn);
     r->mfg_cert_sha256 = CMN_PB_STR(d->mfg_cert_sha256);
+    r->gateway = CMN_PB_STR(d->gateway);
 }
 
 static void
@@ -269,6 +270,7 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     (void) snprintf(d->superseded_by, sizeof d->superseded_by, "%s", r->superseded_by);
     (void) snprintf(d->mfg_cert_cn, sizeof d->mfg_cert_cn, "%s", r->mfg_cert_cn);
     (void) snprintf(d->mfg_cert_sha256, sizeof d->mfg_cert_sha256, "%s", r->mfg_cert_sha256);
+    (void) snprintf(d->gateway, sizeof d->gateway, "%s", r->gateway);
 }
 
 /* The claims of a conflict, pointing into d (borrowed). */

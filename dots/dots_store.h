@@ -65,6 +65,7 @@ typedef struct {
     char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
     char mfg_cert_cn[65];      /* certificate OTM: its leaf's CN as the DOC presented it */
     char mfg_cert_sha256[65];  /* and the SHA-256 of the leaf's DER, hex ("" = none) */
+    char gateway[32]; /* the gateway that reaches it (CMN_GW_NAME_MAX); "" = the first listed */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */

@@ -2,6 +2,7 @@
 #include "gw_config.h"
 
 #include <string.h>
+#include "cmn_gws.h"
 
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
@@ -17,6 +18,15 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
             1,
             0,
             "ZeroMQ endpoint the gateway binds"),
+        OPT("name",
+            CMN_CFG_STR,
+            name,
+            CMN_GW_DEFAULT_NAME,
+            0,
+            1,
+            0,
+            "this gateway's name, one per device network: the services list it as "
+            "--gateway NAME=ENDPOINT (docs/scaling.md)"),
         OPT("keys-dir",
             CMN_CFG_STR,
             keys_dir,

@@ -136,6 +136,7 @@ s_on_health(gw_service_t *self,
     health.requests = self->requests;
     health.d_endpoint = CMN_PB_STR("");
     health.boot_id = self->boot_id;
+    health.name = self->cfg->name;
     reply->body_case = OBT__GW__REPLY__BODY_HEALTH;
     reply->health = &health;
     return CMN_OK;
@@ -900,8 +901,8 @@ gw_service_new(const gw_config_t *cfg)
         cmn_log_err("GW-INIT", "cannot set up the loop: %s", cmn_strerror(err));
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s boot=%016llx", cfg->endpoint, cfg->iface,
-                   cfg->scope, (unsigned long long) self->boot_id);
+    cmn_log_notice("READY", "endpoint=%s name=%s iface=%s scope=%s boot=%016llx", cfg->endpoint,
+                   cfg->name, cfg->iface, cfg->scope, (unsigned long long) self->boot_id);
     return self;
 fail:
     gw_service_destroy(&self);

@@ -2,6 +2,7 @@
 #include "obt_checks.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -641,4 +642,24 @@ obt_give_psk_cred(const obt_ids_t *ids,
     rc = obt_set_dos(dev->coaps, ids->dots, dev->dots_key, CMN_DOS_RFNOP) == 0 ? rc : -1;
     free(buf);
     return rc;
+}
+
+bool
+obt_iface_has_addr6(const char *iface, const char *addr)
+{
+    struct ifaddrs *ifs = NULL;
+    bool found = false;
+    struct in6_addr want;
+    if (inet_pton(AF_INET6, addr, &want) != 1 || getifaddrs(&ifs) != 0) {
+        return false;
+    }
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6 && strcmp(i->ifa_name, iface) == 0 &&
+            memcmp(&((struct sockaddr_in6 *) (void *) i->ifa_addr)->sin6_addr, &want,
+                   sizeof want) == 0) {
+            found = true;
+        }
+    }
+    freeifaddrs(ifs);
+    return found;
 }

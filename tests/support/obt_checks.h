@@ -110,6 +110,10 @@ int obt_coap_as(const char *base,
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
 
+/* True if interface iface carries the IPv6 address addr ("fe80::1"): the veth pairs of
+ * scripts/netns.sh. */
+bool obt_iface_has_addr6(const char *iface, const char *addr);
+
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
 /* POST pstat {dos.s: s} to the device at coaps over DOTS's session (its uuid and hex
