@@ -644,7 +644,7 @@ s_free_port(const sim_device_t *dev)
 static const char *const s_paths[] = {
         "oic/sec/doxm", "oic/sec/pstat",  "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
         "oic/res",      "oic/d",          "oic/p",        "a/light",      "light",
-        "temp",         "bridge/vodlist", /* 4.04 unless a Bridge */
+        "temp",         "bridge/vodlist",                   /* 4.04 unless a Bridge */
         "oic/sec/csr",  "oic/sec/crl",    "oic/sec/roles"}; /* 4.04 without --certs */
 
 /* libcoap's loopback endpoint for the JW DOC's CoAP, and an

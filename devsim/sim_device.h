@@ -55,7 +55,7 @@ typedef struct {
     const sim_role_t *roles; /* roles asserted by the peer (borrowed), n_roles of them */
     size_t n_roles;
     sim_roles_t *asserted; /* its session's roles (/oic/sec/roles writes them), NULL = none */
-    const void *ff00; /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
+    const void *ff00;      /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
 } sim_peer_t;
 
 /* Application resources (--rt): bits of sim_device_t.app_rts. */

@@ -178,19 +178,9 @@ static void
 s_save_leaf(int from, const char *leaf, char *key)
 {
     char *dev = s_dump_dev(from);
-    char dir[600];
-    static char hex[16384];
-    cr_assert(obt_json_str(dev, "dir", dir, sizeof dir));
-    const char *c = strstr(dev, "\"oic.sec.cred.cert\"");
-    cr_assert_not_null(c, "device %d has no identity certificate", from);
-    const char *open = c;
-    while (open > dev && strncmp(open, "{\"credid\":", 10) != 0) {
-        open--;
-    }
-    cr_assert(obt_json_str(open, "publicdata_hex", hex, sizeof hex));
+    int rc = obt_dev_cert_files(dev, leaf, key, 700);
     free(dev);
-    (void) snprintf(key, 700, "%s/csr-key.pem", dir);
-    cr_assert_eq(obt_write_hex(leaf, hex), 0);
+    cr_assert_eq(rc, 0, "device %d has no identity certificate", from);
 }
 
 /* An `openssl s_client` certificate session to device idx presenting the certificate

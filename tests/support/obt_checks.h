@@ -106,6 +106,39 @@ int obt_coap_as(const char *base,
                 size_t len,
                 char *out,
                 size_t cap);
+/* One request of obt_coap_cert (payload may be NULL when len is 0). */
+typedef struct {
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;   /* "/light", "/oic/sec/roles?credid=1" */
+    const uint8_t *payload;
+    size_t len;
+} obt_coap_req_t;
+
+/* The n requests, in order, in ONE certificate session (obt_coap --cert) to the device
+ * at coaps ("coaps://H:P"): the client presents the chain in cert_path (leaf first)
+ * with the private key in key_path, as another device with its identity certificate
+ * does. ret_codes[i] gets the code of request i (205, 403), -1 when it got no answer
+ * (a failed handshake: all -1). What obt_coap printed goes to out (cap bytes). Returns
+ * the number of requests answered. */
+int obt_coap_cert(const char *coaps,
+                  const char *cert_path,
+                  const char *key_path,
+                  const obt_coap_req_t *reqs,
+                  size_t n,
+                  int *ret_codes,
+                  char *out,
+                  size_t cap);
+
+/* The publicdata (hex, cap bytes) of the first credtype-8 entry of credusage usage
+ * ("oic.sec.cred.cert", "oic.sec.cred.rolecert") on a dumped device; false if none. */
+bool obt_dump_cert_hex(const char *dev_json, const char *usage, char *hex, size_t cap);
+
+/* A dumped device's identity certificate for a client session as that device: writes
+ * its oic.sec.cred.cert chain (leaf first) to chain_path and the path of its private
+ * key (its csr-key.pem in its folder) to key_path (cap bytes). 0, or -1 if it has no
+ * identity certificate. */
+int obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path, size_t cap);
+
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
