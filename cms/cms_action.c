@@ -1,6 +1,6 @@
 /* cms_action.c — obt-cms's own jobs after the hand-over: the CRL push, reading and
- * removing a device's credentials, a new identity or role certificate. Every run starts by reading the device (cred, or
- * pstat), so a run resumed after a kill -9 finds what the killed run did: a
+ * removing a device's credentials, a new identity or role certificate. Every run starts by reading
+ * the device (cred, or pstat), so a run resumed after a kill -9 finds what the killed run did: a
  * credential it removed is gone (nothing to delete again), a CRL it wrote is
  * replaced by the same or a later one, and a device it left in RFPRO is moved back to
  * RFNOP because its "maint" record says a CMS run moved it. */

@@ -45,17 +45,15 @@ s_teardown(void)
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
 
-static int
-s_ctl(const char *const *args, char **out)
+/* obtctl args, which must succeed (the logs are dumped if not); its output (malloc'd). */
+static char *
+s_ctl_ok(const char *const *args)
 {
-    char *o = NULL;
-    int rc = obt_ctl(&s_suite, args, &o);
-    if (out) {
-        *out = o;
-    } else {
-        free(o);
-    }
-    return rc;
+    char *out = NULL;
+    int rc = obt_ctl_or_dump(&s_suite, &s_sim, args, &out);
+    cr_assert_eq(rc, 0, "obtctl %s %s: exit %d: %s", args[0], args[1] ? args[1] : "", rc,
+                 out ? out : "");
+    return out;
 }
 
 /* Device idx's dump object (malloc'd; the dump lists the devices in index order). */
@@ -238,11 +236,10 @@ Test(role,
     (void) snprintf(ca, sizeof ca, "%s/ca.pem", s_dir);
     (void) snprintf(role_path, sizeof role_path, "%s/role.pem", s_dir);
     const char *export[] = {"ca", "export", "--out", ca, NULL};
-    cr_assert_eq(s_ctl(export, NULL), 0);
+    free(s_ctl_ok(export));
     const char *acl[] = {"acl",   "add",    b,        "--subject", "role:light-admin",
                          "--res", "/light", "--perm", "RU",        NULL};
-    cr_assert_eq(s_ctl(acl, &out), 0, "%s", out ? out : "");
-    free(out);
+    free(s_ctl_ok(acl));
 
     /* A's certificate session without a role: the ACE does not name it */
     int codes[2];
@@ -250,7 +247,7 @@ Test(role,
     cr_assert_eq(codes[1], 403, "A read B's /light without a role");
 
     const char *role[] = {"cert", "role", a, "--role", "light-admin", NULL};
-    cr_assert_eq(s_ctl(role, &out), 0, "obtctl cert role: %s", out ? out : "");
+    out = s_ctl_ok(role);
     cr_log_info("%s", out);
     const char *at = strstr(out, "serial ");
     char serial[80] = "";
@@ -262,11 +259,11 @@ Test(role,
 
     /* CMS's record of it, and obtctl creds */
     const char *certs[] = {"certs", a, NULL};
-    cr_assert_eq(s_ctl(certs, &out), 0);
+    out = s_ctl_ok(certs);
     cr_assert(strstr(out, serial) && strstr(out, "role") && strstr(out, "active"), "%s", out);
     free(out);
     const char *creds[] = {"creds", a, NULL};
-    cr_assert_eq(s_ctl(creds, &out), 0);
+    out = s_ctl_ok(creds);
     cr_assert(strstr(out, "oic.sec.cred.rolecert") && strstr(out, "role light-admin"), "%s", out);
     free(out);
 
@@ -286,8 +283,7 @@ Test(role,
 
     /* revoked and pushed: asserting it again is refused */
     const char *revoke[] = {"cert", "revoke", serial, "--reason", "keyCompromise", NULL};
-    cr_assert_eq(s_ctl(revoke, &out), 0, "%s", out ? out : "");
-    free(out);
+    free(s_ctl_ok(revoke));
     static const char *const show[] = {"--json", "crl", "show", NULL};
     static const char *const pushed[] = {"\"pending\":[]", NULL};
     int rc = obt_ctl_wait_output(&s_suite, show, pushed, 60000, &out);
@@ -297,7 +293,7 @@ Test(role,
     cr_assert_eq(codes[0], 400, "B took a revoked role certificate");
     cr_assert_eq(codes[1], 403, "A read /light with a revoked role");
     cr_assert_geq(obt_proc_log_count(&s_sim, "certificate revoked"), 1);
-    cr_assert_eq(s_ctl(certs, &out), 0);
+    out = s_ctl_ok(certs);
     cr_assert(strstr(out, "revoked"), "%s", out);
     free(out);
     free(pem);
@@ -345,8 +341,7 @@ Test(role, cert_role_refuses_bad_input_clearly, .init = s_setup, .fini = s_teard
     }
     /* nothing was issued */
     const char *certs[] = {"certs", NULL};
-    char *out = NULL;
-    cr_assert_eq(s_ctl(certs, &out), 0);
+    char *out = s_ctl_ok(certs);
     cr_assert_null(strstr(out, " role "), "%s", out);
     free(out);
 }
