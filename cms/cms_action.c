@@ -44,6 +44,7 @@ typedef struct {
     size_t body_len;
     char serial[65];  /* renew, role: the new certificate */
     char key_from[8]; /* renew: "csr" or "cms" */
+    char old[65];     /* role: the certificate of the entry the new one replaces ("" = none) */
 } s_work_t;
 
 _Static_assert(sizeof(s_work_t) <= CMS_ACTION_WORK_SIZE, "CMS_ACTION_WORK_SIZE too small");
@@ -79,7 +80,7 @@ s_plan_role(cmn_svc_job_t *job, const cmn_creds_t *creds)
     s_work_t *w = job->work;
     const Obt__Store__CmsCertRole *r = w->act->cert_role;
     char why[300] = "";
-    int64_t credid = cms_role_find_credid(creds, r->role, r->authority);
+    int64_t credid = cms_role_find_credid(creds, r->role, r->authority, w->old);
     cmn_err_t err = cms_role_body(job->svc, job->head.uuid, r->role, r->authority, credid,
                                   w->serial, &w->body, &w->body_len, why, sizeof why);
     if (err != CMN_OK) {
@@ -549,6 +550,9 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
             w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
             /* the device holds it now (or never will) */
             (void) cms_ca_set_status(cmn_svc_kv(job->svc), w->serial, ok ? "active" : "abandoned");
+            if (ok && w->old[0] && strcmp(w->old, w->serial) != 0) {
+                cms_role_replaced(job->svc, job->head.uuid, w->old, w->serial);
+            }
         }
         s_after_write(job);
         return;

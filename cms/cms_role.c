@@ -2,6 +2,8 @@
  * over it, and the cred entry that carries it to the device */
 #include "cms_role.h"
 
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +78,12 @@ cms_role_check(cmn_svc_t *svc,
 }
 
 int64_t
-cms_role_find_credid(const cmn_creds_t *creds, const char *role, const char *authority)
+cms_role_find_credid(const cmn_creds_t *creds,
+                     const char *role,
+                     const char *authority,
+                     char ret_serial[65])
 {
+    ret_serial[0] = '\0';
     for (size_t i = 0; i < creds->n_creds; i++) {
         const cmn_cred_t *c = &creds->creds[i];
         if (c->credtype != CMN_CREDTYPE_CERT ||
@@ -86,14 +92,49 @@ cms_role_find_credid(const cmn_creds_t *creds, const char *role, const char *aut
         }
         STACK_OF(X509) *sk = cmn_cert_parse_pem(c->pub_data, c->pub_len);
         char r[64], a[64], why[160];
-        bool is_same = sk && cmn_cert_role(sk_X509_value(sk, 0), r, a, why, sizeof why) == CMN_OK &&
+        X509 *leaf = sk ? sk_X509_value(sk, 0) : NULL;
+        bool is_same = leaf && cmn_cert_role(leaf, r, a, why, sizeof why) == CMN_OK &&
                        strcmp(r, role) == 0 && strcmp(a, authority) == 0;
+        BIGNUM *bn = is_same ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
+        char *hex = bn ? BN_bn2hex(bn) : NULL;
+        for (size_t k = 0; hex && hex[k] && k < 64; k++) {
+            ret_serial[k] = (char) (hex[k] >= 'A' && hex[k] <= 'F' ? hex[k] - 'A' + 'a' : hex[k]);
+            ret_serial[k + 1] = '\0';
+        }
+        OPENSSL_free(hex);
+        BN_free(bn);
         sk_X509_pop_free(sk, X509_free);
         if (is_same) {
             return c->credid;
         }
     }
     return 0;
+}
+
+typedef struct {
+    const char *serial;
+    bool is_active;
+} s_status_t;
+
+static void
+s_is_active(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_status_t *st = arg;
+    if (strcmp(c->serial, st->serial) == 0) {
+        st->is_active = strcmp(c->status, "active") == 0;
+    }
+}
+
+void
+cms_role_replaced(cmn_svc_t *svc, const char *uuid, const char *old, const char *new_serial)
+{
+    s_status_t st = {old, false};
+    cmn_kv_t *kv = cmn_svc_kv(svc);
+    if (cms_ca_each_cert(kv, uuid, s_is_active, &st) == CMN_OK && st.is_active &&
+        cms_ca_set_status(kv, old, "replaced") == CMN_OK) {
+        cmn_log_info("CMS-CERT-STATUS", "dev=%s serial=%s active -> replaced by %s", uuid, old,
+                     new_serial);
+    }
 }
 
 /* What the device's certificate records give: the identity certificate serial (its

@@ -24,8 +24,16 @@ cmn_err_t cms_role_check(cmn_svc_t *svc,
                          size_t error_len);
 
 /* The credid of the device's oic.sec.cred.rolecert entry for role and authority among
- * creds (the new certificate replaces it), 0 if none. */
-int64_t cms_role_find_credid(const cmn_creds_t *creds, const char *role, const char *authority);
+ * creds (the new certificate replaces it), 0 if none; ret_serial gets the serial of its
+ * certificate (lowercase hex, "" if none). */
+int64_t cms_role_find_credid(const cmn_creds_t *creds,
+                             const char *role,
+                             const char *authority,
+                             char ret_serial[65]);
+
+/* The role certificate old of device uuid, replaced on the device by new_serial,
+ * becomes "replaced" if it is "active" (a revoked one stays revoked). */
+void cms_role_replaced(cmn_svc_t *svc, const char *uuid, const char *old, const char *new_serial);
 
 /* Issues device uuid's role certificate over the public key of its identity
  * certificate (the one CMS's record names) and builds the cred POST: one credtype-8

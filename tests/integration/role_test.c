@@ -224,6 +224,35 @@ s_check_role_cert(const char *role, const char *ca, const char *serial)
     free(s_sh_ok(cmd));
 }
 
+/* obtctl cert role args: succeeds, lists the new entry; its serial into serial (80). */
+static void
+s_issue_role(const char *const *args, char *serial)
+{
+    char *out = s_ctl_ok(args);
+    cr_log_info("%s", out);
+    const char *at = strstr(out, "serial ");
+    cr_assert(at && sscanf(at, "serial %64[0-9a-f]", serial) == 1, "%s", out);
+    cr_assert(strstr(out, "oic.sec.cred.rolecert") && strstr(out, "role light-admin"), "%s", out);
+    free(out);
+}
+
+/* True if the line of text holding key also holds word. */
+static bool
+s_line_has(const char *text, const char *key, const char *word)
+{
+    const char *at = strstr(text, key);
+    if (at == NULL) {
+        return false;
+    }
+    while (at > text && at[-1] != '\n') {
+        at--;
+    }
+    size_t len = strcspn(at, "\n");
+    char line[512];
+    (void) snprintf(line, sizeof line, "%.*s", (int) len, at);
+    return strstr(line, word) != NULL;
+}
+
 Test(role,
      a_role_certificate_asserted_over_a_certificate_session_opens_what_the_role_may,
      .init = s_setup,
@@ -247,20 +276,23 @@ Test(role,
     cr_assert_eq(codes[1], 403, "A read B's /light without a role");
 
     const char *role[] = {"cert", "role", a, "--role", "light-admin", NULL};
-    out = s_ctl_ok(role);
-    cr_log_info("%s", out);
-    const char *at = strstr(out, "serial ");
-    char serial[80] = "";
-    cr_assert(at && sscanf(at, "serial %64[0-9a-f]", serial) == 1, "%s", out);
-    cr_assert(strstr(out, "oic.sec.cred.rolecert") && strstr(out, "role light-admin"), "%s", out);
-    free(out);
+    char first[80] = "", serial[80] = "";
+    s_issue_role(role, first);
+    /* again: the new certificate replaces the entry (CMS's record says so) */
+    s_issue_role(role, serial);
+    cr_assert_str_neq(first, serial);
+    char *d = s_dump(0);
+    const char *at = strstr(d, CMN_CRED_USAGE_ROLECERT);
+    cr_assert(at && strstr(at + 1, CMN_CRED_USAGE_ROLECERT) == NULL, "two role entries: %s", d);
+    free(d);
     char *pem = s_role_cert(0, role_path);
     s_check_role_cert("light-admin", ca, serial);
 
-    /* CMS's record of it, and obtctl creds */
+    /* CMS's records of them, and obtctl creds */
     const char *certs[] = {"certs", a, NULL};
     out = s_ctl_ok(certs);
-    cr_assert(strstr(out, serial) && strstr(out, "role") && strstr(out, "active"), "%s", out);
+    cr_assert(s_line_has(out, serial, "role") && s_line_has(out, serial, "active"), "%s", out);
+    cr_assert(s_line_has(out, first, "replaced"), "%s", out);
     free(out);
     const char *creds[] = {"creds", a, NULL};
     out = s_ctl_ok(creds);
@@ -294,7 +326,7 @@ Test(role,
     cr_assert_eq(codes[1], 403, "A read /light with a revoked role");
     cr_assert_geq(obt_proc_log_count(&s_sim, "certificate revoked"), 1);
     out = s_ctl_ok(certs);
-    cr_assert(strstr(out, "revoked"), "%s", out);
+    cr_assert(s_line_has(out, serial, "revoked"), "%s", out);
     free(out);
     free(pem);
 }
