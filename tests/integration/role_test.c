@@ -7,6 +7,7 @@
  * `obtctl cert revoke` and the CRL push, asserting it again is refused. Bad input of
  * `obtctl cert role` (a device without certificates among it) is refused. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,27 @@ static struct {
 } s_dev[N_DEVICES];
 
 static void
-s_setup(void)
+s_start(const char *faults)
 {
     s_dir = obt_tmpdir("role");
     cr_assert_not_null(s_dir);
     cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
     const char *const certs[] = {"--certs", "0,1", NULL};
-    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, NULL, certs), 0);
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, N_DEVICES, faults, certs), 0);
+}
+
+static void
+s_setup(void)
+{
+    s_start(NULL);
+}
+
+/* Device 0 stops the simulator (SIGSTOP) at the cred POST of a maintenance: the one of
+ * cert role (the hand-over's is not in a maintenance). */
+static void
+s_setup_stop(void)
+{
+    s_start("0:stop-maint:/oic/sec/cred");
 }
 
 static void
@@ -376,4 +391,70 @@ Test(role, cert_role_refuses_bad_input_clearly, .init = s_setup, .fini = s_teard
     char *out = s_ctl_ok(certs);
     cr_assert_null(strstr(out, " role "), "%s", out);
     free(out);
+}
+
+/* How many lines of text hold both a and b. */
+static int
+s_lines_with(const char *text, const char *a, const char *b)
+{
+    int n = 0;
+    for (const char *line = text; line && *line;) {
+        size_t len = strcspn(line, "\n");
+        char buf[512];
+        (void) snprintf(buf, sizeof buf, "%.*s", (int) len, line);
+        n += strstr(buf, a) && strstr(buf, b);
+        line = line[len] ? line + len + 1 : NULL;
+    }
+    return n;
+}
+
+Test(role,
+     kill9_of_cms_inside_cert_role_is_resumed,
+     .init = s_setup_stop,
+     .fini = s_teardown,
+     .timeout = 400)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid;
+    char cmd[4096];
+    /* obtctl waits for the answer: in the background, the kill cuts it short */
+    (void) snprintf(cmd, sizeof cmd,
+                    "%s/obtctl --keys-dir %s --gateway %s --dots %s --cms %s --ams %s cert role "
+                    "%s --role light-admin > /dev/null 2>&1 &",
+                    obt_bin_dir(), s_suite.keys, s_suite.ep_gw, s_suite.ep_dots, s_suite.ep_cms,
+                    s_suite.ep_ams, a);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "CMS never sent the role certificate");
+    /* the certificate of the killed run was recorded before it left CMS */
+    const char *certs[] = {"certs", a, NULL};
+    int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE"); /* the log is appended to */
+    char *before = s_ctl_ok(certs);
+    obt_proc_kill9(&s_suite.cms);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0);
+    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-DONE", done + 1, 30000), 0,
+                 "the resumed job did not end");
+    const char *at = strstr(before, "issued");
+    cr_assert(at && s_lines_with(before, " role ", "issued") == 1, "%s", before);
+    while (at > before && at[-1] != '\n') {
+        at--;
+    }
+    char killed[80] = "";
+    cr_assert_eq(sscanf(at, "%64[0-9a-f]", killed), 1, "%s", before);
+    free(before);
+    /* one role certificate on A, the resumed run's, active; the killed run's is not */
+    char *d = s_dump(0);
+    const char *rc = strstr(d, CMN_CRED_USAGE_ROLECERT);
+    cr_assert(rc && strstr(rc + 1, CMN_CRED_USAGE_ROLECERT) == NULL, "not one role entry: %s", d);
+    free(d);
+    char *out = s_ctl_ok(certs);
+    cr_log_info("%s", out);
+    cr_assert(s_line_has(out, killed, "abandoned") || s_line_has(out, killed, "replaced"), "%s",
+              out);
+    cr_assert_eq(s_lines_with(out, " role ", "active"), 1, "%s", out);
+    free(out);
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, N_DEVICES + 1, NULL), N_DEVICES,
+                 "a device was left in RFPRO");
 }
