@@ -462,12 +462,8 @@ Test(cms_cred,
     cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
                  "CMS never sent the DELETE");
     int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE"); /* the log is appended to */
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0);
-    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-DONE", done + 1, 30000), 0,
-                 "the resumed job did not end");
+    char why[200];
+    cr_assert_eq(obt_kill9_resume(&s_suite, "cms", &s_sim, done, why, sizeof why), 0, "%s", why);
     cr_assert_eq(s_credid(0, "oic.sec.cred.cert", NULL), 0, "still on the device");
     size_t total = 0;
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");

@@ -7,7 +7,6 @@
  * `obtctl cert revoke` and the CRL push, asserting it again is refused. Bad input of
  * `obtctl cert role` (a device without certificates among it) is refused. */
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,12 +429,8 @@ Test(role,
     const char *certs[] = {"certs", a, NULL};
     int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE"); /* the log is appended to */
     char *before = s_ctl_ok(certs);
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0);
-    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-DONE", done + 1, 30000), 0,
-                 "the resumed job did not end");
+    char why[200];
+    cr_assert_eq(obt_kill9_resume(&s_suite, "cms", &s_sim, done, why, sizeof why), 0, "%s", why);
     const char *at = strstr(before, "issued");
     cr_assert(at && s_lines_with(before, " role ", "issued") == 1, "%s", before);
     while (at > before && at[-1] != '\n') {

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,6 +648,26 @@ obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path,
         return -1;
     }
     (void) snprintf(key_path, cap, "%s/csr-key.pem", dir);
+    return 0;
+}
+
+int
+obt_kill9_resume(
+        obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len)
+{
+    obt_proc_t *d = strcmp(which, "cms") == 0 ? &s->cms : &s->ams;
+    obt_proc_kill9(d);
+    const char *fail = kill(sim->pid, SIGCONT) != 0             ? "the simulator did not go on"
+                       : obt_suite_restart(s, which, NULL) != 0 ? "it did not start again"
+                       : obt_proc_wait_log(d, "SVC-JOB-RESUME", 20000) != 0
+                               ? "it did not resume the job"
+                       : obt_proc_wait_log_count(d, "SVC-JOB-DONE", done_before + 1, 30000) != 0
+                               ? "the resumed job did not end"
+                               : NULL;
+    if (fail) {
+        (void) snprintf(why, len, "%s after kill -9: %s", which, fail);
+        return -1;
+    }
     return 0;
 }
 

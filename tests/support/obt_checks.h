@@ -139,6 +139,14 @@ bool obt_dump_cert_hex(const char *dev_json, const char *usage, char *hex, size_
  * identity certificate. */
 int obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path, size_t cap);
 
+/* The cut of a kill -9 test: daemon which ("cms" or "ams") of s is killed (SIGKILL)
+ * while sim is stopped at one of its requests (a stop fault), sim goes on (SIGCONT),
+ * the daemon starts again and must resume its job (SVC-JOB-RESUME within 20 s) and end
+ * it (more than done_before SVC-JOB-DONE lines, the count before the kill, within 30 s).
+ * 0, or -1 with what did not happen in why. */
+int obt_kill9_resume(
+        obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len);
+
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
