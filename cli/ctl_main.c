@@ -55,7 +55,7 @@ static const struct {
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
         {"cert", ctl_cmd_cert,
          "cert revoke UUID|SERIAL [--reason R] | renew UUID | role UUID --role NAME [--authority A]"
-         "  revoke (CRL pushed), renew, a role certificate"},
+         "\n                                revoke (CRL pushed), renew, a role certificate"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
         {"pair", ctl_cmd_pair,
          "pair A B [--oscore]           a pairwise PSK (or OSCORE) on A and B (CMS)"},
