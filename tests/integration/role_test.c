@@ -238,15 +238,16 @@ s_check_role_cert(const char *role, const char *ca, const char *serial)
     free(s_sh_ok(cmd));
 }
 
-/* obtctl cert role args: succeeds, lists the new entry; its serial into serial (80). */
+/* obtctl cert role args: succeeds, lists the new entry (with listed, e.g. "role
+ * light-admin"); its serial into serial (80). */
 static void
-s_issue_role(const char *const *args, char *serial)
+s_issue_role(const char *const *args, const char *listed, char *serial)
 {
     char *out = s_ctl_ok(args);
     cr_log_info("%s", out);
     const char *at = strstr(out, "serial ");
     cr_assert(at && sscanf(at, "serial %64[0-9a-f]", serial) == 1, "%s", out);
-    cr_assert(strstr(out, "oic.sec.cred.rolecert") && strstr(out, "role light-admin"), "%s", out);
+    cr_assert(strstr(out, "oic.sec.cred.rolecert") && strstr(out, listed), "%s", out);
     free(out);
 }
 
@@ -291,9 +292,9 @@ Test(role,
 
     const char *role[] = {"cert", "role", a, "--role", "light-admin", NULL};
     char first[80] = "", serial[80] = "";
-    s_issue_role(role, first);
+    s_issue_role(role, "role light-admin", first);
     /* again: the new certificate replaces the entry (CMS's record says so) */
-    s_issue_role(role, serial);
+    s_issue_role(role, "role light-admin", serial);
     cr_assert_str_neq(first, serial);
     char *d = s_dump(0);
     const char *at = strstr(d, CMN_CRED_USAGE_ROLECERT);
@@ -452,4 +453,53 @@ Test(role,
     free(out);
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, N_DEVICES + 1, NULL), N_DEVICES,
                  "a device was left in RFPRO");
+}
+
+Test(role,
+     an_ace_with_an_authority_names_only_the_role_of_that_authority,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
+    const char *temp[] = {"acl",   "add",   b,        "--subject", "role:sensor@facility",
+                          "--res", "/temp", "--perm", "R",         NULL};
+    const char *light[] = {"acl",   "add",    b,        "--subject", "role:sensor@other",
+                           "--res", "/light", "--perm", "R",         NULL};
+    free(s_ctl_ok(temp));
+    free(s_ctl_ok(light));
+    const char *role[] = {"cert", "role", a, "--role", "sensor", "--authority", "facility", NULL};
+    char serial[80], path[700];
+    s_issue_role(role, "role sensor@facility", serial);
+    (void) snprintf(path, sizeof path, "%s/role.pem", s_dir);
+    char *pem = s_role_cert(0, path);
+    char cmd[1400];
+    (void) snprintf(cmd, sizeof cmd, "openssl x509 -in %s -noout -text", path);
+    char *out = s_sh_ok(cmd);
+    cr_assert(strstr(out, "DirName:/CN=sensor/OU=facility"), "%s", out);
+    free(out);
+    /* one session: the role asserted, then /temp (role:sensor@facility) and /light
+     * (role:sensor@other) */
+    char chain[700], key[700], text[4096];
+    s_cert_files(0, chain, key);
+    size_t len = 0;
+    uint8_t *body = s_roles_body(a, pem, &len);
+    const obt_coap_req_t reqs[] = {{"POST", "/oic/sec/roles", body, len},
+                                   {"GET", "/temp", NULL, 0},
+                                   {"GET", "/light", NULL, 0},
+                                   {"GET", "/oic/sec/roles", NULL, 0}};
+    int codes[4] = {-1, -1, -1, -1};
+    for (int i = 0; i < 3 && codes[0] < 0; i++) {
+        (void) obt_coap_cert(s_dev[1].coaps, chain, key, reqs, 4, codes, text, sizeof text);
+    }
+    free(body);
+    free(pem);
+    cr_log_info("%s", text);
+    cr_assert_eq(codes[0], 204, "%s", text);
+    cr_assert_eq(codes[1], 205, "role sensor of authority facility was refused /temp: %s", text);
+    cr_assert_eq(codes[2], 403, "an ACE for authority other took authority facility: %s", text);
+    cr_assert_eq(codes[3], 205, "%s", text);
+    /* GET /oic/sec/roles lists the asserted certificate: "oic.sec.cred.rolecert" in hex */
+    cr_assert(strstr(text, "6f69632e7365632e637265642e726f6c6563657274"), "%s", text);
 }
