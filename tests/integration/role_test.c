@@ -23,11 +23,8 @@ static char *s_dir;
 static obt_suite_t s_suite;
 static obt_proc_t s_sim;
 
-/* The devices by devsim index: uuid, coaps:// endpoint, dumped JSON (malloc'd). */
-static struct {
-    char uuid[40];
-    char coaps[128];
-} s_dev[N_DEVICES];
+/* The devices by devsim index: uuid and coaps:// endpoint. */
+static obt_dev_ep_t s_dev[N_DEVICES];
 
 static void
 s_start(const char *faults)
@@ -88,18 +85,9 @@ s_dump(int idx)
 static void
 s_onboard(void)
 {
-    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
-    char *out = NULL;
-    cr_assert_eq(obt_discover_approve(&s_suite, N_DEVICES, &out), 0, "%s", out ? out : "");
-    free(out);
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
-    for (int i = 0; i < N_DEVICES; i++) {
-        char *d = s_dump(i);
-        cr_assert(obt_json_str(d, "deviceuuid", s_dev[i].uuid, sizeof s_dev[i].uuid));
-        free(d);
-        cr_assert_eq(obt_devsim_field(&s_sim, i, " coaps=", s_dev[i].coaps, sizeof s_dev[i].coaps),
-                     0);
-    }
+    char why[300];
+    int rc = obt_onboard_devices(&s_suite, &s_sim, s_dir, N_DEVICES, 120, s_dev, why, sizeof why);
+    cr_assert_eq(rc, 0, "%s", why);
 }
 
 /* Device from's identity certificate chain and key files (for a session as from). */

@@ -652,6 +652,52 @@ obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path,
 }
 
 int
+obt_onboard_devices(const obt_suite_t *s,
+                    const obt_proc_t *sim,
+                    const char *dir,
+                    int n,
+                    int wait_s,
+                    obt_dev_ep_t *ret,
+                    char *why,
+                    size_t why_len)
+{
+    char wait[16];
+    (void) snprintf(wait, sizeof wait, "%d", wait_s);
+    const char *const onboard[] = {"onboard", "--all", "--wait-s", wait, NULL};
+    char *out = NULL;
+    if (obt_discover_approve(s, n, &out) != 0) {
+        (void) snprintf(why, why_len, "discover/approve: %s", out ? out : "");
+        free(out);
+        return -1;
+    }
+    free(out);
+    if (obt_ctl_or_dump(s, sim, onboard, NULL) != 0) {
+        (void) snprintf(why, why_len, "obtctl onboard --all failed");
+        return -1;
+    }
+    char **objs = calloc((size_t) n + 1, sizeof *objs);
+    size_t got = objs ? obt_devsim_dump(dir, objs, (size_t) n + 1) : 0;
+    int rc = got == (size_t) n ? 0 : -1;
+    for (size_t i = 0; i < got; i++) {
+        /* the dump lists the devices in index order */
+        if (rc == 0 &&
+            (!obt_json_str(objs[i], "deviceuuid", ret[i].uuid, sizeof ret[i].uuid) ||
+             obt_devsim_field(sim, (int) i, " coaps=", ret[i].coaps, sizeof ret[i].coaps) != 0)) {
+            rc = -1;
+        }
+        free(objs[i]);
+    }
+    free(objs);
+    if (rc != 0) {
+        (void) snprintf(why, why_len,
+                        "the dump lists %zu device(s) of %d, or one lacks its uuid "
+                        "or coaps:// endpoint",
+                        got, n);
+    }
+    return rc;
+}
+
+int
 obt_kill9_resume(
         obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len)
 {

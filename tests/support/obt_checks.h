@@ -50,6 +50,25 @@ bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
  * may be NULL) holds what discover printed. */
 int obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out);
 
+/* A device of a devsim run, as onboarding left it: its uuid and its coaps:// endpoint. */
+typedef struct {
+    char uuid[40];
+    char coaps[128];
+} obt_dev_ep_t;
+
+/* Onboards the n devices of sim (whose folder is dir/devices): obt_discover_approve,
+ * then `obtctl onboard --all --wait-s wait_s`, and learns ret[i] of device index i
+ * (its deviceuuid from the dump, its coaps:// from sim's DEVICE line). 0, or -1 with
+ * what failed in why (the logs are dumped when onboard fails). */
+int obt_onboard_devices(const obt_suite_t *s,
+                        const obt_proc_t *sim,
+                        const char *dir,
+                        int n,
+                        int wait_s,
+                        obt_dev_ep_t *ret,
+                        char *why,
+                        size_t why_len);
+
 /* DOTS's record of device uuid (`obtctl --json show UUID`), malloc'd; NULL if show
  * failed. */
 char *obt_show(const obt_suite_t *s, const char *uuid);
