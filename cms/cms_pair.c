@@ -23,6 +23,7 @@
 #include "cmn_svr.h"
 #include "cmn_time.h"
 #include "cmn_uuid.h"
+#include "cms_service.h"
 #include "obt/store.pb-c.h"
 
 #define S_KEY_LEN     (2 * 37 + 1) /* "<a>/<b>" */
@@ -416,29 +417,11 @@ s_check_pair(cmn_svc_t *svc, const char *a, const char *b, char *error, size_t e
     }
     for (int i = 0; i < 2; i++) {
         Obt__ServiceDevice *dev = NULL;
-        cmn_err_t err = cmn_svc_get(svc, uuids[i], &dev);
-        if (err == CMN_ENOTFOUND) {
-            (void) snprintf(error, error_len,
-                            "device %s is unknown to CMS (never onboarded and handed over)",
-                            uuids[i]);
-            return err;
-        }
+        cmn_err_t err = cms_managed_get(svc, uuids[i], "paired", &dev, error, error_len);
         if (err != CMN_OK) {
-            (void) snprintf(error, error_len, "cannot read the record of %s: %s", uuids[i],
-                            cmn_strerror(err));
             return err;
-        }
-        bool is_managed = strcmp(dev->state, "verified") == 0;
-        if (!is_managed) {
-            (void) snprintf(error, error_len,
-                            "device %s is not managed (CMS record \"%s\"): only devices in "
-                            "RFNOP handed over to CMS can be paired",
-                            uuids[i], dev->state);
         }
         obt__service_device__free_unpacked(dev, NULL);
-        if (!is_managed) {
-            return CMN_EINVAL;
-        }
         if (s_is_busy(svc, uuids[i])) {
             (void) snprintf(error, error_len,
                             "a job of device %s is in progress: try again when it is done",

@@ -218,6 +218,77 @@ cmn_cert_check_end_entity(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t wh
     return err == CMN_OK ? s_cn_uuid(cert, ret_uuid, why, why_len) : err;
 }
 
+/* True if the certificate's EKU lists oid. */
+static bool
+s_has_eku(X509 *cert, const char *oid)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
+    bool found = false;
+    for (int i = 0; eku && !found && i < sk_ASN1_OBJECT_num(eku); i++) {
+        char txt[80];
+        found = OBJ_obj2txt(txt, sizeof txt, sk_ASN1_OBJECT_value(eku, i), 1) > 0 &&
+                strcmp(txt, oid) == 0;
+    }
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return found;
+}
+
+/* The text of the only entry nid of name into out (64 bytes): 1 copied, 0 none,
+ * -1 several, empty, too long or not text. */
+static int
+s_name_entry(const X509_NAME *name, int nid, char out[64])
+{
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (idx < 0) {
+        return 0;
+    }
+    if (X509_NAME_get_index_by_NID(name, nid, idx) >= 0) {
+        return -1;
+    }
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    bool ok = n > 0 && n <= CMN_CERT_ROLE_MAX && strlen((const char *) utf8) == (size_t) n;
+    if (ok) {
+        memcpy(out, utf8, (size_t) n + 1);
+    }
+    OPENSSL_free(utf8);
+    return ok ? 1 : -1;
+}
+
+cmn_err_t
+cmn_cert_role(X509 *cert, char ret_role[64], char ret_authority[64], char *why, size_t why_len)
+{
+    if (cert == NULL || !s_has_eku(cert, CMN_CERT_EKU_OCF_ROLE)) {
+        (void) s_fail(why, why_len, "not a role certificate: no role EKU " CMN_CERT_EKU_OCF_ROLE);
+        return CMN_ENOTFOUND;
+    }
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    char role[64] = "", authority[64] = "";
+    int has_role = 0, has_authority = 0;
+    for (int i = 0; gens && has_role == 0 && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DIRNAME) {
+            has_role = s_name_entry(g->d.directoryName, NID_commonName, role);
+            has_authority = s_name_entry(g->d.directoryName, NID_organizationalUnitName, authority);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    if (has_role == 0) {
+        (void) s_fail(why, why_len,
+                      "not a role certificate: no subjectAltName directoryName with CN=<role>");
+        return CMN_ENOTFOUND;
+    }
+    if (has_role < 0 || has_authority < 0) {
+        (void) s_fail(why, why_len,
+                      "bad role: CN (role) and OU (authority) must each be one "
+                      "text of 1..63 bytes");
+        return CMN_EINVAL;
+    }
+    memcpy(ret_role, role, sizeof role);
+    memcpy(ret_authority, authority, sizeof authority);
+    return CMN_OK;
+}
+
 static X509_STORE *
 s_store(const uint8_t *anchors_pem, size_t anchors_len)
 {

@@ -58,6 +58,16 @@ cmn_err_t cmn_cert_describe(X509 *cert,
  * case). On success writes the UUID of the CN to *ret_uuid (if not NULL). */
 cmn_err_t cmn_cert_check_end_entity(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t why_len);
 
+/* The role of a role certificate (OCF-NOTES 6.6): its EKU has the OCF role OID and
+ * its subjectAltName a directoryName with CN=<role> (and OU=<authority>, optional).
+ * Writes the role (ret_role, at most 63 bytes + NUL) and the authority ("" when the
+ * name has no OU) to the 64-byte outputs. CMN_ENOTFOUND (with the reason in why) if
+ * the certificate is no role certificate, CMN_EINVAL if the role or authority is
+ * empty or longer than 63 bytes. */
+#define CMN_CERT_ROLE_MAX 63
+cmn_err_t
+cmn_cert_role(X509 *cert, char ret_role[64], char ret_authority[64], char *why, size_t why_len);
+
 /* Verifies a manufacturer chain as the certificate OTM must (clause 7.4):
  * chain[0] is the device's leaf, the rest the intermediates it sent, anchors the
  * PEM bundle of DOTS's oic.sec.cred.mfgtrustca certificates. Builds and verifies

@@ -50,6 +50,25 @@ bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
  * may be NULL) holds what discover printed. */
 int obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out);
 
+/* A device of a devsim run, as onboarding left it: its uuid and its coaps:// endpoint. */
+typedef struct {
+    char uuid[40];
+    char coaps[128];
+} obt_dev_ep_t;
+
+/* Onboards the n devices of sim (whose folder is dir/devices): obt_discover_approve,
+ * then `obtctl onboard --all --wait-s wait_s`, and learns ret[i] of device index i
+ * (its deviceuuid from the dump, its coaps:// from sim's DEVICE line). 0, or -1 with
+ * what failed in why (the logs are dumped when onboard fails). */
+int obt_onboard_devices(const obt_suite_t *s,
+                        const obt_proc_t *sim,
+                        const char *dir,
+                        int n,
+                        int wait_s,
+                        obt_dev_ep_t *ret,
+                        char *why,
+                        size_t why_len);
+
 /* DOTS's record of device uuid (`obtctl --json show UUID`), malloc'd; NULL if show
  * failed. */
 char *obt_show(const obt_suite_t *s, const char *uuid);
@@ -106,6 +125,47 @@ int obt_coap_as(const char *base,
                 size_t len,
                 char *out,
                 size_t cap);
+/* One request of obt_coap_cert (payload may be NULL when len is 0). */
+typedef struct {
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;   /* "/light", "/oic/sec/roles?credid=1" */
+    const uint8_t *payload;
+    size_t len;
+} obt_coap_req_t;
+
+/* The n requests, in order, in ONE certificate session (obt_coap --cert) to the device
+ * at coaps ("coaps://H:P"): the client presents the chain in cert_path (leaf first)
+ * with the private key in key_path, as another device with its identity certificate
+ * does. ret_codes[i] gets the code of request i (205, 403), -1 when it got no answer
+ * (a failed handshake: all -1). What obt_coap printed goes to out (cap bytes). Returns
+ * the number of requests answered. */
+int obt_coap_cert(const char *coaps,
+                  const char *cert_path,
+                  const char *key_path,
+                  const obt_coap_req_t *reqs,
+                  size_t n,
+                  int *ret_codes,
+                  char *out,
+                  size_t cap);
+
+/* The publicdata (hex, cap bytes) of the first credtype-8 entry of credusage usage
+ * ("oic.sec.cred.cert", "oic.sec.cred.rolecert") on a dumped device; false if none. */
+bool obt_dump_cert_hex(const char *dev_json, const char *usage, char *hex, size_t cap);
+
+/* A dumped device's identity certificate for a client session as that device: writes
+ * its oic.sec.cred.cert chain (leaf first) to chain_path and the path of its private
+ * key (its csr-key.pem in its folder) to key_path (cap bytes). 0, or -1 if it has no
+ * identity certificate. */
+int obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path, size_t cap);
+
+/* The cut of a kill -9 test: daemon which ("cms" or "ams") of s is killed (SIGKILL)
+ * while sim is stopped at one of its requests (a stop fault), sim goes on (SIGCONT),
+ * the daemon starts again and must resume its job (SVC-JOB-RESUME within 20 s) and end
+ * it (more than done_before SVC-JOB-DONE lines, the count before the kill, within 30 s).
+ * 0, or -1 with what did not happen in why. */
+int obt_kill9_resume(
+        obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len);
+
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
