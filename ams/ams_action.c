@@ -829,24 +829,20 @@ ams_action_drop(cmn_svc_job_t *job)
     w->removes = NULL;
 }
 
-void
-ams_action_apply_after_handover(cmn_svc_t *svc, const char *uuid)
+uint8_t *
+ams_action_apply_request(const char *uuid, size_t *ret_len)
 {
     Obt__Ams__Request req = OBT__AMS__REQUEST__INIT;
     Obt__Ams__AclApply apply = OBT__AMS__ACL_APPLY__INIT;
     apply.device_uuid = CMN_PB_STR(uuid);
     req.body_case = OBT__AMS__REQUEST__BODY_ACL_APPLY;
     req.acl_apply = &apply;
-    size_t len = obt__ams__request__get_packed_size(&req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        cmn_log_err("AMS-POLICY-HANDOVER", "dev=%s cannot start the apply: out of memory", uuid);
-        return;
+    *ret_len = obt__ams__request__get_packed_size(&req);
+    uint8_t *buf = malloc(*ret_len ? *ret_len : 1);
+    if (buf) {
+        (void) obt__ams__request__pack(&req, buf);
     }
-    (void) obt__ams__request__pack(&req, buf);
-    cmn_log_info("AMS-POLICY-HANDOVER", "dev=%s applying the policy after the hand-over", uuid);
-    cmn_svc_job_action(svc, NULL, 0, uuid, buf, len);
-    free(buf);
+    return buf;
 }
 
 /* ---------------------------------------------------------------- reset cascade */

@@ -48,9 +48,10 @@ void ams_action_send(cmn_svc_job_t *job,
  * obt-ams reads its --policy once (docs/ams.md, "Reload"). */
 void ams_action_set_policy(ams_policy_t **policy_p);
 bool ams_action_has_policy(void);
-/* Starts an apply job of uuid (nobody waits), as at the end of a hand-over: the
- * policy's ACEs after the baseline. Logged if it cannot start. */
-void ams_action_apply_after_handover(cmn_svc_t *svc, const char *uuid);
+/* The action request of a policy apply on uuid (malloc'd, *ret_len bytes; NULL: out of
+ * memory): what a hand-over's end records as its follow-up job (cmn_svc_job_finish_then),
+ * so the policy's ACEs come after the baseline even across a kill -9. */
+uint8_t *ams_action_apply_request(const char *uuid, size_t *ret_len);
 /* Frees what an action job's work holds. */
 void ams_action_drop(cmn_svc_job_t *job);
 

@@ -93,15 +93,20 @@ s_finish_ok(cmn_svc_job_t *job)
         dev.ams_placed = list;
         dev.n_ams_placed = 1;
     }
-    cmn_svc_t *svc = job->svc;
-    char uuid[sizeof job->head.uuid];
-    bool is_handover = !job->is_repair;
-    (void) snprintf(uuid, sizeof uuid, "%s", job->head.uuid);
-    cmn_svc_job_finish(job, CMN_OK, NULL, &dev); /* frees job */
-    free(buf);
-    if (is_handover && ams_action_has_policy()) {
-        ams_action_apply_after_handover(svc, uuid); /* a job of its own, persisted */
+    /* With a policy, its apply is the hand-over's follow-up, recorded in the same write. */
+    uint8_t *next = NULL;
+    size_t next_len = 0;
+    if (!job->is_repair && ams_action_has_policy()) {
+        cmn_log_info("AMS-POLICY-HANDOVER", "dev=%s applying the policy after the hand-over",
+                     job->head.uuid);
+        if ((next = ams_action_apply_request(job->head.uuid, &next_len)) == NULL) {
+            cmn_log_err("AMS-POLICY-HANDOVER", "dev=%s cannot start the apply: out of memory",
+                        job->head.uuid);
+        }
     }
+    cmn_svc_job_finish_then(job, CMN_OK, NULL, &dev, next, next_len); /* frees job */
+    free(next);
+    free(buf);
 }
 
 /* Sends the next request of the job, moving through the phases. */

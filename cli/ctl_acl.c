@@ -266,10 +266,19 @@ s_aceid(const char *s, uint32_t *ret)
 
 typedef struct {
     size_t n_devices, n_added, n_removed, n_failed;
+    bool is_json;   /* --json: one object, the lines as the elements of "changes" */
+    size_t n_items; /* elements printed so far (JSON commas) */
 } s_apply_sum_t;
 
+/* A JSON element of "changes" starts: the comma and the device. */
 static void
-s_plan_lines(const char *uuid, char sign, Obt__AmsPlacedAce **ents, size_t n)
+s_json_item(s_apply_sum_t *sum, const char *uuid)
+{
+    printf("%s\n{\"device\":\"%s\",", sum->n_items++ ? "," : "", uuid);
+}
+
+static void
+s_plan_lines(s_apply_sum_t *sum, const char *uuid, char sign, Obt__AmsPlacedAce **ents, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         cmn_ace_t a;
@@ -283,7 +292,17 @@ s_plan_lines(const char *uuid, char sign, Obt__AmsPlacedAce **ents, size_t n)
             cmn_ace_text_subject_str(&a, subj, sizeof subj);
             cmn_ace_text_res_str(&a, res, sizeof res);
             cmn_ace_text_perm_str(a.permission, perm);
-            printf("%s %c %-5u %-46s %-5s %s\n", uuid, sign, ents[i]->aceid, subj, perm, res);
+            if (sum->is_json) {
+                s_json_item(sum, uuid);
+                printf("\"change\":\"%s\",\"aceid\":%u,\"subject\":",
+                       sign == '+' ? "add" : "remove", ents[i]->aceid);
+                ctl_json_str(stdout, subj);
+                printf(",\"perm\":\"%s\",\"resources\":", perm);
+                ctl_json_str(stdout, res);
+                printf("}");
+            } else {
+                printf("%s %c %-5u %-46s %-5s %s\n", uuid, sign, ents[i]->aceid, subj, perm, res);
+            }
         }
         cmn_acl_free(&acl);
     }
@@ -297,14 +316,21 @@ s_apply_answer(const uint8_t *data, size_t len, const char *uuid, s_apply_sum_t 
     sum->n_devices++;
     if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
         r->body_case != OBT__SERVICE_REPLY__BODY_SHOW) {
-        (void) fprintf(stderr, "obtctl: %s: obt-ams: %s\n", uuid,
-                       r == NULL     ? "unreadable answer"
-                       : r->error[0] ? r->error
-                                     : cmn_strerror(cmn_err_from_status(r->status)));
+        const char *why = r == NULL     ? "unreadable answer"
+                          : r->error[0] ? r->error
+                                        : cmn_strerror(cmn_err_from_status(r->status));
+        if (sum->is_json) {
+            s_json_item(sum, uuid);
+            printf("\"error\":");
+            ctl_json_str(stdout, why);
+            printf("}");
+        } else {
+            (void) fprintf(stderr, "obtctl: %s: obt-ams: %s\n", uuid, why);
+        }
         sum->n_failed++;
     } else {
-        s_plan_lines(uuid, '+', r->show->ams_plan_add, r->show->n_ams_plan_add);
-        s_plan_lines(uuid, '-', r->show->ams_plan_remove, r->show->n_ams_plan_remove);
+        s_plan_lines(sum, uuid, '+', r->show->ams_plan_add, r->show->n_ams_plan_add);
+        s_plan_lines(sum, uuid, '-', r->show->ams_plan_remove, r->show->n_ams_plan_remove);
         sum->n_added += r->show->n_ams_plan_add;
         sum->n_removed += r->show->n_ams_plan_remove;
     }
@@ -385,8 +411,11 @@ s_apply_many(const ctl_opts_t *o, char (*uuids)[37], size_t n, bool is_dry, int 
     }
     uint64_t *corr = calloc(n + 1, sizeof *corr);
     zpoller_t *poller = zpoller_new(cmn_bus_client_sock(c), NULL);
-    s_apply_sum_t sum = {0};
+    s_apply_sum_t sum = {.is_json = o->json};
     size_t next = 0, waiting = 0;
+    if (sum.is_json) {
+        printf("{\"op\":\"%s\",\"changes\":[", is_dry ? "diff" : "apply");
+    }
     uint64_t quiet_since = cmn_time_mono_ms();
     int rc = CTL_EXIT_OK;
     while (corr && poller && (next < n || waiting > 0)) {
@@ -424,9 +453,15 @@ s_apply_many(const ctl_opts_t *o, char (*uuids)[37], size_t n, bool is_dry, int 
     zpoller_destroy(&poller);
     free(corr);
     cmn_bus_client_destroy(&c);
-    printf("%s: %zu device(s), %zu ACE(s) %s, %zu %s, %zu failed\n", is_dry ? "diff" : "apply",
-           sum.n_devices, sum.n_added, is_dry ? "to add" : "added", sum.n_removed,
-           is_dry ? "to remove" : "removed", sum.n_failed);
+    if (sum.is_json) {
+        printf("],\"devices\":%zu,\"%s\":%zu,\"%s\":%zu,\"failed\":%zu,\"unanswered\":%zu}\n",
+               sum.n_devices, is_dry ? "to_add" : "added", sum.n_added,
+               is_dry ? "to_remove" : "removed", sum.n_removed, sum.n_failed, waiting);
+    } else {
+        printf("%s: %zu device(s), %zu ACE(s) %s, %zu %s, %zu failed\n", is_dry ? "diff" : "apply",
+               sum.n_devices, sum.n_added, is_dry ? "to add" : "added", sum.n_removed,
+               is_dry ? "to remove" : "removed", sum.n_failed);
+    }
     return rc != CTL_EXIT_OK ? rc : sum.n_failed > 0 ? CTL_EXIT_FAILED : CTL_EXIT_OK;
 }
 

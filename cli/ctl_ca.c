@@ -22,6 +22,8 @@ s_usage(FILE *out)
                  "           superseded, cessationOfOperation\n"
                  "       obtctl [--json] cert renew UUID    a new identity certificate (the old\n"
                  "           one revoked, the CRL pushed)\n"
+                 "       obtctl [--json] cert role UUID --role NAME [--authority A]\n"
+                 "           a role certificate for the device (revoke: cert revoke SERIAL)\n"
                  "       obtctl [--json] crl show [--pem]    the CRL CMS signs now\n");
 }
 
@@ -292,6 +294,9 @@ ctl_cmd_cert(const ctl_opts_t *o, int argc, char **argv)
     const char *reason = "";
     if (argc >= 2 && strcmp(argv[1], "renew") == 0) {
         return ctl_cert_renew(o, argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "role") == 0) {
+        return ctl_cert_role(o, argc, argv);
     }
     bool ok = argc == 3 || (argc == 5 && strcmp(argv[3], "--reason") == 0);
     if (!ok || strcmp(argv[1], "revoke") != 0) {

@@ -32,8 +32,13 @@ s_cert_summary(const cmn_cred_t *c, char *out, size_t cap)
     if (cmn_cert_describe(x, fp, subject, sizeof subject, not_after, sizeof not_after) == CMN_OK) {
         BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
         char *hex = bn ? BN_bn2hex(bn) : NULL;
-        (void) snprintf(out, cap, "%s, serial %s, not after %s, %d certificate(s)", subject,
-                        hex ? hex : "?", not_after, sk_X509_num(sk));
+        char role[64], authority[64], why[160], role_text[160] = "";
+        if (cmn_cert_role(x, role, authority, why, sizeof why) == CMN_OK) {
+            (void) snprintf(role_text, sizeof role_text, ", role %s%s%s", role,
+                            authority[0] ? "@" : "", authority);
+        }
+        (void) snprintf(out, cap, "%s%s, serial %s, not after %s, %d certificate(s)", subject,
+                        role_text, hex ? hex : "?", not_after, sk_X509_num(sk));
         OPENSSL_free(hex);
         BN_free(bn);
     }
@@ -41,11 +46,15 @@ s_cert_summary(const cmn_cred_t *c, char *out, size_t cap)
 }
 
 static void
-s_print_json(const char *uuid, const cmn_creds_t *creds)
+s_print_json(const char *uuid, const char *role_serial, const cmn_creds_t *creds)
 {
     char s[CMN_UUID_STR_LEN + 1], summary[400];
     printf("{\"device_uuid\":");
     ctl_json_str(stdout, uuid);
+    if (role_serial) {
+        printf(",\"role_serial\":");
+        ctl_json_str(stdout, role_serial);
+    }
     cmn_uuid_to_str(&creds->rowneruuid, s);
     printf(",\"rowneruuid\":\"%s\",\"creds\":[", s);
     for (size_t i = 0; i < creds->n_creds; i++) {
@@ -86,10 +95,16 @@ s_print_text(const cmn_creds_t *creds)
     }
 }
 
-/* Sends req to CMS; prints the device's creds from the answer (is_renew: the new
- * certificate's serial instead). */
+/* What s_call prints of the answer. */
+typedef enum {
+    S_PRINT_CREDS = 0, /* the device's creds */
+    S_PRINT_RENEW,     /* the new identity certificate's serial */
+    S_PRINT_ROLE,      /* the role certificate's serial, then the creds */
+} s_print_t;
+
+/* Sends req to CMS; prints what the answer holds (what). */
 static int
-s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid, bool is_renew)
+s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid, s_print_t what)
 {
     uint8_t *data = NULL;
     size_t len = 0;
@@ -109,7 +124,11 @@ s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid, bool is_re
     cmn_creds_t creds;
     bool is_answer =
             r->status == OBT__STATUS__STATUS_OK && r->body_case == OBT__SERVICE_REPLY__BODY_SHOW;
-    if (is_answer && is_renew) {
+    if (is_answer && what == S_PRINT_ROLE && !o->json) {
+        printf("role certificate issued: serial %s; on the device as oic.sec.cred.rolecert:\n",
+               r->show->cms_role_serial);
+    }
+    if (is_answer && what == S_PRINT_RENEW) {
         if (o->json) {
             printf("{\"device_uuid\":");
             ctl_json_str(stdout, uuid);
@@ -136,7 +155,7 @@ s_call(const ctl_opts_t *o, Obt__Cms__Request *req, const char *uuid, bool is_re
         rc = CTL_EXIT_FAILED;
     } else {
         if (o->json) {
-            s_print_json(uuid, &creds);
+            s_print_json(uuid, what == S_PRINT_ROLE ? r->show->cms_role_serial : NULL, &creds);
         } else {
             s_print_text(&creds);
         }
@@ -169,7 +188,7 @@ ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv)
     list.device_uuid = argv[1];
     req.body_case = OBT__CMS__REQUEST__BODY_CRED_LIST;
     req.cred_list = &list;
-    return s_call(o, &req, argv[1], false);
+    return s_call(o, &req, argv[1], S_PRINT_CREDS);
 }
 
 int
@@ -194,7 +213,7 @@ ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv)
     rm.credid = credid;
     req.body_case = OBT__CMS__REQUEST__BODY_CRED_REMOVE;
     req.cred_remove = &rm;
-    return s_call(o, &req, argv[2], false);
+    return s_call(o, &req, argv[2], S_PRINT_CREDS);
 }
 
 int
@@ -212,5 +231,53 @@ ctl_cert_renew(const ctl_opts_t *o, int argc, char **argv)
     rn.device_uuid = argv[2];
     req.body_case = OBT__CMS__REQUEST__BODY_CERT_RENEW;
     req.cert_renew = &rn;
-    return s_call(o, &req, argv[2], true);
+    return s_call(o, &req, argv[2], S_PRINT_RENEW);
+}
+
+#define S_ROLE_USAGE                                                                               \
+    "usage: obtctl [--json] cert role UUID --role NAME [--authority A]\n"                          \
+    "  a role certificate for the device (CMS job): issued over the key of its identity\n"         \
+    "  certificate, role NAME (and authority A) in its subjectAltName, POSTed to its\n"            \
+    "  /oic/sec/cred as oic.sec.cred.rolecert. NAME and A: 1..63 printable characters\n"           \
+    "  without '@'. Revoke it with obtctl cert revoke SERIAL.\n"
+
+int
+ctl_cert_role(const ctl_opts_t *o, int argc, char **argv)
+{
+    cmn_uuid_t u;
+    const char *role = NULL, *authority = "";
+    bool ok = argc >= 5 && cmn_uuid_from_str(argv[2], &u) == CMN_OK;
+    for (int i = 3; ok && i < argc; i += 2) {
+        if (i + 1 < argc && strcmp(argv[i], "--role") == 0 && role == NULL) {
+            role = argv[i + 1];
+        } else if (i + 1 < argc && strcmp(argv[i], "--authority") == 0 && authority[0] == '\0') {
+            authority = argv[i + 1];
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || role == NULL) {
+        bool is_help = argc == 3 && strcmp(argv[2], "--help") == 0;
+        (void) fprintf(is_help ? stdout : stderr, "%s%s",
+                       is_help ? "" : "obtctl: cert role needs a device UUID and --role NAME\n",
+                       S_ROLE_USAGE);
+        return is_help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    size_t rlen = strlen(role), alen = strlen(authority);
+    if (rlen == 0 || rlen > CMN_CERT_ROLE_MAX || strchr(role, '@') || alen > CMN_CERT_ROLE_MAX ||
+        strchr(authority, '@')) {
+        (void) fprintf(stderr,
+                       "obtctl: --role and --authority: 1..%d printable characters without '@' "
+                       "(role %zu, authority %zu)\n%s",
+                       CMN_CERT_ROLE_MAX, rlen, alen, S_ROLE_USAGE);
+        return CTL_EXIT_USAGE;
+    }
+    Obt__Cms__Request req = OBT__CMS__REQUEST__INIT;
+    Obt__Cms__CertRole cr = OBT__CMS__CERT_ROLE__INIT;
+    cr.device_uuid = argv[2];
+    cr.role = (char *) (uintptr_t) role;
+    cr.authority = (char *) (uintptr_t) authority;
+    req.body_case = OBT__CMS__REQUEST__BODY_CERT_ROLE;
+    req.cert_role = &cr;
+    return s_call(o, &req, argv[2], S_PRINT_ROLE);
 }

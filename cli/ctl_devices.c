@@ -58,6 +58,12 @@ s_device_json(const Obt__Dots__Device *d)
     printf(",\"superseded_by\":");
     ctl_json_str(stdout, d->superseded_by);
     printf(",\"recover_attempts\":%u", d->recover_attempts);
+    printf(",\"mfg_cert_cn\":");
+    ctl_json_str(stdout, d->mfg_cert_cn);
+    printf(",\"mfg_cert_sha256\":");
+    ctl_json_str(stdout, d->mfg_cert_sha256);
+    printf(",\"gateway\":");
+    ctl_json_str(stdout, d->gateway);
     printf(",\"is_bridge\":%s}", d->is_bridge ? "true" : "false");
 }
 
@@ -113,12 +119,19 @@ static void
 s_table(const Obt__Dots__DeviceList *l, bool all)
 {
     int width = (int) strlen("ENDPOINT"); /* as wide as the longest (IPv6 with a zone) */
+    int gw_width = 0; /* a GATEWAY column only with several gateways (their records name one) */
     for (size_t i = 0; i < l->n_devices; i++) {
         int len = (int) strlen(s_preferred_ep(l->devices[i]));
         width = len > width ? len : width;
+        len = (int) strlen(l->devices[i]->gateway);
+        gw_width = len > gw_width ? len : gw_width;
     }
-    printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", "UUID", "STATE", "OTM", width, "ENDPOINT", "ERROR",
-           "BRIDGE");
+    gw_width = gw_width > 0 && gw_width < 7 ? 7 : gw_width;
+    printf("%-36s  %-16s  %-4s  ", "UUID", "STATE", "OTM");
+    if (gw_width > 0) {
+        printf("%-*s  ", gw_width, "GATEWAY");
+    }
+    printf("%-*s  %s  %s\n", width, "ENDPOINT", "ERROR", "BRIDGE");
     size_t hidden = 0;
     for (size_t i = 0; i < l->n_devices; i++) {
         const Obt__Dots__Device *d = l->devices[i];
@@ -134,8 +147,11 @@ s_table(const Obt__Dots__DeviceList *l, bool all)
         } else {
             (void) snprintf(error, sizeof error, "%s", d->error[0] ? d->error : "-");
         }
-        printf("%-36s  %-16s  %-4s  %-*s  %s  %s\n", d->uuid, d->state, s_otm_name(d->oxmsel),
-               width, s_preferred_ep(d), error, bridge);
+        printf("%-36s  %-16s  %-4s  ", d->uuid, d->state, s_otm_name(d->oxmsel));
+        if (gw_width > 0) {
+            printf("%-*s  ", gw_width, d->gateway[0] ? d->gateway : "-");
+        }
+        printf("%-*s  %s  %s\n", width, s_preferred_ep(d), error, bridge);
     }
     if (hidden > 0) {
         printf("(%zu superseded record(s) hidden: the device reset and answers under a new "
@@ -199,7 +215,9 @@ ctl_cmd_devices(const ctl_opts_t *o, int argc, char **argv)
             printf("usage: obtctl devices [--state STATE] [--all] [--json]\n"
                    "Lists the devices DOTS knows (STATE in any case, e.g. discovered, RFNOP,\n"
                    "FAILED; an unknown one: the list of states, exit 2). A superseded record\n"
-                   "(the device reset and answers under a new UUID) is listed only with --all.\n");
+                   "(the device reset and answers under a new UUID) is listed only with --all.\n"
+                   "With several gateways (obt-dots --gateway NAME=ENDPOINT,...), a GATEWAY\n"
+                   "column names the one that reaches each device.\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
@@ -839,6 +857,8 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             ctl_json_str(stdout, d->error);
             printf(",\"cipher\":");
             ctl_json_str(stdout, d->cipher);
+            printf(",\"gateway\":");
+            ctl_json_str(stdout, d->gateway);
             if (which == CTL_CMS) {
                 printf(",\"sct\":%u,\"ssm_client\":%s,\"ssm_server\":%s,\"cert_serial\":", d->sct,
                        (d->sct & 128) ? "true" : "false", (d->sct & 256) ? "true" : "false");
@@ -857,8 +877,12 @@ s_service_view(const ctl_opts_t *o, int which, const char *uuid)
             printf("]}");
         }
     } else if (d) {
-        printf("%s: %s%s%s (session %s)", name, d->state, d->error[0] ? ": " : "", d->error,
+        printf("%s: %s%s%s (session %s", name, d->state, d->error[0] ? ": " : "", d->error,
                d->cipher[0] ? d->cipher : "-");
+        if (d->gateway[0]) {
+            printf(" through gateway %s", d->gateway);
+        }
+        printf(")");
         if (which == CTL_AMS) {
             printf(", %zu baseline ACEs, %zu anon/auth ACEs cleaned", d->n_aceids,
                    d->n_removed_aceids);
@@ -889,7 +913,10 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         printf("usage: obtctl show UUID [--json]\n"
-               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n");
+               "Shows one device as DOTS, CMS and AMS know it (current or first UUID).\n"
+               "A device onboarded by the certificate OTM shows its manufacturer\n"
+               "certificate: \"mfg cert: CN uuid:..., sha256 HEX\" (SHA-256 of the leaf's\n"
+               "DER; the CN may name another uuid, docs/otm.md).\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
     if (ctl_args_check_uuids("show", argv + 1, 1) != 0) {
@@ -923,9 +950,15 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
             printf("recovery:    %u automatic retr%s\n", d->recover_attempts,
                    d->recover_attempts == 1 ? "y" : "ies");
         }
+        if (d->gateway[0]) {
+            printf("gateway:     %s\n", d->gateway);
+        }
         printf("owned:       %s\ncipher:      %s\ndomain:      %s\nattempts:    %u\n",
                d->owned ? "yes" : "no", d->cipher[0] ? d->cipher : "-",
                d->sd_uuid[0] ? d->sd_uuid : "-", d->attempts);
+        if (d->mfg_cert_sha256[0]) {
+            printf("mfg cert:    CN %s, sha256 %s\n", d->mfg_cert_cn, d->mfg_cert_sha256);
+        }
         for (size_t i = 0; i < d->n_eps; i++) {
             printf("endpoint:    %s\n", d->eps[i]);
         }

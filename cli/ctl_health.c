@@ -64,6 +64,27 @@ s_health(const ctl_opts_t *o, int which, Obt__HealthReply **ret)
     return *ret ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 }
 
+/* ,"gateways":[{"name":..,"endpoint":..,"up":..,"state":..}] as the service sees them. */
+static void
+s_gateways_json(const Obt__HealthReply *h)
+{
+    if (h->n_gateways == 0) {
+        return;
+    }
+    printf(",\"gateways\":[");
+    for (size_t g = 0; g < h->n_gateways; g++) {
+        const Obt__GatewayState *gs = h->gateways[g];
+        printf("%s{\"name\":", g ? "," : "");
+        ctl_json_str(stdout, gs->name);
+        printf(",\"endpoint\":");
+        ctl_json_str(stdout, gs->endpoint);
+        printf(",\"up\":%s,\"state\":", gs->up ? "true" : "false");
+        ctl_json_str(stdout, gs->state);
+        printf(",\"boot_id\":\"%016llx\"}", (unsigned long long) gs->boot_id);
+    }
+    printf("]");
+}
+
 int
 ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
 {
@@ -80,7 +101,9 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
                 fprintf(stderr, "obtctl: health: unknown daemon \"%s\"\n", argv[a]);
             }
             fprintf(out, "usage: obtctl [--json] health [gateway|dots|cms|ams ...]\n"
-                         "Asks the named daemons (default: all four) for their health; exit 0\n"
+                         "Asks the named daemons (default: all four) for their health (DOTS,\n"
+                         "CMS and AMS also list every gateway of their --gateway, if several,\n"
+                         "and whether it answers their heartbeats); exit 0\n"
                          "only if all of them answer, 4 if one is down or unreachable. Any known "
                          "key may ask (a container's\n"
                          "healthcheck uses its own: obtctl --key dots health dots).\n");
@@ -117,12 +140,23 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
                        (unsigned long long) h->uptime_ms, h->in_flight,
                        (unsigned long long) h->boot_id);
                 ctl_json_str(stdout, h->d_endpoint);
+                if (h->name[0]) {
+                    printf(",\"name\":");
+                    ctl_json_str(stdout, h->name);
+                }
+                s_gateways_json(h);
             }
             printf("}");
         } else if (h) {
-            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s\n", s_names[i],
+            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s%s%s\n", s_names[i],
                    h->uuid[0] ? h->uuid : "-", (unsigned long long) (h->uptime_ms / 1000),
-                   h->in_flight, h->d_endpoint);
+                   h->in_flight, h->d_endpoint, h->name[0] ? " name=" : "", h->name);
+            /* With several gateways, each service says how it sees every one. */
+            for (size_t g = 0; h->n_gateways > 1 && g < h->n_gateways; g++) {
+                const Obt__GatewayState *gs = h->gateways[g];
+                printf("  gateway %-12s %-5s %s (%s)\n", gs->name, gs->up ? "up" : "DOWN",
+                       gs->endpoint, gs->state);
+            }
         } else {
             printf("%-8s DOWN  %s\n", s_names[i], o->ep[i]);
         }

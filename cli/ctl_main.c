@@ -54,7 +54,8 @@ static const struct {
         {"ca", ctl_cmd_ca, "ca show | export [--out FILE]  the domain CA of obt-cms"},
         {"certs", ctl_cmd_certs, "certs [UUID]                  the certificates CMS issued"},
         {"cert", ctl_cmd_cert,
-         "cert revoke UUID|SERIAL [--reason R] | renew UUID  revoke (CRL pushed), renew"},
+         "cert revoke UUID|SERIAL [--reason R] | renew UUID | role UUID --role NAME [--authority A]"
+         "\n                                revoke (CRL pushed), renew, a role certificate"},
         {"crl", ctl_cmd_crl, "crl show [--pem]              the CRL of the domain CA"},
         {"pair", ctl_cmd_pair,
          "pair A B [--oscore]           a pairwise PSK (or OSCORE) on A and B (CMS)"},

@@ -114,6 +114,8 @@ int ctl_cmd_creds(const ctl_opts_t *o, int argc, char **argv);
 int ctl_cmd_cred(const ctl_opts_t *o, int argc, char **argv);
 /* obtctl cert renew UUID (argv[1] is "renew"; ctl_cred.c). */
 int ctl_cert_renew(const ctl_opts_t *o, int argc, char **argv);
+/* obtctl cert role UUID --role NAME [--authority A] (ctl_cred.c). */
+int ctl_cert_role(const ctl_opts_t *o, int argc, char **argv);
 
 /* Where obtctl gets a Random PIN: a file, stdin, or (neither) the terminal. */
 typedef struct {

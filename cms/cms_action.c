@@ -1,6 +1,6 @@
 /* cms_action.c — obt-cms's own jobs after the hand-over: the CRL push, reading and
- * removing a device's credentials. Every run starts by reading the device (cred, or
- * pstat), so a run resumed after a kill -9 finds what the killed run did: a
+ * removing a device's credentials, a new identity or role certificate. Every run starts by reading
+ * the device (cred, or pstat), so a run resumed after a kill -9 finds what the killed run did: a
  * credential it removed is gone (nothing to delete again), a CRL it wrote is
  * replaced by the same or a later one, and a device it left in RFPRO is moved back to
  * RFNOP because its "maint" record says a CMS run moved it. */
@@ -17,6 +17,7 @@
 #include "cmn_uuid.h"
 #include "cms_ca.h"
 #include "cms_crl.h"
+#include "cms_role.h"
 #include "cms_service.h"
 
 typedef enum {
@@ -24,9 +25,9 @@ typedef enum {
     PH_CSR,      /* GET csr (cert renew): the key of the new certificate */
     PH_READ,     /* GET pstat */
     PH_RFPRO,    /* POST pstat dos.s=2 (from RFNOP) */
-    PH_WRITE,    /* POST /oic/sec/crl, or DELETE /oic/sec/cred?credid= */
+    PH_WRITE,    /* POST /oic/sec/crl or /oic/sec/cred, or DELETE /oic/sec/cred?credid= */
     PH_RFNOP,    /* POST pstat dos.s=3 (back, when a CMS run moved it) */
-    PH_VERIFY,   /* GET cred: the result, recorded (cred rm) */
+    PH_VERIFY,   /* GET cred: the result, recorded (cred rm, cert role) */
 } s_phase_t;
 
 typedef struct {
@@ -39,10 +40,11 @@ typedef struct {
     uint64_t pushed;            /* crl push: the CRL number sent */
     int64_t ta_credid;          /* renew: the device's trust anchor entry (replaced) */
     int64_t cert_credid;        /* renew: its identity certificate entry (replaced) */
-    uint8_t *body;              /* renew: the cred POST (malloc'd; wiped: it may hold a key) */
+    uint8_t *body; /* renew, role: the cred POST (malloc'd; wiped: it may hold a key) */
     size_t body_len;
-    char serial[65];  /* renew: the new certificate */
+    char serial[65];  /* renew, role: the new certificate */
     char key_from[8]; /* renew: "csr" or "cms" */
+    char old[65];     /* role: the certificate of the entry the new one replaces ("" = none) */
 } s_work_t;
 
 _Static_assert(sizeof(s_work_t) <= CMS_ACTION_WORK_SIZE, "CMS_ACTION_WORK_SIZE too small");
@@ -68,6 +70,27 @@ s_plan_renew(cmn_svc_job_t *job, const cmn_creds_t *creds)
     }
     w->phase = PH_CSR;
     s_get(job, "GET csr", "/oic/sec/csr");
+}
+
+/* role: the certificate issued over the device's identity key and recorded, its cred
+ * POST built (replacing an entry of the same role), before the device leaves RFNOP. */
+static void
+s_plan_role(cmn_svc_job_t *job, const cmn_creds_t *creds)
+{
+    s_work_t *w = job->work;
+    const Obt__Store__CmsCertRole *r = w->act->cert_role;
+    char why[300] = "";
+    int64_t credid = cms_role_find_credid(creds, r->role, r->authority, w->old);
+    cmn_err_t err = cms_role_body(job->svc, job->head.uuid, r->role, r->authority, credid,
+                                  w->serial, &w->body, &w->body_len, why, sizeof why);
+    if (err != CMN_OK) {
+        cmn_svc_job_finish(job, err, why, NULL);
+        return;
+    }
+    cmn_log_notice("CMS-CERT-ROLE", "dev=%s role certificate serial=%s issued (credid %lld)",
+                   job->head.uuid, w->serial, (long long) credid);
+    w->phase = PH_READ;
+    s_get(job, "GET pstat", "/oic/sec/pstat");
 }
 
 /* renew: the key (the device's CSR, or a pair CMS makes), then the certificate issued
@@ -154,10 +177,10 @@ cms_action_run(cmn_svc_t *svc,
                const char *uuid,
                const Obt__Store__CmsAction *act)
 {
-    uint8_t buf[64];
+    uint8_t buf[256];
     size_t len = obt__store__cms_action__get_packed_size(act);
     if (len > sizeof buf) {
-        return; /* every action is a few bytes */
+        return; /* every action is a few bytes (a role: at most 2 x 63) */
     }
     (void) obt__store__cms_action__pack(act, buf);
     cmn_svc_job_action(svc, peer, corr_id, uuid, buf, len);
@@ -221,9 +244,12 @@ s_write(cmn_svc_job_t *job)
 {
     s_work_t *w = job->work;
     w->phase = PH_WRITE;
-    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
-        cmn_svc_job_coap(job, "POST cred (renewed)", OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred",
-                         NULL, w->body, w->body_len, s_on_reply);
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW ||
+        w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
+        bool is_role = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE;
+        cmn_svc_job_coap(job, is_role ? "POST cred (role)" : "POST cred (renewed)",
+                         OBT__GW__METHOD__METHOD_POST, "/oic/sec/cred", NULL, w->body, w->body_len,
+                         s_on_reply);
         return;
     }
     if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE) {
@@ -290,6 +316,9 @@ s_record(cmn_svc_job_t *job, const cmn_creds_t *creds)
         dev.cert_serial = w->serial;
         dev.cert_note = note;
     }
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
+        dev.cms_role_serial = w->serial;
+    }
     if (w->was_cert && held->cert_serial[0]) {
         (void) cms_ca_set_status(cmn_svc_kv(job->svc), held->cert_serial, "removed");
         cmn_log_notice("CMS-CERT-STATUS", "dev=%s serial=%s removed from the device",
@@ -335,6 +364,11 @@ s_on_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
         s_plan_renew(job, &creds);
+        cmn_creds_free(&creds);
+        return;
+    }
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE && w->phase == PH_PLAN) {
+        s_plan_role(job, &creds);
         cmn_creds_free(&creds);
         return;
     }
@@ -442,9 +476,11 @@ s_end(cmn_svc_job_t *job)
     s_work_t *w = job->work;
     char why[160];
     if (w->refused_code != 0) {
-        (void) snprintf(why, sizeof why, "the device refused %s: %d.%02d",
-                        w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRL_PUSH ? "the CRL"
-                                                                                   : "the removal",
+        const char *what = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRL_PUSH ? "the CRL"
+                           : w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE
+                                   ? "the role certificate"
+                                   : "the removal";
+        (void) snprintf(why, sizeof why, "the device refused %s: %d.%02d", what,
                         w->refused_code / 100, w->refused_code % 100);
         cmn_log_warn("CMS-ACTION-REFUSED", "dev=%s %s", job->head.uuid, why);
         if (w->is_moved && w->phase == PH_RFNOP &&
@@ -454,7 +490,8 @@ s_end(cmn_svc_job_t *job)
         cmn_svc_job_finish(job, CMN_EDEVICE, why, NULL);
         return;
     }
-    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE) {
+    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE ||
+        w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
         w->phase = PH_VERIFY;
         s_get(job, "verify cred", "/oic/sec/cred");
         return;
@@ -509,9 +546,13 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         bool is_delete = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE;
         bool ok = is_delete ? r->code == 202 || r->code == 404 : r->code == 204 || r->code == 201;
         w->refused_code = ok ? 0 : (int) r->code; /* back to RFNOP first, refused or not */
-        if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
+        if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW ||
+            w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
             /* the device holds it now (or never will) */
             (void) cms_ca_set_status(cmn_svc_kv(job->svc), w->serial, ok ? "active" : "abandoned");
+            if (ok && w->old[0] && strcmp(w->old, w->serial) != 0) {
+                cms_role_replaced(job->svc, job->head.uuid, w->old, w->serial);
+            }
         }
         s_after_write(job);
         return;
@@ -550,6 +591,7 @@ cms_action_start(cmn_svc_job_t *job)
     case OBT__STORE__CMS_ACTION__BODY_CRED_READ:
     case OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE:
     case OBT__STORE__CMS_ACTION__BODY_CERT_RENEW:
+    case OBT__STORE__CMS_ACTION__BODY_CERT_ROLE:
         w->phase = PH_PLAN;
         s_get(job, "GET cred", "/oic/sec/cred");
         return;

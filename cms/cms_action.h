@@ -1,9 +1,10 @@
 /* cms_action.h — obt-cms's own jobs on a device after its hand-over (store.CmsAction,
  * run as persisted action jobs of common/cmn_svc_job.c, resumed from their first step
- * after a restart): the CRL push, reading the device's credentials (obtctl creds) and
- * removing one (obtctl cred rm). A job that writes moves the device RFNOP -> RFPRO ->
- * write -> RFNOP; the "maint" record (written before it leaves RFNOP) tells a resumed
- * run that a CMS run moved it, so that the device goes back to RFNOP. */
+ * after a restart): the CRL push, reading the device's credentials (obtctl creds),
+ * removing one (obtctl cred rm), renewing its identity certificate (cert renew) and
+ * giving it a role certificate (cert role, cms_role.h). A job that writes moves the device RFNOP ->
+ * RFPRO -> write -> RFNOP; the "maint" record (written before it leaves RFNOP) tells a resumed run
+ * that a CMS run moved it, so that the device goes back to RFNOP. */
 #ifndef CMS_ACTION_H
 #define CMS_ACTION_H
 

@@ -15,6 +15,7 @@
 #include "cms_crl.h"
 #include "cms_group.h"
 #include "cms_pair.h"
+#include "cms_role.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
 
@@ -343,8 +344,8 @@ s_on_cert_revoke(cmn_svc_t *svc,
     return s_send_crl(svc, cms, peer, reply, count, error, error_len);
 }
 
-/* creds, cred rm and cert renew: a job of the device (cms_action.h), answered when it ends with an
- * obt.ServiceReply "show" (the device's record, its cred as read); refusals before the
+/* creds, cred rm, cert renew and cert role: a job of the device (cms_action.h), answered when it
+ * ends with an obt.ServiceReply "show" (the device's record, its cred as read); refusals before the
  * job starts are answered here the same way. */
 static cmn_err_t
 s_on_cred_job(cmn_svc_t *svc,
@@ -361,6 +362,7 @@ s_on_cred_job(cmn_svc_t *svc,
     Obt__Store__CmsCredRead rd = OBT__STORE__CMS_CRED_READ__INIT;
     Obt__Store__CmsCredRemove rm = OBT__STORE__CMS_CRED_REMOVE__INIT;
     Obt__Store__CmsCertRenew rn = OBT__STORE__CMS_CERT_RENEW__INIT;
+    Obt__Store__CmsCertRole ro = OBT__STORE__CMS_CERT_ROLE__INIT;
     const char *uuid = NULL;
     if (req->body_case == OBT__CMS__REQUEST__BODY_CRED_LIST) {
         uuid = req->cred_list->device_uuid;
@@ -370,6 +372,12 @@ s_on_cred_job(cmn_svc_t *svc,
         uuid = req->cert_renew->device_uuid;
         act.body_case = OBT__STORE__CMS_ACTION__BODY_CERT_RENEW;
         act.cert_renew = &rn;
+    } else if (req->body_case == OBT__CMS__REQUEST__BODY_CERT_ROLE) {
+        uuid = req->cert_role->device_uuid;
+        ro.role = req->cert_role->role;
+        ro.authority = req->cert_role->authority;
+        act.body_case = OBT__STORE__CMS_ACTION__BODY_CERT_ROLE;
+        act.cert_role = &ro;
     } else {
         uuid = req->cred_remove->device_uuid;
         rm.credid = req->cred_remove->credid;
@@ -382,8 +390,12 @@ s_on_cred_job(cmn_svc_t *svc,
     } else if (act.body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE && rm.credid < 1) {
         (void) snprintf(error, error_len, "credid: must be 1 or more");
     }
-    if (error[0]) {
-        cmn_svc_answer(svc, peer, req->corr_id, CMN_EINVAL, error, 0, NULL);
+    cmn_err_t err = error[0] ? CMN_EINVAL : CMN_OK;
+    if (err == CMN_OK && act.body_case == OBT__STORE__CMS_ACTION__BODY_CERT_ROLE) {
+        err = cms_role_check(svc, uuid, ro.role, ro.authority, error, error_len);
+    }
+    if (err != CMN_OK) {
+        cmn_svc_answer(svc, peer, req->corr_id, err, error, 0, NULL);
         return CMN_OK; /* answered */
     }
     cms_action_run(svc, peer, req->corr_id, uuid, &act);
@@ -414,6 +426,7 @@ static const s_row_t s_rows[] = {
         {{OBT__CMS__REQUEST__BODY_CRED_LIST, "cred_list", CMN_PARTY_OPERATOR}, s_on_cred_job},
         {{OBT__CMS__REQUEST__BODY_CRED_REMOVE, "cred_remove", CMN_PARTY_OPERATOR}, s_on_cred_job},
         {{OBT__CMS__REQUEST__BODY_CERT_RENEW, "cert_renew", CMN_PARTY_OPERATOR}, s_on_cred_job},
+        {{OBT__CMS__REQUEST__BODY_CERT_ROLE, "cert_role", CMN_PARTY_OPERATOR}, s_on_cred_job},
 };
 #define S_N_ROWS (sizeof s_rows / sizeof s_rows[0])
 

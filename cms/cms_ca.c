@@ -468,21 +468,69 @@ cms_ca_chain_pem(const cms_ca_t *self, char **ret_pem, size_t *ret_len, size_t *
     return out ? CMN_OK : CMN_ENOMEM;
 }
 
+cmn_err_t
+cms_ca_leaf_chain_pem(const cms_ca_t *self, X509 *leaf, char **ret_pem)
+{
+    char *leaf_pem = NULL, *chain = NULL, *full = NULL;
+    size_t llen = 0, clen = 0, count = 0;
+    cmn_err_t err = CMN_ENOMEM;
+    if (cms_ca_pem(leaf, &leaf_pem, &llen) == CMN_OK &&
+        cms_ca_chain_pem(self, &chain, &clen, &count) == CMN_OK &&
+        (full = malloc(llen + clen + 1)) != NULL) {
+        memcpy(full, leaf_pem, llen);
+        memcpy(full + llen, chain, clen + 1);
+        *ret_pem = full;
+        err = CMN_OK;
+    }
+    free(leaf_pem);
+    free(chain);
+    return err;
+}
+
 const char *
 cms_cert_usage_name(cms_cert_usage_t usage)
 {
-    static const char *const names[CMS_CERT_COUNT] = {"identity", "cms-identity"};
+    static const char *const names[CMS_CERT_COUNT] = {"identity", "cms-identity", "role"};
     return usage < CMS_CERT_COUNT ? names[usage] : "?";
 }
 
-/* The OCF identity end-entity certificate (OCF-NOTES §6.6). */
+/* The role of a role certificate: subjectAltName directoryName CN=role[, OU=authority]. */
+static bool
+s_add_role(X509 *cert, const char *role, const char *authority)
+{
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    X509_NAME *dn = X509_NAME_new();
+    bool ok = gens && g && dn &&
+              X509_NAME_add_entry_by_txt(dn, "CN", MBSTRING_UTF8, (const uint8_t *) role, -1, -1,
+                                         0) == 1 &&
+              (authority[0] == '\0' ||
+               X509_NAME_add_entry_by_txt(dn, "OU", MBSTRING_UTF8, (const uint8_t *) authority, -1,
+                                          -1, 0) == 1);
+    if (ok) {
+        GENERAL_NAME_set0_value(g, GEN_DIRNAME, dn);
+        dn = NULL;
+        ok = sk_GENERAL_NAME_push(gens, g) > 0;
+        g = ok ? NULL : g;
+    }
+    ok = ok && X509_add1_ext_i2d(cert, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
+    X509_NAME_free(dn);
+    GENERAL_NAME_free(g);
+    GENERAL_NAMES_free(gens);
+    return ok;
+}
+
+/* The OCF identity end-entity certificate (OCF-NOTES §6.6), or with role (not NULL) the
+ * role certificate: the role EKU and the role in its subjectAltName. */
 static X509 *
 s_make_identity(const cms_ca_t *self,
                 EVP_PKEY *pub,
                 const cmn_uuid_t *subject,
                 const BIGNUM *serial,
                 time_t from,
-                int days)
+                int days,
+                const char *role,
+                const char *authority)
 {
     char cn[48];
     char ustr[37];
@@ -501,7 +549,9 @@ s_make_identity(const cms_ca_t *self,
             s_add_ext(cert, self->cert, NID_basic_constraints, "critical,CA:FALSE") &&
             s_add_ext(cert, self->cert, NID_key_usage, "critical,digitalSignature,keyAgreement") &&
             s_add_ext(cert, self->cert, NID_ext_key_usage,
-                      "serverAuth,clientAuth," CMN_CERT_EKU_OCF_IDENTITY) &&
+                      role ? "serverAuth,clientAuth," CMN_CERT_EKU_OCF_ROLE
+                           : "serverAuth,clientAuth," CMN_CERT_EKU_OCF_IDENTITY) &&
+            (role == NULL || s_add_role(cert, role, authority)) &&
             s_add_ext(cert, self->cert, NID_subject_key_identifier, "hash") &&
             s_add_ext(cert, self->cert, NID_authority_key_identifier, "keyid:always") &&
             X509_sign(cert, self->key, EVP_sha256()) > 0;
@@ -523,15 +573,18 @@ s_asn1_ms(const ASN1_TIME *t)
     return (uint64_t) timegm(&tm) * 1000u;
 }
 
-cmn_err_t
-cms_ca_issue(cms_ca_t *self,
-             cmn_kv_t *kv,
-             EVP_PKEY *pub,
-             const cmn_uuid_t *subject,
-             cms_cert_usage_t usage,
-             int validity_days,
-             X509 **ret_cert,
-             char ret_serial[65])
+/* cms_ca_issue and cms_ca_issue_role: role NULL for an identity certificate. */
+static cmn_err_t
+s_issue(cms_ca_t *self,
+        cmn_kv_t *kv,
+        EVP_PKEY *pub,
+        const cmn_uuid_t *subject,
+        cms_cert_usage_t usage,
+        const char *role,
+        const char *authority,
+        int validity_days,
+        X509 **ret_cert,
+        char ret_serial[65])
 {
     cmn_kv_txn_t *txn = NULL;
     BIGNUM *bn = NULL;
@@ -549,7 +602,7 @@ cms_ca_issue(cms_ca_t *self,
         goto out_abort;
     }
     err = CMN_ECRYPTO;
-    cert = s_make_identity(self, pub, subject, bn, time(NULL), validity_days);
+    cert = s_make_identity(self, pub, subject, bn, time(NULL), validity_days, role, authority);
     int len = cert ? i2d_X509(cert, &der) : -1;
     uint8_t md[32];
     unsigned mdlen = 0;
@@ -572,6 +625,8 @@ cms_ca_issue(cms_ca_t *self,
     rec.der.len = (size_t) len;
     rec.issued_ms = cmn_time_wall_ms();
     rec.fingerprint = fp;
+    rec.role = (char *) (uintptr_t) (role ? role : "");
+    rec.authority = (char *) (uintptr_t) (authority ? authority : "");
     if ((err = cmn_kv_put_pb(txn, CMS_CA_DB_CERTS, hex, &rec.base)) != CMN_OK ||
         (err = cmn_kv_commit(&txn)) != CMN_OK) {
         goto out_abort;
@@ -585,6 +640,34 @@ out_abort:
     X509_free(cert);
     BN_free(bn);
     return err;
+}
+
+cmn_err_t
+cms_ca_issue(cms_ca_t *self,
+             cmn_kv_t *kv,
+             EVP_PKEY *pub,
+             const cmn_uuid_t *subject,
+             cms_cert_usage_t usage,
+             int validity_days,
+             X509 **ret_cert,
+             char ret_serial[65])
+{
+    return s_issue(self, kv, pub, subject, usage, NULL, NULL, validity_days, ret_cert, ret_serial);
+}
+
+cmn_err_t
+cms_ca_issue_role(cms_ca_t *self,
+                  cmn_kv_t *kv,
+                  EVP_PKEY *pub,
+                  const cmn_uuid_t *subject,
+                  const char *role,
+                  const char *authority,
+                  int validity_days,
+                  X509 **ret_cert,
+                  char ret_serial[65])
+{
+    return s_issue(self, kv, pub, subject, CMS_CERT_ROLE, role, authority, validity_days, ret_cert,
+                   ret_serial);
 }
 
 cmn_err_t

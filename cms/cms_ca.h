@@ -56,6 +56,9 @@ bool cms_ca_is_sub(const cms_ca_t *self);
  * malloc'd, NUL-terminated (caller frees). *ret_count: certificates in it. */
 cmn_err_t
 cms_ca_chain_pem(const cms_ca_t *self, char **ret_pem, size_t *ret_len, size_t *ret_count);
+/* The PEM of leaf followed by the chain (cms_ca_chain_pem): the publicdata of a
+ * certificate cred entry. *ret_pem malloc'd, NUL-terminated (caller frees). */
+cmn_err_t cms_ca_leaf_chain_pem(const cms_ca_t *self, X509 *leaf, char **ret_pem);
 /* The upper chain's root: the trust anchor devices get (the CA itself for a root). */
 X509 *cms_ca_anchor(const cms_ca_t *self);
 
@@ -67,10 +70,11 @@ cmn_err_t cms_ca_new_serial(cmn_kv_txn_t *txn, BIGNUM **ret_bn, char ret_hex[65]
 typedef enum {
     CMS_CERT_IDENTITY = 0, /* a device's OCF identity certificate */
     CMS_CERT_CMS_IDENTITY, /* CMS's own (its DTLS sessions to devices) */
+    CMS_CERT_ROLE,         /* a device's role certificate (cms_ca_issue_role) */
     CMS_CERT_COUNT
 } cms_cert_usage_t;
 
-/* "identity", "cms-identity". */
+/* "identity", "cms-identity", "role". */
 const char *cms_cert_usage_name(cms_cert_usage_t usage);
 
 /* Issues an OCF identity certificate (OCF-NOTES §6.6: v3, KU digitalSignature +
@@ -87,6 +91,21 @@ cmn_err_t cms_ca_issue(cms_ca_t *self,
                        int validity_days,
                        X509 **ret_cert,
                        char ret_serial[65]);
+
+/* Issues an OCF role certificate (OCF-NOTES §6.6): the identity profile above with the
+ * role EKU 1.3.6.1.4.1.44924.1.7 instead of the identity one, and a subjectAltName
+ * directoryName CN=<role> (plus OU=<authority> when authority is not ""), over pub
+ * (the device's identity key), CN "uuid:<subject>". Recorded in "certs" with usage
+ * "role", the role and authority, status "issued", in the same write. As cms_ca_issue. */
+cmn_err_t cms_ca_issue_role(cms_ca_t *self,
+                            cmn_kv_t *kv,
+                            EVP_PKEY *pub,
+                            const cmn_uuid_t *subject,
+                            const char *role,
+                            const char *authority,
+                            int validity_days,
+                            X509 **ret_cert,
+                            char ret_serial[65]);
 
 /* Sets the status of the certificate serial ("active", "abandoned", ...). ENOTFOUND if
  * it is not recorded. */

@@ -463,7 +463,7 @@ s_check_member(cmn_svc_t *svc, const char *uuid, bool is_client, char *error, si
         return CMN_EINVAL;
     }
     uint32_t sct = 0;
-    cmn_err_t err = cms_pair_check_managed(svc, uuid, &sct, error, error_len);
+    cmn_err_t err = cms_pair_check_managed(svc, uuid, "in an SSM group", &sct, error, error_len);
     if (err != CMN_OK) {
         return err;
     }

@@ -25,6 +25,7 @@
 #include "cmn_uuid.h"
 #include "cms_group.h"
 #include "cms_rec.h"
+#include "cms_service.h"
 #include "obt/store.pb-c.h"
 
 #define S_KEY_LEN     (2 * 37 + 1) /* "<a>/<b>" */
@@ -314,7 +315,7 @@ s_check_pair(cmn_svc_t *svc, const char *a, const char *b, char *error, size_t e
         return CMN_EINVAL;
     }
     for (int i = 0; i < 2; i++) {
-        cmn_err_t err = cms_pair_check_managed(svc, uuids[i], NULL, error, error_len);
+        cmn_err_t err = cms_pair_check_managed(svc, uuids[i], "paired", NULL, error, error_len);
         if (err != CMN_OK) {
             return err;
         }
@@ -323,33 +324,20 @@ s_check_pair(cmn_svc_t *svc, const char *a, const char *b, char *error, size_t e
 }
 
 cmn_err_t
-cms_pair_check_managed(
-        cmn_svc_t *svc, const char *uuid, uint32_t *ret_sct, char *error, size_t error_len)
+cms_pair_check_managed(cmn_svc_t *svc,
+                       const char *uuid,
+                       const char *what,
+                       uint32_t *ret_sct,
+                       char *error,
+                       size_t error_len)
 {
     Obt__ServiceDevice *dev = NULL;
-    cmn_err_t err = cmn_svc_get(svc, uuid, &dev);
-    if (err == CMN_ENOTFOUND) {
-        (void) snprintf(error, error_len,
-                        "device %s is unknown to CMS (never onboarded and handed over)", uuid);
-        return err;
-    }
+    cmn_err_t err = cms_managed_get(svc, uuid, what, &dev, error, error_len);
     if (err != CMN_OK) {
-        (void) snprintf(error, error_len, "cannot read the record of %s: %s", uuid,
-                        cmn_strerror(err));
         return err;
-    }
-    bool is_managed = strcmp(dev->state, "verified") == 0;
-    if (!is_managed) {
-        (void) snprintf(error, error_len,
-                        "device %s is not managed (CMS record \"%s\"): only devices in "
-                        "RFNOP handed over to CMS can be given credentials",
-                        uuid, dev->state);
     }
     uint32_t sct = dev->sct;
     obt__service_device__free_unpacked(dev, NULL);
-    if (!is_managed) {
-        return CMN_EINVAL;
-    }
     if (cms_rec_is_busy(svc, uuid)) {
         (void) snprintf(error, error_len,
                         "a job of device %s is in progress: try again when it is done", uuid);

@@ -43,11 +43,15 @@ cmn_err_t cms_pair_on_links(cmn_svc_t *svc,
                             char *error,
                             size_t error_len);
 
-/* Checks that uuid names a device CMS manages (known: else ENOTFOUND; handed over and
- * verified: else EINVAL) without a job running (else ESTATE), with the text in error;
- * *ret_sct (may be NULL) gets its doxm sct. */
-cmn_err_t cms_pair_check_managed(
-        cmn_svc_t *svc, const char *uuid, uint32_t *ret_sct, char *error, size_t error_len);
+/* Checks that uuid names a device CMS manages (cms_managed_get, what for its text)
+ * without a job running (else ESTATE), with the text in error; *ret_sct (may be NULL)
+ * gets its doxm sct. */
+cmn_err_t cms_pair_check_managed(cmn_svc_t *svc,
+                                 const char *uuid,
+                                 const char *what,
+                                 uint32_t *ret_sct,
+                                 char *error,
+                                 size_t error_len);
 
 /* The first step of a link job of one device (job->action is a packed obt.cms.Request
  * with body pair): writes or removes that device's cred entry for the other, as the

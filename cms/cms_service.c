@@ -310,21 +310,20 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     s_prove(job);
 }
 
-/* One credtype-8 entry: trust anchor (subject "*") or identity certificate. */
-static void
-s_cert_cred(cmn_cred_t *c, int64_t credid, bool is_anchor, const cmn_uuid_t *subject, char *pem)
+void
+cms_cert_cred(
+        cmn_cred_t *c, int64_t credid, const cmn_uuid_t *subject, const char *usage, char *pem)
 {
     memset(c, 0, sizeof *c);
     c->present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT | CMN_CRED_HAS_CREDUSAGE |
                  CMN_CRED_HAS_PUBLICDATA | (credid > 0 ? CMN_CRED_HAS_CREDID : 0);
     c->credid = credid;
     c->credtype = CMN_CREDTYPE_CERT;
-    c->subject_is_wildcard = is_anchor;
-    if (!is_anchor) {
+    c->subject_is_wildcard = subject == NULL;
+    if (subject) {
         c->subjectuuid = *subject;
     }
-    (void) snprintf(c->credusage, sizeof c->credusage, "%s",
-                    is_anchor ? "oic.sec.cred.trustca" : "oic.sec.cred.cert");
+    (void) snprintf(c->credusage, sizeof c->credusage, "%s", usage);
     c->pub_data = (uint8_t *) pem;
     c->pub_len = strlen(pem);
     (void) snprintf(c->pub_encoding, sizeof c->pub_encoding, "%s", CMN_ENC_PEM);
@@ -346,8 +345,8 @@ cms_identity_body(cmn_svc_t *svc,
     cms_ca_t *ca = cms_ca(cms);
     cmn_uuid_t u;
     X509 *leaf = NULL;
-    char *anchor = NULL, *leaf_pem = NULL, *chain = NULL, *full = NULL;
-    size_t alen = 0, llen = 0, clen = 0, count = 0;
+    char *anchor = NULL, *full = NULL;
+    size_t alen = 0;
     char serial[65] = "";
     (void) cmn_uuid_from_str(uuid, &u);
     s_move_others(svc, uuid, "", "issued", "abandoned");
@@ -357,18 +356,14 @@ cms_identity_body(cmn_svc_t *svc,
         return err;
     }
     err = CMN_ENOMEM;
+    /* publicdata of the certificate: the leaf, then our CA (and its upper chain) */
     if (cms_ca_pem(cms_ca_anchor(ca), &anchor, &alen) != CMN_OK ||
-        cms_ca_pem(leaf, &leaf_pem, &llen) != CMN_OK ||
-        cms_ca_chain_pem(ca, &chain, &clen, &count) != CMN_OK ||
-        (full = malloc(llen + clen + 1)) == NULL) {
+        cms_ca_leaf_chain_pem(ca, leaf, &full) != CMN_OK) {
         goto out;
     }
-    /* publicdata of the certificate: the leaf, then our CA (and its upper chain) */
-    memcpy(full, leaf_pem, llen);
-    memcpy(full + llen, chain, clen + 1);
     cmn_cred_t creds[2];
-    s_cert_cred(&creds[0], ta_credid, true, NULL, anchor);
-    s_cert_cred(&creds[1], cert_credid, false, &u, full);
+    cms_cert_cred(&creds[0], ta_credid, NULL, "oic.sec.cred.trustca", anchor);
+    cms_cert_cred(&creds[1], cert_credid, &u, "oic.sec.cred.cert", full);
     if (priv) {
         creds[1].present |= CMN_CRED_HAS_PRIVATEDATA;
         creds[1].priv_data = (uint8_t *) (uintptr_t) priv;
@@ -382,8 +377,6 @@ cms_identity_body(cmn_svc_t *svc,
     err = cmn_creds_encode(&out, ret_body, ret_len);
 out:
     free(anchor);
-    free(leaf_pem);
-    free(chain);
     free(full);
     X509_free(leaf);
     if (err != CMN_OK) {
@@ -481,6 +474,38 @@ s_on_csr(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     s_issue_and_post(job, key, priv, priv_len);
     OPENSSL_clear_free(priv, priv_len);
     EVP_PKEY_free(key);
+}
+
+cmn_err_t
+cms_managed_get(cmn_svc_t *svc,
+                const char *uuid,
+                const char *what,
+                Obt__ServiceDevice **ret_dev,
+                char *error,
+                size_t error_len)
+{
+    Obt__ServiceDevice *dev = NULL;
+    cmn_err_t err = cmn_svc_get(svc, uuid, &dev);
+    if (err == CMN_ENOTFOUND) {
+        (void) snprintf(error, error_len,
+                        "device %s is unknown to CMS (never onboarded and handed over)", uuid);
+        return err;
+    }
+    if (err != CMN_OK) {
+        (void) snprintf(error, error_len, "cannot read the record of %s: %s", uuid,
+                        cmn_strerror(err));
+        return err;
+    }
+    if (strcmp(dev->state, "verified") != 0) {
+        (void) snprintf(error, error_len,
+                        "device %s is not managed (CMS record \"%s\"): only devices in "
+                        "RFNOP handed over to CMS can be %s",
+                        uuid, dev->state, what);
+        obt__service_device__free_unpacked(dev, NULL);
+        return CMN_EINVAL;
+    }
+    *ret_dev = dev;
+    return CMN_OK;
 }
 
 void

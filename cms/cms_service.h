@@ -58,6 +58,10 @@ cmn_err_t cms_identity_key(const char *uuid,
                            size_t *ret_priv_len,
                            char *why,
                            size_t why_len);
+/* One credtype-8 entry in *c: credid (0 = the device assigns one), subject (NULL =
+ * "*", a trust anchor), credusage usage, publicdata pem (PEM text, borrowed). */
+void cms_cert_cred(
+        cmn_cred_t *c, int64_t credid, const cmn_uuid_t *subject, const char *usage, char *pem);
 /* Issues device uuid's identity certificate over key (earlier "issued" ones become
  * "abandoned"; the new one is recorded "issued" before it leaves CMS) and builds the
  * cred POST: the trust anchor (replacing ta_credid, 0 = new) and the certificate with
@@ -73,6 +77,16 @@ cmn_err_t cms_identity_body(cmn_svc_t *svc,
                             char ret_serial[65],
                             uint8_t **ret_body,
                             size_t *ret_len);
+/* The record of a device CMS manages (handed over, the hand-over proved: state
+ * "verified") into *ret_dev (caller frees with obt__service_device__free_unpacked).
+ * Else the error with its text: ENOTFOUND (unknown to CMS), EINVAL (not managed: "only
+ * devices in RFNOP handed over to CMS can be <what>"), or the store's. */
+cmn_err_t cms_managed_get(cmn_svc_t *svc,
+                          const char *uuid,
+                          const char *what,
+                          Obt__ServiceDevice **ret_dev,
+                          char *error,
+                          size_t error_len);
 /* The CRL push queue's timers (cms_crl.h; borrowed). */
 struct cms_crl *cms_crl_state(const cms_t *self);
 

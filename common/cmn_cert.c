@@ -73,12 +73,7 @@ STACK_OF(X509) * cmn_cert_parse_pem(const uint8_t *pem, size_t len)
 }
 
 cmn_err_t
-cmn_cert_describe(X509 *cert,
-                  char ret_fingerprint[65],
-                  char *ret_subject,
-                  size_t subject_len,
-                  char *ret_not_after,
-                  size_t not_after_len)
+cmn_cert_sha256_hex(X509 *cert, char ret_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -86,7 +81,40 @@ cmn_cert_describe(X509 *cert,
         return CMN_ENOMEM;
     }
     for (unsigned i = 0; i < n; i++) {
-        (void) snprintf(ret_fingerprint + 2 * i, 3, "%02x", md[i]);
+        (void) snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
+    }
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_cert_common_name(X509 *cert, char *ret_cn, size_t cap)
+{
+    X509_NAME *name = X509_get_subject_name(cert);
+    int idx = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    unsigned char *utf8 = NULL;
+    int n = idx < 0 ? -1
+                    : ASN1_STRING_to_UTF8(&utf8,
+                                          X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    cmn_err_t err = n < 0                                                            ? CMN_ENOTFOUND
+                    : strlen((const char *) utf8) != (size_t) n || (size_t) n >= cap ? CMN_EINVAL
+                                                                                     : CMN_OK;
+    if (err == CMN_OK) {
+        memcpy(ret_cn, utf8, (size_t) n + 1);
+    }
+    OPENSSL_free(utf8);
+    return err;
+}
+
+cmn_err_t
+cmn_cert_describe(X509 *cert,
+                  char ret_fingerprint[65],
+                  char *ret_subject,
+                  size_t subject_len,
+                  char *ret_not_after,
+                  size_t not_after_len)
+{
+    if (cmn_cert_sha256_hex(cert, ret_fingerprint) != CMN_OK) {
+        return CMN_ENOMEM;
     }
     s_subject(cert, ret_subject, subject_len);
     ret_not_after[0] = '\0';
@@ -149,17 +177,10 @@ s_check_eku(X509 *cert, char *why, size_t why_len)
 static cmn_err_t
 s_cn_uuid(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t why_len)
 {
-    X509_NAME *name = X509_get_subject_name(cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    unsigned char *utf8 = NULL;
-    int n = idx < 0 ? -1
-                    : ASN1_STRING_to_UTF8(&utf8,
-                                          X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    char cn[CMN_CERT_CN_MAX];
     cmn_uuid_t uuid;
-    bool ok = n > 5 && strncasecmp((const char *) utf8, "uuid:", 5) == 0 &&
-              strlen((const char *) utf8) == (size_t) n &&
-              cmn_uuid_from_str((const char *) utf8 + 5, &uuid) == CMN_OK;
-    OPENSSL_free(utf8);
+    bool ok = cmn_cert_common_name(cert, cn, sizeof cn) == CMN_OK &&
+              strncasecmp(cn, "uuid:", 5) == 0 && cmn_uuid_from_str(cn + 5, &uuid) == CMN_OK;
     if (!ok) {
         return s_fail(why, why_len, "wrong subject: the CN must be \"uuid:<device uuid>\"");
     }
@@ -195,6 +216,77 @@ cmn_cert_check_end_entity(X509 *cert, cmn_uuid_t *ret_uuid, char *why, size_t wh
     }
     cmn_err_t err = s_check_eku(cert, why, why_len);
     return err == CMN_OK ? s_cn_uuid(cert, ret_uuid, why, why_len) : err;
+}
+
+/* True if the certificate's EKU lists oid. */
+static bool
+s_has_eku(X509 *cert, const char *oid)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
+    bool found = false;
+    for (int i = 0; eku && !found && i < sk_ASN1_OBJECT_num(eku); i++) {
+        char txt[80];
+        found = OBJ_obj2txt(txt, sizeof txt, sk_ASN1_OBJECT_value(eku, i), 1) > 0 &&
+                strcmp(txt, oid) == 0;
+    }
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return found;
+}
+
+/* The text of the only entry nid of name into out (64 bytes): 1 copied, 0 none,
+ * -1 several, empty, too long or not text. */
+static int
+s_name_entry(const X509_NAME *name, int nid, char out[64])
+{
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (idx < 0) {
+        return 0;
+    }
+    if (X509_NAME_get_index_by_NID(name, nid, idx) >= 0) {
+        return -1;
+    }
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    bool ok = n > 0 && n <= CMN_CERT_ROLE_MAX && strlen((const char *) utf8) == (size_t) n;
+    if (ok) {
+        memcpy(out, utf8, (size_t) n + 1);
+    }
+    OPENSSL_free(utf8);
+    return ok ? 1 : -1;
+}
+
+cmn_err_t
+cmn_cert_role(X509 *cert, char ret_role[64], char ret_authority[64], char *why, size_t why_len)
+{
+    if (cert == NULL || !s_has_eku(cert, CMN_CERT_EKU_OCF_ROLE)) {
+        (void) s_fail(why, why_len, "not a role certificate: no role EKU " CMN_CERT_EKU_OCF_ROLE);
+        return CMN_ENOTFOUND;
+    }
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    char role[64] = "", authority[64] = "";
+    int has_role = 0, has_authority = 0;
+    for (int i = 0; gens && has_role == 0 && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DIRNAME) {
+            has_role = s_name_entry(g->d.directoryName, NID_commonName, role);
+            has_authority = s_name_entry(g->d.directoryName, NID_organizationalUnitName, authority);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    if (has_role == 0) {
+        (void) s_fail(why, why_len,
+                      "not a role certificate: no subjectAltName directoryName with CN=<role>");
+        return CMN_ENOTFOUND;
+    }
+    if (has_role < 0 || has_authority < 0) {
+        (void) s_fail(why, why_len,
+                      "bad role: CN (role) and OU (authority) must each be one "
+                      "text of 1..63 bytes");
+        return CMN_EINVAL;
+    }
+    memcpy(ret_role, role, sizeof role);
+    memcpy(ret_authority, authority, sizeof authority);
+    return CMN_OK;
 }
 
 static X509_STORE *

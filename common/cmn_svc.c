@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_gws.h"
 #include "cmn_kv.h"
 #include "cmn_log.h"
 #include "cmn_loop.h"
@@ -37,7 +38,8 @@ static cmn_cfg_opt_t s_opts[] = {
             0,
             1,
             0,
-            "obt-gateway endpoint"),
+            "obt-gateway endpoint, or one gateway per device network: NAME=ENDPOINT,... "
+            "(a device's requests go to the gateway its hand-over names)"),
         OPT("name", CMN_CFG_STR, name, NULL, 0, 1, 0, "name in this service's /oic/d"),
         OPT("durable", CMN_CFG_BOOL, durable, "true", 0, 1, 0, "sync LMDB on every commit"),
         OPT("map-size-mib", CMN_CFG_INT, map_size_mib, "1024", 0, 1, 1048576, "LMDB map size"),
@@ -56,7 +58,7 @@ static cmn_cfg_opt_t s_opts[] = {
             0,
             100,
             600000,
-            "between two health requests to the gateway (a new boot id: register again)"),
+            "between two health requests to each gateway (a new boot id: register again)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
         OPT("kek-file",
             CMN_CFG_STR,
@@ -109,6 +111,11 @@ cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
     }
     cmn_cfg_result_t r = cmn_cfg_load(all, S_N_OPTS + n_extra, cfg, name, usage, argc, argv);
     free(all);
+    char why[300];
+    if (r == CMN_CFG_OK && cmn_gws_check(cfg->gateway, why, sizeof why) != CMN_OK) {
+        (void) fprintf(stderr, "error: --gateway: %s\n", why);
+        r = CMN_CFG_ERROR;
+    }
     return r;
 }
 
@@ -154,21 +161,19 @@ cmn_svc_config_free(cmn_svc_config_t *cfg)
 
 struct cmn_svc {
     const cmn_svc_config_t *cfg;
-    char service[8];     /* "cms" / "ams" */
-    char rt[16];         /* "oic.d.cms" / "oic.d.ams" */
-    char uuid[37];       /* identity */
-    char d_endpoint[80]; /* where the gateway serves our /oic/d */
-    bool is_registered;
-    bool is_registering;
+    char service[8];  /* "cms" / "ams" */
+    char rt[16];      /* "oic.d.cms" / "oic.d.ams" */
+    char uuid[37];    /* identity */
     bool is_stopping; /* the calls are being failed: no more link changes to log */
-    uint64_t next_register_ms;
-    cmn_live_t gw_live; /* heartbeats to the gateway */
-    uint64_t boot_id;   /* ours, in our health replies */
+    uint64_t boot_id; /* ours, in our health replies */
     cmn_kv_t *kv;
     cmn_seal_t *seal; /* the KEK of "secrets" */
     cmn_bus_server_t *bus;
-    cmn_bus_client_t *gw_client;
-    cmn_calls_t *gw;
+    cmn_gws_t *gws; /* the gateways; each serves our /oic/d, a device's requests go to its own */
+    struct cmn_svc_gw_ctx {
+        cmn_svc_t *svc;
+        cmn_gw_t *gw;
+    } gw_ctx[CMN_GWS_MAX];        /* registration and heartbeat contexts, one per gateway */
     cmn_loop_t *loop;             /* ROUTER, gateway calls, heartbeat and registration */
     const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
     cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
@@ -259,7 +264,6 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
-    cmn_live_init(&self->gw_live, (uint32_t) cfg->heartbeat_ms);
     if (s_open_kek(self) != CMN_OK) {
         goto fail;
     }
@@ -289,18 +293,26 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
                     cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
-    self->gw_client = cmn_bus_client_new(cfg->gateway, cfg->keys_dir, service, "gateway", &err);
-    self->gw = self->gw_client ? cmn_calls_new(self->gw_client) : NULL;
-    if (self->gw == NULL) {
-        cmn_log_err("SVC-INIT", "cannot set up the link to the gateway: %s", cmn_strerror(err));
+    char why[300];
+    self->gws = cmn_gws_new(cfg->gateway, cfg->keys_dir, service, (uint32_t) cfg->heartbeat_ms, why,
+                            sizeof why);
+    if (self->gws == NULL) {
+        cmn_log_err("SVC-INIT", "--gateway: %s", why);
         goto fail;
     }
     self->loop = cmn_loop_new(S_MAX_WAIT_MS);
     if (self->loop == NULL || cmn_loop_add_tick(self->loop, s_tick, self) != CMN_OK ||
-        cmn_loop_add_server(self->loop, self->bus, s_on_request, self) != CMN_OK ||
-        cmn_loop_add_calls(self->loop, self->gw) != CMN_OK) {
+        cmn_loop_add_server(self->loop, self->bus, s_on_request, self) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot set up the loop: %s", cmn_strerror(CMN_ENOMEM));
         goto fail;
+    }
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        self->gw_ctx[i].svc = self;
+        self->gw_ctx[i].gw = cmn_gws_at(self->gws, i);
+        if (cmn_loop_add_calls(self->loop, self->gw_ctx[i].gw->calls) != CMN_OK) {
+            cmn_log_err("SVC-INIT", "cannot set up the loop: %s", cmn_strerror(CMN_ENOMEM));
+            goto fail;
+        }
     }
     cmn_log_notice("READY", "endpoint=%s uuid=%s", cfg->endpoint, self->uuid);
     return self;
@@ -321,9 +333,8 @@ cmn_svc_destroy(cmn_svc_t **self_p)
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }
     cmn_loop_destroy(&self->loop);
-    cmn_calls_destroy(&self->gw); /* late callbacks find their job gone (cmn_jobs.h) */
+    cmn_gws_destroy(&self->gws); /* late callbacks find their job gone (cmn_jobs.h) */
     cmn_jobs_destroy(&self->jobs);
-    cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_server_destroy(&self->bus);
     cmn_kv_destroy(&self->kv);
     cmn_seal_destroy(&self->seal);
@@ -371,26 +382,37 @@ cmn_gw_registered(cmn_err_t err, const uint8_t *data, size_t len, char *ep, size
 static void
 s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    cmn_svc_t *self = arg;
-    self->is_registering = false;
-    if (cmn_gw_registered(err, data, len, self->d_endpoint, sizeof self->d_endpoint)) {
-        self->is_registered = true;
-        cmn_log_notice("SVC-REGISTERED", "our /oic/d (rt %s) is served at %s", self->rt,
-                       self->d_endpoint);
+    struct cmn_svc_gw_ctx *ctx = arg;
+    cmn_svc_t *self = ctx->svc;
+    cmn_gw_t *gw = ctx->gw;
+    if (self->is_stopping) {
+        return;
+    }
+    gw->is_registering = false;
+    if (cmn_gw_registered(err, data, len, gw->d_endpoint, sizeof gw->d_endpoint)) {
+        gw->is_registered = true;
+        char label[48];
+        cmn_gws_label(self->gws, gw, label, sizeof label);
+        cmn_log_notice("SVC-REGISTERED", "our /oic/d (rt %s) is served at %s (%s)", self->rt,
+                       gw->d_endpoint, label);
     }
 }
 
+/* Our /oic/d on every gateway: the same uuid, name and rt on each. */
 static void
 s_register(cmn_svc_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    if (self->is_registered || self->is_registering || now < self->next_register_ms) {
-        return;
-    }
-    self->next_register_ms = now + 1000;
-    if (cmn_gw_register_service(self->gw, self->uuid, self->cfg->name, self->rt, 2000,
-                                s_on_registered, self) == CMN_OK) {
-        self->is_registering = true;
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        cmn_gw_t *gw = self->gw_ctx[i].gw;
+        if (gw->is_registered || gw->is_registering || now < gw->next_register_ms) {
+            continue;
+        }
+        gw->next_register_ms = now + 1000;
+        if (cmn_gw_register_service(gw->calls, self->uuid, self->cfg->name, self->rt, 2000,
+                                    s_on_registered, &self->gw_ctx[i]) == CMN_OK) {
+            gw->is_registering = true;
+        }
     }
 }
 
@@ -421,33 +443,40 @@ cmn_gw_health_feed(cmn_live_t *live, cmn_err_t err, const uint8_t *data, size_t 
 static void
 s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    cmn_svc_t *self = arg;
+    struct cmn_svc_gw_ctx *ctx = arg;
+    cmn_svc_t *self = ctx->svc;
+    cmn_gw_t *gw = ctx->gw;
     if (self->is_stopping) {
         return;
     }
-    cmn_live_change_t change = cmn_gw_health_feed(&self->gw_live, err, data, len);
+    cmn_live_change_t change = cmn_gw_health_feed(&gw->live, err, data, len);
+    char label[48];
+    cmn_gws_label(self->gws, gw, label, sizeof label);
     if (change == CMN_LIVE_LOST) {
-        cmn_log_notice("SVC-GW-DOWN", "gateway unreachable");
+        cmn_log_notice("SVC-GW-DOWN", "%s unreachable", label);
     } else if (change == CMN_LIVE_RESTARTED || change == CMN_LIVE_BACK) {
         /* A new gateway serves nothing of ours; after a loss of the link, make sure. */
         if (change == CMN_LIVE_RESTARTED) {
-            cmn_log_notice("SVC-GW-RESTART",
-                           "gateway restarted (boot id %016llx): registering again",
-                           (unsigned long long) self->gw_live.boot_id);
+            cmn_log_notice("SVC-GW-RESTART", "%s restarted (boot id %016llx): registering again",
+                           label, (unsigned long long) gw->live.boot_id);
         } else {
-            cmn_log_notice("SVC-GW-BACK", "gateway answers again: registering again");
+            cmn_log_notice("SVC-GW-BACK", "%s answers again: registering again", label);
         }
-        self->is_registered = false;
-        self->next_register_ms = 0;
+        gw->is_registered = false;
+        gw->next_register_ms = 0;
     }
 }
 
 static void
 s_heartbeat(cmn_svc_t *self)
 {
-    if (cmn_live_is_due(&self->gw_live, cmn_time_mono_ms()) &&
-        cmn_gw_health(self->gw, self->gw_live.period_ms, s_on_beat, self) != CMN_OK) {
-        s_on_beat(self, CMN_EIO, NULL, 0);
+    uint64_t now = cmn_time_mono_ms();
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        cmn_gw_t *gw = self->gw_ctx[i].gw;
+        if (cmn_live_is_due(&gw->live, now) &&
+            cmn_gw_health(gw->calls, gw->live.period_ms, s_on_beat, &self->gw_ctx[i]) != CMN_OK) {
+            s_on_beat(&self->gw_ctx[i], CMN_EIO, NULL, 0);
+        }
     }
 }
 
@@ -538,9 +567,13 @@ cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
     h->version = CMN_PB_STR("0.1.0");
     h->uptime_ms = cmn_time_mono_ms() - self->started_ms;
     h->in_flight = (uint32_t) cmn_jobs_count(self->jobs);
-    h->d_endpoint = self->d_endpoint;
+    h->d_endpoint = cmn_gws_at(self->gws, 0)->d_endpoint;
     h->requests = self->requests;
     h->boot_id = self->boot_id;
+    static Obt__GatewayState states[CMN_GWS_MAX];
+    static Obt__GatewayState *ptrs[CMN_GWS_MAX];
+    static char texts[CMN_GWS_MAX][64];
+    cmn_gws_health(self->gws, h, states, ptrs, texts);
 }
 
 cmn_err_t
@@ -559,10 +592,12 @@ cmn_svc_put(cmn_svc_t *self,
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord rec = OBT__STORE__SERVICE_RECORD__INIT;
     Obt__DeviceHandover h;
+    Obt__ServiceDevice d = *dev; /* a shallow copy: packed only */
     rec.version = 1;
-    rec.device = (Obt__ServiceDevice *) (uintptr_t) dev;
+    rec.device = &d;
     rec.job = (Obt__Store__ServiceJob *) (uintptr_t) job;
     if (handover) {
+        d.gateway = handover->gateway; /* the device's view names the gateway that reaches it */
         h = *handover;
         h.psk.data = NULL; /* the key lives in "secrets" only */
         h.psk.len = 0;
@@ -769,6 +804,33 @@ cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg)
     return s_walk(self, &e);
 }
 
+/* The gateway of a device: the one its hand-over named (the record's), the first listed
+ * for "" or with one gateway only. CMN_ENOTFOUND for a gateway not in --gateway. */
+static cmn_err_t
+s_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw)
+{
+    if (cmn_gws_count(self->gws) == 1) {
+        *ret_gw = cmn_gws_at(self->gws, 0);
+        return CMN_OK;
+    }
+    Obt__ServiceDevice *dev = NULL; /* cmn_svc_put copies the hand-over's gateway into it */
+    cmn_err_t err = cmn_svc_get(self, device_uuid, &dev);
+    const char *name = err == CMN_OK ? dev->gateway : "";
+    cmn_gw_t *gw = cmn_gws_find(self->gws, name);
+    if (gw == NULL) {
+        cmn_log_warn("SVC-GW-UNKNOWN", "dev=%s its gateway \"%s\" is not in --gateway", device_uuid,
+                     name);
+    }
+    if (dev) {
+        obt__service_device__free_unpacked(dev, NULL);
+    }
+    if (gw == NULL) {
+        return CMN_ENOTFOUND;
+    }
+    *ret_gw = gw;
+    return CMN_OK;
+}
+
 cmn_err_t
 cmn_svc_coap_sec(cmn_svc_t *self,
                  const char *device_uuid,
@@ -796,7 +858,12 @@ cmn_svc_coap_sec(cmn_svc_t *self,
     req.body_case = OBT__GW__REQUEST__BODY_COAP;
     req.coap = &c;
     req.corr_id = cmn_bus_next_corr_id();
-    return cmn_calls_send(self->gw, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms + 500,
+    cmn_gw_t *gw = NULL;
+    cmn_err_t err = s_gw_of(self, device_uuid, &gw);
+    if (err != CMN_OK) {
+        return err;
+    }
+    return cmn_calls_send(gw->calls, &req.base, req.corr_id, (uint32_t) self->cfg->timeout_ms + 500,
                           fn, arg);
 }
 
@@ -858,8 +925,12 @@ cmn_gw_close_session(cmn_calls_t *gw, const char *endpoint, uint32_t timeout_ms)
 void
 cmn_svc_close_session(cmn_svc_t *self, const char *endpoint)
 {
-    if (endpoint && endpoint[0] &&
-        cmn_gw_close_session(self->gw, endpoint, (uint32_t) self->cfg->timeout_ms) != CMN_OK) {
-        cmn_log_info("SVC-CLOSE", "cannot ask the gateway to close a session");
+    /* The endpoint alone does not say which gateway holds the session: ask each (one
+     * without it has nothing to close). */
+    for (size_t i = 0; endpoint && endpoint[0] && i < cmn_gws_count(self->gws); i++) {
+        if (cmn_gw_close_session(cmn_gws_at(self->gws, i)->calls, endpoint,
+                                 (uint32_t) self->cfg->timeout_ms) != CMN_OK) {
+            cmn_log_info("SVC-CLOSE", "cannot ask the gateway to close a session");
+        }
     }
 }

@@ -22,12 +22,12 @@ typedef struct {
     char *keys_dir;   /* CURVE keys */
     char *store_dir;  /* LMDB folder */
     char *kek_file;   /* key-encryption key of the secrets, "" = keys_dir/secret/<svc>.kek */
-    char *gateway;    /* obt-gateway endpoint */
+    char *gateway;    /* obt-gateway endpoint, or NAME=ENDPOINT,... (cmn_gws.h) */
     char *name;       /* /oic/d n */
     bool durable;     /* LMDB sync */
     int map_size_mib; /* LMDB map size */
     int timeout_ms;   /* deadline of one device request */
-    int heartbeat_ms; /* between two health requests to the gateway */
+    int heartbeat_ms; /* between two health requests to each gateway */
     char *log_level;
 } cmn_svc_config_t;
 
@@ -122,16 +122,16 @@ typedef struct {
 /* Loads the KEK (made if absent) and checks it against the store, sealing the plain
  * secrets of earlier releases (cmn_kv_reseal); opens the store, creates the identity
  * at first start (UUID without zero bytes),
- * binds the ROUTER, connects to the gateway. rt is "oic.d.cms" or "oic.d.ams". hooks
- * is borrowed and must outlive the service. */
+ * binds the ROUTER, connects to every gateway (--gateway, cmn_gws.h). rt is
+ * "oic.d.cms" or "oic.d.ams". hooks is borrowed and must outlive the service. */
 cmn_svc_t *cmn_svc_new(const cmn_svc_config_t *cfg,
                        const char *service,
                        const char *rt,
                        const cmn_svc_hooks_t *hooks);
 void cmn_svc_destroy(cmn_svc_t **self_p);
-/* Runs until SIGTERM/SIGINT (registration with the gateway retried meanwhile). Every
- * --heartbeat-ms it asks the gateway for its health; when the gateway's boot id changes
- * or it answers again after failures, the service registers its /oic/d again. */
+/* Runs until SIGTERM/SIGINT (registration with each gateway retried meanwhile). Every
+ * --heartbeat-ms it asks each gateway for its health; when a gateway's boot id changes
+ * or it answers again after failures, the service registers its /oic/d there again. */
 int cmn_svc_run(cmn_svc_t *self);
 
 const char *cmn_svc_uuid(const cmn_svc_t *self);
@@ -213,6 +213,16 @@ void cmn_svc_job_coap_sec(cmn_svc_job_t *job,
  * "failed" with error. */
 void
 cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev);
+/* As cmn_svc_job_finish, and when err is CMN_OK the same write records next (an action
+ * request, as cmn_svc_job_action takes) as the device's job in progress, which starts
+ * at once (nobody waits for it): the follow-up cannot be lost between two writes, a
+ * restart resumes it like any other action (e.g. AMS's policy apply after a hand-over). */
+void cmn_svc_job_finish_then(cmn_svc_job_t *job,
+                             cmn_err_t err,
+                             const char *error,
+                             Obt__ServiceDevice *dev,
+                             const uint8_t *next,
+                             size_t next_len);
 /* The dispatcher's entries (cmn_svc_api.c). */
 void cmn_svc_job_handover(cmn_svc_t *svc,
                           zframe_t *peer,

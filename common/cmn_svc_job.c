@@ -461,8 +461,41 @@ cmn_svc_job_coap(cmn_svc_job_t *job,
     cmn_svc_job_coap_sec(job, step, NULL, method, path, query, payload, len, fn);
 }
 
+/* Starts the follow-up action the record of uuid already holds (cmn_svc_job_finish_then). */
+static void
+s_start_next(cmn_svc_t *svc, const char *uuid, uint8_t **next_p, size_t next_len)
+{
+    cmn_err_t err = CMN_ESTATE;
+    cmn_svc_job_t *job = cmn_jobs_find(cmn_svc_jobs(svc), uuid) == NULL
+                                 ? s_from_record(svc, uuid, false, &err)
+                                 : NULL;
+    if (job == NULL) {
+        cmn_log_err("SVC-JOB-NEXT",
+                    "%s: dev=%s cannot start the follow-up job: %s (a restart "
+                    "resumes it)",
+                    cmn_svc_name(svc), uuid, cmn_strerror(err));
+        return;
+    }
+    job->action = *next_p; /* the job owns it now */
+    *next_p = NULL;
+    job->action_len = next_len;
+    job->attempts = 1;
+    s_start(job);
+}
+
 void
 cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__ServiceDevice *dev)
+{
+    cmn_svc_job_finish_then(job, err, error, dev, NULL, 0);
+}
+
+void
+cmn_svc_job_finish_then(cmn_svc_job_t *job,
+                        cmn_err_t err,
+                        const char *error,
+                        Obt__ServiceDevice *dev,
+                        const uint8_t *next,
+                        size_t next_len)
 {
     Obt__ServiceDevice failed = OBT__SERVICE_DEVICE__INIT;
     Obt__ServiceDevice *held = NULL;
@@ -481,8 +514,20 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
     dev->error = CMN_PB_STR(err == CMN_OK ? "" : (error ? error : cmn_strerror(err)));
     dev->cipher = job->cipher;
     dev->updated_ms = cmn_time_wall_ms();
-    /* the outcome and the end of the job in one write */
-    cmn_err_t serr = cmn_svc_put(job->svc, dev, job->handover, NULL, NULL);
+    /* the outcome and the end of the job in one write, with the follow-up if any */
+    Obt__Store__ServiceJob then = OBT__STORE__SERVICE_JOB__INIT;
+    uint8_t *next_copy = NULL;
+    if (next && err == CMN_OK && (next_copy = malloc(next_len ? next_len : 1)) != NULL) {
+        memcpy(next_copy, next, next_len);
+        then.kind = CMN_PB_STR("action");
+        then.started_ms = cmn_time_wall_ms();
+        then.action.data = next_copy;
+        then.action.len = next_len;
+    } else if (next && err == CMN_OK) {
+        cmn_log_err("SVC-JOB-NEXT", "%s: dev=%s no follow-up job: out of memory",
+                    cmn_svc_name(job->svc), job->head.uuid);
+    }
+    cmn_err_t serr = cmn_svc_put(job->svc, dev, job->handover, NULL, next_copy ? &then : NULL);
     if (serr != CMN_OK) {
         cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome in \"%s\": %s",
                     cmn_svc_name(job->svc), job->head.uuid, cmn_svc_config(job->svc)->store_dir,
@@ -531,6 +576,10 @@ cmn_svc_job_finish(cmn_svc_job_t *job, cmn_err_t err, const char *error, Obt__Se
         }
         free(action);
     }
+    if (next_copy && serr == CMN_OK) {
+        s_start_next(svc, uuid, &next_copy, next_len);
+    }
+    free(next_copy);
 }
 
 void

@@ -140,6 +140,13 @@ typedef struct {
  * encoding, and privatedata, as a byte string. The decoder takes both kinds. */
 cmn_err_t cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len);
 cmn_err_t cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret);
+/* /oic/sec/roles (OCF-NOTES 3.7): {"roles": [cred entries]}, the same entries as cred
+ * (credtype 8, publicdata the role certificate chain). The "creds" member of creds
+ * holds them; rowneruuid is neither encoded nor decoded (the decoder counts it as an
+ * unknown property). */
+cmn_err_t cmn_roles_encode(const cmn_creds_t *roles, uint8_t **ret_buf, size_t *ret_len);
+cmn_err_t cmn_roles_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret);
+#define CMN_CRED_USAGE_ROLECERT "oic.sec.cred.rolecert"
 /* Appends a copy of cred (deep copy of data). */
 cmn_err_t cmn_creds_add(cmn_creds_t *creds, const cmn_cred_t *cred);
 /* Removes entry idx (wiping its private data); order is not kept. */

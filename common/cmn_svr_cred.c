@@ -114,8 +114,10 @@ s_data_map(const uint8_t *data, size_t len, bool as_text, const char *encoding)
     return e.map;
 }
 
-cmn_err_t
-cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
+/* The cred entries under key ("creds" or "roles"), and rowneruuid when is_cred. */
+static cmn_err_t
+s_encode(
+        const cmn_creds_t *creds, const char *key, bool is_cred, uint8_t **ret_buf, size_t *ret_len)
 {
     cmn_svr_enc_t e = {cmn_svr_new_map(), false};
     if (creds->present & CMN_CREDS_HAS_CREDS) {
@@ -176,12 +178,24 @@ cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
                 break;
             }
         }
-        cmn_svr_put(&e, "creds", a);
+        cmn_svr_put(&e, key, a);
     }
-    if (creds->present & CMN_CREDS_HAS_ROWNERUUID) {
+    if (is_cred && (creds->present & CMN_CREDS_HAS_ROWNERUUID)) {
         cmn_svr_put(&e, "rowneruuid", cmn_svr_build_uuid(&creds->rowneruuid));
     }
     return cmn_svr_finish(&e, ret_buf, ret_len);
+}
+
+cmn_err_t
+cmn_creds_encode(const cmn_creds_t *creds, uint8_t **ret_buf, size_t *ret_len)
+{
+    return s_encode(creds, "creds", true, ret_buf, ret_len);
+}
+
+cmn_err_t
+cmn_roles_encode(const cmn_creds_t *roles, uint8_t **ret_buf, size_t *ret_len)
+{
+    return s_encode(roles, "roles", false, ret_buf, ret_len);
 }
 
 static cmn_err_t
@@ -277,8 +291,8 @@ s_decode_cred(const cbor_item_t *item, cmn_cred_t *c)
     return err;
 }
 
-cmn_err_t
-cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
+static cmn_err_t
+s_decode(const uint8_t *buf, size_t len, const char *key, bool is_cred, cmn_creds_t *ret)
 {
     cbor_item_t *map = NULL;
     cmn_err_t err = cmn_svr_load_map(buf, len, &map);
@@ -293,7 +307,7 @@ cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
     for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const cbor_item_t *k = p[i].key;
         const cbor_item_t *v = p[i].value;
-        if (cmn_svr_key_is(k, "creds")) {
+        if (cmn_svr_key_is(k, key)) {
             cbor_item_t *const *items = NULL;
             size_t n_items = 0;
             if ((cs.present & CMN_CREDS_HAS_CREDS) ||
@@ -311,7 +325,7 @@ cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
                 }
                 s_cred_clear(&c);
             }
-        } else if (cmn_svr_key_is(k, "rowneruuid")) {
+        } else if (is_cred && cmn_svr_key_is(k, "rowneruuid")) {
             err = cmn_svr_uuid(v, &cs.rowneruuid);
             cs.present |= CMN_CREDS_HAS_ROWNERUUID;
         } else if (!cbor_isa_string(k)) {
@@ -327,4 +341,16 @@ cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
         cmn_creds_free(&cs);
     }
     return err;
+}
+
+cmn_err_t
+cmn_creds_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
+{
+    return s_decode(buf, len, "creds", true, ret);
+}
+
+cmn_err_t
+cmn_roles_decode(const uint8_t *buf, size_t len, cmn_creds_t *ret)
+{
+    return s_decode(buf, len, "roles", false, ret);
 }

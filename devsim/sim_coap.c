@@ -35,6 +35,7 @@ typedef struct {
     bool is_doc;             /* the DOC */
     bool has_peer;           /* PSK identity known */
     cmn_uuid_t peer;         /* the peer's UUID */
+    sim_roles_t roles;       /* the roles it asserted (/oic/sec/roles), gone with the session */
 } s_peer_t;
 
 typedef struct {
@@ -48,6 +49,16 @@ typedef struct {
     cmn_ff00_relay_t *jw;    /* the JW DOC's relay, NULL = none */
     bool is_jw_open;         /* its handshake completed (the DOC is open) */
 } s_net_t;
+
+/* Forgets every session's peer (their sessions went with the context). */
+static void
+s_clear_peers(s_net_t *net)
+{
+    for (int i = 0; i < SIM_MAX_PEERS; i++) {
+        sim_roles_clear(&net->peers[i].roles);
+    }
+    memset(net->peers, 0, sizeof net->peers);
+}
 
 static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
 static size_t s_cert_len;
@@ -197,13 +208,18 @@ s_doc_rdp(sim_device_t *dev, SSL *ssl)
 
 /* The manufacturer-certificate DOC: the device authenticates with its mfg chain
  * (credusage oic.sec.cred.mfgcert) and, like [IL] in RFOTM, asks for no client
- * certificate. The leaf names the device's current UUID (sim_mfg_cred_current). */
+ * certificate. The leaf names the device's current UUID (sim_mfg_cred_current), or,
+ * with --mfg-cn-fixed, a uuid of its own drawn when it was made and kept through
+ * resets, as a stock device's fixed certificate (the leaf of kind other-uuid). */
 static int
 s_doc_mfg(sim_device_t *dev, SSL *ssl)
 {
     sim_mfg_cred_t cred;
-    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid,
-                                         (sim_mfg_kind_t) dev->mfg_kind, &cred);
+    sim_mfg_kind_t kind = (sim_mfg_kind_t) dev->mfg_kind;
+    if (dev->is_mfg_cn_fixed && kind == SIM_MFG_GOOD) {
+        kind = SIM_MFG_OTHER_UUID;
+    }
+    cmn_err_t err = sim_mfg_cred_current(dev->mfg_ca, dev->dir, &dev->doxm.deviceuuid, kind, &cred);
     if (err != CMN_OK) {
         cmn_log_err("SIM-MFG-CRED", "dev=%d no manufacturer certificate: %s", dev->idx,
                     cmn_strerror(err));
@@ -430,6 +446,7 @@ s_event(coap_session_t *session, const coap_event_t event)
         if (p) {
             bool was_doc = p->is_doc && dev->doc_open;
             bool was_doc_attempt = p->is_doc && !dev->doc_open;
+            sim_roles_clear(&p->roles);
             memset(p, 0, sizeof *p);
             if (was_doc) {
                 sim_device_doc_closed(dev);
@@ -485,6 +502,9 @@ s_handler(coap_resource_t *resource,
             }
             peer.has_peer = p->has_peer;
             peer.peer = p->peer;
+            peer.roles = p->roles.roles;
+            peer.n_roles = p->roles.n;
+            peer.asserted = &p->roles;
         }
     }
     size_t len = 0;
@@ -629,8 +649,8 @@ s_free_port(const sim_device_t *dev)
 static const char *const s_paths[] = {
         "oic/sec/doxm", "oic/sec/pstat",  "oic/sec/cred", "oic/sec/acl2", "oic/sec/sdi",
         "oic/res",      "oic/d",          "oic/p",        "a/light",      "light",
-        "temp",         "bridge/vodlist", /* 4.04 unless a Bridge */
-        "oic/sec/csr",  "oic/sec/crl"};   /* 4.04 without --certs */
+        "temp",         "bridge/vodlist",                   /* 4.04 unless a Bridge */
+        "oic/sec/csr",  "oic/sec/crl",    "oic/sec/roles"}; /* 4.04 without --certs */
 
 /* libcoap's loopback endpoint for the JW DOC's CoAP, and an
  * epoll of libcoap's fd and the relay's sockets (sim_coap_fd) (D53). */
@@ -742,7 +762,7 @@ s_open_ctx(sim_device_t *dev)
         coap_free_context(ctx);
         return CMN_EIO;
     }
-    memset(net->peers, 0, sizeof net->peers);
+    s_clear_peers(net);
     net->ctx = ctx;
     return CMN_OK;
 }
@@ -789,6 +809,7 @@ sim_coap_stop(sim_device_t *dev)
     if (net->ctx) {
         coap_free_context(net->ctx);
     }
+    s_clear_peers(net);
     if (net->ep >= 0) {
         (void) close(net->ep);
     }

@@ -30,6 +30,15 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             "unicast bind addresses, comma list, IPv4 and/or IPv6 (fe80::1%veth0)"),
         OPT("iface", CMN_CFG_STR, iface, "lo", 0, 1, 0, "interfaces for multicast, comma list"),
+        OPT("mcast-bind",
+            CMN_CFG_BOOL,
+            mcast_bind,
+            "false",
+            0,
+            1,
+            0,
+            "receive multicast only from --iface (one interface; SO_BINDTODEVICE): a device "
+            "network of its own when several share a network namespace"),
         OPT("scope",
             CMN_CFG_STR,
             scope,
@@ -160,5 +169,15 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             "bind new random coap/coaps ports at every start, as IoTivity-Lite does "
             "(default: the ports stored at the first start)"),
+        OPT("mfg-cn-fixed",
+            CMN_CFG_BOOL,
+            mfg_cn_fixed,
+            "false",
+            0,
+            1,
+            0,
+            "manufacturer certificates (oxm 2) as a stock device's: the CN names a uuid drawn "
+            "when the certificate is made, never the deviceuuid, kept through resets "
+            "(default: the CN follows the deviceuuid, reissued after a reset)"),
 };
 const size_t SIM_CONFIG_OPT_COUNT = sizeof SIM_CONFIG_OPTS / sizeof SIM_CONFIG_OPTS[0];

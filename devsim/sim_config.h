@@ -12,6 +12,7 @@ typedef struct {
     char *dir;            /* one sub-folder per device */
     char *address;        /* unicast bind addresses, comma list */
     char *iface;          /* multicast interfaces, comma list */
+    bool mcast_bind;      /* multicast received only on iface (one; SO_BINDTODEVICE) */
     char *scope;          /* multicast scopes joined, comma list */
     bool mcast;           /* answer multicast discovery */
     char *oxms;           /* comma list of offered OTMs */
@@ -24,6 +25,7 @@ typedef struct {
     bool fsync;           /* fsync state files (power-loss durability) */
     bool rdp_legacy_hint; /* Random PIN: PSK identity hint = UUID only */
     bool new_ports;       /* bind new random ports at every start, as [IL] does */
+    bool mfg_cn_fixed;    /* manufacturer certificates as a stock device's: fixed CN */
     int bridge_vods;      /* device 0 is a Bridge with this many VODs (extra devices) */
     char *rt;             /* application resource types served, comma list */
     char *icv;            /* /oic/d icv of every device */

@@ -202,40 +202,111 @@ s_add_anchors(X509_STORE *store, const cmn_creds_t *creds)
     return n;
 }
 
-bool
-sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
+/* Verifies chain (leaf first) against the trust anchors of in (may be NULL) and dev,
+ * and dev's CRL when is_crl and it holds one, then the leaf's OCF end-entity profile.
+ * NULL, or the reason (reason is its buffer, reason_len bytes). */
+static const char *
+s_verify_chain(const sim_device_t *dev,
+               const cmn_creds_t *in,
+               STACK_OF(X509) * chain,
+               bool is_crl,
+               char *reason,
+               size_t reason_len)
 {
-    if (c->credtype != CMN_CREDTYPE_CERT || strcmp(c->credusage, "oic.sec.cred.cert") != 0) {
-        return true;
-    }
     const char *why = NULL;
-    char reason[200] = "";
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    STACK_OF(X509) *chain = cmn_cert_parse_pem(c->pub_data, c->pub_len);
     STACK_OF(X509) *mid = chain ? sk_X509_dup(chain) : NULL;
     X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
-    EVP_PKEY *key = NULL;
     if (store == NULL || ctx == NULL || leaf == NULL || mid == NULL) {
         why = "no PEM certificate in publicdata";
     } else if (s_add_anchors(store, in) + s_add_anchors(store, &dev->creds) == 0) {
         why = "no trust anchor for it";
-    } else if (X509_STORE_CTX_init(ctx, store, leaf, mid) != 1 || X509_verify_cert(ctx) != 1) {
-        why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
-    } else if (cmn_cert_check_end_entity(leaf, NULL, reason, sizeof reason) != CMN_OK) {
+    } else {
+        if (is_crl && sim_crl_add_to_store(dev, store)) {
+            (void) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+        }
+        if (X509_STORE_CTX_init(ctx, store, leaf, mid) != 1 || X509_verify_cert(ctx) != 1) {
+            why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+        } else if (cmn_cert_check_end_entity(leaf, NULL, reason, reason_len) != CMN_OK) {
+            why = reason;
+        }
+    }
+    ERR_clear_error();
+    sk_X509_free(mid);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return why;
+}
+
+bool
+sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c)
+{
+    bool is_role = strcmp(c->credusage, CMN_CRED_USAGE_ROLECERT) == 0;
+    if (c->credtype != CMN_CREDTYPE_CERT ||
+        (strcmp(c->credusage, "oic.sec.cred.cert") != 0 && !is_role)) {
+        return true;
+    }
+    char reason[200] = "";
+    char role[64], authority[64];
+    STACK_OF(X509) *chain = cmn_cert_parse_pem(c->pub_data, c->pub_len);
+    X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
+    EVP_PKEY *key = NULL;
+    const char *why = s_verify_chain(dev, in, chain, false, reason, sizeof reason);
+    if (why == NULL && is_role &&
+        cmn_cert_role(leaf, role, authority, reason, sizeof reason) != CMN_OK) {
         why = reason;
-    } else if ((key = s_cert_key(dev, c)) == NULL || X509_check_private_key(leaf, key) != 1) {
+    } else if (why == NULL && !is_role &&
+               ((key = s_cert_key(dev, c)) == NULL || X509_check_private_key(leaf, key) != 1)) {
         why = "its key is neither the device's nor the one sent with it";
     }
     ERR_clear_error();
     EVP_PKEY_free(key);
-    sk_X509_free(mid);
     sk_X509_pop_free(chain, X509_free);
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
     if (why) {
-        cmn_log_notice("SIM-CERT-REFUSED", "dev=%d identity certificate refused: %s", dev->idx,
-                       why);
+        cmn_log_notice("SIM-CERT-REFUSED", "dev=%d %s certificate refused: %s", dev->idx,
+                       is_role ? "role" : "identity", why);
     }
     return why == NULL;
+}
+
+bool
+sim_role_verify(const sim_device_t *dev,
+                const uint8_t *pem,
+                size_t len,
+                const void *peer_cert,
+                sim_role_t *ret,
+                char *why,
+                size_t why_len)
+{
+    char reason[200] = "";
+    sim_role_t r;
+    STACK_OF(X509) *chain = cmn_cert_parse_pem(pem, len);
+    X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
+    const char *bad = s_verify_chain(dev, NULL, chain, true, reason, sizeof reason);
+    if (bad == NULL && cmn_cert_role(leaf, r.role, r.authority, reason, sizeof reason) != CMN_OK) {
+        bad = reason;
+    } else if (bad == NULL && peer_cert == NULL) {
+        bad = "the session has no peer certificate: a role certificate is asserted over a "
+              "certificate session";
+    } else if (bad == NULL && EVP_PKEY_eq(X509_get0_pubkey(leaf),
+                                          X509_get0_pubkey((const X509 *) peer_cert)) != 1) {
+        bad = "its public key is not the key of the peer's certificate";
+    }
+    if (bad == NULL && r.authority[0] == '\0') {
+        /* no OU: the issuer is the authority (OCF-NOTES 6.6) */
+        X509_NAME *issuer = X509_get_issuer_name(leaf);
+        if (X509_NAME_get_text_by_NID(issuer, NID_commonName, r.authority, sizeof r.authority) <
+            0) {
+            r.authority[0] = '\0';
+        }
+    }
+    ERR_clear_error();
+    sk_X509_pop_free(chain, X509_free);
+    if (bad) {
+        (void) snprintf(why, why_len, "%s", bad);
+        return false;
+    }
+    *ret = r;
+    return true;
 }

@@ -23,9 +23,26 @@ int sim_svr_get_csr(const sim_device_t *dev, uint8_t **ret, size_t *len);
 /* A POSTed credtype-8 oic.sec.cred.cert entry (c) must be usable (OCF-NOTES 3.3): its
  * publicdata chain (PEM, leaf first) verifies against a trust anchor of the same POST
  * (in) or already stored on dev, its leaf has the OCF end-entity profile, and its key
- * is the device's own (csr-key.pem) or the privatedata given with it. false with a
+ * is the device's own (csr-key.pem) or the privatedata given with it. An
+ * oic.sec.cred.rolecert entry: the same chain and profile checks, and a role in the
+ * leaf (cmn_cert_role). false with a
  * reason logged otherwise: the POST is refused (4.00) and changes nothing. */
 bool sim_cert_check_posted(const sim_device_t *dev, const cmn_creds_t *in, const cmn_cred_t *c);
+
+/* An asserted role certificate (/oic/sec/roles): the chain (PEM, leaf first) verifies
+ * against the device's trust anchors (oic.sec.cred.trustca) and, when it holds one,
+ * its CRL (a revoked certificate is refused); the leaf has the OCF end-entity profile
+ * and a role (cmn_cert_role); its public key is the one of peer_cert, the certificate
+ * the peer authenticated its DTLS session with (an X509 *; NULL: a session without a
+ * certificate, refused). The role into *ret (no OU: the issuer's CN is the authority,
+ * OCF-NOTES 6.6). false with the reason in why otherwise. */
+bool sim_role_verify(const sim_device_t *dev,
+                     const uint8_t *pem,
+                     size_t len,
+                     const void *peer_cert,
+                     sim_role_t *ret,
+                     char *why,
+                     size_t why_len);
 
 /* The device's identity certificate on a post-transfer DTLS server session (docs/cms.md):
  * when dev holds a credtype-8 oic.sec.cred.cert (its chain) with its key (privatedata

@@ -417,6 +417,8 @@ sim_device_handle(sim_device_t *dev,
         code = is_get               ? sim_svr_get_crl(dev, ret_body, ret_len)
                : method == SIM_POST ? sim_svr_post_crl(dev, payload, len)
                                     : SIM_CODE_BAD_METHOD;
+    } else if (strcmp(path, "/oic/sec/roles") == 0) {
+        code = sim_svr_roles(dev, peer, method, query, payload, len, ret_body, ret_len);
     } else if (strcmp(path, "/oic/sec/acl2") == 0) {
         code = is_get ? (err = cmn_acl_encode(&dev->acl, ret_body, ret_len), SIM_CODE_CONTENT)
                : method == SIM_POST   ? sim_svr_post_acl2(dev, payload, len)
@@ -459,6 +461,7 @@ sim_device_handle(sim_device_t *dev,
         }
         code = is_get ? SIM_CODE_CONTENT : SIM_CODE_CHANGED;
     }
-    *ret_changed = !is_get && code >= 200 && code < 300;
+    /* the roles are the session's, not the device's state */
+    *ret_changed = !is_get && code >= 200 && code < 300 && strcmp(path, "/oic/sec/roles") != 0;
     return code;
 }

@@ -32,6 +32,19 @@ typedef struct {
     char authority[64]; /* "" when none */
 } sim_role_t;
 
+/* The roles one DTLS peer asserted (POST /oic/sec/roles): kept with its session and
+ * gone with it ([IL]: role entries are bound to the (D)TLS peer session, OCF-NOTES 3.7). */
+#define SIM_MAX_ROLES 4
+typedef struct {
+    sim_role_t roles[SIM_MAX_ROLES]; /* what the ACL evaluator sees (peer->roles) */
+    int64_t credids[SIM_MAX_ROLES];  /* the entry's credid (assigned by the device) */
+    char *pems[SIM_MAX_ROLES];       /* its role certificate chain (PEM, malloc'd) */
+    size_t n;
+} sim_roles_t;
+
+/* Frees the certificates of roles and empties it. */
+void sim_roles_clear(sim_roles_t *roles);
+
 /* Who is asking. */
 typedef struct {
     bool is_secure;          /* over DTLS */
@@ -41,7 +54,8 @@ typedef struct {
     void *ssl;               /* SSL * of the session (owner-PSK derivation), NULL for coap:// */
     const sim_role_t *roles; /* roles asserted by the peer (borrowed), n_roles of them */
     size_t n_roles;
-    const void *ff00; /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
+    sim_roles_t *asserted; /* its session's roles (/oic/sec/roles writes them), NULL = none */
+    const void *ff00;      /* cmn_ff00_t * of a Just Works DOC over 0xFF00 (then ssl is NULL) */
 } sim_peer_t;
 
 /* Application resources (--rt): bits of sim_device_t.app_rts. */
@@ -68,6 +82,7 @@ typedef struct sim_device {
     char pin[CMN_RDP_PIN_LEN + 1];   /* that PIN (never persisted) */
     bool is_legacy_hint;             /* Random PIN: hint = UUID only (older releases) */
     int mfg_kind;                    /* certificate OTM: sim_mfg_kind_t of its leaf */
+    bool is_mfg_cn_fixed;            /* its CN names a uuid of its own (--mfg-cn-fixed) */
     const struct sim_mfg_ca *mfg_ca; /* certificate OTM: the CA that issues it (borrowed) */
     uint64_t reset_at_ms;            /* monotonic time of a pending reset, 0 = none */
     int reset_delay_ms;              /* delay after a dos.s=0 request */

@@ -45,11 +45,21 @@ static const struct {
                 {"realm", "ff03::158"},
                 {"site", "ff05::158"}};
 
+/* The listening socket of a family; bound_iface (or NULL): only datagrams that
+ * arrive on it. */
 static int
-s_open(int family)
+s_open(int family, const char *bound_iface)
 {
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
+    if (fd >= 0 && bound_iface &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bound_iface, (socklen_t) strlen(bound_iface)) !=
+                0) {
+        cmn_log_err("SIM-MCAST", "cannot bind the multicast socket to \"%s\": %s", bound_iface,
+                    strerror(errno));
+        (void) close(fd);
+        return -1;
+    }
     struct sockaddr_in sa4 = {.sin_family = AF_INET, .sin_port = htons(5683)};
     struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(5683)};
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
@@ -95,8 +105,17 @@ s_join(int fd, const char *group, const char *iface)
 }
 
 sim_mcast_t *
-sim_mcast_new(const char *ifaces, const char *scopes, bool has_v4, bool has_v6, int jitter_ms)
+sim_mcast_new(const char *ifaces,
+              const char *scopes,
+              bool has_v4,
+              bool has_v6,
+              bool is_bound,
+              int jitter_ms)
 {
+    if (is_bound && strchr(ifaces, ',') != NULL) {
+        cmn_log_err("SIM-MCAST", "--mcast-bind needs one --iface, not \"%s\"", ifaces);
+        return NULL;
+    }
     sim_mcast_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         return NULL;
@@ -122,7 +141,7 @@ sim_mcast_new(const char *ifaces, const char *scopes, bool has_v4, bool has_v6, 
         int *fd = v6 ? &self->fd6 : &self->fd4;
         /* A family without a unicast address could not answer: not joined. */
         if ((v6 ? has_v6 : has_v4) && *fd < 0) {
-            *fd = s_open(v6 ? AF_INET6 : AF_INET);
+            *fd = s_open(v6 ? AF_INET6 : AF_INET, is_bound ? ifaces : NULL);
         }
         for (const char *i = ifaces; *fd >= 0 && *i;) {
             size_t il = strcspn(i, ",");

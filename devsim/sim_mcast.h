@@ -11,10 +11,16 @@ typedef struct sim_mcast sim_mcast_t;
 
 /* Binds UDP 5683 and joins the groups of scopes (comma list of link, realm, site,
  * ipv4) on each of ifaces (comma list), for the families the devices have unicast
- * addresses in (has_v4, has_v6): a device answers from its own unicast address. NULL
+ * addresses in (has_v4, has_v6): a device answers from its own unicast address.
+ * is_bound: ifaces is one interface and only what arrives on it is received (several
+ * device networks in one network namespace: tests/integration/gateways_test.c). NULL
  * if no group could be joined or a scope is unknown, with the reason logged. */
-sim_mcast_t *
-sim_mcast_new(const char *ifaces, const char *scopes, bool has_v4, bool has_v6, int jitter_ms);
+sim_mcast_t *sim_mcast_new(const char *ifaces,
+                           const char *scopes,
+                           bool has_v4,
+                           bool has_v6,
+                           bool is_bound,
+                           int jitter_ms);
 void sim_mcast_destroy(sim_mcast_t **self_p);
 /* File descriptors to poll (IPv4, then IPv6 or -1). */
 int sim_mcast_fd(const sim_mcast_t *self, int which);

@@ -51,6 +51,22 @@ cmn_err_t sim_svr_get_vodlist(const sim_device_t *dev, uint8_t **ret, size_t *le
 int sim_svr_get_crl(const sim_device_t *dev, uint8_t **ret, size_t *len);
 int sim_svr_post_crl(sim_device_t *dev, const uint8_t *p, size_t len);
 
+/* /oic/sec/roles (sim_svr_roles.c, OCF-NOTES 3.7), served with --certs, to any secured
+ * peer: the roles are those of the asking session (peer->asserted). POST {"roles":
+ * [entries]} asserts role certificates: each is verified (sim_role_verify) and
+ * kept (an identical one again is not added; the device assigns the credid), 2.04;
+ * any refused entry refuses the POST (4.00, nothing kept, SIM-ROLE-REFUSED with the
+ * reason). GET lists the session's entries; DELETE ?credid=N removes one (4.04 if
+ * unknown), no query every one (2.02). */
+int sim_svr_roles(const sim_device_t *dev,
+                  const sim_peer_t *peer,
+                  sim_method_t method,
+                  const char *query,
+                  const uint8_t *p,
+                  size_t len,
+                  uint8_t **ret,
+                  size_t *ret_len);
+
 /* What dev knows about the resource at path (sim_acl.h); false if dev does not serve it. */
 bool sim_device_res_info(const sim_device_t *dev, const char *path, sim_res_info_t *ret);
 

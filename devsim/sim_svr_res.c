@@ -72,6 +72,7 @@ static const struct {
         {"/oic/sec/sdi", "oic.r.sdi", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
         {"/oic/sec/csr", "oic.r.csr", {"oic.if.r", "oic.if.baseline"}, true, true, true, 0},
         {"/oic/sec/crl", "oic.r.crl", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
+        {"/oic/sec/roles", "oic.r.roles", {"oic.if.rw", "oic.if.baseline"}, true, true, true, 0},
         {"/a/light", "oic.r.switch.binary", {"oic.if.a", "oic.if.baseline"}, true, false, false, 0},
         {"/light",
          "oic.r.switch.binary",
@@ -99,7 +100,8 @@ s_serves(const sim_device_t *dev, size_t i)
     if (strcmp(s_links[i].href, "/oic/sec/csr") == 0) {
         return dev->has_csr; /* --certs (docs/cms.md) */
     }
-    if (strcmp(s_links[i].href, "/oic/sec/crl") == 0) {
+    if (strcmp(s_links[i].href, "/oic/sec/crl") == 0 ||
+        strcmp(s_links[i].href, "/oic/sec/roles") == 0) {
         return dev->has_certs;
     }
     return s_links[i].app == 0 || (dev->app_rts & s_links[i].app) != 0;

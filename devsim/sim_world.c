@@ -200,6 +200,7 @@ sim_world_new(const sim_config_t *cfg)
         d->reset_delay_ms = cfg->reset_delay_ms;
         d->doc_idle_ms = cfg->doc_idle_ms;
         d->is_legacy_hint = cfg->rdp_legacy_hint;
+        d->is_mfg_cn_fixed = cfg->mfg_cn_fixed;
         (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
         (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
         int cmp = 0;
@@ -262,7 +263,8 @@ sim_world_new(const sim_config_t *cfg)
             has_v6 = has_v6 || v6;
             has_v4 = has_v4 || !v6;
         }
-        self->mcast = sim_mcast_new(cfg->iface, cfg->scope, has_v4, has_v6, cfg->mcast_jitter_ms);
+        self->mcast = sim_mcast_new(cfg->iface, cfg->scope, has_v4, has_v6, cfg->mcast_bind,
+                                    cfg->mcast_jitter_ms);
         if (self->mcast == NULL) {
             goto fail;
         }

@@ -46,7 +46,7 @@ struct dots_bridge {
     dots_store_t *store;
     const dots_identity_t *id;
     dots_engine_t *engine;
-    cmn_calls_t *gw;
+    cmn_gws_t *gws;   /* the gateways: a device's requests go to its own */
     cmn_jobs_t *jobs; /* s_job_t */
 };
 
@@ -99,7 +99,7 @@ s_get(s_job_t *job, const dots_dev_t *dev, const char *path, bool secure)
     const dots_devreq_t r = {OBT__GW__METHOD__METHOD_GET, path, secure, NULL, 0};
     char why[200];
     cmn_err_t err =
-            dots_devreq_send(b->gw, b->store, b->id->uuid, dev, &r,
+            dots_devreq_send(b->gws, b->store, b->id->uuid, dev, &r,
                              (uint32_t) b->cfg->step_timeout_ms, s_on_coap, ctx, why, sizeof why);
     if (err != CMN_OK) {
         (void) snprintf(job->why, sizeof job->why, "%s: %s", path, why);
@@ -495,7 +495,7 @@ dots_bridge_new(const dots_config_t *cfg,
                 dots_store_t *store,
                 const dots_identity_t *id,
                 dots_engine_t *engine,
-                cmn_calls_t *gw)
+                cmn_gws_t *gws)
 {
     dots_bridge_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
@@ -505,7 +505,7 @@ dots_bridge_new(const dots_config_t *cfg,
     self->store = store;
     self->id = id;
     self->engine = engine;
-    self->gw = gw;
+    self->gws = gws;
     self->jobs = cmn_jobs_new();
     if (self->jobs == NULL) {
         free(self);

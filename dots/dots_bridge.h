@@ -51,7 +51,7 @@ dots_bridge_t *dots_bridge_new(const dots_config_t *cfg,
                                dots_store_t *store,
                                const dots_identity_t *id,
                                dots_engine_t *engine,
-                               cmn_calls_t *gw);
+                               cmn_gws_t *gws);
 void dots_bridge_destroy(dots_bridge_t **self_p);
 
 /* Starts the jobs of records in a pending state (at most one step in flight each). */

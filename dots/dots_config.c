@@ -49,7 +49,8 @@ const cmn_cfg_opt_t DOTS_CONFIG_OPTS[] = {
             0,
             1,
             0,
-            "obt-gateway endpoint"),
+            "obt-gateway endpoint, or one gateway per device network: NAME=ENDPOINT,... "
+            "(discovery asks every one; a device's requests go to the one that found it)"),
         OPT("cms", CMN_CFG_STR, cms, "tcp://127.0.0.1:7402", 0, 1, 0, "obt-cms endpoint"),
         OPT("ams", CMN_CFG_STR, ams, "tcp://127.0.0.1:7403", 0, 1, 0, "obt-ams endpoint"),
         OPT("name", CMN_CFG_STR, name, "OBT DOTS", 0, 1, 0, "name in this service's /oic/d"),

@@ -8,7 +8,7 @@
 #include "obt/gateway.pb-c.h"
 
 cmn_err_t
-dots_devreq_send(cmn_calls_t *gw,
+dots_devreq_send(cmn_gws_t *gws,
                  dots_store_t *store,
                  const char *caller_uuid,
                  const dots_dev_t *dev,
@@ -22,6 +22,11 @@ dots_devreq_send(cmn_calls_t *gw,
     const char *ep = dots_dev_ep(dev, r->secure);
     dots_secret_t sec = {0};
     cmn_uuid_t me;
+    cmn_gw_t *gw = cmn_gws_find(gws, dev->gateway);
+    if (gw == NULL) {
+        (void) snprintf(why, why_len, "its gateway \"%s\" is not in --gateway", dev->gateway);
+        return CMN_ENOTFOUND;
+    }
     if (ep == NULL) {
         (void) snprintf(why, why_len, "device has no %s endpoint",
                         r->secure ? "coaps://" : "coap://");
@@ -52,7 +57,7 @@ dots_devreq_send(cmn_calls_t *gw,
     req.body_case = OBT__GW__REQUEST__BODY_COAP;
     req.coap = &c;
     req.corr_id = cmn_bus_next_corr_id();
-    cmn_err_t err = cmn_calls_send(gw, &req.base, req.corr_id, timeout_ms + 500, fn, arg);
+    cmn_err_t err = cmn_calls_send(gw->calls, &req.base, req.corr_id, timeout_ms + 500, fn, arg);
     OPENSSL_cleanse(&sec, sizeof sec);
     if (err != CMN_OK) {
         (void) snprintf(why, why_len, "cannot send: %s", cmn_strerror(err));

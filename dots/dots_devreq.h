@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cmn_bus.h"
+#include "cmn_gws.h"
 #include "dots_store.h"
 
 /* What to send (borrowed). method is an Obt__Gw__Method; payload is CBOR or NULL. */
@@ -20,13 +21,13 @@ typedef struct {
     size_t len;
 } dots_devreq_t;
 
-/* Sends r to dev's first coaps:// (secure) or coap:// endpoint as caller_uuid, with a
- * CoAP timeout of timeout_ms (the call's own is 500 ms longer). On CMN_OK fn(arg, ...)
- * is called exactly once with the packed gateway Reply (cmn_call_fn). Otherwise nothing
- * was sent, fn is never called, and the reason is in why: CMN_ENOTFOUND (no such
- * endpoint, no owner credential stored), or cmn_calls_send's error. The PSK is wiped
- * from memory before this returns. */
-cmn_err_t dots_devreq_send(cmn_calls_t *gw,
+/* Sends r, through dev's gateway (dev->gateway among gws), to dev's first coaps:// (secure) or
+ * coap:// endpoint as caller_uuid, with a CoAP timeout of timeout_ms (the call's own is 500 ms
+ * longer). On CMN_OK fn(arg, ...) is called exactly once with the packed gateway Reply
+ * (cmn_call_fn). Otherwise nothing was sent, fn is never called, and the reason is in why:
+ * CMN_ENOTFOUND (no such endpoint, no owner credential stored, a gateway not in --gateway), or
+ * cmn_calls_send's error. The PSK is wiped from memory before this returns. */
+cmn_err_t dots_devreq_send(cmn_gws_t *gws,
                            dots_store_t *store,
                            const char *caller_uuid,
                            const dots_dev_t *dev,

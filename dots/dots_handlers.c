@@ -105,7 +105,10 @@ s_device(const dots_dev_t *r,
     d->seq = r->event_seq;
     d->claimed_by = r->claimed_by;
     d->superseded_by = CMN_PB_STR(r->superseded_by);
+    d->mfg_cert_cn = CMN_PB_STR(r->mfg_cert_cn);
+    d->mfg_cert_sha256 = CMN_PB_STR(r->mfg_cert_sha256);
     d->recover_attempts = r->recover_attempts;
+    d->gateway = CMN_PB_STR(r->gateway); /* "" = the first --gateway (one gateway only) */
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -133,6 +136,10 @@ s_on_health(dots_service_t *self,
     h.in_flight = (uint32_t) dots_engine_in_flight(self->engine);
     h.d_endpoint = CMN_PB_STR(dots_engine_d_endpoint(self->engine));
     h.requests = self->requests;
+    static Obt__GatewayState states[CMN_GWS_MAX];
+    static Obt__GatewayState *ptrs[CMN_GWS_MAX];
+    static char texts[CMN_GWS_MAX][64];
+    cmn_gws_health(self->gws, &h, states, ptrs, texts);
     reply->body_case = OBT__DOTS__REPLY__BODY_HEALTH;
     reply->health = &h;
     return CMN_OK;

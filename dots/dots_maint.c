@@ -56,7 +56,8 @@ struct dots_maint {
     dots_store_t *store;
     const dots_identity_t *id;
     dots_engine_t *engine;
-    cmn_calls_t *gw, *cms, *ams;
+    cmn_gws_t *gws; /* the gateways: a device's requests go to its own */
+    cmn_calls_t *cms, *ams;
     cmn_jobs_t *jobs; /* s_job_t */
 };
 
@@ -119,9 +120,12 @@ s_call(s_job_t *job, cmn_calls_t *to, ProtobufCMessage *req, uint64_t corr, uint
 /* Our session to the device may be stale (device restarted, DOTS crashed mid-way):
  * each job starts on a fresh one. Requests on one link are handled in order. */
 static void
-s_close_session(s_job_t *job, const char *ep)
+s_close_session(s_job_t *job, const dots_dev_t *dev, const char *ep)
 {
-    (void) cmn_gw_close_session(job->m->gw, ep, 5000);
+    cmn_gw_t *gw = cmn_gws_find(job->m->gws, dev->gateway);
+    if (gw) {
+        (void) cmn_gw_close_session(gw->calls, ep, 5000);
+    }
 }
 
 /* One CoAP request to the device: over the owner-PSK session, or plain coap:// for
@@ -141,7 +145,7 @@ s_device_request(s_job_t *job,
         return CMN_ENOMEM;
     }
     const dots_devreq_t r = {method, path, secure, payload, len};
-    cmn_err_t err = dots_devreq_send(m->gw, m->store, m->id->uuid, dev, &r,
+    cmn_err_t err = dots_devreq_send(m->gws, m->store, m->id->uuid, dev, &r,
                                      (uint32_t) m->cfg->step_timeout_ms, s_on_reply, c, job->why,
                                      sizeof job->why);
     if (err != CMN_OK) {
@@ -281,7 +285,7 @@ a_begin(void *ctx, int *ret_event)
         dev->maint_error[0] = '\0';
     }
     if (ep) {
-        s_close_session(job, ep);
+        s_close_session(job, dev, ep);
     }
     return CMN_OK;
 }
@@ -331,7 +335,7 @@ a_delete(void *ctx, int *ret_event)
     dots_dev_t *dev = s_dev(job);
     const char *ep = dev ? dots_dev_ep(dev, true) : NULL;
     if (ep) {
-        s_close_session(job, ep);
+        s_close_session(job, dev, ep);
     }
     cmn_err_t err = dots_store_del(job->m->store, job->head.uuid);
     if (err != CMN_OK) {
@@ -614,7 +618,7 @@ dots_maint_new(const dots_config_t *cfg,
                dots_store_t *store,
                const dots_identity_t *id,
                dots_engine_t *engine,
-               cmn_calls_t *gw,
+               cmn_gws_t *gws,
                cmn_calls_t *cms,
                cmn_calls_t *ams)
 {
@@ -626,7 +630,7 @@ dots_maint_new(const dots_config_t *cfg,
     self->store = store;
     self->id = id;
     self->engine = engine;
-    self->gw = gw;
+    self->gws = gws;
     self->cms = cms;
     self->ams = ams;
     self->jobs = cmn_jobs_new();

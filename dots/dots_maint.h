@@ -64,7 +64,7 @@ dots_maint_t *dots_maint_new(const dots_config_t *cfg,
                              dots_store_t *store,
                              const dots_identity_t *id,
                              dots_engine_t *engine,
-                             cmn_calls_t *gw,
+                             cmn_gws_t *gws,
                              cmn_calls_t *cms,
                              cmn_calls_t *ams);
 void dots_maint_destroy(dots_maint_t **self_p);

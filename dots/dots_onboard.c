@@ -533,6 +533,12 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (state == JOB_DOC_OM && cr->cipher) {
         (void) snprintf(job->dev.cipher, sizeof job->dev.cipher, "%s", cr->cipher);
     }
+    if (state == JOB_DOC_OM &&
+        dots_dev_set_mfg_cert(&job->dev, cr->peer_cert_cn, cr->peer_cert_sha256) != CMN_OK) {
+        s_fail(job, "gateway described the manufacturer certificate wrongly (CN of up to 64 "
+                    "printable bytes and a 64-digit hex SHA-256 expected)");
+        goto out;
+    }
     if (state == JOB_SET_OXMSEL) {
         const dots_otm_t *otm = dots_otm_by_oxm(job->dev.oxmsel);
         if (otm && otm->needs_pin) {
@@ -641,7 +647,7 @@ dots_engine_new(const dots_config_t *cfg,
                 dots_store_t *store,
                 const dots_identity_t *id,
                 dots_events_t *events,
-                cmn_calls_t *gw,
+                cmn_gws_t *gws,
                 cmn_calls_t *cms,
                 cmn_calls_t *ams)
 {
@@ -653,7 +659,7 @@ dots_engine_new(const dots_config_t *cfg,
     self->store = store;
     self->events = events;
     self->id = *id;
-    self->gw = gw;
+    self->gws = gws;
     self->cms = cms;
     self->ams = ams;
     char why[160];
@@ -729,6 +735,19 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
  * device, queued again from GET_DOXM if nothing lasting was done. A device whose DOC
  * died resets itself (new uuid): its job then fails at GET_DOXM with "rediscover", and
  * the next discovery finds the device. */
+/* True if the job's gateway answers (why: the reason otherwise). */
+static bool
+s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
+{
+    cmn_gws_t *gws = job->eng->gws;
+    cmn_gw_t *gw = cmn_gws_find(gws, job->dev.gateway);
+    if (gw == NULL) {
+        (void) snprintf(why, why_len, "waiting for gateway %s: not in --gateway", job->dev.gateway);
+        return false;
+    }
+    return cmn_gws_ready(gws, gw, why, why_len);
+}
+
 static void
 s_retry_gw_failures(dots_engine_t *self)
 {
@@ -737,10 +756,15 @@ s_retry_gw_failures(dots_engine_t *self)
     }
     self->has_gw_failures = false;
     size_t resumed = 0, queued = 0;
+    char why[200];
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         int step = job->dev.step;
         if (job->dev.state != JOB_FAILED || !job->is_gw_failure || job->gw_retries >= 2) {
+            continue;
+        }
+        if (!s_job_gw_ready(job, why, sizeof why)) {
+            self->has_gw_failures = true; /* its own gateway is still away: later */
             continue;
         }
         job->is_gw_failure = false;
@@ -772,43 +796,71 @@ s_would_start(const dots_job_t *job)
     return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin;
 }
 
-/* A peer is missing: each job that would start says so in its record (the operator's
+/* A job that would start waits for a peer: it says so in its record (the operator's
  * `obtctl devices`) and once in the log; the text follows the reason. */
+static void
+s_mark_job_waiting(dots_job_t *job, const char *why)
+{
+    job->eng->has_waiting = true;
+    if (job->is_waiting && strcmp(job->dev.error, why) == 0) {
+        return;
+    }
+    if (!job->is_waiting) {
+        cmn_log_notice("DOTS-WAIT", "dev=%s %s", job->dev.uuid, why);
+    }
+    job->is_waiting = true;
+    if (strcmp(job->dev.error, why) == 0) {
+        return; /* a restart found it so: nothing new to store */
+    }
+    job->dev.step = job->dev.state;
+    (void) snprintf(job->dev.error, sizeof job->dev.error, "%s", why);
+    (void) s_store(job, false);
+}
+
+/* CMS or AMS is missing: every job that would start waits. */
 static void
 s_mark_waiting(dots_engine_t *self, const char *why)
 {
     for (size_t i = 0; i < self->n_jobs; i++) {
-        dots_job_t *job = self->jobs[i];
-        if (!s_would_start(job) || strcmp(job->dev.error, why) == 0) {
-            continue;
+        if (s_would_start(self->jobs[i])) {
+            s_mark_job_waiting(self->jobs[i], why);
         }
-        if (!job->is_waiting) {
-            cmn_log_notice("DOTS-WAIT", "dev=%s %s", job->dev.uuid, why);
-        }
-        job->is_waiting = true;
-        self->has_waiting = true;
-        job->dev.step = job->dev.state;
-        (void) snprintf(job->dev.error, sizeof job->dev.error, "%s", why);
-        (void) s_store(job, false);
     }
 }
 
-/* Every peer is ready again: the waiting jobs lose their reason and go on. */
+/* CMS and AMS are ready: a job that would start waits only for its own gateway (the
+ * others go on, their reason cleared); the jobs of a gateway that answers again lose
+ * their reason and go on. */
 static void
-s_end_waiting(dots_engine_t *self)
+s_update_waiting(dots_engine_t *self)
 {
+    bool is_every_gw_up = true;
+    for (size_t g = 0; g < cmn_gws_count(self->gws); g++) {
+        is_every_gw_up &= cmn_live_is_up(&cmn_gws_at(self->gws, g)->live);
+    }
+    if (is_every_gw_up && !self->has_waiting) {
+        return; /* the common case: no pass over every job at every tick */
+    }
     size_t n = 0;
+    char why[200];
+    bool was_waiting = self->has_waiting;
+    self->has_waiting = false;
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
-        if (job->is_waiting) {
+        bool is_ready = s_job_gw_ready(job, why, sizeof why);
+        if (!is_ready && s_would_start(job)) {
+            s_mark_job_waiting(job, why);
+        } else if (job->is_waiting) {
             job->is_waiting = false;
             job->dev.error[0] = '\0';
             (void) s_store(job, false);
             n++;
         }
     }
-    self->has_waiting = false;
-    cmn_log_notice("DOTS-PEERS-READY", "gateway, CMS and AMS ready: %zu waiting job(s) go on", n);
+    if (was_waiting && n > 0) {
+        cmn_log_notice("DOTS-PEERS-READY", "gateway, CMS and AMS ready: %zu waiting job(s) go on",
+                       n);
+    }
 }
 
 /* Clause 5.3.1 step 11: CMS's and AMS's rt are checked before any onboarding, and
@@ -821,9 +873,7 @@ s_peers_ready(dots_engine_t *self)
     uint64_t now = cmn_time_mono_ms();
     if (dots_peers_ready(self, why, sizeof why)) {
         self->not_ready_since_ms = 0;
-        if (self->has_waiting) {
-            s_end_waiting(self);
-        }
+        s_update_waiting(self);
         return true;
     }
     if (self->not_ready_since_ms == 0) {
@@ -847,6 +897,9 @@ dots_engine_tick(dots_engine_t *self)
     dots_recover_tick(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
+        if (job->is_waiting) {
+            continue; /* its gateway is away */
+        }
         if (job->needs_resume) {
             job->needs_resume = false;
             cmn_log_notice("DOTS-RESUME", "dev=%s resuming at %s", job->dev.uuid,
@@ -863,7 +916,7 @@ dots_engine_tick(dots_engine_t *self)
     }
     for (size_t i = 0; i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight;
          i++) {
-        if (self->jobs[i]->dev.state == JOB_QUEUED) {
+        if (self->jobs[i]->dev.state == JOB_QUEUED && !self->jobs[i]->is_waiting) {
             s_raise(self->jobs[i], EV_START);
         }
     }
@@ -871,11 +924,21 @@ dots_engine_tick(dots_engine_t *self)
 
 /* ------------------------------------------------------------------ operator API */
 
+/* A discovery asks every gateway at once; the replies merge once all have come. */
 typedef struct {
     dots_engine_t *eng;
     dots_discover_fn *fn;
     void *arg;
+    size_t n_pending;                     /* gateways that have not answered yet */
+    bool is_stopping;                     /* the engine went meanwhile */
+    Obt__Gw__Reply *replies[CMN_GWS_MAX]; /* each gateway's, NULL if it failed */
+    char errors[CMN_GWS_MAX][200];        /* why it failed ("" = it was not asked) */
 } s_disc_ctx_t;
+
+typedef struct {
+    s_disc_ctx_t *dc;
+    size_t i; /* the gateway's index */
+} s_disc_part_t;
 
 static dots_job_t *
 s_find(const dots_engine_t *self, const char *uuid)
@@ -910,54 +973,46 @@ s_set_conflict(dots_job_t *job, const Obt__Gw__DiscoveredDevice *g)
     cmn_log_warn("DOTS-DISC-CONFLICT", "dev=%s %s", job->dev.uuid, job->dev.error);
 }
 
-static void
-s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
-{
-    s_disc_ctx_t *dc = arg;
-    dots_engine_t *self = dc->eng;
-    if (!dots_call_returned(self)) {
-        dc->fn(dc->arg, CMN_EIO, "DOTS is stopping", NULL); /* the service answers the caller */
-        free(dc);
-        return;
-    }
+/* What one discovery's merge counts over all gateways' replies. */
+typedef struct {
     dots_discover_result_t res;
-    memset(&res, 0, sizeof res);
-    unsigned over_new = 0;   /* new devices past --discover-max-new */
-    unsigned not_stored = 0; /* devices whose record could not be written */
-    cmn_err_t store_err = CMN_OK;
-    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
-    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
-        r->body_case != OBT__GW__REPLY__BODY_DISCOVER) {
-        dc->fn(dc->arg, err != CMN_OK ? err : CMN_EIO,
-               r && r->error[0] ? r->error : "gateway did not answer the discovery", NULL);
-        goto out;
-    }
-    /* The discovery's records are one group of their own (what the pass wrote before
-     * goes first), committed before the answer: its outcome is the discovery's. */
-    (void) dots_store_flush(self->store);
-    char(*added)[37] = calloc(r->discover->n_devices + 1, sizeof *added);
-    if (added == NULL) {
-        dc->fn(dc->arg, CMN_ENOMEM, NULL, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < r->discover->n_devices; i++) {
-        const Obt__Gw__DiscoveredDevice *g = r->discover->devices[i];
+    unsigned over_new;   /* new devices past --discover-max-new */
+    unsigned not_stored; /* devices whose record could not be written */
+    cmn_err_t store_err;
+    char (*added)[37]; /* uuids of the records this discovery made */
+} s_merge_t;
+
+/* Merges one gateway's reply into the records: a device already reached through
+ * another gateway keeps its first path (docs/discovery.md "Conflicts"). */
+static void
+s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r, s_merge_t *m)
+{
+    const char *gw_name = cmn_gws_record_name(self->gws, gw);
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const Obt__Gw__DiscoveredDevice *g = r->devices[i];
         cmn_doxm_t doxm;
         if (cmn_doxm_decode(g->doxm.data, g->doxm.len, &doxm) != CMN_OK || doxm.owned) {
             continue;
         }
-        res.found++;
         dots_job_t *job = s_find(self, g->uuid);
+        cmn_gw_t *known_gw = job ? cmn_gws_find(self->gws, job->dev.gateway) : NULL;
+        if (job && known_gw && known_gw != gw) {
+            cmn_log_info("DOTS-DISC-PATH", "dev=%s also answers through gateway %s: kept on %s",
+                         g->uuid, gw->name, known_gw->name);
+            continue;
+        }
+        m->res.found++;
         bool is_new = job == NULL;
         if (job == NULL) {
-            if (res.added >= (unsigned) self->cfg->discover_max_new) {
-                over_new++;
+            if (m->res.added >= (unsigned) self->cfg->discover_max_new) {
+                m->over_new++;
                 continue;
             }
             dots_dev_t d;
             memset(&d, 0, sizeof d);
             (void) snprintf(d.uuid, sizeof d.uuid, "%s", g->uuid);
             (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", g->uuid);
+            (void) snprintf(d.gateway, sizeof d.gateway, "%s", gw_name);
             d.state = JOB_DISCOVERED;
             d.oxmsel = -1;
             d.discovered_ms = cmn_time_wall_ms();
@@ -965,13 +1020,16 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             if (job == NULL) {
                 continue;
             }
-            res.added++;
+            m->res.added++;
         } else if (job->is_running) {
             continue;
         }
+        if (known_gw == NULL) { /* a record of a gateway no longer listed: this one now */
+            (void) snprintf(job->dev.gateway, sizeof job->dev.gateway, "%s", gw_name);
+        }
         if (g->n_claims > 1) {
             s_set_conflict(job, g);
-            res.conflicts++;
+            m->res.conflicts++;
         } else if (!dots_disc_has_conflict(&job->dev)) {
             /* a conflict stays until the operator picks a claim */
             dots_disc_merge_eps(&job->dev, (const char *const *) g->eps, g->n_eps);
@@ -985,17 +1043,17 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         if (serr != CMN_OK) {
             /* the view never claims what is not stored: a record this discovery made
              * goes again (a known one keeps its job; only its new endpoints are lost) */
-            store_err = serr;
-            not_stored++;
+            m->store_err = serr;
+            m->not_stored++;
             if (is_new) {
                 dots_engine_remove(self, g->uuid);
-                res.added--;
+                m->res.added--;
             }
             continue;
         }
         bool is_taken_over = false;
         if (is_new) {
-            (void) snprintf(added[res.added - 1], sizeof added[0], "%s", g->uuid);
+            (void) snprintf(m->added[m->res.added - 1], sizeof m->added[0], "%s", g->uuid);
             is_taken_over = dots_recover_on_new(self, job);
         }
         if (!is_taken_over && self->cfg->auto_approve && job->dev.state == JOB_DISCOVERED &&
@@ -1003,50 +1061,133 @@ s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             s_raise(job, EV_APPROVE);
         }
     }
+}
+
+#define S_DISC_MAX_LIMITS 8 /* lines of limits one discovery reports */
+
+/* Every gateway has answered (or failed): the replies merge, in --gateway order. */
+static void
+s_on_all_discovered(s_disc_ctx_t *dc)
+{
+    dots_engine_t *self = dc->eng;
+    size_t n_gws = cmn_gws_count(self->gws);
+    size_t n_ok = 0, n_devices = 0, first_failed = n_gws;
+    for (size_t g = 0; g < n_gws; g++) {
+        if (dc->replies[g]) {
+            n_ok++;
+            n_devices += dc->replies[g]->discover->n_devices;
+        } else if (first_failed == n_gws) {
+            first_failed = g;
+        }
+    }
+    if (n_ok == 0) {
+        dc->fn(dc->arg, CMN_EIO, dc->errors[first_failed], NULL);
+        return;
+    }
+    s_merge_t m;
+    memset(&m, 0, sizeof m);
+    /* The discovery's records are one group of their own (what the pass wrote before
+     * goes first), committed before the answer: its outcome is the discovery's. */
+    (void) dots_store_flush(self->store);
+    m.added = calloc(n_devices + 1, sizeof *m.added);
+    if (m.added == NULL) {
+        dc->fn(dc->arg, CMN_ENOMEM, NULL, NULL);
+        return;
+    }
+    for (size_t g = 0; g < n_gws; g++) {
+        if (dc->replies[g]) {
+            s_merge_reply(self, cmn_gws_at(self->gws, g), dc->replies[g]->discover, &m);
+        }
+    }
     cmn_err_t ferr = dots_store_flush(self->store);
     if (ferr != CMN_OK) { /* none of them is stored: none stays listed */
-        store_err = ferr;
-        not_stored = res.found;
-        for (unsigned a = 0; a < res.added; a++) {
-            dots_engine_remove(self, added[a]);
+        m.store_err = ferr;
+        m.not_stored = m.res.found;
+        for (unsigned a = 0; a < m.res.added; a++) {
+            dots_engine_remove(self, m.added[a]);
         }
-        res.added = 0;
+        m.res.added = 0;
     }
-    free(added);
+    free(m.added);
     char line[200];
-    const char *limits[8];
+    const char *limits[S_DISC_MAX_LIMITS];
     size_t n_limits = 0;
-    for (size_t l = 0; l < r->discover->n_limits && n_limits < 7; l++) {
-        limits[n_limits++] = r->discover->limits[l];
+    unsigned dropped = 0;
+    for (size_t g = 0; g < n_gws; g++) {
+        const Obt__Gw__DiscoverReply *r = dc->replies[g] ? dc->replies[g]->discover : NULL;
+        if (r == NULL && dc->errors[g][0] && n_limits < S_DISC_MAX_LIMITS - 1) {
+            limits[n_limits++] = dc->errors[g]; /* one gateway failed: the others' results */
+        }
+        for (size_t l = 0; r && l < r->n_limits && n_limits < S_DISC_MAX_LIMITS - 1; l++) {
+            limits[n_limits++] = r->limits[l];
+        }
+        dropped += r ? r->dropped : 0;
     }
-    if (over_new > 0) {
+    if (m.over_new > 0) {
         (void) snprintf(line, sizeof line,
                         "%u devices dropped: limit %d new records per discovery "
                         "(obt-dots --discover-max-new)",
-                        over_new, self->cfg->discover_max_new);
+                        m.over_new, self->cfg->discover_max_new);
         limits[n_limits++] = line;
         cmn_log_warn("DOTS-DISC-LIMIT", "%s", line);
     }
-    res.dropped = r->discover->dropped + over_new;
-    res.limits = limits;
-    res.n_limits = n_limits;
-    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u conflicts=%u dropped=%u", res.found,
-                   res.added, res.conflicts, res.dropped);
-    if (not_stored > 0) {
+    m.res.dropped = dropped + m.over_new;
+    m.res.limits = limits;
+    m.res.n_limits = n_limits;
+    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u conflicts=%u dropped=%u gateways=%zu/%zu",
+                   m.res.found, m.res.added, m.res.conflicts, m.res.dropped, n_ok, n_gws);
+    if (m.not_stored > 0) {
         char why[300];
         (void) snprintf(why, sizeof why,
                         "%u of %u devices found could not be recorded in \"%s\": %s (%u "
                         "recorded)",
-                        not_stored, res.found, self->cfg->store_dir, cmn_strerror(store_err),
-                        res.added);
+                        m.not_stored, m.res.found, self->cfg->store_dir, cmn_strerror(m.store_err),
+                        m.res.added);
         cmn_log_err("DOTS-DISC-STORE", "%s", why);
-        dc->fn(dc->arg, store_err, why, NULL);
-        goto out;
+        dc->fn(dc->arg, m.store_err, why, NULL);
+        return;
     }
-    dc->fn(dc->arg, CMN_OK, NULL, &res);
-out:
-    if (r) {
-        obt__gw__reply__free_unpacked(r, NULL);
+    dc->fn(dc->arg, CMN_OK, NULL, &m.res);
+}
+
+static void
+s_on_discovered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
+{
+    s_disc_part_t *part = arg;
+    s_disc_ctx_t *dc = part->dc;
+    size_t g = part->i;
+    free(part);
+    if (!dots_call_returned(dc->eng)) {
+        dc->is_stopping = true; /* the engine may be gone: touch nothing of it */
+    } else {
+        const char *name = cmn_gws_at(dc->eng->gws, g)->name;
+        Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+        if (r && r->status == OBT__STATUS__STATUS_OK &&
+            r->body_case == OBT__GW__REPLY__BODY_DISCOVER) {
+            dc->replies[g] = r;
+        } else {
+            (void) snprintf(dc->errors[g], sizeof dc->errors[g], "gateway %s: %s", name,
+                            r && r->error[0] ? r->error
+                            : err != CMN_OK  ? cmn_strerror(err)
+                                             : "did not answer the discovery");
+            cmn_log_warn("DOTS-DISC-GW", "%s", dc->errors[g]);
+            if (r) {
+                obt__gw__reply__free_unpacked(r, NULL);
+            }
+        }
+    }
+    if (--dc->n_pending > 0) {
+        return;
+    }
+    if (dc->is_stopping) {
+        dc->fn(dc->arg, CMN_EIO, "DOTS is stopping", NULL); /* the service answers the caller */
+    } else {
+        s_on_all_discovered(dc);
+    }
+    for (size_t i = 0; i < CMN_GWS_MAX; i++) {
+        if (dc->replies[i]) {
+            obt__gw__reply__free_unpacked(dc->replies[i], NULL);
+        }
     }
     free(dc);
 }
@@ -1077,15 +1218,35 @@ dots_engine_discover(dots_engine_t *self,
     d.query = CMN_PB_STR("owned=FALSE");
     req.body_case = OBT__GW__REQUEST__BODY_DISCOVER;
     req.discover = &d;
-    req.corr_id = cmn_bus_next_corr_id();
     /* Rounds, /oic/res, unicast /oic/res: one window each (at most 20 rounds). */
     unsigned rounds = opts->rounds ? (opts->rounds < 20 ? opts->rounds : 20) : 20;
-    cmn_err_t err = dots_call(self, self->gw, &req.base, req.corr_id,
-                              d.window_ms * (rounds + 2) + 5000, s_on_discovered, dc);
-    if (err != CMN_OK) {
-        free(dc);
+    cmn_err_t err = CMN_OK;
+    /* Every gateway at once; replies are merged once the last has come (or failed). */
+    for (size_t g = 0; g < cmn_gws_count(self->gws); g++) {
+        s_disc_part_t *part = calloc(1, sizeof *part);
+        if (part == NULL) {
+            err = CMN_ENOMEM;
+            break;
+        }
+        part->dc = dc;
+        part->i = g;
+        req.corr_id = cmn_bus_next_corr_id();
+        dc->n_pending++;
+        cmn_err_t serr = dots_call(self, cmn_gws_at(self->gws, g)->calls, &req.base, req.corr_id,
+                                   d.window_ms * (rounds + 2) + 5000, s_on_discovered, part);
+        if (serr != CMN_OK) {
+            dc->n_pending--;
+            free(part);
+            err = serr;
+            (void) snprintf(dc->errors[g], sizeof dc->errors[g], "gateway %s: cannot ask: %s",
+                            cmn_gws_at(self->gws, g)->name, cmn_strerror(serr));
+        }
     }
-    return err;
+    if (dc->n_pending == 0) {
+        free(dc);
+        return err != CMN_OK ? err : CMN_EIO;
+    }
+    return CMN_OK;
 }
 
 static void
@@ -1319,7 +1480,24 @@ dots_engine_in_flight(const dots_engine_t *self)
 const char *
 dots_engine_d_endpoint(const dots_engine_t *self)
 {
-    return self->d_endpoint;
+    return cmn_gws_at(self->gws, 0)->d_endpoint;
+}
+
+cmn_gws_t *
+dots_engine_gws(const dots_engine_t *self)
+{
+    return self->gws;
+}
+
+cmn_calls_t *
+dots_job_gw(const dots_job_t *job, char *why, size_t why_len)
+{
+    cmn_gw_t *gw = cmn_gws_find(job->eng->gws, job->dev.gateway);
+    if (gw == NULL) {
+        (void) snprintf(why, why_len, "its gateway \"%s\" is not in --gateway", job->dev.gateway);
+        return NULL;
+    }
+    return gw->calls;
 }
 
 dots_events_t *

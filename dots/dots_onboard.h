@@ -9,6 +9,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_fsm.h"
+#include "cmn_gws.h"
 #include "dots_config.h"
 #include "dots_events.h"
 #include "dots_store.h"
@@ -63,14 +64,15 @@ extern const cmn_fsm_t DOTS_JOB_FSM;
 typedef struct dots_engine dots_engine_t;
 
 /* Takes the identity and store (borrowed), the events publisher (borrowed, may be
- * NULL: nothing is published) and the three clients (borrowed). Loads every record;
+ * NULL: nothing is published), the gateways (borrowed: every request toward a device
+ * goes to its record's gateway) and the CMS and AMS clients (borrowed). Loads every record;
  * jobs interrupted before SET_RFPRO are failed (their DOC closed), later ones are
  * resumed. */
 dots_engine_t *dots_engine_new(const dots_config_t *cfg,
                                dots_store_t *store,
                                const dots_identity_t *id,
                                dots_events_t *events,
-                               cmn_calls_t *gw,
+                               cmn_gws_t *gws,
                                cmn_calls_t *cms,
                                cmn_calls_t *ams);
 /* Frees the jobs; the jobs' stored states are left as they are (they resume after a
@@ -109,9 +111,12 @@ typedef struct {
     size_t n_scopes;
 } dots_discover_opts_t;
 
-/* Asks the gateway to discover; fn is called once with the outcome. Results merge
- * into the known devices by UUID: endpoints updated (this discovery's first, then
- * the ones known before), never a second record, never a state change. */
+/* Asks every gateway to discover at once; fn is called once with the outcome, when all
+ * have answered (CMN_OK if one did: a failed gateway is a line of res->limits). Results
+ * merge, in --gateway order, into the known devices by UUID: endpoints updated (this
+ * discovery's first, then the ones known before), never a second record, never a
+ * state change; a new record names the gateway that found it, and a device recorded
+ * on one gateway keeps it when another reports it too. */
 cmn_err_t dots_engine_discover(dots_engine_t *self,
                                const dots_discover_opts_t *opts,
                                dots_discover_fn *fn,
@@ -166,7 +171,10 @@ dots_dev_t *dots_engine_record(dots_engine_t *self, const char *uuid);
 bool dots_engine_is_busy(const dots_engine_t *self, const char *uuid);
 /* Drops a device from memory once its records are deleted. */
 void dots_engine_remove(dots_engine_t *self, const char *uuid);
+/* Where the first gateway serves DOTS's /oic/d ("" until registered). */
 const char *dots_engine_d_endpoint(const dots_engine_t *self);
+/* The gateways given to dots_engine_new (borrowed). */
+cmn_gws_t *dots_engine_gws(const dots_engine_t *self);
 /* The events publisher given to dots_engine_new (maint and bridge jobs publish on it
  * too). Borrowed, may be NULL. */
 dots_events_t *dots_engine_events(const dots_engine_t *self);

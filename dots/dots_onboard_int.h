@@ -41,33 +41,34 @@ struct dots_job {
     int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
-/* The peers DOTS heartbeats. */
+/* The peers DOTS heartbeats: every gateway (cmn_gws_t), CMS and AMS. */
 typedef enum { DOTS_PEER_GW = 0, DOTS_PEER_CMS, DOTS_PEER_AMS, DOTS_PEER_COUNT } dots_peer_t;
 
 typedef struct {
     dots_engine_t *eng;
     dots_peer_t peer;
+    cmn_gw_t *gw; /* DOTS_PEER_GW: which gateway */
 } dots_beat_ctx_t;
 
 struct dots_engine {
     const dots_config_t *cfg;
     dots_store_t *store;
     dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
-    bool has_gw_failures;  /* some job failed because the gateway did not answer */
+    bool has_gw_failures;  /* some job failed because its gateway did not answer */
     dots_identity_t id;
-    cmn_calls_t *gw, *cms, *ams;
+    cmn_gws_t *gws; /* the gateways, their calls and heartbeats (borrowed) */
+    cmn_calls_t *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */
     dots_job_t **jobs;
     size_t n_jobs, cap;
     size_t in_flight;
-    bool is_registered; /* our /oic/d is served by the gateway */
-    char d_endpoint[80];
-    char cms_uuid[37], ams_uuid[37];
-    bool cms_ok, ams_ok; /* their /oic/d rt and di were checked */
+    char cms_uuid[37], ams_uuid[37]; /* their /oic/d is read through the first gateway */
+    bool cms_ok, ams_ok;             /* their /oic/d rt and di were checked */
     int checks_pending;
     uint64_t next_check_ms;
-    cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: gateway, CMS, AMS */
+    cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: CMS, AMS (gateways: in gws) */
     dots_beat_ctx_t beat_ctx[DOTS_PEER_COUNT]; /* their calls' contexts (live with the engine) */
+    dots_beat_ctx_t gw_beat_ctx[CMN_GWS_MAX];  /* the gateways' */
     bool has_waiting;                          /* some job is marked waiting for a peer */
     uint64_t not_ready_since_ms;               /* monotonic; 0 = every peer ready */
     size_t n_calls;                            /* calls in flight: their contexts point here */
@@ -82,6 +83,10 @@ typedef struct {
 } dots_call_ctx_t;
 
 /* ------------------------------------------------------------------ dots_onboard.c */
+
+/* The calls to the gateway of job's device (dev.gateway; "" = the first listed), or
+ * NULL with why ("its gateway "x" is not in --gateway") when DOTS does not know it. */
+cmn_calls_t *dots_job_gw(const dots_job_t *job, char *why, size_t why_len);
 
 /* Sends msg through to with the given timeout and counts the call: the engine stays
  * allocated until the callback of its last call has run. */
@@ -144,9 +149,9 @@ dots_step_doc_error(const dots_job_t *job, const Obt__Gw__Reply *reply, char *wh
 
 /* ------------------------------------------------------------------ dots_peers.c */
 
-/* At most once a second, while anything is missing: registers DOTS's /oic/d with the
- * gateway, and checks that CMS and AMS answer and that their /oic/d has their rt and
- * di (clause 5.3.1 step 11). */
+/* At most once a second, while anything is missing: registers DOTS's /oic/d with
+ * every gateway (the same uuid, name and rt on each), and checks that CMS and AMS answer and that
+ * their /oic/d has their rt and di (clause 5.3.1 step 11). */
 void dots_peers_check(dots_engine_t *self);
 /* CMS (is_cms) or AMS restarted or came back: the hand-overs waiting for its answer are
  * sent again once the peers are ready (the service joins them to the jobs it resumed;
@@ -155,13 +160,14 @@ void dots_engine_resend_handovers(dots_engine_t *self, bool is_cms);
 
 /* Starts the heartbeats (--heartbeat-ms); called once by dots_engine_new. */
 void dots_peers_init(dots_engine_t *self);
-/* Every --heartbeat-ms, a health request to the gateway, CMS and AMS. A peer that stops
+/* Every --heartbeat-ms, a health request to every gateway, CMS and AMS. A peer that stops
  * answering is no longer ready; one that answers again or restarted is checked again
- * (the gateway: DOTS registers its /oic/d again and CMS and AMS are checked again, as
- * their /oic/d moved with it). Each change is logged once, at notice. */
+ * (a gateway: DOTS registers its /oic/d there again; the first gateway: CMS and AMS are
+ * checked again, as their /oic/d moved with it). Each change is logged once, at notice. */
 void dots_peers_heartbeat(dots_engine_t *self);
-/* True if jobs may run: the gateway answers and CMS and AMS are checked. Otherwise
- * writes why to why ("waiting for CMS: not answering since 10:01:02 UTC"). */
+/* True if jobs may run: CMS and AMS answer and are checked. Otherwise writes why to why
+ * ("waiting for CMS: not answering since 10:01:02 UTC"). Each job also needs its own
+ * gateway (cmn_gw_ready). */
 bool dots_peers_ready(const dots_engine_t *self, char *why, size_t why_len);
 
 #endif

@@ -20,22 +20,27 @@ typedef struct {
     int stage; /* 0 = health, 1 = /oic/d */
 } s_peer_ctx_t;
 
-/* A counted health request to peer (dots_call). */
+/* A counted health request to peer (dots_call); gw: which gateway. */
 static cmn_err_t
-s_ask_health(dots_engine_t *self, dots_peer_t peer, uint32_t timeout_ms, cmn_call_fn *fn, void *arg)
+s_ask_health(dots_engine_t *self,
+             dots_peer_t peer,
+             cmn_gw_t *gw,
+             uint32_t timeout_ms,
+             cmn_call_fn *fn,
+             void *arg)
 {
     Obt__Health h = OBT__HEALTH__INIT;
     uint64_t corr = cmn_bus_next_corr_id();
     /* The gateway's Request and the services' envelope both have corr_id = 1 and
      * health = 10, each its own type. */
-    Obt__Gw__Request gw = OBT__GW__REQUEST__INIT;
+    Obt__Gw__Request req = OBT__GW__REQUEST__INIT;
     Obt__ServiceRequest svc = OBT__SERVICE_REQUEST__INIT;
-    gw.corr_id = svc.corr_id = corr;
-    gw.body_case = OBT__GW__REQUEST__BODY_HEALTH;
+    req.corr_id = svc.corr_id = corr;
+    req.body_case = OBT__GW__REQUEST__BODY_HEALTH;
     svc.body_case = OBT__SERVICE_REQUEST__BODY_HEALTH;
-    gw.health = svc.health = &h;
+    req.health = svc.health = &h;
     if (peer == DOTS_PEER_GW) {
-        return dots_call(self, self->gw, &gw.base, corr, timeout_ms, fn, arg);
+        return dots_call(self, gw->calls, &req.base, corr, timeout_ms, fn, arg);
     }
     return dots_call(self, peer == DOTS_PEER_CMS ? self->cms : self->ams, &svc.base, corr,
                      timeout_ms, fn, arg);
@@ -57,7 +62,8 @@ s_check_d(dots_engine_t *self, s_peer_ctx_t *pc, const char *d_endpoint)
     req.coap = &c;
     req.corr_id = cmn_bus_next_corr_id();
     pc->stage = 1;
-    if (dots_call(self, self->gw, &req.base, req.corr_id, 4000, s_on_peer, pc) != CMN_OK) {
+    if (dots_call(self, cmn_gws_at(self->gws, 0)->calls, &req.base, req.corr_id, 4000, s_on_peer,
+                  pc) != CMN_OK) {
         free(pc);
         self->checks_pending--;
     }
@@ -130,14 +136,18 @@ done:
 static void
 s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
-    dots_engine_t *self = arg;
+    dots_beat_ctx_t *bc = arg;
+    dots_engine_t *self = bc->eng;
     if (!dots_call_returned(self)) {
         return;
     }
     self->checks_pending--;
-    if (cmn_gw_registered(err, data, len, self->d_endpoint, sizeof self->d_endpoint)) {
-        self->is_registered = true;
-        cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s", self->d_endpoint);
+    cmn_gw_t *gw = bc->gw;
+    gw->is_registering = false;
+    if (cmn_gw_registered(err, data, len, gw->d_endpoint, sizeof gw->d_endpoint)) {
+        gw->is_registered = true;
+        cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s (gateway %s)", gw->d_endpoint,
+                       gw->name);
     }
 }
 
@@ -150,11 +160,15 @@ dots_peers_check(dots_engine_t *self)
     }
     self->next_check_ms = now + 1000;
     /* Counted like a dots_call: s_on_registered starts with dots_call_returned. */
-    if (!self->is_registered &&
-        cmn_gw_register_service(self->gw, self->id.uuid, self->cfg->name, "oic.d.dots", 2000,
-                                s_on_registered, self) == CMN_OK) {
-        self->n_calls++;
-        self->checks_pending++;
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        cmn_gw_t *gw = cmn_gws_at(self->gws, i);
+        if (!gw->is_registered && !gw->is_registering &&
+            cmn_gw_register_service(gw->calls, self->id.uuid, self->cfg->name, "oic.d.dots", 2000,
+                                    s_on_registered, &self->gw_beat_ctx[i]) == CMN_OK) {
+            gw->is_registering = true;
+            self->n_calls++;
+            self->checks_pending++;
+        }
     }
     for (int i = 0; i < 2; i++) {
         bool is_cms = i == 0;
@@ -167,7 +181,7 @@ dots_peers_check(dots_engine_t *self)
         }
         pc->eng = self;
         pc->is_cms = is_cms;
-        if (s_ask_health(self, is_cms ? DOTS_PEER_CMS : DOTS_PEER_AMS, 2000, s_on_peer, pc) ==
+        if (s_ask_health(self, is_cms ? DOTS_PEER_CMS : DOTS_PEER_AMS, NULL, 2000, s_on_peer, pc) ==
             CMN_OK) {
             self->checks_pending++;
         } else {
@@ -188,17 +202,24 @@ dots_peers_init(dots_engine_t *self)
         self->beat_ctx[p].eng = self;
         self->beat_ctx[p].peer = (dots_peer_t) p;
     }
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        self->gw_beat_ctx[i].eng = self;
+        self->gw_beat_ctx[i].peer = DOTS_PEER_GW;
+        self->gw_beat_ctx[i].gw = cmn_gws_at(self->gws, i);
+    }
 }
 
 /* The peer restarted or answers again: what it was told or what we checked of it may
  * be gone. */
 static void
-s_recheck(dots_engine_t *self, dots_peer_t peer)
+s_recheck(dots_engine_t *self, dots_peer_t peer, cmn_gw_t *gw)
 {
     if (peer == DOTS_PEER_GW) {
-        self->is_registered = false; /* a new gateway serves no /oic/d ... */
-        self->cms_ok = false;        /* ... and CMS's and AMS's moved with it */
-        self->ams_ok = false;
+        gw->is_registered = false; /* a new gateway serves no /oic/d ... */
+        if (gw == cmn_gws_at(self->gws, 0)) {
+            self->cms_ok = false; /* ... and CMS's and AMS's, read there, moved with it */
+            self->ams_ok = false;
+        }
     } else if (peer == DOTS_PEER_CMS) {
         self->cms_ok = false;
         dots_engine_resend_handovers(self, true);
@@ -221,12 +242,24 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     Obt__ServiceReply *r = err == CMN_OK ? obt__service_reply__unpack(NULL, len, data) : NULL;
     bool ok = r && r->status == OBT__STATUS__STATUS_OK &&
               r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH;
-    cmn_live_t *live = &self->live[bc->peer];
+    cmn_live_t *live = bc->gw ? &bc->gw->live : &self->live[bc->peer];
     cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
+    char name[64];
+    if (bc->gw) {
+        cmn_gws_label(self->gws, bc->gw, name, sizeof name);
+    } else {
+        (void) snprintf(name, sizeof name, "%s", s_peer_names[bc->peer]);
+    }
+    if (bc->gw && ok && change != CMN_LIVE_SAME && r->health->name[0] &&
+        strcmp(r->health->name, bc->gw->name) != 0) {
+        cmn_log_warn("DOTS-GW-NAME",
+                     "gateway %s at %s calls itself \"%s\" (obt-gateway --name): the name in "
+                     "--gateway is the one records and logs use",
+                     bc->gw->name, bc->gw->endpoint, r->health->name);
+    }
     if (r) {
         obt__service_reply__free_unpacked(r, NULL);
     }
-    const char *name = s_peer_names[bc->peer];
     const char *again = bc->peer == DOTS_PEER_GW ? "registering again" : "checking it again";
     switch (change) {
     case CMN_LIVE_LOST:
@@ -235,14 +268,28 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     case CMN_LIVE_RESTARTED:
         cmn_log_notice("DOTS-PEER-RESTART", "%s restarted (boot id %016llx): %s", name,
                        (unsigned long long) live->boot_id, again);
-        s_recheck(self, bc->peer);
+        s_recheck(self, bc->peer, bc->gw);
         break;
     case CMN_LIVE_BACK:
         cmn_log_notice("DOTS-PEER-BACK", "%s answers again: %s", name, again);
-        s_recheck(self, bc->peer);
+        s_recheck(self, bc->peer, bc->gw);
         break;
     default:
         break;
+    }
+}
+
+/* One heartbeat to a peer if it is due. */
+static void
+s_beat(dots_engine_t *self, dots_beat_ctx_t *bc, cmn_live_t *live, uint64_t now)
+{
+    if (!cmn_live_is_due(live, now)) {
+        return;
+    }
+    cmn_err_t err = s_ask_health(self, bc->peer, bc->gw, live->period_ms, s_on_beat, bc);
+    if (err != CMN_OK) {
+        self->n_calls++; /* s_on_beat counts it back */
+        s_on_beat(bc, err, NULL, 0);
     }
 }
 
@@ -250,28 +297,20 @@ void
 dots_peers_heartbeat(dots_engine_t *self)
 {
     uint64_t now = cmn_time_mono_ms();
-    for (int p = 0; p < DOTS_PEER_COUNT; p++) {
-        cmn_live_t *live = &self->live[p];
-        if (!cmn_live_is_due(live, now)) {
-            continue;
-        }
-        cmn_err_t err =
-                s_ask_health(self, (dots_peer_t) p, live->period_ms, s_on_beat, &self->beat_ctx[p]);
-        if (err != CMN_OK) {
-            self->n_calls++; /* s_on_beat counts it back */
-            s_on_beat(&self->beat_ctx[p], err, NULL, 0);
-        }
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        s_beat(self, &self->gw_beat_ctx[i], &cmn_gws_at(self->gws, i)->live, now);
+    }
+    for (int p = DOTS_PEER_CMS; p < DOTS_PEER_COUNT; p++) {
+        s_beat(self, &self->beat_ctx[p], &self->live[p], now);
     }
 }
 
 bool
 dots_peers_ready(const dots_engine_t *self, char *why, size_t why_len)
 {
-    for (int p = 0; p < DOTS_PEER_COUNT; p++) {
+    for (int p = DOTS_PEER_CMS; p < DOTS_PEER_COUNT; p++) {
         const cmn_live_t *live = &self->live[p];
-        bool is_checked = p == DOTS_PEER_GW    ? true
-                          : p == DOTS_PEER_CMS ? self->cms_ok
-                                               : self->ams_ok;
+        bool is_checked = p == DOTS_PEER_CMS ? self->cms_ok : self->ams_ok;
         if (cmn_live_is_up(live) && is_checked) {
             continue;
         }

@@ -167,9 +167,12 @@ s_loop_new(dots_service_t *self)
     cmn_loop_set_flush(self->loop, s_flush, self);
     cmn_err_t err = cmn_loop_add_tick(self->loop, s_tick, self);
     err = err != CMN_OK ? err : cmn_loop_add_server(self->loop, self->bus, s_dispatch, self);
-    cmn_calls_t *calls[] = {self->gw, self->cms, self->ams};
+    cmn_calls_t *calls[] = {self->cms, self->ams};
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
         err = err != CMN_OK ? err : cmn_loop_add_calls(self->loop, calls[i]);
+    }
+    for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
+        err = err != CMN_OK ? err : cmn_loop_add_calls(self->loop, cmn_gws_at(self->gws, i)->calls);
     }
     return err != CMN_OK ? err
                          : cmn_loop_add_sock(self->loop, dots_events_sock(self->events),
@@ -240,32 +243,36 @@ dots_service_new(const dots_config_t *cfg)
                     cmn_strerror(err));
         goto fail;
     }
-    self->gw_client = cmn_bus_client_new(cfg->gateway, cfg->keys_dir, "dots", "gateway", &err);
-    self->cms_client = cmn_bus_client_new(cfg->cms, cfg->keys_dir, "dots", "cms", &err);
-    self->ams_client = cmn_bus_client_new(cfg->ams, cfg->keys_dir, "dots", "ams", &err);
-    if (!self->gw_client || !self->cms_client || !self->ams_client) {
-        cmn_log_err("DOTS-INIT", "cannot set up the links to gateway/CMS/AMS: %s",
-                    cmn_strerror(err));
+    char why[300];
+    self->gws = cmn_gws_new(cfg->gateway, cfg->keys_dir, "dots", (uint32_t) cfg->heartbeat_ms, why,
+                            sizeof why);
+    if (self->gws == NULL) {
+        cmn_log_err("DOTS-INIT", "--gateway: %s", why);
         goto fail;
     }
-    self->gw = cmn_calls_new(self->gw_client);
+    self->cms_client = cmn_bus_client_new(cfg->cms, cfg->keys_dir, "dots", "cms", &err);
+    self->ams_client = cmn_bus_client_new(cfg->ams, cfg->keys_dir, "dots", "ams", &err);
+    if (!self->cms_client || !self->ams_client) {
+        cmn_log_err("DOTS-INIT", "cannot set up the links to CMS/AMS: %s", cmn_strerror(err));
+        goto fail;
+    }
     self->cms = cmn_calls_new(self->cms_client);
     self->ams = cmn_calls_new(self->ams_client);
-    self->engine = self->gw && self->cms && self->ams
-                           ? dots_engine_new(cfg, self->store, &self->id, self->events, self->gw,
+    self->engine = self->cms && self->ams
+                           ? dots_engine_new(cfg, self->store, &self->id, self->events, self->gws,
                                              self->cms, self->ams)
                            : NULL;
     if (self->engine == NULL) {
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
     }
-    self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gw, self->cms,
+    self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gws, self->cms,
                                  self->ams);
     if (self->maint == NULL) {
         cmn_log_err("DOTS-INIT", "cannot set up the reset and repair jobs");
         goto fail;
     }
-    self->bridge = dots_bridge_new(cfg, self->store, &self->id, self->engine, self->gw);
+    self->bridge = dots_bridge_new(cfg, self->store, &self->id, self->engine, self->gws);
     if (self->bridge == NULL) {
         cmn_log_err("DOTS-INIT", "cannot set up the bridge jobs");
         goto fail;
@@ -298,10 +305,9 @@ dots_service_destroy(dots_service_t **self_p)
     dots_bridge_destroy(&self->bridge);
     dots_maint_destroy(&self->maint);
     dots_engine_destroy(&self->engine);
-    cmn_calls_destroy(&self->gw);
+    cmn_gws_destroy(&self->gws);
     cmn_calls_destroy(&self->cms);
     cmn_calls_destroy(&self->ams);
-    cmn_bus_client_destroy(&self->gw_client);
     cmn_bus_client_destroy(&self->cms_client);
     cmn_bus_client_destroy(&self->ams_client);
     dots_events_destroy(&self->events);

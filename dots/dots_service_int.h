@@ -9,6 +9,7 @@
 #include "cmn_bus.h"
 #include "cmn_dispatch.h"
 #include "cmn_err.h"
+#include "cmn_gws.h"
 #include "cmn_loop.h"
 #include "dots_bridge.h"
 #include "dots_events.h"
@@ -26,12 +27,13 @@ struct dots_service {
     cmn_bus_server_t *bus;    /* operator API */
     dots_events_t *events;    /* job events (PUB) */
     char events_ep[600];      /* where they are published */
-    cmn_bus_client_t *gw_client, *cms_client, *ams_client;
-    cmn_calls_t *gw, *cms, *ams; /* pending calls per peer */
-    dots_engine_t *engine;       /* jobs */
-    dots_maint_t *maint;         /* reset and repair jobs */
-    dots_bridge_t *bridge;       /* Bridges: their VODs found and queued */
-    cmn_loop_t *loop;            /* over all of the above */
+    cmn_gws_t *gws;           /* the gateways, each with its link and calls */
+    cmn_bus_client_t *cms_client, *ams_client;
+    cmn_calls_t *cms, *ams; /* pending calls per peer */
+    dots_engine_t *engine;  /* jobs */
+    dots_maint_t *maint;    /* reset and repair jobs */
+    dots_bridge_t *bridge;  /* Bridges: their VODs found and queued */
+    cmn_loop_t *loop;       /* over all of the above */
     uint64_t started_ms;
     uint64_t requests;
 };

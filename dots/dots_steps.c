@@ -20,6 +20,10 @@
 static cmn_err_t
 s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
 {
+    cmn_calls_t *gw = dots_job_gw(job, job->why, sizeof job->why);
+    if (gw == NULL) {
+        return CMN_ENOTFOUND;
+    }
     dots_call_ctx_t *c = dots_call_ctx(job);
     if (c == NULL) {
         return CMN_ENOMEM;
@@ -27,7 +31,7 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     req->corr_id = cmn_bus_next_corr_id();
     uint32_t timeout = (uint32_t) job->eng->cfg->step_timeout_ms;
     job->dev.deadline_ms = cmn_time_wall_ms() + timeout;
-    cmn_err_t err = dots_call(job->eng, job->eng->gw, &req->base, req->corr_id, timeout + 500,
+    cmn_err_t err = dots_call(job->eng, gw, &req->base, req->corr_id, timeout + 500,
                               dots_job_on_gw_reply, c);
     if (err != CMN_OK) {
         free(c);
@@ -162,8 +166,10 @@ void
 dots_step_close_doc(dots_job_t *job)
 {
     const char *ep = dots_dev_ep(&job->dev, true);
+    char why[80];
+    cmn_calls_t *gw = dots_job_gw(job, why, sizeof why);
     /* Nobody waits for this one: the job has already failed. */
-    if (ep && cmn_gw_close_session(job->eng->gw, ep, 5000) != CMN_OK) {
+    if (ep && gw && cmn_gw_close_session(gw, ep, 5000) != CMN_OK) {
         cmn_log_warn("DOTS-CLOSE", "dev=%s cannot ask the gateway to close the DOC", job->dev.uuid);
     }
 }
@@ -328,6 +334,7 @@ dots_step_send(dots_job_t *job)
         h.dots_uuid = eng->id.uuid;
         h.cms_uuid = eng->cms_uuid;
         h.ams_uuid = eng->ams_uuid;
+        h.gateway = job->dev.gateway; /* CMS and AMS reach the device through it too */
         dots_call_ctx_t *c = dots_call_ctx(job);
         if (c == NULL) {
             return CMN_ENOMEM;

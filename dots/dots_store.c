@@ -138,6 +138,26 @@ dots_dev_ep(const dots_dev_t *dev, bool secure)
     return NULL;
 }
 
+cmn_err_t
+dots_dev_set_mfg_cert(dots_dev_t *dev, const char *cn, const char *sha256)
+{
+    cn = cn ? cn : "";
+    sha256 = sha256 ? sha256 : "";
+    size_t n = strlen(cn);
+    bool ok = (n == 0) == (sha256[0] == '\0') && n < sizeof dev->mfg_cert_cn &&
+              (sha256[0] == '\0' ||
+               (strlen(sha256) == 64 && strspn(sha256, "0123456789abcdef") == 64));
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = (unsigned char) cn[i] >= 0x20 && (unsigned char) cn[i] < 0x7f;
+    }
+    if (!ok) {
+        return CMN_EPROTO;
+    }
+    (void) snprintf(dev->mfg_cert_cn, sizeof dev->mfg_cert_cn, "%s", cn);
+    (void) snprintf(dev->mfg_cert_sha256, sizeof dev->mfg_cert_sha256, "%s", sha256);
+    return CMN_OK;
+}
+
 static void
 s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *oxms, char **vods)
 {
@@ -189,6 +209,9 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->recover_attempts = d->recover_attempts;
     r->recover_at_ms = d->recover_at_ms;
     r->superseded_by = CMN_PB_STR(d->superseded_by);
+    r->mfg_cert_cn = CMN_PB_STR(d->mfg_cert_cn);
+    r->mfg_cert_sha256 = CMN_PB_STR(d->mfg_cert_sha256);
+    r->gateway = CMN_PB_STR(d->gateway);
 }
 
 static void
@@ -245,6 +268,9 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->recover_attempts = r->recover_attempts;
     d->recover_at_ms = r->recover_at_ms;
     (void) snprintf(d->superseded_by, sizeof d->superseded_by, "%s", r->superseded_by);
+    (void) snprintf(d->mfg_cert_cn, sizeof d->mfg_cert_cn, "%s", r->mfg_cert_cn);
+    (void) snprintf(d->mfg_cert_sha256, sizeof d->mfg_cert_sha256, "%s", r->mfg_cert_sha256);
+    (void) snprintf(d->gateway, sizeof d->gateway, "%s", r->gateway);
 }
 
 /* The claims of a conflict, pointing into d (borrowed). */

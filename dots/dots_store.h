@@ -63,10 +63,19 @@ typedef struct {
     uint32_t recover_attempts; /* automatic retries after an interruption, so far */
     uint64_t recover_at_ms;    /* wall clock of the next automatic retry, 0 = none */
     char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
+    char mfg_cert_cn[65];      /* certificate OTM: its leaf's CN as the DOC presented it */
+    char mfg_cert_sha256[65];  /* and the SHA-256 of the leaf's DER, hex ("" = none) */
+    char gateway[32]; /* the gateway that reaches it (CMN_GW_NAME_MAX); "" = the first listed */
 } dots_dev_t;
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */
 const char *dots_dev_ep(const dots_dev_t *dev, bool secure);
+
+/* Records the manufacturer certificate of dev's DOC as the gateway described it (D67):
+ * cn, printable ASCII of at most 64 bytes, and sha256, 64 lowercase hex digits; or
+ * both "" (or NULL): a DOC by another OTM, the fields are cleared. CMN_EPROTO, dev
+ * unchanged, for anything else. */
+cmn_err_t dots_dev_set_mfg_cert(dots_dev_t *dev, const char *cn, const char *sha256);
 
 /* Secrets of one device (store.DotsSecret). */
 typedef struct {

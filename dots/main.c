@@ -2,6 +2,7 @@
 #include <czmq.h>
 #include <stdio.h>
 
+#include "cmn_gws.h"
 #include "cmn_instance.h"
 #include "cmn_log.h"
 #include "dots_config.h"
@@ -25,6 +26,11 @@ main(int argc, char **argv)
     char why[160];
     if (r == CMN_CFG_OK && dots_otm_policy_parse(cfg.otm_policy, &policy, why, sizeof why) != 0) {
         (void) fprintf(stderr, "error: --otm-policy: %s\n", why);
+        r = CMN_CFG_ERROR;
+    }
+    char gw_why[300];
+    if (r == CMN_CFG_OK && cmn_gws_check(cfg.gateway, gw_why, sizeof gw_why) != CMN_OK) {
+        (void) fprintf(stderr, "error: --gateway: %s\n", gw_why);
         r = CMN_CFG_ERROR;
     }
     if (r != CMN_CFG_OK) {

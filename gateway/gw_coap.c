@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmn_cert.h"
 #include "cmn_ep.h"
 #include "cmn_ff00_relay.h"
 #include "cmn_log.h"
@@ -24,6 +26,8 @@
 #include "cmn_time.h"
 
 #define KEY_LEN 160
+/* Idle sessions are looked for this often (their idle time is seconds). */
+#define SWEEP_EVERY_MS 250
 
 typedef struct {
     char key[KEY_LEN];       /* "caller|endpoint" ("" = free slot) */
@@ -62,6 +66,13 @@ struct gw_coap {
     size_t n_svcs;
     int idle_ms;
     int relay_ep; /* epoll of the 0xFF00 relays' sockets (gw_coap_relay_fd) */
+    /* What a pass may skip (gw_coap_process): libcoap's I/O when its fd is not readable
+     * (libcoap arms its own timerfd in that epoll for every timer of its own), the
+     * relays' walk before their nearest deadline, the idle sweep between sweeps. */
+    bool is_dirty;                      /* a session opened since the last I/O pass */
+    uint64_t relay_due_ms;              /* the relays' nearest deadline (UINT64_MAX: none) */
+    uint64_t next_sweep_ms;             /* the next idle-session sweep */
+    uint64_t io_passes, skipped_passes; /* counters (logged by gw_coap_destroy) */
 };
 
 /* libcoap's handlers carry no user pointer in 4.3.1; one gateway per process. */
@@ -72,12 +83,18 @@ s_finish(s_xchg_t *x, cmn_err_t err, const char *error, int code, const uint8_t 
 {
     gw_coap_done_fn *fn = x->fn;
     void *arg = x->arg;
-    const char *cipher = gw_dtls_cipher(x->session);
-    char cbuf[64];
-    (void) snprintf(cbuf, sizeof cbuf, "%s", cipher);
+    /* copies: the callback may close the session */
+    char cipher[64], cn[CMN_CERT_CN_MAX] = "", sha256[65] = "";
+    (void) snprintf(cipher, sizeof cipher, "%s", gw_dtls_cipher(x->session));
+    const char *c = NULL, *h = NULL;
+    if (gw_dtls_peer_cert(x->session, &c, &h) == CMN_OK) {
+        (void) snprintf(cn, sizeof cn, "%s", c);
+        (void) snprintf(sha256, sizeof sha256, "%s", h);
+    }
+    const gw_coap_peer_t peer = {cipher, cn, sha256};
     x->is_used = false;
     s_self->in_flight--;
-    fn(arg, err, error, code, p, len, cbuf);
+    fn(arg, err, error, code, p, len, &peer);
 }
 
 static s_xchg_t *
@@ -262,6 +279,8 @@ gw_coap_new(int session_idle_ms)
         return NULL;
     }
     self->idle_ms = session_idle_ms;
+    self->relay_due_ms = UINT64_MAX;
+    self->is_dirty = true;
     self->ctx = coap_new_context(NULL);
     self->relay_ep = epoll_create1(EPOLL_CLOEXEC);
     if (self->ctx == NULL || self->relay_ep < 0) {
@@ -313,6 +332,8 @@ gw_coap_destroy(gw_coap_t **self_p)
         return;
     }
     gw_coap_t *self = *self_p;
+    cmn_log_info("GW-COAP-PASSES", "passes with libcoap I/O=%llu without=%llu",
+                 (unsigned long long) self->io_passes, (unsigned long long) self->skipped_passes);
     for (size_t i = 0; i < self->n_xchg; i++) {
         if (self->xchg[i].is_used) {
             s_finish(&self->xchg[i], CMN_EIO, "gateway shutting down", 0, NULL, 0);
@@ -348,12 +369,15 @@ gw_coap_relay_fd(const gw_coap_t *self)
 /* Runs the 0xFF00 relays (cmn_ff00_relay); a relay whose session failed or the device closed
  * fails its exchanges with the engine's reason. Returns ms to the nearest deadline. */
 static int
-s_relays(gw_coap_t *self, uint64_t now)
+s_relays(gw_coap_t *self, uint64_t now, bool is_forced)
 {
     /* only the relays with a readable socket or a due timer: not two recv() per relay
      * per pass (docs/performance.md) */
     struct epoll_event evs[64];
     int n_ready = epoll_wait(self->relay_ep, evs, 64, 0);
+    if (n_ready <= 0 && !is_forced && now < self->relay_due_ms) {
+        return self->relay_due_ms == UINT64_MAX ? -1 : (int) (self->relay_due_ms - now);
+    }
     int ms = -1;
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
@@ -389,6 +413,7 @@ s_relays(gw_coap_t *self, uint64_t now)
                            why);
         }
     }
+    self->relay_due_ms = ms < 0 ? UINT64_MAX : now + (uint64_t) ms;
     return ms;
 }
 
@@ -484,26 +509,18 @@ s_check_too_large(gw_coap_t *self)
     }
 }
 
-int
-gw_coap_process(gw_coap_t *self)
+/* True if fd has something to read now (one poll, no wait). */
+static bool
+s_is_readable(int fd)
 {
-    s_check_too_large(self);
-    (void) s_relays(self, cmn_time_mono_ms());
-    (void) coap_io_process(self->ctx, COAP_IO_NO_WAIT);
-    uint64_t now = cmn_time_mono_ms();
-    int relay_ms = s_relays(self, now);
-    uint64_t next = UINT64_MAX;
-    for (size_t i = 0; i < self->n_xchg; i++) {
-        s_xchg_t *x = &self->xchg[i];
-        if (!x->is_used) {
-            continue;
-        }
-        if (x->deadline_ms <= now) {
-            s_finish(x, CMN_ETIMEDOUT, "device did not answer in time", 0, NULL, 0);
-        } else if (x->deadline_ms < next) {
-            next = x->deadline_ms;
-        }
-    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return fd < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0);
+}
+
+/* Sessions unused for idle_ms are closed (not while an exchange of theirs runs, unless dead). */
+static void
+s_sweep(gw_coap_t *self, uint64_t now)
+{
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
         if (s->key[0] && (s->is_dead || now - s->last_used_ms > (uint64_t) self->idle_ms)) {
@@ -516,17 +533,57 @@ gw_coap_process(gw_coap_t *self)
             }
         }
     }
-    coap_tick_t ticks;
-    coap_ticks(&ticks);
-    unsigned int coap_next = coap_io_prepare_epoll(self->ctx, ticks);
-    int ms = next == UINT64_MAX ? -1 : (int) (next - now);
-    if (coap_next > 0 && (ms < 0 || (int) coap_next < ms)) {
-        ms = (int) coap_next;
+}
+
+int
+gw_coap_process(gw_coap_t *self)
+{
+    /* A pass walks the open sessions only when there is something for them: libcoap's
+     * I/O (and its walk of every session) when its epoll fd, which holds its sockets and
+     * its timerfd, is readable, or a session was opened since the last one. */
+    bool was_dirty = self->is_dirty;
+    self->is_dirty = false; /* what the callbacks below add is for the next pass */
+    bool is_io = was_dirty || s_is_readable(coap_context_get_coap_fd(self->ctx));
+    uint64_t now = cmn_time_mono_ms();
+    if (is_io) {
+        s_check_too_large(self);
+        (void) s_relays(self, now, true);
+        (void) coap_io_process(self->ctx, COAP_IO_NO_WAIT);
+        /* what that I/O started (a handshake's next flight) gets its timer on the timerfd;
+         * a request's retransmission is put there by coap_send itself */
+        coap_tick_t ticks;
+        coap_ticks(&ticks);
+        (void) coap_io_prepare_epoll(self->ctx, ticks);
+        self->io_passes++;
+        now = cmn_time_mono_ms();
+    } else {
+        self->skipped_passes++;
     }
+    int relay_ms = s_relays(self, now, was_dirty);
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < self->n_xchg; i++) {
+        s_xchg_t *x = &self->xchg[i];
+        if (!x->is_used) {
+            continue;
+        }
+        if (x->deadline_ms <= now) {
+            s_finish(x, CMN_ETIMEDOUT, "device did not answer in time", 0, NULL, 0);
+        } else if (x->deadline_ms < next) {
+            next = x->deadline_ms;
+        }
+    }
+    if (now >= self->next_sweep_ms) {
+        s_sweep(self, now);
+        self->next_sweep_ms = now + SWEEP_EVERY_MS;
+    }
+    if (self->n_sess > 0 && self->next_sweep_ms < next) {
+        next = self->next_sweep_ms;
+    }
+    int ms = next == UINT64_MAX ? -1 : (int) (next - now);
     if (relay_ms >= 0 && (ms < 0 || relay_ms < ms)) {
         ms = relay_ms;
     }
-    return ms;
+    return self->is_dirty ? 0 : ms;
 }
 
 static cmn_err_t
@@ -653,6 +710,7 @@ s_session(gw_coap_t *self,
         }
         cmn_log_debug("GW-SESSION", "opened %s session to %s for %s", is_secure ? "DTLS" : "UDP",
                       endpoint, caller);
+        self->is_dirty = true; /* its handshake's timer: libcoap's I/O at the next pass */
     }
     s->last_used_ms = cmn_time_mono_ms();
     *ret = s->session;

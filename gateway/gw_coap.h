@@ -12,6 +12,14 @@
 
 typedef struct gw_coap gw_coap_t;
 
+/* What the session of a finished exchange says about the device; every string is
+ * valid for the duration of the callback only. */
+typedef struct {
+    const char *cipher;      /* OpenSSL name of the session's cipher ("" for coap://) */
+    const char *cert_cn;     /* MFG/CERT: CN of the device's accepted leaf as sent, else "" */
+    const char *cert_sha256; /* its SHA-256 (64 lowercase hex digits), else "" */
+} gw_coap_peer_t;
+
 /* Called once per exchange. err CMN_OK: code (205...) and payload are valid for the
  * duration of the call. Otherwise error is a human-readable reason. */
 typedef void(gw_coap_done_fn)(void *arg,
@@ -20,7 +28,7 @@ typedef void(gw_coap_done_fn)(void *arg,
                               int code,
                               const uint8_t *payload,
                               size_t len,
-                              const char *cipher);
+                              const gw_coap_peer_t *peer);
 
 gw_coap_t *gw_coap_new(int session_idle_ms);
 void gw_coap_destroy(gw_coap_t **self_p);
@@ -30,8 +38,10 @@ int gw_coap_fd(const gw_coap_t *self);
 /* The epoll fd of the Just Works 0xFF00 relays' sockets (cmn_ff00_relay): readable when one
  * of them is; the loop then runs gw_coap_process. */
 int gw_coap_relay_fd(const gw_coap_t *self);
-/* Runs libcoap I/O without blocking, then expires deadlines and idle sessions.
- * Returns ms until the next deadline or libcoap timer (-1: none). */
+/* Runs libcoap I/O without blocking when there is any (its fd readable: a datagram or
+ * one of its own timers, which libcoap keeps on a timerfd in that fd; or a session
+ * opened since), then expires deadlines and, every 250 ms, idle sessions.
+ * Returns ms until the next deadline of ours (-1: none); libcoap's wake the fd. */
 int gw_coap_process(gw_coap_t *self);
 
 /* Starts one exchange. method 1..4 = GET, POST, PUT, DELETE. policy is required for

@@ -1,6 +1,9 @@
 /* gw_config.c — obt-gateway configuration table */
 #include "gw_config.h"
 
+#include <string.h>
+#include "cmn_gws.h"
+
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
         n, t, offsetof(gw_config_t, f), d, fl, lo, hi, h                                           \
@@ -15,6 +18,15 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
             1,
             0,
             "ZeroMQ endpoint the gateway binds"),
+        OPT("name",
+            CMN_CFG_STR,
+            name,
+            CMN_GW_DEFAULT_NAME,
+            0,
+            1,
+            0,
+            "this gateway's name, one per device network: the services list it as "
+            "--gateway NAME=ENDPOINT (docs/scaling.md)"),
         OPT("keys-dir",
             CMN_CFG_STR,
             keys_dir,
@@ -104,6 +116,30 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
             1000,
             86400000,
             "DTLS sessions unused this long are closed"),
+        OPT("mfg-subject",
+            CMN_CFG_STR,
+            mfg_subject,
+            "accept",
+            0,
+            1,
+            0,
+            "certificate OTM, a manufacturer certificate whose CN names another uuid than "
+            "the device's (a stock device's fixed CN): accept (the chain and OCF profile "
+            "checks stay; logged GW-MFG-SUBJECT, recorded by DOTS) or strict (refused: "
+            "wrong subject)"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
 };
 const size_t GW_CONFIG_OPT_COUNT = sizeof GW_CONFIG_OPTS / sizeof GW_CONFIG_OPTS[0];
+
+int
+gw_config_parse_mfg_subject(const char *value, bool *ret_is_strict)
+{
+    if (value && strcmp(value, "accept") == 0) {
+        *ret_is_strict = false;
+    } else if (value && strcmp(value, "strict") == 0) {
+        *ret_is_strict = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}

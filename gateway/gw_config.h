@@ -9,6 +9,7 @@
 
 typedef struct {
     char *endpoint;              /* ZeroMQ ROUTER endpoint */
+    char *name;                  /* this gateway's name among several (docs/scaling.md) */
     char *keys_dir;              /* CURVE keys (obtctl keys) */
     char *address;               /* where the services' /oic/d are served */
     char *iface;                 /* multicast interfaces, comma list */
@@ -20,10 +21,15 @@ typedef struct {
     int discover_max_kib;        /* memory of one pending discovery's results */
     int request_timeout_ms;      /* default CoAP exchange deadline */
     int session_idle_ms;         /* idle DTLS sessions are closed after this */
+    char *mfg_subject;           /* "accept" | "strict": an mfg leaf's CN naming another uuid */
     char *log_level;             /* err..debug */
 } gw_config_t;
 
 extern const cmn_cfg_opt_t GW_CONFIG_OPTS[];
 extern const size_t GW_CONFIG_OPT_COUNT;
+
+/* Parses the value of --mfg-subject: "accept" (*ret_is_strict = false) or "strict"
+ * (true). 0, or -1 for anything else. */
+int gw_config_parse_mfg_subject(const char *value, bool *ret_is_strict);
 
 #endif

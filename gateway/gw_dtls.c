@@ -36,11 +36,14 @@ typedef struct {
     const char *refusal;        /* why we aborted the handshake, NULL = we did not */
     uint8_t *anchors;           /* MFG: copy of the trust anchors (PEM) */
     size_t anchors_len;
-    bool is_judged;             /* MFG: the peer's chain was checked (verdict below) */
-    bool is_trusted;            /* MFG: it passed */
-    char reason[256];           /* MFG: what refusal points at */
-    cmn_ff00_relay_t *jw;       /* JW over 0xFF00: the relay the plain session talks to */
-    const char *refused_prefix; /* MFG_REFUSED or CERT_REFUSED */
+    bool is_judged;                /* MFG: the peer's chain was checked (verdict below) */
+    bool is_trusted;               /* MFG: it passed */
+    char reason[256];              /* MFG: what refusal points at */
+    cmn_ff00_relay_t *jw;          /* JW over 0xFF00: the relay the plain session talks to */
+    const char *refused_prefix;    /* MFG_REFUSED or CERT_REFUSED */
+    bool is_subject_lax;           /* MFG: the leaf's CN may name another uuid (D66) */
+    char cert_cn[CMN_CERT_CN_MAX]; /* MFG/CERT: the accepted leaf's CN ("" before) */
+    char cert_sha256[65];          /* and the SHA-256 of its DER, hex */
 } s_state_t;
 
 static void
@@ -286,15 +289,31 @@ s_mfg_judge(s_state_t *st, X509_STORE_CTX *ctx)
     cmn_uuid_t cn;
     cmn_err_t err =
             cmn_cert_verify_mfg_chain(chain, st->anchors, st->anchors_len, 0, &cn, why, sizeof why);
-    if (err == CMN_OK && memcmp(cn.b, st->peer_uuid, sizeof cn.b) != 0) {
-        char got[CMN_UUID_STR_LEN + 1], want[CMN_UUID_STR_LEN + 1];
+    X509 *leaf = err == CMN_OK ? sk_X509_value(chain, 0) : NULL;
+    if (leaf && (cmn_cert_common_name(leaf, st->cert_cn, sizeof st->cert_cn) != CMN_OK ||
+                 cmn_cert_sha256_hex(leaf, st->cert_sha256) != CMN_OK)) {
+        err = CMN_ENOMEM; /* the profile check read the same CN */
+    }
+    bool is_other = err == CMN_OK && memcmp(cn.b, st->peer_uuid, sizeof cn.b) != 0;
+    char got[CMN_UUID_STR_LEN + 1], want[CMN_UUID_STR_LEN + 1];
+    if (is_other) {
         cmn_uuid_to_str(&cn, got);
         memcpy(cn.b, st->peer_uuid, sizeof cn.b);
         cmn_uuid_to_str(&cn, want);
+    }
+    if (is_other && !st->is_subject_lax) {
         (void) snprintf(why, sizeof why, "wrong subject: CN uuid:%s, the device is %s", got, want);
         err = CMN_ECRYPTO;
+    } else if (is_other) {
+        char esc[4 * CMN_CERT_CN_MAX];
+        cmn_log_notice("GW-MFG-SUBJECT",
+                       "dev=%s manufacturer certificate CN \"%s\" names another uuid (%s): "
+                       "accepted (--mfg-subject accept) sha256=%s",
+                       want, cmn_log_escape(esc, sizeof esc, st->cert_cn), got, st->cert_sha256);
     }
     if (err != CMN_OK) {
+        st->cert_cn[0] = '\0';
+        st->cert_sha256[0] = '\0';
         (void) snprintf(st->reason, sizeof st->reason, "%s%s",
                         st->refused_prefix ? st->refused_prefix : MFG_REFUSED,
                         why[0] ? why : cmn_strerror(err));
@@ -336,6 +355,7 @@ s_open_mfg(coap_context_t *ctx, const coap_address_t *server, const gw_dtls_poli
     memcpy(st->anchors, policy->anchors, policy->anchors_len);
     st->anchors_len = policy->anchors_len;
     memcpy(st->peer_uuid, policy->peer_uuid, sizeof st->peer_uuid);
+    st->is_subject_lax = policy->kind == GW_DTLS_MFG && policy->is_subject_lax;
     coap_dtls_pki_t pki;
     memset(&pki, 0, sizeof pki);
     pki.version = COAP_DTLS_PKI_SETUP_VERSION;
@@ -520,6 +540,18 @@ gw_dtls_refusal(coap_session_t *session)
                        : NULL;
     }
     return st ? st->refusal : NULL;
+}
+
+cmn_err_t
+gw_dtls_peer_cert(coap_session_t *session, const char **ret_cn, const char **ret_sha256)
+{
+    const s_state_t *st = session ? coap_session_get_app_data(session) : NULL;
+    if (st == NULL || !st->is_trusted || st->cert_sha256[0] == '\0') {
+        return CMN_ENOTFOUND;
+    }
+    *ret_cn = st->cert_cn;
+    *ret_sha256 = st->cert_sha256;
+    return CMN_OK;
 }
 
 cmn_ff00_relay_t *

@@ -6,6 +6,7 @@
 #define GW_DTLS_H
 
 #include <coap3/coap.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,11 @@ typedef struct {
     uint8_t key[32]; /* PSK (RDP: the PPSK) */
     size_t key_len;
     uint8_t peer_uuid[16];  /* RDP: the device UUID its PSK identity hint must carry;
-                               MFG: the UUID the CN of its leaf must carry */
+                               MFG: the UUID the CN of its leaf must carry (unless
+                               is_subject_lax) */
+    bool is_subject_lax;    /* MFG: a leaf whose CN names another UUID is accepted (a
+                               stock device's fixed certificate, D66) and a notice logged;
+                               false (the builders' default): refused, "wrong subject" */
     const uint8_t *anchors; /* MFG: the trust anchors (PEM), borrowed: gw_dtls_open()
                                copies them; NULL in a stored copy of the policy */
     size_t anchors_len;     /* 0 = continue on the open DOC */
@@ -50,8 +55,9 @@ cmn_err_t gw_dtls_policy_rdp(const char *pin, const uint8_t device_uuid[16], gw_
 /* The policy of a manufacturer-certificate DOC (OCF-NOTES 6.5, seed clause 7.4): the
  * device's chain must verify against anchors (PEM bundle, borrowed until
  * gw_dtls_open) with the OCF profile (cmn_cert_verify_mfg_chain) and its leaf's CN
- * must name device_uuid; otherwise the handshake is aborted and gw_dtls_refusal()
- * says why ("manufacturer certificate refused: expired: ..."). */
+ * must name device_uuid (set ret->is_subject_lax to accept another uuid there);
+ * otherwise the handshake is aborted and gw_dtls_refusal() says why ("manufacturer
+ * certificate refused: expired: ..."). */
 void gw_dtls_policy_mfg(const uint8_t *anchors,
                         size_t anchors_len,
                         const uint8_t device_uuid[16],
@@ -92,6 +98,13 @@ void gw_dtls_close(coap_session_t **session_p);
 /* Why our side aborted the session's handshake ("device changed its UUID in the PIN
  * hint"), or NULL if it did not (the peer or the network ended it). */
 const char *gw_dtls_refusal(coap_session_t *session);
+
+/* The device's leaf as the chain check of a GW_DTLS_MFG or GW_DTLS_CERT session
+ * accepted it: *ret_cn its subject CN as sent (peer-chosen text: escape it before
+ * logging it) and *ret_sha256 the SHA-256 of its DER (64 lowercase hex digits), both
+ * borrowed until the session is closed. CMN_ENOTFOUND for any other session and
+ * before the chain was accepted. */
+cmn_err_t gw_dtls_peer_cert(coap_session_t *session, const char **ret_cn, const char **ret_sha256);
 
 /* The 0xFF00 relay of a GW_DTLS_JW_ANON session (its fds to poll, cmn_ff00_relay_process to
  * run, the engine for the owner PSK), NULL for every other session. Borrowed. */

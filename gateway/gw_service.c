@@ -55,6 +55,7 @@ struct gw_service {
     uint64_t started_ms;
     uint64_t boot_id; /* new at every start: services re-register when it changes */
     uint64_t requests;
+    bool is_mfg_subject_strict; /* --mfg-subject strict: the mfg leaf's CN = deviceuuid */
 };
 
 /* caller: who sent the request, from the CURVE key of the connection. Sessions are
@@ -135,6 +136,7 @@ s_on_health(gw_service_t *self,
     health.requests = self->requests;
     health.d_endpoint = CMN_PB_STR("");
     health.boot_id = self->boot_id;
+    health.name = self->cfg->name;
     reply->body_case = OBT__GW__REPLY__BODY_HEALTH;
     reply->health = &health;
     return CMN_OK;
@@ -147,7 +149,7 @@ s_coap_done(void *arg,
             int code,
             const uint8_t *payload,
             size_t len,
-            const char *cipher)
+            const gw_coap_peer_t *peer)
 {
     s_pending_t *p = arg;
     if (err != CMN_OK) {
@@ -160,7 +162,9 @@ s_coap_done(void *arg,
         cr.payload.data = (uint8_t *) (uintptr_t) payload;
         cr.payload.len = len;
         cr.content_format = len > 0 ? CMN_CF_OCF_CBOR : 0;
-        cr.cipher = CMN_PB_STR(cipher);
+        cr.cipher = CMN_PB_STR(peer->cipher);
+        cr.peer_cert_cn = CMN_PB_STR(peer->cert_cn);
+        cr.peer_cert_sha256 = CMN_PB_STR(peer->cert_sha256);
         reply.body_case = OBT__GW__REPLY__BODY_COAP;
         reply.coap = &cr;
         s_send(p->svc, p->peer, &reply);
@@ -350,6 +354,7 @@ s_on_coap(gw_service_t *self,
         if (err != CMN_OK) {
             return err;
         }
+        policy.is_subject_lax = policy.kind == GW_DTLS_MFG && !self->is_mfg_subject_strict;
     }
     uint32_t timeout = c->timeout_ms ? c->timeout_ms : (uint32_t) self->cfg->request_timeout_ms;
     s_pending_t *p = *pending;
@@ -875,6 +880,10 @@ gw_service_new(const gw_config_t *cfg)
         return NULL;
     }
     self->cfg = cfg;
+    if (gw_config_parse_mfg_subject(cfg->mfg_subject, &self->is_mfg_subject_strict) != 0) {
+        cmn_log_err("GW-INIT", "--mfg-subject must be accept or strict");
+        goto fail;
+    }
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
     self->coap = gw_coap_new(cfg->session_idle_ms);
@@ -892,8 +901,8 @@ gw_service_new(const gw_config_t *cfg)
         cmn_log_err("GW-INIT", "cannot set up the loop: %s", cmn_strerror(err));
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s iface=%s scope=%s boot=%016llx", cfg->endpoint, cfg->iface,
-                   cfg->scope, (unsigned long long) self->boot_id);
+    cmn_log_notice("READY", "endpoint=%s name=%s iface=%s scope=%s boot=%016llx", cfg->endpoint,
+                   cfg->name, cfg->iface, cfg->scope, (unsigned long long) self->boot_id);
     return self;
 fail:
     gw_service_destroy(&self);

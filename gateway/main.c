@@ -3,6 +3,7 @@
 #include <czmq.h>
 #include <stdio.h>
 
+#include "cmn_gws.h"
 #include "cmn_instance.h"
 #include "cmn_log.h"
 #include "gw_config.h"
@@ -28,6 +29,17 @@ main(int argc, char **argv)
     if (r == CMN_CFG_OK && gw_disc_parse_scopes(cfg.scope, scopes, &n_scopes) != CMN_OK) {
         (void) fprintf(stderr, "error: --scope: \"%s\" (comma list of link, realm, site, ipv4)\n",
                        cfg.scope);
+        r = CMN_CFG_ERROR;
+    }
+    bool is_strict = false;
+    if (r == CMN_CFG_OK && gw_config_parse_mfg_subject(cfg.mfg_subject, &is_strict) != 0) {
+        (void) fprintf(stderr, "error: --mfg-subject: \"%s\" (accept or strict)\n",
+                       cfg.mfg_subject);
+        r = CMN_CFG_ERROR;
+    }
+    if (r == CMN_CFG_OK && !cmn_gw_name_is_valid(cfg.name)) {
+        (void) fprintf(stderr, "error: --name: \"%s\" (1 to %d letters, digits, '.', '_', '-')\n",
+                       cfg.name, CMN_GW_NAME_MAX - 1);
         r = CMN_CFG_ERROR;
     }
     char why[512];

@@ -118,19 +118,6 @@ s_set_dos(int s)
     cr_assert_eq(obt_set_dos(s_b.coaps, s_ids.dots, s_b.dots_key, s), 0, "pstat dos.s=%d", s);
 }
 
-/* What the CMS's pairwise credential does: a PSK for client A on the device. */
-static void
-s_give_client_a_a_credential(void)
-{
-    uint8_t key[16];
-    for (int i = 0; i < 16; i++) {
-        key[i] = (uint8_t) (i + 1);
-    }
-    cr_assert_eq(obt_give_psk_cred(s_b.coaps, s_ids.dots, s_b.dots_key, s_ids.cms, s_b.cms_key,
-                                   CLIENT_A, key),
-                 0, "no credential for client A");
-}
-
 /* Places ace (aceid TEST_ACEID, replacing an earlier one) over AMS's session. */
 static void
 s_place(cmn_ace_t ace)
@@ -194,7 +181,8 @@ Test(acl,
     cr_assert_eq(s_plain("GET", "/oic/d", out, sizeof out), 205);
     cr_assert(strstr(out, "6f63662e322e342e30") != NULL, "/oic/d icv is not ocf.2.4.0: %s", out);
 
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     /* default deny */
     cr_assert_eq(s_as_a("GET", "/light"), 403, "A read /light without an ACE");
     cr_assert_eq(s_plain("GET", "/light", out, sizeof out), 401);
@@ -226,7 +214,8 @@ Test(acl,
      .timeout = 180)
 {
     s_onboard();
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     char out[512];
     /* anon-clear on /light: plain CoAP reads it */
     s_place(s_ace(NULL, CMN_CONNTYPE_ANON_CLEAR, "/light", NULL, CMN_PERM_R));
@@ -274,7 +263,8 @@ Test(acl,
      .timeout = 240)
 {
     s_onboard();
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     char out[512];
     char *text = NULL;
     cr_assert_eq(s_as_a("GET", "/light"), 403, "A read /light before allow");
@@ -385,7 +375,8 @@ Test(acl,
      .timeout = 240)
 {
     s_onboard();
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     static const char *const info[] = {"--log-level", "info", NULL};
     cr_assert_eq(obt_suite_restart(&s_suite, "ams", info), 0);
     int done_before = obt_proc_log_count(&s_suite.ams, "SVC-JOB-DONE");

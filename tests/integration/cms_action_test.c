@@ -178,19 +178,9 @@ static void
 s_save_leaf(int from, const char *leaf, char *key)
 {
     char *dev = s_dump_dev(from);
-    char dir[600];
-    static char hex[16384];
-    cr_assert(obt_json_str(dev, "dir", dir, sizeof dir));
-    const char *c = strstr(dev, "\"oic.sec.cred.cert\"");
-    cr_assert_not_null(c, "device %d has no identity certificate", from);
-    const char *open = c;
-    while (open > dev && strncmp(open, "{\"credid\":", 10) != 0) {
-        open--;
-    }
-    cr_assert(obt_json_str(open, "publicdata_hex", hex, sizeof hex));
+    int rc = obt_dev_cert_files(dev, leaf, key, 700);
     free(dev);
-    (void) snprintf(key, 700, "%s/csr-key.pem", dir);
-    cr_assert_eq(obt_write_hex(leaf, hex), 0);
+    cr_assert_eq(rc, 0, "device %d has no identity certificate", from);
 }
 
 /* An `openssl s_client` certificate session to device idx presenting the certificate
@@ -472,12 +462,8 @@ Test(cms_cred,
     cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
                  "CMS never sent the DELETE");
     int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE"); /* the log is appended to */
-    obt_proc_kill9(&s_suite.cms);
-    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
-    cr_assert_eq(obt_suite_restart(&s_suite, "cms", NULL), 0);
-    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "SVC-JOB-RESUME", 20000), 0);
-    cr_assert_eq(obt_proc_wait_log_count(&s_suite.cms, "SVC-JOB-DONE", done + 1, 30000), 0,
-                 "the resumed job did not end");
+    char why[200];
+    cr_assert_eq(obt_kill9_resume(&s_suite, "cms", &s_sim, done, why, sizeof why), 0, "%s", why);
     cr_assert_eq(s_credid(0, "oic.sec.cred.cert", NULL), 0, "still on the device");
     size_t total = 0;
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");

@@ -5,10 +5,7 @@
  * veth1: fe80::2, fd00:db8::2, 10.47.0.2) comes from scripts/netns.sh; without it the
  * IPv6 tests skip and say why. Devices on veth1 are reached by the gateway on veth0:
  * every datagram crosses the link. */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,21 +39,7 @@ s_teardown(void)
 static void
 s_need_veth(void)
 {
-    struct ifaddrs *ifs = NULL;
-    bool found = false;
-    struct in6_addr want;
-    (void) inet_pton(AF_INET6, "fe80::1", &want);
-    if (getifaddrs(&ifs) == 0) {
-        for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-            if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6 &&
-                strcmp(i->ifa_name, "veth0") == 0 &&
-                memcmp(&((struct sockaddr_in6 *) (void *) i->ifa_addr)->sin6_addr, &want,
-                       sizeof want) == 0) {
-                found = true;
-            }
-        }
-        freeifaddrs(ifs);
-    }
+    bool found = obt_iface_has_addr6("veth0", "fe80::1");
     const char *veth = getenv("OBT_VETH");
     cr_assert(found || veth == NULL || strcmp(veth, "up") != 0,
               "scripts/netns.sh made the veth pair, but veth0 has no fe80::1");

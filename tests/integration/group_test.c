@@ -78,14 +78,12 @@ s_teardown(void)
 static void
 s_onboard(void)
 {
-    char *out = NULL;
-    cr_assert_eq(obt_onboard_all(&s_suite, &s_sim, S_N, &out), 0, "%s", out ? out : "");
-    free(out);
-    char *objs[S_N + 1];
-    cr_assert_eq(obt_devsim_dump(s_dir, objs, S_N + 1), S_N);
+    obt_dev_ep_t devs[S_N];
+    char why[300];
+    cr_assert_eq(obt_onboard_devices(&s_suite, &s_sim, s_dir, S_N, 90, devs, why, sizeof why), 0,
+                 "%s", why);
     for (int i = 0; i < S_N; i++) {
-        cr_assert(obt_json_str(objs[i], "deviceuuid", s_uuid[i], sizeof s_uuid[i]));
-        free(objs[i]);
+        (void) snprintf(s_uuid[i], sizeof s_uuid[i], "%s", devs[i].uuid);
     }
 }
 
@@ -169,7 +167,7 @@ s_devsim_refuses_malformed_ssm_entries(void)
                     .desc = "test"};
     (void) cmn_uuid_from_str(s_uuid[0], &c.subjectuuid);
     const obt_dev_t *d1 = &dev[1], *d3 = &dev[3];
-#define S_POST(d) obt_post_cred((d)->coaps, ids.dots, (d)->dots_key, ids.cms, (d)->cms_key, &c)
+#define S_POST(d) obt_post_cred(&ids, (d), &c)
     (void) snprintf(c.senderid, sizeof c.senderid, "02abcd");
     cr_assert_eq(S_POST(d1), 400, "a credtype 256 entry with a senderid was taken");
     c.senderid[0] = '\0';

@@ -50,14 +50,14 @@ s_done(void *arg,
        int code,
        const uint8_t *payload,
        size_t len,
-       const char *cipher)
+       const gw_coap_peer_t *peer)
 {
     s_result_t *res = arg;
     res->done++;
     res->err = err;
     res->code = code;
     (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
-    (void) snprintf(res->cipher, sizeof res->cipher, "%s", cipher ? cipher : "");
+    (void) snprintf(res->cipher, sizeof res->cipher, "%s", peer ? peer->cipher : "");
     (void) snprintf(res->payload, sizeof res->payload, "%.*s", (int) len,
                     payload ? (const char *) payload : "");
 }

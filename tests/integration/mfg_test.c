@@ -1,13 +1,19 @@
 /* mfg_test.c — the manufacturer-certificate OTM (oxm 2) end to end: a device with a good
  * chain onboarded to RFNOP, the refusals (untrusted issuer, expired, wrong key usage,
  * missing OCF EKU) that leave the device in RFOTM and CMS/AMS untouched, DOTS without
- * any trust anchor, and a policy "mfg" against a Just Works device. Every device is
- * checked on its own SVRs (ocf-devsim --dump). */
+ * any trust anchor, and a policy "mfg" against a Just Works device. A stock device's
+ * certificate whose CN names another uuid (ocf-devsim --mfg-cn-fixed) is accepted and
+ * recorded by default, refused with obt-gateway --mfg-subject strict (D66). Every device
+ * is checked on its own SVRs (ocf-devsim --dump). */
 #include <criterion/criterion.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "obt_certs.h"
 #include "obt_checks.h"
 #include "obt_json.h"
 
@@ -17,15 +23,27 @@ static char *s_dir;
 static obt_suite_t s_suite;
 static obt_proc_t s_sim;
 
+/* The suite and ocf-devsim with count devices offering oxms, with faults and one more
+ * ocf-devsim flag (sim_flag, may be NULL). */
 static void
-s_start(const char *const *dots_flags, int count, const char *oxms, const char *faults)
+s_start_with(const char *const *dots_flags,
+             int count,
+             const char *oxms,
+             const char *faults,
+             const char *sim_flag)
 {
     s_dir = obt_tmpdir("mfg");
     cr_assert_not_null(s_dir);
     cr_assert_eq(obt_suite_start(&s_suite, s_dir, dots_flags), 0, "the suite did not start");
-    const char *extra[] = {"--oxms", oxms, NULL};
+    const char *extra[] = {"--oxms", oxms, sim_flag, NULL};
     cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, count, faults, extra), 0,
                  "devsim did not start");
+}
+
+static void
+s_start(const char *const *dots_flags, int count, const char *oxms, const char *faults)
+{
+    s_start_with(dots_flags, count, oxms, faults, NULL);
 }
 
 static void
@@ -126,24 +144,45 @@ s_check_untouched(size_t idx, const char *uuid)
     cr_assert_not(obt_svc_store_has(ams, uuid), "AMS knows the refused device");
 }
 
+/* The CN and the SHA-256 (hex) of the leaf device idx presents: the first certificate
+ * of its DIR/devices/dev-NNNN/mfgcert.pem, read here with OpenSSL itself (an independent
+ * check of what the gateway reported). */
 static void
-s_setup_good(void)
+s_devsim_leaf(size_t idx, char cn[80], char sha256[65])
 {
-    s_start(NULL, 1, "0,1,2", NULL);
+    char path[700];
+    (void) snprintf(path, sizeof path, "%s/devices/dev-%04zu/mfgcert.pem", s_dir, idx);
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp, "no %s", path);
+    X509 *leaf = PEM_read_X509(fp, NULL, NULL, NULL);
+    (void) fclose(fp);
+    cr_assert_not_null(leaf, "%s holds no certificate", path);
+    cr_assert_eq(obt_cert_sha256_hex(leaf, sha256), 0);
+    cr_assert_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, 80), 0);
+    X509_free(leaf);
 }
 
-Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown, .timeout = 120)
+/* The factory CA trusted, the one device discovered and approved: its uuid. */
+static void
+s_trust_and_find_one(char uuid[40])
 {
     s_trust_factory();
     s_discover_approve(1);
-    char first[40];
-    s_uuid_of(0, first);
+    s_uuid_of(0, uuid);
+}
+
+/* Onboards device 0 (first uuid first) by the certificate OTM and checks it onboarded on
+ * its own SVRs; its record (`obtctl --json show`) shows the leaf devsim presented (CN
+ * and SHA-256, also on the `obtctl show` text), returned in cn and sha256. */
+static void
+s_onboard_by_mfg(const char *first, char cn[80], char sha256[65])
+{
     const char *onboard[] = {"onboard", first, "--otm", "mfg", NULL};
     s_expect(onboard, 0);
 
     obt_ids_t ids;
     cr_assert_eq(obt_ids(&s_suite, &ids), 0);
-    char *objs[MAX_DEVS], uuid[40], why[300], store[700];
+    char *objs[MAX_DEVS], uuid[40], why[300], store[700], got[80];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, MAX_DEVS), 1);
     cr_assert(obt_json_str(objs[0], "uuid", uuid, sizeof uuid));
     cr_assert_str_neq(uuid, first, "DOTS gives the device a new uuid");
@@ -152,21 +191,159 @@ Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown
     cr_assert(strstr(shown, "\"oxmsel\":2") != NULL, "DOTS did not select MFG: %s", shown);
     cr_assert(strstr(shown, "\"cipher\":\"ECDHE-ECDSA-AES128-CCM8\"") != NULL, "%s", shown);
     cr_assert(obt_json_str(shown, "sd_uuid", ids.sd, sizeof ids.sd));
+    s_devsim_leaf(0, cn, sha256);
+    cr_assert(obt_json_str(shown, "mfg_cert_cn", got, sizeof got), "%s", shown);
+    cr_assert_str_eq(got, cn, "the recorded CN is not the leaf's");
+    cr_assert(obt_json_str(shown, "mfg_cert_sha256", got, sizeof got), "%s", shown);
+    cr_assert_str_eq(got, sha256, "the recorded fingerprint is not the leaf's SHA-256");
     free(shown);
+    char *out = NULL, line[200];
+    const char *show[] = {"show", uuid, NULL};
+    cr_assert_eq(s_ctl(show, &out), 0);
+    (void) snprintf(line, sizeof line, "mfg cert:    CN %s, sha256 %s\n", cn, sha256);
+    cr_assert(strstr(out, line) != NULL, "no \"%s\" in %s", line, out);
+    free(out);
     s_store_dir("dots", store, sizeof store);
     /* Owner credential equal to DOTS's: both derived with "oic.sec.doxm.mfgcert", KBL 40. */
     cr_assert(obt_check_onboarded(objs[0], &ids, store, why, sizeof why), "%s", why);
     cr_assert(strstr(objs[0], "\"oxmsel\":2") != NULL, "device doxm.oxmsel is not 2: %s", objs[0]);
     free(objs[0]);
+}
+
+static void
+s_setup_good(void)
+{
+    s_start(NULL, 1, "0,1,2", NULL);
+}
+
+Test(mfg, good_chain_onboards_to_rfnop, .init = s_setup_good, .fini = s_teardown, .timeout = 120)
+{
+    char first[40], cn[80], sha256[65], want[80];
+    s_trust_and_find_one(first);
+    s_onboard_by_mfg(first, cn, sha256);
     cr_assert_eq(obt_proc_log_count(&s_sim, "kbl=40"), 1, "the device's owner PSK KBL is not 40");
+    /* The CN names the device's uuid of the DOC: nothing to say about it. */
+    (void) snprintf(want, sizeof want, "uuid:%s", first);
+    cr_assert_str_eq(cn, want);
+    cr_assert_eq(obt_proc_log_count(&s_suite.gw, "GW-MFG-SUBJECT"), 0,
+                 "a matching CN was logged as another uuid");
+}
+
+/* The gateway logged once that device dev presented a certificate whose CN is cn. */
+static void
+s_expect_subject_notice(const char *dev, const char *cn)
+{
+    char notice[200];
+    (void) snprintf(notice, sizeof notice,
+                    "GW-MFG-SUBJECT dev=%s manufacturer certificate CN \"%s\" names another uuid",
+                    dev, cn);
+    cr_assert_eq(obt_proc_log_count(&s_suite.gw, notice), 1, "no notice \"%s\" in the gateway log",
+                 notice);
+}
+
+/* Waits until device idx answers under another uuid than old (its factory reset): the
+ * new one in ret_uuid. */
+static void
+s_wait_reset(size_t idx, const char *old, char ret_uuid[40])
+{
+    for (int i = 0; i < 100; i++) {
+        s_uuid_of(idx, ret_uuid);
+        if (strcmp(ret_uuid, old) != 0) {
+            return;
+        }
+        (void) poll(NULL, 0, 100); /* polling the device's own state file */
+    }
+    cr_assert_fail("device %zu did not reset", idx);
+}
+
+/* A stock device: its manufacturer certificate's CN names a uuid of its own. */
+static void
+s_setup_fixed_cn(void)
+{
+    s_start_with(NULL, 1, "2", NULL, "--mfg-cn-fixed");
+}
+
+Test(mfg,
+     a_cn_naming_another_uuid_onboards_and_is_recorded_by_default,
+     .init = s_setup_fixed_cn,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    char first[40], cn[80], sha256[65], want[80];
+    s_trust_and_find_one(first);
+    s_onboard_by_mfg(first, cn, sha256);
+    (void) snprintf(want, sizeof want, "uuid:%s", first);
+    cr_assert_str_neq(cn, want, "devsim's CN names the device: not the case under test");
+    s_expect_subject_notice(first, cn);
+
+    /* A reset: the stock device comes back under a new uuid with the same certificate
+     * and is onboarded again, the same leaf recorded. */
+    char uuid[40], again[40], cn2[80], sha2[65];
+    s_uuid_of(0, uuid);
+    const char *reset[] = {"reset", uuid, NULL};
+    s_expect(reset, 0);
+    s_wait_reset(0, uuid, again);
+    s_discover_approve(1);
+    s_onboard_by_mfg(again, cn2, sha2);
+    cr_assert_str_eq(cn2, cn, "the stock device's CN changed at the reset");
+    cr_assert_str_eq(sha2, sha256, "the stock device's certificate changed at the reset");
+    s_expect_subject_notice(again, cn);
+}
+
+static void
+s_setup_fixed_cn_strict(void)
+{
+    s_setup_fixed_cn();
+    static const char *const strict[] = {"--mfg-subject", "strict", NULL};
+    cr_assert_eq(obt_suite_restart(&s_suite, "gateway", strict), 0, "the gateway did not restart");
+}
+
+Test(mfg,
+     strict_subject_refuses_a_cn_naming_another_uuid,
+     .init = s_setup_fixed_cn_strict,
+     .fini = s_teardown,
+     .timeout = 120)
+{
+    char uuid[40];
+    s_trust_and_find_one(uuid);
+    const char *onboard[] = {"onboard", uuid, "--otm", "mfg", NULL};
+    s_expect(onboard, 1);
+    char *shown = s_show(uuid);
+    cr_assert(strstr(shown, "\"state\":\"FAILED\"") != NULL, "%s", shown);
+    cr_assert(strstr(shown, "manufacturer certificate refused: wrong subject: CN uuid:") != NULL,
+              "%s", shown);
+    cr_assert(strstr(shown, "\"mfg_cert_sha256\":\"\"") != NULL, "a refused leaf recorded: %s",
+              shown);
+    free(shown);
+    s_check_untouched(0, uuid);
+    cr_assert_eq(obt_proc_log_count(&s_suite.gw, "GW-MFG-SUBJECT"), 0);
+}
+
+Test(mfg, a_bad_mfg_subject_exits_78_with_the_reason, .timeout = 30)
+{
+    char *dir = obt_tmpdir("mfg-cfg");
+    cr_assert_not_null(dir);
+    char cmd[1200], *out = NULL;
+    (void) snprintf(cmd, sizeof cmd,
+                    "%s/obt-gateway --keys-dir %s --mfg-subject lenient 2>&1; echo \"exit=$?\"",
+                    obt_bin_dir(), dir);
+    int rc = obt_sh(cmd, &out);
+    obt_rmrf(dir);
+    free(dir);
+    cr_assert_eq(rc, 0);
+    cr_expect(strstr(out, "error: --mfg-subject: \"lenient\" (accept or strict)") != NULL, "%s",
+              out);
+    cr_expect(strstr(out, "exit=78") != NULL, "%s", out);
+    free(out);
 }
 
 static void
 s_setup_refusals(void)
 {
-    s_start(NULL, 7, "2",
+    /* (a CN of another uuid is accepted by default: the tests above) */
+    s_start(NULL, 6, "2",
             "0:mfg:untrusted,1:mfg:expired,2:mfg:bad-ku,3:mfg:no-ocf-eku,4:mfg:ca-leaf,"
-            "5:mfg:other-uuid,6:mfg:bad-sig");
+            "5:mfg:bad-sig");
 }
 
 Test(mfg,
@@ -181,11 +358,10 @@ Test(mfg,
             "manufacturer certificate refused: wrong key usage",
             "manufacturer certificate refused: missing OCF EKU",
             "manufacturer certificate refused: wrong basic constraints",
-            "manufacturer certificate refused: wrong subject",
             "manufacturer certificate refused: bad signature",
     };
     s_trust_factory();
-    s_discover_approve(7);
+    s_discover_approve(6);
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char uuid[40];
         s_uuid_of(i, uuid);

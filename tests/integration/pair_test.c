@@ -17,10 +17,7 @@ static obt_suite_t s_suite;
 static obt_proc_t s_sim;
 
 /* The two devices: uuid and coaps:// endpoint, by devsim index. */
-static struct {
-    char uuid[40];
-    char coaps[128];
-} s_dev[2];
+static obt_dev_ep_t s_dev[2];
 
 static void
 s_start(const char *faults)
@@ -61,20 +58,9 @@ s_teardown(void)
 static void
 s_onboard(void)
 {
-    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
-    char *out = NULL;
-    cr_assert_eq(obt_discover_approve(&s_suite, 2, &out), 0, "%s", out ? out : "");
-    free(out);
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
-    char *objs[3];
-    cr_assert_eq(obt_devsim_dump(s_dir, objs, 3), 2);
-    for (int i = 0; i < 2; i++) {
-        /* the dump lists the devices in index order */
-        cr_assert(obt_json_str(objs[i], "deviceuuid", s_dev[i].uuid, sizeof s_dev[i].uuid));
-        free(objs[i]);
-        cr_assert_eq(obt_devsim_field(&s_sim, i, " coaps=", s_dev[i].coaps, sizeof s_dev[i].coaps),
-                     0);
-    }
+    char why[300];
+    int rc = obt_onboard_devices(&s_suite, &s_sim, s_dir, 2, 60, s_dev, why, sizeof why);
+    cr_assert_eq(rc, 0, "%s", why);
 }
 
 static int

@@ -91,11 +91,22 @@ s_setup_stop(void)
     s_setup_with(extra);
 }
 
+/* The device stops the simulator at the hand-over's follow-up: the policy apply's GET
+ * of the ACL (the hand-over's own are the 1st and the 2nd, its verify). */
+static void
+s_setup_stop_follow_up(void)
+{
+    static const char *const extra[] = {"--faults", "0:stop:3:GET:/oic/sec/acl2", NULL};
+    s_setup_with(extra);
+}
+
 static void
 s_teardown(void)
 {
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
+
+static void s_learn(void);
 
 static void
 s_onboard(void)
@@ -105,6 +116,13 @@ s_onboard(void)
     cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
     free(out);
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    s_learn();
+}
+
+/* The device's endpoints and the services' keys for it, once onboarded. */
+static void
+s_learn(void)
+{
     cr_assert_eq(obt_ids(&s_suite, &s_ids), 0);
     char *objs[2];
     cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
@@ -133,19 +151,6 @@ static void
 s_set_dos(int s)
 {
     cr_assert_eq(obt_set_dos(s_b.coaps, s_ids.dots, s_b.dots_key, s), 0, "pstat dos.s=%d", s);
-}
-
-/* What the CMS's pairwise credential does: a PSK for client A on the device. */
-static void
-s_give_client_a_a_credential(void)
-{
-    uint8_t key[16];
-    for (int i = 0; i < 16; i++) {
-        key[i] = (uint8_t) (i + 1);
-    }
-    cr_assert_eq(obt_give_psk_cred(s_b.coaps, s_ids.dots, s_b.dots_key, s_ids.cms, s_b.cms_key,
-                                   CLIENT_A, key),
-                 0, "no credential for client A");
 }
 
 /* An ACE another tool placed (not AMS): auth-crypt reads /temp, aceid FOREIGN_ACE. */
@@ -237,7 +242,8 @@ Test(policy,
     cr_assert(strstr(text, "wc:*") == NULL, "an entry of another type was applied:\n%s", text);
     free(text);
     /* the device enforces them */
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     cr_assert_eq(s_as_a("GET", "/light"), 205, "A refused the light the policy gives");
     cr_assert_eq(s_as_a("POST", "/light"), 403, "R let A write");
     cr_assert_eq(s_as_a("GET", "/temp"), 403, "the policy opened /temp");
@@ -276,6 +282,24 @@ Test(policy,
     cr_assert(strstr(text, "uuid:" CLIENT_A) && strstr(text, "-RU--") &&
                       strstr(text, "conn:anon-clear"),
               "%s", text);
+    free(text);
+    /* the same as JSON: one object, a change per ACE */
+    const char *diff_json[] = {"--json", "acl", "diff", s_b.uuid, NULL};
+    cr_assert_eq(s_ctl(diff_json, &text), 0);
+    cr_assert(strstr(text, "{\"op\":\"diff\",\"changes\":[") == text, "%s", text);
+    cr_assert(strstr(text, "\"devices\":1,\"to_add\":1,\"to_remove\":2,\"failed\":0,"
+                           "\"unanswered\":0}") != NULL,
+              "%s", text);
+    cr_assert_eq(s_count(text, "\"change\":\"add\""), 1, "%s", text);
+    cr_assert_eq(s_count(text, "\"change\":\"remove\""), 2, "%s", text);
+    char *objs[4];
+    cr_assert_eq(obt_json_objects(strchr(text, '[') + 1, objs, 4), 3, "%s", text);
+    for (int i = 0; i < 3; i++) {
+        char dev[40];
+        cr_assert(obt_json_str(objs[i], "device", dev, sizeof dev) && strcmp(dev, s_b.uuid) == 0,
+                  "%s", objs[i]);
+        free(objs[i]);
+    }
     free(text);
     after = s_acl_json();
     cr_assert_str_eq(after, before, "diff changed the device's ACL");
@@ -358,7 +382,8 @@ Test(policy,
      .timeout = 300)
 {
     s_onboard(); /* without a policy: the apply below is the first */
-    s_give_client_a_a_credential();
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
     s_write_policy(s_v1);
     s_restart_ams();
     int done_before = obt_proc_log_count(&s_suite.ams, "SVC-JOB-DONE");
@@ -393,4 +418,43 @@ Test(policy,
     cr_assert(strstr(text, "apply: 1 device(s), 0 ACE(s) added, 0 removed, 0 failed") != NULL,
               "after the resume an apply still changes something:\n%s", text);
     free(text);
+}
+
+Test(policy,
+     a_kill_9_of_ams_right_after_the_handover_loses_no_policy_apply,
+     .init = s_setup_stop_follow_up,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_write_policy(s_v1);
+    s_restart_ams();
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
+    free(out);
+    /* the hand-over ends; its follow-up apply stops the simulator: AMS is killed before
+     * the gateway's request to the stopped device can time out */
+    obt_proc_t ctl;
+    const char *argv[] = {"--keys-dir", s_suite.keys, "--dots", s_suite.ep_dots, "onboard", "--all",
+                          "--wait-s",   "60",         NULL};
+    cr_assert_eq(obt_proc_start(&ctl, s_dir, "ctl-onboard", "obtctl", argv), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "the policy apply did not follow the hand-over");
+    cr_assert_eq(obt_proc_log_count(&s_suite.ams, "AMS-ACL"), 0, "the apply ended first");
+    obt_proc_kill9(&s_suite.ams);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    (void) obt_proc_stop(&ctl);
+    s_restart_ams();
+    cr_assert_eq(obt_proc_wait_log(&s_suite.ams, "SVC-JOB-RESUME", 30000), 0,
+                 "the apply held by the hand-over's record was not resumed");
+    s_learn();
+    const char *acl[] = {"acl", s_b.uuid, NULL};
+    const char *const want[] = {"uuid:" CLIENT_A, "conn:anon-clear", "/light  # policy", NULL};
+    char *text = NULL;
+    cr_assert_eq(obt_ctl_wait_output(&s_suite, acl, want, 30000, &text), 0,
+                 "the policy was not applied after the restart:\n%s", text ? text : "");
+    cr_assert_eq(s_count(text, "# policy"), 2, "%s", text);
+    free(text);
+    cr_assert_eq(obt_give_psk_cred(&s_ids, &s_b, CLIENT_A, CLIENT_KEY), 0,
+                 "no credential for client A");
+    cr_assert_eq(s_as_a("GET", "/light"), 205, "A refused the light the policy gives");
 }

@@ -455,7 +455,8 @@ Test(rdp,
         const char *pin[] = {"pin", uuid, "--pin-file", pin_file, "--no-wait", NULL};
         s_expect(pin, 0);
     }
-    s_wait_count("DOTS-RFNOP", N, 60000);
+    /* the job lines read below: each comes a moment after its DOTS-RFNOP notice */
+    s_wait_count("--OK--> RFNOP", N, 60000);
 
     /* From the first PIN on, the jobs in flight are those resumed by a PIN and not
      * ended yet (RFNOP or FAILED): never more than the one slot. */

@@ -119,6 +119,20 @@ s_bio_string(BIO *b)
     return out;
 }
 
+int
+obt_cert_sha256_hex(X509 *cert, char ret_hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &n) != 1 || n != 32) {
+        return -1;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        (void) snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
+    }
+    return 0;
+}
+
 char *
 obt_cert_pem(const obt_cert_t *c)
 {

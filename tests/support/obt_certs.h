@@ -40,6 +40,10 @@ void obt_cert_free(obt_cert_t *c);
 char *obt_cert_pem(const obt_cert_t *c);
 char *obt_cert_key_pem(const obt_cert_t *c);
 
+/* The SHA-256 of cert's DER as 64 lowercase hex digits, computed with OpenSSL here
+ * (the tests' own check of a fingerprint the services report). 0 on success. */
+int obt_cert_sha256_hex(X509 *cert, char ret_hex[65]);
+
 /* Writes the PEM of n certificates, in order, to path (0600). 0 on success. */
 int obt_cert_write_pem(const char *path, const obt_cert_t *const *certs, int n);
 

@@ -2,6 +2,7 @@
 #include "obt_checks.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include "cmn_kv.h"
 #include "cmn_svr.h"
 #include "dots_store.h"
+#include "obt_certs.h"
 #include "obt_json.h"
 
 int
@@ -420,16 +422,6 @@ obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out)
 }
 
 int
-obt_onboard_all(const obt_suite_t *s, const obt_proc_t *sim, int expected, char **ret_out)
-{
-    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "90", NULL};
-    if (obt_discover_approve(s, expected, ret_out) != 0) {
-        return -1;
-    }
-    return obt_ctl_or_dump(s, sim, onboard, NULL) == 0 ? 0 : -1;
-}
-
-int
 obt_kill9_inside(obt_suite_t *s,
                  obt_proc_t *sim,
                  const char *which,
@@ -582,6 +574,63 @@ obt_dev_learn(const char *dev_json,
     return missing ? -1 : 0;
 }
 
+/* Runs obt_coap with the auth options (NULL-terminated) and the n requests to base;
+ * ret_codes[i] (may be NULL) the code of request i or -1; out (cap bytes) what it
+ * printed. Returns the number of answers. */
+static int
+s_coap_run(const char *const *auth,
+           const char *base,
+           const obt_coap_req_t *reqs,
+           size_t n,
+           int *ret_codes,
+           char *out,
+           size_t cap)
+{
+    enum { S_MAX = 8 };
+    static char uris[S_MAX][256], hexes[S_MAX][8200];
+    const char *argv[8 + 3 * S_MAX];
+    size_t k = 0;
+    for (; auth && auth[k]; k++) {
+        argv[k] = auth[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        ret_codes[i] = -1;
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i >= S_MAX || 2 * reqs[i].len >= sizeof hexes[0] ||
+            snprintf(uris[i], sizeof uris[0], "%s%s", base, reqs[i].path) >= (int) sizeof uris[0]) {
+            return 0;
+        }
+        for (size_t b = 0; b < reqs[i].len; b++) {
+            (void) snprintf(hexes[i] + 2 * b, 3, "%02x", reqs[i].payload[b]);
+        }
+        argv[k++] = reqs[i].method;
+        argv[k++] = uris[i];
+        if (reqs[i].len > 0) {
+            argv[k++] = hexes[i];
+        }
+    }
+    argv[k] = NULL;
+    char *o = NULL;
+    (void) obt_run("obt_coap", argv, &o);
+    (void) snprintf(out, cap, "%s", o ? o : "");
+    int answered = 0;
+    const char *line = o;
+    for (size_t i = 0; line && *line && i < n; i++) {
+        int c = 0, d = 0;
+        if (sscanf(line, "%d.%d", &c, &d) != 2) {
+            break;
+        }
+        ret_codes[i] = c * 100 + d;
+        answered++;
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(o);
+    return answered;
+}
+
 int
 obt_coap_as(const char *base,
             const char *id,
@@ -593,35 +642,123 @@ obt_coap_as(const char *base,
             char *out,
             size_t cap)
 {
-    char uri[256], hex[4096] = "";
-    if (2 * len >= sizeof hex ||
-        snprintf(uri, sizeof uri, "%s%s", base, path) >= (int) sizeof uri) {
+    const char *psk[] = {"--id", id, "--key", key_hex, NULL};
+    obt_coap_req_t req = {method, path, payload, len};
+    int code = -1;
+    (void) s_coap_run(id ? psk : NULL, base, &req, 1, &code, out, cap);
+    return code;
+}
+
+int
+obt_coap_cert(const char *coaps,
+              const char *cert_path,
+              const char *key_path,
+              const obt_coap_req_t *reqs,
+              size_t n,
+              int *ret_codes,
+              char *out,
+              size_t cap)
+{
+    const char *auth[] = {"--cert", cert_path, "--cert-key", key_path, NULL};
+    return s_coap_run(auth, coaps, reqs, n, ret_codes, out, cap);
+}
+
+bool
+obt_dump_cert_hex(const char *dev_json, const char *usage, char *hex, size_t cap)
+{
+    char want[64];
+    (void) snprintf(want, sizeof want, "\"credusage\":\"%s\"", usage);
+    const char *c = strstr(dev_json, want);
+    if (c == NULL) {
+        return false;
+    }
+    const char *open = c;
+    while (open > dev_json && strncmp(open, "{\"credid\":", 10) != 0) {
+        open--;
+    }
+    const char *type = open + strcspn(open, ",") + 1; /* {"credid":N,"credtype":T,... */
+    return strncmp(type, "\"credtype\":8,", 13) == 0 &&
+           obt_json_str(open, "publicdata_hex", hex, cap) != NULL;
+}
+
+int
+obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path, size_t cap)
+{
+    static char hex[16384];
+    char dir[600];
+    if (!obt_json_str(dev_json, "dir", dir, sizeof dir) ||
+        !obt_dump_cert_hex(dev_json, "oic.sec.cred.cert", hex, sizeof hex) ||
+        obt_write_hex(chain_path, hex) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < len; i++) {
-        (void) snprintf(hex + 2 * i, 3, "%02x", payload[i]);
+    (void) snprintf(key_path, cap, "%s/csr-key.pem", dir);
+    return 0;
+}
+
+int
+obt_onboard_devices(const obt_suite_t *s,
+                    const obt_proc_t *sim,
+                    const char *dir,
+                    int n,
+                    int wait_s,
+                    obt_dev_ep_t *ret,
+                    char *why,
+                    size_t why_len)
+{
+    char wait[16];
+    (void) snprintf(wait, sizeof wait, "%d", wait_s);
+    const char *const onboard[] = {"onboard", "--all", "--wait-s", wait, NULL};
+    char *out = NULL;
+    if (obt_discover_approve(s, n, &out) != 0) {
+        (void) snprintf(why, why_len, "discover/approve: %s", out ? out : "");
+        free(out);
+        return -1;
     }
-    const char *argv[10];
-    size_t k = 0;
-    if (id) {
-        argv[k++] = "--id";
-        argv[k++] = id;
-        argv[k++] = "--key";
-        argv[k++] = key_hex;
+    free(out);
+    if (obt_ctl_or_dump(s, sim, onboard, NULL) != 0) {
+        (void) snprintf(why, why_len, "obtctl onboard --all failed");
+        return -1;
     }
-    argv[k++] = method;
-    argv[k++] = uri;
-    if (len > 0) {
-        argv[k++] = hex;
+    char **objs = calloc((size_t) n + 1, sizeof *objs);
+    size_t got = objs ? obt_devsim_dump(dir, objs, (size_t) n + 1) : 0;
+    int rc = got == (size_t) n ? 0 : -1;
+    for (size_t i = 0; i < got; i++) {
+        /* the dump lists the devices in index order */
+        if (rc == 0 &&
+            (!obt_json_str(objs[i], "deviceuuid", ret[i].uuid, sizeof ret[i].uuid) ||
+             obt_devsim_field(sim, (int) i, " coaps=", ret[i].coaps, sizeof ret[i].coaps) != 0)) {
+            rc = -1;
+        }
+        free(objs[i]);
     }
-    argv[k] = NULL;
-    char *o = NULL;
-    int rc = obt_run("obt_coap", argv, &o);
-    int c = 0, d = 0;
-    (void) snprintf(out, cap, "%s", o ? o : "");
-    bool is_answer = rc == 0 && o && sscanf(o, "%d.%d", &c, &d) == 2;
-    free(o);
-    return is_answer ? c * 100 + d : -1;
+    free(objs);
+    if (rc != 0) {
+        (void) snprintf(why, why_len,
+                        "the dump lists %zu device(s) of %d, or one lacks its uuid "
+                        "or coaps:// endpoint",
+                        got, n);
+    }
+    return rc;
+}
+
+int
+obt_kill9_resume(
+        obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len)
+{
+    obt_proc_t *d = strcmp(which, "cms") == 0 ? &s->cms : &s->ams;
+    obt_proc_kill9(d);
+    const char *fail = kill(sim->pid, SIGCONT) != 0             ? "the simulator did not go on"
+                       : obt_suite_restart(s, which, NULL) != 0 ? "it did not start again"
+                       : obt_proc_wait_log(d, "SVC-JOB-RESUME", 20000) != 0
+                               ? "it did not resume the job"
+                       : obt_proc_wait_log_count(d, "SVC-JOB-DONE", done_before + 1, 30000) != 0
+                               ? "the resumed job did not end"
+                               : NULL;
+    if (fail) {
+        (void) snprintf(why, len, "%s after kill -9: %s", which, fail);
+        return -1;
+    }
+    return 0;
 }
 
 size_t
@@ -658,33 +795,33 @@ obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s)
 }
 
 int
-obt_give_psk_cred(const char *coaps,
-                  const char *dots_id,
-                  const char *dots_key,
-                  const char *cms_id,
-                  const char *cms_key,
+obt_give_psk_cred(const obt_ids_t *ids,
+                  const obt_dev_t *dev,
                   const char *subject,
-                  const uint8_t key[16])
+                  const char *key_hex)
 {
+    uint8_t key[16];
+    for (size_t i = 0; i < sizeof key; i++) {
+        unsigned v = 0;
+        if (strlen(key_hex) != 2 * sizeof key || sscanf(key_hex + 2 * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        key[i] = (uint8_t) v;
+    }
     cmn_cred_t cred = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_SUBJECT |
                                   CMN_CRED_HAS_PRIVATEDATA,
                        .credtype = CMN_CREDTYPE_PSK,
-                       .priv_data = (uint8_t *) (uintptr_t) key,
-                       .priv_len = 16,
+                       .priv_data = key,
+                       .priv_len = sizeof key,
                        .priv_encoding = CMN_ENC_RAW};
     if (cmn_uuid_from_str(subject, &cred.subjectuuid) != CMN_OK) {
         return -1;
     }
-    return obt_post_cred(coaps, dots_id, dots_key, cms_id, cms_key, &cred) == 204 ? 0 : -1;
+    return obt_post_cred(ids, dev, &cred) == 204 ? 0 : -1;
 }
 
 int
-obt_post_cred(const char *coaps,
-              const char *dots_id,
-              const char *dots_key,
-              const char *cms_id,
-              const char *cms_key,
-              const cmn_cred_t *cred)
+obt_post_cred(const obt_ids_t *ids, const obt_dev_t *dev, const cmn_cred_t *cred)
 {
     cmn_creds_t creds = {
             .present = CMN_CREDS_HAS_CREDS, .creds = (cmn_cred_t *) (uintptr_t) cred, .n_creds = 1};
@@ -694,12 +831,32 @@ obt_post_cred(const char *coaps,
     if (cmn_creds_encode(&creds, &buf, &len) != CMN_OK) {
         return -1;
     }
-    int code = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFPRO);
+    int code = obt_set_dos(dev->coaps, ids->dots, dev->dots_key, CMN_DOS_RFPRO);
     if (code == 0) {
-        code = obt_coap_as(coaps, cms_id, cms_key, "POST", "/oic/sec/cred", buf, len, out,
-                           sizeof out);
+        code = obt_coap_as(dev->coaps, ids->cms, dev->cms_key, "POST", "/oic/sec/cred", buf, len,
+                           out, sizeof out);
     }
-    code = obt_set_dos(coaps, dots_id, dots_key, CMN_DOS_RFNOP) == 0 ? code : -1;
+    code = obt_set_dos(dev->coaps, ids->dots, dev->dots_key, CMN_DOS_RFNOP) == 0 ? code : -1;
     free(buf);
     return code;
+}
+
+bool
+obt_iface_has_addr6(const char *iface, const char *addr)
+{
+    struct ifaddrs *ifs = NULL;
+    bool found = false;
+    struct in6_addr want;
+    if (inet_pton(AF_INET6, addr, &want) != 1 || getifaddrs(&ifs) != 0) {
+        return false;
+    }
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6 && strcmp(i->ifa_name, iface) == 0 &&
+            memcmp(&((struct sockaddr_in6 *) (void *) i->ifa_addr)->sin6_addr, &want,
+                   sizeof want) == 0) {
+            found = true;
+        }
+    }
+    freeifaddrs(ifs);
+    return found;
 }

@@ -51,9 +51,24 @@ bool obt_svc_store_has(const char *svc_store_dir, const char *uuid);
  * may be NULL) holds what discover printed. */
 int obt_discover_approve(const obt_suite_t *s, int expected, char **ret_out);
 
-/* obt_discover_approve, then `obtctl onboard --all --wait-s 90` (logs of the suite and
- * sim dumped when it fails): 0, or -1 (*ret_out as obt_discover_approve's). */
-int obt_onboard_all(const obt_suite_t *s, const obt_proc_t *sim, int expected, char **ret_out);
+/* A device of a devsim run, as onboarding left it: its uuid and its coaps:// endpoint. */
+typedef struct {
+    char uuid[40];
+    char coaps[128];
+} obt_dev_ep_t;
+
+/* Onboards the n devices of sim (whose folder is dir/devices): obt_discover_approve,
+ * then `obtctl onboard --all --wait-s wait_s`, and learns ret[i] of device index i
+ * (its deviceuuid from the dump, its coaps:// from sim's DEVICE line). 0, or -1 with
+ * what failed in why (the logs are dumped when onboard fails). */
+int obt_onboard_devices(const obt_suite_t *s,
+                        const obt_proc_t *sim,
+                        const char *dir,
+                        int n,
+                        int wait_s,
+                        obt_dev_ep_t *ret,
+                        char *why,
+                        size_t why_len);
 
 /* Kill -9 inside a job: runs `obtctl args` in a child; when sim stops itself at the
  * daemon's request (a devsim IDX:stop fault), kills daemon which ("cms", "ams", "dots",
@@ -124,9 +139,54 @@ int obt_coap_as(const char *base,
                 size_t len,
                 char *out,
                 size_t cap);
+/* One request of obt_coap_cert (payload may be NULL when len is 0). */
+typedef struct {
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;   /* "/light", "/oic/sec/roles?credid=1" */
+    const uint8_t *payload;
+    size_t len;
+} obt_coap_req_t;
+
+/* The n requests, in order, in ONE certificate session (obt_coap --cert) to the device
+ * at coaps ("coaps://H:P"): the client presents the chain in cert_path (leaf first)
+ * with the private key in key_path, as another device with its identity certificate
+ * does. ret_codes[i] gets the code of request i (205, 403), -1 when it got no answer
+ * (a failed handshake: all -1). What obt_coap printed goes to out (cap bytes). Returns
+ * the number of requests answered. */
+int obt_coap_cert(const char *coaps,
+                  const char *cert_path,
+                  const char *key_path,
+                  const obt_coap_req_t *reqs,
+                  size_t n,
+                  int *ret_codes,
+                  char *out,
+                  size_t cap);
+
+/* The publicdata (hex, cap bytes) of the first credtype-8 entry of credusage usage
+ * ("oic.sec.cred.cert", "oic.sec.cred.rolecert") on a dumped device; false if none. */
+bool obt_dump_cert_hex(const char *dev_json, const char *usage, char *hex, size_t cap);
+
+/* A dumped device's identity certificate for a client session as that device: writes
+ * its oic.sec.cred.cert chain (leaf first) to chain_path and the path of its private
+ * key (its csr-key.pem in its folder) to key_path (cap bytes). 0, or -1 if it has no
+ * identity certificate. */
+int obt_dev_cert_files(const char *dev_json, const char *chain_path, char *key_path, size_t cap);
+
+/* The cut of a kill -9 test: daemon which ("cms" or "ams") of s is killed (SIGKILL)
+ * while sim is stopped at one of its requests (a stop fault), sim goes on (SIGCONT),
+ * the daemon starts again and must resume its job (SVC-JOB-RESUME within 20 s) and end
+ * it (more than done_before SVC-JOB-DONE lines, the count before the kill, within 30 s).
+ * 0, or -1 with what did not happen in why. */
+int obt_kill9_resume(
+        obt_suite_t *s, const char *which, obt_proc_t *sim, int done_before, char *why, size_t len);
+
 /* How many devices of dir/devices are in RFNOP (`ocf-devsim --dump`); *ret_total (if
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
+
+/* True if interface iface carries the IPv6 address addr ("fe80::1"): the veth pairs of
+ * scripts/netns.sh. */
+bool obt_iface_has_addr6(const char *iface, const char *addr);
 
 /* Runs `ocf-devsim --dump` on dir/devices; returns the objects (caller frees each). */
 size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
@@ -134,24 +194,16 @@ size_t obt_devsim_dump(const char *dir, char **objs, size_t max);
  * key): 0, or -1 if the device did not answer 2.04. */
 int obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s);
 /* What the CMS's pairwise credential does, for a test's client: a PSK credential for
- * subject (key: 16 bytes) on the device at coaps, POSTed over CMS's session in RFPRO
+ * subject (key_hex: 32 hex digits) on dev, POSTed over CMS's session (ids->cms) in RFPRO
  * (DOTS's session moves the device there and back to RFNOP). 0, or -1. */
-int obt_give_psk_cred(const char *coaps,
-                      const char *dots_id,
-                      const char *dots_key,
-                      const char *cms_id,
-                      const char *cms_key,
+int obt_give_psk_cred(const obt_ids_t *ids,
+                      const obt_dev_t *dev,
                       const char *subject,
-                      const uint8_t key[16]);
+                      const char *key_hex);
 
 /* POSTs cred (one entry) to the device's /oic/sec/cred over CMS's session in RFPRO
  * (DOTS's session moves it there and back to RFNOP): the POST's code (204, 400), or -1
  * when a step got no answer or pstat was refused. */
-int obt_post_cred(const char *coaps,
-                  const char *dots_id,
-                  const char *dots_key,
-                  const char *cms_id,
-                  const char *cms_key,
-                  const cmn_cred_t *cred);
+int obt_post_cred(const obt_ids_t *ids, const obt_dev_t *dev, const cmn_cred_t *cred);
 
 #endif

@@ -379,9 +379,12 @@ s_start_one(obt_suite_t *s,
             args[n++] = "--discover-window-ms";
             args[n++] = "400";
         }
+        for (size_t i = 0; s->extra_gw && s->extra_gw[i] && n < 30; i++) {
+            args[n++] = s->extra_gw[i];
+        }
     } else {
         args[n++] = "--gateway";
-        args[n++] = s->ep_gw;
+        args[n++] = s->gateways ? s->gateways : s->ep_gw;
         args[n++] = "--store-dir";
         (void) snprintf(store, sizeof store, "%s/%s-store", s->dir, which);
         args[n++] = store;
@@ -443,7 +446,11 @@ s_suite_start(obt_suite_t *s,
               const char *const *extra_dots,
               bool is_default_discovery)
 {
+    const char *gateways = s->gateways;
+    const char *const *extra_gw = s->extra_gw;
     memset(s, 0, sizeof *s);
+    s->gateways = gateways; /* set by obt_suite_start_gateways, else NULL */
+    s->extra_gw = extra_gw;
     s->is_default_discovery = is_default_discovery;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
@@ -470,12 +477,27 @@ obt_suite_start_with(obt_suite_t *s,
                      const char *const *extra_all,
                      const char *const *extra_dots)
 {
+    s->gateways = NULL;
+    s->extra_gw = NULL;
     return s_suite_start(s, dir, extra_all, extra_dots, false);
+}
+
+int
+obt_suite_start_gateways(obt_suite_t *s,
+                         const char *dir,
+                         const char *gateways,
+                         const char *const *extra_gw)
+{
+    s->gateways = gateways;
+    s->extra_gw = extra_gw;
+    return s_suite_start(s, dir, NULL, NULL, false);
 }
 
 int
 obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
 {
+    s->gateways = NULL;
+    s->extra_gw = NULL;
     return s_suite_start(s, dir, NULL, NULL, true);
 }
 

@@ -69,7 +69,9 @@ typedef struct {
     char keys[600];
     char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
     obt_proc_t gw, dots, cms, ams;
-    bool is_default_discovery; /* the daemons' own discovery window (no 400 ms) */
+    bool is_default_discovery;   /* the daemons' own discovery window (no 400 ms) */
+    const char *gateways;        /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
+    const char *const *extra_gw; /* more flags of the suite's gateway, NULL-ended (borrowed) */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -84,6 +86,14 @@ int obt_suite_start_with(obt_suite_t *s,
 /* The same as obt_suite_start, with the daemons' own discovery window: the suite
  * otherwise gives the gateway and DOTS --discover-window-ms 400 to keep tests fast. */
 int obt_suite_start_default_discovery(obt_suite_t *s, const char *dir);
+/* The same as obt_suite_start, for several gateways: DOTS, CMS and AMS get --gateway
+ * gateways ("gw-a=ipc://...,gw-b=ipc://..."), the suite's own gateway (at ep_gw, named
+ * in gateways) gets extra_gw too (--name, --iface...), also when restarted; the test
+ * starts the others. Both are borrowed for the suite's life. */
+int obt_suite_start_gateways(obt_suite_t *s,
+                             const char *dir,
+                             const char *gateways,
+                             const char *const *extra_gw);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);

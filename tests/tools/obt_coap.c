@@ -1,9 +1,13 @@
-/* obt_coap.c — a device client for tests and the demo: one CoAP request to a device,
- * over coap:// or over coaps:// with a PSK (identity = the 16 bytes of a UUID), the way
- * another OCF device holding a pairwise credential talks to it. Prints "CODE HEX"
- * (for example "2.05 a16576616c7565f5"). */
+/* obt_coap.c — a device client for tests and the demo: CoAP requests to a device in one
+ * session, over coap:// or over coaps:// with a PSK (identity = the 16 bytes of a UUID),
+ * the way another OCF device holding a pairwise credential talks to it, or with a
+ * certificate and its key (another device's identity certificate: a certificate
+ * session, ECDHE-ECDSA). Prints "CODE HEX" per request (for example "2.05
+ * a16576616c7565f5"). */
 #include <coap3/coap.h>
 #include <netdb.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +15,17 @@
 #include "cmn_uuid.h"
 
 #define S_USAGE                                                                                    \
-    "usage: obt_coap [--id UUID --key HEX32] [--timeout-ms N] GET|POST|PUT|DELETE URI "            \
-    "[PAYLOAD_HEX]\n"                                                                              \
-    "One CoAP request to a device. coaps:// needs --id (PSK identity: the UUID's 16 bytes)\n"      \
-    "and --key (the 16-byte PSK in hex). Prints the response code and payload in hex.\n"           \
-    "Exit: 0 an answer came, 2 usage, 4 no answer (timeout, handshake refused).\n"
+    "usage: obt_coap [--id UUID --key HEX32 | --cert PEM --cert-key PEM] [--timeout-ms N]\n"       \
+    "                METHOD URI [PAYLOAD_HEX] [METHOD URI [PAYLOAD_HEX]]...\n"                     \
+    "CoAP requests (METHOD: GET, POST, PUT, DELETE) to one device, in one session, in order.\n"    \
+    "coaps:// needs --id (PSK identity: the UUID's 16 bytes) and --key (the 16-byte PSK in\n"      \
+    "hex), or --cert (a certificate chain, leaf first) and --cert-key (its private key): a\n"      \
+    "certificate session (the device's chain is not checked). Prints the response code and\n"      \
+    "payload in hex, one line per request.\n"                                                      \
+    "Exit: 0 every request was answered, 2 usage, 4 one got no answer (timeout, handshake\n"       \
+    "refused): the requests after it are not sent.\n"
+
+#define S_MAX_REQS 8
 
 typedef struct {
     bool is_done;
@@ -76,10 +86,109 @@ s_method(const char *m)
                                       : -1;
 }
 
+/* One request of the command line. */
+typedef struct {
+    int method;
+    const char *uri_str;
+    coap_uri_t uri;
+    uint8_t payload[4096];
+    size_t payload_len;
+} s_req_t;
+
+static s_req_t s_reqs[S_MAX_REQS];
+
+/* Puts the chain (leaf first) of cert_path and the key of key_path on the session's SSL:
+ * sent when the device asks for our certificate. */
+static bool
+s_use_cert(coap_session_t *session, const char *cert_path, const char *key_path)
+{
+    coap_tls_library_t lib;
+    SSL *ssl = coap_session_get_tls(session, &lib);
+    FILE *cf = fopen(cert_path, "r");
+    FILE *kf = fopen(key_path, "r");
+    EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    X509 *leaf = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+    bool ok = ssl && lib == COAP_TLS_LIBRARY_OPENSSL && key && leaf &&
+              SSL_use_certificate(ssl, leaf) == 1 && SSL_use_PrivateKey(ssl, key) == 1 &&
+              SSL_check_private_key(ssl) == 1;
+    X509 *ca = NULL;
+    while (ok && (ca = PEM_read_X509(cf, NULL, NULL, NULL)) != NULL) {
+        ok = SSL_add0_chain_cert(ssl, ca) == 1;
+        if (!ok) {
+            X509_free(ca);
+        }
+    }
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+    if (cf) {
+        (void) fclose(cf);
+    }
+    if (kf) {
+        (void) fclose(kf);
+    }
+    return ok;
+}
+
+/* Sends r over session and waits for its answer: true if one came (s_result). */
+static bool
+s_send(coap_context_t *ctx, coap_session_t *session, const s_req_t *r, int timeout_ms)
+{
+    coap_optlist_t *opts = NULL;
+    coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, (coap_pdu_code_t) r->method, session);
+    uint8_t buf[512];
+    size_t buflen = sizeof buf;
+    int n = coap_split_path(r->uri.path.s, r->uri.path.length, buf, &buflen);
+    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
+        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_PATH, coap_opt_length(p),
+                                                    coap_opt_value(p)));
+    }
+    buflen = sizeof buf;
+    n = r->uri.query.length ? coap_split_query(r->uri.query.s, r->uri.query.length, buf, &buflen)
+                            : 0;
+    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
+        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_QUERY, coap_opt_length(p),
+                                                    coap_opt_value(p)));
+    }
+    static const uint8_t ver[2] = {0x08, 0x00}; /* OCF-Accept/Content-Format-Version 2.0.0 */
+    coap_insert_optlist(&opts, coap_new_optlist(2049, sizeof ver, ver));
+    if (r->payload_len > 0) {
+        uint8_t cf[2];
+        coap_insert_optlist(&opts,
+                            coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+                                             coap_encode_var_safe(cf, sizeof cf, 10000), cf));
+        coap_insert_optlist(&opts, coap_new_optlist(2053, sizeof ver, ver));
+    }
+    uint8_t token[8];
+    size_t token_len = 0;
+    coap_session_new_token(session, &token_len, token);
+    /* a payload larger than one datagram (a certificate chain) goes block-wise (RFC 7959) */
+    bool ok = pdu && coap_add_token(pdu, token_len, token) && coap_add_optlist_pdu(pdu, &opts) &&
+              (r->payload_len == 0 ||
+               coap_add_data_large_request(session, pdu, r->payload_len, r->payload, NULL, NULL));
+    coap_delete_optlist(opts);
+    if (!ok) {
+        coap_delete_pdu(pdu);
+        (void) fprintf(stderr, "error: cannot build the request\n");
+        return false;
+    }
+    memset(&s_result, 0, sizeof s_result);
+    if (coap_send(session, pdu) == COAP_INVALID_MID) {
+        (void) fprintf(stderr, "error: cannot send the request\n");
+        return false;
+    }
+    for (int waited = 0; !s_result.is_done && waited < timeout_ms; waited += 50) {
+        (void) coap_io_process(ctx, 50);
+    }
+    if (!s_result.is_done) {
+        (void) fprintf(stderr, "error: no answer from %s within %d ms\n", r->uri_str, timeout_ms);
+    }
+    return s_result.is_done;
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *id = NULL, *key_hex = NULL;
+    const char *id = NULL, *key_hex = NULL, *cert = NULL, *cert_key = NULL;
     int timeout_ms = 5000;
     int i = 1;
     for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
@@ -87,6 +196,10 @@ main(int argc, char **argv)
             id = argv[i + 1];
         } else if (strcmp(argv[i], "--key") == 0) {
             key_hex = argv[i + 1];
+        } else if (strcmp(argv[i], "--cert") == 0) {
+            cert = argv[i + 1];
+        } else if (strcmp(argv[i], "--cert-key") == 0) {
+            cert_key = argv[i + 1];
         } else if (strcmp(argv[i], "--timeout-ms") == 0) {
             char *end = NULL;
             long v = strtol(argv[i + 1], &end, 10);
@@ -96,30 +209,39 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (argc - i < 2 || argc - i > 3 || s_method(argv[i]) < 0 || timeout_ms <= 0) {
+    size_t n_reqs = 0;
+    while (i < argc && n_reqs < S_MAX_REQS && s_method(argv[i]) >= 0 && i + 1 < argc) {
+        s_req_t *r = &s_reqs[n_reqs++];
+        r->method = s_method(argv[i]);
+        r->uri_str = argv[i + 1];
+        if (coap_split_uri((const uint8_t *) r->uri_str, strlen(r->uri_str), &r->uri) != 0) {
+            (void) fprintf(stderr, "error: URI: cannot parse \"%s\"\n", r->uri_str);
+            return 2;
+        }
+        i += 2;
+        if (i < argc && s_method(argv[i]) < 0) {
+            if (s_hex(argv[i], r->payload, sizeof r->payload, &r->payload_len) != 0) {
+                (void) fprintf(stderr, "error: PAYLOAD_HEX: want pairs of hex digits\n");
+                return 2;
+            }
+            i++;
+        }
+    }
+    if (n_reqs == 0 || i != argc || timeout_ms <= 0 || (cert == NULL) != (cert_key == NULL)) {
         (void) fprintf(stderr, "%s", S_USAGE);
         return 2;
     }
-    int method = s_method(argv[i]);
-    const char *uri_str = argv[i + 1];
-    static uint8_t payload[4096];
-    size_t payload_len = 0;
-    if (argc - i == 3 && s_hex(argv[i + 2], payload, sizeof payload, &payload_len) != 0) {
-        (void) fprintf(stderr, "error: PAYLOAD_HEX: want pairs of hex digits\n");
-        return 2;
-    }
-    coap_uri_t uri;
-    if (coap_split_uri((const uint8_t *) uri_str, strlen(uri_str), &uri) != 0) {
-        (void) fprintf(stderr, "error: URI: cannot parse \"%s\"\n", uri_str);
-        return 2;
-    }
+    const char *uri_str = s_reqs[0].uri_str;
+    coap_uri_t uri = s_reqs[0].uri;
     bool is_secure = uri.scheme == COAP_URI_SCHEME_COAPS;
     cmn_uuid_t identity;
     uint8_t key[16];
     size_t key_len = 0;
-    if (is_secure && (id == NULL || key_hex == NULL || cmn_uuid_from_str(id, &identity) != CMN_OK ||
-                      s_hex(key_hex, key, sizeof key, &key_len) != 0 || key_len != 16)) {
-        (void) fprintf(stderr, "error: coaps:// needs --id UUID and --key of 32 hex digits\n");
+    if (is_secure && cert == NULL &&
+        (id == NULL || key_hex == NULL || cmn_uuid_from_str(id, &identity) != CMN_OK ||
+         s_hex(key_hex, key, sizeof key, &key_len) != 0 || key_len != 16)) {
+        (void) fprintf(stderr, "error: coaps:// needs --id UUID and --key of 32 hex digits, or "
+                               "--cert and --cert-key\n");
         return 2;
     }
     coap_startup();
@@ -127,7 +249,6 @@ main(int argc, char **argv)
     int rc = 4;
     coap_context_t *ctx = coap_new_context(NULL);
     coap_session_t *session = NULL;
-    coap_optlist_t *opts = NULL;
     coap_address_t dst;
     coap_address_init(&dst);
     char host[128];
@@ -151,7 +272,18 @@ main(int argc, char **argv)
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     coap_register_response_handler(ctx, s_on_response);
     (void) coap_register_option(ctx, 2053); /* OCF-Content-Format-Version of the answers */
-    if (is_secure) {
+    if (is_secure && cert) {
+        coap_dtls_pki_t pki;
+        memset(&pki, 0, sizeof pki);
+        pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+        pki.verify_peer_cert = 0; /* a test client: the device's chain is not its concern */
+        session = coap_new_client_session_pki(ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
+        if (session && !s_use_cert(session, cert, cert_key)) {
+            (void) fprintf(stderr, "error: cannot use the certificate %s with key %s\n", cert,
+                           cert_key);
+            goto out;
+        }
+    } else if (is_secure) {
         coap_dtls_cpsk_t cpsk;
         memset(&cpsk, 0, sizeof cpsk);
         cpsk.version = COAP_DTLS_CPSK_SETUP_VERSION;
@@ -167,58 +299,19 @@ main(int argc, char **argv)
         (void) fprintf(stderr, "error: no session to %s\n", uri_str);
         goto out;
     }
-    coap_pdu_t *pdu = coap_new_pdu(COAP_MESSAGE_CON, (coap_pdu_code_t) method, session);
-    uint8_t buf[512];
-    size_t buflen = sizeof buf;
-    int n = coap_split_path(uri.path.s, uri.path.length, buf, &buflen);
-    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
-        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_PATH, coap_opt_length(p),
-                                                    coap_opt_value(p)));
+    for (size_t k = 0; k < n_reqs; k++) {
+        if (!s_send(ctx, session, &s_reqs[k], timeout_ms)) {
+            goto out;
+        }
+        printf("%d.%02d ", COAP_RESPONSE_CLASS(s_result.code), s_result.code & 0x1f);
+        for (size_t b = 0; b < s_result.body_len; b++) {
+            printf("%02x", s_result.body[b]);
+        }
+        printf("\n");
+        (void) fflush(stdout);
     }
-    buflen = sizeof buf;
-    n = uri.query.length ? coap_split_query(uri.query.s, uri.query.length, buf, &buflen) : 0;
-    for (uint8_t *p = buf; n-- > 0; p += coap_opt_size(p)) {
-        coap_insert_optlist(&opts, coap_new_optlist(COAP_OPTION_URI_QUERY, coap_opt_length(p),
-                                                    coap_opt_value(p)));
-    }
-    static const uint8_t ver[2] = {0x08, 0x00}; /* OCF-Accept/Content-Format-Version 2.0.0 */
-    coap_insert_optlist(&opts, coap_new_optlist(2049, sizeof ver, ver));
-    if (payload_len > 0) {
-        uint8_t cf[2];
-        coap_insert_optlist(&opts,
-                            coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
-                                             coap_encode_var_safe(cf, sizeof cf, 10000), cf));
-        coap_insert_optlist(&opts, coap_new_optlist(2053, sizeof ver, ver));
-    }
-    uint8_t token[8];
-    size_t token_len = 0;
-    coap_session_new_token(session, &token_len, token);
-    if (pdu == NULL || !coap_add_token(pdu, token_len, token) ||
-        !coap_add_optlist_pdu(pdu, &opts) ||
-        (payload_len > 0 && !coap_add_data(pdu, payload_len, payload))) {
-        coap_delete_pdu(pdu);
-        (void) fprintf(stderr, "error: cannot build the request\n");
-        goto out;
-    }
-    if (coap_send(session, pdu) == COAP_INVALID_MID) {
-        (void) fprintf(stderr, "error: cannot send the request\n");
-        goto out;
-    }
-    for (int waited = 0; !s_result.is_done && waited < timeout_ms; waited += 50) {
-        (void) coap_io_process(ctx, 50);
-    }
-    if (!s_result.is_done) {
-        (void) fprintf(stderr, "error: no answer from %s within %d ms\n", uri_str, timeout_ms);
-        goto out;
-    }
-    printf("%d.%02d ", COAP_RESPONSE_CLASS(s_result.code), s_result.code & 0x1f);
-    for (size_t k = 0; k < s_result.body_len; k++) {
-        printf("%02x", s_result.body[k]);
-    }
-    printf("\n");
     rc = 0;
 out:
-    coap_delete_optlist(opts);
     if (session) {
         coap_session_release(session);
     }

@@ -263,6 +263,59 @@ Test(cms_ca, identity_certificate_verifies_with_openssl_has_each_profile_field_a
     cms_ca_destroy(&ca);
 }
 
+Test(cms_ca, role_certificate_has_the_role_eku_and_its_role_in_the_san_and_is_recorded)
+{
+    bool created = false;
+    cms_ca_t *ca = s_root(&created);
+    cmn_uuid_t u;
+    cr_assert_eq(cmn_uuid_from_str(S_UUID, &u), CMN_OK);
+    EVP_PKEY *k = s_key("P-256");
+    X509 *leaf = NULL, *plain = NULL;
+    char serial[65], serial2[65];
+    cr_assert_eq(cms_ca_issue_role(ca, s_kv, k, &u, "light-admin", "facility", 7, &leaf, serial),
+                 CMN_OK);
+    cr_assert_eq(cms_ca_issue_role(ca, s_kv, k, &u, "reader", "", 7, &plain, serial2), CMN_OK);
+    char *ca_path = s_write(cms_ca_cert(ca), "ca.pem");
+    char *leaf_path = s_write(leaf, "role.pem");
+    char cmd[1400], *out = NULL;
+    (void) snprintf(cmd, sizeof cmd, "openssl verify -x509_strict -CAfile %s %s 2>&1", ca_path,
+                    leaf_path);
+    cr_expect_eq(s_sh(cmd, &out), 0, "%s", out);
+    free(out);
+    (void) snprintf(cmd, sizeof cmd, "openssl x509 -in %s -noout -text 2>&1", leaf_path);
+    cr_assert_eq(s_sh(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "TLS Web Server Authentication, TLS Web Client Authentication, "
+                          "1.3.6.1.4.1.44924.1.7\n"),
+              "%s", out);
+    cr_expect(strstr(out, "DirName:/CN=light-admin/OU=facility"), "%s", out);
+    cr_expect(strstr(out, "Subject: CN = uuid:" S_UUID), "%s", out);
+    free(out);
+    char role[64], authority[64], why[200] = "";
+    cr_expect_eq(cmn_cert_check_end_entity(leaf, NULL, why, sizeof why), CMN_OK, "%s", why);
+    cr_assert_eq(cmn_cert_role(leaf, role, authority, why, sizeof why), CMN_OK, "%s", why);
+    cr_expect_str_eq(role, "light-admin");
+    cr_expect_str_eq(authority, "facility");
+    cr_assert_eq(cmn_cert_role(plain, role, authority, why, sizeof why), CMN_OK, "%s", why);
+    cr_expect_str_eq(role, "reader");
+    cr_expect_str_eq(authority, "");
+    s_find_t f = {.serial = serial};
+    cr_assert_eq(cms_ca_each_cert(s_kv, S_UUID, s_find, &f), CMN_OK);
+    cr_expect_str_eq(f.usage, "role");
+    cr_expect_str_eq(f.status, "issued");
+    /* an identity certificate is no role certificate */
+    X509 *id = NULL;
+    cr_assert_eq(cms_ca_issue(ca, s_kv, k, &u, CMS_CERT_IDENTITY, 7, &id, serial2), CMN_OK);
+    cr_expect_eq(cmn_cert_role(id, role, authority, why, sizeof why), CMN_ENOTFOUND);
+    cr_expect(strstr(why, "no role EKU"), "%s", why);
+    X509_free(id);
+    X509_free(plain);
+    X509_free(leaf);
+    EVP_PKEY_free(k);
+    free(ca_path);
+    free(leaf_path);
+    cms_ca_destroy(&ca);
+}
+
 Test(cms_ca, serials_are_unique_positive_and_at_least_64_random_bits)
 {
     bool created = false;

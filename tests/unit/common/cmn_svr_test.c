@@ -9,6 +9,7 @@
 
 #include "cmn_svr.h"
 #include "obt_cbor.h"
+#include "obt_checks.h"
 
 #define U_DEV   "11111111-2222-4333-8444-555555555555"
 #define U_OWNER "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -831,6 +832,38 @@ Test(cmn_svr, creds_binary_publicdata_labelled_pem_roundtrips)
     cr_assert_str_eq(out.creds[0].pub_encoding, CMN_ENC_PEM);
     cmn_creds_free(&in);
     cmn_creds_free(&out);
+}
+
+/* /oic/sec/roles: the same entries under "roles"; a cred payload is no roles payload
+ * (its "creds" is an unknown property there) and the reverse. */
+Test(cmn_svr, roles_roundtrip_under_their_own_key)
+{
+    static const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    cmn_cred_t c = {.present = CMN_CRED_HAS_CREDTYPE | CMN_CRED_HAS_CREDUSAGE |
+                               CMN_CRED_HAS_PUBLICDATA | CMN_CRED_HAS_CREDID,
+                    .credid = 3,
+                    .credtype = CMN_CREDTYPE_CERT,
+                    .credusage = CMN_CRED_USAGE_ROLECERT,
+                    .pub_data = (uint8_t *) (uintptr_t) pem,
+                    .pub_len = sizeof pem - 1,
+                    .pub_encoding = CMN_ENC_PEM};
+    cmn_creds_t in = {.present = CMN_CREDS_HAS_CREDS, .creds = &c, .n_creds = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cmn_roles_encode(&in, &buf, &len), CMN_OK);
+    cr_assert(obt_mem_contains(buf, len, "roles"));
+    cmn_creds_t out;
+    cr_assert_eq(cmn_roles_decode(buf, len, &out), CMN_OK);
+    cr_assert_eq(out.n_creds, 1);
+    cr_expect_eq(out.creds[0].credid, 3);
+    cr_expect_str_eq(out.creds[0].credusage, CMN_CRED_USAGE_ROLECERT);
+    cr_expect_eq(out.creds[0].pub_len, sizeof pem - 1);
+    cmn_creds_free(&out);
+    cr_assert_eq(cmn_creds_decode(buf, len, &out), CMN_OK);
+    cr_expect_eq(out.n_creds, 0);
+    cr_expect_eq(out.n_unknown, 1);
+    cmn_creds_free(&out);
+    free(buf);
 }
 
 Test(cmn_svr, creds_oscore_map_roundtrips)

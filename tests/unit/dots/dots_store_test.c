@@ -154,6 +154,38 @@ Test(dots_store, the_recovery_and_superseded_fields_roundtrip, .init = s_setup, 
     cr_assert_str_eq(got.superseded_by, "");
 }
 
+#define MFG_SHA256 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+Test(dots_store, the_mfg_certificate_is_checked_and_roundtrips, .init = s_setup, .fini = s_teardown)
+{
+    dots_dev_t d, got;
+    s_make_dev(&d, UUID_A);
+    cr_assert_eq(dots_dev_set_mfg_cert(&d, "uuid:" UUID_B, MFG_SHA256), CMN_OK);
+    cr_assert_eq(dots_store_put(s_store, &d, NULL, NULL), CMN_OK);
+    cr_assert_eq(dots_store_get(s_store, UUID_A, &got), CMN_OK);
+    cr_assert_str_eq(got.mfg_cert_cn, "uuid:" UUID_B);
+    cr_assert_str_eq(got.mfg_cert_sha256, MFG_SHA256);
+    /* malformed descriptions leave the record as it was */
+    static const char *const bad[][2] = {
+            {"uuid:" UUID_B, ""}, /* one without the other */
+            {"", MFG_SHA256},
+            {"uuid:" UUID_B, "0123"}, /* not 64 digits */
+            {"uuid:" UUID_B, MFG_SHA256 "00"},
+            {"uuid:" UUID_B, "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"},
+            {"uuid:\n" UUID_B, MFG_SHA256},      /* a control character */
+            {"uuid:\xc3\xa9", MFG_SHA256},       /* not ASCII */
+            {"uuid:" UUID_B UUID_B, MFG_SHA256}, /* 5 + 72 bytes: too long */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_expect_eq(dots_dev_set_mfg_cert(&got, bad[i][0], bad[i][1]), CMN_EPROTO, "case %zu", i);
+        cr_expect_str_eq(got.mfg_cert_sha256, MFG_SHA256, "case %zu changed the record", i);
+    }
+    /* a DOC by another OTM clears them */
+    cr_assert_eq(dots_dev_set_mfg_cert(&got, NULL, ""), CMN_OK);
+    cr_assert_str_eq(got.mfg_cert_cn, "");
+    cr_assert_str_eq(got.mfg_cert_sha256, "");
+}
+
 Test(dots_store, rekey_moves_record_and_aliases_old_uuid, .init = s_setup, .fini = s_teardown)
 {
     dots_dev_t d, got;

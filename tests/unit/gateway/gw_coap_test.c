@@ -252,12 +252,14 @@ Test(gw_coap, wrong_psk_fails_with_ecrypto, .init = s_setup, .fini = s_teardown,
 
 /* The server becomes a device whose manufacturer leaf names leaf_uuid, issued by a
  * root, offering only ciphers; gw opens a certificate-OTM DOC to it for s_device with
- * the root as the anchor, and runs one GET to the end. */
+ * the root as the anchor (a CN of another uuid accepted if is_lax), and runs one GET
+ * to the end. */
 static void
 s_mfg_doc(gw_coap_t *gw,
           const char *ep,
           const char *leaf_uuid,
           const char *ciphers,
+          bool is_lax,
           gw_test_result_t *res)
 {
     obt_cert_opts_t root = obt_cert_root_opts("gw_coap test factory");
@@ -269,6 +271,7 @@ s_mfg_doc(gw_coap_t *gw,
     cr_assert_not_null(anchor);
     gw_dtls_policy_t policy;
     gw_dtls_policy_mfg((const uint8_t *) anchor, strlen(anchor), s_device, &policy);
+    policy.is_subject_lax = is_lax;
     cr_assert_eq(gw_coap_request(gw, CALLER, ep, &policy, 1, "/x", NULL, NULL, 0, 5000,
                                  gw_test_done, res),
                  CMN_OK);
@@ -286,10 +289,11 @@ Test(gw_coap,
     char ep[64];
     s_endpoint(ep, sizeof ep);
     gw_test_result_t res = {0};
-    s_mfg_doc(gw, ep, DEVICE, "ECDHE-ECDSA-AES256-CCM", &res);
+    s_mfg_doc(gw, ep, DEVICE, "ECDHE-ECDSA-AES256-CCM", false, &res);
     cr_assert_eq(res.err, CMN_OK, "%s", res.error);
     cr_expect_eq(res.code, 205, "code %d", res.code);
     cr_expect_str_eq(res.cipher, "ECDHE-ECDSA-AES256-CCM");
+    cr_expect_str_eq(res.cert_cn, "uuid:" DEVICE);
 
     /* A later step without anchors continues on the DOC. */
     gw_dtls_policy_t cont = {.kind = GW_DTLS_MFG};
@@ -313,21 +317,48 @@ Test(gw_coap,
     gw_coap_destroy(&gw);
 }
 
+#define OTHER_UUID "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee" /* not s_device */
+
+/* A new gw (the caller destroys it) and a certificate-OTM DOC with it to a device whose
+ * leaf names OTHER_UUID instead of s_device, accepted there if is_lax. */
+static gw_coap_t *
+s_other_uuid_doc(bool is_lax, gw_test_result_t *res)
+{
+    gw_coap_t *gw = gw_coap_new(60000);
+    char ep[64];
+    s_endpoint(ep, sizeof ep);
+    s_mfg_doc(gw, ep, OTHER_UUID, "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", is_lax, res);
+    return gw;
+}
+
 Test(gw_coap,
      mfg_leaf_of_another_device_is_refused,
      .init = s_setup,
      .fini = s_teardown,
      .timeout = 30)
 {
-    gw_coap_t *gw = gw_coap_new(60000);
-    char ep[64];
-    s_endpoint(ep, sizeof ep);
     gw_test_result_t res = {0};
-    s_mfg_doc(gw, ep, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
-              "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-CCM", &res);
+    gw_coap_t *gw = s_other_uuid_doc(false, &res);
     cr_expect_eq(res.err, CMN_EPROTO, "got %d", res.err);
     cr_expect(strstr(res.error, "manufacturer certificate refused: wrong subject") != NULL, "%s",
               res.error);
     cr_expect_eq(s_srv.requests, 0, "a request reached the refused device");
+    gw_coap_destroy(&gw);
+}
+
+Test(gw_coap,
+     mfg_leaf_of_another_uuid_is_accepted_when_lax_and_described,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 30)
+{
+    gw_test_result_t res = {0};
+    gw_coap_t *gw = s_other_uuid_doc(true, &res);
+    cr_assert_eq(res.err, CMN_OK, "%s", res.error);
+    cr_expect_eq(res.code, 205, "code %d", res.code);
+    cr_expect_str_eq(res.cert_cn, "uuid:" OTHER_UUID);
+    char want[65];
+    cr_assert_eq(obt_cert_sha256_hex(s_srv.mfg_leaf.cert, want), 0);
+    cr_expect_str_eq(res.cert_sha256, want, "not the SHA-256 of the leaf's DER");
     gw_coap_destroy(&gw);
 }

@@ -12,6 +12,8 @@ typedef struct {
     cmn_err_t err;
     int code;
     char cipher[64];
+    char cert_cn[80]; /* the device's accepted leaf (MFG, CERT) */
+    char cert_sha256[65];
     char error[256];
     char payload[64]; /* the reply's payload as text, cut */
 } gw_test_result_t;
@@ -23,7 +25,7 @@ gw_test_done(void *arg,
              int code,
              const uint8_t *payload,
              size_t len,
-             const char *cipher)
+             const gw_coap_peer_t *peer)
 {
     gw_test_result_t *res = arg;
     (void) snprintf(res->error, sizeof res->error, "%s", error ? error : "");
@@ -32,7 +34,9 @@ gw_test_done(void *arg,
     res->done++;
     res->err = err;
     res->code = code;
-    (void) snprintf(res->cipher, sizeof res->cipher, "%s", cipher ? cipher : "");
+    (void) snprintf(res->cipher, sizeof res->cipher, "%s", peer ? peer->cipher : "");
+    (void) snprintf(res->cert_cn, sizeof res->cert_cn, "%s", peer ? peer->cert_cn : "");
+    (void) snprintf(res->cert_sha256, sizeof res->cert_sha256, "%s", peer ? peer->cert_sha256 : "");
 }
 
 #endif

@@ -1,0 +1,217 @@
+/* gateways_test.c — several gateways, one per device network (docs/scaling.md): two
+ * obt-gateway processes on two veth pairs of scripts/netns.sh (gw-a on veth0, its
+ * devices on veth1; gw-b on veth2, its devices on veth3), one DOTS, CMS and AMS given
+ * both. Discovery asks both and each record names the gateway that found the device;
+ * with gw-b stopped, gw-a's devices onboard and gw-b's wait with the reason; gw-b
+ * started again, they finish by themselves. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "obt_checks.h"
+#include "obt_json.h"
+
+#define N_PER_NET 5 /* devices on each network */
+#define N_ALL     (2 * N_PER_NET)
+
+static char *s_dir;
+static obt_suite_t s_suite;
+static obt_proc_t s_sim_a, s_sim_b, s_gw_b;
+static char s_gateways[1400]; /* --gateway of DOTS, CMS and AMS */
+static char s_ep_b[700];      /* gw-b's endpoint */
+static char s_net_a[600], s_net_b[600];
+
+static const char *const s_gw_a_flags[] = {"--name",  "gw-a", "--iface", "veth0",
+                                           "--scope", "link", NULL};
+
+static void
+s_setup(void)
+{
+    s_dir = obt_tmpdir("gateways");
+    cr_assert_not_null(s_dir);
+}
+
+static void
+s_teardown(void)
+{
+    (void) obt_proc_stop(&s_gw_b);
+    (void) obt_proc_stop(&s_sim_b);
+    obt_test_end(&s_suite, &s_sim_a, &s_dir);
+}
+
+/* Skips the test, with the reason, unless both veth pairs are up (scripts/netns.sh). */
+static void
+s_need_two_networks(void)
+{
+    bool has_a = obt_iface_has_addr6("veth0", "fe80::1");
+    bool has_b = obt_iface_has_addr6("veth2", "fe80::3");
+    const char *veth2 = getenv("OBT_VETH2");
+    cr_assert(has_b || veth2 == NULL || strcmp(veth2, "up") != 0,
+              "scripts/netns.sh made the second veth pair, but veth2 has no fe80::3");
+    if (!has_a || !has_b) {
+        cr_skip_test("two device networks needed (veth0 with fe80::1, veth2 with fe80::3): %s",
+                     veth2 ? veth2 : "run under scripts/netns.sh, which creates them");
+    }
+}
+
+/* Starts (or starts again) gw-b on veth2. */
+static void
+s_start_gw_b(void)
+{
+    const char *args[] = {"--keys-dir",
+                          s_suite.keys,
+                          "--log-level",
+                          "info",
+                          "--endpoint",
+                          s_ep_b,
+                          "--name",
+                          "gw-b",
+                          "--iface",
+                          "veth2",
+                          "--scope",
+                          "link",
+                          "--discover-window-ms",
+                          "400",
+                          NULL};
+    int ready_before = obt_proc_log_count(&s_gw_b, " READY ");
+    cr_assert_eq(obt_proc_start(&s_gw_b, s_dir, "gw-b", "obt-gateway", args), 0);
+    cr_assert_eq(obt_proc_wait_log_count(&s_gw_b, " READY ", ready_before + 1, 15000), 0,
+                 "gw-b did not start");
+}
+
+/* n devices of ocf-devsim in dir (a folder of its own), bound to addr on iface. */
+static void
+s_start_devices(obt_proc_t *sim, char *dir, const char *name, const char *addr, const char *iface)
+{
+    (void) snprintf(dir, 600, "%s/%s", s_dir, name);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    const char *const extra[] = {"--address", addr,   "--iface",      iface,
+                                 "--scope",   "link", "--mcast-bind", NULL};
+    cr_assert_eq(obt_devsim_start_with(sim, dir, N_PER_NET, NULL, extra), 0,
+                 "ocf-devsim on %s did not start", iface);
+}
+
+/* Waits until DOTS has logged n devices reaching RFNOP; the logs on failure. */
+static void
+s_wait_rfnop(int n, const char *what)
+{
+    if (obt_proc_wait_log_count(&s_suite.dots, "DOTS-RFNOP", n, 90000) != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_gw_b);
+        cr_assert_fail("%s", what);
+    }
+}
+
+/* `obtctl --json devices`: the objects (caller frees each); asserts there are N_ALL. */
+static void
+s_devices(char **objs)
+{
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, list, &out), 0);
+    size_t n = obt_json_objects(out, objs, N_ALL + 1);
+    free(out);
+    cr_assert_eq(n, N_ALL, "%zu devices listed", n);
+}
+
+Test(gateways,
+     two_networks_one_dots_a_stopped_gateway_holds_only_its_devices,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_need_two_networks();
+    (void) snprintf(s_ep_b, sizeof s_ep_b, "ipc://%s/gw-b.sock", s_dir);
+    (void) snprintf(s_gateways, sizeof s_gateways, "gw-a=ipc://%s/gw.sock,gw-b=%s", s_dir, s_ep_b);
+    cr_assert_eq(obt_suite_start_gateways(&s_suite, s_dir, s_gateways, s_gw_a_flags), 0,
+                 "the suite did not start");
+    s_start_gw_b();
+    s_start_devices(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1");
+    s_start_devices(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3");
+
+    /* One discovery asks both gateways: every device once, named by its own gateway. */
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, discover, &out), 0);
+    cr_assert(strstr(out, "found 10 unowned") != NULL, "discover: %s", out);
+    free(out);
+    char *objs[N_ALL + 1];
+    char uuid_b[40] = "";
+    s_devices(objs);
+    size_t on_a = 0, on_b = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char gw[32];
+        cr_assert(obt_json_str(objs[i], "gateway", gw, sizeof gw));
+        bool is_a = strcmp(gw, "gw-a") == 0;
+        bool is_b = strcmp(gw, "gw-b") == 0;
+        cr_expect(is_a || is_b, "a record names no gateway: %s", objs[i]);
+        cr_log_info("device: %s", objs[i]);
+        /* Each gateway reaches its devices through its own link. */
+        cr_expect(strstr(objs[i], is_a ? "%veth0]" : "%veth2]") != NULL, "%s", objs[i]);
+        on_a += is_a;
+        on_b += is_b;
+        if (is_b && uuid_b[0] == '\0') {
+            cr_assert(obt_json_str(objs[i], "uuid", uuid_b, sizeof uuid_b));
+        }
+        free(objs[i]);
+    }
+    if (on_a != N_PER_NET || on_b != N_PER_NET) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_gw_b);
+    }
+    cr_assert_eq(on_a, N_PER_NET);
+    cr_assert_eq(on_b, N_PER_NET);
+
+    /* gw-b stops (SIGTERM); then every device is approved and onboarded. */
+    cr_assert_eq(obt_proc_stop(&s_gw_b), 0, "gw-b did not stop cleanly");
+    cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "gateway gw-b unreachable", 15000), 0,
+                 "DOTS did not notice that gw-b stopped");
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, approve, NULL), 0);
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, onboard, NULL), 0);
+
+    /* gw-a's devices finish; gw-b's wait, saying for which gateway. */
+    s_wait_rfnop(N_PER_NET, "gw-a's devices did not reach RFNOP while gw-b was away");
+    cr_assert_eq(obt_devsim_count_rfnop(s_net_a, N_PER_NET, NULL), N_PER_NET);
+    cr_assert_eq(obt_devsim_count_rfnop(s_net_b, N_PER_NET, NULL), 0);
+    s_devices(objs);
+    size_t waiting = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char gw[32], state[32], error[320];
+        cr_assert(obt_json_str(objs[i], "gateway", gw, sizeof gw));
+        cr_assert(obt_json_str(objs[i], "state", state, sizeof state));
+        cr_assert(obt_json_str(objs[i], "error", error, sizeof error));
+        if (strcmp(gw, "gw-a") == 0) {
+            cr_expect_str_eq(state, "RFNOP");
+        } else {
+            cr_expect_str_eq(state, "QUEUED");
+            cr_expect(strncmp(error, "waiting for gateway gw-b: not answering since ", 46) == 0,
+                      "device of gw-b: \"%s\"", error);
+            waiting += strncmp(error, "waiting for gateway gw-b", 24) == 0;
+        }
+        free(objs[i]);
+    }
+    cr_assert_eq(waiting, N_PER_NET);
+    static const char *const health[] = {"health", NULL};
+    (void) obt_ctl(&s_suite, health, &out); /* exit 4: gw-b, at the suite's ep, is up */
+    cr_assert(out && strstr(out, "gateway gw-b") && strstr(out, "DOWN"), "health: %s", out);
+    free(out);
+
+    /* gw-b comes back: no operator command, its devices finish too. */
+    s_start_gw_b();
+    s_wait_rfnop(N_ALL, "gw-b's devices did not finish after it came back");
+    cr_assert_eq(obt_devsim_count_rfnop(s_net_b, N_PER_NET, NULL), N_PER_NET);
+
+    /* CMS and AMS got the gateway with the hand-over and keep it. */
+    char *shown = obt_show(&s_suite, uuid_b);
+    cr_assert_not_null(shown);
+    const char *cms = strstr(shown, "\"cms\":{");
+    const char *ams = strstr(shown, "\"ams\":{");
+    cr_assert(cms && ams, "show: %s", shown);
+    cr_expect(strstr(cms, "\"gateway\":\"gw-b\"") != NULL, "CMS's view: %s", shown);
+    cr_expect(strstr(ams, "\"gateway\":\"gw-b\"") != NULL, "AMS's view: %s", shown);
+    free(shown);
+}
