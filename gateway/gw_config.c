@@ -2,6 +2,7 @@
 #include "gw_config.h"
 
 #include <string.h>
+
 #include "cmn_gws.h"
 
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
