@@ -83,7 +83,8 @@ s_onboard(void)
     cr_assert_eq(obt_onboard_devices(&s_suite, &s_sim, s_dir, S_N, 90, devs, why, sizeof why), 0,
                  "%s", why);
     for (int i = 0; i < S_N; i++) {
-        (void) snprintf(s_uuid[i], sizeof s_uuid[i], "%s", devs[i].uuid);
+        _Static_assert(sizeof s_uuid[i] == sizeof devs[i].uuid, "the same uuid buffer");
+        memcpy(s_uuid[i], devs[i].uuid, sizeof s_uuid[i]);
     }
 }
 
