@@ -95,16 +95,24 @@ s_keys(char key_on[2][33])
 }
 
 /* Device 0 (as A, with key) GETs device 1's /light: the code, -1 with no session.
- * Expecting an answer, a request that got none is tried twice more: on this shared
- * machine a DTLS handshake may miss obt_coap's 5 s. */
+ * Expecting an answer, a request that got none is tried again after a pause, up to four
+ * more times: on this shared machine a DTLS handshake may miss obt_coap's 5 s, and B has
+ * been seen closing A's first sessions right after a pair for under a second (obt_coap:
+ * "DTLS session closed by the peer"; cause not found, see the issue's note). */
 static int
 s_get_light(const char *key, bool is_expected)
 {
     char out[256];
     int code = -1;
-    for (int i = 0; i < (is_expected ? 3 : 1) && code < 0; i++) {
+    for (int i = 0; i < (is_expected ? 5 : 1) && code < 0; i++) {
+        if (i > 0) {
+            (void) usleep(1000 * 1000);
+        }
         code = obt_coap_as(s_dev[1].coaps, s_dev[0].uuid, key, "GET", "/light", NULL, 0, out,
                            sizeof out);
+        if (code < 0 && is_expected) {
+            (void) fprintf(stderr, "pair_test: try %d: no answer from B\n", i + 1);
+        }
     }
     return code;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmn_uuid.h"
 
@@ -29,6 +30,7 @@
 
 typedef struct {
     bool is_done;
+    const char *failed; /* the session failed (a DTLS alert, closed): why; NULL = no */
     coap_pdu_code_t code;
     uint8_t body[4096];
     size_t body_len;
@@ -54,6 +56,28 @@ s_on_response(coap_session_t *session,
     }
     s_result.is_done = true;
     return COAP_RESPONSE_OK;
+}
+
+/* A handshake refused or a session closed ends the wait at once, with the reason. */
+static int
+s_on_event(coap_session_t *session, const coap_event_t event)
+{
+    (void) session;
+    if (event == COAP_EVENT_DTLS_ERROR) {
+        s_result.failed = "DTLS handshake refused or failed";
+    } else if (event == COAP_EVENT_DTLS_CLOSED) {
+        s_result.failed = "DTLS session closed by the peer";
+    }
+    return 0;
+}
+
+/* Monotonic milliseconds. */
+static uint64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
 static int
@@ -176,10 +200,14 @@ s_send(coap_context_t *ctx, coap_session_t *session, const s_req_t *r, int timeo
         (void) fprintf(stderr, "error: cannot send the request\n");
         return false;
     }
-    for (int waited = 0; !s_result.is_done && waited < timeout_ms; waited += 50) {
+    /* the deadline in real time: coap_io_process returns early on any I/O */
+    uint64_t deadline = s_now_ms() + (uint64_t) timeout_ms;
+    while (!s_result.is_done && s_result.failed == NULL && s_now_ms() < deadline) {
         (void) coap_io_process(ctx, 50);
     }
-    if (!s_result.is_done) {
+    if (s_result.failed && !s_result.is_done) {
+        (void) fprintf(stderr, "error: %s: %s\n", r->uri_str, s_result.failed);
+    } else if (!s_result.is_done) {
         (void) fprintf(stderr, "error: no answer from %s within %d ms\n", r->uri_str, timeout_ms);
     }
     return s_result.is_done;
@@ -271,6 +299,7 @@ main(int argc, char **argv)
     freeaddrinfo(ai);
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     coap_register_response_handler(ctx, s_on_response);
+    coap_register_event_handler(ctx, s_on_event);
     (void) coap_register_option(ctx, 2053); /* OCF-Content-Format-Version of the answers */
     if (is_secure && cert) {
         coap_dtls_pki_t pki;
