@@ -230,7 +230,10 @@ a_prepare(void *ctx, int *ret_event)
     dots_job_t *job = ctx;
     if (job->dev.state == JOB_SET_DEVICEUUID && job->dev.new_uuid[0] == '\0') {
         cmn_uuid_t u;
-        cmn_err_t err = cmn_uuid_generate(&u); /* CR2935: from the DRBG */
+        /* CR2935: from the DRBG; with no zero byte (D68): the device will be a PSK
+         * client under this uuid (pairwise credentials), and OpenSSL peers read a PSK
+         * identity as a C string */
+        cmn_err_t err = cmn_uuid_generate_identity(&u);
         if (err != CMN_OK) {
             return err;
         }

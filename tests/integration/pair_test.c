@@ -96,9 +96,9 @@ s_keys(char key_on[2][33])
 
 /* Device 0 (as A, with key) GETs device 1's /light: the code, -1 with no session.
  * Expecting an answer, a request that got none is tried again after a pause, up to four
- * more times: on this shared machine a DTLS handshake may miss obt_coap's 5 s, and B has
- * been seen closing A's first sessions right after a pair for under a second (obt_coap:
- * "DTLS session closed by the peer"; cause not found, see the issue's note). */
+ * more times: on this shared machine a DTLS handshake may miss obt_coap's 5 s. (A's uuid
+ * with a zero byte made every try fail, once in ~10 runs: DOTS no longer gives such
+ * uuids, docs/decisions.md D68.) */
 static int
 s_get_light(const char *key, bool is_expected)
 {
