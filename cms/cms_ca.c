@@ -869,20 +869,31 @@ cms_ca_reason_code(const char *name)
 
 typedef struct {
     const char *target;
-    char serials[64][65];
+    bool with_roles;      /* a device target: its role certificates too */
+    char serials[64][65]; /* to revoke */
     size_t n;
+    size_t n_role; /* of them, role certificates */
 } s_revoke_t;
+
+/* Whether c is one of device target's certificates the revocation takes: an identity
+ * certificate still in use, or (with_roles) a role certificate still in use. */
+static bool
+s_is_device_match(const s_revoke_t *r, const Obt__Store__CmsCert *c)
+{
+    bool in_use = strcmp(c->status, "issued") == 0 || strcmp(c->status, "active") == 0;
+    bool is_usage =
+            strcmp(c->usage, "identity") == 0 || (r->with_roles && strcmp(c->usage, "role") == 0);
+    return in_use && is_usage && strcmp(c->subject_uuid, r->target) == 0;
+}
 
 static void
 s_collect_revoke(const Obt__Store__CmsCert *c, void *arg)
 {
     s_revoke_t *r = arg;
-    bool in_use = strcmp(c->status, "issued") == 0 || strcmp(c->status, "active") == 0;
-    bool is_match =
-            strcmp(c->serial, r->target) == 0 || (strcmp(c->subject_uuid, r->target) == 0 &&
-                                                  in_use && strcmp(c->usage, "identity") == 0);
+    bool is_match = strcmp(c->serial, r->target) == 0 || s_is_device_match(r, c);
     if (is_match && strcmp(c->status, "revoked") != 0 && r->n < 64) {
         (void) snprintf(r->serials[r->n++], 65, "%s", c->serial);
+        r->n_role += strcmp(c->usage, "role") == 0;
     }
 }
 
@@ -939,18 +950,16 @@ cms_ca_crl_number(cmn_kv_t *kv, uint64_t *ret_number)
     return err;
 }
 
-cmn_err_t
-cms_ca_revoke_with(cmn_kv_t *kv,
-                   const char *target,
-                   int reason,
-                   cms_ca_in_txn_fn *in_txn,
-                   void *arg,
-                   size_t *ret_count)
+/* Collects what r (target lowered) takes, then revokes it all in one write, in_txn
+ * inside it. */
+static cmn_err_t
+s_revoke(cmn_kv_t *kv,
+         s_revoke_t *r,
+         const char *target,
+         int reason,
+         cms_ca_in_txn_fn *in_txn,
+         void *arg)
 {
-    s_revoke_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        return CMN_ENOMEM;
-    }
     char lower[65];
     (void) snprintf(lower, sizeof lower, "%s", target);
     for (char *p = lower; *p; p++) {
@@ -986,8 +995,47 @@ cms_ca_revoke_with(cmn_kv_t *kv,
         err = cmn_kv_commit(&txn);
     }
     cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+cms_ca_revoke_with(cmn_kv_t *kv,
+                   const char *target,
+                   int reason,
+                   cms_ca_in_txn_fn *in_txn,
+                   void *arg,
+                   size_t *ret_count)
+{
+    s_revoke_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return CMN_ENOMEM;
+    }
+    cmn_err_t err = s_revoke(kv, r, target, reason, in_txn, arg);
     if (err == CMN_OK) {
         *ret_count = r->n;
+    }
+    free(r);
+    return err;
+}
+
+cmn_err_t
+cms_ca_revoke_device(cmn_kv_t *kv,
+                     const char *uuid,
+                     int reason,
+                     cms_ca_in_txn_fn *in_txn,
+                     void *arg,
+                     size_t *ret_identity,
+                     size_t *ret_role)
+{
+    s_revoke_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return CMN_ENOMEM;
+    }
+    r->with_roles = true;
+    cmn_err_t err = s_revoke(kv, r, uuid, reason, in_txn, arg);
+    if (err == CMN_OK) {
+        *ret_identity = r->n - r->n_role;
+        *ret_role = r->n_role;
     }
     free(r);
     return err;

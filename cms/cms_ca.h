@@ -152,6 +152,18 @@ cmn_err_t cms_ca_revoke_with(cmn_kv_t *kv,
                              void *arg,
                              size_t *ret_count);
 
+/* The reset cascade's revocation (docs/decisions.md D80): every certificate of device
+ * uuid still issued or active, its identity certificates and its role certificates,
+ * revoked with reason in one write, in_txn (may be NULL) inside it. *ret_identity and
+ * *ret_role: how many of each were revoked now. ENOTFOUND if none is in use. */
+cmn_err_t cms_ca_revoke_device(cmn_kv_t *kv,
+                               const char *uuid,
+                               int reason,
+                               cms_ca_in_txn_fn *in_txn,
+                               void *arg,
+                               size_t *ret_identity,
+                               size_t *ret_role);
+
 /* A new CRL number in txn ("ca" db, "crl-number"): max(the last + 1, the time in
  * seconds), so numbers only grow, even across a clock set back. */
 cmn_err_t cms_ca_crl_bump(cmn_kv_txn_t *txn, uint64_t *ret_number);

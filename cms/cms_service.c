@@ -618,24 +618,27 @@ s_resumed(cmn_svc_t *svc)
     cms_group_resumed(svc);
 }
 
-/* The reset cascade (docs/decisions.md D77), when DOTS made CMS forget uuid: its
- * identity certificates are revoked (cessationOfOperation) with the CRL queued for
- * every other device in the same write, its links are unpaired and it leaves its
- * groups. Each part is persisted before anything is sent; nobody waits. */
+/* The reset cascade (docs/decisions.md D77, D80), when DOTS made CMS forget uuid: its
+ * identity and role certificates are revoked (cessationOfOperation) with the CRL
+ * queued for every other device in the same write, its links are unpaired and it
+ * leaves its groups. Each part is persisted before anything is sent; nobody waits. */
 static void
 s_forgot(cmn_svc_t *svc, const char *uuid)
 {
     cms_t *self = cmn_svc_hooks(svc)->arg;
     cms_crl_targets_t *targets = cms_crl_targets_new(svc);
-    size_t count = 0;
-    cmn_err_t err = targets ? cms_ca_revoke_with(cmn_svc_kv(svc), uuid,
-                                                 cms_ca_reason_code("cessationOfOperation"),
-                                                 cms_crl_queue_in_txn, targets, &count)
-                            : CMN_ESTORE;
+    size_t n_identity = 0;
+    size_t n_role = 0;
+    cmn_err_t err =
+            targets ? cms_ca_revoke_device(cmn_svc_kv(svc), uuid,
+                                           cms_ca_reason_code("cessationOfOperation"),
+                                           cms_crl_queue_in_txn, targets, &n_identity, &n_role)
+                    : CMN_ESTORE;
     if (err == CMN_OK) {
         cmn_log_notice("CMS-CASCADE",
-                       "dev=%s forgotten: %zu certificate(s) revoked; CRL queued for %zu device(s)",
-                       uuid, count, cms_crl_targets_count(targets));
+                       "dev=%s forgotten: %zu identity and %zu role certificate(s) revoked; CRL "
+                       "queued for %zu device(s)",
+                       uuid, n_identity, n_role, cms_crl_targets_count(targets));
         cms_crl_kick(self->crl);
     } else if (err != CMN_ENOTFOUND) {
         cmn_log_err("CMS-CASCADE", "dev=%s forgotten: cannot revoke its certificates: %s", uuid,

@@ -491,3 +491,37 @@ Test(role,
     /* GET /oic/sec/roles lists the asserted certificate: "oic.sec.cred.rolecert" in hex */
     cr_assert(strstr(text, "6f69632e7365632e637265642e726f6c6563657274"), "%s", text);
 }
+
+/* The reset cascade revokes the device's role certificates with its identity
+ * certificates (docs/decisions.md D80): after `obtctl reset A`, the serial of A's role
+ * certificate is in CMS's CRL and in the CRL pushed to B. */
+Test(role,
+     reset_revokes_the_role_certificates_too,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 400)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid;
+    const char *role[] = {"cert", "role", a, "--role", "light-admin", NULL};
+    char serial[80] = "";
+    s_issue_role(role, "role light-admin", serial);
+    const char *reset[] = {"reset", a, NULL};
+    free(s_ctl_ok(reset));
+    cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "1 role certificate(s) revoked", 30000), 0,
+                 "the cascade did not revoke A's role certificate");
+    static const char *const show[] = {"--json", "crl", "show", NULL};
+    const char *const want[] = {serial, "\"pending\":[]", NULL};
+    char *out = NULL;
+    int rc = obt_ctl_wait_output(&s_suite, show, want, 60000, &out);
+    cr_assert_eq(rc, 0, "role serial %s not in the pushed CRL: %s", serial, out ? out : "");
+    free(out);
+    char *d = s_dump(1);
+    const char *crl = strstr(d, "\"crldata_hex\":\"");
+    cr_assert(crl && strstr(crl, serial), "B's CRL does not list %s: %s", serial, d);
+    free(d);
+    const char *certs[] = {"certs", a, NULL};
+    out = s_ctl_ok(certs);
+    cr_assert(s_line_has(out, serial, "revoked"), "%s", out);
+    free(out);
+}
