@@ -466,6 +466,17 @@ s_free_body(coap_session_t *session, void *body)
     free(body);
 }
 
+/* A new CRL: the roles it revokes leave every session that asserted them at once. */
+static void
+s_drop_revoked_roles(const sim_device_t *dev, s_net_t *net)
+{
+    for (int i = 0; i < SIM_MAX_PEERS; i++) {
+        if (net->peers[i].session) {
+            (void) sim_roles_drop_revoked(dev, &net->peers[i].roles);
+        }
+    }
+}
+
 static void
 s_handler(coap_resource_t *resource,
           coap_session_t *session,
@@ -538,6 +549,9 @@ s_handler(coap_resource_t *resource,
         if (err != CMN_OK) {
             cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", dev->idx, cmn_strerror(err));
         }
+    }
+    if (changed && method == SIM_POST && strcmp(path, "/oic/sec/crl") == 0) {
+        s_drop_revoked_roles(dev, net);
     }
     if (code == SIM_CODE_DROP_DOC && net->to_drop == NULL) {
         /* Closed once libcoap is done with this request (sim_coap_process). */

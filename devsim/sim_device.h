@@ -112,6 +112,11 @@ typedef struct sim_device {
     cmn_crl_t crl;      /* /oic/sec/crl (with --certs): der_len 0 = none pushed yet */
 } sim_device_t;
 
+/* Drops from roles every role whose certificate the CRL dev holds revokes (its leaf's
+ * issuer and serial listed): a role stops counting as soon as a CRL revokes it, not
+ * only at its next assertion (docs/decisions.md D81). Returns how many it dropped. */
+size_t sim_roles_drop_revoked(const sim_device_t *dev, sim_roles_t *roles);
+
 /* The doxm sct of dev: PSK, plus certificates (--certs) and SSM contexts (--ssm). */
 uint32_t sim_device_sct(const sim_device_t *dev);
 

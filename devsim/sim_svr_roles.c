@@ -2,11 +2,14 @@
  * secured session (OCF-NOTES 3.7), verified, kept with the session, given to the ACL
  * evaluator (sim_acl.c) */
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "sim_csr.h"
 #include "sim_svr.h"
@@ -18,6 +21,56 @@ sim_roles_clear(sim_roles_t *roles)
         free(roles->pems[i]);
     }
     memset(roles, 0, sizeof *roles);
+}
+
+/* Removes entry i of roles (its certificate freed; the last entry takes its place). */
+static void
+s_remove(sim_roles_t *roles, size_t i)
+{
+    free(roles->pems[i]);
+    roles->n--;
+    roles->roles[i] = roles->roles[roles->n];
+    roles->credids[i] = roles->credids[roles->n];
+    roles->pems[i] = roles->pems[roles->n];
+    roles->pems[roles->n] = NULL;
+}
+
+/* True if crl lists the leaf of the PEM chain pem (same issuer, its serial). */
+static bool
+s_is_revoked(X509_CRL *crl, const char *pem)
+{
+    STACK_OF(X509) *chain = cmn_cert_parse_pem((const uint8_t *) pem, strlen(pem));
+    X509 *leaf = chain ? sk_X509_value(chain, 0) : NULL;
+    X509_REVOKED *rev = NULL;
+    bool is_revoked = leaf &&
+                      X509_NAME_cmp(X509_get_issuer_name(leaf), X509_CRL_get_issuer(crl)) == 0 &&
+                      X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(leaf)) == 1;
+    sk_X509_pop_free(chain, X509_free);
+    return is_revoked;
+}
+
+size_t
+sim_roles_drop_revoked(const sim_device_t *dev, sim_roles_t *roles)
+{
+    if (dev->crl.der_len == 0 || roles->n == 0) {
+        return 0;
+    }
+    const uint8_t *q = dev->crl.der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long) dev->crl.der_len);
+    size_t dropped = 0;
+    for (size_t i = roles->n; crl && i-- > 0;) {
+        if (s_is_revoked(crl, roles->pems[i])) {
+            cmn_log_notice("SIM-ROLE-DROPPED",
+                           "dev=%d role \"%s\" (authority \"%s\") dropped: the CRL revokes its "
+                           "certificate",
+                           dev->idx, roles->roles[i].role, roles->roles[i].authority);
+            s_remove(roles, i);
+            dropped++;
+        }
+    }
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return dropped;
 }
 
 /* The index of the entry whose certificate is pem, or n. */
@@ -141,12 +194,7 @@ s_delete(sim_roles_t *roles, const char *query)
     }
     for (size_t i = 0; i < roles->n; i++) {
         if (roles->credids[i] == id) {
-            free(roles->pems[i]);
-            roles->n--;
-            roles->roles[i] = roles->roles[roles->n];
-            roles->credids[i] = roles->credids[roles->n];
-            roles->pems[i] = roles->pems[roles->n];
-            roles->pems[roles->n] = NULL;
+            s_remove(roles, i);
             return SIM_CODE_DELETED;
         }
     }

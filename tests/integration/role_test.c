@@ -4,8 +4,10 @@
  * it a role certificate (`obtctl cert role A --role light-admin`) and A asserted it to
  * B (POST /oic/sec/roles); the certificate is checked field by field with the openssl
  * command line; a role certificate whose key is not the peer's is refused; after
- * `obtctl cert revoke` and the CRL push, asserting it again is refused. Bad input of
- * `obtctl cert role` (a device without certificates among it) is refused. */
+ * `obtctl cert revoke` and the CRL push, asserting it again is refused, and a session
+ * that asserted it before loses it at once (D81). Bad input of `obtctl cert role` (a
+ * device without certificates among it) is refused. A reset revokes the device's role
+ * certificates (D80). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,4 +526,83 @@ Test(role,
     out = s_ctl_ok(certs);
     cr_assert(s_line_has(out, serial, "revoked"), "%s", out);
     free(out);
+}
+
+/* Starts obt_coap as device 0 in a certificate session to device 1 that asserts pem,
+ * GETs /light, then waits for the file go before it GETs /light again (WAIT). Returns
+ * once it waits (0), its handshake tried up to 3 times. */
+static int
+s_held_session(obt_proc_t *coap, const char *pem, const char *go)
+{
+    static char chain[700], key[700], roles[256], light[256], hex[8200];
+    s_cert_files(0, chain, key);
+    size_t len = 0;
+    uint8_t *body = s_roles_body(s_dev[0].uuid, pem, &len);
+    cr_assert_lt(2 * len, sizeof hex);
+    for (size_t b = 0; b < len; b++) {
+        (void) snprintf(hex + 2 * b, 3, "%02x", body[b]);
+    }
+    free(body);
+    (void) snprintf(roles, sizeof roles, "%s/oic/sec/roles", s_dev[1].coaps);
+    (void) snprintf(light, sizeof light, "%s/light", s_dev[1].coaps);
+    const char *argv[] = {"--cert", chain, "--cert-key", key, "POST", roles, hex,
+                          "GET",    light, "WAIT",       go,  "GET",  light, NULL};
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        (void) snprintf(name, sizeof name, "held-%d", i);
+        if (obt_proc_start(coap, s_dir, name, "obt_coap", argv) == 0 &&
+            obt_proc_wait_log(coap, "WAIT ", 30000) == 0) {
+            return 0;
+        }
+        (void) obt_proc_stop(coap);
+    }
+    return -1;
+}
+
+/* A CRL that revokes a role certificate takes the role away from the session that
+ * asserted it at once (docs/decisions.md D81): A asserts its role to B and reads
+ * /light (2.05); `obtctl cert revoke` and the CRL push; the same session is then
+ * refused /light (4.03). */
+Test(role,
+     a_crl_drops_a_role_already_asserted_in_a_session,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 400)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
+    const char *acl[] = {"acl",   "add",    b,        "--subject", "role:light-admin",
+                         "--res", "/light", "--perm", "RU",        NULL};
+    free(s_ctl_ok(acl));
+    const char *role[] = {"cert", "role", a, "--role", "light-admin", NULL};
+    char serial[80] = "", path[700], go[700];
+    s_issue_role(role, "role light-admin", serial);
+    (void) snprintf(path, sizeof path, "%s/role.pem", s_dir);
+    (void) snprintf(go, sizeof go, "%s/go", s_dir);
+    char *pem = s_role_cert(0, path);
+    obt_proc_t coap = {0};
+    cr_assert_eq(s_held_session(&coap, pem, go), 0, "no certificate session from A to B");
+    free(pem);
+    cr_assert_eq(obt_proc_log_count(&coap, "2.04"), 1, "B refused the role");
+    cr_assert_eq(obt_proc_log_count(&coap, "2.05"), 1, "the role did not open /light");
+
+    const char *revoke[] = {"cert", "revoke", serial, NULL};
+    free(s_ctl_ok(revoke));
+    static const char *const show[] = {"--json", "crl", "show", NULL};
+    static const char *const pushed[] = {"\"pending\":[]", NULL};
+    char *out = NULL;
+    int rc = obt_ctl_wait_output(&s_suite, show, pushed, 60000, &out);
+    cr_assert_eq(rc, 0, "the CRL push did not finish: %s", out ? out : "");
+    free(out);
+    cr_assert_geq(obt_proc_log_count(&s_sim, "SIM-ROLE-DROPPED"), 1, "B kept the revoked role");
+
+    FILE *f = fopen(go, "w");
+    cr_assert_not_null(f);
+    (void) fclose(f);
+    rc = obt_proc_wait_log(&coap, "4.03", 30000);
+    if (rc != 0) {
+        obt_proc_dump(&coap);
+    }
+    (void) obt_proc_stop(&coap);
+    cr_assert_eq(rc, 0, "the session that asserted the revoked role still reads /light");
 }

@@ -12,13 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmn_uuid.h"
 
 #define S_USAGE                                                                                    \
     "usage: obt_coap [--id UUID --key HEX32 | --cert PEM --cert-key PEM] [--timeout-ms N]\n"       \
-    "                METHOD URI [PAYLOAD_HEX] [METHOD URI [PAYLOAD_HEX]]...\n"                     \
+    "                METHOD URI [PAYLOAD_HEX] [METHOD URI [PAYLOAD_HEX] | WAIT FILE]...\n"         \
     "CoAP requests (METHOD: GET, POST, PUT, DELETE) to one device, in one session, in order.\n"    \
+    "WAIT FILE: prints \"WAIT FILE\", keeps the session and waits (at most 300 s) until FILE\n"    \
+    "exists before the next request (a test acts meanwhile, then creates FILE).\n"                 \
     "coaps:// needs --id (PSK identity: the UUID's 16 bytes) and --key (the 16-byte PSK in\n"      \
     "hex), or --cert (a certificate chain, leaf first) and --cert-key (its private key): a\n"      \
     "certificate session (the device's chain is not checked). Prints the response code and\n"      \
@@ -100,10 +103,13 @@ s_hex(const char *hex, uint8_t *out, size_t cap, size_t *ret_len)
     return 0;
 }
 
+#define S_WAIT 0 /* the pseudo-method WAIT (no CoAP code is 0) */
+
 static int
 s_method(const char *m)
 {
-    return strcmp(m, "GET") == 0      ? COAP_REQUEST_CODE_GET
+    return strcmp(m, "WAIT") == 0     ? S_WAIT
+           : strcmp(m, "GET") == 0    ? COAP_REQUEST_CODE_GET
            : strcmp(m, "POST") == 0   ? COAP_REQUEST_CODE_POST
            : strcmp(m, "PUT") == 0    ? COAP_REQUEST_CODE_PUT
            : strcmp(m, "DELETE") == 0 ? COAP_REQUEST_CODE_DELETE
@@ -112,7 +118,7 @@ s_method(const char *m)
 
 /* One request of the command line. */
 typedef struct {
-    int method;
+    int method; /* S_WAIT: a pause, uri_str the file it waits for */
     const char *uri_str;
     coap_uri_t uri;
     uint8_t payload[4096];
@@ -151,6 +157,25 @@ s_use_cert(coap_session_t *session, const char *cert_path, const char *key_path)
         (void) fclose(kf);
     }
     return ok;
+}
+
+/* WAIT: serves the session (its DTLS timers and alerts) until path exists, at most
+ * 300 s. True if it came. */
+static bool
+s_wait_file(coap_context_t *ctx, const char *path)
+{
+    printf("WAIT %s\n", path);
+    (void) fflush(stdout);
+    uint64_t deadline = s_now_ms() + 300000u;
+    while (access(path, F_OK) != 0 && s_result.failed == NULL && s_now_ms() < deadline) {
+        (void) coap_io_process(ctx, 50);
+    }
+    if (access(path, F_OK) != 0) {
+        (void) fprintf(stderr, "error: WAIT %s: %s\n", path,
+                       s_result.failed ? s_result.failed : "not there within 300 s");
+        return false;
+    }
+    return true;
 }
 
 /* Sends r over session and waits for its answer: true if one came (s_result). */
@@ -242,6 +267,10 @@ main(int argc, char **argv)
         s_req_t *r = &s_reqs[n_reqs++];
         r->method = s_method(argv[i]);
         r->uri_str = argv[i + 1];
+        if (r->method == S_WAIT) {
+            i += 2;
+            continue;
+        }
         if (coap_split_uri((const uint8_t *) r->uri_str, strlen(r->uri_str), &r->uri) != 0) {
             (void) fprintf(stderr, "error: URI: cannot parse \"%s\"\n", r->uri_str);
             return 2;
@@ -255,7 +284,8 @@ main(int argc, char **argv)
             i++;
         }
     }
-    if (n_reqs == 0 || i != argc || timeout_ms <= 0 || (cert == NULL) != (cert_key == NULL)) {
+    if (n_reqs == 0 || s_reqs[0].method == S_WAIT || i != argc || timeout_ms <= 0 ||
+        (cert == NULL) != (cert_key == NULL)) {
         (void) fprintf(stderr, "%s", S_USAGE);
         return 2;
     }
@@ -329,6 +359,12 @@ main(int argc, char **argv)
         goto out;
     }
     for (size_t k = 0; k < n_reqs; k++) {
+        if (s_reqs[k].method == S_WAIT) {
+            if (!s_wait_file(ctx, s_reqs[k].uri_str)) {
+                goto out;
+            }
+            continue;
+        }
         if (!s_send(ctx, session, &s_reqs[k], timeout_ms)) {
             goto out;
         }
