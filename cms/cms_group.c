@@ -353,6 +353,7 @@ s_end(cmn_svc_t *svc, s_group_t *g, zframe_t **peer_p, uint64_t corr_id)
         err = err == CMN_OK ? CMN_EDEVICE : err;
     } else {
         s_set(&g->state, "active");
+        s_set(&g->old_id, "");
         err = s_put(svc, g, NULL);
         cmn_log_notice("CMS-GROUP-ACTIVE", "group=\"%s\" idGroup %s, %zu member(s), secret v%u%s%s",
                        g->name, g->id, g->n_members, g->secret_version, g->error[0] ? ": " : "",
@@ -362,6 +363,62 @@ s_end(cmn_svc_t *svc, s_group_t *g, zframe_t **peer_p, uint64_t corr_id)
     s_answer(svc, peer_p, corr_id, err, err == CMN_EDEVICE ? g->error : "cannot record the group",
              g);
     g->n_members = n_all; /* so that free_unpacked frees the dropped ones too */
+}
+
+/* The member whose job comes next: first any member not surveyed yet (all of them
+ * before idGroup is chosen, a member group add brought in: D82), then any whose device
+ * does not agree with the group yet. NULL when none. */
+static s_member_t *
+s_next_member(const s_group_t *g)
+{
+    for (size_t i = 0; i < g->n_members; i++) {
+        if (!g->members[i]->is_surveyed && !g->members[i]->is_leaving) {
+            return g->members[i];
+        }
+    }
+    for (size_t i = 0; g->id[0] && i < g->n_members; i++) {
+        if (!g->members[i]->is_done) {
+            return g->members[i];
+        }
+    }
+    return NULL;
+}
+
+/* Whether idGroup is a recipientid a staying member's survey found on it (a member
+ * group add brought in: the create's survey chose an id none of the others had). */
+static bool
+s_id_on_member(const s_group_t *g)
+{
+    for (size_t i = 0; i < g->n_members; i++) {
+        const s_member_t *m = g->members[i];
+        if (!m->is_leaving && s_in(m->seen_ids, m->n_seen_ids, g->id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* group add found idGroup on the new member (D82): a new id none of the surveys saw,
+ * the old one kept so that every member's job replaces its entry, every staying member
+ * to be written again (in g, not written). */
+static cmn_err_t
+s_reid(cmn_svc_t *svc, s_group_t *g, char id[CMS_GROUP_ID_HEX])
+{
+    char old[CMS_GROUP_ID_HEX];
+    (void) snprintf(old, sizeof old, "%s", g->id);
+    cmn_err_t err = s_choose_id(svc, g, id);
+    if (err != CMN_OK) {
+        return err;
+    }
+    s_set(&g->old_id, old);
+    for (size_t i = 0; i < g->n_members; i++) {
+        g->members[i]->is_done = g->members[i]->is_leaving && g->members[i]->is_done;
+    }
+    cmn_log_notice("CMS-GROUP-REID",
+                   "group=\"%s\" idGroup %s is a recipientid on a new member: every member "
+                   "gets %s",
+                   g->name, old, id);
+    return CMN_OK;
 }
 
 /* Moves group name on: the next member's job, or the end (answered to *peer_p, which
@@ -385,10 +442,17 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
             obt__store__cms_group__free_unpacked(g, NULL);
             return;
         }
-        s_member_t *next = NULL;
-        for (size_t i = 0; i < g->n_members && next == NULL; i++) {
-            s_member_t *m = g->members[i];
-            next = (g->id[0] ? !m->is_done : !m->is_surveyed && !m->is_leaving) ? m : NULL;
+        s_member_t *next = s_next_member(g);
+        bool is_surveyed = next == NULL || next->is_surveyed; /* every member read */
+        if (is_surveyed && g->id[0] && !strcmp(g->state, "updating") && s_id_on_member(g)) {
+            err = s_reid(svc, g, id);
+            err = err == CMN_OK ? s_put(svc, g, NULL) : err;
+            obt__store__cms_group__free_unpacked(g, NULL);
+            if (err != CMN_OK) {
+                s_answer(svc, peer_p, corr_id, err, "cannot choose and record a new idGroup", NULL);
+                return;
+            }
+            continue;
         }
         if (next == NULL && g->id[0] == '\0' && !strcmp(g->state, "creating")) {
             err = s_choose_id(svc, g, id);
@@ -431,7 +495,7 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
         }
         cmn_log_info("CMS-GROUP-STEP", "group=\"%s\" %s: job of %s (%s)", g->name, g->state,
                      next->uuid,
-                     g->id[0] == '\0'   ? "survey"
+                     !next->is_surveyed ? "survey"
                      : next->is_leaving ? "remove"
                                         : "write");
         err = s_start_job(svc, peer_p, corr_id, next->uuid, name);
@@ -625,7 +689,7 @@ s_change_member(cmn_svc_t *svc,
     }
     obt__store__cms_group_member__init(*added);
     (*added)->uuid = ch->device_uuid;
-    (*added)->is_surveyed = true; /* idGroup is chosen: its write checks the device */
+    (*added)->is_surveyed = false; /* its cred is read before anything is written (D82) */
     g->members = grown;
     g->members[g->n_members++] = *added;
     return CMN_OK;
@@ -789,8 +853,12 @@ cms_group_job_load(cmn_svc_t *svc, const char *name, const char *uuid, cms_group
     memset(ret, 0, sizeof *ret);
     const s_member_t *m = s_member(g, uuid);
     bool is_open = strcmp(g->state, "active") != 0 && strcmp(g->state, "failed") != 0;
-    ret->is_done = m == NULL || !is_open || (g->id[0] ? m->is_done : m->is_surveyed);
-    ret->is_survey = g->id[0] == '\0';
+    ret->is_survey = g->id[0] == '\0' || (m && !m->is_surveyed && !m->is_leaving);
+    ret->is_done = m == NULL || !is_open || (ret->is_survey ? m->is_surveyed : m->is_done);
+    if (m && g->old_id[0] && m->credid > 0) {
+        (void) snprintf(ret->old_id, sizeof ret->old_id, "%s", g->old_id);
+        ret->old_credid = m->credid;
+    }
     ret->is_remove = m && m->is_leaving;
     ret->is_client = m && m->is_client;
     (void) snprintf(ret->id, sizeof ret->id, "%s", g->id);

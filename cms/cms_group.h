@@ -46,12 +46,17 @@ cmn_err_t cms_group_on_list(cmn_svc_t *svc,
 
 /* What the job of member uuid of group name does now (cms_group_job_load). */
 typedef struct {
-    bool is_survey;            /* only read its cred (idGroup not chosen yet) */
+    bool is_survey;            /* only read its cred (before idGroup is chosen, or a new
+                                  member of group add: D82) */
     bool is_remove;            /* remove its entry (it leaves) */
     bool is_done;              /* nothing to do (not a member, or done) */
     bool is_client;            /* credtype 128 (else 256) */
     char id[CMS_GROUP_ID_HEX]; /* idGroup */
-    char subject[37];          /* the entry's subjectuuid */
+    /* a new idGroup is being placed (D82): the entry credid (> 0) with the old id is the
+     * member's, replaced by the write */
+    char old_id[CMS_GROUP_ID_HEX];
+    int64_t old_credid;
+    char subject[37]; /* the entry's subjectuuid */
     char desc[CMN_OSCORE_DESC_MAX + 1];
     uint8_t secret[CMS_GROUP_SECRET]; /* write: the master secret (the caller wipes it) */
 } cms_group_job_t;

@@ -550,6 +550,8 @@ typedef struct {
     char group[CMS_GROUP_NAME + 1]; /* "" = a pairwise link's job */
     bool is_survey;                 /* only read the cred: its recipientids for the group */
     int64_t credtype;               /* the entry's credtype: 1, 64, 128 or 256 */
+    char old_id[CMS_GROUP_ID_HEX];  /* a group's new idGroup (D82): the old one ... */
+    int64_t old_credid;             /* ... of this entry is ours too (replaced) */
     char desc[CMN_OSCORE_DESC_MAX + 1];
 } s_work_t;
 
@@ -641,8 +643,10 @@ s_is_ours(const s_work_t *w, const cmn_cred_t *c)
         return false;
     }
     if (w->group[0]) {
-        return w->credtype == CMN_CREDTYPE_SSM_CLIENT ? strcmp(c->senderid, w->my_id) == 0
-                                                      : strcmp(c->recipientid, w->other_id) == 0;
+        bool is_client = w->credtype == CMN_CREDTYPE_SSM_CLIENT;
+        const char *id = is_client ? c->senderid : c->recipientid;
+        bool is_old = w->old_credid > 0 && c->credid == w->old_credid && strcmp(id, w->old_id) == 0;
+        return is_old || strcmp(id, is_client ? w->my_id : w->other_id) == 0;
     }
     cmn_uuid_t other;
     (void) cmn_uuid_from_str(w->other, &other);
@@ -923,6 +927,8 @@ s_group_start(cmn_svc_job_t *job, char *name)
     (void) snprintf(w->my_id, sizeof w->my_id, "%s", g.is_client ? g.id : "");
     (void) snprintf(w->other_id, sizeof w->other_id, "%s", g.is_client ? "" : g.id);
     (void) snprintf(w->desc, sizeof w->desc, "%s", g.desc);
+    (void) snprintf(w->old_id, sizeof w->old_id, "%s", g.old_id);
+    w->old_credid = g.old_credid;
     memcpy(w->psk, g.secret, sizeof g.secret);
     w->psk_len = sizeof g.secret;
     OPENSSL_cleanse(&g, sizeof g);

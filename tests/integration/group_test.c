@@ -2,7 +2,8 @@
  * create places credtype 128 at the client and 256 at the servers with one idGroup and
  * one master secret, an idGroup distinct from a recipientid already on a member; rekey,
  * rm, delete; refusals; ocf-devsim refusing malformed SSM entries; kill -9 of CMS
- * inside a create; and the reset cascade (the peer's pairwise entry removed, the
+ * inside a create; group add of a device on which idGroup is taken (a new id for the
+ * whole group); and the reset cascade (the peer's pairwise entry removed, the
  * certificate in the CRL, the group rekeyed). */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -53,6 +54,17 @@ s_setup(void)
     char faults[64], id[15];
     s_first_candidate("g1", id);
     (void) snprintf(faults, sizeof faults, "1:seed-recipientid:%s", id);
+    s_start(faults, NULL);
+}
+
+/* Device 2 already holds an OSCORE entry whose recipientid is group g3's first idGroup
+ * candidate: the id g3 gets at its create, which device 2 is not in (D82). */
+static void
+s_setup_add_collides(void)
+{
+    char faults[64], id[15];
+    s_first_candidate("g3", id);
+    (void) snprintf(faults, sizeof faults, "2:seed-recipientid:%s", id);
     s_start(faults, NULL);
 }
 
@@ -389,4 +401,43 @@ Test(group,
     cr_assert(after.is_found && client.is_found);
     cr_assert_str_neq(after.secret, before.secret, "the remaining server kept the old secret");
     cr_assert_str_eq(after.secret, client.secret);
+}
+
+/* group add surveys the new server first (D82): device 2 holds a recipientid equal to
+ * g3's idGroup, so CMS gives the group a new idGroup and writes every member again;
+ * the entries of the old id are replaced, device 2's own entry is left alone. */
+Test(group,
+     add_surveys_the_new_member_and_moves_the_group_off_a_colliding_id,
+     .init = s_setup_add_collides,
+     .fini = s_teardown,
+     .timeout = 400)
+{
+    s_onboard();
+    char *text = NULL, seeded[15], id[15];
+    unsigned version = 0;
+    s_first_candidate("g3", seeded);
+    const char *create[] = {"group",   "create",    "g3",      "--client",
+                            s_uuid[0], "--servers", s_uuid[1], NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, create, &text), 0, "group create");
+    free(text);
+    s_group("g3", id, &version);
+    cr_assert_str_eq(id, seeded, "g3 did not get its first candidate");
+
+    const char *add[] = {"group", "add", "g3", s_uuid[2], NULL};
+    int rc = obt_ctl_or_dump(&s_suite, &s_sim, add, &text);
+    cr_assert_eq(rc, 0, "group add of a device holding idGroup: exit %d: %s", rc, text ? text : "");
+    free(text);
+    cr_assert_geq(obt_proc_log_count(&s_suite.cms, "CMS-GROUP-REID"), 1);
+    s_group("g3", id, &version);
+    cr_assert_str_neq(id, seeded, "idGroup still collides with device 2's recipientid");
+    cr_assert_eq(version, 1, "the secret changed: only the id had to");
+    s_entry_t c = s_entry(0, 128, id), s1 = s_entry(1, 256, id), s2 = s_entry(2, 256, id);
+    cr_assert(c.is_found && s1.is_found && s2.is_found, "a member holds no entry for %s", id);
+    cr_assert_str_eq(c.secret, s1.secret, "client and server 1 hold different secrets");
+    cr_assert_str_eq(c.secret, s2.secret, "client and server 2 hold different secrets");
+    cr_assert_not(s_entry(0, 128, seeded).is_found, "the client keeps its old-id entry");
+    cr_assert_not(s_entry(1, 256, seeded).is_found, "server 1 keeps its old-id entry");
+    cr_assert_not(s_entry(2, 256, seeded).is_found, "device 2 got an entry of the old id");
+    cr_assert(s_entry(2, 64, seeded).is_found, "device 2's own entry is gone");
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, S_N, NULL), S_N, "a device was left out of RFNOP");
 }
