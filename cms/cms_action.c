@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_svr.h"
 #include "cmn_uuid.h"
@@ -28,6 +29,7 @@ typedef enum {
     PH_WRITE,    /* POST /oic/sec/crl or /oic/sec/cred, or DELETE /oic/sec/cred?credid= */
     PH_RFNOP,    /* POST pstat dos.s=3 (back, when a CMS run moved it) */
     PH_VERIFY,   /* GET cred: the result, recorded (cred rm, cert role) */
+    PH_PROVE,    /* renew: GET cred over a certificate session (the proof, D83) */
 } s_phase_t;
 
 typedef struct {
@@ -43,7 +45,8 @@ typedef struct {
     uint8_t *body; /* renew, role: the cred POST (malloc'd; wiped: it may hold a key) */
     size_t body_len;
     char serial[65];  /* renew, role: the new certificate */
-    char key_from[8]; /* renew: "csr" or "cms" */
+    char key_from[8]; /* renew: "csr" or "cms" ("" = a killed run's, found in place) */
+    bool is_in_place; /* renew: the device holds the new certificate already (D83) */
     char old[65];     /* role: the certificate of the entry the new one replaces ("" = none) */
 } s_work_t;
 
@@ -55,7 +58,66 @@ static void s_after_write(cmn_svc_job_t *job);
 static void s_end(cmn_svc_job_t *job);
 static void s_get(cmn_svc_job_t *job, const char *step, const char *path);
 
-/* renew: the entries to replace; the new certificate's key comes from GET csr. */
+/* The serial (lowercase hex) of the leaf of entry credid of creds, "" if none. */
+static void
+s_entry_serial(const cmn_creds_t *creds, int64_t credid, char ret[65])
+{
+    ret[0] = '\0';
+    for (size_t i = 0; i < creds->n_creds; i++) {
+        const cmn_cred_t *c = &creds->creds[i];
+        STACK_OF(X509) *sk =
+                c->credid == credid ? cmn_cert_parse_pem(c->pub_data, c->pub_len) : NULL;
+        if (sk && sk_X509_num(sk) > 0) {
+            cms_ca_serial_hex(sk_X509_value(sk, 0), ret);
+        }
+        sk_X509_pop_free(sk, X509_free);
+    }
+}
+
+/* Whether serial is one of device uuid's identity certificates CMS issued and that is
+ * not on its record yet: a renewal's, issued or active (its run was cut short). */
+typedef struct {
+    const char *serial;
+    bool is_new;
+} s_new_t;
+
+static void
+s_find_new(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_new_t *n = arg;
+    if (strcmp(c->serial, n->serial) == 0 && strcmp(c->usage, "identity") == 0 &&
+        (strcmp(c->status, "issued") == 0 || strcmp(c->status, "active") == 0)) {
+        n->is_new = true;
+    }
+}
+
+/* renew resumed after a kill -9 (D83): the device's identity certificate entry holds a
+ * certificate of this renewal (issued before the killed run's POST, not yet the
+ * record's cert_serial). Then it is recorded active and the job goes on from there. */
+static bool
+s_is_in_place(cmn_svc_job_t *job, const char *serial)
+{
+    Obt__ServiceDevice *dev = NULL;
+    if (serial[0] == '\0' || cmn_svc_get(job->svc, job->head.uuid, &dev) != CMN_OK) {
+        return false;
+    }
+    s_new_t n = {serial, false};
+    bool is_old = strcmp(dev->cert_serial, serial) == 0;
+    obt__service_device__free_unpacked(dev, NULL);
+    if (is_old ||
+        cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_find_new, &n) != CMN_OK ||
+        !n.is_new) {
+        return false;
+    }
+    (void) cms_ca_set_status(cmn_svc_kv(job->svc), serial, "active");
+    cmn_log_notice("CMS-CERT-RENEW-RESUME",
+                   "dev=%s holds serial=%s of the renewal cut short: active, not issued again",
+                   job->head.uuid, serial);
+    return true;
+}
+
+/* renew: the entries to replace; the new certificate's key comes from GET csr, unless
+ * a run cut short put it in place already. */
 static void
 s_plan_renew(cmn_svc_job_t *job, const cmn_creds_t *creds)
 {
@@ -66,6 +128,15 @@ s_plan_renew(cmn_svc_job_t *job, const cmn_creds_t *creds)
                            "the device holds no identity certificate to renew (a repair "
                            "provisions one)",
                            NULL);
+        return;
+    }
+    char serial[65];
+    s_entry_serial(creds, w->cert_credid, serial);
+    if (s_is_in_place(job, serial)) {
+        w->is_in_place = true;
+        (void) snprintf(w->serial, sizeof w->serial, "%s", serial);
+        w->phase = PH_READ; /* back to RFNOP if the killed run left it in RFPRO */
+        s_get(job, "GET pstat", "/oic/sec/pstat");
         return;
     }
     w->phase = PH_CSR;
@@ -309,10 +380,15 @@ s_record(cmn_svc_job_t *job, const cmn_creds_t *creds)
         dev.cms_device_cred.data = buf;
         dev.cms_device_cred.len = len;
     }
-    char note[96];
+    char note[200];
     if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CERT_RENEW) {
-        (void) snprintf(note, sizeof note, "renewed (obtctl cert renew); key pair %s",
-                        strcmp(w->key_from, "csr") == 0 ? "of the device (CSR)" : "made by CMS");
+        (void) snprintf(note, sizeof note,
+                        "renewed (obtctl cert renew); key pair %s; proved by a certificate "
+                        "session (%s)",
+                        w->key_from[0] == '\0'            ? "as sent before a restart"
+                        : strcmp(w->key_from, "csr") == 0 ? "of the device (CSR)"
+                                                          : "made by CMS",
+                        job->cipher);
         dev.cert_serial = w->serial;
         dev.cert_note = note;
     }
@@ -425,7 +501,9 @@ s_on_pstat(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         return;
     }
     w->is_moved = s_is_maint(job->svc, job->head.uuid);
-    if (ps.dos_s == CMN_DOS_RFNOP) {
+    if (ps.dos_s == CMN_DOS_RFNOP && w->is_in_place) {
+        s_end(job); /* nothing to write */
+    } else if (ps.dos_s == CMN_DOS_RFNOP) {
         cmn_err_t err = s_maint(job->svc, job->head.uuid, true); /* before it leaves RFNOP */
         if (err != CMN_OK) {
             cmn_svc_job_finish(job, err, "cannot record the maintenance", NULL);
@@ -449,7 +527,8 @@ static void
 s_after_rfpro(cmn_svc_job_t *job)
 {
     s_work_t *w = job->work;
-    if (w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE && !w->has_delete) {
+    if ((w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE && !w->has_delete) ||
+        w->is_in_place) {
         s_after_write(job);
         return;
     }
@@ -502,7 +581,8 @@ s_end(cmn_svc_job_t *job)
             cmn_svc_job_finish(job, rerr, "cannot revoke the replaced certificate", NULL);
             return;
         }
-        s_record(job, NULL);
+        w->phase = PH_PROVE;
+        cms_prove(job, s_on_reply);
         return;
     }
     cmn_err_t err = cms_crl_delivered(job->svc, job->head.uuid, w->pushed, w->is_moved);
@@ -510,6 +590,61 @@ s_end(cmn_svc_job_t *job)
         cmn_svc_job_finish(job, err, "cannot record the CRL push", NULL);
         return;
     }
+    s_record(job, NULL);
+}
+
+/* The fingerprint CMS recorded for serial (hex, "" if none). */
+typedef struct {
+    const char *serial;
+    char fp[65];
+} s_fp_t;
+
+static void
+s_find_fp(const Obt__Store__CmsCert *c, void *arg)
+{
+    s_fp_t *f = arg;
+    if (strcmp(c->serial, f->serial) == 0) {
+        (void) snprintf(f->fp, sizeof f->fp, "%s", c->fingerprint);
+    }
+}
+
+/* renew, the proof (D83): the certificate session worked, and what the device presents
+ * and holds is the new certificate. Only then does the renewal count as done. */
+static void
+s_on_proof(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
+{
+    s_work_t *w = job->work;
+    cmn_creds_t creds;
+    char held[65] = "", why[300];
+    int64_t ta = 0, cert = 0;
+    if (cmn_creds_decode(r->payload.data, r->payload.len, &creds) != CMN_OK) {
+        cmn_svc_job_finish(job, CMN_EPROTO, "certificate session: invalid CBOR from the device",
+                           NULL);
+        return;
+    }
+    cms_find_cert_creds(&creds, &ta, &cert);
+    s_entry_serial(&creds, cert, held);
+    cmn_creds_free(&creds);
+    s_fp_t f = {w->serial, ""};
+    (void) cms_ca_each_cert(cmn_svc_kv(job->svc), job->head.uuid, s_find_fp, &f);
+    bool is_other_peer = r->peer_cert_sha256[0] && strcmp(r->peer_cert_sha256, f.fp) != 0;
+    if (strcmp(held, w->serial) != 0 || is_other_peer) {
+        if (is_other_peer) {
+            (void) snprintf(why, sizeof why,
+                            "certificate session: the device presented a certificate other than "
+                            "the renewed %s",
+                            w->serial);
+        } else {
+            (void) snprintf(why, sizeof why,
+                            "certificate session: the device holds serial %s, not the renewed %s",
+                            held[0] ? held : "(none)", w->serial);
+        }
+        cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
+        return;
+    }
+    cmn_log_notice("CMS-CERT-PROVED",
+                   "dev=%s renewed certificate serial=%s: certificate session %s", job->head.uuid,
+                   w->serial, job->cipher);
     s_record(job, NULL);
 }
 
@@ -522,7 +657,10 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         s_on_csr(job, r); /* 4.04 is an answer too: no /oic/sec/csr */
         return;
     }
-    unsigned want = w->phase == PH_PLAN || w->phase == PH_READ || w->phase == PH_VERIFY ? 205 : 204;
+    unsigned want = w->phase == PH_PLAN || w->phase == PH_READ || w->phase == PH_VERIFY ||
+                                    w->phase == PH_PROVE
+                            ? 205
+                            : 204;
     if (w->phase != PH_WRITE && r->code != want) {
         (void) snprintf(why, sizeof why, "%s: device answered %u.%02u", job->step, r->code / 100,
                         r->code % 100);
@@ -542,6 +680,9 @@ s_on_reply(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
         return;
     case PH_CSR:
         return; /* answered above */
+    case PH_PROVE:
+        s_on_proof(job, r);
+        return;
     case PH_WRITE: {
         bool is_delete = w->act->body_case == OBT__STORE__CMS_ACTION__BODY_CRED_REMOVE;
         bool ok = is_delete ? r->code == 202 || r->code == 404 : r->code == 204 || r->code == 201;

@@ -670,6 +670,19 @@ cms_ca_issue_role(cms_ca_t *self,
                    ret_serial);
 }
 
+void
+cms_ca_serial_hex(const X509 *x, char ret[65])
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    (void) snprintf(ret, 65, "%s", hex ? hex : "");
+    for (char *p = ret; *p; p++) {
+        *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
 cmn_err_t
 cms_ca_set_status(cmn_kv_t *kv, const char *serial, const char *status)
 {

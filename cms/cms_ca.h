@@ -107,6 +107,10 @@ cmn_err_t cms_ca_issue_role(cms_ca_t *self,
                             X509 **ret_cert,
                             char ret_serial[65]);
 
+/* The serial of x as the "certs" database keys it (lowercase hex) in ret ("" if it
+ * cannot be read). */
+void cms_ca_serial_hex(const X509 *x, char ret[65]);
+
 /* Sets the status of the certificate serial ("active", "abandoned", ...). ENOTFOUND if
  * it is not recorded. */
 cmn_err_t cms_ca_set_status(cmn_kv_t *kv, const char *serial, const char *status);

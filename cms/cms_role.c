@@ -2,8 +2,6 @@
  * over it, and the cred entry that carries it to the device */
 #include "cms_role.h"
 
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,14 +93,9 @@ cms_role_find_credid(const cmn_creds_t *creds,
         X509 *leaf = sk ? sk_X509_value(sk, 0) : NULL;
         bool is_same = leaf && cmn_cert_role(leaf, r, a, why, sizeof why) == CMN_OK &&
                        strcmp(r, role) == 0 && strcmp(a, authority) == 0;
-        BIGNUM *bn = is_same ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL) : NULL;
-        char *hex = bn ? BN_bn2hex(bn) : NULL;
-        for (size_t k = 0; hex && hex[k] && k < 64; k++) {
-            ret_serial[k] = (char) (hex[k] >= 'A' && hex[k] <= 'F' ? hex[k] - 'A' + 'a' : hex[k]);
-            ret_serial[k + 1] = '\0';
+        if (is_same) {
+            cms_ca_serial_hex(leaf, ret_serial);
         }
-        OPENSSL_free(hex);
-        BN_free(bn);
         sk_X509_pop_free(sk, X509_free);
         if (is_same) {
             return c->credid;

@@ -262,8 +262,8 @@ s_on_proof(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
 /* The proof (6.1): a DTLS session with CMS's own identity certificate, both sides
  * checking the other's chain against the domain's anchor; a GET of the device's cred
  * over it (CMS, its cred's owner, is the CN of our certificate). */
-static void
-s_prove(cmn_svc_job_t *job)
+void
+cms_prove(cmn_svc_job_t *job, cmn_svc_reply_fn *fn)
 {
     cms_t *cms = s_cms(job);
     char *anchor = NULL;
@@ -281,7 +281,7 @@ s_prove(cmn_svc_job_t *job)
     sec.key_pem.data = (uint8_t *) cms->own_key; /* the bus wipes what it sent */
     sec.key_pem.len = strlen(cms->own_key);
     cmn_svc_job_coap_sec(job, "certificate session", &sec, OBT__GW__METHOD__METHOD_GET,
-                         "/oic/sec/cred", NULL, NULL, 0, s_on_proof);
+                         "/oic/sec/cred", NULL, NULL, 0, fn);
     free(anchor);
 }
 
@@ -307,7 +307,7 @@ s_on_post_cred(cmn_svc_job_t *job, const Obt__Gw__CoapReply *r)
     }
     cmn_log_notice("CMS-CERT", "dev=%s identity certificate serial=%s (key from %s)",
                    job->head.uuid, w->serial, w->key_from);
-    s_prove(job);
+    cms_prove(job, s_on_proof);
 }
 
 void

@@ -87,6 +87,13 @@ cmn_err_t cms_managed_get(cmn_svc_t *svc,
                           Obt__ServiceDevice **ret_dev,
                           char *error,
                           size_t error_len);
+/* The proof (6.1) of job's device: a certificate DTLS session to it through the
+ * gateway with CMS's own identity certificate (policy SEC_CERT, both sides checking
+ * the other's chain against the domain's anchor), and a GET /oic/sec/cred over it; fn
+ * gets the answer (job->cipher: the session's cipher). Used at the hand-over and by
+ * a renewal (D83). */
+void cms_prove(cmn_svc_job_t *job, cmn_svc_reply_fn *fn);
+
 /* The CRL push queue's timers (cms_crl.h; borrowed). */
 struct cms_crl *cms_crl_state(const cms_t *self);
 

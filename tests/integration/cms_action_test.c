@@ -6,7 +6,8 @@
  * of CMS inside the push is resumed after the restart; a --crl-refresh round pushes a
  * newer CRL. `obtctl creds` lists what is on the device without any private data;
  * `obtctl cred rm` removes one entry (and refuses the services' own keys), also
- * across a kill -9. */
+ * across a kill -9. `obtctl cert renew` proves the new certificate with a certificate
+ * session and revokes the old one, also across a kill -9 (D83). */
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <signal.h>
@@ -469,6 +470,40 @@ Test(cms_cred,
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");
 }
 
+/* The line of text holding key, copied to line (512 bytes); false if none. */
+static bool
+s_line_of(const char *text, const char *key, char *line)
+{
+    const char *at = strstr(text, key);
+    if (at == NULL) {
+        return false;
+    }
+    while (at > text && at[-1] != '\n') {
+        at--;
+    }
+    (void) snprintf(line, 512, "%.*s", (int) strcspn(at, "\n"), at);
+    return true;
+}
+
+/* A renewal is done only after its proof (D83): CMS logged the certificate session
+ * for serial, and the device's record says so. */
+static void
+s_check_proved(const char *uuid, const char *serial)
+{
+    char want[200];
+    (void) snprintf(want, sizeof want, "CMS-CERT-PROVED dev=%s renewed certificate serial=%s", uuid,
+                    serial);
+    cr_assert_geq(obt_proc_log_count(&s_suite.cms, want), 1, "no proof of the renewal: %s", want);
+    const char *show[] = {"--json", "show", uuid, NULL};
+    char *rec = NULL, note[300] = "";
+    cr_assert_eq(s_ctl(show, &rec), 0);
+    const char *cms = strstr(rec, "\"cms\":");
+    cr_assert(cms && obt_json_str(cms, "cert_note", note, sizeof note), "%s", rec);
+    cr_assert(strstr(note, "renewed") && strstr(note, "proved by a certificate session (ECDHE-"),
+              "%s", note);
+    free(rec);
+}
+
 Test(cms_cert,
      renew_replaces_the_certificate_and_the_old_one_is_revoked_everywhere,
      .init = s_setup,
@@ -519,4 +554,65 @@ Test(cms_cert,
     cr_assert(s_cert_session_with(1, new_leaf, key, NULL), "the renewed certificate is refused");
     size_t total = 0;
     cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2);
+    s_check_proved(uuid0, new_serial);
+}
+
+/* kill -9 of CMS while the device holds the renewal's cred POST (devsim stops at it):
+ * after the restart the job resumes, finds the new certificate in place (the POST
+ * reached the device when it went on), keeps it instead of issuing another, proves
+ * it, and the old serial is revoked and pushed (D83). */
+Test(cms_cert,
+     kill9_of_cms_inside_renew_revokes_the_old_certificate_after_the_restart,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    char ca[700], uuid0[40], old_serial[80], now[80];
+    s_begin(2, "0:stop-maint:/oic/sec/cred", ca, uuid0);
+    s_serial_of(uuid0, old_serial, sizeof old_serial);
+    char cmd[4096];
+    /* obtctl waits for the answer: in the background, the kill cuts it short */
+    (void) snprintf(cmd, sizeof cmd,
+                    "%s/obtctl --keys-dir %s --gateway %s --dots %s --cms %s --ams %s cert renew "
+                    "%s > /dev/null 2>&1 &",
+                    obt_bin_dir(), s_suite.keys, s_suite.ep_gw, s_suite.ep_dots, s_suite.ep_cms,
+                    s_suite.ep_ams, uuid0);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "CMS never sent the renewed certificate");
+    /* the new certificate was recorded (issued) before it left CMS */
+    const char *certs[] = {"certs", uuid0, NULL};
+    char *out = NULL, line[512], killed[80] = "";
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_assert(s_line_of(out, "issued", line) && sscanf(line, "%64[0-9a-f]", killed) == 1, "%s",
+              out);
+    free(out);
+    int done = obt_proc_log_count(&s_suite.cms, "SVC-JOB-DONE");
+    char why[200];
+    cr_assert_eq(obt_kill9_resume(&s_suite, "cms", &s_sim, done, why, sizeof why), 0, "%s", why);
+
+    cr_assert_geq(obt_proc_log_count(&s_suite.cms, "CMS-CERT-RENEW-RESUME"), 1);
+    s_serial_of(uuid0, now, sizeof now);
+    cr_assert_str_eq(now, killed, "CMS issued again instead of keeping the one in place");
+    s_check_proved(uuid0, killed);
+    char leaf[700], key[700];
+    (void) snprintf(leaf, sizeof leaf, "%s/leaf-now.pem", s_dir);
+    s_save_leaf(0, leaf, key);
+    (void) snprintf(cmd, sizeof cmd, "openssl x509 -in %s -noout -serial", leaf);
+    cr_assert_eq(obt_sh(cmd, &out), 0, "%s", out);
+    for (char *p = out; *p; p++) {
+        *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    cr_assert(strstr(out, killed), "the device holds %s, not %s", out, killed);
+    free(out);
+    cr_assert_eq(s_ctl(certs, &out), 0);
+    cr_assert(s_line_of(out, old_serial, line) && strstr(line, "revoked"),
+              "the old certificate is not revoked: %s", out);
+    cr_assert(s_line_of(out, killed, line) && strstr(line, "active"), "%s", out);
+    cr_assert_null(strstr(out, "issued"), "a certificate is left issued: %s", out);
+    free(out);
+    free(s_wait_pushed(60));
+    (void) s_check_device_crl(1, ca, old_serial);
+    size_t total = 0;
+    cr_assert_eq(obt_devsim_count_rfnop(s_dir, 4, &total), 2, "a device was left in RFPRO");
 }
