@@ -56,8 +56,35 @@ static const cmn_cfg_opt_t s_ca_opts[] = {
             1,
             315360000,
             "seconds from a CRL's thisUpdate to its nextUpdate (default 90 days)"),
+        OPT("test-oscore-ids",
+            CMN_CFG_STR,
+            test_oscore_ids,
+            "",
+            0,
+            0,
+            "TESTS ONLY: the first OSCORE ids pairs draw, in order (ID,ID,...; 14 hex digits "
+            "01...) instead of the DRBG's; never set it in production"),
 };
 #define S_N_CA_OPTS (sizeof s_ca_opts / sizeof s_ca_opts[0])
+
+/* --test-oscore-ids: "" or ID,ID,... with each ID 01 then 12 lowercase hex digits. */
+static bool
+s_test_ids_ok(const char *list)
+{
+    for (const char *p = list; *p; p += 15) {
+        size_t n = strcspn(p, ",");
+        if (n != 14 || strncmp(p, "01", 2) != 0 || strspn(p, "0123456789abcdef") < 14) {
+            return false;
+        }
+        if (p[n] == '\0') {
+            break;
+        }
+        if (p[n + 1] == '\0') {
+            return false; /* a trailing comma */
+        }
+    }
+    return true;
+}
 
 cmn_cfg_result_t
 cms_config_load(cms_config_t *cfg, int argc, char **argv)
@@ -66,6 +93,11 @@ cms_config_load(cms_config_t *cfg, int argc, char **argv)
                                                  "OBT CMS", s_ca_opts, S_N_CA_OPTS, argc, argv);
     if (r == CMN_CFG_OK && (cfg->ca_cert[0] == '\0') != (cfg->ca_key[0] == '\0')) {
         (void) fprintf(stderr, "error: --ca-cert and --ca-key go together (a sub-CA)\n");
+        r = CMN_CFG_ERROR;
+    }
+    if (r == CMN_CFG_OK && !s_test_ids_ok(cfg->test_oscore_ids)) {
+        (void) fprintf(stderr, "error: --test-oscore-ids: want ID,ID,... each 14 lowercase hex "
+                               "digits starting 01 (a pairwise OSCORE id, 6.3)\n");
         r = CMN_CFG_ERROR;
     }
     return r;
@@ -83,6 +115,7 @@ struct cms {
     char *own_chain;       /* CMS's identity certificate then the CA chain (PEM) */
     char *own_key;         /* its private key (PEM; a secret, wiped at the end) */
     cms_crl_t *crl;        /* the CRL push queue's timers */
+    size_t test_ids_used;  /* --test-oscore-ids given out so far */
     cmn_svc_hooks_t hooks; /* given to the core */
 };
 
@@ -102,6 +135,23 @@ int
 cms_crl_refresh_s(const cms_t *self)
 {
     return self->cfg->crl_refresh_s;
+}
+
+bool
+cms_test_oscore_id(cms_t *self, char out[15])
+{
+    const char *p = self->cfg->test_oscore_ids;
+    for (size_t i = 0; *p && i < self->test_ids_used; i++) {
+        p += strcspn(p, ",");
+        p += *p == ',';
+    }
+    if (*p == '\0') {
+        return false;
+    }
+    (void) snprintf(out, 15, "%.14s", p);
+    self->test_ids_used++;
+    cmn_log_warn("CMS-TEST-HOOK", "OSCORE id %s from --test-oscore-ids (tests only)", out);
+    return true;
 }
 
 cms_crl_t *

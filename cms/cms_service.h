@@ -18,6 +18,7 @@ typedef struct {
     char *ca_cert;          /* sub-CA: our CA certificate then the upper chain ("" = root) */
     char *ca_key;           /* sub-CA: our CA's private key */
     int crl_refresh_s;      /* the CRL's nextUpdate: this long after its thisUpdate */
+    char *test_oscore_ids;  /* TESTS ONLY: the first pairwise OSCORE ids ("" = the DRBG) */
 } cms_config_t;
 
 /* As cmn_svc_config_load, with the CA's options. --ca-cert and --ca-key go together. */
@@ -93,6 +94,12 @@ cmn_err_t cms_managed_get(cmn_svc_t *svc,
  * gets the answer (job->cipher: the session's cipher). Used at the hand-over and by
  * a renewal (D83). */
 void cms_prove(cmn_svc_job_t *job, cmn_svc_reply_fn *fn);
+
+/* TESTS ONLY (--test-oscore-ids, D84): the next unused id of that list (14 lowercase
+ * hex digits, 01...) into out and true; false when the list is empty or used up (the
+ * DRBG draws then). Lets a test know the ids a pair will draw, so it can place them
+ * on a device beforehand and force the collision path. */
+bool cms_test_oscore_id(cms_t *self, char out[15]);
 
 /* The CRL push queue's timers (cms_crl.h; borrowed). */
 struct cms_crl *cms_crl_state(const cms_t *self);

@@ -2,7 +2,9 @@
  * `obtctl pair A B` device A opens a DTLS PSK session to device B with the pairwise key
  * (obt_coap as A) and, once `obtctl allow A B` placed an ACE, GETs B's /light; after
  * `obtctl unpair A B` the session fails. Bad input, a device refusing the cred write
- * (rolled back), and kill -9 of CMS inside a pairing (completed after the restart). */
+ * (rolled back), and kill -9 of CMS inside a pairing (completed after the restart). OSCORE
+ * pairs, and the redraw of an id that collides with a recipientid on the other device
+ * (the ids CMS draws set by its test-only --test-oscore-ids). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,4 +404,60 @@ Test(pair,
     cr_assert_eq(s_ctl(unpair, NULL), 0);
     cr_assert_not(s_oscore_entry(b, 0, sid_a, rid_a, sec_a), "A keeps its OSCORE entry");
     cr_assert_not(s_oscore_entry(a, 1, sid_b, rid_b, sec_b), "B keeps its OSCORE entry");
+}
+
+/* The ids CMS draws for pairs in this test (--test-oscore-ids through the environment,
+ * OBT_CMS_TEST_OSCORE_IDS; tests only, D84), and both devices seeded with the first as
+ * a recipientid: whichever device is the link's "b" receives it and must not. */
+#define S_ID1 "01aaaaaaaaaaaa"
+#define S_ID2 "01bbbbbbbbbbbb"
+#define S_ID3 "01cccccccccccc"
+
+static void
+s_setup_collide(void)
+{
+    cr_assert_eq(setenv("OBT_CMS_TEST_OSCORE_IDS", S_ID1 "," S_ID2 "," S_ID3, 1), 0);
+    s_start("0:seed-recipientid:" S_ID1 ",1:seed-recipientid:" S_ID1);
+}
+
+/* pair --oscore when the id drawn for A is already a recipientid on B (6.3: each id
+ * distinct from every recipientid on the device that receives it): CMS draws again for
+ * A (CMS-OSCORE-ID), records it and writes A's entry again; neither device receives the
+ * colliding id, both keep their own entry. */
+Test(pair,
+     pair_oscore_redraws_an_id_that_is_a_recipientid_on_the_other_device,
+     .init = s_setup_collide,
+     .fini = s_teardown,
+     .timeout = 300)
+{
+    s_onboard();
+    const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
+    char *text = NULL;
+    const char *pair[] = {"pair", a, b, "--oscore", NULL};
+    cr_assert_eq(s_ctl(pair, &text), 0, "obtctl pair --oscore: %s", text ? text : "");
+    free(text);
+    cr_assert_geq(obt_proc_log_count(&s_suite.cms, "already has recipientid " S_ID1 ":"), 1,
+                  "CMS did not redraw the colliding id");
+    const char *links[] = {"--json", "links", NULL};
+    cr_assert_eq(s_ctl(links, &text), 0);
+    cr_assert(strstr(text, S_ID3) && strstr(text, S_ID2), "the link's ids: %s", text);
+    cr_assert_null(strstr(text, S_ID1), "the link keeps the colliding id: %s", text);
+    free(text);
+    char sid_a[17], rid_a[17], sec_a[65], sid_b[17], rid_b[17], sec_b[65];
+    cr_assert(s_oscore_entry(b, 0, sid_a, rid_a, sec_a), "A holds no credtype-64 entry for B");
+    cr_assert(s_oscore_entry(a, 1, sid_b, rid_b, sec_b), "B holds no credtype-64 entry for A");
+    cr_assert_str_eq(sid_a, rid_b, "A's senderid is not B's recipientid");
+    cr_assert_str_eq(sid_b, rid_a, "B's senderid is not A's recipientid");
+    cr_assert_str_neq(rid_a, S_ID1, "A received a recipientid it already had");
+    cr_assert_str_neq(rid_b, S_ID1, "B received a recipientid it already had");
+    cr_assert(strcmp(sid_a, S_ID3) == 0 || strcmp(sid_b, S_ID3) == 0, "no redrawn id: %s %s", sid_a,
+              sid_b);
+    cr_assert_str_eq(sec_a, sec_b, "A and B hold different master secrets");
+    char *objs[3];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 3), 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(strstr(objs[i], "\"recipientid\":\"" S_ID1 "\""),
+                  "a device lost its own entry: %s", objs[i]);
+        free(objs[i]);
+    }
 }
