@@ -1011,6 +1011,31 @@ s_revoke(cmn_kv_t *kv,
     return err;
 }
 
+/* s_revoke on a fresh s_revoke_t (large: on the heap). */
+static cmn_err_t
+s_revoke_new(cmn_kv_t *kv,
+             const char *target,
+             bool with_roles,
+             int reason,
+             cms_ca_in_txn_fn *in_txn,
+             void *arg,
+             size_t *ret_count,
+             size_t *ret_role)
+{
+    s_revoke_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return CMN_ENOMEM;
+    }
+    r->with_roles = with_roles;
+    cmn_err_t err = s_revoke(kv, r, target, reason, in_txn, arg);
+    if (err == CMN_OK) {
+        *ret_count = r->n;
+        *ret_role = r->n_role;
+    }
+    free(r);
+    return err;
+}
+
 cmn_err_t
 cms_ca_revoke_with(cmn_kv_t *kv,
                    const char *target,
@@ -1019,16 +1044,8 @@ cms_ca_revoke_with(cmn_kv_t *kv,
                    void *arg,
                    size_t *ret_count)
 {
-    s_revoke_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        return CMN_ENOMEM;
-    }
-    cmn_err_t err = s_revoke(kv, r, target, reason, in_txn, arg);
-    if (err == CMN_OK) {
-        *ret_count = r->n;
-    }
-    free(r);
-    return err;
+    size_t n_role = 0;
+    return s_revoke_new(kv, target, false, reason, in_txn, arg, ret_count, &n_role);
 }
 
 cmn_err_t
@@ -1040,17 +1057,11 @@ cms_ca_revoke_device(cmn_kv_t *kv,
                      size_t *ret_identity,
                      size_t *ret_role)
 {
-    s_revoke_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        return CMN_ENOMEM;
-    }
-    r->with_roles = true;
-    cmn_err_t err = s_revoke(kv, r, uuid, reason, in_txn, arg);
+    size_t n = 0;
+    cmn_err_t err = s_revoke_new(kv, uuid, true, reason, in_txn, arg, &n, ret_role);
     if (err == CMN_OK) {
-        *ret_identity = r->n - r->n_role;
-        *ret_role = r->n_role;
+        *ret_identity = n - *ret_role;
     }
-    free(r);
     return err;
 }
 

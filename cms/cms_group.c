@@ -444,18 +444,10 @@ s_drive(cmn_svc_t *svc, const char *name, zframe_t **peer_p, uint64_t corr_id)
         }
         s_member_t *next = s_next_member(g);
         bool is_surveyed = next == NULL || next->is_surveyed; /* every member read */
-        if (is_surveyed && g->id[0] && !strcmp(g->state, "updating") && s_id_on_member(g)) {
-            err = s_reid(svc, g, id);
-            err = err == CMN_OK ? s_put(svc, g, NULL) : err;
-            obt__store__cms_group__free_unpacked(g, NULL);
-            if (err != CMN_OK) {
-                s_answer(svc, peer_p, corr_id, err, "cannot choose and record a new idGroup", NULL);
-                return;
-            }
-            continue;
-        }
-        if (next == NULL && g->id[0] == '\0' && !strcmp(g->state, "creating")) {
-            err = s_choose_id(svc, g, id);
+        bool is_reid = is_surveyed && g->id[0] && !strcmp(g->state, "updating") &&
+                       s_id_on_member(g); /* D82 */
+        if (is_reid || (next == NULL && g->id[0] == '\0' && !strcmp(g->state, "creating"))) {
+            err = is_reid ? s_reid(svc, g, id) : s_choose_id(svc, g, id);
             err = err == CMN_OK ? s_put(svc, g, NULL) : err;
             obt__store__cms_group__free_unpacked(g, NULL);
             if (err != CMN_OK) {

@@ -371,17 +371,26 @@ s_check_id(const char *id)
     cr_assert_eq(strspn(id, "0123456789abcdef"), 14, "OSCORE id \"%s\" is not lowercase hex", id);
 }
 
+/* Both devices onboarded, then `obtctl pair A B --oscore`, which must succeed: its
+ * output (malloc'd). */
+static char *
+s_onboard_pair_oscore(void)
+{
+    s_onboard();
+    char *text = NULL;
+    const char *pair[] = {"pair", s_dev[0].uuid, s_dev[1].uuid, "--oscore", NULL};
+    cr_assert_eq(s_ctl(pair, &text), 0, "obtctl pair --oscore: %s", text ? text : "");
+    return text;
+}
+
 Test(pair,
      pair_oscore_puts_mirrored_credtype_64_contexts_and_unpair_removes_them,
      .init = s_setup,
      .fini = s_teardown,
      .timeout = 300)
 {
-    s_onboard();
     const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
-    char *text = NULL;
-    const char *pair[] = {"pair", a, b, "--oscore", NULL};
-    cr_assert_eq(s_ctl(pair, &text), 0, "obtctl pair --oscore: %s", text ? text : "");
+    char *text = s_onboard_pair_oscore();
     cr_assert(strstr(text, "oscore") != NULL && strstr(text, "paired") != NULL, "%s", text);
     free(text);
     char sid_a[17], rid_a[17], sec_a[65], sid_b[17], rid_b[17], sec_b[65];
@@ -430,11 +439,8 @@ Test(pair,
      .fini = s_teardown,
      .timeout = 300)
 {
-    s_onboard();
     const char *a = s_dev[0].uuid, *b = s_dev[1].uuid;
-    char *text = NULL;
-    const char *pair[] = {"pair", a, b, "--oscore", NULL};
-    cr_assert_eq(s_ctl(pair, &text), 0, "obtctl pair --oscore: %s", text ? text : "");
+    char *text = s_onboard_pair_oscore();
     free(text);
     cr_assert_geq(obt_proc_log_count(&s_suite.cms, "already has recipientid " S_ID1 ":"), 1,
                   "CMS did not redraw the colliding id");
