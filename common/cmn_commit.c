@@ -10,11 +10,16 @@
 #include "cmn_time.h"
 
 struct cmn_commit {
-    cmn_kv_t *kv;             /* the store (borrowed) */
-    cmn_kv_txn_t *group;      /* the open group, NULL if none */
-    uint64_t group_writes;    /* child transactions begun in it */
+    cmn_kv_t *kv;             /* the store (borrowed), in group mode */
     cmn_commit_stats_t stats; /* counters */
 };
+
+static void
+s_on_open(void *arg)
+{
+    (void) arg;
+    cmn_bus_hold(); /* from the first write on, nothing leaves before the sync */
+}
 
 cmn_commit_t *
 cmn_commit_new(cmn_kv_t *kv)
@@ -23,6 +28,7 @@ cmn_commit_new(cmn_kv_t *kv)
     cmn_commit_t *self = calloc(1, sizeof *self);
     if (self) {
         self->kv = kv;
+        cmn_kv_group_enable(kv, s_on_open, self);
     }
     return self;
 }
@@ -34,9 +40,9 @@ cmn_commit_destroy(cmn_commit_t **self_p)
         return;
     }
     cmn_commit_t *self = *self_p;
-    if (self->group) {
+    if (cmn_kv_group_is_open(self->kv)) {
         /* stored, but not sent: the sockets of the held messages may be gone already */
-        cmn_err_t err = cmn_kv_commit(&self->group);
+        cmn_err_t err = cmn_kv_group_commit(self->kv, NULL);
         if (err != CMN_OK) {
             cmn_log_debug("COMMIT-LOST", "last group: %s", cmn_strerror(err));
         }
@@ -50,35 +56,13 @@ cmn_err_t
 cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 {
     assert(self);
-    if (self->group == NULL) {
-        cmn_err_t err = cmn_kv_begin(self->kv, true, &self->group);
-        if (err != CMN_OK) {
-            return err;
-        }
-        cmn_bus_hold(); /* from the first write on, nothing leaves before the sync */
-    }
-    cmn_err_t err = cmn_kv_begin_child(self->group, ret_txn);
-    if (err == CMN_OK) {
-        self->group_writes++;
-    }
-    return err;
-}
-
-cmn_kv_txn_t *
-cmn_commit_group(cmn_commit_t *self)
-{
-    assert(self);
-    return self->group;
+    return cmn_kv_begin(self->kv, true, ret_txn);
 }
 
 cmn_err_t
 cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 {
     assert(self);
-    if (self->group) {
-        *ret_txn = self->group;
-        return CMN_OK;
-    }
     return cmn_kv_begin(self->kv, false, ret_txn);
 }
 
@@ -86,10 +70,6 @@ void
 cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p)
 {
     assert(self);
-    if (*txn_p == self->group) {
-        *txn_p = NULL; /* the group's: cmn_commit_flush commits it */
-        return;
-    }
     cmn_kv_abort(txn_p);
 }
 
@@ -97,16 +77,20 @@ cmn_err_t
 cmn_commit_flush(cmn_commit_t *self)
 {
     assert(self);
-    if (self->group == NULL) {
+    if (!cmn_kv_group_is_open(self->kv)) {
         return CMN_OK;
     }
     uint64_t t0 = cmn_time_mono_us();
-    cmn_err_t err = cmn_kv_commit(&self->group);
+    uint64_t writes = 0;
+    cmn_err_t err = cmn_kv_group_commit(self->kv, &writes);
+    if (err == CMN_ESTATE) {
+        return CMN_OK; /* a txn is open inside it (a flush from within a write): later */
+    }
     uint64_t us = cmn_time_mono_us() - t0;
     size_t sent = cmn_bus_release(err == CMN_OK);
     if (err == CMN_OK) {
         self->stats.groups++;
-        self->stats.writes += self->group_writes;
+        self->stats.writes += writes;
         self->stats.held += sent;
         self->stats.commit_us += us;
         if (us > self->stats.max_us) {
@@ -114,10 +98,9 @@ cmn_commit_flush(cmn_commit_t *self)
         }
     } else {
         self->stats.failed++;
-        cmn_log_debug("COMMIT-FAIL", "group of %llu writes: %s",
-                      (unsigned long long) self->group_writes, cmn_strerror(err));
+        cmn_log_debug("COMMIT-FAIL", "group of %llu writes: %s", (unsigned long long) writes,
+                      cmn_strerror(err));
     }
-    self->group_writes = 0;
     return err;
 }
 

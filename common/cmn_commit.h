@@ -18,35 +18,35 @@
  *   outcome now, commits the group (one fdatasync when the store is durable), then
  *   sends the queued messages; if the commit fails they are dropped (wiped): no
  *   device or service is told anything that is not stored.
- * Reads during a pass go through the group (cmn_commit_group) so that they see what
+ * Reads during a pass go through the group (cmn_kv_begin, a view) so that they see what
  * the pass wrote. One group per store, on the daemon's thread. */
 
 typedef struct cmn_commit cmn_commit_t;
 
-/* A group for kv (borrowed: it must outlive the group). NULL if out of memory. */
+/* A group for kv (borrowed: it must outlive the group): puts kv in group mode, so
+ * every cmn_kv_begin of kv, from any module, goes into the group. NULL if out of
+ * memory. */
 cmn_commit_t *cmn_commit_new(cmn_kv_t *kv);
 /* Commits what is open (its error at debug level) and drops the held messages (their
  * sockets may be closed already: flush before closing them to send them), then frees.
  * Accepts NULL. */
 void cmn_commit_destroy(cmn_commit_t **self_p);
 
-/* A write transaction inside the group, opening the group if needed. Finish it with
- * cmn_kv_commit (into the group: no sync) or cmn_kv_abort. Nothing else of the
- * store may be used until then. */
+/* A write transaction inside the group, opening the group if needed: the same as
+ * cmn_kv_begin(kv, true) once the group exists (cmn_kv.h "Group mode"). Finish it with
+ * cmn_kv_commit (into the group: no sync) or cmn_kv_abort. */
 cmn_err_t cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
 
-/* The group's transaction for reads, NULL when none is open. Borrowed: never commit
- * or abort it. */
-cmn_kv_txn_t *cmn_commit_group(cmn_commit_t *self);
-
-/* A transaction for reads: the group's while one is open (it sees what the pass
- * wrote), else a read-only one of its own. End it with cmn_commit_read_end, never
- * with a commit or an abort. */
+/* A transaction for reads: a view of the group while one is open (it sees what the
+ * pass wrote), else a read-only one of its own (cmn_kv_begin(kv, false)). End it with
+ * cmn_commit_read_end. */
 cmn_err_t cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
 void cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p);
 
-/* Commits the group, then releases the bus. CMN_OK when nothing was open; else the
- * commit's error (the group's writes are lost, the held messages dropped). */
+/* Commits the group, then releases the bus. CMN_OK when nothing was open, or when a
+ * transaction is still open inside it (called from within a write: the pass's flush
+ * commits it); else the commit's error (the group's writes are lost, the held
+ * messages dropped). */
 cmn_err_t cmn_commit_flush(cmn_commit_t *self);
 
 /* Counters since new. */

@@ -1,6 +1,7 @@
 /* cmn_kv.c — LMDB environment and transaction helpers */
 #include "cmn_kv.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -23,11 +24,21 @@ struct cmn_kv {
     MDB_dbi dbis[KV_MAX_DBS];      /* their handles */
     size_t n_dbs;                  /* how many */
     int lock_fd;                   /* dir/obt.lock, flock'd shared (or exclusive); -1 */
+    /* group mode (cmn_kv_group_enable): */
+    bool is_grouped;               /* every begin goes through the group */
+    cmn_kv_group_open_fn *on_open; /* called when a group opens */
+    void *on_open_arg;             /* its argument */
+    struct cmn_kv_txn *group;      /* the open group, NULL if none */
+    struct cmn_kv_txn *top;        /* the innermost write txn open in it (group if none) */
+    size_t n_inside;               /* children and views open in the group */
+    uint64_t group_writes;         /* children begun in the open group */
 };
 
 struct cmn_kv_txn {
-    cmn_kv_t *kv; /* owning environment */
-    MDB_txn *txn; /* the LMDB transaction */
+    cmn_kv_t *kv;              /* owning environment */
+    MDB_txn *txn;              /* the LMDB transaction (a view's own, lazily: NULL) */
+    struct cmn_kv_txn *parent; /* a child's parent in the group, else NULL */
+    bool is_view;              /* a read through the group: uses the group's innermost txn */
 };
 
 static cmn_err_t
@@ -154,6 +165,13 @@ cmn_kv_destroy(cmn_kv_t **self_p)
         return;
     }
     cmn_kv_t *self = *self_p;
+    if (self->group) {
+        self->n_inside = 0; /* a handle left open is a bug of its owner: store what was written */
+        cmn_err_t err = cmn_kv_group_commit(self, NULL);
+        if (err != CMN_OK) {
+            cmn_log_debug("KV-GROUP-LOST", "the last group: %s", cmn_strerror(err));
+        }
+    }
     if (self->env) {
         mdb_env_close(self->env);
     }
@@ -164,8 +182,8 @@ cmn_kv_destroy(cmn_kv_t **self_p)
     *self_p = NULL;
 }
 
-cmn_err_t
-cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
+static cmn_err_t
+s_begin_plain(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
 {
     cmn_kv_txn_t *t = calloc(1, sizeof *t);
     if (t == NULL) {
@@ -181,27 +199,109 @@ cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
     return CMN_OK;
 }
 
-cmn_err_t
-cmn_kv_begin_child(cmn_kv_txn_t *parent, cmn_kv_txn_t **ret_txn)
+/* A write inside the group: a child of its innermost txn (LMDB nested txn). */
+static cmn_err_t
+s_begin_child(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
 {
+    if (self->group == NULL) {
+        cmn_err_t err = s_begin_plain(self, true, &self->group);
+        if (err != CMN_OK) {
+            return err;
+        }
+        self->top = self->group;
+        self->group_writes = 0;
+        if (self->on_open) {
+            self->on_open(self->on_open_arg);
+        }
+    }
     cmn_kv_txn_t *t = calloc(1, sizeof *t);
     if (t == NULL) {
         return CMN_ENOMEM;
     }
-    int rc = mdb_txn_begin(parent->kv->env, parent->txn, 0, &t->txn);
+    int rc = mdb_txn_begin(self->env, self->top->txn, 0, &t->txn);
     if (rc != 0) {
         free(t);
         return s_map(rc);
     }
-    t->kv = parent->kv;
+    t->kv = self;
+    t->parent = self->top;
+    self->top = t;
+    self->n_inside++;
+    self->group_writes++;
     *ret_txn = t;
     return CMN_OK;
+}
+
+cmn_err_t
+cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
+{
+    if (!self->is_grouped) {
+        return s_begin_plain(self, write, ret_txn);
+    }
+    if (write) {
+        return s_begin_child(self, ret_txn);
+    }
+    if (self->group == NULL) {
+        return s_begin_plain(self, false, ret_txn);
+    }
+    cmn_kv_txn_t *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return CMN_ENOMEM;
+    }
+    t->kv = self;
+    t->is_view = true;
+    self->n_inside++;
+    *ret_txn = t;
+    return CMN_OK;
+}
+
+cmn_err_t
+cmn_kv_begin_own(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
+{
+    return s_begin_plain(self, false, ret_txn);
+}
+
+/* The LMDB txn a handle works in: a view follows the group's innermost txn; once the
+ * group is committed it reads a txn of its own (NULL if that cannot begin). */
+static MDB_txn *
+s_mdb(cmn_kv_txn_t *t)
+{
+    if (!t->is_view) {
+        return t->txn;
+    }
+    if (t->kv->top) {
+        return t->kv->top->txn;
+    }
+    if (t->txn == NULL && mdb_txn_begin(t->kv->env, NULL, MDB_RDONLY, &t->txn) != 0) {
+        t->txn = NULL;
+    }
+    return t->txn;
+}
+
+/* Ends a view or a child of the group: the bookkeeping both share. */
+static void
+s_end_inside(cmn_kv_txn_t *t)
+{
+    cmn_kv_t *kv = t->kv;
+    assert(kv->n_inside > 0);
+    kv->n_inside--;
+    if (t->parent) {
+        assert(kv->top == t); /* children end innermost first */
+        kv->top = t->parent;
+    }
 }
 
 cmn_err_t
 cmn_kv_commit(cmn_kv_txn_t **txn_p)
 {
     cmn_kv_txn_t *t = *txn_p;
+    if (t->is_view) {
+        cmn_kv_abort(txn_p); /* a view wrote nothing of its own */
+        return CMN_OK;
+    }
+    if (t->parent) {
+        s_end_inside(t);
+    }
     int rc = mdb_txn_commit(t->txn);
     const char *path = NULL;
     struct statvfs vfs;
@@ -221,9 +321,48 @@ cmn_kv_abort(cmn_kv_txn_t **txn_p)
     if (txn_p == NULL || *txn_p == NULL) {
         return;
     }
-    mdb_txn_abort((*txn_p)->txn);
-    free(*txn_p);
+    cmn_kv_txn_t *t = *txn_p;
+    if (t->is_view || t->parent) {
+        s_end_inside(t);
+    }
+    if (t->txn) {
+        mdb_txn_abort(t->txn);
+    }
+    free(t);
     *txn_p = NULL;
+}
+
+/* ---- group mode */
+
+void
+cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_open, void *arg)
+{
+    self->is_grouped = true;
+    self->on_open = on_open;
+    self->on_open_arg = arg;
+}
+
+bool
+cmn_kv_group_is_open(const cmn_kv_t *self)
+{
+    return self->group != NULL;
+}
+
+cmn_err_t
+cmn_kv_group_commit(cmn_kv_t *self, uint64_t *ret_writes)
+{
+    if (ret_writes) {
+        *ret_writes = self->group_writes;
+    }
+    if (self->group == NULL) {
+        return CMN_OK;
+    }
+    if (self->n_inside > 0) {
+        return CMN_ESTATE; /* a write or a read is still open in it: at the pass's end */
+    }
+    self->top = NULL;
+    self->group_writes = 0;
+    return cmn_kv_commit(&self->group);
 }
 
 static int
@@ -250,9 +389,13 @@ cmn_kv_get(cmn_kv_txn_t *txn,
     if (s_dbi(txn, db, &dbi) != 0 || key_len == 0) {
         return CMN_EINVAL;
     }
+    MDB_txn *mt = s_mdb(txn);
+    if (mt == NULL) {
+        return CMN_ESTORE;
+    }
     MDB_val k = {key_len, (void *) (uintptr_t) key};
     MDB_val v;
-    int rc = mdb_get(txn->txn, dbi, &k, &v);
+    int rc = mdb_get(mt, dbi, &k, &v);
     if (rc != 0) {
         return s_map(rc);
     }
@@ -275,23 +418,23 @@ cmn_kv_put(cmn_kv_txn_t *txn,
            size_t val_len)
 {
     MDB_dbi dbi;
-    if (s_dbi(txn, db, &dbi) != 0 || key_len == 0) {
-        return CMN_EINVAL;
+    if (s_dbi(txn, db, &dbi) != 0 || key_len == 0 || txn->is_view) {
+        return CMN_EINVAL; /* a view reads */
     }
     MDB_val k = {key_len, (void *) (uintptr_t) key};
     MDB_val v = {val_len, (void *) (uintptr_t) val};
-    return s_map(mdb_put(txn->txn, dbi, &k, &v, 0));
+    return s_map(mdb_put(s_mdb(txn), dbi, &k, &v, 0));
 }
 
 cmn_err_t
 cmn_kv_del(cmn_kv_txn_t *txn, const char *db, const void *key, size_t key_len)
 {
     MDB_dbi dbi;
-    if (s_dbi(txn, db, &dbi) != 0 || key_len == 0) {
-        return CMN_EINVAL;
+    if (s_dbi(txn, db, &dbi) != 0 || key_len == 0 || txn->is_view) {
+        return CMN_EINVAL; /* a view reads */
     }
     MDB_val k = {key_len, (void *) (uintptr_t) key};
-    return s_map(mdb_del(txn->txn, dbi, &k, NULL));
+    return s_map(mdb_del(s_mdb(txn), dbi, &k, NULL));
 }
 
 cmn_err_t
@@ -302,7 +445,11 @@ cmn_kv_each(cmn_kv_txn_t *txn, const char *db, cmn_kv_each_fn *fn, void *arg)
     if (s_dbi(txn, db, &dbi) != 0) {
         return CMN_EINVAL;
     }
-    int rc = mdb_cursor_open(txn->txn, dbi, &cur);
+    MDB_txn *mt = s_mdb(txn);
+    if (mt == NULL) {
+        return CMN_ESTORE;
+    }
+    int rc = mdb_cursor_open(mt, dbi, &cur);
     if (rc != 0) {
         return s_map(rc);
     }

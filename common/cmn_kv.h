@@ -6,6 +6,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cmn_err.h"
 #include "cmn_seal.h"
@@ -35,12 +36,32 @@ cmn_kv_t *cmn_kv_new(const char *dir,
 
 void cmn_kv_destroy(cmn_kv_t **self_p);
 
+/* In group mode (below) a write is a child of the group and a read sees the group. */
 cmn_err_t cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn);
-/* A write transaction nested in parent (a write txn): its commit goes into parent (no
- * sync), its abort undoes only what it wrote. parent must not be used meanwhile. */
-cmn_err_t cmn_kv_begin_child(cmn_kv_txn_t *parent, cmn_kv_txn_t **ret_txn);
+/* A read-only transaction of its own, outside any group: what is committed. */
+cmn_err_t cmn_kv_begin_own(cmn_kv_t *self, cmn_kv_txn_t **ret_txn);
 cmn_err_t cmn_kv_commit(cmn_kv_txn_t **txn_p);
 void cmn_kv_abort(cmn_kv_txn_t **txn_p);
+
+/* ---- Group mode: one transaction and one sync for many writes (cmn_commit.h uses it).
+ * Once enabled, every cmn_kv_begin of the store goes through the group:
+ * - a write opens the group if none is open (one write transaction that stays open;
+ *   on_open is called then) and is a child of it (an LMDB nested transaction): its
+ *   commit goes into the group without a sync, its abort undoes only what it wrote. A
+ *   write begun while another is open nests in that one (it commits into it);
+ * - a read while the group is open is a view: it reads what the group holds at each
+ *   call, including what was written since it began (its commit or abort just ends
+ *   it); with no group open it is a plain read-only transaction;
+ * - cmn_kv_group_commit commits the group (one sync when durable). So every module of
+ *   a daemon can keep calling cmn_kv_begin: nothing deadlocks on LMDB's writer lock,
+ *   and nothing is stored before the group is. One thread, as everything here. */
+typedef void(cmn_kv_group_open_fn)(void *arg);
+void cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_open, void *arg);
+bool cmn_kv_group_is_open(const cmn_kv_t *self);
+/* CMN_OK when none is open; CMN_ESTATE (nothing done) while a write or a view is still
+ * open inside it; else the commit's error (the group's writes are lost). *ret_writes
+ * (if not NULL) receives how many writes the group held. */
+cmn_err_t cmn_kv_group_commit(cmn_kv_t *self, uint64_t *ret_writes);
 
 /* CMN_ENOTFOUND when absent. *ret_val is malloc'd (caller frees; use
  * cmn_kv_free_secret for secrets). db must be one of the names given to new. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_commit.h"
 #include "cmn_gws.h"
 #include "cmn_kv.h"
 #include "cmn_log.h"
@@ -175,6 +176,7 @@ struct cmn_svc {
         cmn_gw_t *gw;
     } gw_ctx[CMN_GWS_MAX];        /* registration and heartbeat contexts, one per gateway */
     cmn_loop_t *loop;             /* ROUTER, gateway calls, heartbeat and registration */
+    cmn_commit_t *commit;         /* the pass's group: every write of the store goes into it */
     const cmn_svc_hooks_t *hooks; /* the service's work (borrowed) */
     cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
     uint64_t started_ms;
@@ -234,6 +236,22 @@ s_open_kek(cmn_svc_t *self)
 }
 
 #define S_MAX_OWN_DBS 8 /* named databases a service may add (hooks->dbs) */
+
+/* Once per loop pass: the pass's writes in one commit (one sync), then the messages
+ * held for it (persist before act, cmn_commit.h). */
+static void
+s_flush(cmn_loop_t *loop, void *arg)
+{
+    (void) loop;
+    cmn_svc_t *self = arg;
+    cmn_err_t err = cmn_commit_flush(self->commit);
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-STORE",
+                    "cannot commit in \"%s\": %s (the requests and replies that needed it "
+                    "were not sent)",
+                    self->cfg->store_dir, cmn_strerror(err));
+    }
+}
 
 static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
 static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
@@ -300,7 +318,13 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
         cmn_log_err("SVC-INIT", "--gateway: %s", why);
         goto fail;
     }
-    self->loop = cmn_loop_new(S_MAX_WAIT_MS);
+    /* From here on every write of the store, from any module, goes into the pass's group
+     * (what init wrote above is committed already). */
+    self->commit = cmn_commit_new(self->kv);
+    self->loop = self->commit ? cmn_loop_new(S_MAX_WAIT_MS) : NULL;
+    if (self->loop) {
+        cmn_loop_set_flush(self->loop, s_flush, self);
+    }
     if (self->loop == NULL || cmn_loop_add_tick(self->loop, s_tick, self) != CMN_OK ||
         cmn_loop_add_server(self->loop, self->bus, s_on_request, self) != CMN_OK) {
         cmn_log_err("SVC-INIT", "cannot set up the loop: %s", cmn_strerror(CMN_ENOMEM));
@@ -333,9 +357,20 @@ cmn_svc_destroy(cmn_svc_t **self_p)
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }
     cmn_loop_destroy(&self->loop);
+    if (self->commit) {
+        (void) cmn_commit_flush(self->commit); /* while the sockets are there */
+        cmn_commit_stats_t st;
+        cmn_commit_stats(self->commit, &st);
+        cmn_log_notice("SVC-COMMITS",
+                       "commits=%llu writes=%llu held=%llu failed=%llu ms=%.1f max_ms=%.1f",
+                       (unsigned long long) st.groups, (unsigned long long) st.writes,
+                       (unsigned long long) st.held, (unsigned long long) st.failed,
+                       (double) st.commit_us / 1000.0, (double) st.max_us / 1000.0);
+    }
     cmn_gws_destroy(&self->gws); /* late callbacks find their job gone (cmn_jobs.h) */
     cmn_jobs_destroy(&self->jobs);
     cmn_bus_server_destroy(&self->bus);
+    cmn_commit_destroy(&self->commit);
     cmn_kv_destroy(&self->kv);
     cmn_seal_destroy(&self->seal);
     free(self);

@@ -244,6 +244,25 @@ s_answer(cmn_svc_t *svc,
     }
 }
 
+/* A job that runs action (taken: the job owns it on success; the caller keeps it on
+ * failure) on uuid, from its record; NULL with *ret_err, CMN_ESTATE while a job of the
+ * device is in progress. */
+static cmn_svc_job_t *
+s_action_job(cmn_svc_t *svc, const char *uuid, uint8_t *action, size_t len, cmn_err_t *ret_err)
+{
+    if (cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL) {
+        *ret_err = CMN_ESTATE;
+        return NULL;
+    }
+    cmn_svc_job_t *job = s_from_record(svc, uuid, false, ret_err);
+    if (job) {
+        job->action = action;
+        job->action_len = len;
+        job->attempts = 1;
+    }
+    return job;
+}
+
 void
 cmn_svc_job_action(cmn_svc_t *svc,
                    zframe_t *peer,
@@ -252,30 +271,22 @@ cmn_svc_job_action(cmn_svc_t *svc,
                    const uint8_t *action,
                    size_t len)
 {
-    if (cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL) {
-        s_answer(svc, peer, corr_id, CMN_ESTATE,
-                 "a job of this device is in progress: try again when it is done", 0, NULL);
-        return;
-    }
-    cmn_err_t err = CMN_OK;
-    cmn_svc_job_t *job = s_from_record(svc, uuid, false, &err);
+    uint8_t *copy = malloc(len ? len : 1);
+    cmn_err_t err = CMN_ENOMEM;
+    cmn_svc_job_t *job = copy ? s_action_job(svc, uuid, copy, len, &err) : NULL;
     if (job == NULL) {
+        free(copy);
         s_answer(svc, peer, corr_id, err,
-                 err == CMN_ENOTFOUND ? "unknown device (not handed over to this service)" : NULL,
+                 err == CMN_ESTATE
+                         ? "a job of this device is in progress: try again when it is done"
+                 : err == CMN_ENOTFOUND ? "unknown device (not handed over to this service)"
+                                        : NULL,
                  0, NULL);
         return;
     }
-    job->action = malloc(len ? len : 1);
-    if (job->action == NULL) {
-        s_free(job);
-        s_answer(svc, peer, corr_id, CMN_ENOMEM, NULL, 0, NULL);
-        return;
-    }
-    memcpy(job->action, action, len);
-    job->action_len = len;
+    memcpy(copy, action, len);
     job->peer = zframe_dup(peer);
     job->corr_id = corr_id;
-    job->attempts = 1;
     /* Persist before acting: a restart finds the action and runs it again. */
     if ((err = s_persist(job, NULL)) != CMN_OK) {
         s_answer(svc, peer, corr_id, err, "cannot record the job", 0, NULL);
@@ -465,10 +476,8 @@ cmn_svc_job_coap(cmn_svc_job_t *job,
 static void
 s_start_next(cmn_svc_t *svc, const char *uuid, uint8_t **next_p, size_t next_len)
 {
-    cmn_err_t err = CMN_ESTATE;
-    cmn_svc_job_t *job = cmn_jobs_find(cmn_svc_jobs(svc), uuid) == NULL
-                                 ? s_from_record(svc, uuid, false, &err)
-                                 : NULL;
+    cmn_err_t err = CMN_OK;
+    cmn_svc_job_t *job = s_action_job(svc, uuid, *next_p, next_len, &err);
     if (job == NULL) {
         cmn_log_err("SVC-JOB-NEXT",
                     "%s: dev=%s cannot start the follow-up job: %s (a restart "
@@ -476,10 +485,7 @@ s_start_next(cmn_svc_t *svc, const char *uuid, uint8_t **next_p, size_t next_len
                     cmn_svc_name(svc), uuid, cmn_strerror(err));
         return;
     }
-    job->action = *next_p; /* the job owns it now */
-    *next_p = NULL;
-    job->action_len = next_len;
-    job->attempts = 1;
+    *next_p = NULL; /* the job owns it now */
     s_start(job);
 }
 

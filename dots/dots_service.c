@@ -219,6 +219,9 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_notice("DOTS-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
     }
     err = dots_store_identity(self->store, cfg->name, &self->id);
+    if (err == CMN_OK) {
+        err = dots_store_flush(self->store); /* stored before anyone hears of it */
+    }
     if (err != CMN_OK) {
         cmn_log_err("DOTS-INIT", "cannot load or create the identity: %s", cmn_strerror(err));
         goto fail;

@@ -517,22 +517,57 @@ s_is_readable(int fd)
     return fd < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0);
 }
 
-/* Sessions unused for idle_ms are closed (not while an exchange of theirs runs, unless dead). */
+static int
+s_cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *) a, y = (uintptr_t) * (void *const *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* The sessions an exchange runs on, sorted (bsearch), in *ret (malloc'd; NULL with 0
+ * when none runs or out of memory: then every idle session counts as busy). */
+static size_t
+s_busy_sessions(const gw_coap_t *self, coap_session_t ***ret)
+{
+    *ret = self->in_flight ? malloc(self->in_flight * sizeof **ret) : NULL;
+    size_t n = 0;
+    for (size_t j = 0; *ret && j < self->n_xchg && n < self->in_flight; j++) {
+        if (self->xchg[j].is_used) {
+            (*ret)[n++] = self->xchg[j].session;
+        }
+    }
+    if (n > 1) {
+        qsort(*ret, n, sizeof **ret, s_cmp_ptr);
+    }
+    return n;
+}
+
+/* Sessions unused for idle_ms are closed (not while an exchange of theirs runs, unless
+ * dead): one walk of the sessions and one of the exchanges, not their product. */
 static void
 s_sweep(gw_coap_t *self, uint64_t now)
 {
+    coap_session_t **busy = NULL;
+    size_t n_busy = 0;
+    bool is_listed = false;
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
-        if (s->key[0] && (s->is_dead || now - s->last_used_ms > (uint64_t) self->idle_ms)) {
-            bool busy = false;
-            for (size_t j = 0; j < self->n_xchg; j++) {
-                busy |= self->xchg[j].is_used && self->xchg[j].session == s->session;
-            }
-            if (!busy || s->is_dead) {
-                s_release(s);
-            }
+        if (s->key[0] == '\0' ||
+            !(s->is_dead || now - s->last_used_ms > (uint64_t) self->idle_ms)) {
+            continue;
+        }
+        if (!is_listed) {
+            n_busy = s_busy_sessions(self, &busy);
+            is_listed = true;
+        }
+        bool is_busy = self->in_flight > 0 &&
+                       (busy == NULL ||
+                        bsearch(&s->session, busy, n_busy, sizeof *busy, s_cmp_ptr) != NULL);
+        if (!is_busy || s->is_dead) {
+            s_release(s);
         }
     }
+    free(busy);
 }
 
 int

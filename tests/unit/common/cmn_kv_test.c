@@ -269,3 +269,114 @@ Test(cmn_kv, a_full_disk_says_no_space_left_on_device)
     cr_assert_str_eq(cmn_strerror(err), "No space left on device", "got %s (%s)", cmn_errname(err),
                      cmn_strerror(err));
 }
+
+/* ---- group mode */
+
+static int s_opened; /* on_open calls */
+
+static void
+s_on_open(void *arg)
+{
+    (void) arg;
+    s_opened++;
+}
+
+static void
+s_put_one(cmn_kv_t *kv, const char *db, const char *key)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cr_assert_eq(cmn_kv_begin(kv, true, &txn), CMN_OK);
+    cr_assert_eq(cmn_kv_put(txn, db, key, strlen(key), "v", 1), CMN_OK);
+    cr_assert_eq(cmn_kv_commit(&txn), CMN_OK);
+}
+
+/* Whether key is in db: as the group sees it (is_own false) or as committed. */
+static bool
+s_has(cmn_kv_t *kv, const char *db, const char *key, bool is_own)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cr_assert_eq(is_own ? cmn_kv_begin_own(kv, &txn) : cmn_kv_begin(kv, false, &txn), CMN_OK);
+    void *val = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_kv_get(txn, db, key, strlen(key), &val, &len);
+    cmn_kv_abort(&txn);
+    free(val);
+    return err == CMN_OK;
+}
+
+Test(cmn_kv, group_mode_holds_every_write_until_the_group_commit)
+{
+    cmn_kv_t *kv = s_open(0);
+    s_opened = 0;
+    cmn_kv_group_enable(kv, s_on_open, NULL);
+    cr_assert_not(cmn_kv_group_is_open(kv));
+    s_put_one(kv, "alpha", "a");
+    s_put_one(kv, "beta", "b");
+    cr_assert_eq(s_opened, 1, "one group for both writes (opened %d)", s_opened);
+    cr_assert(s_has(kv, "alpha", "a", false), "a read sees the group");
+    cr_assert_not(s_has(kv, "alpha", "a", true), "nothing committed yet");
+    /* an aborted write is undone alone */
+    cmn_kv_txn_t *txn = NULL;
+    cr_assert_eq(cmn_kv_begin(kv, true, &txn), CMN_OK);
+    cr_assert_eq(cmn_kv_put(txn, "alpha", "undone", 6, "x", 1), CMN_OK);
+    cr_assert_eq(cmn_kv_group_commit(kv, NULL), CMN_ESTATE, "not while a write is open");
+    cmn_kv_abort(&txn);
+    uint64_t writes = 0;
+    cr_assert_eq(cmn_kv_group_commit(kv, &writes), CMN_OK);
+    cr_assert_eq(writes, 3);
+    cr_assert_not(cmn_kv_group_is_open(kv));
+    cr_assert(s_has(kv, "alpha", "a", true) && s_has(kv, "beta", "b", true));
+    cr_assert_not(s_has(kv, "alpha", "undone", true));
+    cr_assert_eq(cmn_kv_group_commit(kv, NULL), CMN_OK, "none open: nothing to do");
+    cmn_kv_destroy(&kv);
+}
+
+/* What modules do without knowing of the group: a write while another is open (it
+ * would deadlock on LMDB's writer lock without the group), a write from inside a walk
+ * of a read, a view kept across the writes. */
+typedef struct {
+    cmn_kv_t *kv;
+    int seen;
+} s_walk_t;
+
+static int
+s_walk_writes(const void *key, size_t key_len, const void *val, size_t val_len, void *arg)
+{
+    (void) val;
+    (void) val_len;
+    s_walk_t *w = arg;
+    char k[32];
+    (void) snprintf(k, sizeof k, "copy-%.*s", (int) key_len, (const char *) key);
+    s_put_one(w->kv, "beta", k);
+    w->seen++;
+    return 0;
+}
+
+Test(cmn_kv, group_mode_nests_writes_and_walks_that_write)
+{
+    cmn_kv_t *kv = s_open(0);
+    cmn_kv_group_enable(kv, NULL, NULL);
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        (void) snprintf(k, sizeof k, "k%02d", i);
+        s_put_one(kv, "alpha", k);
+    }
+    cmn_kv_txn_t *outer = NULL;
+    cr_assert_eq(cmn_kv_begin(kv, true, &outer), CMN_OK);
+    cr_assert_eq(cmn_kv_put(outer, "alpha", "outer", 5, "o", 1), CMN_OK);
+    s_put_one(kv, "alpha", "inner"); /* nests in outer */
+    cr_assert(s_has(kv, "alpha", "inner", false));
+    cmn_kv_abort(&outer); /* undoes both */
+    cr_assert_not(s_has(kv, "alpha", "inner", false) || s_has(kv, "alpha", "outer", false));
+    cmn_kv_txn_t *view = NULL;
+    cr_assert_eq(cmn_kv_begin(kv, false, &view), CMN_OK);
+    s_walk_t w = {kv, 0};
+    cr_assert_eq(cmn_kv_each(view, "alpha", s_walk_writes, &w), CMN_OK);
+    cr_assert_eq(w.seen, 20, "the walk went on over its own writes (saw %d)", w.seen);
+    cr_assert_eq(cmn_kv_put(view, "alpha", "x", 1, "y", 1), CMN_EINVAL, "a view reads");
+    cr_assert_eq(cmn_kv_group_commit(kv, NULL), CMN_ESTATE, "not while a view is open");
+    cmn_kv_abort(&view);
+    cr_assert_eq(cmn_kv_group_commit(kv, NULL), CMN_OK);
+    cr_assert(s_has(kv, "beta", "copy-k00", true) && s_has(kv, "beta", "copy-k19", true));
+    cmn_kv_destroy(&kv);
+}
