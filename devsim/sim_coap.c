@@ -40,7 +40,7 @@ typedef struct {
 
 typedef struct {
     coap_context_t *ctx;           /* this device's libcoap context */
-    bool is_fsync;                 /* fsync state writes */
+    sim_store_mode_t store_mode;   /* how state changes reach the device's file */
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
     coap_session_t *to_drop;       /* fault drop-doc: close after this round (referenced) */
     /* Just Works over 0xFF00 (D53) */
@@ -534,7 +534,7 @@ s_handler(coap_resource_t *resource,
     int code =
             sim_device_handle(dev, &peer, method, path, q, data, len, &body, &body_len, &changed);
     if (changed) {
-        cmn_err_t err = sim_store_save(dev, net->is_fsync);
+        cmn_err_t err = sim_store_changed(dev, net->store_mode);
         if (err != CMN_OK) {
             cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", dev->idx, cmn_strerror(err));
         }
@@ -768,13 +768,13 @@ s_open_ctx(sim_device_t *dev)
 }
 
 cmn_err_t
-sim_coap_start(sim_device_t *dev, bool fsync)
+sim_coap_start(sim_device_t *dev, sim_store_mode_t store_mode)
 {
     s_net_t *net = calloc(1, sizeof *net);
     if (net == NULL) {
         return CMN_ENOMEM;
     }
-    net->is_fsync = fsync;
+    net->store_mode = store_mode;
     net->ep = -1;
     dev->net = net;
     if (dev->udp_port == 0) {

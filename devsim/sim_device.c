@@ -14,6 +14,7 @@
 #include "sim_acl.h"
 #include "sim_csr.h"
 #include "sim_rdp.h"
+#include "sim_store.h"
 #include "sim_svr.h"
 
 static void
@@ -364,6 +365,8 @@ sim_device_handle(sim_device_t *dev,
     if (is_stop_here) {
         cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s", dev->idx, path);
         dev->fault = SIM_FAULT_NONE;
+        /* the files as they are now, for a test that reads them while it is stopped */
+        (void) sim_store_flush(dev->all, dev->n_all);
         (void) raise(SIGSTOP);
     }
     if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {
