@@ -90,6 +90,7 @@ sim_device_free(sim_device_t *dev)
     cmn_creds_free(&dev->creds);
     cmn_acl_free(&dev->acl);
     cmn_crl_free(&dev->crl);
+    sim_cert_cache_free(dev);
 }
 
 const cmn_cred_t *
