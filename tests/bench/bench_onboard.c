@@ -998,6 +998,7 @@ main(int argc, char **argv)
     char *dir = work_dir ? strdup(work_dir) : obt_tmpdir("bench");
     if (dir == NULL || (work_dir && mkdir(dir, 0700) != 0 && errno != EEXIST)) {
         fprintf(stderr, "bench: cannot make the folder %s\n", work_dir ? work_dir : "in /tmp");
+        free(dir);
         return 1;
     }
     (void) atexit(s_stop_all); /* every exit path below stops what was started */
@@ -1018,6 +1019,7 @@ main(int argc, char **argv)
                 "bench: cannot start the suite and the simulator (run inside "
                 "scripts/netns.sh); logs in %s\n",
                 dir);
+        free(dir);
         return 1;
     }
     printf("simulators: %d ocf-devsim process(es), up to %d devices each\n", n_procs_sim,
@@ -1046,6 +1048,7 @@ main(int argc, char **argv)
         const char *add[] = {"mfg-trust", "add", ca, NULL};
         if (obt_ctl(&s_suite, add, NULL) != 0) {
             fprintf(stderr, "bench: cannot add the factory CA %s as a trust anchor\n", ca);
+            free(dir);
             return 1;
         }
     }
@@ -1053,6 +1056,7 @@ main(int argc, char **argv)
     if (otm->needs_pin && (s_pins_init(&pins, &s_suite, (size_t) count) != 0 ||
                            s_pins_start(&pins, &s_suite, &s_sims[0]) != 0)) {
         fprintf(stderr, "bench: cannot read the devices or start the PIN operator\n");
+        free(dir);
         return 1;
     }
     s_pins_run = otm->needs_pin ? &pins : NULL;
