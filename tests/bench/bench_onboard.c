@@ -987,7 +987,7 @@ main(int argc, char **argv)
     const char *dots_args[] = {
             durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
             "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[6] = {"--oxms", otm->sim_oxms};
+    const char *sim_args[24] = {"--oxms", otm->sim_oxms};
     size_t n_sim_args = 2;
     if (certs != NULL) {
         sim_args[n_sim_args++] = "--certs";
