@@ -646,6 +646,41 @@ s_sims_start(const char *dir, int count, int procs, const char *const *extra)
     return 0;
 }
 
+#define PORTS_FIRST 10000 /* the widened ephemeral port range: 10000..65535 */
+#define PORTS_LAST  65535
+#define PORTS_PATH  "/proc/sys/net/ipv4/ip_local_port_range"
+
+/* Each simulated device binds three UDP ports the kernel picks (coap, coaps, the Just
+ * Works relay's loopback endpoint): Linux's default range (32768-60999) runs out near
+ * 9400 devices. Inside scripts/netns.sh the namespace is the bench's own, and its
+ * daemons have bound their ports by the time the simulators start: the range is
+ * widened there (and only there). */
+static void
+s_widen_ports(int count)
+{
+    const char *in_netns = getenv("OBT_IN_NETNS");
+    FILE *fp = fopen(PORTS_PATH, "r");
+    int lo = 0, hi = 0;
+    bool is_read = fp && fscanf(fp, "%d %d", &lo, &hi) == 2;
+    if (fp) {
+        (void) fclose(fp);
+    }
+    if (!is_read || hi - lo + 1 >= count * 3 + 1000) {
+        return;
+    }
+    if (in_netns == NULL || strcmp(in_netns, "1") != 0) {
+        printf("ports: %d devices need about %d ephemeral ports; %s allows %d (run inside "
+               "scripts/netns.sh to widen it)\n",
+               count, count * 3, PORTS_PATH, hi - lo + 1);
+        return;
+    }
+    fp = fopen(PORTS_PATH, "w");
+    bool is_set = fp && fprintf(fp, "%d %d\n", PORTS_FIRST, PORTS_LAST) > 0;
+    is_set = fp && fclose(fp) == 0 && is_set;
+    printf("ports: ephemeral range %d-%d %s for %d devices (3 ports each)\n", PORTS_FIRST,
+           PORTS_LAST, is_set ? "set in this network namespace" : "could NOT be set", count);
+}
+
 /* The soft descriptor limit raised to the hard one: the simulators inherit it. */
 static void
 s_raise_nofile(void)
@@ -1013,8 +1048,12 @@ main(int argc, char **argv)
     s_fsync_latency(dir, &fsync_p50, &fsync_max);
     printf("disk: fdatasync of 4 KiB in %s: p50 %.2f ms, max %.2f ms (20 probes before the run)\n",
            dir, fsync_p50, fsync_max);
-    if (obt_suite_start(&s_suite, dir, dots_args) != 0 ||
-        s_sims_start(dir, count, n_procs_sim, sim_args) != 0) {
+    int started = obt_suite_start(&s_suite, dir, dots_args);
+    if (started == 0) {
+        s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */
+        started = s_sims_start(dir, count, n_procs_sim, sim_args);
+    }
+    if (started != 0) {
         fprintf(stderr,
                 "bench: cannot start the suite and the simulator (run inside "
                 "scripts/netns.sh); logs in %s\n",
