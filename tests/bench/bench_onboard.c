@@ -1019,9 +1019,20 @@ main(int argc, char **argv)
     }
     char inflight[16];
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
-    const char *dots_args[] = {
-            durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
-            "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
+    char max_new[16]; /* DOTS adds at most 2048 new records per discovery by default */
+    (void) snprintf(max_new, sizeof max_new, "%d", count > 2048 ? count : 2048);
+    const char *dots_args[] = {durable,
+                               "--max-in-flight",
+                               inflight,
+                               "--step-timeout-ms",
+                               "20000",
+                               "--otm-policy",
+                               otm->dots_policy,
+                               "--log-level",
+                               steps ? "info" : "notice",
+                               "--discover-max-new",
+                               max_new,
+                               NULL};
     const char *sim_args[24] = {"--oxms", otm->sim_oxms};
     size_t n_sim_args = 2;
     if (certs != NULL) {
