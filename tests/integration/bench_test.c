@@ -78,15 +78,23 @@ s_wait_gone(const char *dir)
     return left;
 }
 
+/* Runs bench_onboard to its end; its output goes to the test's log. Its exit code. */
+static int
+s_run_bench(const char *const *args)
+{
+    char *out = NULL;
+    int rc = obt_run("bench_onboard", args, &out);
+    cr_log_info("%s", out ? out : "");
+    free(out);
+    return rc;
+}
+
 Test(bench, a_simulator_that_does_not_start_leaves_no_daemon_running)
 {
     char run[600];
     (void) snprintf(run, sizeof run, "%s/run", s_dir);
     const char *args[] = {"--count", "3", "--dir", run, "--sim-extra", "--no-such-flag", NULL};
-    char *out = NULL;
-    int rc = obt_run("bench_onboard", args, &out);
-    cr_log_info("%s", out ? out : "");
-    free(out);
+    int rc = s_run_bench(args);
     cr_assert_eq(rc, 1, "the bench must fail when the simulator does not start (rc %d)", rc);
     /* the daemons did start: their logs are there */
     char log[700];
@@ -125,10 +133,7 @@ Test(bench, a_second_simulator_that_does_not_start_leaves_no_process_running)
     cr_assert_geq(fd, 0);
     (void) close(fd);
     const char *args[] = {"--count", "4", "--procs", "2", "--dir", run, NULL};
-    char *out = NULL;
-    int rc = obt_run("bench_onboard", args, &out);
-    cr_log_info("%s", out ? out : "");
-    free(out);
+    int rc = s_run_bench(args);
     cr_assert_eq(rc, 1, "the bench must fail when a simulator does not start (rc %d)", rc);
     /* the first simulator did start: the test covers a process started before the failure */
     char log[700];
