@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include "cmn_time.h"
 #include "sim_store.h"
 
+#define PID_PREFIX ".devsim-"
 #define PID_FMT    "%s/.devsim-%d.pid"
 #define ACK_FMT    "%s/.devsim-%d.flushed"
 #define PATH_LEN   600
@@ -185,13 +187,14 @@ sim_sync_request(const char *dir, int timeout_ms)
     cmn_err_t err = CMN_OK;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        int first = -1;
-        char tail[8] = "";
-        if (sscanf(e->d_name, ".devsim-%d.%7s", &first, tail) != 2 || first < 0 ||
-            strcmp(tail, "pid") != 0) {
+        const char *num = e->d_name + strlen(PID_PREFIX);
+        char *end = NULL;
+        long first = strncmp(e->d_name, PID_PREFIX, strlen(PID_PREFIX)) == 0 ? strtol(num, &end, 10)
+                                                                             : -1;
+        if (first < 0 || first > INT_MAX || end == num || strcmp(end, ".pid") != 0) {
             continue;
         }
-        cmn_err_t one = s_request_one(dir, first, deadline);
+        cmn_err_t one = s_request_one(dir, (int) first, deadline);
         err = err == CMN_OK ? one : err;
     }
     (void) closedir(d);
