@@ -1,6 +1,7 @@
 /* sim_sync_test.c — devsim state in batches: what each store mode writes, and the flush a
  * --dump asks a running simulator for (SIGUSR1 handshake) */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +33,32 @@ s_setup(void)
     }
 }
 
+/* Removes path and, for a folder, everything below it. */
+static void
+s_rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            char sub[700];
+            (void) snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            s_rm_tree(sub);
+        }
+    }
+    if (d) {
+        (void) closedir(d);
+    }
+    (void) remove(path);
+}
+
 static void
 s_teardown(void)
 {
-    char cmd[100];
     for (size_t i = 0; i < 2; i++) {
         sim_device_free(&s_devs[i]);
     }
-    (void) snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    (void) system(cmd);
+    s_rm_tree(s_dir);
 }
 
 static bool
