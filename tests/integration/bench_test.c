@@ -78,14 +78,19 @@ s_wait_gone(const char *dir)
     return left;
 }
 
-/* Runs bench_onboard to its end; its output goes to the test's log. Its exit code. */
+/* Runs bench_onboard to its end; its output goes to the test's log, and to *ret_out
+ * (the caller frees it) unless ret_out is NULL. Its exit code. */
 static int
-s_run_bench(const char *const *args)
+s_run_bench(const char *const *args, char **ret_out)
 {
     char *out = NULL;
     int rc = obt_run("bench_onboard", args, &out);
     cr_log_info("%s", out ? out : "");
-    free(out);
+    if (ret_out) {
+        *ret_out = out;
+    } else {
+        free(out);
+    }
     return rc;
 }
 
@@ -94,7 +99,7 @@ Test(bench, a_simulator_that_does_not_start_leaves_no_daemon_running)
     char run[600];
     (void) snprintf(run, sizeof run, "%s/run", s_dir);
     const char *args[] = {"--count", "3", "--dir", run, "--sim-extra", "--no-such-flag", NULL};
-    int rc = s_run_bench(args);
+    int rc = s_run_bench(args, NULL);
     cr_assert_eq(rc, 1, "the bench must fail when the simulator does not start (rc %d)", rc);
     /* the daemons did start: their logs are there */
     char log[700];
@@ -133,7 +138,7 @@ Test(bench, a_second_simulator_that_does_not_start_leaves_no_process_running)
     cr_assert_geq(fd, 0);
     (void) close(fd);
     const char *args[] = {"--count", "4", "--procs", "2", "--dir", run, NULL};
-    int rc = s_run_bench(args);
+    int rc = s_run_bench(args, NULL);
     cr_assert_eq(rc, 1, "the bench must fail when a simulator does not start (rc %d)", rc);
     /* the first simulator did start: the test covers a process started before the failure */
     char log[700];
@@ -141,6 +146,21 @@ Test(bench, a_second_simulator_that_does_not_start_leaves_no_process_running)
     cr_assert(s_file_has(log, " READY "), "the first simulator never started: the test proves "
                                           "nothing");
     cr_assert_eq(s_wait_gone(run), 0, "processes of the failed run are still running");
+}
+
+Test(bench, three_simulator_processes_hold_the_devices_of_one_run)
+{
+    char run[600];
+    (void) snprintf(run, sizeof run, "%s/run", s_dir);
+    const char *args[] = {"--count", "6", "--procs", "3", "--dir", run, NULL};
+    char *out = NULL;
+    int rc = s_run_bench(args, &out);
+    cr_assert_eq(rc, 0, "the run failed (rc %d)", rc);
+    cr_assert_not_null(strstr(out, "simulators: 3 ocf-devsim process(es), up to 2 devices each"),
+                       "%s", out);
+    cr_assert_not_null(strstr(out, "6 requested, 6 RFNOP, 0 failed"), "%s", out);
+    free(out);
+    cr_assert_eq(s_wait_gone(run), 0, "processes of the run are still running");
 }
 
 Test(bench, a_sigterm_in_the_middle_of_a_run_stops_every_process)
