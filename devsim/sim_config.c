@@ -170,7 +170,8 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             1,
             0,
-            "print every device persisted in --dir as JSON and exit"),
+            "print every device persisted in --dir as JSON and exit (a simulator running on --dir "
+            "writes its pending changes first)"),
         OPT("fsync",
             CMN_CFG_BOOL,
             fsync,
