@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ typedef struct {
 
 typedef struct {
     coap_context_t *ctx;           /* this device's libcoap context */
-    bool is_fsync;                 /* fsync state writes */
+    sim_store_mode_t store_mode;   /* how state changes reach the device's file */
     s_peer_t peers[SIM_MAX_PEERS]; /* DTLS sessions */
     coap_session_t *to_drop;       /* fault drop-doc: close after this round (referenced) */
     /* Just Works over 0xFF00 (D53) */
@@ -64,6 +65,12 @@ static uint8_t *s_cert_der; /* throwaway certificate (DER, OPENSSL_malloc'ed) */
 static size_t s_cert_len;
 static uint8_t *s_key_der; /* its private key (DER) */
 static size_t s_key_len;
+/* A context PSK key that no peer can know (random, never used): with one set, libcoap
+ * takes a ClientHello that offers PSK suites down its PSK path, which does not decode
+ * the throwaway pair again for every session (its PKI path does: d2i of key and
+ * certificate per handshake). Each session's own callback (s_tls_setup) gives the
+ * real key. */
+static uint8_t s_unused_psk[32];
 
 cmn_err_t
 sim_coap_init(void)
@@ -93,6 +100,11 @@ sim_coap_init(void)
         (cn = i2d_X509(x, &cd)) <= 0) {
         goto out;
     }
+    if (RAND_bytes(s_unused_psk, sizeof s_unused_psk) != 1) {
+        OPENSSL_clear_free(kd, (size_t) kn);
+        OPENSSL_free(cd);
+        goto out;
+    }
     s_key_der = kd;
     s_key_len = (size_t) kn;
     s_cert_der = cd;
@@ -108,6 +120,7 @@ void
 sim_coap_fini(void)
 {
     OPENSSL_clear_free(s_key_der, s_key_len);
+    OPENSSL_cleanse(s_unused_psk, sizeof s_unused_psk);
     OPENSSL_free(s_cert_der);
     s_key_der = s_cert_der = NULL;
     s_key_len = s_cert_len = 0;
@@ -400,6 +413,9 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
         return 0;
     }
     coap_session_set_app_data(session, dev);
+    /* libcoap's own PSK callback (the unused context key) never answers: each path
+     * below that allows a PSK suite sets its own */
+    SSL_set_psk_server_callback(ssl, NULL);
     if (dev->pstat.dos_s == CMN_DOS_RFOTM) {
         /* Only one DTLS peer, the DOC, and only once an OTM was selected. */
         s_doc_setup_fn *doc_setup = s_doc_setup(dev->doxm.oxmsel);
@@ -545,7 +561,7 @@ s_handler(coap_resource_t *resource,
     int code =
             sim_device_handle(dev, &peer, method, path, q, data, len, &body, &body_len, &changed);
     if (changed) {
-        cmn_err_t err = sim_store_save(dev, net->is_fsync);
+        cmn_err_t err = sim_store_changed(dev, net->store_mode);
         if (err != CMN_OK) {
             cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", dev->idx, cmn_strerror(err));
         }
@@ -728,6 +744,8 @@ s_open_ctx(sim_device_t *dev)
     spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
     spsk.psk_info.hint.s = dev->doxm.deviceuuid.b;
     spsk.psk_info.hint.length = 16;
+    spsk.psk_info.key.s = s_unused_psk;
+    spsk.psk_info.key.length = sizeof s_unused_psk;
     if (!coap_context_set_pki(ctx, &pki) || !coap_context_set_psk2(ctx, &spsk)) {
         coap_free_context(ctx);
         return CMN_ECRYPTO;
@@ -782,13 +800,13 @@ s_open_ctx(sim_device_t *dev)
 }
 
 cmn_err_t
-sim_coap_start(sim_device_t *dev, bool fsync)
+sim_coap_start(sim_device_t *dev, sim_store_mode_t store_mode)
 {
     s_net_t *net = calloc(1, sizeof *net);
     if (net == NULL) {
         return CMN_ENOMEM;
     }
-    net->is_fsync = fsync;
+    net->store_mode = store_mode;
     net->ep = -1;
     dev->net = net;
     if (dev->udp_port == 0) {

@@ -6,14 +6,16 @@
 #include <sys/socket.h>
 
 #include "sim_device.h"
+#include "sim_store.h"
 
 /* Process-wide setup (the throwaway certificate libcoap's PKI setup needs). */
 cmn_err_t sim_coap_init(void);
 void sim_coap_fini(void);
 
 /* Opens dev's context on dev->address with dev->udp_port/dev->dtls_port (0 = pick
- * free ports and store them in dev). State changes are saved with sim_store. */
-cmn_err_t sim_coap_start(sim_device_t *dev, bool fsync);
+ * free ports and store them in dev). State changes go to sim_store_changed with
+ * store_mode. */
+cmn_err_t sim_coap_start(sim_device_t *dev, sim_store_mode_t store_mode);
 void sim_coap_stop(sim_device_t *dev);
 
 /* libcoap's epoll fd of this device, for the process loop. */

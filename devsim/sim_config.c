@@ -2,6 +2,7 @@
 #include "sim_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cmn_svr.h"
 #include "sim_device.h"
@@ -12,7 +13,26 @@
     }
 
 const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
-        OPT("count", CMN_CFG_INT, count, "1", 0, 1, 5000, "number of simulated devices"),
+        OPT("count",
+            CMN_CFG_INT,
+            count,
+            "1",
+            0,
+            1,
+            SIM_MAX_COUNT,
+            "number of simulated devices; each needs about " SIM_FDS_PER_DEVICE_STR
+            " descriptors (the soft limit is raised to the hard one; run several processes "
+            "with --first-index for more than about 2000)"),
+        OPT("first-index",
+            CMN_CFG_INT,
+            first_index,
+            "0",
+            0,
+            0,
+            SIM_MAX_COUNT,
+            "index of the first device (its folder DIR/dev-NNNN): processes sharing one --dir "
+            "take disjoint ranges; --faults, --certs and --ssm still count from 0 in this "
+            "process; not with --bridge-vods"),
         OPT("dir",
             CMN_CFG_STR,
             dir,
@@ -150,8 +170,27 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             1,
             0,
-            "print every device persisted in --dir as JSON and exit"),
-        OPT("fsync", CMN_CFG_BOOL, fsync, "false", 0, 1, 0, "fsync every state file write"),
+            "print every device persisted in --dir as JSON and exit (a simulator running on --dir "
+            "writes its pending changes first)"),
+        OPT("fsync",
+            CMN_CFG_BOOL,
+            fsync,
+            "false",
+            0,
+            1,
+            0,
+            "write and fsync a device's state file at every change: a kill -9 of the "
+            "simulator loses nothing (without it, changes are written in batches: a kill -9 "
+            "may lose up to --flush-ms of them; SIGTERM/SIGINT and --dump lose none)"),
+        OPT("flush-ms",
+            CMN_CFG_INT,
+            flush_ms,
+            "200",
+            0,
+            0,
+            60000,
+            "changed devices' state files are written together at most this often (0 = at "
+            "every change, no fsync); ignored with --fsync"),
         OPT("rdp-legacy-hint",
             CMN_CFG_BOOL,
             rdp_legacy_hint,
@@ -181,3 +220,19 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             "(default: the CN follows the deviceuuid, reissued after a reset)"),
 };
 const size_t SIM_CONFIG_OPT_COUNT = sizeof SIM_CONFIG_OPTS / sizeof SIM_CONFIG_OPTS[0];
+
+int
+sim_config_check(const sim_config_t *cfg)
+{
+    if (cfg->first_index > 0 && cfg->bridge_vods > 0) {
+        (void) fprintf(stderr, "error: --bridge-vods needs --first-index 0 (a Bridge is device "
+                               "0 of its process)\n");
+        return 78;
+    }
+    if ((long long) cfg->first_index + cfg->count + cfg->bridge_vods > SIM_MAX_COUNT) {
+        (void) fprintf(stderr, "error: --first-index %d + --count %d: indexes beyond %d\n",
+                       cfg->first_index, cfg->count, SIM_MAX_COUNT);
+        return 78;
+    }
+    return 0;
+}

@@ -7,8 +7,17 @@
 
 #include "cmn_cfg.h"
 
+#define SIM_MAX_COUNT 100000 /* devices of one process (the descriptor limit decides) */
+/* Descriptors one device holds: its contexts' epoll, coap and coaps sockets, the Just
+ * Works relay's loopback endpoint and epoll, and a relay's two sockets during a DOC. */
+#define SIM_FDS_PER_DEVICE     6
+#define SIM_FDS_PER_DEVICE_STR "6"
+#define SIM_FDS_BASE           256 /* the process's own: multicast, logs, signalfd, ... */
+
 typedef struct {
     int count;            /* devices hosted by this process */
+    int first_index;      /* index (and folder dev-NNNN) of its first device */
+    int flush_ms;         /* dirty devices written in batches this often (0 = at once) */
     char *dir;            /* one sub-folder per device */
     char *address;        /* unicast bind addresses, comma list */
     char *iface;          /* multicast interfaces, comma list */
@@ -35,5 +44,9 @@ typedef struct {
 
 extern const cmn_cfg_opt_t SIM_CONFIG_OPTS[];
 extern const size_t SIM_CONFIG_OPT_COUNT;
+
+/* Checks across options the table cannot express (--first-index with --bridge-vods,
+ * indexes beyond SIM_MAX_COUNT). 0, or 78 (EX_CONFIG) with the reason on stderr. */
+int sim_config_check(const sim_config_t *cfg);
 
 #endif

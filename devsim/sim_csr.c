@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -136,53 +137,6 @@ s_cert_key(const sim_device_t *dev, const cmn_cred_t *c)
     return s_key(dev);
 }
 
-bool
-sim_cert_setup(const sim_device_t *dev, void *tls)
-{
-    SSL *ssl = tls;
-    const cmn_cred_t *cert = NULL;
-    X509_STORE *store = X509_STORE_new();
-    size_t n_anchors = 0;
-    for (size_t i = 0; store && i < dev->creds.n_creds; i++) {
-        const cmn_cred_t *c = &dev->creds.creds[i];
-        if (c->credtype != CMN_CREDTYPE_CERT || c->pub_len == 0) {
-            continue;
-        }
-        if (strcmp(c->credusage, "oic.sec.cred.cert") == 0 && cert == NULL) {
-            cert = c;
-        } else if (strcmp(c->credusage, "oic.sec.cred.trustca") == 0) {
-            STACK_OF(X509) *sk = cmn_cert_parse_pem(c->pub_data, c->pub_len);
-            for (int k = 0; sk && k < sk_X509_num(sk); k++) {
-                n_anchors += X509_STORE_add_cert(store, sk_X509_value(sk, k)) == 1;
-            }
-            sk_X509_pop_free(sk, X509_free);
-        }
-    }
-    STACK_OF(X509) *chain = cert ? cmn_cert_parse_pem(cert->pub_data, cert->pub_len) : NULL;
-    EVP_PKEY *key = chain ? s_cert_key(dev, cert) : NULL;
-    bool ok = n_anchors > 0 && key && SSL_use_certificate(ssl, sk_X509_value(chain, 0)) == 1 &&
-              SSL_use_PrivateKey(ssl, key) == 1 && SSL_check_private_key(ssl) == 1;
-    for (int i = 1; ok && i < sk_X509_num(chain); i++) {
-        ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
-    }
-    if (ok) {
-        /* the peer's certificate is checked against the CRL the CMS pushed (a revoked one
-         * is refused); libcoap's context asks for a CRL of every certificate, which a
-         * device without one cannot satisfy, so that check is ours to set */
-        (void) X509_VERIFY_PARAM_clear_flags(SSL_get0_param(ssl),
-                                             X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-        if (sim_crl_add_to_store(dev, store)) {
-            (void) X509_VERIFY_PARAM_set_flags(SSL_get0_param(ssl), X509_V_FLAG_CRL_CHECK);
-        }
-        ok = SSL_set0_verify_cert_store(ssl, store) == 1;
-        store = ok ? NULL : store; /* owned by ssl now */
-    }
-    X509_STORE_free(store);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(chain, X509_free);
-    return ok;
-}
-
 /* Adds the trust anchors (oic.sec.cred.trustca, PEM) of creds to store; their count. */
 static size_t
 s_add_anchors(X509_STORE *store, const cmn_creds_t *creds)
@@ -200,6 +154,146 @@ s_add_anchors(X509_STORE *store, const cmn_creds_t *creds)
         sk_X509_pop_free(sk, X509_free);
     }
     return n;
+}
+
+/* A device's identity as its sessions use it, decoded once and kept until the
+ * credentials it came from change (a reset, a new certificate, anchor or CRL): the
+ * digest of those inputs tells. Lives in dev->tls_cache. */
+typedef struct {
+    uint8_t digest[SHA256_DIGEST_LENGTH]; /* of the creds and CRL it was decoded from */
+    STACK_OF(X509) * chain;               /* the identity certificate's chain, leaf first */
+    EVP_PKEY *key;                        /* its private key */
+    X509_STORE *store;                    /* the trust anchors (and CRL), shared by sessions */
+    bool has_crl;                         /* the store holds the device's CRL */
+} s_ident_t;
+
+static void
+s_ident_destroy(s_ident_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    s_ident_t *self = *self_p;
+    sk_X509_pop_free(self->chain, X509_free);
+    EVP_PKEY_free(self->key);
+    X509_STORE_free(self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+sim_cert_cache_free(sim_device_t *dev)
+{
+    s_ident_t *id = dev->tls_cache;
+    s_ident_destroy(&id);
+    dev->tls_cache = NULL;
+}
+
+static void
+s_digest_field(EVP_MD_CTX *md, const void *data, size_t len)
+{
+    uint64_t n = len; /* length-prefixed: fields cannot run into each other */
+    (void) EVP_DigestUpdate(md, &n, sizeof n);
+    (void) EVP_DigestUpdate(md, data, len);
+}
+
+/* The digest of what the identity is decoded from, and the identity certificate's
+ * cred (the first oic.sec.cred.cert). false when there is none. */
+static bool
+s_ident_digest(const sim_device_t *dev, const cmn_cred_t **ret_cert, uint8_t digest[32])
+{
+    const cmn_cred_t *cert = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < dev->creds.n_creds; i++) {
+        const cmn_cred_t *c = &dev->creds.creds[i];
+        if (c->credtype != CMN_CREDTYPE_CERT || c->pub_len == 0) {
+            continue;
+        }
+        bool is_cert = strcmp(c->credusage, "oic.sec.cred.cert") == 0 && cert == NULL;
+        if (is_cert || strcmp(c->credusage, "oic.sec.cred.trustca") == 0) {
+            cert = is_cert ? c : cert;
+            s_digest_field(md, c->credusage, strlen(c->credusage));
+            s_digest_field(md, c->pub_data, c->pub_len);
+            s_digest_field(md, c->priv_data, is_cert ? c->priv_len : 0);
+        }
+    }
+    if (ok) {
+        s_digest_field(md, dev->crl.der, dev->crl.der_len);
+    }
+    ok = ok && cert && EVP_DigestFinal_ex(md, digest, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    if (ok) {
+        *ret_cert = cert;
+    }
+    return ok;
+}
+
+/* Decodes the identity from the creds (the costly part: PEM chains, the key). NULL
+ * when it is unusable (no anchor, no key, a key that is not the leaf's). */
+static s_ident_t *
+s_ident_new(const sim_device_t *dev, const cmn_cred_t *cert, const uint8_t digest[32])
+{
+    s_ident_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return NULL;
+    }
+    memcpy(self->digest, digest, sizeof self->digest);
+    self->store = X509_STORE_new();
+    self->chain = cmn_cert_parse_pem(cert->pub_data, cert->pub_len);
+    self->key = self->chain ? s_cert_key(dev, cert) : NULL;
+    bool ok = self->store && self->key && sk_X509_num(self->chain) > 0 &&
+              X509_check_private_key(sk_X509_value(self->chain, 0), self->key) == 1 &&
+              s_add_anchors(self->store, &dev->creds) > 0;
+    if (!ok) {
+        s_ident_destroy(&self);
+        return NULL;
+    }
+    self->has_crl = sim_crl_add_to_store(dev, self->store);
+    return self;
+}
+
+/* dev's identity, decoded again only when its inputs changed; NULL if it has none. */
+static const s_ident_t *
+s_ident(sim_device_t *dev)
+{
+    const cmn_cred_t *cert = NULL;
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    if (!s_ident_digest(dev, &cert, digest)) {
+        return NULL;
+    }
+    s_ident_t *id = dev->tls_cache;
+    if (id != NULL && memcmp(id->digest, digest, sizeof digest) == 0) {
+        return id;
+    }
+    sim_cert_cache_free(dev);
+    id = s_ident_new(dev, cert, digest);
+    dev->tls_cache = id;
+    return id;
+}
+
+bool
+sim_cert_setup(sim_device_t *dev, void *tls)
+{
+    SSL *ssl = tls;
+    const s_ident_t *id = s_ident(dev);
+    bool ok = id && SSL_use_certificate(ssl, sk_X509_value(id->chain, 0)) == 1 &&
+              SSL_use_PrivateKey(ssl, id->key) == 1;
+    for (int i = 1; ok && i < sk_X509_num(id->chain); i++) {
+        ok = SSL_add1_chain_cert(ssl, sk_X509_value(id->chain, i)) == 1;
+    }
+    if (ok) {
+        /* the peer's certificate is checked against the CRL the CMS pushed (a revoked one
+         * is refused); libcoap's context asks for a CRL of every certificate, which a
+         * device without one cannot satisfy, so that check is ours to set */
+        (void) X509_VERIFY_PARAM_clear_flags(SSL_get0_param(ssl),
+                                             X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+        if (id->has_crl) {
+            (void) X509_VERIFY_PARAM_set_flags(SSL_get0_param(ssl), X509_V_FLAG_CRL_CHECK);
+        }
+        ok = SSL_set1_verify_cert_store(ssl, id->store) == 1;
+    }
+    return ok;
 }
 
 /* Verifies chain (leaf first) against the trust anchors of in (may be NULL) and dev,

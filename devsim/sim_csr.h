@@ -50,7 +50,11 @@ bool sim_role_verify(const sim_device_t *dev,
  * chain and key on ssl and the anchors as its verify store, and returns true: the
  * caller asks for the peer's certificate and offers the ECDHE-ECDSA CCM suites.
  * false (nothing changed) otherwise. ssl is an SSL *. */
-bool sim_cert_setup(const sim_device_t *dev, void *ssl);
+bool sim_cert_setup(sim_device_t *dev, void *ssl);
+
+/* The chain, key and anchors are decoded once and kept on dev (dev->tls_cache) until
+ * the credentials or the CRL they came from change. Frees them (sim_device_free). */
+void sim_cert_cache_free(sim_device_t *dev);
 
 /* Adds the device's CRL (if it holds one) to an X509_STORE *; true if it did: the
  * caller then asks OpenSSL to check the peer's certificate against it. */

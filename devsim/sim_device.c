@@ -14,6 +14,7 @@
 #include "sim_acl.h"
 #include "sim_csr.h"
 #include "sim_rdp.h"
+#include "sim_store.h"
 #include "sim_svr.h"
 
 static void
@@ -89,6 +90,7 @@ sim_device_free(sim_device_t *dev)
     cmn_creds_free(&dev->creds);
     cmn_acl_free(&dev->acl);
     cmn_crl_free(&dev->crl);
+    sim_cert_cache_free(dev);
 }
 
 const cmn_cred_t *
@@ -364,6 +366,8 @@ sim_device_handle(sim_device_t *dev,
     if (is_stop_here) {
         cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s", dev->idx, path);
         dev->fault = SIM_FAULT_NONE;
+        /* the files as they are now, for a test that reads them while it is stopped */
+        (void) sim_store_flush(dev->all, dev->n_all);
         (void) raise(SIGSTOP);
     }
     if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {

@@ -110,6 +110,8 @@ typedef struct sim_device {
     bool is_csr_bad_cn; /* its CSR names another uuid (--certs IDX:badcn, tests) */
     bool has_ssm;       /* sct has credtypes 128 and 256 (--ssm) */
     cmn_crl_t crl;      /* /oic/sec/crl (with --certs): der_len 0 = none pushed yet */
+    bool is_dirty;      /* state changed since its file was last written (sim_store) */
+    void *tls_cache;    /* decoded identity key and chain (sim_csr.c), NULL = none yet */
 } sim_device_t;
 
 /* Drops from roles every role whose certificate the CRL dev holds revokes (its leaf's

@@ -180,10 +180,12 @@ s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all
     fprintf(out, "}");
 }
 
+/* dev-NNNN in index order (dev-10000 after dev-9999). */
 static int
 s_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    long x = atol(*(char *const *) a + 4), y = atol(*(char *const *) b + 4);
+    return x < y ? -1 : x > y;
 }
 
 cmn_err_t

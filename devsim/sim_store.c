@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmn_log.h"
+
 typedef cmn_err_t(s_enc_fn)(const void *, uint8_t **, size_t *);
 
 static bool
@@ -43,7 +45,7 @@ s_add_enc(cbor_item_t *map, const char *key, s_enc_fn *fn, const void *res)
 }
 
 cmn_err_t
-sim_store_save(const sim_device_t *dev, bool fsync_file)
+sim_store_save(sim_device_t *dev, bool fsync_file)
 {
     cbor_item_t *map = cbor_new_indefinite_map();
     uint16_t ports[2] = {dev->udp_port, dev->dtls_port};
@@ -88,7 +90,38 @@ sim_store_save(const sim_device_t *dev, bool fsync_file)
     }
     OPENSSL_cleanse(buf, len);
     free(buf);
+    if (err == CMN_OK) {
+        dev->is_dirty = false;
+    }
     return err;
+}
+
+cmn_err_t
+sim_store_changed(sim_device_t *dev, sim_store_mode_t mode)
+{
+    if (mode == SIM_STORE_BATCH) {
+        dev->is_dirty = true;
+        return CMN_OK;
+    }
+    return sim_store_save(dev, mode == SIM_STORE_FSYNC);
+}
+
+size_t
+sim_store_flush(sim_device_t *devs, size_t n)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!devs[i].is_dirty) {
+            continue;
+        }
+        cmn_err_t err = sim_store_save(&devs[i], false);
+        if (err != CMN_OK) {
+            cmn_log_err("SIM-STORE", "dev=%d cannot save state: %s", devs[i].idx,
+                        cmn_strerror(err));
+            failed++;
+        }
+    }
+    return failed;
 }
 
 static const cbor_item_t *

@@ -20,6 +20,7 @@
 #include "sim_mcast.h"
 #include "sim_mfg.h"
 #include "sim_store.h"
+#include "sim_sync.h"
 
 #define SWEEP_MS   100  /* pending resets */
 #define TIMERS_MS  1000 /* libcoap timers of every context: DTLS retransmits are >= 1 s */
@@ -28,14 +29,15 @@
 #define TAG_SIGNAL ((uint64_t) -3)
 
 struct sim_world {
-    sim_device_t *devs;        /* the devices */
-    size_t n;                  /* how many */
-    sim_mcast_t *mcast;        /* multicast listener */
-    int epfd;                  /* the process's epoll */
-    int sigfd;                 /* SIGTERM/SIGINT */
-    bool is_fsync;             /* fsync state writes */
-    sim_mfg_ca_t *mfg_factory; /* certificate OTM: the CA operators trust */
-    sim_mfg_ca_t *mfg_rogue;   /* and one nobody trusts (kind "untrusted") */
+    sim_device_t *devs;          /* the devices */
+    size_t n;                    /* how many */
+    sim_mcast_t *mcast;          /* multicast listener */
+    int epfd;                    /* the process's epoll */
+    int sigfd;                   /* SIGTERM/SIGINT (stop), SIGUSR1 (a --dump asks a flush) */
+    sim_store_mode_t store_mode; /* how state changes reach the files (--fsync, --flush-ms) */
+    sim_sync_t *sync;            /* batched writes, the --dump handshake */
+    sim_mfg_ca_t *mfg_factory;   /* certificate OTM: the CA operators trust */
+    sim_mfg_ca_t *mfg_rogue;     /* and one nobody trusts (kind "untrusted") */
 };
 
 static int
@@ -150,7 +152,8 @@ s_mfg_setup(sim_world_t *self, const char *dir)
     return CMN_OK;
 }
 
-/* Links a VOD to its Bridge (devices load in index order; a Bridge has a lower index). */
+/* Links a VOD to its Bridge (devices load in index order; a Bridge has a lower index).
+ * Indexes are the process's own: a Bridge and its VODs live in one process. */
 static void
 s_link_bridge(sim_world_t *self, sim_device_t *d)
 {
@@ -160,13 +163,14 @@ s_link_bridge(sim_world_t *self, sim_device_t *d)
     if (d->bridge_idx < 0) {
         return;
     }
-    if (d->bridge_idx >= d->idx || !self->devs[d->bridge_idx].is_bridge) {
+    if (d->bridge_idx >= d->idx || d->bridge_idx < self->devs[0].idx ||
+        !self->devs[d->bridge_idx - self->devs[0].idx].is_bridge) {
         cmn_log_warn("SIM-BRIDGE", "dev=%d stored Bridge %d is not a Bridge here: unlinked", d->idx,
                      d->bridge_idx);
         d->bridge_idx = -1;
         return;
     }
-    d->bridge = &self->devs[d->bridge_idx];
+    d->bridge = &self->devs[d->bridge_idx - self->devs[0].idx];
 }
 
 sim_world_t *
@@ -178,14 +182,11 @@ sim_world_new(const sim_config_t *cfg)
     }
     self->epfd = -1;
     self->sigfd = -1;
-    self->is_fsync = cfg->fsync;
+    self->store_mode = cfg->fsync           ? SIM_STORE_FSYNC
+                       : cfg->flush_ms == 0 ? SIM_STORE_WRITE
+                                            : SIM_STORE_BATCH;
     self->n = (size_t) cfg->count + (size_t) cfg->bridge_vods; /* VODs come after --count */
     self->devs = calloc(self->n, sizeof *self->devs);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max; /* 3 descriptors per device */
-        (void) setrlimit(RLIMIT_NOFILE, &rl);
-    }
     if (self->devs == NULL || sim_coap_init() != CMN_OK ||
         (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)) {
         cmn_log_err("SIM-INIT", "cannot prepare \"%s\": %s", cfg->dir, strerror(errno));
@@ -193,7 +194,7 @@ sim_world_new(const sim_config_t *cfg)
     }
     for (size_t i = 0; i < self->n; i++) {
         sim_device_t *d = &self->devs[i];
-        d->idx = (int) i;
+        d->idx = cfg->first_index + (int) i; /* several processes share one --dir */
         /* The flags decide the Bridge/VOD relation of a new device; a stored one wins. */
         d->is_bridge = cfg->bridge_vods > 0 && i == 0;
         d->bridge_idx = cfg->bridge_vods > 0 && i >= (size_t) cfg->count ? 0 : -1;
@@ -201,7 +202,7 @@ sim_world_new(const sim_config_t *cfg)
         d->doc_idle_ms = cfg->doc_idle_ms;
         d->is_legacy_hint = cfg->rdp_legacy_hint;
         d->is_mfg_cn_fixed = cfg->mfg_cn_fixed;
-        (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04zu", cfg->dir, i);
+        (void) snprintf(d->dir, sizeof d->dir, "%s/dev-%04d", cfg->dir, d->idx);
         (void) snprintf(d->address, sizeof d->address, "%s", cfg->address);
         int cmp = 0;
         if (s_parse_rts(cfg->rt, &d->app_rts) != CMN_OK) {
@@ -225,7 +226,7 @@ sim_world_new(const sim_config_t *cfg)
         cmn_err_t err = sim_store_load(d);
         if (err == CMN_ENOTFOUND || err == CMN_EPROTO) {
             if (err == CMN_EPROTO) {
-                cmn_log_warn("SIM-CORRUPT", "dev=%zu state unreadable: factory reset", i);
+                cmn_log_warn("SIM-CORRUPT", "dev=%d state unreadable: factory reset", d->idx);
             }
             err = sim_device_factory_reset(d);
         } else if (err == CMN_OK) {
@@ -238,13 +239,13 @@ sim_world_new(const sim_config_t *cfg)
             d->udp_port = d->dtls_port = 0; /* sim_coap_start picks free ones */
         }
         if (err == CMN_OK) {
-            err = sim_coap_start(d, cfg->fsync);
+            err = sim_coap_start(d, self->store_mode);
         }
         if (err == CMN_OK) {
-            err = sim_store_save(d, cfg->fsync);
+            err = sim_store_save(d, cfg->fsync); /* its file and ports exist from the start */
         }
         if (err != CMN_OK) {
-            cmn_log_err("SIM-INIT", "dev=%zu cannot start: %s", i, cmn_strerror(err));
+            cmn_log_err("SIM-INIT", "dev=%d cannot start: %s", d->idx, cmn_strerror(err));
             goto fail;
         }
     }
@@ -273,9 +274,16 @@ sim_world_new(const sim_config_t *cfg)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGUSR1);
     (void) sigprocmask(SIG_BLOCK, &mask, NULL);
     self->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    self->sync = sim_sync_new(cfg->dir, cfg->first_index,
+                              self->store_mode == SIM_STORE_BATCH ? cfg->flush_ms : 0);
+    if (self->sync == NULL) {
+        cmn_log_err("SIM-INIT", "cannot write the pid file in \"%s\"", cfg->dir);
+        goto fail;
+    }
     if (self->sigfd < 0 || self->epfd < 0 || s_watch(self, self->sigfd, TAG_SIGNAL) != 0 ||
         (self->mcast && sim_mcast_fd(self->mcast, 0) >= 0 &&
          s_watch(self, sim_mcast_fd(self->mcast, 0), TAG_MCAST4) != 0) ||
@@ -306,7 +314,7 @@ sim_world_new(const sim_config_t *cfg)
         } else if (self->devs[i].bridge) {
             (void) snprintf(role, sizeof role, " role=vod bridge=%d", self->devs[i].bridge_idx);
         }
-        cmn_log_notice("DEVICE", "idx=%zu uuid=%s state=%s%s%s", i, uuid,
+        cmn_log_notice("DEVICE", "idx=%d uuid=%s state=%s%s%s", self->devs[i].idx, uuid,
                        cmn_dos_name(self->devs[i].pstat.dos_s), role, eps);
     }
     cmn_log_notice("READY", "devices=%zu dir=\"%s\"", self->n, cfg->dir);
@@ -323,6 +331,10 @@ sim_world_destroy(sim_world_t **self_p)
         return;
     }
     sim_world_t *self = *self_p;
+    if (self->devs) {
+        (void) sim_store_flush(self->devs, self->n); /* a clean exit loses nothing */
+    }
+    sim_sync_destroy(&self->sync);
     for (size_t i = 0; self->devs && i < self->n; i++) {
         sim_coap_stop(&self->devs[i]);
         sim_device_free(&self->devs[i]);
@@ -348,12 +360,12 @@ s_do_reset(sim_world_t *self, sim_device_t *d)
     char old[CMN_UUID_STR_LEN + 1], neu[CMN_UUID_STR_LEN + 1];
     cmn_uuid_to_str(&d->doxm.deviceuuid, old);
     if (sim_device_factory_reset(d) != CMN_OK || sim_coap_restart(d) != CMN_OK ||
-        s_watch(self, sim_coap_fd(d), (uint64_t) d->idx) != 0) {
+        s_watch(self, sim_coap_fd(d), (uint64_t) (d - self->devs)) != 0) {
         cmn_log_err("SIM-RESET", "dev=%d reset failed", d->idx);
         return;
     }
     cmn_uuid_to_str(&d->doxm.deviceuuid, neu);
-    (void) sim_store_save(d, self->is_fsync);
+    (void) sim_store_changed(d, self->store_mode);
     cmn_log_notice("SIM-RESET", "dev=%d reset: uuid %s -> %s, RFOTM", d->idx, old, neu);
     /* A Bridge that is reset resets its owned VODs with it, and they go off the network
      * while it is unowned (as IoTivity-Lite's bridge does; docs/bridges.md). */
@@ -365,6 +377,23 @@ s_do_reset(sim_world_t *self, sim_device_t *d)
             s_do_reset(self, vod);
         }
     }
+}
+
+/* The signal read from the signalfd: true to stop (SIGTERM/SIGINT); SIGUSR1 is a
+ * --dump asking for the dirty devices to be written (sim_sync_request). */
+static bool
+s_on_signal(sim_world_t *self)
+{
+    struct signalfd_siginfo si;
+    bool is_stop = false;
+    while (read(self->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+        if (si.ssi_signo == SIGUSR1) {
+            sim_sync_on_request(self->sync, self->devs, self->n);
+        } else {
+            is_stop = true;
+        }
+    }
+    return is_stop;
 }
 
 int
@@ -380,6 +409,10 @@ sim_world_run(sim_world_t *self)
         if (jitter >= 0 && jitter < timeout) {
             timeout = jitter;
         }
+        int batch = sim_sync_timeout(self->sync, now);
+        if (batch >= 0 && batch < timeout) {
+            timeout = batch;
+        }
         int n = epoll_wait(self->epfd, evs, 64, timeout);
         if (n < 0 && errno != EINTR) {
             cmn_log_err("SIM-LOOP", "epoll_wait: %s", strerror(errno));
@@ -387,9 +420,9 @@ sim_world_run(sim_world_t *self)
         }
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
-            if (tag == TAG_SIGNAL) {
+            if (tag == TAG_SIGNAL && s_on_signal(self)) {
                 cmn_log_notice("SIM-STOP", "signal received, stopping");
-                return 0;
+                return 0; /* sim_world_destroy writes the dirty devices */
             }
             if (self->mcast && (tag == TAG_MCAST4 || tag == TAG_MCAST6)) {
                 sim_mcast_on_readable(self->mcast, sim_mcast_fd(self->mcast, tag == TAG_MCAST6),
@@ -399,6 +432,7 @@ sim_world_run(sim_world_t *self)
             }
         }
         now = cmn_time_mono_ms();
+        sim_sync_tick(self->sync, self->devs, self->n, now);
         if (now >= next_timers) {
             /* Timers of every context (retransmissions, DTLS, idle sessions); a context
              * with traffic is also processed as soon as its fd is ready. Sweeping all of

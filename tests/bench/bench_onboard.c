@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -539,9 +540,21 @@ s_otm_find(const char *name)
 
 /* Every process the bench starts, so that every exit path stops them (atexit) and a
  * signal does too (s_on_signal): a failed or interrupted run leaves nothing behind. */
+#define SIM_PROCS_MAX 64   /* --procs */
+#define SIM_PER_PROC  2000 /* devices per simulator process by default (descriptors) */
+
 static obt_suite_t s_suite;
-static obt_proc_t s_sim;
-static s_pins_t *s_pins_run; /* the PIN operator, while it runs */
+static obt_proc_t s_sims[SIM_PROCS_MAX]; /* the simulator processes, pid 0 = not running */
+static size_t s_n_sims;                  /* how many were started (or tried) */
+static s_pins_t *s_pins_run;             /* the PIN operator, while it runs */
+
+static void
+s_sims_stop(void)
+{
+    for (size_t i = 0; i < s_n_sims; i++) {
+        (void) obt_proc_stop(&s_sims[i]); /* SIGTERM: each writes its dirty devices */
+    }
+}
 
 static void
 s_stop_all(void)
@@ -550,7 +563,7 @@ s_stop_all(void)
         s_pins_stop(s_pins_run);
         s_pins_run = NULL;
     }
-    (void) obt_proc_stop(&s_sim);
+    s_sims_stop();
     obt_suite_stop(&s_suite);
 }
 
@@ -558,14 +571,141 @@ static void
 s_on_signal(int sig)
 {
     /* async-signal-safe: kill(2) and _exit(2) only */
-    const pid_t pids[] = {s_sim.pid,       s_suite.dots.pid, s_suite.ams.pid,
-                          s_suite.cms.pid, s_suite.gw.pid,   s_pins_run ? s_pins_run->pid : 0};
+    const pid_t pids[] = {s_suite.dots.pid, s_suite.ams.pid, s_suite.cms.pid, s_suite.gw.pid,
+                          s_pins_run ? s_pins_run->pid : 0};
     for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
         if (pids[i] > 0) {
             (void) kill(pids[i], SIGKILL);
         }
     }
+    for (size_t i = 0; i < s_n_sims; i++) {
+        if (s_sims[i].pid > 0) {
+            (void) kill(s_sims[i].pid, SIGKILL);
+        }
+    }
     _exit(128 + sig);
+}
+
+/* CPU seconds and peak RSS (KiB) of every simulator process together. */
+static void
+s_sims_usage(double *ret_cpu_s, long *ret_hwm_kib)
+{
+    double cpu = 0;
+    long hwm = 0;
+    for (size_t i = 0; i < s_n_sims; i++) {
+        if (s_sims[i].pid > 0) {
+            cpu += s_cpu_s(s_sims[i].pid);
+            hwm += s_hwm_kib(s_sims[i].pid);
+        }
+    }
+    *ret_cpu_s = cpu;
+    *ret_hwm_kib = hwm;
+}
+
+static double
+s_sims_cpu_s(void)
+{
+    double cpu = 0;
+    long hwm = 0;
+    s_sims_usage(&cpu, &hwm);
+    return cpu;
+}
+
+/* Starts procs ocf-devsim processes on dir/devices, each with a disjoint range of
+ * device indexes (--first-index; each picks its own free ports), one after the other
+ * (the first makes the shared factory CA). Logs dir/devsim.log, dir/devsim-1.log, ...
+ * 0 when all are READY; the ones started stay in s_sims for s_stop_all. */
+static int
+s_sims_start(const char *dir, int count, int procs, const char *const *extra)
+{
+    char devdir[600];
+    (void) snprintf(devdir, sizeof devdir, "%s/devices", dir);
+    int per = (count + procs - 1) / procs;
+    for (int k = 0; k < procs; k++) {
+        int first = k * per;
+        int n = count - first < per ? count - first : per;
+        if (n <= 0) {
+            break;
+        }
+        char name[32], first_s[16], n_s[16];
+        (void) snprintf(name, sizeof name, k == 0 ? "devsim" : "devsim-%d", k);
+        (void) snprintf(first_s, sizeof first_s, "%d", first);
+        (void) snprintf(n_s, sizeof n_s, "%d", n);
+        const char *args[24] = {"--dir",         devdir,  "--count",     n_s,
+                                "--first-index", first_s, "--log-level", "info"};
+        size_t a = 8;
+        for (size_t i = 0; extra && extra[i] && a < sizeof args / sizeof args[0] - 1; i++) {
+            args[a++] = extra[i];
+        }
+        args[a] = NULL;
+        s_n_sims = (size_t) k + 1;
+        /* a device's start costs milliseconds: 2000 of them take a while */
+        if (obt_proc_start(&s_sims[k], dir, name, "ocf-devsim", args) != 0 ||
+            obt_proc_wait_log(&s_sims[k], " READY ", 20000 + n * 30) != 0) {
+            obt_proc_dump(&s_sims[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define PORTS_FIRST 10000 /* the widened ephemeral port range: 10000..65535 */
+#define PORTS_LAST  65535
+#define PORTS_PATH  "/proc/sys/net/ipv4/ip_local_port_range"
+
+/* Each simulated device binds three UDP ports the kernel picks (coap, coaps, the Just
+ * Works relay's loopback endpoint): Linux's default range (32768-60999) runs out near
+ * 9400 devices. Inside scripts/netns.sh the namespace is the bench's own, and its
+ * daemons have bound their ports by the time the simulators start: the range is
+ * widened there (and only there). */
+static void
+s_widen_ports(int count)
+{
+    const char *in_netns = getenv("OBT_IN_NETNS");
+    FILE *fp = fopen(PORTS_PATH, "r");
+    int lo = 0, hi = 0;
+    bool is_read = fp && fscanf(fp, "%d %d", &lo, &hi) == 2;
+    if (fp) {
+        (void) fclose(fp);
+    }
+    if (!is_read || hi - lo + 1 >= count * 3 + 1000) {
+        return;
+    }
+    if (in_netns == NULL || strcmp(in_netns, "1") != 0) {
+        printf("ports: %d devices need about %d ephemeral ports; %s allows %d (run inside "
+               "scripts/netns.sh to widen it)\n",
+               count, count * 3, PORTS_PATH, hi - lo + 1);
+        return;
+    }
+    fp = fopen(PORTS_PATH, "w");
+    bool is_set = fp && fprintf(fp, "%d %d\n", PORTS_FIRST, PORTS_LAST) > 0;
+    is_set = fp && fclose(fp) == 0 && is_set;
+    printf("ports: ephemeral range %d-%d %s for %d devices (3 ports each)\n", PORTS_FIRST,
+           PORTS_LAST, is_set ? "set in this network namespace" : "could NOT be set", count);
+}
+
+/* The gateway's discovery limits (docs/discovery.md "Limits") sized for count devices
+ * when the defaults are too small (a claim takes about 2 KiB: the default 8192 KiB held
+ * 4096 of 10 000): through its environment, as obt_suite_start takes no gateway flags. */
+static void
+s_discovery_limits(int count)
+{
+    char kib[16], replies[16];
+    (void) snprintf(kib, sizeof kib, "%d", count * 3 > 8192 ? count * 3 : 8192);
+    (void) snprintf(replies, sizeof replies, "%d", count * 2 > 16384 ? count * 2 : 16384);
+    (void) setenv("OBT_GATEWAY_DISCOVER_MAX_KIB", kib, 0);
+    (void) setenv("OBT_GATEWAY_DISCOVER_MAX_REPLIES", replies, 0);
+}
+
+/* The soft descriptor limit raised to the hard one: the simulators inherit it. */
+static void
+s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void) setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* The disk's fdatasync latency where the stores are, measured before the run (a busy
@@ -651,11 +791,7 @@ s_bench_apply_once(const char *what, size_t done, const char *inflight)
 {
     const char *args[] = {"--timeout-ms", "60000",       "acl",    "apply",
                           "--all",        "--in-flight", inflight, NULL};
-    obt_proc_t *procs[] = {&s_suite.ams, &s_suite.gw, &s_sim};
-    double cpu0[3];
-    for (size_t i = 0; i < 3; i++) {
-        cpu0[i] = s_cpu_s(procs[i]->pid);
-    }
+    double cpu0[3] = {s_cpu_s(s_suite.ams.pid), s_cpu_s(s_suite.gw.pid), s_sims_cpu_s()};
     char *out = NULL;
     uint64_t t0 = cmn_time_mono_ms();
     int rc = obt_ctl(&s_suite, args, &out);
@@ -677,7 +813,7 @@ s_bench_apply_once(const char *what, size_t done, const char *inflight)
     printf("  CPU ms/device: obt-ams %.2f, obt-gateway %.2f, ocf-devsim %.2f\n",
            (s_cpu_s(s_suite.ams.pid) - cpu0[0]) * 1000.0 / per,
            (s_cpu_s(s_suite.gw.pid) - cpu0[1]) * 1000.0 / per,
-           (s_cpu_s(s_sim.pid) - cpu0[2]) * 1000.0 / per);
+           (s_sims_cpu_s() - cpu0[2]) * 1000.0 / per);
 }
 
 /* --acl-apply: after the onboarding, AMS restarted with a policy of 5 ACEs per device,
@@ -761,8 +897,26 @@ s_bench_pairs(const char *dir, int count, int pairs, int clients)
 /* A process whose CPU the bench reports. */
 typedef struct {
     const char *name;
-    obt_proc_t *p;
+    obt_proc_t *p; /* NULL = the simulator processes together */
 } s_proc_t;
+
+static double
+s_proc_cpu_s(const s_proc_t *proc)
+{
+    return proc->p ? s_cpu_s(proc->p->pid) : s_sims_cpu_s();
+}
+
+static long
+s_proc_hwm_kib(const s_proc_t *proc)
+{
+    double cpu = 0;
+    long hwm = 0;
+    if (proc->p) {
+        return s_hwm_kib(proc->p->pid);
+    }
+    s_sims_usage(&cpu, &hwm);
+    return hwm;
+}
 
 static void
 s_crl_push(const char *uuid, size_t devices, obt_proc_t *cms, const s_proc_t *procs, size_t n_procs)
@@ -771,7 +925,7 @@ s_crl_push(const char *uuid, size_t devices, obt_proc_t *cms, const s_proc_t *pr
     const char *revoke[] = {"cert", "revoke", uuid, NULL};
     double cpu0[8];
     for (size_t i = 0; i < n_procs && i < 8; i++) {
-        cpu0[i] = s_cpu_s(procs[i].p->pid);
+        cpu0[i] = s_proc_cpu_s(&procs[i]);
     }
     int pushed0 = obt_proc_log_count(cms, "CMS-CRL-PUSHED");
     uint64_t t0 = cmn_time_wall_ms(), last_progress = t0;
@@ -800,7 +954,7 @@ s_crl_push(const char *uuid, size_t devices, obt_proc_t *cms, const s_proc_t *pr
     printf("crl push: %d of %zu devices hold the new CRL in %.2f s (%.1f devices/s)%s\n", pushed,
            devices, secs, secs > 0 ? pushed / secs : 0.0, is_done ? "" : ", NOT all: gave up");
     for (size_t i = 0; i < n_procs && i < 8; i++) {
-        double cpu = s_cpu_s(procs[i].p->pid) - cpu0[i];
+        double cpu = s_proc_cpu_s(&procs[i]) - cpu0[i];
         printf("crl push: %-12s cpu %6.2f s (%5.2f ms/device)\n", procs[i].name, cpu,
                pushed ? cpu * 1000.0 / pushed : 0.0);
     }
@@ -822,6 +976,7 @@ main(int argc, char **argv)
     bool crl = false;             /* then a revocation: the CRL pushed to every device */
     bool acl_apply = false;       /* --acl-apply: time obtctl acl apply --all afterwards */
     const char *apply_inflight = "64";
+    int n_procs_sim = 0; /* --procs: simulator processes (0 = one per SIM_PER_PROC devices) */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -848,6 +1003,9 @@ main(int argc, char **argv)
             acl_apply = true;
         } else if (strcmp(argv[i], "--apply-in-flight") == 0 && i + 1 < argc) {
             apply_inflight = argv[++i];
+        } else if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc) {
+            n_procs_sim = atoi(argv[++i]);
+            n_procs_sim = n_procs_sim > 0 ? n_procs_sim : -1;
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -856,20 +1014,48 @@ main(int argc, char **argv)
             break;
         }
     }
-    if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64) {
-        fprintf(stderr, "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
-                        "[--no-durable] [--steps] [--certs] [--crl] [--pairs P [--pair-clients K]] "
-                        "[--dir DIR] "
-                        "[--sim-extra FLAG]\n"
-                        "                     [--acl-apply [--apply-in-flight M]]\n");
+    if (n_procs_sim == 0 && count > 0) {
+        n_procs_sim = (count + SIM_PER_PROC - 1) / SIM_PER_PROC;
+    }
+    if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64 ||
+        n_procs_sim <= 0 || n_procs_sim > SIM_PROCS_MAX || n_procs_sim > count) {
+        fprintf(stderr,
+                "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
+                "[--no-durable] [--steps] [--certs] [--crl] [--pairs P [--pair-clients K]] "
+                "[--dir DIR] "
+                "[--sim-extra FLAG]\n"
+                "                     [--acl-apply [--apply-in-flight M]] "
+                "[--procs N (1..%d, at most --count; default one per %d devices)]\n",
+                SIM_PROCS_MAX, SIM_PER_PROC);
+        return 2;
+    }
+    /* as many as the ranges need (5 devices in 4 processes: 2, 2, 1) */
+    n_procs_sim = (count + (count + n_procs_sim - 1) / n_procs_sim - 1) /
+                  ((count + n_procs_sim - 1) / n_procs_sim);
+    if (otm->needs_pin && n_procs_sim > 1) {
+        fprintf(stderr,
+                "bench: --otm rdp reads the PINs from one simulator's log: --procs 1 "
+                "(at most about %d devices)\n",
+                SIM_PER_PROC);
         return 2;
     }
     char inflight[16];
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
-    const char *dots_args[] = {
-            durable,        "--max-in-flight", inflight,      "--step-timeout-ms",       "20000",
-            "--otm-policy", otm->dots_policy,  "--log-level", steps ? "info" : "notice", NULL};
-    const char *sim_args[6] = {"--oxms", otm->sim_oxms};
+    char max_new[16]; /* DOTS adds at most 2048 new records per discovery by default */
+    (void) snprintf(max_new, sizeof max_new, "%d", count > 2048 ? count : 2048);
+    const char *dots_args[] = {durable,
+                               "--max-in-flight",
+                               inflight,
+                               "--step-timeout-ms",
+                               "20000",
+                               "--otm-policy",
+                               otm->dots_policy,
+                               "--log-level",
+                               steps ? "info" : "notice",
+                               "--discover-max-new",
+                               max_new,
+                               NULL};
+    const char *sim_args[24] = {"--oxms", otm->sim_oxms};
     size_t n_sim_args = 2;
     if (certs != NULL) {
         sim_args[n_sim_args++] = "--certs";
@@ -880,9 +1066,11 @@ main(int argc, char **argv)
     char *dir = work_dir ? strdup(work_dir) : obt_tmpdir("bench");
     if (dir == NULL || (work_dir && mkdir(dir, 0700) != 0 && errno != EEXIST)) {
         fprintf(stderr, "bench: cannot make the folder %s\n", work_dir ? work_dir : "in /tmp");
+        free(dir);
         return 1;
     }
     (void) atexit(s_stop_all); /* every exit path below stops what was started */
+    s_raise_nofile();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -893,14 +1081,22 @@ main(int argc, char **argv)
     s_fsync_latency(dir, &fsync_p50, &fsync_max);
     printf("disk: fdatasync of 4 KiB in %s: p50 %.2f ms, max %.2f ms (20 probes before the run)\n",
            dir, fsync_p50, fsync_max);
-    if (obt_suite_start(&s_suite, dir, dots_args) != 0 ||
-        obt_devsim_start_with(&s_sim, dir, count, NULL, sim_args) != 0) {
+    s_discovery_limits(count);
+    int started = obt_suite_start(&s_suite, dir, dots_args);
+    if (started == 0) {
+        s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */
+        started = s_sims_start(dir, count, n_procs_sim, sim_args);
+    }
+    if (started != 0) {
         fprintf(stderr,
                 "bench: cannot start the suite and the simulator (run inside "
                 "scripts/netns.sh); logs in %s\n",
                 dir);
+        free(dir);
         return 1;
     }
+    printf("simulators: %d ocf-devsim process(es), up to %d devices each\n", n_procs_sim,
+           (count + n_procs_sim - 1) / n_procs_sim);
     static const char *const discover[] = {"discover", "--window-ms", "2000", NULL};
     static const char *const approve[] = {"approve", "--all", NULL};
     static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
@@ -925,13 +1121,15 @@ main(int argc, char **argv)
         const char *add[] = {"mfg-trust", "add", ca, NULL};
         if (obt_ctl(&s_suite, add, NULL) != 0) {
             fprintf(stderr, "bench: cannot add the factory CA %s as a trust anchor\n", ca);
+            free(dir);
             return 1;
         }
     }
     static s_pins_t pins; /* static: s_stop_all may stop it after main returns */
     if (otm->needs_pin && (s_pins_init(&pins, &s_suite, (size_t) count) != 0 ||
-                           s_pins_start(&pins, &s_suite, &s_sim) != 0)) {
+                           s_pins_start(&pins, &s_suite, &s_sims[0]) != 0)) {
         fprintf(stderr, "bench: cannot read the devices or start the PIN operator\n");
+        free(dir);
         return 1;
     }
     s_pins_run = otm->needs_pin ? &pins : NULL;
@@ -939,12 +1137,12 @@ main(int argc, char **argv)
                         {"obt-dots", &s_suite.dots},
                         {"obt-cms", &s_suite.cms},
                         {"obt-ams", &s_suite.ams},
-                        {"ocf-devsim", &s_sim}};
+                        {"ocf-devsim", NULL}}; /* every simulator process, summed */
     size_t n_procs = sizeof procs / sizeof procs[0];
     double cpu0[5];
     (void) obt_ctl(&s_suite, approve, NULL);
     for (size_t i = 0; i < n_procs; i++) {
-        cpu0[i] = s_cpu_s(procs[i].p->pid); /* start-up and discovery excluded below */
+        cpu0[i] = s_proc_cpu_s(&procs[i]); /* start-up and discovery excluded below */
     }
     uint64_t t0 = cmn_time_wall_ms();
     (void) obt_ctl(&s_suite, onboard, NULL);
@@ -1034,10 +1232,10 @@ main(int argc, char **argv)
     }
     printf("per process: CPU seconds while onboarding (CPU ms per RFNOP device), peak RSS\n");
     for (size_t i = 0; i < n_procs; i++) {
-        double cpu = s_cpu_s(procs[i].p->pid) - cpu0[i];
+        double cpu = s_proc_cpu_s(&procs[i]) - cpu0[i];
         printf("%-12s cpu %6.2f s (%5.2f ms/device)   peak RSS %7.1f MiB\n", procs[i].name, cpu,
                done ? cpu * 1000.0 / (double) done : 0.0,
-               (double) s_hwm_kib(procs[i].p->pid) / 1024.0);
+               (double) s_proc_hwm_kib(&procs[i]) / 1024.0);
     }
     if (steps) {
         s_print_steps(s_suite.dots.log, done);
@@ -1059,7 +1257,7 @@ main(int argc, char **argv)
     free(lat);
     free(wait_by_idx);
     free(objs);
-    (void) obt_proc_stop(&s_sim);
+    s_sims_stop();
     obt_suite_stop(&s_suite);
     obt_rmrf(dir);
     free(dir);
