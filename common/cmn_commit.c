@@ -15,10 +15,10 @@ struct cmn_commit {
 };
 
 static void
-s_on_open(void *arg)
+s_on_write(void *arg)
 {
     (void) arg;
-    cmn_bus_hold(); /* from the first write on, nothing leaves before the sync */
+    cmn_bus_hold(); /* from this write on, nothing leaves before the sync */
 }
 
 cmn_commit_t *
@@ -28,7 +28,7 @@ cmn_commit_new(cmn_kv_t *kv)
     cmn_commit_t *self = calloc(1, sizeof *self);
     if (self) {
         self->kv = kv;
-        cmn_kv_group_enable(kv, s_on_open, self);
+        cmn_kv_group_enable(kv, s_on_write, self);
     }
     return self;
 }
@@ -60,6 +60,13 @@ cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 }
 
 cmn_err_t
+cmn_commit_begin_lazy(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
+{
+    assert(self);
+    return cmn_kv_begin_quiet(self->kv, ret_txn);
+}
+
+cmn_err_t
 cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 {
     assert(self);
@@ -69,7 +76,7 @@ cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 void
 cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p)
 {
-    assert(self);
+    (void) self; /* the transaction knows its store */
     cmn_kv_abort(txn_p);
 }
 
@@ -102,6 +109,16 @@ cmn_commit_flush(cmn_commit_t *self)
                       cmn_strerror(err));
     }
     return err;
+}
+
+cmn_err_t
+cmn_commit_flush_pass(cmn_commit_t *self, uint64_t lazy_max_ms)
+{
+    assert(self);
+    if (!cmn_bus_is_held() && cmn_kv_group_age_ms(self->kv) < lazy_max_ms) {
+        return CMN_OK; /* lazy records only, and young: nothing waits for them */
+    }
+    return cmn_commit_flush(self);
 }
 
 void

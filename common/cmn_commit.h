@@ -37,6 +37,13 @@ void cmn_commit_destroy(cmn_commit_t **self_p);
  * cmn_kv_commit (into the group: no sync) or cmn_kv_abort. */
 cmn_err_t cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
 
+/* A write of a record that nothing sent depends on (a step whose record a restart
+ * does not need, docs/internals.md): it goes into the group like any other, but does
+ * not hold the bus, so what is sent after it leaves at once; it is stored with the
+ * next group commit (the next write that holds, or cmn_commit_flush_pass once the
+ * group is lazy_max_ms old). A kill -9 may lose it: that is the point. */
+cmn_err_t cmn_commit_begin_lazy(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
+
 /* A transaction for reads: a view of the group while one is open (it sees what the
  * pass wrote), else a read-only one of its own (cmn_kv_begin(kv, false)). End it with
  * cmn_commit_read_end. */
@@ -48,6 +55,11 @@ void cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p);
  * commits it); else the commit's error (the group's writes are lost, the held
  * messages dropped). */
 cmn_err_t cmn_commit_flush(cmn_commit_t *self);
+
+/* The loop's flush (once per pass): cmn_commit_flush when messages are held, or when
+ * the open group holds only lazy records and is lazy_max_ms old; else it leaves a
+ * young lazy group open for a later pass. */
+cmn_err_t cmn_commit_flush_pass(cmn_commit_t *self, uint64_t lazy_max_ms);
 
 /* Counters since new. */
 typedef struct {

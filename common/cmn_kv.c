@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmn_log.h"
+#include "cmn_time.h"
 
 #define KV_MAX_DBS 16
 
@@ -25,13 +26,14 @@ struct cmn_kv {
     size_t n_dbs;                  /* how many */
     int lock_fd;                   /* dir/obt.lock, flock'd shared (or exclusive); -1 */
     /* group mode (cmn_kv_group_enable): */
-    bool is_grouped;               /* every begin goes through the group */
-    cmn_kv_group_open_fn *on_open; /* called when a group opens */
-    void *on_open_arg;             /* its argument */
-    struct cmn_kv_txn *group;      /* the open group, NULL if none */
-    struct cmn_kv_txn *top;        /* the innermost write txn open in it (group if none) */
-    size_t n_inside;               /* children and views open in the group */
-    uint64_t group_writes;         /* children begun in the open group */
+    bool is_grouped;                /* every begin goes through the group */
+    cmn_kv_group_open_fn *on_write; /* called at each write begun in it (not quiet) */
+    void *on_write_arg;             /* its argument */
+    uint64_t opened_ms;             /* when the open group opened (monotonic) */
+    struct cmn_kv_txn *group;       /* the open group, NULL if none */
+    struct cmn_kv_txn *top;         /* the innermost write txn open in it (group if none) */
+    size_t n_inside;                /* children and views open in the group */
+    uint64_t group_writes;          /* children begun in the open group */
 };
 
 struct cmn_kv_txn {
@@ -201,7 +203,7 @@ s_begin_plain(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
 
 /* A write inside the group: a child of its innermost txn (LMDB nested txn). */
 static cmn_err_t
-s_begin_child(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
+s_begin_child(cmn_kv_t *self, bool is_quiet, cmn_kv_txn_t **ret_txn)
 {
     if (self->group == NULL) {
         cmn_err_t err = s_begin_plain(self, true, &self->group);
@@ -210,9 +212,10 @@ s_begin_child(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
         }
         self->top = self->group;
         self->group_writes = 0;
-        if (self->on_open) {
-            self->on_open(self->on_open_arg);
-        }
+        self->opened_ms = cmn_time_mono_ms();
+    }
+    if (!is_quiet && self->on_write) {
+        self->on_write(self->on_write_arg);
     }
     cmn_kv_txn_t *t = calloc(1, sizeof *t);
     if (t == NULL) {
@@ -239,7 +242,7 @@ cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
         return s_begin_plain(self, write, ret_txn);
     }
     if (write) {
-        return s_begin_child(self, ret_txn);
+        return s_begin_child(self, false, ret_txn);
     }
     if (self->group == NULL) {
         return s_begin_plain(self, false, ret_txn);
@@ -253,6 +256,13 @@ cmn_kv_begin(cmn_kv_t *self, bool write, cmn_kv_txn_t **ret_txn)
     self->n_inside++;
     *ret_txn = t;
     return CMN_OK;
+}
+
+cmn_err_t
+cmn_kv_begin_quiet(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
+{
+    return self->is_grouped ? s_begin_child(self, true, ret_txn)
+                            : s_begin_plain(self, true, ret_txn);
 }
 
 cmn_err_t
@@ -335,17 +345,23 @@ cmn_kv_abort(cmn_kv_txn_t **txn_p)
 /* ---- group mode */
 
 void
-cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_open, void *arg)
+cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_write, void *arg)
 {
     self->is_grouped = true;
-    self->on_open = on_open;
-    self->on_open_arg = arg;
+    self->on_write = on_write;
+    self->on_write_arg = arg;
 }
 
 bool
 cmn_kv_group_is_open(const cmn_kv_t *self)
 {
     return self->group != NULL;
+}
+
+uint64_t
+cmn_kv_group_age_ms(const cmn_kv_t *self)
+{
+    return self->group ? cmn_time_mono_ms() - self->opened_ms : 0;
 }
 
 cmn_err_t

@@ -45,10 +45,11 @@ void cmn_kv_abort(cmn_kv_txn_t **txn_p);
 
 /* ---- Group mode: one transaction and one sync for many writes (cmn_commit.h uses it).
  * Once enabled, every cmn_kv_begin of the store goes through the group:
- * - a write opens the group if none is open (one write transaction that stays open;
- *   on_open is called then) and is a child of it (an LMDB nested transaction): its
- *   commit goes into the group without a sync, its abort undoes only what it wrote. A
- *   write begun while another is open nests in that one (it commits into it);
+ * - a write opens the group if none is open (one write transaction that stays open)
+ *   and is a child of it (an LMDB nested transaction): its commit goes into the group
+ *   without a sync, its abort undoes only what it wrote. A write begun while another
+ *   is open nests in that one (it commits into it). on_write is called at each write
+ *   begun (cmn_commit holds the bus there), except a quiet one (cmn_kv_begin_quiet);
  * - a read while the group is open is a view: it reads what the group holds at each
  *   call, including what was written since it began (its commit or abort just ends
  *   it); with no group open it is a plain read-only transaction;
@@ -56,8 +57,13 @@ void cmn_kv_abort(cmn_kv_txn_t **txn_p);
  *   a daemon can keep calling cmn_kv_begin: nothing deadlocks on LMDB's writer lock,
  *   and nothing is stored before the group is. One thread, as everything here. */
 typedef void(cmn_kv_group_open_fn)(void *arg);
-void cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_open, void *arg);
+void cmn_kv_group_enable(cmn_kv_t *self, cmn_kv_group_open_fn *on_write, void *arg);
 bool cmn_kv_group_is_open(const cmn_kv_t *self);
+/* How long the open group has been open (0 when none is). */
+uint64_t cmn_kv_group_age_ms(const cmn_kv_t *self);
+/* A write like cmn_kv_begin(kv, true) that does not call on_write: a record nothing
+ * sent depends on (cmn_commit_begin_lazy). Without group mode, a plain write. */
+cmn_err_t cmn_kv_begin_quiet(cmn_kv_t *self, cmn_kv_txn_t **ret_txn);
 /* CMN_OK when none is open; CMN_ESTATE (nothing done) while a write or a view is still
  * open inside it; else the commit's error (the group's writes are lost). *ret_writes
  * (if not NULL) receives how many writes the group held. */

@@ -85,6 +85,32 @@ s_publish(dots_events_t *self,
     }
 }
 
+/* dots_events_put and its lazy twin: the record through put, then the event. */
+static cmn_err_t
+s_put_then_publish(dots_events_t *self,
+                   dots_store_t *store,
+                   dots_dev_t *dev,
+                   const dots_secret_t *secret,
+                   const char *old_uuid,
+                   bool is_lazy,
+                   const char *const names[4])
+{
+    const char *job = names[0], *from = names[1], *to = names[2], *error = names[3];
+    bool is_transition = strcmp(from, to) != 0;
+    if (is_transition) {
+        dev->event_seq++;
+    }
+    cmn_err_t err = is_lazy ? dots_store_put_lazy(store, dev)
+                            : dots_store_put(store, dev, secret, old_uuid);
+    if (err != CMN_OK && is_transition) {
+        dev->event_seq--;
+    }
+    if (err == CMN_OK && is_transition && self) {
+        s_publish(self, dev, dev->event_seq, job, from, to, error);
+    }
+    return err;
+}
+
 cmn_err_t
 dots_events_put(dots_events_t *self,
                 dots_store_t *store,
@@ -96,18 +122,21 @@ dots_events_put(dots_events_t *self,
                 const char *to,
                 const char *error)
 {
-    bool is_transition = strcmp(from, to) != 0;
-    if (is_transition) {
-        dev->event_seq++;
-    }
-    cmn_err_t err = dots_store_put(store, dev, secret, old_uuid);
-    if (err != CMN_OK && is_transition) {
-        dev->event_seq--;
-    }
-    if (err == CMN_OK && is_transition && self) {
-        s_publish(self, dev, dev->event_seq, job, from, to, error);
-    }
-    return err;
+    const char *const names[4] = {job, from, to, error};
+    return s_put_then_publish(self, store, dev, secret, old_uuid, false, names);
+}
+
+cmn_err_t
+dots_events_put_lazy(dots_events_t *self,
+                     dots_store_t *store,
+                     dots_dev_t *dev,
+                     const char *job,
+                     const char *from,
+                     const char *to,
+                     const char *error)
+{
+    const char *const names[4] = {job, from, to, error};
+    return s_put_then_publish(self, store, dev, NULL, NULL, true, names);
 }
 
 void

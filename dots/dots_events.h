@@ -36,6 +36,17 @@ cmn_err_t dots_events_put(dots_events_t *self,
                           const char *to,
                           const char *error);
 
+/* The same with dots_store_put_lazy: the event leaves at once, the record is stored
+ * with a later commit (a kill -9 may lose it; the seq of a lost record is given
+ * again after the restart). For the steps whose record a restart does not need. */
+cmn_err_t dots_events_put_lazy(dots_events_t *self,
+                               dots_store_t *store,
+                               dots_dev_t *dev,
+                               const char *job,
+                               const char *from,
+                               const char *to,
+                               const char *error);
+
 /* Publishes a transition that has no record left to commit (the device was forgotten):
  * seq = dev->event_seq + 1. self may be NULL. */
 void dots_events_publish_last(dots_events_t *self,

@@ -59,32 +59,33 @@ typedef struct {
     s_on_restart_t on_restart; /* what a DOTS restart does to a job here */
     bool is_retry_from_start;  /* a failure here left nothing lasting: retry from GET_DOXM */
     bool is_resumable;         /* a failure here (device owned): onboard re-enters the step */
+    bool is_lazy;              /* its record is not needed by a restart: written lazily */
 } s_state_row_t;
 
 static const s_state_row_t s_state_info[JOB_STATE_COUNT] = {
-        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false},
-        [JOB_APPROVED] = {false, RESTART_KEEP, true, false},
-        [JOB_QUEUED] = {false, RESTART_KEEP, true, false},
-        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false},
-        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false},
-        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false},
-        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false},
-        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false},
-        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false},
-        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false},
-        [JOB_SDI] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true},
-        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true},
-        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true},
-        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true},
-        [JOB_RFNOP] = {false, RESTART_KEEP, false, false},
-        [JOB_FAILED] = {false, RESTART_KEEP, false, false},
+        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_APPROVED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_QUEUED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false, true},
+        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false, true},
+        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false, false},
+        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false, false},
+        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false, false},
+        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false, true},
+        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false, false},
+        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false, false},
+        [JOB_SDI] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true, false},
+        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true, true},
+        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true, true},
+        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true, true},
+        [JOB_RFNOP] = {false, RESTART_KEEP, false, false, false},
+        [JOB_FAILED] = {false, RESTART_KEEP, false, false, false},
 };
 
 _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_info");
@@ -94,7 +95,7 @@ _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_
 static const s_state_row_t *
 s_info(int s)
 {
-    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false};
+    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false, false};
     return s >= 0 && s < JOB_STATE_COUNT ? &s_state_info[s] : &unknown;
 }
 
@@ -106,11 +107,18 @@ s_store(dots_job_t *job, bool with_secret)
     job->dev.updated_ms = cmn_time_wall_ms();
     int from = job->stored_state;
     int to = job->dev.state;
-    cmn_err_t err = dots_events_put(
-            job->eng->events, job->eng->store, &job->dev, with_secret ? &job->secret : NULL,
-            job->old_uuid[0] ? job->old_uuid : NULL, "onboard",
-            from >= 0 ? DOTS_JOB_STATE_NAMES[from] : "", DOTS_JOB_STATE_NAMES[to],
-            to == JOB_FAILED ? job->dev.error : "");
+    const char *from_name = from >= 0 ? DOTS_JOB_STATE_NAMES[from] : "";
+    /* a step whose record a restart does not need (docs/internals.md): lazily, so its
+     * request leaves without waiting for a sync */
+    bool is_lazy = s_info(to)->is_lazy && !with_secret && job->old_uuid[0] == '\0';
+    cmn_err_t err =
+            is_lazy ? dots_events_put_lazy(job->eng->events, job->eng->store, &job->dev, "onboard",
+                                           from_name, DOTS_JOB_STATE_NAMES[to], "")
+                    : dots_events_put(job->eng->events, job->eng->store, &job->dev,
+                                      with_secret ? &job->secret : NULL,
+                                      job->old_uuid[0] ? job->old_uuid : NULL, "onboard", from_name,
+                                      DOTS_JOB_STATE_NAMES[to],
+                                      to == JOB_FAILED ? job->dev.error : "");
     job->old_uuid[0] = '\0';
     if (err == CMN_OK) {
         job->stored_state = to;

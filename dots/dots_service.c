@@ -146,7 +146,7 @@ s_flush(cmn_loop_t *loop, void *arg)
 {
     (void) loop;
     dots_service_t *self = arg;
-    cmn_err_t err = dots_store_flush(self->store);
+    cmn_err_t err = dots_store_flush_pass(self->store);
     if (err != CMN_OK) {
         cmn_log_err("DOTS-STORE",
                     "cannot commit in \"%s\": %s (the requests that needed it "

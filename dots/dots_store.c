@@ -69,6 +69,12 @@ dots_store_flush(dots_store_t *self)
     return cmn_commit_flush(self->commit);
 }
 
+cmn_err_t
+dots_store_flush_pass(dots_store_t *self)
+{
+    return cmn_commit_flush_pass(self->commit, DOTS_STORE_LAZY_MAX_MS);
+}
+
 void
 dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
 {
@@ -298,11 +304,33 @@ s_claims_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, s_claims_pb_t *bu
     r->claimed_by = d->claimed_by;
 }
 
+static cmn_err_t s_put(dots_store_t *self,
+                       const dots_dev_t *dev,
+                       const dots_secret_t *secret,
+                       const char *old_uuid,
+                       bool is_lazy);
+
 cmn_err_t
 dots_store_put(dots_store_t *self,
                const dots_dev_t *dev,
                const dots_secret_t *secret,
                const char *old_uuid)
+{
+    return s_put(self, dev, secret, old_uuid, false);
+}
+
+cmn_err_t
+dots_store_put_lazy(dots_store_t *self, const dots_dev_t *dev)
+{
+    return s_put(self, dev, NULL, NULL, true);
+}
+
+static cmn_err_t
+s_put(dots_store_t *self,
+      const dots_dev_t *dev,
+      const dots_secret_t *secret,
+      const char *old_uuid,
+      bool is_lazy)
 {
     cmn_kv_txn_t *txn = NULL;
     char *eps[DOTS_MAX_EPS];
@@ -314,7 +342,8 @@ dots_store_put(dots_store_t *self,
     s_claims_pb_t claims;
     s_to_pb(dev, &rec, eps, oxms, vods);
     s_claims_to_pb(dev, &rec, &claims);
-    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    cmn_err_t err = is_lazy ? cmn_commit_begin_lazy(self->commit, &txn)
+                            : cmn_commit_begin(self->commit, &txn);
     if (err != CMN_OK) {
         return err;
     }

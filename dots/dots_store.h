@@ -104,6 +104,11 @@ void dots_store_destroy(dots_store_t **self_p);
  * loop pass; a caller that must answer with the outcome flushes itself. Reads see
  * the group's writes. */
 cmn_err_t dots_store_flush(dots_store_t *self);
+/* The loop's flush: dots_store_flush, except that a group holding only lazy records
+ * (dots_store_put_lazy) stays open until it is DOTS_STORE_LAZY_MAX_MS old or a write
+ * that holds the bus joins it: a kill -9 loses at most that much of such records. */
+#define DOTS_STORE_LAZY_MAX_MS 100
+cmn_err_t dots_store_flush_pass(dots_store_t *self);
 /* The group counters (commits = syncs, writes, time in commits). */
 void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
 
@@ -123,6 +128,11 @@ cmn_err_t dots_store_put(dots_store_t *self,
                          const dots_dev_t *dev,
                          const dots_secret_t *secret,
                          const char *old_uuid);
+
+/* The same for a record that nothing sent after it depends on (a step whose record a
+ * restart does not need, docs/internals.md "Group commit"): it does not hold the bus,
+ * and is stored with the next commit (cmn_commit_begin_lazy). No secret, no rekey. */
+cmn_err_t dots_store_put_lazy(dots_store_t *self, const dots_dev_t *dev);
 
 /* Removes every record of a device in ONE transaction: the device record, its
  * secrets and every alias that points to it. uuid is current or an alias. CMN_OK

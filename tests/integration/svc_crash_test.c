@@ -111,8 +111,8 @@ ParameterizedTestParameters(svc_crash, kill9_in_each_step)
     static s_case_t cases[] = {
             {"cms", "GET cred", "2:stop:1:GET:/oic/sec/cred"},
             {"ams", "GET acl2", "2:stop:1:GET:/oic/sec/acl2"},
-            {"ams", "POST ace", "2:stop:1:POST:/oic/sec/acl2"},
-            {"ams", "POST baseline", "2:stop:2:POST:/oic/sec/acl2"},
+            {"ams", "POST ace", "2:stop:1:POST:/oic/sec/acl2"},      /* the first of 2 */
+            {"ams", "POST baseline", "2:stop:3:POST:/oic/sec/acl2"}, /* after 2 POST ace */
             {"ams", "verify acl2", "2:stop:2:GET:/oic/sec/acl2"},
             {"ams", "RFNOP", "2:stop:1:POST:/oic/sec/pstat"},
     };

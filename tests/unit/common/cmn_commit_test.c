@@ -122,6 +122,33 @@ Test(cmn_commit, writes_of_a_pass_are_one_commit_seen_by_the_group_before_it)
     cmn_kv_destroy(&kv);
 }
 
+/* A lazy record (one nothing sent depends on) holds nothing back and waits for a later
+ * commit: the next write that holds, or the pass's flush once the group is old. */
+Test(cmn_commit, a_lazy_write_holds_nothing_and_is_stored_with_a_later_commit)
+{
+    cmn_kv_t *kv = s_open(0, true);
+    cmn_commit_t *c = cmn_commit_new(kv);
+    cmn_kv_txn_t *txn = NULL;
+    cr_assert_eq(cmn_commit_begin_lazy(c, &txn), CMN_OK);
+    cr_assert_eq(cmn_kv_put(txn, "alpha", "lazy", 4, "1", 1), CMN_OK);
+    cr_assert_eq(cmn_kv_commit(&txn), CMN_OK);
+    cr_assert_not(cmn_bus_is_held(), "a lazy write holds nothing");
+    cr_assert_eq(cmn_commit_flush_pass(c, 60000), CMN_OK);
+    cr_assert_not(s_committed(kv, "lazy"), "a young lazy group stays open");
+    cr_assert_eq(cmn_commit_flush_pass(c, 0), CMN_OK);
+    cr_assert(s_committed(kv, "lazy"), "an old one is committed");
+    cr_assert_eq(cmn_commit_begin_lazy(c, &txn), CMN_OK);
+    cr_assert_eq(cmn_kv_put(txn, "alpha", "lazy2", 5, "1", 1), CMN_OK);
+    cr_assert_eq(cmn_kv_commit(&txn), CMN_OK);
+    cr_assert_eq(s_write(c, "needed", "2", 1), CMN_OK);
+    cr_assert(cmn_bus_is_held(), "a write that others depend on holds");
+    cr_assert_eq(cmn_commit_flush_pass(c, 60000), CMN_OK);
+    cr_assert(s_committed(kv, "lazy2") && s_committed(kv, "needed"), "one commit for both");
+    cr_assert_not(cmn_bus_is_held());
+    cmn_commit_destroy(&c);
+    cmn_kv_destroy(&kv);
+}
+
 Test(cmn_commit, a_write_that_fails_is_undone_alone)
 {
     cmn_kv_t *kv = s_open(256 << 10, false); /* a small map: a big value fills it */

@@ -272,13 +272,13 @@ Test(cmn_kv, a_full_disk_says_no_space_left_on_device)
 
 /* ---- group mode */
 
-static int s_opened; /* on_open calls */
+static int s_writes; /* on_write calls */
 
 static void
-s_on_open(void *arg)
+s_on_write(void *arg)
 {
     (void) arg;
-    s_opened++;
+    s_writes++;
 }
 
 static void
@@ -307,12 +307,18 @@ s_has(cmn_kv_t *kv, const char *db, const char *key, bool is_own)
 Test(cmn_kv, group_mode_holds_every_write_until_the_group_commit)
 {
     cmn_kv_t *kv = s_open(0);
-    s_opened = 0;
-    cmn_kv_group_enable(kv, s_on_open, NULL);
+    s_writes = 0;
+    cmn_kv_group_enable(kv, s_on_write, NULL);
     cr_assert_not(cmn_kv_group_is_open(kv));
+    cr_assert_eq(cmn_kv_group_age_ms(kv), 0);
     s_put_one(kv, "alpha", "a");
     s_put_one(kv, "beta", "b");
-    cr_assert_eq(s_opened, 1, "one group for both writes (opened %d)", s_opened);
+    cr_assert_eq(s_writes, 2, "on_write at each write (got %d)", s_writes);
+    cmn_kv_txn_t *quiet = NULL;
+    cr_assert_eq(cmn_kv_begin_quiet(kv, &quiet), CMN_OK);
+    cr_assert_eq(cmn_kv_put(quiet, "alpha", "q", 1, "v", 1), CMN_OK);
+    cr_assert_eq(cmn_kv_commit(&quiet), CMN_OK);
+    cr_assert_eq(s_writes, 2, "a quiet write does not call on_write");
     cr_assert(s_has(kv, "alpha", "a", false), "a read sees the group");
     cr_assert_not(s_has(kv, "alpha", "a", true), "nothing committed yet");
     /* an aborted write is undone alone */
@@ -323,7 +329,7 @@ Test(cmn_kv, group_mode_holds_every_write_until_the_group_commit)
     cmn_kv_abort(&txn);
     uint64_t writes = 0;
     cr_assert_eq(cmn_kv_group_commit(kv, &writes), CMN_OK);
-    cr_assert_eq(writes, 3);
+    cr_assert_eq(writes, 4);
     cr_assert_not(cmn_kv_group_is_open(kv));
     cr_assert(s_has(kv, "alpha", "a", true) && s_has(kv, "beta", "b", true));
     cr_assert_not(s_has(kv, "alpha", "undone", true));
