@@ -735,37 +735,48 @@ s_fsync_latency(const char *dir, double *ret_p50_ms, double *ret_max_ms)
     *ret_max_ms = n ? s_pct_sorted(v, n, 100) : -1;
 }
 
-/* DOTS's group-commit counters, from the DOTS-COMMITS line it logs when it stops. */
+/* A daemon's group-commit counters, from the line it logs when it stops (DOTS:
+ * DOTS-COMMITS, CMS and AMS: SVC-COMMITS, the same fields). */
 static void
-s_print_commits(const char *dots_log, size_t done)
+s_print_commits_of(const char *name, const char *log, const char *tag, size_t done)
 {
-    FILE *fp = fopen(dots_log, "r");
-    char line[512];
+    FILE *fp = fopen(log, "r");
+    char line[512], needle[40];
     unsigned long long commits = 0, writes = 0, held = 0, failed = 0;
     double ms = 0, max_ms = 0;
     bool is_found = false;
+    (void) snprintf(needle, sizeof needle, " %s ", tag);
     while (fp && fgets(line, sizeof line, fp)) {
-        const char *m = strstr(line, " DOTS-COMMITS ");
-        if (m && sscanf(m,
-                        " DOTS-COMMITS commits=%llu writes=%llu held=%llu failed=%llu "
-                        "commit_ms=%lf max_ms=%lf",
+        const char *m = strstr(line, needle);
+        /* the time's key is commit_ms (DOTS) or ms (CMS, AMS) */
+        if (m && sscanf(m + strlen(needle),
+                        "commits=%llu writes=%llu held=%llu failed=%llu %*[a-z_]=%lf max_ms=%lf",
                         &commits, &writes, &held, &failed, &ms, &max_ms) == 6) {
-            is_found = true;
+            is_found = true; /* the last one: a restarted daemon logs one per run */
         }
     }
     if (fp) {
         (void) fclose(fp);
     }
     if (!is_found) {
-        printf("DOTS commits: not reported (an obt-dots without group commit: one commit, "
-               "and one sync, per record written)\n");
+        printf("%s commits: not reported (a build without group commit: one commit, and one "
+               "sync, per record written)\n",
+               name);
         return;
     }
     double per = done ? (double) done : 1.0;
-    printf("DOTS commits: %llu (%.2f per device, each one sync), %llu records written (%.1f per "
+    printf("%s commits: %llu (%.2f per device, each one sync), %llu records written (%.1f per "
            "device), %llu failed; %.0f ms in commits (mean %.2f ms, max %.1f ms)\n",
-           commits, (double) commits / per, writes, (double) writes / per, failed, ms,
+           name, commits, (double) commits / per, writes, (double) writes / per, failed, ms,
            commits ? ms / (double) commits : 0.0, max_ms);
+}
+
+static void
+s_print_commits(size_t done)
+{
+    s_print_commits_of("DOTS", s_suite.dots.log, "DOTS-COMMITS", done);
+    s_print_commits_of("CMS", s_suite.cms.log, "SVC-COMMITS", done);
+    s_print_commits_of("AMS", s_suite.ams.log, "SVC-COMMITS", done);
 }
 
 /* A policy of 5 ACEs for every device of the simulator (all have /light,
@@ -1247,8 +1258,8 @@ main(int argc, char **argv)
         s_bench_apply(dir, done, apply_inflight);
     }
     int pairs_rc = pairs > 0 ? s_bench_pairs(dir, count, pairs, pair_clients) : 0;
-    obt_suite_stop(&s_suite); /* DOTS logs its commit counters as it stops */
-    s_print_commits(s_suite.dots.log, done);
+    obt_suite_stop(&s_suite); /* the daemons log their commit counters as they stop */
+    s_print_commits(done);
     if (otm->needs_pin) {
         s_pins_fini(&pins);
     }
