@@ -364,10 +364,12 @@ sim_device_handle(sim_device_t *dev,
                          (dev->fault == SIM_FAULT_STOP_NTH && !peer->is_doc &&
                           method == dev->stop_method && ++dev->stop_seen == dev->stop_nth));
     if (is_stop_here) {
-        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s", dev->idx, path);
         dev->fault = SIM_FAULT_NONE;
-        /* the files as they are now, for a test that reads them while it is stopped */
+        /* the files as they are now, for a test that reads them while it is stopped;
+         * written BEFORE the line a test waits for: its SIGCONT may follow the line at
+         * once, and one that came before the raise would be lost (stopped for good) */
         (void) sim_store_flush(dev->all, dev->n_all);
+        cmn_log_notice("SIM-FAULT", "dev=%d stops (SIGSTOP) at %s", dev->idx, path);
         (void) raise(SIGSTOP);
     }
     if (dev->fault == SIM_FAULT_DROP_DOC && peer->is_doc && s_fault_applies(dev, path)) {
