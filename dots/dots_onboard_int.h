@@ -64,6 +64,7 @@ struct dots_engine {
     size_t in_flight;
     char cms_uuid[37], ams_uuid[37]; /* their /oic/d is read through the first gateway */
     bool cms_ok, ams_ok;             /* their /oic/d rt and di were checked */
+    bool cms_recheck, ams_recheck;   /* checked, to read again (the first gateway restarted) */
     int checks_pending;
     uint64_t next_check_ms;
     cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: CMS, AMS (gateways: in gws) */
