@@ -315,8 +315,7 @@ a_fail(void *ctx, int *ret_event)
     if (job->dev.recover_attempts > 0 && !s_info(job->dev.step)->is_resumable) {
         /* an automatic retry failed: again later, while attempts are left (a device
          * that answered under a new uuid is looked for at once) */
-        (void) dots_recover_arm(
-                job, job->dev.superseded_by[0] ? 0 : (uint32_t) job->eng->cfg->recover_delay_ms);
+        (void) dots_recover_arm(job, job->dev.superseded_by[0] ? 0 : dots_recover_backoff(job));
     }
     job->gen++; /* late replies of the failed step are ignored */
     OPENSSL_cleanse(job->pin, sizeof job->pin);
@@ -452,6 +451,125 @@ dots_job_store(dots_job_t *job, bool with_secret)
     return s_store(job, with_secret);
 }
 
+/* ------------------------------------------------------------------ a gateway away */
+
+static bool s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len);
+static void s_mark_job_waiting(dots_job_t *job, const char *why);
+
+/* The gateway of job's device, NULL if it is not in --gateway. */
+static cmn_gw_t *
+s_job_gw_obj(const dots_job_t *job)
+{
+    return cmn_gws_find(job->eng->gws, job->dev.gateway);
+}
+
+/* The job's gateway is back after cutting its step (D90): a job that holds the owner
+ * PSK resumes its step over it; one whose device had no DOC yet starts again from
+ * GET_DOXM; one whose DOC died with the gateway fails, and is retried by itself once
+ * the device can answer (the device drops its half-done DOC and resets: probed with a
+ * short backoff, dots_recover_backoff). */
+static void
+s_gw_uncut(dots_job_t *job)
+{
+    job->is_gw_cut = false;
+    const s_state_row_t *row = s_info(job->dev.state);
+    const char *state = DOTS_JOB_STATE_NAMES[job->dev.state];
+    if (job->dev.owned && row->is_resumable) {
+        cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: %s resumes over the owner PSK",
+                       job->dev.uuid, state);
+        job->needs_resume = true;
+        return;
+    }
+    if (!row->has_doc && row->is_retry_from_start) {
+        cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: queued again (was at %s)",
+                       job->dev.uuid, state);
+        job->dev.state = JOB_QUEUED; /* nothing lasting was done: GET_DOXM again */
+        (void) s_store(job, false);
+        return;
+    }
+    char label[48];
+    cmn_gws_label(job->eng->gws, s_job_gw_obj(job), label, sizeof label);
+    (void) snprintf(job->why, sizeof job->why, "its DOC died with %s (retried by itself)", label);
+    s_raise(job, EV_ERROR);
+    if (dots_recover_arm(job, dots_recover_backoff(job))) {
+        (void) s_store(job, false);
+    }
+}
+
+/* The job's gateway went away under its step: the job neither fails nor holds its
+ * slot; it keeps its state and waits, saying for which gateway, until it answers. */
+static void
+s_gw_cut(dots_job_t *job)
+{
+    job->is_gw_cut = true;
+    job->gen++; /* a late answer of the cut step counts no more */
+    job->dev.deadline_ms = 0;
+    s_stop_running(job);
+    char why[200];
+    if (s_job_gw_ready(job, why, sizeof why)) {
+        cmn_log_notice("DOTS-GW-CUT", "dev=%s %s cut by a restart of its gateway", job->dev.uuid,
+                       DOTS_JOB_STATE_NAMES[job->dev.state]);
+        s_gw_uncut(job); /* it restarted and answers already */
+        return;
+    }
+    cmn_log_notice("DOTS-GW-CUT", "dev=%s %s cut: its gateway does not answer", job->dev.uuid,
+                   DOTS_JOB_STATE_NAMES[job->dev.state]);
+    s_mark_job_waiting(job, why);
+}
+
+/* A suspect job's verdict, once the heartbeats give it: its gateway was alive (the
+ * step fails as before), or away (the step is cut). */
+static void
+s_judge(dots_job_t *job)
+{
+    cmn_gw_t *gw = s_job_gw_obj(job);
+    cmn_gw_verdict_t v =
+            gw ? cmn_gw_verdict(gw, job->suspect_ticket, job->sent_boot_id) : CMN_GW_ALIVE;
+    if (v == CMN_GW_PENDING) {
+        job->eng->has_gw_suspects = true;
+        return;
+    }
+    job->is_gw_suspect = false;
+    if (v == CMN_GW_AWAY) {
+        s_gw_cut(job);
+        return;
+    }
+    job->is_gw_failure = true;
+    job->eng->has_gw_failures = true;
+    s_fail_on(job, job->suspect_event, job->suspect_why);
+}
+
+/* No answer at all from the job's gateway: was the gateway away? The job holds until
+ * a heartbeat sent after now says (at most two heartbeat periods), or at once if they
+ * already say so. */
+static void
+s_on_gw_silence(dots_job_t *job, cmn_err_t err)
+{
+    bool is_timeout = err == CMN_ETIMEDOUT;
+    job->suspect_event = is_timeout ? EV_TIMEOUT : EV_ERROR;
+    (void) snprintf(job->suspect_why, sizeof job->suspect_why, "%s",
+                    is_timeout ? "timeout: no reply from the gateway" : "gateway unreachable");
+    cmn_gw_t *gw = s_job_gw_obj(job);
+    job->is_gw_suspect = true;
+    job->suspect_ticket = gw ? cmn_gw_suspect(gw) : 0;
+    job->gen++;
+    s_judge(job);
+}
+
+static void
+s_judge_suspects(dots_engine_t *self)
+{
+    if (!self->has_gw_suspects) {
+        return; /* the common case: no pass over every job at every tick */
+    }
+    self->has_gw_suspects = false;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        if (self->jobs[i]->is_gw_suspect) {
+            s_judge(self->jobs[i]);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ replies */
 
 void
@@ -466,13 +584,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     if (err != CMN_OK) {
-        job->is_gw_failure = true;
-        job->eng->has_gw_failures = true;
-        if (err == CMN_ETIMEDOUT) {
-            s_fail_on(job, EV_TIMEOUT, "timeout: no reply from the gateway");
-        } else {
-            s_fail(job, "gateway unreachable");
-        }
+        s_on_gw_silence(job, err);
         return;
     }
     Obt__Gw__Reply *reply = obt__gw__reply__unpack(NULL, len, data);
@@ -488,6 +600,12 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
          * that did not answer at all (s_retry_gw_failures). */
         job->is_gw_failure = true;
         job->eng->has_gw_failures = true;
+        cmn_gw_t *gw = s_job_gw_obj(job);
+        if (gw && cmn_gw_verdict(gw, gw->beats_done + 1, job->sent_boot_id) == CMN_GW_AWAY) {
+            job->is_gw_failure = false; /* a new instance answered: its restart cut the step */
+            s_gw_cut(job);
+            goto out;
+        }
     }
     if (reply->status == OBT__STATUS__STATUS_ETIMEDOUT) {
         s_fail_on(job, EV_TIMEOUT, "timeout");
@@ -779,8 +897,7 @@ s_retry_gw_failures(dots_engine_t *self)
         } else if (!job->dev.owned && job->dev.approved && s_info(step)->is_retry_from_start) {
             s_raise(job, EV_ONBOARD);
             queued++;
-        } else if (s_info(step)->has_doc &&
-                   dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms)) {
+        } else if (s_info(step)->has_doc && dots_recover_arm(job, dots_recover_backoff(job))) {
             (void) s_store(job, false); /* its DOC died: the device resets, then a retry */
         }
     }
@@ -796,7 +913,7 @@ s_retry_gw_failures(dots_engine_t *self)
 static bool
 s_would_start(const dots_job_t *job)
 {
-    return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin;
+    return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin || job->is_gw_cut;
 }
 
 /* A job that would start waits for a peer: it says so in its record (the operator's
@@ -858,6 +975,9 @@ s_update_waiting(dots_engine_t *self)
             job->dev.error[0] = '\0';
             (void) s_store(job, false);
             n++;
+            if (job->is_gw_cut) {
+                s_gw_uncut(job);
+            }
         }
     }
     if (was_waiting && n > 0) {
@@ -892,6 +1012,7 @@ void
 dots_engine_tick(dots_engine_t *self)
 {
     dots_peers_heartbeat(self);
+    s_judge_suspects(self);
     dots_peers_check(self);
     if (!s_peers_ready(self)) {
         return;

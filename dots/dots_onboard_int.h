@@ -38,6 +38,14 @@ struct dots_job {
     bool is_waiting;               /* held back by a missing peer (dev.error says which) */
     bool is_gw_failure;            /* failed because the gateway itself did not answer */
     int gw_retries;                /* automatic retries after such failures (at most 2) */
+    uint64_t sent_boot_id;         /* its gateway's boot id when the step was sent */
+    bool is_gw_suspect;            /* its gateway left the step unanswered: the heartbeats
+                                      say whether it is away (cmn_gw_verdict) */
+    uint32_t suspect_ticket;       /* of that verdict */
+    int suspect_event;             /* the failure if the gateway is alive (EV_TIMEOUT, ...) */
+    char suspect_why[64];          /* and its reason */
+    bool is_gw_cut;                /* its step was cut by its gateway's absence: it waits
+                                      for the gateway (is_waiting), then goes on */
     int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
@@ -55,6 +63,7 @@ struct dots_engine {
     dots_store_t *store;
     dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
     bool has_gw_failures;  /* some job failed because its gateway did not answer */
+    bool has_gw_suspects;  /* some job waits for its gateway's verdict (is_gw_suspect) */
     dots_identity_t id;
     cmn_gws_t *gws; /* the gateways, their calls and heartbeats (borrowed) */
     cmn_calls_t *cms, *ams;
@@ -121,6 +130,10 @@ dots_job_t *dots_engine_job(const dots_engine_t *self, const char *uuid);
  * attempts left (--recover-attempts); false (and none scheduled) otherwise. The caller
  * persists the record. */
 bool dots_recover_arm(dots_job_t *job, uint32_t delay_ms);
+/* The wait before an automatic retry of job: short at first, doubling with each
+ * retry that met a device not ready yet (its DOC still open: 4.01), at most
+ * --recover-delay-ms. */
+uint32_t dots_recover_backoff(const dots_job_t *job);
 /* job is a record a discovery just added: the records of the same device under an
  * earlier uuid (same endpoint, or named by a GET that met the new uuid) are marked
  * superseded; if one of them was being recovered, job takes over its approval and is

@@ -249,6 +249,9 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
               r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH;
     cmn_live_t *live = bc->gw ? &bc->gw->live : &self->live[bc->peer];
     cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
+    if (bc->gw) {
+        cmn_gw_beat_done(bc->gw);
+    }
     char name[64];
     if (bc->gw) {
         cmn_gws_label(self->gws, bc->gw, name, sizeof name);
@@ -290,6 +293,9 @@ s_beat(dots_engine_t *self, dots_beat_ctx_t *bc, cmn_live_t *live, uint64_t now)
 {
     if (!cmn_live_is_due(live, now)) {
         return;
+    }
+    if (bc->gw) {
+        cmn_gw_beat_sent(bc->gw);
     }
     cmn_err_t err = s_ask_health(self, bc->peer, bc->gw, live->period_ms, s_on_beat, bc);
     if (err != CMN_OK) {

@@ -16,6 +16,9 @@
 
 /* Endpoints one rediscovery asks at most (one unicast doxm GET each). */
 #define S_REDISCOVER_MAX_EPS 32
+/* The first automatic retry's wait when the job's gateway cut it, and the first step of
+ * the backoff: a device answers again within about a second unless its DOC is open. */
+#define S_PROBE_FIRST_MS 1000
 
 struct dots_rediscover {
     dots_engine_t *eng; /* NULL once the engine is destroyed */
@@ -32,6 +35,15 @@ dots_recover_arm(dots_job_t *job, uint32_t delay_ms)
     }
     job->dev.recover_at_ms = cmn_time_wall_ms() + delay_ms;
     return true;
+}
+
+uint32_t
+dots_recover_backoff(const dots_job_t *job)
+{
+    uint32_t max = (uint32_t) job->eng->cfg->recover_delay_ms;
+    uint32_t n = job->dev.recover_attempts < 10 ? job->dev.recover_attempts : 10;
+    uint32_t delay = S_PROBE_FIRST_MS << n;
+    return delay < max ? delay : max;
 }
 
 /* Does a share an endpoint with b? */

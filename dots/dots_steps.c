@@ -24,6 +24,8 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     if (gw == NULL) {
         return CMN_ENOTFOUND;
     }
+    /* an answer from another instance of the gateway means this one went away */
+    job->sent_boot_id = cmn_gws_find(job->eng->gws, job->dev.gateway)->live.boot_id;
     dots_call_ctx_t *c = dots_call_ctx(job);
     if (c == NULL) {
         return CMN_ENOMEM;
