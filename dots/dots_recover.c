@@ -14,8 +14,9 @@
 #include "dots_disc.h"
 #include "dots_onboard_int.h"
 
-/* Endpoints one rediscovery asks at most (one unicast doxm GET each). */
-#define S_REDISCOVER_MAX_EPS 32
+/* Endpoints one rediscovery asks at most (one unicast doxm GET each): the gateway asks
+ * no more than 16 per discovery (GW_DISC_MAX_TARGETS), and drops the others unsaid */
+#define S_REDISCOVER_MAX_EPS 16
 /* The first automatic retry's wait when the job's gateway cut it, and the first step of
  * the backoff: a device answers again within about a second unless its DOC is open. */
 #define S_PROBE_FIRST_MS 1000
