@@ -59,32 +59,33 @@ typedef struct {
     s_on_restart_t on_restart; /* what a DOTS restart does to a job here */
     bool is_retry_from_start;  /* a failure here left nothing lasting: retry from GET_DOXM */
     bool is_resumable;         /* a failure here (device owned): onboard re-enters the step */
+    bool is_gw_step;           /* the step is a request through the device's gateway */
 } s_state_row_t;
 
 static const s_state_row_t s_state_info[JOB_STATE_COUNT] = {
-        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false},
-        [JOB_APPROVED] = {false, RESTART_KEEP, true, false},
-        [JOB_QUEUED] = {false, RESTART_KEEP, true, false},
-        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false},
-        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false},
-        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false},
-        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false},
-        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false},
-        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false},
-        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false},
-        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false},
-        [JOB_SDI] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false},
-        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true},
-        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true},
-        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true},
-        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true},
-        [JOB_RFNOP] = {false, RESTART_KEEP, false, false},
-        [JOB_FAILED] = {false, RESTART_KEEP, false, false},
+        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_APPROVED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_QUEUED] = {false, RESTART_KEEP, true, false, false},
+        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false, true},
+        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false, true},
+        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false, false},
+        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false, true},
+        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false, true},
+        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false, true},
+        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SDI] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false, true},
+        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true, true},
+        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true, true},
+        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true, false},
+        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true, false},
+        [JOB_RFNOP] = {false, RESTART_KEEP, false, false, false},
+        [JOB_FAILED] = {false, RESTART_KEEP, false, false, false},
 };
 
 _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_info");
@@ -94,7 +95,7 @@ _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_
 static const s_state_row_t *
 s_info(int s)
 {
-    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false};
+    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false, false};
     return s >= 0 && s < JOB_STATE_COUNT ? &s_state_info[s] : &unknown;
 }
 
@@ -312,7 +313,7 @@ a_fail(void *ctx, int *ret_event)
     (void) snprintf(job->dev.error, sizeof job->dev.error, "%s: %s",
                     DOTS_JOB_STATE_NAMES[job->dev.step], job->why[0] ? job->why : "failed");
     cmn_log_warn("DOTS-FAILED", "dev=%s %s", job->dev.uuid, job->dev.error);
-    if (job->dev.recover_attempts > 0 && !s_info(job->dev.step)->is_resumable) {
+    if (job->dev.recover_attempts > 0) {
         /* an automatic retry failed: again later, while attempts are left (a device
          * that answered under a new uuid is looked for at once) */
         (void) dots_recover_arm(job, job->dev.superseded_by[0] ? 0 : dots_recover_backoff(job));
@@ -451,6 +452,19 @@ dots_job_store(dots_job_t *job, bool with_secret)
     return s_store(job, with_secret);
 }
 
+bool
+dots_job_can_resume(const dots_job_t *job)
+{
+    return job->dev.state == JOB_FAILED && job->dev.owned && s_info(job->dev.step)->is_resumable;
+}
+
+void
+dots_job_resume(dots_job_t *job)
+{
+    job->dev.state = job->dev.step; /* re-enter the step that failed */
+    job->needs_resume = true;
+}
+
 /* ------------------------------------------------------------------ a gateway away */
 
 static bool s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len);
@@ -534,26 +548,56 @@ s_judge(dots_job_t *job)
         s_gw_cut(job);
         return;
     }
-    job->is_gw_failure = true;
-    job->eng->has_gw_failures = true;
+    if (job->is_suspect_own_call) {
+        job->is_gw_failure = true;
+        job->eng->has_gw_failures = true;
+    }
     s_fail_on(job, job->suspect_event, job->suspect_why);
 }
 
-/* No answer at all from the job's gateway: was the gateway away? The job holds until
- * a heartbeat sent after now says (at most two heartbeat periods), or at once if they
- * already say so. */
+/* The job's step failed, maybe because its gateway went away: the job holds until a
+ * heartbeat sent after now says (at most two heartbeat periods), or at once if they
+ * already say so; it then fails with event and why, or waits for the gateway. */
 static void
-s_on_gw_silence(dots_job_t *job, cmn_err_t err)
+s_suspect_gw(dots_job_t *job, int event, const char *why, bool is_own_call)
 {
-    bool is_timeout = err == CMN_ETIMEDOUT;
-    job->suspect_event = is_timeout ? EV_TIMEOUT : EV_ERROR;
-    (void) snprintf(job->suspect_why, sizeof job->suspect_why, "%s",
-                    is_timeout ? "timeout: no reply from the gateway" : "gateway unreachable");
+    job->suspect_event = event;
+    job->is_suspect_own_call = is_own_call;
+    (void) snprintf(job->suspect_why, sizeof job->suspect_why, "%.255s", why);
     cmn_gw_t *gw = s_job_gw_obj(job);
     job->is_gw_suspect = true;
     job->suspect_ticket = gw ? cmn_gw_suspect(gw) : 0;
     job->gen++;
     s_judge(job);
+}
+
+/* No answer at all from the job's gateway: was the gateway away? */
+static void
+s_on_gw_silence(dots_job_t *job, cmn_err_t err)
+{
+    if (err == CMN_ETIMEDOUT) {
+        s_suspect_gw(job, EV_TIMEOUT, "timeout: no reply from the gateway", true);
+    } else {
+        s_suspect_gw(job, EV_ERROR, "gateway unreachable", true);
+    }
+}
+
+void
+dots_engine_gw_restarted(dots_engine_t *self, cmn_gw_t *gw)
+{
+    /* A request sent while no instance ran waits in the link and the new one answers
+     * it (in milliseconds, long before its first heartbeat); a step still unanswered
+     * and sent before the new instance started went to the one that died. */
+    uint64_t now = cmn_time_mono_ms();
+    uint64_t born = now > gw->live.uptime_ms ? now - gw->live.uptime_ms : 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        bool is_cut = job->is_running && s_info(job->dev.state)->is_gw_step &&
+                      !job->is_gw_suspect && s_job_gw_obj(job) == gw && job->sent_mono_ms < born;
+        if (is_cut) {
+            s_gw_cut(job);
+        }
+    }
 }
 
 static void
@@ -571,6 +615,49 @@ s_judge_suspects(dots_engine_t *self)
 }
 
 /* ------------------------------------------------------------------ replies */
+
+static dots_job_t *s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored);
+
+/* An automatic retry's GET_DOXM met the device under a new uuid, unowned (it reset):
+ * its record is made here, at the endpoints and through the gateway DOTS knows, from
+ * the doxm it just read, rather than by a rediscovery; dots_recover_tick then hands the
+ * onboarding over to it (the superseded record names it). */
+static void
+s_adopt_successor(dots_job_t *job, const uint8_t *p, size_t len)
+{
+    dots_engine_t *self = job->eng;
+    const char *uuid = job->dev.superseded_by;
+    cmn_doxm_t doxm;
+    if (uuid[0] == '\0' || job->dev.recover_attempts == 0 || !job->dev.approved ||
+        dots_engine_job(self, uuid) != NULL || cmn_doxm_decode(p, len, &doxm) != CMN_OK) {
+        return;
+    }
+    dots_dev_t d;
+    memset(&d, 0, sizeof d);
+    (void) snprintf(d.uuid, sizeof d.uuid, "%s", uuid);
+    (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", uuid);
+    (void) snprintf(d.gateway, sizeof d.gateway, "%s", job->dev.gateway);
+    memcpy(d.eps, job->dev.eps, sizeof d.eps);
+    d.n_eps = job->dev.n_eps;
+    for (size_t o = 0; o < doxm.n_oxms && o < DOTS_MAX_OXMS; o++) {
+        d.oxms[d.n_oxms++] = doxm.oxms[o];
+    }
+    d.sct = doxm.sct;
+    d.state = JOB_DISCOVERED;
+    d.oxmsel = -1;
+    d.discovered_ms = cmn_time_wall_ms();
+    dots_job_t *next = s_add_job(self, &d, false);
+    if (next == NULL) {
+        return; /* a rediscovery finds it (dots_recover_tick) */
+    }
+    if (s_store(next, false) != CMN_OK) {
+        dots_engine_remove(self, uuid); /* the view never claims what is not stored */
+        return;
+    }
+    cmn_log_notice("DOTS-RECOVER-ADOPT",
+                   "dev=%s answers at the endpoint of %s: recorded without a rediscovery", uuid,
+                   job->dev.uuid);
+}
 
 void
 dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
@@ -648,6 +735,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
     if (state == JOB_GET_DOXM &&
         dots_step_check_doxm(job, cr->payload.data, cr->payload.len) != CMN_OK) {
+        s_adopt_successor(job, cr->payload.data, cr->payload.len);
         s_raise(job, EV_DEVICE_ERROR);
         goto out;
     }
@@ -708,7 +796,15 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (reply->status != OBT__STATUS__STATUS_OK) {
         char why[300];
         (void) snprintf(why, sizeof why, "%s: %s", who, reply->error);
-        s_fail(job, why);
+        /* CMS's or AMS's own request to the device found no answer: its gateway may
+         * have gone (then the hand-over is sent again once it is back) */
+        bool is_silence = reply->status == OBT__STATUS__STATUS_ETIMEDOUT ||
+                          reply->status == OBT__STATUS__STATUS_EIO;
+        if (is_silence) {
+            s_suspect_gw(job, EV_ERROR, why, false);
+        } else {
+            s_fail(job, why);
+        }
     } else {
         if (job->dev.state == JOB_HANDOVER_CMS) {
             job->dev.cms_done = true;
@@ -891,9 +987,13 @@ s_retry_gw_failures(dots_engine_t *self)
         job->is_gw_failure = false;
         job->gw_retries++;
         if (job->dev.owned && s_info(step)->is_resumable) {
-            job->dev.state = step; /* re-enter the step that failed */
-            job->needs_resume = true;
-            resumed++;
+            /* re-entered over the owner PSK by dots_recover_tick, after a backoff: a
+             * device whose DOC died refuses the session until it drops the DOC (and
+             * if it was still in RFOTM, it resets: looked for at its endpoint) */
+            if (dots_recover_arm(job, dots_recover_backoff(job))) {
+                (void) s_store(job, false);
+                resumed++;
+            }
         } else if (!job->dev.owned && job->dev.approved && s_info(step)->is_retry_from_start) {
             s_raise(job, EV_ONBOARD);
             queued++;
@@ -904,7 +1004,7 @@ s_retry_gw_failures(dots_engine_t *self)
     if (resumed + queued > 0) {
         cmn_log_notice("DOTS-GW-RETRY",
                        "the gateway answers: %zu job(s) it failed by not answering resume "
-                       "over their owner PSK, %zu are queued again",
+                       "over their owner PSK (after a short wait), %zu are queued again",
                        resumed, queued);
     }
 }

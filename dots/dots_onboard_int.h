@@ -39,11 +39,13 @@ struct dots_job {
     bool is_gw_failure;            /* failed because the gateway itself did not answer */
     int gw_retries;                /* automatic retries after such failures (at most 2) */
     uint64_t sent_boot_id;         /* its gateway's boot id when the step was sent */
+    uint64_t sent_mono_ms;         /* and the time it was sent (monotonic) */
     bool is_gw_suspect;            /* its gateway left the step unanswered: the heartbeats
                                       say whether it is away (cmn_gw_verdict) */
     uint32_t suspect_ticket;       /* of that verdict */
     int suspect_event;             /* the failure if the gateway is alive (EV_TIMEOUT, ...) */
-    char suspect_why[64];          /* and its reason */
+    char suspect_why[256];         /* and its reason */
+    bool is_suspect_own_call;      /* the unanswered call was DOTS's own (not CMS's, AMS's) */
     bool is_gw_cut;                /* its step was cut by its gateway's absence: it waits
                                       for the gateway (is_waiting), then goes on */
     int stored_state;              /* state of the last committed record, -1 = none yet */
@@ -121,8 +123,18 @@ void dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t
  * failed), and persists the record (and its secret if with_secret). */
 void dots_job_raise(dots_job_t *job, int event);
 cmn_err_t dots_job_store(dots_job_t *job, bool with_secret);
+/* True if job (FAILED) holds the owner PSK and failed in a step it can re-enter over
+ * it (SET_RFPRO and later). */
+bool dots_job_can_resume(const dots_job_t *job);
+/* Such a job re-enters its failed step over the owner PSK at the next tick. */
+void dots_job_resume(dots_job_t *job);
 /* The job of a device, current or first uuid; NULL if unknown. */
 dots_job_t *dots_engine_job(const dots_engine_t *self, const char *uuid);
+
+/* gw answers with another boot id: the steps of its jobs sent to the instance that
+ * died (before the new one started) will not be answered; each is cut now (it goes on
+ * as after its gateway came back) rather than at its step deadline. */
+void dots_engine_gw_restarted(dots_engine_t *self, cmn_gw_t *gw);
 
 /* ------------------------------------------------------------------ dots_recover.c */
 

@@ -277,6 +277,9 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         cmn_log_notice("DOTS-PEER-RESTART", "%s restarted (boot id %016llx): %s", name,
                        (unsigned long long) live->boot_id, again);
         s_recheck(self, bc->peer, bc->gw);
+        if (bc->gw) {
+            dots_engine_gw_restarted(self, bc->gw);
+        }
         break;
     case CMN_LIVE_BACK:
         cmn_log_notice("DOTS-PEER-BACK", "%s answers again: %s", name, again);

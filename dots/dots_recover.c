@@ -158,6 +158,52 @@ s_rediscover(dots_engine_t *self, char **eps, size_t n)
     self->rediscover = rd;
 }
 
+/* A record DISCOVERED at one of job's endpoints (its device reset under a new uuid,
+ * found by an earlier rediscovery while job was busy), or NULL. */
+static dots_job_t *
+s_successor(dots_engine_t *self, const dots_job_t *job)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *other = self->jobs[i];
+        if (other != job && other->dev.state == JOB_DISCOVERED && !other->is_running &&
+            s_share_ep(&other->dev, &job->dev)) {
+            return other;
+        }
+    }
+    return NULL;
+}
+
+/* An owned job that failed in a step it can re-enter over the owner PSK: it does, and
+ * its endpoint is asked at once in case the device reset (its DOC died in RFOTM: the
+ * owner credential went with it, and the device answers under a new uuid). False if it
+ * must wait for the next tick (a rediscovery in flight). */
+static bool
+s_recover_resume(dots_engine_t *self, dots_job_t *job, char (*ep_buf)[80], size_t *n_eps)
+{
+    dots_job_t *next = s_successor(self, job);
+    if (next != NULL) {
+        job->dev.recover_attempts++;            /* this retry: next goes on with the onboarding */
+        (void) dots_recover_on_new(self, next); /* supersedes job */
+        return true;
+    }
+    if (self->rediscover != NULL || *n_eps == S_REDISCOVER_MAX_EPS) {
+        return false;
+    }
+    job->dev.recover_attempts++;
+    job->dev.recover_at_ms = 0;
+    cmn_log_notice("DOTS-RECOVER",
+                   "dev=%s automatic retry %u of %d: resuming over the owner PSK, and looking "
+                   "for the device at its endpoint in case it reset",
+                   job->dev.uuid, job->dev.recover_attempts, self->cfg->recover_attempts);
+    const char *ep = dots_dev_ep(&job->dev, false);
+    if (ep != NULL && strncmp(ep, "coap://", 7) == 0) {
+        (void) snprintf(ep_buf[*n_eps], sizeof ep_buf[0], "%s", ep);
+        (*n_eps)++;
+    }
+    dots_job_resume(job);
+    return true;
+}
+
 void
 dots_recover_tick(dots_engine_t *self)
 {
@@ -169,6 +215,10 @@ dots_recover_tick(dots_engine_t *self)
         dots_job_t *job = self->jobs[i];
         if (job->dev.state != JOB_FAILED || job->dev.recover_at_ms == 0 ||
             now < job->dev.recover_at_ms || job->is_running || job->dev.maint != 0) {
+            continue;
+        }
+        if (dots_job_can_resume(job)) {
+            (void) s_recover_resume(self, job, ep_buf, &n_eps);
             continue;
         }
         const char *new_uuid = job->dev.superseded_by;
@@ -192,13 +242,15 @@ dots_recover_tick(dots_engine_t *self)
                                    : "onboarding from the start");
         if (new_uuid[0]) {
             (void) snprintf(ep_buf[n_eps], sizeof ep_buf[0], "%s", ep);
-            eps[n_eps] = ep_buf[n_eps];
             n_eps++;
             (void) dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms);
             (void) dots_job_store(job, false);
             continue;
         }
         dots_job_raise(job, EV_ONBOARD);
+    }
+    for (size_t i = 0; i < n_eps; i++) {
+        eps[i] = ep_buf[i];
     }
     if (n_eps > 0) {
         s_rediscover(self, eps, n_eps);
