@@ -654,9 +654,10 @@ s_adopt_successor(dots_job_t *job, const uint8_t *p, size_t len)
         dots_engine_remove(self, uuid); /* the view never claims what is not stored */
         return;
     }
-    cmn_log_notice("DOTS-RECOVER-ADOPT",
-                   "dev=%s answers at the endpoint of %s: recorded without a rediscovery", uuid,
-                   job->dev.uuid);
+    cmn_log_notice("DOTS-SUPERSEDED",
+                   "dev=%s answers at its endpoint as %s now (it reset): record superseded, the "
+                   "new one made without a rediscovery",
+                   job->dev.uuid, uuid);
 }
 
 void
