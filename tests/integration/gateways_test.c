@@ -132,11 +132,10 @@ s_devices(char **objs)
     cr_assert_eq(n, N_ALL, "%zu devices listed", n);
 }
 
-Test(gateways,
-     two_networks_one_dots_a_stopped_gateway_holds_only_its_devices,
-     .init = s_setup,
-     .fini = s_teardown,
-     .timeout = 240)
+/* Starts the suite with gw-a (first listed) and gw-b, devices on both networks (those
+ * of net-a with faults), and discovers all of them. */
+static void
+s_two_networks(const char *faults_a)
 {
     s_need_two_networks();
     (void) snprintf(s_ep_b, sizeof s_ep_b, "ipc://%s/gw-b.sock", s_dir);
@@ -144,15 +143,80 @@ Test(gateways,
     cr_assert_eq(obt_suite_start_gateways(&s_suite, s_dir, s_gateways, s_gw_a_flags), 0,
                  "the suite did not start");
     s_start_gw_b();
-    s_start_devices(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1");
+    s_start_devices_with(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1", faults_a);
     s_start_devices(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3");
-
-    /* One discovery asks both gateways: every device once, named by its own gateway. */
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     char *out = NULL;
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, discover, &out), 0);
     cr_assert(strstr(out, "found 10 unowned") != NULL, "discover: %s", out);
     free(out);
+}
+
+/* The uuids of the records of gateway gw (at most N_PER_NET), into uuids. */
+static size_t
+s_uuids_of(const char *gw, char uuids[][40])
+{
+    char *objs[N_ALL + 1];
+    s_devices(objs);
+    size_t n = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char g[32] = "";
+        if (obt_json_str(objs[i], "gateway", g, sizeof g) && strcmp(g, gw) == 0 && n < N_PER_NET) {
+            cr_assert(obt_json_str(objs[i], "uuid", uuids[n], 40));
+            n++;
+        }
+        free(objs[i]);
+    }
+    return n;
+}
+
+/* `obtctl onboard --no-wait` of uuids[from..to). */
+static void
+s_onboard(char uuids[][40], size_t from, size_t to)
+{
+    const char *args[N_PER_NET + 4] = {"onboard", "--no-wait"};
+    size_t k = 2;
+    for (size_t i = from; i < to; i++) {
+        args[k++] = uuids[i];
+    }
+    args[k] = NULL;
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, args, NULL), 0);
+}
+
+/* Every record of gw-a waits for it, in its step (not FAILED, no "timeout"). */
+static void
+s_expect_a_waiting(void)
+{
+    char *objs[N_ALL + 1];
+    s_devices(objs);
+    size_t waiting = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char gw[32] = "", state[32] = "", error[320] = "";
+        (void) obt_json_str(objs[i], "gateway", gw, sizeof gw);
+        (void) obt_json_str(objs[i], "state", state, sizeof state);
+        (void) obt_json_str(objs[i], "error", error, sizeof error);
+        if (strcmp(gw, "gw-a") == 0) {
+            cr_log_info("gw-a's device while gw-a is away: %s", objs[i]);
+            cr_expect(strcmp(state, "FAILED") != 0 && strcmp(state, "RFNOP") != 0,
+                      "device of gw-a in %s: \"%s\"", state, error);
+            cr_expect(strncmp(error, "waiting for gateway gw-a: not answering since ", 46) == 0,
+                      "device of gw-a: \"%s\"", error);
+            waiting += strncmp(error, "waiting for gateway gw-a: ", 26) == 0;
+        }
+        free(objs[i]);
+    }
+    cr_assert_eq(waiting, N_PER_NET);
+}
+
+Test(gateways,
+     two_networks_one_dots_a_stopped_gateway_holds_only_its_devices,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    /* One discovery asks both gateways: every device once, named by its own gateway. */
+    s_two_networks(NULL);
+    char *out = NULL;
     char *objs[N_ALL + 1];
     char uuid_b[40] = "";
     s_devices(objs);
@@ -230,82 +294,6 @@ Test(gateways,
     cr_expect(strstr(cms, "\"gateway\":\"gw-b\"") != NULL, "CMS's view: %s", shown);
     cr_expect(strstr(ams, "\"gateway\":\"gw-b\"") != NULL, "AMS's view: %s", shown);
     free(shown);
-}
-
-/* Starts the suite with gw-a (first listed) and gw-b, devices on both networks (those
- * of net-a with faults), and discovers all of them. */
-static void
-s_two_networks(const char *faults_a)
-{
-    s_need_two_networks();
-    (void) snprintf(s_ep_b, sizeof s_ep_b, "ipc://%s/gw-b.sock", s_dir);
-    (void) snprintf(s_gateways, sizeof s_gateways, "gw-a=ipc://%s/gw.sock,gw-b=%s", s_dir, s_ep_b);
-    cr_assert_eq(obt_suite_start_gateways(&s_suite, s_dir, s_gateways, s_gw_a_flags), 0,
-                 "the suite did not start");
-    s_start_gw_b();
-    s_start_devices_with(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1", faults_a);
-    s_start_devices(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3");
-    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
-    char *out = NULL;
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, discover, &out), 0);
-    cr_assert(strstr(out, "found 10 unowned") != NULL, "discover: %s", out);
-    free(out);
-}
-
-/* The uuids of the records of gateway gw (at most N_PER_NET), into uuids. */
-static size_t
-s_uuids_of(const char *gw, char uuids[][40])
-{
-    char *objs[N_ALL + 1];
-    s_devices(objs);
-    size_t n = 0;
-    for (size_t i = 0; i < N_ALL; i++) {
-        char g[32] = "";
-        if (obt_json_str(objs[i], "gateway", g, sizeof g) && strcmp(g, gw) == 0 && n < N_PER_NET) {
-            cr_assert(obt_json_str(objs[i], "uuid", uuids[n], 40));
-            n++;
-        }
-        free(objs[i]);
-    }
-    return n;
-}
-
-/* `obtctl onboard --no-wait` of uuids[from..to). */
-static void
-s_onboard(char uuids[][40], size_t from, size_t to)
-{
-    const char *args[N_PER_NET + 4] = {"onboard", "--no-wait"};
-    size_t k = 2;
-    for (size_t i = from; i < to; i++) {
-        args[k++] = uuids[i];
-    }
-    args[k] = NULL;
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, args, NULL), 0);
-}
-
-/* Every record of gw-a waits for it, in its step (not FAILED, no "timeout"). */
-static void
-s_expect_a_waiting(void)
-{
-    char *objs[N_ALL + 1];
-    s_devices(objs);
-    size_t waiting = 0;
-    for (size_t i = 0; i < N_ALL; i++) {
-        char gw[32] = "", state[32] = "", error[320] = "";
-        (void) obt_json_str(objs[i], "gateway", gw, sizeof gw);
-        (void) obt_json_str(objs[i], "state", state, sizeof state);
-        (void) obt_json_str(objs[i], "error", error, sizeof error);
-        if (strcmp(gw, "gw-a") == 0) {
-            cr_log_info("gw-a's device while gw-a is away: %s", objs[i]);
-            cr_expect(strcmp(state, "FAILED") != 0 && strcmp(state, "RFNOP") != 0,
-                      "device of gw-a in %s: \"%s\"", state, error);
-            cr_expect(strncmp(error, "waiting for gateway gw-a: not answering since ", 46) == 0,
-                      "device of gw-a: \"%s\"", error);
-            waiting += strncmp(error, "waiting for gateway gw-a: ", 26) == 0;
-        }
-        free(objs[i]);
-    }
-    cr_assert_eq(waiting, N_PER_NET);
 }
 
 Test(gateways,
