@@ -948,11 +948,6 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
     }
 }
 
-/* The gateway answers (again): the jobs it failed by not answering at all go on by
- * themselves, at most twice each — resumed over the owner PSK if DOTS owns the
- * device, queued again from GET_DOXM if nothing lasting was done. A device whose DOC
- * died resets itself (new uuid): its job then fails at GET_DOXM with "rediscover", and
- * the next discovery finds the device. */
 /* True if the job's gateway answers (why: the reason otherwise). */
 static bool
 s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
@@ -966,6 +961,11 @@ s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
     return cmn_gws_ready(gws, gw, why, why_len);
 }
 
+/* The gateway answers (again): the jobs that failed by its fault (it answered as the
+ * same instance, or with an error in a DOC step) go on by themselves, at most twice
+ * each: queued again from GET_DOXM if nothing lasting was done, else retried by
+ * dots_recover_tick after a short backoff (resumed over the owner PSK if DOTS owns the
+ * device; a device whose DOC died resets itself and is found under its new uuid). */
 static void
 s_retry_gw_failures(dots_engine_t *self)
 {

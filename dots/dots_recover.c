@@ -4,7 +4,9 @@
  *
  * Why a delay: a device whose DOC died (DOTS or the gateway killed) resets itself once
  * the DOC is closed or idle, and answers under a new uuid only after that. A retry
- * before would meet the old DOC (4.01) or a device in the middle of its reset. */
+ * before would meet the old DOC (4.01) or a device in the middle of its reset: so the
+ * retries probe with a backoff (1 s, then twice as long each time, at most
+ * --recover-delay-ms; D90), the first after a DOTS restart waits --recover-delay-ms. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
