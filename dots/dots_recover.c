@@ -177,19 +177,19 @@ s_successor(dots_engine_t *self, const dots_job_t *job)
 
 /* An owned job that failed in a step it can re-enter over the owner PSK: it does, and
  * its endpoint is asked at once in case the device reset (its DOC died in RFOTM: the
- * owner credential went with it, and the device answers under a new uuid). False if it
- * must wait for the next tick (a rediscovery in flight). */
-static bool
+ * owner credential went with it, and the device answers under a new uuid). Left for
+ * the next tick while a rediscovery is in flight. */
+static void
 s_recover_resume(dots_engine_t *self, dots_job_t *job, char (*ep_buf)[80], size_t *n_eps)
 {
     dots_job_t *next = s_successor(self, job);
     if (next != NULL) {
         job->dev.recover_attempts++;            /* this retry: next goes on with the onboarding */
         (void) dots_recover_on_new(self, next); /* supersedes job */
-        return true;
+        return;
     }
     if (self->rediscover != NULL || *n_eps == S_REDISCOVER_MAX_EPS) {
-        return false;
+        return;
     }
     job->dev.recover_attempts++;
     job->dev.recover_at_ms = 0;
@@ -203,7 +203,6 @@ s_recover_resume(dots_engine_t *self, dots_job_t *job, char (*ep_buf)[80], size_
         (*n_eps)++;
     }
     dots_job_resume(job);
-    return true;
 }
 
 void
@@ -220,7 +219,7 @@ dots_recover_tick(dots_engine_t *self)
             continue;
         }
         if (dots_job_can_resume(job)) {
-            (void) s_recover_resume(self, job, ep_buf, &n_eps);
+            s_recover_resume(self, job, ep_buf, &n_eps);
             continue;
         }
         const char *new_uuid = job->dev.superseded_by;
