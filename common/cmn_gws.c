@@ -240,6 +240,40 @@ cmn_gws_ready(const cmn_gws_t *self, const cmn_gw_t *gw, char *why, size_t why_l
 }
 
 void
+cmn_gw_beat_sent(cmn_gw_t *gw)
+{
+    gw->beats_sent++;
+}
+
+void
+cmn_gw_beat_done(cmn_gw_t *gw)
+{
+    gw->beats_done++;
+}
+
+uint32_t
+cmn_gw_suspect(cmn_gw_t *gw)
+{
+    gw->live.next_ms = 0; /* due now, or right after the pending one */
+    return gw->beats_sent + 1;
+}
+
+cmn_gw_verdict_t
+cmn_gw_verdict(const cmn_gw_t *gw, uint32_t ticket, uint64_t boot_id)
+{
+    if (gw->live.is_down ||
+        (boot_id != 0 && gw->live.boot_id != 0 && gw->live.boot_id != boot_id)) {
+        return CMN_GW_AWAY;
+    }
+    /* counters wrap: compare their distance */
+    bool is_decided = (int32_t) (gw->beats_done - ticket) >= 0;
+    if (!is_decided) {
+        return CMN_GW_PENDING;
+    }
+    return cmn_live_is_up(&gw->live) ? CMN_GW_ALIVE : CMN_GW_AWAY;
+}
+
+void
 cmn_gws_health(cmn_gws_t *self,
                Obt__HealthReply *h,
                Obt__GatewayState *states,

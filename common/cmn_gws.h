@@ -28,7 +28,17 @@ typedef struct {
     bool is_registering;        /* a registration waits for its answer */
     uint64_t next_register_ms;  /* monotonic: the next registration try */
     char d_endpoint[80];        /* where it serves our /oic/d */
+    uint32_t beats_sent;        /* heartbeats sent to it (cmn_gw_beat_sent) */
+    uint32_t beats_done;        /* of them, those whose outcome is known (cmn_gw_beat_done) */
 } cmn_gw_t;
+
+/* What the heartbeats say of a gateway that left a call unanswered (cmn_gw_verdict). */
+typedef enum {
+    CMN_GW_PENDING = 0, /* no heartbeat sent after the call has come back yet */
+    CMN_GW_ALIVE,       /* it answers, same boot: the call's failure is the call's */
+    CMN_GW_AWAY,        /* it does not answer, or it restarted since the call was sent */
+    CMN_GW_VERDICT_COUNT
+} cmn_gw_verdict_t;
 
 typedef struct cmn_gws cmn_gws_t;
 
@@ -65,6 +75,17 @@ void cmn_gws_label(const cmn_gws_t *self, const cmn_gw_t *gw, char *buf, size_t 
 /* Writes why gw holds jobs back ("waiting for gateway gw-b: not answering since
  * 10:01:02 UTC", "... no answer yet") and returns false; true if it answers. */
 bool cmn_gws_ready(const cmn_gws_t *self, const cmn_gw_t *gw, char *why, size_t why_len);
+/* The caller sent a heartbeat to gw / fed its outcome to gw->live (one at a time). */
+void cmn_gw_beat_sent(cmn_gw_t *gw);
+void cmn_gw_beat_done(cmn_gw_t *gw);
+/* A call to gw got no answer (or an answer that may come from a new instance): the
+ * next heartbeat is made due at once. Returns the ticket to give cmn_gw_verdict. */
+uint32_t cmn_gw_suspect(cmn_gw_t *gw);
+/* Whether gw was away for a call sent while its boot id was boot_id (0: unknown) and
+ * suspected with ticket: AWAY as soon as the heartbeats say it does not answer or has
+ * another boot id, ALIVE once a heartbeat sent after the suspicion was answered by the
+ * same instance, PENDING until then (at most two heartbeat periods). */
+cmn_gw_verdict_t cmn_gw_verdict(const cmn_gw_t *gw, uint32_t ticket, uint64_t boot_id);
 /* Fills states[0..count) for a HealthReply (strings borrowed from self and buf, which
  * holds count * 64 bytes) and sets h->gateways to ptrs. */
 void cmn_gws_health(cmn_gws_t *self,

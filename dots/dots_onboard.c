@@ -60,32 +60,33 @@ typedef struct {
     bool is_retry_from_start;  /* a failure here left nothing lasting: retry from GET_DOXM */
     bool is_resumable;         /* a failure here (device owned): onboard re-enters the step */
     bool is_lazy;              /* its record is not needed by a restart: written lazily */
+    bool is_gw_step;           /* the step is a request through the device's gateway */
 } s_state_row_t;
 
 static const s_state_row_t s_state_info[JOB_STATE_COUNT] = {
-        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false, false},
-        [JOB_APPROVED] = {false, RESTART_KEEP, true, false, false},
-        [JOB_QUEUED] = {false, RESTART_KEEP, true, false, false},
-        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false, true},
-        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false, true},
-        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false, false},
-        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false, false},
-        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false, true},
-        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false, false},
-        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false, true},
-        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false, true},
-        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false, true},
-        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false, true},
-        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false, false},
-        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false, false},
-        [JOB_SDI] = {true, RESTART_FAIL, false, false, true},
-        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false, true},
-        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true, false},
-        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true, true},
-        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true, true},
-        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true, true},
-        [JOB_RFNOP] = {false, RESTART_KEEP, false, false, false},
-        [JOB_FAILED] = {false, RESTART_KEEP, false, false, false},
+        [JOB_DISCOVERED] = {false, RESTART_KEEP, true, false, false, false},
+        [JOB_APPROVED] = {false, RESTART_KEEP, true, false, false, false},
+        [JOB_QUEUED] = {false, RESTART_KEEP, true, false, false, false},
+        [JOB_GET_DOXM] = {false, RESTART_FAIL, true, false, true, true},
+        [JOB_SET_OXMSEL] = {false, RESTART_FAIL, true, false, true, true},
+        [JOB_WAIT_PIN] = {false, RESTART_KEEP, true, false, false, false},
+        [JOB_DOC_OM] = {true, RESTART_FAIL, true, false, false, true},
+        [JOB_SET_DEVOWNER] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_SET_DEVICEUUID] = {true, RESTART_FAIL, false, false, false, true},
+        [JOB_SET_DOXM_ROWNER] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_SET_ACL_ROWNER] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_SET_PSTAT_ROWNER] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false, false, true},
+        [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false, false, true},
+        [JOB_SDI] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false, true, true},
+        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true, false, true},
+        [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true, true, true},
+        [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true, true, false},
+        [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true, true, false},
+        [JOB_RFNOP] = {false, RESTART_KEEP, false, false, false, false},
+        [JOB_FAILED] = {false, RESTART_KEEP, false, false, false, false},
 };
 
 _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_info");
@@ -95,7 +96,7 @@ _Static_assert(JOB_STATE_COUNT == 23, "a new job state needs its row in s_state_
 static const s_state_row_t *
 s_info(int s)
 {
-    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false, false};
+    static const s_state_row_t unknown = {false, RESTART_KEEP, false, false, false, false};
     return s >= 0 && s < JOB_STATE_COUNT ? &s_state_info[s] : &unknown;
 }
 
@@ -320,11 +321,10 @@ a_fail(void *ctx, int *ret_event)
     (void) snprintf(job->dev.error, sizeof job->dev.error, "%s: %s",
                     DOTS_JOB_STATE_NAMES[job->dev.step], job->why[0] ? job->why : "failed");
     cmn_log_warn("DOTS-FAILED", "dev=%s %s", job->dev.uuid, job->dev.error);
-    if (job->dev.recover_attempts > 0 && !s_info(job->dev.step)->is_resumable) {
+    if (job->dev.recover_attempts > 0) {
         /* an automatic retry failed: again later, while attempts are left (a device
          * that answered under a new uuid is looked for at once) */
-        (void) dots_recover_arm(
-                job, job->dev.superseded_by[0] ? 0 : (uint32_t) job->eng->cfg->recover_delay_ms);
+        (void) dots_recover_arm(job, job->dev.superseded_by[0] ? 0 : dots_recover_backoff(job));
     }
     job->gen++; /* late replies of the failed step are ignored */
     OPENSSL_cleanse(job->pin, sizeof job->pin);
@@ -460,7 +460,213 @@ dots_job_store(dots_job_t *job, bool with_secret)
     return s_store(job, with_secret);
 }
 
+bool
+dots_job_can_resume(const dots_job_t *job)
+{
+    return job->dev.state == JOB_FAILED && job->dev.owned && s_info(job->dev.step)->is_resumable;
+}
+
+void
+dots_job_resume(dots_job_t *job)
+{
+    job->dev.state = job->dev.step; /* re-enter the step that failed */
+    job->needs_resume = true;
+}
+
+/* ------------------------------------------------------------------ a gateway away */
+
+static bool s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len);
+static void s_mark_job_waiting(dots_job_t *job, const char *why);
+
+/* The gateway of job's device, NULL if it is not in --gateway. */
+static cmn_gw_t *
+s_job_gw_obj(const dots_job_t *job)
+{
+    return cmn_gws_find(job->eng->gws, job->dev.gateway);
+}
+
+/* The job's gateway is back after cutting its step (D90): a job that holds the owner
+ * PSK resumes its step over it; one whose device had no DOC yet starts again from
+ * GET_DOXM; one whose DOC died with the gateway fails, and is retried by itself once
+ * the device can answer (the device drops its half-done DOC and resets: probed with a
+ * short backoff, dots_recover_backoff). */
+static void
+s_gw_uncut(dots_job_t *job)
+{
+    job->is_gw_cut = false;
+    const s_state_row_t *row = s_info(job->dev.state);
+    const char *state = DOTS_JOB_STATE_NAMES[job->dev.state];
+    if (job->dev.owned && row->is_resumable) {
+        cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: %s resumes over the owner PSK",
+                       job->dev.uuid, state);
+        job->needs_resume = true;
+        return;
+    }
+    if (!row->has_doc && row->is_retry_from_start) {
+        cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: queued again (was at %s)",
+                       job->dev.uuid, state);
+        job->dev.state = JOB_QUEUED; /* nothing lasting was done: GET_DOXM again */
+        (void) s_store(job, false);
+        return;
+    }
+    char label[48];
+    cmn_gws_label(job->eng->gws, s_job_gw_obj(job), label, sizeof label);
+    (void) snprintf(job->why, sizeof job->why, "its DOC died with %s (retried by itself)", label);
+    s_raise(job, EV_ERROR);
+    if (dots_recover_arm(job, dots_recover_backoff(job))) {
+        (void) s_store(job, false);
+    }
+}
+
+/* The job's gateway went away under its step: the job neither fails nor holds its
+ * slot; it keeps its state and waits, saying for which gateway, until it answers. */
+static void
+s_gw_cut(dots_job_t *job)
+{
+    job->is_gw_cut = true;
+    job->gen++; /* a late answer of the cut step counts no more */
+    job->dev.deadline_ms = 0;
+    s_stop_running(job);
+    char why[200];
+    if (s_job_gw_ready(job, why, sizeof why)) {
+        cmn_log_notice("DOTS-GW-CUT", "dev=%s %s cut by a restart of its gateway", job->dev.uuid,
+                       DOTS_JOB_STATE_NAMES[job->dev.state]);
+        s_gw_uncut(job); /* it restarted and answers already */
+        return;
+    }
+    cmn_log_notice("DOTS-GW-CUT", "dev=%s %s cut: its gateway does not answer", job->dev.uuid,
+                   DOTS_JOB_STATE_NAMES[job->dev.state]);
+    s_mark_job_waiting(job, why);
+}
+
+/* A suspect job's verdict, once the heartbeats give it: its gateway was alive (the
+ * step fails as before), or away (the step is cut). */
+static void
+s_judge(dots_job_t *job)
+{
+    cmn_gw_t *gw = s_job_gw_obj(job);
+    cmn_gw_verdict_t v =
+            gw ? cmn_gw_verdict(gw, job->suspect_ticket, job->sent_boot_id) : CMN_GW_ALIVE;
+    if (v == CMN_GW_PENDING) {
+        job->eng->has_gw_suspects = true;
+        return;
+    }
+    job->is_gw_suspect = false;
+    if (v == CMN_GW_AWAY) {
+        s_gw_cut(job);
+        return;
+    }
+    if (job->is_suspect_own_call) {
+        job->is_gw_failure = true;
+        job->eng->has_gw_failures = true;
+    }
+    s_fail_on(job, job->suspect_event, job->suspect_why);
+}
+
+/* The job's step failed, maybe because its gateway went away: the job holds until a
+ * heartbeat sent after now says (at most two heartbeat periods), or at once if they
+ * already say so; it then fails with event and why, or waits for the gateway. */
+static void
+s_suspect_gw(dots_job_t *job, int event, const char *why, bool is_own_call)
+{
+    job->suspect_event = event;
+    job->is_suspect_own_call = is_own_call;
+    (void) snprintf(job->suspect_why, sizeof job->suspect_why, "%.255s", why);
+    cmn_gw_t *gw = s_job_gw_obj(job);
+    job->is_gw_suspect = true;
+    job->suspect_ticket = gw ? cmn_gw_suspect(gw) : 0;
+    job->gen++;
+    s_judge(job);
+}
+
+/* No answer at all from the job's gateway: was the gateway away? */
+static void
+s_on_gw_silence(dots_job_t *job, cmn_err_t err)
+{
+    if (err == CMN_ETIMEDOUT) {
+        s_suspect_gw(job, EV_TIMEOUT, "timeout: no reply from the gateway", true);
+    } else {
+        s_suspect_gw(job, EV_ERROR, "gateway unreachable", true);
+    }
+}
+
+void
+dots_engine_gw_restarted(dots_engine_t *self, cmn_gw_t *gw)
+{
+    /* A request sent while no instance ran waits in the link and the new one answers
+     * it (in milliseconds, long before its first heartbeat); a step still unanswered
+     * and sent before the new instance started went to the one that died. */
+    uint64_t now = cmn_time_mono_ms();
+    uint64_t born = now > gw->live.uptime_ms ? now - gw->live.uptime_ms : 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        bool is_cut = job->is_running && s_info(job->dev.state)->is_gw_step &&
+                      !job->is_gw_suspect && s_job_gw_obj(job) == gw && job->sent_mono_ms < born;
+        if (is_cut) {
+            s_gw_cut(job);
+        }
+    }
+}
+
+static void
+s_judge_suspects(dots_engine_t *self)
+{
+    if (!self->has_gw_suspects) {
+        return; /* the common case: no pass over every job at every tick */
+    }
+    self->has_gw_suspects = false;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        if (self->jobs[i]->is_gw_suspect) {
+            s_judge(self->jobs[i]);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ replies */
+
+static dots_job_t *s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored);
+
+/* An automatic retry's GET_DOXM met the device under a new uuid, unowned (it reset):
+ * its record is made here, at the endpoints and through the gateway DOTS knows, from
+ * the doxm it just read, rather than by a rediscovery; dots_recover_tick then hands the
+ * onboarding over to it (the superseded record names it). */
+static void
+s_adopt_successor(dots_job_t *job, const uint8_t *p, size_t len)
+{
+    dots_engine_t *self = job->eng;
+    const char *uuid = job->dev.superseded_by;
+    cmn_doxm_t doxm;
+    if (uuid[0] == '\0' || job->dev.recover_attempts == 0 || !job->dev.approved ||
+        dots_engine_job(self, uuid) != NULL || cmn_doxm_decode(p, len, &doxm) != CMN_OK) {
+        return;
+    }
+    dots_dev_t d;
+    memset(&d, 0, sizeof d);
+    (void) snprintf(d.uuid, sizeof d.uuid, "%s", uuid);
+    (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", uuid);
+    (void) snprintf(d.gateway, sizeof d.gateway, "%s", job->dev.gateway);
+    memcpy(d.eps, job->dev.eps, sizeof d.eps);
+    d.n_eps = job->dev.n_eps;
+    for (size_t o = 0; o < doxm.n_oxms && o < DOTS_MAX_OXMS; o++) {
+        d.oxms[d.n_oxms++] = doxm.oxms[o];
+    }
+    d.sct = doxm.sct;
+    d.state = JOB_DISCOVERED;
+    d.oxmsel = -1;
+    d.discovered_ms = cmn_time_wall_ms();
+    dots_job_t *next = s_add_job(self, &d, false);
+    if (next == NULL) {
+        return; /* a rediscovery finds it (dots_recover_tick) */
+    }
+    if (s_store(next, false) != CMN_OK) {
+        dots_engine_remove(self, uuid); /* the view never claims what is not stored */
+        return;
+    }
+    cmn_log_notice("DOTS-SUPERSEDED",
+                   "dev=%s answers at its endpoint as %s now (it reset): record superseded, the "
+                   "new one made without a rediscovery",
+                   job->dev.uuid, uuid);
+}
 
 void
 dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
@@ -474,13 +680,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     if (err != CMN_OK) {
-        job->is_gw_failure = true;
-        job->eng->has_gw_failures = true;
-        if (err == CMN_ETIMEDOUT) {
-            s_fail_on(job, EV_TIMEOUT, "timeout: no reply from the gateway");
-        } else {
-            s_fail(job, "gateway unreachable");
-        }
+        s_on_gw_silence(job, err);
         return;
     }
     Obt__Gw__Reply *reply = obt__gw__reply__unpack(NULL, len, data);
@@ -496,6 +696,12 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
          * that did not answer at all (s_retry_gw_failures). */
         job->is_gw_failure = true;
         job->eng->has_gw_failures = true;
+        cmn_gw_t *gw = s_job_gw_obj(job);
+        if (gw && cmn_gw_verdict(gw, gw->beats_done + 1, job->sent_boot_id) == CMN_GW_AWAY) {
+            job->is_gw_failure = false; /* a new instance answered: its restart cut the step */
+            s_gw_cut(job);
+            goto out;
+        }
     }
     if (reply->status == OBT__STATUS__STATUS_ETIMEDOUT) {
         s_fail_on(job, EV_TIMEOUT, "timeout");
@@ -538,6 +744,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
     if (state == JOB_GET_DOXM &&
         dots_step_check_doxm(job, cr->payload.data, cr->payload.len) != CMN_OK) {
+        s_adopt_successor(job, cr->payload.data, cr->payload.len);
         s_raise(job, EV_DEVICE_ERROR);
         goto out;
     }
@@ -598,7 +805,15 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (reply->status != OBT__STATUS__STATUS_OK) {
         char why[300];
         (void) snprintf(why, sizeof why, "%s: %s", who, reply->error);
-        s_fail(job, why);
+        /* CMS's or AMS's own request to the device found no answer: its gateway may
+         * have gone (then the hand-over is sent again once it is back) */
+        bool is_silence = reply->status == OBT__STATUS__STATUS_ETIMEDOUT ||
+                          reply->status == OBT__STATUS__STATUS_EIO;
+        if (is_silence) {
+            s_suspect_gw(job, EV_ERROR, why, false);
+        } else {
+            s_fail(job, why);
+        }
     } else {
         if (job->dev.state == JOB_HANDOVER_CMS) {
             job->dev.cms_done = true;
@@ -741,11 +956,6 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
     }
 }
 
-/* The gateway answers (again): the jobs it failed by not answering at all go on by
- * themselves, at most twice each — resumed over the owner PSK if DOTS owns the
- * device, queued again from GET_DOXM if nothing lasting was done. A device whose DOC
- * died resets itself (new uuid): its job then fails at GET_DOXM with "rediscover", and
- * the next discovery finds the device. */
 /* True if the job's gateway answers (why: the reason otherwise). */
 static bool
 s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
@@ -759,6 +969,11 @@ s_job_gw_ready(const dots_job_t *job, char *why, size_t why_len)
     return cmn_gws_ready(gws, gw, why, why_len);
 }
 
+/* The gateway answers (again): the jobs that failed by its fault (it answered as the
+ * same instance, or with an error in a DOC step) go on by themselves, at most twice
+ * each: queued again from GET_DOXM if nothing lasting was done, else retried by
+ * dots_recover_tick after a short backoff (resumed over the owner PSK if DOTS owns the
+ * device; a device whose DOC died resets itself and is found under its new uuid). */
 static void
 s_retry_gw_failures(dots_engine_t *self)
 {
@@ -781,21 +996,24 @@ s_retry_gw_failures(dots_engine_t *self)
         job->is_gw_failure = false;
         job->gw_retries++;
         if (job->dev.owned && s_info(step)->is_resumable) {
-            job->dev.state = step; /* re-enter the step that failed */
-            job->needs_resume = true;
-            resumed++;
+            /* re-entered over the owner PSK by dots_recover_tick, after a backoff: a
+             * device whose DOC died refuses the session until it drops the DOC (and
+             * if it was still in RFOTM, it resets: looked for at its endpoint) */
+            if (dots_recover_arm(job, dots_recover_backoff(job))) {
+                (void) s_store(job, false);
+                resumed++;
+            }
         } else if (!job->dev.owned && job->dev.approved && s_info(step)->is_retry_from_start) {
             s_raise(job, EV_ONBOARD);
             queued++;
-        } else if (s_info(step)->has_doc &&
-                   dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms)) {
+        } else if (s_info(step)->has_doc && dots_recover_arm(job, dots_recover_backoff(job))) {
             (void) s_store(job, false); /* its DOC died: the device resets, then a retry */
         }
     }
     if (resumed + queued > 0) {
         cmn_log_notice("DOTS-GW-RETRY",
                        "the gateway answers: %zu job(s) it failed by not answering resume "
-                       "over their owner PSK, %zu are queued again",
+                       "over their owner PSK (after a short wait), %zu are queued again",
                        resumed, queued);
     }
 }
@@ -804,7 +1022,7 @@ s_retry_gw_failures(dots_engine_t *self)
 static bool
 s_would_start(const dots_job_t *job)
 {
-    return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin;
+    return job->dev.state == JOB_QUEUED || job->needs_resume || job->has_pin || job->is_gw_cut;
 }
 
 /* A job that would start waits for a peer: it says so in its record (the operator's
@@ -866,6 +1084,9 @@ s_update_waiting(dots_engine_t *self)
             job->dev.error[0] = '\0';
             (void) s_store(job, false);
             n++;
+            if (job->is_gw_cut) {
+                s_gw_uncut(job);
+            }
         }
     }
     if (was_waiting && n > 0) {
@@ -900,6 +1121,7 @@ void
 dots_engine_tick(dots_engine_t *self)
 {
     dots_peers_heartbeat(self);
+    s_judge_suspects(self);
     dots_peers_check(self);
     if (!s_peers_ready(self)) {
         return;

@@ -38,6 +38,16 @@ struct dots_job {
     bool is_waiting;               /* held back by a missing peer (dev.error says which) */
     bool is_gw_failure;            /* failed because the gateway itself did not answer */
     int gw_retries;                /* automatic retries after such failures (at most 2) */
+    uint64_t sent_boot_id;         /* its gateway's boot id when the step was sent */
+    uint64_t sent_mono_ms;         /* and the time it was sent (monotonic) */
+    bool is_gw_suspect;            /* its gateway left the step unanswered: the heartbeats
+                                      say whether it is away (cmn_gw_verdict) */
+    uint32_t suspect_ticket;       /* of that verdict */
+    int suspect_event;             /* the failure if the gateway is alive (EV_TIMEOUT, ...) */
+    char suspect_why[256];         /* and its reason */
+    bool is_suspect_own_call;      /* the unanswered call was DOTS's own (not CMS's, AMS's) */
+    bool is_gw_cut;                /* its step was cut by its gateway's absence: it waits
+                                      for the gateway (is_waiting), then goes on */
     int stored_state;              /* state of the last committed record, -1 = none yet */
 };
 
@@ -55,6 +65,7 @@ struct dots_engine {
     dots_store_t *store;
     dots_events_t *events; /* job transitions published (borrowed, may be NULL) */
     bool has_gw_failures;  /* some job failed because its gateway did not answer */
+    bool has_gw_suspects;  /* some job waits for its gateway's verdict (is_gw_suspect) */
     dots_identity_t id;
     cmn_gws_t *gws; /* the gateways, their calls and heartbeats (borrowed) */
     cmn_calls_t *cms, *ams;
@@ -64,6 +75,7 @@ struct dots_engine {
     size_t in_flight;
     char cms_uuid[37], ams_uuid[37]; /* their /oic/d is read through the first gateway */
     bool cms_ok, ams_ok;             /* their /oic/d rt and di were checked */
+    bool cms_recheck, ams_recheck;   /* checked, to read again (the first gateway restarted) */
     int checks_pending;
     uint64_t next_check_ms;
     cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: CMS, AMS (gateways: in gws) */
@@ -111,8 +123,18 @@ void dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t
  * failed), and persists the record (and its secret if with_secret). */
 void dots_job_raise(dots_job_t *job, int event);
 cmn_err_t dots_job_store(dots_job_t *job, bool with_secret);
+/* True if job (FAILED) holds the owner PSK and failed in a step it can re-enter over
+ * it (SET_RFPRO and later). */
+bool dots_job_can_resume(const dots_job_t *job);
+/* Such a job re-enters its failed step over the owner PSK at the next tick. */
+void dots_job_resume(dots_job_t *job);
 /* The job of a device, current or first uuid; NULL if unknown. */
 dots_job_t *dots_engine_job(const dots_engine_t *self, const char *uuid);
+
+/* gw answers with another boot id: the steps of its jobs sent to the instance that
+ * died (before the new one started) will not be answered; each is cut now (it goes on
+ * as after its gateway came back) rather than at its step deadline. */
+void dots_engine_gw_restarted(dots_engine_t *self, cmn_gw_t *gw);
 
 /* ------------------------------------------------------------------ dots_recover.c */
 
@@ -120,6 +142,10 @@ dots_job_t *dots_engine_job(const dots_engine_t *self, const char *uuid);
  * attempts left (--recover-attempts); false (and none scheduled) otherwise. The caller
  * persists the record. */
 bool dots_recover_arm(dots_job_t *job, uint32_t delay_ms);
+/* The wait before an automatic retry of job: short at first, doubling with each
+ * retry that met a device not ready yet (its DOC still open: 4.01), at most
+ * --recover-delay-ms. */
+uint32_t dots_recover_backoff(const dots_job_t *job);
 /* job is a record a discovery just added: the records of the same device under an
  * earlier uuid (same endpoint, or named by a GET that met the new uuid) are marked
  * superseded; if one of them was being recovered, job takes over its approval and is

@@ -112,12 +112,10 @@ s_on_peer(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         for (size_t i = 0; i < d.n_rt; i++) {
             has_rt |= strcmp(d.rt[i], pc->is_cms ? "oic.d.cms" : "oic.d.ams") == 0;
         }
-        if (has_rt && strcmp(di, uuid) == 0) {
-            if (pc->is_cms) {
-                self->cms_ok = true;
-            } else {
-                self->ams_ok = true;
-            }
+        bool is_match = has_rt && strcmp(di, uuid) == 0;
+        *(pc->is_cms ? &self->cms_ok : &self->ams_ok) = is_match;
+        *(pc->is_cms ? &self->cms_recheck : &self->ams_recheck) = false;
+        if (is_match) {
             cmn_log_notice("DOTS-PEER", "%s %s verified: its /oic/d has rt %s", name, uuid,
                            pc->is_cms ? "oic.d.cms" : "oic.d.ams");
         } else {
@@ -172,8 +170,10 @@ dots_peers_check(dots_engine_t *self)
     }
     for (int i = 0; i < 2; i++) {
         bool is_cms = i == 0;
-        if (is_cms ? self->cms_ok : self->ams_ok) {
-            continue;
+        bool is_checked = is_cms ? self->cms_ok : self->ams_ok;
+        bool is_recheck = is_cms ? self->cms_recheck : self->ams_recheck;
+        if (is_checked && (!is_recheck || !cmn_live_is_up(&cmn_gws_at(self->gws, 0)->live))) {
+            continue; /* a re-check waits for the first gateway */
         }
         s_peer_ctx_t *pc = calloc(1, sizeof *pc);
         if (pc == NULL) {
@@ -217,14 +217,19 @@ s_recheck(dots_engine_t *self, dots_peer_t peer, cmn_gw_t *gw)
     if (peer == DOTS_PEER_GW) {
         gw->is_registered = false; /* a new gateway serves no /oic/d ... */
         if (gw == cmn_gws_at(self->gws, 0)) {
-            self->cms_ok = false; /* ... and CMS's and AMS's, read there, moved with it */
-            self->ams_ok = false;
+            /* ... and CMS's and AMS's, read there, moved with it: read again, but the
+             * CMS and AMS checked before are still the same services, so no job waits
+             * for that (only a check that fails takes their "checked" back) */
+            self->cms_recheck = self->cms_ok;
+            self->ams_recheck = self->ams_ok;
         }
     } else if (peer == DOTS_PEER_CMS) {
         self->cms_ok = false;
+        self->cms_recheck = false;
         dots_engine_resend_handovers(self, true);
     } else {
         self->ams_ok = false;
+        self->ams_recheck = false;
         dots_engine_resend_handovers(self, false);
     }
     self->next_check_ms = 0;
@@ -244,6 +249,9 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
               r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH;
     cmn_live_t *live = bc->gw ? &bc->gw->live : &self->live[bc->peer];
     cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
+    if (bc->gw) {
+        cmn_gw_beat_done(bc->gw);
+    }
     char name[64];
     if (bc->gw) {
         cmn_gws_label(self->gws, bc->gw, name, sizeof name);
@@ -269,6 +277,9 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         cmn_log_notice("DOTS-PEER-RESTART", "%s restarted (boot id %016llx): %s", name,
                        (unsigned long long) live->boot_id, again);
         s_recheck(self, bc->peer, bc->gw);
+        if (bc->gw) {
+            dots_engine_gw_restarted(self, bc->gw);
+        }
         break;
     case CMN_LIVE_BACK:
         cmn_log_notice("DOTS-PEER-BACK", "%s answers again: %s", name, again);
@@ -285,6 +296,9 @@ s_beat(dots_engine_t *self, dots_beat_ctx_t *bc, cmn_live_t *live, uint64_t now)
 {
     if (!cmn_live_is_due(live, now)) {
         return;
+    }
+    if (bc->gw) {
+        cmn_gw_beat_sent(bc->gw);
     }
     cmn_err_t err = s_ask_health(self, bc->peer, bc->gw, live->period_ms, s_on_beat, bc);
     if (err != CMN_OK) {

@@ -4,7 +4,9 @@
  *
  * Why a delay: a device whose DOC died (DOTS or the gateway killed) resets itself once
  * the DOC is closed or idle, and answers under a new uuid only after that. A retry
- * before would meet the old DOC (4.01) or a device in the middle of its reset. */
+ * before would meet the old DOC (4.01) or a device in the middle of its reset: so the
+ * retries probe with a backoff (1 s, then twice as long each time, at most
+ * --recover-delay-ms; D90), the first after a DOTS restart waits --recover-delay-ms. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,12 @@
 #include "dots_disc.h"
 #include "dots_onboard_int.h"
 
-/* Endpoints one rediscovery asks at most (one unicast doxm GET each). */
-#define S_REDISCOVER_MAX_EPS 32
+/* Endpoints one rediscovery asks at most (one unicast doxm GET each): the gateway asks
+ * no more than 16 per discovery (GW_DISC_MAX_TARGETS), and drops the others unsaid */
+#define S_REDISCOVER_MAX_EPS 16
+/* The first automatic retry's wait when the job's gateway cut it, and the first step of
+ * the backoff: a device answers again within about a second unless its DOC is open. */
+#define S_PROBE_FIRST_MS 1000
 
 struct dots_rediscover {
     dots_engine_t *eng; /* NULL once the engine is destroyed */
@@ -32,6 +38,15 @@ dots_recover_arm(dots_job_t *job, uint32_t delay_ms)
     }
     job->dev.recover_at_ms = cmn_time_wall_ms() + delay_ms;
     return true;
+}
+
+uint32_t
+dots_recover_backoff(const dots_job_t *job)
+{
+    uint32_t max = (uint32_t) job->eng->cfg->recover_delay_ms;
+    uint32_t n = job->dev.recover_attempts < 10 ? job->dev.recover_attempts : 10;
+    uint32_t delay = S_PROBE_FIRST_MS << n;
+    return delay < max ? delay : max;
 }
 
 /* Does a share an endpoint with b? */
@@ -145,6 +160,51 @@ s_rediscover(dots_engine_t *self, char **eps, size_t n)
     self->rediscover = rd;
 }
 
+/* A record DISCOVERED at one of job's endpoints (its device reset under a new uuid,
+ * found by an earlier rediscovery while job was busy), or NULL. */
+static dots_job_t *
+s_successor(dots_engine_t *self, const dots_job_t *job)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *other = self->jobs[i];
+        if (other != job && other->dev.state == JOB_DISCOVERED && !other->is_running &&
+            s_share_ep(&other->dev, &job->dev)) {
+            return other;
+        }
+    }
+    return NULL;
+}
+
+/* An owned job that failed in a step it can re-enter over the owner PSK: it does, and
+ * its endpoint is asked at once in case the device reset (its DOC died in RFOTM: the
+ * owner credential went with it, and the device answers under a new uuid). Left for
+ * the next tick while a rediscovery is in flight. */
+static void
+s_recover_resume(dots_engine_t *self, dots_job_t *job, char (*ep_buf)[80], size_t *n_eps)
+{
+    dots_job_t *next = s_successor(self, job);
+    if (next != NULL) {
+        job->dev.recover_attempts++;            /* this retry: next goes on with the onboarding */
+        (void) dots_recover_on_new(self, next); /* supersedes job */
+        return;
+    }
+    if (self->rediscover != NULL || *n_eps == S_REDISCOVER_MAX_EPS) {
+        return;
+    }
+    job->dev.recover_attempts++;
+    job->dev.recover_at_ms = 0;
+    cmn_log_notice("DOTS-RECOVER",
+                   "dev=%s automatic retry %u of %d: resuming over the owner PSK, and looking "
+                   "for the device at its endpoint in case it reset",
+                   job->dev.uuid, job->dev.recover_attempts, self->cfg->recover_attempts);
+    const char *ep = dots_dev_ep(&job->dev, false);
+    if (ep != NULL && strncmp(ep, "coap://", 7) == 0) {
+        (void) snprintf(ep_buf[*n_eps], sizeof ep_buf[0], "%s", ep);
+        (*n_eps)++;
+    }
+    dots_job_resume(job);
+}
+
 void
 dots_recover_tick(dots_engine_t *self)
 {
@@ -156,6 +216,10 @@ dots_recover_tick(dots_engine_t *self)
         dots_job_t *job = self->jobs[i];
         if (job->dev.state != JOB_FAILED || job->dev.recover_at_ms == 0 ||
             now < job->dev.recover_at_ms || job->is_running || job->dev.maint != 0) {
+            continue;
+        }
+        if (dots_job_can_resume(job)) {
+            s_recover_resume(self, job, ep_buf, &n_eps);
             continue;
         }
         const char *new_uuid = job->dev.superseded_by;
@@ -179,13 +243,15 @@ dots_recover_tick(dots_engine_t *self)
                                    : "onboarding from the start");
         if (new_uuid[0]) {
             (void) snprintf(ep_buf[n_eps], sizeof ep_buf[0], "%s", ep);
-            eps[n_eps] = ep_buf[n_eps];
             n_eps++;
             (void) dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms);
             (void) dots_job_store(job, false);
             continue;
         }
         dots_job_raise(job, EV_ONBOARD);
+    }
+    for (size_t i = 0; i < n_eps; i++) {
+        eps[i] = ep_buf[i];
     }
     if (n_eps > 0) {
         s_rediscover(self, eps, n_eps);

@@ -24,6 +24,9 @@ s_send_gw(dots_job_t *job, Obt__Gw__Request *req)
     if (gw == NULL) {
         return CMN_ENOTFOUND;
     }
+    /* an answer from another instance of the gateway means this one went away */
+    job->sent_boot_id = cmn_gws_find(job->eng->gws, job->dev.gateway)->live.boot_id;
+    job->sent_mono_ms = cmn_time_mono_ms();
     dots_call_ctx_t *c = dots_call_ctx(job);
     if (c == NULL) {
         return CMN_ENOMEM;
@@ -335,6 +338,9 @@ dots_step_send(dots_job_t *job)
         h.cms_uuid = eng->cms_uuid;
         h.ams_uuid = eng->ams_uuid;
         h.gateway = job->dev.gateway; /* CMS and AMS reach the device through it too */
+        const cmn_gw_t *gw = cmn_gws_find(eng->gws, job->dev.gateway);
+        job->sent_boot_id = gw ? gw->live.boot_id : 0; /* its restart cuts the hand-over */
+        job->sent_mono_ms = cmn_time_mono_ms();
         dots_call_ctx_t *c = dots_call_ctx(job);
         if (c == NULL) {
             return CMN_ENOMEM;

@@ -3,8 +3,12 @@
  * devices on veth1; gw-b on veth2, its devices on veth3), one DOTS, CMS and AMS given
  * both. Discovery asks both and each record names the gateway that found the device;
  * with gw-b stopped, gw-a's devices onboard and gw-b's wait with the reason; gw-b
- * started again, they finish by themselves. */
+ * started again, they finish by themselves. And a kill -9 of the first gateway, gw-a,
+ * mid-onboarding: its jobs wait for it (not "timeout", not FAILED), gw-b's devices
+ * onboard meanwhile and right after gw-a's restart without waiting for anything, and
+ * gw-a's devices finish by themselves once it is back (D90). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,16 +85,28 @@ s_start_gw_b(void)
                  "gw-b did not start");
 }
 
-/* n devices of ocf-devsim in dir (a folder of its own), bound to addr on iface. */
+/* n devices of ocf-devsim in dir (a folder of its own), bound to addr on iface, with
+ * faults (may be NULL); an idle DOC is dropped after 2 s. */
 static void
-s_start_devices(obt_proc_t *sim, char *dir, const char *name, const char *addr, const char *iface)
+s_start_devices_with(obt_proc_t *sim,
+                     char *dir,
+                     const char *name,
+                     const char *addr,
+                     const char *iface,
+                     const char *faults)
 {
     (void) snprintf(dir, 600, "%s/%s", s_dir, name);
     cr_assert_eq(mkdir(dir, 0700), 0);
-    const char *const extra[] = {"--address", addr,   "--iface",      iface,
-                                 "--scope",   "link", "--mcast-bind", NULL};
-    cr_assert_eq(obt_devsim_start_with(sim, dir, N_PER_NET, NULL, extra), 0,
+    const char *const extra[] = {"--address", addr,           "--iface",       iface,  "--scope",
+                                 "link",      "--mcast-bind", "--doc-idle-ms", "2000", NULL};
+    cr_assert_eq(obt_devsim_start_with(sim, dir, N_PER_NET, faults, extra), 0,
                  "ocf-devsim on %s did not start", iface);
+}
+
+static void
+s_start_devices(obt_proc_t *sim, char *dir, const char *name, const char *addr, const char *iface)
+{
+    s_start_devices_with(sim, dir, name, addr, iface, NULL);
 }
 
 /* Waits until DOTS has logged n devices reaching RFNOP; the logs on failure. */
@@ -116,11 +132,10 @@ s_devices(char **objs)
     cr_assert_eq(n, N_ALL, "%zu devices listed", n);
 }
 
-Test(gateways,
-     two_networks_one_dots_a_stopped_gateway_holds_only_its_devices,
-     .init = s_setup,
-     .fini = s_teardown,
-     .timeout = 240)
+/* Starts the suite with gw-a (first listed) and gw-b, devices on both networks (those
+ * of net-a with faults), and discovers all of them. */
+static void
+s_two_networks(const char *faults_a)
 {
     s_need_two_networks();
     (void) snprintf(s_ep_b, sizeof s_ep_b, "ipc://%s/gw-b.sock", s_dir);
@@ -128,15 +143,80 @@ Test(gateways,
     cr_assert_eq(obt_suite_start_gateways(&s_suite, s_dir, s_gateways, s_gw_a_flags), 0,
                  "the suite did not start");
     s_start_gw_b();
-    s_start_devices(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1");
+    s_start_devices_with(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1", faults_a);
     s_start_devices(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3");
-
-    /* One discovery asks both gateways: every device once, named by its own gateway. */
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     char *out = NULL;
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, discover, &out), 0);
     cr_assert(strstr(out, "found 10 unowned") != NULL, "discover: %s", out);
     free(out);
+}
+
+/* The uuids of the records of gateway gw (at most N_PER_NET), into uuids. */
+static size_t
+s_uuids_of(const char *gw, char uuids[][40])
+{
+    char *objs[N_ALL + 1];
+    s_devices(objs);
+    size_t n = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char g[32] = "";
+        if (obt_json_str(objs[i], "gateway", g, sizeof g) && strcmp(g, gw) == 0 && n < N_PER_NET) {
+            cr_assert(obt_json_str(objs[i], "uuid", uuids[n], 40));
+            n++;
+        }
+        free(objs[i]);
+    }
+    return n;
+}
+
+/* `obtctl onboard --no-wait` of uuids[from..to). */
+static void
+s_onboard(char uuids[][40], size_t from, size_t to)
+{
+    const char *args[N_PER_NET + 4] = {"onboard", "--no-wait"};
+    size_t k = 2;
+    for (size_t i = from; i < to; i++) {
+        args[k++] = uuids[i];
+    }
+    args[k] = NULL;
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, args, NULL), 0);
+}
+
+/* Every record of gw-a waits for it, in its step (not FAILED, no "timeout"). */
+static void
+s_expect_a_waiting(void)
+{
+    char *objs[N_ALL + 1];
+    s_devices(objs);
+    size_t waiting = 0;
+    for (size_t i = 0; i < N_ALL; i++) {
+        char gw[32] = "", state[32] = "", error[320] = "";
+        (void) obt_json_str(objs[i], "gateway", gw, sizeof gw);
+        (void) obt_json_str(objs[i], "state", state, sizeof state);
+        (void) obt_json_str(objs[i], "error", error, sizeof error);
+        if (strcmp(gw, "gw-a") == 0) {
+            cr_log_info("gw-a's device while gw-a is away: %s", objs[i]);
+            cr_expect(strcmp(state, "FAILED") != 0 && strcmp(state, "RFNOP") != 0,
+                      "device of gw-a in %s: \"%s\"", state, error);
+            cr_expect(strncmp(error, "waiting for gateway gw-a: not answering since ", 46) == 0,
+                      "device of gw-a: \"%s\"", error);
+            waiting += strncmp(error, "waiting for gateway gw-a: ", 26) == 0;
+        }
+        free(objs[i]);
+    }
+    cr_assert_eq(waiting, N_PER_NET);
+}
+
+Test(gateways,
+     two_networks_one_dots_a_stopped_gateway_holds_only_its_devices,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    /* One discovery asks both gateways: every device once, named by its own gateway. */
+    s_two_networks(NULL);
+    char *out = NULL;
     char *objs[N_ALL + 1];
     char uuid_b[40] = "";
     s_devices(objs);
@@ -214,4 +294,55 @@ Test(gateways,
     cr_expect(strstr(cms, "\"gateway\":\"gw-b\"") != NULL, "CMS's view: %s", shown);
     cr_expect(strstr(ams, "\"gateway\":\"gw-b\"") != NULL, "AMS's view: %s", shown);
     free(shown);
+}
+
+Test(gateways,
+     first_gateway_killed_mid_onboarding_its_jobs_wait_then_finish_by_themselves,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    /* gw-a's device 0 stops the simulator of net-a at its SET_OXMSEL (the first POST
+     * on doxm): the kill comes while gw-a's jobs are in their first steps. */
+    s_two_networks("0:stop:1:POST:/oic/sec/doxm");
+    static const char *const approve[] = {"approve", "--all", NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, approve, NULL), 0);
+    char uuids_a[N_PER_NET][40], uuids_b[N_PER_NET][40];
+    cr_assert_eq(s_uuids_of("gw-a", uuids_a), N_PER_NET);
+    cr_assert_eq(s_uuids_of("gw-b", uuids_b), N_PER_NET);
+
+    s_onboard(uuids_a, 0, N_PER_NET);
+    cr_assert_eq(obt_proc_wait_log(&s_sim_a, "stops (SIGSTOP)", 30000), 0,
+                 "net-a's simulator did not stop at SET_OXMSEL");
+    obt_proc_kill9(&s_suite.gw);
+    cr_assert_eq(kill(s_sim_a.pid, SIGCONT), 0);
+
+    /* Each of gw-a's jobs is cut: it waits for gw-a, saying so. */
+    if (obt_proc_wait_log_count(&s_suite.dots, "waiting for gateway gw-a: not answering", N_PER_NET,
+                                60000) != 0) {
+        obt_suite_dump(&s_suite);
+        cr_assert_fail("gw-a's jobs do not wait for it");
+    }
+    s_expect_a_waiting();
+
+    /* gw-b's devices onboard while gw-a is away. */
+    s_onboard(uuids_b, 0, 2);
+    s_wait_rfnop(2, "gw-b's devices did not onboard while gw-a was away");
+    s_expect_a_waiting();
+
+    /* gw-a restarts; gw-b's other devices start at once and wait for nothing (the
+     * first gateway's restart holds only its own jobs), gw-a's finish by themselves. */
+    int restarts = obt_proc_log_count(&s_suite.dots, "gateway gw-a restarted");
+    cr_assert_eq(obt_suite_restart(&s_suite, "gateway", NULL), 0, "gw-a did not restart");
+    cr_assert_eq(
+            obt_proc_wait_log_count(&s_suite.dots, "gateway gw-a restarted", restarts + 1, 15000),
+            0, "DOTS did not notice gw-a's restart");
+    s_onboard(uuids_b, 2, N_PER_NET);
+    s_wait_rfnop(N_ALL, "not every device finished after gw-a came back");
+    cr_assert_eq(obt_devsim_count_rfnop(s_net_a, N_PER_NET, NULL), N_PER_NET);
+    cr_assert_eq(obt_devsim_count_rfnop(s_net_b, N_PER_NET, NULL), N_PER_NET);
+    cr_expect_eq(obt_proc_log_count(&s_suite.dots, "waiting for CMS"), 0);
+    cr_expect_eq(obt_proc_log_count(&s_suite.dots, "waiting for AMS"), 0);
+    cr_expect_eq(obt_proc_log_count(&s_suite.dots, "waiting for gateway gw-b"), 0);
+    cr_expect_eq(obt_proc_log_count(&s_suite.dots, "timeout: no reply from the gateway"), 0);
 }

@@ -182,6 +182,7 @@ s_round(int round, const char *daemon, int n, bool keep, s_tally_t *t)
         return false;
     }
     bool is_ok = false;
+    bool is_worth_keeping = false; /* this round needed an operator pass, or worse */
     char *out = NULL;
     obt_ids_t ids;
     if (obt_devsim_start_with(&sim, dir, n, NULL, sim_args) != 0 || obt_ids(&s, &ids) != 0 ||
@@ -228,10 +229,11 @@ s_round(int round, const char *daemon, int n, bool keep, s_tally_t *t)
     t->by_itself += by_itself == n;
     t->with_passes += by_itself < n && rfnop == n;
     t->stuck += rfnop < n || check_bad > 0;
+    is_worth_keeping = bad > 0 || by_itself < n || check_bad > 0;
     is_ok = true;
 out:
     free(out);
-    if (!is_ok || (keep && t->stuck + t->violations > 0)) {
+    if (!is_ok || (keep && is_worth_keeping)) {
         printf("  logs kept in %s\n", dir);
         obt_suite_stop(&s);
         if (sim.pid) {
@@ -254,8 +256,8 @@ s_usage(void)
                    "  devices, R rounds per daemon; exit 0 only if no device ever held an owner\n"
                    "  credential DOTS lacked and every device ended RFNOP and checked.\n"
                    "  --short: DOTS only, 3 rounds of 10 devices, 10 s to recover by itself (the\n"
-                   "  ctest; the full run gives 30 s). --keep: keep the\n"
-                   "  folder of a round that failed. Run it inside scripts/netns.sh.\n");
+                   "  ctest; the full run gives 30 s). --keep: keep the folder of a round\n"
+                   "  that failed or needed an operator pass. Run it inside scripts/netns.sh.\n");
 }
 
 int

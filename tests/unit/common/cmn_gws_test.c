@@ -45,3 +45,48 @@ Test(cmn_gws, names)
     cr_assert_not(cmn_gw_name_is_valid("a/b"));
     cr_assert_not(cmn_gw_name_is_valid("0123456789012345678901234567890123"));
 }
+
+/* One heartbeat of gw: sent, then its outcome (health NULL = no answer). */
+static void
+s_beat(cmn_gw_t *gw, const Obt__HealthReply *health)
+{
+    cr_assert(cmn_live_is_due(&gw->live, UINT64_MAX / 2));
+    cmn_gw_beat_sent(gw);
+    (void) cmn_live_on_beat(&gw->live, health, 1000);
+    cmn_gw_beat_done(gw);
+}
+
+Test(cmn_gws, a_silent_call_is_judged_by_the_next_heartbeat)
+{
+    cmn_gw_t gw;
+    memset(&gw, 0, sizeof gw);
+    cmn_live_init(&gw.live, 2000);
+    Obt__HealthReply h = OBT__HEALTH_REPLY__INIT;
+    h.boot_id = 7;
+    h.uptime_ms = 100;
+    s_beat(&gw, &h);
+    uint64_t boot = gw.live.boot_id;
+
+    /* alive: pending until a heartbeat sent after the suspicion is answered */
+    uint32_t ticket = cmn_gw_suspect(&gw);
+    cr_assert_eq(gw.live.next_ms, 0, "the next heartbeat is due at once");
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, boot), CMN_GW_PENDING);
+    h.uptime_ms = 2100;
+    s_beat(&gw, &h);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, boot), CMN_GW_ALIVE);
+
+    /* no answer: away at once, whatever the ticket */
+    ticket = cmn_gw_suspect(&gw);
+    s_beat(&gw, NULL);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, boot), CMN_GW_AWAY);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket + 5, boot), CMN_GW_AWAY);
+
+    /* answers again as another instance: the call went to the one that died */
+    ticket = cmn_gw_suspect(&gw);
+    h.boot_id = 8;
+    h.uptime_ms = 50;
+    s_beat(&gw, &h);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, boot), CMN_GW_AWAY);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, gw.live.boot_id), CMN_GW_ALIVE);
+    cr_assert_eq(cmn_gw_verdict(&gw, ticket, 0), CMN_GW_ALIVE, "boot id unknown: same instance");
+}
