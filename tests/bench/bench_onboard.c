@@ -1093,6 +1093,7 @@ main(int argc, char **argv)
     printf("disk: fdatasync of 4 KiB in %s: p50 %.2f ms, max %.2f ms (20 probes before the run)\n",
            dir, fsync_p50, fsync_max);
     s_discovery_limits(count);
+    s_suite.is_durable = strcmp(durable, "--durable") == 0; /* CMS and AMS as DOTS */
     int started = obt_suite_start(&s_suite, dir, dots_args);
     if (started == 0) {
         s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */

@@ -388,7 +388,7 @@ s_start_one(obt_suite_t *s,
         args[n++] = "--store-dir";
         (void) snprintf(store, sizeof store, "%s/%s-store", s->dir, which);
         args[n++] = store;
-        args[n++] = "--no-durable";
+        args[n++] = s->is_durable ? "--durable" : "--no-durable";
         args[n++] = "--endpoint";
         if (strcmp(which, "dots") == 0) {
             p = &s->dots;
@@ -448,9 +448,11 @@ s_suite_start(obt_suite_t *s,
 {
     const char *gateways = s->gateways;
     const char *const *extra_gw = s->extra_gw;
+    bool is_durable = s->is_durable;
     memset(s, 0, sizeof *s);
     s->gateways = gateways; /* set by obt_suite_start_gateways, else NULL */
     s->extra_gw = extra_gw;
+    s->is_durable = is_durable;
     s->is_default_discovery = is_default_discovery;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);

@@ -72,6 +72,8 @@ typedef struct {
     bool is_default_discovery;   /* the daemons' own discovery window (no 400 ms) */
     const char *gateways;        /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
     const char *const *extra_gw; /* more flags of the suite's gateway, NULL-ended (borrowed) */
+    bool is_durable;             /* set before the start: stores synced (the bench; tests
+                                  * run DOTS, CMS and AMS --no-durable) */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
