@@ -1093,8 +1093,10 @@ main(int argc, char **argv)
     printf("disk: fdatasync of 4 KiB in %s: p50 %.2f ms, max %.2f ms (20 probes before the run)\n",
            dir, fsync_p50, fsync_max);
     s_discovery_limits(count);
-    s_suite.is_durable = strcmp(durable, "--durable") == 0; /* CMS and AMS as DOTS */
-    int started = obt_suite_start(&s_suite, dir, dots_args);
+    /* CMS and AMS as durable as DOTS */
+    int started = strcmp(durable, "--durable") == 0
+                          ? obt_suite_start_durable(&s_suite, dir, dots_args)
+                          : obt_suite_start(&s_suite, dir, dots_args);
     if (started == 0) {
         s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */
         started = s_sims_start(dir, count, n_procs_sim, sim_args);

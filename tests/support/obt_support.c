@@ -481,7 +481,17 @@ obt_suite_start_with(obt_suite_t *s,
 {
     s->gateways = NULL;
     s->extra_gw = NULL;
+    s->is_durable = false;
     return s_suite_start(s, dir, extra_all, extra_dots, false);
+}
+
+int
+obt_suite_start_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots)
+{
+    s->gateways = NULL;
+    s->extra_gw = NULL;
+    s->is_durable = true;
+    return s_suite_start(s, dir, NULL, extra_dots, false);
 }
 
 int
@@ -492,6 +502,7 @@ obt_suite_start_gateways(obt_suite_t *s,
 {
     s->gateways = gateways;
     s->extra_gw = extra_gw;
+    s->is_durable = false;
     return s_suite_start(s, dir, NULL, NULL, false);
 }
 
@@ -500,6 +511,7 @@ obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
 {
     s->gateways = NULL;
     s->extra_gw = NULL;
+    s->is_durable = false;
     return s_suite_start(s, dir, NULL, NULL, true);
 }
 

@@ -72,8 +72,8 @@ typedef struct {
     bool is_default_discovery;   /* the daemons' own discovery window (no 400 ms) */
     const char *gateways;        /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
     const char *const *extra_gw; /* more flags of the suite's gateway, NULL-ended (borrowed) */
-    bool is_durable;             /* set before the start: stores synced (the bench; tests
-                                  * run DOTS, CMS and AMS --no-durable) */
+    bool is_durable;             /* stores synced (obt_suite_start_durable: the bench);
+                                  * tests run DOTS, CMS and AMS --no-durable */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -85,6 +85,9 @@ int obt_suite_start_with(obt_suite_t *s,
                          const char *dir,
                          const char *const *extra_all,
                          const char *const *extra_dots);
+/* The same with the stores of DOTS, CMS and AMS synced at every commit (the bench;
+ * extra_dots may still say --no-durable for DOTS). */
+int obt_suite_start_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots);
 /* The same as obt_suite_start, with the daemons' own discovery window: the suite
  * otherwise gives the gateway and DOTS --discover-window-ms 400 to keep tests fast. */
 int obt_suite_start_default_discovery(obt_suite_t *s, const char *dir);
