@@ -67,20 +67,6 @@ cmn_commit_begin_lazy(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
 }
 
 cmn_err_t
-cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn)
-{
-    assert(self);
-    return cmn_kv_begin(self->kv, false, ret_txn);
-}
-
-void
-cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p)
-{
-    (void) self; /* the transaction knows its store */
-    cmn_kv_abort(txn_p);
-}
-
-cmn_err_t
 cmn_commit_flush(cmn_commit_t *self)
 {
     assert(self);

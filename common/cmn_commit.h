@@ -44,11 +44,8 @@ cmn_err_t cmn_commit_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
  * group is lazy_max_ms old). A kill -9 may lose it: that is the point. */
 cmn_err_t cmn_commit_begin_lazy(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
 
-/* A transaction for reads: a view of the group while one is open (it sees what the
- * pass wrote), else a read-only one of its own (cmn_kv_begin(kv, false)). End it with
- * cmn_commit_read_end. */
-cmn_err_t cmn_commit_read_begin(cmn_commit_t *self, cmn_kv_txn_t **ret_txn);
-void cmn_commit_read_end(cmn_commit_t *self, cmn_kv_txn_t **txn_p);
+/* Reads need nothing of this module: cmn_kv_begin(kv, false) is a view of the open
+ * group (it sees what the pass wrote), or a read-only transaction when none is open. */
 
 /* Commits the group, then releases the bus. CMN_OK when nothing was open, or when a
  * transaction is still open inside it (called from within a write: the pass's flush

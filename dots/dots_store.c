@@ -498,7 +498,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
     if (uuid == NULL || uuid[0] == '\0') {
         return CMN_EINVAL;
     }
-    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -507,7 +507,7 @@ dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret)
         err = cmn_kv_get_pb(txn, DB_DEVICES, key, &obt__store__dots_device__descriptor,
                             (ProtobufCMessage **) &rec);
     }
-    cmn_commit_read_end(self->commit, &txn);
+    cmn_kv_abort(&txn);
     if (err == CMN_OK) {
         s_from_pb(rec, ret);
         obt__store__dots_device__free_unpacked(rec, NULL);
@@ -521,7 +521,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__DotsSecret *sec = NULL;
     char key[37];
-    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -531,7 +531,7 @@ dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret)
                                    &obt__store__dots_secret__descriptor,
                                    (ProtobufCMessage **) &sec);
     }
-    cmn_commit_read_end(self->commit, &txn);
+    cmn_kv_abort(&txn);
     if (err != CMN_OK) {
         return err;
     }
@@ -581,12 +581,12 @@ dots_store_each(dots_store_t *self, dots_store_each_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_each_t e = {fn, arg};
-    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_DEVICES, s_each, &e);
-    cmn_commit_read_end(self->commit, &txn);
+    cmn_kv_abort(&txn);
     return err;
 }
 
@@ -645,11 +645,11 @@ dots_store_trust_each(dots_store_t *self, dots_store_trust_fn *fn, void *arg)
 {
     cmn_kv_txn_t *txn = NULL;
     s_trust_each_t e = {fn, arg};
-    cmn_err_t err = cmn_commit_read_begin(self->commit, &txn);
+    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_each(txn, DB_MFGTRUST, s_trust_each, &e);
-    cmn_commit_read_end(self->commit, &txn);
+    cmn_kv_abort(&txn);
     return err;
 }

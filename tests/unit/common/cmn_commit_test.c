@@ -101,11 +101,11 @@ Test(cmn_commit, writes_of_a_pass_are_one_commit_seen_by_the_group_before_it)
     void *val = NULL;
     size_t len = 0;
     cmn_kv_txn_t *rd = NULL;
-    cr_assert_eq(cmn_commit_read_begin(c, &rd), CMN_OK);
+    cr_assert_eq(cmn_kv_begin(kv, false, &rd), CMN_OK);
     cr_assert_eq(cmn_kv_get(rd, "alpha", "dev07", 5, &val, &len), CMN_OK,
                  "reads go through the open group");
     free(val);
-    cmn_commit_read_end(c, &rd);
+    cmn_kv_abort(&rd);
     cr_assert_null(rd);
     cr_assert(cmn_kv_group_is_open(kv), "ending a read leaves the group open");
     cr_assert_not(s_committed(kv, "dev07"), "nothing is committed before the flush");
