@@ -38,7 +38,7 @@ struct cmn_kv {
 
 struct cmn_kv_txn {
     cmn_kv_t *kv;              /* owning environment */
-    MDB_txn *txn;              /* the LMDB transaction (a view's own, lazily: NULL) */
+    MDB_txn *txn;              /* the LMDB transaction (NULL for a view) */
     struct cmn_kv_txn *parent; /* a child's parent in the group, else NULL */
     bool is_view;              /* a read through the group: uses the group's innermost txn */
 };
@@ -271,21 +271,12 @@ cmn_kv_begin_own(cmn_kv_t *self, cmn_kv_txn_t **ret_txn)
     return s_begin_plain(self, false, ret_txn);
 }
 
-/* The LMDB txn a handle works in: a view follows the group's innermost txn; once the
- * group is committed it reads a txn of its own (NULL if that cannot begin). */
+/* The LMDB txn a handle works in: a view follows the group's innermost txn (the group
+ * stays open while a view is: cmn_kv_group_commit refuses until it ends). */
 static MDB_txn *
 s_mdb(cmn_kv_txn_t *t)
 {
-    if (!t->is_view) {
-        return t->txn;
-    }
-    if (t->kv->top) {
-        return t->kv->top->txn;
-    }
-    if (t->txn == NULL && mdb_txn_begin(t->kv->env, NULL, MDB_RDONLY, &t->txn) != 0) {
-        t->txn = NULL;
-    }
-    return t->txn;
+    return t->is_view ? t->kv->top->txn : t->txn;
 }
 
 /* Ends a view or a child of the group: the bookkeeping both share. */
@@ -406,9 +397,6 @@ cmn_kv_get(cmn_kv_txn_t *txn,
         return CMN_EINVAL;
     }
     MDB_txn *mt = s_mdb(txn);
-    if (mt == NULL) {
-        return CMN_ESTORE;
-    }
     MDB_val k = {key_len, (void *) (uintptr_t) key};
     MDB_val v;
     int rc = mdb_get(mt, dbi, &k, &v);
@@ -462,9 +450,6 @@ cmn_kv_each(cmn_kv_txn_t *txn, const char *db, cmn_kv_each_fn *fn, void *arg)
         return CMN_EINVAL;
     }
     MDB_txn *mt = s_mdb(txn);
-    if (mt == NULL) {
-        return CMN_ESTORE;
-    }
     int rc = mdb_cursor_open(mt, dbi, &cur);
     if (rc != 0) {
         return s_map(rc);
