@@ -2,6 +2,7 @@
 #include "gw_coap.h"
 
 #include <arpa/inet.h>
+#include <czmq.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -28,6 +29,11 @@
 #define KEY_LEN 160
 /* Idle sessions are looked for this often (their idle time is seconds). */
 #define SWEEP_EVERY_MS 250
+/* A plain coap:// session costs a socket and a place in libcoap's walk of its sessions
+ * at every I/O pass; reopening one costs nothing (no handshake). DOTS reads a device
+ * over it only before its DOC, so it is closed after this much idleness whatever
+ * --session-idle-ms says (docs/performance.md "10 000 devices"). */
+#define PLAIN_IDLE_MS 3000
 
 typedef struct {
     char key[KEY_LEN];       /* "caller|endpoint" ("" = free slot) */
@@ -59,7 +65,9 @@ struct gw_coap {
     coap_context_t *ctx; /* one context: all client sessions + service endpoints */
     s_sess_t *sess;      /* session table */
     size_t n_sess;
-    s_xchg_t *xchg; /* pending exchanges */
+    zhashx_t *index; /* key -> slot number + 1 (lookups do not walk the table) */
+    size_t n_relays; /* sessions with a 0xFF00 relay (s_relays walks only if any) */
+    s_xchg_t *xchg;  /* pending exchanges */
     size_t n_xchg;
     size_t in_flight;
     s_svc_t svcs[8]; /* served OBT services */
@@ -283,10 +291,12 @@ gw_coap_new(int session_idle_ms)
     self->is_dirty = true;
     self->ctx = coap_new_context(NULL);
     self->relay_ep = epoll_create1(EPOLL_CLOEXEC);
-    if (self->ctx == NULL || self->relay_ep < 0) {
+    self->index = zhashx_new();
+    if (self->ctx == NULL || self->relay_ep < 0 || self->index == NULL) {
         if (self->ctx) {
             coap_free_context(self->ctx);
         }
+        zhashx_destroy(&self->index);
         if (self->relay_ep >= 0) {
             (void) close(self->relay_ep);
         }
@@ -347,6 +357,7 @@ gw_coap_destroy(gw_coap_t **self_p)
     }
     coap_free_context(self->ctx);
     (void) close(self->relay_ep);
+    zhashx_destroy(&self->index);
     free(self->sess);
     free(self->xchg);
     free(self);
@@ -373,6 +384,10 @@ s_relays(gw_coap_t *self, uint64_t now, bool is_forced)
 {
     /* only the relays with a readable socket or a due timer: not two recv() per relay
      * per pass (docs/performance.md) */
+    if (self->n_relays == 0) {
+        self->relay_due_ms = UINT64_MAX;
+        return -1; /* no session to walk */
+    }
     struct epoll_event evs[64];
     int n_ready = epoll_wait(self->relay_ep, evs, 64, 0);
     if (n_ready <= 0 && !is_forced && now < self->relay_due_ms) {
@@ -420,6 +435,10 @@ s_relays(gw_coap_t *self, uint64_t now, bool is_forced)
 static void
 s_release(s_sess_t *s)
 {
+    zhashx_delete(s_self->index, s->key);
+    if (s->session && gw_dtls_ff00(s->session) != NULL && s_self->n_relays > 0) {
+        s_self->n_relays--;
+    }
     s_fail_session(s->session, CMN_EIO, "session closed");
     gw_dtls_close(&s->session);
     OPENSSL_cleanse(s, sizeof *s);
@@ -552,8 +571,9 @@ s_sweep(gw_coap_t *self, uint64_t now)
     bool is_listed = false;
     for (size_t i = 0; i < self->n_sess; i++) {
         s_sess_t *s = &self->sess[i];
-        if (s->key[0] == '\0' ||
-            !(s->is_dead || now - s->last_used_ms > (uint64_t) self->idle_ms)) {
+        uint64_t idle = (uint64_t) self->idle_ms;
+        idle = !s->is_secure && idle > PLAIN_IDLE_MS ? PLAIN_IDLE_MS : idle;
+        if (s->key[0] == '\0' || !(s->is_dead || now - s->last_used_ms > idle)) {
             continue;
         }
         if (!is_listed) {
@@ -654,12 +674,12 @@ s_address(const char *endpoint, coap_address_t *ret, bool *ret_secure)
 static s_sess_t *
 s_find_sess(gw_coap_t *self, const char *key)
 {
-    for (size_t i = 0; i < self->n_sess; i++) {
-        if (self->sess[i].key[0] && strcmp(self->sess[i].key, key) == 0) {
-            return &self->sess[i];
-        }
+    uintptr_t slot = (uintptr_t) zhashx_lookup(self->index, key);
+    if (slot == 0 || slot > self->n_sess) {
+        return NULL;
     }
-    return NULL;
+    s_sess_t *s = &self->sess[slot - 1];
+    return s->key[0] && strcmp(s->key, key) == 0 ? s : NULL;
 }
 
 static s_sess_t *
@@ -727,8 +747,15 @@ s_session(gw_coap_t *self,
         (void) snprintf(s->key, sizeof s->key, "%s", key);
         s->session = session;
         s->is_secure = is_secure;
+        if (zhashx_insert(self->index, s->key,
+                          (void *) (uintptr_t) (size_t) (s - self->sess + 1)) != 0) {
+            gw_dtls_close(&s->session);
+            s->key[0] = '\0';
+            return CMN_ENOMEM;
+        }
         cmn_ff00_relay_t *jw = gw_dtls_ff00(session);
         if (jw) { /* its sockets wake the loop (closing them removes them) */
+            self->n_relays++;
             struct epoll_event ev = {.events = EPOLLIN};
             ev.data.fd = cmn_ff00_relay_fd_peer(jw);
             (void) epoll_ctl(self->relay_ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
