@@ -46,9 +46,14 @@ struct dots_bridge {
     dots_store_t *store;
     const dots_identity_t *id;
     dots_engine_t *engine;
-    cmn_gws_t *gws;   /* the gateways: a device's requests go to its own */
-    cmn_jobs_t *jobs; /* s_job_t */
+    cmn_gws_t *gws;        /* the gateways: a device's requests go to its own */
+    cmn_jobs_t *jobs;      /* s_job_t */
+    uint64_t next_walk_ms; /* the next look for records in a pending bridge state */
 };
+
+/* Records enter a pending bridge state at most this long before a job picks them up:
+ * the walk of every record is not made at every pass of the loop. */
+#define S_WALK_EVERY_MS 100
 
 bool
 dots_bridge_is_pending(int state)
@@ -538,6 +543,10 @@ dots_bridge_tick(dots_bridge_t *self)
             return; /* the list may have changed */
         }
     }
+    if (now < self->next_walk_ms) {
+        return;
+    }
+    self->next_walk_ms = now + S_WALK_EVERY_MS;
     const dots_dev_t *d;
     for (size_t i = 0; (d = dots_engine_device(self->engine, i)) != NULL; i++) {
         if (!dots_bridge_is_pending(d->bridge) || d->maint != 0 ||

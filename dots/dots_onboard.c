@@ -435,6 +435,9 @@ s_raise(dots_job_t *job, int event)
     int from = job->dev.state;
     /* Actions read job->dev.state: the FSM moves it before they run. */
     cmn_err_t err = cmn_fsm_dispatch(&DOTS_JOB_FSM, &job->dev.state, event, job, id);
+    if (job->dev.state == JOB_QUEUED && from != JOB_QUEUED) {
+        dots_engine_requeue(job->eng);
+    }
     if (err == CMN_OK || job->dev.state != from) {
         cmn_log_info("DOTS-JOB", "dev=%s %s --%s--> %s", id, DOTS_JOB_STATE_NAMES[from],
                      DOTS_JOB_EVENT_NAMES[event], DOTS_JOB_STATE_NAMES[job->dev.state]);
@@ -471,6 +474,7 @@ dots_job_resume(dots_job_t *job)
 {
     job->dev.state = job->dev.step; /* re-enter the step that failed */
     job->needs_resume = true;
+    dots_engine_attention(job->eng);
 }
 
 /* ------------------------------------------------------------------ a gateway away */
@@ -500,12 +504,14 @@ s_gw_uncut(dots_job_t *job)
         cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: %s resumes over the owner PSK",
                        job->dev.uuid, state);
         job->needs_resume = true;
+        dots_engine_attention(job->eng);
         return;
     }
     if (!row->has_doc && row->is_retry_from_start) {
         cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: queued again (was at %s)",
                        job->dev.uuid, state);
         job->dev.state = JOB_QUEUED; /* nothing lasting was done: GET_DOXM again */
+        dots_engine_requeue(job->eng);
         (void) s_store(job, false);
         return;
     }
@@ -848,6 +854,10 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored)
     job->eng = self;
     job->stored_state = is_stored ? dev->state : -1;
     self->jobs[self->n_jobs++] = job;
+    dots_engine_requeue(self);
+    if (job->dev.recover_at_ms != 0 && job->dev.recover_at_ms < self->recover_scan_ms) {
+        self->recover_scan_ms = job->dev.recover_at_ms; /* a retry loaded from the store */
+    }
     return job;
 }
 
@@ -917,6 +927,7 @@ dots_engine_new(const dots_config_t *cfg,
             s_raise(job, EV_ERROR);
         } else if (what == RESTART_RESUME) {
             job->needs_resume = true;
+            self->has_attention = true;
         }
     }
     return self;
@@ -952,6 +963,7 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
     for (size_t i = 0; i < self->n_jobs; i++) {
         if (self->jobs[i]->dev.state == state) {
             self->jobs[i]->needs_resume = true;
+            self->has_attention = true;
         }
     }
 }
@@ -1118,19 +1130,31 @@ s_peers_ready(dots_engine_t *self)
 }
 
 void
-dots_engine_tick(dots_engine_t *self)
+dots_engine_requeue(dots_engine_t *self)
 {
-    dots_peers_heartbeat(self);
-    s_judge_suspects(self);
-    dots_peers_check(self);
-    if (!s_peers_ready(self)) {
+    self->queued_from = 0;
+    self->queued_gen++;
+}
+
+void
+dots_engine_attention(dots_engine_t *self)
+{
+    self->has_attention = true;
+}
+
+/* The jobs resumed (their gateway back, a restart) or given a PIN move on. Walks the
+ * jobs only after dots_engine_attention, until none is left waiting for a slot. */
+static void
+s_attend(dots_engine_t *self)
+{
+    if (!self->has_attention) {
         return;
     }
-    s_retry_gw_failures(self);
-    dots_recover_tick(self);
+    self->has_attention = false;
     for (size_t i = 0; i < self->n_jobs; i++) {
         dots_job_t *job = self->jobs[i];
         if (job->is_waiting) {
+            self->has_attention |= job->needs_resume || job->has_pin;
             continue; /* its gateway is away */
         }
         if (job->needs_resume) {
@@ -1146,13 +1170,46 @@ dots_engine_tick(dots_engine_t *self)
             s_raise(job, EV_PIN);
             OPENSSL_cleanse(job->pin, sizeof job->pin); /* sent, or the job failed */
         }
+        self->has_attention |= job->has_pin;
     }
-    for (size_t i = 0; i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight;
-         i++) {
-        if (self->jobs[i]->dev.state == JOB_QUEUED && !self->jobs[i]->is_waiting) {
-            s_raise(self->jobs[i], EV_START);
+}
+
+/* Queued jobs start while in-flight slots are free, in list order. The walk begins
+ * where the last one found nothing queued before it (dots_engine_requeue resets it). */
+static void
+s_start_queued(dots_engine_t *self)
+{
+    uint64_t gen = self->queued_gen;
+    bool is_prefix = true; /* jobs[queued_from .. i) hold no QUEUED job */
+    for (size_t i = self->queued_from;
+         i < self->n_jobs && self->in_flight < (size_t) self->cfg->max_in_flight; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (job->dev.state == JOB_QUEUED && !job->is_waiting) {
+            s_raise(job, EV_START);
+        }
+        if (self->queued_gen != gen) {
+            return; /* a job was queued again meanwhile: the next walk starts at 0 */
+        }
+        is_prefix &= job->dev.state != JOB_QUEUED;
+        if (is_prefix) {
+            self->queued_from = i + 1;
         }
     }
+}
+
+void
+dots_engine_tick(dots_engine_t *self)
+{
+    dots_peers_heartbeat(self);
+    s_judge_suspects(self);
+    dots_peers_check(self);
+    if (!s_peers_ready(self)) {
+        return;
+    }
+    s_retry_gw_failures(self);
+    dots_recover_tick(self);
+    s_attend(self);
+    s_start_queued(self);
 }
 
 /* ------------------------------------------------------------------ operator API */
@@ -1687,6 +1744,7 @@ dots_engine_pin(
     }
     (void) snprintf(job->pin, sizeof job->pin, "%s", pin);
     job->has_pin = true;
+    dots_engine_attention(self);
     dots_engine_tick(self); /* continues at once unless CMS and AMS are not verified yet */
     return CMN_OK;
 }
@@ -1765,6 +1823,7 @@ dots_engine_remove(dots_engine_t *self, const char *uuid)
             memmove(&self->jobs[i], &self->jobs[i + 1],
                     (self->n_jobs - i - 1) * sizeof *self->jobs);
             self->n_jobs--;
+            dots_engine_requeue(self);
             return;
         }
     }

@@ -86,7 +86,18 @@ struct dots_engine {
     size_t n_calls;                            /* calls in flight: their contexts point here */
     bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
     struct dots_rediscover *rediscover; /* dots_recover.c's discovery in flight, or NULL */
+    /* What spares the tick a walk of every job at every pass (cost linear in N, not
+     * N squared: docs/performance.md "10 000 devices"): */
+    bool has_attention;       /* some job may have needs_resume or has_pin set */
+    size_t queued_from;       /* jobs[0 .. queued_from) hold no QUEUED job */
+    uint64_t queued_gen;      /* bumped whenever queued_from goes back to 0 */
+    uint64_t recover_scan_ms; /* wall clock of the next walk of dots_recover_tick */
 };
+
+/* A job entered QUEUED or the job list changed: the next start walk begins at 0. */
+void dots_engine_requeue(dots_engine_t *self);
+/* A job has needs_resume or has_pin set: the next tick looks at every job. */
+void dots_engine_attention(dots_engine_t *self);
 
 typedef struct {
     dots_engine_t *eng; /* outlives the job: a callback may run after the jobs are freed */

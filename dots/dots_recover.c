@@ -19,6 +19,9 @@
 /* Endpoints one rediscovery asks at most (one unicast doxm GET each): the gateway asks
  * no more than 16 per discovery (GW_DISC_MAX_TARGETS), and drops the others unsaid */
 #define S_REDISCOVER_MAX_EPS 16
+/* A retry that is due but held (its job runs, a rediscovery is in flight) is looked at
+ * again this much later. */
+#define S_RECOVER_RECHECK_MS 50
 /* The first automatic retry's wait when the job's gateway cut it, and the first step of
  * the backoff: a device answers again within about a second unless its DOC is open. */
 #define S_PROBE_FIRST_MS 1000
@@ -37,6 +40,9 @@ dots_recover_arm(dots_job_t *job, uint32_t delay_ms)
         return false;
     }
     job->dev.recover_at_ms = cmn_time_wall_ms() + delay_ms;
+    if (job->dev.recover_at_ms < job->eng->recover_scan_ms) {
+        job->eng->recover_scan_ms = job->dev.recover_at_ms; /* the tick's next walk */
+    }
     return true;
 }
 
@@ -205,51 +211,73 @@ s_recover_resume(dots_engine_t *self, dots_job_t *job, char (*ep_buf)[80], size_
     dots_job_resume(job);
 }
 
+/* One job's automatic retry, if it is due. */
+static void
+s_recover_one(dots_engine_t *self, dots_job_t *job, uint64_t now, char (*ep_buf)[80], size_t *n_eps)
+{
+    if (job->dev.state != JOB_FAILED || job->dev.recover_at_ms == 0 ||
+        now < job->dev.recover_at_ms || job->is_running || job->dev.maint != 0) {
+        return;
+    }
+    if (dots_job_can_resume(job)) {
+        s_recover_resume(self, job, ep_buf, n_eps);
+        return;
+    }
+    const char *new_uuid = job->dev.superseded_by;
+    dots_job_t *known = new_uuid[0] ? dots_engine_job(self, new_uuid) : NULL;
+    if (known != NULL) {
+        (void) s_take_over(self, job, known); /* its new record carries the onboarding */
+        job->dev.recover_at_ms = 0;
+        (void) dots_job_store(job, false);
+        return;
+    }
+    const char *ep = dots_dev_ep(&job->dev, false);
+    if (new_uuid[0] && (self->rediscover != NULL || ep == NULL || strncmp(ep, "coap://", 7) != 0 ||
+                        *n_eps == S_REDISCOVER_MAX_EPS)) {
+        return; /* the next tick */
+    }
+    job->dev.recover_attempts++;
+    job->dev.recover_at_ms = 0;
+    cmn_log_notice("DOTS-RECOVER", "dev=%s automatic retry %u of %d: %s", job->dev.uuid,
+                   job->dev.recover_attempts, self->cfg->recover_attempts,
+                   new_uuid[0] ? "looking for the device at its endpoint"
+                               : "onboarding from the start");
+    if (new_uuid[0]) {
+        (void) snprintf(ep_buf[*n_eps], sizeof ep_buf[0], "%s", ep);
+        (*n_eps)++;
+        (void) dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms);
+        (void) dots_job_store(job, false);
+        return;
+    }
+    dots_job_raise(job, EV_ONBOARD);
+}
+
+/* Walks the jobs only when one is due (recover_scan_ms, lowered by dots_recover_arm):
+ * not every job at every pass of the loop. */
 void
 dots_recover_tick(dots_engine_t *self)
 {
     uint64_t now = cmn_time_wall_ms();
+    if (now < self->recover_scan_ms) {
+        return;
+    }
     char ep_buf[S_REDISCOVER_MAX_EPS][80];
     char *eps[S_REDISCOVER_MAX_EPS];
-    size_t n_eps = 0;
+    size_t n_eps = 0, n_jobs = self->n_jobs;
+    uint64_t next = UINT64_MAX;
+    self->recover_scan_ms = UINT64_MAX; /* what dots_recover_arm sets during the walk */
     for (size_t i = 0; i < self->n_jobs; i++) {
-        dots_job_t *job = self->jobs[i];
-        if (job->dev.state != JOB_FAILED || job->dev.recover_at_ms == 0 ||
-            now < job->dev.recover_at_ms || job->is_running || job->dev.maint != 0) {
-            continue;
+        s_recover_one(self, self->jobs[i], now, ep_buf, &n_eps);
+        uint64_t at = i < self->n_jobs ? self->jobs[i]->dev.recover_at_ms : 0;
+        if (at != 0) { /* pending, or due but held (running, a discovery in flight) */
+            at = at > now ? at : now + S_RECOVER_RECHECK_MS;
+            next = at < next ? at : next;
         }
-        if (dots_job_can_resume(job)) {
-            s_recover_resume(self, job, ep_buf, &n_eps);
-            continue;
-        }
-        const char *new_uuid = job->dev.superseded_by;
-        dots_job_t *known = new_uuid[0] ? dots_engine_job(self, new_uuid) : NULL;
-        if (known != NULL) {
-            (void) s_take_over(self, job, known); /* its new record carries the onboarding */
-            job->dev.recover_at_ms = 0;
-            (void) dots_job_store(job, false);
-            continue;
-        }
-        const char *ep = dots_dev_ep(&job->dev, false);
-        if (new_uuid[0] && (self->rediscover != NULL || ep == NULL ||
-                            strncmp(ep, "coap://", 7) != 0 || n_eps == S_REDISCOVER_MAX_EPS)) {
-            continue; /* the next tick */
-        }
-        job->dev.recover_attempts++;
-        job->dev.recover_at_ms = 0;
-        cmn_log_notice("DOTS-RECOVER", "dev=%s automatic retry %u of %d: %s", job->dev.uuid,
-                       job->dev.recover_attempts, self->cfg->recover_attempts,
-                       new_uuid[0] ? "looking for the device at its endpoint"
-                                   : "onboarding from the start");
-        if (new_uuid[0]) {
-            (void) snprintf(ep_buf[n_eps], sizeof ep_buf[0], "%s", ep);
-            n_eps++;
-            (void) dots_recover_arm(job, (uint32_t) self->cfg->recover_delay_ms);
-            (void) dots_job_store(job, false);
-            continue;
-        }
-        dots_job_raise(job, EV_ONBOARD);
     }
+    /* a job armed during the walk lowered recover_scan_ms; a list that changed may
+     * have hidden one: walk again soon */
+    next = self->n_jobs != n_jobs ? now : next;
+    self->recover_scan_ms = next < self->recover_scan_ms ? next : self->recover_scan_ms;
     for (size_t i = 0; i < n_eps; i++) {
         eps[i] = ep_buf[i];
     }
