@@ -193,6 +193,46 @@ s_on_discover(dots_service_t *self,
     return CMN_OK;
 }
 
+/* obtctl devices --count: how many records per state, from memory (no record packed). */
+static cmn_err_t
+s_on_count(dots_service_t *self, const char *filter, Obt__Dots__Reply *reply)
+{
+    enum { N_NAMES = JOB_STATE_COUNT + MAINT_STATE_COUNT + 1 };
+    static Obt__Dots__DeviceList list;
+    static Obt__Dots__StateCount counts[N_NAMES], *ptrs[N_NAMES];
+    const char *names[N_NAMES];
+    uint32_t n_of[N_NAMES];
+    size_t n_names = 0;
+    const dots_dev_t *r;
+    for (size_t i = 0; (r = dots_engine_device(self->engine, i)) != NULL; i++) {
+        const char *name = r->superseded_by[0] ? "superseded" : s_state_name(r);
+        if (filter && filter[0] && strcasecmp(filter, s_state_name(r)) != 0) {
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_names && names[k] != name) { /* static names: one pointer each */
+            k++;
+        }
+        if (k == n_names && n_names < N_NAMES) {
+            names[n_names] = name;
+            n_of[n_names++] = 0;
+        }
+        n_of[k < N_NAMES ? k : N_NAMES - 1]++;
+    }
+    obt__dots__device_list__init(&list);
+    for (size_t k = 0; k < n_names; k++) {
+        obt__dots__state_count__init(&counts[k]);
+        counts[k].state = CMN_PB_STR(names[k]);
+        counts[k].count = n_of[k];
+        ptrs[k] = &counts[k];
+    }
+    list.counts = ptrs;
+    list.n_counts = n_names;
+    reply->body_case = OBT__DOTS__REPLY__BODY_LIST;
+    reply->list = &list;
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_on_list(dots_service_t *self,
           const cmn_caller_t *caller,
@@ -207,6 +247,9 @@ s_on_list(dots_service_t *self,
     const char *filter = req->list->state;
     if (filter && filter[0] && s_state_known(filter, error, error_len) != CMN_OK) {
         return CMN_EINVAL;
+    }
+    if (req->list->counts_only) {
+        return s_on_count(self, filter, reply);
     }
     size_t n = 0;
     while (dots_engine_device(self->engine, n)) {

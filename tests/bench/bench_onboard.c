@@ -467,6 +467,17 @@ s_pins_stop(s_pins_t *self)
     }
 }
 
+/* The count of state in `obtctl --json devices --count` ({"RFNOP":12,...}), 0 if absent. */
+static size_t
+s_json_count(const char *json, const char *state)
+{
+    char key[48];
+    (void) snprintf(key, sizeof key, "\"%s\":", state);
+    const char *p = strstr(json, key);
+    unsigned long v = 0;
+    return p && sscanf(p + strlen(key), "%lu", &v) == 1 ? (size_t) v : 0;
+}
+
 /* The wall-clock ms of a log line ("2026-11-23T08:17:32.123Z ..."), 0 if none. */
 static uint64_t
 s_log_ms(const char *line)
@@ -1160,23 +1171,19 @@ main(int argc, char **argv)
     }
     uint64_t t0 = cmn_time_wall_ms();
     (void) obt_ctl(&s_suite, onboard, NULL);
-    /* Poll the job table every 250 ms until every discovered device has ended (RFNOP
-     * or FAILED), or nothing has changed for 60 s. With RDP the operator process gives
-     * the PINs meanwhile. */
+    /* Poll the counts per state every 250 ms until every discovered device has ended
+     * (RFNOP or FAILED), or nothing has changed for 60 s; then read the job table once.
+     * Polling the whole table cost DOTS, obtctl and the bench time that grew with N at
+     * every poll. With RDP the operator process gives the PINs meanwhile. */
+    static const char *const counts[] = {"--timeout-ms", "30000",   "--json",
+                                         "devices",      "--count", NULL};
     size_t expected = n, ended = 0;
     uint64_t progress_ms = cmn_time_wall_ms();
     while (expected > 0) {
         out = NULL;
-        if (obt_ctl(&s_suite, list, &out) == 0 && out) {
-            for (size_t i = 0; i < n; i++) {
-                free(objs[i]);
-            }
-            n = obt_json_objects(out, objs, (size_t) count + 8);
-            done = failed = 0;
-            for (size_t i = 0; i < n; i++) {
-                done += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
-                failed += strstr(objs[i], "\"state\":\"FAILED\"") != NULL;
-            }
+        if (obt_ctl(&s_suite, counts, &out) == 0 && out) {
+            done = s_json_count(out, "RFNOP");
+            failed = s_json_count(out, "FAILED");
         }
         free(out);
         if (done + failed != ended) {
@@ -1188,6 +1195,23 @@ main(int argc, char **argv)
         }
         (void) poll(NULL, 0, 250);
     }
+    double cpu1[5];
+    for (size_t i = 0; i < n_procs; i++) {
+        cpu1[i] = s_proc_cpu_s(&procs[i]); /* the final read of the table excluded */
+    }
+    out = NULL;
+    if (obt_ctl(&s_suite, list, &out) == 0 && out) {
+        for (size_t i = 0; i < n; i++) {
+            free(objs[i]);
+        }
+        n = obt_json_objects(out, objs, (size_t) count + 8);
+        done = failed = 0;
+        for (size_t i = 0; i < n; i++) {
+            done += strstr(objs[i], "\"state\":\"RFNOP\"") != NULL;
+            failed += strstr(objs[i], "\"state\":\"FAILED\"") != NULL;
+        }
+    }
+    free(out);
     double *wait_by_idx = calloc((size_t) count, sizeof *wait_by_idx);
     if (otm->needs_pin) {
         s_pins_stop(&pins);
@@ -1246,7 +1270,7 @@ main(int argc, char **argv)
     }
     printf("per process: CPU seconds while onboarding (CPU ms per RFNOP device), peak RSS\n");
     for (size_t i = 0; i < n_procs; i++) {
-        double cpu = s_proc_cpu_s(&procs[i]) - cpu0[i];
+        double cpu = cpu1[i] - cpu0[i];
         printf("%-12s cpu %6.2f s (%5.2f ms/device)   peak RSS %7.1f MiB\n", procs[i].name, cpu,
                done ? cpu * 1000.0 / (double) done : 0.0,
                (double) s_proc_hwm_kib(&procs[i]) / 1024.0);

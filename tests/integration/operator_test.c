@@ -252,4 +252,9 @@ Test(operator, onboarding_an_rfnop_device_again_is_ok, .init = s_setup_suite, .f
     s_expect_ctl(args, 0, "already in RFNOP");
     /* and the table shows its preferred (secure) endpoint */
     s_expect_ctl("devices", 0, "coaps://");
+    /* the counts per state agree with the table: one record, in RFNOP */
+    s_expect_ctl("devices --count", 0, "total                1");
+    s_expect_ctl("--json devices --count", 0, "{\"RFNOP\":1}");
+    s_expect_ctl("--json devices --count --state FAILED", 0, "{}");
+    s_expect_ctl("devices --count --state BOGUS", 2, "RFNOP");
 }
