@@ -774,6 +774,7 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         /* The device now answers to the new UUID: re-key the record (old -> alias). */
         (void) snprintf(job->old_uuid, sizeof job->old_uuid, "%s", job->dev.uuid);
         (void) snprintf(job->dev.uuid, sizeof job->dev.uuid, "%s", job->dev.new_uuid);
+        dots_index_rekeyed(job->eng, job, job->old_uuid);
     }
     if (state == JOB_OWNER_CRED) {
         job->dev.owned = true;
@@ -854,6 +855,7 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored)
     job->eng = self;
     job->stored_state = is_stored ? dev->state : -1;
     self->jobs[self->n_jobs++] = job;
+    dots_index_add(self, job);
     dots_engine_requeue(self);
     if (job->dev.recover_at_ms != 0 && job->dev.recover_at_ms < self->recover_scan_ms) {
         self->recover_scan_ms = job->dev.recover_at_ms; /* a retry loaded from the store */
@@ -904,13 +906,16 @@ dots_engine_new(const dots_config_t *cfg,
         free(self);
         return NULL;
     }
+    self->by_uuid = zhashx_new(); /* NULL: lookups walk the list */
     if (dots_store_each(store, s_load_one, self) != CMN_OK) {
+        dots_index_destroy(self);
         free(self->jobs);
         free(self);
         return NULL;
     }
     if (self->n_jobs > 1) {
         qsort(self->jobs, self->n_jobs, sizeof *self->jobs, s_cmp_jobs);
+        dots_index_rebuild(self);
     }
     dots_peers_init(self);
     for (size_t i = 0; i < self->n_jobs; i++) {
@@ -948,6 +953,7 @@ dots_engine_destroy(dots_engine_t **self_p)
     free(self->jobs);
     self->jobs = NULL;
     self->n_jobs = 0;
+    dots_index_destroy(self);
     if (self->n_calls > 0) {
         self->is_destroyed = true; /* the calls' callbacks still hold it */
     } else {
@@ -1233,13 +1239,7 @@ typedef struct {
 static dots_job_t *
 s_find(const dots_engine_t *self, const char *uuid)
 {
-    for (size_t i = 0; uuid && i < self->n_jobs; i++) {
-        const dots_dev_t *d = &self->jobs[i]->dev;
-        if (strcmp(d->uuid, uuid) == 0 || strcmp(d->first_uuid, uuid) == 0) {
-            return self->jobs[i];
-        }
-    }
-    return NULL;
+    return dots_index_find(self, uuid);
 }
 
 dots_job_t *
@@ -1823,6 +1823,7 @@ dots_engine_remove(dots_engine_t *self, const char *uuid)
             memmove(&self->jobs[i], &self->jobs[i + 1],
                     (self->n_jobs - i - 1) * sizeof *self->jobs);
             self->n_jobs--;
+            dots_index_rebuild(self);
             dots_engine_requeue(self);
             return;
         }

@@ -92,7 +92,20 @@ struct dots_engine {
     size_t queued_from;       /* jobs[0 .. queued_from) hold no QUEUED job */
     uint64_t queued_gen;      /* bumped whenever queued_from goes back to 0 */
     uint64_t recover_scan_ms; /* wall clock of the next walk of dots_recover_tick */
+    zhashx_t *by_uuid;        /* dots_index.c: uuid or first_uuid -> job, NULL = walk */
 };
+
+/* ------------------------------------------------------------------ dots_index.c */
+
+/* Indexes a job appended to the list under its uuid and first_uuid. */
+void dots_index_add(dots_engine_t *self, dots_job_t *job);
+/* Indexes the whole list again, in order (made if missing): after a removal or reorder. */
+void dots_index_rebuild(dots_engine_t *self);
+/* job's uuid changed from old_uuid (SET_DEVICEUUID). */
+void dots_index_rekeyed(dots_engine_t *self, dots_job_t *job, const char *old_uuid);
+/* The first job in the list whose uuid or first_uuid is uuid, or NULL. */
+dots_job_t *dots_index_find(const dots_engine_t *self, const char *uuid);
+void dots_index_destroy(dots_engine_t *self);
 
 /* A job entered QUEUED or the job list changed: the next start walk begins at 0. */
 void dots_engine_requeue(dots_engine_t *self);
