@@ -102,16 +102,55 @@ s_chown_secrets(const char *dir, uid_t uid, gid_t gid)
     return CTL_EXIT_OK;
 }
 
+/* --add NAME: one more key pair in a keys folder (a gateway's own, a second operator). */
+static int
+s_add(const char *dir, const char *name, bool force, const char *owner, uid_t uid, gid_t gid)
+{
+    cmn_err_t err = cmn_bus_key_add(dir, name, force);
+    if (err == CMN_EINVAL) {
+        fprintf(stderr,
+                "obtctl: keys: --add \"%s\": a key name is PARTY-SUFFIX (party gateway, dots, "
+                "cms, ams or obtctl; suffix 1 to 31 letters, digits, '.', '_', '-'), e.g. "
+                "gateway-gw-b\n",
+                name);
+        return CTL_EXIT_USAGE;
+    }
+    if (err == CMN_ENOTFOUND) {
+        fprintf(stderr, "obtctl: keys: no keys in \"%s\": run `obtctl keys --dir %s` first\n", dir,
+                dir);
+        return CTL_EXIT_NOTFOUND;
+    }
+    if (err == CMN_EEXIST) {
+        fprintf(stderr,
+                "obtctl: keys: %s/secret/%s.cert_secret exists (kept; --force replaces it)\n", dir,
+                name);
+        return CTL_EXIT_FAILED;
+    }
+    if (err != CMN_OK) {
+        fprintf(stderr, "obtctl: keys: cannot create key %s in \"%s\": %s\n", name, dir,
+                cmn_strerror(err));
+        return CTL_EXIT_FAILED;
+    }
+    char path[1024];
+    (void) snprintf(path, sizeof path, "%s/secret/%s.cert_secret", dir, name);
+    if (owner != NULL && chown(path, uid, gid) != 0) {
+        fprintf(stderr, "obtctl: keys: cannot give \"%s\" to %u:%u: %s\n", path, (unsigned) uid,
+                (unsigned) gid, strerror(errno));
+        return CTL_EXIT_FAILED;
+    }
+    printf("%s/public/%s.cert  %s\n", dir, name, path);
+    return CTL_EXIT_OK;
+}
+
 int
 ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv)
 {
-    static const struct option longs[] = {{"dir", required_argument, NULL, 'd'},
-                                          {"force", no_argument, NULL, 'f'},
-                                          {"owner", required_argument, NULL, 'o'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+            {"dir", required_argument, NULL, 'd'},   {"force", no_argument, NULL, 'f'},
+            {"owner", required_argument, NULL, 'o'}, {"add", required_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *dir = o->keys_dir;
-    const char *owner = NULL;
+    const char *owner = NULL, *add = NULL;
     uid_t uid = 0;
     gid_t gid = 0;
     bool force = false;
@@ -123,15 +162,21 @@ ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv)
             force = true;
         } else if (c == 'o') {
             owner = optarg;
+        } else if (c == 'a') {
+            add = optarg;
         } else {
-            printf("usage: obtctl keys [--dir DIR] [--force] [--owner USER[:GROUP]]\n"
+            printf("usage: obtctl keys [--dir DIR] [--force] [--owner USER[:GROUP]] [--add NAME]\n"
                    "Creates DIR/public/<party>.cert and DIR/secret/<party>.cert_secret (0600)\n"
                    "for gateway, dots, cms, ams and obtctl. Existing keys are kept unless\n"
                    "--force.\n"
                    "--owner gives the daemons' secret files (gateway, dots, cms, ams; not\n"
                    "obtctl's) to USER (a name or a number; GROUP: its own unless given), e.g.\n"
                    "--owner 10001 for the containers' service user (docs/deploy.md). With\n"
-                   "existing keys and no --force, only their owner changes.\n");
+                   "existing keys and no --force, only their owner changes.\n"
+                   "--add NAME makes one more pair in DIR (made before), NAME being\n"
+                   "PARTY-SUFFIX: gateway-gw-b for the gateway started with --name gw-b --key\n"
+                   "gateway-gw-b (the services then hold gw-b to that key alone), obtctl-alice\n"
+                   "for a second operator. --owner applies to it.\n");
             return c == 'h' ? CTL_EXIT_OK : CTL_EXIT_USAGE;
         }
     }
@@ -141,6 +186,9 @@ ctl_cmd_keys(const ctl_opts_t *o, int argc, char **argv)
                 "names or numbers)\n",
                 owner);
         return CTL_EXIT_USAGE;
+    }
+    if (add != NULL) {
+        return s_add(dir, add, force, owner, uid, gid);
     }
     cmn_err_t err = cmn_bus_keys_create(dir, force);
     if (err == CMN_EEXIST && owner != NULL) {

@@ -1,6 +1,7 @@
 /* cmn_bus.c — ZeroMQ links with CURVE on every socket */
 #include "cmn_bus.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -88,6 +89,76 @@ s_path(char *out, size_t len, const char *dir, const char *sub, const char *name
     (void) snprintf(out, len, "%s/%s/%s%s", dir, sub, name, ext);
 }
 
+/* A new key pair named name: DIR/public/<name>.cert (0644), DIR/secret/<name>.cert_secret
+ * (0600, made under umask 077). */
+static cmn_err_t
+s_save_pair(const char *dir, const char *name)
+{
+    char path[1024];
+    zcert_t *cert = zcert_new();
+    if (cert == NULL) {
+        return CMN_ECRYPTO;
+    }
+    zcert_set_meta(cert, "name", "%s", name);
+    s_path(path, sizeof path, dir, "public", name, ".cert");
+    int rc = zcert_save_public(cert, path);
+    /* whoever can write DIR/public can add a client zauth accepts: never let
+     * a permissive umask make it group- or world-writable */
+    if (rc == 0) {
+        rc = chmod(path, 0644);
+    }
+    s_path(path, sizeof path, dir, "secret", name, ".cert_secret");
+    mode_t old = umask(077);
+    if (rc == 0) {
+        rc = zcert_save_secret(cert, path);
+    }
+    (void) umask(old);
+    (void) chmod(path, 0600);
+    zcert_destroy(&cert);
+    return rc == 0 ? CMN_OK : CMN_EIO;
+}
+
+bool
+cmn_bus_key_name_ok(const char *name)
+{
+    size_t n = strlen(name), p = strcspn(name, "-");
+    if (cmn_party_of_name(name) == CMN_PARTY_NONE || p == n || n - p - 1 > 31 || n - p - 1 == 0) {
+        return false;
+    }
+    for (size_t i = p + 1; i < n; i++) {
+        if (!isalnum((unsigned char) name[i]) && strchr("._-", name[i]) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+cmn_err_t
+cmn_bus_key_add(const char *dir, const char *name, bool force)
+{
+    char path[1024];
+    if (!cmn_bus_key_name_ok(name)) {
+        return CMN_EINVAL;
+    }
+    s_path(path, sizeof path, dir, "secret", "", "");
+    if (access(path, F_OK) != 0) {
+        return CMN_ENOTFOUND; /* obtctl keys first */
+    }
+    s_path(path, sizeof path, dir, "secret", name, ".cert_secret");
+    if (!force && access(path, F_OK) == 0) {
+        return CMN_EEXIST;
+    }
+    return s_save_pair(dir, name);
+}
+
+bool
+cmn_bus_key_exists(const char *dir, const char *name)
+{
+    char path[1024];
+    s_path(path, sizeof path, dir, "public", name, ".cert");
+    return access(path, F_OK) == 0;
+}
+
 cmn_err_t
 cmn_bus_keys_create(const char *dir, bool force)
 {
@@ -113,28 +184,9 @@ cmn_bus_keys_create(const char *dir, bool force)
         }
     }
     for (size_t i = 0; i < CMN_BUS_PARTY_COUNT; i++) {
-        zcert_t *cert = zcert_new();
-        if (cert == NULL) {
-            return CMN_ECRYPTO;
-        }
-        zcert_set_meta(cert, "name", "%s", CMN_BUS_PARTIES[i]);
-        s_path(path, sizeof path, dir, "public", CMN_BUS_PARTIES[i], ".cert");
-        int rc = zcert_save_public(cert, path);
-        /* whoever can write DIR/public can add a client zauth accepts: never let
-         * a permissive umask make it group- or world-writable */
-        if (rc == 0) {
-            rc = chmod(path, 0644);
-        }
-        s_path(path, sizeof path, dir, "secret", CMN_BUS_PARTIES[i], ".cert_secret");
-        mode_t old = umask(077);
-        if (rc == 0) {
-            rc = zcert_save_secret(cert, path);
-        }
-        (void) umask(old);
-        (void) chmod(path, 0600);
-        zcert_destroy(&cert);
-        if (rc != 0) {
-            return CMN_EIO;
+        cmn_err_t err = s_save_pair(dir, CMN_BUS_PARTIES[i]);
+        if (err != CMN_OK) {
+            return err;
         }
     }
     return CMN_OK;

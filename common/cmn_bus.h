@@ -60,6 +60,15 @@ extern const size_t CMN_BUS_PARTY_COUNT;
 /* Creates key pairs for every party in dir (public/ and secret/). Existing keys are
  * kept unless force. Returns CMN_EEXIST if keys exist and !force. */
 cmn_err_t cmn_bus_keys_create(const char *dir, bool force);
+/* A key name a second key of a party may take: PARTY-SUFFIX, the suffix of 1 to 31
+ * letters, digits, '.', '_', '-' ("gateway-gw-b", "dots-2", "obtctl-alice"). */
+bool cmn_bus_key_name_ok(const char *name);
+/* One more key pair, name (cmn_bus_key_name_ok), in dir made by cmn_bus_keys_create:
+ * CMN_EINVAL for a bad name, CMN_ENOTFOUND without dir/secret, CMN_EEXIST if it exists
+ * and !force. */
+cmn_err_t cmn_bus_key_add(const char *dir, const char *name, bool force);
+/* True if dir/public/<name>.cert exists. */
+bool cmn_bus_key_exists(const char *dir, const char *name);
 
 typedef struct cmn_bus_server cmn_bus_server_t;
 typedef struct cmn_bus_client cmn_bus_client_t;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_log.h"
+
 struct cmn_gws {
     cmn_gw_t gw[CMN_GWS_MAX];
     size_t n;
@@ -148,7 +150,14 @@ cmn_gws_new(const char *spec,
     for (size_t i = 0; i < self->n; i++) {
         cmn_gw_t *gw = &self->gw[i];
         cmn_err_t err = CMN_OK;
-        gw->client = cmn_bus_client_new(gw->endpoint, keys_dir, client_name, "gateway", &err);
+        /* a gateway with a key of its own is held to it (docs/deploy.md "Keys") */
+        char key[CMN_CALLER_NAME_MAX];
+        (void) snprintf(key, sizeof key, "gateway-%s", gw->name);
+        if (!cmn_bus_key_name_ok(key) || !cmn_bus_key_exists(keys_dir, key)) {
+            (void) snprintf(key, sizeof key, "gateway");
+        }
+        cmn_log_info("GW-KEY", "gateway %s at %s: its key must be %s", gw->name, gw->endpoint, key);
+        gw->client = cmn_bus_client_new(gw->endpoint, keys_dir, client_name, key, &err);
         gw->calls = gw->client ? cmn_calls_new(gw->client) : NULL;
         if (gw->calls == NULL) {
             (void) snprintf(error, error_len, "gateway \"%s\" at \"%s\": %s", gw->name,

@@ -50,8 +50,9 @@ bool cmn_gw_name_is_valid(const char *name);
 cmn_err_t cmn_gws_check(const char *spec, char *error, size_t error_len);
 
 /* Connects to every gateway of spec (checked as cmn_gws_check) as CURVE client
- * client_name (keys from keys_dir); heartbeats every heartbeat_ms. NULL on failure:
- * error says why. */
+ * client_name (keys from keys_dir); heartbeats every heartbeat_ms. Gateway NAME must
+ * prove key gateway-NAME if keys_dir/public/gateway-NAME.cert exists, else "gateway". NULL on
+ * failure: error says why. */
 cmn_gws_t *cmn_gws_new(const char *spec,
                        const char *keys_dir,
                        const char *client_name,

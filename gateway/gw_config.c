@@ -28,6 +28,16 @@ const cmn_cfg_opt_t GW_CONFIG_OPTS[] = {
             0,
             "this gateway's name, one per device network: the services list it as "
             "--gateway NAME=ENDPOINT (docs/scaling.md)"),
+        OPT("key",
+            CMN_CFG_STR,
+            key,
+            "gateway",
+            0,
+            1,
+            0,
+            "the key pair it serves with, in --keys-dir: gateway, or gateway-NAME made by "
+            "`obtctl keys --add gateway-NAME` (the services use gateway-NAME for --gateway "
+            "NAME=... when its public key exists; docs/deploy.md)"),
         OPT("keys-dir",
             CMN_CFG_STR,
             keys_dir,

@@ -11,6 +11,7 @@ typedef struct {
     char *endpoint;              /* ZeroMQ ROUTER endpoint */
     char *name;                  /* this gateway's name among several (docs/scaling.md) */
     char *keys_dir;              /* CURVE keys (obtctl keys) */
+    char *key;                   /* its key pair's name: "gateway", "gateway-NAME" */
     char *address;               /* where the services' /oic/d are served */
     char *iface;                 /* multicast interfaces, comma list */
     char *scope;                 /* multicast scopes, comma list, in order of preference */

@@ -891,10 +891,10 @@ gw_service_new(const gw_config_t *cfg)
         cmn_log_err("GW-INIT", "cannot create the CoAP context");
         goto fail;
     }
-    self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, "gateway", &err);
+    self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, cfg->key, &err);
     if (self->bus == NULL) {
-        cmn_log_err("GW-INIT", "cannot bind \"%s\" with keys in \"%s\": %s", cfg->endpoint,
-                    cfg->keys_dir, cmn_strerror(err));
+        cmn_log_err("GW-INIT", "cannot bind \"%s\" with key %s in \"%s\": %s", cfg->endpoint,
+                    cfg->key, cfg->keys_dir, cmn_strerror(err));
         goto fail;
     }
     if ((err = s_loop_new(self)) != CMN_OK) {

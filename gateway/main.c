@@ -2,7 +2,9 @@
 #include <coap3/coap.h>
 #include <czmq.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "cmn_bus.h"
 #include "cmn_gws.h"
 #include "cmn_instance.h"
 #include "cmn_log.h"
@@ -40,6 +42,14 @@ main(int argc, char **argv)
     if (r == CMN_CFG_OK && !cmn_gw_name_is_valid(cfg.name)) {
         (void) fprintf(stderr, "error: --name: \"%s\" (1 to %d letters, digits, '.', '_', '-')\n",
                        cfg.name, CMN_GW_NAME_MAX - 1);
+        r = CMN_CFG_ERROR;
+    }
+    if (r == CMN_CFG_OK && strcmp(cfg.key, "gateway") != 0 &&
+        (!cmn_bus_key_name_ok(cfg.key) || cmn_party_of_name(cfg.key) != CMN_PARTY_GATEWAY)) {
+        (void) fprintf(stderr,
+                       "error: --key: \"%s\" (gateway, or gateway-SUFFIX: 1 to 31 letters, "
+                       "digits, '.', '_', '-')\n",
+                       cfg.key);
         r = CMN_CFG_ERROR;
     }
     char why[512];
