@@ -264,6 +264,9 @@ void cmn_svc_job_resume_all(cmn_svc_t *svc);
  * gw left unanswered (fail as the request failed if gw is alive, wait for gw if it is
  * away or restarted) and resumes the jobs waiting for gw once it answers (D85). */
 void cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw);
+/* The jobs that hold a slot: all but those waiting for their gateway (D85), which
+ * hold no call until it answers. */
+size_t cmn_svc_job_count_busy(cmn_svc_t *svc);
 /* The job table (owned by the service; cmn_svc_job.c uses it). */
 cmn_jobs_t *cmn_svc_jobs(const cmn_svc_t *self);
 /* Frees every job in the table without answering (at shutdown). */

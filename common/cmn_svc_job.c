@@ -525,6 +525,19 @@ cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw)
     free(uuids);
 }
 
+size_t
+cmn_svc_job_count_busy(cmn_svc_t *svc)
+{
+    cmn_jobs_t *jobs = cmn_svc_jobs(svc);
+    size_t n = jobs ? cmn_jobs_count(jobs) : 0;
+    size_t busy = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
+        busy += !job->is_gw_waiting;
+    }
+    return busy;
+}
+
 static void
 s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
