@@ -499,10 +499,16 @@ s_suspect_gw(cmn_svc_job_t *job, cmn_err_t err, const char *why)
 void
 cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw)
 {
-    /* A verdict may end a job, and its end start others: walk a copy of the uuids. */
+    /* A verdict may end a job, and its end start others: walk a copy of the uuids
+     * (none in the common case: no pass beyond the count). */
     cmn_jobs_t *jobs = cmn_svc_jobs(svc);
     size_t n = jobs ? cmn_jobs_count(jobs) : 0;
-    char(*uuids)[37] = n ? malloc(n * sizeof *uuids) : NULL;
+    size_t n_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
+        n_held += job->gw == gw && (job->is_gw_suspect || job->is_gw_waiting);
+    }
+    char(*uuids)[37] = n_held ? malloc(n_held * sizeof *uuids) : NULL;
     size_t k = 0;
     for (size_t i = 0; uuids && i < n; i++) {
         const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
