@@ -119,6 +119,28 @@ s_wait_device_reset(size_t idx, const char *old, s_dev_t *devs)
     cr_assert_fail("device %zu did not reset", idx);
 }
 
+/* `obtctl reset uuid` of device idx: exit 0, DOTS no longer knows it, and the device
+ * is in its factory state (RFOTM, unowned) under a new uuid, in after. */
+static void
+s_reset_forgotten(size_t idx, const char *uuid, s_dev_t *after)
+{
+    const char *reset[] = {"reset", uuid, NULL};
+    char *out = NULL;
+    int rc = s_ctl(reset, &out);
+    if (rc != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_sim);
+    }
+    cr_assert_eq(rc, 0, "reset failed: exit %d: %s", rc, out ? out : "");
+    cr_assert(strstr(out, "every record removed") != NULL, "reset: %s", out);
+    free(out);
+    const char *show[] = {"show", uuid, NULL};
+    cr_assert_eq(s_ctl(show, NULL), 3, "DOTS still shows the reset device");
+    s_wait_device_reset(idx, uuid, after);
+    cr_assert_not(after[idx].is_owned);
+    cr_assert_str_eq(after[idx].state, "RFOTM");
+}
+
 Test(reset,
      one_of_three_is_forgotten_everywhere_and_onboards_again,
      .fini = s_teardown,
@@ -133,17 +155,9 @@ Test(reset,
         cr_assert_eq(s_known(before[i].uuid), 3, "device %zu not in every store", i);
     }
 
-    const char *reset[] = {"reset", before[0].uuid, NULL};
-    char *out = NULL;
-    cr_assert_eq(s_ctl(reset, &out), 0, "reset failed: %s", out);
-    free(out);
-    const char *show[] = {"show", before[0].uuid, NULL};
-    cr_assert_eq(s_ctl(show, NULL), 3, "DOTS still shows the reset device");
+    s_reset_forgotten(0, before[0].uuid, after);
 
-    /* The device: factory state under a new uuid; the other two untouched. */
-    s_wait_device_reset(0, before[0].uuid, after);
-    cr_assert_not(after[0].is_owned);
-    cr_assert_str_eq(after[0].state, "RFOTM");
+    /* The other two untouched. */
     for (size_t i = 1; i < 3; i++) {
         cr_assert_str_eq(after[i].uuid, before[i].uuid);
         cr_assert(after[i].is_owned);
@@ -281,25 +295,12 @@ Test(reset,
     }
 
     /* Device 0: the owner PSK DOTS holds resets it; every record goes. */
-    const char *reset[] = {"reset", before[0].uuid, NULL};
-    int rc = s_ctl(reset, &out);
-    if (rc != 0) {
-        obt_suite_dump(&s_suite);
-        obt_proc_dump(&s_sim);
-    }
-    cr_assert_eq(rc, 0, "reset of a device owned in RFOTM: exit %d: %s", rc, out ? out : "");
-    cr_assert(strstr(out, "every record removed") != NULL, "reset: %s", out);
-    free(out);
-    const char *show[] = {"show", before[0].uuid, NULL};
-    cr_assert_eq(s_ctl(show, NULL), 3, "DOTS still shows the reset device");
-    s_wait_device_reset(0, before[0].uuid, after);
-    cr_assert_not(after[0].is_owned);
-    cr_assert_str_eq(after[0].state, "RFOTM");
+    s_reset_forgotten(0, before[0].uuid, after);
 
     /* Device 1: DOTS holds no owner PSK for it: refused, with the reason; untouched. */
     const char *reset1[] = {"reset", before[1].uuid, NULL};
     char err[400];
-    rc = s_ctl_stderr("reset-1", reset1, err, sizeof err);
+    int rc = s_ctl_stderr("reset-1", reset1, err, sizeof err);
     cr_log_info("reset without the owner PSK: exit %d: %s", rc, err);
     cr_expect_eq(rc, 1, "reset without the owner PSK: exit %d", rc);
     cr_expect(strstr(err, "holds no owner credential") != NULL, "reset without the owner PSK: %s",
