@@ -250,10 +250,11 @@ s_ctl_stderr(const char *name, const char *const *args, char *err, size_t err_le
     }
     int status = 0;
     cr_assert_eq(waitpid(child, &status, 0), child); /* obtctl's own --wait-s bounds it */
-    err[0] = '\0';
     FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(err, (int) err_len, f) == NULL) {
+        err[0] = '\0'; /* nothing said */
+    }
     if (f) {
-        (void) fgets(err, (int) err_len, f);
         (void) fclose(f);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
