@@ -325,7 +325,7 @@ cms_crl_tick(cmn_svc_t *svc, void *arg)
         return;
     }
     cmn_jobs_t *jobs = cmn_svc_jobs(svc);
-    size_t running = cmn_jobs_count(jobs);
+    size_t running = cmn_svc_job_count_busy(svc); /* a job waiting for its gateway: no slot */
     s_scan_t s = {NULL, 0, 0, now, UINT64_MAX, 0, jobs};
     s.max = running < CMS_CRL_MAX_JOBS ? CMS_CRL_MAX_JOBS - running : 0;
     s.items = s.max ? calloc(s.max, sizeof *s.items) : NULL;

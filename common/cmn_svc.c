@@ -485,6 +485,7 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         return;
     }
     cmn_live_change_t change = cmn_gw_health_feed(&gw->live, err, data, len);
+    cmn_gw_beat_done(gw);
     char label[48];
     cmn_gws_label(self->gws, gw, label, sizeof label);
     if (change == CMN_LIVE_LOST) {
@@ -500,6 +501,7 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         gw->is_registered = false;
         gw->next_register_ms = 0;
     }
+    cmn_svc_job_gw_beat(self, gw); /* its jobs' verdicts, its waiting jobs (D85) */
 }
 
 static void
@@ -508,8 +510,11 @@ s_heartbeat(cmn_svc_t *self)
     uint64_t now = cmn_time_mono_ms();
     for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
         cmn_gw_t *gw = self->gw_ctx[i].gw;
-        if (cmn_live_is_due(&gw->live, now) &&
-            cmn_gw_health(gw->calls, gw->live.period_ms, s_on_beat, &self->gw_ctx[i]) != CMN_OK) {
+        if (!cmn_live_is_due(&gw->live, now)) {
+            continue;
+        }
+        cmn_gw_beat_sent(gw);
+        if (cmn_gw_health(gw->calls, gw->live.period_ms, s_on_beat, &self->gw_ctx[i]) != CMN_OK) {
             s_on_beat(&self->gw_ctx[i], CMN_EIO, NULL, 0);
         }
     }
@@ -864,6 +869,18 @@ s_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw)
     }
     *ret_gw = gw;
     return CMN_OK;
+}
+
+cmn_err_t
+cmn_svc_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw)
+{
+    return s_gw_of(self, device_uuid, ret_gw);
+}
+
+cmn_gws_t *
+cmn_svc_gws(const cmn_svc_t *self)
+{
+    return self->gws;
 }
 
 cmn_err_t

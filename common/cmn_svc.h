@@ -9,6 +9,7 @@
 
 #include "cmn_bus.h"
 #include "cmn_cfg.h"
+#include "cmn_gws.h"
 #include "cmn_instance.h"
 #include "cmn_jobs.h"
 #include "cmn_kv.h"
@@ -64,7 +65,9 @@ typedef struct cmn_svc_job cmn_svc_job_t;
 /* The steps of a hand-over or repair job (cmn_svc_job_*). */
 typedef void(cmn_svc_job_fn)(cmn_svc_job_t *job);
 /* A reply of the device to a job's request (a CoAP exchange that worked; gateway
- * errors and timeouts end the job in the core with "<step>: <reason>"). */
+ * errors and timeouts end the job in the core with "<step>: <reason>", except a
+ * request its gateway left unanswered because it went away: then the job waits for
+ * the gateway and runs again from its first step when it answers, D85). */
 typedef void(cmn_svc_reply_fn)(cmn_svc_job_t *job, const Obt__Gw__CoapReply *reply);
 /* A request of the service's own API (obt.<svc>.Request, no envelope body set; the
  * service checks its parties with cmn_dispatch_check and answers with cmn_svc_reply). */
@@ -183,6 +186,14 @@ struct cmn_svc_job {
     cmn_svc_reply_fn *on_reply;    /* the service's handler of the pending request */
     uint8_t *action;               /* kind "action": the service's own request (owned), else NULL */
     size_t action_len;
+    /* Its gateway (D85): a request it left unanswered is judged by the heartbeats. */
+    cmn_gw_t *gw;            /* the gateway of the pending request (borrowed), or NULL */
+    uint64_t sent_boot_id;   /* gw's boot id when that request was sent */
+    bool is_gw_suspect;      /* unanswered: waits for cmn_gw_verdict, holds no call */
+    bool is_gw_waiting;      /* cut by its gateway: keeps its step, waits for gw */
+    uint32_t suspect_ticket; /* cmn_gw_suspect's, while is_gw_suspect */
+    cmn_err_t suspect_err;   /* the job's end if gw turns out alive */
+    char suspect_why[300];   /* and its reason */
 };
 
 /* Sends one CoAP request of job over the service's own PSK session; step names it in
@@ -249,6 +260,13 @@ void cmn_svc_job_action(cmn_svc_t *svc,
 cmn_err_t cmn_svc_job_save(cmn_svc_job_t *job, const Obt__ServiceDevice *dev);
 /* At start: resumes every job a record still holds. */
 void cmn_svc_job_resume_all(cmn_svc_t *svc);
+/* After each heartbeat outcome of gw (cmn_gw_beat_done): judges the jobs whose request
+ * gw left unanswered (fail as the request failed if gw is alive, wait for gw if it is
+ * away or restarted) and resumes the jobs waiting for gw once it answers (D85). */
+void cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw);
+/* The jobs that hold a slot: all but those waiting for their gateway (D85), which
+ * hold no call until it answers. */
+size_t cmn_svc_job_count_busy(cmn_svc_t *svc);
 /* The job table (owned by the service; cmn_svc_job.c uses it). */
 cmn_jobs_t *cmn_svc_jobs(const cmn_svc_t *self);
 /* Frees every job in the table without answering (at shutdown). */
@@ -302,6 +320,13 @@ cmn_err_t cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg);
  * fn must not write the store). */
 typedef void(cmn_svc_job_each_fn)(const char *uuid, const Obt__Store__ServiceJob *job, void *arg);
 cmn_err_t cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg);
+
+/* The gateway of a device: the one its record names (the hand-over's), the first
+ * listed for "" or with one gateway only (borrowed). CMN_ENOTFOUND for a gateway not
+ * in --gateway. */
+cmn_err_t cmn_svc_gw_of(cmn_svc_t *self, const char *device_uuid, cmn_gw_t **ret_gw);
+/* The service's gateways (borrowed). */
+cmn_gws_t *cmn_svc_gws(const cmn_svc_t *self);
 
 /* One CoAP request to a device over this service's own PSK session (identity = its
  * UUID bytes). fn receives the packed obt.gw.Reply. */

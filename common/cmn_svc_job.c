@@ -1,6 +1,7 @@
 /* cmn_svc_job.c — the hand-over and repair jobs of the device services (CMS, AMS):
  * persisted with the device record, one per device, resumed after a restart */
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,152 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
     free(p.items);
 }
 
+/* ---- a gateway that leaves a job's request unanswered (D85, as DOTS's D90) ---- */
+
+/* Writes why (the job's wait; "" when it goes on) as the record's error, the job still
+ * held: the record says what the job waits for, in the same write as the job. */
+static cmn_err_t
+s_save_wait(cmn_svc_job_t *job, const char *why)
+{
+    Obt__ServiceDevice *held = NULL;
+    cmn_err_t err = cmn_svc_get(job->svc, job->head.uuid, &held);
+    if (err != CMN_OK) {
+        return err;
+    }
+    char *error = held->error;
+    held->error = (char *) (uintptr_t) why; /* borrowed for the write */
+    err = cmn_svc_job_save(job, held);
+    held->error = error;
+    obt__service_device__free_unpacked(held, NULL);
+    return err;
+}
+
+/* The job's gateway answers again: the job runs again from its first step, as after a
+ * restart of the service (every step reads the device again), over a new session. */
+static void
+s_gw_resume(cmn_svc_job_t *job)
+{
+    job->is_gw_waiting = false;
+    cmn_err_t err = s_save_wait(job, "");
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the end of its wait: %s",
+                    cmn_svc_name(job->svc), job->head.uuid, cmn_strerror(err));
+    }
+    cmn_log_notice("SVC-GW-RESUME", "%s: dev=%s its gateway answers: %s runs again from the start",
+                   cmn_svc_name(job->svc), job->head.uuid, s_kind(job));
+    cmn_svc_close_session(job->svc, job->ep); /* a session kept from before is not reused */
+    const cmn_svc_hooks_t *hooks = cmn_svc_hooks(job->svc);
+    if (hooks->drop) {
+        hooks->drop(job);
+    }
+    memset(job->work, 0, hooks->work_size ? hooks->work_size : 1); /* as a new run */
+    s_start(job);
+}
+
+/* The job's gateway went away under its request: the job keeps its step (not failed),
+ * holds no call, and its record says for which gateway it waits, until it answers. */
+static void
+s_gw_cut(cmn_svc_job_t *job)
+{
+    char why[200];
+    if (cmn_gws_ready(cmn_svc_gws(job->svc), job->gw, why, sizeof why)) {
+        cmn_log_notice("SVC-GW-CUT", "%s: dev=%s %s cut by a restart of its gateway",
+                       cmn_svc_name(job->svc), job->head.uuid, job->step);
+        s_gw_resume(job); /* it restarted and answers already */
+        return;
+    }
+    job->is_gw_waiting = true;
+    /* Persist before acting: a restart of the service resumes it as any held job. */
+    cmn_err_t err = s_save_wait(job, why);
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-STORE", "%s: dev=%s cannot record its wait: %s", cmn_svc_name(job->svc),
+                    job->head.uuid, cmn_strerror(err));
+    }
+    cmn_log_notice("SVC-GW-CUT", "%s: dev=%s %s cut at \"%s\": %s", cmn_svc_name(job->svc),
+                   job->head.uuid, s_kind(job), job->step, why);
+}
+
+/* A suspect job's verdict, once the heartbeats give it (else it stays suspect). */
+static void
+s_judge(cmn_svc_job_t *job)
+{
+    cmn_gw_verdict_t v = cmn_gw_verdict(job->gw, job->suspect_ticket, job->sent_boot_id);
+    if (v == CMN_GW_PENDING) {
+        return;
+    }
+    job->is_gw_suspect = false;
+    if (v == CMN_GW_AWAY) {
+        s_gw_cut(job);
+        return;
+    }
+    cmn_svc_job_finish(job, job->suspect_err, job->suspect_why, NULL);
+}
+
+/* The job's request failed, maybe because its gateway went away: it holds until a
+ * heartbeat sent after now says (at most two heartbeat periods), then fails with err
+ * and why, or waits for the gateway. */
+static void
+s_suspect_gw(cmn_svc_job_t *job, cmn_err_t err, const char *why)
+{
+    if (job->gw == NULL) {
+        cmn_svc_job_finish(job, err, why, NULL);
+        return;
+    }
+    job->suspect_err = err;
+    (void) snprintf(job->suspect_why, sizeof job->suspect_why, "%s", why);
+    job->suspect_ticket = cmn_gw_suspect(job->gw);
+    job->is_gw_suspect = true;
+    s_judge(job);
+}
+
+void
+cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw)
+{
+    /* A verdict may end a job, and its end start others: walk a copy of the uuids
+     * (none in the common case: no pass beyond the count). */
+    cmn_jobs_t *jobs = cmn_svc_jobs(svc);
+    size_t n = jobs ? cmn_jobs_count(jobs) : 0;
+    size_t n_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
+        n_held += job->gw == gw && (job->is_gw_suspect || job->is_gw_waiting);
+    }
+    char(*uuids)[37] = n_held ? malloc(n_held * sizeof *uuids) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; uuids && i < n; i++) {
+        const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
+        if (job->gw == gw && (job->is_gw_suspect || job->is_gw_waiting)) {
+            (void) snprintf(uuids[k++], sizeof uuids[0], "%s", job->head.uuid);
+        }
+    }
+    bool is_up = cmn_live_is_up(&gw->live);
+    for (size_t i = 0; i < k; i++) {
+        cmn_svc_job_t *job = cmn_jobs_find(jobs, uuids[i]);
+        if (job == NULL || job->gw != gw) {
+            continue;
+        }
+        if (job->is_gw_suspect) {
+            s_judge(job);
+        } else if (job->is_gw_waiting && is_up) {
+            s_gw_resume(job);
+        }
+    }
+    free(uuids);
+}
+
+size_t
+cmn_svc_job_count_busy(cmn_svc_t *svc)
+{
+    cmn_jobs_t *jobs = cmn_svc_jobs(svc);
+    size_t n = jobs ? cmn_jobs_count(jobs) : 0;
+    size_t busy = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cmn_svc_job_t *job = cmn_jobs_at(jobs, i);
+        busy += !job->is_gw_waiting;
+    }
+    return busy;
+}
+
 static void
 s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
@@ -406,13 +553,17 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
     char why[300];
     if (err != CMN_OK) {
+        /* No answer at all from the gateway: was it away? */
         (void) snprintf(why, sizeof why, "%s: %s", job->step, cmn_strerror(err));
-        cmn_svc_job_finish(job, err, why, NULL);
+        s_suspect_gw(job, err, why);
         return;
     }
     Obt__Gw__Reply *r = obt__gw__reply__unpack(NULL, len, data);
-    if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
-        r->body_case != OBT__GW__REPLY__BODY_COAP) {
+    if (r && r->status != OBT__STATUS__STATUS_OK && job->gw &&
+        cmn_gw_verdict(job->gw, job->gw->beats_done + 1, job->sent_boot_id) == CMN_GW_AWAY) {
+        s_gw_cut(job); /* a new instance answered: its restart cut the request */
+    } else if (r == NULL || r->status != OBT__STATUS__STATUS_OK ||
+               r->body_case != OBT__GW__REPLY__BODY_COAP) {
         (void) snprintf(why, sizeof why, "%s: %s", job->step,
                         r && r->error[0] ? r->error : "unreadable reply from the gateway");
         cmn_svc_job_finish(job, r ? cmn_err_from_status(r->status) : CMN_EPROTO, why, NULL);
@@ -440,6 +591,10 @@ cmn_svc_job_coap_sec(cmn_svc_job_t *job,
     cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
                  step);
     job->on_reply = fn;
+    job->gw = NULL;
+    if (cmn_svc_gw_of(job->svc, job->head.uuid, &job->gw) == CMN_OK) {
+        job->sent_boot_id = job->gw->live.boot_id;
+    }
     cmn_jobs_call_t *call = cmn_jobs_call(cmn_svc_jobs(job->svc), job);
     cmn_err_t err = CMN_ENOMEM;
     if (call && sec) {

@@ -416,6 +416,20 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
     /* libcoap's own PSK callback (the unused context key) never answers: each path
      * below that allows a PSK suite sets its own */
     SSL_set_psk_server_callback(ssl, NULL);
+    /* A device stuck owned in RFOTM (fault owned-rfotm, tests) is a stack that picks
+     * its suites by doxm.owned, PSK sessions of its credentials (its owner's), and
+     * takes its one DTLS peer in RFOTM as the DOC (IoTivity-Lite). */
+    bool is_stuck_owned = dev->is_stuck_owned && dev->doxm.owned;
+    if (dev->pstat.dos_s == CMN_DOS_RFOTM && is_stuck_owned) {
+        s_peer_t *p = dev->doc_open ? NULL : s_peer(dev, session, true);
+        if (p == NULL) {
+            cmn_log_info("SIM-DOC-REFUSED", "dev=%d refusing DTLS (a DOC is open)", dev->idx);
+            return 0;
+        }
+        p->is_doc = true;
+        SSL_set_psk_server_callback(ssl, s_psk_server_cb);
+        return SSL_set_cipher_list(ssl, "ECDHE-PSK-AES128-CBC-SHA256") == 1;
+    }
     if (dev->pstat.dos_s == CMN_DOS_RFOTM) {
         /* Only one DTLS peer, the DOC, and only once an OTM was selected. */
         s_doc_setup_fn *doc_setup = s_doc_setup(dev->doxm.oxmsel);

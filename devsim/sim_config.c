@@ -112,6 +112,9 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             0,
             "fault injection: IDX:bad-cbor:PATH, IDX:silent:PATH, IDX:error:PATH, IDX:bad-coap, "
             "IDX:bad-hint, IDX:mute-first, IDX:damage-acl, IDX:drop-doc:PATH, IDX:absent, "
+            "IDX:owned-rfotm (tests only: an owned device goes back to RFOTM keeping owned=true "
+            "and its credentials, an unowned one gets an unknown owner; neither resets by "
+            "itself, and a PSK session of its credentials is its DOC), "
             "IDX:stop-maint:PATH (SIGSTOP at PATH in a maintenance), "
             "IDX:stop:N:METHOD:PATH (SIGSTOP at the Nth such request outside the DOC), "
             "IDX:mfg:KIND (manufacturer certificate "

@@ -81,6 +81,7 @@ sim_device_factory_reset(sim_device_t *dev)
     dev->light = false;
     dev->doc_open = false;
     dev->reset_at_ms = 0;
+    dev->is_stuck_owned = false; /* fault owned-rfotm: until a reset */
     return cmn_uuid_generate(&dev->piid);
 }
 
@@ -110,6 +111,11 @@ void
 sim_device_doc_closed(sim_device_t *dev)
 {
     dev->doc_open = false;
+    if (dev->is_stuck_owned) {
+        cmn_log_notice("SIM-DOC-DROP", "dev=%d DOC closed in RFOTM: no reset (owned-rfotm)",
+                       dev->idx);
+        return;
+    }
     if (dev->pstat.dos_s == CMN_DOS_RFOTM && dev->reset_at_ms == 0) {
         cmn_log_notice("SIM-DOC-DROP", "dev=%d DOC closed in RFOTM: resetting", dev->idx);
         dev->reset_at_ms = cmn_time_mono_ms();

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "cmn_uuid.h"
 #include "sim_mfg.h"
 #include "sim_store.h"
 
@@ -78,6 +79,39 @@ s_seed_recipientid(sim_device_t *d, const char *hex)
     }
     cmn_log_notice("SIM-FAULT", "dev=%d seeded an OSCORE entry with recipientid %s", d->idx, hex);
     return err;
+}
+
+/* owned-rfotm (tests only): an owned device is moved back to RFOTM with owned=true,
+ * its credentials (the owner's PSK among them) and ACL kept; an unowned one is marked
+ * owned by another owner (owned=true, a random devowneruuid, no credential: an owner
+ * this domain does not know). Either stays in RFOTM as a stack that does not
+ * reset when its ownership transfer is cut short and picks its DTLS suites by
+ * doxm.owned; until its next reset it does not reset itself (no reset when a DOC
+ * closes) and takes a PSK session of its credentials (its owner's) as its DOC, the
+ * one DTLS peer in RFOTM as IoTivity-Lite does (sim_coap.c). Once, at start, after the
+ * boot check (started again without the fault, such a device resets at boot). */
+static cmn_err_t
+s_owned_rfotm(sim_device_t *d)
+{
+    if (!d->doxm.owned) {
+        cmn_err_t err = cmn_uuid_generate(&d->doxm.devowneruuid);
+        if (err != CMN_OK) {
+            return err;
+        }
+        d->doxm.owned = true;
+    }
+    d->pstat.dos_s = CMN_DOS_RFOTM;
+    d->pstat.dos_p = false;
+    d->pstat.isop = false;
+    d->pstat.cm = 2;
+    d->pstat.tm = 0;
+    d->is_stuck_owned = true;
+    d->in_maint = false;
+    cmn_log_notice("SIM-FAULT",
+                   "dev=%d moved to RFOTM with owned=true and its %zu credential(s) kept "
+                   "(owned-rfotm: no reset by itself)",
+                   d->idx, d->creds.n_creds);
+    return sim_store_save(d, true);
 }
 
 /* stop: "N:METHOD:PATH" (the Nth METHOD request on PATH outside the DOC); *path is
@@ -176,6 +210,11 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
                 break;
             }
             path = NULL;
+        } else if (strcmp(kind, "owned-rfotm") == 0) {
+            err = s_owned_rfotm(d); /* once, at start; then no reset by itself */
+            if (err != CMN_OK) {
+                break;
+            }
         } else if (strcmp(kind, "damage-acl") == 0) {
             err = s_damage_acl(d); /* once, at start; not a lasting behaviour */
             if (err != CMN_OK) {

@@ -731,9 +731,13 @@ s_start(dots_maint_t *self,
         return CMN_ESTATE;
     }
     if (event != MEV_FORGET && !dev->owned) {
+        /* Without the owner credential there is no session to reset it over: a device
+         * still unowned resets itself when its DOC closes; one that another owner holds
+         * (onboarding: "device is already owned") is that owner's, or a factory reset's */
         (void) snprintf(error, error_len,
-                        "device %s is not owned by this DOTS (state %s): nothing to %s; "
-                        "reset --forget drops its record",
+                        "device %s is not owned by this DOTS (state %s): DOTS holds no owner "
+                        "credential for it, nothing to %s (a device owned by another owner "
+                        "needs that owner or a factory reset); reset --forget drops its record",
                         dev->uuid, DOTS_JOB_STATE_NAMES[dev->state],
                         event == MEV_RESET ? "reset" : "repair");
         return CMN_ESTATE;

@@ -800,7 +800,9 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         char why[64];
         (void) snprintf(why, sizeof why, "%s %s",
                         err == CMN_ETIMEDOUT ? "timeout: no reply from" : "cannot reach", who);
-        s_fail_on(job, err == CMN_ETIMEDOUT ? EV_TIMEOUT : EV_ERROR, why);
+        /* CMS's or AMS's own job waits, without answering, while the device's gateway
+         * is away (D85): its heartbeat decides, as for a reply of their silence */
+        s_suspect_gw(job, err == CMN_ETIMEDOUT ? EV_TIMEOUT : EV_ERROR, why, false);
         return;
     }
     /* cms.Reply and ams.Reply share their first fields (corr_id, status, error). */

@@ -6,7 +6,9 @@
  * started again, they finish by themselves. And a kill -9 of the first gateway, gw-a,
  * mid-onboarding: its jobs wait for it (not "timeout", not FAILED), gw-b's devices
  * onboard meanwhile and right after gw-a's restart without waiting for anything, and
- * gw-a's devices finish by themselves once it is back (D90). */
+ * gw-a's devices finish by themselves once it is back (D90). The same for CMS's own
+ * job (a pairing) whose request gw-b holds when it is killed -9: the job waits for
+ * gw-b, saying so, and finishes once gw-b is back (D85). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 static char *s_dir;
 static obt_suite_t s_suite;
 static obt_proc_t s_sim_a, s_sim_b, s_gw_b;
+static obt_proc_t s_ctl_bg;   /* an obtctl left running while its job waits */
 static char s_gateways[1400]; /* --gateway of DOTS, CMS and AMS */
 static char s_ep_b[700];      /* gw-b's endpoint */
 static char s_net_a[600], s_net_b[600];
@@ -40,6 +43,7 @@ s_setup(void)
 static void
 s_teardown(void)
 {
+    (void) obt_proc_stop(&s_ctl_bg);
     (void) obt_proc_stop(&s_gw_b);
     (void) obt_proc_stop(&s_sim_b);
     obt_test_end(&s_suite, &s_sim_a, &s_dir);
@@ -103,12 +107,6 @@ s_start_devices_with(obt_proc_t *sim,
                  "ocf-devsim on %s did not start", iface);
 }
 
-static void
-s_start_devices(obt_proc_t *sim, char *dir, const char *name, const char *addr, const char *iface)
-{
-    s_start_devices_with(sim, dir, name, addr, iface, NULL);
-}
-
 /* Waits until DOTS has logged n devices reaching RFNOP; the logs on failure. */
 static void
 s_wait_rfnop(int n, const char *what)
@@ -132,10 +130,10 @@ s_devices(char **objs)
     cr_assert_eq(n, N_ALL, "%zu devices listed", n);
 }
 
-/* Starts the suite with gw-a (first listed) and gw-b, devices on both networks (those
- * of net-a with faults), and discovers all of them. */
+/* Starts the suite with gw-a (first listed) and gw-b, devices on both networks (with
+ * the faults of each, may be NULL), and discovers all of them. */
 static void
-s_two_networks(const char *faults_a)
+s_two_networks_with(const char *faults_a, const char *faults_b)
 {
     s_need_two_networks();
     (void) snprintf(s_ep_b, sizeof s_ep_b, "ipc://%s/gw-b.sock", s_dir);
@@ -144,12 +142,18 @@ s_two_networks(const char *faults_a)
                  "the suite did not start");
     s_start_gw_b();
     s_start_devices_with(&s_sim_a, s_net_a, "net-a", "fe80::2%veth1", "veth1", faults_a);
-    s_start_devices(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3");
+    s_start_devices_with(&s_sim_b, s_net_b, "net-b", "fe80::4%veth3", "veth3", faults_b);
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     char *out = NULL;
     cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_a, discover, &out), 0);
     cr_assert(strstr(out, "found 10 unowned") != NULL, "discover: %s", out);
     free(out);
+}
+
+static void
+s_two_networks(const char *faults_a)
+{
+    s_two_networks_with(faults_a, NULL);
 }
 
 /* The uuids of the records of gateway gw (at most N_PER_NET), into uuids. */
@@ -345,4 +349,114 @@ Test(gateways,
     cr_expect_eq(obt_proc_log_count(&s_suite.dots, "waiting for AMS"), 0);
     cr_expect_eq(obt_proc_log_count(&s_suite.dots, "waiting for gateway gw-b"), 0);
     cr_expect_eq(obt_proc_log_count(&s_suite.dots, "timeout: no reply from the gateway"), 0);
+}
+
+/* `obtctl args` in the background (its answer is not awaited: s_teardown stops it). */
+static void
+s_ctl_background(const char *const *args)
+{
+    const char *argv[16] = {"--keys-dir", s_suite.keys,    "--gateway", s_suite.ep_gw,
+                            "--dots",     s_suite.ep_dots, "--cms",     s_suite.ep_cms,
+                            "--ams",      s_suite.ep_ams};
+    size_t n = 10;
+    for (size_t i = 0; args[i] && n < 15; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    cr_assert_eq(obt_proc_start(&s_ctl_bg, s_dir, "obtctl-bg", "obtctl", argv), 0);
+}
+
+/* CMS's view of uuid (`obtctl --json show`): state and error. */
+static void
+s_cms_view(const char *uuid, char state[32], char error[320])
+{
+    char *shown = obt_show(&s_suite, uuid);
+    cr_assert_not_null(shown);
+    const char *cms = strstr(shown, "\"cms\":{");
+    cr_assert_not_null(cms, "show: %s", shown);
+    state[0] = error[0] = '\0';
+    (void) obt_json_str(cms, "state", state, 32);
+    (void) obt_json_str(cms, "error", error, 320);
+    cr_log_info("CMS's view while gw-b is away: %s", cms);
+    free(shown);
+}
+
+Test(gateways,
+     gateway_killed_inside_a_cms_job_the_job_waits_then_finishes_by_itself,
+     .init = s_setup,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    /* net-b's device 1 stops its simulator at the first cred POST outside a DOC: CMS's
+     * request of the pairing, which gw-b holds when it is killed -9 (D85). */
+    s_two_networks_with(NULL, "1:stop:1:POST:/oic/sec/cred");
+    char uuids_b[N_PER_NET][40];
+    cr_assert_eq(s_uuids_of("gw-b", uuids_b), N_PER_NET);
+    static const char *const approve[] = {"approve", "--all", NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_b, approve, NULL), 0);
+    const char *onboard[N_PER_NET + 4] = {"onboard", "--wait-s", "90"};
+    for (size_t i = 0; i < N_PER_NET; i++) {
+        onboard[3 + i] = uuids_b[i];
+    }
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_b, onboard, NULL), 0);
+    char *objs[N_PER_NET + 1];
+    char dev[2][40];
+    cr_assert_eq(obt_devsim_dump(s_net_b, objs, N_PER_NET + 1), N_PER_NET);
+    for (size_t i = 0; i < N_PER_NET; i++) {
+        if (i < 2) { /* the dump lists the devices in index order */
+            cr_assert(obt_json_str(objs[i], "deviceuuid", dev[i], sizeof dev[i]));
+        }
+        free(objs[i]);
+    }
+
+    const char *pair[] = {"pair", dev[0], dev[1], NULL};
+    s_ctl_background(pair);
+    if (obt_proc_wait_log(&s_sim_b, "stops (SIGSTOP)", 60000) != 0) {
+        obt_suite_dump(&s_suite);
+        cr_assert_fail("CMS never sent device 1 its pairing request");
+    }
+    obt_proc_kill9(&s_gw_b);
+    cr_assert_eq(kill(s_sim_b.pid, SIGCONT), 0);
+
+    /* The job keeps its step and waits for gw-b, saying so: not failed, no timeout. */
+    if (obt_proc_wait_log(&s_suite.cms, "waiting for gateway gw-b: not answering since ", 60000) !=
+        0) {
+        obt_suite_dump(&s_suite);
+        cr_assert_fail("CMS's job does not wait for gw-b");
+    }
+    char state[32], error[320];
+    s_cms_view(dev[1], state, error);
+    cr_expect_str_neq(state, "failed", "CMS's record of device 1: \"%s\"", error);
+    cr_expect(strncmp(error, "waiting for gateway gw-b: not answering since ", 46) == 0,
+              "CMS's record of device 1: \"%s\"", error);
+    cr_expect_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-FAILED"), 0);
+    static const char *const links[] = {"--json", "links", NULL};
+    char *text = NULL;
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_b, links, &text), 0);
+    cr_expect(strstr(text, "\"state\":\"pairing\"") != NULL, "links: %s", text);
+    free(text);
+
+    /* gw-b restarts: no operator command, the pairing finishes. */
+    s_start_gw_b();
+    if (obt_proc_wait_log(&s_suite.cms, "CMS-PAIRED", 60000) != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_gw_b);
+        cr_assert_fail("the pairing did not finish after gw-b came back");
+    }
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim_b, links, &text), 0);
+    cr_expect(strstr(text, "\"state\":\"paired\"") != NULL, "links: %s", text);
+    free(text);
+    s_cms_view(dev[1], state, error);
+    cr_expect_str_eq(error, "", "CMS's record of device 1 after gw-b came back");
+    cr_expect_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-FAILED"), 0);
+    cr_assert_eq(obt_devsim_dump(s_net_b, objs, N_PER_NET + 1), N_PER_NET);
+    char key[2][33] = {"", ""};
+    for (size_t i = 0; i < N_PER_NET; i++) {
+        if (i < 2) {
+            (void) obt_dump_cred_hex(objs[i], dev[1 - i], key[i]);
+        }
+        free(objs[i]);
+    }
+    cr_expect_eq(strlen(key[0]), 32, "device 0 holds no pairwise key");
+    cr_expect_str_eq(key[0], key[1], "the devices hold different keys");
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +119,28 @@ s_wait_device_reset(size_t idx, const char *old, s_dev_t *devs)
     cr_assert_fail("device %zu did not reset", idx);
 }
 
+/* `obtctl reset uuid` of device idx: exit 0, DOTS no longer knows it, and the device
+ * is in its factory state (RFOTM, unowned) under a new uuid, in after. */
+static void
+s_reset_forgotten(size_t idx, const char *uuid, s_dev_t *after)
+{
+    const char *reset[] = {"reset", uuid, NULL};
+    char *out = NULL;
+    int rc = s_ctl(reset, &out);
+    if (rc != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_sim);
+    }
+    cr_assert_eq(rc, 0, "reset failed: exit %d: %s", rc, out ? out : "");
+    cr_assert(strstr(out, "every record removed") != NULL, "reset: %s", out);
+    free(out);
+    const char *show[] = {"show", uuid, NULL};
+    cr_assert_eq(s_ctl(show, NULL), 3, "DOTS still shows the reset device");
+    s_wait_device_reset(idx, uuid, after);
+    cr_assert_not(after[idx].is_owned);
+    cr_assert_str_eq(after[idx].state, "RFOTM");
+}
+
 Test(reset,
      one_of_three_is_forgotten_everywhere_and_onboards_again,
      .fini = s_teardown,
@@ -132,17 +155,9 @@ Test(reset,
         cr_assert_eq(s_known(before[i].uuid), 3, "device %zu not in every store", i);
     }
 
-    const char *reset[] = {"reset", before[0].uuid, NULL};
-    char *out = NULL;
-    cr_assert_eq(s_ctl(reset, &out), 0, "reset failed: %s", out);
-    free(out);
-    const char *show[] = {"show", before[0].uuid, NULL};
-    cr_assert_eq(s_ctl(show, NULL), 3, "DOTS still shows the reset device");
+    s_reset_forgotten(0, before[0].uuid, after);
 
-    /* The device: factory state under a new uuid; the other two untouched. */
-    s_wait_device_reset(0, before[0].uuid, after);
-    cr_assert_not(after[0].is_owned);
-    cr_assert_str_eq(after[0].state, "RFOTM");
+    /* The other two untouched. */
     for (size_t i = 1; i < 3; i++) {
         cr_assert_str_eq(after[i].uuid, before[i].uuid);
         cr_assert(after[i].is_owned);
@@ -208,6 +223,112 @@ Test(reset, unknown_or_unowned_device_is_a_clear_error, .fini = s_teardown, .tim
     cr_assert_eq(s_ctl(repair, NULL), 1);
     static const char *const usage[] = {"reset", NULL};
     cr_assert_eq(s_ctl(usage, NULL), 2);
+}
+
+/* Starts devsim again on the same devices with faults (its log is appended to). */
+static void
+s_restart_devsim(int n_devices, const char *faults)
+{
+    cr_assert_eq(obt_proc_stop(&s_sim), 0);
+    int ready = obt_proc_log_count(&s_sim, " READY ");
+    (void) obt_devsim_start(&s_sim, s_dir, n_devices, faults);
+    cr_assert_eq(obt_proc_wait_log_count(&s_sim, " READY ", ready + 1, 20000), 0,
+                 "devsim did not start again");
+}
+
+/* `obtctl args` in a child whose stderr goes to <dir>/name.log: its exit status, and
+ * the log's first line in err. */
+static int
+s_ctl_stderr(const char *name, const char *const *args, char *err, size_t err_len)
+{
+    char path[700];
+    (void) snprintf(path, sizeof path, "%s/%s.log", s_dir, name);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        _exit(freopen(path, "w", stderr) ? obt_ctl(&s_suite, args, NULL) : 127);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(child, &status, 0), child); /* obtctl's own --wait-s bounds it */
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(err, (int) err_len, f) == NULL) {
+        err[0] = '\0'; /* nothing said */
+    }
+    if (f) {
+        (void) fclose(f);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* docs/internals.md "Recovery": a device that stays owned in RFOTM (a stack that does
+ * not reset when its ownership transfer is cut short) is reset by `obtctl reset` over
+ * the owner PSK DOTS holds; without that PSK, reset refuses with the reason. devsim's
+ * test-only fault owned-rfotm makes such devices from onboarded ones. */
+Test(reset,
+     a_device_stuck_owned_in_rfotm_is_reset_over_the_owner_psk_dots_holds,
+     .fini = s_teardown,
+     .timeout = 240)
+{
+    s_start("reset-stuck", 2, NULL);
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    char *out = NULL;
+    cr_assert_eq(s_ctl(discover, &out), 0);
+    cr_assert(strstr(out, "found 2 unowned") != NULL, "discover: %s", out);
+    free(out);
+    s_dev_t before[MAX_DEVICES], mid[MAX_DEVICES], after[MAX_DEVICES];
+    cr_assert_eq(s_dump(before), 2);
+    /* Device 0 is onboarded; device 1 stays DISCOVERED (DOTS holds no key of it). */
+    const char *approve0[] = {"approve", before[0].uuid, NULL};
+    cr_assert_eq(s_ctl(approve0, NULL), 0);
+    const char *onboard0[] = {"onboard", before[0].uuid, "--wait-s", "60", NULL};
+    cr_assert_eq(s_ctl(onboard0, NULL), 0);
+    cr_assert_eq(s_dump(before), 2); /* device 0's uuid is the one DOTS gave it */
+    cr_assert(before[0].is_owned && !before[1].is_owned);
+
+    /* Both in RFOTM with owned=true, and neither resets by itself: device 0 keeps its
+     * credentials (DOTS's owner PSK), device 1 has an owner DOTS does not know. */
+    s_restart_devsim(2, "0:owned-rfotm,1:owned-rfotm");
+    cr_assert_eq(s_dump(mid), 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_str_eq(mid[i].uuid, before[i].uuid);
+        cr_assert(mid[i].is_owned, "device %zu is not owned", i);
+        cr_assert_str_eq(mid[i].state, "RFOTM");
+    }
+
+    /* Device 0: the owner PSK DOTS holds resets it; every record goes. */
+    s_reset_forgotten(0, before[0].uuid, after);
+
+    /* Device 1: DOTS holds no owner PSK for it: refused, with the reason; untouched. */
+    const char *reset1[] = {"reset", before[1].uuid, NULL};
+    char err[400];
+    int rc = s_ctl_stderr("reset-1", reset1, err, sizeof err);
+    cr_log_info("reset without the owner PSK: exit %d: %s", rc, err);
+    cr_expect_eq(rc, 1, "reset without the owner PSK: exit %d", rc);
+    cr_expect(strstr(err, "holds no owner credential") != NULL, "reset without the owner PSK: %s",
+              err);
+    cr_assert_eq(s_dump(after), 2);
+    cr_assert_str_eq(after[1].uuid, before[1].uuid);
+    cr_assert(after[1].is_owned);
+    const char *show1[] = {"--json", "show", before[1].uuid, NULL};
+    cr_assert_eq(s_ctl(show1, &out), 0, "the record of device 1 must stay");
+    cr_expect(strstr(out, "\"state\":\"DISCOVERED\"") != NULL, "show: %s", out);
+    free(out);
+
+    /* Device 0 onboards again under its new uuid: back to RFNOP. */
+    cr_assert_eq(s_ctl(discover, NULL), 0);
+    const char *approve[] = {"approve", after[0].uuid, NULL};
+    cr_assert_eq(s_ctl(approve, NULL), 0);
+    const char *onboard[] = {"onboard", after[0].uuid, "--wait-s", "60", NULL};
+    cr_assert_eq(s_ctl(onboard, &out), 0, "onboard: %s", out);
+    free(out);
+    cr_assert_eq(s_dump(after), 2);
+    cr_assert(after[0].is_owned);
+    cr_assert_str_eq(after[0].state, "RFNOP");
+
+    /* Every store, read with the daemons stopped. */
+    obt_suite_stop(&s_suite);
+    cr_assert_eq(s_known(before[0].uuid), 0, "a record of the reset device is left");
+    cr_assert_eq(s_known(after[0].uuid), 3, "the onboarded device is not in every store");
 }
 
 /* Each device is either fully known (all three stores) or fully forgotten, and every
