@@ -15,6 +15,7 @@
 #include "cms_crl.h"
 #include "cms_group.h"
 #include "cms_pair.h"
+#include "cms_rec.h"
 #include "cms_role.h"
 #include "cms_service.h"
 #include "obt/cms.pb-c.h"
@@ -32,10 +33,7 @@ typedef cmn_err_t(s_row_fn)(cmn_svc_t *svc,
 static cmn_err_t
 s_send(cmn_svc_t *svc, zframe_t *peer, Obt__Cms__Reply *reply)
 {
-    reply->status = OBT__STATUS__STATUS_OK;
-    if (cmn_svc_reply(svc, peer, &reply->base) != CMN_OK) {
-        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) reply->corr_id);
-    }
+    cms_rec_reply(svc, peer, reply, CMN_OK, NULL);
     return CMN_OK;
 }
 
@@ -463,12 +461,8 @@ cms_api_on_request(cmn_svc_t *svc,
         }
     }
     if (err != CMN_OK) { /* the handlers answer their successes themselves */
-        reply.status = (Obt__Status) cmn_status_from_err(err);
         reply.body_case = OBT__CMS__REPLY__BODY__NOT_SET;
-        reply.error = error[0] ? error : (char *) (uintptr_t) cmn_strerror(err);
-    }
-    if (err != CMN_OK && cmn_svc_reply(svc, peer, &reply.base) != CMN_OK) {
-        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) reply.corr_id);
+        cms_rec_reply(svc, peer, &reply, err, error);
     }
     if (req) {
         obt__cms__request__free_unpacked(req, NULL);

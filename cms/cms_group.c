@@ -220,15 +220,11 @@ s_answer(cmn_svc_t *svc,
     s_info_t info;
     bool has_info = g && s_info(g, &info) == CMN_OK;
     reply.corr_id = corr_id;
-    reply.status = (Obt__Status) cmn_status_from_err(err);
-    reply.error = CMN_PB_STR(err == CMN_OK ? "" : (error && error[0] ? error : cmn_strerror(err)));
     if (has_info) {
         reply.body_case = OBT__CMS__REPLY__BODY_GROUP;
         reply.group = &info.info;
     }
-    if (cmn_svc_reply(svc, *peer_p, &reply.base) != CMN_OK) {
-        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) corr_id);
-    }
+    cms_rec_reply(svc, *peer_p, &reply, err, error);
     if (has_info) {
         s_info_free(&info);
     }
@@ -815,13 +811,9 @@ cms_group_on_list(cmn_svc_t *svc,
         Obt__Cms__GroupInfoList list = OBT__CMS__GROUP_INFO_LIST__INIT;
         list.groups = ptrs;
         list.n_groups = k;
-        reply->status = OBT__STATUS__STATUS_OK;
         reply->body_case = OBT__CMS__REPLY__BODY_GROUPS;
         reply->groups = &list;
-        if (cmn_svc_reply(svc, peer, &reply->base) != CMN_OK) {
-            cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)",
-                         (unsigned long long) req->corr_id);
-        }
+        cms_rec_reply(svc, peer, reply, CMN_OK, NULL);
     }
     for (size_t i = 0; infos && i < k; i++) {
         s_info_free(&infos[i]);

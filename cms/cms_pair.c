@@ -159,16 +159,12 @@ s_answer(cmn_svc_t *svc,
     Obt__Cms__Reply reply = OBT__CMS__REPLY__INIT;
     Obt__Cms__LinkInfo info;
     reply.corr_id = corr_id;
-    reply.status = (Obt__Status) cmn_status_from_err(err);
-    reply.error = CMN_PB_STR(err == CMN_OK ? "" : (error && error[0] ? error : cmn_strerror(err)));
     if (link) {
         s_info(link, &info);
         reply.body_case = OBT__CMS__REPLY__BODY_LINK;
         reply.link = &info;
     }
-    if (cmn_svc_reply(svc, *peer_p, &reply.base) != CMN_OK) {
-        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) corr_id);
-    }
+    cms_rec_reply(svc, *peer_p, &reply, err, error);
     zframe_destroy(peer_p);
 }
 
@@ -508,12 +504,9 @@ cms_pair_on_links(cmn_svc_t *svc,
     Obt__Cms__LinkInfoList list = OBT__CMS__LINK_INFO_LIST__INIT;
     list.links = ptrs;
     list.n_links = l.n;
-    reply->status = OBT__STATUS__STATUS_OK;
     reply->body_case = OBT__CMS__REPLY__BODY_LINKS;
     reply->links = &list;
-    if (cmn_svc_reply(svc, peer, &reply->base) != CMN_OK) {
-        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) req->corr_id);
-    }
+    cms_rec_reply(svc, peer, reply, CMN_OK, NULL);
     free(infos);
     free(ptrs);
     s_list_free(&l);

@@ -6,6 +6,7 @@
 
 #include "cmn_jobs.h"
 #include "cmn_kv.h"
+#include "cmn_log.h"
 
 #define S_SECRETS_DB "secrets"
 
@@ -198,4 +199,15 @@ bool
 cms_rec_is_busy(cmn_svc_t *svc, const char *uuid)
 {
     return cmn_jobs_find(cmn_svc_jobs(svc), uuid) != NULL;
+}
+
+void
+cms_rec_reply(
+        cmn_svc_t *svc, zframe_t *peer, Obt__Cms__Reply *reply, cmn_err_t err, const char *error)
+{
+    reply->status = (Obt__Status) cmn_status_from_err(err);
+    reply->error = CMN_PB_STR(err == CMN_OK ? "" : (error && error[0] ? error : cmn_strerror(err)));
+    if (cmn_svc_reply(svc, peer, &reply->base) != CMN_OK) {
+        cmn_log_warn("CMS-REPLY", "cannot reply (corr=%llu)", (unsigned long long) reply->corr_id);
+    }
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cmn_svc.h"
+#include "obt/cms.pb-c.h"
 #include "obt/store.pb-c.h"
 
 /* *ret_msg unpacked (caller frees with protobuf_c_message_free_unpacked); CMN_ENOTFOUND
@@ -62,5 +63,10 @@ cmn_err_t cms_rec_start_job(cmn_svc_t *svc,
                             const Obt__Store__CmsAction *act);
 /* Whether a job of device uuid runs. */
 bool cms_rec_is_busy(cmn_svc_t *svc, const char *uuid);
+/* Sends reply (its corr_id and body set by the caller) to peer (borrowed) with the
+ * status of err and, unless CMN_OK, error (or err's text when error is empty); a reply
+ * that cannot be sent is logged. */
+void cms_rec_reply(
+        cmn_svc_t *svc, zframe_t *peer, Obt__Cms__Reply *reply, cmn_err_t err, const char *error);
 
 #endif
