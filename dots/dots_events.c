@@ -85,6 +85,11 @@ s_publish(dots_events_t *self,
     }
 }
 
+/* The step an event tells of: which job, from and to which state, its error. */
+typedef struct {
+    const char *job, *from, *to, *error;
+} s_step_t;
+
 /* dots_events_put and its lazy twin: the record through put, then the event. */
 static cmn_err_t
 s_put_then_publish(dots_events_t *self,
@@ -93,10 +98,9 @@ s_put_then_publish(dots_events_t *self,
                    const dots_secret_t *secret,
                    const char *old_uuid,
                    bool is_lazy,
-                   const char *const names[4])
+                   const s_step_t *step)
 {
-    const char *job = names[0], *from = names[1], *to = names[2], *error = names[3];
-    bool is_transition = strcmp(from, to) != 0;
+    bool is_transition = strcmp(step->from, step->to) != 0;
     if (is_transition) {
         dev->event_seq++;
     }
@@ -106,7 +110,7 @@ s_put_then_publish(dots_events_t *self,
         dev->event_seq--;
     }
     if (err == CMN_OK && is_transition && self) {
-        s_publish(self, dev, dev->event_seq, job, from, to, error);
+        s_publish(self, dev, dev->event_seq, step->job, step->from, step->to, step->error);
     }
     return err;
 }
@@ -122,8 +126,8 @@ dots_events_put(dots_events_t *self,
                 const char *to,
                 const char *error)
 {
-    const char *const names[4] = {job, from, to, error};
-    return s_put_then_publish(self, store, dev, secret, old_uuid, false, names);
+    const s_step_t step = {job, from, to, error};
+    return s_put_then_publish(self, store, dev, secret, old_uuid, false, &step);
 }
 
 cmn_err_t
@@ -135,8 +139,8 @@ dots_events_put_lazy(dots_events_t *self,
                      const char *to,
                      const char *error)
 {
-    const char *const names[4] = {job, from, to, error};
-    return s_put_then_publish(self, store, dev, NULL, NULL, true, names);
+    const s_step_t step = {job, from, to, error};
+    return s_put_then_publish(self, store, dev, NULL, NULL, true, &step);
 }
 
 void
