@@ -168,10 +168,15 @@ cmn_kv_destroy(cmn_kv_t **self_p)
     }
     cmn_kv_t *self = *self_p;
     if (self->group) {
-        self->n_inside = 0; /* a handle left open is a bug of its owner: store what was written */
+        if (self->n_inside > 0) { /* a bug of the handle's owner: say so, store what was written */
+            cmn_log_warn("KV-GROUP-OPEN", "%zu transaction(s) still open in the group at close",
+                         self->n_inside);
+            self->n_inside = 0;
+        }
         cmn_err_t err = cmn_kv_group_commit(self, NULL);
         if (err != CMN_OK) {
-            cmn_log_debug("KV-GROUP-LOST", "the last group: %s", cmn_strerror(err));
+            cmn_log_warn("KV-GROUP-LOST", "the last group of writes was not stored: %s",
+                         cmn_strerror(err));
         }
     }
     if (self->env) {
