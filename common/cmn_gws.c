@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "obt/gateway.pb-c.h"
 
 struct cmn_gws {
     cmn_gw_t gw[CMN_GWS_MAX];
@@ -231,14 +232,35 @@ cmn_gws_label(const cmn_gws_t *self, const cmn_gw_t *gw, char *buf, size_t len)
 }
 
 bool
+cmn_gw_refused(cmn_err_t err, const uint8_t *data, size_t len, char *why, size_t why_len)
+{
+    Obt__Gw__Reply *r = err == CMN_OK ? obt__gw__reply__unpack(NULL, len, data) : NULL;
+    bool is_refused = r && r->status == OBT__STATUS__STATUS_EEXIST;
+    if (is_refused) {
+        (void) snprintf(why, why_len, "%s", r->error ? r->error : "");
+    }
+    if (r) {
+        obt__gw__reply__free_unpacked(r, NULL);
+    }
+    return is_refused;
+}
+
+bool
 cmn_gws_ready(const cmn_gws_t *self, const cmn_gw_t *gw, char *why, size_t why_len)
 {
+    char label[48];
+    cmn_gws_label(self, gw, label, sizeof label);
+    if (gw->is_refused) {
+        (void) snprintf(why, why_len,
+                        "waiting for %s: it serves another security domain (obt-dots's log: "
+                        "DOTS-DOMAIN)",
+                        label);
+        return false;
+    }
     if (cmn_live_is_up(&gw->live)) {
         return true;
     }
-    char label[48];
     char since[32];
-    cmn_gws_label(self, gw, label, sizeof label);
     if (gw->live.is_down) {
         cmn_live_down_since(&gw->live, since, sizeof since);
         (void) snprintf(why, why_len, "waiting for %s: not answering since %s", label, since);

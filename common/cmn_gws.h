@@ -30,6 +30,7 @@ typedef struct {
     char d_endpoint[80];        /* where it serves our /oic/d */
     uint32_t beats_sent;        /* heartbeats sent to it (cmn_gw_beat_sent) */
     uint32_t beats_done;        /* of them, those whose outcome is known (cmn_gw_beat_done) */
+    bool is_refused;            /* DOTS: the gateway serves another security domain (D88) */
 } cmn_gw_t;
 
 /* What the heartbeats say of a gateway that left a call unanswered (cmn_gw_verdict). */
@@ -41,6 +42,10 @@ typedef enum {
 } cmn_gw_verdict_t;
 
 typedef struct cmn_gws cmn_gws_t;
+
+/* True if a RegisterService reply (err, data, len) refuses us because the gateway serves
+ * another security domain (D88); the gateway's reason in why. */
+bool cmn_gw_refused(cmn_err_t err, const uint8_t *data, size_t len, char *why, size_t why_len);
 
 /* True if name is a gateway name: 1..31 of [A-Za-z0-9._-]. */
 bool cmn_gw_name_is_valid(const char *name);

@@ -1085,7 +1085,8 @@ s_update_waiting(dots_engine_t *self)
 {
     bool is_every_gw_up = true;
     for (size_t g = 0; g < cmn_gws_count(self->gws); g++) {
-        is_every_gw_up &= cmn_live_is_up(&cmn_gws_at(self->gws, g)->live);
+        const cmn_gw_t *gw = cmn_gws_at(self->gws, g);
+        is_every_gw_up &= cmn_live_is_up(&gw->live) && !gw->is_refused;
     }
     if (is_every_gw_up && !self->has_waiting) {
         return; /* the common case: no pass over every job at every tick */

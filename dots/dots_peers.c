@@ -142,10 +142,24 @@ s_on_registered(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     self->checks_pending--;
     cmn_gw_t *gw = bc->gw;
     gw->is_registering = false;
+    char why[400];
     if (cmn_gw_registered(err, data, len, gw->d_endpoint, sizeof gw->d_endpoint)) {
         gw->is_registered = true;
+        if (gw->is_refused) {
+            gw->is_refused = false;
+            cmn_log_notice("DOTS-DOMAIN", "gateway %s serves our security domain now", gw->name);
+        }
         cmn_log_notice("DOTS-REGISTERED", "our /oic/d is served at %s (gateway %s)", gw->d_endpoint,
                        gw->name);
+    } else if (cmn_gw_refused(err, data, len, why, sizeof why)) {
+        if (!gw->is_refused) { /* logged once; the registration is tried again */
+            cmn_log_err("DOTS-DOMAIN",
+                        "gateway %s refuses us: %s. No job goes through it meanwhile (they "
+                        "wait with this reason)",
+                        gw->name, why);
+        }
+        gw->is_refused = true;
+        gw->next_register_ms = cmn_time_mono_ms() + 5000;
     }
 }
 
@@ -160,7 +174,7 @@ dots_peers_check(dots_engine_t *self)
     /* Counted like a dots_call: s_on_registered starts with dots_call_returned. */
     for (size_t i = 0; i < cmn_gws_count(self->gws); i++) {
         cmn_gw_t *gw = cmn_gws_at(self->gws, i);
-        if (!gw->is_registered && !gw->is_registering &&
+        if (!gw->is_registered && !gw->is_registering && now >= gw->next_register_ms &&
             cmn_gw_register_service(gw->calls, self->id.uuid, self->cfg->name, "oic.d.dots", 2000,
                                     s_on_registered, &self->gw_beat_ctx[i]) == CMN_OK) {
             gw->is_registering = true;
@@ -216,6 +230,7 @@ s_recheck(dots_engine_t *self, dots_peer_t peer, cmn_gw_t *gw)
 {
     if (peer == DOTS_PEER_GW) {
         gw->is_registered = false; /* a new gateway serves no /oic/d ... */
+        gw->next_register_ms = 0;  /* (and holds no domain yet: ask at once) */
         if (gw == cmn_gws_at(self->gws, 0)) {
             /* ... and CMS's and AMS's, read there, moved with it: read again, but the
              * CMS and AMS checked before are still the same services, so no job waits

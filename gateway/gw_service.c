@@ -56,7 +56,21 @@ struct gw_service {
     uint64_t boot_id; /* new at every start: services re-register when it changes */
     uint64_t requests;
     bool is_mfg_subject_strict; /* --mfg-subject strict: the mfg leaf's CN = deviceuuid */
+    /* The security domain this gateway serves (docs/scaling.md "Two DOTS"): the DOTS
+     * whose /oic/d was registered first. Another DOTS identity is refused while that
+     * one's link has been heard within S_DOMAIN_QUIET_MS. */
+    struct {
+        bool is_set;
+        cmn_uuid_t di;           /* that DOTS's device uuid (its store's identity) */
+        zframe_t *peer;          /* its link's routing id (owned) */
+        uint64_t heard_ms;       /* monotonic: its last request */
+        cmn_uuid_t last_refused; /* logged once per refused identity */
+    } domain;
 };
+
+/* How long the DOTS holding the domain may stay silent before another may take it
+ * (it sends a heartbeat every 2 s by default). */
+#define S_DOMAIN_QUIET_MS 10000
 
 /* caller: who sent the request, from the CURVE key of the connection. Sessions are
  * keyed by caller->name, so a party reaches only the sessions it opened. */
@@ -729,6 +743,48 @@ s_on_close(gw_service_t *self,
     return CMN_OK;
 }
 
+/* A DOTS registers: it takes the domain if none is held, if it is the same identity
+ * (a restart, an instance on the same store), or if the holder has been silent for
+ * S_DOMAIN_QUIET_MS; otherwise it is refused and error says why (D88). */
+static cmn_err_t
+s_domain_claim(
+        gw_service_t *self, const cmn_uuid_t *di, zframe_t *peer, char *error, size_t error_len)
+{
+    uint64_t now = cmn_time_mono_ms();
+    bool is_same = self->domain.is_set && cmn_uuid_eq(&self->domain.di, di);
+    if (self->domain.is_set && !is_same && now - self->domain.heard_ms < S_DOMAIN_QUIET_MS) {
+        char held[CMN_UUID_STR_LEN + 1], asked[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&self->domain.di, held);
+        cmn_uuid_to_str(di, asked);
+        (void) snprintf(error, error_len,
+                        "another security domain already uses gateway %s: the DOTS of uuid %s "
+                        "(heard %llu ms ago); this DOTS (uuid %s) has a store of its own. Start "
+                        "it on the same store as the other (docs/scaling.md), or stop the other "
+                        "first",
+                        self->cfg->name, held, (unsigned long long) (now - self->domain.heard_ms),
+                        asked);
+        if (!cmn_uuid_eq(&self->domain.last_refused, di)) {
+            self->domain.last_refused = *di;
+            cmn_log_warn("GW-DOMAIN", "refused DOTS %s: the domain of DOTS %s is served here",
+                         asked, held);
+        }
+        return CMN_EEXIST;
+    }
+    if (self->domain.is_set && !is_same) {
+        char held[CMN_UUID_STR_LEN + 1], asked[CMN_UUID_STR_LEN + 1];
+        cmn_uuid_to_str(&self->domain.di, held);
+        cmn_uuid_to_str(di, asked);
+        cmn_log_warn("GW-DOMAIN", "DOTS %s takes the domain over: DOTS %s silent for %llu ms",
+                     asked, held, (unsigned long long) (now - self->domain.heard_ms));
+    }
+    zframe_destroy(&self->domain.peer);
+    self->domain.peer = zframe_dup(peer);
+    self->domain.di = *di;
+    self->domain.is_set = true;
+    self->domain.heard_ms = now;
+    return CMN_OK;
+}
+
 static cmn_err_t
 s_on_register(gw_service_t *self,
               const cmn_caller_t *caller,
@@ -738,14 +794,16 @@ s_on_register(gw_service_t *self,
               char *error,
               size_t error_len)
 {
-    (void) caller;
-    (void) pending;
     const Obt__Gw__RegisterService *r = req->register_service;
     cmn_d_t d;
     memset(&d, 0, sizeof d);
     if (cmn_uuid_from_str(r->uuid, &d.di) != CMN_OK || r->n_rt == 0) {
         (void) snprintf(error, error_len, "RegisterService needs a uuid and at least one rt");
         return CMN_EINVAL;
+    }
+    if (caller->party == CMN_PARTY_DOTS &&
+        s_domain_claim(self, &d.di, (*pending)->peer, error, error_len) != CMN_OK) {
+        return CMN_EEXIST;
     }
     d.piid = d.di;
     (void) snprintf(d.n, sizeof d.n, "%s", r->name ? r->name : "");
@@ -801,6 +859,10 @@ s_dispatch(void *arg, zframe_t *peer, const cmn_caller_t *caller, const uint8_t 
 {
     gw_service_t *self = arg;
     self->requests++;
+    if (self->domain.peer != NULL && caller->party == CMN_PARTY_DOTS &&
+        zframe_eq(peer, self->domain.peer)) {
+        self->domain.heard_ms = cmn_time_mono_ms(); /* the domain's DOTS is alive */
+    }
     Obt__Gw__Request *req = obt__gw__request__unpack(NULL, len, data);
     if (req == NULL) {
         cmn_log_warn("GW-BADREQ", "request that does not unpack (%zu bytes)", len);
@@ -923,6 +985,7 @@ gw_service_destroy(gw_service_t **self_p)
     }
     gw_coap_destroy(&self->coap); /* fails pending exchanges: replies go out first */
     cmn_bus_server_destroy(&self->bus);
+    zframe_destroy(&self->domain.peer);
     free(self);
     *self_p = NULL;
 }
