@@ -271,6 +271,22 @@ obt_proc_stop(obt_proc_t *p)
     return -1;
 }
 
+int
+obt_proc_wait_exit(obt_proc_t *p, int limit_ms)
+{
+    int status = 0;
+    for (int waited = 0; waitpid(p->pid, &status, WNOHANG) != p->pid; waited += 20) {
+        if (waited >= limit_ms) {
+            (void) obt_proc_stop(p);
+            return -1;
+        }
+        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    s_started_set(p->pid, 0);
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void
 obt_proc_kill9(obt_proc_t *p)
 {

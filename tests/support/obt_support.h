@@ -47,6 +47,9 @@ int obt_proc_log_count(const obt_proc_t *p, const char *token);
 int obt_proc_wait_log_count(const obt_proc_t *p, const char *token, int count, int timeout_ms);
 /* SIGTERM, wait up to 5 s, then SIGKILL. Returns the exit status (or -1). */
 int obt_proc_stop(obt_proc_t *p);
+/* Waits up to limit_ms for p to exit by itself (then stops it). Returns its exit
+ * status, -1 if it had to be stopped or was killed by a signal. */
+int obt_proc_wait_exit(obt_proc_t *p, int limit_ms);
 /* SIGKILL at once. */
 void obt_proc_kill9(obt_proc_t *p);
 /* True if still running. */
