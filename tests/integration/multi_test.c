@@ -131,6 +131,12 @@ Test(multi, hand_overs_are_spread_over_the_instances)
     cr_assert_eq(ams1 + ams2, N_DEVICES, "each device's AMS hand-over once");
     /* each instance answers health under its own name */
     cr_assert_eq(obt_proc_log_count(&s_cms2, "instance=cms-2 shared-store"), 1);
+    char ep2[700], *out = NULL;
+    (void) snprintf(ep2, sizeof ep2, "ipc://%s/cms-2.sock", s_dir);
+    const char *const health[] = {"--cms", ep2, "health", "cms", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, health, &out), 0);
+    cr_assert(out && strstr(out, " instance=cms-2") != NULL, "%s", out ? out : "");
+    free(out);
 }
 
 Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
