@@ -793,18 +793,26 @@ cmn_svc_put_leased(cmn_svc_t *self,
     return cmn_kv_commit(&txn);
 }
 
-cmn_err_t
-cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
+/* The record of uuid, unpacked (free it with free_unpacked). */
+static cmn_err_t
+s_get_record(cmn_svc_t *self, const char *uuid, Obt__Store__ServiceRecord **ret_rec)
 {
     cmn_kv_txn_t *txn = NULL;
-    Obt__Store__ServiceRecord *rec = NULL;
     cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
+                        (ProtobufCMessage **) ret_rec);
     cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
+{
+    Obt__Store__ServiceRecord *rec = NULL;
+    cmn_err_t err = s_get_record(self, uuid, &rec);
     if (err != CMN_OK) {
         return err;
     }
@@ -828,20 +836,13 @@ cmn_svc_get_handover(cmn_svc_t *self,
                      char *ret_ep,
                      size_t ep_len)
 {
-    cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord *rec = NULL;
     uint8_t psk[16];
     cmn_err_t err = cmn_svc_get_psk(self, uuid, psk);
     if (err != CMN_OK) {
         return err;
     }
-    if ((err = cmn_kv_begin(self->kv, false, &txn)) != CMN_OK) {
-        goto out_wipe;
-    }
-    err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
-    cmn_kv_abort(&txn);
-    if (err != CMN_OK) {
+    if ((err = s_get_record(self, uuid, &rec)) != CMN_OK) {
         goto out_wipe;
     }
     const char *ep = NULL;
@@ -974,15 +975,8 @@ cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
 cmn_err_t
 cmn_svc_get_job(cmn_svc_t *self, const char *uuid, cmn_svc_job_each_fn *fn, void *arg)
 {
-    cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord *rec = NULL;
-    cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
-    cmn_kv_abort(&txn);
+    cmn_err_t err = s_get_record(self, uuid, &rec);
     if (err == CMN_OK && rec->device && rec->job) {
         fn(uuid, rec->job, arg);
     } else if (err == CMN_OK) {

@@ -91,6 +91,27 @@ s_held_why(const cmn_lease_t *holder, char *why, size_t why_len)
                     (unsigned long long) (holder->until_ms > now ? holder->until_ms - now : 0));
 }
 
+/* s_persist for a job about to start: CMN_OK, or the status to answer with why
+ * (CMN_ESTATE while another instance's lease of the device is live: *ret_holder's
+ * instance is set then, else left ""; what: the reason of any other failure). */
+static cmn_err_t
+s_persist_new(cmn_svc_job_t *job,
+              const uint8_t *psk,
+              const char *what,
+              cmn_lease_t *ret_holder,
+              char *why,
+              size_t why_len)
+{
+    ret_holder->owner.instance[0] = '\0';
+    cmn_err_t err = s_persist(job, psk, ret_holder);
+    if (err == CMN_EEXIST) {
+        s_held_why(ret_holder, why, why_len);
+        return CMN_ESTATE;
+    }
+    (void) snprintf(why, why_len, "%s", what);
+    return err;
+}
+
 static void
 s_start(cmn_svc_job_t *job)
 {
@@ -271,7 +292,9 @@ s_handover(cmn_svc_t *svc,
     /* Persist before acting: the record, our key, the job and its lease, in one
      * transaction. */
     cmn_lease_t holder;
-    cmn_err_t err = s_persist(job, job->psk, &holder);
+    char why[200];
+    cmn_err_t err =
+            s_persist_new(job, job->psk, "cannot record the device", &holder, why, sizeof why);
     if (err == CMN_OK) {
         job->peer = zframe_dup(peer);
         job->corr_id = corr_id;
@@ -281,17 +304,11 @@ s_handover(cmn_svc_t *svc,
     s_free(job);
     uint64_t now = cmn_time_wall_ms();
     give_up_ms = give_up_ms ? give_up_ms : now + 2 * CMN_LEASE_LIFE_MS;
-    if (err == CMN_EEXIST && now < give_up_ms &&
-        s_wait(svc, peer, corr_id, h, &holder, give_up_ms)) {
+    bool is_held = holder.owner.instance[0] != '\0';
+    if (is_held && now < give_up_ms && s_wait(svc, peer, corr_id, h, &holder, give_up_ms)) {
         return;
     }
-    char why[200];
-    if (err == CMN_EEXIST) {
-        s_held_why(&holder, why, sizeof why);
-    } else {
-        (void) snprintf(why, sizeof why, "cannot record the device");
-    }
-    cmn_svc_answer(svc, peer, corr_id, err == CMN_EEXIST ? CMN_ESTATE : err, why, 0, NULL);
+    cmn_svc_answer(svc, peer, corr_id, err, why, 0, NULL);
 }
 
 void
@@ -334,12 +351,10 @@ cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char 
     job->corr_id = corr_id;
     job->attempts = 1;
     cmn_lease_t holder;
-    if ((err = s_persist(job, NULL, &holder)) != CMN_OK) {
-        char why[200] = "cannot record the repair";
-        if (err == CMN_EEXIST) {
-            s_held_why(&holder, why, sizeof why);
-        }
-        cmn_svc_answer(svc, peer, corr_id, err == CMN_EEXIST ? CMN_ESTATE : err, why, 0, NULL);
+    char why[200];
+    if ((err = s_persist_new(job, NULL, "cannot record the repair", &holder, why, sizeof why)) !=
+        CMN_OK) {
+        cmn_svc_answer(svc, peer, corr_id, err, why, 0, NULL);
         s_free(job);
         return;
     }
@@ -409,12 +424,10 @@ cmn_svc_job_action(cmn_svc_t *svc,
     job->corr_id = corr_id;
     /* Persist before acting: a restart finds the action and runs it again. */
     cmn_lease_t holder;
-    if ((err = s_persist(job, NULL, &holder)) != CMN_OK) {
-        char why[200] = "cannot record the job";
-        if (err == CMN_EEXIST) {
-            s_held_why(&holder, why, sizeof why);
-        }
-        s_answer(svc, peer, corr_id, err == CMN_EEXIST ? CMN_ESTATE : err, why, 0, NULL);
+    char why[200];
+    if ((err = s_persist_new(job, NULL, "cannot record the job", &holder, why, sizeof why)) !=
+        CMN_OK) {
+        s_answer(svc, peer, corr_id, err, why, 0, NULL);
         s_free(job);
         return;
     }
