@@ -172,6 +172,10 @@ Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
                 obt_proc_log_count(&s_suite.dots, "DOTS-HANDOVER-RESEND"));
     cr_assert_geq(cms, N_DEVICES);
     cr_assert_geq(ams, N_DEVICES);
+    int cut = obt_proc_log_count(&s_suite.dots, "DOTS-HANDOVER-RESEND") +
+              obt_proc_log_count(&s_suite.cms, "taken over from an instance") +
+              obt_proc_log_count(&s_suite.ams, "taken over from an instance");
+    cr_assert_gt(cut, 0, "the kill cut no hand-over: nothing was taken over or sent again");
     cr_assert_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-LOST"), 0);
     cr_assert_eq(obt_proc_log_count(&s_suite.ams, "SVC-JOB-LOST"), 0);
 }
