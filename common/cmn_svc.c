@@ -736,13 +736,19 @@ s_lease_op(cmn_svc_t *self,
         err = cmn_lease_take(txn, uuid, &self->owner, now, CMN_LEASE_LIFE_MS, ret_holder);
         break;
     case CMN_SVC_LEASE_KEEP:
-        err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+        /* alone on the store, every lease is ours (cleared at start): no guard, so a
+         * single instance behaves as before the leases (a forget under a job too) */
+        if (self->cfg->is_shared_store) {
+            err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+        }
         if (err == CMN_OK) {
             err = cmn_lease_take(txn, uuid, &self->owner, now, CMN_LEASE_LIFE_MS, ret_holder);
         }
         break;
     case CMN_SVC_LEASE_END:
-        err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+        if (self->cfg->is_shared_store) {
+            err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+        }
         if (err == CMN_OK) {
             err = cmn_lease_release(txn, uuid, &self->owner);
         }

@@ -298,7 +298,7 @@ typedef enum {
     CMN_SVC_LEASE_TAKE, /* take or renew it: CMN_EEXIST while another instance's is live */
     CMN_SVC_LEASE_KEEP, /* write only if it is ours (else CMN_EEXIST / CMN_ENOTFOUND), renew */
     CMN_SVC_LEASE_END,  /* write only if it is ours, then remove it */
-} cmn_svc_lease_op_t;
+} cmn_svc_lease_op_t;   /* without --shared-store KEEP and END do not check: all are ours */
 /* cmn_svc_put with the lease rule op; nothing is written when the rule fails, and
  * *ret_holder (if not NULL) receives the lease that stopped it. */
 cmn_err_t cmn_svc_put_leased(cmn_svc_t *self,

@@ -562,6 +562,20 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
 
 /* ---- leases: renewal, take-over, waiting hand-overs */
 
+/* Ends job, whose lease is holder's now (another instance took it over while this one
+ * hung): nothing is written or sent, the session (the new holder's too: the instances
+ * share the service's key) stays open, and the requester gets no answer: DOTS sends
+ * its hand-over again when the call times out, to an instance that runs it (D97). */
+static void
+s_lost(cmn_svc_job_t *job, const char *holder)
+{
+    cmn_log_warn("SVC-JOB-LOST",
+                 "%s: dev=%s %s at \"%s\": its lease is %s now (this instance hung past it): "
+                 "left to it, nothing written",
+                 cmn_svc_name(job->svc), job->head.uuid, s_kind(job), job->step, holder);
+    s_free(job);
+}
+
 /* Renews the lease of every job we run; a job whose lease another instance took (we
  * hung past its life) or that is gone ends here, its outcome unwritten. */
 static void
@@ -572,6 +586,7 @@ s_renew(cmn_svc_t *svc)
     if (n == 0) {
         return;
     }
+    bool is_shared = cmn_svc_config(svc)->is_shared_store; /* else every lease is ours */
     char(*lost)[37] = calloc(n, sizeof *lost);
     size_t n_lost = 0;
     cmn_kv_txn_t *txn = NULL;
@@ -579,7 +594,7 @@ s_renew(cmn_svc_t *svc)
     uint64_t now = cmn_time_wall_ms();
     for (size_t i = 0; err == CMN_OK && i < n; i++) {
         const char *uuid = ((cmn_svc_job_t *) cmn_jobs_at(jobs, i))->head.uuid;
-        cmn_err_t lerr = cmn_lease_check(txn, uuid, cmn_svc_owner(svc), NULL);
+        cmn_err_t lerr = is_shared ? cmn_lease_check(txn, uuid, cmn_svc_owner(svc), NULL) : CMN_OK;
         if (lerr == CMN_OK) {
             lerr = cmn_lease_take(txn, uuid, cmn_svc_owner(svc), now, CMN_LEASE_LIFE_MS, NULL);
         }
@@ -599,16 +614,8 @@ s_renew(cmn_svc_t *svc)
     }
     for (size_t i = 0; err == CMN_OK && i < n_lost; i++) {
         cmn_svc_job_t *job = cmn_jobs_find(jobs, lost[i]);
-        cmn_log_warn("SVC-JOB-LOST",
-                     "%s: dev=%s %s: its lease is another instance's now (this one hung?): "
-                     "left to it, nothing written",
-                     cmn_svc_name(svc), lost[i], job ? s_kind(job) : "job");
-        if (job && job->peer) {
-            cmn_svc_answer(svc, job->peer, job->corr_id, CMN_ESTATE,
-                           "this instance lost the device's job to another one", 0, NULL);
-        }
         if (job) {
-            s_free(job);
+            s_lost(job, "another instance's");
         }
     }
     free(lost);
@@ -731,6 +738,21 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
 }
 
+/* Is the device's lease no longer ours (taken over, or removed by a forget)? Never
+ * alone on the store; a read error says no: the next write checks again. */
+static bool
+s_is_lost(cmn_svc_job_t *job)
+{
+    cmn_kv_txn_t *txn = NULL;
+    if (!cmn_svc_config(job->svc)->is_shared_store ||
+        cmn_kv_begin(cmn_svc_kv(job->svc), false, &txn) != CMN_OK) {
+        return false;
+    }
+    cmn_err_t err = cmn_lease_check(txn, job->head.uuid, cmn_svc_owner(job->svc), NULL);
+    cmn_kv_abort(&txn);
+    return err == CMN_EEXIST || err == CMN_ENOTFOUND;
+}
+
 void
 cmn_svc_job_coap_sec(cmn_svc_job_t *job,
                      const char *step,
@@ -743,6 +765,10 @@ cmn_svc_job_coap_sec(cmn_svc_job_t *job,
                      cmn_svc_reply_fn *fn)
 {
     (void) snprintf(job->step, sizeof job->step, "%s", step);
+    if (s_is_lost(job)) {
+        s_lost(job, "another instance's"); /* it alone talks to the device now */
+        return;
+    }
     cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
                  step);
     job->on_reply = fn;
@@ -845,12 +871,14 @@ cmn_svc_job_finish_then(cmn_svc_job_t *job,
             cmn_svc_put_leased(job->svc, dev, job->handover, NULL, next_copy ? &then : NULL,
                                next_copy ? CMN_SVC_LEASE_KEEP : CMN_SVC_LEASE_END, &holder);
     if (serr == CMN_EEXIST || serr == CMN_ENOTFOUND) {
-        cmn_log_warn("SVC-JOB-LOST", "%s: dev=%s %s: its lease is %s now: outcome not written (%s)",
-                     cmn_svc_name(job->svc), job->head.uuid, s_kind(job),
-                     serr == CMN_EEXIST ? holder.owner.instance : "nobody's", dev->error);
-        err = CMN_ESTATE;
-        dev->error = CMN_PB_STR("this instance lost the device's job to another one");
-    } else if (serr != CMN_OK) {
+        s_lost(job, serr == CMN_EEXIST ? holder.owner.instance : "nobody's");
+        free(next_copy);
+        if (held) {
+            obt__service_device__free_unpacked(held, NULL);
+        }
+        return;
+    }
+    if (serr != CMN_OK) {
         cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome in \"%s\": %s",
                     cmn_svc_name(job->svc), job->head.uuid, cmn_svc_config(job->svc)->store_dir,
                     cmn_strerror(serr));

@@ -4,6 +4,7 @@
  * is refused beside shared ones. */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,64 @@ Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
     cr_assert_gt(cut, 0, "the kill cut no hand-over: nothing was taken over or sent again");
     cr_assert_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-LOST"), 0);
     cr_assert_eq(obt_proc_log_count(&s_suite.ams, "SVC-JOB-LOST"), 0);
+}
+
+/* Jobs cms-2 runs now, from its health (-1 if it does not answer). */
+static int
+s_cms2_in_flight(void)
+{
+    char ep2[700], *out = NULL;
+    (void) snprintf(ep2, sizeof ep2, "ipc://%s/cms-2.sock", s_dir);
+    const char *const health[] = {"--cms", ep2, "--json", "health", "cms", NULL};
+    int n = -1;
+    const char *p =
+            obt_ctl(&s_suite, health, &out) == 0 && out ? strstr(out, "\"in_flight\":") : NULL;
+    if (p) {
+        n = atoi(p + strlen("\"in_flight\":"));
+    }
+    free(out);
+    return n;
+}
+
+Test(multi, an_instance_paused_past_its_leases_writes_nothing)
+{
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
+    char *out = NULL;
+    if (obt_discover_approve(&s_suite, N_DEVICES, &out) != 0) {
+        s_dump_all();
+        cr_assert_fail("discover: %s", out ? out : "");
+    }
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    if (obt_proc_wait_log_count(&s_cms2, " handover done", 2, 120000) != 0) {
+        s_dump_all();
+        cr_assert_fail("the second CMS finished no hand-over");
+    }
+    int in_flight = 0;
+    for (int i = 0; i < 100 && in_flight <= 0; i++) {
+        in_flight = s_cms2_in_flight();
+    }
+    cr_assert_gt(in_flight, 0, "cms-2 runs no job to be paused in");
+    /* paused past its leases' life: the first CMS takes its jobs over */
+    cr_assert_eq(kill(s_cms2.pid, SIGSTOP), 0);
+    int taken = obt_proc_wait_log(&s_suite.cms, "taken over from an instance", 20000);
+    cr_assert_eq(kill(s_cms2.pid, SIGCONT), 0);
+    if (taken != 0) {
+        s_dump_all();
+        cr_assert_fail("no job of the paused cms-2 was taken over");
+    }
+    char why[512] = "";
+    if (!s_all_onboarded(240, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    /* back, cms-2 learns at its next step or renewal that they are not its own: it
+     * writes nothing of them and sends them nothing more */
+    if (obt_proc_wait_log(&s_cms2, "SVC-JOB-LOST", 10000) != 0) {
+        s_dump_all();
+        cr_assert_fail("cms-2 did not give up the jobs taken from it");
+    }
+    cr_assert_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-LOST"), 0);
 }
 
 Test(multi, a_plain_instance_is_refused_beside_shared_ones)
