@@ -93,7 +93,6 @@ cmn_lease_release(cmn_kv_txn_t *txn, const char *uuid, const cmn_lease_owner_t *
 }
 
 typedef struct {
-    const cmn_lease_owner_t *owner;
     uint64_t now_ms;
     cmn_lease_each_fn *fn;
     void *arg;
@@ -107,7 +106,7 @@ s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *a
     s_each_t *e = arg;
     int stop = 0;
     Obt__Store__JobLease *l = obt__store__job_lease__unpack(NULL, val_len, val);
-    if (l && !s_is_owner(l, e->owner) && l->until_ms <= e->now_ms) {
+    if (l && l->until_ms <= e->now_ms) {
         cmn_lease_t lease;
         s_copy(l, &lease);
         stop = e->fn(l->uuid, &lease, e->arg);
@@ -119,13 +118,9 @@ s_each(const void *key, size_t key_len, const void *val, size_t val_len, void *a
 }
 
 cmn_err_t
-cmn_lease_each_expired(cmn_kv_txn_t *txn,
-                       const cmn_lease_owner_t *owner,
-                       uint64_t now_ms,
-                       cmn_lease_each_fn *fn,
-                       void *arg)
+cmn_lease_each_expired(cmn_kv_txn_t *txn, uint64_t now_ms, cmn_lease_each_fn *fn, void *arg)
 {
-    s_each_t e = {owner, now_ms, fn, arg};
+    s_each_t e = {now_ms, fn, arg};
     return cmn_kv_each(txn, CMN_LEASE_DB, s_each, &e);
 }
 

@@ -49,14 +49,12 @@ cmn_err_t cmn_lease_check(cmn_kv_txn_t *txn,
  * another owner holds it (nothing removed). */
 cmn_err_t cmn_lease_release(cmn_kv_txn_t *txn, const char *uuid, const cmn_lease_owner_t *owner);
 
-/* Calls fn for every lease of another owner than owner whose until_ms is before now_ms
- * (a job whose instance died or hung); fn returns non-zero to stop. */
+/* Calls fn for every lease whose until_ms is not after now_ms (a job whose instance
+ * died or hung, or one of ours that was never started: the caller skips the jobs it
+ * runs); fn returns non-zero to stop. */
 typedef int(cmn_lease_each_fn)(const char *uuid, const cmn_lease_t *lease, void *arg);
-cmn_err_t cmn_lease_each_expired(cmn_kv_txn_t *txn,
-                                 const cmn_lease_owner_t *owner,
-                                 uint64_t now_ms,
-                                 cmn_lease_each_fn *fn,
-                                 void *arg);
+cmn_err_t
+cmn_lease_each_expired(cmn_kv_txn_t *txn, uint64_t now_ms, cmn_lease_each_fn *fn, void *arg);
 /* Removes every lease (an instance that holds the store alone, at start: whoever held
  * them is gone). */
 cmn_err_t cmn_lease_clear(cmn_kv_txn_t *txn);

@@ -641,8 +641,8 @@ s_collect_expired(const char *uuid, const cmn_lease_t *lease, void *arg)
     return 0;
 }
 
-/* The jobs whose holder's lease ran out (it died or hangs): taken over from their
- * records. */
+/* The jobs whose holder's lease ran out (it died or hangs, or a follow-up of ours that
+ * could not start): taken over from their records (s_resume_one skips those we run). */
 static void
 s_take_over(cmn_svc_t *svc)
 {
@@ -650,8 +650,7 @@ s_take_over(cmn_svc_t *svc)
     cmn_kv_txn_t *txn = NULL;
     cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), false, &txn);
     if (err == CMN_OK) {
-        err = cmn_lease_each_expired(txn, cmn_svc_owner(svc), cmn_time_wall_ms(), s_collect_expired,
-                                     &expired);
+        err = cmn_lease_each_expired(txn, cmn_time_wall_ms(), s_collect_expired, &expired);
         cmn_kv_abort(&txn);
     }
     for (size_t i = 0; err == CMN_OK && i < expired.n; i++) {
