@@ -727,34 +727,24 @@ s_lease_op(cmn_svc_t *self,
            cmn_svc_lease_op_t op,
            cmn_lease_t *ret_holder)
 {
-    uint64_t now = cmn_time_wall_ms();
-    cmn_err_t err = CMN_OK;
-    switch (op) {
-    case CMN_SVC_LEASE_NONE:
-        break;
-    case CMN_SVC_LEASE_TAKE:
-        err = cmn_lease_take(txn, uuid, &self->owner, now, CMN_LEASE_LIFE_MS, ret_holder);
-        break;
-    case CMN_SVC_LEASE_KEEP:
-        /* alone on the store, every lease is ours (cleared at start): no guard, so a
-         * single instance behaves as before the leases (a forget under a job too) */
-        if (self->cfg->is_shared_store) {
-            err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
-        }
-        if (err == CMN_OK) {
-            err = cmn_lease_take(txn, uuid, &self->owner, now, CMN_LEASE_LIFE_MS, ret_holder);
-        }
-        break;
-    case CMN_SVC_LEASE_END:
-        if (self->cfg->is_shared_store) {
-            err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
-        }
-        if (err == CMN_OK) {
-            err = cmn_lease_release(txn, uuid, &self->owner);
-        }
-        break;
+    if (op == CMN_SVC_LEASE_NONE) {
+        return CMN_OK;
     }
-    return err;
+    cmn_err_t err = CMN_OK;
+    /* KEEP and END guard the write: the lease must still be ours. Alone on the store
+     * every lease is ours (cleared at start): no guard, so a single instance behaves as
+     * before the leases (a forget under a running job too). */
+    if (op != CMN_SVC_LEASE_TAKE && self->cfg->is_shared_store) {
+        err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+    }
+    if (err != CMN_OK) {
+        return err;
+    }
+    if (op == CMN_SVC_LEASE_END) {
+        return cmn_lease_release(txn, uuid, &self->owner);
+    }
+    return cmn_lease_take(txn, uuid, &self->owner, cmn_time_wall_ms(), CMN_LEASE_LIFE_MS,
+                          ret_holder);
 }
 
 cmn_err_t

@@ -106,6 +106,20 @@ s_all_onboarded(int timeout_s, char *why, size_t why_len)
     return false;
 }
 
+/* The devices, discovered, approved and being onboarded (nobody waits for it). */
+static void
+s_start_onboarding(void)
+{
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
+    char *out = NULL;
+    if (obt_discover_approve(&s_suite, N_DEVICES, &out) != 0) {
+        s_dump_all();
+        cr_assert_fail("discover: %s", out ? out : "");
+    }
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+}
+
 TestSuite(multi, .init = s_setup, .fini = s_teardown, .timeout = 500);
 
 Test(multi, hand_overs_are_spread_over_the_instances)
@@ -142,14 +156,7 @@ Test(multi, hand_overs_are_spread_over_the_instances)
 
 Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
 {
-    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
-    char *out = NULL;
-    if (obt_discover_approve(&s_suite, N_DEVICES, &out) != 0) {
-        s_dump_all();
-        cr_assert_fail("discover: %s", out ? out : "");
-    }
-    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    s_start_onboarding();
     /* mid-run: the second CMS has finished a few hand-overs, others are in flight */
     if (obt_proc_wait_log_count(&s_cms2, " handover done", 3, 120000) != 0) {
         s_dump_all();
@@ -193,14 +200,7 @@ s_cms2_running(void)
 
 Test(multi, an_instance_paused_past_its_leases_writes_nothing)
 {
-    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
-    char *out = NULL;
-    if (obt_discover_approve(&s_suite, N_DEVICES, &out) != 0) {
-        s_dump_all();
-        cr_assert_fail("discover: %s", out ? out : "");
-    }
-    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
-    cr_assert_eq(obt_ctl_or_dump(&s_suite, &s_sim, onboard, NULL), 0);
+    s_start_onboarding();
     if (obt_proc_wait_log_count(&s_cms2, " handover done", 2, 120000) != 0) {
         s_dump_all();
         cr_assert_fail("the second CMS finished no hand-over");
