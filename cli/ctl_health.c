@@ -144,13 +144,18 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
                     printf(",\"name\":");
                     ctl_json_str(stdout, h->name);
                 }
+                if (h->instance[0]) {
+                    printf(",\"instance\":");
+                    ctl_json_str(stdout, h->instance);
+                }
                 s_gateways_json(h);
             }
             printf("}");
         } else if (h) {
-            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s%s%s\n", s_names[i],
+            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s%s%s%s%s\n", s_names[i],
                    h->uuid[0] ? h->uuid : "-", (unsigned long long) (h->uptime_ms / 1000),
-                   h->in_flight, h->d_endpoint, h->name[0] ? " name=" : "", h->name);
+                   h->in_flight, h->d_endpoint, h->name[0] ? " name=" : "", h->name,
+                   h->instance[0] ? " instance=" : "", h->instance);
             /* With several gateways, each service says how it sees every one. */
             for (size_t g = 0; h->n_gateways > 1 && g < h->n_gateways; g++) {
                 const Obt__GatewayState *gs = h->gateways[g];

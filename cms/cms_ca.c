@@ -951,6 +951,12 @@ cms_ca_crl_bump(cmn_kv_txn_t *txn, uint64_t *ret_number)
     return err;
 }
 
+uint64_t
+cms_ca_crl_number_in(cmn_kv_txn_t *txn)
+{
+    return s_crl_number(txn);
+}
+
 cmn_err_t
 cms_ca_crl_number(cmn_kv_t *kv, uint64_t *ret_number)
 {

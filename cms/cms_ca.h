@@ -173,6 +173,8 @@ cmn_err_t cms_ca_revoke_device(cmn_kv_t *kv,
 cmn_err_t cms_ca_crl_bump(cmn_kv_txn_t *txn, uint64_t *ret_number);
 /* The current CRL number (0 before the first revocation or refresh). */
 cmn_err_t cms_ca_crl_number(cmn_kv_t *kv, uint64_t *ret_number);
+/* The same inside txn (a write that acts on it: instances sharing the store). */
+uint64_t cms_ca_crl_number_in(cmn_kv_txn_t *txn);
 
 /* A v2 CRL signed by the CA: thisUpdate now, nextUpdate now + next_update_s, the
  * current CRL number (cms_ca_crl_number; the time before any), every revoked

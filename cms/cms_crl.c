@@ -267,7 +267,11 @@ s_mark_started(cmn_svc_t *svc, s_scan_t *s)
         }
         free(val);
         Obt__Store__CmsCrlPending *p = s_get_pending(txn, d->uuid);
-        if (p == NULL) {
+        if (p == NULL || p->next_ms > s->now) {
+            /* gone, or another instance on the store started this try since the scan */
+            if (p) {
+                obt__store__cms_crl_pending__free_unpacked(p, NULL);
+            }
             continue;
         }
         p->attempts = d->attempts + 1;
@@ -289,6 +293,28 @@ s_mark_started(cmn_svc_t *svc, s_scan_t *s)
 
 static void s_start_push(cmn_svc_t *svc, const s_due_t *d);
 
+/* Queues the refresh round t in one write if the CRL number there is still seen, the
+ * one that made it due: another instance on the store may have run it since (D97).
+ * *ret_is_queued says whether it was. */
+static cmn_err_t
+s_queue_refresh(cmn_svc_t *svc, cms_crl_targets_t *t, uint64_t seen, bool *ret_is_queued)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), true, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    *ret_is_queued = cms_ca_crl_number_in(txn) == seen;
+    if (*ret_is_queued) {
+        err = cms_crl_queue_in_txn(txn, t);
+    }
+    if (err == CMN_OK && *ret_is_queued) {
+        err = cmn_kv_commit(&txn);
+    }
+    cmn_kv_abort(&txn);
+    return err;
+}
+
 /* A --crl-refresh round when the current CRL number (the time of the last round or
  * revocation) is refresh_s old. */
 static void
@@ -300,8 +326,11 @@ s_refresh(cmn_svc_t *svc, cms_t *cms, uint64_t now)
         return;
     }
     cms_crl_targets_t *t = cms_crl_targets_new(svc);
-    cmn_err_t err = t ? cms_crl_queue(svc, t) : CMN_ENOMEM;
-    if (err == CMN_OK) {
+    bool is_queued = false;
+    cmn_err_t err = t ? s_queue_refresh(svc, t, number, &is_queued) : CMN_ENOMEM;
+    if (err == CMN_OK && !is_queued) {
+        cmn_log_info("CMS-CRL-REFRESH", "another instance ran this round");
+    } else if (err == CMN_OK) {
         cmn_log_notice("CMS-CRL-REFRESH", "CRL %llu: queued for %zu device(s)",
                        (unsigned long long) t->number, t->n_queued);
         cms_crl_kick(cms_crl_state(cms));

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -612,9 +613,32 @@ s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, 
     zsock_set_rcvhwm(sock, 100000);
     zcert_apply(cert, sock);
     zsock_set_curve_serverkey(sock, zcert_public_txt(server));
-    if (zsock_connect(sock, "%s", endpoint) < 0) {
-        zsock_destroy(&sock);
-        *ret_err = CMN_EIO;
+    if (strchr(endpoint, ',') == NULL) {
+        if (zsock_connect(sock, "%s", endpoint) < 0) {
+            zsock_destroy(&sock);
+            *ret_err = CMN_EIO;
+        }
+        return sock;
+    }
+    /* several instances of one service: requests go round-robin over the peers
+     * connected now, never queued for one that is away (it died: its pipe is gone) */
+    zsock_set_immediate(sock, 1);
+    char ep[1024];
+    for (const char *p = endpoint; sock != NULL; p += strcspn(p, ",") + 1) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof ep) {
+            zsock_destroy(&sock);
+            *ret_err = CMN_EINVAL;
+            break;
+        }
+        (void) snprintf(ep, sizeof ep, "%.*s", (int) n, p);
+        if (zsock_connect(sock, "%s", ep) < 0) {
+            zsock_destroy(&sock);
+            *ret_err = CMN_EIO;
+        }
+        if (p[n] == '\0') {
+            break;
+        }
     }
     return sock;
 }

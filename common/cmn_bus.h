@@ -103,7 +103,10 @@ cmn_err_t
 cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMessage *msg);
 
 /* Connects a DEALER to endpoint as CURVE client `name` toward server
- * `server_name`, keys from keys_dir. NULL on failure. */
+ * `server_name`, keys from keys_dir. NULL on failure. endpoint may list several
+ * instances of the server, "EP,EP,...": the DEALER connects to each and ZeroMQ sends
+ * each request to the next connected one (ZMQ_IMMEDIATE: none waits for one that is
+ * away); the replies come back on the same socket (calls match them by corr_id). */
 cmn_bus_client_t *cmn_bus_client_new(const char *endpoint,
                                      const char *keys_dir,
                                      const char *name,

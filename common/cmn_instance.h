@@ -3,6 +3,7 @@
 #ifndef CMN_INSTANCE_H
 #define CMN_INSTANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct cmn_instance cmn_instance_t;
@@ -20,7 +21,25 @@ typedef struct cmn_instance cmn_instance_t;
 cmn_instance_t *
 cmn_instance_new(const char *keys_dir, const char *store_dir, char *why, size_t why_len);
 
-/* Releases the lock (the file stays) and frees; accepts NULL. */
+/* The same, with the store shared or not (docs/scaling.md, D96):
+ * - is_shared false: as cmn_instance_new (an exclusive flock on obt.instance);
+ * - is_shared true (`--shared-store`): a shared flock on obt.instance, so that any
+ *   number of shared instances run together while an exclusive one is refused, and
+ *   the other way round; each shared instance also holds an exclusive flock on its own
+ *   file store_dir/obt.instance.<pid> (its pid and name), which tells who holds the store.
+ * name is written in that file (NULL: ""). The errors say which pids hold the store:
+ * `store "/x" in use by pid 42, not started with --shared-store` or `store "/x" in use
+ * by shared instances: pid 42 (cms-a), pid 43 (cms-b); add --shared-store to join
+ * them`. */
+cmn_instance_t *cmn_instance_open(const char *keys_dir,
+                                  const char *store_dir,
+                                  bool is_shared,
+                                  const char *name,
+                                  char *why,
+                                  size_t why_len);
+
+/* Releases the lock (the file obt.instance stays; a shared instance's own file is
+ * removed) and frees; accepts NULL. */
 void cmn_instance_destroy(cmn_instance_t **self_p);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmn_commit.h"
 #include "cmn_gws.h"
@@ -70,6 +71,24 @@ static cmn_cfg_opt_t s_opts[] = {
             0,
             "key-encryption key of the stored PSKs (32 bytes; created 0600 if absent); "
             "empty: KEYS-DIR/secret/<service>.kek"),
+        OPT("shared-store",
+            CMN_CFG_BOOL,
+            is_shared_store,
+            "false",
+            0,
+            1,
+            0,
+            "run beside other instances of this service on the same --store-dir, each on its "
+            "own --endpoint (docs/scaling.md); without it a second instance is refused"),
+        OPT("instance",
+            CMN_CFG_STR,
+            instance,
+            "",
+            0,
+            1,
+            0,
+            "this instance's name in logs and health (letters, digits, . _ -; at most 31); "
+            "empty: <service>-<pid>"),
 };
 
 #define S_N_OPTS (sizeof s_opts / sizeof s_opts[0])
@@ -86,6 +105,32 @@ s_all_opts(const cmn_cfg_opt_t *extra, size_t n_extra)
         }
     }
     return all;
+}
+
+/* --instance: checked, or made from the service and our pid when empty. */
+static int
+s_set_instance(cmn_svc_config_t *cfg, const char *service)
+{
+    const char *n = cfg->instance;
+    size_t len = strlen(n);
+    if (len > 31 ||
+        strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
+        (void) fprintf(stderr,
+                       "error: --instance \"%s\": letters, digits, '.', '_', '-', at most 31\n", n);
+        return -1;
+    }
+    if (len > 0) {
+        return 0;
+    }
+    char made[48];
+    (void) snprintf(made, sizeof made, "%s-%ld", service, (long) getpid());
+    char *copy = strdup(made);
+    if (copy == NULL) {
+        return -1;
+    }
+    free(cfg->instance);
+    cfg->instance = copy;
+    return 0;
 }
 
 cmn_cfg_result_t
@@ -117,6 +162,9 @@ cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
         (void) fprintf(stderr, "error: --gateway: %s\n", why);
         r = CMN_CFG_ERROR;
     }
+    if (r == CMN_CFG_OK && s_set_instance(cfg, name) != 0) {
+        r = CMN_CFG_ERROR;
+    }
     return r;
 }
 
@@ -143,9 +191,16 @@ cmn_svc_config_free_ext(cmn_svc_config_t *cfg, const cmn_cfg_opt_t *extra, size_
 cmn_instance_t *
 cmn_svc_start_checks(const cmn_svc_config_t *cfg)
 {
+    if (cfg->is_shared_store) {
+        /* several instances write one log stream: each line says which (D96) */
+        char daemon[48];
+        (void) snprintf(daemon, sizeof daemon, "%s", cfg->instance);
+        cmn_log_init(daemon, cmn_log_level());
+    }
     cmn_cfg_log(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
-    char why[512];
-    cmn_instance_t *inst = cmn_instance_new(cfg->keys_dir, cfg->store_dir, why, sizeof why);
+    char why[768];
+    cmn_instance_t *inst = cmn_instance_open(cfg->keys_dir, cfg->store_dir, cfg->is_shared_store,
+                                             cfg->instance, why, sizeof why);
     if (inst == NULL) {
         cmn_log_err("SVC-START", "%s", why);
     }
@@ -181,6 +236,8 @@ struct cmn_svc {
     cmn_jobs_t *jobs;             /* hand-over and repair jobs (cmn_svc_job.c) */
     uint64_t started_ms;
     uint64_t requests;
+    cmn_lease_owner_t owner;        /* this instance as a lease holder */
+    cmn_svc_job_state_t *job_state; /* cmn_svc_job.c's */
 };
 
 static cmn_err_t
@@ -253,6 +310,19 @@ s_flush(cmn_loop_t *loop, void *arg)
     }
 }
 
+/* Alone on the store (no --shared-store, the instance lock is exclusive): whoever held
+ * the leases left is gone, the jobs are ours to resume. */
+static cmn_err_t
+s_clear_leases(cmn_svc_t *self)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(self->kv, true, &txn);
+    if (err == CMN_OK && (err = cmn_lease_clear(txn)) != CMN_OK) {
+        cmn_kv_abort(&txn);
+    }
+    return err == CMN_OK ? cmn_kv_commit(&txn) : err;
+}
+
 static cmn_loop_timer_fn s_tick;          /* heartbeat and registration */
 static cmn_loop_dispatch_fn s_on_request; /* the ROUTER's requests */
 
@@ -262,8 +332,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
             const char *rt,
             const cmn_svc_hooks_t *hooks)
 {
-    const char *dbs[3 + S_MAX_OWN_DBS] = {"identity", "devices", "secrets"};
-    size_t n_dbs = 3;
+    const char *dbs[4 + S_MAX_OWN_DBS] = {"identity", "devices", "secrets", CMN_LEASE_DB};
+    size_t n_dbs = 4;
     cmn_err_t err = CMN_OK;
     for (size_t i = 0; i < hooks->n_dbs && i < S_MAX_OWN_DBS; i++) {
         dbs[n_dbs++] = hooks->dbs[i];
@@ -282,6 +352,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     self->started_ms = cmn_time_mono_ms();
     self->boot_id = cmn_live_new_boot_id();
+    (void) snprintf(self->owner.instance, sizeof self->owner.instance, "%s", cfg->instance);
+    self->owner.boot_id = self->boot_id;
     if (s_open_kek(self) != CMN_OK) {
         goto fail;
     }
@@ -301,6 +373,11 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
     }
     if (migrated) {
         cmn_log_notice("SVC-KEK-MIGRATED", "%zu plain secret record(s) sealed", migrated);
+    }
+    if (!cfg->is_shared_store && (err = s_clear_leases(self)) != CMN_OK) {
+        cmn_log_err("SVC-INIT", "cannot clear the job leases in \"%s\": %s", cfg->store_dir,
+                    cmn_strerror(err));
+        goto fail;
     }
     if (hooks->init && hooks->init(self, hooks->arg) != CMN_OK) {
         goto fail; /* the service said why */
@@ -338,7 +415,8 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
             goto fail;
         }
     }
-    cmn_log_notice("READY", "endpoint=%s uuid=%s", cfg->endpoint, self->uuid);
+    cmn_log_notice("READY", "endpoint=%s uuid=%s instance=%s%s", cfg->endpoint, self->uuid,
+                   cfg->instance, cfg->is_shared_store ? " shared-store" : "");
     return self;
 fail:
     cmn_svc_destroy(&self);
@@ -528,6 +606,7 @@ s_tick(cmn_loop_t *loop, void *arg)
     cmn_svc_t *self = arg;
     s_heartbeat(self);
     s_register(self);
+    cmn_svc_job_tick(self);
     if (self->hooks->tick) {
         self->hooks->tick(self, self->hooks->arg);
     }
@@ -592,6 +671,18 @@ cmn_svc_jobs(const cmn_svc_t *self)
     return self->jobs;
 }
 
+const cmn_lease_owner_t *
+cmn_svc_owner(const cmn_svc_t *self)
+{
+    return &self->owner;
+}
+
+cmn_svc_job_state_t **
+cmn_svc_job_state(cmn_svc_t *self)
+{
+    return &self->job_state;
+}
+
 const cmn_svc_config_t *
 cmn_svc_config(const cmn_svc_t *self)
 {
@@ -610,6 +701,7 @@ cmn_svc_health(cmn_svc_t *self, Obt__HealthReply *h)
     h->d_endpoint = cmn_gws_at(self->gws, 0)->d_endpoint;
     h->requests = self->requests;
     h->boot_id = self->boot_id;
+    h->instance = self->owner.instance;
     static Obt__GatewayState states[CMN_GWS_MAX];
     static Obt__GatewayState *ptrs[CMN_GWS_MAX];
     static char texts[CMN_GWS_MAX][64];
@@ -629,6 +721,46 @@ cmn_svc_put(cmn_svc_t *self,
             const uint8_t *psk,
             const Obt__Store__ServiceJob *job)
 {
+    return cmn_svc_put_leased(self, dev, handover, psk, job, CMN_SVC_LEASE_NONE, NULL);
+}
+
+/* The lease rule op for uuid in txn (cmn_svc_lease_op_t). */
+static cmn_err_t
+s_lease_op(cmn_svc_t *self,
+           cmn_kv_txn_t *txn,
+           const char *uuid,
+           cmn_svc_lease_op_t op,
+           cmn_lease_t *ret_holder)
+{
+    if (op == CMN_SVC_LEASE_NONE) {
+        return CMN_OK;
+    }
+    cmn_err_t err = CMN_OK;
+    /* KEEP and END guard the write: the lease must still be ours. Alone on the store
+     * every lease is ours (cleared at start): no guard, so a single instance behaves as
+     * before the leases (a forget under a running job too). */
+    if (op != CMN_SVC_LEASE_TAKE && self->cfg->is_shared_store) {
+        err = cmn_lease_check(txn, uuid, &self->owner, ret_holder);
+    }
+    if (err != CMN_OK) {
+        return err;
+    }
+    if (op == CMN_SVC_LEASE_END) {
+        return cmn_lease_release(txn, uuid, &self->owner);
+    }
+    return cmn_lease_take(txn, uuid, &self->owner, cmn_time_wall_ms(), CMN_LEASE_LIFE_MS,
+                          ret_holder);
+}
+
+cmn_err_t
+cmn_svc_put_leased(cmn_svc_t *self,
+                   const Obt__ServiceDevice *dev,
+                   const Obt__DeviceHandover *handover,
+                   const uint8_t *psk,
+                   const Obt__Store__ServiceJob *job,
+                   cmn_svc_lease_op_t op,
+                   cmn_lease_t *ret_holder)
+{
     cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord rec = OBT__STORE__SERVICE_RECORD__INIT;
     Obt__DeviceHandover h;
@@ -647,7 +779,10 @@ cmn_svc_put(cmn_svc_t *self,
     if (err != CMN_OK) {
         return err;
     }
-    err = cmn_kv_put_pb(txn, "devices", dev->device_uuid, &rec.base);
+    err = s_lease_op(self, txn, dev->device_uuid, op, ret_holder);
+    if (err == CMN_OK) {
+        err = cmn_kv_put_pb(txn, "devices", dev->device_uuid, &rec.base);
+    }
     if (err == CMN_OK && psk) {
         err = cmn_kv_put_sealed(txn, self->seal, "secrets", dev->device_uuid,
                                 strlen(dev->device_uuid), psk, 16);
@@ -659,18 +794,26 @@ cmn_svc_put(cmn_svc_t *self,
     return cmn_kv_commit(&txn);
 }
 
-cmn_err_t
-cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
+/* The record of uuid, unpacked (free it with free_unpacked). */
+static cmn_err_t
+s_get_record(cmn_svc_t *self, const char *uuid, Obt__Store__ServiceRecord **ret_rec)
 {
     cmn_kv_txn_t *txn = NULL;
-    Obt__Store__ServiceRecord *rec = NULL;
     cmn_err_t err = cmn_kv_begin(self->kv, false, &txn);
     if (err != CMN_OK) {
         return err;
     }
     err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
+                        (ProtobufCMessage **) ret_rec);
     cmn_kv_abort(&txn);
+    return err;
+}
+
+cmn_err_t
+cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev)
+{
+    Obt__Store__ServiceRecord *rec = NULL;
+    cmn_err_t err = s_get_record(self, uuid, &rec);
     if (err != CMN_OK) {
         return err;
     }
@@ -694,20 +837,13 @@ cmn_svc_get_handover(cmn_svc_t *self,
                      char *ret_ep,
                      size_t ep_len)
 {
-    cmn_kv_txn_t *txn = NULL;
     Obt__Store__ServiceRecord *rec = NULL;
     uint8_t psk[16];
     cmn_err_t err = cmn_svc_get_psk(self, uuid, psk);
     if (err != CMN_OK) {
         return err;
     }
-    if ((err = cmn_kv_begin(self->kv, false, &txn)) != CMN_OK) {
-        goto out_wipe;
-    }
-    err = cmn_kv_get_pb(txn, "devices", uuid, &obt__store__service_record__descriptor,
-                        (ProtobufCMessage **) &rec);
-    cmn_kv_abort(&txn);
-    if (err != CMN_OK) {
+    if ((err = s_get_record(self, uuid, &rec)) != CMN_OK) {
         goto out_wipe;
     }
     const char *ep = NULL;
@@ -760,8 +896,8 @@ cmn_svc_forget(cmn_svc_t *self, const char *uuid)
     if (err != CMN_OK) {
         return err;
     }
-    const char *const dbs[] = {"secrets", "devices"};
-    for (size_t i = 0; err == CMN_OK && i < 2; i++) {
+    const char *const dbs[] = {"secrets", "devices", CMN_LEASE_DB};
+    for (size_t i = 0; err == CMN_OK && i < 3; i++) {
         err = cmn_kv_del(txn, dbs[i], uuid, strlen(uuid));
         err = err == CMN_ENOTFOUND ? CMN_OK : err;
     }
@@ -835,6 +971,22 @@ cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg)
 {
     s_each_t e = {fn, arg, NULL};
     return s_walk(self, &e);
+}
+
+cmn_err_t
+cmn_svc_get_job(cmn_svc_t *self, const char *uuid, cmn_svc_job_each_fn *fn, void *arg)
+{
+    Obt__Store__ServiceRecord *rec = NULL;
+    cmn_err_t err = s_get_record(self, uuid, &rec);
+    if (err == CMN_OK && rec->device && rec->job) {
+        fn(uuid, rec->job, arg);
+    } else if (err == CMN_OK) {
+        err = CMN_ENOTFOUND;
+    }
+    if (rec) {
+        obt__store__service_record__free_unpacked(rec, NULL);
+    }
+    return err;
 }
 
 cmn_err_t

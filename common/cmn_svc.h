@@ -13,6 +13,7 @@
 #include "cmn_instance.h"
 #include "cmn_jobs.h"
 #include "cmn_kv.h"
+#include "cmn_lease.h"
 #include "cmn_live.h"
 #include "obt/common.pb-c.h"
 #include "obt/gateway.pb-c.h"
@@ -30,6 +31,8 @@ typedef struct {
     int timeout_ms;   /* deadline of one device request */
     int heartbeat_ms; /* between two health requests to each gateway */
     char *log_level;
+    bool is_shared_store; /* --shared-store: several instances on store_dir (D96) */
+    char *instance;       /* this instance's name in logs and health ("" at load: <svc>-<pid>) */
 } cmn_svc_config_t;
 
 /* Loads the config of service `name` ("cms", "ams") with its default endpoint and
@@ -258,7 +261,8 @@ void cmn_svc_job_action(cmn_svc_t *svc,
  * in one transaction: a service's intent before it acts (e.g. AMS records the ACEs
  * it is about to place, so a run resumed after a kill knows them as its own). */
 cmn_err_t cmn_svc_job_save(cmn_svc_job_t *job, const Obt__ServiceDevice *dev);
-/* At start: resumes every job a record still holds. */
+/* At start: resumes every job a record still holds (with --shared-store: those whose
+ * lease is not another instance's live one). */
 void cmn_svc_job_resume_all(cmn_svc_t *svc);
 /* After each heartbeat outcome of gw (cmn_gw_beat_done): judges the jobs whose request
  * gw left unanswered (fail as the request failed if gw is alive, wait for gw if it is
@@ -267,6 +271,15 @@ void cmn_svc_job_gw_beat(cmn_svc_t *svc, cmn_gw_t *gw);
 /* The jobs that hold a slot: all but those waiting for their gateway (D85), which
  * hold no call until it answers. */
 size_t cmn_svc_job_count_busy(cmn_svc_t *svc);
+/* At every loop pass: renews this instance's leases every --heartbeat-ms (a job whose
+ * lease another instance took meanwhile ends here, unwritten: "lost"); with
+ * --shared-store takes over the jobs whose holder's lease expired (an instance that
+ * died or hangs) and retries the hand-overs that wait for another instance's lease. */
+void cmn_svc_job_tick(cmn_svc_t *svc);
+/* The job module's own state (cmn_svc_job.c; owned by the service, freed by
+ * cmn_svc_job_drop_all). */
+typedef struct cmn_svc_job_state cmn_svc_job_state_t;
+cmn_svc_job_state_t **cmn_svc_job_state(cmn_svc_t *self);
 /* The job table (owned by the service; cmn_svc_job.c uses it). */
 cmn_jobs_t *cmn_svc_jobs(const cmn_svc_t *self);
 /* Frees every job in the table without answering (at shutdown). */
@@ -286,6 +299,8 @@ const char *cmn_svc_name(const cmn_svc_t *self);
 /* The hooks given to cmn_svc_new (borrowed). */
 const cmn_svc_hooks_t *cmn_svc_hooks(const cmn_svc_t *self);
 
+typedef void(cmn_svc_job_each_fn)(const char *uuid, const Obt__Store__ServiceJob *job, void *arg);
+
 /* Records: store.ServiceRecord keyed by device uuid, the PSK sealed in "secrets"
  * (cmn_seal.h), in one transaction. psk may be NULL (record only); job is the job in progress
  * (NULL: none). */
@@ -294,6 +309,28 @@ cmn_err_t cmn_svc_put(cmn_svc_t *self,
                       const Obt__DeviceHandover *handover,
                       const uint8_t *psk,
                       const Obt__Store__ServiceJob *job);
+/* What a write of a job does with the device's lease (cmn_lease.h), in the same
+ * transaction as the record. */
+typedef enum {
+    CMN_SVC_LEASE_NONE, /* nothing */
+    CMN_SVC_LEASE_TAKE, /* take or renew it: CMN_EEXIST while another instance's is live */
+    CMN_SVC_LEASE_KEEP, /* write only if it is ours (else CMN_EEXIST / CMN_ENOTFOUND), renew */
+    CMN_SVC_LEASE_END,  /* write only if it is ours, then remove it */
+} cmn_svc_lease_op_t;   /* without --shared-store KEEP and END do not check: all are ours */
+/* cmn_svc_put with the lease rule op; nothing is written when the rule fails, and
+ * *ret_holder (if not NULL) receives the lease that stopped it. */
+cmn_err_t cmn_svc_put_leased(cmn_svc_t *self,
+                             const Obt__ServiceDevice *dev,
+                             const Obt__DeviceHandover *handover,
+                             const uint8_t *psk,
+                             const Obt__Store__ServiceJob *job,
+                             cmn_svc_lease_op_t op,
+                             cmn_lease_t *ret_holder);
+/* This instance as a lease holder: --instance and our boot id. */
+const cmn_lease_owner_t *cmn_svc_owner(const cmn_svc_t *self);
+/* The record's job of uuid, if it holds one: fn is called with it (CMN_OK), else
+ * CMN_ENOTFOUND. */
+cmn_err_t cmn_svc_get_job(cmn_svc_t *self, const char *uuid, cmn_svc_job_each_fn *fn, void *arg);
 /* *ret_dev is unpacked (caller frees with obt__service_device__free_unpacked). */
 cmn_err_t cmn_svc_get(cmn_svc_t *self, const char *uuid, Obt__ServiceDevice **ret_dev);
 /* CMN_ENOTFOUND if none; CMN_ECRYPTO if it does not open (CMN_SEAL_WRONG_KEK). */
@@ -318,7 +355,6 @@ typedef void(cmn_svc_each_fn)(const Obt__ServiceDevice *dev, void *arg);
 cmn_err_t cmn_svc_each(cmn_svc_t *self, cmn_svc_each_fn *fn, void *arg);
 /* Calls fn for each record that holds a job in progress (inside a read transaction:
  * fn must not write the store). */
-typedef void(cmn_svc_job_each_fn)(const char *uuid, const Obt__Store__ServiceJob *job, void *arg);
 cmn_err_t cmn_svc_each_job(cmn_svc_t *self, cmn_svc_job_each_fn *fn, void *arg);
 
 /* The gateway of a device: the one its record names (the hand-over's), the first

@@ -43,9 +43,11 @@ s_free(cmn_svc_job_t *job)
     cmn_jobs_remove(cmn_svc_jobs(job->svc), job);
 }
 
-/* The record as it stands while the job runs (state "received" or "repairing"). */
+/* The record as it stands while the job runs (state "received" or "repairing"), with
+ * the device's lease taken (or renewed) in the same write: CMN_EEXIST while another
+ * instance's is live (*ret_holder, nothing written). */
 static cmn_err_t
-s_persist(cmn_svc_job_t *job, const uint8_t *psk)
+s_persist(cmn_svc_job_t *job, const uint8_t *psk, cmn_lease_t *ret_holder)
 {
     Obt__ServiceDevice dev = OBT__SERVICE_DEVICE__INIT;
     Obt__Store__ServiceJob rec = OBT__STORE__SERVICE_JOB__INIT;
@@ -61,7 +63,8 @@ s_persist(cmn_svc_job_t *job, const uint8_t *psk)
         rec.started_ms = cmn_time_wall_ms();
         rec.action.data = job->action;
         rec.action.len = job->action_len;
-        err = cmn_svc_put(job->svc, held, job->handover, psk, &rec);
+        err = cmn_svc_put_leased(job->svc, held, job->handover, psk, &rec, CMN_SVC_LEASE_TAKE,
+                                 ret_holder);
         obt__service_device__free_unpacked(held, NULL);
         return err;
     }
@@ -73,7 +76,41 @@ s_persist(cmn_svc_job_t *job, const uint8_t *psk)
     rec.kind = CMN_PB_STR(s_kind(job));
     rec.attempts = job->attempts;
     rec.started_ms = dev.updated_ms;
-    return cmn_svc_put(job->svc, &dev, job->handover, psk, &rec);
+    return cmn_svc_put_leased(job->svc, &dev, job->handover, psk, &rec, CMN_SVC_LEASE_TAKE,
+                              ret_holder);
+}
+
+/* "the device's job runs in instance cms-b (its lease runs out in 4200 ms): ...". */
+static void
+s_held_why(const cmn_lease_t *holder, char *why, size_t why_len)
+{
+    uint64_t now = cmn_time_wall_ms();
+    (void) snprintf(why, why_len,
+                    "the device's job runs in instance %s (its lease runs out in %llu ms): try "
+                    "again later",
+                    holder->owner.instance,
+                    (unsigned long long) (holder->until_ms > now ? holder->until_ms - now : 0));
+}
+
+/* s_persist for a job about to start: CMN_OK, or the status to answer with why
+ * (CMN_ESTATE while another instance's lease of the device is live: *ret_holder's
+ * instance is set then, else left ""; what: the reason of any other failure). */
+static cmn_err_t
+s_persist_new(cmn_svc_job_t *job,
+              const uint8_t *psk,
+              const char *what,
+              cmn_lease_t *ret_holder,
+              char *why,
+              size_t why_len)
+{
+    ret_holder->owner.instance[0] = '\0';
+    cmn_err_t err = s_persist(job, psk, ret_holder);
+    if (err == CMN_EEXIST) {
+        s_held_why(ret_holder, why, why_len);
+        return CMN_ESTATE;
+    }
+    (void) snprintf(why, why_len, "%s", what);
+    return err;
 }
 
 static void
@@ -130,8 +167,93 @@ s_join(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char *uuid, bool 
     return true;
 }
 
-void
-cmn_svc_job_handover(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt__DeviceHandover *h)
+/* A hand-over that waits for another instance's lease of its device (shared store):
+ * retried at each tick once that lease ran out, answered "try again" at give_up_ms. */
+typedef struct s_wait {
+    zframe_t *peer;         /* who waits (owned) */
+    uint64_t corr_id;       /* its request */
+    Obt__DeviceHandover *h; /* the hand-over (owned; its PSK wiped at the end) */
+    uint64_t retry_ms;      /* wall clock: the holder's lease runs out */
+    uint64_t give_up_ms;    /* wall clock */
+    struct s_wait *next;
+} s_wait_t;
+
+struct cmn_svc_job_state {
+    s_wait_t *waits;        /* hand-overs waiting for a lease, newest first */
+    uint64_t next_renew_ms; /* mono clock of the next lease renewal */
+};
+
+static cmn_svc_job_state_t *
+s_state(cmn_svc_t *svc)
+{
+    cmn_svc_job_state_t **st = cmn_svc_job_state(svc);
+    if (*st == NULL) {
+        *st = calloc(1, sizeof **st);
+    }
+    return *st;
+}
+
+/* A copy of h (packed and unpacked: one message to free); NULL if out of memory. */
+static Obt__DeviceHandover *
+s_copy_handover(const Obt__DeviceHandover *h)
+{
+    size_t plen = obt__device_handover__get_packed_size(h);
+    uint8_t *buf = malloc(plen ? plen : 1);
+    Obt__DeviceHandover *copy = NULL;
+    if (buf) {
+        (void) obt__device_handover__pack(h, buf);
+        copy = obt__device_handover__unpack(NULL, plen, buf);
+        OPENSSL_cleanse(buf, plen);
+    }
+    free(buf);
+    return copy;
+}
+
+static void
+s_wait_free(s_wait_t *w)
+{
+    if (w->h) {
+        OPENSSL_cleanse(w->h->psk.data, w->h->psk.len);
+        obt__device_handover__free_unpacked(w->h, NULL);
+    }
+    zframe_destroy(&w->peer);
+    free(w);
+}
+
+/* Parks the hand-over h until holder's lease runs out; false if out of memory. */
+static bool
+s_wait(cmn_svc_t *svc,
+       zframe_t *peer,
+       uint64_t corr_id,
+       const Obt__DeviceHandover *h,
+       const cmn_lease_t *holder,
+       uint64_t give_up_ms)
+{
+    cmn_svc_job_state_t *st = s_state(svc);
+    s_wait_t *w = st ? calloc(1, sizeof *w) : NULL;
+    if (w == NULL || (w->h = s_copy_handover(h)) == NULL) {
+        free(w);
+        return false;
+    }
+    w->peer = zframe_dup(peer);
+    w->corr_id = corr_id;
+    w->retry_ms = holder->until_ms;
+    w->give_up_ms = give_up_ms;
+    w->next = st->waits;
+    st->waits = w;
+    cmn_log_info("SVC-JOB-WAIT", "%s: dev=%s hand-over waits for instance %s's lease",
+                 cmn_svc_name(svc), h->device_uuid, holder->owner.instance);
+    return true;
+}
+
+/* A hand-over: a new job, or one that joins the device's running job, or (the device's
+ * lease is another instance's) one that waits until give_up_ms (0: from now). */
+static void
+s_handover(cmn_svc_t *svc,
+           zframe_t *peer,
+           uint64_t corr_id,
+           const Obt__DeviceHandover *h,
+           uint64_t give_up_ms)
 {
     cmn_uuid_t u, dots, cms;
     const char *ep = NULL;
@@ -154,14 +276,9 @@ cmn_svc_job_handover(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt
         return;
     }
     cmn_svc_job_t *job = s_new(svc, h->device_uuid, false);
-    size_t plen = obt__device_handover__get_packed_size(h);
-    uint8_t *buf = malloc(plen ? plen : 1);
-    if (job && buf) {
-        (void) obt__device_handover__pack(h, buf);
-        job->handover = obt__device_handover__unpack(NULL, plen, buf);
-        OPENSSL_cleanse(buf, plen);
+    if (job) {
+        job->handover = s_copy_handover(h);
     }
-    free(buf);
     if (job == NULL || job->handover == NULL) {
         if (job) {
             s_free(job);
@@ -172,18 +289,33 @@ cmn_svc_job_handover(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt
     OPENSSL_cleanse(job->handover->psk.data, job->handover->psk.len);
     memcpy(job->psk, h->psk.data, 16);
     (void) snprintf(job->ep, sizeof job->ep, "%s", ep);
-    job->peer = zframe_dup(peer);
-    job->corr_id = corr_id;
     job->attempts = 1;
-    /* Persist before acting: the record, our key and the job, in one transaction. */
-    cmn_err_t err = s_persist(job, job->psk);
-    if (err != CMN_OK) {
-        cmn_svc_answer(svc, peer, corr_id, err, "cannot record the device", 0, NULL);
-        zframe_destroy(&job->peer);
-        s_free(job);
+    /* Persist before acting: the record, our key, the job and its lease, in one
+     * transaction. */
+    cmn_lease_t holder;
+    char why[200];
+    cmn_err_t err =
+            s_persist_new(job, job->psk, "cannot record the device", &holder, why, sizeof why);
+    if (err == CMN_OK) {
+        job->peer = zframe_dup(peer);
+        job->corr_id = corr_id;
+        s_start(job);
         return;
     }
-    s_start(job);
+    s_free(job);
+    uint64_t now = cmn_time_wall_ms();
+    give_up_ms = give_up_ms ? give_up_ms : now + 2 * CMN_LEASE_LIFE_MS;
+    bool is_held = holder.owner.instance[0] != '\0';
+    if (is_held && now < give_up_ms && s_wait(svc, peer, corr_id, h, &holder, give_up_ms)) {
+        return;
+    }
+    cmn_svc_answer(svc, peer, corr_id, err, why, 0, NULL);
+}
+
+void
+cmn_svc_job_handover(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const Obt__DeviceHandover *h)
+{
+    s_handover(svc, peer, corr_id, h, 0);
 }
 
 /* A job from the stored record of uuid (hand-over, key, endpoint); NULL with *ret_err. */
@@ -219,8 +351,11 @@ cmn_svc_job_repair(cmn_svc_t *svc, zframe_t *peer, uint64_t corr_id, const char 
     job->peer = zframe_dup(peer);
     job->corr_id = corr_id;
     job->attempts = 1;
-    if ((err = s_persist(job, NULL)) != CMN_OK) {
-        cmn_svc_answer(svc, peer, corr_id, err, "cannot record the repair", 0, NULL);
+    cmn_lease_t holder;
+    char why[200];
+    if ((err = s_persist_new(job, NULL, "cannot record the repair", &holder, why, sizeof why)) !=
+        CMN_OK) {
+        cmn_svc_answer(svc, peer, corr_id, err, why, 0, NULL);
         s_free(job);
         return;
     }
@@ -289,8 +424,11 @@ cmn_svc_job_action(cmn_svc_t *svc,
     job->peer = zframe_dup(peer);
     job->corr_id = corr_id;
     /* Persist before acting: a restart finds the action and runs it again. */
-    if ((err = s_persist(job, NULL)) != CMN_OK) {
-        s_answer(svc, peer, corr_id, err, "cannot record the job", 0, NULL);
+    cmn_lease_t holder;
+    char why[200];
+    if ((err = s_persist_new(job, NULL, "cannot record the job", &holder, why, sizeof why)) !=
+        CMN_OK) {
+        s_answer(svc, peer, corr_id, err, why, 0, NULL);
         s_free(job);
         return;
     }
@@ -306,7 +444,7 @@ cmn_svc_job_save(cmn_svc_job_t *job, const Obt__ServiceDevice *dev)
     rec.started_ms = cmn_time_wall_ms();
     rec.action.data = job->action;
     rec.action.len = job->action_len;
-    return cmn_svc_put(job->svc, dev, job->handover, NULL, &rec);
+    return cmn_svc_put_leased(job->svc, dev, job->handover, NULL, &rec, CMN_SVC_LEASE_KEEP, NULL);
 }
 
 /* A job a record still holds, read at start. */
@@ -351,6 +489,63 @@ s_collect_job(const char *uuid, const Obt__Store__ServiceJob *job, void *arg)
     }
 }
 
+/* Resumes the job a record holds (h; its action is taken), after a restart or from an
+ * instance whose lease expired (how, for the log). A lease another instance holds
+ * live leaves it to that one. */
+static void
+s_resume_one(cmn_svc_t *svc, s_held_t *h, const char *how)
+{
+    if (cmn_jobs_find(cmn_svc_jobs(svc), h->uuid) != NULL) {
+        return; /* ours, running */
+    }
+    cmn_err_t err = CMN_OK;
+    cmn_svc_job_t *job = s_from_record(svc, h->uuid, h->is_repair, &err);
+    if (job && h->action) {
+        job->action = h->action; /* the job owns it now */
+        job->action_len = h->action_len;
+        h->action = NULL;
+    }
+    if (job == NULL) {
+        cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot resume its %s: %s", cmn_svc_name(svc),
+                    h->uuid, h->is_repair ? "repair" : "handover", cmn_strerror(err));
+        return;
+    }
+    job->is_resumed = true;
+    job->attempts = h->attempts + 1;
+    /* the lease first: a job given up is ended by its holder too */
+    cmn_lease_t holder;
+    if ((err = s_persist(job, NULL, &holder)) != CMN_OK) {
+        if (err == CMN_EEXIST) {
+            cmn_log_info("SVC-JOB-RESUME", "%s: dev=%s its %s runs in instance %s",
+                         cmn_svc_name(svc), job->head.uuid, s_kind(job), holder.owner.instance);
+        } else {
+            cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot record the resume: %s",
+                        cmn_svc_name(svc), job->head.uuid, cmn_strerror(err));
+        }
+        s_free(job);
+        return;
+    }
+    if (job->attempts > CMN_SVC_JOB_MAX_RUNS) {
+        char why[96];
+        (void) snprintf(why, sizeof why, "%s given up after %u interrupted runs", s_kind(job),
+                        h->attempts);
+        cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
+        return;
+    }
+    cmn_log_notice("SVC-JOB-RESUME", "%s: dev=%s %s %s: run %u", cmn_svc_name(svc), job->head.uuid,
+                   s_kind(job), how, job->attempts);
+    s_start(job);
+}
+
+static void
+s_free_pending(s_pending_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i].action);
+    }
+    free(p->items);
+}
+
 void
 cmn_svc_job_resume_all(cmn_svc_t *svc)
 {
@@ -361,41 +556,158 @@ cmn_svc_job_resume_all(cmn_svc_t *svc)
                     cmn_strerror(err));
     }
     for (size_t i = 0; i < p.n; i++) {
-        const s_held_t *h = &p.items[i];
-        cmn_svc_job_t *job = s_from_record(svc, h->uuid, h->is_repair, &err);
-        if (job && h->action) {
-            job->action = h->action; /* the job owns it now */
-            job->action_len = h->action_len;
-            p.items[i].action = NULL;
-        }
-        if (job == NULL) {
-            cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot resume its %s: %s", cmn_svc_name(svc),
-                        h->uuid, h->is_repair ? "repair" : "handover", cmn_strerror(err));
-            continue;
-        }
-        job->is_resumed = true;
-        job->attempts = h->attempts + 1;
-        if (job->attempts > CMN_SVC_JOB_MAX_RUNS) {
-            char why[96];
-            (void) snprintf(why, sizeof why, "%s given up after %u interrupted runs", s_kind(job),
-                            h->attempts);
-            cmn_svc_job_finish(job, CMN_ESTATE, why, NULL);
-            continue;
-        }
-        cmn_log_notice("SVC-JOB-RESUME", "%s: dev=%s %s interrupted by a restart: run %u",
-                       cmn_svc_name(svc), job->head.uuid, s_kind(job), job->attempts);
-        if ((err = s_persist(job, NULL)) != CMN_OK) {
-            cmn_log_err("SVC-JOB-RESUME", "%s: dev=%s cannot record the resume: %s",
-                        cmn_svc_name(svc), job->head.uuid, cmn_strerror(err));
-            s_free(job);
-            continue;
-        }
-        s_start(job);
+        s_resume_one(svc, &p.items[i], "interrupted by a restart");
     }
-    for (size_t i = 0; i < p.n; i++) {
-        free(p.items[i].action);
+    s_free_pending(&p);
+}
+
+/* ---- leases: renewal, take-over, waiting hand-overs */
+
+/* Ends job, whose lease is holder's now (another instance took it over while this one
+ * hung): nothing is written or sent, the session (the new holder's too: the instances
+ * share the service's key) stays open, and the requester gets no answer: DOTS sends
+ * its hand-over again when the call times out, to an instance that runs it (D97). */
+static void
+s_lost(cmn_svc_job_t *job, const char *holder)
+{
+    cmn_log_warn("SVC-JOB-LOST",
+                 "%s: dev=%s %s at \"%s\": its lease is %s now (this instance hung past it): "
+                 "left to it, nothing written",
+                 cmn_svc_name(job->svc), job->head.uuid, s_kind(job), job->step, holder);
+    s_free(job);
+}
+
+/* Renews the lease of every job we run; a job whose lease another instance took (we
+ * hung past its life) or that is gone ends here, its outcome unwritten. */
+static void
+s_renew(cmn_svc_t *svc)
+{
+    cmn_jobs_t *jobs = cmn_svc_jobs(svc);
+    size_t n = cmn_jobs_count(jobs);
+    if (n == 0) {
+        return;
     }
-    free(p.items);
+    bool is_shared = cmn_svc_config(svc)->is_shared_store; /* else every lease is ours */
+    char(*lost)[37] = calloc(n, sizeof *lost);
+    size_t n_lost = 0;
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = lost ? cmn_kv_begin(cmn_svc_kv(svc), true, &txn) : CMN_ENOMEM;
+    uint64_t now = cmn_time_wall_ms();
+    for (size_t i = 0; err == CMN_OK && i < n; i++) {
+        const char *uuid = ((cmn_svc_job_t *) cmn_jobs_at(jobs, i))->head.uuid;
+        cmn_err_t lerr = is_shared ? cmn_lease_check(txn, uuid, cmn_svc_owner(svc), NULL) : CMN_OK;
+        if (lerr == CMN_OK) {
+            lerr = cmn_lease_take(txn, uuid, cmn_svc_owner(svc), now, CMN_LEASE_LIFE_MS, NULL);
+        }
+        if (lerr == CMN_EEXIST || lerr == CMN_ENOTFOUND) {
+            (void) snprintf(lost[n_lost++], 37, "%s", uuid);
+        } else {
+            err = lerr;
+        }
+    }
+    err = err == CMN_OK ? cmn_kv_commit(&txn) : err;
+    if (txn) {
+        cmn_kv_abort(&txn);
+    }
+    if (err != CMN_OK) {
+        cmn_log_err("SVC-LEASE", "%s: cannot renew the job leases: %s", cmn_svc_name(svc),
+                    cmn_strerror(err));
+    }
+    for (size_t i = 0; err == CMN_OK && i < n_lost; i++) {
+        cmn_svc_job_t *job = cmn_jobs_find(jobs, lost[i]);
+        if (job) {
+            s_lost(job, "another instance's");
+        }
+    }
+    free(lost);
+}
+
+static int
+s_collect_expired(const char *uuid, const cmn_lease_t *lease, void *arg)
+{
+    (void) lease;
+    s_pending_t *p = arg;
+    s_held_t h = {.attempts = 0};
+    (void) snprintf(h.uuid, sizeof h.uuid, "%s", uuid);
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        s_held_t *items = realloc(p->items, cap * sizeof *items);
+        if (items == NULL) {
+            return 1;
+        }
+        p->items = items;
+        p->cap = cap;
+    }
+    p->items[p->n++] = h;
+    return 0;
+}
+
+/* The jobs whose holder's lease ran out (it died or hangs, or a follow-up of ours that
+ * could not start): taken over from their records (s_resume_one skips those we run). */
+static void
+s_take_over(cmn_svc_t *svc)
+{
+    s_pending_t expired = {0};
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin(cmn_svc_kv(svc), false, &txn);
+    if (err == CMN_OK) {
+        err = cmn_lease_each_expired(txn, cmn_time_wall_ms(), s_collect_expired, &expired);
+        cmn_kv_abort(&txn);
+    }
+    for (size_t i = 0; err == CMN_OK && i < expired.n; i++) {
+        s_pending_t p = {0};
+        if (cmn_svc_get_job(svc, expired.items[i].uuid, s_collect_job, &p) == CMN_OK && p.n == 1) {
+            s_resume_one(svc, &p.items[0], "taken over from an instance whose lease ran out");
+        }
+        s_free_pending(&p);
+    }
+    s_free_pending(&expired);
+}
+
+/* The hand-overs waiting for a lease: again once it ran out, answered at give-up. */
+static void
+s_retry_waits(cmn_svc_t *svc, cmn_svc_job_state_t *st)
+{
+    uint64_t now = cmn_time_wall_ms();
+    s_wait_t **pp = &st->waits;
+    s_wait_t *due = NULL;
+    while (*pp) {
+        s_wait_t *w = *pp;
+        if (now < w->retry_ms && now < w->give_up_ms) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        w->next = due;
+        due = w;
+    }
+    while (due) {
+        s_wait_t *w = due;
+        due = w->next;
+        s_handover(svc, w->peer, w->corr_id, w->h, w->give_up_ms);
+        s_wait_free(w);
+    }
+}
+
+void
+cmn_svc_job_tick(cmn_svc_t *svc)
+{
+    cmn_svc_job_state_t *st = s_state(svc);
+    if (st == NULL) {
+        return;
+    }
+    const cmn_svc_config_t *cfg = cmn_svc_config(svc);
+    uint64_t now = cmn_time_mono_ms();
+    if (now >= st->next_renew_ms) {
+        st->next_renew_ms = now + (uint64_t) cfg->heartbeat_ms;
+        s_renew(svc);
+        if (cfg->is_shared_store) {
+            s_take_over(svc);
+        }
+    }
+    if (st->waits) {
+        s_retry_waits(svc, st);
+    }
 }
 
 /* ---- a gateway that leaves a job's request unanswered (D85, as DOTS's D90) ---- */
@@ -576,6 +888,21 @@ s_on_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     }
 }
 
+/* Is the device's lease no longer ours (taken over, or removed by a forget)? Never
+ * alone on the store; a read error says no: the next write checks again. */
+static bool
+s_is_lost(cmn_svc_job_t *job)
+{
+    cmn_kv_txn_t *txn = NULL;
+    if (!cmn_svc_config(job->svc)->is_shared_store ||
+        cmn_kv_begin(cmn_svc_kv(job->svc), false, &txn) != CMN_OK) {
+        return false;
+    }
+    cmn_err_t err = cmn_lease_check(txn, job->head.uuid, cmn_svc_owner(job->svc), NULL);
+    cmn_kv_abort(&txn);
+    return err == CMN_EEXIST || err == CMN_ENOTFOUND;
+}
+
 void
 cmn_svc_job_coap_sec(cmn_svc_job_t *job,
                      const char *step,
@@ -588,6 +915,10 @@ cmn_svc_job_coap_sec(cmn_svc_job_t *job,
                      cmn_svc_reply_fn *fn)
 {
     (void) snprintf(job->step, sizeof job->step, "%s", step);
+    if (s_is_lost(job)) {
+        s_lost(job, "another instance's"); /* it alone talks to the device now */
+        return;
+    }
     cmn_log_info("SVC-JOB-STEP", "%s: dev=%s step=\"%s\"", cmn_svc_name(job->svc), job->head.uuid,
                  step);
     job->on_reply = fn;
@@ -688,7 +1019,19 @@ cmn_svc_job_finish_then(cmn_svc_job_t *job,
         cmn_log_err("SVC-JOB-NEXT", "%s: dev=%s no follow-up job: out of memory",
                     cmn_svc_name(job->svc), job->head.uuid);
     }
-    cmn_err_t serr = cmn_svc_put(job->svc, dev, job->handover, NULL, next_copy ? &then : NULL);
+    /* written only while the device's lease is ours; kept for the follow-up, else ended */
+    cmn_lease_t holder = {.owner.instance = ""};
+    cmn_err_t serr =
+            cmn_svc_put_leased(job->svc, dev, job->handover, NULL, next_copy ? &then : NULL,
+                               next_copy ? CMN_SVC_LEASE_KEEP : CMN_SVC_LEASE_END, &holder);
+    if (serr == CMN_EEXIST || serr == CMN_ENOTFOUND) {
+        s_lost(job, serr == CMN_EEXIST ? holder.owner.instance : "nobody's");
+        free(next_copy);
+        if (held) {
+            obt__service_device__free_unpacked(held, NULL);
+        }
+        return;
+    }
     if (serr != CMN_OK) {
         cmn_log_err("SVC-STORE", "%s: dev=%s cannot record the outcome in \"%s\": %s",
                     cmn_svc_name(job->svc), job->head.uuid, cmn_svc_config(job->svc)->store_dir,
@@ -750,4 +1093,12 @@ cmn_svc_job_drop_all(cmn_svc_t *svc)
     while (jobs && cmn_jobs_count(jobs) > 0) {
         s_free(cmn_jobs_at(jobs, 0));
     }
+    cmn_svc_job_state_t **st = cmn_svc_job_state(svc);
+    while (*st && (*st)->waits) {
+        s_wait_t *w = (*st)->waits;
+        (*st)->waits = w->next;
+        s_wait_free(w); /* unanswered: DOTS sends the hand-over again */
+    }
+    free(*st);
+    *st = NULL;
 }

@@ -784,6 +784,8 @@ out:
     obt__gw__reply__free_unpacked(reply, NULL);
 }
 
+#define S_SVC_RESENDS 3 /* hand-overs sent again after silence, with several instances */
+
 void
 dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
 {
@@ -795,7 +797,20 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (!is_alive || gen != job->gen) {
         return;
     }
-    const char *who = job->dev.state == JOB_HANDOVER_CMS ? "CMS" : "AMS";
+    bool is_cms = job->dev.state == JOB_HANDOVER_CMS;
+    const char *who = is_cms ? "CMS" : "AMS";
+    if (err != CMN_OK && dots_peer_is_multi(job->eng, is_cms) && job->svc_resends < S_SVC_RESENDS) {
+        /* the instance that had it died or hangs: another one takes the device's job
+         * over once its lease runs out (D98) */
+        job->svc_resends++;
+        job->gen++;
+        job->needs_resume = true;
+        cmn_log_notice("DOTS-HANDOVER-RESEND",
+                       "dev=%s no answer from the %s instance (%s): "
+                       "hand-over sent again (%d of %d)",
+                       job->dev.uuid, who, cmn_strerror(err), job->svc_resends, S_SVC_RESENDS);
+        return;
+    }
     if (err != CMN_OK) {
         char why[64];
         (void) snprintf(why, sizeof why, "%s %s",

@@ -38,6 +38,7 @@ struct dots_job {
     bool is_waiting;               /* held back by a missing peer (dev.error says which) */
     bool is_gw_failure;            /* failed because the gateway itself did not answer */
     int gw_retries;                /* automatic retries after such failures (at most 2) */
+    int svc_resends;               /* hand-overs sent again to another instance (D98) */
     uint64_t sent_boot_id;         /* its gateway's boot id when the step was sent */
     uint64_t sent_mono_ms;         /* and the time it was sent (monotonic) */
     bool is_gw_suspect;            /* its gateway left the step unanswered: the heartbeats
@@ -57,7 +58,8 @@ typedef enum { DOTS_PEER_GW = 0, DOTS_PEER_CMS, DOTS_PEER_AMS, DOTS_PEER_COUNT }
 typedef struct {
     dots_engine_t *eng;
     dots_peer_t peer;
-    cmn_gw_t *gw; /* DOTS_PEER_GW: which gateway */
+    cmn_gw_t *gw;    /* DOTS_PEER_GW: which gateway */
+    bool has_missed; /* a CMS/AMS with several instances: the last beat went unanswered */
 } dots_beat_ctx_t;
 
 struct dots_engine {
@@ -207,6 +209,8 @@ void dots_peers_check(dots_engine_t *self);
  * sent again once the peers are ready (the service joins them to the jobs it resumed;
  * the older calls' late replies are stale by their generation). */
 void dots_engine_resend_handovers(dots_engine_t *self, bool is_cms);
+/* Does --cms (is_cms) or --ams list several instances (EP,EP,...)? */
+bool dots_peer_is_multi(const dots_engine_t *self, bool is_cms);
 
 /* Starts the heartbeats (--heartbeat-ms); called once by dots_engine_new. */
 void dots_peers_init(dots_engine_t *self);

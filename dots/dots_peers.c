@@ -204,6 +204,12 @@ dots_peers_check(dots_engine_t *self)
     }
 }
 
+bool
+dots_peer_is_multi(const dots_engine_t *self, bool is_cms)
+{
+    return strchr(is_cms ? self->cfg->cms : self->cfg->ams, ',') != NULL;
+}
+
 /* ------------------------------------------------------------------ heartbeats */
 
 static const char *const s_peer_names[DOTS_PEER_COUNT] = {"gateway", "CMS", "AMS"};
@@ -263,6 +269,25 @@ s_on_beat(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     bool ok = r && r->status == OBT__STATUS__STATUS_OK &&
               r->body_case == OBT__SERVICE_REPLY__BODY_HEALTH;
     cmn_live_t *live = bc->gw ? &bc->gw->live : &self->live[bc->peer];
+    if (!bc->gw && dots_peer_is_multi(self, bc->peer == DOTS_PEER_CMS)) {
+        /* several instances answer in turn, each with its own boot id and uptime: none
+         * is "the" restart of the service. A beat that went to an instance as it died
+         * is lost: the service is away only when the next one, sent to those still
+         * connected, is lost too (D98). */
+        if (ok) {
+            r->health->boot_id = 0;
+            r->health->uptime_ms = 0;
+        } else if (!bc->has_missed) {
+            bc->has_missed = true;
+            live->is_pending = false;
+            live->next_ms = cmn_time_mono_ms();
+            if (r) {
+                obt__service_reply__free_unpacked(r, NULL);
+            }
+            return;
+        }
+        bc->has_missed = !ok;
+    }
     cmn_live_change_t change = cmn_live_on_beat(live, ok ? r->health : NULL, cmn_time_wall_ms());
     if (bc->gw) {
         cmn_gw_beat_done(bc->gw);

@@ -343,7 +343,11 @@ Test(crl, a_refresh_round_pushes_a_newer_crl, .init = s_setup, .fini = s_teardow
     free(s_wait_pushed(60));
     unsigned long long first = s_check_device_crl(1, ca, NULL);
     /* CMS again with a short refresh: the next round comes 5 s after the last CRL */
-    cr_assert_eq(obt_proc_stop(&s_suite.cms), 0);
+    int rc = obt_proc_stop(&s_suite.cms);
+    if (rc != 0) {
+        obt_proc_dump(&s_suite.cms);
+    }
+    cr_assert_eq(rc, 0, "CMS did not stop cleanly (%d)", rc);
     static const char *const refresh[] = {"--crl-refresh", "5", NULL};
     cr_assert_eq(obt_suite_restart(&s_suite, "cms", refresh), 0);
     cr_assert_eq(obt_proc_wait_log(&s_suite.cms, "CMS-CRL-REFRESH", 30000), 0, "no refresh round");

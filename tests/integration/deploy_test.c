@@ -72,31 +72,14 @@ s_ctl(const char *const *argv)
     return rc;
 }
 
-/* Waits up to limit_ms for p to exit by itself (then stops it). Returns its exit
- * status, -1 if it had to be stopped or was killed by a signal. */
-static int
-s_wait_exit(obt_proc_t *p, int limit_ms)
-{
-    int status = 0;
-    for (int waited = 0; waitpid(p->pid, &status, WNOHANG) != p->pid; waited += 20) {
-        if (waited >= limit_ms) {
-            (void) obt_proc_stop(p);
-            return -1;
-        }
-        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-    }
-    p->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Runs exe argv... as the service user, output into s_dir/name.log, for at most
- * limit_ms. Returns its exit status (s_wait_exit). */
+ * limit_ms. Returns its exit status (obt_proc_wait_exit). */
 static int
 s_run_as_service(const char *name, const char *exe, const char *const *argv, int limit_ms)
 {
     obt_proc_t p;
     cr_assert_eq(obt_proc_start_as(&p, s_dir, name, exe, argv, SVC_UID), 0);
-    return s_wait_exit(&p, limit_ms);
+    return obt_proc_wait_exit(&p, limit_ms);
 }
 
 static char *
@@ -303,7 +286,7 @@ Test(deploy, second_instance_on_one_store_is_refused)
         obt_proc_t two;
         (void) snprintf(name, sizeof name, "second-%zu", d);
         cr_assert_eq(obt_proc_start(&two, s_dir, name, daemons[d], second), 0);
-        int rc = s_wait_exit(&two, 10000);
+        int rc = obt_proc_wait_exit(&two, 10000);
         cr_expect_eq(obt_proc_log_count(&two, "\" in use by pid "), 1,
                      "the second %s did not refuse the store", daemons[d]);
         cr_expect_eq(obt_proc_log_count(&two, " READY "), 0, "the second %s started", daemons[d]);

@@ -249,7 +249,11 @@ Test(gateways,
     cr_assert_eq(on_b, N_PER_NET);
 
     /* gw-b stops (SIGTERM); then every device is approved and onboarded. */
-    cr_assert_eq(obt_proc_stop(&s_gw_b), 0, "gw-b did not stop cleanly");
+    int rc = obt_proc_stop(&s_gw_b);
+    if (rc != 0) {
+        obt_proc_dump(&s_gw_b);
+    }
+    cr_assert_eq(rc, 0, "gw-b did not stop cleanly (%d)", rc);
     cr_assert_eq(obt_proc_wait_log(&s_suite.dots, "gateway gw-b unreachable", 15000), 0,
                  "DOTS did not notice that gw-b stopped");
     static const char *const approve[] = {"approve", "--all", NULL};

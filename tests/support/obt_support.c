@@ -271,6 +271,22 @@ obt_proc_stop(obt_proc_t *p)
     return -1;
 }
 
+int
+obt_proc_wait_exit(obt_proc_t *p, int limit_ms)
+{
+    int status = 0;
+    for (int waited = 0; waitpid(p->pid, &status, WNOHANG) != p->pid; waited += 20) {
+        if (waited >= limit_ms) {
+            (void) obt_proc_stop(p);
+            return -1;
+        }
+        (void) nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    s_started_set(p->pid, 0);
+    p->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void
 obt_proc_kill9(obt_proc_t *p)
 {
@@ -411,6 +427,9 @@ s_start_one(obt_suite_t *s,
             exe = "obt-ams";
             args[n++] = s->ep_ams;
         }
+        for (size_t i = 0; p != &s->dots && s->extra_svc && s->extra_svc[i] && n < 30; i++) {
+            args[n++] = s->extra_svc[i];
+        }
     }
     for (size_t i = 0; extra_all && extra_all[i] && n < 46; i++) {
         args[n++] = extra_all[i];
@@ -448,10 +467,12 @@ s_suite_start(obt_suite_t *s,
 {
     const char *gateways = s->gateways;
     const char *const *extra_gw = s->extra_gw;
+    const char *const *extra_svc = s->extra_svc;
     bool is_durable = s->is_durable;
     memset(s, 0, sizeof *s);
     s->gateways = gateways; /* set by obt_suite_start_gateways, else NULL */
     s->extra_gw = extra_gw;
+    s->extra_svc = extra_svc; /* set by obt_suite_start_shared, else NULL */
     s->is_durable = is_durable;
     s->is_default_discovery = is_default_discovery;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -482,6 +503,7 @@ obt_suite_start_with(obt_suite_t *s,
 {
     s->gateways = NULL;
     s->extra_gw = NULL;
+    s->extra_svc = NULL;
     s->is_durable = false;
     return s_suite_start(s, dir, extra_all, extra_dots, false);
 }
@@ -491,6 +513,7 @@ obt_suite_start_durable(obt_suite_t *s, const char *dir, const char *const *extr
 {
     s->gateways = NULL;
     s->extra_gw = NULL;
+    s->extra_svc = NULL;
     s->is_durable = true;
     return s_suite_start(s, dir, NULL, extra_dots, false);
 }
@@ -503,8 +526,20 @@ obt_suite_start_gateways(obt_suite_t *s,
 {
     s->gateways = gateways;
     s->extra_gw = extra_gw;
+    s->extra_svc = NULL;
     s->is_durable = false;
     return s_suite_start(s, dir, NULL, NULL, false);
+}
+
+int
+obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra_dots)
+{
+    static const char *const shared[] = {"--shared-store", NULL};
+    s->gateways = NULL;
+    s->extra_gw = NULL;
+    s->extra_svc = shared;
+    s->is_durable = false;
+    return s_suite_start(s, dir, NULL, extra_dots, false);
 }
 
 int
@@ -512,6 +547,7 @@ obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
 {
     s->gateways = NULL;
     s->extra_gw = NULL;
+    s->extra_svc = NULL;
     s->is_durable = false;
     return s_suite_start(s, dir, NULL, NULL, true);
 }

@@ -47,6 +47,9 @@ int obt_proc_log_count(const obt_proc_t *p, const char *token);
 int obt_proc_wait_log_count(const obt_proc_t *p, const char *token, int count, int timeout_ms);
 /* SIGTERM, wait up to 5 s, then SIGKILL. Returns the exit status (or -1). */
 int obt_proc_stop(obt_proc_t *p);
+/* Waits up to limit_ms for p to exit by itself (then stops it). Returns its exit
+ * status, -1 if it had to be stopped or was killed by a signal. */
+int obt_proc_wait_exit(obt_proc_t *p, int limit_ms);
 /* SIGKILL at once. */
 void obt_proc_kill9(obt_proc_t *p);
 /* True if still running. */
@@ -69,11 +72,12 @@ typedef struct {
     char keys[600];
     char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
     obt_proc_t gw, dots, cms, ams;
-    bool is_default_discovery;   /* the daemons' own discovery window (no 400 ms) */
-    const char *gateways;        /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
-    const char *const *extra_gw; /* more flags of the suite's gateway, NULL-ended (borrowed) */
-    bool is_durable;             /* stores synced (obt_suite_start_durable: the bench);
-                                  * tests run DOTS, CMS and AMS --no-durable */
+    bool is_default_discovery;    /* the daemons' own discovery window (no 400 ms) */
+    const char *gateways;         /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
+    const char *const *extra_gw;  /* more flags of the suite's gateway, NULL-ended (borrowed) */
+    const char *const *extra_svc; /* more flags of the suite's CMS and AMS (borrowed) */
+    bool is_durable;              /* stores synced (obt_suite_start_durable: the bench);
+                                   * tests run DOTS, CMS and AMS --no-durable */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -99,6 +103,10 @@ int obt_suite_start_gateways(obt_suite_t *s,
                              const char *dir,
                              const char *gateways,
                              const char *const *extra_gw);
+/* The same as obt_suite_start, with the suite's CMS and AMS given --shared-store (and
+ * again when restarted): the test may start more instances on their stores
+ * (docs/scaling.md). */
+int obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra_dots);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);
