@@ -473,8 +473,7 @@ void
 dots_job_resume(dots_job_t *job)
 {
     job->dev.state = job->dev.step; /* re-enter the step that failed */
-    job->needs_resume = true;
-    dots_engine_attention(job->eng);
+    dots_job_set_resume(job);
 }
 
 /* ------------------------------------------------------------------ a gateway away */
@@ -503,8 +502,7 @@ s_gw_uncut(dots_job_t *job)
     if (job->dev.owned && row->is_resumable) {
         cmn_log_notice("DOTS-GW-UNCUT", "dev=%s its gateway is back: %s resumes over the owner PSK",
                        job->dev.uuid, state);
-        job->needs_resume = true;
-        dots_engine_attention(job->eng);
+        dots_job_set_resume(job);
         return;
     }
     if (!row->has_doc && row->is_retry_from_start) {
@@ -804,7 +802,7 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
          * over once its lease runs out (D98) */
         job->svc_resends++;
         job->gen++;
-        job->needs_resume = true;
+        dots_job_set_resume(job);
         cmn_log_notice("DOTS-HANDOVER-RESEND",
                        "dev=%s no answer from the %s instance (%s): "
                        "hand-over sent again (%d of %d)",
@@ -948,8 +946,7 @@ dots_engine_new(const dots_config_t *cfg,
                             is_armed ? " (retried by itself)" : "");
             s_raise(job, EV_ERROR);
         } else if (what == RESTART_RESUME) {
-            job->needs_resume = true;
-            self->has_attention = true;
+            dots_job_set_resume(job);
         }
     }
     return self;
@@ -985,8 +982,7 @@ dots_engine_resend_handovers(dots_engine_t *self, bool is_cms)
     int state = is_cms ? JOB_HANDOVER_CMS : JOB_HANDOVER_AMS;
     for (size_t i = 0; i < self->n_jobs; i++) {
         if (self->jobs[i]->dev.state == state) {
-            self->jobs[i]->needs_resume = true;
-            self->has_attention = true;
+            dots_job_set_resume(self->jobs[i]);
         }
     }
 }
@@ -1164,6 +1160,13 @@ void
 dots_engine_attention(dots_engine_t *self)
 {
     self->has_attention = true;
+}
+
+void
+dots_job_set_resume(dots_job_t *job)
+{
+    job->needs_resume = true;
+    dots_engine_attention(job->eng); /* the next tick looks at it */
 }
 
 /* The jobs resumed (their gateway back, a restart) or given a PIN move on. Walks the

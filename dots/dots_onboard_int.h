@@ -113,6 +113,9 @@ void dots_index_destroy(dots_engine_t *self);
 void dots_engine_requeue(dots_engine_t *self);
 /* A job has needs_resume or has_pin set: the next tick looks at every job. */
 void dots_engine_attention(dots_engine_t *self);
+/* The job re-enters its state at the next tick (needs_resume, with the attention the
+ * tick needs to see it: never set needs_resume alone). */
+void dots_job_set_resume(dots_job_t *job);
 
 typedef struct {
     dots_engine_t *eng; /* outlives the job: a callback may run after the jobs are freed */

@@ -567,6 +567,11 @@ s_sims_stop(void)
     }
 }
 
+#define EXTRA_MAX 4                   /* --instances 3: cms-2, cms-3, ams-2, ams-3 */
+static obt_proc_t s_extra[EXTRA_MAX]; /* CMS and AMS instances beyond the suite's */
+static char s_extra_name[EXTRA_MAX][16];
+static size_t s_n_extra;
+
 static void
 s_stop_all(void)
 {
@@ -575,7 +580,40 @@ s_stop_all(void)
         s_pins_run = NULL;
     }
     s_sims_stop();
+    for (size_t i = 0; i < s_n_extra; i++) {
+        (void) obt_proc_stop(&s_extra[i]);
+    }
     obt_suite_stop(&s_suite);
+}
+
+/* --instances K: K - 1 more instances of CMS and of AMS on the suite's stores
+ * (--shared-store, durable), at ipc://DIR/<svc>-<k>.sock. 0 when all are READY. */
+static int
+s_extra_start(const char *dir, int instances)
+{
+    static const char *const svcs[] = {"cms", "ams"};
+    for (size_t v = 0; v < 2; v++) {
+        for (int k = 2; k <= instances && s_n_extra < EXTRA_MAX; k++) {
+            char store[700], ep[700];
+            char *name = s_extra_name[s_n_extra];
+            (void) snprintf(name, sizeof s_extra_name[0], "%s-%d", svcs[v], k);
+            (void) snprintf(store, sizeof store, "%s/%s-store", dir, svcs[v]);
+            (void) snprintf(ep, sizeof ep, "ipc://%s/%s.sock", dir, name);
+            const char *args[] = {"--keys-dir",  s_suite.keys,  "--gateway",
+                                  s_suite.ep_gw, "--store-dir", store,
+                                  "--durable",   "--endpoint",  ep,
+                                  "--log-level", "info",        "--shared-store",
+                                  "--instance",  name,          NULL};
+            char exe[16];
+            (void) snprintf(exe, sizeof exe, "obt-%s", svcs[v]);
+            obt_proc_t *p = &s_extra[s_n_extra++];
+            if (obt_proc_start(p, dir, name, exe, args) != 0 ||
+                obt_proc_wait_log(p, " READY ", 15000) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 static void
@@ -592,6 +630,11 @@ s_on_signal(int sig)
     for (size_t i = 0; i < s_n_sims; i++) {
         if (s_sims[i].pid > 0) {
             (void) kill(s_sims[i].pid, SIGKILL);
+        }
+    }
+    for (size_t i = 0; i < s_n_extra; i++) {
+        if (s_extra[i].pid > 0) {
+            (void) kill(s_extra[i].pid, SIGKILL);
         }
     }
     _exit(128 + sig);
@@ -788,6 +831,9 @@ s_print_commits(size_t done)
     s_print_commits_of("DOTS", s_suite.dots.log, "DOTS-COMMITS", done);
     s_print_commits_of("CMS", s_suite.cms.log, "SVC-COMMITS", done);
     s_print_commits_of("AMS", s_suite.ams.log, "SVC-COMMITS", done);
+    for (size_t i = 0; i < s_n_extra; i++) {
+        s_print_commits_of(s_extra_name[i], s_extra[i].log, "SVC-COMMITS", done);
+    }
 }
 
 /* A policy of 5 ACEs for every device of the simulator (all have /light,
@@ -999,6 +1045,7 @@ main(int argc, char **argv)
     bool acl_apply = false;       /* --acl-apply: time obtctl acl apply --all afterwards */
     const char *apply_inflight = "64";
     int n_procs_sim = 0; /* --procs: simulator processes (0 = one per SIM_PER_PROC devices) */
+    int instances = 1;   /* --instances: of CMS and of AMS, on shared stores */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -1028,6 +1075,8 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc) {
             n_procs_sim = atoi(argv[++i]);
             n_procs_sim = n_procs_sim > 0 ? n_procs_sim : -1;
+        } else if (strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
+            instances = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -1040,14 +1089,16 @@ main(int argc, char **argv)
         n_procs_sim = (count + SIM_PER_PROC - 1) / SIM_PER_PROC;
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64 ||
-        n_procs_sim <= 0 || n_procs_sim > SIM_PROCS_MAX || n_procs_sim > count) {
+        n_procs_sim <= 0 || n_procs_sim > SIM_PROCS_MAX || n_procs_sim > count || instances < 1 ||
+        instances > 3) {
         fprintf(stderr,
                 "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
                 "[--no-durable] [--steps] [--certs] [--crl] [--pairs P [--pair-clients K]] "
                 "[--dir DIR] "
                 "[--sim-extra FLAG]\n"
                 "                     [--acl-apply [--apply-in-flight M]] "
-                "[--procs N (1..%d, at most --count; default one per %d devices)]\n",
+                "[--procs N (1..%d, at most --count; default one per %d devices)] "
+                "[--instances K (1..3 of CMS and of AMS)]\n",
                 SIM_PROCS_MAX, SIM_PER_PROC);
         return 2;
     }
@@ -1065,18 +1116,19 @@ main(int argc, char **argv)
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
     char max_new[16]; /* DOTS adds at most 2048 new records per discovery by default */
     (void) snprintf(max_new, sizeof max_new, "%d", count > 2048 ? count : 2048);
-    const char *dots_args[] = {durable,
-                               "--max-in-flight",
-                               inflight,
-                               "--step-timeout-ms",
-                               "20000",
-                               "--otm-policy",
-                               otm->dots_policy,
-                               "--log-level",
-                               steps ? "info" : "notice",
-                               "--discover-max-new",
-                               max_new,
-                               NULL};
+    const char *dots_args[16] = {durable,
+                                 "--max-in-flight",
+                                 inflight,
+                                 "--step-timeout-ms",
+                                 "20000",
+                                 "--otm-policy",
+                                 otm->dots_policy,
+                                 "--log-level",
+                                 steps ? "info" : "notice",
+                                 "--discover-max-new",
+                                 max_new,
+                                 NULL};
+    size_t n_dots_args = 11;
     const char *sim_args[24] = {"--oxms", otm->sim_oxms};
     size_t n_sim_args = 2;
     if (certs != NULL) {
@@ -1091,7 +1143,26 @@ main(int argc, char **argv)
         free(dir);
         return 1;
     }
-    (void) atexit(s_stop_all); /* every exit path below stops what was started */
+    (void) atexit(s_stop_all);                   /* every exit path below stops what was started */
+    char cms_eps[2200] = "", ams_eps[2200] = ""; /* the suite's instance, then cms-2 ... */
+    for (int k = 1; k <= instances && instances > 1; k++) {
+        char suffix[8] = "";
+        if (k > 1) {
+            (void) snprintf(suffix, sizeof suffix, "-%d", k);
+        }
+        size_t at = strlen(cms_eps);
+        (void) snprintf(cms_eps + at, sizeof cms_eps - at, "%sipc://%s/cms%s.sock",
+                        k > 1 ? "," : "", dir, suffix);
+        at = strlen(ams_eps);
+        (void) snprintf(ams_eps + at, sizeof ams_eps - at, "%sipc://%s/ams%s.sock",
+                        k > 1 ? "," : "", dir, suffix);
+    }
+    if (instances > 1) { /* DOTS connects to instances that start after it */
+        dots_args[n_dots_args++] = "--cms";
+        dots_args[n_dots_args++] = cms_eps;
+        dots_args[n_dots_args++] = "--ams";
+        dots_args[n_dots_args++] = ams_eps;
+    }
     s_raise_nofile();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -1105,9 +1176,14 @@ main(int argc, char **argv)
            dir, fsync_p50, fsync_max);
     s_discovery_limits(count);
     /* CMS and AMS as durable as DOTS */
-    int started = strcmp(durable, "--durable") == 0
+    int started = instances > 1 ? obt_suite_start_shared_durable(&s_suite, dir, dots_args)
+                  : strcmp(durable, "--durable") == 0
                           ? obt_suite_start_durable(&s_suite, dir, dots_args)
                           : obt_suite_start(&s_suite, dir, dots_args);
+    if (started == 0 && instances > 1) {
+        started = s_extra_start(dir, instances);
+        printf("instances: %d of CMS and %d of AMS on shared stores\n", instances, instances);
+    }
     if (started == 0) {
         s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */
         started = s_sims_start(dir, count, n_procs_sim, sim_args);
@@ -1158,13 +1234,17 @@ main(int argc, char **argv)
         return 1;
     }
     s_pins_run = otm->needs_pin ? &pins : NULL;
-    s_proc_t procs[] = {{"obt-gateway", &s_suite.gw},
-                        {"obt-dots", &s_suite.dots},
-                        {"obt-cms", &s_suite.cms},
-                        {"obt-ams", &s_suite.ams},
-                        {"ocf-devsim", NULL}}; /* every simulator process, summed */
-    size_t n_procs = sizeof procs / sizeof procs[0];
-    double cpu0[5];
+    s_proc_t procs[5 + EXTRA_MAX] = {{"obt-gateway", &s_suite.gw},
+                                     {"obt-dots", &s_suite.dots},
+                                     {"obt-cms", &s_suite.cms},
+                                     {"obt-ams", &s_suite.ams},
+                                     {"ocf-devsim", NULL}}; /* every simulator process, summed */
+    size_t n_procs = 5;
+    for (size_t i = 0; i < s_n_extra; i++) {
+        procs[n_procs].name = s_extra_name[i];
+        procs[n_procs++].p = &s_extra[i];
+    }
+    double cpu0[5 + EXTRA_MAX];
     (void) obt_ctl(&s_suite, approve, NULL);
     for (size_t i = 0; i < n_procs; i++) {
         cpu0[i] = s_proc_cpu_s(&procs[i]); /* start-up and discovery excluded below */
@@ -1195,7 +1275,7 @@ main(int argc, char **argv)
         }
         (void) poll(NULL, 0, 250);
     }
-    double cpu1[5];
+    double cpu1[5 + EXTRA_MAX];
     for (size_t i = 0; i < n_procs; i++) {
         cpu1[i] = s_proc_cpu_s(&procs[i]); /* the final read of the table excluded */
     }

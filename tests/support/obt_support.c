@@ -543,6 +543,17 @@ obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra
 }
 
 int
+obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots)
+{
+    static const char *const shared[] = {"--shared-store", NULL};
+    s->gateways = NULL;
+    s->extra_gw = NULL;
+    s->extra_svc = shared;
+    s->is_durable = true;
+    return s_suite_start(s, dir, NULL, extra_dots, false);
+}
+
+int
 obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
 {
     s->gateways = NULL;

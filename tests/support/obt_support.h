@@ -107,6 +107,8 @@ int obt_suite_start_gateways(obt_suite_t *s,
  * again when restarted): the test may start more instances on their stores
  * (docs/scaling.md). */
 int obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra_dots);
+/* The same, with every store synced (the bench with several CMS and AMS instances). */
+int obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
 int obt_suite_restart(obt_suite_t *s, const char *which, const char *const *extra);
 void obt_suite_stop(obt_suite_t *s);
