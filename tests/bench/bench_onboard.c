@@ -1365,6 +1365,9 @@ main(int argc, char **argv)
         s_bench_apply(dir, done, apply_inflight);
     }
     int pairs_rc = pairs > 0 ? s_bench_pairs(dir, count, pairs, pair_clients) : 0;
+    for (size_t i = 0; i < s_n_extra; i++) {
+        (void) obt_proc_stop(&s_extra[i]);
+    }
     obt_suite_stop(&s_suite); /* the daemons log their commit counters as they stop */
     s_print_commits(done);
     if (otm->needs_pin) {
