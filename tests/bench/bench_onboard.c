@@ -589,26 +589,14 @@ s_stop_all(void)
 /* --instances K: K - 1 more instances of CMS and of AMS on the suite's stores
  * (--shared-store, durable), at ipc://DIR/<svc>-<k>.sock. 0 when all are READY. */
 static int
-s_extra_start(const char *dir, int instances)
+s_extra_start(int instances)
 {
     static const char *const svcs[] = {"cms", "ams"};
     for (size_t v = 0; v < 2; v++) {
         for (int k = 2; k <= instances && s_n_extra < EXTRA_MAX; k++) {
-            char store[700], ep[700];
             char *name = s_extra_name[s_n_extra];
             (void) snprintf(name, sizeof s_extra_name[0], "%s-%d", svcs[v], k);
-            (void) snprintf(store, sizeof store, "%s/%s-store", dir, svcs[v]);
-            (void) snprintf(ep, sizeof ep, "ipc://%s/%s.sock", dir, name);
-            const char *args[] = {"--keys-dir",  s_suite.keys,  "--gateway",
-                                  s_suite.ep_gw, "--store-dir", store,
-                                  "--durable",   "--endpoint",  ep,
-                                  "--log-level", "info",        "--shared-store",
-                                  "--instance",  name,          NULL};
-            char exe[16];
-            (void) snprintf(exe, sizeof exe, "obt-%s", svcs[v]);
-            obt_proc_t *p = &s_extra[s_n_extra++];
-            if (obt_proc_start(p, dir, name, exe, args) != 0 ||
-                obt_proc_wait_log(p, " READY ", 15000) != 0) {
+            if (obt_suite_start_instance(&s_suite, &s_extra[s_n_extra++], svcs[v], name) != 0) {
                 return -1;
             }
         }
@@ -1181,7 +1169,7 @@ main(int argc, char **argv)
                           ? obt_suite_start_durable(&s_suite, dir, dots_args)
                           : obt_suite_start(&s_suite, dir, dots_args);
     if (started == 0 && instances > 1) {
-        started = s_extra_start(dir, instances);
+        started = s_extra_start(instances);
         printf("instances: %d of CMS and %d of AMS on shared stores\n", instances, instances);
     }
     if (started == 0) {

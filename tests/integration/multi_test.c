@@ -23,21 +23,7 @@ static char s_cms_eps[1300], s_ams_eps[1300];
 static void
 s_start_second(obt_proc_t *p, const char *which, const char *name)
 {
-    char store[700], ep[700];
-    (void) snprintf(store, sizeof store, "%s/%s-store", s_dir, which);
-    (void) snprintf(ep, sizeof ep, "ipc://%s/%s.sock", s_dir, name);
-    const char *args[] = {"--keys-dir",   s_suite.keys,  "--gateway",
-                          s_suite.ep_gw,  "--store-dir", store,
-                          "--no-durable", "--endpoint",  ep,
-                          "--log-level",  "info",        "--shared-store",
-                          "--instance",   name,          NULL};
-    char exe[16];
-    (void) snprintf(exe, sizeof exe, "obt-%s", which);
-    cr_assert_eq(obt_proc_start(p, s_dir, name, exe, args), 0);
-    if (obt_proc_wait_log(p, " READY ", 15000) != 0) {
-        obt_proc_dump(p);
-        cr_assert_fail("%s did not start", name);
-    }
+    cr_assert_eq(obt_suite_start_instance(&s_suite, p, which, name), 0, "%s did not start", name);
 }
 
 static void

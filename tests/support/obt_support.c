@@ -554,6 +554,36 @@ obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *cons
 }
 
 int
+obt_suite_start_instance(const obt_suite_t *s, obt_proc_t *p, const char *which, const char *name)
+{
+    char store[700], ep[700], exe[16];
+    (void) snprintf(store, sizeof store, "%s/%s-store", s->dir, which);
+    (void) snprintf(ep, sizeof ep, "ipc://%s/%s.sock", s->dir, name);
+    (void) snprintf(exe, sizeof exe, "obt-%s", which);
+    const char *args[] = {"--keys-dir",
+                          s->keys,
+                          "--gateway",
+                          s->ep_gw,
+                          "--store-dir",
+                          store,
+                          s->is_durable ? "--durable" : "--no-durable",
+                          "--endpoint",
+                          ep,
+                          "--log-level",
+                          "info",
+                          "--shared-store",
+                          "--instance",
+                          name,
+                          NULL};
+    if (obt_proc_start(p, s->dir, name, exe, args) != 0 ||
+        obt_proc_wait_log(p, " READY ", 15000) != 0) {
+        obt_proc_dump(p);
+        return -1;
+    }
+    return 0;
+}
+
+int
 obt_suite_start_default_discovery(obt_suite_t *s, const char *dir)
 {
     s->gateways = NULL;

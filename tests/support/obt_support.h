@@ -107,6 +107,11 @@ int obt_suite_start_gateways(obt_suite_t *s,
  * again when restarted): the test may start more instances on their stores
  * (docs/scaling.md). */
 int obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra_dots);
+/* One more instance, name, of which ("cms", "ams") on the suite's store of a suite started
+ * shared: --shared-store --instance name at ipc://DIR/<name>.sock, synced as the suite.
+ * 0 once READY (else -1, its log dumped). */
+int
+obt_suite_start_instance(const obt_suite_t *s, obt_proc_t *p, const char *which, const char *name);
 /* The same, with every store synced (the bench with several CMS and AMS instances). */
 int obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */
