@@ -752,10 +752,10 @@ s_domain_claim(
 {
     uint64_t now = cmn_time_mono_ms();
     bool is_same = self->domain.is_set && cmn_uuid_eq(&self->domain.di, di);
+    char held[CMN_UUID_STR_LEN + 1], asked[CMN_UUID_STR_LEN + 1];
+    cmn_uuid_to_str(&self->domain.di, held);
+    cmn_uuid_to_str(di, asked);
     if (self->domain.is_set && !is_same && now - self->domain.heard_ms < S_DOMAIN_QUIET_MS) {
-        char held[CMN_UUID_STR_LEN + 1], asked[CMN_UUID_STR_LEN + 1];
-        cmn_uuid_to_str(&self->domain.di, held);
-        cmn_uuid_to_str(di, asked);
         (void) snprintf(error, error_len,
                         "another security domain already uses gateway %s: the DOTS of uuid %s "
                         "(heard %llu ms ago); this DOTS (uuid %s) has a store of its own. Start "
@@ -771,9 +771,6 @@ s_domain_claim(
         return CMN_EEXIST;
     }
     if (self->domain.is_set && !is_same) {
-        char held[CMN_UUID_STR_LEN + 1], asked[CMN_UUID_STR_LEN + 1];
-        cmn_uuid_to_str(&self->domain.di, held);
-        cmn_uuid_to_str(di, asked);
         cmn_log_warn("GW-DOMAIN", "DOTS %s takes the domain over: DOTS %s silent for %llu ms",
                      asked, held, (unsigned long long) (now - self->domain.heard_ms));
     }
