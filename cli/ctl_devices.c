@@ -338,6 +338,11 @@ ctl_cmd_discover(const ctl_opts_t *o, int argc, char **argv)
         for (size_t i = 0; i < r->discover->n_limits; i++) {
             printf("%s\n", r->discover->limits[i]);
         }
+        if (r->discover->other_partition > 0) {
+            printf("%u unowned device(s) of other DOTS groups' parts: left to them "
+                   "(obt-dots --partition, docs/scaling.md)\n",
+                   r->discover->other_partition);
+        }
     }
     obt__dots__reply__free_unpacked(r, NULL);
     return s_print_list(o, o->json ? NULL : "DISCOVERED", false);

@@ -22,6 +22,7 @@ typedef struct {
     int max_in_flight;      /* onboarding jobs at once */
     bool auto_approve;      /* approve discovered devices without the operator */
     char *otm_policy;       /* acceptable OTMs, most preferred first ("mfg,rdp,jw") */
+    char *partition;        /* "K/G": only the devices of part K of G ("" = all) */
     int discover_window_ms; /* default discovery window */
     int discover_max_new;   /* new device records one discovery may add */
     int step_timeout_ms;    /* deadline of one onboarding step */

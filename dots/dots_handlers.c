@@ -155,6 +155,7 @@ s_discovered(void *arg, cmn_err_t err, const char *error, const dots_discover_re
         dr.found = res->found;
         dr.added = res->added;
         dr.conflicts = res->conflicts;
+        dr.other_partition = res->other_partition;
         dr.dropped = res->dropped;
         dr.limits = (char **) (uintptr_t) res->limits; /* packed, never written */
         dr.n_limits = res->n_limits;
@@ -323,8 +324,12 @@ s_select(dots_service_t *self,
     for (size_t i = 0; !sel->all && i < sel->n_uuids; i++) {
         if (dots_engine_find(self->engine, sel->uuids[i]) == NULL) {
             /* nothing done: a typo must not approve or onboard the rest silently */
-            (void) snprintf(error, error_len, "%s: unknown device (nothing %s)", sel->uuids[i],
-                            approve ? "approved" : "onboarded");
+            char part[160] = "";
+            if (dots_engine_other_part(self->engine, sel->uuids[i], part + 2, sizeof part - 2)) {
+                memcpy(part, ": ", 2);
+            }
+            (void) snprintf(error, error_len, "%s: unknown device%s (nothing %s)", sel->uuids[i],
+                            part, approve ? "approved" : "onboarded");
             return CMN_ENOTFOUND;
         }
     }

@@ -921,6 +921,11 @@ dots_engine_new(const dots_config_t *cfg,
         free(self);
         return NULL;
     }
+    if (dots_partition_parse(cfg->partition, &self->partition, why, sizeof why) != 0) {
+        cmn_log_err("DOTS-CONFIG", "--partition: %s", why);
+        free(self);
+        return NULL;
+    }
     self->by_uuid = zhashx_new(); /* NULL: lookups walk the list */
     if (dots_store_each(store, s_load_one, self) != CMN_OK) {
         dots_index_destroy(self);
@@ -1312,6 +1317,10 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
                          g->uuid, gw->name, known_gw->name);
             continue;
         }
+        if (job == NULL && !dots_partition_has(&self->partition, g->uuid)) {
+            m->res.other_partition++; /* another group's (docs/scaling.md) */
+            continue;
+        }
         m->res.found++;
         bool is_new = job == NULL;
         if (job == NULL) {
@@ -1445,8 +1454,10 @@ s_on_all_discovered(s_disc_ctx_t *dc)
     m.res.dropped = dropped + m.over_new;
     m.res.limits = limits;
     m.res.n_limits = n_limits;
-    cmn_log_notice("DOTS-DISCOVERED", "found=%u new=%u conflicts=%u dropped=%u gateways=%zu/%zu",
-                   m.res.found, m.res.added, m.res.conflicts, m.res.dropped, n_ok, n_gws);
+    cmn_log_notice("DOTS-DISCOVERED",
+                   "found=%u new=%u conflicts=%u dropped=%u other_partition=%u gateways=%zu/%zu",
+                   m.res.found, m.res.added, m.res.conflicts, m.res.dropped, m.res.other_partition,
+                   n_ok, n_gws);
     if (m.not_stored > 0) {
         char why[300];
         (void) snprintf(why, sizeof why,
@@ -1781,6 +1792,20 @@ dots_engine_find(const dots_engine_t *self, const char *uuid)
 {
     dots_job_t *job = s_find(self, uuid);
     return job ? &job->dev : NULL;
+}
+
+bool
+dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, size_t why_len)
+{
+    if (self->partition.g <= 1 || dots_partition_has(&self->partition, uuid)) {
+        return false;
+    }
+    (void) snprintf(why, why_len,
+                    "it is of part %d/%u, another DOTS group's (this one serves %u/%u: "
+                    "obt-dots --partition)",
+                    dots_partition_of(uuid, self->partition.g), self->partition.g,
+                    self->partition.k, self->partition.g);
+    return true;
 }
 
 size_t

@@ -90,6 +90,7 @@ typedef struct {
     unsigned added;            /* of which new to DOTS */
     unsigned conflicts;        /* uuids claimed by several sources */
     unsigned dropped;          /* replies (gateway) and devices (DOTS) left out by a limit */
+    unsigned other_partition;  /* devices of another DOTS group's part (--partition) */
     const char *const *limits; /* one line per limit hit, borrowed for the call */
     size_t n_limits;
 } dots_discover_result_t;
@@ -162,6 +163,9 @@ cmn_err_t dots_engine_pin(
 /* Devices, in discovery order; NULL past the end. Borrowed. */
 const dots_dev_t *dots_engine_device(const dots_engine_t *self, size_t idx);
 const dots_dev_t *dots_engine_find(const dots_engine_t *self, const char *uuid);
+/* Whether device uuid, found or not, is of another DOTS group's part (--partition);
+ * why says whose. */
+bool dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, size_t why_len);
 size_t dots_engine_in_flight(const dots_engine_t *self);
 
 /* For the reset/repair jobs (dots_maint.c). The live record of a device, current or

@@ -16,6 +16,7 @@
 #include "cmn_psk.h"
 #include "dots_onboard.h"
 #include "dots_otm.h"
+#include "dots_partition.h"
 #include "dots_store.h"
 #include "obt/gateway.pb-c.h"
 
@@ -72,6 +73,7 @@ struct dots_engine {
     cmn_gws_t *gws; /* the gateways, their calls and heartbeats (borrowed) */
     cmn_calls_t *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */
+    dots_partition_t partition;   /* --partition: the devices this DOTS takes */
     dots_job_t **jobs;
     size_t n_jobs, cap;
     size_t in_flight;

@@ -7,6 +7,7 @@
 #include "cmn_log.h"
 #include "dots_config.h"
 #include "dots_otm.h"
+#include "dots_partition.h"
 #include "dots_service.h"
 
 int
@@ -26,6 +27,11 @@ main(int argc, char **argv)
     char why[160];
     if (r == CMN_CFG_OK && dots_otm_policy_parse(cfg.otm_policy, &policy, why, sizeof why) != 0) {
         (void) fprintf(stderr, "error: --otm-policy: %s\n", why);
+        r = CMN_CFG_ERROR;
+    }
+    dots_partition_t part;
+    if (r == CMN_CFG_OK && dots_partition_parse(cfg.partition, &part, why, sizeof why) != 0) {
+        (void) fprintf(stderr, "error: --partition: %s\n", why);
         r = CMN_CFG_ERROR;
     }
     char gw_why[300];
