@@ -14,6 +14,7 @@
 #include "cmn_log.h"
 #include "cmn_time.h"
 #include "cmn_zap.h"
+#include "cmn_zep.h"
 
 const char *const CMN_BUS_PARTIES[] = {"gateway", "dots", "cms", "ams", "obtctl"};
 const size_t CMN_BUS_PARTY_COUNT = sizeof CMN_BUS_PARTIES / sizeof CMN_BUS_PARTIES[0];
@@ -24,12 +25,13 @@ typedef struct {
 } s_known_t;
 
 struct cmn_bus_server {
-    zsock_t *sock;         /* ROUTER, CURVE server */
-    zactor_t *auth;        /* the process's zauth actor (s_auth_acquire) */
-    char pubdir[1024];     /* DIR/public */
-    s_known_t *known;      /* the keys of DIR/public and their names */
-    size_t n_known;        /* entries in known */
-    uint64_t next_scan_ms; /* an unknown key rescans DIR/public, at most this often */
+    zsock_t *sock;           /* ROUTER, CURVE server */
+    zactor_t *auth;          /* the process's zauth actor (s_auth_acquire) */
+    char pubdir[1024];       /* DIR/public */
+    s_known_t *known;        /* the keys of DIR/public and their names */
+    size_t n_known;          /* entries in known */
+    uint64_t next_scan_ms;   /* an unknown key rescans DIR/public, at most this often */
+    char bound[CMN_ZEP_LEN]; /* the endpoint of the list that was bound */
 };
 
 static const struct {
@@ -333,15 +335,42 @@ s_auth_release(zactor_t **actor_p)
     }
 }
 
-/* A socket of type bound at endpoint as CURVE server `name` (its secret certificate
- * from keys_dir), ZAP domain "obt", with the process's zauth in *ret_auth. NULL on
- * failure (*ret_err; nothing held). */
+/* Binds sock at the first endpoint of the list endpoint (cmn_zep.h) that is free; its
+ * text into bound (CMN_ZEP_LEN bytes, may be NULL). -1 when none could be bound. */
+static int
+s_bind_first(zsock_t *sock, const char *endpoint, char *bound)
+{
+    cmn_zep_t *list = malloc(sizeof *list);
+    char why[200];
+    if (list == NULL || cmn_zep_expand(endpoint, list, why, sizeof why) != CMN_OK) {
+        cmn_log_debug("BUS-BIND", "\"%s\": %s", endpoint, list ? why : "out of memory");
+        free(list);
+        return -1;
+    }
+    int rc = -1;
+    for (size_t i = 0; i < list->n && rc != 0; i++) {
+        rc = zsock_bind(sock, "%s", list->ep[i]) < 0 ? -1 : 0;
+        if (rc != 0) {
+            cmn_log_debug("BUS-BIND", "bind \"%s\": %s", list->ep[i], zmq_strerror(zmq_errno()));
+        } else if (bound) {
+            (void) snprintf(bound, CMN_ZEP_LEN, "%s", list->ep[i]);
+        }
+    }
+    free(list);
+    return rc;
+}
+
+/* A socket of type bound at (the first free endpoint of) endpoint as CURVE server
+ * `name` (its secret certificate from keys_dir), ZAP domain "obt", with the process's
+ * zauth in *ret_auth; the endpoint bound into bound (may be NULL). NULL on failure
+ * (*ret_err; nothing held). */
 static zsock_t *
 s_curve_server(int type,
                const char *endpoint,
                const char *keys_dir,
                const char *name,
                zactor_t **ret_auth,
+               char *bound,
                cmn_err_t *ret_err)
 {
     zcert_t *cert = s_load(keys_dir, "secret", name, ".cert_secret", ret_err);
@@ -357,8 +386,7 @@ s_curve_server(int type,
         zsock_set_zap_domain(sock, "obt");
         zcert_apply(cert, sock);
         zsock_set_curve_server(sock, 1);
-        if (zsock_bind(sock, "%s", endpoint) < 0) {
-            cmn_log_debug("BUS-BIND", "bind \"%s\": %s", endpoint, zmq_strerror(zmq_errno()));
+        if (s_bind_first(sock, endpoint, bound) != 0) {
             zsock_destroy(&sock);
             *ret_err = CMN_EIO;
         }
@@ -379,7 +407,8 @@ cmn_bus_server_new(const char *endpoint, const char *keys_dir, const char *name,
     if (self) {
         (void) snprintf(self->pubdir, sizeof self->pubdir, "%s/public", keys_dir);
         s_scan(self);
-        self->sock = s_curve_server(ZMQ_ROUTER, endpoint, keys_dir, name, &self->auth, &err);
+        self->sock = s_curve_server(ZMQ_ROUTER, endpoint, keys_dir, name, &self->auth, self->bound,
+                                    &err);
     }
     if (self && self->sock == NULL) {
         cmn_bus_server_destroy(&self);
@@ -402,6 +431,12 @@ cmn_bus_server_destroy(cmn_bus_server_t **self_p)
     free(self->known);
     free(self);
     *self_p = NULL;
+}
+
+const char *
+cmn_bus_server_endpoint(const cmn_bus_server_t *self)
+{
+    return self->bound;
 }
 
 zsock_t *
@@ -613,33 +648,28 @@ s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, 
     zsock_set_rcvhwm(sock, 100000);
     zcert_apply(cert, sock);
     zsock_set_curve_serverkey(sock, zcert_public_txt(server));
-    if (strchr(endpoint, ',') == NULL) {
-        if (zsock_connect(sock, "%s", endpoint) < 0) {
+    cmn_zep_t *list = malloc(sizeof *list);
+    char why[200];
+    if (list == NULL || cmn_zep_expand(endpoint, list, why, sizeof why) != CMN_OK) {
+        cmn_log_debug("BUS-CONNECT", "\"%s\": %s", endpoint, list ? why : "out of memory");
+        free(list);
+        zsock_destroy(&sock);
+        *ret_err = list ? CMN_EINVAL : CMN_ENOMEM;
+        return NULL;
+    }
+    if (list->n > 1) {
+        /* several instances of one service: requests go round-robin over the peers
+         * connected now, never queued for one that is away (it died: its pipe is gone;
+         * a port of a range nobody bound: never connected) */
+        zsock_set_immediate(sock, 1);
+    }
+    for (size_t i = 0; i < list->n && sock != NULL; i++) {
+        if (zsock_connect(sock, "%s", list->ep[i]) < 0) {
             zsock_destroy(&sock);
             *ret_err = CMN_EIO;
         }
-        return sock;
     }
-    /* several instances of one service: requests go round-robin over the peers
-     * connected now, never queued for one that is away (it died: its pipe is gone) */
-    zsock_set_immediate(sock, 1);
-    char ep[1024];
-    for (const char *p = endpoint; sock != NULL; p += strcspn(p, ",") + 1) {
-        size_t n = strcspn(p, ",");
-        if (n == 0 || n >= sizeof ep) {
-            zsock_destroy(&sock);
-            *ret_err = CMN_EINVAL;
-            break;
-        }
-        (void) snprintf(ep, sizeof ep, "%.*s", (int) n, p);
-        if (zsock_connect(sock, "%s", ep) < 0) {
-            zsock_destroy(&sock);
-            *ret_err = CMN_EIO;
-        }
-        if (p[n] == '\0') {
-            break;
-        }
-    }
+    free(list);
     return sock;
 }
 
@@ -735,11 +765,21 @@ cmn_bus_client_call(cmn_bus_client_t *self,
                     uint8_t **ret_data,
                     size_t *ret_len)
 {
-    cmn_err_t err = cmn_bus_client_send_pb(self, msg);
-    if (err != CMN_OK) {
-        return err;
-    }
     uint64_t deadline = cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : 0);
+    cmn_err_t err;
+    /* A list of endpoints (immediate): nothing is sent before one instance is connected;
+     * right after the connect, its handshake may still run. Wait for it, not longer
+     * than the call's deadline. */
+    while ((err = cmn_bus_client_send_pb(self, msg)) != CMN_OK) {
+        uint64_t now = cmn_time_mono_ms();
+        if (zmq_errno() != EAGAIN || now >= deadline) {
+            return zmq_errno() == EAGAIN ? CMN_ETIMEDOUT : err;
+        }
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&item, 1, (long) (deadline - now)) < 0 && zmq_errno() != EINTR) {
+            return CMN_EIO;
+        }
+    }
     for (;;) {
         uint64_t now = cmn_time_mono_ms();
         if (now >= deadline) {
@@ -996,7 +1036,7 @@ cmn_bus_pub_new(const char *endpoint, const char *keys_dir, const char *name, cm
     cmn_err_t err = CMN_ENOMEM;
     cmn_bus_pub_t *self = calloc(1, sizeof *self);
     if (self) {
-        self->sock = s_curve_server(ZMQ_XPUB, endpoint, keys_dir, name, &self->auth, &err);
+        self->sock = s_curve_server(ZMQ_XPUB, endpoint, keys_dir, name, &self->auth, NULL, &err);
     }
     if (self && self->sock == NULL) {
         cmn_bus_pub_destroy(&self);

@@ -73,15 +73,18 @@ bool cmn_bus_key_exists(const char *dir, const char *name);
 typedef struct cmn_bus_server cmn_bus_server_t;
 typedef struct cmn_bus_client cmn_bus_client_t;
 
-/* Binds a ROUTER at endpoint ("tcp://127.0.0.1:7001", "ipc:///tmp/x/dots.sock")
+/* Binds a ROUTER at endpoint ("tcp://127.0.0.1:7001", "ipc:///tmp/x/dots.sock"; or
+ * a list, cmn_zep.h: the first endpoint of it that is free, "tcp://127.0.0.1:7420-7427")
  * as CURVE server `name` with keys from keys_dir, and starts zauth allowing the
  * certificates in keys_dir/public. NULL on failure (*ret_err says why: CMN_ENOTFOUND
- * for a missing key file, CMN_EIO for a bind failure). */
+ * for a missing key file, CMN_EIO for a bind failure: none of the list was free). */
 cmn_bus_server_t *cmn_bus_server_new(const char *endpoint,
                                      const char *keys_dir,
                                      const char *name,
                                      cmn_err_t *ret_err);
 void cmn_bus_server_destroy(cmn_bus_server_t **self_p);
+/* The endpoint bound (one of the list given). Borrowed. */
+const char *cmn_bus_server_endpoint(const cmn_bus_server_t *self);
 /* The socket, for a zpoller. Borrowed. */
 zsock_t *cmn_bus_server_sock(cmn_bus_server_t *self);
 

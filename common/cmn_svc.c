@@ -1,6 +1,7 @@
 /* cmn_svc.c — the shared body of obt-cms and obt-ams */
 #include "cmn_svc.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,15 @@
     }
 
 static cmn_cfg_opt_t s_opts[] = {
-        OPT("endpoint", CMN_CFG_STR, endpoint, NULL, 0, 1, 0, "ZeroMQ endpoint this service binds"),
+        OPT("endpoint",
+            CMN_CFG_STR,
+            endpoint,
+            NULL,
+            0,
+            1,
+            0,
+            "ZeroMQ endpoint this service binds; or a list, EP,EP or tcp://H:FIRST-LAST: the "
+            "first free one (instances on one host network, docs/scaling.md)"),
         OPT("keys-dir",
             CMN_CFG_STR,
             keys_dir,
@@ -89,6 +98,15 @@ static cmn_cfg_opt_t s_opts[] = {
             0,
             "this instance's name in logs and health (letters, digits, . _ -; at most 31); "
             "empty: <service>-<pid>"),
+        OPT("endpoint-file",
+            CMN_CFG_STR,
+            endpoint_file,
+            "",
+            0,
+            1,
+            0,
+            "write the endpoint bound (one of --endpoint's list) to this file, removed at exit: "
+            "what a container's health check asks (docs/deploy.md); empty: none"),
 };
 
 #define S_N_OPTS (sizeof s_opts / sizeof s_opts[0])
@@ -213,15 +231,37 @@ cmn_svc_config_free(cmn_svc_config_t *cfg)
     cmn_svc_config_free_ext(cfg, NULL, 0);
 }
 
+/* --endpoint-file: the endpoint bound, one line, world-readable (no secret). 0, or -1
+ * with the reason logged. */
+static int
+s_write_endpoint(const char *path, const char *endpoint)
+{
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    char tmp[4200];
+    (void) snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL && fprintf(f, "%s\n", endpoint) > 0;
+    ok = f != NULL && fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        cmn_log_err("SVC-INIT", "--endpoint-file \"%s\": %s", path, strerror(errno));
+        (void) unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 #define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: heartbeat and registration */
 
 struct cmn_svc {
     const cmn_svc_config_t *cfg;
-    char service[8];  /* "cms" / "ams" */
-    char rt[16];      /* "oic.d.cms" / "oic.d.ams" */
-    char uuid[37];    /* identity */
-    bool is_stopping; /* the calls are being failed: no more link changes to log */
-    uint64_t boot_id; /* ours, in our health replies */
+    char service[8];        /* "cms" / "ams" */
+    char rt[16];            /* "oic.d.cms" / "oic.d.ams" */
+    char uuid[37];          /* identity */
+    bool is_stopping;       /* the calls are being failed: no more link changes to log */
+    bool has_endpoint_file; /* --endpoint-file written: removed at exit */
+    uint64_t boot_id;       /* ours, in our health replies */
     cmn_kv_t *kv;
     cmn_seal_t *seal; /* the KEK of "secrets" */
     cmn_bus_server_t *bus;
@@ -415,8 +455,12 @@ cmn_svc_new(const cmn_svc_config_t *cfg,
             goto fail;
         }
     }
-    cmn_log_notice("READY", "endpoint=%s uuid=%s instance=%s%s", cfg->endpoint, self->uuid,
-                   cfg->instance, cfg->is_shared_store ? " shared-store" : "");
+    if (s_write_endpoint(cfg->endpoint_file, cmn_bus_server_endpoint(self->bus)) != 0) {
+        goto fail;
+    }
+    self->has_endpoint_file = cfg->endpoint_file[0] != '\0';
+    cmn_log_notice("READY", "endpoint=%s uuid=%s instance=%s%s", cmn_bus_server_endpoint(self->bus),
+                   self->uuid, cfg->instance, cfg->is_shared_store ? " shared-store" : "");
     return self;
 fail:
     cmn_svc_destroy(&self);
@@ -431,6 +475,9 @@ cmn_svc_destroy(cmn_svc_t **self_p)
     }
     cmn_svc_t *self = *self_p;
     self->is_stopping = true;
+    if (self->has_endpoint_file) {
+        (void) unlink(self->cfg->endpoint_file); /* nobody's endpoint any more */
+    }
     if (self->jobs) {
         cmn_svc_job_drop_all(self); /* unanswered: a restart resumes them from the store */
     }

@@ -33,6 +33,7 @@ typedef struct {
     char *log_level;
     bool is_shared_store; /* --shared-store: several instances on store_dir (D96) */
     char *instance;       /* this instance's name in logs and health ("" at load: <svc>-<pid>) */
+    char *endpoint_file;  /* where to write the endpoint bound ("" = nowhere) */
 } cmn_svc_config_t;
 
 /* Loads the config of service `name` ("cms", "ams") with its default endpoint and

@@ -11,6 +11,7 @@
 #include "cmn_svc.h"
 #include "cmn_svr.h"
 #include "cmn_time.h"
+#include "cmn_zep.h"
 #include "dots_onboard_int.h"
 #include "obt/common.pb-c.h"
 
@@ -207,7 +208,7 @@ dots_peers_check(dots_engine_t *self)
 bool
 dots_peer_is_multi(const dots_engine_t *self, bool is_cms)
 {
-    return strchr(is_cms ? self->cfg->cms : self->cfg->ams, ',') != NULL;
+    return cmn_zep_count(is_cms ? self->cfg->cms : self->cfg->ams) > 1;
 }
 
 /* ------------------------------------------------------------------ heartbeats */

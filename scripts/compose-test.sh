@@ -16,7 +16,10 @@
 #  6. `restart gateway`, then `restart dots` (a known trap), cms, ams: every service
 #     healthy again, every record kept (the device table, each device's CMS and AMS
 #     records, the devices' own state);
-#  7. tears everything down, pass or fail (containers, volumes, API service, namespaces,
+#  7. scales CMS to 3 and AMS to 2 instances (docker-compose --scale, shared stores):
+#     a new batch of devices onboards, each instance did some of the hand-overs; kill -9
+#     of one instance of each while another batch onboards: every device RFNOP;
+#  8. tears everything down, pass or fail (containers, volumes, API service, namespaces,
 #     keys). The images and the base tarballs stay (the cache).
 # Exit: 0 passed, 1 failed, 77 skipped (the reason is printed: not root, a tool
 # missing, no container runtime, podman cannot run a container, the Debian mirror not
@@ -78,7 +81,8 @@ cleanup() {
         fi
         docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
     fi
-    podman rm -f -t 2 "${PROJECT}_devsim" "${PROJECT}_ctl" >/dev/null 2>&1 || true
+    podman rm -f -t 2 "${PROJECT}_devsim" "${PROJECT}_devsim2" "${PROJECT}_devsim3" \
+        "${PROJECT}_ctl" >/dev/null 2>&1 || true
     # whatever compose left (a failed up): by the project's label
     podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
@@ -206,17 +210,18 @@ say "docker-compose up -d (podman $(podman version --format '{{.Client.Version}}
 UP=1
 compose up -d --no-build 2>&1 | sed 's/^/  /' >&2
 
-ctr() { echo "${PROJECT}_$1_1"; }
+# A service's container: its first instance, or instance $2 (docker-compose --scale).
+ctr() { echo "${PROJECT}_$1_${2:-1}"; }
 # A container on the host network is in the namespace of whoever starts its process:
 # `podman exec` and `healthcheck run` must run in the suite's namespace too.
 # Waits until the service's own health check passes; fails after 60 s.
 wait_healthy() {
     local svc=$1 until=$((SECONDS + 60))
     while [ "$SECONDS" -lt "$until" ]; do
-        in_suite podman healthcheck run "$(ctr "$svc")" >/dev/null 2>&1 && return 0
+        in_suite podman healthcheck run "$(ctr "$svc" "${2:-1}")" >/dev/null 2>&1 && return 0
         sleep 1
     done
-    fail "$svc did not become healthy: $(podman logs --tail 20 "$(ctr "$svc")" 2>&1)"
+    fail "$svc ${2:-1} did not become healthy: $(podman logs --tail 20 "$(ctr "$svc" "${2:-1}")" 2>&1)"
 }
 for svc in gateway cms ams dots; do wait_healthy $svc; done
 say "all four healthy"
@@ -249,16 +254,27 @@ in_suite podman run -d --name "${PROJECT}_ctl" --network host --user 0 \
     -v "$T/keys/public:/keys/public:ro" \
     -v "$T/keys/secret/obtctl.cert_secret:/keys/secret/obtctl.cert_secret:ro" \
     obt:latest sleep infinity >/dev/null
-ctl() { in_suite podman exec "${PROJECT}_ctl" obtctl --keys-dir /keys "$@"; }
-found=0
-for _ in 1 2 3; do
-    ctl discover --window-ms 2000 >/dev/null || true
-    # (grep finds nothing when no device was found yet: a count of 0, not a failure)
-    found=$( (ctl --json devices || true) | { grep -o '"uuid":' || true; } | wc -l)
-    [ "$found" -ge "$COUNT" ] && break
-done
-[ "$found" -eq "$COUNT" ] || fail "discovery found $found of $COUNT devices"
-ctl approve --all >/dev/null
+# CMS and AMS: every instance's endpoint (compose.yaml), as DOTS has them
+ctl() {
+    in_suite podman exec "${PROJECT}_ctl" obtctl --keys-dir /keys \
+        --cms tcp://127.0.0.1:7402,tcp://127.0.0.1:7420-7426 \
+        --ams tcp://127.0.0.1:7403,tcp://127.0.0.1:7430-7436 "$@"
+}
+# Discovers until DOTS records WANT devices in all (5 rounds at most), then approves
+# them all. WHAT names the batch in the error.
+discover_approve() { # WHAT WANT
+    local found=0
+    for _ in 1 2 3 4 5; do
+        ctl discover --window-ms 2000 >/dev/null || true
+        # (grep finds nothing when no device was found yet: a count of 0, not a failure)
+        found=$( (ctl --json devices || true) | { grep -o '"uuid":' || true; } | wc -l)
+        [ "$found" -ge "$2" ] && break
+    done
+    [ "$found" -eq "$2" ] || fail "$1: DOTS recorded $found devices in all, not $2"
+    ctl approve --all >/dev/null
+}
+discover_approve "the first batch" "$COUNT"
+found=$COUNT
 # CPU seconds of a container's main process so far (its /proc/PID/stat on the host).
 cpu_s() {
     local pid
@@ -316,3 +332,69 @@ nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
 [ "$owned" -eq "$COUNT" ] && [ "$nop" -eq "$COUNT" ] ||
     fail "the devices themselves: $owned owned, $nop in RFNOP, of $COUNT"
 say "records kept across the restarts; the devices: $owned owned, $nop RFNOP"
+
+# --- 7. scaling: 3 CMS and 2 AMS instances on their stores (docs/scaling.md, D93) ------
+# A new batch of devices per step, on the same device network, from a simulator
+# container of its own; discovery finds only the unowned ones.
+devsim_batch() { # NAME COUNT
+    in_dev podman run -d --name "${PROJECT}_$1" --network host obt:latest ocf-devsim \
+        --count "$2" --dir /tmp/devices --address 10.48.0.2 --iface obtdev0 --scope ipv4 >/dev/null
+    discover_approve "$1" $(($(ctl --json devices --count | grep -o ":[0-9]*" | cut -c2- |
+        awk "{s += \$1} END {print s + 0}") + $2))
+}
+# Waits for every device of the table in RFNOP (the onboarding command's own wait may end
+# on a timeout of an instance killed under it: the jobs are taken over and end later).
+all_rfnop() { # TOTAL
+    local until=$((SECONDS + 180)) n=0
+    while [ "$SECONDS" -lt "$until" ]; do
+        n=$(ctl --json devices --count | grep -o '"RFNOP":[0-9]*' | cut -d: -f2 || true)
+        [ "${n:-0}" -ge "$1" ] && return 0
+        sleep 1
+    done
+    fail "$n of $1 devices RFNOP: $(ctl devices --count | tr '\n' ' ')"
+}
+# Hand-overs an instance finished, from its log.
+handovers() { podman logs "$(ctr "$1" "$2")" 2>&1 | grep -c 'SVC-JOB-DONE' || true; }
+declare -A done0
+say "docker-compose up --scale cms=3 --scale ams=2"
+compose up -d --no-build --no-recreate --scale cms=3 --scale ams=2 2>&1 | sed 's/^/  /' >&2
+for i in 2 3; do wait_healthy cms $i; done
+wait_healthy ams 2
+for c in "cms 1" "cms 2" "cms 3" "ams 1" "ams 2"; do
+    ep=$(podman exec "$(ctr $c)" cat "/tmp/obt-${c% *}.endpoint")
+    done0[$c]=$(handovers $c)
+    say "${c% *} instance ${c#* }: healthy at $ep"
+done
+TOTAL=$COUNT
+devsim_batch devsim2 "$COUNT"
+TOTAL=$((TOTAL + COUNT))
+ctl onboard --all --wait-s 300 >"$T/onboard2.out" 2>&1 || {
+    cat "$T/onboard2.out" >&2
+    fail "obtctl onboard --all with 3 CMS and 2 AMS instances failed"
+}
+all_rfnop "$TOTAL"
+line="$COUNT more devices RFNOP with 3 CMS and 2 AMS instances; hand-overs done:"
+for c in "cms 1" "cms 2" "cms 3" "ams 1" "ams 2"; do
+    n=$(($(handovers $c) - ${done0[$c]}))
+    line="$line ${c/ /-} $n"
+    [ "$n" -gt 0 ] || fail "${c/ /-} did none of the hand-overs ($line)"
+done
+say "$line"
+
+# kill -9 of one instance of each while a batch onboards: the others take its jobs over
+# (leases, D97) or DOTS sends them again (D98). Whether a kill lands inside a job or
+# between two is up to timing here; tests/integration/multi_test.c kills inside one.
+BATCH=$((2 * COUNT))
+devsim_batch devsim3 "$BATCH"
+TOTAL=$((TOTAL + BATCH))
+resumed() { podman logs "$(ctr "$1" "$2")" 2>&1 | grep -c 'SVC-JOB-RESUME' || true; }
+r0=$(($(resumed cms 1) + $(resumed cms 3) + $(resumed ams 1)))
+ctl onboard --all --no-wait >/dev/null
+podman kill --signal KILL "$(ctr cms 2)" "$(ctr ams 2)" >/dev/null
+say "kill -9 of cms 2 and ams 2 while $BATCH devices onboard"
+all_rfnop "$TOTAL"
+dump=$(podman exec "${PROJECT}_devsim3" ocf-devsim --dump --dir /tmp/devices)
+nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
+[ "$nop" -eq "$BATCH" ] || fail "after the kill -9: $nop of the batch's $BATCH devices RFNOP"
+r1=$(($(resumed cms 1) + $(resumed cms 3) + $(resumed ams 1)))
+say "after the kill -9: all $TOTAL devices RFNOP (the batch's own dump: $nop of $BATCH); jobs the others resumed: $((r1 - r0))"

@@ -305,6 +305,74 @@ Test(cmn_bus, server_new_on_a_taken_port_is_eio)
     zsock_destroy(&squatter);
 }
 
+/* Instances on one host network (D93): each binds the first free port of one range,
+ * and a client given the range reaches every instance bound, none queued for the
+ * port nobody bound. */
+Test(cmn_bus, instances_bind_the_first_free_port_of_a_range_and_share_the_requests)
+{
+    cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
+    /* three free ports in a row: the kernel's pick, then the next two if free */
+    int base = 0;
+    for (int attempt = 0; attempt < 20 && base == 0; attempt++) {
+        zsock_t *probe = zsock_new(ZMQ_ROUTER);
+        int port = zsock_bind(probe, "tcp://127.0.0.1:*");
+        zsock_destroy(&probe);
+        cr_assert_gt(port, 0);
+        base = port < 65000 ? port : 0;
+    }
+    cr_assert_gt(base, 0);
+    char range[128], first[64];
+    (void) snprintf(range, sizeof range, "tcp://127.0.0.1:%d-%d", base, base + 2);
+    (void) snprintf(first, sizeof first, "tcp://127.0.0.1:%d", base);
+    cmn_err_t err = CMN_EIO;
+    cmn_bus_server_t *a = cmn_bus_server_new(range, s_keys, "dots", &err);
+    cr_assert_not_null(a, "%s: %s", range, cmn_errname(err));
+    cmn_bus_server_t *b = cmn_bus_server_new(range, s_keys, "dots", &err);
+    cr_assert_not_null(b, "%s: %s", range, cmn_errname(err));
+    cr_assert_str_eq(cmn_bus_server_endpoint(a), first);
+    /* the next port, unless another program holds it: then the last */
+    cr_assert_str_neq(cmn_bus_server_endpoint(b), first);
+    int port_b = 0;
+    cr_assert_eq(sscanf(cmn_bus_server_endpoint(b), "tcp://127.0.0.1:%d", &port_b), 1);
+    cr_assert(port_b == base + 1 || port_b == base + 2, "%s", cmn_bus_server_endpoint(b));
+    cmn_bus_client_t *cli = cmn_bus_client_new(range, s_keys, "obtctl", "dots", &err);
+    cr_assert_not_null(cli);
+    zclock_sleep(300); /* both CURVE handshakes done: requests go only to connected peers */
+    int got[2] = {0, 0};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(obt_send_health(cli, cmn_bus_next_corr_id()), CMN_OK);
+    }
+    cmn_bus_server_t *srv[2] = {a, b};
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 2; k++) {
+            if (s_readable(cmn_bus_server_sock(srv[k]), i == 0 ? S_WAIT_MS : 200)) {
+                zframe_t *peer = NULL;
+                Obt__Dots__Request *req = s_server_take(srv[k], &peer);
+                obt__dots__request__free_unpacked(req, NULL);
+                zframe_destroy(&peer);
+                got[k]++;
+            }
+        }
+    }
+    cr_assert_eq(got[0] + got[1], 4, "requests lost: %d + %d of 4", got[0], got[1]);
+    cr_assert(got[0] > 0 && got[1] > 0, "one instance got none: %d / %d", got[0], got[1]);
+    cmn_bus_client_destroy(&cli);
+    cmn_bus_server_destroy(&b);
+    cmn_bus_server_destroy(&a);
+    /* a range with no free port left: EIO */
+    zsock_t *squat[3];
+    for (int i = 0; i < 3; i++) {
+        squat[i] = zsock_new(ZMQ_ROUTER);
+        cr_assert_geq(zsock_bind(squat[i], "tcp://127.0.0.1:%d", base + i), 0);
+    }
+    err = CMN_OK;
+    cr_assert_null(cmn_bus_server_new(range, s_keys, "dots", &err));
+    cr_assert_eq(err, CMN_EIO);
+    for (int i = 0; i < 3; i++) {
+        zsock_destroy(&squat[i]);
+    }
+}
+
 Test(cmn_bus, curve_request_and_reply_roundtrip)
 {
     cr_assert_eq(cmn_bus_keys_create(s_keys, false), CMN_OK);
