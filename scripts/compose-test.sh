@@ -303,6 +303,12 @@ for svc in gateway dots cms ams; do
         'BEGIN {printf "%.2f", (b - a) * 1000 / n}')"
 done
 say "$figure"
+# DOTS's own view, free of obtctl and podman exec: first to last DOTS-RFNOP of its log
+span=$(podman logs "$(ctr dots)" 2>&1 | awk '/DOTS-RFNOP/ { split($1, t, "T"); split(t[2], h, ":");
+    ms = ((h[1] * 60 + h[2]) * 60 + h[3]) * 1000; if (!n++) first = ms; last = ms }
+    END { if (n > 1) printf "%d devices RFNOP in %.0f ms from the first to the last (%.1f devices/s)",
+        n, last - first, (n - 1) * 1000 / (last - first) }')
+[ -n "$span" ] && say "DOTS's log: $span"
 table() { ctl --json devices | grep -o '"uuid":"[^"]*","first_uuid":"[^"]*","state":"[^"]*"' | sort; }
 before=$(table)
 rfnop=$(grep -c '"state":"RFNOP"' <<<"$before" || true)
