@@ -349,9 +349,8 @@ s_assert_one_transfer_each(int n)
     int bad = 0;
     for (size_t i = 0; i < got; i++) {
         int t = obt_devsim_transfers(objs[i]);
-        if (t != 1) {
+        if (t != 1 && bad++ < 10) {
             cr_log_error("device %zu: %d ownership transfers: %.160s", i, t, objs[i]);
-            bad++;
         }
         free(objs[i]);
     }
