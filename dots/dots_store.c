@@ -78,7 +78,10 @@ dots_store_flush(dots_store_t *self)
 cmn_err_t
 dots_store_flush_pass(dots_store_t *self)
 {
-    return cmn_commit_flush_pass(self->commit, DOTS_STORE_LAZY_MAX_MS);
+    /* Fenced (several instances, D91): no group outlives a pass, since an open group
+     * holds LMDB's writer lock, and a standby must be able to take the lease while
+     * this instance waits in its poll (or hangs there). */
+    return cmn_commit_flush_pass(self->commit, self->on_fenced ? 0 : DOTS_STORE_LAZY_MAX_MS);
 }
 
 void

@@ -108,7 +108,7 @@ cmn_err_t dots_store_flush(dots_store_t *self);
 /* The loop's flush: dots_store_flush, except that a group holding only lazy records
  * (dots_store_put_lazy) stays open until it is DOTS_STORE_LAZY_MAX_MS old or a write
  * that holds the bus joins it: a kill -9 loses at most that much of such records. */
-#define DOTS_STORE_LAZY_MAX_MS 100
+#define DOTS_STORE_LAZY_MAX_MS 100 /* 0 once fenced (dots_store_fence): every pass commits */
 cmn_err_t dots_store_flush_pass(dots_store_t *self);
 /* The group counters (commits = syncs, writes, time in commits). */
 void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
