@@ -10,8 +10,12 @@
 #include "cmn_time.h"
 
 struct cmn_commit {
-    cmn_kv_t *kv;             /* the store (borrowed), in group mode */
-    cmn_commit_stats_t stats; /* counters */
+    cmn_kv_t *kv;                      /* the store (borrowed), in group mode */
+    cmn_commit_stats_t stats;          /* counters */
+    cmn_kv_guard_fn *guard;            /* checks each group before its commit, or NULL */
+    cmn_commit_refused_fn *on_refused; /* told when it refused one */
+    void *guard_arg;                   /* the argument of both */
+    bool is_refused;                   /* the guard refused the group being committed */
 };
 
 static void
@@ -93,8 +97,35 @@ cmn_commit_flush(cmn_commit_t *self)
         self->stats.failed++;
         cmn_log_debug("COMMIT-FAIL", "group of %llu writes: %s", (unsigned long long) writes,
                       cmn_strerror(err));
+        if (self->is_refused && self->on_refused) {
+            self->is_refused = false;
+            self->on_refused(err, self->guard_arg);
+        }
     }
     return err;
+}
+
+/* The store's guard: the caller's, remembering a refusal (told after the abort). */
+static cmn_err_t
+s_guard(cmn_kv_txn_t *txn, void *arg)
+{
+    cmn_commit_t *self = arg;
+    cmn_err_t err = self->guard(txn, self->guard_arg);
+    self->is_refused = err != CMN_OK;
+    return err;
+}
+
+void
+cmn_commit_set_guard(cmn_commit_t *self,
+                     cmn_kv_guard_fn *guard,
+                     cmn_commit_refused_fn *on_refused,
+                     void *arg)
+{
+    assert(self);
+    self->guard = guard;
+    self->on_refused = on_refused;
+    self->guard_arg = arg;
+    cmn_kv_group_set_guard(self->kv, guard ? s_guard : NULL, self);
 }
 
 cmn_err_t

@@ -58,6 +58,17 @@ cmn_err_t cmn_commit_flush(cmn_commit_t *self);
  * young lazy group open for a later pass. */
 cmn_err_t cmn_commit_flush_pass(cmn_commit_t *self, uint64_t lazy_max_ms);
 
+/* Fencing (several instances on one store, one of them allowed to write): guard runs
+ * inside the group's write transaction before each commit (cmn_kv_group_set_guard);
+ * when it refuses, the group is aborted (nothing of it is stored), the held messages
+ * are dropped, and on_refused (if not NULL) is called with the guard's error before
+ * cmn_commit_flush returns it: a fenced daemon stops there. Set it outside any write. */
+typedef void(cmn_commit_refused_fn)(cmn_err_t err, void *arg);
+void cmn_commit_set_guard(cmn_commit_t *self,
+                          cmn_kv_guard_fn *guard,
+                          cmn_commit_refused_fn *on_refused,
+                          void *arg);
+
 /* Counters since new. */
 typedef struct {
     uint64_t groups;    /* groups committed (= syncs of a durable store) */

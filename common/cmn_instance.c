@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmn_log.h"
+
 struct cmn_instance {
     int lock_fd;         /* open and flock'ed STORE/obt.instance; -1 = no store */
     int own_fd;          /* a shared instance's STORE/obt.instance.<pid>; -1 = none */
@@ -243,6 +245,56 @@ out_close:
 out_free:
     free(self);
     return NULL;
+}
+
+int
+cmn_instance_name_check(char **name_p, const char *service)
+{
+    const char *n = *name_p ? *name_p : "";
+    size_t len = strlen(n);
+    if (len > 31 ||
+        strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
+        (void) fprintf(stderr,
+                       "error: --instance \"%s\": letters, digits, '.', '_', '-', at most 31\n", n);
+        return -1;
+    }
+    if (len > 0) {
+        return 0;
+    }
+    char made[48];
+    (void) snprintf(made, sizeof made, "%s-%ld", service, (long) getpid());
+    char *copy = strdup(made);
+    if (copy == NULL) {
+        return -1;
+    }
+    free(*name_p);
+    *name_p = copy;
+    return 0;
+}
+
+cmn_instance_t *
+cmn_instance_start(const cmn_cfg_opt_t *opts,
+                   size_t n_opts,
+                   const void *cfg,
+                   const char *keys_dir,
+                   const char *store_dir,
+                   bool is_shared,
+                   const char *name,
+                   const char *msgid)
+{
+    if (is_shared) {
+        /* several instances write one log stream: each line says which (D96) */
+        char daemon[48];
+        (void) snprintf(daemon, sizeof daemon, "%s", name);
+        cmn_log_init(daemon, cmn_log_level());
+    }
+    cmn_cfg_log(opts, n_opts, cfg);
+    char why[768];
+    cmn_instance_t *inst = cmn_instance_open(keys_dir, store_dir, is_shared, name, why, sizeof why);
+    if (inst == NULL) {
+        cmn_log_err(msgid, "%s", why);
+    }
+    return inst;
 }
 
 void

@@ -34,6 +34,8 @@ struct cmn_kv {
     struct cmn_kv_txn *top;         /* the innermost write txn open in it (group if none) */
     size_t n_inside;                /* children and views open in the group */
     uint64_t group_writes;          /* children begun in the open group */
+    cmn_kv_guard_fn *guard;         /* checked in the group before its commit, or NULL */
+    void *guard_arg;                /* its argument */
 };
 
 struct cmn_kv_txn {
@@ -372,9 +374,27 @@ cmn_kv_group_commit(cmn_kv_t *self, uint64_t *ret_writes)
     if (self->n_inside > 0) {
         return CMN_ESTATE; /* a write or a read is still open in it: at the pass's end */
     }
+    if (self->guard) {
+        cmn_kv_txn_t view = {self, NULL, NULL, true}; /* reads the group, as a view does */
+        cmn_err_t err = self->guard(&view, self->guard_arg);
+        if (err != CMN_OK) {
+            self->top = NULL;
+            self->group_writes = 0;
+            cmn_kv_abort(&self->group);
+            return err;
+        }
+    }
     self->top = NULL;
     self->group_writes = 0;
     return cmn_kv_commit(&self->group);
+}
+
+void
+cmn_kv_group_set_guard(cmn_kv_t *self, cmn_kv_guard_fn *guard, void *arg)
+{
+    assert(self->group == NULL);
+    self->guard = guard;
+    self->guard_arg = arg;
 }
 
 static int

@@ -68,6 +68,14 @@ cmn_err_t cmn_kv_begin_quiet(cmn_kv_t *self, cmn_kv_txn_t **ret_txn);
  * open inside it; else the commit's error (the group's writes are lost). *ret_writes
  * (if not NULL) receives how many writes the group held. */
 cmn_err_t cmn_kv_group_commit(cmn_kv_t *self, uint64_t *ret_writes);
+/* A check made inside the group's write transaction just before each commit (NULL:
+ * none): txn is a view of the group (LMDB's writer lock is held, so what it reads
+ * cannot change before the commit). When it returns other than CMN_OK the group is
+ * aborted, nothing of it is stored, and cmn_kv_group_commit returns that error. One
+ * guard per store; set it outside any transaction. The guard reads through txn and
+ * neither commits nor aborts it. */
+typedef cmn_err_t(cmn_kv_guard_fn)(cmn_kv_txn_t *txn, void *arg);
+void cmn_kv_group_set_guard(cmn_kv_t *self, cmn_kv_guard_fn *guard, void *arg);
 
 /* CMN_ENOTFOUND when absent. *ret_val is malloc'd (caller frees; use
  * cmn_kv_free_secret for secrets). db must be one of the names given to new. */

@@ -80,24 +80,12 @@ static cmn_cfg_opt_t s_opts[] = {
             0,
             "key-encryption key of the stored PSKs (32 bytes; created 0600 if absent); "
             "empty: KEYS-DIR/secret/<service>.kek"),
-        OPT("shared-store",
-            CMN_CFG_BOOL,
-            is_shared_store,
-            "false",
-            0,
-            1,
-            0,
-            "run beside other instances of this service on the same --store-dir, each on its "
-            "own --endpoint (docs/scaling.md); without it a second instance is refused"),
-        OPT("instance",
-            CMN_CFG_STR,
-            instance,
-            "",
-            0,
-            1,
-            0,
-            "this instance's name in logs and health (letters, digits, . _ -; at most 31); "
-            "empty: <service>-<pid>"),
+        CMN_INSTANCE_CFG_OPTS(cmn_svc_config_t,
+                              is_shared_store,
+                              instance,
+                              "run beside other instances of this service on the same "
+                              "--store-dir, each on its own --endpoint (docs/scaling.md); "
+                              "without it a second instance is refused"),
         OPT("endpoint-file",
             CMN_CFG_STR,
             endpoint_file,
@@ -123,32 +111,6 @@ s_all_opts(const cmn_cfg_opt_t *extra, size_t n_extra)
         }
     }
     return all;
-}
-
-/* --instance: checked, or made from the service and our pid when empty. */
-static int
-s_set_instance(cmn_svc_config_t *cfg, const char *service)
-{
-    const char *n = cfg->instance;
-    size_t len = strlen(n);
-    if (len > 31 ||
-        strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
-        (void) fprintf(stderr,
-                       "error: --instance \"%s\": letters, digits, '.', '_', '-', at most 31\n", n);
-        return -1;
-    }
-    if (len > 0) {
-        return 0;
-    }
-    char made[48];
-    (void) snprintf(made, sizeof made, "%s-%ld", service, (long) getpid());
-    char *copy = strdup(made);
-    if (copy == NULL) {
-        return -1;
-    }
-    free(cfg->instance);
-    cfg->instance = copy;
-    return 0;
 }
 
 cmn_cfg_result_t
@@ -180,7 +142,7 @@ cmn_svc_config_load_ext(cmn_svc_config_t *cfg,
         (void) fprintf(stderr, "error: --gateway: %s\n", why);
         r = CMN_CFG_ERROR;
     }
-    if (r == CMN_CFG_OK && s_set_instance(cfg, name) != 0) {
+    if (r == CMN_CFG_OK && cmn_instance_name_check(&cfg->instance, name) != 0) {
         r = CMN_CFG_ERROR;
     }
     return r;
@@ -209,20 +171,8 @@ cmn_svc_config_free_ext(cmn_svc_config_t *cfg, const cmn_cfg_opt_t *extra, size_
 cmn_instance_t *
 cmn_svc_start_checks(const cmn_svc_config_t *cfg)
 {
-    if (cfg->is_shared_store) {
-        /* several instances write one log stream: each line says which (D96) */
-        char daemon[48];
-        (void) snprintf(daemon, sizeof daemon, "%s", cfg->instance);
-        cmn_log_init(daemon, cmn_log_level());
-    }
-    cmn_cfg_log(s_opts, sizeof s_opts / sizeof s_opts[0], cfg);
-    char why[768];
-    cmn_instance_t *inst = cmn_instance_open(cfg->keys_dir, cfg->store_dir, cfg->is_shared_store,
-                                             cfg->instance, why, sizeof why);
-    if (inst == NULL) {
-        cmn_log_err("SVC-START", "%s", why);
-    }
-    return inst;
+    return cmn_instance_start(s_opts, S_N_OPTS, cfg, cfg->keys_dir, cfg->store_dir,
+                              cfg->is_shared_store, cfg->instance, "SVC-START");
 }
 
 void

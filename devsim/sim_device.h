@@ -97,6 +97,8 @@ typedef struct sim_device {
     sim_method_t stop_method;        /* SIM_FAULT_STOP_NTH: METHOD */
     int stop_seen;                   /* SIM_FAULT_STOP_NTH: such requests so far */
     bool is_stuck_owned;             /* fault owned-rfotm (tests): no reset by itself in RFOTM */
+    uint32_t n_transfers;      /* ownership transfers done (doxm owned false -> true in a DOC);
+                                  persisted, kept by a reset: over the device's life (tests) */
     char address[200];         /* unicast addresses, comma list (fe80::1%veth0 with its zone) */
     uint16_t udp_port;         /* coap:// port */
     uint16_t dtls_port;        /* coaps:// port */

@@ -61,7 +61,7 @@ s_bridge(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n)
 static void
 s_device(FILE *out, const sim_device_t *d, const sim_device_t *all, size_t n_all)
 {
-    fprintf(out, "{\"index\":%d,\"dir\":", d->idx);
+    fprintf(out, "{\"index\":%d,\"transfers\":%u,\"dir\":", d->idx, (unsigned) d->n_transfers);
     s_str(out, d->dir);
     fprintf(out, ",\"uuid\":");
     s_uuid(out, &d->doxm.deviceuuid);

@@ -60,6 +60,8 @@ sim_store_save(sim_device_t *dev, bool fsync_file)
               s_add_bytes(map, "light", (const uint8_t *) (dev->light ? "1" : "0"), 1) &&
               s_add_bytes(map, "is_bridge", (const uint8_t *) (dev->is_bridge ? "1" : "0"), 1) &&
               s_add_bytes(map, "bridge_idx", (const uint8_t *) &bridge_idx, sizeof bridge_idx) &&
+              s_add_bytes(map, "transfers", (const uint8_t *) &dev->n_transfers,
+                          sizeof dev->n_transfers) &&
               (dev->crl.der_len == 0 ||
                s_add_enc(map, "crl", (s_enc_fn *) cmn_crl_encode, &dev->crl));
     unsigned char *buf = NULL;
@@ -205,6 +207,12 @@ sim_store_load(sim_device_t *dev)
         memcpy(&b, cbor_bytestring_handle(bridge_idx), sizeof b);
         dev->is_bridge = cbor_bytestring_handle(is_bridge)[0] == '1';
         dev->bridge_idx = b >= 0 ? b : -1;
+    }
+    /* the ownership transfers so far (absent in folders of older releases: 0) */
+    const cbor_item_t *transfers = s_get(map, "transfers");
+    dev->n_transfers = 0;
+    if (transfers && cbor_bytestring_length(transfers) == sizeof dev->n_transfers) {
+        memcpy(&dev->n_transfers, cbor_bytestring_handle(transfers), sizeof dev->n_transfers);
     }
     /* the CRL (absent before the first push, and in folders of older releases) */
     const cbor_item_t *crl = s_get(map, "crl");

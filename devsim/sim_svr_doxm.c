@@ -58,6 +58,7 @@ sim_svr_post_doxm(sim_device_t *dev, const sim_peer_t *peer, const uint8_t *p, s
         dev->doxm.rowneruuid = in.rowneruuid;
     }
     if (in.present & CMN_DOXM_HAS_OWNED) {
+        dev->n_transfers += in.owned && !dev->doxm.owned; /* an OTM ended: owner set */
         dev->doxm.owned = in.owned;
     }
     return SIM_CODE_CHANGED;

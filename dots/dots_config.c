@@ -1,6 +1,8 @@
 /* dots_config.c — obt-dots configuration table */
 #include "dots_config.h"
 
+#include "cmn_instance.h"
+
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
         n, t, offsetof(dots_config_t, f), d, fl, lo, hi, h                                         \
@@ -177,5 +179,12 @@ const cmn_cfg_opt_t DOTS_CONFIG_OPTS[] = {
         OPT("durable", CMN_CFG_BOOL, durable, "true", 0, 1, 0, "sync LMDB on every commit"),
         OPT("map-size-mib", CMN_CFG_INT, map_size_mib, "1024", 0, 1, 1048576, "LMDB map size"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),
+        CMN_INSTANCE_CFG_OPTS(dots_config_t,
+                              is_shared_store,
+                              instance,
+                              "run beside other instances of DOTS on the same --store-dir and "
+                              "--endpoint: one is active, the others wait as standbys and take "
+                              "over when its lease runs out (docs/scaling.md); without it a "
+                              "second instance is refused"),
 };
 const size_t DOTS_CONFIG_OPT_COUNT = sizeof DOTS_CONFIG_OPTS / sizeof DOTS_CONFIG_OPTS[0];

@@ -33,6 +33,8 @@ typedef struct {
     bool durable;           /* LMDB sync on commit */
     int map_size_mib;       /* LMDB map size */
     char *log_level;
+    bool is_shared_store; /* --shared-store: active and standbys on store_dir (D91) */
+    char *instance;       /* this instance's name in logs ("" at load: dots-<pid>) */
 } dots_config_t;
 
 extern const cmn_cfg_opt_t DOTS_CONFIG_OPTS[];

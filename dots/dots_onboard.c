@@ -3,12 +3,15 @@
  * Every transition first persists the job record (and any secret the next step
  * needs) in one LMDB transaction, then sends the step's request: a crash at any
  * point leaves a record that says what was attempted. On restart, jobs that had not
- * reached SET_RFPRO are failed and their DOC closed (a device in RFOTM then resets
- * itself and can be discovered again); jobs at SET_RFPRO or later hold an owner
- * PSK and are resumed over an owner-PSK session (every later step is idempotent).
+ * reached SDI are failed and their DOC closed (a device in RFOTM then resets itself
+ * and can be discovered again); jobs at SDI, SET_OWNED or SET_RFPRO re-send their step
+ * over the DOC the gateway still holds (RESTART_RESUME_DOC: the device may be owned
+ * already, and would reset and be owned a second time if its DOC died); jobs after
+ * SET_RFPRO hold an owner PSK and are resumed over an owner-PSK session (every later
+ * step is idempotent).
  *
- * Restart choice: the DTLS DOC does not survive a DOTS restart, so a job at SET_RFPRO
- * or later re-sends its recorded step (and the remaining ones) over SEC_PSK with
+ * Restart choice: a job after SET_RFPRO
+ * re-sends its recorded step (and the remaining ones) over SEC_PSK with
  * identity = the DOTS uuid bytes and key = the stored owner PSK, never over a new
  * DOC; CLOSE_DOC then only closes that session. The same EV_RESUME path lets the
  * operator retry a FAILED job that had reached SET_RFPRO. Step deadlines: every
@@ -52,6 +55,13 @@ typedef enum {
     RESTART_KEEP = 0, /* nothing in flight that a restart loses */
     RESTART_FAIL,     /* in flight over plain CoAP or the DOC, which a restart loses */
     RESTART_RESUME,   /* the owner PSK is stored: resume the step over it */
+    /* The device may be owned already (SET_OWNED may have reached it: SDI and SET_OWNED
+     * are written lazily), still in RFOTM where it takes no PSK session, and resets when
+     * its DOC dies: resume the step over the DOC, which the gateway keeps for the DOTS
+     * identity (a restarted DOTS, or another instance that took over, D91), so that the
+     * device is not reset and owned a second time. A DOC that is gone fails the step as
+     * any DOC step (retried by itself: s_retry_gw_failures). */
+    RESTART_RESUME_DOC,
 } s_on_restart_t;
 
 typedef struct {
@@ -79,9 +89,9 @@ static const s_state_row_t s_state_info[JOB_STATE_COUNT] = {
         [JOB_DERIVE_PSK] = {true, RESTART_FAIL, false, false, true, true},
         [JOB_OWNER_CRED] = {true, RESTART_FAIL, false, false, false, true},
         [JOB_SERVICE_CREDS] = {true, RESTART_FAIL, false, false, false, true},
-        [JOB_SDI] = {true, RESTART_FAIL, false, false, true, true},
-        [JOB_SET_OWNED] = {true, RESTART_FAIL, false, false, true, true},
-        [JOB_SET_RFPRO] = {true, RESTART_RESUME, false, true, false, true},
+        [JOB_SDI] = {true, RESTART_RESUME_DOC, false, false, true, true},
+        [JOB_SET_OWNED] = {true, RESTART_RESUME_DOC, false, false, true, true},
+        [JOB_SET_RFPRO] = {true, RESTART_RESUME_DOC, false, true, false, true},
         [JOB_CLOSE_DOC] = {true, RESTART_RESUME, false, true, true, true},
         [JOB_HANDOVER_CMS] = {false, RESTART_RESUME, false, true, true, false},
         [JOB_HANDOVER_AMS] = {false, RESTART_RESUME, false, true, true, false},
@@ -349,6 +359,13 @@ a_psk_mode(void *ctx, int *ret_event)
 {
     (void) ret_event;
     dots_job_t *job = ctx;
+    if (job->is_doc_resume) { /* a restart's resume in the DOC (RESTART_RESUME_DOC) */
+        job->is_doc_resume = false;
+        job->use_psk = false;
+        job->dev.attempts++;
+        s_start_running(job);
+        return CMN_OK;
+    }
     if (dots_store_get_secret(job->eng->store, job->dev.uuid, &job->secret) != CMN_OK ||
         !job->secret.has_owner) {
         (void) snprintf(job->why, sizeof job->why, "no owner credential stored");
@@ -950,7 +967,8 @@ dots_engine_new(const dots_config_t *cfg,
             (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS%s",
                             is_armed ? " (retried by itself)" : "");
             s_raise(job, EV_ERROR);
-        } else if (what == RESTART_RESUME) {
+        } else if (what == RESTART_RESUME || what == RESTART_RESUME_DOC) {
+            job->is_doc_resume = what == RESTART_RESUME_DOC;
             dots_job_set_resume(job);
         }
     }

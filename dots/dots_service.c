@@ -2,6 +2,7 @@
 #include "dots_service.h"
 
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #include "dots_store.h"
 #include "obt/dots.pb-c.h"
 
-#define S_MAX_WAIT_MS 200 /* the longest the loop sleeps: the jobs' ticks */
+#define S_MAX_WAIT_MS   200   /* the longest the loop sleeps: the jobs' ticks */
+#define S_BIND_RETRY_MS 10000 /* a standby that took over: how long it tries to bind */
 
 static void
 s_send(dots_service_t *self, zframe_t *peer, Obt__Dots__Reply *reply)
@@ -125,6 +127,7 @@ s_tick(cmn_loop_t *loop, void *arg)
 {
     (void) loop;
     dots_service_t *self = arg;
+    dots_active_tick(self->active);
     dots_engine_tick(self->engine);
     dots_maint_tick(self->maint);
     dots_bridge_tick(self->bridge);
@@ -179,6 +182,54 @@ s_loop_new(dots_service_t *self)
                                              s_on_events, self->events);
 }
 
+/* The store is ours to write: alone (no --shared-store), the leases left by shared
+ * instances of an earlier run are cleared (their holders are gone); shared, this
+ * instance waits as a standby until it holds the active lease (dots_active.h). */
+static cmn_err_t
+s_take_store(dots_service_t *self)
+{
+    cmn_err_t err;
+    if (!self->cfg->is_shared_store) {
+        err = dots_store_leases_clear(self->store);
+        err = err != CMN_OK ? err : dots_store_flush(self->store);
+        if (err != CMN_OK) {
+            cmn_log_err("DOTS-INIT", "cannot clear the leases in \"%s\": %s", self->cfg->store_dir,
+                        cmn_strerror(err));
+        }
+        return err;
+    }
+    self->active = dots_active_new(self->store, self->cfg->instance);
+    if (self->active == NULL) {
+        return CMN_ENOMEM;
+    }
+    err = dots_active_wait(self->active);
+    if (err != CMN_OK && err != CMN_ESTATE) {
+        cmn_log_err("DOTS-INIT", "cannot take the active lease in \"%s\": %s", self->cfg->store_dir,
+                    cmn_strerror(err));
+    }
+    return err;
+}
+
+/* The ROUTER. A standby that took over binds the endpoint of the instance that was
+ * active: the port may still be held a moment by the dead process's socket, so a
+ * shared instance tries again for S_BIND_RETRY_MS. */
+static cmn_bus_server_t *
+s_bind(dots_service_t *self, cmn_err_t *ret_err)
+{
+    uint64_t t0 = cmn_time_mono_ms();
+    for (;;) {
+        cmn_bus_server_t *bus =
+                cmn_bus_server_new(self->cfg->endpoint, self->cfg->keys_dir, "dots", ret_err);
+        if (bus || !self->cfg->is_shared_store || cmn_time_mono_ms() - t0 >= S_BIND_RETRY_MS ||
+            zsys_interrupted) {
+            return bus;
+        }
+        cmn_log_info("DOTS-BIND", "cannot bind \"%s\" yet: %s (trying again)", self->cfg->endpoint,
+                     cmn_strerror(*ret_err));
+        (void) poll(NULL, 0, 200);
+    }
+}
+
 dots_service_t *
 dots_service_new(const dots_config_t *cfg)
 {
@@ -208,6 +259,9 @@ dots_service_new(const dots_config_t *cfg)
                     cmn_strerror(err));
         goto fail;
     }
+    if ((err = s_take_store(self)) != CMN_OK) {
+        goto fail;
+    }
     size_t migrated = 0;
     err = dots_store_check_kek(self->store, &migrated);
     if (err != CMN_OK) {
@@ -226,7 +280,7 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot load or create the identity: %s", cmn_strerror(err));
         goto fail;
     }
-    self->bus = cmn_bus_server_new(cfg->endpoint, cfg->keys_dir, "dots", &err);
+    self->bus = s_bind(self, &err);
     if (self->bus == NULL) {
         cmn_log_err("DOTS-INIT", "cannot bind \"%s\" (keys \"%s\"): %s", cfg->endpoint,
                     cfg->keys_dir, cmn_strerror(err));
@@ -240,7 +294,14 @@ dots_service_new(const dots_config_t *cfg)
                     cfg->endpoint);
         goto fail;
     }
-    self->events = dots_events_new(self->events_ep, cfg->keys_dir, &err);
+    for (uint64_t t0 = cmn_time_mono_ms();;) { /* as s_bind */
+        self->events = dots_events_new(self->events_ep, cfg->keys_dir, &err);
+        if (self->events || !cfg->is_shared_store || cmn_time_mono_ms() - t0 >= S_BIND_RETRY_MS ||
+            zsys_interrupted) {
+            break;
+        }
+        (void) poll(NULL, 0, 200);
+    }
     if (self->events == NULL) {
         cmn_log_err("DOTS-INIT", "cannot bind the events endpoint \"%s\": %s", self->events_ep,
                     cmn_strerror(err));
@@ -284,8 +345,14 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot set up the loop: %s", cmn_strerror(err));
         goto fail;
     }
-    cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", cfg->endpoint, self->id.uuid,
-                   self->id.sd_uuid, self->events_ep);
+    if (cfg->is_shared_store) {
+        cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s instance=%s shared-store",
+                       cfg->endpoint, self->id.uuid, self->id.sd_uuid, self->events_ep,
+                       cfg->instance);
+    } else {
+        cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", cfg->endpoint, self->id.uuid,
+                       self->id.sd_uuid, self->events_ep);
+    }
     return self;
 fail:
     dots_service_destroy(&self);
@@ -315,7 +382,9 @@ dots_service_destroy(dots_service_t **self_p)
     cmn_bus_client_destroy(&self->ams_client);
     dots_events_destroy(&self->events);
     cmn_bus_server_destroy(&self->bus);
+    dots_active_release(self->active); /* last: nothing more is written */
     dots_store_destroy(&self->store);
+    dots_active_destroy(&self->active);
     cmn_seal_destroy(&self->seal);
     free(self);
     *self_p = NULL;

@@ -11,6 +11,7 @@
 #include "cmn_err.h"
 #include "cmn_gws.h"
 #include "cmn_loop.h"
+#include "dots_active.h"
 #include "dots_bridge.h"
 #include "dots_events.h"
 #include "dots_maint.h"
@@ -34,6 +35,7 @@ struct dots_service {
     dots_maint_t *maint;    /* reset and repair jobs */
     dots_bridge_t *bridge;  /* Bridges: their VODs found and queued */
     cmn_loop_t *loop;       /* over all of the above */
+    dots_active_t *active;  /* --shared-store: the active lease (D91); NULL alone */
     uint64_t started_ms;
     uint64_t requests;
 };

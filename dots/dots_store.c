@@ -23,13 +23,19 @@ struct dots_store {
     cmn_kv_t *kv;           /* the environment */
     const cmn_seal_t *seal; /* seals DB_SECRETS (borrowed) */
     cmn_commit_t *commit;   /* the group every write goes into (dots_store_flush) */
+    /* the fence (dots_store_fence), set once the active lease is ours: */
+    cmn_lease_owner_t owner;         /* this instance */
+    cmn_lease_t holder;              /* who held the lease when the guard refused */
+    dots_store_fenced_fn *on_fenced; /* told then */
+    void *fenced_arg;                /* its argument */
 };
 
 dots_store_t *
 dots_store_new(
         const char *dir, bool durable, size_t map_size, const cmn_seal_t *seal, cmn_err_t *ret_err)
 {
-    static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES, DB_ALIASES, DB_SECRETS, DB_MFGTRUST};
+    static const char *const dbs[] = {DB_IDENTITY, DB_DEVICES,  DB_ALIASES,
+                                      DB_SECRETS,  DB_MFGTRUST, CMN_LEASE_DB};
     dots_store_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
         *ret_err = CMN_ENOMEM;
@@ -72,13 +78,100 @@ dots_store_flush(dots_store_t *self)
 cmn_err_t
 dots_store_flush_pass(dots_store_t *self)
 {
-    return cmn_commit_flush_pass(self->commit, DOTS_STORE_LAZY_MAX_MS);
+    /* Fenced (several instances, D91): no group outlives a pass, since an open group
+     * holds LMDB's writer lock, and a standby must be able to take the lease while
+     * this instance waits in its poll (or hangs there). */
+    return cmn_commit_flush_pass(self->commit, self->on_fenced ? 0 : DOTS_STORE_LAZY_MAX_MS);
 }
 
 void
 dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
 {
     cmn_commit_stats(self->commit, ret);
+}
+
+cmn_err_t
+dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_lease_t *ret_holder)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = cmn_lease_take(txn, DOTS_STORE_ACTIVE_KEY, owner, cmn_time_wall_ms(), CMN_LEASE_LIFE_MS,
+                         ret_holder);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+cmn_err_t
+dots_store_active_release(dots_store_t *self, const cmn_lease_owner_t *owner)
+{
+    cmn_err_t err = cmn_commit_flush(self->commit);
+    if (err != CMN_OK) {
+        return err;
+    }
+    cmn_commit_set_guard(self->commit, NULL, NULL, NULL); /* the release checks itself */
+    cmn_kv_txn_t *txn = NULL;
+    if ((err = cmn_commit_begin(self->commit, &txn)) != CMN_OK) {
+        return err;
+    }
+    err = cmn_lease_release(txn, DOTS_STORE_ACTIVE_KEY, owner);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
+    }
+    err = cmn_kv_commit(&txn);
+    return err != CMN_OK ? err : cmn_commit_flush(self->commit);
+}
+
+cmn_err_t
+dots_store_leases_clear(dots_store_t *self)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    if ((err = cmn_lease_clear(txn)) != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err;
+    }
+    return cmn_kv_commit(&txn);
+}
+
+/* The fence: the group is stored only while the active lease is ours (one get). */
+static cmn_err_t
+s_guard(cmn_kv_txn_t *txn, void *arg)
+{
+    dots_store_t *self = arg;
+    memset(&self->holder, 0, sizeof self->holder);
+    cmn_err_t err = cmn_lease_check(txn, DOTS_STORE_ACTIVE_KEY, &self->owner, &self->holder);
+    return err == CMN_ENOTFOUND ? CMN_EEXIST : err; /* removed: not ours either */
+}
+
+static void
+s_refused(cmn_err_t err, void *arg)
+{
+    dots_store_t *self = arg;
+    if (err == CMN_EEXIST) { /* else the lease could not be read: a failed commit */
+        self->on_fenced(&self->holder, self->fenced_arg);
+    }
+}
+
+void
+dots_store_fence(dots_store_t *self,
+                 const cmn_lease_owner_t *owner,
+                 dots_store_fenced_fn *on_fenced,
+                 void *arg)
+{
+    self->owner = *owner;
+    self->on_fenced = on_fenced;
+    self->fenced_arg = arg;
+    cmn_commit_set_guard(self->commit, s_guard, s_refused, self);
 }
 
 cmn_err_t

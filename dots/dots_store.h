@@ -9,6 +9,7 @@
 
 #include "cmn_commit.h"
 #include "cmn_err.h"
+#include "cmn_lease.h"
 #include "cmn_seal.h"
 
 #define DOTS_MAX_EPS    8
@@ -107,10 +108,35 @@ cmn_err_t dots_store_flush(dots_store_t *self);
 /* The loop's flush: dots_store_flush, except that a group holding only lazy records
  * (dots_store_put_lazy) stays open until it is DOTS_STORE_LAZY_MAX_MS old or a write
  * that holds the bus joins it: a kill -9 loses at most that much of such records. */
-#define DOTS_STORE_LAZY_MAX_MS 100
+#define DOTS_STORE_LAZY_MAX_MS 100 /* 0 once fenced (dots_store_fence): every pass commits */
 cmn_err_t dots_store_flush_pass(dots_store_t *self);
 /* The group counters (commits = syncs, writes, time in commits). */
 void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
+
+/* The active lease of DOTS instances on one store (D91): one JobLease in the store's
+ * leases database (cmn_lease.h) under DOTS_STORE_ACTIVE_KEY.
+ * Takes or renews it for owner in a write of the group (dots_store_flush commits it):
+ * CMN_OK; CMN_EEXIST when another owner's is live (*ret_holder receives it, nothing
+ * is written). */
+#define DOTS_STORE_ACTIVE_KEY "@dots-active"
+cmn_err_t
+dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_lease_t *ret_holder);
+/* At a clean stop: commits what is open (fenced as before), then removes the active
+ * lease if it is still owner's, so that a standby takes over at once; the fence is
+ * lifted. CMN_OK, also when the lease was not ours. */
+cmn_err_t dots_store_active_release(dots_store_t *self, const cmn_lease_owner_t *owner);
+/* Removes every lease (a DOTS alone on its store, at start: their holders are gone). */
+cmn_err_t dots_store_leases_clear(dots_store_t *self);
+/* Fences the store: from now on each group commit first checks, inside its write
+ * transaction, that the active lease is still owner's (one read); when it is not, the
+ * group is aborted, nothing of it is stored, the held messages are dropped, and
+ * on_fenced is called with who holds the lease now (owner zeroed: nobody). owner is
+ * copied. Call it outside any write, once the lease is taken. */
+typedef void(dots_store_fenced_fn)(const cmn_lease_t *holder, void *arg);
+void dots_store_fence(dots_store_t *self,
+                      const cmn_lease_owner_t *owner,
+                      dots_store_fenced_fn *on_fenced,
+                      void *arg);
 
 /* At start: proves that the seal's KEK is the store's (CMN_ECRYPTO if not:
  * CMN_SEAL_WRONG_KEK) and seals the plain secrets of earlier releases in one

@@ -16,7 +16,10 @@ main(int argc, char **argv)
     dots_config_t cfg = {0};
     cmn_cfg_result_t r = cmn_cfg_load(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg, "dots",
                                       "usage: obt-dots --keys-dir DIR --store-dir DIR [options]\n"
-                                      "Device Ownership Transfer Service of the OBT suite.",
+                                      "Device Ownership Transfer Service of the OBT suite.\n"
+                                      "With --shared-store, several instances share one store: "
+                                      "one active, the\n"
+                                      "others standbys (exit 75: fenced, another took over).",
                                       argc, argv);
     cmn_log_level_t level = CMN_LOG_NOTICE;
     if (r == CMN_CFG_OK && cmn_log_level_parse(cfg.log_level, &level) != 0) {
@@ -39,16 +42,18 @@ main(int argc, char **argv)
         (void) fprintf(stderr, "error: --gateway: %s\n", gw_why);
         r = CMN_CFG_ERROR;
     }
+    if (r == CMN_CFG_OK && cmn_instance_name_check(&cfg.instance, "dots") != 0) {
+        r = CMN_CFG_ERROR;
+    }
     if (r != CMN_CFG_OK) {
         cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
         return r == CMN_CFG_HELP ? 0 : 78;
     }
     cmn_log_init("dots", level);
-    cmn_cfg_log(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
-    char reason[512];
-    cmn_instance_t *inst = cmn_instance_new(cfg.keys_dir, cfg.store_dir, reason, sizeof reason);
+    cmn_instance_t *inst =
+            cmn_instance_start(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg, cfg.keys_dir,
+                               cfg.store_dir, cfg.is_shared_store, cfg.instance, "DOTS-START");
     if (inst == NULL) {
-        cmn_log_err("DOTS-START", "%s", reason);
         cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);
         return 78;
     }
@@ -59,6 +64,9 @@ main(int argc, char **argv)
     if (svc != NULL) {
         rc = dots_service_run(svc);
         dots_service_destroy(&svc);
+    } else if (zsys_interrupted) {
+        cmn_log_notice("DOTS-STOP", "stopping (before it was active)");
+        rc = 0;
     }
     cmn_instance_destroy(&inst);
     cmn_cfg_free(DOTS_CONFIG_OPTS, DOTS_CONFIG_OPT_COUNT, &cfg);

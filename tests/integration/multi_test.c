@@ -1,52 +1,92 @@
 /* multi_test.c — several instances of obt-cms and of obt-ams on one store each
  * (docs/scaling.md, D96-D99): DOTS spreads its hand-overs over them; a kill -9 of one
  * CMS and one AMS instance mid-run loses no device and breaks none; a plain instance
- * is refused beside shared ones. */
+ * is refused beside shared ones. And several instances of obt-dots on one store, active
+ * and standby (D91), beside 3 CMS and 2 AMS instances: a kill -9 of one instance of each
+ * service mid-run loses no device and transfers no ownership twice; an active paused
+ * past its lease is fenced (exit 75) and writes nothing after; a plain DOTS is refused. */
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "obt_checks.h"
 #include "obt_json.h"
 
-#define N_DEVICES 40
+#define N_DEVICES      40  /* suite multi */
+#define N_DOTS_DEVICES 200 /* suite multi_dots, the kill -9 run: one devsim (as the bench) */
+#define N_PAUSED       20  /* suite multi_dots, the paused-active run */
 
 static char *s_dir;
-static obt_suite_t s_suite;
-static obt_proc_t s_sim, s_cms2, s_ams2, s_plain;
-static char s_cms_eps[1300], s_ams_eps[1300];
+static obt_suite_t s_suite; /* gateway, DOTS (dots-1 in multi_dots), cms, ams */
+static obt_proc_t s_sim, s_cms2, s_cms3, s_ams2, s_dots2, s_plain;
+static char s_cms_eps[2000], s_ams_eps[2000];
 
-/* A second instance of which ("cms", "ams") on the suite's store, --shared-store. */
+/* One more instance of which ("cms", "ams", "dots") on the suite's store, --shared-store. */
 static void
 s_start_second(obt_proc_t *p, const char *which, const char *name)
 {
     cr_assert_eq(obt_suite_start_instance(&s_suite, p, which, name), 0, "%s did not start", name);
 }
 
+/* The endpoints of the n instances of which in s_dir: cms.sock,cms-2.sock,... */
+static void
+s_eps(char *out, size_t cap, const char *which, int n)
+{
+    size_t used = 0;
+    for (int i = 1; i <= n && used < cap; i++) {
+        int w = i == 1 ? snprintf(out, cap, "ipc://%s/%s.sock", s_dir, which)
+                       : snprintf(out + used, cap - used, ",ipc://%s/%s-%d.sock", s_dir, which, i);
+        used += w > 0 ? (size_t) w : 0;
+    }
+}
+
+/* The suite with n_cms CMS and 2 AMS instances on shared stores; with has_dots2 its
+ * DOTS is dots-1 of two on a shared store (dots-2 a standby). */
+static void
+s_start_all(const char *tag, int n_cms, bool has_dots2)
+{
+    s_dir = obt_tmpdir(tag);
+    cr_assert_not_null(s_dir);
+    s_eps(s_cms_eps, sizeof s_cms_eps, "cms", n_cms);
+    s_eps(s_ams_eps, sizeof s_ams_eps, "ams", 2);
+    static const char *dots_args[] = {
+            "--cms", s_cms_eps,        "--ams",      s_ams_eps, "--step-timeout-ms",
+            "3000",  "--shared-store", "--instance", "dots-1",  NULL};
+    dots_args[6] = has_dots2 ? "--shared-store" : NULL;
+    cr_assert_eq(obt_suite_start_shared(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    s_start_second(&s_cms2, "cms", "cms-2");
+    if (n_cms > 2) {
+        s_start_second(&s_cms3, "cms", "cms-3");
+    }
+    s_start_second(&s_ams2, "ams", "ams-2");
+    if (has_dots2) {
+        s_start_second(&s_dots2, "dots", "dots-2");
+    }
+}
+
 static void
 s_setup(void)
 {
-    s_dir = obt_tmpdir("multi");
-    cr_assert_not_null(s_dir);
-    (void) snprintf(s_cms_eps, sizeof s_cms_eps, "ipc://%s/cms.sock,ipc://%s/cms-2.sock", s_dir,
-                    s_dir);
-    (void) snprintf(s_ams_eps, sizeof s_ams_eps, "ipc://%s/ams.sock,ipc://%s/ams-2.sock", s_dir,
-                    s_dir);
-    static const char *const dots_args[] = {
-            "--cms", s_cms_eps, "--ams", s_ams_eps, "--step-timeout-ms", "3000", NULL};
-    cr_assert_eq(obt_suite_start_shared(&s_suite, s_dir, dots_args), 0, "the suite did not start");
-    s_start_second(&s_cms2, "cms", "cms-2");
-    s_start_second(&s_ams2, "ams", "ams-2");
+    s_start_all("multi", 2, false);
+}
+
+static void
+s_setup_dots(void)
+{
+    s_start_all("multi_dots", 3, true);
 }
 
 static void
 s_teardown(void)
 {
     (void) obt_proc_stop(&s_plain);
+    (void) obt_proc_stop(&s_dots2);
     (void) obt_proc_stop(&s_ams2);
+    (void) obt_proc_stop(&s_cms3);
     (void) obt_proc_stop(&s_cms2);
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
@@ -55,7 +95,9 @@ static void
 s_dump_all(void)
 {
     obt_suite_dump(&s_suite);
+    obt_proc_dump(&s_dots2);
     obt_proc_dump(&s_cms2);
+    obt_proc_dump(&s_cms3);
     obt_proc_dump(&s_ams2);
     obt_proc_dump(&s_sim);
 }
@@ -67,38 +109,42 @@ s_done(const obt_proc_t *p)
     return obt_proc_log_count(p, " handover done");
 }
 
-/* Waits (up to timeout_s) until every device passes obt_check_onboarded (RFNOP, owned
- * by this domain, exactly the expected credentials and ACEs); the last failure in why. */
+/* Waits (up to timeout_s) until each of the n devices passes obt_check_onboarded (RFNOP,
+ * owned by this domain, exactly the expected credentials and ACEs); the last failure in
+ * why. */
 static bool
-s_all_onboarded(int timeout_s, char *why, size_t why_len)
+s_all_onboarded(int n, int timeout_s, char *why, size_t why_len)
 {
     obt_ids_t ids;
     cr_assert_eq(obt_ids(&s_suite, &ids), 0);
     char store[700];
     (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
-    for (int round = 0; round < timeout_s * 2; round++) {
-        char *objs[N_DEVICES + 4];
-        size_t n = obt_devsim_dump(s_dir, objs, N_DEVICES + 4);
+    char **objs = calloc((size_t) n + 4, sizeof *objs);
+    cr_assert_not_null(objs);
+    bool is_done = false;
+    for (int round = 0; round < timeout_s * 2 && !is_done; round++) {
+        size_t got = obt_devsim_dump(s_dir, objs, (size_t) n + 4);
         size_t ok = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < got; i++) {
             ok += obt_check_onboarded(objs[i], &ids, store, why, why_len);
             free(objs[i]);
         }
-        if (n == N_DEVICES && ok == N_DEVICES) {
-            return true;
+        is_done = got == (size_t) n && ok == (size_t) n;
+        if (!is_done) {
+            (void) poll(NULL, 0, 500); /* the devices' state, polled with a deadline */
         }
-        (void) poll(NULL, 0, 500); /* the devices' state, polled with a deadline */
     }
-    return false;
+    free(objs);
+    return is_done;
 }
 
-/* The devices, discovered, approved and being onboarded (nobody waits for it). */
+/* The n devices, discovered, approved and being onboarded (nobody waits for it). */
 static void
-s_start_onboarding(void)
+s_start_onboarding(int n)
 {
-    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_DEVICES, NULL), 0);
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, n, NULL), 0);
     char *out = NULL;
-    if (obt_discover_approve(&s_suite, N_DEVICES, &out) != 0) {
+    if (obt_discover_approve(&s_suite, n, &out) != 0) {
         s_dump_all();
         cr_assert_fail("discover: %s", out ? out : "");
     }
@@ -117,7 +163,7 @@ Test(multi, hand_overs_are_spread_over_the_instances)
         s_dump_all();
         cr_assert_fail("%s", why);
     }
-    if (!s_all_onboarded(60, why, sizeof why)) {
+    if (!s_all_onboarded(N_DEVICES, 60, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
@@ -142,7 +188,7 @@ Test(multi, hand_overs_are_spread_over_the_instances)
 
 Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
 {
-    s_start_onboarding();
+    s_start_onboarding(N_DEVICES);
     /* mid-run: the second CMS has finished a few hand-overs, others are in flight */
     if (obt_proc_wait_log_count(&s_cms2, " handover done", 3, 120000) != 0) {
         s_dump_all();
@@ -154,7 +200,7 @@ Test(multi, kill9_of_one_cms_and_one_ams_instance_mid_run_loses_nothing)
     cr_log_info("killed cms-2 and ams-2 with %zu of %d devices RFNOP", rfnop_at_kill, N_DEVICES);
     cr_assert_lt(rfnop_at_kill, N_DEVICES, "the kill came after the run");
     char why[512] = "";
-    if (!s_all_onboarded(240, why, sizeof why)) {
+    if (!s_all_onboarded(N_DEVICES, 240, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
@@ -211,7 +257,7 @@ s_is_between_passes(pid_t pid)
 
 Test(multi, an_instance_paused_past_its_leases_writes_nothing)
 {
-    s_start_onboarding();
+    s_start_onboarding(N_DEVICES);
     if (obt_proc_wait_log_count(&s_cms2, " handover done", 2, 120000) != 0) {
         s_dump_all();
         cr_assert_fail("the second CMS finished no hand-over");
@@ -235,7 +281,7 @@ Test(multi, an_instance_paused_past_its_leases_writes_nothing)
         cr_assert_fail("no job of the paused cms-2 was taken over");
     }
     char why[512] = "";
-    if (!s_all_onboarded(240, why, sizeof why)) {
+    if (!s_all_onboarded(N_DEVICES, 240, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
@@ -248,21 +294,188 @@ Test(multi, an_instance_paused_past_its_leases_writes_nothing)
     cr_assert_eq(obt_proc_log_count(&s_suite.cms, "SVC-JOB-LOST"), 0);
 }
 
-Test(multi, a_plain_instance_is_refused_beside_shared_ones)
+/* A plain (not --shared-store) which ("cms", "dots") on the suite's store exits 78
+ * naming the shared instances, shared among them. */
+static void
+s_assert_plain_refused(const char *which, obt_proc_t *shared)
 {
-    char store[700], ep[700], want[64];
-    (void) snprintf(store, sizeof store, "%s/cms-store", s_dir);
-    (void) snprintf(ep, sizeof ep, "ipc://%s/cms-plain.sock", s_dir);
+    char store[700], ep[700], want[64], exe[16], name[32];
+    (void) snprintf(store, sizeof store, "%s/%s-store", s_dir, which);
+    (void) snprintf(ep, sizeof ep, "ipc://%s/%s-plain.sock", s_dir, which);
+    (void) snprintf(exe, sizeof exe, "obt-%s", which);
+    (void) snprintf(name, sizeof name, "%s-plain", which);
     const char *args[] = {"--keys-dir", s_suite.keys, "--store-dir", store, "--no-durable",
                           "--endpoint", ep,           NULL};
-    cr_assert_eq(obt_proc_start(&s_plain, s_dir, "cms-plain", "obt-cms", args), 0);
+    cr_assert_eq(obt_proc_start(&s_plain, s_dir, name, exe, args), 0);
     int rc = obt_proc_wait_exit(&s_plain, 10000);
-    (void) snprintf(want, sizeof want, "pid %ld (cms-2)", (long) s_cms2.pid);
+    (void) snprintf(want, sizeof want, "pid %ld (%s)", (long) shared->pid, shared->name);
     if (obt_proc_log_count(&s_plain, "in use by shared instances: pid ") != 1 ||
         obt_proc_log_count(&s_plain, want) != 1) {
         obt_proc_dump(&s_plain);
         cr_assert_fail("no refusal naming the shared instances");
     }
     cr_assert_eq(rc, 78, "a configuration error, not %d", rc);
-    cr_assert(obt_proc_alive(&s_cms2), "the shared instances run on");
+    cr_assert(obt_proc_alive(shared), "the shared instances run on");
+}
+
+Test(multi, a_plain_instance_is_refused_beside_shared_ones)
+{
+    s_assert_plain_refused("cms", &s_cms2);
+}
+
+/* Devices a DOTS instance brought to RFNOP, from its log. */
+static int
+s_rfnop(const obt_proc_t *p)
+{
+    return obt_proc_log_count(p, "DOTS-RFNOP");
+}
+
+static uint64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* Every device went through exactly one ownership transfer (devsim's count over its
+ * life: a device that reset and was owned again counts two). */
+static void
+s_assert_one_transfer_each(int n)
+{
+    char **objs = calloc((size_t) n + 4, sizeof *objs);
+    cr_assert_not_null(objs);
+    size_t got = obt_devsim_dump(s_dir, objs, (size_t) n + 4);
+    int bad = 0;
+    for (size_t i = 0; i < got; i++) {
+        int t = obt_devsim_transfers(objs[i]);
+        if (t != 1 && bad++ < 10) {
+            cr_log_error("device %zu: %d ownership transfers: %.160s", i, t, objs[i]);
+        }
+        free(objs[i]);
+    }
+    free(objs);
+    cr_assert_eq(got, (size_t) n);
+    cr_assert_eq(bad, 0, "%d of %d devices did not go through exactly one ownership transfer", bad,
+                 n);
+}
+
+TestSuite(multi_dots, .init = s_setup_dots, .fini = s_teardown, .timeout = 900);
+
+Test(multi_dots, kill9_of_one_instance_of_each_service_mid_run_loses_nothing)
+{
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-STANDBY standby: instance dots-1 (boot "), 1,
+                 "dots-2 waits as a standby");
+    cr_assert_eq(obt_proc_log_count(&s_dots2, " READY "), 0, "a standby binds nothing");
+    uint64_t t0 = s_now_ms();
+    s_start_onboarding(N_DOTS_DEVICES);
+    /* mid-run: dots-1 brought some devices to RFNOP, cms-2 and ams-2 finished some
+     * hand-overs, others are in flight */
+    if (obt_proc_wait_log_count(&s_suite.dots, "DOTS-RFNOP", 20, 300000) != 0 ||
+        obt_proc_wait_log_count(&s_cms2, " handover done", 3, 120000) != 0 ||
+        obt_proc_wait_log_count(&s_ams2, " handover done", 3, 120000) != 0) {
+        s_dump_all();
+        cr_assert_fail("no device reached RFNOP through cms-2 and ams-2");
+    }
+    obt_proc_kill9(&s_suite.dots);
+    uint64_t killed = s_now_ms();
+    obt_proc_kill9(&s_cms2);
+    obt_proc_kill9(&s_ams2);
+    size_t rfnop_at_kill = obt_devsim_count_rfnop(s_dir, N_DOTS_DEVICES + 4, NULL);
+    int dots1 = s_rfnop(&s_suite.dots);
+    cr_log_info("killed dots-1, cms-2 and ams-2 at %.1f s with %zu of %d devices RFNOP",
+                (double) (killed - t0) / 1000.0, rfnop_at_kill, N_DOTS_DEVICES);
+    cr_assert_lt(rfnop_at_kill, N_DOTS_DEVICES, "the kill came after the run");
+    if (obt_proc_wait_log(&s_dots2, "DOTS-ACTIVE instance dots-2 is active (took over from dots-1",
+                          20000) != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-2 did not take over");
+    }
+    cr_log_info("dots-2 active %.1f s after the kill -9 of dots-1",
+                (double) (s_now_ms() - killed) / 1000.0);
+    char why[512] = "";
+    if (!s_all_onboarded(N_DOTS_DEVICES, 600, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    int dots2 = s_rfnop(&s_dots2);
+    cr_log_info("all %d devices onboarded and checked after %.1f s; RFNOP by dots-1 %d, by "
+                "dots-2 %d; hand-overs cms %d + %d + %d, ams %d + %d",
+                N_DOTS_DEVICES, (double) (s_now_ms() - t0) / 1000.0, dots1, dots2,
+                s_done(&s_suite.cms), s_done(&s_cms2), s_done(&s_cms3), s_done(&s_suite.ams),
+                s_done(&s_ams2));
+    cr_assert_gt(dots1, 0, "dots-1 did none before the kill");
+    cr_assert_gt(dots2, 0, "dots-2 did none after the take-over");
+    cr_assert_gt(s_done(&s_suite.cms), 0, "cms did none");
+    cr_assert_gt(s_done(&s_cms2), 0, "cms-2 did none");
+    cr_assert_gt(s_done(&s_cms3), 0, "cms-3 did none");
+    cr_assert_gt(s_done(&s_suite.ams), 0, "ams did none");
+    cr_assert_gt(s_done(&s_ams2), 0, "ams-2 did none");
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
+    s_assert_one_transfer_each(N_DOTS_DEVICES);
+}
+
+/* The last line of p's log, in out. */
+static void
+s_last_line(const obt_proc_t *p, char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen(p->log, "r");
+    cr_assert_not_null(f);
+    char line[2048];
+    while (fgets(line, sizeof line, f) != NULL) {
+        (void) snprintf(out, cap, "%s", line);
+    }
+    (void) fclose(f);
+}
+
+Test(multi_dots, an_active_paused_past_its_lease_is_fenced_and_writes_nothing)
+{
+    /* dots-1 paused between two passes (no LMDB writer lock held) past its lease: dots-2
+     * takes over, binds the same endpoint and onboards the devices */
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_PAUSED, NULL), 0);
+    bool is_paused = false;
+    for (int i = 0; i < 1000 && !is_paused; i++) {
+        cr_assert_eq(kill(s_suite.dots.pid, SIGSTOP), 0);
+        is_paused = s_is_between_passes(s_suite.dots.pid);
+        if (!is_paused) {
+            cr_assert_eq(kill(s_suite.dots.pid, SIGCONT), 0);
+            (void) poll(NULL, 0, 5);
+        }
+    }
+    cr_assert(is_paused, "dots-1 was never between two passes");
+    int took = obt_proc_wait_log(&s_dots2, "DOTS-ACTIVE instance dots-2 is active", 20000);
+    char *out = NULL;
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    int worked = took != 0                                             ? -1
+                 : obt_discover_approve(&s_suite, N_PAUSED, &out) != 0 ? -2
+                 : obt_ctl(&s_suite, onboard, NULL) != 0
+                         ? -3
+                         : obt_proc_wait_log_count(&s_dots2, "DOTS-RFNOP", N_PAUSED, 120000);
+    free(out);
+    cr_assert_eq(kill(s_suite.dots.pid, SIGCONT), 0);
+    if (worked != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-2 did not take over and onboard while dots-1 was paused (%d)", worked);
+    }
+    int rc = obt_proc_wait_exit(&s_suite.dots, 15000);
+    char last[2048];
+    s_last_line(&s_suite.dots, last, sizeof last);
+    if (rc != 75 || strstr(last, " DOTS-FENCED another instance (dots-2, boot ") == NULL) {
+        s_dump_all();
+        cr_assert_fail("dots-1 back: exit %d, last line: %s", rc, last);
+    }
+    char why[512] = "";
+    if (!s_all_onboarded(N_PAUSED, 300, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    cr_assert_eq(s_rfnop(&s_suite.dots), 0, "the paused dots-1 onboarded nothing");
+    s_assert_one_transfer_each(N_PAUSED);
+}
+
+Test(multi_dots, a_plain_dots_is_refused_beside_shared_ones)
+{
+    s_assert_plain_refused("dots", &s_dots2);
+    cr_assert(obt_proc_alive(&s_suite.dots), "the active runs on");
 }

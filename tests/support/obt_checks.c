@@ -779,6 +779,13 @@ obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total)
 }
 
 int
+obt_devsim_transfers(const char *obj)
+{
+    const char *at = strstr(obj, "\"transfers\":");
+    return at ? atoi(at + strlen("\"transfers\":")) : -1;
+}
+
+int
 obt_set_dos(const char *coaps, const char *dots_id, const char *dots_key, int s)
 {
     cmn_pstat_t ps = {.present = CMN_PSTAT_HAS_DOS, .dos_s = s};

@@ -184,6 +184,11 @@ int obt_kill9_resume(
  * not NULL) receives how many devices the dump listed (at most max). */
 size_t obt_devsim_count_rfnop(const char *dir, size_t max, size_t *ret_total);
 
+/* The ownership transfers one device of `ocf-devsim --dump` (obj) went through over its
+ * life in the test (its doxm went from owned=false to owned=true; a reset keeps the
+ * count); -1 if obj has no count. */
+int obt_devsim_transfers(const char *obj);
+
 /* True if interface iface carries the IPv6 address addr ("fe80::1"): the veth pairs of
  * scripts/netns.sh. */
 bool obt_iface_has_addr6(const char *iface, const char *addr);

@@ -371,17 +371,41 @@ obt_run(const char *exe, const char *const *argv, char **ret_out)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Waits until p's log has a line with one of the NULL-ended tokens more than it had
+ * (before[i]), up to timeout_ms or p's exit. 0 when seen. */
 static int
-s_start_one(obt_suite_t *s,
-            const char *which,
-            const char *const *extra_all,
-            const char *const *extra)
+s_wait_any(obt_proc_t *p, const char *const *tokens, const int *before, int timeout_ms)
 {
-    const char *args[48];
+    for (int waited = 0; waited <= timeout_ms && obt_proc_alive(p); waited += 20) {
+        for (size_t i = 0; tokens[i]; i++) {
+            if (obt_proc_log_count(p, tokens[i]) > before[i]) {
+                return 0;
+            }
+        }
+        (void) poll(NULL, 0, 20); /* the log, polled with a deadline */
+    }
+    return -1;
+}
+
+/* Starts one daemon of the suite (which: "gateway", "dots", "cms", "ams"), or with inst
+ * and name one more instance of a service on the suite's store (--shared-store
+ * --instance name): a DOTS at the suite's DOTS endpoint with its flags (a standby
+ * until it takes over), a CMS or AMS at ipc://DIR/<name>.sock. */
+static int
+s_start_one_as(obt_suite_t *s,
+               const char *which,
+               obt_proc_t *inst,
+               const char *name,
+               const char *const *extra_all,
+               const char *const *extra)
+{
+    const char *args[56];
     size_t n = 0;
     obt_proc_t *p;
     const char *exe;
-    char store[600];
+    char store[600], inst_ep[700];
+    /* more instances: DOTS's share its endpoint (D91), CMS's and AMS's have their own */
+    (void) snprintf(inst_ep, sizeof inst_ep, "ipc://%s/%s.sock", s->dir, name ? name : "");
     args[n++] = "--keys-dir";
     args[n++] = s->keys;
     args[n++] = "--log-level";
@@ -421,11 +445,11 @@ s_start_one(obt_suite_t *s,
         } else if (strcmp(which, "cms") == 0) {
             p = &s->cms;
             exe = "obt-cms";
-            args[n++] = s->ep_cms;
+            args[n++] = inst ? inst_ep : s->ep_cms;
         } else {
             p = &s->ams;
             exe = "obt-ams";
-            args[n++] = s->ep_ams;
+            args[n++] = inst ? inst_ep : s->ep_ams;
         }
         for (size_t i = 0; p != &s->dots && s->extra_svc && s->extra_svc[i] && n < 30; i++) {
             args[n++] = s->extra_svc[i];
@@ -436,6 +460,20 @@ s_start_one(obt_suite_t *s,
     }
     for (size_t i = 0; extra && extra[i] && n < 46; i++) {
         args[n++] = extra[i];
+    }
+    if (inst) {
+        args[n++] = "--shared-store";
+        args[n++] = "--instance";
+        args[n++] = name;
+        args[n] = NULL;
+        static const char *const up[] = {" READY ", "DOTS-STANDBY", NULL};
+        const int before[] = {0, 0};
+        if (obt_proc_start(inst, s->dir, name, exe, args) != 0 ||
+            s_wait_any(inst, up, before, 15000) != 0) {
+            obt_proc_dump(inst);
+            return -1;
+        }
+        return 0;
     }
     args[n] = NULL;
     /* A restart of a daemon still running stops it first (never two of one daemon), and
@@ -450,6 +488,15 @@ s_start_one(obt_suite_t *s,
         return -1;
     }
     return 0;
+}
+
+static int
+s_start_one(obt_suite_t *s,
+            const char *which,
+            const char *const *extra_all,
+            const char *const *extra)
+{
+    return s_start_one_as(s, which, NULL, NULL, extra_all, extra);
 }
 
 int
@@ -475,6 +522,7 @@ s_suite_start(obt_suite_t *s,
     s->extra_svc = extra_svc; /* set by obt_suite_start_shared, else NULL */
     s->is_durable = is_durable;
     s->is_default_discovery = is_default_discovery;
+    s->extra_dots = extra_dots;
     (void) snprintf(s->dir, sizeof s->dir, "%s", dir);
     (void) snprintf(s->keys, sizeof s->keys, "%s/keys", dir);
     (void) snprintf(s->ep_gw, sizeof s->ep_gw, "ipc://%s/gw.sock", dir);
@@ -554,33 +602,10 @@ obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *cons
 }
 
 int
-obt_suite_start_instance(const obt_suite_t *s, obt_proc_t *p, const char *which, const char *name)
+obt_suite_start_instance(obt_suite_t *s, obt_proc_t *p, const char *which, const char *name)
 {
-    char store[700], ep[700], exe[16];
-    (void) snprintf(store, sizeof store, "%s/%s-store", s->dir, which);
-    (void) snprintf(ep, sizeof ep, "ipc://%s/%s.sock", s->dir, name);
-    (void) snprintf(exe, sizeof exe, "obt-%s", which);
-    const char *args[] = {"--keys-dir",
-                          s->keys,
-                          "--gateway",
-                          s->ep_gw,
-                          "--store-dir",
-                          store,
-                          s->is_durable ? "--durable" : "--no-durable",
-                          "--endpoint",
-                          ep,
-                          "--log-level",
-                          "info",
-                          "--shared-store",
-                          "--instance",
-                          name,
-                          NULL};
-    if (obt_proc_start(p, s->dir, name, exe, args) != 0 ||
-        obt_proc_wait_log(p, " READY ", 15000) != 0) {
-        obt_proc_dump(p);
-        return -1;
-    }
-    return 0;
+    return s_start_one_as(s, which, p, name, NULL,
+                          strcmp(which, "dots") == 0 ? s->extra_dots : NULL);
 }
 
 int

@@ -72,12 +72,13 @@ typedef struct {
     char keys[600];
     char ep_gw[600], ep_dots[600], ep_cms[600], ep_ams[600];
     obt_proc_t gw, dots, cms, ams;
-    bool is_default_discovery;    /* the daemons' own discovery window (no 400 ms) */
-    const char *gateways;         /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
-    const char *const *extra_gw;  /* more flags of the suite's gateway, NULL-ended (borrowed) */
-    const char *const *extra_svc; /* more flags of the suite's CMS and AMS (borrowed) */
-    bool is_durable;              /* stores synced (obt_suite_start_durable: the bench);
-                                   * tests run DOTS, CMS and AMS --no-durable */
+    bool is_default_discovery;     /* the daemons' own discovery window (no 400 ms) */
+    const char *gateways;          /* --gateway of DOTS, CMS, AMS; NULL = ep_gw (borrowed) */
+    const char *const *extra_gw;   /* more flags of the suite's gateway, NULL-ended (borrowed) */
+    const char *const *extra_svc;  /* more flags of the suite's CMS and AMS (borrowed) */
+    bool is_durable;               /* stores synced (obt_suite_start_durable: the bench);
+                                    * tests run DOTS, CMS and AMS --no-durable */
+    const char *const *extra_dots; /* the suite's DOTS flags (borrowed), for more DOTS */
 } obt_suite_t;
 
 /* Creates keys and starts the four daemons, waiting for READY. extra_dots is an
@@ -107,11 +108,13 @@ int obt_suite_start_gateways(obt_suite_t *s,
  * again when restarted): the test may start more instances on their stores
  * (docs/scaling.md). */
 int obt_suite_start_shared(obt_suite_t *s, const char *dir, const char *const *extra_dots);
-/* One more instance, name, of which ("cms", "ams") on the suite's store of a suite started
- * shared: --shared-store --instance name at ipc://DIR/<name>.sock, synced as the suite.
- * 0 once READY (else -1, its log dumped). */
-int
-obt_suite_start_instance(const obt_suite_t *s, obt_proc_t *p, const char *which, const char *name);
+/* One more instance, name, of which ("cms", "ams", "dots") on the suite's store of a
+ * suite started shared: --shared-store --instance name, synced as the suite; a CMS or
+ * AMS at ipc://DIR/<name>.sock, a DOTS at the suite's DOTS endpoint with the suite's
+ * DOTS flags (extra_dots: give the suite's DOTS `--shared-store --instance dots-1`
+ * there). 0 once READY, or for a DOTS once READY or a standby (DOTS-STANDBY); else
+ * -1, its log dumped. */
+int obt_suite_start_instance(obt_suite_t *s, obt_proc_t *p, const char *which, const char *name);
 /* The same, with every store synced (the bench with several CMS and AMS instances). */
 int obt_suite_start_shared_durable(obt_suite_t *s, const char *dir, const char *const *extra_dots);
 /* Starts one daemon of the suite again ("gateway", "dots", "cms", "ams"). */

@@ -273,3 +273,51 @@ Test(cmn_commit, a_failed_commit_drops_what_was_held_for_it)
     cmn_bus_client_destroy(&cli);
     cmn_bus_server_destroy(&srv);
 }
+
+/* The fence's guard: the group is stored only while key "lease" reads "mine". */
+static cmn_err_t
+s_guard(cmn_kv_txn_t *txn, void *arg)
+{
+    (void) arg;
+    void *val = NULL;
+    size_t len = 0;
+    cmn_err_t err = cmn_kv_get(txn, "alpha", "lease", 5, &val, &len);
+    bool is_mine = err == CMN_OK && len == 4 && memcmp(val, "mine", 4) == 0;
+    free(val);
+    return is_mine ? CMN_OK : CMN_EEXIST;
+}
+
+static void
+s_refused(cmn_err_t err, void *arg)
+{
+    *(cmn_err_t *) arg = err;
+}
+
+Test(cmn_commit, a_guard_that_refuses_stores_nothing_of_the_group)
+{
+    cmn_kv_t *kv = s_open(0, false);
+    cmn_commit_t *c = cmn_commit_new(kv);
+    cr_assert_not_null(c);
+    cr_assert_eq(s_write(c, "lease", "mine", 4), CMN_OK);
+    cr_assert_eq(cmn_commit_flush(c), CMN_OK);
+    cmn_err_t refused = CMN_OK;
+    cmn_commit_set_guard(c, s_guard, s_refused, &refused);
+    cr_assert_eq(s_write(c, "a", "1", 1), CMN_OK);
+    cr_assert_eq(cmn_commit_flush(c), CMN_OK, "the guard reads the group and lets it through");
+    cr_assert(s_committed(kv, "a"));
+    cr_assert_eq(refused, CMN_OK, "not told when it let the group through");
+    /* the same group takes the lease away and writes more: the guard sees the group's
+     * own write, refuses, and nothing of the group is stored */
+    cr_assert_eq(s_write(c, "lease", "else", 4), CMN_OK);
+    cr_assert_eq(s_write(c, "b", "2", 1), CMN_OK);
+    cr_assert_eq(cmn_commit_flush(c), CMN_EEXIST);
+    cr_assert_eq(refused, CMN_EEXIST, "on_refused told with the guard's error");
+    cr_assert_not(s_committed(kv, "b"), "the refused group is not stored");
+    cr_assert_not(cmn_kv_group_is_open(kv), "the refused group is aborted");
+    cr_assert_not(cmn_bus_is_held(), "its held messages are dropped");
+    cmn_commit_stats_t st;
+    cmn_commit_stats(c, &st);
+    cr_assert_eq(st.failed, 1);
+    cmn_commit_destroy(&c);
+    cmn_kv_destroy(&kv);
+}

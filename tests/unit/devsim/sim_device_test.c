@@ -179,7 +179,11 @@ Test(sim_device, rfpro_then_rfnop_after_ownership)
     cmn_uuid_t owner;
     s_own(&owner);
     cmn_doxm_t d = {.present = CMN_DOXM_HAS_OWNED, .owned = true};
+    cr_assert_eq(s_dev.n_transfers, 0);
     cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_dev.n_transfers, 1, "owned false -> true: one ownership transfer");
+    cr_assert_eq(s_post_doxm(&s_doc, &d), 204);
+    cr_assert_eq(s_dev.n_transfers, 1, "owned true again is not another");
     cr_assert_eq(s_set_dos(CMN_DOS_RFPRO), 204);
     cr_assert_eq(s_dev.pstat.dos_s, CMN_DOS_RFPRO);
     cr_assert_eq(s_dev.pstat.cm, 0);
@@ -339,6 +343,10 @@ Test(sim_device, store_roundtrip_keeps_everything)
     s_own(&owner);
     s_dev.udp_port = 40001;
     s_dev.dtls_port = 40002;
+    s_dev.n_transfers = 3;
+    cr_assert_eq(sim_device_factory_reset(&s_dev), CMN_OK);
+    cr_assert_eq(s_dev.n_transfers, 3, "a reset keeps the count of ownership transfers");
+    s_own(&owner);
     cr_assert_eq(sim_store_save(&s_dev, true), CMN_OK);
 
     char path[600];
@@ -364,6 +372,7 @@ Test(sim_device, store_roundtrip_keeps_everything)
     cr_assert_eq(k->priv_data[15], 16);
     cr_assert_eq(loaded.udp_port, 40001);
     cr_assert_eq(loaded.dtls_port, 40002);
+    cr_assert_eq(loaded.n_transfers, 3);
     sim_device_free(&loaded);
 
     /* a corrupt file is reported, not trusted */

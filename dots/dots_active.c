@@ -1,0 +1,140 @@
+/* dots_active.c — the active lease of DOTS instances sharing a store */
+#include "dots_active.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cmn_live.h"
+#include "cmn_log.h"
+#include "cmn_time.h"
+
+struct dots_active {
+    dots_store_t *store;     /* borrowed */
+    cmn_lease_owner_t owner; /* this instance: --instance and a boot id of this process */
+    cmn_lease_t last;        /* the last other holder seen (owner.instance "" = none) */
+    uint64_t renewed_ms;     /* monotonic time of the last renewal */
+};
+
+dots_active_t *
+dots_active_new(dots_store_t *store, const char *name)
+{
+    assert(store && name);
+    dots_active_t *self = calloc(1, sizeof *self);
+    if (self) {
+        self->store = store;
+        (void) snprintf(self->owner.instance, sizeof self->owner.instance, "%s", name);
+        self->owner.boot_id = cmn_live_new_boot_id();
+    }
+    return self;
+}
+
+void
+dots_active_destroy(dots_active_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Another instance holds the lease now: nothing more may leave this process. A normal
+ * stop would commit the last group, run the pending calls' callbacks, let ZeroMQ
+ * deliver what it queued to the gateways and unlink the ipc:// endpoint, which is the
+ * new active instance's now. So: one log line (one write(2)), then _exit. */
+static void
+s_fenced(const cmn_lease_t *holder, void *arg)
+{
+    (void) arg;
+    cmn_log_err("DOTS-FENCED", "another instance (%s, boot %llu) took over: stopping",
+                holder->owner.instance[0] ? holder->owner.instance : "none",
+                (unsigned long long) holder->owner.boot_id);
+    _exit(DOTS_ACTIVE_EXIT_FENCED);
+}
+
+/* Sleeps ms, in steps that SIGTERM/SIGINT end at once. */
+static void
+s_nap(uint64_t ms)
+{
+    uint64_t until = cmn_time_mono_ms() + ms;
+    while (!zsys_interrupted && cmn_time_mono_ms() < until) {
+        (void) poll(NULL, 0, 100); /* a signal ends it early (EINTR) */
+    }
+}
+
+cmn_err_t
+dots_active_wait(dots_active_t *self)
+{
+    bool is_standby = false;
+    for (;;) {
+        if (zsys_interrupted) {
+            return CMN_ESTATE;
+        }
+        cmn_lease_t holder = {0};
+        cmn_err_t err = dots_store_active_take(self->store, &self->owner, &holder);
+        cmn_err_t ferr = dots_store_flush(self->store); /* ends the write: LMDB's lock */
+        err = err != CMN_OK ? err : ferr;
+        if (err == CMN_OK) {
+            break;
+        }
+        if (err != CMN_EEXIST) {
+            return err;
+        }
+        if (!is_standby || holder.owner.boot_id != self->last.owner.boot_id) {
+            cmn_log_notice("DOTS-STANDBY",
+                           "standby: instance %s (boot %llu) is active; taking over when its "
+                           "lease runs out",
+                           holder.owner.instance, (unsigned long long) holder.owner.boot_id);
+        }
+        is_standby = true;
+        self->last = holder;
+        s_nap(DOTS_ACTIVE_TRY_MS);
+    }
+    self->renewed_ms = cmn_time_mono_ms();
+    dots_store_fence(self->store, &self->owner, s_fenced, self);
+    if (self->last.owner.instance[0]) {
+        cmn_log_notice("DOTS-ACTIVE", "instance %s is active (took over from %s, boot %llu)",
+                       self->owner.instance, self->last.owner.instance,
+                       (unsigned long long) self->last.owner.boot_id);
+    } else {
+        cmn_log_notice("DOTS-ACTIVE", "instance %s is active (no other instance held the lease)",
+                       self->owner.instance);
+    }
+    return CMN_OK;
+}
+
+void
+dots_active_tick(dots_active_t *self)
+{
+    if (self == NULL || cmn_time_mono_ms() - self->renewed_ms < DOTS_ACTIVE_RENEW_MS) {
+        return;
+    }
+    cmn_lease_t holder = {0};
+    cmn_err_t err = dots_store_active_take(self->store, &self->owner, &holder);
+    if (err == CMN_EEXIST) {
+        s_fenced(&holder, self);
+    }
+    if (err != CMN_OK) {
+        cmn_log_warn("DOTS-ACTIVE", "cannot renew the active lease: %s (again at the next pass)",
+                     cmn_strerror(err));
+        return;
+    }
+    self->renewed_ms = cmn_time_mono_ms();
+}
+
+void
+dots_active_release(dots_active_t *self)
+{
+    if (self == NULL || self->renewed_ms == 0) {
+        return; /* a standby: the lease was never ours */
+    }
+    cmn_err_t err = dots_store_active_release(self->store, &self->owner);
+    if (err != CMN_OK) {
+        cmn_log_warn("DOTS-ACTIVE", "cannot give the active lease up: %s (it runs out in %d s)",
+                     cmn_strerror(err), CMN_LEASE_LIFE_MS / 1000);
+    }
+}

@@ -1,0 +1,40 @@
+/* dots_active.h — several DOTS instances on one store: one active, the others
+ * standbys that take over when its lease runs out (docs/scaling.md, D91) */
+#ifndef DOTS_ACTIVE_H
+#define DOTS_ACTIVE_H
+
+#include "cmn_err.h"
+#include "dots_store.h"
+
+/* Exit code of an instance fenced off its store: another took over (EX_TEMPFAIL). */
+#define DOTS_ACTIVE_EXIT_FENCED 75
+/* Between two renewals of the active lease (its life is CMN_LEASE_LIFE_MS). */
+#define DOTS_ACTIVE_RENEW_MS 2000
+/* Between two tries of a standby. */
+#define DOTS_ACTIVE_TRY_MS 1000
+
+typedef struct dots_active dots_active_t;
+
+/* This instance (name: --instance, borrowed for its life; a new boot id) on store
+ * (borrowed: it must outlive the object). NULL if out of memory. */
+dots_active_t *dots_active_new(dots_store_t *store, const char *name);
+void dots_active_destroy(dots_active_t **self_p);
+
+/* Takes the active lease, waiting as a standby while another instance holds a live
+ * one: logs DOTS-STANDBY once, tries again every DOTS_ACTIVE_TRY_MS. Once the lease is
+ * ours (logged DOTS-ACTIVE) the store is fenced with it (dots_store_fence): a group
+ * commit after another instance took the lease stores nothing, and the process exits
+ * at once with DOTS_ACTIVE_EXIT_FENCED (DOTS-FENCED). CMN_OK once active; CMN_ESTATE
+ * when SIGTERM/SIGINT came first (zsys_interrupted); else the store's error. */
+cmn_err_t dots_active_wait(dots_active_t *self);
+
+/* At each loop pass of the active instance: renews the lease every
+ * DOTS_ACTIVE_RENEW_MS (in the pass's group); when another instance took it, the
+ * process exits as fenced. NULL: nothing (a DOTS alone on its store). */
+void dots_active_tick(dots_active_t *self);
+
+/* At a clean stop, once nothing more is written: gives the lease up (if still ours)
+ * so that a standby takes over at once. NULL: nothing. */
+void dots_active_release(dots_active_t *self);
+
+#endif
