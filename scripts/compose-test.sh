@@ -19,7 +19,9 @@
 #  7. scales CMS to 3 and AMS to 2 instances (docker-compose --scale, shared stores):
 #     a new batch of devices onboards, each instance did some of the hand-overs; kill -9
 #     of one instance of each while another batch onboards: every device RFNOP;
-#  8. tears everything down, pass or fail (containers, volumes, API service, namespaces,
+#  8. a second DOTS (--scale dots=2) waits as a standby; kill -9 of the active: the
+#     standby takes over, a new batch onboards through it, one ownership transfer each;
+#  9. tears everything down, pass or fail (containers, volumes, API service, namespaces,
 #     keys). The images and the base tarballs stay (the cache).
 # Exit: 0 passed, 1 failed, 77 skipped (the reason is printed: not root, a tool
 # missing, no container runtime, podman cannot run a container, the Debian mirror not
@@ -82,7 +84,7 @@ cleanup() {
         docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
     fi
     podman rm -f -t 2 "${PROJECT}_devsim" "${PROJECT}_devsim2" "${PROJECT}_devsim3" \
-        "${PROJECT}_ctl" >/dev/null 2>&1 || true
+        "${PROJECT}_devsim4" "${PROJECT}_ctl" >/dev/null 2>&1 || true
     # whatever compose left (a failed up): by the project's label
     podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
@@ -404,3 +406,33 @@ nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
 [ "$nop" -eq "$BATCH" ] || fail "after the kill -9: $nop of the batch's $BATCH devices RFNOP"
 r1=$(($(resumed cms 1) + $(resumed cms 3) + $(resumed ams 1)))
 say "after the kill -9: all $TOTAL devices RFNOP (the batch's own dump: $nop of $BATCH); jobs the others resumed: $((r1 - r0))"
+
+# --- 8. a standby DOTS takes over (D91) -----------------------------------------------
+say "docker-compose up --scale dots=2 (and cms=3, ams=2 as they are)"
+compose up -d --no-build --no-recreate --scale dots=2 --scale cms=3 --scale ams=2 2>&1 |
+    sed 's/^/  /' >&2
+until=$((SECONDS + 30))
+until podman logs "$(ctr dots 2)" 2>&1 | grep -q 'DOTS-STANDBY'; do
+    [ "$SECONDS" -lt "$until" ] || fail "dots 2 did not start as a standby: $(podman logs --tail 5 "$(ctr dots 2)" 2>&1)"
+    sleep 1
+done
+t0=$SECONDS
+podman kill --signal KILL "$(ctr dots 1)" >/dev/null
+until podman logs "$(ctr dots 2)" 2>&1 | grep -q 'DOTS-ACTIVE'; do
+    [ $((SECONDS - t0)) -lt 30 ] || fail "dots 2 did not take over within 30 s of the kill -9 of dots 1"
+    sleep 1
+done
+say "kill -9 of dots 1: dots 2 active after $((SECONDS - t0)) s"
+devsim_batch devsim4 "$COUNT"
+TOTAL=$((TOTAL + COUNT))
+ctl onboard --all --wait-s 300 >"$T/onboard4.out" 2>&1 || {
+    cat "$T/onboard4.out" >&2
+    fail "obtctl onboard --all through the standby that took over failed"
+}
+all_rfnop "$TOTAL"
+dump=$(podman exec "${PROJECT}_devsim4" ocf-devsim --dump --dir /tmp/devices)
+nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
+once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
+[ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
+    fail "through dots 2: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
+say "through dots 2: $COUNT more devices RFNOP, each with one ownership transfer; $TOTAL in all"
