@@ -374,13 +374,18 @@ for c in "cms 1" "cms 2" "cms 3" "ams 1" "ams 2"; do
     say "${c% *} instance ${c#* }: healthy at $ep"
 done
 TOTAL=$COUNT
-devsim_batch devsim2 "$COUNT"
-TOTAL=$((TOTAL + COUNT))
-ctl onboard --all --wait-s 300 >"$T/onboard2.out" 2>&1 || {
-    cat "$T/onboard2.out" >&2
-    fail "obtctl onboard --all with 3 CMS and 2 AMS instances failed"
+# A new batch of COUNT devices from simulator container NAME, onboarded to RFNOP (WHAT:
+# the circumstances, for the error).
+onboard_batch() { # NAME COUNT WHAT
+    devsim_batch "$1" "$2"
+    TOTAL=$((TOTAL + $2))
+    ctl onboard --all --wait-s 300 >"$T/$1.out" 2>&1 || {
+        cat "$T/$1.out" >&2
+        fail "obtctl onboard --all $3 failed"
+    }
+    all_rfnop "$TOTAL"
 }
-all_rfnop "$TOTAL"
+onboard_batch devsim2 "$COUNT" "with 3 CMS and 2 AMS instances"
 line="$COUNT more devices RFNOP with 3 CMS and 2 AMS instances; hand-overs done:"
 for c in "cms 1" "cms 2" "cms 3" "ams 1" "ams 2"; do
     n=$(($(handovers $c) - ${done0[$c]}))
@@ -423,13 +428,7 @@ until podman logs "$(ctr dots 2)" 2>&1 | grep -q 'DOTS-ACTIVE'; do
     sleep 1
 done
 say "kill -9 of dots 1: dots 2 active after $((SECONDS - t0)) s"
-devsim_batch devsim4 "$COUNT"
-TOTAL=$((TOTAL + COUNT))
-ctl onboard --all --wait-s 300 >"$T/onboard4.out" 2>&1 || {
-    cat "$T/onboard4.out" >&2
-    fail "obtctl onboard --all through the standby that took over failed"
-}
-all_rfnop "$TOTAL"
+onboard_batch devsim4 "$COUNT" "through the standby that took over"
 dump=$(podman exec "${PROJECT}_devsim4" ocf-devsim --dump --dir /tmp/devices)
 nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
 once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
