@@ -657,9 +657,12 @@ s_port_free(const char *addr, uint16_t port)
     return ok;
 }
 
-/* A port free on every address of dev (the OS picks it on the first). */
+/* A port free on every address of dev (the OS picks it on the first), other than
+ * avoid: the device's other port, picked the same way but not bound yet (its probe
+ * socket is closed, so the OS may offer that port again: coap and coaps on one port,
+ * and a device that answered neither). */
 static uint16_t
-s_free_port(const sim_device_t *dev)
+s_free_port(const sim_device_t *dev, uint16_t avoid)
 {
     char addrs[SIM_MAX_ADDRS][64];
     size_t n = sim_device_addrs(dev, addrs, SIM_MAX_ADDRS);
@@ -679,7 +682,7 @@ s_free_port(const sim_device_t *dev)
         if (fd >= 0) {
             (void) close(fd);
         }
-        bool ok = port != 0;
+        bool ok = port != 0 && port != avoid;
         for (size_t i = 1; ok && i < n; i++) {
             ok = s_port_free(addrs[i], port);
         }
@@ -824,10 +827,10 @@ sim_coap_start(sim_device_t *dev, sim_store_mode_t store_mode)
     net->ep = -1;
     dev->net = net;
     if (dev->udp_port == 0) {
-        dev->udp_port = s_free_port(dev);
+        dev->udp_port = s_free_port(dev, dev->dtls_port);
     }
     if (dev->dtls_port == 0) {
-        dev->dtls_port = s_free_port(dev);
+        dev->dtls_port = s_free_port(dev, dev->udp_port);
     }
     cmn_err_t err = dev->udp_port && dev->dtls_port ? s_open_ctx(dev) : CMN_EIO;
     if (err != CMN_OK) {

@@ -394,7 +394,7 @@ Test(multi_dots, kill9_of_one_instance_of_each_service_mid_run_loses_nothing)
     cr_log_info("dots-2 active %.1f s after the kill -9 of dots-1",
                 (double) (s_now_ms() - killed) / 1000.0);
     char why[512] = "";
-    if (!s_all_onboarded(N_DOTS_DEVICES, 600, why, sizeof why)) {
+    if (!s_all_onboarded(N_DOTS_DEVICES, 180, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
@@ -466,7 +466,7 @@ Test(multi_dots, an_active_paused_past_its_lease_is_fenced_and_writes_nothing)
         cr_assert_fail("dots-1 back: exit %d, last line: %s", rc, last);
     }
     char why[512] = "";
-    if (!s_all_onboarded(N_PAUSED, 300, why, sizeof why)) {
+    if (!s_all_onboarded(N_PAUSED, 120, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
