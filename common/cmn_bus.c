@@ -335,16 +335,30 @@ s_auth_release(zactor_t **actor_p)
     }
 }
 
+/* The endpoints of the list endpoint (cmn_zep.h), malloc'd; NULL when it is not valid
+ * or memory is short (*ret_err, the reason logged at debug under msgid). */
+static cmn_zep_t *
+s_zep_new(const char *endpoint, const char *msgid, cmn_err_t *ret_err)
+{
+    cmn_zep_t *list = malloc(sizeof *list);
+    char why[200];
+    if (list == NULL || cmn_zep_expand(endpoint, list, why, sizeof why) != CMN_OK) {
+        cmn_log_debug(msgid, "\"%s\": %s", endpoint, list ? why : "out of memory");
+        *ret_err = list ? CMN_EINVAL : CMN_ENOMEM;
+        free(list);
+        return NULL;
+    }
+    return list;
+}
+
 /* Binds sock at the first endpoint of the list endpoint (cmn_zep.h) that is free; its
  * text into bound (CMN_ZEP_LEN bytes, may be NULL). -1 when none could be bound. */
 static int
 s_bind_first(zsock_t *sock, const char *endpoint, char *bound)
 {
-    cmn_zep_t *list = malloc(sizeof *list);
-    char why[200];
-    if (list == NULL || cmn_zep_expand(endpoint, list, why, sizeof why) != CMN_OK) {
-        cmn_log_debug("BUS-BIND", "\"%s\": %s", endpoint, list ? why : "out of memory");
-        free(list);
+    cmn_err_t err;
+    cmn_zep_t *list = s_zep_new(endpoint, "BUS-BIND", &err);
+    if (list == NULL) {
         return -1;
     }
     int rc = -1;
@@ -648,13 +662,9 @@ s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, 
     zsock_set_rcvhwm(sock, 100000);
     zcert_apply(cert, sock);
     zsock_set_curve_serverkey(sock, zcert_public_txt(server));
-    cmn_zep_t *list = malloc(sizeof *list);
-    char why[200];
-    if (list == NULL || cmn_zep_expand(endpoint, list, why, sizeof why) != CMN_OK) {
-        cmn_log_debug("BUS-CONNECT", "\"%s\": %s", endpoint, list ? why : "out of memory");
-        free(list);
+    cmn_zep_t *list = s_zep_new(endpoint, "BUS-CONNECT", ret_err);
+    if (list == NULL) {
         zsock_destroy(&sock);
-        *ret_err = list ? CMN_EINVAL : CMN_ENOMEM;
         return NULL;
     }
     if (list->n > 1) {

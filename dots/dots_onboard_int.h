@@ -85,10 +85,11 @@ struct dots_engine {
     uint64_t next_check_ms;
     cmn_live_t live[DOTS_PEER_COUNT];          /* heartbeats: CMS, AMS (gateways: in gws) */
     dots_beat_ctx_t beat_ctx[DOTS_PEER_COUNT]; /* their calls' contexts (live with the engine) */
-    dots_beat_ctx_t gw_beat_ctx[CMN_GWS_MAX];  /* the gateways' */
-    bool has_waiting;                          /* some job is marked waiting for a peer */
-    uint64_t not_ready_since_ms;               /* monotonic; 0 = every peer ready */
-    size_t n_calls;                            /* calls in flight: their contexts point here */
+    bool is_multi[2]; /* --cms, --ams name several instances ([0] CMS, [1] AMS): D93, D98 */
+    dots_beat_ctx_t gw_beat_ctx[CMN_GWS_MAX]; /* the gateways' */
+    bool has_waiting;                         /* some job is marked waiting for a peer */
+    uint64_t not_ready_since_ms;              /* monotonic; 0 = every peer ready */
+    size_t n_calls;                           /* calls in flight: their contexts point here */
     bool is_destroyed; /* freed by the last call's callback (cmn_calls_destroy runs them) */
     struct dots_rediscover *rediscover; /* dots_recover.c's discovery in flight, or NULL */
     /* What spares the tick a walk of every job at every pass (cost linear in N, not

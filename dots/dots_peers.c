@@ -208,7 +208,7 @@ dots_peers_check(dots_engine_t *self)
 bool
 dots_peer_is_multi(const dots_engine_t *self, bool is_cms)
 {
-    return cmn_zep_count(is_cms ? self->cfg->cms : self->cfg->ams) > 1;
+    return self->is_multi[is_cms ? 0 : 1];
 }
 
 /* ------------------------------------------------------------------ heartbeats */
@@ -218,6 +218,9 @@ static const char *const s_peer_names[DOTS_PEER_COUNT] = {"gateway", "CMS", "AMS
 void
 dots_peers_init(dots_engine_t *self)
 {
+    /* the lists do not change: expanded once, not at every heartbeat */
+    self->is_multi[0] = cmn_zep_count(self->cfg->cms) > 1;
+    self->is_multi[1] = cmn_zep_count(self->cfg->ams) > 1;
     for (int p = 0; p < DOTS_PEER_COUNT; p++) {
         cmn_live_init(&self->live[p], (uint32_t) self->cfg->heartbeat_ms);
         self->beat_ctx[p].eng = self;

@@ -210,9 +210,18 @@ s_take_store(dots_service_t *self)
     return err;
 }
 
-/* The ROUTER. A standby that took over binds the endpoint of the instance that was
- * active: the port may still be held a moment by the dead process's socket, so a
- * shared instance tries again for S_BIND_RETRY_MS. */
+/* A bind that failed at t0 (mono ms) is tried again: only by a shared instance (a
+ * standby that took over binds the endpoints of the instance that was active, which
+ * the dead process's sockets may still hold a moment), for S_BIND_RETRY_MS, unless
+ * the process is stopping. */
+static bool
+s_may_bind_again(const dots_service_t *self, uint64_t t0)
+{
+    return self->cfg->is_shared_store && cmn_time_mono_ms() - t0 < S_BIND_RETRY_MS &&
+           !zsys_interrupted;
+}
+
+/* The ROUTER (tried again as s_may_bind_again says). */
 static cmn_bus_server_t *
 s_bind(dots_service_t *self, cmn_err_t *ret_err)
 {
@@ -220,8 +229,7 @@ s_bind(dots_service_t *self, cmn_err_t *ret_err)
     for (;;) {
         cmn_bus_server_t *bus =
                 cmn_bus_server_new(self->cfg->endpoint, self->cfg->keys_dir, "dots", ret_err);
-        if (bus || !self->cfg->is_shared_store || cmn_time_mono_ms() - t0 >= S_BIND_RETRY_MS ||
-            zsys_interrupted) {
+        if (bus || !s_may_bind_again(self, t0)) {
             return bus;
         }
         cmn_log_info("DOTS-BIND", "cannot bind \"%s\" yet: %s (trying again)", self->cfg->endpoint,
@@ -294,10 +302,9 @@ dots_service_new(const dots_config_t *cfg)
                     cfg->endpoint);
         goto fail;
     }
-    for (uint64_t t0 = cmn_time_mono_ms();;) { /* as s_bind */
+    for (uint64_t t0 = cmn_time_mono_ms();;) {
         self->events = dots_events_new(self->events_ep, cfg->keys_dir, &err);
-        if (self->events || !cfg->is_shared_store || cmn_time_mono_ms() - t0 >= S_BIND_RETRY_MS ||
-            zsys_interrupted) {
+        if (self->events || !s_may_bind_again(self, t0)) {
             break;
         }
         (void) poll(NULL, 0, 200);
