@@ -449,6 +449,12 @@ s_tls_setup(void *tls, coap_dtls_pki_t *setup)
         p->is_doc = true;
         return doc_setup(dev, ssl);
     }
+    if (dev->fault == SIM_FAULT_REFUSE_DTLS && dev->refuse_left > 0) {
+        dev->refuse_left--;
+        cmn_log_notice("SIM-DTLS-REFUSED", "dev=%d refusing DTLS (fault refuse-dtls: %d more)",
+                       dev->idx, dev->refuse_left);
+        return 0;
+    }
     SSL_set_psk_server_callback(ssl, s_psk_server_cb);
     if (sim_cert_setup(dev, ssl)) {
         /* identity certificates too: the peer's is asked for (and checked) only when an

@@ -14,16 +14,18 @@ typedef enum { SIM_GET = 1, SIM_POST = 2, SIM_PUT = 3, SIM_DELETE = 4 } sim_meth
 
 typedef enum {
     SIM_FAULT_NONE = 0,
-    SIM_FAULT_BAD_CBOR,   /* answer requests on path with malformed CBOR */
-    SIM_FAULT_SILENT,     /* stop answering once path was requested */
-    SIM_FAULT_ERROR,      /* answer 4.00 to POSTs on path */
-    SIM_FAULT_BAD_COAP,   /* also send a malformed datagram to multicast requests */
-    SIM_FAULT_BAD_HINT,   /* Random PIN: another UUID in the PSK identity hint */
-    SIM_FAULT_MUTE_FIRST, /* ignore the first multicast GET /oic/sec/doxm */
-    SIM_FAULT_DROP_DOC,   /* close the DOC (DTLS close_notify) at a request on path */
-    SIM_FAULT_STOP_MAINT, /* SIGSTOP itself once, at a request on path in a maintenance */
-    SIM_FAULT_STOP_NTH,   /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
-    SIM_FAULT_ERROR_MAINT /* answer 4.00 to POSTs on path in a maintenance (RFPRO from RFNOP) */
+    SIM_FAULT_BAD_CBOR,    /* answer requests on path with malformed CBOR */
+    SIM_FAULT_SILENT,      /* stop answering once path was requested */
+    SIM_FAULT_ERROR,       /* answer 4.00 to POSTs on path */
+    SIM_FAULT_BAD_COAP,    /* also send a malformed datagram to multicast requests */
+    SIM_FAULT_BAD_HINT,    /* Random PIN: another UUID in the PSK identity hint */
+    SIM_FAULT_MUTE_FIRST,  /* ignore the first multicast GET /oic/sec/doxm */
+    SIM_FAULT_DROP_DOC,    /* close the DOC (DTLS close_notify) at a request on path */
+    SIM_FAULT_STOP_MAINT,  /* SIGSTOP itself once, at a request on path in a maintenance */
+    SIM_FAULT_STOP_NTH,    /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
+    SIM_FAULT_ERROR_MAINT, /* answer 4.00 to POSTs on path in a maintenance (RFPRO from RFNOP) */
+    SIM_FAULT_REFUSE_DTLS  /* refuse the first N DTLS handshakes out of RFOTM (a stack still
+                              dropping its DOC session when the next peer comes) */
 } sim_fault_t;
 
 /* A role the peer asserted (/oic/sec/roles, checked against the trust anchors). */
@@ -96,6 +98,7 @@ typedef struct sim_device {
     int stop_nth;                    /* SIM_FAULT_STOP_NTH: N */
     sim_method_t stop_method;        /* SIM_FAULT_STOP_NTH: METHOD */
     int stop_seen;                   /* SIM_FAULT_STOP_NTH: such requests so far */
+    int refuse_left;                 /* SIM_FAULT_REFUSE_DTLS: handshakes still to refuse */
     bool is_stuck_owned;             /* fault owned-rfotm (tests): no reset by itself in RFOTM */
     uint32_t n_transfers;      /* ownership transfers done (doxm owned false -> true in a DOC);
                                   persisted, kept by a reset: over the device's life (tests) */

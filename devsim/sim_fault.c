@@ -186,6 +186,17 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             if (err != CMN_OK) {
                 break;
             }
+        } else if (strcmp(kind, "refuse-dtls") == 0) {
+            char *end_n = NULL;
+            long nr = path ? strtol(path, &end_n, 10) : 0;
+            if (nr < 1 || nr > 1000 || end_n == NULL || *end_n != '\0') {
+                (void) fprintf(stderr, "error: --faults: IDX:refuse-dtls:N (N from 1 to 1000)\n");
+                err = CMN_EINVAL;
+                break;
+            }
+            d->fault = SIM_FAULT_REFUSE_DTLS;
+            d->refuse_left = (int) nr;
+            path = NULL;
         } else if (strcmp(kind, "error-maint") == 0) {
             d->fault = SIM_FAULT_ERROR_MAINT;
         } else if (strcmp(kind, "stop-maint") == 0) {

@@ -8,7 +8,8 @@
 #include "sim_device.h"
 
 /* Parses SPEC, comma-separated IDX:KIND[:PATH] with KIND bad-cbor, silent, error,
- * error-maint, bad-coap, bad-hint, mute-first, drop-doc, damage-acl, seed-recipientid:HEX or absent
+ * error-maint, bad-coap, bad-hint, mute-first, drop-doc, damage-acl, refuse-dtls:N,
+ * seed-recipientid:HEX or absent
  * (answers nothing at all, from the start), and sets fault/fault_path of devs[IDX] (n devices);
  * IDX:mfg:KIND sets the kind of its manufacturer certificate instead (sim_mfg.h). An empty or NULL
  * spec sets nothing. CMN_EINVAL (with a message on stderr) on a bad entry, an index out of range or

@@ -175,7 +175,8 @@ const cmn_cfg_opt_t DOTS_CONFIG_OPTS[] = {
             0,
             0,
             100,
-            "automatic retries of such a job (0: only the operator retries)"),
+            "automatic retries of such a job, and of a hand-over whose handshake with the "
+            "device failed (0: only the operator retries)"),
         OPT("durable", CMN_CFG_BOOL, durable, "true", 0, 1, 0, "sync LMDB on every commit"),
         OPT("map-size-mib", CMN_CFG_INT, map_size_mib, "1024", 0, 1, 1048576, "LMDB map size"),
         OPT("log-level", CMN_CFG_STR, log_level, "notice", 0, 1, 0, "err|warn|notice|info|debug"),

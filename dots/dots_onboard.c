@@ -852,6 +852,21 @@ dots_job_on_svc_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
             s_suspect_gw(job, EV_ERROR, why, false);
         } else {
             s_fail(job, why);
+            /* The service's handshake with the owned device failed (a device still
+             * dropping the DOC's session refuses the next peer for a moment): the
+             * hand-over is re-entered by itself after a backoff while automatic
+             * attempts are left (dots_recover_tick), as the operator's onboard would.
+             * A refusal of the device's own (a 4.xx) stays the operator's to retry. */
+            bool is_handshake = reply->status == OBT__STATUS__STATUS_ECRYPTO;
+            if (is_handshake && dots_job_can_resume(job) && job->dev.recover_at_ms == 0 &&
+                dots_recover_arm(job, dots_recover_backoff(job))) {
+                cmn_log_notice("DOTS-HANDOVER-RETRY",
+                               "dev=%s %s's handshake with the device failed: the hand-over "
+                               "is retried by itself (%u of %d automatic attempts used)",
+                               job->dev.uuid, who, job->dev.recover_attempts,
+                               job->eng->cfg->recover_attempts);
+                (void) s_store(job, false);
+            }
         }
     } else {
         if (job->dev.state == JOB_HANDOVER_CMS) {

@@ -83,8 +83,9 @@ cleanup() {
         fi
         docker-compose -p "$PROJECT" -f compose.yaml down -v --timeout 5 >/dev/null 2>&1 || true
     fi
-    podman rm -f -t 2 "${PROJECT}_devsim" "${PROJECT}_devsim2" "${PROJECT}_devsim3" \
-        "${PROJECT}_devsim4" "${PROJECT}_ctl" >/dev/null 2>&1 || true
+    # this run's own containers (devsim, obtctl), by their label: podman 4.3's `rm -f A B`
+    # removes nothing at all, and exits 0, when one of the names does not exist
+    podman ps -aq --filter "label=obt.compose-test=$PROJECT" | xargs -r podman rm -f -t 2 >/dev/null 2>&1 || true
     # whatever compose left (a failed up): by the project's label
     podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null 2>&1 || true
     podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
@@ -247,12 +248,12 @@ done
 
 # --- 4. devices, onboarding ----------------------------------------------------------
 say "ocf-devsim: $COUNT devices on the device network (obtdev0)"
-in_dev podman run -d --name "${PROJECT}_devsim" --network host obt:latest ocf-devsim \
+in_dev podman run -d --name "${PROJECT}_devsim" --network host --label "obt.compose-test=$PROJECT" obt:latest ocf-devsim \
     --count "$COUNT" --dir /tmp/devices --address 10.48.0.2 --iface obtdev0 --scope ipv4 >/dev/null
 # obtctl in a container of its own, started once: each command is a `podman exec` in
 # it (about 0.1 s), not a container started (about 0.5 s), so that the onboarding's
 # time compares with bench_onboard's
-in_suite podman run -d --name "${PROJECT}_ctl" --network host --user 0 \
+in_suite podman run -d --name "${PROJECT}_ctl" --network host --label "obt.compose-test=$PROJECT" --user 0 \
     -v "$T/keys/public:/keys/public:ro" \
     -v "$T/keys/secret/obtctl.cert_secret:/keys/secret/obtctl.cert_secret:ro" \
     obt:latest sleep infinity >/dev/null
@@ -345,7 +346,7 @@ say "records kept across the restarts; the devices: $owned owned, $nop RFNOP"
 # A new batch of devices per step, on the same device network, from a simulator
 # container of its own; discovery finds only the unowned ones.
 devsim_batch() { # NAME COUNT
-    in_dev podman run -d --name "${PROJECT}_$1" --network host obt:latest ocf-devsim \
+    in_dev podman run -d --name "${PROJECT}_$1" --network host --label "obt.compose-test=$PROJECT" obt:latest ocf-devsim \
         --count "$2" --dir /tmp/devices --address 10.48.0.2 --iface obtdev0 --scope ipv4 >/dev/null
     discover_approve "$1" $(($(ctl --json devices --count | grep -o ":[0-9]*" | cut -c2- |
         awk "{s += \$1} END {print s + 0}") + $2))

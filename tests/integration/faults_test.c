@@ -320,3 +320,126 @@ Test(faults, discovery_into_a_full_disk_fails_with_the_reason_and_claims_nothing
     cr_assert_eq(n_before, n_after, "%zu devices listed before the restart, %zu after", n_before,
                  n_after);
 }
+
+/* The device's state in DOTS's `--json devices` (first uuid first_uuid) into state and
+ * its error into error; false if it is not listed. */
+static bool
+s_dots_state(obt_suite_t *suite, const char *first_uuid, char *state, char *error, size_t cap)
+{
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *out = NULL;
+    if (obt_ctl(suite, list, &out) != 0) {
+        free(out);
+        return false;
+    }
+    char *objs[8];
+    size_t n = obt_json_objects(out, objs, 8);
+    free(out);
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        char f[40];
+        if (!found && obt_json_str(objs[i], "first_uuid", f, sizeof f) &&
+            strcmp(f, first_uuid) == 0) {
+            found = obt_json_str(objs[i], "state", state, cap);
+            error[0] = '\0';
+            (void) obt_json_str(objs[i], "error", error, cap);
+        }
+        free(objs[i]);
+    }
+    return found;
+}
+
+/* Polls DOTS until the device is in want and stays there; false after timeout_s. */
+static bool
+s_wait_state(obt_suite_t *suite,
+             const char *first_uuid,
+             const char *want,
+             int timeout_s,
+             char *state,
+             char *error,
+             size_t cap)
+{
+    for (int i = 0; i < timeout_s * 4; i++) {
+        if (s_dots_state(suite, first_uuid, state, error, cap) && strcmp(state, want) == 0) {
+            return true;
+        }
+        (void) usleep(250 * 1000);
+    }
+    return false;
+}
+
+Test(faults,
+     a_handshake_refused_at_the_hand_over_is_retried_by_itself_within_the_budget,
+     .timeout = 180)
+{
+    /* 2 automatic attempts: 1 s, then 2 s of backoff (dots_recover_backoff) */
+    static const char *const dots_args[] = {"--recover-attempts", "2", NULL};
+    char *dir = obt_tmpdir("refuse-dtls");
+    cr_assert_not_null(dir);
+    obt_suite_t suite;
+    obt_proc_t sim;
+    memset(&sim, 0, sizeof sim);
+    cr_assert_eq(obt_suite_start(&suite, dir, dots_args), 0, "the suite did not start");
+    /* 0: refuses its first handshake out of RFOTM (CMS's hand-over); 1: refuses every
+     * one, more than the automatic attempts */
+    cr_assert_eq(obt_devsim_start(&sim, dir, 2, "0:refuse-dtls:1,1:refuse-dtls:100"), 0);
+    char first[2][40];
+    char *dump[4];
+    cr_assert_eq(obt_devsim_dump(dir, dump, 4), 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert(obt_json_str(dump[i], "uuid", first[i], sizeof first[i]));
+        free(dump[i]);
+    }
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&suite, 2, &out), 0, "%s", out ? out : "");
+    free(out);
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    (void) obt_ctl(&suite, onboard, NULL); /* device 1 fails: judged below */
+    char state[400], error[400];
+    /* device 0: failed once at the hand-over, retried by itself, onboarded */
+    cr_assert(s_wait_state(&suite, first[0], "RFNOP", 60, state, error, sizeof state),
+              "device 0 is %s (%s), not RFNOP", state, error);
+    cr_assert_geq(obt_proc_log_count(&sim, "SIM-DTLS-REFUSED dev=0"), 1,
+                  "device 0 refused no handshake: the path was not taken");
+    cr_assert_geq(obt_proc_log_count(&suite.dots, "DOTS-HANDOVER-RETRY"), 1);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&suite, &ids), 0);
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(dir, objs, 2), 2);
+    char store[700], why[300];
+    (void) snprintf(store, sizeof store, "%s/dots-store", dir);
+    for (size_t i = 0; i < 2; i++) {
+        char u[40];
+        cr_assert(obt_json_str(objs[i], "uuid", u, sizeof u));
+        if (strcmp(u, first[0]) == 0) {
+            cr_assert(obt_check_onboarded(objs[i], &ids, store, why, sizeof why), "%s", why);
+            cr_assert_eq(obt_devsim_transfers(objs[i]), 1, "one ownership transfer");
+        }
+        free(objs[i]);
+    }
+    /* device 1: the attempts run out; it stays FAILED at the hand-over, with the reason,
+     * and the operator's onboard is what retries it then */
+    bool failed = false;
+    for (int i = 0; i < 60 && !failed; i++) {
+        failed = s_dots_state(&suite, first[1], state, error, sizeof state) &&
+                 strcmp(state, "FAILED") == 0 &&
+                 obt_proc_log_count(&suite.dots, "automatic retry 2 of 2") >= 1 &&
+                 obt_proc_log_count(&sim, "SIM-DTLS-REFUSED dev=1") >= 3;
+        if (!failed) {
+            (void) usleep(500 * 1000);
+        }
+    }
+    (void) usleep(3500 * 1000); /* longer than the last backoff: no third attempt */
+    cr_assert(s_dots_state(&suite, first[1], state, error, sizeof state));
+    cr_assert(failed, "device 1: %s (%s)", state, error);
+    cr_assert_str_eq(state, "FAILED");
+    cr_assert(strstr(error, "HANDOVER_CMS") && strstr(error, "DTLS handshake"),
+              "the error names the step and the cause: %s", error);
+    cr_assert_eq(obt_proc_log_count(&suite.dots, "automatic retry 3 of"), 0,
+                 "no more attempts than --recover-attempts");
+    cr_assert_eq(obt_proc_log_count(&sim, "SIM-DTLS-REFUSED dev=1"), 3,
+                 "the first hand-over and 2 automatic attempts, no more");
+    static const char *const health[] = {"health", NULL};
+    cr_assert_eq(obt_ctl(&suite, health, NULL), 0, "a daemon died");
+    obt_test_end(&suite, &sim, &dir);
+}

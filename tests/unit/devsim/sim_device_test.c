@@ -415,6 +415,12 @@ Test(sim_fault, parses_spec_and_rejects_bad_entries)
     cr_assert_eq(sim_fault_parse("0:stop:1:FETCH:/oic/sec/cred", devs, 3), CMN_EINVAL);
     cr_assert_eq(sim_fault_parse("0:stop:1:GET", devs, 3), CMN_EINVAL);
     cr_assert_eq(sim_fault_parse("0:stop", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("1:refuse-dtls:3", devs, 3), CMN_OK);
+    cr_assert_eq(devs[1].fault, SIM_FAULT_REFUSE_DTLS);
+    cr_assert_eq(devs[1].refuse_left, 3);
+    cr_assert_eq(sim_fault_parse("1:refuse-dtls", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("1:refuse-dtls:0", devs, 3), CMN_EINVAL);
+    cr_assert_eq(sim_fault_parse("1:refuse-dtls:2x", devs, 3), CMN_EINVAL);
     char longspec[200];
     (void) snprintf(longspec, sizeof longspec, "0:error:/%0100d", 0);
     cr_assert_eq(sim_fault_parse(longspec, devs, 3), CMN_EINVAL);
