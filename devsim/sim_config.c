@@ -117,6 +117,7 @@ const cmn_cfg_opt_t SIM_CONFIG_OPTS[] = {
             "itself, and a PSK session of its credentials is its DOC), "
             "IDX:stop-maint:PATH (SIGSTOP at PATH in a maintenance), "
             "IDX:stop:N:METHOD:PATH (SIGSTOP at the Nth such request outside the DOC), "
+            "IDX:stop-doc:N:METHOD:PATH (the same over the DOC), "
             "IDX:refuse-dtls:N (refuse the first N DTLS handshakes once out of RFOTM), "
             "IDX:mfg:KIND (manufacturer certificate "
             "good, expired, bad-ku, no-ocf-eku, untrusted, ca-leaf, other-uuid, bad-sig)"),

@@ -367,7 +367,7 @@ sim_device_handle(sim_device_t *dev,
      * is out and unanswered, without racing */
     bool is_stop_here = s_fault_applies(dev, path) &&
                         ((dev->fault == SIM_FAULT_STOP_MAINT && dev->in_maint) ||
-                         (dev->fault == SIM_FAULT_STOP_NTH && !peer->is_doc &&
+                         (dev->fault == SIM_FAULT_STOP_NTH && peer->is_doc == dev->stop_in_doc &&
                           method == dev->stop_method && ++dev->stop_seen == dev->stop_nth));
     if (is_stop_here) {
         dev->fault = SIM_FAULT_NONE;

@@ -22,7 +22,8 @@ typedef enum {
     SIM_FAULT_MUTE_FIRST,  /* ignore the first multicast GET /oic/sec/doxm */
     SIM_FAULT_DROP_DOC,    /* close the DOC (DTLS close_notify) at a request on path */
     SIM_FAULT_STOP_MAINT,  /* SIGSTOP itself once, at a request on path in a maintenance */
-    SIM_FAULT_STOP_NTH,    /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC */
+    SIM_FAULT_STOP_NTH,    /* SIGSTOP itself once, at the Nth METHOD on path outside the DOC
+                              (stop) or over it (stop-doc) */
     SIM_FAULT_ERROR_MAINT, /* answer 4.00 to POSTs on path in a maintenance (RFPRO from RFNOP) */
     SIM_FAULT_REFUSE_DTLS  /* refuse the first N DTLS handshakes out of RFOTM (a stack still
                               dropping its DOC session when the next peer comes) */
@@ -98,6 +99,8 @@ typedef struct sim_device {
     int stop_nth;                    /* SIM_FAULT_STOP_NTH: N */
     sim_method_t stop_method;        /* SIM_FAULT_STOP_NTH: METHOD */
     int stop_seen;                   /* SIM_FAULT_STOP_NTH: such requests so far */
+    bool stop_in_doc;                /* SIM_FAULT_STOP_NTH: counts requests over the DOC
+                                        (stop-doc), not those outside it (stop) */
     int refuse_left;                 /* SIM_FAULT_REFUSE_DTLS: handshakes still to refuse */
     bool is_stuck_owned;             /* fault owned-rfotm (tests): no reset by itself in RFOTM */
     uint32_t n_transfers;      /* ownership transfers done (doxm owned false -> true in a DOC);

@@ -117,7 +117,7 @@ s_owned_rfotm(sim_device_t *d)
 /* stop: "N:METHOD:PATH" (the Nth METHOD request on PATH outside the DOC); *path is
  * moved to the PATH part. */
 static cmn_err_t
-s_parse_stop(sim_device_t *d, char **path)
+s_parse_stop(sim_device_t *d, char **path, bool in_doc)
 {
     static const struct {
         const char *name;
@@ -128,7 +128,8 @@ s_parse_stop(sim_device_t *d, char **path)
     char *m = end && *end == ':' ? end + 1 : NULL;
     char *p = m ? strchr(m, ':') : NULL;
     if (n < 1 || n > 1000 || p == NULL || p[1] != '/') {
-        (void) fprintf(stderr, "error: --faults: IDX:stop:N:METHOD:PATH (N from 1, PATH from /)\n");
+        (void) fprintf(stderr, "error: --faults: IDX:%s:N:METHOD:PATH (N from 1, PATH from /)\n",
+                       in_doc ? "stop-doc" : "stop");
         return CMN_EINVAL;
     }
     *p++ = '\0';
@@ -137,6 +138,7 @@ s_parse_stop(sim_device_t *d, char **path)
             d->fault = SIM_FAULT_STOP_NTH;
             d->stop_nth = (int) n;
             d->stop_method = methods[i].method;
+            d->stop_in_doc = in_doc;
             *path = p;
             return CMN_OK;
         }
@@ -181,8 +183,8 @@ sim_fault_parse(const char *spec, sim_device_t *devs, size_t n)
             d->fault = SIM_FAULT_MUTE_FIRST;
         } else if (strcmp(kind, "drop-doc") == 0) {
             d->fault = SIM_FAULT_DROP_DOC;
-        } else if (strcmp(kind, "stop") == 0) {
-            err = s_parse_stop(d, &path);
+        } else if (strcmp(kind, "stop") == 0 || strcmp(kind, "stop-doc") == 0) {
+            err = s_parse_stop(d, &path, strcmp(kind, "stop-doc") == 0);
             if (err != CMN_OK) {
                 break;
             }

@@ -8,7 +8,8 @@
 #include "sim_device.h"
 
 /* Parses SPEC, comma-separated IDX:KIND[:PATH] with KIND bad-cbor, silent, error,
- * error-maint, bad-coap, bad-hint, mute-first, drop-doc, damage-acl, refuse-dtls:N,
+ * error-maint, bad-coap, bad-hint, mute-first, drop-doc, damage-acl, refuse-dtls:N, stop:N:M:P,
+ * stop-doc:N:M:P,
  * seed-recipientid:HEX or absent
  * (answers nothing at all, from the start), and sets fault/fault_path of devs[IDX] (n devices);
  * IDX:mfg:KIND sets the kind of its manufacturer certificate instead (sim_mfg.h). An empty or NULL

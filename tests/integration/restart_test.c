@@ -170,3 +170,40 @@ Test(restart,
         free(objs[i]);
     }
 }
+
+/* kill -9 of DOTS right when the device takes owned=true (its SET_OWNED is out and the
+ * device handles it after the kill): the record of that step was stored before the
+ * request left (persist before acting), so the restarted DOTS resumes it in the DOC the
+ * gateway still holds: the device is onboarded with one ownership transfer, not reset
+ * and owned a second time. */
+Test(restart, kill9_dots_as_the_device_takes_ownership_resumes_with_one_transfer, .timeout = 180)
+{
+    s_dir = obt_tmpdir("restart-owned");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    /* Just Works: the doxm POSTs in the DOC are devowneruuid, deviceuuid, rowneruuid,
+     * owned (docs/internals.md, stop-doc) */
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, 1, "0:stop-doc:4:POST:/oic/sec/doxm"), 0);
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
+    free(out);
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
+    char why[300];
+    cr_assert_eq(obt_kill9_inside(&s_suite, &s_sim, "dots", onboard, "DOTS-RFNOP", 60000, why,
+                                  sizeof why),
+                 0, "%s", why);
+    cr_assert_eq(obt_proc_log_count(&s_suite.dots, "interrupted by a restart of DOTS"), 0,
+                 "the restart failed the job instead of resuming it in the DOC");
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char store[700];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    bool ok = obt_check_onboarded(objs[0], &ids, store, why, sizeof why);
+    int transfers = obt_devsim_transfers(objs[0]);
+    free(objs[0]);
+    cr_assert(ok, "%s", why);
+    cr_assert_eq(transfers, 1, "the device was owned %d times", transfers);
+    obt_test_end(&s_suite, &s_sim, &s_dir);
+}
