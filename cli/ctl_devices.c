@@ -58,6 +58,7 @@ s_device_json(const Obt__Dots__Device *d)
     printf(",\"superseded_by\":");
     ctl_json_str(stdout, d->superseded_by);
     printf(",\"recover_attempts\":%u", d->recover_attempts);
+    printf(",\"retry_at_ms\":%llu", (unsigned long long) d->retry_at_ms);
     printf(",\"mfg_cert_cn\":");
     ctl_json_str(stdout, d->mfg_cert_cn);
     printf(",\"mfg_cert_sha256\":");
@@ -143,6 +144,9 @@ s_table(const Obt__Dots__DeviceList *l, bool all)
         s_bridge_cell(d, bridge, sizeof bridge);
         if (d->superseded_by[0]) {
             (void) snprintf(error, sizeof error, "superseded by %s; %s", d->superseded_by,
+                            d->error[0] ? d->error : "-");
+        } else if (d->retry_at_ms != 0) {
+            (void) snprintf(error, sizeof error, "retried by DOTS itself; %s",
                             d->error[0] ? d->error : "-");
         } else {
             (void) snprintf(error, sizeof error, "%s", d->error[0] ? d->error : "-");
@@ -470,7 +474,8 @@ typedef struct {
     char state[24], bridge_state[16];
     char error[320], bridge_error[320];
     bool is_bridge;
-    uint64_t seq; /* of the last event applied (or listed) */
+    bool is_retrying; /* FAILED, and DOTS retries it by itself (retry_at_ms) */
+    uint64_t seq;     /* of the last event applied (or listed) */
 } s_dev_t;
 
 typedef struct {
@@ -511,6 +516,7 @@ s_model_load(const ctl_opts_t *o, s_model_t *m)
         s_copy(x->error, sizeof x->error, d->error);
         s_copy(x->bridge_error, sizeof x->bridge_error, d->bridge_error);
         x->is_bridge = d->is_bridge;
+        x->is_retrying = strcmp(d->state, "FAILED") == 0 && d->retry_at_ms != 0;
         x->seq = d->seq;
     }
     free(m->devs);
@@ -543,6 +549,10 @@ s_model_apply(s_model_t *m, const Obt__Dots__JobEvent *ev)
     if (strcmp(ev->job, "onboard") == 0) {
         s_copy(x->state, sizeof x->state, ev->to);
         s_copy(x->error, sizeof x->error, ev->error);
+        x->is_retrying = false;
+        if (strcmp(ev->to, "FAILED") == 0) {
+            return false; /* whether DOTS retries it by itself: the list says */
+        }
         if (strcmp(ev->to, "RFNOP") == 0) { /* committed with the bridge job's CHECK */
             s_copy(x->bridge_state, sizeof x->bridge_state, "CHECK");
             x->bridge_error[0] = '\0';
@@ -754,7 +764,11 @@ s_report(const s_model_t *m, char **uuids, size_t n, bool all, const s_tally_t *
                     d->uuid, d->bridge_error);
         }
         if (is_sel && strcmp(d->state, "FAILED") == 0) {
-            fprintf(stderr, "failed %s: %s\n", d->uuid, d->error);
+            /* the wait ends at a failure; DOTS's own retry of it goes on afterwards */
+            fprintf(stderr, "failed %s: %s%s\n", d->uuid, d->error,
+                    d->is_retrying ? " (DOTS retries it by itself: obtctl devices shows the "
+                                     "outcome)"
+                                   : "");
         } else if (is_sel && strcmp(d->state, "WAIT_PIN") == 0) {
             fprintf(stderr, "waiting %s: give the PIN it shows: obtctl pin %s\n", d->uuid, d->uuid);
         } else if (is_sel && d->error[0] && strcmp(d->state, "RFNOP") != 0) {
@@ -991,6 +1005,12 @@ ctl_cmd_show(const ctl_opts_t *o, int argc, char **argv)
         if (d->recover_attempts > 0) {
             printf("recovery:    %u automatic retr%s\n", d->recover_attempts,
                    d->recover_attempts == 1 ? "y" : "ies");
+        }
+        if (d->retry_at_ms != 0) {
+            uint64_t now = cmn_time_wall_ms();
+            printf("next retry:  by DOTS itself in %llu s\n",
+                   (unsigned long long) (d->retry_at_ms > now ? (d->retry_at_ms - now + 999) / 1000
+                                                              : 0));
         }
         if (d->gateway[0]) {
             printf("gateway:     %s\n", d->gateway);

@@ -108,6 +108,7 @@ s_device(const dots_dev_t *r,
     d->mfg_cert_cn = CMN_PB_STR(r->mfg_cert_cn);
     d->mfg_cert_sha256 = CMN_PB_STR(r->mfg_cert_sha256);
     d->recover_attempts = r->recover_attempts;
+    d->retry_at_ms = r->state == JOB_FAILED && r->maint == MAINT_NONE ? r->recover_at_ms : 0;
     d->gateway = CMN_PB_STR(r->gateway); /* "" = the first --gateway (one gateway only) */
 }
 

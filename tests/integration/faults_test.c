@@ -321,10 +321,26 @@ Test(faults, discovery_into_a_full_disk_fails_with_the_reason_and_claims_nothing
                  n_after);
 }
 
+/* The number after "key": in obj (0 if absent). */
+static unsigned long long
+s_json_num(const char *obj, const char *key)
+{
+    char pat[64];
+    (void) snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(obj, pat);
+    return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
 /* The device's state in DOTS's `--json devices` (first uuid first_uuid) into state and
- * its error into error; false if it is not listed. */
+ * its error into error, its retry_at_ms and recover_attempts into nums[0], nums[1] (nums
+ * may be NULL); false if it is not listed. */
 static bool
-s_dots_state(obt_suite_t *suite, const char *first_uuid, char *state, char *error, size_t cap)
+s_dots_state_n(obt_suite_t *suite,
+               const char *first_uuid,
+               char *state,
+               char *error,
+               size_t cap,
+               unsigned long long *nums)
 {
     static const char *const list[] = {"--json", "devices", NULL};
     char *out = NULL;
@@ -340,13 +356,23 @@ s_dots_state(obt_suite_t *suite, const char *first_uuid, char *state, char *erro
         char f[40];
         if (!found && obt_json_str(objs[i], "first_uuid", f, sizeof f) &&
             strcmp(f, first_uuid) == 0) {
-            found = obt_json_str(objs[i], "state", state, cap);
+            found = obt_json_str(objs[i], "state", state, cap) != NULL;
             error[0] = '\0';
             (void) obt_json_str(objs[i], "error", error, cap);
+            if (nums) {
+                nums[0] = s_json_num(objs[i], "retry_at_ms");
+                nums[1] = s_json_num(objs[i], "recover_attempts");
+            }
         }
         free(objs[i]);
     }
     return found;
+}
+
+static bool
+s_dots_state(obt_suite_t *suite, const char *first_uuid, char *state, char *error, size_t cap)
+{
+    return s_dots_state_n(suite, first_uuid, state, error, cap, NULL);
 }
 
 /* Polls DOTS until the device is in want and stays there; false after timeout_s. */
@@ -394,8 +420,15 @@ Test(faults,
     cr_assert_eq(obt_discover_approve(&suite, 2, &out), 0, "%s", out ? out : "");
     free(out);
     static const char *const onboard[] = {"onboard", "--all", "--wait-s", "60", NULL};
-    (void) obt_ctl(&suite, onboard, NULL); /* device 1 fails: judged below */
+    (void) obt_ctl(&suite, onboard, NULL); /* ends at the first failures: judged below */
     char state[400], error[400];
+    /* A FAILED record that DOTS retries by itself says when (retry_at_ms, shown by
+     * obtctl): device 1 between its attempts. */
+    unsigned long long nums[2];
+    cr_assert(s_dots_state_n(&suite, first[1], state, error, sizeof state, nums));
+    if (strcmp(state, "FAILED") == 0 && nums[1] < 2) {
+        cr_assert_neq(nums[0], 0, "device 1 FAILED after %llu attempts: no retry_at_ms", nums[1]);
+    }
     /* device 0: failed once at the hand-over, retried by itself, onboarded */
     cr_assert(s_wait_state(&suite, first[0], "RFNOP", 60, state, error, sizeof state),
               "device 0 is %s (%s), not RFNOP", state, error);
@@ -430,9 +463,10 @@ Test(faults,
         }
     }
     (void) usleep(3500 * 1000); /* longer than the last backoff: no third attempt */
-    cr_assert(s_dots_state(&suite, first[1], state, error, sizeof state));
+    cr_assert(s_dots_state_n(&suite, first[1], state, error, sizeof state, nums));
     cr_assert(failed, "device 1: %s (%s)", state, error);
     cr_assert_str_eq(state, "FAILED");
+    cr_assert_eq(nums[0], 0, "attempts exhausted: no retry pending (retry_at_ms %llu)", nums[0]);
     cr_assert(strstr(error, "HANDOVER_CMS") && strstr(error, "DTLS handshake"),
               "the error names the step and the cause: %s", error);
     cr_assert_eq(obt_proc_log_count(&suite.dots, "automatic retry 3 of"), 0,
