@@ -17,15 +17,19 @@ struct dots_active {
     cmn_lease_owner_t owner; /* this instance: --instance and a boot id of this process */
     cmn_lease_t last;        /* the last other holder seen (owner.instance "" = none) */
     uint64_t renewed_ms;     /* monotonic time of the last renewal */
+    int parts;               /* --parts G (1: one active lease for every device) */
+    int part;                /* the part this instance serves once active (-1: none) */
 };
 
 dots_active_t *
-dots_active_new(dots_store_t *store, const char *name)
+dots_active_new(dots_store_t *store, const char *name, int parts)
 {
     assert(store && name);
     dots_active_t *self = calloc(1, sizeof *self);
     if (self) {
         self->store = store;
+        self->parts = parts > 1 ? parts : 1;
+        self->part = -1;
         (void) snprintf(self->owner.instance, sizeof self->owner.instance, "%s", name);
         self->owner.boot_id = cmn_live_new_boot_id();
     }
@@ -66,6 +70,17 @@ s_nap(uint64_t ms)
     }
 }
 
+/* One try at the active lease (of part: -1 = the one of every device): CMN_OK (ours),
+ * CMN_EEXIST (*holder has it), or the store's error. */
+static cmn_err_t
+s_try(dots_active_t *self, int part, cmn_lease_t *holder)
+{
+    dots_store_set_part(self->store, part);
+    cmn_err_t err = dots_store_active_take(self->store, &self->owner, holder);
+    cmn_err_t ferr = dots_store_flush(self->store); /* ends the write: LMDB's lock */
+    return err != CMN_OK ? err : ferr;
+}
+
 cmn_err_t
 dots_active_wait(dots_active_t *self)
 {
@@ -75,16 +90,26 @@ dots_active_wait(dots_active_t *self)
             return CMN_ESTATE;
         }
         cmn_lease_t holder = {0};
-        cmn_err_t err = dots_store_active_take(self->store, &self->owner, &holder);
-        cmn_err_t ferr = dots_store_flush(self->store); /* ends the write: LMDB's lock */
-        err = err != CMN_OK ? err : ferr;
+        cmn_err_t err = CMN_EEXIST;
+        /* the first free part (one part per instance), or the one lease */
+        int end = self->parts > 1 ? self->parts : 0; /* parts 1: k = -1 alone */
+        for (int k = self->parts > 1 ? 0 : -1; k < end && err == CMN_EEXIST; k++) {
+            err = s_try(self, k, &holder);
+            self->part = err == CMN_OK ? k : -1;
+        }
         if (err == CMN_OK) {
             break;
         }
         if (err != CMN_EEXIST) {
             return err;
         }
-        if (!is_standby || holder.owner.boot_id != self->last.owner.boot_id) {
+        if (self->parts > 1 && !is_standby) {
+            cmn_log_notice("DOTS-STANDBY",
+                           "standby: each of the %d parts has an active instance (the last "
+                           "seen: %s); taking over a part when its lease runs out",
+                           self->parts, holder.owner.instance);
+        } else if (self->parts == 1 &&
+                   (!is_standby || holder.owner.boot_id != self->last.owner.boot_id)) {
             cmn_log_notice("DOTS-STANDBY",
                            "standby: instance %s (boot %llu) is active; taking over when its "
                            "lease runs out",
@@ -96,7 +121,11 @@ dots_active_wait(dots_active_t *self)
     }
     self->renewed_ms = cmn_time_mono_ms();
     dots_store_fence(self->store, &self->owner, s_fenced, self);
-    if (self->last.owner.instance[0]) {
+    if (self->part >= 0) {
+        cmn_log_notice("DOTS-ACTIVE",
+                       "instance %s is active for part %d/%d (its lease was free or had run out)",
+                       self->owner.instance, self->part, self->parts);
+    } else if (self->last.owner.instance[0]) {
         cmn_log_notice("DOTS-ACTIVE", "instance %s is active (took over from %s, boot %llu)",
                        self->owner.instance, self->last.owner.instance,
                        (unsigned long long) self->last.owner.boot_id);
@@ -105,6 +134,12 @@ dots_active_wait(dots_active_t *self)
                        self->owner.instance);
     }
     return CMN_OK;
+}
+
+int
+dots_active_part(const dots_active_t *self)
+{
+    return self ? self->part : -1;
 }
 
 void

@@ -17,7 +17,7 @@ typedef struct dots_active dots_active_t;
 
 /* This instance (name: --instance, borrowed for its life; a new boot id) on store
  * (borrowed: it must outlive the object). NULL if out of memory. */
-dots_active_t *dots_active_new(dots_store_t *store, const char *name);
+dots_active_t *dots_active_new(dots_store_t *store, const char *name, int parts);
 void dots_active_destroy(dots_active_t **self_p);
 
 /* Takes the active lease, waiting as a standby while another instance holds a live
@@ -27,6 +27,10 @@ void dots_active_destroy(dots_active_t **self_p);
  * at once with DOTS_ACTIVE_EXIT_FENCED (DOTS-FENCED). CMN_OK once active; CMN_ESTATE
  * when SIGTERM/SIGINT came first (zsys_interrupted); else the store's error. */
 cmn_err_t dots_active_wait(dots_active_t *self);
+/* With parts > 1 (--parts G) the instance takes the lease of the first part K that has
+ * no live holder (DOTS_STORE_PART_KEY), becomes active for that part alone and is fenced
+ * with that lease; dots_active_part then says K. -1: no part (parts 1, or not active). */
+int dots_active_part(const dots_active_t *self);
 
 /* At each loop pass of the active instance: renews the lease every
  * DOTS_ACTIVE_RENEW_MS (in the pass's group); when another instance took it, the

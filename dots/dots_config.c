@@ -2,6 +2,7 @@
 #include "dots_config.h"
 
 #include "cmn_instance.h"
+#include "dots_partition.h"
 
 #define OPT(n, t, f, d, fl, lo, hi, h)                                                             \
     {                                                                                              \
@@ -119,6 +120,16 @@ const cmn_cfg_opt_t DOTS_CONFIG_OPTS[] = {
             0,
             "K/G: take only the devices of part K of G instance groups, by their first uuid; "
             "\"\" = every device (docs/scaling.md)"),
+        OPT("parts",
+            CMN_CFG_INT,
+            parts,
+            "1",
+            0,
+            1,
+            DOTS_PARTS_MAX,
+            "with --shared-store: cut the devices into G parts by the rule of --partition; "
+            "each active instance serves one part, the others wait as standbys; 1 = one "
+            "active instance for every device (docs/scaling.md)"),
         OPT("discover-window-ms",
             CMN_CFG_INT,
             discover_window_ms,

@@ -23,6 +23,8 @@ typedef struct {
     bool auto_approve;      /* approve discovered devices without the operator */
     char *otm_policy;       /* acceptable OTMs, most preferred first ("mfg,rdp,jw") */
     char *partition;        /* "K/G": only the devices of part K of G ("" = all) */
+    int parts;              /* --parts G with --shared-store: each active instance serves
+                               one part of G (1: one active for every device, D91) */
     int discover_window_ms; /* default discovery window */
     int discover_max_new;   /* new device records one discovery may add */
     int step_timeout_ms;    /* deadline of one onboarding step */

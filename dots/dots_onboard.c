@@ -661,10 +661,22 @@ s_adopt_successor(dots_job_t *job, const uint8_t *p, size_t len)
         dots_engine_job(self, uuid) != NULL || cmn_doxm_decode(p, len, &doxm) != CMN_OK) {
         return;
     }
+    if (!self->is_part_of_store && !dots_partition_has(&self->partition, uuid)) {
+        /* across groups (--partition, separate stores) the new uuid's part decides: that
+         * group's DOTS records it when it discovers it; this record stays superseded */
+        cmn_log_notice("DOTS-SUPERSEDED",
+                       "dev=%s answers as %s now (it reset), a device of part %d/%u: left to "
+                       "the DOTS group that serves that part",
+                       job->dev.uuid, uuid, dots_partition_of(uuid, self->partition.g),
+                       self->partition.g);
+        return;
+    }
     dots_dev_t d;
     memset(&d, 0, sizeof d);
     (void) snprintf(d.uuid, sizeof d.uuid, "%s", uuid);
     (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", uuid);
+    /* on one store (--parts) the successor stays in its predecessor's part */
+    (void) snprintf(d.part_uuid, sizeof d.part_uuid, "%s", dots_dev_part_uuid(&job->dev));
     (void) snprintf(d.gateway, sizeof d.gateway, "%s", job->dev.gateway);
     memcpy(d.eps, job->dev.eps, sizeof d.eps);
     d.n_eps = job->dev.n_eps;
@@ -913,7 +925,11 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored)
 static int
 s_load_one(const dots_dev_t *dev, void *arg)
 {
-    (void) s_add_job(arg, dev, true);
+    dots_engine_t *self = arg;
+    if (self->is_part_of_store && !dots_partition_has(&self->partition, dots_dev_part_uuid(dev))) {
+        return 0; /* another active instance's part (--parts) */
+    }
+    (void) s_add_job(self, dev, true);
     return 0;
 }
 
@@ -934,7 +950,8 @@ dots_engine_new(const dots_config_t *cfg,
                 dots_events_t *events,
                 cmn_gws_t *gws,
                 cmn_calls_t *cms,
-                cmn_calls_t *ams)
+                cmn_calls_t *ams,
+                int part)
 {
     dots_engine_t *self = calloc(1, sizeof *self);
     if (self == NULL) {
@@ -957,6 +974,11 @@ dots_engine_new(const dots_config_t *cfg,
         cmn_log_err("DOTS-CONFIG", "--partition: %s", why);
         free(self);
         return NULL;
+    }
+    if (part >= 0 && cfg->parts > 1) { /* --parts: the part this instance holds the lease of */
+        self->partition.k = (unsigned) part;
+        self->partition.g = (unsigned) cfg->parts;
+        self->is_part_of_store = true;
     }
     self->by_uuid = zhashx_new(); /* NULL: lookups walk the list */
     if (dots_store_each(store, s_load_one, self) != CMN_OK) {
@@ -1350,8 +1372,18 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
                          g->uuid, gw->name, known_gw->name);
             continue;
         }
-        if (job == NULL && !dots_partition_has(&self->partition, g->uuid)) {
+        /* on one store (--parts) a device that reset stays with the instance that was
+         * onboarding it (its recovering record shares an endpoint) */
+        const char *lineage =
+                job == NULL && self->is_part_of_store
+                        ? dots_recover_lineage(self, (const char *const *) g->eps, g->n_eps)
+                        : NULL;
+        if (job == NULL && lineage == NULL && !dots_partition_has(&self->partition, g->uuid)) {
             m->res.other_partition++; /* another group's (docs/scaling.md) */
+            continue;
+        }
+        if (job == NULL && self->is_part_of_store && dots_store_has(self->store, g->uuid)) {
+            m->res.other_partition++; /* recorded by another instance on the store */
             continue;
         }
         m->res.found++;
@@ -1365,6 +1397,7 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
             memset(&d, 0, sizeof d);
             (void) snprintf(d.uuid, sizeof d.uuid, "%s", g->uuid);
             (void) snprintf(d.first_uuid, sizeof d.first_uuid, "%s", g->uuid);
+            (void) snprintf(d.part_uuid, sizeof d.part_uuid, "%s", lineage ? lineage : "");
             (void) snprintf(d.gateway, sizeof d.gateway, "%s", gw_name);
             d.state = JOB_DISCOVERED;
             d.oxmsel = -1;
@@ -1834,10 +1867,11 @@ dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, s
         return false;
     }
     (void) snprintf(why, why_len,
-                    "it is of part %d/%u, another DOTS group's (this one serves %u/%u: "
-                    "obt-dots --partition)",
+                    "it is of part %d/%u, another DOTS %s's (this one serves %u/%u: "
+                    "obt-dots %s)",
                     dots_partition_of(uuid, self->partition.g), self->partition.g,
-                    self->partition.k, self->partition.g);
+                    self->is_part_of_store ? "instance" : "group", self->partition.k,
+                    self->partition.g, self->is_part_of_store ? "--parts" : "--partition");
     return true;
 }
 

@@ -67,14 +67,17 @@ typedef struct dots_engine dots_engine_t;
  * NULL: nothing is published), the gateways (borrowed: every request toward a device
  * goes to its record's gateway) and the CMS and AMS clients (borrowed). Loads every record;
  * jobs interrupted before SET_RFPRO are failed (their DOC closed), later ones are
- * resumed. */
+ * resumed. part >= 0 with cfg->parts > 1: this instance serves part `part` of the
+ * store's devices (--parts, dots_active_part): only the records of that part are
+ * loaded, discovery records only its devices; -1: every device (or --partition). */
 dots_engine_t *dots_engine_new(const dots_config_t *cfg,
                                dots_store_t *store,
                                const dots_identity_t *id,
                                dots_events_t *events,
                                cmn_gws_t *gws,
                                cmn_calls_t *cms,
-                               cmn_calls_t *ams);
+                               cmn_calls_t *ams,
+                               int part);
 /* Frees the jobs; the jobs' stored states are left as they are (they resume after a
  * restart). Calls still pending in the cmn_calls keep the engine allocated until
  * their callbacks have run (cmn_calls_destroy runs them, after this): those callbacks

@@ -75,6 +75,8 @@ struct dots_engine {
     cmn_calls_t *cms, *ams;
     dots_otm_policy_t otm_policy; /* --otm-policy */
     dots_partition_t partition;   /* --partition: the devices this DOTS takes */
+    bool is_part_of_store;        /* --parts: the store holds other parts' records too:
+                                     only this part's are loaded */
     dots_job_t **jobs;
     size_t n_jobs, cap;
     size_t in_flight;
@@ -184,6 +186,10 @@ uint32_t dots_recover_backoff(const dots_job_t *job);
  * superseded; if one of them was being recovered, job takes over its approval and is
  * queued (true: the caller does not approve it again). */
 bool dots_recover_on_new(dots_engine_t *self, dots_job_t *job);
+/* --parts: the part uuid of a recovering record of this instance that shares an
+ * endpoint with eps (a device that reset answers there under a new uuid: it stays in
+ * this instance's part); NULL if none. */
+const char *dots_recover_lineage(dots_engine_t *self, const char *const *eps, size_t n_eps);
 /* Starts the retries that are due: a job queued again from GET_DOXM, or a unicast
  * discovery of the endpoints of superseded ones whose new uuid DOTS does not know. */
 void dots_recover_tick(dots_engine_t *self);

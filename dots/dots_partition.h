@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #define DOTS_PARTITION_MAX 1024 /* groups at most */
+#define DOTS_PARTS_MAX     64   /* --parts: parts of one store at most */
 
 /* "K/G": this DOTS serves part K (0..G-1) of G; G = 0: no partition (every device). */
 typedef struct {

@@ -94,6 +94,8 @@ s_take_over(dots_engine_t *self, dots_job_t *old, dots_job_t *job)
     }
     cmn_log_notice("DOTS-RECOVER-NEW", "dev=%s onboarding of %s goes on under its new uuid",
                    job->dev.uuid, old->dev.uuid);
+    (void) snprintf(job->dev.part_uuid, sizeof job->dev.part_uuid, "%s",
+                    dots_dev_part_uuid(&old->dev)); /* its part is its predecessor's */
     job->dev.recover_attempts = old->dev.recover_attempts;
     (void) snprintf(job->dev.otm_policy, sizeof job->dev.otm_policy, "%s", old->dev.otm_policy);
     dots_job_raise(job, EV_APPROVE);
@@ -101,6 +103,24 @@ s_take_over(dots_engine_t *self, dots_job_t *old, dots_job_t *job)
         dots_job_raise(job, EV_ONBOARD);
     }
     return true;
+}
+
+const char *
+dots_recover_lineage(dots_engine_t *self, const char *const *eps, size_t n_eps)
+{
+    dots_dev_t probe;
+    memset(&probe, 0, sizeof probe);
+    for (size_t i = 0; i < n_eps && probe.n_eps < DOTS_MAX_EPS; i++) {
+        (void) snprintf(probe.eps[probe.n_eps++], sizeof probe.eps[0], "%s", eps[i]);
+    }
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *old = self->jobs[i];
+        if (s_can_be_superseded(old) && old->dev.approved && old->dev.recover_attempts > 0 &&
+            s_share_ep(&old->dev, &probe)) {
+            return dots_dev_part_uuid(&old->dev);
+        }
+    }
+    return NULL;
 }
 
 bool

@@ -198,7 +198,7 @@ s_take_store(dots_service_t *self)
         }
         return err;
     }
-    self->active = dots_active_new(self->store, self->cfg->instance);
+    self->active = dots_active_new(self->store, self->cfg->instance, self->cfg->parts);
     if (self->active == NULL) {
         return CMN_ENOMEM;
     }
@@ -296,8 +296,8 @@ dots_service_new(const dots_config_t *cfg)
     }
     if (cfg->events[0]) {
         (void) snprintf(self->events_ep, sizeof self->events_ep, "%s", cfg->events);
-    } else if (cmn_bus_pub_endpoint(cfg->endpoint, self->events_ep, sizeof self->events_ep) !=
-               CMN_OK) {
+    } else if (cmn_bus_pub_endpoint(cmn_bus_server_endpoint(self->bus), self->events_ep,
+                                    sizeof self->events_ep) != CMN_OK) {
         cmn_log_err("DOTS-INIT", "no events endpoint derives from \"%s\": give --events",
                     cfg->endpoint);
         goto fail;
@@ -331,7 +331,7 @@ dots_service_new(const dots_config_t *cfg)
     self->ams = cmn_calls_new(self->ams_client);
     self->engine = self->cms && self->ams
                            ? dots_engine_new(cfg, self->store, &self->id, self->events, self->gws,
-                                             self->cms, self->ams)
+                                             self->cms, self->ams, dots_active_part(self->active))
                            : NULL;
     if (self->engine == NULL) {
         cmn_log_err("DOTS-INIT", "cannot load the device records");
@@ -352,12 +352,17 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot set up the loop: %s", cmn_strerror(err));
         goto fail;
     }
-    if (cfg->is_shared_store) {
+    const char *bound = cmn_bus_server_endpoint(self->bus);
+    if (cfg->is_shared_store && dots_active_part(self->active) >= 0) {
+        cmn_log_notice("READY",
+                       "endpoint=%s uuid=%s sd=%s events=%s instance=%s shared-store part=%d/%d",
+                       bound, self->id.uuid, self->id.sd_uuid, self->events_ep, cfg->instance,
+                       dots_active_part(self->active), cfg->parts);
+    } else if (cfg->is_shared_store) {
         cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s instance=%s shared-store",
-                       cfg->endpoint, self->id.uuid, self->id.sd_uuid, self->events_ep,
-                       cfg->instance);
+                       bound, self->id.uuid, self->id.sd_uuid, self->events_ep, cfg->instance);
     } else {
-        cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", cfg->endpoint, self->id.uuid,
+        cmn_log_notice("READY", "endpoint=%s uuid=%s sd=%s events=%s", bound, self->id.uuid,
                        self->id.sd_uuid, self->events_ep);
     }
     return self;

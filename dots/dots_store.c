@@ -24,6 +24,7 @@ struct dots_store {
     const cmn_seal_t *seal; /* seals DB_SECRETS (borrowed) */
     cmn_commit_t *commit;   /* the group every write goes into (dots_store_flush) */
     /* the fence (dots_store_fence), set once the active lease is ours: */
+    char active_key[32];             /* the lease of the active instance (of a part) */
     cmn_lease_owner_t owner;         /* this instance */
     cmn_lease_t holder;              /* who held the lease when the guard refused */
     dots_store_fenced_fn *on_fenced; /* told then */
@@ -42,6 +43,7 @@ dots_store_new(
         return NULL;
     }
     self->seal = seal;
+    (void) snprintf(self->active_key, sizeof self->active_key, "%s", DOTS_STORE_ACTIVE_KEY);
     self->kv = cmn_kv_new(dir, dbs, sizeof dbs / sizeof dbs[0], map_size, durable, ret_err);
     if (self->kv == NULL) {
         free(self);
@@ -90,6 +92,17 @@ dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
     cmn_commit_stats(self->commit, ret);
 }
 
+void
+dots_store_set_part(dots_store_t *self, int part)
+{
+    if (part < 0) {
+        (void) snprintf(self->active_key, sizeof self->active_key, "%s", DOTS_STORE_ACTIVE_KEY);
+    } else {
+        (void) snprintf(self->active_key, sizeof self->active_key, "%s%d", DOTS_STORE_PART_KEY,
+                        part);
+    }
+}
+
 cmn_err_t
 dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_lease_t *ret_holder)
 {
@@ -98,7 +111,7 @@ dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_l
     if (err != CMN_OK) {
         return err;
     }
-    err = cmn_lease_take(txn, DOTS_STORE_ACTIVE_KEY, owner, cmn_time_wall_ms(), CMN_LEASE_LIFE_MS,
+    err = cmn_lease_take(txn, self->active_key, owner, cmn_time_wall_ms(), CMN_LEASE_LIFE_MS,
                          ret_holder);
     if (err != CMN_OK) {
         cmn_kv_abort(&txn);
@@ -119,7 +132,7 @@ dots_store_active_release(dots_store_t *self, const cmn_lease_owner_t *owner)
     if ((err = cmn_commit_begin(self->commit, &txn)) != CMN_OK) {
         return err;
     }
-    err = cmn_lease_release(txn, DOTS_STORE_ACTIVE_KEY, owner);
+    err = cmn_lease_release(txn, self->active_key, owner);
     if (err != CMN_OK) {
         cmn_kv_abort(&txn);
         return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
@@ -149,7 +162,7 @@ s_guard(cmn_kv_txn_t *txn, void *arg)
 {
     dots_store_t *self = arg;
     memset(&self->holder, 0, sizeof self->holder);
-    cmn_err_t err = cmn_lease_check(txn, DOTS_STORE_ACTIVE_KEY, &self->owner, &self->holder);
+    cmn_err_t err = cmn_lease_check(txn, self->active_key, &self->owner, &self->holder);
     return err == CMN_ENOTFOUND ? CMN_EEXIST : err; /* removed: not ours either */
 }
 
@@ -227,6 +240,12 @@ dots_store_identity(dots_store_t *self, const char *name, dots_identity_t *ret)
 }
 
 const char *
+dots_dev_part_uuid(const dots_dev_t *dev)
+{
+    return dev->part_uuid[0] ? dev->part_uuid : dev->first_uuid;
+}
+
+const char *
 dots_dev_ep(const dots_dev_t *dev, bool secure)
 {
     for (size_t i = 0; i < dev->n_eps; i++) {
@@ -296,6 +315,7 @@ s_to_pb(const dots_dev_t *d, Obt__Store__DotsDevice *r, char **eps, uint32_t *ox
     r->maint_updated_ms = d->maint_updated_ms;
     r->bridge = (uint32_t) d->bridge;
     r->is_bridge = d->is_bridge;
+    r->part_uuid = CMN_PB_STR(d->part_uuid);
     for (size_t i = 0; i < d->n_vods; i++) {
         vods[i] = CMN_PB_STR(d->vods[i]);
     }
@@ -349,6 +369,7 @@ s_from_pb(const Obt__Store__DotsDevice *r, dots_dev_t *d)
     d->maint_updated_ms = r->maint_updated_ms;
     d->bridge = (int) r->bridge;
     d->is_bridge = r->is_bridge;
+    (void) snprintf(d->part_uuid, sizeof d->part_uuid, "%s", r->part_uuid);
     for (size_t i = 0; i < r->n_vods && i < DOTS_MAX_VODS; i++) {
         (void) snprintf(d->vods[d->n_vods++], sizeof d->vods[0], "%s", r->vods[i]);
     }
@@ -580,6 +601,15 @@ dots_store_del(dots_store_t *self, const char *uuid)
         return err;
     }
     return cmn_kv_commit(&txn);
+}
+
+bool
+dots_store_has(dots_store_t *self, const char *uuid)
+{
+    dots_dev_t *d = malloc(sizeof *d);
+    bool has = d != NULL && dots_store_get(self, uuid, d) == CMN_OK;
+    free(d);
+    return has;
 }
 
 cmn_err_t

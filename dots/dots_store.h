@@ -64,6 +64,7 @@ typedef struct {
     uint32_t recover_attempts; /* automatic retries after an interruption, so far */
     uint64_t recover_at_ms;    /* wall clock of the next automatic retry, 0 = none */
     char superseded_by[37];    /* the device answers at its endpoint under this uuid now */
+    char part_uuid[37];        /* --parts: the uuid its part follows ("" = first_uuid) */
     char mfg_cert_cn[65];      /* certificate OTM: its leaf's CN as the DOC presented it */
     char mfg_cert_sha256[65];  /* and the SHA-256 of the leaf's DER, hex ("" = none) */
     char gateway[32]; /* the gateway that reaches it (CMN_GW_NAME_MAX); "" = the first listed */
@@ -71,6 +72,8 @@ typedef struct {
 
 /* The record's first coaps:// (secure) or coap:// endpoint, NULL if none. Borrowed. */
 const char *dots_dev_ep(const dots_dev_t *dev, bool secure);
+/* The uuid whose part the record belongs to (--parts): part_uuid, else first_uuid. */
+const char *dots_dev_part_uuid(const dots_dev_t *dev);
 
 /* Records the manufacturer certificate of dev's DOC as the gateway described it (D67):
  * cn, printable ASCII of at most 64 bytes, and sha256, 64 lowercase hex digits; or
@@ -119,6 +122,11 @@ void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
  * CMN_OK; CMN_EEXIST when another owner's is live (*ret_holder receives it, nothing
  * is written). */
 #define DOTS_STORE_ACTIVE_KEY "@dots-active"
+/* With --parts G: the active lease of part K is DOTS_STORE_PART_KEY "K" ("@dots-part-0")
+ * instead; the take, the release and the fence below use the key this selects (part
+ * -1: DOTS_STORE_ACTIVE_KEY, the default). */
+#define DOTS_STORE_PART_KEY "@dots-part-"
+void dots_store_set_part(dots_store_t *self, int part);
 cmn_err_t
 dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_lease_t *ret_holder);
 /* At a clean stop: commits what is open (fenced as before), then removes the active
@@ -168,6 +176,9 @@ cmn_err_t dots_store_del(dots_store_t *self, const char *uuid);
 
 /* Finds a device by current uuid or alias. CMN_ENOTFOUND if unknown. */
 cmn_err_t dots_store_get(dots_store_t *self, const char *uuid, dots_dev_t *ret);
+/* Whether the store holds a record of uuid (a current uuid or an alias), whoever wrote
+ * it: another instance's record too (--parts). */
+bool dots_store_has(dots_store_t *self, const char *uuid);
 /* The device's secrets, opened. CMN_ENOTFOUND if none; CMN_ECRYPTO if they do not
  * open with the store's KEK (CMN_SEAL_WRONG_KEK). */
 cmn_err_t dots_store_get_secret(dots_store_t *self, const char *uuid, dots_secret_t *ret);

@@ -37,6 +37,13 @@ main(int argc, char **argv)
         (void) fprintf(stderr, "error: --partition: %s\n", why);
         r = CMN_CFG_ERROR;
     }
+    if (r == CMN_CFG_OK && cfg.parts > 1 && (!cfg.is_shared_store || cfg.partition[0])) {
+        (void) fprintf(stderr,
+                       "error: --parts %d needs --shared-store and no --partition: the "
+                       "parts are those of one store (docs/scaling.md)\n",
+                       cfg.parts);
+        r = CMN_CFG_ERROR;
+    }
     char gw_why[300];
     if (r == CMN_CFG_OK && cmn_gws_check(cfg.gateway, gw_why, sizeof gw_why) != CMN_OK) {
         (void) fprintf(stderr, "error: --gateway: %s\n", gw_why);

@@ -479,3 +479,154 @@ Test(multi_dots, a_plain_dots_is_refused_beside_shared_ones)
     s_assert_plain_refused("dots", &s_dots2);
     cr_assert(obt_proc_alive(&s_suite.dots), "the active runs on");
 }
+
+/* ---------------------------------------------------------------- --parts */
+
+#define N_PARTS_DEVICES 200
+/* The active DOTS instances bind the first free of these (each its own; events at
+ * port + 10): obtctl reaches each at the one its READY line names. */
+#define S_PARTS_EPS "tcp://127.0.0.1:7461,tcp://127.0.0.1:7462,tcp://127.0.0.1:7463"
+
+static obt_proc_t s_dots3;
+
+/* Three DOTS instances with --parts 2 on one store: dots-1 and dots-2 active (a part
+ * each), dots-3 a standby; 3 CMS, 2 AMS as multi_dots. */
+static void
+s_setup_parts(void)
+{
+    s_dir = obt_tmpdir("multi_parts");
+    cr_assert_not_null(s_dir);
+    s_eps(s_cms_eps, sizeof s_cms_eps, "cms", 3);
+    s_eps(s_ams_eps, sizeof s_ams_eps, "ams", 2);
+    static const char *dots_args[] = {
+            "--cms",     s_cms_eps,        "--ams",   s_ams_eps, "--step-timeout-ms",
+            "3000",      "--shared-store", "--parts", "2",       "--endpoint",
+            S_PARTS_EPS, "--instance",     "dots-1",  NULL};
+    cr_assert_eq(obt_suite_start_shared(&s_suite, s_dir, dots_args), 0, "the suite did not start");
+    s_start_second(&s_cms2, "cms", "cms-2");
+    s_start_second(&s_cms3, "cms", "cms-3");
+    s_start_second(&s_ams2, "ams", "ams-2");
+    s_start_second(&s_dots2, "dots", "dots-2");
+    s_start_second(&s_dots3, "dots", "dots-3");
+}
+
+static void
+s_teardown_parts(void)
+{
+    (void) obt_proc_stop(&s_dots3);
+    s_teardown();
+}
+
+/* The suite as obtctl sees it through DOTS instance p: its endpoint from its READY
+ * line (the last one). */
+static obt_suite_t
+s_through(const obt_proc_t *p)
+{
+    obt_suite_t view = s_suite;
+    FILE *f = fopen(p->log, "r");
+    cr_assert_not_null(f);
+    char line[2048], ep[600] = "";
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *r = strstr(line, " READY endpoint=");
+        if (r) {
+            r += strlen(" READY endpoint=");
+            (void) snprintf(ep, sizeof ep, "%.*s", (int) strcspn(r, " \n"), r);
+        }
+    }
+    (void) fclose(f);
+    cr_assert(ep[0], "%s has no READY line", p->log);
+    (void) snprintf(view.ep_dots, sizeof view.ep_dots, "%s", ep);
+    return view;
+}
+
+/* Runs obtctl args through DOTS instance p (which must succeed); its output, malloc'd. */
+static char *
+s_ctl_through(const obt_proc_t *p, const char *const *args)
+{
+    obt_suite_t view = s_through(p);
+    char *out = NULL;
+    int rc = obt_ctl(&view, args, &out);
+    if (rc != 0) {
+        s_dump_all();
+        cr_assert_fail("obtctl %s through %s: exit %d: %s", args[0], p->log, rc, out ? out : "");
+    }
+    return out;
+}
+
+/* Discovers and approves through instance p; the number of devices it recorded. */
+static int
+s_approve_part(const obt_proc_t *p)
+{
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const count[] = {"devices", "--count", NULL};
+    free(s_ctl_through(p, discover));
+    free(s_ctl_through(p, approve));
+    char *out = s_ctl_through(p, count);
+    int n = 0;
+    const char *t = strstr(out, "total");
+    cr_assert(t && sscanf(t, "total %d", &n) == 1, "%s", out);
+    free(out);
+    return n;
+}
+
+static void
+s_onboard_part(const obt_proc_t *p)
+{
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    free(s_ctl_through(p, onboard));
+}
+
+TestSuite(multi_parts, .init = s_setup_parts, .fini = s_teardown_parts, .timeout = 900);
+
+Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_killed_part)
+{
+    cr_assert_eq(
+            obt_proc_log_count(&s_suite.dots, "DOTS-ACTIVE instance dots-1 is active for part 0/2"),
+            1);
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-ACTIVE instance dots-2 is active for part 1/2"),
+                 1);
+    cr_assert_eq(obt_proc_log_count(&s_dots3, "DOTS-STANDBY standby: each of the 2 parts"), 1,
+                 "dots-3 waits as a standby");
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_PARTS_DEVICES, NULL), 0);
+    int n1 = s_approve_part(&s_suite.dots);
+    int n2 = s_approve_part(&s_dots2);
+    cr_log_info("dots-1 recorded %d devices, dots-2 %d", n1, n2);
+    s_onboard_part(&s_suite.dots);
+    /* mid-run: dots-1 brought some devices of its part to RFNOP, others are in flight */
+    if (obt_proc_wait_log_count(&s_suite.dots, "DOTS-RFNOP", 10, 120000) != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-1 onboarded nothing");
+    }
+    obt_proc_kill9(&s_suite.dots);
+    int dots1 = s_rfnop(&s_suite.dots);
+    size_t rfnop_at_kill = obt_devsim_count_rfnop(s_dir, N_PARTS_DEVICES + 4, NULL);
+    cr_log_info("killed dots-1 with %zu of %d devices RFNOP", rfnop_at_kill, N_PARTS_DEVICES);
+    cr_assert_lt(rfnop_at_kill, (size_t) n1, "the kill came after dots-1's part was done");
+    s_onboard_part(&s_dots2); /* while dots-3 takes part 0 over */
+    if (obt_proc_wait_log(&s_dots3, "DOTS-ACTIVE instance dots-3 is active for part 0/2", 20000) !=
+        0) {
+        s_dump_all();
+        obt_proc_dump(&s_dots3);
+        cr_assert_fail("dots-3 did not take part 0 over");
+    }
+    /* the domain's identities (obt_ids) through a live instance: any, they are one */
+    obt_suite_t live = s_through(&s_dots2);
+    (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", live.ep_dots);
+    char why[512] = "";
+    if (!s_all_onboarded(N_PARTS_DEVICES, 180, why, sizeof why)) {
+        s_dump_all();
+        obt_proc_dump(&s_dots3);
+        cr_assert_fail("%s", why);
+    }
+    int dots2 = s_rfnop(&s_dots2), dots3 = s_rfnop(&s_dots3);
+    cr_log_info("RFNOP by dots-1 %d (killed), dots-2 %d, dots-3 %d (took part 0)", dots1, dots2,
+                dots3);
+    cr_assert_gt(dots1, 0);
+    cr_assert_gt(dots2, 0, "dots-2 did none: the work was not spread");
+    cr_assert_gt(dots3, 0, "dots-3 did none of the killed instance's part");
+    cr_assert_eq(n1 + n2, N_PARTS_DEVICES, "each device recorded by exactly one instance");
+    cr_assert_eq(dots2, n2, "dots-2 onboarded the devices of its part, no other");
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
+    s_assert_one_transfer_each(N_PARTS_DEVICES);
+}
