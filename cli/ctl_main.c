@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cmn_log.h"
+#include "cmn_zep.h"
 #include "ctl_args.h"
+#include "ctl_fanout.h"
 #include "obt/dots.pb-c.h"
 
 static const char *const s_names[4] = {"gateway", "dots", "cms", "ams"};
@@ -265,12 +267,20 @@ ctl_dots(const ctl_opts_t *o, Obt__Dots__Request *req, int timeout_ms, Obt__Dots
     uint8_t *data = NULL;
     size_t len = 0;
     req->corr_id = cmn_bus_next_corr_id();
-    int rc = ctl_call(o, CTL_DOTS, &req->base, req->corr_id, timeout_ms, &data, &len);
-    if (rc != CTL_EXIT_OK) {
-        return rc;
+    if (cmn_zep_count(o->ep[CTL_DOTS]) > 1) {
+        /* several instances that split the devices (obt-dots --parts): ask each, merge */
+        int rc = ctl_fanout_dots(o, req, timeout_ms, ret);
+        if (rc != CTL_EXIT_OK) {
+            return rc;
+        }
+    } else {
+        int rc = ctl_call(o, CTL_DOTS, &req->base, req->corr_id, timeout_ms, &data, &len);
+        if (rc != CTL_EXIT_OK) {
+            return rc;
+        }
+        *ret = obt__dots__reply__unpack(NULL, len, data);
+        free(data);
     }
-    *ret = obt__dots__reply__unpack(NULL, len, data);
-    free(data);
     if (*ret == NULL) {
         fprintf(stderr, "obtctl: unreadable reply from dots\n");
         return CTL_EXIT_FAILED;

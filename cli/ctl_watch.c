@@ -7,15 +7,24 @@
 #include <time.h>
 
 #include "cmn_time.h"
+#include "cmn_zep.h"
+#include "ctl_fanout.h"
 #include "ctl_main.h"
 
 cmn_bus_sub_t *
 ctl_events_open(const ctl_opts_t *o, char **uuids, size_t n)
 {
-    char ep[600];
+    char ep[4096];
     cmn_err_t err = CMN_OK;
     if (o->events) {
         (void) snprintf(ep, sizeof ep, "%s", o->events);
+    } else if (cmn_zep_count(o->ep[CTL_DOTS]) > 1) {
+        /* several instances (obt-dots --parts): the events of each, one SUB for all */
+        if ((err = ctl_fanout_events_ep(o, ep, sizeof ep)) != CMN_OK) {
+            fprintf(stderr, "obtctl: no events endpoints derive from %s: give --events\n",
+                    o->ep[CTL_DOTS]);
+            return NULL;
+        }
     } else if ((err = cmn_bus_pub_endpoint(o->ep[CTL_DOTS], ep, sizeof ep)) != CMN_OK) {
         fprintf(stderr, "obtctl: no events endpoint derives from %s: give --events\n",
                 o->ep[CTL_DOTS]);

@@ -650,7 +650,12 @@ cmn_bus_server_send_pb(cmn_bus_server_t *self, zframe_t *peer, const ProtobufCMe
 
 /* A socket of type connected to endpoint as CURVE client cert toward server. */
 static zsock_t *
-s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, cmn_err_t *ret_err)
+s_curve_connect(int type,
+                zcert_t *cert,
+                zcert_t *server,
+                const char *endpoint,
+                bool is_immediate,
+                cmn_err_t *ret_err)
 {
     zsock_t *sock = zsock_new(type);
     if (sock == NULL) {
@@ -667,7 +672,7 @@ s_curve_connect(int type, zcert_t *cert, zcert_t *server, const char *endpoint, 
         zsock_destroy(&sock);
         return NULL;
     }
-    if (list->n > 1) {
+    if (list->n > 1 || is_immediate) {
         /* several instances of one service: requests go round-robin over the peers
          * connected now, never queued for one that is away (it died: its pipe is gone;
          * a port of a range nobody bound: never connected) */
@@ -691,14 +696,40 @@ s_client_sock(int type,
               const char *keys_dir,
               const char *name,
               const char *server_name,
+              bool is_immediate,
               cmn_err_t *ret_err)
 {
     zcert_t *cert = s_load(keys_dir, "secret", name, ".cert_secret", ret_err);
     zcert_t *server = cert ? s_load(keys_dir, "public", server_name, ".cert", ret_err) : NULL;
-    zsock_t *sock = server ? s_curve_connect(type, cert, server, endpoint, ret_err) : NULL;
+    zsock_t *sock =
+            server ? s_curve_connect(type, cert, server, endpoint, is_immediate, ret_err) : NULL;
     zcert_destroy(&cert);
     zcert_destroy(&server);
     return sock;
+}
+
+static cmn_bus_client_t *
+s_client_new(const char *endpoint,
+             const char *keys_dir,
+             const char *name,
+             const char *server_name,
+             bool is_immediate,
+             cmn_err_t *ret_err)
+{
+    cmn_err_t err = CMN_ENOMEM;
+    cmn_bus_client_t *self = calloc(1, sizeof *self);
+    if (self) {
+        err = CMN_OK;
+        self->sock = s_client_sock(ZMQ_DEALER, endpoint, keys_dir, name, server_name, is_immediate,
+                                   &err);
+    }
+    if (self && self->sock == NULL) {
+        cmn_bus_client_destroy(&self);
+    }
+    if (ret_err) {
+        *ret_err = err;
+    }
+    return self;
 }
 
 cmn_bus_client_t *
@@ -708,19 +739,17 @@ cmn_bus_client_new(const char *endpoint,
                    const char *server_name,
                    cmn_err_t *ret_err)
 {
-    cmn_err_t err = CMN_ENOMEM;
-    cmn_bus_client_t *self = calloc(1, sizeof *self);
-    if (self) {
-        err = CMN_OK;
-        self->sock = s_client_sock(ZMQ_DEALER, endpoint, keys_dir, name, server_name, &err);
-    }
-    if (self && self->sock == NULL) {
-        cmn_bus_client_destroy(&self);
-    }
-    if (ret_err) {
-        *ret_err = err;
-    }
-    return self;
+    return s_client_new(endpoint, keys_dir, name, server_name, false, ret_err);
+}
+
+cmn_bus_client_t *
+cmn_bus_client_new_immediate(const char *endpoint,
+                             const char *keys_dir,
+                             const char *name,
+                             const char *server_name,
+                             cmn_err_t *ret_err)
+{
+    return s_client_new(endpoint, keys_dir, name, server_name, true, ret_err);
 }
 
 void
@@ -1143,7 +1172,7 @@ cmn_bus_sub_new(const char *endpoint,
     cmn_bus_sub_t *self = calloc(1, sizeof *self);
     if (self) {
         err = CMN_OK;
-        self->sock = s_client_sock(ZMQ_SUB, endpoint, keys_dir, name, server_name, &err);
+        self->sock = s_client_sock(ZMQ_SUB, endpoint, keys_dir, name, server_name, false, &err);
     }
     if (self && self->sock == NULL) {
         cmn_bus_sub_destroy(&self);

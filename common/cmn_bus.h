@@ -115,6 +115,14 @@ cmn_bus_client_t *cmn_bus_client_new(const char *endpoint,
                                      const char *name,
                                      const char *server_name,
                                      cmn_err_t *ret_err);
+/* The same, with ZMQ_IMMEDIATE even for one endpoint: a send fails with EAGAIN (poll
+ * for ZMQ_POLLOUT) until the connection and its handshake are done, so a caller can
+ * tell an endpoint nobody serves (obtctl toward several DOTS instances). */
+cmn_bus_client_t *cmn_bus_client_new_immediate(const char *endpoint,
+                                               const char *keys_dir,
+                                               const char *name,
+                                               const char *server_name,
+                                               cmn_err_t *ret_err);
 void cmn_bus_client_destroy(cmn_bus_client_t **self_p);
 zsock_t *cmn_bus_client_sock(cmn_bus_client_t *self);
 

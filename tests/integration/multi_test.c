@@ -628,5 +628,91 @@ Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_k
     cr_assert_eq(n1 + n2, N_PARTS_DEVICES, "each device recorded by exactly one instance");
     cr_assert_eq(dots2, n2, "dots-2 onboarded the devices of its part, no other");
     cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
+    /* obtctl given every endpoint sees the whole domain again: dots-2 and dots-3 */
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    static const char *const rfnop[] = {"devices", "--count", "--state", "RFNOP", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&all, rfnop, &out), 0);
+    int n_rfnop = 0;
+    const char *t = out ? strstr(out, "RFNOP") : NULL;
+    cr_assert(t && sscanf(t, "RFNOP %d", &n_rfnop) == 1 && n_rfnop == N_PARTS_DEVICES,
+              "RFNOP through every instance: %s", out ? out : "");
+    free(out);
     s_assert_one_transfer_each(N_PARTS_DEVICES);
+}
+
+/* The first uuid of the first device DOTS instance p lists. */
+static void
+s_first_device_of(const obt_proc_t *p, char *out, size_t cap)
+{
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *json = s_ctl_through(p, list);
+    cr_assert(obt_json_str(json, "first_uuid", out, cap), "%s lists no device: %s", p->log, json);
+    free(json);
+}
+
+/* obtctl given every instance's endpoint (`--dots EP,EP,EP`) sees one DOTS: the merged
+ * discovery and device counts, named devices routed to the instance that has each,
+ * `onboard --all` waiting on every instance's events. */
+Test(multi_parts, obtctl_with_the_instances_endpoints_sees_one_dots)
+{
+    enum { N = 40 };
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N, NULL), 0);
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const count[] = {"devices", "--count", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&all, discover, &out), 0, "%s", out ? out : "");
+    cr_log_info("discover through all: %s", out);
+    cr_assert(strstr(out, "found 40 unowned") != NULL, "merged discovery: %s", out);
+    free(out);
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, count, &out), 0);
+    int total = 0;
+    const char *t = strstr(out, "total");
+    cr_assert(t && sscanf(t, "total %d", &total) == 1 && total == N, "merged count: %s", out);
+    free(out);
+    /* each instance recorded its part only, and both parts have devices */
+    char *c1 = s_ctl_through(&s_suite.dots, count), *c2 = s_ctl_through(&s_dots2, count);
+    int n1 = 0, n2 = 0;
+    cr_assert(sscanf(strstr(c1, "total"), "total %d", &n1) == 1);
+    cr_assert(sscanf(strstr(c2, "total"), "total %d", &n2) == 1);
+    free(c1);
+    free(c2);
+    cr_assert(n1 > 0 && n2 > 0 && n1 + n2 == N, "parts %d + %d", n1, n2);
+    /* named devices of both parts, in one command */
+    char u1[40], u2[40];
+    s_first_device_of(&s_suite.dots, u1, sizeof u1);
+    s_first_device_of(&s_dots2, u2, sizeof u2);
+    const char *approve2[] = {"approve", u1, u2, NULL};
+    const char *onboard2[] = {"onboard", u1, u2, "--wait-s", "60", NULL};
+    cr_assert_eq(obt_ctl(&all, approve2, NULL), 0);
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, onboard2, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "2 device(s) in RFNOP, 0 failed"), "%s", out);
+    free(out);
+    const char *show1[] = {"show", u1, NULL}, *show2[] = {"show", u2, NULL};
+    cr_assert_eq(obt_ctl(&all, show1, NULL), 0);
+    cr_assert_eq(obt_ctl(&all, show2, NULL), 0);
+    static const char *const unknown[] = {"onboard", "00000000-0000-4000-8000-000000000000", NULL};
+    cr_assert_eq(obt_ctl(&all, unknown, NULL), 3, "a uuid no instance has");
+    /* the rest, through every instance at once, waiting on all their events */
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
+    cr_assert_eq(obt_ctl(&all, approve, NULL), 0);
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, onboard, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "40 device(s) in RFNOP, 0 failed"), "%s", out);
+    free(out);
+    (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", S_PARTS_EPS);
+    char why[512] = "";
+    if (!s_all_onboarded(N, 60, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    cr_assert_gt(s_rfnop(&s_suite.dots), 0);
+    cr_assert_gt(s_rfnop(&s_dots2), 0);
+    cr_assert_eq(s_rfnop(&s_suite.dots) + s_rfnop(&s_dots2), N, "each device onboarded once");
 }
