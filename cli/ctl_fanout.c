@@ -180,6 +180,9 @@ s_cat(void *dst, const void *src, size_t n, size_t size)
 static Obt__Dots__Reply *
 s_take(s_fan_t *f, size_t i)
 {
+    if (i >= f->n) {
+        return NULL; /* no instance answered */
+    }
     Obt__Dots__Reply *r = f->inst[i].r;
     f->inst[i].r = NULL;
     return r;

@@ -21,7 +21,9 @@
 #     of one instance of each while another batch onboards: every device RFNOP;
 #  8. a second DOTS (--scale dots=2) waits as a standby; kill -9 of the active: the
 #     standby takes over, a new batch onboards through it, one ownership transfer each;
-#  9. tears everything down, pass or fail (containers, volumes, API service, namespaces,
+#  9. OBT_DOTS_PARTS=2, the two DOTS recreated: each is active for a part of the devices
+#     (D100); a new batch onboards, both do some, one ownership transfer each;
+# 10. tears everything down, pass or fail (containers, volumes, API service, namespaces,
 #     keys). The images and the base tarballs stay (the cache).
 # Exit: 0 passed, 1 failed, 77 skipped (the reason is printed: not root, a tool
 # missing, no container runtime, podman cannot run a container, the Debian mirror not
@@ -257,9 +259,11 @@ in_suite podman run -d --name "${PROJECT}_ctl" --network host --label "obt.compo
     -v "$T/keys/public:/keys/public:ro" \
     -v "$T/keys/secret/obtctl.cert_secret:/keys/secret/obtctl.cert_secret:ro" \
     obt:latest sleep infinity >/dev/null
-# CMS and AMS: every instance's endpoint (compose.yaml), as DOTS has them
+# Every instance's endpoint (compose.yaml): CMS and AMS as DOTS has them, DOTS's (its
+# instances with --parts answer together, D100)
 ctl() {
     in_suite podman exec "${PROJECT}_ctl" obtctl --keys-dir /keys \
+        --dots tcp://127.0.0.1:7401,tcp://127.0.0.1:7440-7446 \
         --cms tcp://127.0.0.1:7402,tcp://127.0.0.1:7420-7426 \
         --ams tcp://127.0.0.1:7403,tcp://127.0.0.1:7430-7436 "$@"
 }
@@ -436,3 +440,28 @@ once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
 [ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
     fail "through dots 2: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
 say "through dots 2: $COUNT more devices RFNOP, each with one ownership transfer; $TOTAL in all"
+
+# --- 9. the work spread over two DOTS instances (--parts 2, D100) -------------------------
+say "OBT_DOTS_PARTS=2 docker-compose up --scale dots=2: an active DOTS for each part"
+OBT_DOTS_PARTS=2 compose up -d --no-build --no-deps --force-recreate --scale dots=2 dots 2>&1 |
+    sed 's/^/  /' >&2
+until=$((SECONDS + 60))
+for i in 1 2; do
+    until podman logs "$(ctr dots $i)" 2>&1 | grep -q 'DOTS-ACTIVE .* for part'; do
+        [ "$SECONDS" -lt "$until" ] ||
+            fail "dots $i did not become active for a part: $(podman logs --tail 5 "$(ctr dots $i)" 2>&1)"
+        sleep 1
+    done
+done
+parts=$(for i in 1 2; do podman logs "$(ctr dots $i)" 2>&1 | grep -o 'for part [0-9]*/2' | tail -n 1; done | sort -u | wc -l)
+[ "$parts" -eq 2 ] || fail "the two DOTS instances do not serve the two parts"
+onboard_batch devsim5 "$COUNT" "through two DOTS instances, a part each"
+dump=$(podman exec "${PROJECT}_devsim5" ocf-devsim --dump --dir /tmp/devices)
+nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
+once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
+d1=$(podman logs "$(ctr dots 1)" 2>&1 | grep -c 'DOTS-RFNOP' || true)
+d2=$(podman logs "$(ctr dots 2)" 2>&1 | grep -c 'DOTS-RFNOP' || true)
+[ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
+    fail "through two parts: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
+[ "$d1" -gt 0 ] && [ "$d2" -gt 0 ] || fail "the work was not spread: RFNOP by dots 1 $d1, by dots 2 $d2"
+say "two DOTS parts: $COUNT more devices RFNOP (dots 1 $d1, dots 2 $d2), each with one ownership transfer; $TOTAL in all"
