@@ -606,9 +606,18 @@ dots_store_del(dots_store_t *self, const char *uuid)
 bool
 dots_store_has(dots_store_t *self, const char *uuid)
 {
-    dots_dev_t *d = malloc(sizeof *d);
-    bool has = d != NULL && dots_store_get(self, uuid, d) == CMN_OK;
-    free(d);
+    /* the key's presence only: no record unpacked (once per new device of a discovery) */
+    cmn_kv_txn_t *txn = NULL;
+    char key[37];
+    if (uuid == NULL || uuid[0] == '\0' || cmn_kv_begin(self->kv, false, &txn) != CMN_OK) {
+        return false;
+    }
+    void *val = NULL;
+    size_t len = 0;
+    bool has = s_resolve(txn, uuid, key) == CMN_OK &&
+               cmn_kv_get(txn, DB_DEVICES, key, strlen(key), &val, &len) == CMN_OK;
+    free(val);
+    cmn_kv_abort(&txn);
     return has;
 }
 
