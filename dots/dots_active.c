@@ -11,6 +11,7 @@
 #include "cmn_live.h"
 #include "cmn_log.h"
 #include "cmn_time.h"
+#include "dots_partition.h"
 
 struct dots_active {
     dots_store_t *store;     /* borrowed */
@@ -19,6 +20,12 @@ struct dots_active {
     uint64_t renewed_ms;     /* monotonic time of the last renewal */
     int parts;               /* --parts G (1: one active lease for every device) */
     int part;                /* the part this instance serves once active (-1: none) */
+    uint64_t held;           /* --parts: every part whose lease is ours (bit K) */
+    uint64_t active_ms;      /* monotonic time it became active */
+    uint64_t free_since_ms[DOTS_PARTS_MAX]; /* when a part not ours was first seen with
+                                               no live holder (0: held by someone) */
+    dots_active_adopt_fn *on_adopt;         /* loads an adopted part's records */
+    void *adopt_arg;
 };
 
 dots_active_t *
@@ -28,7 +35,7 @@ dots_active_new(dots_store_t *store, const char *name, int parts)
     dots_active_t *self = calloc(1, sizeof *self);
     if (self) {
         self->store = store;
-        self->parts = parts > 1 ? parts : 1;
+        self->parts = parts > 1 ? (parts < DOTS_PARTS_MAX ? parts : DOTS_PARTS_MAX) : 1;
         self->part = -1;
         (void) snprintf(self->owner.instance, sizeof self->owner.instance, "%s", name);
         self->owner.boot_id = cmn_live_new_boot_id();
@@ -119,9 +126,11 @@ dots_active_wait(dots_active_t *self)
         self->last = holder;
         s_nap(DOTS_ACTIVE_TRY_MS);
     }
-    self->renewed_ms = cmn_time_mono_ms();
+    self->renewed_ms = self->active_ms = cmn_time_mono_ms();
     dots_store_fence(self->store, &self->owner, s_fenced, self);
     if (self->part >= 0) {
+        self->held = (uint64_t) 1 << self->part;
+        dots_store_fence_part(self->store, self->part);
         cmn_log_notice("DOTS-ACTIVE",
                        "instance %s is active for part %d/%d (its lease was free or had run out)",
                        self->owner.instance, self->part, self->parts);
@@ -142,13 +151,28 @@ dots_active_part(const dots_active_t *self)
     return self ? self->part : -1;
 }
 
-void
-dots_active_tick(dots_active_t *self)
+uint64_t
+dots_active_parts(const dots_active_t *self)
 {
-    if (self == NULL || cmn_time_mono_ms() - self->renewed_ms < DOTS_ACTIVE_RENEW_MS) {
-        return;
+    return self ? self->held : 0;
+}
+
+void
+dots_active_on_adopt(dots_active_t *self, dots_active_adopt_fn *fn, void *arg)
+{
+    if (self) {
+        self->on_adopt = fn;
+        self->adopt_arg = arg;
     }
+}
+
+/* Renews the lease of part (-1: the one lease): true once renewed; exits as fenced when
+ * another instance took it. */
+static bool
+s_renew(dots_active_t *self, int part)
+{
     cmn_lease_t holder = {0};
+    dots_store_set_part(self->store, part);
     cmn_err_t err = dots_store_active_take(self->store, &self->owner, &holder);
     if (err == CMN_EEXIST) {
         s_fenced(&holder, self);
@@ -156,9 +180,90 @@ dots_active_tick(dots_active_t *self)
     if (err != CMN_OK) {
         cmn_log_warn("DOTS-ACTIVE", "cannot renew the active lease: %s (again at the next pass)",
                      cmn_strerror(err));
+        return false;
+    }
+    return true;
+}
+
+/* Takes part k, whose lease nobody has held for DOTS_ACTIVE_ADOPT_MS, and has its
+ * records loaded. */
+static void
+s_adopt(dots_active_t *self, int k, const cmn_lease_t *last)
+{
+    cmn_lease_t holder = {0};
+    cmn_err_t err = s_try(self, k, &holder);
+    self->free_since_ms[k] = 0;
+    if (err != CMN_OK) {
+        if (err != CMN_EEXIST) { /* CMN_EEXIST: a standby took it first, as it should */
+            cmn_log_warn("DOTS-ADOPT", "cannot take part %d/%d: %s (again later)", k, self->parts,
+                         cmn_strerror(err));
+        }
         return;
     }
-    self->renewed_ms = cmn_time_mono_ms();
+    self->held |= (uint64_t) 1 << k;
+    dots_store_fence_part(self->store, k);
+    cmn_log_notice("DOTS-ADOPT",
+                   "instance %s serves part %d/%d too: nobody held it for %d s (%s%s), and no "
+                   "standby took it",
+                   self->owner.instance, k, self->parts, DOTS_ACTIVE_ADOPT_MS / 1000,
+                   last->owner.instance[0] ? "last held by " : "released or never taken",
+                   last->owner.instance);
+    err = self->on_adopt ? self->on_adopt(k, self->adopt_arg) : CMN_OK;
+    if (err != CMN_OK) {
+        /* serving a part without its records would leave them to nobody: stop, and the
+         * lease runs out for another instance */
+        cmn_log_err("DOTS-ADOPT", "cannot load the records of part %d/%d: %s: stopping", k,
+                    self->parts, cmn_strerror(err));
+        _exit(DOTS_ACTIVE_EXIT_FENCED);
+    }
+}
+
+/* --parts: the parts that nobody serves (their instance died or stopped, and no standby
+ * is left) are taken by this active instance as well, once DOTS_ACTIVE_ADOPT_MS has
+ * passed: time for a standby (which tries every DOTS_ACTIVE_TRY_MS) to take them first. */
+static void
+s_adopt_orphans(dots_active_t *self, uint64_t now)
+{
+    for (int k = 0; k < self->parts; k++) {
+        if ((self->held >> k) & 1u) {
+            continue;
+        }
+        cmn_lease_t last = {0};
+        cmn_err_t err = dots_store_active_peek(self->store, k, &last);
+        if (err != CMN_OK) {
+            self->free_since_ms[k] = 0; /* held live (or unreadable: not taken on a guess) */
+        } else if (self->free_since_ms[k] == 0) {
+            self->free_since_ms[k] = now;
+        } else if (now - self->free_since_ms[k] >= DOTS_ACTIVE_ADOPT_MS &&
+                   now - self->active_ms >= DOTS_ACTIVE_ADOPT_START_MS) {
+            s_adopt(self, k, &last);
+        }
+    }
+}
+
+void
+dots_active_tick(dots_active_t *self)
+{
+    if (self == NULL || cmn_time_mono_ms() - self->renewed_ms < DOTS_ACTIVE_RENEW_MS) {
+        return;
+    }
+    bool is_renewed = true;
+    if (self->part < 0) {
+        is_renewed = s_renew(self, -1);
+    }
+    for (int k = 0; k < self->parts && self->part >= 0; k++) {
+        if ((self->held >> k) & 1u) {
+            is_renewed = s_renew(self, k) && is_renewed;
+        }
+    }
+    if (!is_renewed) {
+        return;
+    }
+    uint64_t now = cmn_time_mono_ms();
+    self->renewed_ms = now;
+    if (self->part >= 0) {
+        s_adopt_orphans(self, now);
+    }
 }
 
 void
@@ -167,9 +272,18 @@ dots_active_release(dots_active_t *self)
     if (self == NULL || self->renewed_ms == 0) {
         return; /* a standby: the lease was never ours */
     }
-    cmn_err_t err = dots_store_active_release(self->store, &self->owner);
-    if (err != CMN_OK) {
-        cmn_log_warn("DOTS-ACTIVE", "cannot give the active lease up: %s (it runs out in %d s)",
-                     cmn_strerror(err), CMN_LEASE_LIFE_MS / 1000);
+    for (int k = self->part < 0 ? -1 : 0; k < self->parts; k++) {
+        if (k >= 0 && !((self->held >> k) & 1u)) {
+            continue;
+        }
+        dots_store_set_part(self->store, k);
+        cmn_err_t err = dots_store_active_release(self->store, &self->owner);
+        if (err != CMN_OK) {
+            cmn_log_warn("DOTS-ACTIVE", "cannot give the active lease up: %s (it runs out in %d s)",
+                         cmn_strerror(err), CMN_LEASE_LIFE_MS / 1000);
+        }
+        if (k < 0) {
+            break;
+        }
     }
 }

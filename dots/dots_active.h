@@ -31,14 +31,30 @@ cmn_err_t dots_active_wait(dots_active_t *self);
  * no live holder (DOTS_STORE_PART_KEY), becomes active for that part alone and is fenced
  * with that lease; dots_active_part then says K. -1: no part (parts 1, or not active). */
 int dots_active_part(const dots_active_t *self);
+/* Every part this instance serves (bit K): its first, and those it adopted. 0: none. */
+uint64_t dots_active_parts(const dots_active_t *self);
 
-/* At each loop pass of the active instance: renews the lease every
- * DOTS_ACTIVE_RENEW_MS (in the pass's group); when another instance took it, the
- * process exits as fenced. NULL: nothing (a DOTS alone on its store). */
+/* An active instance with --parts also takes a part whose lease nobody has held for
+ * DOTS_ACTIVE_ADOPT_MS (its instance died or stopped and no standby is left: a standby
+ * would have taken it, trying every DOTS_ACTIVE_TRY_MS), though not in its first
+ * DOTS_ACTIVE_ADOPT_START_MS (instances started together each take their own part
+ * first). Logged DOTS-ADOPT; the lease is committed and fenced like the first, then
+ * on_adopt(part, arg) loads the part's records (dots_engine_add_part). When on_adopt
+ * fails the process stops (exit DOTS_ACTIVE_EXIT_FENCED): the lease runs out for
+ * another instance. D101. */
+#define DOTS_ACTIVE_ADOPT_MS       5000
+#define DOTS_ACTIVE_ADOPT_START_MS 15000
+typedef cmn_err_t(dots_active_adopt_fn)(int part, void *arg);
+void dots_active_on_adopt(dots_active_t *self, dots_active_adopt_fn *fn, void *arg);
+
+/* At each loop pass of the active instance: renews the lease (each of its parts')
+ * every DOTS_ACTIVE_RENEW_MS (in the pass's group); when another instance took one,
+ * the process exits as fenced. Then, with --parts, adopts the parts nobody serves (see
+ * above). NULL: nothing (a DOTS alone on its store). */
 void dots_active_tick(dots_active_t *self);
 
-/* At a clean stop, once nothing more is written: gives the lease up (if still ours)
- * so that a standby takes over at once. NULL: nothing. */
+/* At a clean stop, once nothing more is written: gives the lease (each of its parts')
+ * up, if still ours, so that a standby takes over at once. NULL: nothing. */
 void dots_active_release(dots_active_t *self);
 
 #endif

@@ -126,6 +126,10 @@ s_discover(s_job_t *job)
     if (ctx == NULL) {
         return CMN_ENOMEM;
     }
+    const dots_dev_t *rec = s_rec(job);
+    if (rec) {
+        dots_engine_expect_vods(job->b->engine, rec); /* --parts: they follow the Bridge */
+    }
     cmn_err_t err = dots_engine_discover(job->b->engine, &opts, s_on_discovered, ctx);
     if (err != CMN_OK) {
         cmn_jobs_call_cancel(ctx);
@@ -389,6 +393,14 @@ s_take_vod(s_job_t *job, const char *vod_uuid, char *why, size_t why_len)
     dots_bridge_t *b = job->b;
     dots_dev_t *v = dots_engine_record(b->engine, vod_uuid);
     const dots_dev_t *rec = s_rec(job);
+    if (v == NULL && rec != NULL && dots_store_has(b->store, vod_uuid)) {
+        /* --parts: another instance's discovery recorded it first */
+        (void) snprintf(why, why_len,
+                        "VOD %.36s was recorded by another DOTS instance (obt-dots --parts): "
+                        "onboard it there",
+                        vod_uuid);
+        return S_VOD_REFUSED;
+    }
     if (v == NULL || rec == NULL) {
         return S_VOD_MISSING;
     }

@@ -922,12 +922,30 @@ s_add_job(dots_engine_t *self, const dots_dev_t *dev, bool is_stored)
     return job;
 }
 
+/* Whether this DOTS takes the device whose part follows uuid: its group's part
+ * (--partition), or one of the parts this instance serves (--parts). */
+static bool
+s_serves(const dots_engine_t *self, const char *uuid)
+{
+    if (!self->is_part_of_store) {
+        return dots_partition_has(&self->partition, uuid);
+    }
+    int k = dots_partition_of(uuid, self->partition.g);
+    return k >= 0 && ((self->part_mask >> k) & 1u);
+}
+
 static int
 s_load_one(const dots_dev_t *dev, void *arg)
 {
     dots_engine_t *self = arg;
-    if (self->is_part_of_store && !dots_partition_has(&self->partition, dots_dev_part_uuid(dev))) {
+    const char *part_uuid = dots_dev_part_uuid(dev);
+    if (self->is_part_of_store && !s_serves(self, part_uuid)) {
         return 0; /* another active instance's part (--parts) */
+    }
+    if (self->loading_part >= 0 &&
+        (dots_partition_of(part_uuid, self->partition.g) != self->loading_part ||
+         dots_index_find(self, dev->uuid) != NULL)) {
+        return 0; /* adding a part: its records alone, once */
     }
     (void) s_add_job(self, dev, true);
     return 0;
@@ -941,6 +959,31 @@ s_cmp_jobs(const void *a, const void *b)
     return x->dev.discovered_ms < y->dev.discovered_ms
                    ? -1
                    : x->dev.discovered_ms > y->dev.discovered_ms;
+}
+
+/* The jobs from jobs[from] on, just loaded: those interrupted before SET_RFPRO are
+ * failed (retried by themselves), later ones resumed. why: what interrupted them. */
+static void
+s_restart_jobs(dots_engine_t *self, size_t from, const char *why)
+{
+    const dots_config_t *cfg = self->cfg;
+    for (size_t i = from; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        int s = job->dev.state;
+        s_on_restart_t what = s_info(s)->on_restart;
+        if (what == RESTART_FAIL) {
+            /* Retried by itself: at once if no DOC was open (the device kept its
+             * uuid), else once the device had time to reset (dots_recover.c). */
+            uint32_t delay = s_info(s)->has_doc ? (uint32_t) cfg->recover_delay_ms : 0;
+            bool is_armed = dots_recover_arm(job, delay);
+            (void) snprintf(job->why, sizeof job->why, "%s%s", why,
+                            is_armed ? " (retried by itself)" : "");
+            s_raise(job, EV_ERROR);
+        } else if (what == RESTART_RESUME || what == RESTART_RESUME_DOC) {
+            job->is_doc_resume = what == RESTART_RESUME_DOC;
+            dots_job_set_resume(job);
+        }
+    }
 }
 
 dots_engine_t *
@@ -979,7 +1022,9 @@ dots_engine_new(const dots_config_t *cfg,
         self->partition.k = (unsigned) part;
         self->partition.g = (unsigned) cfg->parts;
         self->is_part_of_store = true;
+        self->part_mask = (uint64_t) 1 << part;
     }
+    self->loading_part = -1;
     self->by_uuid = zhashx_new(); /* NULL: lookups walk the list */
     if (dots_store_each(store, s_load_one, self) != CMN_OK) {
         dots_index_destroy(self);
@@ -992,23 +1037,7 @@ dots_engine_new(const dots_config_t *cfg,
         dots_index_rebuild(self);
     }
     dots_peers_init(self);
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        dots_job_t *job = self->jobs[i];
-        int s = job->dev.state;
-        s_on_restart_t what = s_info(s)->on_restart;
-        if (what == RESTART_FAIL) {
-            /* Retried by itself: at once if no DOC was open (the device kept its
-             * uuid), else once the device had time to reset (dots_recover.c). */
-            uint32_t delay = s_info(s)->has_doc ? (uint32_t) cfg->recover_delay_ms : 0;
-            bool is_armed = dots_recover_arm(job, delay);
-            (void) snprintf(job->why, sizeof job->why, "interrupted by a restart of DOTS%s",
-                            is_armed ? " (retried by itself)" : "");
-            s_raise(job, EV_ERROR);
-        } else if (what == RESTART_RESUME || what == RESTART_RESUME_DOC) {
-            job->is_doc_resume = what == RESTART_RESUME_DOC;
-            dots_job_set_resume(job);
-        }
-    }
+    s_restart_jobs(self, 0, "interrupted by a restart of DOTS");
     return self;
 }
 
@@ -1028,6 +1057,7 @@ dots_engine_destroy(dots_engine_t **self_p)
     self->jobs = NULL;
     self->n_jobs = 0;
     dots_index_destroy(self);
+    zhashx_destroy(&self->vod_parts);
     if (self->n_calls > 0) {
         self->is_destroyed = true; /* the calls' callbacks still hold it */
     } else {
@@ -1378,7 +1408,10 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
                 job == NULL && self->is_part_of_store
                         ? dots_recover_lineage(self, (const char *const *) g->eps, g->n_eps)
                         : NULL;
-        if (job == NULL && lineage == NULL && !dots_partition_has(&self->partition, g->uuid)) {
+        if (job == NULL && lineage == NULL && self->vod_parts) {
+            lineage = zhashx_lookup(self->vod_parts, g->uuid); /* a VOD follows its Bridge */
+        }
+        if (job == NULL && lineage == NULL && !s_serves(self, g->uuid)) {
             m->res.other_partition++; /* another group's (docs/scaling.md) */
             continue;
         }
@@ -1863,16 +1896,69 @@ dots_engine_find(const dots_engine_t *self, const char *uuid)
 bool
 dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, size_t why_len)
 {
-    if (self->partition.g <= 1 || dots_partition_has(&self->partition, uuid)) {
+    if (self->partition.g <= 1 || s_serves(self, uuid)) {
         return false;
     }
+    char mine[160] = "";
+    size_t len = 0;
+    for (unsigned k = 0; k < self->partition.g && len < sizeof mine; k++) {
+        bool is_mine = self->is_part_of_store ? ((self->part_mask >> k) & 1u) != 0
+                                              : k == self->partition.k;
+        if (is_mine) {
+            int n = snprintf(mine + len, sizeof mine - len, "%s%u/%u", len ? ", " : "", k,
+                             self->partition.g);
+            len = n < 0 ? sizeof mine : len + (size_t) n;
+        }
+    }
     (void) snprintf(why, why_len,
-                    "it is of part %d/%u, another DOTS %s's (this one serves %u/%u: "
-                    "obt-dots %s)",
+                    "it is of part %d/%u, another DOTS %s's (this one serves %s: obt-dots %s)",
                     dots_partition_of(uuid, self->partition.g), self->partition.g,
-                    self->is_part_of_store ? "instance" : "group", self->partition.k,
-                    self->partition.g, self->is_part_of_store ? "--parts" : "--partition");
+                    self->is_part_of_store ? "instance" : "group", mine,
+                    self->is_part_of_store ? "--parts" : "--partition");
     return true;
+}
+
+void
+dots_engine_expect_vods(dots_engine_t *self, const dots_dev_t *bridge)
+{
+    if (!self->is_part_of_store || bridge->n_vods == 0) {
+        return;
+    }
+    if (self->vod_parts == NULL) {
+        self->vod_parts = zhashx_new();
+        if (self->vod_parts == NULL) {
+            return; /* the VODs of another part are then left to its instance */
+        }
+        zhashx_set_destructor(self->vod_parts, (zhashx_destructor_fn *) zstr_free);
+        zhashx_set_duplicator(self->vod_parts, (zhashx_duplicator_fn *) strdup);
+    }
+    char part_uuid[sizeof bridge->part_uuid];
+    (void) snprintf(part_uuid, sizeof part_uuid, "%s", dots_dev_part_uuid(bridge));
+    for (size_t i = 0; i < bridge->n_vods && i < DOTS_MAX_VODS; i++) {
+        (void) zhashx_insert(self->vod_parts, bridge->vods[i], part_uuid); /* copied */
+    }
+}
+
+cmn_err_t
+dots_engine_add_part(dots_engine_t *self, int part)
+{
+    if (!self->is_part_of_store || part < 0 || (unsigned) part >= self->partition.g ||
+        ((self->part_mask >> part) & 1u)) {
+        return CMN_EINVAL;
+    }
+    self->part_mask |= (uint64_t) 1 << part;
+    size_t from = self->n_jobs;
+    self->loading_part = part;
+    cmn_err_t err = dots_store_each(self->store, s_load_one, self);
+    self->loading_part = -1;
+    if (self->n_jobs - from > 1) {
+        qsort(self->jobs + from, self->n_jobs - from, sizeof *self->jobs, s_cmp_jobs);
+        dots_index_rebuild(self);
+    }
+    cmn_log_notice("DOTS-ADOPT", "part %d/%u: %zu device record(s) loaded", part, self->partition.g,
+                   self->n_jobs - from);
+    s_restart_jobs(self, from, "interrupted: the instance serving its part stopped");
+    return err;
 }
 
 size_t

@@ -166,6 +166,19 @@ cmn_err_t dots_engine_pin(
 /* Devices, in discovery order; NULL past the end. Borrowed. */
 const dots_dev_t *dots_engine_device(const dots_engine_t *self, size_t idx);
 const dots_dev_t *dots_engine_find(const dots_engine_t *self, const char *uuid);
+/* --parts: this instance serves part `part` too (dots_active adopted it): its records
+ * are loaded and restarted as dots_engine_new does (those interrupted before SET_RFPRO
+ * failed and retried by themselves, later ones resumed), and discovery records its
+ * devices from now on. CMN_EINVAL without --parts or when it is served already; else
+ * the store's error (the records read until then are served). */
+cmn_err_t dots_engine_add_part(dots_engine_t *self, int part);
+
+/* --parts: the VODs Bridge lists (bridge->vods) are recorded by this instance's
+ * discoveries whatever their own part, as devices of the Bridge's part (their records'
+ * part_uuid is the Bridge's): a Bridge's VODs follow it (D101). Kept until the engine
+ * goes (at most DOTS_MAX_VODS per Bridge). Nothing without --parts. */
+void dots_engine_expect_vods(dots_engine_t *self, const dots_dev_t *bridge);
+
 /* Whether device uuid, found or not, is of another DOTS group's part (--partition);
  * why says whose. */
 bool dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, size_t why_len);

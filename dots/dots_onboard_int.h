@@ -76,7 +76,12 @@ struct dots_engine {
     dots_otm_policy_t otm_policy; /* --otm-policy */
     dots_partition_t partition;   /* --partition: the devices this DOTS takes */
     bool is_part_of_store;        /* --parts: the store holds other parts' records too:
-                                     only this part's are loaded */
+                                     only this instance's parts' are loaded */
+    uint64_t part_mask;           /* --parts: the parts this instance serves (bit K of
+                                     partition.g; partition.k is the first) */
+    int loading_part;             /* dots_engine_add_part: the part being loaded (-1) */
+    zhashx_t *vod_parts;          /* --parts: VOD uuid -> its Bridge's part uuid (owned
+                                     strings; dots_engine_expect_vods), or NULL */
     dots_job_t **jobs;
     size_t n_jobs, cap;
     size_t in_flight;

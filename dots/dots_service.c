@@ -182,6 +182,14 @@ s_loop_new(dots_service_t *self)
                                              s_on_events, self->events);
 }
 
+/* A part nobody served is this instance's too now (dots_active.h, D101). */
+static cmn_err_t
+s_on_adopt(int part, void *arg)
+{
+    dots_service_t *self = arg;
+    return self->engine ? dots_engine_add_part(self->engine, part) : CMN_ESTATE;
+}
+
 /* The store is ours to write: alone (no --shared-store), the leases left by shared
  * instances of an earlier run are cleared (their holders are gone); shared, this
  * instance waits as a standby until it holds the active lease (dots_active.h). */
@@ -337,6 +345,7 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
     }
+    dots_active_on_adopt(self->active, s_on_adopt, self);
     self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gws, self->cms,
                                  self->ams);
     if (self->maint == NULL) {

@@ -24,7 +24,9 @@ struct dots_store {
     const cmn_seal_t *seal; /* seals DB_SECRETS (borrowed) */
     cmn_commit_t *commit;   /* the group every write goes into (dots_store_flush) */
     /* the fence (dots_store_fence), set once the active lease is ours: */
-    char active_key[32];             /* the lease of the active instance (of a part) */
+    char active_key[32];             /* the lease take and release use (dots_store_set_part) */
+    uint64_t fenced_parts;           /* --parts: the parts whose leases the fence checks
+                                        (bit K; 0: active_key alone) */
     cmn_lease_owner_t owner;         /* this instance */
     cmn_lease_t holder;              /* who held the lease when the guard refused */
     dots_store_fenced_fn *on_fenced; /* told then */
@@ -92,15 +94,55 @@ dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
     cmn_commit_stats(self->commit, ret);
 }
 
+/* The lease of part K (-1: the one active lease of D91). */
+static void
+s_part_key(int part, char *key, size_t cap)
+{
+    if (part < 0) {
+        (void) snprintf(key, cap, "%s", DOTS_STORE_ACTIVE_KEY);
+    } else {
+        (void) snprintf(key, cap, "%s%d", DOTS_STORE_PART_KEY, part);
+    }
+}
+
 void
 dots_store_set_part(dots_store_t *self, int part)
 {
-    if (part < 0) {
-        (void) snprintf(self->active_key, sizeof self->active_key, "%s", DOTS_STORE_ACTIVE_KEY);
-    } else {
-        (void) snprintf(self->active_key, sizeof self->active_key, "%s%d", DOTS_STORE_PART_KEY,
-                        part);
+    s_part_key(part, self->active_key, sizeof self->active_key);
+}
+
+void
+dots_store_fence_part(dots_store_t *self, int part)
+{
+    if (part >= 0 && part < 64) {
+        self->fenced_parts |= (uint64_t) 1 << part;
     }
+}
+
+cmn_err_t
+dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder)
+{
+    char key[32];
+    s_part_key(part, key, sizeof key);
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_kv_begin_own(self->kv, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    static const cmn_lease_owner_t nobody = {{0}, 0};
+    cmn_lease_t holder = {0};
+    err = cmn_lease_check(txn, key, &nobody, &holder);
+    cmn_kv_abort(&txn);
+    if (err == CMN_ENOTFOUND) {
+        return CMN_OK; /* released, or never taken */
+    }
+    if (err != CMN_EEXIST && err != CMN_OK) {
+        return err;
+    }
+    if (ret_holder) {
+        *ret_holder = holder;
+    }
+    return holder.until_ms > cmn_time_wall_ms() ? CMN_EEXIST : CMN_OK;
 }
 
 cmn_err_t
@@ -156,13 +198,24 @@ dots_store_leases_clear(dots_store_t *self)
     return cmn_kv_commit(&txn);
 }
 
-/* The fence: the group is stored only while the active lease is ours (one get). */
+/* The fence: the group is stored only while the active lease is ours (one get), or
+ * with --parts every lease of a part this instance serves (one get each). */
 static cmn_err_t
 s_guard(cmn_kv_txn_t *txn, void *arg)
 {
     dots_store_t *self = arg;
     memset(&self->holder, 0, sizeof self->holder);
-    cmn_err_t err = cmn_lease_check(txn, self->active_key, &self->owner, &self->holder);
+    cmn_err_t err = CMN_OK;
+    if (self->fenced_parts == 0) {
+        err = cmn_lease_check(txn, self->active_key, &self->owner, &self->holder);
+    }
+    for (int k = 0; k < 64 && err == CMN_OK && self->fenced_parts >> k; k++) {
+        char key[32];
+        if ((self->fenced_parts >> k) & 1u) {
+            s_part_key(k, key, sizeof key);
+            err = cmn_lease_check(txn, key, &self->owner, &self->holder);
+        }
+    }
     return err == CMN_ENOTFOUND ? CMN_EEXIST : err; /* removed: not ours either */
 }
 

@@ -127,6 +127,15 @@ void dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret);
  * -1: DOTS_STORE_ACTIVE_KEY, the default). */
 #define DOTS_STORE_PART_KEY "@dots-part-"
 void dots_store_set_part(dots_store_t *self, int part);
+/* Whether part's lease (-1: DOTS_STORE_ACTIVE_KEY) has a live holder, as committed:
+ * CMN_EEXIST (*ret_holder, if not NULL, receives it), CMN_OK when none (released, never
+ * taken, or run out: *ret_holder then says who held it last, if anyone), or the store's
+ * error. Reads only. */
+cmn_err_t dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder);
+/* Adds part to the leases the fence checks (dots_store_fence): with --parts, every lease
+ * of a part this instance serves; each must still be this instance's for a group to be
+ * stored. Until the first call the fence checks the lease dots_store_set_part selected. */
+void dots_store_fence_part(dots_store_t *self, int part);
 cmn_err_t
 dots_store_active_take(dots_store_t *self, const cmn_lease_owner_t *owner, cmn_lease_t *ret_holder);
 /* At a clean stop: commits what is open (fenced as before), then removes the active

@@ -23,7 +23,9 @@
 #     standby takes over, a new batch onboards through it, one ownership transfer each;
 #  9. OBT_DOTS_PARTS=2, the two DOTS recreated: each is active for a part of the devices
 #     (D100); a new batch onboards, both do some, one ownership transfer each;
-# 10. tears everything down, pass or fail (containers, volumes, API service, namespaces,
+# 10. kill -9 of dots 1's process (no standby left): dots 2 adopts its part (D101), or
+#     the restart policy brings dots 1 back first; a new batch onboards;
+# 11. tears everything down, pass or fail (containers, volumes, API service, namespaces,
 #     keys). The images and the base tarballs stay (the cache).
 # Exit: 0 passed, 1 failed, 77 skipped (the reason is printed: not root, a tool
 # missing, no container runtime, podman cannot run a container, the Debian mirror not
@@ -390,6 +392,16 @@ onboard_batch() { # NAME COUNT WHAT
     }
     all_rfnop "$TOTAL"
 }
+# Every device of batch NAME is RFNOP with exactly one ownership transfer (devsim's
+# "transfers"), or the test fails saying WHAT.
+one_transfer_each() { # NAME WHAT
+    local dump nop once
+    dump=$(podman exec "${PROJECT}_$1" ocf-devsim --dump --dir /tmp/devices)
+    nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
+    once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
+    [ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
+        fail "$2: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
+}
 onboard_batch devsim2 "$COUNT" "with 3 CMS and 2 AMS instances"
 line="$COUNT more devices RFNOP with 3 CMS and 2 AMS instances; hand-overs done:"
 for c in "cms 1" "cms 2" "cms 3" "ams 1" "ams 2"; do
@@ -434,11 +446,7 @@ until podman logs "$(ctr dots 2)" 2>&1 | grep -q 'DOTS-ACTIVE'; do
 done
 say "kill -9 of dots 1: dots 2 active after $((SECONDS - t0)) s"
 onboard_batch devsim4 "$COUNT" "through the standby that took over"
-dump=$(podman exec "${PROJECT}_devsim4" ocf-devsim --dump --dir /tmp/devices)
-nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
-once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
-[ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
-    fail "through dots 2: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
+one_transfer_each devsim4 "through dots 2"
 say "through dots 2: $COUNT more devices RFNOP, each with one ownership transfer; $TOTAL in all"
 
 # --- 9. the work spread over two DOTS instances (--parts 2, D100) -------------------------
@@ -456,12 +464,35 @@ done
 parts=$(for i in 1 2; do podman logs "$(ctr dots $i)" 2>&1 | grep -o 'for part [0-9]*/2' | tail -n 1; done | sort -u | wc -l)
 [ "$parts" -eq 2 ] || fail "the two DOTS instances do not serve the two parts"
 onboard_batch devsim5 "$COUNT" "through two DOTS instances, a part each"
-dump=$(podman exec "${PROJECT}_devsim5" ocf-devsim --dump --dir /tmp/devices)
-nop=$(grep -o '"state":"RFNOP"' <<<"$dump" | wc -l)
-once=$(grep -o '"transfers":1,' <<<"$dump" | wc -l)
+one_transfer_each devsim5 "through two parts"
 d1=$(podman logs "$(ctr dots 1)" 2>&1 | grep -c 'DOTS-RFNOP' || true)
 d2=$(podman logs "$(ctr dots 2)" 2>&1 | grep -c 'DOTS-RFNOP' || true)
-[ "$nop" -eq "$COUNT" ] && [ "$once" -eq "$COUNT" ] ||
-    fail "through two parts: $nop of $COUNT devices RFNOP, $once with exactly one ownership transfer"
 [ "$d1" -gt 0 ] && [ "$d2" -gt 0 ] || fail "the work was not spread: RFNOP by dots 1 $d1, by dots 2 $d2"
 say "two DOTS parts: $COUNT more devices RFNOP (dots 1 $d1, dots 2 $d2), each with one ownership transfer; $TOTAL in all"
+
+# --- 10. a part whose instance crashed, with no standby left (D101) ------------------------
+# kill -9 of dots 1's process from the host (a crash, not an engine's `kill`): dots 2
+# adopts part 0 once its lease has had no holder for 5 s, unless the engine's restart
+# policy brought dots 1 back first (it then waits as a standby and takes its part back).
+# Either way a new batch onboards; which of the two happened is reported.
+pid=$(podman inspect --format '{{.State.Pid}}' "$(ctr dots 1)")
+[ -n "$pid" ] && [ "$pid" -gt 0 ] || fail "no process for dots 1"
+act0=$(podman logs "$(ctr dots 1)" 2>&1 | grep -c 'DOTS-ACTIVE .* for part' || true)
+t0=$SECONDS
+kill -9 "$pid"
+how=""
+until [ -n "$how" ]; do
+    if podman logs "$(ctr dots 2)" 2>&1 | grep -q 'DOTS-ADOPT .* serves part'; then
+        how="dots 2 adopted dots 1's part"
+    elif [ "$(podman logs "$(ctr dots 1)" 2>&1 | grep -c 'DOTS-ACTIVE .* for part' || true)" -gt "$act0" ]; then
+        how="dots 1 was restarted by the engine and took its part back"
+    fi
+    [ -n "$how" ] || [ $((SECONDS - t0)) -lt 40 ] ||
+        fail "40 s after the kill -9 of dots 1's process nobody serves its part: $(podman logs --tail 5 "$(ctr dots 2)" 2>&1)"
+    [ -n "$how" ] || sleep 1
+done
+restarts=$(podman inspect --format '{{.RestartCount}}' "$(ctr dots 1)" 2>/dev/null || echo '?')
+say "kill -9 of dots 1's process: $how after $((SECONDS - t0)) s (dots 1's restart count: $restarts)"
+onboard_batch devsim6 "$COUNT" "after the kill -9 of dots 1's process"
+one_transfer_each devsim6 "after the crash of dots 1"
+say "after the crash of dots 1: $COUNT more devices RFNOP, each with one ownership transfer; $TOTAL in all"

@@ -437,21 +437,28 @@ s_last_line(const obt_proc_t *p, char *out, size_t cap)
     (void) fclose(f);
 }
 
+/* Pauses DOTS instance p between two loop passes (holding no LMDB writer lock). */
+static void
+s_pause_between_passes(const obt_proc_t *p)
+{
+    bool is_paused = false;
+    for (int i = 0; i < 1000 && !is_paused; i++) {
+        cr_assert_eq(kill(p->pid, SIGSTOP), 0);
+        is_paused = s_is_between_passes(p->pid);
+        if (!is_paused) {
+            cr_assert_eq(kill(p->pid, SIGCONT), 0);
+            (void) poll(NULL, 0, 5);
+        }
+    }
+    cr_assert(is_paused, "%s was never between two passes", p->log);
+}
+
 Test(multi_dots, an_active_paused_past_its_lease_is_fenced_and_writes_nothing)
 {
     /* dots-1 paused between two passes (no LMDB writer lock held) past its lease: dots-2
      * takes over, binds the same endpoint and onboards the devices */
     cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_PAUSED, NULL), 0);
-    bool is_paused = false;
-    for (int i = 0; i < 1000 && !is_paused; i++) {
-        cr_assert_eq(kill(s_suite.dots.pid, SIGSTOP), 0);
-        is_paused = s_is_between_passes(s_suite.dots.pid);
-        if (!is_paused) {
-            cr_assert_eq(kill(s_suite.dots.pid, SIGCONT), 0);
-            (void) poll(NULL, 0, 5);
-        }
-    }
-    cr_assert(is_paused, "dots-1 was never between two passes");
+    s_pause_between_passes(&s_suite.dots);
     int took = obt_proc_wait_log(&s_dots2, "DOTS-ACTIVE instance dots-2 is active", 20000);
     char *out = NULL;
     static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
@@ -585,6 +592,25 @@ s_onboard_part(const obt_proc_t *p)
     free(s_ctl_through(p, onboard));
 }
 
+/* N_PARTS_DEVICES devices, each part discovered and approved through its instance
+ * (*n1, *n2 recorded), dots-1's part being onboarded: kill -9 of dots-1 once it brought
+ * some of them to RFNOP while others are in flight. Its RFNOP count. */
+static int
+s_kill_dots1_mid_part(int *n1, int *n2)
+{
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_PARTS_DEVICES, NULL), 0);
+    *n1 = s_approve_part(&s_suite.dots);
+    *n2 = s_approve_part(&s_dots2);
+    cr_log_info("dots-1 recorded %d devices, dots-2 %d", *n1, *n2);
+    s_onboard_part(&s_suite.dots);
+    if (obt_proc_wait_log_count(&s_suite.dots, "DOTS-RFNOP", 10, 120000) != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-1 onboarded nothing");
+    }
+    obt_proc_kill9(&s_suite.dots);
+    return s_rfnop(&s_suite.dots);
+}
+
 TestSuite(multi_parts, .init = s_setup_parts, .fini = s_teardown_parts, .timeout = 900);
 
 Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_killed_part)
@@ -596,18 +622,8 @@ Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_k
                  1);
     cr_assert_eq(obt_proc_log_count(&s_dots3, "DOTS-STANDBY standby: each of the 2 parts"), 1,
                  "dots-3 waits as a standby");
-    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N_PARTS_DEVICES, NULL), 0);
-    int n1 = s_approve_part(&s_suite.dots);
-    int n2 = s_approve_part(&s_dots2);
-    cr_log_info("dots-1 recorded %d devices, dots-2 %d", n1, n2);
-    s_onboard_part(&s_suite.dots);
-    /* mid-run: dots-1 brought some devices of its part to RFNOP, others are in flight */
-    if (obt_proc_wait_log_count(&s_suite.dots, "DOTS-RFNOP", 10, 120000) != 0) {
-        s_dump_all();
-        cr_assert_fail("dots-1 onboarded nothing");
-    }
-    obt_proc_kill9(&s_suite.dots);
-    int dots1 = s_rfnop(&s_suite.dots);
+    int n1 = 0, n2 = 0;
+    int dots1 = s_kill_dots1_mid_part(&n1, &n2);
     size_t rfnop_at_kill = obt_devsim_count_rfnop(s_dir, N_PARTS_DEVICES + 4, NULL);
     cr_log_info("killed dots-1 with %zu of %d devices RFNOP", rfnop_at_kill, N_PARTS_DEVICES);
     cr_assert_lt(rfnop_at_kill, (size_t) n1, "the kill came after dots-1's part was done");
@@ -648,6 +664,115 @@ Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_k
               "RFNOP through every instance: %s", out ? out : "");
     free(out);
     s_assert_one_transfer_each(N_PARTS_DEVICES);
+}
+
+/* With no standby left, the surviving active instance adopts the killed one's part
+ * (D101): it loads that part's records, finishes them, and records its devices from
+ * then on. */
+Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_left)
+{
+    cr_assert_eq(obt_proc_stop(&s_dots3), 0, "dots-3 (the standby) stops cleanly");
+    int n1 = 0, n2 = 0;
+    int dots1 = s_kill_dots1_mid_part(&n1, &n2);
+    cr_assert_eq(n1 + n2, N_PARTS_DEVICES, "parts %d + %d", n1, n2);
+    cr_assert_lt(dots1, n1, "the kill came after dots-1's part was done");
+    s_onboard_part(&s_dots2);
+    /* the lease runs out (6 s), then the grace left to a standby (5 s) */
+    if (obt_proc_wait_log(&s_dots2, "DOTS-ADOPT instance dots-2 serves part 0/2 too", 40000) != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-2 did not adopt part 0");
+    }
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-ADOPT part 0/2: "), 1,
+                 "the part's records are loaded once");
+    obt_suite_t live = s_through(&s_dots2);
+    (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", live.ep_dots);
+    char why[512] = "";
+    if (!s_all_onboarded(N_PARTS_DEVICES, 180, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    int dots2 = s_rfnop(&s_dots2);
+    cr_log_info("RFNOP by dots-1 %d (killed), dots-2 %d (its part: %d)", dots1, dots2, n2);
+    cr_assert_gt(dots2, n2, "dots-2 onboarded none of the adopted part");
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
+    /* through dots-2 alone: every device, both parts, and named devices of part 0 */
+    static const char *const rfnop[] = {"devices", "--count", "--state", "RFNOP", NULL};
+    char *out = s_ctl_through(&s_dots2, rfnop);
+    int n_rfnop = 0;
+    const char *t = strstr(out, "RFNOP");
+    cr_assert(t && sscanf(t, "RFNOP %d", &n_rfnop) == 1 && n_rfnop == N_PARTS_DEVICES,
+              "RFNOP through dots-2: %s", out);
+    free(out);
+    s_assert_one_transfer_each(N_PARTS_DEVICES);
+    /* dots-2 holds both parts' leases now and either fences it: paused past them, it
+     * stops as soon as it is back, since a new instance took one */
+    s_pause_between_passes(&s_dots2);
+    s_start_second(&s_dots3, "dots", "dots-3");
+    int took = obt_proc_wait_log(&s_dots3, "DOTS-ACTIVE instance dots-3 is active for part 0/2",
+                                 20000);
+    cr_assert_eq(kill(s_dots2.pid, SIGCONT), 0);
+    if (took != 0) {
+        s_dump_all();
+        obt_proc_dump(&s_dots3);
+        cr_assert_fail("dots-3 did not take part 0 while dots-2 was paused");
+    }
+    int rc = obt_proc_wait_exit(&s_dots2, 15000);
+    char last[2048];
+    s_last_line(&s_dots2, last, sizeof last);
+    cr_assert(rc == 75 && strstr(last, " DOTS-FENCED another instance (dots-3, boot "),
+              "dots-2 back: exit %d, last line: %s", rc, last);
+}
+
+/* The devices DOTS instance p has recorded (`devices --count` through it). */
+static int
+s_count_through(const obt_proc_t *p)
+{
+    static const char *const count[] = {"devices", "--count", NULL};
+    char *out = s_ctl_through(p, count);
+    int n = -1;
+    const char *t = strstr(out, "total");
+    cr_assert(t && sscanf(t, "total %d", &n) == 1, "%s", out);
+    free(out);
+    return n;
+}
+
+/* A Bridge's VODs follow it (D101): whatever their own part, the instance that onboards
+ * the Bridge records and onboards them (a VOD's part alone would leave about half of
+ * them to the other instance, which never looks for them). */
+Test(multi_parts, a_bridges_vods_are_onboarded_by_the_bridges_instance_whatever_their_part)
+{
+    enum { N_VODS = 10 };
+    char n_vods[8];
+    (void) snprintf(n_vods, sizeof n_vods, "%d", N_VODS);
+    const char *extra[] = {"--bridge-vods", n_vods, NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, extra), 0);
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
+    static const char *const approve[] = {"approve", "--all", NULL};
+    static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&all, discover, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "found 1 unowned") != NULL, "the Bridge alone answers: %s", out);
+    free(out);
+    cr_assert_eq(obt_ctl(&all, approve, NULL), 0);
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, onboard, &out), 0, "%s", out ? out : "");
+    free(out);
+    (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", S_PARTS_EPS);
+    char why[512] = "";
+    if (!s_all_onboarded(1 + N_VODS, 120, why, sizeof why)) {
+        s_dump_all();
+        obt_proc_dump(&s_dots3);
+        cr_assert_fail("%s", why);
+    }
+    int n1 = s_count_through(&s_suite.dots), n2 = s_count_through(&s_dots2);
+    cr_log_info("records: dots-1 %d, dots-2 %d", n1, n2);
+    cr_assert((n1 == 1 + N_VODS && n2 == 0) || (n1 == 0 && n2 == 1 + N_VODS),
+              "the Bridge and its VODs are not all with one instance: %d + %d", n1, n2);
+    const obt_proc_t *mine = n1 > 0 ? &s_suite.dots : &s_dots2;
+    cr_assert_eq(s_rfnop(mine), 1 + N_VODS, "the Bridge's instance onboarded them all");
+    cr_assert_eq(obt_proc_log_count(mine, "DOTS-VOD "), N_VODS, "each VOD linked to its Bridge");
 }
 
 /* The first uuid of the first device DOTS instance p lists. */
