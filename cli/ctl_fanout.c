@@ -548,6 +548,36 @@ ctl_fanout_dots(const ctl_opts_t *o,
     return rc;
 }
 
+int
+ctl_fanout_each(const ctl_opts_t *o,
+                Obt__Dots__Request *req,
+                int timeout_ms,
+                Obt__Dots__Reply **ret,
+                size_t cap,
+                size_t *ret_n)
+{
+    *ret_n = 0;
+    s_fan_t *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        return CTL_EXIT_FAILED;
+    }
+    f->deadline = cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : o->timeout_ms);
+    int rc = s_open(o, f);
+    Obt__Dots__Request *all[CMN_ZEP_MAX];
+    for (size_t i = 0; i < f->n; i++) {
+        all[i] = req;
+    }
+    rc = rc == CTL_EXIT_OK ? s_exchange(o, f, all) : rc;
+    for (size_t i = 0; rc == CTL_EXIT_OK && i < f->n && *ret_n < cap; i++) {
+        if (f->inst[i].r) {
+            ret[(*ret_n)++] = s_take(f, i);
+        }
+    }
+    s_close(f);
+    free(f);
+    return rc;
+}
+
 cmn_err_t
 ctl_fanout_events_ep(const ctl_opts_t *o, char *out, size_t cap)
 {

@@ -18,6 +18,17 @@ int ctl_fanout_dots(const ctl_opts_t *o,
                     int timeout_ms,
                     Obt__Dots__Reply **ret);
 
+/* Sends req to every instance of o->ep[CTL_DOTS] that accepts the connection within the
+ * deadline and hands back each one's reply in ret[0 .. *ret_n) (at most cap, in the
+ * order of the list; free each with obt__dots__reply__free_unpacked): `obtctl health`
+ * shows every instance. Returns an exit code as ctl_fanout_dots. */
+int ctl_fanout_each(const ctl_opts_t *o,
+                    Obt__Dots__Request *req,
+                    int timeout_ms,
+                    Obt__Dots__Reply **ret,
+                    size_t cap,
+                    size_t *ret_n);
+
 /* The events endpoints of o->ep[CTL_DOTS] when it names several instances: each one's
  * (port + 10, or path + ".events"), comma-separated, into out. CMN_OK, CMN_EINVAL. */
 cmn_err_t ctl_fanout_events_ep(const ctl_opts_t *o, char *out, size_t cap);

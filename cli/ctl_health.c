@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_bus.h"
+#include "cmn_zep.h"
+#include "ctl_fanout.h"
 #include "ctl_main.h"
 #include "obt/common.pb-c.h"
 #include "obt/dots.pb-c.h"
@@ -85,6 +88,112 @@ s_gateways_json(const Obt__HealthReply *h)
     printf("]");
 }
 
+/* One daemon's health (h NULL: down), a line or a JSON object. */
+static void
+s_print(const ctl_opts_t *o, int i, const Obt__HealthReply *h, bool is_first)
+{
+    if (o->json) {
+        printf("%s{\"service\":\"%s\",\"up\":%s", is_first ? "" : ",", s_names[i],
+               h ? "true" : "false");
+        if (h) {
+            printf(",\"uuid\":");
+            ctl_json_str(stdout, h->uuid);
+            printf(",\"uptime_ms\":%llu,\"in_flight\":%u,\"boot_id\":\"%016llx\","
+                   "\"d_endpoint\":",
+                   (unsigned long long) h->uptime_ms, h->in_flight,
+                   (unsigned long long) h->boot_id);
+            ctl_json_str(stdout, h->d_endpoint);
+            if (h->name[0]) {
+                printf(",\"name\":");
+                ctl_json_str(stdout, h->name);
+            }
+            if (h->instance[0]) {
+                printf(",\"instance\":");
+                ctl_json_str(stdout, h->instance);
+            }
+            if (h->parts[0]) {
+                printf(",\"parts\":");
+                ctl_json_str(stdout, h->parts);
+            }
+            s_gateways_json(h);
+        }
+        printf("}");
+    } else if (h) {
+        printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s%s%s%s%s%s%s\n", s_names[i],
+               h->uuid[0] ? h->uuid : "-", (unsigned long long) (h->uptime_ms / 1000), h->in_flight,
+               h->d_endpoint, h->name[0] ? " name=" : "", h->name,
+               h->instance[0] ? " instance=" : "", h->instance, h->parts[0] ? " parts=" : "",
+               h->parts);
+        /* With several gateways, each service says how it sees every one. */
+        for (size_t g = 0; h->n_gateways > 1 && g < h->n_gateways; g++) {
+            const Obt__GatewayState *gs = h->gateways[g];
+            printf("  gateway %-12s %-5s %s (%s)\n", gs->name, gs->up ? "up" : "DOWN", gs->endpoint,
+                   gs->state);
+        }
+    } else {
+        printf("%-8s DOWN  %s\n", s_names[i], o->ep[i]);
+    }
+}
+
+/* --dots naming several instances (obt-dots --parts): every one that is up answers. */
+static int
+s_dots_instances(const ctl_opts_t *o, Obt__HealthReply **ret, size_t *ret_n)
+{
+    Obt__Health h = OBT__HEALTH__INIT;
+    Obt__Dots__Request r = OBT__DOTS__REQUEST__INIT;
+    r.corr_id = cmn_bus_next_corr_id();
+    r.body_case = OBT__DOTS__REQUEST__BODY_HEALTH;
+    r.health = &h;
+    Obt__Dots__Reply *replies[CMN_ZEP_MAX];
+    size_t n = 0;
+    int rc = ctl_fanout_each(o, &r, o->timeout_ms, replies, CMN_ZEP_MAX, &n);
+    *ret_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        Obt__HealthReply *one = NULL;
+        if (replies[i]->body_case == OBT__DOTS__REPLY__BODY_HEALTH) {
+            one = replies[i]->health;
+            replies[i]->health = NULL; /* kept: freed by the caller */
+            replies[i]->body_case = OBT__DOTS__REPLY__BODY__NOT_SET;
+        }
+        obt__dots__reply__free_unpacked(replies[i], NULL);
+        if (one) {
+            ret[(*ret_n)++] = one;
+        }
+    }
+    return rc != CTL_EXIT_OK ? rc : *ret_n ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
+/* The DOTS instances' parts ("K,L/G"): a part none of them serves is said (the devices
+ * of that part wait for an instance: docs/scaling.md). */
+static void
+s_parts_unserved(const ctl_opts_t *o, Obt__HealthReply *const *hs, size_t n)
+{
+    uint64_t served = 0;
+    int g = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = hs[i] ? strchr(hs[i]->parts, '/') : NULL;
+        if (slash == NULL) {
+            continue;
+        }
+        g = atoi(slash + 1);
+        for (const char *p = hs[i]->parts; p < slash;) {
+            char *next = NULL;
+            long k = strtol(p, &next, 10);
+            if (next == p) {
+                break;
+            }
+            served |= k >= 0 && k < 64 ? (uint64_t) 1 << k : 0;
+            p = *next == ',' ? next + 1 : next;
+        }
+    }
+    for (int k = 0; k < g && k < 64 && !o->json; k++) {
+        if (!((served >> k) & 1u)) {
+            printf("dots     part %d/%d: served by no instance that answered (its devices wait)\n",
+                   k, g);
+        }
+    }
+}
+
 int
 ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
 {
@@ -124,51 +233,25 @@ ctl_cmd_health(const ctl_opts_t *o, int argc, char **argv)
         if (!wanted[i]) {
             continue;
         }
-        Obt__HealthReply *h = NULL;
-        int rc = s_health(&quick, i, &h);
+        Obt__HealthReply *hs[CMN_ZEP_MAX] = {NULL};
+        size_t n = 0;
+        bool is_fan = i == CTL_DOTS && cmn_zep_count(o->ep[CTL_DOTS]) > 1;
+        int rc = is_fan ? s_dots_instances(&quick, hs, &n) : s_health(&quick, i, &hs[n++]);
         if (rc != CTL_EXIT_OK && worst != CTL_EXIT_TIMEOUT) {
             worst = rc == CTL_EXIT_TIMEOUT ? CTL_EXIT_TIMEOUT : CTL_EXIT_FAILED; /* 4: down */
         }
-        if (o->json) {
-            printf("%s{\"service\":\"%s\",\"up\":%s", is_first ? "" : ",", s_names[i],
-                   h ? "true" : "false");
-            if (h) {
-                printf(",\"uuid\":");
-                ctl_json_str(stdout, h->uuid);
-                printf(",\"uptime_ms\":%llu,\"in_flight\":%u,\"boot_id\":\"%016llx\","
-                       "\"d_endpoint\":",
-                       (unsigned long long) h->uptime_ms, h->in_flight,
-                       (unsigned long long) h->boot_id);
-                ctl_json_str(stdout, h->d_endpoint);
-                if (h->name[0]) {
-                    printf(",\"name\":");
-                    ctl_json_str(stdout, h->name);
-                }
-                if (h->instance[0]) {
-                    printf(",\"instance\":");
-                    ctl_json_str(stdout, h->instance);
-                }
-                s_gateways_json(h);
-            }
-            printf("}");
-        } else if (h) {
-            printf("%-8s up    uuid=%-36s uptime=%llus in-flight=%u %s%s%s%s%s\n", s_names[i],
-                   h->uuid[0] ? h->uuid : "-", (unsigned long long) (h->uptime_ms / 1000),
-                   h->in_flight, h->d_endpoint, h->name[0] ? " name=" : "", h->name,
-                   h->instance[0] ? " instance=" : "", h->instance);
-            /* With several gateways, each service says how it sees every one. */
-            for (size_t g = 0; h->n_gateways > 1 && g < h->n_gateways; g++) {
-                const Obt__GatewayState *gs = h->gateways[g];
-                printf("  gateway %-12s %-5s %s (%s)\n", gs->name, gs->up ? "up" : "DOWN",
-                       gs->endpoint, gs->state);
-            }
-        } else {
-            printf("%-8s DOWN  %s\n", s_names[i], o->ep[i]);
+        for (size_t k = 0; k < (n ? n : 1); k++) {
+            s_print(o, i, hs[k], is_first);
+            is_first = false;
         }
-        if (h) {
-            obt__health_reply__free_unpacked(h, NULL);
+        if (is_fan && n > 0) {
+            s_parts_unserved(o, hs, n);
         }
-        is_first = false;
+        for (size_t k = 0; k < n; k++) {
+            if (hs[k]) {
+                obt__health_reply__free_unpacked(hs[k], NULL);
+            }
+        }
     }
     if (o->json) {
         printf("]\n");

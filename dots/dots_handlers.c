@@ -141,6 +141,23 @@ s_on_health(dots_service_t *self,
     static Obt__GatewayState *ptrs[CMN_GWS_MAX];
     static char texts[CMN_GWS_MAX][64];
     cmn_gws_health(self->gws, &h, states, ptrs, texts);
+    if (self->cfg->is_shared_store) {
+        h.instance = self->cfg->instance;
+    }
+    static char parts[3 * 64 + 8];
+    parts[0] = '\0';
+    uint64_t held = dots_active_parts(self->active);
+    size_t len = 0;
+    for (int k = 0; k < self->cfg->parts && held && len < sizeof parts; k++) {
+        if ((held >> k) & 1u) {
+            int n = snprintf(parts + len, sizeof parts - len, "%s%d", len ? "," : "", k);
+            len = n < 0 ? sizeof parts : len + (size_t) n;
+        }
+    }
+    if (held && len < sizeof parts) {
+        (void) snprintf(parts + len, sizeof parts - len, "/%d", self->cfg->parts);
+    }
+    h.parts = parts;
     reply->body_case = OBT__DOTS__REPLY__BODY_HEALTH;
     reply->health = &h;
     return CMN_OK;

@@ -677,6 +677,16 @@ Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_lef
     cr_assert_eq(n1 + n2, N_PARTS_DEVICES, "parts %d + %d", n1, n2);
     cr_assert_lt(dots1, n1, "the kill came after dots-1's part was done");
     s_onboard_part(&s_dots2);
+    /* obtctl health through the instances' endpoints: part 0 has nobody for now */
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    static const char *const health[] = {"health", "dots", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&all, health, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "instance=dots-2 parts=1/2") && !strstr(out, "instance=dots-1") &&
+                      strstr(out, "part 0/2: served by no instance"),
+              "health after the kill: %s", out);
+    free(out);
     /* the lease runs out (6 s), then the grace left to a standby (5 s) */
     if (obt_proc_wait_log(&s_dots2, "DOTS-ADOPT instance dots-2 serves part 0/2 too", 40000) != 0) {
         s_dump_all();
@@ -684,6 +694,11 @@ Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_lef
     }
     cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-ADOPT part 0/2: "), 1,
                  "the part's records are loaded once");
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, health, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "instance=dots-2 parts=0,1/2") && !strstr(out, "served by no instance"),
+              "health after the adoption: %s", out);
+    free(out);
     obt_suite_t live = s_through(&s_dots2);
     (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", live.ep_dots);
     char why[512] = "";
@@ -695,9 +710,9 @@ Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_lef
     cr_log_info("RFNOP by dots-1 %d (killed), dots-2 %d (its part: %d)", dots1, dots2, n2);
     cr_assert_gt(dots2, n2, "dots-2 onboarded none of the adopted part");
     cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
-    /* through dots-2 alone: every device, both parts, and named devices of part 0 */
+    /* through dots-2 alone: every device, both parts */
     static const char *const rfnop[] = {"devices", "--count", "--state", "RFNOP", NULL};
-    char *out = s_ctl_through(&s_dots2, rfnop);
+    out = s_ctl_through(&s_dots2, rfnop);
     int n_rfnop = 0;
     const char *t = strstr(out, "RFNOP");
     cr_assert(t && sscanf(t, "RFNOP %d", &n_rfnop) == 1 && n_rfnop == N_PARTS_DEVICES,
@@ -815,6 +830,15 @@ Test(multi_parts, obtctl_with_the_instances_endpoints_sees_one_dots)
     free(c1);
     free(c2);
     cr_assert(n1 > 0 && n2 > 0 && n1 + n2 == N, "parts %d + %d", n1, n2);
+    /* health: each instance, and the part it serves */
+    static const char *const health[] = {"health", "dots", NULL};
+    out = NULL;
+    cr_assert_eq(obt_ctl(&all, health, &out), 0, "%s", out ? out : "");
+    cr_assert(strstr(out, "instance=dots-1 parts=0/2") &&
+                      strstr(out, "instance=dots-2 parts=1/2") &&
+                      !strstr(out, "served by no instance"),
+              "health through every instance: %s", out);
+    free(out);
     /* named devices of both parts, in one command */
     char u1[40], u2[40];
     s_first_device_of(&s_suite.dots, u1, sizeof u1);
