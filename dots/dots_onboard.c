@@ -1380,7 +1380,10 @@ typedef struct {
     unsigned over_new;   /* new devices past --discover-max-new */
     unsigned not_stored; /* devices whose record could not be written */
     cmn_err_t store_err;
-    char (*added)[37]; /* uuids of the records this discovery made */
+    char (*added)[37];  /* uuids of the records this discovery made */
+    dots_job_t **cands; /* --parts: dots_recover_candidates, gathered at the first need */
+    size_t n_cands;
+    bool has_cands;
 } s_merge_t;
 
 /* Merges one gateway's reply into the records: a device already reached through
@@ -1404,10 +1407,14 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
         }
         /* on one store (--parts) a device that reset stays with the instance that was
          * onboarding it (its recovering record shares an endpoint) */
-        const char *lineage =
-                job == NULL && self->is_part_of_store
-                        ? dots_recover_lineage(self, (const char *const *) g->eps, g->n_eps)
-                        : NULL;
+        if (job == NULL && self->is_part_of_store && !m->has_cands) {
+            m->n_cands = dots_recover_candidates(self, &m->cands); /* once: a walk of all */
+            m->has_cands = true;
+        }
+        const char *lineage = job == NULL && self->is_part_of_store
+                                      ? dots_recover_lineage(m->cands, m->n_cands,
+                                                             (const char *const *) g->eps, g->n_eps)
+                                      : NULL;
         if (job == NULL && lineage == NULL && self->vod_parts) {
             lineage = zhashx_lookup(self->vod_parts, g->uuid); /* a VOD follows its Bridge */
         }
@@ -1518,6 +1525,7 @@ s_on_all_discovered(s_disc_ctx_t *dc)
             s_merge_reply(self, cmn_gws_at(self->gws, g), dc->replies[g]->discover, &m);
         }
     }
+    free(m.cands);
     cmn_err_t ferr = dots_store_flush(self->store);
     if (ferr != CMN_OK) { /* none of them is stored: none stays listed */
         m.store_err = ferr;

@@ -191,10 +191,16 @@ uint32_t dots_recover_backoff(const dots_job_t *job);
  * superseded; if one of them was being recovered, job takes over its approval and is
  * queued (true: the caller does not approve it again). */
 bool dots_recover_on_new(dots_engine_t *self, dots_job_t *job);
-/* --parts: the part uuid of a recovering record of this instance that shares an
- * endpoint with eps (a device that reset answers there under a new uuid: it stays in
- * this instance's part); NULL if none. */
-const char *dots_recover_lineage(dots_engine_t *self, const char *const *eps, size_t n_eps);
+/* --parts: the records a device that reset may descend from (recovering FAILED ones),
+ * gathered once per discovery into *ret (malloc'd, the caller frees; NULL when none).
+ * Their count. */
+size_t dots_recover_candidates(const dots_engine_t *self, dots_job_t ***ret);
+/* The part uuid of the candidate that shares an endpoint with eps (a device that reset
+ * answers there under a new uuid: it stays in this instance's part); NULL if none. */
+const char *dots_recover_lineage(dots_job_t *const *cands,
+                                 size_t n_cands,
+                                 const char *const *eps,
+                                 size_t n_eps);
 /* Starts the retries that are due: a job queued again from GET_DOXM, or a unicast
  * discovery of the endpoints of superseded ones whose new uuid DOTS does not know. */
 void dots_recover_tick(dots_engine_t *self);

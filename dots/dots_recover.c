@@ -105,19 +105,47 @@ s_take_over(dots_engine_t *self, dots_job_t *old, dots_job_t *job)
     return true;
 }
 
-const char *
-dots_recover_lineage(dots_engine_t *self, const char *const *eps, size_t n_eps)
+/* A record a device that reset may descend from. */
+static bool
+s_is_lineage_candidate(const dots_job_t *old)
 {
+    return s_can_be_superseded(old) && old->dev.approved && old->dev.recover_attempts > 0;
+}
+
+size_t
+dots_recover_candidates(const dots_engine_t *self, dots_job_t ***ret)
+{
+    *ret = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        n += s_is_lineage_candidate(self->jobs[i]);
+    }
+    if (n == 0 || (*ret = calloc(n, sizeof **ret)) == NULL) {
+        return 0;
+    }
+    n = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        if (s_is_lineage_candidate(self->jobs[i])) {
+            (*ret)[n++] = self->jobs[i];
+        }
+    }
+    return n;
+}
+
+const char *
+dots_recover_lineage(dots_job_t *const *cands, size_t n_cands, const char *const *eps, size_t n_eps)
+{
+    if (n_cands == 0) {
+        return NULL;
+    }
     dots_dev_t probe;
     memset(&probe, 0, sizeof probe);
     for (size_t i = 0; i < n_eps && probe.n_eps < DOTS_MAX_EPS; i++) {
         (void) snprintf(probe.eps[probe.n_eps++], sizeof probe.eps[0], "%s", eps[i]);
     }
-    for (size_t i = 0; i < self->n_jobs; i++) {
-        dots_job_t *old = self->jobs[i];
-        if (s_can_be_superseded(old) && old->dev.approved && old->dev.recover_attempts > 0 &&
-            s_share_ep(&old->dev, &probe)) {
-            return dots_dev_part_uuid(&old->dev);
+    for (size_t i = 0; i < n_cands; i++) {
+        if (s_share_ep(&cands[i]->dev, &probe)) {
+            return dots_dev_part_uuid(&cands[i]->dev);
         }
     }
     return NULL;

@@ -567,8 +567,11 @@ s_sims_stop(void)
     }
 }
 
-#define EXTRA_MAX 4                   /* --instances 3: cms-2, cms-3, ams-2, ams-3 */
-static obt_proc_t s_extra[EXTRA_MAX]; /* CMS and AMS instances beyond the suite's */
+/* --dots-parts: the DOTS instances bind the first free of these (events at port + 10) */
+#define S_DOTS_EPS "tcp://127.0.0.1:7491,tcp://127.0.0.1:7492,tcp://127.0.0.1:7493"
+#define EXTRA_MAX  6 /* --instances 3: cms-2, cms-3, ams-2, ams-3; --dots-parts 3: dots-2, dots-3  \
+                      */
+static obt_proc_t s_extra[EXTRA_MAX]; /* CMS, AMS and DOTS instances beyond the suite's */
 static char s_extra_name[EXTRA_MAX][16];
 static size_t s_n_extra;
 
@@ -587,13 +590,15 @@ s_stop_all(void)
 }
 
 /* --instances K: K - 1 more instances of CMS and of AMS on the suite's stores
- * (--shared-store, durable), at ipc://DIR/<svc>-<k>.sock. 0 when all are READY. */
+ * (--shared-store, durable), at ipc://DIR/<svc>-<k>.sock; --dots-parts G: G - 1 more
+ * DOTS instances, each active for a part (S_DOTS_EPS). 0 when all are READY. */
 static int
-s_extra_start(int instances)
+s_extra_start(int instances, int dots_parts)
 {
-    static const char *const svcs[] = {"cms", "ams"};
-    for (size_t v = 0; v < 2; v++) {
-        for (int k = 2; k <= instances && s_n_extra < EXTRA_MAX; k++) {
+    static const char *const svcs[] = {"cms", "ams", "dots"};
+    for (size_t v = 0; v < 3; v++) {
+        int n = v == 2 ? dots_parts : instances;
+        for (int k = 2; k <= n && s_n_extra < EXTRA_MAX; k++) {
             char *name = s_extra_name[s_n_extra];
             (void) snprintf(name, sizeof s_extra_name[0], "%s-%d", svcs[v], k);
             if (obt_suite_start_instance(&s_suite, &s_extra[s_n_extra++], svcs[v], name) != 0) {
@@ -1034,6 +1039,7 @@ main(int argc, char **argv)
     const char *apply_inflight = "64";
     int n_procs_sim = 0; /* --procs: simulator processes (0 = one per SIM_PER_PROC devices) */
     int instances = 1;   /* --instances: of CMS and of AMS, on shared stores */
+    int dots_parts = 0;  /* --dots-parts: DOTS instances with --parts, a part each */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = atoi(argv[++i]);
@@ -1065,6 +1071,9 @@ main(int argc, char **argv)
             n_procs_sim = n_procs_sim > 0 ? n_procs_sim : -1;
         } else if (strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
             instances = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--dots-parts") == 0 && i + 1 < argc) {
+            dots_parts = atoi(argv[++i]);
+            dots_parts = dots_parts > 0 ? dots_parts : -1;
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = true; /* per-step times: needs one device in flight */
             in_flight = 1;
@@ -1078,7 +1087,7 @@ main(int argc, char **argv)
     }
     if (count <= 0 || in_flight <= 0 || otm == NULL || pair_clients <= 0 || pair_clients > 64 ||
         n_procs_sim <= 0 || n_procs_sim > SIM_PROCS_MAX || n_procs_sim > count || instances < 1 ||
-        instances > 3) {
+        instances > 3 || dots_parts < 0 || dots_parts > 3) {
         fprintf(stderr,
                 "usage: bench_onboard [--count N] [--in-flight M] [--otm jw|rdp|mfg] "
                 "[--no-durable] [--steps] [--certs] [--crl] [--pairs P [--pair-clients K]] "
@@ -1086,7 +1095,7 @@ main(int argc, char **argv)
                 "[--sim-extra FLAG]\n"
                 "                     [--acl-apply [--apply-in-flight M]] "
                 "[--procs N (1..%d, at most --count; default one per %d devices)] "
-                "[--instances K (1..3 of CMS and of AMS)]\n",
+                "[--instances K (1..3 of CMS and of AMS)] [--dots-parts G (1..3)]\n",
                 SIM_PROCS_MAX, SIM_PER_PROC);
         return 2;
     }
@@ -1104,7 +1113,7 @@ main(int argc, char **argv)
     (void) snprintf(inflight, sizeof inflight, "%d", in_flight);
     char max_new[16]; /* DOTS adds at most 2048 new records per discovery by default */
     (void) snprintf(max_new, sizeof max_new, "%d", count > 2048 ? count : 2048);
-    const char *dots_args[16] = {durable,
+    const char *dots_args[24] = {durable,
                                  "--max-in-flight",
                                  inflight,
                                  "--step-timeout-ms",
@@ -1151,6 +1160,16 @@ main(int argc, char **argv)
         dots_args[n_dots_args++] = "--ams";
         dots_args[n_dots_args++] = ams_eps;
     }
+    char parts_s[8];
+    (void) snprintf(parts_s, sizeof parts_s, "%d", dots_parts);
+    if (dots_parts > 0) { /* every instance on one store, each active for a part (D100) */
+        const char *more[] = {"--shared-store", "--parts",    parts_s, "--endpoint",
+                              S_DOTS_EPS,       "--instance", "dots-1"};
+        for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+            dots_args[n_dots_args++] = more[i];
+        }
+    }
+    dots_args[n_dots_args] = NULL;
     s_raise_nofile();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -1164,13 +1183,20 @@ main(int argc, char **argv)
            dir, fsync_p50, fsync_max);
     s_discovery_limits(count);
     /* CMS and AMS as durable as DOTS */
-    int started = instances > 1 ? obt_suite_start_shared_durable(&s_suite, dir, dots_args)
+    bool is_shared = instances > 1 || dots_parts > 0;
+    int started = is_shared ? obt_suite_start_shared_durable(&s_suite, dir, dots_args)
                   : strcmp(durable, "--durable") == 0
                           ? obt_suite_start_durable(&s_suite, dir, dots_args)
                           : obt_suite_start(&s_suite, dir, dots_args);
-    if (started == 0 && instances > 1) {
-        started = s_extra_start(instances);
+    if (started == 0 && is_shared) {
+        started = s_extra_start(instances, dots_parts);
         printf("instances: %d of CMS and %d of AMS on shared stores\n", instances, instances);
+    }
+    if (started == 0 && dots_parts > 0) {
+        (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", S_DOTS_EPS);
+        printf("DOTS: %d instance(s) on one store with --parts %d, a part each; obtctl asks "
+               "them all\n",
+               dots_parts, dots_parts);
     }
     if (started == 0) {
         s_widen_ports(count); /* the daemons' ports are bound: only the devices' follow */

@@ -692,6 +692,8 @@ Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_lef
         s_dump_all();
         cr_assert_fail("dots-2 did not adopt part 0");
     }
+    cr_assert_eq(obt_proc_wait_log(&s_dots2, "DOTS-ADOPT part 0/2: ", 10000), 0,
+                 "the part's records are not loaded");
     cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-ADOPT part 0/2: "), 1,
                  "the part's records are loaded once");
     out = NULL;
