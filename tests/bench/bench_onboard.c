@@ -569,8 +569,9 @@ s_sims_stop(void)
 
 /* --dots-parts: the DOTS instances bind the first free of these (events at port + 10) */
 #define S_DOTS_EPS "tcp://127.0.0.1:7491,tcp://127.0.0.1:7492,tcp://127.0.0.1:7493"
-#define EXTRA_MAX  6 /* --instances 3: cms-2, cms-3, ams-2, ams-3; --dots-parts 3: dots-2, dots-3  \
-                      */
+#define EXTRA_MAX                                                                                  \
+    6 /* --instances 3: cms-2, cms-3, ams-2, ams-3; --dots-parts 3: dots-2, dots-3                 \
+       */
 static obt_proc_t s_extra[EXTRA_MAX]; /* CMS, AMS and DOTS instances beyond the suite's */
 static char s_extra_name[EXTRA_MAX][16];
 static size_t s_n_extra;
@@ -825,7 +826,9 @@ s_print_commits(size_t done)
     s_print_commits_of("CMS", s_suite.cms.log, "SVC-COMMITS", done);
     s_print_commits_of("AMS", s_suite.ams.log, "SVC-COMMITS", done);
     for (size_t i = 0; i < s_n_extra; i++) {
-        s_print_commits_of(s_extra_name[i], s_extra[i].log, "SVC-COMMITS", done);
+        bool is_dots = strncmp(s_extra_name[i], "dots", 4) == 0;
+        s_print_commits_of(s_extra_name[i], s_extra[i].log,
+                           is_dots ? "DOTS-COMMITS" : "SVC-COMMITS", done);
     }
 }
 
