@@ -24,8 +24,8 @@ struct dots_active {
     uint64_t active_ms;      /* monotonic time it became active */
     uint64_t free_since_ms[DOTS_PARTS_MAX]; /* when a part not ours was first seen with
                                                no live holder (0: held by someone) */
-    dots_active_adopt_fn *on_adopt;         /* loads an adopted part's records */
-    void *adopt_arg;
+    dots_active_parts_fns_t fns;            /* an adopted part's records in and out */
+    bool is_standby_marked;                 /* a standby: its mark was stored once */
 };
 
 dots_active_t *
@@ -110,6 +110,11 @@ dots_active_wait(dots_active_t *self)
         if (err != CMN_EEXIST) {
             return err;
         }
+        if (self->parts > 1) {
+            /* an instance serving an adopted part gives it back to us (D103) */
+            cmn_err_t merr = dots_store_standby_mark(self->store, &self->owner, true);
+            self->is_standby_marked = self->is_standby_marked || merr == CMN_OK;
+        }
         if (self->parts > 1 && !is_standby) {
             cmn_log_notice("DOTS-STANDBY",
                            "standby: each of the %d parts has an active instance (the last "
@@ -125,6 +130,9 @@ dots_active_wait(dots_active_t *self)
         is_standby = true;
         self->last = holder;
         s_nap(DOTS_ACTIVE_TRY_MS);
+    }
+    if (self->is_standby_marked) { /* no longer waiting: the mark is not ours to leave */
+        (void) dots_store_standby_mark(self->store, &self->owner, false);
     }
     self->renewed_ms = self->active_ms = cmn_time_mono_ms();
     dots_store_fence(self->store, &self->owner, s_fenced, self);
@@ -158,11 +166,10 @@ dots_active_parts(const dots_active_t *self)
 }
 
 void
-dots_active_on_adopt(dots_active_t *self, dots_active_adopt_fn *fn, void *arg)
+dots_active_on_parts(dots_active_t *self, const dots_active_parts_fns_t *fns)
 {
     if (self) {
-        self->on_adopt = fn;
-        self->adopt_arg = arg;
+        self->fns = *fns;
     }
 }
 
@@ -208,7 +215,7 @@ s_adopt(dots_active_t *self, int k, const cmn_lease_t *last)
                    self->owner.instance, k, self->parts, DOTS_ACTIVE_ADOPT_MS / 1000,
                    last->owner.instance[0] ? "last held by " : "released or never taken",
                    last->owner.instance);
-    err = self->on_adopt ? self->on_adopt(k, self->adopt_arg) : CMN_OK;
+    err = self->fns.adopt ? self->fns.adopt(k, self->fns.arg) : CMN_OK;
     if (err != CMN_OK) {
         /* serving a part without its records would leave them to nobody: stop, and the
          * lease runs out for another instance */
@@ -241,6 +248,36 @@ s_adopt_orphans(dots_active_t *self, uint64_t now)
     }
 }
 
+/* --parts: an adopted part goes back to a standby that waits, once it is quiet (D103). */
+static void
+s_hand_back(dots_active_t *self)
+{
+    uint64_t adopted = self->held & ~((uint64_t) 1 << self->part);
+    cmn_lease_t who = {0};
+    if (adopted == 0 || self->fns.is_quiet == NULL || self->fns.drop == NULL ||
+        dots_store_standby_waiting(self->store, &who) != CMN_EEXIST) {
+        return;
+    }
+    for (int k = 0; k < self->parts; k++) {
+        if (!((adopted >> k) & 1u) || !self->fns.is_quiet(k, self->fns.arg)) {
+            continue;
+        }
+        cmn_err_t err = dots_store_part_release(self->store, k, &self->owner);
+        if (err != CMN_OK) {
+            cmn_log_warn("DOTS-HANDBACK", "cannot give part %d/%d back: %s (again later)", k,
+                         self->parts, cmn_strerror(err));
+            return;
+        }
+        self->held &= ~((uint64_t) 1 << k);
+        self->free_since_ms[k] = 0;
+        self->fns.drop(k, self->fns.arg);
+        cmn_log_notice("DOTS-HANDBACK",
+                       "instance %s gives part %d/%d back: instance %s waits as a standby",
+                       self->owner.instance, k, self->parts, who.owner.instance);
+        return;
+    }
+}
+
 void
 dots_active_tick(dots_active_t *self)
 {
@@ -262,6 +299,7 @@ dots_active_tick(dots_active_t *self)
     uint64_t now = cmn_time_mono_ms();
     self->renewed_ms = now;
     if (self->part >= 0) {
+        s_hand_back(self);
         s_adopt_orphans(self, now);
     }
 }

@@ -44,8 +44,18 @@ uint64_t dots_active_parts(const dots_active_t *self);
  * another instance. D101. */
 #define DOTS_ACTIVE_ADOPT_MS       5000
 #define DOTS_ACTIVE_ADOPT_START_MS 15000
-typedef cmn_err_t(dots_active_adopt_fn)(int part, void *arg);
-void dots_active_on_adopt(dots_active_t *self, dots_active_adopt_fn *fn, void *arg);
+/* And the other way (D103): while a standby waits (it marks so in the store,
+ * DOTS_STORE_STANDBY_KEY), an instance serving an adopted part gives it back once
+ * is_quiet(part) says nothing of that part is under way: drop(part) forgets its records
+ * (dots_engine_drop_part) and its lease is released, so that the standby takes it within
+ * a second (DOTS-HANDBACK). One part per renewal. */
+typedef struct {
+    cmn_err_t (*adopt)(int part, void *arg);
+    bool (*is_quiet)(int part, void *arg);
+    void (*drop)(int part, void *arg);
+    void *arg;
+} dots_active_parts_fns_t;
+void dots_active_on_parts(dots_active_t *self, const dots_active_parts_fns_t *fns);
 
 /* At each loop pass of the active instance: renews the lease (each of its parts')
  * every DOTS_ACTIVE_RENEW_MS (in the pass's group); when another instance took one,

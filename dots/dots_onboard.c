@@ -31,6 +31,7 @@
 #include "cmn_time.h"
 #include "dots_bridge.h"
 #include "dots_disc.h"
+#include "dots_maint.h"
 #include "dots_onboard_int.h"
 #include "dots_otm.h"
 #include "obt/common.pb-c.h"
@@ -1924,6 +1925,60 @@ dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, s
                     self->is_part_of_store ? "instance" : "group", mine,
                     self->is_part_of_store ? "--parts" : "--partition");
     return true;
+}
+
+/* The part (--parts) of a job's device. */
+static int
+s_part_of(const dots_engine_t *self, const dots_job_t *job)
+{
+    return dots_partition_of(dots_dev_part_uuid(&job->dev), self->partition.g);
+}
+
+bool
+dots_engine_part_is_quiet(const dots_engine_t *self, int part)
+{
+    if (!self->is_part_of_store || self->n_calls > 0 || self->rediscover != NULL) {
+        return false; /* a reply may still come for one of its jobs */
+    }
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        const dots_job_t *job = self->jobs[i];
+        int s = job->dev.state;
+        bool is_idle =
+                !job->is_running && !job->needs_resume && !job->has_pin && !job->is_waiting &&
+                job->dev.recover_at_ms == 0 &&
+                (job->dev.maint == MAINT_NONE || job->dev.maint == MAINT_RESET_PENDING ||
+                 job->dev.maint == MAINT_REPAIR_FAILED) &&
+                !dots_bridge_is_pending(job->dev.bridge) &&
+                (s == JOB_DISCOVERED || s == JOB_APPROVED || s == JOB_RFNOP || s == JOB_FAILED);
+        if (!is_idle && s_part_of(self, job) == part) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+dots_engine_drop_part(dots_engine_t *self, int part)
+{
+    if (!self->is_part_of_store || part < 0 || part >= 64) {
+        return;
+    }
+    self->part_mask &= ~((uint64_t) 1 << part);
+    size_t kept = 0, n0 = self->n_jobs;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        dots_job_t *job = self->jobs[i];
+        if (s_part_of(self, job) == part) {
+            OPENSSL_cleanse(&job->secret, sizeof job->secret);
+            free(job);
+        } else {
+            self->jobs[kept++] = job;
+        }
+    }
+    self->n_jobs = kept;
+    dots_index_rebuild(self);
+    dots_engine_requeue(self);
+    cmn_log_notice("DOTS-HANDBACK", "part %d/%u: %zu device record(s) left to its next instance",
+                   part, self->partition.g, n0 - kept);
 }
 
 void

@@ -173,6 +173,14 @@ const dots_dev_t *dots_engine_find(const dots_engine_t *self, const char *uuid);
  * the store's error (the records read until then are served). */
 cmn_err_t dots_engine_add_part(dots_engine_t *self, int part);
 
+/* --parts: whether nothing of part `part` is under way (every record idle: discovered,
+ * approved, RFNOP or FAILED with no retry armed; no reset, repair or Bridge job; no call
+ * of the engine in flight), so that it may go to another instance (D103). */
+bool dots_engine_part_is_quiet(const dots_engine_t *self, int part);
+/* Forgets the records of part `part` (memory only: the store keeps them for the instance
+ * that takes the part) and records none of its devices from now on. */
+void dots_engine_drop_part(dots_engine_t *self, int part);
+
 /* --parts: the VODs Bridge lists (bridge->vods) are recorded by this instance's
  * discoveries whatever their own part, as devices of the Bridge's part (their records'
  * part_uuid is the Bridge's): a Bridge's VODs follow it (D101). Kept until the engine

@@ -190,6 +190,22 @@ s_on_adopt(int part, void *arg)
     return self->engine ? dots_engine_add_part(self->engine, part) : CMN_ESTATE;
 }
 
+/* Whether an adopted part may go back to a standby (D103): nothing of it under way in
+ * the engine, nor a reset, repair or Bridge job on one of its records. */
+static bool
+s_part_is_quiet(int part, void *arg)
+{
+    dots_service_t *self = arg;
+    return self->engine && dots_engine_part_is_quiet(self->engine, part);
+}
+
+static void
+s_drop_part(int part, void *arg)
+{
+    dots_service_t *self = arg;
+    dots_engine_drop_part(self->engine, part);
+}
+
 /* The store is ours to write: alone (no --shared-store), the leases left by shared
  * instances of an earlier run are cleared (their holders are gone); shared, this
  * instance waits as a standby until it holds the active lease (dots_active.h). */
@@ -345,7 +361,8 @@ dots_service_new(const dots_config_t *cfg)
         cmn_log_err("DOTS-INIT", "cannot load the device records");
         goto fail;
     }
-    dots_active_on_adopt(self->active, s_on_adopt, self);
+    const dots_active_parts_fns_t parts_fns = {s_on_adopt, s_part_is_quiet, s_drop_part, self};
+    dots_active_on_parts(self->active, &parts_fns);
     self->maint = dots_maint_new(cfg, self->store, &self->id, self->engine, self->gws, self->cms,
                                  self->ams);
     if (self->maint == NULL) {

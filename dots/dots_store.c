@@ -119,11 +119,11 @@ dots_store_fence_part(dots_store_t *self, int part)
     }
 }
 
-cmn_err_t
-dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder)
+/* The lease under key as committed: CMN_EEXIST live (*ret_holder), CMN_OK none or run
+ * out (*ret_holder: the last holder, if any), or the store's error. */
+static cmn_err_t
+s_peek(dots_store_t *self, const char *key, cmn_lease_t *ret_holder)
 {
-    char key[32];
-    s_part_key(part, key, sizeof key);
     cmn_kv_txn_t *txn = NULL;
     cmn_err_t err = cmn_kv_begin_own(self->kv, &txn);
     if (err != CMN_OK) {
@@ -143,6 +143,67 @@ dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder)
         *ret_holder = holder;
     }
     return holder.until_ms > cmn_time_wall_ms() ? CMN_EEXIST : CMN_OK;
+}
+
+cmn_err_t
+dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder)
+{
+    char key[32];
+    s_part_key(part, key, sizeof key);
+    return s_peek(self, key, ret_holder);
+}
+
+cmn_err_t
+dots_store_standby_waiting(dots_store_t *self, cmn_lease_t *ret_who)
+{
+    return s_peek(self, DOTS_STORE_STANDBY_KEY, ret_who);
+}
+
+cmn_err_t
+dots_store_standby_mark(dots_store_t *self, const cmn_lease_owner_t *owner, bool is_waiting)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = is_waiting ? cmn_lease_take(txn, DOTS_STORE_STANDBY_KEY, owner, cmn_time_wall_ms(),
+                                      DOTS_STORE_STANDBY_LIFE_MS, NULL)
+                     : cmn_lease_release(txn, DOTS_STORE_STANDBY_KEY, owner);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        /* CMN_EEXIST: another standby's mark is live, or it is not ours to remove */
+        return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
+    }
+    err = cmn_kv_commit(&txn);
+    return err != CMN_OK ? err : cmn_commit_flush(self->commit);
+}
+
+cmn_err_t
+dots_store_part_release(dots_store_t *self, int part, const cmn_lease_owner_t *owner)
+{
+    cmn_err_t err = cmn_commit_flush(self->commit);
+    if (err != CMN_OK || part < 0 || part >= 64) {
+        return err != CMN_OK ? err : CMN_EINVAL;
+    }
+    uint64_t bit = (uint64_t) 1 << part;
+    self->fenced_parts &= ~bit; /* the commit below is fenced by the other parts alone */
+    char key[32];
+    s_part_key(part, key, sizeof key);
+    cmn_kv_txn_t *txn = NULL;
+    if ((err = cmn_commit_begin(self->commit, &txn)) == CMN_OK) {
+        err = cmn_lease_release(txn, key, owner);
+        if (err == CMN_OK) {
+            err = cmn_kv_commit(&txn);
+        } else {
+            cmn_kv_abort(&txn);
+        }
+    }
+    err = err == CMN_OK ? cmn_commit_flush(self->commit) : err;
+    if (err != CMN_OK && err != CMN_EEXIST) {
+        self->fenced_parts |= bit; /* still ours: still fenced */
+    }
+    return err == CMN_EEXIST ? CMN_OK : err; /* another's already: not ours to give */
 }
 
 cmn_err_t

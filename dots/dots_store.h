@@ -132,6 +132,22 @@ void dots_store_set_part(dots_store_t *self, int part);
  * taken, or run out: *ret_holder then says who held it last, if anyone), or the store's
  * error. Reads only. */
 cmn_err_t dots_store_active_peek(dots_store_t *self, int part, cmn_lease_t *ret_holder);
+/* --parts: gives up part's lease while the others stay fenced (an adopted part handed
+ * back, D103): commits what is open (fenced by every part as before), then removes part
+ * from the fence and its lease, if still owner's, in a commit of its own. CMN_OK, or the
+ * store's error (the part then stays fenced and held). */
+cmn_err_t dots_store_part_release(dots_store_t *self, int part, const cmn_lease_owner_t *owner);
+/* A standby with --parts marks that it waits: one lease, DOTS_STORE_STANDBY_KEY, held by
+ * the last standby to mark it (life DOTS_STORE_STANDBY_LIFE_MS, renewed at each of its
+ * tries; another standby's live mark is left as it is). is_waiting false: removed, if
+ * owner's (it became active). Committed before it returns. */
+#define DOTS_STORE_STANDBY_KEY     "@dots-standby"
+#define DOTS_STORE_STANDBY_LIFE_MS 3000
+cmn_err_t
+dots_store_standby_mark(dots_store_t *self, const cmn_lease_owner_t *owner, bool is_waiting);
+/* Whether a standby waits (a live mark): CMN_EEXIST (*ret_who, if not NULL, says who),
+ * CMN_OK when none, or the store's error. Reads only. */
+cmn_err_t dots_store_standby_waiting(dots_store_t *self, cmn_lease_t *ret_who);
 /* Adds part to the leases the fence checks (dots_store_fence): with --parts, every lease
  * of a part this instance serves; each must still be this instance's for a group to be
  * stored. Until the first call the fence checks the lease dots_store_set_part selected. */

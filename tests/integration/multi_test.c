@@ -875,3 +875,88 @@ Test(multi_parts, obtctl_with_the_instances_endpoints_sees_one_dots)
     cr_assert_gt(s_rfnop(&s_dots2), 0);
     cr_assert_eq(s_rfnop(&s_suite.dots) + s_rfnop(&s_dots2), N, "each device onboarded once");
 }
+
+/* The parts DOTS instance p serves, from `obtctl health dots` through every
+ * instance's endpoint ("" if p did not answer). */
+static void
+s_parts_of(const char *instance, char *out, size_t cap)
+{
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    static const char *const health[] = {"health", "dots", NULL};
+    char *text = NULL;
+    cr_assert_eq(obt_ctl(&all, health, &text), 0, "%s", text ? text : "");
+    char needle[64];
+    (void) snprintf(needle, sizeof needle, "instance=%s parts=", instance);
+    const char *at = strstr(text, needle);
+    out[0] = '\0';
+    if (at) {
+        at += strlen(needle);
+        (void) snprintf(out, cap, "%.*s", (int) strcspn(at, " \n"), at);
+    }
+    free(text);
+}
+
+/* An adopted part goes back to a standby once it is quiet (D103): the instance that
+ * adopted it forgets its records and releases its lease, the standby takes it and
+ * serves its records; the work is spread again. */
+Test(multi_parts, an_adopted_part_goes_back_to_a_standby_once_quiet)
+{
+    enum { N = 40 };
+    cr_assert_eq(obt_proc_stop(&s_dots3), 0, "dots-3 (the standby) stops cleanly");
+    cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N, NULL), 0);
+    int n1 = s_approve_part(&s_suite.dots);
+    int n2 = s_approve_part(&s_dots2);
+    s_onboard_part(&s_suite.dots);
+    s_onboard_part(&s_dots2);
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", S_PARTS_EPS);
+    char why[512] = "";
+    if (!s_all_onboarded(N, 120, why, sizeof why)) {
+        s_dump_all();
+        cr_assert_fail("%s", why);
+    }
+    obt_proc_kill9(&s_suite.dots);
+    if (obt_proc_wait_log(&s_dots2, "DOTS-ADOPT part 0/2: ", 40000) != 0) {
+        s_dump_all();
+        cr_assert_fail("dots-2 did not adopt part 0");
+    }
+    char parts[32];
+    s_parts_of("dots-2", parts, sizeof parts);
+    cr_assert_str_eq(parts, "0,1/2", "dots-2 after the adoption");
+    cr_assert_eq(s_count_through(&s_dots2), N, "dots-2 serves every record");
+    /* a new instance waits as a standby: dots-2 gives part 0 back */
+    s_start_second(&s_dots3, "dots", "dots-3");
+    if (obt_proc_wait_log(&s_dots2,
+                          "DOTS-HANDBACK instance dots-2 gives part 0/2 back: instance "
+                          "dots-3 waits as a standby",
+                          20000) != 0 ||
+        obt_proc_wait_log(&s_dots3, "DOTS-ACTIVE instance dots-3 is active for part 0/2", 10000) !=
+                0) {
+        s_dump_all();
+        obt_proc_dump(&s_dots3);
+        cr_assert_fail("part 0 did not go back to dots-3");
+    }
+    cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
+    cr_assert_eq(obt_proc_log_count(&s_dots3, "DOTS-FENCED"), 0);
+    s_parts_of("dots-2", parts, sizeof parts);
+    cr_assert_str_eq(parts, "1/2", "dots-2 after the hand-back");
+    s_parts_of("dots-3", parts, sizeof parts);
+    cr_assert_str_eq(parts, "0/2", "dots-3 after the hand-back");
+    int c2 = s_count_through(&s_dots2), c3 = s_count_through(&s_dots3);
+    cr_assert(c2 == n2 && c3 == n1, "records: dots-2 %d (its part %d), dots-3 %d (part 0: %d)", c2,
+              n2, c3, n1);
+    /* and dots-3 serves them: a repair of one of part 0's devices through it */
+    static const char *const list[] = {"--json", "devices", NULL};
+    char *json = s_ctl_through(&s_dots3, list);
+    char u[40];
+    cr_assert(obt_json_str(json, "uuid", u, sizeof u), "dots-3 lists no device: %s", json);
+    free(json);
+    const char *repair[] = {"repair", u, "--wait-s", "30", NULL};
+    char *out = NULL;
+    cr_assert_eq(obt_ctl(&all, repair, &out), 0, "repair of %s through the list: %s", u,
+                 out ? out : "");
+    free(out);
+    cr_assert_gt(obt_proc_log_count(&s_dots3, u), 0, "dots-3 did the repair of %s", u);
+}
