@@ -94,6 +94,30 @@ dots_store_stats(const dots_store_t *self, cmn_commit_stats_t *ret)
     cmn_commit_stats(self->commit, ret);
 }
 
+/* One lease write in a commit of its own: takes (or renews) the lease under key for
+ * owner for life_ms, or releases it (life_ms 0). Another owner's lease (CMN_EEXIST) is
+ * left as it is, and is no error here. */
+static cmn_err_t
+s_lease_commit(dots_store_t *self,
+               const char *key,
+               const cmn_lease_owner_t *owner,
+               uint32_t life_ms)
+{
+    cmn_kv_txn_t *txn = NULL;
+    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
+    if (err != CMN_OK) {
+        return err;
+    }
+    err = life_ms ? cmn_lease_take(txn, key, owner, cmn_time_wall_ms(), life_ms, NULL)
+                  : cmn_lease_release(txn, key, owner);
+    if (err != CMN_OK) {
+        cmn_kv_abort(&txn);
+        return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
+    }
+    err = cmn_kv_commit(&txn);
+    return err != CMN_OK ? err : cmn_commit_flush(self->commit);
+}
+
 /* The lease of part K (-1: the one active lease of D91). */
 static void
 s_part_key(int part, char *key, size_t cap)
@@ -162,21 +186,8 @@ dots_store_standby_waiting(dots_store_t *self, cmn_lease_t *ret_who)
 cmn_err_t
 dots_store_standby_mark(dots_store_t *self, const cmn_lease_owner_t *owner, bool is_waiting)
 {
-    cmn_kv_txn_t *txn = NULL;
-    cmn_err_t err = cmn_commit_begin(self->commit, &txn);
-    if (err != CMN_OK) {
-        return err;
-    }
-    err = is_waiting ? cmn_lease_take(txn, DOTS_STORE_STANDBY_KEY, owner, cmn_time_wall_ms(),
-                                      DOTS_STORE_STANDBY_LIFE_MS, NULL)
-                     : cmn_lease_release(txn, DOTS_STORE_STANDBY_KEY, owner);
-    if (err != CMN_OK) {
-        cmn_kv_abort(&txn);
-        /* CMN_EEXIST: another standby's mark is live, or it is not ours to remove */
-        return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
-    }
-    err = cmn_kv_commit(&txn);
-    return err != CMN_OK ? err : cmn_commit_flush(self->commit);
+    return s_lease_commit(self, DOTS_STORE_STANDBY_KEY, owner,
+                          is_waiting ? DOTS_STORE_STANDBY_LIFE_MS : 0);
 }
 
 cmn_err_t
@@ -190,20 +201,11 @@ dots_store_part_release(dots_store_t *self, int part, const cmn_lease_owner_t *o
     self->fenced_parts &= ~bit; /* the commit below is fenced by the other parts alone */
     char key[32];
     s_part_key(part, key, sizeof key);
-    cmn_kv_txn_t *txn = NULL;
-    if ((err = cmn_commit_begin(self->commit, &txn)) == CMN_OK) {
-        err = cmn_lease_release(txn, key, owner);
-        if (err == CMN_OK) {
-            err = cmn_kv_commit(&txn);
-        } else {
-            cmn_kv_abort(&txn);
-        }
-    }
-    err = err == CMN_OK ? cmn_commit_flush(self->commit) : err;
-    if (err != CMN_OK && err != CMN_EEXIST) {
+    err = s_lease_commit(self, key, owner, 0);
+    if (err != CMN_OK) {
         self->fenced_parts |= bit; /* still ours: still fenced */
     }
-    return err == CMN_EEXIST ? CMN_OK : err; /* another's already: not ours to give */
+    return err;
 }
 
 cmn_err_t
@@ -231,17 +233,7 @@ dots_store_active_release(dots_store_t *self, const cmn_lease_owner_t *owner)
         return err;
     }
     cmn_commit_set_guard(self->commit, NULL, NULL, NULL); /* the release checks itself */
-    cmn_kv_txn_t *txn = NULL;
-    if ((err = cmn_commit_begin(self->commit, &txn)) != CMN_OK) {
-        return err;
-    }
-    err = cmn_lease_release(txn, self->active_key, owner);
-    if (err != CMN_OK) {
-        cmn_kv_abort(&txn);
-        return err == CMN_EEXIST ? cmn_commit_flush(self->commit) : err;
-    }
-    err = cmn_kv_commit(&txn);
-    return err != CMN_OK ? err : cmn_commit_flush(self->commit);
+    return s_lease_commit(self, self->active_key, owner, 0);
 }
 
 cmn_err_t
