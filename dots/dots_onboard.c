@@ -238,6 +238,7 @@ a_begin(void *ctx, int *ret_event)
     job->dev.error[0] = '\0';
     job->dev.oxmsel = -1;
     job->use_psk = false;
+    job->is_doc_resumed = false;
     s_start_running(job);
     return CMN_OK;
 }
@@ -360,6 +361,7 @@ a_psk_mode(void *ctx, int *ret_event)
 {
     (void) ret_event;
     dots_job_t *job = ctx;
+    job->is_doc_resumed = job->is_doc_resume;
     if (job->is_doc_resume) { /* a restart's resume in the DOC (RESTART_RESUME_DOC) */
         job->is_doc_resume = false;
         job->use_psk = false;
@@ -713,6 +715,8 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
     if (!is_alive || gen != job->gen) {
         return;
     }
+    bool was_doc_resumed = job->is_doc_resumed; /* the step answered was such a resume */
+    job->is_doc_resumed = false;
     if (err != CMN_OK) {
         s_on_gw_silence(job, err);
         return;
@@ -767,6 +771,18 @@ dots_job_on_gw_reply(void *arg, cmn_err_t err, const uint8_t *data, size_t len)
         goto out;
     }
     const Obt__Gw__CoapReply *cr = reply->coap;
+    if (state == JOB_SET_RFPRO && was_doc_resumed && (cr->code == 401 || cr->code == 403)) {
+        /* The SET_RFPRO of the DOTS that was cut reached the device: it is in RFPRO, where
+         * the DOC reaches nothing. The owner credential is on it (OWNER_CRED came
+         * before): the step again over the owner PSK (entering RFPRO again is no
+         * change). */
+        cmn_log_notice("DOTS-RESUME",
+                       "dev=%s refuses SET_RFPRO in the DOC (%u.%02u): it left RFOTM already; "
+                       "again over the owner PSK",
+                       job->dev.uuid, cr->code / 100, cr->code % 100);
+        s_raise(job, EV_RESUME);
+        goto out;
+    }
     uint32_t want = state == JOB_GET_DOXM ? 205 : 204;
     if (state == JOB_SDI && cr->code == 404) {
         cmn_log_info("DOTS-NO-SDI", "dev=%s has no /oic/sec/sdi", job->dev.uuid);
@@ -1418,6 +1434,7 @@ s_merge_reply(dots_engine_t *self, cmn_gw_t *gw, const Obt__Gw__DiscoverReply *r
                                       : NULL;
         if (job == NULL && lineage == NULL && self->vod_parts) {
             lineage = zhashx_lookup(self->vod_parts, g->uuid); /* a VOD follows its Bridge */
+            lineage = lineage && s_serves(self, lineage) ? lineage : NULL; /* still ours */
         }
         if (job == NULL && lineage == NULL && !s_serves(self, g->uuid)) {
             m->res.other_partition++; /* another group's (docs/scaling.md) */

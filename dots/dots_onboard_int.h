@@ -32,6 +32,8 @@ struct dots_job {
     bool is_running;               /* counted in in_flight */
     bool use_psk;                  /* secure steps over the owner-PSK session (resume) */
     bool is_doc_resume;            /* the next resume goes over the DOC, not the PSK */
+    bool is_doc_resumed;           /* the step in flight is such a resume (SET_RFPRO: a
+                                      refusal then means the device left RFOTM already) */
     bool needs_resume;             /* resume once CMS and AMS are known */
     char old_uuid[37];             /* set for the re-keying store after SET_DEVICEUUID */
     char why[256];                 /* reason of the pending EV_ERROR */

@@ -270,8 +270,10 @@ Test(multi, an_instance_paused_past_its_leases_writes_nothing)
         int before = obt_proc_log_count(&s_suite.cms, "SVC-");
         is_paused = s_cms2_running() > 0 && s_is_between_passes(s_cms2.pid);
         /* and the other instance goes on (a poll inside a pass looks the same from
-         * /proc, but then cms-2 holds LMDB's writer lock and cms-1 waits for it) */
-        for (int t = 0; is_paused && t < 30 && obt_proc_log_count(&s_suite.cms, "SVC-") == before;
+         * /proc, but then cms-2 holds LMDB's writer lock and cms-1 waits for it): with
+         * its own jobs, or at the latest once cms-2's leases (6 s) run out and it takes
+         * them over; blocked on the lock it logs nothing */
+        for (int t = 0; is_paused && t < 160 && obt_proc_log_count(&s_suite.cms, "SVC-") == before;
              t++) {
             (void) poll(NULL, 0, 50);
         }

@@ -171,6 +171,23 @@ Test(restart,
     }
 }
 
+/* Device 0 passes obt_check_onboarded and was owned exactly once. */
+static void
+s_assert_one_transfer(void)
+{
+    char *objs[2];
+    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
+    obt_ids_t ids;
+    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
+    char store[700], why[300];
+    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
+    bool ok = obt_check_onboarded(objs[0], &ids, store, why, sizeof why);
+    int transfers = obt_devsim_transfers(objs[0]);
+    free(objs[0]);
+    cr_assert(ok, "%s", why);
+    cr_assert_eq(transfers, 1, "the device was owned %d times", transfers);
+}
+
 /* kill -9 of DOTS right when the device takes owned=true (its SET_OWNED is out and the
  * device handles it after the kill): the record of that step was stored before the
  * request left (persist before acting), so the restarted DOTS resumes it in the DOC the
@@ -194,16 +211,46 @@ Test(restart, kill9_dots_as_the_device_takes_ownership_resumes_with_one_transfer
                  0, "%s", why);
     cr_assert_eq(obt_proc_log_count(&s_suite.dots, "interrupted by a restart of DOTS"), 0,
                  "the restart failed the job instead of resuming it in the DOC");
-    char *objs[2];
-    cr_assert_eq(obt_devsim_dump(s_dir, objs, 2), 1);
-    obt_ids_t ids;
-    cr_assert_eq(obt_ids(&s_suite, &ids), 0);
-    char store[700];
-    (void) snprintf(store, sizeof store, "%s/dots-store", s_dir);
-    bool ok = obt_check_onboarded(objs[0], &ids, store, why, sizeof why);
-    int transfers = obt_devsim_transfers(objs[0]);
-    free(objs[0]);
-    cr_assert(ok, "%s", why);
-    cr_assert_eq(transfers, 1, "the device was owned %d times", transfers);
+    s_assert_one_transfer();
+    obt_test_end(&s_suite, &s_sim, &s_dir);
+}
+
+/* kill -9 of DOTS right when the device enters RFPRO (its SET_RFPRO is out and the
+ * device handles it after the kill), and DOTS back only after the device's DOC idled
+ * out (as when another DOTS instance adopts the part, D101, 11 s later): the resumed
+ * SET_RFPRO in the DOC is refused (4.03: out of RFOTM the DOC reaches nothing), and DOTS
+ * sends it again over the owner PSK (on the device since OWNER_CRED) and goes on to
+ * RFNOP with one ownership transfer. */
+Test(restart, kill9_dots_as_the_device_enters_rfpro_resumes_over_the_owner_psk, .timeout = 180)
+{
+    s_dir = obt_tmpdir("restart-rfpro");
+    cr_assert_not_null(s_dir);
+    cr_assert_eq(obt_suite_start(&s_suite, s_dir, NULL), 0, "the suite did not start");
+    /* the pstat POSTs in a Just Works DOC: om (DOC_OM), rowneruuid, dos.s=RFPRO */
+    static const char *const idle[] = {"--doc-idle-ms", "1000", NULL};
+    cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, "0:stop-doc:3:POST:/oic/sec/pstat", idle),
+                 0);
+    char *out = NULL;
+    cr_assert_eq(obt_discover_approve(&s_suite, 1, &out), 0, "%s", out ? out : "");
+    free(out);
+    static const char *const onboard[] = {"onboard", "--all", "--no-wait", NULL};
+    cr_assert_eq(obt_ctl(&s_suite, onboard, NULL), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "stops (SIGSTOP)", 60000), 0,
+                 "DOTS never sent SET_RFPRO");
+    obt_proc_kill9(&s_suite.dots);
+    cr_assert_eq(kill(s_sim.pid, SIGCONT), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "SIM-STATE dev=0 state=RFPRO", 10000), 0);
+    cr_assert_eq(obt_proc_wait_log(&s_sim, "SIM-DOC-IDLE dev=0", 10000), 0,
+                 "the device's DOC did not idle out");
+    cr_assert_eq(obt_suite_restart(&s_suite, "dots", NULL), 0, "DOTS did not start again");
+    if (obt_proc_wait_log(&s_suite.dots, "DOTS-RFNOP", 60000) != 0) {
+        obt_suite_dump(&s_suite);
+        obt_proc_dump(&s_sim);
+        cr_assert_fail("the device was not onboarded after the restart");
+    }
+    cr_assert_eq(obt_proc_log_count(&s_suite.dots, "refuses SET_RFPRO in the DOC (4.03): it "
+                                                   "left RFOTM already; again over the owner PSK"),
+                 1, "the resume in the DOC was not refused: the test missed its case");
+    s_assert_one_transfer();
     obt_test_end(&s_suite, &s_sim, &s_dir);
 }
