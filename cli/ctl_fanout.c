@@ -489,19 +489,43 @@ s_select_named(const ctl_opts_t *o, s_fan_t *f, Obt__Dots__Request *req, Obt__Do
     return *ret ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 }
 
+/* A fan-out of o->ep[CTL_DOTS] with its deadline, connected (s_open): *ret_f, to free
+ * with s_close and free. Exit code. */
+static int
+s_fan_open(const ctl_opts_t *o, int timeout_ms, s_fan_t **ret_f)
+{
+    *ret_f = calloc(1, sizeof **ret_f);
+    if (*ret_f == NULL) {
+        return CTL_EXIT_FAILED;
+    }
+    (*ret_f)->deadline =
+            cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : o->timeout_ms);
+    return s_open(o, *ret_f);
+}
+
+/* Sends req to every live instance and collects their replies (s_exchange). */
+static int
+s_ask_all(const ctl_opts_t *o, s_fan_t *f, Obt__Dots__Request *req)
+{
+    Obt__Dots__Request *all[CMN_ZEP_MAX];
+    for (size_t i = 0; i < f->n; i++) {
+        all[i] = req;
+    }
+    return s_exchange(o, f, all);
+}
+
 int
 ctl_fanout_dots(const ctl_opts_t *o,
                 Obt__Dots__Request *req,
                 int timeout_ms,
                 Obt__Dots__Reply **ret)
 {
-    s_fan_t *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        return CTL_EXIT_FAILED;
-    }
-    f->deadline = cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : o->timeout_ms);
     *ret = NULL;
-    int rc = s_open(o, f);
+    s_fan_t *f = NULL;
+    int rc = s_fan_open(o, timeout_ms, &f);
+    if (f == NULL) {
+        return rc;
+    }
     const Obt__Dots__Select *sel = req->body_case == OBT__DOTS__REQUEST__BODY_APPROVE ? req->approve
                                    : req->body_case == OBT__DOTS__REQUEST__BODY_ONBOARD
                                            ? req->onboard
@@ -512,11 +536,7 @@ ctl_fanout_dots(const ctl_opts_t *o,
         free(f);
         return rc;
     }
-    Obt__Dots__Request *all[CMN_ZEP_MAX];
-    for (size_t i = 0; i < f->n; i++) {
-        all[i] = req;
-    }
-    rc = rc == CTL_EXIT_OK ? s_exchange(o, f, all) : rc;
+    rc = rc == CTL_EXIT_OK ? s_ask_all(o, f, req) : rc;
     if (rc == CTL_EXIT_OK) {
         size_t e = s_first_error(f);
         switch (req->body_case) {
@@ -557,17 +577,12 @@ ctl_fanout_each(const ctl_opts_t *o,
                 size_t *ret_n)
 {
     *ret_n = 0;
-    s_fan_t *f = calloc(1, sizeof *f);
+    s_fan_t *f = NULL;
+    int rc = s_fan_open(o, timeout_ms, &f);
     if (f == NULL) {
-        return CTL_EXIT_FAILED;
+        return rc;
     }
-    f->deadline = cmn_time_mono_ms() + (uint64_t) (timeout_ms > 0 ? timeout_ms : o->timeout_ms);
-    int rc = s_open(o, f);
-    Obt__Dots__Request *all[CMN_ZEP_MAX];
-    for (size_t i = 0; i < f->n; i++) {
-        all[i] = req;
-    }
-    rc = rc == CTL_EXIT_OK ? s_exchange(o, f, all) : rc;
+    rc = rc == CTL_EXIT_OK ? s_ask_all(o, f, req) : rc;
     for (size_t i = 0; rc == CTL_EXIT_OK && i < f->n && *ret_n < cap; i++) {
         if (f->inst[i].r) {
             ret[(*ret_n)++] = s_take(f, i);

@@ -304,24 +304,30 @@ dots_active_tick(dots_active_t *self)
     }
 }
 
+/* Gives up the lease of part (-1: the one lease), if still ours. */
+static void
+s_release(dots_active_t *self, int part)
+{
+    dots_store_set_part(self->store, part);
+    cmn_err_t err = dots_store_active_release(self->store, &self->owner);
+    if (err != CMN_OK) {
+        cmn_log_warn("DOTS-ACTIVE", "cannot give the active lease up: %s (it runs out in %d s)",
+                     cmn_strerror(err), CMN_LEASE_LIFE_MS / 1000);
+    }
+}
+
 void
 dots_active_release(dots_active_t *self)
 {
     if (self == NULL || self->renewed_ms == 0) {
         return; /* a standby: the lease was never ours */
     }
-    for (int k = self->part < 0 ? -1 : 0; k < self->parts; k++) {
-        if (k >= 0 && !((self->held >> k) & 1u)) {
-            continue;
-        }
-        dots_store_set_part(self->store, k);
-        cmn_err_t err = dots_store_active_release(self->store, &self->owner);
-        if (err != CMN_OK) {
-            cmn_log_warn("DOTS-ACTIVE", "cannot give the active lease up: %s (it runs out in %d s)",
-                         cmn_strerror(err), CMN_LEASE_LIFE_MS / 1000);
-        }
-        if (k < 0) {
-            break;
+    if (self->part < 0) {
+        s_release(self, -1);
+    }
+    for (int k = 0; k < self->parts && self->part >= 0; k++) {
+        if ((self->held >> k) & 1u) {
+            s_release(self, k);
         }
     }
 }

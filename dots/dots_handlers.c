@@ -14,6 +14,7 @@
 #include "cmn_cert.h"
 #include "cmn_log.h"
 #include "cmn_time.h"
+#include "dots_partition.h"
 #include "dots_service_int.h"
 
 /* The state an operator sees: a reset or repair job in progress (or failed) shows
@@ -145,18 +146,8 @@ s_on_health(dots_service_t *self,
         h.instance = self->cfg->instance;
     }
     static char parts[3 * 64 + 8];
-    parts[0] = '\0';
-    uint64_t held = dots_active_parts(self->active);
-    size_t len = 0;
-    for (int k = 0; k < self->cfg->parts && held && len < sizeof parts; k++) {
-        if ((held >> k) & 1u) {
-            int n = snprintf(parts + len, sizeof parts - len, "%s%d", len ? "," : "", k);
-            len = n < 0 ? sizeof parts : len + (size_t) n;
-        }
-    }
-    if (held && len < sizeof parts) {
-        (void) snprintf(parts + len, sizeof parts - len, "/%d", self->cfg->parts);
-    }
+    dots_parts_format(dots_active_parts(self->active), (unsigned) self->cfg->parts, parts,
+                      sizeof parts);
     h.parts = parts;
     reply->body_case = OBT__DOTS__REPLY__BODY_HEALTH;
     reply->health = &h;

@@ -1925,16 +1925,11 @@ dots_engine_other_part(const dots_engine_t *self, const char *uuid, char *why, s
     if (self->partition.g <= 1 || s_serves(self, uuid)) {
         return false;
     }
-    char mine[160] = "";
-    size_t len = 0;
-    for (unsigned k = 0; k < self->partition.g && len < sizeof mine; k++) {
-        bool is_mine = self->is_part_of_store ? ((self->part_mask >> k) & 1u) != 0
-                                              : k == self->partition.k;
-        if (is_mine) {
-            int n = snprintf(mine + len, sizeof mine - len, "%s%u/%u", len ? ", " : "", k,
-                             self->partition.g);
-            len = n < 0 ? sizeof mine : len + (size_t) n;
-        }
+    char mine[200];
+    if (self->is_part_of_store) {
+        dots_parts_format(self->part_mask, self->partition.g, mine, sizeof mine);
+    } else {
+        (void) snprintf(mine, sizeof mine, "%u/%u", self->partition.k, self->partition.g);
     }
     (void) snprintf(why, why_len,
                     "it is of part %d/%u, another DOTS %s's (this one serves %s: obt-dots %s)",

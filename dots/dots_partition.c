@@ -87,3 +87,19 @@ dots_partition_has(const dots_partition_t *p, const char *first_uuid)
      * again */
     return p->g <= 1 || dots_partition_of(first_uuid, p->g) == (int) p->k;
 }
+
+void
+dots_parts_format(uint64_t mask, unsigned g, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (unsigned k = 0; k < g && k < 64 && len < cap; k++) {
+        if ((mask >> k) & 1u) {
+            int n = snprintf(out + len, cap - len, "%s%u", len ? "," : "", k);
+            len = n < 0 ? cap : len + (size_t) n;
+        }
+    }
+    if (mask != 0 && len < cap) {
+        (void) snprintf(out + len, cap - len, "/%u", g);
+    }
+}

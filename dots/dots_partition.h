@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DOTS_PARTITION_MAX 1024 /* groups at most */
 #define DOTS_PARTS_MAX     64   /* --parts: parts of one store at most */
@@ -24,5 +25,10 @@ int dots_partition_parse(const char *text, dots_partition_t *ret, char *why, siz
 int dots_partition_of(const char *first_uuid, unsigned g);
 /* Whether this DOTS serves the device of first_uuid (always without a partition). */
 bool dots_partition_has(const dots_partition_t *p, const char *first_uuid);
+
+/* --parts: the parts of mask (bit K: part K of g) as "K,L/g" into out ("" when mask is 0,
+ * or "" cut short when cap is too small). Health and error messages name the parts an
+ * instance serves this way. */
+void dots_parts_format(uint64_t mask, unsigned g, char *out, size_t cap);
 
 #endif

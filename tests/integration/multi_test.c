@@ -534,6 +534,15 @@ s_teardown_parts(void)
     s_teardown();
 }
 
+/* The suite as obtctl sees it given every DOTS instance's endpoint (it asks them all). */
+static obt_suite_t
+s_all_instances(void)
+{
+    obt_suite_t all = s_suite;
+    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    return all;
+}
+
 /* The suite as obtctl sees it through DOTS instance p: its endpoint from its READY
  * line (the last one). */
 static obt_suite_t
@@ -655,8 +664,7 @@ Test(multi_parts, two_active_instances_share_the_devices_and_a_standby_takes_a_k
     cr_assert_eq(dots2, n2, "dots-2 onboarded the devices of its part, no other");
     cr_assert_eq(obt_proc_log_count(&s_dots2, "DOTS-FENCED"), 0);
     /* obtctl given every endpoint sees the whole domain again: dots-2 and dots-3 */
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     static const char *const rfnop[] = {"devices", "--count", "--state", "RFNOP", NULL};
     char *out = NULL;
     cr_assert_eq(obt_ctl(&all, rfnop, &out), 0);
@@ -680,8 +688,7 @@ Test(multi_parts, an_active_instance_adopts_a_killed_part_when_no_standby_is_lef
     cr_assert_lt(dots1, n1, "the kill came after dots-1's part was done");
     s_onboard_part(&s_dots2);
     /* obtctl health through the instances' endpoints: part 0 has nobody for now */
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     static const char *const health[] = {"health", "dots", NULL};
     char *out = NULL;
     cr_assert_eq(obt_ctl(&all, health, &out), 0, "%s", out ? out : "");
@@ -765,8 +772,7 @@ Test(multi_parts, a_bridges_vods_are_onboarded_by_the_bridges_instance_whatever_
     (void) snprintf(n_vods, sizeof n_vods, "%d", N_VODS);
     const char *extra[] = {"--bridge-vods", n_vods, NULL};
     cr_assert_eq(obt_devsim_start_with(&s_sim, s_dir, 1, NULL, extra), 0);
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     static const char *const approve[] = {"approve", "--all", NULL};
     static const char *const onboard[] = {"onboard", "--all", "--wait-s", "120", NULL};
@@ -811,8 +817,7 @@ Test(multi_parts, obtctl_with_the_instances_endpoints_sees_one_dots)
 {
     enum { N = 40 };
     cr_assert_eq(obt_devsim_start(&s_sim, s_dir, N, NULL), 0);
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     static const char *const discover[] = {"discover", "--window-ms", "500", NULL};
     static const char *const count[] = {"devices", "--count", NULL};
     char *out = NULL;
@@ -883,8 +888,7 @@ Test(multi_parts, obtctl_with_the_instances_endpoints_sees_one_dots)
 static void
 s_parts_of(const char *instance, char *out, size_t cap)
 {
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     static const char *const health[] = {"health", "dots", NULL};
     char *text = NULL;
     cr_assert_eq(obt_ctl(&all, health, &text), 0, "%s", text ? text : "");
@@ -911,8 +915,7 @@ Test(multi_parts, an_adopted_part_goes_back_to_a_standby_once_quiet)
     int n2 = s_approve_part(&s_dots2);
     s_onboard_part(&s_suite.dots);
     s_onboard_part(&s_dots2);
-    obt_suite_t all = s_suite;
-    (void) snprintf(all.ep_dots, sizeof all.ep_dots, "%s", S_PARTS_EPS);
+    obt_suite_t all = s_all_instances();
     (void) snprintf(s_suite.ep_dots, sizeof s_suite.ep_dots, "%s", S_PARTS_EPS);
     char why[512] = "";
     if (!s_all_onboarded(N, 120, why, sizeof why)) {
