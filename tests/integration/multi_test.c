@@ -16,9 +16,10 @@
 #include "obt_checks.h"
 #include "obt_json.h"
 
-#define N_DEVICES      40  /* suite multi */
-#define N_DOTS_DEVICES 200 /* suite multi_dots, the kill -9 run: one devsim (as the bench) */
-#define N_PAUSED       20  /* suite multi_dots, the paused-active run */
+#define N_DEVICES       40  /* suite multi */
+#define N_PAUSE_DEVICES 120 /* multi::an_instance_paused_past_its_leases_writes_nothing */
+#define N_DOTS_DEVICES  200 /* suite multi_dots, the kill -9 run: one devsim (as the bench) */
+#define N_PAUSED        20  /* suite multi_dots, the paused-active run */
 
 static char *s_dir;
 static obt_suite_t s_suite; /* gateway, DOTS (dots-1 in multi_dots), cms, ams */
@@ -257,7 +258,9 @@ s_is_between_passes(pid_t pid)
 
 Test(multi, an_instance_paused_past_its_leases_writes_nothing)
 {
-    s_start_onboarding(N_DEVICES);
+    /* three times the suite's batch: cms-2 keeps jobs running while the test looks for a
+     * pause between two of its passes (40 were done before it found one, in CI) */
+    s_start_onboarding(N_PAUSE_DEVICES);
     if (obt_proc_wait_log_count(&s_cms2, " handover done", 2, 120000) != 0) {
         s_dump_all();
         cr_assert_fail("the second CMS finished no hand-over");
@@ -291,7 +294,7 @@ Test(multi, an_instance_paused_past_its_leases_writes_nothing)
         cr_assert_fail("no job of the paused cms-2 was taken over");
     }
     char why[512] = "";
-    if (!s_all_onboarded(N_DEVICES, 240, why, sizeof why)) {
+    if (!s_all_onboarded(N_PAUSE_DEVICES, 240, why, sizeof why)) {
         s_dump_all();
         cr_assert_fail("%s", why);
     }
